@@ -1,0 +1,243 @@
+//! The REST API under `/api/v1`: bearer tokens, JSON, the same services and gate as the
+//! console, described by an OpenAPI document.
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::audit::{AuditEvent, AuditFilter};
+use crate::auth::TokenView;
+use crate::core::authz::{authorize, Action, Actor, Principal};
+use crate::core::state::AppState;
+use crate::core::web::ClientInfo;
+use crate::core::AppError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+/// The actor behind `Authorization: Bearer mwt_…`.
+pub struct ApiActor(pub Actor);
+
+impl FromRequestParts<AppState> for ApiActor {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, AppError> {
+        let bearer = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                AppError::Unauthorized("send an API token as `Authorization: Bearer mwt_…`".into())
+            })?;
+        let client = parts
+            .extensions
+            .get::<ClientInfo>()
+            .cloned()
+            .unwrap_or_default();
+        Ok(ApiActor(
+            crate::auth::service::actor_from_token(st, bearer, client.ip, client.user_agent)
+                .await?,
+        ))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    /// The token in use.
+    pub token_id: String,
+    pub scopes: Vec<String>,
+}
+
+/// Who the token acts for, and with which scopes.
+#[utoipa::path(get, path = "/api/v1/me", tag = "identity", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, description = "Missing, unknown, expired or revoked token")))]
+pub async fn me(ApiActor(a): ApiActor) -> Result<Json<Me>, AppError> {
+    let (token_id, scopes) = match &a.principal {
+        Principal::Token { token_id, scopes } => (
+            token_id.clone(),
+            scopes.iter().map(|s| s.as_str().to_string()).collect(),
+        ),
+        _ => return Err(AppError::Forbidden),
+    };
+    Ok(Json(Me {
+        user_id: a.user_id.clone().unwrap_or_default(),
+        email: a.label.split(' ').next().unwrap_or_default().to_string(),
+        role: a.role.map(|r| r.as_str().to_string()).unwrap_or_default(),
+        token_id,
+        scopes,
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// Action or prefix ending in `.`.
+    pub action: Option<String>,
+    /// Part of the actor label.
+    pub actor: Option<String>,
+    /// Unix seconds.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Events with a sequence number below this.
+    pub before: Option<i64>,
+    /// At most 500 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditList {
+    pub events: Vec<AuditEvent>,
+    pub has_more: bool,
+}
+
+/// Audit events, newest first. Needs the `audit` scope.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, body = AuditList), (status = 401), (status = 403, description = "Token lacks the audit scope")))]
+pub async fn audit(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<AuditList>, AppError> {
+    let g = authorize(&a, Action::ViewAudit)?;
+    let page = crate::audit::service::list(
+        &st.db,
+        &g,
+        &AuditFilter {
+            action: q.action,
+            actor: q.actor,
+            since: q.since,
+            until: q.until,
+            before: q.before,
+            limit: q.limit,
+        },
+    )
+    .await?;
+    Ok(Json(AuditList {
+        events: page.events,
+        has_more: page.has_more,
+    }))
+}
+
+struct BearerScheme;
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Mailward API", version = "1", description = "Control plane for multi-domain email hosting. Authenticate with `Authorization: Bearer <token>`; tokens are created in the console or with `mailward token create`."),
+    paths(me, audit),
+    components(schemas(Me, AuditList, AuditEvent, TokenView)),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;
+
+pub async fn openapi() -> Response {
+    match ApiDoc::openapi().to_pretty_json() {
+        Ok(s) => ([(http::header::CONTENT_TYPE, "application/json")], s).into_response(),
+        Err(e) => AppError::internal(e).into_response(),
+    }
+}
+
+/// Audit export from the console (session), as CSV or JSON Lines, filtered like the page.
+pub fn export_routes() -> Router<AppState> {
+    Router::new()
+        .route("/audit/export.csv", get(export_csv))
+        .route("/audit/export.jsonl", get(export_jsonl))
+}
+
+type ExportArgs = (
+    State<AppState>,
+    Extension<crate::core::web::SignedIn>,
+    Extension<ClientInfo>,
+    Query<std::collections::HashMap<String, String>>,
+);
+
+async fn export_csv(
+    s: State<AppState>,
+    u: Extension<crate::core::web::SignedIn>,
+    c: Extension<ClientInfo>,
+    q: Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    export((s, u, c, q), "csv").await
+}
+
+async fn export_jsonl(
+    s: State<AppState>,
+    u: Extension<crate::core::web::SignedIn>,
+    c: Extension<ClientInfo>,
+    q: Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    export((s, u, c, q), "jsonl").await
+}
+
+async fn export(
+    (State(st), Extension(user), Extension(client), Query(q)): ExportArgs,
+    fmt: &'static str,
+) -> Response {
+    let actor = user.actor(&client);
+    let g = match authorize(&actor, Action::ExportAudit) {
+        Ok(g) => g,
+        Err(e) => return e.into_response(),
+    };
+    let params = leptos_router::params::ParamsMap::from_iter(q.into_iter());
+    let mut filter = crate::audit::pages::filter_from_query(&params);
+    let mut events = Vec::new();
+    // Page through the whole selection, 500 at a time.
+    loop {
+        filter.limit = Some(500);
+        let page = match crate::audit::service::list(&st.db, &g, &filter).await {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
+        filter.before = page.events.last().map(|e| e.seq);
+        let more = page.has_more;
+        events.extend(page.events);
+        if !more {
+            break;
+        }
+    }
+    let (body, ctype, ext) = match fmt {
+        "csv" => (
+            crate::audit::service::to_csv(&events),
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+        _ => (
+            crate::audit::service::to_jsonl(&events),
+            "application/x-ndjson",
+            "jsonl",
+        ),
+    };
+    (
+        [
+            (http::header::CONTENT_TYPE, ctype.to_string()),
+            (
+                http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"mailward-audit.{ext}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,152 @@
+//! The audit log page: filters, newest first, paging, export.
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use super::{AuditFilter, AuditPage};
+use crate::ui::{EmptyState, Layout, Time};
+
+#[server(prefix = "/_sf")]
+pub async fn get_audit(filter: AuditFilter) -> Result<(i64, AuditPage), ServerFnError> {
+    use crate::core::authz::{authorize, Action};
+    let c = crate::ssr::ctx().await?;
+    let actor = c.actor();
+    let g = authorize(&actor, Action::ViewAudit).map_err(crate::ssr::to_sfn)?;
+    let page = super::service::list(&c.st.db, &g, &filter)
+        .await
+        .map_err(crate::ssr::to_sfn)?;
+    Ok((c.st.clock.now(), page))
+}
+
+fn date_to_ts(s: &str, end: bool) -> Option<i64> {
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+    let t = if end {
+        d.and_hms_opt(23, 59, 59)?
+    } else {
+        d.and_hms_opt(0, 0, 0)?
+    };
+    Some(t.and_utc().timestamp())
+}
+
+/// Filters as they travel in the page's query string.
+pub fn filter_from_query(q: &leptos_router::params::ParamsMap) -> AuditFilter {
+    let get = |k: &str| q.get(k).filter(|v| !v.trim().is_empty());
+    AuditFilter {
+        action: get("action"),
+        actor: get("actor"),
+        since: get("since").and_then(|s| date_to_ts(&s, false)),
+        until: get("until").and_then(|s| date_to_ts(&s, true)),
+        before: get("before").and_then(|s| s.parse().ok()),
+        limit: Some(50),
+    }
+}
+
+#[component]
+pub fn AuditLogPage() -> impl IntoView {
+    let query = use_query_map();
+    let data = Resource::new(move || filter_from_query(&query.read()), get_audit);
+    let qs = move || {
+        let q = query.read();
+        ["action", "actor", "since", "until"]
+            .iter()
+            .filter_map(|k| {
+                q.get(k)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| format!("{k}={}", urlencode(&v)))
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let val = move |k: &'static str| query.read().get(k).unwrap_or_default();
+    view! {
+        <Layout title="Audit log" crumb="Audit"
+            description="Every change and sign-in, hash-chained so that any edit or deletion is detectable (mailward audit verify).">
+            <form method="get" action="/audit" class="card p-4 grid gap-3 sm:grid-cols-5 items-end">
+                <div>
+                    <label class="label" for="f-action">"Action"</label>
+                    <input class="input" id="f-action" name="action" placeholder="e.g. auth. or token.created" value=move || val("action")/>
+                </div>
+                <div>
+                    <label class="label" for="f-actor">"Actor"</label>
+                    <input class="input" id="f-actor" name="actor" placeholder="email contains…" value=move || val("actor")/>
+                </div>
+                <div>
+                    <label class="label" for="f-since">"From (UTC)"</label>
+                    <input class="input" id="f-since" name="since" type="date" value=move || val("since")/>
+                </div>
+                <div>
+                    <label class="label" for="f-until">"To (UTC)"</label>
+                    <input class="input" id="f-until" name="until" type="date" value=move || val("until")/>
+                </div>
+                <div class="flex gap-2">
+                    <button class="btn btn-primary" type="submit">"Filter"</button>
+                    <a class="btn btn-secondary" href="/audit">"Clear"</a>
+                </div>
+            </form>
+            <div class="flex gap-3 text-sm">
+                <span class="text-zinc-500">"Export this selection:"</span>
+                <a class="link" href=move || format!("/audit/export.csv?{}", qs())>"CSV"</a>
+                <a class="link" href=move || format!("/audit/export.jsonl?{}", qs())>"JSON Lines"</a>
+            </div>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => crate::ui::load_error(e),
+                        Ok((_, page)) if page.events.is_empty() => view! {
+                            <EmptyState title="No events match" hint="Change or clear the filters."/>
+                        }.into_any(),
+                        Ok((now, page)) => {
+                            let last = page.events.last().map(|e| e.seq);
+                            let more = page.has_more;
+                            view! {
+                                <div class="card overflow-x-auto">
+                                    <table class="table" data-testid="audit-table">
+                                        <thead><tr><th>"#"</th><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"From"</th><th>"Details"</th></tr></thead>
+                                        <tbody>
+                                            {page.events.into_iter().map(|e| view! {
+                                                <tr>
+                                                    <td class="font-mono text-xs text-zinc-500">{e.seq}</td>
+                                                    <td class="whitespace-nowrap"><Time at=e.at now=now/></td>
+                                                    <td class="max-w-[14rem] truncate" title=e.actor_label.clone()>{e.actor_label.clone()}</td>
+                                                    <td><span class=action_class(&e.action)>{e.action.clone()}</span></td>
+                                                    <td class="font-mono text-xs max-w-[10rem] truncate" title=e.target.clone().unwrap_or_default()>{e.target.clone().unwrap_or_default()}</td>
+                                                    <td class="font-mono text-xs">{e.ip.clone().unwrap_or_default()}</td>
+                                                    <td class="font-mono text-xs max-w-xs truncate" title=e.details.clone()>{e.details.clone()}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                                {(more && last.is_some()).then(|| {
+                                    let q = qs();
+                                    let href = format!("/audit?{}{}before={}", q, if q.is_empty() { "" } else { "&" }, last.unwrap_or_default());
+                                    view! { <div class="flex justify-end"><a class="btn btn-secondary" href=href>"Older events →"</a></div> }
+                                })}
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}
+
+fn action_class(action: &str) -> &'static str {
+    if action.contains("failed") || action.contains("locked") || action.contains("throttled") {
+        "badge badge-red"
+    } else if action.contains("revoked") || action.contains("revealed") {
+        "badge badge-amber"
+    } else {
+        "badge badge-gray"
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

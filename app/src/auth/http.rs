@@ -1,0 +1,476 @@
+//! Form endpoints for identity (plain POST + 303 redirect, so everything works without
+//! JavaScript) and the middleware that resolves the signed-in user of each request.
+use axum::extract::{Path, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::service::{self, Onboarding};
+use super::sessions as keys;
+use super::{CurrentUser, FlashKind, FreshSecret};
+use crate::core::state::AppState;
+use crate::core::web::{done, failed, set_flash, ClientInfo, SignedIn};
+use crate::core::AppError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/invite/{token}/password", post(invite_password))
+        .route("/invite/{token}/totp", post(invite_totp))
+        .route("/invite/{token}/restart", post(invite_restart))
+        .route("/account/recovery-codes.txt", get(recovery_codes_txt))
+        .route("/account/recovery-codes/ack", post(recovery_codes_ack))
+        .route("/login", post(login))
+        .route("/login/verify", post(login_verify))
+        .route("/logout", post(logout))
+        .route("/account/sessions/revoke", post(revoke_session))
+        .route("/account/sessions/revoke-all", post(revoke_all))
+        .route("/account/tokens", post(create_token))
+        .route("/account/tokens/{id}/revoke", post(revoke_token))
+        .route("/operators/invite", post(invite_operator))
+        .route("/operators/invites/{id}/reveal", post(reveal_invite))
+        .route("/operators/invites/{id}/revoke", post(revoke_invite))
+}
+
+/// Pages anyone may open; everything else needs a signed-in user.
+pub fn is_public_path(path: &str) -> bool {
+    path == "/login"
+        || path.starts_with("/login/")
+        || path.starts_with("/invite/")
+        || path.starts_with("/pkg/")
+        || path.starts_with("/api/")
+        || path.starts_with("/_sf/")
+        || matches!(
+            path,
+            "/healthz" | "/readyz" | "/metrics" | "/favicon.ico" | "/favicon.svg"
+        )
+}
+
+/// Resolves the session's user (refusing sessions past their absolute lifetime or of
+/// disabled accounts), and sends anonymous visitors of private pages to the sign-in page.
+pub async fn session_user(
+    State(st): State<AppState>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let now = st.clock.now();
+    let mut user: Option<CurrentUser> = None;
+    if let Ok(Some(uid)) = session.get::<String>(keys::USER_ID).await {
+        let auth_at = session
+            .get::<i64>(keys::AUTH_AT)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        if now - auth_at > st.config.session_absolute_hours * 3600 {
+            let _ = session.flush().await;
+        } else {
+            match service::current_user(&st, &uid).await {
+                Ok(Some(u)) => user = Some(u),
+                Ok(None) => {
+                    let _ = session.flush().await;
+                }
+                Err(e) => return e.into_response(),
+            }
+        }
+    }
+    let path = req.uri().path().to_string();
+    if user.is_none() && req.method() == http::Method::GET && !is_public_path(&path) {
+        return Redirect::to("/login").into_response();
+    }
+    req.extensions_mut().insert(SignedIn(user));
+    next.run(req).await
+}
+
+// ---------- invitation / first-owner setup ----------
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    email: Option<String>,
+    display_name: String,
+    password: String,
+    confirm: String,
+}
+
+async fn invite_password(
+    State(st): State<AppState>,
+    session: Session,
+    Path(token): Path<String>,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    let back = format!("/invite/{token}");
+    match service::begin_onboarding(
+        &st,
+        &token,
+        f.email.as_deref(),
+        &f.display_name,
+        &f.password,
+        &f.confirm,
+    )
+    .await
+    {
+        Ok(ob) => {
+            let _ = session.insert(keys::ONBOARDING, ob).await;
+            Redirect::to(&back).into_response()
+        }
+        Err(e) => failed(&session, &back, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+}
+
+async fn invite_totp(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Path(token): Path<String>,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    let back = format!("/invite/{token}");
+    let Ok(Some(ob)) = session.get::<Onboarding>(keys::ONBOARDING).await else {
+        return failed(
+            &session,
+            &back,
+            AppError::invalid("Choose your password first."),
+        )
+        .await;
+    };
+    let anon = SignedIn(None).actor(&client);
+    match service::complete_onboarding(&st, &token, &ob, &f.code, &anon).await {
+        Ok((user_id, codes)) => {
+            let _ = session.remove::<Onboarding>(keys::ONBOARDING).await;
+            let _ = session.cycle_id().await;
+            sign_in_session(&session, &st, &user_id, &client).await;
+            let _ = session.insert(keys::FRESH_RECOVERY_CODES, codes).await;
+            Redirect::to("/welcome/recovery-codes").into_response()
+        }
+        Err(e) => failed(&session, &back, e).await,
+    }
+}
+
+async fn invite_restart(session: Session, Path(token): Path<String>) -> Response {
+    let _ = session.remove::<Onboarding>(keys::ONBOARDING).await;
+    Redirect::to(&format!("/invite/{token}")).into_response()
+}
+
+async fn sign_in_session(session: &Session, st: &AppState, user_id: &str, client: &ClientInfo) {
+    let _ = session.insert(keys::USER_ID, user_id).await;
+    let _ = session.insert(keys::AUTH_AT, st.clock.now()).await;
+    let _ = session.insert(keys::IP, client.ip.clone()).await;
+    let _ = session
+        .insert(keys::USER_AGENT, client.user_agent.clone())
+        .await;
+}
+
+async fn recovery_codes_txt(session: Session, Extension(user): Extension<SignedIn>) -> Response {
+    let codes = session
+        .get::<Vec<String>>(keys::FRESH_RECOVERY_CODES)
+        .await
+        .ok()
+        .flatten();
+    match (user.0, codes) {
+        (Some(u), Some(codes)) => {
+            let body = format!(
+                "Mailward recovery codes for {}\n\nEach code works once, in place of your \
+                 authenticator code. Keep them somewhere safe and offline.\n\n{}\n",
+                u.email,
+                codes.join("\n")
+            );
+            (
+                [
+                    (http::header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                    (
+                        http::header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"mailward-recovery-codes.txt\"",
+                    ),
+                    (http::header::CACHE_CONTROL, "no-store"),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        _ => AppError::NotFound.into_response(),
+    }
+}
+
+async fn recovery_codes_ack(session: Session) -> Response {
+    let _ = session
+        .remove::<Vec<String>>(keys::FRESH_RECOVERY_CODES)
+        .await;
+    done(&session, "/", "You are all set. Welcome to Mailward.").await
+}
+
+// ---------- sign-in ----------
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let anon = SignedIn(None).actor(&client);
+    match service::sign_in_password(&st, &anon, &f.email, &f.password).await {
+        Ok(uid) => {
+            let _ = session
+                .insert(keys::PENDING_2FA, (uid, st.clock.now()))
+                .await;
+            Redirect::to("/login/verify").into_response()
+        }
+        Err(e) => failed(&session, "/login", e).await,
+    }
+}
+
+async fn login_verify(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    let pending = session
+        .get::<(String, i64)>(keys::PENDING_2FA)
+        .await
+        .ok()
+        .flatten()
+        .filter(|(_, at)| st.clock.now() - at <= service::SECOND_FACTOR_TTL_SECS);
+    let Some((uid, _)) = pending else {
+        let _ = session.remove::<(String, i64)>(keys::PENDING_2FA).await;
+        set_flash(
+            &session,
+            FlashKind::Error,
+            "Your sign-in timed out. Start again.",
+        )
+        .await;
+        return Redirect::to("/login").into_response();
+    };
+    let anon = SignedIn(None).actor(&client);
+    match service::sign_in_second_factor(&st, &anon, &uid, &f.code).await {
+        Ok((_, method)) => {
+            let _ = session.remove::<(String, i64)>(keys::PENDING_2FA).await;
+            let _ = session.cycle_id().await;
+            sign_in_session(&session, &st, &uid, &client).await;
+            if method == service::SecondFactor::RecoveryCode {
+                let left = super::store::unused_recovery_codes(&st.db, &uid)
+                    .await
+                    .unwrap_or(0);
+                return done(
+                    &session,
+                    "/",
+                    format!(
+                        "Signed in with a recovery code. That code is now used up; {left} remain."
+                    ),
+                )
+                .await;
+            }
+            Redirect::to("/").into_response()
+        }
+        Err(e) => failed(&session, "/login/verify", e).await,
+    }
+}
+
+async fn logout(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Extension(user): Extension<SignedIn>,
+) -> Response {
+    if user.0.is_some() {
+        let _ = service::record_signout(&st, &user.actor(&client)).await;
+    }
+    let _ = session.flush().await;
+    Redirect::to("/login").into_response()
+}
+
+// ---------- sessions and tokens ----------
+
+#[derive(Deserialize)]
+struct HandleForm {
+    handle: String,
+}
+
+async fn revoke_session(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Extension(user): Extension<SignedIn>,
+    Form(f): Form<HandleForm>,
+) -> Response {
+    let is_current = session
+        .id()
+        .map(|id| keys::handle_of(&id) == f.handle)
+        .unwrap_or(false);
+    match service::revoke_session(&st, &user.actor(&client), &f.handle).await {
+        Ok(()) if is_current => {
+            let _ = session.flush().await;
+            Redirect::to("/login").into_response()
+        }
+        Ok(()) => done(&session, "/account/sessions", "Session signed out.").await,
+        Err(e) => failed(&session, "/account/sessions", e).await,
+    }
+}
+
+async fn revoke_all(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Extension(user): Extension<SignedIn>,
+) -> Response {
+    match service::revoke_all_sessions(&st, &user.actor(&client)).await {
+        Ok(_) => {
+            let _ = session.flush().await;
+            Redirect::to("/login").into_response()
+        }
+        Err(e) => failed(&session, "/account/sessions", e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    name: String,
+    #[serde(default)]
+    scope_read: Option<String>,
+    #[serde(default)]
+    scope_write: Option<String>,
+    #[serde(default)]
+    scope_audit: Option<String>,
+    days: String,
+}
+
+async fn create_token(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Extension(user): Extension<SignedIn>,
+    Form(f): Form<TokenForm>,
+) -> Response {
+    let mut scopes = vec![];
+    for (on, s) in [
+        (&f.scope_read, "read"),
+        (&f.scope_write, "write"),
+        (&f.scope_audit, "audit"),
+    ] {
+        if on.is_some() {
+            scopes.push(s.to_string());
+        }
+    }
+    let Ok(days) = f.days.trim().parse::<i64>() else {
+        return failed(
+            &session,
+            "/account/tokens",
+            AppError::invalid("Expiry must be a number of days."),
+        )
+        .await;
+    };
+    match service::create_token(&st, &user.actor(&client), &f.name, &scopes, days).await {
+        Ok((view, secret)) => {
+            let _ = session
+                .insert(
+                    keys::FRESH_SECRET,
+                    FreshSecret {
+                        label: format!("API token “{}”", view.name),
+                        value: secret,
+                    },
+                )
+                .await;
+            Redirect::to("/account/tokens").into_response()
+        }
+        Err(e) => failed(&session, "/account/tokens", e).await,
+    }
+}
+
+async fn revoke_token(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Extension(user): Extension<SignedIn>,
+    Path(id): Path<String>,
+) -> Response {
+    match service::revoke_token(&st, &user.actor(&client), &id).await {
+        Ok(()) => {
+            done(
+                &session,
+                "/account/tokens",
+                "Token revoked. It stops working at once.",
+            )
+            .await
+        }
+        Err(e) => failed(&session, "/account/tokens", e).await,
+    }
+}
+
+// ---------- operators ----------
+
+#[derive(Deserialize)]
+struct InviteForm {
+    email: String,
+}
+
+async fn invite_operator(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Extension(user): Extension<SignedIn>,
+    Form(f): Form<InviteForm>,
+) -> Response {
+    match service::invite_operator(&st, &user.actor(&client), &f.email).await {
+        Ok(c) if c.emailed => done(&session, "/operators", "Invitation sent by email.").await,
+        Ok(_) => {
+            done(
+                &session,
+                "/operators",
+                "Invitation created. Outgoing mail is not configured, so reveal the link once and hand it over yourself.",
+            )
+            .await
+        }
+        Err(e) => failed(&session, "/operators", e).await,
+    }
+}
+
+async fn reveal_invite(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Extension(user): Extension<SignedIn>,
+    Path(id): Path<String>,
+) -> Response {
+    match service::reveal_invite(&st, &user.actor(&client), &id).await {
+        Ok(link) => {
+            let _ = session
+                .insert(
+                    keys::FRESH_SECRET,
+                    FreshSecret {
+                        label: "Invitation link (works once)".into(),
+                        value: link,
+                    },
+                )
+                .await;
+            Redirect::to("/operators").into_response()
+        }
+        Err(e) => failed(&session, "/operators", e).await,
+    }
+}
+
+async fn revoke_invite(
+    State(st): State<AppState>,
+    session: Session,
+    Extension(client): Extension<ClientInfo>,
+    Extension(user): Extension<SignedIn>,
+    Path(id): Path<String>,
+) -> Response {
+    match service::revoke_invite(&st, &user.actor(&client), &id).await {
+        Ok(()) => done(&session, "/operators", "Invitation revoked.").await,
+        Err(e) => failed(&session, "/operators", e).await,
+    }
+}

@@ -1,0 +1,142 @@
+//! Identity: operators, invitations, sign-in with a second factor, sessions and API tokens.
+use serde::{Deserialize, Serialize};
+
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod http;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod sessions;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Operator => "operator",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "operator" => Some(Role::Operator),
+            _ => None,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Operator => "Operator",
+        }
+    }
+}
+
+/// The signed-in person, as the layout shows them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CurrentUser {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+/// A one-shot message shown after a form post (success or error).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum FlashKind {
+    Success,
+    Error,
+}
+
+/// What every page gets: who is signed in and a pending flash message.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct Shell {
+    pub user: Option<CurrentUser>,
+    pub flash: Option<Flash>,
+}
+
+/// An open invitation, as its accept page shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InviteView {
+    pub email: Option<String>,
+    pub role: Role,
+    pub expires_at: i64,
+    /// The first owner's setup link (no inviter).
+    pub is_setup: bool,
+    /// Step 2 of 3: password chosen, the authenticator is to be enrolled.
+    pub totp: Option<TotpEnrolment>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TotpEnrolment {
+    pub secret: String,
+    pub otpauth_url: String,
+    pub qr_data_url: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SessionView {
+    pub handle: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub current: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OperatorView {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub status: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InviteRow {
+    pub id: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub delivery: String,
+    pub revealed: bool,
+}
+
+/// A secret shown once on the next page view, then gone (API token, revealed invite link).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FreshSecret {
+    pub label: String,
+    pub value: String,
+}

@@ -1,0 +1,427 @@
+//! Sign-in, invitation/setup, recovery codes, sessions, API tokens and operators pages.
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use super::api::*;
+use crate::ui::{AuthLayout, Badge, ConfirmButton, EmptyState, Layout, Time};
+
+fn err_text(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    view! {
+        <AuthLayout title="Sign in" subtitle="Use your email and password; we ask for your authenticator code next.">
+            <form method="post" action="/login" class="space-y-4">
+                <div>
+                    <label class="label" for="email">"Email"</label>
+                    <input class="input" id="email" name="email" type="email" autocomplete="username" required autofocus/>
+                </div>
+                <div>
+                    <label class="label" for="password">"Password"</label>
+                    <input class="input" id="password" name="password" type="password" autocomplete="current-password" required/>
+                </div>
+                <button class="btn btn-primary w-full" type="submit">"Continue"</button>
+            </form>
+        </AuthLayout>
+    }
+}
+
+#[component]
+pub fn VerifyPage() -> impl IntoView {
+    let pending = Resource::new(|| (), |_| get_pending_sign_in());
+    view! {
+        <AuthLayout title="Two-step verification" subtitle="Enter the 6-digit code from your authenticator app, or one of your recovery codes.">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let _ = pending.await;
+                    view! {
+                        <form method="post" action="/login/verify" class="space-y-4">
+                            <div>
+                                <label class="label" for="code">"Code"</label>
+                                <input class="input font-mono tracking-widest" id="code" name="code" type="text"
+                                    inputmode="text" autocomplete="one-time-code" required autofocus
+                                    placeholder="123456 or XXXX-XXXX-XXXX"/>
+                                <p class="hint">"A recovery code works once and is then used up."</p>
+                            </div>
+                            <button class="btn btn-primary w-full" type="submit">"Sign in"</button>
+                        </form>
+                        <p class="mt-4 text-sm text-center"><a class="link" href="/login">"Start over"</a></p>
+                    }
+                })}
+            </Suspense>
+        </AuthLayout>
+    }
+}
+
+#[component]
+pub fn InvitePage() -> impl IntoView {
+    let params = use_params_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let invite = Resource::new(token, get_invite);
+    view! {
+        <AuthLayout title="Set up your Mailward account">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let t = token();
+                    match invite.await {
+                        Err(e) => view! {
+                            <div class="toast toast-error" role="alert">{err_text(&e)}</div>
+                        }.into_any(),
+                        Ok(inv) => match inv.totp.clone() {
+                            None => view! { <PasswordStep token=t inv=inv/> }.into_any(),
+                            Some(totp) => view! { <TotpStep token=t totp=totp/> }.into_any(),
+                        },
+                    }
+                })}
+            </Suspense>
+        </AuthLayout>
+    }
+}
+
+#[component]
+fn Steps(current: u8) -> impl IntoView {
+    let step = move |n: u8, label: &'static str| {
+        let class = if n == current {
+            "font-semibold text-indigo-700"
+        } else if n < current {
+            "text-zinc-500 line-through"
+        } else {
+            "text-zinc-500"
+        };
+        view! { <li class=class>{format!("{n}. {label}")}</li> }
+    };
+    view! {
+        <ol class="flex gap-4 text-xs mb-5" aria-label="Steps">
+            {step(1, "Password")}{step(2, "Authenticator")}{step(3, "Recovery codes")}
+        </ol>
+    }
+}
+
+#[component]
+fn PasswordStep(token: String, inv: super::InviteView) -> impl IntoView {
+    let intro = if inv.is_setup {
+        "This one-time link creates the first owner account of this Mailward installation."
+    } else {
+        "You were invited to operate Mailward. Choose a password only you know."
+    };
+    view! {
+        <Steps current=1/>
+        <p class="text-sm text-zinc-600 mb-4">{intro}</p>
+        <form method="post" action=format!("/invite/{token}/password") class="space-y-4">
+            {match inv.email.clone() {
+                Some(e) => view! {
+                    <div>
+                        <span class="label">"Email"</span>
+                        <p class="text-sm font-medium">{e}</p>
+                        <p class="hint">{format!("Role: {}", inv.role.label())}</p>
+                    </div>
+                }.into_any(),
+                None => view! {
+                    <div>
+                        <label class="label" for="email">"Your email"</label>
+                        <input class="input" id="email" name="email" type="email" autocomplete="username" required/>
+                    </div>
+                }.into_any(),
+            }}
+            <div>
+                <label class="label" for="display_name">"Your name"</label>
+                <input class="input" id="display_name" name="display_name" type="text" autocomplete="name" required maxlength="100"/>
+            </div>
+            <div>
+                <label class="label" for="password">"Password"</label>
+                <input class="input" id="password" name="password" type="password" autocomplete="new-password" required minlength="12"/>
+                <p class="hint">"At least 12 characters. A phrase of several words works well; common passwords are refused."</p>
+            </div>
+            <div>
+                <label class="label" for="confirm">"Repeat the password"</label>
+                <input class="input" id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="12"/>
+            </div>
+            <button class="btn btn-primary w-full" type="submit">"Continue"</button>
+        </form>
+    }
+}
+
+#[component]
+fn TotpStep(token: String, totp: super::TotpEnrolment) -> impl IntoView {
+    view! {
+        <Steps current=2/>
+        <p class="text-sm text-zinc-600">"Scan this code with your authenticator app (1Password, Aegis, Google Authenticator…), then enter the 6-digit code it shows."</p>
+        <div class="mt-4 flex justify-center">
+            <img src=totp.qr_data_url.clone() alt="QR code for your authenticator app" width="200" height="200" class="rounded border border-zinc-200"/>
+        </div>
+        <p class="mt-3 text-xs text-zinc-500">"Can't scan? Enter this secret by hand:"</p>
+        <p class="mt-1 font-mono text-sm break-all select-all bg-zinc-100 rounded px-2 py-1" data-testid="totp-secret">{totp.secret.clone()}</p>
+        <form method="post" action=format!("/invite/{token}/totp") class="mt-5 space-y-4">
+            <div>
+                <label class="label" for="code">"6-digit code"</label>
+                <input class="input font-mono tracking-widest" id="code" name="code" type="text" inputmode="numeric"
+                    autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required autofocus/>
+            </div>
+            <button class="btn btn-primary w-full" type="submit">"Confirm and create account"</button>
+        </form>
+        <form method="post" action=format!("/invite/{token}/restart") class="mt-3 text-center">
+            <button class="link text-sm" type="submit">"Choose a different password"</button>
+        </form>
+    }
+}
+
+#[component]
+pub fn RecoveryCodesPage() -> impl IntoView {
+    let codes = Resource::new(|| (), |_| get_fresh_recovery_codes());
+    view! {
+        <AuthLayout title="Save your recovery codes" subtitle="Each code signs you in once if you lose your authenticator. They are shown only now.">
+            <Steps current=3/>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let codes = codes.await.unwrap_or_default();
+                    view! {
+                        <ul class="grid grid-cols-2 gap-2 font-mono text-sm" data-testid="recovery-codes">
+                            {codes.into_iter().map(|c| view! { <li class="rounded bg-zinc-100 px-2 py-1 text-center">{c}</li> }).collect_view()}
+                        </ul>
+                        <a class="btn btn-secondary w-full mt-4" href="/account/recovery-codes.txt" download="mailward-recovery-codes.txt">"Download as a text file"</a>
+                        <form method="post" action="/account/recovery-codes/ack" class="mt-3">
+                            <button class="btn btn-primary w-full" type="submit">"I have saved them — continue"</button>
+                        </form>
+                    }
+                })}
+            </Suspense>
+        </AuthLayout>
+    }
+}
+
+#[component]
+pub fn SessionsPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_sessions());
+    view! {
+        <Layout title="Your sessions" crumb="Your sessions"
+            description="Every browser signed in to your account. Sign out any you do not recognise.">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => crate::ui::load_error(err_text(&e)),
+                        Ok(p) => view! {
+                            <div class="card overflow-hidden">
+                                <table class="table">
+                                    <thead><tr><th>"Client"</th><th>"Address"</th><th>"Signed in"</th><th>"Last active"</th><th class="text-right">"Action"</th></tr></thead>
+                                    <tbody>
+                                        {p.sessions.into_iter().map(|s| view! {
+                                            <tr>
+                                                <td class="max-w-xs truncate" title=s.user_agent.clone().unwrap_or_default()>
+                                                    {s.user_agent.clone().unwrap_or_else(|| "unknown".into())}
+                                                    {s.current.then(|| view! { <span class="ml-2"><Badge text="this browser" tone="blue"/></span> })}
+                                                </td>
+                                                <td class="font-mono text-xs">{s.ip.clone().unwrap_or_default()}</td>
+                                                <td><Time at=s.created_at now=p.now/></td>
+                                                <td><Time at=s.last_seen_at now=p.now/></td>
+                                                <td class="text-right">
+                                                    <ConfirmButton action="/account/sessions/revoke" label="Sign out"
+                                                        question="This browser session will be signed out at once."
+                                                        hidden_name="handle" hidden_value=s.handle.clone()/>
+                                                </td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                            <div class="flex justify-end">
+                                <ConfirmButton action="/account/sessions/revoke-all" label="Sign out everywhere"
+                                    question="Every session of your account, including this one, will be signed out."/>
+                            </div>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}
+
+#[component]
+pub fn TokensPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_tokens());
+    view! {
+        <Layout title="API tokens" crumb="API tokens"
+            description="Tokens act for you on /api/v1, narrowed to the scopes you choose, until they expire or you revoke them.">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => crate::ui::load_error(err_text(&e)),
+                        Ok(p) => view! {
+                            {p.fresh.map(|f| view! { <SecretOnce secret=f/> })}
+                            <section class="card p-5">
+                                <h2 class="font-medium">"New token"</h2>
+                                <form method="post" action="/account/tokens" class="mt-3 grid gap-4 sm:grid-cols-4 items-end">
+                                    <div class="sm:col-span-2">
+                                        <label class="label" for="name">"Name"</label>
+                                        <input class="input" id="name" name="name" required maxlength="64" placeholder="e.g. monitoring"/>
+                                    </div>
+                                    <div>
+                                        <label class="label" for="days">"Expires in (days)"</label>
+                                        <input class="input" id="days" name="days" type="number" min="1" max="365" value="30" required/>
+                                    </div>
+                                    <fieldset class="flex gap-3 text-sm">
+                                        <legend class="label">"Scopes"</legend>
+                                        <label class="flex items-center gap-1"><input type="checkbox" name="scope_read" value="on" checked/>"read"</label>
+                                        <label class="flex items-center gap-1"><input type="checkbox" name="scope_write" value="on"/>"write"</label>
+                                        <label class="flex items-center gap-1"><input type="checkbox" name="scope_audit" value="on"/>"audit"</label>
+                                    </fieldset>
+                                    <div class="sm:col-span-4"><button class="btn btn-primary" type="submit">"Create token"</button></div>
+                                </form>
+                            </section>
+                            {if p.tokens.is_empty() {
+                                view! { <EmptyState title="No tokens yet" hint="Create one above to use the API from scripts and monitoring."/> }.into_any()
+                            } else {
+                                let now = p.now;
+                                view! {
+                                    <div class="card overflow-hidden">
+                                        <table class="table">
+                                            <thead><tr><th>"Name"</th><th>"Scopes"</th><th>"Status"</th><th>"Expires"</th><th>"Last used"</th><th class="text-right">"Action"</th></tr></thead>
+                                            <tbody>
+                                                {p.tokens.into_iter().map(|t| {
+                                                    let live = t.revoked_at.is_none() && t.expires_at > now;
+                                                    let status = if t.revoked_at.is_some() { ("revoked", "red") } else if t.expires_at <= now { ("expired", "gray") } else { ("active", "green") };
+                                                    view! {
+                                                        <tr>
+                                                            <td class="font-medium">{t.name.clone()}</td>
+                                                            <td>{t.scopes.join(", ")}</td>
+                                                            <td><Badge text=status.0 tone=status.1/></td>
+                                                            <td><Time at=t.expires_at now=now/></td>
+                                                            <td>{match t.last_used_at { Some(at) => view! { <Time at=at now=now/> }.into_any(), None => view! { <span class="text-zinc-400">"never"</span> }.into_any() }}</td>
+                                                            <td class="text-right">{live.then(|| view! {
+                                                                <ConfirmButton action=format!("/account/tokens/{}/revoke", t.id) label="Revoke"
+                                                                    question=format!("The token “{}” stops working at once.", t.name)/>
+                                                            })}</td>
+                                                        </tr>
+                                                    }
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                }.into_any()
+                            }}
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}
+
+/// A secret displayed exactly once, with a copy button once the page is interactive.
+#[component]
+pub fn SecretOnce(secret: super::FreshSecret) -> impl IntoView {
+    let value = secret.value.clone();
+    let copied = RwSignal::new(false);
+    view! {
+        <div class="rounded-lg border border-amber-300 bg-amber-50 p-4" role="status">
+            <p class="text-sm font-medium text-amber-900">{secret.label.clone()}" — copy it now; it will not be shown again."</p>
+            <div class="mt-2 flex items-center gap-2">
+                <code class="flex-1 break-all rounded bg-white px-2 py-1 text-sm select-all" data-testid="fresh-secret">{secret.value.clone()}</code>
+                <button type="button" class="btn btn-secondary" on:click=move |_| {
+                    #[cfg(feature = "hydrate")]
+                    {
+                        if let Some(w) = web_sys::window() {
+                            let _ = w.navigator().clipboard().write_text(&value);
+                        }
+                    }
+                    let _ = &value;
+                    copied.set(true);
+                }>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+pub fn OperatorsPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_operators());
+    view! {
+        <Layout title="Operators" crumb="Operators"
+            description="People who run this Mailward. Each has their own account, password and authenticator; nobody shares one.">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => crate::ui::load_error(err_text(&e)),
+                        Ok(p) => {
+                            let now = p.now;
+                            view! {
+                                {p.fresh.map(|f| view! { <SecretOnce secret=f/> })}
+                                {p.can_invite.then(|| view! {
+                                    <section class="card p-5">
+                                        <h2 class="font-medium">"Invite an operator"</h2>
+                                        <p class="hint">{if p.mail_configured { "The invitation link goes to this address by email." } else { "Outgoing mail is not configured: you will reveal the link once and hand it over yourself." }}</p>
+                                        <form method="post" action="/operators/invite" class="mt-3 flex gap-3 items-end">
+                                            <div class="flex-1">
+                                                <label class="label" for="email">"Email"</label>
+                                                <input class="input" id="email" name="email" type="email" required/>
+                                            </div>
+                                            <button class="btn btn-primary" type="submit">"Invite"</button>
+                                        </form>
+                                    </section>
+                                })}
+                                <div class="card overflow-hidden">
+                                    <table class="table">
+                                        <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Since"</th></tr></thead>
+                                        <tbody>
+                                            {p.users.into_iter().map(|u| view! {
+                                                <tr>
+                                                    <td class="font-medium">{u.display_name.clone()}</td>
+                                                    <td>{u.email.clone()}</td>
+                                                    <td>{u.role.label()}</td>
+                                                    <td><Badge text=u.status.clone() tone=if u.status == "active" { "green" } else { "gray" }/></td>
+                                                    <td><Time at=u.created_at now=now/></td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                                <h2 class="font-medium">"Open invitations"</h2>
+                                {if p.invites.is_empty() {
+                                    view! { <EmptyState title="No open invitations" hint="Invite an operator above; the invitation shows here until it is accepted, revoked or expires."/> }.into_any()
+                                } else {
+                                    let can = p.can_invite;
+                                    view! {
+                                        <div class="card overflow-hidden">
+                                            <table class="table">
+                                                <thead><tr><th>"Email"</th><th>"Delivery"</th><th>"Expires"</th><th class="text-right">"Actions"</th></tr></thead>
+                                                <tbody>
+                                                    {p.invites.into_iter().map(|i| {
+                                                        let email = i.email.clone().unwrap_or_default();
+                                                        view! {
+                                                            <tr>
+                                                                <td>{email.clone()}</td>
+                                                                <td>{if i.delivery == "email" { view! { <Badge text="emailed" tone="blue"/> }.into_any() }
+                                                                    else if i.revealed { view! { <Badge text="link revealed" tone="amber"/> }.into_any() }
+                                                                    else { view! { <Badge text="awaiting reveal" tone="gray"/> }.into_any() }}</td>
+                                                                <td><Time at=i.expires_at now=now/></td>
+                                                                <td class="text-right space-x-2">
+                                                                    {(can && i.delivery == "reveal" && !i.revealed).then(|| view! {
+                                                                        <form method="post" action=format!("/operators/invites/{}/reveal", i.id) class="inline">
+                                                                            <button class="btn btn-secondary" type="submit">"Reveal link once"</button>
+                                                                        </form>
+                                                                    })}
+                                                                    {can.then(|| view! {
+                                                                        <ConfirmButton action=format!("/operators/invites/{}/revoke", i.id) label="Revoke"
+                                                                            question=format!("The invitation for {email} stops working at once.")/>
+                                                                    })}
+                                                                </td>
+                                                            </tr>
+                                                        }
+                                                    }).collect_view()}
+                                                </tbody>
+                                            </table>
+                                        </div>
+                                    }.into_any()
+                                }}
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}

@@ -1,0 +1,792 @@
+//! Identity use cases. Each mutation: authorize → store calls → audit event, in one transaction.
+use serde::{Deserialize, Serialize};
+
+use super::store;
+use super::{InviteRow, InviteView, OperatorView, Role, SessionView, TokenView, TotpEnrolment};
+use crate::audit::service::{record, record_alone, Event};
+use crate::core::authz::{authorize, Action, Actor, Principal, Scope};
+use crate::core::secrets;
+use crate::core::state::AppState;
+use crate::core::{AppError, AppResult};
+use crate::types::EmailAddress;
+
+/// Sign-in throttling windows and limits.
+pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
+pub const MAX_PASSWORD_FAILURES: i64 = 10;
+pub const MAX_SECOND_FACTOR_FAILURES: i64 = 5;
+/// How long the password step stays valid while the second factor is awaited.
+pub const SECOND_FACTOR_TTL_SECS: i64 = 5 * 60;
+
+const NEUTRAL_SIGNIN: &str = "Sign-in failed. Check your email, password and code, and try again.";
+const THROTTLED: &str =
+    "Too many failed attempts. Sign-in is paused for up to 15 minutes; try again later.";
+const BAD_LINK: &str = "This link is not valid any more. Ask whoever invited you for a new one.";
+
+// ---------- setup and invitations ----------
+
+/// On an empty database, issues a fresh one-time setup link for the first owner (revoking
+/// any earlier one, whose token nobody can read back). Returns the link to print.
+pub async fn ensure_setup_link(st: &AppState) -> AppResult<Option<String>> {
+    if store::count_users(&st.db).await? > 0 {
+        return Ok(None);
+    }
+    let now = st.clock.now();
+    let token = secrets::new_token("mwi_");
+    let mut tx = st.db.begin().await?;
+    store::revoke_open_setup_links(tx.conn(), now).await?;
+    let id = secrets::new_id("inv");
+    store::insert_invite(
+        tx.conn(),
+        &id,
+        None,
+        Role::Owner,
+        &secrets::sha256_hex(&token),
+        None,
+        now,
+        now + st.config.invite_ttl_hours * 3600,
+        "console",
+    )
+    .await?;
+    record(
+        &mut tx,
+        &Actor::system("system"),
+        now,
+        Event::new("setup.link_issued").target(id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(format!("{}/invite/{token}", st.config.public_url())))
+}
+
+async fn open_invite(st: &AppState, token: &str) -> AppResult<store::InviteRecord> {
+    let inv = store::invite_by_hash(&st.db, &secrets::sha256_hex(token))
+        .await?
+        .ok_or_else(|| AppError::Invalid(BAD_LINK.into()))?;
+    if inv.used_at.is_some() || inv.revoked_at.is_some() || inv.expires_at <= st.clock.now() {
+        return Err(AppError::Invalid(BAD_LINK.into()));
+    }
+    Ok(inv)
+}
+
+/// What the accept page shows for a link (the enrolment step comes from the session).
+pub async fn invite_view(
+    st: &AppState,
+    token: &str,
+    pending: Option<&Onboarding>,
+) -> AppResult<InviteView> {
+    let inv = open_invite(st, token).await?;
+    let totp = match pending.filter(|p| p.invite_id == inv.id) {
+        Some(p) => {
+            let url = secrets::totp_url(&p.totp_secret, "Mailward", &p.email)?;
+            Some(TotpEnrolment {
+                secret: p.totp_secret.clone(),
+                qr_data_url: secrets::qr_svg_data_url(&url)?,
+                otpauth_url: url,
+            })
+        }
+        None => None,
+    };
+    Ok(InviteView {
+        email: inv.email,
+        role: inv.role,
+        expires_at: inv.expires_at,
+        is_setup: inv.created_by.is_none(),
+        totp,
+    })
+}
+
+/// Step 1 done (kept in the server-side session until the authenticator is confirmed;
+/// nothing is written to the database before that).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Onboarding {
+    pub invite_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub totp_secret: String,
+}
+
+pub async fn begin_onboarding(
+    st: &AppState,
+    token: &str,
+    email: Option<&str>,
+    display_name: &str,
+    password: &str,
+    confirm: &str,
+) -> AppResult<Onboarding> {
+    let inv = open_invite(st, token).await?;
+    let email = match (&inv.email, email) {
+        (Some(e), _) => EmailAddress::parse(e).map_err(AppError::Invalid)?,
+        (None, Some(e)) => EmailAddress::parse(e).map_err(AppError::Invalid)?,
+        (None, None) => return Err(AppError::invalid("An email address is required.")),
+    };
+    let display_name = display_name.trim();
+    if display_name.is_empty() || display_name.chars().count() > 100 {
+        return Err(AppError::invalid(
+            "Enter your name (at most 100 characters).",
+        ));
+    }
+    if password != confirm {
+        return Err(AppError::invalid("The two passwords do not match."));
+    }
+    secrets::check_password_policy(password, email.as_str())?;
+    if store::user_by_email(&st.db, &email.key()).await?.is_some() {
+        return Err(AppError::Conflict(
+            "An account with this email address already exists.".into(),
+        ));
+    }
+    Ok(Onboarding {
+        invite_id: inv.id,
+        email: email.key(),
+        display_name: display_name.to_string(),
+        role: inv.role,
+        password_hash: secrets::hash_password(password.to_string()).await?,
+        totp_secret: secrets::new_totp_secret(),
+    })
+}
+
+/// Step 2: the authenticator's first code proves enrolment; the account is created, the
+/// invite consumed and ten recovery codes issued, all in one transaction.
+pub async fn complete_onboarding(
+    st: &AppState,
+    token: &str,
+    ob: &Onboarding,
+    code: &str,
+    actor: &Actor,
+) -> AppResult<(String, Vec<String>)> {
+    let inv = open_invite(st, token).await?;
+    if inv.id != ob.invite_id {
+        return Err(AppError::Invalid(BAD_LINK.into()));
+    }
+    let now = st.clock.now();
+    let Some(step) = secrets::totp_match(&ob.totp_secret, code, now) else {
+        return Err(AppError::invalid(
+            "That code is not right. Check the time on your phone and enter the current 6-digit code.",
+        ));
+    };
+    let user_id = secrets::new_id("usr");
+    let codes: Vec<String> = (0..secrets::RECOVERY_CODE_COUNT)
+        .map(|_| secrets::new_recovery_code())
+        .collect();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| secrets::hash_recovery_code(c))
+        .collect();
+    let mut tx = st.db.begin().await?;
+    if !store::mark_invite_used(tx.conn(), &inv.id, &user_id, now).await? {
+        return Err(AppError::Invalid(BAD_LINK.into()));
+    }
+    if let Err(e) = store::insert_user(
+        tx.conn(),
+        &user_id,
+        &ob.email,
+        &ob.display_name,
+        ob.role,
+        &ob.password_hash,
+        &ob.totp_secret,
+        step,
+        now,
+    )
+    .await
+    {
+        return Err(match e {
+            AppError::Db(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                AppError::Conflict("An account with this email address already exists.".into())
+            }
+            e => e,
+        });
+    }
+    store::insert_recovery_codes(tx.conn(), &user_id, &hashes, now).await?;
+    let as_new_user = Actor {
+        principal: Principal::User,
+        user_id: Some(user_id.clone()),
+        label: ob.email.clone(),
+        role: Some(ob.role),
+        ip: actor.ip.clone(),
+        user_agent: actor.user_agent.clone(),
+    };
+    let ev = |action| {
+        Event::new(action)
+            .target(user_id.clone())
+            .details(serde_json::json!({
+                "email": ob.email, "role": ob.role.as_str(), "invite": inv.id,
+            }))
+    };
+    record(&mut tx, &as_new_user, now, ev("user.created")).await?;
+    record(&mut tx, &as_new_user, now, ev("auth.totp_enrolled")).await?;
+    record(
+        &mut tx,
+        &as_new_user,
+        now,
+        Event::new("auth.recovery_codes_issued")
+            .target(user_id.clone())
+            .details(serde_json::json!({ "count": codes.len() })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((user_id, codes))
+}
+
+/// Result of inviting an operator.
+pub struct InviteCreated {
+    pub id: String,
+    pub emailed: bool,
+}
+
+pub async fn invite_operator(
+    st: &AppState,
+    actor: &Actor,
+    email: &str,
+) -> AppResult<InviteCreated> {
+    let g = authorize(actor, Action::InviteOperator)?;
+    let email = EmailAddress::parse(email).map_err(AppError::Invalid)?;
+    let now = st.clock.now();
+    if store::user_by_email(&st.db, &email.key()).await?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "{email} already has an account."
+        )));
+    }
+    if store::open_invite_for_email(&st.db, &email.key(), now).await? {
+        return Err(AppError::Conflict(format!(
+            "{email} already has an open invitation. Revoke it first to send a new one."
+        )));
+    }
+    let token = secrets::new_token("mwi_");
+    let id = secrets::new_id("inv");
+    let emailed = st.mailer.is_configured();
+    let expires_at = now + st.config.invite_ttl_hours * 3600;
+    let mut tx = st.db.begin().await?;
+    store::insert_invite(
+        tx.conn(),
+        &id,
+        Some(&email.key()),
+        Role::Operator,
+        &secrets::sha256_hex(&token),
+        g.actor.user_id.as_deref(),
+        now,
+        expires_at,
+        if emailed { "email" } else { "reveal" },
+    )
+    .await?;
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        Event::new("operator.invited").target(id.clone()).details(serde_json::json!({
+            "email": email.key(), "role": "operator", "delivery": if emailed { "email" } else { "reveal" },
+        })),
+    )
+    .await?;
+    if emailed {
+        // Sent before commit: if the mail cannot be handed over, nothing is recorded.
+        let link = format!("{}/invite/{token}", st.config.public_url());
+        st.mailer
+            .send(
+                email.as_str(),
+                "You are invited to Mailward",
+                format!(
+                    "{} invited you to operate Mailward.\n\nSet your password and enrol your \
+                     authenticator here (the link works once and expires in {} hours):\n\n{link}\n\n\
+                     If you did not expect this, ignore this message.\n",
+                    g.actor.label, st.config.invite_ttl_hours
+                ),
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(InviteCreated { id, emailed })
+}
+
+/// Shows an invite link once, for out-of-band delivery. The link is new (the stored hash is
+/// replaced), so nobody else could have it; the reveal is its own audit event.
+pub async fn reveal_invite(st: &AppState, actor: &Actor, invite_id: &str) -> AppResult<String> {
+    let g = authorize(actor, Action::RevealInvite)?;
+    let now = st.clock.now();
+    let token = secrets::new_token("mwi_");
+    let mut tx = st.db.begin().await?;
+    let by = g.actor.user_id.clone().unwrap_or_default();
+    let Some(email) =
+        store::reveal_invite(tx.conn(), invite_id, &secrets::sha256_hex(&token), &by, now).await?
+    else {
+        return Err(AppError::Conflict(
+            "This invitation cannot be revealed: it was revealed already, used, revoked or expired."
+                .into(),
+        ));
+    };
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        Event::new("operator.invite_revealed")
+            .target(invite_id.to_string())
+            .details(serde_json::json!({ "email": email })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(format!("{}/invite/{token}", st.config.public_url()))
+}
+
+pub async fn revoke_invite(st: &AppState, actor: &Actor, invite_id: &str) -> AppResult<()> {
+    let g = authorize(actor, Action::RevokeInvite)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !store::revoke_invite(tx.conn(), invite_id, now).await? {
+        return Err(AppError::NotFound);
+    }
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        Event::new("operator.invite_revoked").target(invite_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn operators(
+    st: &AppState,
+    actor: &Actor,
+) -> AppResult<(Vec<OperatorView>, Vec<InviteRow>)> {
+    let g = authorize(actor, Action::ViewOperators)?;
+    Ok((
+        store::list_users(&st.db, &g).await?,
+        store::open_invites(&st.db, &g, st.clock.now()).await?,
+    ))
+}
+
+// ---------- sign-in ----------
+
+async fn throttled(st: &AppState, subject: &str, max: i64) -> AppResult<bool> {
+    let since = st.clock.now() - FAILURE_WINDOW_SECS;
+    Ok(store::count_failures(&st.db, subject, since).await? >= max)
+}
+
+async fn fail(
+    st: &AppState,
+    actor: &Actor,
+    subjects: &[String],
+    action: &str,
+    target: Option<String>,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    for s in subjects {
+        store::add_failure(tx.conn(), s, now).await?;
+    }
+    let mut ev = Event::new(action).details(details);
+    ev.target = target;
+    record(&mut tx, actor, now, ev).await?;
+    tx.commit().await?;
+    st.metrics
+        .signin_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// Step 1 of sign-in. Returns the user id whose second factor is now awaited. Unknown
+/// accounts cost the same time and give the same message.
+pub async fn sign_in_password(
+    st: &AppState,
+    actor: &Actor,
+    email: &str,
+    password: &str,
+) -> AppResult<String> {
+    let key = email.trim().to_lowercase();
+    let acct = format!("pw:acct:{key}");
+    let ip = format!("pw:ip:{}", actor.ip.clone().unwrap_or_default());
+    if throttled(st, &acct, MAX_PASSWORD_FAILURES).await?
+        || throttled(st, &ip, MAX_PASSWORD_FAILURES).await?
+    {
+        record_alone(
+            &st.db,
+            actor,
+            st.clock.now(),
+            Event::new("auth.signin_throttled")
+                .details(serde_json::json!({ "email": key, "step": "password" })),
+        )
+        .await?;
+        return Err(AppError::TooManyRequests(THROTTLED.into()));
+    }
+    let user = store::user_by_email(&st.db, &key).await?;
+    let ok = secrets::verify_password(
+        password.to_string(),
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await;
+    match user {
+        Some(u) if ok && u.status == "active" => Ok(u.id),
+        u => {
+            fail(
+                st,
+                actor,
+                &[acct, ip],
+                "auth.signin_failed",
+                u.map(|u| u.id),
+                serde_json::json!({ "email": key, "step": "password" }),
+            )
+            .await?;
+            Err(AppError::Unauthorized(NEUTRAL_SIGNIN.into()))
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondFactor {
+    Totp,
+    RecoveryCode,
+}
+
+/// Step 2 of sign-in: a TOTP code (each accepted once) or a recovery code (consumed).
+/// Five failures in 15 minutes lock the second factor for the account, whatever session or
+/// address the attempts come from; while locked even a right code is refused and no
+/// recovery code is consumed.
+pub async fn sign_in_second_factor(
+    st: &AppState,
+    actor: &Actor,
+    user_id: &str,
+    code: &str,
+) -> AppResult<(super::CurrentUser, SecondFactor)> {
+    let subject = format!("2fa:{user_id}");
+    let user = store::user_by_id(&st.db, user_id)
+        .await?
+        .filter(|u| u.status == "active")
+        .ok_or_else(|| AppError::Unauthorized(NEUTRAL_SIGNIN.into()))?;
+    let as_user = Actor {
+        label: user.email.clone(),
+        user_id: Some(user.id.clone()),
+        ..actor.clone()
+    };
+    if throttled(st, &subject, MAX_SECOND_FACTOR_FAILURES).await? {
+        record_alone(
+            &st.db,
+            &as_user,
+            st.clock.now(),
+            Event::new("auth.locked_out")
+                .target(user.id.clone())
+                .details(serde_json::json!({ "step": "second_factor" })),
+        )
+        .await?;
+        return Err(AppError::TooManyRequests(THROTTLED.into()));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let method = if let Some(step) = secrets::totp_match(&user.totp_secret, code, now) {
+        store::advance_totp_step(tx.conn(), &user.id, step)
+            .await?
+            .then_some(SecondFactor::Totp)
+    } else if secrets::looks_like_recovery_code(code) {
+        store::consume_recovery_code(tx.conn(), &user.id, &secrets::hash_recovery_code(code), now)
+            .await?
+            .then_some(SecondFactor::RecoveryCode)
+    } else {
+        None
+    };
+    let Some(method) = method else {
+        drop(tx);
+        let replay = secrets::totp_match(&user.totp_secret, code, now).is_some();
+        fail(
+            st,
+            &as_user,
+            &[subject],
+            "auth.second_factor_failed",
+            Some(user.id.clone()),
+            serde_json::json!({ "reason": if replay { "code_reused" } else { "wrong_code" } }),
+        )
+        .await?;
+        return Err(AppError::Unauthorized(NEUTRAL_SIGNIN.into()));
+    };
+    let m = match method {
+        SecondFactor::Totp => "totp",
+        SecondFactor::RecoveryCode => "recovery_code",
+    };
+    if method == SecondFactor::RecoveryCode {
+        record(
+            &mut tx,
+            &as_user,
+            now,
+            Event::new("auth.recovery_code_used").target(user.id.clone()),
+        )
+        .await?;
+    }
+    record(
+        &mut tx,
+        &as_user,
+        now,
+        Event::new("auth.signin")
+            .target(user.id.clone())
+            .details(serde_json::json!({ "method": m })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        super::CurrentUser {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            role: user.role,
+        },
+        method,
+    ))
+}
+
+/// Who a session's user id is now (disabled or deleted users are nobody).
+pub async fn current_user(st: &AppState, user_id: &str) -> AppResult<Option<super::CurrentUser>> {
+    Ok(store::user_by_id(&st.db, user_id)
+        .await?
+        .filter(|u| u.status == "active")
+        .map(|u| super::CurrentUser {
+            id: u.id,
+            email: u.email,
+            display_name: u.display_name,
+            role: u.role,
+        }))
+}
+
+pub fn actor_for(user: &super::CurrentUser, ip: Option<String>, ua: Option<String>) -> Actor {
+    Actor {
+        principal: Principal::User,
+        user_id: Some(user.id.clone()),
+        label: user.email.clone(),
+        role: Some(user.role),
+        ip,
+        user_agent: ua,
+    }
+}
+
+pub async fn record_signout(st: &AppState, actor: &Actor) -> AppResult<()> {
+    record_alone(&st.db, actor, st.clock.now(), Event::new("auth.signout")).await?;
+    Ok(())
+}
+
+pub async fn recovery_codes_left(st: &AppState, actor: &Actor) -> AppResult<i64> {
+    let g = authorize(actor, Action::ManageOwnAccount)?;
+    store::unused_recovery_codes(&st.db, g.actor.user_id.as_deref().unwrap_or_default()).await
+}
+
+// ---------- sessions ----------
+
+pub async fn sessions(
+    st: &AppState,
+    actor: &Actor,
+    current_handle: Option<&str>,
+) -> AppResult<Vec<SessionView>> {
+    let g = authorize(actor, Action::ManageOwnAccount)?;
+    let mut list = store::list_sessions(
+        &st.db,
+        g.actor.user_id.as_deref().unwrap_or_default(),
+        st.clock.now(),
+    )
+    .await?;
+    for s in &mut list {
+        s.current = Some(s.handle.as_str()) == current_handle;
+    }
+    Ok(list)
+}
+
+pub async fn revoke_session(st: &AppState, actor: &Actor, handle: &str) -> AppResult<()> {
+    let g = authorize(actor, Action::ManageOwnAccount)?;
+    let uid = g.actor.user_id.clone().unwrap_or_default();
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !store::delete_session_by_handle(tx.conn(), &uid, handle).await? {
+        return Err(AppError::NotFound);
+    }
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        Event::new("auth.session_revoked")
+            .target(uid)
+            .details(serde_json::json!({ "session": handle })),
+    )
+    .await?;
+    tx.commit().await
+}
+
+pub async fn revoke_all_sessions(st: &AppState, actor: &Actor) -> AppResult<u64> {
+    let g = authorize(actor, Action::ManageOwnAccount)?;
+    let uid = g.actor.user_id.clone().unwrap_or_default();
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let n = store::delete_user_sessions(tx.conn(), &uid).await?;
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        Event::new("auth.sessions_revoked_all")
+            .target(uid)
+            .details(serde_json::json!({ "count": n })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+// ---------- API tokens ----------
+
+pub const MAX_TOKEN_DAYS: i64 = 365;
+
+/// Creates a token for the actor's own account. Returns its view and the secret, which is
+/// shown once and stored only as a hash.
+pub async fn create_token(
+    st: &AppState,
+    actor: &Actor,
+    name: &str,
+    scopes: &[String],
+    days: i64,
+) -> AppResult<(TokenView, String)> {
+    let g = authorize(actor, Action::CreateApiToken)?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(AppError::invalid(
+            "Give the token a name (at most 64 characters).",
+        ));
+    }
+    let mut parsed: Vec<Scope> = Vec::new();
+    for s in scopes
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.trim().is_empty())
+    {
+        let sc = Scope::parse(s).ok_or_else(|| {
+            AppError::invalid(format!(
+                "Unknown scope “{}”. Use read, write or audit.",
+                s.trim()
+            ))
+        })?;
+        if !parsed.contains(&sc) {
+            parsed.push(sc);
+        }
+    }
+    if parsed.is_empty() {
+        return Err(AppError::invalid("Choose at least one scope."));
+    }
+    if !(1..=MAX_TOKEN_DAYS).contains(&days) {
+        return Err(AppError::invalid(format!(
+            "Expiry must be between 1 and {MAX_TOKEN_DAYS} days."
+        )));
+    }
+    let now = st.clock.now();
+    let secret = secrets::new_token("mwt_");
+    let id = secrets::new_id("tok");
+    let scope_str = parsed
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let uid = g.actor.user_id.clone().ok_or(AppError::Forbidden)?;
+    let mut tx = st.db.begin().await?;
+    store::insert_token(
+        tx.conn(),
+        &id,
+        &uid,
+        name,
+        &secrets::sha256_hex(&secret),
+        &scope_str,
+        now,
+        now + days * 86400,
+    )
+    .await?;
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        Event::new("token.created")
+            .target(id.clone())
+            .details(serde_json::json!({
+                "name": name, "scopes": scope_str, "expires_at": now + days * 86400,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    let view = TokenView {
+        id,
+        name: name.to_string(),
+        scopes: parsed.iter().map(|s| s.as_str().to_string()).collect(),
+        created_at: now,
+        expires_at: now + days * 86400,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    Ok((view, secret))
+}
+
+pub async fn tokens(st: &AppState, actor: &Actor) -> AppResult<Vec<TokenView>> {
+    let g = authorize(actor, Action::ManageOwnAccount)?;
+    store::list_tokens(&st.db, g.actor.user_id.as_deref().unwrap_or_default()).await
+}
+
+pub async fn revoke_token(st: &AppState, actor: &Actor, id: &str) -> AppResult<()> {
+    let g = authorize(actor, Action::ManageOwnAccount)?;
+    let uid = g.actor.user_id.clone().unwrap_or_default();
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !store::revoke_token(tx.conn(), &uid, id, now).await? {
+        return Err(AppError::NotFound);
+    }
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        Event::new("token.revoked").target(id.to_string()),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// The actor behind a bearer token: its creator, narrowed to the token's scopes.
+pub async fn actor_from_token(
+    st: &AppState,
+    bearer: &str,
+    ip: Option<String>,
+    ua: Option<String>,
+) -> AppResult<Actor> {
+    let now = st.clock.now();
+    let unauthorized =
+        || AppError::Unauthorized("missing, unknown, expired or revoked API token".into());
+    if !bearer.starts_with("mwt_") {
+        return Err(unauthorized());
+    }
+    let (tok, user_id) = store::token_by_hash(&st.db, &secrets::sha256_hex(bearer), now)
+        .await?
+        .ok_or_else(unauthorized)?;
+    let user = current_user(st, &user_id).await?.ok_or_else(unauthorized)?;
+    store::touch_token(&st.db, &tok.id, now).await?;
+    Ok(Actor {
+        principal: Principal::Token {
+            token_id: tok.id.clone(),
+            scopes: tok.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+        },
+        user_id: Some(user.id),
+        label: format!("{} (token {})", user.email, tok.name),
+        role: Some(user.role),
+        ip,
+        user_agent: ua,
+    })
+}
+
+/// For the CLI: mint a token for an existing account without a browser session.
+pub async fn create_token_for_email(
+    st: &AppState,
+    email: &str,
+    name: &str,
+    scopes: &[String],
+    days: i64,
+) -> AppResult<(TokenView, String)> {
+    let user = store::user_by_email(&st.db, &email.trim().to_lowercase())
+        .await?
+        .filter(|u| u.status == "active")
+        .ok_or_else(|| AppError::invalid(format!("No active account with the address {email}.")))?;
+    let actor = Actor {
+        principal: Principal::User,
+        user_id: Some(user.id.clone()),
+        label: format!("{} (cli)", user.email),
+        role: Some(user.role),
+        ip: None,
+        user_agent: Some("mailward-cli".into()),
+    };
+    create_token(st, &actor, name, scopes, days).await
+}

@@ -1,0 +1,143 @@
+//! Browser sessions stored in the database (both backends), through tower-sessions.
+//! Besides the opaque data, each row carries its user, address and client so people can see
+//! and revoke their sessions; a public `handle` (a hash of the id) names a session on pages,
+//! never the id itself.
+use async_trait::async_trait;
+use sqlx::Row;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+
+use crate::core::clock::Clock;
+use crate::core::db::Db;
+use crate::core::secrets::sha256_hex;
+
+/// Session data keys.
+pub const USER_ID: &str = "user_id";
+pub const AUTH_AT: &str = "auth_at";
+pub const IP: &str = "ip";
+pub const USER_AGENT: &str = "ua";
+pub const PENDING_2FA: &str = "pending_2fa";
+pub const ONBOARDING: &str = "onboarding";
+pub const FLASH: &str = "flash";
+pub const FRESH_RECOVERY_CODES: &str = "fresh_recovery_codes";
+pub const FRESH_SECRET: &str = "fresh_secret";
+
+pub fn handle_of(id: &Id) -> String {
+    sha256_hex(&format!("mailward-session:{id}"))[..24].to_string()
+}
+
+#[derive(Clone)]
+pub struct DbSessionStore {
+    db: Db,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for DbSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbSessionStore")
+    }
+}
+
+impl DbSessionStore {
+    pub fn new(db: Db, clock: Clock) -> Self {
+        DbSessionStore { db, clock }
+    }
+
+    /// Removes expired sessions (run periodically).
+    pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
+        let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(self.clock.now())
+            .execute(self.db.pool())
+            .await?;
+        Ok(r.rows_affected())
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+fn str_field(r: &Record, key: &str) -> Option<String> {
+    r.data.get(key).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A fresh id never collides in practice (128 bits), but do not overwrite if it does.
+        loop {
+            let data = serde_json::to_string(&record.data).map_err(backend)?;
+            let now = self.clock.now();
+            let r = sqlx::query(
+                "INSERT INTO sessions (id, handle, user_id, data, created_at, last_seen_at, expires_at, ip, user_agent) \
+                 VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(record.id.to_string())
+            .bind(handle_of(&record.id))
+            .bind(str_field(record, USER_ID))
+            .bind(data)
+            .bind(now)
+            .bind(record.expiry_date.unix_timestamp())
+            .bind(str_field(record, IP))
+            .bind(str_field(record, USER_AGENT))
+            .execute(self.db.pool())
+            .await
+            .map_err(backend)?;
+            if r.rows_affected() == 1 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let data = serde_json::to_string(&record.data).map_err(backend)?;
+        let now = self.clock.now();
+        sqlx::query(
+            "INSERT INTO sessions (id, handle, user_id, data, created_at, last_seen_at, expires_at, ip, user_agent) \
+             VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8) \
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
+             last_seen_at = excluded.last_seen_at, expires_at = excluded.expires_at, \
+             ip = excluded.ip, user_agent = excluded.user_agent",
+        )
+        .bind(record.id.to_string())
+        .bind(handle_of(&record.id))
+        .bind(str_field(record, USER_ID))
+        .bind(data)
+        .bind(now)
+        .bind(record.expiry_date.unix_timestamp())
+        .bind(str_field(record, IP))
+        .bind(str_field(record, USER_AGENT))
+        .execute(self.db.pool())
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let row =
+            sqlx::query("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
+                .bind(id.to_string())
+                .bind(self.clock.now())
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let data: String = row.try_get("data").map_err(backend)?;
+        let expires: i64 = row.try_get("expires_at").map_err(backend)?;
+        Ok(Some(Record {
+            id: *id,
+            data: serde_json::from_str(&data).map_err(backend)?,
+            expiry_date: time::OffsetDateTime::from_unix_timestamp(expires).map_err(backend)?,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .execute(self.db.pool())
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,522 @@
+//! SQL for identity. The only place that knows these tables.
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{InviteRow, OperatorView, Role, SessionView, TokenView};
+use crate::core::authz::Granted;
+use crate::core::db::Db;
+use crate::core::AppResult;
+
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub status: String,
+    pub password_hash: String,
+    pub totp_secret: String,
+    pub totp_last_step: i64,
+}
+
+fn role_of(r: &AnyRow, col: &str) -> Result<Role, sqlx::Error> {
+    let s: String = r.try_get(col)?;
+    Role::parse(&s).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {s}").into()))
+}
+
+fn user_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: r.try_get("id")?,
+        email: r.try_get("email")?,
+        display_name: r.try_get("display_name")?,
+        role: role_of(r, "role")?,
+        status: r.try_get("status")?,
+        password_hash: r.try_get("password_hash")?,
+        totp_secret: r.try_get("totp_secret")?,
+        totp_last_step: r.try_get("totp_last_step")?,
+    })
+}
+
+const USER_COLS: &str =
+    "id, email, display_name, role, status, password_hash, totp_secret, totp_last_step";
+
+pub async fn user_by_email(db: &Db, email: &str) -> AppResult<Option<UserRow>> {
+    let r = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE email = $1"))
+        .bind(email.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(r.as_ref().map(user_row).transpose()?)
+}
+
+pub async fn user_by_id(db: &Db, id: &str) -> AppResult<Option<UserRow>> {
+    let r = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(r.as_ref().map(user_row).transpose()?)
+}
+
+pub async fn count_users(db: &Db) -> AppResult<i64> {
+    Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?)
+}
+
+pub async fn list_users(db: &Db, _g: &Granted<'_>) -> AppResult<Vec<OperatorView>> {
+    let rows = sqlx::query(
+        "SELECT id, email, display_name, role, status, created_at FROM users ORDER BY created_at, email",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OperatorView {
+                id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                display_name: r.try_get("display_name")?,
+                role: role_of(r, "role")?,
+                status: r.try_get("status")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_user(
+    c: &mut AnyConnection,
+    id: &str,
+    email: &str,
+    display_name: &str,
+    role: Role,
+    password_hash: &str,
+    totp_secret: &str,
+    totp_step: i64,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO users (id, email, display_name, role, status, password_hash, totp_secret, \
+         totp_last_step, created_at, updated_at) VALUES ($1,$2,$3,$4,'active',$5,$6,$7,$8,$8)",
+    )
+    .bind(id.to_string())
+    .bind(email.to_string())
+    .bind(display_name.to_string())
+    .bind(role.as_str())
+    .bind(password_hash.to_string())
+    .bind(totp_secret.to_string())
+    .bind(totp_step)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Accepts a TOTP step only if it is newer than the last accepted one (race-safe).
+pub async fn advance_totp_step(c: &mut AnyConnection, user_id: &str, step: i64) -> AppResult<bool> {
+    let r =
+        sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
+            .bind(step)
+            .bind(user_id.to_string())
+            .execute(c)
+            .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn insert_recovery_codes(
+    c: &mut AnyConnection,
+    user_id: &str,
+    hashes: &[String],
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        .bind(user_id.to_string())
+        .execute(&mut *c)
+        .await?;
+    for h in hashes {
+        sqlx::query(
+            "INSERT INTO recovery_codes (id, user_id, code_hash, created_at) VALUES ($1,$2,$3,$4)",
+        )
+        .bind(crate::core::secrets::new_id("rc"))
+        .bind(user_id.to_string())
+        .bind(h.clone())
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Consumes a recovery code: true exactly once per code.
+pub async fn consume_recovery_code(
+    c: &mut AnyConnection,
+    user_id: &str,
+    hash: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let r = sqlx::query(
+        "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(user_id.to_string())
+    .bind(hash.to_string())
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn unused_recovery_codes(db: &Db, user_id: &str) -> AppResult<i64> {
+    Ok(sqlx::query(
+        "SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+    )
+    .bind(user_id.to_string())
+    .fetch_one(db.pool())
+    .await?
+    .try_get("n")?)
+}
+
+// ---------- throttling ----------
+
+pub async fn count_failures(db: &Db, subject: &str, since: i64) -> AppResult<i64> {
+    Ok(
+        sqlx::query("SELECT COUNT(*) AS n FROM auth_failures WHERE subject = $1 AND at >= $2")
+            .bind(subject.to_string())
+            .bind(since)
+            .fetch_one(db.pool())
+            .await?
+            .try_get("n")?,
+    )
+}
+
+pub async fn add_failure(c: &mut AnyConnection, subject: &str, now: i64) -> AppResult<()> {
+    sqlx::query("INSERT INTO auth_failures (subject, at) VALUES ($1, $2)")
+        .bind(subject.to_string())
+        .bind(now)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn prune_failures(db: &Db, before: i64) -> AppResult<()> {
+    sqlx::query("DELETE FROM auth_failures WHERE at < $1")
+        .bind(before)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+// ---------- invitations ----------
+
+pub struct InviteRecord {
+    pub id: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub created_by: Option<String>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn invite_by_hash(db: &Db, token_hash: &str) -> AppResult<Option<InviteRecord>> {
+    let r = sqlx::query(
+        "SELECT id, email, role, created_by, expires_at, used_at, revoked_at FROM invites WHERE token_hash = $1",
+    )
+    .bind(token_hash.to_string())
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(r.map(|r| -> Result<InviteRecord, sqlx::Error> {
+        Ok(InviteRecord {
+            id: r.try_get("id")?,
+            email: r.try_get("email")?,
+            role: role_of(&r, "role")?,
+            created_by: r.try_get("created_by")?,
+            expires_at: r.try_get("expires_at")?,
+            used_at: r.try_get("used_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+        })
+    })
+    .transpose()?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_invite(
+    c: &mut AnyConnection,
+    id: &str,
+    email: Option<&str>,
+    role: Role,
+    token_hash: &str,
+    created_by: Option<&str>,
+    now: i64,
+    expires_at: i64,
+    delivery: &str,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO invites (id, email, role, token_hash, created_by, created_at, expires_at, delivery) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+    )
+    .bind(id.to_string())
+    .bind(email.map(str::to_string))
+    .bind(role.as_str())
+    .bind(token_hash.to_string())
+    .bind(created_by.map(str::to_string))
+    .bind(now)
+    .bind(expires_at)
+    .bind(delivery.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Marks an open invite used; false if it was used, revoked or expired meanwhile.
+pub async fn mark_invite_used(
+    c: &mut AnyConnection,
+    id: &str,
+    user_id: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let r = sqlx::query(
+        "UPDATE invites SET used_at = $1, used_by = $2 WHERE id = $3 AND used_at IS NULL \
+         AND revoked_at IS NULL AND expires_at > $1",
+    )
+    .bind(now)
+    .bind(user_id.to_string())
+    .bind(id.to_string())
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Revokes every open setup link (invites nobody created).
+pub async fn revoke_open_setup_links(c: &mut AnyConnection, now: i64) -> AppResult<u64> {
+    let r = sqlx::query(
+        "UPDATE invites SET revoked_at = $1 WHERE created_by IS NULL AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+pub async fn open_invites(db: &Db, _g: &Granted<'_>, now: i64) -> AppResult<Vec<InviteRow>> {
+    let rows = sqlx::query(
+        "SELECT id, email, role, created_at, expires_at, delivery, revealed_at FROM invites \
+         WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 AND created_by IS NOT NULL \
+         ORDER BY created_at DESC",
+    )
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InviteRow {
+                id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                role: role_of(r, "role")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                delivery: r.try_get("delivery")?,
+                revealed: r.try_get::<Option<i64>, _>("revealed_at")?.is_some(),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+pub async fn open_invite_for_email(db: &Db, email: &str, now: i64) -> AppResult<bool> {
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM invites WHERE email = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(email.to_string())
+    .bind(now)
+    .fetch_one(db.pool())
+    .await?
+    .try_get("n")?;
+    Ok(n > 0)
+}
+
+/// Gives an open, never-revealed invite a new token; false otherwise.
+pub async fn reveal_invite(
+    c: &mut AnyConnection,
+    id: &str,
+    new_hash: &str,
+    by: &str,
+    now: i64,
+) -> AppResult<Option<String>> {
+    let r = sqlx::query(
+        "UPDATE invites SET token_hash = $1, revealed_at = $2, revealed_by = $3 WHERE id = $4 \
+         AND revealed_at IS NULL AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+         AND delivery = 'reveal' RETURNING email",
+    )
+    .bind(new_hash.to_string())
+    .bind(now)
+    .bind(by.to_string())
+    .bind(id.to_string())
+    .fetch_optional(&mut *c)
+    .await?;
+    Ok(r.map(|r| r.try_get::<Option<String>, _>("email"))
+        .transpose()?
+        .map(|e| e.unwrap_or_default()))
+}
+
+pub async fn revoke_invite(c: &mut AnyConnection, id: &str, now: i64) -> AppResult<bool> {
+    let r = sqlx::query(
+        "UPDATE invites SET revoked_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
+         AND created_by IS NOT NULL",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+// ---------- sessions (listing and revocation; the store itself is in `sessions`) ----------
+
+pub async fn list_sessions(db: &Db, user_id: &str, now: i64) -> AppResult<Vec<SessionView>> {
+    let rows = sqlx::query(
+        "SELECT handle, created_at, last_seen_at, expires_at, ip, user_agent FROM sessions \
+         WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC",
+    )
+    .bind(user_id.to_string())
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(SessionView {
+                handle: r.try_get("handle")?,
+                created_at: r.try_get("created_at")?,
+                last_seen_at: r.try_get("last_seen_at")?,
+                expires_at: r.try_get("expires_at")?,
+                ip: r.try_get("ip")?,
+                user_agent: r.try_get("user_agent")?,
+                current: false,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+pub async fn delete_session_by_handle(
+    c: &mut AnyConnection,
+    user_id: &str,
+    handle: &str,
+) -> AppResult<bool> {
+    let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND handle = $2")
+        .bind(user_id.to_string())
+        .bind(handle.to_string())
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub async fn delete_user_sessions(c: &mut AnyConnection, user_id: &str) -> AppResult<u64> {
+    let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id.to_string())
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected())
+}
+
+// ---------- API tokens ----------
+
+fn token_row(r: &AnyRow) -> Result<TokenView, sqlx::Error> {
+    let scopes: String = r.try_get("scopes")?;
+    Ok(TokenView {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        scopes: scopes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_token(
+    c: &mut AnyConnection,
+    id: &str,
+    user_id: &str,
+    name: &str,
+    hash: &str,
+    scopes: &str,
+    now: i64,
+    expires_at: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, token_hash, scopes, created_at, expires_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7)",
+    )
+    .bind(id.to_string())
+    .bind(user_id.to_string())
+    .bind(name.to_string())
+    .bind(hash.to_string())
+    .bind(scopes.to_string())
+    .bind(now)
+    .bind(expires_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn list_tokens(db: &Db, user_id: &str) -> AppResult<Vec<TokenView>> {
+    let rows = sqlx::query(
+        "SELECT id, name, scopes, created_at, expires_at, last_used_at, revoked_at FROM api_tokens \
+         WHERE user_id = $1 ORDER BY created_at DESC",
+    )
+    .bind(user_id.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
+}
+
+/// The live token with this hash and its owner's id.
+pub async fn token_by_hash(
+    db: &Db,
+    hash: &str,
+    now: i64,
+) -> AppResult<Option<(TokenView, String)>> {
+    let r = sqlx::query(
+        "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked_at \
+         FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(hash.to_string())
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?;
+    match r {
+        Some(r) => Ok(Some((token_row(&r)?, r.try_get("user_id")?))),
+        None => Ok(None),
+    }
+}
+
+pub async fn touch_token(db: &Db, id: &str, now: i64) -> AppResult<()> {
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id.to_string())
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_token(
+    c: &mut AnyConnection,
+    user_id: &str,
+    id: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let r = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .bind(user_id.to_string())
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -1,0 +1,97 @@
+//! Runtime configuration: defaults, then an optional TOML file, then environment variables
+//! (`MAILWARD_*`), then command-line flags (the server crate applies the last two).
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub bind: String,
+    /// `sqlite://PATH` (default `./data/mailward.db`) or `postgres://…`.
+    pub database_url: String,
+    /// The address people use to reach Mailward; links in mail and on the console use it.
+    pub public_url: String,
+    /// Mark cookies `Secure` and send HSTS: `auto` (when `public_url` is https or the proxy
+    /// says so), `always`, `never`.
+    pub secure_cookies: String,
+    /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from a reverse proxy in front.
+    pub trust_proxy: bool,
+    /// Sessions end after this many minutes without a request.
+    pub session_idle_minutes: i64,
+    /// …and this many hours after sign-in, whatever the activity.
+    pub session_absolute_hours: i64,
+    /// Invitation links stay valid this long.
+    pub invite_ttl_hours: i64,
+    /// Outgoing mail for invitations; without it, links can only be revealed once.
+    pub smtp: Option<SmtpConfig>,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Folder with `pkg/` (CSS, JS, wasm) served as static files.
+    pub site_root: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    pub from: String,
+}
+
+fn default_smtp_port() -> u16 {
+    25
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/mailward.db".into(),
+            public_url: String::new(),
+            secure_cookies: "auto".into(),
+            trust_proxy: false,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            invite_ttl_hours: 72,
+            smtp: None,
+            log_format: "text".into(),
+            site_root: "target/site".into(),
+        }
+    }
+}
+
+impl Config {
+    pub fn public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.bind)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+    pub fn always_secure(&self) -> bool {
+        self.secure_cookies == "always"
+            || (self.secure_cookies == "auto" && self.public_url().starts_with("https://"))
+    }
+    pub fn validate(&self) -> Result<(), String> {
+        if !["auto", "always", "never"].contains(&self.secure_cookies.as_str()) {
+            return Err(format!(
+                "secure_cookies must be auto, always or never (got {:?})",
+                self.secure_cookies
+            ));
+        }
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            return Err(format!(
+                "log_format must be text or json (got {:?})",
+                self.log_format
+            ));
+        }
+        if self.session_idle_minutes < 1 || self.session_absolute_hours < 1 {
+            return Err("session timeouts must be positive".into());
+        }
+        if self.invite_ttl_hours < 1 || self.invite_ttl_hours > 24 * 30 {
+            return Err("invite_ttl_hours must be between 1 and 720".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! The one error type of the server side, mapped once to an HTTP status and a clear message.
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad input: the message is shown to the user as is; nothing was changed.
+    #[error("{0}")]
+    Invalid(String),
+    /// Not signed in, or credentials not accepted (message stays neutral).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in, but this action is not allowed.
+    #[error("you are not allowed to do that")]
+    Forbidden,
+    /// Missing — or belonging to someone the actor may not see (no existence leak).
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        AppError::Invalid(msg.into())
+    }
+    pub fn internal(msg: impl std::fmt::Display) -> Self {
+        AppError::Internal(msg.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Config(_) | AppError::Db(_) | AppError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// What a user may read: internal details stay in the log.
+    pub fn user_message(&self) -> String {
+        match self {
+            AppError::Config(_) | AppError::Db(_) | AppError::Internal(_) => {
+                "Something went wrong on our side. The error was logged.".to_string()
+            }
+            other => {
+                let s = other.to_string();
+                let mut c = s.chars();
+                match c.next() {
+                    Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+                    None => s,
+                }
+            }
+        }
+    }
+
+    /// Logs server-side failures once, where they are turned into a response.
+    pub fn log(&self) {
+        if self.status().is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+    }
+}
+
+/// JSON error body for the REST API: `{"error": {"status": 404, "message": "..."}}`.
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let status = self.status();
+        let body = serde_json::json!({
+            "error": { "status": status.as_u16(), "message": self.user_message() }
+        });
+        let mut resp = (status, axum::Json(body)).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            resp.headers_mut()
+                .insert("retry-after", http::HeaderValue::from_static("900"));
+        }
+        resp
+    }
+}

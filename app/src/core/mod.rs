@@ -1,0 +1,13 @@
+//! Cross-cutting server-side machinery: database, authorization, audit chain, secrets,
+//! clock, configuration, mail and errors. Every capability module builds on these.
+pub mod authz;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod mailer;
+pub mod secrets;
+pub mod state;
+pub mod web;
+
+pub use error::{AppError, AppResult};

@@ -1,0 +1,29 @@
+//! What every request handler and service can reach.
+use std::sync::Arc;
+
+use super::clock::Clock;
+use super::config::Config;
+use super::db::Db;
+use super::mailer::Mailer;
+use super::web::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    pub mailer: Mailer,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> Self {
+        AppState {
+            db,
+            mailer: Mailer::new(config.smtp.clone()),
+            config: Arc::new(config),
+            clock: Clock::system(),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}

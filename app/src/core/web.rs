@@ -1,0 +1,128 @@
+//! HTTP plumbing shared by every capability: client info, the signed-in user, flash
+//! messages, form redirects, and request metrics.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+use super::authz::Actor;
+use super::error::AppError;
+use crate::auth::sessions as keys;
+use crate::auth::{CurrentUser, Flash, FlashKind};
+
+/// Where a request came from (set by the server's outer middleware).
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Served over TLS (directly, or a trusted proxy said so).
+    pub https: bool,
+}
+
+/// The person signed in on this request, if any (set by the session middleware).
+#[derive(Clone, Debug, Default)]
+pub struct SignedIn(pub Option<CurrentUser>);
+
+impl SignedIn {
+    pub fn actor(&self, client: &ClientInfo) -> Actor {
+        match &self.0 {
+            Some(u) => {
+                crate::auth::service::actor_for(u, client.ip.clone(), client.user_agent.clone())
+            }
+            None => Actor::anonymous(client.ip.clone(), client.user_agent.clone()),
+        }
+    }
+}
+
+pub async fn set_flash(session: &Session, kind: FlashKind, message: impl Into<String>) {
+    let _ = session
+        .insert(
+            keys::FLASH,
+            Flash {
+                kind,
+                message: message.into(),
+            },
+        )
+        .await;
+}
+
+pub async fn take_flash(session: &Session) -> Option<Flash> {
+    session.remove::<Flash>(keys::FLASH).await.ok().flatten()
+}
+
+/// After a form post: a success message and a 303 to `to`.
+pub async fn done(session: &Session, to: &str, message: impl Into<String>) -> Response {
+    set_flash(session, FlashKind::Success, message).await;
+    Redirect::to(to).into_response()
+}
+
+/// After a failed form post: the error's user message and a 303 back to `to`.
+pub async fn failed(session: &Session, to: &str, err: AppError) -> Response {
+    err.log();
+    set_flash(session, FlashKind::Error, err.user_message()).await;
+    Redirect::to(to).into_response()
+}
+
+/// Prometheus counters and a latency histogram, rendered by hand (text format 0.0.4).
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    latency_buckets: [AtomicU64; LATENCY_BOUNDS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+    pub signin_failures: AtomicU64,
+}
+
+const LATENCY_BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+impl Metrics {
+    pub fn observe(&self, method: &str, status: u16, seconds: f64) {
+        *self
+            .requests
+            .lock()
+            .expect("metrics lock")
+            .entry((method.to_string(), status))
+            .or_default() += 1;
+        for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
+            if seconds <= *b {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out += "# HELP mailward_http_requests_total HTTP requests by method and status.\n";
+        out += "# TYPE mailward_http_requests_total counter\n";
+        for ((m, s), n) in self.requests.lock().expect("metrics lock").iter() {
+            out += &format!("mailward_http_requests_total{{method=\"{m}\",status=\"{s}\"}} {n}\n");
+        }
+        out += "# HELP mailward_http_request_duration_seconds Time to produce a response.\n";
+        out += "# TYPE mailward_http_request_duration_seconds histogram\n";
+        for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
+            out += &format!(
+                "mailward_http_request_duration_seconds_bucket{{le=\"{b}\"}} {}\n",
+                self.latency_buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        out += &format!("mailward_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\n");
+        out += &format!(
+            "mailward_http_request_duration_seconds_sum {}\n",
+            self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        out += &format!("mailward_http_request_duration_seconds_count {count}\n");
+        out += "# HELP mailward_signin_failures_total Failed sign-in steps (password or second factor).\n";
+        out += "# TYPE mailward_signin_failures_total counter\n";
+        out += &format!(
+            "mailward_signin_failures_total {}\n",
+            self.signin_failures.load(Ordering::Relaxed)
+        );
+        out
+    }
+}

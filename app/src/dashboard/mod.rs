@@ -1,0 +1,115 @@
+//! The first page after sign-in: what needs attention, at a glance.
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditEvent;
+use crate::ui::{EmptyState, Layout, Time};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Dashboard {
+    pub now: i64,
+    pub operators: i64,
+    pub open_invites: i64,
+    pub failed_signins_24h: i64,
+    pub audit_events: i64,
+    pub recent: Vec<AuditEvent>,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
+    use crate::core::authz::{authorize, Action};
+    let c = crate::ssr::ctx().await?;
+    let actor = c.actor();
+    authorize(&actor, Action::ViewDashboard).map_err(crate::ssr::to_sfn)?;
+    let now = c.st.clock.now();
+    let (operators, invites) = crate::auth::service::operators(&c.st, &actor)
+        .await
+        .map_err(crate::ssr::to_sfn)?;
+    let (failed, total) = crate::audit::service::stats(&c.st.db, now - 86400)
+        .await
+        .map_err(crate::ssr::to_sfn)?;
+    let recent = match authorize(&actor, Action::ViewAudit) {
+        Ok(g) => {
+            crate::audit::service::list(
+                &c.st.db,
+                &g,
+                &crate::audit::AuditFilter {
+                    limit: Some(8),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(crate::ssr::to_sfn)?
+            .events
+        }
+        Err(_) => vec![],
+    };
+    Ok(Dashboard {
+        now,
+        operators: operators.len() as i64,
+        open_invites: invites.len() as i64,
+        failed_signins_24h: failed,
+        audit_events: total,
+        recent,
+    })
+}
+
+#[component]
+fn Stat(
+    label: &'static str,
+    value: String,
+    #[prop(optional)] hint: Option<String>,
+    #[prop(optional)] warn: bool,
+) -> impl IntoView {
+    view! {
+        <div class="card p-4">
+            <p class="text-xs uppercase tracking-wide text-zinc-500">{label}</p>
+            <p class=if warn { "mt-1 text-2xl font-semibold text-red-700" } else { "mt-1 text-2xl font-semibold" }>{value}</p>
+            {hint.map(|h| view! { <p class="mt-1 text-xs text-zinc-500">{h}</p> })}
+        </div>
+    }
+}
+
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_dashboard());
+    view! {
+        <Layout title="Dashboard" description="What needs attention across your tenants, domains and mailboxes.">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => crate::ui::load_error(e),
+                        Ok(d) => {
+                            let now = d.now;
+                            view! {
+                                <div class="grid gap-4 sm:grid-cols-4">
+                                    <Stat label="Operators" value=d.operators.to_string() hint="people with console access".to_string()/>
+                                    <Stat label="Open invitations" value=d.open_invites.to_string()/>
+                                    <Stat label="Failed sign-ins (24 h)" value=d.failed_signins_24h.to_string() warn={d.failed_signins_24h > 0}/>
+                                    <Stat label="Audit events" value=d.audit_events.to_string() hint="hash-chained".to_string()/>
+                                </div>
+                                <EmptyState title="No tenants yet"
+                                    hint="Tenants, domains and mailboxes arrive in the next release. Meanwhile, invite your fellow operators and create API tokens."/>
+                                <section class="card">
+                                    <div class="flex items-center justify-between px-4 py-3 border-b border-zinc-200">
+                                        <h2 class="font-medium">"Recent activity"</h2>
+                                        <a class="link text-sm" href="/audit">"Full audit log →"</a>
+                                    </div>
+                                    <ul class="divide-y divide-zinc-100">
+                                        {d.recent.into_iter().map(|e| view! {
+                                            <li class="px-4 py-2 text-sm flex gap-3">
+                                                <span class="text-zinc-500 w-24 shrink-0"><Time at=e.at now=now/></span>
+                                                <span class="font-mono text-xs badge badge-gray">{e.action.clone()}</span>
+                                                <span class="truncate">{e.actor_label.clone()}</span>
+                                            </li>
+                                        }).collect_view()}
+                                    </ul>
+                                </section>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}

@@ -1,0 +1,79 @@
+//! Mailward: the application (pages, server functions, services, stores).
+#![recursion_limit = "256"]
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+pub mod audit;
+pub mod auth;
+pub mod dashboard;
+pub mod types;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod core;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+/// The HTML document around the app (server side only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <HydrationScripts options/>
+                <leptos_meta::MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Async SSR: every page is complete HTML on arrival, so it works without JavaScript.
+    let ssr = SsrMode::Async;
+    view! {
+        <Link rel="stylesheet" href="/pkg/mailward.css"/>
+        <Link rel="icon" href="/favicon.svg"/>
+        <Title text="Mailward"/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/") view=dashboard::DashboardPage ssr=ssr.clone()/>
+                <Route path=path!("/login") view=auth::pages::LoginPage ssr=ssr.clone()/>
+                <Route path=path!("/login/verify") view=auth::pages::VerifyPage ssr=ssr.clone()/>
+                <Route path=path!("/invite/:token") view=auth::pages::InvitePage ssr=ssr.clone()/>
+                <Route path=path!("/welcome/recovery-codes") view=auth::pages::RecoveryCodesPage ssr=ssr.clone()/>
+                <Route path=path!("/account/sessions") view=auth::pages::SessionsPage ssr=ssr.clone()/>
+                <Route path=path!("/account/tokens") view=auth::pages::TokensPage ssr=ssr.clone()/>
+                <Route path=path!("/operators") view=auth::pages::OperatorsPage ssr=ssr.clone()/>
+                <Route path=path!("/audit") view=audit::pages::AuditLogPage ssr=ssr.clone()/>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        resp.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <div class="min-h-screen flex flex-col items-center justify-center bg-zinc-50 text-zinc-900">
+            <p class="text-sm text-zinc-500">"404"</p>
+            <h1 class="mt-1 text-xl font-semibold">"There is nothing here"</h1>
+            <a class="mt-4 link" href="/">"Back to the dashboard"</a>
+        </div>
+    }
+}

@@ -1,0 +1,285 @@
+//! Shared look: the signed-in layout with its sidebar, the centred layout for sign-in and
+//! setup, and small pieces (flash, badges, empty states, times, confirm buttons).
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+
+use crate::auth::api::get_shell;
+use crate::auth::{Flash, FlashKind, Shell};
+
+const NAV: &[(&str, &str, &str)] = &[
+    ("/", "Dashboard", "M3 12l9-9 9 9M5 10v10h5v-6h4v6h5V10"),
+    ("/tenants", "Tenants", "M3 21h18M5 21V7l7-4 7 4v14M9 9h1m4 0h1m-6 4h1m4 0h1m-6 4h1m4 0h1"),
+    ("/domains", "Domains", "M12 3a9 9 0 100 18 9 9 0 000-18zm0 0c2.5 2.5 3.5 5.5 3.5 9s-1 6.5-3.5 9m0-18C9.5 5.5 8.5 8.5 8.5 12s1 6.5 3.5 9M3.5 9h17M3.5 15h17"),
+    ("/mailboxes", "Mailboxes", "M3 7l9 6 9-6M3 7v10h18V7M3 7h18"),
+    ("/routing", "Routing", "M4 7h11l-3-3m3 3l-3 3M20 17H9l3 3m-3-3l3-3"),
+    ("/approvals", "Approvals", "M9 12l2 2 4-4m5 2a8 8 0 11-16 0 8 8 0 0116 0z"),
+    ("/dns", "DNS", "M4 6h16M4 12h16M4 18h10"),
+    ("/alerts", "Alerts", "M12 9v4m0 4h.01M10.3 3.9L2.4 18a2 2 0 001.7 3h15.8a2 2 0 001.7-3L13.7 3.9a2 2 0 00-3.4 0z"),
+    ("/audit", "Audit", "M9 5h6m-6 4h6m-6 4h4M6 3h12v18H6z"),
+    ("/operators", "Operators", "M17 20h5v-2a4 4 0 00-5-3.9M9 20H2v-2a4 4 0 015-3.9m0 0a5 5 0 0110 0M12 11a4 4 0 100-8 4 4 0 000 8z"),
+];
+
+/// Pages that exist today; the other sidebar entries arrive with later capabilities and are
+/// shown as "soon" (not links), so the map of the product is visible from day one.
+fn is_live(href: &str) -> bool {
+    matches!(href, "/" | "/audit" | "/operators")
+}
+
+#[component]
+fn Icon(d: &'static str) -> impl IntoView {
+    view! {
+        <svg class="h-4 w-4 shrink-0" fill="none" viewBox="0 0 24 24" stroke="currentColor" stroke-width="1.8" aria-hidden="true">
+            <path stroke-linecap="round" stroke-linejoin="round" d=d/>
+        </svg>
+    }
+}
+
+/// The signed-in frame: sidebar, header with breadcrumb, title, one-line explanation and the
+/// page's primary action, then the flash message and the page body.
+#[component]
+pub fn Layout(
+    title: &'static str,
+    #[prop(optional)] crumb: Option<&'static str>,
+    #[prop(optional)] description: Option<&'static str>,
+    #[prop(optional, into)] action: Option<ViewFn>,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let shell = Resource::new(|| (), |_| get_shell());
+    let path = use_location().pathname;
+    let children = StoredValue::new(children);
+    view! {
+        <div class="min-h-screen flex bg-zinc-50 text-zinc-900">
+            <aside class="w-56 shrink-0 border-r border-zinc-200 bg-white flex flex-col">
+                <a href="/" class="flex items-center gap-2 px-5 h-14 border-b border-zinc-200 font-semibold tracking-tight">
+                    <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-600 text-white text-sm">"M"</span>
+                    "Mailward"
+                </a>
+                <nav class="flex-1 px-3 py-4 space-y-0.5" aria-label="Main">
+                    {NAV.iter().map(|(href, label, icon)| {
+                        let href = *href;
+                        if is_live(href) {
+                            let active = move || {
+                                let p = path.get();
+                                if href == "/" { p == "/" } else { p.starts_with(href) }
+                            };
+                            view! {
+                                <a href=href
+                                    class=move || if active() { "nav-link nav-link-active" } else { "nav-link" }
+                                    aria-current=move || active().then_some("page")>
+                                    <Icon d=icon/>{*label}
+                                </a>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <span class="nav-link nav-link-soon" title="Arrives in a later release">
+                                    <Icon d=icon/>{*label}<span class="ml-auto text-[10px] uppercase tracking-wide">"soon"</span>
+                                </span>
+                            }.into_any()
+                        }
+                    }).collect_view()}
+                </nav>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let s = shell.await.unwrap_or_default();
+                        s.user.map(|u| view! {
+                            <div class="border-t border-zinc-200 p-3 text-sm">
+                                <div class="px-2 font-medium truncate" title=u.email.clone()>{u.display_name.clone()}</div>
+                                <div class="px-2 text-xs text-zinc-500 truncate">{u.email.clone()}" · "{u.role.label()}</div>
+                                <div class="mt-2 flex flex-col gap-0.5">
+                                    <a class="nav-link" href="/account/sessions">"Your sessions"</a>
+                                    <a class="nav-link" href="/account/tokens">"API tokens"</a>
+                                    <form method="post" action="/logout">
+                                        <button class="nav-link w-full text-left" type="submit">"Sign out"</button>
+                                    </form>
+                                </div>
+                            </div>
+                        })
+                    })}
+                </Suspense>
+            </aside>
+            <main class="flex-1 min-w-0">
+                <header class="border-b border-zinc-200 bg-white px-8 py-5">
+                    <nav class="text-xs text-zinc-500" aria-label="Breadcrumb">
+                        <a href="/" class="hover:underline">"Mailward"</a>
+                        {crumb.map(|c| view! { <span class="mx-1">"/"</span><span>{c}</span> })}
+                    </nav>
+                    <div class="mt-1 flex items-start justify-between gap-4">
+                        <div>
+                            <h1 class="text-xl font-semibold tracking-tight">{title}</h1>
+                            {description.map(|d| view! { <p class="mt-1 text-sm text-zinc-600">{d}</p> })}
+                        </div>
+                        {action.map(|a| a.run())}
+                    </div>
+                </header>
+                <div class="px-8 py-6 space-y-6 max-w-6xl">
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            shell.await.ok().and_then(|s| s.flash).map(|f| view! { <FlashMessage flash=f/> })
+                        })}
+                    </Suspense>
+                    {move || children.with_value(|c| c())}
+                </div>
+            </main>
+        </div>
+    }
+}
+
+/// The centred frame of sign-in and invitation pages.
+#[component]
+pub fn AuthLayout(
+    title: &'static str,
+    #[prop(optional)] subtitle: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    let shell = Resource::new(|| (), |_| get_shell());
+    view! {
+        <div class="min-h-screen bg-zinc-50 flex flex-col items-center justify-center px-4 py-10 text-zinc-900">
+            <div class="mb-6 flex items-center gap-2 font-semibold text-lg tracking-tight">
+                <span class="inline-flex h-8 w-8 items-center justify-center rounded-md bg-indigo-600 text-white">"M"</span>
+                "Mailward"
+            </div>
+            <div class="w-full max-w-md card p-8">
+                <h1 class="text-lg font-semibold">{title}</h1>
+                {subtitle.map(|s| view! { <p class="mt-1 text-sm text-zinc-600">{s}</p> })}
+                <div class="mt-4">
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            shell.await.ok().and_then(|s| s.flash).map(|f| view! { <FlashMessage flash=f/> })
+                        })}
+                    </Suspense>
+                </div>
+                <div class="mt-4">{children()}</div>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+pub fn FlashMessage(flash: Flash) -> impl IntoView {
+    let (class, role, label) = match flash.kind {
+        FlashKind::Success => ("toast toast-success", "status", "Done"),
+        FlashKind::Error => ("toast toast-error", "alert", "Error"),
+    };
+    let open = RwSignal::new(true);
+    view! {
+        <Show when=move || open.get()>
+            <div class=class role=role data-testid="flash">
+                <span class="font-medium">{label}": "</span>
+                <span>{flash.message.clone()}</span>
+                <button type="button" class="ml-auto text-current opacity-60 hover:opacity-100" aria-label="Dismiss"
+                    on:click=move |_| open.set(false)>"×"</button>
+            </div>
+        </Show>
+    }
+}
+
+/// A status word in a coloured pill (colour never carries meaning alone).
+#[component]
+pub fn Badge(
+    #[prop(into)] text: String,
+    #[prop(default = "gray")] tone: &'static str,
+) -> impl IntoView {
+    let class = match tone {
+        "green" => "badge badge-green",
+        "red" => "badge badge-red",
+        "amber" => "badge badge-amber",
+        "blue" => "badge badge-blue",
+        _ => "badge badge-gray",
+    };
+    view! { <span class=class>{text}</span> }
+}
+
+#[component]
+pub fn EmptyState(title: &'static str, #[prop(into)] hint: String) -> impl IntoView {
+    view! {
+        <div class="rounded-lg border border-dashed border-zinc-300 bg-white px-6 py-10 text-center">
+            <p class="font-medium text-zinc-800">{title}</p>
+            <p class="mt-1 text-sm text-zinc-500">{hint}</p>
+        </div>
+    }
+}
+
+/// Relative time with the exact UTC time on hover. `now` comes with the page data so the
+/// server and the browser render the same text.
+#[component]
+pub fn Time(at: i64, now: i64) -> impl IntoView {
+    let exact = chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default();
+    let iso = chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    view! { <time datetime=iso title=exact>{relative(at, now)}</time> }
+}
+
+pub fn relative(at: i64, now: i64) -> String {
+    let d = now - at;
+    let (n, unit, future) = if d >= 0 {
+        (d, "", false)
+    } else {
+        (-d, "", true)
+    };
+    let _ = unit;
+    let s = if n < 45 {
+        return if future {
+            "in a moment".into()
+        } else {
+            "just now".into()
+        };
+    } else if n < 90 * 60 {
+        format!("{} min", (n + 30) / 60)
+    } else if n < 36 * 3600 {
+        format!("{} h", (n + 1800) / 3600)
+    } else {
+        format!("{} days", (n + 43200) / 86400)
+    };
+    if future {
+        format!("in {s}")
+    } else {
+        format!("{s} ago")
+    }
+}
+
+/// A POST button for destructive actions: with JavaScript it asks first in a dialog that
+/// names what will happen; without JavaScript it posts directly.
+#[component]
+pub fn ConfirmButton(
+    #[prop(into)] action: String,
+    #[prop(into)] label: String,
+    #[prop(into)] question: String,
+    #[prop(optional, into)] hidden_name: Option<String>,
+    #[prop(optional, into)] hidden_value: Option<String>,
+) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let form_ref = NodeRef::<leptos::html::Form>::new();
+    let label2 = label.clone();
+    view! {
+        <form method="post" action=action node_ref=form_ref class="inline">
+            {hidden_name.map(|n| view! { <input type="hidden" name=n value=hidden_value.clone().unwrap_or_default()/> })}
+            <button type="submit" class="btn btn-danger-ghost"
+                on:click=move |ev| { ev.prevent_default(); open.set(true); }>{label}</button>
+            <Show when=move || open.get()>
+                <div class="fixed inset-0 z-50 flex items-center justify-center bg-zinc-900/40" role="dialog" aria-modal="true">
+                    <div class="card w-full max-w-sm p-6">
+                        <p class="font-medium">"Are you sure?"</p>
+                        <p class="mt-2 text-sm text-zinc-600">{question.clone()}</p>
+                        <div class="mt-5 flex justify-end gap-2">
+                            <button type="button" class="btn btn-secondary" on:click=move |_| open.set(false)>"Cancel"</button>
+                            <button type="button" class="btn btn-danger"
+                                on:click=move |_| { if let Some(f) = form_ref.get() { let _ = f.submit(); } }>{label2.clone()}</button>
+                        </div>
+                    </div>
+                </div>
+            </Show>
+        </form>
+    }
+}
+
+/// Shows a page's load error in words.
+pub fn load_error(e: impl std::fmt::Display) -> AnyView {
+    view! { <div class="toast toast-error" role="alert">{e.to_string()}</div> }.into_any()
+}
+
+pub fn shell_default() -> Shell {
+    Shell::default()
+}

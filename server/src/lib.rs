@@ -1,0 +1,330 @@
+//! The `mailward` process: configuration, the HTTP router with its middleware, background
+//! upkeep and graceful shutdown. A library with a thin `main.rs`, so tests run the real router.
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::{HeaderValue, Method, StatusCode};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use app::auth::sessions::DbSessionStore;
+use app::core::state::AppState;
+use app::core::web::ClientInfo;
+
+pub mod cli;
+
+pub fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MAILWARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The nonce of this response's Content-Security-Policy.
+#[derive(Clone)]
+struct CspNonce(String);
+
+fn leptos_options(state: &AppState) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("mailward")
+        .site_root(state.config.site_root.clone())
+        .site_pkg_dir("pkg")
+        .env(leptos::config::Env::PROD)
+        .build()
+}
+
+/// The complete application router (pages, forms, REST API, probes) with every middleware.
+pub fn router(state: AppState) -> Router {
+    let options = leptos_options(&state);
+    let context = {
+        let st = state.clone();
+        move || {
+            provide_context(st.clone());
+            if let Some(parts) = use_context::<http::request::Parts>() {
+                if let Some(n) = parts.extensions.get::<CspNonce>() {
+                    provide_context(leptos::nonce::Nonce::from_value(n.0.clone()));
+                }
+            }
+        }
+    };
+    let site = Router::new()
+        .leptos_routes_with_context(&options, generate_route_list(app::App), context.clone(), {
+            let o = options.clone();
+            move || app::shell(o.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            context,
+            app::shell,
+        ))
+        .with_state(options);
+
+    let session_layer =
+        SessionManagerLayer::new(DbSessionStore::new(state.db.clone(), state.clock.clone()))
+            .with_name("mailward_session")
+            .with_http_only(true)
+            .with_same_site(SameSite::Strict)
+            .with_secure(state.config.always_secure())
+            .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
+                state.config.session_idle_minutes,
+            )));
+
+    let own = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(app::auth::http::routes())
+        .merge(app::api::routes())
+        .merge(app::api::export_routes())
+        .with_state(state.clone());
+
+    own.merge(site)
+        .layer(from_fn_with_state(
+            state.clone(),
+            app::auth::http::session_user,
+        ))
+        .layer(session_layer)
+        .layer(from_fn_with_state(state.clone(), csrf))
+        .layer(from_fn_with_state(state.clone(), client_info))
+        .layer(from_fn_with_state(state.clone(), security_headers))
+        .layer(from_fn_with_state(state, observe))
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    match st.db.ping().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(e) => {
+            e.log();
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Request counts and latency for /metrics, and one log line per request.
+async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let secs = start.elapsed().as_secs_f64();
+    st.metrics
+        .observe(method.as_str(), resp.status().as_u16(), secs);
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), ms = secs * 1000.0, "request");
+    resp
+}
+
+/// Who is calling, from where, over what.
+async fn client_info(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let info = {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let forwarded_for = header("x-forwarded-for")
+            .and_then(|v| v.split(',').next().map(|s| s.trim().to_string()));
+        let forwarded_https =
+            header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        let ip = if st.config.trust_proxy {
+            forwarded_for.or(peer)
+        } else {
+            peer
+        };
+        let user_agent = header("user-agent").map(|u| u.chars().take(256).collect());
+        let https = st.config.always_secure() || (st.config.trust_proxy && forwarded_https);
+        ClientInfo {
+            ip,
+            user_agent,
+            https,
+        }
+    };
+    req.extensions_mut().insert(info);
+    next.run(req).await
+}
+
+/// Cross-site request forgery guard: every state-changing request must come from our own
+/// pages (Sec-Fetch-Site, or failing that Origin). Bearer-token API calls carry no cookies
+/// and are exempt.
+async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    if req.uri().path().starts_with("/api/v1/") && !req.headers().contains_key(http::header::COOKIE)
+    {
+        return next.run(req).await;
+    }
+    let allowed = {
+        let h = |n: &str| {
+            req.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        match (h("sec-fetch-site"), h("origin")) {
+            (Some(site), _) if site != "same-origin" && site != "none" => false,
+            (_, Some(origin)) => {
+                let host = h("host").unwrap_or_default();
+                origin == st.config.public_url()
+                    || origin == format!("http://{host}")
+                    || origin == format!("https://{host}")
+            }
+            (Some(_), None) => true,
+            (None, None) => false,
+        }
+    };
+    if allowed {
+        next.run(req).await
+    } else {
+        tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
+        (
+            StatusCode::FORBIDDEN,
+            "Refused: this request did not come from a Mailward page (cross-site request).\n",
+        )
+            .into_response()
+    }
+}
+
+/// Security headers on every response, with a fresh CSP nonce for the hydration script.
+async fn security_headers(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let nonce = leptos::nonce::Nonce::new().to_string();
+    req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let https = st.config.always_secure()
+        || (st.config.trust_proxy
+            && req
+                .headers()
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")));
+    let static_file = req.uri().path().starts_with("/pkg/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; connect-src 'self'; \
+         font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(http::header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        http::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        http::header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    );
+    if https {
+        h.insert(
+            http::header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if !static_file && !h.contains_key(http::header::CACHE_CONTROL) {
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+    }
+    resp
+}
+
+/// Periodic upkeep: expired sessions and old throttle records.
+pub fn spawn_upkeep(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let store = DbSessionStore::new(state.db.clone(), state.clock.clone());
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "deleting expired sessions failed");
+            }
+            let before = state.clock.now() - 24 * 3600;
+            if let Err(e) = app::auth::store::prune_failures(&state.db, before).await {
+                tracing::warn!(error = %e, "pruning sign-in failures failed");
+            }
+        }
+    })
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then drains in-flight requests.
+pub async fn serve(state: AppState) -> Result<(), String> {
+    let addr = state.config.bind.clone();
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    if let Some(link) = app::auth::service::ensure_setup_link(&state)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        println!("\nMailward has no owner yet. Open this one-time link to set it up (valid {} h):\n\n    {link}\n", state.config.invite_ttl_hours);
+    }
+    tracing::info!(
+        addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or(addr),
+        database = %app::core::db::redact_url(&state.config.database_url),
+        "Mailward is listening"
+    );
+    let upkeep = spawn_upkeep(state.clone());
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| e.to_string())?;
+    upkeep.abort();
+    tracing::info!("Mailward stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
