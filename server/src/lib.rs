@@ -186,14 +186,15 @@ async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Response 
                 .map(str::to_string)
         };
         match (h("sec-fetch-site"), h("origin")) {
-            (Some(site), _) if site != "same-origin" && site != "none" => false,
-            (_, Some(origin)) => {
+            // Browsers say where a request comes from; trust that first (an Origin of
+            // "null" accompanies some legitimate same-origin posts).
+            (Some(site), _) => site == "same-origin" || site == "none",
+            (None, Some(origin)) => {
                 let host = h("host").unwrap_or_default();
                 origin == st.config.public_url()
                     || origin == format!("http://{host}")
                     || origin == format!("https://{host}")
             }
-            (Some(_), None) => true,
             (None, None) => false,
         }
     };
@@ -240,7 +241,7 @@ async fn security_headers(State(st): State<AppState>, mut req: Request, next: Ne
     );
     h.insert(
         http::header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         "cross-origin-opener-policy",

@@ -174,9 +174,6 @@ pub async fn complete_onboarding(
         .map(|c| secrets::hash_recovery_code(c))
         .collect();
     let mut tx = st.db.begin().await?;
-    if !store::mark_invite_used(tx.conn(), &inv.id, &user_id, now).await? {
-        return Err(AppError::Invalid(BAD_LINK.into()));
-    }
     if let Err(e) = store::insert_user(
         tx.conn(),
         &user_id,
@@ -196,6 +193,10 @@ pub async fn complete_onboarding(
             }
             e => e,
         });
+    }
+    // Consumed in the same transaction: two tabs racing on one link create one account.
+    if !store::mark_invite_used(tx.conn(), &inv.id, &user_id, now).await? {
+        return Err(AppError::Invalid(BAD_LINK.into()));
     }
     store::insert_recovery_codes(tx.conn(), &user_id, &hashes, now).await?;
     let as_new_user = Actor {

@@ -1,0 +1,95 @@
+// Shared pieces of the browser tests: start a real Mailward on a fresh SQLite database,
+// launch Debian's Chromium through playwright-core, compute TOTP codes, save screenshots.
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const artifacts = join(root, 'e2e', 'artifacts');
+mkdirSync(artifacts, { recursive: true });
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.on('error', reject);
+  });
+}
+
+/** Starts `mailward serve`; resolves with its base URL, the setup link and a stop function. */
+export async function startMailward() {
+  const dir = mkdtempSync(join(tmpdir(), 'mailward-e2e-'));
+  const port = await freePort();
+  const bin = process.env.MAILWARD_BIN || join(root, 'target', 'debug', 'mailward');
+  const proc = spawn(bin, ['serve', '--bind', `127.0.0.1:${port}`, '--site-root', join(root, 'target', 'site')], {
+    env: { ...process.env, MAILWARD_DATABASE_URL: `sqlite://${dir}/mailward.db`, MAILWARD_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stderr.on('data', (d) => { out += d; });
+  const setupLink = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mailward did not print a setup link:\n${out}`)), 20000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/(http:\/\/\S+\/invite\/mwi_\S+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.on('exit', (code) => reject(new Error(`mailward exited with ${code}:\n${out}`)));
+  });
+  return {
+    base: `http://127.0.0.1:${port}`,
+    setupLink,
+    stop: () => new Promise((resolve) => { proc.once('exit', resolve); proc.kill('SIGTERM'); }),
+    log: () => out,
+  };
+}
+
+export async function launchBrowser() {
+  // playwright-core gives every launch a fresh, empty profile directory of its own.
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+function base32Decode(s) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of s.replace(/=+$/, '').toUpperCase()) {
+    const v = alphabet.indexOf(c);
+    if (v < 0) throw new Error(`bad base32 character ${c}`);
+    bits += v.toString(2).padStart(5, '0');
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) for a given step. */
+export function totp(secret, step = Math.floor(Date.now() / 1000 / 30)) {
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const h = createHmac('sha1', base32Decode(secret)).update(msg).digest();
+  const o = h[h.length - 1] & 0xf;
+  const n = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  return String(n % 1_000_000).padStart(6, '0');
+}
+
+export const currentStep = () => Math.floor(Date.now() / 1000 / 30);
+
+/** Waits until the TOTP step is past `step` (a code is accepted once per step). */
+export async function waitForStepAfter(step) {
+  while (currentStep() <= step) await new Promise((r) => setTimeout(r, 500));
+  return currentStep();
+}
+
+export async function shot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}

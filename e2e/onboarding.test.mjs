@@ -1,0 +1,114 @@
+// First-run setup → TOTP enrolment → recovery codes → sign out → sign in with TOTP →
+// sign in with a recovery code → the same recovery code refused the second time.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMailward, launchBrowser, totp, currentStep, waitForStepAfter, shot } from './harness.mjs';
+
+let mw, browser;
+before(async () => { mw = await startMailward(); browser = await launchBrowser(); });
+after(async () => { await browser?.close(); await mw?.stop(); });
+
+const EMAIL = 'owner@agency.example';
+const PASSWORD = 'violet tugboat mirrors 42';
+
+async function flash(page) {
+  return (await page.locator('[data-testid=flash]').first().textContent()) ?? '';
+}
+
+async function signInPassword(page) {
+  await page.goto(`${mw.base}/login`);
+  await page.fill('#email', EMAIL);
+  await page.fill('#password', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/login/verify`);
+}
+
+async function signOut(page) {
+  await page.click('form[action="/logout"] button');
+  await page.waitForURL(`${mw.base}/login`);
+}
+
+test('owner setup, TOTP and recovery codes, sign-in both ways', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+
+  // 1. The setup link: choose a password (a weak one is refused first).
+  await page.goto(mw.setupLink);
+  await shot(page, '01-setup-password');
+  await page.fill('#email', EMAIL);
+  await page.fill('#display_name', 'Olivia Owner');
+  await page.fill('#password', 'passwordpassword');
+  await page.fill('#confirm', 'passwordpassword');
+  await page.click('button[type=submit]');
+  assert.match(await flash(page), /too common/);
+  await page.fill('#email', EMAIL);
+  await page.fill('#display_name', 'Olivia Owner');
+  await page.fill('#password', PASSWORD);
+  await page.fill('#confirm', PASSWORD);
+  await page.click('button[type=submit]');
+
+  // 2. Enrol the authenticator from the secret shown as text beside the QR code.
+  const secret = (await page.locator('[data-testid=totp-secret]').textContent()).trim();
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  assert.ok(await page.locator('img[alt^="QR code"]').isVisible());
+  await shot(page, '02-setup-totp');
+  const enrolStep = currentStep();
+  await page.fill('#code', totp(secret, enrolStep));
+  await page.click('button[type=submit]');
+
+  // 3. Ten recovery codes, shown once.
+  await page.waitForURL(`${mw.base}/welcome/recovery-codes`);
+  const codes = (await page.locator('[data-testid=recovery-codes] li').allTextContents()).map((s) => s.trim());
+  assert.equal(codes.length, 10);
+  for (const c of codes) assert.match(c, /^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+  await shot(page, '03-recovery-codes');
+  await page.click('form[action="/account/recovery-codes/ack"] button');
+  await page.waitForURL(`${mw.base}/`);
+  assert.match(await flash(page), /all set/);
+  await shot(page, '04-dashboard');
+
+  // The page is hydrated: a destructive button opens a confirmation dialog instead of posting.
+  await page.goto(`${mw.base}/account/sessions`);
+  await page.locator('table button', { hasText: 'Sign out' }).first().click();
+  await page.getByRole('dialog').waitFor();
+  await shot(page, '05-sessions-confirm');
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  assert.equal(await page.getByRole('dialog').count(), 0);
+
+  await page.goto(`${mw.base}/audit`);
+  assert.ok(await page.locator('[data-testid=audit-table]').getByText('auth.totp_enrolled').isVisible());
+  await shot(page, '06-audit');
+
+  // 4. Sign out, sign in with password + TOTP (a fresh code: each is accepted once).
+  await signOut(page);
+  await shot(page, '07-login');
+  await signInPassword(page);
+  await shot(page, '08-verify');
+  const step = await waitForStepAfter(enrolStep);
+  await page.fill('#code', totp(secret, step));
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/`);
+
+  // 5. Sign in with a recovery code: accepted once…
+  await signOut(page);
+  await signInPassword(page);
+  await page.fill('#code', codes[0]);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/`);
+  assert.match(await flash(page), /recovery code.*9 remain/);
+
+  // …and refused the second time.
+  await signOut(page);
+  await signInPassword(page);
+  await page.fill('#code', codes[0]);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/login/verify`);
+  assert.match(await flash(page), /Sign-in failed/);
+  await shot(page, '09-recovery-code-refused');
+
+  assert.deepEqual(errors, [], 'no script errors in the browser');
+  await context.close();
+});

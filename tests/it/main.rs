@@ -1,0 +1,1 @@
+//! Integration tests (HTTP through the real router, both databases).
