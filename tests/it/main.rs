@@ -1,1 +1,6 @@
-//! Integration tests (HTTP through the real router, both databases).
+//! Integration tests: black-box through HTTP against the real router, each on SQLite and on
+//! PostgreSQL.
+mod api;
+mod audit;
+mod auth;
+mod security;

@@ -1,1 +1,426 @@
-//! Test harness (filled in below).
+//! Test harness: the real router on a random loopback port over a fresh database, on SQLite
+//! or on PostgreSQL (a throwaway cluster started once per test process with initdb/pg_ctl).
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use app::core::config::Config;
+use app::core::db::Db;
+use app::core::state::AppState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        app::core::secrets::new_id("t").trim_start_matches("t_")[..12].to_string()
+    )
+}
+
+// ---------- PostgreSQL ----------
+
+struct PgCluster {
+    port: u16,
+}
+
+static PG: OnceLock<Result<PgCluster, String>> = OnceLock::new();
+
+fn find_pg_bin(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs.reverse();
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(name))
+                    .find(|p| p.exists())
+            })
+        })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Runs a PostgreSQL tool, as the `postgres` user when we are root (initdb refuses root).
+fn pg_cmd(bin: &Path, args: &[&str]) -> Command {
+    let root = is_root();
+    let mut c = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    c.args(args);
+    c
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn start_cluster() -> Result<PgCluster, String> {
+    let initdb = find_pg_bin("initdb")
+        .ok_or("initdb not found: install postgresql (scripts/install-deps test)")?;
+    let pg_ctl = find_pg_bin("pg_ctl").ok_or("pg_ctl not found")?;
+    let dir = std::env::temp_dir().join(unique("mailward-pg-"));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    if is_root() {
+        Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .map_err(|e| e.to_string())?;
+    }
+    let data = dir.join("data");
+    let data_s = data.to_string_lossy().to_string();
+    let out = pg_cmd(
+        &initdb,
+        &[
+            "-D",
+            &data_s,
+            "-U",
+            "mailward",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+    )
+    .output()
+    .map_err(|e| format!("initdb: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let port = free_port();
+    let opts = format!(
+        "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} -c fsync=off \
+         -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+        dir.to_string_lossy()
+    );
+    let log = dir.join("pg.log").to_string_lossy().to_string();
+    let out = pg_cmd(
+        &pg_ctl,
+        &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "start"],
+    )
+    .output()
+    .map_err(|e| format!("pg_ctl: {e}"))?;
+    if !out.status.success() {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        return Err(format!(
+            "pg_ctl start failed: {}\n{log}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // Stop the cluster and remove its files when this test process ends, however it ends.
+    let watchdog = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {ctl} -D '{data_s}' stop -m immediate >/dev/null 2>&1; rm -rf '{dir}'",
+        pid = std::process::id(),
+        ctl = if is_root() {
+            format!("runuser -u postgres -- {}", pg_ctl.display())
+        } else {
+            pg_ctl.display().to_string()
+        },
+        dir = dir.display(),
+    );
+    Command::new("setsid")
+        .args(["sh", "-c", &watchdog])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("watchdog: {e}"))?;
+    Ok(PgCluster { port })
+}
+
+/// A fresh, empty PostgreSQL database URL (external server via MAILWARD_TEST_PG_URL, else
+/// the harness's own cluster).
+pub async fn fresh_postgres_url() -> String {
+    let admin = match std::env::var("MAILWARD_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            let cluster = PG
+                .get_or_init(start_cluster)
+                .as_ref()
+                .expect("PostgreSQL for tests");
+            format!("postgres://mailward@127.0.0.1:{}/postgres", cluster.port)
+        }
+    };
+    let name = unique("mw_");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&admin)
+        .await
+        .expect("connect to test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create test database");
+    pool.close().await;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+// ---------- the app ----------
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub backend: Backend,
+    pub database_url: String,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> TestApp {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let database_url = match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(unique("mailward-test-"));
+                std::fs::create_dir_all(&dir).unwrap();
+                format!("sqlite://{}/mailward.db", dir.display())
+            }
+            Backend::Postgres => fresh_postgres_url().await,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config {
+            bind: addr.to_string(),
+            database_url: database_url.clone(),
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let db = Db::connect(&database_url).await.expect("database");
+        db.migrate().await.expect("migrations");
+        let state = AppState::new(db, config);
+        let router = server::router(state.clone());
+        let handle = tokio::spawn(async move {
+            axum_serve(listener, router).await;
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            state,
+            backend,
+            database_url,
+            _server: handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects, says its requests
+    /// come from our own pages.
+    pub fn browser(&self) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("sec-fetch-site", "same-origin".parse().unwrap());
+        headers.insert("origin", self.base.parse().unwrap());
+        Browser {
+            base: self.base.clone(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .default_headers(headers)
+                .user_agent("mailward-tests")
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Runs first-run setup through the HTTP forms; returns the signed-in owner.
+    pub async fn setup_owner(&self) -> Account {
+        let link = app::auth::service::ensure_setup_link(&self.state)
+            .await
+            .unwrap()
+            .expect("an empty database gets a setup link");
+        let path = link.trim_start_matches(&self.base).to_string();
+        let b = self.browser();
+        let email = "owner@agency.example".to_string();
+        let password = "violet tugboat mirrors 42".to_string();
+        let r = b
+            .post(
+                &format!("{path}/password"),
+                &[
+                    ("email", email.as_str()),
+                    ("display_name", "Olivia Owner"),
+                    ("password", password.as_str()),
+                    ("confirm", password.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let page = b.get_text(&path).await;
+        let secret = testid_text(&page, "totp-secret")
+            .unwrap_or_else(|| panic!("TOTP secret on the page: {page}"));
+        let code = app::core::secrets::totp_code(&secret, self.state.clock.now()).unwrap();
+        let r = b
+            .post(&format!("{path}/totp"), &[("code", code.as_str())])
+            .await;
+        assert_eq!(r.headers()["location"], "/welcome/recovery-codes");
+        let page = b.get_text("/welcome/recovery-codes").await;
+        let codes = recovery_codes_in(&page);
+        assert_eq!(codes.len(), 10, "ten recovery codes shown");
+        b.post("/account/recovery-codes/ack", &[]).await;
+        Account {
+            email,
+            password,
+            totp_secret: secret,
+            recovery_codes: codes,
+            browser: b,
+        }
+    }
+
+    /// A fresh TOTP code for `secret`, one step after any code used so far.
+    pub fn next_totp(&self, secret: &str) -> String {
+        self.state.clock.advance(30);
+        app::core::secrets::totp_code(secret, self.state.clock.now()).unwrap()
+    }
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, router: axum_router::Router) {
+    axum_router::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+    .unwrap();
+}
+
+use axum as axum_router;
+
+pub struct Account {
+    pub email: String,
+    pub password: String,
+    pub totp_secret: String,
+    pub recovery_codes: Vec<String>,
+    pub browser: Browser,
+}
+
+pub struct Browser {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .unwrap()
+    }
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{}", self.base, path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+    /// Password then second factor; returns where the last step redirected to.
+    pub async fn sign_in(&self, email: &str, password: &str, code: &str) -> String {
+        let r = self
+            .post("/login", &[("email", email), ("password", password)])
+            .await;
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        if to != "/login/verify" {
+            return to;
+        }
+        let r = self.post("/login/verify", &[("code", code)]).await;
+        r.headers()["location"].to_str().unwrap().to_string()
+    }
+    /// The flash message shown by the next page view of `path`.
+    pub async fn flash(&self, path: &str) -> Option<String> {
+        let page = self.get_text(path).await;
+        let rest = page.split("data-testid=\"flash\"").nth(1)?;
+        let msg = rest.split("<span>").nth(1)?.split("</span>").next()?;
+        Some(msg.to_string())
+    }
+}
+
+pub fn between(s: &str, start: &str, end: &str) -> Option<String> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(s[i..j].to_string())
+}
+
+/// The text right inside the element marked `data-testid="ID"` (up to its first child tag).
+pub fn testid_text(page: &str, id: &str) -> Option<String> {
+    let start = page.find(&format!("data-testid=\"{id}\""))?;
+    between(&page[start..], ">", "<")
+}
+
+pub fn recovery_codes_in(page: &str) -> Vec<String> {
+    let Some(start) = page.find("data-testid=\"recovery-codes\"") else {
+        return vec![];
+    };
+    let Some(list) = between(&page[start..], ">", "</ul>") else {
+        return vec![];
+    };
+    list.split("<li")
+        .skip(1)
+        .filter_map(|li| li.split('>').nth(1)?.split('<').next().map(str::to_string))
+        .collect()
+}
+
+/// Declares one test body to run on both databases.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// The `mailward` binary built by `scripts/build` (or `MAILWARD_BIN`).
+pub fn mailward_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("MAILWARD_BIN") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/mailward");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build -p server` first (scripts/test does)",
+        p.display()
+    );
+    p
+}
