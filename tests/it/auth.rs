@@ -371,3 +371,71 @@ async fn operator_invite_reveal_once_and_accept(b: Backend) {
     assert!(!log.contains("mwi_"), "no invite token in the audit log");
 }
 both!(operator_invite_reveal_once_and_accept);
+
+async fn operator_invite_by_email(b: Backend) {
+    let sink = mailward_tests::SmtpSink::start().await;
+    let app = TestApp::start_with(b, |c| {
+        c.smtp = Some(app::core::config::SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: sink.port,
+            from: "Mailward <mailward@agency.example>".into(),
+        })
+    })
+    .await;
+    let owner = app.setup_owner().await;
+    owner
+        .browser
+        .post("/operators/invite", &[("email", "nina@agency.example")])
+        .await;
+    assert!(owner
+        .browser
+        .flash("/operators")
+        .await
+        .unwrap()
+        .contains("sent by email"));
+    let mail = sink.messages();
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].contains("To: nina@agency.example"), "{}", mail[0]);
+    let link = mail[0]
+        .split_whitespace()
+        .find(|w| w.contains("/invite/mwi_"))
+        .expect("the link is in the mail")
+        .to_string();
+    // The operator never had to see a link from us; nothing to reveal.
+    let page = owner.browser.get_text("/operators").await;
+    assert!(page.contains("emailed") && !page.contains("Reveal link once"));
+    // A second invitation to the same address is refused while the first is open.
+    owner
+        .browser
+        .post("/operators/invite", &[("email", "NINA@agency.example")])
+        .await;
+    assert!(owner
+        .browser
+        .flash("/operators")
+        .await
+        .unwrap()
+        .contains("already has an open invitation"));
+    assert_eq!(sink.messages().len(), 1);
+    // The link works.
+    let nina = app.browser();
+    let path = link.trim_start_matches(&app.base).to_string();
+    let r = nina
+        .post(
+            &format!("{path}/password"),
+            &[
+                ("display_name", "Nina"),
+                ("password", "quiet orchard in november"),
+                ("confirm", "quiet orchard in november"),
+            ],
+        )
+        .await;
+    assert_eq!(r.headers()["location"], path.as_str());
+    let page = nina.get_text(&path).await;
+    assert!(
+        page.contains("totp-secret"),
+        "{}\n{}",
+        mail[0],
+        page.split("<body>").nth(1).unwrap_or("")
+    );
+}
+both!(operator_invite_by_email);

@@ -12,7 +12,7 @@ use super::service::{self, Onboarding};
 use super::sessions as keys;
 use super::{CurrentUser, FlashKind, FreshSecret};
 use crate::core::state::AppState;
-use crate::core::web::{done, failed, set_flash, ClientInfo, SignedIn};
+use crate::core::web::{done, failed, set_flash, Caller, ClientInfo, SignedIn};
 use crate::core::AppError;
 
 pub fn routes() -> Router<AppState> {
@@ -117,7 +117,7 @@ async fn invite_password(
             let _ = session.insert(keys::ONBOARDING, ob).await;
             Redirect::to(&back).into_response()
         }
-        Err(e) => failed(&session, &back, e).await,
+        Err(e) => invite_failed(&session, &back, e).await,
     }
 }
 
@@ -151,7 +151,15 @@ async fn invite_totp(
             let _ = session.insert(keys::FRESH_RECOVERY_CODES, codes).await;
             Redirect::to("/welcome/recovery-codes").into_response()
         }
-        Err(e) => failed(&session, &back, e).await,
+        Err(e) => invite_failed(&session, &back, e).await,
+    }
+}
+
+/// A dead link is explained by the invitation page itself; other errors come as a flash.
+async fn invite_failed(session: &Session, back: &str, e: AppError) -> Response {
+    match e {
+        AppError::Invalid(m) if m == service::BAD_LINK => Redirect::to(back).into_response(),
+        e => failed(session, back, e).await,
     }
 }
 
@@ -280,16 +288,11 @@ async fn login_verify(
     }
 }
 
-async fn logout(
-    State(st): State<AppState>,
-    session: Session,
-    Extension(client): Extension<ClientInfo>,
-    Extension(user): Extension<SignedIn>,
-) -> Response {
-    if user.0.is_some() {
-        let _ = service::record_signout(&st, &user.actor(&client)).await;
+async fn logout(c: Caller) -> Response {
+    if c.user.0.is_some() {
+        let _ = service::record_signout(&c.st, &c.actor()).await;
     }
-    let _ = session.flush().await;
+    let _ = c.session.flush().await;
     Redirect::to("/login").into_response()
 }
 
@@ -300,39 +303,36 @@ struct HandleForm {
     handle: String,
 }
 
-async fn revoke_session(
-    State(st): State<AppState>,
-    session: Session,
-    Extension(client): Extension<ClientInfo>,
-    Extension(user): Extension<SignedIn>,
-    Form(f): Form<HandleForm>,
-) -> Response {
-    let is_current = session
+async fn revoke_session(c: Caller, Form(f): Form<HandleForm>) -> Response {
+    let is_current = c
+        .session
         .id()
         .map(|id| keys::handle_of(&id) == f.handle)
         .unwrap_or(false);
-    match service::revoke_session(&st, &user.actor(&client), &f.handle).await {
+    match service::revoke_session(&c.st, &c.actor(), &f.handle).await {
         Ok(()) if is_current => {
-            let _ = session.flush().await;
+            let _ = c.session.flush().await;
             Redirect::to("/login").into_response()
         }
-        Ok(()) => done(&session, "/account/sessions", "Session signed out.").await,
-        Err(e) => failed(&session, "/account/sessions", e).await,
+        r => {
+            c.answer(
+                r,
+                "/account/sessions",
+                "Session signed out.",
+                "/account/sessions",
+            )
+            .await
+        }
     }
 }
 
-async fn revoke_all(
-    State(st): State<AppState>,
-    session: Session,
-    Extension(client): Extension<ClientInfo>,
-    Extension(user): Extension<SignedIn>,
-) -> Response {
-    match service::revoke_all_sessions(&st, &user.actor(&client)).await {
+async fn revoke_all(c: Caller) -> Response {
+    match service::revoke_all_sessions(&c.st, &c.actor()).await {
         Ok(_) => {
-            let _ = session.flush().await;
+            let _ = c.session.flush().await;
             Redirect::to("/login").into_response()
         }
-        Err(e) => failed(&session, "/account/sessions", e).await,
+        Err(e) => failed(&c.session, "/account/sessions", e).await,
     }
 }
 
@@ -348,66 +348,42 @@ struct TokenForm {
     days: String,
 }
 
-async fn create_token(
-    State(st): State<AppState>,
-    session: Session,
-    Extension(client): Extension<ClientInfo>,
-    Extension(user): Extension<SignedIn>,
-    Form(f): Form<TokenForm>,
-) -> Response {
-    let mut scopes = vec![];
-    for (on, s) in [
+async fn create_token(c: Caller, Form(f): Form<TokenForm>) -> Response {
+    let scopes: Vec<String> = [
         (&f.scope_read, "read"),
         (&f.scope_write, "write"),
         (&f.scope_audit, "audit"),
-    ] {
-        if on.is_some() {
-            scopes.push(s.to_string());
-        }
-    }
+    ]
+    .into_iter()
+    .filter(|(on, _)| on.is_some())
+    .map(|(_, s)| s.to_string())
+    .collect();
     let Ok(days) = f.days.trim().parse::<i64>() else {
-        return failed(
-            &session,
-            "/account/tokens",
-            AppError::invalid("Expiry must be a number of days."),
-        )
-        .await;
+        let e = AppError::invalid("Expiry must be a number of days.");
+        return failed(&c.session, "/account/tokens", e).await;
     };
-    match service::create_token(&st, &user.actor(&client), &f.name, &scopes, days).await {
+    match service::create_token(&c.st, &c.actor(), &f.name, &scopes, days).await {
         Ok((view, secret)) => {
-            let _ = session
-                .insert(
-                    keys::FRESH_SECRET,
-                    FreshSecret {
-                        label: format!("API token “{}”", view.name),
-                        value: secret,
-                    },
-                )
-                .await;
+            let fresh = FreshSecret {
+                label: format!("API token “{}”", view.name),
+                value: secret,
+            };
+            let _ = c.session.insert(keys::FRESH_SECRET, fresh).await;
             Redirect::to("/account/tokens").into_response()
         }
-        Err(e) => failed(&session, "/account/tokens", e).await,
+        Err(e) => failed(&c.session, "/account/tokens", e).await,
     }
 }
 
-async fn revoke_token(
-    State(st): State<AppState>,
-    session: Session,
-    Extension(client): Extension<ClientInfo>,
-    Extension(user): Extension<SignedIn>,
-    Path(id): Path<String>,
-) -> Response {
-    match service::revoke_token(&st, &user.actor(&client), &id).await {
-        Ok(()) => {
-            done(
-                &session,
-                "/account/tokens",
-                "Token revoked. It stops working at once.",
-            )
-            .await
-        }
-        Err(e) => failed(&session, "/account/tokens", e).await,
-    }
+async fn revoke_token(c: Caller, Path(id): Path<String>) -> Response {
+    let r = service::revoke_token(&c.st, &c.actor(), &id).await;
+    c.answer(
+        r,
+        "/account/tokens",
+        "Token revoked. It stops working at once.",
+        "/account/tokens",
+    )
+    .await
 }
 
 // ---------- operators ----------
@@ -417,60 +393,31 @@ struct InviteForm {
     email: String,
 }
 
-async fn invite_operator(
-    State(st): State<AppState>,
-    session: Session,
-    Extension(client): Extension<ClientInfo>,
-    Extension(user): Extension<SignedIn>,
-    Form(f): Form<InviteForm>,
-) -> Response {
-    match service::invite_operator(&st, &user.actor(&client), &f.email).await {
-        Ok(c) if c.emailed => done(&session, "/operators", "Invitation sent by email.").await,
-        Ok(_) => {
-            done(
-                &session,
-                "/operators",
-                "Invitation created. Outgoing mail is not configured, so reveal the link once and hand it over yourself.",
-            )
-            .await
-        }
-        Err(e) => failed(&session, "/operators", e).await,
-    }
+async fn invite_operator(c: Caller, Form(f): Form<InviteForm>) -> Response {
+    let r = service::invite_operator(&c.st, &c.actor(), &f.email).await;
+    let msg = match &r {
+        Ok(created) if created.emailed => "Invitation sent by email.",
+        _ => "Invitation created. Outgoing mail is not configured, so reveal the link once and hand it over yourself.",
+    };
+    c.answer(r, "/operators", msg, "/operators").await
 }
 
-async fn reveal_invite(
-    State(st): State<AppState>,
-    session: Session,
-    Extension(client): Extension<ClientInfo>,
-    Extension(user): Extension<SignedIn>,
-    Path(id): Path<String>,
-) -> Response {
-    match service::reveal_invite(&st, &user.actor(&client), &id).await {
+async fn reveal_invite(c: Caller, Path(id): Path<String>) -> Response {
+    match service::reveal_invite(&c.st, &c.actor(), &id).await {
         Ok(link) => {
-            let _ = session
-                .insert(
-                    keys::FRESH_SECRET,
-                    FreshSecret {
-                        label: "Invitation link (works once)".into(),
-                        value: link,
-                    },
-                )
-                .await;
+            let fresh = FreshSecret {
+                label: "Invitation link (works once)".into(),
+                value: link,
+            };
+            let _ = c.session.insert(keys::FRESH_SECRET, fresh).await;
             Redirect::to("/operators").into_response()
         }
-        Err(e) => failed(&session, "/operators", e).await,
+        Err(e) => failed(&c.session, "/operators", e).await,
     }
 }
 
-async fn revoke_invite(
-    State(st): State<AppState>,
-    session: Session,
-    Extension(client): Extension<ClientInfo>,
-    Extension(user): Extension<SignedIn>,
-    Path(id): Path<String>,
-) -> Response {
-    match service::revoke_invite(&st, &user.actor(&client), &id).await {
-        Ok(()) => done(&session, "/operators", "Invitation revoked.").await,
-        Err(e) => failed(&session, "/operators", e).await,
-    }
+async fn revoke_invite(c: Caller, Path(id): Path<String>) -> Response {
+    let r = service::revoke_invite(&c.st, &c.actor(), &id).await;
+    c.answer(r, "/operators", "Invitation revoked.", "/operators")
+        .await
 }

@@ -211,8 +211,8 @@ pub fn SessionsPage() -> impl IntoView {
                                     <tbody>
                                         {p.sessions.into_iter().map(|s| view! {
                                             <tr>
-                                                <td class="max-w-xs truncate" title=s.user_agent.clone().unwrap_or_default()>
-                                                    {s.user_agent.clone().unwrap_or_else(|| "unknown".into())}
+                                                <td title=s.user_agent.clone().unwrap_or_default()>
+                                                    {crate::ui::describe_user_agent(s.user_agent.as_deref())}
                                                     {s.current.then(|| view! { <span class="ml-2"><Badge text="this browser" tone="blue"/></span> })}
                                                 </td>
                                                 <td class="font-mono text-xs">{s.ip.clone().unwrap_or_default()}</td>

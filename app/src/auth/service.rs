@@ -20,7 +20,8 @@ pub const SECOND_FACTOR_TTL_SECS: i64 = 5 * 60;
 const NEUTRAL_SIGNIN: &str = "Sign-in failed. Check your email, password and code, and try again.";
 const THROTTLED: &str =
     "Too many failed attempts. Sign-in is paused for up to 15 minutes; try again later.";
-const BAD_LINK: &str = "This link is not valid any more. Ask whoever invited you for a new one.";
+pub const BAD_LINK: &str =
+    "This link is not valid any more. Ask whoever invited you for a new one.";
 
 // ---------- setup and invitations ----------
 

@@ -61,56 +61,47 @@ fn str_field(r: &Record, key: &str) -> Option<String> {
     r.data.get(key).and_then(|v| v.as_str()).map(str::to_string)
 }
 
-#[async_trait]
-impl SessionStore for DbSessionStore {
-    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        // A fresh id never collides in practice (128 bits), but do not overwrite if it does.
-        loop {
-            let data = serde_json::to_string(&record.data).map_err(backend)?;
-            let now = self.clock.now();
-            let r = sqlx::query(
-                "INSERT INTO sessions (id, handle, user_id, data, created_at, last_seen_at, expires_at, ip, user_agent) \
-                 VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(record.id.to_string())
-            .bind(handle_of(&record.id))
-            .bind(str_field(record, USER_ID))
-            .bind(data)
-            .bind(now)
-            .bind(record.expiry_date.unix_timestamp())
-            .bind(str_field(record, IP))
-            .bind(str_field(record, USER_AGENT))
-            .execute(self.db.pool())
-            .await
-            .map_err(backend)?;
-            if r.rows_affected() == 1 {
-                return Ok(());
-            }
-            record.id = Id::default();
-        }
-    }
-
-    async fn save(&self, record: &Record) -> session_store::Result<()> {
+impl DbSessionStore {
+    /// Writes a session row; `on_conflict` decides what an existing row with that id gets.
+    async fn write(&self, record: &Record, on_conflict: &str) -> session_store::Result<u64> {
         let data = serde_json::to_string(&record.data).map_err(backend)?;
-        let now = self.clock.now();
-        sqlx::query(
+        let r = sqlx::query(&format!(
             "INSERT INTO sessions (id, handle, user_id, data, created_at, last_seen_at, expires_at, ip, user_agent) \
-             VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8) \
-             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
-             last_seen_at = excluded.last_seen_at, expires_at = excluded.expires_at, \
-             ip = excluded.ip, user_agent = excluded.user_agent",
-        )
+             VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8) ON CONFLICT (id) {on_conflict}"
+        ))
         .bind(record.id.to_string())
         .bind(handle_of(&record.id))
         .bind(str_field(record, USER_ID))
         .bind(data)
-        .bind(now)
+        .bind(self.clock.now())
         .bind(record.expiry_date.unix_timestamp())
         .bind(str_field(record, IP))
         .bind(str_field(record, USER_AGENT))
         .execute(self.db.pool())
         .await
         .map_err(backend)?;
+        Ok(r.rows_affected())
+    }
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A fresh id never collides in practice (128 bits), but never overwrite if it does.
+        while self.write(record, "DO NOTHING").await? != 1 {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.write(
+            record,
+            "DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
+             last_seen_at = excluded.last_seen_at, expires_at = excluded.expires_at, \
+             ip = excluded.ip, user_agent = excluded.user_agent",
+        )
+        .await?;
         Ok(())
     }
 

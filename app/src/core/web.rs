@@ -126,3 +126,59 @@ impl Metrics {
         out
     }
 }
+
+/// Everything a form handler needs about its caller, extracted once: the state, the
+/// session, and the acting person (anonymous when signed out).
+pub struct Caller {
+    pub st: super::state::AppState,
+    pub session: Session,
+    pub client: ClientInfo,
+    pub user: SignedIn,
+}
+
+impl axum::extract::FromRequestParts<super::state::AppState> for Caller {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        st: &super::state::AppState,
+    ) -> Result<Self, Response> {
+        let session = Session::from_request_parts(parts, st)
+            .await
+            .map_err(|e| e.into_response())?;
+        Ok(Caller {
+            st: st.clone(),
+            session,
+            client: parts
+                .extensions
+                .get::<ClientInfo>()
+                .cloned()
+                .unwrap_or_default(),
+            user: parts
+                .extensions
+                .get::<SignedIn>()
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        self.user.actor(&self.client)
+    }
+
+    /// Answers a form post: on success a flash message and a 303 to `ok_to`; on failure the
+    /// error's message and a 303 to `err_to`.
+    pub async fn answer<T>(
+        &self,
+        result: Result<T, AppError>,
+        ok_to: &str,
+        ok_message: &str,
+        err_to: &str,
+    ) -> Response {
+        match result {
+            Ok(_) => done(&self.session, ok_to, ok_message).await,
+            Err(e) => failed(&self.session, err_to, e).await,
+        }
+    }
+}

@@ -260,7 +260,7 @@ pub fn ConfirmButton(
                 on:click=move |ev| { ev.prevent_default(); open.set(true); }>{label}</button>
             <Show when=move || open.get()>
                 <div class="fixed inset-0 z-50 flex items-center justify-center bg-zinc-900/40" role="dialog" aria-modal="true">
-                    <div class="card w-full max-w-sm p-6">
+                    <div class="card w-full max-w-sm p-6 text-left">
                         <p class="font-medium">"Are you sure?"</p>
                         <p class="mt-2 text-sm text-zinc-600">{question.clone()}</p>
                         <div class="mt-5 flex justify-end gap-2">
@@ -282,4 +282,38 @@ pub fn load_error(e: impl std::fmt::Display) -> AnyView {
 
 pub fn shell_default() -> Shell {
     Shell::default()
+}
+
+/// "Chrome on Linux" from a User-Agent header (the full string stays in the tooltip).
+pub fn describe_user_agent(ua: Option<&str>) -> String {
+    let Some(ua) = ua else {
+        return "Unknown client".into();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(k, _)| ua.contains(k))
+    .map(|(_, v)| *v);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(k, _)| ua.contains(k))
+    .map(|(_, v)| *v);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_string(),
+        (None, Some(o)) => format!("Browser on {o}"),
+        (None, None) => ua.chars().take(40).collect(),
+    }
 }
