@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { startMailward, launchBrowser, totp, currentStep, waitForStepAfter, shot } from './harness.mjs';
 
 let mw, browser;
+const shared = {};
 before(async () => { mw = await startMailward(); browser = await launchBrowser(); });
 after(async () => { await browser?.close(); await mw?.stop(); });
 
@@ -64,6 +65,7 @@ test('owner setup, TOTP and recovery codes, sign-in both ways', async () => {
   const codes = (await page.locator('[data-testid=recovery-codes] li').allTextContents()).map((s) => s.trim());
   assert.equal(codes.length, 10);
   for (const c of codes) assert.match(c, /^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+  shared.codes = codes;
   await shot(page, '03-recovery-codes');
   await page.click('form[action="/account/recovery-codes/ack"] button');
   await page.waitForURL(`${mw.base}/`);
@@ -110,5 +112,41 @@ test('owner setup, TOTP and recovery codes, sign-in both ways', async () => {
   await shot(page, '09-recovery-code-refused');
 
   assert.deepEqual(errors, [], 'no script errors in the browser');
+  await context.close();
+});
+
+test('everything works with JavaScript off: sign in with a recovery code, create and revoke a token', async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(`${mw.base}/login`);
+  await page.fill('#email', EMAIL);
+  await page.fill('#password', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/login/verify`);
+  await page.fill('#code', shared.codes[1]);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/`);
+
+  await page.goto(`${mw.base}/account/tokens`);
+  await page.fill('#name', 'monitoring');
+  await page.check('input[name=scope_audit]');
+  await page.click('form[action="/account/tokens"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/account/tokens`);
+  const token = (await page.locator('[data-testid=fresh-secret]').textContent()).trim();
+  assert.match(token, /^mwt_[A-Za-z0-9_-]{43}$/);
+  await shot(page, '10-token-created-no-js');
+  const me = await (await fetch(`${mw.base}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } })).json();
+  assert.equal(me.email, EMAIL);
+  assert.deepEqual(me.scopes, ['read', 'audit']);
+
+  // Without JavaScript the destructive button posts directly (no dialog to open).
+  await page.reload();
+  assert.equal(await page.locator('[data-testid=fresh-secret]').count(), 0, 'shown once');
+  await page.locator('table button', { hasText: 'Revoke' }).click();
+  await page.waitForURL(`${mw.base}/account/tokens`);
+  assert.match(await flash(page), /Token revoked/);
+  const after = await fetch(`${mw.base}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(after.status, 401);
+  await shot(page, '11-token-revoked-no-js');
   await context.close();
 });

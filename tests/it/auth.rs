@@ -439,3 +439,35 @@ async fn operator_invite_by_email(b: Backend) {
     );
 }
 both!(operator_invite_by_email);
+
+async fn password_throttle_per_address(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let br = app.browser();
+    // Ten failures spread over ten different accounts, all from one address…
+    for i in 0..10 {
+        let email = format!("guess{i}@agency.example");
+        assert_eq!(br.sign_in(&email, "not the password", "").await, "/login");
+    }
+    // …pause sign-in from that address, even for an account nobody guessed at.
+    assert_eq!(br.sign_in(&owner.email, &owner.password, "").await, "/login");
+    assert!(br.flash("/login").await.unwrap().contains("Too many failed attempts"));
+}
+both!(password_throttle_per_address);
+
+async fn idle_and_absolute_session_timeouts(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    assert_eq!(owner.browser.get("/").await.status(), 200);
+    app.state.clock.advance(31 * 60);
+    assert_eq!(owner.browser.get("/").await.headers()["location"], "/login", "idle timeout");
+
+    // With a long idle timeout, the absolute lifetime (12 h) still ends the session.
+    let app = TestApp::start_with(b, |c| c.session_idle_minutes = 7 * 24 * 60).await;
+    let owner = app.setup_owner().await;
+    app.state.clock.advance(11 * 3600);
+    assert_eq!(owner.browser.get("/").await.status(), 200, "still within 12 h");
+    app.state.clock.advance(3600 + 1);
+    assert_eq!(owner.browser.get("/").await.headers()["location"], "/login", "absolute timeout");
+}
+both!(idle_and_absolute_session_timeouts);
