@@ -9,6 +9,7 @@ use leptos_router::{path, SsrMode};
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
+pub mod tenancy;
 pub mod types;
 pub mod ui;
 
@@ -58,6 +59,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/account/tokens") view=auth::pages::TokensPage ssr=ssr.clone()/>
                 <Route path=path!("/operators") view=auth::pages::OperatorsPage ssr=ssr.clone()/>
                 <Route path=path!("/audit") view=audit::pages::AuditLogPage ssr=ssr.clone()/>
+                <Route path=path!("/tenants") view=tenancy::pages::TenantsListPage ssr=ssr.clone()/>
+                <Route path=path!("/tenants/:slug") view=tenancy::pages::TenantDetailPage ssr=ssr.clone()/>
+                <Route path=path!("/domains") view=tenancy::pages::DomainsListPage ssr=ssr.clone()/>
+                <Route path=path!("/plans") view=tenancy::pages::PlansPage ssr=ssr.clone()/>
             </Routes>
         </Router>
     }

@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(app::auth::http::routes())
+        .merge(app::tenancy::http::routes())
         .merge(app::api::routes())
         .merge(app::api::export_routes())
         .with_state(state.clone());

@@ -450,8 +450,15 @@ async fn password_throttle_per_address(b: Backend) {
         assert_eq!(br.sign_in(&email, "not the password", "").await, "/login");
     }
     // …pause sign-in from that address, even for an account nobody guessed at.
-    assert_eq!(br.sign_in(&owner.email, &owner.password, "").await, "/login");
-    assert!(br.flash("/login").await.unwrap().contains("Too many failed attempts"));
+    assert_eq!(
+        br.sign_in(&owner.email, &owner.password, "").await,
+        "/login"
+    );
+    assert!(br
+        .flash("/login")
+        .await
+        .unwrap()
+        .contains("Too many failed attempts"));
 }
 both!(password_throttle_per_address);
 
@@ -460,14 +467,26 @@ async fn idle_and_absolute_session_timeouts(b: Backend) {
     let owner = app.setup_owner().await;
     assert_eq!(owner.browser.get("/").await.status(), 200);
     app.state.clock.advance(31 * 60);
-    assert_eq!(owner.browser.get("/").await.headers()["location"], "/login", "idle timeout");
+    assert_eq!(
+        owner.browser.get("/").await.headers()["location"],
+        "/login",
+        "idle timeout"
+    );
 
     // With a long idle timeout, the absolute lifetime (12 h) still ends the session.
     let app = TestApp::start_with(b, |c| c.session_idle_minutes = 7 * 24 * 60).await;
     let owner = app.setup_owner().await;
     app.state.clock.advance(11 * 3600);
-    assert_eq!(owner.browser.get("/").await.status(), 200, "still within 12 h");
+    assert_eq!(
+        owner.browser.get("/").await.status(),
+        200,
+        "still within 12 h"
+    );
     app.state.clock.advance(3600 + 1);
-    assert_eq!(owner.browser.get("/").await.headers()["location"], "/login", "absolute timeout");
+    assert_eq!(
+        owner.browser.get("/").await.headers()["location"],
+        "/login",
+        "absolute timeout"
+    );
 }
 both!(idle_and_absolute_session_timeouts);

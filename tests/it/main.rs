@@ -4,3 +4,4 @@ mod api;
 mod audit;
 mod auth;
 mod security;
+mod tenancy;

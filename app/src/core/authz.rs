@@ -99,10 +99,17 @@ pub enum Action {
     /// Own sessions, own tokens, own profile.
     ManageOwnAccount,
     CreateApiToken,
+    ViewTenants,
+    /// Create tenants, change their plan, suspend or resume them.
+    ManageTenants,
+    /// Add domains, change their status.
+    ManageDomains,
+    /// Edit the plan catalogue.
+    ManagePlans,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 13] = [
         Action::ViewDashboard,
         Action::ViewOperators,
         Action::InviteOperator,
@@ -112,13 +119,18 @@ impl Action {
         Action::ExportAudit,
         Action::ManageOwnAccount,
         Action::CreateApiToken,
+        Action::ViewTenants,
+        Action::ManageTenants,
+        Action::ManageDomains,
+        Action::ManagePlans,
     ];
 
     /// The API-token scope an action needs.
     pub fn scope(self) -> Scope {
         match self {
             Action::ViewAudit | Action::ExportAudit => Scope::Audit,
-            Action::ViewDashboard | Action::ViewOperators => Scope::Read,
+            Action::ViewDashboard | Action::ViewOperators | Action::ViewTenants => Scope::Read,
+            Action::ManageTenants | Action::ManageDomains | Action::ManagePlans => Scope::Write,
             Action::InviteOperator
             | Action::RevealInvite
             | Action::RevokeInvite
@@ -139,7 +151,10 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Role::Owner => true,
         Role::Operator => !matches!(
             action,
-            Action::InviteOperator | Action::RevealInvite | Action::RevokeInvite
+            Action::InviteOperator
+                | Action::RevealInvite
+                | Action::RevokeInvite
+                | Action::ManagePlans
         ),
     }
 }
@@ -203,10 +218,22 @@ mod tests {
         for action in Action::ALL {
             assert!(decide(&user(Role::Owner), action), "owner {action:?}");
             let op = decide(&user(Role::Operator), action);
-            let expected = !matches!(
-                action,
-                Action::InviteOperator | Action::RevealInvite | Action::RevokeInvite
-            );
+            // Written out per action: a new action must get a row here.
+            let expected = match action {
+                Action::ViewDashboard
+                | Action::ViewOperators
+                | Action::ViewAudit
+                | Action::ExportAudit
+                | Action::ManageOwnAccount
+                | Action::CreateApiToken
+                | Action::ViewTenants
+                | Action::ManageTenants
+                | Action::ManageDomains => true,
+                Action::InviteOperator
+                | Action::RevealInvite
+                | Action::RevokeInvite
+                | Action::ManagePlans => false,
+            };
             assert_eq!(op, expected, "operator {action:?}");
             assert!(!decide(&Actor::anonymous(None, None), action));
             assert!(authorize(&Actor::anonymous(None, None), action).is_err());

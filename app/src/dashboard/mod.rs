@@ -3,6 +3,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
+use crate::tenancy::pages::TenantsTable;
 use crate::ui::{EmptyState, Layout, Time};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -13,6 +14,8 @@ pub struct Dashboard {
     pub failed_signins_24h: i64,
     pub audit_events: i64,
     pub recent: Vec<AuditEvent>,
+    pub tenants: Vec<crate::tenancy::Tenant>,
+    pub domains: i64,
 }
 
 #[server(prefix = "/_sf")]
@@ -44,7 +47,13 @@ pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
         }
         Err(_) => vec![],
     };
+    let tenants = crate::tenancy::service::tenants(&c.st, &actor)
+        .await
+        .map_err(crate::ssr::to_sfn)?;
+    let domains = tenants.iter().map(|t| t.domain_count).sum();
     Ok(Dashboard {
+        tenants,
+        domains,
         now,
         operators: operators.len() as i64,
         open_invites: invites.len() as i64,
@@ -88,8 +97,15 @@ pub fn DashboardPage() -> impl IntoView {
                                     <Stat label="Failed sign-ins (24 h)" value=d.failed_signins_24h.to_string() warn={d.failed_signins_24h > 0}/>
                                     <Stat label="Audit events" value=d.audit_events.to_string() hint="hash-chained".to_string()/>
                                 </div>
-                                <EmptyState title="No tenants yet"
-                                    hint="Tenants, domains and mailboxes arrive in the next release. Meanwhile, invite your fellow operators and create API tokens."/>
+                                <div class="flex items-center justify-between">
+                                    <h2 class="font-medium">{format!("Tenants ({}) · domains ({})", d.tenants.len(), d.domains)}</h2>
+                                    <a class="link text-sm" href="/tenants">"Manage tenants →"</a>
+                                </div>
+                                {if d.tenants.is_empty() {
+                                    view! { <EmptyState title="No tenants yet" hint="Create your first tenant on the Tenants page, then add its domains."/> }.into_any()
+                                } else {
+                                    view! { <TenantsTable tenants=d.tenants.clone()/> }.into_any()
+                                }}
                                 <section class="card">
                                     <div class="flex items-center justify-between px-4 py-3 border-b border-zinc-200">
                                         <h2 class="font-medium">"Recent activity"</h2>

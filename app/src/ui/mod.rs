@@ -16,13 +16,17 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/dns", "DNS", "M4 6h16M4 12h16M4 18h10"),
     ("/alerts", "Alerts", "M12 9v4m0 4h.01M10.3 3.9L2.4 18a2 2 0 001.7 3h15.8a2 2 0 001.7-3L13.7 3.9a2 2 0 00-3.4 0z"),
     ("/audit", "Audit", "M9 5h6m-6 4h6m-6 4h4M6 3h12v18H6z"),
+    ("/plans", "Plans", "M4 6h16v12H4zM4 10h16"),
     ("/operators", "Operators", "M17 20h5v-2a4 4 0 00-5-3.9M9 20H2v-2a4 4 0 015-3.9m0 0a5 5 0 0110 0M12 11a4 4 0 100-8 4 4 0 000 8z"),
 ];
 
 /// Pages that exist today; the other sidebar entries arrive with later capabilities and are
 /// shown as "soon" (not links), so the map of the product is visible from day one.
 fn is_live(href: &str) -> bool {
-    matches!(href, "/" | "/audit" | "/operators")
+    matches!(
+        href,
+        "/" | "/audit" | "/operators" | "/tenants" | "/domains" | "/plans"
+    )
 }
 
 #[component]
@@ -315,5 +319,50 @@ pub fn describe_user_agent(ua: Option<&str>) -> String {
         (Some(b), None) => b.to_string(),
         (None, Some(o)) => format!("Browser on {o}"),
         (None, None) => ua.chars().take(40).collect(),
+    }
+}
+
+/// The storage pool as an inline SVG bar: allocated (light) and used (dark) out of the size,
+/// with the numbers in words beside it.
+#[component]
+pub fn PoolBar(allocated: i64, used: Option<i64>, size: i64) -> impl IntoView {
+    let pct = |v: i64| {
+        if size <= 0 {
+            0.0
+        } else {
+            (v as f64 / size as f64 * 100.0).clamp(0.0, 100.0)
+        }
+    };
+    let alloc_w = pct(allocated);
+    let used_w = used.map(pct).unwrap_or(0.0);
+    let fmt = crate::tenancy::format_bytes;
+    let label = format!(
+        "{} allocated of {}; used: {}",
+        fmt(allocated),
+        fmt(size),
+        used.map(fmt).unwrap_or_else(|| "no data yet".into())
+    );
+    let title = label.clone();
+    view! {
+        <div class="min-w-[10rem]" title=title>
+            <svg viewBox="0 0 100 6" preserveAspectRatio="none" class="h-2 w-full rounded" role="img" aria-label=label>
+                <rect x="0" y="0" width="100" height="6" class="fill-zinc-200"/>
+                <rect x="0" y="0" width=format!("{alloc_w:.2}") height="6" class="fill-indigo-300"/>
+                <rect x="0" y="0" width=format!("{used_w:.2}") height="6" class="fill-indigo-700"/>
+            </svg>
+            <div class="mt-1 text-xs text-zinc-500">
+                {fmt(allocated)}" of "{fmt(size)}" allocated · "
+                {match used { Some(u) => format!("{} used", fmt(u)), None => "usage: no data yet".to_string() }}
+            </div>
+        </div>
+    }
+}
+
+pub fn status_tone(status: &str) -> &'static str {
+    match status {
+        "active" => "green",
+        "pending" => "amber",
+        "suspended" | "disabled" => "red",
+        _ => "gray",
     }
 }

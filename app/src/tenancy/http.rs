@@ -1,0 +1,108 @@
+//! Form endpoints for tenants and domains (plain POST + 303).
+use axum::extract::Path;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::service::{self, NewTenant};
+use crate::core::state::AppState;
+use crate::core::web::{done, failed, Caller};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tenants", post(create_tenant))
+        .route("/tenants/{slug}/plan", post(change_plan))
+        .route("/tenants/{slug}/status", post(tenant_status))
+        .route("/tenants/{slug}/domains", post(add_domain))
+        .route("/domains/{id}/status", post(domain_status))
+}
+
+async fn create_tenant(c: Caller, Form(f): Form<NewTenant>) -> Response {
+    match service::create_tenant(&c.st, &c.actor(), &f).await {
+        Ok(t) => {
+            done(
+                &c.session,
+                &format!("/tenants/{}", t.slug),
+                &format!("Tenant {} created on {}.", t.name, t.plan_name),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, "/tenants", e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct PlanForm {
+    plan_id: String,
+}
+
+async fn change_plan(c: Caller, Path(slug): Path<String>, Form(f): Form<PlanForm>) -> Response {
+    let back = format!("/tenants/{slug}");
+    match service::change_plan(&c.st, &c.actor(), &slug, &f.plan_id).await {
+        Ok(t) => {
+            done(
+                &c.session,
+                &back,
+                &format!("{} is now on {}.", t.name, t.plan_name),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &back, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    status: String,
+}
+
+async fn tenant_status(c: Caller, Path(slug): Path<String>, Form(f): Form<StatusForm>) -> Response {
+    let back = format!("/tenants/{slug}");
+    let r = service::set_tenant_status(&c.st, &c.actor(), &slug, &f.status).await;
+    let msg = if f.status == "suspended" {
+        "Tenant suspended."
+    } else {
+        "Tenant resumed."
+    };
+    c.answer(r, &back, msg, &back).await
+}
+
+#[derive(Deserialize)]
+struct DomainForm {
+    name: String,
+    #[serde(default)]
+    category: String,
+}
+
+async fn add_domain(c: Caller, Path(slug): Path<String>, Form(f): Form<DomainForm>) -> Response {
+    let back = format!("/tenants/{slug}");
+    match service::add_domain(&c.st, &c.actor(), &slug, &f.name, &f.category).await {
+        Ok(d) => {
+            done(
+                &c.session,
+                &back,
+                &format!(
+                    "{} added. It stays pending until you activate it.",
+                    d.unicode_name
+                ),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &back, e).await,
+    }
+}
+
+async fn domain_status(c: Caller, Path(id): Path<String>, Form(f): Form<StatusForm>) -> Response {
+    match service::set_domain_status(&c.st, &c.actor(), &id, &f.status).await {
+        Ok(d) => {
+            done(
+                &c.session,
+                &format!("/tenants/{}", d.tenant_slug),
+                &format!("{} is now {}.", d.unicode_name, d.status),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, "/domains", e).await.into_response(),
+    }
+}

@@ -1,0 +1,373 @@
+//! Tenants, tenant detail, domains and the plan catalogue.
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+
+use super::{format_bytes, Domain, Plan, Tenant, DOMAIN_CATEGORIES};
+use crate::ui::{status_tone, Badge, ConfirmButton, EmptyState, Layout, PoolBar};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TenantsPage {
+    pub tenants: Vec<Tenant>,
+    pub plans: Vec<Plan>,
+    pub can_manage: bool,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_tenants() -> Result<TenantsPage, ServerFnError> {
+    use crate::core::authz::{decide, Action};
+    let c = crate::ssr::ctx().await?;
+    let a = c.actor();
+    let tenants = super::service::tenants(&c.st, &a)
+        .await
+        .map_err(crate::ssr::to_sfn)?;
+    let plans = super::service::plans(&c.st, &a)
+        .await
+        .map_err(crate::ssr::to_sfn)?;
+    Ok(TenantsPage {
+        tenants,
+        plans,
+        can_manage: decide(&a, Action::ManageTenants),
+    })
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TenantPage {
+    pub tenant: Tenant,
+    pub domains: Vec<Domain>,
+    pub plans: Vec<Plan>,
+    pub can_manage: bool,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_tenant(slug: String) -> Result<TenantPage, ServerFnError> {
+    use crate::core::authz::{decide, Action};
+    let c = crate::ssr::ctx().await?;
+    let a = c.actor();
+    let (tenant, domains) = super::service::tenant(&c.st, &a, &slug)
+        .await
+        .map_err(crate::ssr::to_sfn)?;
+    let plans = super::service::plans(&c.st, &a)
+        .await
+        .map_err(crate::ssr::to_sfn)?;
+    Ok(TenantPage {
+        tenant,
+        domains,
+        plans,
+        can_manage: decide(&a, Action::ManageTenants),
+    })
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_domains(q: String) -> Result<Vec<Domain>, ServerFnError> {
+    let c = crate::ssr::ctx().await?;
+    super::service::domains(&c.st, &c.actor(), Some(&q))
+        .await
+        .map_err(crate::ssr::to_sfn)
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_plans() -> Result<Vec<Plan>, ServerFnError> {
+    let c = crate::ssr::ctx().await?;
+    super::service::plans(&c.st, &c.actor())
+        .await
+        .map_err(crate::ssr::to_sfn)
+}
+
+fn plan_label(p: &Plan) -> String {
+    format!(
+        "{} — {} domain{}, {} pooled",
+        p.name,
+        p.max_domains,
+        if p.max_domains == 1 { "" } else { "s" },
+        format_bytes(p.storage_bytes)
+    )
+}
+
+#[component]
+pub fn TenantsListPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_tenants());
+    view! {
+        <Layout title="Tenants" crumb="Tenants"
+            description="Each client of the agency is a tenant: its domains and mailboxes share one plan and one storage pool.">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => crate::ui::load_error(e),
+                        Ok(p) => view! {
+                            {p.can_manage.then(|| { let plans = p.plans.clone(); view! {
+                                <details class="card p-5" open=p.tenants.is_empty()>
+                                    <summary class="font-medium cursor-pointer">"New tenant"</summary>
+                                    <form method="post" action="/tenants" class="mt-4 grid gap-4 sm:grid-cols-2">
+                                        <div>
+                                            <label class="label" for="t-name">"Name"</label>
+                                            <input class="input" id="t-name" name="name" required maxlength="100" placeholder="Acme Corp"/>
+                                        </div>
+                                        <div>
+                                            <label class="label" for="t-slug">"Short name (optional)"</label>
+                                            <input class="input" id="t-slug" name="slug" maxlength="40" placeholder="made from the name"/>
+                                        </div>
+                                        <div>
+                                            <label class="label" for="t-plan">"Plan"</label>
+                                            <select class="input" id="t-plan" name="plan_id" required>
+                                                {plans.iter().filter(|p| !p.retired).map(|pl| view! { <option value=pl.id.clone()>{plan_label(pl)}</option> }).collect_view()}
+                                            </select>
+                                        </div>
+                                        <div class="grid grid-cols-2 gap-2">
+                                            <div>
+                                                <label class="label" for="t-cname">"Contact"</label>
+                                                <input class="input" id="t-cname" name="contact_name" maxlength="100"/>
+                                            </div>
+                                            <div>
+                                                <label class="label" for="t-cemail">"Contact email"</label>
+                                                <input class="input" id="t-cemail" name="contact_email" type="email"/>
+                                            </div>
+                                        </div>
+                                        <div class="sm:col-span-2"><button class="btn btn-primary" type="submit">"Create tenant"</button></div>
+                                    </form>
+                                </details>
+                            }})}
+                            {if p.tenants.is_empty() {
+                                view! { <EmptyState title="No tenants yet" hint="Create the first one above: pick a plan, then add its domains."/> }.into_any()
+                            } else {
+                                view! { <TenantsTable tenants=p.tenants/> }.into_any()
+                            }}
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}
+
+#[component]
+pub fn TenantsTable(tenants: Vec<Tenant>) -> impl IntoView {
+    view! {
+        <div class="card overflow-x-auto">
+            <table class="table" data-testid="tenants-table">
+                <thead><tr><th>"Tenant"</th><th>"Status"</th><th>"Plan"</th><th>"Domains"</th><th>"Storage pool"</th></tr></thead>
+                <tbody>
+                    {tenants.into_iter().map(|t| {
+                        let full = t.domain_count >= t.max_domains;
+                        view! {
+                            <tr>
+                                <td><a class="link font-medium" href=format!("/tenants/{}", t.slug)>{t.name.clone()}</a>
+                                    <div class="text-xs text-zinc-500">{t.slug.clone()}</div></td>
+                                <td><Badge text=t.status.clone() tone=status_tone(&t.status)/></td>
+                                <td>{t.plan_name.clone()}</td>
+                                <td>
+                                    <span class=if full { "font-medium text-amber-800" } else { "" }>{format!("{} / {}", t.domain_count, t.max_domains)}</span>
+                                    {full.then(|| view! { <span class="ml-2"><Badge text="plan full" tone="amber"/></span> })}
+                                </td>
+                                <td><PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+pub fn DomainsTable(
+    domains: Vec<Domain>,
+    #[prop(optional)] show_tenant: bool,
+    #[prop(optional)] can_manage: bool,
+) -> impl IntoView {
+    view! {
+        <div class="card overflow-x-auto">
+            <table class="table" data-testid="domains-table">
+                <thead><tr>
+                    <th>"Domain"</th>
+                    {show_tenant.then(|| view! { <th>"Tenant"</th> })}
+                    <th>"Status"</th><th>"Category"</th><th>"Mailboxes"</th><th>"Catch-all"</th>
+                    <th>"Health"</th>
+                    {can_manage.then(|| view! { <th class="text-right">"Action"</th> })}
+                </tr></thead>
+                <tbody>
+                    {domains.into_iter().map(|d| {
+                        let idn = d.unicode_name != d.name;
+                        let next = if d.status == "active" { "suspended" } else { "active" };
+                        view! {
+                            <tr>
+                                <td>
+                                    <span class="font-medium">{d.unicode_name.clone()}</span>
+                                    {idn.then(|| view! { <div class="text-xs font-mono text-zinc-500">{d.name.clone()}</div> })}
+                                </td>
+                                {show_tenant.then(|| view! { <td><a class="link" href=format!("/tenants/{}", d.tenant_slug)>{d.tenant_name.clone()}</a></td> })}
+                                <td><Badge text=d.status.clone() tone=status_tone(&d.status)/></td>
+                                <td>{d.category.clone()}</td>
+                                <td>{d.mailbox_count}</td>
+                                <td>{if d.catch_all { view! { <Badge text="on" tone="amber"/> }.into_any() } else { view! { <span class="text-zinc-500">"off"</span> }.into_any() }}</td>
+                                <td><span class="text-xs text-zinc-400" title="DNS, routing and alert checks arrive with their releases">"not checked yet"</span></td>
+                                {can_manage.then(|| view! {
+                                    <td class="text-right">
+                                        {if next == "active" {
+                                            view! {
+                                                <form method="post" action=format!("/domains/{}/status", d.id) class="inline">
+                                                    <input type="hidden" name="status" value="active"/>
+                                                    <button class="btn btn-secondary" type="submit">"Activate"</button>
+                                                </form>
+                                            }.into_any()
+                                        } else {
+                                            view! {
+                                                <ConfirmButton action=format!("/domains/{}/status", d.id) label="Suspend"
+                                                    question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)
+                                                    hidden_name="status" hidden_value="suspended"/>
+                                            }.into_any()
+                                        }}
+                                    </td>
+                                })}
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+pub fn TenantDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let slug = move || params.read().get("slug").unwrap_or_default();
+    let data = Resource::new(slug, get_tenant);
+    view! {
+        <Layout title="Tenant" crumb="Tenants" description="Its plan, storage pool and domains.">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => crate::ui::load_error(e),
+                        Ok(p) => {
+                            let t = p.tenant.clone();
+                            let full = t.domain_count >= t.max_domains;
+                            view! {
+                                <section class="card p-5 grid gap-4 sm:grid-cols-4">
+                                    <div class="sm:col-span-2">
+                                        <h2 class="text-lg font-semibold">{t.name.clone()}" "<Badge text=t.status.clone() tone=status_tone(&t.status)/></h2>
+                                        <p class="text-sm text-zinc-500">{t.slug.clone()}
+                                            {t.contact_name.clone().map(|n| format!(" · contact: {n}"))}
+                                            {t.contact_email.clone().map(|e| format!(" <{e}>"))}</p>
+                                    </div>
+                                    <div>
+                                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Plan"</p>
+                                        <p class="font-medium">{t.plan_name.clone()}</p>
+                                        <p class="text-sm">{format!("{} of {} domains", t.domain_count, t.max_domains)}</p>
+                                    </div>
+                                    <div>
+                                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Storage pool"</p>
+                                        <PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/>
+                                    </div>
+                                </section>
+                                {p.can_manage.then(|| { let plans = p.plans.clone(); let t = t.clone(); view! {
+                                    <section class="grid gap-4 sm:grid-cols-2">
+                                        <form method="post" action=format!("/tenants/{}/domains", t.slug) class="card p-5 space-y-3">
+                                            <h3 class="font-medium">"Add a domain"</h3>
+                                            {full.then(|| view! { <p class="text-sm text-amber-800">"The plan's domains are all in use: move the tenant to a larger plan first."</p> })}
+                                            <div>
+                                                <label class="label" for="d-name">"Domain name"</label>
+                                                <input class="input" id="d-name" name="name" required placeholder="example.com or bücher.example"/>
+                                            </div>
+                                            <div>
+                                                <label class="label" for="d-cat">"Category"</label>
+                                                <select class="input" id="d-cat" name="category">
+                                                    {DOMAIN_CATEGORIES.iter().map(|(k, l)| view! { <option value=*k>{*l}</option> }).collect_view()}
+                                                </select>
+                                                <p class="hint">"Catch-all starts off; turning it on will need an approval."</p>
+                                            </div>
+                                            <button class="btn btn-primary" type="submit">"Add domain"</button>
+                                        </form>
+                                        <div class="card p-5 space-y-3">
+                                            <form method="post" action=format!("/tenants/{}/plan", t.slug) class="space-y-3">
+                                                <h3 class="font-medium">"Change plan"</h3>
+                                                <select class="input" name="plan_id" aria-label="Plan">
+                                                    {plans.iter().filter(|pl| !pl.retired || pl.id == t.plan_id).map(|pl| view! {
+                                                        <option value=pl.id.clone() selected=pl.id == t.plan_id>{plan_label(pl)}</option>
+                                                    }).collect_view()}
+                                                </select>
+                                                <button class="btn btn-secondary" type="submit">"Change plan"</button>
+                                            </form>
+                                            <div class="pt-3 border-t border-zinc-100">
+                                                {if t.status == "active" {
+                                                    view! { <ConfirmButton action=format!("/tenants/{}/status", t.slug) label="Suspend tenant"
+                                                        question=format!("All of {}'s domains stop receiving mail while it is suspended.", t.name)
+                                                        hidden_name="status" hidden_value="suspended"/> }.into_any()
+                                                } else {
+                                                    view! { <form method="post" action=format!("/tenants/{}/status", t.slug)>
+                                                        <input type="hidden" name="status" value="active"/>
+                                                        <button class="btn btn-secondary" type="submit">"Resume tenant"</button>
+                                                    </form> }.into_any()
+                                                }}
+                                            </div>
+                                        </div>
+                                    </section>
+                                }})}
+                                <h2 class="font-medium">"Domains"</h2>
+                                {if p.domains.is_empty() {
+                                    view! { <EmptyState title="No domains yet" hint="Add the tenant's first domain above."/> }.into_any()
+                                } else {
+                                    view! { <DomainsTable domains=p.domains can_manage=p.can_manage/> }.into_any()
+                                }}
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}
+
+#[component]
+pub fn DomainsListPage() -> impl IntoView {
+    let query = use_query_map();
+    let q = move || query.read().get("q").unwrap_or_default();
+    let data = Resource::new(q, get_domains);
+    view! {
+        <Layout title="Domains" crumb="Domains" description="Every domain of every tenant. Add domains from the tenant's page.">
+            <form method="get" action="/domains" class="flex gap-2 max-w-md">
+                <label class="sr-only" for="q">"Search"</label>
+                <input class="input" id="q" name="q" placeholder="Search domains or tenants" value=q/>
+                <button class="btn btn-secondary" type="submit">"Search"</button>
+            </form>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => crate::ui::load_error(e),
+                        Ok(d) if d.is_empty() => view! { <EmptyState title="No domains" hint="Nothing matches, or no tenant has a domain yet."/> }.into_any(),
+                        Ok(d) => view! { <DomainsTable domains=d show_tenant=true/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}
+
+#[component]
+pub fn PlansPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_plans());
+    view! {
+        <Layout title="Plans" crumb="Plans" description="Plans are priced by domains; storage is one pool shared by all of a tenant's mailboxes.">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => crate::ui::load_error(e),
+                        Ok(plans) => view! {
+                            <div class="grid gap-4 sm:grid-cols-4" data-testid="plans">
+                                {plans.into_iter().map(|p| view! {
+                                    <div class="card p-5">
+                                        <p class="font-semibold">{p.name.clone()}{p.retired.then(|| view! { <span class="ml-2"><Badge text="retired"/></span> })}</p>
+                                        <p class="mt-2 text-2xl font-semibold">{p.max_domains}<span class="text-sm font-normal text-zinc-500">{if p.max_domains == 1 { " domain" } else { " domains" }}</span></p>
+                                        <p class="text-sm">{format_bytes(p.storage_bytes)}" pooled storage"</p>
+                                        <p class="text-sm">{if p.managed_smtp { "Managed SMTP" } else { "No managed SMTP" }}</p>
+                                        <p class="mt-2 text-xs text-zinc-500">{format!("{} tenant{}", p.tenants, if p.tenants == 1 { "" } else { "s" })}</p>
+                                    </div>
+                                }).collect_view()}
+                            </div>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}

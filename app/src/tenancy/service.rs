@@ -1,0 +1,384 @@
+//! Tenancy use cases: authorize → validate → store (limits enforced in SQL) → audit, in one
+//! transaction.
+use serde::Deserialize;
+
+use super::{store, Domain, DomainName, Plan, Tenant, DOMAIN_CATEGORIES};
+use crate::audit::service::{record, Event};
+use crate::core::authz::{authorize, Action, Actor};
+use crate::core::secrets::new_id;
+use crate::core::state::AppState;
+use crate::core::{AppError, AppResult};
+use crate::types::EmailAddress;
+
+pub async fn plans(st: &AppState, actor: &Actor) -> AppResult<Vec<Plan>> {
+    let g = authorize(actor, Action::ViewTenants)?;
+    store::plans(&st.db, &g).await
+}
+
+pub async fn tenants(st: &AppState, actor: &Actor) -> AppResult<Vec<Tenant>> {
+    let g = authorize(actor, Action::ViewTenants)?;
+    store::tenants(&st.db, &g).await
+}
+
+/// A tenant by id or slug, with its domains.
+pub async fn tenant(st: &AppState, actor: &Actor, key: &str) -> AppResult<(Tenant, Vec<Domain>)> {
+    let g = authorize(actor, Action::ViewTenants)?;
+    let t = store::tenant(&st.db, &g, key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let d = store::domains(&st.db, &g, Some(&t.id), None).await?;
+    Ok((t, d))
+}
+
+pub async fn domains(st: &AppState, actor: &Actor, search: Option<&str>) -> AppResult<Vec<Domain>> {
+    let g = authorize(actor, Action::ViewTenants)?;
+    let search = search.map(str::trim).filter(|s| !s.is_empty());
+    store::domains(&st.db, &g, None, search).await
+}
+
+pub async fn domain(st: &AppState, actor: &Actor, key: &str) -> AppResult<Domain> {
+    let g = authorize(actor, Action::ViewTenants)?;
+    store::domain(&st.db, &g, key)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewTenant {
+    pub name: String,
+    /// Short identifier for URLs; made from the name when empty.
+    #[serde(default)]
+    pub slug: Option<String>,
+    pub plan_id: String,
+    #[serde(default)]
+    pub contact_name: Option<String>,
+    #[serde(default)]
+    pub contact_email: Option<String>,
+}
+
+/// `Acme Corp.` → `acme-corp`.
+pub fn slugify(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.trim().to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').chars().take(40).collect()
+}
+
+fn clean(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+pub async fn create_tenant(st: &AppState, actor: &Actor, new: &NewTenant) -> AppResult<Tenant> {
+    let g = authorize(actor, Action::ManageTenants)?;
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::invalid(
+            "Give the tenant a name (at most 100 characters).",
+        ));
+    }
+    let slug = match clean(new.slug.as_deref()) {
+        Some(s) => {
+            if s.len() < 2 || s.len() > 40 || slugify(&s) != s {
+                return Err(AppError::invalid(
+                    "The short name may hold 2–40 lower-case letters, digits and single hyphens.",
+                ));
+            }
+            s
+        }
+        None => slugify(name),
+    };
+    if slug.len() < 2 {
+        return Err(AppError::invalid(
+            "Choose a short name of at least 2 letters or digits.",
+        ));
+    }
+    let contact_email = match clean(new.contact_email.as_deref()) {
+        Some(e) => Some(
+            EmailAddress::parse(&e)
+                .map_err(AppError::Invalid)?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let contact_name = clean(new.contact_name.as_deref());
+    if store::slug_taken(&st.db, &slug).await? {
+        return Err(AppError::Conflict(format!(
+            "The short name “{slug}” is taken by another tenant."
+        )));
+    }
+    let now = st.clock.now();
+    let id = new_id("ten");
+    let mut tx = st.db.begin().await?;
+    let plan = store::plan(tx.conn(), &new.plan_id)
+        .await?
+        .filter(|p| !p.retired)
+        .ok_or_else(|| AppError::invalid("Choose one of the current plans."))?;
+    store::insert_tenant(
+        tx.conn(),
+        &g,
+        &id,
+        name,
+        &slug,
+        &plan.id,
+        contact_name.as_deref(),
+        contact_email.as_deref(),
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        AppError::Db(sqlx::Error::Database(d)) if d.is_unique_violation() => AppError::Conflict(
+            format!("The short name “{slug}” is taken by another tenant."),
+        ),
+        e => e,
+    })?;
+    let mut ev = Event::new("tenant.created")
+        .target(id.clone())
+        .details(serde_json::json!({
+            "name": name, "slug": slug, "plan": plan.name,
+        }));
+    ev.tenant_id = Some(id.clone());
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await?;
+    store::tenant(&st.db, &g, &id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// Moves a tenant to another plan; refused (with how much is over) when its use does not fit.
+pub async fn change_plan(
+    st: &AppState,
+    actor: &Actor,
+    tenant_key: &str,
+    plan_id: &str,
+) -> AppResult<Tenant> {
+    let g = authorize(actor, Action::ManageTenants)?;
+    let t = store::tenant(&st.db, &g, tenant_key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let plan = store::plan(tx.conn(), plan_id)
+        .await?
+        .filter(|p| !p.retired || p.id == t.plan_id)
+        .ok_or_else(|| AppError::invalid("Choose one of the current plans."))?;
+    if plan.id == t.plan_id {
+        return Err(AppError::invalid(format!(
+            "{} is already on {}.",
+            t.name, plan.name
+        )));
+    }
+    if !store::set_plan_if_fits(tx.conn(), &g, &t.id, &plan.id, now).await? {
+        // Re-read so the message states the current use.
+        let fresh = store::tenant(&st.db, &g, &t.id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let mut over = vec![];
+        if fresh.domain_count > plan.max_domains {
+            over.push(format!(
+                "it has {} domains and {} allows {} ({} too many)",
+                fresh.domain_count,
+                plan.name,
+                plan.max_domains,
+                fresh.domain_count - plan.max_domains
+            ));
+        }
+        let used = fresh.storage_allocated.max(fresh.storage_used.unwrap_or(0));
+        if used > plan.storage_bytes {
+            over.push(format!(
+                "it uses {} of storage and {} holds {} ({} too much)",
+                super::format_bytes(used),
+                plan.name,
+                super::format_bytes(plan.storage_bytes),
+                super::format_bytes(used - plan.storage_bytes)
+            ));
+        }
+        return Err(AppError::Conflict(format!(
+            "{} cannot move to {}: {}.",
+            t.name,
+            plan.name,
+            if over.is_empty() {
+                "its use changed meanwhile; try again".to_string()
+            } else {
+                over.join("; ")
+            }
+        )));
+    }
+    let mut ev = Event::new("tenant.plan_changed")
+        .target(t.id.clone())
+        .details(serde_json::json!({
+            "before": t.plan_name, "after": plan.name,
+        }));
+    ev.tenant_id = Some(t.id.clone());
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await?;
+    store::tenant(&st.db, &g, &t.id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+pub async fn set_tenant_status(
+    st: &AppState,
+    actor: &Actor,
+    tenant_key: &str,
+    status: &str,
+) -> AppResult<()> {
+    let g = authorize(actor, Action::ManageTenants)?;
+    if !["active", "suspended"].contains(&status) {
+        return Err(AppError::invalid("A tenant is either active or suspended."));
+    }
+    let t = store::tenant(&st.db, &g, tenant_key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !store::set_tenant_status(tx.conn(), &g, &t.id, status, now).await? {
+        return Err(AppError::invalid(format!(
+            "{} is already {status}.",
+            t.name
+        )));
+    }
+    let mut ev = Event::new(if status == "suspended" {
+        "tenant.suspended"
+    } else {
+        "tenant.resumed"
+    })
+    .target(t.id.clone())
+    .details(serde_json::json!({ "before": t.status, "after": status }));
+    ev.tenant_id = Some(t.id.clone());
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await
+}
+
+/// Adds a domain to a tenant: a valid, new name, within the plan's domain limit (taken
+/// atomically, so two concurrent requests cannot both take the last slot).
+pub async fn add_domain(
+    st: &AppState,
+    actor: &Actor,
+    tenant_key: &str,
+    name: &str,
+    category: &str,
+) -> AppResult<Domain> {
+    let g = authorize(actor, Action::ManageDomains)?;
+    let t = store::tenant(&st.db, &g, tenant_key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let dn = DomainName::parse(name).map_err(AppError::Invalid)?;
+    let category = if category.trim().is_empty() {
+        "standard"
+    } else {
+        category.trim()
+    };
+    if !DOMAIN_CATEGORIES.iter().any(|(k, _)| *k == category) {
+        return Err(AppError::invalid("Choose one of the listed categories."));
+    }
+    if t.status != "active" {
+        return Err(AppError::Conflict(format!(
+            "{} is suspended; resume it before adding domains.",
+            t.name
+        )));
+    }
+    let now = st.clock.now();
+    let id = new_id("dom");
+    let mut tx = st.db.begin().await?;
+    if store::domain_exists(tx.conn(), &dn.ascii).await? {
+        return Err(AppError::Conflict(format!(
+            "{} is already managed in Mailward.",
+            dn.unicode
+        )));
+    }
+    if !store::take_domain_slot(tx.conn(), &g, &t.id, now).await? {
+        return Err(AppError::Conflict(format!(
+            "{} is on {}, which allows {} domain{}, and all are in use. Move it to a larger plan first.",
+            t.name,
+            t.plan_name,
+            t.max_domains,
+            if t.max_domains == 1 { "" } else { "s" }
+        )));
+    }
+    store::insert_domain(
+        tx.conn(),
+        &g,
+        &id,
+        &t.id,
+        &dn.ascii,
+        &dn.unicode,
+        category,
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        AppError::Db(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+            AppError::Conflict(format!("{} is already managed in Mailward.", dn.unicode))
+        }
+        e => e,
+    })?;
+    let mut ev = Event::new("domain.added")
+        .target(id.clone())
+        .details(serde_json::json!({
+            "domain": dn.ascii, "unicode": dn.unicode, "category": category, "catch_all": false,
+        }));
+    ev.tenant_id = Some(t.id.clone());
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await?;
+    store::domain(&st.db, &g, &id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+pub async fn set_domain_status(
+    st: &AppState,
+    actor: &Actor,
+    domain_key: &str,
+    status: &str,
+) -> AppResult<Domain> {
+    let g = authorize(actor, Action::ManageDomains)?;
+    if !["active", "suspended"].contains(&status) {
+        return Err(AppError::invalid("A domain can be activated or suspended."));
+    }
+    let d = store::domain(&st.db, &g, domain_key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if store::set_domain_status(tx.conn(), &g, &d.id, status, now)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::invalid(format!(
+            "{} is already {status}.",
+            d.unicode_name
+        )));
+    }
+    let mut ev = Event::new(if status == "active" {
+        "domain.activated"
+    } else {
+        "domain.suspended"
+    })
+    .target(d.id.clone())
+    .details(serde_json::json!({ "domain": d.name, "before": d.status, "after": status }));
+    ev.tenant_id = Some(d.tenant_id.clone());
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await?;
+    store::domain(&st.db, &g, &d.id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slugify;
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Acme Corp."), "acme-corp");
+        assert_eq!(slugify("  Müller & Söhne GmbH "), "m-ller-s-hne-gmbh");
+        assert_eq!(slugify("--"), "");
+    }
+}
