@@ -150,3 +150,57 @@ test('everything works with JavaScript off: sign in with a recovery code, create
   await shot(page, '11-token-revoked-no-js');
   await context.close();
 });
+
+test('an owner creates a tenant on a plan and adds domains up to its limit', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${mw.base}/login`);
+  await page.fill('#email', EMAIL);
+  await page.fill('#password', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/login/verify`);
+  await page.fill('#code', shared.codes[2]);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/`);
+
+  await page.goto(`${mw.base}/tenants`);
+  await shot(page, '12-tenants-empty');
+  await page.fill('#t-name', 'Acme Corp');
+  await page.selectOption('#t-plan', 'plan_free');
+  await page.fill('#t-cname', 'Ada Admin');
+  await page.fill('#t-cemail', 'ada@acme.example');
+  await page.click('form[action="/tenants"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+  assert.match(await flash(page), /Acme Corp created on Free/);
+
+  await page.fill('#d-name', 'bücher.example');
+  await page.click('form[action="/tenants/acme-corp/domains"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+  assert.match(await flash(page), /bücher.example added/);
+  // The Free plan holds one domain: the second is refused with the reason.
+  await page.fill('#d-name', 'acme.example');
+  await page.click('form[action="/tenants/acme-corp/domains"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+  assert.match(await flash(page), /allows 1 domain, and all are in use/);
+  await page.selectOption('select[name=plan_id]', 'plan_starter');
+  await page.click('form[action="/tenants/acme-corp/plan"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+  await page.fill('#d-name', 'acme.example');
+  await page.click('form[action="/tenants/acme-corp/domains"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+  await page.locator('[data-testid=domains-table] button', { hasText: 'Activate' }).first().click();
+  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+  await shot(page, '13-tenant');
+  const rows = await page.locator('[data-testid=domains-table] tbody tr').count();
+  assert.equal(rows, 2);
+
+  await page.goto(`${mw.base}/`);
+  assert.ok(await page.locator('[data-testid=tenants-table]').getByText('Acme Corp').isVisible());
+  await shot(page, '14-dashboard-tenants');
+  await page.goto(`${mw.base}/plans`);
+  await shot(page, '15-plans');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
