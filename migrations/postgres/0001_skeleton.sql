@@ -5,7 +5,7 @@ CREATE TABLE users (
     id              TEXT PRIMARY KEY,
     email           TEXT NOT NULL UNIQUE,
     display_name    TEXT NOT NULL,
-    role            TEXT NOT NULL CHECK (role IN ('owner', 'operator')),
+    role            TEXT NOT NULL CHECK (role IN ('owner', 'operator', 'tenant_admin', 'client_viewer')),
     status          TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
     password_hash   TEXT NOT NULL,
     totp_secret     TEXT NOT NULL,
@@ -26,7 +26,7 @@ CREATE INDEX recovery_codes_user ON recovery_codes(user_id);
 CREATE TABLE invites (
     id            TEXT PRIMARY KEY,
     email         TEXT,
-    role          TEXT NOT NULL CHECK (role IN ('owner', 'operator')),
+    role          TEXT NOT NULL CHECK (role IN ('owner', 'operator', 'tenant_admin', 'client_viewer')),
     token_hash    TEXT NOT NULL UNIQUE,
     created_by    TEXT REFERENCES users(id),
     created_at    BIGINT NOT NULL,

@@ -47,3 +47,15 @@ CREATE TABLE domains (
     updated_at         BIGINT NOT NULL
 );
 CREATE INDEX domains_tenant ON domains(tenant_id);
+
+-- Scoped roles: operators see all tenants or a listed set; tenant admins and client viewers
+-- belong to exactly one tenant.
+ALTER TABLE users ADD COLUMN all_tenants BIGINT NOT NULL DEFAULT 1;
+CREATE TABLE user_tenants (
+    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    tenant_id  TEXT NOT NULL REFERENCES tenants(id),
+    PRIMARY KEY (user_id, tenant_id)
+);
+CREATE INDEX user_tenants_tenant ON user_tenants(tenant_id);
+-- Invitations to a tenant role name their tenant.
+ALTER TABLE invites ADD COLUMN tenant_id TEXT REFERENCES tenants(id);

@@ -3,5 +3,6 @@
 mod api;
 mod audit;
 mod auth;
+mod roles;
 mod security;
 mod tenancy;

@@ -250,6 +250,8 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .default_headers(headers)
                 .user_agent("mailward-tests")
+                // A page that never finishes is a bug to report, not a reason to wait forever.
+                .timeout(std::time::Duration::from_secs(30))
                 .build()
                 .unwrap(),
         }
@@ -292,6 +294,41 @@ impl TestApp {
         Account {
             email,
             password,
+            totp_secret: secret,
+            recovery_codes: codes,
+            browser: b,
+        }
+    }
+
+    /// Accepts an invitation link through the forms; returns the new, signed-in account.
+    pub async fn accept_invite(&self, link: &str, name: &str, password: &str) -> Account {
+        let path = link.trim_start_matches(&self.base).to_string();
+        let b = self.browser();
+        let r = b
+            .post(
+                &format!("{path}/password"),
+                &[
+                    ("display_name", name),
+                    ("password", password),
+                    ("confirm", password),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let page = b.get_text(&path).await;
+        let secret =
+            testid_text(&page, "totp-secret").unwrap_or_else(|| panic!("TOTP step: {page}"));
+        let code = self.next_totp(&secret);
+        let r = b
+            .post(&format!("{path}/totp"), &[("code", code.as_str())])
+            .await;
+        assert_eq!(r.headers()["location"], "/welcome/recovery-codes");
+        let codes = recovery_codes_in(&b.get_text("/welcome/recovery-codes").await);
+        b.post("/account/recovery-codes/ack", &[]).await;
+        let email = between(&page, "<p class=\"text-sm font-medium\">", "<").unwrap_or_default();
+        Account {
+            email,
+            password: password.into(),
             totp_secret: secret,
             recovery_codes: codes,
             browser: b,

@@ -164,6 +164,19 @@ pub async fn list(db: &Db, g: &Granted<'_>, f: &AuditFilter) -> AppResult<AuditP
     if f.before.is_some() {
         sql += &format!(" AND seq < {}", next());
     }
+    // Tenant-scoped people see their tenants' events only.
+    let scoped: Option<&Vec<String>> = match &g.actor.tenants {
+        crate::core::authz::TenantScope::All => None,
+        crate::core::authz::TenantScope::Only(ids) => Some(ids),
+    };
+    if let Some(ids) = scoped {
+        if ids.is_empty() {
+            sql += " AND 1 = 0";
+        } else {
+            let ph: Vec<String> = ids.iter().map(|_| next()).collect();
+            sql += &format!(" AND tenant_id IN ({})", ph.join(", "));
+        }
+    }
     sql += &format!(" ORDER BY seq DESC LIMIT {}", next());
     let mut q = sqlx::query(&sql);
     if let Some(a) = action {
@@ -187,6 +200,9 @@ pub async fn list(db: &Db, g: &Granted<'_>, f: &AuditFilter) -> AppResult<AuditP
     }
     if let Some(b) = f.before {
         q = q.bind(b);
+    }
+    for id in scoped.into_iter().flatten() {
+        q = q.bind(id.clone());
     }
     q = q.bind(limit + 1);
     let rows = q.fetch_all(db.pool()).await?;

@@ -17,6 +17,8 @@ pub mod store;
 pub enum Role {
     Owner,
     Operator,
+    TenantAdmin,
+    ClientViewer,
 }
 
 impl Role {
@@ -24,12 +26,16 @@ impl Role {
         match self {
             Role::Owner => "owner",
             Role::Operator => "operator",
+            Role::TenantAdmin => "tenant_admin",
+            Role::ClientViewer => "client_viewer",
         }
     }
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "owner" => Some(Role::Owner),
             "operator" => Some(Role::Operator),
+            "tenant_admin" => Some(Role::TenantAdmin),
+            "client_viewer" => Some(Role::ClientViewer),
             _ => None,
         }
     }
@@ -37,8 +43,20 @@ impl Role {
         match self {
             Role::Owner => "Owner",
             Role::Operator => "Operator",
+            Role::TenantAdmin => "Tenant admin",
+            Role::ClientViewer => "Client viewer",
         }
     }
+    /// Roles that belong to one tenant.
+    pub fn is_tenant_role(self) -> bool {
+        matches!(self, Role::TenantAdmin | Role::ClientViewer)
+    }
+    pub const ALL: [Role; 4] = [
+        Role::Owner,
+        Role::Operator,
+        Role::TenantAdmin,
+        Role::ClientViewer,
+    ];
 }
 
 /// The signed-in person, as the layout shows them.
@@ -48,6 +66,8 @@ pub struct CurrentUser {
     pub email: String,
     pub display_name: String,
     pub role: Role,
+    /// The tenants this person may see; `None` means all of them.
+    pub tenant_ids: Option<Vec<String>>,
 }
 
 /// A one-shot message shown after a form post (success or error).
@@ -119,6 +139,8 @@ pub struct OperatorView {
     pub email: String,
     pub display_name: String,
     pub role: Role,
+    /// For tenant roles: the tenant's name.
+    pub tenant: Option<String>,
     pub status: String,
     pub created_at: i64,
 }
@@ -128,6 +150,7 @@ pub struct InviteRow {
     pub id: String,
     pub email: Option<String>,
     pub role: Role,
+    pub tenant_id: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
     pub delivery: String,

@@ -371,7 +371,7 @@ pub fn OperatorsPage() -> impl IntoView {
                                                 <tr>
                                                     <td class="font-medium">{u.display_name.clone()}</td>
                                                     <td>{u.email.clone()}</td>
-                                                    <td>{u.role.label()}</td>
+                                                    <td>{u.role.label()}{u.tenant.clone().map(|t| format!(" · {t}"))}</td>
                                                     <td><Badge text=u.status.clone() tone=if u.status == "active" { "green" } else { "gray" }/></td>
                                                     <td><Time at=u.created_at now=now/></td>
                                                 </tr>

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use super::store;
 use super::{InviteRow, InviteView, OperatorView, Role, SessionView, TokenView, TotpEnrolment};
 use crate::audit::service::{record, record_alone, Event};
-use crate::core::authz::{authorize, Action, Actor, Principal, Scope};
+use crate::core::authz::{
+    authorize, authorize_in, Action, Actor, Granted, Principal, Scope, TenantScope,
+};
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
@@ -46,6 +48,7 @@ pub async fn ensure_setup_link(st: &AppState) -> AppResult<Option<String>> {
         now,
         now + st.config.invite_ttl_hours * 3600,
         "console",
+        None,
     )
     .await?;
     record(
@@ -199,12 +202,16 @@ pub async fn complete_onboarding(
     if !store::mark_invite_used(tx.conn(), &inv.id, &user_id, now).await? {
         return Err(AppError::Invalid(BAD_LINK.into()));
     }
+    if let Some(t) = &inv.tenant_id {
+        store::insert_user_tenant(tx.conn(), &user_id, t).await?;
+    }
     store::insert_recovery_codes(tx.conn(), &user_id, &hashes, now).await?;
     let as_new_user = Actor {
         principal: Principal::User,
         user_id: Some(user_id.clone()),
         label: ob.email.clone(),
         role: Some(ob.role),
+        tenants: TenantScope::from_ids(inv.tenant_id.clone().map(|t| vec![t])),
         ip: actor.ip.clone(),
         user_agent: actor.user_agent.clone(),
     };
@@ -214,6 +221,11 @@ pub async fn complete_onboarding(
             .details(serde_json::json!({
                 "email": ob.email, "role": ob.role.as_str(), "invite": inv.id,
             }))
+    };
+    let ev = |action| {
+        let mut e = ev(action);
+        e.tenant_id = inv.tenant_id.clone();
+        e
     };
     record(&mut tx, &as_new_user, now, ev("user.created")).await?;
     record(&mut tx, &as_new_user, now, ev("auth.totp_enrolled")).await?;
@@ -242,6 +254,37 @@ pub async fn invite_operator(
     email: &str,
 ) -> AppResult<InviteCreated> {
     let g = authorize(actor, Action::InviteOperator)?;
+    create_invite(st, &g, email, Role::Operator, None).await
+}
+
+/// Invites a tenant admin or a client viewer to one tenant.
+pub async fn invite_tenant_user(
+    st: &AppState,
+    actor: &Actor,
+    tenant_key: &str,
+    email: &str,
+    role: &str,
+) -> AppResult<InviteCreated> {
+    let view = authorize(actor, Action::ViewTenants)?;
+    let tenant = crate::tenancy::store::tenant(&st.db, &view, tenant_key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let g = authorize_in(actor, Action::InviteTenantUser, &tenant.id)?;
+    let role = Role::parse(role)
+        .filter(|r| r.is_tenant_role())
+        .ok_or_else(|| AppError::invalid("Choose tenant admin or client viewer."))?;
+    create_invite(st, &g, email, role, Some(&tenant.id)).await
+}
+
+/// One invitation path for every role: a 256-bit link, stored hashed, sent by email when
+/// outgoing mail is configured, otherwise left to be revealed once.
+async fn create_invite(
+    st: &AppState,
+    g: &Granted<'_>,
+    email: &str,
+    role: Role,
+    tenant_id: Option<&str>,
+) -> AppResult<InviteCreated> {
     let email = EmailAddress::parse(email).map_err(AppError::Invalid)?;
     let now = st.clock.now();
     if store::user_by_email(&st.db, &email.key()).await?.is_some() {
@@ -257,29 +300,33 @@ pub async fn invite_operator(
     let token = secrets::new_token("mwi_");
     let id = secrets::new_id("inv");
     let emailed = st.mailer.is_configured();
-    let expires_at = now + st.config.invite_ttl_hours * 3600;
+    let delivery = if emailed { "email" } else { "reveal" };
     let mut tx = st.db.begin().await?;
     store::insert_invite(
         tx.conn(),
         &id,
         Some(&email.key()),
-        Role::Operator,
+        role,
         &secrets::sha256_hex(&token),
         g.actor.user_id.as_deref(),
         now,
-        expires_at,
-        if emailed { "email" } else { "reveal" },
+        now + st.config.invite_ttl_hours * 3600,
+        delivery,
+        tenant_id,
     )
     .await?;
-    record(
-        &mut tx,
-        g.actor,
-        now,
-        Event::new("operator.invited").target(id.clone()).details(serde_json::json!({
-            "email": email.key(), "role": "operator", "delivery": if emailed { "email" } else { "reveal" },
-        })),
-    )
-    .await?;
+    let action = if role.is_tenant_role() {
+        "tenant.user_invited"
+    } else {
+        "operator.invited"
+    };
+    let mut ev = Event::new(action)
+        .target(id.clone())
+        .details(serde_json::json!({
+            "email": email.key(), "role": role.as_str(), "delivery": delivery,
+        }));
+    ev.tenant_id = tenant_id.map(str::to_string);
+    record(&mut tx, g.actor, now, ev).await?;
     if emailed {
         // Sent before commit: if the mail cannot be handed over, nothing is recorded.
         let link = format!("{}/invite/{token}", st.config.public_url());
@@ -288,10 +335,12 @@ pub async fn invite_operator(
                 email.as_str(),
                 "You are invited to Mailward",
                 format!(
-                    "{} invited you to operate Mailward.\n\nSet your password and enrol your \
+                    "{} invited you to Mailward as {}.\n\nSet your password and enrol your \
                      authenticator here (the link works once and expires in {} hours):\n\n{link}\n\n\
                      If you did not expect this, ignore this message.\n",
-                    g.actor.label, st.config.invite_ttl_hours
+                    g.actor.label,
+                    role.label().to_lowercase(),
+                    st.config.invite_ttl_hours
                 ),
             )
             .await?;
@@ -300,10 +349,33 @@ pub async fn invite_operator(
     Ok(InviteCreated { id, emailed })
 }
 
+/// Who may reveal or revoke an invitation: owners for platform roles; for tenant roles,
+/// whoever may invite to that tenant.
+async fn authorize_invite<'a>(
+    st: &AppState,
+    actor: &'a Actor,
+    invite_id: &str,
+    action: Action,
+) -> AppResult<Granted<'a>> {
+    let (role, tenant) = store::invite_meta(&st.db, invite_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    match tenant {
+        Some(t) if role.is_tenant_role() => {
+            authorize_in(actor, Action::InviteTenantUser, &t)?;
+            authorize_in(actor, action, &t)
+        }
+        _ => {
+            authorize(actor, Action::InviteOperator)?;
+            authorize(actor, action)
+        }
+    }
+}
+
 /// Shows an invite link once, for out-of-band delivery. The link is new (the stored hash is
 /// replaced), so nobody else could have it; the reveal is its own audit event.
 pub async fn reveal_invite(st: &AppState, actor: &Actor, invite_id: &str) -> AppResult<String> {
-    let g = authorize(actor, Action::RevealInvite)?;
+    let g = authorize_invite(st, actor, invite_id, Action::RevealInvite).await?;
     let now = st.clock.now();
     let token = secrets::new_token("mwi_");
     let mut tx = st.db.begin().await?;
@@ -330,7 +402,7 @@ pub async fn reveal_invite(st: &AppState, actor: &Actor, invite_id: &str) -> App
 }
 
 pub async fn revoke_invite(st: &AppState, actor: &Actor, invite_id: &str) -> AppResult<()> {
-    let g = authorize(actor, Action::RevokeInvite)?;
+    let g = authorize_invite(st, actor, invite_id, Action::RevokeInvite).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if !store::revoke_invite(tx.conn(), invite_id, now).await? {
@@ -354,7 +426,7 @@ pub async fn operators(
     let g = authorize(actor, Action::ViewOperators)?;
     Ok((
         store::list_users(&st.db, &g).await?,
-        store::open_invites(&st.db, &g, st.clock.now()).await?,
+        store::open_invites(&st.db, &g, st.clock.now(), None).await?,
     ))
 }
 
@@ -523,28 +595,32 @@ pub async fn sign_in_second_factor(
     )
     .await?;
     tx.commit().await?;
-    Ok((
-        super::CurrentUser {
-            id: user.id,
-            email: user.email,
-            display_name: user.display_name,
-            role: user.role,
-        },
-        method,
-    ))
+    let current = current_user(st, &user.id)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized(NEUTRAL_SIGNIN.into()))?;
+    Ok((current, method))
 }
 
 /// Who a session's user id is now (disabled or deleted users are nobody).
 pub async fn current_user(st: &AppState, user_id: &str) -> AppResult<Option<super::CurrentUser>> {
-    Ok(store::user_by_id(&st.db, user_id)
+    let Some(u) = store::user_by_id(&st.db, user_id)
         .await?
         .filter(|u| u.status == "active")
-        .map(|u| super::CurrentUser {
-            id: u.id,
-            email: u.email,
-            display_name: u.display_name,
-            role: u.role,
-        }))
+    else {
+        return Ok(None);
+    };
+    let tenant_ids = if u.all_tenants && !u.role.is_tenant_role() {
+        None
+    } else {
+        Some(store::user_tenant_ids(&st.db, &u.id).await?)
+    };
+    Ok(Some(super::CurrentUser {
+        id: u.id,
+        email: u.email,
+        display_name: u.display_name,
+        role: u.role,
+        tenant_ids,
+    }))
 }
 
 pub fn actor_for(user: &super::CurrentUser, ip: Option<String>, ua: Option<String>) -> Actor {
@@ -553,6 +629,7 @@ pub fn actor_for(user: &super::CurrentUser, ip: Option<String>, ua: Option<Strin
         user_id: Some(user.id.clone()),
         label: user.email.clone(),
         role: Some(user.role),
+        tenants: TenantScope::from_ids(user.tenant_ids.clone()),
         ip,
         user_agent: ua,
     }
@@ -765,6 +842,7 @@ pub async fn actor_from_token(
         user_id: Some(user.id),
         label: format!("{} (token {})", user.email, tok.name),
         role: Some(user.role),
+        tenants: TenantScope::from_ids(user.tenant_ids.clone()),
         ip,
         user_agent: ua,
     })
@@ -778,17 +856,12 @@ pub async fn create_token_for_email(
     scopes: &[String],
     days: i64,
 ) -> AppResult<(TokenView, String)> {
-    let user = store::user_by_email(&st.db, &email.trim().to_lowercase())
+    let not_found = || AppError::invalid(format!("No active account with the address {email}."));
+    let row = store::user_by_email(&st.db, &email.trim().to_lowercase())
         .await?
-        .filter(|u| u.status == "active")
-        .ok_or_else(|| AppError::invalid(format!("No active account with the address {email}.")))?;
-    let actor = Actor {
-        principal: Principal::User,
-        user_id: Some(user.id.clone()),
-        label: format!("{} (cli)", user.email),
-        role: Some(user.role),
-        ip: None,
-        user_agent: Some("mailward-cli".into()),
-    };
+        .ok_or_else(not_found)?;
+    let user = current_user(st, &row.id).await?.ok_or_else(not_found)?;
+    let mut actor = actor_for(&user, None, Some("mailward-cli".into()));
+    actor.label = format!("{} (cli)", user.email);
     create_token(st, &actor, name, scopes, days).await
 }

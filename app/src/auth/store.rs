@@ -16,6 +16,7 @@ pub struct UserRow {
     pub password_hash: String,
     pub totp_secret: String,
     pub totp_last_step: i64,
+    pub all_tenants: bool,
 }
 
 fn role_of(r: &AnyRow, col: &str) -> Result<Role, sqlx::Error> {
@@ -33,11 +34,38 @@ fn user_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
         password_hash: r.try_get("password_hash")?,
         totp_secret: r.try_get("totp_secret")?,
         totp_last_step: r.try_get("totp_last_step")?,
+        all_tenants: r.try_get::<i64, _>("all_tenants")? != 0,
     })
 }
 
 const USER_COLS: &str =
-    "id, email, display_name, role, status, password_hash, totp_secret, totp_last_step";
+    "id, email, display_name, role, status, password_hash, totp_secret, totp_last_step, all_tenants";
+
+/// The tenants a user is limited to (tenant roles, or operators with a listed set).
+pub async fn user_tenant_ids(db: &Db, user_id: &str) -> AppResult<Vec<String>> {
+    let rows =
+        sqlx::query("SELECT tenant_id FROM user_tenants WHERE user_id = $1 ORDER BY tenant_id")
+            .bind(user_id.to_string())
+            .fetch_all(db.pool())
+            .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get("tenant_id"))
+        .collect::<Result<_, _>>()?)
+}
+
+pub async fn insert_user_tenant(
+    c: &mut AnyConnection,
+    user_id: &str,
+    tenant_id: &str,
+) -> AppResult<()> {
+    sqlx::query("INSERT INTO user_tenants (user_id, tenant_id) VALUES ($1, $2)")
+        .bind(user_id.to_string())
+        .bind(tenant_id.to_string())
+        .execute(c)
+        .await?;
+    Ok(())
+}
 
 pub async fn user_by_email(db: &Db, email: &str) -> AppResult<Option<UserRow>> {
     let r = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE email = $1"))
@@ -62,25 +90,44 @@ pub async fn count_users(db: &Db) -> AppResult<i64> {
         .try_get("n")?)
 }
 
+fn person_row(r: &AnyRow) -> Result<OperatorView, sqlx::Error> {
+    Ok(OperatorView {
+        id: r.try_get("id")?,
+        email: r.try_get("email")?,
+        display_name: r.try_get("display_name")?,
+        role: role_of(r, "role")?,
+        tenant: r.try_get("tenant")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+const PERSON_COLS: &str = "u.id, u.email, u.display_name, u.role, u.status, u.created_at, \
+    (SELECT MIN(t.name) FROM user_tenants ut JOIN tenants t ON t.id = ut.tenant_id WHERE ut.user_id = u.id) AS tenant";
+
 pub async fn list_users(db: &Db, _g: &Granted<'_>) -> AppResult<Vec<OperatorView>> {
-    let rows = sqlx::query(
-        "SELECT id, email, display_name, role, status, created_at FROM users ORDER BY created_at, email",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {PERSON_COLS} FROM users u ORDER BY u.created_at, u.email"
+    ))
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(OperatorView {
-                id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                display_name: r.try_get("display_name")?,
-                role: role_of(r, "role")?,
-                status: r.try_get("status")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    Ok(rows.iter().map(person_row).collect::<Result<_, _>>()?)
+}
+
+/// People limited to one tenant (its admins and viewers).
+pub async fn tenant_users(
+    db: &Db,
+    _g: &Granted<'_>,
+    tenant_id: &str,
+) -> AppResult<Vec<OperatorView>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {PERSON_COLS} FROM users u WHERE u.id IN (SELECT user_id FROM user_tenants WHERE tenant_id = $1) \
+         AND u.role IN ('tenant_admin', 'client_viewer') ORDER BY u.email"
+    ))
+    .bind(tenant_id.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(person_row).collect::<Result<_, _>>()?)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -97,7 +144,7 @@ pub async fn insert_user(
 ) -> AppResult<()> {
     sqlx::query(
         "INSERT INTO users (id, email, display_name, role, status, password_hash, totp_secret, \
-         totp_last_step, created_at, updated_at) VALUES ($1,$2,$3,$4,'active',$5,$6,$7,$8,$8)",
+         totp_last_step, created_at, updated_at, all_tenants) VALUES ($1,$2,$3,$4,'active',$5,$6,$7,$8,$8,$9)",
     )
     .bind(id.to_string())
     .bind(email.to_string())
@@ -107,6 +154,7 @@ pub async fn insert_user(
     .bind(totp_secret.to_string())
     .bind(totp_step)
     .bind(now)
+    .bind(if role.is_tenant_role() { 0i64 } else { 1i64 })
     .execute(c)
     .await?;
     Ok(())
@@ -211,6 +259,7 @@ pub struct InviteRecord {
     pub id: String,
     pub email: Option<String>,
     pub role: Role,
+    pub tenant_id: Option<String>,
     pub created_by: Option<String>,
     pub expires_at: i64,
     pub used_at: Option<i64>,
@@ -219,7 +268,7 @@ pub struct InviteRecord {
 
 pub async fn invite_by_hash(db: &Db, token_hash: &str) -> AppResult<Option<InviteRecord>> {
     let r = sqlx::query(
-        "SELECT id, email, role, created_by, expires_at, used_at, revoked_at FROM invites WHERE token_hash = $1",
+        "SELECT id, email, role, tenant_id, created_by, expires_at, used_at, revoked_at FROM invites WHERE token_hash = $1",
     )
     .bind(token_hash.to_string())
     .fetch_optional(db.pool())
@@ -229,6 +278,7 @@ pub async fn invite_by_hash(db: &Db, token_hash: &str) -> AppResult<Option<Invit
             id: r.try_get("id")?,
             email: r.try_get("email")?,
             role: role_of(&r, "role")?,
+            tenant_id: r.try_get("tenant_id")?,
             created_by: r.try_get("created_by")?,
             expires_at: r.try_get("expires_at")?,
             used_at: r.try_get("used_at")?,
@@ -249,10 +299,11 @@ pub async fn insert_invite(
     now: i64,
     expires_at: i64,
     delivery: &str,
+    tenant_id: Option<&str>,
 ) -> AppResult<()> {
     sqlx::query(
-        "INSERT INTO invites (id, email, role, token_hash, created_by, created_at, expires_at, delivery) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        "INSERT INTO invites (id, email, role, token_hash, created_by, created_at, expires_at, delivery, tenant_id) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
     )
     .bind(id.to_string())
     .bind(email.map(str::to_string))
@@ -262,6 +313,7 @@ pub async fn insert_invite(
     .bind(now)
     .bind(expires_at)
     .bind(delivery.to_string())
+    .bind(tenant_id.map(str::to_string))
     .execute(c)
     .await?;
     Ok(())
@@ -297,13 +349,20 @@ pub async fn revoke_open_setup_links(c: &mut AnyConnection, now: i64) -> AppResu
     Ok(r.rows_affected())
 }
 
-pub async fn open_invites(db: &Db, _g: &Granted<'_>, now: i64) -> AppResult<Vec<InviteRow>> {
+/// Open invitations, all or of one tenant.
+pub async fn open_invites(
+    db: &Db,
+    _g: &Granted<'_>,
+    now: i64,
+    tenant_id: Option<&str>,
+) -> AppResult<Vec<InviteRow>> {
     let rows = sqlx::query(
-        "SELECT id, email, role, created_at, expires_at, delivery, revealed_at FROM invites \
+        "SELECT id, email, role, tenant_id, created_at, expires_at, delivery, revealed_at FROM invites \
          WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 AND created_by IS NOT NULL \
-         ORDER BY created_at DESC",
+         AND ($2 = '' OR tenant_id = $2) ORDER BY created_at DESC",
     )
     .bind(now)
+    .bind(tenant_id.unwrap_or("").to_string())
     .fetch_all(db.pool())
     .await?;
     rows.iter()
@@ -312,6 +371,7 @@ pub async fn open_invites(db: &Db, _g: &Granted<'_>, now: i64) -> AppResult<Vec<
                 id: r.try_get("id")?,
                 email: r.try_get("email")?,
                 role: role_of(r, "role")?,
+                tenant_id: r.try_get("tenant_id")?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
                 delivery: r.try_get("delivery")?,
@@ -332,6 +392,18 @@ pub async fn open_invite_for_email(db: &Db, email: &str, now: i64) -> AppResult<
     .await?
     .try_get("n")?;
     Ok(n > 0)
+}
+
+/// An invitation's role and tenant (to decide who may reveal or revoke it).
+pub async fn invite_meta(db: &Db, id: &str) -> AppResult<Option<(Role, Option<String>)>> {
+    let r = sqlx::query("SELECT role, tenant_id FROM invites WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(db.pool())
+        .await?;
+    match r {
+        Some(r) => Ok(Some((role_of(&r, "role")?, r.try_get("tenant_id")?))),
+        None => Ok(None),
+    }
 }
 
 /// Gives an open, never-revealed invite a new token; false otherwise.

@@ -46,6 +46,25 @@ pub enum Principal {
     System,
 }
 
+/// Which tenants an actor may see and act on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TenantScope {
+    All,
+    Only(Vec<String>),
+}
+
+impl TenantScope {
+    pub fn contains(&self, tenant_id: &str) -> bool {
+        match self {
+            TenantScope::All => true,
+            TenantScope::Only(ids) => ids.iter().any(|t| t == tenant_id),
+        }
+    }
+    pub fn from_ids(ids: Option<Vec<String>>) -> Self {
+        ids.map(TenantScope::Only).unwrap_or(TenantScope::All)
+    }
+}
+
 /// Who is acting, from where.
 #[derive(Clone, Debug)]
 pub struct Actor {
@@ -54,6 +73,7 @@ pub struct Actor {
     /// Human-readable label for audit rows (email, `token:NAME`, `system`).
     pub label: String,
     pub role: Option<Role>,
+    pub tenants: TenantScope,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -65,6 +85,7 @@ impl Actor {
             user_id: None,
             label: label.to_string(),
             role: Some(Role::Owner),
+            tenants: TenantScope::All,
             ip: None,
             user_agent: None,
         }
@@ -76,6 +97,7 @@ impl Actor {
             user_id: None,
             label: "anonymous".to_string(),
             role: None,
+            tenants: TenantScope::Only(vec![]),
             ip,
             user_agent,
         }
@@ -106,10 +128,12 @@ pub enum Action {
     ManageDomains,
     /// Edit the plan catalogue.
     ManagePlans,
+    /// Invite tenant admins and client viewers to a tenant.
+    InviteTenantUser,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::ViewDashboard,
         Action::ViewOperators,
         Action::InviteOperator,
@@ -123,6 +147,7 @@ impl Action {
         Action::ManageTenants,
         Action::ManageDomains,
         Action::ManagePlans,
+        Action::InviteTenantUser,
     ];
 
     /// The API-token scope an action needs.
@@ -130,7 +155,10 @@ impl Action {
         match self {
             Action::ViewAudit | Action::ExportAudit => Scope::Audit,
             Action::ViewDashboard | Action::ViewOperators | Action::ViewTenants => Scope::Read,
-            Action::ManageTenants | Action::ManageDomains | Action::ManagePlans => Scope::Write,
+            Action::ManageTenants
+            | Action::ManageDomains
+            | Action::ManagePlans
+            | Action::InviteTenantUser => Scope::Write,
             Action::InviteOperator
             | Action::RevealInvite
             | Action::RevokeInvite
@@ -145,16 +173,29 @@ impl Action {
     }
 }
 
-/// Pure role rule: may `role` perform `action` at all?
+/// Pure role rule: may `role` perform `action` at all? (Which tenant is decided by the
+/// actor's [`TenantScope`] in [`authorize_in`].)
 pub fn role_allows(role: Role, action: Action) -> bool {
+    use Action::*;
     match role {
         Role::Owner => true,
-        Role::Operator => !matches!(
+        // Operators run the platform but do not manage its operators or price list.
+        Role::Operator => !matches!(action, InviteOperator | ManagePlans),
+        // A tenant admin manages the domains of their tenant, never its plan or limits.
+        Role::TenantAdmin => matches!(
             action,
-            Action::InviteOperator
-                | Action::RevealInvite
-                | Action::RevokeInvite
-                | Action::ManagePlans
+            ViewDashboard
+                | ViewTenants
+                | ManageDomains
+                | ViewAudit
+                | ExportAudit
+                | ManageOwnAccount
+                | CreateApiToken
+        ),
+        // A client viewer reads; the only thing they change is their own sign-ins.
+        Role::ClientViewer => matches!(
+            action,
+            ViewDashboard | ViewTenants | ViewAudit | ExportAudit | ManageOwnAccount
         ),
     }
 }
@@ -183,6 +224,22 @@ pub struct Granted<'a> {
     _private: (),
 }
 
+/// Authorizes an action on one tenant's objects. Outside the actor's scope the object does
+/// not exist for them (404, no existence leak); inside it, the role decides (403).
+pub fn authorize_in<'a>(
+    actor: &'a Actor,
+    action: Action,
+    tenant_id: &str,
+) -> Result<Granted<'a>, AppError> {
+    if actor.is_anonymous() {
+        return Err(AppError::Unauthorized("sign in first".into()));
+    }
+    if !actor.tenants.contains(tenant_id) {
+        return Err(AppError::NotFound);
+    }
+    authorize(actor, action)
+}
+
 pub fn authorize(actor: &Actor, action: Action) -> Result<Granted<'_>, AppError> {
     if actor.is_anonymous() {
         return Err(AppError::Unauthorized("sign in first".into()));
@@ -208,35 +265,77 @@ mod tests {
             user_id: Some("usr_1".into()),
             label: "x".into(),
             role: Some(role),
+            tenants: if role.is_tenant_role() {
+                TenantScope::Only(vec!["ten_a".into()])
+            } else {
+                TenantScope::All
+            },
             ip: None,
             user_agent: None,
         }
     }
 
+    /// Every action × every role × own tenant / other tenant. Written out row by row: a new
+    /// action fails to compile here until someone decides its row.
     #[test]
     fn authz_matrix() {
+        use Action::*;
+        // (owner, operator, tenant admin, client viewer)
+        let row = |a: Action| -> [bool; 4] {
+            match a {
+                ViewDashboard => [true, true, true, true],
+                ViewOperators => [true, true, false, false],
+                InviteOperator => [true, false, false, false],
+                RevealInvite => [true, true, false, false],
+                RevokeInvite => [true, true, false, false],
+                ViewAudit => [true, true, true, true],
+                ExportAudit => [true, true, true, true],
+                ManageOwnAccount => [true, true, true, true],
+                CreateApiToken => [true, true, true, false],
+                ViewTenants => [true, true, true, true],
+                ManageTenants => [true, true, false, false],
+                ManageDomains => [true, true, true, false],
+                ManagePlans => [true, false, false, false],
+                InviteTenantUser => [true, true, false, false],
+            }
+        };
         for action in Action::ALL {
-            assert!(decide(&user(Role::Owner), action), "owner {action:?}");
-            let op = decide(&user(Role::Operator), action);
-            // Written out per action: a new action must get a row here.
-            let expected = match action {
-                Action::ViewDashboard
-                | Action::ViewOperators
-                | Action::ViewAudit
-                | Action::ExportAudit
-                | Action::ManageOwnAccount
-                | Action::CreateApiToken
-                | Action::ViewTenants
-                | Action::ManageTenants
-                | Action::ManageDomains => true,
-                Action::InviteOperator
-                | Action::RevealInvite
-                | Action::RevokeInvite
-                | Action::ManagePlans => false,
-            };
-            assert_eq!(op, expected, "operator {action:?}");
+            let expected = row(action);
+            for (i, role) in Role::ALL.into_iter().enumerate() {
+                let a = user(role);
+                assert_eq!(decide(&a, action), expected[i], "{role:?} {action:?}");
+                // Own tenant: the role decides.
+                assert_eq!(
+                    authorize_in(&a, action, "ten_a").is_ok(),
+                    expected[i],
+                    "{role:?} {action:?} own tenant"
+                );
+                // Another tenant: invisible to tenant roles (404), whatever the action.
+                let other = authorize_in(&a, action, "ten_b");
+                if role.is_tenant_role() {
+                    assert!(
+                        matches!(other, Err(AppError::NotFound)),
+                        "{role:?} {action:?} other tenant"
+                    );
+                } else {
+                    assert_eq!(other.is_ok(), expected[i]);
+                }
+            }
             assert!(!decide(&Actor::anonymous(None, None), action));
             assert!(authorize(&Actor::anonymous(None, None), action).is_err());
+        }
+    }
+
+    #[test]
+    fn client_viewers_change_nothing_but_their_own_sign_ins() {
+        let v = user(Role::ClientViewer);
+        for action in Action::ALL {
+            if decide(&v, action) {
+                assert!(
+                    action.scope() != Scope::Write || action == Action::ManageOwnAccount,
+                    "client viewer may {action:?}"
+                );
+            }
         }
     }
 

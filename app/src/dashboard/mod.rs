@@ -8,6 +8,8 @@ use crate::ui::{EmptyState, Layout, Time};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Dashboard {
+    /// Whether the platform-wide figures apply (owners and operators).
+    pub platform: bool,
     pub now: i64,
     pub operators: i64,
     pub open_invites: i64,
@@ -25,12 +27,22 @@ pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
     let actor = c.actor();
     authorize(&actor, Action::ViewDashboard).map_err(crate::ssr::to_sfn)?;
     let now = c.st.clock.now();
-    let (operators, invites) = crate::auth::service::operators(&c.st, &actor)
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    let (failed, total) = crate::audit::service::stats(&c.st.db, now - 86400)
-        .await
-        .map_err(crate::ssr::to_sfn)?;
+    // Platform figures for those who run the platform; tenant people see their tenant.
+    let platform = crate::core::authz::decide(&actor, Action::ViewOperators);
+    let (operators, invites) = if platform {
+        crate::auth::service::operators(&c.st, &actor)
+            .await
+            .map_err(crate::ssr::to_sfn)?
+    } else {
+        (vec![], vec![])
+    };
+    let (failed, total) = if platform {
+        crate::audit::service::stats(&c.st.db, now - 86400)
+            .await
+            .map_err(crate::ssr::to_sfn)?
+    } else {
+        (0, 0)
+    };
     let recent = match authorize(&actor, Action::ViewAudit) {
         Ok(g) => {
             crate::audit::service::list(
@@ -52,6 +64,7 @@ pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
         .map_err(crate::ssr::to_sfn)?;
     let domains = tenants.iter().map(|t| t.domain_count).sum();
     Ok(Dashboard {
+        platform,
         tenants,
         domains,
         now,
@@ -91,7 +104,7 @@ pub fn DashboardPage() -> impl IntoView {
                         Ok(d) => {
                             let now = d.now;
                             view! {
-                                <div class="grid gap-4 sm:grid-cols-4">
+                                <div class="grid gap-4 sm:grid-cols-4" class:hidden=!d.platform>
                                     <Stat label="Operators" value=d.operators.to_string() hint="people with console access".to_string()/>
                                     <Stat label="Open invitations" value=d.open_invites.to_string()/>
                                     <Stat label="Failed sign-ins (24 h)" value=d.failed_signins_24h.to_string() warn={d.failed_signins_24h > 0}/>

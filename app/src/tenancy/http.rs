@@ -16,6 +16,9 @@ pub fn routes() -> Router<AppState> {
         .route("/tenants/{slug}/status", post(tenant_status))
         .route("/tenants/{slug}/domains", post(add_domain))
         .route("/domains/{id}/status", post(domain_status))
+        .route("/tenants/{slug}/people", post(invite_person))
+        .route("/tenants/{slug}/invites/{id}/reveal", post(reveal_invite))
+        .route("/tenants/{slug}/invites/{id}/revoke", post(revoke_invite))
 }
 
 async fn create_tenant(c: Caller, Form(f): Form<NewTenant>) -> Response {
@@ -105,4 +108,45 @@ async fn domain_status(c: Caller, Path(id): Path<String>, Form(f): Form<StatusFo
         }
         Err(e) => failed(&c.session, "/domains", e).await.into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct PersonForm {
+    email: String,
+    role: String,
+}
+
+async fn invite_person(c: Caller, Path(slug): Path<String>, Form(f): Form<PersonForm>) -> Response {
+    let back = format!("/tenants/{slug}");
+    let r =
+        crate::auth::service::invite_tenant_user(&c.st, &c.actor(), &slug, &f.email, &f.role).await;
+    let msg = match &r {
+        Ok(created) if created.emailed => "Invitation sent by email.",
+        _ => "Invitation created. Outgoing mail is not configured: reveal the link once and hand it over yourself.",
+    };
+    c.answer(r, &back, msg, &back).await
+}
+
+async fn reveal_invite(c: Caller, Path((slug, id)): Path<(String, String)>) -> Response {
+    let back = format!("/tenants/{slug}");
+    match crate::auth::service::reveal_invite(&c.st, &c.actor(), &id).await {
+        Ok(link) => {
+            let fresh = crate::auth::FreshSecret {
+                label: "Invitation link (works once)".into(),
+                value: link,
+            };
+            let _ = c
+                .session
+                .insert(crate::auth::sessions::FRESH_SECRET, fresh)
+                .await;
+            axum::response::Redirect::to(&back).into_response()
+        }
+        Err(e) => failed(&c.session, &back, e).await,
+    }
+}
+
+async fn revoke_invite(c: Caller, Path((slug, id)): Path<(String, String)>) -> Response {
+    let back = format!("/tenants/{slug}");
+    let r = crate::auth::service::revoke_invite(&c.st, &c.actor(), &id).await;
+    c.answer(r, &back, "Invitation revoked.", &back).await
 }

@@ -4,7 +4,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use super::{format_bytes, Domain, Plan, Tenant, DOMAIN_CATEGORIES};
-use crate::ui::{status_tone, Badge, ConfirmButton, EmptyState, Layout, PoolBar};
+use crate::auth::pages::SecretOnce;
+use crate::ui::{status_tone, Badge, ConfirmButton, EmptyState, Layout, PoolBar, Time};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TenantsPage {
@@ -36,7 +37,15 @@ pub struct TenantPage {
     pub tenant: Tenant,
     pub domains: Vec<Domain>,
     pub plans: Vec<Plan>,
+    /// May change the plan and status.
     pub can_manage: bool,
+    /// May add and suspend domains.
+    pub can_manage_domains: bool,
+    pub can_invite: bool,
+    pub people: Vec<crate::auth::OperatorView>,
+    pub invites: Vec<crate::auth::InviteRow>,
+    pub fresh: Option<crate::auth::FreshSecret>,
+    pub now: i64,
 }
 
 #[server(prefix = "/_sf")]
@@ -50,11 +59,26 @@ pub async fn get_tenant(slug: String) -> Result<TenantPage, ServerFnError> {
     let plans = super::service::plans(&c.st, &a)
         .await
         .map_err(crate::ssr::to_sfn)?;
+    let (people, invites) = super::service::tenant_people(&c.st, &a, &slug)
+        .await
+        .map_err(crate::ssr::to_sfn)?;
+    let fresh = c
+        .session
+        .remove::<crate::auth::FreshSecret>(crate::auth::sessions::FRESH_SECRET)
+        .await
+        .ok()
+        .flatten();
     Ok(TenantPage {
         tenant,
         domains,
         plans,
         can_manage: decide(&a, Action::ManageTenants),
+        can_manage_domains: decide(&a, Action::ManageDomains),
+        can_invite: decide(&a, Action::InviteTenantUser),
+        people,
+        invites,
+        fresh,
+        now: c.st.clock.now(),
     })
 }
 
@@ -260,7 +284,8 @@ pub fn TenantDetailPage() -> impl IntoView {
                                         <PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/>
                                     </div>
                                 </section>
-                                {p.can_manage.then(|| { let plans = p.plans.clone(); let t = t.clone(); view! {
+                                                                {p.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
+                                {p.can_manage_domains.then(|| { let plans = p.plans.clone(); let t = t.clone(); let can_manage = p.can_manage; view! {
                                     <section class="grid gap-4 sm:grid-cols-2">
                                         <form method="post" action=format!("/tenants/{}/domains", t.slug) class="card p-5 space-y-3">
                                             <h3 class="font-medium">"Add a domain"</h3>
@@ -278,6 +303,7 @@ pub fn TenantDetailPage() -> impl IntoView {
                                             </div>
                                             <button class="btn btn-primary" type="submit">"Add domain"</button>
                                         </form>
+                                                                                {can_manage.then(|| view! {
                                         <div class="card p-5 space-y-3">
                                             <form method="post" action=format!("/tenants/{}/plan", t.slug) class="space-y-3">
                                                 <h3 class="font-medium">"Change plan"</h3>
@@ -298,17 +324,19 @@ pub fn TenantDetailPage() -> impl IntoView {
                                                         <input type="hidden" name="status" value="active"/>
                                                         <button class="btn btn-secondary" type="submit">"Resume tenant"</button>
                                                     </form> }.into_any()
-                                                }}
+                                                                                                }}
                                             </div>
                                         </div>
+                                        })}
                                     </section>
                                 }})}
                                 <h2 class="font-medium">"Domains"</h2>
                                 {if p.domains.is_empty() {
                                     view! { <EmptyState title="No domains yet" hint="Add the tenant's first domain above."/> }.into_any()
                                 } else {
-                                    view! { <DomainsTable domains=p.domains can_manage=p.can_manage/> }.into_any()
+                                                                        view! { <DomainsTable domains=p.domains can_manage=p.can_manage_domains/> }.into_any()
                                 }}
+                                <TenantPeople slug=t.slug.clone() people=p.people invites=p.invites can_invite=p.can_invite now=p.now/>
                             }.into_any()
                         }
                     }
@@ -369,5 +397,81 @@ pub fn PlansPage() -> impl IntoView {
                 })}
             </Suspense>
         </Layout>
+    }
+}
+
+#[component]
+fn TenantPeople(
+    slug: String,
+    people: Vec<crate::auth::OperatorView>,
+    invites: Vec<crate::auth::InviteRow>,
+    can_invite: bool,
+    now: i64,
+) -> impl IntoView {
+    let invite_form = can_invite.then(|| view! {
+        <form method="post" action=format!("/tenants/{slug}/people") class="card p-5 grid gap-3 sm:grid-cols-3 items-end">
+            <div>
+                <label class="label" for="p-email">"Email"</label>
+                <input class="input" id="p-email" name="email" type="email" required/>
+            </div>
+            <div>
+                <label class="label" for="p-role">"Role"</label>
+                <select class="input" id="p-role" name="role">
+                    <option value="tenant_admin">"Tenant admin — manages this tenant's domains"</option>
+                    <option value="client_viewer">"Client viewer — read-only portal"</option>
+                </select>
+            </div>
+            <button class="btn btn-primary" type="submit">"Invite"</button>
+        </form>
+    });
+    let empty = people.is_empty() && invites.is_empty();
+    view! {
+        <h2 class="font-medium">"People"</h2>
+        {invite_form}
+        {if empty {
+            view! { <EmptyState title="Nobody from this tenant yet" hint="Invite a tenant admin or a client viewer; each gets their own account."/> }.into_any()
+        } else {
+            view! {
+                <div class="card overflow-x-auto">
+                    <table class="table" data-testid="people-table">
+                        <thead><tr><th>"Person"</th><th>"Role"</th><th>"Status"</th><th class="text-right">"Actions"</th></tr></thead>
+                        <tbody>
+                            {people.into_iter().map(|u| view! {
+                                <tr>
+                                    <td><span class="font-medium">{u.display_name.clone()}</span><div class="text-xs text-zinc-500">{u.email.clone()}</div></td>
+                                    <td>{u.role.label()}</td>
+                                    <td><Badge text=u.status.clone() tone=status_tone(&u.status)/></td>
+                                    <td></td>
+                                </tr>
+                            }).collect_view()}
+                            {invites.into_iter().map(|i| {
+                                let email = i.email.clone().unwrap_or_default();
+                                let slug = slug.clone();
+                                view! {
+                                    <tr>
+                                        <td><span class="font-medium">{email.clone()}</span><div class="text-xs text-zinc-500">"invited · expires "<Time at=i.expires_at now=now/></div></td>
+                                        <td>{i.role.label()}</td>
+                                        <td>{if i.delivery == "email" { view! { <Badge text="emailed" tone="blue"/> }.into_any() }
+                                            else if i.revealed { view! { <Badge text="link revealed" tone="amber"/> }.into_any() }
+                                            else { view! { <Badge text="awaiting reveal"/> }.into_any() }}</td>
+                                        <td class="text-right space-x-2">
+                                            {(can_invite && i.delivery == "reveal" && !i.revealed).then(|| view! {
+                                                <form method="post" action=format!("/tenants/{}/invites/{}/reveal", slug, i.id) class="inline">
+                                                    <button class="btn btn-secondary" type="submit">"Reveal link once"</button>
+                                                </form>
+                                            })}
+                                            {can_invite.then(|| view! {
+                                                <ConfirmButton action=format!("/tenants/{}/invites/{}/revoke", slug, i.id) label="Revoke"
+                                                    question=format!("The invitation for {email} stops working at once.")/>
+                                            })}
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            }.into_any()
+        }}
     }
 }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::{store, Domain, DomainName, Plan, Tenant, DOMAIN_CATEGORIES};
 use crate::audit::service::{record, Event};
-use crate::core::authz::{authorize, Action, Actor};
+use crate::core::authz::{authorize, authorize_in, Action, Actor};
 use crate::core::secrets::new_id;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
@@ -15,17 +15,29 @@ pub async fn plans(st: &AppState, actor: &Actor) -> AppResult<Vec<Plan>> {
     store::plans(&st.db, &g).await
 }
 
+/// The tenants the actor may see.
 pub async fn tenants(st: &AppState, actor: &Actor) -> AppResult<Vec<Tenant>> {
     let g = authorize(actor, Action::ViewTenants)?;
-    store::tenants(&st.db, &g).await
+    let mut all = store::tenants(&st.db, &g).await?;
+    all.retain(|t| actor.tenants.contains(&t.id));
+    Ok(all)
+}
+
+/// A tenant by id or slug, then the decision for `action` on it: outside the actor's scope
+/// it is not found, inside it the role decides.
+async fn tenant_for(st: &AppState, actor: &Actor, key: &str, action: Action) -> AppResult<Tenant> {
+    let view = authorize(actor, Action::ViewTenants)?;
+    let t = store::tenant(&st.db, &view, key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    authorize_in(actor, action, &t.id)?;
+    Ok(t)
 }
 
 /// A tenant by id or slug, with its domains.
 pub async fn tenant(st: &AppState, actor: &Actor, key: &str) -> AppResult<(Tenant, Vec<Domain>)> {
-    let g = authorize(actor, Action::ViewTenants)?;
-    let t = store::tenant(&st.db, &g, key)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let t = tenant_for(st, actor, key, Action::ViewTenants).await?;
+    let g = authorize_in(actor, Action::ViewTenants, &t.id)?;
     let d = store::domains(&st.db, &g, Some(&t.id), None).await?;
     Ok((t, d))
 }
@@ -33,14 +45,18 @@ pub async fn tenant(st: &AppState, actor: &Actor, key: &str) -> AppResult<(Tenan
 pub async fn domains(st: &AppState, actor: &Actor, search: Option<&str>) -> AppResult<Vec<Domain>> {
     let g = authorize(actor, Action::ViewTenants)?;
     let search = search.map(str::trim).filter(|s| !s.is_empty());
-    store::domains(&st.db, &g, None, search).await
+    let mut all = store::domains(&st.db, &g, None, search).await?;
+    all.retain(|d| actor.tenants.contains(&d.tenant_id));
+    Ok(all)
 }
 
 pub async fn domain(st: &AppState, actor: &Actor, key: &str) -> AppResult<Domain> {
     let g = authorize(actor, Action::ViewTenants)?;
-    store::domain(&st.db, &g, key)
+    let d = store::domain(&st.db, &g, key)
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    authorize_in(actor, Action::ViewTenants, &d.tenant_id)?;
+    Ok(d)
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -159,10 +175,8 @@ pub async fn change_plan(
     tenant_key: &str,
     plan_id: &str,
 ) -> AppResult<Tenant> {
-    let g = authorize(actor, Action::ManageTenants)?;
-    let t = store::tenant(&st.db, &g, tenant_key)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let t = tenant_for(st, actor, tenant_key, Action::ManageTenants).await?;
+    let g = authorize_in(actor, Action::ManageTenants, &t.id)?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let plan = store::plan(tx.conn(), plan_id)
@@ -230,13 +244,11 @@ pub async fn set_tenant_status(
     tenant_key: &str,
     status: &str,
 ) -> AppResult<()> {
-    let g = authorize(actor, Action::ManageTenants)?;
+    let t = tenant_for(st, actor, tenant_key, Action::ManageTenants).await?;
+    let g = authorize_in(actor, Action::ManageTenants, &t.id)?;
     if !["active", "suspended"].contains(&status) {
         return Err(AppError::invalid("A tenant is either active or suspended."));
     }
-    let t = store::tenant(&st.db, &g, tenant_key)
-        .await?
-        .ok_or(AppError::NotFound)?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if !store::set_tenant_status(tx.conn(), &g, &t.id, status, now).await? {
@@ -266,10 +278,8 @@ pub async fn add_domain(
     name: &str,
     category: &str,
 ) -> AppResult<Domain> {
-    let g = authorize(actor, Action::ManageDomains)?;
-    let t = store::tenant(&st.db, &g, tenant_key)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let t = tenant_for(st, actor, tenant_key, Action::ManageDomains).await?;
+    let g = authorize_in(actor, Action::ManageDomains, &t.id)?;
     let dn = DomainName::parse(name).map_err(AppError::Invalid)?;
     let category = if category.trim().is_empty() {
         "standard"
@@ -339,13 +349,14 @@ pub async fn set_domain_status(
     domain_key: &str,
     status: &str,
 ) -> AppResult<Domain> {
-    let g = authorize(actor, Action::ManageDomains)?;
+    let view = authorize(actor, Action::ViewTenants)?;
+    let d = store::domain(&st.db, &view, domain_key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let g = authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
     if !["active", "suspended"].contains(&status) {
         return Err(AppError::invalid("A domain can be activated or suspended."));
     }
-    let d = store::domain(&st.db, &g, domain_key)
-        .await?
-        .ok_or(AppError::NotFound)?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if store::set_domain_status(tx.conn(), &g, &d.id, status, now)
@@ -381,4 +392,22 @@ mod tests {
         assert_eq!(slugify("  Müller & Söhne GmbH "), "m-ller-s-hne-gmbh");
         assert_eq!(slugify("--"), "");
     }
+}
+
+/// The people of one tenant (admins and viewers) and its open invitations.
+pub async fn tenant_people(
+    st: &AppState,
+    actor: &Actor,
+    tenant_key: &str,
+) -> AppResult<(Vec<crate::auth::OperatorView>, Vec<crate::auth::InviteRow>)> {
+    let t = tenant_for(st, actor, tenant_key, Action::ViewTenants).await?;
+    let g = authorize_in(actor, Action::ViewTenants, &t.id)?;
+    let people = crate::auth::store::tenant_users(&st.db, &g, &t.id).await?;
+    let invites = match authorize_in(actor, Action::InviteTenantUser, &t.id) {
+        Ok(gi) => {
+            crate::auth::store::open_invites(&st.db, &gi, st.clock.now(), Some(&t.id)).await?
+        }
+        Err(_) => vec![],
+    };
+    Ok((people, invites))
 }

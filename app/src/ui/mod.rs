@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
 use crate::auth::api::get_shell;
-use crate::auth::{Flash, FlashKind, Shell};
+use crate::auth::{Flash, FlashKind, Role, Shell};
 
 const NAV: &[(&str, &str, &str)] = &[
     ("/", "Dashboard", "M3 12l9-9 9 9M5 10v10h5v-6h4v6h5V10"),
@@ -59,28 +59,37 @@ pub fn Layout(
                     "Mailward"
                 </a>
                 <nav class="flex-1 px-3 py-4 space-y-0.5" aria-label="Main">
-                    {NAV.iter().map(|(href, label, icon)| {
-                        let href = *href;
-                        if is_live(href) {
-                            let active = move || {
-                                let p = path.get();
-                                if href == "/" { p == "/" } else { p.starts_with(href) }
-                            };
-                            view! {
-                                <a href=href
-                                    class=move || if active() { "nav-link nav-link-active" } else { "nav-link" }
-                                    aria-current=move || active().then_some("page")>
-                                    <Icon d=icon/>{*label}
-                                </a>
-                            }.into_any()
-                        } else {
-                            view! {
-                                <span class="nav-link nav-link-soon" title="Arrives in a later release">
-                                    <Icon d=icon/>{*label}<span class="ml-auto text-[10px] uppercase tracking-wide">"soon"</span>
-                                </span>
-                            }.into_any()
-                        }
-                    }).collect_view()}
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let role = shell.await.ok().and_then(|s| s.user).map(|u| u.role);
+                            let platform = matches!(role, Some(Role::Owner) | Some(Role::Operator));
+                            NAV.iter()
+                                .filter(move |(href, _, _)| platform || !matches!(*href, "/operators" | "/plans"))
+                                .map(|(href, label, icon)| {
+                                    let href = *href;
+                                    if is_live(href) {
+                                        let active = move || {
+                                            let p = path.get();
+                                            if href == "/" { p == "/" } else { p.starts_with(href) }
+                                        };
+                                        view! {
+                                            <a href=href
+                                                class=move || if active() { "nav-link nav-link-active" } else { "nav-link" }
+                                                aria-current=move || active().then_some("page")>
+                                                <Icon d=icon/>{*label}
+                                            </a>
+                                        }.into_any()
+                                    } else {
+                                        view! {
+                                            <span class="nav-link nav-link-soon" title="Arrives in a later release">
+                                                <Icon d=icon/>{*label}<span class="ml-auto text-[10px] uppercase tracking-wide">"soon"</span>
+                                            </span>
+                                        }.into_any()
+                                    }
+                                })
+                                .collect_view()
+                        })}
+                    </Suspense>
                 </nav>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
