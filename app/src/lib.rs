@@ -1,5 +1,5 @@
 //! Mailward: the application (pages, server functions, services, stores).
-#![recursion_limit = "256"]
+#![recursion_limit = "512"]
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Title};

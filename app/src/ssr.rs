@@ -45,3 +45,25 @@ pub fn to_sfn(e: AppError) -> ServerFnError {
     }
     ServerFnError::new(e.user_message())
 }
+
+/// Runs a page's loader with the shell taken alongside (one server function per page).
+/// A failure becomes the page's error text; signed-out visitors are sent to sign in.
+pub async fn page<T, F, Fut>(load: F) -> Result<crate::auth::PageData<T>, ServerFnError>
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    let c = ctx().await?;
+    let shell = crate::auth::Shell {
+        user: c.user.0.clone(),
+        flash: crate::core::web::take_flash(&c.session).await,
+    };
+    let data = load(c).await.map_err(|e| {
+        let sfn = to_sfn(e);
+        match sfn {
+            ServerFnError::ServerError(m) => m,
+            other => other.to_string(),
+        }
+    });
+    Ok(crate::auth::PageData { shell, data })
+}

@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! The `mailward` process: configuration, the HTTP router with its middleware, background
 //! upkeep and graceful shutdown. A library with a thin `main.rs`, so tests run the real router.
 use std::net::SocketAddr;
@@ -69,6 +70,10 @@ pub fn router(state: AppState) -> Router {
             app::shell,
         ))
         .with_state(options);
+    // Pages render completely on the server (SsrMode::Async); under load a render
+    // occasionally never finished here (Leptos 0.8.23). Buffer each page with a deadline and
+    // render it again when the deadline passes (page GETs are safe to repeat).
+    let site = site.layer(axum::middleware::from_fn(render_with_deadline));
 
     let session_layer =
         SessionManagerLayer::new(DbSessionStore::new(state.db.clone(), state.clock.clone()))
@@ -100,6 +105,43 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), client_info))
         .layer(from_fn_with_state(state.clone(), security_headers))
         .layer(from_fn_with_state(state, observe))
+}
+
+/// How long one page render may take before it is abandoned and tried again.
+const RENDER_DEADLINE: Duration = Duration::from_secs(5);
+
+async fn render_with_deadline(req: Request, next: Next) -> Response {
+    if req.method() != Method::GET {
+        return next.run(req).await;
+    }
+    let (parts, _) = req.into_parts();
+    for attempt in 1..=3 {
+        let req = Request::from_parts(parts.clone(), axum::body::Body::empty());
+        let next = next.clone();
+        let render = async move {
+            let (head, body) = next.run(req).await.into_parts();
+            let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await;
+            bytes.map(|b| Response::from_parts(head, axum::body::Body::from(b)))
+        };
+        match tokio::time::timeout(RENDER_DEADLINE, render).await {
+            Ok(Ok(resp)) => return resp,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, path = %parts.uri.path(), "page body failed");
+                break;
+            }
+            Err(_) => tracing::warn!(
+                path = %parts.uri.path(),
+                attempt,
+                "page render passed its deadline; rendering again"
+            ),
+        }
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(http::header::RETRY_AFTER, "1")],
+        "This page took too long to render. Reload it.\n",
+    )
+        .into_response()
 }
 
 async fn readyz(State(st): State<AppState>) -> Response {

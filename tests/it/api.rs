@@ -20,7 +20,12 @@ async fn create_token(
     assert_eq!(r.headers()["location"], "/account/tokens");
     let page = owner.browser.get_text("/account/tokens").await;
     let _ = app;
-    mailward_tests::testid_text(&page, "fresh-secret").expect("token shown once")
+    mailward_tests::testid_text(&page, "fresh-secret").unwrap_or_else(|| {
+        panic!(
+            "token shown once: {}",
+            page.split("<body>").nth(1).unwrap_or(&page)
+        )
+    })
 }
 
 async fn tokens_scopes_expiry_revocation(b: Backend) {

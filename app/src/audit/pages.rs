@@ -3,18 +3,19 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::{AuditFilter, AuditPage};
-use crate::ui::{EmptyState, Layout, Time};
+use crate::auth::PageData;
+use crate::ui::{signed_in_page, EmptyState, Time};
 
 #[server(prefix = "/_sf")]
-pub async fn get_audit(filter: AuditFilter) -> Result<(i64, AuditPage), ServerFnError> {
+pub async fn get_audit(filter: AuditFilter) -> Result<PageData<(i64, AuditPage)>, ServerFnError> {
     use crate::core::authz::{authorize, Action};
-    let c = crate::ssr::ctx().await?;
-    let actor = c.actor();
-    let g = authorize(&actor, Action::ViewAudit).map_err(crate::ssr::to_sfn)?;
-    let page = super::service::list(&c.st.db, &g, &filter)
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    Ok((c.st.clock.now(), page))
+    crate::ssr::page(|c| async move {
+        let actor = c.actor();
+        let g = authorize(&actor, Action::ViewAudit)?;
+        let page = super::service::list(&c.st.db, &g, &filter).await?;
+        Ok((c.st.clock.now(), page))
+    })
+    .await
 }
 
 fn date_to_ts(s: &str, end: bool) -> Option<i64> {
@@ -57,77 +58,75 @@ pub fn AuditLogPage() -> impl IntoView {
             .join("&")
     };
     let val = move |k: &'static str| query.read().get(k).unwrap_or_default();
-    view! {
-        <Layout title="Audit log" crumb="Audit"
-            description="Every change and sign-in, hash-chained so that any edit or deletion is detectable (mailward audit verify).">
-            <form method="get" action="/audit" class="card p-4 grid gap-3 sm:grid-cols-5 items-end">
-                <div>
-                    <label class="label" for="f-action">"Action"</label>
-                    <input class="input" id="f-action" name="action" placeholder="e.g. auth. or token.created" value=move || val("action")/>
+    signed_in_page(
+        "Audit log",
+        Some("Audit"),
+        "Every change and sign-in, hash-chained so that any edit or deletion is detectable (mailward audit verify).",
+        data,
+        move |(now, page): (i64, AuditPage)| {
+            let last = page.events.last().map(|e| e.seq);
+            let more = page.has_more;
+            let table = if page.events.is_empty() {
+                view! { <EmptyState title="No events match" hint="Change or clear the filters."/> }.into_any()
+            } else {
+                view! {
+                    <div class="card overflow-x-auto">
+                        <table class="table" data-testid="audit-table">
+                            <thead><tr><th>"#"</th><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"From"</th><th>"Details"</th></tr></thead>
+                            <tbody>
+                                {page.events.into_iter().map(|e| view! {
+                                    <tr>
+                                        <td class="font-mono text-xs text-zinc-500">{e.seq}</td>
+                                        <td class="whitespace-nowrap"><Time at=e.at now=now/></td>
+                                        <td class="max-w-[14rem] truncate" title=e.actor_label.clone()>{e.actor_label.clone()}</td>
+                                        <td><span class=action_class(&e.action)>{e.action.clone()}</span></td>
+                                        <td class="font-mono text-xs max-w-[10rem] truncate" title=e.target.clone().unwrap_or_default()>{e.target.clone().unwrap_or_default()}</td>
+                                        <td class="font-mono text-xs">{e.ip.clone().unwrap_or_default()}</td>
+                                        <td class="font-mono text-xs"><div class="max-w-xs truncate" title=e.details.clone()>{e.details.clone()}</div></td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                    {(more && last.is_some()).then(|| {
+                        let q = qs();
+                        let href = format!("/audit?{}{}before={}", q, if q.is_empty() { "" } else { "&" }, last.unwrap_or_default());
+                        view! { <div class="flex justify-end"><a class="btn btn-secondary" href=href>"Older events →"</a></div> }
+                    })}
+                }.into_any()
+            };
+            view! {
+                <form method="get" action="/audit" class="card p-4 grid gap-3 sm:grid-cols-5 items-end">
+                    <div>
+                        <label class="label" for="f-action">"Action"</label>
+                        <input class="input" id="f-action" name="action" placeholder="e.g. auth. or token.created" value=val("action")/>
+                    </div>
+                    <div>
+                        <label class="label" for="f-actor">"Actor"</label>
+                        <input class="input" id="f-actor" name="actor" placeholder="email contains…" value=val("actor")/>
+                    </div>
+                    <div>
+                        <label class="label" for="f-since">"From (UTC)"</label>
+                        <input class="input" id="f-since" name="since" type="date" value=val("since")/>
+                    </div>
+                    <div>
+                        <label class="label" for="f-until">"To (UTC)"</label>
+                        <input class="input" id="f-until" name="until" type="date" value=val("until")/>
+                    </div>
+                    <div class="flex gap-2">
+                        <button class="btn btn-primary" type="submit">"Filter"</button>
+                        <a class="btn btn-secondary" href="/audit">"Clear"</a>
+                    </div>
+                </form>
+                <div class="flex gap-3 text-sm">
+                    <span class="text-zinc-500">"Export this selection:"</span>
+                    <a class="link" href=format!("/audit/export.csv?{}", qs())>"CSV"</a>
+                    <a class="link" href=format!("/audit/export.jsonl?{}", qs())>"JSON Lines"</a>
                 </div>
-                <div>
-                    <label class="label" for="f-actor">"Actor"</label>
-                    <input class="input" id="f-actor" name="actor" placeholder="email contains…" value=move || val("actor")/>
-                </div>
-                <div>
-                    <label class="label" for="f-since">"From (UTC)"</label>
-                    <input class="input" id="f-since" name="since" type="date" value=move || val("since")/>
-                </div>
-                <div>
-                    <label class="label" for="f-until">"To (UTC)"</label>
-                    <input class="input" id="f-until" name="until" type="date" value=move || val("until")/>
-                </div>
-                <div class="flex gap-2">
-                    <button class="btn btn-primary" type="submit">"Filter"</button>
-                    <a class="btn btn-secondary" href="/audit">"Clear"</a>
-                </div>
-            </form>
-            <div class="flex gap-3 text-sm">
-                <span class="text-zinc-500">"Export this selection:"</span>
-                <a class="link" href=move || format!("/audit/export.csv?{}", qs())>"CSV"</a>
-                <a class="link" href=move || format!("/audit/export.jsonl?{}", qs())>"JSON Lines"</a>
-            </div>
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => crate::ui::load_error(e),
-                        Ok((_, page)) if page.events.is_empty() => view! {
-                            <EmptyState title="No events match" hint="Change or clear the filters."/>
-                        }.into_any(),
-                        Ok((now, page)) => {
-                            let last = page.events.last().map(|e| e.seq);
-                            let more = page.has_more;
-                            view! {
-                                <div class="card overflow-x-auto">
-                                    <table class="table" data-testid="audit-table">
-                                        <thead><tr><th>"#"</th><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"From"</th><th>"Details"</th></tr></thead>
-                                        <tbody>
-                                            {page.events.into_iter().map(|e| view! {
-                                                <tr>
-                                                    <td class="font-mono text-xs text-zinc-500">{e.seq}</td>
-                                                    <td class="whitespace-nowrap"><Time at=e.at now=now/></td>
-                                                    <td class="max-w-[14rem] truncate" title=e.actor_label.clone()>{e.actor_label.clone()}</td>
-                                                    <td><span class=action_class(&e.action)>{e.action.clone()}</span></td>
-                                                    <td class="font-mono text-xs max-w-[10rem] truncate" title=e.target.clone().unwrap_or_default()>{e.target.clone().unwrap_or_default()}</td>
-                                                    <td class="font-mono text-xs">{e.ip.clone().unwrap_or_default()}</td>
-                                                    <td class="font-mono text-xs max-w-xs truncate" title=e.details.clone()>{e.details.clone()}</td>
-                                                </tr>
-                                            }).collect_view()}
-                                        </tbody>
-                                    </table>
-                                </div>
-                                {(more && last.is_some()).then(|| {
-                                    let q = qs();
-                                    let href = format!("/audit?{}{}before={}", q, if q.is_empty() { "" } else { "&" }, last.unwrap_or_default());
-                                    view! { <div class="flex justify-end"><a class="btn btn-secondary" href=href>"Older events →"</a></div> }
-                                })}
-                            }.into_any()
-                        }
-                    }
-                })}
-            </Suspense>
-        </Layout>
-    }
+                {table}
+            }
+        },
+    )
 }
 
 fn action_class(action: &str) -> &'static str {

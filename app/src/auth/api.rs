@@ -1,70 +1,68 @@
-//! Server functions that load what the identity pages show.
+//! Server functions that load what the identity pages show: one per page, each returning
+//! the shell (who is signed in, the flash message) with the page's data.
 use leptos::prelude::*;
 
-use super::{FreshSecret, InviteRow, InviteView, OperatorView, SessionView, Shell, TokenView};
+use super::{FreshSecret, InviteRow, InviteView, OperatorView, PageData, SessionView, TokenView};
 
+/// Pages with no data of their own (sign-in).
 #[server(prefix = "/_sf")]
-pub async fn get_shell() -> Result<Shell, ServerFnError> {
-    let c = crate::ssr::ctx().await?;
-    Ok(Shell {
-        user: c.user.0.clone(),
-        flash: crate::core::web::take_flash(&c.session).await,
-    })
+pub async fn get_shell() -> Result<PageData<()>, ServerFnError> {
+    crate::ssr::page(|_| async { Ok(()) }).await
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_invite(token: String) -> Result<InviteView, ServerFnError> {
+pub async fn get_invite(token: String) -> Result<PageData<InviteView>, ServerFnError> {
     use super::service::{self, Onboarding};
-    let c = crate::ssr::ctx().await?;
-    let pending = c
-        .session
-        .get::<Onboarding>(super::sessions::ONBOARDING)
-        .await
-        .ok()
-        .flatten();
-    service::invite_view(&c.st, &token, pending.as_ref())
-        .await
-        .map_err(crate::ssr::to_sfn)
+    crate::ssr::page(|c| async move {
+        let pending = c
+            .session
+            .get::<Onboarding>(super::sessions::ONBOARDING)
+            .await
+            .ok()
+            .flatten();
+        service::invite_view(&c.st, &token, pending.as_ref()).await
+    })
+    .await
 }
 
 /// The second-factor page is only reachable between the two sign-in steps.
 #[server(prefix = "/_sf")]
-pub async fn get_pending_sign_in() -> Result<bool, ServerFnError> {
-    let c = crate::ssr::ctx().await?;
-    let pending = c
-        .session
-        .get::<(String, i64)>(super::sessions::PENDING_2FA)
-        .await
-        .ok()
-        .flatten()
-        .is_some();
-    if !pending {
-        leptos_axum::redirect("/login");
-    }
-    Ok(pending)
+pub async fn get_pending_sign_in() -> Result<PageData<bool>, ServerFnError> {
+    crate::ssr::page(|c| async move {
+        let pending = c
+            .session
+            .get::<(String, i64)>(super::sessions::PENDING_2FA)
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+        if !pending {
+            leptos_axum::redirect("/login");
+        }
+        Ok(pending)
+    })
+    .await
 }
 
 /// Recovery codes just issued; available until the owner confirms they saved them.
 #[server(prefix = "/_sf")]
-pub async fn get_fresh_recovery_codes() -> Result<Vec<String>, ServerFnError> {
-    let c = crate::ssr::ctx().await?;
-    if c.user.0.is_none() {
-        leptos_axum::redirect("/login");
-        return Ok(vec![]);
-    }
-    let codes = c
-        .session
-        .get::<Vec<String>>(super::sessions::FRESH_RECOVERY_CODES)
-        .await
-        .ok()
-        .flatten();
-    match codes {
-        Some(codes) => Ok(codes),
-        None => {
-            leptos_axum::redirect("/");
-            Ok(vec![])
+pub async fn get_fresh_recovery_codes() -> Result<PageData<Vec<String>>, ServerFnError> {
+    crate::ssr::page(|c| async move {
+        if c.user.0.is_none() {
+            return Err(crate::core::AppError::Unauthorized("sign in first".into()));
         }
-    }
+        let codes = c
+            .session
+            .get::<Vec<String>>(super::sessions::FRESH_RECOVERY_CODES)
+            .await
+            .ok()
+            .flatten();
+        if codes.is_none() {
+            leptos_axum::redirect("/");
+        }
+        Ok(codes.unwrap_or_default())
+    })
+    .await
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -74,16 +72,16 @@ pub struct SessionsPage {
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_sessions() -> Result<SessionsPage, ServerFnError> {
-    let c = crate::ssr::ctx().await?;
-    let current = c.session.id().map(|id| super::sessions::handle_of(&id));
-    let sessions = super::service::sessions(&c.st, &c.actor(), current.as_deref())
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    Ok(SessionsPage {
-        now: c.st.clock.now(),
-        sessions,
+pub async fn get_sessions() -> Result<PageData<SessionsPage>, ServerFnError> {
+    crate::ssr::page(|c| async move {
+        let current = c.session.id().map(|id| super::sessions::handle_of(&id));
+        let sessions = super::service::sessions(&c.st, &c.actor(), current.as_deref()).await?;
+        Ok(SessionsPage {
+            now: c.st.clock.now(),
+            sessions,
+        })
     })
+    .await
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -95,22 +93,17 @@ pub struct TokensPage {
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_tokens() -> Result<TokensPage, ServerFnError> {
-    let c = crate::ssr::ctx().await?;
-    let tokens = super::service::tokens(&c.st, &c.actor())
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    let fresh = c
-        .session
-        .remove::<FreshSecret>(super::sessions::FRESH_SECRET)
-        .await
-        .ok()
-        .flatten();
-    Ok(TokensPage {
-        now: c.st.clock.now(),
-        tokens,
-        fresh,
+pub async fn get_tokens() -> Result<PageData<TokensPage>, ServerFnError> {
+    crate::ssr::page(|c| async move {
+        let tokens = super::service::tokens(&c.st, &c.actor()).await?;
+        let fresh = take_fresh(&c).await;
+        Ok(TokensPage {
+            now: c.st.clock.now(),
+            tokens,
+            fresh,
+        })
     })
+    .await
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -124,25 +117,30 @@ pub struct OperatorsPage {
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_operators() -> Result<OperatorsPage, ServerFnError> {
+pub async fn get_operators() -> Result<PageData<OperatorsPage>, ServerFnError> {
     use crate::core::authz::{decide, Action};
-    let c = crate::ssr::ctx().await?;
-    let actor = c.actor();
-    let (users, invites) = super::service::operators(&c.st, &actor)
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    let fresh = c
-        .session
+    crate::ssr::page(|c| async move {
+        let actor = c.actor();
+        let (users, invites) = super::service::operators(&c.st, &actor).await?;
+        let fresh = take_fresh(&c).await;
+        Ok(OperatorsPage {
+            now: c.st.clock.now(),
+            can_invite: decide(&actor, Action::InviteOperator),
+            mail_configured: c.st.mailer.is_configured(),
+            users,
+            invites,
+            fresh,
+        })
+    })
+    .await
+}
+
+/// A secret put aside for the next page view (shown once).
+#[cfg(feature = "ssr")]
+pub async fn take_fresh(c: &crate::ssr::Ctx) -> Option<FreshSecret> {
+    c.session
         .remove::<FreshSecret>(super::sessions::FRESH_SECRET)
         .await
         .ok()
-        .flatten();
-    Ok(OperatorsPage {
-        now: c.st.clock.now(),
-        can_invite: decide(&actor, Action::InviteOperator),
-        mail_configured: c.st.mailer.is_configured(),
-        users,
-        invites,
-        fresh,
-    })
+        .flatten()
 }

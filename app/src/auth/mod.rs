@@ -91,6 +91,14 @@ pub struct Shell {
     pub flash: Option<Flash>,
 }
 
+/// What a page's one server function returns: the shell (who, flash) and the page's data,
+/// or the error to show in its place.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PageData<T> {
+    pub shell: Shell,
+    pub data: Result<T, String>,
+}
+
 /// An open invitation, as its accept page shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct InviteView {

@@ -3,84 +3,75 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::api::*;
-use crate::ui::{AuthLayout, Badge, ConfirmButton, EmptyState, Layout, Time};
-
-fn err_text(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(m) => m.clone(),
-        other => other.to_string(),
-    }
-}
+use crate::ui::{auth_page, signed_in_page, Badge, ConfirmButton, EmptyState, Time};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    view! {
-        <AuthLayout title="Sign in" subtitle="Use your email and password; we ask for your authenticator code next.">
-            <form method="post" action="/login" class="space-y-4">
-                <div>
-                    <label class="label" for="email">"Email"</label>
-                    <input class="input" id="email" name="email" type="email" autocomplete="username" required autofocus/>
-                </div>
-                <div>
-                    <label class="label" for="password">"Password"</label>
-                    <input class="input" id="password" name="password" type="password" autocomplete="current-password" required/>
-                </div>
-                <button class="btn btn-primary w-full" type="submit">"Continue"</button>
-            </form>
-        </AuthLayout>
-    }
+    let data = Resource::new(|| (), |_| get_shell());
+    auth_page(
+        "Sign in",
+        Some("Use your email and password; we ask for your authenticator code next."),
+        data,
+        |_: ()| {
+            view! {
+                <form method="post" action="/login" class="space-y-4">
+                    <div>
+                        <label class="label" for="email">"Email"</label>
+                        <input class="input" id="email" name="email" type="email" autocomplete="username" required autofocus/>
+                    </div>
+                    <div>
+                        <label class="label" for="password">"Password"</label>
+                        <input class="input" id="password" name="password" type="password" autocomplete="current-password" required/>
+                    </div>
+                    <button class="btn btn-primary w-full" type="submit">"Continue"</button>
+                </form>
+            }
+        },
+    )
 }
 
 #[component]
 pub fn VerifyPage() -> impl IntoView {
-    let pending = Resource::new(|| (), |_| get_pending_sign_in());
-    view! {
-        <AuthLayout title="Two-step verification" subtitle="Enter the 6-digit code from your authenticator app, or one of your recovery codes.">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let _ = pending.await;
-                    view! {
-                        <form method="post" action="/login/verify" class="space-y-4">
-                            <div>
-                                <label class="label" for="code">"Code"</label>
-                                <input class="input font-mono tracking-widest" id="code" name="code" type="text"
-                                    inputmode="text" autocomplete="one-time-code" required autofocus
-                                    placeholder="123456 or XXXX-XXXX-XXXX"/>
-                                <p class="hint">"A recovery code works once and is then used up."</p>
-                            </div>
-                            <button class="btn btn-primary w-full" type="submit">"Sign in"</button>
-                        </form>
-                        <p class="mt-4 text-sm text-center"><a class="link" href="/login">"Start over"</a></p>
-                    }
-                })}
-            </Suspense>
-        </AuthLayout>
-    }
+    let data = Resource::new(|| (), |_| get_pending_sign_in());
+    auth_page(
+        "Two-step verification",
+        Some("Enter the 6-digit code from your authenticator app, or one of your recovery codes."),
+        data,
+        |_: bool| {
+            view! {
+                <form method="post" action="/login/verify" class="space-y-4">
+                    <div>
+                        <label class="label" for="code">"Code"</label>
+                        <input class="input font-mono tracking-widest" id="code" name="code" type="text"
+                            inputmode="text" autocomplete="one-time-code" required autofocus
+                            placeholder="123456 or XXXX-XXXX-XXXX"/>
+                        <p class="hint">"A recovery code works once and is then used up."</p>
+                    </div>
+                    <button class="btn btn-primary w-full" type="submit">"Sign in"</button>
+                </form>
+                <p class="mt-4 text-sm text-center"><a class="link" href="/login">"Start over"</a></p>
+            }
+        },
+    )
 }
 
 #[component]
 pub fn InvitePage() -> impl IntoView {
     let params = use_params_map();
     let token = move || params.read().get("token").unwrap_or_default();
-    let invite = Resource::new(token, get_invite);
-    view! {
-        <AuthLayout title="Set up your Mailward account">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let t = token();
-                    match invite.await {
-                        Err(e) => view! {
-                            <div class="toast toast-error" role="alert">{err_text(&e)}</div>
-                        }.into_any(),
-                        Ok(inv) => match inv.totp.clone() {
-                            None => view! { <PasswordStep token=t inv=inv/> }.into_any(),
-                            Some(totp) => view! { <TotpStep token=t totp=totp/> }.into_any(),
-                        },
-                    }
-                })}
-            </Suspense>
-        </AuthLayout>
-    }
+    let data = Resource::new(token, get_invite);
+    auth_page(
+        "Set up your Mailward account",
+        None,
+        data,
+        move |inv: super::InviteView| {
+            let t = token();
+            match inv.totp.clone() {
+                None => view! { <PasswordStep token=t inv=inv/> }.into_any(),
+                Some(totp) => view! { <TotpStep token=t totp=totp/> }.into_any(),
+            }
+        },
+    )
 }
 
 #[component]
@@ -172,85 +163,79 @@ fn TotpStep(token: String, totp: super::TotpEnrolment) -> impl IntoView {
 
 #[component]
 pub fn RecoveryCodesPage() -> impl IntoView {
-    let codes = Resource::new(|| (), |_| get_fresh_recovery_codes());
-    view! {
-        <AuthLayout title="Save your recovery codes" subtitle="Each code signs you in once if you lose your authenticator. They are shown only now.">
-            <Steps current=3/>
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let codes = codes.await.unwrap_or_default();
-                    view! {
-                        <ul class="grid grid-cols-2 gap-2 font-mono text-sm" data-testid="recovery-codes">
-                            {codes.into_iter().map(|c| view! { <li class="rounded bg-zinc-100 px-2 py-1 text-center">{c}</li> }).collect_view()}
-                        </ul>
-                        <a class="btn btn-secondary w-full mt-4" href="/account/recovery-codes.txt" download="mailward-recovery-codes.txt">"Download as a text file"</a>
-                        <form method="post" action="/account/recovery-codes/ack" class="mt-3">
-                            <button class="btn btn-primary w-full" type="submit">"I have saved them — continue"</button>
-                        </form>
-                    }
-                })}
-            </Suspense>
-        </AuthLayout>
-    }
+    let data = Resource::new(|| (), |_| get_fresh_recovery_codes());
+    auth_page(
+        "Save your recovery codes",
+        Some(
+            "Each code signs you in once if you lose your authenticator. They are shown only now.",
+        ),
+        data,
+        |codes: Vec<String>| {
+            view! {
+                <Steps current=3/>
+                <ul class="grid grid-cols-2 gap-2 font-mono text-sm" data-testid="recovery-codes">
+                    {codes.into_iter().map(|c| view! { <li class="rounded bg-zinc-100 px-2 py-1 text-center">{c}</li> }).collect_view()}
+                </ul>
+                <a class="btn btn-secondary w-full mt-4" href="/account/recovery-codes.txt" download="mailward-recovery-codes.txt">"Download as a text file"</a>
+                <form method="post" action="/account/recovery-codes/ack" class="mt-3">
+                    <button class="btn btn-primary w-full" type="submit">"I have saved them — continue"</button>
+                </form>
+            }
+        },
+    )
 }
 
 #[component]
 pub fn SessionsPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_sessions());
-    view! {
-        <Layout title="Your sessions" crumb="Your sessions"
-            description="Every browser signed in to your account. Sign out any you do not recognise.">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => crate::ui::load_error(err_text(&e)),
-                        Ok(p) => view! {
-                            <div class="card overflow-hidden">
-                                <table class="table">
-                                    <thead><tr><th>"Client"</th><th>"Address"</th><th>"Signed in"</th><th>"Last active"</th><th class="text-right">"Action"</th></tr></thead>
-                                    <tbody>
-                                        {p.sessions.into_iter().map(|s| view! {
-                                            <tr>
-                                                <td title=s.user_agent.clone().unwrap_or_default()>
-                                                    {crate::ui::describe_user_agent(s.user_agent.as_deref())}
-                                                    {s.current.then(|| view! { <span class="ml-2"><Badge text="this browser" tone="blue"/></span> })}
-                                                </td>
-                                                <td class="font-mono text-xs">{s.ip.clone().unwrap_or_default()}</td>
-                                                <td><Time at=s.created_at now=p.now/></td>
-                                                <td><Time at=s.last_seen_at now=p.now/></td>
-                                                <td class="text-right">
-                                                    <ConfirmButton action="/account/sessions/revoke" label="Sign out"
-                                                        question="This browser session will be signed out at once."
-                                                        hidden_name="handle" hidden_value=s.handle.clone()/>
-                                                </td>
-                                            </tr>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
-                            <div class="flex justify-end">
-                                <ConfirmButton action="/account/sessions/revoke-all" label="Sign out everywhere"
-                                    question="Every session of your account, including this one, will be signed out."/>
-                            </div>
-                        }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </Layout>
-    }
+    signed_in_page(
+        "Your sessions",
+        Some("Your sessions"),
+        "Every browser signed in to your account. Sign out any you do not recognise.",
+        data,
+        |p: SessionsPage| {
+            view! {
+                <div class="card overflow-hidden">
+                    <table class="table">
+                        <thead><tr><th>"Client"</th><th>"Address"</th><th>"Signed in"</th><th>"Last active"</th><th class="text-right">"Action"</th></tr></thead>
+                        <tbody>
+                            {p.sessions.into_iter().map(|s| view! {
+                                <tr>
+                                    <td title=s.user_agent.clone().unwrap_or_default()>
+                                        {crate::ui::describe_user_agent(s.user_agent.as_deref())}
+                                        {s.current.then(|| view! { <span class="ml-2"><Badge text="this browser" tone="blue"/></span> })}
+                                    </td>
+                                    <td class="font-mono text-xs">{s.ip.clone().unwrap_or_default()}</td>
+                                    <td><Time at=s.created_at now=p.now/></td>
+                                    <td><Time at=s.last_seen_at now=p.now/></td>
+                                    <td class="text-right">
+                                        <ConfirmButton action="/account/sessions/revoke" label="Sign out"
+                                            question="This browser session will be signed out at once."
+                                            hidden_name="handle" hidden_value=s.handle.clone()/>
+                                    </td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+                <div class="flex justify-end">
+                    <ConfirmButton action="/account/sessions/revoke-all" label="Sign out everywhere"
+                        question="Every session of your account, including this one, will be signed out."/>
+                </div>
+            }
+        },
+    )
 }
 
 #[component]
 pub fn TokensPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_tokens());
-    view! {
-        <Layout title="API tokens" crumb="API tokens"
-            description="Tokens act for you on /api/v1, narrowed to the scopes you choose, until they expire or you revoke them.">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => crate::ui::load_error(err_text(&e)),
-                        Ok(p) => view! {
+    signed_in_page(
+        "API tokens",
+        Some("API tokens"),
+        "Tokens act for you on /api/v1, narrowed to the scopes you choose, until they expire or you revoke them.",
+        data,
+        |p: TokensPage| view! {
                             {p.fresh.map(|f| view! { <SecretOnce secret=f/> })}
                             <section class="card p-5">
                                 <h2 class="font-medium">"New token"</h2>
@@ -303,12 +288,8 @@ pub fn TokensPage() -> impl IntoView {
                                     </div>
                                 }.into_any()
                             }}
-                        }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </Layout>
-    }
+                        },
+    )
 }
 
 /// A secret displayed exactly once, with a copy button once the page is interactive.
@@ -339,14 +320,12 @@ pub fn SecretOnce(secret: super::FreshSecret) -> impl IntoView {
 #[component]
 pub fn OperatorsPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_operators());
-    view! {
-        <Layout title="Operators" crumb="Operators"
-            description="People who run this Mailward. Each has their own account, password and authenticator; nobody shares one.">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => crate::ui::load_error(err_text(&e)),
-                        Ok(p) => {
+    signed_in_page(
+        "Operators",
+        Some("Operators"),
+        "People who run this Mailward. Each has their own account, password and authenticator; nobody shares one.",
+        data,
+        |p: OperatorsPage| {
                             let now = p.now;
                             view! {
                                 {p.fresh.map(|f| view! { <SecretOnce secret=f/> })}
@@ -417,11 +396,7 @@ pub fn OperatorsPage() -> impl IntoView {
                                         </div>
                                     }.into_any()
                                 }}
-                            }.into_any()
-                        }
-                    }
-                })}
-            </Suspense>
-        </Layout>
-    }
+                            }
+        },
+    )
 }

@@ -3,8 +3,9 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
+use crate::auth::PageData;
 use crate::tenancy::pages::TenantsTable;
-use crate::ui::{EmptyState, Layout, Time};
+use crate::ui::{signed_in_page, EmptyState, Time};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Dashboard {
@@ -21,59 +22,49 @@ pub struct Dashboard {
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
-    use crate::core::authz::{authorize, Action};
-    let c = crate::ssr::ctx().await?;
-    let actor = c.actor();
-    authorize(&actor, Action::ViewDashboard).map_err(crate::ssr::to_sfn)?;
-    let now = c.st.clock.now();
-    // Platform figures for those who run the platform; tenant people see their tenant.
-    let platform = crate::core::authz::decide(&actor, Action::ViewOperators);
-    let (operators, invites) = if platform {
-        crate::auth::service::operators(&c.st, &actor)
-            .await
-            .map_err(crate::ssr::to_sfn)?
-    } else {
-        (vec![], vec![])
-    };
-    let (failed, total) = if platform {
-        crate::audit::service::stats(&c.st.db, now - 86400)
-            .await
-            .map_err(crate::ssr::to_sfn)?
-    } else {
-        (0, 0)
-    };
-    let recent = match authorize(&actor, Action::ViewAudit) {
-        Ok(g) => {
-            crate::audit::service::list(
-                &c.st.db,
-                &g,
-                &crate::audit::AuditFilter {
+pub async fn get_dashboard() -> Result<PageData<Dashboard>, ServerFnError> {
+    use crate::core::authz::{authorize, decide, Action};
+    crate::ssr::page(|c| async move {
+        let actor = c.actor();
+        authorize(&actor, Action::ViewDashboard)?;
+        let now = c.st.clock.now();
+        // Platform figures for those who run the platform; tenant people see their tenant.
+        let platform = decide(&actor, Action::ViewOperators);
+        let (operators, invites) = if platform {
+            crate::auth::service::operators(&c.st, &actor).await?
+        } else {
+            (vec![], vec![])
+        };
+        let (failed, total) = if platform {
+            crate::audit::service::stats(&c.st.db, now - 86400).await?
+        } else {
+            (0, 0)
+        };
+        let recent = match authorize(&actor, Action::ViewAudit) {
+            Ok(g) => {
+                let f = crate::audit::AuditFilter {
                     limit: Some(8),
                     ..Default::default()
-                },
-            )
-            .await
-            .map_err(crate::ssr::to_sfn)?
-            .events
-        }
-        Err(_) => vec![],
-    };
-    let tenants = crate::tenancy::service::tenants(&c.st, &actor)
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    let domains = tenants.iter().map(|t| t.domain_count).sum();
-    Ok(Dashboard {
-        platform,
-        tenants,
-        domains,
-        now,
-        operators: operators.len() as i64,
-        open_invites: invites.len() as i64,
-        failed_signins_24h: failed,
-        audit_events: total,
-        recent,
+                };
+                crate::audit::service::list(&c.st.db, &g, &f).await?.events
+            }
+            Err(_) => vec![],
+        };
+        let tenants = crate::tenancy::service::tenants(&c.st, &actor).await?;
+        let domains = tenants.iter().map(|t| t.domain_count).sum();
+        Ok(Dashboard {
+            platform,
+            tenants,
+            domains,
+            now,
+            operators: operators.len() as i64,
+            open_invites: invites.len() as i64,
+            failed_signins_24h: failed,
+            audit_events: total,
+            recent,
+        })
     })
+    .await
 }
 
 #[component]
@@ -95,50 +86,45 @@ fn Stat(
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_dashboard());
-    view! {
-        <Layout title="Dashboard" description="What needs attention across your tenants, domains and mailboxes.">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => crate::ui::load_error(e),
-                        Ok(d) => {
-                            let now = d.now;
-                            view! {
-                                <div class="grid gap-4 sm:grid-cols-4" class:hidden=!d.platform>
-                                    <Stat label="Operators" value=d.operators.to_string() hint="people with console access".to_string()/>
-                                    <Stat label="Open invitations" value=d.open_invites.to_string()/>
-                                    <Stat label="Failed sign-ins (24 h)" value=d.failed_signins_24h.to_string() warn={d.failed_signins_24h > 0}/>
-                                    <Stat label="Audit events" value=d.audit_events.to_string() hint="hash-chained".to_string()/>
-                                </div>
-                                <div class="flex items-center justify-between">
-                                    <h2 class="font-medium">{format!("Tenants ({}) · domains ({})", d.tenants.len(), d.domains)}</h2>
-                                    <a class="link text-sm" href="/tenants">"Manage tenants →"</a>
-                                </div>
-                                {if d.tenants.is_empty() {
-                                    view! { <EmptyState title="No tenants yet" hint="Create your first tenant on the Tenants page, then add its domains."/> }.into_any()
-                                } else {
-                                    view! { <TenantsTable tenants=d.tenants.clone()/> }.into_any()
-                                }}
-                                <section class="card">
-                                    <div class="flex items-center justify-between px-4 py-3 border-b border-zinc-200">
-                                        <h2 class="font-medium">"Recent activity"</h2>
-                                        <a class="link text-sm" href="/audit">"Full audit log →"</a>
-                                    </div>
-                                    <ul class="divide-y divide-zinc-100">
-                                        {d.recent.into_iter().map(|e| view! {
-                                            <li class="px-4 py-2 text-sm flex gap-3">
-                                                <span class="text-zinc-500 w-24 shrink-0"><Time at=e.at now=now/></span>
-                                                <span class="font-mono text-xs badge badge-gray">{e.action.clone()}</span>
-                                                <span class="truncate">{e.actor_label.clone()}</span>
-                                            </li>
-                                        }).collect_view()}
-                                    </ul>
-                                </section>
-                            }.into_any()
-                        }
-                    }
-                })}
-            </Suspense>
-        </Layout>
-    }
+    signed_in_page(
+        "Dashboard",
+        None,
+        "What needs attention across your tenants, domains and mailboxes.",
+        data,
+        |d: Dashboard| {
+            let now = d.now;
+            view! {
+                <div class="grid gap-4 sm:grid-cols-4" class:hidden=!d.platform>
+                    <Stat label="Operators" value=d.operators.to_string() hint="people with console access".to_string()/>
+                    <Stat label="Open invitations" value=d.open_invites.to_string()/>
+                    <Stat label="Failed sign-ins (24 h)" value=d.failed_signins_24h.to_string() warn={d.failed_signins_24h > 0}/>
+                    <Stat label="Audit events" value=d.audit_events.to_string() hint="hash-chained".to_string()/>
+                </div>
+                <div class="flex items-center justify-between">
+                    <h2 class="font-medium">{format!("Tenants ({}) · domains ({})", d.tenants.len(), d.domains)}</h2>
+                    <a class="link text-sm" href="/tenants">"Manage tenants →"</a>
+                </div>
+                {if d.tenants.is_empty() {
+                    view! { <EmptyState title="No tenants yet" hint="Create your first tenant on the Tenants page, then add its domains."/> }.into_any()
+                } else {
+                    view! { <TenantsTable tenants=d.tenants.clone()/> }.into_any()
+                }}
+                <section class="card">
+                    <div class="flex items-center justify-between px-4 py-3 border-b border-zinc-200">
+                        <h2 class="font-medium">"Recent activity"</h2>
+                        <a class="link text-sm" href="/audit">"Full audit log →"</a>
+                    </div>
+                    <ul class="divide-y divide-zinc-100">
+                        {d.recent.into_iter().map(|e| view! {
+                            <li class="px-4 py-2 text-sm flex gap-3">
+                                <span class="text-zinc-500 w-24 shrink-0"><Time at=e.at now=now/></span>
+                                <span class="font-mono text-xs badge badge-gray">{e.action.clone()}</span>
+                                <span class="truncate">{e.actor_label.clone()}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </section>
+            }
+        },
+    )
 }

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{format_bytes, Domain, Plan, Tenant, DOMAIN_CATEGORIES};
 use crate::auth::pages::SecretOnce;
-use crate::ui::{status_tone, Badge, ConfirmButton, EmptyState, Layout, PoolBar, Time};
+use crate::auth::PageData;
+use crate::ui::{signed_in_page, status_tone, Badge, ConfirmButton, EmptyState, PoolBar, Time};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TenantsPage {
@@ -15,21 +16,19 @@ pub struct TenantsPage {
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_tenants() -> Result<TenantsPage, ServerFnError> {
+pub async fn get_tenants() -> Result<PageData<TenantsPage>, ServerFnError> {
     use crate::core::authz::{decide, Action};
-    let c = crate::ssr::ctx().await?;
-    let a = c.actor();
-    let tenants = super::service::tenants(&c.st, &a)
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    let plans = super::service::plans(&c.st, &a)
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    Ok(TenantsPage {
-        tenants,
-        plans,
-        can_manage: decide(&a, Action::ManageTenants),
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let tenants = super::service::tenants(&c.st, &a).await?;
+        let plans = super::service::plans(&c.st, &a).await?;
+        Ok(TenantsPage {
+            tenants,
+            plans,
+            can_manage: decide(&a, Action::ManageTenants),
+        })
     })
+    .await
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -49,53 +48,39 @@ pub struct TenantPage {
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_tenant(slug: String) -> Result<TenantPage, ServerFnError> {
+pub async fn get_tenant(slug: String) -> Result<PageData<TenantPage>, ServerFnError> {
     use crate::core::authz::{decide, Action};
-    let c = crate::ssr::ctx().await?;
-    let a = c.actor();
-    let (tenant, domains) = super::service::tenant(&c.st, &a, &slug)
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    let plans = super::service::plans(&c.st, &a)
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    let (people, invites) = super::service::tenant_people(&c.st, &a, &slug)
-        .await
-        .map_err(crate::ssr::to_sfn)?;
-    let fresh = c
-        .session
-        .remove::<crate::auth::FreshSecret>(crate::auth::sessions::FRESH_SECRET)
-        .await
-        .ok()
-        .flatten();
-    Ok(TenantPage {
-        tenant,
-        domains,
-        plans,
-        can_manage: decide(&a, Action::ManageTenants),
-        can_manage_domains: decide(&a, Action::ManageDomains),
-        can_invite: decide(&a, Action::InviteTenantUser),
-        people,
-        invites,
-        fresh,
-        now: c.st.clock.now(),
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let (tenant, domains) = super::service::tenant(&c.st, &a, &slug).await?;
+        let plans = super::service::plans(&c.st, &a).await?;
+        let (people, invites) = super::service::tenant_people(&c.st, &a, &slug).await?;
+        let fresh = crate::auth::api::take_fresh(&c).await;
+        Ok(TenantPage {
+            tenant,
+            domains,
+            plans,
+            can_manage: decide(&a, Action::ManageTenants),
+            can_manage_domains: decide(&a, Action::ManageDomains),
+            can_invite: decide(&a, Action::InviteTenantUser),
+            people,
+            invites,
+            fresh,
+            now: c.st.clock.now(),
+        })
     })
+    .await
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_domains(q: String) -> Result<Vec<Domain>, ServerFnError> {
-    let c = crate::ssr::ctx().await?;
-    super::service::domains(&c.st, &c.actor(), Some(&q))
+pub async fn get_domains(q: String) -> Result<PageData<Vec<Domain>>, ServerFnError> {
+    crate::ssr::page(|c| async move { super::service::domains(&c.st, &c.actor(), Some(&q)).await })
         .await
-        .map_err(crate::ssr::to_sfn)
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_plans() -> Result<Vec<Plan>, ServerFnError> {
-    let c = crate::ssr::ctx().await?;
-    super::service::plans(&c.st, &c.actor())
-        .await
-        .map_err(crate::ssr::to_sfn)
+pub async fn get_plans() -> Result<PageData<Vec<Plan>>, ServerFnError> {
+    crate::ssr::page(|c| async move { super::service::plans(&c.st, &c.actor()).await }).await
 }
 
 fn plan_label(p: &Plan) -> String {
@@ -111,14 +96,12 @@ fn plan_label(p: &Plan) -> String {
 #[component]
 pub fn TenantsListPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_tenants());
-    view! {
-        <Layout title="Tenants" crumb="Tenants"
-            description="Each client of the agency is a tenant: its domains and mailboxes share one plan and one storage pool.">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => crate::ui::load_error(e),
-                        Ok(p) => view! {
+    signed_in_page(
+        "Tenants",
+        Some("Tenants"),
+        "Each client of the agency is a tenant: its domains and mailboxes share one plan and one storage pool.",
+        data,
+        move |p: TenantsPage|  view! {
                             {p.can_manage.then(|| { let plans = p.plans.clone(); view! {
                                 <details class="card p-5" open=p.tenants.is_empty()>
                                     <summary class="font-medium cursor-pointer">"New tenant"</summary>
@@ -157,11 +140,7 @@ pub fn TenantsListPage() -> impl IntoView {
                                 view! { <TenantsTable tenants=p.tenants/> }.into_any()
                             }}
                         }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </Layout>
-    }
+    )
 }
 
 #[component]
@@ -257,93 +236,88 @@ pub fn TenantDetailPage() -> impl IntoView {
     let params = use_params_map();
     let slug = move || params.read().get("slug").unwrap_or_default();
     let data = Resource::new(slug, get_tenant);
-    view! {
-        <Layout title="Tenant" crumb="Tenants" description="Its plan, storage pool and domains.">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => crate::ui::load_error(e),
-                        Ok(p) => {
-                            let t = p.tenant.clone();
-                            let full = t.domain_count >= t.max_domains;
-                            view! {
-                                <section class="card p-5 grid gap-4 sm:grid-cols-4">
-                                    <div class="sm:col-span-2">
-                                        <h2 class="text-lg font-semibold">{t.name.clone()}" "<Badge text=t.status.clone() tone=status_tone(&t.status)/></h2>
-                                        <p class="text-sm text-zinc-500">{t.slug.clone()}
-                                            {t.contact_name.clone().map(|n| format!(" · contact: {n}"))}
-                                            {t.contact_email.clone().map(|e| format!(" <{e}>"))}</p>
-                                    </div>
-                                    <div>
-                                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Plan"</p>
-                                        <p class="font-medium">{t.plan_name.clone()}</p>
-                                        <p class="text-sm">{format!("{} of {} domains", t.domain_count, t.max_domains)}</p>
-                                    </div>
-                                    <div>
-                                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Storage pool"</p>
-                                        <PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/>
-                                    </div>
-                                </section>
-                                                                {p.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
-                                {p.can_manage_domains.then(|| { let plans = p.plans.clone(); let t = t.clone(); let can_manage = p.can_manage; view! {
-                                    <section class="grid gap-4 sm:grid-cols-2">
-                                        <form method="post" action=format!("/tenants/{}/domains", t.slug) class="card p-5 space-y-3">
-                                            <h3 class="font-medium">"Add a domain"</h3>
-                                            {full.then(|| view! { <p class="text-sm text-amber-800">"The plan's domains are all in use: move the tenant to a larger plan first."</p> })}
-                                            <div>
-                                                <label class="label" for="d-name">"Domain name"</label>
-                                                <input class="input" id="d-name" name="name" required placeholder="example.com or bücher.example"/>
-                                            </div>
-                                            <div>
-                                                <label class="label" for="d-cat">"Category"</label>
-                                                <select class="input" id="d-cat" name="category">
-                                                    {DOMAIN_CATEGORIES.iter().map(|(k, l)| view! { <option value=*k>{*l}</option> }).collect_view()}
-                                                </select>
-                                                <p class="hint">"Catch-all starts off; turning it on will need an approval."</p>
-                                            </div>
-                                            <button class="btn btn-primary" type="submit">"Add domain"</button>
-                                        </form>
-                                                                                {can_manage.then(|| view! {
-                                        <div class="card p-5 space-y-3">
-                                            <form method="post" action=format!("/tenants/{}/plan", t.slug) class="space-y-3">
-                                                <h3 class="font-medium">"Change plan"</h3>
-                                                <select class="input" name="plan_id" aria-label="Plan">
-                                                    {plans.iter().filter(|pl| !pl.retired || pl.id == t.plan_id).map(|pl| view! {
-                                                        <option value=pl.id.clone() selected=pl.id == t.plan_id>{plan_label(pl)}</option>
-                                                    }).collect_view()}
-                                                </select>
-                                                <button class="btn btn-secondary" type="submit">"Change plan"</button>
-                                            </form>
-                                            <div class="pt-3 border-t border-zinc-100">
-                                                {if t.status == "active" {
-                                                    view! { <ConfirmButton action=format!("/tenants/{}/status", t.slug) label="Suspend tenant"
-                                                        question=format!("All of {}'s domains stop receiving mail while it is suspended.", t.name)
-                                                        hidden_name="status" hidden_value="suspended"/> }.into_any()
-                                                } else {
-                                                    view! { <form method="post" action=format!("/tenants/{}/status", t.slug)>
-                                                        <input type="hidden" name="status" value="active"/>
-                                                        <button class="btn btn-secondary" type="submit">"Resume tenant"</button>
-                                                    </form> }.into_any()
-                                                                                                }}
-                                            </div>
-                                        </div>
-                                        })}
-                                    </section>
-                                }})}
-                                <h2 class="font-medium">"Domains"</h2>
-                                {if p.domains.is_empty() {
-                                    view! { <EmptyState title="No domains yet" hint="Add the tenant's first domain above."/> }.into_any()
+    signed_in_page(
+        "Tenant",
+        Some("Tenants"),
+        "Its plan, storage pool, domains and people.",
+        data,
+        move |p: TenantPage| {
+            let t = p.tenant.clone();
+            let full = t.domain_count >= t.max_domains;
+            view! {
+                <section class="card p-5 grid gap-4 sm:grid-cols-4">
+                    <div class="sm:col-span-2">
+                        <h2 class="text-lg font-semibold">{t.name.clone()}" "<Badge text=t.status.clone() tone=status_tone(&t.status)/></h2>
+                        <p class="text-sm text-zinc-500">{t.slug.clone()}
+                            {t.contact_name.clone().map(|n| format!(" · contact: {n}"))}
+                            {t.contact_email.clone().map(|e| format!(" <{e}>"))}</p>
+                    </div>
+                    <div>
+                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Plan"</p>
+                        <p class="font-medium">{t.plan_name.clone()}</p>
+                        <p class="text-sm">{format!("{} of {} domains", t.domain_count, t.max_domains)}</p>
+                    </div>
+                    <div>
+                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Storage pool"</p>
+                        <PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/>
+                    </div>
+                </section>
+                                                {p.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
+                {p.can_manage_domains.then(|| { let plans = p.plans.clone(); let t = t.clone(); let can_manage = p.can_manage; view! {
+                    <section class="grid gap-4 sm:grid-cols-2">
+                        <form method="post" action=format!("/tenants/{}/domains", t.slug) class="card p-5 space-y-3">
+                            <h3 class="font-medium">"Add a domain"</h3>
+                            {full.then(|| view! { <p class="text-sm text-amber-800">"The plan's domains are all in use: move the tenant to a larger plan first."</p> })}
+                            <div>
+                                <label class="label" for="d-name">"Domain name"</label>
+                                <input class="input" id="d-name" name="name" required placeholder="example.com or bücher.example"/>
+                            </div>
+                            <div>
+                                <label class="label" for="d-cat">"Category"</label>
+                                <select class="input" id="d-cat" name="category">
+                                    {DOMAIN_CATEGORIES.iter().map(|(k, l)| view! { <option value=*k>{*l}</option> }).collect_view()}
+                                </select>
+                                <p class="hint">"Catch-all starts off; turning it on will need an approval."</p>
+                            </div>
+                            <button class="btn btn-primary" type="submit">"Add domain"</button>
+                        </form>
+                                                                {can_manage.then(|| view! {
+                        <div class="card p-5 space-y-3">
+                            <form method="post" action=format!("/tenants/{}/plan", t.slug) class="space-y-3">
+                                <h3 class="font-medium">"Change plan"</h3>
+                                <select class="input" name="plan_id" aria-label="Plan">
+                                    {plans.iter().filter(|pl| !pl.retired || pl.id == t.plan_id).map(|pl| view! {
+                                        <option value=pl.id.clone() selected=pl.id == t.plan_id>{plan_label(pl)}</option>
+                                    }).collect_view()}
+                                </select>
+                                <button class="btn btn-secondary" type="submit">"Change plan"</button>
+                            </form>
+                            <div class="pt-3 border-t border-zinc-100">
+                                {if t.status == "active" {
+                                    view! { <ConfirmButton action=format!("/tenants/{}/status", t.slug) label="Suspend tenant"
+                                        question=format!("All of {}'s domains stop receiving mail while it is suspended.", t.name)
+                                        hidden_name="status" hidden_value="suspended"/> }.into_any()
                                 } else {
-                                                                        view! { <DomainsTable domains=p.domains can_manage=p.can_manage_domains/> }.into_any()
-                                }}
-                                <TenantPeople slug=t.slug.clone() people=p.people invites=p.invites can_invite=p.can_invite now=p.now/>
-                            }.into_any()
-                        }
-                    }
-                })}
-            </Suspense>
-        </Layout>
-    }
+                                    view! { <form method="post" action=format!("/tenants/{}/status", t.slug)>
+                                        <input type="hidden" name="status" value="active"/>
+                                        <button class="btn btn-secondary" type="submit">"Resume tenant"</button>
+                                    </form> }.into_any()
+                                                                                }}
+                            </div>
+                        </div>
+                        })}
+                    </section>
+                }})}
+                <h2 class="font-medium">"Domains"</h2>
+                {if p.domains.is_empty() {
+                    view! { <EmptyState title="No domains yet" hint="Add the tenant's first domain above."/> }.into_any()
+                } else {
+                                                        view! { <DomainsTable domains=p.domains can_manage=p.can_manage_domains/> }.into_any()
+                }}
+                <TenantPeople slug=t.slug.clone() people=p.people invites=p.invites can_invite=p.can_invite now=p.now/>
+            }
+        },
+    )
 }
 
 #[component]
@@ -351,53 +325,53 @@ pub fn DomainsListPage() -> impl IntoView {
     let query = use_query_map();
     let q = move || query.read().get("q").unwrap_or_default();
     let data = Resource::new(q, get_domains);
-    view! {
-        <Layout title="Domains" crumb="Domains" description="Every domain of every tenant. Add domains from the tenant's page.">
-            <form method="get" action="/domains" class="flex gap-2 max-w-md">
-                <label class="sr-only" for="q">"Search"</label>
-                <input class="input" id="q" name="q" placeholder="Search domains or tenants" value=q/>
-                <button class="btn btn-secondary" type="submit">"Search"</button>
-            </form>
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => crate::ui::load_error(e),
-                        Ok(d) if d.is_empty() => view! { <EmptyState title="No domains" hint="Nothing matches, or no tenant has a domain yet."/> }.into_any(),
-                        Ok(d) => view! { <DomainsTable domains=d show_tenant=true/> }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </Layout>
-    }
+    signed_in_page(
+        "Domains",
+        Some("Domains"),
+        "Every domain of every tenant you can see. Add domains from the tenant's page.",
+        data,
+        move |d: Vec<Domain>| {
+            let list = if d.is_empty() {
+                view! { <EmptyState title="No domains" hint="Nothing matches, or no tenant has a domain yet."/> }.into_any()
+            } else {
+                view! { <DomainsTable domains=d show_tenant=true/> }.into_any()
+            };
+            view! {
+                <form method="get" action="/domains" class="flex gap-2 max-w-md">
+                    <label class="sr-only" for="q">"Search"</label>
+                    <input class="input" id="q" name="q" placeholder="Search domains or tenants" value=q()/>
+                    <button class="btn btn-secondary" type="submit">"Search"</button>
+                </form>
+                {list}
+            }
+        },
+    )
 }
 
 #[component]
 pub fn PlansPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_plans());
-    view! {
-        <Layout title="Plans" crumb="Plans" description="Plans are priced by domains; storage is one pool shared by all of a tenant's mailboxes.">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => crate::ui::load_error(e),
-                        Ok(plans) => view! {
-                            <div class="grid gap-4 sm:grid-cols-4" data-testid="plans">
-                                {plans.into_iter().map(|p| view! {
-                                    <div class="card p-5">
-                                        <p class="font-semibold">{p.name.clone()}{p.retired.then(|| view! { <span class="ml-2"><Badge text="retired"/></span> })}</p>
-                                        <p class="mt-2 text-2xl font-semibold">{p.max_domains}<span class="text-sm font-normal text-zinc-500">{if p.max_domains == 1 { " domain" } else { " domains" }}</span></p>
-                                        <p class="text-sm">{format_bytes(p.storage_bytes)}" pooled storage"</p>
-                                        <p class="text-sm">{if p.managed_smtp { "Managed SMTP" } else { "No managed SMTP" }}</p>
-                                        <p class="mt-2 text-xs text-zinc-500">{format!("{} tenant{}", p.tenants, if p.tenants == 1 { "" } else { "s" })}</p>
-                                    </div>
-                                }).collect_view()}
-                            </div>
-                        }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </Layout>
-    }
+    signed_in_page(
+        "Plans",
+        Some("Plans"),
+        "Plans are priced by domains; storage is one pool shared by all of a tenant's mailboxes.",
+        data,
+        |plans: Vec<Plan>| {
+            view! {
+                <div class="grid gap-4 sm:grid-cols-4" data-testid="plans">
+                    {plans.into_iter().map(|p| view! {
+                        <div class="card p-5">
+                            <p class="font-semibold">{p.name.clone()}{p.retired.then(|| view! { <span class="ml-2"><Badge text="retired"/></span> })}</p>
+                            <p class="mt-2 text-2xl font-semibold">{p.max_domains}<span class="text-sm font-normal text-zinc-500">{if p.max_domains == 1 { " domain" } else { " domains" }}</span></p>
+                            <p class="text-sm">{format_bytes(p.storage_bytes)}" pooled storage"</p>
+                            <p class="text-sm">{if p.managed_smtp { "Managed SMTP" } else { "No managed SMTP" }}</p>
+                            <p class="mt-2 text-xs text-zinc-500">{format!("{} tenant{}", p.tenants, if p.tenants == 1 { "" } else { "s" })}</p>
+                        </div>
+                    }).collect_view()}
+                </div>
+            }
+        },
+    )
 }
 
 #[component]

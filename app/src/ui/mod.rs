@@ -3,8 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
-use crate::auth::api::get_shell;
-use crate::auth::{Flash, FlashKind, Role, Shell};
+use crate::auth::{Flash, FlashKind, PageData, Role, Shell};
 
 const NAV: &[(&str, &str, &str)] = &[
     ("/", "Dashboard", "M3 12l9-9 9 9M5 10v10h5v-6h4v6h5V10"),
@@ -39,18 +38,61 @@ fn Icon(d: &'static str) -> impl IntoView {
 }
 
 /// The signed-in frame: sidebar, header with breadcrumb, title, one-line explanation and the
-/// page's primary action, then the flash message and the page body.
+/// page's primary action, then the flash message and the page body. It takes the shell that
+/// came with the page's own data: one resource and one `<Suspense>` per page (several
+/// suspense boundaries on one page occasionally stalled SSR responses under load).
 #[component]
 pub fn Layout(
+    shell: Shell,
     title: &'static str,
     #[prop(optional)] crumb: Option<&'static str>,
     #[prop(optional)] description: Option<&'static str>,
-    #[prop(optional, into)] action: Option<ViewFn>,
-    children: ChildrenFn,
+    children: Children,
 ) -> impl IntoView {
-    let shell = Resource::new(|| (), |_| get_shell());
     let path = use_location().pathname;
-    let children = StoredValue::new(children);
+    let role = shell.user.as_ref().map(|u| u.role);
+    let platform = matches!(role, Some(Role::Owner) | Some(Role::Operator));
+    let nav = NAV
+        .iter()
+        .filter(move |(href, _, _)| platform || !matches!(*href, "/operators" | "/plans"))
+        .map(|(href, label, icon)| {
+            let href = *href;
+            if is_live(href) {
+                let active = move || {
+                    let p = path.get();
+                    if href == "/" { p == "/" } else { p.starts_with(href) }
+                };
+                view! {
+                    <a href=href
+                        class=move || if active() { "nav-link nav-link-active" } else { "nav-link" }
+                        aria-current=move || active().then_some("page")>
+                        <Icon d=icon/>{*label}
+                    </a>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <span class="nav-link nav-link-soon" title="Arrives in a later release">
+                        <Icon d=icon/>{*label}<span class="ml-auto text-[10px] uppercase tracking-wide">"soon"</span>
+                    </span>
+                }
+                .into_any()
+            }
+        })
+        .collect_view();
+    let user = shell.user.clone().map(|u| view! {
+        <div class="border-t border-zinc-200 p-3 text-sm">
+            <div class="px-2 font-medium truncate" title=u.email.clone()>{u.display_name.clone()}</div>
+            <div class="px-2 text-xs text-zinc-500 truncate">{u.email.clone()}" · "{u.role.label()}</div>
+            <div class="mt-2 flex flex-col gap-0.5">
+                <a class="nav-link" href="/account/sessions">"Your sessions"</a>
+                <a class="nav-link" href="/account/tokens">"API tokens"</a>
+                <form method="post" action="/logout">
+                    <button class="nav-link w-full text-left" type="submit">"Sign out"</button>
+                </form>
+            </div>
+        </div>
+    });
     view! {
         <div class="min-h-screen flex bg-zinc-50 text-zinc-900">
             <aside class="w-56 shrink-0 border-r border-zinc-200 bg-white flex flex-col">
@@ -58,57 +100,8 @@ pub fn Layout(
                     <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-600 text-white text-sm">"M"</span>
                     "Mailward"
                 </a>
-                <nav class="flex-1 px-3 py-4 space-y-0.5" aria-label="Main">
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            let role = shell.await.ok().and_then(|s| s.user).map(|u| u.role);
-                            let platform = matches!(role, Some(Role::Owner) | Some(Role::Operator));
-                            NAV.iter()
-                                .filter(move |(href, _, _)| platform || !matches!(*href, "/operators" | "/plans"))
-                                .map(|(href, label, icon)| {
-                                    let href = *href;
-                                    if is_live(href) {
-                                        let active = move || {
-                                            let p = path.get();
-                                            if href == "/" { p == "/" } else { p.starts_with(href) }
-                                        };
-                                        view! {
-                                            <a href=href
-                                                class=move || if active() { "nav-link nav-link-active" } else { "nav-link" }
-                                                aria-current=move || active().then_some("page")>
-                                                <Icon d=icon/>{*label}
-                                            </a>
-                                        }.into_any()
-                                    } else {
-                                        view! {
-                                            <span class="nav-link nav-link-soon" title="Arrives in a later release">
-                                                <Icon d=icon/>{*label}<span class="ml-auto text-[10px] uppercase tracking-wide">"soon"</span>
-                                            </span>
-                                        }.into_any()
-                                    }
-                                })
-                                .collect_view()
-                        })}
-                    </Suspense>
-                </nav>
-                <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        let s = shell.await.unwrap_or_default();
-                        s.user.map(|u| view! {
-                            <div class="border-t border-zinc-200 p-3 text-sm">
-                                <div class="px-2 font-medium truncate" title=u.email.clone()>{u.display_name.clone()}</div>
-                                <div class="px-2 text-xs text-zinc-500 truncate">{u.email.clone()}" · "{u.role.label()}</div>
-                                <div class="mt-2 flex flex-col gap-0.5">
-                                    <a class="nav-link" href="/account/sessions">"Your sessions"</a>
-                                    <a class="nav-link" href="/account/tokens">"API tokens"</a>
-                                    <form method="post" action="/logout">
-                                        <button class="nav-link w-full text-left" type="submit">"Sign out"</button>
-                                    </form>
-                                </div>
-                            </div>
-                        })
-                    })}
-                </Suspense>
+                <nav class="flex-1 px-3 py-4 space-y-0.5" aria-label="Main">{nav}</nav>
+                {user}
             </aside>
             <main class="flex-1 min-w-0">
                 <header class="border-b border-zinc-200 bg-white px-8 py-5">
@@ -116,35 +109,66 @@ pub fn Layout(
                         <a href="/" class="hover:underline">"Mailward"</a>
                         {crumb.map(|c| view! { <span class="mx-1">"/"</span><span>{c}</span> })}
                     </nav>
-                    <div class="mt-1 flex items-start justify-between gap-4">
-                        <div>
-                            <h1 class="text-xl font-semibold tracking-tight">{title}</h1>
-                            {description.map(|d| view! { <p class="mt-1 text-sm text-zinc-600">{d}</p> })}
-                        </div>
-                        {action.map(|a| a.run())}
+                    <div class="mt-1">
+                        <h1 class="text-xl font-semibold tracking-tight">{title}</h1>
+                        {description.map(|d| view! { <p class="mt-1 text-sm text-zinc-600">{d}</p> })}
                     </div>
                 </header>
                 <div class="px-8 py-6 space-y-6 max-w-6xl">
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            shell.await.ok().and_then(|s| s.flash).map(|f| view! { <FlashMessage flash=f/> })
-                        })}
-                    </Suspense>
-                    {move || children.with_value(|c| c())}
+                    {shell.flash.clone().map(|f| view! { <FlashMessage flash=f/> })}
+                    {children()}
                 </div>
             </main>
         </div>
     }
 }
 
+/// Renders a signed-in page from its one resource: the layout with the shell that came
+/// along, and `body` for the data (or the load error in words).
+pub fn signed_in_page<T, V, F>(
+    title: &'static str,
+    crumb: Option<&'static str>,
+    description: &'static str,
+    data: Resource<Result<PageData<T>, ServerFnError>>,
+    body: F,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: IntoView + 'static,
+    F: Fn(T) -> V + Clone + Send + Sync + 'static,
+{
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let body = body.clone();
+                Suspend::new(async move {
+                    match data.await {
+                        Ok(p) => {
+                            let inner = match p.data {
+                                Ok(d) => body(d).into_any(),
+                                Err(msg) => load_error(msg),
+                            };
+                            match crumb {
+                                Some(c) => view! { <Layout shell=p.shell title=title crumb=c description=description>{inner}</Layout> }.into_any(),
+                                None => view! { <Layout shell=p.shell title=title description=description>{inner}</Layout> }.into_any(),
+                            }
+                        }
+                        Err(e) => load_error(e),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
 /// The centred frame of sign-in and invitation pages.
 #[component]
 pub fn AuthLayout(
+    shell: Shell,
     title: &'static str,
     #[prop(optional)] subtitle: Option<&'static str>,
     children: Children,
 ) -> impl IntoView {
-    let shell = Resource::new(|| (), |_| get_shell());
     view! {
         <div class="min-h-screen bg-zinc-50 flex flex-col items-center justify-center px-4 py-10 text-zinc-900">
             <div class="mb-6 flex items-center gap-2 font-semibold text-lg tracking-tight">
@@ -154,16 +178,46 @@ pub fn AuthLayout(
             <div class="w-full max-w-md card p-8">
                 <h1 class="text-lg font-semibold">{title}</h1>
                 {subtitle.map(|s| view! { <p class="mt-1 text-sm text-zinc-600">{s}</p> })}
-                <div class="mt-4">
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            shell.await.ok().and_then(|s| s.flash).map(|f| view! { <FlashMessage flash=f/> })
-                        })}
-                    </Suspense>
-                </div>
+                <div class="mt-4">{shell.flash.clone().map(|f| view! { <FlashMessage flash=f/> })}</div>
                 <div class="mt-4">{children()}</div>
             </div>
         </div>
+    }
+}
+
+/// Like [`signed_in_page`], in the centred frame.
+pub fn auth_page<T, V, F>(
+    title: &'static str,
+    subtitle: Option<&'static str>,
+    data: Resource<Result<PageData<T>, ServerFnError>>,
+    body: F,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: IntoView + 'static,
+    F: Fn(T) -> V + Clone + Send + Sync + 'static,
+{
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let body = body.clone();
+                Suspend::new(async move {
+                    match data.await {
+                        Ok(p) => {
+                            let inner = match p.data {
+                                Ok(d) => body(d).into_any(),
+                                Err(msg) => load_error(msg),
+                            };
+                            match subtitle {
+                                Some(st) => view! { <AuthLayout shell=p.shell title=title subtitle=st>{inner}</AuthLayout> }.into_any(),
+                                None => view! { <AuthLayout shell=p.shell title=title>{inner}</AuthLayout> }.into_any(),
+                            }
+                        }
+                        Err(e) => load_error(e),
+                    }
+                })
+            }}
+        </Suspense>
     }
 }
 
@@ -290,11 +344,12 @@ pub fn ConfirmButton(
 
 /// Shows a page's load error in words.
 pub fn load_error(e: impl std::fmt::Display) -> AnyView {
-    view! { <div class="toast toast-error" role="alert">{e.to_string()}</div> }.into_any()
-}
-
-pub fn shell_default() -> Shell {
-    Shell::default()
+    let text = e.to_string();
+    let text = text
+        .strip_prefix("error running server function: ")
+        .unwrap_or(&text)
+        .to_string();
+    view! { <div class="toast toast-error" role="alert">{text}</div> }.into_any()
 }
 
 /// "Chrome on Linux" from a User-Agent header (the full string stays in the tooltip).
