@@ -373,20 +373,10 @@ pub fn OperatorsPage() -> impl IntoView {
                                                         view! {
                                                             <tr>
                                                                 <td>{email.clone()}</td>
-                                                                <td>{if i.delivery == "email" { view! { <Badge text="emailed" tone="blue"/> }.into_any() }
-                                                                    else if i.revealed { view! { <Badge text="link revealed" tone="amber"/> }.into_any() }
-                                                                    else { view! { <Badge text="awaiting reveal" tone="gray"/> }.into_any() }}</td>
+                                                                <td><DeliveryBadge invite=i.clone()/></td>
                                                                 <td><Time at=i.expires_at now=now/></td>
                                                                 <td class="text-right space-x-2">
-                                                                    {(can && i.delivery == "reveal" && !i.revealed).then(|| view! {
-                                                                        <form method="post" action=format!("/operators/invites/{}/reveal", i.id) class="inline">
-                                                                            <button class="btn btn-secondary" type="submit">"Reveal link once"</button>
-                                                                        </form>
-                                                                    })}
-                                                                    {can.then(|| view! {
-                                                                        <ConfirmButton action=format!("/operators/invites/{}/revoke", i.id) label="Revoke"
-                                                                            question=format!("The invitation for {email} stops working at once.")/>
-                                                                    })}
+                                                                    {can.then(|| view! { <InviteActions base=format!("/operators/invites/{}", i.id) invite=i.clone()/> })}
                                                                 </td>
                                                             </tr>
                                                         }
@@ -399,4 +389,31 @@ pub fn OperatorsPage() -> impl IntoView {
                             }
         },
     )
+}
+
+/// How an invitation travels, as a badge with words.
+#[component]
+pub fn DeliveryBadge(invite: super::InviteRow) -> impl IntoView {
+    if invite.delivery == "email" {
+        view! { <Badge text="emailed" tone="blue"/> }.into_any()
+    } else if invite.revealed {
+        view! { <Badge text="link revealed" tone="amber"/> }.into_any()
+    } else {
+        view! { <Badge text="awaiting reveal" tone="gray"/> }.into_any()
+    }
+}
+
+/// The reveal-once and revoke buttons of an open invitation; `base` is its URL prefix.
+#[component]
+pub fn InviteActions(base: String, invite: super::InviteRow) -> impl IntoView {
+    let email = invite.email.clone().unwrap_or_default();
+    view! {
+        {(invite.delivery == "reveal" && !invite.revealed).then(|| view! {
+            <form method="post" action=format!("{base}/reveal") class="inline">
+                <button class="btn btn-secondary" type="submit">"Reveal link once"</button>
+            </form>
+        })}
+        <ConfirmButton action=format!("{base}/revoke") label="Revoke"
+            question=format!("The invitation for {email} stops working at once.")/>
+    }
 }

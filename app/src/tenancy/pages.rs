@@ -4,7 +4,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use super::{format_bytes, Domain, Plan, Tenant, DOMAIN_CATEGORIES};
-use crate::auth::pages::SecretOnce;
+use crate::auth::pages::{DeliveryBadge, InviteActions, SecretOnce};
 use crate::auth::PageData;
 use crate::ui::{signed_in_page, status_tone, Badge, ConfirmButton, EmptyState, PoolBar, Time};
 
@@ -425,19 +425,9 @@ fn TenantPeople(
                                     <tr>
                                         <td><span class="font-medium">{email.clone()}</span><div class="text-xs text-zinc-500">"invited · expires "<Time at=i.expires_at now=now/></div></td>
                                         <td>{i.role.label()}</td>
-                                        <td>{if i.delivery == "email" { view! { <Badge text="emailed" tone="blue"/> }.into_any() }
-                                            else if i.revealed { view! { <Badge text="link revealed" tone="amber"/> }.into_any() }
-                                            else { view! { <Badge text="awaiting reveal"/> }.into_any() }}</td>
+                                        <td><DeliveryBadge invite=i.clone()/></td>
                                         <td class="text-right space-x-2">
-                                            {(can_invite && i.delivery == "reveal" && !i.revealed).then(|| view! {
-                                                <form method="post" action=format!("/tenants/{}/invites/{}/reveal", slug, i.id) class="inline">
-                                                    <button class="btn btn-secondary" type="submit">"Reveal link once"</button>
-                                                </form>
-                                            })}
-                                            {can_invite.then(|| view! {
-                                                <ConfirmButton action=format!("/tenants/{}/invites/{}/revoke", slug, i.id) label="Revoke"
-                                                    question=format!("The invitation for {email} stops working at once.")/>
-                                            })}
+                                            {can_invite.then(|| view! { <InviteActions base=format!("/tenants/{}/invites/{}", slug, i.id) invite=i.clone()/> })}
                                         </td>
                                     </tr>
                                 }

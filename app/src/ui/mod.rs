@@ -123,8 +123,41 @@ pub fn Layout(
     }
 }
 
-/// Renders a signed-in page from its one resource: the layout with the shell that came
-/// along, and `body` for the data (or the load error in words).
+/// The one `<Suspense>` of a page: awaits its resource, renders `body` with the data (or the
+/// load error in words) and puts the result in `frame` together with the shell.
+fn load_page<T, V, F, W>(
+    data: Resource<Result<PageData<T>, ServerFnError>>,
+    body: F,
+    frame: W,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: IntoView + 'static,
+    F: Fn(T) -> V + Clone + Send + Sync + 'static,
+    W: Fn(Shell, AnyView) -> AnyView + Clone + Send + Sync + 'static,
+{
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let (body, frame) = (body.clone(), frame.clone());
+                Suspend::new(async move {
+                    match data.await {
+                        Ok(p) => {
+                            let inner = match p.data {
+                                Ok(d) => body(d).into_any(),
+                                Err(msg) => load_error(msg),
+                            };
+                            frame(p.shell, inner)
+                        }
+                        Err(e) => load_error(e),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// A signed-in page: its one resource rendered inside [`Layout`].
 pub fn signed_in_page<T, V, F>(
     title: &'static str,
     crumb: Option<&'static str>,
@@ -137,28 +170,12 @@ where
     V: IntoView + 'static,
     F: Fn(T) -> V + Clone + Send + Sync + 'static,
 {
-    view! {
-        <Suspense fallback=|| ()>
-            {move || {
-                let body = body.clone();
-                Suspend::new(async move {
-                    match data.await {
-                        Ok(p) => {
-                            let inner = match p.data {
-                                Ok(d) => body(d).into_any(),
-                                Err(msg) => load_error(msg),
-                            };
-                            match crumb {
-                                Some(c) => view! { <Layout shell=p.shell title=title crumb=c description=description>{inner}</Layout> }.into_any(),
-                                None => view! { <Layout shell=p.shell title=title description=description>{inner}</Layout> }.into_any(),
-                            }
-                        }
-                        Err(e) => load_error(e),
-                    }
-                })
-            }}
-        </Suspense>
+    load_page(data, body, move |shell, inner| {
+        match crumb {
+        Some(c) => view! { <Layout shell=shell title=title crumb=c description=description>{inner}</Layout> }.into_any(),
+        None => view! { <Layout shell=shell title=title description=description>{inner}</Layout> }.into_any(),
     }
+    })
 }
 
 /// The centred frame of sign-in and invitation pages.
@@ -197,28 +214,11 @@ where
     V: IntoView + 'static,
     F: Fn(T) -> V + Clone + Send + Sync + 'static,
 {
-    view! {
-        <Suspense fallback=|| ()>
-            {move || {
-                let body = body.clone();
-                Suspend::new(async move {
-                    match data.await {
-                        Ok(p) => {
-                            let inner = match p.data {
-                                Ok(d) => body(d).into_any(),
-                                Err(msg) => load_error(msg),
-                            };
-                            match subtitle {
-                                Some(st) => view! { <AuthLayout shell=p.shell title=title subtitle=st>{inner}</AuthLayout> }.into_any(),
-                                None => view! { <AuthLayout shell=p.shell title=title>{inner}</AuthLayout> }.into_any(),
-                            }
-                        }
-                        Err(e) => load_error(e),
-                    }
-                })
-            }}
-        </Suspense>
-    }
+    load_page(data, body, move |shell, inner| match subtitle {
+        Some(st) => view! { <AuthLayout shell=shell title=title subtitle=st>{inner}</AuthLayout> }
+            .into_any(),
+        None => view! { <AuthLayout shell=shell title=title>{inner}</AuthLayout> }.into_any(),
+    })
 }
 
 #[component]
