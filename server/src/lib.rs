@@ -111,7 +111,8 @@ pub fn router(state: AppState) -> Router {
 const RENDER_DEADLINE: Duration = Duration::from_secs(5);
 
 async fn render_with_deadline(req: Request, next: Next) -> Response {
-    if req.method() != Method::GET {
+    // Only rendered pages: static files stream straight through.
+    if req.method() != Method::GET || req.uri().path().starts_with("/pkg/") {
         return next.run(req).await;
     }
     let (parts, _) = req.into_parts();
