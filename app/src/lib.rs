@@ -9,6 +9,8 @@ use leptos_router::{path, SsrMode};
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
+pub mod mailboxes;
+pub mod portal;
 pub mod tenancy;
 pub mod types;
 pub mod ui;
@@ -61,7 +63,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/audit") view=audit::pages::AuditLogPage ssr=ssr.clone()/>
                 <Route path=path!("/tenants") view=tenancy::pages::TenantsListPage ssr=ssr.clone()/>
                 <Route path=path!("/tenants/:slug") view=tenancy::pages::TenantDetailPage ssr=ssr.clone()/>
-                <Route path=path!("/domains") view=tenancy::pages::DomainsListPage ssr=ssr.clone()/>
+                <Route path=path!("/domains") view=dashboard::DashboardPage ssr=ssr.clone()/>
+                <Route path=path!("/domains/:name") view=tenancy::pages::DomainDetailPage ssr=ssr.clone()/>
+                <Route path=path!("/portal") view=portal::PortalPage ssr=ssr.clone()/>
                 <Route path=path!("/plans") view=tenancy::pages::PlansPage ssr=ssr.clone()/>
             </Routes>
         </Router>

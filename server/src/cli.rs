@@ -48,6 +48,14 @@ pub enum Command {
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Fill a new, empty database with a benchmark dataset (tenants, domains, mailboxes)
+    /// and print a session cookie of a benchmark owner who cannot sign in.
+    Seed {
+        #[arg(long, default_value_t = 500)]
+        domains: i64,
+        #[arg(long, default_value_t = 20)]
+        mailboxes_per_domain: i64,
+    },
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -203,6 +211,32 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
                             .unwrap_or_default()
                     );
                     println!("{secret}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.user_message()),
+            }
+        }
+        Command::Seed {
+            domains,
+            mailboxes_per_domain,
+        } => {
+            let started = std::time::Instant::now();
+            let plan = crate::seed::SeedPlan {
+                domains,
+                mailboxes_per_domain,
+            };
+            match crate::seed::seed(&state, &plan).await {
+                Ok(s) => {
+                    eprintln!(
+                        "Seeded {} tenants, {} domains, {} mailboxes in {:.1} s. First domain: {}. \
+                         Benchmark owner session cookie (valid 12 h):",
+                        s.tenants,
+                        s.domains,
+                        s.mailboxes,
+                        started.elapsed().as_secs_f64(),
+                        s.first_domain
+                    );
+                    println!("{}", s.cookie);
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e.user_message()),

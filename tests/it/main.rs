@@ -3,6 +3,7 @@
 mod api;
 mod audit;
 mod auth;
+mod matrix;
 mod roles;
 mod security;
 mod tenancy;

@@ -12,26 +12,15 @@ async fn invite_to_tenant(
     role: &str,
     name: &str,
 ) -> Account {
-    let r = owner
-        .browser
-        .post(
-            &format!("/tenants/{slug}/people"),
-            &[("email", email), ("role", role)],
-        )
-        .await;
-    assert_eq!(r.status(), 303);
-    let page = owner.browser.get_text(&format!("/tenants/{slug}")).await;
-    assert!(page.contains(email), "invitation listed on the tenant page");
-    let i = page.find(email).unwrap();
-    let id = mailward_tests::between(&page[i..], "/invites/", "/reveal").expect("reveal button");
-    owner
-        .browser
-        .post(&format!("/tenants/{slug}/invites/{id}/reveal"), &[])
-        .await;
-    let page = owner.browser.get_text(&format!("/tenants/{slug}")).await;
-    let link = mailward_tests::testid_text(&page, "fresh-secret").expect("link shown once");
-    app.accept_invite(&link, name, "harbour lights at midnight")
-        .await
+    app.invite_through(
+        owner,
+        &format!("/tenants/{slug}/people"),
+        &[("email", email), ("role", role)],
+        &format!("/tenants/{slug}"),
+        email,
+        name,
+    )
+    .await
 }
 
 async fn setup(b: Backend) -> (TestApp, Account, Account, Account, String) {

@@ -300,6 +300,31 @@ impl TestApp {
         }
     }
 
+    /// Invites someone through the console as `by` (a POST to `form_path`), reveals the link
+    /// once on `page_path` and accepts it: the new, signed-in account.
+    pub async fn invite_through(
+        &self,
+        by: &Account,
+        form_path: &str,
+        form: &[(&str, &str)],
+        page_path: &str,
+        email: &str,
+        name: &str,
+    ) -> Account {
+        let r = by.browser.post(form_path, form).await;
+        assert_eq!(r.status(), 303);
+        let page = by.browser.get_text(page_path).await;
+        let i = page
+            .find(email)
+            .unwrap_or_else(|| panic!("invitation for {email} listed on {page_path}"));
+        let reveal = between(&page[i..], "action=\"", "/reveal\"").expect("reveal button");
+        by.browser.post(&format!("{reveal}/reveal"), &[]).await;
+        let page = by.browser.get_text(page_path).await;
+        let link = testid_text(&page, "fresh-secret").expect("link shown once");
+        self.accept_invite(&link, name, "harbour lights at midnight")
+            .await
+    }
+
     /// Accepts an invitation link through the forms; returns the new, signed-in account.
     pub async fn accept_invite(&self, link: &str, name: &str, password: &str) -> Account {
         let path = link.trim_start_matches(&self.base).to_string();

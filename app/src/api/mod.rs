@@ -15,7 +15,7 @@ use crate::core::authz::{authorize, Action, Actor, Principal};
 use crate::core::state::AppState;
 use crate::core::web::ClientInfo;
 use crate::core::AppError;
-use crate::tenancy::service::{self as tenancy, NewTenant};
+use crate::tenancy::service::{self as tenancy, NewPlan, NewTenant};
 use crate::tenancy::{Domain, Plan, Tenant};
 
 pub fn routes() -> Router<AppState> {
@@ -23,7 +23,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me", get(me))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/plans", get(list_plans))
+        .route("/api/v1/plans", get(list_plans).post(create_plan))
+        .route("/api/v1/plans/{id}", axum::routing::patch(update_plan))
         .route("/api/v1/tenants", get(list_tenants).post(create_tenant))
         .route("/api/v1/tenants/{id}", get(get_tenant).patch(update_tenant))
         .route(
@@ -35,6 +36,41 @@ pub fn routes() -> Router<AppState> {
 }
 
 // ---------- tenancy ----------
+
+/// Adds a plan to the catalogue (owner only).
+#[utoipa::path(post, path = "/api/v1/plans", tag = "tenancy", security(("bearer" = [])), request_body = NewPlan,
+    responses((status = 201, body = Plan), (status = 403), (status = 409), (status = 422)))]
+pub async fn create_plan(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Json(body): Json<NewPlan>,
+) -> Result<(StatusCode, Json<Plan>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(tenancy::create_plan(&st, &a, &body).await?),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PlanUpdate {
+    /// Retire (true: no new tenant may choose it; tenants on it keep it) or offer again.
+    pub retired: bool,
+}
+
+/// Retires a plan or offers it again (owner only).
+#[utoipa::path(patch, path = "/api/v1/plans/{id}", tag = "tenancy", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Plan id")), request_body = PlanUpdate,
+    responses((status = 200, body = Plan), (status = 403), (status = 404), (status = 422)))]
+pub async fn update_plan(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<PlanUpdate>,
+) -> Result<Json<Plan>, AppError> {
+    Ok(Json(
+        tenancy::set_plan_retired(&st, &a, &id, body.retired).await?,
+    ))
+}
 
 /// The plan catalogue.
 #[utoipa::path(get, path = "/api/v1/plans", tag = "tenancy", security(("bearer" = [])),
@@ -147,18 +183,18 @@ pub async fn add_domain(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
-pub struct DomainQuery {
+pub struct DomainSearch {
     /// Part of the domain or tenant name.
     pub q: Option<String>,
 }
 
 /// All domains, optionally searched.
-#[utoipa::path(get, path = "/api/v1/domains", tag = "tenancy", security(("bearer" = [])), params(DomainQuery),
+#[utoipa::path(get, path = "/api/v1/domains", tag = "tenancy", security(("bearer" = [])), params(DomainSearch),
     responses((status = 200, body = [Domain]), (status = 401), (status = 403)))]
 pub async fn list_domains(
     State(st): State<AppState>,
     ApiActor(a): ApiActor,
-    Query(q): Query<DomainQuery>,
+    Query(q): Query<DomainSearch>,
 ) -> Result<Json<Vec<Domain>>, AppError> {
     Ok(Json(tenancy::domains(&st, &a, q.q.as_deref()).await?))
 }
@@ -269,6 +305,8 @@ pub struct AuditQuery {
     pub before: Option<i64>,
     /// At most 500 (default 50).
     pub limit: Option<i64>,
+    /// Only this tenant's events (tenant id).
+    pub tenant: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -296,6 +334,7 @@ pub async fn audit(
             until: q.until,
             before: q.before,
             limit: q.limit,
+            tenant: q.tenant,
         },
     )
     .await?;
@@ -320,9 +359,9 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Mailward API", version = "1", description = "Control plane for multi-domain email hosting. Authenticate with `Authorization: Bearer <token>`; tokens are created in the console or with `mailward token create`."),
-    paths(me, audit, list_plans, list_tenants, create_tenant, get_tenant, update_tenant, add_domain,
+    paths(me, audit, list_plans, create_plan, update_plan, list_tenants, create_tenant, get_tenant, update_tenant, add_domain,
         list_domains, get_domain, update_domain),
-    components(schemas(Me, AuditList, AuditEvent, TokenView, Plan, Tenant, Domain, NewTenant,
+    components(schemas(Me, AuditList, AuditEvent, TokenView, Plan, NewPlan, PlanUpdate, Tenant, Domain, NewTenant,
         TenantDetail, TenantUpdate, NewDomain, DomainUpdate)),
     modifiers(&BearerScheme)
 )]

@@ -44,6 +44,9 @@ pub struct AuditFilter {
     pub before: Option<i64>,
     #[serde(default)]
     pub limit: Option<i64>,
+    /// Events of one tenant (its id).
+    #[serde(default)]
+    pub tenant: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -38,6 +38,7 @@ pub fn filter_from_query(q: &leptos_router::params::ParamsMap) -> AuditFilter {
         until: get("until").and_then(|s| date_to_ts(&s, true)),
         before: get("before").and_then(|s| s.parse().ok()),
         limit: Some(50),
+        tenant: get("tenant"),
     }
 }
 

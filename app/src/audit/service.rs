@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{AuditEvent, AuditFilter, AuditPage};
 use crate::core::authz::{Action, Granted};
-use crate::core::db::{Db, Tx};
+use crate::core::db::{like_term, Db, Tx, Where};
 use crate::core::{authz::Actor, AppError, AppResult};
 
 /// What a service says about its change; who/where/when come from the actor and clock.
@@ -141,70 +141,45 @@ pub async fn list(db: &Db, g: &Granted<'_>, f: &AuditFilter) -> AppResult<AuditP
         return Err(AppError::Forbidden);
     }
     let limit = f.limit.unwrap_or(50).clamp(1, 500);
-    let mut sql = format!("SELECT {COLS} FROM audit_events WHERE 1=1");
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
-    };
-    let action = f.action.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let actor = f.actor.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if action.is_some() {
-        sql += &format!(" AND (action = {} OR action LIKE {})", next(), next());
-    }
-    if actor.is_some() {
-        sql += &format!(" AND LOWER(actor_label) LIKE {}", next());
-    }
-    if f.since.is_some() {
-        sql += &format!(" AND at >= {}", next());
-    }
-    if f.until.is_some() {
-        sql += &format!(" AND at <= {}", next());
-    }
-    if f.before.is_some() {
-        sql += &format!(" AND seq < {}", next());
-    }
-    // Tenant-scoped people see their tenants' events only.
-    let scoped: Option<&Vec<String>> = match &g.actor.tenants {
-        crate::core::authz::TenantScope::All => None,
-        crate::core::authz::TenantScope::Only(ids) => Some(ids),
-    };
-    if let Some(ids) = scoped {
-        if ids.is_empty() {
-            sql += " AND 1 = 0";
-        } else {
-            let ph: Vec<String> = ids.iter().map(|_| next()).collect();
-            sql += &format!(" AND tenant_id IN ({})", ph.join(", "));
-        }
-    }
-    sql += &format!(" ORDER BY seq DESC LIMIT {}", next());
-    let mut q = sqlx::query(&sql);
-    if let Some(a) = action {
+    let mut w = Where::new();
+    if let Some(a) = f.action.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let prefix = if a.ends_with('.') {
             a.to_string()
         } else {
             format!("{a}.")
         };
-        q = q
-            .bind(a.to_string())
-            .bind(format!("{}%", escape_like(&prefix)));
+        let exact = w.arg(a);
+        let under = w.arg(format!("{}%", prefix.replace(['%', '_'], "")));
+        w.and(format!("(action = {exact} OR action LIKE {under})"));
     }
-    if let Some(a) = actor {
-        q = q.bind(format!("%{}%", escape_like(&a.to_lowercase())));
+    if let Some(a) = f.actor.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let p = w.arg(like_term(a));
+        w.and(format!("LOWER(actor_label) LIKE {p}"));
     }
     if let Some(s) = f.since {
-        q = q.bind(s);
+        let p = w.arg(s);
+        w.and(format!("at >= {p}"));
     }
     if let Some(u) = f.until {
-        q = q.bind(u);
+        let p = w.arg(u);
+        w.and(format!("at <= {p}"));
     }
     if let Some(b) = f.before {
-        q = q.bind(b);
+        let p = w.arg(b);
+        w.and(format!("seq < {p}"));
     }
-    for id in scoped.into_iter().flatten() {
-        q = q.bind(id.clone());
+    if let Some(t) = f.tenant.as_deref().filter(|t| !t.is_empty()) {
+        let p = w.arg(t);
+        w.and(format!("tenant_id = {p}"));
     }
-    q = q.bind(limit + 1);
+    // Tenant-scoped people see their tenants' events only.
+    w.scope("tenant_id", &g.actor.tenants);
+    let lim = w.arg(limit + 1);
+    let sql = format!(
+        "SELECT {COLS} FROM audit_events{} ORDER BY seq DESC LIMIT {lim}",
+        w.sql()
+    );
+    let q = w.bind(sqlx::query(&sql));
     let rows = q.fetch_all(db.pool()).await?;
     let mut events = rows
         .iter()
@@ -213,11 +188,6 @@ pub async fn list(db: &Db, g: &Granted<'_>, f: &AuditFilter) -> AppResult<AuditP
     let has_more = events.len() as i64 > limit;
     events.truncate(limit as usize);
     Ok(AuditPage { events, has_more })
-}
-
-fn escape_like(s: &str) -> String {
-    // `_` and `%` are rare in actions and labels; treat them literally by dropping wildcards.
-    s.replace(['%', '_'], "")
 }
 
 /// Result of recomputing the chain.

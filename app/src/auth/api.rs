@@ -114,6 +114,8 @@ pub struct OperatorsPage {
     pub users: Vec<OperatorView>,
     pub invites: Vec<InviteRow>,
     pub fresh: Option<FreshSecret>,
+    /// (id, name) of every tenant, for choosing an operator's scope.
+    pub tenants: Vec<(String, String)>,
 }
 
 #[server(prefix = "/_sf")]
@@ -125,8 +127,14 @@ pub async fn get_operators() -> Result<PageData<OperatorsPage>, ServerFnError> {
         let fresh = take_fresh(&c).await;
         Ok(OperatorsPage {
             now: c.st.clock.now(),
-            can_invite: decide(&actor, Action::InviteOperator),
+            can_invite: decide(&actor, Action::ManageOperators),
             mail_configured: c.st.mailer.is_configured(),
+            tenants: if decide(&actor, Action::ManageOperators) {
+                let g = crate::core::authz::authorize(&actor, Action::ViewTenants)?;
+                crate::tenancy::store::tenant_names_by_id(&c.st.db, &g).await?
+            } else {
+                vec![]
+            },
             users,
             invites,
             fresh,

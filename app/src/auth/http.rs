@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
         .route("/operators/invite", post(invite_operator))
+        .route("/operators/{id}/tenants", post(operator_tenants))
         .route("/operators/invites/{id}/reveal", post(reveal_invite))
         .route("/operators/invites/{id}/revoke", post(revoke_invite))
 }
@@ -419,5 +420,22 @@ async fn reveal_invite(c: Caller, Path(id): Path<String>) -> Response {
 async fn revoke_invite(c: Caller, Path(id): Path<String>) -> Response {
     let r = service::revoke_invite(&c.st, &c.actor(), &id).await;
     c.answer(r, "/operators", "Invitation revoked.", "/operators")
+        .await
+}
+
+/// `scope=all`, or `scope=listed` with one `tenant=ID` per chosen tenant.
+async fn operator_tenants(
+    c: Caller,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let listed = fields.iter().any(|(k, v)| k == "scope" && v == "listed");
+    let ids: Vec<String> = fields
+        .into_iter()
+        .filter(|(k, _)| k == "tenant")
+        .map(|(_, v)| v)
+        .collect();
+    let r = service::set_operator_tenants(&c.st, &c.actor(), &id, listed.then_some(ids)).await;
+    c.answer(r, "/operators", "Tenant scope saved.", "/operators")
         .await
 }

@@ -149,6 +149,9 @@ pub struct OperatorView {
     pub role: Role,
     /// For tenant roles: the tenant's name.
     pub tenant: Option<String>,
+    /// For operators limited to listed tenants: their ids (none = all tenants).
+    #[serde(default)]
+    pub tenant_ids: Option<Vec<String>>,
     pub status: String,
     pub created_at: i64,
 }

@@ -3,6 +3,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::api::*;
+use super::Role;
 use crate::ui::{auth_page, signed_in_page, Badge, ConfirmButton, EmptyState, Time};
 
 #[component]
@@ -327,6 +328,8 @@ pub fn OperatorsPage() -> impl IntoView {
         data,
         |p: OperatorsPage| {
                             let now = p.now;
+                            let tenants = p.tenants.clone();
+                            let can_scope = p.can_invite;
                             view! {
                                 {p.fresh.map(|f| view! { <SecretOnce secret=f/> })}
                                 {p.can_invite.then(|| view! {
@@ -344,17 +347,31 @@ pub fn OperatorsPage() -> impl IntoView {
                                 })}
                                 <div class="card overflow-hidden">
                                     <table class="table">
-                                        <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Since"</th></tr></thead>
+                                        <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Tenants"</th><th>"Status"</th><th>"Since"</th></tr></thead>
                                         <tbody>
-                                            {p.users.into_iter().map(|u| view! {
+                                            {p.users.into_iter().map(|u| {
+                                                let scope_names = u.tenant_ids.as_ref().map(|ids| {
+                                                    tenants.iter().filter(|(id, _)| ids.contains(id)).map(|(_, n)| n.clone()).collect::<Vec<_>>().join(", ")
+                                                });
+                                                let scope_text = match u.role {
+                                                    Role::Owner => "all".to_string(),
+                                                    Role::Operator => scope_names.clone().unwrap_or_else(|| "all".into()),
+                                                    _ => u.tenant.clone().unwrap_or_default(),
+                                                };
+                                                let editable = can_scope && u.role == Role::Operator;
+                                                view! {
                                                 <tr>
                                                     <td class="font-medium">{u.display_name.clone()}</td>
                                                     <td>{u.email.clone()}</td>
-                                                    <td>{u.role.label()}{u.tenant.clone().map(|t| format!(" · {t}"))}</td>
+                                                    <td>{u.role.label()}</td>
+                                                    <td>
+                                                        <span data-testid="operator-scope">{scope_text}</span>
+                                                        {editable.then(|| view! { <OperatorScopeForm user_id=u.id.clone() current=u.tenant_ids.clone() tenants=tenants.clone()/> })}
+                                                    </td>
                                                     <td><Badge text=u.status.clone() tone=if u.status == "active" { "green" } else { "gray" }/></td>
                                                     <td><Time at=u.created_at now=now/></td>
                                                 </tr>
-                                            }).collect_view()}
+                                            }}).collect_view()}
                                         </tbody>
                                     </table>
                                 </div>
@@ -389,6 +406,33 @@ pub fn OperatorsPage() -> impl IntoView {
                             }
         },
     )
+}
+
+/// Which tenants an operator may see: all, or a listed set.
+#[component]
+fn OperatorScopeForm(
+    user_id: String,
+    current: Option<Vec<String>>,
+    tenants: Vec<(String, String)>,
+) -> impl IntoView {
+    let listed = current.is_some();
+    let chosen = current.unwrap_or_default();
+    view! {
+        <details class="mt-1">
+            <summary class="text-xs link cursor-pointer">"Change"</summary>
+            <form method="post" action=format!("/operators/{user_id}/tenants") class="mt-2 space-y-1 text-sm">
+                <label class="flex items-center gap-2"><input type="radio" name="scope" value="all" checked=!listed/>"All tenants"</label>
+                <label class="flex items-center gap-2"><input type="radio" name="scope" value="listed" checked=listed/>"Only these:"</label>
+                <div class="ml-6 max-h-40 overflow-y-auto space-y-0.5">
+                    {tenants.into_iter().map(|(id, name)| {
+                        let on = chosen.contains(&id);
+                        view! { <label class="flex items-center gap-2"><input type="checkbox" name="tenant" value=id checked=on/>{name}</label> }
+                    }).collect_view()}
+                </div>
+                <button class="btn btn-secondary" type="submit">"Save scope"</button>
+            </form>
+        </details>
+    }
 }
 
 /// How an invitation travels, as a badge with words.

@@ -253,7 +253,7 @@ pub async fn invite_operator(
     actor: &Actor,
     email: &str,
 ) -> AppResult<InviteCreated> {
-    let g = authorize(actor, Action::InviteOperator)?;
+    let g = authorize(actor, Action::ManageOperators)?;
     create_invite(st, &g, email, Role::Operator, None).await
 }
 
@@ -366,7 +366,7 @@ async fn authorize_invite<'a>(
             authorize_in(actor, action, &t)
         }
         _ => {
-            authorize(actor, Action::InviteOperator)?;
+            authorize(actor, Action::ManageOperators)?;
             authorize(actor, action)
         }
     }
@@ -406,7 +406,9 @@ pub async fn revoke_invite(st: &AppState, actor: &Actor, invite_id: &str) -> App
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if !store::revoke_invite(tx.conn(), invite_id, now).await? {
-        return Err(AppError::NotFound);
+        return Err(AppError::Conflict(
+            "This invitation is no longer open: it was used, revoked or has expired.".into(),
+        ));
     }
     record(
         &mut tx,
@@ -424,10 +426,100 @@ pub async fn operators(
     actor: &Actor,
 ) -> AppResult<(Vec<OperatorView>, Vec<InviteRow>)> {
     let g = authorize(actor, Action::ViewOperators)?;
+    let mut users = store::list_users(&st.db, &g).await?;
+    for u in users.iter_mut().filter(|u| u.role == Role::Operator) {
+        let row = store::user_by_id(&st.db, &u.id).await?;
+        if row.is_some_and(|r| !r.all_tenants) {
+            u.tenant_ids = Some(store::user_tenant_ids(&st.db, &u.id).await?);
+        }
+    }
     Ok((
-        store::list_users(&st.db, &g).await?,
+        users,
         store::open_invites(&st.db, &g, st.clock.now(), None).await?,
     ))
+}
+
+/// Limits an operator to the listed tenants, or lets them see all (`None`). Takes effect on
+/// their next request.
+pub async fn set_operator_tenants(
+    st: &AppState,
+    actor: &Actor,
+    user_id: &str,
+    tenant_ids: Option<Vec<String>>,
+) -> AppResult<()> {
+    let g = authorize(actor, Action::ManageOperators)?;
+    let user = store::user_by_id(&st.db, user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if user.role != Role::Operator {
+        return Err(AppError::invalid(
+            "Only operators have a tenant scope: owners see everything, tenant people their tenant.",
+        ));
+    }
+    let view = authorize(actor, Action::ViewTenants)?;
+    let all = crate::tenancy::store::tenant_names_by_id(&st.db, &view).await?;
+    let names: Option<Vec<String>> = match &tenant_ids {
+        None => None,
+        Some(ids) if ids.is_empty() => {
+            return Err(AppError::invalid(
+                "Choose at least one tenant, or let the operator see all tenants.",
+            ))
+        }
+        Some(ids) => Some(
+            ids.iter()
+                .map(|id| {
+                    all.iter()
+                        .find(|(i, _)| i == id)
+                        .map(|(_, n)| n.clone())
+                        .ok_or_else(|| {
+                            AppError::invalid("One of the chosen tenants does not exist.")
+                        })
+                })
+                .collect::<AppResult<_>>()?,
+        ),
+    };
+    let before = if user.all_tenants {
+        None
+    } else {
+        Some(store::user_tenant_ids(&st.db, &user.id).await?)
+    };
+    if before.as_ref().map(|b| {
+        let mut b = b.clone();
+        b.sort();
+        b
+    }) == tenant_ids.as_ref().map(|t| {
+        let mut t = t.clone();
+        t.sort();
+        t.dedup();
+        t
+    }) {
+        return Err(AppError::invalid(format!(
+            "{} already has this scope.",
+            user.email
+        )));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let mut ids = tenant_ids.clone();
+    if let Some(v) = ids.as_mut() {
+        v.sort();
+        v.dedup();
+    }
+    store::set_user_scope(tx.conn(), &g, &user.id, ids.as_deref(), now).await?;
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        Event::new("operator.scope_changed")
+            .target(user.id.clone())
+            .details(serde_json::json!({
+                "operator": user.email,
+                "before": before.map(|_| "listed tenants").unwrap_or("all tenants"),
+                "after": names.map(serde_json::Value::from).unwrap_or("all tenants".into()),
+            })),
+    )
+    .await?;
+    tx.commit().await
 }
 
 // ---------- sign-in ----------

@@ -54,6 +54,30 @@ pub async fn user_tenant_ids(db: &Db, user_id: &str) -> AppResult<Vec<String>> {
         .collect::<Result<_, _>>()?)
 }
 
+/// Sets an operator's tenant scope: all tenants (`None`) or the listed ones.
+pub async fn set_user_scope(
+    c: &mut AnyConnection,
+    _g: &Granted<'_>,
+    user_id: &str,
+    tenant_ids: Option<&[String]>,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query("UPDATE users SET all_tenants = $1, updated_at = $2 WHERE id = $3")
+        .bind(tenant_ids.is_none() as i64)
+        .bind(now)
+        .bind(user_id.to_string())
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM user_tenants WHERE user_id = $1")
+        .bind(user_id.to_string())
+        .execute(&mut *c)
+        .await?;
+    for t in tenant_ids.unwrap_or_default() {
+        insert_user_tenant(c, user_id, t).await?;
+    }
+    Ok(())
+}
+
 pub async fn insert_user_tenant(
     c: &mut AnyConnection,
     user_id: &str,
@@ -97,6 +121,7 @@ fn person_row(r: &AnyRow) -> Result<OperatorView, sqlx::Error> {
         display_name: r.try_get("display_name")?,
         role: role_of(r, "role")?,
         tenant: r.try_get("tenant")?,
+        tenant_ids: None,
         status: r.try_get("status")?,
         created_at: r.try_get("created_at")?,
     })

@@ -113,7 +113,8 @@ impl Actor {
 pub enum Action {
     ViewDashboard,
     ViewOperators,
-    InviteOperator,
+    /// Invite operators and decide which tenants each may see.
+    ManageOperators,
     RevealInvite,
     RevokeInvite,
     ViewAudit,
@@ -136,7 +137,7 @@ impl Action {
     pub const ALL: [Action; 14] = [
         Action::ViewDashboard,
         Action::ViewOperators,
-        Action::InviteOperator,
+        Action::ManageOperators,
         Action::RevealInvite,
         Action::RevokeInvite,
         Action::ViewAudit,
@@ -159,7 +160,7 @@ impl Action {
             | Action::ManageDomains
             | Action::ManagePlans
             | Action::InviteTenantUser => Scope::Write,
-            Action::InviteOperator
+            Action::ManageOperators
             | Action::RevealInvite
             | Action::RevokeInvite
             | Action::ManageOwnAccount
@@ -180,7 +181,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
     match role {
         Role::Owner => true,
         // Operators run the platform but do not manage its operators or price list.
-        Role::Operator => !matches!(action, InviteOperator | ManagePlans),
+        Role::Operator => !matches!(action, ManageOperators | ManagePlans),
         // A tenant admin manages the domains of their tenant, never its plan or limits.
         Role::TenantAdmin => matches!(
             action,
@@ -285,7 +286,7 @@ mod tests {
             match a {
                 ViewDashboard => [true, true, true, true],
                 ViewOperators => [true, true, false, false],
-                InviteOperator => [true, false, false, false],
+                ManageOperators => [true, false, false, false],
                 RevealInvite => [true, true, false, false],
                 RevokeInvite => [true, true, false, false],
                 ViewAudit => [true, true, true, true],
@@ -348,7 +349,7 @@ mod tests {
         };
         assert!(decide(&a, Action::ViewDashboard));
         assert!(!decide(&a, Action::ViewAudit));
-        assert!(!decide(&a, Action::InviteOperator));
+        assert!(!decide(&a, Action::ManageOperators));
         a.principal = Principal::Token {
             token_id: "t".into(),
             scopes: Scope::ALL.to_vec(),

@@ -150,6 +150,89 @@ impl Db {
     }
 }
 
+/// A bind value for [`Where`].
+#[derive(Clone, Debug)]
+pub enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+impl From<&str> for Bind {
+    fn from(s: &str) -> Bind {
+        Bind::Text(s.to_string())
+    }
+}
+impl From<String> for Bind {
+    fn from(s: String) -> Bind {
+        Bind::Text(s)
+    }
+}
+impl From<i64> for Bind {
+    fn from(n: i64) -> Bind {
+        Bind::Int(n)
+    }
+}
+
+/// A `WHERE` clause built piece by piece with its bind values, so optional filters and the
+/// actor's tenant scope are decided in SQL (never by filtering rows after the fetch).
+#[derive(Default, Debug)]
+pub struct Where {
+    conds: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Where {
+    pub fn new() -> Where {
+        Where::default()
+    }
+    /// Adds a bind value and returns its placeholder (`$n`).
+    pub fn arg(&mut self, v: impl Into<Bind>) -> String {
+        self.binds.push(v.into());
+        format!("${}", self.binds.len())
+    }
+    /// Adds a condition (joined with AND).
+    pub fn and(&mut self, cond: impl Into<String>) {
+        self.conds.push(cond.into());
+    }
+    /// Confines rows to the tenants in `scope` (`col` holds the tenant id).
+    pub fn scope(&mut self, col: &str, scope: &super::authz::TenantScope) {
+        if let super::authz::TenantScope::Only(ids) = scope {
+            if ids.is_empty() {
+                self.and("1 = 0");
+            } else {
+                let ph: Vec<String> = ids.iter().map(|id| self.arg(id.as_str())).collect();
+                self.and(format!("{col} IN ({})", ph.join(", ")));
+            }
+        }
+    }
+    /// `" WHERE a AND b"`, or nothing.
+    pub fn sql(&self) -> String {
+        if self.conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conds.join(" AND "))
+        }
+    }
+    pub fn bind<'q>(
+        &self,
+        mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+        for b in &self.binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s.clone()),
+                Bind::Int(n) => q.bind(*n),
+            };
+        }
+        q
+    }
+}
+
+/// A search term for `LIKE '%…%'`: lower-cased, with the wildcards `%` and `_` dropped
+/// (they are rare in names and labels; this keeps them literal without an ESCAPE clause).
+pub fn like_term(s: &str) -> String {
+    format!("%{}%", s.trim().to_lowercase().replace(['%', '_'], ""))
+}
+
 /// Hides the password part of a database URL for messages and logs.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

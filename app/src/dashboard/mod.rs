@@ -1,32 +1,41 @@
-//! The first page after sign-in: what needs attention, at a glance.
+//! The first page after sign-in: every domain in reach at a glance (searchable, filterable,
+//! sortable, paged in SQL), the platform's vital signs, and what happened lately.
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
 use crate::auth::PageData;
-use crate::tenancy::pages::TenantsTable;
-use crate::ui::{signed_in_page, EmptyState, Time};
+use crate::tenancy::pages::DomainBrowser;
+use crate::tenancy::{DomainBrowse, DomainQuery};
+use crate::ui::{signed_in_page, Time};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Dashboard {
     /// Whether the platform-wide figures apply (owners and operators).
     pub platform: bool,
     pub now: i64,
+    pub tenants: i64,
+    pub domains: i64,
+    pub mailboxes: i64,
     pub operators: i64,
     pub open_invites: i64,
     pub failed_signins_24h: i64,
     pub audit_events: i64,
     pub recent: Vec<AuditEvent>,
-    pub tenants: Vec<crate::tenancy::Tenant>,
-    pub domains: i64,
+    pub browse: DomainBrowse,
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_dashboard() -> Result<PageData<Dashboard>, ServerFnError> {
-    use crate::core::authz::{authorize, decide, Action};
+pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, ServerFnError> {
+    use crate::core::authz::{authorize, decide, Action, Role};
     crate::ssr::page(|c| async move {
         let actor = c.actor();
         authorize(&actor, Action::ViewDashboard)?;
+        // Client viewers have their own read-only portal.
+        if actor.role == Some(Role::ClientViewer) {
+            leptos_axum::redirect("/portal");
+        }
         let now = c.st.clock.now();
         // Platform figures for those who run the platform; tenant people see their tenant.
         let platform = decide(&actor, Action::ViewOperators);
@@ -50,65 +59,94 @@ pub async fn get_dashboard() -> Result<PageData<Dashboard>, ServerFnError> {
             }
             Err(_) => vec![],
         };
-        let tenants = crate::tenancy::service::tenants(&c.st, &actor).await?;
-        let domains = tenants.iter().map(|t| t.domain_count).sum();
+        let (tenants, domains, mailboxes) = crate::tenancy::service::totals(&c.st, &actor).await?;
+        let browse = crate::tenancy::service::browse_domains(&c.st, &actor, &query).await?;
         Ok(Dashboard {
             platform,
+            now,
             tenants,
             domains,
-            now,
+            mailboxes,
             operators: operators.len() as i64,
             open_invites: invites.len() as i64,
             failed_signins_24h: failed,
             audit_events: total,
             recent,
+            browse,
         })
     })
     .await
 }
 
 #[component]
-fn Stat(
+pub fn Stat(
     label: &'static str,
     value: String,
     #[prop(optional)] hint: Option<String>,
+    #[prop(optional)] href: Option<&'static str>,
     #[prop(optional)] warn: bool,
 ) -> impl IntoView {
+    let value = view! { <p class=if warn { "mt-1 text-2xl font-semibold text-red-700" } else { "mt-1 text-2xl font-semibold" }>{value}</p> };
     view! {
         <div class="card p-4">
             <p class="text-xs uppercase tracking-wide text-zinc-500">{label}</p>
-            <p class=if warn { "mt-1 text-2xl font-semibold text-red-700" } else { "mt-1 text-2xl font-semibold" }>{value}</p>
+            {match href {
+                Some(h) => view! { <a href=h class="hover:text-indigo-700">{value}</a> }.into_any(),
+                None => value.into_any(),
+            }}
             {hint.map(|h| view! { <p class="mt-1 text-xs text-zinc-500">{h}</p> })}
         </div>
     }
 }
 
+/// The query of the domain overview, read from the address bar.
+pub fn domain_query_from_url() -> impl Fn() -> DomainQuery + Clone + Send + Sync + 'static {
+    let query = use_query_map();
+    move || {
+        let m = query.read();
+        let get = |k: &str| m.get(k).unwrap_or_default();
+        DomainQuery {
+            q: get("q"),
+            status: get("status"),
+            tenant: get("tenant"),
+            sort: get("sort"),
+            dir: get("dir"),
+            page: get("page").parse().unwrap_or(1),
+            per: get("per").parse().unwrap_or(100),
+        }
+        .normalized()
+    }
+}
+
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| get_dashboard());
+    let data = Resource::new(domain_query_from_url(), get_dashboard);
     signed_in_page(
         "Dashboard",
         None,
-        "What needs attention across your tenants, domains and mailboxes.",
+        "Every domain you look after, with its tenant's plan and storage pool.",
         data,
         |d: Dashboard| {
             let now = d.now;
             view! {
-                <div class="grid gap-4 sm:grid-cols-4" class:hidden=!d.platform>
-                    <Stat label="Operators" value=d.operators.to_string() hint="people with console access".to_string()/>
-                    <Stat label="Open invitations" value=d.open_invites.to_string()/>
-                    <Stat label="Failed sign-ins (24 h)" value=d.failed_signins_24h.to_string() warn={d.failed_signins_24h > 0}/>
-                    <Stat label="Audit events" value=d.audit_events.to_string() hint="hash-chained".to_string()/>
+                <div class="grid gap-4 grid-cols-2 lg:grid-cols-4">
+                    <Stat label="Tenants" value=d.tenants.to_string() href="/tenants"/>
+                    <Stat label="Domains" value=d.domains.to_string()/>
+                    <Stat label="Mailboxes" value=d.mailboxes.to_string()/>
+                    {if d.platform {
+                        view! { <Stat label="Failed sign-ins (24 h)" value=d.failed_signins_24h.to_string() warn={d.failed_signins_24h > 0} href="/audit?action=auth."/> }.into_any()
+                    } else {
+                        view! { <Stat label="Audit" value="your tenant".to_string() href="/audit"/> }.into_any()
+                    }}
                 </div>
-                <div class="flex items-center justify-between">
-                    <h2 class="font-medium">{format!("Tenants ({}) · domains ({})", d.tenants.len(), d.domains)}</h2>
-                    <a class="link text-sm" href="/tenants">"Manage tenants →"</a>
-                </div>
-                {if d.tenants.is_empty() {
-                    view! { <EmptyState title="No tenants yet" hint="Create your first tenant on the Tenants page, then add its domains."/> }.into_any()
-                } else {
-                    view! { <TenantsTable tenants=d.tenants.clone()/> }.into_any()
-                }}
+                {d.platform.then(|| view! {
+                    <p class="text-sm text-zinc-600" data-testid="platform-line">
+                        <a class="link" href="/operators">{format!("{} operator{}", d.operators, if d.operators == 1 { "" } else { "s" })}</a>
+                        {format!(" · {} open invitation{} · ", d.open_invites, if d.open_invites == 1 { "" } else { "s" })}
+                        <a class="link" href="/audit">{format!("{} audit events", d.audit_events)}</a>" (hash-chained)"
+                    </p>
+                })}
+                <DomainBrowser browse=d.browse base="/"/>
                 <section class="card">
                     <div class="flex items-center justify-between px-4 py-3 border-b border-zinc-200">
                         <h2 class="font-medium">"Recent activity"</h2>

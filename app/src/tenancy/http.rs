@@ -19,6 +19,57 @@ pub fn routes() -> Router<AppState> {
         .route("/tenants/{slug}/people", post(invite_person))
         .route("/tenants/{slug}/invites/{id}/reveal", post(reveal_invite))
         .route("/tenants/{slug}/invites/{id}/revoke", post(revoke_invite))
+        .route("/plans", post(create_plan))
+        .route("/plans/{id}/retire", post(retire_plan))
+        .route("/plans/{id}/reinstate", post(reinstate_plan))
+}
+
+#[derive(Deserialize)]
+struct PlanCatalogueForm {
+    name: String,
+    max_domains: String,
+    storage_gb: String,
+    #[serde(default)]
+    managed_smtp: Option<String>,
+}
+
+async fn create_plan(c: Caller, Form(f): Form<PlanCatalogueForm>) -> Response {
+    let parsed = (
+        f.max_domains.trim().parse::<i64>(),
+        f.storage_gb.trim().replace(',', ".").parse::<f64>(),
+    );
+    let r = match parsed {
+        (Ok(max_domains), Ok(storage_gb)) => {
+            let new = service::NewPlan {
+                name: f.name,
+                max_domains,
+                storage_gb,
+                managed_smtp: f.managed_smtp.is_some(),
+            };
+            service::create_plan(&c.st, &c.actor(), &new).await
+        }
+        _ => Err(crate::core::AppError::invalid(
+            "Give the domains as a whole number and the storage in GB, e.g. 25 or 2.5.",
+        )),
+    };
+    c.answer(r, "/plans", "Plan added to the catalogue.", "/plans")
+        .await
+}
+
+async fn retire_plan(c: Caller, Path(id): Path<String>) -> Response {
+    let r = service::set_plan_retired(&c.st, &c.actor(), &id, true).await;
+    c.answer(
+        r,
+        "/plans",
+        "Plan retired: new tenants cannot choose it; tenants on it keep it until moved.",
+        "/plans",
+    )
+    .await
+}
+
+async fn reinstate_plan(c: Caller, Path(id): Path<String>) -> Response {
+    let r = service::set_plan_retired(&c.st, &c.actor(), &id, false).await;
+    c.answer(r, "/plans", "Plan offered again.", "/plans").await
 }
 
 async fn create_tenant(c: Caller, Form(f): Form<NewTenant>) -> Response {

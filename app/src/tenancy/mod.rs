@@ -62,6 +62,133 @@ pub struct Domain {
     pub created_at: i64,
 }
 
+/// What the domain overview shows: a search term, filters, a sort and a page. Parsed from
+/// the page's query string and from the API's; anything unknown falls back to the default.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+pub struct DomainQuery {
+    /// Part of a domain name (Unicode or ASCII) or of a tenant name.
+    #[serde(default)]
+    pub q: String,
+    /// `pending`, `active` or `suspended`; empty for all.
+    #[serde(default)]
+    pub status: String,
+    /// A tenant's short name; empty for all.
+    #[serde(default)]
+    pub tenant: String,
+    /// `domain` (default), `tenant`, `status`, `mailboxes` or `added`.
+    #[serde(default)]
+    pub sort: String,
+    /// `asc` (default) or `desc`.
+    #[serde(default)]
+    pub dir: String,
+    /// 1-based page number.
+    #[serde(default)]
+    pub page: i64,
+    /// Rows per page: 50, 100 (default) or 500.
+    #[serde(default)]
+    pub per: i64,
+}
+
+pub const PAGE_SIZES: [i64; 3] = [50, 100, 500];
+pub const DOMAIN_SORTS: [(&str, &str); 5] = [
+    ("domain", "Domain"),
+    ("tenant", "Tenant"),
+    ("status", "Status"),
+    ("mailboxes", "Mailboxes"),
+    ("added", "Added"),
+];
+
+impl DomainQuery {
+    /// The same query with defaults filled in and bad values replaced.
+    pub fn normalized(&self) -> DomainQuery {
+        let mut q = self.clone();
+        q.q = q.q.trim().chars().take(100).collect();
+        if !["pending", "active", "suspended"].contains(&q.status.as_str()) {
+            q.status.clear();
+        }
+        q.tenant = q.tenant.trim().to_string();
+        if !DOMAIN_SORTS.iter().any(|(k, _)| *k == q.sort) {
+            q.sort = "domain".into();
+        }
+        if q.dir != "desc" {
+            q.dir = "asc".into();
+        }
+        if !PAGE_SIZES.contains(&q.per) {
+            q.per = 100;
+        }
+        q.page = q.page.max(1);
+        q
+    }
+
+    /// The query string for this query with `page` replaced (defaults left out).
+    pub fn href(&self, base: &str) -> String {
+        let mut parts: Vec<String> = vec![];
+        let enc = |s: &str| {
+            s.bytes()
+                .map(|b| match b {
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
+        if !self.q.is_empty() {
+            parts.push(format!("q={}", enc(&self.q)));
+        }
+        if !self.status.is_empty() {
+            parts.push(format!("status={}", enc(&self.status)));
+        }
+        if !self.tenant.is_empty() {
+            parts.push(format!("tenant={}", enc(&self.tenant)));
+        }
+        if self.sort != "domain" && !self.sort.is_empty() {
+            parts.push(format!("sort={}", enc(&self.sort)));
+        }
+        if self.dir == "desc" {
+            parts.push("dir=desc".into());
+        }
+        if self.per != 100 && self.per != 0 {
+            parts.push(format!("per={}", self.per));
+        }
+        if self.page > 1 {
+            parts.push(format!("page={}", self.page));
+        }
+        if parts.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", parts.join("&"))
+        }
+    }
+}
+
+/// One row of the domain overview: the domain with its tenant's plan use and pool.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DomainGlance {
+    pub domain: Domain,
+    pub plan_name: String,
+    pub tenant_domains: i64,
+    pub max_domains: i64,
+    pub pool_bytes: i64,
+    pub pool_allocated: i64,
+    pub pool_used: Option<i64>,
+}
+
+/// A page of the domain overview.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DomainBrowse {
+    pub rows: Vec<DomainGlance>,
+    /// Rows matching the filters (all pages).
+    pub total: i64,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub query: DomainQuery,
+    /// Tenants the viewer can filter by: (short name, name).
+    pub tenants: Vec<(String, String)>,
+}
+
 pub const DOMAIN_CATEGORIES: [(&str, &str); 4] = [
     ("standard", "Standard mail"),
     ("transactional", "Transactional / notifications"),

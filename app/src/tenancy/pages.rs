@@ -1,9 +1,9 @@
 //! Tenants, tenant detail, domains and the plan catalogue.
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use super::{format_bytes, Domain, Plan, Tenant, DOMAIN_CATEGORIES};
+use super::{format_bytes, Domain, DomainBrowse, Plan, Tenant, DOMAIN_CATEGORIES, PAGE_SIZES};
 use crate::auth::pages::{DeliveryBadge, InviteActions, SecretOnce};
 use crate::auth::PageData;
 use crate::ui::{signed_in_page, status_tone, Badge, ConfirmButton, EmptyState, PoolBar, Time};
@@ -72,15 +72,23 @@ pub async fn get_tenant(slug: String) -> Result<PageData<TenantPage>, ServerFnEr
     .await
 }
 
-#[server(prefix = "/_sf")]
-pub async fn get_domains(q: String) -> Result<PageData<Vec<Domain>>, ServerFnError> {
-    crate::ssr::page(|c| async move { super::service::domains(&c.st, &c.actor(), Some(&q)).await })
-        .await
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PlansPage {
+    pub plans: Vec<Plan>,
+    pub can_manage: bool,
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_plans() -> Result<PageData<Vec<Plan>>, ServerFnError> {
-    crate::ssr::page(|c| async move { super::service::plans(&c.st, &c.actor()).await }).await
+pub async fn get_plans() -> Result<PageData<PlansPage>, ServerFnError> {
+    use crate::core::authz::{decide, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        Ok(PlansPage {
+            plans: super::service::plans(&c.st, &a).await?,
+            can_manage: decide(&a, Action::ManagePlans),
+        })
+    })
+    .await
 }
 
 fn plan_label(p: &Plan) -> String {
@@ -172,38 +180,276 @@ pub fn TenantsTable(tenants: Vec<Tenant>) -> impl IntoView {
     }
 }
 
+/// A domain as people read it, with its ASCII (punycode) form under it when they differ.
 #[component]
-pub fn DomainsTable(
-    domains: Vec<Domain>,
-    #[prop(optional)] show_tenant: bool,
-    #[prop(optional)] can_manage: bool,
-) -> impl IntoView {
+pub fn DomainNameCell(domain: Domain) -> impl IntoView {
+    let idn = domain.unicode_name != domain.name;
+    view! {
+        <a class="font-medium link whitespace-nowrap" href=format!("/domains/{}", domain.name)>{domain.unicode_name.clone()}</a>
+        {idn.then(|| view! { <div class="text-xs font-mono text-zinc-500">{domain.name.clone()}</div> })}
+    }
+}
+
+/// Where the DNS, routing and alert badges of a domain go once those checks exist.
+#[component]
+pub fn HealthSlots() -> impl IntoView {
+    view! {
+        <span class="inline-flex gap-1 whitespace-nowrap text-[11px] text-zinc-400" title="DNS, routing and alert checks arrive with their releases">
+            <span class="rounded border border-zinc-200 px-1">"DNS"</span>
+            <span class="rounded border border-zinc-200 px-1">"Routing"</span>
+            <span class="rounded border border-zinc-200 px-1">"Alerts"</span>
+        </span>
+    }
+}
+
+/// The domain overview: search and filters (a plain GET form), sortable column headers,
+/// pages — all links, so it works without JavaScript and every view has its own address.
+#[component]
+pub fn DomainBrowser(browse: DomainBrowse, base: &'static str) -> impl IntoView {
+    let q = browse.query.clone();
+    let total = browse.total;
+    let first = if total == 0 {
+        0
+    } else {
+        (q.page - 1) * q.per + 1
+    };
+    let last = ((q.page - 1) * q.per + browse.rows.len() as i64).max(0);
+    let pages = ((total + q.per - 1) / q.per).max(1);
+    let filtered = !q.q.is_empty() || !q.status.is_empty() || !q.tenant.is_empty();
+    let header = {
+        let q = q.clone();
+        move |key: &'static str, label: &'static str| {
+            let active = q.sort == key;
+            let mut next = q.clone();
+            next.sort = key.to_string();
+            next.dir = if active && q.dir == "asc" {
+                "desc".into()
+            } else {
+                "asc".into()
+            };
+            next.page = 1;
+            let arrow = if !active {
+                ""
+            } else if q.dir == "asc" {
+                " ↑"
+            } else {
+                " ↓"
+            };
+            let sort_state = if !active {
+                "none"
+            } else if q.dir == "asc" {
+                "ascending"
+            } else {
+                "descending"
+            };
+            view! { <th aria-sort=sort_state><a class="hover:text-indigo-700" href=next.href(base)>{label}{arrow}</a></th> }
+        }
+    };
+    let page_link = {
+        let q = q.clone();
+        move |page: i64, label: &'static str, enabled: bool| {
+            let mut p = q.clone();
+            p.page = page;
+            if enabled {
+                view! { <a class="btn btn-secondary" href=p.href(base)>{label}</a> }.into_any()
+            } else {
+                view! { <span class="btn btn-secondary opacity-40 pointer-events-none" aria-disabled="true">{label}</span> }.into_any()
+            }
+        }
+    };
+    let status_opts = [
+        ("", "Any status"),
+        ("active", "Active"),
+        ("pending", "Pending"),
+        ("suspended", "Suspended"),
+    ];
+    view! {
+        <section class="space-y-3" data-testid="domain-browser">
+            <form method="get" action=base class="card p-3 flex flex-wrap gap-2 items-end">
+                <div class="grow min-w-[12rem]">
+                    <label class="sr-only" for="f-q">"Search"</label>
+                    <input class="input" id="f-q" name="q" type="search" placeholder="Search domains or tenants" value=q.q.clone()/>
+                </div>
+                <div>
+                    <label class="sr-only" for="f-status">"Status"</label>
+                    <select class="input" id="f-status" name="status">
+                        {status_opts.into_iter().map(|(v, l)| view! { <option value=v selected=q.status == v>{l}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label class="sr-only" for="f-tenant">"Tenant"</label>
+                    <select class="input" id="f-tenant" name="tenant">
+                        <option value="">"All tenants"</option>
+                        {browse.tenants.iter().map(|(slug, name)| view! { <option value=slug.clone() selected=q.tenant == *slug>{name.clone()}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label class="sr-only" for="f-per">"Rows per page"</label>
+                    <select class="input" id="f-per" name="per">
+                        {PAGE_SIZES.into_iter().map(|n| view! { <option value=n.to_string() selected=q.per == n>{format!("{n} per page")}</option> }).collect_view()}
+                    </select>
+                </div>
+                <input type="hidden" name="sort" value=q.sort.clone()/>
+                <input type="hidden" name="dir" value=q.dir.clone()/>
+                <button class="btn btn-secondary" type="submit">"Apply"</button>
+                {filtered.then(|| view! { <a class="btn btn-secondary" href=base>"Clear"</a> })}
+            </form>
+            {if browse.rows.is_empty() {
+                view! { <EmptyState title=if filtered { "No domain matches" } else { "No domains yet" }
+                    hint=if filtered { "Change the search or the filters." } else { "Create a tenant, then add its domains on the tenant's page." }/> }.into_any()
+            } else {
+                view! {
+                    <div class="card overflow-x-auto">
+                        <table class="table" data-testid="domains-table">
+                            <thead><tr>
+                                {header("domain", "Domain")}
+                                {header("tenant", "Tenant")}
+                                {header("status", "Status")}
+                                {header("mailboxes", "Mailboxes")}
+                                <th>"Plan use"</th>
+                                <th>"Storage pool"</th>
+                                <th>"Health"</th>
+                            </tr></thead>
+                            <tbody>
+                                {browse.rows.into_iter().map(|r| {
+                                    let full = r.tenant_domains >= r.max_domains;
+                                    view! {
+                                        <tr>
+                                            <td><DomainNameCell domain=r.domain.clone()/></td>
+                                            <td><a class="link" href=format!("/tenants/{}", r.domain.tenant_slug)>{r.domain.tenant_name.clone()}</a></td>
+                                            <td><Badge text=r.domain.status.clone() tone=status_tone(&r.domain.status)/></td>
+                                            <td class="tabular-nums">{r.domain.mailbox_count}</td>
+                                            <td class="whitespace-nowrap">
+                                                <span class=if full { "font-medium text-amber-800" } else { "" }>{format!("{} / {}", r.tenant_domains, r.max_domains)}</span>
+                                                <span class="text-xs text-zinc-500">{format!(" domains · {}", r.plan_name)}</span>
+                                            </td>
+                                            <td><PoolBar allocated=r.pool_allocated used=r.pool_used size=r.pool_bytes/></td>
+                                            <td><HealthSlots/></td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+            <div class="flex items-center justify-between text-sm text-zinc-600">
+                <span data-testid="domain-count">{format!("{first}–{last} of {total} domain{}", if total == 1 { "" } else { "s" })}</span>
+                <span class="flex items-center gap-2">
+                    {page_link(q.page - 1, "← Previous", q.page > 1)}
+                    <span>{format!("Page {} of {}", q.page.min(pages), pages)}</span>
+                    {page_link(q.page + 1, "Next →", q.page < pages)}
+                </span>
+            </div>
+        </section>
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DomainPage {
+    pub domain: Domain,
+    pub tenant: Tenant,
+    pub mailboxes: Vec<crate::mailboxes::Mailbox>,
+    pub can_manage: bool,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_domain_page(name: String) -> Result<PageData<DomainPage>, ServerFnError> {
+    use crate::core::authz::{authorize_in, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let domain = super::service::domain(&c.st, &a, &name).await?;
+        let (tenant, _) = super::service::tenant(&c.st, &a, &domain.tenant_id).await?;
+        let mailboxes = crate::mailboxes::service::of_domain(&c.st, &a, &domain).await?;
+        Ok(DomainPage {
+            can_manage: authorize_in(&a, Action::ManageDomains, &domain.tenant_id).is_ok(),
+            domain,
+            tenant,
+            mailboxes,
+        })
+    })
+    .await
+}
+
+#[component]
+pub fn DomainDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let name = move || params.read().get("name").unwrap_or_default();
+    let data = Resource::new(name, get_domain_page);
+    signed_in_page(
+        "Domain",
+        Some("Domains"),
+        "Its status, its tenant's plan and pool, and its mailboxes.",
+        data,
+        move |p: DomainPage| {
+            let d = p.domain.clone();
+            let t = p.tenant.clone();
+            view! {
+                <section class="card p-5 grid gap-4 sm:grid-cols-4">
+                    <div class="sm:col-span-2">
+                        <h2 class="text-lg font-semibold">{d.unicode_name.clone()}" "<Badge text=d.status.clone() tone=status_tone(&d.status)/></h2>
+                        {(d.unicode_name != d.name).then(|| view! { <p class="text-xs font-mono text-zinc-500">{d.name.clone()}</p> })}
+                        <p class="text-sm text-zinc-500">"Tenant "<a class="link" href=format!("/tenants/{}", t.slug)>{t.name.clone()}</a>
+                            {format!(" · {} · catch-all {}", d.category, if d.catch_all { "on" } else { "off" })}</p>
+                        <div class="mt-2"><HealthSlots/></div>
+                    </div>
+                    <div>
+                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Plan"</p>
+                        <p class="font-medium">{t.plan_name.clone()}</p>
+                        <p class="text-sm">{format!("{} of {} domains", t.domain_count, t.max_domains)}</p>
+                    </div>
+                    <div>
+                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Storage pool"</p>
+                        <PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/>
+                    </div>
+                </section>
+                {p.can_manage.then(|| view! {
+                    <div>
+                        {if d.status == "active" {
+                            view! { <ConfirmButton action=format!("/domains/{}/status", d.id) label="Suspend domain"
+                                question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)
+                                hidden_name="status" hidden_value="suspended"/> }.into_any()
+                        } else {
+                            view! { <form method="post" action=format!("/domains/{}/status", d.id)>
+                                <input type="hidden" name="status" value="active"/>
+                                <button class="btn btn-secondary" type="submit">"Activate domain"</button>
+                            </form> }.into_any()
+                        }}
+                    </div>
+                })}
+                <h2 class="font-medium">{format!("Mailboxes ({})", d.mailbox_count)}</h2>
+                {if p.mailboxes.is_empty() {
+                    view! { <EmptyState title="No mailboxes yet" hint="Mailboxes are created by invitation; their owners set their own passwords."/> }.into_any()
+                } else {
+                    view! { <crate::mailboxes::pages::MailboxesTable mailboxes=p.mailboxes/> }.into_any()
+                }}
+            }
+        },
+    )
+}
+
+#[component]
+pub fn DomainsTable(domains: Vec<Domain>, #[prop(optional)] can_manage: bool) -> impl IntoView {
     view! {
         <div class="card overflow-x-auto">
             <table class="table" data-testid="domains-table">
                 <thead><tr>
                     <th>"Domain"</th>
-                    {show_tenant.then(|| view! { <th>"Tenant"</th> })}
                     <th>"Status"</th><th>"Category"</th><th>"Mailboxes"</th><th>"Catch-all"</th>
                     <th>"Health"</th>
                     {can_manage.then(|| view! { <th class="text-right">"Action"</th> })}
                 </tr></thead>
                 <tbody>
                     {domains.into_iter().map(|d| {
-                        let idn = d.unicode_name != d.name;
                         let next = if d.status == "active" { "suspended" } else { "active" };
                         view! {
                             <tr>
-                                <td>
-                                    <span class="font-medium">{d.unicode_name.clone()}</span>
-                                    {idn.then(|| view! { <div class="text-xs font-mono text-zinc-500">{d.name.clone()}</div> })}
-                                </td>
-                                {show_tenant.then(|| view! { <td><a class="link" href=format!("/tenants/{}", d.tenant_slug)>{d.tenant_name.clone()}</a></td> })}
+                                <td><DomainNameCell domain=d.clone()/></td>
                                 <td><Badge text=d.status.clone() tone=status_tone(&d.status)/></td>
                                 <td>{d.category.clone()}</td>
                                 <td>{d.mailbox_count}</td>
                                 <td>{if d.catch_all { view! { <Badge text="on" tone="amber"/> }.into_any() } else { view! { <span class="text-zinc-500">"off"</span> }.into_any() }}</td>
-                                <td><span class="text-xs text-zinc-400" title="DNS, routing and alert checks arrive with their releases">"not checked yet"</span></td>
+                                <td><HealthSlots/></td>
                                 {can_manage.then(|| view! {
                                     <td class="text-right">
                                         {if next == "active" {
@@ -251,6 +497,7 @@ pub fn TenantDetailPage() -> impl IntoView {
                         <p class="text-sm text-zinc-500">{t.slug.clone()}
                             {t.contact_name.clone().map(|n| format!(" · contact: {n}"))}
                             {t.contact_email.clone().map(|e| format!(" <{e}>"))}</p>
+                        {p.can_invite.then(|| view! { <a class="link text-sm" href=format!("/portal?tenant={}", t.slug)>"Client portal preview →"</a> })}
                     </div>
                     <div>
                         <p class="text-xs uppercase tracking-wide text-zinc-500">"Plan"</p>
@@ -321,34 +568,6 @@ pub fn TenantDetailPage() -> impl IntoView {
 }
 
 #[component]
-pub fn DomainsListPage() -> impl IntoView {
-    let query = use_query_map();
-    let q = move || query.read().get("q").unwrap_or_default();
-    let data = Resource::new(q, get_domains);
-    signed_in_page(
-        "Domains",
-        Some("Domains"),
-        "Every domain of every tenant you can see. Add domains from the tenant's page.",
-        data,
-        move |d: Vec<Domain>| {
-            let list = if d.is_empty() {
-                view! { <EmptyState title="No domains" hint="Nothing matches, or no tenant has a domain yet."/> }.into_any()
-            } else {
-                view! { <DomainsTable domains=d show_tenant=true/> }.into_any()
-            };
-            view! {
-                <form method="get" action="/domains" class="flex gap-2 max-w-md">
-                    <label class="sr-only" for="q">"Search"</label>
-                    <input class="input" id="q" name="q" placeholder="Search domains or tenants" value=q()/>
-                    <button class="btn btn-secondary" type="submit">"Search"</button>
-                </form>
-                {list}
-            }
-        },
-    )
-}
-
-#[component]
 pub fn PlansPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_plans());
     signed_in_page(
@@ -356,19 +575,55 @@ pub fn PlansPage() -> impl IntoView {
         Some("Plans"),
         "Plans are priced by domains; storage is one pool shared by all of a tenant's mailboxes.",
         data,
-        |plans: Vec<Plan>| {
+        |p: PlansPage| {
+            let can_manage = p.can_manage;
             view! {
-                <div class="grid gap-4 sm:grid-cols-4" data-testid="plans">
-                    {plans.into_iter().map(|p| view! {
-                        <div class="card p-5">
-                            <p class="font-semibold">{p.name.clone()}{p.retired.then(|| view! { <span class="ml-2"><Badge text="retired"/></span> })}</p>
-                            <p class="mt-2 text-2xl font-semibold">{p.max_domains}<span class="text-sm font-normal text-zinc-500">{if p.max_domains == 1 { " domain" } else { " domains" }}</span></p>
-                            <p class="text-sm">{format_bytes(p.storage_bytes)}" pooled storage"</p>
-                            <p class="text-sm">{if p.managed_smtp { "Managed SMTP" } else { "No managed SMTP" }}</p>
-                            <p class="mt-2 text-xs text-zinc-500">{format!("{} tenant{}", p.tenants, if p.tenants == 1 { "" } else { "s" })}</p>
+                <div class="grid gap-4 sm:grid-cols-2 lg:grid-cols-4" data-testid="plans">
+                    {p.plans.into_iter().map(|pl| view! {
+                        <div class=if pl.retired { "card p-5 opacity-70" } else { "card p-5" }>
+                            <p class="font-semibold">{pl.name.clone()}{pl.retired.then(|| view! { <span class="ml-2"><Badge text="retired"/></span> })}</p>
+                            <p class="mt-2 text-2xl font-semibold">{pl.max_domains}<span class="text-sm font-normal text-zinc-500">{if pl.max_domains == 1 { " domain" } else { " domains" }}</span></p>
+                            <p class="text-sm">{format_bytes(pl.storage_bytes)}" pooled storage"</p>
+                            <p class="text-sm">{if pl.managed_smtp { "Managed SMTP" } else { "No managed SMTP" }}</p>
+                            <p class="mt-2 text-xs text-zinc-500">{format!("{} tenant{}", pl.tenants, if pl.tenants == 1 { "" } else { "s" })}</p>
+                            {can_manage.then(|| if pl.retired {
+                                view! {
+                                    <form method="post" action=format!("/plans/{}/reinstate", pl.id) class="mt-3">
+                                        <button class="btn btn-secondary" type="submit">"Offer again"</button>
+                                    </form>
+                                }.into_any()
+                            } else {
+                                view! {
+                                    <div class="mt-3">
+                                        <ConfirmButton action=format!("/plans/{}/retire", pl.id) label="Retire"
+                                            question=format!("New tenants will not be able to choose {}. The {} tenant(s) on it keep it until moved.", pl.name, pl.tenants)/>
+                                    </div>
+                                }.into_any()
+                            })}
                         </div>
                     }).collect_view()}
                 </div>
+                {can_manage.then(|| view! {
+                    <details class="card p-5">
+                        <summary class="font-medium cursor-pointer">"Add a plan"</summary>
+                        <form method="post" action="/plans" class="mt-4 grid gap-4 sm:grid-cols-4 items-end">
+                            <div>
+                                <label class="label" for="pl-name">"Name"</label>
+                                <input class="input" id="pl-name" name="name" required maxlength="40" placeholder="Business"/>
+                            </div>
+                            <div>
+                                <label class="label" for="pl-domains">"Domains"</label>
+                                <input class="input" id="pl-domains" name="max_domains" type="number" min="1" max="10000" required placeholder="20"/>
+                            </div>
+                            <div>
+                                <label class="label" for="pl-storage">"Pooled storage (GB)"</label>
+                                <input class="input" id="pl-storage" name="storage_gb" inputmode="decimal" required placeholder="100"/>
+                            </div>
+                            <label class="flex items-center gap-2 text-sm"><input type="checkbox" name="managed_smtp" checked/>"Managed SMTP"</label>
+                            <div class="sm:col-span-4"><button class="btn btn-primary" type="submit">"Add plan"</button></div>
+                        </form>
+                    </details>
+                })}
             }
         },
     )

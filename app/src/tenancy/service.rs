@@ -2,7 +2,9 @@
 //! transaction.
 use serde::Deserialize;
 
-use super::{store, Domain, DomainName, Plan, Tenant, DOMAIN_CATEGORIES};
+use super::{
+    store, Domain, DomainBrowse, DomainName, DomainQuery, Plan, Tenant, DOMAIN_CATEGORIES,
+};
 use crate::audit::service::{record, Event};
 use crate::core::authz::{authorize, authorize_in, Action, Actor};
 use crate::core::secrets::new_id;
@@ -18,9 +20,7 @@ pub async fn plans(st: &AppState, actor: &Actor) -> AppResult<Vec<Plan>> {
 /// The tenants the actor may see.
 pub async fn tenants(st: &AppState, actor: &Actor) -> AppResult<Vec<Tenant>> {
     let g = authorize(actor, Action::ViewTenants)?;
-    let mut all = store::tenants(&st.db, &g).await?;
-    all.retain(|t| actor.tenants.contains(&t.id));
-    Ok(all)
+    store::tenants(&st.db, &g).await
 }
 
 /// A tenant by id or slug, then the decision for `action` on it: outside the actor's scope
@@ -45,9 +45,31 @@ pub async fn tenant(st: &AppState, actor: &Actor, key: &str) -> AppResult<(Tenan
 pub async fn domains(st: &AppState, actor: &Actor, search: Option<&str>) -> AppResult<Vec<Domain>> {
     let g = authorize(actor, Action::ViewTenants)?;
     let search = search.map(str::trim).filter(|s| !s.is_empty());
-    let mut all = store::domains(&st.db, &g, None, search).await?;
-    all.retain(|d| actor.tenants.contains(&d.tenant_id));
-    Ok(all)
+    store::domains(&st.db, &g, None, search).await
+}
+
+/// (tenants, domains, mailboxes) in the actor's reach.
+pub async fn totals(st: &AppState, actor: &Actor) -> AppResult<(i64, i64, i64)> {
+    let g = authorize(actor, Action::ViewTenants)?;
+    store::totals(&st.db, &g).await
+}
+
+/// A page of the domain overview (search, filters, sort, paging), within the actor's scope.
+pub async fn browse_domains(
+    st: &AppState,
+    actor: &Actor,
+    q: &DomainQuery,
+) -> AppResult<DomainBrowse> {
+    let g = authorize(actor, Action::ViewTenants)?;
+    let query = q.normalized();
+    let (rows, total) = store::browse_domains(&st.db, &g, &query).await?;
+    let tenants = store::tenant_names(&st.db, &g).await?;
+    Ok(DomainBrowse {
+        rows,
+        total,
+        query,
+        tenants,
+    })
 }
 
 pub async fn domain(st: &AppState, actor: &Actor, key: &str) -> AppResult<Domain> {
@@ -381,6 +403,117 @@ pub async fn set_domain_status(
     store::domain(&st.db, &g, &d.id)
         .await?
         .ok_or(AppError::NotFound)
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewPlan {
+    pub name: String,
+    /// Domains a tenant on this plan may have (1–10,000).
+    pub max_domains: i64,
+    /// Pooled storage in GB (decimal, 1 GB = 10⁹ bytes; fractions allowed, e.g. 0.5).
+    pub storage_gb: f64,
+    #[serde(default)]
+    pub managed_smtp: bool,
+}
+
+/// Adds a plan to the catalogue (owner only). Tenants choose it from then on.
+pub async fn create_plan(st: &AppState, actor: &Actor, new: &NewPlan) -> AppResult<Plan> {
+    let g = authorize(actor, Action::ManagePlans)?;
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 40 {
+        return Err(AppError::invalid(
+            "Give the plan a name (at most 40 characters).",
+        ));
+    }
+    if !(1..=10_000).contains(&new.max_domains) {
+        return Err(AppError::invalid(
+            "A plan allows between 1 and 10,000 domains.",
+        ));
+    }
+    if !new.storage_gb.is_finite() || new.storage_gb < 0.001 || new.storage_gb > 1_000_000.0 {
+        return Err(AppError::invalid(
+            "Give the pooled storage in GB, between 0.001 and 1,000,000.",
+        ));
+    }
+    let storage_bytes = (new.storage_gb * 1e9).round() as i64;
+    let now = st.clock.now();
+    let id = new_id("plan");
+    let mut tx = st.db.begin().await?;
+    if store::plan_name_taken(tx.conn(), name).await? {
+        return Err(AppError::Conflict(format!(
+            "There is already a plan called “{name}”."
+        )));
+    }
+    store::insert_plan(
+        tx.conn(),
+        &g,
+        &id,
+        name,
+        new.max_domains,
+        storage_bytes,
+        new.managed_smtp,
+        now,
+    )
+    .await?;
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        Event::new("plan.created")
+            .target(id.clone())
+            .details(serde_json::json!({
+                "name": name, "max_domains": new.max_domains, "storage_bytes": storage_bytes,
+                "managed_smtp": new.managed_smtp,
+            })),
+    )
+    .await?;
+    let plan = store::plan(tx.conn(), &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(plan)
+}
+
+/// Retires a plan (no new tenant can choose it; tenants on it keep it until moved) or
+/// reinstates it.
+pub async fn set_plan_retired(
+    st: &AppState,
+    actor: &Actor,
+    plan_id: &str,
+    retired: bool,
+) -> AppResult<Plan> {
+    let g = authorize(actor, Action::ManagePlans)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let plan = store::plan(tx.conn(), plan_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !store::set_plan_retired(tx.conn(), &g, &plan.id, retired.then_some(now)).await? {
+        return Err(AppError::invalid(format!(
+            "{} is already {}.",
+            plan.name,
+            if retired { "retired" } else { "offered" }
+        )));
+    }
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        Event::new(if retired {
+            "plan.retired"
+        } else {
+            "plan.reinstated"
+        })
+        .target(plan.id.clone())
+        .details(serde_json::json!({ "name": plan.name, "tenants_on_it": plan.tenants })),
+    )
+    .await?;
+    let plan = store::plan(tx.conn(), &plan.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(plan)
 }
 
 #[cfg(test)]

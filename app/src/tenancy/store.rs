@@ -3,9 +3,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Domain, Plan, Tenant};
+use super::{Domain, DomainGlance, DomainQuery, Plan, Tenant};
 use crate::core::authz::Granted;
-use crate::core::db::Db;
+use crate::core::db::{like_term, Db, Where};
 use crate::core::AppResult;
 
 fn plan_row(r: &AnyRow) -> Result<Plan, sqlx::Error> {
@@ -65,13 +65,59 @@ fn tenant_row(r: &AnyRow) -> Result<Tenant, sqlx::Error> {
     })
 }
 
-pub async fn tenants(db: &Db, _g: &Granted<'_>) -> AppResult<Vec<Tenant>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {TENANT_COLS} FROM tenants t JOIN plans p ON p.id = t.plan_id ORDER BY t.name"
-    ))
-    .fetch_all(db.pool())
-    .await?;
+/// The tenants in the actor's scope, by name.
+pub async fn tenants(db: &Db, g: &Granted<'_>) -> AppResult<Vec<Tenant>> {
+    let mut w = Where::new();
+    w.scope("t.id", &g.actor.tenants);
+    let sql = format!(
+        "SELECT {TENANT_COLS} FROM tenants t JOIN plans p ON p.id = t.plan_id{} ORDER BY t.name",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
     Ok(rows.iter().map(tenant_row).collect::<Result<_, _>>()?)
+}
+
+/// Tenants, domains and mailboxes in the actor's scope (from the maintained counters).
+pub async fn totals(db: &Db, g: &Granted<'_>) -> AppResult<(i64, i64, i64)> {
+    let mut w = Where::new();
+    w.scope("id", &g.actor.tenants);
+    let sql = format!(
+        "SELECT COUNT(*) AS t, CAST(COALESCE(SUM(domain_count), 0) AS BIGINT) AS d FROM tenants{}",
+        w.sql()
+    );
+    let r = w.bind(sqlx::query(&sql)).fetch_one(db.pool()).await?;
+    let mut w = Where::new();
+    w.scope("tenant_id", &g.actor.tenants);
+    let sql = format!(
+        "SELECT CAST(COALESCE(SUM(mailbox_count), 0) AS BIGINT) AS m FROM domains{}",
+        w.sql()
+    );
+    let m = w.bind(sqlx::query(&sql)).fetch_one(db.pool()).await?;
+    Ok((r.try_get("t")?, r.try_get("d")?, m.try_get("m")?))
+}
+
+/// (id, name) of the tenants in the actor's scope.
+pub async fn tenant_names_by_id(db: &Db, g: &Granted<'_>) -> AppResult<Vec<(String, String)>> {
+    let mut w = Where::new();
+    w.scope("id", &g.actor.tenants);
+    let sql = format!("SELECT id, name FROM tenants{} ORDER BY name", w.sql());
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// (short name, name) of the tenants in the actor's scope, for filters.
+pub async fn tenant_names(db: &Db, g: &Granted<'_>) -> AppResult<Vec<(String, String)>> {
+    let mut w = Where::new();
+    w.scope("id", &g.actor.tenants);
+    let sql = format!("SELECT slug, name FROM tenants{} ORDER BY name", w.sql());
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get("slug")?, r.try_get("name")?)))
+        .collect::<Result<_, sqlx::Error>>()?)
 }
 
 /// By id or slug.
@@ -251,37 +297,97 @@ fn domain_row(r: &AnyRow) -> Result<Domain, sqlx::Error> {
     })
 }
 
-/// Domains, optionally of one tenant, optionally matching a search term.
+/// Domains in the actor's scope, optionally of one tenant, optionally matching a search term.
 pub async fn domains(
     db: &Db,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     tenant_id: Option<&str>,
     search: Option<&str>,
 ) -> AppResult<Vec<Domain>> {
-    let mut sql = format!(
-        "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id WHERE 1=1"
-    );
-    let mut n = 0;
-    if tenant_id.is_some() {
-        n += 1;
-        sql += &format!(" AND d.tenant_id = ${n}");
-    }
-    if search.is_some() {
-        n += 1;
-        sql += &format!(
-            " AND (d.name LIKE ${n} OR d.unicode_name LIKE ${n} OR LOWER(t.name) LIKE ${n})"
-        );
-    }
-    sql += " ORDER BY d.name";
-    let mut q = sqlx::query(&sql);
+    let mut w = Where::new();
+    w.scope("d.tenant_id", &g.actor.tenants);
     if let Some(t) = tenant_id {
-        q = q.bind(t.to_string());
+        let p = w.arg(t);
+        w.and(format!("d.tenant_id = {p}"));
     }
     if let Some(s) = search {
-        q = q.bind(format!("%{}%", s.to_lowercase().replace(['%', '_'], "")));
+        search_cond(&mut w, s);
     }
-    let rows = q.fetch_all(db.pool()).await?;
+    let sql = format!(
+        "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id{} ORDER BY d.name",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
     Ok(rows.iter().map(domain_row).collect::<Result<_, _>>()?)
+}
+
+fn search_cond(w: &mut Where, term: &str) {
+    let p = w.arg(like_term(term));
+    w.and(format!(
+        "(d.name LIKE {p} OR LOWER(d.unicode_name) LIKE {p} OR LOWER(t.name) LIKE {p})"
+    ));
+}
+
+/// One page of the domain overview, filtered, sorted and confined to the actor's scope in
+/// SQL, with the number of matching rows.
+pub async fn browse_domains(
+    db: &Db,
+    g: &Granted<'_>,
+    q: &DomainQuery,
+) -> AppResult<(Vec<DomainGlance>, i64)> {
+    let q = q.normalized();
+    let mut w = Where::new();
+    w.scope("d.tenant_id", &g.actor.tenants);
+    if !q.q.is_empty() {
+        search_cond(&mut w, &q.q);
+    }
+    if !q.status.is_empty() {
+        let p = w.arg(q.status.as_str());
+        w.and(format!("d.status = {p}"));
+    }
+    if !q.tenant.is_empty() {
+        let p = w.arg(q.tenant.as_str());
+        w.and(format!("t.slug = {p}"));
+    }
+    let from = format!(
+        "FROM domains d JOIN tenants t ON t.id = d.tenant_id JOIN plans p ON p.id = t.plan_id{}",
+        w.sql()
+    );
+    let total: i64 = w
+        .bind(sqlx::query(&format!("SELECT COUNT(*) AS n {from}")))
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+    let dir = if q.dir == "desc" { "DESC" } else { "ASC" };
+    let order = match q.sort.as_str() {
+        "tenant" => format!("t.name {dir}, d.name"),
+        "status" => format!("d.status {dir}, d.name"),
+        "mailboxes" => format!("d.mailbox_count {dir}, d.name"),
+        "added" => format!("d.created_at {dir}, d.name"),
+        _ => format!("d.name {dir}"),
+    };
+    let sql = format!(
+        "SELECT {DOMAIN_COLS}, p.name AS plan_name, t.domain_count, p.max_domains, \
+         p.storage_bytes, t.storage_allocated, t.storage_used {from} ORDER BY {order} LIMIT {} OFFSET {}",
+        q.per,
+        (q.page - 1) * q.per
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            Ok(DomainGlance {
+                domain: domain_row(r)?,
+                plan_name: r.try_get("plan_name")?,
+                tenant_domains: r.try_get("domain_count")?,
+                max_domains: r.try_get("max_domains")?,
+                pool_bytes: r.try_get("storage_bytes")?,
+                pool_allocated: r.try_get("storage_allocated")?,
+                pool_used: r.try_get("storage_used")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((rows, total))
 }
 
 pub async fn domain(db: &Db, _g: &Granted<'_>, id: &str) -> AppResult<Option<Domain>> {
@@ -292,4 +398,59 @@ pub async fn domain(db: &Db, _g: &Granted<'_>, id: &str) -> AppResult<Option<Dom
     .fetch_optional(db.pool())
     .await?;
     Ok(r.as_ref().map(domain_row).transpose()?)
+}
+
+pub async fn plan_name_taken(c: &mut AnyConnection, name: &str) -> AppResult<bool> {
+    Ok(
+        sqlx::query("SELECT 1 AS one FROM plans WHERE LOWER(name) = LOWER($1)")
+            .bind(name.to_string())
+            .fetch_optional(c)
+            .await?
+            .is_some(),
+    )
+}
+
+pub async fn insert_plan(
+    c: &mut AnyConnection,
+    _g: &Granted<'_>,
+    id: &str,
+    name: &str,
+    max_domains: i64,
+    storage_bytes: i64,
+    managed_smtp: bool,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO plans (id, name, max_domains, storage_bytes, managed_smtp, position, created_at) \
+         VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(position), 0) + 1 FROM plans), $6)",
+    )
+    .bind(id.to_string())
+    .bind(name.to_string())
+    .bind(max_domains)
+    .bind(storage_bytes)
+    .bind(managed_smtp as i64)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Retires (`Some(now)`) or reinstates (`None`) a plan; false when it already was.
+pub async fn set_plan_retired(
+    c: &mut AnyConnection,
+    _g: &Granted<'_>,
+    plan_id: &str,
+    retired_at: Option<i64>,
+) -> AppResult<bool> {
+    let sql = if retired_at.is_some() {
+        "UPDATE plans SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL"
+    } else {
+        "UPDATE plans SET retired_at = $1 WHERE id = $2 AND retired_at IS NOT NULL"
+    };
+    let r = sqlx::query(sql)
+        .bind(retired_at)
+        .bind(plan_id.to_string())
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected() == 1)
 }

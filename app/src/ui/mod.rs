@@ -8,7 +8,7 @@ use crate::auth::{Flash, FlashKind, PageData, Role, Shell};
 const NAV: &[(&str, &str, &str)] = &[
     ("/", "Dashboard", "M3 12l9-9 9 9M5 10v10h5v-6h4v6h5V10"),
     ("/tenants", "Tenants", "M3 21h18M5 21V7l7-4 7 4v14M9 9h1m4 0h1m-6 4h1m4 0h1m-6 4h1m4 0h1"),
-    ("/domains", "Domains", "M12 3a9 9 0 100 18 9 9 0 000-18zm0 0c2.5 2.5 3.5 5.5 3.5 9s-1 6.5-3.5 9m0-18C9.5 5.5 8.5 8.5 8.5 12s1 6.5 3.5 9M3.5 9h17M3.5 15h17"),
+    ("/portal", "Overview", "M12 3a9 9 0 100 18 9 9 0 000-18zm0 0c2.5 2.5 3.5 5.5 3.5 9s-1 6.5-3.5 9m0-18C9.5 5.5 8.5 8.5 8.5 12s1 6.5 3.5 9M3.5 9h17M3.5 15h17"),
     ("/mailboxes", "Mailboxes", "M3 7l9 6 9-6M3 7v10h18V7M3 7h18"),
     ("/routing", "Routing", "M4 7h11l-3-3m3 3l-3 3M20 17H9l3 3m-3-3l3-3"),
     ("/approvals", "Approvals", "M9 12l2 2 4-4m5 2a8 8 0 11-16 0 8 8 0 0116 0z"),
@@ -24,7 +24,7 @@ const NAV: &[(&str, &str, &str)] = &[
 fn is_live(href: &str) -> bool {
     matches!(
         href,
-        "/" | "/audit" | "/operators" | "/tenants" | "/domains" | "/plans"
+        "/" | "/portal" | "/audit" | "/operators" | "/tenants" | "/plans"
     )
 }
 
@@ -52,9 +52,16 @@ pub fn Layout(
     let path = use_location().pathname;
     let role = shell.user.as_ref().map(|u| u.role);
     let platform = matches!(role, Some(Role::Owner) | Some(Role::Operator));
+    // Client viewers get their read-only portal and their tenant's audit log; tenant admins
+    // the console without the platform pages; owners and operators everything.
+    let viewer = role == Some(Role::ClientViewer);
     let nav = NAV
         .iter()
-        .filter(move |(href, _, _)| platform || !matches!(*href, "/operators" | "/plans"))
+        .filter(move |(href, _, _)| match *href {
+            "/portal" | "/audit" => viewer || *href == "/audit",
+            "/operators" | "/plans" => platform,
+            _ => !viewer,
+        })
         .map(|(href, label, icon)| {
             let href = *href;
             if is_live(href) {
@@ -414,9 +421,9 @@ pub fn PoolBar(allocated: i64, used: Option<i64>, size: i64) -> impl IntoView {
                 <rect x="0" y="0" width=format!("{alloc_w:.2}") height="6" class="fill-indigo-300"/>
                 <rect x="0" y="0" width=format!("{used_w:.2}") height="6" class="fill-indigo-700"/>
             </svg>
-            <div class="mt-1 text-xs text-zinc-500">
-                {fmt(allocated)}" of "{fmt(size)}" allocated · "
-                {match used { Some(u) => format!("{} used", fmt(u)), None => "usage: no data yet".to_string() }}
+            <div class="mt-1 text-xs text-zinc-500 whitespace-nowrap">
+                {fmt(allocated)}" / "{fmt(size)}" allocated · "
+                {match used { Some(u) => format!("{} used", fmt(u)), None => "used: no data".to_string() }}
             </div>
         </div>
     }

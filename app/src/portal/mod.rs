@@ -1,0 +1,140 @@
+//! The client portal: a read-only view of one tenant for its client viewers — domains,
+//! mailboxes (no secrets), plan and storage pool, and the tenant's audit events. It renders
+//! no mutating control; the gate refuses any mutation a viewer might call anyway.
+//! Owners and operators open it with `?tenant=<short name>` to see what the client sees.
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditEvent;
+use crate::auth::PageData;
+use crate::mailboxes::Mailbox;
+use crate::tenancy::pages::DomainsTable;
+use crate::tenancy::{Domain, Tenant};
+use crate::ui::{signed_in_page, status_tone, Badge, EmptyState, PoolBar, Time};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Portal {
+    pub tenant: Tenant,
+    pub domains: Vec<Domain>,
+    pub mailboxes: Vec<Mailbox>,
+    pub events: Vec<AuditEvent>,
+    /// Shown to someone who runs the platform, previewing the client's view.
+    pub preview: bool,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_portal(tenant: String) -> Result<PageData<Portal>, ServerFnError> {
+    use crate::core::authz::{authorize, Action, TenantScope};
+    use crate::core::AppError;
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let key = match (&a.tenants, tenant.trim()) {
+            (_, k) if !k.is_empty() => k.to_string(),
+            (TenantScope::Only(ids), _) if ids.len() == 1 => ids[0].clone(),
+            _ => {
+                return Err(AppError::invalid(
+                    "Choose a tenant: open its page and follow “Client portal preview”.",
+                ))
+            }
+        };
+        let (tenant, domains) = crate::tenancy::service::tenant(&c.st, &a, &key).await?;
+        let mailboxes = crate::mailboxes::service::of_tenant(&c.st, &a, &tenant.id).await?;
+        let events = match authorize(&a, Action::ViewAudit) {
+            Ok(g) => {
+                let f = crate::audit::AuditFilter {
+                    tenant: Some(tenant.id.clone()),
+                    limit: Some(20),
+                    ..Default::default()
+                };
+                crate::audit::service::list(&c.st.db, &g, &f).await?.events
+            }
+            Err(_) => vec![],
+        };
+        Ok(Portal {
+            tenant,
+            domains,
+            mailboxes,
+            events,
+            preview: !a.role.is_some_and(|r| r.is_tenant_role()),
+            now: c.st.clock.now(),
+        })
+    })
+    .await
+}
+
+#[component]
+pub fn PortalPage() -> impl IntoView {
+    let query = use_query_map();
+    let data = Resource::new(
+        move || query.read().get("tenant").unwrap_or_default(),
+        get_portal,
+    );
+    signed_in_page(
+        "Overview",
+        Some("Overview"),
+        "Your domains, mailboxes, plan and storage, and every change made to them.",
+        data,
+        |p: Portal| {
+            let t = p.tenant.clone();
+            let now = p.now;
+            view! {
+                {p.preview.then(|| view! {
+                    <p class="rounded-md border border-indigo-200 bg-indigo-50 px-4 py-2 text-sm text-indigo-900" data-testid="portal-preview">
+                        {format!("Preview: this is what {}'s client viewers see. ", t.name)}
+                        <a class="link" href=format!("/tenants/{}", t.slug)>"Back to the tenant"</a>
+                    </p>
+                })}
+                <section class="card p-5 grid gap-4 sm:grid-cols-4" data-testid="portal-summary">
+                    <div class="sm:col-span-2">
+                        <h2 class="text-lg font-semibold">{t.name.clone()}" "<Badge text=t.status.clone() tone=status_tone(&t.status)/></h2>
+                        <p class="text-sm text-zinc-500">"Read-only view. Ask your administrator for changes."</p>
+                    </div>
+                    <div>
+                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Plan"</p>
+                        <p class="font-medium">{t.plan_name.clone()}</p>
+                        <p class="text-sm">{format!("{} of {} domains", t.domain_count, t.max_domains)}</p>
+                    </div>
+                    <div>
+                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Storage pool"</p>
+                        <PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/>
+                    </div>
+                </section>
+                <h2 class="font-medium">"Domains"</h2>
+                {if p.domains.is_empty() {
+                    view! { <EmptyState title="No domains yet" hint="Your administrator adds them."/> }.into_any()
+                } else {
+                    view! { <DomainsTable domains=p.domains/> }.into_any()
+                }}
+                <h2 class="font-medium">{format!("Mailboxes ({})", p.mailboxes.len())}</h2>
+                {if p.mailboxes.is_empty() {
+                    view! { <EmptyState title="No mailboxes yet" hint="Mailboxes appear here once your administrator has created them."/> }.into_any()
+                } else {
+                    view! { <crate::mailboxes::pages::MailboxesTable mailboxes=p.mailboxes/> }.into_any()
+                }}
+                <section class="card">
+                    <div class="flex items-center justify-between px-4 py-3 border-b border-zinc-200">
+                        <h2 class="font-medium">"Recent changes"</h2>
+                        <a class="link text-sm" href=format!("/audit?tenant={}", t.id)>"Full audit log →"</a>
+                    </div>
+                    {if p.events.is_empty() {
+                        view! { <p class="px-4 py-3 text-sm text-zinc-500">"Nothing recorded yet."</p> }.into_any()
+                    } else {
+                        view! {
+                            <ul class="divide-y divide-zinc-100" data-testid="portal-events">
+                                {p.events.into_iter().map(|e| view! {
+                                    <li class="px-4 py-2 text-sm flex gap-3">
+                                        <span class="text-zinc-500 w-24 shrink-0"><Time at=e.at now=now/></span>
+                                        <span class="font-mono text-xs badge badge-gray">{e.action.clone()}</span>
+                                        <span class="truncate">{e.actor_label.clone()}</span>
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        }.into_any()
+                    }}
+                </section>
+            }
+        },
+    )
+}

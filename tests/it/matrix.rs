@@ -1,0 +1,829 @@
+//! The authorization matrix over every way in: each console page, form endpoint, server
+//! function and REST endpoint × every role × their own tenant and another tenant, with the
+//! outcome each must have. A route or server function that is not in the table fails
+//! `every_route_is_in_the_matrix`, so a new way in cannot skip this decision.
+//!
+//! Allowed probes are chosen to pass the gate and then stop at validation (an empty name, an
+//! unknown status…), so they prove the decision without changing much; denials must leave
+//! the audit log untouched.
+use app::core::authz::Actor;
+use app::tenancy::service::{self, NewTenant};
+use leptos::server_fn::ServerFn;
+use mailward_tests::{both, Account, Backend, TestApp};
+
+/// What a request came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Out {
+    /// Through the gate (done, or refused by validation after it).
+    A,
+    /// 403 / "not allowed" (or no credential at all for this role).
+    F,
+    /// 404 / "not found": outside the actor's tenants, the object does not exist.
+    N,
+}
+use Out::*;
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// A console page (GET).
+    Page,
+    /// A form endpoint (POST, answered with 303 and a flash message).
+    Form,
+    /// A server function (POST, url-encoded arguments).
+    ServerFn,
+    /// REST with a bearer token.
+    Get,
+    Post,
+    Patch,
+    /// Not about roles: sign-in, invitation acceptance, health, one's own account.
+    /// Listed so that every route is decided; covered by the auth and security tests.
+    Public,
+}
+use Kind::*;
+
+/// One row: how to call it, the arguments, and the outcome for owner, operator, tenant
+/// admin and client viewer on their own tenant (`own`) and on another tenant (`other`;
+/// `None` when the route names no tenant).
+struct Row {
+    route: &'static str,
+    kind: Kind,
+    path: &'static str,
+    args: &'static str,
+    own: [Out; 4],
+    other: Option<[Out; 4]>,
+}
+
+const fn row(
+    route: &'static str,
+    kind: Kind,
+    path: &'static str,
+    args: &'static str,
+    own: [Out; 4],
+    other: Option<[Out; 4]>,
+) -> Row {
+    Row {
+        route,
+        kind,
+        path,
+        args,
+        own,
+        other,
+    }
+}
+
+const ALL: [Out; 4] = [A, A, A, A];
+const PLATFORM: [Out; 4] = [A, A, F, F];
+const OWNER: [Out; 4] = [A, F, F, F];
+const NOT_VIEWER: [Out; 4] = [A, A, A, F];
+const HIDDEN: [Out; 4] = [A, A, N, N];
+
+/// `{t}` is the tenant's short name, `{tid}` its id, `{d}` a domain's id, `{dn}` its name,
+/// `{inv}` an open invitation of the tenant, `{opinv}` an open operator invitation, `{op}`
+/// the operator's user id. Server functions name theirs in `args` (url-encoded).
+fn table() -> Vec<Row> {
+    vec![
+        // ---- console pages ----
+        row("/", Page, "/", "", ALL, None),
+        row("/domains", Page, "/domains", "", ALL, None),
+        row("/tenants", Page, "/tenants", "", ALL, None),
+        row(
+            "/tenants/:slug",
+            Page,
+            "/tenants/{t}",
+            "",
+            ALL,
+            Some(HIDDEN),
+        ),
+        row(
+            "/domains/:name",
+            Page,
+            "/domains/{dn}",
+            "",
+            ALL,
+            Some(HIDDEN),
+        ),
+        row("/portal", Page, "/portal?tenant={t}", "", ALL, Some(HIDDEN)),
+        row("/plans", Page, "/plans", "", ALL, None),
+        row("/operators", Page, "/operators", "", PLATFORM, None),
+        row("/audit", Page, "/audit", "", ALL, None),
+        row(
+            "/account/sessions",
+            Page,
+            "/account/sessions",
+            "",
+            ALL,
+            None,
+        ),
+        row("/account/tokens", Page, "/account/tokens", "", ALL, None),
+        row(
+            "/audit/export.csv",
+            Page,
+            "/audit/export.csv",
+            "",
+            ALL,
+            None,
+        ),
+        row(
+            "/audit/export.jsonl",
+            Page,
+            "/audit/export.jsonl",
+            "",
+            ALL,
+            None,
+        ),
+        row("/login", Public, "", "", ALL, None),
+        row("/login/verify", Public, "", "", ALL, None),
+        row("/invite/:token", Public, "", "", ALL, None),
+        row("/welcome/recovery-codes", Public, "", "", ALL, None),
+        // ---- form endpoints ----
+        row(
+            "/tenants",
+            Form,
+            "/tenants",
+            "name=&plan_id=plan_free",
+            PLATFORM,
+            None,
+        ),
+        row(
+            "/tenants/{slug}/plan",
+            Form,
+            "/tenants/{t}/plan",
+            "plan_id=nope",
+            PLATFORM,
+            Some([A, A, N, N]),
+        ),
+        row(
+            "/tenants/{slug}/status",
+            Form,
+            "/tenants/{t}/status",
+            "status=bogus",
+            PLATFORM,
+            Some([A, A, N, N]),
+        ),
+        row(
+            "/tenants/{slug}/domains",
+            Form,
+            "/tenants/{t}/domains",
+            "name=",
+            NOT_VIEWER,
+            Some(HIDDEN),
+        ),
+        row(
+            "/domains/{id}/status",
+            Form,
+            "/domains/{d}/status",
+            "status=bogus",
+            NOT_VIEWER,
+            Some(HIDDEN),
+        ),
+        row(
+            "/tenants/{slug}/people",
+            Form,
+            "/tenants/{t}/people",
+            "email=&role=tenant_admin",
+            PLATFORM,
+            Some([A, A, N, N]),
+        ),
+        row(
+            "/tenants/{slug}/invites/{id}/reveal",
+            Form,
+            "/tenants/{t}/invites/{inv}/reveal",
+            "",
+            PLATFORM,
+            Some([A, A, N, N]),
+        ),
+        row(
+            "/tenants/{slug}/invites/{id}/revoke",
+            Form,
+            "/tenants/{t}/invites/{inv}/revoke",
+            "",
+            PLATFORM,
+            Some([A, A, N, N]),
+        ),
+        row(
+            "/operators/invite",
+            Form,
+            "/operators/invite",
+            "email=",
+            OWNER,
+            None,
+        ),
+        row(
+            "/operators/invites/{id}/reveal",
+            Form,
+            "/operators/invites/{opinv}/reveal",
+            "",
+            OWNER,
+            None,
+        ),
+        row(
+            "/operators/invites/{id}/revoke",
+            Form,
+            "/operators/invites/{opinv}/revoke",
+            "",
+            OWNER,
+            None,
+        ),
+        row(
+            "/operators/{id}/tenants",
+            Form,
+            "/operators/{op}/tenants",
+            "scope=listed",
+            OWNER,
+            None,
+        ),
+        row(
+            "/plans",
+            Form,
+            "/plans",
+            "name=&max_domains=1&storage_gb=1",
+            OWNER,
+            None,
+        ),
+        row(
+            "/plans/{id}/retire",
+            Form,
+            "/plans/plan_free/retire",
+            "",
+            OWNER,
+            None,
+        ),
+        row(
+            "/plans/{id}/reinstate",
+            Form,
+            "/plans/plan_free/reinstate",
+            "",
+            OWNER,
+            None,
+        ),
+        row(
+            "/account/tokens",
+            Form,
+            "/account/tokens",
+            "name=&days=1&scope_read=on",
+            NOT_VIEWER,
+            None,
+        ),
+        row("/account/tokens/{id}/revoke", Public, "", "", ALL, None),
+        row("/account/sessions/revoke", Public, "", "", ALL, None),
+        row("/account/sessions/revoke-all", Public, "", "", ALL, None),
+        row("/account/recovery-codes.txt", Public, "", "", ALL, None),
+        row("/account/recovery-codes/ack", Public, "", "", ALL, None),
+        row("/login", Public, "", "", ALL, None),
+        row("/login/verify", Public, "", "", ALL, None),
+        row("/logout", Public, "", "", ALL, None),
+        row("/invite/{token}/password", Public, "", "", ALL, None),
+        row("/invite/{token}/totp", Public, "", "", ALL, None),
+        row("/invite/{token}/restart", Public, "", "", ALL, None),
+        row("/healthz", Public, "", "", ALL, None),
+        row("/readyz", Public, "", "", ALL, None),
+        row("/metrics", Public, "", "", ALL, None),
+        // ---- server functions (page loaders; same decisions as their pages) ----
+        row(
+            "get_dashboard",
+            ServerFn,
+            app::dashboard::GetDashboard::PATH,
+            "query[q]=",
+            ALL,
+            None,
+        ),
+        row(
+            "get_tenants",
+            ServerFn,
+            app::tenancy::pages::GetTenants::PATH,
+            "",
+            ALL,
+            None,
+        ),
+        row(
+            "get_tenant",
+            ServerFn,
+            app::tenancy::pages::GetTenant::PATH,
+            "slug={t}",
+            ALL,
+            Some(HIDDEN),
+        ),
+        row(
+            "get_domain_page",
+            ServerFn,
+            app::tenancy::pages::GetDomainPage::PATH,
+            "name={dn}",
+            ALL,
+            Some(HIDDEN),
+        ),
+        row(
+            "get_portal",
+            ServerFn,
+            app::portal::GetPortal::PATH,
+            "tenant={t}",
+            ALL,
+            Some(HIDDEN),
+        ),
+        row(
+            "get_plans",
+            ServerFn,
+            app::tenancy::pages::GetPlans::PATH,
+            "",
+            ALL,
+            None,
+        ),
+        row(
+            "get_operators",
+            ServerFn,
+            app::auth::api::GetOperators::PATH,
+            "",
+            PLATFORM,
+            None,
+        ),
+        row(
+            "get_audit",
+            ServerFn,
+            app::audit::pages::GetAudit::PATH,
+            "filter[limit]=5",
+            ALL,
+            None,
+        ),
+        row(
+            "get_sessions",
+            ServerFn,
+            app::auth::api::GetSessions::PATH,
+            "",
+            ALL,
+            None,
+        ),
+        row(
+            "get_tokens",
+            ServerFn,
+            app::auth::api::GetTokens::PATH,
+            "",
+            ALL,
+            None,
+        ),
+        row("get_shell", Public, "", "", ALL, None),
+        row("get_invite", Public, "", "", ALL, None),
+        row("get_pending_sign_in", Public, "", "", ALL, None),
+        row("get_fresh_recovery_codes", Public, "", "", ALL, None),
+        // ---- REST (bearer tokens; a client viewer cannot hold one) ----
+        row("/api/v1/me", Get, "/api/v1/me", "", NOT_VIEWER, None),
+        row("/api/v1/audit", Get, "/api/v1/audit", "", NOT_VIEWER, None),
+        row("/api/v1/openapi.json", Public, "", "", ALL, None),
+        row("/api/v1/plans", Get, "/api/v1/plans", "", NOT_VIEWER, None),
+        row(
+            "/api/v1/plans",
+            Post,
+            "/api/v1/plans",
+            r#"{"name":"","max_domains":1,"storage_gb":1}"#,
+            OWNER,
+            None,
+        ),
+        row(
+            "/api/v1/plans/{id}",
+            Patch,
+            "/api/v1/plans/plan_pro",
+            r#"{"retired":false}"#,
+            OWNER,
+            None,
+        ),
+        row(
+            "/api/v1/tenants",
+            Get,
+            "/api/v1/tenants",
+            "",
+            NOT_VIEWER,
+            None,
+        ),
+        row(
+            "/api/v1/tenants",
+            Post,
+            "/api/v1/tenants",
+            r#"{"name":"","plan_id":"plan_free"}"#,
+            PLATFORM,
+            None,
+        ),
+        row(
+            "/api/v1/tenants/{id}",
+            Get,
+            "/api/v1/tenants/{t}",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/tenants/{id}",
+            Patch,
+            "/api/v1/tenants/{t}",
+            r#"{"plan_id":"nope"}"#,
+            PLATFORM,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/tenants/{id}/domains",
+            Post,
+            "/api/v1/tenants/{t}/domains",
+            r#"{"name":""}"#,
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/domains",
+            Get,
+            "/api/v1/domains",
+            "",
+            NOT_VIEWER,
+            None,
+        ),
+        row(
+            "/api/v1/domains/{id}",
+            Get,
+            "/api/v1/domains/{d}",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/domains/{id}",
+            Patch,
+            "/api/v1/domains/{d}",
+            r#"{"status":"bogus"}"#,
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+    ]
+}
+
+/// Every route, page route and server function in the source is in the table.
+#[test]
+fn every_route_is_in_the_matrix() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut found: Vec<String> = vec![];
+    let mut stack = vec![root.join("app/src"), root.join("server/src")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            let squeezed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            for (marker, end) in [
+                (".route( \"", "\""),
+                (".route(\"", "\""),
+                ("path!(\"", "\""),
+            ] {
+                for part in squeezed.split(marker).skip(1) {
+                    found.push(part.split(end).next().unwrap().to_string());
+                }
+            }
+            for part in squeezed.split("#[server(").skip(1) {
+                let name = part
+                    .split("pub async fn ")
+                    .nth(1)
+                    .and_then(|s| s.split('(').next())
+                    .unwrap();
+                found.push(name.to_string());
+            }
+        }
+    }
+    assert!(found.len() > 40, "the scan finds the routes: {found:?}");
+    let listed: Vec<&str> = table().iter().map(|r| r.route).collect();
+    let missing: Vec<&String> = found
+        .iter()
+        .filter(|f| !listed.contains(&f.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the authorization matrix: {missing:?}"
+    );
+}
+
+struct World {
+    app: TestApp,
+    people: [Account; 4],
+    tokens: [Option<String>; 4],
+    op_id: String,
+    own: Vars,
+    other: Vars,
+    opinv: String,
+}
+
+#[derive(Clone)]
+struct Vars {
+    slug: String,
+    tenant_id: String,
+    domain_id: String,
+    domain_name: String,
+    invite: String,
+}
+
+impl World {
+    fn fill(&self, s: &str, v: &Vars) -> String {
+        s.replace("{tid}", &v.tenant_id)
+            .replace("{t}", &v.slug)
+            .replace("{dn}", &v.domain_name)
+            .replace("{d}", &v.domain_id)
+            .replace("{inv}", &v.invite)
+            .replace("{opinv}", &self.opinv)
+            .replace("{op}", &self.op_id)
+    }
+}
+
+async fn open_invite(app: &TestApp, owner: &Account, slug: &str, email: &str) -> String {
+    let sys = Actor::system("test");
+    owner
+        .browser
+        .post(
+            &format!("/tenants/{slug}/people"),
+            &[("email", email), ("role", "client_viewer")],
+        )
+        .await;
+    let (_, invites) = service::tenant_people(&app.state, &sys, slug)
+        .await
+        .unwrap();
+    invites
+        .into_iter()
+        .find(|i| i.email.as_deref() == Some(email))
+        .unwrap()
+        .id
+}
+
+async fn world(b: Backend) -> World {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let sys = Actor::system("test");
+    let mut vars = vec![];
+    for (name, plan, domain) in [
+        ("Acme", "plan_starter", "acme.example"),
+        ("Globex", "plan_pro", "globex.example"),
+    ] {
+        let t = service::create_tenant(
+            &app.state,
+            &sys,
+            &NewTenant {
+                name: name.into(),
+                plan_id: plan.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let d = service::add_domain(&app.state, &sys, &t.slug, domain, "")
+            .await
+            .unwrap();
+        let invite = open_invite(&app, &owner, &t.slug, &format!("pending@{domain}")).await;
+        vars.push(Vars {
+            slug: t.slug,
+            tenant_id: t.id,
+            domain_id: d.id,
+            domain_name: d.name,
+            invite,
+        });
+    }
+    let operator = app
+        .invite_through(
+            &owner,
+            "/operators/invite",
+            &[("email", "otto@agency.example")],
+            "/operators",
+            "otto@agency.example",
+            "Otto",
+        )
+        .await;
+    let mut admin = None;
+    let mut viewer = None;
+    for (email, role, name) in [
+        ("ada@acme.example", "tenant_admin", "Ada"),
+        ("carl@acme.example", "client_viewer", "Carl"),
+    ] {
+        let acc = app
+            .invite_through(
+                &owner,
+                "/tenants/acme/people",
+                &[("email", email), ("role", role)],
+                "/tenants/acme",
+                email,
+                name,
+            )
+            .await;
+        if role == "tenant_admin" {
+            admin = Some(acc);
+        } else {
+            viewer = Some(acc);
+        }
+    }
+    let opinv = {
+        owner
+            .browser
+            .post("/operators/invite", &[("email", "olga@agency.example")])
+            .await;
+        let (_, inv) = app::auth::service::operators(&app.state, &sys)
+            .await
+            .unwrap();
+        inv.into_iter()
+            .find(|i| i.email.as_deref() == Some("olga@agency.example"))
+            .unwrap()
+            .id
+    };
+    let people = [owner, operator, admin.unwrap(), viewer.unwrap()];
+    let mut tokens: [Option<String>; 4] = Default::default();
+    let emails = [
+        people[0].email.as_str(),
+        "otto@agency.example",
+        "ada@acme.example",
+        "carl@acme.example",
+    ];
+    for (i, email) in emails.into_iter().enumerate() {
+        tokens[i] = app::auth::service::create_token_for_email(
+            &app.state,
+            email,
+            "matrix",
+            &["read,write,audit".into()],
+            1,
+        )
+        .await
+        .ok()
+        .map(|(_, t)| t);
+    }
+    assert!(
+        tokens[3].is_none(),
+        "a client viewer cannot hold an API token"
+    );
+    let op_id = app::auth::store::user_by_email(&app.state.db, "otto@agency.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    World {
+        app,
+        people,
+        tokens,
+        op_id,
+        own: vars[0].clone(),
+        other: vars[1].clone(),
+        opinv,
+    }
+}
+
+async fn audit_len(app: &TestApp) -> i64 {
+    app::audit::service::stats(&app.state.db, 0)
+        .await
+        .unwrap()
+        .1
+}
+
+/// Calls one row as one person on one tenant; returns what came of it.
+async fn probe(w: &World, r: &Row, who: usize, v: &Vars) -> Out {
+    let path = w.fill(r.path, v);
+    let args = w.fill(r.args, v);
+    let br = &w.people[who].browser;
+    let from_status = |s: u16| match s {
+        403 | 401 => F,
+        404 => N,
+        _ => A,
+    };
+    match r.kind {
+        Page => {
+            let resp = br.get(&path).await;
+            let s = resp.status().as_u16();
+            if (300..400).contains(&s) {
+                let to = resp.headers()["location"].to_str().unwrap().to_string();
+                assert!(!to.starts_with("/login"), "{path}: signed out");
+                return A;
+            }
+            assert!(s < 500, "{path}: {s}");
+            from_status(s)
+        }
+        ServerFn => {
+            let resp = br
+                .http
+                .post(format!("{}{}", br.base, path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(args.clone())
+                .send()
+                .await
+                .unwrap();
+            let s = resp.status().as_u16();
+            assert!(s < 500 && s != 400, "{path} {args}: {s}");
+            from_status(s)
+        }
+        Form => {
+            let form: Vec<(String, String)> = args
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap();
+                    (k.to_string(), v.to_string())
+                })
+                .collect();
+            let form_ref: Vec<(&str, &str)> =
+                form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let resp = br.post(&path, &form_ref).await;
+            assert_eq!(resp.status(), 303, "{path}");
+            let back = resp.headers()["location"].to_str().unwrap().to_string();
+            let flash = br.flash(&back).await.unwrap_or_default();
+            if flash.contains("not allowed") {
+                F
+            } else if flash.starts_with("Not found") {
+                N
+            } else {
+                A
+            }
+        }
+        Get | Post | Patch => {
+            let Some(token) = &w.tokens[who] else {
+                return F;
+            };
+            let http = reqwest::Client::new();
+            let url = w.app.url(&path);
+            let req = match r.kind {
+                Get => http.get(url),
+                Post => http.post(url),
+                _ => http.patch(url),
+            };
+            let req = if args.is_empty() {
+                req
+            } else {
+                req.header("content-type", "application/json").body(args)
+            };
+            let s = req
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            assert!(s < 500, "{path}: {s}");
+            from_status(s)
+        }
+        Public => unreachable!(),
+    }
+}
+
+async fn authorization_matrix(b: Backend) {
+    let w = world(b).await;
+    let roles = ["owner", "operator", "tenant admin", "client viewer"];
+    let mut wrong = vec![];
+    for r in table() {
+        if matches!(r.kind, Public) {
+            continue;
+        }
+        // Denied callers first, then allowed ones, the other tenant before one's own, so a
+        // probe that does take effect (a reveal, a revocation) runs after every refusal.
+        let mut order: Vec<(usize, bool)> = vec![];
+        for who in [3, 2, 1, 0] {
+            if r.other.is_some() {
+                order.push((who, true));
+            }
+            order.push((who, false));
+        }
+        order.sort_by_key(|&(who, other)| {
+            let want = if other {
+                r.other.unwrap()[who]
+            } else {
+                r.own[who]
+            };
+            want == A
+        });
+        for (who, other) in order {
+            let (want, vars) = if other {
+                (r.other.unwrap()[who], &w.other)
+            } else {
+                (r.own[who], &w.own)
+            };
+            let before = audit_len(&w.app).await;
+            let got = probe(&w, &r, who, vars).await;
+            let after = audit_len(&w.app).await;
+            if got != want {
+                wrong.push(format!(
+                    "{:?} {} as {} on {} tenant: expected {want:?}, got {got:?}",
+                    r.kind,
+                    r.path,
+                    roles[who],
+                    if other { "another" } else { "their own" }
+                ));
+            }
+            if want != A {
+                assert_eq!(
+                    before, after,
+                    "a refused {:?} {} wrote to the audit log",
+                    r.kind, r.path
+                );
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "authorization matrix:\n{}",
+        wrong.join("\n")
+    );
+    // The refusals changed nothing: both tenants are as they were set up.
+    let sys = Actor::system("test");
+    for v in [&w.own, &w.other] {
+        let (t, d) = service::tenant(&w.app.state, &sys, &v.slug).await.unwrap();
+        assert_eq!((t.status.as_str(), d.len()), ("active", 1));
+    }
+}
+both!(authorization_matrix);
