@@ -4,6 +4,7 @@ mod api;
 mod audit;
 mod auth;
 mod matrix;
+mod overview;
 mod roles;
 mod security;
 mod tenancy;

@@ -197,6 +197,26 @@ async fn client_viewer_changes_nothing(b: Backend) {
     let (app, _owner, _admin, viewer, globex_domain) = setup(b).await;
     let sys = Actor::system("test");
     let br = &viewer.browser;
+    // A client viewer lands on their read-only portal.
+    let r = br.get("/").await;
+    assert_eq!(r.headers()["location"], "/portal");
+    let portal = br.get_text("/portal").await;
+    assert!(portal.contains("acme.example") && !portal.contains("globex.example"));
+    assert!(portal.contains("Starter") && portal.contains("data-testid=\"portal-summary\""));
+    assert!(
+        !portal.contains("portal-preview"),
+        "no preview banner for the client"
+    );
+    assert!(
+        portal.contains("domain.added"),
+        "their tenant's audit events"
+    );
+    assert_eq!(
+        portal.matches("method=\"post\"").count(),
+        1,
+        "the only form is signing out"
+    );
+    assert_eq!(br.get("/portal?tenant=globex").await.status(), 404);
     let page = br.get_text("/tenants/acme").await;
     assert!(page.contains("acme.example"));
     assert!(
