@@ -197,10 +197,100 @@ test('an owner creates a tenant on a plan and adds domains up to its limit', asy
   assert.equal(rows, 2);
 
   await page.goto(`${mw.base}/`);
-  assert.ok(await page.locator('[data-testid=tenants-table]').getByText('Acme Corp').isVisible());
-  await shot(page, '14-dashboard-tenants');
+  assert.ok(await page.locator('[data-testid=domains-table]').getByText('bücher.example').isVisible());
+  await shot(page, '14-dashboard-domains');
   await page.goto(`${mw.base}/plans`);
   await shot(page, '15-plans');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+/** Accepts an invitation in a fresh browser context; returns its page, signed in. */
+async function acceptInvite(link, name, password) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(link);
+  await page.fill('#display_name', name);
+  await page.fill('#password', password);
+  await page.fill('#confirm', password);
+  await page.click('button[type=submit]');
+  const secret = (await page.locator('[data-testid=totp-secret]').textContent()).trim();
+  await page.fill('#code', totp(secret, currentStep()));
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/welcome/recovery-codes`);
+  await page.click('form[action="/account/recovery-codes/ack"] button');
+  await page.waitForLoadState('load');
+  return { context, page };
+}
+
+test('a tenant admin and a client viewer each see what their role allows', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${mw.base}/login`);
+  await page.fill('#email', EMAIL);
+  await page.fill('#password', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/login/verify`);
+  await page.fill('#code', shared.codes[3]);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/`);
+
+  // A second tenant the Acme people must never see.
+  await page.goto(`${mw.base}/tenants`);
+  await page.locator('summary', { hasText: 'New tenant' }).click();
+  await page.fill('#t-name', 'Globex');
+  await page.selectOption('#t-plan', 'plan_pro');
+  await page.click('form[action="/tenants"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/tenants/globex`);
+  await page.fill('#d-name', 'globex.example');
+  await page.click('form[action="/tenants/globex/domains"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/tenants/globex`);
+
+  // Invite both Acme people; outgoing mail is not configured, so reveal each link once.
+  const links = {};
+  for (const [email, role] of [['ada@acme.example', 'tenant_admin'], ['carl@acme.example', 'client_viewer']]) {
+    await page.goto(`${mw.base}/tenants/acme-corp`);
+    await page.fill('#p-email', email);
+    await page.selectOption('#p-role', role);
+    await page.click('form[action="/tenants/acme-corp/people"] button[type=submit]');
+    await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+    await page.locator('tr', { hasText: email }).getByRole('button', { name: 'Reveal link once' }).click();
+    await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+    links[role] = (await page.locator('[data-testid=fresh-secret]').textContent()).trim();
+  }
+  await shot(page, '16-tenant-people');
+
+  // The tenant admin: their tenant's domains only, can add domains, no plan control.
+  const admin = await acceptInvite(links.tenant_admin, 'Ada Admin', 'copper kettle sings twice');
+  await admin.page.goto(`${mw.base}/`);
+  const adminDash = await admin.page.locator('[data-testid=domains-table]').textContent();
+  assert.ok(adminDash.includes('bücher.example') && !adminDash.includes('globex.example'));
+  await shot(admin.page, '17-tenant-admin-dashboard');
+  await admin.page.goto(`${mw.base}/tenants/acme-corp`);
+  assert.equal(await admin.page.locator('form[action="/tenants/acme-corp/plan"]').count(), 0);
+  assert.equal(await admin.page.locator('form[action="/tenants/acme-corp/domains"]').count(), 1);
+  const hidden = await admin.page.goto(`${mw.base}/tenants/globex`);
+  assert.equal(hidden.status(), 404);
+  await admin.context.close();
+
+  // The client viewer: lands on the read-only portal; nothing to change but their sign-ins.
+  const viewer = await acceptInvite(links.client_viewer, 'Carl Client', 'silver lantern drifts east');
+  await viewer.page.goto(`${mw.base}/`);
+  await viewer.page.waitForURL(`${mw.base}/portal`);
+  assert.ok(await viewer.page.locator('[data-testid=portal-summary]').getByText('Acme Corp').isVisible());
+  assert.ok(await viewer.page.getByText('bücher.example').first().isVisible());
+  assert.equal(await viewer.page.locator('main form[method=post]').count(), 0);
+  assert.equal(await viewer.page.getByText('globex.example').count(), 0);
+  await shot(viewer.page, '18-client-portal');
+  await viewer.context.close();
+
+  // What the owner sees of it: the preview, and the dashboard over both tenants.
+  await page.goto(`${mw.base}/portal?tenant=acme-corp`);
+  assert.ok(await page.locator('[data-testid=portal-preview]').isVisible());
+  await page.goto(`${mw.base}/`);
+  await shot(page, '19-owner-dashboard');
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -20,5 +20,6 @@ CREATE INDEX mailboxes_domain ON mailboxes(domain_id, local_part);
 CREATE INDEX mailboxes_tenant ON mailboxes(tenant_id);
 
 -- Dashboard sorting and filtering over many domains.
-CREATE INDEX domains_status ON domains(status, name);
+CREATE INDEX domains_status ON domains(status, unicode_name);
+CREATE INDEX domains_unicode ON domains(unicode_name);
 CREATE INDEX tenants_name ON tenants(name);

@@ -342,17 +342,13 @@ pub fn to_jsonl(events: &[AuditEvent]) -> String {
 
 /// Failed sign-in steps since `since`, and the total number of events.
 pub async fn stats(db: &Db, since: i64) -> AppResult<(i64, i64)> {
-    let failed: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM audit_events WHERE at >= $1 AND action IN \
-         ('auth.signin_failed', 'auth.second_factor_failed', 'auth.locked_out', 'auth.signin_throttled')",
+    let r = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM audit_events WHERE at >= $1 AND action IN \
+         ('auth.signin_failed', 'auth.second_factor_failed', 'auth.locked_out', 'auth.signin_throttled')) AS failed, \
+         seq AS total FROM audit_head WHERE id = 1",
     )
     .bind(since)
     .fetch_one(db.pool())
-    .await?
-    .try_get("n")?;
-    let total: i64 = sqlx::query("SELECT seq AS n FROM audit_head WHERE id = 1")
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
-    Ok((failed, total))
+    .await?;
+    Ok((r.try_get("failed")?, r.try_get("total")?))
 }

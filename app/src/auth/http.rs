@@ -70,7 +70,14 @@ pub async fn session_user(
             let _ = session.flush().await;
         } else {
             match service::current_user(&st, &uid).await {
-                Ok(Some(u)) => user = Some(u),
+                Ok(Some(u)) => {
+                    // Slide the idle expiry (and "last seen") without a write per request.
+                    let seen = session.get::<i64>(keys::SEEN_AT).await.ok().flatten();
+                    if seen.is_none_or(|s| now - s >= 60) {
+                        let _ = session.insert(keys::SEEN_AT, now).await;
+                    }
+                    user = Some(u)
+                }
                 Ok(None) => {
                     let _ = session.flush().await;
                 }

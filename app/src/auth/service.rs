@@ -439,6 +439,12 @@ pub async fn operators(
     ))
 }
 
+/// (owners and operators, open invitations), for the dashboard.
+pub async fn platform_counts(st: &AppState, actor: &Actor) -> AppResult<(i64, i64)> {
+    let g = authorize(actor, Action::ViewOperators)?;
+    store::platform_counts(&st.db, &g, st.clock.now()).await
+}
+
 /// Limits an operator to the listed tenants, or lets them see all (`None`). Takes effect on
 /// their next request.
 pub async fn set_operator_tenants(

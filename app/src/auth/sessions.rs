@@ -21,6 +21,9 @@ pub const ONBOARDING: &str = "onboarding";
 pub const FLASH: &str = "flash";
 pub const FRESH_RECOVERY_CODES: &str = "fresh_recovery_codes";
 pub const FRESH_SECRET: &str = "fresh_secret";
+/// When the session was last marked as seen; it is written back at most once a minute,
+/// which is also how its idle expiry slides forward.
+pub const SEEN_AT: &str = "seen_at";
 
 pub fn handle_of(id: &Id) -> String {
     sha256_hex(&format!("mailward-session:{id}"))[..24].to_string()

@@ -107,6 +107,19 @@ pub async fn user_by_id(db: &Db, id: &str) -> AppResult<Option<UserRow>> {
     Ok(r.as_ref().map(user_row).transpose()?)
 }
 
+/// (active owners and operators, open invitations) for the dashboard.
+pub async fn platform_counts(db: &Db, _g: &Granted<'_>, now: i64) -> AppResult<(i64, i64)> {
+    let r = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM users WHERE role IN ('owner', 'operator') AND status = 'active') AS people, \
+         (SELECT COUNT(*) FROM invites WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+          AND created_by IS NOT NULL) AS invites",
+    )
+    .bind(now)
+    .fetch_one(db.pool())
+    .await?;
+    Ok((r.try_get("people")?, r.try_get("invites")?))
+}
+
 pub async fn count_users(db: &Db) -> AppResult<i64> {
     Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
         .fetch_one(db.pool())

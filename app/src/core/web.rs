@@ -49,7 +49,15 @@ pub async fn set_flash(session: &Session, kind: FlashKind, message: impl Into<St
 }
 
 pub async fn take_flash(session: &Session) -> Option<Flash> {
-    session.remove::<Flash>(keys::FLASH).await.ok().flatten()
+    take(session, keys::FLASH).await
+}
+
+/// Removes and returns a one-time session value. Reads first: removing marks the session
+/// changed, and an unchanged session is not written back.
+pub async fn take<T: serde::de::DeserializeOwned>(session: &Session, key: &str) -> Option<T> {
+    let v = session.get::<T>(key).await.ok().flatten()?;
+    let _ = session.remove_value(key).await;
+    Some(v)
 }
 
 /// After a form post: a success message and a 303 to `to`.

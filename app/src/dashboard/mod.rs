@@ -39,36 +39,45 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
         let now = c.st.clock.now();
         // Platform figures for those who run the platform; tenant people see their tenant.
         let platform = decide(&actor, Action::ViewOperators);
-        let (operators, invites) = if platform {
-            crate::auth::service::operators(&c.st, &actor).await?
-        } else {
-            (vec![], vec![])
-        };
-        let (failed, total) = if platform {
-            crate::audit::service::stats(&c.st.db, now - 86400).await?
-        } else {
-            (0, 0)
-        };
-        let recent = match authorize(&actor, Action::ViewAudit) {
-            Ok(g) => {
-                let f = crate::audit::AuditFilter {
-                    limit: Some(8),
-                    ..Default::default()
-                };
-                crate::audit::service::list(&c.st.db, &g, &f).await?.events
+        // The pieces are independent reads: run them at once (each waits on the database).
+        let counts = async {
+            if platform {
+                crate::auth::service::platform_counts(&c.st, &actor).await
+            } else {
+                Ok((0, 0))
             }
-            Err(_) => vec![],
         };
-        let (tenants, domains, mailboxes) = crate::tenancy::service::totals(&c.st, &actor).await?;
-        let browse = crate::tenancy::service::browse_domains(&c.st, &actor, &query).await?;
+        let stats = async {
+            if platform {
+                crate::audit::service::stats(&c.st.db, now - 86400).await
+            } else {
+                Ok((0, 0))
+            }
+        };
+        let recent = async {
+            match authorize(&actor, Action::ViewAudit) {
+                Ok(g) => {
+                    let f = crate::audit::AuditFilter {
+                        limit: Some(8),
+                        ..Default::default()
+                    };
+                    Ok(crate::audit::service::list(&c.st.db, &g, &f).await?.events)
+                }
+                Err(_) => Ok(vec![]),
+            }
+        };
+        let totals = crate::tenancy::service::totals(&c.st, &actor);
+        let browse = crate::tenancy::service::browse_domains(&c.st, &actor, &query);
+        let ((operators, invites), (failed, total), recent, (tenants, domains, mailboxes), browse) =
+            tokio::try_join!(counts, stats, recent, totals, browse)?;
         Ok(Dashboard {
             platform,
             now,
             tenants,
             domains,
             mailboxes,
-            operators: operators.len() as i64,
-            open_invites: invites.len() as i64,
+            operators,
+            open_invites: invites,
             failed_signins_24h: failed,
             audit_events: total,
             recent,

@@ -62,8 +62,10 @@ pub async fn browse_domains(
 ) -> AppResult<DomainBrowse> {
     let g = authorize(actor, Action::ViewTenants)?;
     let query = q.normalized();
-    let (rows, total) = store::browse_domains(&st.db, &g, &query).await?;
-    let tenants = store::tenant_names(&st.db, &g).await?;
+    let ((rows, total), tenants) = tokio::try_join!(
+        store::browse_domains(&st.db, &g, &query),
+        store::tenant_names(&st.db, &g)
+    )?;
     Ok(DomainBrowse {
         rows,
         total,

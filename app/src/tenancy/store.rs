@@ -80,20 +80,15 @@ pub async fn tenants(db: &Db, g: &Granted<'_>) -> AppResult<Vec<Tenant>> {
 /// Tenants, domains and mailboxes in the actor's scope (from the maintained counters).
 pub async fn totals(db: &Db, g: &Granted<'_>) -> AppResult<(i64, i64, i64)> {
     let mut w = Where::new();
-    w.scope("id", &g.actor.tenants);
+    w.scope("t.id", &g.actor.tenants);
     let sql = format!(
-        "SELECT COUNT(*) AS t, CAST(COALESCE(SUM(domain_count), 0) AS BIGINT) AS d FROM tenants{}",
+        "SELECT COUNT(*) AS t, CAST(COALESCE(SUM(t.domain_count), 0) AS BIGINT) AS d, \
+         CAST(COALESCE(SUM((SELECT SUM(d.mailbox_count) FROM domains d WHERE d.tenant_id = t.id)), 0) AS BIGINT) AS m \
+         FROM tenants t{}",
         w.sql()
     );
     let r = w.bind(sqlx::query(&sql)).fetch_one(db.pool()).await?;
-    let mut w = Where::new();
-    w.scope("tenant_id", &g.actor.tenants);
-    let sql = format!(
-        "SELECT CAST(COALESCE(SUM(mailbox_count), 0) AS BIGINT) AS m FROM domains{}",
-        w.sql()
-    );
-    let m = w.bind(sqlx::query(&sql)).fetch_one(db.pool()).await?;
-    Ok((r.try_get("t")?, r.try_get("d")?, m.try_get("m")?))
+    Ok((r.try_get("t")?, r.try_get("d")?, r.try_get("m")?))
 }
 
 /// (id, name) of the tenants in the actor's scope.
@@ -353,18 +348,14 @@ pub async fn browse_domains(
         "FROM domains d JOIN tenants t ON t.id = d.tenant_id JOIN plans p ON p.id = t.plan_id{}",
         w.sql()
     );
-    let total: i64 = w
-        .bind(sqlx::query(&format!("SELECT COUNT(*) AS n {from}")))
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
     let dir = if q.dir == "desc" { "DESC" } else { "ASC" };
     let order = match q.sort.as_str() {
         "tenant" => format!("t.name {dir}, d.name"),
         "status" => format!("d.status {dir}, d.name"),
         "mailboxes" => format!("d.mailbox_count {dir}, d.name"),
         "added" => format!("d.created_at {dir}, d.name"),
-        _ => format!("d.name {dir}"),
+        // As people read the names (Unicode), not by their punycode form.
+        _ => format!("d.unicode_name {dir}, d.name"),
     };
     let sql = format!(
         "SELECT {DOMAIN_COLS}, p.name AS plan_name, t.domain_count, p.max_domains, \
@@ -373,6 +364,15 @@ pub async fn browse_domains(
         (q.page - 1) * q.per
     );
     let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    // A short first page is the whole result; otherwise count (cheap: an index scan).
+    let total: i64 = if q.page == 1 && (rows.len() as i64) < q.per {
+        rows.len() as i64
+    } else {
+        w.bind(sqlx::query(&format!("SELECT COUNT(*) AS n {from}")))
+            .fetch_one(db.pool())
+            .await?
+            .try_get("n")?
+    };
     let rows = rows
         .iter()
         .map(|r| {
@@ -392,7 +392,7 @@ pub async fn browse_domains(
 
 pub async fn domain(db: &Db, _g: &Granted<'_>, id: &str) -> AppResult<Option<Domain>> {
     let r = sqlx::query(&format!(
-        "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.id = $1 OR d.name = $1"
+        "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.id = $1 OR d.name = $1 OR d.unicode_name = $1"
     ))
     .bind(id.to_string())
     .fetch_optional(db.pool())

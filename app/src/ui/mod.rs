@@ -93,7 +93,7 @@ pub fn Layout(
             <div class="px-2 text-xs text-zinc-500 truncate">{u.email.clone()}" · "{u.role.label()}</div>
             <div class="mt-2 flex flex-col gap-0.5">
                 <a class="nav-link" href="/account/sessions">"Your sessions"</a>
-                <a class="nav-link" href="/account/tokens">"API tokens"</a>
+                {(u.role != Role::ClientViewer).then(|| view! { <a class="nav-link" href="/account/tokens">"API tokens"</a> })}
                 <form method="post" action="/logout">
                     <button class="nav-link w-full text-left" type="submit">"Sign out"</button>
                 </form>
@@ -397,34 +397,28 @@ pub fn describe_user_agent(ua: Option<&str>) -> String {
 /// with the numbers in words beside it.
 #[component]
 pub fn PoolBar(allocated: i64, used: Option<i64>, size: i64) -> impl IntoView {
-    let pct = |v: i64| {
-        if size <= 0 {
-            0.0
+    // Widths in hundredths of a percent, written with integer arithmetic ("12.34").
+    let width = |v: i64| {
+        let w = if size <= 0 {
+            0
         } else {
-            (v as f64 / size as f64 * 100.0).clamp(0.0, 100.0)
-        }
+            (v.clamp(0, size) as i128 * 10_000 / size as i128) as i64
+        };
+        format!("{}.{:02}", w / 100, w % 100)
     };
-    let alloc_w = pct(allocated);
-    let used_w = used.map(pct).unwrap_or(0.0);
     let fmt = crate::tenancy::format_bytes;
-    let label = format!(
-        "{} allocated of {}; used: {}",
-        fmt(allocated),
-        fmt(size),
-        used.map(fmt).unwrap_or_else(|| "no data yet".into())
-    );
-    let title = label.clone();
+    let used_text = used
+        .map(|u| format!("{} used", fmt(u)))
+        .unwrap_or_else(|| "used: no data".into());
+    let text = format!("{} / {} allocated · {used_text}", fmt(allocated), fmt(size));
     view! {
-        <div class="min-w-[10rem]" title=title>
-            <svg viewBox="0 0 100 6" preserveAspectRatio="none" class="h-2 w-full rounded" role="img" aria-label=label>
-                <rect x="0" y="0" width="100" height="6" class="fill-zinc-200"/>
-                <rect x="0" y="0" width=format!("{alloc_w:.2}") height="6" class="fill-indigo-300"/>
-                <rect x="0" y="0" width=format!("{used_w:.2}") height="6" class="fill-indigo-700"/>
+        <div class="min-w-[10rem]">
+            <svg viewBox="0 0 100 6" preserveAspectRatio="none" class="h-2 w-full rounded" aria-hidden="true">
+                <rect width="100" height="6" class="fill-zinc-200"/>
+                <rect width=width(allocated) height="6" class="fill-indigo-300"/>
+                <rect width=width(used.unwrap_or(0)) height="6" class="fill-indigo-700"/>
             </svg>
-            <div class="mt-1 text-xs text-zinc-500 whitespace-nowrap">
-                {fmt(allocated)}" / "{fmt(size)}" allocated · "
-                {match used { Some(u) => format!("{} used", fmt(u)), None => "used: no data".to_string() }}
-            </div>
+            <div class="mt-1 text-xs text-zinc-500 whitespace-nowrap">{text}</div>
         </div>
     }
 }
