@@ -35,6 +35,7 @@ enum Kind {
     Get,
     Post,
     Patch,
+    Delete,
     /// Not about roles: sign-in, invitation acceptance, health, one's own account.
     /// Listed so that every route is decided; covered by the auth and security tests.
     Public,
@@ -173,6 +174,15 @@ fn table() -> Vec<Row> {
             Form,
             "/domains/{d}/status",
             "status=bogus",
+            NOT_VIEWER,
+            Some(HIDDEN),
+        ),
+        // Probed on active domains: past the gate, refused because they are active.
+        row(
+            "/domains/{id}/remove",
+            Form,
+            "/domains/{d}/remove",
+            "",
             NOT_VIEWER,
             Some(HIDDEN),
         ),
@@ -448,6 +458,14 @@ fn table() -> Vec<Row> {
             NOT_VIEWER,
             Some([A, A, N, F]),
         ),
+        row(
+            "/api/v1/domains/{id}",
+            Delete,
+            "/api/v1/domains/{d}",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
     ]
 }
 
@@ -571,6 +589,10 @@ async fn world(b: Backend) -> World {
         .await
         .unwrap();
         let d = service::add_domain(&app.state, &sys, &t.slug, domain, "")
+            .await
+            .unwrap();
+        // Active, so that a removal probe stops at "suspend it first".
+        service::set_domain_status(&app.state, &sys, &d.id, "active")
             .await
             .unwrap();
         let invite = open_invite(&app, &owner, &t.slug, &format!("pending@{domain}")).await;
@@ -732,7 +754,7 @@ async fn probe(w: &World, r: &Row, who: usize, v: &Vars) -> Out {
                 A
             }
         }
-        Get | Post | Patch => {
+        Get | Post | Patch | Delete => {
             let Some(token) = &w.tokens[who] else {
                 return F;
             };
@@ -741,6 +763,7 @@ async fn probe(w: &World, r: &Row, who: usize, v: &Vars) -> Out {
             let req = match r.kind {
                 Get => http.get(url),
                 Post => http.post(url),
+                Delete => http.delete(url),
                 _ => http.patch(url),
             };
             let req = if args.is_empty() {

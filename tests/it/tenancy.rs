@@ -352,3 +352,76 @@ async fn rest_api_for_tenancy(b: Backend) {
     assert_eq!(all.len(), 1);
 }
 both!(rest_api_for_tenancy);
+
+async fn removing_a_domain(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let sys = Actor::system("test");
+    service::create_tenant(&app.state, &sys, &new_tenant("Solo", "plan_free"))
+        .await
+        .unwrap();
+    let d = service::add_domain(&app.state, &sys, "solo", "solo.example", "")
+        .await
+        .unwrap();
+    service::set_domain_status(&app.state, &sys, &d.id, "active")
+        .await
+        .unwrap();
+    let br = &owner.browser;
+    // Active domains are suspended first.
+    br.post(&format!("/domains/{}/remove", d.id), &[]).await;
+    let flash = br.flash(&format!("/domains/{}", d.name)).await.unwrap();
+    assert!(flash.contains("suspend it first"), "{flash}");
+    br.post(
+        &format!("/domains/{}/status", d.id),
+        &[("status", "suspended")],
+    )
+    .await;
+    let page = br.get_text(&format!("/domains/{}", d.name)).await;
+    assert!(
+        page.contains(&format!("/domains/{}/remove", d.id)),
+        "remove offered"
+    );
+    let r = br.post(&format!("/domains/{}/remove", d.id), &[]).await;
+    assert_eq!(r.headers()["location"], "/tenants/solo");
+    assert!(br
+        .flash("/tenants/solo")
+        .await
+        .unwrap()
+        .contains("plan slot is free"));
+    // The Free plan's one slot can be used again; the event keeps what was removed.
+    let (t, domains) = service::tenant(&app.state, &sys, "solo").await.unwrap();
+    assert_eq!((t.domain_count, domains.len()), (0, 0));
+    service::add_domain(&app.state, &sys, "solo", "solo2.example", "")
+        .await
+        .unwrap();
+    let log = br.get_text("/audit/export.jsonl").await;
+    let removed = log.lines().find(|l| l.contains("domain.removed")).unwrap();
+    assert!(removed.contains("solo.example") && removed.contains("suspended"));
+    // A domain with mailboxes stays (mailboxes are offboarded first), through the API too.
+    let d2 = service::domain(&app.state, &sys, "solo2.example")
+        .await
+        .unwrap();
+    sqlx::query("UPDATE domains SET mailbox_count = 2 WHERE id = $1")
+        .bind(d2.id.clone())
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let (_, token) = app::auth::service::create_token_for_email(
+        &app.state,
+        &owner.email,
+        "t",
+        &["read,write".into()],
+        1,
+    )
+    .await
+    .unwrap();
+    let r = reqwest::Client::new()
+        .delete(app.url(&format!("/api/v1/domains/{}", d2.id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("2 mailboxes"));
+}
+both!(removing_a_domain);

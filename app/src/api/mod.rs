@@ -32,7 +32,10 @@ pub fn routes() -> Router<AppState> {
             axum::routing::post(add_domain),
         )
         .route("/api/v1/domains", get(list_domains))
-        .route("/api/v1/domains/{id}", get(get_domain).patch(update_domain))
+        .route(
+            "/api/v1/domains/{id}",
+            get(get_domain).patch(update_domain).delete(delete_domain),
+        )
 }
 
 // ---------- tenancy ----------
@@ -232,6 +235,19 @@ pub async fn update_domain(
     ))
 }
 
+/// Removes a domain that is pending or suspended and has no mailboxes.
+#[utoipa::path(delete, path = "/api/v1/domains/{id}", tag = "tenancy", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")),
+    responses((status = 204), (status = 404), (status = 409, description = "Active, or still has mailboxes")))]
+pub async fn delete_domain(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    tenancy::remove_domain(&st, &a, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The actor behind `Authorization: Bearer mwt_…`.
 pub struct ApiActor(pub Actor);
 
@@ -360,7 +376,7 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "Mailward API", version = "1", description = "Control plane for multi-domain email hosting. Authenticate with `Authorization: Bearer <token>`; tokens are created in the console or with `mailward token create`."),
     paths(me, audit, list_plans, create_plan, update_plan, list_tenants, create_tenant, get_tenant, update_tenant, add_domain,
-        list_domains, get_domain, update_domain),
+        list_domains, get_domain, update_domain, delete_domain),
     components(schemas(Me, AuditList, AuditEvent, TokenView, Plan, NewPlan, PlanUpdate, Tenant, Domain, NewTenant,
         TenantDetail, TenantUpdate, NewDomain, DomainUpdate)),
     modifiers(&BearerScheme)

@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tenants/{slug}/status", post(tenant_status))
         .route("/tenants/{slug}/domains", post(add_domain))
         .route("/domains/{id}/status", post(domain_status))
+        .route("/domains/{id}/remove", post(remove_domain))
         .route("/tenants/{slug}/people", post(invite_person))
         .route("/tenants/{slug}/invites/{id}/reveal", post(reveal_invite))
         .route("/tenants/{slug}/invites/{id}/revoke", post(revoke_invite))
@@ -200,4 +201,18 @@ async fn revoke_invite(c: Caller, Path((slug, id)): Path<(String, String)>) -> R
     let back = format!("/tenants/{slug}");
     let r = crate::auth::service::revoke_invite(&c.st, &c.actor(), &id).await;
     c.answer(r, &back, "Invitation revoked.", &back).await
+}
+
+async fn remove_domain(c: Caller, Path(id): Path<String>) -> Response {
+    match service::remove_domain(&c.st, &c.actor(), &id).await {
+        Ok(d) => {
+            done(
+                &c.session,
+                &format!("/tenants/{}", d.tenant_slug),
+                &format!("{} removed; its plan slot is free again.", d.unicode_name),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &format!("/domains/{id}"), e).await,
+    }
 }

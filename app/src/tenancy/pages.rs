@@ -399,7 +399,13 @@ pub fn DomainDetailPage() -> impl IntoView {
                     </div>
                 </section>
                 {p.can_manage.then(|| view! {
-                    <div>
+                    <div class="flex items-center gap-2">
+                        {(d.status != "active").then(|| view! {
+                            <span>
+                                <ConfirmButton action=format!("/domains/{}/remove", d.id) label="Remove domain"
+                                    question=format!("{} leaves Mailward and its tenant's plan slot is freed. Only a domain without mailboxes can be removed.", d.unicode_name)/>
+                            </span>
+                        })}
                         {if d.status == "active" {
                             view! { <ConfirmButton action=format!("/domains/{}/status", d.id) label="Suspend domain"
                                 question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)

@@ -407,6 +407,49 @@ pub async fn set_domain_status(
         .ok_or(AppError::NotFound)
 }
 
+/// Removes a domain from its tenant (freeing a plan slot). Only a domain that receives no
+/// mail (pending or suspended) and holds no mailboxes can go; the event keeps what it was.
+pub async fn remove_domain(st: &AppState, actor: &Actor, domain_key: &str) -> AppResult<Domain> {
+    let view = authorize(actor, Action::ViewTenants)?;
+    let d = store::domain(&st.db, &view, domain_key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let g = authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
+    if d.status == "active" {
+        return Err(AppError::Conflict(format!(
+            "{} is active: suspend it first, so that removing it cannot surprise anyone.",
+            d.unicode_name
+        )));
+    }
+    if d.mailbox_count > 0 {
+        return Err(AppError::Conflict(format!(
+            "{} still has {} mailbox{}; offboard {} first.",
+            d.unicode_name,
+            d.mailbox_count,
+            if d.mailbox_count == 1 { "" } else { "es" },
+            if d.mailbox_count == 1 { "it" } else { "them" }
+        )));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !store::remove_domain(tx.conn(), &g, &d.id, now).await? {
+        return Err(AppError::Conflict(format!(
+            "{} changed meanwhile; look again before removing it.",
+            d.unicode_name
+        )));
+    }
+    let mut ev = Event::new("domain.removed")
+        .target(d.id.clone())
+        .details(serde_json::json!({
+            "before": { "domain": d.name, "unicode": d.unicode_name, "status": d.status,
+                        "category": d.category, "catch_all": d.catch_all },
+        }));
+    ev.tenant_id = Some(d.tenant_id.clone());
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await?;
+    Ok(d)
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewPlan {

@@ -454,3 +454,30 @@ pub async fn set_plan_retired(
         .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Deletes a domain that is not active and has no mailboxes, and frees its plan slot;
+/// false when it no longer qualifies (checked in the statement).
+pub async fn remove_domain(
+    c: &mut AnyConnection,
+    _g: &Granted<'_>,
+    domain_id: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let r = sqlx::query(
+        "DELETE FROM domains WHERE id = $1 AND status <> 'active' AND mailbox_count = 0 \
+         AND NOT EXISTS (SELECT 1 FROM mailboxes m WHERE m.domain_id = $1) RETURNING tenant_id",
+    )
+    .bind(domain_id.to_string())
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(r) = r else { return Ok(false) };
+    let tenant_id: String = r.try_get("tenant_id")?;
+    sqlx::query(
+        "UPDATE tenants SET domain_count = domain_count - 1, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(tenant_id)
+    .execute(c)
+    .await?;
+    Ok(true)
+}
