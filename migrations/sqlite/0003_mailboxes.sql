@@ -21,5 +21,5 @@ CREATE INDEX mailboxes_tenant ON mailboxes(tenant_id);
 
 -- Dashboard sorting and filtering over many domains.
 CREATE INDEX domains_status ON domains(status, unicode_name);
-CREATE INDEX domains_unicode ON domains(unicode_name);
+CREATE INDEX domains_unicode ON domains(unicode_name, name);
 CREATE INDEX tenants_name ON tenants(name);

@@ -196,12 +196,19 @@ impl Where {
     }
     /// Confines rows to the tenants in `scope` (`col` holds the tenant id).
     pub fn scope(&mut self, col: &str, scope: &super::authz::TenantScope) {
-        if let super::authz::TenantScope::Only(ids) = scope {
-            if ids.is_empty() {
-                self.and("1 = 0");
-            } else {
+        if matches!(scope, super::authz::TenantScope::Only(_)) {
+            let c = self.scope_cond(col, scope);
+            self.and(c);
+        }
+    }
+    /// The scope condition on its own (its values bound here), for subqueries.
+    pub fn scope_cond(&mut self, col: &str, scope: &super::authz::TenantScope) -> String {
+        match scope {
+            super::authz::TenantScope::All => "1 = 1".into(),
+            super::authz::TenantScope::Only(ids) if ids.is_empty() => "1 = 0".into(),
+            super::authz::TenantScope::Only(ids) => {
                 let ph: Vec<String> = ids.iter().map(|id| self.arg(id.as_str())).collect();
-                self.and(format!("{col} IN ({})", ph.join(", ")));
+                format!("{col} IN ({})", ph.join(", "))
             }
         }
     }

@@ -80,12 +80,12 @@ pub async fn tenants(db: &Db, g: &Granted<'_>) -> AppResult<Vec<Tenant>> {
 /// Tenants, domains and mailboxes in the actor's scope (from the maintained counters).
 pub async fn totals(db: &Db, g: &Granted<'_>) -> AppResult<(i64, i64, i64)> {
     let mut w = Where::new();
-    w.scope("t.id", &g.actor.tenants);
+    let in_t = w.scope_cond("id", &g.actor.tenants);
+    let in_d = w.scope_cond("tenant_id", &g.actor.tenants);
     let sql = format!(
-        "SELECT COUNT(*) AS t, CAST(COALESCE(SUM(t.domain_count), 0) AS BIGINT) AS d, \
-         CAST(COALESCE(SUM((SELECT SUM(d.mailbox_count) FROM domains d WHERE d.tenant_id = t.id)), 0) AS BIGINT) AS m \
-         FROM tenants t{}",
-        w.sql()
+        "SELECT (SELECT COUNT(*) FROM tenants WHERE {in_t}) AS t, \
+         (SELECT CAST(COALESCE(SUM(domain_count), 0) AS BIGINT) FROM tenants WHERE {in_t}) AS d, \
+         (SELECT CAST(COALESCE(SUM(mailbox_count), 0) AS BIGINT) FROM domains WHERE {in_d}) AS m"
     );
     let r = w.bind(sqlx::query(&sql)).fetch_one(db.pool()).await?;
     Ok((r.try_get("t")?, r.try_get("d")?, r.try_get("m")?))
@@ -348,6 +348,12 @@ pub async fn browse_domains(
         "FROM domains d JOIN tenants t ON t.id = d.tenant_id JOIN plans p ON p.id = t.plan_id{}",
         w.sql()
     );
+    // Counting needs the tenant only when a filter looks at it.
+    let count_from = if q.q.is_empty() && q.tenant.is_empty() {
+        format!("FROM domains d{}", w.sql())
+    } else {
+        from.clone()
+    };
     let dir = if q.dir == "desc" { "DESC" } else { "ASC" };
     let order = match q.sort.as_str() {
         "tenant" => format!("t.name {dir}, d.name"),
@@ -368,7 +374,7 @@ pub async fn browse_domains(
     let total: i64 = if q.page == 1 && (rows.len() as i64) < q.per {
         rows.len() as i64
     } else {
-        w.bind(sqlx::query(&format!("SELECT COUNT(*) AS n {from}")))
+        w.bind(sqlx::query(&format!("SELECT COUNT(*) AS n {count_from}")))
             .fetch_one(db.pool())
             .await?
             .try_get("n")?
