@@ -150,3 +150,36 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// The latest audit events as a card (dashboard, client portal), with a link to the log.
+#[component]
+pub fn ActivityCard(
+    title: &'static str,
+    events: Vec<super::AuditEvent>,
+    now: i64,
+    #[prop(into)] more: String,
+) -> impl IntoView {
+    view! {
+        <section class="card">
+            <div class="flex items-center justify-between px-4 py-3 border-b border-zinc-200">
+                <h2 class="font-medium">{title}</h2>
+                <a class="link text-sm" href=more>"Full audit log →"</a>
+            </div>
+            {if events.is_empty() {
+                view! { <p class="px-4 py-3 text-sm text-zinc-500">"Nothing recorded yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="divide-y divide-zinc-100" data-testid="activity">
+                        {events.into_iter().map(|e| view! {
+                            <li class="px-4 py-2 text-sm flex gap-3">
+                                <span class="text-zinc-500 w-24 shrink-0"><Time at=e.at now=now/></span>
+                                <span class="font-mono text-xs badge badge-gray">{e.action.clone()}</span>
+                                <span class="truncate">{e.actor_label.clone()}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}

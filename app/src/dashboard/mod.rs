@@ -8,7 +8,7 @@ use crate::audit::AuditEvent;
 use crate::auth::PageData;
 use crate::tenancy::pages::DomainBrowser;
 use crate::tenancy::{DomainBrowse, DomainQuery};
-use crate::ui::{signed_in_page, Time};
+use crate::ui::signed_in_page;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Dashboard {
@@ -145,7 +145,7 @@ pub fn DashboardPage() -> impl IntoView {
                     {if d.platform {
                         view! { <Stat label="Failed sign-ins (24 h)" value=d.failed_signins_24h.to_string() warn={d.failed_signins_24h > 0} href="/audit?action=auth."/> }.into_any()
                     } else {
-                        view! { <Stat label="Audit" value="your tenant".to_string() href="/audit"/> }.into_any()
+                        view! { <Stat label="Audit log" value="View →".to_string() hint="every change to your tenant".to_string() href="/audit"/> }.into_any()
                     }}
                 </div>
                 {d.platform.then(|| view! {
@@ -156,21 +156,7 @@ pub fn DashboardPage() -> impl IntoView {
                     </p>
                 })}
                 <DomainBrowser browse=d.browse base="/"/>
-                <section class="card">
-                    <div class="flex items-center justify-between px-4 py-3 border-b border-zinc-200">
-                        <h2 class="font-medium">"Recent activity"</h2>
-                        <a class="link text-sm" href="/audit">"Full audit log →"</a>
-                    </div>
-                    <ul class="divide-y divide-zinc-100">
-                        {d.recent.into_iter().map(|e| view! {
-                            <li class="px-4 py-2 text-sm flex gap-3">
-                                <span class="text-zinc-500 w-24 shrink-0"><Time at=e.at now=now/></span>
-                                <span class="font-mono text-xs badge badge-gray">{e.action.clone()}</span>
-                                <span class="truncate">{e.actor_label.clone()}</span>
-                            </li>
-                        }).collect_view()}
-                    </ul>
-                </section>
+                <crate::audit::pages::ActivityCard title="Recent activity" events=d.recent now=now more="/audit"/>
             }
         },
     )

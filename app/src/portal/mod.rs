@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditEvent;
 use crate::auth::PageData;
 use crate::mailboxes::Mailbox;
-use crate::tenancy::pages::DomainsTable;
+use crate::tenancy::pages::{DomainsTable, TenantSummary};
 use crate::tenancy::{Domain, Tenant};
-use crate::ui::{signed_in_page, status_tone, Badge, EmptyState, PoolBar, Time};
+use crate::ui::{signed_in_page, status_tone, Badge, EmptyState};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Portal {
@@ -86,21 +86,10 @@ pub fn PortalPage() -> impl IntoView {
                         <a class="link" href=format!("/tenants/{}", t.slug)>"Back to the tenant"</a>
                     </p>
                 })}
-                <section class="card p-5 grid gap-4 sm:grid-cols-4" data-testid="portal-summary">
-                    <div class="sm:col-span-2">
-                        <h2 class="text-lg font-semibold">{t.name.clone()}" "<Badge text=t.status.clone() tone=status_tone(&t.status)/></h2>
-                        <p class="text-sm text-zinc-500">"Read-only view. Ask your administrator for changes."</p>
-                    </div>
-                    <div>
-                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Plan"</p>
-                        <p class="font-medium">{t.plan_name.clone()}</p>
-                        <p class="text-sm">{format!("{} of {} domains", t.domain_count, t.max_domains)}</p>
-                    </div>
-                    <div>
-                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Storage pool"</p>
-                        <PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/>
-                    </div>
-                </section>
+                <TenantSummary tenant=t.clone() testid="portal-summary">
+                    <h2 class="text-lg font-semibold">{t.name.clone()}" "<Badge text=t.status.clone() tone=status_tone(&t.status)/></h2>
+                    <p class="text-sm text-zinc-500">"Read-only view. Ask your administrator for changes."</p>
+                </TenantSummary>
                 <h2 class="font-medium">"Domains"</h2>
                 {if p.domains.is_empty() {
                     view! { <EmptyState title="No domains yet" hint="Your administrator adds them."/> }.into_any()
@@ -113,27 +102,7 @@ pub fn PortalPage() -> impl IntoView {
                 } else {
                     view! { <crate::mailboxes::pages::MailboxesTable mailboxes=p.mailboxes/> }.into_any()
                 }}
-                <section class="card">
-                    <div class="flex items-center justify-between px-4 py-3 border-b border-zinc-200">
-                        <h2 class="font-medium">"Recent changes"</h2>
-                        <a class="link text-sm" href=format!("/audit?tenant={}", t.id)>"Full audit log →"</a>
-                    </div>
-                    {if p.events.is_empty() {
-                        view! { <p class="px-4 py-3 text-sm text-zinc-500">"Nothing recorded yet."</p> }.into_any()
-                    } else {
-                        view! {
-                            <ul class="divide-y divide-zinc-100" data-testid="portal-events">
-                                {p.events.into_iter().map(|e| view! {
-                                    <li class="px-4 py-2 text-sm flex gap-3">
-                                        <span class="text-zinc-500 w-24 shrink-0"><Time at=e.at now=now/></span>
-                                        <span class="font-mono text-xs badge badge-gray">{e.action.clone()}</span>
-                                        <span class="truncate">{e.actor_label.clone()}</span>
-                                    </li>
-                                }).collect_view()}
-                            </ul>
-                        }.into_any()
-                    }}
-                </section>
+                <crate::audit::pages::ActivityCard title="Recent changes" events=p.events now=now more=format!("/audit?tenant={}", t.id)/>
             }
         },
     )

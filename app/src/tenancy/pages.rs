@@ -180,6 +180,31 @@ pub fn TenantsTable(tenants: Vec<Tenant>) -> impl IntoView {
     }
 }
 
+/// A tenant at a glance: what the page is about on the left, then the plan's domain use and
+/// the storage pool (tenant, domain and portal pages).
+#[component]
+pub fn TenantSummary(
+    tenant: Tenant,
+    #[prop(optional)] testid: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    let t = tenant;
+    view! {
+        <section class="card p-5 grid gap-4 sm:grid-cols-4" data-testid=testid>
+            <div class="sm:col-span-2">{children()}</div>
+            <div>
+                <p class="text-xs uppercase tracking-wide text-zinc-500">"Plan"</p>
+                <p class="font-medium">{t.plan_name.clone()}</p>
+                <p class="text-sm">{format!("{} of {} domains", t.domain_count, t.max_domains)}</p>
+            </div>
+            <div>
+                <p class="text-xs uppercase tracking-wide text-zinc-500">"Storage pool"</p>
+                <PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/>
+            </div>
+        </section>
+    }
+}
+
 /// A domain as people read it, with its ASCII (punycode) form under it when they differ.
 #[component]
 pub fn DomainNameCell(domain: Domain) -> impl IntoView {
@@ -271,6 +296,7 @@ pub fn DomainBrowser(browse: DomainBrowse, base: &'static str) -> impl IntoView 
                         {status_opts.into_iter().map(|(v, l)| view! { <option value=v selected=q.status == v>{l}</option> }).collect_view()}
                     </select>
                 </div>
+                {(browse.tenants.len() > 1).then(|| view! {
                 <div>
                     <label class="sr-only" for="f-tenant">"Tenant"</label>
                     <select class="input" id="f-tenant" name="tenant">
@@ -278,6 +304,7 @@ pub fn DomainBrowser(browse: DomainBrowse, base: &'static str) -> impl IntoView 
                         {browse.tenants.iter().map(|(slug, name)| view! { <option value=slug.clone() selected=q.tenant == *slug>{name.clone()}</option> }).collect_view()}
                     </select>
                 </div>
+                })}
                 <div>
                     <label class="sr-only" for="f-per">"Rows per page"</label>
                     <select class="input" id="f-per" name="per">
@@ -379,25 +406,15 @@ pub fn DomainDetailPage() -> impl IntoView {
         move |p: DomainPage| {
             let d = p.domain.clone();
             let t = p.tenant.clone();
+            let head = view! {
+                <h2 class="text-lg font-semibold">{d.unicode_name.clone()}" "<Badge text=d.status.clone() tone=status_tone(&d.status)/></h2>
+                {(d.unicode_name != d.name).then(|| view! { <p class="text-xs font-mono text-zinc-500">{d.name.clone()}</p> })}
+                <p class="text-sm text-zinc-500">"Tenant "<a class="link" href=format!("/tenants/{}", t.slug)>{t.name.clone()}</a>
+                    {format!(" · {} · catch-all {}", d.category, if d.catch_all { "on" } else { "off" })}</p>
+                <p class="mt-2 text-xs text-zinc-500" data-slot="health">"Health (DNS, routing, alerts): not checked yet — these checks arrive with their releases."</p>
+            };
             view! {
-                <section class="card p-5 grid gap-4 sm:grid-cols-4">
-                    <div class="sm:col-span-2">
-                        <h2 class="text-lg font-semibold">{d.unicode_name.clone()}" "<Badge text=d.status.clone() tone=status_tone(&d.status)/></h2>
-                        {(d.unicode_name != d.name).then(|| view! { <p class="text-xs font-mono text-zinc-500">{d.name.clone()}</p> })}
-                        <p class="text-sm text-zinc-500">"Tenant "<a class="link" href=format!("/tenants/{}", t.slug)>{t.name.clone()}</a>
-                            {format!(" · {} · catch-all {}", d.category, if d.catch_all { "on" } else { "off" })}</p>
-                        <p class="mt-2 text-xs text-zinc-500" data-slot="health">"Health (DNS, routing, alerts): not checked yet — these checks arrive with their releases."</p>
-                    </div>
-                    <div>
-                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Plan"</p>
-                        <p class="font-medium">{t.plan_name.clone()}</p>
-                        <p class="text-sm">{format!("{} of {} domains", t.domain_count, t.max_domains)}</p>
-                    </div>
-                    <div>
-                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Storage pool"</p>
-                        <PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/>
-                    </div>
-                </section>
+                <TenantSummary tenant=t.clone()>{head}</TenantSummary>
                 {p.can_manage.then(|| view! {
                     <div class="flex items-center gap-2">
                         {(d.status != "active").then(|| view! {
@@ -491,25 +508,15 @@ pub fn TenantDetailPage() -> impl IntoView {
         move |p: TenantPage| {
             let t = p.tenant.clone();
             let full = t.domain_count >= t.max_domains;
+            let head = view! {
+                <h2 class="text-lg font-semibold">{t.name.clone()}" "<Badge text=t.status.clone() tone=status_tone(&t.status)/></h2>
+                <p class="text-sm text-zinc-500">{t.slug.clone()}
+                    {t.contact_name.clone().map(|n| format!(" · contact: {n}"))}
+                    {t.contact_email.clone().map(|e| format!(" <{e}>"))}</p>
+                {p.can_invite.then(|| view! { <a class="link text-sm" href=format!("/portal?tenant={}", t.slug)>"Client portal preview →"</a> })}
+            };
             view! {
-                <section class="card p-5 grid gap-4 sm:grid-cols-4">
-                    <div class="sm:col-span-2">
-                        <h2 class="text-lg font-semibold">{t.name.clone()}" "<Badge text=t.status.clone() tone=status_tone(&t.status)/></h2>
-                        <p class="text-sm text-zinc-500">{t.slug.clone()}
-                            {t.contact_name.clone().map(|n| format!(" · contact: {n}"))}
-                            {t.contact_email.clone().map(|e| format!(" <{e}>"))}</p>
-                        {p.can_invite.then(|| view! { <a class="link text-sm" href=format!("/portal?tenant={}", t.slug)>"Client portal preview →"</a> })}
-                    </div>
-                    <div>
-                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Plan"</p>
-                        <p class="font-medium">{t.plan_name.clone()}</p>
-                        <p class="text-sm">{format!("{} of {} domains", t.domain_count, t.max_domains)}</p>
-                    </div>
-                    <div>
-                        <p class="text-xs uppercase tracking-wide text-zinc-500">"Storage pool"</p>
-                        <PoolBar allocated=t.storage_allocated used=t.storage_used size=t.storage_bytes/>
-                    </div>
-                </section>
+                <TenantSummary tenant=t.clone()>{head}</TenantSummary>
                                                 {p.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
                 {p.can_manage_domains.then(|| { let plans = p.plans.clone(); let t = t.clone(); let can_manage = p.can_manage; view! {
                     <section class="grid gap-4 sm:grid-cols-2">
