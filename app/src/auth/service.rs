@@ -484,21 +484,19 @@ pub async fn set_operator_tenants(
                 .collect::<AppResult<_>>()?,
         ),
     };
+    let normalized = |v: Vec<String>| {
+        let mut v = v;
+        v.sort();
+        v.dedup();
+        v
+    };
     let before = if user.all_tenants {
         None
     } else {
         Some(store::user_tenant_ids(&st.db, &user.id).await?)
     };
-    if before.as_ref().map(|b| {
-        let mut b = b.clone();
-        b.sort();
-        b
-    }) == tenant_ids.as_ref().map(|t| {
-        let mut t = t.clone();
-        t.sort();
-        t.dedup();
-        t
-    }) {
+    let ids = tenant_ids.map(normalized);
+    if before.clone().map(normalized) == ids {
         return Err(AppError::invalid(format!(
             "{} already has this scope.",
             user.email
@@ -506,11 +504,6 @@ pub async fn set_operator_tenants(
     }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let mut ids = tenant_ids.clone();
-    if let Some(v) = ids.as_mut() {
-        v.sort();
-        v.dedup();
-    }
     store::set_user_scope(tx.conn(), &g, &user.id, ids.as_deref(), now).await?;
     record(
         &mut tx,

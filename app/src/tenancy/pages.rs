@@ -180,6 +180,29 @@ pub fn TenantsTable(tenants: Vec<Tenant>) -> impl IntoView {
     }
 }
 
+/// Suspend (with a confirmation saying what stops) or resume/activate: one form posting
+/// `status` to `action`, used for tenants and domains.
+#[component]
+pub fn StatusToggle(
+    #[prop(into)] action: String,
+    active: bool,
+    suspend: &'static str,
+    resume: &'static str,
+    #[prop(into)] question: String,
+) -> impl IntoView {
+    if active {
+        view! { <ConfirmButton action=action label=suspend question=question hidden_name="status" hidden_value="suspended"/> }.into_any()
+    } else {
+        view! {
+            <form method="post" action=action class="inline">
+                <input type="hidden" name="status" value="active"/>
+                <button class="btn btn-secondary" type="submit">{resume}</button>
+            </form>
+        }
+        .into_any()
+    }
+}
+
 /// A tenant at a glance: what the page is about on the left, then the plan's domain use and
 /// the storage pool (tenant, domain and portal pages).
 #[component]
@@ -423,16 +446,9 @@ pub fn DomainDetailPage() -> impl IntoView {
                                     question=format!("{} leaves Mailward and its tenant's plan slot is freed. Only a domain without mailboxes can be removed.", d.unicode_name)/>
                             </span>
                         })}
-                        {if d.status == "active" {
-                            view! { <ConfirmButton action=format!("/domains/{}/status", d.id) label="Suspend domain"
-                                question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)
-                                hidden_name="status" hidden_value="suspended"/> }.into_any()
-                        } else {
-                            view! { <form method="post" action=format!("/domains/{}/status", d.id)>
-                                <input type="hidden" name="status" value="active"/>
-                                <button class="btn btn-secondary" type="submit">"Activate domain"</button>
-                            </form> }.into_any()
-                        }}
+                        <StatusToggle action=format!("/domains/{}/status", d.id) active=d.status == "active"
+                            suspend="Suspend domain" resume="Activate domain"
+                            question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)/>
                     </div>
                 })}
                 <h2 class="font-medium">{format!("Mailboxes ({})", d.mailbox_count)}</h2>
@@ -459,7 +475,6 @@ pub fn DomainsTable(domains: Vec<Domain>, #[prop(optional)] can_manage: bool) ->
                 </tr></thead>
                 <tbody>
                     {domains.into_iter().map(|d| {
-                        let next = if d.status == "active" { "suspended" } else { "active" };
                         view! {
                             <tr>
                                 <td><DomainNameCell domain=d.clone()/></td>
@@ -470,20 +485,9 @@ pub fn DomainsTable(domains: Vec<Domain>, #[prop(optional)] can_manage: bool) ->
                                 <td><HealthSlots/></td>
                                 {can_manage.then(|| view! {
                                     <td class="text-right">
-                                        {if next == "active" {
-                                            view! {
-                                                <form method="post" action=format!("/domains/{}/status", d.id) class="inline">
-                                                    <input type="hidden" name="status" value="active"/>
-                                                    <button class="btn btn-secondary" type="submit">"Activate"</button>
-                                                </form>
-                                            }.into_any()
-                                        } else {
-                                            view! {
-                                                <ConfirmButton action=format!("/domains/{}/status", d.id) label="Suspend"
-                                                    question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)
-                                                    hidden_name="status" hidden_value="suspended"/>
-                                            }.into_any()
-                                        }}
+                                        <StatusToggle action=format!("/domains/{}/status", d.id) active=d.status == "active"
+                                            suspend="Suspend" resume="Activate"
+                                            question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)/>
                                     </td>
                                 })}
                             </tr>
@@ -548,16 +552,9 @@ pub fn TenantDetailPage() -> impl IntoView {
                                 <button class="btn btn-secondary" type="submit">"Change plan"</button>
                             </form>
                             <div class="pt-3 border-t border-zinc-100">
-                                {if t.status == "active" {
-                                    view! { <ConfirmButton action=format!("/tenants/{}/status", t.slug) label="Suspend tenant"
-                                        question=format!("All of {}'s domains stop receiving mail while it is suspended.", t.name)
-                                        hidden_name="status" hidden_value="suspended"/> }.into_any()
-                                } else {
-                                    view! { <form method="post" action=format!("/tenants/{}/status", t.slug)>
-                                        <input type="hidden" name="status" value="active"/>
-                                        <button class="btn btn-secondary" type="submit">"Resume tenant"</button>
-                                    </form> }.into_any()
-                                                                                }}
+                                <StatusToggle action=format!("/tenants/{}/status", t.slug) active=t.status == "active"
+                                    suspend="Suspend tenant" resume="Resume tenant"
+                                    question=format!("All of {}'s domains stop receiving mail while it is suspended.", t.name)/>
                             </div>
                         </div>
                         })}
