@@ -8,6 +8,7 @@ use leptos_router::{path, SsrMode};
 
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod dashboard;
 pub mod mailboxes;
 pub mod portal;
@@ -67,6 +68,13 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/domains/:name") view=tenancy::pages::DomainDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/portal") view=portal::PortalPage ssr=ssr.clone()/>
                 <Route path=path!("/plans") view=tenancy::pages::PlansPage ssr=ssr.clone()/>
+                <Route path=path!("/mailboxes/:id") view=mailboxes::pages::MailboxDetailPage ssr=ssr.clone()/>
+                <Route path=path!("/approvals") view=changes::pages::ApprovalsQueuePage ssr=ssr.clone()/>
+                <Route path=path!("/activate/:token") view=mailboxes::pages::ActivatePage ssr=ssr.clone()/>
+                <Route path=path!("/me") view=mailboxes::me::OwnerHomePage ssr=ssr.clone()/>
+                <Route path=path!("/me/login") view=mailboxes::me::OwnerLoginPage ssr=ssr.clone()/>
+                <Route path=path!("/me/reset") view=mailboxes::me::SelfResetPage ssr=ssr.clone()/>
+                <Route path=path!("/me/recovery-codes") view=mailboxes::me::OwnerCodesPage ssr=ssr.clone()/>
             </Routes>
         </Router>
     }

@@ -92,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(app::auth::http::routes())
         .merge(app::tenancy::http::routes())
+        .merge(app::mailboxes::http::routes())
+        .merge(app::changes::http::routes())
         .merge(app::api::routes())
         .merge(app::api::export_routes())
         .with_state(state.clone());

@@ -18,8 +18,11 @@ use crate::core::AppError;
 use crate::tenancy::service::{self as tenancy, NewPlan, NewTenant};
 use crate::tenancy::{Domain, Plan, Tenant};
 
+pub mod mailboxes;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(mailboxes::routes())
         .route("/api/v1/me", get(me))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
@@ -376,9 +379,18 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "Mailward API", version = "1", description = "Control plane for multi-domain email hosting. Authenticate with `Authorization: Bearer <token>`; tokens are created in the console or with `mailward token create`."),
     paths(me, audit, list_plans, create_plan, update_plan, list_tenants, create_tenant, get_tenant, update_tenant, add_domain,
-        list_domains, get_domain, update_domain, delete_domain),
+        list_domains, get_domain, update_domain, delete_domain,
+        mailboxes::create_mailbox, mailboxes::get_mailbox, mailboxes::resend_invite, mailboxes::revoke_invite,
+        mailboxes::reset_mailbox, mailboxes::offboard_mailbox, mailboxes::get_receipt,
+        mailboxes::list_app_passwords, mailboxes::revoke_app_password,
+        mailboxes::list_changes, mailboxes::approve_change, mailboxes::reject_change),
     components(schemas(Me, AuditList, AuditEvent, TokenView, Plan, NewPlan, PlanUpdate, Tenant, Domain, NewTenant,
-        TenantDetail, TenantUpdate, NewDomain, DomainUpdate)),
+        TenantDetail, TenantUpdate, NewDomain, DomainUpdate,
+        crate::mailboxes::Mailbox, crate::mailboxes::NewMailbox, crate::mailboxes::MailboxInvite,
+        crate::mailboxes::AppPassword, crate::mailboxes::OffboardingReceipt, crate::mailboxes::Revocations,
+        crate::mailboxes::ScanCheck, crate::changes::ChangeRequest,
+        mailboxes::MailboxCreated, mailboxes::MailboxDetail, mailboxes::SendTo, mailboxes::LinkIssued,
+        mailboxes::ResetRequest, mailboxes::ResetAnswer, mailboxes::OffboardRequest, mailboxes::RejectRequest)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

@@ -115,7 +115,7 @@ pub async fn record_alone(db: &Db, actor: &Actor, now: i64, ev: Event<'_>) -> Ap
     Ok(seq)
 }
 
-fn row_to_event(r: &sqlx::any::AnyRow) -> Result<AuditEvent, sqlx::Error> {
+pub fn row_to_event(r: &sqlx::any::AnyRow) -> Result<AuditEvent, sqlx::Error> {
     Ok(AuditEvent {
         seq: r.try_get("seq")?,
         at: r.try_get("at")?,

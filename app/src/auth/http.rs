@@ -35,11 +35,21 @@ pub fn routes() -> Router<AppState> {
         .route("/operators/invites/{id}/revoke", post(revoke_invite))
 }
 
+fn client_of(req: &Request) -> ClientInfo {
+    req.extensions()
+        .get::<ClientInfo>()
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Pages anyone may open; everything else needs a signed-in user.
 pub fn is_public_path(path: &str) -> bool {
     path == "/login"
         || path.starts_with("/login/")
         || path.starts_with("/invite/")
+        || path.starts_with("/activate/")
+        || path == "/me"
+        || path.starts_with("/me/")
         || path.starts_with("/pkg/")
         || path.starts_with("/api/")
         || path.starts_with("/_sf/")
@@ -88,6 +98,15 @@ pub async fn session_user(
     let path = req.uri().path().to_string();
     if user.is_none() && req.method() == http::Method::GET && !is_public_path(&path) {
         return Redirect::to("/login").into_response();
+    }
+    // The mailbox owner's own pages need a mailbox owner's session.
+    if req.method() == http::Method::GET
+        && (path == "/me" || path == "/me/recovery-codes")
+        && crate::mailboxes::http::owner_of(&st, &session, &client_of(&req))
+            .await
+            .is_none()
+    {
+        return Redirect::to("/me/login").into_response();
     }
     req.extensions_mut().insert(SignedIn(user));
     next.run(req).await

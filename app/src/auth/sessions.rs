@@ -13,6 +13,10 @@ use crate::core::secrets::sha256_hex;
 
 /// Session data keys.
 pub const USER_ID: &str = "user_id";
+/// A mailbox owner signed in to their self-service area (never together with `USER_ID`).
+pub const MAILBOX_ID: &str = "mailbox_id";
+/// Fresh recovery codes of a mailbox owner, shown once.
+pub const FRESH_MAILBOX_CODES: &str = "fresh_mailbox_codes";
 pub const AUTH_AT: &str = "auth_at";
 pub const IP: &str = "ip";
 pub const USER_AGENT: &str = "ua";
@@ -68,18 +72,22 @@ impl DbSessionStore {
     /// Writes a session row; `on_conflict` decides what an existing row with that id gets.
     async fn write(&self, record: &Record, on_conflict: &str) -> session_store::Result<u64> {
         let data = serde_json::to_string(&record.data).map_err(backend)?;
+        // tower-sessions computes the expiry from the system time; stored rows follow the
+        // app's clock (the same in production; tests move the clock forward).
+        let shift = self.clock.now() - time::OffsetDateTime::now_utc().unix_timestamp();
         let r = sqlx::query(&format!(
-            "INSERT INTO sessions (id, handle, user_id, data, created_at, last_seen_at, expires_at, ip, user_agent) \
-             VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8) ON CONFLICT (id) {on_conflict}"
+            "INSERT INTO sessions (id, handle, user_id, data, created_at, last_seen_at, expires_at, ip, user_agent, mailbox_id) \
+             VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8,$9) ON CONFLICT (id) {on_conflict}"
         ))
         .bind(record.id.to_string())
         .bind(handle_of(&record.id))
         .bind(str_field(record, USER_ID))
         .bind(data)
         .bind(self.clock.now())
-        .bind(record.expiry_date.unix_timestamp())
+        .bind(record.expiry_date.unix_timestamp() + shift)
         .bind(str_field(record, IP))
         .bind(str_field(record, USER_AGENT))
+        .bind(str_field(record, MAILBOX_ID))
         .execute(self.db.pool())
         .await
         .map_err(backend)?;
@@ -100,7 +108,7 @@ impl SessionStore for DbSessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         self.write(
             record,
-            "DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
+            "DO UPDATE SET user_id = excluded.user_id, mailbox_id = excluded.mailbox_id, data = excluded.data, \
              last_seen_at = excluded.last_seen_at, expires_at = excluded.expires_at, \
              ip = excluded.ip, user_agent = excluded.user_agent",
         )

@@ -44,6 +44,8 @@ pub enum Principal {
     },
     /// Mailward itself (CLI, background jobs).
     System,
+    /// The owner of one mailbox, signed in to their self-service area.
+    Mailbox { mailbox_id: String },
 }
 
 /// Which tenants an actor may see and act on.
@@ -103,7 +105,21 @@ impl Actor {
         }
     }
     pub fn is_anonymous(&self) -> bool {
-        self.role.is_none()
+        self.role.is_none() && self.mailbox_id().is_none()
+    }
+    /// The one tenant of an actor confined to exactly one (tenant roles, mailbox owners).
+    pub fn tenants_one(&self) -> Option<String> {
+        match &self.tenants {
+            TenantScope::Only(ids) if ids.len() == 1 => Some(ids[0].clone()),
+            _ => None,
+        }
+    }
+    /// The mailbox whose owner this is, for a mailbox owner.
+    pub fn mailbox_id(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Mailbox { mailbox_id } => Some(mailbox_id),
+            _ => None,
+        }
     }
 }
 
@@ -131,10 +147,16 @@ pub enum Action {
     ManagePlans,
     /// Invite tenant admins and client viewers to a tenant.
     InviteTenantUser,
+    /// Create mailboxes, (re)send their invitations, reset, lock and offboard them.
+    ManageMailboxes,
+    /// Approve or reject someone else's change request.
+    ApproveChanges,
+    /// A mailbox owner's own password, recovery codes and app passwords.
+    ManageOwnMailbox,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 17] = [
         Action::ViewDashboard,
         Action::ViewOperators,
         Action::ManageOperators,
@@ -149,6 +171,9 @@ impl Action {
         Action::ManageDomains,
         Action::ManagePlans,
         Action::InviteTenantUser,
+        Action::ManageMailboxes,
+        Action::ApproveChanges,
+        Action::ManageOwnMailbox,
     ];
 
     /// The API-token scope an action needs.
@@ -159,7 +184,10 @@ impl Action {
             Action::ManageTenants
             | Action::ManageDomains
             | Action::ManagePlans
-            | Action::InviteTenantUser => Scope::Write,
+            | Action::InviteTenantUser
+            | Action::ManageMailboxes
+            | Action::ApproveChanges
+            | Action::ManageOwnMailbox => Scope::Write,
             Action::ManageOperators
             | Action::RevealInvite
             | Action::RevokeInvite
@@ -170,7 +198,10 @@ impl Action {
 
     /// Actions an API token may never perform, whatever its scopes (secrets stay in the browser).
     fn browser_only(self) -> bool {
-        matches!(self, Action::RevealInvite | Action::CreateApiToken)
+        matches!(
+            self,
+            Action::RevealInvite | Action::CreateApiToken | Action::ManageOwnMailbox
+        )
     }
 }
 
@@ -178,6 +209,10 @@ impl Action {
 /// actor's [`TenantScope`] in [`authorize_in`].)
 pub fn role_allows(role: Role, action: Action) -> bool {
     use Action::*;
+    if action == ManageOwnMailbox {
+        // Only a mailbox's owner, never a console role (see `decide`).
+        return false;
+    }
     match role {
         Role::Owner => true,
         // Operators run the platform but do not manage its operators or price list.
@@ -188,6 +223,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
             ViewDashboard
                 | ViewTenants
                 | ManageDomains
+                | ManageMailboxes
+                | ApproveChanges
                 | ViewAudit
                 | ExportAudit
                 | ManageOwnAccount
@@ -203,6 +240,9 @@ pub fn role_allows(role: Role, action: Action) -> bool {
 
 /// The decision as a pure function (unit-tested as a matrix).
 pub fn decide(actor: &Actor, action: Action) -> bool {
+    if actor.mailbox_id().is_some() {
+        return action == Action::ManageOwnMailbox;
+    }
     let Some(role) = actor.role else {
         return false;
     };
@@ -211,6 +251,7 @@ pub fn decide(actor: &Actor, action: Action) -> bool {
     }
     match &actor.principal {
         Principal::User | Principal::System => true,
+        Principal::Mailbox { .. } => false,
         Principal::Token { scopes, .. } => {
             !action.browser_only() && scopes.contains(&action.scope())
         }
@@ -298,6 +339,9 @@ mod tests {
                 ManageDomains => [true, true, true, false],
                 ManagePlans => [true, false, false, false],
                 InviteTenantUser => [true, true, false, false],
+                ManageMailboxes => [true, true, true, false],
+                ApproveChanges => [true, true, true, false],
+                ManageOwnMailbox => [false, false, false, false],
             }
         };
         for action in Action::ALL {
@@ -338,6 +382,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn mailbox_owners_manage_only_their_own_mailbox() {
+        let owner = Actor {
+            principal: Principal::Mailbox {
+                mailbox_id: "mbx_1".into(),
+            },
+            user_id: None,
+            label: "ann@example.com".into(),
+            role: None,
+            tenants: TenantScope::Only(vec!["ten_a".into()]),
+            ip: None,
+            user_agent: None,
+        };
+        assert!(!owner.is_anonymous());
+        for action in Action::ALL {
+            assert_eq!(
+                decide(&owner, action),
+                action == Action::ManageOwnMailbox,
+                "{action:?}"
+            );
+        }
+        assert!(matches!(
+            authorize_in(&owner, Action::ManageOwnMailbox, "ten_b"),
+            Err(AppError::NotFound)
+        ));
     }
 
     #[test]

@@ -22,6 +22,16 @@ pub struct Config {
     pub session_absolute_hours: i64,
     /// Invitation links stay valid this long.
     pub invite_ttl_hours: i64,
+    /// Operator-initiated mailbox resets one operator may start per hour.
+    pub reset_limit_per_operator_hour: i64,
+    /// …and all operators together in one tenant per hour.
+    pub reset_limit_per_tenant_hour: i64,
+    /// A burst of resets in one tenant (this many within `reset_burst_minutes`) raises an
+    /// alert on the dashboard.
+    pub reset_burst_count: i64,
+    pub reset_burst_minutes: i64,
+    /// Change requests not decided within this many hours expire.
+    pub change_request_ttl_hours: i64,
     /// Outgoing mail for invitations; without it, links can only be revealed once.
     pub smtp: Option<SmtpConfig>,
     /// `text` or `json`.
@@ -54,6 +64,11 @@ impl Default for Config {
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             invite_ttl_hours: 72,
+            reset_limit_per_operator_hour: 5,
+            reset_limit_per_tenant_hour: 20,
+            reset_burst_count: 3,
+            reset_burst_minutes: 10,
+            change_request_ttl_hours: 72,
             smtp: None,
             log_format: "text".into(),
             site_root: "target/site".into(),
@@ -91,6 +106,23 @@ impl Config {
         }
         if self.invite_ttl_hours < 1 || self.invite_ttl_hours > 24 * 30 {
             return Err("invite_ttl_hours must be between 1 and 720".into());
+        }
+        for (name, v) in [
+            (
+                "reset_limit_per_operator_hour",
+                self.reset_limit_per_operator_hour,
+            ),
+            (
+                "reset_limit_per_tenant_hour",
+                self.reset_limit_per_tenant_hour,
+            ),
+            ("reset_burst_count", self.reset_burst_count),
+            ("reset_burst_minutes", self.reset_burst_minutes),
+            ("change_request_ttl_hours", self.change_request_ttl_hours),
+        ] {
+            if !(1..=10_000).contains(&v) {
+                return Err(format!("{name} must be between 1 and 10000 (got {v})"));
+            }
         }
         Ok(())
     }

@@ -130,6 +130,44 @@ thread_local! {
 
 // ---------- TOTP ----------
 
+/// The scheme prefix Dovecot reads in front of an argon2id PHC string.
+pub const DOVECOT_ARGON2ID: &str = "{ARGON2ID}";
+
+/// Hashes a mailbox (or app) password as the mail plane stores it: `{ARGON2ID}$argon2id$…`.
+pub async fn hash_mail_password(password: String) -> AppResult<String> {
+    Ok(format!(
+        "{DOVECOT_ARGON2ID}{}",
+        hash_password(password).await?
+    ))
+}
+
+/// Verifies against a `{ARGON2ID}…` string; `None` costs the same time and fails.
+pub async fn verify_mail_password(password: String, stored: Option<String>) -> bool {
+    let phc = stored.map(|s| s.strip_prefix(DOVECOT_ARGON2ID).unwrap_or(&s).to_string());
+    verify_password(password, phc).await
+}
+
+/// A new app password: 160 random bits as eight groups of four lower-case letters and
+/// digits (`abcd-efgh-…`), easy to type into a mail client.
+pub fn new_app_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789"; // 31 symbols, no 0/o, 1/l/i
+    let mut out = String::with_capacity(40);
+    let mut n = 0;
+    while n < 32 {
+        for b in random_bytes::<32>() {
+            // 248 = 8 × 31: unbiased
+            if (b as usize) < 248 && n < 32 {
+                if n > 0 && n % 4 == 0 {
+                    out.push('-');
+                }
+                out.push(ALPHABET[(b as usize) % ALPHABET.len()] as char);
+                n += 1;
+            }
+        }
+    }
+    out
+}
+
 pub const TOTP_STEP: u64 = 30;
 
 fn totp(secret_b32: &str, issuer: &str, account: &str) -> AppResult<totp_rs::TOTP> {
@@ -290,6 +328,19 @@ mod tests {
         assert_eq!(totp_match(&s, &code, now + 120), None);
         assert_eq!(totp_match(&s, "12345", now), None);
         assert_eq!(totp_match(&s, "abcdef", now), None);
+    }
+
+    #[tokio::test]
+    async fn mail_passwords_carry_the_dovecot_prefix() {
+        let h = hash_mail_password("violet tugboat mirrors".into())
+            .await
+            .unwrap();
+        assert!(h.starts_with("{ARGON2ID}$argon2id$"));
+        assert!(verify_mail_password("violet tugboat mirrors".into(), Some(h.clone())).await);
+        assert!(!verify_mail_password("violet tugboat mirror".into(), Some(h)).await);
+        let a = new_app_password();
+        assert_eq!(a.len(), 39);
+        assert_ne!(a, new_app_password());
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct Dashboard {
     pub audit_events: i64,
     pub recent: Vec<AuditEvent>,
     pub browse: DomainBrowse,
+    /// Change requests waiting for a decision.
+    pub pending_approvals: i64,
+    /// Tenants with a burst of password resets right now.
+    pub reset_bursts: Vec<crate::mailboxes::ResetBurst>,
 }
 
 #[server(prefix = "/_sf")]
@@ -68,8 +72,17 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
         };
         let totals = crate::tenancy::service::totals(&c.st, &actor);
         let browse = crate::tenancy::service::browse_domains(&c.st, &actor, &query);
-        let ((operators, invites), (failed, total), recent, (tenants, domains, mailboxes), browse) =
-            tokio::try_join!(counts, stats, recent, totals, browse)?;
+        let pending = crate::changes::service::pending_count(&c.st, &actor);
+        let bursts = crate::mailboxes::service::reset_bursts(&c.st, &actor);
+        let (
+            (operators, invites),
+            (failed, total),
+            recent,
+            (tenants, domains, mailboxes),
+            browse,
+            pending_approvals,
+            reset_bursts,
+        ) = tokio::try_join!(counts, stats, recent, totals, browse, pending, bursts)?;
         Ok(Dashboard {
             platform,
             now,
@@ -82,6 +95,8 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
             audit_events: total,
             recent,
             browse,
+            pending_approvals,
+            reset_bursts,
         })
     })
     .await
@@ -138,6 +153,18 @@ pub fn DashboardPage() -> impl IntoView {
         |d: Dashboard| {
             let now = d.now;
             view! {
+                {d.reset_bursts.iter().map(|b| view! {
+                    <div class="rounded-lg border border-red-300 bg-red-50 px-4 py-3 text-sm text-red-900" role="alert" data-testid="reset-burst">
+                        <span class="font-semibold">"Reset burst: "</span>
+                        {format!("{} password resets in {} within {} minutes. Check that they were expected. ", b.resets, b.tenant_name, b.minutes)}
+                        <a class="link" href=format!("/audit?tenant={}&action=mailbox.", b.tenant_id)>"See them in the audit log →"</a>
+                    </div>
+                }).collect_view()}
+                {(d.pending_approvals > 0).then(|| view! {
+                    <a href="/approvals" class="block rounded-lg border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900 hover:bg-amber-100" data-testid="pending-approvals">
+                        {format!("{} change request{} waiting for approval →", d.pending_approvals, if d.pending_approvals == 1 { "" } else { "s" })}
+                    </a>
+                })}
                 <div class="grid gap-4 grid-cols-2 lg:grid-cols-4">
                     <Stat label="Tenants" value=d.tenants.to_string() href="/tenants"/>
                     <Stat label="Domains" value=d.domains.to_string()/>

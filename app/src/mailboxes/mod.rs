@@ -1,8 +1,13 @@
 //! Mailboxes: addresses in a tenant's domains, with a quota allocated from the tenant's
-//! storage pool. This is the read side the dashboard and the client portal need; the
-//! lifecycle (invitations, resets, offboarding) builds on it.
+//! storage pool, and their lifecycle — provisioning by invitation (the operator never knows
+//! the password), the owner's recovery codes and app passwords, resets (self-service with a
+//! recovery code, or operator-initiated, governed for critical mailboxes) and offboarding
+//! with a receipt.
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "ssr")]
+pub mod http;
+pub mod me;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod service;
@@ -26,4 +31,237 @@ pub struct Mailbox {
     /// Recovery address for registrars, billing, consoles…: resets need a second person.
     pub critical: bool,
     pub created_at: i64,
+    /// The person's other address, where invitations and security notices go.
+    pub contact_email: Option<String>,
+    /// The operator an invitation link was revealed to, until the owner sets a password.
+    pub invite_revealed_to: Option<String>,
+    /// When the owner last set a password (none: never).
+    pub password_set_at: Option<i64>,
+    pub offboarded_at: Option<i64>,
+    /// Offboarded with "keep mail for N days": when the mail plane deletes the mail.
+    pub purge_after: Option<i64>,
+}
+
+/// What the activation page shows for an open link.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Activation {
+    pub address: String,
+    pub display_name: String,
+    /// `provision` or `reset`.
+    pub purpose: String,
+    pub expires_at: i64,
+}
+
+/// A burst of password resets in one tenant (a dashboard alert).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ResetBurst {
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub tenant_slug: String,
+    pub resets: i64,
+    pub minutes: i64,
+}
+
+/// A new mailbox, as a form or the API gives it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewMailbox {
+    /// The full address (`ann@example.com`), or only the local part when `domain` is given.
+    pub address: String,
+    /// Domain id or name (optional when `address` is complete).
+    #[serde(default)]
+    pub domain: Option<String>,
+    pub display_name: String,
+    /// Allocation from the pool, e.g. `500 MB`, `2 GB`; empty = unlimited within the pool.
+    #[serde(default)]
+    pub quota: Option<String>,
+    #[serde(default)]
+    pub critical: bool,
+    /// The person's current address: the invitation link is mailed there. Without outgoing
+    /// mail (or without this address) the link can be revealed once instead.
+    #[serde(default)]
+    pub invite_to: Option<String>,
+}
+
+/// The open invitation link of a mailbox (never the link itself).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MailboxInvite {
+    pub id: String,
+    /// `provision` (first password) or `reset`.
+    pub purpose: String,
+    pub send_to: Option<String>,
+    /// `email` or `reveal`.
+    pub delivery: String,
+    pub reason: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revealed_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AppPassword {
+    pub id: String,
+    pub name: String,
+    /// `imap`, `smtp` or both.
+    pub protocols: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What offboarding a mailbox revokes (the confirmation lists it before, the receipt after).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Revocations {
+    pub sign_in: bool,
+    pub sessions: i64,
+    pub app_passwords: i64,
+    pub invites: i64,
+    pub recovery_codes: i64,
+    pub change_requests: i64,
+    /// Forwarding rules and aliases pointing out of the mailbox (routing is not enabled yet,
+    /// so always 0 for now).
+    pub routes: i64,
+    /// Delegations / shared access (none exist yet).
+    pub delegations: i64,
+    /// Console accounts held by the same person (same address), disabled.
+    pub accounts: Vec<String>,
+    /// API tokens those accounts created, revoked.
+    pub api_tokens: i64,
+}
+
+/// One check of the verification scan after offboarding.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ScanCheck {
+    pub what: String,
+    /// Still active after offboarding (0 = clean).
+    pub remaining: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct OffboardingReceipt {
+    pub id: String,
+    pub mailbox_id: String,
+    pub address: String,
+    pub tenant_id: String,
+    pub by: String,
+    pub at: i64,
+    /// Days the mail is kept before the mail plane deletes it.
+    pub keep_days: i64,
+    pub reason: String,
+    pub revoked: Revocations,
+    pub scan: Vec<ScanCheck>,
+    pub scan_clean: bool,
+    pub scan_at: Option<i64>,
+}
+
+impl OffboardingReceipt {
+    /// The receipt as a Markdown document (for download and for the record).
+    pub fn to_markdown(&self) -> String {
+        let r = &self.revoked;
+        let when = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default()
+        };
+        let mut s = format!(
+            "# Offboarding receipt — {}\n\n- Receipt: `{}`\n- Mailbox: `{}`\n- Offboarded by: {}\n\
+             - At: {}\n- Reason: {}\n- Mail kept for: {} days, then deleted\n\n## Revoked\n\n\
+             | What | Count |\n|---|---|\n| Sign-in (password) | {} |\n| Sessions | {} |\n\
+             | App passwords | {} |\n| Open invitation links | {} |\n| Recovery codes | {} |\n\
+             | Pending change requests | {} |\n| Forwarding rules and aliases | {} |\n\
+             | Delegations | {} |\n| Console accounts of the same person | {} |\n\
+             | API tokens of those accounts | {} |\n",
+            self.address,
+            self.id,
+            self.mailbox_id,
+            self.by,
+            when(self.at),
+            self.reason,
+            self.keep_days,
+            if r.sign_in { "disabled" } else { "was not set" },
+            r.sessions,
+            r.app_passwords,
+            r.invites,
+            r.recovery_codes,
+            r.change_requests,
+            r.routes,
+            r.delegations,
+            if r.accounts.is_empty() {
+                "0".to_string()
+            } else {
+                r.accounts.join(", ")
+            },
+            r.api_tokens,
+        );
+        s += &format!(
+            "\n## Verification scan{}\n\n| Check | Still active |\n|---|---|\n",
+            self.scan_at
+                .map(|t| format!(" ({})", when(t)))
+                .unwrap_or_default()
+        );
+        for c in &self.scan {
+            s += &format!("| {} | {} |\n", c.what, c.remaining);
+        }
+        s += if self.scan_clean {
+            "\n**Result: clean** — nothing active remains for this mailbox.\n"
+        } else {
+            "\n**Result: NOT clean** — see the rows above.\n"
+        };
+        s
+    }
+}
+
+/// Parses a quota: `500 MB`, `2 GB`, `1.5GB`, `750` (MB); empty = none (within the pool).
+/// Sizes are decimal (1 GB = 1,000,000,000 bytes), like the plans.
+pub fn parse_quota(input: &str) -> Result<Option<i64>, String> {
+    let s = input.trim().to_ascii_lowercase().replace(',', ".");
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let bad = || {
+        format!(
+            "“{}” is not a size. Write e.g. 500 MB or 2 GB.",
+            input.trim()
+        )
+    };
+    let n: f64 = num.trim().parse().map_err(|_| bad())?;
+    let mult = match unit.trim() {
+        "" | "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        _ => return Err(bad()),
+    };
+    let bytes = (n * mult).round();
+    if !(1e6..=1e13).contains(&bytes) {
+        return Err("A quota must be between 1 MB and 10 TB.".into());
+    }
+    Ok(Some(bytes as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas() {
+        assert_eq!(parse_quota(""), Ok(None));
+        assert_eq!(parse_quota("500 MB"), Ok(Some(500_000_000)));
+        assert_eq!(parse_quota("2GB"), Ok(Some(2_000_000_000)));
+        assert_eq!(parse_quota("1,5 gb"), Ok(Some(1_500_000_000)));
+        assert_eq!(parse_quota("750"), Ok(Some(750_000_000)));
+        assert!(parse_quota("0").is_err());
+        assert!(parse_quota("lots").is_err());
+        assert!(parse_quota("5 PB").is_err());
+    }
 }

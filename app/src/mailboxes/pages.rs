@@ -1,13 +1,22 @@
-//! Mailbox views shared by the domain page and the client portal.
+//! Mailbox views: the table shared by the domain page and the client portal, the new-mailbox
+//! form, the mailbox page (invitation, reset, app passwords, offboarding and its receipt) and
+//! the owner's activation page.
 use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
 
-use super::Mailbox;
-use crate::tenancy::format_bytes;
-use crate::ui::{status_tone, Badge};
+use super::{AppPassword, Mailbox, MailboxInvite, OffboardingReceipt, Revocations};
+use crate::audit::AuditEvent;
+use crate::auth::pages::SecretOnce;
+use crate::auth::{FreshSecret, PageData};
+use crate::changes::ChangeRequest;
+use crate::tenancy::{format_bytes, Tenant};
+use crate::ui::{auth_page, signed_in_page, status_tone, Badge, ConfirmButton, Time};
 
-/// Mailboxes with their status, pool allocation and use (never any secret).
+/// Mailboxes with their status, pool allocation and use (never any secret). With `links`,
+/// each address opens its mailbox page.
 #[component]
-pub fn MailboxesTable(mailboxes: Vec<Mailbox>) -> impl IntoView {
+pub fn MailboxesTable(mailboxes: Vec<Mailbox>, #[prop(optional)] links: bool) -> impl IntoView {
     view! {
         <div class="card overflow-x-auto">
             <table class="table" data-testid="mailboxes-table">
@@ -15,7 +24,15 @@ pub fn MailboxesTable(mailboxes: Vec<Mailbox>) -> impl IntoView {
                 <tbody>
                     {mailboxes.into_iter().map(|m| view! {
                         <tr>
-                            <td class="font-medium">{m.address.clone()}{m.critical.then(|| view! { <span class="ml-2"><Badge text="critical" tone="amber"/></span> })}</td>
+                            <td class="font-medium">
+                                {if links {
+                                    view! { <a class="link" href=format!("/mailboxes/{}", m.id)>{m.address.clone()}</a> }.into_any()
+                                } else {
+                                    view! { <span>{m.address.clone()}</span> }.into_any()
+                                }}
+                                {m.critical.then(|| view! { <span class="ml-2"><Badge text="critical" tone="amber"/></span> })}
+                                {m.invite_revealed_to.clone().map(|who| view! { <span class="ml-2"><Badge text=format!("link revealed to {who}") tone="red"/></span> })}
+                            </td>
                             <td>{m.display_name.clone()}</td>
                             <td><Badge text=m.status.clone() tone=status_tone(&m.status)/></td>
                             <td>{m.quota_bytes.map(format_bytes).unwrap_or_else(|| "within the pool".into())}</td>
@@ -26,4 +43,502 @@ pub fn MailboxesTable(mailboxes: Vec<Mailbox>) -> impl IntoView {
             </table>
         </div>
     }
+}
+
+/// The new-mailbox form of a domain page.
+#[component]
+pub fn NewMailboxForm(domain_id: String, domain_name: String, back: String) -> impl IntoView {
+    view! {
+        <form method="post" action="/mailboxes" class="card p-5 space-y-3" data-testid="new-mailbox">
+            <h3 class="font-medium">"New mailbox"</h3>
+            <p class="text-sm text-zinc-600">"The person gets a one-time link and sets their own password; nobody else ever knows it."</p>
+            <input type="hidden" name="domain" value=domain_id/>
+            <input type="hidden" name="back" value=back/>
+            <div class="grid gap-3 sm:grid-cols-2">
+                <div>
+                    <label class="label" for="mb-address">"Address"</label>
+                    <div class="flex items-center gap-1">
+                        <input class="input" id="mb-address" name="address" required placeholder="ann" autocomplete="off"/>
+                        <span class="text-sm text-zinc-500 whitespace-nowrap">"@"{domain_name}</span>
+                    </div>
+                </div>
+                <div>
+                    <label class="label" for="mb-name">"Name"</label>
+                    <input class="input" id="mb-name" name="display_name" required maxlength="100" placeholder="Ann Example"/>
+                </div>
+                <div>
+                    <label class="label" for="mb-quota">"Quota"</label>
+                    <input class="input" id="mb-quota" name="quota" placeholder="e.g. 2 GB (empty: within the pool)"/>
+                    <p class="hint">"Allocated from the tenant's storage pool."</p>
+                </div>
+                <div>
+                    <label class="label" for="mb-invite">"Send the invitation to"</label>
+                    <input class="input" id="mb-invite" name="invite_to" type="email" placeholder="the person's current address"/>
+                    <p class="hint">"Without it, an operator reveals the link once to hand it over."</p>
+                </div>
+            </div>
+            <label class="flex items-start gap-2 text-sm">
+                <input type="checkbox" name="critical" value="on" class="mt-0.5"/>
+                <span>"Critical mailbox"<span class="block text-xs text-zinc-500">"A recovery address for registrars, billing, cloud consoles or password managers: resets need a second person's approval and links are never revealed."</span></span>
+            </label>
+            <button class="btn btn-primary" type="submit">"Create and invite"</button>
+        </form>
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MailboxPage {
+    pub mailbox: Mailbox,
+    pub domain_name: String,
+    pub tenant: Tenant,
+    pub invite: Option<MailboxInvite>,
+    pub app_passwords: Vec<AppPassword>,
+    pub recovery_codes_left: i64,
+    pub changes: Vec<ChangeRequest>,
+    pub receipt: Option<OffboardingReceipt>,
+    pub events: Vec<AuditEvent>,
+    pub can_manage: bool,
+    /// Why the link cannot be revealed (policy, role), if it cannot.
+    pub reveal_blocked: Option<String>,
+    pub fresh: Option<FreshSecret>,
+    /// What offboarding would revoke now.
+    pub preview: Option<Revocations>,
+    pub mailer: bool,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_mailbox_page(id: String) -> Result<PageData<MailboxPage>, ServerFnError> {
+    use super::service;
+    use crate::core::authz::{authorize_in, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let mailbox = service::get(&c.st, &a, &id).await?;
+        let domain = crate::tenancy::service::domain(&c.st, &a, &mailbox.domain_id).await?;
+        let (tenant, _) = crate::tenancy::service::tenant(&c.st, &a, &mailbox.tenant_id).await?;
+        let x = service::extras(&c.st, &a, &mailbox).await?;
+        let can_manage = authorize_in(&a, Action::ManageMailboxes, &mailbox.tenant_id).is_ok();
+        let reveal_blocked = match (
+            &x.reveal,
+            authorize_in(&a, Action::RevealInvite, &mailbox.tenant_id),
+        ) {
+            (service::RevealPolicy::Forbidden(why), _) => Some(why.clone()),
+            (_, Err(_)) => Some("Only operators can reveal invitation links.".into()),
+            _ => None,
+        };
+        let preview = if can_manage && mailbox.status != "offboarded" {
+            Some(service::offboard_preview(&c.st, &a, &mailbox.id).await?)
+        } else {
+            None
+        };
+        let fresh = crate::auth::api::take_fresh(&c).await;
+        Ok(MailboxPage {
+            domain_name: domain.unicode_name,
+            tenant,
+            invite: x.invite,
+            app_passwords: x.app_passwords,
+            recovery_codes_left: x.recovery_codes_left,
+            changes: x.changes,
+            receipt: x.receipt,
+            events: x.events,
+            can_manage,
+            reveal_blocked,
+            fresh,
+            preview,
+            mailer: c.st.mailer.is_configured(),
+            now: c.st.clock.now(),
+            mailbox,
+        })
+    })
+    .await
+}
+
+#[component]
+pub fn MailboxDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let data = Resource::new(id, get_mailbox_page);
+    signed_in_page(
+        "Mailbox",
+        Some("Mailboxes"),
+        "Its invitation, password resets, app passwords and offboarding. Passwords and links are never shown to anyone but their owner.",
+        data,
+        move |p: MailboxPage| {
+            let m = p.mailbox.clone();
+            let now = p.now;
+            let live = m.status != "offboarded";
+            view! {
+                <section class="card p-5 space-y-1" data-testid="mailbox-head">
+                    <h2 class="text-lg font-semibold">{m.address.clone()}" "<Badge text=m.status.clone() tone=status_tone(&m.status)/>
+                        {m.critical.then(|| view! { " "<Badge text="critical" tone="amber"/> })}</h2>
+                    <p class="text-sm text-zinc-600">{m.display_name.clone()}" · domain "
+                        <a class="link" href=format!("/domains/{}", m.domain_id)>{p.domain_name.clone()}</a>
+                        " · tenant "<a class="link" href=format!("/tenants/{}", p.tenant.slug)>{p.tenant.name.clone()}</a></p>
+                    <p class="text-sm text-zinc-600">
+                        {format!("Quota: {}", m.quota_bytes.map(format_bytes).unwrap_or_else(|| "within the pool".into()))}
+                        {format!(" · recovery codes left: {}", p.recovery_codes_left)}
+                        {m.contact_email.clone().map(|c| format!(" · other address: {c}"))}
+                    </p>
+                    {m.password_set_at.map(|t| view! { <p class="text-sm text-zinc-600">"Password set by its owner "<Time at=t now=now/></p> })}
+                    {m.invite_revealed_to.clone().map(|who| view! {
+                        <p class="mt-2 rounded border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800" data-testid="revealed-mark">
+                            {format!("Invitation link revealed to {who}. This mark stays until the owner has set a password.")}
+                        </p>
+                    })}
+                </section>
+                {p.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
+                {(p.can_manage && live).then(|| view! {
+                    <InvitePanel mailbox=m.clone() invite=p.invite.clone() reveal_blocked=p.reveal_blocked.clone() mailer=p.mailer now=now/>
+                    <ResetPanel mailbox=m.clone()/>
+                })}
+                <ChangesList changes=p.changes.clone() now=now/>
+                <section class="card">
+                    <div class="px-4 py-3 border-b border-zinc-200">
+                        <h2 class="font-medium">"App passwords"</h2>
+                        <p class="text-sm text-zinc-600">"For mail clients (IMAP, SMTP submission). Only the owner creates them, from their own area; here you can revoke them."</p>
+                    </div>
+                    <AppPasswordsTable items=p.app_passwords.clone() now=now
+                        revoke_base=p.can_manage.then(|| format!("/mailboxes/{}/app-passwords", m.id))/>
+                </section>
+                {p.preview.clone().map(|pv| view! { <OffboardPanel mailbox=m.clone() preview=pv/> })}
+                {p.receipt.clone().map(|r| view! { <ReceiptCard receipt=r now=now/> })}
+                <crate::audit::pages::ActivityCard title="History of this mailbox" events=p.events.clone() now=now
+                    more=format!("/audit?tenant={}", p.tenant.id)/>
+            }
+        },
+    )
+}
+
+#[component]
+fn InvitePanel(
+    mailbox: Mailbox,
+    invite: Option<MailboxInvite>,
+    reveal_blocked: Option<String>,
+    mailer: bool,
+    now: i64,
+) -> impl IntoView {
+    let id = mailbox.id.clone();
+    let invited = mailbox.status == "invited";
+    view! {
+        <section class="card p-5 space-y-3" data-testid="invite-panel">
+            <h2 class="font-medium">"Invitation link"</h2>
+            {match invite.clone() {
+                Some(i) => view! {
+                    <p class="text-sm">
+                        {if i.purpose == "reset" { "A reset link is open" } else { "An invitation is open" }}
+                        {match (&i.delivery[..], i.send_to.clone()) {
+                            ("email", Some(to)) => format!(": emailed to {to}"),
+                            _ => if i.revealed_at.is_some() { ": revealed once".to_string() } else { ": waiting to be revealed".to_string() },
+                        }}
+                        " · made by "{i.created_by.clone()}" · expires "<Time at=i.expires_at now=now/>
+                    </p>
+                }.into_any(),
+                None => view! { <p class="text-sm text-zinc-600">{if invited { "No open invitation: the last one was used, revoked or has expired." } else { "No open link." }}</p> }.into_any(),
+            }}
+            <div class="flex flex-wrap items-end gap-3">
+                {invited.then(|| { let id = id.clone(); let contact = mailbox.contact_email.clone().unwrap_or_default(); view! {
+                    <form method="post" action=format!("/mailboxes/{id}/invite/resend") class="flex items-end gap-2">
+                        <div>
+                            <label class="label" for="resend-to">"Send a new link to"</label>
+                            <input class="input" id="resend-to" name="send_to" type="email" value=contact placeholder="the person's current address"/>
+                        </div>
+                        <button class="btn btn-secondary" type="submit">{if mailer { "Send new invitation" } else { "Make new link" }}</button>
+                    </form>
+                }})}
+                {invite.clone().filter(|i| i.revealed_at.is_none()).map(|_| {
+                    match reveal_blocked.clone() {
+                        None => view! {
+                            <form method="post" action=format!("/mailboxes/{id}/invite/reveal")>
+                                <button class="btn btn-secondary" type="submit" title="Shows the link once, for handing over in person; recorded in the audit log">"Reveal link once"</button>
+                            </form>
+                        }.into_any(),
+                        Some(why) => view! { <p class="text-xs text-zinc-500 max-w-xs">{why}</p> }.into_any(),
+                    }
+                })}
+                {invite.is_some().then(|| view! {
+                    <ConfirmButton action=format!("/mailboxes/{id}/invite/revoke") label="Revoke link"
+                        question="The open link stops working at once."/>
+                })}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn ResetPanel(mailbox: Mailbox) -> impl IntoView {
+    let id = mailbox.id.clone();
+    let can_reset = matches!(mailbox.status.as_str(), "active" | "locked");
+    view! {
+        <section class="card p-5 space-y-3" data-testid="reset-panel">
+            <h2 class="font-medium">"Reset password"</h2>
+            {if !can_reset {
+                view! { <p class="text-sm text-zinc-600">"Resets are for activated mailboxes; until then, send a new invitation."</p> }.into_any()
+            } else {
+                view! {
+                    <p class="text-sm text-zinc-600">
+                        "Sends the owner a new one-time link; you never see or set the password. "
+                        {if mailbox.critical { "This is a critical mailbox: the reset waits for another person's approval." } else { "" }}
+                    </p>
+                    <form method="post" action=format!("/mailboxes/{id}/reset") class="grid gap-3 sm:grid-cols-2 items-end">
+                        <div class="sm:col-span-2">
+                            <label class="label" for="reset-reason">"Reason (goes into the audit log)"</label>
+                            <input class="input" id="reset-reason" name="reason" required minlength="4" maxlength="500" placeholder="e.g. owner lost their phone and recovery codes (ticket 4711)"/>
+                        </div>
+                        <div>
+                            <label class="label" for="reset-to">"Send the link to"</label>
+                            <input class="input" id="reset-to" name="send_to" type="email" value=mailbox.contact_email.clone().unwrap_or_default() placeholder="the owner's other address"/>
+                        </div>
+                        <label class="flex items-start gap-2 text-sm">
+                            <input type="checkbox" name="lock_now" value="on" class="mt-0.5"/>
+                            <span>"Lock now"<span class="block text-xs text-zinc-500">"Suspected compromise: the current password and sessions stop working at once."</span></span>
+                        </label>
+                        <div class="sm:col-span-2"><button class="btn btn-primary" type="submit">{if mailbox.critical { "Request reset" } else { "Reset password" }}</button></div>
+                    </form>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// Change requests about one object (pending first), with links to the approval queue.
+#[component]
+pub fn ChangesList(changes: Vec<ChangeRequest>, now: i64) -> impl IntoView {
+    (!changes.is_empty()).then(|| view! {
+        <section class="card" data-testid="changes">
+            <div class="px-4 py-3 border-b border-zinc-200 flex items-center justify-between">
+                <h2 class="font-medium">"Change requests"</h2>
+                <a class="link text-sm" href="/approvals">"Approval queue →"</a>
+            </div>
+            <ul class="divide-y divide-zinc-100">
+                {changes.into_iter().map(|c| view! {
+                    <li class="px-4 py-2 text-sm flex flex-wrap gap-x-3 gap-y-1 items-center">
+                        <Badge text=c.state.replace('_', " ") tone=crate::changes::pages::state_tone(&c.state)/>
+                        <span class="font-medium">{c.kind_label()}</span>
+                        <span class="text-zinc-600">{format!("“{}” — asked by {}", c.reason, c.requested_by_label)}</span>
+                        <span class="text-zinc-500"><Time at=c.requested_at now=now/></span>
+                        {c.decided_by_label.clone().map(|d| view! { <span class="text-zinc-600">{format!("decided by {d}")}</span> })}
+                        {c.result.clone().map(|r| view! { <span class="text-zinc-500">{r}</span> })}
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
+    })
+}
+
+#[component]
+pub fn AppPasswordsTable(
+    items: Vec<AppPassword>,
+    now: i64,
+    /// `…/app-passwords` to offer revoking (`{base}/{id}/revoke`).
+    revoke_base: Option<String>,
+) -> impl IntoView {
+    if items.is_empty() {
+        return view! { <p class="px-4 py-3 text-sm text-zinc-500">"No app passwords."</p> }
+            .into_any();
+    }
+    view! {
+        <table class="table" data-testid="app-passwords">
+            <thead><tr><th>"Name"</th><th>"For"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th class="text-right">"Status"</th></tr></thead>
+            <tbody>
+                {items.into_iter().map(|a| {
+                    let expired = a.expires_at.is_some_and(|e| e <= now);
+                    let live = a.revoked_at.is_none() && !expired;
+                    view! {
+                        <tr>
+                            <td class="font-medium">{a.name.clone()}</td>
+                            <td>{a.protocols.iter().map(|p| p.to_uppercase()).collect::<Vec<_>>().join(" + ")}</td>
+                            <td><Time at=a.created_at now=now/></td>
+                            <td>{match a.expires_at { Some(e) => view! { <Time at=e now=now/> }.into_any(), None => view! { <span class="text-zinc-500">"never"</span> }.into_any() }}</td>
+                            <td>{match a.last_used_at { Some(u) => view! { <Time at=u now=now/> }.into_any(), None => view! { <span class="text-zinc-500">"not yet"</span> }.into_any() }}</td>
+                            <td class="text-right">
+                                {if live {
+                                    match revoke_base.clone() {
+                                        Some(b) => view! { <ConfirmButton action=format!("{b}/{}/revoke", a.id) label="Revoke"
+                                            question=format!("Mail clients using “{}” stop working at once.", a.name)/> }.into_any(),
+                                        None => view! { <Badge text="active" tone="green"/> }.into_any(),
+                                    }
+                                } else if a.revoked_at.is_some() {
+                                    view! { <Badge text="revoked" tone="gray"/> }.into_any()
+                                } else {
+                                    view! { <Badge text="expired" tone="gray"/> }.into_any()
+                                }}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
+    let id = mailbox.id.clone();
+    let items: Vec<String> = vec![
+        format!(
+            "Sign-in with the mailbox password: {}",
+            if preview.sign_in {
+                "disabled"
+            } else {
+                "none set yet"
+            }
+        ),
+        format!("Signed-in sessions: {}", preview.sessions),
+        format!("App passwords: {}", preview.app_passwords),
+        format!("Open invitation or reset links: {}", preview.invites),
+        format!("Unused recovery codes: {}", preview.recovery_codes),
+        format!(
+            "Pending change requests: {} (cancelled)",
+            preview.change_requests
+        ),
+        format!("Forwarding rules and aliases out of it: {}", preview.routes),
+        format!("Delegations and shared access: {}", preview.delegations),
+        if preview.accounts.is_empty() {
+            "Console accounts of the same person: none".to_string()
+        } else {
+            format!(
+                "Console accounts of the same person (disabled): {}",
+                preview.accounts.join(", ")
+            )
+        },
+        format!("API tokens those accounts created: {}", preview.api_tokens),
+    ];
+    view! {
+        <section class="card p-5 space-y-3 border-red-200" data-testid="offboard-panel">
+            <h2 class="font-medium text-red-800">"Offboard mailbox"</h2>
+            <p class="text-sm text-zinc-600">"Revokes everything below in one step, then re-reads the database to prove nothing active remains. The receipt can be downloaded."</p>
+            <ul class="list-disc pl-5 text-sm text-zinc-700" data-testid="offboard-preview">
+                {items.into_iter().map(|i| view! { <li>{i}</li> }).collect_view()}
+            </ul>
+            <form method="post" action=format!("/mailboxes/{id}/offboard") class="grid gap-3 sm:grid-cols-3 items-end">
+                <div>
+                    <label class="label" for="ob-days">"Keep the mail for (days)"</label>
+                    <input class="input" id="ob-days" name="keep_days" type="number" min="0" max="3650" value="30" required/>
+                    <p class="hint">"Then the mail plane deletes it."</p>
+                </div>
+                <div class="sm:col-span-2">
+                    <label class="label" for="ob-reason">"Reason"</label>
+                    <input class="input" id="ob-reason" name="reason" required minlength="4" maxlength="500" placeholder="e.g. left the company on 30 Nov"/>
+                </div>
+                <div class="sm:col-span-2">
+                    <label class="label" for="ob-confirm">{format!("Type {} to confirm", mailbox.address)}</label>
+                    <input class="input" id="ob-confirm" name="confirm" required autocomplete="off"/>
+                </div>
+                <div><button class="btn btn-danger w-full" type="submit">"Offboard now"</button></div>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn ReceiptCard(receipt: OffboardingReceipt, now: i64) -> impl IntoView {
+    let r = receipt.clone();
+    let rv = r.revoked.clone();
+    let rows: Vec<(String, String)> = vec![
+        (
+            "Sign-in (password)".into(),
+            if rv.sign_in {
+                "disabled".into()
+            } else {
+                "was not set".into()
+            },
+        ),
+        ("Sessions ended".into(), rv.sessions.to_string()),
+        ("App passwords revoked".into(), rv.app_passwords.to_string()),
+        ("Links revoked".into(), rv.invites.to_string()),
+        (
+            "Recovery codes voided".into(),
+            rv.recovery_codes.to_string(),
+        ),
+        (
+            "Change requests cancelled".into(),
+            rv.change_requests.to_string(),
+        ),
+        ("Forwarding rules and aliases".into(), rv.routes.to_string()),
+        ("Delegations".into(), rv.delegations.to_string()),
+        (
+            "Console accounts disabled".into(),
+            if rv.accounts.is_empty() {
+                "0".into()
+            } else {
+                rv.accounts.join(", ")
+            },
+        ),
+        ("API tokens revoked".into(), rv.api_tokens.to_string()),
+    ];
+    view! {
+        <section class="card p-5 space-y-3" id="receipt" data-testid="receipt">
+            <div class="flex flex-wrap items-center justify-between gap-2">
+                <h2 class="font-medium">"Offboarding receipt"</h2>
+                <span class="flex gap-2">
+                    <a class="btn btn-secondary" href=format!("/mailboxes/{}/receipt.md", r.mailbox_id) download="">"Download Markdown"</a>
+                    <a class="btn btn-secondary" href=format!("/mailboxes/{}/receipt.json", r.mailbox_id) download="">"Download JSON"</a>
+                </span>
+            </div>
+            <p class="text-sm text-zinc-600">{format!("{} offboarded by {} ", r.address, r.by)}<Time at=r.at now=now/>
+                {format!(" · reason: {} · mail kept {} days", r.reason, r.keep_days)}</p>
+            <div class="grid gap-4 sm:grid-cols-2">
+                <table class="table">
+                    <thead><tr><th>"Revoked"</th><th class="text-right">"Count"</th></tr></thead>
+                    <tbody>{rows.into_iter().map(|(k, v)| view! { <tr><td>{k}</td><td class="text-right tabular-nums">{v}</td></tr> }).collect_view()}</tbody>
+                </table>
+                <div>
+                    <p class="text-sm font-medium" data-testid="scan-result">
+                        {if r.scan_clean {
+                            view! { <Badge text="verification scan: clean" tone="green"/> }.into_any()
+                        } else {
+                            view! { <Badge text="verification scan: NOT clean" tone="red"/> }.into_any()
+                        }}
+                    </p>
+                    <table class="table mt-2">
+                        <thead><tr><th>"Check"</th><th class="text-right">"Still active"</th></tr></thead>
+                        <tbody>{r.scan.clone().into_iter().map(|c| view! {
+                            <tr><td>{c.what.clone()}</td><td class=if c.remaining == 0 { "text-right tabular-nums text-green-700" } else { "text-right tabular-nums text-red-700 font-semibold" }>{c.remaining}</td></tr>
+                        }).collect_view()}</tbody>
+                    </table>
+                </div>
+            </div>
+        </section>
+    }
+}
+
+// ---------- the owner's activation page (public) ----------
+
+#[server(prefix = "/_sf")]
+pub async fn get_activation(token: String) -> Result<PageData<super::Activation>, ServerFnError> {
+    crate::ssr::page(|c| async move { super::service::activation(&c.st, &token).await }).await
+}
+
+#[component]
+pub fn ActivatePage() -> impl IntoView {
+    let params = use_params_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let data = Resource::new(token, get_activation);
+    auth_page(
+        "Set your mailbox password",
+        Some("Only you will know it: nobody at your provider can see or set it."),
+        data,
+        move |a: super::Activation| {
+            let action = format!("/activate/{}", token());
+            view! {
+                <div class="rounded-md bg-zinc-50 border border-zinc-200 px-3 py-2">
+                    <p class="text-sm font-medium" data-testid="activation-address">{a.address.clone()}</p>
+                    <p class="text-xs text-zinc-500">{a.display_name.clone()}{if a.purpose == "reset" { " · password reset" } else { " · new mailbox" }}</p>
+                </div>
+                <form method="post" action=action class="mt-4 space-y-3">
+                    <div>
+                        <label class="label" for="pw">"New password"</label>
+                        <input class="input" id="pw" name="password" type="password" required minlength="12" autocomplete="new-password"/>
+                        <p class="hint">"At least 12 characters; a phrase of a few unrelated words works well."</p>
+                    </div>
+                    <div>
+                        <label class="label" for="pw2">"Repeat it"</label>
+                        <input class="input" id="pw2" name="confirm" type="password" required minlength="12" autocomplete="new-password"/>
+                    </div>
+                    <button class="btn btn-primary w-full" type="submit">"Set password"</button>
+                </form>
+            }
+        },
+    )
 }

@@ -1,10 +1,36 @@
-//! SQL for mailboxes, confined to the actor's tenant scope.
-use sqlx::Row;
+//! SQL for mailboxes and their secrets. Reads for the console are confined to the actor's
+//! tenant scope; lookups by address or token serve sign-in, invitations and resets.
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
-use super::Mailbox;
+use super::{AppPassword, Mailbox, MailboxInvite};
 use crate::core::authz::Granted;
 use crate::core::db::{Db, Where};
 use crate::core::AppResult;
+
+const COLS: &str = "id, tenant_id, domain_id, address, display_name, status, quota_bytes, \
+    used_bytes, critical, created_at, contact_email, invite_revealed_to, password_set_at, \
+    offboarded_at, purge_after";
+
+fn from_row(r: &AnyRow) -> Result<Mailbox, sqlx::Error> {
+    Ok(Mailbox {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        domain_id: r.try_get("domain_id")?,
+        address: r.try_get("address")?,
+        display_name: r.try_get("display_name")?,
+        status: r.try_get("status")?,
+        quota_bytes: r.try_get("quota_bytes")?,
+        used_bytes: r.try_get("used_bytes")?,
+        critical: r.try_get::<i64, _>("critical")? != 0,
+        created_at: r.try_get("created_at")?,
+        contact_email: r.try_get("contact_email")?,
+        invite_revealed_to: r.try_get("invite_revealed_to")?,
+        password_set_at: r.try_get("password_set_at")?,
+        offboarded_at: r.try_get("offboarded_at")?,
+        purge_after: r.try_get("purge_after")?,
+    })
+}
 
 /// Mailboxes of one tenant (optionally one domain), by address; at most `limit`.
 pub async fn list(
@@ -24,26 +50,436 @@ pub async fn list(
     }
     let lim = w.arg(limit.clamp(1, 10_000));
     let sql = format!(
-        "SELECT id, tenant_id, domain_id, address, display_name, status, quota_bytes, used_bytes, \
-         critical, created_at FROM mailboxes{} ORDER BY address LIMIT {lim}",
+        "SELECT {COLS} FROM mailboxes{} ORDER BY address LIMIT {lim}",
         w.sql()
     );
     let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    Ok(rows
-        .iter()
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// One mailbox by id or address, inside the actor's tenants.
+pub async fn get(db: &Db, g: &Granted<'_>, key: &str) -> AppResult<Option<Mailbox>> {
+    let mut w = Where::new();
+    w.scope("tenant_id", &g.actor.tenants);
+    let p = w.arg(key);
+    let q = w.arg(key.trim().to_lowercase());
+    w.and(format!("(id = {p} OR address = {q})"));
+    let sql = format!("SELECT {COLS} FROM mailboxes{}", w.sql());
+    let row = w.bind(sqlx::query(&sql)).fetch_optional(db.pool()).await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// A mailbox and its password hash by address or id (sign-in, resets, the owner's session).
+pub async fn credentials(
+    conn: &mut AnyConnection,
+    key: &str,
+) -> AppResult<Option<(Mailbox, Option<String>)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLS}, password_hash FROM mailboxes WHERE address = $1 OR id = $1"
+    ))
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        Some(r) => Some((from_row(&r)?, r.try_get("password_hash")?)),
+        None => None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert(
+    conn: &mut AnyConnection,
+    id: &str,
+    tenant_id: &str,
+    domain_id: &str,
+    local_part: &str,
+    address: &str,
+    display_name: &str,
+    quota: Option<i64>,
+    critical: bool,
+    contact_email: Option<&str>,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO mailboxes (id, tenant_id, domain_id, local_part, address, display_name, status, \
+         quota_bytes, critical, contact_email, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,'invited',$7,$8,$9,$10,$10)",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(domain_id)
+    .bind(local_part)
+    .bind(address)
+    .bind(display_name)
+    .bind(quota)
+    .bind(critical as i64)
+    .bind(contact_email)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE domains SET mailbox_count = mailbox_count + 1 WHERE id = $1")
+        .bind(domain_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Takes `bytes` out of the tenant's pool if they fit (one conditional update: two
+/// concurrent allocations cannot both take the last bytes).
+pub async fn allocate(conn: &mut AnyConnection, tenant_id: &str, bytes: i64) -> AppResult<bool> {
+    let n = sqlx::query(
+        "UPDATE tenants SET storage_allocated = storage_allocated + $2 WHERE id = $1 \
+         AND storage_allocated + $2 <= (SELECT storage_bytes FROM plans WHERE plans.id = tenants.plan_id)",
+    )
+    .bind(tenant_id)
+    .bind(bytes)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub async fn set_status(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query("UPDATE mailboxes SET status = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets the owner's password: the mailbox becomes active and any "revealed to" mark goes.
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    id: &str,
+    hash: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let n = sqlx::query(
+        "UPDATE mailboxes SET password_hash = $2, password_set_at = $3, status = 'active', \
+         invite_revealed_to = NULL, updated_at = $3 WHERE id = $1 AND status <> 'offboarded'",
+    )
+    .bind(id)
+    .bind(hash)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub async fn mark_revealed(conn: &mut AnyConnection, id: &str, to: &str) -> AppResult<()> {
+    sqlx::query("UPDATE mailboxes SET invite_revealed_to = $2 WHERE id = $1")
+        .bind(id)
+        .bind(to)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+// ---------- invitation links ----------
+
+pub struct InviteRecord {
+    pub id: String,
+    pub mailbox_id: String,
+    pub purpose: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_invite(
+    conn: &mut AnyConnection,
+    id: &str,
+    mailbox_id: &str,
+    tenant_id: &str,
+    purpose: &str,
+    token_hash: &str,
+    send_to: Option<&str>,
+    delivery: &str,
+    reason: Option<&str>,
+    by: &crate::core::authz::Actor,
+    now: i64,
+    expires_at: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO mailbox_invites (id, mailbox_id, tenant_id, purpose, token_hash, send_to, \
+         delivery, reason, created_by, created_by_label, created_at, expires_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+    )
+    .bind(id)
+    .bind(mailbox_id)
+    .bind(tenant_id)
+    .bind(purpose)
+    .bind(token_hash)
+    .bind(send_to)
+    .bind(delivery)
+    .bind(reason)
+    .bind(by.user_id.clone())
+    .bind(by.label.clone())
+    .bind(now)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn open_invite(db: &Db, mailbox_id: &str, now: i64) -> AppResult<Option<MailboxInvite>> {
+    let row = sqlx::query(
+        "SELECT id, purpose, send_to, delivery, reason, created_by_label, created_at, expires_at, \
+         revealed_at FROM mailbox_invites WHERE mailbox_id = $1 AND used_at IS NULL \
+         AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(mailbox_id)
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        Some(r) => Some(MailboxInvite {
+            id: r.try_get("id")?,
+            purpose: r.try_get("purpose")?,
+            send_to: r.try_get("send_to")?,
+            delivery: r.try_get("delivery")?,
+            reason: r.try_get("reason")?,
+            created_by: r.try_get("created_by_label")?,
+            created_at: r.try_get("created_at")?,
+            expires_at: r.try_get("expires_at")?,
+            revealed_at: r.try_get("revealed_at")?,
+        }),
+        None => None,
+    })
+}
+
+pub async fn invite_by_hash(db: &Db, hash: &str) -> AppResult<Option<InviteRecord>> {
+    let row = sqlx::query(
+        "SELECT id, mailbox_id, purpose, expires_at, used_at, revoked_at FROM mailbox_invites \
+         WHERE token_hash = $1",
+    )
+    .bind(hash)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        Some(r) => Some(InviteRecord {
+            id: r.try_get("id")?,
+            mailbox_id: r.try_get("mailbox_id")?,
+            purpose: r.try_get("purpose")?,
+            expires_at: r.try_get("expires_at")?,
+            used_at: r.try_get("used_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+        }),
+        None => None,
+    })
+}
+
+/// Revokes every open link of a mailbox (a new one replaces them); returns how many.
+pub async fn revoke_open_invites(
+    conn: &mut AnyConnection,
+    mailbox_id: &str,
+    now: i64,
+) -> AppResult<i64> {
+    let n = sqlx::query(
+        "UPDATE mailbox_invites SET revoked_at = $2 WHERE mailbox_id = $1 AND used_at IS NULL \
+         AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(mailbox_id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n as i64)
+}
+
+/// Consumes a link (only if still open: two tabs racing on one link set one password).
+pub async fn use_invite(conn: &mut AnyConnection, id: &str, now: i64) -> AppResult<bool> {
+    let n = sqlx::query(
+        "UPDATE mailbox_invites SET used_at = $2 WHERE id = $1 AND used_at IS NULL \
+         AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Replaces a link's token for a one-time reveal (only once per link, only while open).
+pub async fn reveal_invite(
+    conn: &mut AnyConnection,
+    id: &str,
+    token_hash: &str,
+    by: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let n = sqlx::query(
+        "UPDATE mailbox_invites SET token_hash = $2, revealed_at = $4, revealed_by = $3, \
+         delivery = 'reveal' WHERE id = $1 AND revealed_at IS NULL AND used_at IS NULL \
+         AND revoked_at IS NULL AND expires_at > $4",
+    )
+    .bind(id)
+    .bind(token_hash)
+    .bind(by)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+// ---------- recovery codes ----------
+
+/// Replaces all recovery codes of a mailbox with new ones (old ones stop working).
+pub async fn replace_codes(
+    conn: &mut AnyConnection,
+    mailbox_id: &str,
+    hashes: &[String],
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query("DELETE FROM mailbox_recovery_codes WHERE mailbox_id = $1")
+        .bind(mailbox_id)
+        .execute(&mut *conn)
+        .await?;
+    for h in hashes {
+        sqlx::query(
+            "INSERT INTO mailbox_recovery_codes (id, mailbox_id, code_hash, created_at) VALUES ($1,$2,$3,$4)",
+        )
+        .bind(crate::core::secrets::new_id("mrc"))
+        .bind(mailbox_id)
+        .bind(h)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn consume_code(
+    conn: &mut AnyConnection,
+    mailbox_id: &str,
+    hash: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let n = sqlx::query(
+        "UPDATE mailbox_recovery_codes SET used_at = $3 WHERE id = (SELECT id FROM \
+         mailbox_recovery_codes WHERE mailbox_id = $1 AND code_hash = $2 AND used_at IS NULL LIMIT 1) \
+         AND used_at IS NULL",
+    )
+    .bind(mailbox_id)
+    .bind(hash)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+pub async fn codes_left(db: &Db, mailbox_id: &str) -> AppResult<i64> {
+    let r = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM mailbox_recovery_codes WHERE mailbox_id = $1 AND used_at IS NULL",
+    )
+    .bind(mailbox_id)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(r.try_get("n")?)
+}
+
+pub async fn end_sessions(conn: &mut AnyConnection, mailbox_id: &str) -> AppResult<i64> {
+    let n = sqlx::query("DELETE FROM sessions WHERE mailbox_id = $1")
+        .bind(mailbox_id)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(n as i64)
+}
+
+// ---------- app passwords ----------
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_app_password(
+    conn: &mut AnyConnection,
+    id: &str,
+    mailbox_id: &str,
+    tenant_id: &str,
+    name: &str,
+    protocols: &str,
+    hash: &str,
+    now: i64,
+    expires_at: Option<i64>,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO app_passwords (id, mailbox_id, tenant_id, name, protocols, secret_hash, \
+         created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+    )
+    .bind(id)
+    .bind(mailbox_id)
+    .bind(tenant_id)
+    .bind(name)
+    .bind(protocols)
+    .bind(hash)
+    .bind(now)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn app_passwords(db: &Db, mailbox_id: &str) -> AppResult<Vec<AppPassword>> {
+    let rows = sqlx::query(
+        "SELECT id, name, protocols, created_at, expires_at, last_used_at, revoked_at \
+         FROM app_passwords WHERE mailbox_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC",
+    )
+    .bind(mailbox_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
         .map(|r| {
-            Ok(Mailbox {
+            Ok(AppPassword {
                 id: r.try_get("id")?,
-                tenant_id: r.try_get("tenant_id")?,
-                domain_id: r.try_get("domain_id")?,
-                address: r.try_get("address")?,
-                display_name: r.try_get("display_name")?,
-                status: r.try_get("status")?,
-                quota_bytes: r.try_get("quota_bytes")?,
-                used_bytes: r.try_get("used_bytes")?,
-                critical: r.try_get::<i64, _>("critical")? != 0,
+                name: r.try_get("name")?,
+                protocols: r
+                    .try_get::<String, _>("protocols")?
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
                 created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                last_used_at: r.try_get("last_used_at")?,
+                revoked_at: r.try_get("revoked_at")?,
             })
         })
-        .collect::<Result<_, sqlx::Error>>()?)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Revokes one app password of a mailbox, or all of them (`id` none); returns how many.
+pub async fn revoke_app_passwords(
+    conn: &mut AnyConnection,
+    mailbox_id: &str,
+    id: Option<&str>,
+    now: i64,
+) -> AppResult<i64> {
+    let n = sqlx::query(
+        "UPDATE app_passwords SET revoked_at = $3 WHERE mailbox_id = $1 AND revoked_at IS NULL \
+         AND ($2 = '' OR id = $2)",
+    )
+    .bind(mailbox_id)
+    .bind(id.unwrap_or(""))
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n as i64)
+}
+
+/// Counts rows of `sql` (one bind: the mailbox id) — the offboarding preview and scan.
+pub async fn count(conn: &mut AnyConnection, sql: &str, mailbox_id: &str) -> AppResult<i64> {
+    let r = sqlx::query(sql).bind(mailbox_id).fetch_one(conn).await?;
+    Ok(r.try_get::<i64, _>(0)?)
 }

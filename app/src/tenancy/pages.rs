@@ -45,6 +45,8 @@ pub struct TenantPage {
     pub invites: Vec<crate::auth::InviteRow>,
     pub fresh: Option<crate::auth::FreshSecret>,
     pub now: i64,
+    /// Who may see invitation links revealed: `allowed`, `not_critical`, `forbidden`.
+    pub invite_reveal: String,
 }
 
 #[server(prefix = "/_sf")]
@@ -56,7 +58,10 @@ pub async fn get_tenant(slug: String) -> Result<PageData<TenantPage>, ServerFnEr
         let plans = super::service::plans(&c.st, &a).await?;
         let (people, invites) = super::service::tenant_people(&c.st, &a, &slug).await?;
         let fresh = crate::auth::api::take_fresh(&c).await;
+        let invite_reveal =
+            crate::mailboxes::service::tenant_reveal_policy(&c.st, &tenant.id).await?;
         Ok(TenantPage {
+            invite_reveal,
             tenant,
             domains,
             plans,
@@ -396,6 +401,7 @@ pub struct DomainPage {
     pub tenant: Tenant,
     pub mailboxes: Vec<crate::mailboxes::Mailbox>,
     pub can_manage: bool,
+    pub can_manage_mailboxes: bool,
 }
 
 #[server(prefix = "/_sf")]
@@ -408,6 +414,8 @@ pub async fn get_domain_page(name: String) -> Result<PageData<DomainPage>, Serve
         let mailboxes = crate::mailboxes::service::of_domain(&c.st, &a, &domain).await?;
         Ok(DomainPage {
             can_manage: authorize_in(&a, Action::ManageDomains, &domain.tenant_id).is_ok(),
+            can_manage_mailboxes: authorize_in(&a, Action::ManageMailboxes, &domain.tenant_id)
+                .is_ok(),
             domain,
             tenant,
             mailboxes,
@@ -451,11 +459,14 @@ pub fn DomainDetailPage() -> impl IntoView {
                             question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)/>
                     </div>
                 })}
+                {(p.can_manage_mailboxes && d.status != "suspended").then(|| view! {
+                    <crate::mailboxes::pages::NewMailboxForm domain_id=d.id.clone() domain_name=d.unicode_name.clone() back=format!("/domains/{}", d.id)/>
+                })}
                 <h2 class="font-medium">{format!("Mailboxes ({})", d.mailbox_count)}</h2>
                 {if p.mailboxes.is_empty() {
                     view! { <EmptyState title="No mailboxes yet" hint="Mailboxes are created by invitation; their owners set their own passwords."/> }.into_any()
                 } else {
-                    view! { <crate::mailboxes::pages::MailboxesTable mailboxes=p.mailboxes/> }.into_any()
+                    view! { <crate::mailboxes::pages::MailboxesTable mailboxes=p.mailboxes links=true/> }.into_any()
                 }}
             }
         },
@@ -567,6 +578,19 @@ pub fn TenantDetailPage() -> impl IntoView {
                                                         view! { <DomainsTable domains=p.domains can_manage=p.can_manage_domains/> }.into_any()
                 }}
                 <TenantPeople slug=t.slug.clone() people=p.people invites=p.invites can_invite=p.can_invite now=p.now/>
+                {p.can_manage.then(|| { let cur = p.invite_reveal.clone(); view! {
+                    <form method="post" action=format!("/tenants/{}/invite-reveal", t.slug) class="card p-5 flex flex-wrap items-end gap-3" data-testid="reveal-policy">
+                        <div class="flex-1 min-w-64">
+                            <label class="label" for="reveal">"Revealing mailbox invitation links"</label>
+                            <select class="input" id="reveal" name="invite_reveal">
+                                {[("not_critical", "Operators may reveal a link once, except for critical mailboxes"), ("allowed", "Operators may reveal a link once, for any mailbox"), ("forbidden", "Never: links go by email only")]
+                                    .into_iter().map(|(k, l)| view! { <option value=k selected=cur == k>{l}</option> }).collect_view()}
+                            </select>
+                            <p class="hint">"A revealed link is its own audit event and marks the mailbox until its owner sets a password."</p>
+                        </div>
+                        <button class="btn btn-secondary" type="submit">"Save policy"</button>
+                    </form>
+                }})}
             }
         },
     )

@@ -24,7 +24,7 @@ const NAV: &[(&str, &str, &str)] = &[
 fn is_live(href: &str) -> bool {
     matches!(
         href,
-        "/" | "/portal" | "/audit" | "/operators" | "/tenants" | "/plans"
+        "/" | "/portal" | "/audit" | "/operators" | "/tenants" | "/plans" | "/approvals"
     )
 }
 

@@ -1,0 +1,300 @@
+//! REST for mailboxes and change requests: the same services, gate and audit as the console.
+//! Secrets never travel here: links are emailed (revealing is browser-only), passwords and
+//! app passwords belong to the mailbox owner.
+use axum::extract::{Path, Query, State};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ApiActor;
+use crate::changes::service as changes;
+use crate::changes::ChangeRequest;
+use crate::core::state::AppState;
+use crate::core::AppError;
+use crate::mailboxes::service::{self, ResetOutcome};
+use crate::mailboxes::{AppPassword, Mailbox, MailboxInvite, NewMailbox, OffboardingReceipt};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/mailboxes", post(create_mailbox))
+        .route("/api/v1/mailboxes/{id}", get(get_mailbox))
+        .route(
+            "/api/v1/mailboxes/{id}/invite",
+            post(resend_invite).delete(revoke_invite),
+        )
+        .route("/api/v1/mailboxes/{id}/reset", post(reset_mailbox))
+        .route("/api/v1/mailboxes/{id}/offboard", post(offboard_mailbox))
+        .route("/api/v1/mailboxes/{id}/receipt", get(get_receipt))
+        .route(
+            "/api/v1/mailboxes/{id}/app-passwords",
+            get(list_app_passwords),
+        )
+        .route(
+            "/api/v1/mailboxes/{id}/app-passwords/{ap}",
+            delete(revoke_app_password),
+        )
+        .route("/api/v1/changes", get(list_changes))
+        .route("/api/v1/changes/{id}/approve", post(approve_change))
+        .route("/api/v1/changes/{id}/reject", post(reject_change))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MailboxCreated {
+    pub mailbox: Mailbox,
+    /// The invitation went out by email; otherwise an operator reveals it once in the console.
+    pub invitation_emailed: bool,
+}
+
+/// Creates an invited mailbox and sends its one-time link to `invite_to`.
+#[utoipa::path(post, path = "/api/v1/mailboxes", tag = "mailboxes", security(("bearer" = [])), request_body = NewMailbox,
+    responses((status = 201, body = MailboxCreated), (status = 403), (status = 409, description = "Address taken, pool full, domain suspended"), (status = 422)))]
+pub async fn create_mailbox(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Json(body): Json<NewMailbox>,
+) -> Result<(StatusCode, Json<MailboxCreated>), AppError> {
+    let c = service::create(&st, &a, &body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(MailboxCreated {
+            mailbox: c.mailbox,
+            invitation_emailed: c.emailed,
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MailboxDetail {
+    pub mailbox: Mailbox,
+    pub open_invite: Option<MailboxInvite>,
+    pub recovery_codes_left: i64,
+    pub change_requests: Vec<ChangeRequest>,
+}
+
+/// One mailbox (by id or address) with its open link (never the link itself).
+#[utoipa::path(get, path = "/api/v1/mailboxes/{id}", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")),
+    responses((status = 200, body = MailboxDetail), (status = 404)))]
+pub async fn get_mailbox(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<MailboxDetail>, AppError> {
+    let m = service::get(&st, &a, &id).await?;
+    let x = service::extras(&st, &a, &m).await?;
+    Ok(Json(MailboxDetail {
+        mailbox: m,
+        open_invite: x.invite,
+        recovery_codes_left: x.recovery_codes_left,
+        change_requests: x.changes,
+    }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct SendTo {
+    /// Where the new link goes (default: the address on file).
+    #[serde(default)]
+    pub send_to: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LinkIssued {
+    pub emailed: bool,
+}
+
+/// Sends a new invitation link (the previous one stops working).
+#[utoipa::path(post, path = "/api/v1/mailboxes/{id}/invite", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")), request_body = SendTo,
+    responses((status = 200, body = LinkIssued), (status = 404), (status = 409), (status = 422)))]
+pub async fn resend_invite(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<SendTo>,
+) -> Result<Json<LinkIssued>, AppError> {
+    let emailed = service::resend_invite(&st, &a, &id, body.send_to.as_deref()).await?;
+    Ok(Json(LinkIssued { emailed }))
+}
+
+/// Revokes the open link.
+#[utoipa::path(delete, path = "/api/v1/mailboxes/{id}/invite", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")),
+    responses((status = 204), (status = 404), (status = 409)))]
+pub async fn revoke_invite(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    service::revoke_invite(&st, &a, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResetRequest {
+    /// Why (mandatory; goes into the audit log).
+    pub reason: String,
+    /// Suspected compromise: disable the current password and sessions at once.
+    #[serde(default)]
+    pub lock_now: bool,
+    #[serde(default)]
+    pub send_to: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResetAnswer {
+    /// `issued` (link sent or waiting to be revealed) or `queued` (critical: needs approval).
+    pub outcome: String,
+    pub emailed: bool,
+    pub change_request: Option<String>,
+}
+
+/// Operator-initiated reset: a new one-time link to the owner; for critical mailboxes a
+/// change request someone else must approve. Rate-limited per operator and tenant (429).
+#[utoipa::path(post, path = "/api/v1/mailboxes/{id}/reset", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")), request_body = ResetRequest,
+    responses((status = 200, body = ResetAnswer), (status = 404), (status = 409), (status = 422), (status = 429)))]
+pub async fn reset_mailbox(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<ResetRequest>,
+) -> Result<Json<ResetAnswer>, AppError> {
+    let r = service::request_reset(
+        &st,
+        &a,
+        &id,
+        &body.reason,
+        body.lock_now,
+        body.send_to.as_deref(),
+    )
+    .await?;
+    Ok(Json(match r {
+        ResetOutcome::Issued { emailed } => ResetAnswer {
+            outcome: "issued".into(),
+            emailed,
+            change_request: None,
+        },
+        ResetOutcome::Queued { change_id } => ResetAnswer {
+            outcome: "queued".into(),
+            emailed: false,
+            change_request: Some(change_id),
+        },
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct OffboardRequest {
+    /// Days to keep the mail before the mail plane deletes it (0–3650).
+    pub keep_days: i64,
+    pub reason: String,
+}
+
+/// Offboards a mailbox in one transaction and returns the receipt with its verification scan.
+#[utoipa::path(post, path = "/api/v1/mailboxes/{id}/offboard", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")), request_body = OffboardRequest,
+    responses((status = 200, body = OffboardingReceipt), (status = 404), (status = 409), (status = 422)))]
+pub async fn offboard_mailbox(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<OffboardRequest>,
+) -> Result<Json<OffboardingReceipt>, AppError> {
+    Ok(Json(
+        service::offboard(&st, &a, &id, body.keep_days, &body.reason, None).await?,
+    ))
+}
+
+/// The offboarding receipt of a mailbox.
+#[utoipa::path(get, path = "/api/v1/mailboxes/{id}/receipt", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")),
+    responses((status = 200, body = OffboardingReceipt), (status = 404)))]
+pub async fn get_receipt(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<OffboardingReceipt>, AppError> {
+    Ok(Json(service::receipt(&st, &a, &id).await?))
+}
+
+/// App passwords of a mailbox (names, protocols, times; never the secrets).
+#[utoipa::path(get, path = "/api/v1/mailboxes/{id}/app-passwords", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")),
+    responses((status = 200, body = [AppPassword]), (status = 404)))]
+pub async fn list_app_passwords(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<AppPassword>>, AppError> {
+    let m = service::get(&st, &a, &id).await?;
+    Ok(Json(service::extras(&st, &a, &m).await?.app_passwords))
+}
+
+/// Revokes one app password.
+#[utoipa::path(delete, path = "/api/v1/mailboxes/{id}/app-passwords/{ap}", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address"), ("ap" = String, Path, description = "App password id")),
+    responses((status = 204), (status = 404)))]
+pub async fn revoke_app_password(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path((id, ap)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    service::revoke_app_password(&st, &a, Some(&id), &ap).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ChangesQuery {
+    /// `pending` (default) or `recent`.
+    pub state: Option<String>,
+}
+
+/// Change requests in the token's tenants.
+#[utoipa::path(get, path = "/api/v1/changes", tag = "changes", security(("bearer" = [])), params(ChangesQuery),
+    responses((status = 200, body = [ChangeRequest])))]
+pub async fn list_changes(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Query(q): Query<ChangesQuery>,
+) -> Result<Json<Vec<ChangeRequest>>, AppError> {
+    let f = match q.state.as_deref() {
+        None | Some("pending") => changes::Filter::Pending,
+        Some("recent") => changes::Filter::Recent,
+        Some(_) => return Err(AppError::invalid("state is pending or recent")),
+    };
+    Ok(Json(changes::list(&st, &a, f).await?))
+}
+
+/// Approves someone else's pending request and applies it (one effect, however many approve
+/// at once).
+#[utoipa::path(post, path = "/api/v1/changes/{id}/approve", tag = "changes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Change request id")),
+    responses((status = 200, body = ChangeRequest), (status = 404), (status = 409, description = "Already decided or expired"), (status = 422, description = "Own request")))]
+pub async fn approve_change(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<ChangeRequest>, AppError> {
+    Ok(Json(changes::approve(&st, &a, &id).await?))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RejectRequest {
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Rejects a pending request.
+#[utoipa::path(post, path = "/api/v1/changes/{id}/reject", tag = "changes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Change request id")), request_body = RejectRequest,
+    responses((status = 204), (status = 404), (status = 409)))]
+pub async fn reject_change(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<RejectRequest>,
+) -> Result<StatusCode, AppError> {
+    changes::reject(&st, &a, &id, &body.note).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

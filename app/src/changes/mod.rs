@@ -1,0 +1,51 @@
+//! Change requests: the one mechanism for governed changes. A risky change is not executed
+//! directly; it is requested (with a reason and a snapshot of *before*), approved by a
+//! different authorized person, and applied exactly once in the approving transaction.
+//! Critical-mailbox resets use it today; routing, DNS and admin grants plug in the same way.
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+pub mod http;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod service;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ChangeRequest {
+    pub id: String,
+    pub tenant_id: String,
+    pub tenant_name: String,
+    /// What kind of change, e.g. `mailbox.reset`.
+    pub kind: String,
+    pub target_id: String,
+    pub target_label: String,
+    /// The change itself (JSON text).
+    pub payload: String,
+    /// The state before the change (JSON text), for the record and for rollback.
+    pub before: String,
+    pub reason: String,
+    /// `pending`, `approved`, `applied`, `rejected`, `cancelled`, `expired`, `failed`,
+    /// `rolled_back`.
+    pub state: String,
+    pub requested_by: Option<String>,
+    pub requested_by_label: String,
+    pub requested_at: i64,
+    pub expires_at: i64,
+    pub decided_by_label: Option<String>,
+    pub decided_at: Option<i64>,
+    pub decision_note: Option<String>,
+    pub applied_at: Option<i64>,
+    /// What applying did, or why it failed.
+    pub result: Option<String>,
+}
+
+impl ChangeRequest {
+    /// How the kind reads on pages.
+    pub fn kind_label(&self) -> &'static str {
+        match self.kind.as_str() {
+            "mailbox.reset" => "Reset of a critical mailbox",
+            _ => "Change",
+        }
+    }
+}

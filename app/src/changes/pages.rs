@@ -1,0 +1,138 @@
+//! The one approval queue: pending change requests in the actor's tenants, with approve and
+//! reject for everyone but the requester, and the recent decisions.
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::ChangeRequest;
+use crate::auth::PageData;
+use crate::ui::{signed_in_page, Badge, ConfirmButton, EmptyState, Time};
+
+pub fn state_tone(state: &str) -> &'static str {
+    match state {
+        "pending" => "amber",
+        "applied" => "green",
+        "approved" => "blue",
+        "rejected" | "failed" => "red",
+        _ => "gray",
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ApprovalsPage {
+    pub pending: Vec<ChangeRequest>,
+    pub recent: Vec<ChangeRequest>,
+    pub me: Option<String>,
+    pub can_decide: bool,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_approvals() -> Result<PageData<ApprovalsPage>, ServerFnError> {
+    use super::service::{self, Filter};
+    use crate::core::authz::{decide, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let (pending, recent) = tokio::try_join!(
+            service::list(&c.st, &a, Filter::Pending),
+            service::list(&c.st, &a, Filter::Recent),
+        )?;
+        Ok(ApprovalsPage {
+            pending,
+            recent: recent.into_iter().take(50).collect(),
+            me: a.user_id.clone(),
+            can_decide: decide(&a, Action::ApproveChanges),
+            now: c.st.clock.now(),
+        })
+    })
+    .await
+}
+
+#[component]
+pub fn ApprovalsQueuePage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_approvals());
+    signed_in_page(
+        "Approvals",
+        Some("Approvals"),
+        "Risky changes wait here until a second person approves them. Nobody approves their own request.",
+        data,
+        |p: ApprovalsPage| {
+            let now = p.now;
+            view! {
+                <section class="space-y-3" data-testid="pending-changes">
+                    <h2 class="font-medium">{format!("Waiting for approval ({})", p.pending.len())}</h2>
+                    {if p.pending.is_empty() {
+                        view! { <EmptyState title="Nothing waiting" hint="Resets of critical mailboxes (and, later, forwarding, catch-all and DNS changes) appear here."/> }.into_any()
+                    } else {
+                        view! {
+                            <div class="space-y-3">
+                                {p.pending.into_iter().map(|c| {
+                                    let mine = c.requested_by.is_some() && c.requested_by == p.me;
+                                    view! {
+                                        <article class="card p-4 space-y-2" data-testid="change">
+                                            <div class="flex flex-wrap items-center gap-2">
+                                                <Badge text="pending" tone="amber"/>
+                                                <span class="font-medium">{c.kind_label()}</span>
+                                                <span class="text-zinc-700">{c.target_label.clone()}</span>
+                                                <span class="text-zinc-500 text-sm">{format!("· {}", c.tenant_name)}</span>
+                                            </div>
+                                            <p class="text-sm">{format!("“{}”", c.reason)}</p>
+                                            <p class="text-xs text-zinc-500">{format!("Asked by {} ", c.requested_by_label)}<Time at=c.requested_at now=now/>" · expires "<Time at=c.expires_at now=now/></p>
+                                            <details class="text-xs text-zinc-600">
+                                                <summary class="cursor-pointer">"Before and change"</summary>
+                                                <pre class="mt-1 whitespace-pre-wrap break-all">{format!("before: {}\nchange: {}", c.before, c.payload)}</pre>
+                                            </details>
+                                            <div class="flex flex-wrap items-center gap-2">
+                                                {if mine {
+                                                    view! {
+                                                        <span class="text-sm text-zinc-600" data-testid="own-request">"You asked for this: someone else must approve it."</span>
+                                                        <form method="post" action=format!("/approvals/{}/cancel", c.id)>
+                                                            <button class="btn btn-secondary" type="submit">"Withdraw"</button>
+                                                        </form>
+                                                    }.into_any()
+                                                } else if p.can_decide {
+                                                    view! {
+                                                        <form method="post" action=format!("/approvals/{}/approve", c.id)>
+                                                            <button class="btn btn-primary" type="submit">"Approve and apply"</button>
+                                                        </form>
+                                                        <ConfirmButton action=format!("/approvals/{}/reject", c.id) label="Reject"
+                                                            question="The change will not be made; the requester sees your decision."/>
+                                                    }.into_any()
+                                                } else {
+                                                    view! { <span class="text-sm text-zinc-500">"Waiting for an operator or tenant admin."</span> }.into_any()
+                                                }}
+                                            </div>
+                                        </article>
+                                    }
+                                }).collect_view()}
+                            </div>
+                        }.into_any()
+                    }}
+                </section>
+                <section class="card">
+                    <h2 class="px-4 py-3 border-b border-zinc-200 font-medium">"Recent decisions"</h2>
+                    {if p.recent.is_empty() {
+                        view! { <p class="px-4 py-3 text-sm text-zinc-500">"None yet."</p> }.into_any()
+                    } else {
+                        view! {
+                            <table class="table" data-testid="recent-changes">
+                                <thead><tr><th>"State"</th><th>"Change"</th><th>"Asked by"</th><th>"Decided by"</th><th>"When"</th><th>"Result"</th></tr></thead>
+                                <tbody>
+                                    {p.recent.into_iter().map(|c| view! {
+                                        <tr>
+                                            <td><Badge text=c.state.replace('_', " ") tone=state_tone(&c.state)/></td>
+                                            <td>{format!("{} · {}", c.kind_label(), c.target_label)}</td>
+                                            <td>{c.requested_by_label.clone()}</td>
+                                            <td>{c.decided_by_label.clone().unwrap_or_else(|| "—".into())}</td>
+                                            <td><Time at=c.decided_at.unwrap_or(c.expires_at) now=now/></td>
+                                            <td class="text-zinc-600 text-sm">{c.result.clone().or(c.decision_note.clone()).unwrap_or_default()}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any()
+                    }}
+                </section>
+            }
+        },
+    )
+}

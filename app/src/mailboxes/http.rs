@@ -1,0 +1,529 @@
+//! Form endpoints for mailboxes (console) and for their owners (activation, self-service,
+//! recovery-code reset), plain POST + 303 like the rest of the console.
+use axum::extract::Path;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::service::{self, ResetOutcome};
+use super::NewMailbox;
+use crate::auth::sessions as keys;
+use crate::auth::FreshSecret;
+use crate::core::authz::Actor;
+use crate::core::state::AppState;
+use crate::core::web::{done, failed, Caller};
+use crate::core::AppError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/mailboxes", post(create))
+        .route("/mailboxes/{id}/invite/resend", post(resend))
+        .route("/mailboxes/{id}/invite/reveal", post(reveal))
+        .route("/mailboxes/{id}/invite/revoke", post(revoke))
+        .route("/mailboxes/{id}/reset", post(reset))
+        .route("/mailboxes/{id}/offboard", post(offboard))
+        .route("/mailboxes/{id}/receipt.json", get(receipt_json))
+        .route("/mailboxes/{id}/receipt.md", get(receipt_md))
+        .route(
+            "/mailboxes/{id}/app-passwords/{ap}/revoke",
+            post(revoke_app_password),
+        )
+        .route("/tenants/{slug}/invite-reveal", post(reveal_policy))
+        .route("/activate/{token}", post(activate))
+        .route("/me/login", post(owner_login))
+        .route("/me/logout", post(owner_logout))
+        .route("/me/reset", post(self_reset))
+        .route("/me/password", post(change_password))
+        .route("/me/recovery-codes", post(regenerate_codes))
+        .route("/me/recovery-codes.txt", get(codes_txt))
+        .route("/me/recovery-codes/ack", post(codes_ack))
+        .route("/me/app-passwords", post(create_app_password))
+        .route(
+            "/me/app-passwords/{id}/revoke",
+            post(owner_revoke_app_password),
+        )
+}
+
+fn page_of(id: &str) -> String {
+    format!("/mailboxes/{id}")
+}
+
+#[derive(Deserialize)]
+struct CreateForm {
+    address: String,
+    #[serde(default)]
+    domain: Option<String>,
+    display_name: String,
+    #[serde(default)]
+    quota: Option<String>,
+    #[serde(default)]
+    critical: Option<String>,
+    #[serde(default)]
+    invite_to: Option<String>,
+    /// Where to go back to on error (the domain page).
+    #[serde(default)]
+    back: Option<String>,
+}
+
+async fn create(c: Caller, Form(f): Form<CreateForm>) -> Response {
+    let back = f
+        .back
+        .clone()
+        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
+    let new = NewMailbox {
+        address: f.address,
+        domain: f.domain,
+        display_name: f.display_name,
+        quota: f.quota,
+        critical: f.critical.is_some(),
+        invite_to: f.invite_to,
+    };
+    match service::create(&c.st, &c.actor(), &new).await {
+        Ok(cr) => {
+            let how = if cr.emailed {
+                format!(
+                    "The invitation was emailed to {}.",
+                    cr.mailbox.contact_email.clone().unwrap_or_default()
+                )
+            } else {
+                "Reveal the invitation link once below to hand it over in person.".into()
+            };
+            done(
+                &c.session,
+                &page_of(&cr.mailbox.id),
+                format!("{} created. {how}", cr.mailbox.address),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &back, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct SendToForm {
+    #[serde(default)]
+    send_to: Option<String>,
+}
+
+async fn resend(c: Caller, Path(id): Path<String>, Form(f): Form<SendToForm>) -> Response {
+    let r = service::resend_invite(&c.st, &c.actor(), &id, f.send_to.as_deref()).await;
+    let msg = match &r {
+        Ok(true) => "A new invitation was emailed; the previous link no longer works.",
+        _ => "A new invitation link was made; the previous one no longer works. Reveal it once to hand it over.",
+    };
+    c.answer(r, &page_of(&id), msg, &page_of(&id)).await
+}
+
+async fn reveal(c: Caller, Path(id): Path<String>) -> Response {
+    match service::reveal_invite(&c.st, &c.actor(), &id).await {
+        Ok(link) => {
+            let fresh = FreshSecret {
+                label: "Invitation link (works once)".into(),
+                value: link,
+            };
+            let _ = c.session.insert(keys::FRESH_SECRET, fresh).await;
+            Redirect::to(&page_of(&id)).into_response()
+        }
+        Err(e) => failed(&c.session, &page_of(&id), e).await,
+    }
+}
+
+async fn revoke(c: Caller, Path(id): Path<String>) -> Response {
+    let r = service::revoke_invite(&c.st, &c.actor(), &id).await;
+    c.answer(r, &page_of(&id), "Invitation revoked.", &page_of(&id))
+        .await
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    reason: String,
+    #[serde(default)]
+    lock_now: Option<String>,
+    #[serde(default)]
+    send_to: Option<String>,
+}
+
+async fn reset(c: Caller, Path(id): Path<String>, Form(f): Form<ResetForm>) -> Response {
+    let r = service::request_reset(
+        &c.st,
+        &c.actor(),
+        &id,
+        &f.reason,
+        f.lock_now.is_some(),
+        f.send_to.as_deref(),
+    )
+    .await;
+    let lock = if f.lock_now.is_some() {
+        " The mailbox is locked until its owner sets a new password."
+    } else {
+        " The current password keeps working until the owner sets a new one."
+    };
+    let msg = match &r {
+        Ok(ResetOutcome::Queued { .. }) => format!(
+            "This is a critical mailbox: the reset waits in Approvals for a second person.{lock}"
+        ),
+        Ok(ResetOutcome::Issued { emailed: true }) => format!("Reset link emailed.{lock}"),
+        _ => format!("Reset link made: reveal it once to hand it over.{lock}"),
+    };
+    c.answer(r, &page_of(&id), &msg, &page_of(&id)).await
+}
+
+#[derive(Deserialize)]
+struct OffboardForm {
+    keep_days: String,
+    reason: String,
+    /// The mailbox address typed again, as the confirmation.
+    confirm: String,
+}
+
+async fn offboard(c: Caller, Path(id): Path<String>, Form(f): Form<OffboardForm>) -> Response {
+    let a = c.actor();
+    let days = f.keep_days.trim().parse::<i64>().unwrap_or(-1);
+    let r = service::offboard(&c.st, &a, &id, days, &f.reason, Some(&f.confirm)).await;
+    match r {
+        Ok(rc) => {
+            let msg = if rc.scan_clean {
+                format!(
+                    "{} is offboarded. The verification scan is clean.",
+                    rc.address
+                )
+            } else {
+                format!(
+                    "{} is offboarded, but the verification scan found something still active: see the receipt.",
+                    rc.address
+                )
+            };
+            done(&c.session, &format!("/mailboxes/{id}#receipt"), msg).await
+        }
+        Err(e) => failed(&c.session, &page_of(&id), e).await,
+    }
+}
+
+async fn receipt_json(c: Caller, Path(id): Path<String>) -> Response {
+    match service::receipt(&c.st, &c.actor(), &id).await {
+        Ok(r) => (
+            [(
+                http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"offboarding-{}.json\"", r.address),
+            )],
+            axum::Json(r),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn receipt_md(c: Caller, Path(id): Path<String>) -> Response {
+    match service::receipt(&c.st, &c.actor(), &id).await {
+        Ok(r) => (
+            [
+                (
+                    http::header::CONTENT_TYPE,
+                    "text/markdown; charset=utf-8".to_string(),
+                ),
+                (
+                    http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"offboarding-{}.md\"", r.address),
+                ),
+            ],
+            r.to_markdown(),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn revoke_app_password(c: Caller, Path((id, ap)): Path<(String, String)>) -> Response {
+    let r = service::revoke_app_password(&c.st, &c.actor(), Some(&id), &ap).await;
+    c.answer(r, &page_of(&id), "App password revoked.", &page_of(&id))
+        .await
+}
+
+#[derive(Deserialize)]
+struct PolicyForm {
+    invite_reveal: String,
+}
+
+async fn reveal_policy(c: Caller, Path(slug): Path<String>, Form(f): Form<PolicyForm>) -> Response {
+    let back = format!("/tenants/{slug}");
+    let r = service::set_reveal_policy(&c.st, &c.actor(), &slug, &f.invite_reveal).await;
+    c.answer(r, &back, "Invitation policy saved.", &back).await
+}
+
+// ---------- mailbox owners ----------
+
+/// Starts a mailbox owner's session (a fresh one: nothing of an earlier session carries over).
+async fn owner_session(c: &Caller, mailbox_id: &str) {
+    let _ = c.session.flush().await;
+    let _ = c.session.insert(keys::MAILBOX_ID, mailbox_id).await;
+    let _ = c.session.insert(keys::AUTH_AT, c.st.clock.now()).await;
+    let _ = c.session.insert(keys::IP, c.client.ip.clone()).await;
+    let _ = c
+        .session
+        .insert(keys::USER_AGENT, c.client.user_agent.clone())
+        .await;
+}
+
+/// The signed-in mailbox owner of this session, if any.
+pub async fn owner_of(
+    st: &AppState,
+    session: &Session,
+    client: &crate::core::web::ClientInfo,
+) -> Option<Actor> {
+    let id = session
+        .get::<String>(keys::MAILBOX_ID)
+        .await
+        .ok()
+        .flatten()?;
+    let auth_at = session
+        .get::<i64>(keys::AUTH_AT)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    let now = st.clock.now();
+    if now - auth_at > st.config.session_absolute_hours * 3600 {
+        let _ = session.flush().await;
+        return None;
+    }
+    match service::owner(st, &id, client.ip.clone(), client.user_agent.clone()).await {
+        Ok(Some((_, a))) => {
+            let seen = session.get::<i64>(keys::SEEN_AT).await.ok().flatten();
+            if seen.is_none_or(|s| now - s >= 60) {
+                let _ = session.insert(keys::SEEN_AT, now).await;
+            }
+            Some(a)
+        }
+        _ => {
+            let _ = session.flush().await;
+            None
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordPair {
+    password: String,
+    confirm: String,
+}
+
+async fn activate(c: Caller, Path(token): Path<String>, Form(f): Form<PasswordPair>) -> Response {
+    let back = format!("/activate/{token}");
+    match service::accept(&c.st, &c.actor(), &token, &f.password, &f.confirm).await {
+        Ok((m, codes)) => {
+            owner_session(&c, &m.id).await;
+            let _ = c.session.insert(keys::FRESH_MAILBOX_CODES, codes).await;
+            Redirect::to("/me/recovery-codes").into_response()
+        }
+        Err(AppError::Invalid(m)) if m == service::BAD_LINK => Redirect::to(&back).into_response(),
+        Err(e) => failed(&c.session, &back, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct OwnerLogin {
+    address: String,
+    password: String,
+}
+
+async fn owner_login(c: Caller, Form(f): Form<OwnerLogin>) -> Response {
+    match service::sign_in(&c.st, &c.actor(), &f.address, &f.password).await {
+        Ok(m) => {
+            owner_session(&c, &m.id).await;
+            Redirect::to("/me").into_response()
+        }
+        Err(e) => failed(&c.session, "/me/login", e).await,
+    }
+}
+
+async fn owner_logout(c: Caller) -> Response {
+    let _ = c.session.flush().await;
+    Redirect::to("/me/login").into_response()
+}
+
+#[derive(Deserialize)]
+struct SelfResetForm {
+    address: String,
+    code: String,
+    password: String,
+    confirm: String,
+}
+
+async fn self_reset(c: Caller, Form(f): Form<SelfResetForm>) -> Response {
+    match service::self_reset(
+        &c.st,
+        &c.actor(),
+        &f.address,
+        &f.code,
+        &f.password,
+        &f.confirm,
+    )
+    .await
+    {
+        Ok(_) => {
+            let _ = c.session.flush().await;
+            done(
+                &c.session,
+                "/me/login",
+                "Your password is changed and every session was signed out. Sign in with the new password.",
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, "/me/reset", e).await,
+    }
+}
+
+/// Runs `f` as the signed-in owner, or sends the visitor to the owner sign-in.
+async fn as_owner<F, Fut>(c: &Caller, f: F) -> Result<Fut::Output, Response>
+where
+    F: FnOnce(Actor) -> Fut,
+    Fut: std::future::Future,
+{
+    match owner_of(&c.st, &c.session, &c.client).await {
+        Some(a) => Ok(f(a).await),
+        None => Err(Redirect::to("/me/login").into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ChangePasswordForm {
+    current: String,
+    password: String,
+    confirm: String,
+}
+
+async fn change_password(c: Caller, Form(f): Form<ChangePasswordForm>) -> Response {
+    let st = c.st.clone();
+    match as_owner(&c, |a| async move {
+        service::change_password(&st, &a, &f.current, &f.password, &f.confirm).await
+    })
+    .await
+    {
+        Ok(r) => c.answer(r, "/me", "Password changed.", "/me").await,
+        Err(resp) => resp,
+    }
+}
+
+async fn regenerate_codes(c: Caller) -> Response {
+    let st = c.st.clone();
+    match as_owner(
+        &c,
+        |a| async move { service::regenerate_codes(&st, &a).await },
+    )
+    .await
+    {
+        Ok(Ok(codes)) => {
+            let _ = c.session.insert(keys::FRESH_MAILBOX_CODES, codes).await;
+            Redirect::to("/me/recovery-codes").into_response()
+        }
+        Ok(Err(e)) => failed(&c.session, "/me", e).await,
+        Err(resp) => resp,
+    }
+}
+
+async fn codes_txt(c: Caller) -> Response {
+    let Some(a) = owner_of(&c.st, &c.session, &c.client).await else {
+        return Redirect::to("/me/login").into_response();
+    };
+    let codes = c
+        .session
+        .get::<Vec<String>>(keys::FRESH_MAILBOX_CODES)
+        .await
+        .ok()
+        .flatten();
+    match codes {
+        Some(codes) => (
+            [
+                (http::header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (
+                    http::header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"mailbox-recovery-codes.txt\"",
+                ),
+                (http::header::CACHE_CONTROL, "no-store"),
+            ],
+            format!(
+                "Recovery codes for {}\n\nEach code works once, to set a new password at \
+                 {}/me/reset if you forget yours. Keep them somewhere safe and offline.\n\n{}\n",
+                a.label,
+                c.st.config.public_url(),
+                codes.join("\n")
+            ),
+        )
+            .into_response(),
+        None => AppError::NotFound.into_response(),
+    }
+}
+
+async fn codes_ack(session: Session) -> Response {
+    let _ = session
+        .remove::<Vec<String>>(keys::FRESH_MAILBOX_CODES)
+        .await;
+    done(
+        &session,
+        "/me",
+        "Recovery codes saved. Your mailbox is ready.",
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct AppPasswordForm {
+    name: String,
+    #[serde(default)]
+    imap: Option<String>,
+    #[serde(default)]
+    smtp: Option<String>,
+    #[serde(default)]
+    days: Option<String>,
+}
+
+async fn create_app_password(c: Caller, Form(f): Form<AppPasswordForm>) -> Response {
+    let st = c.st.clone();
+    let mut protos = Vec::new();
+    if f.imap.is_some() {
+        protos.push("imap".to_string());
+    }
+    if f.smtp.is_some() {
+        protos.push("smtp".to_string());
+    }
+    let days = match f.days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => Ok(None),
+        Some(d) => d
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| AppError::invalid("Give the expiry in whole days, or leave it empty.")),
+    };
+    let name = f.name.clone();
+    match as_owner(&c, |a| async move {
+        let days = days?;
+        service::create_app_password(&st, &a, &name, &protos, days).await
+    })
+    .await
+    {
+        Ok(Ok((ap, secret))) => {
+            let fresh = FreshSecret {
+                label: format!("App password “{}”", ap.name),
+                value: secret,
+            };
+            let _ = c.session.insert(keys::FRESH_SECRET, fresh).await;
+            Redirect::to("/me").into_response()
+        }
+        Ok(Err(e)) => failed(&c.session, "/me", e).await,
+        Err(resp) => resp,
+    }
+}
+
+async fn owner_revoke_app_password(c: Caller, Path(id): Path<String>) -> Response {
+    let st = c.st.clone();
+    match as_owner(&c, |a| async move {
+        service::revoke_app_password(&st, &a, None, &id).await
+    })
+    .await
+    {
+        Ok(r) => c.answer(r, "/me", "App password revoked.", "/me").await,
+        Err(resp) => resp,
+    }
+}

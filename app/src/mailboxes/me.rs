@@ -1,0 +1,243 @@
+//! The mailbox owner's own area (`/me`): sign-in with the mailbox password, a reset with a
+//! recovery code, their recovery codes, password and app passwords, and recent sign-ins.
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::pages::AppPasswordsTable;
+use super::{AppPassword, Mailbox};
+use crate::audit::AuditEvent;
+use crate::auth::pages::SecretOnce;
+use crate::auth::{FreshSecret, PageData};
+use crate::ui::{auth_page, status_tone, Badge, ConfirmButton, FlashMessage, Time};
+
+#[cfg(feature = "ssr")]
+async fn signed_in_owner(c: &crate::ssr::Ctx) -> crate::core::AppResult<crate::core::authz::Actor> {
+    super::http::owner_of(&c.st, &c.session, &c.client)
+        .await
+        .ok_or_else(|| crate::core::AppError::invalid("Sign in to your mailbox first."))
+}
+
+#[component]
+pub fn OwnerLoginPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| crate::auth::api::get_shell());
+    auth_page(
+        "Your mailbox",
+        Some("Sign in with your mailbox address and password to manage your password, recovery codes and app passwords."),
+        data,
+        |_: ()| view! {
+            <form method="post" action="/me/login" class="space-y-3">
+                <div>
+                    <label class="label" for="address">"Mailbox address"</label>
+                    <input class="input" id="address" name="address" type="email" required autocomplete="username"/>
+                </div>
+                <div>
+                    <label class="label" for="password">"Password"</label>
+                    <input class="input" id="password" name="password" type="password" required autocomplete="current-password"/>
+                </div>
+                <button class="btn btn-primary w-full" type="submit">"Sign in"</button>
+            </form>
+            <p class="mt-4 text-sm text-zinc-600">"Forgot your password? "<a class="link" href="/me/reset">"Set a new one with a recovery code"</a></p>
+        },
+    )
+}
+
+#[component]
+pub fn SelfResetPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| crate::auth::api::get_shell());
+    auth_page(
+        "Reset your mailbox password",
+        Some("Use one of the recovery codes you saved when you set up your mailbox. Every signed-in session ends, and you get a notice."),
+        data,
+        |_: ()| view! {
+            <form method="post" action="/me/reset" class="space-y-3">
+                <div>
+                    <label class="label" for="address">"Mailbox address"</label>
+                    <input class="input" id="address" name="address" type="email" required autocomplete="username"/>
+                </div>
+                <div>
+                    <label class="label" for="code">"Recovery code"</label>
+                    <input class="input font-mono" id="code" name="code" required autocomplete="off" placeholder="XXXX-XXXX-XXXX"/>
+                </div>
+                <div>
+                    <label class="label" for="pw">"New password"</label>
+                    <input class="input" id="pw" name="password" type="password" required minlength="12" autocomplete="new-password"/>
+                </div>
+                <div>
+                    <label class="label" for="pw2">"Repeat it"</label>
+                    <input class="input" id="pw2" name="confirm" type="password" required minlength="12" autocomplete="new-password"/>
+                </div>
+                <button class="btn btn-primary w-full" type="submit">"Set new password"</button>
+            </form>
+            <p class="mt-4 text-sm text-zinc-600">"No recovery code left? Ask whoever manages your mailbox to send you a reset link."</p>
+        },
+    )
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_owner_codes() -> Result<PageData<Vec<String>>, ServerFnError> {
+    crate::ssr::page(|c| async move {
+        signed_in_owner(&c).await?;
+        c.session
+            .get::<Vec<String>>(crate::auth::sessions::FRESH_MAILBOX_CODES)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| {
+                crate::core::AppError::invalid(
+                    "These codes were shown once already. Make new ones from your mailbox page if you lost them.",
+                )
+            })
+    })
+    .await
+}
+
+#[component]
+pub fn OwnerCodesPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_owner_codes());
+    auth_page(
+        "Save your recovery codes",
+        Some("Each code lets you set a new password once, without anyone's help. They are shown only now."),
+        data,
+        |codes: Vec<String>| view! {
+            <ul class="grid grid-cols-2 gap-2 font-mono text-sm" data-testid="recovery-codes">
+                {codes.into_iter().map(|c| view! { <li class="rounded bg-zinc-100 px-2 py-1 text-center">{c}</li> }).collect_view()}
+            </ul>
+            <a class="btn btn-secondary w-full mt-4" href="/me/recovery-codes.txt" download="mailbox-recovery-codes.txt">"Download as a text file"</a>
+            <form method="post" action="/me/recovery-codes/ack" class="mt-3">
+                <button class="btn btn-primary w-full" type="submit">"I have saved them — continue"</button>
+            </form>
+        },
+    )
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OwnerHome {
+    pub mailbox: Mailbox,
+    pub recovery_codes_left: i64,
+    pub app_passwords: Vec<AppPassword>,
+    pub signins: Vec<AuditEvent>,
+    pub fresh: Option<FreshSecret>,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_owner_home() -> Result<PageData<OwnerHome>, ServerFnError> {
+    crate::ssr::page(|c| async move {
+        let a = signed_in_owner(&c).await?;
+        let v = super::service::owner_view(&c.st, &a).await?;
+        let fresh = crate::auth::api::take_fresh(&c).await;
+        Ok(OwnerHome {
+            mailbox: v.mailbox,
+            recovery_codes_left: v.recovery_codes_left,
+            app_passwords: v.app_passwords,
+            signins: v.signins,
+            fresh,
+            now: c.st.clock.now(),
+        })
+    })
+    .await
+}
+
+fn event_label(action: &str) -> &'static str {
+    match action {
+        "mailbox.signin" => "Signed in",
+        "mailbox.signin_failed" => "Failed sign-in",
+        "mailbox.self_reset" => "Password reset with a recovery code",
+        "mailbox.password_reset" => "Password set from a reset link",
+        "mailbox.password_changed" => "Password changed",
+        "mailbox.activated" => "Mailbox activated",
+        _ => "Event",
+    }
+}
+
+#[component]
+pub fn OwnerHomePage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_owner_home());
+    view! {
+        <Suspense fallback=|| view! { <p class="p-8 text-sm text-zinc-500">"Loading…"</p> }>
+            {move || data.get().map(|r| match r {
+                Err(e) => crate::ui::load_error(e),
+                Ok(PageData { shell, data }) => match data {
+                    Err(msg) => view! { <p class="p-8 text-sm text-red-700">{msg}</p> }.into_any(),
+                    Ok(h) => view! { <OwnerHomeView shell_flash=shell.flash home=h/> }.into_any(),
+                },
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> impl IntoView {
+    let m = home.mailbox.clone();
+    let now = home.now;
+    view! {
+        <div class="min-h-screen bg-zinc-50 text-zinc-900">
+            <header class="border-b border-zinc-200 bg-white">
+                <div class="mx-auto max-w-3xl px-6 h-14 flex items-center justify-between">
+                    <span class="flex items-center gap-2 font-semibold tracking-tight">
+                        <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-600 text-white text-sm">"M"</span>
+                        "Your mailbox"
+                    </span>
+                    <form method="post" action="/me/logout"><button class="btn btn-secondary" type="submit">"Sign out"</button></form>
+                </div>
+            </header>
+            <main class="mx-auto max-w-3xl px-6 py-6 space-y-6">
+                {shell_flash.map(|f| view! { <FlashMessage flash=f/> })}
+                <section class="card p-5">
+                    <h1 class="text-lg font-semibold" data-testid="owner-address">{m.address.clone()}" "<Badge text=m.status.clone() tone=status_tone(&m.status)/></h1>
+                    <p class="text-sm text-zinc-600">{m.display_name.clone()}</p>
+                </section>
+                {home.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
+                <section class="card p-5 space-y-3">
+                    <h2 class="font-medium">"Password"</h2>
+                    <form method="post" action="/me/password" class="grid gap-3 sm:grid-cols-3 items-end">
+                        <div><label class="label" for="cur">"Current"</label><input class="input" id="cur" name="current" type="password" required autocomplete="current-password"/></div>
+                        <div><label class="label" for="new">"New"</label><input class="input" id="new" name="password" type="password" required minlength="12" autocomplete="new-password"/></div>
+                        <div><label class="label" for="new2">"Repeat new"</label><input class="input" id="new2" name="confirm" type="password" required minlength="12" autocomplete="new-password"/></div>
+                        <div class="sm:col-span-3"><button class="btn btn-primary" type="submit">"Change password"</button></div>
+                    </form>
+                </section>
+                <section class="card p-5 space-y-2">
+                    <h2 class="font-medium">"Recovery codes"</h2>
+                    <p class="text-sm text-zinc-600" data-testid="codes-left">{format!("{} of 10 unused. Each sets a new password once at /me/reset.", home.recovery_codes_left)}</p>
+                    <ConfirmButton action="/me/recovery-codes" label="Make new codes"
+                        question="Ten new codes replace the old ones, which stop working at once."/>
+                </section>
+                <section class="card">
+                    <div class="px-5 py-3 border-b border-zinc-200">
+                        <h2 class="font-medium">"App passwords"</h2>
+                        <p class="text-sm text-zinc-600">"For a mail program or phone: each has its own password, only for the protocols you choose, and can be revoked alone."</p>
+                    </div>
+                    <form method="post" action="/me/app-passwords" class="px-5 py-4 grid gap-3 sm:grid-cols-4 items-end border-b border-zinc-100">
+                        <div class="sm:col-span-2"><label class="label" for="ap-name">"Name"</label><input class="input" id="ap-name" name="name" required maxlength="64" placeholder="e.g. Phone mail app"/></div>
+                        <fieldset class="flex gap-3 text-sm">
+                            <legend class="label">"For"</legend>
+                            <label class="flex items-center gap-1"><input type="checkbox" name="imap" value="on" checked/>"IMAP"</label>
+                            <label class="flex items-center gap-1"><input type="checkbox" name="smtp" value="on" checked/>"SMTP"</label>
+                        </fieldset>
+                        <div><label class="label" for="ap-days">"Expires in (days)"</label><input class="input" id="ap-days" name="days" type="number" min="1" max="730" placeholder="never"/></div>
+                        <div class="sm:col-span-4"><button class="btn btn-primary" type="submit">"Create app password"</button></div>
+                    </form>
+                    <AppPasswordsTable items=home.app_passwords.clone() now=now revoke_base=Some("/me/app-passwords".to_string())/>
+                </section>
+                <section class="card p-5 space-y-2">
+                    <h2 class="font-medium">"Forwarding"</h2>
+                    <p class="text-sm text-zinc-600">"No forwarding rules send your mail anywhere else. Forwarding is a governed change: requests from here arrive with the routing release."</p>
+                </section>
+                <section class="card">
+                    <h2 class="px-5 py-3 border-b border-zinc-200 font-medium">"Recent sign-ins and changes"</h2>
+                    <ul class="divide-y divide-zinc-100" data-testid="owner-signins">
+                        {home.signins.clone().into_iter().map(|e| view! {
+                            <li class="px-5 py-2 text-sm flex gap-3">
+                                <span class="w-28 shrink-0 text-zinc-500"><Time at=e.at now=now/></span>
+                                <span class=if e.action.ends_with("_failed") { "text-red-700" } else { "" }>{event_label(&e.action)}</span>
+                                <span class="text-zinc-500 font-mono text-xs">{e.ip.clone().unwrap_or_default()}</span>
+                                <span class="text-zinc-500 truncate">{crate::ui::describe_user_agent(e.user_agent.as_deref())}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </section>
+            </main>
+        </div>
+    }
+}

@@ -1,0 +1,892 @@
+//! The mailbox lifecycle: invitation links (single use, expiry, resend), the owner's
+//! password and recovery codes, self-service and operator resets with their limits,
+//! critical resets through the change-request queue (one approval, never one's own, one
+//! effect under a race), app passwords and offboarding with its verification scan.
+use app::core::authz::{Actor, Principal, TenantScope};
+use app::mailboxes::service as mb;
+use app::mailboxes::NewMailbox;
+use app::tenancy::service::{self as tenancy, NewTenant};
+use mailward_tests::{both, recovery_codes_in, Account, Backend, Browser, SmtpSink, TestApp};
+
+const PW: &str = "copper lantern harbour 7";
+const PW2: &str = "silent meadow compass 9";
+
+struct World {
+    app: TestApp,
+    sink: SmtpSink,
+    owner: Account,
+    slug: String,
+    domain: String,
+}
+
+async fn world_with(b: Backend, tweak: impl FnOnce(&mut app::core::config::Config)) -> World {
+    let sink = SmtpSink::start().await;
+    let port = sink.port;
+    let app = TestApp::start_with(b, |c| {
+        c.smtp = Some(app::core::config::SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            from: "Mailward <mailward@agency.example>".into(),
+        });
+        tweak(c);
+    })
+    .await;
+    let owner = app.setup_owner().await;
+    let sys = Actor::system("test");
+    let t = tenancy::create_tenant(
+        &app.state,
+        &sys,
+        &NewTenant {
+            name: "Acme".into(),
+            plan_id: "plan_free".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let d = tenancy::add_domain(&app.state, &sys, &t.slug, "acme.example", "")
+        .await
+        .unwrap();
+    tenancy::set_domain_status(&app.state, &sys, &d.id, "active")
+        .await
+        .unwrap();
+    World {
+        app,
+        sink,
+        owner,
+        slug: t.slug,
+        domain: d.id,
+    }
+}
+
+async fn world(b: Backend) -> World {
+    world_with(b, |_| {}).await
+}
+
+impl World {
+    /// The newest activation link mailed to `to`.
+    fn link_to(&self, to: &str) -> String {
+        let mail = self.sink.messages();
+        let m = mail
+            .iter()
+            .rev()
+            .find(|m| m.contains(&format!("To: {to}")))
+            .unwrap_or_else(|| panic!("a mail to {to} in {mail:?}"));
+        let url = m
+            .split_whitespace()
+            .find(|w| w.contains("/activate/mwm_"))
+            .expect("the link is in the mail");
+        url.trim_start_matches(&self.app.base).to_string()
+    }
+
+    /// Creates a mailbox through the console form; returns its id.
+    async fn create(&self, local: &str, invite_to: &str, extra: &[(&str, &str)]) -> String {
+        let mut form = vec![
+            ("domain", self.domain.as_str()),
+            ("address", local),
+            ("display_name", "Ann Example"),
+            ("invite_to", invite_to),
+        ];
+        form.extend_from_slice(extra);
+        let r = self.owner.browser.post("/mailboxes", &form).await;
+        let to = r.headers()["location"].to_str().unwrap().to_string();
+        if !to.starts_with("/mailboxes/mbx_") {
+            panic!("not created: {:?}", self.owner.browser.flash(&to).await);
+        }
+        to.trim_start_matches("/mailboxes/").to_string()
+    }
+
+    /// The owner accepts their link; returns their browser (signed in to /me) and codes.
+    async fn activate(&self, link: &str, password: &str) -> (Browser, Vec<String>) {
+        let b = self.app.browser();
+        let r = b
+            .post(link, &[("password", password), ("confirm", password)])
+            .await;
+        assert_eq!(r.headers()["location"], "/me/recovery-codes", "accepted");
+        let page = b.get_text("/me/recovery-codes").await;
+        let codes = recovery_codes_in(&page);
+        assert_eq!(codes.len(), 10, "ten codes: {page}");
+        let txt = b.get_text("/me/recovery-codes.txt").await;
+        assert!(
+            codes.iter().all(|c| txt.contains(c)),
+            "download has the codes"
+        );
+        b.post("/me/recovery-codes/ack", &[]).await;
+        // Shown once: after acknowledging, the codes are gone.
+        assert!(recovery_codes_in(&b.get_text("/me/recovery-codes").await).is_empty());
+        (b, codes)
+    }
+
+    /// Signs the console owner in again (after the clock has moved past their session).
+    async fn relogin(&self) {
+        let code = self.app.next_totp(&self.owner.totp_secret);
+        let to = self
+            .owner
+            .browser
+            .sign_in(&self.owner.email, &self.owner.password, &code)
+            .await;
+        if to != "/" {
+            panic!(
+                "signed in again: {to} {:?}",
+                self.owner.browser.flash("/login").await
+            );
+        }
+    }
+
+    async fn mailbox(&self, id: &str) -> app::mailboxes::Mailbox {
+        mb::get(&self.app.state, &Actor::system("test"), id)
+            .await
+            .unwrap()
+    }
+
+    async fn stored_hash(&self, id: &str) -> Option<String> {
+        use sqlx::Row;
+        sqlx::query("SELECT password_hash FROM mailboxes WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.app.state.db.pool())
+            .await
+            .unwrap()
+            .try_get("password_hash")
+            .unwrap()
+    }
+}
+
+/// Signs a mailbox owner in to /me; returns where it went.
+async fn owner_sign_in(app: &TestApp, address: &str, password: &str) -> (Browser, String) {
+    let b = app.browser();
+    let r = b
+        .post("/me/login", &[("address", address), ("password", password)])
+        .await;
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    (b, to)
+}
+
+async fn provisioning_by_invitation(b: Backend) {
+    let w = world(b).await;
+    let id = w
+        .create("Ann", "ann.private@home.example", &[("quota", "200 MB")])
+        .await;
+    let m = w.mailbox(&id).await;
+    assert_eq!(
+        (m.address.as_str(), m.status.as_str(), m.quota_bytes),
+        ("ann@acme.example", "invited", Some(200_000_000))
+    );
+    // The operator never sees the link: it went by email, and the page shows no token.
+    let page = w.owner.browser.get_text(&format!("/mailboxes/{id}")).await;
+    assert!(
+        page.contains("emailed to ann.private@home.example"),
+        "{page}"
+    );
+    assert!(!page.contains("mwm_"));
+    let link = w.link_to("ann.private@home.example");
+    // Before acceptance the mailbox cannot sign in.
+    assert_eq!(owner_sign_in(&w.app, &m.address, PW).await.1, "/me/login");
+    // The activation page names the mailbox; a weak password is refused and changes nothing.
+    let anon = w.app.browser();
+    assert!(anon.get_text(&link).await.contains("ann@acme.example"));
+    anon.post(
+        &link,
+        &[("password", "password1234"), ("confirm", "password1234")],
+    )
+    .await;
+    assert!(anon.flash(&link).await.unwrap().contains("too common"));
+    assert_eq!(w.mailbox(&id).await.status, "invited");
+    // Accepted: active, argon2id with Dovecot's prefix, ten codes.
+    let (owner_b, _codes) = w.activate(&link, PW).await;
+    assert_eq!(w.mailbox(&id).await.status, "active");
+    assert!(w
+        .stored_hash(&id)
+        .await
+        .unwrap()
+        .starts_with("{ARGON2ID}$argon2id$"));
+    assert!(owner_b.get_text("/me").await.contains("ann@acme.example"));
+    // The link works once.
+    let again = w.app.browser();
+    let r = again
+        .post(&link, &[("password", PW2), ("confirm", PW2)])
+        .await;
+    assert_eq!(r.headers()["location"].to_str().unwrap(), link);
+    assert!(again.get_text(&link).await.contains("not valid any more"));
+    // Sign-in with the password works; a wrong one gets the neutral answer.
+    assert_eq!(owner_sign_in(&w.app, "ann@acme.example", PW).await.1, "/me");
+    let (bad, to) = owner_sign_in(&w.app, "ann@acme.example", PW2).await;
+    assert_eq!(to, "/me/login");
+    assert!(bad
+        .flash("/me/login")
+        .await
+        .unwrap()
+        .contains("Sign-in failed"));
+
+    // Expiry: a link older than 72 h is dead.
+    let id2 = w.create("bob", "bob@home.example", &[]).await;
+    let old = w.link_to("bob@home.example");
+    w.app.state.clock.advance(73 * 3600);
+    assert!(w
+        .app
+        .browser()
+        .get_text(&old)
+        .await
+        .contains("not valid any more"));
+    // Resending makes a new link (the owner's console session has expired by now).
+    let emailed = mb::resend_invite(&w.app.state, &Actor::system("t"), &id2, None)
+        .await
+        .unwrap();
+    assert!(emailed);
+    let fresh = w.link_to("bob@home.example");
+    assert_ne!(fresh, old);
+    w.relogin().await;
+    let id3 = w.create("cy", "cy@home.example", &[]).await;
+    let first = w.link_to("cy@home.example");
+    w.owner
+        .browser
+        .post(&format!("/mailboxes/{id3}/invite/resend"), &[])
+        .await;
+    assert!(w
+        .app
+        .browser()
+        .get_text(&first)
+        .await
+        .contains("not valid any more"));
+    w.activate(&fresh, PW).await;
+
+    // Bad input: clear errors, nothing created.
+    let before = w.sink.messages().len();
+    for (form, msg) in [
+        (
+            vec![("address", "dup"), ("display_name", "")],
+            "Enter the person",
+        ),
+        (
+            vec![("address", "ann"), ("display_name", "Ann")],
+            "already exists",
+        ),
+        (
+            vec![("address", "a b"), ("display_name", "X")],
+            "cannot be the name part",
+        ),
+        (
+            vec![("address", "big"), ("display_name", "X"), ("quota", "2 GB")],
+            "does not fit",
+        ),
+        (
+            vec![("address", "q"), ("display_name", "X"), ("quota", "lots")],
+            "is not a size",
+        ),
+    ] {
+        let mut f = vec![("domain", w.domain.as_str()), ("back", "/")];
+        f.extend(form);
+        w.owner.browser.post("/mailboxes", &f).await;
+        let flash = w.owner.browser.flash("/").await.unwrap_or_default();
+        assert!(flash.contains(msg), "{msg}: {flash}");
+    }
+    assert_eq!(w.sink.messages().len(), before);
+    let t = tenancy::tenant(&w.app.state, &Actor::system("t"), &w.slug)
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(t.storage_allocated, 200_000_000, "only Ann's allocation");
+}
+both!(provisioning_by_invitation);
+
+async fn recovery_code_reset(b: Backend) {
+    let w = world(b).await;
+    let id = w.create("ann", "ann@home.example", &[]).await;
+    let (owner_b, codes) = w.activate(&w.link_to("ann@home.example"), PW).await;
+    let address = "ann@acme.example";
+    // Wrong code and unknown address: the same neutral answer; nothing changes.
+    let anon = w.app.browser();
+    for (addr, code) in [
+        (address, "AAAA-BBBB-CCCC"),
+        ("nobody@acme.example", codes[0].as_str()),
+    ] {
+        anon.post(
+            "/me/reset",
+            &[
+                ("address", addr),
+                ("code", code),
+                ("password", PW2),
+                ("confirm", PW2),
+            ],
+        )
+        .await;
+        assert!(anon
+            .flash("/me/reset")
+            .await
+            .unwrap()
+            .contains("Check the mailbox address and the recovery code"));
+    }
+    // The right code: new password, sessions ended, notices to both addresses.
+    let mails_before = w.sink.messages().len();
+    let r = anon
+        .post(
+            "/me/reset",
+            &[
+                ("address", address),
+                ("code", &codes[1].to_lowercase()),
+                ("password", PW2),
+                ("confirm", PW2),
+            ],
+        )
+        .await;
+    assert_eq!(r.headers()["location"], "/me/login");
+    assert_eq!(
+        owner_b.get("/me").await.headers()["location"],
+        "/me/login",
+        "session ended"
+    );
+    assert_eq!(owner_sign_in(&w.app, address, PW).await.1, "/me/login");
+    assert_eq!(owner_sign_in(&w.app, address, PW2).await.1, "/me");
+    let notices: Vec<String> = w.sink.messages()[mails_before..].to_vec();
+    assert_eq!(
+        notices.len(),
+        2,
+        "owner's mailbox and other address notified"
+    );
+    assert!(notices.iter().any(|m| m.contains("To: ann@acme.example")));
+    assert!(notices.iter().any(|m| m.contains("To: ann@home.example")));
+    // A code works once.
+    anon.post(
+        "/me/reset",
+        &[
+            ("address", address),
+            ("code", &codes[1]),
+            ("password", PW),
+            ("confirm", PW),
+        ],
+    )
+    .await;
+    assert!(anon
+        .flash("/me/reset")
+        .await
+        .unwrap()
+        .contains("did not work"));
+    // Throttling per mailbox: after 5 failures even a right code is refused and kept.
+    let attacker = w.app.browser();
+    for _ in 0..3 {
+        attacker
+            .post(
+                "/me/reset",
+                &[
+                    ("address", address),
+                    ("code", "ZZZZ-ZZZZ-ZZZZ"),
+                    ("password", PW),
+                    ("confirm", PW),
+                ],
+            )
+            .await;
+    }
+    let r = attacker
+        .post(
+            "/me/reset",
+            &[
+                ("address", address),
+                ("code", &codes[2]),
+                ("password", PW),
+                ("confirm", PW),
+            ],
+        )
+        .await;
+    assert_eq!(r.headers()["location"], "/me/reset");
+    assert!(attacker
+        .flash("/me/reset")
+        .await
+        .unwrap()
+        .contains("Too many"));
+    assert_eq!(
+        owner_sign_in(&w.app, address, PW2).await.1,
+        "/me",
+        "unchanged"
+    );
+    // …and after the window the same code works.
+    w.app.state.clock.advance(16 * 60);
+    anon.post(
+        "/me/reset",
+        &[
+            ("address", address),
+            ("code", &codes[2]),
+            ("password", PW),
+            ("confirm", PW),
+        ],
+    )
+    .await;
+    assert_eq!(owner_sign_in(&w.app, address, PW).await.1, "/me");
+    // The owner's area: change password and new codes (the old ones stop working).
+    let (me, _) = owner_sign_in(&w.app, address, PW).await;
+    me.post(
+        "/me/password",
+        &[("current", PW), ("password", PW2), ("confirm", PW2)],
+    )
+    .await;
+    assert_eq!(me.flash("/me").await.unwrap(), "Password changed.");
+    let r = me.post("/me/recovery-codes", &[]).await;
+    assert_eq!(r.headers()["location"], "/me/recovery-codes");
+    let fresh = recovery_codes_in(&me.get_text("/me/recovery-codes").await);
+    assert_eq!(fresh.len(), 10);
+    anon.post(
+        "/me/reset",
+        &[
+            ("address", address),
+            ("code", &codes[3]),
+            ("password", PW),
+            ("confirm", PW),
+        ],
+    )
+    .await;
+    assert!(
+        anon.flash("/me/reset")
+            .await
+            .unwrap()
+            .contains("did not work"),
+        "old codes void"
+    );
+    let log = audit_actions(&w.app).await;
+    for a in [
+        "mailbox.self_reset",
+        "mailbox.self_reset_failed",
+        "mailbox.reset_throttled",
+        "mailbox.recovery_codes_regenerated",
+    ] {
+        assert!(log.iter().any(|x| x == a), "{a} in {log:?}");
+    }
+    let _ = id;
+}
+both!(recovery_code_reset);
+
+async fn audit_actions(app: &TestApp) -> Vec<String> {
+    let g = Actor::system("t");
+    let g = app::core::authz::authorize(&g, app::core::authz::Action::ViewAudit).unwrap();
+    app::audit::service::list(
+        &app.state.db,
+        &g,
+        &app::audit::AuditFilter {
+            limit: Some(500),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .events
+    .into_iter()
+    .map(|e| e.action)
+    .collect()
+}
+
+async fn operator_resets_locks_and_limits(b: Backend) {
+    let w = world_with(b, |c| c.reset_limit_per_operator_hour = 3).await;
+    let id = w.create("ann", "ann@home.example", &[]).await;
+    w.activate(&w.link_to("ann@home.example"), PW).await;
+    let page = format!("/mailboxes/{id}");
+    let reset = |form: Vec<(&'static str, &'static str)>| {
+        let br = &w.owner.browser;
+        let page = page.clone();
+        async move {
+            br.post(&format!("{page}/reset"), &form).await;
+            br.flash(&page).await.unwrap_or_default()
+        }
+    };
+    // A reason is mandatory.
+    assert!(reset(vec![("reason", " ")])
+        .await
+        .contains("Give the reason"));
+    // Without "lock now" the old password keeps working until the new one is set.
+    let msg = reset(vec![("reason", "lost phone, ticket 12")]).await;
+    assert!(msg.contains("Reset link emailed"), "{msg}");
+    assert_eq!(owner_sign_in(&w.app, "ann@acme.example", PW).await.1, "/me");
+    let link = w.link_to("ann@home.example");
+    // "Lock now" disables it at once (and replaces the open link).
+    let (ann, _) = owner_sign_in(&w.app, "ann@acme.example", PW).await;
+    let msg = reset(vec![("reason", "suspected compromise"), ("lock_now", "on")]).await;
+    assert!(msg.contains("locked"), "{msg}");
+    assert_eq!(w.mailbox(&id).await.status, "locked");
+    assert_eq!(
+        owner_sign_in(&w.app, "ann@acme.example", PW).await.1,
+        "/me/login"
+    );
+    assert_eq!(ann.get("/me").await.headers()["location"], "/me/login");
+    assert!(w
+        .app
+        .browser()
+        .get_text(&link)
+        .await
+        .contains("not valid any more"));
+    // The owner sets a new password from the newest link: active again.
+    w.activate(&w.link_to("ann@home.example"), PW2).await;
+    assert_eq!(w.mailbox(&id).await.status, "active");
+    assert_eq!(
+        owner_sign_in(&w.app, "ann@acme.example", PW2).await.1,
+        "/me"
+    );
+    // Three resets within ten minutes in one tenant: the dashboard raises the alert.
+    assert!(!w
+        .owner
+        .browser
+        .get_text("/")
+        .await
+        .contains("data-testid=\"reset-burst\""));
+    assert!(reset(vec![("reason", "third in an hour")])
+        .await
+        .contains("Reset link emailed"));
+    let dash = w.owner.browser.get_text("/").await;
+    assert!(
+        dash.contains("data-testid=\"reset-burst\""),
+        "burst alert shown"
+    );
+    // Rate limit per operator (3 an hour here): the fourth is refused and changes nothing.
+    let mails = w.sink.messages().len();
+    let msg = reset(vec![("reason", "fourth in an hour")]).await;
+    assert!(msg.contains("Reset limit reached"), "{msg}");
+    assert_eq!(w.sink.messages().len(), mails);
+    w.app.state.clock.advance(3601);
+    w.relogin().await;
+    assert!(!w
+        .owner
+        .browser
+        .get_text("/")
+        .await
+        .contains("data-testid=\"reset-burst\""));
+    assert!(reset(vec![("reason", "an hour later")])
+        .await
+        .contains("Reset link emailed"));
+    let log = audit_actions(&w.app).await;
+    assert_eq!(
+        log.iter()
+            .filter(|a| *a == "mailbox.reset_requested")
+            .count(),
+        4
+    );
+    assert!(log.iter().any(|a| a == "mailbox.locked"));
+}
+both!(operator_resets_locks_and_limits);
+
+fn operator(id: &str) -> Actor {
+    Actor {
+        principal: Principal::User,
+        user_id: Some(id.into()),
+        label: format!("{id}@agency.example"),
+        role: Some(app::auth::Role::Operator),
+        tenants: TenantScope::All,
+        ip: Some("127.0.0.1".into()),
+        user_agent: None,
+    }
+}
+
+async fn critical_resets_need_a_second_person(b: Backend) {
+    let w = world(b).await;
+    let id = w
+        .create("billing", "cfo@home.example", &[("critical", "on")])
+        .await;
+    w.activate(&w.link_to("cfo@home.example"), PW).await;
+    // Critical: never revealed, and the reset waits for someone else.
+    let page = w.owner.browser.get_text(&format!("/mailboxes/{id}")).await;
+    assert!(page.contains("critical"));
+    let mails = w.sink.messages().len();
+    w.owner
+        .browser
+        .post(
+            &format!("/mailboxes/{id}/reset"),
+            &[("reason", "CFO lost phone")],
+        )
+        .await;
+    let flash = w
+        .owner
+        .browser
+        .flash(&format!("/mailboxes/{id}"))
+        .await
+        .unwrap();
+    assert!(flash.contains("waits in Approvals"), "{flash}");
+    assert_eq!(w.sink.messages().len(), mails, "no link before approval");
+    let queue = w.owner.browser.get_text("/approvals").await;
+    assert!(
+        queue.contains("You asked for this"),
+        "requester cannot approve"
+    );
+    let (_, c) = app::changes::service::list(
+        &w.app.state,
+        &Actor::system("t"),
+        app::changes::service::Filter::Pending,
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|c| (c.requested_by.clone(), c))
+    .next()
+    .unwrap();
+    // The requester's own approval is refused and changes nothing.
+    w.owner
+        .browser
+        .post(&format!("/approvals/{}/approve", c.id), &[])
+        .await;
+    assert!(w
+        .owner
+        .browser
+        .flash("/approvals")
+        .await
+        .unwrap()
+        .contains("someone else must approve"));
+    // Two other operators approve at the same moment: one effect, one "already decided".
+    let (a, bb) = (operator("usr_alice"), operator("usr_bert"));
+    let (ra, rb) = tokio::join!(
+        app::changes::service::approve(&w.app.state, &a, &c.id),
+        app::changes::service::approve(&w.app.state, &bb, &c.id),
+    );
+    assert_eq!(
+        [ra.is_ok(), rb.is_ok()].iter().filter(|x| **x).count(),
+        1,
+        "exactly one approval wins: {ra:?} {rb:?}"
+    );
+    let loser = if ra.is_ok() { rb } else { ra };
+    assert!(
+        matches!(loser, Err(app::core::AppError::Conflict(ref m)) if m.contains("already decided")),
+        "{loser:?}"
+    );
+    let links: Vec<String> = w.sink.messages()[mails..]
+        .iter()
+        .filter(|m| m.contains("/activate/mwm_"))
+        .cloned()
+        .collect();
+    assert_eq!(links.len(), 1, "one link issued");
+    let done = app::changes::service::get(&w.app.state, &Actor::system("t"), &c.id)
+        .await
+        .unwrap();
+    assert_eq!(done.state, "applied");
+    assert!(
+        done.before.contains("\"status\":\"active\""),
+        "before snapshot: {}",
+        done.before
+    );
+    w.activate(&w.link_to("cfo@home.example"), PW2).await;
+    assert_eq!(
+        owner_sign_in(&w.app, "billing@acme.example", PW2).await.1,
+        "/me"
+    );
+    // The link of a critical mailbox cannot be revealed.
+    let r = mb::reveal_invite(&w.app.state, &a, &id).await;
+    assert!(r.is_err());
+    let log = audit_actions(&w.app).await;
+    for x in [
+        "change.requested",
+        "change.approved",
+        "change.applied",
+        "mailbox.password_reset",
+    ] {
+        assert!(log.iter().any(|a| a == x), "{x}");
+    }
+}
+both!(critical_resets_need_a_second_person);
+
+async fn offboarding_leaves_nothing_active(b: Backend) {
+    let w = world(b).await;
+    let id = w
+        .create(
+            "dora",
+            "dora@home.example",
+            &[("quota", "100 MB"), ("critical", "on")],
+        )
+        .await;
+    let (dora, _) = w.activate(&w.link_to("dora@home.example"), PW).await;
+    // An app password (shown once), an open reset link, a pending request, a session.
+    dora.post("/me/app-passwords", &[("name", "Phone"), ("imap", "on")])
+        .await;
+    let page = dora.get_text("/me").await;
+    let secret = mailward_tests::testid_text(&page, "fresh-secret").expect("shown once");
+    assert_eq!(secret.len(), 39);
+    assert!(!dora.get_text("/me").await.contains(&secret), "only once");
+    mb::request_reset(
+        &w.app.state,
+        &operator("usr_o"),
+        &id,
+        "test pending",
+        false,
+        None,
+    )
+    .await
+    .unwrap();
+    // Wrong confirmation: refused, nothing changed.
+    w.owner
+        .browser
+        .post(
+            &format!("/mailboxes/{id}/offboard"),
+            &[
+                ("keep_days", "30"),
+                ("reason", "left the company"),
+                ("confirm", "someone@else"),
+            ],
+        )
+        .await;
+    assert!(w
+        .owner
+        .browser
+        .flash(&format!("/mailboxes/{id}"))
+        .await
+        .unwrap()
+        .contains("to confirm"));
+    assert_eq!(w.mailbox(&id).await.status, "active");
+    let preview = mb::offboard_preview(&w.app.state, &Actor::system("t"), &id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            preview.sessions,
+            preview.app_passwords,
+            preview.recovery_codes,
+            preview.change_requests
+        ),
+        (1, 1, 10, 1)
+    );
+    let r = w
+        .owner
+        .browser
+        .post(
+            &format!("/mailboxes/{id}/offboard"),
+            &[
+                ("keep_days", "30"),
+                ("reason", "left the company"),
+                ("confirm", "Dora@acme.example"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let page = w.owner.browser.get_text(&format!("/mailboxes/{id}")).await;
+    assert!(
+        page.contains("verification scan: clean"),
+        "receipt on the page"
+    );
+    let receipt = mb::receipt(&w.app.state, &Actor::system("t"), &id)
+        .await
+        .unwrap();
+    assert!(receipt.scan_clean);
+    assert!(receipt.scan.iter().all(|c| c.remaining == 0));
+    assert_eq!(
+        (
+            receipt.revoked.sessions,
+            receipt.revoked.app_passwords,
+            receipt.revoked.recovery_codes,
+            receipt.revoked.change_requests
+        ),
+        (1, 1, 10, 1)
+    );
+    let md = w
+        .owner
+        .browser
+        .get_text(&format!("/mailboxes/{id}/receipt.md"))
+        .await;
+    assert!(md.contains("Result: clean") && md.contains("dora@acme.example"));
+    let json: serde_json::Value = w
+        .owner
+        .browser
+        .get(&format!("/mailboxes/{id}/receipt.json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["scan_clean"], true);
+    // Nothing works any more; the pool got its allocation back.
+    assert_eq!(dora.get("/me").await.headers()["location"], "/me/login");
+    assert_eq!(
+        owner_sign_in(&w.app, "dora@acme.example", PW).await.1,
+        "/me/login"
+    );
+    assert!(w.stored_hash(&id).await.is_none());
+    let t = tenancy::tenant(&w.app.state, &Actor::system("t"), &w.slug)
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(t.storage_allocated, 0);
+    // Twice is refused.
+    let again = mb::offboard(&w.app.state, &Actor::system("t"), &id, 30, "again", None).await;
+    assert!(matches!(again, Err(app::core::AppError::Conflict(_))));
+    // Over REST too, with the same receipt.
+    let id2 = w.create("eve", "eve@home.example", &[]).await;
+    let (_, token) = app::auth::service::create_token_for_email(
+        &w.app.state,
+        &w.owner.email,
+        "t",
+        &["read,write".into()],
+        1,
+    )
+    .await
+    .unwrap();
+    let r = reqwest::Client::new()
+        .post(w.app.url(&format!("/api/v1/mailboxes/{id2}/offboard")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "keep_days": 0, "reason": "never started" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["scan_clean"], true);
+    assert_eq!(
+        body["revoked"]["invites"], 1,
+        "the open invitation was revoked"
+    );
+}
+both!(offboarding_leaves_nothing_active);
+
+async fn mailboxes_over_rest(b: Backend) {
+    let w = world(b).await;
+    let (_, token) = app::auth::service::create_token_for_email(
+        &w.app.state,
+        &w.owner.email,
+        "t",
+        &["read,write".into()],
+        1,
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    for i in 0..5 {
+        let r = http
+            .post(w.app.url("/api/v1/mailboxes"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "address": format!("user{i}@acme.example"),
+                "display_name": format!("User {i}"),
+                "invite_to": format!("user{i}@home.example"),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["invitation_emailed"], true);
+    }
+    let _ = started;
+    let r = http
+        .post(w.app.url("/api/v1/mailboxes"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "address": "user1@acme.example", "display_name": "Dup" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r: serde_json::Value = http
+        .get(w.app.url("/api/v1/mailboxes/user3@acme.example"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["mailbox"]["status"], "invited");
+    assert_eq!(r["open_invite"]["delivery"], "email");
+    let doc = http
+        .get(w.app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for p in [
+        "/api/v1/mailboxes",
+        "/api/v1/mailboxes/{id}/offboard",
+        "/api/v1/changes/{id}/approve",
+    ] {
+        assert!(doc.contains(p), "{p} documented");
+    }
+    let _ = NewMailbox::default();
+}
+both!(mailboxes_over_rest);
