@@ -21,13 +21,61 @@ function freePort() {
   });
 }
 
+/** A minimal SMTP server on loopback that keeps every message (mail Mailward sends). */
+export async function startSmtpSink() {
+  const messages = [];
+  const server = createServer((sock) => {
+    let buf = '';
+    let inData = false;
+    let msg = '';
+    sock.write('220 sink ESMTP\r\n');
+    sock.on('data', (d) => {
+      buf += d.toString('utf8');
+      let i;
+      while ((i = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (inData) {
+          if (line === '.') { inData = false; messages.push(decodeQp(msg)); msg = ''; sock.write('250 queued\r\n'); } else { msg += line + '\n'; }
+          continue;
+        }
+        const cmd = line.toUpperCase();
+        if (cmd.startsWith('EHLO')) sock.write('250-sink\r\n250 8BITMIME\r\n');
+        else if (cmd.startsWith('DATA')) { inData = true; sock.write('354 go ahead\r\n'); }
+        else if (cmd.startsWith('QUIT')) { sock.end('221 bye\r\n'); }
+        else sock.write('250 OK\r\n');
+      }
+    });
+    sock.on('error', () => {});
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    messages,
+    /** The newest message to `to` that matches `re`, waiting up to 5 s for it. */
+    async find(to, re) {
+      for (let i = 0; i < 50; i++) {
+        const m = [...messages].reverse().find((x) => x.includes(`To: ${to}`) && re.test(x));
+        if (m) return m.match(re)[0];
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no mail to ${to} matching ${re}: ${messages.length} messages`);
+    },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+function decodeQp(s) {
+  return s.replace(/=\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+}
+
 /** Starts `mailward serve`; resolves with its base URL, the setup link and a stop function. */
-export async function startMailward() {
+export async function startMailward({ env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'mailward-e2e-'));
   const port = await freePort();
   const bin = process.env.MAILWARD_BIN || join(root, 'target', 'debug', 'mailward');
   const proc = spawn(bin, ['serve', '--bind', `127.0.0.1:${port}`, '--site-root', join(root, 'target', 'site')], {
-    env: { ...process.env, MAILWARD_DATABASE_URL: `sqlite://${dir}/mailward.db`, MAILWARD_LOG: 'warn' },
+    env: { ...process.env, MAILWARD_DATABASE_URL: `sqlite://${dir}/mailward.db`, MAILWARD_LOG: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

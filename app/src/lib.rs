@@ -68,6 +68,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/domains/:name") view=tenancy::pages::DomainDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/portal") view=portal::PortalPage ssr=ssr.clone()/>
                 <Route path=path!("/plans") view=tenancy::pages::PlansPage ssr=ssr.clone()/>
+                <Route path=path!("/mailboxes") view=mailboxes::pages::MailboxesListPage ssr=ssr.clone()/>
                 <Route path=path!("/mailboxes/:id") view=mailboxes::pages::MailboxDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/approvals") view=changes::pages::ApprovalsQueuePage ssr=ssr.clone()/>
                 <Route path=path!("/activate/:token") view=mailboxes::pages::ActivatePage ssr=ssr.clone()/>

@@ -890,3 +890,127 @@ async fn mailboxes_over_rest(b: Backend) {
     let _ = NewMailbox::default();
 }
 both!(mailboxes_over_rest);
+
+async fn reveal_once_and_bulk_offboarding(b: Backend) {
+    let w = world(b).await;
+    // No other address: the link waits to be revealed once, by an operator.
+    let id = w.create("kim", "", &[]).await;
+    assert!(w.sink.messages().iter().all(|m| !m.contains("kim@")));
+    let page = format!("/mailboxes/{id}");
+    w.owner
+        .browser
+        .post(&format!("{page}/invite/reveal"), &[])
+        .await;
+    let shown = w.owner.browser.get_text(&page).await;
+    let link = mailward_tests::testid_text(&shown, "fresh-secret").expect("revealed once");
+    assert!(link.contains("/activate/mwm_"));
+    assert!(
+        shown.contains("data-testid=\"revealed-mark\""),
+        "marked until activated"
+    );
+    assert!(
+        !w.owner.browser.get_text(&page).await.contains(&link),
+        "shown once"
+    );
+    // A second reveal of the same link is refused.
+    w.owner
+        .browser
+        .post(&format!("{page}/invite/reveal"), &[])
+        .await;
+    assert!(w
+        .owner
+        .browser
+        .flash(&page)
+        .await
+        .unwrap()
+        .contains("revealed already"));
+    // An emailed link is never revealed.
+    let id2 = w.create("lou", "lou@home.example", &[]).await;
+    w.owner
+        .browser
+        .post(&format!("/mailboxes/{id2}/invite/reveal"), &[])
+        .await;
+    assert!(w
+        .owner
+        .browser
+        .flash(&format!("/mailboxes/{id2}"))
+        .await
+        .unwrap()
+        .contains("was emailed to lou@home.example"));
+    // The owner activates: the mark goes.
+    w.activate(&link.trim_start_matches(&w.app.base).to_string(), PW)
+        .await;
+    assert!(!w
+        .owner
+        .browser
+        .get_text(&page)
+        .await
+        .contains("data-testid=\"revealed-mark\""));
+    // Policy "forbidden": no reveal for anyone.
+    mb::set_reveal_policy(&w.app.state, &Actor::system("t"), &w.slug, "forbidden")
+        .await
+        .unwrap();
+    let r = mb::create(
+        &w.app.state,
+        &Actor::system("t"),
+        &NewMailbox {
+            address: "nia@acme.example".into(),
+            display_name: "Nia".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(app::core::AppError::Invalid(m)) if m.contains("forbids revealing")),
+        "no way to deliver the link: {:?}",
+        r.as_ref().err()
+    );
+
+    // Bulk offboarding from the list: each gets its own receipt; confirmation required.
+    let list = w.owner.browser.get_text("/mailboxes").await;
+    assert!(list.contains("kim@acme.example") && list.contains("lou@acme.example"));
+    let form = [
+        ("id", id.as_str()),
+        ("id", id2.as_str()),
+        ("reason", "contract ended"),
+        ("keep_days", "7"),
+    ];
+    w.owner.browser.post("/mailboxes/offboard", &form).await;
+    assert!(w
+        .owner
+        .browser
+        .flash("/mailboxes")
+        .await
+        .unwrap()
+        .contains("Tick the confirmation"));
+    let mut with_confirm = form.to_vec();
+    with_confirm.push(("confirm", "on"));
+    let r = w
+        .owner
+        .browser
+        .post("/mailboxes/offboard", &with_confirm)
+        .await;
+    assert_eq!(r.headers()["location"], "/mailboxes?status=offboarded");
+    let flash = w
+        .owner
+        .browser
+        .flash("/mailboxes?status=offboarded")
+        .await
+        .unwrap();
+    assert!(
+        flash.contains("2 mailboxes offboarded; verification scans clean: 2 of 2"),
+        "{flash}"
+    );
+    for m in [&id, &id2] {
+        let rc = mb::receipt(&w.app.state, &Actor::system("t"), m)
+            .await
+            .unwrap();
+        assert!(rc.scan_clean && rc.keep_days == 7);
+    }
+    let list = w.owner.browser.get_text("/mailboxes").await;
+    assert!(
+        !list.contains("kim@acme.example"),
+        "offboarded ones leave the default list"
+    );
+}
+both!(reveal_once_and_bulk_offboarding);

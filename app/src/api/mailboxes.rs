@@ -18,7 +18,11 @@ use crate::mailboxes::{AppPassword, Mailbox, MailboxInvite, NewMailbox, Offboard
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/mailboxes", post(create_mailbox))
+        .route(
+            "/api/v1/mailboxes",
+            get(list_mailboxes).post(create_mailbox),
+        )
+        .route("/api/v1/mailboxes/offboard", post(offboard_many))
         .route("/api/v1/mailboxes/{id}", get(get_mailbox))
         .route(
             "/api/v1/mailboxes/{id}/invite",
@@ -38,6 +42,81 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/changes", get(list_changes))
         .route("/api/v1/changes/{id}/approve", post(approve_change))
         .route("/api/v1/changes/{id}/reject", post(reject_change))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct MailboxListQuery {
+    /// Part of the address or the person's name.
+    pub q: Option<String>,
+    /// `invited`, `active`, `locked` or `offboarded` (default: all but offboarded).
+    pub status: Option<String>,
+    /// 1-based page of 100.
+    pub page: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MailboxList {
+    pub mailboxes: Vec<crate::mailboxes::MailboxRow>,
+    pub total: i64,
+}
+
+/// Mailboxes across the token's tenants, 100 a page.
+#[utoipa::path(get, path = "/api/v1/mailboxes", tag = "mailboxes", security(("bearer" = [])), params(MailboxListQuery),
+    responses((status = 200, body = MailboxList)))]
+pub async fn list_mailboxes(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Query(q): Query<MailboxListQuery>,
+) -> Result<Json<MailboxList>, AppError> {
+    let q = crate::mailboxes::MailboxQuery {
+        q: q.q.unwrap_or_default(),
+        status: q.status.unwrap_or_default(),
+        page: q.page.unwrap_or(1),
+    };
+    let (mailboxes, total) = service::search(&st, &a, &q).await?;
+    Ok(Json(MailboxList { mailboxes, total }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BulkOffboard {
+    /// Mailbox ids or addresses (at most 500).
+    pub mailboxes: Vec<String>,
+    pub keep_days: i64,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BulkOffboardItem {
+    pub mailbox: String,
+    pub receipt: Option<OffboardingReceipt>,
+    pub error: Option<String>,
+}
+
+/// Offboards several mailboxes, each with its own transaction, receipt and scan.
+#[utoipa::path(post, path = "/api/v1/mailboxes/offboard", tag = "mailboxes", security(("bearer" = [])), request_body = BulkOffboard,
+    responses((status = 200, body = [BulkOffboardItem]), (status = 403), (status = 422)))]
+pub async fn offboard_many(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Json(body): Json<BulkOffboard>,
+) -> Result<Json<Vec<BulkOffboardItem>>, AppError> {
+    let r = service::offboard_many(&st, &a, &body.mailboxes, body.keep_days, &body.reason).await?;
+    Ok(Json(
+        r.into_iter()
+            .map(|(mailbox, r)| match r {
+                Ok(receipt) => BulkOffboardItem {
+                    mailbox,
+                    receipt: Some(receipt),
+                    error: None,
+                },
+                Err(e) => BulkOffboardItem {
+                    mailbox,
+                    receipt: None,
+                    error: Some(e.user_message()),
+                },
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -94,7 +173,8 @@ pub async fn get_mailbox(
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct SendTo {
-    /// Where the new link goes (default: the address on file).
+    /// Where the new link goes (default: the address on file; an empty string: no email,
+    /// an operator reveals it once in the console).
     #[serde(default)]
     pub send_to: Option<String>,
 }

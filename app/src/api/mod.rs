@@ -380,6 +380,7 @@ impl utoipa::Modify for BearerScheme {
     info(title = "Mailward API", version = "1", description = "Control plane for multi-domain email hosting. Authenticate with `Authorization: Bearer <token>`; tokens are created in the console or with `mailward token create`."),
     paths(me, audit, list_plans, create_plan, update_plan, list_tenants, create_tenant, get_tenant, update_tenant, add_domain,
         list_domains, get_domain, update_domain, delete_domain,
+        mailboxes::list_mailboxes, mailboxes::offboard_many,
         mailboxes::create_mailbox, mailboxes::get_mailbox, mailboxes::resend_invite, mailboxes::revoke_invite,
         mailboxes::reset_mailbox, mailboxes::offboard_mailbox, mailboxes::get_receipt,
         mailboxes::list_app_passwords, mailboxes::revoke_app_password,
@@ -388,7 +389,8 @@ impl utoipa::Modify for BearerScheme {
         TenantDetail, TenantUpdate, NewDomain, DomainUpdate,
         crate::mailboxes::Mailbox, crate::mailboxes::NewMailbox, crate::mailboxes::MailboxInvite,
         crate::mailboxes::AppPassword, crate::mailboxes::OffboardingReceipt, crate::mailboxes::Revocations,
-        crate::mailboxes::ScanCheck, crate::changes::ChangeRequest,
+        crate::mailboxes::ScanCheck, crate::changes::ChangeRequest, crate::mailboxes::MailboxRow,
+        mailboxes::MailboxList, mailboxes::BulkOffboard, mailboxes::BulkOffboardItem,
         mailboxes::MailboxCreated, mailboxes::MailboxDetail, mailboxes::SendTo, mailboxes::LinkIssued,
         mailboxes::ResetRequest, mailboxes::ResetAnswer, mailboxes::OffboardRequest, mailboxes::RejectRequest)),
     modifiers(&BearerScheme)

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::service::{self, ResetOutcome};
-use super::NewMailbox;
+use super::{NewMailbox, OffboardingReceipt};
 use crate::auth::sessions as keys;
 use crate::auth::FreshSecret;
 use crate::core::authz::Actor;
@@ -19,6 +19,7 @@ use crate::core::AppError;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/mailboxes", post(create))
+        .route("/mailboxes/offboard", post(offboard_many))
         .route("/mailboxes/{id}/invite/resend", post(resend))
         .route("/mailboxes/{id}/invite/reveal", post(reveal))
         .route("/mailboxes/{id}/invite/revoke", post(revoke))
@@ -199,6 +200,61 @@ async fn offboard(c: Caller, Path(id): Path<String>, Form(f): Form<OffboardForm>
             done(&c.session, &format!("/mailboxes/{id}#receipt"), msg).await
         }
         Err(e) => failed(&c.session, &page_of(&id), e).await,
+    }
+}
+
+/// Bulk offboarding from the mailbox list: `id` repeated, `reason`, `keep_days`, `confirm`.
+async fn offboard_many(c: Caller, Form(f): Form<Vec<(String, String)>>) -> Response {
+    let get = |k: &str| {
+        f.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let ids: Vec<String> = f
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let back = "/mailboxes";
+    if get("confirm") != "on" {
+        return failed(
+            &c.session,
+            back,
+            AppError::invalid("Tick the confirmation to offboard the selected mailboxes."),
+        )
+        .await;
+    }
+    let days = get("keep_days").trim().parse::<i64>().unwrap_or(-1);
+    match service::offboard_many(&c.st, &c.actor(), &ids, days, &get("reason")).await {
+        Ok(results) => {
+            let ok: Vec<&OffboardingReceipt> = results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok())
+                .collect();
+            let clean = ok.iter().filter(|r| r.scan_clean).count();
+            let failures: Vec<String> = results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().err().map(|e| e.user_message()))
+                .collect();
+            let mut msg = format!(
+                "{} mailbox{} offboarded; verification scans clean: {clean} of {}.",
+                ok.len(),
+                if ok.len() == 1 { "" } else { "es" },
+                ok.len()
+            );
+            if !failures.is_empty() {
+                msg += &format!(" Not offboarded: {}", failures.join(" "));
+            }
+            let kind = if failures.is_empty() && clean == ok.len() {
+                crate::auth::FlashKind::Success
+            } else {
+                crate::auth::FlashKind::Error
+            };
+            crate::core::web::set_flash(&c.session, kind, msg).await;
+            Redirect::to("/mailboxes?status=offboarded").into_response()
+        }
+        Err(e) => failed(&c.session, back, e).await,
     }
 }
 

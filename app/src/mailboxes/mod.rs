@@ -42,6 +42,32 @@ pub struct Mailbox {
     pub purge_after: Option<i64>,
 }
 
+/// A mailbox in the cross-tenant list.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MailboxRow {
+    pub mailbox: Mailbox,
+    pub tenant_name: String,
+    pub tenant_slug: String,
+}
+
+/// The mailbox list's query (all plain GET parameters).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct MailboxQuery {
+    /// Part of the address or the person's name.
+    #[serde(default)]
+    pub q: String,
+    /// `invited`, `active`, `locked`, `offboarded`; empty: all but offboarded.
+    #[serde(default)]
+    pub status: String,
+    /// 1-based page of 100.
+    #[serde(default)]
+    pub page: i64,
+}
+
+pub const MAILBOX_STATUSES: [&str; 4] = ["invited", "active", "locked", "offboarded"];
+pub const MAILBOX_PAGE: i64 = 100;
+
 /// What the activation page shows for an open link.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Activation {

@@ -45,6 +45,142 @@ pub fn MailboxesTable(mailboxes: Vec<Mailbox>, #[prop(optional)] links: bool) ->
     }
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MailboxesList {
+    pub rows: Vec<super::MailboxRow>,
+    pub total: i64,
+    pub query: super::MailboxQuery,
+    pub can_manage: bool,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_mailboxes(
+    query: super::MailboxQuery,
+) -> Result<PageData<MailboxesList>, ServerFnError> {
+    use crate::core::authz::{decide, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let (rows, total) = super::service::search(&c.st, &a, &query).await?;
+        Ok(MailboxesList {
+            rows,
+            total,
+            query,
+            can_manage: decide(&a, Action::ManageMailboxes),
+        })
+    })
+    .await
+}
+
+#[component]
+pub fn MailboxesListPage() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let q = move || {
+        let m = query.read();
+        super::MailboxQuery {
+            q: m.get("q").unwrap_or_default(),
+            status: m.get("status").unwrap_or_default(),
+            page: m.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+        }
+    };
+    let data = Resource::new(q, get_mailboxes);
+    signed_in_page(
+        "Mailboxes",
+        Some("Mailboxes"),
+        "Every mailbox in your tenants. Create them on a domain's page; offboard several at once here.",
+        data,
+        |p: MailboxesList| {
+            let q = p.query.clone();
+            let pages = ((p.total + super::MAILBOX_PAGE - 1) / super::MAILBOX_PAGE).max(1);
+            let page = q.page.max(1);
+            let link = {
+                let q = q.clone();
+                move |page: i64| format!("/mailboxes?q={}&status={}&page={page}", urlencode(&q.q), q.status)
+            };
+            let can_manage = p.can_manage && q.status != "offboarded";
+            let table = view! {
+                <div class="card overflow-x-auto">
+                    <table class="table" data-testid="mailbox-list">
+                        <thead><tr>
+                            {can_manage.then(|| view! { <th class="w-8"><span class="sr-only">"Select"</span></th> })}
+                            <th>"Address"</th><th>"Name"</th><th>"Tenant"</th><th>"Status"</th><th>"Quota"</th><th>"Created"</th>
+                        </tr></thead>
+                        <tbody>
+                            {p.rows.clone().into_iter().map(|r| { let m = r.mailbox; view! {
+                                <tr>
+                                    {can_manage.then(|| view! { <td><input type="checkbox" name="id" value=m.id.clone() aria-label=format!("Select {}", m.address)/></td> })}
+                                    <td class="font-medium"><a class="link" href=format!("/mailboxes/{}", m.id)>{m.address.clone()}</a>
+                                        {m.critical.then(|| view! { <span class="ml-2"><Badge text="critical" tone="amber"/></span> })}</td>
+                                    <td>{m.display_name.clone()}</td>
+                                    <td><a class="link" href=format!("/tenants/{}", r.tenant_slug)>{r.tenant_name.clone()}</a></td>
+                                    <td><Badge text=m.status.clone() tone=status_tone(&m.status)/></td>
+                                    <td>{m.quota_bytes.map(format_bytes).unwrap_or_else(|| "within the pool".into())}</td>
+                                    <td class="text-zinc-500">{chrono::DateTime::from_timestamp(m.created_at, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()}</td>
+                                </tr>
+                            }}).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            };
+            view! {
+                <form method="get" action="/mailboxes" class="flex flex-wrap items-end gap-3">
+                    <div class="flex-1 min-w-64">
+                        <label class="label" for="mq">"Search"</label>
+                        <input class="input" id="mq" name="q" value=q.q.clone() placeholder="address or name"/>
+                    </div>
+                    <div>
+                        <label class="label" for="ms">"Status"</label>
+                        <select class="input" id="ms" name="status">
+                            <option value="" selected=q.status.is_empty()>"all but offboarded"</option>
+                            {super::MAILBOX_STATUSES.iter().map(|s| view! { <option value=*s selected=q.status == *s>{*s}</option> }).collect_view()}
+                        </select>
+                    </div>
+                    <button class="btn btn-secondary" type="submit">"Show"</button>
+                </form>
+                {if p.rows.is_empty() {
+                    view! { <crate::ui::EmptyState title="No mailboxes here" hint="Mailboxes are created on a domain's page: open a domain from the dashboard."/> }.into_any()
+                } else if can_manage {
+                    view! {
+                        <form method="post" action="/mailboxes/offboard" class="space-y-3">
+                            {table}
+                            <details class="card p-4" data-testid="bulk-offboard">
+                                <summary class="cursor-pointer font-medium text-red-800">"Offboard the selected mailboxes…"</summary>
+                                <p class="mt-2 text-sm text-zinc-600">"Each is offboarded like one at a time: sign-in, sessions, app passwords, links, recovery codes, pending requests and the same person's console accounts are revoked, and each gets its own receipt and verification scan."</p>
+                                <div class="mt-3 grid gap-3 sm:grid-cols-3 items-end">
+                                    <div class="sm:col-span-2"><label class="label" for="bo-reason">"Reason"</label><input class="input" id="bo-reason" name="reason" minlength="4" maxlength="500" placeholder="e.g. client contract ended"/></div>
+                                    <div><label class="label" for="bo-days">"Keep the mail for (days)"</label><input class="input" id="bo-days" name="keep_days" type="number" min="0" max="3650" value="30"/></div>
+                                    <label class="sm:col-span-2 flex items-center gap-2 text-sm"><input type="checkbox" name="confirm" value="on"/>"Yes, offboard every selected mailbox now"</label>
+                                    <div><button class="btn btn-danger w-full" type="submit">"Offboard selected"</button></div>
+                                </div>
+                            </details>
+                        </form>
+                    }.into_any()
+                } else {
+                    table.into_any()
+                }}
+                <div class="flex items-center justify-between text-sm text-zinc-600">
+                    <span data-testid="mailbox-count">{format!("{} mailbox{}", p.total, if p.total == 1 { "" } else { "es" })}</span>
+                    <span class="flex items-center gap-3">
+                        {(page > 1).then(|| view! { <a class="link" href=link(page - 1)>"← Previous"</a> })}
+                        <span>{format!("Page {} of {}", page.min(pages), pages)}</span>
+                        {(page < pages).then(|| view! { <a class="link" href=link(page + 1)>"Next →"</a> })}
+                    </span>
+                </div>
+            }
+        },
+    )
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The new-mailbox form of a domain page.
 #[component]
 pub fn NewMailboxForm(domain_id: String, domain_name: String, back: String) -> impl IntoView {
@@ -189,7 +325,7 @@ pub fn MailboxDetailPage() -> impl IntoView {
                 {p.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
                 {(p.can_manage && live).then(|| view! {
                     <InvitePanel mailbox=m.clone() invite=p.invite.clone() reveal_blocked=p.reveal_blocked.clone() mailer=p.mailer now=now/>
-                    <ResetPanel mailbox=m.clone()/>
+                    {(m.status != "invited").then(|| view! { <ResetPanel mailbox=m.clone()/> })}
                 })}
                 <ChangesList changes=p.changes.clone() now=now/>
                 <section class="card">
@@ -240,12 +376,12 @@ fn InvitePanel(
                     <form method="post" action=format!("/mailboxes/{id}/invite/resend") class="flex items-end gap-2">
                         <div>
                             <label class="label" for="resend-to">"Send a new link to"</label>
-                            <input class="input" id="resend-to" name="send_to" type="email" value=contact placeholder="the person's current address"/>
+                            <input class="input" id="resend-to" name="send_to" type="email" value=contact placeholder="empty: reveal it once instead"/>
                         </div>
                         <button class="btn btn-secondary" type="submit">{if mailer { "Send new invitation" } else { "Make new link" }}</button>
                     </form>
                 }})}
-                {invite.clone().filter(|i| i.revealed_at.is_none()).map(|_| {
+                {invite.clone().filter(|i| i.revealed_at.is_none() && i.delivery == "reveal").map(|_| {
                     match reveal_blocked.clone() {
                         None => view! {
                             <form method="post" action=format!("/mailboxes/{id}/invite/reveal")>

@@ -49,6 +49,16 @@ pub async fn of_domain(
     store::list(&st.db, &g, &domain.tenant_id, Some(&domain.id), 1000).await
 }
 
+/// Mailboxes across the actor's tenants (search, status, page of 100) and the total.
+pub async fn search(
+    st: &AppState,
+    actor: &Actor,
+    q: &super::MailboxQuery,
+) -> AppResult<(Vec<super::MailboxRow>, i64)> {
+    let g = authorize(actor, Action::ViewTenants)?;
+    store::search(&st.db, &g, q).await
+}
+
 /// One mailbox by id or address (another tenant's: not found).
 pub async fn get(st: &AppState, actor: &Actor, key: &str) -> AppResult<Mailbox> {
     let g = authorize(actor, Action::ViewTenants)?;
@@ -416,7 +426,8 @@ async fn issue_link(
     Ok(false)
 }
 
-/// Sends a new link (revoking the open one), to `send_to` or the address on file.
+/// Sends a new link (revoking the open one), to `send_to` or the address on file; an
+/// empty `send_to` makes a link to reveal once instead of mailing it.
 pub async fn resend_invite(
     st: &AppState,
     actor: &Actor,
@@ -430,14 +441,16 @@ pub async fn resend_invite(
             m.address, m.status
         )));
     }
-    let to = match send_to.map(str::trim).filter(|s| !s.is_empty()) {
+    // None: the address on file; "": no email (the link is revealed once instead).
+    let to = match send_to.map(str::trim) {
+        Some("") => None,
         Some(s) => Some(EmailAddress::parse(s).map_err(AppError::Invalid)?.key()),
         None => m.contact_email.clone(),
     };
     let delivery = delivery_for(st, &m, to.as_deref()).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    if to != m.contact_email {
+    if to.is_some() && to != m.contact_email {
         sqlx::query("UPDATE mailboxes SET contact_email = $2 WHERE id = $1")
             .bind(&m.id)
             .bind(&to)
@@ -461,6 +474,13 @@ pub async fn reveal_invite(st: &AppState, actor: &Actor, key: &str) -> AppResult
     let inv = store::open_invite(&st.db, &m.id, now)
         .await?
         .ok_or_else(|| AppError::Conflict("There is no open invitation to reveal.".into()))?;
+    if inv.delivery == "email" {
+        return Err(AppError::Conflict(format!(
+            "This link was emailed to {}. To hand one over in person instead, make a new link \
+             without an address, then reveal that.",
+            inv.send_to.unwrap_or_default()
+        )));
+    }
     let token = secrets::new_token("mwm_");
     let mut tx = st.db.begin().await?;
     let by = g.actor.user_id.clone().unwrap_or_default();
@@ -1506,6 +1526,30 @@ pub async fn offboard(
     tx.commit().await?;
     verify_offboarding(st, g.actor, &m, &receipt_id).await?;
     latest_receipt(st, &m.id).await?.ok_or(AppError::NotFound)
+}
+
+/// Offboards several mailboxes, each in its own transaction with its own receipt; one
+/// failure does not stop the others. Returns each address with its outcome.
+pub async fn offboard_many(
+    st: &AppState,
+    actor: &Actor,
+    ids: &[String],
+    keep_days: i64,
+    reason: &str,
+) -> AppResult<Vec<(String, AppResult<OffboardingReceipt>)>> {
+    authorize(actor, Action::ManageMailboxes)?;
+    if ids.is_empty() {
+        return Err(AppError::invalid("Select at least one mailbox."));
+    }
+    if ids.len() > 500 {
+        return Err(AppError::invalid("Offboard at most 500 mailboxes at once."));
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let r = offboard(st, actor, id, keep_days, reason, None).await;
+        out.push((id.clone(), r));
+    }
+    Ok(out)
 }
 
 /// The verification scan: re-reads the database and counts whatever is still active for

@@ -57,6 +57,58 @@ pub async fn list(
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
+/// Mailboxes across the actor's tenants, filtered and paged in SQL; with the total.
+pub async fn search(
+    db: &Db,
+    g: &Granted<'_>,
+    q: &super::MailboxQuery,
+) -> AppResult<(Vec<super::MailboxRow>, i64)> {
+    let mut w = Where::new();
+    w.scope("m.tenant_id", &g.actor.tenants);
+    if !q.q.trim().is_empty() {
+        let p = w.arg(crate::core::db::like_term(&q.q));
+        w.and(format!(
+            "(LOWER(m.address) LIKE {p} OR LOWER(m.display_name) LIKE {p})"
+        ));
+    }
+    if super::MAILBOX_STATUSES.contains(&q.status.as_str()) {
+        let p = w.arg(q.status.clone());
+        w.and(format!("m.status = {p}"));
+    } else {
+        w.and("m.status <> 'offboarded'");
+    }
+    let where_sql = w.sql();
+    let count_sql = format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM mailboxes m{where_sql}");
+    let total: i64 = w
+        .bind(sqlx::query(&count_sql))
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+    let lim = w.arg(super::MAILBOX_PAGE);
+    let off = w.arg((q.page.max(1) - 1) * super::MAILBOX_PAGE);
+    let cols: String = COLS
+        .split(", ")
+        .map(|c| format!("m.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {cols}, t.name AS tenant_name, t.slug AS tenant_slug FROM mailboxes m \
+         JOIN tenants t ON t.id = m.tenant_id{where_sql} ORDER BY m.address LIMIT {lim} OFFSET {off}"
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let list = rows
+        .iter()
+        .map(|r| {
+            Ok(super::MailboxRow {
+                mailbox: from_row(r)?,
+                tenant_name: r.try_get("tenant_name")?,
+                tenant_slug: r.try_get("tenant_slug")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok((list, total))
+}
+
 /// One mailbox by id or address, inside the actor's tenants.
 pub async fn get(db: &Db, g: &Granted<'_>, key: &str) -> AppResult<Option<Mailbox>> {
     let mut w = Where::new();

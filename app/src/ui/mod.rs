@@ -24,7 +24,13 @@ const NAV: &[(&str, &str, &str)] = &[
 fn is_live(href: &str) -> bool {
     matches!(
         href,
-        "/" | "/portal" | "/audit" | "/operators" | "/tenants" | "/plans" | "/approvals"
+        "/" | "/portal"
+            | "/audit"
+            | "/operators"
+            | "/tenants"
+            | "/plans"
+            | "/approvals"
+            | "/mailboxes"
     )
 }
 

@@ -1,0 +1,189 @@
+// The mailbox lifecycle in a real browser, with invitation mail caught by an SMTP sink:
+// an operator creates a mailbox → the owner sets a password from the mailed link and downloads
+// recovery codes → resets it with a code → a critical mailbox's reset needs a second person
+// (the requester cannot approve) → offboarding shows a receipt whose verification scan is clean.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startMailward, startSmtpSink, launchBrowser, totp, currentStep, shot } from './harness.mjs';
+
+let mw, sink, browser;
+before(async () => {
+  sink = await startSmtpSink();
+  mw = await startMailward({
+    env: {
+      MAILWARD_SMTP_HOST: '127.0.0.1',
+      MAILWARD_SMTP_PORT: String(sink.port),
+      MAILWARD_SMTP_FROM: 'Mailward <mailward@agency.example>',
+    },
+  });
+  browser = await launchBrowser();
+});
+after(async () => { await browser?.close(); await mw?.stop(); await sink?.close(); });
+
+const LINK = /http:\/\/\S+\/(activate\/mwm_|invite\/mwi_)[A-Za-z0-9_-]+/;
+
+async function flash(page) {
+  return (await page.locator('[data-testid=flash]').first().textContent()) ?? '';
+}
+
+/** Completes an operator/owner invitation (password + TOTP) in a fresh context. */
+async function enrol(link, email, name, password) {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await page.goto(link);
+  if (await page.locator('#email').count()) await page.fill('#email', email);
+  await page.fill('#display_name', name);
+  await page.fill('#password', password);
+  await page.fill('#confirm', password);
+  await page.click('button[type=submit]');
+  const secret = (await page.locator('[data-testid=totp-secret]').textContent()).trim();
+  await page.fill('#code', totp(secret, currentStep()));
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/welcome\/recovery-codes$/);
+  await page.click('form[action="/account/recovery-codes/ack"] button');
+  await page.waitForURL(`${mw.base}/`);
+  return { context, page };
+}
+
+/** The mailbox owner sets a password from their link; returns page and recovery codes. */
+async function activate(link, password, shots = false) {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await page.goto(link);
+  if (shots) await shot(page, '21-activate');
+  await page.fill('#pw', password);
+  await page.fill('#pw2', password);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/me/recovery-codes`);
+  const codes = (await page.locator('[data-testid=recovery-codes] li').allTextContents()).map((s) => s.trim());
+  assert.equal(codes.length, 10);
+  if (shots) await shot(page, '22-owner-recovery-codes');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('a[href="/me/recovery-codes.txt"]'),
+  ]);
+  const text = readFileSync(await download.path(), 'utf8');
+  for (const c of codes) assert.ok(text.includes(c), 'downloaded file holds every code');
+  await page.click('form[action="/me/recovery-codes/ack"] button');
+  await page.waitForURL(`${mw.base}/me`);
+  return { context, page, codes };
+}
+
+test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, offboarding', async () => {
+  const errors = [];
+  // The owner sets up Mailward, a tenant with an active domain, and invites an operator.
+  const owner = await enrol(mw.setupLink, 'owner@agency.example', 'Olivia Owner', 'violet tugboat mirrors 42');
+  const op = owner.page;
+  op.on('pageerror', (e) => errors.push(String(e)));
+  await op.goto(`${mw.base}/tenants`);
+  await op.fill('#t-name', 'Acme Corp');
+  await op.selectOption('#t-plan', 'plan_pro');
+  await op.click('form[action="/tenants"] button[type=submit]');
+  await op.waitForURL(`${mw.base}/tenants/acme-corp`);
+  await op.fill('#d-name', 'acme.example');
+  await op.click('form[action="/tenants/acme-corp/domains"] button[type=submit]');
+  await op.waitForURL(`${mw.base}/tenants/acme-corp`);
+  await op.locator('[data-testid=domains-table] button', { hasText: 'Activate' }).first().click();
+  await op.waitForURL(`${mw.base}/tenants/acme-corp`);
+  await op.goto(`${mw.base}/operators`);
+  await op.fill('input[name=email]', 'otto@agency.example');
+  await op.click('form[action="/operators/invite"] button[type=submit]');
+  await op.waitForURL(`${mw.base}/operators`);
+  const ottoLink = await sink.find('otto@agency.example', LINK);
+  const otto = await enrol(ottoLink, 'otto@agency.example', 'Otto Operator', 'amber falcon glides home');
+  const p = otto.page;
+  p.on('pageerror', (e) => errors.push(String(e)));
+
+  // 1. The operator creates a mailbox; the link goes by email, the operator never sees it.
+  await p.goto(`${mw.base}/domains/acme.example`);
+  await p.fill('#mb-address', 'ann');
+  await p.fill('#mb-name', 'Ann Example');
+  await p.fill('#mb-quota', '2 GB');
+  await p.fill('#mb-invite', 'ann@home.example');
+  await p.click('[data-testid=new-mailbox] button[type=submit]');
+  await p.waitForURL(/\/mailboxes\/mbx_/);
+  const annPage = p.url();
+  assert.match(await flash(p), /ann@acme.example created\. The invitation was emailed to ann@home.example/);
+  assert.equal(await p.locator('text=/mwm_/').count(), 0, 'no link on the operator page');
+  await shot(p, '20-mailbox-created');
+
+  // 2. The owner sets a password from the mailed link and downloads the recovery codes.
+  const annLink = await sink.find('ann@home.example', LINK);
+  const ann = await activate(annLink, 'copper lantern harbour 7', true);
+  assert.match(await ann.page.locator('[data-testid=owner-address]').textContent(), /ann@acme.example/);
+  await shot(ann.page, '23-owner-area');
+
+  // 3. The owner resets the password with a recovery code (no operator involved).
+  await ann.page.click('form[action="/me/logout"] button');
+  await ann.page.waitForURL(`${mw.base}/me/login`);
+  await ann.page.click('a[href="/me/reset"]');
+  await ann.page.fill('#address', 'ann@acme.example');
+  await ann.page.fill('#code', ann.codes[0]);
+  await ann.page.fill('#pw', 'silent meadow compass 9');
+  await ann.page.fill('#pw2', 'silent meadow compass 9');
+  await shot(ann.page, '24-self-reset');
+  await ann.page.click('button[type=submit]');
+  await ann.page.waitForURL(`${mw.base}/me/login`);
+  assert.match(await flash(ann.page), /password is changed/);
+  await ann.page.fill('#address', 'ann@acme.example');
+  await ann.page.fill('#password', 'silent meadow compass 9');
+  await ann.page.click('button[type=submit]');
+  await ann.page.waitForURL(`${mw.base}/me`);
+  assert.match(await ann.page.locator('[data-testid=codes-left]').textContent(), /9 of 10/);
+  await sink.find('ann@acme.example', /reset with a recovery code/);
+
+  // 4. A critical mailbox: the operator's reset waits for someone else.
+  await p.goto(`${mw.base}/domains/acme.example`);
+  await p.fill('#mb-address', 'billing');
+  await p.fill('#mb-name', 'Billing');
+  await p.fill('#mb-invite', 'cfo@home.example');
+  await p.check('[data-testid=new-mailbox] input[name=critical]');
+  await p.click('[data-testid=new-mailbox] button[type=submit]');
+  await p.waitForURL(/\/mailboxes\/mbx_/);
+  const billingPage = p.url();
+  const cfo = await activate(await sink.find('cfo@home.example', LINK), 'granite orchard whistle 5');
+  await cfo.context.close();
+  await p.goto(billingPage);
+  assert.match(await p.locator('[data-testid=invite-panel]').textContent(), /No open link/);
+  await p.fill('#reset-reason', 'CFO lost phone and codes (ticket 4711)');
+  await p.click('[data-testid=reset-panel] button[type=submit]');
+  await p.waitForURL(billingPage);
+  assert.match(await flash(p), /waits in Approvals for a second person/);
+  await p.goto(`${mw.base}/approvals`);
+  assert.ok(await p.locator('[data-testid=own-request]').isVisible(), 'the requester cannot approve');
+  assert.equal(await p.locator('[data-testid=change] button', { hasText: 'Approve' }).count(), 0);
+  // Even a hand-made approval by the requester is refused.
+  const changeId = (await p.locator('form[action$="/cancel"]').getAttribute('action')).split('/')[2];
+  const forged = await p.evaluate(async (id) => (await fetch(`/approvals/${id}/approve`, { method: 'POST', redirect: 'manual' })).status, changeId);
+  assert.ok([0, 303].includes(forged));
+  await p.goto(`${mw.base}/approvals`);
+  assert.match(await flash(p), /someone else must approve/);
+  await shot(p, '25-approval-own-request');
+  // The owner (a second person) approves: the reset link goes out.
+  await op.goto(`${mw.base}/approvals`);
+  await shot(op, '26-approval-queue');
+  await op.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  await op.waitForURL(`${mw.base}/approvals`);
+  assert.match(await flash(op), /Approved and applied: billing@acme.example/);
+  await sink.find('cfo@home.example', /Set a new password for billing@acme.example/);
+  await shot(op, '27-approval-applied');
+
+  // 5. Offboarding Ann: the confirmation lists what goes, the receipt proves it.
+  await p.goto(annPage);
+  assert.match(await p.locator('[data-testid=offboard-preview]').textContent(), /Signed-in sessions: 1/);
+  await shot(p, '28-offboard-confirm');
+  await p.fill('#ob-reason', 'left the company on 30 Nov');
+  await p.fill('#ob-confirm', 'ann@acme.example');
+  await p.click('[data-testid=offboard-panel] button[type=submit]');
+  await p.waitForURL(/\/mailboxes\/mbx_.*#receipt$/);
+  assert.match(await flash(p), /offboarded\. The verification scan is clean/);
+  assert.match(await p.locator('[data-testid=scan-result]').textContent(), /clean/);
+  await shot(p, '29-offboarding-receipt');
+  // Ann's session is gone.
+  await ann.page.goto(`${mw.base}/me`);
+  await ann.page.waitForURL(`${mw.base}/me/login`);
+
+  assert.deepEqual(errors, [], 'no script errors in the browser');
+  for (const c of [ann.context, otto.context, owner.context]) await c.close();
+});
