@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod dashboard;
+pub mod imports;
 pub mod mailboxes;
 pub mod portal;
 pub mod tenancy;
@@ -70,6 +71,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/plans") view=tenancy::pages::PlansPage ssr=ssr.clone()/>
                 <Route path=path!("/mailboxes") view=mailboxes::pages::MailboxesListPage ssr=ssr.clone()/>
                 <Route path=path!("/mailboxes/:id") view=mailboxes::pages::MailboxDetailPage ssr=ssr.clone()/>
+                <Route path=path!("/imports/:id") view=imports::pages::ImportDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/approvals") view=changes::pages::ApprovalsQueuePage ssr=ssr.clone()/>
                 <Route path=path!("/activate/:token") view=mailboxes::pages::ActivatePage ssr=ssr.clone()/>
                 <Route path=path!("/me") view=mailboxes::me::OwnerHomePage ssr=ssr.clone()/>

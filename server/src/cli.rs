@@ -48,6 +48,21 @@ pub enum Command {
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Import mailboxes from a CSV file (address, display_name, quota, invite_to): every line
+    /// is checked first; then all are created and invited, or none.
+    Import {
+        /// The tenant (short name or id).
+        #[arg(long)]
+        tenant: String,
+        /// The CSV file.
+        file: PathBuf,
+        /// Only check the file and list its errors; create nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Background jobs.
+    #[command(subcommand)]
+    Jobs(JobsCmd),
     /// Fill a new, empty database with a benchmark dataset (tenants, domains, mailboxes)
     /// and print a session cookie of a benchmark owner who cannot sign in.
     Seed {
@@ -88,6 +103,12 @@ pub enum TokenCmd {
         #[arg(long, default_value_t = 30)]
         days: i64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobsCmd {
+    /// Run queued jobs, and running ones whose worker stopped, until none is left.
+    Run,
 }
 
 #[derive(Subcommand, Debug)]
@@ -242,6 +263,21 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
                 Err(e) => fail(&e.user_message()),
             }
         }
+        Command::Import {
+            tenant,
+            file,
+            check,
+        } => import(&state, &tenant, &file, check).await,
+        Command::Jobs(JobsCmd::Run) => {
+            let worker = app::core::jobs::worker_name();
+            match app::core::jobs::run_pending(&state, &worker).await {
+                Ok(n) => {
+                    println!("{n} job(s) run.");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.user_message()),
+            }
+        }
         Command::Audit(AuditCmd::Verify) => match app::audit::service::verify(&state.db).await {
             Ok(r) if r.ok() => {
                 println!("Audit chain intact: {} events verified.", r.events);
@@ -258,5 +294,95 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+    }
+}
+
+async fn import(
+    state: &app::core::state::AppState,
+    tenant: &str,
+    file: &std::path::Path,
+    check: bool,
+) -> ExitCode {
+    use app::imports::service;
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("mailward: {e}");
+        ExitCode::FAILURE
+    };
+    let csv = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return fail(&format!("cannot read {}: {e}", file.display())),
+    };
+    let actor = app::core::authz::Actor::system("mailward-cli");
+    let started = std::time::Instant::now();
+    let job = match service::preview(state, &actor, tenant, &csv).await {
+        Ok(j) => j,
+        Err(e) => return fail(&e.user_message()),
+    };
+    eprintln!(
+        "Checked {} rows in {:.2} s: {} with errors.",
+        job.rows,
+        started.elapsed().as_secs_f64(),
+        job.errors
+    );
+    if job.errors > 0 {
+        if let Some(e) = &job.error {
+            eprintln!("  {e}");
+        }
+        if let Ok(rows) = service::rows(state, &actor, &job.id, 10_000).await {
+            for r in rows.iter().filter(|r| r.error.is_some()) {
+                eprintln!("  line {}: {}", r.line, r.error.clone().unwrap_or_default());
+            }
+        }
+        let _ = service::cancel(state, &actor, &job.id).await;
+        return ExitCode::FAILURE;
+    }
+    if check {
+        let _ = service::cancel(state, &actor, &job.id).await;
+        println!(
+            "The file is fine: {} mailboxes would be created.",
+            job.total
+        );
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = service::start(state, &actor, &job.id).await {
+        return fail(&e.user_message());
+    }
+    let run_started = std::time::Instant::now();
+    let worker = app::core::jobs::worker_name();
+    let progress = {
+        let st = state.clone();
+        let id = job.id.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                if let Ok(j) = service::get(&st, &app::core::authz::Actor::system("cli"), &id).await
+                {
+                    eprintln!("  {} {}: {} of {}", j.state, j.phase, j.done, j.total);
+                }
+            }
+        })
+    };
+    let r = app::core::jobs::run_pending(state, &worker).await;
+    progress.abort();
+    if let Err(e) = r {
+        return fail(&e.user_message());
+    }
+    match service::get(state, &actor, &job.id).await {
+        Ok(j) if j.state == "done" => {
+            println!(
+                "Imported {} mailboxes into {} in {:.2} s (job {}).",
+                j.total,
+                j.tenant_name,
+                run_started.elapsed().as_secs_f64(),
+                j.id
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(j) => fail(&format!(
+            "the import is {}: {}",
+            j.state,
+            j.error.unwrap_or_default()
+        )),
+        Err(e) => fail(&e.user_message()),
     }
 }

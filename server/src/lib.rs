@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::tenancy::http::routes())
         .merge(app::mailboxes::http::routes())
         .merge(app::changes::http::routes())
+        .merge(app::imports::http::routes())
         .merge(app::api::routes())
         .merge(app::api::export_routes())
         .with_state(state.clone());
@@ -349,6 +350,7 @@ pub async fn serve(state: AppState) -> Result<(), String> {
         "Mailward is listening"
     );
     let upkeep = spawn_upkeep(state.clone());
+    let worker = app::core::jobs::spawn_worker(state.clone());
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -357,6 +359,7 @@ pub async fn serve(state: AppState) -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
     upkeep.abort();
+    worker.abort();
     tracing::info!("Mailward stopped");
     Ok(())
 }

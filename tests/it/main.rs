@@ -3,6 +3,7 @@
 mod api;
 mod audit;
 mod auth;
+mod imports;
 mod mailboxes;
 mod matrix;
 mod overview;

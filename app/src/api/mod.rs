@@ -381,6 +381,7 @@ impl utoipa::Modify for BearerScheme {
     paths(me, audit, list_plans, create_plan, update_plan, list_tenants, create_tenant, get_tenant, update_tenant, add_domain,
         list_domains, get_domain, update_domain, delete_domain,
         mailboxes::list_mailboxes, mailboxes::offboard_many,
+        mailboxes::create_import, mailboxes::get_import, mailboxes::start_import,
         mailboxes::create_mailbox, mailboxes::get_mailbox, mailboxes::resend_invite, mailboxes::revoke_invite,
         mailboxes::reset_mailbox, mailboxes::offboard_mailbox, mailboxes::get_receipt,
         mailboxes::list_app_passwords, mailboxes::revoke_app_password,
@@ -391,6 +392,7 @@ impl utoipa::Modify for BearerScheme {
         crate::mailboxes::AppPassword, crate::mailboxes::OffboardingReceipt, crate::mailboxes::Revocations,
         crate::mailboxes::ScanCheck, crate::changes::ChangeRequest, crate::mailboxes::MailboxRow,
         mailboxes::MailboxList, mailboxes::BulkOffboard, mailboxes::BulkOffboardItem,
+        mailboxes::ImportDetail, crate::imports::ImportJob, crate::imports::ImportRow,
         mailboxes::MailboxCreated, mailboxes::MailboxDetail, mailboxes::SendTo, mailboxes::LinkIssued,
         mailboxes::ResetRequest, mailboxes::ResetAnswer, mailboxes::OffboardRequest, mailboxes::RejectRequest)),
     modifiers(&BearerScheme)

@@ -1,6 +1,16 @@
-//! Outgoing mail (invitations, notices) through lettre over SMTP.
+//! Outgoing mail (invitations, notices) through lettre over SMTP. One connection is kept open
+//! and reused (a bulk import sends thousands of messages), with TCP_NODELAY set: lettre
+//! writes the message and its final "." separately, and with Nagle's algorithm on, each
+//! message waited ~40 ms for the server's delayed ACK. A reused connection that has gone
+//! stale is replaced once.
+use std::sync::Arc;
+use std::time::Duration;
+
 use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::extension::ClientId;
+use lettre::Message;
+use tokio::sync::Mutex;
 
 use super::config::SmtpConfig;
 use super::error::{AppError, AppResult};
@@ -8,14 +18,41 @@ use super::error::{AppError, AppResult};
 #[derive(Clone)]
 pub struct Mailer {
     smtp: Option<SmtpConfig>,
+    conn: Arc<Mutex<Option<AsyncSmtpConnection>>>,
 }
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Mailer {
     pub fn new(smtp: Option<SmtpConfig>) -> Self {
-        Mailer { smtp }
+        Mailer {
+            smtp,
+            conn: Arc::new(Mutex::new(None)),
+        }
     }
     pub fn is_configured(&self) -> bool {
         self.smtp.is_some()
+    }
+
+    async fn connect(cfg: &SmtpConfig) -> AppResult<AsyncSmtpConnection> {
+        let fail = |e: &dyn std::fmt::Display| {
+            AppError::Internal(format!(
+                "cannot reach the SMTP server {}:{}: {e}",
+                cfg.host, cfg.port
+            ))
+        };
+        let stream = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio::net::TcpStream::connect((cfg.host.as_str(), cfg.port)),
+        )
+        .await
+        .map_err(|e| fail(&e))?
+        .map_err(|e| fail(&e))?;
+        stream.set_nodelay(true).map_err(|e| fail(&e))?;
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &ClientId::default())
+            .await
+            .map_err(|e| fail(&e))
     }
 
     pub async fn send(&self, to: &str, subject: &str, body: String) -> AppResult<()> {
@@ -35,13 +72,32 @@ impl Mailer {
             .subject(subject)
             .body(body)
             .map_err(AppError::internal)?;
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.as_str())
-            .port(cfg.port)
-            .build();
-        transport
-            .send(msg)
-            .await
-            .map_err(|e| AppError::Internal(format!("sending mail failed: {e}")))?;
-        Ok(())
+        let envelope = msg.envelope().clone();
+        let bytes = msg.formatted();
+        let mut conn = self.conn.lock().await;
+        for attempt in 0..2 {
+            let reused = conn.as_ref().is_some_and(|c| !c.has_broken());
+            if !reused {
+                *conn = Some(Self::connect(cfg).await?);
+            }
+            let c = conn.as_mut().expect("connected above");
+            match tokio::time::timeout(SEND_TIMEOUT, c.send(&envelope, &bytes)).await {
+                Ok(Ok(_)) => return Ok(()),
+                // A kept connection the server has closed meanwhile: once more on a new one.
+                Ok(Err(e)) if reused && attempt == 0 && !e.is_permanent() => {
+                    *conn = None;
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    *conn = None;
+                    return Err(AppError::Internal(format!("sending mail failed: {e}")));
+                }
+                Err(_) => {
+                    *conn = None;
+                    return Err(AppError::Internal("sending mail timed out".into()));
+                }
+            }
+        }
+        Err(AppError::Internal("sending mail failed".into()))
     }
 }

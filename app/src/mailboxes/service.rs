@@ -151,7 +151,7 @@ pub enum RevealPolicy {
     Forbidden(String),
 }
 
-async fn reveal_policy(st: &AppState, m: &Mailbox) -> AppResult<RevealPolicy> {
+pub(crate) async fn reveal_policy(st: &AppState, m: &Mailbox) -> AppResult<RevealPolicy> {
     let policy: String = sqlx::query("SELECT invite_reveal FROM tenants WHERE id = $1")
         .bind(&m.tenant_id)
         .fetch_one(st.db.pool())
@@ -328,7 +328,7 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
 
 /// How a new link travels: by email when possible, else revealed once (if policy allows).
 #[derive(Clone, Debug)]
-enum Delivery {
+pub(crate) enum Delivery {
     Email(String),
     Reveal,
 }
@@ -354,7 +354,7 @@ async fn delivery_for(st: &AppState, m: &Mailbox, send_to: Option<&str>) -> AppR
 /// (before commit: if the mail cannot be handed over, nothing is recorded). Returns whether
 /// it was emailed.
 #[allow(clippy::too_many_arguments)]
-async fn issue_link(
+pub(crate) async fn issue_link(
     st: &AppState,
     tx: &mut Tx,
     by: &Actor,

@@ -47,6 +47,8 @@ pub struct TenantPage {
     pub now: i64,
     /// Who may see invitation links revealed: `allowed`, `not_critical`, `forbidden`.
     pub invite_reveal: String,
+    pub can_manage_mailboxes: bool,
+    pub imports: Vec<crate::imports::ImportJob>,
 }
 
 #[server(prefix = "/_sf")]
@@ -60,7 +62,15 @@ pub async fn get_tenant(slug: String) -> Result<PageData<TenantPage>, ServerFnEr
         let fresh = crate::auth::api::take_fresh(&c).await;
         let invite_reveal =
             crate::mailboxes::service::tenant_reveal_policy(&c.st, &tenant.id).await?;
+        let imports = crate::imports::service::of_tenant(&c.st, &a, &tenant.id).await?;
         Ok(TenantPage {
+            can_manage_mailboxes: crate::core::authz::authorize_in(
+                &a,
+                Action::ManageMailboxes,
+                &tenant.id,
+            )
+            .is_ok(),
+            imports,
             invite_reveal,
             tenant,
             domains,
@@ -577,6 +587,7 @@ pub fn TenantDetailPage() -> impl IntoView {
                 } else {
                                                         view! { <DomainsTable domains=p.domains can_manage=p.can_manage_domains/> }.into_any()
                 }}
+                {p.can_manage_mailboxes.then(|| view! { <crate::imports::pages::ImportUpload slug=t.slug.clone() imports=p.imports.clone() now=p.now/> })}
                 <TenantPeople slug=t.slug.clone() people=p.people invites=p.invites can_invite=p.can_invite now=p.now/>
                 {p.can_manage.then(|| { let cur = p.invite_reveal.clone(); view! {
                     <form method="post" action=format!("/tenants/{}/invite-reveal", t.slug) class="card p-5 flex flex-wrap items-end gap-3" data-testid="reveal-policy">

@@ -1,0 +1,87 @@
+//! Background jobs: rows in `jobs`, claimed one at a time by workers. A claim is one
+//! conditional `UPDATE` (with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several server
+//! instances share the queue); a running job keeps a heartbeat, and a job whose heartbeat
+//! stopped (its worker died) is claimed again and resumes where it was.
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::db::Backend;
+use super::secrets;
+use super::state::AppState;
+use super::AppResult;
+
+/// A running job whose heartbeat is older than this is taken over.
+pub const STALE_SECS: i64 = 15;
+
+/// Claims the oldest runnable job for `worker`; returns its id and kind.
+pub async fn claim(st: &AppState, worker: &str) -> AppResult<Option<(String, String)>> {
+    let now = st.clock.now();
+    let lock = match st.db.backend() {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let mut tx = st.db.begin().await?;
+    let row = sqlx::query(&format!(
+        "UPDATE jobs SET state = 'running', claimed_by = $1, heartbeat_at = $2, \
+         started_at = COALESCE(started_at, $2), attempts = attempts + 1 \
+         WHERE id = (SELECT id FROM jobs WHERE state = 'queued' \
+         OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $3)) \
+         ORDER BY created_at LIMIT 1{lock}) RETURNING id, kind"
+    ))
+    .bind(worker)
+    .bind(now)
+    .bind(now - STALE_SECS)
+    .fetch_optional(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get("id")?, r.try_get("kind")?)),
+        None => None,
+    })
+}
+
+/// Runs one claimed job by its kind.
+async fn dispatch(st: &AppState, id: &str, kind: &str, worker: &str) -> AppResult<()> {
+    match kind {
+        "import" => crate::imports::service::run(st, id, worker).await,
+        other => {
+            tracing::error!(job = id, kind = other, "unknown job kind");
+            Ok(())
+        }
+    }
+}
+
+/// Claims and runs jobs until none is left; returns how many ran.
+pub async fn run_pending(st: &AppState, worker: &str) -> AppResult<usize> {
+    let mut n = 0;
+    while let Some((id, kind)) = claim(st, worker).await? {
+        if let Err(e) = dispatch(st, &id, &kind, worker).await {
+            // Left running: its heartbeat goes stale and a worker tries again later.
+            tracing::error!(job = %id, error = %e, "job stopped with an error");
+            return Err(e);
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A new worker name (logged with the jobs it claims).
+pub fn worker_name() -> String {
+    format!("{}-{}", std::process::id(), &secrets::new_id("w")[2..10])
+}
+
+/// The server's worker: looks for work every second.
+pub fn spawn_worker(st: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let worker = worker_name();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = run_pending(&st, &worker).await {
+                tracing::warn!(error = %e, "job worker");
+            }
+        }
+    })
+}

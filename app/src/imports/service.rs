@@ -1,0 +1,728 @@
+//! CSV imports: validated at upload (nothing is created then), started by a person, run by a
+//! job worker in two phases:
+//!
+//! 1. **create** — mailboxes in batches of 500 rows per transaction; each row's mailbox id is
+//!    written with the mailbox, so a resumed job skips what is done. If any row fails (an
+//!    address taken meanwhile, the pool full), every mailbox of the job is removed again and
+//!    the job fails: all or nothing.
+//! 2. **invite** — one transaction per row: a one-time link, mailed (or left to be revealed).
+//!    A resumed job continues at the first row without a link.
+use std::collections::{HashMap, HashSet};
+
+use serde_json::json;
+use sqlx::Row;
+
+use super::{columns, parse_csv, ImportJob, ImportRow, MAX_ROWS};
+use crate::audit::service::{record, Event};
+use crate::core::authz::{authorize, authorize_in, Action, Actor, Principal, TenantScope};
+use crate::core::secrets;
+use crate::core::state::AppState;
+use crate::core::{AppError, AppResult};
+use crate::mailboxes::service::{issue_link, Delivery};
+use crate::mailboxes::{parse_quota, store as mstore};
+use crate::types::EmailAddress;
+
+const CREATE_BATCH: i64 = 500;
+
+const JOB_COLS: &str = "j.id, j.tenant_id, t.name AS tenant_name, t.slug AS tenant_slug, j.state, \
+    j.phase, j.progress_done, j.progress_total, j.payload, j.error, j.created_by_label, \
+    j.created_at, j.finished_at";
+
+fn job_from_row(r: &sqlx::any::AnyRow) -> AppResult<ImportJob> {
+    let payload: serde_json::Value =
+        serde_json::from_str(&r.try_get::<String, _>("payload")?).unwrap_or_default();
+    Ok(ImportJob {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        tenant_name: r.try_get("tenant_name")?,
+        tenant_slug: r.try_get("tenant_slug")?,
+        state: r.try_get("state")?,
+        phase: r.try_get("phase")?,
+        done: r.try_get("progress_done")?,
+        total: r.try_get("progress_total")?,
+        rows: payload["rows"].as_i64().unwrap_or(0),
+        errors: payload["errors"].as_i64().unwrap_or(0),
+        error: r.try_get("error")?,
+        created_by: r.try_get("created_by_label")?,
+        created_at: r.try_get("created_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
+async fn load(st: &AppState, id: &str) -> AppResult<Option<ImportJob>> {
+    let row = sqlx::query(&format!(
+        "SELECT {JOB_COLS} FROM jobs j JOIN tenants t ON t.id = j.tenant_id \
+         WHERE j.id = $1 AND j.kind = 'import'"
+    ))
+    .bind(id)
+    .fetch_optional(st.db.pool())
+    .await?;
+    row.as_ref().map(job_from_row).transpose()
+}
+
+/// An import the actor may see (another tenant's: not found).
+pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<ImportJob> {
+    authorize(actor, Action::ViewTenants)?;
+    let job = load(st, id).await?.ok_or(AppError::NotFound)?;
+    authorize_in(actor, Action::ViewTenants, &job.tenant_id)?;
+    Ok(job)
+}
+
+/// Rows of an import, those with errors first (at most `limit`).
+pub async fn rows(st: &AppState, actor: &Actor, id: &str, limit: i64) -> AppResult<Vec<ImportRow>> {
+    get(st, actor, id).await?;
+    let rs = sqlx::query(
+        "SELECT line, address, display_name, quota_bytes, invite_to, error, mailbox_id \
+         FROM import_rows WHERE job_id = $1 ORDER BY (error IS NULL), line LIMIT $2",
+    )
+    .bind(id)
+    .bind(limit.clamp(1, 10_000))
+    .fetch_all(st.db.pool())
+    .await?;
+    rs.iter()
+        .map(|r| {
+            Ok(ImportRow {
+                line: r.try_get("line")?,
+                address: r.try_get("address")?,
+                display_name: r.try_get("display_name")?,
+                quota_bytes: r.try_get("quota_bytes")?,
+                invite_to: r.try_get("invite_to")?,
+                error: r.try_get("error")?,
+                created: r.try_get::<Option<String>, _>("mailbox_id")?.is_some(),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Validates a CSV file for one tenant and stores it as a draft import with an error per
+/// bad line. Nothing is created yet.
+pub async fn preview(
+    st: &AppState,
+    actor: &Actor,
+    tenant_key: &str,
+    csv: &str,
+) -> AppResult<ImportJob> {
+    authorize(actor, Action::ManageMailboxes)?;
+    let view = authorize(actor, Action::ViewTenants)?;
+    let tenant = crate::tenancy::store::tenant(&st.db, &view, tenant_key)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let g = authorize_in(actor, Action::ManageMailboxes, &tenant.id)?;
+    let records = parse_csv(csv).map_err(AppError::Invalid)?;
+    let Some((_, first)) = records.first() else {
+        return Err(AppError::invalid("The file is empty."));
+    };
+    let cols = columns(first).map_err(AppError::Invalid)?;
+    let data: Vec<&(i64, Vec<String>)> = records.iter().skip(cols.has_header as usize).collect();
+    if data.is_empty() {
+        return Err(AppError::invalid("The file has a header but no rows."));
+    }
+    if data.len() > MAX_ROWS {
+        return Err(AppError::invalid(format!(
+            "The file has {} rows; import at most {MAX_ROWS} at a time.",
+            data.len()
+        )));
+    }
+    let domains: HashMap<String, crate::tenancy::Domain> =
+        crate::tenancy::store::domains(&st.db, &g, Some(&tenant.id), None)
+            .await?
+            .into_iter()
+            .flat_map(|d| {
+                [
+                    (d.name.clone(), d.clone()),
+                    (d.unicode_name.to_lowercase(), d),
+                ]
+            })
+            .collect();
+    let policy = sqlx::query("SELECT invite_reveal FROM tenants WHERE id = $1")
+        .bind(&tenant.id)
+        .fetch_one(st.db.pool())
+        .await?
+        .try_get::<String, _>("invite_reveal")?;
+    let mail = st.mailer.is_configured();
+    let cell = |r: &Vec<String>, i: Option<usize>| -> String {
+        i.and_then(|i| r.get(i))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    struct Parsed {
+        line: i64,
+        address: String,
+        name: String,
+        quota: Option<i64>,
+        invite_to: Option<String>,
+        error: Option<String>,
+    }
+    let mut parsed: Vec<Parsed> = Vec::with_capacity(data.len());
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    for (line, r) in data {
+        let raw = cell(r, Some(cols.address));
+        let mut err: Option<String> = None;
+        let mut address = raw.to_lowercase();
+        match raw.rsplit_once('@') {
+            None => err = Some(format!("“{raw}” is not an address.")),
+            Some((local, dom)) => match domains.get(&dom.trim_end_matches('.').to_lowercase()) {
+                None => err = Some(format!("{dom} is not one of {}'s domains.", tenant.name)),
+                Some(d) if d.status == "suspended" => {
+                    err = Some(format!("{} is suspended.", d.unicode_name))
+                }
+                Some(d) => {
+                    match EmailAddress::parse(&format!("{}@{}", local.to_lowercase(), d.name)) {
+                        Ok(a) => address = a.key(),
+                        Err(_) => {
+                            err = Some(format!("“{local}” cannot be the name part of an address."))
+                        }
+                    }
+                }
+            },
+        }
+        if err.is_none() {
+            if let Some(prev) = seen.insert(address.clone(), *line) {
+                err = Some(format!("{address} is already on line {prev}."));
+            }
+        }
+        let mut name = cell(r, cols.name);
+        if name.is_empty() {
+            name = address.split('@').next().unwrap_or("").to_string();
+        }
+        if name.chars().count() > 100 && err.is_none() {
+            err = Some("The name is longer than 100 characters.".into());
+        }
+        let quota = match parse_quota(&cell(r, cols.quota)) {
+            Ok(q) => q,
+            Err(e) => {
+                err.get_or_insert(e);
+                None
+            }
+        };
+        let invite_raw = cell(r, cols.invite_to);
+        let invite_to = if invite_raw.is_empty() {
+            None
+        } else {
+            match EmailAddress::parse(&invite_raw) {
+                Ok(a) if a.key() == address => {
+                    err.get_or_insert("The invitation cannot go to the new mailbox itself.".into());
+                    None
+                }
+                Ok(a) => Some(a.key()),
+                Err(e) => {
+                    err.get_or_insert(e);
+                    None
+                }
+            }
+        };
+        let emailed = invite_to.is_some() && mail;
+        if err.is_none() && !emailed && policy == "forbidden" {
+            err = Some(if mail {
+                "Give an invite-to address: this tenant's links go by email only.".into()
+            } else {
+                "Outgoing mail is not configured and this tenant forbids revealing links.".into()
+            });
+        }
+        parsed.push(Parsed {
+            line: *line,
+            address,
+            name,
+            quota,
+            invite_to,
+            error: err,
+        });
+    }
+    // Addresses that exist already.
+    let wanted: Vec<&str> = parsed
+        .iter()
+        .filter(|p| p.error.is_none())
+        .map(|p| p.address.as_str())
+        .collect();
+    let mut taken: HashSet<String> = HashSet::new();
+    for chunk in wanted.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT address FROM mailboxes WHERE address IN ({})",
+            marks.join(",")
+        );
+        let mut q = sqlx::query(&sql);
+        for a in chunk {
+            q = q.bind(*a);
+        }
+        for r in q.fetch_all(st.db.pool()).await? {
+            taken.insert(r.try_get("address")?);
+        }
+    }
+    for p in parsed.iter_mut().filter(|p| p.error.is_none()) {
+        if taken.contains(&p.address) {
+            p.error = Some(format!("{} exists already.", p.address));
+        }
+    }
+    let errors = parsed.iter().filter(|p| p.error.is_some()).count() as i64;
+    let valid = parsed.len() as i64 - errors;
+    let allocation: i64 = parsed
+        .iter()
+        .filter(|p| p.error.is_none())
+        .filter_map(|p| p.quota)
+        .sum();
+    let free = (tenant.storage_bytes - tenant.storage_allocated).max(0);
+    let pool_error = (allocation > free).then(|| {
+        format!(
+            "The quotas add up to {}, but only {} of {}'s pool is unallocated.",
+            crate::tenancy::format_bytes(allocation),
+            crate::tenancy::format_bytes(free),
+            tenant.name
+        )
+    });
+    let now = st.clock.now();
+    let id = secrets::new_id("imp");
+    let mut tx = st.db.begin().await?;
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, tenant_id, state, progress_total, payload, error, created_by, \
+         created_by_label, created_at) VALUES ($1,'import',$2,'draft',$3,$4,$5,$6,$7,$8)",
+    )
+    .bind(&id)
+    .bind(&tenant.id)
+    .bind(valid)
+    .bind(
+        json!({ "rows": parsed.len(), "errors": errors + pool_error.is_some() as i64,
+                 "allocation": allocation })
+        .to_string(),
+    )
+    .bind(&pool_error)
+    .bind(g.actor.user_id.clone())
+    .bind(&g.actor.label)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    for chunk in parsed.chunks(100) {
+        let mut sql = String::from(
+            "INSERT INTO import_rows (job_id, line, address, display_name, quota_bytes, invite_to, error) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 7;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql += &format!(
+                "(${},${},${},${},${},${},${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7
+            );
+        }
+        let mut q = sqlx::query(&sql);
+        for p in chunk {
+            q = q
+                .bind(&id)
+                .bind(p.line)
+                .bind(&p.address)
+                .bind(&p.name)
+                .bind(p.quota)
+                .bind(&p.invite_to)
+                .bind(&p.error);
+        }
+        q.execute(tx.conn()).await?;
+    }
+    let mut ev = Event::new("import.previewed")
+        .target(id.clone())
+        .details(json!({
+            "rows": parsed.len(), "errors": errors, "pool": pool_error,
+        }));
+    ev.tenant_id = Some(tenant.id.clone());
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await?;
+    load(st, &id).await?.ok_or(AppError::NotFound)
+}
+
+/// Starts a previewed import without errors (or retries a failed one): the job worker picks
+/// it up.
+pub async fn start(st: &AppState, actor: &Actor, id: &str) -> AppResult<ImportJob> {
+    let job = get(st, actor, id).await?;
+    let g = authorize_in(actor, Action::ManageMailboxes, &job.tenant_id)?;
+    if job.errors > 0 && job.state == "draft" {
+        return Err(AppError::invalid(
+            "The file has errors: fix them and upload it again.",
+        ));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let n = sqlx::query(
+        "UPDATE jobs SET state = 'queued', error = NULL, finished_at = NULL \
+         WHERE id = $1 AND state IN ('draft', 'failed')",
+    )
+    .bind(id)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(AppError::Conflict(format!(
+            "This import is {} already.",
+            job.state
+        )));
+    }
+    let mut ev = Event::new("import.started")
+        .target(id.to_string())
+        .details(json!({ "rows": job.total, "retry": job.state == "failed" }));
+    ev.tenant_id = Some(job.tenant_id.clone());
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await?;
+    load(st, id).await?.ok_or(AppError::NotFound)
+}
+
+/// Discards a draft.
+pub async fn cancel(st: &AppState, actor: &Actor, id: &str) -> AppResult<()> {
+    let job = get(st, actor, id).await?;
+    let g = authorize_in(actor, Action::ManageMailboxes, &job.tenant_id)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let n = sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', finished_at = $2 WHERE id = $1 AND state = 'draft'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(AppError::Conflict(format!(
+            "Only a draft can be discarded; this import is {}.",
+            job.state
+        )));
+    }
+    let mut ev = Event::new("import.cancelled").target(id.to_string());
+    ev.tenant_id = Some(job.tenant_id.clone());
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await
+}
+
+/// Who a job acts as: the person who started it (authorized then).
+fn job_actor(created_by: Option<String>, label: &str, tenant_id: &str) -> Actor {
+    Actor {
+        principal: Principal::System,
+        user_id: created_by,
+        label: format!("{label} (import)"),
+        role: Some(crate::auth::Role::Owner),
+        tenants: TenantScope::Only(vec![tenant_id.to_string()]),
+        ip: None,
+        user_agent: None,
+    }
+}
+
+/// Takes the job's heartbeat inside a transaction: false if another worker has it now.
+async fn still_mine(
+    tx: &mut crate::core::db::Tx,
+    id: &str,
+    worker: &str,
+    now: i64,
+) -> AppResult<bool> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET heartbeat_at = $3 WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(now)
+    .execute(tx.conn())
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Runs a claimed import to its end (or until another worker takes it over).
+pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
+    let r = sqlx::query(
+        "SELECT tenant_id, created_by, created_by_label, phase FROM jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(st.db.pool())
+    .await?;
+    let tenant_id: String = r.try_get("tenant_id")?;
+    let actor = job_actor(
+        r.try_get("created_by")?,
+        &r.try_get::<String, _>("created_by_label")?,
+        &tenant_id,
+    );
+    let phase: String = r.try_get("phase")?;
+    let g = authorize(&actor, Action::ManageMailboxes)?;
+    let domains: HashMap<String, crate::tenancy::Domain> =
+        crate::tenancy::store::domains(&st.db, &g, Some(&tenant_id), None)
+            .await?
+            .into_iter()
+            .map(|d| (d.name.clone(), d))
+            .collect();
+    if phase != "invite" {
+        loop {
+            let now = st.clock.now();
+            let mut tx = st.db.begin().await?;
+            if !still_mine(&mut tx, id, worker, now).await? {
+                return Ok(());
+            }
+            sqlx::query("UPDATE jobs SET phase = 'create' WHERE id = $1 AND phase <> 'create'")
+                .bind(id)
+                .execute(tx.conn())
+                .await?;
+            let rows = sqlx::query(
+                "SELECT line, address, display_name, quota_bytes, invite_to FROM import_rows \
+                 WHERE job_id = $1 AND error IS NULL AND mailbox_id IS NULL ORDER BY line LIMIT $2",
+            )
+            .bind(id)
+            .bind(CREATE_BATCH)
+            .fetch_all(tx.conn())
+            .await?;
+            if rows.is_empty() {
+                sqlx::query("UPDATE jobs SET phase = 'invite', progress_done = 0 WHERE id = $1")
+                    .bind(id)
+                    .execute(tx.conn())
+                    .await?;
+                tx.commit().await?;
+                break;
+            }
+            let n = rows.len() as i64;
+            let mut failure: Option<String> = None;
+            for r in &rows {
+                let line: i64 = r.try_get("line")?;
+                let address: String = r.try_get("address")?;
+                let name: String = r.try_get("display_name")?;
+                let quota: Option<i64> = r.try_get("quota_bytes")?;
+                let invite_to: Option<String> = r.try_get("invite_to")?;
+                let (local, dom) = address.rsplit_once('@').unwrap_or((&address, ""));
+                let Some(d) = domains.get(dom).filter(|d| d.status != "suspended") else {
+                    failure = Some(format!(
+                        "line {line}: {dom} is no longer an active domain of the tenant"
+                    ));
+                    break;
+                };
+                if let Some(q) = quota {
+                    if !mstore::allocate(tx.conn(), &tenant_id, q).await? {
+                        failure = Some(format!("line {line}: the storage pool is full"));
+                        break;
+                    }
+                }
+                let mid = secrets::new_id("mbx");
+                match mstore::insert(
+                    tx.conn(),
+                    &mid,
+                    &tenant_id,
+                    &d.id,
+                    local,
+                    &address,
+                    &name,
+                    quota,
+                    false,
+                    invite_to.as_deref(),
+                    now,
+                )
+                .await
+                {
+                    Ok(()) => {}
+                    Err(AppError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                        failure = Some(format!("line {line}: {address} exists already"));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+                sqlx::query(
+                    "UPDATE import_rows SET mailbox_id = $3 WHERE job_id = $1 AND line = $2",
+                )
+                .bind(id)
+                .bind(line)
+                .bind(&mid)
+                .execute(tx.conn())
+                .await?;
+                let mut ev = Event::new("mailbox.created").target(mid).details(json!({
+                    "address": address, "display_name": name, "quota_bytes": quota,
+                    "invite_to": invite_to, "import": id, "line": line,
+                }));
+                ev.tenant_id = Some(tenant_id.clone());
+                record(&mut tx, &actor, now, ev).await?;
+            }
+            if let Some(why) = failure {
+                drop(tx);
+                return roll_back(st, id, &tenant_id, &actor, &why).await;
+            }
+            sqlx::query("UPDATE jobs SET progress_done = progress_done + $2 WHERE id = $1")
+                .bind(id)
+                .bind(n)
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+        }
+    }
+    // Phase 2: one link per mailbox, one transaction each.
+    let reveal_ok = {
+        let p: String = sqlx::query("SELECT invite_reveal FROM tenants WHERE id = $1")
+            .bind(&tenant_id)
+            .fetch_one(st.db.pool())
+            .await?
+            .try_get("invite_reveal")?;
+        p != "forbidden"
+    };
+    loop {
+        let pending = sqlx::query(
+            "SELECT line, mailbox_id, invite_to FROM import_rows WHERE job_id = $1 \
+             AND mailbox_id IS NOT NULL AND invited_at IS NULL ORDER BY line LIMIT 200",
+        )
+        .bind(id)
+        .fetch_all(st.db.pool())
+        .await?;
+        if pending.is_empty() {
+            break;
+        }
+        for r in &pending {
+            let line: i64 = r.try_get("line")?;
+            let mid: String = r.try_get("mailbox_id")?;
+            let to: Option<String> = r.try_get("invite_to")?;
+            let now = st.clock.now();
+            let mut tx = st.db.begin().await?;
+            if !still_mine(&mut tx, id, worker, now).await? {
+                return Ok(());
+            }
+            let (m, _) = mstore::credentials(tx.conn(), &mid)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            let delivery = match to {
+                Some(to) if st.mailer.is_configured() => Some(Delivery::Email(to)),
+                _ if reveal_ok && !(m.critical) => Some(Delivery::Reveal),
+                _ => None,
+            };
+            if let Some(delivery) = delivery {
+                if let Err(e) =
+                    issue_link(st, &mut tx, &actor, &m, "provision", delivery, None, now).await
+                {
+                    drop(tx);
+                    return fail(st, id, &tenant_id, &actor, &format!(
+                        "line {line}: the invitation could not be sent ({}). The mailboxes exist; start the import again to send the remaining invitations.",
+                        e.user_message()
+                    ))
+                    .await;
+                }
+            }
+            sqlx::query("UPDATE import_rows SET invited_at = $3 WHERE job_id = $1 AND line = $2")
+                .bind(id)
+                .bind(line)
+                .bind(now)
+                .execute(tx.conn())
+                .await?;
+            sqlx::query("UPDATE jobs SET progress_done = progress_done + 1 WHERE id = $1")
+                .bind(id)
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+        }
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !still_mine(&mut tx, id, worker, now).await? {
+        return Ok(());
+    }
+    let created: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM import_rows WHERE job_id = $1 AND mailbox_id IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await?
+    .try_get("n")?;
+    sqlx::query(
+        "UPDATE jobs SET state = 'done', finished_at = $2, result = $3, claimed_by = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(json!({ "created": created }).to_string())
+    .execute(tx.conn())
+    .await?;
+    let mut ev = Event::new("import.completed")
+        .target(id.to_string())
+        .details(json!({ "created": created }));
+    ev.tenant_id = Some(tenant_id.clone());
+    record(&mut tx, &actor, now, ev).await?;
+    tx.commit().await
+}
+
+/// All or nothing: removes every mailbox the job created and fails it with the reason.
+async fn roll_back(
+    st: &AppState,
+    id: &str,
+    tenant_id: &str,
+    actor: &Actor,
+    why: &str,
+) -> AppResult<()> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let removed = sqlx::query(
+        "DELETE FROM mailboxes WHERE id IN (SELECT mailbox_id FROM import_rows WHERE job_id = $1 \
+         AND mailbox_id IS NOT NULL)",
+    )
+    .bind(id)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE import_rows SET mailbox_id = NULL, invited_at = NULL WHERE job_id = $1")
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    // The counters follow what is left.
+    sqlx::query(
+        "UPDATE domains SET mailbox_count = (SELECT COUNT(*) FROM mailboxes m WHERE m.domain_id = domains.id) \
+         WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query(
+        "UPDATE tenants SET storage_allocated = (SELECT COALESCE(SUM(quota_bytes), 0) FROM mailboxes m \
+         WHERE m.tenant_id = tenants.id AND m.status <> 'offboarded') WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query(
+        "UPDATE jobs SET state = 'failed', error = $2, finished_at = $3, claimed_by = NULL, \
+         phase = '', progress_done = 0 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(format!("Nothing was imported: {why}."))
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    let mut ev = Event::new("import.failed")
+        .target(id.to_string())
+        .details(json!({
+            "error": why, "mailboxes_removed": removed,
+        }));
+    ev.tenant_id = Some(tenant_id.to_string());
+    record(&mut tx, actor, now, ev).await?;
+    tx.commit().await
+}
+
+async fn fail(st: &AppState, id: &str, tenant_id: &str, actor: &Actor, why: &str) -> AppResult<()> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    sqlx::query(
+        "UPDATE jobs SET state = 'failed', error = $2, finished_at = $3, claimed_by = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(why)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    let mut ev = Event::new("import.failed")
+        .target(id.to_string())
+        .details(json!({ "error": why }));
+    ev.tenant_id = Some(tenant_id.to_string());
+    record(&mut tx, actor, now, ev).await?;
+    tx.commit().await
+}
+
+/// Recent imports of one tenant (for its page).
+pub async fn of_tenant(st: &AppState, actor: &Actor, tenant_id: &str) -> AppResult<Vec<ImportJob>> {
+    authorize_in(actor, Action::ViewTenants, tenant_id)?;
+    let rows = sqlx::query(&format!(
+        "SELECT {JOB_COLS} FROM jobs j JOIN tenants t ON t.id = j.tenant_id \
+         WHERE j.kind = 'import' AND j.tenant_id = $1 ORDER BY j.created_at DESC LIMIT 10"
+    ))
+    .bind(tenant_id)
+    .fetch_all(st.db.pool())
+    .await?;
+    rows.iter().map(job_from_row).collect()
+}
