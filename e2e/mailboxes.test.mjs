@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { startMailward, startSmtpSink, launchBrowser, totp, currentStep, shot } from './harness.mjs';
 
 let mw, sink, browser;
+const shared = {};
 before(async () => {
   sink = await startSmtpSink();
   mw = await startMailward({
@@ -185,5 +186,44 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   await ann.page.waitForURL(`${mw.base}/me/login`);
 
   assert.deepEqual(errors, [], 'no script errors in the browser');
-  for (const c of [ann.context, otto.context, owner.context]) await c.close();
+  for (const c of [ann.context, otto.context]) await c.close();
+  shared.owner = owner;
+});
+
+test('bulk import: a file with errors is refused line by line, a good one runs to the end', async () => {
+  const page = shared.owner.page;
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const bad = 'address,display_name,quota,invite_to\nzoe@acme.example,Zoe,50 MB,zoe@home.example\nyan@elsewhere.example,Yan,,\nzoe@acme.example,Zoe again,,\n';
+  await page.goto(`${mw.base}/tenants/acme-corp`);
+  await page.setInputFiles('[data-testid=import-upload] input[type=file]', { name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(bad) });
+  await page.click('[data-testid=import-upload] button[type=submit]');
+  await page.waitForURL(/\/imports\/imp_/);
+  const rowErrors = await page.locator('[data-testid=row-error]').allTextContents();
+  assert.equal(rowErrors.length, 2);
+  assert.match(rowErrors.join(' '), /not one of Acme Corp's domains/);
+  assert.match(rowErrors.join(' '), /already on line 2/);
+  assert.equal(await page.locator('button', { hasText: /^Import \d+ mailboxes$/ }).count(), 0);
+  await shot(page, '30-import-errors');
+
+  let good = 'address,display_name,quota,invite_to\n';
+  for (let i = 0; i < 300; i++) good += `staff${i}@acme.example,Staff ${i},10 MB,staff${i}@home.example\n`;
+  await page.goto(`${mw.base}/tenants/acme-corp`);
+  await page.setInputFiles('[data-testid=import-upload] input[type=file]', { name: 'staff.csv', mimeType: 'text/csv', buffer: Buffer.from(good) });
+  await page.click('[data-testid=import-upload] button[type=submit]');
+  await page.waitForURL(/\/imports\/imp_/);
+  const importUrl = page.url();
+  await shot(page, '31-import-preview');
+  await page.click('button:has-text("Import 300 mailboxes")');
+  await page.waitForURL(importUrl);
+  // The page follows the job by itself until it is done.
+  await page.locator('[data-testid=import-summary] >> text=done').waitFor({ timeout: 60000 });
+  assert.match(await page.locator('[data-testid=import-progress]').textContent(), /Done: 300 mailboxes created and invited/);
+  await shot(page, '32-import-done');
+  await sink.find('staff299@home.example', LINK);
+  await page.goto(`${mw.base}/mailboxes?q=staff`);
+  assert.match(await page.locator('[data-testid=mailbox-count]').textContent(), /300 mailboxes/);
+  await shot(page, '33-mailbox-list');
+  assert.deepEqual(errors, []);
+  await shared.owner.context.close();
 });

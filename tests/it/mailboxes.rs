@@ -474,7 +474,7 @@ async fn audit_actions(app: &TestApp) -> Vec<String> {
 async fn operator_resets_locks_and_limits(b: Backend) {
     let w = world_with(b, |c| c.reset_limit_per_operator_hour = 3).await;
     let id = w.create("ann", "ann@home.example", &[]).await;
-    w.activate(&w.link_to("ann@home.example"), PW).await;
+    let (_, codes) = w.activate(&w.link_to("ann@home.example"), PW).await;
     let page = format!("/mailboxes/{id}");
     let reset = |form: Vec<(&'static str, &'static str)>| {
         let br = &w.owner.browser;
@@ -503,6 +503,24 @@ async fn operator_resets_locks_and_limits(b: Backend) {
         "/me/login"
     );
     assert_eq!(ann.get("/me").await.headers()["location"], "/me/login");
+    // A locked mailbox does not open with a recovery code: only the operator's link opens it.
+    let anon = w.app.browser();
+    anon.post(
+        "/me/reset",
+        &[
+            ("address", "ann@acme.example"),
+            ("code", &codes[0]),
+            ("password", PW2),
+            ("confirm", PW2),
+        ],
+    )
+    .await;
+    assert!(anon
+        .flash("/me/reset")
+        .await
+        .unwrap()
+        .contains("did not work"));
+    assert_eq!(w.mailbox(&id).await.status, "locked");
     assert!(w
         .app
         .browser()

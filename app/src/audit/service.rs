@@ -106,6 +106,94 @@ pub async fn record(tx: &mut Tx, actor: &Actor, now: i64, ev: Event<'_>) -> AppR
     Ok(seq)
 }
 
+/// Appends several events by one actor inside `tx` (bulk work: a CSV import records one
+/// event per mailbox). The same chain as [`record`], written with three statements per 40
+/// events instead of three per event.
+pub async fn record_many(
+    tx: &mut Tx,
+    actor: &Actor,
+    now: i64,
+    events: Vec<Event<'_>>,
+) -> AppResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = events.len() as i64;
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+        .bind(n)
+        .fetch_one(tx.conn())
+        .await?;
+    let last: i64 = head.try_get("seq")?;
+    let mut prev_hash: String = head.try_get("hash")?;
+    let mut rows = Vec::with_capacity(events.len());
+    for (i, ev) in events.iter().enumerate() {
+        let seq = last - n + 1 + i as i64;
+        let details = ev.details.to_string();
+        let hash = chain_hash(
+            &prev_hash,
+            &Canonical {
+                seq,
+                at: now,
+                actor_id: &actor.user_id,
+                actor_label: &actor.label,
+                action: ev.action,
+                target: &ev.target,
+                tenant_id: &ev.tenant_id,
+                ip: &actor.ip,
+                user_agent: &actor.user_agent,
+                details: &details,
+            },
+        );
+        rows.push((
+            seq,
+            ev,
+            details,
+            std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        ));
+    }
+    for chunk in rows.chunks(40) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (seq, at, actor_id, actor_label, action, target, tenant_id, ip, \
+             user_agent, details, prev_hash, hash) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let b = i * 12;
+            sql.push('(');
+            sql += &(1..=12)
+                .map(|k| format!("${}", b + k))
+                .collect::<Vec<_>>()
+                .join(",");
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql);
+        for (seq, ev, details, prev, hash) in chunk {
+            q = q
+                .bind(*seq)
+                .bind(now)
+                .bind(actor.user_id.clone())
+                .bind(actor.label.clone())
+                .bind(ev.action)
+                .bind(ev.target.clone())
+                .bind(ev.tenant_id.clone())
+                .bind(actor.ip.clone())
+                .bind(actor.user_agent.clone())
+                .bind(details.clone())
+                .bind(prev.clone())
+                .bind(hash.clone());
+        }
+        q.execute(tx.conn()).await?;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(prev_hash)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 /// Records one event in a transaction of its own (for events with no other change, such as
 /// a failed sign-in).
 pub async fn record_alone(db: &Db, actor: &Actor, now: i64, ev: Event<'_>) -> AppResult<i64> {

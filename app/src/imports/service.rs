@@ -13,7 +13,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::{columns, parse_csv, ImportJob, ImportRow, MAX_ROWS};
-use crate::audit::service::{record, Event};
+use crate::audit::service::{record, record_many, Event};
 use crate::core::authz::{authorize, authorize_in, Action, Actor, Principal, TenantScope};
 use crate::core::secrets;
 use crate::core::state::AppState;
@@ -452,6 +452,11 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             .map(|d| (d.name.clone(), d))
             .collect();
     if phase != "invite" {
+        // Mailbox ids follow from the job and the line: a row's id is known before it exists.
+        let prefix = format!(
+            "mbx_{}_",
+            &id.trim_start_matches("imp_")[..24.min(id.len() - 4)]
+        );
         loop {
             let now = st.clock.now();
             let mut tx = st.db.begin().await?;
@@ -478,78 +483,156 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 tx.commit().await?;
                 break;
             }
-            let n = rows.len() as i64;
-            let mut failure: Option<String> = None;
+            struct R {
+                line: i64,
+                address: String,
+                local: String,
+                name: String,
+                quota: Option<i64>,
+                invite_to: Option<String>,
+                domain_id: String,
+            }
+            let mut batch = Vec::with_capacity(rows.len());
             for r in &rows {
                 let line: i64 = r.try_get("line")?;
                 let address: String = r.try_get("address")?;
-                let name: String = r.try_get("display_name")?;
-                let quota: Option<i64> = r.try_get("quota_bytes")?;
-                let invite_to: Option<String> = r.try_get("invite_to")?;
                 let (local, dom) = address.rsplit_once('@').unwrap_or((&address, ""));
                 let Some(d) = domains.get(dom).filter(|d| d.status != "suspended") else {
-                    failure = Some(format!(
-                        "line {line}: {dom} is no longer an active domain of the tenant"
-                    ));
-                    break;
+                    let why =
+                        format!("line {line}: {dom} is no longer an active domain of the tenant");
+                    drop(tx);
+                    return roll_back(st, id, &tenant_id, &actor, &why).await;
                 };
-                if let Some(q) = quota {
-                    if !mstore::allocate(tx.conn(), &tenant_id, q).await? {
-                        failure = Some(format!("line {line}: the storage pool is full"));
-                        break;
-                    }
-                }
-                let mid = secrets::new_id("mbx");
-                match mstore::insert(
-                    tx.conn(),
-                    &mid,
-                    &tenant_id,
-                    &d.id,
-                    local,
-                    &address,
-                    &name,
-                    quota,
-                    false,
-                    invite_to.as_deref(),
-                    now,
-                )
-                .await
-                {
-                    Ok(()) => {}
-                    Err(AppError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-                        failure = Some(format!("line {line}: {address} exists already"));
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
-                sqlx::query(
-                    "UPDATE import_rows SET mailbox_id = $3 WHERE job_id = $1 AND line = $2",
-                )
-                .bind(id)
-                .bind(line)
-                .bind(&mid)
-                .execute(tx.conn())
-                .await?;
-                let mut ev = Event::new("mailbox.created").target(mid).details(json!({
-                    "address": address, "display_name": name, "quota_bytes": quota,
-                    "invite_to": invite_to, "import": id, "line": line,
-                }));
-                ev.tenant_id = Some(tenant_id.clone());
-                record(&mut tx, &actor, now, ev).await?;
+                batch.push(R {
+                    line,
+                    local: local.to_string(),
+                    domain_id: d.id.clone(),
+                    address: address.clone(),
+                    name: r.try_get("display_name")?,
+                    quota: r.try_get("quota_bytes")?,
+                    invite_to: r.try_get("invite_to")?,
+                });
             }
-            if let Some(why) = failure {
+            let (first, last) = (batch[0].line, batch[batch.len() - 1].line);
+            let quota: i64 = batch.iter().filter_map(|r| r.quota).sum();
+            if quota > 0 && !mstore::allocate(tx.conn(), &tenant_id, quota).await? {
                 drop(tx);
+                let why = format!("lines {first}–{last}: the storage pool is full");
                 return roll_back(st, id, &tenant_id, &actor, &why).await;
             }
+            let mut inserted = Ok(());
+            for chunk in batch.chunks(40) {
+                let mut sql = String::from(
+                    "INSERT INTO mailboxes (id, tenant_id, domain_id, local_part, address, display_name, \
+                     status, quota_bytes, critical, contact_email, created_at, updated_at) VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    let b = i * 9;
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    sql += &format!(
+                        "(${},${},${},${},${},${},'invited',${},0,${},${},${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8,
+                        b + 9,
+                        b + 9
+                    );
+                }
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q
+                        .bind(format!("{prefix}{}", r.line))
+                        .bind(&tenant_id)
+                        .bind(&r.domain_id)
+                        .bind(&r.local)
+                        .bind(&r.address)
+                        .bind(&r.name)
+                        .bind(r.quota)
+                        .bind(&r.invite_to)
+                        .bind(now);
+                }
+                if let Err(e) = q.execute(tx.conn()).await {
+                    inserted = Err(e);
+                    break;
+                }
+            }
+            match inserted {
+                Ok(()) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    drop(tx);
+                    // Which address was taken meanwhile: the first of this batch that exists.
+                    let taken = sqlx::query(
+                        "SELECT r.line, r.address FROM import_rows r WHERE r.job_id = $1 AND r.error IS NULL \
+                         AND r.mailbox_id IS NULL AND EXISTS (SELECT 1 FROM mailboxes m WHERE m.address = r.address) \
+                         ORDER BY r.line LIMIT 1",
+                    )
+                    .bind(id)
+                    .fetch_optional(st.db.pool())
+                    .await?;
+                    let why = match taken {
+                        Some(t) => format!(
+                            "line {}: {} exists already",
+                            t.try_get::<i64, _>("line")?,
+                            t.try_get::<String, _>("address")?
+                        ),
+                        None => format!("lines {first}–{last}: an address exists already"),
+                    };
+                    return roll_back(st, id, &tenant_id, &actor, &why).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let mut per_domain: HashMap<&str, i64> = HashMap::new();
+            for r in &batch {
+                *per_domain.entry(r.domain_id.as_str()).or_default() += 1;
+            }
+            for (d, n) in per_domain {
+                sqlx::query("UPDATE domains SET mailbox_count = mailbox_count + $2 WHERE id = $1")
+                    .bind(d)
+                    .bind(n)
+                    .execute(tx.conn())
+                    .await?;
+            }
+            sqlx::query(
+                "UPDATE import_rows SET mailbox_id = $2 || CAST(line AS TEXT) WHERE job_id = $1 \
+                 AND error IS NULL AND mailbox_id IS NULL AND line <= $3",
+            )
+            .bind(id)
+            .bind(&prefix)
+            .bind(last)
+            .execute(tx.conn())
+            .await?;
+            let events = batch
+                .iter()
+                .map(|r| {
+                    let mut ev = Event::new("mailbox.created")
+                        .target(format!("{prefix}{}", r.line))
+                        .details(json!({
+                            "address": r.address, "display_name": r.name, "quota_bytes": r.quota,
+                            "invite_to": r.invite_to, "import": id, "line": r.line,
+                        }));
+                    ev.tenant_id = Some(tenant_id.clone());
+                    ev
+                })
+                .collect();
+            record_many(&mut tx, &actor, now, events).await?;
             sqlx::query("UPDATE jobs SET progress_done = progress_done + $2 WHERE id = $1")
                 .bind(id)
-                .bind(n)
+                .bind(batch.len() as i64)
                 .execute(tx.conn())
                 .await?;
             tx.commit().await?;
         }
     }
-    // Phase 2: one link per mailbox, one transaction each.
+    // Phase 2: one link per mailbox. A mailed link gets a transaction of its own (sent before
+    // its commit, so a resumed job mails nobody twice but the one in flight); links left to
+    // be revealed are made 100 per transaction.
     let reveal_ok = {
         let p: String = sqlx::query("SELECT invite_reveal FROM tenants WHERE id = $1")
             .bind(&tenant_id)
@@ -558,10 +641,11 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             .try_get("invite_reveal")?;
         p != "forbidden"
     };
+    let mail = st.mailer.is_configured();
     loop {
         let pending = sqlx::query(
             "SELECT line, mailbox_id, invite_to FROM import_rows WHERE job_id = $1 \
-             AND mailbox_id IS NOT NULL AND invited_at IS NULL ORDER BY line LIMIT 200",
+             AND mailbox_id IS NOT NULL AND invited_at IS NULL ORDER BY line LIMIT 100",
         )
         .bind(id)
         .fetch_all(st.db.pool())
@@ -569,41 +653,77 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
         if pending.is_empty() {
             break;
         }
+        let ids: Vec<String> = pending
+            .iter()
+            .map(|r| r.try_get("mailbox_id"))
+            .collect::<Result<_, _>>()?;
+        let boxes: HashMap<String, crate::mailboxes::Mailbox> = mstore::by_ids(&st.db, &ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect();
+        let now = st.clock.now();
+        let mut tx = st.db.begin().await?;
+        if !still_mine(&mut tx, id, worker, now).await? {
+            return Ok(());
+        }
+        // Links to reveal (and rows that get none) in this one transaction…
+        let mut mailed = Vec::new();
         for r in &pending {
             let line: i64 = r.try_get("line")?;
             let mid: String = r.try_get("mailbox_id")?;
             let to: Option<String> = r.try_get("invite_to")?;
-            let now = st.clock.now();
-            let mut tx = st.db.begin().await?;
-            if !still_mine(&mut tx, id, worker, now).await? {
-                return Ok(());
-            }
-            let (m, _) = mstore::credentials(tx.conn(), &mid)
-                .await?
-                .ok_or(AppError::NotFound)?;
-            let delivery = match to {
-                Some(to) if st.mailer.is_configured() => Some(Delivery::Email(to)),
-                _ if reveal_ok && !(m.critical) => Some(Delivery::Reveal),
-                _ => None,
-            };
-            if let Some(delivery) = delivery {
-                if let Err(e) =
-                    issue_link(st, &mut tx, &actor, &m, "provision", delivery, None, now).await
-                {
-                    drop(tx);
-                    return fail(st, id, &tenant_id, &actor, &format!(
-                        "line {line}: the invitation could not be sent ({}). The mailboxes exist; start the import again to send the remaining invitations.",
-                        e.user_message()
-                    ))
-                    .await;
+            let Some(m) = boxes.get(&mid) else { continue };
+            match to {
+                Some(to) if mail => mailed.push((line, m.clone(), to)),
+                _ => {
+                    if reveal_ok && !m.critical {
+                        issue_link(
+                            st,
+                            &mut tx,
+                            &actor,
+                            m,
+                            "provision",
+                            Delivery::Reveal,
+                            None,
+                            now,
+                        )
+                        .await?;
+                    }
+                    mark_invited(&mut tx, id, line, now).await?;
                 }
             }
-            sqlx::query("UPDATE import_rows SET invited_at = $3 WHERE job_id = $1 AND line = $2")
-                .bind(id)
-                .bind(line)
-                .bind(now)
-                .execute(tx.conn())
-                .await?;
+        }
+        sqlx::query("UPDATE jobs SET progress_done = progress_done + $2 WHERE id = $1")
+            .bind(id)
+            .bind((pending.len() - mailed.len()) as i64)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        // …mailed links one by one.
+        for (line, m, to) in mailed {
+            let now = st.clock.now();
+            let mut tx = st.db.begin().await?;
+            if let Err(e) = issue_link(
+                st,
+                &mut tx,
+                &actor,
+                &m,
+                "provision",
+                Delivery::Email(to),
+                None,
+                now,
+            )
+            .await
+            {
+                drop(tx);
+                return fail(st, id, &tenant_id, &actor, &format!(
+                    "line {line}: the invitation could not be sent ({}). The mailboxes exist; start the import again to send the remaining invitations.",
+                    e.user_message()
+                ))
+                .await;
+            }
+            mark_invited(&mut tx, id, line, now).await?;
             sqlx::query("UPDATE jobs SET progress_done = progress_done + 1 WHERE id = $1")
                 .bind(id)
                 .execute(tx.conn())
@@ -640,6 +760,21 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
 }
 
 /// All or nothing: removes every mailbox the job created and fails it with the reason.
+async fn mark_invited(
+    tx: &mut crate::core::db::Tx,
+    id: &str,
+    line: i64,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query("UPDATE import_rows SET invited_at = $3 WHERE job_id = $1 AND line = $2")
+        .bind(id)
+        .bind(line)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 async fn roll_back(
     st: &AppState,
     id: &str,

@@ -808,9 +808,8 @@ pub async fn self_reset(
     let found = store::credentials(&mut conn, &key).await?.map(|(m, _)| m);
     drop(conn);
     let now = st.clock.now();
-    let usable = found
-        .as_ref()
-        .filter(|m| matches!(m.status.as_str(), "active" | "locked"));
+    // A locked mailbox (suspected compromise) opens only with an operator's reset link.
+    let usable = found.as_ref().filter(|m| m.status == "active");
     if let Some(m) = usable {
         if secrets::looks_like_recovery_code(code) {
             let mut tx = st.db.begin().await?;

@@ -109,6 +109,26 @@ pub async fn search(
     Ok((list, total))
 }
 
+/// Mailboxes by id (no scope: for background jobs that were authorized when queued).
+pub async fn by_ids(db: &Db, ids: &[String]) -> AppResult<Vec<Mailbox>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLS} FROM mailboxes WHERE id IN ({})",
+            marks.join(",")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(db.pool()).await? {
+            out.push(from_row(&r)?);
+        }
+    }
+    Ok(out)
+}
+
 /// One mailbox by id or address, inside the actor's tenants.
 pub async fn get(db: &Db, g: &Granted<'_>, key: &str) -> AppResult<Option<Mailbox>> {
     let mut w = Where::new();
