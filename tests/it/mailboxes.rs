@@ -811,7 +811,16 @@ async fn offboarding_leaves_nothing_active(b: Backend) {
         .0;
     assert_eq!(t.storage_allocated, 0);
     // Twice is refused.
-    let again = mb::offboard(&w.app.state, &Actor::system("t"), &id, 30, "again", None).await;
+    let again = mb::offboard(
+        &w.app.state,
+        &Actor::system("t"),
+        &id,
+        30,
+        "again",
+        None,
+        None,
+    )
+    .await;
     assert!(matches!(again, Err(app::core::AppError::Conflict(_))));
     // Over REST too, with the same receipt.
     let id2 = w.create("eve", "eve@home.example", &[]).await;
@@ -1032,3 +1041,95 @@ async fn reveal_once_and_bulk_offboarding(b: Backend) {
     );
 }
 both!(reveal_once_and_bulk_offboarding);
+
+async fn offboarding_alias_is_approved_and_expires(b: Backend) {
+    let w = world(b).await;
+    let ann = w.create("ann", "ann@home.example", &[]).await;
+    w.activate(&w.link_to("ann@home.example"), PW).await;
+    let bob = w.create("bob", "bob@home.example", &[]).await;
+    let page = format!("/mailboxes/{ann}");
+    let offboard = |alias_to: &'static str, days: &'static str| {
+        let br = &w.owner.browser;
+        let page = page.clone();
+        async move {
+            br.post(
+                &format!("{page}/offboard"),
+                &[
+                    ("keep_days", "30"),
+                    ("reason", "left the company"),
+                    ("confirm", "ann@acme.example"),
+                    ("alias_to", alias_to),
+                    ("alias_days", days),
+                ],
+            )
+            .await;
+            br.flash(&page).await.unwrap_or_default()
+        }
+    };
+    // Bad alias requests are refused before anything happens.
+    assert!(offboard("bob@acme.example", "200")
+        .await
+        .contains("1 to 90 days"));
+    assert!(
+        offboard("bob@acme.example", "10")
+            .await
+            .contains("active mailbox"),
+        "bob is not active yet"
+    );
+    assert!(offboard("nobody@else.example", "10")
+        .await
+        .contains("not a mailbox of this tenant"));
+    assert_eq!(w.mailbox(&ann).await.status, "active");
+    w.activate(&w.link_to("bob@home.example"), PW).await;
+    let msg = offboard("bob@acme.example", "10").await;
+    assert!(msg.contains("scan is clean"), "{msg}");
+    let receipt = mb::receipt(&w.app.state, &Actor::system("t"), &ann)
+        .await
+        .unwrap();
+    assert!(receipt
+        .revoked
+        .alias_requested
+        .unwrap()
+        .contains("waiting for a second person"));
+    // Until someone else approves, mail to the old address goes nowhere.
+    assert!(mb::alias_targets(&w.app.state, "ann@acme.example")
+        .await
+        .unwrap()
+        .is_empty());
+    let (c, _) = (
+        app::changes::service::list(
+            &w.app.state,
+            &Actor::system("t"),
+            app::changes::service::Filter::Pending,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.kind == "mailbox.alias")
+        .expect("a pending alias request"),
+        (),
+    );
+    app::changes::service::approve(&w.app.state, &operator("usr_vera"), &c.id)
+        .await
+        .unwrap();
+    let t = mb::alias_targets(&w.app.state, "ann@acme.example")
+        .await
+        .unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].target, "bob@acme.example");
+    w.relogin().await;
+    assert!(w
+        .owner
+        .browser
+        .get_text(&page)
+        .await
+        .contains("data-testid=\"alias\""));
+    // It ends by itself.
+    w.app.state.clock.advance(10 * 86400 + 1);
+    assert!(mb::alias_targets(&w.app.state, "ann@acme.example")
+        .await
+        .unwrap()
+        .is_empty());
+    let _ = bob;
+}
+both!(offboarding_alias_is_approved_and_expires);

@@ -277,6 +277,9 @@ pub struct OffboardRequest {
     /// Days to keep the mail before the mail plane deletes it (0–3650).
     pub keep_days: i64,
     pub reason: String,
+    /// Keep the address as an alias to a colleague (approved by a second person).
+    #[serde(default)]
+    pub alias: Option<crate::mailboxes::AliasRequest>,
 }
 
 /// Offboards a mailbox in one transaction and returns the receipt with its verification scan.
@@ -290,7 +293,16 @@ pub async fn offboard_mailbox(
     Json(body): Json<OffboardRequest>,
 ) -> Result<Json<OffboardingReceipt>, AppError> {
     Ok(Json(
-        service::offboard(&st, &a, &id, body.keep_days, &body.reason, None).await?,
+        service::offboard(
+            &st,
+            &a,
+            &id,
+            body.keep_days,
+            &body.reason,
+            None,
+            body.alias.as_ref(),
+        )
+        .await?,
     ))
 }
 

@@ -390,7 +390,7 @@ impl utoipa::Modify for BearerScheme {
         TenantDetail, TenantUpdate, NewDomain, DomainUpdate,
         crate::mailboxes::Mailbox, crate::mailboxes::NewMailbox, crate::mailboxes::MailboxInvite,
         crate::mailboxes::AppPassword, crate::mailboxes::OffboardingReceipt, crate::mailboxes::Revocations,
-        crate::mailboxes::ScanCheck, crate::changes::ChangeRequest, crate::mailboxes::MailboxRow,
+        crate::mailboxes::ScanCheck, crate::changes::ChangeRequest, crate::mailboxes::AliasRequest, crate::mailboxes::MailboxRow,
         mailboxes::MailboxList, mailboxes::BulkOffboard, mailboxes::BulkOffboardItem,
         mailboxes::ImportDetail, crate::imports::ImportJob, crate::imports::ImportRow,
         mailboxes::MailboxCreated, mailboxes::MailboxDetail, mailboxes::SendTo, mailboxes::LinkIssued,

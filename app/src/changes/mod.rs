@@ -45,6 +45,7 @@ impl ChangeRequest {
     pub fn kind_label(&self) -> &'static str {
         match self.kind.as_str() {
             "mailbox.reset" => "Reset of a critical mailbox",
+            "mailbox.alias" => "Alias of an offboarded mailbox",
             _ => "Change",
         }
     }

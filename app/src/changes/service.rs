@@ -171,7 +171,7 @@ pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<ChangeRequ
 /// [`Action::ApproveChanges`].
 fn kind_action(kind: &str) -> AppResult<Action> {
     match kind {
-        "mailbox.reset" => Ok(Action::ManageMailboxes),
+        "mailbox.reset" | "mailbox.alias" => Ok(Action::ManageMailboxes),
         other => Err(AppError::Internal(format!("unknown change kind {other}"))),
     }
 }
@@ -231,6 +231,9 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
     let applied = match c.kind.as_str() {
         "mailbox.reset" => {
             crate::mailboxes::service::apply_reset(st, &mut tx, &g, &c, &payload, now).await
+        }
+        "mailbox.alias" => {
+            crate::mailboxes::service::apply_alias(st, &mut tx, &g, &c, &payload, now).await
         }
         other => Err(AppError::Internal(format!("unknown change kind {other}"))),
     };

@@ -178,12 +178,30 @@ struct OffboardForm {
     reason: String,
     /// The mailbox address typed again, as the confirmation.
     confirm: String,
+    /// Keep the address as an alias to this colleague (empty: no alias).
+    #[serde(default)]
+    alias_to: String,
+    #[serde(default)]
+    alias_days: String,
 }
 
 async fn offboard(c: Caller, Path(id): Path<String>, Form(f): Form<OffboardForm>) -> Response {
     let a = c.actor();
     let days = f.keep_days.trim().parse::<i64>().unwrap_or(-1);
-    let r = service::offboard(&c.st, &a, &id, days, &f.reason, Some(&f.confirm)).await;
+    let alias = (!f.alias_to.trim().is_empty()).then(|| super::AliasRequest {
+        to: f.alias_to.clone(),
+        days: f.alias_days.trim().parse().unwrap_or(0),
+    });
+    let r = service::offboard(
+        &c.st,
+        &a,
+        &id,
+        days,
+        &f.reason,
+        Some(&f.confirm),
+        alias.as_ref(),
+    )
+    .await;
     match r {
         Ok(rc) => {
             let msg = if rc.scan_clean {

@@ -158,7 +158,32 @@ pub struct Revocations {
     pub accounts: Vec<String>,
     /// API tokens those accounts created, revoked.
     pub api_tokens: i64,
+    /// "Convert to an alias": the request made, waiting for a second person's approval.
+    #[serde(default)]
+    pub alias_requested: Option<String>,
 }
+
+/// Offboarding option: keep the address as an alias to a colleague for some days (a
+/// governed change: someone else approves it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AliasRequest {
+    /// The colleague's mailbox (address or id, same tenant).
+    pub to: String,
+    /// 1–90 days.
+    pub days: i64,
+}
+
+/// An active alias of an address.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AliasView {
+    pub address: String,
+    pub target: String,
+    pub expires_at: Option<i64>,
+}
+
+pub const MAX_ALIAS_DAYS: i64 = 90;
 
 /// One check of the verification scan after offboarding.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -203,7 +228,7 @@ impl OffboardingReceipt {
              | App passwords | {} |\n| Open invitation links | {} |\n| Recovery codes | {} |\n\
              | Pending change requests | {} |\n| Forwarding rules and aliases | {} |\n\
              | Delegations | {} |\n| Console accounts of the same person | {} |\n\
-             | API tokens of those accounts | {} |\n",
+             | API tokens of those accounts | {} |\n{}",
             self.address,
             self.id,
             self.mailbox_id,
@@ -225,6 +250,10 @@ impl OffboardingReceipt {
                 r.accounts.join(", ")
             },
             r.api_tokens,
+            r.alias_requested
+                .as_ref()
+                .map(|a| format!("\nAlias requested: {a}\n"))
+                .unwrap_or_default(),
         );
         s += &format!(
             "\n## Verification scan{}\n\n| Check | Still active |\n|---|---|\n",

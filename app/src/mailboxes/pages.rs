@@ -241,6 +241,8 @@ pub struct MailboxPage {
     pub preview: Option<Revocations>,
     pub mailer: bool,
     pub now: i64,
+    /// Where mail to this address goes through aliases now.
+    pub aliases: Vec<super::AliasView>,
 }
 
 #[server(prefix = "/_sf")]
@@ -268,7 +270,9 @@ pub async fn get_mailbox_page(id: String) -> Result<PageData<MailboxPage>, Serve
             None
         };
         let fresh = crate::auth::api::take_fresh(&c).await;
+        let aliases = service::alias_targets(&c.st, &mailbox.address).await?;
         Ok(MailboxPage {
+            aliases,
             domain_name: domain.unicode_name,
             tenant,
             invite: x.invite,
@@ -316,6 +320,12 @@ pub fn MailboxDetailPage() -> impl IntoView {
                         {m.contact_email.clone().map(|c| format!(" · other address: {c}"))}
                     </p>
                     {m.password_set_at.map(|t| view! { <p class="text-sm text-zinc-600">"Password set by its owner "<Time at=t now=now/></p> })}
+                    {p.aliases.clone().into_iter().map(|a| view! {
+                        <p class="mt-2 rounded border border-blue-200 bg-blue-50 px-3 py-2 text-sm text-blue-900" data-testid="alias">
+                            {format!("Mail to {} goes to {}", a.address, a.target)}
+                            {a.expires_at.map(|e| view! { " until "<Time at=e now=now/> })}
+                        </p>
+                    }).collect_view()}
                     {m.invite_revealed_to.clone().map(|who| view! {
                         <p class="mt-2 rounded border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800" data-testid="revealed-mark">
                             {format!("Invitation link revealed to {who}. This mark stays until the owner has set a password.")}
@@ -558,6 +568,15 @@ fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
                     <input class="input" id="ob-reason" name="reason" required minlength="4" maxlength="500" placeholder="e.g. left the company on 30 Nov"/>
                 </div>
                 <div class="sm:col-span-2">
+                    <label class="label" for="ob-alias">"Then send its mail to a colleague (optional)"</label>
+                    <input class="input" id="ob-alias" name="alias_to" type="email" placeholder="colleague's address in this tenant"/>
+                    <p class="hint">"An alias, approved by a second person, that ends by itself."</p>
+                </div>
+                <div>
+                    <label class="label" for="ob-alias-days">"For (days, at most 90)"</label>
+                    <input class="input" id="ob-alias-days" name="alias_days" type="number" min="1" max="90" value="30"/>
+                </div>
+                <div class="sm:col-span-2">
                     <label class="label" for="ob-confirm">{format!("Type {} to confirm", mailbox.address)}</label>
                     <input class="input" id="ob-confirm" name="confirm" required autocomplete="off"/>
                 </div>
@@ -603,6 +622,7 @@ fn ReceiptCard(receipt: OffboardingReceipt, now: i64) -> impl IntoView {
         ),
         ("API tokens revoked".into(), rv.api_tokens.to_string()),
     ];
+    let alias = rv.alias_requested.clone();
     view! {
         <section class="card p-5 space-y-3" id="receipt" data-testid="receipt">
             <div class="flex flex-wrap items-center justify-between gap-2">
@@ -614,6 +634,7 @@ fn ReceiptCard(receipt: OffboardingReceipt, now: i64) -> impl IntoView {
             </div>
             <p class="text-sm text-zinc-600">{format!("{} offboarded by {} ", r.address, r.by)}<Time at=r.at now=now/>
                 {format!(" · reason: {} · mail kept {} days", r.reason, r.keep_days)}</p>
+            {alias.map(|a| view! { <p class="text-sm text-zinc-700">{format!("Alias requested: {a}")}</p> })}
             <div class="grid gap-4 sm:grid-cols-2">
                 <table class="table">
                     <thead><tr><th>"Revoked"</th><th class="text-right">"Count"</th></tr></thead>

@@ -1342,7 +1342,8 @@ const Q_SESSIONS: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM sessions WHERE ma
 const Q_APP: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM app_passwords WHERE mailbox_id = $1 AND revoked_at IS NULL";
 const Q_INV: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_invites WHERE mailbox_id = $1 AND used_at IS NULL AND revoked_at IS NULL";
 const Q_CODES: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_recovery_codes WHERE mailbox_id = $1 AND used_at IS NULL";
-const Q_CHANGES: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM change_requests WHERE target_id = $1 AND state = 'pending'";
+// The offboarding alias is the one request about an offboarded mailbox that should stay.
+const Q_CHANGES: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM change_requests WHERE target_id = $1 AND state = 'pending' AND kind <> 'mailbox.alias'";
 
 /// What offboarding would revoke now (the confirmation lists it).
 pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppResult<Revocations> {
@@ -1372,6 +1373,7 @@ pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppRes
         delegations: 0,
         accounts: accounts.into_iter().map(|(_, l)| l).collect(),
         api_tokens: tokens,
+        alias_requested: None,
     })
 }
 
@@ -1389,8 +1391,33 @@ pub async fn offboard(
     keep_days: i64,
     reason: &str,
     confirm: Option<&str>,
+    alias: Option<&super::AliasRequest>,
 ) -> AppResult<OffboardingReceipt> {
     let (m, g) = managed(st, actor, key, Action::ManageMailboxes).await?;
+    let alias_target = match alias {
+        None => None,
+        Some(a) => {
+            if !(1..=super::MAX_ALIAS_DAYS).contains(&a.days) {
+                return Err(AppError::invalid(format!(
+                    "An alias lasts 1 to {} days.",
+                    super::MAX_ALIAS_DAYS
+                )));
+            }
+            let t = store::get(&st.db, &g, a.to.trim())
+                .await?
+                .filter(|t| t.tenant_id == m.tenant_id)
+                .ok_or_else(|| {
+                    AppError::invalid(format!("{} is not a mailbox of this tenant.", a.to.trim()))
+                })?;
+            if t.id == m.id || t.status != "active" {
+                return Err(AppError::invalid(format!(
+                    "The alias must point to a colleague's active mailbox, not {}.",
+                    t.address
+                )));
+            }
+            Some((t, a.days))
+        }
+    };
     if let Some(c) = confirm {
         if c.trim().to_lowercase() != m.address {
             return Err(AppError::invalid(format!(
@@ -1495,7 +1522,37 @@ pub async fn offboard(
         delegations: 0,
         accounts: accounts.into_iter().map(|(_, l)| l).collect(),
         api_tokens,
+        alias_requested: None,
     };
+    let mut revoked = revoked;
+    if let Some((t, days)) = &alias_target {
+        let cr = changes::submit(
+            st,
+            &mut tx,
+            &g,
+            NewChange {
+                tenant_id: &m.tenant_id,
+                kind: "mailbox.alias",
+                target_id: &m.id,
+                target_label: &m.address,
+                payload: json!({
+                    "address": m.address, "target_mailbox_id": t.id, "target": t.address, "days": days,
+                }),
+                before: json!({ "status": m.status, "aliases": [] }),
+                rollback: Some(json!({ "remove_alias_of": m.address })),
+                reason: &format!(
+                    "Offboarding: mail to {} goes to {} for {days} days. {reason}",
+                    m.address, t.address
+                ),
+            },
+            now,
+        )
+        .await?;
+        revoked.alias_requested = Some(format!(
+            "{} → {} for {days} days, waiting for a second person's approval ({cr})",
+            m.address, t.address
+        ));
+    }
     let receipt_id = secrets::new_id("rcpt");
     let options = json!({ "keep_days": keep_days, "reason": reason });
     sqlx::query(
@@ -1545,7 +1602,7 @@ pub async fn offboard_many(
     }
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let r = offboard(st, actor, id, keep_days, reason, None).await;
+        let r = offboard(st, actor, id, keep_days, reason, None, None).await;
         out.push((id.clone(), r));
     }
     Ok(out)
@@ -1673,4 +1730,97 @@ async fn latest_receipt(st: &AppState, mailbox_id: &str) -> AppResult<Option<Off
 pub async fn receipt(st: &AppState, actor: &Actor, key: &str) -> AppResult<OffboardingReceipt> {
     let m = get(st, actor, key).await?;
     latest_receipt(st, &m.id).await?.ok_or(AppError::NotFound)
+}
+
+/// Applies an approved offboarding alias (called by the change-request mechanism in the
+/// approving transaction): mail to the old address goes to the colleague until it expires.
+pub async fn apply_alias(
+    _st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    c: &ChangeRequest,
+    payload: &serde_json::Value,
+    now: i64,
+) -> AppResult<String> {
+    let address = payload["address"].as_str().unwrap_or_default().to_string();
+    let target_id = payload["target_mailbox_id"].as_str().unwrap_or_default();
+    let days = payload["days"]
+        .as_i64()
+        .unwrap_or(0)
+        .clamp(1, super::MAX_ALIAS_DAYS);
+    let (t, _) = store::credentials(tx.conn(), target_id)
+        .await?
+        .ok_or_else(|| AppError::Conflict("The colleague's mailbox is gone.".into()))?;
+    if t.status != "active" || t.tenant_id != c.tenant_id {
+        return Err(AppError::Conflict(format!(
+            "{} is {} now: the alias no longer applies.",
+            t.address, t.status
+        )));
+    }
+    let existing = store::count(
+        tx.conn(),
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM aliases WHERE address = $1 AND state = 'active'",
+        &address,
+    )
+    .await?;
+    if existing > 0 {
+        return Err(AppError::Conflict(format!(
+            "{address} has an alias already."
+        )));
+    }
+    let expires = now + days * 86400;
+    let id = secrets::new_id("als");
+    sqlx::query(
+        "INSERT INTO aliases (id, tenant_id, address, target_mailbox_id, kind, state, expires_at, \
+         change_request_id, created_by_label, created_at) VALUES ($1,$2,$3,$4,'offboarding','active',$5,$6,$7,$8)",
+    )
+    .bind(&id)
+    .bind(&c.tenant_id)
+    .bind(&address)
+    .bind(&t.id)
+    .bind(expires)
+    .bind(&c.id)
+    .bind(&g.actor.label)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    let mut ev = Event::new("alias.created")
+        .target(c.target_id.clone())
+        .details(json!({
+            "alias": id, "address": address, "target": t.address, "expires_at": expires,
+            "before": null, "change_request": c.id,
+        }));
+    ev.tenant_id = Some(c.tenant_id.clone());
+    record(tx, g.actor, now, ev).await?;
+    let until = chrono::DateTime::from_timestamp(expires, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    Ok(format!(
+        "Mail to {address} goes to {} until {until}.",
+        t.address
+    ))
+}
+
+/// Where mail for `address` goes through aliases now: active, unexpired aliases to active
+/// mailboxes only.
+pub async fn alias_targets(st: &AppState, address: &str) -> AppResult<Vec<super::AliasView>> {
+    let rows = sqlx::query(
+        "SELECT a.address, m.address AS target, a.expires_at FROM aliases a \
+         JOIN mailboxes m ON m.id = a.target_mailbox_id WHERE a.address = $1 AND a.state = 'active' \
+         AND (a.expires_at IS NULL OR a.expires_at > $2) AND m.status = 'active' ORDER BY m.address",
+    )
+    .bind(address)
+    .bind(st.clock.now())
+    .fetch_all(st.db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(super::AliasView {
+                address: r.try_get("address")?,
+                target: r.try_get("target")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
 }
