@@ -24,7 +24,13 @@ pub async fn get_import(id: String) -> Result<PageData<ImportPage>, ServerFnErro
     crate::ssr::page(|c| async move {
         let a = c.actor();
         let job = super::service::get(&c.st, &a, &id).await?;
-        let rows = super::service::rows(&c.st, &a, &id, 300).await?;
+        // The whole preview while it is a draft; afterwards the start of the file.
+        let limit = if job.state == "draft" || job.state == "failed" {
+            300
+        } else {
+            50
+        };
+        let rows = super::service::rows(&c.st, &a, &id, limit).await?;
         Ok(ImportPage {
             can_manage: authorize_in(&a, Action::ManageMailboxes, &job.tenant_id).is_ok(),
             job,
@@ -67,6 +73,7 @@ pub fn ImportDetailPage() -> impl IntoView {
                 _ => String::new(),
             };
             let id = j.id.clone();
+            let shown = p.rows.len() as i64;
             view! {
                 {live.then(|| view! { <leptos_meta::Meta http_equiv="refresh" content="1"/> })}
                 <section class="card p-5 space-y-2" data-testid="import-summary">
@@ -116,7 +123,7 @@ pub fn ImportDetailPage() -> impl IntoView {
                         </tbody>
                     </table>
                 </div>
-                {(j.rows > 300).then(|| view! { <p class="text-sm text-zinc-500">{format!("Showing 300 of {} lines (errors first).", j.rows)}</p> })}
+                {(j.rows > shown).then(|| view! { <p class="text-sm text-zinc-500">{format!("Showing {shown} of {} lines (errors first).", j.rows)}</p> })}
             }
         },
     )

@@ -141,9 +141,8 @@ pub fn MailboxesListPage() -> impl IntoView {
                 } else if can_manage {
                     view! {
                         <form method="post" action="/mailboxes/offboard" class="space-y-3">
-                            {table}
                             <details class="card p-4" data-testid="bulk-offboard">
-                                <summary class="cursor-pointer font-medium text-red-800">"Offboard the selected mailboxes…"</summary>
+                                <summary class="cursor-pointer font-medium text-red-800">"Offboard selected mailboxes…"<span class="ml-2 font-normal text-zinc-500">"tick them in the list below"</span></summary>
                                 <p class="mt-2 text-sm text-zinc-600">"Each is offboarded like one at a time: sign-in, sessions, app passwords, links, recovery codes, pending requests and the same person's console accounts are revoked, and each gets its own receipt and verification scan."</p>
                                 <div class="mt-3 grid gap-3 sm:grid-cols-3 items-end">
                                     <div class="sm:col-span-2"><label class="label" for="bo-reason">"Reason"</label><input class="input" id="bo-reason" name="reason" minlength="4" maxlength="500" placeholder="e.g. client contract ended"/></div>
@@ -152,6 +151,7 @@ pub fn MailboxesListPage() -> impl IntoView {
                                     <div><button class="btn btn-danger w-full" type="submit">"Offboard selected"</button></div>
                                 </div>
                             </details>
+                            {table}
                         </form>
                     }.into_any()
                 } else {
