@@ -171,13 +171,25 @@ async fn metrics(State(st): State<AppState>) -> Response {
 async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = loggable_path(req.uri().path());
     let resp = next.run(req).await;
     let secs = start.elapsed().as_secs_f64();
     st.metrics
         .observe(method.as_str(), resp.status().as_u16(), secs);
     tracing::debug!(%method, %path, status = resp.status().as_u16(), ms = secs * 1000.0, "request");
     resp
+}
+
+/// The path as it may be logged: one-time link tokens (`/activate/{token}`,
+/// `/invite/{token}/…`) are secrets and never reach the log.
+fn loggable_path(path: &str) -> String {
+    for prefix in ["/activate/", "/invite/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+            return format!("{prefix}…{tail}");
+        }
+    }
+    path.to_string()
 }
 
 /// Who is calling, from where, over what.
@@ -378,4 +390,16 @@ async fn shutdown_signal() {
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn link_tokens_never_reach_the_log() {
+        assert_eq!(loggable_path("/activate/abcDEF123"), "/activate/…");
+        assert_eq!(loggable_path("/invite/abc/password"), "/invite/…/password");
+        assert_eq!(loggable_path("/mailboxes/m1"), "/mailboxes/m1");
+    }
 }

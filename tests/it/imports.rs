@@ -86,13 +86,7 @@ impl World {
     }
 
     async fn count(&self, sql: &str) -> i64 {
-        use sqlx::Row;
-        sqlx::query(sql)
-            .fetch_one(self.app.state.db.pool())
-            .await
-            .unwrap()
-            .try_get::<i64, _>(0)
-            .unwrap()
+        self.app.count(sql).await
     }
 }
 

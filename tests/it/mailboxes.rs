@@ -412,13 +412,27 @@ async fn recovery_code_reset(b: Backend) {
     assert_eq!(owner_sign_in(&w.app, address, PW).await.1, "/me");
     // The owner's area: change password and new codes (the old ones stop working).
     let (me, _) = owner_sign_in(&w.app, address, PW).await;
+    let (other, _) = owner_sign_in(&w.app, address, PW).await;
     me.post(
         "/me/password",
         &[("current", PW), ("password", PW2), ("confirm", PW2)],
     )
     .await;
-    assert_eq!(me.flash("/me").await.unwrap(), "Password changed.");
-    let r = me.post("/me/recovery-codes", &[]).await;
+    assert_eq!(
+        me.flash("/me").await.unwrap(),
+        "Password changed. Any other signed-in sessions were signed out."
+    );
+    // The other browser's session ended; this one goes on.
+    let r = other.get("/me").await;
+    assert_eq!(r.headers()["location"], "/me/login", "other session ended");
+    // New codes need the current password.
+    let r = me.post("/me/recovery-codes", &[("current", PW)]).await;
+    assert_eq!(r.headers()["location"], "/me");
+    assert_eq!(
+        me.flash("/me").await.unwrap(),
+        "The current password is not right."
+    );
+    let r = me.post("/me/recovery-codes", &[("current", PW2)]).await;
     assert_eq!(r.headers()["location"], "/me/recovery-codes");
     let fresh = recovery_codes_in(&me.get_text("/me/recovery-codes").await);
     assert_eq!(fresh.len(), 10);
@@ -703,8 +717,11 @@ async fn offboarding_leaves_nothing_active(b: Backend) {
         .await;
     let (dora, _) = w.activate(&w.link_to("dora@home.example"), PW).await;
     // An app password (shown once), an open reset link, a pending request, a session.
-    dora.post("/me/app-passwords", &[("name", "Phone"), ("imap", "on")])
-        .await;
+    dora.post(
+        "/me/app-passwords",
+        &[("current", PW), ("name", "Phone"), ("imap", "on")],
+    )
+    .await;
     let page = dora.get_text("/me").await;
     let secret = mailward_tests::testid_text(&page, "fresh-secret").expect("shown once");
     assert_eq!(secret.len(), 39);
@@ -1133,3 +1150,81 @@ async fn offboarding_alias_is_approved_and_expires(b: Backend) {
     let _ = bob;
 }
 both!(offboarding_alias_is_approved_and_expires);
+
+/// Locking a mailbox cuts every way in at once: sessions end, app passwords stop, and the
+/// owner's own reset with a recovery code does not open it again.
+async fn lock_now_cuts_access(b: Backend) {
+    let w = world(b).await;
+    let id = w.create("lena", "lena@home.example", &[]).await;
+    let (lena, codes) = w.activate(&w.link_to("lena@home.example"), PW).await;
+    // An app password needs the current password.
+    lena.post("/me/app-passwords", &[("current", "wrong"), ("name", "Phone"), ("imap", "on")])
+        .await;
+    assert_eq!(
+        lena.flash("/me").await.unwrap(),
+        "The current password is not right."
+    );
+    lena.post("/me/app-passwords", &[("current", PW), ("name", "Phone"), ("imap", "on")])
+        .await;
+    assert!(lena.get_text("/me").await.contains("Phone"));
+    mb::request_reset(&w.app.state, &operator("usr_o"), &id, "phished", true, None)
+        .await
+        .unwrap();
+    assert_eq!(w.mailbox(&id).await.status, "locked");
+    let r = lena.get("/me").await;
+    assert_eq!(r.headers()["location"], "/me/login", "session ended");
+    let live: i64 = w
+        .app
+        .count(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM app_passwords WHERE mailbox_id = '{id}' AND revoked_at IS NULL"
+        ))
+        .await;
+    assert_eq!(live, 0, "app passwords revoked");
+    let anon = w.app.browser();
+    anon.post(
+        "/me/reset",
+        &[
+            ("address", "lena@acme.example"),
+            ("code", &codes[0]),
+            ("password", PW2),
+            ("confirm", PW2),
+        ],
+    )
+    .await;
+    assert_eq!(w.mailbox(&id).await.status, "locked", "the lock holds");
+    assert_ne!(owner_sign_in(&w.app, "lena@acme.example", PW2).await.1, "/me");
+}
+both!(lock_now_cuts_access);
+
+/// Mail goes out after the commit; when it cannot be sent, the change stands, the link in
+/// the mail is withdrawn (audited), and the answer says exactly that.
+async fn undeliverable_invitation_is_withdrawn(b: Backend) {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let w = world_with(b, |c| c.smtp.as_mut().unwrap().port = closed).await;
+    let r = mb::create(
+        &w.app.state,
+        &operator("usr_o"),
+        &NewMailbox {
+            domain: Some(w.domain.clone()),
+            address: "nils".into(),
+            display_name: "Nils".into(),
+            invite_to: Some("nils@home.example".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let Err(app::core::AppError::Unavailable(msg)) = r else {
+        panic!("{:?}", r.err())
+    };
+    assert!(msg.starts_with("nils@acme.example was created, but the email to nils@home.example could not be sent"), "{msg}");
+    let open: i64 = w
+        .app
+        .count("SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_invites WHERE revoked_at IS NULL")
+        .await;
+    assert_eq!(open, 0, "no live link nobody received");
+    assert!(audit_actions(&w.app).await.iter().any(|a| a == "mailbox.invite_not_sent"));
+}
+both!(undeliverable_invitation_is_withdrawn);

@@ -196,6 +196,17 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The one number a query returns (`SELECT CAST(COUNT(*) AS BIGINT) …`).
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(sql)
+            .fetch_one(self.state.db.pool())
+            .await
+            .unwrap()
+            .try_get::<i64, _>(0)
+            .unwrap()
+    }
+
     pub async fn start(backend: Backend) -> TestApp {
         Self::start_with(backend, |_| {}).await
     }

@@ -196,6 +196,8 @@ async fn invite_restart(session: Session, Path(token): Path<String>) -> Response
 }
 
 async fn sign_in_session(session: &Session, st: &AppState, user_id: &str, client: &ClientInfo) {
+    // An operator's session is never also a mailbox owner's.
+    let _ = session.remove::<String>(keys::MAILBOX_ID).await;
     let _ = session.insert(keys::USER_ID, user_id).await;
     let _ = session.insert(keys::AUTH_AT, st.clock.now()).await;
     let _ = session.insert(keys::IP, client.ip.clone()).await;

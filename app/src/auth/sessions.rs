@@ -69,16 +69,16 @@ fn str_field(r: &Record, key: &str) -> Option<String> {
 }
 
 impl DbSessionStore {
-    /// Writes a session row; `on_conflict` decides what an existing row with that id gets.
-    async fn write(&self, record: &Record, on_conflict: &str) -> session_store::Result<u64> {
+    /// Inserts a new session row, or nothing if the id is taken; returns the rows written.
+    async fn insert(&self, record: &Record) -> session_store::Result<u64> {
         let data = serde_json::to_string(&record.data).map_err(backend)?;
         // tower-sessions computes the expiry from the system time; stored rows follow the
         // app's clock (the same in production; tests move the clock forward).
         let shift = self.clock.now() - time::OffsetDateTime::now_utc().unix_timestamp();
-        let r = sqlx::query(&format!(
+        let r = sqlx::query(
             "INSERT INTO sessions (id, handle, user_id, data, created_at, last_seen_at, expires_at, ip, user_agent, mailbox_id) \
-             VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8,$9) ON CONFLICT (id) {on_conflict}"
-        ))
+             VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING",
+        )
         .bind(record.id.to_string())
         .bind(handle_of(&record.id))
         .bind(str_field(record, USER_ID))
@@ -99,20 +99,32 @@ impl DbSessionStore {
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // A fresh id never collides in practice (128 bits), but never overwrite if it does.
-        while self.write(record, "DO NOTHING").await? != 1 {
+        while self.insert(record).await? != 1 {
             record.id = Id::default();
         }
         Ok(())
     }
 
+    /// Updates an existing row only: a session that was ended (signed out, revoked, or
+    /// ended by a password change) is never brought back by a request that loaded it before.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.write(
-            record,
-            "DO UPDATE SET user_id = excluded.user_id, mailbox_id = excluded.mailbox_id, data = excluded.data, \
-             last_seen_at = excluded.last_seen_at, expires_at = excluded.expires_at, \
-             ip = excluded.ip, user_agent = excluded.user_agent",
+        let data = serde_json::to_string(&record.data).map_err(backend)?;
+        let shift = self.clock.now() - time::OffsetDateTime::now_utc().unix_timestamp();
+        sqlx::query(
+            "UPDATE sessions SET user_id = $2, mailbox_id = $3, data = $4, last_seen_at = $5, \
+             expires_at = $6, ip = $7, user_agent = $8 WHERE id = $1",
         )
-        .await?;
+        .bind(record.id.to_string())
+        .bind(str_field(record, USER_ID))
+        .bind(str_field(record, MAILBOX_ID))
+        .bind(data)
+        .bind(self.clock.now())
+        .bind(record.expiry_date.unix_timestamp() + shift)
+        .bind(str_field(record, IP))
+        .bind(str_field(record, USER_AGENT))
+        .execute(self.db.pool())
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 

@@ -253,7 +253,9 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
                 .details(serde_json::json!({ "kind": c.kind, "result": result }));
             ev.tenant_id = Some(c.tenant_id.clone());
             record(&mut tx, g.actor, now, ev).await?;
-            tx.commit().await?;
+            let mail = tx.commit_outbox().await?;
+            crate::mailboxes::service::deliver(st, g.actor, mail, "The change was applied")
+                .await?;
         }
         // The change no longer fits (say the mailbox was offboarded meanwhile): the request
         // fails for good, with the reason kept.

@@ -8,6 +8,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::error::{AppError, AppResult};
+use super::mailer::Mail;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -28,18 +29,40 @@ pub struct Db {
 }
 
 /// A write transaction. Commit explicitly; dropping it rolls back.
+///
+/// Mail that belongs to the change (an invitation link…) waits in the transaction's outbox
+/// and goes out only after the commit, through [`Tx::commit_outbox`]: no SMTP conversation
+/// ever runs while the transaction holds row locks or SQLite's one write slot.
 pub struct Tx {
     tx: Transaction<'static, Any>,
     _guard: Option<OwnedMutexGuard<()>>,
+    outbox: Vec<Mail>,
 }
 
 impl Tx {
     pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
+    /// Queues mail to send once this transaction has committed.
+    pub fn mail_after_commit(&mut self, mail: Mail) {
+        self.outbox.push(mail);
+    }
+    /// Commits; the transaction must not carry mail (use [`Tx::commit_outbox`]).
     pub async fn commit(self) -> AppResult<()> {
-        self.tx.commit().await?;
+        let outbox = self.commit_outbox().await?;
+        if !outbox.is_empty() {
+            return Err(AppError::Internal(format!(
+                "{} queued mail(s) dropped: committed with commit() instead of commit_outbox()",
+                outbox.len()
+            )));
+        }
         Ok(())
+    }
+    /// Commits and hands back the queued mail for the caller to send.
+    pub async fn commit_outbox(self) -> AppResult<Vec<Mail>> {
+        let Tx { tx, _guard, outbox } = self;
+        tx.commit().await?;
+        Ok(outbox)
     }
 }
 
@@ -139,7 +162,11 @@ impl Db {
             None => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(Tx { tx, _guard: guard })
+        Ok(Tx {
+            tx,
+            _guard: guard,
+            outbox: Vec::new(),
+        })
     }
 
     /// Cheap liveness probe for `/readyz`.

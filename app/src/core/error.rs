@@ -20,6 +20,10 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// Something Mailward depends on (outgoing mail) failed; the message says what was and
+    /// was not done.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database error: {0}")]
@@ -46,6 +50,7 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Config(_) | AppError::Db(_) | AppError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -11,8 +11,15 @@ use super::secrets;
 use super::state::AppState;
 use super::AppResult;
 
-/// A running job whose heartbeat is older than this is taken over.
-pub const STALE_SECS: i64 = 15;
+/// A running job whose heartbeat is older than this is taken over. Workers renew the
+/// heartbeat at least once per unit of work, and the longest unit is one outgoing mail
+/// (up to 10 s to connect and 60 s to send, tried twice), so this stays well above that:
+/// a slow SMTP server must not make a second worker send the same invitations again.
+pub const STALE_SECS: i64 = 180;
+
+/// A job that was claimed this many times and still did not finish (its worker died or it
+/// kept failing) is given up, not tried forever.
+pub const MAX_ATTEMPTS: i64 = 5;
 
 /// Claims the oldest runnable job for `worker`; returns its id and kind.
 pub async fn claim(st: &AppState, worker: &str) -> AppResult<Option<(String, String)>> {
@@ -22,6 +29,17 @@ pub async fn claim(st: &AppState, worker: &str) -> AppResult<Option<(String, Str
         Backend::Sqlite => "",
     };
     let mut tx = st.db.begin().await?;
+    sqlx::query(
+        "UPDATE jobs SET state = 'failed', claimed_by = NULL, finished_at = $1, \
+         error = 'Stopped after ' || CAST(attempts AS TEXT) || ' attempts that did not finish. \
+         See the server log; start it again once the cause is fixed.' \
+         WHERE state = 'running' AND attempts >= $3 AND (heartbeat_at IS NULL OR heartbeat_at < $2)",
+    )
+    .bind(now)
+    .bind(now - STALE_SECS)
+    .bind(MAX_ATTEMPTS)
+    .execute(tx.conn())
+    .await?;
     let row = sqlx::query(&format!(
         "UPDATE jobs SET state = 'running', claimed_by = $1, heartbeat_at = $2, \
          started_at = COALESCE(started_at, $2), attempts = attempts + 1 \

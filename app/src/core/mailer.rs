@@ -15,6 +15,16 @@ use tokio::sync::Mutex;
 use super::config::SmtpConfig;
 use super::error::{AppError, AppResult};
 
+/// One message to send.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// The one-time link (invitation id) this message carries, withdrawn if it cannot be sent.
+    pub link: Option<String>,
+}
+
 #[derive(Clone)]
 pub struct Mailer {
     smtp: Option<SmtpConfig>,

@@ -18,7 +18,7 @@ use crate::core::authz::{authorize, authorize_in, Action, Actor, Principal, Tena
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
-use crate::mailboxes::service::{issue_link, Delivery};
+use crate::mailboxes::service::{deliver, issue_link, Delivery};
 use crate::mailboxes::{parse_quota, store as mstore};
 use crate::types::EmailAddress;
 
@@ -109,6 +109,7 @@ pub async fn preview(
         .await?
         .ok_or(AppError::NotFound)?;
     let g = authorize_in(actor, Action::ManageMailboxes, &tenant.id)?;
+    refuse_suspended(&tenant)?;
     let records = parse_csv(csv).map_err(AppError::Invalid)?;
     let Some((_, first)) = records.first() else {
         return Err(AppError::invalid("The file is empty."));
@@ -338,9 +339,25 @@ pub async fn preview(
 
 /// Starts a previewed import without errors (or retries a failed one): the job worker picks
 /// it up.
+/// No mailboxes are added to a suspended tenant, by import or otherwise.
+fn refuse_suspended(t: &crate::tenancy::Tenant) -> AppResult<()> {
+    if t.status != "active" {
+        return Err(AppError::Conflict(format!(
+            "{} is suspended: resume the tenant before importing mailboxes.",
+            t.name
+        )));
+    }
+    Ok(())
+}
+
 pub async fn start(st: &AppState, actor: &Actor, id: &str) -> AppResult<ImportJob> {
     let job = get(st, actor, id).await?;
     let g = authorize_in(actor, Action::ManageMailboxes, &job.tenant_id)?;
+    let view = authorize(actor, Action::ViewTenants)?;
+    let tenant = crate::tenancy::store::tenant(&st.db, &view, &job.tenant_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    refuse_suspended(&tenant)?;
     if job.errors > 0 && job.state == "draft" {
         return Err(AppError::invalid(
             "The file has errors: fix them and upload it again.",
@@ -349,7 +366,7 @@ pub async fn start(st: &AppState, actor: &Actor, id: &str) -> AppResult<ImportJo
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let n = sqlx::query(
-        "UPDATE jobs SET state = 'queued', error = NULL, finished_at = NULL \
+        "UPDATE jobs SET state = 'queued', error = NULL, finished_at = NULL, attempts = 0 \
          WHERE id = $1 AND state IN ('draft', 'failed')",
     )
     .bind(id)
@@ -445,6 +462,20 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
     );
     let phase: String = r.try_get("phase")?;
     let g = authorize(&actor, Action::ManageMailboxes)?;
+    let suspended: bool = sqlx::query("SELECT status FROM tenants WHERE id = $1")
+        .bind(&tenant_id)
+        .fetch_one(st.db.pool())
+        .await?
+        .try_get::<String, _>("status")?
+        != "active";
+    if suspended {
+        let why = "the tenant was suspended";
+        return if phase == "invite" {
+            fail(st, id, &tenant_id, &actor, &format!("Stopped: {why}. The mailboxes exist; start the import again once the tenant is resumed.")).await
+        } else {
+            roll_back(st, id, &tenant_id, &actor, why).await
+        };
+    }
     let domains: HashMap<String, crate::tenancy::Domain> =
         crate::tenancy::store::domains(&st.db, &g, Some(&tenant_id), None)
             .await?
@@ -700,11 +731,15 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             .execute(tx.conn())
             .await?;
         tx.commit().await?;
-        // …mailed links one by one.
+        // …mailed links one by one, each mail sent after its row's commit. Every row renews
+        // the claim, so no other worker takes the job over while this one is still sending.
         for (line, m, to) in mailed {
             let now = st.clock.now();
             let mut tx = st.db.begin().await?;
-            if let Err(e) = issue_link(
+            if !still_mine(&mut tx, id, worker, now).await? {
+                return Ok(());
+            }
+            issue_link(
                 st,
                 &mut tx,
                 &actor,
@@ -714,21 +749,34 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 None,
                 now,
             )
-            .await
-            {
-                drop(tx);
-                return fail(st, id, &tenant_id, &actor, &format!(
-                    "line {line}: the invitation could not be sent ({}). The mailboxes exist; start the import again to send the remaining invitations.",
-                    e.user_message()
-                ))
-                .await;
-            }
+            .await?;
             mark_invited(&mut tx, id, line, now).await?;
             sqlx::query("UPDATE jobs SET progress_done = progress_done + 1 WHERE id = $1")
                 .bind(id)
                 .execute(tx.conn())
                 .await?;
-            tx.commit().await?;
+            let mail = tx.commit_outbox().await?;
+            if let Err(e) = deliver(st, &actor, mail, "The mailbox exists").await {
+                // Not invited after all: a restart sends this row's invitation again.
+                let mut tx = st.db.begin().await?;
+                sqlx::query(
+                    "UPDATE import_rows SET invited_at = NULL WHERE job_id = $1 AND line = $2",
+                )
+                .bind(id)
+                .bind(line)
+                .execute(tx.conn())
+                .await?;
+                sqlx::query("UPDATE jobs SET progress_done = progress_done - 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(tx.conn())
+                    .await?;
+                tx.commit().await?;
+                return fail(st, id, &tenant_id, &actor, &format!(
+                    "line {line}: {} Start the import again to send the remaining invitations.",
+                    e.user_message()
+                ))
+                .await;
+            }
         }
     }
     let now = st.clock.now();
@@ -784,6 +832,14 @@ async fn roll_back(
 ) -> AppResult<()> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
+    // Links someone made meanwhile for these brand-new mailboxes go with them.
+    sqlx::query(
+        "DELETE FROM mailbox_invites WHERE mailbox_id IN (SELECT mailbox_id FROM import_rows \
+         WHERE job_id = $1 AND mailbox_id IS NOT NULL)",
+    )
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
     let removed = sqlx::query(
         "DELETE FROM mailboxes WHERE id IN (SELECT mailbox_id FROM import_rows WHERE job_id = $1 \
          AND mailbox_id IS NOT NULL)",

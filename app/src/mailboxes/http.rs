@@ -364,7 +364,8 @@ pub async fn owner_of(
         return None;
     }
     match service::owner(st, &id, client.ip.clone(), client.user_agent.clone()).await {
-        Ok(Some((_, a))) => {
+        // A session from before the password last changed has ended, wherever it is.
+        Ok(Some((m, a))) if m.password_set_at.is_none_or(|p| auth_at >= p) => {
             let seen = session.get::<i64>(keys::SEEN_AT).await.ok().flatten();
             if seen.is_none_or(|s| now - s >= 60) {
                 let _ = session.insert(keys::SEEN_AT, now).await;
@@ -472,21 +473,41 @@ struct ChangePasswordForm {
 async fn change_password(c: Caller, Form(f): Form<ChangePasswordForm>) -> Response {
     let st = c.st.clone();
     match as_owner(&c, |a| async move {
-        service::change_password(&st, &a, &f.current, &f.password, &f.confirm).await
+        let id = a.mailbox_id().map(str::to_string);
+        service::change_password(&st, &a, &f.current, &f.password, &f.confirm)
+            .await
+            .map(|cut| (id, cut))
     })
     .await
     {
-        Ok(r) => c.answer(r, "/me", "Password changed.", "/me").await,
+        Ok(Ok((Some(id), cut))) => {
+            // Every session of the mailbox ended; this browser gets a fresh one.
+            owner_session(&c, &id).await;
+            let mut msg = String::from("Password changed. Any other signed-in sessions were signed out.");
+            if cut.app_passwords > 0 {
+                msg.push_str(&format!(
+                    " {} app password(s) were revoked: create new ones for your mail apps.",
+                    cut.app_passwords
+                ));
+            }
+            done(&c.session, "/me", &msg).await
+        }
+        Ok(Ok((None, _))) => Redirect::to("/me/login").into_response(),
+        Ok(Err(e)) => failed(&c.session, "/me", e).await,
         Err(resp) => resp,
     }
 }
 
-async fn regenerate_codes(c: Caller) -> Response {
+#[derive(Deserialize)]
+struct CurrentPassword {
+    current: String,
+}
+
+async fn regenerate_codes(c: Caller, Form(f): Form<CurrentPassword>) -> Response {
     let st = c.st.clone();
-    match as_owner(
-        &c,
-        |a| async move { service::regenerate_codes(&st, &a).await },
-    )
+    match as_owner(&c, |a| async move {
+        service::regenerate_codes(&st, &a, &f.current).await
+    })
     .await
     {
         Ok(Ok(codes)) => {
@@ -545,6 +566,7 @@ async fn codes_ack(session: Session) -> Response {
 
 #[derive(Deserialize)]
 struct AppPasswordForm {
+    current: String,
     name: String,
     #[serde(default)]
     imap: Option<String>,
@@ -573,7 +595,7 @@ async fn create_app_password(c: Caller, Form(f): Form<AppPasswordForm>) -> Respo
     let name = f.name.clone();
     match as_owner(&c, |a| async move {
         let days = days?;
-        service::create_app_password(&st, &a, &name, &protos, days).await
+        service::create_app_password(&st, &a, &f.current, &name, &protos, days).await
     })
     .await
     {

@@ -8,7 +8,7 @@ use super::{AppPassword, Mailbox};
 use crate::audit::AuditEvent;
 use crate::auth::pages::SecretOnce;
 use crate::auth::{FreshSecret, PageData};
-use crate::ui::{auth_page, status_tone, Badge, ConfirmButton, FlashMessage, Time};
+use crate::ui::{auth_page, status_tone, Badge, FlashMessage, Time};
 
 #[cfg(feature = "ssr")]
 async fn signed_in_owner(c: &crate::ssr::Ctx) -> crate::core::AppResult<crate::core::authz::Actor> {
@@ -191,7 +191,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                 <section class="card p-5 space-y-3">
                     <h2 class="font-medium">"Password"</h2>
                     <form method="post" action="/me/password" class="grid gap-3 sm:grid-cols-3 items-end">
-                        <div><label class="label" for="cur">"Current"</label><input class="input" id="cur" name="current" type="password" required autocomplete="current-password"/></div>
+                        <CurrentPassword id="cur" label="Current"/>
                         <div><label class="label" for="new">"New"</label><input class="input" id="new" name="password" type="password" required minlength="12" autocomplete="new-password"/></div>
                         <div><label class="label" for="new2">"Repeat new"</label><input class="input" id="new2" name="confirm" type="password" required minlength="12" autocomplete="new-password"/></div>
                         <div class="sm:col-span-3"><button class="btn btn-primary" type="submit">"Change password"</button></div>
@@ -200,8 +200,11 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                 <section class="card p-5 space-y-2">
                     <h2 class="font-medium">"Recovery codes"</h2>
                     <p class="text-sm text-zinc-600" data-testid="codes-left">{format!("{} of 10 unused. Each sets a new password once at /me/reset.", home.recovery_codes_left)}</p>
-                    <ConfirmButton action="/me/recovery-codes" label="Make new codes"
-                        question="Ten new codes replace the old ones, which stop working at once."/>
+                    <form method="post" action="/me/recovery-codes" class="grid gap-3 sm:grid-cols-3 items-end">
+                        <CurrentPassword id="rc-cur" label="Your password"/>
+                        <div class="sm:col-span-2"><button class="btn btn-secondary" type="submit">"Make new codes"</button>
+                            <span class="ml-2 text-xs text-zinc-500">"Ten new codes replace the old ones, which stop working at once."</span></div>
+                    </form>
                 </section>
                 <section class="card">
                     <div class="px-5 py-3 border-b border-zinc-200">
@@ -210,6 +213,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                     </div>
                     <form method="post" action="/me/app-passwords" class="px-5 py-4 grid gap-3 sm:grid-cols-4 items-end border-b border-zinc-100">
                         <div class="sm:col-span-2"><label class="label" for="ap-name">"Name"</label><input class="input" id="ap-name" name="name" required maxlength="64" placeholder="e.g. Phone mail app"/></div>
+                        <CurrentPassword id="ap-cur" label="Your password"/>
                         <fieldset class="flex gap-3 text-sm">
                             <legend class="label">"For"</legend>
                             <label class="flex items-center gap-1"><input type="checkbox" name="imap" value="on" checked/>"IMAP"</label>
@@ -238,6 +242,18 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                     </ul>
                 </section>
             </main>
+        </div>
+    }
+}
+
+/// The owner's current password, asked again before any change to how the mailbox is
+/// reached (password, recovery codes, app passwords).
+#[component]
+fn CurrentPassword(id: &'static str, label: &'static str) -> impl IntoView {
+    view! {
+        <div>
+            <label class="label" for=id>{label}</label>
+            <input class="input" id=id name="current" type="password" required autocomplete="current-password"/>
         </div>
     }
 }

@@ -15,6 +15,7 @@ use crate::changes::service::{self as changes, NewChange};
 use crate::changes::ChangeRequest;
 use crate::core::authz::{authorize, authorize_in, Action, Actor, Granted, Principal, TenantScope};
 use crate::core::db::Tx;
+use crate::core::mailer::Mail;
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
@@ -319,7 +320,8 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         now,
     )
     .await?;
-    tx.commit().await?;
+    let mail = tx.commit_outbox().await?;
+    deliver(st, g.actor, mail, &format!("{} was created", probe.address)).await?;
     Ok(Created {
         mailbox: probe,
         emailed,
@@ -364,6 +366,21 @@ pub(crate) async fn issue_link(
     reason: Option<&str>,
     now: i64,
 ) -> AppResult<bool> {
+    // Holds the mailbox row to the end of this transaction, so an offboarding that runs at
+    // the same time waits and then revokes this link too; one that came first wins.
+    let held = sqlx::query(
+        "UPDATE mailboxes SET updated_at = updated_at WHERE id = $1 AND status <> 'offboarded'",
+    )
+    .bind(&m.id)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if held != 1 {
+        return Err(AppError::Conflict(format!(
+            "{} was offboarded: no link was made.",
+            m.address
+        )));
+    }
     let revoked = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
     let token = secrets::new_token("mwm_");
     let id = secrets::new_id("minv");
@@ -408,22 +425,63 @@ pub(crate) async fn issue_link(
                 "A mailbox was created for you",
             )
         };
-        st.mailer
-            .send(
-                &to,
-                &subject,
-                format!(
-                    "Hello {},\n\n{what}: {}.\n\nSet your password here (the link works once and \
-                     expires in {} hours):\n\n{link}\n\nNobody else knows this link; nobody at your \
-                     provider will ever ask for your password.\nIf you did not expect this, ignore \
-                     this message.\n",
-                    m.display_name, m.address, st.config.invite_ttl_hours
-                ),
-            )
-            .await?;
+        tx.mail_after_commit(Mail {
+            to,
+            subject,
+            body: format!(
+                "Hello {},\n\n{what}: {}.\n\nSet your password here (the link works once and \
+                 expires in {} hours):\n\n{link}\n\nNobody else knows this link; nobody at your \
+                 provider will ever ask for your password.\nIf you did not expect this, ignore \
+                 this message.\n",
+                m.display_name, m.address, st.config.invite_ttl_hours
+            ),
+            link: Some(id),
+        });
         return Ok(true);
     }
     Ok(false)
+}
+
+/// Sends the mail a committed transaction queued. A link that cannot be sent is withdrawn
+/// (and that is audited), so no live link exists that nobody received; the error says
+/// what was done and what was not.
+pub(crate) async fn deliver(st: &AppState, by: &Actor, mails: Vec<Mail>, done: &str) -> AppResult<()> {
+    let mut failed = None;
+    for mail in mails {
+        let Err(e) = st.mailer.send(&mail.to, &mail.subject, mail.body).await else {
+            continue;
+        };
+        tracing::warn!(error = %e, to = %mail.to, "mail not sent");
+        if let Some(link) = &mail.link {
+            let now = st.clock.now();
+            let mut tx = st.db.begin().await?;
+            let inv = sqlx::query(
+                "UPDATE mailbox_invites SET revoked_at = $2 WHERE id = $1 AND used_at IS NULL \
+                 AND revoked_at IS NULL RETURNING mailbox_id, tenant_id",
+            )
+            .bind(link)
+            .bind(now)
+            .fetch_optional(tx.conn())
+            .await?;
+            if let Some(r) = inv {
+                let mut ev = Event::new("mailbox.invite_not_sent")
+                    .target(r.try_get::<String, _>("mailbox_id")?)
+                    .details(json!({ "invite": link, "send_to": mail.to, "error": e.to_string() }));
+                ev.tenant_id = Some(r.try_get("tenant_id")?);
+                record(&mut tx, by, now, ev).await?;
+            }
+            tx.commit().await?;
+        }
+        failed.get_or_insert(format!(
+            "{done}, but the email to {} could not be sent ({}). The link in it was withdrawn: \
+             send a new one when outgoing mail works.",
+            mail.to, e
+        ));
+    }
+    match failed {
+        Some(msg) => Err(AppError::Unavailable(msg)),
+        None => Ok(()),
+    }
 }
 
 /// Sends a new link (revoking the open one), to `send_to` or the address on file; an
@@ -458,7 +516,8 @@ pub async fn resend_invite(
             .await?;
     }
     let emailed = issue_link(st, &mut tx, g.actor, &m, "provision", delivery, None, now).await?;
-    tx.commit().await?;
+    let mail = tx.commit_outbox().await?;
+    deliver(st, g.actor, mail, "A new link was made").await?;
     Ok(emailed)
 }
 
@@ -642,10 +701,10 @@ pub async fn accept(
     if !store::use_invite(tx.conn(), &inv.id, now).await? {
         return Err(AppError::Invalid(BAD_LINK.into()));
     }
-    if !store::set_password(tx.conn(), &m.id, &hash, now).await? {
+    if !store::set_password(tx.conn(), &m.id, &hash, now, true).await? {
         return Err(AppError::Invalid(BAD_LINK.into()));
     }
-    let ended = store::end_sessions(tx.conn(), &m.id).await?;
+    let cut = store::cut_access(tx.conn(), &m.id, now).await?;
     store::replace_codes(tx.conn(), &m.id, &hashes, now).await?;
     let action = if inv.purpose == "reset" {
         "mailbox.password_reset"
@@ -654,7 +713,8 @@ pub async fn accept(
     };
     let mut ev = Event::new(action).target(m.id.clone()).details(json!({
         "address": m.address, "invite": inv.id, "channel": "invite_link",
-        "sessions_ended": ended, "recovery_codes": codes.len(),
+        "sessions_ended": cut.sessions, "app_passwords_revoked": cut.app_passwords,
+        "recovery_codes": codes.len(),
     }));
     ev.tenant_id = Some(m.tenant_id.clone());
     record(&mut tx, &owner, now, ev).await?;
@@ -816,8 +876,12 @@ pub async fn self_reset(
             if store::consume_code(tx.conn(), &m.id, &secrets::hash_recovery_code(code), now)
                 .await?
             {
-                store::set_password(tx.conn(), &m.id, &hash, now).await?;
-                let ended = store::end_sessions(tx.conn(), &m.id).await?;
+                // Locked meanwhile: the lock holds (the code stays used; the answer is neutral).
+                if !store::set_password(tx.conn(), &m.id, &hash, now, false).await? {
+                    tx.commit().await?;
+                    return Err(AppError::Unauthorized(NEUTRAL_RESET.into()));
+                }
+                let cut = store::cut_access(tx.conn(), &m.id, now).await?;
                 // A link an operator issued is moot once the owner has reset themselves.
                 let revoked = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
                 let owner = owner_actor_for(m, actor.ip.clone(), actor.user_agent.clone());
@@ -825,7 +889,8 @@ pub async fn self_reset(
                     .target(m.id.clone())
                     .details(json!({
                         "address": m.address, "channel": "recovery_code", "initiator": "owner",
-                        "sessions_ended": ended, "links_revoked": revoked,
+                        "sessions_ended": cut.sessions,
+                        "app_passwords_revoked": cut.app_passwords, "links_revoked": revoked,
                     }));
                 ev.tenant_id = Some(m.tenant_id.clone());
                 record(&mut tx, &owner, now, ev).await?;
@@ -887,22 +952,31 @@ fn own<'a>(actor: &'a Actor) -> AppResult<(Granted<'a>, String)> {
     Ok((g, id))
 }
 
-pub async fn change_password(
-    st: &AppState,
-    actor: &Actor,
-    current: &str,
-    password: &str,
-    confirm: &str,
-) -> AppResult<()> {
-    let (g, id) = own(actor)?;
+/// The owner's mailbox, after checking their current password (asked again before any
+/// change to how the mailbox is reached: password, recovery codes, app passwords).
+async fn confirm_current(st: &AppState, id: &str, current: &str) -> AppResult<Mailbox> {
     let mut conn = st.db.pool().acquire().await?;
-    let (m, hash) = store::credentials(&mut conn, &id)
+    let (m, hash) = store::credentials(&mut conn, id)
         .await?
         .ok_or(AppError::NotFound)?;
     drop(conn);
     if !secrets::verify_mail_password(current.to_string(), hash).await {
         return Err(AppError::invalid("The current password is not right."));
     }
+    Ok(m)
+}
+
+/// The owner changes their password: every session of the mailbox ends (the caller starts
+/// a fresh one for this browser) and app passwords are revoked, as after a reset.
+pub async fn change_password(
+    st: &AppState,
+    actor: &Actor,
+    current: &str,
+    password: &str,
+    confirm: &str,
+) -> AppResult<store::Cut> {
+    let (g, id) = own(actor)?;
+    let m = confirm_current(st, &id, current).await?;
     if password != confirm {
         return Err(AppError::invalid("The two new passwords do not match."));
     }
@@ -915,18 +989,29 @@ pub async fn change_password(
     let hash = secrets::hash_mail_password(password.to_string()).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    store::set_password(tx.conn(), &m.id, &hash, now).await?;
+    if !store::set_password(tx.conn(), &m.id, &hash, now, false).await? {
+        return Err(AppError::Conflict(
+            "This mailbox is locked: only a reset link from whoever manages it opens it again."
+                .into(),
+        ));
+    }
+    let cut = store::cut_access(tx.conn(), &m.id, now).await?;
     let mut ev = Event::new("mailbox.password_changed")
         .target(m.id.clone())
-        .details(json!({ "address": m.address, "channel": "self_service" }));
+        .details(json!({
+            "address": m.address, "channel": "self_service",
+            "sessions_ended": cut.sessions, "app_passwords_revoked": cut.app_passwords,
+        }));
     ev.tenant_id = Some(m.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(cut)
 }
 
 /// New recovery codes for the owner (the old ones stop working); returned once.
-pub async fn regenerate_codes(st: &AppState, actor: &Actor) -> AppResult<Vec<String>> {
+pub async fn regenerate_codes(st: &AppState, actor: &Actor, current: &str) -> AppResult<Vec<String>> {
     let (g, id) = own(actor)?;
+    confirm_current(st, &id, current).await?;
     let (codes, hashes) = new_codes();
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
@@ -987,6 +1072,7 @@ pub const MAX_APP_PASSWORD_DAYS: i64 = 730;
 pub async fn create_app_password(
     st: &AppState,
     actor: &Actor,
+    current: &str,
     name: &str,
     protocols: &[String],
     days: Option<i64>,
@@ -1013,6 +1099,7 @@ pub async fn create_app_password(
         return Err(AppError::invalid("Choose IMAP, SMTP or both."));
     }
     protos.sort();
+    confirm_current(st, &id, current).await?;
     if let Some(d) = days {
         if !(1..=MAX_APP_PASSWORD_DAYS).contains(&d) {
             return Err(AppError::invalid(format!(
@@ -1181,9 +1268,10 @@ pub async fn request_reset(
         }
     }
     let mut tx = st.db.begin().await?;
+    let mut cut = store::Cut::default();
     if lock_now && m.status != "locked" {
         store::set_status(tx.conn(), &m.id, "locked", now).await?;
-        store::end_sessions(tx.conn(), &m.id).await?;
+        cut = store::cut_access(tx.conn(), &m.id, now).await?;
     }
     let mut ev = Event::new("mailbox.reset_requested")
         .target(m.id.clone())
@@ -1196,7 +1284,10 @@ pub async fn request_reset(
     if lock_now && m.status != "locked" {
         let mut ev = Event::new("mailbox.locked")
             .target(m.id.clone())
-            .details(json!({ "address": m.address, "reason": reason }));
+            .details(json!({
+                "address": m.address, "reason": reason, "sessions_ended": cut.sessions,
+                "app_passwords_revoked": cut.app_passwords,
+            }));
         ev.tenant_id = Some(m.tenant_id.clone());
         record(&mut tx, g.actor, now, ev).await?;
     }
@@ -1236,7 +1327,8 @@ pub async fn request_reset(
         .await?;
         ResetOutcome::Issued { emailed }
     };
-    tx.commit().await?;
+    let mail = tx.commit_outbox().await?;
+    deliver(st, g.actor, mail, "The reset was started").await?;
     Ok(outcome)
 }
 
@@ -1476,8 +1568,10 @@ pub async fn offboard(
         .execute(tx.conn())
         .await?;
     }
-    let sessions = store::end_sessions(tx.conn(), &m.id).await?;
-    let app_passwords = store::revoke_app_passwords(tx.conn(), &m.id, None, now).await?;
+    let store::Cut {
+        sessions,
+        app_passwords,
+    } = store::cut_access(tx.conn(), &m.id, now).await?;
     let invites = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
     let recovery_codes = sqlx::query(
         "UPDATE mailbox_recovery_codes SET used_at = $2 WHERE mailbox_id = $1 AND used_at IS NULL",

@@ -226,17 +226,26 @@ pub async fn set_status(
     Ok(())
 }
 
-/// Sets the owner's password: the mailbox becomes active and any "revealed to" mark goes.
+/// Sets the owner's password. With `unlock` (an operator's link: activation or reset) an
+/// invited or locked mailbox becomes active; without it (the owner's own change or
+/// recovery-code reset) only an active mailbox changes, so a lock set meanwhile holds.
+/// Any "revealed to" mark goes. Returns whether the mailbox changed.
 pub async fn set_password(
     conn: &mut AnyConnection,
     id: &str,
     hash: &str,
     now: i64,
+    unlock: bool,
 ) -> AppResult<bool> {
-    let n = sqlx::query(
+    let only = if unlock {
+        "status <> 'offboarded'"
+    } else {
+        "status = 'active'"
+    };
+    let n = sqlx::query(&format!(
         "UPDATE mailboxes SET password_hash = $2, password_set_at = $3, status = 'active', \
-         invite_revealed_to = NULL, updated_at = $3 WHERE id = $1 AND status <> 'offboarded'",
-    )
+         invite_revealed_to = NULL, updated_at = $3 WHERE id = $1 AND {only}"
+    ))
     .bind(id)
     .bind(hash)
     .bind(now)
@@ -469,6 +478,24 @@ pub async fn end_sessions(conn: &mut AnyConnection, mailbox_id: &str) -> AppResu
         .await?
         .rows_affected();
     Ok(n as i64)
+}
+
+/// What cutting a mailbox's access ended.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cut {
+    pub sessions: i64,
+    pub app_passwords: i64,
+}
+
+/// Ends every self-service session of a mailbox and revokes all its app passwords: what a
+/// lock, a password reset or change, and offboarding all do, in the caller's transaction.
+pub async fn cut_access(conn: &mut AnyConnection, mailbox_id: &str, now: i64) -> AppResult<Cut> {
+    let sessions = end_sessions(&mut *conn, mailbox_id).await?;
+    let app_passwords = revoke_app_passwords(conn, mailbox_id, None, now).await?;
+    Ok(Cut {
+        sessions,
+        app_passwords,
+    })
 }
 
 // ---------- app passwords ----------
