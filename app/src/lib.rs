@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod imports;
 pub mod mailboxes;
 pub mod portal;
+pub mod routing;
 pub mod tenancy;
 pub mod types;
 pub mod ui;
@@ -73,6 +74,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/mailboxes/:id") view=mailboxes::pages::MailboxDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/imports/:id") view=imports::pages::ImportDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/approvals") view=changes::pages::ApprovalsQueuePage ssr=ssr.clone()/>
+                <Route path=path!("/routing") view=routing::pages::RoutingPageView ssr=ssr.clone()/>
+                <Route path=path!("/routing/report") view=routing::pages::PersistenceReportPage ssr=ssr.clone()/>
+                <Route path=path!("/routing/confirm/:token") view=routing::pages::RouteConfirmPage ssr=ssr.clone()/>
                 <Route path=path!("/activate/:token") view=mailboxes::pages::ActivatePage ssr=ssr.clone()/>
                 <Route path=path!("/me") view=mailboxes::me::OwnerHomePage ssr=ssr.clone()/>
                 <Route path=path!("/me/login") view=mailboxes::me::OwnerLoginPage ssr=ssr.clone()/>

@@ -269,6 +269,9 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
             check,
         } => import(&state, &tenant, &file, check).await,
         Command::Jobs(JobsCmd::Run) => {
+            if let Err(e) = app::core::jobs::ensure_recurring(&state).await {
+                return fail(&e.user_message());
+            }
             let worker = app::core::jobs::worker_name();
             match app::core::jobs::run_pending(&state, &worker).await {
                 Ok(n) => {

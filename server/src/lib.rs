@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::tenancy::http::routes())
         .merge(app::mailboxes::http::routes())
         .merge(app::changes::http::routes())
+        .merge(app::routing::http::routes())
         .merge(app::imports::http::routes())
         .merge(app::api::routes())
         .merge(app::api::export_routes())
@@ -183,7 +184,7 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
 /// The path as it may be logged: one-time link tokens (`/activate/{token}`,
 /// `/invite/{token}/…`) are secrets and never reach the log.
 fn loggable_path(path: &str) -> String {
-    for prefix in ["/activate/", "/invite/"] {
+    for prefix in ["/activate/", "/invite/", "/routing/confirm/"] {
         if let Some(rest) = path.strip_prefix(prefix) {
             let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
             return format!("{prefix}…{tail}");

@@ -7,6 +7,7 @@ mod imports;
 mod mailboxes;
 mod matrix;
 mod overview;
+mod routing;
 mod roles;
 mod security;
 mod tenancy;

@@ -36,6 +36,10 @@ impl<'a> Event<'a> {
         self.details = d;
         self
     }
+    pub fn tenant(mut self, t: impl Into<String>) -> Self {
+        self.tenant_id = Some(t.into());
+        self
+    }
 }
 
 #[derive(Serialize)]

@@ -48,6 +48,7 @@ pub fn is_public_path(path: &str) -> bool {
         || path.starts_with("/login/")
         || path.starts_with("/invite/")
         || path.starts_with("/activate/")
+        || path.starts_with("/routing/confirm/")
         || path == "/me"
         || path.starts_with("/me/")
         || path.starts_with("/pkg/")

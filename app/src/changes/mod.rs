@@ -46,6 +46,9 @@ impl ChangeRequest {
         match self.kind.as_str() {
             "mailbox.reset" => "Reset of a critical mailbox",
             "mailbox.alias" => "Alias of an offboarded mailbox",
+            "routing.alias" => "Alias",
+            "routing.forward" => "External forward",
+            "routing.catchall" => "Catch-all",
             _ => "Change",
         }
     }

@@ -171,7 +171,8 @@ pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<ChangeRequ
 /// [`Action::ApproveChanges`].
 fn kind_action(kind: &str) -> AppResult<Action> {
     match kind {
-        "mailbox.reset" | "mailbox.alias" => Ok(Action::ManageMailboxes),
+        "mailbox.reset" | "mailbox.alias" | "routing.alias" | "routing.forward"
+        | "routing.catchall" => Ok(Action::ManageMailboxes),
         other => Err(AppError::Internal(format!("unknown change kind {other}"))),
     }
 }
@@ -234,6 +235,9 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
         }
         "mailbox.alias" => {
             crate::mailboxes::service::apply_alias(st, &mut tx, &g, &c, &payload, now).await
+        }
+        "routing.alias" | "routing.forward" | "routing.catchall" => {
+            crate::routing::service::apply(st, &mut tx, &g, &c, &payload, now).await
         }
         other => Err(AppError::Internal(format!("unknown change kind {other}"))),
     };

@@ -65,6 +65,11 @@ impl AppError {
             }
             other => {
                 let s = other.to_string();
+                // A message may open with an address or domain name: those keep their case.
+                let first = s.split_whitespace().next().unwrap_or("");
+                if first.contains('@') || first.trim_end_matches([':', ',', '.']).contains('.') {
+                    return s;
+                }
                 let mut c = s.chars();
                 match c.next() {
                     Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),

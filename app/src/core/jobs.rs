@@ -43,7 +43,7 @@ pub async fn claim(st: &AppState, worker: &str) -> AppResult<Option<(String, Str
     let row = sqlx::query(&format!(
         "UPDATE jobs SET state = 'running', claimed_by = $1, heartbeat_at = $2, \
          started_at = COALESCE(started_at, $2), attempts = attempts + 1 \
-         WHERE id = (SELECT id FROM jobs WHERE state = 'queued' \
+         WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND (run_after IS NULL OR run_after <= $2)) \
          OR (state = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $3)) \
          ORDER BY created_at LIMIT 1{lock}) RETURNING id, kind"
     ))
@@ -63,6 +63,7 @@ pub async fn claim(st: &AppState, worker: &str) -> AppResult<Option<(String, Str
 async fn dispatch(st: &AppState, id: &str, kind: &str, worker: &str) -> AppResult<()> {
     match kind {
         "import" => crate::imports::service::run(st, id, worker).await,
+        "routing.sweep" => crate::routing::service::sweep_job(st, id, worker).await,
         other => {
             tracing::error!(job = id, kind = other, "unknown job kind");
             Ok(())
@@ -89,9 +90,47 @@ pub fn worker_name() -> String {
     format!("{}-{}", std::process::id(), &secrets::new_id("w")[2..10])
 }
 
+/// Recurring jobs: (id, kind). Each is one row that reschedules itself when it has run.
+const RECURRING: &[(&str, &str)] = &[("job_routing_sweep", "routing.sweep")];
+
+/// Makes sure each recurring job has its row (idempotent; several instances may race).
+pub async fn ensure_recurring(st: &AppState) -> AppResult<()> {
+    for (id, kind) in RECURRING {
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, state, created_by_label, created_at) \
+             VALUES ($1, $2, 'queued', 'system', $3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(st.clock.now())
+        .execute(st.db.pool())
+        .await?;
+    }
+    Ok(())
+}
+
+/// A recurring job has run: it waits `every` seconds for its next run.
+pub async fn reschedule(st: &AppState, id: &str, worker: &str, every: i64) -> AppResult<()> {
+    let now = st.clock.now();
+    sqlx::query(
+        "UPDATE jobs SET state = 'queued', claimed_by = NULL, attempts = 0, finished_at = $3, \
+         run_after = $4, progress_done = progress_done + 1 WHERE id = $1 AND claimed_by = $2",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(now)
+    .bind(now + every)
+    .execute(st.db.pool())
+    .await?;
+    Ok(())
+}
+
 /// The server's worker: looks for work every second.
 pub fn spawn_worker(st: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        if let Err(e) = ensure_recurring(&st).await {
+            tracing::error!(error = %e, "recurring jobs not set up");
+        }
         let worker = worker_name();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

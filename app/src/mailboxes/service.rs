@@ -1461,7 +1461,7 @@ pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppRes
         invites: store::count(&mut conn, Q_INV, &m.id).await?,
         recovery_codes: store::count(&mut conn, Q_CODES, &m.id).await?,
         change_requests: store::count(&mut conn, Q_CHANGES, &m.id).await?,
-        routes: 0,
+        routes: crate::routing::service::count_for_mailbox(&mut conn, &m.id, &m.address).await?,
         delegations: 0,
         accounts: accounts.into_iter().map(|(_, l)| l).collect(),
         api_tokens: tokens,
@@ -1584,6 +1584,8 @@ pub async fn offboard(
     let change_requests =
         changes::cancel_for_target(&mut tx, &m.id, g.actor, now, "The mailbox was offboarded.")
             .await?;
+    let routes =
+        crate::routing::service::end_for_mailbox(&mut tx, g.actor, &m.id, &m.address, now).await?;
     let (accounts, _) = same_person_accounts(tx.conn(), actor, &m).await?;
     let mut api_tokens = 0;
     for (uid, _) in &accounts {
@@ -1612,7 +1614,7 @@ pub async fn offboard(
         invites,
         recovery_codes,
         change_requests,
-        routes: 0,
+        routes,
         delegations: 0,
         accounts: accounts.into_iter().map(|(_, l)| l).collect(),
         api_tokens,
@@ -1757,6 +1759,11 @@ async fn verify_offboarding(
             remaining: store::count(&mut conn, Q_CHANGES, &m.id).await?,
         },
         ScanCheck {
+            what: "Routes from or to the mailbox".into(),
+            remaining: crate::routing::service::count_for_mailbox(&mut conn, &m.id, &m.address)
+                .await?,
+        },
+        ScanCheck {
             what: "Console accounts of the same address".into(),
             remaining: same_person,
         },
@@ -1851,41 +1858,11 @@ pub async fn apply_alias(
             t.address, t.status
         )));
     }
-    let existing = store::count(
-        tx.conn(),
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM aliases WHERE address = $1 AND state = 'active'",
-        &address,
-    )
-    .await?;
-    if existing > 0 {
-        return Err(AppError::Conflict(format!(
-            "{address} has an alias already."
-        )));
-    }
     let expires = now + days * 86400;
-    let id = secrets::new_id("als");
-    sqlx::query(
-        "INSERT INTO aliases (id, tenant_id, address, target_mailbox_id, kind, state, expires_at, \
-         change_request_id, created_by_label, created_at) VALUES ($1,$2,$3,$4,'offboarding','active',$5,$6,$7,$8)",
+    crate::routing::service::insert_offboarding_alias(
+        tx, g, c, &address, &t.id, &t.address, expires, now,
     )
-    .bind(&id)
-    .bind(&c.tenant_id)
-    .bind(&address)
-    .bind(&t.id)
-    .bind(expires)
-    .bind(&c.id)
-    .bind(&g.actor.label)
-    .bind(now)
-    .execute(tx.conn())
     .await?;
-    let mut ev = Event::new("alias.created")
-        .target(c.target_id.clone())
-        .details(json!({
-            "alias": id, "address": address, "target": t.address, "expires_at": expires,
-            "before": null, "change_request": c.id,
-        }));
-    ev.tenant_id = Some(c.tenant_id.clone());
-    record(tx, g.actor, now, ev).await?;
     let until = chrono::DateTime::from_timestamp(expires, 0)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
@@ -1895,13 +1872,13 @@ pub async fn apply_alias(
     ))
 }
 
-/// Where mail for `address` goes through aliases now: active, unexpired aliases to active
-/// mailboxes only.
+/// The aliases of `address` that carry mail now (what the mailbox page shows).
 pub async fn alias_targets(st: &AppState, address: &str) -> AppResult<Vec<super::AliasView>> {
     let rows = sqlx::query(
-        "SELECT a.address, m.address AS target, a.expires_at FROM aliases a \
-         JOIN mailboxes m ON m.id = a.target_mailbox_id WHERE a.address = $1 AND a.state = 'active' \
-         AND (a.expires_at IS NULL OR a.expires_at > $2) AND m.status = 'active' ORDER BY m.address",
+        "SELECT r.source, t.address AS target, r.expires_at FROM routes r \
+         JOIN route_targets t ON t.route_id = r.id JOIN mailboxes m ON m.id = t.target_mailbox_id \
+         WHERE r.source = $1 AND r.state = 'active' AND (r.expires_at IS NULL OR r.expires_at > $2) \
+         AND m.status IN ('active', 'locked') ORDER BY t.address",
     )
     .bind(address)
     .bind(st.clock.now())
@@ -1910,7 +1887,7 @@ pub async fn alias_targets(st: &AppState, address: &str) -> AppResult<Vec<super:
     rows.iter()
         .map(|r| {
             Ok(super::AliasView {
-                address: r.try_get("address")?,
+                address: r.try_get("source")?,
                 target: r.try_get("target")?,
                 expires_at: r.try_get("expires_at")?,
             })

@@ -31,6 +31,7 @@ fn is_live(href: &str) -> bool {
             | "/plans"
             | "/approvals"
             | "/mailboxes"
+            | "/routing"
     )
 }
 
