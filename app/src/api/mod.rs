@@ -19,10 +19,12 @@ use crate::tenancy::service::{self as tenancy, NewPlan, NewTenant};
 use crate::tenancy::{Domain, Plan, Tenant};
 
 pub mod mailboxes;
+pub mod routing;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(mailboxes::routes())
+        .merge(routing::routes())
         .route("/api/v1/me", get(me))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
@@ -385,7 +387,10 @@ impl utoipa::Modify for BearerScheme {
         mailboxes::create_mailbox, mailboxes::get_mailbox, mailboxes::resend_invite, mailboxes::revoke_invite,
         mailboxes::reset_mailbox, mailboxes::offboard_mailbox, mailboxes::get_receipt,
         mailboxes::list_app_passwords, mailboxes::revoke_app_password,
-        mailboxes::list_changes, mailboxes::approve_change, mailboxes::reject_change),
+        mailboxes::list_changes, mailboxes::approve_change, mailboxes::reject_change,
+        routing::list_routes, routing::request_route, routing::get_route, routing::disable_route,
+        routing::persistence_report, routing::routing_badges, routing::get_routing_policy,
+        routing::set_routing_policy),
     components(schemas(Me, AuditList, AuditEvent, TokenView, Plan, NewPlan, PlanUpdate, Tenant, Domain, NewTenant,
         TenantDetail, TenantUpdate, NewDomain, DomainUpdate,
         crate::mailboxes::Mailbox, crate::mailboxes::NewMailbox, crate::mailboxes::MailboxInvite,
@@ -394,7 +399,10 @@ impl utoipa::Modify for BearerScheme {
         mailboxes::MailboxList, mailboxes::BulkOffboard, mailboxes::BulkOffboardItem,
         mailboxes::ImportDetail, crate::imports::ImportJob, crate::imports::ImportRow,
         mailboxes::MailboxCreated, mailboxes::MailboxDetail, mailboxes::SendTo, mailboxes::LinkIssued,
-        mailboxes::ResetRequest, mailboxes::ResetAnswer, mailboxes::OffboardRequest, mailboxes::RejectRequest)),
+        mailboxes::ResetRequest, mailboxes::ResetAnswer, mailboxes::OffboardRequest, mailboxes::RejectRequest,
+        crate::routing::Route, crate::routing::RouteTarget, crate::routing::NewRoute, crate::routing::RouteOutcome,
+        crate::routing::RoutingPolicy, crate::routing::RoutingBadges, crate::routing::PersistenceItem,
+        routing::DisableRequest)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

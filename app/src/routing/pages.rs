@@ -10,6 +10,7 @@ use crate::auth::PageData;
 use crate::ui::{auth_page, signed_in_page, Badge, EmptyState, Time};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct RoutingQuery {
     pub tenant: String,
     pub domain: String,

@@ -255,6 +255,7 @@ async fn tenant_for(
     let view = authorize(actor, Action::ViewTenants)?;
     let t = crate::tenancy::store::tenant(&st.db, &view, key)
         .await?
+        .filter(|t| view.actor.tenants.contains(&t.id))
         .ok_or(AppError::NotFound)?;
     authorize_in(actor, action, &t.id)?;
     Ok(t)
@@ -391,6 +392,10 @@ async fn mailbox_at(
         .transpose()
 }
 
+fn not_yours(domain: &str) -> AppError {
+    AppError::invalid(format!("{domain} is not one of your domains."))
+}
+
 fn address(s: &str) -> AppResult<String> {
     // Internationalised domains are stored in ASCII, as the mail servers see them.
     let s = s.trim();
@@ -433,9 +438,9 @@ pub async fn check(
         let d = a.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
         (a, d)
     };
-    let dom = domain_named(conn, &domain_ascii).await?.ok_or_else(|| {
-        AppError::invalid(format!("{domain_ascii} is not a domain Mailward hosts."))
-    })?;
+    let dom = domain_named(conn, &domain_ascii)
+        .await?
+        .ok_or_else(|| not_yours(&domain_ascii))?;
     if dom.status != "active" {
         return Err(AppError::Conflict(format!(
             "{domain_ascii} is {}: routes need an active domain.",
@@ -708,6 +713,17 @@ pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<
     };
     let now = st.clock.now();
     let mut conn = st.db.pool().acquire().await?;
+    // Another tenant's domain reads like one that does not exist.
+    let dom = if new.kind.trim() == "catchall" {
+        allowlist_domain(&new.source)?
+    } else {
+        let a = address(&new.source)?;
+        a.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default()
+    };
+    match domain_named(&mut conn, &dom).await? {
+        Some(d) if g.actor.tenants.contains(&d.tenant_id) => {}
+        _ => return Err(not_yours(&dom)),
+    }
     let c = check(&mut conn, new, own.as_deref(), now).await?;
     let pol = policy(&mut conn, &c.tenant_id).await?;
     drop(conn);
