@@ -1158,14 +1158,20 @@ async fn lock_now_cuts_access(b: Backend) {
     let id = w.create("lena", "lena@home.example", &[]).await;
     let (lena, codes) = w.activate(&w.link_to("lena@home.example"), PW).await;
     // An app password needs the current password.
-    lena.post("/me/app-passwords", &[("current", "wrong"), ("name", "Phone"), ("imap", "on")])
-        .await;
+    lena.post(
+        "/me/app-passwords",
+        &[("current", "wrong"), ("name", "Phone"), ("imap", "on")],
+    )
+    .await;
     assert_eq!(
         lena.flash("/me").await.unwrap(),
         "The current password is not right."
     );
-    lena.post("/me/app-passwords", &[("current", PW), ("name", "Phone"), ("imap", "on")])
-        .await;
+    lena.post(
+        "/me/app-passwords",
+        &[("current", PW), ("name", "Phone"), ("imap", "on")],
+    )
+    .await;
     assert!(lena.get_text("/me").await.contains("Phone"));
     mb::request_reset(&w.app.state, &operator("usr_o"), &id, "phished", true, None)
         .await
@@ -1192,7 +1198,10 @@ async fn lock_now_cuts_access(b: Backend) {
     )
     .await;
     assert_eq!(w.mailbox(&id).await.status, "locked", "the lock holds");
-    assert_ne!(owner_sign_in(&w.app, "lena@acme.example", PW2).await.1, "/me");
+    assert_ne!(
+        owner_sign_in(&w.app, "lena@acme.example", PW2).await.1,
+        "/me"
+    );
 }
 both!(lock_now_cuts_access);
 
@@ -1219,12 +1228,20 @@ async fn undeliverable_invitation_is_withdrawn(b: Backend) {
     let Err(app::core::AppError::Unavailable(msg)) = r else {
         panic!("{:?}", r.err())
     };
-    assert!(msg.starts_with("nils@acme.example was created, but the email to nils@home.example could not be sent"), "{msg}");
+    assert!(
+        msg.starts_with(
+            "nils@acme.example was created, but the email to nils@home.example could not be sent"
+        ),
+        "{msg}"
+    );
     let open: i64 = w
         .app
         .count("SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_invites WHERE revoked_at IS NULL")
         .await;
     assert_eq!(open, 0, "no live link nobody received");
-    assert!(audit_actions(&w.app).await.iter().any(|a| a == "mailbox.invite_not_sent"));
+    assert!(audit_actions(&w.app)
+        .await
+        .iter()
+        .any(|a| a == "mailbox.invite_not_sent"));
 }
 both!(undeliverable_invitation_is_withdrawn);

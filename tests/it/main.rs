@@ -7,7 +7,7 @@ mod imports;
 mod mailboxes;
 mod matrix;
 mod overview;
-mod routing;
 mod roles;
+mod routing;
 mod security;
 mod tenancy;

@@ -117,7 +117,14 @@ impl World {
             .unwrap()
     }
 
-    async fn request(&self, by: &Actor, kind: &str, source: &str, targets: &[&str], days: Option<i64>) -> Result<RouteOutcome, app::core::AppError> {
+    async fn request(
+        &self,
+        by: &Actor,
+        kind: &str,
+        source: &str,
+        targets: &[&str],
+        days: Option<i64>,
+    ) -> Result<RouteOutcome, app::core::AppError> {
         routing::request(
             &self.app.state,
             by,
@@ -132,20 +139,31 @@ impl World {
         .await
     }
 
-    async fn approve(&self, by: &Actor, change: &str) -> Result<app::changes::ChangeRequest, app::core::AppError> {
+    async fn approve(
+        &self,
+        by: &Actor,
+        change: &str,
+    ) -> Result<app::changes::ChangeRequest, app::core::AppError> {
         app::changes::service::approve(&self.app.state, by, change).await
     }
 
     async fn audit(&self) -> Vec<String> {
         let g = Actor::system("t");
         let g = app::core::authz::authorize(&g, app::core::authz::Action::ViewAudit).unwrap();
-        app::audit::service::list(&self.app.state.db, &g, &app::audit::AuditFilter { limit: Some(500), ..Default::default() })
-            .await
-            .unwrap()
-            .events
-            .into_iter()
-            .map(|e| e.action)
-            .collect()
+        app::audit::service::list(
+            &self.app.state.db,
+            &g,
+            &app::audit::AuditFilter {
+                limit: Some(500),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
     }
 }
 
@@ -168,55 +186,150 @@ async fn forwards_need_the_allowlist_a_second_person_and_an_expiry(b: Backend) {
     w.mailbox("ann").await;
     let (alice, bob) = (person("usr_alice"), person("usr_bob"));
     // Empty allowlist: no external forwarding at all.
-    let msg = refused(w.request(&alice, "forward", "ann@acme.example", &["ann@gmail.example"], None).await);
-    assert!(msg.contains("not on this tenant's forwarding allowlist (it is empty"), "{msg}");
+    let msg = refused(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["ann@gmail.example"],
+            None,
+        )
+        .await,
+    );
+    assert!(
+        msg.contains("not on this tenant's forwarding allowlist (it is empty"),
+        "{msg}"
+    );
     w.allow(&["partner.example"], false).await;
-    let msg = refused(w.request(&alice, "forward", "ann@acme.example", &["ann@gmail.example"], None).await);
-    assert!(msg.contains("gmail.example is not on this tenant's forwarding allowlist (partner.example)"), "{msg}");
+    let msg = refused(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["ann@gmail.example"],
+            None,
+        )
+        .await,
+    );
+    assert!(
+        msg.contains(
+            "gmail.example is not on this tenant's forwarding allowlist (partner.example)"
+        ),
+        "{msg}"
+    );
     // Expiry bounds: 1..=max (90 here), default 30.
     for days in [0, 91, -3] {
-        let msg = refused(w.request(&alice, "forward", "ann@acme.example", &["ann@partner.example"], Some(days)).await);
+        let msg = refused(
+            w.request(
+                &alice,
+                "forward",
+                "ann@acme.example",
+                &["ann@partner.example"],
+                Some(days),
+            )
+            .await,
+        );
         assert!(msg.contains("lasts 1 to 90 days"), "{days}: {msg}");
     }
     // Nothing reached the queue.
-    assert_eq!(w.app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM change_requests").await, 0);
-    let change = queued(w.request(&alice, "forward", "ann@acme.example", &["Ann@Partner.example"], None).await);
+    assert_eq!(
+        w.app
+            .count("SELECT CAST(COUNT(*) AS BIGINT) FROM change_requests")
+            .await,
+        0
+    );
+    let change = queued(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["Ann@Partner.example"],
+            None,
+        )
+        .await,
+    );
     // Not active before approval.
-    assert_eq!(w.targets("ann@acme.example").await, vec!["ann@acme.example"]);
+    assert_eq!(
+        w.targets("ann@acme.example").await,
+        vec!["ann@acme.example"]
+    );
     // A second request for the same address waits for the first.
-    let msg = refused(w.request(&bob, "forward", "ann@acme.example", &["x@partner.example"], None).await);
+    let msg = refused(
+        w.request(
+            &bob,
+            "forward",
+            "ann@acme.example",
+            &["x@partner.example"],
+            None,
+        )
+        .await,
+    );
     assert!(msg.contains("already waiting"), "{msg}");
     // The requester cannot approve their own request.
     let e = w.approve(&alice, &change).await.unwrap_err();
-    assert!(e.user_message().contains("someone else must approve"), "{}", e.user_message());
+    assert!(
+        e.user_message().contains("someone else must approve"),
+        "{}",
+        e.user_message()
+    );
     let c = w.approve(&bob, &change).await.unwrap();
     assert_eq!(c.state, "applied");
     assert_eq!(
         w.targets("ann@acme.example").await,
         vec!["ann@acme.example", "ann@partner.example"]
     );
-    let routes = routing::list(&w.app.state, &alice, &Default::default()).await.unwrap();
+    let routes = routing::list(&w.app.state, &alice, &Default::default())
+        .await
+        .unwrap();
     assert_eq!(routes.len(), 1);
     let r = &routes[0];
     assert_eq!((r.kind.as_str(), r.state.as_str()), ("forward", "active"));
-    assert_eq!(r.expires_at, Some(w.app.state.clock.now() + 30 * 86400), "default 30 days");
-    assert_eq!(r.approved_by_label.as_deref(), Some("usr_bob@agency.example"));
+    assert_eq!(
+        r.expires_at,
+        Some(w.app.state.clock.now() + 30 * 86400),
+        "default 30 days"
+    );
+    assert_eq!(
+        r.approved_by_label.as_deref(),
+        Some("usr_bob@agency.example")
+    );
     // A tenant's maximum is checked too.
     routing::set_policy(
         &w.app.state,
         &alice,
         &w.slug,
-        &RoutingPolicy { alias_policy: "direct".into(), allowlist: vec!["partner.example".into()], default_days: 7, max_days: 14, confirmation: false },
+        &RoutingPolicy {
+            alias_policy: "direct".into(),
+            allowlist: vec!["partner.example".into()],
+            default_days: 7,
+            max_days: 14,
+            confirmation: false,
+        },
     )
     .await
     .unwrap();
-    let msg = refused(w.request(&alice, "forward", "ann@acme.example", &["ann@partner.example"], Some(30)).await);
+    let msg = refused(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["ann@partner.example"],
+            Some(30),
+        )
+        .await,
+    );
     assert!(msg.contains("lasts 1 to 14 days"), "{msg}");
     let bad = routing::set_policy(
         &w.app.state,
         &alice,
         &w.slug,
-        &RoutingPolicy { alias_policy: "direct".into(), allowlist: vec![], default_days: 30, max_days: 120, confirmation: false },
+        &RoutingPolicy {
+            alias_policy: "direct".into(),
+            allowlist: vec![],
+            default_days: 30,
+            max_days: 120,
+            confirmation: false,
+        },
     )
     .await
     .unwrap_err();
@@ -231,13 +344,25 @@ async fn forwards_need_the_allowlist_a_second_person_and_an_expiry(b: Backend) {
         &w.app.state,
         &admin,
         &w.slug,
-        &RoutingPolicy { alias_policy: "direct".into(), allowlist: vec!["evil.example".into()], default_days: 30, max_days: 90, confirmation: false },
+        &RoutingPolicy {
+            alias_policy: "direct".into(),
+            allowlist: vec!["evil.example".into()],
+            default_days: 30,
+            max_days: 90,
+            confirmation: false,
+        },
     )
     .await
     .unwrap_err();
     assert!(matches!(e, app::core::AppError::Forbidden), "{e:?}");
     let log = w.audit().await;
-    for a in ["tenant.routing_policy_changed", "change.requested", "change.approved", "route.enabled", "change.applied"] {
+    for a in [
+        "tenant.routing_policy_changed",
+        "change.requested",
+        "change.approved",
+        "route.enabled",
+        "change.applied",
+    ] {
         assert!(log.iter().any(|x| x == a), "{a} in {log:?}");
     }
 }
@@ -249,23 +374,65 @@ async fn two_approvers_at_once_give_one_route(b: Backend) {
     w.mailbox("desk").await;
     let alice = person("usr_alice");
     // A catch-all delivers to exactly one mailbox.
-    let msg = refused(w.request(&alice, "catchall", "acme.example", &["ann@acme.example", "desk@acme.example"], Some(5)).await);
+    let msg = refused(
+        w.request(
+            &alice,
+            "catchall",
+            "acme.example",
+            &["ann@acme.example", "desk@acme.example"],
+            Some(5),
+        )
+        .await,
+    );
     assert!(msg.contains("exactly one"), "{msg}");
-    let change = queued(w.request(&alice, "catchall", "acme.example", &["desk@acme.example"], Some(10)).await);
+    let change = queued(
+        w.request(
+            &alice,
+            "catchall",
+            "acme.example",
+            &["desk@acme.example"],
+            Some(10),
+        )
+        .await,
+    );
     let (bob, carol) = (person("usr_bob"), person("usr_carol"));
     let (r1, r2) = tokio::join!(w.approve(&bob, &change), w.approve(&carol, &change));
     assert_eq!(r1.is_ok() as u8 + r2.is_ok() as u8, 1, "{r1:?} {r2:?}");
     assert_eq!(
-        w.app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM routes WHERE kind = 'catchall'").await,
+        w.app
+            .count("SELECT CAST(COUNT(*) AS BIGINT) FROM routes WHERE kind = 'catchall'")
+            .await,
         1
     );
     // The catch-all takes unknown local parts only; mailboxes keep their own mail.
-    assert_eq!(w.targets("nobody@acme.example").await, vec!["desk@acme.example"]);
-    assert_eq!(w.targets("ann@acme.example").await, vec!["ann@acme.example"]);
+    assert_eq!(
+        w.targets("nobody@acme.example").await,
+        vec!["desk@acme.example"]
+    );
+    assert_eq!(
+        w.targets("ann@acme.example").await,
+        vec!["ann@acme.example"]
+    );
     // The domain shows it; a second catch-all is refused before the queue.
-    let d = app::tenancy::store::domain(&w.app.state.db, &app::core::authz::authorize(&alice, app::core::authz::Action::ViewTenants).unwrap(), &w.domain).await.unwrap().unwrap();
+    let d = app::tenancy::store::domain(
+        &w.app.state.db,
+        &app::core::authz::authorize(&alice, app::core::authz::Action::ViewTenants).unwrap(),
+        &w.domain,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert!(d.catch_all);
-    let msg = refused(w.request(&alice, "catchall", "acme.example", &["ann@acme.example"], Some(10)).await);
+    let msg = refused(
+        w.request(
+            &alice,
+            "catchall",
+            "acme.example",
+            &["ann@acme.example"],
+            Some(10),
+        )
+        .await,
+    );
     assert!(msg.contains("at most one"), "{msg}");
     let badges = routing::badges(&w.app.state, &alice).await.unwrap();
     assert_eq!(badges.catchall_domains, 1);
@@ -277,37 +444,154 @@ async fn loops_and_conflicts_are_refused(b: Backend) {
     w.mailbox("ann").await;
     let alice = person("usr_alice");
     // Direct aliases (the default policy): created at once.
-    let r = w.request(&alice, "alias", "sales@acme.example", &["ann@acme.example"], None).await.unwrap();
+    let r = w
+        .request(
+            &alice,
+            "alias",
+            "sales@acme.example",
+            &["ann@acme.example"],
+            None,
+        )
+        .await
+        .unwrap();
     assert!(matches!(r, RouteOutcome::Created { .. }));
-    let r = w.request(&alice, "alias", "team@acme.example", &["sales@acme.example"], None).await.unwrap();
+    let r = w
+        .request(
+            &alice,
+            "alias",
+            "team@acme.example",
+            &["sales@acme.example"],
+            None,
+        )
+        .await
+        .unwrap();
     assert!(matches!(r, RouteOutcome::Created { .. }));
     // sales → team → sales would loop.
-    let routes = routing::list(&w.app.state, &alice, &Default::default()).await.unwrap();
-    let sales = routes.iter().find(|r| r.source == "sales@acme.example").unwrap();
-    routing::disable(&w.app.state, &alice, &sales.id, "rewire").await.unwrap();
-    let msg = refused(w.request(&alice, "alias", "sales@acme.example", &["team@acme.example"], None).await);
-    assert!(msg.contains("loop: sales@acme.example → team@acme.example → sales@acme.example"), "{msg}");
-    let msg = refused(w.request(&alice, "alias", "x@acme.example", &["x@acme.example"], None).await);
+    let routes = routing::list(&w.app.state, &alice, &Default::default())
+        .await
+        .unwrap();
+    let sales = routes
+        .iter()
+        .find(|r| r.source == "sales@acme.example")
+        .unwrap();
+    routing::disable(&w.app.state, &alice, &sales.id, "rewire")
+        .await
+        .unwrap();
+    let msg = refused(
+        w.request(
+            &alice,
+            "alias",
+            "sales@acme.example",
+            &["team@acme.example"],
+            None,
+        )
+        .await,
+    );
+    assert!(
+        msg.contains("loop: sales@acme.example → team@acme.example → sales@acme.example"),
+        "{msg}"
+    );
+    let msg = refused(
+        w.request(&alice, "alias", "x@acme.example", &["x@acme.example"], None)
+            .await,
+    );
     assert!(msg.contains("cannot route to itself"), "{msg}");
     // An alias cannot take a mailbox's address; targets must be valid and inside the tenant.
-    let msg = refused(w.request(&alice, "alias", "ann@acme.example", &["team@acme.example"], None).await);
+    let msg = refused(
+        w.request(
+            &alice,
+            "alias",
+            "ann@acme.example",
+            &["team@acme.example"],
+            None,
+        )
+        .await,
+    );
     assert!(msg.contains("is a mailbox"), "{msg}");
-    let msg = refused(w.request(&alice, "alias", "info@acme.example", &["not an address"], None).await);
+    let msg = refused(
+        w.request(
+            &alice,
+            "alias",
+            "info@acme.example",
+            &["not an address"],
+            None,
+        )
+        .await,
+    );
     assert!(msg.contains("not a valid email address"), "{msg}");
-    let msg = refused(w.request(&alice, "alias", "info@acme.example", &["someone@elsewhere.example"], None).await);
-    assert!(msg.contains("is not a mailbox or alias of this tenant"), "{msg}");
+    let msg = refused(
+        w.request(
+            &alice,
+            "alias",
+            "info@acme.example",
+            &["someone@elsewhere.example"],
+            None,
+        )
+        .await,
+    );
+    assert!(
+        msg.contains("is not a mailbox or alias of this tenant"),
+        "{msg}"
+    );
     // A forward to an address in a suspended hosted domain is refused.
     let sys = Actor::system("test");
-    let other = tenancy::create_tenant(&w.app.state, &sys, &NewTenant { name: "Other".into(), plan_id: "plan_free".into(), ..Default::default() }).await.unwrap();
-    let od = tenancy::add_domain(&w.app.state, &sys, &other.slug, "other.example", "").await.unwrap();
-    tenancy::set_domain_status(&w.app.state, &sys, &od.id, "active").await.unwrap();
-    tenancy::set_domain_status(&w.app.state, &sys, &od.id, "suspended").await.unwrap();
+    let other = tenancy::create_tenant(
+        &w.app.state,
+        &sys,
+        &NewTenant {
+            name: "Other".into(),
+            plan_id: "plan_free".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let od = tenancy::add_domain(&w.app.state, &sys, &other.slug, "other.example", "")
+        .await
+        .unwrap();
+    tenancy::set_domain_status(&w.app.state, &sys, &od.id, "active")
+        .await
+        .unwrap();
+    tenancy::set_domain_status(&w.app.state, &sys, &od.id, "suspended")
+        .await
+        .unwrap();
     w.allow(&["other.example"], false).await;
-    let msg = refused(w.request(&alice, "forward", "ann@acme.example", &["bob@other.example"], None).await);
+    let msg = refused(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["bob@other.example"],
+            None,
+        )
+        .await,
+    );
     assert!(msg.contains("suspended domain"), "{msg}");
     // Under the approval policy aliases queue too.
-    routing::set_policy(&w.app.state, &alice, &w.slug, &RoutingPolicy { alias_policy: "approval".into(), allowlist: vec![], default_days: 30, max_days: 90, confirmation: false }).await.unwrap();
-    queued(w.request(&alice, "alias", "info@acme.example", &["ann@acme.example"], None).await);
+    routing::set_policy(
+        &w.app.state,
+        &alice,
+        &w.slug,
+        &RoutingPolicy {
+            alias_policy: "approval".into(),
+            allowlist: vec![],
+            default_days: 30,
+            max_days: 90,
+            confirmation: false,
+        },
+    )
+    .await
+    .unwrap();
+    queued(
+        w.request(
+            &alice,
+            "alias",
+            "info@acme.example",
+            &["ann@acme.example"],
+            None,
+        )
+        .await,
+    );
     assert!(w.targets("info@acme.example").await.is_empty());
 }
 both!(loops_and_conflicts_are_refused);
@@ -317,38 +601,118 @@ async fn the_sweeper_expires_once_and_the_report_follows(b: Backend) {
     w.mailbox("ann").await;
     w.allow(&["partner.example"], false).await;
     let (alice, bob) = (person("usr_alice"), person("usr_bob"));
-    let change = queued(w.request(&alice, "forward", "ann@acme.example", &["ann@partner.example"], Some(10)).await);
+    let change = queued(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["ann@partner.example"],
+            Some(10),
+        )
+        .await,
+    );
     w.approve(&bob, &change).await.unwrap();
-    let report = routing::report(&w.app.state, &alice, None, None).await.unwrap();
+    let report = routing::report(&w.app.state, &alice, None, None)
+        .await
+        .unwrap();
     assert_eq!(report.len(), 1);
-    assert_eq!(report[0].approved_by.as_deref(), Some("usr_bob@agency.example"));
+    assert_eq!(
+        report[0].approved_by.as_deref(),
+        Some("usr_bob@agency.example")
+    );
     let csv = routing::report_csv(&report);
-    assert!(csv.lines().nth(1).unwrap().contains("\"ann@acme.example\",\"ann@partner.example\""), "{csv}");
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .contains("\"ann@acme.example\",\"ann@partner.example\""),
+        "{csv}"
+    );
     // "Created since" filters.
     let later = w.app.state.clock.now() + 1;
-    assert!(routing::report(&w.app.state, &alice, None, Some(later)).await.unwrap().is_empty());
+    assert!(routing::report(&w.app.state, &alice, None, Some(later))
+        .await
+        .unwrap()
+        .is_empty());
     // A week ahead: one reminder, once.
     w.app.state.clock.advance(4 * 86400);
-    assert_eq!(routing::sweep(&w.app.state).await.unwrap(), routing::Swept { expired: 0, reminded: 1 });
-    assert_eq!(routing::sweep(&w.app.state).await.unwrap(), routing::Swept::default());
-    assert_eq!(routing::badges(&w.app.state, &alice).await.unwrap().expiring_within_7_days, 1);
+    assert_eq!(
+        routing::sweep(&w.app.state).await.unwrap(),
+        routing::Swept {
+            expired: 0,
+            reminded: 1
+        }
+    );
+    assert_eq!(
+        routing::sweep(&w.app.state).await.unwrap(),
+        routing::Swept::default()
+    );
+    assert_eq!(
+        routing::badges(&w.app.state, &alice)
+            .await
+            .unwrap()
+            .expiring_within_7_days,
+        1
+    );
     // Past the expiry: no mail goes out even before the sweep…
     w.app.state.clock.advance(6 * 86400 + 1);
-    assert_eq!(w.targets("ann@acme.example").await, vec!["ann@acme.example"]);
+    assert_eq!(
+        w.targets("ann@acme.example").await,
+        vec!["ann@acme.example"]
+    );
     // …and the sweep turns it off exactly once, through the recurring job as well.
-    app::core::jobs::ensure_recurring(&w.app.state).await.unwrap();
-    assert_eq!(app::core::jobs::run_pending(&w.app.state, "w1").await.unwrap(), 1);
-    assert_eq!(routing::sweep(&w.app.state).await.unwrap(), routing::Swept::default());
-    assert_eq!(app::core::jobs::run_pending(&w.app.state, "w1").await.unwrap(), 0, "rescheduled, not due");
+    app::core::jobs::ensure_recurring(&w.app.state)
+        .await
+        .unwrap();
+    assert_eq!(
+        app::core::jobs::run_pending(&w.app.state, "w1")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        routing::sweep(&w.app.state).await.unwrap(),
+        routing::Swept::default()
+    );
+    assert_eq!(
+        app::core::jobs::run_pending(&w.app.state, "w1")
+            .await
+            .unwrap(),
+        0,
+        "rescheduled, not due"
+    );
     let log = w.audit().await;
     assert_eq!(log.iter().filter(|a| *a == "route.expired").count(), 1);
-    assert_eq!(log.iter().filter(|a| *a == "route.expiry_reminder").count(), 1);
-    assert!(routing::report(&w.app.state, &alice, None, None).await.unwrap().is_empty());
-    let routes = routing::list(&w.app.state, &alice, &routing::RouteFilter { state: Some("expired".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(
+        log.iter().filter(|a| *a == "route.expiry_reminder").count(),
+        1
+    );
+    assert!(routing::report(&w.app.state, &alice, None, None)
+        .await
+        .unwrap()
+        .is_empty());
+    let routes = routing::list(
+        &w.app.state,
+        &alice,
+        &routing::RouteFilter {
+            state: Some("expired".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(routes.len(), 1);
     // The domain's history holds each step.
-    let h: Vec<String> = routing::history(&w.app.state, &alice, &w.domain).await.unwrap().into_iter().map(|e| e.action).collect();
-    assert_eq!(h, vec!["route.expired", "route.expiry_reminder", "route.enabled"]);
+    let h: Vec<String> = routing::history(&w.app.state, &alice, &w.domain)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        h,
+        vec!["route.expired", "route.expiry_reminder", "route.enabled"]
+    );
 }
 both!(the_sweeper_expires_once_and_the_report_follows);
 
@@ -360,36 +724,125 @@ async fn active_targets_follow_every_state(b: Backend) {
     w.allow(&["partner.example"], true).await;
     let (alice, bob) = (person("usr_alice"), person("usr_bob"));
     // An alias with two targets.
-    w.request(&alice, "alias", "team@acme.example", &["ann@acme.example", "bob@acme.example"], None).await.unwrap();
-    assert_eq!(w.targets("team@acme.example").await, vec!["ann@acme.example", "bob@acme.example"]);
-    assert_eq!(w.targets("TEAM@acme.example").await.len(), 2, "case does not matter");
+    w.request(
+        &alice,
+        "alias",
+        "team@acme.example",
+        &["ann@acme.example", "bob@acme.example"],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.targets("team@acme.example").await,
+        vec!["ann@acme.example", "bob@acme.example"]
+    );
+    assert_eq!(
+        w.targets("TEAM@acme.example").await.len(),
+        2,
+        "case does not matter"
+    );
     // Pending: nothing.
-    let change = queued(w.request(&alice, "forward", "bob@acme.example", &["bob@partner.example"], None).await);
-    assert_eq!(w.targets("bob@acme.example").await, vec!["bob@acme.example"]);
+    let change = queued(
+        w.request(
+            &alice,
+            "forward",
+            "bob@acme.example",
+            &["bob@partner.example"],
+            None,
+        )
+        .await,
+    );
+    assert_eq!(
+        w.targets("bob@acme.example").await,
+        vec!["bob@acme.example"]
+    );
     // Approved but not confirmed by the recipient: nothing either.
     let c = w.approve(&bob, &change).await.unwrap();
     assert!(c.result.unwrap().contains("once the recipient confirms"));
-    assert_eq!(w.targets("bob@acme.example").await, vec!["bob@acme.example"]);
+    assert_eq!(
+        w.targets("bob@acme.example").await,
+        vec!["bob@acme.example"]
+    );
     let mail = w.sink.messages();
-    let m = mail.iter().find(|m| m.contains("To: bob@partner.example")).expect("confirmation mailed");
-    let token = m.split_whitespace().find(|s| s.contains("/routing/confirm/")).unwrap().rsplit('/').next().unwrap().to_string();
-    assert!(routing::confirm(&w.app.state, &Actor::system("recipient"), "mwf_wrong").await.is_err());
-    routing::confirm(&w.app.state, &Actor::system("recipient"), &token).await.unwrap();
-    assert_eq!(w.targets("bob@acme.example").await, vec!["bob@acme.example", "bob@partner.example"]);
-    assert!(routing::confirm(&w.app.state, &Actor::system("recipient"), &token).await.is_err(), "once");
+    let m = mail
+        .iter()
+        .find(|m| m.contains("To: bob@partner.example"))
+        .expect("confirmation mailed");
+    let token = m
+        .split_whitespace()
+        .find(|s| s.contains("/routing/confirm/"))
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        routing::confirm(&w.app.state, &Actor::system("recipient"), "mwf_wrong")
+            .await
+            .is_err()
+    );
+    routing::confirm(&w.app.state, &Actor::system("recipient"), &token)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.targets("bob@acme.example").await,
+        vec!["bob@acme.example", "bob@partner.example"]
+    );
+    assert!(
+        routing::confirm(&w.app.state, &Actor::system("recipient"), &token)
+            .await
+            .is_err(),
+        "once"
+    );
     // A locked target still receives; an offboarded one drops out (and its routes end).
-    mb::offboard(&w.app.state, &alice, &ann, 30, "left", Some("ann@acme.example"), None).await.unwrap();
+    mb::offboard(
+        &w.app.state,
+        &alice,
+        &ann,
+        30,
+        "left",
+        Some("ann@acme.example"),
+        None,
+    )
+    .await
+    .unwrap();
     assert!(w.targets("ann@acme.example").await.is_empty());
-    assert!(w.targets("team@acme.example").await.is_empty(), "the alias to her ended");
+    assert!(
+        w.targets("team@acme.example").await.is_empty(),
+        "the alias to her ended"
+    );
     // A suspended domain routes nothing.
-    tenancy::set_domain_status(&w.app.state, &Actor::system("t"), &w.domain, "suspended").await.unwrap();
+    tenancy::set_domain_status(&w.app.state, &Actor::system("t"), &w.domain, "suspended")
+        .await
+        .unwrap();
     assert!(w.targets("bob@acme.example").await.is_empty());
     // Removed routes route nothing once the domain is back.
-    tenancy::set_domain_status(&w.app.state, &Actor::system("t"), &w.domain, "active").await.unwrap();
-    let fwd = routing::list(&w.app.state, &alice, &Default::default()).await.unwrap().into_iter().find(|r| r.kind == "forward").unwrap();
-    routing::disable(&w.app.state, &alice, &fwd.id, "client said stop").await.unwrap();
-    assert_eq!(w.targets("bob@acme.example").await, vec!["bob@acme.example"]);
-    let h: Vec<String> = routing::history(&w.app.state, &alice, &w.domain).await.unwrap().into_iter().map(|e| e.action).collect();
-    assert!(h.contains(&"route.confirmed".to_string()) && h.contains(&"route.disabled".to_string()), "{h:?}");
+    tenancy::set_domain_status(&w.app.state, &Actor::system("t"), &w.domain, "active")
+        .await
+        .unwrap();
+    let fwd = routing::list(&w.app.state, &alice, &Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == "forward")
+        .unwrap();
+    routing::disable(&w.app.state, &alice, &fwd.id, "client said stop")
+        .await
+        .unwrap();
+    assert_eq!(
+        w.targets("bob@acme.example").await,
+        vec!["bob@acme.example"]
+    );
+    let h: Vec<String> = routing::history(&w.app.state, &alice, &w.domain)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        h.contains(&"route.confirmed".to_string()) && h.contains(&"route.disabled".to_string()),
+        "{h:?}"
+    );
 }
 both!(active_targets_follow_every_state);

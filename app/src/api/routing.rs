@@ -10,7 +10,9 @@ use super::ApiActor;
 use crate::core::state::AppState;
 use crate::core::AppError;
 use crate::routing::service::{self, RouteFilter};
-use crate::routing::{NewRoute, PersistenceItem, Route, RouteOutcome, RoutingBadges, RoutingPolicy};
+use crate::routing::{
+    NewRoute, PersistenceItem, Route, RouteOutcome, RoutingBadges, RoutingPolicy,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -119,7 +121,13 @@ pub async fn persistence_report(
 ) -> Result<Json<Vec<PersistenceItem>>, AppError> {
     let since = crate::routing::http::parse_since(q.since.as_deref())?;
     Ok(Json(
-        service::report(&st, &a, q.tenant.as_deref().filter(|t| !t.is_empty()), since).await?,
+        service::report(
+            &st,
+            &a,
+            q.tenant.as_deref().filter(|t| !t.is_empty()),
+            since,
+        )
+        .await?,
     ))
 }
 

@@ -28,6 +28,8 @@ pub struct Dashboard {
     pub pending_approvals: i64,
     /// Tenants with a burst of password resets right now.
     pub reset_bursts: Vec<crate::mailboxes::ResetBurst>,
+    /// Catch-alls on, external forwards, routes expiring soon, routing requests waiting.
+    pub routing: crate::routing::RoutingBadges,
 }
 
 #[server(prefix = "/_sf")]
@@ -74,6 +76,7 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
         let browse = crate::tenancy::service::browse_domains(&c.st, &actor, &query);
         let pending = crate::changes::service::pending_count(&c.st, &actor);
         let bursts = crate::mailboxes::service::reset_bursts(&c.st, &actor);
+        let routing = crate::routing::service::badges(&c.st, &actor);
         let (
             (operators, invites),
             (failed, total),
@@ -82,7 +85,8 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
             browse,
             pending_approvals,
             reset_bursts,
-        ) = tokio::try_join!(counts, stats, recent, totals, browse, pending, bursts)?;
+            routing,
+        ) = tokio::try_join!(counts, stats, recent, totals, browse, pending, bursts, routing)?;
         Ok(Dashboard {
             platform,
             now,
@@ -97,6 +101,7 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
             browse,
             pending_approvals,
             reset_bursts,
+            routing,
         })
     })
     .await
@@ -165,6 +170,9 @@ pub fn DashboardPage() -> impl IntoView {
                         {format!("{} change request{} waiting for approval →", d.pending_approvals, if d.pending_approvals == 1 { "" } else { "s" })}
                     </a>
                 })}
+                <a href="/routing" class="block hover:opacity-90" title="Routing">
+                    <crate::routing::pages::RoutingBadgesRow badges=d.routing.clone()/>
+                </a>
                 <div class="grid gap-4 grid-cols-2 lg:grid-cols-4">
                     <Stat label="Tenants" value=d.tenants.to_string() href="/tenants"/>
                     <Stat label="Domains" value=d.domains.to_string()/>

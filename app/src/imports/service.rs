@@ -771,10 +771,16 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                     .execute(tx.conn())
                     .await?;
                 tx.commit().await?;
-                return fail(st, id, &tenant_id, &actor, &format!(
-                    "line {line}: {} Start the import again to send the remaining invitations.",
-                    e.user_message()
-                ))
+                return fail(
+                    st,
+                    id,
+                    &tenant_id,
+                    &actor,
+                    &format!(
+                        "line {line}: {} Start the import again to send the remaining invitations.",
+                        e.user_message()
+                    ),
+                )
                 .await;
             }
         }

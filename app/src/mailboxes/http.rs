@@ -483,7 +483,8 @@ async fn change_password(c: Caller, Form(f): Form<ChangePasswordForm>) -> Respon
         Ok(Ok((Some(id), cut))) => {
             // Every session of the mailbox ended; this browser gets a fresh one.
             owner_session(&c, &id).await;
-            let mut msg = String::from("Password changed. Any other signed-in sessions were signed out.");
+            let mut msg =
+                String::from("Password changed. Any other signed-in sessions were signed out.");
             if cut.app_passwords > 0 {
                 msg.push_str(&format!(
                     " {} app password(s) were revoked: create new ones for your mail apps.",

@@ -118,6 +118,9 @@ pub struct OwnerHome {
     pub signins: Vec<AuditEvent>,
     pub fresh: Option<FreshSecret>,
     pub now: i64,
+    /// Live routes of the mailbox (its forwards) and forward requests waiting.
+    pub forwards: Vec<crate::routing::Route>,
+    pub forward_requests: i64,
 }
 
 #[server(prefix = "/_sf")]
@@ -126,7 +129,10 @@ pub async fn get_owner_home() -> Result<PageData<OwnerHome>, ServerFnError> {
         let a = signed_in_owner(&c).await?;
         let v = super::service::owner_view(&c.st, &a).await?;
         let fresh = crate::auth::api::take_fresh(&c).await;
+        let (forwards, forward_requests) = crate::routing::service::own_routes(&c.st, &a).await?;
         Ok(OwnerHome {
+            forwards,
+            forward_requests,
             mailbox: v.mailbox,
             recovery_codes_left: v.recovery_codes_left,
             app_passwords: v.app_passwords,
@@ -226,7 +232,23 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                 </section>
                 <section class="card p-5 space-y-2">
                     <h2 class="font-medium">"Forwarding"</h2>
-                    <p class="text-sm text-zinc-600">"No forwarding rules send your mail anywhere else. Forwarding is a governed change: requests from here arrive with the routing release."</p>
+                    {if home.forwards.is_empty() {
+                        view! { <p class="text-sm text-zinc-600" data-testid="no-forwards">"No forwarding rule sends your mail anywhere else."</p> }.into_any()
+                    } else {
+                        view! { <ul class="text-sm" data-testid="forwards">{home.forwards.iter().map(|r| view! {
+                            <li>{format!("{} → {}", r.kind_label(), r.targets.iter().map(|t| t.address.clone()).collect::<Vec<_>>().join(", "))}
+                                {r.expires_at.map(|e| view! { <span class="text-zinc-500">" · ends "<Time at=e now=now/></span> })}
+                                {(r.state == "unconfirmed").then(|| view! { <span class="text-amber-700">" · waiting for the recipient to confirm"</span> })}</li>
+                        }).collect_view()}</ul> }.into_any()
+                    }}
+                    {(home.forward_requests > 0).then(|| view! { <p class="text-sm text-amber-700" data-testid="forward-pending">{format!("{} forward request(s) waiting for approval.", home.forward_requests)}</p> })}
+                    <form method="post" action="/me/forward" class="grid gap-3 sm:grid-cols-4 items-end">
+                        <div class="sm:col-span-2"><label class="label" for="fw-to">"Forward my mail to"</label><input class="input" id="fw-to" name="targets" type="email" required placeholder="me@elsewhere.example"/></div>
+                        <div><label class="label" for="fw-days">"For (days)"</label><input class="input" id="fw-days" name="days" type="number" min="1" max="90" placeholder="30"/></div>
+                        <div class="sm:col-span-3"><label class="label" for="fw-why">"Why"</label><input class="input" id="fw-why" name="reason" required maxlength="500" placeholder="e.g. on leave, reading mail at my other address"/></div>
+                        <div><button class="btn btn-secondary w-full" type="submit">"Request forward"</button></div>
+                    </form>
+                    <p class="hint">"Forwarding needs approval from whoever manages your mailbox, goes only to allowed domains, and always ends (at most 90 days). A copy stays in your mailbox."</p>
                 </section>
                 <section class="card">
                     <h2 class="px-5 py-3 border-b border-zinc-200 font-medium">"Recent sign-ins and changes"</h2>

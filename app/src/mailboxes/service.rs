@@ -445,7 +445,12 @@ pub(crate) async fn issue_link(
 /// Sends the mail a committed transaction queued. A link that cannot be sent is withdrawn
 /// (and that is audited), so no live link exists that nobody received; the error says
 /// what was done and what was not.
-pub(crate) async fn deliver(st: &AppState, by: &Actor, mails: Vec<Mail>, done: &str) -> AppResult<()> {
+pub(crate) async fn deliver(
+    st: &AppState,
+    by: &Actor,
+    mails: Vec<Mail>,
+    done: &str,
+) -> AppResult<()> {
     let mut failed = None;
     for mail in mails {
         let Err(e) = st.mailer.send(&mail.to, &mail.subject, mail.body).await else {
@@ -1009,7 +1014,11 @@ pub async fn change_password(
 }
 
 /// New recovery codes for the owner (the old ones stop working); returned once.
-pub async fn regenerate_codes(st: &AppState, actor: &Actor, current: &str) -> AppResult<Vec<String>> {
+pub async fn regenerate_codes(
+    st: &AppState,
+    actor: &Actor,
+    current: &str,
+) -> AppResult<Vec<String>> {
     let (g, id) = own(actor)?;
     confirm_current(st, &id, current).await?;
     let (codes, hashes) = new_codes();

@@ -41,12 +41,13 @@ pub struct RouteForm {
 
 impl RouteForm {
     fn new_route(&self) -> Result<NewRoute, crate::core::AppError> {
-        let days = match self.days.trim() {
-            "" => None,
-            d => Some(d.parse::<i64>().map_err(|_| {
-                crate::core::AppError::invalid("Give the expiry in whole days.")
-            })?),
-        };
+        let days =
+            match self.days.trim() {
+                "" => None,
+                d => Some(d.parse::<i64>().map_err(|_| {
+                    crate::core::AppError::invalid("Give the expiry in whole days.")
+                })?),
+            };
         Ok(NewRoute {
             kind: self.kind.clone(),
             source: self.source.clone(),
@@ -146,8 +147,13 @@ async fn disable(c: Caller, Path(id): Path<String>, Form(f): Form<DisableForm>) 
         f.reason
     };
     let r = service::disable(&c.st, &c.actor(), &id, &reason).await;
-    c.answer(r, &back, "Route turned off: it carries no more mail.", &back)
-        .await
+    c.answer(
+        r,
+        &back,
+        "Route turned off: it carries no more mail.",
+        &back,
+    )
+    .await
 }
 
 async fn confirm(c: Caller, Path(token): Path<String>) -> Response {
@@ -156,7 +162,9 @@ async fn confirm(c: Caller, Path(token): Path<String>) -> Response {
             done(
                 &c.session,
                 &format!("/routing/confirm/{token}"),
-                format!("Confirmed: mail for {source} is forwarded to you until the forward expires."),
+                format!(
+                    "Confirmed: mail for {source} is forwarded to you until the forward expires."
+                ),
             )
             .await
         }
@@ -219,7 +227,14 @@ pub fn parse_since(s: Option<&str>) -> Result<Option<i64>, crate::core::AppError
         return Ok(Some(n));
     }
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| Some(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp()))
+        .map(|d| {
+            Some(
+                d.and_hms_opt(0, 0, 0)
+                    .expect("midnight")
+                    .and_utc()
+                    .timestamp(),
+            )
+        })
         .map_err(|_| crate::core::AppError::invalid("Give “since” as a date, e.g. 2026-11-01."))
 }
 
@@ -228,7 +243,13 @@ async fn report_items(
     q: &ReportQuery,
 ) -> Result<Vec<super::PersistenceItem>, crate::core::AppError> {
     let since = parse_since(q.since.as_deref())?;
-    service::report(&c.st, &c.actor(), q.tenant.as_deref().filter(|t| !t.is_empty()), since).await
+    service::report(
+        &c.st,
+        &c.actor(),
+        q.tenant.as_deref().filter(|t| !t.is_empty()),
+        since,
+    )
+    .await
 }
 
 async fn report_csv(c: Caller, Query(q): Query<ReportQuery>) -> Response {

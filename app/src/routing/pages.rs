@@ -53,7 +53,9 @@ pub async fn get_routing(query: RoutingQuery) -> Result<PageData<RoutingPage>, S
                 .await?
                 .filter(|d| g.actor.tenants.contains(&d.tenant_id))
                 .ok_or(crate::core::AppError::NotFound)?;
-            super::service::history(&c.st, &a, &d.id).await.unwrap_or_default()
+            super::service::history(&c.st, &a, &d.id)
+                .await
+                .unwrap_or_default()
         };
         Ok(RoutingPage {
             routes,
@@ -285,12 +287,21 @@ pub struct ReportPage {
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_report(tenant: String, since: String) -> Result<PageData<ReportPage>, ServerFnError> {
+pub async fn get_report(
+    tenant: String,
+    since: String,
+) -> Result<PageData<ReportPage>, ServerFnError> {
     use crate::core::authz::{authorize, Action};
     crate::ssr::page(|c| async move {
         let a = c.actor();
         let s = super::http::parse_since(Some(&since))?;
-        let items = super::service::report(&c.st, &a, Some(&tenant).filter(|t| !t.is_empty()).map(|t| t.as_str()), s).await?;
+        let items = super::service::report(
+            &c.st,
+            &a,
+            Some(&tenant).filter(|t| !t.is_empty()).map(|t| t.as_str()),
+            s,
+        )
+        .await?;
         let g = authorize(&a, Action::ViewTenants)?;
         let tenants = crate::tenancy::store::tenant_names(&c.st.db, &g).await?;
         Ok(ReportPage {
@@ -309,7 +320,10 @@ pub fn PersistenceReportPage() -> impl IntoView {
     let query = use_query_map();
     let q = move || {
         let m = query.read();
-        (m.get("tenant").unwrap_or_default(), m.get("since").unwrap_or_default())
+        (
+            m.get("tenant").unwrap_or_default(),
+            m.get("since").unwrap_or_default(),
+        )
     };
     let data = Resource::new(q, |(t, s)| get_report(t, s));
     signed_in_page(
@@ -383,11 +397,17 @@ pub struct Confirmation {
 }
 
 #[server(prefix = "/_sf")]
-pub async fn get_confirmation(token: String) -> Result<PageData<Option<Confirmation>>, ServerFnError> {
+pub async fn get_confirmation(
+    token: String,
+) -> Result<PageData<Option<Confirmation>>, ServerFnError> {
     crate::ssr::page(|c| async move {
-        Ok(super::service::confirmation(&c.st, &token)
-            .await?
-            .map(|(source, recipient, expires_at)| Confirmation { source, recipient, expires_at }))
+        Ok(super::service::confirmation(&c.st, &token).await?.map(
+            |(source, recipient, expires_at)| Confirmation {
+                source,
+                recipient,
+                expires_at,
+            },
+        ))
     })
     .await
 }
@@ -401,7 +421,8 @@ pub fn RouteConfirmPage() -> impl IntoView {
         "Confirm a forward",
         Some("Mail is forwarded to you only if you agree."),
         data,
-        move |c: Option<Confirmation>| match c {
+        move |c: Option<Confirmation>| {
+            match c {
             Some(c) => {
                 let action = format!("/routing/confirm/{}", token());
                 let until = c.expires_at.and_then(|e| chrono::DateTime::from_timestamp(e, 0)).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default();
@@ -416,6 +437,7 @@ pub fn RouteConfirmPage() -> impl IntoView {
             None => view! {
                 <p class="text-sm text-zinc-600" data-testid="confirm-done">"This link is used, expired or withdrawn. Nothing more to do here."</p>
             }.into_any(),
+        }
         },
     )
 }

@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Row};
 
-use super::{NewRoute, PersistenceItem, Route, RouteOutcome, RouteTarget, RoutingBadges, RoutingPolicy};
+use super::{
+    NewRoute, PersistenceItem, Route, RouteOutcome, RouteTarget, RoutingBadges, RoutingPolicy,
+};
 use crate::audit::service::{record, Event};
 use crate::changes::service::{self as changes, NewChange};
 use crate::changes::ChangeRequest;
@@ -184,7 +186,9 @@ pub async fn list(st: &AppState, actor: &Actor, f: &RouteFilter) -> AppResult<Ve
 pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<Route> {
     let g = authorize(actor, Action::ViewTenants)?;
     let mut conn = st.db.pool().acquire().await?;
-    let r = route_by_id(&mut conn, id).await?.ok_or(AppError::NotFound)?;
+    let r = route_by_id(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if !g.actor.tenants.contains(&r.tenant_id) {
         return Err(AppError::NotFound);
     }
@@ -206,13 +210,43 @@ async fn route_by_id(conn: &mut AnyConnection, id: &str) -> AppResult<Option<Rou
 async fn live_route_for(conn: &mut AnyConnection, source: &str) -> AppResult<Option<Route>> {
     let mut w = Where::new();
     let a = w.arg(source.to_string());
-    w.and(format!("r.source = {a} AND r.state IN ('active', 'unconfirmed')"));
+    w.and(format!(
+        "r.source = {a} AND r.state IN ('active', 'unconfirmed')"
+    ));
     let sql = format!(
         "SELECT {ROUTE_COLS} FROM routes r JOIN tenants t ON t.id = r.tenant_id \
          JOIN domains d ON d.id = r.domain_id{}",
         w.sql()
     );
     Ok(load_routes(conn, &sql, &w).await?.pop())
+}
+
+/// A mailbox owner's view: the live routes of their own address, and how many forward
+/// requests of theirs wait for approval.
+pub async fn own_routes(st: &AppState, actor: &Actor) -> AppResult<(Vec<Route>, i64)> {
+    authorize(actor, Action::ManageOwnMailbox)?;
+    let id = actor.mailbox_id().ok_or(AppError::Forbidden)?;
+    let mut w = Where::new();
+    let a = w.arg(actor.label.clone());
+    w.and(format!(
+        "r.source = {a} AND r.state IN ('active', 'unconfirmed')"
+    ));
+    let sql = format!(
+        "SELECT {ROUTE_COLS} FROM routes r JOIN tenants t ON t.id = r.tenant_id \
+         JOIN domains d ON d.id = r.domain_id{} ORDER BY r.created_at DESC",
+        w.sql()
+    );
+    let mut conn = st.db.pool().acquire().await?;
+    let routes = load_routes(&mut conn, &sql, &w).await?;
+    let pending: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM change_requests WHERE target_id = $1 \
+         AND kind = 'routing.forward' AND state = 'pending'",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    Ok((routes, pending))
 }
 
 // ---------- policy ----------
@@ -388,8 +422,14 @@ async fn mailbox_at(
     .bind(address)
     .fetch_optional(conn)
     .await?;
-    r.map(|r| Ok((r.try_get("id")?, r.try_get("tenant_id")?, r.try_get("status")?)))
-        .transpose()
+    r.map(|r| {
+        Ok((
+            r.try_get("id")?,
+            r.try_get("tenant_id")?,
+            r.try_get("status")?,
+        ))
+    })
+    .transpose()
 }
 
 fn not_yours(domain: &str) -> AppError {
@@ -435,7 +475,10 @@ pub async fn check(
         (format!("@{d}"), d)
     } else {
         let a = address(&new.source)?;
-        let d = a.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+        let d = a
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default();
         (a, d)
     };
     let dom = domain_named(conn, &domain_ascii)
@@ -465,11 +508,9 @@ pub async fn check(
     match (kind.as_str(), &live) {
         (_, None) => {}
         ("forward", Some(r)) if r.kind == "forward" => renews = Some(r.id.clone()),
-        ("catchall", Some(_)) => {
-            return Err(AppError::Conflict(format!(
-                "{domain_ascii} has a catch-all already: a domain has at most one. Turn it off first."
-            )))
-        }
+        ("catchall", Some(_)) => return Err(AppError::Conflict(format!(
+            "{domain_ascii} has a catch-all already: a domain has at most one. Turn it off first."
+        ))),
         (_, Some(r)) => {
             return Err(AppError::Conflict(format!(
                 "{source} already has a route ({}): remove it first.",
@@ -517,7 +558,12 @@ pub async fn check(
     }
     // Targets.
     let mut targets: Vec<(String, Option<String>)> = Vec::new();
-    for raw in new.targets.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+    for raw in new
+        .targets
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
         let a = address(raw)?;
         if targets.iter().any(|(t, _)| *t == a) {
             continue;
@@ -527,7 +573,10 @@ pub async fn check(
                 "{source} cannot route to itself."
             )));
         }
-        let target_domain = a.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+        let target_domain = a
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default();
         let hosted = domain_named(conn, &target_domain).await?;
         if let Some(h) = &hosted {
             if h.status == "suspended" {
@@ -600,9 +649,7 @@ pub async fn check(
         ));
     }
     if targets.len() > MAX_TARGETS {
-        return Err(AppError::invalid(format!(
-            "At most {MAX_TARGETS} targets."
-        )));
+        return Err(AppError::invalid(format!("At most {MAX_TARGETS} targets.")));
     }
     if kind == "alias" {
         refuse_loops(conn, &source, &targets, now).await?;
@@ -718,7 +765,9 @@ pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<
         allowlist_domain(&new.source)?
     } else {
         let a = address(&new.source)?;
-        a.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default()
+        a.rsplit_once('@')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default()
     };
     match domain_named(&mut conn, &dom).await? {
         Some(d) if g.actor.tenants.contains(&d.tenant_id) => {}
@@ -786,7 +835,9 @@ pub async fn apply(
     };
     let fresh = check(tx.conn(), &again, None, now).await?;
     if fresh.tenant_id != c.tenant_id {
-        return Err(AppError::Conflict("The domain changed hands meanwhile.".into()));
+        return Err(AppError::Conflict(
+            "The domain changed hands meanwhile.".into(),
+        ));
     }
     let (id, state) = insert(st, tx, g, &fresh, Some(c), now).await?;
     let until = fresh
@@ -806,7 +857,10 @@ pub async fn apply(
             fresh.source
         )
     } else {
-        format!("Mail for {} goes to {to}{until} (route {id}).", fresh.source)
+        format!(
+            "Mail for {} goes to {to}{until} (route {id}).",
+            fresh.source
+        )
     })
 }
 
@@ -1014,7 +1068,13 @@ pub async fn end_for_mailbox(
     .fetch_all(tx.conn())
     .await?
     .iter()
-    .map(|r| Ok((r.try_get("id")?, r.try_get("domain_id")?, r.try_get("tenant_id")?)))
+    .map(|r| {
+        Ok((
+            r.try_get("id")?,
+            r.try_get("domain_id")?,
+            r.try_get("tenant_id")?,
+        ))
+    })
     .collect::<Result<_, sqlx::Error>>()?;
     for (id, domain, tenant) in &ids {
         let before = route_by_id(tx.conn(), id).await?;
@@ -1102,7 +1162,9 @@ pub async fn insert_offboarding_alias(
     .await;
     if let Err(sqlx::Error::Database(d)) = &inserted {
         if d.is_unique_violation() {
-            return Err(AppError::Conflict(format!("{address} has a route already.")));
+            return Err(AppError::Conflict(format!(
+                "{address} has a route already."
+            )));
         }
     }
     inserted?;
@@ -1131,7 +1193,10 @@ pub async fn insert_offboarding_alias(
 // ---------- recipient confirmation ----------
 
 /// What a confirmation link is about (for its page), or None when it does not work.
-pub async fn confirmation(st: &AppState, token: &str) -> AppResult<Option<(String, String, Option<i64>)>> {
+pub async fn confirmation(
+    st: &AppState,
+    token: &str,
+) -> AppResult<Option<(String, String, Option<i64>)>> {
     let r = sqlx::query(
         "SELECT r.source, t.address, r.expires_at FROM route_targets t JOIN routes r ON r.id = t.route_id \
          WHERE t.confirm_hash = $1 AND t.confirmed_at IS NULL AND t.confirm_expires_at > $2 \
@@ -1141,14 +1206,24 @@ pub async fn confirmation(st: &AppState, token: &str) -> AppResult<Option<(Strin
     .bind(st.clock.now())
     .fetch_optional(st.db.pool())
     .await?;
-    r.map(|r| Ok((r.try_get("source")?, r.try_get("address")?, r.try_get("expires_at")?)))
-        .transpose()
+    r.map(|r| {
+        Ok((
+            r.try_get("source")?,
+            r.try_get("address")?,
+            r.try_get("expires_at")?,
+        ))
+    })
+    .transpose()
 }
 
 /// The external recipient confirms; once every external target has, the forward carries
 /// mail. The link works once.
 pub async fn confirm(st: &AppState, client: &Actor, token: &str) -> AppResult<String> {
-    let bad = || AppError::invalid("This confirmation link is not valid any more (used, expired or withdrawn).");
+    let bad = || {
+        AppError::invalid(
+            "This confirmation link is not valid any more (used, expired or withdrawn).",
+        )
+    };
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let r = sqlx::query(

@@ -49,6 +49,7 @@ pub struct TenantPage {
     pub invite_reveal: String,
     pub can_manage_mailboxes: bool,
     pub imports: Vec<crate::imports::ImportJob>,
+    pub routing: crate::routing::RoutingPolicy,
 }
 
 #[server(prefix = "/_sf")]
@@ -63,7 +64,9 @@ pub async fn get_tenant(slug: String) -> Result<PageData<TenantPage>, ServerFnEr
         let invite_reveal =
             crate::mailboxes::service::tenant_reveal_policy(&c.st, &tenant.id).await?;
         let imports = crate::imports::service::of_tenant(&c.st, &a, &tenant.id).await?;
+        let routing = crate::routing::service::tenant_policy(&c.st, &a, &tenant.id).await?;
         Ok(TenantPage {
+            routing,
             can_manage_mailboxes: crate::core::authz::authorize_in(
                 &a,
                 Action::ManageMailboxes,
@@ -451,8 +454,9 @@ pub fn DomainDetailPage() -> impl IntoView {
                 <h2 class="text-lg font-semibold">{d.unicode_name.clone()}" "<Badge text=d.status.clone() tone=status_tone(&d.status)/></h2>
                 {(d.unicode_name != d.name).then(|| view! { <p class="text-xs font-mono text-zinc-500">{d.name.clone()}</p> })}
                 <p class="text-sm text-zinc-500">"Tenant "<a class="link" href=format!("/tenants/{}", t.slug)>{t.name.clone()}</a>
-                    {format!(" · {} · catch-all {}", d.category, if d.catch_all { "on" } else { "off" })}</p>
-                <p class="mt-2 text-xs text-zinc-500" data-slot="health">"Health (DNS, routing, alerts): not checked yet — these checks arrive with their releases."</p>
+                    {format!(" · {} · catch-all {}", d.category, if d.catch_all { "on" } else { "off" })}
+                    " · "<a class="link" href=format!("/routing?domain={}", d.name) data-testid="domain-routing">"Routing and its history →"</a></p>
+                <p class="mt-2 text-xs text-zinc-500" data-slot="health">"Health (DNS, alerts): not checked yet — these checks arrive with their releases."</p>
             };
             view! {
                 <TenantSummary tenant=t.clone()>{head}</TenantSummary>
@@ -602,6 +606,7 @@ pub fn TenantDetailPage() -> impl IntoView {
                         <button class="btn btn-secondary" type="submit">"Save policy"</button>
                     </form>
                 }})}
+                <RoutingPolicyCard slug=t.slug.clone() p=p.routing.clone() can_manage=p.can_manage/>
             }
         },
     )
@@ -732,5 +737,62 @@ fn TenantPeople(
                 </div>
             }.into_any()
         }}
+    }
+}
+
+/// The tenant's routing policy: read by everyone who sees the tenant, set by owners and
+/// operators only.
+#[component]
+fn RoutingPolicyCard(
+    slug: String,
+    p: crate::routing::RoutingPolicy,
+    can_manage: bool,
+) -> impl IntoView {
+    let allow = p.allowlist.join(", ");
+    let direct = p.alias_policy == "direct";
+    view! {
+        <section class="card p-5 space-y-3" data-testid="routing-policy">
+            <div class="flex items-center justify-between">
+                <h2 class="font-medium">"Routing policy"</h2>
+                <a class="link text-sm" href=format!("/routing?tenant={slug}")>"Routes of this tenant →"</a>
+            </div>
+            {if can_manage {
+                view! {
+                    <form method="post" action=format!("/tenants/{slug}/routing-policy") class="grid gap-3 md:grid-cols-4 items-end">
+                        <div class="md:col-span-2">
+                            <label class="label" for="rp-allow">"External forwarding allowed to (domains)"</label>
+                            <input class="input" id="rp-allow" name="allowlist" value=allow.clone() placeholder="none: no external forwarding"/>
+                            <p class="hint">"Comma-separated. Subdomains of a listed domain are allowed too. Empty means no external forwarding."</p>
+                        </div>
+                        <div>
+                            <label class="label" for="rp-alias">"New aliases"</label>
+                            <select class="input" id="rp-alias" name="alias_policy">
+                                <option value="direct" selected=direct>"Created at once"</option>
+                                <option value="approval" selected=!direct>"Need approval"</option>
+                            </select>
+                        </div>
+                        <label class="flex items-center gap-2 text-sm"><input type="checkbox" name="confirmation" value="on" checked=p.confirmation/>"Recipients confirm forwards"</label>
+                        <div>
+                            <label class="label" for="rp-def">"Default expiry (days)"</label>
+                            <input class="input" id="rp-def" name="default_days" type="number" min="1" max="90" value=p.default_days.to_string()/>
+                        </div>
+                        <div>
+                            <label class="label" for="rp-max">"Longest allowed (days)"</label>
+                            <input class="input" id="rp-max" name="max_days" type="number" min="1" max="90" value=p.max_days.to_string()/>
+                        </div>
+                        <div class="md:col-span-2"><button class="btn btn-secondary" type="submit">"Save routing policy"</button></div>
+                    </form>
+                }.into_any()
+            } else {
+                view! {
+                    <p class="text-sm text-zinc-600">{format!(
+                        "External forwarding: {}. Forwards and catch-alls last {} days unless asked otherwise, at most {}. Aliases {}.",
+                        if allow.is_empty() { "not allowed".to_string() } else { format!("to {allow}") },
+                        p.default_days, p.max_days,
+                        if direct { "are created at once" } else { "need approval" }
+                    )}</p>
+                }.into_any()
+            }}
+        </section>
     }
 }
