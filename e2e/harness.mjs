@@ -2,7 +2,7 @@
 // launch Debian's Chromium through playwright-core, compute TOTP codes, save screenshots.
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { createServer } from 'node:net';
@@ -70,8 +70,15 @@ function decodeQp(s) {
 }
 
 /** Starts `mailward serve`; resolves with its base URL, the setup link and a stop function. */
-export async function startMailward({ env = {} } = {}) {
+export async function startMailward({ env = {}, clock = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'mailward-e2e-'));
+  // A movable clock (MAILWARD_CLOCK_OFFSET_FILE, for tests only): `setClock(secs)` puts the
+  // server's time that far ahead of the real one.
+  const clockFile = join(dir, 'clock-offset');
+  if (clock) {
+    writeFileSync(clockFile, '0');
+    env = { MAILWARD_CLOCK_OFFSET_FILE: clockFile, ...env };
+  }
   const port = await freePort();
   const bin = process.env.MAILWARD_BIN || join(root, 'target', 'debug', 'mailward');
   const proc = spawn(bin, ['serve', '--bind', `127.0.0.1:${port}`, '--site-root', join(root, 'target', 'site')], {
@@ -93,6 +100,11 @@ export async function startMailward({ env = {} } = {}) {
     base: `http://127.0.0.1:${port}`,
     setupLink,
     stop: () => new Promise((resolve) => { proc.once('exit', resolve); proc.kill('SIGTERM'); }),
+    setClock: async (secs) => {
+      if (!clock) throw new Error('start Mailward with { clock: true } to move its clock');
+      writeFileSync(clockFile, String(secs));
+      await new Promise((r) => setTimeout(r, 600));
+    },
     log: () => out,
   };
 }
@@ -140,4 +152,94 @@ export async function waitForStepAfter(step) {
 
 export async function shot(page, name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+// ---------- flows several tests share ----------
+
+/** A one-time link in a caught mail (mailbox activation or console invitation). */
+export const LINK = /http:\/\/\S+\/(activate\/mwm_|invite\/mwi_)[A-Za-z0-9_-]+/;
+
+/** The page's flash message. */
+export async function flash(page) {
+  return (await page.locator('[data-testid=flash]').first().textContent()) ?? '';
+}
+
+/** Completes an operator/owner/tenant-user invitation (password + TOTP) in a fresh context;
+ * returns the context, the signed-in page and the TOTP secret. */
+export async function enrol(browser, mw, link, email, name, password) {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await page.goto(link);
+  if (await page.locator('#email').count()) await page.fill('#email', email);
+  await page.fill('#display_name', name);
+  await page.fill('#password', password);
+  await page.fill('#confirm', password);
+  await page.click('button[type=submit]');
+  const secret = (await page.locator('[data-testid=totp-secret]').textContent()).trim();
+  await page.fill('#code', totp(secret, currentStep()));
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/welcome\/recovery-codes$/);
+  await page.click('form[action="/account/recovery-codes/ack"] button');
+  await page.waitForURL(/\/(portal)?$/);
+  return { context, page, secret };
+}
+
+/** The mailbox owner sets a password from their link; returns page and recovery codes. */
+export async function activate(browser, mw, link, password, shots = false) {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await page.goto(link);
+  if (shots) await shot(page, '21-activate');
+  await page.fill('#pw', password);
+  await page.fill('#pw2', password);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/me/recovery-codes`);
+  const codes = (await page.locator('[data-testid=recovery-codes] li').allTextContents()).map((s) => s.trim());
+  if (codes.length !== 10) throw new Error(`expected 10 recovery codes, got ${codes.length}`);
+  if (shots) await shot(page, '22-owner-recovery-codes');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('a[href="/me/recovery-codes.txt"]'),
+  ]);
+  const text = readFileSync(await download.path(), 'utf8');
+  for (const c of codes) if (!text.includes(c)) throw new Error('the downloaded file misses a code');
+  await page.click('form[action="/me/recovery-codes/ack"] button');
+  await page.waitForURL(`${mw.base}/me`);
+  return { context, page, codes };
+}
+
+/** Signs a console user in again (password + TOTP at the server's clock, `offsetSecs` ahead). */
+export async function signIn(mw, page, email, password, secret, offsetSecs = 0) {
+  await page.goto(`${mw.base}/login`);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${mw.base}/login/verify`);
+  const step = Math.floor((Date.now() / 1000 + offsetSecs) / 30);
+  await page.fill('#code', totp(secret, step));
+  await page.click('button[type=submit]');
+  await page.waitForURL(/\/(portal)?$/);
+}
+
+/** As the signed-in owner: a tenant "Acme Corp" on the Pro plan with acme.example active. */
+export async function acmeWithDomain(mw, page) {
+  await page.goto(`${mw.base}/tenants`);
+  await page.fill('#t-name', 'Acme Corp');
+  await page.selectOption('#t-plan', 'plan_pro');
+  await page.click('form[action="/tenants"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+  await page.fill('#d-name', 'acme.example');
+  await page.click('form[action="/tenants/acme-corp/domains"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+  await page.locator('[data-testid=domains-table] button', { hasText: 'Activate' }).first().click();
+  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+}
+
+/** As the signed-in owner: invites an operator; returns the mailed link. */
+export async function inviteOperator(mw, sink, page, email) {
+  await page.goto(`${mw.base}/operators`);
+  await page.fill('input[name=email]', email);
+  await page.click('form[action="/operators/invite"] button[type=submit]');
+  await page.waitForURL(`${mw.base}/operators`);
+  return sink.find(email, LINK);
 }

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startMailward, startSmtpSink, launchBrowser, totp, currentStep, shot } from './harness.mjs';
+import { startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate , acmeWithDomain, inviteOperator } from './harness.mjs';
 
 let mw, sink, browser;
 const shared = {};
@@ -22,77 +22,15 @@ before(async () => {
 });
 after(async () => { await browser?.close(); await mw?.stop(); await sink?.close(); });
 
-const LINK = /http:\/\/\S+\/(activate\/mwm_|invite\/mwi_)[A-Za-z0-9_-]+/;
-
-async function flash(page) {
-  return (await page.locator('[data-testid=flash]').first().textContent()) ?? '';
-}
-
-/** Completes an operator/owner invitation (password + TOTP) in a fresh context. */
-async function enrol(link, email, name, password) {
-  const context = await browser.newContext({ acceptDownloads: true });
-  const page = await context.newPage();
-  await page.goto(link);
-  if (await page.locator('#email').count()) await page.fill('#email', email);
-  await page.fill('#display_name', name);
-  await page.fill('#password', password);
-  await page.fill('#confirm', password);
-  await page.click('button[type=submit]');
-  const secret = (await page.locator('[data-testid=totp-secret]').textContent()).trim();
-  await page.fill('#code', totp(secret, currentStep()));
-  await page.click('button[type=submit]');
-  await page.waitForURL(/\/welcome\/recovery-codes$/);
-  await page.click('form[action="/account/recovery-codes/ack"] button');
-  await page.waitForURL(`${mw.base}/`);
-  return { context, page };
-}
-
-/** The mailbox owner sets a password from their link; returns page and recovery codes. */
-async function activate(link, password, shots = false) {
-  const context = await browser.newContext({ acceptDownloads: true });
-  const page = await context.newPage();
-  await page.goto(link);
-  if (shots) await shot(page, '21-activate');
-  await page.fill('#pw', password);
-  await page.fill('#pw2', password);
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${mw.base}/me/recovery-codes`);
-  const codes = (await page.locator('[data-testid=recovery-codes] li').allTextContents()).map((s) => s.trim());
-  assert.equal(codes.length, 10);
-  if (shots) await shot(page, '22-owner-recovery-codes');
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    page.click('a[href="/me/recovery-codes.txt"]'),
-  ]);
-  const text = readFileSync(await download.path(), 'utf8');
-  for (const c of codes) assert.ok(text.includes(c), 'downloaded file holds every code');
-  await page.click('form[action="/me/recovery-codes/ack"] button');
-  await page.waitForURL(`${mw.base}/me`);
-  return { context, page, codes };
-}
-
 test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, offboarding', async () => {
   const errors = [];
   // The owner sets up Mailward, a tenant with an active domain, and invites an operator.
-  const owner = await enrol(mw.setupLink, 'owner@agency.example', 'Olivia Owner', 'violet tugboat mirrors 42');
+  const owner = await enrol(browser, mw, mw.setupLink, 'owner@agency.example', 'Olivia Owner', 'violet tugboat mirrors 42');
   const op = owner.page;
   op.on('pageerror', (e) => errors.push(String(e)));
-  await op.goto(`${mw.base}/tenants`);
-  await op.fill('#t-name', 'Acme Corp');
-  await op.selectOption('#t-plan', 'plan_pro');
-  await op.click('form[action="/tenants"] button[type=submit]');
-  await op.waitForURL(`${mw.base}/tenants/acme-corp`);
-  await op.fill('#d-name', 'acme.example');
-  await op.click('form[action="/tenants/acme-corp/domains"] button[type=submit]');
-  await op.waitForURL(`${mw.base}/tenants/acme-corp`);
-  await op.locator('[data-testid=domains-table] button', { hasText: 'Activate' }).first().click();
-  await op.waitForURL(`${mw.base}/tenants/acme-corp`);
-  await op.goto(`${mw.base}/operators`);
-  await op.fill('input[name=email]', 'otto@agency.example');
-  await op.click('form[action="/operators/invite"] button[type=submit]');
-  await op.waitForURL(`${mw.base}/operators`);
-  const ottoLink = await sink.find('otto@agency.example', LINK);
-  const otto = await enrol(ottoLink, 'otto@agency.example', 'Otto Operator', 'amber falcon glides home');
+  await acmeWithDomain(mw, op);
+  const ottoLink = await inviteOperator(mw, sink, op, 'otto@agency.example');
+  const otto = await enrol(browser, mw, ottoLink, 'otto@agency.example', 'Otto Operator', 'amber falcon glides home');
   const p = otto.page;
   p.on('pageerror', (e) => errors.push(String(e)));
 
@@ -111,7 +49,7 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
 
   // 2. The owner sets a password from the mailed link and downloads the recovery codes.
   const annLink = await sink.find('ann@home.example', LINK);
-  const ann = await activate(annLink, 'copper lantern harbour 7', true);
+  const ann = await activate(browser, mw, annLink, 'copper lantern harbour 7', true);
   assert.match(await ann.page.locator('[data-testid=owner-address]').textContent(), /ann@acme.example/);
   await shot(ann.page, '23-owner-area');
 
@@ -143,7 +81,7 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   await p.click('[data-testid=new-mailbox] button[type=submit]');
   await p.waitForURL(/\/mailboxes\/mbx_/);
   const billingPage = p.url();
-  const cfo = await activate(await sink.find('cfo@home.example', LINK), 'granite orchard whistle 5');
+  const cfo = await activate(browser, mw, await sink.find('cfo@home.example', LINK), 'granite orchard whistle 5');
   await cfo.context.close();
   await p.goto(billingPage);
   assert.match(await p.locator('[data-testid=invite-panel]').textContent(), /No open link/);

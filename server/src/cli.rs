@@ -137,6 +137,9 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
     if let Some(v) = env("MAILWARD_SECURE_COOKIES") {
         cfg.secure_cookies = v;
     }
+    if let Some(v) = env("MAILWARD_CLOCK_OFFSET_FILE") {
+        cfg.clock_offset_file = Some(v);
+    }
     if let Some(v) = env("MAILWARD_TRUST_PROXY") {
         cfg.trust_proxy = matches!(v.as_str(), "1" | "true" | "yes");
     }

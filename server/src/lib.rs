@@ -362,6 +362,20 @@ pub async fn serve(state: AppState) -> Result<(), String> {
         database = %app::core::db::redact_url(&state.config.database_url),
         "Mailward is listening"
     );
+    let clock_file = state.config.clock_offset_file.clone().map(|f| {
+        tracing::warn!(file = %f, "the clock follows an offset file: for tests and drills only");
+        let clock = state.clock.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(s) = tokio::fs::read_to_string(&f).await {
+                    if let Ok(secs) = s.trim().parse::<i64>() {
+                        clock.set_offset(secs);
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
+    });
     let upkeep = spawn_upkeep(state.clone());
     let worker = app::core::jobs::spawn_worker(state.clone());
     axum::serve(
@@ -373,6 +387,9 @@ pub async fn serve(state: AppState) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     upkeep.abort();
     worker.abort();
+    if let Some(c) = clock_file {
+        c.abort();
+    }
     tracing::info!("Mailward stopped");
     Ok(())
 }

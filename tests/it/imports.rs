@@ -2,7 +2,7 @@
 //! or nothing, resumable after the worker is killed without creating a mailbox twice.
 use app::core::authz::Actor;
 use app::imports::service as imports;
-use app::tenancy::service::{self as tenancy, NewTenant};
+use app::tenancy::service as tenancy;
 use mailward_tests::{both, Backend, SmtpSink, TestApp};
 
 struct World {
@@ -19,37 +19,11 @@ async fn world(b: Backend, plan: &str) -> World {
     } else {
         plan
     };
-    let sink = SmtpSink::start().await;
-    let port = sink.port;
-    let app = TestApp::start_with(b, |c| {
-        c.smtp = Some(app::core::config::SmtpConfig {
-            host: "127.0.0.1".into(),
-            port,
-            from: "Mailward <mailward@agency.example>".into(),
-        })
-    })
-    .await;
+    let (app, sink) = TestApp::start_with_mail(b, |_| {}).await;
     let owner = app.setup_owner().await;
-    let sys = Actor::system("test");
-    let t = tenancy::create_tenant(
-        &app.state,
-        &sys,
-        &NewTenant {
-            name: "Acme".into(),
-            plan_id: plan.into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    for d in ["acme.example", "acme.test"] {
-        let d = tenancy::add_domain(&app.state, &sys, &t.slug, d, "")
-            .await
-            .unwrap();
-        tenancy::set_domain_status(&app.state, &sys, &d.id, "active")
-            .await
-            .unwrap();
-    }
+    let (slug, _) = app
+        .tenant_with_domains(plan, &["acme.example", "acme.test"])
+        .await;
     let (_, token) = app::auth::service::create_token_for_email(
         &app.state,
         &owner.email,
@@ -63,7 +37,7 @@ async fn world(b: Backend, plan: &str) -> World {
         app,
         sink,
         owner,
-        slug: t.slug,
+        slug,
         token,
     }
 }

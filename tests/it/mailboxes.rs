@@ -5,7 +5,7 @@
 use app::core::authz::{Actor, Principal, TenantScope};
 use app::mailboxes::service as mb;
 use app::mailboxes::NewMailbox;
-use app::tenancy::service::{self as tenancy, NewTenant};
+use app::tenancy::service as tenancy;
 use mailward_tests::{both, recovery_codes_in, Account, Backend, Browser, SmtpSink, TestApp};
 
 const PW: &str = "copper lantern harbour 7";
@@ -20,42 +20,17 @@ struct World {
 }
 
 async fn world_with(b: Backend, tweak: impl FnOnce(&mut app::core::config::Config)) -> World {
-    let sink = SmtpSink::start().await;
-    let port = sink.port;
-    let app = TestApp::start_with(b, |c| {
-        c.smtp = Some(app::core::config::SmtpConfig {
-            host: "127.0.0.1".into(),
-            port,
-            from: "Mailward <mailward@agency.example>".into(),
-        });
-        tweak(c);
-    })
-    .await;
+    let (app, sink) = TestApp::start_with_mail(b, tweak).await;
     let owner = app.setup_owner().await;
-    let sys = Actor::system("test");
-    let t = tenancy::create_tenant(
-        &app.state,
-        &sys,
-        &NewTenant {
-            name: "Acme".into(),
-            plan_id: "plan_free".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let d = tenancy::add_domain(&app.state, &sys, &t.slug, "acme.example", "")
-        .await
-        .unwrap();
-    tenancy::set_domain_status(&app.state, &sys, &d.id, "active")
-        .await
-        .unwrap();
+    let (slug, mut domains) = app
+        .tenant_with_domains("plan_free", &["acme.example"])
+        .await;
     World {
         app,
         sink,
         owner,
-        slug: t.slug,
-        domain: d.id,
+        slug,
+        domain: domains.remove(0),
     }
 }
 

@@ -31,39 +31,15 @@ fn person(id: &str) -> Actor {
 }
 
 async fn world(b: Backend) -> World {
-    let sink = SmtpSink::start().await;
-    let port = sink.port;
-    let app = TestApp::start_with(b, |c| {
-        c.smtp = Some(app::core::config::SmtpConfig {
-            host: "127.0.0.1".into(),
-            port,
-            from: "Mailward <mailward@agency.example>".into(),
-        });
-    })
-    .await;
-    let sys = Actor::system("test");
-    let t = tenancy::create_tenant(
-        &app.state,
-        &sys,
-        &NewTenant {
-            name: "Acme".into(),
-            plan_id: "plan_starter".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let d = tenancy::add_domain(&app.state, &sys, &t.slug, "acme.example", "")
-        .await
-        .unwrap();
-    tenancy::set_domain_status(&app.state, &sys, &d.id, "active")
-        .await
-        .unwrap();
+    let (app, sink) = TestApp::start_with_mail(b, |_| {}).await;
+    let (slug, mut domains) = app
+        .tenant_with_domains("plan_starter", &["acme.example"])
+        .await;
     World {
         app,
         sink,
-        slug: t.slug,
-        domain: d.id,
+        slug,
+        domain: domains.remove(0),
     }
 }
 
@@ -98,13 +74,7 @@ impl World {
             &self.app.state,
             &person("usr_a"),
             &self.slug,
-            &RoutingPolicy {
-                alias_policy: "direct".into(),
-                allowlist: domains.iter().map(|d| d.to_string()).collect(),
-                default_days: 30,
-                max_days: 90,
-                confirmation,
-            },
+            &policy("direct", domains, 30, 90, confirmation),
         )
         .await
         .unwrap();
@@ -164,6 +134,22 @@ impl World {
         .into_iter()
         .map(|e| e.action)
         .collect()
+    }
+}
+
+fn policy(
+    alias: &str,
+    allow: &[&str],
+    default_days: i64,
+    max_days: i64,
+    confirmation: bool,
+) -> RoutingPolicy {
+    RoutingPolicy {
+        alias_policy: alias.into(),
+        allowlist: allow.iter().map(|d| d.to_string()).collect(),
+        default_days,
+        max_days,
+        confirmation,
     }
 }
 
@@ -298,13 +284,7 @@ async fn forwards_need_the_allowlist_a_second_person_and_an_expiry(b: Backend) {
         &w.app.state,
         &alice,
         &w.slug,
-        &RoutingPolicy {
-            alias_policy: "direct".into(),
-            allowlist: vec!["partner.example".into()],
-            default_days: 7,
-            max_days: 14,
-            confirmation: false,
-        },
+        &policy("direct", &["partner.example"], 7, 14, false),
     )
     .await
     .unwrap();
@@ -323,13 +303,7 @@ async fn forwards_need_the_allowlist_a_second_person_and_an_expiry(b: Backend) {
         &w.app.state,
         &alice,
         &w.slug,
-        &RoutingPolicy {
-            alias_policy: "direct".into(),
-            allowlist: vec![],
-            default_days: 30,
-            max_days: 120,
-            confirmation: false,
-        },
+        &policy("direct", &[], 30, 120, false),
     )
     .await
     .unwrap_err();
@@ -344,13 +318,7 @@ async fn forwards_need_the_allowlist_a_second_person_and_an_expiry(b: Backend) {
         &w.app.state,
         &admin,
         &w.slug,
-        &RoutingPolicy {
-            alias_policy: "direct".into(),
-            allowlist: vec!["evil.example".into()],
-            default_days: 30,
-            max_days: 90,
-            confirmation: false,
-        },
+        &policy("direct", &["evil.example"], 30, 90, false),
     )
     .await
     .unwrap_err();
@@ -572,13 +540,7 @@ async fn loops_and_conflicts_are_refused(b: Backend) {
         &w.app.state,
         &alice,
         &w.slug,
-        &RoutingPolicy {
-            alias_policy: "approval".into(),
-            allowlist: vec![],
-            default_days: 30,
-            max_days: 90,
-            confirmation: false,
-        },
+        &policy("approval", &[], 30, 90, false),
     )
     .await
     .unwrap();
@@ -846,3 +808,48 @@ async fn active_targets_follow_every_state(b: Backend) {
     );
 }
 both!(active_targets_follow_every_state);
+
+/// A forward whose recipient never confirms does not linger: when the link lapses, the
+/// sweep ends it.
+async fn unconfirmed_forwards_lapse(b: Backend) {
+    let w = world(b).await;
+    w.mailbox("bob").await;
+    w.allow(&["partner.example"], true).await;
+    let (alice, bob) = (person("usr_alice"), person("usr_bob"));
+    let change = queued(
+        w.request(
+            &alice,
+            "forward",
+            "bob@acme.example",
+            &["bob@partner.example"],
+            Some(60),
+        )
+        .await,
+    );
+    w.approve(&bob, &change).await.unwrap();
+    assert_eq!(
+        routing::sweep(&w.app.state).await.unwrap(),
+        routing::Swept::default()
+    );
+    w.app.state.clock.advance(routing::CONFIRM_TTL_SECS + 1);
+    assert_eq!(routing::sweep(&w.app.state).await.unwrap().expired, 1);
+    let ended = routing::list(
+        &w.app.state,
+        &alice,
+        &routing::RouteFilter {
+            state: Some("expired".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ended[0].ended_reason.as_deref(),
+        Some("not confirmed in time")
+    );
+    assert_eq!(
+        w.targets("bob@acme.example").await,
+        vec!["bob@acme.example"]
+    );
+}
+both!(unconfirmed_forwards_lapse);

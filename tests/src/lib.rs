@@ -196,6 +196,54 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// An app whose outgoing mail goes to a fresh [`SmtpSink`].
+    pub async fn start_with_mail(
+        b: Backend,
+        tweak: impl FnOnce(&mut app::core::config::Config),
+    ) -> (TestApp, SmtpSink) {
+        let sink = SmtpSink::start().await;
+        let port = sink.port;
+        let app = TestApp::start_with(b, |c| {
+            c.smtp = Some(app::core::config::SmtpConfig {
+                host: "127.0.0.1".into(),
+                port,
+                from: "Mailward <mailward@agency.example>".into(),
+            });
+            tweak(c);
+        })
+        .await;
+        (app, sink)
+    }
+
+    /// A tenant "Acme" on `plan` with these domains, all active; returns the tenant's slug
+    /// and the domain ids.
+    pub async fn tenant_with_domains(&self, plan: &str, domains: &[&str]) -> (String, Vec<String>) {
+        use app::tenancy::service as tenancy;
+        let sys = app::core::authz::Actor::system("test");
+        let t = tenancy::create_tenant(
+            &self.state,
+            &sys,
+            &tenancy::NewTenant {
+                name: "Acme".into(),
+                plan_id: plan.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let mut ids = Vec::new();
+        for name in domains {
+            let d = tenancy::add_domain(&self.state, &sys, &t.slug, name, "")
+                .await
+                .unwrap();
+            tenancy::set_domain_status(&self.state, &sys, &d.id, "active")
+                .await
+                .unwrap();
+            ids.push(d.id);
+        }
+        (t.slug, ids)
+    }
+
     /// The one number a query returns (`SELECT CAST(COUNT(*) AS BIGINT) …`).
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;

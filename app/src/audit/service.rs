@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{AuditEvent, AuditFilter, AuditPage};
 use crate::core::authz::{Action, Granted};
-use crate::core::db::{like_term, Db, Tx, Where};
+use crate::core::db::{like_term, values, Db, Tx, Where};
 use crate::core::{authz::Actor, AppError, AppResult};
 
 /// What a service says about its change; who/where/when come from the actor and clock.
@@ -66,48 +66,7 @@ fn chain_hash(prev_hash: &str, c: &Canonical<'_>) -> String {
 
 /// Appends one event to the chain inside `tx`. Returns its sequence number.
 pub async fn record(tx: &mut Tx, actor: &Actor, now: i64, ev: Event<'_>) -> AppResult<i64> {
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(tx.conn())
-        .await?;
-    let seq: i64 = head.try_get("seq")?;
-    let prev_hash: String = head.try_get("hash")?;
-    let details = ev.details.to_string();
-    let canonical = Canonical {
-        seq,
-        at: now,
-        actor_id: &actor.user_id,
-        actor_label: &actor.label,
-        action: ev.action,
-        target: &ev.target,
-        tenant_id: &ev.tenant_id,
-        ip: &actor.ip,
-        user_agent: &actor.user_agent,
-        details: &details,
-    };
-    let hash = chain_hash(&prev_hash, &canonical);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, actor_id, actor_label, action, target, tenant_id, ip, \
-         user_agent, details, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-    )
-    .bind(seq)
-    .bind(now)
-    .bind(actor.user_id.clone())
-    .bind(actor.label.clone())
-    .bind(ev.action)
-    .bind(ev.target.clone())
-    .bind(ev.tenant_id.clone())
-    .bind(actor.ip.clone())
-    .bind(actor.user_agent.clone())
-    .bind(details.clone())
-    .bind(prev_hash)
-    .bind(hash.clone())
-    .execute(tx.conn())
-    .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(hash)
-        .execute(tx.conn())
-        .await?;
-    Ok(seq)
+    record_many(tx, actor, now, vec![ev]).await
 }
 
 /// Appends several events by one actor inside `tx` (bulk work: a CSV import records one
@@ -118,9 +77,9 @@ pub async fn record_many(
     actor: &Actor,
     now: i64,
     events: Vec<Event<'_>>,
-) -> AppResult<()> {
+) -> AppResult<i64> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let n = events.len() as i64;
     let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
@@ -157,22 +116,15 @@ pub async fn record_many(
         ));
     }
     for chunk in rows.chunks(40) {
-        let mut sql = String::from(
+        let sql = format!(
             "INSERT INTO audit_events (seq, at, actor_id, actor_label, action, target, tenant_id, ip, \
-             user_agent, details, prev_hash, hash) VALUES ",
+             user_agent, details, prev_hash, hash) VALUES {}",
+            values(
+                chunk.len(),
+                12,
+                "({1},{2},{3},{4},{5},{6},{7},{8},{9},{10},{11},{12})"
+            )
         );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            let b = i * 12;
-            sql.push('(');
-            sql += &(1..=12)
-                .map(|k| format!("${}", b + k))
-                .collect::<Vec<_>>()
-                .join(",");
-            sql.push(')');
-        }
         let mut q = sqlx::query(&sql);
         for (seq, ev, details, prev, hash) in chunk {
             q = q
@@ -195,7 +147,7 @@ pub async fn record_many(
         .bind(prev_hash)
         .execute(tx.conn())
         .await?;
-    Ok(())
+    Ok(last)
 }
 
 /// Records one event in a transaction of its own (for events with no other change, such as

@@ -64,12 +64,12 @@ pub async fn submit(
     .bind(expires)
     .execute(tx.conn())
     .await?;
-    let mut ev = Event::new("change.requested")
+    let ev = Event::new("change.requested")
         .target(id.clone())
         .details(serde_json::json!({
             "kind": c.kind, "target": c.target_label, "reason": c.reason, "expires_at": expires,
-        }));
-    ev.tenant_id = Some(c.tenant_id.to_string());
+        }))
+        .tenant(c.tenant_id.to_string());
     record(tx, g.actor, now, ev).await?;
     Ok(id)
 }
@@ -223,10 +223,10 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
         drop(tx);
         return Err(explain(st, actor, id).await);
     }
-    let mut ev = Event::new("change.approved")
+    let ev = Event::new("change.approved")
         .target(id.to_string())
-        .details(serde_json::json!({ "kind": c.kind, "target": c.target_label }));
-    ev.tenant_id = Some(c.tenant_id.clone());
+        .details(serde_json::json!({ "kind": c.kind, "target": c.target_label }))
+        .tenant(c.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     let payload: Value = serde_json::from_str(&c.payload).map_err(AppError::internal)?;
     let applied = match c.kind.as_str() {
@@ -252,10 +252,10 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
             .bind(&result)
             .execute(tx.conn())
             .await?;
-            let mut ev = Event::new("change.applied")
+            let ev = Event::new("change.applied")
                 .target(id.to_string())
-                .details(serde_json::json!({ "kind": c.kind, "result": result }));
-            ev.tenant_id = Some(c.tenant_id.clone());
+                .details(serde_json::json!({ "kind": c.kind, "result": result }))
+                .tenant(c.tenant_id.clone());
             record(&mut tx, g.actor, now, ev).await?;
             let mail = tx.commit_outbox().await?;
             crate::mailboxes::service::deliver(st, g.actor, mail, "The change was applied").await?;
@@ -276,10 +276,10 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
             .bind(e.user_message())
             .execute(tx.conn())
             .await?;
-            let mut ev = Event::new("change.failed")
+            let ev = Event::new("change.failed")
                 .target(id.to_string())
-                .details(serde_json::json!({ "kind": c.kind, "error": e.user_message() }));
-            ev.tenant_id = Some(c.tenant_id.clone());
+                .details(serde_json::json!({ "kind": c.kind, "error": e.user_message() }))
+                .tenant(c.tenant_id.clone());
             record(&mut tx, g.actor, now, ev).await?;
             tx.commit().await?;
             return Err(e);
@@ -346,10 +346,10 @@ async fn decide_without_applying(
     } else {
         "change.cancelled"
     };
-    let mut ev = Event::new(action)
+    let ev = Event::new(action)
         .target(c.id.clone())
-        .details(serde_json::json!({ "kind": c.kind, "target": c.target_label, "note": note }));
-    ev.tenant_id = Some(c.tenant_id.clone());
+        .details(serde_json::json!({ "kind": c.kind, "target": c.target_label, "note": note }))
+        .tenant(c.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await
 }

@@ -19,4 +19,8 @@ impl Clock {
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, Ordering::Relaxed);
     }
+    /// Sets the offset (the test clock file; see `Config::clock_offset_file`).
+    pub fn set_offset(&self, secs: i64) {
+        self.offset.store(secs, Ordering::Relaxed);
+    }
 }

@@ -38,6 +38,10 @@ pub struct Config {
     pub log_format: String,
     /// Folder with `pkg/` (CSS, JS, wasm) served as static files.
     pub site_root: String,
+    /// For tests and drills only, never in production: a file holding a number of seconds
+    /// added to the system clock, read again every 200 ms (`MAILWARD_CLOCK_OFFSET_FILE`).
+    /// End-to-end tests use it to let expiries pass.
+    pub clock_offset_file: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -72,6 +76,7 @@ impl Default for Config {
             smtp: None,
             log_format: "text".into(),
             site_root: "target/site".into(),
+            clock_offset_file: None,
         }
     }
 }

@@ -177,6 +177,33 @@ impl Db {
     }
 }
 
+/// `$1,$2,…,$n`: the placeholders of an `IN (…)` list.
+pub fn marks(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The placeholders of a multi-row `VALUES` list: `rows` copies of `row`, where `{k}`
+/// (1-based, up to `cols`) stands for the row's k-th bound value and anything else is
+/// written as is. `values(2, 2, "({1},'x',{2})")` is `($1,'x',$2),($3,'x',$4)`.
+pub fn values(rows: usize, cols: usize, row: &str) -> String {
+    let mut out = String::new();
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        let mut s = row.to_string();
+        // From the highest k down, so `{1}` never eats the start of `{12}`.
+        for k in (1..=cols).rev() {
+            s = s.replace(&format!("{{{k}}}"), &format!("${}", r * cols + k));
+        }
+        out.push_str(&s);
+    }
+    out
+}
+
 /// A bind value for [`Where`].
 #[derive(Clone, Debug)]
 pub enum Bind {
@@ -289,5 +316,22 @@ mod tests {
             "postgres://mw:***@127.0.0.1:5432/mw"
         );
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    use super::{marks, values};
+
+    #[test]
+    fn placeholders_number_every_value_once() {
+        assert_eq!(marks(3), "$1,$2,$3");
+        assert_eq!(values(2, 2, "({1},'x',{2})"), "($1,'x',$2),($3,'x',$4)");
+        assert_eq!(
+            values(2, 12, "({1},{12})"),
+            "($1,$12),($13,$24)",
+            "{{1}} never eats the start of {{12}}"
+        );
+        assert_eq!(values(1, 2, "({1},{2},{2})"), "($1,$2,$2)");
     }
 }

@@ -170,9 +170,6 @@ pub fn DashboardPage() -> impl IntoView {
                         {format!("{} change request{} waiting for approval →", d.pending_approvals, if d.pending_approvals == 1 { "" } else { "s" })}
                     </a>
                 })}
-                <a href="/routing" class="block hover:opacity-90" title="Routing">
-                    <crate::routing::pages::RoutingBadgesRow badges=d.routing.clone()/>
-                </a>
                 <div class="grid gap-4 grid-cols-2 lg:grid-cols-4">
                     <Stat label="Tenants" value=d.tenants.to_string() href="/tenants"/>
                     <Stat label="Domains" value=d.domains.to_string()/>
@@ -183,6 +180,7 @@ pub fn DashboardPage() -> impl IntoView {
                         view! { <Stat label="Audit log" value="View →".to_string() hint="every change to your tenant".to_string() href="/audit"/> }.into_any()
                     }}
                 </div>
+                <RoutingLine b=d.routing.clone()/>
                 {d.platform.then(|| view! {
                     <p class="text-sm text-zinc-600" data-testid="platform-line">
                         <a class="link" href="/operators">{format!("{} operator{}", d.operators, if d.operators == 1 { "" } else { "s" })}</a>
@@ -195,4 +193,35 @@ pub fn DashboardPage() -> impl IntoView {
             }
         },
     )
+}
+
+/// Routing at a glance: what sends mail somewhere else, in one line (amber when not zero).
+#[component]
+fn RoutingLine(b: crate::routing::RoutingBadges) -> impl IntoView {
+    let part = |n: i64,
+                one: &'static str,
+                many: &'static str,
+                testid: &'static str,
+                href: &'static str| {
+        let cls = if n > 0 {
+            "link text-amber-700 font-medium"
+        } else {
+            "link"
+        };
+        view! { <a class=cls href=href data-testid=testid>{format!("{n} {}", if n == 1 { one } else { many })}</a> }
+    };
+    view! {
+        <p class="text-sm text-zinc-600" data-testid="routing-line">
+            <span class="font-medium text-zinc-700">"Routing: "</span>
+            {part(b.catchall_domains, "domain with catch-all on", "domains with catch-all on", "badge-catchall", "/routing?kind=catchall")}
+            " · "
+            {part(b.external_forwards, "external forward", "external forwards", "badge-forwards", "/routing?kind=forward")}
+            " · "
+            {part(b.expiring_within_7_days, "route ending within 7 days", "routes ending within 7 days", "badge-expiring", "/routing")}
+            " · "
+            {part(b.pending_approvals, "routing request waiting", "routing requests waiting", "badge-pending", "/approvals")}
+            " · "
+            <a class="link" href="/routing/report">"persistence report"</a>
+        </p>
+    }
 }

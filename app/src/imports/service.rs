@@ -238,10 +238,9 @@ pub async fn preview(
         .collect();
     let mut taken: HashSet<String> = HashSet::new();
     for chunk in wanted.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT address FROM mailboxes WHERE address IN ({})",
-            marks.join(",")
+            crate::core::db::marks(chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for a in chunk {
@@ -294,25 +293,10 @@ pub async fn preview(
     .execute(tx.conn())
     .await?;
     for chunk in parsed.chunks(100) {
-        let mut sql = String::from(
-            "INSERT INTO import_rows (job_id, line, address, display_name, quota_bytes, invite_to, error) VALUES ",
+        let sql = format!(
+            "INSERT INTO import_rows (job_id, line, address, display_name, quota_bytes, invite_to, error) VALUES {}",
+            crate::core::db::values(chunk.len(), 7, "({1},{2},{3},{4},{5},{6},{7})")
         );
-        for i in 0..chunk.len() {
-            let b = i * 7;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql += &format!(
-                "(${},${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7
-            );
-        }
         let mut q = sqlx::query(&sql);
         for p in chunk {
             q = q
@@ -326,12 +310,12 @@ pub async fn preview(
         }
         q.execute(tx.conn()).await?;
     }
-    let mut ev = Event::new("import.previewed")
+    let ev = Event::new("import.previewed")
         .target(id.clone())
         .details(json!({
             "rows": parsed.len(), "errors": errors, "pool": pool_error,
-        }));
-    ev.tenant_id = Some(tenant.id.clone());
+        }))
+        .tenant(tenant.id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     load(st, &id).await?.ok_or(AppError::NotFound)
@@ -379,10 +363,10 @@ pub async fn start(st: &AppState, actor: &Actor, id: &str) -> AppResult<ImportJo
             job.state
         )));
     }
-    let mut ev = Event::new("import.started")
+    let ev = Event::new("import.started")
         .target(id.to_string())
-        .details(json!({ "rows": job.total, "retry": job.state == "failed" }));
-    ev.tenant_id = Some(job.tenant_id.clone());
+        .details(json!({ "rows": job.total, "retry": job.state == "failed" }))
+        .tenant(job.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     load(st, id).await?.ok_or(AppError::NotFound)
@@ -408,8 +392,9 @@ pub async fn cancel(st: &AppState, actor: &Actor, id: &str) -> AppResult<()> {
             job.state
         )));
     }
-    let mut ev = Event::new("import.cancelled").target(id.to_string());
-    ev.tenant_id = Some(job.tenant_id.clone());
+    let ev = Event::new("import.cancelled")
+        .target(id.to_string())
+        .tenant(job.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await
 }
@@ -553,29 +538,15 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             }
             let mut inserted = Ok(());
             for chunk in batch.chunks(40) {
-                let mut sql = String::from(
+                let sql = format!(
                     "INSERT INTO mailboxes (id, tenant_id, domain_id, local_part, address, display_name, \
-                     status, quota_bytes, critical, contact_email, created_at, updated_at) VALUES ",
+                     status, quota_bytes, critical, contact_email, created_at, updated_at) VALUES {}",
+                    crate::core::db::values(
+                        chunk.len(),
+                        9,
+                        "({1},{2},{3},{4},{5},{6},'invited',{7},0,{8},{9},{9})"
+                    )
                 );
-                for i in 0..chunk.len() {
-                    let b = i * 9;
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    sql += &format!(
-                        "(${},${},${},${},${},${},'invited',${},0,${},${},${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6,
-                        b + 7,
-                        b + 8,
-                        b + 9,
-                        b + 9
-                    );
-                }
                 let mut q = sqlx::query(&sql);
                 for r in chunk {
                     q = q
@@ -642,13 +613,13 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             let events = batch
                 .iter()
                 .map(|r| {
-                    let mut ev = Event::new("mailbox.created")
+                    let ev = Event::new("mailbox.created")
                         .target(format!("{prefix}{}", r.line))
                         .details(json!({
                             "address": r.address, "display_name": r.name, "quota_bytes": r.quota,
                             "invite_to": r.invite_to, "import": id, "line": r.line,
-                        }));
-                    ev.tenant_id = Some(tenant_id.clone());
+                        }))
+                        .tenant(tenant_id.clone());
                     ev
                 })
                 .collect();
@@ -805,10 +776,10 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
     .bind(json!({ "created": created }).to_string())
     .execute(tx.conn())
     .await?;
-    let mut ev = Event::new("import.completed")
+    let ev = Event::new("import.completed")
         .target(id.to_string())
-        .details(json!({ "created": created }));
-    ev.tenant_id = Some(tenant_id.clone());
+        .details(json!({ "created": created }))
+        .tenant(tenant_id.clone());
     record(&mut tx, &actor, now, ev).await?;
     tx.commit().await
 }
@@ -882,12 +853,12 @@ async fn roll_back(
     .bind(now)
     .execute(tx.conn())
     .await?;
-    let mut ev = Event::new("import.failed")
+    let ev = Event::new("import.failed")
         .target(id.to_string())
         .details(json!({
             "error": why, "mailboxes_removed": removed,
-        }));
-    ev.tenant_id = Some(tenant_id.to_string());
+        }))
+        .tenant(tenant_id.to_string());
     record(&mut tx, actor, now, ev).await?;
     tx.commit().await
 }
@@ -903,10 +874,10 @@ async fn fail(st: &AppState, id: &str, tenant_id: &str, actor: &Actor, why: &str
     .bind(now)
     .execute(tx.conn())
     .await?;
-    let mut ev = Event::new("import.failed")
+    let ev = Event::new("import.failed")
         .target(id.to_string())
-        .details(json!({ "error": why }));
-    ev.tenant_id = Some(tenant_id.to_string());
+        .details(json!({ "error": why }))
+        .tenant(tenant_id.to_string());
     record(&mut tx, actor, now, ev).await?;
     tx.commit().await
 }

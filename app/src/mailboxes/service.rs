@@ -301,13 +301,13 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
             e => e,
         });
     }
-    let mut ev = Event::new("mailbox.created")
+    let ev = Event::new("mailbox.created")
         .target(id.clone())
         .details(json!({
             "address": address, "display_name": display_name, "quota_bytes": quota,
             "critical": new.critical, "invite_to": invite_to,
-        }));
-    ev.tenant_id = Some(domain.tenant_id.clone());
+        }))
+        .tenant(domain.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     let emailed = issue_link(
         st,
@@ -404,13 +404,13 @@ pub(crate) async fn issue_link(
         expires,
     )
     .await?;
-    let mut ev = Event::new("mailbox.invite_issued")
+    let ev = Event::new("mailbox.invite_issued")
         .target(m.id.clone())
         .details(json!({
             "address": m.address, "invite": id, "purpose": purpose, "delivery": mode,
             "send_to": send_to, "replaced": revoked, "expires_at": expires,
-        }));
-    ev.tenant_id = Some(m.tenant_id.clone());
+        }))
+        .tenant(m.tenant_id.clone());
     record(tx, by, now, ev).await?;
     if let Delivery::Email(to) = delivery {
         let link = format!("{}/activate/{token}", st.config.public_url());
@@ -469,10 +469,10 @@ pub(crate) async fn deliver(
             .fetch_optional(tx.conn())
             .await?;
             if let Some(r) = inv {
-                let mut ev = Event::new("mailbox.invite_not_sent")
+                let ev = Event::new("mailbox.invite_not_sent")
                     .target(r.try_get::<String, _>("mailbox_id")?)
-                    .details(json!({ "invite": link, "send_to": mail.to, "error": e.to_string() }));
-                ev.tenant_id = Some(r.try_get("tenant_id")?);
+                    .details(json!({ "invite": link, "send_to": mail.to, "error": e.to_string() }))
+                    .tenant(r.try_get::<String, _>("tenant_id")?);
                 record(&mut tx, by, now, ev).await?;
             }
             tx.commit().await?;
@@ -554,10 +554,10 @@ pub async fn reveal_invite(st: &AppState, actor: &Actor, key: &str) -> AppResult
         ));
     }
     store::mark_revealed(tx.conn(), &m.id, &g.actor.label).await?;
-    let mut ev = Event::new("mailbox.invite_revealed")
+    let ev = Event::new("mailbox.invite_revealed")
         .target(m.id.clone())
-        .details(json!({ "address": m.address, "invite": inv.id }));
-    ev.tenant_id = Some(m.tenant_id.clone());
+        .details(json!({ "address": m.address, "invite": inv.id }))
+        .tenant(m.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     Ok(format!("{}/activate/{token}", st.config.public_url()))
@@ -573,10 +573,10 @@ pub async fn revoke_invite(st: &AppState, actor: &Actor, key: &str) -> AppResult
             "There is no open invitation: it was used, revoked or has expired.".into(),
         ));
     }
-    let mut ev = Event::new("mailbox.invite_revoked")
+    let ev = Event::new("mailbox.invite_revoked")
         .target(m.id.clone())
-        .details(json!({ "address": m.address }));
-    ev.tenant_id = Some(m.tenant_id.clone());
+        .details(json!({ "address": m.address }))
+        .tenant(m.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await
 }
@@ -611,10 +611,10 @@ pub async fn set_reveal_policy(
         .bind(now)
         .execute(tx.conn())
         .await?;
-    let mut ev = Event::new("tenant.reveal_policy_changed")
+    let ev = Event::new("tenant.reveal_policy_changed")
         .target(t.id.clone())
-        .details(json!({ "before": before, "after": policy }));
-    ev.tenant_id = Some(t.id.clone());
+        .details(json!({ "before": before, "after": policy }))
+        .tenant(t.id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await
 }
@@ -716,12 +716,14 @@ pub async fn accept(
     } else {
         "mailbox.activated"
     };
-    let mut ev = Event::new(action).target(m.id.clone()).details(json!({
-        "address": m.address, "invite": inv.id, "channel": "invite_link",
-        "sessions_ended": cut.sessions, "app_passwords_revoked": cut.app_passwords,
-        "recovery_codes": codes.len(),
-    }));
-    ev.tenant_id = Some(m.tenant_id.clone());
+    let ev = Event::new(action)
+        .target(m.id.clone())
+        .details(json!({
+            "address": m.address, "invite": inv.id, "channel": "invite_link",
+            "sessions_ended": cut.sessions, "app_passwords_revoked": cut.app_passwords,
+            "recovery_codes": codes.len(),
+        }))
+        .tenant(m.tenant_id.clone());
     record(&mut tx, &owner, now, ev).await?;
     tx.commit().await?;
     let mut m = m;
@@ -820,8 +822,9 @@ pub async fn sign_in(
     match found {
         Some((m, _)) if ok && m.status == "active" => {
             let owner = owner_actor_for(&m, actor.ip.clone(), actor.user_agent.clone());
-            let mut ev = Event::new("mailbox.signin").target(m.id.clone());
-            ev.tenant_id = Some(m.tenant_id.clone());
+            let ev = Event::new("mailbox.signin")
+                .target(m.id.clone())
+                .tenant(m.tenant_id.clone());
             record_alone(&st.db, &owner, st.clock.now(), ev).await?;
             Ok(m)
         }
@@ -890,14 +893,14 @@ pub async fn self_reset(
                 // A link an operator issued is moot once the owner has reset themselves.
                 let revoked = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
                 let owner = owner_actor_for(m, actor.ip.clone(), actor.user_agent.clone());
-                let mut ev = Event::new("mailbox.self_reset")
+                let ev = Event::new("mailbox.self_reset")
                     .target(m.id.clone())
                     .details(json!({
                         "address": m.address, "channel": "recovery_code", "initiator": "owner",
                         "sessions_ended": cut.sessions,
                         "app_passwords_revoked": cut.app_passwords, "links_revoked": revoked,
-                    }));
-                ev.tenant_id = Some(m.tenant_id.clone());
+                    }))
+                    .tenant(m.tenant_id.clone());
                 record(&mut tx, &owner, now, ev).await?;
                 tx.commit().await?;
                 notify_reset(st, m, actor).await;
@@ -1001,13 +1004,13 @@ pub async fn change_password(
         ));
     }
     let cut = store::cut_access(tx.conn(), &m.id, now).await?;
-    let mut ev = Event::new("mailbox.password_changed")
+    let ev = Event::new("mailbox.password_changed")
         .target(m.id.clone())
         .details(json!({
             "address": m.address, "channel": "self_service",
             "sessions_ended": cut.sessions, "app_passwords_revoked": cut.app_passwords,
-        }));
-    ev.tenant_id = Some(m.tenant_id.clone());
+        }))
+        .tenant(m.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     Ok(cut)
@@ -1135,12 +1138,12 @@ pub async fn create_app_password(
         expires_at,
     )
     .await?;
-    let mut ev = Event::new("mailbox.app_password_created")
+    let ev = Event::new("mailbox.app_password_created")
         .target(id.clone())
         .details(json!({
             "app_password": ap_id, "name": name, "protocols": protos, "expires_at": expires_at,
-        }));
-    ev.tenant_id = Some(tenant);
+        }))
+        .tenant(tenant);
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     Ok((
@@ -1282,22 +1285,22 @@ pub async fn request_reset(
         store::set_status(tx.conn(), &m.id, "locked", now).await?;
         cut = store::cut_access(tx.conn(), &m.id, now).await?;
     }
-    let mut ev = Event::new("mailbox.reset_requested")
+    let ev = Event::new("mailbox.reset_requested")
         .target(m.id.clone())
         .details(json!({
             "address": m.address, "channel": "operator", "initiator": g.actor.label,
             "reason": reason, "lock_now": lock_now, "critical": m.critical, "send_to": to,
-        }));
-    ev.tenant_id = Some(m.tenant_id.clone());
+        }))
+        .tenant(m.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     if lock_now && m.status != "locked" {
-        let mut ev = Event::new("mailbox.locked")
+        let ev = Event::new("mailbox.locked")
             .target(m.id.clone())
             .details(json!({
                 "address": m.address, "reason": reason, "sessions_ended": cut.sessions,
                 "app_passwords_revoked": cut.app_passwords,
-            }));
-        ev.tenant_id = Some(m.tenant_id.clone());
+            }))
+            .tenant(m.tenant_id.clone());
         record(&mut tx, g.actor, now, ev).await?;
     }
     let outcome = if m.critical {
@@ -1675,14 +1678,14 @@ pub async fn offboard(
     .bind(serde_json::to_string(&revoked).map_err(AppError::internal)?)
     .execute(tx.conn())
     .await?;
-    let mut ev = Event::new("mailbox.offboarded")
+    let ev = Event::new("mailbox.offboarded")
         .target(m.id.clone())
         .details(json!({
             "address": m.address, "receipt": receipt_id, "reason": reason, "keep_days": keep_days,
             "before": { "status": m.status, "quota_bytes": m.quota_bytes },
             "revoked": revoked,
-        }));
-    ev.tenant_id = Some(m.tenant_id.clone());
+        }))
+        .tenant(m.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     verify_offboarding(st, g.actor, &m, &receipt_id).await?;
@@ -1794,10 +1797,10 @@ async fn verify_offboarding(
     .bind(now)
     .execute(tx.conn())
     .await?;
-    let mut ev = Event::new("mailbox.offboarding_verified")
+    let ev = Event::new("mailbox.offboarding_verified")
         .target(m.id.clone())
-        .details(json!({ "receipt": receipt_id, "clean": clean, "checks": checks }));
-    ev.tenant_id = Some(m.tenant_id.clone());
+        .details(json!({ "receipt": receipt_id, "clean": clean, "checks": checks }))
+        .tenant(m.tenant_id.clone());
     record(&mut tx, actor, now, ev).await?;
     tx.commit().await?;
     Ok(checks)

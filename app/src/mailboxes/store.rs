@@ -113,10 +113,9 @@ pub async fn search(
 pub async fn by_ids(db: &Db, ids: &[String]) -> AppResult<Vec<Mailbox>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT {COLS} FROM mailboxes WHERE id IN ({})",
-            marks.join(",")
+            crate::core::db::marks(chunk.len())
         );
         let mut q = sqlx::query(&sql);
         for id in chunk {

@@ -224,7 +224,7 @@ pub fn RoutesTable(routes: Vec<Route>, now: i64, can_manage: bool, back: String)
                     let action = format!("/routing/{}/disable", r.id);
                     view! {
                         <tr data-testid="route" data-source=r.source.clone() data-state=r.state.clone()>
-                            <td><Badge text=r.kind_label() tone=if r.kind == "forward" || r.kind == "catchall" { "amber" } else { "gray" }/></td>
+                            <td class="whitespace-nowrap"><Badge text=r.kind_label() tone=if r.kind == "forward" || r.kind == "catchall" { "amber" } else { "gray" }/></td>
                             <td class="font-mono text-sm">{if r.kind == "catchall" { format!("*{}", r.source) } else { r.source.clone() }}</td>
                             <td class="text-sm">{r.targets.iter().map(|t| view! {
                                 <div>{t.address.clone()}{t.external.then_some(" (external)")}{(!t.confirmed).then(|| view! { <span class="text-amber-700">" · not confirmed yet"</span> })}</div>
@@ -232,7 +232,7 @@ pub fn RoutesTable(routes: Vec<Route>, now: i64, can_manage: bool, back: String)
                             <td><Badge text=r.state.clone() tone=state_tone(&r.state)/></td>
                             <td class="text-sm">{match r.expires_at { Some(e) => view! { <Time at=e now=now/> }.into_any(), None => view! { <span class="text-zinc-500">"never"</span> }.into_any() }}</td>
                             <td class="text-xs text-zinc-600">{r.requested_by_label.clone()}{r.approved_by_label.clone().map(|a| format!(" / {a}"))}<br/><Time at=r.created_at now=now/></td>
-                            <td>{(can_manage && live).then(|| view! {
+                            <td class="whitespace-nowrap">{(can_manage && live).then(|| view! {
                                 <form method="post" action=action.clone() class="inline">
                                     <input type="hidden" name="back" value=back.clone()/>
                                     <button class="btn btn-danger-ghost" type="submit">"Turn off"</button>
@@ -258,11 +258,14 @@ fn RoutingHistory(events: Vec<AuditEvent>, now: i64) -> impl IntoView {
                     <ul class="divide-y divide-zinc-100">
                         {events.into_iter().map(|e| {
                             let d: serde_json::Value = serde_json::from_str(&e.details).unwrap_or_default();
-                            let what = format!("{} {}", d["kind"].as_str().unwrap_or(""), d["source"].as_str().unwrap_or("")).trim().to_string();
+                            let kind = d["kind"].as_str().or_else(|| d["before"]["kind"].as_str()).unwrap_or("");
+                            let what = format!("{} {}", if kind.is_empty() { "" } else { super::kind_label(kind) }, d["source"].as_str().unwrap_or("")).trim().to_string();
+                            let why = d["reason"].as_str().or_else(|| d["why"].as_str()).map(|r| format!("“{r}”"));
                             view! {
-                                <li class="px-5 py-2 text-sm flex flex-wrap gap-2" data-testid="history-event">
-                                    <span class="font-mono text-xs">{e.action.clone()}</span>
+                                <li class="px-5 py-2 text-sm flex flex-wrap items-center gap-2" data-testid="history-event">
+                                    <span class="font-mono text-xs badge badge-gray">{e.action.clone()}</span>
                                     <span>{what}</span>
+                                    {why.map(|w| view! { <span class="text-zinc-600">{w}</span> })}
                                     <span class="text-zinc-500">{format!("by {}", e.actor_label)}</span>
                                     <Time at=e.at now=now/>
                                 </li>

@@ -508,9 +508,11 @@ pub async fn check(
     match (kind.as_str(), &live) {
         (_, None) => {}
         ("forward", Some(r)) if r.kind == "forward" => renews = Some(r.id.clone()),
-        ("catchall", Some(_)) => return Err(AppError::Conflict(format!(
+        ("catchall", Some(_)) => {
+            return Err(AppError::Conflict(format!(
             "{domain_ascii} has a catch-all already: a domain has at most one. Turn it off first."
-        ))),
+        )))
+        }
         (_, Some(r)) => {
             return Err(AppError::Conflict(format!(
                 "{source} already has a route ({}): remove it first.",
@@ -1278,7 +1280,8 @@ pub struct Swept {
     pub reminded: usize,
 }
 
-/// Turns off routes whose time is up and reminds requesters of routes ending within a
+/// Turns off routes whose time is up (and forwards whose recipient let the confirmation
+/// link lapse) and reminds requesters of routes ending within a
 /// week (once each). Idempotent: each step is a conditional update, so a second run, or a
 /// run on another instance, finds nothing left to do.
 pub async fn sweep(st: &AppState) -> AppResult<Swept> {
@@ -1287,9 +1290,13 @@ pub async fn sweep(st: &AppState) -> AppResult<Swept> {
     let mut out = Swept::default();
     let mut tx = st.db.begin().await?;
     let expired = sqlx::query(
-        "UPDATE routes SET state = 'expired', ended_at = $1, ended_reason = 'expired' \
-         WHERE state IN ('active', 'unconfirmed') AND expires_at IS NOT NULL AND expires_at <= $1 \
-         RETURNING id, domain_id, tenant_id, kind, source, expires_at",
+        "UPDATE routes SET state = 'expired', ended_at = $1, ended_reason = CASE \
+         WHEN expires_at IS NOT NULL AND expires_at <= $1 THEN 'expired' \
+         ELSE 'not confirmed in time' END \
+         WHERE state IN ('active', 'unconfirmed') AND ((expires_at IS NOT NULL AND expires_at <= $1) \
+         OR (state = 'unconfirmed' AND EXISTS (SELECT 1 FROM route_targets t \
+             WHERE t.route_id = routes.id AND t.confirmed_at IS NULL AND t.confirm_expires_at <= $1))) \
+         RETURNING id, domain_id, tenant_id, kind, source, expires_at, ended_reason",
     )
     .bind(now)
     .fetch_all(tx.conn())
@@ -1306,7 +1313,8 @@ pub async fn sweep(st: &AppState) -> AppResult<Swept> {
                 "route": id, "kind": r.try_get::<String, _>("kind")?,
                 "source": r.try_get::<String, _>("source")?,
                 "expires_at": r.try_get::<Option<i64>, _>("expires_at")?,
-                "before": { "state": "active" }, "after": after,
+                "why": r.try_get::<String, _>("ended_reason")?,
+                "after": after,
             }));
         record(&mut tx, &sys, now, ev).await?;
     }
@@ -1315,7 +1323,7 @@ pub async fn sweep(st: &AppState) -> AppResult<Swept> {
     let due = sqlx::query(
         "UPDATE routes SET reminded_at = $1 WHERE state = 'active' AND reminded_at IS NULL \
          AND expires_at IS NOT NULL AND expires_at > $1 AND expires_at <= $2 \
-         RETURNING id, domain_id, tenant_id, kind, source, expires_at, requested_by",
+         RETURNING id, domain_id, tenant_id, kind, source, expires_at, requested_by, requested_by_label",
     )
     .bind(now)
     .bind(now + REMIND_BEFORE_SECS)
@@ -1327,6 +1335,7 @@ pub async fn sweep(st: &AppState) -> AppResult<Swept> {
         let kind: String = r.try_get("kind")?;
         let expires: i64 = r.try_get("expires_at")?;
         let by: Option<String> = r.try_get("requested_by")?;
+        // The console user who asked, or the mailbox owner who asked from /me.
         let email: Option<String> = match &by {
             Some(u) => sqlx::query("SELECT email FROM users WHERE id = $1 AND status = 'active'")
                 .bind(u)
@@ -1334,7 +1343,14 @@ pub async fn sweep(st: &AppState) -> AppResult<Swept> {
                 .await?
                 .map(|r| r.try_get("email"))
                 .transpose()?,
-            None => None,
+            None => sqlx::query(
+                "SELECT address FROM mailboxes WHERE address = $1 AND status IN ('active', 'locked')",
+            )
+            .bind(r.try_get::<String, _>("requested_by_label")?)
+            .fetch_optional(tx.conn())
+            .await?
+            .map(|r| r.try_get("address"))
+            .transpose()?,
         };
         let until = chrono::DateTime::from_timestamp(expires, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())

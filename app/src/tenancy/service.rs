@@ -179,12 +179,12 @@ pub async fn create_tenant(st: &AppState, actor: &Actor, new: &NewTenant) -> App
         ),
         e => e,
     })?;
-    let mut ev = Event::new("tenant.created")
+    let ev = Event::new("tenant.created")
         .target(id.clone())
         .details(serde_json::json!({
             "name": name, "slug": slug, "plan": plan.name,
-        }));
-    ev.tenant_id = Some(id.clone());
+        }))
+        .tenant(id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     store::tenant(&st.db, &g, &id)
@@ -249,12 +249,12 @@ pub async fn change_plan(
             }
         )));
     }
-    let mut ev = Event::new("tenant.plan_changed")
+    let ev = Event::new("tenant.plan_changed")
         .target(t.id.clone())
         .details(serde_json::json!({
             "before": t.plan_name, "after": plan.name,
-        }));
-    ev.tenant_id = Some(t.id.clone());
+        }))
+        .tenant(t.id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     store::tenant(&st.db, &g, &t.id)
@@ -281,14 +281,14 @@ pub async fn set_tenant_status(
             t.name
         )));
     }
-    let mut ev = Event::new(if status == "suspended" {
+    let ev = Event::new(if status == "suspended" {
         "tenant.suspended"
     } else {
         "tenant.resumed"
     })
     .target(t.id.clone())
-    .details(serde_json::json!({ "before": t.status, "after": status }));
-    ev.tenant_id = Some(t.id.clone());
+    .details(serde_json::json!({ "before": t.status, "after": status }))
+    .tenant(t.id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await
 }
@@ -354,12 +354,12 @@ pub async fn add_domain(
         }
         e => e,
     })?;
-    let mut ev = Event::new("domain.added")
+    let ev = Event::new("domain.added")
         .target(id.clone())
         .details(serde_json::json!({
             "domain": dn.ascii, "unicode": dn.unicode, "category": category, "catch_all": false,
-        }));
-    ev.tenant_id = Some(t.id.clone());
+        }))
+        .tenant(t.id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     store::domain(&st.db, &g, &id)
@@ -392,14 +392,14 @@ pub async fn set_domain_status(
             d.unicode_name
         )));
     }
-    let mut ev = Event::new(if status == "active" {
+    let ev = Event::new(if status == "active" {
         "domain.activated"
     } else {
         "domain.suspended"
     })
     .target(d.id.clone())
-    .details(serde_json::json!({ "domain": d.name, "before": d.status, "after": status }));
-    ev.tenant_id = Some(d.tenant_id.clone());
+    .details(serde_json::json!({ "domain": d.name, "before": d.status, "after": status }))
+    .tenant(d.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     store::domain(&st.db, &g, &d.id)
@@ -438,13 +438,13 @@ pub async fn remove_domain(st: &AppState, actor: &Actor, domain_key: &str) -> Ap
             d.unicode_name
         )));
     }
-    let mut ev = Event::new("domain.removed")
+    let ev = Event::new("domain.removed")
         .target(d.id.clone())
         .details(serde_json::json!({
             "before": { "domain": d.name, "unicode": d.unicode_name, "status": d.status,
                         "category": d.category, "catch_all": d.catch_all },
-        }));
-    ev.tenant_id = Some(d.tenant_id.clone());
+        }))
+        .tenant(d.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     Ok(d)

@@ -1,0 +1,150 @@
+// Routing governance in a real browser: a tenant admin asks for an external forward to a
+// domain off the allowlist (refused) and to an allowed one (queued) → an operator approves →
+// it is active with an expiry and in the persistence report → the server's clock moves past
+// the expiry → the sweeper turns it off → the report is empty and the audit log has each
+// step. A catch-all request, approved, shows on the dashboard badge.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, signIn , acmeWithDomain, inviteOperator } from './harness.mjs';
+
+let mw, sink, browser;
+before(async () => {
+  sink = await startSmtpSink();
+  mw = await startMailward({
+    clock: true,
+    env: {
+      MAILWARD_SMTP_HOST: '127.0.0.1',
+      MAILWARD_SMTP_PORT: String(sink.port),
+      MAILWARD_SMTP_FROM: 'Mailward <mailward@agency.example>',
+    },
+  });
+  browser = await launchBrowser();
+});
+after(async () => { await browser?.close(); await mw?.stop(); await sink?.close(); });
+
+const DAY = 86400;
+
+test('routing: allowlist, approval, expiry by the sweeper, persistence report, catch-all badge', async () => {
+  const errors = [];
+  const watch = (page) => page.on('pageerror', (e) => errors.push(String(e)));
+
+  // Setup: the owner, a tenant with an active domain, an operator and a tenant admin.
+  const owner = await enrol(browser, mw, mw.setupLink, 'owner@agency.example', 'Olivia Owner', 'violet tugboat mirrors 42');
+  const op = owner.page;
+  watch(op);
+  await acmeWithDomain(mw, op);
+  await op.fill('#p-email', 'tara@acme-client.example');
+  await op.selectOption('#p-role', 'tenant_admin');
+  await op.click('form[action="/tenants/acme-corp/people"] button[type=submit]');
+  await op.waitForURL(`${mw.base}/tenants/acme-corp`);
+  const ottoLink = await inviteOperator(mw, sink, op, 'otto@agency.example');
+  const otto = await enrol(browser, mw, ottoLink, 'otto@agency.example', 'Otto Operator', 'amber falcon glides home');
+  const tara = await enrol(browser, mw, await sink.find('tara@acme-client.example', LINK), 'tara@acme-client.example', 'Tara Admin', 'quiet harbour lamps 88');
+  watch(otto.page);
+  watch(tara.page);
+
+  // Ann's mailbox, activated by Ann.
+  await otto.page.goto(`${mw.base}/domains/acme.example`);
+  await otto.page.fill('#mb-address', 'ann');
+  await otto.page.fill('#mb-name', 'Ann Example');
+  await otto.page.fill('#mb-invite', 'ann@home.example');
+  await otto.page.click('[data-testid=new-mailbox] button[type=submit]');
+  await otto.page.waitForURL(/\/mailboxes\/mbx_/);
+  const ann = await activate(browser, mw, await sink.find('ann@home.example', LINK), 'copper lantern harbour 7');
+
+  // The owner allows one destination domain for the tenant.
+  await op.goto(`${mw.base}/tenants/acme-corp`);
+  assert.match(await op.locator('[data-testid=routing-policy]').textContent(), /Routing policy/);
+  await op.fill('#rp-allow', 'partner.example');
+  await op.click('[data-testid=routing-policy] button[type=submit]');
+  await op.waitForURL(`${mw.base}/tenants/acme-corp`);
+  assert.match(await flash(op), /Routing policy saved/);
+  await shot(op, '40-routing-policy');
+
+  // 1. The tenant admin asks for a forward off the allowlist: refused before the queue.
+  const t = tara.page;
+  const requestForward = async (to) => {
+    await t.goto(`${mw.base}/routing`);
+    await t.selectOption('#r-kind', 'forward');
+    await t.fill('#r-source', 'ann@acme.example');
+    await t.fill('#r-targets', to);
+    await t.fill('#r-reason', 'Ann is on leave and reads mail at the partner office');
+    await t.click('[data-testid=route-request] button[type=submit]');
+    await t.waitForURL(`${mw.base}/routing`);
+    return flash(t);
+  };
+  assert.match(await requestForward('ann@gmail.example'), /gmail\.example is not on this tenant's forwarding allowlist \(partner\.example\)/);
+  await shot(t, '41-forward-refused');
+  // 2. To an allowed domain: queued for someone else.
+  assert.match(await requestForward('ann@partner.example'), /waits in Approvals/);
+  await t.goto(`${mw.base}/approvals`);
+  assert.ok(await t.locator('[data-testid=own-request]').isVisible(), 'the requester cannot approve');
+
+  // 3. The operator approves: active, with an expiry, in the persistence report.
+  const o = otto.page;
+  await o.goto(`${mw.base}/approvals`);
+  assert.match(await o.locator('[data-testid=change]').first().textContent(), /External forward/);
+  await shot(o, '42-forward-approval');
+  await o.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  await o.waitForURL(`${mw.base}/approvals`);
+  assert.match(await flash(o), /Approved and applied: ann@acme.example — Mail for ann@acme.example goes to ann@partner.example until/);
+  await o.goto(`${mw.base}/routing`);
+  const row = o.locator('[data-testid=route][data-source="ann@acme.example"]');
+  assert.equal(await row.getAttribute('data-state'), 'active');
+  assert.match(await row.textContent(), /in 30 days|in 29 days|30 d/);
+  await shot(o, '43-routing-active');
+  await o.goto(`${mw.base}/routing/report`);
+  assert.equal(await o.locator('[data-testid=persistence-item]').count(), 1);
+  assert.match(await o.locator('[data-testid=persistence-item]').textContent(), /Tara Admin|tara@acme-client\.example/);
+  await shot(o, '44-persistence-report');
+  // The mailbox owner sees it in their own area.
+  await ann.page.goto(`${mw.base}/me`);
+  assert.match(await ann.page.locator('[data-testid=forwards]').textContent(), /ann@partner\.example/);
+
+  // 4. A catch-all: requested, approved, and on the dashboard badge.
+  await t.goto(`${mw.base}/routing`);
+  await t.selectOption('#r-kind', 'catchall');
+  await t.fill('#r-source', 'acme.example');
+  await t.fill('#r-targets', 'ann@acme.example');
+  await t.fill('#r-days', '40');
+  await t.fill('#r-reason', 'Migration week: catch stray addresses');
+  await t.click('[data-testid=route-request] button[type=submit]');
+  await t.waitForURL(`${mw.base}/routing`);
+  assert.match(await flash(t), /waits in Approvals/);
+  await o.goto(`${mw.base}/approvals`);
+  await o.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  await o.waitForURL(`${mw.base}/approvals`);
+  assert.match(await flash(o), /Approved and applied: @acme.example/);
+  await o.goto(`${mw.base}/`);
+  assert.match(await o.locator('[data-testid=badge-catchall]').textContent(), /1/);
+  assert.match(await o.locator('[data-testid=badge-forwards]').textContent(), /1/);
+  await shot(o, '45-dashboard-routing-badges');
+
+  // 5. Time passes the forward's expiry (31 days): the sweeper turns it off.
+  await mw.setClock(31 * DAY);
+  await signIn(mw, o, 'otto@agency.example', 'amber falcon glides home', otto.secret, 31 * DAY);
+  let expired = 0;
+  for (let i = 0; i < 40 && expired === 0; i++) {
+    await o.goto(`${mw.base}/routing?state=expired`);
+    expired = await o.locator('[data-testid=route][data-source="ann@acme.example"]').count();
+    if (expired === 0) await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal(expired, 1, 'the sweeper expired the forward');
+  await shot(o, '46-routing-expired');
+  // The catch-all (40 days) still runs; the report lists only it.
+  await o.goto(`${mw.base}/routing/report`);
+  const items = o.locator('[data-testid=persistence-item]');
+  assert.equal(await items.count(), 1);
+  assert.equal(await items.first().getAttribute('data-source'), '@acme.example');
+  // The domain's routing history and the audit log hold each step.
+  await o.goto(`${mw.base}/routing?domain=acme.example&state=all`);
+  const history = await o.locator('[data-testid=routing-history]').textContent();
+  for (const a of ['route.enabled', 'route.expired']) assert.ok(history.includes(a), `${a} in the history`);
+  await shot(o, '47-routing-history');
+  await o.goto(`${mw.base}/audit?action=change.`);
+  const audit = await o.locator('main').textContent();
+  for (const a of ['change.requested', 'change.approved', 'change.applied']) assert.ok(audit.includes(a), `${a} in the audit log`);
+
+  assert.deepEqual(errors, [], 'no script errors in the browser');
+  for (const c of [owner.context, otto.context, tara.context, ann.context]) await c.close();
+});
