@@ -324,3 +324,61 @@ async fn import_is_all_or_nothing(b: Backend) {
     assert!(page.contains("data-testid=\"import-error\""));
 }
 both!(import_is_all_or_nothing);
+
+/// Invitations that cannot be sent stop the import with the line named; their links are
+/// withdrawn, and starting it again sends exactly those (no one gets two).
+async fn unsent_invitations_are_sent_on_restart(b: Backend) {
+    let w = world(b, "plan_agency").await;
+    let sys = Actor::system("t");
+    let mut csv = String::from("address,display_name,quota,invite_to\n");
+    for i in 0..120 {
+        let to = if i == 10 || i == 70 {
+            format!("bounce{i}@home.example")
+        } else {
+            format!("user{i}@home.example")
+        };
+        csv += &format!("user{i:03}@acme.example,User {i},,{to}\n");
+    }
+    w.sink
+        .refusing
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let d = w.upload(csv).await;
+    let id = d["job"]["id"].as_str().unwrap().to_string();
+    imports::start(&w.app.state, &sys, &id).await.unwrap();
+    app::core::jobs::run_pending(&w.app.state, "w1").await.unwrap();
+    let j = imports::get(&w.app.state, &sys, &id).await.unwrap();
+    assert_eq!(j.state, "failed");
+    let err = j.error.clone().unwrap_or_default();
+    assert!(err.starts_with("line 12: The mailbox exists, but the email to bounce10@home.example could not be sent"), "{err}");
+    assert_eq!(
+        w.count("SELECT CAST(COUNT(*) AS BIGINT) FROM mailboxes").await,
+        120,
+        "the mailboxes stay"
+    );
+    let open_to_bounce = w
+        .count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_invites WHERE send_to LIKE 'bounce%' \
+             AND revoked_at IS NULL",
+        )
+        .await;
+    assert_eq!(open_to_bounce, 0, "links nobody received are withdrawn");
+    // The mail server takes them now: a restart sends what did not go out.
+    w.sink
+        .refusing
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    imports::start(&w.app.state, &sys, &id).await.unwrap();
+    app::core::jobs::run_pending(&w.app.state, "w1").await.unwrap();
+    let j = imports::get(&w.app.state, &sys, &id).await.unwrap();
+    assert_eq!(j.state, "done", "{j:?}");
+    let mails = w.sink.messages();
+    for i in 0..120 {
+        let to = if i == 10 || i == 70 {
+            format!("To: bounce{i}@home.example")
+        } else {
+            format!("To: user{i}@home.example")
+        };
+        let n = mails.iter().filter(|m| m.contains(&format!("{to}\n"))).count();
+        assert_eq!(n, 1, "{to}");
+    }
+}
+both!(unsent_invitations_are_sent_on_restart);

@@ -551,6 +551,8 @@ pub fn mailward_bin() -> PathBuf {
 pub struct SmtpSink {
     pub port: u16,
     pub messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// While set, recipients whose address contains "bounce" are refused (550).
+    pub refusing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SmtpSink {
@@ -559,10 +561,13 @@ impl SmtpSink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let refusing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let store = messages.clone();
+        let refuse = refusing.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 let store = store.clone();
+                let refuse = refuse.clone();
                 tokio::spawn(async move {
                     let (r, mut w) = sock.into_split();
                     let mut lines = BufReader::new(r).lines();
@@ -571,6 +576,11 @@ impl SmtpSink {
                         let cmd = line.to_ascii_uppercase();
                         let reply: &[u8] = if cmd.starts_with("EHLO") {
                             b"250-sink\r\n250 8BITMIME\r\n"
+                        } else if cmd.starts_with("RCPT")
+                            && cmd.contains("BOUNCE")
+                            && refuse.load(std::sync::atomic::Ordering::Relaxed)
+                        {
+                            b"550 no such user here\r\n"
                         } else if cmd.starts_with("DATA") {
                             let _ = w.write_all(b"354 go ahead\r\n").await;
                             let mut msg = String::new();
@@ -596,7 +606,11 @@ impl SmtpSink {
                 });
             }
         });
-        SmtpSink { port, messages }
+        SmtpSink {
+            port,
+            messages,
+            refusing,
+        }
     }
 
     /// Messages received, quoted-printable bodies decoded.

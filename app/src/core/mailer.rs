@@ -1,5 +1,6 @@
-//! Outgoing mail (invitations, notices) through lettre over SMTP. One connection is kept open
-//! and reused (a bulk import sends thousands of messages), with TCP_NODELAY set: lettre
+//! Outgoing mail (invitations, notices) through lettre over SMTP. A few connections are kept
+//! open and reused (a bulk import sends thousands of messages, several at once), with
+//! TCP_NODELAY set: lettre
 //! writes the message and its final "." separately, and with Nagle's algorithm on, each
 //! message waited ~40 ms for the server's delayed ACK. A reused connection that has gone
 //! stale is replaced once.
@@ -28,8 +29,13 @@ pub struct Mail {
 #[derive(Clone)]
 pub struct Mailer {
     smtp: Option<SmtpConfig>,
-    conn: Arc<Mutex<Option<AsyncSmtpConnection>>>,
+    /// Kept connections; a send takes a free one (or waits for one in turn).
+    conns: Arc<Vec<Mutex<Option<AsyncSmtpConnection>>>>,
+    turn: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// How many SMTP connections are kept at most (and so how many messages go out at once).
+pub const CONNECTIONS: usize = 4;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,7 +44,8 @@ impl Mailer {
     pub fn new(smtp: Option<SmtpConfig>) -> Self {
         Mailer {
             smtp,
-            conn: Arc::new(Mutex::new(None)),
+            conns: Arc::new((0..CONNECTIONS).map(|_| Mutex::new(None)).collect()),
+            turn: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
     pub fn is_configured(&self) -> bool {
@@ -84,7 +91,14 @@ impl Mailer {
             .map_err(AppError::internal)?;
         let envelope = msg.envelope().clone();
         let bytes = msg.formatted();
-        let mut conn = self.conn.lock().await;
+        let free = self.conns.iter().find_map(|c| c.try_lock().ok());
+        let mut conn = match free {
+            Some(c) => c,
+            None => {
+                let i = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % CONNECTIONS;
+                self.conns[i].lock().await
+            }
+        };
         for attempt in 0..2 {
             let reused = conn.as_ref().is_some_and(|c| !c.has_broken());
             if !reused {

@@ -18,7 +18,7 @@ use crate::core::authz::{authorize, authorize_in, Action, Actor, Principal, Tena
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
-use crate::mailboxes::service::{deliver, issue_link, Delivery};
+use crate::mailboxes::service::{issue_link, withdraw, Delivery};
 use crate::mailboxes::{parse_quota, store as mstore};
 use crate::types::EmailAddress;
 
@@ -431,6 +431,9 @@ async fn still_mine(
         == 1)
 }
 
+/// Rows whose invitation mail is issued in one transaction and then sent together.
+const MAIL_BATCH: usize = 50;
+
 /// Runs a claimed import to its end (or until another worker takes it over).
 pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
     let r = sqlx::query(
@@ -702,54 +705,92 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             .execute(tx.conn())
             .await?;
         tx.commit().await?;
-        // …mailed links one by one, each mail sent after its row's commit. Every row renews
-        // the claim, so no other worker takes the job over while this one is still sending.
-        for (line, m, to) in mailed {
+        // …mailed links in batches: one transaction issues a batch's links and marks its rows
+        // invited, then its mail goes out after the commit, several messages at once. A row
+        // whose mail fails gets its link withdrawn and is unmarked, so starting the import
+        // again sends exactly the invitations that did not go out.
+        for batch in mailed.chunks(MAIL_BATCH) {
             let now = st.clock.now();
             let mut tx = st.db.begin().await?;
             if !still_mine(&mut tx, id, worker, now).await? {
                 return Ok(());
             }
-            issue_link(
-                st,
-                &mut tx,
-                &actor,
-                &m,
-                "provision",
-                Delivery::Email(to),
-                None,
-                now,
-            )
-            .await?;
-            mark_invited(&mut tx, id, line, now).await?;
-            sqlx::query("UPDATE jobs SET progress_done = progress_done + 1 WHERE id = $1")
-                .bind(id)
-                .execute(tx.conn())
-                .await?;
-            let mail = tx.commit_outbox().await?;
-            if let Err(e) = deliver(st, &actor, mail, "The mailbox exists").await {
-                // Not invited after all: a restart sends this row's invitation again.
-                let mut tx = st.db.begin().await?;
-                sqlx::query(
-                    "UPDATE import_rows SET invited_at = NULL WHERE job_id = $1 AND line = $2",
+            for (line, m, to) in batch {
+                issue_link(
+                    st,
+                    &mut tx,
+                    &actor,
+                    m,
+                    "provision",
+                    Delivery::Email(to.clone()),
+                    None,
+                    now,
                 )
+                .await?;
+                mark_invited(&mut tx, id, *line, now).await?;
+            }
+            sqlx::query("UPDATE jobs SET progress_done = progress_done + $2 WHERE id = $1")
                 .bind(id)
-                .bind(line)
+                .bind(batch.len() as i64)
                 .execute(tx.conn())
                 .await?;
-                sqlx::query("UPDATE jobs SET progress_done = progress_done - 1 WHERE id = $1")
+            let mails = tx.commit_outbox().await?;
+            let mut sending = tokio::task::JoinSet::new();
+            for (k, mail) in mails.into_iter().enumerate() {
+                let mailer = st.mailer.clone();
+                sending.spawn(async move {
+                    let r = mailer.send(&mail.to, &mail.subject, mail.body.clone()).await;
+                    (k, mail, r)
+                });
+            }
+            let mut failed = Vec::new();
+            // A slow mail server must not make the claim look dead: renew it while sending.
+            let mut beat = tokio::time::interval(std::time::Duration::from_secs(30));
+            beat.tick().await;
+            loop {
+                tokio::select! {
+                    done = sending.join_next() => {
+                        let Some(done) = done else { break };
+                        let (k, mail, r) = done.map_err(AppError::internal)?;
+                        if let Err(e) = r {
+                            let msg = withdraw(st, &actor, &mail, &e, "The mailbox exists").await?;
+                            failed.push((batch[k].0, msg));
+                        }
+                    }
+                    _ = beat.tick() => {
+                        let mut tx = st.db.begin().await?;
+                        still_mine(&mut tx, id, worker, st.clock.now()).await?;
+                        tx.commit().await?;
+                    }
+                }
+            }
+            if !failed.is_empty() {
+                failed.sort();
+                // Not invited after all: a restart sends these rows' invitations again.
+                let mut tx = st.db.begin().await?;
+                for (line, _) in &failed {
+                    sqlx::query(
+                        "UPDATE import_rows SET invited_at = NULL WHERE job_id = $1 AND line = $2",
+                    )
                     .bind(id)
+                    .bind(line)
+                    .execute(tx.conn())
+                    .await?;
+                }
+                sqlx::query("UPDATE jobs SET progress_done = progress_done - $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(failed.len() as i64)
                     .execute(tx.conn())
                     .await?;
                 tx.commit().await?;
+                let (line, msg) = &failed[0];
                 return fail(
                     st,
                     id,
                     &tenant_id,
                     &actor,
                     &format!(
-                        "line {line}: {} Start the import again to send the remaining invitations.",
-                        e.user_message()
+                        "line {line}: {msg} Start the import again to send the remaining invitations."
                     ),
                 )
                 .await;

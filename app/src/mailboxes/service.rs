@@ -453,40 +453,52 @@ pub(crate) async fn deliver(
 ) -> AppResult<()> {
     let mut failed = None;
     for mail in mails {
-        let Err(e) = st.mailer.send(&mail.to, &mail.subject, mail.body).await else {
-            continue;
-        };
-        tracing::warn!(error = %e, to = %mail.to, "mail not sent");
-        if let Some(link) = &mail.link {
-            let now = st.clock.now();
-            let mut tx = st.db.begin().await?;
-            let inv = sqlx::query(
-                "UPDATE mailbox_invites SET revoked_at = $2 WHERE id = $1 AND used_at IS NULL \
-                 AND revoked_at IS NULL RETURNING mailbox_id, tenant_id",
-            )
-            .bind(link)
-            .bind(now)
-            .fetch_optional(tx.conn())
-            .await?;
-            if let Some(r) = inv {
-                let ev = Event::new("mailbox.invite_not_sent")
-                    .target(r.try_get::<String, _>("mailbox_id")?)
-                    .details(json!({ "invite": link, "send_to": mail.to, "error": e.to_string() }))
-                    .tenant(r.try_get::<String, _>("tenant_id")?);
-                record(&mut tx, by, now, ev).await?;
-            }
-            tx.commit().await?;
+        if let Err(e) = st.mailer.send(&mail.to, &mail.subject, mail.body.clone()).await {
+            let msg = withdraw(st, by, &mail, &e, done).await?;
+            failed.get_or_insert(msg);
         }
-        failed.get_or_insert(format!(
-            "{done}, but the email to {} could not be sent ({}). The link in it was withdrawn: \
-             send a new one when outgoing mail works.",
-            mail.to, e
-        ));
     }
     match failed {
         Some(msg) => Err(AppError::Unavailable(msg)),
         None => Ok(()),
     }
+}
+
+/// After `mail` could not be sent: withdraws the link it carried (audited) and says in words
+/// what was done and what was not.
+pub(crate) async fn withdraw(
+    st: &AppState,
+    by: &Actor,
+    mail: &Mail,
+    e: &AppError,
+    done: &str,
+) -> AppResult<String> {
+    tracing::warn!(error = %e, to = %mail.to, "mail not sent");
+    if let Some(link) = &mail.link {
+        let now = st.clock.now();
+        let mut tx = st.db.begin().await?;
+        let inv = sqlx::query(
+            "UPDATE mailbox_invites SET revoked_at = $2 WHERE id = $1 AND used_at IS NULL \
+             AND revoked_at IS NULL RETURNING mailbox_id, tenant_id",
+        )
+        .bind(link)
+        .bind(now)
+        .fetch_optional(tx.conn())
+        .await?;
+        if let Some(r) = inv {
+            let ev = Event::new("mailbox.invite_not_sent")
+                .target(r.try_get::<String, _>("mailbox_id")?)
+                .tenant(r.try_get::<String, _>("tenant_id")?)
+                .details(json!({ "invite": link, "send_to": mail.to, "error": e.to_string() }));
+            record(&mut tx, by, now, ev).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(format!(
+        "{done}, but the email to {} could not be sent ({e}). The link in it was withdrawn: \
+         send a new one when outgoing mail works.",
+        mail.to
+    ))
 }
 
 /// Sends a new link (revoking the open one), to `send_to` or the address on file; an
