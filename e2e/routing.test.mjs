@@ -100,6 +100,7 @@ test('routing: allowlist, approval, expiry by the sweeper, persistence report, c
   // The mailbox owner sees it in their own area.
   await ann.page.goto(`${mw.base}/me`);
   assert.match(await ann.page.locator('[data-testid=forwards]').textContent(), /ann@partner\.example/);
+  await shot(ann.page, '48-owner-forwarding');
 
   // 4. A catch-all: requested, approved, and on the dashboard badge.
   await t.goto(`${mw.base}/routing`);

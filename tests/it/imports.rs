@@ -345,13 +345,21 @@ async fn unsent_invitations_are_sent_on_restart(b: Backend) {
     let d = w.upload(csv).await;
     let id = d["job"]["id"].as_str().unwrap().to_string();
     imports::start(&w.app.state, &sys, &id).await.unwrap();
-    app::core::jobs::run_pending(&w.app.state, "w1").await.unwrap();
+    app::core::jobs::run_pending(&w.app.state, "w1")
+        .await
+        .unwrap();
     let j = imports::get(&w.app.state, &sys, &id).await.unwrap();
     assert_eq!(j.state, "failed");
     let err = j.error.clone().unwrap_or_default();
-    assert!(err.starts_with("line 12: The mailbox exists, but the email to bounce10@home.example could not be sent"), "{err}");
+    assert!(
+        err.starts_with(
+            "line 12: The mailbox exists, but the email to bounce10@home.example could not be sent"
+        ),
+        "{err}"
+    );
     assert_eq!(
-        w.count("SELECT CAST(COUNT(*) AS BIGINT) FROM mailboxes").await,
+        w.count("SELECT CAST(COUNT(*) AS BIGINT) FROM mailboxes")
+            .await,
         120,
         "the mailboxes stay"
     );
@@ -367,7 +375,9 @@ async fn unsent_invitations_are_sent_on_restart(b: Backend) {
         .refusing
         .store(false, std::sync::atomic::Ordering::Relaxed);
     imports::start(&w.app.state, &sys, &id).await.unwrap();
-    app::core::jobs::run_pending(&w.app.state, "w1").await.unwrap();
+    app::core::jobs::run_pending(&w.app.state, "w1")
+        .await
+        .unwrap();
     let j = imports::get(&w.app.state, &sys, &id).await.unwrap();
     assert_eq!(j.state, "done", "{j:?}");
     let mails = w.sink.messages();
@@ -377,7 +387,10 @@ async fn unsent_invitations_are_sent_on_restart(b: Backend) {
         } else {
             format!("To: user{i}@home.example")
         };
-        let n = mails.iter().filter(|m| m.contains(&format!("{to}\n"))).count();
+        let n = mails
+            .iter()
+            .filter(|m| m.contains(&format!("{to}\n")))
+            .count();
         assert_eq!(n, 1, "{to}");
     }
 }

@@ -402,6 +402,30 @@ async fn two_approvers_at_once_give_one_route(b: Backend) {
         .await,
     );
     assert!(msg.contains("at most one"), "{msg}");
+    // The same target renews it (a new approved request replaces the old route).
+    let renewal = queued(
+        w.request(
+            &alice,
+            "catchall",
+            "acme.example",
+            &["desk@acme.example"],
+            Some(20),
+        )
+        .await,
+    );
+    w.approve(&carol, &renewal).await.unwrap();
+    let live = routing::list(&w.app.state, &alice, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        live[0].expires_at,
+        Some(w.app.state.clock.now() + 20 * 86400)
+    );
+    assert_eq!(
+        w.targets("nobody@acme.example").await,
+        vec!["desk@acme.example"]
+    );
     let badges = routing::badges(&w.app.state, &alice).await.unwrap();
     assert_eq!(badges.catchall_domains, 1);
 }
@@ -853,3 +877,98 @@ async fn unconfirmed_forwards_lapse(b: Backend) {
     );
 }
 both!(unconfirmed_forwards_lapse);
+
+/// A mailbox owner asks for a forward of their own mailbox from /me; it lands in the same
+/// queue, and they cannot ask for anyone else's.
+async fn owners_request_their_own_forwards(b: Backend) {
+    let w = world(b).await;
+    let ann = w.mailbox("ann").await;
+    w.mailbox("bob").await;
+    w.allow(&["partner.example"], false).await;
+    let br = w.app.browser();
+    br.post(
+        "/me/login",
+        &[("address", "ann@acme.example"), ("password", PW)],
+    )
+    .await;
+    br.post(
+        "/me/forward",
+        &[
+            ("targets", "ann@gmail.example"),
+            ("days", "14"),
+            ("reason", "on leave"),
+        ],
+    )
+    .await;
+    let msg = br.flash("/me").await.unwrap();
+    assert!(
+        msg.contains("not on this tenant's forwarding allowlist"),
+        "{msg}"
+    );
+    br.post(
+        "/me/forward",
+        &[
+            ("targets", "ann@partner.example"),
+            ("days", "14"),
+            ("reason", "on leave"),
+        ],
+    )
+    .await;
+    assert!(br
+        .flash("/me")
+        .await
+        .unwrap()
+        .starts_with("Forward requested"));
+    assert!(br
+        .get_text("/me")
+        .await
+        .contains("1 forward request(s) waiting for approval"));
+    let pending = app::changes::service::list(
+        &w.app.state,
+        &person("usr_bob"),
+        app::changes::service::Filter::Pending,
+    )
+    .await
+    .unwrap();
+    assert_eq!(pending.len(), 1);
+    let c = &pending[0];
+    assert_eq!(
+        (c.kind.as_str(), c.target_id.as_str()),
+        ("routing.forward", ann.as_str())
+    );
+    assert_eq!(c.requested_by_label, "ann@acme.example");
+    w.approve(&person("usr_bob"), &c.id).await.unwrap();
+    let page = br.get_text("/me").await;
+    assert!(
+        page.contains("ann@partner.example"),
+        "the owner sees the forward"
+    );
+    // Only their own mailbox.
+    let (_, owner) = mb::owner(&w.app.state, &ann, None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let e = w
+        .request(
+            &owner,
+            "forward",
+            "bob@acme.example",
+            &["bob@partner.example"],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, app::core::AppError::Forbidden), "{e:?}");
+    let e = w
+        .request(
+            &owner,
+            "alias",
+            "sales@acme.example",
+            &["ann@acme.example"],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, app::core::AppError::Forbidden), "{e:?}");
+}
+both!(owners_request_their_own_forwards);

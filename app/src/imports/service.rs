@@ -739,7 +739,9 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             for (k, mail) in mails.into_iter().enumerate() {
                 let mailer = st.mailer.clone();
                 sending.spawn(async move {
-                    let r = mailer.send(&mail.to, &mail.subject, mail.body.clone()).await;
+                    let r = mailer
+                        .send(&mail.to, &mail.subject, mail.body.clone())
+                        .await;
                     (k, mail, r)
                 });
             }

@@ -453,7 +453,11 @@ pub(crate) async fn deliver(
 ) -> AppResult<()> {
     let mut failed = None;
     for mail in mails {
-        if let Err(e) = st.mailer.send(&mail.to, &mail.subject, mail.body.clone()).await {
+        if let Err(e) = st
+            .mailer
+            .send(&mail.to, &mail.subject, mail.body.clone())
+            .await
+        {
             let msg = withdraw(st, by, &mail, &e, done).await?;
             failed.get_or_insert(msg);
         }

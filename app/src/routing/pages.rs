@@ -365,19 +365,19 @@ pub fn PersistenceReportPage() -> impl IntoView {
                     } else {
                         view! {
                             <table class="table">
-                                <thead><tr><th>"Kind"</th><th>"Tenant"</th><th>"For"</th><th>"Goes to"</th><th>"Age"</th><th>"Expires"</th><th>"Asked by"</th><th>"Approved by"</th><th>"Why"</th></tr></thead>
+                                <thead><tr><th>"Kind"</th><th>"Tenant"</th><th>"For, and why"</th><th>"Goes to"</th><th>"Age"</th><th>"Expires"</th><th>"Asked by"</th><th>"Approved by"</th></tr></thead>
                                 <tbody>
                                     {p.items.into_iter().map(|i| view! {
                                         <tr data-testid="persistence-item" data-source=i.source.clone()>
-                                            <td><Badge text=super::kind_label(&i.kind) tone="amber"/>{(i.state == "unconfirmed").then(|| view! { <span class="text-xs text-amber-700">" not confirmed"</span> })}</td>
+                                            <td class="whitespace-nowrap"><Badge text=super::kind_label(&i.kind) tone="amber"/>{(i.state == "unconfirmed").then(|| view! { <div class="text-xs text-amber-700">"not confirmed yet"</div> })}</td>
                                             <td>{i.tenant.clone()}</td>
-                                            <td class="font-mono text-sm">{i.source.clone()}</td>
+                                            <td class="text-sm"><div class="font-mono">{i.source.clone()}</div>
+                                                {(!i.reason.is_empty()).then(|| view! { <div class="text-xs text-zinc-500 max-w-xs">{format!("“{}”", i.reason)}</div> })}</td>
                                             <td class="text-sm">{i.targets.join(", ")}</td>
-                                            <td class="text-sm">{format!("{} d", i.age_days)}</td>
+                                            <td class="text-sm whitespace-nowrap">{if i.age_days == 1 { "1 day".to_string() } else { format!("{} days", i.age_days) }}</td>
                                             <td class="text-sm">{match i.expires_at { Some(e) => view! { <Time at=e now=now/> }.into_any(), None => view! { <span>"never"</span> }.into_any() }}</td>
                                             <td class="text-sm">{i.requested_by.clone()}</td>
                                             <td class="text-sm">{i.approved_by.clone().unwrap_or_else(|| "—".into())}</td>
-                                            <td class="text-sm text-zinc-600">{i.reason.clone()}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>

@@ -507,11 +507,24 @@ pub async fn check(
     let mut renews = None;
     match (kind.as_str(), &live) {
         (_, None) => {}
+        // A new request for a live forward edits or renews it (replacing it once approved).
         ("forward", Some(r)) if r.kind == "forward" => renews = Some(r.id.clone()),
-        ("catchall", Some(_)) => {
+        // A catch-all is renewed with the same target; a second one is refused.
+        ("catchall", Some(r))
+            if r.kind == "catchall"
+                && r.targets.len() == 1
+                && new.targets.len() == 1
+                && address(&new.targets[0]).ok().as_deref()
+                    == Some(r.targets[0].address.as_str()) =>
+        {
+            renews = Some(r.id.clone())
+        }
+        ("catchall", Some(r)) => {
             return Err(AppError::Conflict(format!(
-            "{domain_ascii} has a catch-all already: a domain has at most one. Turn it off first."
-        )))
+                "{domain_ascii} has a catch-all already (to {}): a domain has at most one. \
+                 Turn it off first, or renew it with the same target.",
+                r.targets.first().map(|t| t.address.as_str()).unwrap_or("?")
+            )))
         }
         (_, Some(r)) => {
             return Err(AppError::Conflict(format!(
