@@ -2,7 +2,7 @@
 // sign in with a recovery code → the same recovery code refused the second time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMailward, launchBrowser, totp, currentStep, waitForStepAfter, shot } from './harness.mjs';
+import { startMailward, launchBrowser, totp, currentStep, waitForStepAfter, shot, enrol } from './harness.mjs';
 
 let mw, browser;
 const shared = {};
@@ -205,24 +205,6 @@ test('an owner creates a tenant on a plan and adds domains up to its limit', asy
   await context.close();
 });
 
-/** Accepts an invitation in a fresh browser context; returns its page, signed in. */
-async function acceptInvite(link, name, password) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(link);
-  await page.fill('#display_name', name);
-  await page.fill('#password', password);
-  await page.fill('#confirm', password);
-  await page.click('button[type=submit]');
-  const secret = (await page.locator('[data-testid=totp-secret]').textContent()).trim();
-  await page.fill('#code', totp(secret, currentStep()));
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${mw.base}/welcome/recovery-codes`);
-  await page.click('form[action="/account/recovery-codes/ack"] button');
-  await page.waitForLoadState('load');
-  return { context, page };
-}
-
 test('a tenant admin and a client viewer each see what their role allows', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -263,7 +245,7 @@ test('a tenant admin and a client viewer each see what their role allows', async
   await shot(page, '16-tenant-people');
 
   // The tenant admin: their tenant's domains only, can add domains, no plan control.
-  const admin = await acceptInvite(links.tenant_admin, 'Ada Admin', 'copper kettle sings twice');
+  const admin = await enrol(browser, mw, links.tenant_admin, 'ada@acme.example', 'Ada Admin', 'copper kettle sings twice');
   await admin.page.goto(`${mw.base}/`);
   const adminDash = await admin.page.locator('[data-testid=domains-table]').textContent();
   assert.ok(adminDash.includes('bücher.example') && !adminDash.includes('globex.example'));
@@ -276,7 +258,7 @@ test('a tenant admin and a client viewer each see what their role allows', async
   await admin.context.close();
 
   // The client viewer: lands on the read-only portal; nothing to change but their sign-ins.
-  const viewer = await acceptInvite(links.client_viewer, 'Carl Client', 'silver lantern drifts east');
+  const viewer = await enrol(browser, mw, links.client_viewer, 'carl@acme.example', 'Carl Client', 'silver lantern drifts east');
   await viewer.page.goto(`${mw.base}/`);
   await viewer.page.waitForURL(`${mw.base}/portal`);
   assert.ok(await viewer.page.locator('[data-testid=portal-summary]').getByText('Acme Corp').isVisible());

@@ -428,7 +428,7 @@ async fn recovery_code_reset(b: Backend) {
             .contains("did not work"),
         "old codes void"
     );
-    let log = audit_actions(&w.app).await;
+    let log = w.app.audit_actions().await;
     for a in [
         "mailbox.self_reset",
         "mailbox.self_reset_failed",
@@ -440,25 +440,6 @@ async fn recovery_code_reset(b: Backend) {
     let _ = id;
 }
 both!(recovery_code_reset);
-
-async fn audit_actions(app: &TestApp) -> Vec<String> {
-    let g = Actor::system("t");
-    let g = app::core::authz::authorize(&g, app::core::authz::Action::ViewAudit).unwrap();
-    app::audit::service::list(
-        &app.state.db,
-        &g,
-        &app::audit::AuditFilter {
-            limit: Some(500),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
-    .events
-    .into_iter()
-    .map(|e| e.action)
-    .collect()
-}
 
 async fn operator_resets_locks_and_limits(b: Backend) {
     let w = world_with(b, |c| c.reset_limit_per_operator_hour = 3).await;
@@ -554,7 +535,7 @@ async fn operator_resets_locks_and_limits(b: Backend) {
     assert!(reset(vec![("reason", "an hour later")])
         .await
         .contains("Reset link emailed"));
-    let log = audit_actions(&w.app).await;
+    let log = w.app.audit_actions().await;
     assert_eq!(
         log.iter()
             .filter(|a| *a == "mailbox.reset_requested")
@@ -669,7 +650,7 @@ async fn critical_resets_need_a_second_person(b: Backend) {
     // The link of a critical mailbox cannot be revealed.
     let r = mb::reveal_invite(&w.app.state, &a, &id).await;
     assert!(r.is_err());
-    let log = audit_actions(&w.app).await;
+    let log = w.app.audit_actions().await;
     for x in [
         "change.requested",
         "change.approved",
@@ -1214,7 +1195,9 @@ async fn undeliverable_invitation_is_withdrawn(b: Backend) {
         .count("SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_invites WHERE revoked_at IS NULL")
         .await;
     assert_eq!(open, 0, "no live link nobody received");
-    assert!(audit_actions(&w.app)
+    assert!(w
+        .app
+        .audit_actions()
         .await
         .iter()
         .any(|a| a == "mailbox.invite_not_sent"));

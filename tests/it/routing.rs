@@ -116,25 +116,6 @@ impl World {
     ) -> Result<app::changes::ChangeRequest, app::core::AppError> {
         app::changes::service::approve(&self.app.state, by, change).await
     }
-
-    async fn audit(&self) -> Vec<String> {
-        let g = Actor::system("t");
-        let g = app::core::authz::authorize(&g, app::core::authz::Action::ViewAudit).unwrap();
-        app::audit::service::list(
-            &self.app.state.db,
-            &g,
-            &app::audit::AuditFilter {
-                limit: Some(500),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .events
-        .into_iter()
-        .map(|e| e.action)
-        .collect()
-    }
 }
 
 fn policy(
@@ -323,7 +304,7 @@ async fn forwards_need_the_allowlist_a_second_person_and_an_expiry(b: Backend) {
     .await
     .unwrap_err();
     assert!(matches!(e, app::core::AppError::Forbidden), "{e:?}");
-    let log = w.audit().await;
+    let log = w.app.audit_actions().await;
     for a in [
         "tenant.routing_policy_changed",
         "change.requested",
@@ -667,7 +648,7 @@ async fn the_sweeper_expires_once_and_the_report_follows(b: Backend) {
         0,
         "rescheduled, not due"
     );
-    let log = w.audit().await;
+    let log = w.app.audit_actions().await;
     assert_eq!(log.iter().filter(|a| *a == "route.expired").count(), 1);
     assert_eq!(
         log.iter().filter(|a| *a == "route.expiry_reminder").count(),

@@ -196,6 +196,25 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// The actions in the audit log, newest first (up to 500).
+    pub async fn audit_actions(&self) -> Vec<String> {
+        let sys = app::core::authz::Actor::system("test");
+        let g = app::core::authz::authorize(&sys, app::core::authz::Action::ViewAudit).unwrap();
+        app::audit::service::list(
+            &self.state.db,
+            &g,
+            &app::audit::AuditFilter {
+                limit: Some(500),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+    }
     /// An app whose outgoing mail goes to a fresh [`SmtpSink`].
     pub async fn start_with_mail(
         b: Backend,

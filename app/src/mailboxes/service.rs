@@ -1864,7 +1864,7 @@ pub async fn receipt(st: &AppState, actor: &Actor, key: &str) -> AppResult<Offbo
 /// Applies an approved offboarding alias (called by the change-request mechanism in the
 /// approving transaction): mail to the old address goes to the colleague until it expires.
 pub async fn apply_alias(
-    _st: &AppState,
+    st: &AppState,
     tx: &mut Tx,
     g: &Granted<'_>,
     c: &ChangeRequest,
@@ -1888,7 +1888,7 @@ pub async fn apply_alias(
     }
     let expires = now + days * 86400;
     crate::routing::service::insert_offboarding_alias(
-        tx, g, c, &address, &t.id, &t.address, expires, now,
+        st, tx, g, c, &address, &t.id, &t.address, days, now,
     )
     .await?;
     let until = chrono::DateTime::from_timestamp(expires, 0)

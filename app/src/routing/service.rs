@@ -432,6 +432,20 @@ async fn mailbox_at(
     .transpose()
 }
 
+/// A request's source as stored (an address, or `@domain` for a catch-all) and its domain.
+fn source_of(kind: &str, raw: &str) -> AppResult<(String, String)> {
+    if kind == "catchall" {
+        let d = allowlist_domain(raw)?;
+        return Ok((format!("@{d}"), d));
+    }
+    let a = address(raw)?;
+    let d = a
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default();
+    Ok((a, d))
+}
+
 fn not_yours(domain: &str) -> AppError {
     AppError::invalid(format!("{domain} is not one of your domains."))
 }
@@ -469,18 +483,7 @@ pub async fn check(
             "Say why: the approver reads it, and it stays in the log.",
         ));
     }
-    // The source and its domain.
-    let (source, domain_ascii) = if kind == "catchall" {
-        let d = allowlist_domain(&new.source)?;
-        (format!("@{d}"), d)
-    } else {
-        let a = address(&new.source)?;
-        let d = a
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_string())
-            .unwrap_or_default();
-        (a, d)
-    };
+    let (source, domain_ascii) = source_of(&kind, &new.source)?;
     let dom = domain_named(conn, &domain_ascii)
         .await?
         .ok_or_else(|| not_yours(&domain_ascii))?;
@@ -776,14 +779,7 @@ pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<
     let now = st.clock.now();
     let mut conn = st.db.pool().acquire().await?;
     // Another tenant's domain reads like one that does not exist.
-    let dom = if new.kind.trim() == "catchall" {
-        allowlist_domain(&new.source)?
-    } else {
-        let a = address(&new.source)?;
-        a.rsplit_once('@')
-            .map(|(_, d)| d.to_string())
-            .unwrap_or_default()
-    };
+    let (_, dom) = source_of(&new.kind.trim().to_lowercase(), &new.source)?;
     match domain_named(&mut conn, &dom).await? {
         Some(d) if g.actor.tenants.contains(&d.tenant_id) => {}
         _ => return Err(not_yours(&dom)),
@@ -1127,16 +1123,17 @@ pub async fn count_for_mailbox(
 }
 
 /// Writes the offboarding alias of an approved offboarding (the mailboxes service has
-/// checked the colleague): mail to the old address goes to them until `expires`.
+/// checked the colleague): mail to the old address goes to them for `days`.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_offboarding_alias(
+    st: &AppState,
     tx: &mut Tx,
     g: &Granted<'_>,
     c: &ChangeRequest,
     address: &str,
     target_id: &str,
     target_address: &str,
-    expires: i64,
+    days: i64,
     now: i64,
 ) -> AppResult<String> {
     let domain_id: String = sqlx::query("SELECT domain_id FROM mailboxes WHERE address = $1")
@@ -1151,58 +1148,11 @@ pub async fn insert_offboarding_alias(
         source: address.to_string(),
         source_mailbox_id: None,
         targets: vec![(target_address.to_string(), Some(target_id.to_string()))],
-        days: None,
+        days: Some(days),
         reason: c.reason.clone(),
         renews: None,
     };
-    // (The alias expires on the day the offboarding chose, not by a policy default.)
-    let id = secrets::new_id("rte");
-    let inserted = sqlx::query(
-        "INSERT INTO routes (id, tenant_id, domain_id, kind, source, state, expires_at, reason, \
-         change_request_id, requested_by, requested_by_label, approved_by_label, created_at) \
-         VALUES ($1,$2,$3,'offboarding',$4,'active',$5,$6,$7,$8,$9,$10,$11)",
-    )
-    .bind(&id)
-    .bind(&checked.tenant_id)
-    .bind(&checked.domain_id)
-    .bind(&checked.source)
-    .bind(expires)
-    .bind(&checked.reason)
-    .bind(&c.id)
-    .bind(&c.requested_by)
-    .bind(&c.requested_by_label)
-    .bind(&g.actor.label)
-    .bind(now)
-    .execute(tx.conn())
-    .await;
-    if let Err(sqlx::Error::Database(d)) = &inserted {
-        if d.is_unique_violation() {
-            return Err(AppError::Conflict(format!(
-                "{address} has a route already."
-            )));
-        }
-    }
-    inserted?;
-    sqlx::query(
-        "INSERT INTO route_targets (route_id, address, target_mailbox_id, external, confirmed_at) \
-         VALUES ($1,$2,$3,0,$4)",
-    )
-    .bind(&id)
-    .bind(target_address)
-    .bind(target_id)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-    let after = route_by_id(tx.conn(), &id).await?;
-    let ev = Event::new("route.enabled")
-        .target(checked.domain_id.clone())
-        .tenant(checked.tenant_id.clone())
-        .details(json!({
-            "route": id, "kind": "offboarding", "source": address, "reason": c.reason,
-            "change_request": c.id, "before": null, "after": after,
-        }));
-    record(tx, g.actor, now, ev).await?;
-    Ok(id)
+    Ok(insert(st, tx, g, &checked, Some(c), now).await?.0)
 }
 
 // ---------- recipient confirmation ----------
