@@ -63,6 +63,9 @@ pub enum Command {
     /// Background jobs.
     #[command(subcommand)]
     Jobs(JobsCmd),
+    /// The mail plane: Postfix + Dovecot reading this database.
+    #[command(subcommand)]
+    Mailplane(MailplaneCmd),
     /// Fill a new, empty database with a benchmark dataset (tenants, domains, mailboxes)
     /// and print a session cookie of a benchmark owner who cannot sign in.
     Seed {
@@ -109,6 +112,13 @@ pub enum TokenCmd {
 pub enum JobsCmd {
     /// Run queued jobs, and running ones whose worker stopped, until none is left.
     Run,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailplaneCmd {
+    /// Write a complete Postfix + Dovecot configuration for this database (see README,
+    /// "Connect a mail server"); `scripts/mailplane start DIR` runs it.
+    Render(crate::mailplane::RenderArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -206,6 +216,20 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
     }
     let state = app::core::state::AppState::new(db, cfg);
     match cmd {
+        Command::Mailplane(MailplaneCmd::Render(args)) => {
+            let files = crate::mailplane::DbTarget::parse(&state.config.database_url)
+                .and_then(|db| crate::mailplane::render(&args, &db))
+                .and_then(|files| crate::mailplane::write(&args, &files).map(|()| files));
+            match files {
+                Ok(files) => {
+                    for f in &files {
+                        println!("wrote {}", args.out.join(f.path).display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Command::Migrate => {
             println!("Database is up to date.");
             ExitCode::SUCCESS

@@ -20,6 +20,7 @@ use app::core::state::AppState;
 use app::core::web::ClientInfo;
 
 pub mod cli;
+pub mod mailplane;
 pub mod seed;
 
 pub fn init_tracing(format: &str) {

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod imports;
 mod mailboxes;
+mod mailplane;
 mod matrix;
 mod overview;
 mod roles;

@@ -9,16 +9,16 @@ use app::routing::{NewRoute, RouteOutcome, RoutingPolicy};
 use app::tenancy::service::{self as tenancy, NewTenant};
 use mailward_tests::{both, Backend, SmtpSink, TestApp};
 
-const PW: &str = "copper lantern harbour 7";
+pub(crate) const PW: &str = "copper lantern harbour 7";
 
-struct World {
-    app: TestApp,
-    sink: SmtpSink,
-    slug: String,
-    domain: String,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) sink: SmtpSink,
+    pub(crate) slug: String,
+    pub(crate) domain: String,
 }
 
-fn person(id: &str) -> Actor {
+pub(crate) fn person(id: &str) -> Actor {
     Actor {
         principal: Principal::User,
         user_id: Some(id.into()),
@@ -30,7 +30,7 @@ fn person(id: &str) -> Actor {
     }
 }
 
-async fn world(b: Backend) -> World {
+pub(crate) async fn world(b: Backend) -> World {
     let (app, sink) = TestApp::start_with_mail(b, |_| {}).await;
     let (slug, mut domains) = app
         .tenant_with_domains("plan_starter", &["acme.example"])
@@ -45,7 +45,7 @@ async fn world(b: Backend) -> World {
 
 impl World {
     /// An active mailbox `local@acme.example` (created, link revealed, accepted).
-    async fn mailbox(&self, local: &str) -> String {
+    pub(crate) async fn mailbox(&self, local: &str) -> String {
         let op = person("usr_a");
         let created = mb::create(
             &self.app.state,
@@ -69,7 +69,7 @@ impl World {
         created.mailbox.id
     }
 
-    async fn allow(&self, domains: &[&str], confirmation: bool) {
+    pub(crate) async fn allow(&self, domains: &[&str], confirmation: bool) {
         routing::set_policy(
             &self.app.state,
             &person("usr_a"),
@@ -87,7 +87,7 @@ impl World {
             .unwrap()
     }
 
-    async fn request(
+    pub(crate) async fn request(
         &self,
         by: &Actor,
         kind: &str,
@@ -109,7 +109,7 @@ impl World {
         .await
     }
 
-    async fn approve(
+    pub(crate) async fn approve(
         &self,
         by: &Actor,
         change: &str,
@@ -134,7 +134,7 @@ fn policy(
     }
 }
 
-fn queued(r: Result<RouteOutcome, app::core::AppError>) -> String {
+pub(crate) fn queued(r: Result<RouteOutcome, app::core::AppError>) -> String {
     match r {
         Ok(RouteOutcome::Queued { change_id }) => change_id,
         other => panic!("not queued: {other:?}"),

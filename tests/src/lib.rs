@@ -454,6 +454,8 @@ async fn axum_serve(listener: tokio::net::TcpListener, router: axum_router::Rout
     .unwrap();
 }
 
+pub mod mailplane;
+
 use axum as axum_router;
 
 pub struct Account {

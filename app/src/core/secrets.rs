@@ -147,6 +147,12 @@ pub async fn verify_mail_password(password: String, stored: Option<String>) -> b
     verify_password(password, phc).await
 }
 
+/// The public part of an app password (its first group of four): Dovecot's passdb query
+/// finds the one row to verify by it. The other seven groups (140 bits) are the secret.
+pub fn app_password_selector(app_password: &str) -> &str {
+    app_password.get(..4).unwrap_or(app_password)
+}
+
 /// A new app password: 160 random bits as eight groups of four lower-case letters and
 /// digits (`abcd-efgh-…`), easy to type into a mail client.
 pub fn new_app_password() -> String {

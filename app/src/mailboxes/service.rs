@@ -1135,13 +1135,18 @@ pub async fn create_app_password(
             )));
         }
     }
-    let secret = secrets::new_app_password();
-    let hash = secrets::hash_mail_password(secret.clone()).await?;
     let now = st.clock.now();
     let expires_at = days.map(|d| now + d * 86400);
     let ap_id = secrets::new_id("app");
     let tenant = g.actor.tenants_one().unwrap_or_default();
     let mut tx = st.db.begin().await?;
+    // The first group is the public selector the mail plane looks the password up by.
+    let mut secret = secrets::new_app_password();
+    while store::app_selector_taken(tx.conn(), &id, secrets::app_password_selector(&secret)).await?
+    {
+        secret = secrets::new_app_password();
+    }
+    let hash = secrets::hash_mail_password(secret.clone()).await?;
     store::insert_app_password(
         tx.conn(),
         &ap_id,
@@ -1149,6 +1154,7 @@ pub async fn create_app_password(
         &tenant,
         name,
         &protos.join(" "),
+        secrets::app_password_selector(&secret),
         &hash,
         now,
         expires_at,

@@ -507,25 +507,44 @@ pub async fn insert_app_password(
     tenant_id: &str,
     name: &str,
     protocols: &str,
+    selector: &str,
     hash: &str,
     now: i64,
     expires_at: Option<i64>,
 ) -> AppResult<()> {
     sqlx::query(
-        "INSERT INTO app_passwords (id, mailbox_id, tenant_id, name, protocols, secret_hash, \
-         created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        "INSERT INTO app_passwords (id, mailbox_id, tenant_id, name, protocols, selector, \
+         secret_hash, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
     )
     .bind(id)
     .bind(mailbox_id)
     .bind(tenant_id)
     .bind(name)
     .bind(protocols)
+    .bind(selector)
     .bind(hash)
     .bind(now)
     .bind(expires_at)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Whether a live app password of this mailbox already starts with `selector` (the mail
+/// plane finds app passwords by it, so it must be unique per mailbox).
+pub async fn app_selector_taken(
+    conn: &mut AnyConnection,
+    mailbox_id: &str,
+    selector: &str,
+) -> AppResult<bool> {
+    Ok(sqlx::query(
+        "SELECT 1 FROM app_passwords WHERE mailbox_id = $1 AND selector = $2 AND revoked_at IS NULL",
+    )
+    .bind(mailbox_id)
+    .bind(selector)
+    .fetch_optional(conn)
+    .await?
+    .is_some())
 }
 
 pub async fn app_passwords(db: &Db, mailbox_id: &str) -> AppResult<Vec<AppPassword>> {

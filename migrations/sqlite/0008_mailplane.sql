@@ -1,0 +1,109 @@
+-- The mail plane's contract: Postfix and Dovecot read these views (and nothing else), and
+-- Dovecot writes mailbox usage into mail_usage. `mailward mailplane render` writes their
+-- configuration. The views mirror routing::service::TARGETS_SQL: what the panel says is
+-- live is exactly what the mail servers do.
+
+-- App passwords carry a public selector (their first group of four characters), so that
+-- Dovecot finds the one row to verify: a passdb query must return a single row.
+ALTER TABLE app_passwords ADD COLUMN selector TEXT;
+CREATE UNIQUE INDEX app_passwords_selector ON app_passwords(mailbox_id, selector)
+    WHERE revoked_at IS NULL;
+
+-- Domains whose mail is accepted.
+CREATE VIEW mail_domains AS
+SELECT d.name AS domain, d.tenant_id AS tenant_id
+FROM domains d
+WHERE d.status = 'active';
+
+-- Mailboxes that receive mail (active and locked: a locked mailbox keeps receiving, it
+-- only cannot sign in). `login` = 1 where the owner's password opens IMAP and submission.
+-- quota_bytes: the mailbox's allocation, else the whole pool; pool_bytes: the plan's pool.
+CREATE VIEW mail_users AS
+SELECT m.id AS id, m.address AS address, m.password_hash AS password, m.status AS status,
+       m.tenant_id AS tenant_id, d.name AS domain,
+       COALESCE(m.quota_bytes, p.storage_bytes) AS quota_bytes,
+       p.storage_bytes AS pool_bytes,
+       CASE WHEN m.status = 'active' AND m.password_hash IS NOT NULL THEN 1 ELSE 0 END AS login
+FROM mailboxes m
+JOIN domains d ON d.id = m.domain_id
+JOIN tenants t ON t.id = m.tenant_id
+JOIN plans p ON p.id = t.plan_id
+WHERE m.status IN ('active', 'locked') AND d.status = 'active';
+
+-- Live app passwords, one row per protocol they were issued for ('imap' or 'smtp', which is
+-- Dovecot's service name for Postfix's SASL requests).
+CREATE VIEW mail_app_passwords AS
+SELECT m.address AS address, a.selector AS selector, 'imap' AS protocol, a.secret_hash AS password
+FROM app_passwords a
+JOIN mailboxes m ON m.id = a.mailbox_id
+JOIN domains d ON d.id = m.domain_id
+WHERE a.revoked_at IS NULL AND a.selector IS NOT NULL
+  AND (a.expires_at IS NULL OR a.expires_at > CAST(strftime('%s', 'now') AS INTEGER))
+  AND m.status = 'active' AND d.status = 'active'
+  AND (' ' || a.protocols || ' ') LIKE '% imap %'
+UNION ALL
+SELECT m.address, a.selector, 'smtp', a.secret_hash
+FROM app_passwords a
+JOIN mailboxes m ON m.id = a.mailbox_id
+JOIN domains d ON d.id = m.domain_id
+WHERE a.revoked_at IS NULL AND a.selector IS NOT NULL
+  AND (a.expires_at IS NULL OR a.expires_at > CAST(strftime('%s', 'now') AS INTEGER))
+  AND m.status = 'active' AND d.status = 'active'
+  AND (' ' || a.protocols || ' ') LIKE '% smtp %';
+
+-- Where mail for an address goes (Postfix's virtual_alias_maps; it looks up user@domain,
+-- then @domain for the catch-all).
+--  * every mailbox not offboarded maps to itself, so a catch-all never takes mail for a
+--    real mailbox (an invited one then meets "user unknown": it has no mail_users row yet);
+--  * routes that are active and unexpired, in active domains, to confirmed external targets
+--    and to live mailboxes (or live aliases) of the tenant;
+--  * `@domain` → the catch-all's target.
+CREATE VIEW mail_aliases AS
+SELECT m.address AS source, m.address AS target
+FROM mailboxes m
+JOIN domains d ON d.id = m.domain_id
+WHERE m.status IN ('invited', 'active', 'locked') AND d.status = 'active'
+UNION
+SELECT r.source AS source, t.address AS target
+FROM routes r
+JOIN route_targets t ON t.route_id = r.id
+JOIN domains d ON d.id = r.domain_id
+WHERE r.state = 'active' AND d.status = 'active'
+  AND (r.expires_at IS NULL OR r.expires_at > CAST(strftime('%s', 'now') AS INTEGER))
+  AND (t.external = 1 AND t.confirmed_at IS NOT NULL
+       OR t.external = 0 AND EXISTS (
+            SELECT 1 FROM mailboxes tm JOIN domains td ON td.id = tm.domain_id
+            WHERE tm.id = t.target_mailbox_id AND tm.status IN ('active', 'locked')
+              AND td.status = 'active')
+       OR t.external = 0 AND t.target_mailbox_id IS NULL AND EXISTS (
+            SELECT 1 FROM routes ar WHERE ar.source = t.address AND ar.kind = 'alias'
+              AND ar.state = 'active'));
+
+-- Addresses of mailboxes not activated yet: refused at RCPT as unknown (they map to
+-- themselves above, so neither a catch-all nor anyone else receives their mail).
+CREATE VIEW mail_inactive AS
+SELECT m.address AS address
+FROM mailboxes m
+WHERE m.status = 'invited';
+
+-- Usage as Dovecot reports it (its quota_clone plugin, through a dict over this table).
+-- Triggers carry it to the mailbox and to the tenant's pool, which the panel shows.
+CREATE TABLE mail_usage (
+    address   TEXT PRIMARY KEY,
+    bytes     INTEGER NOT NULL DEFAULT 0,
+    messages  INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TRIGGER mail_usage_insert AFTER INSERT ON mail_usage BEGIN
+    UPDATE mailboxes SET used_bytes = NEW.bytes WHERE address = NEW.address;
+    UPDATE tenants SET storage_used = (
+        SELECT COALESCE(SUM(m.used_bytes), 0) FROM mailboxes m WHERE m.tenant_id = tenants.id)
+    WHERE id = (SELECT tenant_id FROM mailboxes WHERE address = NEW.address);
+END;
+
+CREATE TRIGGER mail_usage_update AFTER UPDATE OF bytes ON mail_usage BEGIN
+    UPDATE mailboxes SET used_bytes = NEW.bytes WHERE address = NEW.address;
+    UPDATE tenants SET storage_used = (
+        SELECT COALESCE(SUM(m.used_bytes), 0) FROM mailboxes m WHERE m.tenant_id = tenants.id)
+    WHERE id = (SELECT tenant_id FROM mailboxes WHERE address = NEW.address);
+END;

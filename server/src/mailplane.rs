@@ -1,0 +1,623 @@
+//! `mailward mailplane render`: a complete Postfix + Dovecot configuration that reads this
+//! Mailward database through the `mail_*` views (migration 0008) and nothing else.
+//!
+//! Postfix takes mail on port 25 for active domains and on submission (587, STARTTLS
+//! required, SASL through Dovecot), resolves routes with `mail_aliases` (each mailbox maps to
+//! itself first, so a catch-all never swallows a real mailbox) and hands local mail to
+//! Dovecot over LMTP. Dovecot serves IMAP (143 with STARTTLS, 993 with TLS) — no POP3 —,
+//! verifies the `{ARGON2ID}` strings Mailward stores, app passwords per protocol, and
+//! enforces quotas; its `quota_clone` writes usage back into `mail_usage`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+#[derive(Args, Debug, Clone)]
+pub struct RenderArgs {
+    /// Folder to write into: postfix/ (main.cf, master.cf, SQL maps) and dovecot/.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Where the running servers keep their queue, sockets, state and logs (default OUT/var).
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Where mail is stored, one folder per mailbox (default OUT/var/mail).
+    #[arg(long, value_name = "DIR")]
+    pub mail_dir: Option<PathBuf>,
+    /// The system user that owns stored mail.
+    #[arg(long, default_value = "vmail")]
+    pub mail_user: String,
+    /// The mail server's host name (HELO, banners, bounces).
+    #[arg(long, default_value = "mail.localhost")]
+    pub hostname: String,
+    /// The address both servers listen on (0.0.0.0 for all).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub listen: String,
+    #[arg(long, default_value_t = 25)]
+    pub smtp_port: u16,
+    #[arg(long, default_value_t = 587)]
+    pub submission_port: u16,
+    #[arg(long, default_value_t = 143)]
+    pub imap_port: u16,
+    #[arg(long, default_value_t = 993)]
+    pub imaps_port: u16,
+    /// TLS certificate (PEM, full chain) for IMAP, IMAPS and submission.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: PathBuf,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: PathBuf,
+    /// Send outgoing mail through this host (`[host]:port`); default: straight to MX.
+    #[arg(long, value_name = "HOST")]
+    pub relayhost: Option<String>,
+    /// Answer failed logins at once (no auth delay, no penalty): for test harnesses only.
+    #[arg(long)]
+    pub fast_auth_failures: bool,
+}
+
+/// How the mail servers reach the database.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbTarget {
+    Sqlite {
+        path: PathBuf,
+    },
+    Postgres {
+        host: String,
+        port: u16,
+        user: String,
+        password: String,
+        dbname: String,
+    },
+}
+
+impl DbTarget {
+    pub fn parse(url: &str) -> Result<DbTarget, String> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let rest = rest.trim_start_matches("//");
+            let path = rest.split('?').next().unwrap_or(rest);
+            if path.is_empty() || path == ":memory:" {
+                return Err(
+                    "the mail plane needs a database file, not an in-memory database".into(),
+                );
+            }
+            let path = std::path::absolute(path).map_err(|e| format!("{path}: {e}"))?;
+            return Ok(DbTarget::Sqlite { path });
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let u = url::Url::parse(url).map_err(|e| format!("database URL: {e}"))?;
+            let dec = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            let dbname = u.path().trim_start_matches('/').to_string();
+            if dbname.is_empty() {
+                return Err("the PostgreSQL URL names no database".into());
+            }
+            return Ok(DbTarget::Postgres {
+                host: u.host_str().unwrap_or("127.0.0.1").to_string(),
+                port: u.port().unwrap_or(5432),
+                user: dec(u.username()),
+                password: u.password().map(dec).unwrap_or_default(),
+                dbname,
+            });
+        }
+        Err(format!(
+            "unsupported database URL {url:?} (sqlite: or postgres:)"
+        ))
+    }
+
+    /// The lines a Postfix `sqlite:`/`pgsql:` map file starts with.
+    fn postfix_connect(&self) -> String {
+        match self {
+            DbTarget::Sqlite { path } => format!("dbpath = {}\n", path.display()),
+            DbTarget::Postgres { host, port, user, password, dbname } => format!(
+                "hosts = inet:{host}:{port}\nuser = {user}\npassword = {password}\ndbname = {dbname}\n"
+            ),
+        }
+    }
+
+    fn postfix_type(&self) -> &'static str {
+        match self {
+            DbTarget::Sqlite { .. } => "sqlite",
+            DbTarget::Postgres { .. } => "pgsql",
+        }
+    }
+
+    fn dovecot_driver(&self) -> &'static str {
+        match self {
+            DbTarget::Sqlite { .. } => "sqlite",
+            DbTarget::Postgres { .. } => "pgsql",
+        }
+    }
+
+    /// Dovecot's `connect =` value.
+    fn dovecot_connect(&self) -> String {
+        match self {
+            DbTarget::Sqlite { path } => path.display().to_string(),
+            DbTarget::Postgres {
+                host,
+                port,
+                user,
+                password,
+                dbname,
+            } => {
+                let mut s = format!("host={host} port={port} dbname={dbname} user={user}");
+                if !password.is_empty() {
+                    let _ = write!(s, " password={password}");
+                }
+                s
+            }
+        }
+    }
+}
+
+/// One file of the rendered configuration: where (relative to OUT), what, and whether it
+/// holds database credentials (then only root and the mail servers may read it).
+pub struct RenderedFile {
+    pub path: &'static str,
+    pub text: String,
+    pub secret: bool,
+}
+
+/// Renders every file; nothing is written.
+pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, String> {
+    let out = std::path::absolute(&args.out).map_err(|e| e.to_string())?;
+    let run = match &args.run_dir {
+        Some(d) => std::path::absolute(d).map_err(|e| e.to_string())?,
+        None => out.join("var"),
+    };
+    let mail = match &args.mail_dir {
+        Some(d) => std::path::absolute(d).map_err(|e| e.to_string())?,
+        None => run.join("mail"),
+    };
+    let cert = std::path::absolute(&args.tls_cert).map_err(|e| e.to_string())?;
+    let key = std::path::absolute(&args.tls_key).map_err(|e| e.to_string())?;
+    for (name, p) in [("--tls-cert", &cert), ("--tls-key", &key)] {
+        if !p.is_file() {
+            return Err(format!("{name} {}: no such file", p.display()));
+        }
+    }
+    if args.hostname.contains(char::is_whitespace) || args.hostname.is_empty() {
+        return Err("--hostname must be a host name".into());
+    }
+    for (name, p) in [("--out", &out), ("--run-dir", &run), ("--mail-dir", &mail)] {
+        let s = p.display().to_string();
+        if s.contains(char::is_whitespace) || s.contains(['\'', '"', '%', '$']) {
+            return Err(format!(
+                "{name} {s}: use a path without spaces, quotes, % or $"
+            ));
+        }
+    }
+    // Unix socket paths are limited to 107 bytes.
+    let base = run.join("dovecot");
+    if base.join("quota-status-postfix").as_os_str().len() > 100 {
+        return Err(format!(
+            "--run-dir {} is too long for Unix sockets",
+            run.display()
+        ));
+    }
+    let p = |rel: &str| out.join(rel).display().to_string();
+    let b = |name: &str| base.join(name).display().to_string();
+    let ty = db.postfix_type();
+    let mut files = Vec::new();
+
+    // ---------- Postfix ----------
+    let map = |query: &str| {
+        format!(
+        "# Rendered by `mailward mailplane render`: render again rather than edit.\n{}query = {query}\n",
+        db.postfix_connect()
+    )
+    };
+    files.push(RenderedFile {
+        path: "postfix/sql-domains.cf",
+        text: map("SELECT domain FROM mail_domains WHERE domain = '%s'"),
+        secret: true,
+    });
+    files.push(RenderedFile {
+        path: "postfix/sql-mailboxes.cf",
+        text: map("SELECT address FROM mail_users WHERE address = '%s'"),
+        secret: true,
+    });
+    files.push(RenderedFile {
+        path: "postfix/sql-aliases.cf",
+        text: map("SELECT target FROM mail_aliases WHERE source = '%s'"),
+        secret: true,
+    });
+    files.push(RenderedFile {
+        path: "postfix/sql-inactive.cf",
+        text: map("SELECT '550 5.1.1 User unknown' FROM mail_inactive WHERE address = '%s'"),
+        secret: true,
+    });
+    files.push(RenderedFile {
+        path: "postfix/sql-senders.cf",
+        text: map("SELECT address FROM mail_users WHERE address = '%s' AND login = 1"),
+        secret: true,
+    });
+    let listen_all = args.listen == "0.0.0.0";
+    let relayhost = args.relayhost.clone().unwrap_or_default();
+    files.push(RenderedFile {
+        path: "postfix/main.cf",
+        text: format!(
+            r#"# Postfix for Mailward — rendered by `mailward mailplane render`; render again rather than edit.
+# Every answer about domains, mailboxes and routes comes from Mailward's database views.
+compatibility_level = 3.6
+myhostname = {host}
+myorigin = $myhostname
+mydestination =
+local_recipient_maps =
+local_transport = error:this server only delivers to hosted mailboxes
+alias_maps =
+alias_database =
+biff = no
+append_dot_mydomain = no
+inet_interfaces = {inet}
+inet_protocols = ipv4
+queue_directory = {run}/postfix/queue
+data_directory = {run}/postfix/data
+maillog_file_prefixes = {run}/log
+maillog_file = {run}/log/postfix.log
+
+# Hosted mail: domains, mailboxes and routes from the views.
+virtual_mailbox_domains = {ty}:{dom}
+virtual_mailbox_maps = {ty}:{mbx}
+virtual_alias_maps = {ty}:{ali}
+virtual_alias_domains =
+virtual_transport = lmtp:unix:{lmtp}
+relayhost = {relayhost}
+
+# Port 25: mail for hosted domains only; a full mailbox is refused at RCPT time.
+smtpd_banner = $myhostname ESMTP
+smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
+smtpd_recipient_restrictions = check_recipient_access {ty}:{inactive}, reject_unauth_destination, check_policy_service unix:{quota_status}
+submission_recipient_restrictions = check_recipient_access {ty}:{inactive}
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = {auth}
+smtpd_sasl_auth_enable = no
+smtpd_sender_login_maps = {ty}:{senders}
+smtpd_tls_cert_file = {cert}
+smtpd_tls_key_file = {key}
+smtpd_tls_security_level = may
+smtp_tls_security_level = may
+message_size_limit = 52428800
+"#,
+            host = args.hostname,
+            inet = if listen_all { "all".to_string() } else { args.listen.clone() },
+            run = run.display(),
+            dom = p("postfix/sql-domains.cf"),
+            mbx = p("postfix/sql-mailboxes.cf"),
+            ali = p("postfix/sql-aliases.cf"),
+            senders = p("postfix/sql-senders.cf"),
+            inactive = p("postfix/sql-inactive.cf"),
+            lmtp = b("lmtp-postfix"),
+            quota_status = b("quota-status-postfix"),
+            auth = b("auth-postfix"),
+            cert = cert.display(),
+            key = key.display(),
+        ),
+        secret: false,
+    });
+    let at = |port: u16| {
+        if listen_all {
+            port.to_string()
+        } else {
+            format!("{}:{port}", args.listen)
+        }
+    };
+    files.push(RenderedFile {
+        path: "postfix/master.cf",
+        text: format!(
+            r#"# Postfix services — rendered by `mailward mailplane render`. No service is chrooted.
+# service        type  private unpriv chroot wakeup maxproc command
+{smtp:<16} inet  n       -      n      -      -       smtpd
+{sub:<16} inet  n       -      n      -      -       smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=$submission_recipient_restrictions
+pickup           unix  n       -      n      60     1       pickup
+cleanup          unix  n       -      n      -      0       cleanup
+qmgr             unix  n       -      n      300    1       qmgr
+tlsmgr           unix  -       -      n      1000?  1       tlsmgr
+rewrite          unix  -       -      n      -      -       trivial-rewrite
+bounce           unix  -       -      n      -      0       bounce
+defer            unix  -       -      n      -      0       bounce
+trace            unix  -       -      n      -      0       bounce
+verify           unix  -       -      n      -      1       verify
+flush            unix  n       -      n      1000?  0       flush
+proxymap         unix  -       -      n      -      -       proxymap
+proxywrite       unix  -       -      n      -      1       proxymap
+smtp             unix  -       -      n      -      -       smtp
+relay            unix  -       -      n      -      -       smtp
+showq            unix  n       -      n      -      -       showq
+error            unix  -       -      n      -      -       error
+retry            unix  -       -      n      -      -       error
+discard          unix  -       -      n      -      -       discard
+lmtp             unix  -       -      n      -      -       lmtp
+anvil            unix  -       -      n      -      1       anvil
+scache           unix  -       -      n      -      1       scache
+postlog          unix-dgram n  -      n      -      1       postlogd
+"#,
+            smtp = at(args.smtp_port),
+            sub = at(args.submission_port),
+        ),
+        secret: false,
+    });
+
+    // ---------- Dovecot ----------
+    let sql_head = format!(
+        "# Rendered by `mailward mailplane render`: render again rather than edit.\ndriver = {}\nconnect = {}\n",
+        db.dovecot_driver(),
+        db.dovecot_connect()
+    );
+    // The owner's password: active mailboxes only.
+    files.push(RenderedFile {
+        path: "dovecot/sql-passdb.conf.ext",
+        text: format!(
+            "{sql_head}password_query = SELECT address AS user, password FROM mail_users WHERE address = '%Lu' AND login = 1\n"
+        ),
+        secret: true,
+    });
+    // App passwords: found by their public first group, for the protocol they were issued for.
+    files.push(RenderedFile {
+        path: "dovecot/sql-app-passwords.conf.ext",
+        text: format!(
+            "{sql_head}password_query = SELECT address AS user, password FROM mail_app_passwords WHERE address = '%Lu' AND protocol = '%Ls' AND selector = '%4w'\n"
+        ),
+        secret: true,
+    });
+    files.push(RenderedFile {
+        path: "dovecot/sql-userdb.conf.ext",
+        text: format!(
+            "{sql_head}user_query = SELECT '{mail}/' || tenant_id || '/' || id AS home, '*:bytes=' || quota_bytes AS quota_rule FROM mail_users WHERE address = '%Lu'\n\
+             iterate_query = SELECT address AS user FROM mail_users\n",
+            mail = mail.display()
+        ),
+        secret: true,
+    });
+    files.push(RenderedFile {
+        path: "dovecot/dict-usage.conf.ext",
+        text: format!(
+            "# Rendered by `mailward mailplane render`: usage flows back into mail_usage.\nconnect = {}\n\
+             map {{\n  pattern = priv/quota/storage\n  table = mail_usage\n  username_field = address\n  value_field = bytes\n  value_type = uint\n}}\n\
+             map {{\n  pattern = priv/quota/messages\n  table = mail_usage\n  username_field = address\n  value_field = messages\n  value_type = uint\n}}\n",
+            db.dovecot_connect()
+        ),
+        secret: true,
+    });
+    let dh = Path::new("/usr/share/dovecot/dh.pem");
+    let fast = if args.fast_auth_failures {
+        "\n# --fast-auth-failures (test harnesses): no delay and no penalty after a failed login.\n\
+         auth_failure_delay = 0\nservice anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}\n"
+    } else {
+        ""
+    };
+    files.push(RenderedFile {
+        path: "dovecot/dovecot.conf",
+        text: format!(
+            r#"# Dovecot for Mailward — rendered by `mailward mailplane render`; render again rather than edit.
+# IMAP (STARTTLS on {imap}, TLS on {imaps}) and LMTP for Postfix. No POP3.
+protocols = imap lmtp
+listen = {listen}
+instance_name = mailward-{inst}
+base_dir = {base}
+state_dir = {run}/dovecot-state
+log_path = {run}/log/dovecot.log
+info_log_path = {run}/log/dovecot.log
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+{dh}ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+auth_username_format = %Lu
+
+mail_uid = {user}
+mail_gid = {user}
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+mail_plugins = $mail_plugins quota quota_clone
+
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Drafts {{
+    special_use = \Drafts
+    auto = subscribe
+  }}
+  mailbox Sent {{
+    special_use = \Sent
+    auto = subscribe
+  }}
+  mailbox Trash {{
+    special_use = \Trash
+    auto = subscribe
+  }}
+  mailbox Junk {{
+    special_use = \Junk
+    auto = subscribe
+  }}
+}}
+
+# The owner's password first; then the app password for this protocol.
+passdb {{
+  driver = sql
+  args = {passdb}
+}}
+passdb {{
+  driver = sql
+  args = {apppass}
+}}
+userdb {{
+  driver = sql
+  args = {userdb}
+}}
+
+# Quotas: the mailbox's allocation (else the tenant's whole pool) from the userdb;
+# usage is cloned into Mailward's mail_usage table after every change.
+quota_full_tempfail = no
+plugin {{
+  quota = count:Mailbox
+  quota_vsizes = yes
+  quota_grace = 0%%
+  quota_clone_dict = proxy::usage
+  quota_status_success = DUNNO
+  quota_status_nouser = DUNNO
+  quota_status_overquota = "552 5.2.2 Mailbox is full"
+}}
+dict {{
+  usage = {ty_dict}:{dict}
+}}
+
+protocol imap {{
+  mail_plugins = $mail_plugins imap_quota
+}}
+protocol lmtp {{
+  postmaster_address = postmaster@{host}
+}}
+
+service imap-login {{
+  inet_listener imap {{
+    port = {imap}
+  }}
+  inet_listener imaps {{
+    port = {imaps}
+    ssl = yes
+  }}
+}}
+service lmtp {{
+  unix_listener lmtp-postfix {{
+    mode = 0660
+    user = postfix
+    group = postfix
+  }}
+}}
+service auth {{
+  unix_listener auth-postfix {{
+    mode = 0660
+    user = postfix
+    group = postfix
+  }}
+}}
+service dict {{
+  unix_listener dict {{
+    mode = 0660
+    user = {user}
+    group = {user}
+  }}
+}}
+service quota-status {{
+  executable = quota-status -p postfix
+  client_limit = 1
+  unix_listener quota-status-postfix {{
+    mode = 0660
+    user = postfix
+    group = postfix
+  }}
+}}
+{fast}"#,
+            imap = args.imap_port,
+            imaps = args.imaps_port,
+            listen = if listen_all { "*".to_string() } else { args.listen.clone() },
+            inst = instance_id(&out),
+            base = base.display(),
+            run = run.display(),
+            cert = cert.display(),
+            key = key.display(),
+            dh = if dh.is_file() {
+                format!("ssl_dh = <{}\n", dh.display())
+            } else {
+                String::new()
+            },
+            user = args.mail_user,
+            passdb = p("dovecot/sql-passdb.conf.ext"),
+            apppass = p("dovecot/sql-app-passwords.conf.ext"),
+            userdb = p("dovecot/sql-userdb.conf.ext"),
+            ty_dict = db.dovecot_driver(),
+            dict = p("dovecot/dict-usage.conf.ext"),
+            host = args.hostname,
+        ),
+        secret: false,
+    });
+    files.push(RenderedFile {
+        path: "mailplane.env",
+        text: format!(
+            "# Read by scripts/mailplane (start, stop, status).\nMAILPLANE_RUN={}\nMAILPLANE_MAIL={}\nMAILPLANE_USER={}\nMAILPLANE_SQLITE={}\nMAILPLANE_PORTS=\"{} {} {} {}\"\nMAILPLANE_LISTEN={}\n",
+            run.display(),
+            mail.display(),
+            args.mail_user,
+            match db {
+                DbTarget::Sqlite { path } => path.display().to_string(),
+                _ => String::new(),
+            },
+            args.smtp_port,
+            args.submission_port,
+            args.imap_port,
+            args.imaps_port,
+            args.listen,
+        ),
+        secret: false,
+    });
+    Ok(files)
+}
+
+/// A short name for this configuration's Dovecot instance (several can run on one host).
+fn instance_id(out: &Path) -> String {
+    let h = out
+        .display()
+        .to_string()
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+    format!("{:08x}", h as u32)
+}
+
+/// Writes the rendered files under `args.out` (credentials files 0640, the rest 0644).
+pub fn write(args: &RenderArgs, files: &[RenderedFile]) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    for f in files {
+        let path = args.out.join(f.path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::write(&path, &f.text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mode = if f.secret { 0o640 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DbTarget::parse("sqlite:///var/lib/mailward/mailward.db?mode=rwc").unwrap(),
+            DbTarget::Sqlite {
+                path: "/var/lib/mailward/mailward.db".into()
+            }
+        );
+        assert_eq!(
+            DbTarget::parse("postgres://mw:p%40ss@db.internal:6543/mail").unwrap(),
+            DbTarget::Postgres {
+                host: "db.internal".into(),
+                port: 6543,
+                user: "mw".into(),
+                password: "p@ss".into(),
+                dbname: "mail".into()
+            }
+        );
+        assert!(DbTarget::parse("sqlite::memory:").is_err());
+        assert!(DbTarget::parse("postgres://h/").is_err());
+        assert!(DbTarget::parse("mysql://h/db").is_err());
+    }
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""The mail client of the mail-plane tests: real SMTP, submission (STARTTLS + AUTH) and IMAP
+from Python's standard library. Prints one JSON object; never raises for a refusal.
+
+  mailclient.py smtp PORT FROM TO[,TO…] SUBJECT           mail from outside (port 25)
+  mailclient.py submit PORT USER PASSWORD FROM TO SUBJECT  a signed-in client (submission)
+  mailclient.py login PORT USER PASSWORD [tls]             IMAP login (tls: implicit TLS)
+  mailclient.py subjects PORT USER PASSWORD                subjects in INBOX
+  mailclient.py quota PORT USER PASSWORD                   IMAP GETQUOTAROOT INBOX
+  mailclient.py pop3 PORT                                  whether anything answers
+"""
+import imaplib
+import json
+import smtplib
+import socket
+import ssl
+import sys
+
+
+def tls():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False  # the harness's certificate is self-signed
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def message(sender, to, subject, size=0):
+    body = "Sent by the Mailward mail-plane tests.\r\n" + ("x" * 76 + "\r\n") * (size // 78)
+    return f"From: {sender}\r\nTo: {', '.join(to)}\r\nSubject: {subject}\r\n\r\n{body}"
+
+
+def send(s, sender, to, subject, size=0):
+    refused = {}
+    try:
+        refused = {k: [v[0], v[1].decode()] for k, v in
+                   s.sendmail(sender, to, message(sender, to, subject, size)).items()}
+        return {"ok": True, "refused": refused}
+    except smtplib.SMTPRecipientsRefused as e:
+        return {"ok": False, "refused": {k: [v[0], v[1].decode()] for k, v in e.recipients.items()}}
+    except smtplib.SMTPResponseException as e:
+        return {"ok": False, "code": e.smtp_code, "error": e.smtp_error.decode()}
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == "smtp":
+        port, sender, to, subject = int(argv[2]), argv[3], argv[4].split(","), argv[5]
+        size = int(argv[6]) if len(argv) > 6 else 0
+        with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+            return send(s, sender, to, subject, size)
+    if cmd == "submit":
+        port, user, pw, sender, to, subject = int(argv[2]), argv[3], argv[4], argv[5], argv[6].split(","), argv[7]
+        with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+            s.starttls(context=tls())
+            try:
+                s.login(user, pw)
+            except smtplib.SMTPAuthenticationError as e:
+                return {"ok": False, "auth": False, "code": e.smtp_code, "error": e.smtp_error.decode()}
+            return dict(send(s, sender, to, subject), auth=True)
+    if cmd in ("login", "subjects", "quota"):
+        port, user, pw = int(argv[2]), argv[3], argv[4]
+        implicit = len(argv) > 5 and argv[5] == "tls"
+        m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=tls(), timeout=20) if implicit \
+            else imaplib.IMAP4("127.0.0.1", port, timeout=20)
+        try:
+            m.login(user, pw)
+        except imaplib.IMAP4.error as e:
+            return {"ok": False, "error": str(e)}
+        out = {"ok": True}
+        if cmd == "subjects":
+            m.select("INBOX", readonly=True)
+            _, data = m.search(None, "ALL")
+            subjects = []
+            for num in data[0].split():
+                _, msg = m.fetch(num, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+                subjects.append(msg[0][1].decode().split(":", 1)[1].strip())
+            out["subjects"] = subjects
+        if cmd == "quota":
+            _, data = m.getquotaroot("INBOX")
+            # [b'"INBOX" Mailbox', [b'Mailbox (STORAGE used limit)']] in KiB
+            words = data[1][0].decode().replace("(", " ").replace(")", " ").split()
+            i = words.index("STORAGE")
+            out["used_kib"], out["limit_kib"] = int(words[i + 1]), int(words[i + 2])
+        m.logout()
+        return out
+    if cmd == "pop3":
+        try:
+            with socket.create_connection(("127.0.0.1", int(argv[2])), timeout=5) as c:
+                return {"open": True, "banner": c.recv(200).decode(errors="replace")}
+        except OSError as e:
+            return {"open": False, "error": str(e)}
+    raise SystemExit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv)))

@@ -1,0 +1,249 @@
+//! A private Postfix + Dovecot for one test: `mailward mailplane render` writes the
+//! configuration for the test's database, `scripts/mailplane start` runs it on free loopback
+//! ports, and a [`SmtpSink`] stands in for the rest of the internet (the relay host).
+//! Clients are real: `tests/mailclient.py` speaks SMTP, submission and IMAP.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{unique, Backend, SmtpSink, TestApp};
+
+pub struct MailPlane {
+    pub dir: PathBuf,
+    pub smtp: u16,
+    pub submission: u16,
+    pub imap: u16,
+    pub imaps: u16,
+    /// Mail that leaves (external forwards) arrives here.
+    pub relay: SmtpSink,
+    /// Seconds from `scripts/mailplane start` to all four ports listening.
+    pub bring_up_secs: f64,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl MailPlane {
+    /// Renders and starts a mail plane over `app`'s database. Needs root and the packages
+    /// `scripts/mailplane install` puts in place (scripts/test does both).
+    pub async fn start(app: &TestApp) -> MailPlane {
+        let uid = run(Command::new("id").arg("-u"));
+        assert_eq!(
+            uid.trim(),
+            "0",
+            "the mail-plane tests start Postfix and Dovecot: run them as root (CI does)"
+        );
+        let dir = std::env::temp_dir().join(unique("mwmp-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        run(Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=mail.localhost",
+                "-keyout",
+            ])
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem")));
+        if app.backend == Backend::Sqlite {
+            // The mail servers' users read the file (and Dovecot writes usage into it): with
+            // WAL they need write access to the file, its journal and its folder.
+            let db = app.database_url.trim_start_matches("sqlite://");
+            let folder = Path::new(db).parent().unwrap();
+            run(Command::new("chmod").arg("0777").arg(folder));
+            run(Command::new("sh")
+                .arg("-c")
+                .arg(format!("chmod 0666 {}/*", folder.display())));
+        }
+        let relay = SmtpSink::start().await;
+        let args = server::mailplane::RenderArgs {
+            out: dir.join("conf"),
+            run_dir: None,
+            mail_dir: None,
+            mail_user: "vmail".into(),
+            hostname: "mail.localhost".into(),
+            listen: "127.0.0.1".into(),
+            smtp_port: free_port(),
+            submission_port: free_port(),
+            imap_port: free_port(),
+            imaps_port: free_port(),
+            tls_cert: dir.join("cert.pem"),
+            tls_key: dir.join("key.pem"),
+            relayhost: Some(format!("[127.0.0.1]:{}", relay.port)),
+            fast_auth_failures: true,
+        };
+        let db = server::mailplane::DbTarget::parse(&app.database_url).unwrap();
+        let files = server::mailplane::render(&args, &db).unwrap();
+        server::mailplane::write(&args, &files).unwrap();
+        let started = std::time::Instant::now();
+        run(Command::new(repo().join("scripts/mailplane"))
+            .arg("start")
+            .arg(&args.out));
+        MailPlane {
+            dir,
+            smtp: args.smtp_port,
+            submission: args.submission_port,
+            imap: args.imap_port,
+            imaps: args.imaps_port,
+            relay,
+            bring_up_secs: started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Runs tests/mailclient.py; its JSON answer.
+    pub async fn client(&self, args: &[&str]) -> serde_json::Value {
+        let out = tokio::process::Command::new("python3")
+            .arg(repo().join("tests/mailclient.py"))
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mailclient {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Mail from outside to `to` on port 25; the JSON answer (`ok`, `refused`).
+    pub async fn smtp(&self, from: &str, to: &[&str], subject: &str) -> serde_json::Value {
+        let port = self.smtp.to_string();
+        self.client(&["smtp", &port, from, &to.join(","), subject])
+            .await
+    }
+
+    /// Like [`Self::smtp`], with a body of about `size` bytes.
+    pub async fn smtp_sized(
+        &self,
+        from: &str,
+        to: &str,
+        subject: &str,
+        size: usize,
+    ) -> serde_json::Value {
+        let port = self.smtp.to_string();
+        self.client(&["smtp", &port, from, to, subject, &size.to_string()])
+            .await
+    }
+
+    /// A signed-in client sends through submission (STARTTLS, AUTH PLAIN).
+    pub async fn submit(
+        &self,
+        user: &str,
+        password: &str,
+        to: &str,
+        subject: &str,
+    ) -> serde_json::Value {
+        let port = self.submission.to_string();
+        self.client(&["submit", &port, user, password, user, to, subject])
+            .await
+    }
+
+    /// Whether IMAP (STARTTLS port, from loopback) accepts this login.
+    pub async fn imap_login(&self, user: &str, password: &str) -> bool {
+        let port = self.imap.to_string();
+        self.client(&["login", &port, user, password]).await["ok"] == true
+    }
+
+    /// Subjects in the INBOX, once at least `at_least` messages are there (up to 15 s).
+    pub async fn inbox(&self, user: &str, password: &str, at_least: usize) -> Vec<String> {
+        let port = self.imap.to_string();
+        let mut last = Vec::new();
+        for _ in 0..150 {
+            let v = self.client(&["subjects", &port, user, password]).await;
+            assert_eq!(v["ok"], true, "IMAP login of {user} failed: {v}");
+            last = v["subjects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect();
+            if last.len() >= at_least {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        last
+    }
+
+    /// Messages the relay host has received, once at least `at_least` are there (up to 15 s).
+    pub async fn relayed(&self, at_least: usize) -> Vec<String> {
+        for _ in 0..150 {
+            let m = self.relay.messages();
+            if m.len() >= at_least {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        self.relay.messages()
+    }
+
+    /// Postfix's queue is empty (everything delivered, relayed or bounced): up to 15 s.
+    pub async fn settled(&self) {
+        let conf = self.dir.join("conf/postfix");
+        for _ in 0..150 {
+            let out = Command::new("postqueue")
+                .arg("-c")
+                .arg(&conf)
+                .arg("-j")
+                .output()
+                .unwrap();
+            if out.stdout.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("Postfix's queue did not empty: {}", self.log("postfix.log"));
+    }
+
+    /// A log of the running servers (postfix.log, dovecot.log).
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join("conf/var/log").join(name)).unwrap_or_default()
+    }
+
+    /// `doveadm` against this instance.
+    pub fn doveadm(&self, args: &[&str]) -> String {
+        run(Command::new("doveadm")
+            .arg("-c")
+            .arg(self.dir.join("conf/dovecot/dovecot.conf"))
+            .args(args))
+    }
+}
+
+impl Drop for MailPlane {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/mailplane"))
+            .arg("stop")
+            .arg(self.dir.join("conf"))
+            .output();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
