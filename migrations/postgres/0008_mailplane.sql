@@ -9,6 +9,14 @@ ALTER TABLE app_passwords ADD COLUMN selector TEXT;
 CREATE UNIQUE INDEX app_passwords_selector ON app_passwords(mailbox_id, selector)
     WHERE revoked_at IS NULL;
 
+-- Usage as Dovecot reports it (its quota_clone plugin, through a dict over this table).
+-- Triggers carry it to the mailbox and to the tenant's pool, which the panel shows.
+CREATE TABLE mail_usage (
+    address   TEXT PRIMARY KEY,
+    bytes     BIGINT NOT NULL DEFAULT 0,
+    messages  BIGINT NOT NULL DEFAULT 0
+);
+
 -- Domains whose mail is accepted.
 CREATE VIEW mail_domains AS
 SELECT d.name AS domain, d.tenant_id AS tenant_id
@@ -17,11 +25,18 @@ WHERE d.status = 'active';
 
 -- Mailboxes that receive mail (active and locked: a locked mailbox keeps receiving, it
 -- only cannot sign in). `login` = 1 where the owner's password opens IMAP and submission.
--- quota_bytes: the mailbox's allocation, else the whole pool; pool_bytes: the plan's pool.
+-- quota_bytes is what Dovecot enforces: the mailbox's allocation (else the whole pool), but
+-- never more than the pool leaves after the tenant's other mailboxes (offboarded ones whose
+-- mail is still kept included). Dovecot reads it at every delivery and login, so the pool
+-- holds as usage grows; at least 1 byte (0 would mean "no limit" to Dovecot).
 CREATE VIEW mail_users AS
 SELECT m.id AS id, m.address AS address, m.password_hash AS password, m.status AS status,
        m.tenant_id AS tenant_id, d.name AS domain,
-       COALESCE(m.quota_bytes, p.storage_bytes) AS quota_bytes,
+       GREATEST(1, LEAST(COALESCE(m.quota_bytes, p.storage_bytes),
+                  p.storage_bytes - COALESCE((
+                      SELECT SUM(u.bytes) FROM mail_usage u JOIN mailboxes o ON o.address = u.address
+                      WHERE o.tenant_id = m.tenant_id AND o.id <> m.id), 0))) AS quota_bytes,
+       COALESCE(m.quota_bytes, p.storage_bytes) AS allocated_bytes,
        p.storage_bytes AS pool_bytes,
        CASE WHEN m.status = 'active' AND m.password_hash IS NOT NULL THEN 1 ELSE 0 END AS login
 FROM mailboxes m
@@ -85,14 +100,6 @@ CREATE VIEW mail_inactive AS
 SELECT m.address AS address
 FROM mailboxes m
 WHERE m.status = 'invited';
-
--- Usage as Dovecot reports it (its quota_clone plugin, through a dict over this table).
--- Triggers carry it to the mailbox and to the tenant's pool, which the panel shows.
-CREATE TABLE mail_usage (
-    address   TEXT PRIMARY KEY,
-    bytes     BIGINT NOT NULL DEFAULT 0,
-    messages  BIGINT NOT NULL DEFAULT 0
-);
 
 CREATE FUNCTION mail_usage_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -394,12 +394,29 @@ async fn mail_goes_where_the_panel_says(b: Backend) {
 }
 both!(mail_goes_where_the_panel_says);
 
-/// Quotas: a full mailbox refuses more mail (at RCPT, with 552 5.2.2), and the usage the
-/// panel shows is Dovecot's.
+/// Quotas: a full mailbox refuses more mail (at RCPT, with 552 5.2.2), so does a full pool,
+/// and the usage the panel shows is Dovecot's.
 async fn quotas_hold_and_usage_flows_back(b: Backend) {
     let w = world(b).await;
     let mp = MailPlane::start(&w.app).await;
     let op = person("usr_a");
+    // A 3 MB pool, so that filling it is quick.
+    let sys = Actor::system("test");
+    let tiny = app::tenancy::service::create_plan(
+        &w.app.state,
+        &sys,
+        &app::tenancy::service::NewPlan {
+            name: "Tiny".into(),
+            max_domains: 1,
+            storage_gb: 0.003,
+            managed_smtp: false,
+        },
+    )
+    .await
+    .unwrap();
+    app::tenancy::service::change_plan(&w.app.state, &sys, &w.slug, &tiny.id)
+        .await
+        .unwrap();
     let small = mb::create(
         &w.app.state,
         &op,
@@ -445,5 +462,32 @@ async fn quotas_hold_and_usage_flows_back(b: Backend) {
         .await
         .unwrap();
     assert_eq!(t.storage_used, m.used_bytes, "the pool counts the mailbox");
+
+    // The pool holds across mailboxes: one without an allocation of its own may use what
+    // the others leave, and no more.
+    let big = w.mailbox("big").await;
+    let q = mp
+        .client(&["quota", &mp.imap.to_string(), "big@acme.example", PW])
+        .await;
+    let left_kib = (3_000_000 - m.used_bytes.unwrap() + 1023) / 1024;
+    assert_eq!(q["limit_kib"], left_kib, "{q}");
+    let r = mp
+        .smtp_sized(OUTSIDE, "big@acme.example", "big one", 1_500_000)
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(mp.inbox("big@acme.example", PW, 1).await, ["big one"]);
+    let r = mp
+        .smtp_sized(OUTSIDE, "big@acme.example", "pool full", 1_500_000)
+        .await;
+    assert_eq!(refusal(&r, "big@acme.example"), Some(552), "{r}");
+    let (t, _) = app::tenancy::service::tenant(&w.app.state, &op, &w.slug)
+        .await
+        .unwrap();
+    let big_used = mb::get(&w.app.state, &op, &big)
+        .await
+        .unwrap()
+        .used_bytes
+        .unwrap();
+    assert_eq!(t.storage_used, Some(m.used_bytes.unwrap() + big_used));
 }
 both!(quotas_hold_and_usage_flows_back);
