@@ -225,6 +225,10 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
                     for f in &files {
                         println!("wrote {}", args.out.join(f.path).display());
                     }
+                    println!(
+                        "Start it (as root) with: scripts/mailplane start {}",
+                        args.out.display()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),

@@ -491,3 +491,45 @@ async fn quotas_hold_and_usage_flows_back(b: Backend) {
     assert_eq!(t.storage_used, Some(m.used_bytes.unwrap() + big_used));
 }
 both!(quotas_hold_and_usage_flows_back);
+
+/// `mailward mailplane render` refuses what could not work, and writes nothing then.
+#[test]
+fn render_refuses_what_cannot_work() {
+    let dir = std::env::temp_dir().join(format!("mwmp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let render = |db: &str, cert: &str| {
+        std::process::Command::new(mailward_tests::mailward_bin())
+            .args(["--database-url", db, "mailplane", "render", "--out"])
+            .arg(dir.join("conf"))
+            .args(["--tls-cert", cert, "--tls-key", cert])
+            .output()
+            .unwrap()
+    };
+    let db = format!("sqlite://{}/mw.db?mode=rwc", dir.display());
+    let out = render(&db, "/nonexistent/cert.pem");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tls-cert /nonexistent/cert.pem: no such file"),
+        "{err}"
+    );
+    assert!(!dir.join("conf").exists(), "nothing written");
+    // A certificate that exists (its content is Dovecot's and Postfix's business).
+    let cert = dir.join("cert.pem");
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let out = render(&db, cert.to_str().unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let map = std::fs::read_to_string(dir.join("conf/postfix/sql-aliases.cf")).unwrap();
+    assert!(
+        map.contains(&format!("dbpath = {}/mw.db", dir.display())),
+        "{map}"
+    );
+    let dovecot = std::fs::read_to_string(dir.join("conf/dovecot/dovecot.conf")).unwrap();
+    assert!(dovecot.contains("protocols = imap lmtp"));
+    assert!(!dovecot.contains("pop3"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
