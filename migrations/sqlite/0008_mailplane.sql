@@ -1,7 +1,7 @@
 -- The mail plane's contract: Postfix and Dovecot read these views (and nothing else), and
 -- Dovecot writes mailbox usage into mail_usage. `mailward mailplane render` writes their
--- configuration. The views mirror routing::service::TARGETS_SQL: what the panel says is
--- live is exactly what the mail servers do.
+-- configuration. The views mirror routing::service::TARGETS_SQL (which reads
+-- mail_live_domains too): what the panel says is live is exactly what the mail servers do.
 
 -- App passwords carry a public selector (their first group of four characters), so that
 -- Dovecot finds the one row to verify: a passdb query must return a single row.
@@ -17,11 +17,17 @@ CREATE TABLE mail_usage (
     messages  INTEGER NOT NULL DEFAULT 0
 );
 
--- Domains whose mail is accepted.
-CREATE VIEW mail_domains AS
-SELECT d.name AS domain, d.tenant_id AS tenant_id
+-- Domains that take mail: active, of an active tenant (a suspended tenant's domains stop
+-- receiving mail, as the panel says).
+CREATE VIEW mail_live_domains AS
+SELECT d.id AS id, d.name AS name, d.tenant_id AS tenant_id
 FROM domains d
-WHERE d.status = 'active';
+JOIN tenants t ON t.id = d.tenant_id
+WHERE d.status = 'active' AND t.status = 'active';
+
+-- Postfix's virtual_mailbox_domains.
+CREATE VIEW mail_domains AS
+SELECT name AS domain, tenant_id FROM mail_live_domains;
 
 -- Mailboxes that receive mail (active and locked: a locked mailbox keeps receiving, it
 -- only cannot sign in). `login` = 1 where the owner's password opens IMAP and submission.
@@ -40,66 +46,75 @@ SELECT m.id AS id, m.address AS address, m.password_hash AS password, m.status A
        p.storage_bytes AS pool_bytes,
        CASE WHEN m.status = 'active' AND m.password_hash IS NOT NULL THEN 1 ELSE 0 END AS login
 FROM mailboxes m
-JOIN domains d ON d.id = m.domain_id
+JOIN mail_live_domains d ON d.id = m.domain_id
 JOIN tenants t ON t.id = m.tenant_id
 JOIN plans p ON p.id = t.plan_id
-WHERE m.status IN ('active', 'locked') AND d.status = 'active';
+WHERE m.status IN ('active', 'locked');
 
 -- Live app passwords, one row per protocol they were issued for ('imap' or 'smtp', which is
--- Dovecot's service name for Postfix's SASL requests).
+-- Dovecot's service name for Postfix's SASL requests). App passwords made before this
+-- migration have no selector: the mail plane cannot find them (the owner's page says so).
 CREATE VIEW mail_app_passwords AS
 SELECT m.address AS address, a.selector AS selector, 'imap' AS protocol, a.secret_hash AS password
 FROM app_passwords a
 JOIN mailboxes m ON m.id = a.mailbox_id
-JOIN domains d ON d.id = m.domain_id
+JOIN mail_live_domains d ON d.id = m.domain_id
 WHERE a.revoked_at IS NULL AND a.selector IS NOT NULL
   AND (a.expires_at IS NULL OR a.expires_at > CAST(strftime('%s', 'now') AS INTEGER))
-  AND m.status = 'active' AND d.status = 'active'
+  AND m.status = 'active'
   AND (' ' || a.protocols || ' ') LIKE '% imap %'
 UNION ALL
 SELECT m.address, a.selector, 'smtp', a.secret_hash
 FROM app_passwords a
 JOIN mailboxes m ON m.id = a.mailbox_id
-JOIN domains d ON d.id = m.domain_id
+JOIN mail_live_domains d ON d.id = m.domain_id
 WHERE a.revoked_at IS NULL AND a.selector IS NOT NULL
   AND (a.expires_at IS NULL OR a.expires_at > CAST(strftime('%s', 'now') AS INTEGER))
-  AND m.status = 'active' AND d.status = 'active'
+  AND m.status = 'active'
   AND (' ' || a.protocols || ' ') LIKE '% smtp %';
 
 -- Where mail for an address goes (Postfix's virtual_alias_maps; it looks up user@domain,
--- then @domain for the catch-all).
+-- then @domain for the catch-all, and follows aliases of aliases itself):
 --  * every mailbox not offboarded maps to itself, so a catch-all never takes mail for a
---    real mailbox (an invited one then meets "user unknown": it has no mail_users row yet);
---  * routes that are active and unexpired, in active domains, to confirmed external targets
---    and to live mailboxes (or live aliases) of the tenant;
+--    real mailbox (one not activated yet is refused: see mail_inactive);
+--  * routes that are active and unexpired, in live domains, to confirmed external targets,
+--    to live mailboxes of live domains, and to live aliases;
 --  * `@domain` → the catch-all's target.
 CREATE VIEW mail_aliases AS
 SELECT m.address AS source, m.address AS target
 FROM mailboxes m
-JOIN domains d ON d.id = m.domain_id
-WHERE m.status IN ('invited', 'active', 'locked') AND d.status = 'active'
+JOIN mail_live_domains d ON d.id = m.domain_id
+WHERE m.status IN ('invited', 'active', 'locked')
 UNION
 SELECT r.source AS source, t.address AS target
 FROM routes r
 JOIN route_targets t ON t.route_id = r.id
-JOIN domains d ON d.id = r.domain_id
-WHERE r.state = 'active' AND d.status = 'active'
+JOIN mail_live_domains d ON d.id = r.domain_id
+WHERE r.state = 'active'
   AND (r.expires_at IS NULL OR r.expires_at > CAST(strftime('%s', 'now') AS INTEGER))
   AND (t.external = 1 AND t.confirmed_at IS NOT NULL
        OR t.external = 0 AND EXISTS (
-            SELECT 1 FROM mailboxes tm JOIN domains td ON td.id = tm.domain_id
-            WHERE tm.id = t.target_mailbox_id AND tm.status IN ('active', 'locked')
-              AND td.status = 'active')
+            SELECT 1 FROM mailboxes tm JOIN mail_live_domains td ON td.id = tm.domain_id
+            WHERE tm.id = t.target_mailbox_id AND tm.status IN ('active', 'locked'))
        OR t.external = 0 AND t.target_mailbox_id IS NULL AND EXISTS (
-            SELECT 1 FROM routes ar WHERE ar.source = t.address AND ar.kind = 'alias'
-              AND ar.state = 'active'));
+            SELECT 1 FROM routes ar JOIN mail_live_domains ad ON ad.id = ar.domain_id
+            WHERE ar.source = t.address AND ar.kind = 'alias' AND ar.state = 'active'
+              AND (ar.expires_at IS NULL
+                   OR ar.expires_at > CAST(strftime('%s', 'now') AS INTEGER))));
 
--- Addresses of mailboxes not activated yet: refused at RCPT as unknown (they map to
--- themselves above, so neither a catch-all nor anyone else receives their mail).
+-- Addresses refused at RCPT as unknown although they map somewhere above or would fall to
+-- the catch-all: mailboxes not activated yet, and live routes whose targets are all gone
+-- (the panel says such an address receives nothing; the catch-all must not take it).
 CREATE VIEW mail_inactive AS
 SELECT m.address AS address
 FROM mailboxes m
-WHERE m.status = 'invited';
+WHERE m.status = 'invited'
+UNION
+SELECT r.source AS address
+FROM routes r
+WHERE r.state = 'active' AND r.kind <> 'catchall'
+  AND (r.expires_at IS NULL OR r.expires_at > CAST(strftime('%s', 'now') AS INTEGER))
+  AND NOT EXISTS (SELECT 1 FROM mail_aliases a WHERE a.source = r.source);
 
 CREATE TRIGGER mail_usage_insert AFTER INSERT ON mail_usage BEGIN
     UPDATE mailboxes SET used_bytes = NEW.bytes WHERE address = NEW.address;

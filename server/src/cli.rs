@@ -217,7 +217,11 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
     let state = app::core::state::AppState::new(db, cfg);
     match cmd {
         Command::Mailplane(MailplaneCmd::Render(args)) => {
-            let files = crate::mailplane::DbTarget::parse(&state.config.database_url)
+            let url = args
+                .mail_database_url
+                .clone()
+                .unwrap_or_else(|| state.config.database_url.clone());
+            let files = crate::mailplane::DbTarget::parse(&url)
                 .and_then(|db| crate::mailplane::render(&args, &db))
                 .and_then(|files| crate::mailplane::write(&args, &files).map(|()| files));
             match files {

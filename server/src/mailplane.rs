@@ -50,6 +50,14 @@ pub struct RenderArgs {
     /// Send outgoing mail through this host (`[host]:port`); default: straight to MX.
     #[arg(long, value_name = "HOST")]
     pub relayhost: Option<String>,
+    /// The database URL the mail servers use, when it differs from Mailward's own (e.g. a
+    /// PostgreSQL role that may only read the mail_* views: see README).
+    #[arg(long, value_name = "URL")]
+    pub mail_database_url: Option<String>,
+    /// Where Postfix sends its notices (resource and software problems, double bounces);
+    /// without it they are not sent.
+    #[arg(long, value_name = "ADDRESS")]
+    pub postmaster: Option<String>,
     /// Answer failed logins at once (no auth delay, no penalty): for test harnesses only.
     #[arg(long)]
     pub fast_auth_failures: bool,
@@ -67,6 +75,7 @@ pub enum DbTarget {
         user: String,
         password: String,
         dbname: String,
+        sslmode: Option<String>,
     },
 }
 
@@ -80,28 +89,52 @@ impl DbTarget {
                     "the mail plane needs a database file, not an in-memory database".into(),
                 );
             }
+            if path.contains(char::is_control) {
+                return Err("the SQLite path holds control characters".into());
+            }
             let path = std::path::absolute(path).map_err(|e| format!("{path}: {e}"))?;
             return Ok(DbTarget::Sqlite { path });
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let u = url::Url::parse(url).map_err(|e| format!("database URL: {e}"))?;
+            // As sqlx reads it: percent-decoded (a `+` stays a plus).
             let dec = |s: &str| {
-                url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
             };
-            let dbname = u.path().trim_start_matches('/').to_string();
+            let dbname = dec(u.path().trim_start_matches('/'));
             if dbname.is_empty() {
                 return Err("the PostgreSQL URL names no database".into());
             }
-            return Ok(DbTarget::Postgres {
+            let target = DbTarget::Postgres {
                 host: u.host_str().unwrap_or("127.0.0.1").to_string(),
                 port: u.port().unwrap_or(5432),
                 user: dec(u.username()),
                 password: u.password().map(dec).unwrap_or_default(),
                 dbname,
-            });
+                sslmode: u
+                    .query_pairs()
+                    .find(|(k, _)| k == "sslmode")
+                    .map(|(_, v)| v.into_owned()),
+            };
+            if let DbTarget::Postgres {
+                host,
+                user,
+                password,
+                dbname,
+                ..
+            } = &target
+            {
+                // Postfix's map files take one value per line, verbatim.
+                if [host, user, password, dbname]
+                    .iter()
+                    .any(|v| v.contains(char::is_control))
+                {
+                    return Err("the PostgreSQL URL holds control characters".into());
+                }
+            }
+            return Ok(target);
         }
         Err(format!(
             "unsupported database URL {url:?} (sqlite: or postgres:)"
@@ -112,7 +145,7 @@ impl DbTarget {
     fn postfix_connect(&self) -> String {
         match self {
             DbTarget::Sqlite { path } => format!("dbpath = {}\n", path.display()),
-            DbTarget::Postgres { host, port, user, password, dbname } => format!(
+            DbTarget::Postgres { host, port, user, password, dbname, .. } => format!(
                 "hosts = inet:{host}:{port}\nuser = {user}\npassword = {password}\ndbname = {dbname}\n"
             ),
         }
@@ -132,9 +165,10 @@ impl DbTarget {
         }
     }
 
-    /// Dovecot's `connect =` value.
+    /// Dovecot's `connect = "…"`: for PostgreSQL a libpq connection string (each value
+    /// quoted the libpq way), inside a Dovecot quoted string.
     fn dovecot_connect(&self) -> String {
-        match self {
+        let raw = match self {
             DbTarget::Sqlite { path } => path.display().to_string(),
             DbTarget::Postgres {
                 host,
@@ -142,14 +176,25 @@ impl DbTarget {
                 user,
                 password,
                 dbname,
+                sslmode,
             } => {
-                let mut s = format!("host={host} port={port} dbname={dbname} user={user}");
+                let q = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+                let mut s = format!(
+                    "host={} port={port} dbname={} user={}",
+                    q(host),
+                    q(dbname),
+                    q(user)
+                );
                 if !password.is_empty() {
-                    let _ = write!(s, " password={password}");
+                    let _ = write!(s, " password={}", q(password));
+                }
+                if let Some(m) = sslmode {
+                    let _ = write!(s, " sslmode={}", q(m));
                 }
                 s
             }
-        }
+        };
+        format!("\"{}\"", raw.replace('\\', "\\\\").replace('"', "\\\""))
     }
 }
 
@@ -200,7 +245,8 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
     }
     let p = |rel: &str| out.join(rel).display().to_string();
     let b = |name: &str| base.join(name).display().to_string();
-    let ty = db.postfix_type();
+    // Postfix asks through its proxymap service: one connection per map, not one per process.
+    let ty = format!("proxy:{}", db.postfix_type());
     let mut files = Vec::new();
 
     // ---------- Postfix ----------
@@ -231,12 +277,34 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
         secret: true,
     });
     files.push(RenderedFile {
+        path: "postfix/sql-hosted-senders.cf",
+        text: map("SELECT '553 5.7.1 Sign in (submission) to send as this address' FROM mail_users WHERE address = '%s'"),
+        secret: true,
+    });
+    files.push(RenderedFile {
         path: "postfix/sql-senders.cf",
         text: map("SELECT address FROM mail_users WHERE address = '%s' AND login = 1"),
         secret: true,
     });
-    let listen_all = args.listen == "0.0.0.0";
+    let listen: std::net::IpAddr = args.listen.parse().map_err(|_| {
+        format!(
+            "--listen {}: give one IP address (0.0.0.0 or :: for all)",
+            args.listen
+        )
+    })?;
+    let listen_all = listen.is_unspecified();
     let relayhost = args.relayhost.clone().unwrap_or_default();
+    if let Some(pm) = &args.postmaster {
+        if pm.contains(char::is_whitespace) || !pm.contains('@') {
+            return Err(format!("--postmaster {pm}: give one mail address"));
+        }
+    }
+    let notices = match &args.postmaster {
+        Some(pm) => format!(
+            "notify_classes = resource, software, 2bounce\nerror_notice_recipient = {pm}\n2bounce_notice_recipient = {pm}\nbounce_notice_recipient = {pm}\ndelay_notice_recipient = {pm}\n"
+        ),
+        None => "# No --postmaster: Postfix's notices are not sent.\nnotify_classes =\n".into(),
+    };
     files.push(RenderedFile {
         path: "postfix/main.cf",
         text: format!(
@@ -253,7 +321,7 @@ alias_database =
 biff = no
 append_dot_mydomain = no
 inet_interfaces = {inet}
-inet_protocols = ipv4
+inet_protocols = all
 queue_directory = {run}/postfix/queue
 data_directory = {run}/postfix/data
 maillog_file_prefixes = {run}/log
@@ -266,12 +334,18 @@ virtual_alias_maps = {ty}:{ali}
 virtual_alias_domains =
 virtual_transport = lmtp:unix:{lmtp}
 relayhost = {relayhost}
-
-# Port 25: mail for hosted domains only; a full mailbox is refused at RCPT time.
+{notices}
+# Port 25: mail for hosted domains only; a full mailbox is refused at RCPT time, and nobody
+# may claim a hosted mailbox as the sender without signing in.
 smtpd_banner = $myhostname ESMTP
 smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
+smtpd_sender_restrictions = check_sender_access {ty}:{hosted_senders}
 smtpd_recipient_restrictions = check_recipient_access {ty}:{inactive}, reject_unauth_destination, check_policy_service unix:{quota_status}
+# Submission (see master.cf): a signed-in client sends with its own address as the sender,
+# never an empty one.
+submission_sender_restrictions = reject_sender_login_mismatch, check_sender_access inline:{{ {{ <> = 553 5.7.1 Send with your own address as the sender }} }}
 submission_recipient_restrictions = check_recipient_access {ty}:{inactive}
+proxy_read_maps = $virtual_mailbox_domains $virtual_mailbox_maps $virtual_alias_maps $smtpd_sender_login_maps $smtpd_sender_restrictions $smtpd_recipient_restrictions $submission_recipient_restrictions
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = {auth}
 smtpd_sasl_auth_enable = no
@@ -283,13 +357,14 @@ smtp_tls_security_level = may
 message_size_limit = 52428800
 "#,
             host = args.hostname,
-            inet = if listen_all { "all".to_string() } else { args.listen.clone() },
+            inet = if listen_all { "all".to_string() } else { listen.to_string() },
             run = run.display(),
             dom = p("postfix/sql-domains.cf"),
             mbx = p("postfix/sql-mailboxes.cf"),
             ali = p("postfix/sql-aliases.cf"),
             senders = p("postfix/sql-senders.cf"),
             inactive = p("postfix/sql-inactive.cf"),
+            hosted_senders = p("postfix/sql-hosted-senders.cf"),
             lmtp = b("lmtp-postfix"),
             quota_status = b("quota-status-postfix"),
             auth = b("auth-postfix"),
@@ -298,12 +373,10 @@ message_size_limit = 52428800
         ),
         secret: false,
     });
-    let at = |port: u16| {
-        if listen_all {
-            port.to_string()
-        } else {
-            format!("{}:{port}", args.listen)
-        }
+    let at = |port: u16| match listen {
+        _ if listen_all => port.to_string(),
+        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
     };
     files.push(RenderedFile {
         path: "postfix/master.cf",
@@ -317,7 +390,7 @@ message_size_limit = 52428800
   -o smtpd_tls_auth_only=yes
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_client_restrictions=permit_sasl_authenticated,reject
-  -o smtpd_sender_restrictions=reject_sender_login_mismatch
+  -o smtpd_sender_restrictions=$submission_sender_restrictions
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
   -o smtpd_recipient_restrictions=$submission_recipient_restrictions
 pickup           unix  n       -      n      60     1       pickup
@@ -523,7 +596,11 @@ service quota-status {{
 {fast}"#,
             imap = args.imap_port,
             imaps = args.imaps_port,
-            listen = if listen_all { "*".to_string() } else { args.listen.clone() },
+            listen = match listen {
+                std::net::IpAddr::V4(_) if listen_all => "*".to_string(),
+                std::net::IpAddr::V6(_) if listen_all => "*, ::".to_string(),
+                a => a.to_string(),
+            },
             inst = instance_id(&out),
             base = base.display(),
             run = run.display(),
@@ -578,18 +655,28 @@ fn instance_id(out: &Path) -> String {
     format!("{:08x}", h as u32)
 }
 
-/// Writes the rendered files under `args.out` (credentials files 0640, the rest 0644).
+/// Writes the rendered files under `args.out`: each to a temporary file created with its
+/// final mode (0640 for those holding credentials, 0644 for the rest), then renamed into
+/// place, so no credentials file is ever readable by others.
 pub fn write(args: &RenderArgs, files: &[RenderedFile]) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
     for f in files {
         let path = args.out.join(f.path);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        std::fs::write(&path, &f.text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mode = if f.secret { 0o640 } else { 0o644 };
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(&args.out);
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let tmp = path.with_extension("mailward-tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(if f.secret { 0o640 } else { 0o644 })
+            .open(&tmp)
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        file.write_all(f.text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
 }
@@ -607,14 +694,22 @@ mod tests {
             }
         );
         assert_eq!(
-            DbTarget::parse("postgres://mw:p%40ss@db.internal:6543/mail").unwrap(),
+            DbTarget::parse("postgres://mw:p%40ss+w%27rd@db.internal:6543/mail?sslmode=require")
+                .unwrap(),
             DbTarget::Postgres {
                 host: "db.internal".into(),
                 port: 6543,
                 user: "mw".into(),
-                password: "p@ss".into(),
-                dbname: "mail".into()
+                password: "p@ss+w'rd".into(),
+                dbname: "mail".into(),
+                sslmode: Some("require".into()),
             }
+        );
+        // libpq quoting inside Dovecot quoting.
+        let pg = DbTarget::parse("postgres://mw:a%27b%5Cc%22d@h/m").unwrap();
+        assert_eq!(
+            pg.dovecot_connect(),
+            r#""host='h' port=5432 dbname='m' user='mw' password='a\\'b\\\\c\"d'""#
         );
         assert!(DbTarget::parse("sqlite::memory:").is_err());
         assert!(DbTarget::parse("postgres://h/").is_err());

@@ -82,38 +82,55 @@ impl MailPlane {
                 .arg(format!("chmod 0666 {}/*", folder.display())));
         }
         let relay = SmtpSink::start().await;
-        let args = server::mailplane::RenderArgs {
-            out: dir.join("conf"),
-            run_dir: None,
-            mail_dir: None,
-            mail_user: "vmail".into(),
-            hostname: "mail.localhost".into(),
-            listen: "127.0.0.1".into(),
-            smtp_port: free_port(),
-            submission_port: free_port(),
-            imap_port: free_port(),
-            imaps_port: free_port(),
-            tls_cert: dir.join("cert.pem"),
-            tls_key: dir.join("key.pem"),
-            relayhost: Some(format!("[127.0.0.1]:{}", relay.port)),
-            fast_auth_failures: true,
-        };
         let db = server::mailplane::DbTarget::parse(&app.database_url).unwrap();
-        let files = server::mailplane::render(&args, &db).unwrap();
-        server::mailplane::write(&args, &files).unwrap();
-        let started = std::time::Instant::now();
-        run(Command::new(repo().join("scripts/mailplane"))
-            .arg("start")
-            .arg(&args.out));
-        MailPlane {
-            dir,
-            smtp: args.smtp_port,
-            submission: args.submission_port,
-            imap: args.imap_port,
-            imaps: args.imaps_port,
-            relay,
-            bring_up_secs: started.elapsed().as_secs_f64(),
+        // Free ports are found by binding and letting go; another test may take one meanwhile,
+        // so a start that fails is tried again on new ports.
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let args = server::mailplane::RenderArgs {
+                out: dir.join("conf"),
+                run_dir: None,
+                mail_dir: None,
+                mail_user: "vmail".into(),
+                hostname: "mail.localhost".into(),
+                listen: "127.0.0.1".into(),
+                smtp_port: free_port(),
+                submission_port: free_port(),
+                imap_port: free_port(),
+                imaps_port: free_port(),
+                tls_cert: dir.join("cert.pem"),
+                tls_key: dir.join("key.pem"),
+                relayhost: Some(format!("[127.0.0.1]:{}", relay.port)),
+                mail_database_url: None,
+                postmaster: None,
+                fast_auth_failures: true,
+            };
+            let files = server::mailplane::render(&args, &db).unwrap();
+            server::mailplane::write(&args, &files).unwrap();
+            let started = std::time::Instant::now();
+            let out = Command::new(repo().join("scripts/mailplane"))
+                .arg("start")
+                .arg(&args.out)
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return MailPlane {
+                    dir,
+                    smtp: args.smtp_port,
+                    submission: args.submission_port,
+                    imap: args.imap_port,
+                    imaps: args.imaps_port,
+                    relay,
+                    bring_up_secs: started.elapsed().as_secs_f64(),
+                };
+            }
+            last_error = String::from_utf8_lossy(&out.stderr).into_owned();
+            let _ = Command::new(repo().join("scripts/mailplane"))
+                .arg("stop")
+                .arg(&args.out)
+                .output();
         }
+        panic!("the mail plane did not start: {last_error}");
     }
 
     /// Runs tests/mailclient.py; its JSON answer.

@@ -23,4 +23,9 @@ impl Clock {
     pub fn set_offset(&self, secs: i64) {
         self.offset.store(secs, Ordering::Relaxed);
     }
+    /// Seconds this clock runs ahead of the real one (0 outside tests and drills; the mail
+    /// plane's views read the database's real clock).
+    pub fn offset(&self) -> i64 {
+        self.offset.load(Ordering::Relaxed)
+    }
 }

@@ -35,10 +35,13 @@ pub const CONFIRM_TTL_SECS: i64 = 7 * 86400;
 
 // ---------- the data contract ----------
 
-/// Where mail for `address` goes now, as the mail plane must route it: the mailbox itself
-/// if it is one that receives mail, plus the targets of active, approved, unexpired routes
-/// whose targets are confirmed and whose domain is active; a catch-all of the domain only
-/// when the address is neither a mailbox nor routed itself. One query, both databases.
+/// Where mail for `address` goes now, as the mail plane routes it: the mailbox itself if it
+/// is one that receives mail, plus the targets of active, approved, unexpired routes whose
+/// domain is live (active, of an active tenant) — external targets once confirmed, internal
+/// ones while they are live mailboxes or live aliases (one step: the mail plane follows the
+/// chain); a catch-all of the domain only when the address is neither a mailbox nor routed.
+/// One query, both databases; the `mail_aliases` view (migration 0008) answers the same, and
+/// the routing tests check that on every lookup.
 pub async fn targets(conn: &mut AnyConnection, address: &str, now: i64) -> AppResult<Vec<String>> {
     let address = address.trim().to_lowercase();
     let domain = format!(
@@ -59,15 +62,22 @@ pub async fn targets(conn: &mut AnyConnection, address: &str, now: i64) -> AppRe
 
 /// The routes query. `$1` the address, `$2` now, `$3` `@domain`.
 const TARGETS_SQL: &str = "\
-SELECT m.address AS target FROM mailboxes m JOIN domains d ON d.id = m.domain_id \
- WHERE m.address = $1 AND m.status IN ('active', 'locked') AND d.status = 'active' \
+SELECT m.address AS target FROM mailboxes m JOIN mail_live_domains d ON d.id = m.domain_id \
+ WHERE m.address = $1 AND m.status IN ('active', 'locked') \
 UNION \
 SELECT t.address AS target FROM routes r JOIN route_targets t ON t.route_id = r.id \
- JOIN domains d ON d.id = r.domain_id \
- WHERE r.state = 'active' AND (r.expires_at IS NULL OR r.expires_at > $2) AND d.status = 'active' \
+ JOIN mail_live_domains d ON d.id = r.domain_id \
+ WHERE r.state = 'active' AND (r.expires_at IS NULL OR r.expires_at > $2) \
  AND (t.external = 1 AND t.confirmed_at IS NOT NULL \
-      OR t.external = 0 AND EXISTS (SELECT 1 FROM mailboxes tm WHERE tm.id = t.target_mailbox_id \
-                                    AND tm.status IN ('active', 'locked'))) \
+      OR t.external = 0 AND EXISTS (SELECT 1 FROM mailboxes tm \
+                                    JOIN mail_live_domains td ON td.id = tm.domain_id \
+                                    WHERE tm.id = t.target_mailbox_id \
+                                    AND tm.status IN ('active', 'locked')) \
+      OR t.external = 0 AND t.target_mailbox_id IS NULL AND EXISTS (SELECT 1 FROM routes ar \
+                                    JOIN mail_live_domains ad ON ad.id = ar.domain_id \
+                                    WHERE ar.source = t.address AND ar.kind = 'alias' \
+                                    AND ar.state = 'active' \
+                                    AND (ar.expires_at IS NULL OR ar.expires_at > $2))) \
  AND (r.source = $1 OR (r.kind = 'catchall' AND r.source = $3 \
       AND NOT EXISTS (SELECT 1 FROM mailboxes x WHERE x.address = $1 AND x.status <> 'offboarded') \
       AND NOT EXISTS (SELECT 1 FROM routes y WHERE y.source = $1 AND y.state = 'active' \
