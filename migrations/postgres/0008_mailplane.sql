@@ -118,7 +118,8 @@ WHERE r.state = 'active' AND r.kind <> 'catchall'
 
 -- Increments under row locks, so that concurrent deliveries to one tenant add up. SECURITY
 -- DEFINER: a database role for the mail servers needs no rights on mailboxes or tenants.
-CREATE FUNCTION mail_usage_sync() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+CREATE FUNCTION mail_usage_sync() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     tid TEXT;
     before BIGINT;

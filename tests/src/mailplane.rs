@@ -82,7 +82,26 @@ impl MailPlane {
                 .arg(format!("chmod 0666 {}/*", folder.display())));
         }
         let relay = SmtpSink::start().await;
-        let db = server::mailplane::DbTarget::parse(&app.database_url).unwrap();
+        // On PostgreSQL the mail servers use a role that may only read the mail_* views and
+        // write mail_usage (scripts/mailplane-role.pg.sql), as the README advises.
+        let mail_url = match app.backend {
+            Backend::Sqlite => app.database_url.clone(),
+            Backend::Postgres => {
+                let role = unique("mailplane_").to_lowercase();
+                let sql = std::fs::read_to_string(repo().join("scripts/mailplane-role.pg.sql"))
+                    .unwrap()
+                    .replace("MAILPLANE_ROLE", &role);
+                sqlx::raw_sql(&sql)
+                    .execute(app.state.db.pool())
+                    .await
+                    .unwrap();
+                let mut u = url::Url::parse(&app.database_url).unwrap();
+                u.set_username(&role).unwrap();
+                u.set_password(None).unwrap();
+                u.to_string()
+            }
+        };
+        let db = server::mailplane::DbTarget::parse(&mail_url).unwrap();
         // Free ports are found by binding and letting go; another test may take one meanwhile,
         // so a start that fails is tried again on new ports.
         let mut last_error = String::new();

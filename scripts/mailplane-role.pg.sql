@@ -1,0 +1,9 @@
+-- A PostgreSQL role for the mail servers: read the mail_* views, write mail_usage, nothing
+-- else (views read their tables with their owner's rights; the usage trigger is SECURITY
+-- DEFINER). Replace MAILPLANE_ROLE, run it as Mailward's database owner, then render with
+--   mailward mailplane render --mail-database-url postgres://MAILPLANE_ROLE:…@host/db …
+-- The mail-plane tests run every PostgreSQL case through such a role.
+CREATE ROLE MAILPLANE_ROLE LOGIN;
+GRANT SELECT ON mail_live_domains, mail_domains, mail_users, mail_app_passwords,
+                mail_aliases, mail_inactive TO MAILPLANE_ROLE;
+GRANT SELECT, INSERT, UPDATE ON mail_usage TO MAILPLANE_ROLE;
