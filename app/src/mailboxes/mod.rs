@@ -135,8 +135,10 @@ pub struct AppPassword {
     pub protocols: Vec<String>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
-    pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// False for app passwords made before the mail plane could find them (no selector):
+    /// they open nothing; the owner should make a new one.
+    pub works_for_mail: bool,
 }
 
 /// What offboarding a mailbox revokes (the confirmation lists it before, the receipt after).

@@ -484,18 +484,22 @@ pub fn AppPasswordsTable(
     }
     view! {
         <table class="table" data-testid="app-passwords">
-            <thead><tr><th>"Name"</th><th>"For"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th class="text-right">"Status"</th></tr></thead>
+            <thead><tr><th>"Name"</th><th>"For"</th><th>"Created"</th><th>"Expires"</th><th class="text-right">"Status"</th></tr></thead>
             <tbody>
                 {items.into_iter().map(|a| {
                     let expired = a.expires_at.is_some_and(|e| e <= now);
                     let live = a.revoked_at.is_none() && !expired;
                     view! {
                         <tr>
-                            <td class="font-medium">{a.name.clone()}</td>
+                            <td class="font-medium">
+                                {a.name.clone()}
+                                {(live && !a.works_for_mail).then(|| view! {
+                                    <p class="text-xs font-normal text-amber-700">"Made before mail sign-in was connected: it opens nothing. Revoke it and make a new one."</p>
+                                })}
+                            </td>
                             <td>{a.protocols.iter().map(|p| p.to_uppercase()).collect::<Vec<_>>().join(" + ")}</td>
                             <td><Time at=a.created_at now=now/></td>
                             <td>{match a.expires_at { Some(e) => view! { <Time at=e now=now/> }.into_any(), None => view! { <span class="text-zinc-500">"never"</span> }.into_any() }}</td>
-                            <td>{match a.last_used_at { Some(u) => view! { <Time at=u now=now/> }.into_any(), None => view! { <span class="text-zinc-500">"not yet"</span> }.into_any() }}</td>
                             <td class="text-right">
                                 {if live {
                                     match revoke_base.clone() {

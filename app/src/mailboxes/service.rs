@@ -1175,7 +1175,7 @@ pub async fn create_app_password(
             protocols: protos,
             created_at: now,
             expires_at,
-            last_used_at: None,
+            works_for_mail: true,
             revoked_at: None,
         },
         secret,

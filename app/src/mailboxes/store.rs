@@ -549,7 +549,7 @@ pub async fn app_selector_taken(
 
 pub async fn app_passwords(db: &Db, mailbox_id: &str) -> AppResult<Vec<AppPassword>> {
     let rows = sqlx::query(
-        "SELECT id, name, protocols, created_at, expires_at, last_used_at, revoked_at \
+        "SELECT id, name, protocols, created_at, expires_at, revoked_at, selector \
          FROM app_passwords WHERE mailbox_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC",
     )
     .bind(mailbox_id)
@@ -567,8 +567,8 @@ pub async fn app_passwords(db: &Db, mailbox_id: &str) -> AppResult<Vec<AppPasswo
                     .collect(),
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
-                last_used_at: r.try_get("last_used_at")?,
                 revoked_at: r.try_get("revoked_at")?,
+                works_for_mail: r.try_get::<Option<String>, _>("selector")?.is_some(),
             })
         })
         .collect::<Result<_, sqlx::Error>>()
