@@ -9,11 +9,11 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const artifacts = join(root, 'e2e', 'artifacts');
 mkdirSync(artifacts, { recursive: true });
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
@@ -98,6 +98,9 @@ export async function startMailward({ env = {}, clock = false } = {}) {
   });
   return {
     base: `http://127.0.0.1:${port}`,
+    bin,
+    dir,
+    databaseUrl: `sqlite://${dir}/mailward.db`,
     setupLink,
     stop: () => new Promise((resolve) => { proc.once('exit', resolve); proc.kill('SIGTERM'); }),
     setClock: async (secs) => {
