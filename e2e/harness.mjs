@@ -102,7 +102,11 @@ export async function startMailward({ env = {}, clock = false } = {}) {
     dir,
     databaseUrl: `sqlite://${dir}/mailward.db`,
     setupLink,
-    stop: () => new Promise((resolve) => { proc.once('exit', resolve); proc.kill('SIGTERM'); }),
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      proc.once('exit', resolve);
+      proc.kill('SIGTERM');
+    }),
     setClock: async (secs) => {
       if (!clock) throw new Error('start Mailward with { clock: true } to move its clock');
       writeFileSync(clockFile, String(secs));

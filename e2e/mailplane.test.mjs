@@ -19,6 +19,7 @@ before(async () => {
       MAILWARD_SMTP_HOST: '127.0.0.1',
       MAILWARD_SMTP_PORT: String(sink.port),
       MAILWARD_SMTP_FROM: 'Mailward <mailward@agency.example>',
+      MAILWARD_MAIL_HOST: 'mail.localhost',
     },
   });
   browser = await launchBrowser();
@@ -56,6 +57,9 @@ test('mail plane: an app password made in /me opens IMAP, and the pool shows wha
   await ann.page.waitForURL(`${mw.base}/me`);
   const appPassword = (await ann.page.locator('[data-testid=fresh-secret]').textContent()).trim();
   assert.match(appPassword, /^[a-z2-9]{4}(-[a-z2-9]{4}){7}$/);
+  const settings = await ann.page.locator('[data-testid=mail-settings]').textContent();
+  assert.match(settings, /mail\.localhost, port 993/);
+  assert.match(settings, /ann@acme\.example/);
   await shot(ann.page, '50-owner-app-password');
 
   // The mail plane, rendered for this very database and started as a user would.

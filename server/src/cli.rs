@@ -150,6 +150,9 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
     if let Some(v) = env("MAILWARD_CLOCK_OFFSET_FILE") {
         cfg.clock_offset_file = Some(v);
     }
+    if let Some(v) = env("MAILWARD_MAIL_HOST") {
+        cfg.mail_host = Some(v);
+    }
     if let Some(v) = env("MAILWARD_TRUST_PROXY") {
         cfg.trust_proxy = matches!(v.as_str(), "1" | "true" | "yes");
     }
@@ -197,6 +200,8 @@ pub fn main() -> ExitCode {
     crate::init_tracing(&cfg.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Server-side rendering of deep pages needs more than tokio's 2 MiB in debug builds.
+        .thread_stack_size(8 * 1024 * 1024)
         .build()
         .expect("tokio runtime");
     rt.block_on(run(cli.command, cfg))

@@ -42,6 +42,9 @@ pub struct Config {
     /// added to the system clock, read again every 200 ms (`MAILWARD_CLOCK_OFFSET_FILE`).
     /// End-to-end tests use it to let expiries pass.
     pub clock_offset_file: Option<String>,
+    /// The mail server's host name that mail programs connect to (IMAP 993/143, submission
+    /// 587), shown to mailbox owners in /me (`MAILWARD_MAIL_HOST`). Unset: not shown.
+    pub mail_host: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -77,6 +80,7 @@ impl Default for Config {
             log_format: "text".into(),
             site_root: "target/site".into(),
             clock_offset_file: None,
+            mail_host: None,
         }
     }
 }
@@ -105,6 +109,11 @@ impl Config {
                 "log_format must be text or json (got {:?})",
                 self.log_format
             ));
+        }
+        if let Some(h) = &self.mail_host {
+            if h.is_empty() || h.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
+                return Err(format!("mail_host must be a host name (got {h:?})"));
+            }
         }
         if self.session_idle_minutes < 1 || self.session_absolute_hours < 1 {
             return Err("session timeouts must be positive".into());

@@ -121,6 +121,8 @@ pub struct OwnerHome {
     /// Live routes of the mailbox (its forwards) and forward requests waiting.
     pub forwards: Vec<crate::routing::Route>,
     pub forward_requests: i64,
+    /// The mail server mail programs connect to (config `mail_host`), if known.
+    pub mail_host: Option<String>,
 }
 
 #[server(prefix = "/_sf")]
@@ -139,6 +141,7 @@ pub async fn get_owner_home() -> Result<PageData<OwnerHome>, ServerFnError> {
             signins: v.signins,
             fresh,
             now: c.st.clock.now(),
+            mail_host: c.st.config.mail_host.clone(),
         })
     })
     .await
@@ -230,6 +233,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                     </form>
                     <AppPasswordsTable items=home.app_passwords.clone() now=now revoke_base=Some("/me/app-passwords".to_string())/>
                 </section>
+                {home.mail_host.clone().map(|host| view! { <MailSettings host=host address=m.address.clone()/> }.into_any())}
                 <section class="card p-5 space-y-2">
                     <h2 class="font-medium">"Forwarding"</h2>
                     {if home.forwards.is_empty() {
@@ -277,5 +281,26 @@ fn CurrentPassword(id: &'static str, label: &'static str) -> impl IntoView {
             <label class="label" for=id>{label}</label>
             <input class="input" id=id name="current" type="password" required autocomplete="current-password"/>
         </div>
+    }
+}
+
+/// What a mail program needs: the server, ports and user name (config `mail_host`).
+#[component]
+fn MailSettings(host: String, address: String) -> impl IntoView {
+    view! {
+        <section class="card p-5 space-y-2" data-testid="mail-settings">
+            <h2 class="font-medium">"Settings for your mail program"</h2>
+            <dl class="grid grid-cols-[auto_1fr] gap-x-6 gap-y-1 text-sm">
+                <dt class="text-zinc-500">"Incoming (IMAP)"</dt>
+                <dd><span class="font-mono">{host.clone()}</span>", port 993, SSL/TLS (or 143, STARTTLS)"</dd>
+                <dt class="text-zinc-500">"Outgoing (SMTP)"</dt>
+                <dd><span class="font-mono">{host.clone()}</span>", port 587, STARTTLS, with sign-in"</dd>
+                <dt class="text-zinc-500">"User name"</dt>
+                <dd class="font-mono">{address}</dd>
+                <dt class="text-zinc-500">"Password"</dt>
+                <dd>"Your mailbox password, or better an app password made above for that program"</dd>
+            </dl>
+            <p class="text-xs text-zinc-500">"POP3 is not offered: IMAP keeps your mail on the server, in step on every device."</p>
+        </section>
     }
 }
