@@ -21,6 +21,15 @@ export function freePort() {
   });
 }
 
+/** The environment that sends Mailward's mail (invitations, notices) to `sink`. */
+export function mailTo(sink) {
+  return {
+    MAILWARD_SMTP_HOST: '127.0.0.1',
+    MAILWARD_SMTP_PORT: String(sink.port),
+    MAILWARD_SMTP_FROM: 'Mailward <mailward@agency.example>',
+  };
+}
+
 /** A minimal SMTP server on loopback that keeps every message (mail Mailward sends). */
 export async function startSmtpSink() {
   const messages = [];

@@ -5,18 +5,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate , acmeWithDomain, inviteOperator } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate , acmeWithDomain, inviteOperator } from './harness.mjs';
 
 let mw, sink, browser;
 const shared = {};
 before(async () => {
   sink = await startSmtpSink();
   mw = await startMailward({
-    env: {
-      MAILWARD_SMTP_HOST: '127.0.0.1',
-      MAILWARD_SMTP_PORT: String(sink.port),
-      MAILWARD_SMTP_FROM: 'Mailward <mailward@agency.example>',
-    },
+    env: mailTo(sink),
   });
   browser = await launchBrowser();
 });

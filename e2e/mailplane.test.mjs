@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, acmeWithDomain, root, freePort } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, acmeWithDomain, root, freePort } from './harness.mjs';
 
 const PW = 'copper lantern harbour 7';
 let mw, sink, browser, plane;
@@ -15,12 +15,7 @@ let mw, sink, browser, plane;
 before(async () => {
   sink = await startSmtpSink();
   mw = await startMailward({
-    env: {
-      MAILWARD_SMTP_HOST: '127.0.0.1',
-      MAILWARD_SMTP_PORT: String(sink.port),
-      MAILWARD_SMTP_FROM: 'Mailward <mailward@agency.example>',
-      MAILWARD_MAIL_HOST: 'mail.localhost',
-    },
+    env: { ...mailTo(sink), MAILWARD_MAIL_HOST: 'mail.localhost' },
   });
   browser = await launchBrowser();
 });

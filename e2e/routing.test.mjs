@@ -5,18 +5,14 @@
 // step. A catch-all request, approved, shows on the dashboard badge.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, signIn , acmeWithDomain, inviteOperator } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, signIn , acmeWithDomain, inviteOperator } from './harness.mjs';
 
 let mw, sink, browser;
 before(async () => {
   sink = await startSmtpSink();
   mw = await startMailward({
     clock: true,
-    env: {
-      MAILWARD_SMTP_HOST: '127.0.0.1',
-      MAILWARD_SMTP_PORT: String(sink.port),
-      MAILWARD_SMTP_FROM: 'Mailward <mailward@agency.example>',
-    },
+    env: mailTo(sink),
   });
   browser = await launchBrowser();
 });

@@ -5,7 +5,7 @@
 //! and usage flowing back.
 use app::core::authz::{Actor, Principal, TenantScope};
 use app::mailboxes::service as mb;
-use app::mailboxes::{AliasRequest, NewMailbox};
+use app::mailboxes::AliasRequest;
 use mailward_tests::mailplane::MailPlane;
 use mailward_tests::{both, Backend};
 use serde_json::Value;
@@ -69,30 +69,13 @@ async fn logins_follow_the_mailbox_lifecycle(b: Backend) {
     let op = person("usr_a");
 
     // Invited: no login, and mail to it is refused (user unknown) rather than taken by anyone.
-    let ann = mb::create(
-        &w.app.state,
-        &op,
-        &NewMailbox {
-            domain: Some(w.domain.clone()),
-            address: "ann".into(),
-            display_name: "Ann".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
-    .mailbox
-    .id;
+    let ann = w.invited("ann", None).await;
     assert!(!mp.imap_login("ann@acme.example", PW).await);
     let r = mp.smtp(OUTSIDE, &["ann@acme.example"], "too early").await;
     assert_eq!(refusal(&r, "ann@acme.example"), Some(550), "{r}");
 
     // Accepting the invitation opens IMAP with the new password, at once.
-    let link = mb::reveal_invite(&w.app.state, &op, &ann).await.unwrap();
-    let token = link.rsplit('/').next().unwrap().to_string();
-    mb::accept(&w.app.state, &Actor::system("owner"), &token, PW, PW)
-        .await
-        .unwrap();
+    w.open_link(&ann, PW).await;
     assert!(mp.imap_login("ann@acme.example", PW).await);
     assert!(
         mp.imap_login("ANN@acme.example", PW).await,
@@ -191,12 +174,8 @@ async fn logins_follow_the_mailbox_lifecycle(b: Backend) {
         .await
         .unwrap();
     assert!(mp.imap_login("ann@acme.example", PW).await);
-    let link = mb::reveal_invite(&w.app.state, &op, &ann).await.unwrap();
-    let token = link.rsplit('/').next().unwrap().to_string();
     let fresh = "quiet meadow lantern 42";
-    mb::accept(&w.app.state, &Actor::system("owner"), &token, fresh, fresh)
-        .await
-        .unwrap();
+    w.open_link(&ann, fresh).await;
     assert!(!mp.imap_login("ann@acme.example", PW).await, "old password");
     assert!(
         mp.imap_login("ann@acme.example", fresh).await,
@@ -474,26 +453,8 @@ async fn quotas_hold_and_usage_flows_back(b: Backend) {
     app::tenancy::service::change_plan(&w.app.state, &sys, &w.slug, &tiny.id)
         .await
         .unwrap();
-    let small = mb::create(
-        &w.app.state,
-        &op,
-        &NewMailbox {
-            domain: Some(w.domain.clone()),
-            address: "small".into(),
-            display_name: "Small".into(),
-            quota: Some("1 MB".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
-    .mailbox
-    .id;
-    let link = mb::reveal_invite(&w.app.state, &op, &small).await.unwrap();
-    let token = link.rsplit('/').next().unwrap().to_string();
-    mb::accept(&w.app.state, &Actor::system("owner"), &token, PW, PW)
-        .await
-        .unwrap();
+    let small = w.invited("small", Some("1 MB")).await;
+    w.open_link(&small, PW).await;
     let r = mp
         .smtp_sized(OUTSIDE, "small@acme.example", "first", 700_000)
         .await;
@@ -561,14 +522,16 @@ both!(quotas_hold_and_usage_flows_back);
 fn render_refuses_what_cannot_work() {
     let dir = std::env::temp_dir().join(format!("mwmp-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let render = |db: &str, cert: &str| {
+    let render_with = |db: &str, cert: &str, more: &[&str]| {
         std::process::Command::new(mailward_tests::mailward_bin())
             .args(["--database-url", db, "mailplane", "render", "--out"])
             .arg(dir.join("conf"))
             .args(["--tls-cert", cert, "--tls-key", cert])
+            .args(more)
             .output()
             .unwrap()
     };
+    let render = |db: &str, cert: &str| render_with(db, cert, &[]);
     let db = format!("sqlite://{}/mw.db?mode=rwc", dir.display());
     let out = render(&db, "/nonexistent/cert.pem");
     assert!(!out.status.success());
@@ -581,6 +544,22 @@ fn render_refuses_what_cannot_work() {
     // A certificate that exists (its content is Dovecot's and Postfix's business).
     let cert = dir.join("cert.pem");
     std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    for (more, says) in [
+        (
+            ["--listen", "mail.example.com"],
+            "--listen mail.example.com: give one IP address",
+        ),
+        (
+            ["--postmaster", "nobody"],
+            "--postmaster nobody: give one mail address",
+        ),
+    ] {
+        let out = render_with(&db, cert.to_str().unwrap(), &more);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+        assert!(!dir.join("conf").exists(), "nothing written");
+    }
     let out = render(&db, cert.to_str().unwrap());
     assert!(
         out.status.success(),

@@ -46,27 +46,47 @@ pub(crate) async fn world(b: Backend) -> World {
 impl World {
     /// An active mailbox `local@acme.example` (created, link revealed, accepted).
     pub(crate) async fn mailbox(&self, local: &str) -> String {
-        let op = person("usr_a");
-        let created = mb::create(
+        let id = self.invited(local, None).await;
+        self.open_link(&id, PW).await;
+        id
+    }
+
+    /// A mailbox `local@acme.example` created by an operator, its invitation not yet used;
+    /// `quota` as the console takes it ("1 MB"), none = within the pool.
+    pub(crate) async fn invited(&self, local: &str, quota: Option<&str>) -> String {
+        mb::create(
             &self.app.state,
-            &op,
+            &person("usr_a"),
             &NewMailbox {
                 domain: Some(self.domain.clone()),
                 address: local.into(),
                 display_name: local.into(),
+                quota: quota.map(str::to_string),
                 ..Default::default()
             },
         )
         .await
-        .unwrap();
-        let link = mb::reveal_invite(&self.app.state, &op, &created.mailbox.id)
+        .unwrap()
+        .mailbox
+        .id
+    }
+
+    /// The owner opens the mailbox's open link (invitation or reset), revealed by an
+    /// operator, and sets `password`.
+    pub(crate) async fn open_link(&self, id: &str, password: &str) {
+        let link = mb::reveal_invite(&self.app.state, &person("usr_a"), id)
             .await
             .unwrap();
         let token = link.rsplit('/').next().unwrap().to_string();
-        mb::accept(&self.app.state, &Actor::system("owner"), &token, PW, PW)
-            .await
-            .unwrap();
-        created.mailbox.id
+        mb::accept(
+            &self.app.state,
+            &Actor::system("owner"),
+            &token,
+            password,
+            password,
+        )
+        .await
+        .unwrap();
     }
 
     pub(crate) async fn allow(&self, domains: &[&str], confirmation: bool) {

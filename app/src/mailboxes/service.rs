@@ -1139,14 +1139,21 @@ pub async fn create_app_password(
     let expires_at = days.map(|d| now + d * 86400);
     let ap_id = secrets::new_id("app");
     let tenant = g.actor.tenants_one().unwrap_or_default();
-    let mut tx = st.db.begin().await?;
-    // The first group is the public selector the mail plane looks the password up by.
-    let mut secret = secrets::new_app_password();
-    while store::app_selector_taken(tx.conn(), &id, secrets::app_password_selector(&secret)).await?
-    {
-        secret = secrets::new_app_password();
-    }
+    // The first group is the public selector the mail plane looks the password up by: one
+    // not in use by this mailbox (the unique index guards the rare race). Hashed before the
+    // transaction, which then holds no lock while argon2 runs.
+    let secret = {
+        let mut conn = st.db.pool().acquire().await?;
+        let mut secret = secrets::new_app_password();
+        while store::app_selector_taken(&mut conn, &id, secrets::app_password_selector(&secret))
+            .await?
+        {
+            secret = secrets::new_app_password();
+        }
+        secret
+    };
     let hash = secrets::hash_mail_password(secret.clone()).await?;
+    let mut tx = st.db.begin().await?;
     store::insert_app_password(
         tx.conn(),
         &ap_id,
