@@ -124,8 +124,28 @@ pub enum MailplaneCmd {
 #[derive(Subcommand, Debug)]
 pub enum AuditCmd {
     /// Recompute the hash chain; exit 0 when intact, 1 with the first broken event otherwise.
-    Verify,
+    Verify {
+        /// Also check the chain against checkpoints exported earlier (one JSON object per
+        /// line, as `audit checkpoint` prints them): finds events removed below them.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print a signed checkpoint of the chain's head (one JSON line): append it to a file
+    /// kept off this host, or ship it to your log system.
+    Checkpoint,
 }
+
+/// The environment variables of `[smtp]`.
+pub const SMTP_ENV: [&str; 8] = [
+    "MAILWARD_SMTP_HOST",
+    "MAILWARD_SMTP_PORT",
+    "MAILWARD_SMTP_FROM",
+    "MAILWARD_SMTP_USERNAME",
+    "MAILWARD_SMTP_PASSWORD",
+    "MAILWARD_SMTP_PASSWORD_FILE",
+    "MAILWARD_SMTP_TLS",
+    "MAILWARD_SMTP_TLS_CA_FILE",
+];
 
 /// Defaults ← TOML file ← environment ← flags.
 pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config, String> {
@@ -150,24 +170,84 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
     if let Some(v) = env("MAILWARD_CLOCK_OFFSET_FILE") {
         cfg.clock_offset_file = Some(v);
     }
+    if let Some(v) = env("MAILWARD_AUDIT_KEY_FILE") {
+        cfg.audit_key_file = Some(v);
+    }
+    if let Some(v) = env("MAILWARD_TRUSTED_PROXIES") {
+        cfg.trusted_proxies = v
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
     if let Some(v) = env("MAILWARD_MAIL_HOST") {
         cfg.mail_host = Some(v);
     }
     if let Some(v) = env("MAILWARD_TRUST_PROXY") {
         cfg.trust_proxy = matches!(v.as_str(), "1" | "true" | "yes");
     }
-    if let (Some(host), Some(from)) = (env("MAILWARD_SMTP_HOST"), env("MAILWARD_SMTP_FROM")) {
-        cfg.smtp = Some(app::core::config::SmtpConfig {
-            host,
-            port: env("MAILWARD_SMTP_PORT")
-                .map(|p| {
-                    p.parse()
-                        .map_err(|_| "MAILWARD_SMTP_PORT must be a port number".to_string())
-                })
-                .transpose()?
-                .unwrap_or(25),
-            from,
-        });
+    // Outgoing mail: the environment overrides [smtp] field by field; without an [smtp]
+    // section, MAILWARD_SMTP_HOST and MAILWARD_SMTP_FROM make one.
+    if let Some(first) = SMTP_ENV.iter().find(|k| env(k).is_some()) {
+        let mut smtp = match cfg.smtp.take() {
+            Some(s) => s,
+            None => {
+                let (Some(host), Some(from)) =
+                    (env("MAILWARD_SMTP_HOST"), env("MAILWARD_SMTP_FROM"))
+                else {
+                    return Err(format!(
+                        "{first} is set, but there is no SMTP server: set MAILWARD_SMTP_HOST and \
+                         MAILWARD_SMTP_FROM (or host and from in [smtp])"
+                    ));
+                };
+                app::core::config::SmtpConfig {
+                    host,
+                    from,
+                    ..Default::default()
+                }
+            }
+        };
+        if let Some(v) = env("MAILWARD_SMTP_HOST") {
+            smtp.host = v;
+        }
+        if let Some(v) = env("MAILWARD_SMTP_FROM") {
+            smtp.from = v;
+        }
+        if let Some(p) = env("MAILWARD_SMTP_PORT") {
+            smtp.port = p
+                .parse()
+                .map_err(|_| "MAILWARD_SMTP_PORT must be a port number".to_string())?;
+        }
+        if let Some(v) = env("MAILWARD_SMTP_USERNAME") {
+            smtp.username = Some(v);
+        }
+        // One source for the password: the environment's replaces the file's.
+        match (
+            env("MAILWARD_SMTP_PASSWORD"),
+            env("MAILWARD_SMTP_PASSWORD_FILE"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "set MAILWARD_SMTP_PASSWORD or MAILWARD_SMTP_PASSWORD_FILE, not both".into(),
+                )
+            }
+            (Some(v), None) => {
+                smtp.password = Some(v);
+                smtp.password_file = None;
+            }
+            (None, Some(v)) => {
+                smtp.password_file = Some(v);
+                smtp.password = None;
+            }
+            (None, None) => {}
+        }
+        if let Some(v) = env("MAILWARD_SMTP_TLS") {
+            smtp.tls = Some(v);
+        }
+        if let Some(v) = env("MAILWARD_SMTP_TLS_CA_FILE") {
+            smtp.tls_ca_file = Some(v);
+        }
+        cfg.smtp = Some(smtp);
     }
     if let Some(s) = serve {
         if let Some(b) = &s.bind {
@@ -212,13 +292,27 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
         eprintln!("mailward: {e}");
         ExitCode::FAILURE
     };
+    // `serve` refuses at once, in one line, what would otherwise start a broken console.
+    if matches!(cmd, Command::Serve(_)) {
+        if let Err(e) = crate::check_site(&cfg.site_root) {
+            return fail(&e);
+        }
+    }
+    let db_refused = |what: &str, e: &dyn std::fmt::Display| {
+        let url = app::core::db::redact_url(&cfg.database_url);
+        fail(&format!("cannot {what} the database {url}: {e}").replace('\n', " "))
+    };
     let db = match app::core::db::Db::connect(&cfg.database_url).await {
+        Ok(db) => db,
+        Err(e) => return db_refused("open", &e),
+    };
+    if let Err(e) = db.migrate().await {
+        return db_refused("migrate", &e);
+    }
+    let db = match app::audit::key::attach(db, &cfg).await {
         Ok(db) => db,
         Err(e) => return fail(&e),
     };
-    if let Err(e) = db.migrate().await {
-        return fail(&e);
-    }
     let state = app::core::state::AppState::new(db, cfg);
     match cmd {
         Command::Mailplane(MailplaneCmd::Render(args)) => {
@@ -321,22 +415,61 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
                 Err(e) => fail(&e.user_message()),
             }
         }
-        Command::Audit(AuditCmd::Verify) => match app::audit::service::verify(&state.db).await {
-            Ok(r) if r.ok() => {
-                println!("Audit chain intact: {} events verified.", r.events);
-                ExitCode::SUCCESS
+        Command::Audit(AuditCmd::Checkpoint) => {
+            match app::audit::service::checkpoint(&state.db, state.clock.now()).await {
+                Ok(cp) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&cp).expect("checkpoint serialises")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
             }
-            Ok(r) => {
-                println!(
-                    "Audit chain BROKEN at event {}: {} ({} events verified before it).",
-                    r.first_broken.unwrap_or_default(),
-                    r.reason.unwrap_or_default(),
-                    r.events
-                );
-                ExitCode::FAILURE
+        }
+        Command::Audit(AuditCmd::Verify { checkpoint }) => {
+            let checkpoints = match &checkpoint {
+                None => Vec::new(),
+                Some(path) => match std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                    .and_then(|t| app::audit::service::parse_checkpoints(&t))
+                {
+                    Ok(c) => c,
+                    Err(e) => return fail(&e),
+                },
+            };
+            match app::audit::service::verify_with(&state.db, &checkpoints).await {
+                Ok(r) if r.ok() => {
+                    println!(
+                        "Audit chain intact: {} events verified{}{}.",
+                        r.events,
+                        match r.first_keyed {
+                            Some(1) => " (all keyed)".to_string(),
+                            Some(k) => format!(
+                                " (keyed from event {k}; earlier ones predate keyed chains)"
+                            ),
+                            None => String::new(),
+                        },
+                        if r.checkpoints > 0 {
+                            format!(", consistent with {} checkpoint(s)", r.checkpoints)
+                        } else {
+                            String::new()
+                        }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => {
+                    println!(
+                        "Audit chain BROKEN at event {}: {} ({} events verified before it).",
+                        r.first_broken.unwrap_or_default(),
+                        r.reason.unwrap_or_default(),
+                        r.events
+                    );
+                    ExitCode::FAILURE
+                }
+                Err(e) => fail(&e),
             }
-            Err(e) => fail(&e),
-        },
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use app::core::state::AppState;
 use app::core::web::ClientInfo;
 
 pub mod cli;
+pub mod edge;
 pub mod mailplane;
 pub mod seed;
 
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             app::auth::http::session_user,
         ))
+        .layer(axum::middleware::from_fn(edge::limits))
         .layer(session_layer)
         .layer(from_fn_with_state(state.clone(), csrf))
         .layer(from_fn_with_state(state.clone(), client_info))
@@ -207,18 +209,14 @@ async fn client_info(State(st): State<AppState>, mut req: Request, next: Next) -
         let peer = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        let forwarded_for = header("x-forwarded-for")
-            .and_then(|v| v.split(',').next().map(|s| s.trim().to_string()));
+            .map(|c| c.0.ip());
+        let proxies = st.proxies();
+        let from_proxy = peer.is_some_and(|p| proxies.contains(p));
+        let ip = proxies.client_ip(peer, header("x-forwarded-for").as_deref());
         let forwarded_https =
             header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
-        let ip = if st.config.trust_proxy {
-            forwarded_for.or(peer)
-        } else {
-            peer
-        };
         let user_agent = header("user-agent").map(|u| u.chars().take(256).collect());
-        let https = st.config.always_secure() || (st.config.trust_proxy && forwarded_https);
+        let https = st.config.always_secure() || (from_proxy && forwarded_https);
         ClientInfo {
             ip,
             user_agent,
@@ -276,8 +274,12 @@ async fn csrf(State(st): State<AppState>, req: Request, next: Next) -> Response 
 async fn security_headers(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let nonce = leptos::nonce::Nonce::new().to_string();
     req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let https = st.config.always_secure()
-        || (st.config.trust_proxy
+        || (peer.is_some_and(|p| st.proxies().contains(p))
             && req
                 .headers()
                 .get("x-forwarded-proto")
@@ -333,17 +335,59 @@ pub fn spawn_upkeep(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let store = DbSessionStore::new(state.db.clone(), state.clock.clone());
         let mut tick = tokio::time::interval(Duration::from_secs(600));
+        let mut ticks: u64 = 0;
         loop {
             tick.tick().await;
+            // Every hour (and at start), a signed checkpoint of the audit chain goes to the
+            // log: shipped off the host, it lets `audit verify --checkpoint` find events
+            // removed later, even by someone who can write the database.
+            if ticks % 6 == 0 {
+                match app::audit::service::checkpoint(&state.db, state.clock.now()).await {
+                    Ok(cp) => tracing::info!(
+                        checkpoint = %serde_json::to_string(&cp).unwrap_or_default(),
+                        "audit checkpoint"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+                }
+            }
+            ticks += 1;
             if let Err(e) = store.delete_expired().await {
                 tracing::warn!(error = %e, "deleting expired sessions failed");
             }
             let before = state.clock.now() - 24 * 3600;
-            if let Err(e) = app::auth::store::prune_failures(&state.db, before).await {
+            if let Err(e) = app::auth::store::prune_throttles(&state.db, before).await {
                 tracing::warn!(error = %e, "pruning sign-in failures failed");
             }
         }
     })
+}
+
+/// The files of the built console that `serve` cannot do without (what `scripts/build`
+/// writes into `site_root/pkg`): without them every page would load unstyled and inert.
+pub const SITE_FILES: [&str; 3] = [
+    "pkg/mailward.css",
+    "pkg/mailward.js",
+    "pkg/mailward_bg.wasm",
+];
+
+/// Refuses a `site_root` that does not hold the built console, in one line.
+pub fn check_site(site_root: &str) -> Result<(), String> {
+    let root = std::path::Path::new(site_root);
+    if !root.is_dir() {
+        return Err(format!(
+            "the site folder {site_root} (site_root) does not exist: build it with scripts/build, \
+             or point site_root / --site-root / MAILWARD_SITE_ROOT at the built site"
+        ));
+    }
+    for f in SITE_FILES {
+        if !root.join(f).is_file() {
+            return Err(format!(
+                "the site folder {site_root} (site_root) has no {f}: build it with scripts/build, \
+                 or point site_root / --site-root / MAILWARD_SITE_ROOT at the built site"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, then drains in-flight requests.
@@ -363,6 +407,7 @@ pub async fn serve(state: AppState) -> Result<(), String> {
         database = %app::core::db::redact_url(&state.config.database_url),
         "Mailward is listening"
     );
+    state.mailer.announce();
     let clock_file = state.config.clock_offset_file.clone().map(|f| {
         tracing::warn!(file = %f, "the clock follows an offset file: for tests and drills only");
         let clock = state.clock.clone();

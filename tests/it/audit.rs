@@ -55,9 +55,9 @@ async fn deleted_middle_row_and_cli_exit_code(b: Backend) {
     let r = app::audit::service::verify(&app.state.db).await.unwrap();
     assert_eq!(r.first_broken, Some(2));
     // `mailward audit verify` says so with a non-zero exit and the event's number.
-    let out = std::process::Command::new(mailward_tests::mailward_bin())
+    let out = app
+        .cli()
         .args(["audit", "verify"])
-        .env("MAILWARD_DATABASE_URL", &app.database_url)
         .output()
         .expect("run mailward");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -117,3 +117,188 @@ async fn export_csv_and_jsonl(b: Backend) {
     assert_ne!(app.browser().get("/audit/export.csv").await.status(), 200);
 }
 both!(export_csv_and_jsonl);
+
+/// Someone who can write the database removes the newest events and moves the head back:
+/// the chain alone looks whole, but a checkpoint taken before finds it. Rewriting an event
+/// and re-hashing the chain without the audit key is found too, and so is a forged checkpoint.
+async fn checkpoints_find_truncation_and_the_key_finds_rewrites(b: Backend) {
+    use app::audit::service as audit;
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    owner
+        .browser
+        .post("/operators/invite", &[("email", "oscar@agency.example")])
+        .await;
+    let cp = audit::checkpoint(&app.state.db, app.state.clock.now())
+        .await
+        .unwrap();
+    assert!(audit::verify_with(&app.state.db, &[cp.clone()])
+        .await
+        .unwrap()
+        .ok());
+    let before = cp.seq;
+    assert!(before >= 5);
+    // Truncate the two newest events and set the head to the new last one.
+    sqlx::query("DELETE FROM audit_events WHERE seq > $1")
+        .bind(before - 2)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE audit_head SET seq = $1, hash = (SELECT hash FROM audit_events WHERE seq = $1) WHERE id = 1",
+    )
+    .bind(before - 2)
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+    assert!(
+        audit::verify(&app.state.db).await.unwrap().ok(),
+        "undetectable without a checkpoint"
+    );
+    let r = audit::verify_with(&app.state.db, &[cp.clone()])
+        .await
+        .unwrap();
+    assert_eq!(r.first_broken, Some(before - 1), "{r:?}");
+    assert!(r.reason.unwrap().contains("events were removed"));
+    // The CLI: checkpoint file in, exit 1 out.
+    let dir = std::env::temp_dir().join(format!("mw-cp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{}-{:?}.jsonl", before, b));
+    std::fs::write(&file, format!("{}\n", serde_json::to_string(&cp).unwrap())).unwrap();
+    let out = app
+        .cli()
+        .args(["audit", "verify", "--checkpoint"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("events were removed"), "{stdout}");
+    // `audit checkpoint` prints a checkpoint the same key verifies.
+    let out = app.cli().args(["audit", "checkpoint"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fresh = audit::parse_checkpoints(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(fresh[0].seq, before - 2);
+    assert!(audit::verify_with(&app.state.db, &fresh)
+        .await
+        .unwrap()
+        .ok());
+    // A forged checkpoint is refused.
+    let mut forged = fresh[0].clone();
+    forged.seq += 1;
+    assert!(!audit::verify_with(&app.state.db, &[forged])
+        .await
+        .unwrap()
+        .ok());
+
+    // Rewrite event 2 and re-chain everything after it with plain SHA-256 (all a database
+    // writer can compute): every event is keyed, so the rewrite shows at event 2.
+    let rows: Vec<app::audit::AuditEvent> = audit::list(
+        &app.state.db,
+        &app::core::authz::authorize(
+            &app::core::authz::Actor::system("t"),
+            app::core::authz::Action::ViewAudit,
+        )
+        .unwrap(),
+        &app::audit::AuditFilter {
+            limit: Some(500),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .events;
+    let mut rows = rows;
+    rows.reverse();
+    let mut prev = rows[0].hash.clone();
+    for e in rows.iter_mut().skip(1) {
+        if e.seq == 2 {
+            e.actor_label = "someone-else".into();
+        }
+        use sha2::{Digest, Sha256};
+        let canon = serde_json::json!({
+            "seq": e.seq, "at": e.at, "actor_id": e.actor_id, "actor_label": e.actor_label,
+            "action": e.action, "target": e.target, "tenant_id": e.tenant_id, "ip": e.ip,
+            "user_agent": e.user_agent, "details": e.details,
+        });
+        let mut h = Sha256::new();
+        h.update(prev.as_bytes());
+        h.update(b"\n");
+        h.update(serde_json::to_vec(&canon).unwrap());
+        let hash = hex::encode(h.finalize());
+        sqlx::query(
+            "UPDATE audit_events SET actor_label = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
+        )
+        .bind(e.actor_label.clone())
+        .bind(prev.clone())
+        .bind(hash.clone())
+        .bind(e.seq)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(prev)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let r = audit::verify(&app.state.db).await.unwrap();
+    assert_eq!(r.first_broken, Some(2), "{r:?}");
+}
+both!(checkpoints_find_truncation_and_the_key_finds_rewrites);
+
+/// A second instance started with another audit key refuses to write to this chain.
+async fn another_audit_key_is_refused(b: Backend) {
+    let app = TestApp::start(b).await;
+    let dir = std::env::temp_dir().join(format!("mw-otherkey-{}-{:?}", std::process::id(), b));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = app
+        .cli()
+        .env("MAILWARD_AUDIT_KEY_FILE", dir.join("other.key"))
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keyed with another audit key"), "{err}");
+}
+both!(another_audit_key_is_refused);
+
+/// An unauthenticated visitor's User-Agent reaches the audit log; the CSV export neutralises
+/// it so a spreadsheet shows text, not a formula.
+async fn csv_export_neutralises_formulas(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let evil = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("=HYPERLINK(\"http://evil.example/\",\"click\")")
+        .build()
+        .unwrap();
+    evil.post(app.url("/login"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("email", "x@agency.example"),
+            ("password", "wrong wrong wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let csv = owner
+        .browser
+        .get_text("/audit/export.csv?action=auth.signin_failed")
+        .await;
+    assert!(
+        csv.contains("\"'=HYPERLINK(\"\"http://evil.example/\"\""),
+        "{csv}"
+    );
+    assert!(
+        !csv.contains(",=HYPERLINK") && !csv.contains(",\"=HYPERLINK"),
+        "{csv}"
+    );
+}
+both!(csv_export_neutralises_formulas);

@@ -283,14 +283,7 @@ async fn session_id_rotates_at_sign_in(b: Backend) {
 }
 both!(session_id_rotates_at_sign_in);
 
-fn cookie(r: &reqwest::Response) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("mailward_session="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-}
+use mailward_tests::session_cookie as cookie;
 
 async fn operator_invite_reveal_once_and_accept(b: Backend) {
     let app = TestApp::start(b).await;
@@ -379,6 +372,7 @@ async fn operator_invite_by_email(b: Backend) {
             host: "127.0.0.1".into(),
             port: sink.port,
             from: "Mailward <mailward@agency.example>".into(),
+            ..Default::default()
         })
     })
     .await;
@@ -490,3 +484,80 @@ async fn idle_and_absolute_session_timeouts(b: Backend) {
     );
 }
 both!(idle_and_absolute_session_timeouts);
+
+/// 100 sign-in attempts at once for one account: the throttle is reserved before each
+/// password check, so at most the limit (10) are ever checked; the rest are refused unchecked.
+async fn parallel_sign_ins_check_at_most_the_limit(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let mut tasks = vec![];
+    for _ in 0..100 {
+        let br = app.browser();
+        let email = owner.email.clone();
+        tasks.push(tokio::spawn(async move {
+            br.post(
+                "/login",
+                &[("email", &email), ("password", "not the password at all")],
+            )
+            .await
+            .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 303);
+    }
+    let actions = app.audit_actions().await;
+    let checked = actions
+        .iter()
+        .filter(|a| *a == "auth.signin_failed")
+        .count();
+    let throttled = actions
+        .iter()
+        .filter(|a| *a == "auth.signin_throttled")
+        .count();
+    assert!(checked <= 10, "{checked} passwords checked");
+    assert!(checked + throttled >= 90, "{checked} + {throttled}");
+    // The right password is refused too now: the window is used up.
+    assert_eq!(
+        app.browser()
+            .sign_in(&owner.email, &owner.password, "")
+            .await,
+        "/login"
+    );
+}
+both!(parallel_sign_ins_check_at_most_the_limit);
+
+/// 30 wrong second-factor codes at once on one pending sign-in: at most 5 are checked.
+async fn parallel_second_factor_guesses_check_at_most_the_limit(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let br = app.browser();
+    let r = br
+        .post(
+            "/login",
+            &[("email", &owner.email), ("password", &owner.password)],
+        )
+        .await;
+    assert_eq!(r.headers()["location"], "/login/verify");
+    let br = std::sync::Arc::new(br);
+    let mut tasks = vec![];
+    for i in 0..30 {
+        let br = br.clone();
+        tasks.push(tokio::spawn(async move {
+            br.post("/login/verify", &[("code", &format!("{:06}", 100_000 + i))])
+                .await
+                .status()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let actions = app.audit_actions().await;
+    let checked = actions
+        .iter()
+        .filter(|a| *a == "auth.second_factor_failed")
+        .count();
+    assert!(checked <= 5, "{checked} codes checked");
+    assert!(actions.iter().any(|a| a == "auth.locked_out"));
+}
+both!(parallel_second_factor_guesses_check_at_most_the_limit);

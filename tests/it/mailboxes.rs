@@ -1203,3 +1203,163 @@ async fn undeliverable_invitation_is_withdrawn(b: Backend) {
         .any(|a| a == "mailbox.invite_not_sent"));
 }
 both!(undeliverable_invitation_is_withdrawn);
+
+/// 100 parallel sign-ins to /me and 100 parallel self-service resets: each counts against
+/// the throttle before the password check or hash, so at most 5 of each are checked.
+async fn parallel_owner_sign_ins_and_resets_check_at_most_the_limit(b: Backend) {
+    let w = world(b).await;
+    w.create("ann", "ann@home.example", &[]).await;
+    w.activate(&w.link_to("ann@home.example"), PW).await;
+    let mut tasks = vec![];
+    for i in 0..200 {
+        let br = w.app.browser();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                br.post(
+                    "/me/login",
+                    &[
+                        ("address", "ann@acme.example"),
+                        ("password", "wrong password here"),
+                    ],
+                )
+                .await
+            } else {
+                br.post(
+                    "/me/reset",
+                    &[
+                        ("address", "ann@acme.example"),
+                        ("code", "AAAA-BBBB-CCCC"),
+                        ("password", PW2),
+                        ("confirm", PW2),
+                    ],
+                )
+                .await
+            }
+            .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 303);
+    }
+    let actions = w.app.audit_actions().await;
+    let n = |a: &str| actions.iter().filter(|x| *x == a).count();
+    assert!(
+        n("mailbox.signin_failed") <= 5,
+        "{}",
+        n("mailbox.signin_failed")
+    );
+    assert!(
+        n("mailbox.self_reset_failed") <= 5,
+        "{}",
+        n("mailbox.self_reset_failed")
+    );
+    assert!(n("mailbox.signin_throttled") >= 95);
+    assert!(n("mailbox.reset_throttled") >= 95);
+    // Still ann's own password, and she is locked out for the window like everyone else.
+    assert_eq!(
+        owner_sign_in(&w.app, "ann@acme.example", PW).await.1,
+        "/me/login"
+    );
+    w.app.state.clock.advance(15 * 60 + 1);
+    assert_eq!(owner_sign_in(&w.app, "ann@acme.example", PW).await.1, "/me");
+}
+both!(parallel_owner_sign_ins_and_resets_check_at_most_the_limit);
+
+/// A session id planted in a visitor's browser is worthless once they sign in, activate,
+/// reset or change their password: each gives a new id and ends the old one.
+async fn owner_sessions_get_a_new_id_at_every_privilege_change(b: Backend) {
+    let w = world(b).await;
+    w.create("ann", "ann@home.example", &[]).await;
+    let link = w.link_to("ann@home.example");
+    let raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |path: String, form: Vec<(&'static str, String)>, cookie: Option<String>| {
+        let mut r = raw
+            .post(w.app.url(&path))
+            .header("sec-fetch-site", "same-origin")
+            .form(&form);
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        r.send()
+    };
+    let cookie_of = mailward_tests::session_cookie;
+    // The attacker's session: a failed sign-in leaves a session (its flash) with an id.
+    let planted = async {
+        let r = post(
+            "/me/login".into(),
+            vec![
+                ("address", "nobody@acme.example".into()),
+                ("password", "x".into()),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+        cookie_of(&r).expect("a session for the flash")
+    };
+    let signed_in = |cookie: String| {
+        let raw = raw.clone();
+        let url = w.app.url("/me");
+        async move {
+            let r = raw.get(url).header("cookie", cookie).send().await.unwrap();
+            r.status() == 200
+        }
+    };
+    // 1. Activation.
+    let s = planted.await;
+    let r = post(
+        link,
+        vec![("password", PW.into()), ("confirm", PW.into())],
+        Some(s.clone()),
+    )
+    .await
+    .unwrap();
+    let new = cookie_of(&r).expect("a new session cookie at activation");
+    assert_ne!(new, s);
+    assert!(signed_in(new.clone()).await && !signed_in(s).await);
+    // 2. Sign-in.
+    let s = post(
+        "/me/login".into(),
+        vec![
+            ("address", "nobody@acme.example".into()),
+            ("password", "x".into()),
+        ],
+        None,
+    )
+    .await
+    .map(|r| cookie_of(&r).unwrap())
+    .unwrap();
+    let r = post(
+        "/me/login".into(),
+        vec![
+            ("address", "ann@acme.example".into()),
+            ("password", PW.into()),
+        ],
+        Some(s.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.headers()["location"], "/me");
+    let owner = cookie_of(&r).expect("a new session cookie at sign-in");
+    assert_ne!(owner, s);
+    assert!(signed_in(owner.clone()).await && !signed_in(s).await);
+    // 3. Password change: a new id again; the old one is over.
+    let r = post(
+        "/me/password".into(),
+        vec![
+            ("current", PW.into()),
+            ("password", PW2.into()),
+            ("confirm", PW2.into()),
+        ],
+        Some(owner.clone()),
+    )
+    .await
+    .unwrap();
+    let after = cookie_of(&r).expect("a new session cookie at password change");
+    assert_ne!(after, owner);
+    assert!(signed_in(after).await && !signed_in(owner).await);
+}
+both!(owner_sessions_get_a_new_id_at_every_privilege_change);

@@ -576,3 +576,579 @@ fn render_refuses_what_cannot_work() {
     assert!(!dovecot.contains("pop3"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// ---------- Mailward's own mail (invitations) through the mail plane's submission ----------
+
+// The environment variables of `[smtp]` (cleared in every `mailward` these tests start).
+use server::cli::SMTP_ENV;
+
+/// The real `mailward serve` over a test's database, configured by environment variables
+/// and optionally a config file; its log (stdout and stderr) goes to a file. Stopped on drop.
+struct Served {
+    child: std::process::Child,
+    base: String,
+    log: std::path::PathBuf,
+}
+
+impl Served {
+    async fn start(
+        w: &World,
+        dir: &std::path::Path,
+        name: &str,
+        env: &[(&str, String)],
+        toml: Option<String>,
+    ) -> Served {
+        let site = dir.join("site");
+        for f in server::SITE_FILES {
+            let p = site.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "").unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut c = w.app.cli();
+        for k in SMTP_ENV {
+            c.env_remove(k);
+        }
+        if let Some(t) = toml {
+            let f = dir.join(format!("{name}.toml"));
+            std::fs::write(&f, t).unwrap();
+            c.arg("--config").arg(f);
+        }
+        c.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("MAILWARD_SITE_ROOT", &site)
+            .env_remove("MAILWARD_LOG")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut s = Served {
+            child: c.spawn().unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(r) = http.get(format!("{}/healthz", s.base)).send().await {
+                if r.status() == 200 {
+                    return s;
+                }
+            }
+            if let Ok(Some(st)) = s.child.try_wait() {
+                panic!("mailward serve ({name}) exited with {st}: {}", s.log());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("mailward serve ({name}) did not answer: {}", s.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log, once it holds `needle` (up to 15 s).
+    async fn log_with(&self, needle: &str) -> String {
+        for _ in 0..150 {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{needle:?} not in the log: {}", self.log());
+    }
+
+    /// Creates `local@acme.example` over the API with its invitation mailed to
+    /// reader@acme.example: the status and the body of the answer.
+    async fn invite(&self, token: &str, local: &str) -> (u16, String) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/mailboxes", self.base))
+            .bearer_auth(token)
+            .json(&serde_json::json!({
+                "address": format!("{local}@acme.example"),
+                "display_name": local,
+                "invite_to": "reader@acme.example",
+            }))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Mailward's invitations go out through the mail plane's submission port as a real
+/// provider takes them: STARTTLS with the certificate verified against a private CA
+/// (`tls_ca_file`), then AUTH as a mailbox (password from `password_file`), configured
+/// through the environment of the real binary. A wrong password or an untrusted
+/// certificate: the invitation is refused with the "could not be sent … withdrawn" 503,
+/// and the password shows neither in the answer, nor the server's log, nor the audit log.
+async fn invitations_go_out_through_signed_in_submission(b: Backend) {
+    use app::core::config::SmtpConfig;
+    use app::core::mailer::Mailer;
+    let w = world(b).await;
+    let mp = MailPlane::start(&w.app).await;
+    w.mailbox("notices").await;
+    w.mailbox("reader").await;
+    let owner = w.app.setup_owner().await;
+    let (_, token) = app::auth::service::create_token_for_email(
+        &w.app.state,
+        &owner.email,
+        "t",
+        &["read,write".into()],
+        1,
+    )
+    .await
+    .unwrap();
+    let dir = mp.dir.join("mailward");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pw_file = dir.join("smtp-password");
+    std::fs::write(&pw_file, format!("{PW}\n")).unwrap();
+    let ca = mp.ca_file().display().to_string();
+    let env = |more: &[(&'static str, String)]| {
+        let mut v: Vec<(&str, String)> = vec![
+            ("MAILWARD_SMTP_HOST", "localhost".into()),
+            ("MAILWARD_SMTP_PORT", mp.submission.to_string()),
+            (
+                "MAILWARD_SMTP_FROM",
+                "Mailward <notices@acme.example>".into(),
+            ),
+            ("MAILWARD_SMTP_USERNAME", "notices@acme.example".into()),
+            ("MAILWARD_SMTP_TLS", "starttls".into()),
+        ];
+        v.extend_from_slice(more);
+        v
+    };
+
+    // Verified STARTTLS + AUTH: the invitation is delivered, sent by the signed-in mailbox.
+    let good = Served::start(
+        &w,
+        &dir,
+        "good",
+        &env(&[
+            ("MAILWARD_SMTP_PASSWORD_FILE", pw_file.display().to_string()),
+            ("MAILWARD_SMTP_TLS_CA_FILE", ca.clone()),
+        ]),
+        None,
+    )
+    .await;
+    let log = good.log_with("outgoing mail: connected and ready").await;
+    assert!(
+        log.contains(&format!(
+            "outgoing mail via localhost:{} (STARTTLS, certificate verified (system CAs + \
+             tls_ca_file), signed in as notices@acme.example)",
+            mp.submission
+        )),
+        "{log}"
+    );
+    let (status, body) = good.invite(&token, "newcomer").await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains("\"invitation_emailed\":true"), "{body}");
+    let inbox = mp.inbox("reader@acme.example", PW, 1).await;
+    assert_eq!(inbox, ["Your new mailbox newcomer@acme.example"]);
+    let postfix = mp.log("postfix.log");
+    assert!(
+        postfix.contains("sasl_method=PLAIN, sasl_username=notices@acme.example"),
+        "{postfix}"
+    );
+    assert!(!good.log().contains(PW), "no password in the log");
+
+    // A wrong password: refused, the link withdrawn, the password nowhere.
+    let wrong = "Wrong-Horse-Battery-7c1e";
+    let bad = Served::start(
+        &w,
+        &dir,
+        "wrong-password",
+        &env(&[
+            ("MAILWARD_SMTP_PASSWORD", wrong.into()),
+            ("MAILWARD_SMTP_TLS_CA_FILE", ca.clone()),
+        ]),
+        None,
+    )
+    .await;
+    let log = bad.log_with("outgoing mail will fail").await;
+    assert!(
+        log.contains("refused the sign-in as notices@acme.example"),
+        "{log}"
+    );
+    let (status, body) = bad.invite(&token, "second").await;
+    assert_eq!(status, 503, "{body}");
+    for says in [
+        "could not be sent",
+        "refused the sign-in as notices@acme.example",
+        "535",
+        "withdrawn",
+    ] {
+        assert!(body.contains(says), "{says:?} in {body}");
+    }
+    let r: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/mailboxes/second@acme.example", bad.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["open_invite"], Value::Null, "no live link: {r}");
+    let log = bad.log_with("mail not sent").await;
+    let audit: Vec<String> = sqlx::query("SELECT details FROM audit_events")
+        .fetch_all(w.app.state.db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>("details").unwrap())
+        .collect();
+    assert!(audit.iter().any(|d| d.contains("refused the sign-in")));
+    for (what, text) in [
+        ("answer", &body),
+        ("log", &log),
+        ("audit", &audit.join("\n")),
+    ] {
+        assert!(
+            !text.contains(wrong),
+            "the password is in the {what}: {text}"
+        );
+    }
+    drop(bad);
+
+    // Verification on without the private CA: the certificate is not trusted.
+    let untrusted = Served::start(
+        &w,
+        &dir,
+        "no-ca",
+        &env(&[("MAILWARD_SMTP_PASSWORD_FILE", pw_file.display().to_string())]),
+        None,
+    )
+    .await;
+    let log = untrusted.log_with("outgoing mail will fail").await;
+    assert!(log.contains("UnknownIssuer"), "{log}");
+    assert!(log.contains("set smtp.tls_ca_file"), "{log}");
+    let (status, body) = untrusted.invite(&token, "third").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("invalid peer certificate"), "{body}");
+    drop(untrusted);
+
+    // The escape hatch (from a config file): works without the CA, and says so at start.
+    let skip = Served::start(
+        &w,
+        &dir,
+        "skip-verify",
+        &[],
+        Some(format!(
+            "[smtp]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"notices@acme.example\"\n\
+             username = \"notices@acme.example\"\npassword_file = \"{}\"\ntls = \"starttls\"\n\
+             tls_insecure_skip_verify = true\n",
+            mp.submission,
+            pw_file.display()
+        )),
+    )
+    .await;
+    let log = skip.log_with("outgoing mail: connected and ready").await;
+    assert!(log.contains("tls_insecure_skip_verify is on"), "{log}");
+    assert!(log.contains("certificate NOT verified"), "{log}");
+    let (status, body) = skip.invite(&token, "fourth").await;
+    assert_eq!(status, 201, "{body}");
+    drop(skip);
+    let inbox = mp.inbox("reader@acme.example", PW, 2).await;
+    assert_eq!(inbox.len(), 2, "{inbox:?}");
+
+    // What TLS and sign-in cost: a new connection, then messages on a kept one; plain SMTP
+    // on the mail plane's port 25 for comparison.
+    let plain = SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: mp.smtp,
+        from: OUTSIDE.into(),
+        ..Default::default()
+    };
+    let signed_in = SmtpConfig {
+        host: "localhost".into(),
+        port: mp.submission,
+        from: "notices@acme.example".into(),
+        username: Some("notices@acme.example".into()),
+        password: Some(PW.into()),
+        tls: Some("starttls".into()),
+        tls_ca_file: Some(ca.clone()),
+        ..Default::default()
+    };
+    for (name, cfg) in [("plain SMTP", plain), ("STARTTLS + AUTH", signed_in)] {
+        let m = Mailer::new(Some(cfg));
+        let t = std::time::Instant::now();
+        m.check().await.unwrap();
+        let connect = t.elapsed();
+        let t = std::time::Instant::now();
+        for i in 0..10 {
+            m.send("reader@acme.example", &format!("{name} {i}"), "x".into())
+                .await
+                .unwrap();
+        }
+        eprintln!(
+            "{name} ({b:?}): new connection {:.1} ms, then {:.1} ms per message",
+            connect.as_secs_f64() * 1e3,
+            t.elapsed().as_secs_f64() * 1e3 / 10.0
+        );
+    }
+}
+both!(invitations_go_out_through_signed_in_submission);
+
+/// A tiny SMTP server speaking TLS from the first byte (as on port 465), one thread per
+/// connection; prints its port, then one JSON line per sign-in and message.
+const IMPLICIT_TLS_SERVER: &str = r#"
+import base64, json, socket, ssl, sys, threading
+cert, key, password = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen()
+print(srv.getsockname()[1], flush=True)
+def report(**kv):
+    print(json.dumps(kv), flush=True)
+def serve(conn):
+    try:
+        s = ctx.wrap_socket(conn, server_side=True)
+    except Exception as e:
+        report(event="handshake failed", error=str(e))
+        return
+    f = s.makefile("rwb")
+    def say(line):
+        f.write(line.encode() + b"\r\n")
+        f.flush()
+    say("220 implicit ESMTP")
+    while True:
+        line = f.readline().decode().rstrip("\r\n")
+        if not line:
+            return
+        cmd = line.upper()
+        if cmd.startswith("EHLO"):
+            say("250-implicit")
+            say("250 AUTH PLAIN LOGIN")
+        elif cmd.startswith("AUTH PLAIN "):
+            _, user, pw = base64.b64decode(line.split()[2]).split(b"\0")
+            report(event="auth", user=user.decode(), ok=pw == password)
+            say("235 2.7.0 ok" if pw == password else "535 5.7.8 no")
+        elif cmd == "DATA":
+            say("354 go on")
+            msg = []
+            while True:
+                l = f.readline().decode().rstrip("\r\n")
+                if l == ".":
+                    break
+                msg.append(l)
+            subject = [l for l in msg if l.startswith("Subject: ")]
+            report(event="message", subject=subject[0][9:] if subject else "")
+            say("250 queued")
+        elif cmd == "QUIT":
+            say("221 bye")
+            return
+        else:
+            say("250 ok")
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+
+/// Implicit TLS (SMTPS, 465) against a server the test runs, with the certificate verified
+/// against a private CA and AUTH; refused without the CA; STARTTLS required of a server
+/// that does not offer it is refused with a message that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outgoing_mail_over_implicit_tls() {
+    use app::core::config::SmtpConfig;
+    use app::core::mailer::Mailer;
+    use tokio::io::AsyncBufReadExt;
+    let dir = std::env::temp_dir().join(format!("mw-smtps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    mailward_tests::mailplane::make_certs(&dir);
+    std::fs::write(dir.join("server.py"), IMPLICIT_TLS_SERVER).unwrap();
+    let secret = "implicit-s3cret";
+    let mut child = tokio::process::Command::new("python3")
+        .arg(dir.join("server.py"))
+        .arg(dir.join("cert.pem"))
+        .arg(dir.join("key.pem"))
+        .arg(secret)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let port: u16 = lines.next_line().await.unwrap().unwrap().parse().unwrap();
+    let cfg = SmtpConfig {
+        host: "localhost".into(),
+        port,
+        from: "Mailward <notices@example.com>".into(),
+        username: Some("notices@example.com".into()),
+        password: Some(secret.into()),
+        tls: Some("implicit".into()),
+        tls_ca_file: Some(dir.join("ca.pem").display().to_string()),
+        ..Default::default()
+    };
+    cfg.validate().unwrap();
+    let m = Mailer::new(Some(cfg.clone()));
+    m.send("someone@example.org", "over implicit TLS", "hello".into())
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    while !events.iter().any(|e: &Value| e["event"] == "message") {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("the server reports")
+            .unwrap()
+            .unwrap();
+        events.push(serde_json::from_str(&line).unwrap());
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "auth" && e["user"] == "notices@example.com" && e["ok"] == true),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&serde_json::json!({"event": "message", "subject": "over implicit TLS"}))
+    );
+    // On the kept connection, a message takes no ~40 ms wait for a delayed ACK: TCP_NODELAY
+    // holds under TLS too (the stream under lettre's TLS is ours).
+    let t = std::time::Instant::now();
+    for i in 0..10 {
+        m.send("someone@example.org", &format!("kept {i}"), "x".into())
+            .await
+            .unwrap();
+    }
+    eprintln!(
+        "implicit TLS, kept connection: {:.1} ms per message",
+        t.elapsed().as_secs_f64() * 1e3 / 10.0
+    );
+
+    // Without the CA, the certificate is not trusted and nothing is sent.
+    let m = Mailer::new(Some(SmtpConfig {
+        tls_ca_file: None,
+        ..cfg.clone()
+    }));
+    let e = m
+        .send("someone@example.org", "untrusted", "x".into())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("invalid peer certificate"), "{e}");
+    assert!(!e.contains(secret), "{e}");
+
+    // STARTTLS required of a server that does not offer it (the sink speaks plain SMTP).
+    let sink = mailward_tests::SmtpSink::start().await;
+    let m = Mailer::new(Some(SmtpConfig {
+        host: "127.0.0.1".into(),
+        port: sink.port,
+        from: "notices@example.com".into(),
+        tls: Some("starttls".into()),
+        ..Default::default()
+    }));
+    let e = m
+        .send("someone@example.org", "in clear?", "x".into())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not offer STARTTLS"), "{e}");
+    assert!(sink.messages().is_empty());
+    drop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Settings that cannot work stop `mailward` at start with a message naming the setting
+/// (and never showing the password).
+#[test]
+fn smtp_settings_are_checked_at_start() {
+    let dir = std::env::temp_dir().join(format!("mw-smtp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = "Do-Not-Show-9f2a";
+    let run = |env: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(mailward_tests::mailward_bin());
+        c.arg("--database-url")
+            .arg(format!("sqlite://{}/mw.db?mode=rwc", dir.display()))
+            .arg("migrate");
+        for k in SMTP_ENV {
+            c.env_remove(k);
+        }
+        c.env_remove("MAILWARD_CONFIG");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let server = [
+        ("MAILWARD_SMTP_HOST", "smtp.example.com"),
+        ("MAILWARD_SMTP_FROM", "Mailward <mailward@example.com>"),
+    ];
+    let with = |more: &[(&'static str, &'static str)]| {
+        let mut v = server.to_vec();
+        v.extend_from_slice(more);
+        v
+    };
+    for (env, says) in [
+        (
+            with(&[("MAILWARD_SMTP_TLS", "ssl")]),
+            "smtp.tls must be starttls, implicit or none (got \"ssl\")",
+        ),
+        (
+            with(&[("MAILWARD_SMTP_PASSWORD", secret)]),
+            "smtp.password (or password_file) is set without smtp.username",
+        ),
+        (
+            with(&[
+                ("MAILWARD_SMTP_USERNAME", "mailward@example.com"),
+                ("MAILWARD_SMTP_PASSWORD_FILE", "/nonexistent/smtp-password"),
+            ]),
+            "smtp.password_file /nonexistent/smtp-password: cannot read it",
+        ),
+        (
+            with(&[
+                ("MAILWARD_SMTP_USERNAME", "mailward@example.com"),
+                ("MAILWARD_SMTP_PASSWORD", secret),
+                ("MAILWARD_SMTP_PASSWORD_FILE", "/nonexistent/smtp-password"),
+            ]),
+            "set MAILWARD_SMTP_PASSWORD or MAILWARD_SMTP_PASSWORD_FILE, not both",
+        ),
+        (
+            with(&[("MAILWARD_SMTP_TLS_CA_FILE", "/nonexistent/ca.pem")]),
+            "smtp.tls_ca_file /nonexistent/ca.pem: cannot read it",
+        ),
+        (
+            with(&[
+                ("MAILWARD_SMTP_TLS", "none"),
+                ("MAILWARD_SMTP_USERNAME", "mailward@example.com"),
+                ("MAILWARD_SMTP_PASSWORD", secret),
+            ]),
+            "would send the password to smtp.example.com unencrypted",
+        ),
+        (
+            vec![("MAILWARD_SMTP_USERNAME", "mailward@example.com")],
+            "MAILWARD_SMTP_USERNAME is set, but there is no SMTP server",
+        ),
+    ] {
+        let out = run(&env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {err}");
+        assert!(err.contains(says), "{env:?}: {err}");
+        assert!(!err.contains(secret), "{err}");
+    }
+    // What worked before still does: a relay on this host, host/port/from only.
+    let out = run(&[
+        ("MAILWARD_SMTP_HOST", "127.0.0.1"),
+        ("MAILWARD_SMTP_FROM", "Mailward <mailward@example.com>"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,6 +8,8 @@ mod mailboxes;
 mod mailplane;
 mod matrix;
 mod overview;
+mod package;
+mod parsers;
 mod roles;
 mod routing;
 mod security;

@@ -227,6 +227,7 @@ impl TestApp {
                 host: "127.0.0.1".into(),
                 port,
                 from: "Mailward <mailward@agency.example>".into(),
+                ..Default::default()
             });
             tweak(c);
         })
@@ -289,14 +290,20 @@ impl TestApp {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let key_dir = std::env::temp_dir().join(unique("mailward-key-"));
+        let audit_key_file = key_dir.join("audit.key").display().to_string();
         let mut config = Config {
             bind: addr.to_string(),
             database_url: database_url.clone(),
+            audit_key_file: Some(audit_key_file.clone()),
             ..Config::default()
         };
         tweak(&mut config);
         let db = Db::connect(&database_url).await.expect("database");
         db.migrate().await.expect("migrations");
+        let db = app::audit::key::attach(db, &config)
+            .await
+            .expect("audit key");
         let state = AppState::new(db, config);
         let router = server::router(state.clone());
         let handle = tokio::spawn(async move {
@@ -313,6 +320,30 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// An API token of `email` with comma-separated `scopes`, valid for a week.
+    pub async fn api_token(&self, email: &str, scopes: &str) -> String {
+        app::auth::service::create_token_for_email(
+            &self.state,
+            email,
+            "tests",
+            &[scopes.to_string()],
+            7,
+        )
+        .await
+        .unwrap()
+        .1
+    }
+
+    /// The `mailward` command line on this app's database (and its audit key).
+    pub fn cli(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(mailward_bin());
+        c.env("MAILWARD_DATABASE_URL", &self.database_url);
+        if let Some(k) = &self.state.config.audit_key_file {
+            c.env("MAILWARD_AUDIT_KEY_FILE", k);
+        }
+        c
     }
 
     /// A browser-like client: keeps cookies, does not follow redirects, says its requests
@@ -509,6 +540,16 @@ impl Browser {
         let msg = rest.split("<span>").nth(1)?.split("</span>").next()?;
         Some(msg.to_string())
     }
+}
+
+/// The session cookie (`mailward_session=…`) a response sets, if any.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("mailward_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
 }
 
 pub fn between(s: &str, start: &str, end: &str) -> Option<String> {

@@ -43,7 +43,77 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A private CA (`ca.pem`) and the mail servers' certificate signed by it (`cert.pem`, with
+/// the CA after it, and `key.pem`) for `mail.localhost`, `localhost` and 127.0.0.1, so a
+/// client that trusts `ca.pem` verifies the servers on loopback.
+pub fn make_certs(dir: &Path) {
+    let p = |f: &str| dir.join(f).display().to_string();
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Mailward test CA",
+        "-keyout",
+        &p("ca-key.pem"),
+        "-out",
+        &p("ca.pem"),
+    ]));
+    run(Command::new("openssl").args([
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=mail.localhost",
+        "-keyout",
+        &p("key.pem"),
+        "-out",
+        &p("server.csr"),
+    ]));
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature, keyEncipherment\n\
+         extendedKeyUsage = serverAuth\n\
+         subjectAltName = DNS:mail.localhost, DNS:localhost, IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(Command::new("openssl").args([
+        "x509",
+        "-req",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca-key.pem"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("server.ext"),
+        "-out",
+        &p("leaf.pem"),
+    ]));
+    let chain = std::fs::read_to_string(dir.join("leaf.pem")).unwrap()
+        + &std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    std::fs::write(dir.join("cert.pem"), chain).unwrap();
+}
+
 impl MailPlane {
+    /// The CA that signed the mail servers' certificate (trust it to verify them).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
     /// Renders and starts a mail plane over `app`'s database. Needs root and the packages
     /// `scripts/mailplane install` puts in place (scripts/test does both).
     pub async fn start(app: &TestApp) -> MailPlane {
@@ -55,22 +125,7 @@ impl MailPlane {
         );
         let dir = std::env::temp_dir().join(unique("mwmp-"));
         std::fs::create_dir_all(&dir).unwrap();
-        run(Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=mail.localhost",
-                "-keyout",
-            ])
-            .arg(dir.join("key.pem"))
-            .arg("-out")
-            .arg(dir.join("cert.pem")));
+        make_certs(&dir);
         if app.backend == Backend::Sqlite {
             // The mail servers' users read the file (and Dovecot writes usage into it): with
             // WAL they need write access to the file, its journal and its folder.

@@ -53,6 +53,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MailboxListQuery {
     /// Part of the address or the person's name.
     pub q: Option<String>,
@@ -345,6 +346,7 @@ pub async fn revoke_app_password(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     /// `pending` (default) or `recent`.
     pub state: Option<String>,
@@ -400,6 +402,7 @@ pub async fn reject_change(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// The tenant (short name or id).
     pub tenant: String,

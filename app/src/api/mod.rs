@@ -191,6 +191,7 @@ pub async fn add_domain(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DomainSearch {
     /// Part of the domain or tenant name.
     pub q: Option<String>,
@@ -314,6 +315,7 @@ pub async fn me(ApiActor(a): ApiActor) -> Result<Json<Me>, AppError> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Action or prefix ending in `.`.
     pub action: Option<String>,
@@ -401,7 +403,7 @@ impl utoipa::Modify for BearerScheme {
         mailboxes::MailboxCreated, mailboxes::MailboxDetail, mailboxes::SendTo, mailboxes::LinkIssued,
         mailboxes::ResetRequest, mailboxes::ResetAnswer, mailboxes::OffboardRequest, mailboxes::RejectRequest,
         crate::routing::Route, crate::routing::RouteTarget, crate::routing::NewRoute, crate::routing::RouteOutcome,
-        crate::routing::RoutingPolicy, crate::routing::RoutingBadges, crate::routing::PersistenceItem,
+        crate::routing::RoutingPolicy, routing::RoutingPolicyPatch, crate::routing::RoutingBadges, crate::routing::PersistenceItem,
         routing::DisableRequest)),
     modifiers(&BearerScheme)
 )]

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RouteListQuery {
     /// Tenant id or slug.
     pub tenant: Option<String>,
@@ -104,6 +105,7 @@ pub async fn disable_route(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Tenant id or slug.
     pub tenant: Option<String>,
@@ -151,15 +153,43 @@ pub async fn get_routing_policy(
     Ok(Json(service::tenant_policy(&st, &a, &id).await?))
 }
 
-/// Sets the tenant's routing policy (owners and operators).
+/// A change to a tenant's routing policy: only the fields given change.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingPolicyPatch {
+    pub alias_policy: Option<String>,
+    pub allowlist: Option<Vec<String>>,
+    pub default_days: Option<i64>,
+    pub max_days: Option<i64>,
+    pub confirmation: Option<bool>,
+}
+
+/// Changes the tenant's routing policy (owners and operators); fields left out keep their
+/// value.
 #[utoipa::path(patch, path = "/api/v1/tenants/{id}/routing-policy", tag = "routing", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Tenant id or slug")), request_body = RoutingPolicy,
+    params(("id" = String, Path, description = "Tenant id or slug")), request_body = RoutingPolicyPatch,
     responses((status = 200, body = RoutingPolicy), (status = 403), (status = 404), (status = 422)))]
 pub async fn set_routing_policy(
     State(st): State<AppState>,
     ApiActor(a): ApiActor,
     Path(id): Path<String>,
-    Json(body): Json<RoutingPolicy>,
+    Json(patch): Json<RoutingPolicyPatch>,
 ) -> Result<Json<RoutingPolicy>, AppError> {
+    let mut body = service::tenant_policy(&st, &a, &id).await?;
+    if let Some(v) = patch.alias_policy {
+        body.alias_policy = v;
+    }
+    if let Some(v) = patch.allowlist {
+        body.allowlist = v;
+    }
+    if let Some(v) = patch.default_days {
+        body.default_days = v;
+    }
+    if let Some(v) = patch.max_days {
+        body.max_days = v;
+    }
+    if let Some(v) = patch.confirmation {
+        body.confirmation = v;
+    }
     Ok(Json(service::set_policy(&st, &a, &id, &body).await?))
 }

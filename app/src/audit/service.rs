@@ -6,6 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use super::key::AuditKey;
 use super::{AuditEvent, AuditFilter, AuditPage};
 use crate::core::authz::{Action, Granted};
 use crate::core::db::{like_term, values, Db, Tx, Where};
@@ -56,12 +57,21 @@ struct Canonical<'a> {
     details: &'a str,
 }
 
-fn chain_hash(prev_hash: &str, c: &Canonical<'_>) -> String {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(b"\n");
-    h.update(serde_json::to_vec(c).expect("canonical event serialises"));
-    hex::encode(h.finalize())
+/// The first events (before migration 0009) were chained with plain SHA-256; every event
+/// since is an HMAC-SHA256 under the audit key, which someone who can only write the
+/// database cannot recompute.
+fn chain_hash(key: Option<&AuditKey>, prev_hash: &str, c: &Canonical<'_>) -> String {
+    let body = serde_json::to_vec(c).expect("canonical event serialises");
+    match key {
+        Some(k) => k.mac(&[prev_hash.as_bytes(), &body]),
+        None => {
+            let mut h = Sha256::new();
+            h.update(prev_hash.as_bytes());
+            h.update(b"\n");
+            h.update(body);
+            hex::encode(h.finalize())
+        }
+    }
 }
 
 /// Appends one event to the chain inside `tx`. Returns its sequence number.
@@ -81,6 +91,10 @@ pub async fn record_many(
     if events.is_empty() {
         return Ok(0);
     }
+    let key = tx
+        .audit_key()
+        .cloned()
+        .ok_or_else(|| AppError::internal("the audit key was not loaded (audit::key::attach)"))?;
     let n = events.len() as i64;
     let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
         .bind(n)
@@ -93,6 +107,7 @@ pub async fn record_many(
         let seq = last - n + 1 + i as i64;
         let details = ev.details.to_string();
         let hash = chain_hash(
+            Some(&key),
             &prev_hash,
             &Canonical {
                 seq,
@@ -118,11 +133,11 @@ pub async fn record_many(
     for chunk in rows.chunks(40) {
         let sql = format!(
             "INSERT INTO audit_events (seq, at, actor_id, actor_label, action, target, tenant_id, ip, \
-             user_agent, details, prev_hash, hash) VALUES {}",
+             user_agent, details, prev_hash, hash, keyed) VALUES {}",
             values(
                 chunk.len(),
                 12,
-                "({1},{2},{3},{4},{5},{6},{7},{8},{9},{10},{11},{12})"
+                "({1},{2},{3},{4},{5},{6},{7},{8},{9},{10},{11},{12},1)"
             )
         );
         let mut q = sqlx::query(&sql);
@@ -240,6 +255,10 @@ pub struct VerifyReport {
     pub events: i64,
     pub first_broken: Option<i64>,
     pub reason: Option<String>,
+    /// The first event keyed with the audit key (earlier ones predate keyed chains).
+    pub first_keyed: Option<i64>,
+    /// Checkpoints the chain was checked against.
+    pub checkpoints: usize,
 }
 
 impl VerifyReport {
@@ -248,20 +267,122 @@ impl VerifyReport {
     }
 }
 
+/// A signed statement "the chain had `seq` events, the last with `hash`", exported with
+/// `mailward audit checkpoint` (and logged by the server every hour) to be kept elsewhere.
+/// `audit verify --checkpoint FILE` then finds events removed or rewritten below it, even by
+/// someone who also rewrote the head row.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub first_keyed: Option<i64>,
+    pub at: i64,
+    pub key_id: String,
+    pub mac: String,
+}
+
+fn checkpoint_mac(
+    key: &AuditKey,
+    seq: i64,
+    hash: &str,
+    first_keyed: Option<i64>,
+    at: i64,
+) -> String {
+    key.mac(&[
+        b"mailward audit checkpoint v1",
+        seq.to_string().as_bytes(),
+        hash.as_bytes(),
+        first_keyed
+            .map(|k| k.to_string())
+            .unwrap_or_default()
+            .as_bytes(),
+        at.to_string().as_bytes(),
+    ])
+}
+
+fn need_key(db: &Db) -> AppResult<&AuditKey> {
+    db.audit_key()
+        .ok_or_else(|| AppError::internal("the audit key was not loaded (audit::key::attach)"))
+}
+
+/// Signs the chain's current head.
+pub async fn checkpoint(db: &Db, now: i64) -> AppResult<Checkpoint> {
+    let key = need_key(db)?;
+    let head = sqlx::query(
+        "SELECT seq, hash, (SELECT MIN(seq) FROM audit_events WHERE keyed = 1) AS first_keyed \
+         FROM audit_head WHERE id = 1",
+    )
+    .fetch_one(db.pool())
+    .await?;
+    let seq: i64 = head.try_get("seq")?;
+    let hash: String = head.try_get("hash")?;
+    let first_keyed: Option<i64> = head.try_get("first_keyed")?;
+    Ok(Checkpoint {
+        mac: checkpoint_mac(key, seq, &hash, first_keyed, now),
+        seq,
+        hash,
+        first_keyed,
+        at: now,
+        key_id: key.id(),
+    })
+}
+
+/// Reads checkpoints, one JSON object a line (blank lines and `#` comments skipped).
+pub fn parse_checkpoints(text: &str) -> Result<Vec<Checkpoint>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| {
+            serde_json::from_str(l.trim())
+                .map_err(|e| format!("line {}: not a checkpoint: {e}", i + 1))
+        })
+        .collect()
+}
+
 /// Recomputes every hash from the first event on, checking sequence continuity, links and the
 /// head. Reports the first broken event.
 pub async fn verify(db: &Db) -> AppResult<VerifyReport> {
+    verify_with(db, &[]).await
+}
+
+/// [`verify`], and besides, that the chain still holds every checkpoint's event unchanged.
+pub async fn verify_with(db: &Db, checkpoints: &[Checkpoint]) -> AppResult<VerifyReport> {
+    let key = db.audit_key();
     let mut expected_seq = 1i64;
     let mut prev = String::from("0000000000000000000000000000000000000000000000000000000000000000");
     let mut count = 0i64;
-    let broken = |seq: i64, count: i64, why: String| VerifyReport {
+    let mut first_keyed: Option<i64> = None;
+    let broken = |seq: i64, count: i64, first_keyed: Option<i64>, why: String| VerifyReport {
         events: count,
         first_broken: Some(seq),
         reason: Some(why),
+        first_keyed,
+        checkpoints: checkpoints.len(),
     };
+    let mut by_seq = std::collections::HashMap::new();
+    for c in checkpoints {
+        let Some(k) = key else {
+            return Err(AppError::internal(
+                "checking checkpoints needs the audit key",
+            ));
+        };
+        if c.key_id != k.id() || checkpoint_mac(k, c.seq, &c.hash, c.first_keyed, c.at) != c.mac {
+            return Ok(broken(
+                c.seq,
+                0,
+                None,
+                format!(
+                    "the checkpoint for event {} is not signed with this audit key (id {})",
+                    c.seq,
+                    k.id()
+                ),
+            ));
+        }
+        by_seq.insert(c.seq, c);
+    }
     loop {
         let rows = sqlx::query(&format!(
-            "SELECT {COLS} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 1000"
+            "SELECT {COLS}, keyed FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 1000"
         ))
         .bind(expected_seq)
         .fetch_all(db.pool())
@@ -271,10 +392,12 @@ pub async fn verify(db: &Db) -> AppResult<VerifyReport> {
         }
         for r in &rows {
             let e = row_to_event(r)?;
+            let keyed: i64 = r.try_get("keyed")?;
             if e.seq != expected_seq {
                 return Ok(broken(
                     expected_seq,
                     count,
+                    first_keyed,
                     format!("event {expected_seq} is missing"),
                 ));
             }
@@ -282,9 +405,35 @@ pub async fn verify(db: &Db) -> AppResult<VerifyReport> {
                 return Ok(broken(
                     e.seq,
                     count,
+                    first_keyed,
                     "link to the previous event does not match".into(),
                 ));
             }
+            let use_key = match (keyed != 0, first_keyed) {
+                (true, _) => {
+                    first_keyed.get_or_insert(e.seq);
+                    match key {
+                        Some(k) => Some(k),
+                        None => {
+                            return Ok(broken(
+                                e.seq,
+                                count,
+                                first_keyed,
+                                "keyed events cannot be checked without the audit key".into(),
+                            ))
+                        }
+                    }
+                }
+                (false, Some(_)) => {
+                    return Ok(broken(
+                        e.seq,
+                        count,
+                        first_keyed,
+                        "an unkeyed event after keyed ones".into(),
+                    ))
+                }
+                (false, None) => None,
+            };
             let c = Canonical {
                 seq: e.seq,
                 at: e.at,
@@ -297,12 +446,23 @@ pub async fn verify(db: &Db) -> AppResult<VerifyReport> {
                 user_agent: &e.user_agent,
                 details: &e.details,
             };
-            if chain_hash(&prev, &c) != e.hash {
+            if chain_hash(use_key, &prev, &c) != e.hash {
                 return Ok(broken(
                     e.seq,
                     count,
+                    first_keyed,
                     "content does not match its hash".into(),
                 ));
+            }
+            if let Some(cp) = by_seq.get(&e.seq) {
+                if cp.hash != e.hash || cp.first_keyed != first_keyed.filter(|k| *k <= e.seq) {
+                    return Ok(broken(
+                        e.seq,
+                        count,
+                        first_keyed,
+                        "differs from the checkpoint taken of it".into(),
+                    ));
+                }
             }
             prev = e.hash;
             expected_seq += 1;
@@ -315,7 +475,31 @@ pub async fn verify(db: &Db) -> AppResult<VerifyReport> {
         .await?
         .try_get("n")?;
     if stray > 0 {
-        return Ok(broken(0, count, "events outside the chain".into()));
+        return Ok(broken(
+            0,
+            count,
+            first_keyed,
+            "events outside the chain".into(),
+        ));
+    }
+    if let Some(cp) = checkpoints
+        .iter()
+        .filter(|c| c.seq > count)
+        .max_by_key(|c| c.seq)
+    {
+        return Ok(broken(
+            count + 1,
+            count,
+            first_keyed,
+            format!(
+                "the chain ends at event {count}, but a checkpoint of {} vouches for event {}: \
+                 events were removed",
+                chrono::DateTime::from_timestamp(cp.at, 0)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
+                cp.seq
+            ),
+        ));
     }
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
         .fetch_one(db.pool())
@@ -326,6 +510,7 @@ pub async fn verify(db: &Db) -> AppResult<VerifyReport> {
         return Ok(broken(
             count + 1,
             count,
+            first_keyed,
             format!(
                 "chain ends at event {count} but its head says {head_seq}: events were removed"
             ),
@@ -335,43 +520,46 @@ pub async fn verify(db: &Db) -> AppResult<VerifyReport> {
         events: count,
         first_broken: None,
         reason: None,
+        first_keyed,
+        checkpoints: checkpoints.len(),
     })
 }
 
-/// CSV export (RFC 4180 quoting).
+/// CSV export (RFC 4180 quoting, formulas neutralised: anyone's User-Agent lands here).
 pub fn to_csv(events: &[AuditEvent]) -> String {
-    fn q(s: &str) -> String {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    }
-    let mut out = String::from(
-        "seq,time_utc,actor_id,actor,action,target,tenant_id,ip,user_agent,details,prev_hash,hash\n",
-    );
+    let mut c = crate::core::csv::Csv::new(&[
+        "seq",
+        "time_utc",
+        "actor_id",
+        "actor",
+        "action",
+        "target",
+        "tenant_id",
+        "ip",
+        "user_agent",
+        "details",
+        "prev_hash",
+        "hash",
+    ]);
     for e in events {
         let time = chrono::DateTime::from_timestamp(e.at, 0)
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
-        let cols = [
-            e.seq.to_string(),
-            time,
-            e.actor_id.clone().unwrap_or_default(),
-            e.actor_label.clone(),
-            e.action.clone(),
-            e.target.clone().unwrap_or_default(),
-            e.tenant_id.clone().unwrap_or_default(),
-            e.ip.clone().unwrap_or_default(),
-            e.user_agent.clone().unwrap_or_default(),
-            e.details.clone(),
-            e.prev_hash.clone(),
-            e.hash.clone(),
-        ];
-        out += &cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(",");
-        out.push('\n');
+        c.num(e.seq)
+            .text(&time)
+            .text(e.actor_id.as_deref().unwrap_or(""))
+            .text(&e.actor_label)
+            .text(&e.action)
+            .text(e.target.as_deref().unwrap_or(""))
+            .text(e.tenant_id.as_deref().unwrap_or(""))
+            .text(e.ip.as_deref().unwrap_or(""))
+            .text(e.user_agent.as_deref().unwrap_or(""))
+            .text(&e.details)
+            .text(&e.prev_hash)
+            .text(&e.hash);
+        c.end_row();
     }
-    out
+    c.finish()
 }
 
 /// JSON Lines export.

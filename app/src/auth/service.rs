@@ -523,28 +523,59 @@ pub async fn set_operator_tenants(
 
 // ---------- sign-in ----------
 
-async fn throttled(st: &AppState, subject: &str, max: i64) -> AppResult<bool> {
-    let since = st.clock.now() - FAILURE_WINDOW_SECS;
-    Ok(store::count_failures(&st.db, subject, since).await? >= max)
+/// Attempts reserved against the throttles before an expensive or guessable check: the
+/// attempt counts from the start, so parallel requests cannot all pass a check-then-record.
+/// Give it back with [`Attempt::succeeded`] when the credentials were right (or were never
+/// checked); dropping it leaves it counted as a failure.
+#[must_use]
+pub struct Attempt {
+    subjects: Vec<String>,
 }
 
+impl Attempt {
+    /// Reserves one attempt on each subject (an account, an address…), or none when any
+    /// of them has used up its `max` attempts in the current window.
+    pub async fn reserve(
+        st: &AppState,
+        subjects: &[String],
+        max: i64,
+    ) -> AppResult<Option<Attempt>> {
+        let now = st.clock.now();
+        let mut got = Attempt {
+            subjects: Vec::new(),
+        };
+        for s in subjects {
+            if store::reserve_attempt(&st.db, s, now, FAILURE_WINDOW_SECS, max).await? {
+                got.subjects.push(s.clone());
+            } else {
+                got.succeeded(st).await?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(got))
+    }
+    /// Gives the reserved attempts back.
+    pub async fn succeeded(self, st: &AppState) -> AppResult<()> {
+        for s in &self.subjects {
+            store::release_attempt(&st.db, s).await?;
+        }
+        Ok(())
+    }
+    /// Keeps the attempts counted (the check failed).
+    pub fn failed(self) {}
+}
+
+/// Records a failed step (its attempt already counted) as an audit event.
 async fn fail(
     st: &AppState,
     actor: &Actor,
-    subjects: &[String],
     action: &str,
     target: Option<String>,
     details: serde_json::Value,
 ) -> AppResult<()> {
-    let now = st.clock.now();
-    let mut tx = st.db.begin().await?;
-    for s in subjects {
-        store::add_failure(tx.conn(), s, now).await?;
-    }
     let mut ev = Event::new(action).details(details);
     ev.target = target;
-    record(&mut tx, actor, now, ev).await?;
-    tx.commit().await?;
+    record_alone(&st.db, actor, st.clock.now(), ev).await?;
     st.metrics
         .signin_failures
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -562,9 +593,7 @@ pub async fn sign_in_password(
     let key = email.trim().to_lowercase();
     let acct = format!("pw:acct:{key}");
     let ip = format!("pw:ip:{}", actor.ip.clone().unwrap_or_default());
-    if throttled(st, &acct, MAX_PASSWORD_FAILURES).await?
-        || throttled(st, &ip, MAX_PASSWORD_FAILURES).await?
-    {
+    let Some(attempt) = Attempt::reserve(st, &[acct, ip], MAX_PASSWORD_FAILURES).await? else {
         record_alone(
             &st.db,
             actor,
@@ -574,20 +603,31 @@ pub async fn sign_in_password(
         )
         .await?;
         return Err(AppError::TooManyRequests(THROTTLED.into()));
-    }
+    };
     let user = store::user_by_email(&st.db, &key).await?;
-    let ok = secrets::verify_password(
+    let ok = match secrets::verify_password(
         password.to_string(),
         user.as_ref().map(|u| u.password_hash.clone()),
     )
-    .await;
+    .await
+    {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Not checked (too many checks at once): the attempt does not count.
+            attempt.succeeded(st).await?;
+            return Err(e);
+        }
+    };
     match user {
-        Some(u) if ok && u.status == "active" => Ok(u.id),
+        Some(u) if ok && u.status == "active" => {
+            attempt.succeeded(st).await?;
+            Ok(u.id)
+        }
         u => {
+            attempt.failed();
             fail(
                 st,
                 actor,
-                &[acct, ip],
                 "auth.signin_failed",
                 u.map(|u| u.id),
                 serde_json::json!({ "email": key, "step": "password" }),
@@ -624,7 +664,13 @@ pub async fn sign_in_second_factor(
         user_id: Some(user.id.clone()),
         ..actor.clone()
     };
-    if throttled(st, &subject, MAX_SECOND_FACTOR_FAILURES).await? {
+    let Some(attempt) = Attempt::reserve(
+        st,
+        std::slice::from_ref(&subject),
+        MAX_SECOND_FACTOR_FAILURES,
+    )
+    .await?
+    else {
         record_alone(
             &st.db,
             &as_user,
@@ -635,7 +681,7 @@ pub async fn sign_in_second_factor(
         )
         .await?;
         return Err(AppError::TooManyRequests(THROTTLED.into()));
-    }
+    };
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let method = if let Some(step) = secrets::totp_match(&user.totp_secret, code, now) {
@@ -651,11 +697,11 @@ pub async fn sign_in_second_factor(
     };
     let Some(method) = method else {
         drop(tx);
+        attempt.failed();
         let replay = secrets::totp_match(&user.totp_secret, code, now).is_some();
         fail(
             st,
             &as_user,
-            &[subject],
             "auth.second_factor_failed",
             Some(user.id.clone()),
             serde_json::json!({ "reason": if replay { "code_reused" } else { "wrong_code" } }),
@@ -686,6 +732,7 @@ pub async fn sign_in_second_factor(
     )
     .await?;
     tx.commit().await?;
+    attempt.succeeded(st).await?;
     let current = current_user(st, &user.id)
         .await?
         .ok_or_else(|| AppError::Unauthorized(NEUTRAL_SIGNIN.into()))?;

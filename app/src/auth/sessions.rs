@@ -29,6 +29,15 @@ pub const FRESH_SECRET: &str = "fresh_secret";
 /// which is also how its idle expiry slides forward.
 pub const SEEN_AT: &str = "seen_at";
 
+/// Ends this browser's session and gives it a new, unrelated id: every change of who the
+/// visitor is (sign-in, activation, a password set or reset, sign-out) goes through here, so a
+/// session id planted before it is worthless after it (no session fixation). tower-sessions'
+/// `flush` alone keeps the loaded record's id for the next save.
+pub async fn renew(session: &tower_sessions::Session) {
+    let _ = session.flush().await;
+    let _ = session.cycle_id().await;
+}
+
 pub fn handle_of(id: &Id) -> String {
     sha256_hex(&format!("mailward-session:{id}"))[..24].to_string()
 }

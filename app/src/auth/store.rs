@@ -263,28 +263,51 @@ pub async fn unused_recovery_codes(db: &Db, user_id: &str) -> AppResult<i64> {
 
 // ---------- throttling ----------
 
-pub async fn count_failures(db: &Db, subject: &str, since: i64) -> AppResult<i64> {
-    Ok(
-        sqlx::query("SELECT COUNT(*) AS n FROM auth_failures WHERE subject = $1 AND at >= $2")
-            .bind(subject.to_string())
-            .bind(since)
-            .fetch_one(db.pool())
-            .await?
-            .try_get("n")?,
+/// Reserves one attempt for `subject` in its current window, atomically: the reservation is
+/// taken before the (expensive) check, so N parallel attempts get at most `max` through. A
+/// window opens at the first attempt and lasts `window` seconds. `false`: throttled.
+/// One statement: on PostgreSQL the upsert locks the subject's row, so concurrent callers
+/// queue on it and each sees the count the previous one left; SQLite has one writer.
+pub async fn reserve_attempt(
+    db: &Db,
+    subject: &str,
+    now: i64,
+    window: i64,
+    max: i64,
+) -> AppResult<bool> {
+    let row = sqlx::query(
+        "INSERT INTO auth_throttle (subject, window_start, attempts) VALUES ($1, $2, 1) \
+         ON CONFLICT (subject) DO UPDATE SET \
+           attempts = CASE WHEN auth_throttle.window_start <= $3 THEN 1 \
+                           ELSE auth_throttle.attempts + 1 END, \
+           window_start = CASE WHEN auth_throttle.window_start <= $3 THEN $2 \
+                               ELSE auth_throttle.window_start END \
+         WHERE auth_throttle.window_start <= $3 OR auth_throttle.attempts < $4 \
+         RETURNING attempts",
     )
+    .bind(subject.to_string())
+    .bind(now)
+    .bind(now - window)
+    .bind(max)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.is_some())
 }
 
-pub async fn add_failure(c: &mut AnyConnection, subject: &str, now: i64) -> AppResult<()> {
-    sqlx::query("INSERT INTO auth_failures (subject, at) VALUES ($1, $2)")
-        .bind(subject.to_string())
-        .bind(now)
-        .execute(c)
-        .await?;
+/// Gives back an attempt reserved by [`reserve_attempt`] (it succeeded, or was never checked).
+pub async fn release_attempt(db: &Db, subject: &str) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE auth_throttle SET attempts = attempts - 1 WHERE subject = $1 AND attempts > 0",
+    )
+    .bind(subject.to_string())
+    .execute(db.pool())
+    .await?;
     Ok(())
 }
 
-pub async fn prune_failures(db: &Db, before: i64) -> AppResult<()> {
-    sqlx::query("DELETE FROM auth_failures WHERE at < $1")
+/// Forgets windows that closed before `before`.
+pub async fn prune_throttles(db: &Db, before: i64) -> AppResult<()> {
+    sqlx::query("DELETE FROM auth_throttle WHERE window_start < $1")
         .bind(before)
         .execute(db.pool())
         .await?;

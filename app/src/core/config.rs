@@ -14,7 +14,8 @@ pub struct Config {
     /// Mark cookies `Secure` and send HSTS: `auto` (when `public_url` is https or the proxy
     /// says so), `always`, `never`.
     pub secure_cookies: String,
-    /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from a reverse proxy in front.
+    /// Replaced by `trusted_proxies` (a list of addresses); `true` is refused with a message
+    /// saying so, because "trust any peer's X-Forwarded-For" let clients choose their address.
     pub trust_proxy: bool,
     /// Sessions end after this many minutes without a request.
     pub session_idle_minutes: i64,
@@ -45,19 +46,224 @@ pub struct Config {
     /// The mail server's host name that mail programs connect to (IMAP 993/143, submission
     /// 587), shown to mailbox owners in /me (`MAILWARD_MAIL_HOST`). Unset: not shown.
     pub mail_host: Option<String>,
+    /// The audit key file (64 hex digits, created on first start when missing): keys the audit
+    /// chain and signs checkpoints; keep it off the database (`MAILWARD_AUDIT_KEY_FILE`).
+    /// Default: `audit.key` beside a SQLite database, else `data/audit.key`.
+    pub audit_key_file: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` / `-Proto` are believed: addresses or CIDR
+    /// ranges (`MAILWARD_TRUSTED_PROXIES`, comma-separated).
+    pub trusted_proxies: Vec<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// Outgoing mail (`[smtp]`). `Debug` never shows the password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
     #[serde(default = "default_smtp_port")]
     pub port: u16,
     pub from: String,
+    /// Sign in (AUTH PLAIN or LOGIN) with this user name…
+    #[serde(default)]
+    pub username: Option<String>,
+    /// …and this password, or the contents of `password_file` (one or the other).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A file holding the password (e.g. a systemd credential); read at start and at each
+    /// new connection, so a rotated password is picked up without a restart.
+    #[serde(default)]
+    pub password_file: Option<String>,
+    /// `starttls` (required; submission, 587), `implicit` (TLS from the first byte, 465) or
+    /// `none` (plain: only for a relay on the same host). Unset: see [`SmtpConfig::tls_mode`].
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// A PEM file of CA certificates to trust besides the system's (e.g. a private CA).
+    #[serde(default)]
+    pub tls_ca_file: Option<String>,
+    /// Accept any certificate (no verification at all). An escape hatch, warned about at start.
+    #[serde(default)]
+    pub tls_insecure_skip_verify: bool,
 }
 
 fn default_smtp_port() -> u16 {
     25
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: default_smtp_port(),
+            from: String::new(),
+            username: None,
+            password: None,
+            password_file: None,
+            tls: None,
+            tls_ca_file: None,
+            tls_insecure_skip_verify: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
+            .field("tls", &self.tls)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_insecure_skip_verify", &self.tls_insecure_skip_verify)
+            .finish()
+    }
+}
+
+/// How the connection to the SMTP server is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain SMTP, then STARTTLS, which must succeed before anything else is sent.
+    StartTls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Implicit,
+    /// No encryption.
+    None,
+}
+
+impl SmtpTls {
+    pub fn name(self) -> &'static str {
+        match self {
+            SmtpTls::StartTls => "starttls",
+            SmtpTls::Implicit => "implicit",
+            SmtpTls::None => "none",
+        }
+    }
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1: traffic to it never leaves this machine.
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.to_ascii_lowercase().ends_with(".localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl SmtpConfig {
+    /// The TLS mode: `tls` when set; otherwise `implicit` on port 465, `none` for a relay on
+    /// this host (loopback) that is given no user name and no TLS setting, and `starttls`
+    /// (required, certificate verified) for everything else.
+    pub fn tls_mode(&self) -> Result<SmtpTls, String> {
+        match self.tls.as_deref().map(str::trim) {
+            Some("starttls") => Ok(SmtpTls::StartTls),
+            Some("implicit") => Ok(SmtpTls::Implicit),
+            Some("none") => Ok(SmtpTls::None),
+            Some(other) => Err(format!(
+                "smtp.tls must be starttls, implicit or none (got {other:?})"
+            )),
+            None if self.port == 465 => Ok(SmtpTls::Implicit),
+            None if is_loopback_host(&self.host)
+                && self.username.is_none()
+                && self.tls_ca_file.is_none()
+                && !self.tls_insecure_skip_verify =>
+            {
+                Ok(SmtpTls::None)
+            }
+            None => Ok(SmtpTls::StartTls),
+        }
+    }
+
+    /// The password to sign in with: `password`, or the contents of `password_file` (one
+    /// trailing line break dropped). The error names the setting, never the secret.
+    pub fn password(&self) -> Result<Option<String>, String> {
+        match (&self.password, &self.password_file) {
+            (Some(_), Some(_)) => {
+                Err("smtp.password and smtp.password_file: set one, not both".into())
+            }
+            (Some(p), None) => Ok(Some(p.clone())),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("smtp.password_file {path}: cannot read it: {e}"))?;
+                let p = text
+                    .strip_suffix('\n')
+                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                    .unwrap_or(&text);
+                if p.is_empty() {
+                    return Err(format!("smtp.password_file {path} is empty"));
+                }
+                Ok(Some(p.to_string()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The extra CA certificates (`tls_ca_file`), checked to hold at least one.
+    pub fn ca_pem(&self) -> Result<Option<Vec<u8>>, String> {
+        let Some(path) = &self.tls_ca_file else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("smtp.tls_ca_file {path}: cannot read it: {e}"))?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!(
+                "smtp.tls_ca_file {path}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it"
+            ));
+        }
+        Ok(Some(pem))
+    }
+
+    /// Everything that can be checked without connecting: clear messages naming the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.host.trim().is_empty() {
+            return Err("smtp.host is empty".into());
+        }
+        if self.port == 0 {
+            return Err("smtp.port must be a port number".into());
+        }
+        if let Err(e) = self.from.parse::<lettre::message::Mailbox>() {
+            return Err(format!(
+                "smtp.from {:?} is not a mail address: {e}",
+                self.from
+            ));
+        }
+        let mode = self.tls_mode()?;
+        let password = self.password()?;
+        match (&self.username, &password) {
+            (Some(u), _) if u.is_empty() => return Err("smtp.username is empty".into()),
+            (Some(_), None) => {
+                return Err(
+                    "smtp.username is set without smtp.password or smtp.password_file".into(),
+                )
+            }
+            (None, Some(_)) => {
+                return Err("smtp.password (or password_file) is set without smtp.username".into())
+            }
+            _ => {}
+        }
+        if mode == SmtpTls::None {
+            if self.tls_ca_file.is_some() || self.tls_insecure_skip_verify {
+                return Err(
+                    "smtp.tls_ca_file / tls_insecure_skip_verify have no effect with smtp.tls = \"none\""
+                        .into(),
+                );
+            }
+            if self.username.is_some() && !is_loopback_host(&self.host) {
+                return Err(format!(
+                    "smtp.tls = \"none\" would send the password to {} unencrypted: use starttls or implicit",
+                    self.host
+                ));
+            }
+        }
+        if self.tls_insecure_skip_verify && self.tls_ca_file.is_some() {
+            return Err(
+                "smtp.tls_ca_file and smtp.tls_insecure_skip_verify: set one, not both".into(),
+            );
+        }
+        self.ca_pem()?;
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -81,6 +287,8 @@ impl Default for Config {
             site_root: "target/site".into(),
             clock_offset_file: None,
             mail_host: None,
+            audit_key_file: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -110,10 +318,22 @@ impl Config {
                 self.log_format
             ));
         }
+        if self.trust_proxy {
+            return Err(
+                "trust_proxy is replaced by trusted_proxies: list the proxies' addresses \
+                        or ranges, e.g. trusted_proxies = [\"127.0.0.1\"] \
+                        (MAILWARD_TRUSTED_PROXIES=127.0.0.1)"
+                    .into(),
+            );
+        }
+        super::web::ProxyList::parse(&self.trusted_proxies)?;
         if let Some(h) = &self.mail_host {
             if h.is_empty() || h.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
                 return Err(format!("mail_host must be a host name (got {h:?})"));
             }
+        }
+        if let Some(smtp) = &self.smtp {
+            smtp.validate()?;
         }
         if self.session_idle_minutes < 1 || self.session_absolute_hours < 1 {
             return Err("session timeouts must be positive".into());
@@ -139,5 +359,156 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod smtp_tests {
+    use super::*;
+
+    fn smtp(host: &str, port: u16) -> SmtpConfig {
+        SmtpConfig {
+            host: host.into(),
+            port,
+            from: "Mailward <mailward@agency.example>".into(),
+            ..Default::default()
+        }
+    }
+
+    fn temp_dir() -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("mw-smtp-{}", std::process::id()))
+    }
+
+    fn temp(name: &str, text: &str) -> String {
+        let dir = temp_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+
+    #[test]
+    fn tls_defaults_follow_host_port_and_sign_in() {
+        // An old [smtp] with host/port/from only: a relay on this host stays plain…
+        for host in ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.53"] {
+            assert_eq!(smtp(host, 25).tls_mode(), Ok(SmtpTls::None), "{host}");
+        }
+        // …anything else must do STARTTLS (verified), 465 speaks TLS from the start.
+        assert_eq!(
+            smtp("smtp.example.com", 25).tls_mode(),
+            Ok(SmtpTls::StartTls)
+        );
+        assert_eq!(smtp("10.0.0.5", 587).tls_mode(), Ok(SmtpTls::StartTls));
+        assert_eq!(
+            smtp("smtp.example.com", 465).tls_mode(),
+            Ok(SmtpTls::Implicit)
+        );
+        assert_eq!(smtp("localhost", 465).tls_mode(), Ok(SmtpTls::Implicit));
+        // Signing in, or any TLS setting, means TLS even on this host.
+        let mut c = smtp("localhost", 587);
+        c.username = Some("u@example.com".into());
+        assert_eq!(c.tls_mode(), Ok(SmtpTls::StartTls));
+        let mut c = smtp("localhost", 587);
+        c.tls_ca_file = Some("/x.pem".into());
+        assert_eq!(c.tls_mode(), Ok(SmtpTls::StartTls));
+        // Explicit wins.
+        let mut c = smtp("smtp.example.com", 465);
+        c.tls = Some("starttls".into());
+        assert_eq!(c.tls_mode(), Ok(SmtpTls::StartTls));
+        c.tls = Some("ssl".into());
+        assert!(c
+            .tls_mode()
+            .unwrap_err()
+            .contains("smtp.tls must be starttls, implicit or none"));
+    }
+
+    #[test]
+    fn validation_names_the_setting_and_never_the_password() {
+        let secret = "hunter2-do-not-print";
+        let ok = smtp("127.0.0.1", 25);
+        assert_eq!(ok.validate(), Ok(()));
+        let mut c = smtp("smtp.example.com", 587);
+        c.password = Some(secret.into());
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("without smtp.username"), "{e}");
+        c.username = Some("u@example.com".into());
+        assert_eq!(c.validate(), Ok(()));
+        c.password_file = Some(temp("pw", "x\n"));
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("not both"), "{e}");
+        assert!(!e.contains(secret));
+        c.password = None;
+        c.password_file = Some("/nonexistent/smtp-password".into());
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.contains("smtp.password_file /nonexistent/smtp-password"),
+            "{e}"
+        );
+        // A password file: one trailing newline is not part of the password.
+        c.password_file = Some(temp("pw2", &format!("{secret}\n")));
+        assert_eq!(c.password(), Ok(Some(secret.to_string())));
+        c.password_file = Some(temp("pw3", "\n"));
+        assert!(c.validate().unwrap_err().contains("is empty"));
+        let mut c = smtp("smtp.example.com", 587);
+        c.username = Some("u@example.com".into());
+        assert!(c.validate().unwrap_err().contains("without smtp.password"));
+        // The password never crosses a network in clear.
+        let mut c = smtp("smtp.example.com", 25);
+        c.tls = Some("none".into());
+        c.username = Some("u@example.com".into());
+        c.password = Some(secret.into());
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("unencrypted"), "{e}");
+        assert!(!e.contains(secret));
+        // CA file: readable and PEM.
+        let mut c = smtp("smtp.example.com", 587);
+        c.tls_ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .contains("smtp.tls_ca_file /nonexistent/ca.pem"));
+        c.tls_ca_file = Some(temp("notpem", "hello"));
+        assert!(c.validate().unwrap_err().contains("no PEM certificate"));
+        let mut c = smtp("127.0.0.1", 25);
+        c.tls = Some("none".into());
+        c.tls_insecure_skip_verify = true;
+        assert!(c.validate().unwrap_err().contains("no effect"));
+        let mut c = smtp("smtp.example.com", 587);
+        c.from = "not an address".into();
+        assert!(c.validate().unwrap_err().contains("smtp.from"));
+        // Config's Debug (which may be logged) shows that a password is set, not what it is.
+        let mut c = smtp("smtp.example.com", 587);
+        c.username = Some("u@example.com".into());
+        c.password = Some(secret.into());
+        let cfg = Config {
+            smtp: Some(c),
+            ..Config::default()
+        };
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let _ = std::fs::remove_dir_all(temp_dir());
+    }
+
+    #[test]
+    fn smtp_section_deserializes() {
+        // The server reads TOML; serde is the same for any format.
+        let cfg: Config = serde_json::from_value(serde_json::json!({"smtp": {
+            "host": "smtp.example.com", "port": 587, "from": "a@example.com",
+            "username": "a@example.com", "password_file": "/run/credentials/pw",
+            "tls": "starttls", "tls_ca_file": "/etc/ca.pem"
+        }}))
+        .unwrap();
+        let s = cfg.smtp.unwrap();
+        assert_eq!(s.tls_mode(), Ok(SmtpTls::StartTls));
+        assert_eq!(s.password_file.as_deref(), Some("/run/credentials/pw"));
+        assert!(!s.tls_insecure_skip_verify);
+        // Unknown keys are refused, as elsewhere.
+        assert!(
+            serde_json::from_value::<Config>(serde_json::json!({"smtp": {
+                "host": "h", "from": "a@example.com", "starttls": true
+            }}))
+            .is_err()
+        );
     }
 }

@@ -26,6 +26,9 @@ pub struct Db {
     /// SQLite has one writer: writers queue here instead of failing with SQLITE_BUSY
     /// when two deferred transactions try to upgrade their locks at once.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// The key the audit chain is written with (`audit::key::attach`); kept beside the pool
+    /// because every transaction that records an event needs it.
+    audit_key: Option<crate::audit::key::AuditKey>,
 }
 
 /// A write transaction. Commit explicitly; dropping it rolls back.
@@ -37,11 +40,16 @@ pub struct Tx {
     tx: Transaction<'static, Any>,
     _guard: Option<OwnedMutexGuard<()>>,
     outbox: Vec<Mail>,
+    audit_key: Option<crate::audit::key::AuditKey>,
 }
 
 impl Tx {
     pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
+    }
+    /// The audit key (none when the database was opened without `audit::key::attach`).
+    pub fn audit_key(&self) -> Option<&crate::audit::key::AuditKey> {
+        self.audit_key.as_ref()
     }
     /// Queues mail to send once this transaction has committed.
     pub fn mail_after_commit(&mut self, mail: Mail) {
@@ -60,7 +68,9 @@ impl Tx {
     }
     /// Commits and hands back the queued mail for the caller to send.
     pub async fn commit_outbox(self) -> AppResult<Vec<Mail>> {
-        let Tx { tx, _guard, outbox } = self;
+        let Tx {
+            tx, _guard, outbox, ..
+        } = self;
         tx.commit().await?;
         Ok(outbox)
     }
@@ -132,7 +142,17 @@ impl Db {
             pool,
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            audit_key: None,
         })
+    }
+
+    /// This handle, recording audit events with `key`.
+    pub fn with_audit_key(mut self, key: crate::audit::key::AuditKey) -> Db {
+        self.audit_key = Some(key);
+        self
+    }
+    pub fn audit_key(&self) -> Option<&crate::audit::key::AuditKey> {
+        self.audit_key.as_ref()
     }
 
     pub fn backend(&self) -> Backend {
@@ -166,6 +186,7 @@ impl Db {
             tx,
             _guard: guard,
             outbox: Vec::new(),
+            audit_key: self.audit_key.clone(),
         })
     }
 
@@ -290,6 +311,10 @@ impl Where {
 
 /// A search term for `LIKE '%…%'`: lower-cased, with the wildcards `%` and `_` dropped
 /// (they are rare in names and labels; this keeps them literal without an ESCAPE clause).
+/// The highest page number a listing accepts (beyond it, offsets would overflow; nobody
+/// pages that far).
+pub const MAX_PAGE: i64 = 1_000_000;
+
 pub fn like_term(s: &str) -> String {
     format!("%{}%", s.trim().to_lowercase().replace(['%', '_'], ""))
 }

@@ -24,6 +24,10 @@ pub enum AppError {
     /// was not done.
     #[error("{0}")]
     Unavailable(String),
+    /// Too much of a bounded resource (password checks) is in use right now: try again in
+    /// a few seconds (503 with Retry-After).
+    #[error("{0}")]
+    Busy(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("database error: {0}")]
@@ -50,7 +54,7 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Config(_) | AppError::Db(_) | AppError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -64,7 +68,11 @@ impl AppError {
                 "Something went wrong on our side. The error was logged.".to_string()
             }
             other => {
-                let s = other.to_string();
+                let mut s = other.to_string();
+                // Never a huge message (one that quotes what someone typed, say).
+                if s.chars().count() > 600 {
+                    s = s.chars().take(600).collect::<String>() + "…";
+                }
                 // A message may open with an address or domain name: those keep their case.
                 let first = s.split_whitespace().next().unwrap_or("");
                 if first.contains('@') || first.trim_end_matches([':', ',', '.']).contains('.') {
@@ -76,6 +84,15 @@ impl AppError {
                     None => s,
                 }
             }
+        }
+    }
+
+    /// Seconds a client should wait before trying again, for the `Retry-After` header.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests(_) => Some(900),
+            AppError::Busy(_) => Some(2),
+            _ => None,
         }
     }
 
@@ -96,9 +113,9 @@ impl IntoResponse for AppError {
             "error": { "status": status.as_u16(), "message": self.user_message() }
         });
         let mut resp = (status, axum::Json(body)).into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        if let Some(secs) = self.retry_after() {
             resp.headers_mut()
-                .insert("retry-after", http::HeaderValue::from_static("900"));
+                .insert("retry-after", http::HeaderValue::from(secs));
         }
         resp
     }

@@ -4,16 +4,33 @@
 //! writes the message and its final "." separately, and with Nagle's algorithm on, each
 //! message waited ~40 ms for the server's delayed ACK. A reused connection that has gone
 //! stale is replaced once.
+//!
+//! Each new connection is protected as `[smtp] tls` says (STARTTLS that must succeed, TLS
+//! from the first byte, or none for a relay on this host), with the server's certificate
+//! verified against the system's CAs plus `tls_ca_file`, then signs in (AUTH PLAIN/LOGIN)
+//! when a user name is set. TLS is rustls (ring) inside lettre, over our own TCP stream so
+//! that TCP_NODELAY holds with TLS too. When `serve` starts, the settings in effect are
+//! logged and one connection is made in the background ([`Mailer::announce`]), so a server
+//! that cannot work (no STARTTLS, an untrusted certificate, a refused password) is reported
+//! then rather than at the first invitation.
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+#[allow(deprecated)]
+use lettre::transport::smtp::client::AsyncNetworkStream;
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Message;
 use tokio::sync::Mutex;
 
-use super::config::SmtpConfig;
+use super::config::{is_loopback_host, SmtpConfig, SmtpTls};
 use super::error::{AppError, AppResult};
 
 /// One message to send.
@@ -28,55 +45,275 @@ pub struct Mail {
 
 #[derive(Clone)]
 pub struct Mailer {
-    smtp: Option<SmtpConfig>,
+    /// None: outgoing mail is not configured. Some(Err): configured, but unusable (the
+    /// reason is the error of every send; `load_config` refuses such settings at start).
+    smtp: Option<Result<Arc<Prepared>, String>>,
     /// Kept connections; a send takes a free one (or waits for one in turn).
     conns: Arc<Vec<Mutex<Option<AsyncSmtpConnection>>>>,
     turn: Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// The settings, checked once: TLS mode and parameters (certificates loaded).
+struct Prepared {
+    cfg: SmtpConfig,
+    mode: SmtpTls,
+    tls: Option<TlsParameters>,
+}
+
 /// How many SMTP connections are kept at most (and so how many messages go out at once).
 pub const CONNECTIONS: usize = 4;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connecting, TLS and signing in together.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The TLS parameters for `cfg` (None for `tls = "none"`): the system's CAs plus
+/// `tls_ca_file`, or no verification at all with `tls_insecure_skip_verify`. The server's
+/// certificate must name `host` (a DNS name or an IP address).
+pub fn tls_parameters(cfg: &SmtpConfig) -> Result<Option<TlsParameters>, String> {
+    if cfg.tls_mode()? == SmtpTls::None {
+        return Ok(None);
+    }
+    let host = cfg.host.trim_start_matches('[').trim_end_matches(']');
+    let mut b = TlsParameters::builder(host.to_string());
+    if let Some(pem) = cfg.ca_pem()? {
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            format!(
+                "smtp.tls_ca_file {}: {e}",
+                cfg.tls_ca_file.as_deref().unwrap_or_default()
+            )
+        })?;
+        b = b.add_root_certificate(cert);
+    }
+    if cfg.tls_insecure_skip_verify {
+        b = b.dangerous_accept_invalid_certs(true);
+    }
+    b.build_rustls()
+        .map(Some)
+        .map_err(|e| format!("smtp: TLS settings for {host}: {e}"))
+}
+
+impl Prepared {
+    fn new(cfg: SmtpConfig) -> Result<Prepared, String> {
+        let mode = cfg.tls_mode()?;
+        let tls = tls_parameters(&cfg)?;
+        Ok(Prepared { cfg, mode, tls })
+    }
+
+    /// "smtp.example.com:587 (STARTTLS, signed in as USER)" — for logs and errors.
+    fn describe(&self) -> String {
+        let c = &self.cfg;
+        let tls = match self.mode {
+            SmtpTls::StartTls => "STARTTLS",
+            SmtpTls::Implicit => "implicit TLS",
+            SmtpTls::None => "no TLS",
+        };
+        let verify = match self.mode {
+            SmtpTls::None => "",
+            _ if c.tls_insecure_skip_verify => ", certificate NOT verified",
+            _ if c.tls_ca_file.is_some() => ", certificate verified (system CAs + tls_ca_file)",
+            _ => ", certificate verified (system CAs)",
+        };
+        let user = match &c.username {
+            Some(u) => format!(", signed in as {u}"),
+            None => ", no sign-in".into(),
+        };
+        format!("{}:{} ({tls}{verify}{user})", c.host, c.port)
+    }
+}
+
+/// A TLS stream lettre made (implicit TLS) handed back to lettre as a plain transport, so
+/// that the TCP stream under it is ours (with TCP_NODELAY).
+#[allow(deprecated)]
+#[derive(Debug)]
+struct Wrapped(AsyncNetworkStream);
+
+#[allow(deprecated)]
+impl tokio::io::AsyncRead for Wrapped {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let dst = buf.initialize_unfilled();
+        match futures_io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, dst) {
+            Poll::Ready(Ok(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[allow(deprecated)]
+impl tokio::io::AsyncWrite for Wrapped {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        futures_io::AsyncWrite::poll_write(Pin::new(&mut self.0), cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures_io::AsyncWrite::poll_flush(Pin::new(&mut self.0), cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures_io::AsyncWrite::poll_close(Pin::new(&mut self.0), cx)
+    }
+}
+
+impl AsyncTokioStream for Wrapped {
+    fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.0.peer_addr()
+    }
+}
 
 impl Mailer {
     pub fn new(smtp: Option<SmtpConfig>) -> Self {
         Mailer {
-            smtp,
+            smtp: smtp.map(|cfg| Prepared::new(cfg).map(Arc::new)),
             conns: Arc::new((0..CONNECTIONS).map(|_| Mutex::new(None)).collect()),
             turn: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        }
+    }
+
+    /// For `serve` at start: logs the settings in effect (warning about unverified or
+    /// unencrypted connections) and checks them with one connection in the background (kept
+    /// for the first message), logging what fails in words. Other commands stay quiet: some
+    /// print results on stdout, where the log goes too.
+    pub fn announce(&self) {
+        match &self.smtp {
+            None => tracing::info!("outgoing mail is not configured: links are revealed once"),
+            Some(Err(e)) => tracing::error!("outgoing mail cannot work: {e}"),
+            Some(Ok(p)) => {
+                tracing::info!("outgoing mail via {}", p.describe());
+                if p.cfg.tls_insecure_skip_verify && p.mode != SmtpTls::None {
+                    tracing::warn!(
+                        "smtp.tls_insecure_skip_verify is on: the SMTP server's certificate is \
+                         not checked, so anyone on the path can read the mail and the password"
+                    );
+                }
+                if p.mode == SmtpTls::None && !is_loopback_host(&p.cfg.host) {
+                    tracing::warn!(
+                        "smtp.tls = \"none\": mail to {} travels unencrypted",
+                        p.cfg.host
+                    );
+                }
+                let m = self.clone();
+                tokio::spawn(async move {
+                    match m.check().await {
+                        Ok(()) => tracing::info!("outgoing mail: connected and ready"),
+                        Err(e) => tracing::error!("outgoing mail will fail: {e}"),
+                    }
+                });
+            }
         }
     }
     pub fn is_configured(&self) -> bool {
         self.smtp.is_some()
     }
 
-    async fn connect(cfg: &SmtpConfig) -> AppResult<AsyncSmtpConnection> {
-        let fail = |e: &dyn std::fmt::Display| {
-            AppError::Internal(format!(
-                "cannot reach the SMTP server {}:{}: {e}",
-                cfg.host, cfg.port
-            ))
+    fn prepared(&self) -> AppResult<&Arc<Prepared>> {
+        match &self.smtp {
+            None => Err(AppError::Conflict("outgoing mail is not configured".into())),
+            Some(Err(e)) => Err(AppError::Config(e.clone())),
+            Some(Ok(p)) => Ok(p),
+        }
+    }
+
+    /// Connects (TLS, sign-in) once and keeps the connection for the next message.
+    pub async fn check(&self) -> AppResult<()> {
+        let p = self.prepared()?;
+        let Some(mut slot) = self.conns.iter().find_map(|c| c.try_lock().ok()) else {
+            return Ok(()); // all busy: sending, so connected
         };
-        let stream = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            tokio::net::TcpStream::connect((cfg.host.as_str(), cfg.port)),
-        )
-        .await
-        .map_err(|e| fail(&e))?
-        .map_err(|e| fail(&e))?;
-        stream.set_nodelay(true).map_err(|e| fail(&e))?;
-        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &ClientId::default())
+        if slot.as_ref().is_some_and(|c| !c.has_broken()) {
+            return Ok(());
+        }
+        *slot = Some(Self::connect(p).await?);
+        Ok(())
+    }
+
+    async fn connect(p: &Prepared) -> AppResult<AsyncSmtpConnection> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, Self::open(p)).await {
+            Ok(r) => r,
+            Err(_) => Err(AppError::Internal(format!(
+                "no answer in time from the SMTP server {}",
+                p.describe()
+            ))),
+        }
+    }
+
+    async fn open(p: &Prepared) -> AppResult<AsyncSmtpConnection> {
+        let cfg = &p.cfg;
+        let at = format!("{}:{}", cfg.host, cfg.port);
+        let fail = |e: &dyn std::fmt::Display| {
+            AppError::Internal(format!("cannot reach the SMTP server {at}: {e}"))
+        };
+        let tls_fail = |e: &dyn std::fmt::Display| {
+            let hint = if cfg.tls_ca_file.is_none() && e.to_string().contains("certificate") {
+                " (a private CA: set smtp.tls_ca_file)"
+            } else {
+                ""
+            };
+            AppError::Internal(format!("TLS with the SMTP server {at} failed: {e}{hint}"))
+        };
+        let host = cfg.host.trim_start_matches('[').trim_end_matches(']');
+        let stream = tokio::net::TcpStream::connect((host, cfg.port))
             .await
-            .map_err(|e| fail(&e))
+            .map_err(|e| fail(&e))?;
+        stream.set_nodelay(true).map_err(|e| fail(&e))?;
+        let hello = ClientId::default();
+        let mut conn = match (&p.mode, &p.tls) {
+            (SmtpTls::Implicit, Some(tls)) => {
+                #[allow(deprecated)]
+                let mut s = AsyncNetworkStream::use_existing_tokio1(Box::new(stream));
+                s.upgrade_tls(tls.clone()).await.map_err(|e| tls_fail(&e))?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(Wrapped(s)), &hello)
+                    .await
+                    .map_err(|e| fail(&e))?
+            }
+            _ => AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello)
+                .await
+                .map_err(|e| fail(&e))?,
+        };
+        if let (SmtpTls::StartTls, Some(tls)) = (&p.mode, &p.tls) {
+            if !conn.can_starttls() {
+                conn.abort().await;
+                return Err(AppError::Internal(format!(
+                    "the SMTP server {at} does not offer STARTTLS, which smtp.tls = \"starttls\" \
+                     requires (the default except for a relay on this host; set smtp.tls = \"none\" \
+                     only for a relay you reach without crossing a network)"
+                )));
+            }
+            conn.starttls(tls.clone(), &hello)
+                .await
+                .map_err(|e| tls_fail(&e))?;
+        }
+        if let Some(user) = &cfg.username {
+            let password = cfg.password().map_err(AppError::Config)?.ok_or_else(|| {
+                AppError::Config("smtp.username is set without a password".into())
+            })?;
+            let creds = Credentials::new(user.clone(), password);
+            if let Err(e) = conn
+                .auth(&[Mechanism::Plain, Mechanism::Login], &creds)
+                .await
+            {
+                conn.abort().await;
+                return Err(AppError::Internal(format!(
+                    "the SMTP server {at} refused the sign-in as {user}: {e}"
+                )));
+            }
+        }
+        Ok(conn)
     }
 
     pub async fn send(&self, to: &str, subject: &str, body: String) -> AppResult<()> {
-        let Some(cfg) = &self.smtp else {
-            return Err(AppError::Conflict("outgoing mail is not configured".into()));
-        };
-        let from: Mailbox = cfg
+        let p = self.prepared()?;
+        let from: Mailbox = p
+            .cfg
             .from
             .parse()
             .map_err(|e| AppError::Config(format!("smtp.from: {e}")))?;
@@ -102,7 +339,7 @@ impl Mailer {
         for attempt in 0..2 {
             let reused = conn.as_ref().is_some_and(|c| !c.has_broken());
             if !reused {
-                *conn = Some(Self::connect(cfg).await?);
+                *conn = Some(Self::connect(p).await?);
             }
             let c = conn.as_mut().expect("connected above");
             match tokio::time::timeout(SEND_TIMEOUT, c.send(&envelope, &bytes)).await {
@@ -123,5 +360,59 @@ impl Mailer {
             }
         }
         Err(AppError::Internal("sending mail failed".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smtp(host: &str, port: u16, tls: Option<&str>) -> SmtpConfig {
+        SmtpConfig {
+            host: host.into(),
+            port,
+            from: "a@example.com".into(),
+            tls: tls.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn tls_parameters_follow_the_mode() {
+        assert!(tls_parameters(&smtp("127.0.0.1", 25, None))
+            .unwrap()
+            .is_none());
+        for (host, port, tls) in [
+            ("smtp.example.com", 465, None),
+            ("smtp.example.com", 25, Some("implicit")),
+            ("smtp.example.com", 587, None),
+            ("[::1]", 587, Some("starttls")),
+            ("127.0.0.1", 465, None),
+        ] {
+            let p = tls_parameters(&smtp(host, port, tls))
+                .unwrap()
+                .unwrap_or_else(|| panic!("TLS for {host}:{port}"));
+            assert_eq!(p.domain(), host.trim_matches(['[', ']']));
+        }
+        let mut c = smtp("smtp.example.com", 465, None);
+        c.tls_insecure_skip_verify = true;
+        assert!(tls_parameters(&c).unwrap().is_some());
+        // A CA file that looks like PEM but is not a certificate.
+        let dir = std::env::temp_dir().join(format!("mw-mailer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.pem");
+        std::fs::write(
+            &bad,
+            "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        c.tls_insecure_skip_verify = false;
+        c.tls_ca_file = Some(bad.display().to_string());
+        let e = tls_parameters(&c).err().unwrap();
+        assert!(
+            e.starts_with(&format!("smtp.tls_ca_file {}", bad.display())),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

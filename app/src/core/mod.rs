@@ -3,6 +3,7 @@
 pub mod authz;
 pub mod clock;
 pub mod config;
+pub mod csv;
 pub mod db;
 pub mod error;
 pub mod jobs;

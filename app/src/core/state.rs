@@ -17,6 +17,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The reverse proxies to believe (validated with the configuration at start).
+    pub fn proxies(&self) -> super::web::ProxyList {
+        super::web::ProxyList::parse(&self.config.trusted_proxies).unwrap_or_default()
+    }
+
     pub fn new(db: Db, config: Config) -> Self {
         AppState {
             db,

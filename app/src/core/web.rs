@@ -131,6 +131,18 @@ impl Metrics {
             "mailward_signin_failures_total {}\n",
             self.signin_failures.load(Ordering::Relaxed)
         );
+        out += "# HELP mailward_password_checks_total Password hashes and verifications run (argon2id).\n";
+        out += "# TYPE mailward_password_checks_total counter\n";
+        out += &format!(
+            "mailward_password_checks_total {}\n",
+            super::secrets::PASSWORD_CHECKS.load(Ordering::Relaxed)
+        );
+        out += "# HELP mailward_password_checks_refused_total Password checks turned away because the queue was full (503).\n";
+        out += "# TYPE mailward_password_checks_refused_total counter\n";
+        out += &format!(
+            "mailward_password_checks_refused_total {}\n",
+            super::secrets::PASSWORD_BUSY.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -188,5 +200,133 @@ impl Caller {
             Ok(_) => done(&self.session, ok_to, ok_message).await,
             Err(e) => failed(&self.session, err_to, e).await,
         }
+    }
+}
+
+// ---------- reverse proxies ----------
+
+/// The reverse proxies whose `X-Forwarded-For` / `-Proto` headers are believed, as
+/// addresses or CIDR ranges (`trusted_proxies`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProxyList(Vec<(std::net::IpAddr, u8)>);
+
+impl ProxyList {
+    pub fn parse(items: &[String]) -> Result<ProxyList, String> {
+        let mut out = Vec::new();
+        for it in items {
+            let (addr, bits) = match it.split_once('/') {
+                Some((a, b)) => (a, Some(b)),
+                None => (it.as_str(), None),
+            };
+            let ip: std::net::IpAddr = addr.trim().parse().map_err(|_| {
+                format!("trusted_proxies: {it:?} is not an IP address or CIDR range")
+            })?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                None => max,
+                Some(b) => b
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(|| format!("trusted_proxies: bad prefix length in {it:?}"))?,
+            };
+            out.push((ip, bits));
+        }
+        Ok(ProxyList(out))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        fn bits(ip: std::net::IpAddr) -> (u128, u8) {
+            match ip {
+                std::net::IpAddr::V4(v) => (u32::from(v) as u128, 32),
+                std::net::IpAddr::V6(v) => match v.to_ipv4_mapped() {
+                    Some(v4) => (u32::from(v4) as u128, 32),
+                    None => (u128::from(v), 128),
+                },
+            }
+        }
+        let (x, xw) = bits(ip);
+        self.0.iter().any(|(net, len)| {
+            let (n, nw) = bits(*net);
+            if nw != xw {
+                return false;
+            }
+            let shift = u32::from(nw - (*len).min(nw));
+            let mask = if shift >= 128 { 0 } else { u128::MAX << shift };
+            (x & mask) == (n & mask)
+        })
+    }
+
+    /// Who the client is: the peer, unless the peer is a trusted proxy; then the right-most
+    /// `X-Forwarded-For` entry that is not a trusted proxy itself (entries to its left were
+    /// written by the client and prove nothing).
+    pub fn client_ip(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        forwarded_for: Option<&str>,
+    ) -> Option<String> {
+        let peer = peer?;
+        if !self.contains(peer) {
+            return Some(peer.to_string());
+        }
+        let Some(xff) = forwarded_for else {
+            return Some(peer.to_string());
+        };
+        let mut last = None;
+        for entry in xff.rsplit(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match entry.parse::<std::net::IpAddr>() {
+                Ok(ip) if self.contains(ip) => last = Some(ip),
+                Ok(ip) => return Some(ip.to_string()),
+                // Garbage where an address belongs: stop believing the header there.
+                Err(_) => break,
+            }
+        }
+        Some(last.unwrap_or(peer).to_string())
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    use super::ProxyList;
+
+    fn list(v: &[&str]) -> ProxyList {
+        ProxyList::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn right_most_untrusted_entry_is_the_client() {
+        let l = list(&["127.0.0.1", "10.0.0.0/8"]);
+        let peer = Some("127.0.0.1".parse().unwrap());
+        // The client wrote "6.6.6.6"; the proxy appended the real address.
+        assert_eq!(
+            l.client_ip(peer, Some("6.6.6.6, 203.0.113.7")).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            l.client_ip(peer, Some("203.0.113.7, 10.1.2.3")).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(l.client_ip(peer, None).as_deref(), Some("127.0.0.1"));
+        // An untrusted peer's header is ignored.
+        let other = Some("192.0.2.1".parse().unwrap());
+        assert_eq!(
+            l.client_ip(other, Some("6.6.6.6")).as_deref(),
+            Some("192.0.2.1")
+        );
+        // Garbage stops the walk.
+        assert_eq!(
+            l.client_ip(peer, Some("6.6.6.6, junk")).as_deref(),
+            Some("127.0.0.1")
+        );
+        assert!(l.contains("::ffff:10.9.9.9".parse().unwrap()));
+        assert!(!l.contains("11.0.0.1".parse().unwrap()));
+        assert!(list(&["::1", "fd00::/8"]).contains("fd12::1".parse().unwrap()));
+        assert!(ProxyList::parse(&["10.0.0.0/33".into()]).is_err());
+        assert!(ProxyList::parse(&["proxy.local".into()]).is_err());
     }
 }

@@ -331,7 +331,7 @@ async fn reveal_policy(c: Caller, Path(slug): Path<String>, Form(f): Form<Policy
 
 /// Starts a mailbox owner's session (a fresh one: nothing of an earlier session carries over).
 async fn owner_session(c: &Caller, mailbox_id: &str) {
-    let _ = c.session.flush().await;
+    crate::auth::sessions::renew(&c.session).await;
     let _ = c.session.insert(keys::MAILBOX_ID, mailbox_id).await;
     let _ = c.session.insert(keys::AUTH_AT, c.st.clock.now()).await;
     let _ = c.session.insert(keys::IP, c.client.ip.clone()).await;
@@ -415,7 +415,7 @@ async fn owner_login(c: Caller, Form(f): Form<OwnerLogin>) -> Response {
 }
 
 async fn owner_logout(c: Caller) -> Response {
-    let _ = c.session.flush().await;
+    crate::auth::sessions::renew(&c.session).await;
     Redirect::to("/me/login").into_response()
 }
 
@@ -439,7 +439,7 @@ async fn self_reset(c: Caller, Form(f): Form<SelfResetForm>) -> Response {
     .await
     {
         Ok(_) => {
-            let _ = c.session.flush().await;
+            crate::auth::sessions::renew(&c.session).await;
             done(
                 &c.session,
                 "/me/login",

@@ -77,9 +77,16 @@ pub fn MailboxesListPage() -> impl IntoView {
     let q = move || {
         let m = query.read();
         super::MailboxQuery {
-            q: m.get("q").unwrap_or_default(),
-            status: m.get("status").unwrap_or_default(),
-            page: m.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+            q: m.get("q").map(crate::ui::clean_param).unwrap_or_default(),
+            status: m
+                .get("status")
+                .map(crate::ui::clean_param)
+                .unwrap_or_default(),
+            page: m
+                .get("page")
+                .map(crate::ui::clean_param)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(1),
         }
     };
     let data = Resource::new(q, get_mailboxes);
@@ -296,7 +303,13 @@ pub async fn get_mailbox_page(id: String) -> Result<PageData<MailboxPage>, Serve
 #[component]
 pub fn MailboxDetailPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.read().get("id").unwrap_or_default();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .map(crate::ui::clean_param)
+            .unwrap_or_default()
+    };
     let data = Resource::new(id, get_mailbox_page);
     signed_in_page(
         "Mailbox",
@@ -674,7 +687,13 @@ pub async fn get_activation(token: String) -> Result<PageData<super::Activation>
 #[component]
 pub fn ActivatePage() -> impl IntoView {
     let params = use_params_map();
-    let token = move || params.read().get("token").unwrap_or_default();
+    let token = move || {
+        params
+            .read()
+            .get("token")
+            .map(crate::ui::clean_param)
+            .unwrap_or_default()
+    };
     let data = Resource::new(token, get_activation);
     auth_page(
         "Set your mailbox password",

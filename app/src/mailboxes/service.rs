@@ -10,7 +10,7 @@ use super::{
 };
 use crate::audit::service::{record, record_alone, Event};
 use crate::audit::AuditEvent;
-use crate::auth::store as auth_store;
+use crate::auth::service::Attempt;
 use crate::changes::service::{self as changes, NewChange};
 use crate::changes::ChangeRequest;
 use crate::core::authz::{authorize, authorize_in, Action, Actor, Granted, Principal, TenantScope};
@@ -28,9 +28,9 @@ const NEUTRAL_RESET: &str =
     "That did not work. Check the mailbox address and the recovery code, and try again.";
 const THROTTLED: &str =
     "Too many failed attempts. This is paused for up to 15 minutes; try again later.";
-/// Failures allowed per mailbox and per address within the window.
+/// Failed attempts allowed per mailbox and per address within the throttle window
+/// (`auth::service::FAILURE_WINDOW_SECS`).
 pub const MAX_FAILURES: i64 = 5;
-pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
 
 // ---------- reading ----------
 
@@ -768,36 +768,21 @@ pub async fn owner(
         }))
 }
 
-async fn throttled(st: &AppState, subjects: &[String]) -> AppResult<bool> {
-    let since = st.clock.now() - FAILURE_WINDOW_SECS;
-    for s in subjects {
-        if auth_store::count_failures(&st.db, s, since).await? >= MAX_FAILURES {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
+/// Records a failed attempt (already counted by its [`Attempt`]) as an audit event.
 async fn note_failure(
     st: &AppState,
     actor: &Actor,
-    subjects: &[String],
     action: &str,
     m: Option<&Mailbox>,
     details: serde_json::Value,
 ) -> AppResult<()> {
-    let now = st.clock.now();
-    let mut tx = st.db.begin().await?;
-    for s in subjects {
-        auth_store::add_failure(tx.conn(), s, now).await?;
-    }
     let mut ev = Event::new(action).details(details);
     if let Some(m) = m {
         ev.target = Some(m.id.clone());
         ev.tenant_id = Some(m.tenant_id.clone());
     }
-    record(&mut tx, actor, now, ev).await?;
-    tx.commit().await
+    record_alone(&st.db, actor, st.clock.now(), ev).await?;
+    Ok(())
 }
 
 fn subjects(kind: &str, address: &str, actor: &Actor) -> Vec<String> {
@@ -817,7 +802,7 @@ pub async fn sign_in(
 ) -> AppResult<Mailbox> {
     let key = address.trim().to_lowercase();
     let subj = subjects("msignin", &key, actor);
-    if throttled(st, &subj).await? {
+    let Some(attempt) = Attempt::reserve(st, &subj, MAX_FAILURES).await? else {
         record_alone(
             &st.db,
             actor,
@@ -826,17 +811,25 @@ pub async fn sign_in(
         )
         .await?;
         return Err(AppError::TooManyRequests(THROTTLED.into()));
-    }
+    };
     let mut conn = st.db.pool().acquire().await?;
     let found = store::credentials(&mut conn, &key).await?;
     drop(conn);
-    let ok = secrets::verify_mail_password(
+    let ok = match secrets::verify_mail_password(
         password.to_string(),
         found.as_ref().and_then(|(_, h)| h.clone()),
     )
-    .await;
+    .await
+    {
+        Ok(ok) => ok,
+        Err(e) => {
+            attempt.succeeded(st).await?;
+            return Err(e);
+        }
+    };
     match found {
         Some((m, _)) if ok && m.status == "active" => {
+            attempt.succeeded(st).await?;
             let owner = owner_actor_for(&m, actor.ip.clone(), actor.user_agent.clone());
             let ev = Event::new("mailbox.signin")
                 .target(m.id.clone())
@@ -845,10 +838,10 @@ pub async fn sign_in(
             Ok(m)
         }
         found => {
+            attempt.failed();
             note_failure(
                 st,
                 actor,
-                &subj,
                 "mailbox.signin_failed",
                 found.as_ref().map(|(m, _)| m),
                 json!({ "address": key }),
@@ -876,7 +869,7 @@ pub async fn self_reset(
     }
     secrets::check_password_policy(password, &key)?;
     let subj = subjects("mreset", &key, actor);
-    if throttled(st, &subj).await? {
+    let Some(attempt) = Attempt::reserve(st, &subj, MAX_FAILURES).await? else {
         record_alone(
             &st.db,
             actor,
@@ -885,9 +878,15 @@ pub async fn self_reset(
         )
         .await?;
         return Err(AppError::TooManyRequests(THROTTLED.into()));
-    }
+    };
     // The same work whether or not the address exists: one argon2 hash.
-    let hash = secrets::hash_mail_password(password.to_string()).await?;
+    let hash = match secrets::hash_mail_password(password.to_string()).await {
+        Ok(h) => h,
+        Err(e) => {
+            attempt.succeeded(st).await?;
+            return Err(e);
+        }
+    };
     let mut conn = st.db.pool().acquire().await?;
     let found = store::credentials(&mut conn, &key).await?.map(|(m, _)| m);
     drop(conn);
@@ -919,6 +918,7 @@ pub async fn self_reset(
                     .tenant(m.tenant_id.clone());
                 record(&mut tx, &owner, now, ev).await?;
                 tx.commit().await?;
+                attempt.succeeded(st).await?;
                 notify_reset(st, m, actor).await;
                 let mut m = m.clone();
                 m.status = "active".into();
@@ -926,10 +926,10 @@ pub async fn self_reset(
             }
         }
     }
+    attempt.failed();
     note_failure(
         st,
         actor,
-        &subj,
         "mailbox.self_reset_failed",
         found.as_ref(),
         json!({ "address": key }),
@@ -984,10 +984,26 @@ async fn confirm_current(st: &AppState, id: &str, current: &str) -> AppResult<Ma
         .await?
         .ok_or(AppError::NotFound)?;
     drop(conn);
-    if !secrets::verify_mail_password(current.to_string(), hash).await {
-        return Err(AppError::invalid("The current password is not right."));
+    // Guessing the current password from a signed-in session is throttled like sign-in.
+    let subject = format!("mcurrent:mbx:{id}");
+    let Some(attempt) = Attempt::reserve(st, std::slice::from_ref(&subject), MAX_FAILURES).await?
+    else {
+        return Err(AppError::TooManyRequests(THROTTLED.into()));
+    };
+    match secrets::verify_mail_password(current.to_string(), hash).await {
+        Ok(true) => {
+            attempt.succeeded(st).await?;
+            Ok(m)
+        }
+        Ok(false) => {
+            attempt.failed();
+            Err(AppError::invalid("The current password is not right."))
+        }
+        Err(e) => {
+            attempt.succeeded(st).await?;
+            Err(e)
+        }
     }
-    Ok(m)
 }
 
 /// The owner changes their password: every session of the mailbox ends (the caller starts

@@ -85,7 +85,7 @@ pub async fn search(
         .await?
         .try_get("n")?;
     let lim = w.arg(super::MAILBOX_PAGE);
-    let off = w.arg((q.page.max(1) - 1) * super::MAILBOX_PAGE);
+    let off = w.arg((q.page.clamp(1, crate::core::db::MAX_PAGE) - 1) * super::MAILBOX_PAGE);
     let cols: String = COLS
         .split(", ")
         .map(|c| format!("m.{}", c.trim()))

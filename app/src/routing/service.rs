@@ -606,7 +606,9 @@ pub async fn check(
             .map(|(_, d)| d.to_string())
             .unwrap_or_default();
         let hosted = domain_named(conn, &target_domain).await?;
-        if let Some(h) = &hosted {
+        // Another tenant's domain is nobody's business here: it is treated like any outside
+        // domain, and its state is never named (no existence leak).
+        if let Some(h) = hosted.as_ref().filter(|h| h.tenant_id == tenant_id) {
             if h.status == "suspended" {
                 return Err(AppError::Conflict(format!(
                     "{a} is in a suspended domain: mail to it would bounce."
@@ -647,9 +649,11 @@ pub async fn check(
                     }
                     targets.push((a, Some(id)));
                 }
+                // Another tenant's mailbox: the same answer as for no mailbox at all.
                 Some(_) => {
                     return Err(AppError::invalid(format!(
-                        "{a} belongs to another tenant: routes stay inside their tenant."
+                        "{a} is not a mailbox{} of this tenant.",
+                        if kind == "alias" { " or alias" } else { "" }
                     )))
                 }
                 None if kind == "alias"
@@ -1431,42 +1435,41 @@ pub async fn report(
 
 /// The report as CSV (one line per route; targets separated by spaces).
 pub fn report_csv(items: &[PersistenceItem]) -> String {
-    fn field(s: &str) -> String {
-        // Quote always; neutralise spreadsheet formulas.
-        let s = if s.starts_with(['=', '+', '-', '@']) {
-            format!("'{s}")
-        } else {
-            s.to_string()
-        };
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
     let ts = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
             .map(|d| d.to_rfc3339())
             .unwrap_or_default()
     };
-    let mut out = String::from(
-        "route_id,kind,tenant,source,targets,state,created_at,age_days,expires_at,requested_by,approved_by,reason\n",
-    );
+    let mut c = crate::core::csv::Csv::new(&[
+        "route_id",
+        "kind",
+        "tenant",
+        "source",
+        "targets",
+        "state",
+        "created_at",
+        "age_days",
+        "expires_at",
+        "requested_by",
+        "approved_by",
+        "reason",
+    ]);
     for i in items {
-        let row = [
-            field(&i.route_id),
-            field(&i.kind),
-            field(&i.tenant),
-            field(&i.source),
-            field(&i.targets.join(" ")),
-            field(&i.state),
-            field(&ts(i.created_at)),
-            i.age_days.to_string(),
-            field(&i.expires_at.map(ts).unwrap_or_default()),
-            field(&i.requested_by),
-            field(i.approved_by.as_deref().unwrap_or("")),
-            field(&i.reason),
-        ];
-        out.push_str(&row.join(","));
-        out.push('\n');
+        c.text(&i.route_id)
+            .text(&i.kind)
+            .text(&i.tenant)
+            .text(&i.source)
+            .text(&i.targets.join(" "))
+            .text(&i.state)
+            .text(&ts(i.created_at))
+            .num(i.age_days)
+            .text(&i.expires_at.map(ts).unwrap_or_default())
+            .text(&i.requested_by)
+            .text(i.approved_by.as_deref().unwrap_or(""))
+            .text(&i.reason);
+        c.end_row();
     }
-    out
+    c.finish()
 }
 
 pub async fn badges(st: &AppState, actor: &Actor) -> AppResult<RoutingBadges> {

@@ -66,6 +66,7 @@ pub struct Domain {
 /// the page's query string and from the API's; anything unknown falls back to the default.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 pub struct DomainQuery {
     /// Part of a domain name (Unicode or ASCII) or of a tenant name.
     #[serde(default)]
@@ -117,7 +118,8 @@ impl DomainQuery {
         if !PAGE_SIZES.contains(&q.per) {
             q.per = 100;
         }
-        q.page = q.page.max(1);
+        // Bounded: a page of i64::MAX would overflow the offset.
+        q.page = q.page.clamp(1, 1_000_000);
         q
     }
 

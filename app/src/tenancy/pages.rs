@@ -440,7 +440,13 @@ pub async fn get_domain_page(name: String) -> Result<PageData<DomainPage>, Serve
 #[component]
 pub fn DomainDetailPage() -> impl IntoView {
     let params = use_params_map();
-    let name = move || params.read().get("name").unwrap_or_default();
+    let name = move || {
+        params
+            .read()
+            .get("name")
+            .map(crate::ui::clean_param)
+            .unwrap_or_default()
+    };
     let data = Resource::new(name, get_domain_page);
     signed_in_page(
         "Domain",
@@ -527,7 +533,13 @@ pub fn DomainsTable(domains: Vec<Domain>, #[prop(optional)] can_manage: bool) ->
 #[component]
 pub fn TenantDetailPage() -> impl IntoView {
     let params = use_params_map();
-    let slug = move || params.read().get("slug").unwrap_or_default();
+    let slug = move || {
+        params
+            .read()
+            .get("slug")
+            .map(crate::ui::clean_param)
+            .unwrap_or_default()
+    };
     let data = Resource::new(slug, get_tenant);
     signed_in_page(
         "Tenant",

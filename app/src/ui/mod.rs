@@ -438,3 +438,14 @@ pub fn status_tone(status: &str) -> &'static str {
         _ => "gray",
     }
 }
+
+/// A value read from the address bar, as pages pass it on to the server: without control
+/// characters (a NUL reaches PostgreSQL as an error) and at most 4,000 characters — the same
+/// bounds the edge enforces on requests (the router decodes query values once more than a
+/// plain request parser, so `%2500` arrives here as a NUL).
+pub fn clean_param(s: String) -> String {
+    if s.len() <= 4000 && !s.chars().any(char::is_control) {
+        return s;
+    }
+    s.chars().filter(|c| !c.is_control()).take(4000).collect()
+}

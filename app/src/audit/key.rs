@@ -1,0 +1,165 @@
+//! The audit key: a secret kept *outside* the database (a file named by configuration) that
+//! keys the chain's hashes (HMAC-SHA256) and signs checkpoints. Someone who can write the
+//! database but not read this file can neither rewrite an event nor forge a checkpoint; with
+//! checkpoints stored elsewhere, removing the newest events is found too.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use sqlx::Row;
+
+use crate::core::config::Config;
+use crate::core::db::Db;
+use crate::core::{secrets, AppError, AppResult};
+
+#[derive(Clone)]
+pub struct AuditKey(Arc<[u8; 32]>);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuditKey({})", self.id())
+    }
+}
+
+impl AuditKey {
+    pub fn from_bytes(b: [u8; 32]) -> AuditKey {
+        AuditKey(Arc::new(b))
+    }
+    /// HMAC-SHA256 over the parts, each followed by a newline, as lowercase hex.
+    pub fn mac(&self, parts: &[&[u8]]) -> String {
+        let mut m = Hmac::<Sha256>::new_from_slice(&self.0[..]).expect("any key length");
+        for p in parts {
+            m.update(p);
+            m.update(b"\n");
+        }
+        hex::encode(m.finalize().into_bytes())
+    }
+    /// A public name of the key (not the key): 16 hex digits of an HMAC of a fixed text.
+    pub fn id(&self) -> String {
+        self.mac(&[b"mailward audit key id"])[..16].to_string()
+    }
+}
+
+/// Where the key lives: `audit_key_file`, else beside a SQLite database
+/// (`DIR/audit.key`), else `data/audit.key`.
+pub fn key_path(cfg: &Config) -> PathBuf {
+    if let Some(p) = cfg.audit_key_file.as_deref().filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let url = &cfg.database_url;
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or(path);
+        if path != ":memory:" && !path.is_empty() {
+            let parent = Path::new(path).parent().unwrap_or(Path::new(""));
+            return parent.join("audit.key");
+        }
+    }
+    PathBuf::from("data/audit.key")
+}
+
+/// Reads the key file (64 hex digits), creating it (mode 0600) when it does not exist yet.
+pub fn load_or_create(path: &Path) -> AppResult<(AuditKey, bool)> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim())
+                .ok()
+                .filter(|b| b.len() == 32)
+                .ok_or_else(|| {
+                    AppError::Config(format!(
+                        "the audit key file {} must hold 64 hexadecimal digits",
+                        path.display()
+                    ))
+                })?;
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&bytes);
+            Ok((AuditKey::from_bytes(k), false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    AppError::Config(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let k = secrets::random_bytes::<32>();
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            use std::io::Write;
+            let mut f = opts.open(path).map_err(|e| {
+                AppError::Config(format!(
+                    "cannot create the audit key {}: {e}",
+                    path.display()
+                ))
+            })?;
+            f.write_all(format!("{}\n", hex::encode(k)).as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| {
+                    AppError::Config(format!(
+                        "cannot write the audit key {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            Ok((AuditKey::from_bytes(k), true))
+        }
+        Err(e) => Err(AppError::Config(format!(
+            "cannot read the audit key {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Loads (or on first start creates) the configured key, checks it is the key this
+/// database's chain was written with, and hands back the database handle that records with
+/// it. Every process that writes the audit log opens its database through here.
+pub async fn attach(db: Db, cfg: &Config) -> AppResult<Db> {
+    let path = key_path(cfg);
+    let (key, created) = load_or_create(&path)?;
+    let id = key.id();
+    let row = sqlx::query("SELECT key_id FROM audit_head WHERE id = 1")
+        .fetch_one(db.pool())
+        .await?;
+    let have: Option<String> = row.try_get("key_id")?;
+    match have {
+        Some(h) if h != id => {
+            return Err(AppError::Config(format!(
+                "the audit log of this database is keyed with another audit key (id {h}; {} has \
+                 id {id}). Point audit_key_file (MAILWARD_AUDIT_KEY_FILE) at the key this \
+                 database was started with; every instance sharing it needs the same key.",
+                path.display()
+            )));
+        }
+        Some(_) => {}
+        None => {
+            sqlx::query("UPDATE audit_head SET key_id = $1 WHERE id = 1 AND key_id IS NULL")
+                .bind(id.clone())
+                .execute(db.pool())
+                .await?;
+            // Two instances starting at once with different keys: one of them loses here.
+            let now: Option<String> = sqlx::query("SELECT key_id FROM audit_head WHERE id = 1")
+                .fetch_one(db.pool())
+                .await?
+                .try_get("key_id")?;
+            if now.as_deref() != Some(id.as_str()) {
+                return Err(AppError::Config(
+                    "another instance keyed this audit log with a different key at the same time"
+                        .into(),
+                ));
+            }
+        }
+    }
+    if created {
+        tracing::warn!(
+            path = %path.display(),
+            key_id = %id,
+            "created a new audit key: back it up, keep it off the database host if you can, and \
+             give every instance sharing this database the same file"
+        );
+    }
+    Ok(db.with_audit_key(key))
+}
