@@ -4,8 +4,9 @@
 //! - Every value a client sends as text — query parameters, form fields, JSON strings and
 //!   keys, path segments — is at most [`MAX_FIELD_CHARS`] characters and holds no control
 //!   characters (tab and line breaks excepted). Anything else is refused with 422 before a
-//!   handler runs; the value is never echoed back, only the field's name. Finer limits
-//!   (a name's 200 characters…) stay with the types and services that own them.
+//!   handler runs; the value is never echoed back, only the field's name. The fields every
+//!   form shares have tighter bounds by name ([`FIELD_LIMITS`]: names 200 characters on one
+//!   line, addresses 254, reasons 2,000); what a value must look like stays with its type.
 //! - Form and JSON bodies are read up to [`MAX_BODY_BYTES`] (413 beyond); uploads
 //!   (multipart, text/csv) go through untouched to handlers that bound them themselves.
 //! - `/api/` responses with a 4xx/5xx status that are not JSON yet (axum's extractor
@@ -29,22 +30,45 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// API error messages are cut to this many characters.
 const MAX_MESSAGE_CHARS: usize = 400;
 
+/// Tighter bounds for the fields every form and API shares, by name: (field, most
+/// characters, may span lines). Everything else: [`MAX_FIELD_CHARS`], line breaks allowed.
+const FIELD_LIMITS: &[(&str, usize, bool)] = &[
+    ("name", 200, false),
+    ("display_name", 200, false),
+    ("contact_name", 200, false),
+    ("contact_email", 254, false),
+    ("email", 254, false),
+    ("address", 254, false),
+    ("invite_to", 254, false),
+    ("source", 254, false),
+    ("slug", 64, false),
+    ("q", 200, false),
+    ("reason", 2000, true),
+];
+
 /// What is wrong with one value, without the value.
 fn check(field: &str, value: &str) -> Result<(), String> {
+    let (max, multiline) = FIELD_LIMITS
+        .iter()
+        .find(|(f, _, _)| *f == field)
+        .map(|(_, m, ml)| (*m, *ml))
+        .unwrap_or((MAX_FIELD_CHARS, true));
     let name: String = field.chars().take(40).collect();
     let name = if name.is_empty() || name.chars().any(char::is_control) {
         "a field".to_string()
     } else {
         format!("“{name}”")
     };
-    if value.chars().count() > MAX_FIELD_CHARS {
+    if value.chars().count() > max {
         return Err(format!(
-            "The value of {name} is too long (at most {MAX_FIELD_CHARS} characters)."
+            "The value of {name} is too long (at most {max} characters)."
         ));
     }
-    if value.chars().any(|c| {
-        (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{2028}' || c == '\u{2029}'
-    }) {
+    let allowed = |c: char| multiline && matches!(c, '\t' | '\n' | '\r');
+    if value
+        .chars()
+        .any(|c| (c.is_control() && !allowed(c)) || c == '\u{2028}' || c == '\u{2029}')
+    {
         return Err(format!(
             "The value of {name} contains control characters (such as NUL), which are not accepted."
         ));
@@ -219,6 +243,9 @@ mod tests {
         assert!(e.contains("too long") && !e.contains("xxxx"), "{e}");
         assert!(check("name", "a\0b").unwrap_err().contains("control"));
         assert!(check("name", "a\u{1b}[31m").is_err());
+        assert!(check("name", "two\nlines").is_err(), "names are one line");
+        assert!(check("name", &"n".repeat(201)).is_err());
+        assert!(check("q", &"q".repeat(201)).is_err());
         assert!(check_pairs("q=%00").is_err());
         assert!(check_pairs(&format!("q={}", "y".repeat(50_001))).is_err());
         assert!(check_json("body", &serde_json::json!({"a": ["ok", "b\u{0}"]})).is_err());

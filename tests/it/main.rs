@@ -8,6 +8,7 @@ mod mailboxes;
 mod mailplane;
 mod matrix;
 mod overview;
+mod ownership;
 mod package;
 mod parsers;
 mod roles;

@@ -73,7 +73,7 @@ pub fn AuditLogPage() -> impl IntoView {
     signed_in_page(
         "Audit log",
         Some("Audit"),
-        "Every change and sign-in, hash-chained so that any edit or deletion is detectable (mailward audit verify).",
+        "Every change and sign-in, in a chain keyed with a secret outside the database: mailward audit verify finds any edit, and with the checkpoints you keep (mailward audit checkpoint) any deletion.",
         data,
         move |(now, page): (i64, AuditPage)| {
             let last = page.events.last().map(|e| e.seq);

@@ -100,9 +100,11 @@ struct PasswordPool {
     queue: std::sync::mpsc::SyncSender<PasswordJob>,
 }
 
-/// How many password checks may wait for a worker before new ones are turned away.
+/// How many password checks may wait for a worker before new ones are turned away: about
+/// half a second of work (a check takes ≈ 15 ms in a release build). Waiting checks hold only
+/// their strings, so the queue costs no memory to speak of; the workers bound that.
 pub fn password_queue_len() -> usize {
-    password_workers() * 8
+    password_workers() * 32
 }
 
 /// One worker per core (at least one).

@@ -185,7 +185,7 @@ pub fn DashboardPage() -> impl IntoView {
                     <p class="text-sm text-zinc-600" data-testid="platform-line">
                         <a class="link" href="/operators">{format!("{} operator{}", d.operators, if d.operators == 1 { "" } else { "s" })}</a>
                         {format!(" · {} open invitation{} · ", d.open_invites, if d.open_invites == 1 { "" } else { "s" })}
-                        <a class="link" href="/audit">{format!("{} audit events", d.audit_events)}</a>" (hash-chained)"
+                        <a class="link" href="/audit">{format!("{} audit events", d.audit_events)}</a>" (keyed hash chain)"
                     </p>
                 })}
                 <DomainBrowser browse=d.browse base="/"/>
