@@ -100,3 +100,36 @@ async fn probes_and_metrics(b: Backend) {
     assert_eq!(br.get("/audit").await.headers()["location"], "/login");
 }
 both!(probes_and_metrics);
+
+/// Throttles and the audit log see the client a trusted proxy vouches for — the right-most
+/// `X-Forwarded-For` entry that is not a proxy itself — and never what the client wrote to its
+/// left; from a peer that is not a listed proxy the header is ignored.
+async fn forwarded_for_is_believed_only_from_listed_proxies(b: Backend) {
+    for (proxies, want) in [
+        (vec!["127.0.0.1".to_string()], "203.0.113.9"),
+        (vec![], "127.0.0.1"),
+    ] {
+        let app = TestApp::start_with(b, |c| c.trusted_proxies = proxies.clone()).await;
+        let raw = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        raw.post(app.url("/login"))
+            .header("sec-fetch-site", "same-origin")
+            .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+            .form(&[
+                ("email", "x@agency.example"),
+                ("password", "wrong wrong wrong"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let ip: Option<String> =
+            sqlx::query_scalar("SELECT ip FROM audit_events WHERE action = 'auth.signin_failed'")
+                .fetch_one(app.state.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(ip.as_deref(), Some(want), "{proxies:?}");
+    }
+}
+both!(forwarded_for_is_believed_only_from_listed_proxies);
