@@ -133,7 +133,54 @@ async fn hostile_input_never_gives_a_5xx(b: Backend) {
     let app = TestApp::start(b).await;
     let owner = app.setup_owner().await;
     let secret = app.api_token(&owner.email, "read,write").await;
+    let (slug, _) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
     let api = reqwest::Client::new();
+    // A CSV import with a NUL, a control character in a name, a line break in a quoted name:
+    // refused with its line, nothing created.
+    for (body, want) in [
+        (
+            "address,display_name\nann@acme.example,A\0b\n",
+            "Line 2 contains a NUL",
+        ),
+        (
+            "address,display_name\nann@acme.example,\"Ann\u{1b}[31m\"\n",
+            "control characters",
+        ),
+        (
+            "address,display_name\nann@acme.example,\"Ann\nExample\"\n",
+            "control characters",
+        ),
+    ] {
+        let r = api
+            .post(app.url(&format!("/api/v1/imports?tenant={slug}")))
+            .bearer_auth(&secret)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await.unwrap();
+        let said = if status == 422 {
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        } else {
+            assert_eq!(status, 201, "{v}");
+            assert_eq!(v["job"]["errors"], 1, "{v}");
+            v["rows"][0]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(said.contains(want), "{body:?}: {v}");
+    }
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM mailboxes")
+            .await,
+        0
+    );
     let mut runner = TestRunner::new(Config {
         cases: 150,
         failure_persistence: None,

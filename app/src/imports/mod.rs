@@ -53,6 +53,13 @@ pub struct ImportRow {
 /// line uses). Blank lines are skipped.
 pub fn parse_csv(text: &str) -> Result<Vec<(i64, Vec<String>)>, String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // A NUL is never text (and PostgreSQL refuses it): name its line and stop.
+    if let Some(n) = text.lines().position(|l| l.contains('\0')) {
+        return Err(format!(
+            "Line {} contains a NUL character: this is not a text file.",
+            n + 1
+        ));
+    }
     let first = text.lines().next().unwrap_or("");
     let sep = if first.matches(';').count() > first.matches(',').count() {
         ';'
@@ -164,6 +171,12 @@ pub fn columns(first: &[String]) -> Result<Columns, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_with_a_nul_is_refused_with_its_line() {
+        let e = parse_csv("address,display_name\nann,Ann\nbob,B\0b\n").unwrap_err();
+        assert!(e.starts_with("Line 3 "), "{e}");
+    }
 
     #[test]
     fn csv_records_keep_their_line_numbers() {

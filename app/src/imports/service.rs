@@ -190,6 +190,9 @@ pub async fn preview(
         if name.chars().count() > 100 && err.is_none() {
             err = Some("The name is longer than 100 characters.".into());
         }
+        if name.chars().any(char::is_control) && err.is_none() {
+            err = Some("The name contains control characters (a line break, a tab…).".into());
+        }
         let quota = match parse_quota(&cell(r, cols.quota)) {
             Ok(q) => q,
             Err(e) => {
