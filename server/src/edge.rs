@@ -5,7 +5,7 @@
 //!   keys, path segments — is at most [`MAX_FIELD_CHARS`] characters and holds no control
 //!   characters (tab and line breaks excepted). Anything else is refused with 422 before a
 //!   handler runs; the value is never echoed back, only the field's name. The fields every
-//!   form shares have tighter bounds by name ([`FIELD_LIMITS`]: names 200 characters on one
+//!   form shares have tighter bounds by name ([`FIELD_LIMITS`]: names 255 characters on one
 //!   line, addresses 254, reasons 2,000); what a value must look like stays with its type.
 //! - Form and JSON bodies are read up to [`MAX_BODY_BYTES`] (413 beyond); uploads
 //!   (multipart, text/csv) go through untouched to handlers that bound them themselves.
@@ -33,7 +33,8 @@ const MAX_MESSAGE_CHARS: usize = 400;
 /// Tighter bounds for the fields every form and API shares, by name: (field, most
 /// characters, may span lines). Everything else: [`MAX_FIELD_CHARS`], line breaks allowed.
 const FIELD_LIMITS: &[(&str, usize, bool)] = &[
-    ("name", 200, false),
+    // Also a domain's name (up to 253 characters).
+    ("name", 255, false),
     ("display_name", 200, false),
     ("contact_name", 200, false),
     ("contact_email", 254, false),
@@ -244,7 +245,8 @@ mod tests {
         assert!(check("name", "a\0b").unwrap_err().contains("control"));
         assert!(check("name", "a\u{1b}[31m").is_err());
         assert!(check("name", "two\nlines").is_err(), "names are one line");
-        assert!(check("name", &"n".repeat(201)).is_err());
+        assert!(check("name", &"n".repeat(256)).is_err());
+        assert!(check("display_name", &"n".repeat(201)).is_err());
         assert!(check("q", &"q".repeat(201)).is_err());
         assert!(check_pairs("q=%00").is_err());
         assert!(check_pairs(&format!("q={}", "y".repeat(50_001))).is_err());
