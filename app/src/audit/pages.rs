@@ -30,11 +30,7 @@ fn date_to_ts(s: &str, end: bool) -> Option<i64> {
 
 /// Filters as they travel in the page's query string.
 pub fn filter_from_query(q: &leptos_router::params::ParamsMap) -> AuditFilter {
-    let get = |k: &str| {
-        q.get(k)
-            .map(crate::ui::clean_param)
-            .filter(|v| !v.trim().is_empty())
-    };
+    let get = |k: &str| crate::ui::param(&q, k).filter(|v| !v.trim().is_empty());
     AuditFilter {
         action: get("action"),
         actor: get("actor"),
@@ -55,21 +51,14 @@ pub fn AuditLogPage() -> impl IntoView {
         ["action", "actor", "since", "until"]
             .iter()
             .filter_map(|k| {
-                q.get(k)
-                    .map(crate::ui::clean_param)
+                crate::ui::param(&q, k)
                     .filter(|v| !v.is_empty())
                     .map(|v| format!("{k}={}", urlencode(&v)))
             })
             .collect::<Vec<_>>()
             .join("&")
     };
-    let val = move |k: &'static str| {
-        query
-            .read()
-            .get(k)
-            .map(crate::ui::clean_param)
-            .unwrap_or_default()
-    };
+    let val = move |k: &'static str| crate::ui::param(&query.read(), k).unwrap_or_default();
     signed_in_page(
         "Audit log",
         Some("Audit"),

@@ -59,13 +59,7 @@ pub fn VerifyPage() -> impl IntoView {
 #[component]
 pub fn InvitePage() -> impl IntoView {
     let params = use_params_map();
-    let token = move || {
-        params
-            .read()
-            .get("token")
-            .map(crate::ui::clean_param)
-            .unwrap_or_default()
-    };
+    let token = move || crate::ui::param(&params.read(), "token").unwrap_or_default();
     let data = Resource::new(token, get_invite);
     auth_page(
         "Set up your Mailward account",

@@ -14,18 +14,22 @@ pub struct AppState {
     pub clock: Clock,
     pub mailer: Mailer,
     pub metrics: Arc<Metrics>,
+    /// The reverse proxies to believe, parsed once (validated with the configuration at start).
+    proxies: Arc<super::web::ProxyList>,
 }
 
 impl AppState {
-    /// The reverse proxies to believe (validated with the configuration at start).
-    pub fn proxies(&self) -> super::web::ProxyList {
-        super::web::ProxyList::parse(&self.config.trusted_proxies).unwrap_or_default()
+    pub fn proxies(&self) -> &super::web::ProxyList {
+        &self.proxies
     }
 
     pub fn new(db: Db, config: Config) -> Self {
         AppState {
             db,
             mailer: Mailer::new(config.smtp.clone()),
+            proxies: Arc::new(
+                super::web::ProxyList::parse(&config.trusted_proxies).unwrap_or_default(),
+            ),
             config: Arc::new(config),
             clock: Clock::system(),
             metrics: Arc::new(Metrics::default()),

@@ -133,7 +133,7 @@ pub fn domain_query_from_url() -> impl Fn() -> DomainQuery + Clone + Send + Sync
     let query = use_query_map();
     move || {
         let m = query.read();
-        let get = |k: &str| m.get(k).map(crate::ui::clean_param).unwrap_or_default();
+        let get = |k: &str| crate::ui::param(&m, k).unwrap_or_default();
         DomainQuery {
             q: get("q"),
             status: get("status"),

@@ -54,13 +54,7 @@ fn state_tone(s: &str) -> &'static str {
 #[component]
 pub fn ImportDetailPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .map(crate::ui::clean_param)
-            .unwrap_or_default()
-    };
+    let id = move || crate::ui::param(&params.read(), "id").unwrap_or_default();
     let data = Resource::new(id, get_import);
     signed_in_page(
         "Mailbox import",

@@ -77,14 +77,9 @@ pub fn MailboxesListPage() -> impl IntoView {
     let q = move || {
         let m = query.read();
         super::MailboxQuery {
-            q: m.get("q").map(crate::ui::clean_param).unwrap_or_default(),
-            status: m
-                .get("status")
-                .map(crate::ui::clean_param)
-                .unwrap_or_default(),
-            page: m
-                .get("page")
-                .map(crate::ui::clean_param)
+            q: crate::ui::param(&m, "q").unwrap_or_default(),
+            status: crate::ui::param(&m, "status").unwrap_or_default(),
+            page: crate::ui::param(&m, "page")
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(1),
         }
@@ -303,13 +298,7 @@ pub async fn get_mailbox_page(id: String) -> Result<PageData<MailboxPage>, Serve
 #[component]
 pub fn MailboxDetailPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .map(crate::ui::clean_param)
-            .unwrap_or_default()
-    };
+    let id = move || crate::ui::param(&params.read(), "id").unwrap_or_default();
     let data = Resource::new(id, get_mailbox_page);
     signed_in_page(
         "Mailbox",
@@ -687,13 +676,7 @@ pub async fn get_activation(token: String) -> Result<PageData<super::Activation>
 #[component]
 pub fn ActivatePage() -> impl IntoView {
     let params = use_params_map();
-    let token = move || {
-        params
-            .read()
-            .get("token")
-            .map(crate::ui::clean_param)
-            .unwrap_or_default()
-    };
+    let token = move || crate::ui::param(&params.read(), "token").unwrap_or_default();
     let data = Resource::new(token, get_activation);
     auth_page(
         "Set your mailbox password",

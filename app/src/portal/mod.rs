@@ -68,13 +68,7 @@ pub async fn get_portal(tenant: String) -> Result<PageData<Portal>, ServerFnErro
 pub fn PortalPage() -> impl IntoView {
     let query = use_query_map();
     let data = Resource::new(
-        move || {
-            query
-                .read()
-                .get("tenant")
-                .map(crate::ui::clean_param)
-                .unwrap_or_default()
-        },
+        move || crate::ui::param(&query.read(), "tenant").unwrap_or_default(),
         get_portal,
     );
     signed_in_page(

@@ -113,22 +113,10 @@ pub fn RoutingPageView() -> impl IntoView {
     let q = move || {
         let m = query.read();
         RoutingQuery {
-            tenant: m
-                .get("tenant")
-                .map(crate::ui::clean_param)
-                .unwrap_or_default(),
-            domain: m
-                .get("domain")
-                .map(crate::ui::clean_param)
-                .unwrap_or_default(),
-            kind: m
-                .get("kind")
-                .map(crate::ui::clean_param)
-                .unwrap_or_default(),
-            state: m
-                .get("state")
-                .map(crate::ui::clean_param)
-                .unwrap_or_default(),
+            tenant: crate::ui::param(&m, "tenant").unwrap_or_default(),
+            domain: crate::ui::param(&m, "domain").unwrap_or_default(),
+            kind: crate::ui::param(&m, "kind").unwrap_or_default(),
+            state: crate::ui::param(&m, "state").unwrap_or_default(),
         }
     };
     let data = Resource::new(q, get_routing);
@@ -336,12 +324,8 @@ pub fn PersistenceReportPage() -> impl IntoView {
     let q = move || {
         let m = query.read();
         (
-            m.get("tenant")
-                .map(crate::ui::clean_param)
-                .unwrap_or_default(),
-            m.get("since")
-                .map(crate::ui::clean_param)
-                .unwrap_or_default(),
+            crate::ui::param(&m, "tenant").unwrap_or_default(),
+            crate::ui::param(&m, "since").unwrap_or_default(),
         )
     };
     let data = Resource::new(q, |(t, s)| get_report(t, s));
@@ -434,13 +418,7 @@ pub async fn get_confirmation(
 #[component]
 pub fn RouteConfirmPage() -> impl IntoView {
     let params = use_params_map();
-    let token = move || {
-        params
-            .read()
-            .get("token")
-            .map(crate::ui::clean_param)
-            .unwrap_or_default()
-    };
+    let token = move || crate::ui::param(&params.read(), "token").unwrap_or_default();
     let data = Resource::new(token, get_confirmation);
     auth_page(
         "Confirm a forward",

@@ -440,13 +440,7 @@ pub async fn get_domain_page(name: String) -> Result<PageData<DomainPage>, Serve
 #[component]
 pub fn DomainDetailPage() -> impl IntoView {
     let params = use_params_map();
-    let name = move || {
-        params
-            .read()
-            .get("name")
-            .map(crate::ui::clean_param)
-            .unwrap_or_default()
-    };
+    let name = move || crate::ui::param(&params.read(), "name").unwrap_or_default();
     let data = Resource::new(name, get_domain_page);
     signed_in_page(
         "Domain",
@@ -533,13 +527,7 @@ pub fn DomainsTable(domains: Vec<Domain>, #[prop(optional)] can_manage: bool) ->
 #[component]
 pub fn TenantDetailPage() -> impl IntoView {
     let params = use_params_map();
-    let slug = move || {
-        params
-            .read()
-            .get("slug")
-            .map(crate::ui::clean_param)
-            .unwrap_or_default()
-    };
+    let slug = move || crate::ui::param(&params.read(), "slug").unwrap_or_default();
     let data = Resource::new(slug, get_tenant);
     signed_in_page(
         "Tenant",

@@ -439,11 +439,15 @@ pub fn status_tone(status: &str) -> &'static str {
     }
 }
 
-/// A value read from the address bar, as pages pass it on to the server: without control
-/// characters (a NUL reaches PostgreSQL as an error) and at most 4,000 characters — the same
+/// A value read from the address bar (query or path parameter), as pages pass it on to the
+/// server: without control characters (a NUL reaches PostgreSQL as an error) and at most 4,000 characters — the same
 /// bounds the edge enforces on requests (the router decodes query values once more than a
 /// plain request parser, so `%2500` arrives here as a NUL).
-pub fn clean_param(s: String) -> String {
+pub fn param(m: &leptos_router::params::ParamsMap, key: &str) -> Option<String> {
+    m.get(key).map(clean_param)
+}
+
+fn clean_param(s: String) -> String {
     if s.len() <= 4000 && !s.chars().any(char::is_control) {
         return s;
     }
