@@ -313,7 +313,7 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
         Ok(db) => db,
         Err(e) => return fail(&e),
     };
-    let state = app::core::state::AppState::new(db, cfg);
+    let state = app::core::state::AppState::new(db, cfg, crate::kinds());
     match cmd {
         Command::Mailplane(MailplaneCmd::Render(args)) => {
             let url = args

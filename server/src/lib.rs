@@ -24,6 +24,16 @@ pub mod edge;
 pub mod mailplane;
 pub mod seed;
 
+/// Every change kind and job kind the capabilities offer: the one place they are plugged
+/// in. The change-request mechanism and the job worker look kinds up here; a kind that is
+/// not listed does not exist.
+pub fn kinds() -> app::core::registry::Registry {
+    let r = app::core::registry::Registry::new();
+    let r = app::mailboxes::kinds::register(r);
+    let r = app::routing::kinds::register(r);
+    app::imports::kinds::register(r)
+}
+
 pub fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MAILWARD_LOG")

@@ -3,6 +3,7 @@
 mod api;
 mod audit;
 mod auth;
+mod changes;
 mod imports;
 mod mailboxes;
 mod mailplane;

@@ -103,7 +103,7 @@ impl World {
     /// Where mail for `address` goes, by `routing::targets`; asserts that the mail plane's
     /// views answer the same, read as Postfix reads them: refused if `mail_inactive`, else the
     /// `mail_aliases` rows of the address, else those of `@domain` (the catch-all).
-    async fn targets(&self, address: &str) -> Vec<String> {
+    pub(crate) async fn targets(&self, address: &str) -> Vec<String> {
         use sqlx::Row;
         let mut conn = self.app.state.db.pool().acquire().await.unwrap();
         let said = routing::targets(&mut conn, address, self.app.state.clock.now())

@@ -304,7 +304,7 @@ impl TestApp {
         let db = app::audit::key::attach(db, &config)
             .await
             .expect("audit key");
-        let state = AppState::new(db, config);
+        let state = AppState::new(db, config, server::kinds());
         let router = server::router(state.clone());
         let handle = tokio::spawn(async move {
             axum_serve(listener, router).await;

@@ -9,8 +9,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ApiActor;
-use crate::changes::service as changes;
-use crate::changes::ChangeRequest;
 use crate::core::state::AppState;
 use crate::core::AppError;
 use crate::mailboxes::service::{self, ResetOutcome};
@@ -47,9 +45,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/imports/{id}", get(get_import))
         .route("/api/v1/imports/{id}/start", post(start_import))
-        .route("/api/v1/changes", get(list_changes))
-        .route("/api/v1/changes/{id}/approve", post(approve_change))
-        .route("/api/v1/changes/{id}/reject", post(reject_change))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -158,7 +153,7 @@ pub struct MailboxDetail {
     pub mailbox: Mailbox,
     pub open_invite: Option<MailboxInvite>,
     pub recovery_codes_left: i64,
-    pub change_requests: Vec<ChangeRequest>,
+    pub change_requests: Vec<crate::changes::ChangeRequest>,
 }
 
 /// One mailbox (by id or address) with its open link (never the link itself).
@@ -342,62 +337,6 @@ pub async fn revoke_app_password(
     Path((id, ap)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     service::revoke_app_password(&st, &a, Some(&id), &ap).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ChangesQuery {
-    /// `pending` (default) or `recent`.
-    pub state: Option<String>,
-}
-
-/// Change requests in the token's tenants.
-#[utoipa::path(get, path = "/api/v1/changes", tag = "changes", security(("bearer" = [])), params(ChangesQuery),
-    responses((status = 200, body = [ChangeRequest])))]
-pub async fn list_changes(
-    State(st): State<AppState>,
-    ApiActor(a): ApiActor,
-    Query(q): Query<ChangesQuery>,
-) -> Result<Json<Vec<ChangeRequest>>, AppError> {
-    let f = match q.state.as_deref() {
-        None | Some("pending") => changes::Filter::Pending,
-        Some("recent") => changes::Filter::Recent,
-        Some(_) => return Err(AppError::invalid("state is pending or recent")),
-    };
-    Ok(Json(changes::list(&st, &a, f).await?))
-}
-
-/// Approves someone else's pending request and applies it (one effect, however many approve
-/// at once).
-#[utoipa::path(post, path = "/api/v1/changes/{id}/approve", tag = "changes", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Change request id")),
-    responses((status = 200, body = ChangeRequest), (status = 404), (status = 409, description = "Already decided or expired"), (status = 422, description = "Own request")))]
-pub async fn approve_change(
-    State(st): State<AppState>,
-    ApiActor(a): ApiActor,
-    Path(id): Path<String>,
-) -> Result<Json<ChangeRequest>, AppError> {
-    Ok(Json(changes::approve(&st, &a, &id).await?))
-}
-
-#[derive(Deserialize, ToSchema, Default)]
-pub struct RejectRequest {
-    #[serde(default)]
-    pub note: String,
-}
-
-/// Rejects a pending request.
-#[utoipa::path(post, path = "/api/v1/changes/{id}/reject", tag = "changes", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Change request id")), request_body = RejectRequest,
-    responses((status = 204), (status = 404), (status = 409)))]
-pub async fn reject_change(
-    State(st): State<AppState>,
-    ApiActor(a): ApiActor,
-    Path(id): Path<String>,
-    Json(body): Json<RejectRequest>,
-) -> Result<StatusCode, AppError> {
-    changes::reject(&st, &a, &id, &body.note).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(mailboxes::routes())
         .merge(routing::routes())
+        .merge(crate::changes::rest::routes())
         .route("/api/v1/me", get(me))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
@@ -389,7 +390,8 @@ impl utoipa::Modify for BearerScheme {
         mailboxes::create_mailbox, mailboxes::get_mailbox, mailboxes::resend_invite, mailboxes::revoke_invite,
         mailboxes::reset_mailbox, mailboxes::offboard_mailbox, mailboxes::get_receipt,
         mailboxes::list_app_passwords, mailboxes::revoke_app_password,
-        mailboxes::list_changes, mailboxes::approve_change, mailboxes::reject_change,
+        crate::changes::rest::list_changes, crate::changes::rest::approve_change,
+        crate::changes::rest::reject_change, crate::changes::rest::rollback_change,
         routing::list_routes, routing::request_route, routing::get_route, routing::disable_route,
         routing::persistence_report, routing::routing_badges, routing::get_routing_policy,
         routing::set_routing_policy),
@@ -401,7 +403,8 @@ impl utoipa::Modify for BearerScheme {
         mailboxes::MailboxList, mailboxes::BulkOffboard, mailboxes::BulkOffboardItem,
         mailboxes::ImportDetail, crate::imports::ImportJob, crate::imports::ImportRow,
         mailboxes::MailboxCreated, mailboxes::MailboxDetail, mailboxes::SendTo, mailboxes::LinkIssued,
-        mailboxes::ResetRequest, mailboxes::ResetAnswer, mailboxes::OffboardRequest, mailboxes::RejectRequest,
+        mailboxes::ResetRequest, mailboxes::ResetAnswer, mailboxes::OffboardRequest, crate::changes::rest::RejectRequest,
+        crate::changes::rest::RollbackRequest,
         crate::routing::Route, crate::routing::RouteTarget, crate::routing::NewRoute, crate::routing::RouteOutcome,
         crate::routing::RoutingPolicy, routing::RoutingPolicyPatch, crate::routing::RoutingBadges, crate::routing::PersistenceItem,
         routing::DisableRequest)),

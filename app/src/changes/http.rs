@@ -14,6 +14,7 @@ pub fn routes() -> Router<AppState> {
         .route("/approvals/{id}/approve", post(approve))
         .route("/approvals/{id}/reject", post(reject))
         .route("/approvals/{id}/cancel", post(cancel))
+        .route("/approvals/{id}/rollback", post(rollback))
 }
 
 async fn approve(c: Caller, Path(id): Path<String>) -> Response {
@@ -51,4 +52,21 @@ async fn cancel(c: Caller, Path(id): Path<String>) -> Response {
     let r = service::cancel(&c.st, &c.actor(), &id).await;
     c.answer(r, "/approvals", "Your request was withdrawn.", "/approvals")
         .await
+}
+
+#[derive(Deserialize, Default)]
+struct ReasonForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn rollback(c: Caller, Path(id): Path<String>, Form(f): Form<ReasonForm>) -> Response {
+    let r = service::request_rollback(&c.st, &c.actor(), &id, &f.reason).await;
+    c.answer(
+        r,
+        "/approvals",
+        "Rollback requested: it waits for a second person's approval.",
+        "/approvals",
+    )
+    .await
 }

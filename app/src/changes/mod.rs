@@ -1,12 +1,15 @@
 //! Change requests: the one mechanism for governed changes. A risky change is not executed
 //! directly; it is requested (with a reason and a snapshot of *before*), approved by a
 //! different authorized person, and applied exactly once in the approving transaction.
-//! Critical-mailbox resets use it today; routing, DNS and admin grants plug in the same way.
+//! What each kind does is registered by its capability (`core::registry`); every applied
+//! change can be rolled back through the same queue.
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 pub mod http;
 pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod rest;
 #[cfg(feature = "ssr")]
 pub mod service;
 
@@ -38,9 +41,25 @@ pub struct ChangeRequest {
     pub applied_at: Option<i64>,
     /// What applying did, or why it failed.
     pub result: Option<String>,
+    /// The object as applying left it (JSON text), for a rollback's "changed since?" check.
+    pub after: Option<String>,
+    /// For a rollback: the applied request it undoes.
+    pub rollback_of: Option<String>,
 }
 
 impl ChangeRequest {
+    /// Whether an applied request can still be rolled back (a rollback itself cannot: ask
+    /// for the change again instead).
+    pub fn can_roll_back(&self) -> bool {
+        self.state == "applied" && self.rollback_of.is_none()
+    }
+    /// How the request reads on pages ("Rollback of an external forward").
+    pub fn title(&self) -> String {
+        match &self.rollback_of {
+            Some(_) => format!("Rollback: {}", self.kind_label()),
+            None => self.kind_label().to_string(),
+        }
+    }
     /// How the kind reads on pages.
     pub fn kind_label(&self) -> &'static str {
         match self.kind.as_str() {

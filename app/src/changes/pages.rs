@@ -10,6 +10,7 @@ use crate::ui::{signed_in_page, Badge, ConfirmButton, EmptyState, Time};
 pub fn state_tone(state: &str) -> &'static str {
     match state {
         "pending" => "amber",
+        "rolled_back" => "blue",
         "applied" => "green",
         "approved" => "blue",
         "rejected" | "failed" => "red",
@@ -71,11 +72,14 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                                         <article class="card p-4 space-y-2" data-testid="change">
                                             <div class="flex flex-wrap items-center gap-2">
                                                 <Badge text="pending" tone="amber"/>
-                                                <span class="font-medium">{c.kind_label()}</span>
+                                                <span class="font-medium">{c.title()}</span>
                                                 <span class="text-zinc-700">{c.target_label.clone()}</span>
                                                 <span class="text-zinc-500 text-sm">{format!("· {}", c.tenant_name)}</span>
                                             </div>
                                             <p class="text-sm">{format!("“{}”", c.reason)}</p>
+                                            {c.rollback_of.clone().map(|o| view! {
+                                                <p class="text-sm text-zinc-600" data-testid="rollback-of">{format!("Undoes change {o}: approving restores what was there before it, if nothing changed since.")}</p>
+                                            })}
                                             <p class="text-xs text-zinc-500">{format!("Asked by {} ", c.requested_by_label)}<Time at=c.requested_at now=now/>" · expires "<Time at=c.expires_at now=now/></p>
                                             <details class="text-xs text-zinc-600">
                                                 <summary class="cursor-pointer">"Before and change"</summary>
@@ -115,18 +119,32 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                     } else {
                         view! {
                             <table class="table" data-testid="recent-changes">
-                                <thead><tr><th>"State"</th><th>"Change"</th><th>"Asked by"</th><th>"Decided by"</th><th>"When"</th><th>"Result"</th></tr></thead>
+                                <thead><tr><th>"State"</th><th>"Change"</th><th>"Asked by"</th><th>"Decided by"</th><th>"When"</th><th>"Result"</th><th><span class="sr-only">"Roll back"</span></th></tr></thead>
                                 <tbody>
-                                    {p.recent.into_iter().map(|c| view! {
+                                    {p.recent.into_iter().map(|c| {
+                                        let offer = p.can_decide && c.can_roll_back();
+                                        view! {
                                         <tr>
                                             <td><Badge text=c.state.replace('_', " ") tone=state_tone(&c.state)/></td>
-                                            <td>{format!("{} · {}", c.kind_label(), c.target_label)}</td>
+                                            <td>{format!("{} · {}", c.title(), c.target_label)}</td>
                                             <td>{c.requested_by_label.clone()}</td>
                                             <td>{c.decided_by_label.clone().unwrap_or_else(|| "—".into())}</td>
                                             <td><Time at=c.decided_at.unwrap_or(c.expires_at) now=now/></td>
                                             <td class="text-zinc-600 text-sm">{c.result.clone().or(c.decision_note.clone()).unwrap_or_default()}</td>
+                                            <td class="text-right">
+                                                {offer.then(|| view! {
+                                                    <details class="text-left" data-testid="rollback">
+                                                        <summary class="btn btn-secondary cursor-pointer whitespace-nowrap">"Roll back…"</summary>
+                                                        <form method="post" action=format!("/approvals/{}/rollback", c.id) class="mt-2 space-y-2 w-64">
+                                                            <label class="block text-xs text-zinc-600" for=format!("why-{}", c.id)>"Why? A second person approves the rollback."</label>
+                                                            <input class="input w-full" id=format!("why-{}", c.id) name="reason" required maxlength="2000" placeholder="e.g. client withdrew the request"/>
+                                                            <button class="btn btn-primary" type="submit">"Ask to roll back"</button>
+                                                        </form>
+                                                    </details>
+                                                })}
+                                            </td>
                                         </tr>
-                                    }).collect_view()}
+                                    }}).collect_view()}
                                 </tbody>
                             </table>
                         }.into_any()

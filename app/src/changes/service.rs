@@ -10,6 +10,14 @@
 //! Approving is one conditional `UPDATE … WHERE state = 'pending' AND requested_by <> me`
 //! followed by the apply, in one transaction: two approvers at once give one effect, and a
 //! requester can never approve their own request.
+//!
+//! What a kind *does* is not known here: each capability registers its kinds
+//! ([`crate::core::registry::ChangeKind`]), and this module asks the registry.
+//!
+//! **Rollback** goes through the same queue: [`request_rollback`] on an applied request
+//! submits a new request of the same kind with `rollback_of` set (a reason, a second person,
+//! audited); approving it runs the kind's `roll_back` and marks the original `rolled_back`,
+//! in one transaction.
 use serde_json::Value;
 use sqlx::Row;
 
@@ -17,6 +25,7 @@ use super::ChangeRequest;
 use crate::audit::service::{record, Event};
 use crate::core::authz::{authorize, authorize_in, Action, Actor, Granted};
 use crate::core::db::{Tx, Where};
+use crate::core::registry::{Applied, ChangeKind};
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
@@ -34,20 +43,23 @@ pub struct NewChange<'a> {
 }
 
 /// Records a pending change request and its audit event; returns its id. The caller has
-/// authorized the change itself (the approver will be authorized again).
+/// authorized the change itself (the approver will be authorized again). The kind must be
+/// registered.
 pub async fn submit(
     st: &AppState,
     tx: &mut Tx,
     g: &Granted<'_>,
     c: NewChange<'_>,
+    rollback_of: Option<&str>,
     now: i64,
 ) -> AppResult<String> {
+    st.kinds.change_kind(c.kind)?;
     let id = secrets::new_id("chg");
     let expires = now + st.config.change_request_ttl_hours * 3600;
     sqlx::query(
         "INSERT INTO change_requests (id, tenant_id, kind, target_id, target_label, payload, \
          before_state, rollback, reason, state, requested_by, requested_by_label, requested_at, \
-         expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'pending',$10,$11,$12,$13)",
+         expires_at, rollback_of) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'pending',$10,$11,$12,$13,$14)",
     )
     .bind(&id)
     .bind(c.tenant_id)
@@ -62,12 +74,14 @@ pub async fn submit(
     .bind(g.actor.label.clone())
     .bind(now)
     .bind(expires)
+    .bind(rollback_of)
     .execute(tx.conn())
     .await?;
     let ev = Event::new("change.requested")
         .target(id.clone())
         .details(serde_json::json!({
             "kind": c.kind, "target": c.target_label, "reason": c.reason, "expires_at": expires,
+            "rollback_of": rollback_of,
         }))
         .tenant(c.tenant_id.to_string());
     record(tx, g.actor, now, ev).await?;
@@ -78,7 +92,7 @@ const COLS: &str =
     "c.id, c.tenant_id, t.name AS tenant_name, c.kind, c.target_id, c.target_label, \
     c.payload, c.before_state, c.reason, c.state, c.requested_by, c.requested_by_label, \
     c.requested_at, c.expires_at, c.decided_by_label, c.decided_at, c.decision_note, \
-    c.applied_at, c.result";
+    c.applied_at, c.result, c.after_state, c.rollback_of";
 
 fn from_row(r: &sqlx::any::AnyRow, now: i64) -> Result<ChangeRequest, sqlx::Error> {
     let mut state: String = r.try_get("state")?;
@@ -107,6 +121,8 @@ fn from_row(r: &sqlx::any::AnyRow, now: i64) -> Result<ChangeRequest, sqlx::Erro
         decision_note: r.try_get("decision_note")?,
         applied_at: r.try_get("applied_at")?,
         result: r.try_get("result")?,
+        after: r.try_get("after_state")?,
+        rollback_of: r.try_get("rollback_of")?,
     })
 }
 
@@ -168,13 +184,9 @@ pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<ChangeRequ
 }
 
 /// The action whoever decides a request of this kind must hold in its tenant, besides
-/// [`Action::ApproveChanges`].
-fn kind_action(kind: &str) -> AppResult<Action> {
-    match kind {
-        "mailbox.reset" | "mailbox.alias" | "routing.alias" | "routing.forward"
-        | "routing.catchall" => Ok(Action::ManageMailboxes),
-        other => Err(AppError::Internal(format!("unknown change kind {other}"))),
-    }
+/// [`Action::ApproveChanges`] (registered with the kind).
+fn kind_action(st: &AppState, kind: &str) -> AppResult<Action> {
+    Ok(st.kinds.change_kind(kind)?.action())
 }
 
 /// Why a conditional decision touched no row, in words.
@@ -201,7 +213,7 @@ async fn explain(st: &AppState, actor: &Actor, id: &str) -> AppError {
 /// Approves someone else's pending request and applies it, in one transaction.
 pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<ChangeRequest> {
     let c = get(st, actor, id).await?;
-    authorize_in(actor, kind_action(&c.kind)?, &c.tenant_id)?;
+    authorize_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
     let g = authorize_in(actor, Action::ApproveChanges, &c.tenant_id)?;
     let me = g.actor.user_id.clone().ok_or(AppError::Forbidden)?;
     let now = st.clock.now();
@@ -228,28 +240,24 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
         .details(serde_json::json!({ "kind": c.kind, "target": c.target_label }))
         .tenant(c.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
-    let payload: Value = serde_json::from_str(&c.payload).map_err(AppError::internal)?;
-    let applied = match c.kind.as_str() {
-        "mailbox.reset" => {
-            crate::mailboxes::service::apply_reset(st, &mut tx, &g, &c, &payload, now).await
-        }
-        "mailbox.alias" => {
-            crate::mailboxes::service::apply_alias(st, &mut tx, &g, &c, &payload, now).await
-        }
-        "routing.alias" | "routing.forward" | "routing.catchall" => {
-            crate::routing::service::apply(st, &mut tx, &g, &c, &payload, now).await
-        }
-        other => Err(AppError::Internal(format!("unknown change kind {other}"))),
+    let kind = st.kinds.change_kind(&c.kind)?;
+    let applied = match &c.rollback_of {
+        None => kind.apply(st, &mut tx, &g, &c, now).await,
+        Some(original) => roll_back_in(st, &mut tx, &g, kind, original, now).await,
     };
     match applied {
-        Ok(result) => {
+        Ok(Applied {
+            summary: result,
+            after,
+        }) => {
             sqlx::query(
-                "UPDATE change_requests SET state = 'applied', applied_at = $2, result = $3 \
-                 WHERE id = $1",
+                "UPDATE change_requests SET state = 'applied', applied_at = $2, result = $3, \
+                 after_state = $4 WHERE id = $1",
             )
             .bind(id)
             .bind(now)
             .bind(&result)
+            .bind(after.to_string())
             .execute(tx.conn())
             .await?;
             let ev = Event::new("change.applied")
@@ -290,11 +298,136 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
     get(st, actor, id).await
 }
 
+/// Runs the rollback `c` asks for, in the approving transaction: the kind undoes the
+/// original (or refuses, saying what changed since) and the original becomes `rolled_back`.
+async fn roll_back_in(
+    st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    kind: &dyn ChangeKind,
+    original_id: &str,
+    now: i64,
+) -> AppResult<Applied> {
+    let original = get(st, g.actor, original_id).await?;
+    let summary = kind.roll_back(st, tx, g, &original, now).await?;
+    let n = sqlx::query(
+        "UPDATE change_requests SET state = 'rolled_back' WHERE id = $1 AND state = 'applied'",
+    )
+    .bind(original_id)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(AppError::Conflict(
+            "That change was rolled back already.".into(),
+        ));
+    }
+    let ev = Event::new("change.rolled_back")
+        .target(original_id.to_string())
+        .details(serde_json::json!({
+            "kind": original.kind, "target": original.target_label, "result": summary,
+        }))
+        .tenant(original.tenant_id.clone());
+    record(tx, g.actor, now, ev).await?;
+    Ok(Applied {
+        summary,
+        after: Value::Null,
+    })
+}
+
+/// Asks for the rollback of an applied change: a new request of the same kind, which
+/// another person approves like any other. Refused at once when the change cannot be rolled
+/// back now (the kind's rollback is tried in a transaction that is thrown away, so the
+/// refusal says what changed), or when a rollback of it is already waiting.
+pub async fn request_rollback(
+    st: &AppState,
+    actor: &Actor,
+    id: &str,
+    reason: &str,
+) -> AppResult<ChangeRequest> {
+    let c = get(st, actor, id).await?;
+    let kind = st.kinds.change_kind(&c.kind)?;
+    let g = authorize_in(actor, kind.action(), &c.tenant_id)?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::invalid(
+            "Say why the change is to be rolled back.",
+        ));
+    }
+    if reason.chars().count() > 2000 {
+        return Err(AppError::invalid("Keep the reason under 2,000 characters."));
+    }
+    if c.rollback_of.is_some() {
+        return Err(AppError::invalid(
+            "This request is itself a rollback: ask for the change again instead.",
+        ));
+    }
+    if c.state != "applied" {
+        return Err(AppError::Conflict(format!(
+            "Only an applied change can be rolled back; this one is {}.",
+            c.state.replace('_', " ")
+        )));
+    }
+    let now = st.clock.now();
+    // A dry run: the kind's own checks, in a transaction that is never committed.
+    {
+        let mut dry = st.db.begin().await?;
+        kind.roll_back(st, &mut dry, &g, &c, now).await?;
+    }
+    let mut tx = st.db.begin().await?;
+    // A rollback request that expired unanswered no longer blocks a new one.
+    sqlx::query(
+        "UPDATE change_requests SET state = 'expired' WHERE rollback_of = $1 \
+         AND state = 'pending' AND expires_at <= $2",
+    )
+    .bind(&c.id)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    let submitted = submit(
+        st,
+        &mut tx,
+        &g,
+        NewChange {
+            tenant_id: &c.tenant_id,
+            kind: &c.kind,
+            target_id: &c.target_id,
+            target_label: &c.target_label,
+            payload: serde_json::json!({ "rollback_of": c.id }),
+            before: c
+                .after
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok())
+                .unwrap_or(Value::Null),
+            rollback: None,
+            reason,
+        },
+        Some(&c.id),
+        now,
+    )
+    .await;
+    let new_id = match submitted {
+        Ok(new_id) => new_id,
+        Err(AppError::Db(e)) if is_unique_violation(&e) => {
+            return Err(AppError::Conflict(
+                "A rollback of this change is already waiting for approval.".into(),
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    tx.commit().await?;
+    get(st, actor, &new_id).await
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
 /// Rejects a pending request (anyone who could approve it, including the requester's peers;
 /// the requester withdraws with [`cancel`]).
 pub async fn reject(st: &AppState, actor: &Actor, id: &str, note: &str) -> AppResult<()> {
     let c = get(st, actor, id).await?;
-    authorize_in(actor, kind_action(&c.kind)?, &c.tenant_id)?;
+    authorize_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
     let g = authorize_in(actor, Action::ApproveChanges, &c.tenant_id)?;
     decide_without_applying(st, &g, &c, "rejected", note).await
 }
@@ -302,7 +435,7 @@ pub async fn reject(st: &AppState, actor: &Actor, id: &str, note: &str) -> AppRe
 /// The requester withdraws their own pending request.
 pub async fn cancel(st: &AppState, actor: &Actor, id: &str) -> AppResult<()> {
     let c = get(st, actor, id).await?;
-    let g = authorize_in(actor, kind_action(&c.kind)?, &c.tenant_id)?;
+    let g = authorize_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
     if c.requested_by.is_none() || c.requested_by != g.actor.user_id {
         return Err(AppError::invalid(
             "Only the person who asked for a change can cancel it; reject it instead.",

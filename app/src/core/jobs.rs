@@ -59,13 +59,23 @@ pub async fn claim(st: &AppState, worker: &str) -> AppResult<Option<(String, Str
     })
 }
 
-/// Runs one claimed job by its kind.
+/// Runs one claimed job by its registered kind. A job of a kind this server does not know
+/// (a newer version queued it) fails at once with that reason rather than looping.
 async fn dispatch(st: &AppState, id: &str, kind: &str, worker: &str) -> AppResult<()> {
-    match kind {
-        "import" => crate::imports::service::run(st, id, worker).await,
-        "routing.sweep" => crate::routing::service::sweep_job(st, id, worker).await,
-        other => {
-            tracing::error!(job = id, kind = other, "unknown job kind");
+    match st.kinds.job_kind(kind) {
+        Some(k) => k.run(st, id, worker).await,
+        None => {
+            tracing::error!(job = id, kind, "unknown job kind");
+            sqlx::query(
+                "UPDATE jobs SET state = 'failed', claimed_by = NULL, finished_at = $3, error = $4 \
+                 WHERE id = $1 AND claimed_by = $2",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(st.clock.now())
+            .bind(format!("This server does not know jobs of kind {kind}."))
+            .execute(st.db.pool())
+            .await?;
             Ok(())
         }
     }
@@ -90,12 +100,10 @@ pub fn worker_name() -> String {
     format!("{}-{}", std::process::id(), &secrets::new_id("w")[2..10])
 }
 
-/// Recurring jobs: (id, kind). Each is one row that reschedules itself when it has run.
-const RECURRING: &[(&str, &str)] = &[("job_routing_sweep", "routing.sweep")];
-
-/// Makes sure each recurring job has its row (idempotent; several instances may race).
+/// Makes sure each registered recurring job has its row (idempotent; several instances may
+/// race). Each is one row that reschedules itself when it has run.
 pub async fn ensure_recurring(st: &AppState) -> AppResult<()> {
-    for (id, kind) in RECURRING {
+    for (id, kind) in st.kinds.recurring() {
         sqlx::query(
             "INSERT INTO jobs (id, kind, state, created_by_label, created_at) \
              VALUES ($1, $2, 'queued', 'system', $3) ON CONFLICT (id) DO NOTHING",

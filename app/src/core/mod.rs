@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod mailer;
+pub mod registry;
 pub mod secrets;
 pub mod state;
 pub mod web;

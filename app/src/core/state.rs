@@ -16,6 +16,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The reverse proxies to believe, parsed once (validated with the configuration at start).
     proxies: Arc<super::web::ProxyList>,
+    /// The change and job kinds the capabilities registered (`server::kinds()`).
+    pub kinds: Arc<super::registry::Registry>,
 }
 
 impl AppState {
@@ -23,9 +25,10 @@ impl AppState {
         &self.proxies
     }
 
-    pub fn new(db: Db, config: Config) -> Self {
+    pub fn new(db: Db, config: Config, kinds: super::registry::Registry) -> Self {
         AppState {
             db,
+            kinds: Arc::new(kinds),
             mailer: Mailer::new(config.smtp.clone()),
             proxies: Arc::new(
                 super::web::ProxyList::parse(&config.trusted_proxies).unwrap_or_default(),

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 pub mod http;
+#[cfg(feature = "ssr")]
+pub mod kinds;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod service;

@@ -14,7 +14,7 @@ use sqlx::Row;
 
 use super::{columns, parse_csv, ImportJob, ImportRow, MAX_ROWS};
 use crate::audit::service::{record, record_many, Event};
-use crate::core::authz::{authorize, authorize_in, Action, Actor, Principal, TenantScope};
+use crate::core::authz::{authorize, authorize_in, Action, Actor};
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
@@ -402,17 +402,24 @@ pub async fn cancel(st: &AppState, actor: &Actor, id: &str) -> AppResult<()> {
     tx.commit().await
 }
 
-/// Who a job acts as: the person who started it (authorized then).
-fn job_actor(created_by: Option<String>, label: &str, tenant_id: &str) -> Actor {
-    Actor {
-        principal: Principal::System,
-        user_id: created_by,
-        label: format!("{label} (import)"),
-        role: Some(crate::auth::Role::Owner),
-        tenants: TenantScope::Only(vec![tenant_id.to_string()]),
-        ip: None,
-        user_agent: None,
-    }
+/// Who a job acts as: the person who started it, with the rights they hold *now* (a job
+/// can wait or resume long after it started; someone offboarded meanwhile is nobody). An
+/// import started from the command line (no user) acts as the system.
+async fn job_actor(
+    st: &AppState,
+    created_by: Option<String>,
+    label: &str,
+) -> AppResult<Option<Actor>> {
+    let Some(uid) = created_by else {
+        return Ok(Some(Actor::system(&format!("{label} (import)"))));
+    };
+    Ok(crate::auth::service::current_user(st, &uid)
+        .await?
+        .map(|u| {
+            let mut a = crate::auth::service::actor_for(&u, None, None);
+            a.label = format!("{} (import)", a.label);
+            a
+        }))
 }
 
 /// Takes the job's heartbeat inside a transaction: false if another worker has it now.
@@ -446,27 +453,40 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
     .fetch_one(st.db.pool())
     .await?;
     let tenant_id: String = r.try_get("tenant_id")?;
-    let actor = job_actor(
+    let phase: String = r.try_get("phase")?;
+    let starter = job_actor(
+        st,
         r.try_get("created_by")?,
         &r.try_get::<String, _>("created_by_label")?,
-        &tenant_id,
-    );
-    let phase: String = r.try_get("phase")?;
-    let g = authorize(&actor, Action::ManageMailboxes)?;
+    )
+    .await?;
+    let granted = starter
+        .as_ref()
+        .and_then(|a| authorize_in(a, Action::ManageMailboxes, &tenant_id).ok());
     let suspended: bool = sqlx::query("SELECT status FROM tenants WHERE id = $1")
         .bind(&tenant_id)
         .fetch_one(st.db.pool())
         .await?
         .try_get::<String, _>("status")?
         != "active";
-    if suspended {
-        let why = "the tenant was suspended";
+    let stop = match (&granted, suspended) {
+        (_, true) => Some("the tenant was suspended"),
+        (None, _) => Some("the person who started it may no longer manage this tenant's mailboxes"),
+        _ => None,
+    };
+    if let Some(why) = stop {
+        let system = Actor::system("import");
+        let actor = starter.as_ref().unwrap_or(&system);
         return if phase == "invite" {
-            fail(st, id, &tenant_id, &actor, &format!("Stopped: {why}. The mailboxes exist; start the import again once the tenant is resumed.")).await
+            fail(st, id, &tenant_id, actor, &format!("Stopped: {why}. The mailboxes exist; start the import again once that is resolved.")).await
         } else {
-            roll_back(st, id, &tenant_id, &actor, why).await
+            roll_back(st, id, &tenant_id, actor, why).await
         };
     }
+    let Some(g) = granted else {
+        return Ok(());
+    };
+    let actor = g.actor;
     let domains: HashMap<String, crate::tenancy::Domain> =
         crate::tenancy::store::domains(&st.db, &g, Some(&tenant_id), None)
             .await?

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 pub mod http;
+#[cfg(feature = "ssr")]
+pub mod kinds;
 pub mod me;
 pub mod pages;
 #[cfg(feature = "ssr")]

@@ -376,6 +376,37 @@ pub async fn revoke_open_invites(
     Ok(n as i64)
 }
 
+/// The id of the mailbox's open link (there is at most one: issuing a link revokes the
+/// others), so a reset's apply can record the link it issued.
+pub async fn open_invite_id(
+    conn: &mut AnyConnection,
+    mailbox_id: &str,
+) -> AppResult<Option<String>> {
+    Ok(sqlx::query(
+        "SELECT id FROM mailbox_invites WHERE mailbox_id = $1 AND used_at IS NULL \
+         AND revoked_at IS NULL ORDER BY created_at DESC, id LIMIT 1",
+    )
+    .bind(mailbox_id)
+    .fetch_optional(conn)
+    .await?
+    .map(|r| r.try_get("id"))
+    .transpose()?)
+}
+
+/// Whether a link was used (a rollback of a reset refuses once the owner has used it).
+pub async fn invite_used(conn: &mut AnyConnection, id: &str) -> AppResult<bool> {
+    Ok(
+        sqlx::query("SELECT used_at FROM mailbox_invites WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+            .map(|r| r.try_get::<Option<i64>, _>("used_at"))
+            .transpose()?
+            .flatten()
+            .is_some(),
+    )
+}
+
 /// Consumes a link (only if still open: two tabs racing on one link set one password).
 pub async fn use_invite(conn: &mut AnyConnection, id: &str, now: i64) -> AppResult<bool> {
     let n = sqlx::query(

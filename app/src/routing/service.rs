@@ -17,6 +17,7 @@ use crate::changes::ChangeRequest;
 use crate::core::authz::{authorize, authorize_in, Action, Actor, Granted};
 use crate::core::db::{Tx, Where};
 use crate::core::mailer::Mail;
+use crate::core::registry::Applied;
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
@@ -833,6 +834,7 @@ pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<
             rollback: Some(json!({ "disable_route_for": c.source })),
             reason: &c.reason,
         },
+        None,
         now,
     )
     .await?;
@@ -847,10 +849,9 @@ pub async fn apply(
     tx: &mut Tx,
     g: &Granted<'_>,
     c: &ChangeRequest,
-    payload: &Value,
     now: i64,
-) -> AppResult<String> {
-    let asked: Checked = serde_json::from_value(payload.clone()).map_err(AppError::internal)?;
+) -> AppResult<Applied> {
+    let asked: Checked = serde_json::from_str(&c.payload).map_err(AppError::internal)?;
     let again = NewRoute {
         kind: asked.kind.clone(),
         source: asked.source.trim_start_matches('@').to_string(),
@@ -876,7 +877,7 @@ pub async fn apply(
         .map(|(a, _)| a.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    Ok(if state == "unconfirmed" {
+    let summary = if state == "unconfirmed" {
         format!(
             "Approved: mail for {} will go to {to}{until} once the recipient confirms (route {id}).",
             fresh.source
@@ -886,7 +887,108 @@ pub async fn apply(
             "Mail for {} goes to {to}{until} (route {id}).",
             fresh.source
         )
+    };
+    Ok(Applied {
+        summary,
+        after: json!({ "route": id, "renewed": fresh.renews }),
     })
+}
+
+/// Undoes an applied change that made a route (a routing request or an offboarding alias):
+/// the route it made ends, and a live route it replaced (a renewed forward) is live again
+/// unless it has expired meanwhile. Refused when the route it made has ended already or
+/// another route has taken the address since.
+pub async fn roll_back_route(
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    original: &ChangeRequest,
+    now: i64,
+) -> AppResult<String> {
+    let after: Value = original
+        .after
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(AppError::internal)?
+        .unwrap_or(Value::Null);
+    let route_id = after["route"].as_str().map(str::to_string);
+    let made = match &route_id {
+        Some(id) => route_by_id(tx.conn(), id).await?,
+        None => None,
+    }
+    .ok_or_else(|| AppError::Conflict("This change made no route to undo.".into()))?;
+    if !matches!(made.state.as_str(), "active" | "unconfirmed") {
+        let when = made
+            .ended_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| format!(" on {}", t.format("%Y-%m-%d %H:%M UTC")))
+            .unwrap_or_default();
+        return Err(AppError::Conflict(format!(
+            "The route for {} changed since: it is {}{when} ({}). There is nothing left to undo.",
+            made.source,
+            made.state,
+            made.ended_reason.clone().unwrap_or_default()
+        )));
+    }
+    let why = format!("rolled back ({})", original.id);
+    end_route(tx.conn(), &made.id, "removed", &why, now).await?;
+    let domain_id = route_domain(tx.conn(), &made.id).await?;
+    sync_catch_all(tx.conn(), &domain_id).await?;
+    let ev = Event::new("route.disabled")
+        .target(domain_id.clone())
+        .tenant(made.tenant_id.clone())
+        .details(json!({
+            "route": made.id, "kind": made.kind, "source": made.source, "reason": why,
+            "before": made, "after": route_by_id(tx.conn(), &made.id).await?,
+        }));
+    record(tx, g.actor, now, ev).await?;
+    let mut said = format!("The route for {} is off.", made.source);
+    if let Some(old_id) = after["renewed"].as_str() {
+        let old = route_by_id(tx.conn(), old_id).await?;
+        let before_state = serde_json::from_str::<Value>(&original.before)
+            .ok()
+            .and_then(|b| b["route"]["state"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "active".into());
+        match old {
+            Some(o)
+                if o.state == "removed"
+                    && o.ended_reason.as_deref() == Some("renewed")
+                    && o.expires_at.is_none_or(|e| e > now) =>
+            {
+                sqlx::query(
+                    "UPDATE routes SET state = $2, ended_at = NULL, ended_reason = NULL \
+                     WHERE id = $1 AND state = 'removed'",
+                )
+                .bind(&o.id)
+                .bind(&before_state)
+                .execute(tx.conn())
+                .await?;
+                sync_catch_all(tx.conn(), &domain_id).await?;
+                let ev = Event::new("route.restored")
+                    .target(domain_id.clone())
+                    .tenant(o.tenant_id.clone())
+                    .details(json!({
+                        "route": o.id, "source": o.source, "reason": why,
+                        "before": o, "after": route_by_id(tx.conn(), &o.id).await?,
+                    }));
+                record(tx, g.actor, now, ev).await?;
+                said.push_str(" The route it replaced is back as it was.");
+            }
+            Some(_) => said.push_str(
+                " The route it replaced has expired or was ended since, so it stays off.",
+            ),
+            None => {}
+        }
+    }
+    Ok(said)
+}
+
+async fn route_domain(conn: &mut AnyConnection, route_id: &str) -> AppResult<String> {
+    Ok(sqlx::query("SELECT domain_id FROM routes WHERE id = $1")
+        .bind(route_id)
+        .fetch_one(conn)
+        .await?
+        .try_get("domain_id")?)
 }
 
 /// Writes a checked route (renewing a live forward ends it first) and its audit event;
@@ -1054,11 +1156,7 @@ pub async fn disable(st: &AppState, actor: &Actor, id: &str, reason: &str) -> Ap
             r.state
         )));
     }
-    let domain_id: String = sqlx::query("SELECT domain_id FROM routes WHERE id = $1")
-        .bind(&r.id)
-        .fetch_one(tx.conn())
-        .await?
-        .try_get("domain_id")?;
+    let domain_id = route_domain(tx.conn(), &r.id).await?;
     sync_catch_all(tx.conn(), &domain_id).await?;
     let after = route_by_id(tx.conn(), &r.id).await?;
     let ev = Event::new("route.disabled")

@@ -1,0 +1,134 @@
+//! The registries capabilities plug into: **change kinds** (what a governed change does
+//! when a second person approves it, and how it is undone) and **job kinds** (background
+//! work claimed from the `jobs` table). Core and the change-request mechanism know no
+//! capability: each capability implements these traits for its own kinds, and `server/`
+//! registers them all at start (`server::kinds()`). An unknown kind is an error, never a
+//! silent no-op; registering a kind twice panics at start.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::authz::{Action, Granted};
+use super::db::Tx;
+use super::state::AppState;
+use super::{AppError, AppResult};
+use crate::changes::ChangeRequest;
+
+/// What applying a change did.
+pub struct Applied {
+    /// One sentence for the request's record and the approver's flash message.
+    pub summary: String,
+    /// The object as the change left it: a rollback refuses when the object no longer
+    /// looks like this (someone changed it since).
+    pub after: Value,
+}
+
+/// One kind of governed change (`mailbox.reset`, `routing.forward`…). Both functions run
+/// inside the approving transaction, after the approver was authorized for
+/// [`ChangeKind::action`] in the request's tenant, and must re-check the data as it is now:
+/// a request may wait for days.
+#[async_trait]
+pub trait ChangeKind: Send + Sync {
+    /// The kind's name as stored in `change_requests.kind`.
+    fn kind(&self) -> &'static str;
+    /// What whoever decides a request of this kind must hold in its tenant (besides
+    /// [`Action::ApproveChanges`]), and whoever asks for its rollback.
+    fn action(&self) -> Action;
+    /// Makes the change. `Invalid`/`Conflict` errors mean it no longer fits (the request
+    /// fails for good, with the reason kept); other errors leave it pending.
+    async fn apply(
+        &self,
+        st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        c: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<Applied>;
+    /// Undoes the applied change `original`: restores its recorded before-state if the object
+    /// still looks as the change left it (`original.after`), otherwise refuses with a
+    /// `Conflict` that says what changed. Returns what was done.
+    async fn roll_back(
+        &self,
+        st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        original: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<String>;
+}
+
+/// One kind of background job. `run` is called with a job the worker has claimed; it keeps
+/// the heartbeat while it works and marks the job finished (or reschedules a recurring one).
+#[async_trait]
+pub trait JobKind: Send + Sync {
+    /// The kind's name as stored in `jobs.kind`.
+    fn kind(&self) -> &'static str;
+    /// A recurring job's fixed row id (one row that reschedules itself), if it is one.
+    fn recurring(&self) -> Option<&'static str> {
+        None
+    }
+    async fn run(&self, st: &AppState, id: &str, worker: &str) -> AppResult<()>;
+}
+
+/// The kinds this server knows.
+#[derive(Clone, Default)]
+pub struct Registry {
+    changes: BTreeMap<&'static str, Arc<dyn ChangeKind>>,
+    jobs: BTreeMap<&'static str, Arc<dyn JobKind>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a change kind. Panics on a duplicate name (a programming error, found at start).
+    pub fn change(mut self, k: impl ChangeKind + 'static) -> Self {
+        let name = k.kind();
+        assert!(
+            self.changes.insert(name, Arc::new(k)).is_none(),
+            "change kind {name} registered twice"
+        );
+        self
+    }
+
+    /// Adds a job kind. Panics on a duplicate name.
+    pub fn job(mut self, k: impl JobKind + 'static) -> Self {
+        let name = k.kind();
+        assert!(
+            self.jobs.insert(name, Arc::new(k)).is_none(),
+            "job kind {name} registered twice"
+        );
+        self
+    }
+
+    pub fn change_kind(&self, kind: &str) -> AppResult<&dyn ChangeKind> {
+        self.changes
+            .get(kind)
+            .map(|k| k.as_ref())
+            .ok_or_else(|| AppError::Internal(format!("unknown change kind {kind}")))
+    }
+
+    pub fn job_kind(&self, kind: &str) -> Option<&dyn JobKind> {
+        self.jobs.get(kind).map(|k| k.as_ref())
+    }
+
+    /// The registered change kinds' names, sorted.
+    pub fn change_kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.changes.keys().copied()
+    }
+
+    /// The registered job kinds' names, sorted.
+    pub fn job_kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.jobs.keys().copied()
+    }
+
+    /// The recurring jobs: (row id, kind).
+    pub fn recurring(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.jobs
+            .values()
+            .filter_map(|j| j.recurring().map(|id| (id, j.kind())))
+    }
+}
