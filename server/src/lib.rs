@@ -59,6 +59,17 @@ fn leptos_options(state: &AppState) -> LeptosOptions {
         .build()
 }
 
+/// The pages' route list, generated once per process. Generating it runs the app with
+/// Leptos's *process-wide* "suppress resource loads" flag set (leptos#4773): a page render
+/// whose resource is first polled in that window waits forever. Generated once, before any
+/// router exists, it can never overlap a render — however many routers a process builds
+/// (the test harness builds one per test).
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static LIST: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    LIST.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 /// The complete application router (pages, forms, REST API, probes) with every middleware.
 pub fn router(state: AppState) -> Router {
     let options = leptos_options(&state);
@@ -74,7 +85,7 @@ pub fn router(state: AppState) -> Router {
         }
     };
     let site = Router::new()
-        .leptos_routes_with_context(&options, generate_route_list(app::App), context.clone(), {
+        .leptos_routes_with_context(&options, route_list(), context.clone(), {
             let o = options.clone();
             move || app::shell(o.clone())
         })
@@ -83,10 +94,10 @@ pub fn router(state: AppState) -> Router {
             app::shell,
         ))
         .with_state(options);
-    // Pages render completely on the server (SsrMode::Async); under load a render
-    // occasionally never finished here (Leptos 0.8.23). Buffer each page with a deadline and
-    // render it again when the deadline passes (page GETs are safe to repeat).
-    let site = site.layer(axum::middleware::from_fn(render_with_deadline));
+    // Pages render completely on the server (SsrMode::Async), exactly once. A render that
+    // passes its deadline is answered 503 and counted (`mailward_render_stalls_total`),
+    // never run again: a loader may have consumed a one-time value.
+    let site = site.layer(from_fn_with_state(state.clone(), render_with_deadline));
 
     let session_layer =
         SessionManagerLayer::new(DbSessionStore::new(state.db.clone(), state.clock.clone()))
@@ -125,42 +136,43 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state, observe))
 }
 
-/// How long one page render may take before it is abandoned and tried again.
-const RENDER_DEADLINE: Duration = Duration::from_secs(5);
+/// How long one page render may take before it is abandoned (and counted as a stall).
+const RENDER_DEADLINE: Duration = Duration::from_secs(10);
 
-async fn render_with_deadline(req: Request, next: Next) -> Response {
+async fn render_with_deadline(State(st): State<AppState>, req: Request, next: Next) -> Response {
     // Only rendered pages: static files stream straight through.
     if req.method() != Method::GET || req.uri().path().starts_with("/pkg/") {
         return next.run(req).await;
     }
-    let (parts, _) = req.into_parts();
-    for attempt in 1..=3 {
-        let req = Request::from_parts(parts.clone(), axum::body::Body::empty());
-        let next = next.clone();
-        let render = async move {
-            let (head, body) = next.run(req).await.into_parts();
-            let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await;
-            bytes.map(|b| Response::from_parts(head, axum::body::Body::from(b)))
-        };
-        match tokio::time::timeout(RENDER_DEADLINE, render).await {
-            Ok(Ok(resp)) => return resp,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, path = %parts.uri.path(), "page body failed");
-                break;
-            }
-            Err(_) => tracing::warn!(
-                path = %parts.uri.path(),
-                attempt,
-                "page render passed its deadline; rendering again"
-            ),
+    let path = req.uri().path().to_string();
+    let render = async move {
+        let (head, body) = next.run(req).await.into_parts();
+        let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await;
+        bytes.map(|b| Response::from_parts(head, axum::body::Body::from(b)))
+    };
+    match tokio::time::timeout(RENDER_DEADLINE, render).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, path = %path, "page body failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be rendered.\n",
+            )
+                .into_response()
+        }
+        Err(_) => {
+            st.metrics
+                .render_stalls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(path = %path, "page render passed its deadline");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(http::header::RETRY_AFTER, "1")],
+                "This page took too long to render. Reload it.\n",
+            )
+                .into_response()
         }
     }
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(http::header::RETRY_AFTER, "1")],
-        "This page took too long to render. Reload it.\n",
-    )
-        .into_response()
 }
 
 async fn readyz(State(st): State<AppState>) -> Response {

@@ -12,6 +12,7 @@ mod overview;
 mod ownership;
 mod package;
 mod parsers;
+mod render;
 mod roles;
 mod routing;
 mod security;

@@ -81,6 +81,8 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
     pub signin_failures: AtomicU64,
+    /// Page renders that passed their deadline (answered 503, never rendered again).
+    pub render_stalls: AtomicU64,
 }
 
 const LATENCY_BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -142,6 +144,12 @@ impl Metrics {
         out += &format!(
             "mailward_password_checks_refused_total {}\n",
             super::secrets::PASSWORD_BUSY.load(Ordering::Relaxed)
+        );
+        out += "# HELP mailward_render_stalls_total Page renders that passed their deadline (503; a render is never repeated).\n";
+        out += "# TYPE mailward_render_stalls_total counter\n";
+        out += &format!(
+            "mailward_render_stalls_total {}\n",
+            self.render_stalls.load(Ordering::Relaxed)
         );
         out
     }

@@ -1,0 +1,75 @@
+//! Every page GET is rendered exactly once. Leptos keeps one process-wide "suppress resource
+//! loads" flag while it generates a route list (leptos#4773): a page whose resource was first
+//! polled in that window waited forever. Routers are built while pages render here (as every
+//! test's `TestApp` does); no render may stall.
+use mailward_tests::{Backend, TestApp};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_once_while_routers_are_built() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let owner = app.setup_owner().await;
+    let rounds: usize = std::env::var("RENDER_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    for round in 0..rounds {
+        let builds: Vec<_> = (0..4)
+            .map(|_| {
+                let st = app.state.clone();
+                tokio::spawn(async move {
+                    for _ in 0..3 {
+                        drop(server::router(st.clone()));
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        let loads = (0..8).map(|i| {
+            let path = ["/", "/tenants", "/mailboxes", "/approvals"][i % 4];
+            let b = &owner.browser;
+            async move { (path, b.get(path).await.status().as_u16()) }
+        });
+        let statuses = futures_join_all(loads).await;
+        for b in builds {
+            b.await.unwrap();
+        }
+        for (path, status) in statuses {
+            assert_eq!(status, 200, "round {round}: {path} answered {status}");
+        }
+    }
+    let metrics = owner.browser.get_text("/metrics").await;
+    assert!(
+        metrics.contains("mailward_render_stalls_total 0\n"),
+        "{}",
+        metrics
+            .lines()
+            .find(|l| l.starts_with("mailward_render_stalls_total"))
+            .unwrap_or("no stall counter")
+    );
+}
+
+/// Runs the futures concurrently (on this task) and returns their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    fs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut handles: Vec<std::pin::Pin<Box<F>>> = fs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = handles.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (h, o) in handles.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match h.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.unwrap()).collect()
+}
