@@ -5,10 +5,12 @@
 //! cookie for it, so load tools can fetch signed-in pages. It refuses a database that
 //! already has accounts: it is not a way into a live installation.
 use app::audit::service::{record, Event};
-use app::core::authz::Actor;
+use app::core::authz::{authorize_in, Action, Actor};
 use app::core::secrets::{hash_password, new_id, new_totp_secret, random_bytes};
 use app::core::state::AppState;
 use app::core::{AppError, AppResult};
+use app::mailboxes::store as mstore;
+use app::tenancy::store as tstore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::SessionStore;
 
@@ -44,39 +46,42 @@ pub async fn seed(st: &AppState, plan: &SeedPlan) -> AppResult<Seeded> {
     let owner_id = new_id("usr");
     let password = hex(&random_bytes::<32>());
     let hash = hash_password(password).await?;
+    // Everything through the tables' owners, as the system (the same functions the console
+    // uses: counters and pools stay exact by construction).
+    let system = Actor::system("mailward seed");
     let mut tx = st.db.begin().await?;
-    sqlx::query(
-        "INSERT INTO users (id, email, display_name, role, status, password_hash, totp_secret, \
-         totp_last_step, created_at, updated_at, all_tenants) \
-         VALUES ($1, 'bench-owner@mailward.test', 'Benchmark owner', 'owner', 'active', $2, $3, 0, $4, $4, 1)",
+    app::auth::store::insert_user(
+        tx.conn(),
+        &owner_id,
+        "bench-owner@mailward.test",
+        "Benchmark owner",
+        app::auth::Role::Owner,
+        &hash,
+        &new_totp_secret(),
+        0,
+        now,
     )
-    .bind(owner_id.clone())
-    .bind(hash)
-    .bind(new_totp_secret())
-    .bind(now)
-    .execute(tx.conn())
     .await?;
     let tenants = (plan.domains + PER_TENANT - 1) / PER_TENANT;
     let mut first_domain = String::new();
     let mut mailboxes = 0i64;
     for t in 0..tenants {
         let tid = new_id("ten");
+        let g = authorize_in(&system, Action::ManageTenants, &tid)?;
         let in_tenant = PER_TENANT.min(plan.domains - t * PER_TENANT);
-        sqlx::query(
-            "INSERT INTO tenants (id, name, slug, plan_id, status, contact_name, contact_email, \
-             domain_count, storage_allocated, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'plan_agency', 'active', $4, $5, $6, 0, $7, $7)",
+        let created = now - (tenants - t) * 3600;
+        tstore::insert_tenant(
+            tx.conn(),
+            &g,
+            &tid,
+            &format!("Client {:04}", t + 1),
+            &format!("client-{:04}", t + 1),
+            "plan_agency",
+            Some(&format!("Contact {}", t + 1)),
+            Some(&format!("it@client-{:04}.example", t + 1)),
+            created,
         )
-        .bind(tid.clone())
-        .bind(format!("Client {:04}", t + 1))
-        .bind(format!("client-{:04}", t + 1))
-        .bind(format!("Contact {}", t + 1))
-        .bind(format!("it@client-{:04}.example", t + 1))
-        .bind(in_tenant)
-        .bind(now - (tenants - t) * 3600)
-        .execute(tx.conn())
         .await?;
-        let mut allocated = 0i64;
         for d in 0..in_tenant {
             let n = t * PER_TENANT + d + 1;
             let (ascii, unicode) = if n % 25 == 0 {
@@ -97,49 +102,51 @@ pub async fn seed(st: &AppState, plan: &SeedPlan) -> AppResult<Seeded> {
                 _ => "active",
             };
             let did = new_id("dom");
-            sqlx::query(
-                "INSERT INTO domains (id, tenant_id, name, unicode_name, status, category, \
-                 catch_all_enabled, mailbox_count, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'standard', 0, $6, $7, $7)",
-            )
-            .bind(did.clone())
-            .bind(tid.clone())
-            .bind(ascii.clone())
-            .bind(unicode)
-            .bind(status)
-            .bind(plan.mailboxes_per_domain)
-            .bind(now - n * 60)
-            .execute(tx.conn())
-            .await?;
-            for m in 0..plan.mailboxes_per_domain {
-                let local = format!("user{:03}", m + 1);
-                // Every second mailbox has its own allocation; the others share the pool.
-                let quota = (m % 2 == 0).then_some(QUOTA);
-                allocated += quota.unwrap_or(0);
-                sqlx::query(
-                    "INSERT INTO mailboxes (id, tenant_id, domain_id, local_part, address, \
-                     display_name, status, quota_bytes, used_bytes, critical, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'invited', $7, NULL, $8, $9, $9)",
-                )
-                .bind(new_id("mbx"))
-                .bind(tid.clone())
-                .bind(did.clone())
-                .bind(local.clone())
-                .bind(format!("{local}@{ascii}"))
-                .bind(format!("User {}", m + 1))
-                .bind(quota)
-                .bind((m == 0) as i64)
-                .bind(now)
-                .execute(tx.conn())
-                .await?;
-                mailboxes += 1;
+            let at = now - n * 60;
+            if !tstore::take_domain_slot(tx.conn(), &g, &tid, at).await? {
+                return Err(AppError::Internal(
+                    "seed: the plan has no domain slot".into(),
+                ));
             }
+            tstore::insert_domain(tx.conn(), &g, &did, &tid, &ascii, &unicode, "standard", at)
+                .await?;
+            if status != "pending" {
+                tstore::set_domain_status(tx.conn(), &g, &did, status, at).await?;
+            }
+            let names: Vec<(String, String, String)> = (0..plan.mailboxes_per_domain)
+                .map(|m| {
+                    let local = format!("user{:03}", m + 1);
+                    let address = format!("{local}@{ascii}");
+                    (new_id("mbx"), local, address)
+                })
+                .collect();
+            let labels: Vec<String> = (0..plan.mailboxes_per_domain)
+                .map(|m| format!("User {}", m + 1))
+                .collect();
+            let rows: Vec<mstore::NewRow> = names
+                .iter()
+                .zip(&labels)
+                .enumerate()
+                .map(|(m, ((id, local, address), label))| mstore::NewRow {
+                    id,
+                    tenant_id: &tid,
+                    domain_id: &did,
+                    local_part: local,
+                    address,
+                    display_name: label,
+                    // Every second mailbox has its own allocation; the others share the pool.
+                    quota: (m % 2 == 0).then_some(QUOTA),
+                    critical: m == 0,
+                    contact_email: None,
+                })
+                .collect();
+            let allocated: i64 = rows.iter().filter_map(|r| r.quota).sum();
+            if allocated > 0 && !tstore::allocate(tx.conn(), &g, &tid, allocated).await? {
+                return Err(AppError::Internal("seed: the pool is full".into()));
+            }
+            mstore::insert_many(tx.conn(), &g, &rows, now).await?;
+            mailboxes += rows.len() as i64;
         }
-        sqlx::query("UPDATE tenants SET storage_allocated = $1 WHERE id = $2")
-            .bind(allocated)
-            .bind(tid)
-            .execute(tx.conn())
-            .await?;
     }
     record(
         &mut tx,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use sqlx::Row;
 
 use crate::core::config::Config;
 use crate::core::db::Db;
@@ -121,10 +120,7 @@ pub async fn attach(db: Db, cfg: &Config) -> AppResult<Db> {
     let path = key_path(cfg);
     let (key, created) = load_or_create(&path)?;
     let id = key.id();
-    let row = sqlx::query("SELECT key_id FROM audit_head WHERE id = 1")
-        .fetch_one(db.pool())
-        .await?;
-    let have: Option<String> = row.try_get("key_id")?;
+    let have = super::service::head_key_id(&db).await?;
     match have {
         Some(h) if h != id => {
             return Err(AppError::Config(format!(
@@ -136,15 +132,9 @@ pub async fn attach(db: Db, cfg: &Config) -> AppResult<Db> {
         }
         Some(_) => {}
         None => {
-            sqlx::query("UPDATE audit_head SET key_id = $1 WHERE id = 1 AND key_id IS NULL")
-                .bind(id.clone())
-                .execute(db.pool())
-                .await?;
+            super::service::claim_head_key(&db, &id).await?;
             // Two instances starting at once with different keys: one of them loses here.
-            let now: Option<String> = sqlx::query("SELECT key_id FROM audit_head WHERE id = 1")
-                .fetch_one(db.pool())
-                .await?
-                .try_get("key_id")?;
+            let now = super::service::head_key_id(&db).await?;
             if now.as_deref() != Some(id.as_str()) {
                 return Err(AppError::Config(
                     "another instance keyed this audit log with a different key at the same time"

@@ -584,3 +584,20 @@ pub async fn stats(db: &Db, since: i64) -> AppResult<(i64, i64)> {
     .await?;
     Ok((r.try_get("failed")?, r.try_get("total")?))
 }
+
+/// The id of the audit key the chain is keyed with (none: not keyed yet).
+pub async fn head_key_id(db: &crate::core::db::Db) -> AppResult<Option<String>> {
+    Ok(sqlx::query("SELECT key_id FROM audit_head WHERE id = 1")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("key_id")?)
+}
+
+/// Keys an unkeyed chain with `key_id` (a no-op if another key got there first).
+pub async fn claim_head_key(db: &crate::core::db::Db, key_id: &str) -> AppResult<()> {
+    sqlx::query("UPDATE audit_head SET key_id = $1 WHERE id = 1 AND key_id IS NULL")
+        .bind(key_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}

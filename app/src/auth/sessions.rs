@@ -3,7 +3,6 @@
 //! and revoke their sessions; a public `handle` (a hash of the id) names a session on pages,
 //! never the id itself.
 use async_trait::async_trait;
-use sqlx::Row;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
@@ -61,11 +60,7 @@ impl DbSessionStore {
 
     /// Removes expired sessions (run periodically).
     pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
-        let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-            .bind(self.clock.now())
-            .execute(self.db.pool())
-            .await?;
-        Ok(r.rows_affected())
+        super::store::delete_expired_sessions(&self.db, self.clock.now()).await
     }
 }
 
@@ -78,29 +73,29 @@ fn str_field(r: &Record, key: &str) -> Option<String> {
 }
 
 impl DbSessionStore {
+    fn row(&self, record: &Record, data: String, shift: i64) -> super::store::SessionRow {
+        super::store::SessionRow {
+            id: record.id.to_string(),
+            handle: handle_of(&record.id),
+            user_id: str_field(record, USER_ID),
+            mailbox_id: str_field(record, MAILBOX_ID),
+            data,
+            now: self.clock.now(),
+            expires_at: record.expiry_date.unix_timestamp() + shift,
+            ip: str_field(record, IP),
+            user_agent: str_field(record, USER_AGENT),
+        }
+    }
+
     /// Inserts a new session row, or nothing if the id is taken; returns the rows written.
     async fn insert(&self, record: &Record) -> session_store::Result<u64> {
         let data = serde_json::to_string(&record.data).map_err(backend)?;
         // tower-sessions computes the expiry from the system time; stored rows follow the
         // app's clock (the same in production; tests move the clock forward).
         let shift = self.clock.now() - time::OffsetDateTime::now_utc().unix_timestamp();
-        let r = sqlx::query(
-            "INSERT INTO sessions (id, handle, user_id, data, created_at, last_seen_at, expires_at, ip, user_agent, mailbox_id) \
-             VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(record.id.to_string())
-        .bind(handle_of(&record.id))
-        .bind(str_field(record, USER_ID))
-        .bind(data)
-        .bind(self.clock.now())
-        .bind(record.expiry_date.unix_timestamp() + shift)
-        .bind(str_field(record, IP))
-        .bind(str_field(record, USER_AGENT))
-        .bind(str_field(record, MAILBOX_ID))
-        .execute(self.db.pool())
-        .await
-        .map_err(backend)?;
-        Ok(r.rows_affected())
+        super::store::insert_session(&self.db, &self.row(record, data, shift))
+            .await
+            .map_err(backend)
     }
 }
 
@@ -119,35 +114,18 @@ impl SessionStore for DbSessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = serde_json::to_string(&record.data).map_err(backend)?;
         let shift = self.clock.now() - time::OffsetDateTime::now_utc().unix_timestamp();
-        sqlx::query(
-            "UPDATE sessions SET user_id = $2, mailbox_id = $3, data = $4, last_seen_at = $5, \
-             expires_at = $6, ip = $7, user_agent = $8 WHERE id = $1",
-        )
-        .bind(record.id.to_string())
-        .bind(str_field(record, USER_ID))
-        .bind(str_field(record, MAILBOX_ID))
-        .bind(data)
-        .bind(self.clock.now())
-        .bind(record.expiry_date.unix_timestamp() + shift)
-        .bind(str_field(record, IP))
-        .bind(str_field(record, USER_AGENT))
-        .execute(self.db.pool())
-        .await
-        .map_err(backend)?;
-        Ok(())
+        super::store::update_session(&self.db, &self.row(record, data, shift))
+            .await
+            .map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row =
-            sqlx::query("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
-                .bind(id.to_string())
-                .bind(self.clock.now())
-                .fetch_optional(self.db.pool())
-                .await
-                .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let data: String = row.try_get("data").map_err(backend)?;
-        let expires: i64 = row.try_get("expires_at").map_err(backend)?;
+        let row = super::store::live_session(&self.db, &id.to_string(), self.clock.now())
+            .await
+            .map_err(backend)?;
+        let Some((data, expires)) = row else {
+            return Ok(None);
+        };
         Ok(Some(Record {
             id: *id,
             data: serde_json::from_str(&data).map_err(backend)?,
@@ -156,11 +134,8 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.to_string())
-            .execute(self.db.pool())
+        super::store::delete_session(&self.db, &id.to_string())
             .await
-            .map_err(backend)?;
-        Ok(())
+            .map_err(backend)
     }
 }

@@ -653,3 +653,126 @@ pub async fn revoke_token(
     .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Disables a console account everywhere at once (offboarding the same person's mailbox):
+/// the account, its sessions and its API tokens. Returns how many tokens were revoked.
+pub async fn disable_everywhere(
+    c: &mut AnyConnection,
+    _g: &Granted<'_>,
+    user_id: &str,
+    now: i64,
+) -> AppResult<i64> {
+    sqlx::query("UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected() as i64)
+}
+
+/// Ends every session of a mailbox's owner; returns how many.
+pub async fn end_mailbox_sessions(c: &mut AnyConnection, mailbox_id: &str) -> AppResult<i64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE mailbox_id = $1")
+        .bind(mailbox_id)
+        .execute(c)
+        .await?
+        .rows_affected() as i64)
+}
+
+// ---------- the session store's rows (auth::sessions::DbSessionStore) ----------
+
+/// A session as tower-sessions hands it over, flattened.
+pub struct SessionRow {
+    pub id: String,
+    pub handle: String,
+    pub user_id: Option<String>,
+    pub mailbox_id: Option<String>,
+    pub data: String,
+    pub now: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Inserts a session, or nothing if its id is taken; returns the rows written.
+pub async fn insert_session(db: &Db, r: &SessionRow) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO sessions (id, handle, user_id, data, created_at, last_seen_at, expires_at, ip, user_agent, mailbox_id) \
+         VALUES ($1,$2,$3,$4,$5,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&r.id)
+    .bind(&r.handle)
+    .bind(&r.user_id)
+    .bind(&r.data)
+    .bind(r.now)
+    .bind(r.expires_at)
+    .bind(&r.ip)
+    .bind(&r.user_agent)
+    .bind(&r.mailbox_id)
+    .execute(db.pool())
+    .await?
+    .rows_affected())
+}
+
+/// Updates an existing session only (an ended one is never brought back).
+pub async fn update_session(db: &Db, r: &SessionRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sessions SET user_id = $2, mailbox_id = $3, data = $4, last_seen_at = $5, \
+         expires_at = $6, ip = $7, user_agent = $8 WHERE id = $1",
+    )
+    .bind(&r.id)
+    .bind(&r.user_id)
+    .bind(&r.mailbox_id)
+    .bind(&r.data)
+    .bind(r.now)
+    .bind(r.expires_at)
+    .bind(&r.ip)
+    .bind(&r.user_agent)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// A live session's data and expiry.
+pub async fn live_session(
+    db: &Db,
+    id: &str,
+    now: i64,
+) -> Result<Option<(String, i64)>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(db.pool())
+            .await?;
+    row.map(|r| Ok((r.try_get("data")?, r.try_get("expires_at")?)))
+        .transpose()
+}
+
+pub async fn delete_session(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Removes expired sessions; returns how many.
+pub async fn delete_expired_sessions(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(db.pool())
+        .await?
+        .rows_affected())
+}

@@ -258,12 +258,40 @@ pub fn decide(actor: &Actor, action: Action) -> bool {
     }
 }
 
-/// Proof that `actor` may perform `action`. Only [`authorize`] makes one.
+/// Proof that `actor` may perform `action`, and where: in one tenant ([`authorize_in`]) or in
+/// the actor's tenants ([`authorize`]). Only these two make one. Mutating store functions take
+/// the proof and check the tenant they write in against it ([`Granted::check`]), so a write
+/// path that skipped the gate does not compile, and one authorized for another tenant fails.
 #[derive(Debug)]
 pub struct Granted<'a> {
     pub actor: &'a Actor,
     pub action: Action,
+    /// The one tenant this was granted in, if it was granted for one.
+    tenant: Option<String>,
     _private: (),
+}
+
+impl Granted<'_> {
+    /// The tenant the proof was granted in ([`authorize_in`]); none when it was granted for
+    /// the actor's tenants.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+    /// Whether the proof covers an object of `tenant_id`.
+    pub fn covers(&self, tenant_id: &str) -> bool {
+        match &self.tenant {
+            Some(t) => t == tenant_id,
+            None => self.actor.tenants.contains(tenant_id),
+        }
+    }
+    /// Refuses (as not found: no existence leak) an object outside the proof's scope.
+    pub fn check(&self, tenant_id: &str) -> Result<(), AppError> {
+        if self.covers(tenant_id) {
+            Ok(())
+        } else {
+            Err(AppError::NotFound)
+        }
+    }
 }
 
 /// Authorizes an action on one tenant's objects. Outside the actor's scope the object does
@@ -279,7 +307,9 @@ pub fn authorize_in<'a>(
     if !actor.tenants.contains(tenant_id) {
         return Err(AppError::NotFound);
     }
-    authorize(actor, action)
+    let mut g = authorize(actor, action)?;
+    g.tenant = Some(tenant_id.to_string());
+    Ok(g)
 }
 
 pub fn authorize(actor: &Actor, action: Action) -> Result<Granted<'_>, AppError> {
@@ -290,6 +320,7 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<Granted<'_>, AppError>
         Ok(Granted {
             actor,
             action,
+            tenant: None,
             _private: (),
         })
     } else {
@@ -365,6 +396,12 @@ mod tests {
                 } else {
                     assert_eq!(other.is_ok(), expected[i]);
                 }
+            }
+            // The proof carries its tenant and covers nothing else.
+            if let Ok(g) = authorize_in(&user(Role::Owner), action, "ten_a") {
+                assert_eq!(g.tenant(), Some("ten_a"));
+                assert!(g.check("ten_a").is_ok());
+                assert!(matches!(g.check("ten_b"), Err(AppError::NotFound)));
             }
             assert!(!decide(&Actor::anonymous(None, None), action));
             assert!(authorize(&Actor::anonymous(None, None), action).is_err());

@@ -150,3 +150,158 @@ pub fn spawn_worker(st: AppState) -> tokio::task::JoinHandle<()> {
         }
     })
 }
+
+// ---------- the one place job rows are written (job kinds call these) ----------
+
+/// A job to record: a draft (previewed, not started) or queued.
+pub struct NewJob<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub tenant_id: &'a str,
+    /// `draft` or `queued`.
+    pub state: &'a str,
+    pub progress_total: i64,
+    pub payload: &'a serde_json::Value,
+    pub error: Option<&'a str>,
+}
+
+/// Records a job started by the proof's actor (who it re-checks when it runs).
+pub async fn insert(
+    conn: &mut sqlx::AnyConnection,
+    g: &super::authz::Granted<'_>,
+    j: &NewJob<'_>,
+    now: i64,
+) -> AppResult<()> {
+    g.check(j.tenant_id)?;
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, tenant_id, state, progress_total, payload, error, created_by, \
+         created_by_label, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+    )
+    .bind(j.id)
+    .bind(j.kind)
+    .bind(j.tenant_id)
+    .bind(j.state)
+    .bind(j.progress_total)
+    .bind(j.payload.to_string())
+    .bind(j.error)
+    .bind(g.actor.user_id.clone())
+    .bind(&g.actor.label)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Queues a draft or failed job (a retry starts its attempts afresh); false if it is in
+/// neither state.
+pub async fn queue(conn: &mut sqlx::AnyConnection, id: &str) -> AppResult<bool> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET state = 'queued', error = NULL, finished_at = NULL, attempts = 0 \
+         WHERE id = $1 AND state IN ('draft', 'failed')",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Discards a draft; false if it is not one.
+pub async fn cancel_draft(conn: &mut sqlx::AnyConnection, id: &str, now: i64) -> AppResult<bool> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', finished_at = $2 WHERE id = $1 AND state = 'draft'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Renews a running job's heartbeat: false if another worker has taken it over.
+pub async fn heartbeat(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    worker: &str,
+    now: i64,
+) -> AppResult<bool> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET heartbeat_at = $3 WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Moves a job to a phase of its work; `restart` counts its progress from zero again.
+pub async fn set_phase(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    phase: &str,
+    restart: bool,
+) -> AppResult<()> {
+    let sql = if restart {
+        "UPDATE jobs SET phase = $2, progress_done = 0 WHERE id = $1"
+    } else {
+        "UPDATE jobs SET phase = $2 WHERE id = $1 AND phase <> $2"
+    };
+    sqlx::query(sql).bind(id).bind(phase).execute(conn).await?;
+    Ok(())
+}
+
+/// Adds `n` (which may be negative) to a job's progress.
+pub async fn advance(conn: &mut sqlx::AnyConnection, id: &str, n: i64) -> AppResult<()> {
+    sqlx::query("UPDATE jobs SET progress_done = progress_done + $2 WHERE id = $1")
+        .bind(id)
+        .bind(n)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A job finished its work.
+pub async fn finish(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    result: &serde_json::Value,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE jobs SET state = 'done', finished_at = $2, result = $3, claimed_by = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(result.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A job stopped for good, with the reason in words; `undone` says its work was undone
+/// (phase and progress start from zero if it is started again).
+pub async fn fail(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    error: &str,
+    now: i64,
+    undone: bool,
+) -> AppResult<()> {
+    let sql = if undone {
+        "UPDATE jobs SET state = 'failed', error = $2, finished_at = $3, claimed_by = NULL, \
+         phase = '', progress_done = 0 WHERE id = $1"
+    } else {
+        "UPDATE jobs SET state = 'failed', error = $2, finished_at = $3, claimed_by = NULL WHERE id = $1"
+    };
+    sqlx::query(sql)
+        .bind(id)
+        .bind(error)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -15,6 +15,7 @@ use sqlx::Row;
 use super::{columns, parse_csv, ImportJob, ImportRow, MAX_ROWS};
 use crate::audit::service::{record, record_many, Event};
 use crate::core::authz::{authorize, authorize_in, Action, Actor};
+use crate::core::jobs;
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
@@ -277,23 +278,22 @@ pub async fn preview(
     let now = st.clock.now();
     let id = secrets::new_id("imp");
     let mut tx = st.db.begin().await?;
-    sqlx::query(
-        "INSERT INTO jobs (id, kind, tenant_id, state, progress_total, payload, error, created_by, \
-         created_by_label, created_at) VALUES ($1,'import',$2,'draft',$3,$4,$5,$6,$7,$8)",
+    let payload = json!({ "rows": parsed.len(), "errors": errors + pool_error.is_some() as i64,
+                          "allocation": allocation });
+    jobs::insert(
+        tx.conn(),
+        &g,
+        &jobs::NewJob {
+            id: &id,
+            kind: "import",
+            tenant_id: &tenant.id,
+            state: "draft",
+            progress_total: valid,
+            payload: &payload,
+            error: pool_error.as_deref(),
+        },
+        now,
     )
-    .bind(&id)
-    .bind(&tenant.id)
-    .bind(valid)
-    .bind(
-        json!({ "rows": parsed.len(), "errors": errors + pool_error.is_some() as i64,
-                 "allocation": allocation })
-        .to_string(),
-    )
-    .bind(&pool_error)
-    .bind(g.actor.user_id.clone())
-    .bind(&g.actor.label)
-    .bind(now)
-    .execute(tx.conn())
     .await?;
     for chunk in parsed.chunks(100) {
         let sql = format!(
@@ -352,15 +352,7 @@ pub async fn start(st: &AppState, actor: &Actor, id: &str) -> AppResult<ImportJo
     }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let n = sqlx::query(
-        "UPDATE jobs SET state = 'queued', error = NULL, finished_at = NULL, attempts = 0 \
-         WHERE id = $1 AND state IN ('draft', 'failed')",
-    )
-    .bind(id)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if n != 1 {
+    if !jobs::queue(tx.conn(), id).await? {
         return Err(AppError::Conflict(format!(
             "This import is {} already.",
             job.state
@@ -381,15 +373,7 @@ pub async fn cancel(st: &AppState, actor: &Actor, id: &str) -> AppResult<()> {
     let g = authorize_in(actor, Action::ManageMailboxes, &job.tenant_id)?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let n = sqlx::query(
-        "UPDATE jobs SET state = 'cancelled', finished_at = $2 WHERE id = $1 AND state = 'draft'",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if n != 1 {
+    if !jobs::cancel_draft(tx.conn(), id, now).await? {
         return Err(AppError::Conflict(format!(
             "Only a draft can be discarded; this import is {}.",
             job.state
@@ -429,16 +413,7 @@ async fn still_mine(
     worker: &str,
     now: i64,
 ) -> AppResult<bool> {
-    Ok(sqlx::query(
-        "UPDATE jobs SET heartbeat_at = $3 WHERE id = $1 AND claimed_by = $2 AND state = 'running'",
-    )
-    .bind(id)
-    .bind(worker)
-    .bind(now)
-    .execute(tx.conn())
-    .await?
-    .rows_affected()
-        == 1)
+    jobs::heartbeat(tx.conn(), id, worker, now).await
 }
 
 /// Rows whose invitation mail is issued in one transaction and then sent together.
@@ -505,10 +480,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             if !still_mine(&mut tx, id, worker, now).await? {
                 return Ok(());
             }
-            sqlx::query("UPDATE jobs SET phase = 'create' WHERE id = $1 AND phase <> 'create'")
-                .bind(id)
-                .execute(tx.conn())
-                .await?;
+            jobs::set_phase(tx.conn(), id, "create", false).await?;
             let rows = sqlx::query(
                 "SELECT line, address, display_name, quota_bytes, invite_to FROM import_rows \
                  WHERE job_id = $1 AND error IS NULL AND mailbox_id IS NULL ORDER BY line LIMIT $2",
@@ -518,10 +490,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             .fetch_all(tx.conn())
             .await?;
             if rows.is_empty() {
-                sqlx::query("UPDATE jobs SET phase = 'invite', progress_done = 0 WHERE id = $1")
-                    .bind(id)
-                    .execute(tx.conn())
-                    .await?;
+                jobs::set_phase(tx.conn(), id, "invite", true).await?;
                 tx.commit().await?;
                 break;
             }
@@ -557,43 +526,35 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             }
             let (first, last) = (batch[0].line, batch[batch.len() - 1].line);
             let quota: i64 = batch.iter().filter_map(|r| r.quota).sum();
-            if quota > 0 && !mstore::allocate(tx.conn(), &tenant_id, quota).await? {
+            if quota > 0
+                && !crate::tenancy::store::allocate(tx.conn(), &g, &tenant_id, quota).await?
+            {
                 drop(tx);
                 let why = format!("lines {first}–{last}: the storage pool is full");
                 return roll_back(st, id, &tenant_id, &actor, &why).await;
             }
-            let mut inserted = Ok(());
-            for chunk in batch.chunks(40) {
-                let sql = format!(
-                    "INSERT INTO mailboxes (id, tenant_id, domain_id, local_part, address, display_name, \
-                     status, quota_bytes, critical, contact_email, created_at, updated_at) VALUES {}",
-                    crate::core::db::values(
-                        chunk.len(),
-                        9,
-                        "({1},{2},{3},{4},{5},{6},'invited',{7},0,{8},{9},{9})"
-                    )
-                );
-                let mut q = sqlx::query(&sql);
-                for r in chunk {
-                    q = q
-                        .bind(format!("{prefix}{}", r.line))
-                        .bind(&tenant_id)
-                        .bind(&r.domain_id)
-                        .bind(&r.local)
-                        .bind(&r.address)
-                        .bind(&r.name)
-                        .bind(r.quota)
-                        .bind(&r.invite_to)
-                        .bind(now);
-                }
-                if let Err(e) = q.execute(tx.conn()).await {
-                    inserted = Err(e);
-                    break;
-                }
-            }
-            match inserted {
+            let ids: Vec<String> = batch
+                .iter()
+                .map(|r| format!("{prefix}{}", r.line))
+                .collect();
+            let rows: Vec<mstore::NewRow> = batch
+                .iter()
+                .zip(&ids)
+                .map(|(r, id)| mstore::NewRow {
+                    id,
+                    tenant_id: &tenant_id,
+                    domain_id: &r.domain_id,
+                    local_part: &r.local,
+                    address: &r.address,
+                    display_name: &r.name,
+                    quota: r.quota,
+                    critical: false,
+                    contact_email: r.invite_to.as_deref(),
+                })
+                .collect();
+            match mstore::insert_many(tx.conn(), &g, &rows, now).await {
                 Ok(()) => {}
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(AppError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                     drop(tx);
                     // Which address was taken meanwhile: the first of this batch that exists.
                     let taken = sqlx::query(
@@ -614,18 +575,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                     };
                     return roll_back(st, id, &tenant_id, &actor, &why).await;
                 }
-                Err(e) => return Err(e.into()),
-            }
-            let mut per_domain: HashMap<&str, i64> = HashMap::new();
-            for r in &batch {
-                *per_domain.entry(r.domain_id.as_str()).or_default() += 1;
-            }
-            for (d, n) in per_domain {
-                sqlx::query("UPDATE domains SET mailbox_count = mailbox_count + $2 WHERE id = $1")
-                    .bind(d)
-                    .bind(n)
-                    .execute(tx.conn())
-                    .await?;
+                Err(e) => return Err(e),
             }
             sqlx::query(
                 "UPDATE import_rows SET mailbox_id = $2 || CAST(line AS TEXT) WHERE job_id = $1 \
@@ -650,11 +600,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 })
                 .collect();
             record_many(&mut tx, &actor, now, events).await?;
-            sqlx::query("UPDATE jobs SET progress_done = progress_done + $2 WHERE id = $1")
-                .bind(id)
-                .bind(batch.len() as i64)
-                .execute(tx.conn())
-                .await?;
+            jobs::advance(tx.conn(), id, batch.len() as i64).await?;
             tx.commit().await?;
         }
     }
@@ -722,11 +668,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 }
             }
         }
-        sqlx::query("UPDATE jobs SET progress_done = progress_done + $2 WHERE id = $1")
-            .bind(id)
-            .bind((pending.len() - mailed.len()) as i64)
-            .execute(tx.conn())
-            .await?;
+        jobs::advance(tx.conn(), id, (pending.len() - mailed.len()) as i64).await?;
         tx.commit().await?;
         // …mailed links in batches: one transaction issues a batch's links and marks its rows
         // invited, then its mail goes out after the commit, several messages at once. A row
@@ -752,11 +694,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 .await?;
                 mark_invited(&mut tx, id, *line, now).await?;
             }
-            sqlx::query("UPDATE jobs SET progress_done = progress_done + $2 WHERE id = $1")
-                .bind(id)
-                .bind(batch.len() as i64)
-                .execute(tx.conn())
-                .await?;
+            jobs::advance(tx.conn(), id, batch.len() as i64).await?;
             let mails = tx.commit_outbox().await?;
             let mut sending = tokio::task::JoinSet::new();
             for (k, mail) in mails.into_iter().enumerate() {
@@ -802,11 +740,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                     .execute(tx.conn())
                     .await?;
                 }
-                sqlx::query("UPDATE jobs SET progress_done = progress_done - $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(failed.len() as i64)
-                    .execute(tx.conn())
-                    .await?;
+                jobs::advance(tx.conn(), id, -(failed.len() as i64)).await?;
                 tx.commit().await?;
                 let (line, msg) = &failed[0];
                 return fail(
@@ -834,14 +768,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
     .fetch_one(tx.conn())
     .await?
     .try_get("n")?;
-    sqlx::query(
-        "UPDATE jobs SET state = 'done', finished_at = $2, result = $3, claimed_by = NULL WHERE id = $1",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(json!({ "created": created }).to_string())
-    .execute(tx.conn())
-    .await?;
+    jobs::finish(tx.conn(), id, &json!({ "created": created }), now).await?;
     let ev = Event::new("import.completed")
         .target(id.to_string())
         .details(json!({ "created": created }))
@@ -874,50 +801,35 @@ async fn roll_back(
     why: &str,
 ) -> AppResult<()> {
     let now = st.clock.now();
+    // Undoing the job's own work is allowed even when its starter has lost their rights
+    // meanwhile: the cleanup is the system's (the event still names who it acts for).
+    let cleanup = Actor::system("import");
+    let g = authorize_in(&cleanup, Action::ManageMailboxes, tenant_id)?;
     let mut tx = st.db.begin().await?;
-    // Links someone made meanwhile for these brand-new mailboxes go with them.
-    sqlx::query(
-        "DELETE FROM mailbox_invites WHERE mailbox_id IN (SELECT mailbox_id FROM import_rows \
-         WHERE job_id = $1 AND mailbox_id IS NOT NULL)",
+    let made: Vec<String> = sqlx::query(
+        "SELECT mailbox_id FROM import_rows WHERE job_id = $1 AND mailbox_id IS NOT NULL",
     )
     .bind(id)
-    .execute(tx.conn())
-    .await?;
-    let removed = sqlx::query(
-        "DELETE FROM mailboxes WHERE id IN (SELECT mailbox_id FROM import_rows WHERE job_id = $1 \
-         AND mailbox_id IS NOT NULL)",
-    )
-    .bind(id)
-    .execute(tx.conn())
+    .fetch_all(tx.conn())
     .await?
-    .rows_affected();
+    .iter()
+    .map(|r| r.try_get("mailbox_id"))
+    .collect::<Result<_, _>>()?;
+    // Links someone made meanwhile for these brand-new mailboxes go with them.
+    let removed = mstore::delete_new(tx.conn(), &g, tenant_id, &made).await?;
     sqlx::query("UPDATE import_rows SET mailbox_id = NULL, invited_at = NULL WHERE job_id = $1")
         .bind(id)
         .execute(tx.conn())
         .await?;
     // The counters follow what is left.
-    sqlx::query(
-        "UPDATE domains SET mailbox_count = (SELECT COUNT(*) FROM mailboxes m WHERE m.domain_id = domains.id) \
-         WHERE tenant_id = $1",
+    crate::tenancy::store::recount(tx.conn(), &g, tenant_id).await?;
+    jobs::fail(
+        tx.conn(),
+        id,
+        &format!("Nothing was imported: {why}."),
+        now,
+        true,
     )
-    .bind(tenant_id)
-    .execute(tx.conn())
-    .await?;
-    sqlx::query(
-        "UPDATE tenants SET storage_allocated = (SELECT COALESCE(SUM(quota_bytes), 0) FROM mailboxes m \
-         WHERE m.tenant_id = tenants.id AND m.status <> 'offboarded') WHERE id = $1",
-    )
-    .bind(tenant_id)
-    .execute(tx.conn())
-    .await?;
-    sqlx::query(
-        "UPDATE jobs SET state = 'failed', error = $2, finished_at = $3, claimed_by = NULL, \
-         phase = '', progress_done = 0 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(format!("Nothing was imported: {why}."))
-    .bind(now)
-    .execute(tx.conn())
     .await?;
     let ev = Event::new("import.failed")
         .target(id.to_string())
@@ -932,14 +844,7 @@ async fn roll_back(
 async fn fail(st: &AppState, id: &str, tenant_id: &str, actor: &Actor, why: &str) -> AppResult<()> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    sqlx::query(
-        "UPDATE jobs SET state = 'failed', error = $2, finished_at = $3, claimed_by = NULL WHERE id = $1",
-    )
-    .bind(id)
-    .bind(why)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+    jobs::fail(tx.conn(), id, why, now, false).await?;
     let ev = Event::new("import.failed")
         .target(id.to_string())
         .details(json!({ "error": why }))

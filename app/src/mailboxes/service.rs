@@ -268,7 +268,7 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
     let delivery = delivery_for(st, &probe, invite_to.as_deref()).await?;
     let mut tx = st.db.begin().await?;
     if let Some(q) = quota {
-        if !store::allocate(tx.conn(), &domain.tenant_id, q).await? {
+        if !crate::tenancy::store::allocate(tx.conn(), &g, &domain.tenant_id, q).await? {
             let left = (tenant.storage_bytes - tenant.storage_allocated).max(0);
             return Err(AppError::Conflict(format!(
                 "{} does not fit in {}'s pool: {} of {} is still unallocated. Allocate less, \
@@ -280,21 +280,18 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
             )));
         }
     }
-    if let Err(e) = store::insert(
-        tx.conn(),
-        &id,
-        &domain.tenant_id,
-        &domain.id,
-        &local,
-        &address,
+    let row = store::NewRow {
+        id: &id,
+        tenant_id: &domain.tenant_id,
+        domain_id: &domain.id,
+        local_part: &local,
+        address: &address,
         display_name,
         quota,
-        new.critical,
-        invite_to.as_deref(),
-        now,
-    )
-    .await
-    {
+        critical: new.critical,
+        contact_email: invite_to.as_deref(),
+    };
+    if let Err(e) = store::insert_many(tx.conn(), &g, std::slice::from_ref(&row), now).await {
         return Err(match e {
             AppError::Db(sqlx::Error::Database(d)) if d.is_unique_violation() => {
                 AppError::Conflict(format!("{address} already exists."))
@@ -369,14 +366,7 @@ pub(crate) async fn issue_link(
 ) -> AppResult<bool> {
     // Holds the mailbox row to the end of this transaction, so an offboarding that runs at
     // the same time waits and then revokes this link too; one that came first wins.
-    let held = sqlx::query(
-        "UPDATE mailboxes SET updated_at = updated_at WHERE id = $1 AND status <> 'offboarded'",
-    )
-    .bind(&m.id)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if held != 1 {
+    if !store::hold(tx.conn(), &m.id).await? {
         return Err(AppError::Conflict(format!(
             "{} was offboarded: no link was made.",
             m.address
@@ -482,18 +472,10 @@ pub(crate) async fn withdraw(
     if let Some(link) = &mail.link {
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
-        let inv = sqlx::query(
-            "UPDATE mailbox_invites SET revoked_at = $2 WHERE id = $1 AND used_at IS NULL \
-             AND revoked_at IS NULL RETURNING mailbox_id, tenant_id",
-        )
-        .bind(link)
-        .bind(now)
-        .fetch_optional(tx.conn())
-        .await?;
-        if let Some(r) = inv {
+        if let Some((mailbox_id, tenant_id)) = store::withdraw_invite(tx.conn(), link, now).await? {
             let ev = Event::new("mailbox.invite_not_sent")
-                .target(r.try_get::<String, _>("mailbox_id")?)
-                .tenant(r.try_get::<String, _>("tenant_id")?)
+                .target(mailbox_id)
+                .tenant(tenant_id)
                 .details(json!({ "invite": link, "send_to": mail.to, "error": e.to_string() }));
             record(&mut tx, by, now, ev).await?;
         }
@@ -531,11 +513,7 @@ pub async fn resend_invite(
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if to.is_some() && to != m.contact_email {
-        sqlx::query("UPDATE mailboxes SET contact_email = $2 WHERE id = $1")
-            .bind(&m.id)
-            .bind(&to)
-            .execute(tx.conn())
-            .await?;
+        store::set_contact_email(tx.conn(), &m.id, to.as_deref()).await?;
     }
     let emailed = issue_link(st, &mut tx, g.actor, &m, "provision", delivery, None, now).await?;
     let mail = tx.commit_outbox().await?;
@@ -622,12 +600,7 @@ pub async fn set_reveal_policy(
         .fetch_one(tx.conn())
         .await?
         .try_get("invite_reveal")?;
-    sqlx::query("UPDATE tenants SET invite_reveal = $2, updated_at = $3 WHERE id = $1")
-        .bind(&t.id)
-        .bind(policy)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    crate::tenancy::store::set_reveal_policy(tx.conn(), &g, &t.id, policy, now).await?;
     let ev = Event::new("tenant.reveal_policy_changed")
         .target(t.id.clone())
         .details(json!({ "before": before, "after": policy }))
@@ -1677,17 +1650,7 @@ pub async fn offboard(
         .await?
         .ok_or(AppError::NotFound)?;
     // Conditional: two offboardings at once give one.
-    let n = sqlx::query(
-        "UPDATE mailboxes SET status = 'offboarded', password_hash = NULL, invite_revealed_to = NULL, \
-         offboarded_at = $2, purge_after = $3, updated_at = $2 WHERE id = $1 AND status <> 'offboarded'",
-    )
-    .bind(&m.id)
-    .bind(now)
-    .bind(now + keep_days * 86400)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if n != 1 {
+    if !store::mark_offboarded(tx.conn(), &g, &m, now + keep_days * 86400, now).await? {
         return Err(AppError::Conflict(format!(
             "{} is already offboarded.",
             m.address
@@ -1695,53 +1658,23 @@ pub async fn offboard(
     }
     if let Some(q) = m.quota_bytes {
         // The allocation returns to the pool; the kept mail is read by nobody.
-        sqlx::query(
-            "UPDATE tenants SET storage_allocated = CASE WHEN storage_allocated > $2 \
-             THEN storage_allocated - $2 ELSE 0 END WHERE id = $1",
-        )
-        .bind(&m.tenant_id)
-        .bind(q)
-        .execute(tx.conn())
-        .await?;
+        crate::tenancy::store::release(tx.conn(), &g, &m.tenant_id, q).await?;
     }
     let store::Cut {
         sessions,
         app_passwords,
     } = store::cut_access(tx.conn(), &m.id, now).await?;
     let invites = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
-    let recovery_codes = sqlx::query(
-        "UPDATE mailbox_recovery_codes SET used_at = $2 WHERE mailbox_id = $1 AND used_at IS NULL",
-    )
-    .bind(&m.id)
-    .bind(now)
-    .execute(tx.conn())
-    .await?
-    .rows_affected() as i64;
+    let recovery_codes = store::burn_codes(tx.conn(), &m.id, now).await?;
     let change_requests =
         changes::cancel_for_target(&mut tx, &m.id, g.actor, now, "The mailbox was offboarded.")
             .await?;
     let routes =
-        crate::routing::service::end_for_mailbox(&mut tx, g.actor, &m.id, &m.address, now).await?;
+        crate::routing::service::end_for_mailbox(&mut tx, &g, &m.id, &m.address, now).await?;
     let (accounts, _) = same_person_accounts(tx.conn(), actor, &m).await?;
     let mut api_tokens = 0;
     for (uid, _) in &accounts {
-        sqlx::query("UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1")
-            .bind(uid)
-            .bind(now)
-            .execute(tx.conn())
-            .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(uid)
-            .execute(tx.conn())
-            .await?;
-        api_tokens += sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(uid)
-        .bind(now)
-        .execute(tx.conn())
-        .await?
-        .rows_affected() as i64;
+        api_tokens += crate::auth::store::disable_everywhere(tx.conn(), &g, uid, now).await?;
     }
     let revoked = Revocations {
         sign_in: hash.is_some(),
@@ -1788,20 +1721,18 @@ pub async fn offboard(
     }
     let receipt_id = secrets::new_id("rcpt");
     let options = json!({ "keep_days": keep_days, "reason": reason });
-    sqlx::query(
-        "INSERT INTO offboarding_receipts (id, mailbox_id, tenant_id, address, actor_id, actor_label, \
-         at, options, revoked) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+    let revoked_json = serde_json::to_string(&revoked).map_err(AppError::internal)?;
+    store::insert_receipt(
+        tx.conn(),
+        &g,
+        &store::NewReceipt {
+            id: &receipt_id,
+            mailbox: &m,
+            options: &options,
+            revoked: &revoked_json,
+        },
+        now,
     )
-    .bind(&receipt_id)
-    .bind(&m.id)
-    .bind(&m.tenant_id)
-    .bind(&m.address)
-    .bind(g.actor.user_id.clone())
-    .bind(&g.actor.label)
-    .bind(now)
-    .bind(options.to_string())
-    .bind(serde_json::to_string(&revoked).map_err(AppError::internal)?)
-    .execute(tx.conn())
     .await?;
     let ev = Event::new("mailbox.offboarded")
         .target(m.id.clone())
@@ -1913,15 +1844,8 @@ async fn verify_offboarding(
     let clean = checks.iter().all(|c| c.remaining == 0);
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    sqlx::query(
-        "UPDATE offboarding_receipts SET scan = $2, scan_clean = $3, scan_at = $4 WHERE id = $1",
-    )
-    .bind(receipt_id)
-    .bind(serde_json::to_string(&checks).map_err(AppError::internal)?)
-    .bind(clean as i64)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+    let scan = serde_json::to_string(&checks).map_err(AppError::internal)?;
+    store::set_receipt_scan(tx.conn(), receipt_id, &scan, clean, now).await?;
     let ev = Event::new("mailbox.offboarding_verified")
         .target(m.id.clone())
         .details(json!({ "receipt": receipt_id, "clean": clean, "checks": checks }))

@@ -157,57 +157,232 @@ pub async fn credentials(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn insert(
+/// A new mailbox, as provisioning, imports and the benchmark seed insert it (`invited`).
+pub struct NewRow<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub domain_id: &'a str,
+    pub local_part: &'a str,
+    pub address: &'a str,
+    pub display_name: &'a str,
+    pub quota: Option<i64>,
+    pub critical: bool,
+    pub contact_email: Option<&'a str>,
+}
+
+/// Inserts new mailboxes (40 to a statement) and counts them in their domains: the one
+/// mailbox insert. A taken address fails the whole call with the database's unique
+/// violation (the caller's transaction then holds nothing of it). Quotas are not taken from
+/// the pool here: the caller allocates first ([`crate::tenancy::store::allocate`]).
+pub async fn insert_many(
     conn: &mut AnyConnection,
-    id: &str,
-    tenant_id: &str,
-    domain_id: &str,
-    local_part: &str,
-    address: &str,
-    display_name: &str,
-    quota: Option<i64>,
-    critical: bool,
-    contact_email: Option<&str>,
+    g: &Granted<'_>,
+    rows: &[NewRow<'_>],
     now: i64,
 ) -> AppResult<()> {
-    sqlx::query(
-        "INSERT INTO mailboxes (id, tenant_id, domain_id, local_part, address, display_name, status, \
-         quota_bytes, critical, contact_email, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,'invited',$7,$8,$9,$10,$10)",
+    for r in rows {
+        g.check(r.tenant_id)?;
+    }
+    for chunk in rows.chunks(40) {
+        let sql = format!(
+            "INSERT INTO mailboxes (id, tenant_id, domain_id, local_part, address, display_name, \
+             status, quota_bytes, critical, contact_email, created_at, updated_at) VALUES {}",
+            crate::core::db::values(
+                chunk.len(),
+                10,
+                "({1},{2},{3},{4},{5},{6},'invited',{7},{8},{9},{10},{10})"
+            )
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(r.id)
+                .bind(r.tenant_id)
+                .bind(r.domain_id)
+                .bind(r.local_part)
+                .bind(r.address)
+                .bind(r.display_name)
+                .bind(r.quota)
+                .bind(r.critical as i64)
+                .bind(r.contact_email)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    let mut per_domain: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
+    for r in rows {
+        *per_domain.entry((r.tenant_id, r.domain_id)).or_default() += 1;
+    }
+    for ((tenant, domain), n) in per_domain {
+        crate::tenancy::store::add_mailboxes(conn, g, tenant, domain, n).await?;
+    }
+    Ok(())
+}
+
+/// Deletes brand-new mailboxes (an import rolled back) with any link made for them;
+/// returns how many were deleted.
+pub async fn delete_new(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    tenant_id: &str,
+    ids: &[String],
+) -> AppResult<i64> {
+    g.check(tenant_id)?;
+    let mut removed = 0;
+    for chunk in ids.chunks(200) {
+        let mut w = Where::new();
+        let list: Vec<String> = chunk.iter().map(|id| w.arg(id.clone())).collect();
+        let t = w.arg(tenant_id.to_string());
+        let inv = format!(
+            "DELETE FROM mailbox_invites WHERE mailbox_id IN ({}) AND tenant_id = {t}",
+            list.join(", ")
+        );
+        w.bind(sqlx::query(&inv)).execute(&mut *conn).await?;
+        let mbx = format!(
+            "DELETE FROM mailboxes WHERE id IN ({}) AND tenant_id = {t}",
+            list.join(", ")
+        );
+        removed += w
+            .bind(sqlx::query(&mbx))
+            .execute(&mut *conn)
+            .await?
+            .rows_affected() as i64;
+    }
+    Ok(removed)
+}
+
+/// Holds a mailbox row to the end of the transaction (a no-op update); false when it is
+/// offboarded (or gone).
+pub async fn hold(conn: &mut AnyConnection, id: &str) -> AppResult<bool> {
+    Ok(sqlx::query(
+        "UPDATE mailboxes SET updated_at = updated_at WHERE id = $1 AND status <> 'offboarded'",
     )
     .bind(id)
-    .bind(tenant_id)
-    .bind(domain_id)
-    .bind(local_part)
-    .bind(address)
-    .bind(display_name)
-    .bind(quota)
-    .bind(critical as i64)
-    .bind(contact_email)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE domains SET mailbox_count = mailbox_count + 1 WHERE id = $1")
-        .bind(domain_id)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn set_contact_email(
+    conn: &mut AnyConnection,
+    id: &str,
+    email: Option<&str>,
+) -> AppResult<()> {
+    sqlx::query("UPDATE mailboxes SET contact_email = $2 WHERE id = $1")
+        .bind(id)
+        .bind(email)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Takes `bytes` out of the tenant's pool if they fit (one conditional update: two
-/// concurrent allocations cannot both take the last bytes).
-pub async fn allocate(conn: &mut AnyConnection, tenant_id: &str, bytes: i64) -> AppResult<bool> {
-    let n = sqlx::query(
-        "UPDATE tenants SET storage_allocated = storage_allocated + $2 WHERE id = $1 \
-         AND storage_allocated + $2 <= (SELECT storage_bytes FROM plans WHERE plans.id = tenants.plan_id)",
+/// Marks a mailbox offboarded (no password, no revealed link, mail kept until
+/// `purge_after`); false if it was offboarded already (two offboardings at once give one).
+pub async fn mark_offboarded(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    purge_after: i64,
+    now: i64,
+) -> AppResult<bool> {
+    g.check(&m.tenant_id)?;
+    Ok(sqlx::query(
+        "UPDATE mailboxes SET status = 'offboarded', password_hash = NULL, invite_revealed_to = NULL, \
+         offboarded_at = $2, purge_after = $3, updated_at = $2 WHERE id = $1 AND status <> 'offboarded'",
     )
-    .bind(tenant_id)
-    .bind(bytes)
+    .bind(&m.id)
+    .bind(now)
+    .bind(purge_after)
     .execute(conn)
     .await?
-    .rows_affected();
-    Ok(n == 1)
+    .rows_affected()
+        == 1)
+}
+
+/// Uses up every unused recovery code of a mailbox; returns how many.
+pub async fn burn_codes(conn: &mut AnyConnection, mailbox_id: &str, now: i64) -> AppResult<i64> {
+    Ok(sqlx::query(
+        "UPDATE mailbox_recovery_codes SET used_at = $2 WHERE mailbox_id = $1 AND used_at IS NULL",
+    )
+    .bind(mailbox_id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected() as i64)
+}
+
+/// Withdraws one link that could not be sent; returns its mailbox and tenant if it was open.
+pub async fn withdraw_invite(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: i64,
+) -> AppResult<Option<(String, String)>> {
+    let r = sqlx::query(
+        "UPDATE mailbox_invites SET revoked_at = $2 WHERE id = $1 AND used_at IS NULL \
+         AND revoked_at IS NULL RETURNING mailbox_id, tenant_id",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match r {
+        Some(r) => Some((r.try_get("mailbox_id")?, r.try_get("tenant_id")?)),
+        None => None,
+    })
+}
+
+/// An offboarding's receipt, as written in its transaction.
+pub struct NewReceipt<'a> {
+    pub id: &'a str,
+    pub mailbox: &'a Mailbox,
+    pub options: &'a serde_json::Value,
+    pub revoked: &'a str,
+}
+
+pub async fn insert_receipt(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    r: &NewReceipt<'_>,
+    now: i64,
+) -> AppResult<()> {
+    g.check(&r.mailbox.tenant_id)?;
+    sqlx::query(
+        "INSERT INTO offboarding_receipts (id, mailbox_id, tenant_id, address, actor_id, actor_label, \
+         at, options, revoked) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+    )
+    .bind(r.id)
+    .bind(&r.mailbox.id)
+    .bind(&r.mailbox.tenant_id)
+    .bind(&r.mailbox.address)
+    .bind(g.actor.user_id.clone())
+    .bind(&g.actor.label)
+    .bind(now)
+    .bind(r.options.to_string())
+    .bind(r.revoked)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores the verification scan on its receipt.
+pub async fn set_receipt_scan(
+    conn: &mut AnyConnection,
+    id: &str,
+    scan: &str,
+    clean: bool,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE offboarding_receipts SET scan = $2, scan_clean = $3, scan_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(scan)
+    .bind(clean as i64)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn set_status(
@@ -502,12 +677,7 @@ pub async fn codes_left(db: &Db, mailbox_id: &str) -> AppResult<i64> {
 }
 
 pub async fn end_sessions(conn: &mut AnyConnection, mailbox_id: &str) -> AppResult<i64> {
-    let n = sqlx::query("DELETE FROM sessions WHERE mailbox_id = $1")
-        .bind(mailbox_id)
-        .execute(conn)
-        .await?
-        .rows_affected();
-    Ok(n as i64)
+    crate::auth::store::end_mailbox_sessions(conn, mailbox_id).await
 }
 
 /// What cutting a mailbox's access ended.

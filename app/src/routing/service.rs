@@ -360,18 +360,19 @@ pub async fn set_policy(
         max_days: p.max_days,
         confirmation: p.confirmation,
     };
-    sqlx::query(
-        "UPDATE tenants SET alias_policy = $2, forward_allowlist = $3, route_default_days = $4, \
-         route_max_days = $5, forward_confirmation = $6, updated_at = $7 WHERE id = $1",
+    crate::tenancy::store::set_routing_policy(
+        tx.conn(),
+        &g,
+        &t.id,
+        &crate::tenancy::store::RoutingSettings {
+            alias_policy: &after.alias_policy,
+            allowlist: &after.allowlist.join(" "),
+            default_days: after.default_days,
+            max_days: after.max_days,
+            confirmation: after.confirmation,
+        },
+        now,
     )
-    .bind(&t.id)
-    .bind(&after.alias_policy)
-    .bind(after.allowlist.join(" "))
-    .bind(after.default_days)
-    .bind(after.max_days)
-    .bind(after.confirmation as i64)
-    .bind(now)
-    .execute(tx.conn())
     .await?;
     let ev = Event::new("tenant.routing_policy_changed")
         .target(t.id.clone())
@@ -933,7 +934,7 @@ pub async fn roll_back_route(
     let why = format!("rolled back ({})", original.id);
     end_route(tx.conn(), &made.id, "removed", &why, now).await?;
     let domain_id = route_domain(tx.conn(), &made.id).await?;
-    sync_catch_all(tx.conn(), &domain_id).await?;
+    sync_catch_all(tx.conn(), g, &domain_id).await?;
     let ev = Event::new("route.disabled")
         .target(domain_id.clone())
         .tenant(made.tenant_id.clone())
@@ -963,7 +964,7 @@ pub async fn roll_back_route(
                 .bind(&before_state)
                 .execute(tx.conn())
                 .await?;
-                sync_catch_all(tx.conn(), &domain_id).await?;
+                sync_catch_all(tx.conn(), g, &domain_id).await?;
                 let ev = Event::new("route.restored")
                     .target(domain_id.clone())
                     .tenant(o.tenant_id.clone())
@@ -1073,7 +1074,7 @@ async fn insert(
         .execute(tx.conn())
         .await?;
     }
-    sync_catch_all(tx.conn(), &c.domain_id).await?;
+    sync_catch_all(tx.conn(), g, &c.domain_id).await?;
     let after = route_by_id(tx.conn(), &id).await?;
     let ev = Event::new("route.enabled")
         .target(c.domain_id.clone())
@@ -1106,15 +1107,20 @@ async fn insert(
 }
 
 /// Keeps `domains.catch_all_enabled` in step with the domain's live catch-all route.
-async fn sync_catch_all(conn: &mut AnyConnection, domain_id: &str) -> AppResult<()> {
-    sqlx::query(
-        "UPDATE domains SET catch_all_enabled = (SELECT CAST(COUNT(*) AS BIGINT) FROM routes r \
-         WHERE r.domain_id = domains.id AND r.kind = 'catchall' AND r.state = 'active') WHERE id = $1",
+async fn sync_catch_all(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_id: &str,
+) -> AppResult<()> {
+    let live: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM routes WHERE domain_id = $1 \
+         AND kind = 'catchall' AND state = 'active'",
     )
     .bind(domain_id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    crate::tenancy::store::set_catch_all(conn, g, domain_id, live > 0).await
 }
 
 /// Ends a live route; returns whether it was live.
@@ -1157,7 +1163,7 @@ pub async fn disable(st: &AppState, actor: &Actor, id: &str, reason: &str) -> Ap
         )));
     }
     let domain_id = route_domain(tx.conn(), &r.id).await?;
-    sync_catch_all(tx.conn(), &domain_id).await?;
+    sync_catch_all(tx.conn(), &g, &domain_id).await?;
     let after = route_by_id(tx.conn(), &r.id).await?;
     let ev = Event::new("route.disabled")
         .target(domain_id)
@@ -1175,7 +1181,7 @@ pub async fn disable(st: &AppState, actor: &Actor, id: &str, reason: &str) -> Ap
 /// returns how many routes ended.
 pub async fn end_for_mailbox(
     tx: &mut Tx,
-    by: &Actor,
+    g: &Granted<'_>,
     mailbox_id: &str,
     address: &str,
     now: i64,
@@ -1202,7 +1208,7 @@ pub async fn end_for_mailbox(
     for (id, domain, tenant) in &ids {
         let before = route_by_id(tx.conn(), id).await?;
         end_route(tx.conn(), id, "removed", "mailbox offboarded", now).await?;
-        sync_catch_all(tx.conn(), domain).await?;
+        sync_catch_all(tx.conn(), g, domain).await?;
         let ev = Event::new("route.disabled")
             .target(domain.clone())
             .tenant(tenant.clone())
@@ -1210,7 +1216,7 @@ pub async fn end_for_mailbox(
                 "route": id, "reason": "mailbox offboarded", "mailbox": address,
                 "before": before, "after": route_by_id(tx.conn(), id).await?,
             }));
-        record(tx, by, now, ev).await?;
+        record(tx, g.actor, now, ev).await?;
     }
     Ok(ids.len() as i64)
 }
@@ -1361,6 +1367,7 @@ pub struct Swept {
 /// run on another instance, finds nothing left to do.
 pub async fn sweep(st: &AppState) -> AppResult<Swept> {
     let sys = Actor::system("routing sweep");
+    let g = authorize(&sys, Action::ManageMailboxes)?;
     let now = st.clock.now();
     let mut out = Swept::default();
     let mut tx = st.db.begin().await?;
@@ -1379,7 +1386,7 @@ pub async fn sweep(st: &AppState) -> AppResult<Swept> {
     for r in &expired {
         let id: String = r.try_get("id")?;
         let domain: String = r.try_get("domain_id")?;
-        sync_catch_all(tx.conn(), &domain).await?;
+        sync_catch_all(tx.conn(), &g, &domain).await?;
         let after = route_by_id(tx.conn(), &id).await?;
         let ev = Event::new("route.expired")
             .target(domain)

@@ -487,3 +487,163 @@ pub async fn remove_domain(
     .await?;
     Ok(true)
 }
+
+// ---------- the counters and the pool (the one place they are kept) ----------
+
+/// Takes `bytes` out of the tenant's storage pool if they fit (one conditional update: two
+/// concurrent allocations cannot both take the last bytes).
+pub async fn allocate(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    tenant_id: &str,
+    bytes: i64,
+) -> AppResult<bool> {
+    g.check(tenant_id)?;
+    let n = sqlx::query(
+        "UPDATE tenants SET storage_allocated = storage_allocated + $2 WHERE id = $1 \
+         AND storage_allocated + $2 <= (SELECT storage_bytes FROM plans WHERE plans.id = tenants.plan_id)",
+    )
+    .bind(tenant_id)
+    .bind(bytes)
+    .execute(c)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Gives `bytes` back to the tenant's pool (never below zero).
+pub async fn release(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    tenant_id: &str,
+    bytes: i64,
+) -> AppResult<()> {
+    g.check(tenant_id)?;
+    sqlx::query(
+        "UPDATE tenants SET storage_allocated = CASE WHEN storage_allocated > $2 \
+         THEN storage_allocated - $2 ELSE 0 END WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .bind(bytes)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Counts `n` more mailboxes in one of the tenant's domains.
+pub async fn add_mailboxes(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    tenant_id: &str,
+    domain_id: &str,
+    n: i64,
+) -> AppResult<()> {
+    g.check(tenant_id)?;
+    sqlx::query(
+        "UPDATE domains SET mailbox_count = mailbox_count + $3 WHERE id = $1 AND tenant_id = $2",
+    )
+    .bind(domain_id)
+    .bind(tenant_id)
+    .bind(n)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Sets the tenant's counters from what is there: mailboxes per domain, and the pool as the
+/// sum of the quotas of the mailboxes not offboarded (after an import was rolled back).
+pub async fn recount(c: &mut AnyConnection, g: &Granted<'_>, tenant_id: &str) -> AppResult<()> {
+    g.check(tenant_id)?;
+    sqlx::query(
+        "UPDATE domains SET mailbox_count = (SELECT COUNT(*) FROM mailboxes m WHERE m.domain_id = domains.id) \
+         WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query(
+        "UPDATE tenants SET storage_allocated = (SELECT COALESCE(SUM(quota_bytes), 0) FROM mailboxes m \
+         WHERE m.tenant_id = tenants.id AND m.status <> 'offboarded') WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Whether one of the tenant's domains has a live catch-all (routing keeps it in step).
+pub async fn set_catch_all(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_id: &str,
+    enabled: bool,
+) -> AppResult<()> {
+    let tenant: Option<String> = sqlx::query("SELECT tenant_id FROM domains WHERE id = $1")
+        .bind(domain_id)
+        .fetch_optional(&mut *c)
+        .await?
+        .map(|r| r.try_get("tenant_id"))
+        .transpose()?;
+    g.check(tenant.as_deref().unwrap_or_default())?;
+    sqlx::query("UPDATE domains SET catch_all_enabled = $2 WHERE id = $1")
+        .bind(domain_id)
+        .bind(enabled as i64)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+// ---------- tenant settings other capabilities decide ----------
+
+/// Whether operators may be shown a mailbox's invitation link once (`allowed`) or links are
+/// only ever emailed (`email_only`).
+pub async fn set_reveal_policy(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    tenant_id: &str,
+    policy: &str,
+    now: i64,
+) -> AppResult<()> {
+    g.check(tenant_id)?;
+    sqlx::query("UPDATE tenants SET invite_reveal = $2, updated_at = $3 WHERE id = $1")
+        .bind(tenant_id)
+        .bind(policy)
+        .bind(now)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// The tenant's routing policy, as routing has validated it.
+pub struct RoutingSettings<'a> {
+    pub alias_policy: &'a str,
+    /// Space-separated destination domains.
+    pub allowlist: &'a str,
+    pub default_days: i64,
+    pub max_days: i64,
+    pub confirmation: bool,
+}
+
+pub async fn set_routing_policy(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    tenant_id: &str,
+    p: &RoutingSettings<'_>,
+    now: i64,
+) -> AppResult<()> {
+    g.check(tenant_id)?;
+    sqlx::query(
+        "UPDATE tenants SET alias_policy = $2, forward_allowlist = $3, route_default_days = $4, \
+         route_max_days = $5, forward_confirmation = $6, updated_at = $7 WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .bind(p.alias_policy)
+    .bind(p.allowlist)
+    .bind(p.default_days)
+    .bind(p.max_days)
+    .bind(p.confirmation as i64)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
