@@ -103,6 +103,23 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   assert.match(await flash(op), /Approved and applied: billing@acme.example/);
   await sink.find('cfo@home.example', /Set a new password for billing@acme.example/);
   await shot(op, '27-approval-applied');
+  // 4b. Rolled back through the same queue: one person asks (with a reason), another approves;
+  // the link that went out stops working.
+  await p.goto(`${mw.base}/approvals`);
+  const rb = p.locator('[data-testid=rollback]').first();
+  await rb.locator('summary').click();
+  await rb.locator('input[name=reason]').fill('CFO found the phone after all (ticket 4712)');
+  await shot(p, '27b-rollback-asked');
+  await rb.locator('button[type=submit]').click();
+  await p.waitForURL(`${mw.base}/approvals`);
+  assert.match(await flash(p), /Rollback requested/);
+  await op.goto(`${mw.base}/approvals`);
+  assert.match(await op.locator('[data-testid=rollback-of]').textContent(), /Undoes change chg_/);
+  await op.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  await op.waitForURL(`${mw.base}/approvals`);
+  assert.match(await flash(op), /reset link for billing@acme\.example no longer works/);
+  assert.match(await op.locator('[data-testid=recent-changes]').textContent(), /rolled back/);
+  await shot(op, '27c-rolled-back');
 
   // 5. Offboarding Ann: the confirmation lists what goes, the receipt proves it.
   await p.goto(annPage);

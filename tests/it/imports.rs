@@ -395,3 +395,33 @@ async fn unsent_invitations_are_sent_on_restart(b: Backend) {
     }
 }
 both!(unsent_invitations_are_sent_on_restart);
+
+/// A job acts as the person who started it with the rights they hold when it runs: once
+/// their account is disabled, the import stops and nothing is created.
+async fn imports_recheck_their_starter_when_they_run(b: Backend) {
+    let w = world(b, "plan_agency").await;
+    let sys = Actor::system("t");
+    // Uploaded through the owner's API token: the owner started it.
+    let d = w.upload(big_csv(30)).await;
+    let id = d["job"]["id"].as_str().unwrap().to_string();
+    imports::start(&w.app.state, &sys, &id).await.unwrap();
+    sqlx::query("UPDATE users SET status = 'disabled' WHERE email = $1")
+        .bind(&w.owner.email)
+        .execute(w.app.state.db.pool())
+        .await
+        .unwrap();
+    app::core::jobs::run_pending(&w.app.state, "w")
+        .await
+        .unwrap();
+    let j = imports::get(&w.app.state, &sys, &id).await.unwrap();
+    assert_eq!(j.state, "failed");
+    let err = j.error.unwrap();
+    assert!(err.contains("may no longer manage"), "{err}");
+    assert_eq!(
+        w.count("SELECT CAST(COUNT(*) AS BIGINT) FROM mailboxes")
+            .await,
+        0
+    );
+    assert!(w.sink.messages().is_empty(), "no invitation went out");
+}
+both!(imports_recheck_their_starter_when_they_run);

@@ -1,0 +1,461 @@
+//! Offboarding: one step that revokes everything, a receipt, and a verification scan that proves
+//! it; the offboarding alias (change kind `mailbox.alias`).
+#[allow(unused_imports)]
+use super::*;
+
+/// The same person's console accounts (same address) and whether the actor may disable
+/// them: tenant roles of this tenant always; platform accounts only with operator rights.
+async fn same_person_accounts(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    m: &Mailbox,
+) -> AppResult<(Vec<(String, String)>, Vec<String>)> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.email, u.role, (SELECT COUNT(*) FROM user_tenants ut WHERE ut.user_id = u.id \
+         AND ut.tenant_id = $2) AS here FROM users u WHERE u.email = $1 AND u.status = 'active'",
+    )
+    .bind(&m.address)
+    .bind(&m.tenant_id)
+    .fetch_all(conn)
+    .await?;
+    let may_platform = authorize(actor, Action::ManageOperators).is_ok();
+    let (mut yes, mut no) = (Vec::new(), Vec::new());
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        let email: String = r.try_get("email")?;
+        let role: String = r.try_get("role")?;
+        let here: i64 = r.try_get("here")?;
+        let tenant_role = role == "tenant_admin" || role == "client_viewer";
+        if (tenant_role && here > 0) || may_platform {
+            yes.push((id, format!("{email} ({})", role.replace('_', " "))));
+        } else {
+            no.push(format!("{email} ({})", role.replace('_', " ")));
+        }
+    }
+    Ok((yes, no))
+}
+
+const Q_SESSIONS: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM sessions WHERE mailbox_id = $1";
+const Q_APP: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM app_passwords WHERE mailbox_id = $1 AND revoked_at IS NULL";
+const Q_INV: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_invites WHERE mailbox_id = $1 AND used_at IS NULL AND revoked_at IS NULL";
+const Q_CODES: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_recovery_codes WHERE mailbox_id = $1 AND used_at IS NULL";
+// The offboarding alias is the one request about an offboarded mailbox that should stay.
+const Q_CHANGES: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM change_requests WHERE target_id = $1 AND state = 'pending' AND kind <> 'mailbox.alias'";
+
+/// What offboarding would revoke now (the confirmation lists it).
+pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppResult<Revocations> {
+    let (m, _) = managed(st, actor, key, Action::ManageMailboxes).await?;
+    let mut conn = st.db.pool().acquire().await?;
+    let (_, hash) = store::credentials(&mut conn, &m.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let (accounts, _) = same_person_accounts(&mut conn, actor, &m).await?;
+    let mut tokens = 0;
+    for (uid, _) in &accounts {
+        tokens += store::count(
+            &mut conn,
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+            uid,
+        )
+        .await?;
+    }
+    Ok(Revocations {
+        sign_in: hash.is_some(),
+        sessions: store::count(&mut conn, Q_SESSIONS, &m.id).await?,
+        app_passwords: store::count(&mut conn, Q_APP, &m.id).await?,
+        invites: store::count(&mut conn, Q_INV, &m.id).await?,
+        recovery_codes: store::count(&mut conn, Q_CODES, &m.id).await?,
+        change_requests: store::count(&mut conn, Q_CHANGES, &m.id).await?,
+        routes: crate::routing::service::count_for_mailbox(&mut conn, &m.id, &m.address).await?,
+        delegations: 0,
+        accounts: accounts.into_iter().map(|(_, l)| l).collect(),
+        api_tokens: tokens,
+        alias_requested: None,
+    })
+}
+
+pub const MAX_KEEP_DAYS: i64 = 3650;
+
+/// Offboards a mailbox in one transaction — sign-in disabled, sessions ended, app passwords,
+/// links, recovery codes and pending requests revoked, the same person's console accounts
+/// disabled with their API tokens — then re-reads the database to verify nothing active
+/// remains. Returns the receipt. `confirm`, when given (the console asks for it), must be
+/// the address typed again.
+pub async fn offboard(
+    st: &AppState,
+    actor: &Actor,
+    key: &str,
+    keep_days: i64,
+    reason: &str,
+    confirm: Option<&str>,
+    alias: Option<&crate::mailboxes::AliasRequest>,
+) -> AppResult<OffboardingReceipt> {
+    let (m, g) = managed(st, actor, key, Action::ManageMailboxes).await?;
+    let alias_target = match alias {
+        None => None,
+        Some(a) => {
+            if !(1..=crate::mailboxes::MAX_ALIAS_DAYS).contains(&a.days) {
+                return Err(AppError::invalid(format!(
+                    "An alias lasts 1 to {} days.",
+                    crate::mailboxes::MAX_ALIAS_DAYS
+                )));
+            }
+            let t = store::get(&st.db, &g, a.to.trim())
+                .await?
+                .filter(|t| t.tenant_id == m.tenant_id)
+                .ok_or_else(|| {
+                    AppError::invalid(format!("{} is not a mailbox of this tenant.", a.to.trim()))
+                })?;
+            if t.id == m.id || t.status != "active" {
+                return Err(AppError::invalid(format!(
+                    "The alias must point to a colleague's active mailbox, not {}.",
+                    t.address
+                )));
+            }
+            Some((t, a.days))
+        }
+    };
+    if let Some(c) = confirm {
+        if c.trim().to_lowercase() != m.address {
+            return Err(AppError::invalid(format!(
+                "Type the address {} to confirm the offboarding.",
+                m.address
+            )));
+        }
+    }
+    if m.status == "offboarded" {
+        return Err(AppError::Conflict(format!(
+            "{} is already offboarded.",
+            m.address
+        )));
+    }
+    if !(0..=MAX_KEEP_DAYS).contains(&keep_days) {
+        return Err(AppError::invalid(format!(
+            "Keep the mail between 0 and {MAX_KEEP_DAYS} days."
+        )));
+    }
+    let reason = reason.trim();
+    if reason.chars().count() < 4 || reason.chars().count() > 500 {
+        return Err(AppError::invalid(
+            "Give the reason for offboarding (4 to 500 characters).",
+        ));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let (_, hash) = store::credentials(tx.conn(), &m.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // Conditional: two offboardings at once give one.
+    if !store::mark_offboarded(tx.conn(), &g, &m, now + keep_days * 86400, now).await? {
+        return Err(AppError::Conflict(format!(
+            "{} is already offboarded.",
+            m.address
+        )));
+    }
+    if let Some(q) = m.quota_bytes {
+        // The allocation returns to the pool; the kept mail is read by nobody.
+        crate::tenancy::store::release(tx.conn(), &g, &m.tenant_id, q).await?;
+    }
+    let store::Cut {
+        sessions,
+        app_passwords,
+    } = store::cut_access(tx.conn(), &m.id, now).await?;
+    let invites = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
+    let recovery_codes = store::burn_codes(tx.conn(), &m.id, now).await?;
+    let change_requests =
+        changes::cancel_for_target(&mut tx, &m.id, g.actor, now, "The mailbox was offboarded.")
+            .await?;
+    let routes =
+        crate::routing::service::end_for_mailbox(&mut tx, &g, &m.id, &m.address, now).await?;
+    let (accounts, _) = same_person_accounts(tx.conn(), actor, &m).await?;
+    let mut api_tokens = 0;
+    for (uid, _) in &accounts {
+        api_tokens += crate::auth::store::disable_everywhere(tx.conn(), &g, uid, now).await?;
+    }
+    let revoked = Revocations {
+        sign_in: hash.is_some(),
+        sessions,
+        app_passwords,
+        invites,
+        recovery_codes,
+        change_requests,
+        routes,
+        delegations: 0,
+        accounts: accounts.into_iter().map(|(_, l)| l).collect(),
+        api_tokens,
+        alias_requested: None,
+    };
+    let mut revoked = revoked;
+    if let Some((t, days)) = &alias_target {
+        let cr = changes::submit(
+            st,
+            &mut tx,
+            &g,
+            NewChange {
+                tenant_id: &m.tenant_id,
+                kind: "mailbox.alias",
+                target_id: &m.id,
+                target_label: &m.address,
+                payload: json!({
+                    "address": m.address, "target_mailbox_id": t.id, "target": t.address, "days": days,
+                }),
+                before: json!({ "status": m.status, "aliases": [] }),
+                rollback: Some(json!({ "remove_alias_of": m.address })),
+                reason: &format!(
+                    "Offboarding: mail to {} goes to {} for {days} days. {reason}",
+                    m.address, t.address
+                ),
+            },
+            None,
+            now,
+        )
+        .await?;
+        revoked.alias_requested = Some(format!(
+            "{} → {} for {days} days, waiting for a second person's approval ({cr})",
+            m.address, t.address
+        ));
+    }
+    let receipt_id = secrets::new_id("rcpt");
+    let options = json!({ "keep_days": keep_days, "reason": reason });
+    let revoked_json = serde_json::to_string(&revoked).map_err(AppError::internal)?;
+    store::insert_receipt(
+        tx.conn(),
+        &g,
+        &store::NewReceipt {
+            id: &receipt_id,
+            mailbox: &m,
+            options: &options,
+            revoked: &revoked_json,
+        },
+        now,
+    )
+    .await?;
+    let ev = Event::new("mailbox.offboarded")
+        .target(m.id.clone())
+        .details(json!({
+            "address": m.address, "receipt": receipt_id, "reason": reason, "keep_days": keep_days,
+            "before": { "status": m.status, "quota_bytes": m.quota_bytes },
+            "revoked": revoked,
+        }))
+        .tenant(m.tenant_id.clone());
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await?;
+    verify_offboarding(st, g.actor, &m, &receipt_id).await?;
+    latest_receipt(st, &m.id).await?.ok_or(AppError::NotFound)
+}
+
+/// Offboards several mailboxes, each in its own transaction with its own receipt; one
+/// failure does not stop the others. Returns each address with its outcome.
+pub async fn offboard_many(
+    st: &AppState,
+    actor: &Actor,
+    ids: &[String],
+    keep_days: i64,
+    reason: &str,
+) -> AppResult<Vec<(String, AppResult<OffboardingReceipt>)>> {
+    authorize(actor, Action::ManageMailboxes)?;
+    if ids.is_empty() {
+        return Err(AppError::invalid("Select at least one mailbox."));
+    }
+    if ids.len() > 500 {
+        return Err(AppError::invalid("Offboard at most 500 mailboxes at once."));
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let r = offboard(st, actor, id, keep_days, reason, None, None).await;
+        out.push((id.clone(), r));
+    }
+    Ok(out)
+}
+
+/// The verification scan: re-reads the database and counts whatever is still active for
+/// the mailbox; stored on the receipt and audited.
+async fn verify_offboarding(
+    st: &AppState,
+    actor: &Actor,
+    m: &Mailbox,
+    receipt_id: &str,
+) -> AppResult<Vec<ScanCheck>> {
+    let mut conn = st.db.pool().acquire().await?;
+    let (now_m, hash) = store::credentials(&mut conn, &m.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let same_person = store::count(
+        &mut conn,
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE email = $1 AND status = 'active'",
+        &m.address,
+    )
+    .await?;
+    let tokens = store::count(
+        &mut conn,
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM api_tokens t JOIN users u ON u.id = t.user_id \
+         WHERE u.email = $1 AND t.revoked_at IS NULL",
+        &m.address,
+    )
+    .await?;
+    let checks = vec![
+        ScanCheck {
+            what: "Mailbox not offboarded".into(),
+            remaining: (now_m.status != "offboarded") as i64,
+        },
+        ScanCheck {
+            what: "Password that can sign in".into(),
+            remaining: hash.is_some() as i64,
+        },
+        ScanCheck {
+            what: "Sessions".into(),
+            remaining: store::count(&mut conn, Q_SESSIONS, &m.id).await?,
+        },
+        ScanCheck {
+            what: "App passwords".into(),
+            remaining: store::count(&mut conn, Q_APP, &m.id).await?,
+        },
+        ScanCheck {
+            what: "Open invitation links".into(),
+            remaining: store::count(&mut conn, Q_INV, &m.id).await?,
+        },
+        ScanCheck {
+            what: "Unused recovery codes".into(),
+            remaining: store::count(&mut conn, Q_CODES, &m.id).await?,
+        },
+        ScanCheck {
+            what: "Pending change requests".into(),
+            remaining: store::count(&mut conn, Q_CHANGES, &m.id).await?,
+        },
+        ScanCheck {
+            what: "Routes from or to the mailbox".into(),
+            remaining: crate::routing::service::count_for_mailbox(&mut conn, &m.id, &m.address)
+                .await?,
+        },
+        ScanCheck {
+            what: "Console accounts of the same address".into(),
+            remaining: same_person,
+        },
+        ScanCheck {
+            what: "API tokens of those accounts".into(),
+            remaining: tokens,
+        },
+    ];
+    drop(conn);
+    let clean = checks.iter().all(|c| c.remaining == 0);
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let scan = serde_json::to_string(&checks).map_err(AppError::internal)?;
+    store::set_receipt_scan(tx.conn(), receipt_id, &scan, clean, now).await?;
+    let ev = Event::new("mailbox.offboarding_verified")
+        .target(m.id.clone())
+        .details(json!({ "receipt": receipt_id, "clean": clean, "checks": checks }))
+        .tenant(m.tenant_id.clone());
+    record(&mut tx, actor, now, ev).await?;
+    tx.commit().await?;
+    Ok(checks)
+}
+
+pub(crate) async fn latest_receipt(
+    st: &AppState,
+    mailbox_id: &str,
+) -> AppResult<Option<OffboardingReceipt>> {
+    let row = sqlx::query(
+        "SELECT id, mailbox_id, tenant_id, address, actor_label, at, options, revoked, scan, \
+         scan_clean, scan_at FROM offboarding_receipts WHERE mailbox_id = $1 ORDER BY at DESC LIMIT 1",
+    )
+    .bind(mailbox_id)
+    .fetch_optional(st.db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let options: serde_json::Value =
+        serde_json::from_str(&r.try_get::<String, _>("options")?).map_err(AppError::internal)?;
+    let scan: Option<String> = r.try_get("scan")?;
+    Ok(Some(OffboardingReceipt {
+        id: r.try_get("id")?,
+        mailbox_id: r.try_get("mailbox_id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        address: r.try_get("address")?,
+        by: r.try_get("actor_label")?,
+        at: r.try_get("at")?,
+        keep_days: options["keep_days"].as_i64().unwrap_or(0),
+        reason: options["reason"].as_str().unwrap_or("").to_string(),
+        revoked: serde_json::from_str(&r.try_get::<String, _>("revoked")?)
+            .map_err(AppError::internal)?,
+        scan: scan
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(AppError::internal)?
+            .unwrap_or_default(),
+        scan_clean: r.try_get::<Option<i64>, _>("scan_clean")?.unwrap_or(0) != 0,
+        scan_at: r.try_get("scan_at")?,
+    }))
+}
+
+/// The offboarding receipt of a mailbox.
+pub async fn receipt(st: &AppState, actor: &Actor, key: &str) -> AppResult<OffboardingReceipt> {
+    let m = get(st, actor, key).await?;
+    latest_receipt(st, &m.id).await?.ok_or(AppError::NotFound)
+}
+
+/// Applies an approved offboarding alias (called by the change-request mechanism in the
+/// approving transaction): mail to the old address goes to the colleague until it expires.
+pub async fn apply_alias(
+    st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    c: &ChangeRequest,
+    now: i64,
+) -> AppResult<Applied> {
+    let payload: serde_json::Value =
+        serde_json::from_str(&c.payload).map_err(AppError::internal)?;
+    let address = payload["address"].as_str().unwrap_or_default().to_string();
+    let target_id = payload["target_mailbox_id"].as_str().unwrap_or_default();
+    let days = payload["days"]
+        .as_i64()
+        .unwrap_or(0)
+        .clamp(1, crate::mailboxes::MAX_ALIAS_DAYS);
+    let (t, _) = store::credentials(tx.conn(), target_id)
+        .await?
+        .ok_or_else(|| AppError::Conflict("The colleague's mailbox is gone.".into()))?;
+    if t.status != "active" || t.tenant_id != c.tenant_id {
+        return Err(AppError::Conflict(format!(
+            "{} is {} now: the alias no longer applies.",
+            t.address, t.status
+        )));
+    }
+    let expires = now + days * 86400;
+    let route = crate::routing::service::insert_offboarding_alias(
+        st, tx, g, c, &address, &t.id, &t.address, days, now,
+    )
+    .await?;
+    let until = chrono::DateTime::from_timestamp(expires, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    Ok(Applied {
+        summary: format!("Mail to {address} goes to {} until {until}.", t.address),
+        after: json!({ "route": route, "renewed": null }),
+    })
+}
+
+/// The aliases of `address` that carry mail now (what the mailbox page shows).
+pub async fn alias_targets(
+    st: &AppState,
+    address: &str,
+) -> AppResult<Vec<crate::mailboxes::AliasView>> {
+    let rows = sqlx::query(
+        "SELECT r.source, t.address AS target, r.expires_at FROM routes r \
+         JOIN route_targets t ON t.route_id = r.id JOIN mailboxes m ON m.id = t.target_mailbox_id \
+         WHERE r.source = $1 AND r.state = 'active' AND (r.expires_at IS NULL OR r.expires_at > $2) \
+         AND m.status IN ('active', 'locked') ORDER BY t.address",
+    )
+    .bind(address)
+    .bind(st.clock.now())
+    .fetch_all(st.db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::mailboxes::AliasView {
+                address: r.try_get("source")?,
+                target: r.try_get("target")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}

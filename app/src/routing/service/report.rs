@@ -1,0 +1,158 @@
+//! The persistence report, the dashboard's badges and a domain's routing history.
+#[allow(unused_imports)]
+use super::*;
+
+/// The persistence report: every live route that sends mail somewhere its mailbox owner
+/// does not read — external forwards, catch-alls, aliases with a target outside their
+/// tenant — with age, expiry, requester and approver. (Mailward has no delegations yet.)
+pub async fn report(
+    st: &AppState,
+    actor: &Actor,
+    tenant: Option<&str>,
+    since: Option<i64>,
+) -> AppResult<Vec<PersistenceItem>> {
+    let routes = list(
+        st,
+        actor,
+        &RouteFilter {
+            tenant: tenant.map(str::to_string),
+            since,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let now = st.clock.now();
+    let mut conn = st.db.pool().acquire().await?;
+    let mut out = Vec::new();
+    for r in routes {
+        let outside = match r.kind.as_str() {
+            "forward" | "catchall" => true,
+            _ => {
+                // A target mailbox of another tenant (never made here, but reported if found).
+                let mut other = r.leaves_tenant();
+                for t in r.targets.iter().filter(|t| !t.external) {
+                    if let Some((_, tid, _)) = mailbox_at(&mut conn, &t.address).await? {
+                        other |= tid != r.tenant_id;
+                    }
+                }
+                other
+            }
+        };
+        if !outside {
+            continue;
+        }
+        out.push(PersistenceItem {
+            route_id: r.id.clone(),
+            kind: r.kind.clone(),
+            tenant: r.tenant_name.clone(),
+            source: r.source.clone(),
+            targets: r.targets.iter().map(|t| t.address.clone()).collect(),
+            state: r.state.clone(),
+            created_at: r.created_at,
+            age_days: (now - r.created_at).max(0) / 86400,
+            expires_at: r.expires_at,
+            requested_by: r.requested_by_label.clone(),
+            approved_by: r.approved_by_label.clone(),
+            reason: r.reason.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// The report as CSV (one line per route; targets separated by spaces).
+pub fn report_csv(items: &[PersistenceItem]) -> String {
+    let ts = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default()
+    };
+    let mut c = crate::core::csv::Csv::new(&[
+        "route_id",
+        "kind",
+        "tenant",
+        "source",
+        "targets",
+        "state",
+        "created_at",
+        "age_days",
+        "expires_at",
+        "requested_by",
+        "approved_by",
+        "reason",
+    ]);
+    for i in items {
+        c.text(&i.route_id)
+            .text(&i.kind)
+            .text(&i.tenant)
+            .text(&i.source)
+            .text(&i.targets.join(" "))
+            .text(&i.state)
+            .text(&ts(i.created_at))
+            .num(i.age_days)
+            .text(&i.expires_at.map(ts).unwrap_or_default())
+            .text(&i.requested_by)
+            .text(i.approved_by.as_deref().unwrap_or(""))
+            .text(&i.reason);
+        c.end_row();
+    }
+    c.finish()
+}
+
+pub async fn badges(st: &AppState, actor: &Actor) -> AppResult<RoutingBadges> {
+    let g = authorize(actor, Action::ViewDashboard)?;
+    let now = st.clock.now();
+    let mut w = Where::new();
+    w.scope("r.tenant_id", &g.actor.tenants);
+    let n = w.arg(now);
+    let soon = w.arg(now + REMIND_BEFORE_SECS);
+    let sql = format!(
+        "SELECT \
+         CAST(COUNT(DISTINCT CASE WHEN r.kind = 'catchall' AND r.state = 'active' THEN r.domain_id END) AS BIGINT) AS catchall, \
+         CAST(COUNT(CASE WHEN r.kind = 'forward' THEN 1 END) AS BIGINT) AS forwards, \
+         CAST(COUNT(CASE WHEN r.kind IN ('forward', 'catchall') AND r.expires_at > {n} AND r.expires_at <= {soon} THEN 1 END) AS BIGINT) AS soon \
+         FROM routes r{} {} r.state IN ('active', 'unconfirmed')",
+        w.sql(),
+        if w.sql().is_empty() { "WHERE" } else { "AND" }
+    );
+    let r = w.bind(sqlx::query(&sql)).fetch_one(st.db.pool()).await?;
+    let mut cw = Where::new();
+    cw.scope("tenant_id", &g.actor.tenants);
+    let csql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM change_requests{} {} state = 'pending' AND kind LIKE 'routing.%'",
+        cw.sql(),
+        if cw.sql().is_empty() { "WHERE" } else { "AND" }
+    );
+    let pending: i64 = cw
+        .bind(sqlx::query(&csql))
+        .fetch_one(st.db.pool())
+        .await?
+        .try_get("n")?;
+    Ok(RoutingBadges {
+        catchall_domains: r.try_get("catchall")?,
+        external_forwards: r.try_get("forwards")?,
+        expiring_within_7_days: r.try_get("soon")?,
+        pending_approvals: pending,
+    })
+}
+
+/// A domain's routing history: every route event, newest first.
+pub async fn history(
+    st: &AppState,
+    actor: &Actor,
+    domain_id: &str,
+) -> AppResult<Vec<crate::audit::AuditEvent>> {
+    let g = authorize(actor, Action::ViewAudit)?;
+    let mut w = Where::new();
+    w.scope("tenant_id", &g.actor.tenants);
+    let d = w.arg(domain_id.to_string());
+    w.and(format!("target = {d} AND action LIKE 'route.%'"));
+    let sql = format!(
+        "SELECT * FROM audit_events{} ORDER BY seq DESC LIMIT 200",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(st.db.pool()).await?;
+    rows.iter()
+        .map(crate::audit::service::row_to_event)
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
+}

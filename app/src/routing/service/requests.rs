@@ -1,0 +1,504 @@
+//! Requesting, applying and rolling back routes (the `routing.*` change kinds), turning them off,
+//! and the offboarding hooks.
+#[allow(unused_imports)]
+use super::*;
+
+fn change_kind(kind: &str) -> &'static str {
+    match kind {
+        "forward" => "routing.forward",
+        "catchall" => "routing.catchall",
+        _ => "routing.alias",
+    }
+}
+
+/// Requests a route. Aliases under the `direct` policy are created at once; everything
+/// else becomes a change request another person approves. Bad requests are refused here,
+/// before they reach the queue.
+pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<RouteOutcome> {
+    // Who: a mailbox owner for their own mailbox's forward; otherwise whoever manages the
+    // tenant's mailboxes.
+    let own = actor.mailbox_id().map(str::to_string);
+    let g = match &own {
+        Some(_) => authorize(actor, Action::ManageOwnMailbox)?,
+        None => authorize(actor, Action::ManageMailboxes)?,
+    };
+    let now = st.clock.now();
+    let mut conn = st.db.pool().acquire().await?;
+    // Another tenant's domain reads like one that does not exist.
+    let (_, dom) = source_of(&new.kind.trim().to_lowercase(), &new.source)?;
+    match domain_named(&mut conn, &dom).await? {
+        Some(d) if g.actor.tenants.contains(&d.tenant_id) => {}
+        _ => return Err(not_yours(&dom)),
+    }
+    let c = check(&mut conn, new, own.as_deref(), now).await?;
+    let pol = policy(&mut conn, &c.tenant_id).await?;
+    drop(conn);
+    let g = match &own {
+        Some(_) => g,
+        None => authorize_in(actor, Action::ManageMailboxes, &c.tenant_id)?,
+    };
+    if !g.actor.tenants.contains(&c.tenant_id) {
+        return Err(AppError::NotFound);
+    }
+    let mut tx = st.db.begin().await?;
+    if c.kind == "alias" && pol.alias_policy == "direct" {
+        let (id, _) = insert(st, &mut tx, &g, &c, None, now).await?;
+        let mail = tx.commit_outbox().await?;
+        crate::mailboxes::service::deliver(st, g.actor, mail, "The alias was created").await?;
+        return Ok(RouteOutcome::Created { route_id: id });
+    }
+    let mut before_conn = st.db.pool().acquire().await?;
+    let before = live_route_for(&mut before_conn, &c.source).await?;
+    drop(before_conn);
+    let change_id = changes::submit(
+        st,
+        &mut tx,
+        &g,
+        NewChange {
+            tenant_id: &c.tenant_id,
+            kind: change_kind(&c.kind),
+            // A forward belongs to its mailbox (offboarding cancels it); the rest to the domain.
+            target_id: c.source_mailbox_id.as_deref().unwrap_or(&c.domain_id),
+            target_label: &c.source,
+            payload: serde_json::to_value(&c).map_err(AppError::internal)?,
+            before: json!({ "route": before }),
+            rollback: Some(json!({ "disable_route_for": c.source })),
+            reason: &c.reason,
+        },
+        None,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(RouteOutcome::Queued { change_id })
+}
+
+/// Applies an approved routing request (called by the change-request mechanism in the
+/// approving transaction): checks it again against the data as it is now, then writes it.
+pub async fn apply(
+    st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    c: &ChangeRequest,
+    now: i64,
+) -> AppResult<Applied> {
+    let asked: Checked = serde_json::from_str(&c.payload).map_err(AppError::internal)?;
+    let again = NewRoute {
+        kind: asked.kind.clone(),
+        source: asked.source.trim_start_matches('@').to_string(),
+        targets: asked.targets.iter().map(|(a, _)| a.clone()).collect(),
+        days: asked.days,
+        reason: asked.reason.clone(),
+    };
+    let fresh = check(tx.conn(), &again, None, now).await?;
+    if fresh.tenant_id != c.tenant_id {
+        return Err(AppError::Conflict(
+            "The domain changed hands meanwhile.".into(),
+        ));
+    }
+    let (id, state) = insert(st, tx, g, &fresh, Some(c), now).await?;
+    let until = fresh
+        .days
+        .and_then(|d| chrono::DateTime::from_timestamp(now + d * 86400, 0))
+        .map(|t| format!(" until {}", t.format("%Y-%m-%d")))
+        .unwrap_or_default();
+    let to = fresh
+        .targets
+        .iter()
+        .map(|(a, _)| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let summary = if state == "unconfirmed" {
+        format!(
+            "Approved: mail for {} will go to {to}{until} once the recipient confirms (route {id}).",
+            fresh.source
+        )
+    } else {
+        format!(
+            "Mail for {} goes to {to}{until} (route {id}).",
+            fresh.source
+        )
+    };
+    Ok(Applied {
+        summary,
+        after: json!({ "route": id, "renewed": fresh.renews }),
+    })
+}
+
+/// Undoes an applied change that made a route (a routing request or an offboarding alias):
+/// the route it made ends, and a live route it replaced (a renewed forward) is live again
+/// unless it has expired meanwhile. Refused when the route it made has ended already or
+/// another route has taken the address since.
+pub async fn roll_back_route(
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    original: &ChangeRequest,
+    now: i64,
+) -> AppResult<String> {
+    let after: Value = original
+        .after
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(AppError::internal)?
+        .unwrap_or(Value::Null);
+    let route_id = after["route"].as_str().map(str::to_string);
+    let made = match &route_id {
+        Some(id) => route_by_id(tx.conn(), id).await?,
+        None => None,
+    }
+    .ok_or_else(|| AppError::Conflict("This change made no route to undo.".into()))?;
+    if !matches!(made.state.as_str(), "active" | "unconfirmed") {
+        let when = made
+            .ended_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| format!(" on {}", t.format("%Y-%m-%d %H:%M UTC")))
+            .unwrap_or_default();
+        return Err(AppError::Conflict(format!(
+            "The route for {} changed since: it is {}{when} ({}). There is nothing left to undo.",
+            made.source,
+            made.state,
+            made.ended_reason.clone().unwrap_or_default()
+        )));
+    }
+    let why = format!("rolled back ({})", original.id);
+    end_route(tx.conn(), &made.id, "removed", &why, now).await?;
+    let domain_id = route_domain(tx.conn(), &made.id).await?;
+    sync_catch_all(tx.conn(), g, &domain_id).await?;
+    let ev = Event::new("route.disabled")
+        .target(domain_id.clone())
+        .tenant(made.tenant_id.clone())
+        .details(json!({
+            "route": made.id, "kind": made.kind, "source": made.source, "reason": why,
+            "before": made, "after": route_by_id(tx.conn(), &made.id).await?,
+        }));
+    record(tx, g.actor, now, ev).await?;
+    let mut said = format!("The route for {} is off.", made.source);
+    if let Some(old_id) = after["renewed"].as_str() {
+        let old = route_by_id(tx.conn(), old_id).await?;
+        let before_state = serde_json::from_str::<Value>(&original.before)
+            .ok()
+            .and_then(|b| b["route"]["state"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "active".into());
+        match old {
+            Some(o)
+                if o.state == "removed"
+                    && o.ended_reason.as_deref() == Some("renewed")
+                    && o.expires_at.is_none_or(|e| e > now) =>
+            {
+                sqlx::query(
+                    "UPDATE routes SET state = $2, ended_at = NULL, ended_reason = NULL \
+                     WHERE id = $1 AND state = 'removed'",
+                )
+                .bind(&o.id)
+                .bind(&before_state)
+                .execute(tx.conn())
+                .await?;
+                sync_catch_all(tx.conn(), g, &domain_id).await?;
+                let ev = Event::new("route.restored")
+                    .target(domain_id.clone())
+                    .tenant(o.tenant_id.clone())
+                    .details(json!({
+                        "route": o.id, "source": o.source, "reason": why,
+                        "before": o, "after": route_by_id(tx.conn(), &o.id).await?,
+                    }));
+                record(tx, g.actor, now, ev).await?;
+                said.push_str(" The route it replaced is back as it was.");
+            }
+            Some(_) => said.push_str(
+                " The route it replaced has expired or was ended since, so it stays off.",
+            ),
+            None => {}
+        }
+    }
+    Ok(said)
+}
+
+async fn route_domain(conn: &mut AnyConnection, route_id: &str) -> AppResult<String> {
+    Ok(sqlx::query("SELECT domain_id FROM routes WHERE id = $1")
+        .bind(route_id)
+        .fetch_one(conn)
+        .await?
+        .try_get("domain_id")?)
+}
+
+/// Writes a checked route (renewing a live forward ends it first) and its audit event;
+/// external recipients get a confirmation link if the tenant asks for one.
+async fn insert(
+    st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    c: &Checked,
+    change: Option<&ChangeRequest>,
+    now: i64,
+) -> AppResult<(String, &'static str)> {
+    let pol = policy(tx.conn(), &c.tenant_id).await?;
+    let before = live_route_for(tx.conn(), &c.source).await?;
+    if let Some(old) = &c.renews {
+        end_route(tx.conn(), old, "removed", "renewed", now).await?;
+    }
+    let confirm = pol.confirmation && c.kind == "forward";
+    let state = if confirm { "unconfirmed" } else { "active" };
+    let id = secrets::new_id("rte");
+    let expires = c.days.map(|d| now + d * 86400);
+    let inserted = sqlx::query(
+        "INSERT INTO routes (id, tenant_id, domain_id, kind, source, state, expires_at, reason, \
+         change_request_id, requested_by, requested_by_label, approved_by_label, created_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+    )
+    .bind(&id)
+    .bind(&c.tenant_id)
+    .bind(&c.domain_id)
+    .bind(&c.kind)
+    .bind(&c.source)
+    .bind(state)
+    .bind(expires)
+    .bind(&c.reason)
+    .bind(change.map(|c| c.id.clone()))
+    .bind(match change {
+        Some(ch) => ch.requested_by.clone(),
+        None => g.actor.user_id.clone(),
+    })
+    .bind(match change {
+        Some(ch) => ch.requested_by_label.clone(),
+        None => g.actor.label.clone(),
+    })
+    .bind(change.map(|_| g.actor.label.clone()))
+    .bind(now)
+    .execute(tx.conn())
+    .await;
+    if let Err(sqlx::Error::Database(d)) = &inserted {
+        if d.is_unique_violation() {
+            return Err(AppError::Conflict(format!(
+                "{} got a route meanwhile: nothing was changed.",
+                c.source
+            )));
+        }
+    }
+    inserted?;
+    let mut links = Vec::new();
+    for (addr, mailbox) in &c.targets {
+        let external = mailbox.is_none() && c.kind == "forward";
+        let (hash, exp, confirmed) = if external && confirm {
+            let token = secrets::new_token("mwf_");
+            links.push((addr.clone(), token.clone()));
+            (
+                Some(secrets::sha256_hex(&token)),
+                Some(now + CONFIRM_TTL_SECS),
+                None,
+            )
+        } else {
+            (None, None, Some(now))
+        };
+        sqlx::query(
+            "INSERT INTO route_targets (route_id, address, target_mailbox_id, external, \
+             confirm_hash, confirm_expires_at, confirmed_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        )
+        .bind(&id)
+        .bind(addr)
+        .bind(mailbox)
+        .bind(external as i64)
+        .bind(hash)
+        .bind(exp)
+        .bind(confirmed)
+        .execute(tx.conn())
+        .await?;
+    }
+    sync_catch_all(tx.conn(), g, &c.domain_id).await?;
+    let after = route_by_id(tx.conn(), &id).await?;
+    let ev = Event::new("route.enabled")
+        .target(c.domain_id.clone())
+        .tenant(c.tenant_id.clone())
+        .details(json!({
+            "route": id, "kind": c.kind, "source": c.source, "reason": c.reason,
+            "change_request": change.map(|c| c.id.clone()),
+            "renews": c.renews, "before": before, "after": after,
+        }));
+    record(tx, g.actor, now, ev).await?;
+    for (to, token) in links {
+        let link = format!("{}/routing/confirm/{token}", st.config.public_url());
+        tx.mail_after_commit(Mail {
+            to: to.clone(),
+            subject: format!("Confirm forwarding from {}", c.source),
+            body: format!(
+                "Mail sent to {} is to be forwarded to you ({to}) until {}.\n\nIf you agree, \
+                 confirm here (the link works once and expires in 7 days):\n\n{link}\n\nIf you do \
+                 not know why, ignore this message: nothing is forwarded until you confirm.\n",
+                c.source,
+                expires
+                    .and_then(|e| chrono::DateTime::from_timestamp(e, 0))
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default()
+            ),
+            link: None,
+        });
+    }
+    Ok((id, state))
+}
+
+/// Keeps `domains.catch_all_enabled` in step with the domain's live catch-all route.
+pub(crate) async fn sync_catch_all(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_id: &str,
+) -> AppResult<()> {
+    let live: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM routes WHERE domain_id = $1 \
+         AND kind = 'catchall' AND state = 'active'",
+    )
+    .bind(domain_id)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    crate::tenancy::store::set_catch_all(conn, g, domain_id, live > 0).await
+}
+
+/// Ends a live route; returns whether it was live.
+async fn end_route(
+    conn: &mut AnyConnection,
+    id: &str,
+    state: &str,
+    why: &str,
+    now: i64,
+) -> AppResult<bool> {
+    Ok(sqlx::query(
+        "UPDATE routes SET state = $2, ended_at = $3, ended_reason = $4 WHERE id = $1 \
+         AND state IN ('active', 'unconfirmed')",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(now)
+    .bind(why)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Turns a route off at once (switching off is never held for approval). Audited with the
+/// route before and after.
+pub async fn disable(st: &AppState, actor: &Actor, id: &str, reason: &str) -> AppResult<Route> {
+    let r = get(st, actor, id).await?;
+    let g = authorize_in(actor, Action::ManageMailboxes, &r.tenant_id)?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::invalid("Say why the route is turned off."));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !end_route(tx.conn(), &r.id, "removed", reason, now).await? {
+        return Err(AppError::Conflict(format!(
+            "This route is {} already.",
+            r.state
+        )));
+    }
+    let domain_id = route_domain(tx.conn(), &r.id).await?;
+    sync_catch_all(tx.conn(), &g, &domain_id).await?;
+    let after = route_by_id(tx.conn(), &r.id).await?;
+    let ev = Event::new("route.disabled")
+        .target(domain_id)
+        .tenant(r.tenant_id.clone())
+        .details(json!({
+            "route": r.id, "kind": r.kind, "source": r.source, "reason": reason,
+            "before": r, "after": after,
+        }));
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await?;
+    after.ok_or(AppError::NotFound)
+}
+
+/// Ends every route from or to a mailbox that is being offboarded (in its transaction);
+/// returns how many routes ended.
+pub async fn end_for_mailbox(
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    mailbox_id: &str,
+    address: &str,
+    now: i64,
+) -> AppResult<i64> {
+    let ids: Vec<(String, String, String)> = sqlx::query(
+        "SELECT DISTINCT r.id, r.domain_id, r.tenant_id FROM routes r \
+         LEFT JOIN route_targets t ON t.route_id = r.id \
+         WHERE r.state IN ('active', 'unconfirmed') AND r.kind <> 'offboarding' \
+         AND (r.source = $1 OR t.target_mailbox_id = $2)",
+    )
+    .bind(address)
+    .bind(mailbox_id)
+    .fetch_all(tx.conn())
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.try_get("id")?,
+            r.try_get("domain_id")?,
+            r.try_get("tenant_id")?,
+        ))
+    })
+    .collect::<Result<_, sqlx::Error>>()?;
+    for (id, domain, tenant) in &ids {
+        let before = route_by_id(tx.conn(), id).await?;
+        end_route(tx.conn(), id, "removed", "mailbox offboarded", now).await?;
+        sync_catch_all(tx.conn(), g, domain).await?;
+        let ev = Event::new("route.disabled")
+            .target(domain.clone())
+            .tenant(tenant.clone())
+            .details(json!({
+                "route": id, "reason": "mailbox offboarded", "mailbox": address,
+                "before": before, "after": route_by_id(tx.conn(), id).await?,
+            }));
+        record(tx, g.actor, now, ev).await?;
+    }
+    Ok(ids.len() as i64)
+}
+
+/// Counts the live routes from or to a mailbox (the offboarding preview and scan).
+pub async fn count_for_mailbox(
+    conn: &mut AnyConnection,
+    mailbox_id: &str,
+    address: &str,
+) -> AppResult<i64> {
+    Ok(sqlx::query(
+        "SELECT CAST(COUNT(DISTINCT r.id) AS BIGINT) AS n FROM routes r \
+         LEFT JOIN route_targets t ON t.route_id = r.id \
+         WHERE r.state IN ('active', 'unconfirmed') AND r.kind <> 'offboarding' \
+         AND (r.source = $1 OR t.target_mailbox_id = $2)",
+    )
+    .bind(address)
+    .bind(mailbox_id)
+    .fetch_one(conn)
+    .await?
+    .try_get("n")?)
+}
+
+/// Writes the offboarding alias of an approved offboarding (the mailboxes service has
+/// checked the colleague): mail to the old address goes to them for `days`.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_offboarding_alias(
+    st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    c: &ChangeRequest,
+    address: &str,
+    target_id: &str,
+    target_address: &str,
+    days: i64,
+    now: i64,
+) -> AppResult<String> {
+    let domain_id: String = sqlx::query("SELECT domain_id FROM mailboxes WHERE address = $1")
+        .bind(address)
+        .fetch_one(tx.conn())
+        .await?
+        .try_get("domain_id")?;
+    let checked = Checked {
+        kind: "offboarding".into(),
+        tenant_id: c.tenant_id.clone(),
+        domain_id,
+        source: address.to_string(),
+        source_mailbox_id: None,
+        targets: vec![(target_address.to_string(), Some(target_id.to_string()))],
+        days: Some(days),
+        reason: c.reason.clone(),
+        renews: None,
+    };
+    Ok(insert(st, tx, g, &checked, Some(c), now).await?.0)
+}

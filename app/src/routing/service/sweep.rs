@@ -1,0 +1,128 @@
+//! The recurring sweep: expiry, lapsed confirmations, week-before reminders (idempotent).
+#[allow(unused_imports)]
+use super::*;
+
+/// What one sweep did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Swept {
+    pub expired: usize,
+    pub reminded: usize,
+}
+
+/// Turns off routes whose time is up (and forwards whose recipient let the confirmation
+/// link lapse) and reminds requesters of routes ending within a
+/// week (once each). Idempotent: each step is a conditional update, so a second run, or a
+/// run on another instance, finds nothing left to do.
+pub async fn sweep(st: &AppState) -> AppResult<Swept> {
+    let sys = Actor::system("routing sweep");
+    let g = authorize(&sys, Action::ManageMailboxes)?;
+    let now = st.clock.now();
+    let mut out = Swept::default();
+    let mut tx = st.db.begin().await?;
+    let expired = sqlx::query(
+        "UPDATE routes SET state = 'expired', ended_at = $1, ended_reason = CASE \
+         WHEN expires_at IS NOT NULL AND expires_at <= $1 THEN 'expired' \
+         ELSE 'not confirmed in time' END \
+         WHERE state IN ('active', 'unconfirmed') AND ((expires_at IS NOT NULL AND expires_at <= $1) \
+         OR (state = 'unconfirmed' AND EXISTS (SELECT 1 FROM route_targets t \
+             WHERE t.route_id = routes.id AND t.confirmed_at IS NULL AND t.confirm_expires_at <= $1))) \
+         RETURNING id, domain_id, tenant_id, kind, source, expires_at, ended_reason",
+    )
+    .bind(now)
+    .fetch_all(tx.conn())
+    .await?;
+    for r in &expired {
+        let id: String = r.try_get("id")?;
+        let domain: String = r.try_get("domain_id")?;
+        sync_catch_all(tx.conn(), &g, &domain).await?;
+        let after = route_by_id(tx.conn(), &id).await?;
+        let ev = Event::new("route.expired")
+            .target(domain)
+            .tenant(r.try_get::<String, _>("tenant_id")?)
+            .details(json!({
+                "route": id, "kind": r.try_get::<String, _>("kind")?,
+                "source": r.try_get::<String, _>("source")?,
+                "expires_at": r.try_get::<Option<i64>, _>("expires_at")?,
+                "why": r.try_get::<String, _>("ended_reason")?,
+                "after": after,
+            }));
+        record(&mut tx, &sys, now, ev).await?;
+    }
+    out.expired = expired.len();
+    // Reminders: to the requester, once, a week ahead.
+    let due = sqlx::query(
+        "UPDATE routes SET reminded_at = $1 WHERE state = 'active' AND reminded_at IS NULL \
+         AND expires_at IS NOT NULL AND expires_at > $1 AND expires_at <= $2 \
+         RETURNING id, domain_id, tenant_id, kind, source, expires_at, requested_by, requested_by_label",
+    )
+    .bind(now)
+    .bind(now + REMIND_BEFORE_SECS)
+    .fetch_all(tx.conn())
+    .await?;
+    for r in &due {
+        let id: String = r.try_get("id")?;
+        let source: String = r.try_get("source")?;
+        let kind: String = r.try_get("kind")?;
+        let expires: i64 = r.try_get("expires_at")?;
+        let by: Option<String> = r.try_get("requested_by")?;
+        // The console user who asked, or the mailbox owner who asked from /me.
+        let email: Option<String> = match &by {
+            Some(u) => sqlx::query("SELECT email FROM users WHERE id = $1 AND status = 'active'")
+                .bind(u)
+                .fetch_optional(tx.conn())
+                .await?
+                .map(|r| r.try_get("email"))
+                .transpose()?,
+            None => sqlx::query(
+                "SELECT address FROM mailboxes WHERE address = $1 AND status IN ('active', 'locked')",
+            )
+            .bind(r.try_get::<String, _>("requested_by_label")?)
+            .fetch_optional(tx.conn())
+            .await?
+            .map(|r| r.try_get("address"))
+            .transpose()?,
+        };
+        let until = chrono::DateTime::from_timestamp(expires, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        if let (Some(to), true) = (&email, st.mailer.is_configured()) {
+            tx.mail_after_commit(Mail {
+                to: to.clone(),
+                subject: format!("{} for {source} ends {until}", crate::routing::kind_label(&kind)),
+                body: format!(
+                    "The {} you requested for {source} stops on {until}.\n\nIf it is still needed, \
+                     request it again at {}/routing: a renewal is a new request another person approves.\n\
+                     If not, nothing to do: it turns itself off.\n",
+                    crate::routing::kind_label(&kind).to_lowercase(),
+                    st.config.public_url()
+                ),
+                link: None,
+            });
+        }
+        let ev = Event::new("route.expiry_reminder")
+            .target(r.try_get::<String, _>("domain_id")?)
+            .tenant(r.try_get::<String, _>("tenant_id")?)
+            .details(json!({
+                "route": id, "source": source, "expires_at": expires, "emailed_to": email,
+            }));
+        record(&mut tx, &sys, now, ev).await?;
+    }
+    out.reminded = due.len();
+    let mail = tx.commit_outbox().await?;
+    for m in mail {
+        if let Err(e) = st.mailer.send(&m.to, &m.subject, m.body).await {
+            tracing::warn!(error = %e, "expiry reminder not sent");
+        }
+    }
+    Ok(out)
+}
+
+/// The recurring job around [`sweep`].
+pub async fn sweep_job(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
+    let r = sweep(st).await;
+    if let Err(e) = &r {
+        tracing::warn!(error = %e, "routing sweep");
+    }
+    crate::core::jobs::reschedule(st, id, worker, SWEEP_EVERY_SECS).await?;
+    r.map(|_| ())
+}
