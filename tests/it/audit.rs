@@ -302,3 +302,52 @@ async fn csv_export_neutralises_formulas(b: Backend) {
     );
 }
 both!(csv_export_neutralises_formulas);
+
+/// A transaction cannot commit a change without its audit event: the commit is refused and
+/// the change rolled back. With the event it commits.
+async fn a_change_without_its_event_does_not_commit(b: Backend) {
+    use app::audit::service::{record, Event};
+    let app = TestApp::start(b).await;
+    let (slug, _) = app.tenant_with_domains("plan_starter", &[]).await;
+    let rename = |name: &'static str| {
+        let slug = slug.clone();
+        let st = app.state.clone();
+        async move {
+            let mut tx = st.db.begin().await.unwrap();
+            sqlx::query("UPDATE tenants SET contact_name = $1 WHERE slug = $2")
+                .bind(name)
+                .bind(slug)
+                .execute(tx.conn())
+                .await
+                .unwrap();
+            tx
+        }
+    };
+    let tx = rename("Nobody logged this").await;
+    let r = tx.commit().await;
+    assert!(
+        matches!(&r, Err(app::core::AppError::Internal(m)) if m.contains("without its audit event")),
+        "{r:?}"
+    );
+    let tx = rename("Nor this").await;
+    assert!(tx.commit_outbox().await.is_err());
+    let n = app
+        .count(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM tenants WHERE slug = '{slug}' AND contact_name LIKE 'No%'"
+        ))
+        .await;
+    assert_eq!(n, 0, "neither change was committed");
+    let mut tx = rename("Logged").await;
+    let sys = app::core::authz::Actor::system("test");
+    record(&mut tx, &sys, 0, Event::new("tenant.renamed"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let n = app
+        .count(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM tenants WHERE slug = '{slug}' AND contact_name = 'Logged'"
+        ))
+        .await;
+    assert_eq!(n, 1);
+}
+both!(a_change_without_its_event_does_not_commit);

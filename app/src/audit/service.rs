@@ -91,6 +91,7 @@ pub async fn record_many(
     if events.is_empty() {
         return Ok(0);
     }
+    let n_events = events.len();
     let key = tx
         .audit_key()
         .cloned()
@@ -162,6 +163,7 @@ pub async fn record_many(
         .bind(prev_hash)
         .execute(tx.conn())
         .await?;
+    tx.note_events(n_events);
     Ok(last)
 }
 

@@ -62,7 +62,7 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                 <section class="space-y-3" data-testid="pending-changes">
                     <h2 class="font-medium">{format!("Waiting for approval ({})", p.pending.len())}</h2>
                     {if p.pending.is_empty() {
-                        view! { <EmptyState title="Nothing waiting" hint="Resets of critical mailboxes (and, later, forwarding, catch-all and DNS changes) appear here."/> }.into_any()
+                        view! { <EmptyState title="Nothing waiting" hint="Resets of critical mailboxes, forwards, catch-alls, aliases that need approval and rollbacks appear here."/> }.into_any()
                     } else {
                         view! {
                             <div class="space-y-3">
@@ -133,9 +133,9 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                                             <td class="text-zinc-600 text-sm">{c.result.clone().or(c.decision_note.clone()).unwrap_or_default()}</td>
                                             <td class="text-right">
                                                 {offer.then(|| view! {
-                                                    <details class="text-left" data-testid="rollback">
-                                                        <summary class="btn btn-secondary cursor-pointer whitespace-nowrap">"Roll back…"</summary>
-                                                        <form method="post" action=format!("/approvals/{}/rollback", c.id) class="mt-2 space-y-2 w-64">
+                                                    <details class="relative inline-block text-left" data-testid="rollback">
+                                                        <summary class="btn btn-secondary cursor-pointer whitespace-nowrap list-none">"Roll back…"</summary>
+                                                        <form method="post" action=format!("/approvals/{}/rollback", c.id) class="card absolute right-0 z-20 mt-2 w-72 p-3 space-y-2 shadow-lg">
                                                             <label class="block text-xs text-zinc-600" for=format!("why-{}", c.id)>"Why? A second person approves the rollback."</label>
                                                             <input class="input w-full" id=format!("why-{}", c.id) name="reason" required maxlength="2000" placeholder="e.g. client withdrew the request"/>
                                                             <button class="btn btn-primary" type="submit">"Ask to roll back"</button>

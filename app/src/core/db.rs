@@ -41,6 +41,8 @@ pub struct Tx {
     _guard: Option<OwnedMutexGuard<()>>,
     outbox: Vec<Mail>,
     audit_key: Option<crate::audit::key::AuditKey>,
+    /// Audit events written in this transaction (`audit::service::record_many` counts them).
+    events: usize,
 }
 
 impl Tx {
@@ -51,11 +53,16 @@ impl Tx {
     pub fn audit_key(&self) -> Option<&crate::audit::key::AuditKey> {
         self.audit_key.as_ref()
     }
+    /// Called by the audit writer for each event it adds to this transaction.
+    pub(crate) fn note_events(&mut self, n: usize) {
+        self.events += n;
+    }
     /// Queues mail to send once this transaction has committed.
     pub fn mail_after_commit(&mut self, mail: Mail) {
         self.outbox.push(mail);
     }
-    /// Commits; the transaction must not carry mail (use [`Tx::commit_outbox`]).
+    /// Commits; the transaction must carry its audit event and no mail (use
+    /// [`Tx::commit_outbox`]). A change without its event is refused and rolled back.
     pub async fn commit(self) -> AppResult<()> {
         let outbox = self.commit_outbox().await?;
         if !outbox.is_empty() {
@@ -66,8 +73,26 @@ impl Tx {
         }
         Ok(())
     }
-    /// Commits and hands back the queued mail for the caller to send.
+    /// Commits and hands back the queued mail for the caller to send. Like [`Tx::commit`], it
+    /// refuses a transaction that recorded no audit event: every change is logged with it.
     pub async fn commit_outbox(self) -> AppResult<Vec<Mail>> {
+        if self.events == 0 {
+            return Err(AppError::Internal(
+                "a transaction tried to commit without its audit event; nothing was changed".into(),
+            ));
+        }
+        self.commit_any().await
+    }
+    /// Commits the system's own bookkeeping, which is not an event anyone acts on: a job's
+    /// claim, heartbeat, phase and progress. Everything else commits with its event.
+    pub async fn commit_bookkeeping(self) -> AppResult<()> {
+        let outbox = self.commit_any().await?;
+        if !outbox.is_empty() {
+            return Err(AppError::Internal("bookkeeping queued mail".into()));
+        }
+        Ok(())
+    }
+    async fn commit_any(self) -> AppResult<Vec<Mail>> {
         let Tx {
             tx, _guard, outbox, ..
         } = self;
@@ -187,6 +212,7 @@ impl Db {
             _guard: guard,
             outbox: Vec::new(),
             audit_key: self.audit_key.clone(),
+            events: 0,
         })
     }
 

@@ -52,7 +52,7 @@ pub async fn claim(st: &AppState, worker: &str) -> AppResult<Option<(String, Str
     .bind(now - STALE_SECS)
     .fetch_optional(tx.conn())
     .await?;
-    tx.commit().await?;
+    tx.commit_bookkeeping().await?;
     Ok(match row {
         Some(r) => Some((r.try_get("id")?, r.try_get("kind")?)),
         None => None,

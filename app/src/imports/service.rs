@@ -491,7 +491,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             .await?;
             if rows.is_empty() {
                 jobs::set_phase(tx.conn(), id, "invite", true).await?;
-                tx.commit().await?;
+                tx.commit_bookkeeping().await?;
                 break;
             }
             struct R {
@@ -669,7 +669,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             }
         }
         jobs::advance(tx.conn(), id, (pending.len() - mailed.len()) as i64).await?;
-        tx.commit().await?;
+        tx.commit_bookkeeping().await?;
         // …mailed links in batches: one transaction issues a batch's links and marks its rows
         // invited, then its mail goes out after the commit, several messages at once. A row
         // whose mail fails gets its link withdrawn and is unmarked, so starting the import
@@ -723,7 +723,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                     _ = beat.tick() => {
                         let mut tx = st.db.begin().await?;
                         still_mine(&mut tx, id, worker, st.clock.now()).await?;
-                        tx.commit().await?;
+                        tx.commit_bookkeeping().await?;
                     }
                 }
             }
@@ -741,7 +741,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                     .await?;
                 }
                 jobs::advance(tx.conn(), id, -(failed.len() as i64)).await?;
-                tx.commit().await?;
+                tx.commit_bookkeeping().await?;
                 let (line, msg) = &failed[0];
                 return fail(
                     st,

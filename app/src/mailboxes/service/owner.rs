@@ -255,8 +255,18 @@ pub async fn self_reset(
             if store::consume_code(tx.conn(), &m.id, &secrets::hash_recovery_code(code), now)
                 .await?
             {
-                // Locked meanwhile: the lock holds (the code stays used; the answer is neutral).
+                // Locked meanwhile: the lock holds (the code stays used, and that is logged;
+                // the answer is neutral).
                 if !store::set_password(tx.conn(), &m.id, &hash, now, false).await? {
+                    let owner = owner_actor_for(m, actor.ip.clone(), actor.user_agent.clone());
+                    let ev = Event::new("mailbox.self_reset_refused")
+                        .target(m.id.clone())
+                        .details(json!({
+                            "address": m.address, "channel": "recovery_code",
+                            "reason": "the mailbox was locked meanwhile; the code is used up",
+                        }))
+                        .tenant(m.tenant_id.clone());
+                    record(&mut tx, &owner, now, ev).await?;
                     tx.commit().await?;
                     return Err(AppError::Unauthorized(NEUTRAL_RESET.into()));
                 }

@@ -311,8 +311,8 @@ pub(crate) async fn withdraw(
                 .tenant(tenant_id)
                 .details(json!({ "invite": link, "send_to": mail.to, "error": e.to_string() }));
             record(&mut tx, by, now, ev).await?;
+            tx.commit().await?;
         }
-        tx.commit().await?;
     }
     Ok(format!(
         "{done}, but the email to {} could not be sent ({e}). The link in it was withdrawn: \

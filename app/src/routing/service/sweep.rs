@@ -108,6 +108,10 @@ pub async fn sweep(st: &AppState) -> AppResult<Swept> {
         record(&mut tx, &sys, now, ev).await?;
     }
     out.reminded = due.len();
+    if out.expired == 0 && out.reminded == 0 {
+        // Nothing was due: nothing changed, nothing to log.
+        return Ok(out);
+    }
     let mail = tx.commit_outbox().await?;
     for m in mail {
         if let Err(e) = st.mailer.send(&m.to, &m.subject, m.body).await {
