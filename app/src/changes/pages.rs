@@ -119,7 +119,7 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                     } else {
                         view! {
                             <table class="table" data-testid="recent-changes">
-                                <thead><tr><th>"State"</th><th>"Change"</th><th>"Asked by"</th><th>"Decided by"</th><th>"When"</th><th>"Result"</th><th><span class="sr-only">"Roll back"</span></th></tr></thead>
+                                <thead><tr><th>"State"</th><th>"Change"</th><th>"Asked / decided by"</th><th>"When"</th><th>"Result"</th><th><span class="sr-only">"Roll back"</span></th></tr></thead>
                                 <tbody>
                                     {p.recent.into_iter().map(|c| {
                                         let offer = p.can_decide && c.can_roll_back();
@@ -127,8 +127,10 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                                         <tr>
                                             <td><Badge text=c.state.replace('_', " ") tone=state_tone(&c.state)/></td>
                                             <td>{format!("{} · {}", c.title(), c.target_label)}</td>
-                                            <td>{c.requested_by_label.clone()}</td>
-                                            <td>{c.decided_by_label.clone().unwrap_or_else(|| "—".into())}</td>
+                                            <td class="text-sm">
+                                                <div>{c.requested_by_label.clone()}</div>
+                                                <div class="text-zinc-500">{c.decided_by_label.clone().map(|d| format!("→ {d}")).unwrap_or_else(|| "—".into())}</div>
+                                            </td>
                                             <td><Time at=c.decided_at.unwrap_or(c.expires_at) now=now/></td>
                                             <td class="text-zinc-600 text-sm">{c.result.clone().or(c.decision_note.clone()).unwrap_or_default()}</td>
                                             <td class="text-right">

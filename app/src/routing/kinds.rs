@@ -1,11 +1,9 @@
-//! Routing's registered kinds: the three governed route changes and the recurring sweep.
+//! Routing's registered kinds: the three governed route changes (implemented beside their use
+//! case, `service/requests.rs` `RouteChange`) and the recurring sweep.
 use async_trait::async_trait;
 
-use super::service;
-use crate::changes::ChangeRequest;
-use crate::core::authz::{Action, Granted};
-use crate::core::db::Tx;
-use crate::core::registry::{Applied, ChangeKind, JobKind, Registry};
+use super::service::{self, RouteChange};
+use crate::core::registry::{JobKind, Registry};
 use crate::core::state::AppState;
 use crate::core::AppResult;
 
@@ -15,40 +13,6 @@ pub fn register(r: Registry) -> Registry {
         .change(RouteChange("routing.forward"))
         .change(RouteChange("routing.catchall"))
         .job(Sweep)
-}
-
-/// An alias, external forward or catch-all waiting for a second person: applying makes the
-/// route; rolling back ends it (and brings back a forward it renewed).
-struct RouteChange(&'static str);
-
-#[async_trait]
-impl ChangeKind for RouteChange {
-    fn kind(&self) -> &'static str {
-        self.0
-    }
-    fn action(&self) -> Action {
-        Action::ManageMailboxes
-    }
-    async fn apply(
-        &self,
-        st: &AppState,
-        tx: &mut Tx,
-        g: &Granted<'_>,
-        c: &ChangeRequest,
-        now: i64,
-    ) -> AppResult<Applied> {
-        service::apply(st, tx, g, c, now).await
-    }
-    async fn roll_back(
-        &self,
-        _st: &AppState,
-        tx: &mut Tx,
-        g: &Granted<'_>,
-        original: &ChangeRequest,
-        now: i64,
-    ) -> AppResult<String> {
-        service::roll_back_route(tx, g, original, now).await
-    }
 }
 
 /// Turns expired routes off and sends the week-before reminders, every few minutes.

@@ -20,7 +20,7 @@ use crate::changes::ChangeRequest;
 use crate::core::authz::{authorize, authorize_in, Action, Actor, Granted, Principal, TenantScope};
 use crate::core::db::Tx;
 use crate::core::mailer::Mail;
-use crate::core::registry::Applied;
+use crate::core::registry::{Applied, ChangeKind};
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};

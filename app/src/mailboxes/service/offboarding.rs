@@ -393,44 +393,66 @@ pub async fn receipt(st: &AppState, actor: &Actor, key: &str) -> AppResult<Offbo
     latest_receipt(st, &m.id).await?.ok_or(AppError::NotFound)
 }
 
-/// Applies an approved offboarding alias (called by the change-request mechanism in the
-/// approving transaction): mail to the old address goes to the colleague until it expires.
-pub async fn apply_alias(
-    st: &AppState,
-    tx: &mut Tx,
-    g: &Granted<'_>,
-    c: &ChangeRequest,
-    now: i64,
-) -> AppResult<Applied> {
-    let payload: serde_json::Value =
-        serde_json::from_str(&c.payload).map_err(AppError::internal)?;
-    let address = payload["address"].as_str().unwrap_or_default().to_string();
-    let target_id = payload["target_mailbox_id"].as_str().unwrap_or_default();
-    let days = payload["days"]
-        .as_i64()
-        .unwrap_or(0)
-        .clamp(1, crate::mailboxes::MAX_ALIAS_DAYS);
-    let (t, _) = store::credentials(tx.conn(), target_id)
-        .await?
-        .ok_or_else(|| AppError::Conflict("The colleague's mailbox is gone.".into()))?;
-    if t.status != "active" || t.tenant_id != c.tenant_id {
-        return Err(AppError::Conflict(format!(
-            "{} is {} now: the alias no longer applies.",
-            t.address, t.status
-        )));
+/// The alias an offboarding leaves (change kind `mailbox.alias`): applying makes the route that
+/// takes the old address's mail to the colleague until it expires; rolling back ends it.
+pub(crate) struct OffboardingAliasKind;
+
+#[async_trait::async_trait]
+impl ChangeKind for OffboardingAliasKind {
+    fn kind(&self) -> &'static str {
+        "mailbox.alias"
     }
-    let expires = now + days * 86400;
-    let route = crate::routing::service::insert_offboarding_alias(
-        st, tx, g, c, &address, &t.id, &t.address, days, now,
-    )
-    .await?;
-    let until = chrono::DateTime::from_timestamp(expires, 0)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default();
-    Ok(Applied {
-        summary: format!("Mail to {address} goes to {} until {until}.", t.address),
-        after: json!({ "route": route, "renewed": null }),
-    })
+    fn action(&self) -> Action {
+        Action::ManageMailboxes
+    }
+    async fn apply(
+        &self,
+        st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        c: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<Applied> {
+        let payload: serde_json::Value =
+            serde_json::from_str(&c.payload).map_err(AppError::internal)?;
+        let address = payload["address"].as_str().unwrap_or_default().to_string();
+        let target_id = payload["target_mailbox_id"].as_str().unwrap_or_default();
+        let days = payload["days"]
+            .as_i64()
+            .unwrap_or(0)
+            .clamp(1, crate::mailboxes::MAX_ALIAS_DAYS);
+        let (t, _) = store::credentials(tx.conn(), target_id)
+            .await?
+            .ok_or_else(|| AppError::Conflict("The colleague's mailbox is gone.".into()))?;
+        if t.status != "active" || t.tenant_id != c.tenant_id {
+            return Err(AppError::Conflict(format!(
+                "{} is {} now: the alias no longer applies.",
+                t.address, t.status
+            )));
+        }
+        let expires = now + days * 86400;
+        let route = crate::routing::service::insert_offboarding_alias(
+            st, tx, g, c, &address, &t.id, &t.address, days, now,
+        )
+        .await?;
+        let until = chrono::DateTime::from_timestamp(expires, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        Ok(Applied {
+            summary: format!("Mail to {address} goes to {} until {until}.", t.address),
+            after: json!({ "route": route, "renewed": null }),
+        })
+    }
+    async fn roll_back(
+        &self,
+        _st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        original: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<String> {
+        crate::routing::service::roll_back_route(tx, g, original, now).await
+    }
 }
 
 /// The aliases of `address` that carry mail now (what the mailbox page shows).

@@ -149,113 +149,126 @@ pub async fn request_reset(
     Ok(outcome)
 }
 
-/// Applies an approved critical-mailbox reset (called by the change-request mechanism in
-/// the approving transaction): issues the reset link.
-pub async fn apply_reset(
-    st: &AppState,
-    tx: &mut Tx,
-    g: &Granted<'_>,
-    c: &ChangeRequest,
-    now: i64,
-) -> AppResult<Applied> {
-    let payload: serde_json::Value =
-        serde_json::from_str(&c.payload).map_err(AppError::internal)?;
-    let (m, _) = store::credentials(tx.conn(), &c.target_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if !matches!(m.status.as_str(), "active" | "locked") {
-        return Err(AppError::Conflict(format!(
-            "{} is {} now: the reset no longer applies.",
-            m.address, m.status
-        )));
-    }
-    let to = payload
-        .get("send_to")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    let delivery = delivery_for(st, &m, to.as_deref()).await?;
-    let emailed = issue_link(st, tx, g.actor, &m, "reset", delivery, Some(&c.reason), now).await?;
-    let link = store::open_invite_id(tx.conn(), &m.id).await?;
-    Ok(Applied {
-        summary: if emailed {
-            format!("Reset link emailed to {}.", to.unwrap_or_default())
-        } else {
-            "Reset link issued; an operator can reveal it once.".to_string()
-        },
-        after: json!({
-            "status": m.status, "password_set_at": m.password_set_at, "link": link,
-        }),
-    })
-}
+/// A reset of a critical mailbox (change kind `mailbox.reset`): applying issues the reset link;
+/// rolling back revokes it while unused and puts the status back (a reset that locked the
+/// mailbox unlocks it). Refused once the owner has used the link: an old password cannot
+/// come back.
+pub(crate) struct ResetKind;
 
-/// Rolls back an applied critical-mailbox reset: the reset link stops working and the
-/// mailbox's status is what it was before the request (a reset that locked the mailbox
-/// unlocks it). Refused once the owner has used the link: an old password cannot come back.
-pub async fn roll_back_reset(
-    tx: &mut Tx,
-    g: &Granted<'_>,
-    original: &ChangeRequest,
-    now: i64,
-) -> AppResult<String> {
-    let parse = |s: Option<&str>| -> AppResult<serde_json::Value> {
-        s.map(serde_json::from_str)
-            .transpose()
-            .map_err(AppError::internal)
-            .map(Option::unwrap_or_default)
-    };
-    let after = parse(original.after.as_deref())?;
-    let before = parse(Some(&original.before))?;
-    let (m, _) = store::credentials(tx.conn(), &original.target_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let used = match after["link"].as_str() {
-        Some(link) => store::invite_used(tx.conn(), link).await?,
-        None => false,
-    };
-    if used || m.password_set_at != after["password_set_at"].as_i64() {
-        let when = m
-            .password_set_at
-            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-            .map(|t| format!(" on {}", t.format("%Y-%m-%d %H:%M UTC")))
-            .unwrap_or_default();
-        return Err(AppError::Conflict(format!(
-            "{}'s owner has set a new password since{when}: a rollback cannot bring the old \
-             one back. If that was not the owner, lock the mailbox and reset it again.",
-            m.address
-        )));
+#[async_trait::async_trait]
+impl ChangeKind for ResetKind {
+    fn kind(&self) -> &'static str {
+        "mailbox.reset"
     }
-    let then = after["status"].as_str().unwrap_or_default();
-    if m.status != then {
-        return Err(AppError::Conflict(format!(
-            "{} is {} now, not {then} as the reset left it: someone changed it since, so the \
-             rollback would undo their change too. Nothing was changed.",
-            m.address, m.status
-        )));
+    fn action(&self) -> Action {
+        Action::ManageMailboxes
     }
-    let revoked = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
-    let restore = before["status"].as_str().unwrap_or(then);
-    let restored = restore != m.status && matches!(restore, "active" | "locked");
-    if restored {
-        store::set_status(tx.conn(), &m.id, restore, now).await?;
-    }
-    let status_after = if restored { restore } else { m.status.as_str() };
-    let ev = Event::new("mailbox.reset_rolled_back")
-        .target(m.id.clone())
-        .details(json!({
-            "address": m.address, "change_request": original.id, "links_revoked": revoked,
-            "before": { "status": m.status }, "after": { "status": status_after },
-        }))
-        .tenant(m.tenant_id.clone());
-    record(tx, g.actor, now, ev).await?;
-    Ok(format!(
-        "The reset link for {} no longer works{}.",
-        m.address,
-        if restored {
-            format!("; the mailbox is {restore} again")
-        } else {
-            String::new()
+    async fn apply(
+        &self,
+        st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        c: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<Applied> {
+        let payload: serde_json::Value =
+            serde_json::from_str(&c.payload).map_err(AppError::internal)?;
+        let (m, _) = store::credentials(tx.conn(), &c.target_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if !matches!(m.status.as_str(), "active" | "locked") {
+            return Err(AppError::Conflict(format!(
+                "{} is {} now: the reset no longer applies.",
+                m.address, m.status
+            )));
         }
-    ))
+        let to = payload
+            .get("send_to")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        let delivery = delivery_for(st, &m, to.as_deref()).await?;
+        let emailed =
+            issue_link(st, tx, g.actor, &m, "reset", delivery, Some(&c.reason), now).await?;
+        let link = store::open_invite_id(tx.conn(), &m.id).await?;
+        Ok(Applied {
+            summary: if emailed {
+                format!("Reset link emailed to {}.", to.unwrap_or_default())
+            } else {
+                "Reset link issued; an operator can reveal it once.".to_string()
+            },
+            after: json!({
+                "status": m.status, "password_set_at": m.password_set_at, "link": link,
+            }),
+        })
+    }
+    async fn roll_back(
+        &self,
+        _st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        original: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<String> {
+        let parse = |s: Option<&str>| -> AppResult<serde_json::Value> {
+            s.map(serde_json::from_str)
+                .transpose()
+                .map_err(AppError::internal)
+                .map(Option::unwrap_or_default)
+        };
+        let after = parse(original.after.as_deref())?;
+        let before = parse(Some(&original.before))?;
+        let (m, _) = store::credentials(tx.conn(), &original.target_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let used = match after["link"].as_str() {
+            Some(link) => store::invite_used(tx.conn(), link).await?,
+            None => false,
+        };
+        if used || m.password_set_at != after["password_set_at"].as_i64() {
+            let when = m
+                .password_set_at
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|t| format!(" on {}", t.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default();
+            return Err(AppError::Conflict(format!(
+                "{}'s owner has set a new password since{when}: a rollback cannot bring the old \
+                 one back. If that was not the owner, lock the mailbox and reset it again.",
+                m.address
+            )));
+        }
+        let then = after["status"].as_str().unwrap_or_default();
+        if m.status != then {
+            return Err(AppError::Conflict(format!(
+                "{} is {} now, not {then} as the reset left it: someone changed it since, so the \
+                 rollback would undo their change too. Nothing was changed.",
+                m.address, m.status
+            )));
+        }
+        let revoked = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
+        let restore = before["status"].as_str().unwrap_or(then);
+        let restored = restore != m.status && matches!(restore, "active" | "locked");
+        if restored {
+            store::set_status(tx.conn(), &m.id, restore, now).await?;
+        }
+        let status_after = if restored { restore } else { m.status.as_str() };
+        let ev = Event::new("mailbox.reset_rolled_back")
+            .target(m.id.clone())
+            .details(json!({
+                "address": m.address, "change_request": original.id, "links_revoked": revoked,
+                "before": { "status": m.status }, "after": { "status": status_after },
+            }))
+            .tenant(m.tenant_id.clone());
+        record(tx, g.actor, now, ev).await?;
+        Ok(format!(
+            "The reset link for {} no longer works{}.",
+            m.address,
+            if restored {
+                format!("; the mailbox is {restore} again")
+            } else {
+                String::new()
+            }
+        ))
+    }
 }
 
 /// Tenants with a burst of resets (at least `reset_burst_count` within

@@ -73,56 +73,79 @@ pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<
     Ok(RouteOutcome::Queued { change_id })
 }
 
-/// Applies an approved routing request (called by the change-request mechanism in the
-/// approving transaction): checks it again against the data as it is now, then writes it.
-pub async fn apply(
-    st: &AppState,
-    tx: &mut Tx,
-    g: &Granted<'_>,
-    c: &ChangeRequest,
-    now: i64,
-) -> AppResult<Applied> {
-    let asked: Checked = serde_json::from_str(&c.payload).map_err(AppError::internal)?;
-    let again = NewRoute {
-        kind: asked.kind.clone(),
-        source: asked.source.trim_start_matches('@').to_string(),
-        targets: asked.targets.iter().map(|(a, _)| a.clone()).collect(),
-        days: asked.days,
-        reason: asked.reason.clone(),
-    };
-    let fresh = check(tx.conn(), &again, None, now).await?;
-    if fresh.tenant_id != c.tenant_id {
-        return Err(AppError::Conflict(
-            "The domain changed hands meanwhile.".into(),
-        ));
+/// An alias, external forward or catch-all waiting for a second person (change kinds
+/// `routing.alias|forward|catchall`): applying checks the request again against the data as it
+/// is now and makes the route; rolling back ends it and brings back a forward it renewed.
+pub(crate) struct RouteChange(pub(crate) &'static str);
+
+#[async_trait::async_trait]
+impl ChangeKind for RouteChange {
+    fn kind(&self) -> &'static str {
+        self.0
     }
-    let (id, state) = insert(st, tx, g, &fresh, Some(c), now).await?;
-    let until = fresh
-        .days
-        .and_then(|d| chrono::DateTime::from_timestamp(now + d * 86400, 0))
-        .map(|t| format!(" until {}", t.format("%Y-%m-%d")))
-        .unwrap_or_default();
-    let to = fresh
-        .targets
-        .iter()
-        .map(|(a, _)| a.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let summary = if state == "unconfirmed" {
-        format!(
-            "Approved: mail for {} will go to {to}{until} once the recipient confirms (route {id}).",
-            fresh.source
-        )
-    } else {
-        format!(
-            "Mail for {} goes to {to}{until} (route {id}).",
-            fresh.source
-        )
-    };
-    Ok(Applied {
-        summary,
-        after: json!({ "route": id, "renewed": fresh.renews }),
-    })
+    fn action(&self) -> Action {
+        Action::ManageMailboxes
+    }
+    async fn apply(
+        &self,
+        st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        c: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<Applied> {
+        let asked: Checked = serde_json::from_str(&c.payload).map_err(AppError::internal)?;
+        let again = NewRoute {
+            kind: asked.kind.clone(),
+            source: asked.source.trim_start_matches('@').to_string(),
+            targets: asked.targets.iter().map(|(a, _)| a.clone()).collect(),
+            days: asked.days,
+            reason: asked.reason.clone(),
+        };
+        let fresh = check(tx.conn(), &again, None, now).await?;
+        if fresh.tenant_id != c.tenant_id {
+            return Err(AppError::Conflict(
+                "The domain changed hands meanwhile.".into(),
+            ));
+        }
+        let (id, state) = insert(st, tx, g, &fresh, Some(c), now).await?;
+        let until = fresh
+            .days
+            .and_then(|d| chrono::DateTime::from_timestamp(now + d * 86400, 0))
+            .map(|t| format!(" until {}", t.format("%Y-%m-%d")))
+            .unwrap_or_default();
+        let to = fresh
+            .targets
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let summary = if state == "unconfirmed" {
+            format!(
+                "Approved: mail for {} will go to {to}{until} once the recipient confirms (route {id}).",
+                fresh.source
+            )
+        } else {
+            format!(
+                "Mail for {} goes to {to}{until} (route {id}).",
+                fresh.source
+            )
+        };
+        Ok(Applied {
+            summary,
+            after: json!({ "route": id, "renewed": fresh.renews }),
+        })
+    }
+    async fn roll_back(
+        &self,
+        _st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        original: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<String> {
+        roll_back_route(tx, g, original, now).await
+    }
 }
 
 /// Undoes an applied change that made a route (a routing request or an offboarding alias):
