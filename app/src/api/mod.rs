@@ -18,8 +18,10 @@ use crate::core::AppError;
 use crate::tenancy::service::{self as tenancy, NewPlan, NewTenant};
 use crate::tenancy::{Domain, Plan, Tenant};
 
-pub mod mailboxes;
-pub mod routing;
+// Each capability's REST lives beside its pages and forms; this module keeps what is shared
+// (the token extractor, the OpenAPI document) and identity, audit and tenancy REST.
+use crate::mailboxes::rest as mailboxes;
+use crate::routing::rest as routing;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -12,6 +12,8 @@ pub mod http;
 pub mod kinds;
 pub mod pages;
 #[cfg(feature = "ssr")]
+pub mod rest;
+#[cfg(feature = "ssr")]
 pub mod service;
 
 /// A route: mail for `source` goes to `targets`.

@@ -1,5 +1,5 @@
-//! REST for mailboxes and change requests: the same services, gate and audit as the console.
-//! Secrets never travel here: links are emailed (revealing is browser-only), passwords and
+//! REST for mailboxes (and, for now, CSV imports): the same services, gate and audit as the
+//! console. Secrets never travel here: links are emailed (revealing is browser-only), passwords and
 //! app passwords belong to the mailbox owner.
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiActor;
+use crate::api::ApiActor;
 use crate::core::state::AppState;
 use crate::core::AppError;
 use crate::mailboxes::service::{self, ResetOutcome};

@@ -6,7 +6,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::ApiActor;
+use crate::api::ApiActor;
 use crate::core::state::AppState;
 use crate::core::AppError;
 use crate::routing::service::{self, RouteFilter};
