@@ -45,7 +45,7 @@ async fn roll_back(w: &World, id: &str) -> Result<ChangeRequest, AppError> {
     changes::approve(st, &person("usr_bob"), &asked.id).await
 }
 
-async fn state_of(w: &World, id: &str) -> String {
+async fn state_of(w: &World, id: &str) -> app::changes::ChangeState {
     changes::get(&w.app.state, &person("usr_bob"), id)
         .await
         .unwrap()

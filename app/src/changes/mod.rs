@@ -28,9 +28,7 @@ pub struct ChangeRequest {
     /// The state before the change (JSON text), for the record and for rollback.
     pub before: String,
     pub reason: String,
-    /// `pending`, `approved`, `applied`, `rejected`, `cancelled`, `expired`, `failed`,
-    /// `rolled_back`.
-    pub state: String,
+    pub state: ChangeState,
     pub requested_by: Option<String>,
     pub requested_by_label: String,
     pub requested_at: i64,
@@ -47,11 +45,81 @@ pub struct ChangeRequest {
     pub rollback_of: Option<String>,
 }
 
+/// Where a change request is in its life (stored and sent as its snake_case name).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeState {
+    /// Waiting for a second person (until it expires).
+    Pending,
+    /// Won by an approver, being applied (never seen outside the approving transaction).
+    Approved,
+    Applied,
+    Rejected,
+    /// Withdrawn by the requester, or ended with its object (offboarding).
+    Cancelled,
+    /// Nobody decided in time (shown as soon as the time passes).
+    Expired,
+    /// Approved, but it no longer fitted the data; the reason is in `result`.
+    Failed,
+    /// Applied, then undone by an applied rollback request.
+    RolledBack,
+}
+
+impl ChangeState {
+    pub const ALL: [ChangeState; 8] = [
+        ChangeState::Pending,
+        ChangeState::Approved,
+        ChangeState::Applied,
+        ChangeState::Rejected,
+        ChangeState::Cancelled,
+        ChangeState::Expired,
+        ChangeState::Failed,
+        ChangeState::RolledBack,
+    ];
+    /// The stored name (`rolled_back`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeState::Pending => "pending",
+            ChangeState::Approved => "approved",
+            ChangeState::Applied => "applied",
+            ChangeState::Rejected => "rejected",
+            ChangeState::Cancelled => "cancelled",
+            ChangeState::Expired => "expired",
+            ChangeState::Failed => "failed",
+            ChangeState::RolledBack => "rolled_back",
+        }
+    }
+    /// How it reads on pages and in messages (`rolled back`).
+    pub fn label(self) -> &'static str {
+        match self {
+            ChangeState::RolledBack => "rolled back",
+            other => other.as_str(),
+        }
+    }
+    pub fn parse(s: &str) -> Option<ChangeState> {
+        ChangeState::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ChangeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Compares with the stored name, so `state == "applied"` reads as before.
+impl PartialEq<&str> for ChangeState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl ChangeRequest {
     /// Whether an applied request can still be rolled back (a rollback itself cannot: ask
     /// for the change again instead).
     pub fn can_roll_back(&self) -> bool {
-        self.state == "applied" && self.rollback_of.is_none()
+        self.state == ChangeState::Applied && self.rollback_of.is_none()
     }
     /// How the request reads on pages ("Rollback of an external forward").
     pub fn title(&self) -> String {

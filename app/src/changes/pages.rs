@@ -3,18 +3,17 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::ChangeRequest;
+use super::{ChangeRequest, ChangeState};
 use crate::auth::PageData;
 use crate::ui::{signed_in_page, Badge, ConfirmButton, EmptyState, Time};
 
-pub fn state_tone(state: &str) -> &'static str {
+pub fn state_tone(state: ChangeState) -> &'static str {
     match state {
-        "pending" => "amber",
-        "rolled_back" => "blue",
-        "applied" => "green",
-        "approved" => "blue",
-        "rejected" | "failed" => "red",
-        _ => "gray",
+        ChangeState::Pending => "amber",
+        ChangeState::RolledBack | ChangeState::Approved => "blue",
+        ChangeState::Applied => "green",
+        ChangeState::Rejected | ChangeState::Failed => "red",
+        ChangeState::Cancelled | ChangeState::Expired => "gray",
     }
 }
 
@@ -125,7 +124,7 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                                         let offer = p.can_decide && c.can_roll_back();
                                         view! {
                                         <tr>
-                                            <td><Badge text=c.state.replace('_', " ") tone=state_tone(&c.state)/></td>
+                                            <td><Badge text=c.state.label() tone=state_tone(c.state)/></td>
                                             <td>{format!("{} · {}", c.title(), c.target_label)}</td>
                                             <td class="text-sm">
                                                 <div>{c.requested_by_label.clone()}</div>

@@ -21,7 +21,7 @@
 use serde_json::Value;
 use sqlx::Row;
 
-use super::ChangeRequest;
+use super::{ChangeRequest, ChangeState};
 use crate::audit::service::{record, Event};
 use crate::core::authz::{authorize, authorize_in, Action, Actor, Granted};
 use crate::core::db::{Tx, Where};
@@ -95,11 +95,15 @@ const COLS: &str =
     c.applied_at, c.result, c.after_state, c.rollback_of";
 
 fn from_row(r: &sqlx::any::AnyRow, now: i64) -> Result<ChangeRequest, sqlx::Error> {
-    let mut state: String = r.try_get("state")?;
+    let stored: String = r.try_get("state")?;
+    let mut state = ChangeState::parse(&stored).ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: "state".into(),
+        source: format!("unknown change request state {stored:?}").into(),
+    })?;
     let expires_at: i64 = r.try_get("expires_at")?;
     // Expiry is a matter of time: shown as soon as it passes, and enforced on every decision.
-    if state == "pending" && expires_at <= now {
-        state = "expired".into();
+    if state == ChangeState::Pending && expires_at <= now {
+        state = ChangeState::Expired;
     }
     Ok(ChangeRequest {
         id: r.try_get("id")?,
@@ -193,18 +197,18 @@ fn kind_action(st: &AppState, kind: &str) -> AppResult<Action> {
 async fn explain(st: &AppState, actor: &Actor, id: &str) -> AppError {
     match get(st, actor, id).await {
         Ok(c)
-            if c.state == "pending"
+            if c.state == ChangeState::Pending
                 && c.requested_by.is_some()
                 && c.requested_by == actor.user_id =>
         {
             AppError::Invalid("You requested this change, so someone else must approve it.".into())
         }
-        Ok(c) if c.state == "expired" => AppError::Conflict(
+        Ok(c) if c.state == ChangeState::Expired => AppError::Conflict(
             "This request has expired. Ask for it again if it is still needed.".into(),
         ),
         Ok(c) => AppError::Conflict(format!(
             "This request was already decided: it is {}.",
-            c.state.replace('_', " ")
+            c.state
         )),
         Err(e) => e,
     }
@@ -362,10 +366,10 @@ pub async fn request_rollback(
             "This request is itself a rollback: ask for the change again instead.",
         ));
     }
-    if c.state != "applied" {
+    if c.state != ChangeState::Applied {
         return Err(AppError::Conflict(format!(
             "Only an applied change can be rolled back; this one is {}.",
-            c.state.replace('_', " ")
+            c.state
         )));
     }
     let now = st.clock.now();
@@ -429,7 +433,7 @@ pub async fn reject(st: &AppState, actor: &Actor, id: &str, note: &str) -> AppRe
     let c = get(st, actor, id).await?;
     authorize_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
     let g = authorize_in(actor, Action::ApproveChanges, &c.tenant_id)?;
-    decide_without_applying(st, &g, &c, "rejected", note).await
+    decide_without_applying(st, &g, &c, ChangeState::Rejected, note).await
 }
 
 /// The requester withdraws their own pending request.
@@ -441,14 +445,14 @@ pub async fn cancel(st: &AppState, actor: &Actor, id: &str) -> AppResult<()> {
             "Only the person who asked for a change can cancel it; reject it instead.",
         ));
     }
-    decide_without_applying(st, &g, &c, "cancelled", "").await
+    decide_without_applying(st, &g, &c, ChangeState::Cancelled, "").await
 }
 
 async fn decide_without_applying(
     st: &AppState,
     g: &Granted<'_>,
     c: &ChangeRequest,
-    state: &str,
+    state: ChangeState,
     note: &str,
 ) -> AppResult<()> {
     let note = note.trim();
@@ -462,7 +466,7 @@ async fn decide_without_applying(
          decided_at = $5, decision_note = $6 WHERE id = $1 AND state = 'pending' AND expires_at > $5",
     )
     .bind(&c.id)
-    .bind(state)
+    .bind(state.as_str())
     .bind(g.actor.user_id.clone())
     .bind(&g.actor.label)
     .bind(now)
@@ -474,7 +478,7 @@ async fn decide_without_applying(
         drop(tx);
         return Err(explain(st, g.actor, &c.id).await);
     }
-    let action = if state == "rejected" {
+    let action = if state == ChangeState::Rejected {
         "change.rejected"
     } else {
         "change.cancelled"

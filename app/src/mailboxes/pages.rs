@@ -460,7 +460,7 @@ pub fn ChangesList(changes: Vec<ChangeRequest>, now: i64) -> impl IntoView {
             <ul class="divide-y divide-zinc-100">
                 {changes.into_iter().map(|c| view! {
                     <li class="px-4 py-2 text-sm flex flex-wrap gap-x-3 gap-y-1 items-center">
-                        <Badge text=c.state.replace('_', " ") tone=crate::changes::pages::state_tone(&c.state)/>
+                        <Badge text=c.state.label() tone=crate::changes::pages::state_tone(c.state)/>
                         <span class="font-medium">{c.title()}</span>
                         <span class="text-zinc-600">{format!("“{}” — asked by {}", c.reason, c.requested_by_label)}</span>
                         <span class="text-zinc-500"><Time at=c.requested_at now=now/></span>
