@@ -176,6 +176,118 @@ pub async fn record_alone(db: &Db, actor: &Actor, now: i64, ev: Event<'_>) -> Ap
     Ok(seq)
 }
 
+/// Which actions a query about one object takes.
+#[derive(Clone, Copy, Debug)]
+pub enum Actions<'a> {
+    Any,
+    OneOf(&'a [&'a str]),
+    /// Actions starting with this (say `route.`).
+    Prefix(&'a str),
+}
+
+impl Actions<'_> {
+    fn push(&self, w: &mut Where) {
+        match self {
+            Actions::Any => {}
+            Actions::OneOf(list) => {
+                let marks: Vec<String> = list.iter().map(|a| w.arg(*a)).collect();
+                w.and(format!("action IN ({})", marks.join(", ")));
+            }
+            Actions::Prefix(p) => {
+                let m = w.arg(format!("{p}%"));
+                w.and(format!("action LIKE {m}"));
+            }
+        }
+    }
+}
+
+/// Events about one object (`target`), newest first, within a tenant scope.
+pub async fn about(
+    db: &Db,
+    scope: &crate::core::authz::TenantScope,
+    target: &str,
+    actions: Actions<'_>,
+    limit: i64,
+) -> AppResult<Vec<AuditEvent>> {
+    let mut w = Where::new();
+    w.scope("tenant_id", scope);
+    let t = w.arg(target);
+    w.and(format!("target = {t}"));
+    actions.push(&mut w);
+    let lim = w.arg(limit.clamp(1, 10_000));
+    let sql = format!(
+        "SELECT seq, at, actor_id, actor_label, action, target, tenant_id, ip, user_agent, details, \
+         prev_hash, hash FROM audit_events{} ORDER BY at DESC, seq DESC LIMIT {lim}",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(row_to_event)
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
+}
+
+/// Who did something, for counting.
+#[derive(Clone, Copy, Debug)]
+pub enum By<'a> {
+    Actor(&'a str),
+    Tenant(&'a str),
+}
+
+/// How many events of `actions` one actor, or in one tenant, since `since` (rate limits).
+pub async fn count_since(db: &Db, by: By<'_>, actions: Actions<'_>, since: i64) -> AppResult<i64> {
+    let mut w = Where::new();
+    match by {
+        By::Actor(a) => {
+            let p = w.arg(a);
+            w.and(format!("actor_id = {p}"));
+        }
+        By::Tenant(t) => {
+            let p = w.arg(t);
+            w.and(format!("tenant_id = {p}"));
+        }
+    }
+    actions.push(&mut w);
+    let p = w.arg(since);
+    w.and(format!("at > {p}"));
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_events{}",
+        w.sql()
+    );
+    Ok(w.bind(sqlx::query(&sql))
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?)
+}
+
+/// Tenants (in the scope) with at least `min` events of `actions` since `since`, busiest
+/// first: (tenant id, count).
+pub async fn busiest_tenants(
+    db: &Db,
+    scope: &crate::core::authz::TenantScope,
+    actions: Actions<'_>,
+    since: i64,
+    min: i64,
+) -> AppResult<Vec<(String, i64)>> {
+    let mut w = Where::new();
+    w.scope("tenant_id", scope);
+    w.and("tenant_id IS NOT NULL");
+    actions.push(&mut w);
+    let p = w.arg(since);
+    w.and(format!("at > {p}"));
+    let m = w.arg(min);
+    let sql = format!(
+        "SELECT tenant_id, CAST(COUNT(*) AS BIGINT) AS n FROM audit_events{} GROUP BY tenant_id \
+         HAVING COUNT(*) >= {m} ORDER BY n DESC",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("tenant_id")?, r.try_get("n")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 pub fn row_to_event(r: &sqlx::any::AnyRow) -> Result<AuditEvent, sqlx::Error> {
     Ok(AuditEvent {
         seq: r.try_get("seq")?,

@@ -133,15 +133,37 @@ fn person_row(r: &AnyRow) -> Result<OperatorView, sqlx::Error> {
         email: r.try_get("email")?,
         display_name: r.try_get("display_name")?,
         role: role_of(r, "role")?,
-        tenant: r.try_get("tenant")?,
+        tenant: None,
         tenant_ids: None,
         status: r.try_get("status")?,
         created_at: r.try_get("created_at")?,
     })
 }
 
-const PERSON_COLS: &str = "u.id, u.email, u.display_name, u.role, u.status, u.created_at, \
-    (SELECT MIN(t.name) FROM user_tenants ut JOIN tenants t ON t.id = ut.tenant_id WHERE ut.user_id = u.id) AS tenant";
+const PERSON_COLS: &str = "u.id, u.email, u.display_name, u.role, u.status, u.created_at";
+
+/// People with the name of their tenant (the first by name, for someone in several).
+async fn people(db: &Db, rows: &[AnyRow]) -> AppResult<Vec<OperatorView>> {
+    let mut people = rows.iter().map(person_row).collect::<Result<Vec<_>, _>>()?;
+    let mut c = db.pool().acquire().await?;
+    let links = sqlx::query("SELECT user_id, tenant_id FROM user_tenants")
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("user_id")?, r.try_get("tenant_id")?)))
+        .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
+    let names =
+        crate::tenancy::store::names_of(&mut c, links.iter().map(|(_, t)| t.as_str())).await?;
+    for p in &mut people {
+        p.tenant = links
+            .iter()
+            .filter(|(u, _)| *u == p.id)
+            .filter_map(|(_, t)| names.get(t))
+            .min()
+            .cloned();
+    }
+    Ok(people)
+}
 
 pub async fn list_users(db: &Db, _g: &Granted<'_>) -> AppResult<Vec<OperatorView>> {
     let rows = sqlx::query(&format!(
@@ -149,7 +171,7 @@ pub async fn list_users(db: &Db, _g: &Granted<'_>) -> AppResult<Vec<OperatorView
     ))
     .fetch_all(db.pool())
     .await?;
-    Ok(rows.iter().map(person_row).collect::<Result<_, _>>()?)
+    people(db, &rows).await
 }
 
 /// People limited to one tenant (its admins and viewers).
@@ -165,7 +187,7 @@ pub async fn tenant_users(
     .bind(tenant_id.to_string())
     .fetch_all(db.pool())
     .await?;
-    Ok(rows.iter().map(person_row).collect::<Result<_, _>>()?)
+    people(db, &rows).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -679,6 +701,85 @@ pub async fn disable_everywhere(
     .execute(c)
     .await?
     .rows_affected() as i64)
+}
+
+// ---------- reads for offboarding (the same person's accounts) ----------
+
+/// Active console accounts with this email: (id, email, role, whether linked to `tenant_id`).
+pub async fn active_accounts_for(
+    c: &mut AnyConnection,
+    email: &str,
+    tenant_id: &str,
+) -> AppResult<Vec<(String, String, Role, bool)>> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.email, u.role, (SELECT COUNT(*) FROM user_tenants ut WHERE ut.user_id = u.id \
+         AND ut.tenant_id = $2) AS here FROM users u WHERE u.email = $1 AND u.status = 'active'",
+    )
+    .bind(email)
+    .bind(tenant_id)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get("email")?,
+                role_of(r, "role")?,
+                r.try_get::<i64, _>("here")? > 0,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// What a person (by email) and a mailbox still hold in the console: active accounts of
+/// the address, their live API tokens, and the mailbox owner's sessions.
+pub struct Held {
+    pub accounts: i64,
+    pub api_tokens: i64,
+    pub mailbox_sessions: i64,
+}
+
+pub async fn held(c: &mut AnyConnection, email: &str, mailbox_id: &str) -> AppResult<Held> {
+    let r = sqlx::query(
+        "SELECT \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE email = $1 AND status = 'active') AS u, \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM api_tokens t JOIN users u ON u.id = t.user_id \
+          WHERE u.email = $1 AND t.revoked_at IS NULL) AS t, \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM sessions WHERE mailbox_id = $2) AS s",
+    )
+    .bind(email)
+    .bind(mailbox_id)
+    .fetch_one(c)
+    .await?;
+    Ok(Held {
+        accounts: r.try_get("u")?,
+        api_tokens: r.try_get("t")?,
+        mailbox_sessions: r.try_get("s")?,
+    })
+}
+
+/// Live API tokens of one account.
+pub async fn live_tokens(c: &mut AnyConnection, user_id: &str) -> AppResult<i64> {
+    let r = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(c)
+    .await?;
+    Ok(r.try_get("n")?)
+}
+
+/// The email of an active account.
+pub async fn active_email(c: &mut AnyConnection, user_id: &str) -> AppResult<Option<String>> {
+    let r = sqlx::query("SELECT email FROM users WHERE id = $1 AND status = 'active'")
+        .bind(user_id)
+        .fetch_optional(c)
+        .await?;
+    Ok(match r {
+        Some(r) => Some(r.try_get("email")?),
+        None => None,
+    })
 }
 
 /// Ends every session of a mailbox's owner; returns how many.

@@ -19,12 +19,11 @@
 //! audited); approving it runs the kind's `roll_back` and marks the original `rolled_back`,
 //! in one transaction.
 use serde_json::Value;
-use sqlx::Row;
 
-use super::{ChangeRequest, ChangeState};
+use super::{store, ChangeRequest, ChangeState};
 use crate::audit::service::{record, Event};
 use crate::core::authz::{authorize, authorize_in, Action, Actor, Granted};
-use crate::core::db::{Tx, Where};
+use crate::core::db::Tx;
 use crate::core::registry::{Applied, ChangeKind};
 use crate::core::secrets;
 use crate::core::state::AppState;
@@ -56,26 +55,24 @@ pub async fn submit(
     st.kinds.change_kind(c.kind)?;
     let id = secrets::new_id("chg");
     let expires = now + st.config.change_request_ttl_hours * 3600;
-    sqlx::query(
-        "INSERT INTO change_requests (id, tenant_id, kind, target_id, target_label, payload, \
-         before_state, rollback, reason, state, requested_by, requested_by_label, requested_at, \
-         expires_at, rollback_of) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,'pending',$10,$11,$12,$13,$14)",
+    store::insert(
+        tx.conn(),
+        g,
+        &store::NewRow {
+            id: &id,
+            tenant_id: c.tenant_id,
+            kind: c.kind,
+            target_id: c.target_id,
+            target_label: c.target_label,
+            payload: &c.payload,
+            before: &c.before,
+            rollback: c.rollback.as_ref(),
+            reason: c.reason,
+            expires_at: expires,
+            rollback_of,
+        },
+        now,
     )
-    .bind(&id)
-    .bind(c.tenant_id)
-    .bind(c.kind)
-    .bind(c.target_id)
-    .bind(c.target_label)
-    .bind(c.payload.to_string())
-    .bind(c.before.to_string())
-    .bind(c.rollback.map(|r| r.to_string()))
-    .bind(c.reason)
-    .bind(g.actor.user_id.clone())
-    .bind(g.actor.label.clone())
-    .bind(now)
-    .bind(expires)
-    .bind(rollback_of)
-    .execute(tx.conn())
     .await?;
     let ev = Event::new("change.requested")
         .target(id.clone())
@@ -88,103 +85,17 @@ pub async fn submit(
     Ok(id)
 }
 
-const COLS: &str =
-    "c.id, c.tenant_id, t.name AS tenant_name, c.kind, c.target_id, c.target_label, \
-    c.payload, c.before_state, c.reason, c.state, c.requested_by, c.requested_by_label, \
-    c.requested_at, c.expires_at, c.decided_by_label, c.decided_at, c.decision_note, \
-    c.applied_at, c.result, c.after_state, c.rollback_of";
-
-fn from_row(r: &sqlx::any::AnyRow, now: i64) -> Result<ChangeRequest, sqlx::Error> {
-    let stored: String = r.try_get("state")?;
-    let mut state = ChangeState::parse(&stored).ok_or_else(|| sqlx::Error::ColumnDecode {
-        index: "state".into(),
-        source: format!("unknown change request state {stored:?}").into(),
-    })?;
-    let expires_at: i64 = r.try_get("expires_at")?;
-    // Expiry is a matter of time: shown as soon as it passes, and enforced on every decision.
-    if state == ChangeState::Pending && expires_at <= now {
-        state = ChangeState::Expired;
-    }
-    Ok(ChangeRequest {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        tenant_name: r.try_get("tenant_name")?,
-        kind: r.try_get("kind")?,
-        target_id: r.try_get("target_id")?,
-        target_label: r.try_get("target_label")?,
-        payload: r.try_get("payload")?,
-        before: r.try_get("before_state")?,
-        reason: r.try_get("reason")?,
-        state,
-        requested_by: r.try_get("requested_by")?,
-        requested_by_label: r.try_get("requested_by_label")?,
-        requested_at: r.try_get("requested_at")?,
-        expires_at,
-        decided_by_label: r.try_get("decided_by_label")?,
-        decided_at: r.try_get("decided_at")?,
-        decision_note: r.try_get("decision_note")?,
-        applied_at: r.try_get("applied_at")?,
-        result: r.try_get("result")?,
-        after: r.try_get("after_state")?,
-        rollback_of: r.try_get("rollback_of")?,
-    })
-}
-
-/// Which requests to list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Filter<'a> {
-    /// Waiting for a decision (not expired).
-    Pending,
-    /// Decided or expired, newest first.
-    Recent,
-    /// Every request about one object, newest first.
-    Target(&'a str),
-}
+pub use super::store::Filter;
 
 /// Change requests in the actor's tenants (at most 200).
 pub async fn list(st: &AppState, actor: &Actor, f: Filter<'_>) -> AppResult<Vec<ChangeRequest>> {
     let g = authorize(actor, Action::ViewTenants)?;
-    let now = st.clock.now();
-    let mut w = Where::new();
-    w.scope("c.tenant_id", &g.actor.tenants);
-    let p = w.arg(now);
-    match f {
-        Filter::Pending => w.and(format!("c.state = 'pending' AND c.expires_at > {p}")),
-        Filter::Recent => w.and(format!("(c.state <> 'pending' OR c.expires_at <= {p})")),
-        Filter::Target(t) => {
-            let p = w.arg(t);
-            w.and(format!("c.target_id = {p}"))
-        }
-    }
-    let order = if f == Filter::Pending { "ASC" } else { "DESC" };
-    let sql = format!(
-        "SELECT {COLS} FROM change_requests c JOIN tenants t ON t.id = c.tenant_id{} \
-         ORDER BY c.requested_at {order}, c.id LIMIT 200",
-        w.sql()
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(st.db.pool()).await?;
-    Ok(rows
-        .iter()
-        .map(|r| from_row(r, now))
-        .collect::<Result<_, _>>()?)
+    store::list(&st.db, &g, f, st.clock.now()).await
 }
 
 pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<ChangeRequest> {
     let g = authorize(actor, Action::ViewTenants)?;
-    let mut w = Where::new();
-    w.scope("c.tenant_id", &g.actor.tenants);
-    let p = w.arg(id);
-    w.and(format!("c.id = {p}"));
-    let sql = format!(
-        "SELECT {COLS} FROM change_requests c JOIN tenants t ON t.id = c.tenant_id{}",
-        w.sql()
-    );
-    let row = w
-        .bind(sqlx::query(&sql))
-        .fetch_optional(st.db.pool())
-        .await?
-        .ok_or(AppError::NotFound)?;
-    Ok(from_row(&row, st.clock.now())?)
+    store::get(&st.db, &g, id, st.clock.now()).await
 }
 
 /// The action whoever decides a request of this kind must hold in its tenant, besides
@@ -222,19 +133,7 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
     let me = g.actor.user_id.clone().ok_or(AppError::Forbidden)?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let won = sqlx::query(
-        "UPDATE change_requests SET state = 'approved', decided_by = $2, decided_by_label = $3, \
-         decided_at = $4 WHERE id = $1 AND state = 'pending' AND expires_at > $4 \
-         AND (requested_by IS NULL OR requested_by <> $2)",
-    )
-    .bind(id)
-    .bind(&me)
-    .bind(&g.actor.label)
-    .bind(now)
-    .execute(tx.conn())
-    .await?
-    .rows_affected()
-        == 1;
+    let won = store::mark_approved(tx.conn(), &g, id, &me, now).await?;
     if !won {
         drop(tx);
         return Err(explain(st, actor, id).await);
@@ -254,16 +153,7 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
             summary: result,
             after,
         }) => {
-            sqlx::query(
-                "UPDATE change_requests SET state = 'applied', applied_at = $2, result = $3, \
-                 after_state = $4 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(now)
-            .bind(&result)
-            .bind(after.to_string())
-            .execute(tx.conn())
-            .await?;
+            store::mark_applied(tx.conn(), &g, id, now, &result, &after).await?;
             let ev = Event::new("change.applied")
                 .target(id.to_string())
                 .details(serde_json::json!({ "kind": c.kind, "result": result }))
@@ -277,17 +167,7 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
         Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
             drop(tx);
             let mut tx = st.db.begin().await?;
-            sqlx::query(
-                "UPDATE change_requests SET state = 'failed', decided_by = $2, decided_by_label = $3, \
-                 decided_at = $4, result = $5 WHERE id = $1 AND state = 'pending'",
-            )
-            .bind(id)
-            .bind(&me)
-            .bind(&g.actor.label)
-            .bind(now)
-            .bind(e.user_message())
-            .execute(tx.conn())
-            .await?;
+            store::mark_failed(tx.conn(), &g, id, &me, now, &e.user_message()).await?;
             let ev = Event::new("change.failed")
                 .target(id.to_string())
                 .details(serde_json::json!({ "kind": c.kind, "error": e.user_message() }))
@@ -314,14 +194,7 @@ async fn roll_back_in(
 ) -> AppResult<Applied> {
     let original = get(st, g.actor, original_id).await?;
     let summary = kind.roll_back(st, tx, g, &original, now).await?;
-    let n = sqlx::query(
-        "UPDATE change_requests SET state = 'rolled_back' WHERE id = $1 AND state = 'applied'",
-    )
-    .bind(original_id)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if n != 1 {
+    if !store::mark_rolled_back(tx.conn(), g, original_id).await? {
         return Err(AppError::Conflict(
             "That change was rolled back already.".into(),
         ));
@@ -380,14 +253,7 @@ pub async fn request_rollback(
     }
     let mut tx = st.db.begin().await?;
     // A rollback request that expired unanswered no longer blocks a new one.
-    sqlx::query(
-        "UPDATE change_requests SET state = 'expired' WHERE rollback_of = $1 \
-         AND state = 'pending' AND expires_at <= $2",
-    )
-    .bind(&c.id)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+    store::expire_rollbacks_of(tx.conn(), &g, &c.id, now).await?;
     let submitted = submit(
         st,
         &mut tx,
@@ -461,20 +327,16 @@ async fn decide_without_applying(
     }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let n = sqlx::query(
-        "UPDATE change_requests SET state = $2, decided_by = $3, decided_by_label = $4, \
-         decided_at = $5, decision_note = $6 WHERE id = $1 AND state = 'pending' AND expires_at > $5",
+    let won = store::decide(
+        tx.conn(),
+        g,
+        &c.id,
+        state,
+        (!note.is_empty()).then_some(note),
+        now,
     )
-    .bind(&c.id)
-    .bind(state.as_str())
-    .bind(g.actor.user_id.clone())
-    .bind(&g.actor.label)
-    .bind(now)
-    .bind((!note.is_empty()).then_some(note))
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if n != 1 {
+    .await?;
+    if !won {
         drop(tx);
         return Err(explain(st, g.actor, &c.id).await);
     }
@@ -495,37 +357,16 @@ async fn decide_without_applying(
 /// Returns how many.
 pub async fn cancel_for_target(
     tx: &mut Tx,
+    g: &Granted<'_>,
     target_id: &str,
-    by: &Actor,
     now: i64,
     note: &str,
 ) -> AppResult<i64> {
-    let n = sqlx::query(
-        "UPDATE change_requests SET state = 'cancelled', decided_by = $2, decided_by_label = $3, \
-         decided_at = $4, decision_note = $5 WHERE target_id = $1 AND state = 'pending'",
-    )
-    .bind(target_id)
-    .bind(by.user_id.clone())
-    .bind(&by.label)
-    .bind(now)
-    .bind(note)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    Ok(n as i64)
+    store::cancel_for_target(tx.conn(), g, target_id, now, note).await
 }
 
 /// Pending requests in the actor's tenants (for the sidebar badge and the dashboard).
 pub async fn pending_count(st: &AppState, actor: &Actor) -> AppResult<i64> {
     let g = authorize(actor, Action::ViewTenants)?;
-    let mut w = Where::new();
-    w.scope("tenant_id", &g.actor.tenants);
-    let p = w.arg(st.clock.now());
-    w.and(format!("state = 'pending' AND expires_at > {p}"));
-    let sql = format!(
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM change_requests{}",
-        w.sql()
-    );
-    let row = w.bind(sqlx::query(&sql)).fetch_one(st.db.pool()).await?;
-    Ok(row.try_get("n")?)
+    store::pending_count(&st.db, &g, None, st.clock.now()).await
 }

@@ -151,6 +151,78 @@ pub fn spawn_worker(st: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
+// ---------- reading job rows (job kinds show their own) ----------
+
+/// A job as stored; its kind makes sense of `payload`.
+pub struct JobRow {
+    pub id: String,
+    pub kind: String,
+    pub tenant_id: String,
+    pub state: String,
+    pub phase: String,
+    pub done: i64,
+    pub total: i64,
+    pub payload: serde_json::Value,
+    pub error: Option<String>,
+    pub created_by: Option<String>,
+    pub created_by_label: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+const JOB_COLS: &str = "id, kind, tenant_id, state, phase, progress_done, progress_total, \
+    payload, error, created_by, created_by_label, created_at, finished_at";
+
+fn job_row(r: &sqlx::any::AnyRow) -> AppResult<JobRow> {
+    use sqlx::Row;
+    Ok(JobRow {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        tenant_id: r.try_get("tenant_id")?,
+        state: r.try_get("state")?,
+        phase: r.try_get("phase")?,
+        done: r.try_get("progress_done")?,
+        total: r.try_get("progress_total")?,
+        payload: serde_json::from_str(&r.try_get::<String, _>("payload")?).unwrap_or_default(),
+        error: r.try_get("error")?,
+        created_by: r.try_get("created_by")?,
+        created_by_label: r.try_get("created_by_label")?,
+        created_at: r.try_get("created_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
+/// One job of `kind` (no scope: the caller checks the tenant).
+pub async fn get(db: &super::db::Db, kind: &str, id: &str) -> AppResult<Option<JobRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {JOB_COLS} FROM jobs WHERE id = $1 AND kind = $2"
+    ))
+    .bind(id)
+    .bind(kind)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(job_row).transpose()
+}
+
+/// The newest jobs of `kind` in one tenant.
+pub async fn of_tenant(
+    db: &super::db::Db,
+    kind: &str,
+    tenant_id: &str,
+    limit: i64,
+) -> AppResult<Vec<JobRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {JOB_COLS} FROM jobs WHERE kind = $1 AND tenant_id = $2 \
+         ORDER BY created_at DESC LIMIT $3"
+    ))
+    .bind(kind)
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(job_row).collect()
+}
+
 // ---------- the one place job rows are written (job kinds call these) ----------
 
 /// A job to record: a draft (previewed, not started) or queued.

@@ -25,40 +25,40 @@ use crate::types::EmailAddress;
 
 const CREATE_BATCH: i64 = 500;
 
-const JOB_COLS: &str = "j.id, j.tenant_id, t.name AS tenant_name, t.slug AS tenant_slug, j.state, \
-    j.phase, j.progress_done, j.progress_total, j.payload, j.error, j.created_by_label, \
-    j.created_at, j.finished_at";
-
-fn job_from_row(r: &sqlx::any::AnyRow) -> AppResult<ImportJob> {
-    let payload: serde_json::Value =
-        serde_json::from_str(&r.try_get::<String, _>("payload")?).unwrap_or_default();
-    Ok(ImportJob {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        tenant_name: r.try_get("tenant_name")?,
-        tenant_slug: r.try_get("tenant_slug")?,
-        state: r.try_get("state")?,
-        phase: r.try_get("phase")?,
-        done: r.try_get("progress_done")?,
-        total: r.try_get("progress_total")?,
-        rows: payload["rows"].as_i64().unwrap_or(0),
-        errors: payload["errors"].as_i64().unwrap_or(0),
-        error: r.try_get("error")?,
-        created_by: r.try_get("created_by_label")?,
-        created_at: r.try_get("created_at")?,
-        finished_at: r.try_get("finished_at")?,
-    })
+/// Import jobs as the console shows them, with their tenant's name.
+async fn shown(st: &AppState, jobs: Vec<jobs::JobRow>) -> AppResult<Vec<ImportJob>> {
+    let mut c = st.db.pool().acquire().await?;
+    let tenants =
+        crate::tenancy::store::labels_of(&mut c, jobs.iter().map(|j| j.tenant_id.as_str())).await?;
+    Ok(jobs
+        .into_iter()
+        .map(|j| {
+            let (tenant_name, tenant_slug) = tenants.get(&j.tenant_id).cloned().unwrap_or_default();
+            ImportJob {
+                rows: j.payload["rows"].as_i64().unwrap_or(0),
+                errors: j.payload["errors"].as_i64().unwrap_or(0),
+                id: j.id,
+                tenant_id: j.tenant_id,
+                tenant_name,
+                tenant_slug,
+                state: j.state,
+                phase: j.phase,
+                done: j.done,
+                total: j.total,
+                error: j.error,
+                created_by: j.created_by_label,
+                created_at: j.created_at,
+                finished_at: j.finished_at,
+            }
+        })
+        .collect())
 }
 
 async fn load(st: &AppState, id: &str) -> AppResult<Option<ImportJob>> {
-    let row = sqlx::query(&format!(
-        "SELECT {JOB_COLS} FROM jobs j JOIN tenants t ON t.id = j.tenant_id \
-         WHERE j.id = $1 AND j.kind = 'import'"
-    ))
-    .bind(id)
-    .fetch_optional(st.db.pool())
-    .await?;
-    row.as_ref().map(job_from_row).transpose()
+    match jobs::get(&st.db, "import", id).await? {
+        Some(j) => Ok(shown(st, vec![j]).await?.pop()),
+        None => Ok(None),
+    }
 }
 
 /// An import the actor may see (another tenant's: not found).
@@ -137,11 +137,9 @@ pub async fn preview(
                 ]
             })
             .collect();
-    let policy = sqlx::query("SELECT invite_reveal FROM tenants WHERE id = $1")
-        .bind(&tenant.id)
-        .fetch_one(st.db.pool())
-        .await?
-        .try_get::<String, _>("invite_reveal")?;
+    let policy =
+        crate::tenancy::store::reveal_policy(&mut *st.db.pool().acquire().await?, &tenant.id)
+            .await?;
     let mail = st.mailer.is_configured();
     let cell = |r: &Vec<String>, i: Option<usize>| -> String {
         i.and_then(|i| r.get(i))
@@ -240,20 +238,8 @@ pub async fn preview(
         .filter(|p| p.error.is_none())
         .map(|p| p.address.as_str())
         .collect();
-    let mut taken: HashSet<String> = HashSet::new();
-    for chunk in wanted.chunks(500) {
-        let sql = format!(
-            "SELECT address FROM mailboxes WHERE address IN ({})",
-            crate::core::db::marks(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for a in chunk {
-            q = q.bind(*a);
-        }
-        for r in q.fetch_all(st.db.pool()).await? {
-            taken.insert(r.try_get("address")?);
-        }
-    }
+    let taken: HashSet<String> =
+        mstore::taken(&mut *st.db.pool().acquire().await?, &wanted).await?;
     for p in parsed.iter_mut().filter(|p| p.error.is_none()) {
         if taken.contains(&p.address) {
             p.error = Some(format!("{} exists already.", p.address));
@@ -421,29 +407,19 @@ const MAIL_BATCH: usize = 50;
 
 /// Runs a claimed import to its end (or until another worker takes it over).
 pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
-    let r = sqlx::query(
-        "SELECT tenant_id, created_by, created_by_label, phase FROM jobs WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_one(st.db.pool())
-    .await?;
-    let tenant_id: String = r.try_get("tenant_id")?;
-    let phase: String = r.try_get("phase")?;
-    let starter = job_actor(
-        st,
-        r.try_get("created_by")?,
-        &r.try_get::<String, _>("created_by_label")?,
-    )
-    .await?;
+    let job = jobs::get(&st.db, "import", id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let tenant_id = job.tenant_id.clone();
+    let phase = job.phase.clone();
+    let starter = job_actor(st, job.created_by.clone(), &job.created_by_label).await?;
     let granted = starter
         .as_ref()
         .and_then(|a| authorize_in(a, Action::ManageMailboxes, &tenant_id).ok());
-    let suspended: bool = sqlx::query("SELECT status FROM tenants WHERE id = $1")
-        .bind(&tenant_id)
-        .fetch_one(st.db.pool())
-        .await?
-        .try_get::<String, _>("status")?
-        != "active";
+    let suspended: bool =
+        crate::tenancy::store::tenant_status(&mut *st.db.pool().acquire().await?, &tenant_id)
+            .await?
+            != "active";
     let stop = match (&granted, suspended) {
         (_, true) => Some("the tenant was suspended"),
         (None, _) => Some("the person who started it may no longer manage this tenant's mailboxes"),
@@ -557,20 +533,11 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 Err(AppError::Db(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                     drop(tx);
                     // Which address was taken meanwhile: the first of this batch that exists.
-                    let taken = sqlx::query(
-                        "SELECT r.line, r.address FROM import_rows r WHERE r.job_id = $1 AND r.error IS NULL \
-                         AND r.mailbox_id IS NULL AND EXISTS (SELECT 1 FROM mailboxes m WHERE m.address = r.address) \
-                         ORDER BY r.line LIMIT 1",
-                    )
-                    .bind(id)
-                    .fetch_optional(st.db.pool())
-                    .await?;
-                    let why = match taken {
-                        Some(t) => format!(
-                            "line {}: {} exists already",
-                            t.try_get::<i64, _>("line")?,
-                            t.try_get::<String, _>("address")?
-                        ),
+                    let addresses: Vec<&str> = batch.iter().map(|r| r.address.as_str()).collect();
+                    let exists =
+                        mstore::taken(&mut *st.db.pool().acquire().await?, &addresses).await?;
+                    let why = match batch.iter().find(|r| exists.contains(&r.address)) {
+                        Some(t) => format!("line {}: {} exists already", t.line, t.address),
                         None => format!("lines {first}–{last}: an address exists already"),
                     };
                     return roll_back(st, id, &tenant_id, &actor, &why).await;
@@ -608,11 +575,9 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
     // its commit, so a resumed job mails nobody twice but the one in flight); links left to
     // be revealed are made 100 per transaction.
     let reveal_ok = {
-        let p: String = sqlx::query("SELECT invite_reveal FROM tenants WHERE id = $1")
-            .bind(&tenant_id)
-            .fetch_one(st.db.pool())
-            .await?
-            .try_get("invite_reveal")?;
+        let p: String =
+            crate::tenancy::store::reveal_policy(&mut *st.db.pool().acquire().await?, &tenant_id)
+                .await?;
         p != "forbidden"
     };
     let mail = st.mailer.is_configured();
@@ -822,7 +787,8 @@ async fn roll_back(
         .execute(tx.conn())
         .await?;
     // The counters follow what is left.
-    crate::tenancy::store::recount(tx.conn(), &g, tenant_id).await?;
+    let tally = crate::mailboxes::store::tally(tx.conn(), tenant_id).await?;
+    crate::tenancy::store::recount(tx.conn(), &g, tenant_id, &tally).await?;
     jobs::fail(
         tx.conn(),
         id,
@@ -856,12 +822,6 @@ async fn fail(st: &AppState, id: &str, tenant_id: &str, actor: &Actor, why: &str
 /// Recent imports of one tenant (for its page).
 pub async fn of_tenant(st: &AppState, actor: &Actor, tenant_id: &str) -> AppResult<Vec<ImportJob>> {
     authorize_in(actor, Action::ViewTenants, tenant_id)?;
-    let rows = sqlx::query(&format!(
-        "SELECT {JOB_COLS} FROM jobs j JOIN tenants t ON t.id = j.tenant_id \
-         WHERE j.kind = 'import' AND j.tenant_id = $1 ORDER BY j.created_at DESC LIMIT 10"
-    ))
-    .bind(tenant_id)
-    .fetch_all(st.db.pool())
-    .await?;
-    rows.iter().map(job_from_row).collect()
+    let jobs = jobs::of_tenant(&st.db, "import", tenant_id, 10).await?;
+    shown(st, jobs).await
 }

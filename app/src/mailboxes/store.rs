@@ -92,20 +92,25 @@ pub async fn search(
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "SELECT {cols}, t.name AS tenant_name, t.slug AS tenant_slug FROM mailboxes m \
-         JOIN tenants t ON t.id = m.tenant_id{where_sql} ORDER BY m.address LIMIT {lim} OFFSET {off}"
+        "SELECT {cols} FROM mailboxes m{where_sql} ORDER BY m.address LIMIT {lim} OFFSET {off}"
     );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    let list = rows
-        .iter()
-        .map(|r| {
-            Ok(super::MailboxRow {
-                mailbox: from_row(r)?,
-                tenant_name: r.try_get("tenant_name")?,
-                tenant_slug: r.try_get("tenant_slug")?,
-            })
+    let mut c = db.pool().acquire().await?;
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *c).await?;
+    let mailboxes = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let tenants =
+        crate::tenancy::store::labels_of(&mut c, mailboxes.iter().map(|m| m.tenant_id.as_str()))
+            .await?;
+    let list = mailboxes
+        .into_iter()
+        .map(|m| {
+            let (name, slug) = tenants.get(&m.tenant_id).cloned().unwrap_or_default();
+            super::MailboxRow {
+                mailbox: m,
+                tenant_name: name,
+                tenant_slug: slug,
+            }
         })
-        .collect::<Result<_, sqlx::Error>>()?;
+        .collect();
     Ok((list, total))
 }
 
@@ -796,8 +801,185 @@ pub async fn revoke_app_passwords(
     Ok(n as i64)
 }
 
-/// Counts rows of `sql` (one bind: the mailbox id) — the offboarding preview and scan.
-pub async fn count(conn: &mut AnyConnection, sql: &str, mailbox_id: &str) -> AppResult<i64> {
-    let r = sqlx::query(sql).bind(mailbox_id).fetch_one(conn).await?;
-    Ok(r.try_get::<i64, _>(0)?)
+// ---------- reads for other capabilities and the offboarding scan ----------
+
+/// What a mailbox still holds that offboarding revokes: live app passwords, open invitation
+/// links, unused recovery codes.
+pub struct Held {
+    pub app_passwords: i64,
+    pub invites: i64,
+    pub recovery_codes: i64,
+}
+
+pub async fn held(conn: &mut AnyConnection, mailbox_id: &str) -> AppResult<Held> {
+    let r = sqlx::query(
+        "SELECT \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM app_passwords WHERE mailbox_id = $1 AND revoked_at IS NULL) AS a, \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_invites WHERE mailbox_id = $1 AND used_at IS NULL \
+          AND revoked_at IS NULL) AS i, \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_recovery_codes WHERE mailbox_id = $1 AND used_at IS NULL) AS c",
+    )
+    .bind(mailbox_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(Held {
+        app_passwords: r.try_get("a")?,
+        invites: r.try_get("i")?,
+        recovery_codes: r.try_get("c")?,
+    })
+}
+
+/// The newest offboarding receipt of a mailbox.
+pub async fn latest_receipt(
+    db: &Db,
+    mailbox_id: &str,
+) -> AppResult<Option<super::OffboardingReceipt>> {
+    let row = sqlx::query(
+        "SELECT id, mailbox_id, tenant_id, address, actor_label, at, options, revoked, scan, \
+         scan_clean, scan_at FROM offboarding_receipts WHERE mailbox_id = $1 ORDER BY at DESC LIMIT 1",
+    )
+    .bind(mailbox_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let bad = |e: serde_json::Error| crate::core::AppError::internal(e);
+    let options: serde_json::Value =
+        serde_json::from_str(&r.try_get::<String, _>("options")?).map_err(bad)?;
+    let scan: Option<String> = r.try_get("scan")?;
+    Ok(Some(super::OffboardingReceipt {
+        id: r.try_get("id")?,
+        mailbox_id: r.try_get("mailbox_id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        address: r.try_get("address")?,
+        by: r.try_get("actor_label")?,
+        at: r.try_get("at")?,
+        keep_days: options["keep_days"].as_i64().unwrap_or(0),
+        reason: options["reason"].as_str().unwrap_or("").to_string(),
+        revoked: serde_json::from_str(&r.try_get::<String, _>("revoked")?).map_err(bad)?,
+        scan: scan
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(bad)?
+            .unwrap_or_default(),
+        scan_clean: r.try_get::<Option<i64>, _>("scan_clean")?.unwrap_or(0) != 0,
+        scan_at: r.try_get("scan_at")?,
+    }))
+}
+
+/// The addresses among `addresses` that are taken by a mailbox (any status).
+pub async fn taken(
+    conn: &mut AnyConnection,
+    addresses: &[&str],
+) -> AppResult<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in addresses.chunks(500) {
+        let sql = format!(
+            "SELECT address FROM mailboxes WHERE address IN ({})",
+            crate::core::db::marks(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for a in chunk {
+            q = q.bind(*a);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.insert(r.try_get("address")?);
+        }
+    }
+    Ok(out)
+}
+
+/// A mailbox that is not offboarded, by address: (id, tenant, status).
+pub async fn live_at(
+    conn: &mut AnyConnection,
+    address: &str,
+) -> AppResult<Option<(String, String, String)>> {
+    let r = sqlx::query(
+        "SELECT id, tenant_id, status FROM mailboxes WHERE address = $1 AND status <> 'offboarded'",
+    )
+    .bind(address)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match r {
+        Some(r) => Some((
+            r.try_get("id")?,
+            r.try_get("tenant_id")?,
+            r.try_get("status")?,
+        )),
+        None => None,
+    })
+}
+
+/// The domain id of the mailbox at `address`.
+pub async fn domain_of(conn: &mut AnyConnection, address: &str) -> AppResult<Option<String>> {
+    let r = sqlx::query("SELECT domain_id FROM mailboxes WHERE address = $1")
+        .bind(address)
+        .fetch_optional(conn)
+        .await?;
+    Ok(match r {
+        Some(r) => Some(r.try_get("domain_id")?),
+        None => None,
+    })
+}
+
+/// Whether `address` is a mailbox that receives mail (active or locked).
+pub async fn receives(conn: &mut AnyConnection, address: &str) -> AppResult<bool> {
+    let r = sqlx::query(
+        "SELECT 1 AS one FROM mailboxes WHERE address = $1 AND status IN ('active', 'locked')",
+    )
+    .bind(address)
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.is_some())
+}
+
+/// Of `ids`, the mailboxes that receive mail (active or locked).
+pub async fn receiving(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> AppResult<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id FROM mailboxes WHERE id IN ({}) AND status IN ('active', 'locked')",
+            crate::core::db::marks(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            out.insert(r.try_get("id")?);
+        }
+    }
+    Ok(out)
+}
+
+/// The tenant's mailboxes counted, for its counters (see `tenancy::store::recount`).
+pub async fn tally(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+) -> AppResult<crate::tenancy::store::Tally> {
+    let rows = sqlx::query(
+        "SELECT domain_id, CAST(COUNT(*) AS BIGINT) AS n FROM mailboxes WHERE tenant_id = $1 \
+         GROUP BY domain_id",
+    )
+    .bind(tenant_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let per_domain = rows
+        .iter()
+        .map(|r| Ok((r.try_get("domain_id")?, r.try_get("n")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    let allocated: i64 = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(quota_bytes), 0) AS BIGINT) AS a FROM mailboxes \
+         WHERE tenant_id = $1 AND status <> 'offboarded'",
+    )
+    .bind(tenant_id)
+    .fetch_one(conn)
+    .await?
+    .try_get("a")?;
+    Ok(crate::tenancy::store::Tally {
+        per_domain,
+        allocated,
+    })
 }

@@ -103,6 +103,68 @@ pub async fn tenant_names_by_id(db: &Db, g: &Granted<'_>) -> AppResult<Vec<(Stri
         .collect::<Result<_, sqlx::Error>>()?)
 }
 
+/// The names of the given tenants, by id: how lists owned elsewhere (routes, change
+/// requests, mailboxes, jobs) show whose a row is, without naming this table.
+pub async fn names_of<'a>(
+    c: &mut AnyConnection,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> AppResult<std::collections::HashMap<String, String>> {
+    names_in(c, "tenants", ids).await
+}
+
+/// (name, short name) of the given tenants, by id.
+pub async fn labels_of<'a>(
+    c: &mut AnyConnection,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> AppResult<std::collections::HashMap<String, (String, String)>> {
+    let ids: std::collections::BTreeSet<&str> = ids.into_iter().collect();
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, name, slug FROM tenants WHERE id IN ({})",
+            crate::core::db::marks(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id.to_string());
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            out.insert(r.try_get("id")?, (r.try_get("name")?, r.try_get("slug")?));
+        }
+    }
+    Ok(out)
+}
+
+/// `name` by `id` from `table` (tenants or domains), in chunks well under either database's
+/// limit on bound values.
+async fn names_in<'a>(
+    c: &mut AnyConnection,
+    table: &'static str,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> AppResult<std::collections::HashMap<String, String>> {
+    let ids: std::collections::BTreeSet<&str> = ids.into_iter().collect();
+    let mut out = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let ids: Vec<&str> = ids.into_iter().collect();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id, name FROM {table} WHERE id IN ({})",
+            crate::core::db::marks(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(id.to_string());
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            out.insert(r.try_get("id")?, r.try_get("name")?);
+        }
+    }
+    Ok(out)
+}
+
 /// (short name, name) of the tenants in the actor's scope, for filters.
 pub async fn tenant_names(db: &Db, g: &Granted<'_>) -> AppResult<Vec<(String, String)>> {
     let mut w = Where::new();
@@ -470,8 +532,10 @@ pub async fn remove_domain(
     now: i64,
 ) -> AppResult<bool> {
     let r = sqlx::query(
+        // The counter is kept in the transaction of every mailbox insert and delete (and the
+        // domain row is locked by it), so zero means no mailbox, offboarded ones included.
         "DELETE FROM domains WHERE id = $1 AND status <> 'active' AND mailbox_count = 0 \
-         AND NOT EXISTS (SELECT 1 FROM mailboxes m WHERE m.domain_id = $1) RETURNING tenant_id",
+         RETURNING tenant_id",
     )
     .bind(domain_id.to_string())
     .fetch_optional(&mut *c)
@@ -550,24 +614,41 @@ pub async fn add_mailboxes(
     Ok(())
 }
 
-/// Sets the tenant's counters from what is there: mailboxes per domain, and the pool as the
-/// sum of the quotas of the mailboxes not offboarded (after an import was rolled back).
-pub async fn recount(c: &mut AnyConnection, g: &Granted<'_>, tenant_id: &str) -> AppResult<()> {
+/// What the mailboxes owner counts for a tenant, to set its counters from (see [`recount`]).
+pub struct Tally {
+    /// Mailboxes per domain id (every row, offboarded ones included).
+    pub per_domain: Vec<(String, i64)>,
+    /// The sum of the quotas of the mailboxes not offboarded.
+    pub allocated: i64,
+}
+
+/// Sets the tenant's counters from what is there (after an import was rolled back): the
+/// mailboxes per domain and the pool's allocation, as the mailboxes owner counted them in
+/// the same transaction.
+pub async fn recount(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    tenant_id: &str,
+    t: &Tally,
+) -> AppResult<()> {
     g.check(tenant_id)?;
-    sqlx::query(
-        "UPDATE domains SET mailbox_count = (SELECT COUNT(*) FROM mailboxes m WHERE m.domain_id = domains.id) \
-         WHERE tenant_id = $1",
-    )
-    .bind(tenant_id)
-    .execute(&mut *c)
-    .await?;
-    sqlx::query(
-        "UPDATE tenants SET storage_allocated = (SELECT COALESCE(SUM(quota_bytes), 0) FROM mailboxes m \
-         WHERE m.tenant_id = tenants.id AND m.status <> 'offboarded') WHERE id = $1",
-    )
-    .bind(tenant_id)
-    .execute(c)
-    .await?;
+    sqlx::query("UPDATE domains SET mailbox_count = 0 WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .execute(&mut *c)
+        .await?;
+    for (domain_id, n) in &t.per_domain {
+        sqlx::query("UPDATE domains SET mailbox_count = $3 WHERE id = $1 AND tenant_id = $2")
+            .bind(domain_id)
+            .bind(tenant_id)
+            .bind(*n)
+            .execute(&mut *c)
+            .await?;
+    }
+    sqlx::query("UPDATE tenants SET storage_allocated = $2 WHERE id = $1")
+        .bind(tenant_id)
+        .bind(t.allocated)
+        .execute(c)
+        .await?;
     Ok(())
 }
 
@@ -594,6 +675,92 @@ pub async fn set_catch_all(
 }
 
 // ---------- tenant settings other capabilities decide ----------
+
+/// A tenant's status (`active`, `suspended`); not found when there is no such tenant.
+pub async fn tenant_status(c: &mut AnyConnection, tenant_id: &str) -> AppResult<String> {
+    let r = sqlx::query("SELECT status FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_optional(c)
+        .await?
+        .ok_or(crate::core::AppError::NotFound)?;
+    Ok(r.try_get("status")?)
+}
+
+/// The tenant's invitation-link policy (`allowed`, `not_critical`, `forbidden`).
+pub async fn reveal_policy(c: &mut AnyConnection, tenant_id: &str) -> AppResult<String> {
+    let r = sqlx::query("SELECT invite_reveal FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_optional(c)
+        .await?
+        .ok_or(crate::core::AppError::NotFound)?;
+    Ok(r.try_get("invite_reveal")?)
+}
+
+/// The tenant's routing settings as stored (routing parses and enforces them).
+pub struct StoredRouting {
+    pub alias_policy: String,
+    pub allowlist: String,
+    pub default_days: i64,
+    pub max_days: i64,
+    pub confirmation: bool,
+}
+
+pub async fn routing_policy(c: &mut AnyConnection, tenant_id: &str) -> AppResult<StoredRouting> {
+    let r = sqlx::query(
+        "SELECT alias_policy, forward_allowlist, route_default_days, route_max_days, \
+         forward_confirmation FROM tenants WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_optional(c)
+    .await?
+    .ok_or(crate::core::AppError::NotFound)?;
+    Ok(StoredRouting {
+        alias_policy: r.try_get("alias_policy")?,
+        allowlist: r.try_get("forward_allowlist")?,
+        default_days: r.try_get("route_default_days")?,
+        max_days: r.try_get("route_max_days")?,
+        confirmation: r.try_get::<i64, _>("forward_confirmation")? != 0,
+    })
+}
+
+/// A tenant's id from its id or short name.
+pub async fn tenant_id_for(c: &mut AnyConnection, key: &str) -> AppResult<Option<String>> {
+    let r = sqlx::query("SELECT id FROM tenants WHERE id = $1 OR slug = $1")
+        .bind(key)
+        .fetch_optional(c)
+        .await?;
+    Ok(match r {
+        Some(r) => Some(r.try_get("id")?),
+        None => None,
+    })
+}
+
+/// A domain by its ASCII name: (id, tenant id, status).
+pub async fn domain_by_name(
+    c: &mut AnyConnection,
+    ascii: &str,
+) -> AppResult<Option<(String, String, String)>> {
+    let r = sqlx::query("SELECT id, tenant_id, status FROM domains WHERE name = $1")
+        .bind(ascii)
+        .fetch_optional(c)
+        .await?;
+    Ok(match r {
+        Some(r) => Some((
+            r.try_get("id")?,
+            r.try_get("tenant_id")?,
+            r.try_get("status")?,
+        )),
+        None => None,
+    })
+}
+
+/// The ASCII names of the given domains, by id.
+pub async fn domain_names_of<'a>(
+    c: &mut AnyConnection,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> AppResult<std::collections::HashMap<String, String>> {
+    names_in(c, "domains", ids).await
+}
 
 /// Whether operators may be shown a mailbox's invitation link once (`allowed`) or links are
 /// only ever emailed (`email_only`).

@@ -6,7 +6,6 @@
 //! [`offboarding`]; this file holds reading and the helpers they share. Everything is
 //! re-exported here, so callers name `mailboxes::service::…` whatever the file.
 use serde_json::json;
-use sqlx::Row;
 
 use super::{
     parse_quota, store, Activation, AppPassword, Mailbox, MailboxInvite, NewMailbox,
@@ -134,29 +133,19 @@ async fn events_about(
     actions: Option<&[&str]>,
     limit: i64,
 ) -> AppResult<Vec<AuditEvent>> {
-    let filter = actions
-        .map(|a| {
-            format!(
-                " AND action IN ({})",
-                a.iter()
-                    .map(|x| format!("'{x}'"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
-        })
-        .unwrap_or_default();
-    let rows = sqlx::query(&format!(
-        "SELECT seq, at, actor_id, actor_label, action, target, tenant_id, ip, user_agent, details, \
-         prev_hash, hash FROM audit_events WHERE target = $1{filter} ORDER BY at DESC, seq DESC LIMIT $2"
-    ))
-    .bind(mailbox_id)
-    .bind(limit)
-    .fetch_all(st.db.pool())
-    .await?;
-    rows.iter()
-        .map(crate::audit::service::row_to_event)
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    let actions = match actions {
+        Some(a) => crate::audit::service::Actions::OneOf(a),
+        None => crate::audit::service::Actions::Any,
+    };
+    // The mailbox was found in the actor's scope: its events are theirs to see.
+    crate::audit::service::about(
+        &st.db,
+        &crate::core::authz::TenantScope::All,
+        mailbox_id,
+        actions,
+        limit,
+    )
+    .await
 }
 
 /// Whether an operator may reveal a mailbox's invitation link, and why not.
@@ -167,11 +156,9 @@ pub enum RevealPolicy {
 }
 
 pub(crate) async fn reveal_policy(st: &AppState, m: &Mailbox) -> AppResult<RevealPolicy> {
-    let policy: String = sqlx::query("SELECT invite_reveal FROM tenants WHERE id = $1")
-        .bind(&m.tenant_id)
-        .fetch_one(st.db.pool())
-        .await?
-        .try_get("invite_reveal")?;
+    let policy: String =
+        crate::tenancy::store::reveal_policy(&mut *st.db.pool().acquire().await?, &m.tenant_id)
+            .await?;
     Ok(match policy.as_str() {
         "forbidden" => RevealPolicy::Forbidden(
             "This tenant's policy forbids revealing invitation links: they go by email only."

@@ -10,37 +10,19 @@ async fn same_person_accounts(
     actor: &Actor,
     m: &Mailbox,
 ) -> AppResult<(Vec<(String, String)>, Vec<String>)> {
-    let rows = sqlx::query(
-        "SELECT u.id, u.email, u.role, (SELECT COUNT(*) FROM user_tenants ut WHERE ut.user_id = u.id \
-         AND ut.tenant_id = $2) AS here FROM users u WHERE u.email = $1 AND u.status = 'active'",
-    )
-    .bind(&m.address)
-    .bind(&m.tenant_id)
-    .fetch_all(conn)
-    .await?;
+    let rows = crate::auth::store::active_accounts_for(conn, &m.address, &m.tenant_id).await?;
     let may_platform = authorize(actor, Action::ManageOperators).is_ok();
     let (mut yes, mut no) = (Vec::new(), Vec::new());
-    for r in rows {
-        let id: String = r.try_get("id")?;
-        let email: String = r.try_get("email")?;
-        let role: String = r.try_get("role")?;
-        let here: i64 = r.try_get("here")?;
-        let tenant_role = role == "tenant_admin" || role == "client_viewer";
-        if (tenant_role && here > 0) || may_platform {
-            yes.push((id, format!("{email} ({})", role.replace('_', " "))));
+    for (id, email, role, here) in rows {
+        let label = format!("{email} ({})", role.as_str().replace('_', " "));
+        if (role.is_tenant_role() && here) || may_platform {
+            yes.push((id, label));
         } else {
-            no.push(format!("{email} ({})", role.replace('_', " ")));
+            no.push(label);
         }
     }
     Ok((yes, no))
 }
-
-const Q_SESSIONS: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM sessions WHERE mailbox_id = $1";
-const Q_APP: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM app_passwords WHERE mailbox_id = $1 AND revoked_at IS NULL";
-const Q_INV: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_invites WHERE mailbox_id = $1 AND used_at IS NULL AND revoked_at IS NULL";
-const Q_CODES: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_recovery_codes WHERE mailbox_id = $1 AND used_at IS NULL";
-// The offboarding alias is the one request about an offboarded mailbox that should stay.
-const Q_CHANGES: &str = "SELECT CAST(COUNT(*) AS BIGINT) FROM change_requests WHERE target_id = $1 AND state = 'pending' AND kind <> 'mailbox.alias'";
 
 /// What offboarding would revoke now (the confirmation lists it).
 pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppResult<Revocations> {
@@ -52,20 +34,22 @@ pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppRes
     let (accounts, _) = same_person_accounts(&mut conn, actor, &m).await?;
     let mut tokens = 0;
     for (uid, _) in &accounts {
-        tokens += store::count(
-            &mut conn,
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL",
-            uid,
-        )
-        .await?;
+        tokens += crate::auth::store::live_tokens(&mut conn, uid).await?;
     }
+    let held = store::held(&mut conn, &m.id).await?;
+    let console = crate::auth::store::held(&mut conn, &m.address, &m.id).await?;
     Ok(Revocations {
         sign_in: hash.is_some(),
-        sessions: store::count(&mut conn, Q_SESSIONS, &m.id).await?,
-        app_passwords: store::count(&mut conn, Q_APP, &m.id).await?,
-        invites: store::count(&mut conn, Q_INV, &m.id).await?,
-        recovery_codes: store::count(&mut conn, Q_CODES, &m.id).await?,
-        change_requests: store::count(&mut conn, Q_CHANGES, &m.id).await?,
+        sessions: console.mailbox_sessions,
+        app_passwords: held.app_passwords,
+        invites: held.invites,
+        recovery_codes: held.recovery_codes,
+        change_requests: crate::changes::store::pending_for_target_except(
+            &mut conn,
+            &m.id,
+            "mailbox.alias",
+        )
+        .await?,
         routes: crate::routing::service::count_for_mailbox(&mut conn, &m.id, &m.address).await?,
         delegations: 0,
         accounts: accounts.into_iter().map(|(_, l)| l).collect(),
@@ -163,8 +147,7 @@ pub async fn offboard(
     let invites = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
     let recovery_codes = store::burn_codes(tx.conn(), &m.id, now).await?;
     let change_requests =
-        changes::cancel_for_target(&mut tx, &m.id, g.actor, now, "The mailbox was offboarded.")
-            .await?;
+        changes::cancel_for_target(&mut tx, &g, &m.id, now, "The mailbox was offboarded.").await?;
     let routes =
         crate::routing::service::end_for_mailbox(&mut tx, &g, &m.id, &m.address, now).await?;
     let (accounts, _) = same_person_accounts(tx.conn(), actor, &m).await?;
@@ -280,19 +263,8 @@ async fn verify_offboarding(
     let (now_m, hash) = store::credentials(&mut conn, &m.id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let same_person = store::count(
-        &mut conn,
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM users WHERE email = $1 AND status = 'active'",
-        &m.address,
-    )
-    .await?;
-    let tokens = store::count(
-        &mut conn,
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM api_tokens t JOIN users u ON u.id = t.user_id \
-         WHERE u.email = $1 AND t.revoked_at IS NULL",
-        &m.address,
-    )
-    .await?;
+    let held = store::held(&mut conn, &m.id).await?;
+    let console = crate::auth::store::held(&mut conn, &m.address, &m.id).await?;
     let checks = vec![
         ScanCheck {
             what: "Mailbox not offboarded".into(),
@@ -304,23 +276,28 @@ async fn verify_offboarding(
         },
         ScanCheck {
             what: "Sessions".into(),
-            remaining: store::count(&mut conn, Q_SESSIONS, &m.id).await?,
+            remaining: console.mailbox_sessions,
         },
         ScanCheck {
             what: "App passwords".into(),
-            remaining: store::count(&mut conn, Q_APP, &m.id).await?,
+            remaining: held.app_passwords,
         },
         ScanCheck {
             what: "Open invitation links".into(),
-            remaining: store::count(&mut conn, Q_INV, &m.id).await?,
+            remaining: held.invites,
         },
         ScanCheck {
             what: "Unused recovery codes".into(),
-            remaining: store::count(&mut conn, Q_CODES, &m.id).await?,
+            remaining: held.recovery_codes,
         },
         ScanCheck {
             what: "Pending change requests".into(),
-            remaining: store::count(&mut conn, Q_CHANGES, &m.id).await?,
+            remaining: crate::changes::store::pending_for_target_except(
+                &mut conn,
+                &m.id,
+                "mailbox.alias",
+            )
+            .await?,
         },
         ScanCheck {
             what: "Routes from or to the mailbox".into(),
@@ -329,11 +306,11 @@ async fn verify_offboarding(
         },
         ScanCheck {
             what: "Console accounts of the same address".into(),
-            remaining: same_person,
+            remaining: console.accounts,
         },
         ScanCheck {
             what: "API tokens of those accounts".into(),
-            remaining: tokens,
+            remaining: console.api_tokens,
         },
     ];
     drop(conn);
@@ -355,36 +332,7 @@ pub(crate) async fn latest_receipt(
     st: &AppState,
     mailbox_id: &str,
 ) -> AppResult<Option<OffboardingReceipt>> {
-    let row = sqlx::query(
-        "SELECT id, mailbox_id, tenant_id, address, actor_label, at, options, revoked, scan, \
-         scan_clean, scan_at FROM offboarding_receipts WHERE mailbox_id = $1 ORDER BY at DESC LIMIT 1",
-    )
-    .bind(mailbox_id)
-    .fetch_optional(st.db.pool())
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    let options: serde_json::Value =
-        serde_json::from_str(&r.try_get::<String, _>("options")?).map_err(AppError::internal)?;
-    let scan: Option<String> = r.try_get("scan")?;
-    Ok(Some(OffboardingReceipt {
-        id: r.try_get("id")?,
-        mailbox_id: r.try_get("mailbox_id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        address: r.try_get("address")?,
-        by: r.try_get("actor_label")?,
-        at: r.try_get("at")?,
-        keep_days: options["keep_days"].as_i64().unwrap_or(0),
-        reason: options["reason"].as_str().unwrap_or("").to_string(),
-        revoked: serde_json::from_str(&r.try_get::<String, _>("revoked")?)
-            .map_err(AppError::internal)?,
-        scan: scan
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(AppError::internal)?
-            .unwrap_or_default(),
-        scan_clean: r.try_get::<Option<i64>, _>("scan_clean")?.unwrap_or(0) != 0,
-        scan_at: r.try_get("scan_at")?,
-    }))
+    store::latest_receipt(&st.db, mailbox_id).await
 }
 
 /// The offboarding receipt of a mailbox.
@@ -460,24 +408,5 @@ pub async fn alias_targets(
     st: &AppState,
     address: &str,
 ) -> AppResult<Vec<crate::mailboxes::AliasView>> {
-    let rows = sqlx::query(
-        "SELECT r.source, t.address AS target, r.expires_at FROM routes r \
-         JOIN route_targets t ON t.route_id = r.id JOIN mailboxes m ON m.id = t.target_mailbox_id \
-         WHERE r.source = $1 AND r.state = 'active' AND (r.expires_at IS NULL OR r.expires_at > $2) \
-         AND m.status IN ('active', 'locked') ORDER BY t.address",
-    )
-    .bind(address)
-    .bind(st.clock.now())
-    .fetch_all(st.db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(crate::mailboxes::AliasView {
-                address: r.try_get("source")?,
-                target: r.try_get("target")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    crate::routing::service::aliases_to_mailboxes(st, address).await
 }

@@ -428,11 +428,7 @@ pub async fn set_reveal_policy(
     }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let before: String = sqlx::query("SELECT invite_reveal FROM tenants WHERE id = $1")
-        .bind(&t.id)
-        .fetch_one(tx.conn())
-        .await?
-        .try_get("invite_reveal")?;
+    let before: String = crate::tenancy::store::reveal_policy(tx.conn(), &t.id).await?;
     crate::tenancy::store::set_reveal_policy(tx.conn(), &g, &t.id, policy, now).await?;
     let ev = Event::new("tenant.reveal_policy_changed")
         .target(t.id.clone())
@@ -444,10 +440,7 @@ pub async fn set_reveal_policy(
 
 pub async fn tenant_reveal_policy(st: &AppState, tenant_id: &str) -> AppResult<String> {
     Ok(
-        sqlx::query("SELECT invite_reveal FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_one(st.db.pool())
-            .await?
-            .try_get("invite_reveal")?,
+        crate::tenancy::store::reveal_policy(&mut *st.db.pool().acquire().await?, tenant_id)
+            .await?,
     )
 }

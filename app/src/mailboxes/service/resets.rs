@@ -52,30 +52,27 @@ pub async fn request_reset(
     // Checked now, so a request that could never be delivered is refused up front.
     let delivery = delivery_for(st, &m, to.as_deref()).await?;
     let now = st.clock.now();
+    let actor_id = g.actor.user_id.clone().unwrap_or_default();
     let limits = [
         (
-            "actor_id",
-            g.actor.user_id.clone().unwrap_or_default(),
+            crate::audit::service::By::Actor(&actor_id),
             st.config.reset_limit_per_operator_hour,
             "you",
         ),
         (
-            "tenant_id",
-            m.tenant_id.clone(),
+            crate::audit::service::By::Tenant(&m.tenant_id),
             st.config.reset_limit_per_tenant_hour,
             "this tenant",
         ),
     ];
-    for (col, val, max, who) in limits {
-        let n: i64 = sqlx::query(&format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_events WHERE action = \
-             'mailbox.reset_requested' AND {col} = $1 AND at > $2"
-        ))
-        .bind(&val)
-        .bind(now - 3600)
-        .fetch_one(st.db.pool())
-        .await?
-        .try_get("n")?;
+    for (by, max, who) in limits {
+        let n = crate::audit::service::count_since(
+            &st.db,
+            by,
+            crate::audit::service::Actions::OneOf(&["mailbox.reset_requested"]),
+            now - 3600,
+        )
+        .await?;
         if n >= max {
             return Err(AppError::TooManyRequests(format!(
                 "Reset limit reached: {who} started {n} resets in the last hour (limit {max}). \
@@ -275,30 +272,30 @@ impl ChangeKind for ResetKind {
 /// `reset_burst_minutes`), for the dashboard's alert.
 pub async fn reset_bursts(st: &AppState, actor: &Actor) -> AppResult<Vec<ResetBurst>> {
     let g = authorize(actor, Action::ViewDashboard)?;
-    let mut w = crate::core::db::Where::new();
-    w.scope("e.tenant_id", &g.actor.tenants);
-    let since = w.arg(st.clock.now() - st.config.reset_burst_minutes * 60);
-    w.and(format!(
-        "e.action IN ('mailbox.reset_requested', 'mailbox.self_reset') AND e.at > {since}"
-    ));
-    let min = w.arg(st.config.reset_burst_count);
-    let sql = format!(
-        "SELECT t.id, t.name, t.slug, CAST(COUNT(*) AS BIGINT) AS n FROM audit_events e \
-         JOIN tenants t ON t.id = e.tenant_id{} GROUP BY t.id, t.name, t.slug \
-         HAVING COUNT(*) >= {min} ORDER BY n DESC",
-        w.sql()
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(st.db.pool()).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ResetBurst {
-                tenant_id: r.try_get("id")?,
-                tenant_name: r.try_get("name")?,
-                tenant_slug: r.try_get("slug")?,
-                resets: r.try_get("n")?,
+    let busy = crate::audit::service::busiest_tenants(
+        &st.db,
+        &g.actor.tenants,
+        crate::audit::service::Actions::OneOf(&["mailbox.reset_requested", "mailbox.self_reset"]),
+        st.clock.now() - st.config.reset_burst_minutes * 60,
+        st.config.reset_burst_count,
+    )
+    .await?;
+    let tenants = crate::tenancy::store::labels_of(
+        &mut *st.db.pool().acquire().await?,
+        busy.iter().map(|(t, _)| t.as_str()),
+    )
+    .await?;
+    Ok(busy
+        .into_iter()
+        .map(|(tenant_id, resets)| {
+            let (tenant_name, tenant_slug) = tenants.get(&tenant_id).cloned().unwrap_or_default();
+            ResetBurst {
+                tenant_id,
+                tenant_name,
+                tenant_slug,
+                resets,
                 minutes: st.config.reset_burst_minutes,
-            })
+            }
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+        .collect())
 }

@@ -30,18 +30,13 @@ pub(crate) async fn domain_named(
     conn: &mut AnyConnection,
     ascii: &str,
 ) -> AppResult<Option<DomainRow>> {
-    let r = sqlx::query("SELECT id, tenant_id, status FROM domains WHERE name = $1")
-        .bind(ascii)
-        .fetch_optional(conn)
-        .await?;
-    r.map(|r| {
-        Ok(DomainRow {
-            id: r.try_get("id")?,
-            tenant_id: r.try_get("tenant_id")?,
-            status: r.try_get("status")?,
-        })
-    })
-    .transpose()
+    Ok(crate::tenancy::store::domain_by_name(conn, ascii)
+        .await?
+        .map(|(id, tenant_id, status)| DomainRow {
+            id,
+            tenant_id,
+            status,
+        }))
 }
 
 /// A mailbox that is not offboarded: (id, tenant, status).
@@ -49,20 +44,7 @@ pub(crate) async fn mailbox_at(
     conn: &mut AnyConnection,
     address: &str,
 ) -> AppResult<Option<(String, String, String)>> {
-    let r = sqlx::query(
-        "SELECT id, tenant_id, status FROM mailboxes WHERE address = $1 AND status <> 'offboarded'",
-    )
-    .bind(address)
-    .fetch_optional(conn)
-    .await?;
-    r.map(|r| {
-        Ok((
-            r.try_get("id")?,
-            r.try_get("tenant_id")?,
-            r.try_get("status")?,
-        ))
-    })
-    .transpose()
+    crate::mailboxes::store::live_at(conn, address).await
 }
 
 /// A request's source as stored (an address, or `@domain` for a catch-all) and its domain.
@@ -169,14 +151,7 @@ pub async fn check(
             )))
         }
     }
-    let pending: i64 = sqlx::query(
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM change_requests WHERE state = 'pending' \
-         AND kind LIKE 'routing.%' AND target_label = $1",
-    )
-    .bind(&source)
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("n")?;
+    let pending = crate::changes::store::pending_for_label(&mut *conn, &source, "routing.").await?;
     // (At apply time the request itself is no longer pending.)
     if pending > 0 {
         return Err(AppError::Conflict(format!(

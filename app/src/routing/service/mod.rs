@@ -80,31 +80,55 @@ pub async fn targets(conn: &mut AnyConnection, address: &str, now: i64) -> AppRe
 
 /// The routes query. `$1` the address, `$2` now, `$3` `@domain`.
 const TARGETS_SQL: &str = "\
-SELECT m.address AS target FROM mailboxes m JOIN mail_live_domains d ON d.id = m.domain_id \
- WHERE m.address = $1 AND m.status IN ('active', 'locked') \
+SELECT m.address AS target FROM mail_receiving m WHERE m.address = $1 \
 UNION \
 SELECT t.address AS target FROM routes r JOIN route_targets t ON t.route_id = r.id \
  JOIN mail_live_domains d ON d.id = r.domain_id \
  WHERE r.state = 'active' AND (r.expires_at IS NULL OR r.expires_at > $2) \
  AND (t.external = 1 AND t.confirmed_at IS NOT NULL \
-      OR t.external = 0 AND EXISTS (SELECT 1 FROM mailboxes tm \
-                                    JOIN mail_live_domains td ON td.id = tm.domain_id \
-                                    WHERE tm.id = t.target_mailbox_id \
-                                    AND tm.status IN ('active', 'locked')) \
+      OR t.external = 0 AND EXISTS (SELECT 1 FROM mail_receiving tm \
+                                    WHERE tm.id = t.target_mailbox_id) \
       OR t.external = 0 AND t.target_mailbox_id IS NULL AND EXISTS (SELECT 1 FROM routes ar \
                                     JOIN mail_live_domains ad ON ad.id = ar.domain_id \
                                     WHERE ar.source = t.address AND ar.kind = 'alias' \
                                     AND ar.state = 'active' \
                                     AND (ar.expires_at IS NULL OR ar.expires_at > $2))) \
  AND (r.source = $1 OR (r.kind = 'catchall' AND r.source = $3 \
-      AND NOT EXISTS (SELECT 1 FROM mailboxes x WHERE x.address = $1 AND x.status <> 'offboarded') \
+      AND NOT EXISTS (SELECT 1 FROM mail_mailbox_addresses x WHERE x.address = $1) \
       AND NOT EXISTS (SELECT 1 FROM routes y WHERE y.source = $1 AND y.state = 'active' \
                       AND (y.expires_at IS NULL OR y.expires_at > $2)))) \
 ORDER BY target";
 
+/// The routes from `address` that carry mail to live mailboxes now (the mailbox page).
+pub async fn aliases_to_mailboxes(
+    st: &AppState,
+    address: &str,
+) -> AppResult<Vec<crate::mailboxes::AliasView>> {
+    let rows = sqlx::query(
+        "SELECT r.source, t.address AS target, r.expires_at FROM routes r \
+         JOIN route_targets t ON t.route_id = r.id JOIN mail_receiving m ON m.id = t.target_mailbox_id \
+         WHERE r.source = $1 AND r.state = 'active' AND (r.expires_at IS NULL OR r.expires_at > $2) \
+         ORDER BY t.address",
+    )
+    .bind(address)
+    .bind(st.clock.now())
+    .fetch_all(st.db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::mailboxes::AliasView {
+                address: r.try_get("source")?,
+                target: r.try_get("target")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 // ---------- reading ----------
 
-const ROUTE_COLS: &str = "r.id, r.tenant_id, t.name AS tenant_name, d.name AS domain, r.kind, \
+const ROUTE_COLS: &str = "r.id, r.tenant_id, r.domain_id, r.kind, \
     r.source, r.state, r.expires_at, r.reason, r.change_request_id, r.requested_by_label, \
     r.approved_by_label, r.created_at, r.ended_at, r.ended_reason";
 
@@ -116,8 +140,9 @@ async fn load_routes(conn: &mut AnyConnection, sql: &str, w: &Where) -> AppResul
             Ok(Route {
                 id: r.try_get("id")?,
                 tenant_id: r.try_get("tenant_id")?,
-                tenant_name: r.try_get("tenant_name")?,
-                domain: r.try_get("domain")?,
+                tenant_name: String::new(),
+                // The domain's id until the names are filled in below.
+                domain: r.try_get("domain_id")?,
                 kind: r.try_get("kind")?,
                 source: r.try_get("source")?,
                 targets: Vec::new(),
@@ -135,6 +160,15 @@ async fn load_routes(conn: &mut AnyConnection, sql: &str, w: &Where) -> AppResul
         .collect::<Result<_, sqlx::Error>>()?;
     if routes.is_empty() {
         return Ok(routes);
+    }
+    let tenants =
+        crate::tenancy::store::names_of(conn, routes.iter().map(|r| r.tenant_id.as_str())).await?;
+    let domains =
+        crate::tenancy::store::domain_names_of(conn, routes.iter().map(|r| r.domain.as_str()))
+            .await?;
+    for r in &mut routes {
+        r.tenant_name = tenants.get(&r.tenant_id).cloned().unwrap_or_default();
+        r.domain = domains.get(&r.domain).cloned().unwrap_or_default();
     }
     let mut tw = Where::new();
     let ids: Vec<String> = routes.iter().map(|r| tw.arg(r.id.clone())).collect();
@@ -176,15 +210,25 @@ pub struct RouteFilter {
 
 pub async fn list(st: &AppState, actor: &Actor, f: &RouteFilter) -> AppResult<Vec<Route>> {
     let g = authorize(actor, Action::ViewTenants)?;
+    let mut conn = st.db.pool().acquire().await?;
     let mut w = Where::new();
     w.scope("r.tenant_id", &g.actor.tenants);
     if let Some(t) = f.tenant.as_deref().filter(|s| !s.is_empty()) {
-        let a = w.arg(t.to_string());
-        w.and(format!("(t.id = {a} OR t.slug = {a})"));
+        // By id or short name; an unknown one matches nothing.
+        let id = crate::tenancy::store::tenant_id_for(&mut conn, t).await?;
+        let a = w.arg(id.unwrap_or_default());
+        w.and(format!("r.tenant_id = {a}"));
     }
     if let Some(d) = f.domain.as_deref().filter(|s| !s.is_empty()) {
+        let named = crate::tenancy::store::domain_by_name(&mut conn, d).await?;
         let a = w.arg(d.to_string());
-        w.and(format!("(d.id = {a} OR d.name = {a})"));
+        match named {
+            Some((id, _, _)) => {
+                let b = w.arg(id);
+                w.and(format!("(r.domain_id = {a} OR r.domain_id = {b})"));
+            }
+            None => w.and(format!("r.domain_id = {a}")),
+        }
     }
     match f.state.as_deref().unwrap_or("live") {
         "all" => {}
@@ -203,11 +247,9 @@ pub async fn list(st: &AppState, actor: &Actor, f: &RouteFilter) -> AppResult<Ve
         w.and(format!("r.created_at >= {a}"));
     }
     let sql = format!(
-        "SELECT {ROUTE_COLS} FROM routes r JOIN tenants t ON t.id = r.tenant_id \
-         JOIN domains d ON d.id = r.domain_id{} ORDER BY r.created_at DESC, r.id LIMIT 1000",
+        "SELECT {ROUTE_COLS} FROM routes r{} ORDER BY r.created_at DESC, r.id LIMIT 1000",
         w.sql()
     );
-    let mut conn = st.db.pool().acquire().await?;
     load_routes(&mut conn, &sql, &w).await
 }
 
@@ -227,11 +269,7 @@ async fn route_by_id(conn: &mut AnyConnection, id: &str) -> AppResult<Option<Rou
     let mut w = Where::new();
     let a = w.arg(id.to_string());
     w.and(format!("r.id = {a}"));
-    let sql = format!(
-        "SELECT {ROUTE_COLS} FROM routes r JOIN tenants t ON t.id = r.tenant_id \
-         JOIN domains d ON d.id = r.domain_id{}",
-        w.sql()
-    );
+    let sql = format!("SELECT {ROUTE_COLS} FROM routes r{}", w.sql());
     Ok(load_routes(conn, &sql, &w).await?.pop())
 }
 
@@ -241,11 +279,7 @@ async fn live_route_for(conn: &mut AnyConnection, source: &str) -> AppResult<Opt
     w.and(format!(
         "r.source = {a} AND r.state IN ('active', 'unconfirmed')"
     ));
-    let sql = format!(
-        "SELECT {ROUTE_COLS} FROM routes r JOIN tenants t ON t.id = r.tenant_id \
-         JOIN domains d ON d.id = r.domain_id{}",
-        w.sql()
-    );
+    let sql = format!("SELECT {ROUTE_COLS} FROM routes r{}", w.sql());
     Ok(load_routes(conn, &sql, &w).await?.pop())
 }
 
@@ -260,19 +294,12 @@ pub async fn own_routes(st: &AppState, actor: &Actor) -> AppResult<(Vec<Route>, 
         "r.source = {a} AND r.state IN ('active', 'unconfirmed')"
     ));
     let sql = format!(
-        "SELECT {ROUTE_COLS} FROM routes r JOIN tenants t ON t.id = r.tenant_id \
-         JOIN domains d ON d.id = r.domain_id{} ORDER BY r.created_at DESC",
+        "SELECT {ROUTE_COLS} FROM routes r{} ORDER BY r.created_at DESC",
         w.sql()
     );
     let mut conn = st.db.pool().acquire().await?;
     let routes = load_routes(&mut conn, &sql, &w).await?;
-    let pending: i64 = sqlx::query(
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM change_requests WHERE target_id = $1 \
-         AND kind = 'routing.forward' AND state = 'pending'",
-    )
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("n")?;
+    let pending =
+        crate::changes::store::pending_for_target(&mut conn, id, "routing.forward").await?;
     Ok((routes, pending))
 }

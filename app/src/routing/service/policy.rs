@@ -4,24 +4,13 @@
 use super::*;
 
 pub async fn policy(conn: &mut AnyConnection, tenant_id: &str) -> AppResult<RoutingPolicy> {
-    let r = sqlx::query(
-        "SELECT alias_policy, forward_allowlist, route_default_days, route_max_days, \
-         forward_confirmation FROM tenants WHERE id = $1",
-    )
-    .bind(tenant_id)
-    .fetch_optional(conn)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let p = crate::tenancy::store::routing_policy(conn, tenant_id).await?;
     Ok(RoutingPolicy {
-        alias_policy: r.try_get("alias_policy")?,
-        allowlist: r
-            .try_get::<String, _>("forward_allowlist")?
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
-        default_days: r.try_get("route_default_days")?,
-        max_days: r.try_get("route_max_days")?,
-        confirmation: r.try_get::<i64, _>("forward_confirmation")? != 0,
+        alias_policy: p.alias_policy,
+        allowlist: p.allowlist.split_whitespace().map(str::to_string).collect(),
+        default_days: p.default_days,
+        max_days: p.max_days,
+        confirmation: p.confirmation,
     })
 }
 

@@ -115,18 +115,7 @@ pub async fn badges(st: &AppState, actor: &Actor) -> AppResult<RoutingBadges> {
         if w.sql().is_empty() { "WHERE" } else { "AND" }
     );
     let r = w.bind(sqlx::query(&sql)).fetch_one(st.db.pool()).await?;
-    let mut cw = Where::new();
-    cw.scope("tenant_id", &g.actor.tenants);
-    let csql = format!(
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM change_requests{} {} state = 'pending' AND kind LIKE 'routing.%'",
-        cw.sql(),
-        if cw.sql().is_empty() { "WHERE" } else { "AND" }
-    );
-    let pending: i64 = cw
-        .bind(sqlx::query(&csql))
-        .fetch_one(st.db.pool())
-        .await?
-        .try_get("n")?;
+    let pending = crate::changes::store::pending_count(&st.db, &g, Some("routing."), now).await?;
     Ok(RoutingBadges {
         catchall_domains: r.try_get("catchall")?,
         external_forwards: r.try_get("forwards")?,
@@ -142,17 +131,12 @@ pub async fn history(
     domain_id: &str,
 ) -> AppResult<Vec<crate::audit::AuditEvent>> {
     let g = authorize(actor, Action::ViewAudit)?;
-    let mut w = Where::new();
-    w.scope("tenant_id", &g.actor.tenants);
-    let d = w.arg(domain_id.to_string());
-    w.and(format!("target = {d} AND action LIKE 'route.%'"));
-    let sql = format!(
-        "SELECT * FROM audit_events{} ORDER BY seq DESC LIMIT 200",
-        w.sql()
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(st.db.pool()).await?;
-    rows.iter()
-        .map(crate::audit::service::row_to_event)
-        .collect::<Result<_, _>>()
-        .map_err(Into::into)
+    crate::audit::service::about(
+        &st.db,
+        &g.actor.tenants,
+        domain_id,
+        crate::audit::service::Actions::Prefix("route."),
+        200,
+    )
+    .await
 }

@@ -507,11 +507,9 @@ pub async fn insert_offboarding_alias(
     days: i64,
     now: i64,
 ) -> AppResult<String> {
-    let domain_id: String = sqlx::query("SELECT domain_id FROM mailboxes WHERE address = $1")
-        .bind(address)
-        .fetch_one(tx.conn())
+    let domain_id = crate::mailboxes::store::domain_of(tx.conn(), address)
         .await?
-        .try_get("domain_id")?;
+        .ok_or(AppError::NotFound)?;
     let checked = Checked {
         kind: "offboarding".into(),
         tenant_id: c.tenant_id.clone(),

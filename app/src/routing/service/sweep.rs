@@ -67,20 +67,13 @@ pub async fn sweep(st: &AppState) -> AppResult<Swept> {
         let by: Option<String> = r.try_get("requested_by")?;
         // The console user who asked, or the mailbox owner who asked from /me.
         let email: Option<String> = match &by {
-            Some(u) => sqlx::query("SELECT email FROM users WHERE id = $1 AND status = 'active'")
-                .bind(u)
-                .fetch_optional(tx.conn())
-                .await?
-                .map(|r| r.try_get("email"))
-                .transpose()?,
-            None => sqlx::query(
-                "SELECT address FROM mailboxes WHERE address = $1 AND status IN ('active', 'locked')",
-            )
-            .bind(r.try_get::<String, _>("requested_by_label")?)
-            .fetch_optional(tx.conn())
-            .await?
-            .map(|r| r.try_get("address"))
-            .transpose()?,
+            Some(u) => crate::auth::store::active_email(tx.conn(), u).await?,
+            None => {
+                let owner: String = r.try_get("requested_by_label")?;
+                crate::mailboxes::store::receives(tx.conn(), &owner)
+                    .await?
+                    .then_some(owner)
+            }
         };
         let until = chrono::DateTime::from_timestamp(expires, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
