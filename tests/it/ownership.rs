@@ -30,13 +30,11 @@ const OWNERS: &[(&str, &str)] = &[
     ("app_passwords", "app/src/mailboxes/store.rs"),
     ("offboarding_receipts", "app/src/mailboxes/store.rs"),
     ("change_requests", "app/src/changes/store.rs"),
-    // routing, imports and audit have no store.rs yet: their service is the de-facto owner
-    // today (move the SQL with it when the store.rs appears).
-    ("routes", "app/src/routing/service/"),
-    ("route_targets", "app/src/routing/service/"),
-    ("import_rows", "app/src/imports/service.rs"),
-    ("audit_events", "app/src/audit/service.rs"),
-    ("audit_head", "app/src/audit/service.rs"),
+    ("routes", "app/src/routing/store.rs"),
+    ("route_targets", "app/src/routing/store.rs"),
+    ("import_rows", "app/src/imports/store.rs"),
+    ("audit_events", "app/src/audit/store.rs"),
+    ("audit_head", "app/src/audit/store.rs"),
     // The job queue belongs to core; import jobs are rows of it.
     ("jobs", "app/src/core/jobs.rs"),
     // The mail plane's one table: no SQL in the code names it. Dovecot writes it through the
@@ -53,12 +51,9 @@ const MAIL_VIEWS: &[(&str, &[&str])] = &[
     ("mail_app_passwords", &["server/src/mailplane.rs"]),
     ("mail_domains", &["server/src/mailplane.rs"]),
     ("mail_inactive", &["server/src/mailplane.rs"]),
-    ("mail_live_domains", &["app/src/routing/service/mod.rs"]),
-    (
-        "mail_mailbox_addresses",
-        &["app/src/routing/service/mod.rs"],
-    ),
-    ("mail_receiving", &["app/src/routing/service/mod.rs"]),
+    ("mail_live_domains", &["app/src/routing/store.rs"]),
+    ("mail_mailbox_addresses", &["app/src/routing/store.rs"]),
+    ("mail_receiving", &["app/src/routing/store.rs"]),
     ("mail_users", &["server/src/mailplane.rs"]),
 ];
 

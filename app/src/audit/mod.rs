@@ -6,6 +6,8 @@ pub mod key;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
 
 /// One audit event as pages and the API show it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -4,12 +4,11 @@
 //! with several server instances on one database. Rows are never updated or deleted.
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use super::key::AuditKey;
-use super::{AuditEvent, AuditFilter, AuditPage};
-use crate::core::authz::{Action, Granted};
-use crate::core::db::{like_term, values, Db, Tx, Where};
+use super::store;
+use super::AuditEvent;
+use crate::core::db::{Db, Tx};
 use crate::core::{authz::Actor, AppError, AppResult};
 
 /// What a service says about its change; who/where/when come from the actor and clock.
@@ -97,12 +96,7 @@ pub async fn record_many(
         .cloned()
         .ok_or_else(|| AppError::internal("the audit key was not loaded (audit::key::attach)"))?;
     let n = events.len() as i64;
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
-        .bind(n)
-        .fetch_one(tx.conn())
-        .await?;
-    let last: i64 = head.try_get("seq")?;
-    let mut prev_hash: String = head.try_get("hash")?;
+    let (last, mut prev_hash) = store::bump_head(tx.conn(), n).await?;
     let mut rows = Vec::with_capacity(events.len());
     for (i, ev) in events.iter().enumerate() {
         let seq = last - n + 1 + i as i64;
@@ -131,38 +125,22 @@ pub async fn record_many(
             hash,
         ));
     }
-    for chunk in rows.chunks(40) {
-        let sql = format!(
-            "INSERT INTO audit_events (seq, at, actor_id, actor_label, action, target, tenant_id, ip, \
-             user_agent, details, prev_hash, hash, keyed) VALUES {}",
-            values(
-                chunk.len(),
-                12,
-                "({1},{2},{3},{4},{5},{6},{7},{8},{9},{10},{11},{12},1)"
-            )
-        );
-        let mut q = sqlx::query(&sql);
-        for (seq, ev, details, prev, hash) in chunk {
-            q = q
-                .bind(*seq)
-                .bind(now)
-                .bind(actor.user_id.clone())
-                .bind(actor.label.clone())
-                .bind(ev.action)
-                .bind(ev.target.clone())
-                .bind(ev.tenant_id.clone())
-                .bind(actor.ip.clone())
-                .bind(actor.user_agent.clone())
-                .bind(details.clone())
-                .bind(prev.clone())
-                .bind(hash.clone());
-        }
-        q.execute(tx.conn()).await?;
-    }
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(prev_hash)
-        .execute(tx.conn())
-        .await?;
+    let rows: Vec<store::Row<'_>> = rows
+        .iter()
+        .map(|(seq, ev, details, prev, hash)| store::Row {
+            seq: *seq,
+            at: now,
+            actor,
+            action: ev.action,
+            target: ev.target.as_deref(),
+            tenant_id: ev.tenant_id.as_deref(),
+            details,
+            prev_hash: prev,
+            hash,
+        })
+        .collect();
+    store::insert(tx.conn(), &rows).await?;
+    store::set_head_hash(tx.conn(), &prev_hash).await?;
     tx.note_events(n_events);
     Ok(last)
 }
@@ -176,192 +154,7 @@ pub async fn record_alone(db: &Db, actor: &Actor, now: i64, ev: Event<'_>) -> Ap
     Ok(seq)
 }
 
-/// Which actions a query about one object takes.
-#[derive(Clone, Copy, Debug)]
-pub enum Actions<'a> {
-    Any,
-    OneOf(&'a [&'a str]),
-    /// Actions starting with this (say `route.`).
-    Prefix(&'a str),
-}
-
-impl Actions<'_> {
-    fn push(&self, w: &mut Where) {
-        match self {
-            Actions::Any => {}
-            Actions::OneOf(list) => {
-                let marks: Vec<String> = list.iter().map(|a| w.arg(*a)).collect();
-                w.and(format!("action IN ({})", marks.join(", ")));
-            }
-            Actions::Prefix(p) => {
-                let m = w.arg(format!("{p}%"));
-                w.and(format!("action LIKE {m}"));
-            }
-        }
-    }
-}
-
-/// Events about one object (`target`), newest first, within a tenant scope.
-pub async fn about(
-    db: &Db,
-    scope: &crate::core::authz::TenantScope,
-    target: &str,
-    actions: Actions<'_>,
-    limit: i64,
-) -> AppResult<Vec<AuditEvent>> {
-    let mut w = Where::new();
-    w.scope("tenant_id", scope);
-    let t = w.arg(target);
-    w.and(format!("target = {t}"));
-    actions.push(&mut w);
-    let lim = w.arg(limit.clamp(1, 10_000));
-    let sql = format!(
-        "SELECT seq, at, actor_id, actor_label, action, target, tenant_id, ip, user_agent, details, \
-         prev_hash, hash FROM audit_events{} ORDER BY at DESC, seq DESC LIMIT {lim}",
-        w.sql()
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    rows.iter()
-        .map(row_to_event)
-        .collect::<Result<_, _>>()
-        .map_err(Into::into)
-}
-
-/// Who did something, for counting.
-#[derive(Clone, Copy, Debug)]
-pub enum By<'a> {
-    Actor(&'a str),
-    Tenant(&'a str),
-}
-
-/// How many events of `actions` one actor, or in one tenant, since `since` (rate limits).
-pub async fn count_since(db: &Db, by: By<'_>, actions: Actions<'_>, since: i64) -> AppResult<i64> {
-    let mut w = Where::new();
-    match by {
-        By::Actor(a) => {
-            let p = w.arg(a);
-            w.and(format!("actor_id = {p}"));
-        }
-        By::Tenant(t) => {
-            let p = w.arg(t);
-            w.and(format!("tenant_id = {p}"));
-        }
-    }
-    actions.push(&mut w);
-    let p = w.arg(since);
-    w.and(format!("at > {p}"));
-    let sql = format!(
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_events{}",
-        w.sql()
-    );
-    Ok(w.bind(sqlx::query(&sql))
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?)
-}
-
-/// Tenants (in the scope) with at least `min` events of `actions` since `since`, busiest
-/// first: (tenant id, count).
-pub async fn busiest_tenants(
-    db: &Db,
-    scope: &crate::core::authz::TenantScope,
-    actions: Actions<'_>,
-    since: i64,
-    min: i64,
-) -> AppResult<Vec<(String, i64)>> {
-    let mut w = Where::new();
-    w.scope("tenant_id", scope);
-    w.and("tenant_id IS NOT NULL");
-    actions.push(&mut w);
-    let p = w.arg(since);
-    w.and(format!("at > {p}"));
-    let m = w.arg(min);
-    let sql = format!(
-        "SELECT tenant_id, CAST(COUNT(*) AS BIGINT) AS n FROM audit_events{} GROUP BY tenant_id \
-         HAVING COUNT(*) >= {m} ORDER BY n DESC",
-        w.sql()
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("tenant_id")?, r.try_get("n")?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
-}
-
-pub fn row_to_event(r: &sqlx::any::AnyRow) -> Result<AuditEvent, sqlx::Error> {
-    Ok(AuditEvent {
-        seq: r.try_get("seq")?,
-        at: r.try_get("at")?,
-        actor_id: r.try_get("actor_id")?,
-        actor_label: r.try_get("actor_label")?,
-        action: r.try_get("action")?,
-        target: r.try_get("target")?,
-        tenant_id: r.try_get("tenant_id")?,
-        ip: r.try_get("ip")?,
-        user_agent: r.try_get("user_agent")?,
-        details: r.try_get("details")?,
-        prev_hash: r.try_get("prev_hash")?,
-        hash: r.try_get("hash")?,
-    })
-}
-
-const COLS: &str = "seq, at, actor_id, actor_label, action, target, tenant_id, ip, user_agent, \
-                    details, prev_hash, hash";
-
-/// Newest first, filtered; `limit` capped at 500.
-pub async fn list(db: &Db, g: &Granted<'_>, f: &AuditFilter) -> AppResult<AuditPage> {
-    if !matches!(g.action, Action::ViewAudit | Action::ExportAudit) {
-        return Err(AppError::Forbidden);
-    }
-    let limit = f.limit.unwrap_or(50).clamp(1, 500);
-    let mut w = Where::new();
-    if let Some(a) = f.action.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let prefix = if a.ends_with('.') {
-            a.to_string()
-        } else {
-            format!("{a}.")
-        };
-        let exact = w.arg(a);
-        let under = w.arg(format!("{}%", prefix.replace(['%', '_'], "")));
-        w.and(format!("(action = {exact} OR action LIKE {under})"));
-    }
-    if let Some(a) = f.actor.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let p = w.arg(like_term(a));
-        w.and(format!("LOWER(actor_label) LIKE {p}"));
-    }
-    if let Some(s) = f.since {
-        let p = w.arg(s);
-        w.and(format!("at >= {p}"));
-    }
-    if let Some(u) = f.until {
-        let p = w.arg(u);
-        w.and(format!("at <= {p}"));
-    }
-    if let Some(b) = f.before {
-        let p = w.arg(b);
-        w.and(format!("seq < {p}"));
-    }
-    if let Some(t) = f.tenant.as_deref().filter(|t| !t.is_empty()) {
-        let p = w.arg(t);
-        w.and(format!("tenant_id = {p}"));
-    }
-    // Tenant-scoped people see their tenants' events only.
-    w.scope("tenant_id", &g.actor.tenants);
-    let lim = w.arg(limit + 1);
-    let sql = format!(
-        "SELECT {COLS} FROM audit_events{} ORDER BY seq DESC LIMIT {lim}",
-        w.sql()
-    );
-    let q = w.bind(sqlx::query(&sql));
-    let rows = q.fetch_all(db.pool()).await?;
-    let mut events = rows
-        .iter()
-        .map(row_to_event)
-        .collect::<Result<Vec<_>, _>>()?;
-    let has_more = events.len() as i64 > limit;
-    events.truncate(limit as usize);
-    Ok(AuditPage { events, has_more })
-}
+pub use super::store::{about, busiest_tenants, count_since, list, row_to_event, Actions, By};
 
 /// Result of recomputing the chain.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -422,15 +215,7 @@ fn need_key(db: &Db) -> AppResult<&AuditKey> {
 /// Signs the chain's current head.
 pub async fn checkpoint(db: &Db, now: i64) -> AppResult<Checkpoint> {
     let key = need_key(db)?;
-    let head = sqlx::query(
-        "SELECT seq, hash, (SELECT MIN(seq) FROM audit_events WHERE keyed = 1) AS first_keyed \
-         FROM audit_head WHERE id = 1",
-    )
-    .fetch_one(db.pool())
-    .await?;
-    let seq: i64 = head.try_get("seq")?;
-    let hash: String = head.try_get("hash")?;
-    let first_keyed: Option<i64> = head.try_get("first_keyed")?;
+    let (seq, hash, first_keyed) = store::head_with_first_keyed(db).await?;
     Ok(Checkpoint {
         mac: checkpoint_mac(key, seq, &hash, first_keyed, now),
         seq,
@@ -495,18 +280,11 @@ pub async fn verify_with(db: &Db, checkpoints: &[Checkpoint]) -> AppResult<Verif
         by_seq.insert(c.seq, c);
     }
     loop {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLS}, keyed FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 1000"
-        ))
-        .bind(expected_seq)
-        .fetch_all(db.pool())
-        .await?;
+        let rows = store::page_from(db, expected_seq, 1000).await?;
         if rows.is_empty() {
             break;
         }
-        for r in &rows {
-            let e = row_to_event(r)?;
-            let keyed: i64 = r.try_get("keyed")?;
+        for (e, keyed) in rows {
             if e.seq != expected_seq {
                 return Ok(broken(
                     expected_seq,
@@ -523,7 +301,7 @@ pub async fn verify_with(db: &Db, checkpoints: &[Checkpoint]) -> AppResult<Verif
                     "link to the previous event does not match".into(),
                 ));
             }
-            let use_key = match (keyed != 0, first_keyed) {
+            let use_key = match (keyed, first_keyed) {
                 (true, _) => {
                     first_keyed.get_or_insert(e.seq);
                     match key {
@@ -584,10 +362,7 @@ pub async fn verify_with(db: &Db, checkpoints: &[Checkpoint]) -> AppResult<Verif
         }
     }
     // Anything below the first event (seq < 1) is out of chain too.
-    let stray: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE seq < 1")
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let stray = store::stray_count(db).await?;
     if stray > 0 {
         return Ok(broken(
             0,
@@ -615,11 +390,7 @@ pub async fn verify_with(db: &Db, checkpoints: &[Checkpoint]) -> AppResult<Verif
             ),
         ));
     }
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(db.pool())
-        .await?;
-    let head_seq: i64 = head.try_get("seq")?;
-    let head_hash: String = head.try_get("hash")?;
+    let (head_seq, head_hash, _) = store::head_with_first_keyed(db).await?;
     if head_seq != count || head_hash != prev {
         return Ok(broken(
             count + 1,
@@ -686,32 +457,4 @@ pub fn to_jsonl(events: &[AuditEvent]) -> String {
     out
 }
 
-/// Failed sign-in steps since `since`, and the total number of events.
-pub async fn stats(db: &Db, since: i64) -> AppResult<(i64, i64)> {
-    let r = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM audit_events WHERE at >= $1 AND action IN \
-         ('auth.signin_failed', 'auth.second_factor_failed', 'auth.locked_out', 'auth.signin_throttled')) AS failed, \
-         seq AS total FROM audit_head WHERE id = 1",
-    )
-    .bind(since)
-    .fetch_one(db.pool())
-    .await?;
-    Ok((r.try_get("failed")?, r.try_get("total")?))
-}
-
-/// The id of the audit key the chain is keyed with (none: not keyed yet).
-pub async fn head_key_id(db: &crate::core::db::Db) -> AppResult<Option<String>> {
-    Ok(sqlx::query("SELECT key_id FROM audit_head WHERE id = 1")
-        .fetch_one(db.pool())
-        .await?
-        .try_get("key_id")?)
-}
-
-/// Keys an unkeyed chain with `key_id` (a no-op if another key got there first).
-pub async fn claim_head_key(db: &crate::core::db::Db, key_id: &str) -> AppResult<()> {
-    sqlx::query("UPDATE audit_head SET key_id = $1 WHERE id = 1 AND key_id IS NULL")
-        .bind(key_id)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
+pub use super::store::{claim_head_key, head_key_id, stats};

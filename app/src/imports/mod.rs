@@ -10,6 +10,8 @@ pub mod kinds;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
 
 /// At most this many rows per file.
 pub const MAX_ROWS: usize = 50_000;

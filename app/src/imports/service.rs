@@ -10,8 +10,8 @@
 use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
-use sqlx::Row;
 
+use super::store;
 use super::{columns, parse_csv, ImportJob, ImportRow, MAX_ROWS};
 use crate::audit::service::{record, record_many, Event};
 use crate::core::authz::{authorize, authorize_in, Action, Actor};
@@ -72,28 +72,7 @@ pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<ImportJob>
 /// Rows of an import, those with errors first (at most `limit`).
 pub async fn rows(st: &AppState, actor: &Actor, id: &str, limit: i64) -> AppResult<Vec<ImportRow>> {
     get(st, actor, id).await?;
-    let rs = sqlx::query(
-        "SELECT line, address, display_name, quota_bytes, invite_to, error, mailbox_id \
-         FROM import_rows WHERE job_id = $1 ORDER BY (error IS NULL), line LIMIT $2",
-    )
-    .bind(id)
-    .bind(limit.clamp(1, 10_000))
-    .fetch_all(st.db.pool())
-    .await?;
-    rs.iter()
-        .map(|r| {
-            Ok(ImportRow {
-                line: r.try_get("line")?,
-                address: r.try_get("address")?,
-                display_name: r.try_get("display_name")?,
-                quota_bytes: r.try_get("quota_bytes")?,
-                invite_to: r.try_get("invite_to")?,
-                error: r.try_get("error")?,
-                created: r.try_get::<Option<String>, _>("mailbox_id")?.is_some(),
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    store::rows(&st.db, id, limit).await
 }
 
 /// Validates a CSV file for one tenant and stores it as a draft import with an error per
@@ -281,24 +260,18 @@ pub async fn preview(
         now,
     )
     .await?;
-    for chunk in parsed.chunks(100) {
-        let sql = format!(
-            "INSERT INTO import_rows (job_id, line, address, display_name, quota_bytes, invite_to, error) VALUES {}",
-            crate::core::db::values(chunk.len(), 7, "({1},{2},{3},{4},{5},{6},{7})")
-        );
-        let mut q = sqlx::query(&sql);
-        for p in chunk {
-            q = q
-                .bind(&id)
-                .bind(p.line)
-                .bind(&p.address)
-                .bind(&p.name)
-                .bind(p.quota)
-                .bind(&p.invite_to)
-                .bind(&p.error);
-        }
-        q.execute(tx.conn()).await?;
-    }
+    let rows: Vec<store::NewRow> = parsed
+        .iter()
+        .map(|p| store::NewRow {
+            line: p.line,
+            address: &p.address,
+            name: &p.name,
+            quota: p.quota,
+            invite_to: p.invite_to.as_deref(),
+            error: p.error.as_deref(),
+        })
+        .collect();
+    store::insert(tx.conn(), &id, &rows).await?;
     let ev = Event::new("import.previewed")
         .target(id.clone())
         .details(json!({
@@ -457,14 +430,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 return Ok(());
             }
             jobs::set_phase(tx.conn(), id, "create", false).await?;
-            let rows = sqlx::query(
-                "SELECT line, address, display_name, quota_bytes, invite_to FROM import_rows \
-                 WHERE job_id = $1 AND error IS NULL AND mailbox_id IS NULL ORDER BY line LIMIT $2",
-            )
-            .bind(id)
-            .bind(CREATE_BATCH)
-            .fetch_all(tx.conn())
-            .await?;
+            let rows = store::to_create(tx.conn(), id, CREATE_BATCH).await?;
             if rows.is_empty() {
                 jobs::set_phase(tx.conn(), id, "invite", true).await?;
                 tx.commit_bookkeeping().await?;
@@ -481,8 +447,8 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             }
             let mut batch = Vec::with_capacity(rows.len());
             for r in &rows {
-                let line: i64 = r.try_get("line")?;
-                let address: String = r.try_get("address")?;
+                let line = r.line;
+                let address = r.address.clone();
                 let (local, dom) = address.rsplit_once('@').unwrap_or((&address, ""));
                 let Some(d) = domains.get(dom).filter(|d| d.status != "suspended") else {
                     let why =
@@ -495,9 +461,9 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                     local: local.to_string(),
                     domain_id: d.id.clone(),
                     address: address.clone(),
-                    name: r.try_get("display_name")?,
-                    quota: r.try_get("quota_bytes")?,
-                    invite_to: r.try_get("invite_to")?,
+                    name: r.display_name.clone(),
+                    quota: r.quota,
+                    invite_to: r.invite_to.clone(),
                 });
             }
             let (first, last) = (batch[0].line, batch[batch.len() - 1].line);
@@ -544,15 +510,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 }
                 Err(e) => return Err(e),
             }
-            sqlx::query(
-                "UPDATE import_rows SET mailbox_id = $2 || CAST(line AS TEXT) WHERE job_id = $1 \
-                 AND error IS NULL AND mailbox_id IS NULL AND line <= $3",
-            )
-            .bind(id)
-            .bind(&prefix)
-            .bind(last)
-            .execute(tx.conn())
-            .await?;
+            store::mark_created(tx.conn(), id, &prefix, last).await?;
             let events = batch
                 .iter()
                 .map(|r| {
@@ -582,20 +540,11 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
     };
     let mail = st.mailer.is_configured();
     loop {
-        let pending = sqlx::query(
-            "SELECT line, mailbox_id, invite_to FROM import_rows WHERE job_id = $1 \
-             AND mailbox_id IS NOT NULL AND invited_at IS NULL ORDER BY line LIMIT 100",
-        )
-        .bind(id)
-        .fetch_all(st.db.pool())
-        .await?;
+        let pending = store::to_invite(&st.db, id).await?;
         if pending.is_empty() {
             break;
         }
-        let ids: Vec<String> = pending
-            .iter()
-            .map(|r| r.try_get("mailbox_id"))
-            .collect::<Result<_, _>>()?;
+        let ids: Vec<String> = pending.iter().map(|(_, m, _)| m.clone()).collect();
         let boxes: HashMap<String, crate::mailboxes::Mailbox> = mstore::by_ids(&st.db, &ids)
             .await?
             .into_iter()
@@ -608,11 +557,9 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
         }
         // Links to reveal (and rows that get none) in this one transaction…
         let mut mailed = Vec::new();
-        for r in &pending {
-            let line: i64 = r.try_get("line")?;
-            let mid: String = r.try_get("mailbox_id")?;
-            let to: Option<String> = r.try_get("invite_to")?;
-            let Some(m) = boxes.get(&mid) else { continue };
+        for (line, mid, to) in &pending {
+            let (line, to) = (*line, to.clone());
+            let Some(m) = boxes.get(mid) else { continue };
             match to {
                 Some(to) if mail => mailed.push((line, m.clone(), to)),
                 _ => {
@@ -697,13 +644,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 // Not invited after all: a restart sends these rows' invitations again.
                 let mut tx = st.db.begin().await?;
                 for (line, _) in &failed {
-                    sqlx::query(
-                        "UPDATE import_rows SET invited_at = NULL WHERE job_id = $1 AND line = $2",
-                    )
-                    .bind(id)
-                    .bind(line)
-                    .execute(tx.conn())
-                    .await?;
+                    store::set_invited(tx.conn(), id, *line, None).await?;
                 }
                 jobs::advance(tx.conn(), id, -(failed.len() as i64)).await?;
                 tx.commit_bookkeeping().await?;
@@ -726,13 +667,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
     if !still_mine(&mut tx, id, worker, now).await? {
         return Ok(());
     }
-    let created: i64 = sqlx::query(
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM import_rows WHERE job_id = $1 AND mailbox_id IS NOT NULL",
-    )
-    .bind(id)
-    .fetch_one(tx.conn())
-    .await?
-    .try_get("n")?;
+    let created = store::created(tx.conn(), id).await?.len() as i64;
     jobs::finish(tx.conn(), id, &json!({ "created": created }), now).await?;
     let ev = Event::new("import.completed")
         .target(id.to_string())
@@ -749,12 +684,7 @@ async fn mark_invited(
     line: i64,
     now: i64,
 ) -> AppResult<()> {
-    sqlx::query("UPDATE import_rows SET invited_at = $3 WHERE job_id = $1 AND line = $2")
-        .bind(id)
-        .bind(line)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    store::set_invited(tx.conn(), id, line, Some(now)).await?;
     Ok(())
 }
 
@@ -771,21 +701,10 @@ async fn roll_back(
     let cleanup = Actor::system("import");
     let g = authorize_in(&cleanup, Action::ManageMailboxes, tenant_id)?;
     let mut tx = st.db.begin().await?;
-    let made: Vec<String> = sqlx::query(
-        "SELECT mailbox_id FROM import_rows WHERE job_id = $1 AND mailbox_id IS NOT NULL",
-    )
-    .bind(id)
-    .fetch_all(tx.conn())
-    .await?
-    .iter()
-    .map(|r| r.try_get("mailbox_id"))
-    .collect::<Result<_, _>>()?;
+    let made = store::created(tx.conn(), id).await?;
     // Links someone made meanwhile for these brand-new mailboxes go with them.
     let removed = mstore::delete_new(tx.conn(), &g, tenant_id, &made).await?;
-    sqlx::query("UPDATE import_rows SET mailbox_id = NULL, invited_at = NULL WHERE job_id = $1")
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
+    store::forget_created(tx.conn(), id).await?;
     // The counters follow what is left.
     let tally = crate::mailboxes::store::tally(tx.conn(), tenant_id).await?;
     crate::tenancy::store::recount(tx.conn(), &g, tenant_id, &tally).await?;

@@ -15,6 +15,8 @@ pub mod pages;
 pub mod rest;
 #[cfg(feature = "ssr")]
 pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
 
 /// A route: mail for `source` goes to `targets`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -318,20 +318,9 @@ async fn refuse_loops(
     now: i64,
 ) -> AppResult<()> {
     // The live alias graph (internal targets that are aliases themselves).
-    let rows = sqlx::query(
-        "SELECT r.source, t.address FROM routes r JOIN route_targets t ON t.route_id = r.id \
-         WHERE r.state IN ('active', 'unconfirmed') AND (r.expires_at IS NULL OR r.expires_at > $1) \
-         AND t.external = 0",
-    )
-    .bind(now)
-    .fetch_all(&mut *conn)
-    .await?;
     let mut edges: HashMap<String, Vec<String>> = HashMap::new();
-    for r in rows {
-        edges
-            .entry(r.try_get("source")?)
-            .or_default()
-            .push(r.try_get("address")?);
+    for (from, to) in store::internal_edges(&mut *conn, now).await? {
+        edges.entry(from).or_default().push(to);
     }
     edges.insert(
         source.to_string(),

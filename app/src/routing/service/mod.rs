@@ -10,16 +10,15 @@
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Value};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use super::{
-    NewRoute, PersistenceItem, Route, RouteOutcome, RouteTarget, RoutingBadges, RoutingPolicy,
-};
+use super::store;
+use super::{NewRoute, PersistenceItem, Route, RouteOutcome, RoutingBadges, RoutingPolicy};
 use crate::audit::service::{record, Event};
 use crate::changes::service::{self as changes, NewChange};
 use crate::changes::ChangeRequest;
 use crate::core::authz::{authorize, authorize_in, Action, Actor, Granted};
-use crate::core::db::{Tx, Where};
+use crate::core::db::Tx;
 use crate::core::mailer::Mail;
 use crate::core::registry::{Applied, ChangeKind};
 use crate::core::secrets;
@@ -61,138 +60,28 @@ pub const CONFIRM_TTL_SECS: i64 = 7 * 86400;
 /// One query, both databases; the `mail_aliases` view (migration 0008) answers the same, and
 /// the routing tests check that on every lookup.
 pub async fn targets(conn: &mut AnyConnection, address: &str, now: i64) -> AppResult<Vec<String>> {
-    let address = address.trim().to_lowercase();
-    let domain = format!(
-        "@{}",
-        address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
-    );
-    let rows = sqlx::query(TARGETS_SQL)
-        .bind(&address)
-        .bind(now)
-        .bind(&domain)
-        .fetch_all(conn)
-        .await?;
-    rows.iter()
-        .map(|r| r.try_get::<String, _>("target"))
-        .collect::<Result<_, _>>()
-        .map_err(Into::into)
+    store::targets(conn, &address.trim().to_lowercase(), now).await
 }
-
-/// The routes query. `$1` the address, `$2` now, `$3` `@domain`.
-const TARGETS_SQL: &str = "\
-SELECT m.address AS target FROM mail_receiving m WHERE m.address = $1 \
-UNION \
-SELECT t.address AS target FROM routes r JOIN route_targets t ON t.route_id = r.id \
- JOIN mail_live_domains d ON d.id = r.domain_id \
- WHERE r.state = 'active' AND (r.expires_at IS NULL OR r.expires_at > $2) \
- AND (t.external = 1 AND t.confirmed_at IS NOT NULL \
-      OR t.external = 0 AND EXISTS (SELECT 1 FROM mail_receiving tm \
-                                    WHERE tm.id = t.target_mailbox_id) \
-      OR t.external = 0 AND t.target_mailbox_id IS NULL AND EXISTS (SELECT 1 FROM routes ar \
-                                    JOIN mail_live_domains ad ON ad.id = ar.domain_id \
-                                    WHERE ar.source = t.address AND ar.kind = 'alias' \
-                                    AND ar.state = 'active' \
-                                    AND (ar.expires_at IS NULL OR ar.expires_at > $2))) \
- AND (r.source = $1 OR (r.kind = 'catchall' AND r.source = $3 \
-      AND NOT EXISTS (SELECT 1 FROM mail_mailbox_addresses x WHERE x.address = $1) \
-      AND NOT EXISTS (SELECT 1 FROM routes y WHERE y.source = $1 AND y.state = 'active' \
-                      AND (y.expires_at IS NULL OR y.expires_at > $2)))) \
-ORDER BY target";
 
 /// The routes from `address` that carry mail to live mailboxes now (the mailbox page).
 pub async fn aliases_to_mailboxes(
     st: &AppState,
     address: &str,
 ) -> AppResult<Vec<crate::mailboxes::AliasView>> {
-    let rows = sqlx::query(
-        "SELECT r.source, t.address AS target, r.expires_at FROM routes r \
-         JOIN route_targets t ON t.route_id = r.id JOIN mail_receiving m ON m.id = t.target_mailbox_id \
-         WHERE r.source = $1 AND r.state = 'active' AND (r.expires_at IS NULL OR r.expires_at > $2) \
-         ORDER BY t.address",
-    )
-    .bind(address)
-    .bind(st.clock.now())
-    .fetch_all(st.db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(crate::mailboxes::AliasView {
-                address: r.try_get("source")?,
-                target: r.try_get("target")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    Ok(store::aliases_to_mailboxes(&st.db, address, st.clock.now())
+        .await?
+        .into_iter()
+        .map(
+            |(address, target, expires_at)| crate::mailboxes::AliasView {
+                address,
+                target,
+                expires_at,
+            },
+        )
+        .collect())
 }
 
 // ---------- reading ----------
-
-const ROUTE_COLS: &str = "r.id, r.tenant_id, r.domain_id, r.kind, \
-    r.source, r.state, r.expires_at, r.reason, r.change_request_id, r.requested_by_label, \
-    r.approved_by_label, r.created_at, r.ended_at, r.ended_reason";
-
-async fn load_routes(conn: &mut AnyConnection, sql: &str, w: &Where) -> AppResult<Vec<Route>> {
-    let rows = w.bind(sqlx::query(sql)).fetch_all(&mut *conn).await?;
-    let mut routes: Vec<Route> = rows
-        .iter()
-        .map(|r| {
-            Ok(Route {
-                id: r.try_get("id")?,
-                tenant_id: r.try_get("tenant_id")?,
-                tenant_name: String::new(),
-                // The domain's id until the names are filled in below.
-                domain: r.try_get("domain_id")?,
-                kind: r.try_get("kind")?,
-                source: r.try_get("source")?,
-                targets: Vec::new(),
-                state: r.try_get("state")?,
-                expires_at: r.try_get("expires_at")?,
-                reason: r.try_get("reason")?,
-                change_request_id: r.try_get("change_request_id")?,
-                requested_by_label: r.try_get("requested_by_label")?,
-                approved_by_label: r.try_get("approved_by_label")?,
-                created_at: r.try_get("created_at")?,
-                ended_at: r.try_get("ended_at")?,
-                ended_reason: r.try_get("ended_reason")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-    if routes.is_empty() {
-        return Ok(routes);
-    }
-    let tenants =
-        crate::tenancy::store::names_of(conn, routes.iter().map(|r| r.tenant_id.as_str())).await?;
-    let domains =
-        crate::tenancy::store::domain_names_of(conn, routes.iter().map(|r| r.domain.as_str()))
-            .await?;
-    for r in &mut routes {
-        r.tenant_name = tenants.get(&r.tenant_id).cloned().unwrap_or_default();
-        r.domain = domains.get(&r.domain).cloned().unwrap_or_default();
-    }
-    let mut tw = Where::new();
-    let ids: Vec<String> = routes.iter().map(|r| tw.arg(r.id.clone())).collect();
-    tw.and(format!("route_id IN ({})", ids.join(", ")));
-    let sql = format!(
-        "SELECT route_id, address, external, confirmed_at FROM route_targets{} ORDER BY address",
-        tw.sql()
-    );
-    let mut by_route: HashMap<String, Vec<RouteTarget>> = HashMap::new();
-    for r in tw.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
-        by_route
-            .entry(r.try_get("route_id")?)
-            .or_default()
-            .push(RouteTarget {
-                address: r.try_get("address")?,
-                external: r.try_get::<i64, _>("external")? != 0,
-                confirmed: r.try_get::<Option<i64>, _>("confirmed_at")?.is_some(),
-            });
-    }
-    for r in &mut routes {
-        r.targets = by_route.remove(&r.id).unwrap_or_default();
-    }
-    Ok(routes)
-}
 
 /// Which routes a list shows.
 #[derive(Clone, Debug, Default)]
@@ -210,47 +99,7 @@ pub struct RouteFilter {
 
 pub async fn list(st: &AppState, actor: &Actor, f: &RouteFilter) -> AppResult<Vec<Route>> {
     let g = authorize(actor, Action::ViewTenants)?;
-    let mut conn = st.db.pool().acquire().await?;
-    let mut w = Where::new();
-    w.scope("r.tenant_id", &g.actor.tenants);
-    if let Some(t) = f.tenant.as_deref().filter(|s| !s.is_empty()) {
-        // By id or short name; an unknown one matches nothing.
-        let id = crate::tenancy::store::tenant_id_for(&mut conn, t).await?;
-        let a = w.arg(id.unwrap_or_default());
-        w.and(format!("r.tenant_id = {a}"));
-    }
-    if let Some(d) = f.domain.as_deref().filter(|s| !s.is_empty()) {
-        let named = crate::tenancy::store::domain_by_name(&mut conn, d).await?;
-        let a = w.arg(d.to_string());
-        match named {
-            Some((id, _, _)) => {
-                let b = w.arg(id);
-                w.and(format!("(r.domain_id = {a} OR r.domain_id = {b})"));
-            }
-            None => w.and(format!("r.domain_id = {a}")),
-        }
-    }
-    match f.state.as_deref().unwrap_or("live") {
-        "all" => {}
-        "live" | "" => w.and("r.state IN ('active', 'unconfirmed')"),
-        s => {
-            let a = w.arg(s.to_string());
-            w.and(format!("r.state = {a}"));
-        }
-    }
-    if let Some(k) = f.kind.as_deref().filter(|s| !s.is_empty()) {
-        let a = w.arg(k.to_string());
-        w.and(format!("r.kind = {a}"));
-    }
-    if let Some(since) = f.since {
-        let a = w.arg(since);
-        w.and(format!("r.created_at >= {a}"));
-    }
-    let sql = format!(
-        "SELECT {ROUTE_COLS} FROM routes r{} ORDER BY r.created_at DESC, r.id LIMIT 1000",
-        w.sql()
-    );
-    load_routes(&mut conn, &sql, &w).await
+    store::list(&st.db, &g, f).await
 }
 
 pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<Route> {
@@ -266,21 +115,11 @@ pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<Route> {
 }
 
 async fn route_by_id(conn: &mut AnyConnection, id: &str) -> AppResult<Option<Route>> {
-    let mut w = Where::new();
-    let a = w.arg(id.to_string());
-    w.and(format!("r.id = {a}"));
-    let sql = format!("SELECT {ROUTE_COLS} FROM routes r{}", w.sql());
-    Ok(load_routes(conn, &sql, &w).await?.pop())
+    store::by_id(conn, id).await
 }
 
 async fn live_route_for(conn: &mut AnyConnection, source: &str) -> AppResult<Option<Route>> {
-    let mut w = Where::new();
-    let a = w.arg(source.to_string());
-    w.and(format!(
-        "r.source = {a} AND r.state IN ('active', 'unconfirmed')"
-    ));
-    let sql = format!("SELECT {ROUTE_COLS} FROM routes r{}", w.sql());
-    Ok(load_routes(conn, &sql, &w).await?.pop())
+    Ok(store::live_from(conn, source).await?.into_iter().next())
 }
 
 /// A mailbox owner's view: the live routes of their own address, and how many forward
@@ -288,17 +127,8 @@ async fn live_route_for(conn: &mut AnyConnection, source: &str) -> AppResult<Opt
 pub async fn own_routes(st: &AppState, actor: &Actor) -> AppResult<(Vec<Route>, i64)> {
     authorize(actor, Action::ManageOwnMailbox)?;
     let id = actor.mailbox_id().ok_or(AppError::Forbidden)?;
-    let mut w = Where::new();
-    let a = w.arg(actor.label.clone());
-    w.and(format!(
-        "r.source = {a} AND r.state IN ('active', 'unconfirmed')"
-    ));
-    let sql = format!(
-        "SELECT {ROUTE_COLS} FROM routes r{} ORDER BY r.created_at DESC",
-        w.sql()
-    );
     let mut conn = st.db.pool().acquire().await?;
-    let routes = load_routes(&mut conn, &sql, &w).await?;
+    let routes = store::live_from(&mut conn, &actor.label).await?;
     let pending =
         crate::changes::store::pending_for_target(&mut conn, id, "routing.forward").await?;
     Ok((routes, pending))

@@ -101,25 +101,13 @@ pub fn report_csv(items: &[PersistenceItem]) -> String {
 pub async fn badges(st: &AppState, actor: &Actor) -> AppResult<RoutingBadges> {
     let g = authorize(actor, Action::ViewDashboard)?;
     let now = st.clock.now();
-    let mut w = Where::new();
-    w.scope("r.tenant_id", &g.actor.tenants);
-    let n = w.arg(now);
-    let soon = w.arg(now + REMIND_BEFORE_SECS);
-    let sql = format!(
-        "SELECT \
-         CAST(COUNT(DISTINCT CASE WHEN r.kind = 'catchall' AND r.state = 'active' THEN r.domain_id END) AS BIGINT) AS catchall, \
-         CAST(COUNT(CASE WHEN r.kind = 'forward' THEN 1 END) AS BIGINT) AS forwards, \
-         CAST(COUNT(CASE WHEN r.kind IN ('forward', 'catchall') AND r.expires_at > {n} AND r.expires_at <= {soon} THEN 1 END) AS BIGINT) AS soon \
-         FROM routes r{} {} r.state IN ('active', 'unconfirmed')",
-        w.sql(),
-        if w.sql().is_empty() { "WHERE" } else { "AND" }
-    );
-    let r = w.bind(sqlx::query(&sql)).fetch_one(st.db.pool()).await?;
+    let (catchall, forwards, soon) =
+        store::badge_counts(&st.db, &g, now, now + REMIND_BEFORE_SECS).await?;
     let pending = crate::changes::store::pending_count(&st.db, &g, Some("routing."), now).await?;
     Ok(RoutingBadges {
-        catchall_domains: r.try_get("catchall")?,
-        external_forwards: r.try_get("forwards")?,
-        expiring_within_7_days: r.try_get("soon")?,
+        catchall_domains: catchall,
+        external_forwards: forwards,
+        expiring_within_7_days: soon,
         pending_approvals: pending,
     })
 }

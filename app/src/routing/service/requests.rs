@@ -185,7 +185,7 @@ pub async fn roll_back_route(
         )));
     }
     let why = format!("rolled back ({})", original.id);
-    end_route(tx.conn(), &made.id, "removed", &why, now).await?;
+    end_route(tx.conn(), g, &made.id, "removed", &why, now).await?;
     let domain_id = route_domain(tx.conn(), &made.id).await?;
     sync_catch_all(tx.conn(), g, &domain_id).await?;
     let ev = Event::new("route.disabled")
@@ -209,14 +209,7 @@ pub async fn roll_back_route(
                     && o.ended_reason.as_deref() == Some("renewed")
                     && o.expires_at.is_none_or(|e| e > now) =>
             {
-                sqlx::query(
-                    "UPDATE routes SET state = $2, ended_at = NULL, ended_reason = NULL \
-                     WHERE id = $1 AND state = 'removed'",
-                )
-                .bind(&o.id)
-                .bind(&before_state)
-                .execute(tx.conn())
-                .await?;
+                store::restore(tx.conn(), g, &o.tenant_id, &o.id, &before_state).await?;
                 sync_catch_all(tx.conn(), g, &domain_id).await?;
                 let ev = Event::new("route.restored")
                     .target(domain_id.clone())
@@ -238,11 +231,7 @@ pub async fn roll_back_route(
 }
 
 async fn route_domain(conn: &mut AnyConnection, route_id: &str) -> AppResult<String> {
-    Ok(sqlx::query("SELECT domain_id FROM routes WHERE id = $1")
-        .bind(route_id)
-        .fetch_one(conn)
-        .await?
-        .try_get("domain_id")?)
+    store::domain_of(conn, route_id).await
 }
 
 /// Writes a checked route (renewing a live forward ends it first) and its audit event;
@@ -258,75 +247,63 @@ async fn insert(
     let pol = policy(tx.conn(), &c.tenant_id).await?;
     let before = live_route_for(tx.conn(), &c.source).await?;
     if let Some(old) = &c.renews {
-        end_route(tx.conn(), old, "removed", "renewed", now).await?;
+        end_route(tx.conn(), g, old, "removed", "renewed", now).await?;
     }
     let confirm = pol.confirmation && c.kind == "forward";
     let state = if confirm { "unconfirmed" } else { "active" };
     let id = secrets::new_id("rte");
     let expires = c.days.map(|d| now + d * 86400);
-    let inserted = sqlx::query(
-        "INSERT INTO routes (id, tenant_id, domain_id, kind, source, state, expires_at, reason, \
-         change_request_id, requested_by, requested_by_label, approved_by_label, created_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-    )
-    .bind(&id)
-    .bind(&c.tenant_id)
-    .bind(&c.domain_id)
-    .bind(&c.kind)
-    .bind(&c.source)
-    .bind(state)
-    .bind(expires)
-    .bind(&c.reason)
-    .bind(change.map(|c| c.id.clone()))
-    .bind(match change {
-        Some(ch) => ch.requested_by.clone(),
-        None => g.actor.user_id.clone(),
-    })
-    .bind(match change {
-        Some(ch) => ch.requested_by_label.clone(),
-        None => g.actor.label.clone(),
-    })
-    .bind(change.map(|_| g.actor.label.clone()))
-    .bind(now)
-    .execute(tx.conn())
-    .await;
-    if let Err(sqlx::Error::Database(d)) = &inserted {
-        if d.is_unique_violation() {
-            return Err(AppError::Conflict(format!(
-                "{} got a route meanwhile: nothing was changed.",
-                c.source
-            )));
-        }
-    }
-    inserted?;
     let mut links = Vec::new();
+    let mut hashes = Vec::with_capacity(c.targets.len());
     for (addr, mailbox) in &c.targets {
         let external = mailbox.is_none() && c.kind == "forward";
-        let (hash, exp, confirmed) = if external && confirm {
+        hashes.push(if external && confirm {
             let token = secrets::new_token("mwf_");
             links.push((addr.clone(), token.clone()));
-            (
-                Some(secrets::sha256_hex(&token)),
-                Some(now + CONFIRM_TTL_SECS),
-                None,
-            )
+            Some(secrets::sha256_hex(&token))
         } else {
-            (None, None, Some(now))
-        };
-        sqlx::query(
-            "INSERT INTO route_targets (route_id, address, target_mailbox_id, external, \
-             confirm_hash, confirm_expires_at, confirmed_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-        )
-        .bind(&id)
-        .bind(addr)
-        .bind(mailbox)
-        .bind(external as i64)
-        .bind(hash)
-        .bind(exp)
-        .bind(confirmed)
-        .execute(tx.conn())
-        .await?;
+            None
+        });
     }
+    let targets: Vec<store::NewTarget> = c
+        .targets
+        .iter()
+        .zip(&hashes)
+        .map(|((addr, mailbox), hash)| store::NewTarget {
+            address: addr,
+            mailbox_id: mailbox.as_deref(),
+            external: mailbox.is_none() && c.kind == "forward",
+            confirm_hash: hash.as_deref(),
+            confirm_expires_at: hash.as_ref().map(|_| now + CONFIRM_TTL_SECS),
+            confirmed_at: if hash.is_some() { None } else { Some(now) },
+        })
+        .collect();
+    let (requested_by, requested_by_label) = match change {
+        Some(ch) => (ch.requested_by.clone(), ch.requested_by_label.clone()),
+        None => (g.actor.user_id.clone(), g.actor.label.clone()),
+    };
+    let approved_by = change.map(|_| g.actor.label.clone());
+    store::insert(
+        tx.conn(),
+        g,
+        &store::NewRow {
+            id: &id,
+            tenant_id: &c.tenant_id,
+            domain_id: &c.domain_id,
+            kind: &c.kind,
+            source: &c.source,
+            state,
+            expires_at: expires,
+            reason: &c.reason,
+            change_request_id: change.map(|c| c.id.as_str()),
+            requested_by: requested_by.as_deref(),
+            requested_by_label: &requested_by_label,
+            approved_by_label: approved_by.as_deref(),
+        },
+        &targets,
+        now,
+    )
+    .await?;
     sync_catch_all(tx.conn(), g, &c.domain_id).await?;
     let after = route_by_id(tx.conn(), &id).await?;
     let ev = Event::new("route.enabled")
@@ -365,37 +342,20 @@ pub(crate) async fn sync_catch_all(
     g: &Granted<'_>,
     domain_id: &str,
 ) -> AppResult<()> {
-    let live: i64 = sqlx::query(
-        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM routes WHERE domain_id = $1 \
-         AND kind = 'catchall' AND state = 'active'",
-    )
-    .bind(domain_id)
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("n")?;
-    crate::tenancy::store::set_catch_all(conn, g, domain_id, live > 0).await
+    let live = store::has_live_catch_all(&mut *conn, domain_id).await?;
+    crate::tenancy::store::set_catch_all(conn, g, domain_id, live).await
 }
 
 /// Ends a live route; returns whether it was live.
 async fn end_route(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     state: &str,
     why: &str,
     now: i64,
 ) -> AppResult<bool> {
-    Ok(sqlx::query(
-        "UPDATE routes SET state = $2, ended_at = $3, ended_reason = $4 WHERE id = $1 \
-         AND state IN ('active', 'unconfirmed')",
-    )
-    .bind(id)
-    .bind(state)
-    .bind(now)
-    .bind(why)
-    .execute(conn)
-    .await?
-    .rows_affected()
-        == 1)
+    store::end(conn, g, id, state, why, now).await
 }
 
 /// Turns a route off at once (switching off is never held for approval). Audited with the
@@ -409,7 +369,7 @@ pub async fn disable(st: &AppState, actor: &Actor, id: &str, reason: &str) -> Ap
     }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    if !end_route(tx.conn(), &r.id, "removed", reason, now).await? {
+    if !end_route(tx.conn(), &g, &r.id, "removed", reason, now).await? {
         return Err(AppError::Conflict(format!(
             "This route is {} already.",
             r.state
@@ -439,28 +399,10 @@ pub async fn end_for_mailbox(
     address: &str,
     now: i64,
 ) -> AppResult<i64> {
-    let ids: Vec<(String, String, String)> = sqlx::query(
-        "SELECT DISTINCT r.id, r.domain_id, r.tenant_id FROM routes r \
-         LEFT JOIN route_targets t ON t.route_id = r.id \
-         WHERE r.state IN ('active', 'unconfirmed') AND r.kind <> 'offboarding' \
-         AND (r.source = $1 OR t.target_mailbox_id = $2)",
-    )
-    .bind(address)
-    .bind(mailbox_id)
-    .fetch_all(tx.conn())
-    .await?
-    .iter()
-    .map(|r| {
-        Ok((
-            r.try_get("id")?,
-            r.try_get("domain_id")?,
-            r.try_get("tenant_id")?,
-        ))
-    })
-    .collect::<Result<_, sqlx::Error>>()?;
+    let ids = store::live_about_mailbox(tx.conn(), mailbox_id, address).await?;
     for (id, domain, tenant) in &ids {
         let before = route_by_id(tx.conn(), id).await?;
-        end_route(tx.conn(), id, "removed", "mailbox offboarded", now).await?;
+        end_route(tx.conn(), g, id, "removed", "mailbox offboarded", now).await?;
         sync_catch_all(tx.conn(), g, domain).await?;
         let ev = Event::new("route.disabled")
             .target(domain.clone())
@@ -480,17 +422,9 @@ pub async fn count_for_mailbox(
     mailbox_id: &str,
     address: &str,
 ) -> AppResult<i64> {
-    Ok(sqlx::query(
-        "SELECT CAST(COUNT(DISTINCT r.id) AS BIGINT) AS n FROM routes r \
-         LEFT JOIN route_targets t ON t.route_id = r.id \
-         WHERE r.state IN ('active', 'unconfirmed') AND r.kind <> 'offboarding' \
-         AND (r.source = $1 OR t.target_mailbox_id = $2)",
-    )
-    .bind(address)
-    .bind(mailbox_id)
-    .fetch_one(conn)
-    .await?
-    .try_get("n")?)
+    Ok(store::live_about_mailbox(conn, mailbox_id, address)
+        .await?
+        .len() as i64)
 }
 
 /// Writes the offboarding alias of an approved offboarding (the mailboxes service has

@@ -19,57 +19,34 @@ pub async fn sweep(st: &AppState) -> AppResult<Swept> {
     let now = st.clock.now();
     let mut out = Swept::default();
     let mut tx = st.db.begin().await?;
-    let expired = sqlx::query(
-        "UPDATE routes SET state = 'expired', ended_at = $1, ended_reason = CASE \
-         WHEN expires_at IS NOT NULL AND expires_at <= $1 THEN 'expired' \
-         ELSE 'not confirmed in time' END \
-         WHERE state IN ('active', 'unconfirmed') AND ((expires_at IS NOT NULL AND expires_at <= $1) \
-         OR (state = 'unconfirmed' AND EXISTS (SELECT 1 FROM route_targets t \
-             WHERE t.route_id = routes.id AND t.confirmed_at IS NULL AND t.confirm_expires_at <= $1))) \
-         RETURNING id, domain_id, tenant_id, kind, source, expires_at, ended_reason",
-    )
-    .bind(now)
-    .fetch_all(tx.conn())
-    .await?;
+    let expired = store::expire_due(tx.conn(), &g, now).await?;
     for r in &expired {
-        let id: String = r.try_get("id")?;
-        let domain: String = r.try_get("domain_id")?;
-        sync_catch_all(tx.conn(), &g, &domain).await?;
-        let after = route_by_id(tx.conn(), &id).await?;
+        sync_catch_all(tx.conn(), &g, &r.domain_id).await?;
+        let after = route_by_id(tx.conn(), &r.id).await?;
         let ev = Event::new("route.expired")
-            .target(domain)
-            .tenant(r.try_get::<String, _>("tenant_id")?)
+            .target(r.domain_id.clone())
+            .tenant(r.tenant_id.clone())
             .details(json!({
-                "route": id, "kind": r.try_get::<String, _>("kind")?,
-                "source": r.try_get::<String, _>("source")?,
-                "expires_at": r.try_get::<Option<i64>, _>("expires_at")?,
-                "why": r.try_get::<String, _>("ended_reason")?,
+                "route": r.id, "kind": r.kind,
+                "source": r.source,
+                "expires_at": r.expires_at,
+                "why": r.ended_reason,
                 "after": after,
             }));
         record(&mut tx, &sys, now, ev).await?;
     }
     out.expired = expired.len();
     // Reminders: to the requester, once, a week ahead.
-    let due = sqlx::query(
-        "UPDATE routes SET reminded_at = $1 WHERE state = 'active' AND reminded_at IS NULL \
-         AND expires_at IS NOT NULL AND expires_at > $1 AND expires_at <= $2 \
-         RETURNING id, domain_id, tenant_id, kind, source, expires_at, requested_by, requested_by_label",
-    )
-    .bind(now)
-    .bind(now + REMIND_BEFORE_SECS)
-    .fetch_all(tx.conn())
-    .await?;
+    let due = store::remind_due(tx.conn(), &g, now, now + REMIND_BEFORE_SECS).await?;
     for r in &due {
-        let id: String = r.try_get("id")?;
-        let source: String = r.try_get("source")?;
-        let kind: String = r.try_get("kind")?;
-        let expires: i64 = r.try_get("expires_at")?;
-        let by: Option<String> = r.try_get("requested_by")?;
+        let (id, source, kind) = (r.id.clone(), r.source.clone(), r.kind.clone());
+        let expires: i64 = r.expires_at.unwrap_or(now);
+        let by = &r.requested_by;
         // The console user who asked, or the mailbox owner who asked from /me.
         let email: Option<String> = match &by {
             Some(u) => crate::auth::store::active_email(tx.conn(), u).await?,
             None => {
-                let owner: String = r.try_get("requested_by_label")?;
+                let owner = r.requested_by_label.clone();
                 crate::mailboxes::store::receives(tx.conn(), &owner)
                     .await?
                     .then_some(owner)
@@ -93,8 +70,8 @@ pub async fn sweep(st: &AppState) -> AppResult<Swept> {
             });
         }
         let ev = Event::new("route.expiry_reminder")
-            .target(r.try_get::<String, _>("domain_id")?)
-            .tenant(r.try_get::<String, _>("tenant_id")?)
+            .target(r.domain_id.clone())
+            .tenant(r.tenant_id.clone())
             .details(json!({
                 "route": id, "source": source, "expires_at": expires, "emailed_to": email,
             }));
