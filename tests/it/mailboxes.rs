@@ -547,15 +547,14 @@ async fn operator_resets_locks_and_limits(b: Backend) {
 both!(operator_resets_locks_and_limits);
 
 fn operator(id: &str) -> Actor {
-    Actor {
-        principal: Principal::User,
-        user_id: Some(id.into()),
-        label: format!("{id}@agency.example"),
-        role: Some(app::auth::Role::Operator),
-        tenants: TenantScope::All,
-        ip: Some("127.0.0.1".into()),
-        user_agent: None,
-    }
+    Actor::for_tests(
+        Principal::User,
+        Some(id.into()),
+        format!("{id}@agency.example"),
+        Some(app::auth::Role::Operator),
+        TenantScope::All,
+        Some("127.0.0.1".into()),
+    )
 }
 
 async fn critical_resets_need_a_second_person(b: Backend) {

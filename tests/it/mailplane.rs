@@ -24,17 +24,16 @@ async fn owner(w: &World, mailbox_id: &str) -> Actor {
         .unwrap()
         .try_get("tenant_id")
         .unwrap();
-    Actor {
-        principal: Principal::Mailbox {
+    Actor::for_tests(
+        Principal::Mailbox {
             mailbox_id: mailbox_id.into(),
         },
-        user_id: None,
-        label: "owner".into(),
-        role: None,
-        tenants: TenantScope::Only(vec![tenant]),
-        ip: Some("127.0.0.1".into()),
-        user_agent: None,
-    }
+        None,
+        "owner".into(),
+        None,
+        TenantScope::Only(vec![tenant]),
+        Some("127.0.0.1".into()),
+    )
 }
 
 /// The SMTP code a recipient was refused with (None = accepted).

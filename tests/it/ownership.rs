@@ -761,3 +761,49 @@ fn ownership_scanner_replays_migrations() {
     assert!(!s.tables.contains("auth_failures") && !s.tables.contains("aliases"));
     assert!(s.views.contains("mail_users") && !s.tables.contains("mail_users"));
 }
+
+/// An `Actor` is who authentication says someone is. Its struct literal cannot be written
+/// outside `core::authz` (a private field); the one constructor for signed-in people,
+/// `Actor::signed_in`, is called only by the authentication code: console sessions, API
+/// tokens and invitations (`app/src/auth/`) and the mailbox owner's sign-in.
+#[test]
+fn actors_are_made_only_by_authentication() {
+    const MAKERS: &[&str] = &[
+        "app/src/auth/",
+        "app/src/mailboxes/service/owner.rs",
+        "app/src/core/authz.rs",
+    ];
+    let mut files = Vec::new();
+    for dir in ["app/src", "server/src"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    for path in files {
+        let rel = path
+            .strip_prefix(root())
+            .unwrap()
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let src = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in src.lines().enumerate() {
+            if line.contains("Actor::signed_in(") {
+                seen += 1;
+                if !MAKERS.iter().any(|m| owns(m, &rel)) {
+                    problems.push(format!(
+                        "{rel}:{} makes an Actor by hand: actors come from authentication \
+                         (auth::service::actor_for, the token and mailbox-owner sign-ins)",
+                        i + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        seen >= 4,
+        "the scan found no Actor::signed_in at all: is it still the name?"
+    );
+    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
+}

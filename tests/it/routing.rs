@@ -19,15 +19,14 @@ pub(crate) struct World {
 }
 
 pub(crate) fn person(id: &str) -> Actor {
-    Actor {
-        principal: Principal::User,
-        user_id: Some(id.into()),
-        label: format!("{id}@agency.example"),
-        role: Some(app::auth::Role::Operator),
-        tenants: TenantScope::All,
-        ip: Some("127.0.0.1".into()),
-        user_agent: None,
-    }
+    Actor::for_tests(
+        Principal::User,
+        Some(id.into()),
+        format!("{id}@agency.example"),
+        Some(app::auth::Role::Operator),
+        TenantScope::All,
+        Some("127.0.0.1".into()),
+    )
 }
 
 pub(crate) async fn world(b: Backend) -> World {
@@ -353,11 +352,14 @@ async fn forwards_need_the_allowlist_a_second_person_and_an_expiry(b: Backend) {
     .unwrap_err();
     assert!(bad.user_message().contains("1 to 90 days"));
     // Tenant admins may not open their tenant to forwarding.
-    let admin = Actor {
-        role: Some(app::auth::Role::TenantAdmin),
-        tenants: TenantScope::Only(vec![r.tenant_id.clone()]),
-        ..person("usr_ta")
-    };
+    let admin = Actor::for_tests(
+        Principal::User,
+        Some("usr_ta".into()),
+        "usr_ta@agency.example".into(),
+        Some(app::auth::Role::TenantAdmin),
+        TenantScope::Only(vec![r.tenant_id.clone()]),
+        Some("127.0.0.1".into()),
+    );
     let e = routing::set_policy(
         &w.app.state,
         &admin,

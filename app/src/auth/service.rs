@@ -206,15 +206,15 @@ pub async fn complete_onboarding(
         store::insert_user_tenant(tx.conn(), &user_id, t).await?;
     }
     store::insert_recovery_codes(tx.conn(), &user_id, &hashes, now).await?;
-    let as_new_user = Actor {
-        principal: Principal::User,
-        user_id: Some(user_id.clone()),
-        label: ob.email.clone(),
-        role: Some(ob.role),
-        tenants: TenantScope::from_ids(inv.tenant_id.clone().map(|t| vec![t])),
-        ip: actor.ip.clone(),
-        user_agent: actor.user_agent.clone(),
-    };
+    let as_new_user = Actor::signed_in(
+        Principal::User,
+        Some(user_id.clone()),
+        ob.email.clone(),
+        Some(ob.role),
+        TenantScope::from_ids(inv.tenant_id.clone().map(|t| vec![t])),
+        actor.ip.clone(),
+        actor.user_agent.clone(),
+    );
     let ev = |action| {
         Event::new(action)
             .target(user_id.clone())
@@ -659,11 +659,15 @@ pub async fn sign_in_second_factor(
         .await?
         .filter(|u| u.status == "active")
         .ok_or_else(|| AppError::Unauthorized(NEUTRAL_SIGNIN.into()))?;
-    let as_user = Actor {
-        label: user.email.clone(),
-        user_id: Some(user.id.clone()),
-        ..actor.clone()
-    };
+    let as_user = Actor::signed_in(
+        actor.principal.clone(),
+        Some(user.id.clone()),
+        user.email.clone(),
+        actor.role,
+        actor.tenants.clone(),
+        actor.ip.clone(),
+        actor.user_agent.clone(),
+    );
     let Some(attempt) = Attempt::reserve(
         st,
         std::slice::from_ref(&subject),
@@ -762,15 +766,15 @@ pub async fn current_user(st: &AppState, user_id: &str) -> AppResult<Option<supe
 }
 
 pub fn actor_for(user: &super::CurrentUser, ip: Option<String>, ua: Option<String>) -> Actor {
-    Actor {
-        principal: Principal::User,
-        user_id: Some(user.id.clone()),
-        label: user.email.clone(),
-        role: Some(user.role),
-        tenants: TenantScope::from_ids(user.tenant_ids.clone()),
+    Actor::signed_in(
+        Principal::User,
+        Some(user.id.clone()),
+        user.email.clone(),
+        Some(user.role),
+        TenantScope::from_ids(user.tenant_ids.clone()),
         ip,
-        user_agent: ua,
-    }
+        ua,
+    )
 }
 
 pub async fn record_signout(st: &AppState, actor: &Actor) -> AppResult<()> {
@@ -972,18 +976,18 @@ pub async fn actor_from_token(
         .ok_or_else(unauthorized)?;
     let user = current_user(st, &user_id).await?.ok_or_else(unauthorized)?;
     store::touch_token(&st.db, &tok.id, now).await?;
-    Ok(Actor {
-        principal: Principal::Token {
+    Ok(Actor::signed_in(
+        Principal::Token {
             token_id: tok.id.clone(),
             scopes: tok.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
         },
-        user_id: Some(user.id),
-        label: format!("{} (token {})", user.email, tok.name),
-        role: Some(user.role),
-        tenants: TenantScope::from_ids(user.tenant_ids.clone()),
+        Some(user.id),
+        format!("{} (token {})", user.email, tok.name),
+        Some(user.role),
+        TenantScope::from_ids(user.tenant_ids.clone()),
         ip,
-        user_agent: ua,
-    })
+        ua,
+    ))
 }
 
 /// For the CLI: mint a token for an existing account without a browser session.

@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{InviteRow, OperatorView, Role, SessionView, TokenView};
-use crate::core::authz::Granted;
+use crate::core::authz::{Action, Granted};
 use crate::core::db::Db;
 use crate::core::AppResult;
 
@@ -57,11 +57,12 @@ pub async fn user_tenant_ids(db: &Db, user_id: &str) -> AppResult<Vec<String>> {
 /// Sets an operator's tenant scope: all tenants (`None`) or the listed ones.
 pub async fn set_user_scope(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     user_id: &str,
     tenant_ids: Option<&[String]>,
     now: i64,
 ) -> AppResult<()> {
+    g.require(&[Action::ManageOperators])?;
     sqlx::query("UPDATE users SET all_tenants = $1, updated_at = $2 WHERE id = $3")
         .bind(tenant_ids.is_none() as i64)
         .bind(now)
@@ -108,7 +109,8 @@ pub async fn user_by_id(db: &Db, id: &str) -> AppResult<Option<UserRow>> {
 }
 
 /// (active owners and operators, open invitations) for the dashboard.
-pub async fn platform_counts(db: &Db, _g: &Granted<'_>, now: i64) -> AppResult<(i64, i64)> {
+pub async fn platform_counts(db: &Db, g: &Granted<'_>, now: i64) -> AppResult<(i64, i64)> {
+    g.require(&[Action::ViewOperators])?;
     let r = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM users WHERE role IN ('owner', 'operator') AND status = 'active') AS people, \
          (SELECT COUNT(*) FROM invites WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
@@ -165,7 +167,8 @@ async fn people(db: &Db, rows: &[AnyRow]) -> AppResult<Vec<OperatorView>> {
     Ok(people)
 }
 
-pub async fn list_users(db: &Db, _g: &Granted<'_>) -> AppResult<Vec<OperatorView>> {
+pub async fn list_users(db: &Db, g: &Granted<'_>) -> AppResult<Vec<OperatorView>> {
+    g.require(&[Action::ViewOperators])?;
     let rows = sqlx::query(&format!(
         "SELECT {PERSON_COLS} FROM users u ORDER BY u.created_at, u.email"
     ))
@@ -177,9 +180,10 @@ pub async fn list_users(db: &Db, _g: &Granted<'_>) -> AppResult<Vec<OperatorView
 /// People limited to one tenant (its admins and viewers).
 pub async fn tenant_users(
     db: &Db,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     tenant_id: &str,
 ) -> AppResult<Vec<OperatorView>> {
+    g.check(tenant_id)?;
     let rows = sqlx::query(&format!(
         "SELECT {PERSON_COLS} FROM users u WHERE u.id IN (SELECT user_id FROM user_tenants WHERE tenant_id = $1) \
          AND u.role IN ('tenant_admin', 'client_viewer') ORDER BY u.email"
@@ -435,10 +439,15 @@ pub async fn revoke_open_setup_links(c: &mut AnyConnection, now: i64) -> AppResu
 /// Open invitations, all or of one tenant.
 pub async fn open_invites(
     db: &Db,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     now: i64,
     tenant_id: Option<&str>,
 ) -> AppResult<Vec<InviteRow>> {
+    // A tenant's invitations for whoever may invite there; everyone's for operator admins.
+    match tenant_id {
+        Some(t) => g.check(t)?,
+        None => g.require(&[Action::ViewOperators, Action::ManageOperators])?,
+    }
     let rows = sqlx::query(
         "SELECT id, email, role, tenant_id, created_at, expires_at, delivery, revealed_at FROM invites \
          WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 AND created_by IS NOT NULL \
@@ -680,10 +689,12 @@ pub async fn revoke_token(
 /// the account, its sessions and its API tokens. Returns how many tokens were revoked.
 pub async fn disable_everywhere(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     user_id: &str,
     now: i64,
 ) -> AppResult<i64> {
+    // Offboarding a mailbox disables the same person's console accounts.
+    g.require(&[Action::ManageMailboxes, Action::ManageOperators])?;
     sqlx::query("UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1")
         .bind(user_id)
         .bind(now)

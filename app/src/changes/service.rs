@@ -128,7 +128,8 @@ async fn explain(st: &AppState, actor: &Actor, id: &str) -> AppError {
 /// Approves someone else's pending request and applies it, in one transaction.
 pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<ChangeRequest> {
     let c = get(st, actor, id).await?;
-    authorize_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
+    // Two proofs: approving (the queue's rows) and the kind's own action (what applying does).
+    let kg = authorize_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
     let g = authorize_in(actor, Action::ApproveChanges, &c.tenant_id)?;
     let me = g.actor.user_id.clone().ok_or(AppError::Forbidden)?;
     let now = st.clock.now();
@@ -145,8 +146,8 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
     record(&mut tx, g.actor, now, ev).await?;
     let kind = st.kinds.change_kind(&c.kind)?;
     let applied = match &c.rollback_of {
-        None => kind.apply(st, &mut tx, &g, &c, now).await,
-        Some(original) => roll_back_in(st, &mut tx, &g, kind, original, now).await,
+        None => kind.apply(st, &mut tx, &kg, &c, now).await,
+        Some(original) => roll_back_in(st, &mut tx, &g, &kg, kind, original, now).await,
     };
     match applied {
         Ok(Applied {
@@ -188,12 +189,13 @@ async fn roll_back_in(
     st: &AppState,
     tx: &mut Tx,
     g: &Granted<'_>,
+    kg: &Granted<'_>,
     kind: &dyn ChangeKind,
     original_id: &str,
     now: i64,
 ) -> AppResult<Applied> {
     let original = get(st, g.actor, original_id).await?;
-    let summary = kind.roll_back(st, tx, g, &original, now).await?;
+    let summary = kind.roll_back(st, tx, kg, &original, now).await?;
     if !store::mark_rolled_back(tx.conn(), g, original_id).await? {
         return Err(AppError::Conflict(
             "That change was rolled back already.".into(),

@@ -247,40 +247,46 @@ pub async fn mark_approved(
     me: &str,
     now: i64,
 ) -> AppResult<bool> {
-    let n = sqlx::query(
-        "UPDATE change_requests SET state = 'approved', decided_by = $2, decided_by_label = $3, \
-         decided_at = $4 WHERE id = $1 AND state = 'pending' AND expires_at > $4 \
-         AND (requested_by IS NULL OR requested_by <> $2)",
-    )
-    .bind(id)
-    .bind(me)
-    .bind(&g.actor.label)
-    .bind(now)
-    .execute(c)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    let mut w = Where::new();
+    let i = w.arg(id);
+    let m = w.arg(me);
+    let l = w.arg(g.actor.label.as_str());
+    let n = w.arg(now);
+    w.and(format!(
+        "id = {i} AND state = 'pending' AND expires_at > {n} \
+         AND (requested_by IS NULL OR requested_by <> {m})"
+    ));
+    w.granted("tenant_id", g);
+    let sql = format!(
+        "UPDATE change_requests SET state = 'approved', decided_by = {m}, \
+         decided_by_label = {l}, decided_at = {n}{}",
+        w.sql()
+    );
+    Ok(w.bind(sqlx::query(&sql)).execute(c).await?.rows_affected() == 1)
 }
 
 /// `approved` → `applied`, with what the kind reported and the after-state it recorded.
 pub async fn mark_applied(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     id: &str,
     now: i64,
     result: &str,
     after: &Value,
 ) -> AppResult<()> {
-    sqlx::query(
-        "UPDATE change_requests SET state = 'applied', applied_at = $2, result = $3, \
-         after_state = $4 WHERE id = $1 AND state = 'approved'",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(result)
-    .bind(after.to_string())
-    .execute(c)
-    .await?;
+    let mut w = Where::new();
+    let i = w.arg(id);
+    let n = w.arg(now);
+    let r = w.arg(result);
+    let a = w.arg(after.to_string());
+    w.and(format!("id = {i} AND state = 'approved'"));
+    w.granted("tenant_id", g);
+    let sql = format!(
+        "UPDATE change_requests SET state = 'applied', applied_at = {n}, result = {r}, \
+         after_state = {a}{}",
+        w.sql()
+    );
+    w.bind(sqlx::query(&sql)).execute(c).await?;
     Ok(())
 }
 
@@ -293,52 +299,53 @@ pub async fn mark_failed(
     now: i64,
     why: &str,
 ) -> AppResult<()> {
-    sqlx::query(
-        "UPDATE change_requests SET state = 'failed', decided_by = $2, decided_by_label = $3, \
-         decided_at = $4, result = $5 WHERE id = $1 AND state = 'pending'",
-    )
-    .bind(id)
-    .bind(me)
-    .bind(&g.actor.label)
-    .bind(now)
-    .bind(why)
-    .execute(c)
-    .await?;
+    let mut w = Where::new();
+    let i = w.arg(id);
+    let m = w.arg(me);
+    let l = w.arg(g.actor.label.as_str());
+    let n = w.arg(now);
+    let y = w.arg(why);
+    w.and(format!("id = {i} AND state = 'pending'"));
+    w.granted("tenant_id", g);
+    let sql = format!(
+        "UPDATE change_requests SET state = 'failed', decided_by = {m}, decided_by_label = {l}, \
+         decided_at = {n}, result = {y}{}",
+        w.sql()
+    );
+    w.bind(sqlx::query(&sql)).execute(c).await?;
     Ok(())
 }
 
 /// `applied` → `rolled_back`; false when it was rolled back already.
-pub async fn mark_rolled_back(
-    c: &mut AnyConnection,
-    _g: &Granted<'_>,
-    id: &str,
-) -> AppResult<bool> {
-    let n = sqlx::query(
-        "UPDATE change_requests SET state = 'rolled_back' WHERE id = $1 AND state = 'applied'",
-    )
-    .bind(id)
-    .execute(c)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+pub async fn mark_rolled_back(c: &mut AnyConnection, g: &Granted<'_>, id: &str) -> AppResult<bool> {
+    let mut w = Where::new();
+    let i = w.arg(id);
+    w.and(format!("id = {i} AND state = 'applied'"));
+    w.granted("tenant_id", g);
+    let sql = format!(
+        "UPDATE change_requests SET state = 'rolled_back'{}",
+        w.sql()
+    );
+    Ok(w.bind(sqlx::query(&sql)).execute(c).await?.rows_affected() == 1)
 }
 
 /// Rollback requests of `original_id` that expired unanswered become `expired`, so they no
 /// longer block a new one (one pending rollback per change: a unique index).
 pub async fn expire_rollbacks_of(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     original_id: &str,
     now: i64,
 ) -> AppResult<()> {
-    sqlx::query(
-        "UPDATE change_requests SET state = 'expired' WHERE rollback_of = $1 \
-         AND state = 'pending' AND expires_at <= $2",
-    )
-    .bind(original_id)
-    .bind(now)
-    .execute(c)
-    .await?;
+    let mut w = Where::new();
+    let o = w.arg(original_id);
+    let n = w.arg(now);
+    w.and(format!(
+        "rollback_of = {o} AND state = 'pending' AND expires_at <= {n}"
+    ));
+    w.granted("tenant_id", g);
+    let sql = format!("UPDATE change_requests SET state = 'expired'{}", w.sql());
+    w.bind(sqlx::query(&sql)).execute(c).await?;
     Ok(())
 }
 

@@ -78,6 +78,10 @@ pub struct Actor {
     pub tenants: TenantScope,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Private: an `Actor` cannot be written as a struct literal outside this module, so
+    /// every actor comes from a constructor below — the system's, the anonymous one, or
+    /// [`Actor::signed_in`], which only the authentication code calls (a test keeps it so).
+    _sealed: (),
 }
 
 impl Actor {
@@ -90,7 +94,46 @@ impl Actor {
             tenants: TenantScope::All,
             ip: None,
             user_agent: None,
+            _sealed: (),
         }
+    }
+    /// Someone authentication vouched for: a console user (session), an API token's user, or
+    /// a mailbox owner. Called only by `auth` (sessions, tokens, invitations) and the mailbox
+    /// owner's sign-in; `tests/it/ownership.rs` fails if anything else calls it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn signed_in(
+        principal: Principal,
+        user_id: Option<String>,
+        label: String,
+        role: Option<Role>,
+        tenants: TenantScope,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Actor {
+        Actor {
+            principal,
+            user_id,
+            label,
+            role,
+            tenants,
+            ip,
+            user_agent,
+            _sealed: (),
+        }
+    }
+    /// Test fixtures only (the `test-support` feature, enabled by the test crate; the
+    /// `mailward` binary is built without it).
+    #[cfg(feature = "test-support")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_tests(
+        principal: Principal,
+        user_id: Option<String>,
+        label: String,
+        role: Option<Role>,
+        tenants: TenantScope,
+        ip: Option<String>,
+    ) -> Actor {
+        Actor::signed_in(principal, user_id, label, role, tenants, ip, None)
     }
     /// Someone not (yet) signed in: sign-in attempts, invite acceptance.
     pub fn anonymous(ip: Option<String>, user_agent: Option<String>) -> Actor {
@@ -102,6 +145,7 @@ impl Actor {
             tenants: TenantScope::Only(vec![]),
             ip,
             user_agent,
+            _sealed: (),
         }
     }
     pub fn is_anonymous(&self) -> bool {
@@ -284,6 +328,14 @@ impl Granted<'_> {
             None => self.actor.tenants.contains(tenant_id),
         }
     }
+    /// Refuses (403) a proof granted for another action than those a store function serves.
+    pub fn require(&self, any_of: &[Action]) -> Result<(), AppError> {
+        if any_of.contains(&self.action) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
     /// Refuses (as not found: no existence leak) an object outside the proof's scope.
     pub fn check(&self, tenant_id: &str) -> Result<(), AppError> {
         if self.covers(tenant_id) {
@@ -345,6 +397,7 @@ mod tests {
             },
             ip: None,
             user_agent: None,
+            _sealed: (),
         }
     }
 
@@ -433,6 +486,7 @@ mod tests {
             tenants: TenantScope::Only(vec!["ten_a".into()]),
             ip: None,
             user_agent: None,
+            _sealed: (),
         };
         assert!(!owner.is_anonymous());
         for action in Action::ALL {

@@ -302,6 +302,17 @@ impl Where {
             self.and(c);
         }
     }
+    /// Confines rows to what the proof covers: its one tenant when it was granted in one,
+    /// else the actor's tenants. The one way a store scopes a query by a proof.
+    pub fn granted(&mut self, col: &str, g: &super::authz::Granted<'_>) {
+        match g.tenant() {
+            Some(t) => {
+                let p = self.arg(t);
+                self.and(format!("{col} = {p}"));
+            }
+            None => self.scope(col, &g.actor.tenants),
+        }
+    }
     /// The scope condition on its own (its values bound here), for subqueries.
     pub fn scope_cond(&mut self, col: &str, scope: &super::authz::TenantScope) -> String {
         match scope {

@@ -564,17 +564,8 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 Some(to) if mail => mailed.push((line, m.clone(), to)),
                 _ => {
                     if reveal_ok && !m.critical {
-                        issue_link(
-                            st,
-                            &mut tx,
-                            &actor,
-                            m,
-                            "provision",
-                            Delivery::Reveal,
-                            None,
-                            now,
-                        )
-                        .await?;
+                        issue_link(st, &mut tx, &g, m, "provision", Delivery::Reveal, None, now)
+                            .await?;
                     }
                     mark_invited(&mut tx, id, line, now).await?;
                 }
@@ -596,7 +587,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 issue_link(
                     st,
                     &mut tx,
-                    &actor,
+                    &g,
                     m,
                     "provision",
                     Delivery::Email(to.clone()),

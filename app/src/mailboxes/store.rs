@@ -4,9 +4,9 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{AppPassword, Mailbox, MailboxInvite};
-use crate::core::authz::Granted;
+use crate::core::authz::{Action, Granted};
 use crate::core::db::{Db, Where};
-use crate::core::AppResult;
+use crate::core::{AppError, AppResult};
 
 const COLS: &str = "id, tenant_id, domain_id, address, display_name, status, quota_bytes, \
     used_bytes, critical, created_at, contact_email, invite_revealed_to, password_set_at, \
@@ -258,7 +258,8 @@ pub async fn delete_new(
 
 /// Holds a mailbox row to the end of the transaction (a no-op update); false when it is
 /// offboarded (or gone).
-pub async fn hold(conn: &mut AnyConnection, id: &str) -> AppResult<bool> {
+pub async fn hold(conn: &mut AnyConnection, g: &Granted<'_>, id: &str) -> AppResult<bool> {
+    guard(&mut *conn, g, id).await?;
     Ok(sqlx::query(
         "UPDATE mailboxes SET updated_at = updated_at WHERE id = $1 AND status <> 'offboarded'",
     )
@@ -271,9 +272,11 @@ pub async fn hold(conn: &mut AnyConnection, id: &str) -> AppResult<bool> {
 
 pub async fn set_contact_email(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     email: Option<&str>,
 ) -> AppResult<()> {
+    guard(&mut *conn, g, id).await?;
     sqlx::query("UPDATE mailboxes SET contact_email = $2 WHERE id = $1")
         .bind(id)
         .bind(email)
@@ -306,7 +309,13 @@ pub async fn mark_offboarded(
 }
 
 /// Uses up every unused recovery code of a mailbox; returns how many.
-pub async fn burn_codes(conn: &mut AnyConnection, mailbox_id: &str, now: i64) -> AppResult<i64> {
+pub async fn burn_codes(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    mailbox_id: &str,
+    now: i64,
+) -> AppResult<i64> {
+    guard(&mut *conn, g, mailbox_id).await?;
     Ok(sqlx::query(
         "UPDATE mailbox_recovery_codes SET used_at = $2 WHERE mailbox_id = $1 AND used_at IS NULL",
     )
@@ -320,9 +329,11 @@ pub async fn burn_codes(conn: &mut AnyConnection, mailbox_id: &str, now: i64) ->
 /// Withdraws one link that could not be sent; returns its mailbox and tenant if it was open.
 pub async fn withdraw_invite(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     now: i64,
 ) -> AppResult<Option<(String, String)>> {
+    guard_invite(&mut *conn, g, id).await?;
     let r = sqlx::query(
         "UPDATE mailbox_invites SET revoked_at = $2 WHERE id = $1 AND used_at IS NULL \
          AND revoked_at IS NULL RETURNING mailbox_id, tenant_id",
@@ -373,11 +384,13 @@ pub async fn insert_receipt(
 /// Stores the verification scan on its receipt.
 pub async fn set_receipt_scan(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     scan: &str,
     clean: bool,
     now: i64,
 ) -> AppResult<()> {
+    guard_receipt(&mut *conn, g, id).await?;
     sqlx::query(
         "UPDATE offboarding_receipts SET scan = $2, scan_clean = $3, scan_at = $4 WHERE id = $1",
     )
@@ -392,10 +405,12 @@ pub async fn set_receipt_scan(
 
 pub async fn set_status(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     status: &str,
     now: i64,
 ) -> AppResult<()> {
+    guard(&mut *conn, g, id).await?;
     sqlx::query("UPDATE mailboxes SET status = $2, updated_at = $3 WHERE id = $1")
         .bind(id)
         .bind(status)
@@ -411,11 +426,13 @@ pub async fn set_status(
 /// Any "revealed to" mark goes. Returns whether the mailbox changed.
 pub async fn set_password(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     hash: &str,
     now: i64,
     unlock: bool,
 ) -> AppResult<bool> {
+    guard(&mut *conn, g, id).await?;
     let only = if unlock {
         "status <> 'offboarded'"
     } else {
@@ -434,7 +451,13 @@ pub async fn set_password(
     Ok(n == 1)
 }
 
-pub async fn mark_revealed(conn: &mut AnyConnection, id: &str, to: &str) -> AppResult<()> {
+pub async fn mark_revealed(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    id: &str,
+    to: &str,
+) -> AppResult<()> {
+    guard(&mut *conn, g, id).await?;
     sqlx::query("UPDATE mailboxes SET invite_revealed_to = $2 WHERE id = $1")
         .bind(id)
         .bind(to)
@@ -457,6 +480,7 @@ pub struct InviteRecord {
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_invite(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     mailbox_id: &str,
     tenant_id: &str,
@@ -469,6 +493,7 @@ pub async fn insert_invite(
     now: i64,
     expires_at: i64,
 ) -> AppResult<()> {
+    guard(&mut *conn, g, mailbox_id).await?;
     sqlx::query(
         "INSERT INTO mailbox_invites (id, mailbox_id, tenant_id, purpose, token_hash, send_to, \
          delivery, reason, created_by, created_by_label, created_at, expires_at) \
@@ -541,9 +566,11 @@ pub async fn invite_by_hash(db: &Db, hash: &str) -> AppResult<Option<InviteRecor
 /// Revokes every open link of a mailbox (a new one replaces them); returns how many.
 pub async fn revoke_open_invites(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     mailbox_id: &str,
     now: i64,
 ) -> AppResult<i64> {
+    guard(&mut *conn, g, mailbox_id).await?;
     let n = sqlx::query(
         "UPDATE mailbox_invites SET revoked_at = $2 WHERE mailbox_id = $1 AND used_at IS NULL \
          AND revoked_at IS NULL AND expires_at > $2",
@@ -604,11 +631,13 @@ pub async fn use_invite(conn: &mut AnyConnection, id: &str, now: i64) -> AppResu
 /// Replaces a link's token for a one-time reveal (only once per link, only while open).
 pub async fn reveal_invite(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     token_hash: &str,
     by: &str,
     now: i64,
 ) -> AppResult<bool> {
+    guard_invite(&mut *conn, g, id).await?;
     let n = sqlx::query(
         "UPDATE mailbox_invites SET token_hash = $2, revealed_at = $4, revealed_by = $3, \
          delivery = 'reveal' WHERE id = $1 AND revealed_at IS NULL AND used_at IS NULL \
@@ -629,10 +658,12 @@ pub async fn reveal_invite(
 /// Replaces all recovery codes of a mailbox with new ones (old ones stop working).
 pub async fn replace_codes(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     mailbox_id: &str,
     hashes: &[String],
     now: i64,
 ) -> AppResult<()> {
+    guard(&mut *conn, g, mailbox_id).await?;
     sqlx::query("DELETE FROM mailbox_recovery_codes WHERE mailbox_id = $1")
         .bind(mailbox_id)
         .execute(&mut *conn)
@@ -681,7 +712,7 @@ pub async fn codes_left(db: &Db, mailbox_id: &str) -> AppResult<i64> {
     Ok(r.try_get("n")?)
 }
 
-pub async fn end_sessions(conn: &mut AnyConnection, mailbox_id: &str) -> AppResult<i64> {
+async fn end_sessions(conn: &mut AnyConnection, mailbox_id: &str) -> AppResult<i64> {
     crate::auth::store::end_mailbox_sessions(conn, mailbox_id).await
 }
 
@@ -694,9 +725,15 @@ pub struct Cut {
 
 /// Ends every self-service session of a mailbox and revokes all its app passwords: what a
 /// lock, a password reset or change, and offboarding all do, in the caller's transaction.
-pub async fn cut_access(conn: &mut AnyConnection, mailbox_id: &str, now: i64) -> AppResult<Cut> {
+pub async fn cut_access(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    mailbox_id: &str,
+    now: i64,
+) -> AppResult<Cut> {
+    guard(&mut *conn, g, mailbox_id).await?;
     let sessions = end_sessions(&mut *conn, mailbox_id).await?;
-    let app_passwords = revoke_app_passwords(conn, mailbox_id, None, now).await?;
+    let app_passwords = revoke_app_passwords(conn, g, mailbox_id, None, now).await?;
     Ok(Cut {
         sessions,
         app_passwords,
@@ -708,6 +745,7 @@ pub async fn cut_access(conn: &mut AnyConnection, mailbox_id: &str, now: i64) ->
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_app_password(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     mailbox_id: &str,
     tenant_id: &str,
@@ -718,6 +756,7 @@ pub async fn insert_app_password(
     now: i64,
     expires_at: Option<i64>,
 ) -> AppResult<()> {
+    guard(&mut *conn, g, mailbox_id).await?;
     sqlx::query(
         "INSERT INTO app_passwords (id, mailbox_id, tenant_id, name, protocols, selector, \
          secret_hash, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
@@ -784,10 +823,12 @@ pub async fn app_passwords(db: &Db, mailbox_id: &str) -> AppResult<Vec<AppPasswo
 /// Revokes one app password of a mailbox, or all of them (`id` none); returns how many.
 pub async fn revoke_app_passwords(
     conn: &mut AnyConnection,
+    g: &Granted<'_>,
     mailbox_id: &str,
     id: Option<&str>,
     now: i64,
 ) -> AppResult<i64> {
+    guard(&mut *conn, g, mailbox_id).await?;
     let n = sqlx::query(
         "UPDATE app_passwords SET revoked_at = $3 WHERE mailbox_id = $1 AND revoked_at IS NULL \
          AND ($2 = '' OR id = $2)",
@@ -799,6 +840,59 @@ pub async fn revoke_app_passwords(
     .await?
     .rows_affected();
     Ok(n as i64)
+}
+
+// ---------- the write guard ----------
+
+/// Whether a proof lets its holder write mailbox `mailbox_id`: the mailbox's owner
+/// (`ManageOwnMailbox`, their own mailbox only) or whoever manages mailboxes in its tenant
+/// (`ManageMailboxes`, or `RevealInvite`/`RevokeInvite` for its links, within the proof's
+/// scope). Outside it the mailbox does not exist for
+/// them (404). Every mutating function of this store calls it first.
+async fn guard(conn: &mut AnyConnection, g: &Granted<'_>, mailbox_id: &str) -> AppResult<()> {
+    match g.action {
+        Action::ManageOwnMailbox if g.actor.mailbox_id() == Some(mailbox_id) => Ok(()),
+        Action::ManageOwnMailbox => Err(AppError::NotFound),
+        Action::ManageMailboxes | Action::RevealInvite | Action::RevokeInvite => {
+            let tenant: Option<String> =
+                sqlx::query("SELECT tenant_id FROM mailboxes WHERE id = $1")
+                    .bind(mailbox_id)
+                    .fetch_optional(conn)
+                    .await?
+                    .map(|r| r.try_get("tenant_id"))
+                    .transpose()?;
+            g.check(tenant.as_deref().ok_or(AppError::NotFound)?)
+        }
+        _ => Err(AppError::Forbidden),
+    }
+}
+
+/// [`guard`] for the mailbox of an invitation link.
+async fn guard_invite(conn: &mut AnyConnection, g: &Granted<'_>, invite_id: &str) -> AppResult<()> {
+    let mailbox: Option<String> =
+        sqlx::query("SELECT mailbox_id FROM mailbox_invites WHERE id = $1")
+            .bind(invite_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get("mailbox_id"))
+            .transpose()?;
+    guard(conn, g, mailbox.as_deref().ok_or(AppError::NotFound)?).await
+}
+
+/// [`guard`] for the mailbox of an offboarding receipt.
+async fn guard_receipt(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    receipt_id: &str,
+) -> AppResult<()> {
+    let mailbox: Option<String> =
+        sqlx::query("SELECT mailbox_id FROM offboarding_receipts WHERE id = $1")
+            .bind(receipt_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get("mailbox_id"))
+            .transpose()?;
+    guard(conn, g, mailbox.as_deref().ok_or(AppError::NotFound)?).await
 }
 
 // ---------- reads for other capabilities and the offboarding scan ----------

@@ -475,27 +475,28 @@ pub async fn restore(
     Ok(())
 }
 
-/// Ends a live route (`removed` or `expired`, and why); returns whether it was live.
+/// Ends a live route of the proof's scope (`removed` or `expired`, and why); returns
+/// whether it was live.
 pub async fn end(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     id: &str,
     state: &str,
     why: &str,
     now: i64,
 ) -> AppResult<bool> {
-    Ok(sqlx::query(
-        "UPDATE routes SET state = $2, ended_at = $3, ended_reason = $4 WHERE id = $1 \
-         AND state IN ('active', 'unconfirmed')",
-    )
-    .bind(id)
-    .bind(state)
-    .bind(now)
-    .bind(why)
-    .execute(c)
-    .await?
-    .rows_affected()
-        == 1)
+    let mut w = Where::new();
+    let i = w.arg(id);
+    let s = w.arg(state);
+    let n = w.arg(now);
+    let y = w.arg(why);
+    w.and(format!("id = {i} AND state IN ('active', 'unconfirmed')"));
+    w.granted("tenant_id", g);
+    let sql = format!(
+        "UPDATE routes SET state = {s}, ended_at = {n}, ended_reason = {y}{}",
+        w.sql()
+    );
+    Ok(w.bind(sqlx::query(&sql)).execute(c).await?.rows_affected() == 1)
 }
 
 /// Whether the domain has a live catch-all.
@@ -551,11 +552,12 @@ fn swept(r: &sqlx::any::AnyRow, ended: bool) -> Result<Swept, sqlx::Error> {
 }
 
 /// Ends routes whose time is up, and forwards whose recipient let the link lapse.
-pub async fn expire_due(
-    c: &mut AnyConnection,
-    _g: &Granted<'_>,
-    now: i64,
-) -> AppResult<Vec<Swept>> {
+pub async fn expire_due(c: &mut AnyConnection, g: &Granted<'_>, now: i64) -> AppResult<Vec<Swept>> {
+    // The sweep runs as the system (every tenant); nothing narrower may expire routes.
+    g.require(&[crate::core::authz::Action::ManageMailboxes])?;
+    if !matches!(g.actor.tenants, crate::core::authz::TenantScope::All) {
+        return Err(AppError::Forbidden);
+    }
     let rows = sqlx::query(
         "UPDATE routes SET state = 'expired', ended_at = $1, ended_reason = CASE \
          WHEN expires_at IS NOT NULL AND expires_at <= $1 THEN 'expired' \
@@ -577,10 +579,14 @@ pub async fn expire_due(
 /// Marks the active routes ending by `until` that were not reminded of yet; returns them.
 pub async fn remind_due(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     now: i64,
     until: i64,
 ) -> AppResult<Vec<Swept>> {
+    g.require(&[crate::core::authz::Action::ManageMailboxes])?;
+    if !matches!(g.actor.tenants, crate::core::authz::TenantScope::All) {
+        return Err(AppError::Forbidden);
+    }
     let rows = sqlx::query(
         "UPDATE routes SET reminded_at = $1 WHERE state = 'active' AND reminded_at IS NULL \
          AND expires_at IS NOT NULL AND expires_at > $1 AND expires_at <= $2 \

@@ -25,7 +25,12 @@ pub async fn tenants(st: &AppState, actor: &Actor) -> AppResult<Vec<Tenant>> {
 
 /// A tenant by id or slug, then the decision for `action` on it: outside the actor's scope
 /// it is not found, inside it the role decides.
-async fn tenant_for(st: &AppState, actor: &Actor, key: &str, action: Action) -> AppResult<Tenant> {
+pub(crate) async fn tenant_for(
+    st: &AppState,
+    actor: &Actor,
+    key: &str,
+    action: Action,
+) -> AppResult<Tenant> {
     let view = authorize(actor, Action::ViewTenants)?;
     let t = store::tenant(&st.db, &view, key)
         .await?
@@ -187,7 +192,7 @@ pub async fn create_tenant(st: &AppState, actor: &Actor, new: &NewTenant) -> App
         .tenant(id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
-    store::tenant(&st.db, &g, &id)
+    store::tenant_created(&st.db, &g, &id)
         .await?
         .ok_or(AppError::NotFound)
 }

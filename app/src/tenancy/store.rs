@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Domain, DomainGlance, DomainQuery, Plan, Tenant};
-use crate::core::authz::Granted;
+use crate::core::authz::{Action, Granted};
 use crate::core::db::{like_term, Db, Where};
 use crate::core::AppResult;
 
@@ -20,7 +20,8 @@ fn plan_row(r: &AnyRow) -> Result<Plan, sqlx::Error> {
     })
 }
 
-pub async fn plans(db: &Db, _g: &Granted<'_>) -> AppResult<Vec<Plan>> {
+pub async fn plans(db: &Db, g: &Granted<'_>) -> AppResult<Vec<Plan>> {
+    g.require(&[Action::ViewTenants, Action::ManagePlans])?;
     let rows = sqlx::query(
         "SELECT p.id, p.name, p.max_domains, p.storage_bytes, p.managed_smtp, p.retired_at, \
          (SELECT COUNT(*) FROM tenants t WHERE t.plan_id = p.id) AS tenants \
@@ -178,11 +179,28 @@ pub async fn tenant_names(db: &Db, g: &Granted<'_>) -> AppResult<Vec<(String, St
 }
 
 /// By id or slug.
-pub async fn tenant(db: &Db, _g: &Granted<'_>, key: &str) -> AppResult<Option<Tenant>> {
+/// A tenant by id or slug, if the proof covers it (else none: not found, no existence leak).
+pub async fn tenant(db: &Db, g: &Granted<'_>, key: &str) -> AppResult<Option<Tenant>> {
+    let mut w = Where::new();
+    let k = w.arg(key);
+    w.and(format!("(t.id = {k} OR t.slug = {k})"));
+    w.granted("t.id", g);
+    let sql = format!(
+        "SELECT {TENANT_COLS} FROM tenants t JOIN plans p ON p.id = t.plan_id{}",
+        w.sql()
+    );
+    let r = w.bind(sqlx::query(&sql)).fetch_optional(db.pool()).await?;
+    Ok(r.as_ref().map(tenant_row).transpose()?)
+}
+
+/// The tenant its creator just made (an operator limited to listed tenants does not see it
+/// in lists, but is told what they created).
+pub async fn tenant_created(db: &Db, g: &Granted<'_>, id: &str) -> AppResult<Option<Tenant>> {
+    g.require(&[Action::ManageTenants])?;
     let r = sqlx::query(&format!(
-        "SELECT {TENANT_COLS} FROM tenants t JOIN plans p ON p.id = t.plan_id WHERE t.id = $1 OR t.slug = $1"
+        "SELECT {TENANT_COLS} FROM tenants t JOIN plans p ON p.id = t.plan_id WHERE t.id = $1"
     ))
-    .bind(key.to_string())
+    .bind(id)
     .fetch_optional(db.pool())
     .await?;
     Ok(r.as_ref().map(tenant_row).transpose()?)
@@ -199,7 +217,7 @@ pub async fn slug_taken(db: &Db, slug: &str) -> AppResult<bool> {
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_tenant(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     id: &str,
     name: &str,
     slug: &str,
@@ -208,6 +226,7 @@ pub async fn insert_tenant(
     contact_email: Option<&str>,
     now: i64,
 ) -> AppResult<()> {
+    g.require(&[Action::ManageTenants])?;
     sqlx::query(
         "INSERT INTO tenants (id, name, slug, plan_id, status, contact_name, contact_email, created_at, updated_at) \
          VALUES ($1,$2,$3,$4,'active',$5,$6,$7,$7)",
@@ -227,11 +246,13 @@ pub async fn insert_tenant(
 /// Moves a tenant to a plan only if its current use fits (checked in the same statement).
 pub async fn set_plan_if_fits(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     tenant_id: &str,
     plan_id: &str,
     now: i64,
 ) -> AppResult<bool> {
+    g.require(&[Action::ManageTenants])?;
+    g.check(tenant_id)?;
     let r = sqlx::query(
         "UPDATE tenants SET plan_id = $1, updated_at = $2 WHERE id = $3 \
          AND domain_count <= (SELECT max_domains FROM plans WHERE id = $1) \
@@ -248,11 +269,13 @@ pub async fn set_plan_if_fits(
 
 pub async fn set_tenant_status(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     tenant_id: &str,
     status: &str,
     now: i64,
 ) -> AppResult<bool> {
+    g.require(&[Action::ManageTenants])?;
+    g.check(tenant_id)?;
     let r = sqlx::query(
         "UPDATE tenants SET status = $1, updated_at = $2 WHERE id = $3 AND status <> $1",
     )
@@ -267,10 +290,11 @@ pub async fn set_tenant_status(
 /// Takes one domain slot of the tenant's plan; false when the plan is full.
 pub async fn take_domain_slot(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     tenant_id: &str,
     now: i64,
 ) -> AppResult<bool> {
+    g.check(tenant_id)?;
     let r = sqlx::query(
         "UPDATE tenants SET domain_count = domain_count + 1, updated_at = $1 WHERE id = $2 \
          AND domain_count < (SELECT max_domains FROM plans WHERE plans.id = tenants.plan_id)",
@@ -293,7 +317,7 @@ pub async fn domain_exists(c: &mut AnyConnection, ascii: &str) -> AppResult<bool
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_domain(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     id: &str,
     tenant_id: &str,
     ascii: &str,
@@ -301,6 +325,7 @@ pub async fn insert_domain(
     category: &str,
     now: i64,
 ) -> AppResult<()> {
+    g.check(tenant_id)?;
     sqlx::query(
         "INSERT INTO domains (id, tenant_id, name, unicode_name, status, category, created_at, updated_at) \
          VALUES ($1,$2,$3,$4,'pending',$5,$6,$6)",
@@ -318,19 +343,22 @@ pub async fn insert_domain(
 
 pub async fn set_domain_status(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     domain_id: &str,
     status: &str,
     now: i64,
 ) -> AppResult<Option<String>> {
-    let r = sqlx::query(
-        "UPDATE domains SET status = $1, updated_at = $2 WHERE id = $3 AND status <> $1 RETURNING name",
-    )
-    .bind(status.to_string())
-    .bind(now)
-    .bind(domain_id.to_string())
-    .fetch_optional(c)
-    .await?;
+    let mut w = Where::new();
+    let s = w.arg(status);
+    let n = w.arg(now);
+    let d = w.arg(domain_id);
+    w.and(format!("id = {d} AND status <> {s}"));
+    w.granted("tenant_id", g);
+    let sql = format!(
+        "UPDATE domains SET status = {s}, updated_at = {n}{} RETURNING name",
+        w.sql()
+    );
+    let r = w.bind(sqlx::query(&sql)).fetch_optional(c).await?;
     Ok(r.map(|r| r.try_get("name")).transpose()?)
 }
 
@@ -458,13 +486,19 @@ pub async fn browse_domains(
     Ok((rows, total))
 }
 
-pub async fn domain(db: &Db, _g: &Granted<'_>, id: &str) -> AppResult<Option<Domain>> {
-    let r = sqlx::query(&format!(
-        "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.id = $1 OR d.name = $1 OR d.unicode_name = $1"
-    ))
-    .bind(id.to_string())
-    .fetch_optional(db.pool())
-    .await?;
+/// A domain by id or name, if the proof covers it.
+pub async fn domain(db: &Db, g: &Granted<'_>, id: &str) -> AppResult<Option<Domain>> {
+    let mut w = Where::new();
+    let k = w.arg(id);
+    w.and(format!(
+        "(d.id = {k} OR d.name = {k} OR d.unicode_name = {k})"
+    ));
+    w.granted("d.tenant_id", g);
+    let sql = format!(
+        "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id{}",
+        w.sql()
+    );
+    let r = w.bind(sqlx::query(&sql)).fetch_optional(db.pool()).await?;
     Ok(r.as_ref().map(domain_row).transpose()?)
 }
 
@@ -480,7 +514,7 @@ pub async fn plan_name_taken(c: &mut AnyConnection, name: &str) -> AppResult<boo
 
 pub async fn insert_plan(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     id: &str,
     name: &str,
     max_domains: i64,
@@ -488,6 +522,7 @@ pub async fn insert_plan(
     managed_smtp: bool,
     now: i64,
 ) -> AppResult<()> {
+    g.require(&[Action::ManagePlans])?;
     sqlx::query(
         "INSERT INTO plans (id, name, max_domains, storage_bytes, managed_smtp, position, created_at) \
          VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(position), 0) + 1 FROM plans), $6)",
@@ -506,10 +541,11 @@ pub async fn insert_plan(
 /// Retires (`Some(now)`) or reinstates (`None`) a plan; false when it already was.
 pub async fn set_plan_retired(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     plan_id: &str,
     retired_at: Option<i64>,
 ) -> AppResult<bool> {
+    g.require(&[Action::ManagePlans])?;
     let sql = if retired_at.is_some() {
         "UPDATE plans SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL"
     } else {
@@ -527,19 +563,20 @@ pub async fn set_plan_retired(
 /// false when it no longer qualifies (checked in the statement).
 pub async fn remove_domain(
     c: &mut AnyConnection,
-    _g: &Granted<'_>,
+    g: &Granted<'_>,
     domain_id: &str,
     now: i64,
 ) -> AppResult<bool> {
-    let r = sqlx::query(
-        // The counter is kept in the transaction of every mailbox insert and delete (and the
-        // domain row is locked by it), so zero means no mailbox, offboarded ones included.
-        "DELETE FROM domains WHERE id = $1 AND status <> 'active' AND mailbox_count = 0 \
-         RETURNING tenant_id",
-    )
-    .bind(domain_id.to_string())
-    .fetch_optional(&mut *c)
-    .await?;
+    let mut w = Where::new();
+    let d = w.arg(domain_id);
+    // The counter is kept in the transaction of every mailbox insert and delete (and the
+    // domain row is locked by it), so zero means no mailbox, offboarded ones included.
+    w.and(format!(
+        "id = {d} AND status <> 'active' AND mailbox_count = 0"
+    ));
+    w.granted("tenant_id", g);
+    let sql = format!("DELETE FROM domains{} RETURNING tenant_id", w.sql());
+    let r = w.bind(sqlx::query(&sql)).fetch_optional(&mut *c).await?;
     let Some(r) = r else { return Ok(false) };
     let tenant_id: String = r.try_get("tenant_id")?;
     sqlx::query(

@@ -143,9 +143,9 @@ pub async fn offboard(
     let store::Cut {
         sessions,
         app_passwords,
-    } = store::cut_access(tx.conn(), &m.id, now).await?;
-    let invites = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
-    let recovery_codes = store::burn_codes(tx.conn(), &m.id, now).await?;
+    } = store::cut_access(tx.conn(), &g, &m.id, now).await?;
+    let invites = store::revoke_open_invites(tx.conn(), &g, &m.id, now).await?;
+    let recovery_codes = store::burn_codes(tx.conn(), &g, &m.id, now).await?;
     let change_requests =
         changes::cancel_for_target(&mut tx, &g, &m.id, now, "The mailbox was offboarded.").await?;
     let routes =
@@ -223,7 +223,7 @@ pub async fn offboard(
         .tenant(m.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
-    verify_offboarding(st, g.actor, &m, &receipt_id).await?;
+    verify_offboarding(st, &g, &m, &receipt_id).await?;
     latest_receipt(st, &m.id).await?.ok_or(AppError::NotFound)
 }
 
@@ -255,7 +255,7 @@ pub async fn offboard_many(
 /// the mailbox; stored on the receipt and audited.
 async fn verify_offboarding(
     st: &AppState,
-    actor: &Actor,
+    g: &Granted<'_>,
     m: &Mailbox,
     receipt_id: &str,
 ) -> AppResult<Vec<ScanCheck>> {
@@ -318,12 +318,12 @@ async fn verify_offboarding(
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let scan = serde_json::to_string(&checks).map_err(AppError::internal)?;
-    store::set_receipt_scan(tx.conn(), receipt_id, &scan, clean, now).await?;
+    store::set_receipt_scan(tx.conn(), g, receipt_id, &scan, clean, now).await?;
     let ev = Event::new("mailbox.offboarding_verified")
         .target(m.id.clone())
         .details(json!({ "receipt": receipt_id, "clean": clean, "checks": checks }))
         .tenant(m.tenant_id.clone());
-    record(&mut tx, actor, now, ev).await?;
+    record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     Ok(checks)
 }

@@ -32,17 +32,17 @@ pub async fn activation(st: &AppState, token: &str) -> AppResult<Activation> {
 }
 
 fn owner_actor_for(m: &Mailbox, ip: Option<String>, ua: Option<String>) -> Actor {
-    Actor {
-        principal: Principal::Mailbox {
+    Actor::signed_in(
+        Principal::Mailbox {
             mailbox_id: m.id.clone(),
         },
-        user_id: None,
-        label: m.address.clone(),
-        role: None,
-        tenants: TenantScope::Only(vec![m.tenant_id.clone()]),
+        None,
+        m.address.clone(),
+        None,
+        TenantScope::Only(vec![m.tenant_id.clone()]),
         ip,
-        user_agent: ua,
-    }
+        ua,
+    )
 }
 
 fn new_codes() -> (Vec<String>, Vec<String>) {
@@ -73,16 +73,18 @@ pub async fn accept(
     let hash = secrets::hash_mail_password(password.to_string()).await?;
     let (codes, hashes) = new_codes();
     let now = st.clock.now();
+    // The link authenticates its holder as the mailbox's owner.
     let owner = owner_actor_for(&m, client.ip.clone(), client.user_agent.clone());
+    let g = authorize(&owner, Action::ManageOwnMailbox)?;
     let mut tx = st.db.begin().await?;
     if !store::use_invite(tx.conn(), &inv.id, now).await? {
         return Err(AppError::Invalid(BAD_LINK.into()));
     }
-    if !store::set_password(tx.conn(), &m.id, &hash, now, true).await? {
+    if !store::set_password(tx.conn(), &g, &m.id, &hash, now, true).await? {
         return Err(AppError::Invalid(BAD_LINK.into()));
     }
-    let cut = store::cut_access(tx.conn(), &m.id, now).await?;
-    store::replace_codes(tx.conn(), &m.id, &hashes, now).await?;
+    let cut = store::cut_access(tx.conn(), &g, &m.id, now).await?;
+    store::replace_codes(tx.conn(), &g, &m.id, &hashes, now).await?;
     let action = if inv.purpose == "reset" {
         "mailbox.password_reset"
     } else {
@@ -255,10 +257,12 @@ pub async fn self_reset(
             if store::consume_code(tx.conn(), &m.id, &secrets::hash_recovery_code(code), now)
                 .await?
             {
+                // The recovery code authenticated its holder as the mailbox's owner.
+                let owner = owner_actor_for(m, actor.ip.clone(), actor.user_agent.clone());
+                let g = authorize(&owner, Action::ManageOwnMailbox)?;
                 // Locked meanwhile: the lock holds (the code stays used, and that is logged;
                 // the answer is neutral).
-                if !store::set_password(tx.conn(), &m.id, &hash, now, false).await? {
-                    let owner = owner_actor_for(m, actor.ip.clone(), actor.user_agent.clone());
+                if !store::set_password(tx.conn(), &g, &m.id, &hash, now, false).await? {
                     let ev = Event::new("mailbox.self_reset_refused")
                         .target(m.id.clone())
                         .details(json!({
@@ -270,10 +274,9 @@ pub async fn self_reset(
                     tx.commit().await?;
                     return Err(AppError::Unauthorized(NEUTRAL_RESET.into()));
                 }
-                let cut = store::cut_access(tx.conn(), &m.id, now).await?;
+                let cut = store::cut_access(tx.conn(), &g, &m.id, now).await?;
                 // A link an operator issued is moot once the owner has reset themselves.
-                let revoked = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
-                let owner = owner_actor_for(m, actor.ip.clone(), actor.user_agent.clone());
+                let revoked = store::revoke_open_invites(tx.conn(), &g, &m.id, now).await?;
                 let ev = Event::new("mailbox.self_reset")
                     .target(m.id.clone())
                     .details(json!({
@@ -395,13 +398,13 @@ pub async fn change_password(
     let hash = secrets::hash_mail_password(password.to_string()).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    if !store::set_password(tx.conn(), &m.id, &hash, now, false).await? {
+    if !store::set_password(tx.conn(), &g, &m.id, &hash, now, false).await? {
         return Err(AppError::Conflict(
             "This mailbox is locked: only a reset link from whoever manages it opens it again."
                 .into(),
         ));
     }
-    let cut = store::cut_access(tx.conn(), &m.id, now).await?;
+    let cut = store::cut_access(tx.conn(), &g, &m.id, now).await?;
     let ev = Event::new("mailbox.password_changed")
         .target(m.id.clone())
         .details(json!({
@@ -425,7 +428,7 @@ pub async fn regenerate_codes(
     let (codes, hashes) = new_codes();
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    store::replace_codes(tx.conn(), &id, &hashes, now).await?;
+    store::replace_codes(tx.conn(), &g, &id, &hashes, now).await?;
     let mut ev = Event::new("mailbox.recovery_codes_regenerated")
         .target(id.clone())
         .details(json!({ "count": codes.len() }));
@@ -538,6 +541,7 @@ pub async fn create_app_password(
     let mut tx = st.db.begin().await?;
     store::insert_app_password(
         tx.conn(),
+        &g,
         &ap_id,
         &id,
         &tenant,
@@ -597,7 +601,7 @@ pub async fn revoke_app_password(
     };
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    if store::revoke_app_passwords(tx.conn(), &m_id, Some(id), now).await? != 1 {
+    if store::revoke_app_passwords(tx.conn(), &g, &m_id, Some(id), now).await? != 1 {
         return Err(AppError::NotFound);
     }
     let mut ev = Event::new("mailbox.app_password_revoked")

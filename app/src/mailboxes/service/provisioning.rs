@@ -136,17 +136,7 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         }))
         .tenant(domain.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
-    let emailed = issue_link(
-        st,
-        &mut tx,
-        g.actor,
-        &probe,
-        "provision",
-        delivery,
-        None,
-        now,
-    )
-    .await?;
+    let emailed = issue_link(st, &mut tx, &g, &probe, "provision", delivery, None, now).await?;
     let mail = tx.commit_outbox().await?;
     deliver(st, g.actor, mail, &format!("{} was created", probe.address)).await?;
     Ok(Created {
@@ -190,7 +180,7 @@ pub(crate) async fn delivery_for(
 pub(crate) async fn issue_link(
     st: &AppState,
     tx: &mut Tx,
-    by: &Actor,
+    g: &Granted<'_>,
     m: &Mailbox,
     purpose: &str,
     delivery: Delivery,
@@ -199,13 +189,13 @@ pub(crate) async fn issue_link(
 ) -> AppResult<bool> {
     // Holds the mailbox row to the end of this transaction, so an offboarding that runs at
     // the same time waits and then revokes this link too; one that came first wins.
-    if !store::hold(tx.conn(), &m.id).await? {
+    if !store::hold(tx.conn(), g, &m.id).await? {
         return Err(AppError::Conflict(format!(
             "{} was offboarded: no link was made.",
             m.address
         )));
     }
-    let revoked = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
+    let revoked = store::revoke_open_invites(tx.conn(), g, &m.id, now).await?;
     let token = secrets::new_token("mwm_");
     let id = secrets::new_id("minv");
     let expires = now + st.config.invite_ttl_hours * 3600;
@@ -215,6 +205,7 @@ pub(crate) async fn issue_link(
     };
     store::insert_invite(
         tx.conn(),
+        g,
         &id,
         &m.id,
         &m.tenant_id,
@@ -223,7 +214,7 @@ pub(crate) async fn issue_link(
         send_to,
         mode,
         reason,
-        by,
+        g.actor,
         now,
         expires,
     )
@@ -235,7 +226,7 @@ pub(crate) async fn issue_link(
             "send_to": send_to, "replaced": revoked, "expires_at": expires,
         }))
         .tenant(m.tenant_id.clone());
-    record(tx, by, now, ev).await?;
+    record(tx, g.actor, now, ev).await?;
     if let Delivery::Email(to) = delivery {
         let link = format!("{}/activate/{token}", st.config.public_url());
         let (subject, what) = if purpose == "reset" {
@@ -305,7 +296,14 @@ pub(crate) async fn withdraw(
     if let Some(link) = &mail.link {
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
-        if let Some((mailbox_id, tenant_id)) = store::withdraw_invite(tx.conn(), link, now).await? {
+        // Withdrawing a link nobody received is the system's safety net, whoever's action
+        // sent the mail (an approver, a mailbox owner…): it runs on the system's proof and
+        // is recorded as theirs.
+        let system = Actor::system("mail delivery");
+        let sg = authorize(&system, Action::ManageMailboxes)?;
+        if let Some((mailbox_id, tenant_id)) =
+            store::withdraw_invite(tx.conn(), &sg, link, now).await?
+        {
             let ev = Event::new("mailbox.invite_not_sent")
                 .target(mailbox_id)
                 .tenant(tenant_id)
@@ -346,9 +344,9 @@ pub async fn resend_invite(
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if to.is_some() && to != m.contact_email {
-        store::set_contact_email(tx.conn(), &m.id, to.as_deref()).await?;
+        store::set_contact_email(tx.conn(), &g, &m.id, to.as_deref()).await?;
     }
-    let emailed = issue_link(st, &mut tx, g.actor, &m, "provision", delivery, None, now).await?;
+    let emailed = issue_link(st, &mut tx, &g, &m, "provision", delivery, None, now).await?;
     let mail = tx.commit_outbox().await?;
     deliver(st, g.actor, mail, "A new link was made").await?;
     Ok(emailed)
@@ -376,12 +374,21 @@ pub async fn reveal_invite(st: &AppState, actor: &Actor, key: &str) -> AppResult
     let token = secrets::new_token("mwm_");
     let mut tx = st.db.begin().await?;
     let by = g.actor.user_id.clone().unwrap_or_default();
-    if !store::reveal_invite(tx.conn(), &inv.id, &secrets::sha256_hex(&token), &by, now).await? {
+    if !store::reveal_invite(
+        tx.conn(),
+        &g,
+        &inv.id,
+        &secrets::sha256_hex(&token),
+        &by,
+        now,
+    )
+    .await?
+    {
         return Err(AppError::Conflict(
             "This link was revealed already. Send a new invitation to reveal again.".into(),
         ));
     }
-    store::mark_revealed(tx.conn(), &m.id, &g.actor.label).await?;
+    store::mark_revealed(tx.conn(), &g, &m.id, &g.actor.label).await?;
     let ev = Event::new("mailbox.invite_revealed")
         .target(m.id.clone())
         .details(json!({ "address": m.address, "invite": inv.id }))
@@ -395,7 +402,7 @@ pub async fn revoke_invite(st: &AppState, actor: &Actor, key: &str) -> AppResult
     let (m, g) = managed(st, actor, key, Action::RevokeInvite).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let n = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
+    let n = store::revoke_open_invites(tx.conn(), &g, &m.id, now).await?;
     if n == 0 {
         return Err(AppError::Conflict(
             "There is no open invitation: it was used, revoked or has expired.".into(),

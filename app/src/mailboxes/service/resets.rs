@@ -83,8 +83,8 @@ pub async fn request_reset(
     let mut tx = st.db.begin().await?;
     let mut cut = store::Cut::default();
     if lock_now && m.status != "locked" {
-        store::set_status(tx.conn(), &m.id, "locked", now).await?;
-        cut = store::cut_access(tx.conn(), &m.id, now).await?;
+        store::set_status(tx.conn(), &g, &m.id, "locked", now).await?;
+        cut = store::cut_access(tx.conn(), &g, &m.id, now).await?;
     }
     let ev = Event::new("mailbox.reset_requested")
         .target(m.id.clone())
@@ -128,17 +128,7 @@ pub async fn request_reset(
         .await?;
         ResetOutcome::Queued { change_id: id }
     } else {
-        let emailed = issue_link(
-            st,
-            &mut tx,
-            g.actor,
-            &m,
-            "reset",
-            delivery,
-            Some(reason),
-            now,
-        )
-        .await?;
+        let emailed = issue_link(st, &mut tx, &g, &m, "reset", delivery, Some(reason), now).await?;
         ResetOutcome::Issued { emailed }
     };
     let mail = tx.commit_outbox().await?;
@@ -184,8 +174,7 @@ impl ChangeKind for ResetKind {
             .and_then(|v| v.as_str())
             .map(str::to_string);
         let delivery = delivery_for(st, &m, to.as_deref()).await?;
-        let emailed =
-            issue_link(st, tx, g.actor, &m, "reset", delivery, Some(&c.reason), now).await?;
+        let emailed = issue_link(st, tx, g, &m, "reset", delivery, Some(&c.reason), now).await?;
         let link = store::open_invite_id(tx.conn(), &m.id).await?;
         Ok(Applied {
             summary: if emailed {
@@ -241,11 +230,11 @@ impl ChangeKind for ResetKind {
                 m.address, m.status
             )));
         }
-        let revoked = store::revoke_open_invites(tx.conn(), &m.id, now).await?;
+        let revoked = store::revoke_open_invites(tx.conn(), g, &m.id, now).await?;
         let restore = before["status"].as_str().unwrap_or(then);
         let restored = restore != m.status && matches!(restore, "active" | "locked");
         if restored {
-            store::set_status(tx.conn(), &m.id, restore, now).await?;
+            store::set_status(tx.conn(), g, &m.id, restore, now).await?;
         }
         let status_after = if restored { restore } else { m.status.as_str() };
         let ev = Event::new("mailbox.reset_rolled_back")

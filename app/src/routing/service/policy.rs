@@ -16,24 +16,9 @@ pub async fn policy(conn: &mut AnyConnection, tenant_id: &str) -> AppResult<Rout
 
 /// The tenant's routing policy (anyone who sees the tenant).
 pub async fn tenant_policy(st: &AppState, actor: &Actor, tenant: &str) -> AppResult<RoutingPolicy> {
-    let t = tenant_for(st, actor, tenant, Action::ViewTenants).await?;
+    let t = crate::tenancy::service::tenant_for(st, actor, tenant, Action::ViewTenants).await?;
     let mut conn = st.db.pool().acquire().await?;
     policy(&mut conn, &t.id).await
-}
-
-async fn tenant_for(
-    st: &AppState,
-    actor: &Actor,
-    key: &str,
-    action: Action,
-) -> AppResult<crate::tenancy::Tenant> {
-    let view = authorize(actor, Action::ViewTenants)?;
-    let t = crate::tenancy::store::tenant(&st.db, &view, key)
-        .await?
-        .filter(|t| view.actor.tenants.contains(&t.id))
-        .ok_or(AppError::NotFound)?;
-    authorize_in(actor, action, &t.id)?;
-    Ok(t)
 }
 
 /// A destination domain as the allowlist holds it (ASCII, lower case), or why not.
@@ -54,7 +39,7 @@ pub async fn set_policy(
     tenant: &str,
     p: &RoutingPolicy,
 ) -> AppResult<RoutingPolicy> {
-    let t = tenant_for(st, actor, tenant, Action::ManageTenants).await?;
+    let t = crate::tenancy::service::tenant_for(st, actor, tenant, Action::ManageTenants).await?;
     let g = authorize_in(actor, Action::ManageTenants, &t.id)?;
     if !["direct", "approval"].contains(&p.alias_policy.as_str()) {
         return Err(AppError::invalid(
