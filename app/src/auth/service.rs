@@ -38,13 +38,15 @@ pub async fn ensure_setup_link(st: &AppState) -> AppResult<Option<String>> {
     let mut tx = st.db.begin().await?;
     store::revoke_open_setup_links(tx.conn(), now).await?;
     let id = secrets::new_id("inv");
+    let system = Actor::system("system");
+    let g = authorize(&system, Action::ManageOperators)?;
     store::insert_invite(
         tx.conn(),
+        &g,
         &id,
         None,
         Role::Owner,
         &secrets::sha256_hex(&token),
-        None,
         now,
         now + st.config.invite_ttl_hours * 3600,
         "console",
@@ -304,11 +306,11 @@ async fn create_invite(
     let mut tx = st.db.begin().await?;
     store::insert_invite(
         tx.conn(),
+        &g,
         &id,
         Some(&email.key()),
         role,
         &secrets::sha256_hex(&token),
-        g.actor.user_id.as_deref(),
         now,
         now + st.config.invite_ttl_hours * 3600,
         delivery,
@@ -379,9 +381,8 @@ pub async fn reveal_invite(st: &AppState, actor: &Actor, invite_id: &str) -> App
     let now = st.clock.now();
     let token = secrets::new_token("mwi_");
     let mut tx = st.db.begin().await?;
-    let by = g.actor.user_id.clone().unwrap_or_default();
     let Some(email) =
-        store::reveal_invite(tx.conn(), invite_id, &secrets::sha256_hex(&token), &by, now).await?
+        store::reveal_invite(tx.conn(), &g, invite_id, &secrets::sha256_hex(&token), now).await?
     else {
         return Err(AppError::Conflict(
             "This invitation cannot be revealed: it was revealed already, used, revoked or expired."
@@ -405,7 +406,7 @@ pub async fn revoke_invite(st: &AppState, actor: &Actor, invite_id: &str) -> App
     let g = authorize_invite(st, actor, invite_id, Action::RevokeInvite).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    if !store::revoke_invite(tx.conn(), invite_id, now).await? {
+    if !store::revoke_invite(tx.conn(), &g, invite_id, now).await? {
         return Err(AppError::Conflict(
             "This invitation is no longer open: it was used, revoked or has expired.".into(),
         ));
@@ -812,7 +813,7 @@ pub async fn revoke_session(st: &AppState, actor: &Actor, handle: &str) -> AppRe
     let uid = g.actor.user_id.clone().unwrap_or_default();
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    if !store::delete_session_by_handle(tx.conn(), &uid, handle).await? {
+    if !store::delete_session_by_handle(tx.conn(), &g, handle).await? {
         return Err(AppError::NotFound);
     }
     record(
@@ -832,7 +833,7 @@ pub async fn revoke_all_sessions(st: &AppState, actor: &Actor) -> AppResult<u64>
     let uid = g.actor.user_id.clone().unwrap_or_default();
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let n = store::delete_user_sessions(tx.conn(), &uid).await?;
+    let n = store::delete_user_sessions(tx.conn(), &g).await?;
     record(
         &mut tx,
         g.actor,
@@ -898,12 +899,12 @@ pub async fn create_token(
         .map(|s| s.as_str())
         .collect::<Vec<_>>()
         .join(",");
-    let uid = g.actor.user_id.clone().ok_or(AppError::Forbidden)?;
+    g.actor.user_id.as_ref().ok_or(AppError::Forbidden)?;
     let mut tx = st.db.begin().await?;
     store::insert_token(
         tx.conn(),
+        &g,
         &id,
-        &uid,
         name,
         &secrets::sha256_hex(&secret),
         &scope_str,
@@ -942,10 +943,9 @@ pub async fn tokens(st: &AppState, actor: &Actor) -> AppResult<Vec<TokenView>> {
 
 pub async fn revoke_token(st: &AppState, actor: &Actor, id: &str) -> AppResult<()> {
     let g = authorize(actor, Action::ManageOwnAccount)?;
-    let uid = g.actor.user_id.clone().unwrap_or_default();
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    if !store::revoke_token(tx.conn(), &uid, id, now).await? {
+    if !store::revoke_token(tx.conn(), &g, id, now).await? {
         return Err(AppError::NotFound);
     }
     record(

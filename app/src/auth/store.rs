@@ -5,7 +5,7 @@ use sqlx::{AnyConnection, Row};
 use super::{InviteRow, OperatorView, Role, SessionView, TokenView};
 use crate::core::authz::{Action, Granted};
 use crate::core::db::Db;
-use crate::core::AppResult;
+use crate::core::{AppError, AppResult};
 
 pub struct UserRow {
     pub id: String,
@@ -376,18 +376,28 @@ pub async fn invite_by_hash(db: &Db, token_hash: &str) -> AppResult<Option<Invit
 }
 
 #[allow(clippy::too_many_arguments)]
+/// An invitation by the proof's actor (none for the system's first-owner setup link):
+/// operators and owners with ManageOperators, or whoever may invite people to `tenant_id`.
 pub async fn insert_invite(
     c: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     email: Option<&str>,
     role: Role,
     token_hash: &str,
-    created_by: Option<&str>,
     now: i64,
     expires_at: i64,
     delivery: &str,
     tenant_id: Option<&str>,
 ) -> AppResult<()> {
+    match tenant_id {
+        Some(t) if role.is_tenant_role() => {
+            g.require(&[Action::InviteTenantUser])?;
+            g.check(t)?;
+        }
+        _ => g.require(&[Action::ManageOperators])?,
+    }
+    let created_by = g.actor.user_id.as_deref();
     sqlx::query(
         "INSERT INTO invites (id, email, role, token_hash, created_by, created_at, expires_at, delivery, tenant_id) \
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
@@ -501,11 +511,14 @@ pub async fn invite_meta(db: &Db, id: &str) -> AppResult<Option<(Role, Option<St
 /// Gives an open, never-revealed invite a new token; false otherwise.
 pub async fn reveal_invite(
     c: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
     new_hash: &str,
-    by: &str,
     now: i64,
 ) -> AppResult<Option<String>> {
+    g.require(&[Action::RevealInvite])?;
+    invite_in_scope(&mut *c, g, id).await?;
+    let by = g.actor.user_id.clone().unwrap_or_default();
     let r = sqlx::query(
         "UPDATE invites SET token_hash = $1, revealed_at = $2, revealed_by = $3 WHERE id = $4 \
          AND revealed_at IS NULL AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
@@ -522,7 +535,14 @@ pub async fn reveal_invite(
         .map(|e| e.unwrap_or_default()))
 }
 
-pub async fn revoke_invite(c: &mut AnyConnection, id: &str, now: i64) -> AppResult<bool> {
+pub async fn revoke_invite(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    id: &str,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::RevokeInvite])?;
+    invite_in_scope(&mut *c, g, id).await?;
     let r = sqlx::query(
         "UPDATE invites SET revoked_at = $1 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL \
          AND created_by IS NOT NULL",
@@ -561,11 +581,14 @@ pub async fn list_sessions(db: &Db, user_id: &str, now: i64) -> AppResult<Vec<Se
         .map_err(Into::into)
 }
 
+/// Ends one of the proof's own user's sessions.
 pub async fn delete_session_by_handle(
     c: &mut AnyConnection,
-    user_id: &str,
+    g: &Granted<'_>,
     handle: &str,
 ) -> AppResult<bool> {
+    g.require(&[Action::ManageOwnAccount])?;
+    let user_id = g.actor.user_id.as_deref().ok_or(AppError::Forbidden)?;
     let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND handle = $2")
         .bind(user_id.to_string())
         .bind(handle.to_string())
@@ -574,12 +597,31 @@ pub async fn delete_session_by_handle(
     Ok(r.rows_affected() > 0)
 }
 
-pub async fn delete_user_sessions(c: &mut AnyConnection, user_id: &str) -> AppResult<u64> {
+/// Ends every session of the proof's own user.
+pub async fn delete_user_sessions(c: &mut AnyConnection, g: &Granted<'_>) -> AppResult<u64> {
+    g.require(&[Action::ManageOwnAccount])?;
+    let user_id = g.actor.user_id.as_deref().ok_or(AppError::Forbidden)?;
     let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id.to_string())
         .execute(c)
         .await?;
     Ok(r.rows_affected())
+}
+
+/// Refuses (404) an invitation outside the proof's tenant, when it was granted in one.
+async fn invite_in_scope(c: &mut AnyConnection, g: &Granted<'_>, id: &str) -> AppResult<()> {
+    let Some(t) = g.tenant() else { return Ok(()) };
+    let r = sqlx::query("SELECT tenant_id FROM invites WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let tenant: Option<String> = r.try_get("tenant_id")?;
+    if tenant.as_deref() == Some(t) {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
 // ---------- API tokens ----------
@@ -602,16 +644,19 @@ fn token_row(r: &AnyRow) -> Result<TokenView, sqlx::Error> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// An API token for the proof's own user.
 pub async fn insert_token(
     c: &mut AnyConnection,
+    g: &Granted<'_>,
     id: &str,
-    user_id: &str,
     name: &str,
     hash: &str,
     scopes: &str,
     now: i64,
     expires_at: i64,
 ) -> AppResult<()> {
+    g.require(&[Action::CreateApiToken])?;
+    let user_id = g.actor.user_id.as_deref().ok_or(AppError::Forbidden)?;
     sqlx::query(
         "INSERT INTO api_tokens (id, user_id, name, token_hash, scopes, created_at, expires_at) \
          VALUES ($1,$2,$3,$4,$5,$6,$7)",
@@ -668,12 +713,15 @@ pub async fn touch_token(db: &Db, id: &str, now: i64) -> AppResult<()> {
     Ok(())
 }
 
+/// Revokes one of the proof's own user's tokens.
 pub async fn revoke_token(
     c: &mut AnyConnection,
-    user_id: &str,
+    g: &Granted<'_>,
     id: &str,
     now: i64,
 ) -> AppResult<bool> {
+    g.require(&[Action::ManageOwnAccount])?;
+    let user_id = g.actor.user_id.as_deref().ok_or(AppError::Forbidden)?;
     let r = sqlx::query(
         "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
     )

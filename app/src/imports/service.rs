@@ -271,7 +271,7 @@ pub async fn preview(
             error: p.error.as_deref(),
         })
         .collect();
-    store::insert(tx.conn(), &id, &rows).await?;
+    store::insert(tx.conn(), &g, &id, &rows).await?;
     let ev = Event::new("import.previewed")
         .target(id.clone())
         .details(json!({
@@ -510,7 +510,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 }
                 Err(e) => return Err(e),
             }
-            store::mark_created(tx.conn(), id, &prefix, last).await?;
+            store::mark_created(tx.conn(), &g, id, &prefix, last).await?;
             let events = batch
                 .iter()
                 .map(|r| {
@@ -567,7 +567,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                         issue_link(st, &mut tx, &g, m, "provision", Delivery::Reveal, None, now)
                             .await?;
                     }
-                    mark_invited(&mut tx, id, line, now).await?;
+                    mark_invited(&mut tx, &g, id, line, now).await?;
                 }
             }
         }
@@ -595,7 +595,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                     now,
                 )
                 .await?;
-                mark_invited(&mut tx, id, *line, now).await?;
+                mark_invited(&mut tx, &g, id, *line, now).await?;
             }
             jobs::advance(tx.conn(), id, batch.len() as i64).await?;
             let mails = tx.commit_outbox().await?;
@@ -635,7 +635,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 // Not invited after all: a restart sends these rows' invitations again.
                 let mut tx = st.db.begin().await?;
                 for (line, _) in &failed {
-                    store::set_invited(tx.conn(), id, *line, None).await?;
+                    store::set_invited(tx.conn(), &g, id, *line, None).await?;
                 }
                 jobs::advance(tx.conn(), id, -(failed.len() as i64)).await?;
                 tx.commit_bookkeeping().await?;
@@ -668,17 +668,19 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
     tx.commit().await
 }
 
-/// All or nothing: removes every mailbox the job created and fails it with the reason.
+/// A row's link was issued.
 async fn mark_invited(
     tx: &mut crate::core::db::Tx,
+    g: &crate::core::authz::Granted<'_>,
     id: &str,
     line: i64,
     now: i64,
 ) -> AppResult<()> {
-    store::set_invited(tx.conn(), id, line, Some(now)).await?;
+    store::set_invited(tx.conn(), g, id, line, Some(now)).await?;
     Ok(())
 }
 
+/// All or nothing: removes every mailbox the job created and fails it with the reason.
 async fn roll_back(
     st: &AppState,
     id: &str,
@@ -695,7 +697,7 @@ async fn roll_back(
     let made = store::created(tx.conn(), id).await?;
     // Links someone made meanwhile for these brand-new mailboxes go with them.
     let removed = mstore::delete_new(tx.conn(), &g, tenant_id, &made).await?;
-    store::forget_created(tx.conn(), id).await?;
+    store::forget_created(tx.conn(), &g, id).await?;
     // The counters follow what is left.
     let tally = crate::mailboxes::store::tally(tx.conn(), tenant_id).await?;
     crate::tenancy::store::recount(tx.conn(), &g, tenant_id, &tally).await?;

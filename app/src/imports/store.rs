@@ -4,6 +4,7 @@
 use sqlx::{AnyConnection, Row};
 
 use super::ImportRow;
+use crate::core::authz::{Action, Granted};
 use crate::core::db::{values, Db};
 use crate::core::AppResult;
 
@@ -17,7 +18,13 @@ pub struct NewRow<'a> {
     pub error: Option<&'a str>,
 }
 
-pub async fn insert(c: &mut AnyConnection, job_id: &str, rows: &[NewRow<'_>]) -> AppResult<()> {
+pub async fn insert(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    job_id: &str,
+    rows: &[NewRow<'_>],
+) -> AppResult<()> {
+    g.require(&[Action::ManageMailboxes])?;
     for chunk in rows.chunks(100) {
         let sql = format!(
             "INSERT INTO import_rows (job_id, line, address, display_name, quota_bytes, invite_to, error) VALUES {}",
@@ -105,10 +112,12 @@ pub async fn to_create(
 /// Records the mailboxes made for the valid rows up to `last_line` (ids `prefix` + line).
 pub async fn mark_created(
     c: &mut AnyConnection,
+    g: &Granted<'_>,
     job_id: &str,
     prefix: &str,
     last_line: i64,
 ) -> AppResult<()> {
+    g.require(&[Action::ManageMailboxes])?;
     sqlx::query(
         "UPDATE import_rows SET mailbox_id = $2 || CAST(line AS TEXT) WHERE job_id = $1 \
          AND error IS NULL AND mailbox_id IS NULL AND line <= $3",
@@ -147,10 +156,12 @@ pub async fn to_invite(db: &Db, job_id: &str) -> AppResult<Vec<(i64, String, Opt
 /// (`None`).
 pub async fn set_invited(
     c: &mut AnyConnection,
+    g: &Granted<'_>,
     job_id: &str,
     line: i64,
     at: Option<i64>,
 ) -> AppResult<()> {
+    g.require(&[Action::ManageMailboxes])?;
     sqlx::query("UPDATE import_rows SET invited_at = $3 WHERE job_id = $1 AND line = $2")
         .bind(job_id)
         .bind(line)
@@ -175,7 +186,8 @@ pub async fn created(c: &mut AnyConnection, job_id: &str) -> AppResult<Vec<Strin
 }
 
 /// Forgets what the job created (its mailboxes were removed).
-pub async fn forget_created(c: &mut AnyConnection, job_id: &str) -> AppResult<()> {
+pub async fn forget_created(c: &mut AnyConnection, g: &Granted<'_>, job_id: &str) -> AppResult<()> {
+    g.require(&[Action::ManageMailboxes])?;
     sqlx::query("UPDATE import_rows SET mailbox_id = NULL, invited_at = NULL WHERE job_id = $1")
         .bind(job_id)
         .execute(c)
