@@ -2,8 +2,9 @@
 use leptos::prelude::*;
 use tower_sessions::Session;
 
+use crate::auth::web::SignedIn;
 use crate::core::state::AppState;
-use crate::core::web::{ClientInfo, SignedIn};
+use crate::core::web::ClientInfo;
 use crate::core::AppError;
 
 pub struct Ctx {
@@ -56,7 +57,7 @@ where
     let c = ctx().await?;
     let shell = crate::auth::Shell {
         user: c.user.0.clone(),
-        flash: crate::core::web::take_flash(&c.session).await,
+        flash: crate::auth::web::take_flash(&c.session).await,
     };
     let data = load(c).await.map_err(|e| {
         let sfn = to_sfn(e);

@@ -1,4 +1,7 @@
-//! Parse, don't validate: values that can only hold valid data.
+//! Shared types, compiled for the browser too: values that can only hold valid data (parse,
+//! don't validate), and the vocabulary of the mechanisms every capability plugs into — the
+//! console roles the gate decides on, and the change-request record the change kinds read.
+//! Core and the capabilities both name these; neither owns the other.
 use serde::{Deserialize, Serialize};
 
 /// A mail address as Mailward accepts it: `local@domain`, ASCII, domain lower-cased.
@@ -83,5 +86,158 @@ mod tests {
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad}");
         }
+    }
+}
+
+// ---------- the gate's roles ----------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Operator,
+    TenantAdmin,
+    ClientViewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Operator => "operator",
+            Role::TenantAdmin => "tenant_admin",
+            Role::ClientViewer => "client_viewer",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "operator" => Some(Role::Operator),
+            "tenant_admin" => Some(Role::TenantAdmin),
+            "client_viewer" => Some(Role::ClientViewer),
+            _ => None,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Operator => "Operator",
+            Role::TenantAdmin => "Tenant admin",
+            Role::ClientViewer => "Client viewer",
+        }
+    }
+    /// Roles that belong to one tenant.
+    pub fn is_tenant_role(self) -> bool {
+        matches!(self, Role::TenantAdmin | Role::ClientViewer)
+    }
+    pub const ALL: [Role; 4] = [
+        Role::Owner,
+        Role::Operator,
+        Role::TenantAdmin,
+        Role::ClientViewer,
+    ];
+}
+
+// ---------- the change queue's record ----------
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ChangeRequest {
+    pub id: String,
+    pub tenant_id: String,
+    pub tenant_name: String,
+    /// What kind of change, e.g. `mailbox.reset`.
+    pub kind: String,
+    pub target_id: String,
+    pub target_label: String,
+    /// The change itself (JSON text).
+    pub payload: String,
+    /// The state before the change (JSON text), for the record and for rollback.
+    pub before: String,
+    pub reason: String,
+    pub state: ChangeState,
+    pub requested_by: Option<String>,
+    pub requested_by_label: String,
+    pub requested_at: i64,
+    pub expires_at: i64,
+    pub decided_by_label: Option<String>,
+    pub decided_at: Option<i64>,
+    pub decision_note: Option<String>,
+    pub applied_at: Option<i64>,
+    /// What applying did, or why it failed.
+    pub result: Option<String>,
+    /// The object as applying left it (JSON text), for a rollback's "changed since?" check.
+    pub after: Option<String>,
+    /// For a rollback: the applied request it undoes.
+    pub rollback_of: Option<String>,
+}
+
+/// Where a change request is in its life (stored and sent as its snake_case name).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeState {
+    /// Waiting for a second person (until it expires).
+    Pending,
+    /// Won by an approver, being applied (never seen outside the approving transaction).
+    Approved,
+    Applied,
+    Rejected,
+    /// Withdrawn by the requester, or ended with its object (offboarding).
+    Cancelled,
+    /// Nobody decided in time (shown as soon as the time passes).
+    Expired,
+    /// Approved, but it no longer fitted the data; the reason is in `result`.
+    Failed,
+    /// Applied, then undone by an applied rollback request.
+    RolledBack,
+}
+
+impl ChangeState {
+    pub const ALL: [ChangeState; 8] = [
+        ChangeState::Pending,
+        ChangeState::Approved,
+        ChangeState::Applied,
+        ChangeState::Rejected,
+        ChangeState::Cancelled,
+        ChangeState::Expired,
+        ChangeState::Failed,
+        ChangeState::RolledBack,
+    ];
+    /// The stored name (`rolled_back`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeState::Pending => "pending",
+            ChangeState::Approved => "approved",
+            ChangeState::Applied => "applied",
+            ChangeState::Rejected => "rejected",
+            ChangeState::Cancelled => "cancelled",
+            ChangeState::Expired => "expired",
+            ChangeState::Failed => "failed",
+            ChangeState::RolledBack => "rolled_back",
+        }
+    }
+    /// How it reads on pages and in messages (`rolled back`).
+    pub fn label(self) -> &'static str {
+        match self {
+            ChangeState::RolledBack => "rolled back",
+            other => other.as_str(),
+        }
+    }
+    pub fn parse(s: &str) -> Option<ChangeState> {
+        ChangeState::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ChangeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Compares with the stored name, so `state == "applied"` reads as before.
+impl PartialEq<&str> for ChangeState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }

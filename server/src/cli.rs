@@ -309,7 +309,7 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
     if let Err(e) = db.migrate().await {
         return db_refused("migrate", &e);
     }
-    let db = match app::audit::key::attach(db, &cfg).await {
+    let db = match app::audit::service::attach_key(db, &cfg).await {
         Ok(db) => db,
         Err(e) => return fail(&e),
     };

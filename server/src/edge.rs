@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use http::{header, StatusCode};
 use tower_sessions::Session;
 
+use app::auth::web::set_flash;
 use app::auth::FlashKind;
-use app::core::web::set_flash;
 use app::core::AppError;
 
 /// The longest text value accepted in any one field.

@@ -125,7 +125,6 @@ pub fn router(state: AppState) -> Router {
         .merge(app::routing::http::routes())
         .merge(app::imports::http::routes())
         .merge(app::api::routes())
-        .merge(app::api::export_routes())
         .with_state(state.clone());
 
     own.merge(site)

@@ -807,3 +807,47 @@ fn actors_are_made_only_by_authentication() {
     );
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }
+
+/// Core is the spine every capability builds on, and knows none of them: change and job
+/// kinds are registered into it (`server::kinds()`), the shared vocabulary it decides on
+/// (roles, the change-request record) lives in `types`. A `crate::<capability>` path in
+/// `app/src/core/` fails here.
+#[test]
+fn core_knows_no_capability() {
+    const CAPABILITIES: &[&str] = &[
+        "api",
+        "audit",
+        "auth",
+        "changes",
+        "dashboard",
+        "imports",
+        "mailboxes",
+        "portal",
+        "routing",
+        "ssr",
+        "tenancy",
+        "ui",
+    ];
+    let mut files = Vec::new();
+    rust_files(&root().join("app/src/core"), &mut files);
+    assert!(!files.is_empty());
+    let mut problems = Vec::new();
+    for path in files {
+        let src = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in src.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for cap in CAPABILITIES {
+                if code.contains(&format!("crate::{cap}::"))
+                    || code.contains(&format!("crate::{cap};"))
+                {
+                    problems.push(format!(
+                        "{}:{} names the capability `{cap}`",
+                        path.display(),
+                        i + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
+}

@@ -301,7 +301,7 @@ impl TestApp {
         tweak(&mut config);
         let db = Db::connect(&database_url).await.expect("database");
         db.migrate().await.expect("migrations");
-        let db = app::audit::key::attach(db, &config)
+        let db = app::audit::service::attach_key(db, &config)
             .await
             .expect("audit key");
         let state = AppState::new(db, config, server::kinds());

@@ -1,9 +1,9 @@
 //! The tamper-evident audit log: shared types here, the chain in `service`.
 use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "ssr")]
-pub mod key;
 pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod rest;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]

@@ -5,9 +5,9 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::key::AuditKey;
 use super::store;
 use super::AuditEvent;
+use crate::core::audit_key::AuditKey;
 use crate::core::db::{Db, Tx};
 use crate::core::{authz::Actor, AppError, AppResult};
 
@@ -91,10 +91,9 @@ pub async fn record_many(
         return Ok(0);
     }
     let n_events = events.len();
-    let key = tx
-        .audit_key()
-        .cloned()
-        .ok_or_else(|| AppError::internal("the audit key was not loaded (audit::key::attach)"))?;
+    let key = tx.audit_key().cloned().ok_or_else(|| {
+        AppError::internal("the audit key was not loaded (audit::service::attach_key)")
+    })?;
     let n = events.len() as i64;
     let (last, mut prev_hash) = store::bump_head(tx.conn(), n).await?;
     let mut rows = Vec::with_capacity(events.len());
@@ -208,8 +207,9 @@ fn checkpoint_mac(
 }
 
 fn need_key(db: &Db) -> AppResult<&AuditKey> {
-    db.audit_key()
-        .ok_or_else(|| AppError::internal("the audit key was not loaded (audit::key::attach)"))
+    db.audit_key().ok_or_else(|| {
+        AppError::internal("the audit key was not loaded (audit::service::attach_key)")
+    })
 }
 
 /// Signs the chain's current head.
@@ -458,3 +458,44 @@ pub fn to_jsonl(events: &[AuditEvent]) -> String {
 }
 
 pub use super::store::{claim_head_key, head_key_id, stats};
+
+/// Loads (or on first start creates) the configured key, checks it is the key this
+/// database's chain was written with, and hands back the database handle that records with
+/// it. Every process that writes the audit log opens its database through here.
+pub async fn attach_key(db: Db, cfg: &crate::core::config::Config) -> AppResult<Db> {
+    let path = crate::core::audit_key::key_path(cfg);
+    let (key, created) = crate::core::audit_key::load_or_create(&path)?;
+    let id = key.id();
+    let have = super::store::head_key_id(&db).await?;
+    match have {
+        Some(h) if h != id => {
+            return Err(AppError::Config(format!(
+                "the audit log of this database is keyed with another audit key (id {h}; {} has \
+                 id {id}). Point audit_key_file (MAILWARD_AUDIT_KEY_FILE) at the key this \
+                 database was started with; every instance sharing it needs the same key.",
+                path.display()
+            )));
+        }
+        Some(_) => {}
+        None => {
+            super::store::claim_head_key(&db, &id).await?;
+            // Two instances starting at once with different keys: one of them loses here.
+            let now = super::store::head_key_id(&db).await?;
+            if now.as_deref() != Some(id.as_str()) {
+                return Err(AppError::Config(
+                    "another instance keyed this audit log with a different key at the same time"
+                        .into(),
+                ));
+            }
+        }
+    }
+    if created {
+        tracing::warn!(
+            path = %path.display(),
+            key_id = %id,
+            "created a new audit key: back it up, keep it off the database host if you can, and \
+             give every instance sharing this database the same file"
+        );
+    }
+    Ok(db.with_audit_key(key))
+}

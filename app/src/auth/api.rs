@@ -146,5 +146,5 @@ pub async fn get_operators() -> Result<PageData<OperatorsPage>, ServerFnError> {
 /// A secret put aside for the next page view (shown once).
 #[cfg(feature = "ssr")]
 pub async fn take_fresh(c: &crate::ssr::Ctx) -> Option<FreshSecret> {
-    crate::core::web::take(&c.session, super::sessions::FRESH_SECRET).await
+    crate::auth::web::take(&c.session, super::sessions::FRESH_SECRET).await
 }

@@ -11,8 +11,9 @@ use tower_sessions::Session;
 use super::service::{self, Onboarding};
 use super::sessions as keys;
 use super::{CurrentUser, FlashKind, FreshSecret};
+use crate::auth::web::{done, failed, set_flash, Caller, SignedIn};
 use crate::core::state::AppState;
-use crate::core::web::{done, failed, set_flash, Caller, ClientInfo, SignedIn};
+use crate::core::web::ClientInfo;
 use crate::core::AppError;
 
 pub fn routes() -> Router<AppState> {

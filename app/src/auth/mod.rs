@@ -6,58 +6,19 @@ pub mod api;
 pub mod http;
 pub mod pages;
 #[cfg(feature = "ssr")]
+pub mod rest;
+#[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod store;
+#[cfg(feature = "ssr")]
+pub mod web;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Owner,
-    Operator,
-    TenantAdmin,
-    ClientViewer,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Operator => "operator",
-            Role::TenantAdmin => "tenant_admin",
-            Role::ClientViewer => "client_viewer",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "owner" => Some(Role::Owner),
-            "operator" => Some(Role::Operator),
-            "tenant_admin" => Some(Role::TenantAdmin),
-            "client_viewer" => Some(Role::ClientViewer),
-            _ => None,
-        }
-    }
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Owner => "Owner",
-            Role::Operator => "Operator",
-            Role::TenantAdmin => "Tenant admin",
-            Role::ClientViewer => "Client viewer",
-        }
-    }
-    /// Roles that belong to one tenant.
-    pub fn is_tenant_role(self) -> bool {
-        matches!(self, Role::TenantAdmin | Role::ClientViewer)
-    }
-    pub const ALL: [Role; 4] = [
-        Role::Owner,
-        Role::Operator,
-        Role::TenantAdmin,
-        Role::ClientViewer,
-    ];
-}
+/// The console roles (defined with the shared vocabulary in `types`, because the gate in
+/// `core::authz` decides on them too).
+pub use crate::types::Role;
 
 /// The signed-in person, as the layout shows them.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

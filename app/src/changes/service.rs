@@ -161,7 +161,7 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
                 .tenant(c.tenant_id.clone());
             record(&mut tx, g.actor, now, ev).await?;
             let mail = tx.commit_outbox().await?;
-            crate::mailboxes::service::deliver(st, g.actor, mail, "The change was applied").await?;
+            crate::core::mailer::deliver(st, g.actor, mail, "The change was applied").await?;
         }
         // The change no longer fits (say the mailbox was offboarded meanwhile): the request
         // fails for good, with the reason kept.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::AppError;
 
-pub use crate::auth::Role;
+pub use crate::types::Role;
 
 /// An API token's scopes narrow what its creator could do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -26,9 +26,9 @@ pub struct Db {
     /// SQLite has one writer: writers queue here instead of failing with SQLITE_BUSY
     /// when two deferred transactions try to upgrade their locks at once.
     write_lock: Option<Arc<Mutex<()>>>,
-    /// The key the audit chain is written with (`audit::key::attach`); kept beside the pool
+    /// The key the audit chain is written with (`audit::service::attach_key`); kept beside the pool
     /// because every transaction that records an event needs it.
-    audit_key: Option<crate::audit::key::AuditKey>,
+    audit_key: Option<crate::core::audit_key::AuditKey>,
 }
 
 /// A write transaction. Commit explicitly; dropping it rolls back.
@@ -40,7 +40,7 @@ pub struct Tx {
     tx: Transaction<'static, Any>,
     _guard: Option<OwnedMutexGuard<()>>,
     outbox: Vec<Mail>,
-    audit_key: Option<crate::audit::key::AuditKey>,
+    audit_key: Option<crate::core::audit_key::AuditKey>,
     /// Audit events written in this transaction (`audit::service::record_many` counts them).
     events: usize,
 }
@@ -49,8 +49,8 @@ impl Tx {
     pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
-    /// The audit key (none when the database was opened without `audit::key::attach`).
-    pub fn audit_key(&self) -> Option<&crate::audit::key::AuditKey> {
+    /// The audit key (none when the database was opened without `audit::service::attach_key`).
+    pub fn audit_key(&self) -> Option<&crate::core::audit_key::AuditKey> {
         self.audit_key.as_ref()
     }
     /// Called by the audit writer for each event it adds to this transaction.
@@ -172,11 +172,11 @@ impl Db {
     }
 
     /// This handle, recording audit events with `key`.
-    pub fn with_audit_key(mut self, key: crate::audit::key::AuditKey) -> Db {
+    pub fn with_audit_key(mut self, key: crate::core::audit_key::AuditKey) -> Db {
         self.audit_key = Some(key);
         self
     }
-    pub fn audit_key(&self) -> Option<&crate::audit::key::AuditKey> {
+    pub fn audit_key(&self) -> Option<&crate::core::audit_key::AuditKey> {
         self.audit_key.as_ref()
     }
 

@@ -416,3 +416,53 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Sends the mail a committed transaction queued (`Tx::commit_outbox`). Mail that cannot be
+/// handed over goes to the registered [`crate::core::registry::UnsentMail`] handlers (the
+/// mailboxes capability withdraws a one-time link it carried); the error then says what was
+/// done (`done`, "X was created") and what was not.
+pub async fn deliver(
+    st: &super::state::AppState,
+    by: &super::authz::Actor,
+    mails: Vec<Mail>,
+    done: &str,
+) -> super::AppResult<()> {
+    let mut failed = None;
+    for mail in mails {
+        if let Err(e) = st
+            .mailer
+            .send(&mail.to, &mail.subject, mail.body.clone())
+            .await
+        {
+            let msg = unsent(st, by, &mail, &e, done).await?;
+            failed.get_or_insert(msg);
+        }
+    }
+    match failed {
+        Some(msg) => Err(super::AppError::Unavailable(msg)),
+        None => Ok(()),
+    }
+}
+
+/// After `mail` could not be sent: the registered handlers act on it, and the answer says in
+/// words what was done and what was not.
+pub async fn unsent(
+    st: &super::state::AppState,
+    by: &super::authz::Actor,
+    mail: &Mail,
+    e: &super::AppError,
+    done: &str,
+) -> super::AppResult<String> {
+    tracing::warn!(error = %e, to = %mail.to, "mail not sent");
+    let mut msg = format!(
+        "{done}, but the email to {} could not be sent ({e}).",
+        mail.to
+    );
+    for h in st.kinds.unsent_handlers() {
+        if let Some(said) = h.unsent(st, by, mail, e).await? {
+            msg.push(' ');
+            msg.push_str(&said);
+        }
+    }
+    Ok(msg)
+}

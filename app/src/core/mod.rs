@@ -1,5 +1,6 @@
 //! Cross-cutting server-side machinery: database, authorization, audit chain, secrets,
 //! clock, configuration, mail and errors. Every capability module builds on these.
+pub mod audit_key;
 pub mod authz;
 pub mod clock;
 pub mod config;

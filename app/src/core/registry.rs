@@ -14,7 +14,7 @@ use super::authz::{Action, Granted};
 use super::db::Tx;
 use super::state::AppState;
 use super::{AppError, AppResult};
-use crate::changes::ChangeRequest;
+use crate::types::ChangeRequest;
 
 /// What applying a change did.
 pub struct Applied {
@@ -72,11 +72,28 @@ pub trait JobKind: Send + Sync {
     async fn run(&self, st: &AppState, id: &str, worker: &str) -> AppResult<()>;
 }
 
+/// What a capability does when mail that a committed change queued cannot be handed over
+/// (see [`crate::core::mailer::deliver`]): the mailboxes capability withdraws the one-time
+/// link a lost mail carried, so no live link exists that nobody received.
+#[async_trait]
+pub trait UnsentMail: Send + Sync {
+    /// Acts on the lost `mail` (sent for `by`'s change); returns a sentence saying what it
+    /// did, if anything.
+    async fn unsent(
+        &self,
+        st: &AppState,
+        by: &super::authz::Actor,
+        mail: &super::mailer::Mail,
+        e: &AppError,
+    ) -> AppResult<Option<String>>;
+}
+
 /// The kinds this server knows.
 #[derive(Clone, Default)]
 pub struct Registry {
     changes: BTreeMap<&'static str, Arc<dyn ChangeKind>>,
     jobs: BTreeMap<&'static str, Arc<dyn JobKind>>,
+    unsent: Vec<Arc<dyn UnsentMail>>,
 }
 
 impl Registry {
@@ -104,6 +121,15 @@ impl Registry {
         self
     }
 
+    /// Adds what to do when queued mail cannot be sent.
+    pub fn unsent_mail(mut self, h: impl UnsentMail + 'static) -> Self {
+        self.unsent.push(Arc::new(h));
+        self
+    }
+    /// The handlers for unsent mail, in the order registered.
+    pub fn unsent_handlers(&self) -> impl Iterator<Item = &dyn UnsentMail> + '_ {
+        self.unsent.iter().map(|h| h.as_ref())
+    }
     pub fn change_kind(&self, kind: &str) -> AppResult<&dyn ChangeKind> {
         self.changes
             .get(kind)

@@ -1,16 +1,8 @@
-//! HTTP plumbing shared by every capability: client info, the signed-in user, flash
-//! messages, form redirects, and request metrics.
+//! HTTP plumbing shared by every capability: client info, request metrics, trusted proxies.
+//! (Who is signed in, flash messages and form answers are `auth::web`: they read the session.)
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-
-use axum::response::{IntoResponse, Redirect, Response};
-use tower_sessions::Session;
-
-use super::authz::Actor;
-use super::error::AppError;
-use crate::auth::sessions as keys;
-use crate::auth::{CurrentUser, Flash, FlashKind};
 
 /// Where a request came from (set by the server's outer middleware).
 #[derive(Clone, Debug, Default)]
@@ -19,58 +11,6 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
     /// Served over TLS (directly, or a trusted proxy said so).
     pub https: bool,
-}
-
-/// The person signed in on this request, if any (set by the session middleware).
-#[derive(Clone, Debug, Default)]
-pub struct SignedIn(pub Option<CurrentUser>);
-
-impl SignedIn {
-    pub fn actor(&self, client: &ClientInfo) -> Actor {
-        match &self.0 {
-            Some(u) => {
-                crate::auth::service::actor_for(u, client.ip.clone(), client.user_agent.clone())
-            }
-            None => Actor::anonymous(client.ip.clone(), client.user_agent.clone()),
-        }
-    }
-}
-
-pub async fn set_flash(session: &Session, kind: FlashKind, message: impl Into<String>) {
-    let _ = session
-        .insert(
-            keys::FLASH,
-            Flash {
-                kind,
-                message: message.into(),
-            },
-        )
-        .await;
-}
-
-pub async fn take_flash(session: &Session) -> Option<Flash> {
-    take(session, keys::FLASH).await
-}
-
-/// Removes and returns a one-time session value. Reads first: removing marks the session
-/// changed, and an unchanged session is not written back.
-pub async fn take<T: serde::de::DeserializeOwned>(session: &Session, key: &str) -> Option<T> {
-    let v = session.get::<T>(key).await.ok().flatten()?;
-    let _ = session.remove_value(key).await;
-    Some(v)
-}
-
-/// After a form post: a success message and a 303 to `to`.
-pub async fn done(session: &Session, to: &str, message: impl Into<String>) -> Response {
-    set_flash(session, FlashKind::Success, message).await;
-    Redirect::to(to).into_response()
-}
-
-/// After a failed form post: the error's user message and a 303 back to `to`.
-pub async fn failed(session: &Session, to: &str, err: AppError) -> Response {
-    err.log();
-    set_flash(session, FlashKind::Error, err.user_message()).await;
-    Redirect::to(to).into_response()
 }
 
 /// Prometheus counters and a latency histogram, rendered by hand (text format 0.0.4).
@@ -152,62 +92,6 @@ impl Metrics {
             self.render_stalls.load(Ordering::Relaxed)
         );
         out
-    }
-}
-
-/// Everything a form handler needs about its caller, extracted once: the state, the
-/// session, and the acting person (anonymous when signed out).
-pub struct Caller {
-    pub st: super::state::AppState,
-    pub session: Session,
-    pub client: ClientInfo,
-    pub user: SignedIn,
-}
-
-impl axum::extract::FromRequestParts<super::state::AppState> for Caller {
-    type Rejection = Response;
-    async fn from_request_parts(
-        parts: &mut http::request::Parts,
-        st: &super::state::AppState,
-    ) -> Result<Self, Response> {
-        let session = Session::from_request_parts(parts, st)
-            .await
-            .map_err(|e| e.into_response())?;
-        Ok(Caller {
-            st: st.clone(),
-            session,
-            client: parts
-                .extensions
-                .get::<ClientInfo>()
-                .cloned()
-                .unwrap_or_default(),
-            user: parts
-                .extensions
-                .get::<SignedIn>()
-                .cloned()
-                .unwrap_or_default(),
-        })
-    }
-}
-
-impl Caller {
-    pub fn actor(&self) -> Actor {
-        self.user.actor(&self.client)
-    }
-
-    /// Answers a form post: on success a flash message and a 303 to `ok_to`; on failure the
-    /// error's message and a 303 to `err_to`.
-    pub async fn answer<T>(
-        &self,
-        result: Result<T, AppError>,
-        ok_to: &str,
-        ok_message: &str,
-        err_to: &str,
-    ) -> Response {
-        match result {
-            Ok(_) => done(&self.session, ok_to, ok_message).await,
-            Err(e) => failed(&self.session, err_to, e).await,
-        }
     }
 }
 

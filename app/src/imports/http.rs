@@ -5,8 +5,8 @@ use axum::routing::post;
 use axum::Router;
 
 use super::service;
+use crate::auth::web::{done, failed, Caller};
 use crate::core::state::AppState;
-use crate::core::web::{done, failed, Caller};
 use crate::core::AppError;
 
 pub const MAX_UPLOAD: usize = 16 * 1024 * 1024;

@@ -19,7 +19,7 @@ use crate::core::jobs;
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
-use crate::mailboxes::service::{issue_link, withdraw, Delivery};
+use crate::mailboxes::service::{issue_link, Delivery};
 use crate::mailboxes::{parse_quota, store as mstore};
 use crate::types::EmailAddress;
 
@@ -619,7 +619,9 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                         let Some(done) = done else { break };
                         let (k, mail, r) = done.map_err(AppError::internal)?;
                         if let Err(e) = r {
-                            let msg = withdraw(st, &actor, &mail, &e, "The mailbox exists").await?;
+                            let msg =
+                                crate::core::mailer::unsent(st, actor, &mail, &e, "The mailbox exists")
+                                    .await?;
                             failed.push((batch[k].0, msg));
                         }
                     }

@@ -10,10 +10,10 @@ use tower_sessions::Session;
 use super::service::{self, ResetOutcome};
 use super::{NewMailbox, OffboardingReceipt};
 use crate::auth::sessions as keys;
+use crate::auth::web::{done, failed, Caller};
 use crate::auth::FreshSecret;
 use crate::core::authz::Actor;
 use crate::core::state::AppState;
-use crate::core::web::{done, failed, Caller};
 use crate::core::AppError;
 
 pub fn routes() -> Router<AppState> {
@@ -269,7 +269,7 @@ async fn offboard_many(c: Caller, Form(f): Form<Vec<(String, String)>>) -> Respo
             } else {
                 crate::auth::FlashKind::Error
             };
-            crate::core::web::set_flash(&c.session, kind, msg).await;
+            crate::auth::web::set_flash(&c.session, kind, msg).await;
             Redirect::to("/mailboxes?status=offboarded").into_response()
         }
         Err(e) => failed(&c.session, back, e).await,

@@ -1,4 +1,4 @@
-//! REST for mailboxes (and, for now, CSV imports): the same services, gate and audit as the
+//! REST for mailboxes: the same services, gate and audit as the
 //! console. Secrets never travel here: links are emailed (revealing is browser-only), passwords and
 //! app passwords belong to the mailbox owner.
 use axum::extract::{Path, Query, State};
@@ -37,14 +37,6 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/mailboxes/{id}/app-passwords/{ap}",
             delete(revoke_app_password),
         )
-        .route(
-            "/api/v1/imports",
-            post(create_import).layer(axum::extract::DefaultBodyLimit::max(
-                crate::imports::http::MAX_UPLOAD,
-            )),
-        )
-        .route("/api/v1/imports/{id}", get(get_import))
-        .route("/api/v1/imports/{id}/start", post(start_import))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -338,60 +330,4 @@ pub async fn revoke_app_password(
 ) -> Result<StatusCode, AppError> {
     service::revoke_app_password(&st, &a, Some(&id), &ap).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ImportQuery {
-    /// The tenant (short name or id).
-    pub tenant: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ImportDetail {
-    pub job: crate::imports::ImportJob,
-    /// Lines with errors first (at most 1,000).
-    pub rows: Vec<crate::imports::ImportRow>,
-}
-
-/// Checks a CSV file (the request body: `address,display_name,quota,invite_to`) and stores
-/// it as a draft import with an error per bad line; nothing is created until it is started.
-#[utoipa::path(post, path = "/api/v1/imports", tag = "mailboxes", security(("bearer" = [])), params(ImportQuery),
-    request_body(content = String, content_type = "text/csv"),
-    responses((status = 201, body = ImportDetail), (status = 404), (status = 422)))]
-pub async fn create_import(
-    State(st): State<AppState>,
-    ApiActor(a): ApiActor,
-    Query(q): Query<ImportQuery>,
-    body: String,
-) -> Result<(StatusCode, Json<ImportDetail>), AppError> {
-    let job = crate::imports::service::preview(&st, &a, &q.tenant, &body).await?;
-    let rows = crate::imports::service::rows(&st, &a, &job.id, 1000).await?;
-    Ok((StatusCode::CREATED, Json(ImportDetail { job, rows })))
-}
-
-/// An import with its progress and its lines (errors first).
-#[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "mailboxes", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Import id")),
-    responses((status = 200, body = ImportDetail), (status = 404)))]
-pub async fn get_import(
-    State(st): State<AppState>,
-    ApiActor(a): ApiActor,
-    Path(id): Path<String>,
-) -> Result<Json<ImportDetail>, AppError> {
-    let job = crate::imports::service::get(&st, &a, &id).await?;
-    let rows = crate::imports::service::rows(&st, &a, &id, 1000).await?;
-    Ok(Json(ImportDetail { job, rows }))
-}
-
-/// Starts a checked import without errors (or retries a failed one).
-#[utoipa::path(post, path = "/api/v1/imports/{id}/start", tag = "mailboxes", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Import id")),
-    responses((status = 200, body = crate::imports::ImportJob), (status = 404), (status = 409), (status = 422)))]
-pub async fn start_import(
-    State(st): State<AppState>,
-    ApiActor(a): ApiActor,
-    Path(id): Path<String>,
-) -> Result<Json<crate::imports::ImportJob>, AppError> {
-    Ok(Json(crate::imports::service::start(&st, &a, &id).await?))
 }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::service;
 use super::{NewRoute, RouteOutcome, RoutingPolicy};
+use crate::auth::web::{done, failed, Caller};
 use crate::core::state::AppState;
-use crate::core::web::{done, failed, Caller};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -6,8 +6,8 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::service::{self, NewTenant};
+use crate::auth::web::{done, failed, Caller};
 use crate::core::state::AppState;
-use crate::core::web::{done, failed, Caller};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 pub mod http;
 pub mod pages;
 #[cfg(feature = "ssr")]
+pub mod rest;
+#[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;

@@ -138,7 +138,8 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
     record(&mut tx, g.actor, now, ev).await?;
     let emailed = issue_link(st, &mut tx, &g, &probe, "provision", delivery, None, now).await?;
     let mail = tx.commit_outbox().await?;
-    deliver(st, g.actor, mail, &format!("{} was created", probe.address)).await?;
+    crate::core::mailer::deliver(st, g.actor, mail, &format!("{} was created", probe.address))
+        .await?;
     Ok(Created {
         mailbox: probe,
         emailed,
@@ -257,43 +258,23 @@ pub(crate) async fn issue_link(
     Ok(false)
 }
 
-/// Sends the mail a committed transaction queued. A link that cannot be sent is withdrawn
-/// (and that is audited), so no live link exists that nobody received; the error says
-/// what was done and what was not.
-pub(crate) async fn deliver(
-    st: &AppState,
-    by: &Actor,
-    mails: Vec<Mail>,
-    done: &str,
-) -> AppResult<()> {
-    let mut failed = None;
-    for mail in mails {
-        if let Err(e) = st
-            .mailer
-            .send(&mail.to, &mail.subject, mail.body.clone())
-            .await
-        {
-            let msg = withdraw(st, by, &mail, &e, done).await?;
-            failed.get_or_insert(msg);
-        }
-    }
-    match failed {
-        Some(msg) => Err(AppError::Unavailable(msg)),
-        None => Ok(()),
-    }
-}
+/// When an invitation mail cannot be sent, its link is withdrawn (and that is audited), so
+/// no live link exists that nobody received. Registered with the kinds
+/// (`core::registry::UnsentMail`); `core::mailer::deliver` calls it.
+pub(crate) struct WithdrawUnsentLink;
 
-/// After `mail` could not be sent: withdraws the link it carried (audited) and says in words
-/// what was done and what was not.
-pub(crate) async fn withdraw(
-    st: &AppState,
-    by: &Actor,
-    mail: &Mail,
-    e: &AppError,
-    done: &str,
-) -> AppResult<String> {
-    tracing::warn!(error = %e, to = %mail.to, "mail not sent");
-    if let Some(link) = &mail.link {
+#[async_trait::async_trait]
+impl crate::core::registry::UnsentMail for WithdrawUnsentLink {
+    async fn unsent(
+        &self,
+        st: &AppState,
+        by: &Actor,
+        mail: &Mail,
+        e: &AppError,
+    ) -> AppResult<Option<String>> {
+        let Some(link) = &mail.link else {
+            return Ok(None);
+        };
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
         // Withdrawing a link nobody received is the system's safety net, whoever's action
@@ -311,12 +292,10 @@ pub(crate) async fn withdraw(
             record(&mut tx, by, now, ev).await?;
             tx.commit().await?;
         }
+        Ok(Some(
+            "The link in it was withdrawn: send a new one when outgoing mail works.".into(),
+        ))
     }
-    Ok(format!(
-        "{done}, but the email to {} could not be sent ({e}). The link in it was withdrawn: \
-         send a new one when outgoing mail works.",
-        mail.to
-    ))
 }
 
 /// Sends a new link (revoking the open one), to `send_to` or the address on file; an
@@ -348,7 +327,7 @@ pub async fn resend_invite(
     }
     let emailed = issue_link(st, &mut tx, &g, &m, "provision", delivery, None, now).await?;
     let mail = tx.commit_outbox().await?;
-    deliver(st, g.actor, mail, "A new link was made").await?;
+    crate::core::mailer::deliver(st, g.actor, mail, "A new link was made").await?;
     Ok(emailed)
 }
 

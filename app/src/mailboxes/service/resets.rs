@@ -132,7 +132,7 @@ pub async fn request_reset(
         ResetOutcome::Issued { emailed }
     };
     let mail = tx.commit_outbox().await?;
-    deliver(st, g.actor, mail, "The reset was started").await?;
+    crate::core::mailer::deliver(st, g.actor, mail, "The reset was started").await?;
     Ok(outcome)
 }
 

@@ -44,7 +44,7 @@ pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<
     if c.kind == "alias" && pol.alias_policy == "direct" {
         let (id, _) = insert(st, &mut tx, &g, &c, None, now).await?;
         let mail = tx.commit_outbox().await?;
-        crate::mailboxes::service::deliver(st, g.actor, mail, "The alias was created").await?;
+        crate::core::mailer::deliver(st, g.actor, mail, "The alias was created").await?;
         return Ok(RouteOutcome::Created { route_id: id });
     }
     let mut before_conn = st.db.pool().acquire().await?;

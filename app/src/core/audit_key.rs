@@ -9,7 +9,6 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::core::config::Config;
-use crate::core::db::Db;
 use crate::core::{secrets, AppError, AppResult};
 
 #[derive(Clone)]
@@ -111,45 +110,4 @@ pub fn load_or_create(path: &Path) -> AppResult<(AuditKey, bool)> {
             path.display()
         ))),
     }
-}
-
-/// Loads (or on first start creates) the configured key, checks it is the key this
-/// database's chain was written with, and hands back the database handle that records with
-/// it. Every process that writes the audit log opens its database through here.
-pub async fn attach(db: Db, cfg: &Config) -> AppResult<Db> {
-    let path = key_path(cfg);
-    let (key, created) = load_or_create(&path)?;
-    let id = key.id();
-    let have = super::service::head_key_id(&db).await?;
-    match have {
-        Some(h) if h != id => {
-            return Err(AppError::Config(format!(
-                "the audit log of this database is keyed with another audit key (id {h}; {} has \
-                 id {id}). Point audit_key_file (MAILWARD_AUDIT_KEY_FILE) at the key this \
-                 database was started with; every instance sharing it needs the same key.",
-                path.display()
-            )));
-        }
-        Some(_) => {}
-        None => {
-            super::service::claim_head_key(&db, &id).await?;
-            // Two instances starting at once with different keys: one of them loses here.
-            let now = super::service::head_key_id(&db).await?;
-            if now.as_deref() != Some(id.as_str()) {
-                return Err(AppError::Config(
-                    "another instance keyed this audit log with a different key at the same time"
-                        .into(),
-                ));
-            }
-        }
-    }
-    if created {
-        tracing::warn!(
-            path = %path.display(),
-            key_id = %id,
-            "created a new audit key: back it up, keep it off the database host if you can, and \
-             give every instance sharing this database the same file"
-        );
-    }
-    Ok(db.with_audit_key(key))
 }
