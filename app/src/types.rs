@@ -89,6 +89,129 @@ mod tests {
     }
 }
 
+// ---------- statuses, kinds and states: enums at the edges ----------
+
+/// A closed set of names stored as text: parsed once where a row or a request enters
+/// (`parse`; an unknown name is an error there), written by name (`as_str`), serialized by
+/// name, and comparable with a name (`status == "active"`) so pages read naturally.
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $var),+
+        }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$var => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($s => Some($name::$var),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.as_str().to_string()
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $name::parse(s).ok_or_else(|| format!("unknown {} {s:?}", stringify!($name)))
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// Where a mailbox is in its life.
+    MailboxStatus {
+        /// Created; the owner has not set a password from their link yet.
+        Invited = "invited",
+        Active = "active",
+        /// Suspected compromise: receives mail, nobody can sign in; a reset link opens it.
+        Locked = "locked",
+        Offboarded = "offboarded",
+    }
+}
+
+named_enum! {
+    /// A tenant or a domain: receiving mail, or suspended (a domain starts `pending`).
+    LiveStatus {
+        Pending = "pending",
+        Active = "active",
+        Suspended = "suspended",
+    }
+}
+
+named_enum! {
+    /// What a route is.
+    RouteKind {
+        Alias = "alias",
+        /// To an outside address.
+        Forward = "forward",
+        /// `@domain`: whatever no mailbox or route takes.
+        Catchall = "catchall",
+        /// Left by an offboarding: the old address's mail goes to a colleague for a while.
+        Offboarding = "offboarding",
+    }
+}
+
+named_enum! {
+    /// Where a route is in its life.
+    RouteState {
+        /// Waiting for an external recipient to confirm.
+        Unconfirmed = "unconfirmed",
+        Active = "active",
+        Expired = "expired",
+        Removed = "removed",
+    }
+}
+
+named_enum! {
+    /// Where a background job is in its life.
+    JobState {
+        /// Checked, not started (an import's preview).
+        Draft = "draft",
+        Queued = "queued",
+        Running = "running",
+        Done = "done",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+named_enum! {
+    /// A console account: usable, or disabled (offboarded with its person's mailbox).
+    AccountStatus {
+        Active = "active",
+        Disabled = "disabled",
+    }
+}
+
 // ---------- the gate's roles ----------
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -239,5 +362,43 @@ impl std::fmt::Display for ChangeState {
 impl PartialEq<&str> for ChangeState {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod named_enum_tests {
+    use super::*;
+
+    fn round_trip<T>(all: &[T])
+    where
+        T: Copy + std::fmt::Debug + PartialEq + std::str::FromStr<Err = String> + AsRef<str>,
+        T: Serialize + for<'de> Deserialize<'de>,
+    {
+        for v in all {
+            let name = v.as_ref();
+            assert_eq!(name.parse::<T>().unwrap(), *v);
+            assert_eq!(serde_json::to_string(v).unwrap(), format!("\"{name}\""));
+            assert_eq!(
+                serde_json::from_str::<T>(&format!("\"{name}\"")).unwrap(),
+                *v
+            );
+        }
+        assert!("no such name".parse::<T>().is_err());
+        assert!(
+            "Active".parse::<T>().is_err(),
+            "names are exact, lower case"
+        );
+    }
+
+    #[test]
+    fn every_name_round_trips_and_unknown_names_are_refused() {
+        round_trip(MailboxStatus::ALL);
+        round_trip(LiveStatus::ALL);
+        round_trip(RouteKind::ALL);
+        round_trip(RouteState::ALL);
+        round_trip(JobState::ALL);
+        round_trip(AccountStatus::ALL);
+        assert!(MailboxStatus::Locked == "locked");
+        assert_eq!(RouteKind::Catchall.to_string(), "catchall");
     }
 }

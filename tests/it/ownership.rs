@@ -851,3 +851,72 @@ fn core_knows_no_capability() {
     }
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }
+
+/// The enums at the edges (`app::types`) name exactly what the database allows: for each
+/// (table, column), the `CHECK (column IN (…))` list of the table's last `CREATE TABLE` in
+/// either dialect equals the enum's names. A new state added on one side only fails here.
+#[test]
+fn enums_match_the_database_checks() {
+    use app::types::*;
+    fn names<T: AsRef<str>>(all: &[T]) -> BTreeSet<String> {
+        all.iter().map(|v| v.as_ref().to_string()).collect()
+    }
+    let cases: Vec<(&str, &str, BTreeSet<String>)> = vec![
+        ("mailboxes", "status", names(MailboxStatus::ALL)),
+        (
+            "tenants",
+            "status",
+            names(&[LiveStatus::Active, LiveStatus::Suspended]),
+        ),
+        ("domains", "status", names(LiveStatus::ALL)),
+        ("routes", "kind", names(RouteKind::ALL)),
+        ("routes", "state", names(RouteState::ALL)),
+        ("jobs", "state", names(JobState::ALL)),
+        ("users", "status", names(AccountStatus::ALL)),
+        (
+            "change_requests",
+            "state",
+            ChangeState::ALL
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
+        ),
+    ];
+    for dialect in ["migrations/sqlite", "migrations/postgres"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(dialect))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        for (table, col, want) in &cases {
+            let mut found: Option<BTreeSet<String>> = None;
+            for f in &files {
+                let text = std::fs::read_to_string(f).unwrap();
+                let mut at = 0;
+                while let Some(i) = text[at..].find(&format!("CREATE TABLE {table} (")) {
+                    let start = at + i;
+                    let body = &text[start..];
+                    let end = body.find("\n);").unwrap_or(body.len());
+                    let body = &body[..end];
+                    let needle = format!("CHECK ({col} IN");
+                    if let Some(j) = body.find(&needle) {
+                        let rest = &body[j + needle.len()..];
+                        let open = rest.find('(').unwrap();
+                        let close = rest.find(')').unwrap();
+                        found = Some(
+                            rest[open + 1..close]
+                                .split(',')
+                                .map(|s| s.trim().trim_matches('\'').to_string())
+                                .collect(),
+                        );
+                    }
+                    at = start + 1;
+                }
+            }
+            let found =
+                found.unwrap_or_else(|| panic!("{dialect}: no CHECK ({col} IN …) on {table}"));
+            assert_eq!(&found, want, "{dialect}: {table}.{col}");
+        }
+    }
+}

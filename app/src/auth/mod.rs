@@ -18,7 +18,7 @@ pub mod web;
 
 /// The console roles (defined with the shared vocabulary in `types`, because the gate in
 /// `core::authz` decides on them too).
-pub use crate::types::Role;
+pub use crate::types::{AccountStatus, Role};
 
 /// The signed-in person, as the layout shows them.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -113,7 +113,7 @@ pub struct OperatorView {
     /// For operators limited to listed tenants: their ids (none = all tenants).
     #[serde(default)]
     pub tenant_ids: Option<Vec<String>>,
-    pub status: String,
+    pub status: AccountStatus,
     pub created_at: i64,
 }
 

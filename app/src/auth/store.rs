@@ -2,7 +2,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{InviteRow, OperatorView, Role, SessionView, TokenView};
+use super::{AccountStatus, InviteRow, OperatorView, Role, SessionView, TokenView};
 use crate::core::authz::{Action, Granted};
 use crate::core::db::Db;
 use crate::core::{AppError, AppResult};
@@ -12,7 +12,7 @@ pub struct UserRow {
     pub email: String,
     pub display_name: String,
     pub role: Role,
-    pub status: String,
+    pub status: AccountStatus,
     pub password_hash: String,
     pub totp_secret: String,
     pub totp_last_step: i64,
@@ -30,7 +30,7 @@ fn user_row(r: &AnyRow) -> Result<UserRow, sqlx::Error> {
         email: r.try_get("email")?,
         display_name: r.try_get("display_name")?,
         role: role_of(r, "role")?,
-        status: r.try_get("status")?,
+        status: crate::core::db::named(r, "status")?,
         password_hash: r.try_get("password_hash")?,
         totp_secret: r.try_get("totp_secret")?,
         totp_last_step: r.try_get("totp_last_step")?,
@@ -137,7 +137,7 @@ fn person_row(r: &AnyRow) -> Result<OperatorView, sqlx::Error> {
         role: role_of(r, "role")?,
         tenant: None,
         tenant_ids: None,
-        status: r.try_get("status")?,
+        status: crate::core::db::named(r, "status")?,
         created_at: r.try_get("created_at")?,
     })
 }

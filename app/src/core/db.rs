@@ -224,6 +224,20 @@ impl Db {
     }
 }
 
+/// A named column (a status, kind or state, `types::named_enum!`), parsed where the row
+/// enters: an unknown name is a decode error, not a string that flows on.
+pub fn named<T: std::str::FromStr<Err = String>>(
+    r: &sqlx::any::AnyRow,
+    col: &str,
+) -> Result<T, sqlx::Error> {
+    use sqlx::Row;
+    let s: String = r.try_get(col)?;
+    s.parse().map_err(|e: String| sqlx::Error::ColumnDecode {
+        index: col.into(),
+        source: e.into(),
+    })
+}
+
 /// `$1,$2,…,$n`: the placeholders of an `IN (…)` list.
 pub fn marks(n: usize) -> String {
     (1..=n)

@@ -3,6 +3,8 @@
 //! creating any mailbox twice. Same through `/api/v1/imports` and `mailward import`.
 use serde::{Deserialize, Serialize};
 
+pub use crate::types::JobState;
+
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]
@@ -26,8 +28,7 @@ pub struct ImportJob {
     pub tenant_id: String,
     pub tenant_name: String,
     pub tenant_slug: String,
-    /// `draft` (previewed), `queued`, `running`, `done`, `failed`, `cancelled`.
-    pub state: String,
+    pub state: JobState,
     /// `create` (mailboxes) or `invite` (links), while running.
     pub phase: String,
     pub done: i64,

@@ -77,7 +77,7 @@ pub fn ImportDetailPage() -> impl IntoView {
             view! {
                 {live.then(|| view! { <leptos_meta::Meta http_equiv="refresh" content="1"/> })}
                 <section class="card p-5 space-y-2" data-testid="import-summary">
-                    <h2 class="text-lg font-semibold">{format!("Import for {} ", j.tenant_name)}<Badge text=j.state.clone() tone=state_tone(&j.state)/></h2>
+                    <h2 class="text-lg font-semibold">{format!("Import for {} ", j.tenant_name)}<Badge text=j.state.as_str() tone=state_tone(j.state.as_str())/></h2>
                     <p class="text-sm text-zinc-600">{format!("{} rows · {} with errors · uploaded by {} ", j.rows, j.errors, j.created_by)}<Time at=j.created_at now=p.now/></p>
                     {(!phase.is_empty()).then(|| view! {
                         <div data-testid="import-progress">
@@ -145,7 +145,7 @@ pub fn ImportUpload(slug: String, imports: Vec<ImportJob>, now: i64) -> impl Int
                 <ul class="text-sm divide-y divide-zinc-100">
                     {imports.into_iter().map(|j| view! {
                         <li class="py-1 flex gap-3 items-center">
-                            <Badge text=j.state.clone() tone=state_tone(&j.state)/>
+                            <Badge text=j.state.as_str() tone=state_tone(j.state.as_str())/>
                             <a class="link" href=format!("/imports/{}", j.id)>{format!("{} rows", j.rows)}</a>
                             <span class="text-zinc-500">{format!("by {} ", j.created_by)}<Time at=j.created_at now=now/></span>
                         </li>

@@ -26,8 +26,7 @@ pub struct Mailbox {
     pub domain_id: String,
     pub address: String,
     pub display_name: String,
-    /// `invited`, `active`, `locked` or `offboarded`.
-    pub status: String,
+    pub status: MailboxStatus,
     /// Allocation from the tenant's pool in bytes; none = unlimited within the pool.
     pub quota_bytes: Option<i64>,
     /// Bytes stored, as the mail plane reports it; none until it has reported.
@@ -69,6 +68,7 @@ pub struct MailboxQuery {
     pub page: i64,
 }
 
+pub use crate::types::MailboxStatus;
 pub const MAILBOX_STATUSES: [&str; 4] = ["invited", "active", "locked", "offboarded"];
 pub const MAILBOX_PAGE: i64 = 100;
 

@@ -34,7 +34,7 @@ pub fn MailboxesTable(mailboxes: Vec<Mailbox>, #[prop(optional)] links: bool) ->
                                 {m.invite_revealed_to.clone().map(|who| view! { <span class="ml-2"><Badge text=format!("link revealed to {who}") tone="red"/></span> })}
                             </td>
                             <td>{m.display_name.clone()}</td>
-                            <td><Badge text=m.status.clone() tone=status_tone(&m.status)/></td>
+                            <td><Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/></td>
                             <td>{m.quota_bytes.map(format_bytes).unwrap_or_else(|| "within the pool".into())}</td>
                             <td class="text-zinc-500">{m.used_bytes.map(format_bytes).unwrap_or_else(|| "no data yet".into())}</td>
                         </tr>
@@ -114,7 +114,7 @@ pub fn MailboxesListPage() -> impl IntoView {
                                         {m.critical.then(|| view! { <span class="ml-2"><Badge text="critical" tone="amber"/></span> })}</td>
                                     <td>{m.display_name.clone()}</td>
                                     <td><a class="link" href=format!("/tenants/{}", r.tenant_slug)>{r.tenant_name.clone()}</a></td>
-                                    <td><Badge text=m.status.clone() tone=status_tone(&m.status)/></td>
+                                    <td><Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/></td>
                                     <td>{m.quota_bytes.map(format_bytes).unwrap_or_else(|| "within the pool".into())}</td>
                                     <td class="text-zinc-500">{chrono::DateTime::from_timestamp(m.created_at, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()}</td>
                                 </tr>
@@ -311,7 +311,7 @@ pub fn MailboxDetailPage() -> impl IntoView {
             let live = m.status != "offboarded";
             view! {
                 <section class="card p-5 space-y-1" data-testid="mailbox-head">
-                    <h2 class="text-lg font-semibold">{m.address.clone()}" "<Badge text=m.status.clone() tone=status_tone(&m.status)/>
+                    <h2 class="text-lg font-semibold">{m.address.clone()}" "<Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/>
                         {m.critical.then(|| view! { " "<Badge text="critical" tone="amber"/> })}</h2>
                     <p class="text-sm text-zinc-600">{m.display_name.clone()}" · domain "
                         <a class="link" href=format!("/domains/{}", m.domain_id)>{p.domain_name.clone()}</a>

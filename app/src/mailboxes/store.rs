@@ -19,7 +19,7 @@ fn from_row(r: &AnyRow) -> Result<Mailbox, sqlx::Error> {
         domain_id: r.try_get("domain_id")?,
         address: r.try_get("address")?,
         display_name: r.try_get("display_name")?,
-        status: r.try_get("status")?,
+        status: crate::core::db::named(r, "status")?,
         quota_bytes: r.try_get("quota_bytes")?,
         used_bytes: r.try_get("used_bytes")?,
         critical: r.try_get::<i64, _>("critical")? != 0,

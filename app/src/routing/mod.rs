@@ -6,6 +6,8 @@
 //! every way mail leaves a mailbox without its owner reading it.
 use serde::{Deserialize, Serialize};
 
+pub use crate::types::{RouteKind, RouteState};
+
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]
@@ -26,13 +28,11 @@ pub struct Route {
     pub tenant_id: String,
     pub tenant_name: String,
     pub domain: String,
-    /// `alias`, `forward`, `catchall` or `offboarding`.
-    pub kind: String,
+    pub kind: RouteKind,
     /// An address, or `@domain` for a catch-all.
     pub source: String,
     pub targets: Vec<RouteTarget>,
-    /// `unconfirmed` (waiting for an external recipient), `active`, `expired`, `removed`.
-    pub state: String,
+    pub state: RouteState,
     pub expires_at: Option<i64>,
     pub reason: String,
     pub change_request_id: Option<String>,
@@ -55,7 +55,7 @@ pub struct RouteTarget {
 
 impl Route {
     pub fn kind_label(&self) -> &'static str {
-        kind_label(&self.kind)
+        kind_label(self.kind.as_str())
     }
     /// Any target outside the tenant's own mailboxes.
     pub fn leaves_tenant(&self) -> bool {

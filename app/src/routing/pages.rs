@@ -223,13 +223,13 @@ pub fn RoutesTable(routes: Vec<Route>, now: i64, can_manage: bool, back: String)
                     let live = r.state == "active" || r.state == "unconfirmed";
                     let action = format!("/routing/{}/disable", r.id);
                     view! {
-                        <tr data-testid="route" data-source=r.source.clone() data-state=r.state.clone()>
+                        <tr data-testid="route" data-source=r.source.clone() data-state=r.state.as_str()>
                             <td class="whitespace-nowrap"><Badge text=r.kind_label() tone=if r.kind == "forward" || r.kind == "catchall" { "amber" } else { "gray" }/></td>
                             <td class="font-mono text-sm">{if r.kind == "catchall" { format!("*{}", r.source) } else { r.source.clone() }}</td>
                             <td class="text-sm">{r.targets.iter().map(|t| view! {
                                 <div>{t.address.clone()}{t.external.then_some(" (external)")}{(!t.confirmed).then(|| view! { <span class="text-amber-700">" · not confirmed yet"</span> })}</div>
                             }).collect_view()}</td>
-                            <td><Badge text=r.state.clone() tone=state_tone(&r.state)/></td>
+                            <td><Badge text=r.state.as_str() tone=state_tone(r.state.as_str())/></td>
                             <td class="text-sm">{match r.expires_at { Some(e) => view! { <Time at=e now=now/> }.into_any(), None => view! { <span class="text-zinc-500">"never"</span> }.into_any() }}</td>
                             <td class="text-xs text-zinc-600">{r.requested_by_label.clone()}{r.approved_by_label.clone().map(|a| format!(" / {a}"))}<br/><Time at=r.created_at now=now/></td>
                             <td class="whitespace-nowrap">{(can_manage && live).then(|| view! {

@@ -100,10 +100,10 @@ async fn load(c: &mut AnyConnection, sql: &str, w: &Where) -> AppResult<Vec<Rout
                 tenant_name: String::new(),
                 // The domain's id until the names are filled in below.
                 domain: r.try_get("domain_id")?,
-                kind: r.try_get("kind")?,
+                kind: crate::core::db::named(r, "kind")?,
                 source: r.try_get("source")?,
                 targets: Vec::new(),
-                state: r.try_get("state")?,
+                state: crate::core::db::named(r, "state")?,
                 expires_at: r.try_get("expires_at")?,
                 reason: r.try_get("reason")?,
                 change_request_id: r.try_get("change_request_id")?,

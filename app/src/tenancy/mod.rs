@@ -1,6 +1,8 @@
 //! Tenancy: the plan catalogue, tenants with a pooled storage allowance, and their domains.
 use serde::{Deserialize, Serialize};
 
+pub use crate::types::LiveStatus;
+
 #[cfg(feature = "ssr")]
 pub mod http;
 pub mod pages;
@@ -31,7 +33,8 @@ pub struct Tenant {
     pub id: String,
     pub name: String,
     pub slug: String,
-    pub status: String,
+    /// `active` or `suspended` (a suspended tenant's mail stops).
+    pub status: LiveStatus,
     pub plan_id: String,
     pub plan_name: String,
     pub max_domains: i64,
@@ -57,7 +60,8 @@ pub struct Domain {
     pub name: String,
     /// The name as people read it (differs from `name` for internationalised domains).
     pub unicode_name: String,
-    pub status: String,
+    /// `pending` (added, not receiving yet), `active` or `suspended`.
+    pub status: LiveStatus,
     pub category: String,
     pub catch_all: bool,
     pub mailbox_count: i64,

@@ -430,8 +430,8 @@ pub fn PoolBar(allocated: i64, used: Option<i64>, size: i64) -> impl IntoView {
     }
 }
 
-pub fn status_tone(status: &str) -> &'static str {
-    match status {
+pub fn status_tone(status: impl AsRef<str>) -> &'static str {
+    match status.as_ref() {
         "active" => "green",
         "pending" => "amber",
         "suspended" | "disabled" => "red",

@@ -101,7 +101,7 @@ pub async fn accept(
     record(&mut tx, &owner, now, ev).await?;
     tx.commit().await?;
     let mut m = m;
-    m.status = "active".into();
+    m.status = MailboxStatus::Active;
     m.password_set_at = Some(now);
     m.invite_revealed_to = None;
     Ok((m, codes))
@@ -290,7 +290,7 @@ pub async fn self_reset(
                 attempt.succeeded(st).await?;
                 notify_reset(st, m, actor).await;
                 let mut m = m.clone();
-                m.status = "active".into();
+                m.status = MailboxStatus::Active;
                 return Ok(m);
             }
         }

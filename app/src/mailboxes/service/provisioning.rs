@@ -83,7 +83,7 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         domain_id: domain.id.clone(),
         address: address.clone(),
         display_name: display_name.to_string(),
-        status: "invited".into(),
+        status: MailboxStatus::Invited,
         quota_bytes: quota,
         used_bytes: None,
         critical: new.critical,

@@ -232,7 +232,7 @@ impl ChangeKind for ResetKind {
         }
         let revoked = store::revoke_open_invites(tx.conn(), g, &m.id, now).await?;
         let restore = before["status"].as_str().unwrap_or(then);
-        let restored = restore != m.status && matches!(restore, "active" | "locked");
+        let restored = m.status != restore && matches!(restore, "active" | "locked");
         if restored {
             store::set_status(tx.conn(), g, &m.id, restore, now).await?;
         }

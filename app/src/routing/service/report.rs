@@ -43,11 +43,11 @@ pub async fn report(
         }
         out.push(PersistenceItem {
             route_id: r.id.clone(),
-            kind: r.kind.clone(),
+            kind: r.kind.as_str().to_string(),
             tenant: r.tenant_name.clone(),
             source: r.source.clone(),
             targets: r.targets.iter().map(|t| t.address.clone()).collect(),
-            state: r.state.clone(),
+            state: r.state.as_str().to_string(),
             created_at: r.created_at,
             age_days: (now - r.created_at).max(0) / 86400,
             expires_at: r.expires_at,
