@@ -1,8 +1,8 @@
 //! One owner per table (DESIGN.md: "Every table has exactly one owner (a capability); only
 //! the owner's store.rs holds SQL naming it"). `OWNERS` is the one table → owner list;
-//! `KNOWN_VIOLATIONS` is today's debt: every file that names a table it does not own. The
-//! scanner reads the string literals of `app/src` and `server/src` (migrations excluded), so
-//! no new pair can appear unnoticed, and the list only shrinks (issue 15).
+//! no file names a table it does not own, in reads or writes (issue 15 took the last 37 read
+//! pairs out). The scanner reads the string literals of `app/src` and `server/src` (migrations
+//! excluded).
 //!
 //! No database: the migrations and the sources are read as text.
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,16 +55,6 @@ const MAIL_VIEWS: &[(&str, &[&str])] = &[
     ("mail_mailbox_addresses", &["app/src/routing/store.rs"]),
     ("mail_receiving", &["app/src/routing/store.rs"]),
     ("mail_users", &["server/src/mailplane.rs"]),
-];
-
-/// Today's state: (file, table) where a file other than the owner names the table. Sorted.
-/// Fix one by calling the owner's functions (or moving the SQL into the owner), then delete
-/// its line here; a pair that appears anew fails the test.
-const KNOWN_VIOLATIONS: &[(&str, &str)] = &[
-    // None left (issue 15 took the list from 38 read-only pairs to zero): a list that shows
-    // whose a row is asks the owner for the names (`tenancy::store::names_of`), a scan asks
-    // each owner for its counts, and routing's resolver reads mailboxes through the mail
-    // plane's views (migration 0011).
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -161,34 +151,12 @@ fn only_the_owner_names_its_table() {
         // A table missing from OWNERS fails every_table_has_one_owner.
     }
 
-    let known: BTreeSet<(&str, &str)> = KNOWN_VIOLATIONS.iter().copied().collect();
-    if known.len() != KNOWN_VIOLATIONS.len() || !KNOWN_VIOLATIONS.windows(2).all(|w| w[0] < w[1]) {
-        problems.push("keep KNOWN_VIOLATIONS sorted, each pair once".into());
-    }
     for ((file, table), line) in &found {
-        if !known.contains(&(file.as_str(), table.as_str())) {
-            let owner = owners[table.as_str()];
-            problems.push(format!(
-                "{file}:{line} names table `{table}` owned by {owner}: call {owner}'s \
-                 functions instead, or move the SQL there"
-            ));
-        }
-    }
-    for &(file, table) in KNOWN_VIOLATIONS {
-        if owners.get(table).is_some_and(|o| owns(o, file)) {
-            problems.push(format!(
-                "KNOWN_VIOLATIONS lists {file}, the owner of `{table}`"
-            ));
-        } else if !owners.contains_key(table) {
-            problems.push(format!(
-                "KNOWN_VIOLATIONS lists `{table}`, which OWNERS does not"
-            ));
-        } else if !found.contains_key(&(file.to_string(), table.to_string())) {
-            problems.push(format!(
-                "{file} no longer names `{table}`: remove (\"{file}\", \"{table}\") from \
-                 KNOWN_VIOLATIONS: the list only shrinks"
-            ));
-        }
+        let owner = owners[table.as_str()];
+        problems.push(format!(
+            "{file}:{line} names table `{table}` owned by {owner}: call {owner}'s \
+             functions instead, or move the SQL there"
+        ));
     }
     for &(view, readers) in MAIL_VIEWS {
         for file in readers {
@@ -200,24 +168,7 @@ fn only_the_owner_names_its_table() {
         }
     }
 
-    let files: BTreeSet<&str> = found.keys().map(|(f, _)| f.as_str()).collect();
-    println!(
-        "table ownership: {} known violation(s) in {} file(s)",
-        found.len(),
-        files.len()
-    );
-    if !problems.is_empty() {
-        let mut list = String::new();
-        for (file, table) in found.keys() {
-            list.push_str(&format!("    (\"{file}\", \"{table}\"),\n"));
-        }
-        panic!(
-            "\n{}\n\nThe pairs found today ({} in {} files), for reference:\n{list}",
-            problems.join("\n"),
-            found.len(),
-            files.len()
-        );
-    }
+    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }
 
 /// Writes have no exceptions: `INSERT INTO`, `UPDATE` and `DELETE FROM` a table appear only

@@ -238,6 +238,28 @@ pub fn named<T: std::str::FromStr<Err = String>>(
     })
 }
 
+/// Runs `sql` for many keys: `{in}` in it stands for an `IN (…)` list, filled 500 keys at a
+/// time (well under either database's limit on bound values); every row is mapped by `f`.
+pub async fn fetch_in<T>(
+    c: &mut sqlx::AnyConnection,
+    sql: &str,
+    keys: &[&str],
+    f: impl Fn(&sqlx::any::AnyRow) -> Result<T, sqlx::Error>,
+) -> AppResult<Vec<T>> {
+    let mut out = Vec::new();
+    for chunk in keys.chunks(500) {
+        let sql = sql.replace("{in}", &marks(chunk.len()));
+        let mut q = sqlx::query(&sql);
+        for k in chunk {
+            q = q.bind(k.to_string());
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            out.push(f(&r)?);
+        }
+    }
+    Ok(out)
+}
+
 /// `$1,$2,…,$n`: the placeholders of an `IN (…)` list.
 pub fn marks(n: usize) -> String {
     (1..=n)

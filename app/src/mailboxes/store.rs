@@ -5,7 +5,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::{AppPassword, Mailbox, MailboxInvite};
 use crate::core::authz::{Action, Granted};
-use crate::core::db::{Db, Where};
+use crate::core::db::{fetch_in, Db, Where};
 use crate::core::{AppError, AppResult};
 
 const COLS: &str = "id, tenant_id, domain_id, address, display_name, status, quota_bytes, \
@@ -116,21 +116,9 @@ pub async fn search(
 
 /// Mailboxes by id (no scope: for background jobs that were authorized when queued).
 pub async fn by_ids(db: &Db, ids: &[String]) -> AppResult<Vec<Mailbox>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT {COLS} FROM mailboxes WHERE id IN ({})",
-            crate::core::db::marks(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        for r in q.fetch_all(db.pool()).await? {
-            out.push(from_row(&r)?);
-        }
-    }
-    Ok(out)
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let sql = format!("SELECT {COLS} FROM mailboxes WHERE id IN ({{in}})");
+    fetch_in(&mut *db.pool().acquire().await?, &sql, &ids, from_row).await
 }
 
 /// One mailbox by id or address, inside the actor's tenants.
@@ -965,21 +953,9 @@ pub async fn taken(
     conn: &mut AnyConnection,
     addresses: &[&str],
 ) -> AppResult<std::collections::HashSet<String>> {
-    let mut out = std::collections::HashSet::new();
-    for chunk in addresses.chunks(500) {
-        let sql = format!(
-            "SELECT address FROM mailboxes WHERE address IN ({})",
-            crate::core::db::marks(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for a in chunk {
-            q = q.bind(*a);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            out.insert(r.try_get("address")?);
-        }
-    }
-    Ok(out)
+    let sql = "SELECT address FROM mailboxes WHERE address IN ({in})";
+    let found = fetch_in(conn, sql, addresses, |r| r.try_get("address")).await?;
+    Ok(found.into_iter().collect())
 }
 
 /// A mailbox that is not offboarded, by address: (id, tenant, status).
@@ -1031,21 +1007,9 @@ pub async fn receiving(
     conn: &mut AnyConnection,
     ids: &[&str],
 ) -> AppResult<std::collections::HashSet<String>> {
-    let mut out = std::collections::HashSet::new();
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT id FROM mailboxes WHERE id IN ({}) AND status IN ('active', 'locked')",
-            crate::core::db::marks(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            out.insert(r.try_get("id")?);
-        }
-    }
-    Ok(out)
+    let sql = "SELECT id FROM mailboxes WHERE id IN ({in}) AND status IN ('active', 'locked')";
+    let found = fetch_in(conn, sql, ids, |r| r.try_get("id")).await?;
+    Ok(found.into_iter().collect())
 }
 
 /// The tenant's mailboxes counted, for its counters (see `tenancy::store::recount`).

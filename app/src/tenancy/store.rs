@@ -1,11 +1,13 @@
 //! SQL for plans, tenants and domains. Limits are enforced here with conditional updates,
 //! so concurrent requests cannot push a tenant past its plan.
+use std::collections::{BTreeSet, HashMap};
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Domain, DomainGlance, DomainQuery, Plan, Tenant};
 use crate::core::authz::{Action, Granted};
-use crate::core::db::{like_term, Db, Where};
+use crate::core::db::{fetch_in, like_term, Db, Where};
 use crate::core::AppResult;
 
 fn plan_row(r: &AnyRow) -> Result<Plan, sqlx::Error> {
@@ -109,7 +111,7 @@ pub async fn tenant_names_by_id(db: &Db, g: &Granted<'_>) -> AppResult<Vec<(Stri
 pub async fn names_of<'a>(
     c: &mut AnyConnection,
     ids: impl IntoIterator<Item = &'a str>,
-) -> AppResult<std::collections::HashMap<String, String>> {
+) -> AppResult<HashMap<String, String>> {
     names_in(c, "tenants", ids).await
 }
 
@@ -117,53 +119,37 @@ pub async fn names_of<'a>(
 pub async fn labels_of<'a>(
     c: &mut AnyConnection,
     ids: impl IntoIterator<Item = &'a str>,
-) -> AppResult<std::collections::HashMap<String, (String, String)>> {
-    let ids: std::collections::BTreeSet<&str> = ids.into_iter().collect();
-    let ids: Vec<&str> = ids.into_iter().collect();
-    let mut out = std::collections::HashMap::new();
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT id, name, slug FROM tenants WHERE id IN ({})",
-            crate::core::db::marks(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
-        for r in q.fetch_all(&mut *c).await? {
-            out.insert(r.try_get("id")?, (r.try_get("name")?, r.try_get("slug")?));
-        }
-    }
-    Ok(out)
+) -> AppResult<HashMap<String, (String, String)>> {
+    let ids: Vec<&str> = ids
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let sql = "SELECT id, name, slug FROM tenants WHERE id IN ({in})";
+    let rows = fetch_in(c, sql, &ids, |r| {
+        Ok((r.try_get("id")?, (r.try_get("name")?, r.try_get("slug")?)))
+    })
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
-/// `name` by `id` from `table` (tenants or domains), in chunks well under either database's
-/// limit on bound values.
+/// `name` by `id` from `table` (tenants or domains).
 async fn names_in<'a>(
     c: &mut AnyConnection,
     table: &'static str,
     ids: impl IntoIterator<Item = &'a str>,
-) -> AppResult<std::collections::HashMap<String, String>> {
-    let ids: std::collections::BTreeSet<&str> = ids.into_iter().collect();
-    let mut out = std::collections::HashMap::new();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    let ids: Vec<&str> = ids.into_iter().collect();
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT id, name FROM {table} WHERE id IN ({})",
-            crate::core::db::marks(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
-        for r in q.fetch_all(&mut *c).await? {
-            out.insert(r.try_get("id")?, r.try_get("name")?);
-        }
-    }
-    Ok(out)
+) -> AppResult<HashMap<String, String>> {
+    let ids: Vec<&str> = ids
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let sql = format!("SELECT id, name FROM {table} WHERE id IN ({{in}})");
+    let rows = fetch_in(c, &sql, &ids, |r| {
+        Ok((r.try_get("id")?, r.try_get("name")?))
+    })
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// (short name, name) of the tenants in the actor's scope, for filters.
@@ -795,7 +781,7 @@ pub async fn domain_by_name(
 pub async fn domain_names_of<'a>(
     c: &mut AnyConnection,
     ids: impl IntoIterator<Item = &'a str>,
-) -> AppResult<std::collections::HashMap<String, String>> {
+) -> AppResult<HashMap<String, String>> {
     names_in(c, "domains", ids).await
 }
 
