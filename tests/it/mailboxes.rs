@@ -1064,10 +1064,12 @@ async fn offboarding_alias_is_approved_and_expires(b: Backend) {
         .unwrap()
         .contains("waiting for a second person"));
     // Until someone else approves, mail to the old address goes nowhere.
-    assert!(mb::alias_targets(&w.app.state, "ann@acme.example")
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        app::routing::service::aliases_to_mailboxes(&w.app.state, "ann@acme.example")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let (c, _) = (
         app::changes::service::list(
             &w.app.state,
@@ -1084,7 +1086,7 @@ async fn offboarding_alias_is_approved_and_expires(b: Backend) {
     app::changes::service::approve(&w.app.state, &operator("usr_vera"), &c.id)
         .await
         .unwrap();
-    let t = mb::alias_targets(&w.app.state, "ann@acme.example")
+    let t = app::routing::service::aliases_to_mailboxes(&w.app.state, "ann@acme.example")
         .await
         .unwrap();
     assert_eq!(t.len(), 1);
@@ -1098,10 +1100,12 @@ async fn offboarding_alias_is_approved_and_expires(b: Backend) {
         .contains("data-testid=\"alias\""));
     // It ends by itself.
     w.app.state.clock.advance(10 * 86400 + 1);
-    assert!(mb::alias_targets(&w.app.state, "ann@acme.example")
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        app::routing::service::aliases_to_mailboxes(&w.app.state, "ann@acme.example")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let _ = bob;
 }
 both!(offboarding_alias_is_approved_and_expires);

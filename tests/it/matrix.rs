@@ -1045,7 +1045,7 @@ async fn open_invite(app: &TestApp, owner: &Account, slug: &str, email: &str) ->
             &[("email", email), ("role", "client_viewer")],
         )
         .await;
-    let (_, invites) = service::tenant_people(&app.state, &sys, slug)
+    let (_, invites) = app::auth::service::tenant_people(&app.state, &sys, slug)
         .await
         .unwrap();
     invites

@@ -871,3 +871,75 @@ fn enums_match_the_database_checks() {
         }
     }
 }
+
+/// The capabilities' services and stores call one another in one direction only (pages, forms
+/// and REST may compose several capabilities, as the dashboard does): a cycle — say mailboxes'
+/// offboarding calling routing while routing reads mailboxes — fails here. Offboarding reaches
+/// routing through the `MailboxLinks` registry instead; sending mail through `UnsentMail`.
+#[test]
+fn services_call_each_other_without_cycles() {
+    const CAPS: &[&str] = &[
+        "audit",
+        "auth",
+        "changes",
+        "imports",
+        "mailboxes",
+        "routing",
+        "tenancy",
+    ];
+    // Files that are the web side of a capability: composition is allowed there.
+    const WEB: &[&str] = &[
+        "pages.rs", "me.rs", "http.rs", "rest.rs", "api.rs", "web.rs",
+    ];
+    let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for cap in CAPS {
+        let mut files = Vec::new();
+        rust_files(&root().join("app/src").join(cap), &mut files);
+        for f in files {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            if WEB.contains(&name.as_str()) {
+                continue;
+            }
+            let src = std::fs::read_to_string(&f).unwrap();
+            for other in CAPS {
+                if other != cap && src.contains(&format!("crate::{other}::")) {
+                    edges.entry(cap).or_default().insert(other);
+                }
+            }
+        }
+    }
+    // Depth-first search for a cycle, reporting it as a path.
+    fn visit<'a>(
+        n: &'a str,
+        edges: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        if let Some(i) = path.iter().position(|p| *p == n) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(n);
+            return Some(cycle);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        path.push(n);
+        for m in edges.get(n).into_iter().flatten() {
+            if let Some(c) = visit(m, edges, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(n);
+        None
+    }
+    let mut done = BTreeSet::new();
+    for cap in CAPS {
+        if let Some(cycle) = visit(cap, &edges, &mut Vec::new(), &mut done) {
+            panic!(
+                "services and stores call each other in a circle: {} (edges: {edges:?})",
+                cycle.join(" → ")
+            );
+        }
+    }
+}

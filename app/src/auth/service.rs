@@ -1007,3 +1007,19 @@ pub async fn create_token_for_email(
     actor.label = format!("{} (cli)", user.email);
     create_token(st, &actor, name, scopes, days).await
 }
+
+/// The people of one tenant (admins and viewers) and its open invitations.
+pub async fn tenant_people(
+    st: &AppState,
+    actor: &Actor,
+    tenant_key: &str,
+) -> AppResult<(Vec<super::OperatorView>, Vec<super::InviteRow>)> {
+    let t = crate::tenancy::service::tenant_for(st, actor, tenant_key, Action::ViewTenants).await?;
+    let g = authorize_in(actor, Action::ViewTenants, &t.id)?;
+    let people = store::tenant_users(&st.db, &g, &t.id).await?;
+    let invites = match authorize_in(actor, Action::InviteTenantUser, &t.id) {
+        Ok(gi) => store::open_invites(&st.db, &gi, st.clock.now(), Some(&t.id)).await?,
+        Err(_) => vec![],
+    };
+    Ok((people, invites))
+}

@@ -88,12 +88,38 @@ pub trait UnsentMail: Send + Sync {
     ) -> AppResult<Option<String>>;
 }
 
+/// What another capability keeps pointing at or from a mailbox, that offboarding ends in its
+/// one step (routing: the routes from and to it). The offboarding preview counts it, the
+/// offboarding ends it in its transaction, and the verification scan counts it again.
+#[async_trait]
+pub trait MailboxLinks: Send + Sync {
+    /// How the preview and the scan name it ("Routes from or to the mailbox").
+    fn what(&self) -> &'static str;
+    /// How many are live now.
+    async fn count(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        mailbox_id: &str,
+        address: &str,
+    ) -> AppResult<i64>;
+    /// Ends them inside the offboarding's transaction (audited there); how many.
+    async fn end(
+        &self,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        mailbox_id: &str,
+        address: &str,
+        now: i64,
+    ) -> AppResult<i64>;
+}
+
 /// The kinds this server knows.
 #[derive(Clone, Default)]
 pub struct Registry {
     changes: BTreeMap<&'static str, Arc<dyn ChangeKind>>,
     jobs: BTreeMap<&'static str, Arc<dyn JobKind>>,
     unsent: Vec<Arc<dyn UnsentMail>>,
+    mailbox_links: Vec<Arc<dyn MailboxLinks>>,
 }
 
 impl Registry {
@@ -125,6 +151,15 @@ impl Registry {
     pub fn unsent_mail(mut self, h: impl UnsentMail + 'static) -> Self {
         self.unsent.push(Arc::new(h));
         self
+    }
+    /// Adds something offboarding must end.
+    pub fn mailbox_links(mut self, h: impl MailboxLinks + 'static) -> Self {
+        self.mailbox_links.push(Arc::new(h));
+        self
+    }
+    /// What offboarding ends besides the mailbox's own credentials, in the order registered.
+    pub fn mailbox_links_all(&self) -> impl Iterator<Item = &dyn MailboxLinks> + '_ {
+        self.mailbox_links.iter().map(|h| h.as_ref())
     }
     /// The handlers for unsent mail, in the order registered.
     pub fn unsent_handlers(&self) -> impl Iterator<Item = &dyn UnsentMail> + '_ {

@@ -272,7 +272,8 @@ pub async fn get_mailbox_page(id: String) -> Result<PageData<MailboxPage>, Serve
             None
         };
         let fresh = crate::auth::api::take_fresh(&c).await;
-        let aliases = service::alias_targets(&c.st, &mailbox.address).await?;
+        let aliases =
+            crate::routing::service::aliases_to_mailboxes(&c.st, &mailbox.address).await?;
         Ok(MailboxPage {
             aliases,
             domain_name: domain.unicode_name,

@@ -1,8 +1,10 @@
 //! Routing's registered kinds: the three governed route changes (implemented beside their use
-//! case, `service/requests.rs` `RouteChange`) and the recurring sweep.
+//! case, `service/requests.rs` `RouteChange`), the offboarding alias (`mailbox.alias`, asked
+//! for by an offboarding: a route to a colleague), the routes offboarding ends
+//! (`RoutesOfMailbox`), and the recurring sweep.
 use async_trait::async_trait;
 
-use super::service::{self, RouteChange};
+use super::service::{self, OffboardingAliasKind, RouteChange, RoutesOfMailbox};
 use crate::core::registry::{JobKind, Registry};
 use crate::core::state::AppState;
 use crate::core::AppResult;
@@ -12,6 +14,8 @@ pub fn register(r: Registry) -> Registry {
     r.change(RouteChange("routing.alias"))
         .change(RouteChange("routing.forward"))
         .change(RouteChange("routing.catchall"))
+        .change(OffboardingAliasKind)
+        .mailbox_links(RoutesOfMailbox)
         .job(Sweep)
 }
 

@@ -59,7 +59,7 @@ pub async fn get_tenant(slug: String) -> Result<PageData<TenantPage>, ServerFnEr
         let a = c.actor();
         let (tenant, domains) = super::service::tenant(&c.st, &a, &slug).await?;
         let plans = super::service::plans(&c.st, &a).await?;
-        let (people, invites) = super::service::tenant_people(&c.st, &a, &slug).await?;
+        let (people, invites) = crate::auth::service::tenant_people(&c.st, &a, &slug).await?;
         let fresh = crate::auth::api::take_fresh(&c).await;
         let invite_reveal =
             crate::mailboxes::service::tenant_reveal_policy(&c.st, &tenant.id).await?;

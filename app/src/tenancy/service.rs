@@ -576,21 +576,3 @@ mod tests {
         assert_eq!(slugify("--"), "");
     }
 }
-
-/// The people of one tenant (admins and viewers) and its open invitations.
-pub async fn tenant_people(
-    st: &AppState,
-    actor: &Actor,
-    tenant_key: &str,
-) -> AppResult<(Vec<crate::auth::OperatorView>, Vec<crate::auth::InviteRow>)> {
-    let t = tenant_for(st, actor, tenant_key, Action::ViewTenants).await?;
-    let g = authorize_in(actor, Action::ViewTenants, &t.id)?;
-    let people = crate::auth::store::tenant_users(&st.db, &g, &t.id).await?;
-    let invites = match authorize_in(actor, Action::InviteTenantUser, &t.id) {
-        Ok(gi) => {
-            crate::auth::store::open_invites(&st.db, &gi, st.clock.now(), Some(&t.id)).await?
-        }
-        Err(_) => vec![],
-    };
-    Ok((people, invites))
-}

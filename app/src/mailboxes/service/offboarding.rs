@@ -24,6 +24,15 @@ async fn same_person_accounts(
     Ok((yes, no))
 }
 
+/// What the registered capabilities keep pointing at or from the mailbox (routing: routes).
+async fn links_count(st: &AppState, conn: &mut sqlx::AnyConnection, m: &Mailbox) -> AppResult<i64> {
+    let mut n = 0;
+    for links in st.kinds.mailbox_links_all() {
+        n += links.count(conn, &m.id, &m.address).await?;
+    }
+    Ok(n)
+}
+
 /// What offboarding would revoke now (the confirmation lists it).
 pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppResult<Revocations> {
     let (m, _) = managed(st, actor, key, Action::ManageMailboxes).await?;
@@ -50,7 +59,7 @@ pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppRes
             "mailbox.alias",
         )
         .await?,
-        routes: crate::routing::service::count_for_mailbox(&mut conn, &m.id, &m.address).await?,
+        routes: links_count(st, &mut conn, &m).await?,
         delegations: 0,
         accounts: accounts.into_iter().map(|(_, l)| l).collect(),
         api_tokens: tokens,
@@ -148,8 +157,11 @@ pub async fn offboard(
     let recovery_codes = store::burn_codes(tx.conn(), &g, &m.id, now).await?;
     let change_requests =
         changes::cancel_for_target(&mut tx, &g, &m.id, now, "The mailbox was offboarded.").await?;
-    let routes =
-        crate::routing::service::end_for_mailbox(&mut tx, &g, &m.id, &m.address, now).await?;
+    // What other capabilities keep pointing at or from the mailbox (routing: its routes).
+    let mut routes = 0;
+    for links in st.kinds.mailbox_links_all() {
+        routes += links.end(&mut tx, &g, &m.id, &m.address, now).await?;
+    }
     let (accounts, _) = same_person_accounts(tx.conn(), actor, &m).await?;
     let mut api_tokens = 0;
     for (uid, _) in &accounts {
@@ -300,11 +312,6 @@ async fn verify_offboarding(
             .await?,
         },
         ScanCheck {
-            what: "Routes from or to the mailbox".into(),
-            remaining: crate::routing::service::count_for_mailbox(&mut conn, &m.id, &m.address)
-                .await?,
-        },
-        ScanCheck {
             what: "Console accounts of the same address".into(),
             remaining: console.accounts,
         },
@@ -313,6 +320,17 @@ async fn verify_offboarding(
             remaining: console.api_tokens,
         },
     ];
+    // Other capabilities' links to the mailbox (routing: its routes), each counted again.
+    let mut checks = checks;
+    for links in st.kinds.mailbox_links_all() {
+        checks.insert(
+            checks.len() - 2,
+            ScanCheck {
+                what: links.what().into(),
+                remaining: links.count(&mut conn, &m.id, &m.address).await?,
+            },
+        );
+    }
     drop(conn);
     let clean = checks.iter().all(|c| c.remaining == 0);
     let now = st.clock.now();
@@ -339,74 +357,4 @@ pub(crate) async fn latest_receipt(
 pub async fn receipt(st: &AppState, actor: &Actor, key: &str) -> AppResult<OffboardingReceipt> {
     let m = get(st, actor, key).await?;
     latest_receipt(st, &m.id).await?.ok_or(AppError::NotFound)
-}
-
-/// The alias an offboarding leaves (change kind `mailbox.alias`): applying makes the route that
-/// takes the old address's mail to the colleague until it expires; rolling back ends it.
-pub(crate) struct OffboardingAliasKind;
-
-#[async_trait::async_trait]
-impl ChangeKind for OffboardingAliasKind {
-    fn kind(&self) -> &'static str {
-        "mailbox.alias"
-    }
-    fn action(&self) -> Action {
-        Action::ManageMailboxes
-    }
-    async fn apply(
-        &self,
-        st: &AppState,
-        tx: &mut Tx,
-        g: &Granted<'_>,
-        c: &ChangeRequest,
-        now: i64,
-    ) -> AppResult<Applied> {
-        let payload: serde_json::Value =
-            serde_json::from_str(&c.payload).map_err(AppError::internal)?;
-        let address = payload["address"].as_str().unwrap_or_default().to_string();
-        let target_id = payload["target_mailbox_id"].as_str().unwrap_or_default();
-        let days = payload["days"]
-            .as_i64()
-            .unwrap_or(0)
-            .clamp(1, crate::mailboxes::MAX_ALIAS_DAYS);
-        let (t, _) = store::credentials(tx.conn(), target_id)
-            .await?
-            .ok_or_else(|| AppError::Conflict("The colleague's mailbox is gone.".into()))?;
-        if t.status != "active" || t.tenant_id != c.tenant_id {
-            return Err(AppError::Conflict(format!(
-                "{} is {} now: the alias no longer applies.",
-                t.address, t.status
-            )));
-        }
-        let expires = now + days * 86400;
-        let route = crate::routing::service::insert_offboarding_alias(
-            st, tx, g, c, &address, &t.id, &t.address, days, now,
-        )
-        .await?;
-        let until = chrono::DateTime::from_timestamp(expires, 0)
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
-        Ok(Applied {
-            summary: format!("Mail to {address} goes to {} until {until}.", t.address),
-            after: json!({ "route": route, "renewed": null }),
-        })
-    }
-    async fn roll_back(
-        &self,
-        _st: &AppState,
-        tx: &mut Tx,
-        g: &Granted<'_>,
-        original: &ChangeRequest,
-        now: i64,
-    ) -> AppResult<String> {
-        crate::routing::service::roll_back_route(tx, g, original, now).await
-    }
-}
-
-/// The aliases of `address` that carry mail now (what the mailbox page shows).
-pub async fn alias_targets(
-    st: &AppState,
-    address: &str,
-) -> AppResult<Vec<crate::mailboxes::AliasView>> {
-    crate::routing::service::aliases_to_mailboxes(st, address).await
 }

@@ -457,3 +457,92 @@ pub async fn insert_offboarding_alias(
     };
     Ok(insert(st, tx, g, &checked, Some(c), now).await?.0)
 }
+
+/// The alias an offboarding leaves (change kind `mailbox.alias`, requested by the mailboxes
+/// capability's offboarding): applying makes the route that takes the old address's mail to
+/// the colleague until it expires; rolling back ends it.
+pub(crate) struct OffboardingAliasKind;
+
+#[async_trait::async_trait]
+impl ChangeKind for OffboardingAliasKind {
+    fn kind(&self) -> &'static str {
+        "mailbox.alias"
+    }
+    fn action(&self) -> Action {
+        Action::ManageMailboxes
+    }
+    async fn apply(
+        &self,
+        st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        c: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<Applied> {
+        let payload: serde_json::Value =
+            serde_json::from_str(&c.payload).map_err(AppError::internal)?;
+        let address = payload["address"].as_str().unwrap_or_default().to_string();
+        let target_id = payload["target_mailbox_id"].as_str().unwrap_or_default();
+        let days = payload["days"]
+            .as_i64()
+            .unwrap_or(0)
+            .clamp(1, crate::mailboxes::MAX_ALIAS_DAYS);
+        let (t, _) = crate::mailboxes::store::credentials(tx.conn(), target_id)
+            .await?
+            .ok_or_else(|| AppError::Conflict("The colleague's mailbox is gone.".into()))?;
+        if t.status != "active" || t.tenant_id != c.tenant_id {
+            return Err(AppError::Conflict(format!(
+                "{} is {} now: the alias no longer applies.",
+                t.address, t.status
+            )));
+        }
+        let expires = now + days * 86400;
+        let route =
+            insert_offboarding_alias(st, tx, g, c, &address, &t.id, &t.address, days, now).await?;
+        let until = chrono::DateTime::from_timestamp(expires, 0)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        Ok(Applied {
+            summary: format!("Mail to {address} goes to {} until {until}.", t.address),
+            after: json!({ "route": route, "renewed": null }),
+        })
+    }
+    async fn roll_back(
+        &self,
+        _st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        original: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<String> {
+        roll_back_route(tx, g, original, now).await
+    }
+}
+
+/// The routes from and to a mailbox, which offboarding ends (registered with the kinds).
+pub(crate) struct RoutesOfMailbox;
+
+#[async_trait::async_trait]
+impl crate::core::registry::MailboxLinks for RoutesOfMailbox {
+    fn what(&self) -> &'static str {
+        "Routes from or to the mailbox"
+    }
+    async fn count(
+        &self,
+        conn: &mut AnyConnection,
+        mailbox_id: &str,
+        address: &str,
+    ) -> AppResult<i64> {
+        count_for_mailbox(conn, mailbox_id, address).await
+    }
+    async fn end(
+        &self,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        mailbox_id: &str,
+        address: &str,
+        now: i64,
+    ) -> AppResult<i64> {
+        end_for_mailbox(tx, g, mailbox_id, address, now).await
+    }
+}
