@@ -259,3 +259,21 @@ export async function inviteOperator(mw, sink, page, email) {
   await page.waitForURL(`${mw.base}/operators`);
   return sink.find(email, LINK);
 }
+
+/** How far the page reaches past the viewport's right edge (0 when it fits). */
+export const overflow = (page) => page.evaluate(() =>
+  Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - window.innerWidth);
+
+/**
+ * The page as a phone shows it (390×844, every disclosure opened): screenshot `<name>-390`,
+ * and how many pixels it is wider than the screen (0: it fits). Back to 1280×800 after.
+ */
+export async function onPhone(page, name) {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.evaluate(() => document.querySelectorAll('main details').forEach((d) => { d.open = true; }));
+  const over = await overflow(page);
+  await shot(page, `${name}-390`);
+  await page.evaluate(() => document.querySelectorAll('main details').forEach((d) => { d.open = false; }));
+  await page.setViewportSize({ width: 1280, height: 800 });
+  return over;
+}

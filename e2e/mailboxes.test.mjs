@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate , acmeWithDomain, inviteOperator } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate , acmeWithDomain, inviteOperator, onPhone } from './harness.mjs';
 
 let mw, sink, browser;
 const shared = {};
@@ -98,6 +98,7 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   // The owner (a second person) approves: the reset link goes out.
   await op.goto(`${mw.base}/approvals`);
   await shot(op, '26-approval-queue');
+  assert.equal(await onPhone(op, '26-approval-queue'), 0, 'the approval queue fits a phone');
   await op.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
   await op.waitForURL(`${mw.base}/approvals`);
   assert.match(await flash(op), /Approved and applied: billing@acme.example/);
@@ -132,6 +133,7 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   assert.match(await flash(p), /offboarded\. The verification scan is clean/);
   assert.match(await p.locator('[data-testid=scan-result]').textContent(), /clean/);
   await shot(p, '29-offboarding-receipt');
+  assert.equal(await onPhone(p, '29-offboarding-receipt'), 0, 'the receipt fits a phone');
   // Ann's session is gone.
   await ann.page.goto(`${mw.base}/me`);
   await ann.page.waitForURL(`${mw.base}/me/login`);

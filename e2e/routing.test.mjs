@@ -5,7 +5,7 @@
 // step. A catch-all request, approved, shows on the dashboard badge.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, signIn , acmeWithDomain, inviteOperator } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, signIn , acmeWithDomain, inviteOperator, onPhone } from './harness.mjs';
 
 let mw, sink, browser;
 before(async () => {
@@ -89,10 +89,12 @@ test('routing: allowlist, approval, expiry by the sweeper, persistence report, c
   assert.equal(await row.getAttribute('data-state'), 'active');
   assert.match(await row.textContent(), /in 30 days|in 29 days|30 d/);
   await shot(o, '43-routing-active');
+  assert.equal(await onPhone(o, '43-routing-active'), 0, 'the routes fit a phone');
   await o.goto(`${mw.base}/routing/report`);
   assert.equal(await o.locator('[data-testid=persistence-item]').count(), 1);
   assert.match(await o.locator('[data-testid=persistence-item]').textContent(), /Tara Admin|tara@acme-client\.example/);
   await shot(o, '44-persistence-report');
+  assert.equal(await onPhone(o, '44-persistence-report'), 0, 'the report fits a phone');
   // The mailbox owner sees it in their own area.
   await ann.page.goto(`${mw.base}/me`);
   assert.match(await ann.page.locator('[data-testid=forwards]').textContent(), /ann@partner\.example/);

@@ -62,7 +62,9 @@ pub fn Layout(
     // Client viewers get their read-only portal and their tenant's audit log; tenant admins
     // the console without the platform pages; owners and operators everything.
     let viewer = role == Some(Role::ClientViewer);
-    let nav = NAV
+    // Built twice: the sidebar (wide screens) and the menu a phone opens.
+    let nav = move || {
+        NAV
         .iter()
         .filter(move |(href, _, _)| match *href {
             "/portal" | "/audit" => viewer || *href == "/audit",
@@ -93,8 +95,11 @@ pub fn Layout(
                 .into_any()
             }
         })
-        .collect_view();
-    let user = shell.user.clone().map(|u| view! {
+        .collect_view()
+    };
+    let account = shell.user.clone();
+    let user = move || {
+        account.clone().map(|u| view! {
         <div class="border-t border-zinc-200 p-3 text-sm">
             <div class="px-2 font-medium truncate" title=u.email.clone()>{u.display_name.clone()}</div>
             <div class="px-2 text-xs text-zinc-500 truncate">{u.email.clone()}" · "{u.role.label()}</div>
@@ -106,19 +111,36 @@ pub fn Layout(
                 </form>
             </div>
         </div>
-    });
+    })
+    };
+    let brand = || {
+        view! {
+            <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-600 text-white text-sm">"M"</span>
+            "Mailward"
+        }
+    };
     view! {
-        <div class="min-h-screen flex bg-zinc-50 text-zinc-900">
-            <aside class="w-56 shrink-0 border-r border-zinc-200 bg-white flex flex-col">
+        <div class="min-h-screen md:flex bg-zinc-50 text-zinc-900">
+            <aside class="hidden md:flex w-56 shrink-0 border-r border-zinc-200 bg-white flex-col">
                 <a href="/" class="flex items-center gap-2 px-5 h-14 border-b border-zinc-200 font-semibold tracking-tight">
-                    <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-600 text-white text-sm">"M"</span>
-                    "Mailward"
+                    {brand()}
                 </a>
-                <nav class="flex-1 px-3 py-4 space-y-0.5" aria-label="Main">{nav}</nav>
-                {user}
+                <nav class="flex-1 px-3 py-4 space-y-0.5" aria-label="Main">{nav()}</nav>
+                {user()}
             </aside>
+            // Phones: a bar with the menu behind a button (a <details>: works without JavaScript).
+            // After the sidebar in the page, so the first link of a kind is the sidebar's on a
+            // wide screen.
+            <details class="md:hidden border-b border-zinc-200 bg-white" data-testid="phone-menu">
+                <summary class="flex items-center justify-between px-4 h-14 cursor-pointer list-none [&::-webkit-details-marker]:hidden">
+                    <span class="flex items-center gap-2 font-semibold tracking-tight">{brand()}</span>
+                    <span class="btn btn-secondary py-1">"Menu"</span>
+                </summary>
+                <nav class="px-3 pb-3 space-y-0.5" aria-label="Main">{nav()}</nav>
+                {user()}
+            </details>
             <main class="flex-1 min-w-0">
-                <header class="border-b border-zinc-200 bg-white px-8 py-5">
+                <header class="border-b border-zinc-200 bg-white px-4 md:px-8 py-5">
                     <nav class="text-xs text-zinc-500" aria-label="Breadcrumb">
                         <a href="/" class="hover:underline">"Mailward"</a>
                         {crumb.map(|c| view! { <span class="mx-1">"/"</span><span>{c}</span> })}
@@ -128,7 +150,7 @@ pub fn Layout(
                         {description.map(|d| view! { <p class="mt-1 text-sm text-zinc-600">{d}</p> })}
                     </div>
                 </header>
-                <div class="px-8 py-6 space-y-6 max-w-6xl">
+                <div class="px-4 md:px-8 py-6 space-y-6 max-w-6xl">
                     {shell.flash.clone().map(|f| view! { <FlashMessage flash=f/> })}
                     {children()}
                 </div>
