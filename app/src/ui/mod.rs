@@ -12,28 +12,10 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/mailboxes", "Mailboxes", "M3 7l9 6 9-6M3 7v10h18V7M3 7h18"),
     ("/routing", "Routing", "M4 7h11l-3-3m3 3l-3 3M20 17H9l3 3m-3-3l3-3"),
     ("/approvals", "Approvals", "M9 12l2 2 4-4m5 2a8 8 0 11-16 0 8 8 0 0116 0z"),
-    ("/dns", "DNS", "M4 6h16M4 12h16M4 18h10"),
-    ("/alerts", "Alerts", "M12 9v4m0 4h.01M10.3 3.9L2.4 18a2 2 0 001.7 3h15.8a2 2 0 001.7-3L13.7 3.9a2 2 0 00-3.4 0z"),
     ("/audit", "Audit", "M9 5h6m-6 4h6m-6 4h4M6 3h12v18H6z"),
     ("/plans", "Plans", "M4 6h16v12H4zM4 10h16"),
     ("/operators", "Operators", "M17 20h5v-2a4 4 0 00-5-3.9M9 20H2v-2a4 4 0 015-3.9m0 0a5 5 0 0110 0M12 11a4 4 0 100-8 4 4 0 000 8z"),
 ];
-
-/// Pages that exist today; the other sidebar entries arrive with later capabilities and are
-/// shown as "soon" (not links), so the map of the product is visible from day one.
-fn is_live(href: &str) -> bool {
-    matches!(
-        href,
-        "/" | "/portal"
-            | "/audit"
-            | "/operators"
-            | "/tenants"
-            | "/plans"
-            | "/approvals"
-            | "/mailboxes"
-            | "/routing"
-    )
-}
 
 #[component]
 fn Icon(d: &'static str) -> impl IntoView {
@@ -63,40 +45,32 @@ pub fn Layout(
     // the console without the platform pages; owners and operators everything.
     let viewer = role == Some(Role::ClientViewer);
     // Built twice: the sidebar (wide screens) and the menu a phone opens.
-    let nav = move || {
-        NAV
+    let nav =
+        move || {
+            NAV
         .iter()
         .filter(move |(href, _, _)| match *href {
             "/portal" | "/audit" => viewer || *href == "/audit",
             "/operators" | "/plans" => platform,
             _ => !viewer,
         })
+        // Only pages that exist: DNS and Alerts join the list with their capabilities.
         .map(|(href, label, icon)| {
             let href = *href;
-            if is_live(href) {
-                let active = move || {
-                    let p = path.get();
-                    if href == "/" { p == "/" } else { p.starts_with(href) }
-                };
-                view! {
-                    <a href=href
-                        class=move || if active() { "nav-link nav-link-active" } else { "nav-link" }
-                        aria-current=move || active().then_some("page")>
-                        <Icon d=icon/>{*label}
-                    </a>
-                }
-                .into_any()
-            } else {
-                view! {
-                    <span class="nav-link nav-link-soon" title="Arrives in a later release">
-                        <Icon d=icon/>{*label}<span class="ml-auto text-[10px] uppercase tracking-wide">"soon"</span>
-                    </span>
-                }
-                .into_any()
+            let active = move || {
+                let p = path.get();
+                if href == "/" { p == "/" } else { p.starts_with(href) }
+            };
+            view! {
+                <a href=href
+                    class=move || if active() { "nav-link nav-link-active" } else { "nav-link" }
+                    aria-current=move || active().then_some("page")>
+                    <Icon d=icon/>{*label}
+                </a>
             }
         })
         .collect_view()
-    };
+        };
     let account = shell.user.clone();
     let user = move || {
         account.clone().map(|u| view! {
