@@ -3,7 +3,7 @@
 // button reaches every page. Screenshots of each page at 390 px (issue 22, item 2).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMailward, launchBrowser, shot, enrol, overflow } from './harness.mjs';
+import { startMailward, launchBrowser, shot, enrol, overflow, acmeWithDomain } from './harness.mjs';
 
 let mw, browser;
 before(async () => { mw = await startMailward(); browser = await launchBrowser(); });
@@ -16,17 +16,8 @@ test('every console page fits a phone, and the menu reaches them', async () => {
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
 
-  // Something to show: a tenant with a domain and a mailbox.
-  await page.goto(`${mw.base}/tenants`);
-  await page.fill('#t-name', 'Acme Corp');
-  await page.selectOption('#t-plan', 'plan_starter');
-  await page.click('form[action="/tenants"] button[type=submit]');
-  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
-  await page.fill('#d-name', 'acme.example');
-  await page.click('form[action="/tenants/acme-corp/domains"] button[type=submit]');
-  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
-  await page.locator('[data-testid=domains-table] button', { hasText: 'Activate' }).first().click();
-  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+  // Something to show: a tenant with an active domain.
+  await acmeWithDomain(mw, page);
   const domainHref = await page.locator('[data-testid=domains-table] a[href^="/domains/"]').first().getAttribute('href');
 
   await page.setViewportSize({ width: 390, height: 844 });

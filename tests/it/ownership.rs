@@ -183,13 +183,7 @@ fn only_the_owner_writes_its_table() {
     files.sort();
     let mut problems = Vec::new();
     for path in files {
-        let rel = path
-            .strip_prefix(root())
-            .unwrap()
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
+        let rel = relative(&path);
         let src = std::fs::read_to_string(&path).unwrap();
         for lit in string_literals(&src) {
             let w = words(&lit.text);
@@ -247,6 +241,16 @@ impl Schema {
             .cloned()
             .collect()
     }
+}
+
+/// A path relative to the workspace root, with `/`.
+fn relative(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap()
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn root() -> PathBuf {
@@ -344,13 +348,7 @@ fn scan_sources(names: &BTreeSet<String>) -> Vec<Hit> {
     files.sort();
     let mut hits = Vec::new();
     for path in files {
-        let rel = path
-            .strip_prefix(root())
-            .unwrap()
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
+        let rel = relative(&path);
         let src = std::fs::read_to_string(&path).unwrap();
         for lit in string_literals(&src) {
             if !is_sql(&lit.text) {
@@ -731,13 +729,7 @@ fn actors_are_made_only_by_authentication() {
     let mut problems = Vec::new();
     let mut seen = 0;
     for path in files {
-        let rel = path
-            .strip_prefix(root())
-            .unwrap()
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
+        let rel = relative(&path);
         let src = std::fs::read_to_string(&path).unwrap();
         for (i, line) in src.lines().enumerate() {
             if line.contains("Actor::signed_in(") {
