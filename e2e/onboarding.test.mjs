@@ -2,7 +2,7 @@
 // sign in with a recovery code → the same recovery code refused the second time.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMailward, launchBrowser, totp, currentStep, waitForStepAfter, shot, enrol } from './harness.mjs';
+import { startMailward, launchBrowser, totp, currentStep, waitForStepAfter, shot, enrol, activateFirstPending } from './harness.mjs';
 
 let mw, browser;
 const shared = {};
@@ -190,8 +190,7 @@ test('an owner creates a tenant on a plan and adds domains up to its limit', asy
   await page.fill('#d-name', 'acme.example');
   await page.click('form[action="/tenants/acme-corp/domains"] button[type=submit]');
   await page.waitForURL(`${mw.base}/tenants/acme-corp`);
-  await page.locator('[data-testid=domains-table] button', { hasText: 'Activate' }).first().click();
-  await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+  await activateFirstPending(mw, page, 'acme-corp');
   await shot(page, '13-tenant');
   const rows = await page.locator('[data-testid=domains-table] tbody tr').count();
   assert.equal(rows, 2);

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod dashboard;
+pub mod dns;
 pub mod imports;
 pub mod mailboxes;
 pub mod portal;
@@ -68,6 +69,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/tenants/:slug") view=tenancy::pages::TenantDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/domains") view=dashboard::DashboardPage ssr=ssr.clone()/>
                 <Route path=path!("/domains/:name") view=tenancy::pages::DomainDetailPage ssr=ssr.clone()/>
+                <Route path=path!("/domains/:name/dns") view=dns::pages::DomainDnsPage ssr=ssr.clone()/>
+                <Route path=path!("/dns/templates") view=dns::pages::TemplatesPageView ssr=ssr.clone()/>
                 <Route path=path!("/portal") view=portal::PortalPage ssr=ssr.clone()/>
                 <Route path=path!("/plans") view=tenancy::pages::PlansPage ssr=ssr.clone()/>
                 <Route path=path!("/mailboxes") view=mailboxes::pages::MailboxesListPage ssr=ssr.clone()/>

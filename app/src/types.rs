@@ -168,6 +168,43 @@ named_enum! {
 }
 
 named_enum! {
+    /// A domain's DNS health, as the scanner sums it up.
+    DnsHealth {
+        /// Not checked yet, or no nameserver answered.
+        Unknown = "unknown",
+        Green = "green",
+        /// An optional record differs, or the records have findings (SPF lookups, DMARC tags).
+        Amber = "amber",
+        /// A record mail depends on (MX, SPF, the signing DKIM key, DMARC) is missing or wrong.
+        Red = "red",
+    }
+}
+
+named_enum! {
+    /// One record set against its baseline.
+    RecordStatus {
+        Ok = "ok",
+        Missing = "missing",
+        Changed = "changed",
+        Extra = "extra",
+        /// No nameserver answered.
+        Unknown = "unknown",
+    }
+}
+
+named_enum! {
+    /// Where a DKIM key is in its life.
+    DkimKeyState {
+        /// Its record is published (or should be); not signing until every nameserver serves it.
+        Published = "published",
+        Active = "active",
+        /// Replaced; its record stays until it is retired.
+        Retiring = "retiring",
+        Retired = "retired",
+    }
+}
+
+named_enum! {
     /// What a route is.
     RouteKind {
         Alias = "alias",

@@ -180,6 +180,17 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
             .filter(|s| !s.is_empty())
             .collect();
     }
+    if let Some(v) = env("MAILWARD_DNS_RESOLVER") {
+        cfg.dns_resolver = Some(v);
+    }
+    if let Some(v) = env("MAILWARD_DNS_PORT") {
+        cfg.dns_port = v
+            .parse()
+            .map_err(|_| "MAILWARD_DNS_PORT must be a port number".to_string())?;
+    }
+    if let Some(v) = env("MAILWARD_DKIM_KEY_FILE") {
+        cfg.dkim_key_file = Some(v);
+    }
     if let Some(v) = env("MAILWARD_MAIL_HOST") {
         cfg.mail_host = Some(v);
     }

@@ -31,6 +31,7 @@ pub fn kinds() -> app::core::registry::Registry {
     let r = app::core::registry::Registry::new();
     let r = app::mailboxes::kinds::register(r);
     let r = app::routing::kinds::register(r);
+    let r = app::dns::kinds::register(r);
     app::imports::kinds::register(r)
 }
 
@@ -124,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::changes::http::routes())
         .merge(app::routing::http::routes())
         .merge(app::imports::http::routes())
+        .merge(app::dns::http::routes())
         .merge(app::api::routes())
         .with_state(state.clone());
 

@@ -4,6 +4,7 @@ mod api;
 mod audit;
 mod auth;
 mod changes;
+mod dns;
 mod imports;
 mod mailboxes;
 mod mailplane;

@@ -35,6 +35,7 @@ enum Kind {
     Get,
     Post,
     Patch,
+    Put,
     Delete,
     /// Not about roles: sign-in, invitation acceptance, health, one's own account.
     /// Listed so that every route is decided; covered by the auth and security tests.
@@ -286,8 +287,91 @@ fn table() -> Vec<Row> {
         row("/invite/{token}/totp", Public, "", "", ALL, None),
         row("/invite/{token}/restart", Public, "", "", ALL, None),
         row("/healthz", Public, "", "", ALL, None),
+        row("/.well-known/mta-sts.txt", Public, "", "", ALL, None),
         row("/readyz", Public, "", "", ALL, None),
         row("/metrics", Public, "", "", ALL, None),
+        // ---- DNS ----
+        row(
+            "/domains/:name/dns",
+            Page,
+            "/domains/{dn}/dns",
+            "",
+            ALL,
+            Some(HIDDEN),
+        ),
+        row("/dns/templates", Page, "/dns/templates", "", ALL, None),
+        row(
+            "/domains/{id}/dns/check",
+            Form,
+            "/domains/{d}/dns/check",
+            "",
+            NOT_VIEWER,
+            Some(HIDDEN),
+        ),
+        row(
+            "/domains/{id}/dkim",
+            Form,
+            "/domains/{d}/dkim",
+            "algorithm=bogus",
+            NOT_VIEWER,
+            Some(HIDDEN),
+        ),
+        row(
+            "/domains/{id}/activate-unverified",
+            Form,
+            "/domains/{d}/activate-unverified",
+            "reason=",
+            OWNER,
+            Some([A, F, N, N]),
+        ),
+        row(
+            "/dns/templates/{category}",
+            Form,
+            "/dns/templates/standard",
+            "spf=bogus&dmarc_policy=none&mta_sts=none",
+            OWNER,
+            None,
+        ),
+        row(
+            "/api/v1/domains/{id}/dns",
+            Get,
+            "/api/v1/domains/{d}/dns",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/domains/{id}/dns/check",
+            Post,
+            "/api/v1/domains/{d}/dns/check",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/domains/{id}/dkim",
+            Post,
+            "/api/v1/domains/{d}/dkim",
+            r#"{"algorithm":"bogus"}"#,
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/dns/templates",
+            Get,
+            "/api/v1/dns/templates",
+            "",
+            NOT_VIEWER,
+            None,
+        ),
+        row(
+            "/api/v1/dns/templates/{category}",
+            Put,
+            "/api/v1/dns/templates/standard",
+            r#"{"receive":true,"spf":"bogus","dkim":true,"dmarc_policy":"none","dmarc_rua":"","mta_sts":"none","tls_rpt_rua":"","autoconfig":false}"#,
+            OWNER,
+            None,
+        ),
         // ---- server functions (page loaders; same decisions as their pages) ----
         row(
             "get_dashboard",
@@ -320,6 +404,22 @@ fn table() -> Vec<Row> {
             "name={dn}",
             ALL,
             Some(HIDDEN),
+        ),
+        row(
+            "get_dns_page",
+            ServerFn,
+            app::dns::pages::GetDnsPage::PATH,
+            "name={dn}",
+            ALL,
+            Some(HIDDEN),
+        ),
+        row(
+            "get_templates_page",
+            ServerFn,
+            app::dns::pages::GetTemplatesPage::PATH,
+            "",
+            ALL,
+            None,
         ),
         row(
             "get_portal",
@@ -1115,7 +1215,7 @@ async fn world(b: Backend) -> World {
             .await
             .unwrap();
         // Active, so that a removal probe stops at "suspend it first".
-        service::set_domain_status(&app.state, &sys, &d.id, "active")
+        service::activate_unverified(&app.state, &sys, &d.id, "test fixture")
             .await
             .unwrap();
         let invite = open_invite(&app, &owner, &t.slug, &format!("pending@{domain}")).await;
@@ -1280,7 +1380,7 @@ async fn probe(w: &World, r: &Row, who: usize, v: &Vars) -> Out {
                 A
             }
         }
-        Get | Post | Patch | Delete => {
+        Get | Post | Patch | Put | Delete => {
             let Some(token) = &w.tokens[who] else {
                 return F;
             };
@@ -1290,6 +1390,7 @@ async fn probe(w: &World, r: &Row, who: usize, v: &Vars) -> Out {
                 Get => http.get(url),
                 Post => http.post(url),
                 Delete => http.delete(url),
+                Put => http.put(url),
                 _ => http.patch(url),
             };
             let req = if args.is_empty() {

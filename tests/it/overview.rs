@@ -25,6 +25,8 @@ fn names(page: &str) -> Vec<String> {
     table
         .split("href=\"/domains/")
         .skip(1)
+        // The domain's own link, not its health badge's (…/dns).
+        .filter(|s| !s.split('"').next().unwrap().ends_with("/dns"))
         .map(|s| {
             s.split('>')
                 .nth(1)

@@ -590,7 +590,7 @@ async fn loops_and_conflicts_are_refused(b: Backend) {
     let od = tenancy::add_domain(&w.app.state, &sys, &other.slug, "other.example", "")
         .await
         .unwrap();
-    tenancy::set_domain_status(&w.app.state, &sys, &od.id, "active")
+    tenancy::activate_unverified(&w.app.state, &sys, &od.id, "test fixture")
         .await
         .unwrap();
     tenancy::set_domain_status(&w.app.state, &sys, &od.id, "suspended")
@@ -694,7 +694,8 @@ async fn the_sweeper_expires_once_and_the_report_follows(b: Backend) {
         w.targets("ann@acme.example").await,
         vec!["ann@acme.example"]
     );
-    // …and the sweep turns it off exactly once, through the recurring job as well.
+    // …and the sweep turns it off exactly once, through the recurring job as well (the other
+    // recurring job run here is the DNS scan).
     app::core::jobs::ensure_recurring(&w.app.state)
         .await
         .unwrap();
@@ -702,7 +703,7 @@ async fn the_sweeper_expires_once_and_the_report_follows(b: Backend) {
         app::core::jobs::run_pending(&w.app.state, "w1")
             .await
             .unwrap(),
-        1
+        2
     );
     assert_eq!(
         routing::sweep(&w.app.state).await.unwrap(),

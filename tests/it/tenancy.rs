@@ -282,6 +282,8 @@ async fn rest_api_for_tenancy(b: Backend) {
         .unwrap();
     assert_eq!(r.status(), 201);
     let d: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(d["verified"], serde_json::Value::Null);
+    // Not verified: activation needs the DNS challenge, or an owner's reason.
     let r = api
         .patch(app.url(&format!("/api/v1/domains/{}", d["id"].as_str().unwrap())))
         .bearer_auth(&write)
@@ -289,7 +291,23 @@ async fn rest_api_for_tenancy(b: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 409);
+    let e: serde_json::Value = r.json().await.unwrap();
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("_mailward-challenge.umbrella.example"),
+        "{msg}"
+    );
+    let r = api
+        .patch(app.url(&format!("/api/v1/domains/{}", d["id"].as_str().unwrap())))
+        .bearer_auth(&write)
+        .json(&serde_json::json!({ "status": "active", "unverified_reason": "registrar has no TXT support" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
+    let d: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(d["verified"], "override");
     let detail: serde_json::Value = api
         .get(app.url("/api/v1/tenants/umbrella"))
         .bearer_auth(&read)
@@ -363,7 +381,7 @@ async fn removing_a_domain(b: Backend) {
     let d = service::add_domain(&app.state, &sys, "solo", "solo.example", "")
         .await
         .unwrap();
-    service::set_domain_status(&app.state, &sys, &d.id, "active")
+    service::activate_unverified(&app.state, &sys, &d.id, "test fixture")
         .await
         .unwrap();
     let br = &owner.browser;

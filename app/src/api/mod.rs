@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::changes::rest::routes())
         .merge(crate::auth::rest::routes())
         .merge(crate::audit::rest::routes())
+        .merge(crate::dns::rest::routes())
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -91,7 +92,9 @@ impl utoipa::Modify for BearerScheme {
         crate::changes::rest::reject_change, crate::changes::rest::rollback_change,
         routing::list_routes, routing::request_route, routing::get_route, routing::disable_route,
         routing::persistence_report, routing::routing_badges, routing::get_routing_policy,
-        routing::set_routing_policy),
+        routing::set_routing_policy,
+        crate::dns::rest::get_dns, crate::dns::rest::check_dns, crate::dns::rest::create_dkim_key,
+        crate::dns::rest::list_templates, crate::dns::rest::put_template),
     components(schemas(identity::Me, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
         crate::tenancy::Domain, crate::tenancy::service::NewTenant,
@@ -106,7 +109,9 @@ impl utoipa::Modify for BearerScheme {
         crate::changes::rest::RollbackRequest,
         crate::routing::Route, crate::routing::RouteTarget, crate::routing::NewRoute, crate::routing::RouteOutcome,
         crate::routing::RoutingPolicy, routing::RoutingPolicyPatch, crate::routing::RoutingBadges, crate::routing::PersistenceItem,
-        routing::DisableRequest)),
+        routing::DisableRequest,
+        crate::dns::DomainDns, crate::dns::Expected, crate::dns::Observed, crate::dns::DkimKey,
+        crate::dns::Template, crate::dns::rest::NewDkimKey, crate::dns::rest::CategoryTemplate)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

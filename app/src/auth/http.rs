@@ -57,7 +57,12 @@ pub fn is_public_path(path: &str) -> bool {
         || path.starts_with("/_sf/")
         || matches!(
             path,
-            "/healthz" | "/readyz" | "/metrics" | "/favicon.ico" | "/favicon.svg"
+            "/healthz"
+                | "/readyz"
+                | "/metrics"
+                | "/favicon.ico"
+                | "/favicon.svg"
+                | "/.well-known/mta-sts.txt"
         )
 }
 

@@ -42,7 +42,13 @@ impl AuditKey {
 /// Where the key lives: `audit_key_file`, else beside a SQLite database
 /// (`DIR/audit.key`), else `data/audit.key`.
 pub fn key_path(cfg: &Config) -> PathBuf {
-    if let Some(p) = cfg.audit_key_file.as_deref().filter(|p| !p.is_empty()) {
+    secret_path(cfg, cfg.audit_key_file.as_deref(), "audit.key")
+}
+
+/// Where a secret file lives: the configured path, else `file` beside a SQLite database,
+/// else `data/<file>` (the audit key, the DKIM sealing key).
+pub fn secret_path(cfg: &Config, configured: Option<&str>, file: &str) -> PathBuf {
+    if let Some(p) = configured.filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
     let url = &cfg.database_url;
@@ -51,14 +57,21 @@ pub fn key_path(cfg: &Config) -> PathBuf {
         let path = path.split('?').next().unwrap_or(path);
         if path != ":memory:" && !path.is_empty() {
             let parent = Path::new(path).parent().unwrap_or(Path::new(""));
-            return parent.join("audit.key");
+            return parent.join(file);
         }
     }
-    PathBuf::from("data/audit.key")
+    PathBuf::from("data").join(file)
 }
 
 /// Reads the key file (64 hex digits), creating it (mode 0600) when it does not exist yet.
 pub fn load_or_create(path: &Path) -> AppResult<(AuditKey, bool)> {
+    let (k, created) = load_or_create_secret(path, "audit key")?;
+    Ok((AuditKey::from_bytes(k), created))
+}
+
+/// Reads a 32-byte secret file (64 hex digits), creating it (mode 0600) when it does not
+/// exist yet; `what` names it in errors. Returns the bytes and whether it was created.
+pub fn load_or_create_secret(path: &Path, what: &str) -> AppResult<([u8; 32], bool)> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let bytes = hex::decode(text.trim())
@@ -66,13 +79,13 @@ pub fn load_or_create(path: &Path) -> AppResult<(AuditKey, bool)> {
                 .filter(|b| b.len() == 32)
                 .ok_or_else(|| {
                     AppError::Config(format!(
-                        "the audit key file {} must hold 64 hexadecimal digits",
+                        "the {what} file {} must hold 64 hexadecimal digits",
                         path.display()
                     ))
                 })?;
             let mut k = [0u8; 32];
             k.copy_from_slice(&bytes);
-            Ok((AuditKey::from_bytes(k), false))
+            Ok((k, false))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -90,23 +103,17 @@ pub fn load_or_create(path: &Path) -> AppResult<(AuditKey, bool)> {
             }
             use std::io::Write;
             let mut f = opts.open(path).map_err(|e| {
-                AppError::Config(format!(
-                    "cannot create the audit key {}: {e}",
-                    path.display()
-                ))
+                AppError::Config(format!("cannot create the {what} {}: {e}", path.display()))
             })?;
             f.write_all(format!("{}\n", hex::encode(k)).as_bytes())
                 .and_then(|()| f.sync_all())
                 .map_err(|e| {
-                    AppError::Config(format!(
-                        "cannot write the audit key {}: {e}",
-                        path.display()
-                    ))
+                    AppError::Config(format!("cannot write the {what} {}: {e}", path.display()))
                 })?;
-            Ok((AuditKey::from_bytes(k), true))
+            Ok((k, true))
         }
         Err(e) => Err(AppError::Config(format!(
-            "cannot read the audit key {}: {e}",
+            "cannot read the {what} {}: {e}",
             path.display()
         ))),
     }

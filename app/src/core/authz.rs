@@ -197,10 +197,14 @@ pub enum Action {
     ApproveChanges,
     /// A mailbox owner's own password, recovery codes and app passwords.
     ManageOwnMailbox,
+    /// Activate a domain whose DNS challenge was not seen, giving a reason (owners only).
+    OverrideVerification,
+    /// Edit the DNS baseline templates of the domain categories (owners only).
+    ManageDnsBaselines,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 19] = [
         Action::ViewDashboard,
         Action::ViewOperators,
         Action::ManageOperators,
@@ -218,6 +222,8 @@ impl Action {
         Action::ManageMailboxes,
         Action::ApproveChanges,
         Action::ManageOwnMailbox,
+        Action::OverrideVerification,
+        Action::ManageDnsBaselines,
     ];
 
     /// The API-token scope an action needs.
@@ -231,7 +237,9 @@ impl Action {
             | Action::InviteTenantUser
             | Action::ManageMailboxes
             | Action::ApproveChanges
-            | Action::ManageOwnMailbox => Scope::Write,
+            | Action::ManageOwnMailbox
+            | Action::OverrideVerification
+            | Action::ManageDnsBaselines => Scope::Write,
             Action::ManageOperators
             | Action::RevealInvite
             | Action::RevokeInvite
@@ -260,7 +268,11 @@ pub fn role_allows(role: Role, action: Action) -> bool {
     match role {
         Role::Owner => true,
         // Operators run the platform but do not manage its operators or price list.
-        Role::Operator => !matches!(action, ManageOperators | ManagePlans),
+        // Nor do they vouch for a domain's DNS without proof, or change the DNS baselines.
+        Role::Operator => !matches!(
+            action,
+            ManageOperators | ManagePlans | OverrideVerification | ManageDnsBaselines
+        ),
         // A tenant admin manages the domains of their tenant, never its plan or limits.
         Role::TenantAdmin => matches!(
             action,
@@ -426,6 +438,8 @@ mod tests {
                 ManageMailboxes => [true, true, true, false],
                 ApproveChanges => [true, true, true, false],
                 ManageOwnMailbox => [false, false, false, false],
+                OverrideVerification => [true, false, false, false],
+                ManageDnsBaselines => [true, false, false, false],
             }
         };
         for action in Action::ALL {

@@ -53,6 +53,20 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` / `-Proto` are believed: addresses or CIDR
     /// ranges (`MAILWARD_TRUSTED_PROXIES`, comma-separated).
     pub trusted_proxies: Vec<String>,
+    /// A recursive resolver, used only to find each domain's authoritative nameservers and
+    /// their addresses (`IP:PORT`; `MAILWARD_DNS_RESOLVER`). Unset: the first `nameserver` of
+    /// `/etc/resolv.conf`. Records themselves are always asked of the authoritative servers.
+    pub dns_resolver: Option<String>,
+    /// The port authoritative nameservers are asked on (`MAILWARD_DNS_PORT`; 53 in real life).
+    pub dns_port: u16,
+    /// Minutes between two DNS scans of every domain.
+    pub dns_scan_minutes: i64,
+    /// How long one DNS question may take before its answer counts as unknown.
+    pub dns_timeout_ms: u64,
+    /// The key that seals DKIM private keys in the database (64 hex digits, made on first use
+    /// when missing; `MAILWARD_DKIM_KEY_FILE`). Default: `dkim.key` beside a SQLite database,
+    /// else `data/dkim.key`. Back it up with the database: without it the keys cannot sign.
+    pub dkim_key_file: Option<String>,
 }
 
 /// Outgoing mail (`[smtp]`). `Debug` never shows the password.
@@ -289,6 +303,11 @@ impl Default for Config {
             mail_host: None,
             audit_key_file: None,
             trusted_proxies: Vec::new(),
+            dns_resolver: None,
+            dns_port: 53,
+            dns_scan_minutes: 15,
+            dns_timeout_ms: 2000,
+            dkim_key_file: None,
         }
     }
 }
@@ -327,6 +346,20 @@ impl Config {
             );
         }
         super::web::ProxyList::parse(&self.trusted_proxies)?;
+        if !(1..=1440).contains(&self.dns_scan_minutes) {
+            return Err("dns_scan_minutes must be between 1 and 1440".into());
+        }
+        if !(100..=30_000).contains(&self.dns_timeout_ms) {
+            return Err("dns_timeout_ms must be between 100 and 30000".into());
+        }
+        if let Some(r) = &self.dns_resolver {
+            if r.parse::<std::net::SocketAddr>().is_err() && r.parse::<std::net::IpAddr>().is_err()
+            {
+                return Err(format!(
+                    "dns_resolver must be an address such as 127.0.0.1:53 (got {r:?})"
+                ));
+            }
+        }
         if let Some(h) = &self.mail_host {
             if h.is_empty() || h.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
                 return Err(format!("mail_host must be a host name (got {h:?})"));

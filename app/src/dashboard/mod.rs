@@ -138,6 +138,7 @@ pub fn domain_query_from_url() -> impl Fn() -> DomainQuery + Clone + Send + Sync
             q: get("q"),
             status: get("status"),
             tenant: get("tenant"),
+            health: get("health"),
             sort: get("sort"),
             dir: get("dir"),
             page: get("page").parse().unwrap_or(1),

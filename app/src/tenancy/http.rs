@@ -16,6 +16,10 @@ pub fn routes() -> Router<AppState> {
         .route("/tenants/{slug}/status", post(tenant_status))
         .route("/tenants/{slug}/domains", post(add_domain))
         .route("/domains/{id}/status", post(domain_status))
+        .route(
+            "/domains/{id}/activate-unverified",
+            post(activate_unverified),
+        )
         .route("/domains/{id}/remove", post(remove_domain))
         .route("/tenants/{slug}/people", post(invite_person))
         .route("/tenants/{slug}/invites/{id}/reveal", post(reveal_invite))
@@ -138,7 +142,7 @@ async fn add_domain(c: Caller, Path(slug): Path<String>, Form(f): Form<DomainFor
                 &c.session,
                 &back,
                 &format!(
-                    "{} added. It stays pending until you activate it.",
+                    "{} added. It stays pending until its DNS challenge record is seen: the record is on its DNS page.",
                     d.unicode_name
                 ),
             )
@@ -159,6 +163,34 @@ async fn domain_status(c: Caller, Path(id): Path<String>, Form(f): Form<StatusFo
             .await
         }
         Err(e) => failed(&c.session, "/domains", e).await.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct OverrideForm {
+    reason: String,
+}
+
+async fn activate_unverified(
+    c: Caller,
+    Path(id): Path<String>,
+    Form(f): Form<OverrideForm>,
+) -> Response {
+    match service::activate_unverified(&c.st, &c.actor(), &id, &f.reason).await {
+        Ok(d) => {
+            done(
+                &c.session,
+                &format!("/domains/{}", d.id),
+                &format!(
+                    "{} is active without DNS verification; the reason is in the audit log.",
+                    d.unicode_name
+                ),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &format!("/domains/{id}"), e)
+            .await
+            .into_response(),
     }
 }
 

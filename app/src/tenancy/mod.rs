@@ -66,6 +66,29 @@ pub struct Domain {
     pub catch_all: bool,
     pub mailbox_count: i64,
     pub created_at: i64,
+    /// How control of the domain's DNS was shown: `dns` (the challenge record was seen),
+    /// `override` (an owner activated it without, giving a reason) or `legacy` (active before
+    /// verification existed); `None`: not yet.
+    pub verified: Option<String>,
+    /// The value of the challenge record: `_mailward-challenge.<domain> TXT "mailward-verify=<token>"`.
+    pub verify_token: String,
+    /// The DNS scanner's summary: `unknown` (not checked, or no nameserver answered),
+    /// `green`, `amber` or `red`, with the reason.
+    pub health: String,
+    pub health_reason: Option<String>,
+    /// Some record set differs from the baseline.
+    pub drift: bool,
+    pub checked_at: Option<i64>,
+}
+
+impl Domain {
+    /// The challenge record's owner name and value.
+    pub fn challenge(&self) -> (String, String) {
+        (
+            format!("_mailward-challenge.{}", self.name),
+            format!("mailward-verify={}", self.verify_token),
+        )
+    }
 }
 
 /// What the domain overview shows: a search term, filters, a sort and a page. Parsed from
@@ -83,6 +106,9 @@ pub struct DomainQuery {
     /// A tenant's short name; empty for all.
     #[serde(default)]
     pub tenant: String,
+    /// `drifted` (DNS differs from the baseline), `red`, `unverified`; empty for all.
+    #[serde(default)]
+    pub health: String,
     /// `domain` (default), `tenant`, `status`, `mailboxes` or `added`.
     #[serde(default)]
     pub sort: String,
@@ -98,12 +124,20 @@ pub struct DomainQuery {
 }
 
 pub const PAGE_SIZES: [i64; 3] = [50, 100, 500];
-pub const DOMAIN_SORTS: [(&str, &str); 5] = [
+/// The dashboard's health filters (the first is "any").
+pub const DOMAIN_HEALTH_FILTERS: [(&str, &str); 4] = [
+    ("", "Any health"),
+    ("drifted", "DNS drifted"),
+    ("red", "Red"),
+    ("unverified", "Unverified"),
+];
+pub const DOMAIN_SORTS: [(&str, &str); 6] = [
     ("domain", "Domain"),
     ("tenant", "Tenant"),
     ("status", "Status"),
     ("mailboxes", "Mailboxes"),
     ("added", "Added"),
+    ("health", "Health (worst first)"),
 ];
 
 impl DomainQuery {
@@ -115,6 +149,9 @@ impl DomainQuery {
             q.status.clear();
         }
         q.tenant = q.tenant.trim().to_string();
+        if !DOMAIN_HEALTH_FILTERS.iter().any(|(k, _)| *k == q.health) {
+            q.health.clear();
+        }
         if !DOMAIN_SORTS.iter().any(|(k, _)| *k == q.sort) {
             q.sort = "domain".into();
         }
@@ -150,6 +187,9 @@ impl DomainQuery {
         }
         if !self.tenant.is_empty() {
             parts.push(format!("tenant={}", enc(&self.tenant)));
+        }
+        if !self.health.is_empty() {
+            parts.push(format!("health={}", enc(&self.health)));
         }
         if self.sort != "domain" && !self.sort.is_empty() {
             parts.push(format!("sort={}", enc(&self.sort)));

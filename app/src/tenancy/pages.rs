@@ -3,7 +3,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use super::{format_bytes, Domain, DomainBrowse, Plan, Tenant, DOMAIN_CATEGORIES, PAGE_SIZES};
+use super::{
+    format_bytes, Domain, DomainBrowse, Plan, Tenant, DOMAIN_CATEGORIES, DOMAIN_HEALTH_FILTERS,
+    PAGE_SIZES,
+};
 use crate::auth::pages::{DeliveryBadge, InviteActions, SecretOnce};
 use crate::auth::PageData;
 use crate::ui::{signed_in_page, status_tone, Badge, ConfirmButton, EmptyState, PoolBar, Time};
@@ -256,11 +259,13 @@ pub fn DomainNameCell(domain: Domain) -> impl IntoView {
     }
 }
 
-/// Where a domain's DNS, routing and alert badges go once those checks exist (the column
-/// header explains the empty slot).
+/// A domain's health badge (DNS against its baseline), linking to its DNS page.
 #[component]
-pub fn HealthSlots() -> impl IntoView {
-    view! { <span class="text-zinc-400" data-slot="health">"—"</span> }
+pub fn HealthSlots(domain: Domain) -> impl IntoView {
+    view! {
+        <crate::dns::pages::HealthBadge health=domain.health.clone() reason=domain.health_reason.clone()
+            verified=domain.verified.clone() href=format!("/domains/{}/dns", domain.id)/>
+    }
 }
 
 /// The domain overview: search and filters (a plain GET form), sortable column headers,
@@ -276,7 +281,8 @@ pub fn DomainBrowser(browse: DomainBrowse, base: &'static str) -> impl IntoView 
     };
     let last = ((q.page - 1) * q.per + browse.rows.len() as i64).max(0);
     let pages = ((total + q.per - 1) / q.per).max(1);
-    let filtered = !q.q.is_empty() || !q.status.is_empty() || !q.tenant.is_empty();
+    let filtered =
+        !q.q.is_empty() || !q.status.is_empty() || !q.tenant.is_empty() || !q.health.is_empty();
     let header = {
         let q = q.clone();
         move |key: &'static str, label: &'static str| {
@@ -337,6 +343,12 @@ pub fn DomainBrowser(browse: DomainBrowse, base: &'static str) -> impl IntoView 
                         {status_opts.into_iter().map(|(v, l)| view! { <option value=v selected=q.status == v>{l}</option> }).collect_view()}
                     </select>
                 </div>
+                <div>
+                    <label class="sr-only" for="f-health">"Health"</label>
+                    <select class="input" id="f-health" name="health">
+                        {DOMAIN_HEALTH_FILTERS.into_iter().map(|(v, l)| view! { <option value=v selected=q.health == v>{l}</option> }).collect_view()}
+                    </select>
+                </div>
                 {(browse.tenants.len() > 1).then(|| view! {
                 <div>
                     <label class="sr-only" for="f-tenant">"Tenant"</label>
@@ -371,7 +383,7 @@ pub fn DomainBrowser(browse: DomainBrowse, base: &'static str) -> impl IntoView 
                                 {header("mailboxes", "Mailboxes")}
                                 <th>"Plan use"</th>
                                 <th>"Storage pool"</th>
-                                <th title="DNS, routing and alert checks arrive with their releases">"Health"</th>
+                                {header("health", "Health")}
                             </tr></thead>
                             <tbody>
                                 {browse.rows.into_iter().map(|r| {
@@ -387,7 +399,7 @@ pub fn DomainBrowser(browse: DomainBrowse, base: &'static str) -> impl IntoView 
                                                 <span class="text-xs text-zinc-500">{format!(" domains · {}", r.plan_name)}</span>
                                             </td>
                                             <td><PoolBar allocated=r.pool_allocated used=r.pool_used size=r.pool_bytes/></td>
-                                            <td><HealthSlots/></td>
+                                            <td><HealthSlots domain=r.domain.clone()/></td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -456,7 +468,8 @@ pub fn DomainDetailPage() -> impl IntoView {
                 <p class="text-sm text-zinc-500">"Tenant "<a class="link" href=format!("/tenants/{}", t.slug)>{t.name.clone()}</a>
                     {format!(" · {} · catch-all {}", d.category, if d.catch_all { "on" } else { "off" })}
                     " · "<a class="link" href=format!("/routing?domain={}", d.name) data-testid="domain-routing">"Routing and its history →"</a></p>
-                <p class="mt-2 text-xs text-zinc-500" data-slot="health">"Health (DNS, alerts): not checked yet — these checks arrive with their releases."</p>
+                <p class="mt-2 text-sm flex items-center gap-2">"DNS: "<HealthSlots domain=d.clone()/>
+                    <a class="link" href=format!("/domains/{}/dns", d.id) data-testid="domain-dns">"Records, keys and history →"</a></p>
             };
             view! {
                 <TenantSummary tenant=t.clone()>{head}</TenantSummary>
@@ -468,9 +481,13 @@ pub fn DomainDetailPage() -> impl IntoView {
                                     question=format!("{} leaves Mailward and its tenant's plan slot is freed. Only a domain without mailboxes can be removed.", d.unicode_name)/>
                             </span>
                         })}
-                        <StatusToggle action=format!("/domains/{}/status", d.id) active=d.status == "active"
-                            suspend="Suspend domain" resume="Activate domain"
-                            question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)/>
+                        {if d.status == "pending" && d.verified.is_none() {
+                            view! { <a class="btn btn-primary" href=format!("/domains/{}/dns", d.id)>"Verify ownership…"</a> }.into_any()
+                        } else {
+                            view! { <StatusToggle action=format!("/domains/{}/status", d.id) active=d.status == "active"
+                                suspend="Suspend domain" resume="Activate domain"
+                                question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)/> }.into_any()
+                        }}
                     </div>
                 })}
                 {(p.can_manage_mailboxes && d.status != "suspended").then(|| view! {
@@ -495,7 +512,7 @@ pub fn DomainsTable(domains: Vec<Domain>, #[prop(optional)] can_manage: bool) ->
                 <thead><tr>
                     <th>"Domain"</th>
                     <th>"Status"</th><th>"Category"</th><th>"Mailboxes"</th><th>"Catch-all"</th>
-                    <th title="DNS, routing and alert checks arrive with their releases">"Health"</th>
+                    <th>"Health"</th>
                     {can_manage.then(|| view! { <th class="text-right">"Action"</th> })}
                 </tr></thead>
                 <tbody>
@@ -507,12 +524,16 @@ pub fn DomainsTable(domains: Vec<Domain>, #[prop(optional)] can_manage: bool) ->
                                 <td>{d.category.clone()}</td>
                                 <td>{d.mailbox_count}</td>
                                 <td>{if d.catch_all { view! { <Badge text="on" tone="amber"/> }.into_any() } else { view! { <span class="text-zinc-500">"off"</span> }.into_any() }}</td>
-                                <td><HealthSlots/></td>
+                                <td><HealthSlots domain=d.clone()/></td>
                                 {can_manage.then(|| view! {
                                     <td class="text-right">
-                                        <StatusToggle action=format!("/domains/{}/status", d.id) active=d.status == "active"
-                                            suspend="Suspend" resume="Activate"
-                                            question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)/>
+                                        {if d.status == "pending" && d.verified.is_none() {
+                                            view! { <a class="btn btn-secondary" href=format!("/domains/{}/dns", d.id)>"Verify…"</a> }.into_any()
+                                        } else {
+                                            view! { <StatusToggle action=format!("/domains/{}/status", d.id) active=d.status == "active"
+                                                suspend="Suspend" resume="Activate"
+                                                question=format!("Mail for {} will be refused while it is suspended.", d.unicode_name)/> }.into_any()
+                                        }}
                                     </td>
                                 })}
                             </tr>

@@ -208,6 +208,10 @@ pub async fn get_domain(
 pub struct DomainUpdate {
     /// `active` or `suspended`.
     pub status: String,
+    /// Owners only: activate a pending domain whose DNS challenge was not seen, for this
+    /// reason (kept in the audit log).
+    #[serde(default)]
+    pub unverified_reason: Option<String>,
 }
 
 /// Activates or suspends a domain.
@@ -220,9 +224,12 @@ pub async fn update_domain(
     Path(id): Path<String>,
     Json(body): Json<DomainUpdate>,
 ) -> Result<Json<Domain>, AppError> {
-    Ok(Json(
-        tenancy::set_domain_status(&st, &a, &id, &body.status).await?,
-    ))
+    Ok(Json(match body.unverified_reason.as_deref() {
+        Some(reason) if body.status == "active" => {
+            tenancy::activate_unverified(&st, &a, &id, reason).await?
+        }
+        _ => tenancy::set_domain_status(&st, &a, &id, &body.status).await?,
+    }))
 }
 
 /// Removes a domain that is pending or suspended and has no mailboxes.

@@ -313,8 +313,8 @@ pub async fn insert_domain(
 ) -> AppResult<()> {
     g.check(tenant_id)?;
     sqlx::query(
-        "INSERT INTO domains (id, tenant_id, name, unicode_name, status, category, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,'pending',$5,$6,$6)",
+        "INSERT INTO domains (id, tenant_id, name, unicode_name, status, category, verify_token, \
+         created_at, updated_at) VALUES ($1,$2,$3,$4,'pending',$5,$7,$6,$6)",
     )
     .bind(id.to_string())
     .bind(tenant_id.to_string())
@@ -322,6 +322,7 @@ pub async fn insert_domain(
     .bind(unicode.to_string())
     .bind(category.to_string())
     .bind(now)
+    .bind(hex::encode(crate::core::secrets::random_bytes::<16>()))
     .execute(c)
     .await?;
     Ok(())
@@ -339,6 +340,11 @@ pub async fn set_domain_status(
     let n = w.arg(now);
     let d = w.arg(domain_id);
     w.and(format!("id = {d} AND status <> {s}"));
+    // A pending domain becomes active only once verified (see `mark_verified`,
+    // `activate_unverified`).
+    w.and(format!(
+        "(status <> 'pending' OR {s} <> 'active' OR verified_how IS NOT NULL)"
+    ));
     w.granted("tenant_id", g);
     let sql = format!(
         "UPDATE domains SET status = {s}, updated_at = {n}{} RETURNING name",
@@ -348,9 +354,122 @@ pub async fn set_domain_status(
     Ok(r.map(|r| r.try_get("name")).transpose()?)
 }
 
+/// The challenge record was seen: the domain is verified (an override is upgraded to `dns`),
+/// and a pending one becomes active. Returns the status after, or `None` when it was
+/// verified by DNS already.
+pub async fn mark_verified(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_id: &str,
+    now: i64,
+) -> AppResult<Option<String>> {
+    g.require(&[Action::ManageDomains])?;
+    let mut w = Where::new();
+    let n = w.arg(now);
+    let d = w.arg(domain_id);
+    w.and(format!(
+        "id = {d} AND (verified_how IS NULL OR verified_how = 'override')"
+    ));
+    w.granted("tenant_id", g);
+    let sql = format!(
+        "UPDATE domains SET verified_at = {n}, verified_how = 'dns', updated_at = {n}, \
+         status = CASE WHEN status = 'pending' THEN 'active' ELSE status END{} RETURNING status",
+        w.sql()
+    );
+    let r = w.bind(sqlx::query(&sql)).fetch_optional(c).await?;
+    Ok(r.map(|r| r.try_get("status")).transpose()?)
+}
+
+/// An owner's override: a pending, unverified domain becomes active without its challenge
+/// record. False when it is not (or no longer) pending and unverified.
+pub async fn activate_unverified(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_id: &str,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::OverrideVerification])?;
+    let mut w = Where::new();
+    let n = w.arg(now);
+    let d = w.arg(domain_id);
+    w.and(format!(
+        "id = {d} AND status = 'pending' AND verified_how IS NULL"
+    ));
+    w.granted("tenant_id", g);
+    let sql = format!(
+        "UPDATE domains SET status = 'active', verified_at = {n}, verified_how = 'override', \
+         updated_at = {n}{}",
+        w.sql()
+    );
+    Ok(w.bind(sqlx::query(&sql)).execute(c).await?.rows_affected() == 1)
+}
+
+/// The DNS scanner's summary of one domain (what the Health column shows).
+pub async fn set_dns_health(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_id: &str,
+    health: &str,
+    reason: Option<&str>,
+    drift: bool,
+    now: i64,
+) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    let mut w = Where::new();
+    let h = w.arg(health);
+    let r = w.arg(reason.unwrap_or_default());
+    let dr = w.arg(drift as i64);
+    let n = w.arg(now);
+    let d = w.arg(domain_id);
+    w.and(format!("id = {d}"));
+    w.granted("tenant_id", g);
+    let sql = format!(
+        "UPDATE domains SET dns_health = {h}, dns_reason = NULLIF({r}, ''), dns_drift = {dr}, \
+         dns_checked_at = {n}{}",
+        w.sql()
+    );
+    w.bind(sqlx::query(&sql)).execute(c).await?;
+    Ok(())
+}
+
+/// The scanner looked and found nothing new: only the time of the check moves.
+pub async fn touch_dns_checked(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_ids: &[&str],
+    now: i64,
+) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    for chunk in domain_ids.chunks(500) {
+        let mut w = Where::new();
+        let n = w.arg(now);
+        let list: Vec<String> = chunk.iter().map(|id| w.arg(*id)).collect();
+        w.and(format!("id IN ({})", list.join(",")));
+        w.granted("tenant_id", g);
+        let sql = format!("UPDATE domains SET dns_checked_at = {n}{}", w.sql());
+        w.bind(sqlx::query(&sql)).execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// Every domain the scanner looks at (all tenants; the scanner is the system), oldest check
+/// first, at most `limit`.
+pub async fn domains_to_scan(db: &Db, g: &Granted<'_>, limit: i64) -> AppResult<Vec<Domain>> {
+    let mut w = Where::new();
+    w.scope("d.tenant_id", &g.actor.tenants);
+    let sql = format!(
+        "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id{} \
+         ORDER BY COALESCE(d.dns_checked_at, 0), d.name LIMIT {limit}",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    Ok(rows.iter().map(domain_row).collect::<Result<_, _>>()?)
+}
+
 const DOMAIN_COLS: &str =
     "d.id, d.tenant_id, t.name AS tenant_name, t.slug AS tenant_slug, d.name, \
-    d.unicode_name, d.status, d.category, d.catch_all_enabled, d.mailbox_count, d.created_at";
+    d.unicode_name, d.status, d.category, d.catch_all_enabled, d.mailbox_count, d.created_at, \
+    d.verified_how, d.verify_token, d.dns_health, d.dns_reason, d.dns_drift, d.dns_checked_at";
 
 fn domain_row(r: &AnyRow) -> Result<Domain, sqlx::Error> {
     Ok(Domain {
@@ -365,6 +484,14 @@ fn domain_row(r: &AnyRow) -> Result<Domain, sqlx::Error> {
         catch_all: r.try_get::<i64, _>("catch_all_enabled")? != 0,
         mailbox_count: r.try_get("mailbox_count")?,
         created_at: r.try_get("created_at")?,
+        verified: r.try_get("verified_how")?,
+        verify_token: r
+            .try_get::<Option<String>, _>("verify_token")?
+            .unwrap_or_default(),
+        health: r.try_get("dns_health")?,
+        health_reason: r.try_get("dns_reason")?,
+        drift: r.try_get::<i64, _>("dns_drift")? != 0,
+        checked_at: r.try_get("dns_checked_at")?,
     })
 }
 
@@ -420,6 +547,12 @@ pub async fn browse_domains(
         let p = w.arg(q.tenant.as_str());
         w.and(format!("t.slug = {p}"));
     }
+    match q.health.as_str() {
+        "drifted" => w.and("d.dns_drift = 1"),
+        "red" => w.and("d.dns_health = 'red'"),
+        "unverified" => w.and("d.verified_how IS NULL"),
+        _ => {}
+    }
     let from = format!(
         "FROM domains d JOIN tenants t ON t.id = d.tenant_id JOIN plans p ON p.id = t.plan_id{}",
         w.sql()
@@ -434,6 +567,9 @@ pub async fn browse_domains(
     let order = match q.sort.as_str() {
         "tenant" => format!("t.name {dir}, d.name"),
         "status" => format!("d.status {dir}, d.name"),
+        "health" => format!(
+            "CASE d.dns_health WHEN 'red' THEN 0 WHEN 'amber' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END {dir}, d.name"
+        ),
         "mailboxes" => format!("d.mailbox_count {dir}, d.name"),
         "added" => format!("d.created_at {dir}, d.name"),
         // As people read the names (Unicode), not by their punycode form.

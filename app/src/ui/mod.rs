@@ -12,6 +12,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/mailboxes", "Mailboxes", "M3 7l9 6 9-6M3 7v10h18V7M3 7h18"),
     ("/routing", "Routing", "M4 7h11l-3-3m3 3l-3 3M20 17H9l3 3m-3-3l3-3"),
     ("/approvals", "Approvals", "M9 12l2 2 4-4m5 2a8 8 0 11-16 0 8 8 0 0116 0z"),
+    ("/dns/templates", "DNS baselines", "M4 5h16v4H4zM4 15h16v4H4zM8 7h.01M8 17h.01"),
     ("/audit", "Audit", "M9 5h6m-6 4h6m-6 4h4M6 3h12v18H6z"),
     ("/plans", "Plans", "M4 6h16v12H4zM4 10h16"),
     ("/operators", "Operators", "M17 20h5v-2a4 4 0 00-5-3.9M9 20H2v-2a4 4 0 015-3.9m0 0a5 5 0 0110 0M12 11a4 4 0 100-8 4 4 0 000 8z"),
@@ -54,7 +55,7 @@ pub fn Layout(
             "/operators" | "/plans" => platform,
             _ => !viewer,
         })
-        // Only pages that exist: DNS and Alerts join the list with their capabilities.
+        // Only pages that exist: Alerts joins the list with its capability.
         .map(|(href, label, icon)| {
             let href = *href;
             let active = move || {

@@ -1,0 +1,132 @@
+//! Console forms for DNS (plain POST → service → flash + redirect), and the MTA-STS policy.
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::service;
+use super::Template;
+use crate::auth::web::{done, failed, Caller};
+use crate::core::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/domains/{id}/dns/check", post(check))
+        .route("/domains/{id}/dkim", post(generate))
+        .route("/dns/templates/{category}", post(save_template))
+        .route("/.well-known/mta-sts.txt", get(mta_sts))
+}
+
+async fn check(c: Caller, Path(id): Path<String>) -> Response {
+    let back = format!("/domains/{id}/dns");
+    match service::check_now(&c.st, &c.actor(), &id).await {
+        Ok(s) => {
+            let msg = if s.verified > 0 {
+                "Checked: the challenge record is there, so the domain is verified (and active if it was pending).".to_string()
+            } else if s.unknown == s.sets {
+                "Checked, but no nameserver answered: the result is unknown, nothing was changed."
+                    .to_string()
+            } else if s.changed > 0 {
+                "Checked: something changed since the last look; see below.".to_string()
+            } else {
+                "Checked: no change since the last look.".to_string()
+            };
+            done(&c.session, &back, &msg).await
+        }
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    #[serde(default)]
+    algorithm: String,
+}
+
+async fn generate(c: Caller, Path(id): Path<String>, Form(f): Form<KeyForm>) -> Response {
+    let back = format!("/domains/{id}/dns");
+    let alg = if f.algorithm.is_empty() {
+        "rsa"
+    } else {
+        f.algorithm.as_str()
+    };
+    match service::generate_key(&c.st, &c.actor(), &id, alg).await {
+        Ok(k) => {
+            done(
+                &c.session,
+                &back,
+                &format!(
+                "DKIM key {} made. Publish its record; it signs once every nameserver serves it.",
+                k.selector
+            ),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct TemplateForm {
+    #[serde(default)]
+    receive: Option<String>,
+    spf: String,
+    #[serde(default)]
+    dkim: Option<String>,
+    dmarc_policy: String,
+    #[serde(default)]
+    dmarc_rua: String,
+    mta_sts: String,
+    #[serde(default)]
+    tls_rpt_rua: String,
+    #[serde(default)]
+    autoconfig: Option<String>,
+}
+
+async fn save_template(
+    c: Caller,
+    Path(category): Path<String>,
+    Form(f): Form<TemplateForm>,
+) -> Response {
+    let t = Template {
+        receive: f.receive.is_some(),
+        spf: f.spf,
+        dkim: f.dkim.is_some(),
+        dmarc_policy: f.dmarc_policy,
+        dmarc_rua: f.dmarc_rua,
+        mta_sts: f.mta_sts,
+        tls_rpt_rua: f.tls_rpt_rua,
+        autoconfig: f.autoconfig.is_some(),
+    };
+    match service::save_template(&c.st, &c.actor(), &category, t).await {
+        Ok(()) => {
+            done(
+                &c.session,
+                "/dns/templates",
+                &format!("The {category} baseline is saved; the next scan compares every {category} domain with it."),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, "/dns/templates", e).await.into_response(),
+    }
+}
+
+/// `https://mta-sts.<domain>/.well-known/mta-sts.txt`, by Host header (the operator's TLS
+/// proxy forwards those hosts here). Public, as RFC 8461 requires.
+async fn mta_sts(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    match service::mta_sts_policy(&st, host).await {
+        Ok(Some(p)) => ([(http::header::CONTENT_TYPE, "text/plain")], p).into_response(),
+        Ok(None) => (
+            http::StatusCode::NOT_FOUND,
+            "no MTA-STS policy for this host\n",
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,180 @@
+//! DNS: what each domain's zone should hold (a baseline per domain category, filled in with
+//! the mail host and the domain's DKIM key), what its authoritative nameservers actually
+//! answer (the scanner), the difference (drift) and the health it adds up to; ownership
+//! verification; DKIM keys.
+//!
+//! Tables: `dns_templates`, `dns_records`, `dkim_keys` (`store.rs`). The verification and the
+//! health summary live on the domain's own row (tenancy's), written through its store.
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+pub mod http;
+#[cfg(feature = "ssr")]
+pub mod kinds;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod rest;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+/// A category's baseline: which records a domain of that category publishes. Owners edit it;
+/// each domain fills it in with the mail host and its own DKIM key.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Template {
+    /// Receive mail: MX at the mail host. Off: a null MX (`0 .`), "this domain takes no mail".
+    pub receive: bool,
+    /// The SPF record, exactly as published (`v=spf1 …`).
+    pub spf: String,
+    /// Sign outgoing mail and publish the key (`<selector>._domainkey`).
+    pub dkim: bool,
+    /// DMARC policy: `none`, `quarantine` or `reject`.
+    pub dmarc_policy: String,
+    /// Where DMARC aggregate reports go (an address; empty: none asked for).
+    pub dmarc_rua: String,
+    /// MTA-STS mode: `none` (no policy), `testing` or `enforce`.
+    pub mta_sts: String,
+    /// Where TLS reports go (`_smtp._tls`; an address; empty: no record).
+    pub tls_rpt_rua: String,
+    /// Publish the mail-client autoconfiguration SRV records (`_submission._tcp`,
+    /// `_imaps._tcp`; never POP3).
+    pub autoconfig: bool,
+}
+
+impl Template {
+    /// The built-in baseline of a category (used until an owner saves one).
+    pub fn default_for(category: &str) -> Template {
+        let mut t = Template {
+            receive: true,
+            spf: "v=spf1 mx -all".into(),
+            dkim: true,
+            dmarc_policy: "quarantine".into(),
+            dmarc_rua: String::new(),
+            mta_sts: "none".into(),
+            tls_rpt_rua: String::new(),
+            autoconfig: true,
+        };
+        match category {
+            "transactional" => {
+                t.dmarc_policy = "reject".into();
+                t.autoconfig = false;
+            }
+            "marketing" => {
+                // Bulk senders start by watching reports before they quarantine.
+                t.dmarc_policy = "none".into();
+                t.autoconfig = false;
+            }
+            "parked" => {
+                t = Template {
+                    receive: false,
+                    spf: "v=spf1 -all".into(),
+                    dkim: false,
+                    dmarc_policy: "reject".into(),
+                    dmarc_rua: String::new(),
+                    mta_sts: "none".into(),
+                    tls_rpt_rua: String::new(),
+                    autoconfig: false,
+                };
+            }
+            _ => {}
+        }
+        t
+    }
+}
+
+/// One record set a domain should publish: owner name (relative to the domain; `@` is the
+/// apex), type, what it is for, the values.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Expected {
+    pub name: String,
+    pub rtype: String,
+    /// `mx`, `spf`, `dkim`, `dmarc`, `mta-sts`, `tls-rpt`, `srv`, `verify`.
+    pub purpose: String,
+    pub values: Vec<String>,
+    /// Mail breaks without it: missing or changed turns the domain red.
+    pub required: bool,
+}
+
+/// What the nameservers said of one record set, against the baseline.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Observed {
+    pub name: String,
+    pub rtype: String,
+    pub purpose: String,
+    pub expected: Vec<String>,
+    /// `None`: no nameserver answered.
+    pub observed: Option<Vec<String>>,
+    /// `ok`, `missing`, `changed`, `unknown`.
+    pub status: String,
+    /// Which nameserver said what, when they differ; or what a check found.
+    pub detail: Option<String>,
+    pub required: bool,
+    /// Last time this set was looked at, and since when it has had this status.
+    pub observed_at: i64,
+    pub since: i64,
+}
+
+/// A DKIM key as the console shows it (never the private half).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DkimKey {
+    pub id: String,
+    pub selector: String,
+    /// `rsa` (2048 bits) or `ed25519`.
+    pub algorithm: String,
+    /// `published` (waiting to be seen on every nameserver), `active` (signing), `retiring`,
+    /// `retired`.
+    pub state: String,
+    /// The TXT value to publish at `<selector>._domainkey`.
+    pub record: String,
+    pub created_at: i64,
+    pub seen_at: Option<i64>,
+    pub active_at: Option<i64>,
+}
+
+/// A domain's DNS, as its page and the API show it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DomainDns {
+    pub domain_id: String,
+    pub domain: String,
+    pub unicode_name: String,
+    pub tenant_slug: String,
+    pub tenant_name: String,
+    pub category: String,
+    pub status: String,
+    /// `dns`, `override`, `legacy`; `None`: not verified.
+    pub verified: Option<String>,
+    /// The challenge record (name, value), while it matters (not verified by DNS yet).
+    pub challenge: Option<(String, String)>,
+    pub health: String,
+    pub health_reason: Option<String>,
+    pub drift: bool,
+    pub checked_at: Option<i64>,
+    /// The baseline filled in for this domain.
+    pub expected: Vec<Expected>,
+    /// The latest observation of each set (empty before the first check).
+    pub observed: Vec<Observed>,
+    pub keys: Vec<DkimKey>,
+    /// Ready to paste into a zone file.
+    pub snippet: String,
+    /// Problems with the configuration itself (no mail host set, …).
+    pub notes: Vec<String>,
+}
+
+pub const DMARC_POLICIES: [&str; 3] = ["none", "quarantine", "reject"];
+pub const MTA_STS_MODES: [&str; 3] = ["none", "testing", "enforce"];
+
+/// The badge tone of a health word.
+pub fn health_tone(h: &str) -> &'static str {
+    match h {
+        "green" => "green",
+        "amber" => "amber",
+        "red" => "red",
+        _ => "zinc",
+    }
+}

@@ -1,0 +1,419 @@
+//! DNS pages: a domain's DNS (`/domains/:name/dns`: expected against observed, DKIM keys, the
+//! snippet, the history) and the category baselines (`/dns/templates`).
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+use super::{health_tone, DomainDns, Template, DMARC_POLICIES, MTA_STS_MODES};
+use crate::audit::AuditEvent;
+use crate::auth::PageData;
+use crate::ui::{signed_in_page, Badge, EmptyState, Time};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DnsPage {
+    pub dns: DomainDns,
+    pub history: Vec<AuditEvent>,
+    pub now: i64,
+    pub can_manage: bool,
+    pub can_override: bool,
+}
+
+/// Events that make up a domain's DNS history.
+pub const HISTORY_ACTIONS: [&str; 10] = [
+    "domain.added",
+    "domain.verified",
+    "domain.activated",
+    "dns.drift",
+    "dns.drift_cleared",
+    "dns.health",
+    "dns.observed",
+    "dkim.key_created",
+    "dkim.key_active",
+    "domain.suspended",
+];
+
+#[server(prefix = "/_sf")]
+pub async fn get_dns_page(name: String) -> Result<PageData<DnsPage>, ServerFnError> {
+    use crate::core::authz::{authorize, authorize_in, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let dns = super::service::domain_dns(&c.st, &a, &name).await?;
+        let history = match authorize(&a, Action::ViewAudit) {
+            Ok(g) => {
+                crate::audit::service::about(
+                    &c.st.db,
+                    &g.actor.tenants,
+                    &dns.domain_id,
+                    crate::audit::service::Actions::OneOf(&HISTORY_ACTIONS),
+                    100,
+                )
+                .await?
+            }
+            Err(_) => vec![],
+        };
+        let tenant = crate::tenancy::service::domain(&c.st, &a, &dns.domain_id)
+            .await?
+            .tenant_id;
+        Ok(DnsPage {
+            can_manage: authorize_in(&a, Action::ManageDomains, &tenant).is_ok(),
+            can_override: authorize_in(&a, Action::OverrideVerification, &tenant).is_ok(),
+            now: c.st.clock.now(),
+            dns,
+            history,
+        })
+    })
+    .await
+}
+
+fn status_badge(s: &str) -> impl IntoView {
+    let (text, tone) = match s {
+        "ok" => ("as expected", "green"),
+        "missing" => ("missing", "red"),
+        "changed" => ("differs", "amber"),
+        "unknown" => ("unknown", "gray"),
+        _ => ("not checked", "gray"),
+    };
+    view! { <Badge text=text tone=tone/> }
+}
+
+/// The health of a domain as a badge with its reason as a tooltip (dashboard, tenant page,
+/// portal).
+#[component]
+pub fn HealthBadge(
+    #[prop(into)] health: String,
+    #[prop(into)] reason: Option<String>,
+    #[prop(into)] verified: Option<String>,
+    #[prop(into)] href: String,
+) -> impl IntoView {
+    let word = match health.as_str() {
+        "green" => "healthy",
+        "amber" => "warning",
+        "red" => "broken",
+        _ => "not checked",
+    };
+    let tone = match health_tone(&health) {
+        "zinc" => "gray",
+        t => t,
+    };
+    let title = reason.clone().unwrap_or_else(|| match health.as_str() {
+        "green" => "Every baseline record is published as expected".into(),
+        "unknown" => "The DNS scanner has not reached this domain's nameservers yet".into(),
+        _ => String::new(),
+    });
+    view! {
+        <a href=href class="inline-flex flex-col gap-0.5" title=title.clone() data-testid="health" data-health=health.clone()>
+            <Badge text=word tone=tone/>
+            {(health == "red" || health == "amber").then(|| view! {
+                <span class="text-xs text-zinc-500 max-w-[16rem] truncate">{title.clone()}</span>
+            })}
+            {verified.is_none().then(|| view! { <span class="text-xs text-amber-700" data-testid="unverified">"unverified"</span> })}
+        </a>
+    }
+}
+
+#[component]
+pub fn DomainDnsPage() -> impl IntoView {
+    let params = use_params_map();
+    let name = move || crate::ui::param(&params.read(), "name").unwrap_or_default();
+    let data = Resource::new(name, get_dns_page);
+    signed_in_page(
+        "DNS",
+        Some("Domains"),
+        "What this domain's zone should hold, what its nameservers answer, and what changed when.",
+        data,
+        move |p: DnsPage| {
+            let d = p.dns.clone();
+            let now = p.now;
+            let back = format!("/domains/{}", d.domain_id);
+            let observed = d.observed.clone();
+            let rows: Vec<_> = d
+                .expected
+                .iter()
+                .map(|e| {
+                    let o = observed
+                        .iter()
+                        .find(|o| o.name == e.name && o.rtype == e.rtype && o.purpose == e.purpose)
+                        .cloned();
+                    (e.clone(), o)
+                })
+                .collect();
+            let snippet = d.snippet.clone();
+            let copied = RwSignal::new(false);
+            view! {
+                <section class="card p-5 space-y-2">
+                    <h2 class="text-lg font-semibold flex flex-wrap items-center gap-2">
+                        <a class="link" href=back.clone()>{d.unicode_name.clone()}</a>
+                        <HealthBadge health=d.health.clone() reason=d.health_reason.clone() verified=d.verified.clone() href="#records".to_string()/>
+                    </h2>
+                    <p class="text-sm text-zinc-600">
+                        {format!("Tenant {} · category {} · {} · ", d.tenant_name, d.category, d.status)}
+                        {match d.verified.as_deref() {
+                            Some("dns") => "verified by its challenge record".to_string(),
+                            Some("override") => "activated by an owner without DNS verification".to_string(),
+                            Some("legacy") => "active before verification existed".to_string(),
+                            _ => "not verified".to_string(),
+                        }}
+                    </p>
+                    <p class="text-sm text-zinc-600" data-testid="checked">
+                        {match d.checked_at {
+                            Some(t) => view! { <span>"Last checked "<Time at=t now=now/>" on its authoritative nameservers."</span> }.into_any(),
+                            None => view! { <span>"Not checked yet: the scanner runs every few minutes."</span> }.into_any(),
+                        }}
+                        {d.health_reason.clone().map(|r| view! { <span class="block font-medium text-zinc-800" data-testid="health-reason">{r}</span> })}
+                    </p>
+                    {p.can_manage.then(|| view! {
+                        <form method="post" action=format!("/domains/{}/dns/check", d.domain_id)>
+                            <button class="btn btn-primary" type="submit" data-testid="check-now">"Check now"</button>
+                        </form>
+                    })}
+                </section>
+                {d.notes.iter().map(|n| view! { <p class="rounded-lg border border-amber-300 bg-amber-50 px-4 py-2 text-sm text-amber-900">{n.clone()}</p> }).collect_view()}
+                {d.challenge.clone().map(|(name, value)| view! {
+                    <section class="card p-5 space-y-2" data-testid="challenge">
+                        <h3 class="font-medium">"Prove this domain is yours"</h3>
+                        <p class="text-sm text-zinc-600">"Publish this TXT record at the domain's DNS host, then check. The domain activates by itself once its nameservers serve it."</p>
+                        <code class="block break-all rounded bg-zinc-100 px-2 py-1 text-sm">{format!("{name}. 3600 IN TXT \"{value}\"")}</code>
+                        {(p.can_override && d.status == "pending").then(|| view! {
+                            <details class="text-sm">
+                                <summary class="cursor-pointer text-zinc-600">"Activate without verification (owners)…"</summary>
+                                <form method="post" action=format!("/domains/{}/activate-unverified", d.domain_id) class="mt-2 space-y-2">
+                                    <label class="label" for="ov-reason">"Why may it receive mail without proof?"</label>
+                                    <textarea class="input" id="ov-reason" name="reason" required minlength="5" rows="2"></textarea>
+                                    <button class="btn btn-secondary" type="submit">"Activate anyway"</button>
+                                </form>
+                            </details>
+                        })}
+                    </section>
+                })}
+                <section class="space-y-2" id="records">
+                    <h3 class="font-medium">"Records: expected and observed"</h3>
+                    <div class="card overflow-x-auto">
+                        <table class="table" data-testid="dns-records">
+                            <thead><tr><th>"For"</th><th>"Name"</th><th>"Type"</th><th>"Expected"</th><th>"Observed"</th><th>"Status"</th><th>"Since"</th></tr></thead>
+                            <tbody>
+                                {rows.into_iter().map(|(e, o)| {
+                                    let status = o.as_ref().map(|o| o.status.clone()).unwrap_or_default();
+                                    view! {
+                                        <tr data-purpose=e.purpose.clone() data-status=status.clone()>
+                                            <td class="whitespace-nowrap">{e.purpose.clone()}{e.required.then(|| view! { <span class="text-xs text-zinc-500">" (required)"</span> })}</td>
+                                            <td class="font-mono text-xs">{e.name.clone()}</td>
+                                            <td>{e.rtype.clone()}</td>
+                                            <td class="font-mono text-xs break-all max-w-xs">{e.values.join(" | ")}</td>
+                                            <td class="font-mono text-xs break-all max-w-xs">
+                                                {o.as_ref().and_then(|o| o.observed.clone()).map(|v| if v.is_empty() { "(none)".to_string() } else { v.join(" | ") }).unwrap_or_else(|| "—".into())}
+                                                {o.as_ref().and_then(|o| o.detail.clone()).map(|dt| view! { <span class="block font-sans text-zinc-500">{dt}</span> })}
+                                            </td>
+                                            <td>{status_badge(&status)}</td>
+                                            <td class="whitespace-nowrap">{o.map(|o| view! { <Time at=o.since now=now/> })}</td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                </section>
+                <section class="space-y-2">
+                    <h3 class="font-medium">"DKIM keys"</h3>
+                    {if d.keys.is_empty() {
+                        view! {
+                            <div class="card p-4 text-sm text-zinc-600 space-y-2">
+                                <p>"No key yet. The scanner makes one on its next run; or make it now."</p>
+                                {p.can_manage.then(|| view! {
+                                    <form method="post" action=format!("/domains/{}/dkim", d.domain_id) class="flex gap-2 items-end">
+                                        <select class="input w-auto" name="algorithm">
+                                            <option value="rsa">"RSA 2048 (works everywhere)"</option>
+                                            <option value="ed25519">"Ed25519 (short; not every receiver checks it)"</option>
+                                        </select>
+                                        <button class="btn btn-secondary" type="submit">"Generate key"</button>
+                                    </form>
+                                })}
+                            </div>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <div class="card overflow-x-auto">
+                                <table class="table" data-testid="dkim-keys">
+                                    <thead><tr><th>"Selector"</th><th>"Algorithm"</th><th>"State"</th><th>"Made"</th><th>"Signing since"</th></tr></thead>
+                                    <tbody>
+                                        {d.keys.iter().map(|k| view! {
+                                            <tr>
+                                                <td class="font-mono">{k.selector.clone()}</td>
+                                                <td>{k.algorithm.clone()}</td>
+                                                <td><Badge text=match k.state.as_str() { "published" => "waiting to be seen everywhere".to_string(), s => s.to_string() } tone=if k.state == "active" { "green" } else { "amber" }/></td>
+                                                <td><Time at=k.created_at now=now/></td>
+                                                <td>{k.active_at.map(|t| view! { <Time at=t now=now/> })}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any()
+                    }}
+                </section>
+                <section class="space-y-2">
+                    <div class="flex items-center justify-between">
+                        <h3 class="font-medium">"Zone-file snippet"</h3>
+                        <button type="button" class="btn btn-secondary" data-testid="copy-snippet" on:click={
+                            let s = snippet.clone();
+                            move |_| {
+                                #[cfg(feature = "hydrate")]
+                                {
+                                    if let Some(w) = web_sys::window() {
+                                        let _ = w.navigator().clipboard().write_text(&s);
+                                    }
+                                }
+                                let _ = &s;
+                                copied.set(true);
+                            }
+                        }>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+                    </div>
+                    <pre class="card p-4 overflow-x-auto text-xs" data-testid="zone-snippet">{d.snippet.clone()}</pre>
+                </section>
+                <section class="space-y-2">
+                    <h3 class="font-medium">"History"</h3>
+                    {if p.history.is_empty() {
+                        view! { <EmptyState title="Nothing yet" hint="Verification, drift, repairs and keys appear here as they happen."/> }.into_any()
+                    } else {
+                        view! {
+                            <ol class="card divide-y divide-zinc-100" data-testid="dns-history">
+                                {p.history.iter().map(|e| {
+                                    let summary = history_line(e);
+                                    view! {
+                                        <li class="px-4 py-2 text-sm flex gap-3">
+                                            <span class="text-zinc-500 whitespace-nowrap"><Time at=e.at now=now/></span>
+                                            <span class="font-mono text-xs text-zinc-700 whitespace-nowrap">{e.action.clone()}</span>
+                                            <span class="text-zinc-700">{summary}</span>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ol>
+                        }.into_any()
+                    }}
+                </section>
+            }
+        },
+    )
+}
+
+/// One line of the history from an event's details.
+fn history_line(e: &AuditEvent) -> String {
+    let d: serde_json::Value = serde_json::from_str(&e.details).unwrap_or_default();
+    let sets = d
+        .get("sets")
+        .and_then(|s| s.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    format!(
+                        "{} {} {}: {} → {}",
+                        s.get("purpose").and_then(|v| v.as_str()).unwrap_or(""),
+                        s.get("name").and_then(|v| v.as_str()).unwrap_or(""),
+                        s.get("type").and_then(|v| v.as_str()).unwrap_or(""),
+                        s.get("before").and_then(|v| v.as_str()).unwrap_or("new"),
+                        s.get("after").and_then(|v| v.as_str()).unwrap_or(""),
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default();
+    let health = d.get("health").map(|h| {
+        format!(
+            "health {} → {}",
+            h.get("before").and_then(|v| v.as_str()).unwrap_or("?"),
+            h.get("after").and_then(|v| v.as_str()).unwrap_or("?")
+        )
+    });
+    let key = d
+        .get("selector")
+        .and_then(|v| v.as_str())
+        .map(|s| format!("key {s}"));
+    let reason = d.get("reason").and_then(|v| v.as_str()).map(str::to_string);
+    [health, Some(sets).filter(|s| !s.is_empty()), key, reason]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TemplatesPage {
+    /// (category, label, template, saved by an owner)
+    pub templates: Vec<(String, String, Template, bool)>,
+    pub can_edit: bool,
+    pub mail_host: Option<String>,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_templates_page() -> Result<PageData<TemplatesPage>, ServerFnError> {
+    use crate::core::authz::{decide, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        Ok(TemplatesPage {
+            templates: super::service::templates(&c.st, &a).await?,
+            can_edit: decide(&a, Action::ManageDnsBaselines),
+            mail_host: c.st.config.mail_host.clone(),
+        })
+    })
+    .await
+}
+
+#[component]
+pub fn TemplatesPageView() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_templates_page());
+    signed_in_page(
+        "DNS baselines",
+        Some("DNS baselines"),
+        "What every domain of a category publishes. The scanner compares each domain's nameservers with its category's baseline.",
+        data,
+        |p: TemplatesPage| {
+            let host = p.mail_host.clone().unwrap_or_else(|| "(mail_host not set)".into());
+            view! {
+                <p class="text-sm text-zinc-600">{format!("MX and SRV records point at the mail host {host}. Each domain adds its own DKIM key.")}</p>
+                <div class="grid gap-4 lg:grid-cols-2">
+                    {p.templates.into_iter().map(|(cat, label, t, saved)| {
+                        let can_edit = p.can_edit;
+                        let id = |f: &str| format!("{cat}-{f}");
+                        view! {
+                            <form method="post" action=format!("/dns/templates/{cat}") class="card p-5 space-y-3" data-testid=format!("template-{cat}")>
+                                <h3 class="font-medium">{label}<span class="ml-2 text-xs text-zinc-500">{if saved { "saved by an owner" } else { "built-in" }}</span></h3>
+                                <fieldset disabled=!can_edit class="space-y-3">
+                                    <label class="flex items-center gap-2 text-sm"><input type="checkbox" name="receive" checked=t.receive/>"Receives mail (MX at the mail host; off: null MX)"</label>
+                                    <div>
+                                        <label class="label" for=id("spf")>"SPF record"</label>
+                                        <input class="input font-mono" id=id("spf") name="spf" value=t.spf.clone() required/>
+                                    </div>
+                                    <label class="flex items-center gap-2 text-sm"><input type="checkbox" name="dkim" checked=t.dkim/>"Signs with DKIM (a key per domain)"</label>
+                                    <div class="grid gap-3 sm:grid-cols-2">
+                                        <div>
+                                            <label class="label" for=id("dmarc")>"DMARC policy"</label>
+                                            <select class="input" id=id("dmarc") name="dmarc_policy">
+                                                {DMARC_POLICIES.iter().map(|v| view! { <option value=*v selected=t.dmarc_policy == *v>{*v}</option> }).collect_view()}
+                                            </select>
+                                        </div>
+                                        <div>
+                                            <label class="label" for=id("rua")>"DMARC reports to"</label>
+                                            <input class="input" id=id("rua") name="dmarc_rua" type="email" value=t.dmarc_rua.clone() placeholder="dmarc@agency.example"/>
+                                        </div>
+                                        <div>
+                                            <label class="label" for=id("sts")>"MTA-STS"</label>
+                                            <select class="input" id=id("sts") name="mta_sts">
+                                                {MTA_STS_MODES.iter().map(|v| view! { <option value=*v selected=t.mta_sts == *v>{*v}</option> }).collect_view()}
+                                            </select>
+                                        </div>
+                                        <div>
+                                            <label class="label" for=id("tls")>"TLS reports to"</label>
+                                            <input class="input" id=id("tls") name="tls_rpt_rua" type="email" value=t.tls_rpt_rua.clone() placeholder="tls@agency.example"/>
+                                        </div>
+                                    </div>
+                                    <label class="flex items-center gap-2 text-sm"><input type="checkbox" name="autoconfig" checked=t.autoconfig/>"Mail-client autoconfiguration (SRV for submission and IMAPS; never POP3)"</label>
+                                </fieldset>
+                                {can_edit.then(|| view! { <button class="btn btn-primary" type="submit">"Save baseline"</button> })}
+                            </form>
+                        }
+                    }).collect_view()}
+                </div>
+            }
+        },
+    )
+}

@@ -1,0 +1,117 @@
+//! REST for DNS: a domain's expected and observed records, a check on demand, a first DKIM
+//! key, the category templates.
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::service;
+use super::{DkimKey, DomainDns, Template};
+use crate::api::ApiActor;
+use crate::core::state::AppState;
+use crate::core::AppError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/domains/{id}/dns", get(get_dns))
+        .route("/api/v1/domains/{id}/dns/check", post(check_dns))
+        .route("/api/v1/domains/{id}/dkim", post(create_dkim_key))
+        .route("/api/v1/dns/templates", get(list_templates))
+        .route(
+            "/api/v1/dns/templates/{category}",
+            axum::routing::put(put_template),
+        )
+}
+
+/// A domain's DNS: the baseline filled in, the latest observation of each record set, its
+/// DKIM keys (public halves), the zone-file snippet and its health.
+#[utoipa::path(get, path = "/api/v1/domains/{id}/dns", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")),
+    responses((status = 200, body = DomainDns), (status = 404)))]
+pub async fn get_dns(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<DomainDns>, AppError> {
+    Ok(Json(service::domain_dns(&st, &a, &id).await?))
+}
+
+/// Asks the domain's authoritative nameservers now; answers with the result.
+#[utoipa::path(post, path = "/api/v1/domains/{id}/dns/check", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")),
+    responses((status = 200, body = DomainDns), (status = 404), (status = 403)))]
+pub async fn check_dns(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<DomainDns>, AppError> {
+    service::check_now(&st, &a, &id).await?;
+    Ok(Json(service::domain_dns(&st, &a, &id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewDkimKey {
+    /// `rsa` (2048 bits, default) or `ed25519`.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+}
+
+/// Makes the domain's first DKIM key (it signs once its record is seen on every nameserver).
+#[utoipa::path(post, path = "/api/v1/domains/{id}/dkim", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")), request_body = NewDkimKey,
+    responses((status = 200, body = DkimKey), (status = 409, description = "It has a key already")))]
+pub async fn create_dkim_key(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<NewDkimKey>,
+) -> Result<Json<DkimKey>, AppError> {
+    let alg = body.algorithm.unwrap_or_else(|| "rsa".into());
+    Ok(Json(service::generate_key(&st, &a, &id, &alg).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CategoryTemplate {
+    pub category: String,
+    pub label: String,
+    pub template: Template,
+    /// An owner saved it (else: the built-in baseline).
+    pub saved: bool,
+}
+
+/// The DNS baseline of each domain category.
+#[utoipa::path(get, path = "/api/v1/dns/templates", tag = "dns", security(("bearer" = [])),
+    responses((status = 200, body = Vec<CategoryTemplate>)))]
+pub async fn list_templates(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+) -> Result<Json<Vec<CategoryTemplate>>, AppError> {
+    Ok(Json(
+        service::templates(&st, &a)
+            .await?
+            .into_iter()
+            .map(|(category, label, template, saved)| CategoryTemplate {
+                category,
+                label,
+                template,
+                saved,
+            })
+            .collect(),
+    ))
+}
+
+/// Replaces a category's baseline (owners).
+#[utoipa::path(put, path = "/api/v1/dns/templates/{category}", tag = "dns", security(("bearer" = [])),
+    params(("category" = String, Path, description = "standard, transactional, marketing or parked")),
+    request_body = Template,
+    responses((status = 204), (status = 403), (status = 422)))]
+pub async fn put_template(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(category): Path<String>,
+    Json(t): Json<Template>,
+) -> Result<http::StatusCode, AppError> {
+    service::save_template(&st, &a, &category, t).await?;
+    Ok(http::StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,200 @@
+//! DKIM keys: made here (RSA-2048 by default, Ed25519 on request), private halves sealed with
+//! ChaCha20-Poly1305 under the DKIM key file (never in the database in clear, never logged),
+//! bound to their row (the key id and selector are the associated data, so a sealed key
+//! copied to another row does not open).
+use base64::Engine;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
+
+use super::*;
+use crate::dns::store::KeyRow;
+
+fn sealing_key(st: &AppState) -> AppResult<LessSafeKey> {
+    let path = crate::core::audit_key::secret_path(
+        &st.config,
+        st.config.dkim_key_file.as_deref(),
+        "dkim.key",
+    );
+    let (k, created) = crate::core::audit_key::load_or_create_secret(&path, "DKIM key")?;
+    if created {
+        tracing::warn!(path = %path.display(), "created the DKIM sealing key: back it up with the database");
+    }
+    Ok(LessSafeKey::new(
+        UnboundKey::new(&CHACHA20_POLY1305, &k)
+            .map_err(|_| AppError::Internal("aead key".into()))?,
+    ))
+}
+
+fn aad(id: &str, selector: &str) -> Vec<u8> {
+    format!("mailward dkim {id} {selector}").into_bytes()
+}
+
+fn seal(key: &LessSafeKey, id: &str, selector: &str, secret: &[u8]) -> AppResult<String> {
+    let nonce_bytes = crate::core::secrets::random_bytes::<NONCE_LEN>();
+    let mut buf = secret.to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce_bytes),
+        Aad::from(aad(id, selector)),
+        &mut buf,
+    )
+    .map_err(|_| AppError::Internal("sealing a DKIM key failed".into()))?;
+    let mut out = nonce_bytes.to_vec();
+    out.extend_from_slice(&buf);
+    Ok(base64::engine::general_purpose::STANDARD.encode(out))
+}
+
+/// The private key of `k` (PKCS#1 DER for RSA, PKCS#8 for Ed25519), for signing.
+pub fn open_private(st: &AppState, k: &KeyRow) -> AppResult<Vec<u8>> {
+    let key = sealing_key(st)?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&k.private_enc)
+        .map_err(|_| AppError::Internal(format!("DKIM key {} is damaged", k.selector)))?;
+    if raw.len() < NONCE_LEN + 16 {
+        return Err(AppError::Internal(format!(
+            "DKIM key {} is damaged",
+            k.selector
+        )));
+    }
+    let (n, ct) = raw.split_at(NONCE_LEN);
+    let nonce =
+        Nonce::try_assume_unique_for_key(n).map_err(|_| AppError::Internal("nonce".into()))?;
+    let mut buf = ct.to_vec();
+    let plain = key
+        .open_in_place(nonce, Aad::from(aad(&k.id, &k.selector)), &mut buf)
+        .map_err(|_| {
+            AppError::Config(format!(
+                "the DKIM key {} does not open with this DKIM key file: is dkim_key_file the \
+                 one this database was started with?",
+                k.selector
+            ))
+        })?;
+    Ok(plain.to_vec())
+}
+
+/// A fresh selector: `mw` and the date, with a letter when that one is taken.
+fn selector_for(now: i64, taken: &[String]) -> String {
+    let day = chrono::DateTime::from_timestamp(now, 0)
+        .map(|t| t.format("%Y%m%d").to_string())
+        .unwrap_or_else(|| "0".into());
+    let base = format!("mw{day}");
+    if !taken.contains(&base) {
+        return base;
+    }
+    for c in 'b'..='z' {
+        let s = format!("{base}{c}");
+        if !taken.contains(&s) {
+            return s;
+        }
+    }
+    format!("{base}-{}", &crate::core::secrets::new_id("")[..6])
+}
+
+/// Makes a key pair off the async threads (RSA generation takes a moment).
+async fn generate_pair(algorithm: &str) -> AppResult<(Vec<u8>, Vec<u8>)> {
+    let alg = algorithm.to_string();
+    tokio::task::spawn_blocking(move || {
+        let pair = if alg == "ed25519" {
+            mail_auth::dkim::generate::DkimKeyPair::generate_ed25519()
+        } else {
+            mail_auth::dkim::generate::DkimKeyPair::generate_rsa(2048)
+        };
+        pair.map(|p| p.into_inner())
+            .map_err(|e| AppError::Internal(format!("DKIM key generation: {e}")))
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
+/// Makes a new key for `d` in state `published` (it signs once its record is seen on every
+/// nameserver). Runs in `tx`; the caller records the event.
+pub(super) async fn new_key(
+    st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    d: &Domain,
+    algorithm: &str,
+    now: i64,
+) -> AppResult<KeyRow> {
+    let (private, public) = generate_pair(algorithm).await?;
+    let taken: Vec<String> = store::live_keys(tx.conn(), &[d.id.as_str()])
+        .await?
+        .into_iter()
+        .map(|k| k.selector)
+        .collect();
+    let id = crate::core::secrets::new_id("dkim");
+    let selector = selector_for(now, &taken);
+    let row = KeyRow {
+        private_enc: seal(&sealing_key(st)?, &id, &selector, &private)?,
+        public_key: base64::engine::general_purpose::STANDARD.encode(public),
+        id,
+        domain_id: d.id.clone(),
+        tenant_id: d.tenant_id.clone(),
+        selector,
+        algorithm: if algorithm == "ed25519" {
+            "ed25519"
+        } else {
+            "rsa"
+        }
+        .into(),
+        state: "published".into(),
+        created_at: now,
+        seen_at: None,
+        active_at: None,
+        retire_after: None,
+    };
+    store::insert_key(tx.conn(), g, &row).await?;
+    Ok(row)
+}
+
+/// Someone with the right to manage the domain asks for a key now (the first one; rotation
+/// is its own use case).
+pub async fn generate_key(
+    st: &AppState,
+    actor: &Actor,
+    domain_key: &str,
+    algorithm: &str,
+) -> AppResult<DkimKey> {
+    let d = tenancy::domain(st, actor, domain_key).await?;
+    let g = authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
+    if !["rsa", "ed25519"].contains(&algorithm) {
+        return Err(AppError::invalid(
+            "A DKIM key is rsa (2048 bits) or ed25519.",
+        ));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !store::live_keys(tx.conn(), &[d.id.as_str()])
+        .await?
+        .is_empty()
+    {
+        return Err(AppError::Conflict(format!(
+            "{} already has a DKIM key; replacing it is a rotation.",
+            d.unicode_name
+        )));
+    }
+    let k = new_key(st, &mut tx, &g, &d, algorithm, now).await?;
+    record(&mut tx, actor, now, key_event("dkim.key_created", &d, &k)).await?;
+    tx.commit().await?;
+    Ok(public_view(&k))
+}
+
+pub(super) fn key_event<'a>(action: &'a str, d: &Domain, k: &KeyRow) -> Event<'a> {
+    Event::new(action)
+        .target(d.id.clone())
+        .tenant(d.tenant_id.clone())
+        .details(json!({
+            "domain": d.name, "selector": k.selector, "algorithm": k.algorithm, "state": k.state,
+        }))
+}
+
+pub fn public_view(k: &KeyRow) -> DkimKey {
+    DkimKey {
+        id: k.id.clone(),
+        selector: k.selector.clone(),
+        algorithm: k.algorithm.clone(),
+        state: k.state.clone(),
+        record: baseline::dkim_record(&k.algorithm, &k.public_key),
+        created_at: k.created_at,
+        seen_at: k.seen_at,
+        active_at: k.active_at,
+    }
+}

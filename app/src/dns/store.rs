@@ -1,0 +1,250 @@
+//! All SQL of `dns_templates`, `dns_records` and `dkim_keys`.
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Observed, Template};
+use crate::core::authz::{Action, Granted};
+use crate::core::db::{fetch_in, Db};
+use crate::core::{AppError, AppResult};
+
+/// Saved templates by category (categories without a row use the built-in default).
+pub async fn templates(db: &Db) -> AppResult<Vec<(String, Template)>> {
+    let rows = sqlx::query("SELECT category, body FROM dns_templates ORDER BY category")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let cat: String = r.try_get("category")?;
+            let body: String = r.try_get("body")?;
+            let t = serde_json::from_str(&body)
+                .map_err(|e| AppError::Internal(format!("dns template {cat}: {e}")))?;
+            Ok((cat, t))
+        })
+        .collect()
+}
+
+pub async fn save_template(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    category: &str,
+    t: &Template,
+    by: &str,
+    now: i64,
+) -> AppResult<()> {
+    g.require(&[Action::ManageDnsBaselines])?;
+    let body = serde_json::to_string(t).map_err(|e| AppError::Internal(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO dns_templates (category, body, updated_at, updated_by) VALUES ($1,$2,$3,$4) \
+         ON CONFLICT (category) DO UPDATE SET body = $2, updated_at = $3, updated_by = $4",
+    )
+    .bind(category.to_string())
+    .bind(body)
+    .bind(now)
+    .bind(by.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+fn observed_row(r: &AnyRow) -> Result<(String, Observed), sqlx::Error> {
+    let list = |s: Option<String>| -> Option<Vec<String>> {
+        s.and_then(|s| serde_json::from_str(&s).ok())
+    };
+    Ok((
+        r.try_get("domain_id")?,
+        Observed {
+            name: r.try_get("name")?,
+            rtype: r.try_get("rtype")?,
+            purpose: r.try_get("purpose")?,
+            expected: list(r.try_get("expected")?).unwrap_or_default(),
+            observed: list(r.try_get("observed")?),
+            status: r.try_get("status")?,
+            detail: r.try_get("detail")?,
+            required: false,
+            observed_at: r.try_get("observed_at")?,
+            since: r.try_get("since")?,
+        },
+    ))
+}
+
+const RECORD_COLS: &str =
+    "domain_id, name, rtype, purpose, expected, observed, status, detail, observed_at, since";
+
+/// The latest observations of these domains, as (domain id, set).
+pub async fn observations(
+    c: &mut AnyConnection,
+    domain_ids: &[&str],
+) -> AppResult<Vec<(String, Observed)>> {
+    fetch_in(
+        c,
+        &format!(
+            "SELECT {RECORD_COLS} FROM dns_records WHERE domain_id IN ({{in}}) \
+             ORDER BY domain_id, purpose, name"
+        ),
+        domain_ids,
+        observed_row,
+    )
+    .await
+}
+
+/// Replaces what is known of one domain's record sets (only sets whose observation changed
+/// are written; the caller passes those). `gone`: sets no longer expected nor seen.
+pub async fn put_observations(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_id: &str,
+    tenant_id: &str,
+    changed: &[Observed],
+    gone: &[(String, String, String)],
+) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(tenant_id)?;
+    let js = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    for o in changed {
+        sqlx::query(
+            "INSERT INTO dns_records (domain_id, tenant_id, name, rtype, purpose, expected, observed, \
+             status, detail, observed_at, since) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+             ON CONFLICT (domain_id, name, rtype, purpose) DO UPDATE SET expected = $6, \
+             observed = $7, status = $8, detail = $9, observed_at = $10, since = $11",
+        )
+        .bind(domain_id.to_string())
+        .bind(tenant_id.to_string())
+        .bind(o.name.clone())
+        .bind(o.rtype.clone())
+        .bind(o.purpose.clone())
+        .bind(js(&o.expected))
+        .bind(o.observed.as_ref().map(js))
+        .bind(o.status.clone())
+        .bind(o.detail.clone())
+        .bind(o.observed_at)
+        .bind(o.since)
+        .execute(&mut *c)
+        .await?;
+    }
+    for (name, rtype, purpose) in gone {
+        sqlx::query(
+            "DELETE FROM dns_records WHERE domain_id = $1 AND name = $2 AND rtype = $3 AND purpose = $4",
+        )
+        .bind(domain_id.to_string())
+        .bind(name.clone())
+        .bind(rtype.clone())
+        .bind(purpose.clone())
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A DKIM key row, private half still sealed.
+#[derive(Clone, Debug)]
+pub struct KeyRow {
+    pub id: String,
+    pub domain_id: String,
+    pub tenant_id: String,
+    pub selector: String,
+    pub algorithm: String,
+    pub public_key: String,
+    pub private_enc: String,
+    pub state: String,
+    pub created_at: i64,
+    pub seen_at: Option<i64>,
+    pub active_at: Option<i64>,
+    pub retire_after: Option<i64>,
+}
+
+fn key_row(r: &AnyRow) -> Result<KeyRow, sqlx::Error> {
+    Ok(KeyRow {
+        id: r.try_get("id")?,
+        domain_id: r.try_get("domain_id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        selector: r.try_get("selector")?,
+        algorithm: r.try_get("algorithm")?,
+        public_key: r.try_get("public_key")?,
+        private_enc: r.try_get("private_enc")?,
+        state: r.try_get("state")?,
+        created_at: r.try_get("created_at")?,
+        seen_at: r.try_get("seen_at")?,
+        active_at: r.try_get("active_at")?,
+        retire_after: r.try_get("retire_after")?,
+    })
+}
+
+const KEY_COLS: &str = "id, domain_id, tenant_id, selector, algorithm, public_key, private_enc, \
+    state, created_at, seen_at, active_at, retire_after";
+
+/// The keys of these domains that are not retired, oldest first.
+pub async fn live_keys(c: &mut AnyConnection, domain_ids: &[&str]) -> AppResult<Vec<KeyRow>> {
+    fetch_in(
+        c,
+        &format!(
+            "SELECT {KEY_COLS} FROM dkim_keys WHERE domain_id IN ({{in}}) AND state <> 'retired' \
+             ORDER BY domain_id, created_at, selector"
+        ),
+        domain_ids,
+        key_row,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_key(c: &mut AnyConnection, g: &Granted<'_>, k: &KeyRow) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&k.tenant_id)?;
+    sqlx::query(
+        "INSERT INTO dkim_keys (id, domain_id, tenant_id, selector, algorithm, public_key, \
+         private_enc, state, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,'published',$8)",
+    )
+    .bind(k.id.clone())
+    .bind(k.domain_id.clone())
+    .bind(k.tenant_id.clone())
+    .bind(k.selector.clone())
+    .bind(k.algorithm.clone())
+    .bind(k.public_key.clone())
+    .bind(k.private_enc.clone())
+    .bind(k.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// A published key was seen on every authoritative nameserver: it may sign now, if the
+/// domain has no signing key yet (the partial unique index makes a second one impossible).
+/// Returns whether it became the signing key.
+pub async fn activate_key(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    k: &KeyRow,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&k.tenant_id)?;
+    let r = sqlx::query(
+        "UPDATE dkim_keys SET state = 'active', seen_at = COALESCE(seen_at, $2), active_at = $2 \
+         WHERE id = $1 AND state = 'published' AND NOT EXISTS \
+         (SELECT 1 FROM dkim_keys o WHERE o.domain_id = $3 AND o.state = 'active')",
+    )
+    .bind(k.id.clone())
+    .bind(now)
+    .bind(k.domain_id.clone())
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Domains (of these) that have no live key.
+pub async fn without_keys(c: &mut AnyConnection, domain_ids: &[&str]) -> AppResult<Vec<String>> {
+    let have: std::collections::HashSet<String> = fetch_in(
+        c,
+        "SELECT DISTINCT domain_id FROM dkim_keys WHERE domain_id IN ({in}) AND state <> 'retired'",
+        domain_ids,
+        |r| r.try_get::<String, _>("domain_id"),
+    )
+    .await?
+    .into_iter()
+    .collect();
+    Ok(domain_ids
+        .iter()
+        .filter(|d| !have.contains(**d))
+        .map(|d| d.to_string())
+        .collect())
+}

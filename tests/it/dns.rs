@@ -1,0 +1,281 @@
+//! DNS against a real authoritative server (Knot on loopback): verification activates a
+//! domain, the scanner sees a record removed behind Mailward's back and turns the badge red
+//! within one scan (and green again), DKIM keys start signing only once served, lookups that
+//! time out are unknown (never "missing"), templates refuse bad input.
+use app::core::authz::Actor;
+use app::dns::service as dns;
+use app::tenancy::service as tenancy;
+use mailward_tests::dns::Knot;
+use mailward_tests::{both, Backend, TestApp};
+
+const MAIL_HOST: &str = "mail.mailward.test";
+
+async fn app_with(knot: &Knot, b: Backend) -> TestApp {
+    let port = knot.port;
+    TestApp::start_with(b, |c| {
+        c.dns_resolver = Some(format!("127.0.0.1:{port}"));
+        c.dns_port = port;
+        c.dns_timeout_ms = 500;
+        c.mail_host = Some(MAIL_HOST.into());
+    })
+    .await
+}
+
+/// Publishes every record the domain's page asks for (as an operator pasting the snippet).
+fn publish_all(knot: &Knot, page: &app::dns::DomainDns, skip: &[&str]) {
+    let mut lines = vec![];
+    for e in &page.expected {
+        if skip.contains(&e.purpose.as_str()) {
+            continue;
+        }
+        let fqdn = if e.name == "@" {
+            page.domain.clone()
+        } else {
+            format!("{}.{}", e.name, page.domain)
+        };
+        for v in &e.values {
+            lines.push(Knot::add_line(&fqdn, &e.rtype, v));
+        }
+    }
+    knot.update(&page.domain, &lines);
+}
+
+both!(verification_drift_and_keys);
+async fn verification_drift_and_keys(b: Backend) {
+    let mut knot = Knot::start(&[("acme.example", ""), ("mailward.test", "mail A 127.0.0.1")]);
+    let app = app_with(&knot, b).await;
+    let owner = app.setup_owner().await;
+    let sys = Actor::system("test");
+    let t = tenancy::create_tenant(
+        &app.state,
+        &sys,
+        &tenancy::NewTenant {
+            name: "Acme".into(),
+            plan_id: "plan_pro".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let d = tenancy::add_domain(&app.state, &sys, &t.slug, "acme.example", "")
+        .await
+        .unwrap();
+    assert_eq!(d.status.to_string(), "pending");
+    // Activation by hand is refused until the challenge record is seen.
+    let e = tenancy::set_domain_status(&app.state, &sys, &d.id, "active")
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("_mailward-challenge.acme.example"),
+        "{e}"
+    );
+
+    // First scan: nothing published; a key is made (published, not signing); red.
+    let s = dns::scan(&app.state, None).await.unwrap();
+    assert_eq!((s.domains, s.keys_made, s.verified), (1, 1, 0), "{s:?}");
+    let page = dns::domain_dns(&app.state, &sys, "acme.example")
+        .await
+        .unwrap();
+    assert_eq!(page.health, "red", "{page:?}");
+    assert!(page.drift);
+    assert_eq!(page.keys.len(), 1);
+    assert_eq!(page.keys[0].state, "published");
+    assert!(page.challenge.is_some());
+    assert!(
+        page.snippet.contains("_mailward-challenge"),
+        "{}",
+        page.snippet
+    );
+    assert!(page.snippet.contains(&format!("10 {MAIL_HOST}.")));
+    assert!(
+        page.observed.iter().all(|o| o.status == "missing"),
+        "{:?}",
+        page.observed
+    );
+    assert_eq!(
+        tenancy::domain(&app.state, &sys, &d.id)
+            .await
+            .unwrap()
+            .status
+            .to_string(),
+        "pending"
+    );
+
+    // The operator publishes everything: verified, activated, the key starts signing, green.
+    publish_all(&knot, &page, &[]);
+    let s = dns::scan(&app.state, None).await.unwrap();
+    assert_eq!(
+        (s.verified, s.keys_activated, s.unknown),
+        (1, 1, 0),
+        "{s:?}"
+    );
+    let dom = tenancy::domain(&app.state, &sys, &d.id).await.unwrap();
+    assert_eq!(dom.status.to_string(), "active");
+    assert_eq!(dom.verified.as_deref(), Some("dns"));
+    let page = dns::domain_dns(&app.state, &sys, "acme.example")
+        .await
+        .unwrap();
+    assert_eq!(
+        page.health, "green",
+        "{:?} {:?}",
+        page.health_reason, page.observed
+    );
+    assert!(!page.drift);
+    assert_eq!(page.keys[0].state, "active");
+    assert!(page.challenge.is_none(), "verified: no challenge any more");
+    let actions = app.audit_actions().await;
+    for a in [
+        "domain.verified",
+        "domain.activated",
+        "dkim.key_created",
+        "dkim.key_active",
+        "dns.drift_cleared",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a} in {actions:?}");
+    }
+
+    // A second scan with nothing changed writes no event (no daily noise).
+    let before = app.audit_actions().await.len();
+    let s = dns::scan(&app.state, None).await.unwrap();
+    assert_eq!(s.changed, 0);
+    assert_eq!(app.audit_actions().await.len(), before);
+
+    // Someone removes the DKIM record behind Mailward's back: red within one scan.
+    let sel = &page.keys[0].selector;
+    knot.update(
+        "acme.example",
+        &[format!("update delete {sel}._domainkey.acme.example. TXT")],
+    );
+    dns::scan(&app.state, None).await.unwrap();
+    let page = dns::domain_dns(&app.state, &sys, "acme.example")
+        .await
+        .unwrap();
+    assert_eq!(page.health, "red");
+    let reason = page.health_reason.clone().unwrap();
+    assert!(
+        reason.contains("DKIM") && reason.contains("missing"),
+        "{reason}"
+    );
+    let dkim = page.observed.iter().find(|o| o.purpose == "dkim").unwrap();
+    assert_eq!(dkim.status, "missing");
+    // …on the dashboard, behind the "drifted" filter, and in the history.
+    let dash = owner.browser.get_text("/?health=drifted").await;
+    assert!(
+        dash.contains("acme.example") && dash.contains("data-health=\"red\""),
+        "dashboard shows it red"
+    );
+    let html = owner.browser.get_text("/domains/acme.example/dns").await;
+    assert!(html.contains("dns.drift"), "history on the DNS page");
+    assert!(html.contains("dns-records"));
+    assert!(app.audit_actions().await.contains(&"dns.drift".to_string()));
+
+    // Put back: green again, and the filter no longer lists it.
+    publish_all(&knot, &page, &["mx", "spf", "dmarc", "srv", "verify"]);
+    dns::scan(&app.state, None).await.unwrap();
+    let page = dns::domain_dns(&app.state, &sys, "acme.example")
+        .await
+        .unwrap();
+    assert_eq!(page.health, "green", "{:?}", page.health_reason);
+    let dash = owner.browser.get_text("/?health=drifted").await;
+    assert!(!dash.contains("data-health=\"red\""));
+
+    // The nameserver stops answering: unknown, and what was known stays (no false red).
+    knot.stop();
+    let before = app.audit_actions().await.len();
+    let s = dns::scan(&app.state, None).await.unwrap();
+    assert!(s.unknown > 0 || s.sets == 0, "{s:?}");
+    let page = dns::domain_dns(&app.state, &sys, "acme.example")
+        .await
+        .unwrap();
+    assert_eq!(page.health, "green");
+    assert_eq!(
+        app.audit_actions().await.len(),
+        before,
+        "a timeout is not an event"
+    );
+}
+
+both!(a_changed_mx_is_red_and_spf_findings_amber);
+async fn a_changed_mx_is_red_and_spf_findings_amber(b: Backend) {
+    let knot = Knot::start(&[("globex.example", "")]);
+    let app = app_with(&knot, b).await;
+    let (_, ids) = app
+        .tenant_with_domains("plan_pro", &["globex.example"])
+        .await;
+    let sys = Actor::system("test");
+    dns::generate_key(&app.state, &sys, &ids[0], "ed25519")
+        .await
+        .unwrap();
+    let page = dns::domain_dns(&app.state, &sys, &ids[0]).await.unwrap();
+    assert!(page.keys[0].record.contains("k=ed25519"));
+    publish_all(&knot, &page, &["mx", "verify"]);
+    knot.update(
+        "globex.example",
+        &[Knot::add_line(
+            "globex.example",
+            "MX",
+            "10 mx.elsewhere.example.",
+        )],
+    );
+    dns::scan(&app.state, None).await.unwrap();
+    let page = dns::domain_dns(&app.state, &sys, &ids[0]).await.unwrap();
+    assert_eq!(page.health, "red");
+    let mx = page.observed.iter().find(|o| o.purpose == "mx").unwrap();
+    assert_eq!(mx.status, "changed");
+    assert_eq!(
+        mx.observed.as_deref(),
+        Some(&["10 mx.elsewhere.example.".to_string()][..])
+    );
+    // A second key while one lives is a rotation, not a second "first key".
+    let e = dns::generate_key(&app.state, &sys, &ids[0], "rsa")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("rotation"), "{e}");
+}
+
+both!(templates_refuse_bad_input_and_only_owners_edit);
+async fn templates_refuse_bad_input_and_only_owners_edit(b: Backend) {
+    let app = TestApp::start(b).await;
+    let sys = Actor::system("test");
+    let mut t = app::dns::Template::default_for("standard");
+    t.spf = "v=spf1 +all".into();
+    let e = dns::save_template(&app.state, &sys, "standard", t.clone())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("+all"), "{e}");
+    t.spf = "v=spf1 mx include:_spf.agency.example -all".into();
+    t.dmarc_policy = "bogus".into();
+    assert!(dns::save_template(&app.state, &sys, "standard", t.clone())
+        .await
+        .is_err());
+    assert!(dns::save_template(
+        &app.state,
+        &sys,
+        "nope",
+        app::dns::Template::default_for("standard")
+    )
+    .await
+    .is_err());
+    let before = app.audit_actions().await.len();
+    assert_eq!(before, app.audit_actions().await.len());
+    t.dmarc_policy = "reject".into();
+    t.dmarc_rua = "dmarc@agency.example".into();
+    dns::save_template(&app.state, &sys, "standard", t.clone())
+        .await
+        .unwrap();
+    let list = dns::templates(&app.state, &sys).await.unwrap();
+    let (_, _, saved, by_owner) = list.iter().find(|(c, ..)| c == "standard").unwrap();
+    assert!(by_owner);
+    assert_eq!(saved.dmarc_rua, "dmarc@agency.example");
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&"dns.template_changed".to_string()));
+    // The MTA-STS policy follows the template (served only when its mode is not none).
+    assert_eq!(
+        dns::mta_sts_policy(&app.state, "mta-sts.nothing.example")
+            .await
+            .unwrap(),
+        None
+    );
+}

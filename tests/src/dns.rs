@@ -1,0 +1,175 @@
+//! A private Knot DNS server on loopback (Debian's `knot`): authoritative for the zones a
+//! test gives it, changed behind Mailward's back with RFC 2136 updates (`knsupdate`), as an
+//! operator editing their DNS would.
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub struct Knot {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+fn free_udp_port() -> u16 {
+    // A port free for both UDP and TCP (Knot listens on both).
+    loop {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = s.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl Knot {
+    /// Starts knotd serving `zones` (origin, zone-file body without SOA/NS: those are added,
+    /// with `ns1.<origin>` at 127.0.0.1).
+    pub fn start(zones: &[(&str, &str)]) -> Knot {
+        let dir = std::env::temp_dir().join(format!(
+            "mailward-knot-{}",
+            app::core::secrets::new_id("k").trim_start_matches("k_")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_udp_port();
+        let mut conf = format!(
+            "server:\n  listen: 127.0.0.1@{port}\n  rundir: {d}\n\
+             database:\n  storage: {d}\n\
+             control:\n  listen: {d}/knot.sock\n\
+             log:\n  - target: stderr\n    any: warning\n\
+             acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n\
+             template:\n  - id: default\n    storage: {d}\n    file: \"%s.zone\"\n    acl: local_update\n    zonefile-sync: -1\n    journal-content: none\n\
+             zone:\n",
+            d = dir.display()
+        );
+        if crate::is_root() {
+            conf = conf.replace("server:\n", "server:\n  user: root:root\n");
+        }
+        for (origin, body) in zones {
+            conf.push_str(&format!("  - domain: {origin}\n"));
+            std::fs::write(
+                dir.join(format!("{origin}.zone")),
+                format!(
+                    "$ORIGIN {origin}.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n{body}\n"
+                ),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join("knot.conf"), conf).unwrap();
+        let child = Command::new(knotd())
+            .arg("-c")
+            .arg(dir.join("knot.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("knotd (apt install knot; scripts/install-deps test does)");
+        let k = Knot {
+            port,
+            dir,
+            child: Some(child),
+        };
+        // Ready when it answers.
+        for _ in 0..100 {
+            if std::net::UdpSocket::bind("127.0.0.1:0")
+                .ok()
+                .is_some_and(|_| k.query_ok())
+            {
+                return k;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        panic!("knotd did not start on port {port}");
+    }
+
+    fn query_ok(&self) -> bool {
+        Command::new("kdig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "+short",
+                "+timeout=1",
+                "+retry=0",
+            ])
+            .arg(
+                std::fs::read_dir(&self.dir)
+                    .unwrap()
+                    .filter_map(|e| e.ok())
+                    .find_map(|e| {
+                        e.file_name()
+                            .to_str()
+                            .and_then(|n| n.strip_suffix(".zone").map(str::to_string))
+                    })
+                    .unwrap_or_default(),
+            )
+            .arg("SOA")
+            .output()
+            .map(|o| o.status.success() && !o.stdout.is_empty())
+            .unwrap_or(false)
+    }
+
+    /// Sends an RFC 2136 update to `zone`: lines such as `update add x.zone. 60 TXT "v"`.
+    pub fn update(&self, zone: &str, lines: &[String]) {
+        let mut script = format!("server 127.0.0.1 {}\nzone {zone}.\n", self.port);
+        for l in lines {
+            script.push_str(l);
+            script.push('\n');
+        }
+        script.push_str("send\n");
+        let mut c = Command::new("knsupdate")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("knsupdate (apt install knot-dnsutils)");
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "knsupdate failed: {}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The `update add` line of one record (TXT values split into 255-byte strings).
+    pub fn add_line(fqdn: &str, rtype: &str, value: &str) -> String {
+        let data = if rtype == "TXT" {
+            value
+                .as_bytes()
+                .chunks(255)
+                .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            value.to_string()
+        };
+        format!("update add {fqdn}. 60 {rtype} {data}")
+    }
+
+    /// Stops the server (its answers become timeouts).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Knot {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn knotd() -> &'static str {
+    if std::path::Path::new("/usr/sbin/knotd").exists() {
+        "/usr/sbin/knotd"
+    } else {
+        "knotd"
+    }
+}
