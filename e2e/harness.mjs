@@ -2,7 +2,7 @@
 // launch Debian's Chromium through playwright-core, compute TOTP codes, save screenshots.
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { createServer } from 'node:net';
@@ -293,4 +293,53 @@ export async function onPhone(page, name) {
   await page.evaluate(() => document.querySelectorAll('main details').forEach((d) => { d.open = false; }));
   await page.setViewportSize({ width: 1280, height: 800 });
   return over;
+}
+
+/**
+ * A private Knot DNS server on loopback, authoritative for `zones` ({ origin: extra zone-file
+ * lines }; SOA, NS and ns1 at 127.0.0.1 are added). `update(zone, lines)` sends an RFC 2136
+ * update with knsupdate (`update add …`, `update delete …`), as an operator editing DNS would.
+ */
+export async function startKnot(zones) {
+  const dir = mkdtempSync(join(tmpdir(), 'mailward-knot-'));
+  const port = await freePort();
+  const root = process.getuid?.() === 0 ? '  user: root:root\n' : '';
+  let conf = `server:\n${root}  listen: 127.0.0.1@${port}\n  rundir: ${dir}\ndatabase:\n  storage: ${dir}\n`
+    + `log:\n  - target: stderr\n    any: warning\n`
+    + `acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n`
+    + `template:\n  - id: default\n    storage: ${dir}\n    file: "%s.zone"\n    acl: local_update\n    zonefile-sync: -1\n    journal-content: none\nzone:\n`;
+  for (const [origin, body] of Object.entries(zones)) {
+    conf += `  - domain: ${origin}\n`;
+    writeFileSync(join(dir, `${origin}.zone`),
+      `$ORIGIN ${origin}.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n${body}\n`);
+  }
+  writeFileSync(join(dir, 'knot.conf'), conf);
+  const knotd = ['/usr/sbin/knotd', 'knotd'].find((p) => !p.startsWith('/') || existsSync(p));
+  const proc = spawn(knotd, ['-c', join(dir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  const run = (cmd, args, input) => new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { out += d; });
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd}: ${out}`))));
+    p.stdin.end(input || '');
+  });
+  const origin = Object.keys(zones)[0];
+  for (let i = 0; ; i++) {
+    const out = await run('kdig', ['@127.0.0.1', '-p', String(port), '+short', '+timeout=1', '+retry=0', origin, 'SOA']).catch(() => '');
+    if (out.trim()) break;
+    if (i > 100) throw new Error(`knotd did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    update: (zone, lines) => run('knsupdate', [], `server 127.0.0.1 ${port}\nzone ${zone}.\n${lines.join('\n')}\nsend\n`),
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+      proc.once('exit', resolve);
+      proc.kill('SIGTERM');
+    }),
+  };
 }

@@ -279,3 +279,74 @@ async fn templates_refuse_bad_input_and_only_owners_edit(b: Backend) {
         None
     );
 }
+
+/// Benchmark (not run by default): `cargo test -p mailward-tests --test it dns::bench -- --ignored --nocapture`.
+/// N domains × 6 record sets against a local Knot serving N zones; the first scan stores
+/// everything, the second finds nothing new. Set MAILWARD_BENCH_DOMAINS (default 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_scan() {
+    let n: usize = std::env::var("MAILWARD_BENCH_DOMAINS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let names: Vec<String> = (0..n).map(|i| format!("d{i:05}.example")).collect();
+    // Each zone holds its baseline (no DKIM here: the bench measures lookups and storage).
+    let body = format!(
+        "@ MX 10 {MAIL_HOST}.\n@ TXT \"v=spf1 mx -all\"\n_dmarc TXT \"v=DMARC1; p=quarantine\"\n\
+         _submission._tcp SRV 0 1 587 {MAIL_HOST}.\n_imaps._tcp SRV 0 1 993 {MAIL_HOST}.\n"
+    );
+    let zones: Vec<(&str, &str)> = names.iter().map(|d| (d.as_str(), body.as_str())).collect();
+    let knot = Knot::start(&zones);
+    let app = app_with(&knot, Backend::Sqlite).await;
+    let sys = Actor::system("bench");
+    let mut t = app::dns::Template::default_for("standard");
+    t.dkim = false;
+    dns::save_template(&app.state, &sys, "standard", t)
+        .await
+        .unwrap();
+    let plan = tenancy::create_plan(
+        &app.state,
+        &sys,
+        &tenancy::NewPlan {
+            name: "Bench".into(),
+            max_domains: 10_000,
+            storage_gb: 1.0,
+            managed_smtp: false,
+        },
+    )
+    .await
+    .unwrap();
+    let tn = tenancy::create_tenant(
+        &app.state,
+        &sys,
+        &tenancy::NewTenant {
+            name: "Bench".into(),
+            plan_id: plan.id.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for d in &names {
+        tenancy::add_domain(&app.state, &sys, &tn.slug, d, "")
+            .await
+            .unwrap();
+    }
+    for round in ["first (stores everything)", "second (nothing new)"] {
+        let started = std::time::Instant::now();
+        let s = dns::scan(&app.state, None).await.unwrap();
+        println!(
+            "dns scan, {round}: {} domains, {} sets, {} unknown, {} changed: lookups {} ms, \
+             storing {} ms, total {} ms",
+            s.domains,
+            s.sets,
+            s.unknown,
+            s.changed,
+            s.lookup_ms,
+            s.store_ms,
+            started.elapsed().as_millis()
+        );
+        assert_eq!(s.unknown, 0);
+    }
+}

@@ -171,7 +171,11 @@ pub fn DomainDnsPage() -> impl IntoView {
                 {d.challenge.clone().map(|(name, value)| view! {
                     <section class="card p-5 space-y-2" data-testid="challenge">
                         <h3 class="font-medium">"Prove this domain is yours"</h3>
-                        <p class="text-sm text-zinc-600">"Publish this TXT record at the domain's DNS host, then check. The domain activates by itself once its nameservers serve it."</p>
+                        <p class="text-sm text-zinc-600">{if d.status == "pending" {
+                            "Publish this TXT record at the domain's DNS host, then check. The domain activates by itself once its nameservers serve it."
+                        } else {
+                            "Publish this TXT record at the domain's DNS host, then check: it turns the owner's override into a verification."
+                        }}</p>
                         <code class="block break-all rounded bg-zinc-100 px-2 py-1 text-sm">{format!("{name}. 3600 IN TXT \"{value}\"")}</code>
                         {(p.can_override && d.status == "pending").then(|| view! {
                             <details class="text-sm">
@@ -198,9 +202,9 @@ pub fn DomainDnsPage() -> impl IntoView {
                                             <td class="whitespace-nowrap">{e.purpose.clone()}{e.required.then(|| view! { <span class="text-xs text-zinc-500">" (required)"</span> })}</td>
                                             <td class="font-mono text-xs">{e.name.clone()}</td>
                                             <td>{e.rtype.clone()}</td>
-                                            <td class="font-mono text-xs break-all max-w-xs">{e.values.join(" | ")}</td>
+                                            <td class="font-mono text-xs break-all max-w-xs" title=e.values.join(" | ")>{short(&e.values.join(" | "))}</td>
                                             <td class="font-mono text-xs break-all max-w-xs">
-                                                {o.as_ref().and_then(|o| o.observed.clone()).map(|v| if v.is_empty() { "(none)".to_string() } else { v.join(" | ") }).unwrap_or_else(|| "—".into())}
+                                                {o.as_ref().and_then(|o| o.observed.clone()).map(|v| if v.is_empty() { "(none)".to_string() } else { short(&v.join(" | ")) }).unwrap_or_else(|| "—".into())}
                                                 {o.as_ref().and_then(|o| o.detail.clone()).map(|dt| view! { <span class="block font-sans text-zinc-500">{dt}</span> })}
                                             </td>
                                             <td>{status_badge(&status)}</td>
@@ -219,8 +223,8 @@ pub fn DomainDnsPage() -> impl IntoView {
                             <div class="card p-4 text-sm text-zinc-600 space-y-2">
                                 <p>"No key yet. The scanner makes one on its next run; or make it now."</p>
                                 {p.can_manage.then(|| view! {
-                                    <form method="post" action=format!("/domains/{}/dkim", d.domain_id) class="flex gap-2 items-end">
-                                        <select class="input w-auto" name="algorithm">
+                                    <form method="post" action=format!("/domains/{}/dkim", d.domain_id) class="flex flex-wrap gap-2 items-end">
+                                        <select class="input w-auto max-w-full" name="algorithm">
                                             <option value="rsa">"RSA 2048 (works everywhere)"</option>
                                             <option value="ed25519">"Ed25519 (short; not every receiver checks it)"</option>
                                         </select>
@@ -279,10 +283,10 @@ pub fn DomainDnsPage() -> impl IntoView {
                                 {p.history.iter().map(|e| {
                                     let summary = history_line(e);
                                     view! {
-                                        <li class="px-4 py-2 text-sm flex gap-3">
+                                        <li class="px-4 py-2 text-sm flex flex-wrap gap-x-3">
                                             <span class="text-zinc-500 whitespace-nowrap"><Time at=e.at now=now/></span>
                                             <span class="font-mono text-xs text-zinc-700 whitespace-nowrap">{e.action.clone()}</span>
-                                            <span class="text-zinc-700">{summary}</span>
+                                            <span class="text-zinc-700 min-w-0 break-all">{summary}</span>
                                         </li>
                                     }
                                 }).collect_view()}
@@ -293,6 +297,15 @@ pub fn DomainDnsPage() -> impl IntoView {
             }
         },
     )
+}
+
+/// A long value (a DKIM key) cut for the table; the snippet and the API have it whole.
+fn short(v: &str) -> String {
+    if v.chars().count() > 72 {
+        format!("{}…", v.chars().take(64).collect::<String>())
+    } else {
+        v.to_string()
+    }
 }
 
 /// One line of the history from an event's details.
