@@ -66,6 +66,13 @@ pub enum Command {
     /// The mail plane: Postfix + Dovecot reading this database.
     #[command(subcommand)]
     Mailplane(MailplaneCmd),
+    /// The mail plane's DKIM signer: a milter Postfix's submission service calls (render the
+    /// mail plane with `--milter inet:HOST:PORT`). Signs with each domain's active key.
+    Milter {
+        /// Address to listen on (loopback: only the local Postfix talks to it).
+        #[arg(long, default_value = "127.0.0.1:8891")]
+        listen: String,
+    },
     /// Fill a new, empty database with a benchmark dataset (tenants, domains, mailboxes)
     /// and print a session cookie of a benchmark owner who cannot sign in.
     Seed {
@@ -382,6 +389,10 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
                 Err(e) => fail(&e.user_message()),
             }
         }
+        Command::Milter { listen } => match crate::milter::run(state, &listen).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
         Command::Seed {
             domains,
             mailboxes_per_domain,

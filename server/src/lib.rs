@@ -22,6 +22,7 @@ use app::core::web::ClientInfo;
 pub mod cli;
 pub mod edge;
 pub mod mailplane;
+pub mod milter;
 pub mod seed;
 
 /// Every change kind and job kind the capabilities offer: the one place they are plugged

@@ -61,6 +61,11 @@ pub struct RenderArgs {
     /// Answer failed logins at once (no auth delay, no penalty): for test harnesses only.
     #[arg(long)]
     pub fast_auth_failures: bool,
+    /// Sign submitted mail with DKIM through `mailward milter` at this address
+    /// (`inet:127.0.0.1:8891`). While it is unreachable, submissions are deferred, never sent
+    /// unsigned.
+    #[arg(long, value_name = "SOCKET")]
+    pub milter: Option<String>,
 }
 
 /// How the mail servers reach the database.
@@ -208,6 +213,16 @@ pub struct RenderedFile {
 
 /// Renders every file; nothing is written.
 pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, String> {
+    if let Some(m) = &args.milter {
+        let ok = (m.starts_with("inet:") || m.starts_with("unix:"))
+            && m.len() > 5
+            && m.chars().all(|c| c.is_ascii_graphic() && c != ',');
+        if !ok {
+            return Err(format!(
+                "--milter {m:?}: give the milter's socket as inet:HOST:PORT or unix:PATH"
+            ));
+        }
+    }
     let out = std::path::absolute(&args.out).map_err(|e| e.to_string())?;
     let run = match &args.run_dir {
         Some(d) => std::path::absolute(d).map_err(|e| e.to_string())?,
@@ -393,7 +408,7 @@ message_size_limit = 52428800
   -o smtpd_sender_restrictions=$submission_sender_restrictions
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
   -o smtpd_recipient_restrictions=$submission_recipient_restrictions
-pickup           unix  n       -      n      60     1       pickup
+{milter}pickup           unix  n       -      n      60     1       pickup
 cleanup          unix  n       -      n      -      0       cleanup
 qmgr             unix  n       -      n      300    1       qmgr
 tlsmgr           unix  -       -      n      1000?  1       tlsmgr
@@ -418,6 +433,12 @@ postlog          unix-dgram n  -      n      -      1       postlogd
 "#,
             smtp = at(args.smtp_port),
             sub = at(args.submission_port),
+            milter = match &args.milter {
+                Some(m) => format!(
+                    "  -o smtpd_milters={m}\n  -o milter_default_action=tempfail\n  -o milter_protocol=6\n"
+                ),
+                None => String::new(),
+            },
         ),
         secret: false,
     });

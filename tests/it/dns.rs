@@ -350,3 +350,129 @@ async fn bench_scan() {
         assert_eq!(s.unknown, 0);
     }
 }
+
+/// Mail submitted through the mail plane leaves signed with the domain's active key, and a
+/// receiver checking it against the DNS (mail-auth, asking the test's Knot) finds DKIM, SPF
+/// and DMARC passing. Before the key is seen on the nameservers, nothing is signed.
+async fn submitted_mail_is_signed(b: Backend) {
+    use mail_auth::dmarc::verify::DmarcParameters;
+    use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    use mail_auth::spf::verify::SpfParameters;
+    use mail_auth::{
+        AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, SpfResult,
+    };
+    use mailward_tests::mailplane::{MailPlane, Milter};
+
+    // `example` too: DMARC's tree walk asks `_dmarc.example`, which must be an answer
+    // (NXDOMAIN), not a refusal.
+    let knot = Knot::start(&[
+        ("acme.example", ""),
+        ("mailward.test", "mail A 127.0.0.1"),
+        ("example", ""),
+    ]);
+    let app = app_with(&knot, b).await;
+    let (slug, mut domains) = app
+        .tenant_with_domains("plan_starter", &["acme.example"])
+        .await;
+    let w = crate::routing::World {
+        sink: mailward_tests::SmtpSink::start().await,
+        app,
+        slug,
+        domain: domains.remove(0),
+    };
+    let sys = Actor::system("test");
+    dns::generate_key(&w.app.state, &sys, &w.domain, "rsa")
+        .await
+        .unwrap();
+    let page = dns::domain_dns(&w.app.state, &sys, &w.domain)
+        .await
+        .unwrap();
+    w.mailbox("ann").await;
+    let milter = Milter::start(&w.app).await;
+    let mp = MailPlane::start_with(&w.app, Some(milter.socket.clone())).await;
+
+    // The key is published in Mailward but not in DNS yet: the message leaves unsigned.
+    let r = mp
+        .submit(
+            "ann@acme.example",
+            crate::routing::PW,
+            "friend@outside.example",
+            "before",
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let first = mp.relayed(1).await;
+    assert!(
+        !first[0].contains("DKIM-Signature"),
+        "not signed before the record is out"
+    );
+
+    // Published and seen on every nameserver: it signs.
+    publish_all(&knot, &page, &["verify"]);
+    let s = dns::scan(&w.app.state, None).await.unwrap();
+    assert_eq!(s.keys_activated, 1, "{s:?}");
+    let r = mp
+        .submit(
+            "ann@acme.example",
+            crate::routing::PW,
+            "friend@outside.example",
+            "after",
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    mp.relayed(2).await;
+    let relayed = mp.relay.raw_messages();
+    let raw = relayed
+        .iter()
+        .find(|m| m.contains("Subject: after"))
+        .unwrap();
+    assert!(
+        raw.contains("DKIM-Signature"),
+        "signed: {raw}\n{}",
+        milter.log()
+    );
+    let selector = &page.keys[0].selector;
+    assert!(raw.contains(&format!("s={selector}")), "{raw}");
+
+    // A receiver asks the (test's) DNS.
+    let mut ns = NameServerConfig::udp("127.0.0.1".parse().unwrap());
+    for c in &mut ns.connections {
+        c.port = knot.port;
+    }
+    let auth = MessageAuthenticator::new(
+        ResolverConfig::from_parts(None, vec![], vec![ns]),
+        ResolverOpts::default(),
+    )
+    .unwrap();
+    // As received: the sink stored LF line ends; DKIM was computed over CRLF.
+    let wire = raw.replace("\r\n", "\n").replace('\n', "\r\n");
+    let msg = AuthenticatedMessage::parse(wire.as_bytes()).unwrap();
+    let dkim = auth.verify_dkim(&msg).await;
+    assert!(
+        !dkim.is_empty() && dkim.iter().all(|d| d.result() == &DkimResult::Pass),
+        "DKIM: {dkim:?}"
+    );
+    let spf = auth
+        .verify_spf(SpfParameters::verify_mail_from(
+            "127.0.0.1".parse().unwrap(),
+            "mail.mailward.test",
+            "receiver.example",
+            "ann@acme.example",
+        ))
+        .await;
+    assert_eq!(spf.result(), SpfResult::Pass, "SPF");
+    let dmarc = auth
+        .verify_dmarc(DmarcParameters::new(&msg, &dkim, "acme.example", &spf))
+        .await;
+    assert_eq!(
+        dmarc.dkim_result(),
+        &DmarcResult::Pass,
+        "DMARC (DKIM aligned)"
+    );
+    assert_eq!(
+        dmarc.spf_result(),
+        &DmarcResult::Pass,
+        "DMARC (SPF aligned)"
+    );
+}
+both!(submitted_mail_is_signed);

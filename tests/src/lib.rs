@@ -300,6 +300,7 @@ impl TestApp {
             // No question leaves the machine: a loopback port nobody answers on, unless a
             // test starts its own nameserver (tests/src/dns.rs).
             dns_resolver: Some("127.0.0.1:9".into()),
+            dkim_key_file: Some(key_dir.join("dkim.key").display().to_string()),
             dns_port: 9,
             dns_timeout_ms: 300,
             ..Config::default()
@@ -690,6 +691,11 @@ impl SmtpSink {
             .iter()
             .map(|m| decode_qp(m))
             .collect()
+    }
+
+    /// Messages exactly as received (dot-unstuffed, nothing decoded): for signatures.
+    pub fn raw_messages(&self) -> Vec<String> {
+        self.messages.lock().unwrap().clone()
     }
 }
 

@@ -117,6 +117,11 @@ impl MailPlane {
     /// Renders and starts a mail plane over `app`'s database. Needs root and the packages
     /// `scripts/mailplane install` puts in place (scripts/test does both).
     pub async fn start(app: &TestApp) -> MailPlane {
+        Self::start_with(app, None).await
+    }
+
+    /// The mail plane with submitted mail signed by the milter at `milter` (`inet:…`).
+    pub async fn start_with(app: &TestApp, milter: Option<String>) -> MailPlane {
         let uid = run(Command::new("id").arg("-u"));
         assert_eq!(
             uid.trim(),
@@ -178,6 +183,7 @@ impl MailPlane {
                 mail_database_url: None,
                 postmaster: None,
                 fast_auth_failures: true,
+                milter: milter.clone(),
             };
             let files = server::mailplane::render(&args, &db).unwrap();
             server::mailplane::write(&args, &files).unwrap();
@@ -336,5 +342,68 @@ impl Drop for MailPlane {
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// `mailward milter` for one test, on a free loopback port, over the test's database and key
+/// files; stopped when dropped.
+pub struct Milter {
+    child: std::process::Child,
+    pub socket: String,
+    log: PathBuf,
+}
+
+impl Milter {
+    pub async fn start(app: &TestApp) -> Milter {
+        let port = free_port();
+        let log = std::env::temp_dir()
+            .join(unique("mwmilter-"))
+            .with_extension("log");
+        let cfg = &app.state.config;
+        let child = Command::new(crate::mailward_bin())
+            .args(["milter", "--listen", &format!("127.0.0.1:{port}")])
+            .env("MAILWARD_DATABASE_URL", &app.database_url)
+            .env(
+                "MAILWARD_AUDIT_KEY_FILE",
+                cfg.audit_key_file.clone().unwrap_or_default(),
+            )
+            .env(
+                "MAILWARD_DKIM_KEY_FILE",
+                cfg.dkim_key_file.clone().unwrap_or_default(),
+            )
+            .env("MAILWARD_LOG", "debug,sqlx=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Milter {
+                    child,
+                    socket: format!("inet:127.0.0.1:{port}"),
+                    log,
+                };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "mailward milter did not listen: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Milter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -231,6 +231,17 @@ pub async fn activate_key(
     Ok(r.rows_affected() == 1)
 }
 
+/// The key a domain signs with now, if any.
+pub async fn active_key(c: &mut AnyConnection, domain_id: &str) -> AppResult<Option<KeyRow>> {
+    let r = sqlx::query(&format!(
+        "SELECT {KEY_COLS} FROM dkim_keys WHERE domain_id = $1 AND state = 'active'"
+    ))
+    .bind(domain_id.to_string())
+    .fetch_optional(c)
+    .await?;
+    Ok(r.as_ref().map(key_row).transpose()?)
+}
+
 /// Domains (of these) that have no live key.
 pub async fn without_keys(c: &mut AnyConnection, domain_ids: &[&str]) -> AppResult<Vec<String>> {
     let have: std::collections::HashSet<String> = fetch_in(

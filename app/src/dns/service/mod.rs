@@ -20,8 +20,10 @@ pub mod baseline;
 pub mod dkim;
 pub mod resolve;
 mod scan;
+pub mod sign;
 pub use dkim::{generate_key, open_private};
 pub use scan::*;
+pub use sign::{sign_message, Signed};
 
 /// Every category's template in force (saved by an owner, or the built-in one).
 pub async fn templates_in_force(st: &AppState) -> AppResult<HashMap<String, Template>> {
