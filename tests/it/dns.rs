@@ -476,3 +476,147 @@ async fn submitted_mail_is_signed(b: Backend) {
     );
 }
 both!(submitted_mail_is_signed);
+
+/// A key rotation through its steps: the new key is published, signing switches only once
+/// every nameserver serves it, the old record stays a week and the key is then retired; an
+/// emergency rotation stops the old key at once; after 90 days the scanner rotates by itself.
+async fn key_rotation_runs_through_its_steps(b: Backend) {
+    let knot = Knot::start(&[("acme.example", ""), ("mailward.test", "mail A 127.0.0.1")]);
+    let app = app_with(&knot, b).await;
+    let (_, ids) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
+    let st = &app.state;
+    let sys = Actor::system("test");
+    let msg = b"From: Ann <ann@acme.example>\r\nTo: x@outside.example\r\nSubject: hi\r\nDate: Thu, 3 Dec 2026 05:00:00 +0000\r\n\r\nHello.\r\n";
+    let signer = || async {
+        match dns::sign_message(st, msg).await.unwrap() {
+            dns::Signed::Header { selector, .. } => Some(selector),
+            dns::Signed::Unsigned(_) => None,
+        }
+    };
+    let state_of = |page: &app::dns::DomainDns, sel: &str| {
+        page.keys
+            .iter()
+            .find(|k| k.selector == sel)
+            .map(|k| k.state.clone())
+    };
+    // The first key, published and seen: it signs.
+    let first = dns::generate_key(st, &sys, &ids[0], "rsa")
+        .await
+        .unwrap()
+        .selector;
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    assert_eq!(signer().await, None, "not before its record is out");
+    publish_all(&knot, &page, &["verify"]);
+    dns::scan(st, None).await.unwrap();
+    assert_eq!(signer().await.as_deref(), Some(first.as_str()));
+
+    // A rotation: the new key is published; nothing switches while its record is missing.
+    // (The clock moves a day so the new selector differs from the first's.)
+    st.clock.advance(86400);
+    let second = dns::rotate_key(st, &sys, &ids[0], "ed25519", false)
+        .await
+        .unwrap()
+        .selector;
+    assert_ne!(second, first);
+    let e = dns::rotate_key(st, &sys, &ids[0], "rsa", false)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("under way"), "{e}");
+    dns::scan(st, None).await.unwrap();
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    assert_eq!(state_of(&page, &second).as_deref(), Some("published"));
+    assert_eq!(
+        signer().await.as_deref(),
+        Some(first.as_str()),
+        "still the old key"
+    );
+    assert_eq!(
+        page.health, "amber",
+        "the new key's record is missing: {:?}",
+        page.health_reason
+    );
+
+    // Its record is served everywhere: signing switches, the old key keeps its record.
+    let new_rec = page
+        .keys
+        .iter()
+        .find(|k| k.selector == second)
+        .unwrap()
+        .record
+        .clone();
+    knot.update(
+        "acme.example",
+        &[Knot::add_line(
+            &format!("{second}._domainkey.acme.example"),
+            "TXT",
+            &new_rec,
+        )],
+    );
+    let s = dns::scan(st, None).await.unwrap();
+    assert_eq!(s.keys_activated, 1);
+    assert_eq!(signer().await.as_deref(), Some(second.as_str()));
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    assert_eq!(state_of(&page, &first).as_deref(), Some("retiring"));
+    assert_eq!(page.health, "green", "{:?}", page.health_reason);
+    assert!(page
+        .expected
+        .iter()
+        .any(|e| e.name == format!("{first}._domainkey")));
+
+    // A week later the old key is retired and its record no longer expected.
+    st.clock.advance(7 * 86400 + 60);
+    let s = dns::scan(st, None).await.unwrap();
+    assert_eq!(s.keys_retired, 1);
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    assert_eq!(
+        state_of(&page, &first),
+        None,
+        "retired keys are not listed as live"
+    );
+    assert!(!page
+        .expected
+        .iter()
+        .any(|e| e.name == format!("{first}._domainkey")));
+
+    // Emergency: the signing key stops at once; nothing is signed until the new one is out.
+    st.clock.advance(86400);
+    let third = dns::rotate_key(st, &sys, &ids[0], "rsa", true)
+        .await
+        .unwrap()
+        .selector;
+    assert_eq!(signer().await, None, "the revoked key never signs again");
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    let rec = page
+        .keys
+        .iter()
+        .find(|k| k.selector == third)
+        .unwrap()
+        .record
+        .clone();
+    knot.update(
+        "acme.example",
+        &[Knot::add_line(
+            &format!("{third}._domainkey.acme.example"),
+            "TXT",
+            &rec,
+        )],
+    );
+    dns::scan(st, None).await.unwrap();
+    assert_eq!(signer().await.as_deref(), Some(third.as_str()));
+
+    // 90 days on, the scanner starts the next rotation by itself.
+    st.clock.advance(91 * 86400);
+    let s = dns::scan(st, None).await.unwrap();
+    assert_eq!(s.keys_made, 1, "{s:?}");
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    assert!(page.keys.iter().any(|k| k.state == "published"));
+    let actions = app.audit_actions().await;
+    for a in [
+        "dkim.rotation_started",
+        "dkim.key_revoked",
+        "dkim.key_retired",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a}");
+    }
+}
+both!(key_rotation_runs_through_its_steps);

@@ -317,6 +317,22 @@ fn table() -> Vec<Row> {
             Some(HIDDEN),
         ),
         row(
+            "/domains/{id}/dkim/rotate",
+            Form,
+            "/domains/{d}/dkim/rotate",
+            "algorithm=bogus",
+            NOT_VIEWER,
+            Some(HIDDEN),
+        ),
+        row(
+            "/api/v1/domains/{id}/dkim/rotate",
+            Post,
+            "/api/v1/domains/{d}/dkim/rotate",
+            r#"{"algorithm":"bogus"}"#,
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
             "/domains/{id}/activate-unverified",
             Form,
             "/domains/{d}/activate-unverified",

@@ -67,6 +67,11 @@ pub struct Config {
     /// when missing; `MAILWARD_DKIM_KEY_FILE`). Default: `dkim.key` beside a SQLite database,
     /// else `data/dkim.key`. Back it up with the database: without it the keys cannot sign.
     pub dkim_key_file: Option<String>,
+    /// Days a DKIM key signs before the scanner starts its rotation (0: only by hand).
+    pub dkim_rotate_days: i64,
+    /// Days a replaced key's record stays published after the switch (mail in flight still
+    /// verifies), before the key is retired.
+    pub dkim_retire_days: i64,
 }
 
 /// Outgoing mail (`[smtp]`). `Debug` never shows the password.
@@ -308,6 +313,8 @@ impl Default for Config {
             dns_scan_minutes: 15,
             dns_timeout_ms: 2000,
             dkim_key_file: None,
+            dkim_rotate_days: 90,
+            dkim_retire_days: 7,
         }
     }
 }
@@ -348,6 +355,11 @@ impl Config {
         super::web::ProxyList::parse(&self.trusted_proxies)?;
         if !(1..=1440).contains(&self.dns_scan_minutes) {
             return Err("dns_scan_minutes must be between 1 and 1440".into());
+        }
+        if !(0..=3650).contains(&self.dkim_rotate_days)
+            || !(1..=365).contains(&self.dkim_retire_days)
+        {
+            return Err("dkim_rotate_days must be 0–3650 and dkim_retire_days 1–365".into());
         }
         if !(100..=30_000).contains(&self.dns_timeout_ms) {
             return Err("dns_timeout_ms must be between 100 and 30000".into());

@@ -15,6 +15,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/domains/{id}/dns/check", post(check))
         .route("/domains/{id}/dkim", post(generate))
+        .route("/domains/{id}/dkim/rotate", post(rotate))
         .route("/dns/templates/{category}", post(save_template))
         .route("/.well-known/mta-sts.txt", get(mta_sts))
 }
@@ -63,6 +64,35 @@ async fn generate(c: Caller, Path(id): Path<String>, Form(f): Form<KeyForm>) -> 
             ),
             )
             .await
+        }
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RotateForm {
+    #[serde(default)]
+    algorithm: String,
+    #[serde(default)]
+    emergency: Option<String>,
+}
+
+async fn rotate(c: Caller, Path(id): Path<String>, Form(f): Form<RotateForm>) -> Response {
+    let back = format!("/domains/{id}/dns");
+    let alg = if f.algorithm.is_empty() {
+        "rsa"
+    } else {
+        f.algorithm.as_str()
+    };
+    let emergency = f.emergency.is_some();
+    match service::rotate_key(&c.st, &c.actor(), &id, alg, emergency).await {
+        Ok(k) => {
+            let msg = if emergency {
+                format!("The old key is revoked and no longer signs. Publish {}'s record now: mail leaves unsigned until every nameserver serves it.", k.selector)
+            } else {
+                format!("Rotation started: publish {}'s record; signing switches to it once every nameserver serves it, and the old record can go a week later.", k.selector)
+            };
+            done(&c.session, &back, &msg).await
         }
         Err(e) => failed(&c.session, &back, e).await.into_response(),
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{health_tone, DomainDns, Template, DMARC_POLICIES, MTA_STS_MODES};
 use crate::audit::AuditEvent;
 use crate::auth::PageData;
-use crate::ui::{signed_in_page, Badge, EmptyState, Time};
+use crate::ui::{signed_in_page, Badge, ConfirmButton, EmptyState, Time};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DnsPage {
@@ -19,7 +19,7 @@ pub struct DnsPage {
 }
 
 /// Events that make up a domain's DNS history.
-pub const HISTORY_ACTIONS: [&str; 10] = [
+pub const HISTORY_ACTIONS: [&str; 13] = [
     "domain.added",
     "domain.verified",
     "domain.activated",
@@ -29,6 +29,9 @@ pub const HISTORY_ACTIONS: [&str; 10] = [
     "dns.observed",
     "dkim.key_created",
     "dkim.key_active",
+    "dkim.rotation_started",
+    "dkim.key_revoked",
+    "dkim.key_retired",
     "domain.suspended",
 ];
 
@@ -243,7 +246,12 @@ pub fn DomainDnsPage() -> impl IntoView {
                                             <tr>
                                                 <td class="font-mono">{k.selector.clone()}</td>
                                                 <td>{k.algorithm.clone()}</td>
-                                                <td><Badge text=match k.state.as_str() { "published" => "waiting to be seen everywhere".to_string(), s => s.to_string() } tone=if k.state == "active" { "green" } else { "amber" }/></td>
+                                                <td><Badge text=match k.state.as_str() {
+                                                    "published" => "waiting to be seen everywhere".to_string(),
+                                                    "active" => "signing".to_string(),
+                                                    "retiring" => "replaced: record kept a few days".to_string(),
+                                                    s => s.to_string(),
+                                                } tone=match k.state.as_str() { "active" => "green", "retiring" => "gray", _ => "amber" }/></td>
                                                 <td><Time at=k.created_at now=now/></td>
                                                 <td>{k.active_at.map(|t| view! { <Time at=t now=now/> })}</td>
                                             </tr>
@@ -251,6 +259,17 @@ pub fn DomainDnsPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
+                            {(p.can_manage && d.keys.iter().any(|k| k.state == "active") && !d.keys.iter().any(|k| k.state == "published")).then(|| view! {
+                                <div class="flex flex-wrap items-center gap-2" data-testid="rotate">
+                                    <form method="post" action=format!("/domains/{}/dkim/rotate", d.domain_id)>
+                                        <button class="btn btn-secondary" type="submit">"Rotate key"</button>
+                                    </form>
+                                    <ConfirmButton action=format!("/domains/{}/dkim/rotate", d.domain_id) label="Emergency rotation…"
+                                        hidden_name="emergency" hidden_value="on"
+                                        question="The current key stops signing now and is revoked. Mail leaves unsigned until the new key's record is served by every nameserver. Use it when the key may be known to someone else."/>
+                                    <span class="text-xs text-zinc-500">"Keys rotate by themselves after 90 days."</span>
+                                </div>
+                            })}
                         }.into_any()
                     }}
                 </section>

@@ -17,6 +17,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/domains/{id}/dns", get(get_dns))
         .route("/api/v1/domains/{id}/dns/check", post(check_dns))
         .route("/api/v1/domains/{id}/dkim", post(create_dkim_key))
+        .route("/api/v1/domains/{id}/dkim/rotate", post(rotate_dkim_key))
         .route("/api/v1/dns/templates", get(list_templates))
         .route(
             "/api/v1/dns/templates/{category}",
@@ -69,6 +70,33 @@ pub async fn create_dkim_key(
 ) -> Result<Json<DkimKey>, AppError> {
     let alg = body.algorithm.unwrap_or_else(|| "rsa".into());
     Ok(Json(service::generate_key(&st, &a, &id, &alg).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RotateDkimKey {
+    /// `rsa` (default) or `ed25519`.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    /// The signing key is compromised: it stops signing and is retired at once.
+    #[serde(default)]
+    pub emergency: bool,
+}
+
+/// Starts a DKIM key rotation (normal: the switch waits until every nameserver serves the new
+/// record; emergency: the old key stops signing at once).
+#[utoipa::path(post, path = "/api/v1/domains/{id}/dkim/rotate", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")), request_body = RotateDkimKey,
+    responses((status = 200, body = DkimKey), (status = 409, description = "No signing key, or a rotation under way")))]
+pub async fn rotate_dkim_key(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<RotateDkimKey>,
+) -> Result<Json<DkimKey>, AppError> {
+    let alg = body.algorithm.unwrap_or_else(|| "rsa".into());
+    Ok(Json(
+        service::rotate_key(&st, &a, &id, &alg, body.emergency).await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]

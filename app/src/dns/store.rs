@@ -231,6 +231,84 @@ pub async fn activate_key(
     Ok(r.rows_affected() == 1)
 }
 
+/// A rotation's switch: `new` (published, now served everywhere) signs from now on; the
+/// key it replaces keeps its record until `retire_after`. One statement each, both
+/// conditional: a second scan finds nothing to switch.
+pub async fn switch_key(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    new: &KeyRow,
+    now: i64,
+    retire_after: i64,
+) -> AppResult<Option<String>> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&new.tenant_id)?;
+    let old = sqlx::query(
+        "UPDATE dkim_keys SET state = 'retiring', retire_after = $2 \
+         WHERE domain_id = $1 AND state = 'active' AND id <> $3 RETURNING selector",
+    )
+    .bind(new.domain_id.clone())
+    .bind(retire_after)
+    .bind(new.id.clone())
+    .fetch_optional(&mut *c)
+    .await?;
+    let old: Option<String> = old.map(|r| r.try_get("selector")).transpose()?;
+    Ok(if activate_key(c, g, new, now).await? {
+        old
+    } else {
+        None
+    })
+}
+
+/// Ends a key: it no longer signs and its record is no longer expected (an emergency
+/// rotation, or the end of a retiring key's grace period). Returns whether it changed.
+pub async fn retire_key(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    k: &KeyRow,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&k.tenant_id)?;
+    let r = sqlx::query(
+        "UPDATE dkim_keys SET state = 'retired', retired_at = $2 WHERE id = $1 AND state <> 'retired'",
+    )
+    .bind(k.id.clone())
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Retiring keys whose grace period is over (all tenants; the scanner's work list).
+pub async fn retire_due(c: &mut AnyConnection, now: i64) -> AppResult<Vec<KeyRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLS} FROM dkim_keys WHERE state = 'retiring' AND retire_after <= $1 \
+         ORDER BY retire_after LIMIT 1000"
+    ))
+    .bind(now)
+    .fetch_all(c)
+    .await?;
+    Ok(rows.iter().map(key_row).collect::<Result<_, _>>()?)
+}
+
+/// Signing keys older than `cutoff` with no successor published yet (scheduled rotation).
+pub async fn rotation_due(
+    c: &mut AnyConnection,
+    cutoff: i64,
+    limit: i64,
+) -> AppResult<Vec<KeyRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {KEY_COLS} FROM dkim_keys k WHERE state = 'active' AND active_at <= $1 \
+         AND NOT EXISTS (SELECT 1 FROM dkim_keys n WHERE n.domain_id = k.domain_id \
+         AND n.state = 'published') ORDER BY active_at LIMIT {limit}"
+    ))
+    .bind(cutoff)
+    .fetch_all(c)
+    .await?;
+    Ok(rows.iter().map(key_row).collect::<Result<_, _>>()?)
+}
+
 /// The key a domain signs with now, if any.
 pub async fn active_key(c: &mut AnyConnection, domain_id: &str) -> AppResult<Option<KeyRow>> {
     let r = sqlx::query(&format!(

@@ -177,6 +177,59 @@ pub async fn generate_key(
     Ok(public_view(&k))
 }
 
+/// Starts a rotation. Normal: a new key is published; the scanner switches signing to it
+/// once every nameserver serves its record, and the old key keeps its record for
+/// `dkim_retire_days` more. Emergency (the old key is compromised): the old key stops
+/// signing at once and is retired in the same step; mail leaves unsigned until the new
+/// record is out. Either way: one action, every step an audit event.
+pub async fn rotate_key(
+    st: &AppState,
+    actor: &Actor,
+    domain_key: &str,
+    algorithm: &str,
+    emergency: bool,
+) -> AppResult<DkimKey> {
+    let d = tenancy::domain(st, actor, domain_key).await?;
+    let g = authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
+    if !["rsa", "ed25519"].contains(&algorithm) {
+        return Err(AppError::invalid(
+            "A DKIM key is rsa (2048 bits) or ed25519.",
+        ));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let live = store::live_keys(tx.conn(), &[d.id.as_str()]).await?;
+    if let Some(p) = live.iter().find(|k| k.state == "published") {
+        return Err(AppError::Conflict(format!(
+            "A rotation is under way: key {} waits for its record to be seen on every nameserver.",
+            p.selector
+        )));
+    }
+    let Some(old) = live.iter().find(|k| k.state == "active").cloned() else {
+        return Err(AppError::Conflict(format!(
+            "{} has no signing key to rotate; generate its first key.",
+            d.unicode_name
+        )));
+    };
+    if emergency {
+        store::retire_key(tx.conn(), &g, &old, now).await?;
+        let mut o = old.clone();
+        o.state = "retired".into();
+        let ev = key_event("dkim.key_revoked", &d, &o).details(json!({
+            "domain": d.name, "selector": o.selector, "why": "emergency rotation",
+        }));
+        record(&mut tx, actor, now, ev).await?;
+    }
+    let k = new_key(st, &mut tx, &g, &d, algorithm, now).await?;
+    let ev = key_event("dkim.rotation_started", &d, &k).details(json!({
+        "domain": d.name, "selector": k.selector, "algorithm": k.algorithm,
+        "replaces": old.selector, "emergency": emergency,
+    }));
+    record(&mut tx, actor, now, ev).await?;
+    tx.commit().await?;
+    Ok(public_view(&k))
+}
+
 pub(super) fn key_event<'a>(action: &'a str, d: &Domain, k: &KeyRow) -> Event<'a> {
     Event::new(action)
         .target(d.id.clone())

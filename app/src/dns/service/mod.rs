@@ -21,7 +21,7 @@ pub mod dkim;
 pub mod resolve;
 mod scan;
 pub mod sign;
-pub use dkim::{generate_key, open_private};
+pub use dkim::{generate_key, open_private, rotate_key};
 pub use scan::*;
 pub use sign::{sign_message, Signed};
 

@@ -34,6 +34,7 @@ pub struct Scanned {
     pub changed: usize,
     pub keys_made: usize,
     pub keys_activated: usize,
+    pub keys_retired: usize,
     pub verified: usize,
     pub lookup_ms: u128,
     pub store_ms: u128,
@@ -290,6 +291,60 @@ pub async fn scan(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
         keys.entry(k.domain_id.clone()).or_default().push(k);
     }
     drop(conn);
+    // Replaced keys whose grace period is over are retired; keys signing for longer than
+    // dkim_rotate_days get a successor (a few per run: key generation takes a moment).
+    if only.is_none() {
+        let now = st.clock.now();
+        let mut conn = st.db.pool().acquire().await?;
+        let due = store::retire_due(&mut conn, now).await?;
+        let rotate = if st.config.dkim_rotate_days > 0 {
+            store::rotation_due(
+                &mut conn,
+                now - st.config.dkim_rotate_days * 86400,
+                KEYGEN_PER_SCAN as i64,
+            )
+            .await?
+        } else {
+            vec![]
+        };
+        drop(conn);
+        let by_id: HashMap<&str, &Domain> = domains.iter().map(|d| (d.id.as_str(), d)).collect();
+        for k in due {
+            let Some(d) = by_id.get(k.domain_id.as_str()) else {
+                continue;
+            };
+            let mut tx = st.db.begin().await?;
+            if store::retire_key(tx.conn(), &g, &k, now).await? {
+                let mut r = k.clone();
+                r.state = "retired".into();
+                record(
+                    &mut tx,
+                    &sys,
+                    now,
+                    dkim::key_event("dkim.key_retired", d, &r),
+                )
+                .await?;
+                tx.commit().await?;
+                out.keys_retired += 1;
+            }
+        }
+        for k in rotate {
+            let Some(d) = by_id.get(k.domain_id.as_str()) else {
+                continue;
+            };
+            let algorithm = k.algorithm.clone();
+            match dkim::rotate_key(st, &sys, &d.id, &algorithm, false).await {
+                Ok(_) => out.keys_made += 1,
+                Err(e) => tracing::warn!(domain = %d.name, error = %e, "scheduled DKIM rotation"),
+            }
+        }
+        // What changed above is read again below.
+        keys.clear();
+        let mut conn = st.db.pool().acquire().await?;
+        for k in store::live_keys(&mut conn, &ids).await? {
+            keys.entry(k.domain_id.clone()).or_default().push(k);
+        }
+    }
     // Keys for domains whose template signs and that have none yet (a few per run).
     let budget = if only.is_some() { 1 } else { KEYGEN_PER_SCAN };
     let keyless: Vec<&Domain> = domains
@@ -482,16 +537,35 @@ async fn persist(
         } else if f.sets.iter().any(|s| s.status != "unknown") {
             touched.push(d.id.clone());
         }
-        // Keys whose record every nameserver serves start signing.
+        // Keys whose record every nameserver serves start signing (a rotation switches: the
+        // key replaced keeps its record for dkim_retire_days).
         for kid in &f.keys_seen {
             if let Some(k) = keys
                 .get(&d.id)
                 .and_then(|ks| ks.iter().find(|k| &k.id == kid))
             {
-                if store::activate_key(tx.conn(), g, k, now).await? {
+                let retire_after = now + st.config.dkim_retire_days * 86400;
+                let rotating = keys
+                    .get(&d.id)
+                    .is_some_and(|ks| ks.iter().any(|o| o.state == "active" && o.id != k.id));
+                let switched = if rotating {
+                    store::switch_key(tx.conn(), g, k, now, retire_after).await?
+                } else if store::activate_key(tx.conn(), g, k, now).await? {
+                    Some(String::new())
+                } else {
+                    None
+                };
+                if let Some(replaced) = switched {
                     let mut k = k.clone();
                     k.state = "active".into();
-                    record(&mut tx, sys, now, dkim::key_event("dkim.key_active", d, &k)).await?;
+                    let mut ev = dkim::key_event("dkim.key_active", d, &k);
+                    if !replaced.is_empty() {
+                        ev = ev.details(json!({
+                            "domain": d.name, "selector": k.selector, "replaces": replaced,
+                            "old_record_until": retire_after,
+                        }));
+                    }
+                    record(&mut tx, sys, now, ev).await?;
                     events += 1;
                     out.keys_activated += 1;
                 }
