@@ -195,6 +195,9 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
             .parse()
             .map_err(|_| "MAILWARD_DNS_PORT must be a port number".to_string())?;
     }
+    if let Some(v) = env("MAILWARD_DMARC_MAILDIR") {
+        cfg.dmarc_maildir = Some(v);
+    }
     if let Some(v) = env("MAILWARD_DKIM_KEY_FILE") {
         cfg.dkim_key_file = Some(v);
     }

@@ -620,3 +620,273 @@ async fn key_rotation_runs_through_its_steps(b: Backend) {
     }
 }
 both!(key_rotation_runs_through_its_steps);
+
+/// A DMARC aggregate report as receivers send them.
+fn dmarc_xml(
+    domain: &str,
+    report_id: &str,
+    begin: i64,
+    rows: &[(&str, u32, &str, bool, bool)],
+) -> String {
+    let records: String = rows
+        .iter()
+        .map(|(ip, count, disposition, dkim, spf)| {
+            let r = |ok: bool| if ok { "pass" } else { "fail" };
+            format!(
+                "<record><row><source_ip>{ip}</source_ip><count>{count}</count><policy_evaluated>\
+                 <disposition>{disposition}</disposition><dkim>{}</dkim><spf>{}</spf></policy_evaluated></row>\
+                 <identifiers><header_from>{domain}</header_from></identifiers><auth_results>\
+                 <dkim><domain>{domain}</domain><selector>mw1</selector><result>{}</result></dkim>\
+                 <spf><domain>{domain}</domain><result>{}</result></spf></auth_results></record>",
+                r(*dkim),
+                r(*spf),
+                r(*dkim),
+                if *spf { "pass" } else { "softfail" }
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><feedback><report_metadata><org_name>receiver.example</org_name>\
+         <email>noreply-dmarc@receiver.example</email><report_id>{report_id}</report_id><date_range><begin>{begin}</begin>\
+         <end>{}</end></date_range></report_metadata><policy_published><domain>{domain}</domain><adkim>r</adkim>\
+         <aspf>r</aspf><p>quarantine</p><sp>quarantine</sp><pct>100</pct></policy_published>{records}</feedback>",
+        begin + 86399
+    )
+}
+
+/// DMARC reports: XML, gzip, zip and a report e-mail in the rua Maildir are imported once
+/// (the same report twice gives identical counts), counted per day on the domain's page,
+/// new sending sources are an event; reports about other domains and non-reports are refused.
+async fn dmarc_reports_are_imported_once(b: Backend) {
+    use std::io::Write;
+    let maildir =
+        std::env::temp_dir().join(format!("mw-dmarc-{}", app::core::secrets::new_id("m")));
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let md = maildir.display().to_string();
+    let app = TestApp::start_with(b, |c| c.dmarc_maildir = Some(md)).await;
+    let owner = app.setup_owner().await;
+    let (_, ids) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
+    let st = &app.state;
+    let sys = Actor::system("test");
+    let day1 = 1_796_169_600; // 2026-12-01 00:00 UTC
+    let r1 = dmarc_xml(
+        "acme.example",
+        "r1",
+        day1,
+        &[
+            ("203.0.113.5", 10, "none", true, true),
+            ("198.51.100.7", 3, "quarantine", false, false),
+        ],
+    );
+    // Through the API, twice: the second changes nothing.
+    let token = app.api_token(&owner.email, "read,write").await;
+    let post = |body: Vec<u8>| {
+        let url = app.url("/api/v1/dmarc/reports");
+        let token = token.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (s, v) = post(r1.clone().into_bytes()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["new"], true);
+    assert_eq!(v["messages"], 13);
+    assert_eq!(v["new_sources"].as_array().unwrap().len(), 2);
+    let before = dns::domain_dns(st, &sys, &ids[0]).await.unwrap().dmarc;
+    let (s, v) = post(r1.clone().into_bytes()).await;
+    assert_eq!((s, v["new"].as_bool()), (200, Some(false)), "{v}");
+    let after = dns::domain_dns(st, &sys, &ids[0]).await.unwrap().dmarc;
+    assert_eq!(
+        before, after,
+        "importing the same report twice gives identical counts"
+    );
+    assert_eq!(after.reports, 1);
+    let d = &after.days[0];
+    assert_eq!(
+        (
+            d.day,
+            d.messages,
+            d.passed,
+            d.quarantined,
+            d.rejected,
+            d.spf_softfail,
+            d.dkim_fail,
+            d.misaligned
+        ),
+        (day1, 13, 10, 3, 0, 3, 3, 3)
+    );
+
+    // gzip and zip, on later days; one new source.
+    let r2 = dmarc_xml(
+        "acme.example",
+        "r2",
+        day1 + 86400,
+        &[
+            ("203.0.113.5", 4, "none", true, true),
+            ("192.0.2.99", 1, "reject", false, false),
+        ],
+    );
+    let mut gz = mail_auth::flate2::write::GzEncoder::new(
+        Vec::new(),
+        mail_auth::flate2::Compression::default(),
+    );
+    gz.write_all(r2.as_bytes()).unwrap();
+    let imported = dns::import_report(st, &sys, &gz.finish().unwrap(), "upload", Some(&ids[0]))
+        .await
+        .unwrap();
+    assert_eq!(imported.new_sources, vec!["192.0.2.99".to_string()]);
+    let r3 = dmarc_xml(
+        "acme.example",
+        "r3",
+        day1 + 2 * 86400,
+        &[("203.0.113.5", 2, "none", true, false)],
+    );
+    let mut zip = mail_auth::zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file(
+        "receiver.example!acme.example!r3.xml",
+        mail_auth::zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    zip.write_all(r3.as_bytes()).unwrap();
+    let zipped = zip.finish().unwrap().into_inner();
+    assert!(
+        dns::import_report(st, &sys, &zipped, "upload", None)
+            .await
+            .unwrap()
+            .new
+    );
+
+    // The rua mailbox: a report e-mail with the XML gzipped, read twice.
+    let r4 = dmarc_xml(
+        "acme.example",
+        "r4",
+        day1 + 3 * 86400,
+        &[("203.0.113.5", 7, "none", true, true)],
+    );
+    let mut gz = mail_auth::flate2::write::GzEncoder::new(
+        Vec::new(),
+        mail_auth::flate2::Compression::default(),
+    );
+    gz.write_all(r4.as_bytes()).unwrap();
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+    let eml = format!(
+        "From: noreply-dmarc@receiver.example\r\nTo: dmarc@agency.example\r\nSubject: Report domain: acme.example Submitter: receiver.example Report-ID: r4\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nDMARC report\r\n--b1\r\n\
+         Content-Type: application/gzip\r\nContent-Disposition: attachment; filename=\"receiver.example!acme.example!r4.xml.gz\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--b1--\r\n"
+    );
+    std::fs::write(maildir.join("new/1.eml"), eml).unwrap();
+    std::fs::write(
+        maildir.join("new/2.eml"),
+        "From: someone\r\nSubject: not a report\r\n\r\nhello\r\n",
+    )
+    .unwrap();
+    assert_eq!(dns::read_maildir(st).await.unwrap(), (1, 0, 1));
+    assert_eq!(
+        dns::read_maildir(st).await.unwrap(),
+        (0, 1, 1),
+        "read again: nothing new"
+    );
+    let summary = dns::domain_dns(st, &sys, &ids[0]).await.unwrap().dmarc;
+    assert_eq!(summary.reports, 4);
+    assert_eq!(summary.days.len(), 4);
+    assert_eq!(summary.days[0].messages, 7);
+
+    // Refused, and nothing stored: another domain's report, a report about a domain not
+    // here, garbage; a client viewer; someone of another tenant.
+    let other = dmarc_xml(
+        "elsewhere.example",
+        "x1",
+        day1,
+        &[("203.0.113.5", 1, "none", true, true)],
+    );
+    let e = dns::import_report(st, &sys, other.as_bytes(), "upload", None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("not a domain here"), "{e}");
+    assert!(
+        dns::import_report(st, &sys, b"<html>hello</html>", "upload", None)
+            .await
+            .is_err()
+    );
+    assert!(
+        dns::import_report(st, &sys, &[0x1f, 0x8b, 0, 1, 2], "upload", None)
+            .await
+            .is_err()
+    );
+    let tenant_id = tenancy::domain(st, &sys, &ids[0]).await.unwrap().tenant_id;
+    let viewer = Actor::for_tests(
+        app::core::authz::Principal::User,
+        Some("usr_v".into()),
+        "viewer@acme.example".into(),
+        Some(app::auth::Role::ClientViewer),
+        app::core::authz::TenantScope::Only(vec![tenant_id]),
+        None,
+    );
+    let r5 = dmarc_xml(
+        "acme.example",
+        "r5",
+        day1,
+        &[("203.0.113.5", 1, "none", true, true)],
+    );
+    assert!(matches!(
+        dns::import_report(st, &viewer, r5.as_bytes(), "upload", None).await,
+        Err(app::core::AppError::Forbidden)
+    ));
+    let stranger = Actor::for_tests(
+        app::core::authz::Principal::User,
+        Some("usr_s".into()),
+        "admin@globex.example".into(),
+        Some(app::auth::Role::TenantAdmin),
+        app::core::authz::TenantScope::Only(vec!["ten_other".into()]),
+        None,
+    );
+    assert!(
+        dns::import_report(st, &stranger, r5.as_bytes(), "upload", None)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        dns::domain_dns(st, &sys, &ids[0])
+            .await
+            .unwrap()
+            .dmarc
+            .reports,
+        4
+    );
+    let actions = app.audit_actions().await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "dmarc.report_imported")
+            .count(),
+        4
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "dmarc.new_source").count(),
+        2
+    );
+    // On the page.
+    let html = owner.browser.get_text("/domains/acme.example/dns").await;
+    assert!(
+        html.contains("DMARC reports (4)") && html.contains("dmarc-days"),
+        "page shows the days"
+    );
+    assert!(html.contains("192.0.2.99"), "new source listed");
+    let _ = std::fs::remove_dir_all(&maildir);
+}
+both!(dmarc_reports_are_imported_once);

@@ -332,6 +332,17 @@ fn table() -> Vec<Row> {
             NOT_VIEWER,
             Some([A, A, N, F]),
         ),
+        // Multipart, like /imports: its gate (import_report) is probed through the API row
+        // below and in tests/it/dns.rs (a viewer refused, another tenant's domain not found).
+        row("/domains/{id}/dmarc", Public, "", "", ALL, None),
+        row(
+            "/api/v1/dmarc/reports",
+            Post,
+            "/api/v1/dmarc/reports",
+            "",
+            NOT_VIEWER,
+            None,
+        ),
         row(
             "/domains/{id}/activate-unverified",
             Form,

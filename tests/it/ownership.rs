@@ -36,6 +36,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("dns_templates", "app/src/dns/store.rs"),
     ("dns_records", "app/src/dns/store.rs"),
     ("dkim_keys", "app/src/dns/store.rs"),
+    ("dmarc_reports", "app/src/dns/store.rs"),
+    ("dmarc_rows", "app/src/dns/store.rs"),
     ("audit_events", "app/src/audit/store.rs"),
     ("audit_head", "app/src/audit/store.rs"),
     // The job queue belongs to core; import jobs are rows of it.

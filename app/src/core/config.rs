@@ -72,6 +72,9 @@ pub struct Config {
     /// Days a replaced key's record stays published after the switch (mail in flight still
     /// verifies), before the key is retired.
     pub dkim_retire_days: i64,
+    /// The Maildir of the mailbox DMARC aggregate reports are sent to (`rua`), which the DNS
+    /// scan reads (`MAILWARD_DMARC_MAILDIR`; unset: reports only by upload and API).
+    pub dmarc_maildir: Option<String>,
 }
 
 /// Outgoing mail (`[smtp]`). `Debug` never shows the password.
@@ -315,6 +318,7 @@ impl Default for Config {
             dkim_key_file: None,
             dkim_rotate_days: 90,
             dkim_retire_days: 7,
+            dmarc_maildir: None,
         }
     }
 }

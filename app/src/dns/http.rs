@@ -1,5 +1,5 @@
 //! Console forms for DNS (plain POST → service → flash + redirect), and the MTA-STS policy.
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,6 +16,12 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{id}/dns/check", post(check))
         .route("/domains/{id}/dkim", post(generate))
         .route("/domains/{id}/dkim/rotate", post(rotate))
+        .route(
+            "/domains/{id}/dmarc",
+            post(upload_report).layer(DefaultBodyLimit::max(
+                super::service::dmarc::MAX_REPORT_BYTES + 64 * 1024,
+            )),
+        )
         .route("/dns/templates/{category}", post(save_template))
         .route("/.well-known/mta-sts.txt", get(mta_sts))
 }
@@ -64,6 +70,61 @@ async fn generate(c: Caller, Path(id): Path<String>, Form(f): Form<KeyForm>) -> 
             ),
             )
             .await
+        }
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
+    }
+}
+
+async fn upload_report(c: Caller, Path(id): Path<String>, mut form: Multipart) -> Response {
+    let back = format!("/domains/{id}/dns");
+    let mut file: Option<Vec<u8>> = None;
+    loop {
+        match form.next_field().await {
+            Ok(Some(f)) if f.name() == Some("report") => match f.bytes().await {
+                Ok(b) => file = Some(b.to_vec()),
+                Err(e) => {
+                    let e = crate::core::AppError::invalid(format!("The upload was cut off: {e}"));
+                    return failed(&c.session, &back, e).await.into_response();
+                }
+            },
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                let e = crate::core::AppError::invalid(format!("The upload was cut off: {e}"));
+                return failed(&c.session, &back, e).await.into_response();
+            }
+        }
+    }
+    let Some(bytes) = file.filter(|b| !b.is_empty()) else {
+        let e = crate::core::AppError::invalid("Choose a report file (XML, .gz, .zip or .eml).");
+        return failed(&c.session, &back, e).await.into_response();
+    };
+    match service::import_report(&c.st, &c.actor(), &bytes, "upload", Some(&id)).await {
+        Ok(r) => {
+            let msg = if r.new {
+                format!(
+                    "Report {} from {} imported: {} message{}{}.",
+                    r.report_id,
+                    r.org_name,
+                    r.messages,
+                    if r.messages == 1 { "" } else { "s" },
+                    if r.new_sources.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ", {} source{} never seen before",
+                            r.new_sources.len(),
+                            if r.new_sources.len() == 1 { "" } else { "s" }
+                        )
+                    }
+                )
+            } else {
+                format!(
+                    "Report {} from {} was imported before: nothing changed.",
+                    r.report_id, r.org_name
+                )
+            };
+            done(&c.session, &back, &msg).await
         }
         Err(e) => failed(&c.session, &back, e).await.into_response(),
     }

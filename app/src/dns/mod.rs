@@ -164,6 +164,61 @@ pub struct DomainDns {
     pub snippet: String,
     /// Problems with the configuration itself (no mail host set, …).
     pub notes: Vec<String>,
+    /// What receivers reported (DMARC aggregate reports).
+    pub dmarc: DmarcSummary,
+}
+
+/// One day of DMARC aggregate reports for a domain: how much mail receivers saw as coming
+/// from it, and what became of it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DmarcDay {
+    /// UTC midnight, Unix seconds.
+    pub day: i64,
+    pub messages: i64,
+    /// DMARC pass (aligned DKIM or aligned SPF).
+    pub passed: i64,
+    pub quarantined: i64,
+    pub rejected: i64,
+    pub spf_softfail: i64,
+    pub dkim_fail: i64,
+    /// Neither DKIM nor SPF aligned: someone else sends as this domain, or a forwarder broke it.
+    pub misaligned: i64,
+}
+
+/// A sending source (IP address) in the reports.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DmarcSource {
+    pub ip: String,
+    /// The first day it appeared.
+    pub first_day: i64,
+    pub messages: i64,
+    pub passed: i64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DmarcSummary {
+    pub reports: i64,
+    /// The latest 30 days with reports, newest first.
+    pub days: Vec<DmarcDay>,
+    /// Sources first seen in the last 30 days, newest first.
+    pub new_sources: Vec<DmarcSource>,
+}
+
+/// What importing one report did.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ImportedReport {
+    pub domain: String,
+    pub org_name: String,
+    pub report_id: String,
+    /// False: the same report was imported before; nothing changed.
+    pub new: bool,
+    pub messages: i64,
+    /// Sources this report shows for the first time.
+    pub new_sources: Vec<String>,
 }
 
 pub const DMARC_POLICIES: [&str; 3] = ["none", "quarantine", "reject"];

@@ -19,7 +19,7 @@ pub struct DnsPage {
 }
 
 /// Events that make up a domain's DNS history.
-pub const HISTORY_ACTIONS: [&str; 13] = [
+pub const HISTORY_ACTIONS: [&str; 15] = [
     "domain.added",
     "domain.verified",
     "domain.activated",
@@ -32,6 +32,8 @@ pub const HISTORY_ACTIONS: [&str; 13] = [
     "dkim.rotation_started",
     "dkim.key_revoked",
     "dkim.key_retired",
+    "dmarc.report_imported",
+    "dmarc.new_source",
     "domain.suspended",
 ];
 
@@ -272,6 +274,47 @@ pub fn DomainDnsPage() -> impl IntoView {
                             })}
                         }.into_any()
                     }}
+                </section>
+                <section class="space-y-2" data-testid="dmarc">
+                    <h3 class="font-medium">{format!("DMARC reports ({})", d.dmarc.reports)}</h3>
+                    {if d.dmarc.days.is_empty() {
+                        view! { <p class="text-sm text-zinc-600">"No aggregate reports yet. Receivers send them to the rua address of the baseline's DMARC record; upload one here, or post it to /api/v1/dmarc/reports."</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="card overflow-x-auto">
+                                <table class="table" data-testid="dmarc-days">
+                                    <thead><tr><th>"Day"</th><th>"Messages"</th><th>"Pass"</th><th>"Quarantined"</th><th>"Rejected"</th><th>"SPF softfail"</th><th>"DKIM failed"</th><th>"Not aligned"</th></tr></thead>
+                                    <tbody>
+                                        {d.dmarc.days.iter().map(|x| view! {
+                                            <tr>
+                                                <td class="whitespace-nowrap">{chrono::DateTime::from_timestamp(x.day, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()}</td>
+                                                <td class="tabular-nums">{x.messages}</td>
+                                                <td class="tabular-nums">{x.passed}</td>
+                                                <td class="tabular-nums">{x.quarantined}</td>
+                                                <td class="tabular-nums">{x.rejected}</td>
+                                                <td class="tabular-nums">{x.spf_softfail}</td>
+                                                <td class="tabular-nums">{x.dkim_fail}</td>
+                                                <td class={if x.misaligned > 0 { "tabular-nums font-medium text-amber-800" } else { "tabular-nums" }}>{x.misaligned}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any()
+                    }}
+                    {(!d.dmarc.new_sources.is_empty()).then(|| view! {
+                        <p class="text-sm text-zinc-700" data-testid="dmarc-new-sources">
+                            <span class="font-medium">"Sending sources first seen in the last 30 days: "</span>
+                            {d.dmarc.new_sources.iter().map(|s| format!("{} ({} messages, {} passed)", s.ip, s.messages, s.passed)).collect::<Vec<_>>().join(", ")}
+                        </p>
+                    })}
+                    {p.can_manage.then(|| view! {
+                        <form method="post" enctype="multipart/form-data" action=format!("/domains/{}/dmarc", d.domain_id) class="flex flex-wrap gap-2 items-end">
+                            <label class="sr-only" for="dmarc-file">"Report file"</label>
+                            <input class="input w-auto max-w-full" id="dmarc-file" type="file" name="report" required/>
+                            <button class="btn btn-secondary" type="submit">"Upload report"</button>
+                        </form>
+                    })}
                 </section>
                 <section class="space-y-2">
                     <div class="flex items-center justify-between">

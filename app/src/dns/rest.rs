@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::service;
-use super::{DkimKey, DomainDns, Template};
+use super::{DkimKey, DomainDns, ImportedReport, Template};
 use crate::api::ApiActor;
 use crate::core::state::AppState;
 use crate::core::AppError;
@@ -18,6 +18,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/domains/{id}/dns/check", post(check_dns))
         .route("/api/v1/domains/{id}/dkim", post(create_dkim_key))
         .route("/api/v1/domains/{id}/dkim/rotate", post(rotate_dkim_key))
+        .route(
+            "/api/v1/dmarc/reports",
+            post(upload_report).layer(axum::extract::DefaultBodyLimit::max(
+                super::service::dmarc::MAX_REPORT_BYTES + 64 * 1024,
+            )),
+        )
         .route("/api/v1/dns/templates", get(list_templates))
         .route(
             "/api/v1/dns/templates/{category}",
@@ -96,6 +102,22 @@ pub async fn rotate_dkim_key(
     let alg = body.algorithm.unwrap_or_else(|| "rsa".into());
     Ok(Json(
         service::rotate_key(&st, &a, &id, &alg, body.emergency).await?,
+    ))
+}
+
+/// Imports a DMARC aggregate report collected elsewhere: the body is the report as it came
+/// (XML, gzip, zip, or the whole report e-mail; ≤ 10 MB). Importing the same report again
+/// changes nothing (`new: false`).
+#[utoipa::path(post, path = "/api/v1/dmarc/reports", tag = "dns", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = ImportedReport), (status = 422, description = "Not a report, or about a domain not hosted here")))]
+pub async fn upload_report(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    body: axum::body::Bytes,
+) -> Result<Json<ImportedReport>, AppError> {
+    Ok(Json(
+        service::import_report(&st, &a, &body, "api", None).await?,
     ))
 }
 

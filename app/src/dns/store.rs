@@ -337,3 +337,173 @@ pub async fn without_keys(c: &mut AnyConnection, domain_ids: &[&str]) -> AppResu
         .map(|d| d.to_string())
         .collect())
 }
+
+/// One DMARC report's head, as stored.
+#[derive(Clone, Debug)]
+pub struct ReportRow {
+    pub id: String,
+    pub domain_id: String,
+    pub tenant_id: String,
+    pub org_name: String,
+    pub report_id: String,
+    pub date_begin: i64,
+    pub date_end: i64,
+    pub policy: String,
+    pub messages: i64,
+    pub received_at: i64,
+    pub via: String,
+}
+
+/// One record of a report.
+#[derive(Clone, Debug)]
+pub struct ReportLine {
+    pub day: i64,
+    pub source_ip: String,
+    pub messages: i64,
+    pub disposition: String,
+    pub dkim_aligned: bool,
+    pub spf_aligned: bool,
+    pub dkim_fail: bool,
+    pub spf_softfail: bool,
+    pub header_from: String,
+}
+
+/// Stores a report and its records, unless the same report (sender, id, domain, dates) is
+/// there already: returns whether it was new.
+pub async fn insert_report(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    r: &ReportRow,
+    lines: &[ReportLine],
+) -> AppResult<bool> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&r.tenant_id)?;
+    let done = sqlx::query(
+        "INSERT INTO dmarc_reports (id, domain_id, tenant_id, org_name, report_id, date_begin, \
+         date_end, policy, messages, received_at, via) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+         ON CONFLICT (domain_id, org_name, report_id, date_begin, date_end) DO NOTHING",
+    )
+    .bind(r.id.clone())
+    .bind(r.domain_id.clone())
+    .bind(r.tenant_id.clone())
+    .bind(r.org_name.clone())
+    .bind(r.report_id.clone())
+    .bind(r.date_begin)
+    .bind(r.date_end)
+    .bind(r.policy.clone())
+    .bind(r.messages)
+    .bind(r.received_at)
+    .bind(r.via.clone())
+    .execute(&mut *c)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    for l in lines {
+        sqlx::query(
+            "INSERT INTO dmarc_rows (report_id, domain_id, day, source_ip, messages, disposition, \
+             dkim_aligned, spf_aligned, dkim_fail, spf_softfail, header_from) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+        )
+        .bind(r.id.clone())
+        .bind(r.domain_id.clone())
+        .bind(l.day)
+        .bind(l.source_ip.clone())
+        .bind(l.messages)
+        .bind(l.disposition.clone())
+        .bind(l.dkim_aligned as i64)
+        .bind(l.spf_aligned as i64)
+        .bind(l.dkim_fail as i64)
+        .bind(l.spf_softfail as i64)
+        .bind(l.header_from.clone())
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Which of `ips` a domain's reports showed before.
+pub async fn known_sources(
+    c: &mut AnyConnection,
+    domain_id: &str,
+    ips: &[&str],
+) -> AppResult<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in ips.chunks(400) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT DISTINCT source_ip FROM dmarc_rows WHERE domain_id = $1 AND source_ip IN ({})",
+            marks.join(",")
+        );
+        let mut q = sqlx::query(&sql).bind(domain_id.to_string());
+        for ip in chunk {
+            q = q.bind(ip.to_string());
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            out.insert(r.try_get::<String, _>("source_ip")?);
+        }
+    }
+    Ok(out)
+}
+
+/// A domain's DMARC days (newest first) and its sources first seen since `since`.
+pub async fn dmarc_summary(
+    db: &Db,
+    domain_id: &str,
+    since: i64,
+) -> AppResult<(i64, Vec<super::DmarcDay>, Vec<super::DmarcSource>)> {
+    let reports: i64 =
+        sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM dmarc_reports WHERE domain_id = $1")
+            .bind(domain_id.to_string())
+            .fetch_one(db.pool())
+            .await?
+            .try_get("n")?;
+    let days = sqlx::query(
+        "SELECT day, CAST(SUM(messages) AS BIGINT) AS m, \
+         CAST(SUM(CASE WHEN dkim_aligned = 1 OR spf_aligned = 1 THEN messages ELSE 0 END) AS BIGINT) AS p, \
+         CAST(SUM(CASE WHEN disposition = 'quarantine' THEN messages ELSE 0 END) AS BIGINT) AS q, \
+         CAST(SUM(CASE WHEN disposition = 'reject' THEN messages ELSE 0 END) AS BIGINT) AS r, \
+         CAST(SUM(CASE WHEN spf_softfail = 1 THEN messages ELSE 0 END) AS BIGINT) AS s, \
+         CAST(SUM(CASE WHEN dkim_fail = 1 THEN messages ELSE 0 END) AS BIGINT) AS k, \
+         CAST(SUM(CASE WHEN dkim_aligned = 0 AND spf_aligned = 0 THEN messages ELSE 0 END) AS BIGINT) AS x \
+         FROM dmarc_rows WHERE domain_id = $1 GROUP BY day ORDER BY day DESC LIMIT 30",
+    )
+    .bind(domain_id.to_string())
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(super::DmarcDay {
+            day: r.try_get("day")?,
+            messages: r.try_get("m")?,
+            passed: r.try_get("p")?,
+            quarantined: r.try_get("q")?,
+            rejected: r.try_get("r")?,
+            spf_softfail: r.try_get("s")?,
+            dkim_fail: r.try_get("k")?,
+            misaligned: r.try_get("x")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let sources = sqlx::query(
+        "SELECT source_ip, MIN(day) AS first_day, CAST(SUM(messages) AS BIGINT) AS m, \
+         CAST(SUM(CASE WHEN dkim_aligned = 1 OR spf_aligned = 1 THEN messages ELSE 0 END) AS BIGINT) AS p \
+         FROM dmarc_rows WHERE domain_id = $1 GROUP BY source_ip HAVING MIN(day) >= $2 \
+         ORDER BY first_day DESC, source_ip LIMIT 20",
+    )
+    .bind(domain_id.to_string())
+    .bind(since)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(super::DmarcSource {
+            ip: r.try_get("source_ip")?,
+            first_day: r.try_get("first_day")?,
+            messages: r.try_get("m")?,
+            passed: r.try_get("p")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok((reports, days, sources))
+}

@@ -18,10 +18,12 @@ use crate::tenancy::{Domain, DOMAIN_CATEGORIES};
 
 pub mod baseline;
 pub mod dkim;
+pub mod dmarc;
 pub mod resolve;
 mod scan;
 pub mod sign;
 pub use dkim::{generate_key, open_private, rotate_key};
+pub use dmarc::{import_report, read_maildir};
 pub use scan::*;
 pub use sign::{sign_message, Signed};
 
@@ -149,6 +151,7 @@ pub async fn domain_dns(st: &AppState, actor: &Actor, domain_key: &str) -> AppRe
         keys: keys.iter().map(dkim::public_view).collect(),
         snippet,
         notes,
+        dmarc: dmarc::summary(st, &d.id).await?,
     })
 }
 

@@ -617,6 +617,13 @@ pub async fn check_now(st: &AppState, actor: &Actor, domain_key: &str) -> AppRes
 
 /// The recurring job: scan everything, then come back in `dns_scan_minutes`.
 pub async fn scan_job(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
+    match super::dmarc::read_maildir(st).await {
+        Ok((0, 0, 0)) => {}
+        Ok((imported, known, skipped)) => {
+            tracing::info!(imported, known, skipped, "dmarc mailbox read")
+        }
+        Err(e) => tracing::warn!(error = %e, "dmarc mailbox"),
+    }
     let r = scan(st, None).await;
     match &r {
         Ok(s) => tracing::info!(
