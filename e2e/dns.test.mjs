@@ -76,7 +76,7 @@ test('DNS page, snippet copied, verification, a removed DKIM record turns the ba
   assert.match(await flash(page), /verified/);
   assert.equal(await page.locator('[data-testid=health]').first().getAttribute('data-health'), 'green');
   assert.equal(await page.locator('[data-testid=challenge]').count(), 0, 'verified: no challenge');
-  assert.ok(await page.locator('[data-testid=dkim-keys]').getByText('active').isVisible());
+  assert.ok(await page.locator('[data-testid=dkim-keys]').getByText('signing', { exact: true }).isVisible());
   const rows = await page.locator('[data-testid=dns-records] tbody tr').count();
   assert.ok(rows >= 6, `MX, SPF, DKIM, DMARC and two SRV rows: ${rows}`);
   assert.equal(await page.locator('[data-testid=dns-records] tr[data-status=ok]').count(), rows, 'every record as expected');
@@ -91,6 +91,20 @@ test('DNS page, snippet copied, verification, a removed DKIM record turns the ba
   assert.ok(await page.locator('[data-testid=dns-history]').getByText('dns.drift', { exact: true }).first().isVisible());
   await shot(page, '82-dns-drift');
   assert.equal(await onPhone(page, '82-dns-drift'), 0, 'the DNS page fits a phone');
+
+  // A DMARC aggregate report, uploaded on the page, shows up per day.
+  const day = 1796169600;
+  const xml = `<?xml version="1.0"?><feedback><report_metadata><org_name>receiver.example</org_name>`
+    + `<email>dmarc@receiver.example</email><report_id>e2e-1</report_id><date_range><begin>${day}</begin><end>${day + 86399}</end></date_range></report_metadata>`
+    + `<policy_published><domain>acme.example</domain><p>quarantine</p></policy_published>`
+    + `<record><row><source_ip>203.0.113.5</source_ip><count>12</count><policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>`
+    + `<identifiers><header_from>acme.example</header_from></identifiers><auth_results><dkim><domain>acme.example</domain><result>pass</result></dkim><spf><domain>acme.example</domain><result>pass</result></spf></auth_results></record></feedback>`;
+  await page.setInputFiles('#dmarc-file', { name: 'report.xml', mimeType: 'text/xml', buffer: Buffer.from(xml) });
+  await page.click('[data-testid=dmarc] button[type=submit]');
+  await page.waitForURL(dnsUrl);
+  assert.match(await flash(page), /Report e2e-1 from receiver\.example imported: 12 messages/);
+  assert.match(await page.locator('[data-testid=dmarc-days] tbody tr').first().innerText(), /2026-12-02\s+12\s+12/);
+  await shot(page, '85-dns-dmarc');
 
   // The dashboard: a red badge with the reason, and the drifted filter finds it.
   await page.goto(`${mw.base}/?health=drifted`);

@@ -670,7 +670,7 @@ async fn dmarc_reports_are_imported_once(b: Backend) {
     let (_, ids) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
     let st = &app.state;
     let sys = Actor::system("test");
-    let day1 = 1_796_169_600; // 2026-12-01 00:00 UTC
+    let day1 = 1_796_169_600; // 2026-12-02 00:00 UTC
     let r1 = dmarc_xml(
         "acme.example",
         "r1",

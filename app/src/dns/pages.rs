@@ -106,10 +106,10 @@ pub fn HealthBadge(
         _ => String::new(),
     });
     view! {
-        <a href=href class="inline-flex flex-col gap-0.5" title=title.clone() data-testid="health" data-health=health.clone()>
+        <a href=href class="inline-flex flex-col items-start gap-0.5" title=title.clone() data-testid="health" data-health=health.clone()>
             <Badge text=word tone=tone/>
             {(health == "red" || health == "amber").then(|| view! {
-                <span class="text-xs text-zinc-500 max-w-[16rem] truncate">{title.clone()}</span>
+                <span class="text-xs text-zinc-500 max-w-48 truncate">{title.clone()}</span>
             })}
             {verified.is_none().then(|| view! { <span class="text-xs text-amber-700" data-testid="unverified">"unverified"</span> })}
         </a>
@@ -212,7 +212,7 @@ pub fn DomainDnsPage() -> impl IntoView {
                                                 {o.as_ref().and_then(|o| o.observed.clone()).map(|v| if v.is_empty() { "(none)".to_string() } else { short(&v.join(" | ")) }).unwrap_or_else(|| "—".into())}
                                                 {o.as_ref().and_then(|o| o.detail.clone()).map(|dt| view! { <span class="block font-sans text-zinc-500">{dt}</span> })}
                                             </td>
-                                            <td>{status_badge(&status)}</td>
+                                            <td class="whitespace-nowrap">{status_badge(&status)}</td>
                                             <td class="whitespace-nowrap">{o.map(|o| view! { <Time at=o.since now=now/> })}</td>
                                         </tr>
                                     }
@@ -404,11 +404,28 @@ fn history_line(e: &AuditEvent) -> String {
         .and_then(|v| v.as_str())
         .map(|s| format!("key {s}"));
     let reason = d.get("reason").and_then(|v| v.as_str()).map(str::to_string);
-    [health, Some(sets).filter(|s| !s.is_empty()), key, reason]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" · ")
+    let report = d.get("org").and_then(|v| v.as_str()).map(|org| {
+        let sources = d.get("sources").and_then(|v| v.as_array()).map(|a| {
+            let ips: Vec<&str> = a.iter().filter_map(|x| x.as_str()).collect();
+            format!("new sources {}", ips.join(", "))
+        });
+        match (d.get("messages").and_then(|v| v.as_i64()), sources) {
+            (_, Some(s)) => format!("{org}: {s}"),
+            (Some(m), None) => format!("{org}: {m} messages"),
+            _ => org.to_string(),
+        }
+    });
+    [
+        health,
+        Some(sets).filter(|s| !s.is_empty()),
+        key,
+        reason,
+        report,
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ")
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
