@@ -297,22 +297,12 @@ pub fn TokensPage() -> impl IntoView {
 #[component]
 pub fn SecretOnce(secret: super::FreshSecret) -> impl IntoView {
     let value = secret.value.clone();
-    let copied = RwSignal::new(false);
     view! {
         <div class="rounded-lg border border-amber-300 bg-amber-50 p-4" role="status">
             <p class="text-sm font-medium text-amber-900">{secret.label.clone()}" — copy it now; it will not be shown again."</p>
             <div class="mt-2 flex items-center gap-2">
                 <code class="flex-1 break-all rounded bg-white px-2 py-1 text-sm select-all" data-testid="fresh-secret">{secret.value.clone()}</code>
-                <button type="button" class="btn btn-secondary" on:click=move |_| {
-                    #[cfg(feature = "hydrate")]
-                    {
-                        if let Some(w) = web_sys::window() {
-                            let _ = w.navigator().clipboard().write_text(&value);
-                        }
-                    }
-                    let _ = &value;
-                    copied.set(true);
-                }>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+                <crate::ui::CopyButton text=value/>
             </div>
         </div>
     }

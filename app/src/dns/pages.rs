@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{health_tone, DomainDns, Template, DMARC_POLICIES, MTA_STS_MODES};
 use crate::audit::AuditEvent;
 use crate::auth::PageData;
-use crate::ui::{signed_in_page, Badge, ConfirmButton, EmptyState, Time};
+use crate::ui::{signed_in_page, Badge, ConfirmButton, CopyButton, EmptyState, Time};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DnsPage {
@@ -143,7 +143,6 @@ pub fn DomainDnsPage() -> impl IntoView {
                 })
                 .collect();
             let snippet = d.snippet.clone();
-            let copied = RwSignal::new(false);
             view! {
                 <section class="card p-5 space-y-2">
                     <h2 class="text-lg font-semibold flex flex-wrap items-center gap-2">
@@ -319,19 +318,7 @@ pub fn DomainDnsPage() -> impl IntoView {
                 <section class="space-y-2">
                     <div class="flex items-center justify-between">
                         <h3 class="font-medium">"Zone-file snippet"</h3>
-                        <button type="button" class="btn btn-secondary" data-testid="copy-snippet" on:click={
-                            let s = snippet.clone();
-                            move |_| {
-                                #[cfg(feature = "hydrate")]
-                                {
-                                    if let Some(w) = web_sys::window() {
-                                        let _ = w.navigator().clipboard().write_text(&s);
-                                    }
-                                }
-                                let _ = &s;
-                                copied.set(true);
-                            }
-                        }>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+                        <CopyButton text=snippet.clone() testid="copy-snippet"/>
                     </div>
                     <pre class="card p-4 overflow-x-auto text-xs" data-testid="zone-snippet">{d.snippet.clone()}</pre>
                 </section>

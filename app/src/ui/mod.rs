@@ -450,3 +450,24 @@ fn clean_param(s: String) -> String {
     }
     s.chars().filter(|c| !c.is_control()).take(4000).collect()
 }
+
+/// A button that copies `text` to the clipboard once the page is interactive, and says so.
+#[component]
+pub fn CopyButton(
+    #[prop(into)] text: String,
+    #[prop(optional)] testid: &'static str,
+) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    view! {
+        <button type="button" class="btn btn-secondary" data-testid=testid on:click=move |_| {
+            #[cfg(feature = "hydrate")]
+            {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.navigator().clipboard().write_text(&text);
+                }
+            }
+            let _ = &text;
+            copied.set(true);
+        }>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+    }
+}

@@ -145,6 +145,24 @@ pub(super) async fn new_key(
     Ok(row)
 }
 
+/// The domain a key use case is about, with the proof to manage it, once the algorithm is
+/// one we make.
+async fn key_target<'a>(
+    st: &AppState,
+    actor: &'a Actor,
+    domain_key: &str,
+    algorithm: &str,
+) -> AppResult<(Domain, Granted<'a>)> {
+    let d = tenancy::domain(st, actor, domain_key).await?;
+    let g = authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
+    if !["rsa", "ed25519"].contains(&algorithm) {
+        return Err(AppError::invalid(
+            "A DKIM key is rsa (2048 bits) or ed25519.",
+        ));
+    }
+    Ok((d, g))
+}
+
 /// Someone with the right to manage the domain asks for a key now (the first one; rotation
 /// is its own use case).
 pub async fn generate_key(
@@ -153,13 +171,7 @@ pub async fn generate_key(
     domain_key: &str,
     algorithm: &str,
 ) -> AppResult<DkimKey> {
-    let d = tenancy::domain(st, actor, domain_key).await?;
-    let g = authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
-    if !["rsa", "ed25519"].contains(&algorithm) {
-        return Err(AppError::invalid(
-            "A DKIM key is rsa (2048 bits) or ed25519.",
-        ));
-    }
+    let (d, g) = key_target(st, actor, domain_key, algorithm).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if !store::live_keys(tx.conn(), &[d.id.as_str()])
@@ -189,13 +201,7 @@ pub async fn rotate_key(
     algorithm: &str,
     emergency: bool,
 ) -> AppResult<DkimKey> {
-    let d = tenancy::domain(st, actor, domain_key).await?;
-    let g = authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
-    if !["rsa", "ed25519"].contains(&algorithm) {
-        return Err(AppError::invalid(
-            "A DKIM key is rsa (2048 bits) or ed25519.",
-        ));
-    }
+    let (d, g) = key_target(st, actor, domain_key, algorithm).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let live = store::live_keys(tx.conn(), &[d.id.as_str()]).await?;
