@@ -60,3 +60,5 @@ CREATE TABLE dkim_keys (
 );
 -- At most one signing key per domain.
 CREATE UNIQUE INDEX dkim_keys_active ON dkim_keys(domain_id) WHERE state = 'active';
+-- …and at most one waiting to be seen (a rotation in progress): two clicks make one key.
+CREATE UNIQUE INDEX dkim_keys_published ON dkim_keys(domain_id) WHERE state = 'published';

@@ -890,3 +890,63 @@ async fn dmarc_reports_are_imported_once(b: Backend) {
     let _ = std::fs::remove_dir_all(&maildir);
 }
 both!(dmarc_reports_are_imported_once);
+
+/// Many clicks at once make one key: parallel "Check now" on a domain without a key and
+/// parallel "Generate key" end with a single key (the rest: a conflict, nothing written).
+async fn parallel_clicks_make_one_key(b: Backend) {
+    let app = TestApp::start(b).await;
+    let (_, ids) = app
+        .tenant_with_domains("plan_pro", &["acme.example", "globex.example"])
+        .await;
+    let sys = Actor::system("test");
+    let checks = (0..20).map(|_| dns::check_now(&app.state, &sys, &ids[0]));
+    for r in futures_join(checks).await {
+        r.unwrap();
+    }
+    let page = dns::domain_dns(&app.state, &sys, &ids[0]).await.unwrap();
+    assert_eq!(page.keys.len(), 1, "one key from 20 checks");
+    let gens = (0..20).map(|_| dns::generate_key(&app.state, &sys, &ids[1], "ed25519"));
+    let results = futures_join(gens).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(e, app::core::AppError::Conflict(_))));
+    let page = dns::domain_dns(&app.state, &sys, &ids[1]).await.unwrap();
+    assert_eq!(page.keys.len(), 1);
+    let created = app
+        .audit_actions()
+        .await
+        .iter()
+        .filter(|a| *a == "dkim.key_created")
+        .count();
+    assert_eq!(created, 2, "one event per key made");
+}
+both!(parallel_clicks_make_one_key);
+
+/// Runs the futures concurrently on this task (no extra crate).
+async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in fs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.unwrap()).collect()
+}

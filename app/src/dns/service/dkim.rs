@@ -8,16 +8,42 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_L
 use super::*;
 use crate::dns::store::KeyRow;
 
+/// Sealing keys read so far, by file: the milter opens a key for every message it signs, and
+/// should not read the file each time.
+static SEALING_KEYS: std::sync::OnceLock<
+    std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, [u8; 32]>>,
+> = std::sync::OnceLock::new();
+
+/// Key generation, one at a time in this process: a check that a domain has no key yet and
+/// the insert of a new one must not interleave (100 clicks on "Check now" make one key, not
+/// 100 RSA generations). Across processes the unique indexes on `dkim_keys` hold the line.
+static KEYGEN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub(super) async fn keygen_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    KEYGEN.lock().await
+}
+
 fn sealing_key(st: &AppState) -> AppResult<LessSafeKey> {
     let path = crate::core::audit_key::secret_path(
         &st.config,
         st.config.dkim_key_file.as_deref(),
         "dkim.key",
     );
-    let (k, created) = crate::core::audit_key::load_or_create_secret(&path, "DKIM key")?;
-    if created {
-        tracing::warn!(path = %path.display(), "created the DKIM sealing key: back it up with the database");
-    }
+    let cache = SEALING_KEYS.get_or_init(Default::default);
+    let cached = cache.lock().ok().and_then(|c| c.get(&path).copied());
+    let k = match cached {
+        Some(k) => k,
+        None => {
+            let (k, created) = crate::core::audit_key::load_or_create_secret(&path, "DKIM key")?;
+            if created {
+                tracing::warn!(path = %path.display(), "created the DKIM sealing key: back it up with the database");
+            }
+            if let Ok(mut c) = cache.lock() {
+                c.insert(path, k);
+            }
+            k
+        }
+    };
     Ok(LessSafeKey::new(
         UnboundKey::new(&CHACHA20_POLY1305, &k)
             .map_err(|_| AppError::Internal("aead key".into()))?,
@@ -141,7 +167,17 @@ pub(super) async fn new_key(
         active_at: None,
         retire_after: None,
     };
-    store::insert_key(tx.conn(), g, &row).await?;
+    store::insert_key(tx.conn(), g, &row)
+        .await
+        .map_err(|e| match e {
+            AppError::Db(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                AppError::Conflict(format!(
+                    "{} got a new DKIM key at the same moment; look again.",
+                    d.unicode_name
+                ))
+            }
+            e => e,
+        })?;
     Ok(row)
 }
 
@@ -172,6 +208,7 @@ pub async fn generate_key(
     algorithm: &str,
 ) -> AppResult<DkimKey> {
     let (d, g) = key_target(st, actor, domain_key, algorithm).await?;
+    let _one_at_a_time = keygen_lock().await;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if !store::live_keys(tx.conn(), &[d.id.as_str()])
@@ -202,6 +239,7 @@ pub async fn rotate_key(
     emergency: bool,
 ) -> AppResult<DkimKey> {
     let (d, g) = key_target(st, actor, domain_key, algorithm).await?;
+    let _one_at_a_time = keygen_lock().await;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let live = store::live_keys(tx.conn(), &[d.id.as_str()]).await?;

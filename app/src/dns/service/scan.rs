@@ -354,18 +354,30 @@ pub async fn scan(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
         .take(budget)
         .collect();
     for d in keyless {
+        let _one_at_a_time = dkim::keygen_lock().await;
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
-        let k = dkim::new_key(st, &mut tx, &g, d, "rsa", now).await?;
+        // Looked at again under the lock: a concurrent check or click may have made it.
+        let have = store::live_keys(tx.conn(), &[d.id.as_str()]).await?;
+        if !have.is_empty() {
+            keys.insert(d.id.clone(), have);
+            continue;
+        }
+        let made = match dkim::new_key(st, &mut tx, &g, d, "rsa", now).await {
+            Ok(k) => k,
+            // Another instance made it meanwhile: the scan goes on.
+            Err(AppError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        };
         record(
             &mut tx,
             &sys,
             now,
-            dkim::key_event("dkim.key_created", d, &k),
+            dkim::key_event("dkim.key_created", d, &made),
         )
         .await?;
         tx.commit().await?;
-        keys.entry(d.id.clone()).or_default().push(k);
+        keys.entry(d.id.clone()).or_default().push(made);
         out.keys_made += 1;
     }
 
