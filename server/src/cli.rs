@@ -201,6 +201,15 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
     if let Some(v) = env("MAILWARD_DKIM_KEY_FILE") {
         cfg.dkim_key_file = Some(v);
     }
+    if let Some(v) = env("MAILWARD_DKIM_ZONE") {
+        cfg.dkim_zone = Some(v);
+    }
+    if let Some(v) = env("MAILWARD_DKIM_ZONE_SERVER") {
+        cfg.dkim_zone_server = Some(v);
+    }
+    if let Some(v) = env("MAILWARD_DKIM_ZONE_TSIG_FILE") {
+        cfg.dkim_zone_tsig_file = Some(v);
+    }
     if let Some(v) = env("MAILWARD_MAIL_HOST") {
         cfg.mail_host = Some(v);
     }

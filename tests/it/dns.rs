@@ -950,3 +950,214 @@ async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Ve
     .await;
     out.into_iter().map(|o| o.unwrap()).collect()
 }
+
+/// Selectors delegated by CNAME to the operator's zone: the customer publishes two CNAMEs
+/// once; Mailward writes the key records into the operator zone by RFC 2136 (TSIG), so the
+/// next rotation switches without anyone touching the customer's zone; a retired key's record
+/// is removed; a wrong TSIG key is refused clearly and changes nothing.
+async fn dkim_selectors_delegated_to_the_operator_zone(b: Backend) {
+    use mailward_tests::dns::TSIG_SECRET;
+    const ZONE: &str = "dkim.op.test";
+    let knot = Knot::start_with_tsig(
+        &[
+            ("acme.example", ""),
+            ("mailward.test", "mail A 127.0.0.1"),
+            (ZONE, ""),
+        ],
+        &[ZONE],
+    );
+    let port = knot.port;
+    let tsig = knot.tsig_file(TSIG_SECRET);
+    let app = TestApp::start_with(b, |c| {
+        c.dns_resolver = Some(format!("127.0.0.1:{port}"));
+        c.dns_port = port;
+        c.dns_timeout_ms = 500;
+        c.mail_host = Some(MAIL_HOST.into());
+        c.dkim_zone = Some(ZONE.into());
+        c.dkim_zone_server = Some(format!("127.0.0.1:{port}"));
+        c.dkim_zone_tsig_file = Some(tsig.clone());
+    })
+    .await;
+    let st = &app.state;
+    let (_, ids) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
+    let sys = Actor::system("test");
+    let msg =
+        b"From: Ann <ann@acme.example>\r\nTo: x@outside.example\r\nSubject: hi\r\n\r\nHello.\r\n";
+    let signer = || async {
+        match dns::sign_message(st, msg).await.unwrap() {
+            dns::Signed::Header { selector, .. } => Some(selector),
+            dns::Signed::Unsigned(_) => None,
+        }
+    };
+    // A key of the customer's own zone signs first.
+    let direct = dns::generate_key(st, &sys, &ids[0], "rsa")
+        .await
+        .unwrap()
+        .selector;
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    assert!(page.delegation_offered && page.delegated_to.is_none());
+    publish_all(&knot, &page, &["verify"]);
+    dns::scan(st, None).await.unwrap();
+    assert_eq!(signer().await.as_deref(), Some(direct.as_str()));
+
+    // Delegation: the next key (mw1) is written into the operator zone at once.
+    let k = dns::set_delegation(st, &sys, &ids[0], true).await.unwrap();
+    assert_eq!(k.selector, "mw1");
+    let target = "mw1.acme.example.dkim.op.test";
+    assert_eq!(
+        knot.txt(target),
+        vec![k.record.clone()],
+        "written by RFC 2136"
+    );
+    let e = dns::set_delegation(st, &sys, &ids[0], true)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("already"), "{e}");
+    // Without the customer's CNAMEs it does not sign yet.
+    dns::scan(st, None).await.unwrap();
+    assert_eq!(signer().await.as_deref(), Some(direct.as_str()));
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    assert_eq!(page.delegated_to.as_deref(), Some(ZONE));
+    assert!(page.snippet.contains("mw1._domainkey") && page.snippet.contains("CNAME"));
+    assert!(page.snippet.contains("mw2._domainkey"));
+    assert!(page.operator_snippet.contains(target));
+    let cname = page
+        .observed
+        .iter()
+        .find(|o| o.name == "mw1._domainkey" && o.rtype == "CNAME")
+        .unwrap();
+    assert_eq!(cname.status, "missing");
+    assert_eq!(page.health, "amber", "{:?}", page.health_reason);
+
+    // The customer publishes the two CNAMEs, once.
+    knot.update(
+        "acme.example",
+        &["mw1", "mw2"]
+            .iter()
+            .map(|s| {
+                Knot::add_line(
+                    &format!("{s}._domainkey.acme.example"),
+                    "CNAME",
+                    &format!("{s}.acme.example.{ZONE}."),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let s = dns::scan(st, None).await.unwrap();
+    assert_eq!(s.keys_activated, 1, "{s:?}");
+    assert_eq!(signer().await.as_deref(), Some("mw1"));
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    assert_eq!(page.health, "green", "{:?}", page.health_reason);
+
+    // A rotation now needs nobody: mw2 is written, seen, and signs after one scan.
+    st.clock.advance(8 * 86400);
+    dns::scan(st, None).await.unwrap(); // the direct key retires
+    let k2 = dns::rotate_key(st, &sys, &ids[0], "rsa", false)
+        .await
+        .unwrap();
+    assert_eq!(k2.selector, "mw2");
+    let s = dns::scan(st, None).await.unwrap();
+    assert_eq!(s.keys_activated, 1, "{s:?}");
+    assert_eq!(signer().await.as_deref(), Some("mw2"));
+
+    // A week on, mw1 retires and its record leaves the operator zone.
+    st.clock.advance(8 * 86400);
+    let s = dns::scan(st, None).await.unwrap();
+    assert_eq!(s.keys_retired, 1, "{s:?}");
+    assert!(
+        knot.txt(target).is_empty(),
+        "the retired key's record is gone"
+    );
+    // An emergency rotation reuses mw1 with a new key.
+    let k3 = dns::rotate_key(st, &sys, &ids[0], "ed25519", true)
+        .await
+        .unwrap();
+    assert_eq!(k3.selector, "mw1");
+    assert_eq!(knot.txt(target), vec![k3.record.clone()]);
+    dns::scan(st, None).await.unwrap();
+    assert_eq!(signer().await.as_deref(), Some("mw1"));
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    assert_eq!(page.health, "green", "{:?}", page.health_reason);
+
+    // A wrong TSIG secret (or none) is refused, clearly, and the zone does not change.
+    for secret in [Some("d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE="), None] {
+        let mut cfg = (*st.config).clone();
+        cfg.dkim_zone_tsig_file = secret.map(|s| knot.tsig_file(s));
+        let w = dns::update::ZoneWriter::dkim_zone(&cfg).unwrap().unwrap();
+        let e = w
+            .put_txt(target, &["v=DKIM1; p=bogus".into()])
+            .await
+            .unwrap_err();
+        assert!(e.contains("refused"), "{e}");
+        assert!(e.contains("TSIG"), "{e}");
+        assert_eq!(knot.txt(target), vec![k3.record.clone()]);
+    }
+    let actions = app.audit_actions().await;
+    for a in ["dkim.delegated", "dkim.zone_written", "dkim.key_retired"] {
+        assert!(actions.contains(&a.to_string()), "{a}");
+    }
+    // Taking it back: the next key is the customer's own again.
+    let k4 = dns::set_delegation(st, &sys, &ids[0], false).await.unwrap();
+    assert!(
+        !["mw1", "mw2"].contains(&k4.selector.as_str()),
+        "{}",
+        k4.selector
+    );
+    let page = dns::domain_dns(st, &sys, &ids[0]).await.unwrap();
+    assert!(page.delegated_to.is_none());
+    assert!(page
+        .snippet
+        .contains(&format!("{}._domainkey", k4.selector)));
+    // The delegated key signs until the customer's own record is out.
+    dns::scan(st, None).await.unwrap();
+    assert_eq!(signer().await.as_deref(), Some("mw1"));
+}
+both!(dkim_selectors_delegated_to_the_operator_zone);
+
+/// SPF includes count toward the 10-lookup limit: a record within it by itself, whose
+/// include needs 11 more, is a finding (amber) naming the count.
+async fn spf_includes_count_toward_the_limit(b: Backend) {
+    let many: String = (1..=10)
+        .map(|i| format!(" a:h{i}.globex.example"))
+        .collect();
+    let knot = Knot::start(&[(
+        "globex.example",
+        &format!(
+            "_spf TXT \"v=spf1{many} include:_spf2.globex.example -all\"\n\
+             _spf2 TXT \"v=spf1 ip4:192.0.2.1 -all\""
+        ),
+    )]);
+    let app = app_with(&knot, b).await;
+    let sys = Actor::system("test");
+    let mut t = app::dns::Template::default_for("standard");
+    t.spf = "v=spf1 mx include:_spf.globex.example -all".into();
+    dns::save_template(&app.state, &sys, "standard", t)
+        .await
+        .unwrap();
+    let (_, ids) = app
+        .tenant_with_domains("plan_pro", &["globex.example"])
+        .await;
+    dns::generate_key(&app.state, &sys, &ids[0], "ed25519")
+        .await
+        .unwrap();
+    let page = dns::domain_dns(&app.state, &sys, &ids[0]).await.unwrap();
+    publish_all(&knot, &page, &["verify"]);
+    dns::scan(&app.state, None).await.unwrap();
+    let page = dns::domain_dns(&app.state, &sys, &ids[0]).await.unwrap();
+    assert_eq!(page.health, "amber", "{:?}", page.health_reason);
+    let reason = page.health_reason.unwrap_or_default();
+    // mx + include + 10 a: + include = 13.
+    assert!(reason.contains("13 DNS lookups"), "{reason}");
+    // Fixed at the include's end: green again.
+    knot.update(
+        "globex.example",
+        &[
+            "update delete _spf.globex.example. TXT".to_string(),
+            Knot::add_line("_spf.globex.example", "TXT", "v=spf1 ip4:192.0.2.0/24 -all"),
+        ],
+    );
+    dns::scan(&app.state, None).await.unwrap();
+    let page = dns::domain_dns(&app.state, &sys, &ids[0]).await.unwrap();
+    assert_eq!(page.health, "green", "{:?}", page.health_reason);
+}
+both!(spf_includes_count_toward_the_limit);

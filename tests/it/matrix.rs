@@ -332,6 +332,24 @@ fn table() -> Vec<Row> {
             NOT_VIEWER,
             Some([A, A, N, F]),
         ),
+        // Without a dkim_zone (the test configuration) an allowed caller gets "not offered"
+        // after the gate: the probe changes nothing.
+        row(
+            "/domains/{id}/dkim/delegation",
+            Form,
+            "/domains/{d}/dkim/delegation",
+            "delegate=on",
+            NOT_VIEWER,
+            Some(HIDDEN),
+        ),
+        row(
+            "/api/v1/domains/{id}/dkim/delegation",
+            Put,
+            "/api/v1/domains/{d}/dkim/delegation",
+            r#"{"delegated":true}"#,
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
         // Multipart, like /imports: its gate (import_report) is probed through the API row
         // below and in tests/it/dns.rs (a viewer refused, another tenant's domain not found).
         row("/domains/{id}/dmarc", Public, "", "", ALL, None),

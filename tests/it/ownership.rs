@@ -36,6 +36,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("dns_templates", "app/src/dns/store.rs"),
     ("dns_records", "app/src/dns/store.rs"),
     ("dkim_keys", "app/src/dns/store.rs"),
+    ("dkim_delegations", "app/src/dns/store.rs"),
     ("dmarc_reports", "app/src/dns/store.rs"),
     ("dmarc_rows", "app/src/dns/store.rs"),
     ("audit_events", "app/src/audit/store.rs"),

@@ -22,10 +22,20 @@ fn free_udp_port() -> u16 {
     }
 }
 
+/// The TSIG key Knot knows as `mailward-test.` (hmac-sha256).
+pub const TSIG_NAME: &str = "mailward-test";
+pub const TSIG_SECRET: &str = "bWFpbHdhcmQtdGVzdC10c2lnLWtleS0zMi1ieXRlcyE=";
+
 impl Knot {
     /// Starts knotd serving `zones` (origin, zone-file body without SOA/NS: those are added,
     /// with `ns1.<origin>` at 127.0.0.1).
     pub fn start(zones: &[(&str, &str)]) -> Knot {
+        Knot::start_with_tsig(zones, &[])
+    }
+
+    /// As [`Knot::start`]; the zones named in `tsig_only` accept updates only when signed
+    /// with the TSIG key [`TSIG_NAME`] / [`TSIG_SECRET`] (the others: from 127.0.0.1).
+    pub fn start_with_tsig(zones: &[(&str, &str)], tsig_only: &[&str]) -> Knot {
         let dir = std::env::temp_dir().join(format!(
             "mailward-knot-{}",
             app::core::secrets::new_id("k").trim_start_matches("k_")
@@ -37,7 +47,8 @@ impl Knot {
              database:\n  storage: {d}\n\
              control:\n  listen: {d}/knot.sock\n\
              log:\n  - target: stderr\n    any: warning\n\
-             acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n\
+             key:\n  - id: {TSIG_NAME}\n    algorithm: hmac-sha256\n    secret: {TSIG_SECRET}\n\
+             acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n  - id: tsig_update\n    key: {TSIG_NAME}\n    action: update\n\
              template:\n  - id: default\n    storage: {d}\n    file: \"%s.zone\"\n    acl: local_update\n    zonefile-sync: -1\n    journal-content: none\n\
              zone:\n",
             d = dir.display()
@@ -47,6 +58,9 @@ impl Knot {
         }
         for (origin, body) in zones {
             conf.push_str(&format!("  - domain: {origin}\n"));
+            if tsig_only.contains(origin) {
+                conf.push_str("    acl: tsig_update\n");
+            }
             std::fs::write(
                 dir.join(format!("{origin}.zone")),
                 format!(
@@ -148,6 +162,38 @@ impl Knot {
             value.to_string()
         };
         format!("update add {fqdn}. 60 {rtype} {data}")
+    }
+
+    /// Writes a TSIG key file (`algorithm:name:secret`) for Mailward's configuration.
+    pub fn tsig_file(&self, secret: &str) -> String {
+        let tag: String = secret
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let p = self.dir.join(format!("tsig-{tag}.key"));
+        std::fs::write(&p, format!("hmac-sha256:{TSIG_NAME}:{secret}\n")).unwrap();
+        p.display().to_string()
+    }
+
+    /// The TXT values at `fqdn`, as this server answers them (strings joined).
+    pub fn txt(&self, fqdn: &str) -> Vec<String> {
+        let out = Command::new("kdig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "+short",
+                "+timeout=2",
+            ])
+            .arg(fqdn)
+            .arg("TXT")
+            .output()
+            .expect("kdig");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('"').skip(1).step_by(2).collect::<String>())
+            .filter(|l| !l.is_empty())
+            .collect()
     }
 
     /// Stops the server (its answers become timeouts).

@@ -93,7 +93,7 @@ impl utoipa::Modify for BearerScheme {
         routing::list_routes, routing::request_route, routing::get_route, routing::disable_route,
         routing::persistence_report, routing::routing_badges, routing::get_routing_policy,
         routing::set_routing_policy,
-        crate::dns::rest::get_dns, crate::dns::rest::check_dns, crate::dns::rest::create_dkim_key, crate::dns::rest::rotate_dkim_key, crate::dns::rest::upload_report,
+        crate::dns::rest::get_dns, crate::dns::rest::check_dns, crate::dns::rest::create_dkim_key, crate::dns::rest::rotate_dkim_key, crate::dns::rest::put_dkim_delegation, crate::dns::rest::upload_report,
         crate::dns::rest::list_templates, crate::dns::rest::put_template),
     components(schemas(identity::Me, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
@@ -111,7 +111,7 @@ impl utoipa::Modify for BearerScheme {
         crate::routing::RoutingPolicy, routing::RoutingPolicyPatch, crate::routing::RoutingBadges, crate::routing::PersistenceItem,
         routing::DisableRequest,
         crate::dns::DomainDns, crate::dns::Expected, crate::dns::Observed, crate::dns::DkimKey,
-        crate::dns::Template, crate::dns::rest::NewDkimKey, crate::dns::rest::RotateDkimKey, crate::dns::ImportedReport, crate::dns::DmarcSummary, crate::dns::DmarcDay, crate::dns::DmarcSource, crate::dns::rest::CategoryTemplate)),
+        crate::dns::Template, crate::dns::rest::NewDkimKey, crate::dns::rest::RotateDkimKey, crate::dns::rest::DkimDelegation, crate::dns::ImportedReport, crate::dns::DmarcSummary, crate::dns::DmarcDay, crate::dns::DmarcSource, crate::dns::rest::CategoryTemplate)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

@@ -75,6 +75,16 @@ pub struct Config {
     /// The Maildir of the mailbox DMARC aggregate reports are sent to (`rua`), which the DNS
     /// scan reads (`MAILWARD_DMARC_MAILDIR`; unset: reports only by upload and API).
     pub dmarc_maildir: Option<String>,
+    /// A zone the operator controls, for DKIM selectors delegated by CNAME (`MAILWARD_DKIM_ZONE`,
+    /// e.g. `dkim.mail.example.net`): a delegated domain publishes `mw1._domainkey` and
+    /// `mw2._domainkey` as CNAMEs to `mwN.<domain>.<zone>` once, and its key records live here.
+    pub dkim_zone: Option<String>,
+    /// The primary nameserver of `dkim_zone` that accepts RFC 2136 updates (`IP:PORT`;
+    /// `MAILWARD_DKIM_ZONE_SERVER`). Unset: Mailward shows the records to add by hand.
+    pub dkim_zone_server: Option<String>,
+    /// A file holding the TSIG key for those updates as `algorithm:name:base64-secret` (the
+    /// `knsupdate -y` / `nsupdate -y` form; `MAILWARD_DKIM_ZONE_TSIG_FILE`). Keep it 0600.
+    pub dkim_zone_tsig_file: Option<String>,
 }
 
 /// Outgoing mail (`[smtp]`). `Debug` never shows the password.
@@ -319,6 +329,9 @@ impl Default for Config {
             dkim_rotate_days: 90,
             dkim_retire_days: 7,
             dmarc_maildir: None,
+            dkim_zone: None,
+            dkim_zone_server: None,
+            dkim_zone_tsig_file: None,
         }
     }
 }
@@ -375,6 +388,34 @@ impl Config {
                     "dns_resolver must be an address such as 127.0.0.1:53 (got {r:?})"
                 ));
             }
+        }
+        if let Some(z) = &self.dkim_zone {
+            let z = z.trim_end_matches('.');
+            if z.is_empty()
+                || z.len() > 200
+                || !z.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() < 64
+                        && l.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                })
+            {
+                return Err(format!("dkim_zone must be a DNS zone name (got {z:?})"));
+            }
+        }
+        if let Some(s) = &self.dkim_zone_server {
+            if s.parse::<std::net::SocketAddr>().is_err() && s.parse::<std::net::IpAddr>().is_err()
+            {
+                return Err(format!(
+                    "dkim_zone_server must be an address such as 127.0.0.1:53 (got {s:?})"
+                ));
+            }
+            if self.dkim_zone.is_none() {
+                return Err("dkim_zone_server is set but dkim_zone is not".into());
+            }
+        }
+        if self.dkim_zone_tsig_file.is_some() && self.dkim_zone_server.is_none() {
+            return Err("dkim_zone_tsig_file is set but dkim_zone_server is not".into());
         }
         if let Some(h) = &self.mail_host {
             if h.is_empty() || h.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {

@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{id}/dns/check", post(check))
         .route("/domains/{id}/dkim", post(generate))
         .route("/domains/{id}/dkim/rotate", post(rotate))
+        .route("/domains/{id}/dkim/delegation", post(delegation))
         .route(
             "/domains/{id}/dmarc",
             post(upload_report).layer(DefaultBodyLimit::max(
@@ -136,6 +137,40 @@ struct RotateForm {
     algorithm: String,
     #[serde(default)]
     emergency: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DelegationForm {
+    /// "on" or "off".
+    delegate: String,
+}
+
+async fn delegation(c: Caller, Path(id): Path<String>, Form(f): Form<DelegationForm>) -> Response {
+    let back = format!("/domains/{id}/dns");
+    let on = match f.delegate.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => {
+            return failed(
+                &c.session,
+                &back,
+                crate::core::AppError::invalid("delegate is on or off."),
+            )
+            .await
+            .into_response()
+        }
+    };
+    match service::set_delegation(&c.st, &c.actor(), &id, on).await {
+        Ok(k) => {
+            let msg = if on {
+                format!("Delegation started: publish the two CNAMEs shown below once. Key {} signs as soon as its CNAME and record are seen on every nameserver; until then the current key goes on signing.", k.selector)
+            } else {
+                format!("Delegation is being taken back: publish {}'s record in the domain's own zone. Signing switches to it once every nameserver serves it; the CNAMEs can go when the delegated key has retired.", k.selector)
+            };
+            done(&c.session, &back, &msg).await
+        }
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
+    }
 }
 
 async fn rotate(c: Caller, Path(id): Path<String>, Form(f): Form<RotateForm>) -> Response {

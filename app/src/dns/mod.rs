@@ -166,6 +166,16 @@ pub struct DomainDns {
     pub notes: Vec<String>,
     /// What receivers reported (DMARC aggregate reports).
     pub dmarc: DmarcSummary,
+    /// DKIM selectors delegated by CNAME to this operator zone; `None`: the key records are
+    /// the customer's to publish.
+    pub delegated_to: Option<String>,
+    /// Whether this installation offers delegation (`dkim_zone` configured).
+    pub delegation_offered: bool,
+    /// Whether Mailward writes the operator zone itself (RFC 2136); otherwise the operator
+    /// adds `operator_snippet` by hand.
+    pub operator_zone_automatic: bool,
+    /// The key records in the operator zone (delegated domains only), as a zone-file snippet.
+    pub operator_snippet: String,
 }
 
 /// One day of DMARC aggregate reports for a domain: how much mail receivers saw as coming

@@ -19,7 +19,7 @@ pub struct DnsPage {
 }
 
 /// Events that make up a domain's DNS history.
-pub const HISTORY_ACTIONS: [&str; 15] = [
+pub const HISTORY_ACTIONS: [&str; 18] = [
     "domain.added",
     "domain.verified",
     "domain.activated",
@@ -32,6 +32,9 @@ pub const HISTORY_ACTIONS: [&str; 15] = [
     "dkim.rotation_started",
     "dkim.key_revoked",
     "dkim.key_retired",
+    "dkim.delegated",
+    "dkim.delegation_ended",
+    "dkim.zone_written",
     "dmarc.report_imported",
     "dmarc.new_source",
     "domain.suspended",
@@ -273,6 +276,7 @@ pub fn DomainDnsPage() -> impl IntoView {
                             })}
                         }.into_any()
                     }}
+                    {delegation_view(&d, p.can_manage)}
                 </section>
                 <section class="space-y-2" data-testid="dmarc">
                     <h3 class="font-medium">{format!("DMARC reports ({})", d.dmarc.reports)}</h3>
@@ -348,6 +352,53 @@ pub fn DomainDnsPage() -> impl IntoView {
     )
 }
 
+/// Delegation of the DKIM selectors to the operator's zone: what it means, the records it
+/// takes, the switch.
+fn delegation_view(d: &DomainDns, can_manage: bool) -> impl IntoView {
+    let busy = d.keys.iter().any(|k| k.state == "published");
+    let action = format!("/domains/{}/dkim/delegation", d.domain_id);
+    match d.delegated_to.clone() {
+        Some(zone) => {
+            let operator = d.operator_snippet.clone();
+            view! {
+                <div class="card p-4 space-y-2 text-sm" data-testid="delegation">
+                    <p>
+                        <span class="font-medium">{format!("Selectors delegated to {zone}. ")}</span>
+                        "The domain publishes the two CNAMEs mw1._domainkey and mw2._domainkey once (they are in the snippet below); the key records they point to are kept in the operator zone, so rotations need no edit at the domain's DNS host."
+                    </p>
+                    {(!operator.is_empty()).then(|| view! {
+                        <p class="text-zinc-600">{if d.operator_zone_automatic {
+                            "Mailward writes these records into the operator zone itself (RFC 2136); shown for reference:"
+                        } else {
+                            "Add these records to the operator zone (no update server is configured, so Mailward cannot write them itself):"
+                        }}</p>
+                        <pre class="rounded bg-zinc-100 p-2 overflow-x-auto text-xs" data-testid="operator-snippet">{operator}</pre>
+                    })}
+                    {(can_manage && !busy).then(|| view! {
+                        <ConfirmButton action=action.clone() label="Take delegation back…"
+                            hidden_name="delegate" hidden_value="off"
+                            question="A new key is made for the domain's own zone: its record must be published there before signing switches to it. The current key goes on signing meanwhile."/>
+                    })}
+                </div>
+            }
+            .into_any()
+        }
+        None if d.delegation_offered => view! {
+            <div class="card p-4 space-y-2 text-sm" data-testid="delegation">
+                <p class="text-zinc-600">"DNS of this domain managed elsewhere? Delegate its DKIM selectors: the domain publishes two CNAMEs once, and every later rotation happens in the operator's zone without anyone editing the domain's DNS."</p>
+                {(can_manage && !busy).then(|| view! {
+                    <form method="post" action=action.clone()>
+                        <input type="hidden" name="delegate" value="on"/>
+                        <button class="btn btn-secondary" type="submit" data-testid="delegate">"Delegate selectors"</button>
+                    </form>
+                })}
+            </div>
+        }
+        .into_any(),
+        None => ().into_any(),
+    }
+}
+
 /// A long value (a DKIM key) cut for the table; the snippet and the API have it whole.
 fn short(v: &str) -> String {
     if v.chars().count() > 72 {
@@ -390,6 +441,15 @@ fn history_line(e: &AuditEvent) -> String {
         .get("selector")
         .and_then(|v| v.as_str())
         .map(|s| format!("key {s}"));
+    let key = key.or_else(|| {
+        d.get("next_selector")
+            .and_then(|v| v.as_str())
+            .map(|s| format!("next key {s}"))
+    });
+    let zone = d
+        .get("zone")
+        .and_then(|v| v.as_str())
+        .map(|z| format!("zone {z}"));
     let reason = d.get("reason").and_then(|v| v.as_str()).map(str::to_string);
     let report = d.get("org").and_then(|v| v.as_str()).map(|org| {
         let sources = d.get("sources").and_then(|v| v.as_array()).map(|a| {
@@ -406,6 +466,7 @@ fn history_line(e: &AuditEvent) -> String {
         health,
         Some(sets).filter(|s| !s.is_empty()),
         key,
+        zone,
         reason,
         report,
     ]

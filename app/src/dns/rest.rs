@@ -19,6 +19,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/domains/{id}/dkim", post(create_dkim_key))
         .route("/api/v1/domains/{id}/dkim/rotate", post(rotate_dkim_key))
         .route(
+            "/api/v1/domains/{id}/dkim/delegation",
+            axum::routing::put(put_dkim_delegation),
+        )
+        .route(
             "/api/v1/dmarc/reports",
             post(upload_report).layer(axum::extract::DefaultBodyLimit::max(
                 super::service::dmarc::MAX_REPORT_BYTES + 64 * 1024,
@@ -102,6 +106,31 @@ pub async fn rotate_dkim_key(
     let alg = body.algorithm.unwrap_or_else(|| "rsa".into());
     Ok(Json(
         service::rotate_key(&st, &a, &id, &alg, body.emergency).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DkimDelegation {
+    /// true: delegate the selectors to the operator's DKIM zone (the customer publishes two
+    /// CNAMEs once); false: take the delegation back.
+    pub delegated: bool,
+}
+
+/// Delegates a domain's DKIM selectors by CNAME to the operator's zone, or takes that back.
+/// Either way the next key starts as a rotation (the current key signs until it is seen).
+#[utoipa::path(put, path = "/api/v1/domains/{id}/dkim/delegation", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")), request_body = DkimDelegation,
+    responses((status = 200, body = DkimKey, description = "The key that comes next"),
+        (status = 409, description = "Already so, or a rotation under way"),
+        (status = 422, description = "No DKIM zone configured")))]
+pub async fn put_dkim_delegation(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<DkimDelegation>,
+) -> Result<Json<DkimKey>, AppError> {
+    Ok(Json(
+        service::set_delegation(&st, &a, &id, body.delegated).await?,
     ))
 }
 

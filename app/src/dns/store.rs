@@ -135,6 +135,87 @@ pub async fn put_observations(
     Ok(())
 }
 
+/// A domain's DKIM delegation (see migration 0014).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delegation {
+    pub zone: String,
+    /// New keys take the delegated selectors (false: the delegation is being taken back).
+    pub enabled: bool,
+}
+
+/// The delegations of these domains, by domain id.
+pub async fn delegations(
+    c: &mut AnyConnection,
+    domain_ids: &[&str],
+) -> AppResult<Vec<(String, Delegation)>> {
+    fetch_in(
+        c,
+        "SELECT domain_id, zone, enabled FROM dkim_delegations WHERE domain_id IN ({in})",
+        domain_ids,
+        |r| {
+            Ok((
+                r.try_get("domain_id")?,
+                Delegation {
+                    zone: r.try_get("zone")?,
+                    enabled: r.try_get::<i64, _>("enabled")? != 0,
+                },
+            ))
+        },
+    )
+    .await
+}
+
+/// Delegates a domain's selectors to `zone` (`enabled`), or starts taking the delegation
+/// back (keys already in the zone stay there until they retire). The zone of an existing
+/// row does not change. Returns whether anything changed.
+pub async fn set_delegation(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_id: &str,
+    tenant_id: &str,
+    zone: &str,
+    enabled: bool,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(tenant_id)?;
+    let r = sqlx::query(
+        "INSERT INTO dkim_delegations (domain_id, tenant_id, zone, enabled, since) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (domain_id) DO UPDATE \
+         SET enabled = excluded.enabled, since = excluded.since \
+         WHERE dkim_delegations.enabled <> excluded.enabled",
+    )
+    .bind(domain_id.to_string())
+    .bind(tenant_id.to_string())
+    .bind(zone.to_string())
+    .bind(enabled as i64)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Drops a retired key whose selector is about to be used again (a delegated domain
+/// alternates between two selectors; the audit log keeps the key's history).
+pub async fn forget_retired(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    tenant_id: &str,
+    domain_id: &str,
+    selector: &str,
+) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(tenant_id)?;
+    sqlx::query(
+        "DELETE FROM dkim_keys WHERE domain_id = $1 AND selector = $2 AND state = 'retired'",
+    )
+    .bind(domain_id.to_string())
+    .bind(selector.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
 /// A DKIM key row, private half still sealed.
 #[derive(Clone, Debug)]
 pub struct KeyRow {

@@ -43,11 +43,30 @@ fn mailto(addr: &str) -> String {
 
 /// The record sets `domain` should publish under template `t`. `challenge`: the verification
 /// record while it matters. Returns the sets and notes on what could not be filled in.
+/// The two selectors a delegated domain alternates between: the customer's CNAMEs for them
+/// never change, only the records they point to in the operator zone.
+pub const DELEGATED_SELECTORS: [&str; 2] = ["mw1", "mw2"];
+
+/// Where a delegated selector's key record lives: `<selector>.<domain>.<zone>`.
+pub fn delegated_name(selector: &str, domain: &str, zone: &str) -> String {
+    format!(
+        "{selector}.{}.{}",
+        domain.trim_end_matches('.'),
+        zone.trim_end_matches('.')
+    )
+}
+
+/// The record sets `domain` should publish under template `t`. `challenge`: the verification
+/// record while it matters. `delegation`: (the domain's ASCII name, the operator zone, whether
+/// new keys are delegated) when its selectors are or were delegated by CNAME; their key
+/// records are then absolute names in that zone (ending in a dot), asked of the zone's own
+/// nameservers. Returns the sets and notes on what could not be filled in.
 pub fn expected(
     t: &Template,
     mail_host: Option<&str>,
     keys: &[KeyRow],
     challenge: Option<&str>,
+    delegation: Option<(&str, &str, bool)>,
 ) -> (Vec<Expected>, Vec<String>) {
     let mut out = Vec::new();
     let mut notes = Vec::new();
@@ -90,7 +109,10 @@ pub fn expected(
                     .into(),
             );
         }
-        for k in live {
+        for k in &live {
+            if delegation.is_some() && DELEGATED_SELECTORS.contains(&k.selector.as_str()) {
+                continue;
+            }
             out.push(set(
                 &format!("{}._domainkey", k.selector),
                 "TXT",
@@ -99,6 +121,35 @@ pub fn expected(
                 // Mail is signed with the active key: without its record, DKIM fails.
                 k.state == "active",
             ));
+        }
+        if let Some((domain, zone, enabled)) = delegation {
+            for sel in DELEGATED_SELECTORS {
+                let key = live.iter().find(|k| k.selector == sel);
+                if !enabled && key.is_none() {
+                    // Delegation taken back and this selector's key retired: nothing to ask.
+                    continue;
+                }
+                let signing = key.is_some_and(|k| k.state == "active");
+                let target = delegated_name(sel, domain, zone);
+                // The customer's CNAME, published once for both selectors.
+                out.push(set(
+                    &format!("{sel}._domainkey"),
+                    "CNAME",
+                    "dkim-cname",
+                    vec![format!("{target}.")],
+                    signing,
+                ));
+                // The key record in the operator zone; none for a selector without a key
+                // (a retired key's record must be gone).
+                out.push(set(
+                    &format!("{target}."),
+                    "TXT",
+                    "dkim",
+                    key.map(|k| vec![dkim_record(&k.algorithm, &k.public_key)])
+                        .unwrap_or_default(),
+                    signing,
+                ));
+            }
         }
     }
     let mut dmarc = format!("v=DMARC1; p={}", t.dmarc_policy);
@@ -165,7 +216,7 @@ pub fn belongs(purpose: &str, value: &str) -> bool {
 pub fn normalize(rtype: &str, value: &str) -> String {
     let folded = value.split_whitespace().collect::<Vec<_>>().join(" ");
     match rtype {
-        "MX" | "SRV" => folded.to_ascii_lowercase(),
+        "MX" | "SRV" | "CNAME" => folded.to_ascii_lowercase(),
         _ => folded
             .split(';')
             .map(|p| {
@@ -300,7 +351,20 @@ pub fn validate(t: &Template) -> AppResult<()> {
 /// A zone-file snippet with these records, ready to paste (TXT values split into 255-byte
 /// strings, as DNS requires).
 pub fn snippet(domain: &str, sets: &[Expected]) -> String {
-    let mut s = format!("$ORIGIN {domain}.\n");
+    let mine: Vec<&Expected> = sets.iter().filter(|e| !e.name.ends_with('.')).collect();
+    zone_lines(format!("$ORIGIN {domain}.\n"), &mine)
+}
+
+/// The records a delegated domain's keys need in the operator zone (absolute names).
+pub fn operator_snippet(sets: &[Expected]) -> String {
+    let theirs: Vec<&Expected> = sets.iter().filter(|e| e.name.ends_with('.')).collect();
+    if theirs.iter().all(|e| e.values.is_empty()) {
+        return String::new();
+    }
+    zone_lines(String::new(), &theirs)
+}
+
+fn zone_lines(mut s: String, sets: &[&Expected]) -> String {
     let width = sets.iter().map(|e| e.name.len()).max().unwrap_or(1).max(1);
     for e in sets {
         for v in &e.values {
@@ -349,11 +413,43 @@ mod tests {
     }
 
     #[test]
+    fn delegated_selectors_point_into_the_operator_zone() {
+        let (e, _) = expected(
+            &Template::default_for("standard"),
+            Some("mail.example"),
+            &[key("active")],
+            None,
+            Some(("shop.example", "dkim.op.example", true)),
+        );
+        let cname = e.iter().find(|x| x.name == "mw1._domainkey").unwrap();
+        assert_eq!(cname.rtype, "CNAME");
+        assert_eq!(cname.values, vec!["mw1.shop.example.dkim.op.example."]);
+        assert!(cname.required);
+        let txt = e
+            .iter()
+            .find(|x| x.name == "mw1.shop.example.dkim.op.example.")
+            .unwrap();
+        assert_eq!(txt.values, vec!["v=DKIM1; k=rsa; p=AAAA"]);
+        // The other selector: its CNAME is wanted, its record must be absent.
+        let spare = e
+            .iter()
+            .find(|x| x.name == "mw2.shop.example.dkim.op.example.")
+            .unwrap();
+        assert!(spare.values.is_empty() && !spare.required);
+        // The customer pastes CNAMEs; the operator zone gets the key record.
+        let mine = snippet("shop.example", &e);
+        assert!(mine.contains("mw2._domainkey") && !mine.contains("v=DKIM1"));
+        let theirs = operator_snippet(&e);
+        assert!(theirs.contains("mw1.shop.example.dkim.op.example.") && theirs.contains("p=AAAA"));
+    }
+
+    #[test]
     fn parked_domains_take_no_mail() {
         let (e, _) = expected(
             &Template::default_for("parked"),
             Some("mx.example"),
             &[],
+            None,
             None,
         );
         let v = |p: &str| {
@@ -374,6 +470,7 @@ mod tests {
             Some("mail.example."),
             &[key("active")],
             Some("mailward-verify=x"),
+            None,
         );
         assert!(notes.is_empty());
         let names: Vec<_> = e

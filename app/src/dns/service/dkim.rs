@@ -147,7 +147,28 @@ pub(super) async fn new_key(
         .map(|k| k.selector)
         .collect();
     let id = crate::core::secrets::new_id("dkim");
-    let selector = selector_for(now, &taken);
+    let delegated = store::delegations(tx.conn(), &[d.id.as_str()])
+        .await?
+        .into_iter()
+        .any(|(_, x)| x.enabled);
+    let selector = if delegated {
+        // The two delegated selectors alternate; the customer's CNAMEs never change.
+        let Some(sel) = baseline::DELEGATED_SELECTORS
+            .iter()
+            .find(|s| !taken.iter().any(|t| t == *s))
+        else {
+            return Err(AppError::Conflict(format!(
+                "Both delegated selectors of {} hold a key: the replaced one stays published \
+                 for mail in flight until it retires. Rotate after that, or use an emergency \
+                 rotation.",
+                d.unicode_name
+            )));
+        };
+        store::forget_retired(tx.conn(), g, &d.tenant_id, &d.id, sel).await?;
+        sel.to_string()
+    } else {
+        selector_for(now, &taken)
+    };
     let row = KeyRow {
         private_enc: seal(&sealing_key(st)?, &id, &selector, &private)?,
         public_key: base64::engine::general_purpose::STANDARD.encode(public),
@@ -223,6 +244,7 @@ pub async fn generate_key(
     let k = new_key(st, &mut tx, &g, &d, algorithm, now).await?;
     record(&mut tx, actor, now, key_event("dkim.key_created", &d, &k)).await?;
     tx.commit().await?;
+    publish_after(st, &d).await;
     Ok(public_view(&k))
 }
 
@@ -271,6 +293,144 @@ pub async fn rotate_key(
     }));
     record(&mut tx, actor, now, ev).await?;
     tx.commit().await?;
+    publish_after(st, &d).await;
+    Ok(public_view(&k))
+}
+
+/// Makes the operator zone hold exactly the records of `d`'s keys on delegated selectors (a
+/// selector without a live key: no record), by RFC 2136. `Ok(false)`: nothing to write
+/// (not delegated, or the zone is kept by hand). Each write is audited.
+pub async fn publish_delegated(st: &AppState, d: &Domain) -> Result<bool, String> {
+    let Some(writer) = super::update::ZoneWriter::dkim_zone(&st.config)? else {
+        return Ok(false);
+    };
+    let mut conn = st.db.pool().acquire().await.map_err(|e| e.to_string())?;
+    let Some((_, deleg)) = store::delegations(&mut conn, &[d.id.as_str()])
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+    else {
+        return Ok(false);
+    };
+    let live = store::live_keys(&mut conn, &[d.id.as_str()])
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(conn);
+    let mut written = Vec::new();
+    for sel in baseline::DELEGATED_SELECTORS {
+        let values: Vec<String> = live
+            .iter()
+            .filter(|k| k.selector == sel)
+            .map(|k| baseline::dkim_record(&k.algorithm, &k.public_key))
+            .collect();
+        let name = baseline::delegated_name(sel, &d.name, &deleg.zone);
+        writer.put_txt(&name, &values).await?;
+        written.push(json!({ "name": name, "published": !values.is_empty() }));
+    }
+    let sys = Actor::system("dkim zone");
+    let now = st.clock.now();
+    let audited = async {
+        let mut tx = st.db.begin().await?;
+        let ev = Event::new("dkim.zone_written")
+            .target(d.id.clone())
+            .tenant(d.tenant_id.clone())
+            .details(json!({ "domain": d.name, "zone": deleg.zone, "records": written }));
+        record(&mut tx, &sys, now, ev).await?;
+        tx.commit().await
+    };
+    audited.await.map_err(|e: AppError| e.to_string())?;
+    Ok(true)
+}
+
+/// Publishes after a key change; a failure is logged (the scan tries again and the DNS page
+/// shows the operator zone's record missing meanwhile).
+pub(super) async fn publish_after(st: &AppState, d: &Domain) {
+    if let Err(e) = publish_delegated(st, d).await {
+        tracing::warn!(domain = %d.name, error = %e, "writing the DKIM zone");
+    }
+}
+
+/// Delegates a domain's DKIM selectors to the operator zone (`on`), or takes the delegation
+/// back. Either way the next key is started at once as a rotation: the current key signs
+/// until the new one's records are seen everywhere (for delegation: the customer's two
+/// CNAMEs and the key record in the operator zone), so there is no gap in signing.
+pub async fn set_delegation(
+    st: &AppState,
+    actor: &Actor,
+    domain_key: &str,
+    on: bool,
+) -> AppResult<DkimKey> {
+    let d = tenancy::domain(st, actor, domain_key).await?;
+    let g = authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
+    let Some(zone) = st.config.dkim_zone.clone() else {
+        return Err(AppError::invalid(
+            "This installation has no DKIM zone (dkim_zone), so selectors cannot be delegated.",
+        ));
+    };
+    let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+    if baseline::delegated_name("mw1", &d.name, &zone).len() > 250 {
+        return Err(AppError::invalid(format!(
+            "{} is too long to be delegated into {zone} (DNS names stop at 253 characters).",
+            d.unicode_name
+        )));
+    }
+    let _one_at_a_time = keygen_lock().await;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let current = store::delegations(tx.conn(), &[d.id.as_str()])
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, x)| x);
+    if current.as_ref().is_some_and(|x| x.enabled) == on {
+        return Err(AppError::Conflict(if on {
+            format!("{}'s DKIM selectors are already delegated.", d.unicode_name)
+        } else {
+            format!("{}'s DKIM selectors are not delegated.", d.unicode_name)
+        }));
+    }
+    let live = store::live_keys(tx.conn(), &[d.id.as_str()]).await?;
+    if let Some(p) = live.iter().find(|k| k.state == "published") {
+        return Err(AppError::Conflict(format!(
+            "A rotation is under way: key {} waits for its record to be seen on every \
+             nameserver. Change the delegation when it has finished.",
+            p.selector
+        )));
+    }
+    let zone = current.map(|x| x.zone).unwrap_or(zone);
+    store::set_delegation(tx.conn(), &g, &d.id, &d.tenant_id, &zone, on, now).await?;
+    let algorithm = live
+        .iter()
+        .find(|k| k.state == "active")
+        .map(|k| k.algorithm.clone())
+        .unwrap_or_else(|| "rsa".into());
+    let k = new_key(st, &mut tx, &g, &d, &algorithm, now).await?;
+    let cnames: Vec<String> = baseline::DELEGATED_SELECTORS
+        .iter()
+        .map(|s| {
+            format!(
+                "{s}._domainkey.{} CNAME {}.",
+                d.name,
+                baseline::delegated_name(s, &d.name, &zone)
+            )
+        })
+        .collect();
+    let ev = Event::new(if on {
+        "dkim.delegated"
+    } else {
+        "dkim.delegation_ended"
+    })
+    .target(d.id.clone())
+    .tenant(d.tenant_id.clone())
+    .details(json!({
+        "domain": d.name, "zone": zone, "cnames": if on { cnames } else { vec![] },
+        "next_selector": k.selector,
+        "replaces": live.iter().find(|k| k.state == "active").map(|k| k.selector.clone()),
+    }));
+    record(&mut tx, actor, now, ev).await?;
+    tx.commit().await?;
+    publish_after(st, &d).await;
     Ok(public_view(&k))
 }
 

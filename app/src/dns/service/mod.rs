@@ -22,7 +22,8 @@ pub mod dmarc;
 pub mod resolve;
 mod scan;
 pub mod sign;
-pub use dkim::{generate_key, open_private, rotate_key};
+pub mod update;
+pub use dkim::{generate_key, open_private, rotate_key, set_delegation};
 pub use dmarc::{import_report, read_maildir};
 pub use scan::*;
 pub use sign::{sign_message, Signed};
@@ -104,6 +105,11 @@ pub async fn domain_dns(st: &AppState, actor: &Actor, domain_key: &str) -> AppRe
     let mut conn = st.db.pool().acquire().await?;
     let keys = store::live_keys(&mut conn, &[d.id.as_str()]).await?;
     let prior = store::observations(&mut conn, &[d.id.as_str()]).await?;
+    let delegation = store::delegations(&mut conn, &[d.id.as_str()])
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, x)| x);
     drop(conn);
     let challenge = challenge_of(&d);
     let (expected, notes) = baseline::expected(
@@ -111,6 +117,9 @@ pub async fn domain_dns(st: &AppState, actor: &Actor, domain_key: &str) -> AppRe
         st.config.mail_host.as_deref(),
         &keys,
         challenge.as_ref().map(|(_, v)| v.as_str()),
+        delegation
+            .as_ref()
+            .map(|x| (d.name.as_str(), x.zone.as_str(), x.enabled)),
     );
     let required: HashMap<(String, String, String), bool> = expected
         .iter()
@@ -132,6 +141,7 @@ pub async fn domain_dns(st: &AppState, actor: &Actor, domain_key: &str) -> AppRe
         })
         .collect();
     let snippet = baseline::snippet(&d.name, &expected);
+    let operator_snippet = baseline::operator_snippet(&expected);
     Ok(DomainDns {
         domain_id: d.id.clone(),
         domain: d.name.clone(),
@@ -152,6 +162,10 @@ pub async fn domain_dns(st: &AppState, actor: &Actor, domain_key: &str) -> AppRe
         snippet,
         notes,
         dmarc: dmarc::summary(st, &d.id).await?,
+        delegated_to: delegation.filter(|x| x.enabled).map(|x| x.zone),
+        delegation_offered: st.config.dkim_zone.is_some(),
+        operator_zone_automatic: st.config.dkim_zone_server.is_some(),
+        operator_snippet,
     })
 }
 

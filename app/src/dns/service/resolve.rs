@@ -30,6 +30,10 @@ pub struct Resolver {
     clients: Arc<Mutex<HashMap<SocketAddr, Client<TokioRuntimeProvider>>>>,
     /// Addresses of nameserver host names, found once per scan.
     ns_addrs: Arc<Mutex<HashMap<String, Vec<IpAddr>>>>,
+    /// Zones many domains share (the operator's DKIM zone), their nameservers found once.
+    zone_ns: Arc<Mutex<HashMap<String, Result<Vec<(String, SocketAddr)>, String>>>>,
+    /// TXT answers of the recursive resolver (SPF includes, shared by many domains).
+    txt: Arc<Mutex<HashMap<String, Answer>>>,
 }
 
 /// The first `nameserver` of /etc/resolv.conf.
@@ -58,6 +62,8 @@ impl Resolver {
             timeout: Duration::from_millis(cfg.dns_timeout_ms),
             clients: Arc::default(),
             ns_addrs: Arc::default(),
+            zone_ns: Arc::default(),
+            txt: Arc::default(),
         })
     }
 
@@ -107,6 +113,32 @@ impl Resolver {
             .filter(|r| r.record_type() == rtype)
             .filter_map(|r| present(&r.data))
             .collect())
+    }
+
+    /// The nameservers of a zone many domains share, found once per scan.
+    pub async fn shared_zone_nameservers(
+        &self,
+        zone: &str,
+    ) -> Result<Vec<(String, SocketAddr)>, String> {
+        let mut cache = self.zone_ns.lock().await;
+        if let Some(r) = cache.get(zone) {
+            return r.clone();
+        }
+        let r = self.nameservers(zone).await;
+        cache.insert(zone.to_string(), r.clone());
+        r
+    }
+
+    /// A name's TXT records as the recursive resolver has them, asked once per scan: for
+    /// following SPF includes, which mostly point at other organisations' zones.
+    pub async fn txt_via_resolver(&self, name: &str) -> Answer {
+        let key = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(a) = self.txt.lock().await.get(&key) {
+            return a.clone();
+        }
+        let a = self.ask(self.recursive, &key, RecordType::TXT).await;
+        self.txt.lock().await.insert(key, a.clone());
+        a
     }
 
     /// The authoritative nameservers of `domain` as (host name, address on the DNS port).
@@ -174,4 +206,62 @@ fn present(d: &RData) -> Option<String> {
             .collect::<String>(),
         _ => return None,
     })
+}
+
+/// How many DNS lookups an SPF record costs a receiver, includes and redirects followed (RFC
+/// 7208 §4.6.4: more than 10 is a permanent error), and definite problems met on the way. A
+/// target that cannot be asked is left out (unknown, not a finding); macros are not expanded.
+pub async fn spf_lookups(r: &Resolver, spf: &str) -> (usize, Vec<String>) {
+    const STOP: usize = 30;
+    let mut count = 0usize;
+    let mut notes = Vec::new();
+    let mut seen: std::collections::HashSet<String> = Default::default();
+    let mut stack: Vec<(String, usize)> = vec![(spf.to_string(), 0)];
+    while let Some((record, depth)) = stack.pop() {
+        for term in record.split_whitespace().skip(1) {
+            let m = term
+                .trim_start_matches(['+', '-', '~', '?'])
+                .to_ascii_lowercase();
+            let (name, arg) = match m.find([':', '=', '/']) {
+                Some(i) => (&m[..i], m.get(i + 1..)),
+                None => (m.as_str(), None),
+            };
+            match name {
+                "a" | "mx" | "ptr" | "exists" => count += 1,
+                "include" | "redirect" => {
+                    count += 1;
+                    let Some(target) = arg.map(|t| t.trim_end_matches('.').to_string()) else {
+                        continue;
+                    };
+                    if target.contains('%') || depth >= 10 || count > STOP {
+                        continue;
+                    }
+                    if !seen.insert(target.clone()) {
+                        notes.push(format!("SPF includes {target} more than once (a loop?)"));
+                        continue;
+                    }
+                    if let Ok(values) = r.txt_via_resolver(&target).await {
+                        let spfs: Vec<&String> = values
+                            .iter()
+                            .filter(|v| {
+                                let v = v.trim_start().to_ascii_lowercase();
+                                v == "v=spf1" || v.starts_with("v=spf1 ")
+                            })
+                            .collect();
+                        match spfs.as_slice() {
+                            [one] => stack.push(((*one).clone(), depth + 1)),
+                            [] => notes
+                                .push(format!("SPF {name} {target} has no SPF record (permerror)")),
+                            many => notes.push(format!(
+                                "SPF {name} {target} has {} SPF records (permerror)",
+                                many.len()
+                            )),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    (count, notes)
 }

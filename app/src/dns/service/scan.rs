@@ -53,12 +53,15 @@ fn rtype_of(s: &str) -> RecordType {
     match s {
         "MX" => RecordType::MX,
         "SRV" => RecordType::SRV,
+        "CNAME" => RecordType::CNAME,
         _ => RecordType::TXT,
     }
 }
 
 fn fqdn(name: &str, domain: &str) -> String {
-    if name == "@" {
+    if let Some(absolute) = name.strip_suffix('.') {
+        absolute.to_string()
+    } else if name == "@" {
         domain.to_string()
     } else {
         format!("{name}.{domain}")
@@ -143,14 +146,25 @@ async fn observe(
     d: Domain,
     expected: Vec<Expected>,
     published: Vec<KeyRow>,
+    operator_zone: Option<String>,
     now: i64,
 ) -> Fresh {
     let nameservers = r.nameservers(&d.name).await;
+    let operator_ns = match &operator_zone {
+        Some(z) => Some(r.shared_zone_nameservers(z).await),
+        None => None,
+    };
     let mut sets = Vec::new();
-    let mut keys_seen = Vec::new();
+    // (name, type) of the key records and CNAMEs every nameserver serves as expected.
+    let mut everywhere_ok: HashSet<(String, String)> = HashSet::new();
     let mut challenge_seen = false;
     for e in &expected {
-        let answers: Vec<(String, Answer)> = match &nameservers {
+        // Absolute names live in the operator's zone, asked of its own nameservers.
+        let servers = match (&operator_ns, e.name.ends_with('.')) {
+            (Some(ns), true) => ns,
+            _ => &nameservers,
+        };
+        let answers: Vec<(String, Answer)> = match servers {
             Err(err) => vec![("nameservers".into(), Err(err.clone()))],
             Ok(list) => {
                 let mut out = Vec::new();
@@ -181,13 +195,8 @@ async fn observe(
                         }))
             })
         });
-        if e.purpose == "dkim" && everywhere {
-            if let Some(k) = published
-                .iter()
-                .find(|k| e.name == format!("{}._domainkey", k.selector))
-            {
-                keys_seen.push(k.id.clone());
-            }
+        if (e.purpose == "dkim" || e.purpose == "dkim-cname") && everywhere {
+            everywhere_ok.insert((e.name.clone(), e.rtype.clone()));
         }
         if e.purpose == "verify" {
             challenge_seen = answers.iter().any(|(_, a)| {
@@ -195,14 +204,70 @@ async fn observe(
                     .is_ok_and(|v| v.iter().any(|x| x.trim() == e.values[0]))
             });
         }
-        sets.push(judge(e, &answers, now));
+        let mut judged = judge(e, &answers, now);
+        if e.purpose == "spf" && judged.status != "unknown" {
+            spf_depth(&r, &mut judged).await;
+        }
+        sets.push(judged);
     }
+    // A published key may sign once its record is served everywhere; a delegated one also
+    // needs the customer's CNAME to it everywhere.
+    let keys_seen = published
+        .iter()
+        .filter(|k| {
+            let direct = format!("{}._domainkey", k.selector);
+            match expected.iter().find(|e| {
+                e.purpose == "dkim"
+                    && e.name.ends_with('.')
+                    && e.name.starts_with(&format!("{}.", k.selector))
+            }) {
+                Some(remote) => {
+                    everywhere_ok.contains(&(remote.name.clone(), "TXT".into()))
+                        && everywhere_ok.contains(&(direct, "CNAME".into()))
+                }
+                None => everywhere_ok.contains(&(direct, "TXT".into())),
+            }
+        })
+        .map(|k| k.id.clone())
+        .collect();
     Fresh {
         domain: d,
         sets,
         keys_seen,
         challenge_seen,
     }
+}
+
+/// Follows the SPF record's includes and redirects: a record within 10 lookups by itself can
+/// need more through what it includes (a permanent error at every receiver).
+async fn spf_depth(r: &Resolver, set: &mut Observed) {
+    let Some(spf) = set
+        .observed
+        .as_ref()
+        .and_then(|o| o.first())
+        .filter(|_| set.observed.as_ref().is_some_and(|o| o.len() == 1))
+        .cloned()
+    else {
+        return;
+    };
+    let (count, mut notes) = super::resolve::spf_lookups(r, &spf).await;
+    let own = baseline::spf_findings(&spf)
+        .iter()
+        .any(|f| f.contains("DNS lookups"));
+    if count > 10 && !own {
+        notes.insert(
+            0,
+            format!(
+                "SPF needs {count} DNS lookups with its includes; receivers stop at 10 (permerror)"
+            ),
+        );
+    }
+    if notes.is_empty() {
+        return;
+    }
+    let mut detail: Vec<String> = set.detail.take().into_iter().collect();
+    detail.extend(notes);
+    set.detail = Some(detail.join("; "));
 }
 
 /// The domain's health from its sets: red when a set mail depends on is missing or wrong,
@@ -224,7 +289,12 @@ pub fn health(sets: &[Observed]) -> (String, Option<String>, bool) {
         let what = match s.purpose.as_str() {
             "mx" => "MX".to_string(),
             "spf" => "SPF".to_string(),
+            "dkim" if s.name.ends_with('.') => format!(
+                "DKIM key {} (operator zone)",
+                s.name.split('.').next().unwrap_or("")
+            ),
             "dkim" => format!("DKIM key {}", s.name.trim_end_matches("._domainkey")),
+            "dkim-cname" => format!("DKIM CNAME {}", s.name),
             "dmarc" => "DMARC".to_string(),
             "mta-sts" => "MTA-STS".to_string(),
             "tls-rpt" => "TLS-RPT".to_string(),
@@ -290,7 +360,14 @@ pub async fn scan(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
     for k in store::live_keys(&mut conn, &ids).await? {
         keys.entry(k.domain_id.clone()).or_default().push(k);
     }
+    let delegations: HashMap<String, store::Delegation> = store::delegations(&mut conn, &ids)
+        .await?
+        .into_iter()
+        .collect();
     drop(conn);
+    // Delegated domains whose keys changed in this run: their operator-zone records are
+    // written before they are looked at.
+    let mut to_publish: HashSet<String> = HashSet::new();
     // Replaced keys whose grace period is over are retired; keys signing for longer than
     // dkim_rotate_days get a successor (a few per run: key generation takes a moment).
     if only.is_none() {
@@ -326,6 +403,7 @@ pub async fn scan(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
                 .await?;
                 tx.commit().await?;
                 out.keys_retired += 1;
+                to_publish.insert(d.id.clone());
             }
         }
         for k in rotate {
@@ -379,6 +457,12 @@ pub async fn scan(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
         tx.commit().await?;
         keys.entry(d.id.clone()).or_default().push(made);
         out.keys_made += 1;
+        to_publish.insert(d.id.clone());
+    }
+    for d in domains.iter().filter(|d| to_publish.contains(&d.id)) {
+        if delegations.contains_key(&d.id) {
+            dkim::publish_after(st, d).await;
+        }
     }
 
     let resolver = Resolver::new(&st.config).map_err(AppError::Config)?;
@@ -393,17 +477,20 @@ pub async fn scan(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
             .unwrap_or_else(|| Template::default_for(&d.category));
         let dk = keys.get(&d.id).cloned().unwrap_or_default();
         let challenge = challenge_of(&d).map(|(_, v)| v);
+        let deleg = delegations.get(&d.id);
         let (expected, _) = baseline::expected(
             &t,
             st.config.mail_host.as_deref(),
             &dk,
             challenge.as_deref(),
+            deleg.map(|x| (d.name.as_str(), x.zone.as_str(), x.enabled)),
         );
         let published: Vec<KeyRow> = dk.into_iter().filter(|k| k.state == "published").collect();
+        let operator_zone = deleg.map(|x| x.zone.clone());
         let r = resolver.clone();
         let permit = sem.clone().acquire_owned().await.expect("semaphore");
         tasks.spawn(async move {
-            let f = observe(r, d, expected, published, now).await;
+            let f = observe(r, d, expected, published, operator_zone, now).await;
             drop(permit);
             f
         });
@@ -413,6 +500,17 @@ pub async fn scan(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
         fresh.push(f.map_err(|e| AppError::Internal(e.to_string()))?);
     }
     out.lookup_ms = started.elapsed().as_millis();
+    // Operator-zone records that are missing or stale are Mailward's own to repair (they
+    // hold its keys, not the customer's records); the next scan sees the result.
+    let repair: Vec<Domain> = fresh
+        .iter()
+        .filter(|f| {
+            f.sets
+                .iter()
+                .any(|s| s.name.ends_with('.') && (s.status == "missing" || s.status == "changed"))
+        })
+        .map(|f| f.domain.clone())
+        .collect();
     let started = Instant::now();
     for chunk in fresh.chunks(200) {
         let r = persist(st, &sys, &g, chunk, &keys, now).await?;
@@ -424,6 +522,9 @@ pub async fn scan(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
         out.verified += r.verified;
     }
     out.store_ms = started.elapsed().as_millis();
+    for d in &repair {
+        dkim::publish_after(st, d).await;
+    }
     Ok(out)
 }
 
