@@ -2,19 +2,23 @@
 // owner adds a domain, finds the challenge and the zone snippet on its DNS page, copies the
 // snippet, publishes it (as their DNS host would), checks: verified, active, green. Then the
 // DKIM record is removed behind Mailward's back: one check later the dashboard's badge is red
-// with the reason, the "DNS drifted" filter lists the domain, and the history shows it.
+// with the reason, the "DNS drifted" filter lists the domain, and the history shows it. Last,
+// the DKIM selectors are delegated to the operator's zone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMailward, launchBrowser, shot, enrol, startKnot, onPhone, flash } from './harness.mjs';
 
 let mw, browser, knot;
 before(async () => {
-  knot = await startKnot({ 'acme.example': '', 'mailward.test': 'mail A 127.0.0.1' });
+  knot = await startKnot({ 'acme.example': '', 'mailward.test': 'mail A 127.0.0.1', 'dkim.op.test': '' });
   mw = await startMailward({
     env: {
       MAILWARD_DNS_RESOLVER: `127.0.0.1:${knot.port}`,
       MAILWARD_DNS_PORT: String(knot.port),
       MAILWARD_MAIL_HOST: 'mail.mailward.test',
+      // The operator's DKIM zone, written by RFC 2136 (TSIG is covered by tests/it/dns.rs).
+      MAILWARD_DKIM_ZONE: 'dkim.op.test',
+      MAILWARD_DKIM_ZONE_SERVER: `127.0.0.1:${knot.port}`,
     },
   });
   browser = await launchBrowser();
@@ -120,5 +124,24 @@ test('DNS page, snippet copied, verification, a removed DKIM record turns the ba
   assert.ok(await page.locator('[data-testid=template-parked] input[name=spf]').isVisible());
   assert.equal(await page.locator('[data-testid=template-parked] input[name=spf]').inputValue(), 'v=spf1 -all');
   await shot(page, '84-dns-templates');
+
+  // The customer's DNS is managed elsewhere: the selectors are delegated to the operator
+  // zone. The domain publishes two CNAMEs once; the key record is Mailward's to write.
+  await page.goto(dnsUrl);
+  await page.click('[data-testid=delegate]');
+  await page.waitForURL(dnsUrl);
+  assert.match(await flash(page), /Delegation started/);
+  const card = await page.locator('[data-testid=delegation]').innerText();
+  assert.match(card, /Selectors delegated to dkim\.op\.test/);
+  assert.match(await page.locator('[data-testid=operator-snippet]').innerText(), /mw1\.acme\.example\.dkim\.op\.test\.\s+3600 IN TXT/);
+  const delegated = await page.locator('[data-testid=zone-snippet]').innerText();
+  const cnames = updateLines(delegated).filter((l) => / CNAME /.test(l));
+  assert.equal(cnames.length, 2, delegated);
+  await knot.update('acme.example', cnames);
+  await page.click('[data-testid=check-now]');
+  await page.waitForURL(dnsUrl);
+  const mw1 = page.locator('[data-testid=dkim-keys] tr', { hasText: 'mw1' });
+  assert.ok(await mw1.getByText('signing', { exact: true }).isVisible(), 'the delegated key signs');
+  await shot(page, '86-dns-delegated');
   assert.deepEqual(errors, [], 'no errors in the browser console');
 });

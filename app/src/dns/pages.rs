@@ -209,7 +209,7 @@ pub fn DomainDnsPage() -> impl IntoView {
                                             <td class="whitespace-nowrap">{e.purpose.clone()}{e.required.then(|| view! { <span class="text-xs text-zinc-500">" (required)"</span> })}</td>
                                             <td class="font-mono text-xs">{e.name.clone()}</td>
                                             <td>{e.rtype.clone()}</td>
-                                            <td class="font-mono text-xs break-all max-w-xs" title=e.values.join(" | ")>{short(&e.values.join(" | "))}</td>
+                                            <td class="font-mono text-xs break-all max-w-xs" title=e.values.join(" | ")>{if e.values.is_empty() { "(none)".to_string() } else { short(&e.values.join(" | ")) }}</td>
                                             <td class="font-mono text-xs break-all max-w-xs">
                                                 {o.as_ref().and_then(|o| o.observed.clone()).map(|v| if v.is_empty() { "(none)".to_string() } else { short(&v.join(" | ")) }).unwrap_or_else(|| "—".into())}
                                                 {o.as_ref().and_then(|o| o.detail.clone()).map(|dt| view! { <span class="block font-sans text-zinc-500">{dt}</span> })}

@@ -49,9 +49,11 @@ pub fn read_tsig(path: &str) -> Result<TSigner, String> {
         "hmac-sha256" => TsigAlgorithm::HmacSha256,
         "hmac-sha384" => TsigAlgorithm::HmacSha384,
         "hmac-sha512" => TsigAlgorithm::HmacSha512,
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "TSIG algorithm {other:?} in {path} is not supported (hmac-sha256, -sha384, -sha512)"
-        )),
+        ))
+        }
     };
     let key = base64::engine::general_purpose::STANDARD
         .decode(secret.trim())
