@@ -4,13 +4,16 @@ from Python's standard library. Prints one JSON object; never raises for a refus
 
   mailclient.py smtp PORT FROM TO[,TO…] SUBJECT           mail from outside (port 25)
   mailclient.py submit PORT USER PASSWORD FROM TO SUBJECT  a signed-in client (submission)
-  mailclient.py login PORT USER PASSWORD [tls]             IMAP login (tls: implicit TLS)
+  mailclient.py login PORT USER PASSWORD [tls]             IMAP login (tls: implicit TLS;
+                                                           MAILCLIENT_SOURCE=127.x.y.z: IMAPS
+                                                           from that loopback address)
   mailclient.py subjects PORT USER PASSWORD                subjects in INBOX
   mailclient.py quota PORT USER PASSWORD                   IMAP GETQUOTAROOT INBOX
   mailclient.py pop3 PORT                                  whether anything answers
 """
 import imaplib
 import json
+import os
 import smtplib
 import socket
 import ssl
@@ -22,6 +25,16 @@ def tls():
     ctx.check_hostname = False  # the harness's certificate is self-signed
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+class SourcedIMAP4_SSL(imaplib.IMAP4_SSL):
+    """IMAPS from a chosen loopback source address (MAILCLIENT_SOURCE), as a client on
+    another network would connect."""
+
+    def _create_socket(self, timeout):
+        sock = socket.create_connection((self.host, self.port), timeout,
+                                        source_address=(os.environ["MAILCLIENT_SOURCE"], 0))
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
 
 
 def message(sender, to, subject, size=0):
@@ -60,8 +73,12 @@ def main(argv):
     if cmd in ("login", "subjects", "quota"):
         port, user, pw = int(argv[2]), argv[3], argv[4]
         implicit = len(argv) > 5 and argv[5] == "tls"
-        m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=tls(), timeout=20) if implicit \
-            else imaplib.IMAP4("127.0.0.1", port, timeout=20)
+        if os.environ.get("MAILCLIENT_SOURCE"):
+            m = SourcedIMAP4_SSL("127.0.0.1", port, ssl_context=tls(), timeout=20)
+        elif implicit:
+            m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=tls(), timeout=20)
+        else:
+            m = imaplib.IMAP4("127.0.0.1", port, timeout=20)
         try:
             m.login(user, pw)
         except imaplib.IMAP4.error as e:

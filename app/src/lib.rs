@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod dns;
 pub mod imports;
 pub mod mailboxes;
+pub mod monitoring;
 pub mod portal;
 pub mod routing;
 pub mod tenancy;
@@ -71,6 +72,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/domains/:name") view=tenancy::pages::DomainDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/domains/:name/dns") view=dns::pages::DomainDnsPage ssr=ssr.clone()/>
                 <Route path=path!("/dns/templates") view=dns::pages::TemplatesPageView ssr=ssr.clone()/>
+                <Route path=path!("/alerts") view=monitoring::pages::AlertsPageView ssr=ssr.clone()/>
                 <Route path=path!("/portal") view=portal::PortalPage ssr=ssr.clone()/>
                 <Route path=path!("/plans") view=tenancy::pages::PlansPage ssr=ssr.clone()/>
                 <Route path=path!("/mailboxes") view=mailboxes::pages::MailboxesListPage ssr=ssr.clone()/>

@@ -345,7 +345,13 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
     };
     let state = app::core::state::AppState::new(db, cfg, crate::kinds());
     match cmd {
-        Command::Mailplane(MailplaneCmd::Render(args)) => {
+        Command::Mailplane(MailplaneCmd::Render(mut args)) => {
+            if args.auth_policy.is_some() {
+                match app::monitoring::service::policy_token(&state.config) {
+                    Ok(t) => args.auth_policy_token = Some(t),
+                    Err(e) => return fail(&e),
+                }
+            }
             let url = args
                 .mail_database_url
                 .clone()

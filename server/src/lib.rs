@@ -33,6 +33,7 @@ pub fn kinds() -> app::core::registry::Registry {
     let r = app::mailboxes::kinds::register(r);
     let r = app::routing::kinds::register(r);
     let r = app::dns::kinds::register(r);
+    let r = app::monitoring::kinds::register(r);
     app::imports::kinds::register(r)
 }
 
@@ -127,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::routing::http::routes())
         .merge(app::imports::http::routes())
         .merge(app::dns::http::routes())
+        .merge(app::monitoring::http::routes())
         .merge(app::api::routes())
         .with_state(state.clone());
 
@@ -193,9 +195,14 @@ async fn readyz(State(st): State<AppState>) -> Response {
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
+    let mut body = st.metrics.render();
+    match app::monitoring::service::metrics(&st).await {
+        Ok(m) => body.push_str(&m),
+        Err(e) => tracing::warn!(error = %e, "alert metrics"),
+    }
     (
         [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.metrics.render(),
+        body,
     )
         .into_response()
 }

@@ -66,6 +66,16 @@ pub struct RenderArgs {
     /// unsigned.
     #[arg(long, value_name = "SOCKET")]
     pub milter: Option<String>,
+    /// Report every IMAP and SMTP authentication to Mailward at this address (its own
+    /// listener, e.g. `http://127.0.0.1:8080`), through Dovecot's authentication policy
+    /// protocol: failed-login bursts and logins from new networks become alerts. A Mailward
+    /// that does not answer never blocks a login.
+    #[arg(long, value_name = "URL")]
+    pub auth_policy: Option<String>,
+    /// The secret Dovecot presents to that endpoint (filled in from Mailward's
+    /// `mailplane-policy.key`, never given on the command line).
+    #[arg(skip)]
+    pub auth_policy_token: Option<String>,
 }
 
 /// How the mail servers reach the database.
@@ -484,6 +494,49 @@ postlog          unix-dgram n  -      n      -      1       postlogd
         ),
         secret: true,
     });
+    // Authentication reports to Mailward: in a file of their own, readable by root and
+    // Dovecot only (it holds the policy token).
+    let policy = match (&args.auth_policy, &args.auth_policy_token) {
+        (Some(url), Some(token)) => {
+            let url = url.trim_end_matches('/');
+            let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                && url.chars().all(|c| c.is_ascii_graphic());
+            if !ok {
+                return Err(format!(
+                    "--auth-policy {url:?}: give Mailward's address as http://HOST:PORT"
+                ));
+            }
+            files.push(RenderedFile {
+                path: "dovecot/auth-policy.conf.ext",
+                text: format!(
+                    "# Rendered by `mailward mailplane render`: render again rather than edit.
+                     # Every authentication is reported to Mailward (monitoring); a failure to
+                     # reach it never refuses a login.
+                     auth_policy_server_url = {url}{path}
+                     auth_policy_server_api_header = X-Mailward-Policy:{token}
+                     auth_policy_hash_nonce = {token}
+                     auth_policy_request_attributes = login=%{{requested_username}} remote=%{{rip}} protocol=%s via=%{{passdb:mailward_via}}
+                     auth_policy_report_after_auth = yes
+                     auth_policy_check_before_auth = yes
+                     auth_policy_check_after_auth = no
+                     auth_policy_reject_on_fail = no
+                     auth_policy_server_timeout_msecs = 2000
+",
+                    path = app::monitoring::http::POLICY_PATH,
+                ),
+                secret: true,
+            });
+            format!(
+                "!include {}
+",
+                p("dovecot/auth-policy.conf.ext")
+            )
+        }
+        (Some(_), None) => {
+            return Err("--auth-policy needs the policy token (the CLI reads it)".into())
+        }
+        _ => String::new(),
+    };
     let dh = Path::new("/usr/share/dovecot/dh.pem");
     let fast = if args.fast_auth_failures {
         "\n# --fast-auth-failures (test harnesses): no delay and no penalty after a failed login.\n\
@@ -542,11 +595,14 @@ namespace inbox {{
 passdb {{
   driver = sql
   args = {passdb}
+  override_fields = mailward_via=password
 }}
 passdb {{
   driver = sql
   args = {apppass}
+  override_fields = mailward_via=app_password
 }}
+{policy}
 userdb {{
   driver = sql
   args = {userdb}
@@ -639,6 +695,7 @@ service quota-status {{
             ty_dict = db.dovecot_driver(),
             dict = p("dovecot/dict-usage.conf.ext"),
             host = args.hostname,
+            policy = policy,
         ),
         secret: false,
     });

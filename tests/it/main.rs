@@ -9,6 +9,7 @@ mod imports;
 mod mailboxes;
 mod mailplane;
 mod matrix;
+mod monitoring;
 mod overview;
 mod ownership;
 mod package;

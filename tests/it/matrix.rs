@@ -108,6 +108,33 @@ fn table() -> Vec<Row> {
         row("/plans", Page, "/plans", "", ALL, None),
         row("/operators", Page, "/operators", "", PLATFORM, None),
         row("/audit", Page, "/audit", "", ALL, None),
+        row("/alerts", Page, "/alerts", "", NOT_VIEWER, None),
+        row(
+            "get_alerts_page",
+            ServerFn,
+            app::monitoring::pages::GetAlertsPage::PATH,
+            "state=",
+            NOT_VIEWER,
+            None,
+        ),
+        // No alert of that id: those who may act reach the lookup (not found); a client
+        // viewer is refused before it.
+        row(
+            "/alerts/{id}/acknowledge",
+            Form,
+            "/alerts/alert_none/acknowledge",
+            "note=",
+            [N, N, N, F],
+            None,
+        ),
+        row(
+            "/alerts/{id}/resolve",
+            Form,
+            "/alerts/alert_none/resolve",
+            "note=",
+            [N, N, N, F],
+            None,
+        ),
         row(
             "/account/sessions",
             Page,
@@ -521,6 +548,30 @@ fn table() -> Vec<Row> {
         // ---- REST (bearer tokens; a client viewer cannot hold one) ----
         row("/api/v1/me", Get, "/api/v1/me", "", NOT_VIEWER, None),
         row("/api/v1/audit", Get, "/api/v1/audit", "", NOT_VIEWER, None),
+        row(
+            "/api/v1/alerts",
+            Get,
+            "/api/v1/alerts",
+            "",
+            NOT_VIEWER,
+            None,
+        ),
+        row(
+            "/api/v1/alerts/{id}/acknowledge",
+            Post,
+            "/api/v1/alerts/alert_none/acknowledge",
+            r#"{"note":""}"#,
+            [N, N, N, F],
+            None,
+        ),
+        row(
+            "/api/v1/alerts/{id}/resolve",
+            Post,
+            "/api/v1/alerts/alert_none/resolve",
+            r#"{"note":""}"#,
+            [N, N, N, F],
+            None,
+        ),
         row("/api/v1/openapi.json", Public, "", "", ALL, None),
         row("/api/v1/plans", Get, "/api/v1/plans", "", NOT_VIEWER, None),
         row(

@@ -37,6 +37,10 @@ const OWNERS: &[(&str, &str)] = &[
     ("dns_records", "app/src/dns/store.rs"),
     ("dkim_keys", "app/src/dns/store.rs"),
     ("dkim_delegations", "app/src/dns/store.rs"),
+    ("signin_failures", "app/src/monitoring/store.rs"),
+    ("mail_networks", "app/src/monitoring/store.rs"),
+    ("alerts", "app/src/monitoring/store.rs"),
+    ("monitor_cursor", "app/src/monitoring/store.rs"),
     ("dmarc_reports", "app/src/dns/store.rs"),
     ("dmarc_rows", "app/src/dns/store.rs"),
     ("audit_events", "app/src/audit/store.rs"),
@@ -904,6 +908,7 @@ fn services_call_each_other_without_cycles() {
         "dns",
         "imports",
         "mailboxes",
+        "monitoring",
         "routing",
         "tenancy",
     ];

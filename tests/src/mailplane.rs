@@ -122,6 +122,16 @@ impl MailPlane {
 
     /// The mail plane with submitted mail signed by the milter at `milter` (`inet:…`).
     pub async fn start_with(app: &TestApp, milter: Option<String>) -> MailPlane {
+        Self::start_full(app, milter, false).await
+    }
+
+    /// The mail plane reporting every authentication to the test's Mailward (Dovecot's
+    /// authentication policy protocol).
+    pub async fn start_reporting(app: &TestApp) -> MailPlane {
+        Self::start_full(app, None, true).await
+    }
+
+    async fn start_full(app: &TestApp, milter: Option<String>, report: bool) -> MailPlane {
         let uid = run(Command::new("id").arg("-u"));
         assert_eq!(
             uid.trim(),
@@ -184,6 +194,9 @@ impl MailPlane {
                 postmaster: None,
                 fast_auth_failures: true,
                 milter: milter.clone(),
+                auth_policy: report.then(|| app.base.clone()),
+                auth_policy_token: report
+                    .then(|| app::monitoring::service::policy_token(&app.state.config).unwrap()),
             };
             let files = server::mailplane::render(&args, &db).unwrap();
             server::mailplane::write(&args, &files).unwrap();
@@ -263,6 +276,24 @@ impl MailPlane {
     }
 
     /// Whether IMAP (STARTTLS port, from loopback) accepts this login.
+    /// An IMAPS login from another loopback address (`127.x.y.z`: another network).
+    pub async fn imap_login_from(&self, source: &str, user: &str, password: &str) -> bool {
+        let out = tokio::process::Command::new("python3")
+            .arg(repo().join("tests/mailclient.py"))
+            .args(["login", &self.imaps.to_string(), user, password, "tls"])
+            .env("MAILCLIENT_SOURCE", source)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mailclient: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["ok"] == true
+    }
+
     pub async fn imap_login(&self, user: &str, password: &str) -> bool {
         let port = self.imap.to_string();
         self.client(&["login", &port, user, password]).await["ok"] == true

@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::auth::rest::routes())
         .merge(crate::audit::rest::routes())
         .merge(crate::dns::rest::routes())
+        .merge(crate::monitoring::rest::routes())
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -94,7 +95,8 @@ impl utoipa::Modify for BearerScheme {
         routing::persistence_report, routing::routing_badges, routing::get_routing_policy,
         routing::set_routing_policy,
         crate::dns::rest::get_dns, crate::dns::rest::check_dns, crate::dns::rest::create_dkim_key, crate::dns::rest::rotate_dkim_key, crate::dns::rest::put_dkim_delegation, crate::dns::rest::upload_report,
-        crate::dns::rest::list_templates, crate::dns::rest::put_template),
+        crate::dns::rest::list_templates, crate::dns::rest::put_template,
+        crate::monitoring::rest::list_alerts, crate::monitoring::rest::acknowledge_alert, crate::monitoring::rest::resolve_alert),
     components(schemas(identity::Me, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
         crate::tenancy::Domain, crate::tenancy::service::NewTenant,
@@ -111,7 +113,8 @@ impl utoipa::Modify for BearerScheme {
         crate::routing::RoutingPolicy, routing::RoutingPolicyPatch, crate::routing::RoutingBadges, crate::routing::PersistenceItem,
         routing::DisableRequest,
         crate::dns::DomainDns, crate::dns::Expected, crate::dns::Observed, crate::dns::DkimKey,
-        crate::dns::Template, crate::dns::rest::NewDkimKey, crate::dns::rest::RotateDkimKey, crate::dns::rest::DkimDelegation, crate::dns::ImportedReport, crate::dns::DmarcSummary, crate::dns::DmarcDay, crate::dns::DmarcSource, crate::dns::rest::CategoryTemplate)),
+        crate::dns::Template, crate::dns::rest::NewDkimKey, crate::dns::rest::RotateDkimKey, crate::dns::rest::DkimDelegation, crate::dns::ImportedReport, crate::dns::DmarcSummary, crate::dns::DmarcDay, crate::dns::DmarcSource, crate::dns::rest::CategoryTemplate,
+        crate::monitoring::Alert, crate::monitoring::rest::AlertNote)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

@@ -459,6 +459,16 @@ pub fn to_jsonl(events: &[AuditEvent]) -> String {
 
 pub use super::store::{claim_head_key, head_key_id, stats};
 
+/// Up to `limit` events after `seq`, in order: for readers that follow the log (the
+/// monitoring watcher).
+pub async fn events_after(db: &Db, seq: i64, limit: i64) -> AppResult<Vec<AuditEvent>> {
+    Ok(super::store::page_from(db, seq + 1, limit)
+        .await?
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect())
+}
+
 /// Loads (or on first start creates) the configured key, checks it is the key this
 /// database's chain was written with, and hands back the database handle that records with
 /// it. Every process that writes the audit log opens its database through here.

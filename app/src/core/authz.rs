@@ -201,10 +201,14 @@ pub enum Action {
     OverrideVerification,
     /// Edit the DNS baseline templates of the domain categories (owners only).
     ManageDnsBaselines,
+    /// See the alerts of one's tenants (platform-wide ones: owners and operators).
+    ViewAlerts,
+    /// Acknowledge and resolve alerts.
+    ManageAlerts,
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 21] = [
         Action::ViewDashboard,
         Action::ViewOperators,
         Action::ManageOperators,
@@ -224,13 +228,18 @@ impl Action {
         Action::ManageOwnMailbox,
         Action::OverrideVerification,
         Action::ManageDnsBaselines,
+        Action::ViewAlerts,
+        Action::ManageAlerts,
     ];
 
     /// The API-token scope an action needs.
     pub fn scope(self) -> Scope {
         match self {
             Action::ViewAudit | Action::ExportAudit => Scope::Audit,
-            Action::ViewDashboard | Action::ViewOperators | Action::ViewTenants => Scope::Read,
+            Action::ViewDashboard
+            | Action::ViewOperators
+            | Action::ViewTenants
+            | Action::ViewAlerts => Scope::Read,
             Action::ManageTenants
             | Action::ManageDomains
             | Action::ManagePlans
@@ -239,7 +248,8 @@ impl Action {
             | Action::ApproveChanges
             | Action::ManageOwnMailbox
             | Action::OverrideVerification
-            | Action::ManageDnsBaselines => Scope::Write,
+            | Action::ManageDnsBaselines
+            | Action::ManageAlerts => Scope::Write,
             Action::ManageOperators
             | Action::RevealInvite
             | Action::RevokeInvite
@@ -285,6 +295,8 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | ExportAudit
                 | ManageOwnAccount
                 | CreateApiToken
+                | ViewAlerts
+                | ManageAlerts
         ),
         // A client viewer reads; the only thing they change is their own sign-ins.
         Role::ClientViewer => matches!(
@@ -440,6 +452,9 @@ mod tests {
                 ManageOwnMailbox => [false, false, false, false],
                 OverrideVerification => [true, false, false, false],
                 ManageDnsBaselines => [true, false, false, false],
+                // Client viewers: not until a tenant may choose to show them its alerts.
+                ViewAlerts => [true, true, true, false],
+                ManageAlerts => [true, true, true, false],
             }
         };
         for action in Action::ALL {

@@ -85,6 +85,12 @@ pub struct Config {
     /// A file holding the TSIG key for those updates as `algorithm:name:base64-secret` (the
     /// `knsupdate -y` / `nsupdate -y` form; `MAILWARD_DKIM_ZONE_TSIG_FILE`). Keep it 0600.
     pub dkim_zone_tsig_file: Option<String>,
+    /// Failed sign-ins (console, self-service, IMAP, SMTP) from one address — or against one
+    /// account — within `alert_failure_minutes` that raise an alert.
+    pub alert_failure_burst: i64,
+    pub alert_failure_minutes: i64,
+    /// A mail login from a network the account has not used for this many days is an alert.
+    pub alert_new_network_days: i64,
 }
 
 /// Outgoing mail (`[smtp]`). `Debug` never shows the password.
@@ -332,6 +338,9 @@ impl Default for Config {
             dkim_zone: None,
             dkim_zone_server: None,
             dkim_zone_tsig_file: None,
+            alert_failure_burst: 10,
+            alert_failure_minutes: 10,
+            alert_new_network_days: 30,
         }
     }
 }
@@ -443,6 +452,9 @@ impl Config {
             ("reset_burst_count", self.reset_burst_count),
             ("reset_burst_minutes", self.reset_burst_minutes),
             ("change_request_ttl_hours", self.change_request_ttl_hours),
+            ("alert_failure_burst", self.alert_failure_burst),
+            ("alert_failure_minutes", self.alert_failure_minutes),
+            ("alert_new_network_days", self.alert_new_network_days),
         ] {
             if !(1..=10_000).contains(&v) {
                 return Err(format!("{name} must be between 1 and 10000 (got {v})"));

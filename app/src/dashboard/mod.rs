@@ -30,6 +30,8 @@ pub struct Dashboard {
     pub reset_bursts: Vec<crate::mailboxes::ResetBurst>,
     /// Catch-alls on, external forwards, routes expiring soon, routing requests waiting.
     pub routing: crate::routing::RoutingBadges,
+    /// Open alerts in the actor's scope, by severity.
+    pub open_alerts: Vec<(String, i64)>,
 }
 
 #[server(prefix = "/_sf")]
@@ -77,6 +79,7 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
         let pending = crate::changes::service::pending_count(&c.st, &actor);
         let bursts = crate::mailboxes::service::reset_bursts(&c.st, &actor);
         let routing = crate::routing::service::badges(&c.st, &actor);
+        let alerts = crate::monitoring::service::open_counts(&c.st, &actor);
         let (
             (operators, invites),
             (failed, total),
@@ -86,7 +89,10 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
             pending_approvals,
             reset_bursts,
             routing,
-        ) = tokio::try_join!(counts, stats, recent, totals, browse, pending, bursts, routing)?;
+            open_alerts,
+        ) = tokio::try_join!(
+            counts, stats, recent, totals, browse, pending, bursts, routing, alerts
+        )?;
         Ok(Dashboard {
             platform,
             now,
@@ -102,6 +108,7 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
             pending_approvals,
             reset_bursts,
             routing,
+            open_alerts,
         })
     })
     .await
@@ -171,6 +178,7 @@ pub fn DashboardPage() -> impl IntoView {
                         {format!("{} change request{} waiting for approval →", d.pending_approvals, if d.pending_approvals == 1 { "" } else { "s" })}
                     </a>
                 })}
+                {alerts_banner(&d.open_alerts)}
                 <div class="grid gap-4 grid-cols-2 lg:grid-cols-4">
                     <Stat label="Tenants" value=d.tenants.to_string() href="/tenants"/>
                     <Stat label="Domains" value=d.domains.to_string()/>
@@ -225,4 +233,36 @@ fn RoutingLine(b: crate::routing::RoutingBadges) -> impl IntoView {
             <a class="link" href="/routing/report">"persistence report"</a>
         </p>
     }
+}
+
+/// The open alerts, most severe first, as one line to the inbox (nothing when none).
+fn alerts_banner(counts: &[(String, i64)]) -> impl IntoView {
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let n = |sev: &str| {
+        counts
+            .iter()
+            .find(|(s, _)| s == sev)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    let critical = n("critical");
+    let parts: Vec<String> = [
+        ("critical", critical),
+        ("warning", n("warning")),
+        ("info", n("info")),
+    ]
+    .into_iter()
+    .filter(|(_, k)| *k > 0)
+    .map(|(s, k)| format!("{k} {s}"))
+    .collect();
+    let class = if critical > 0 {
+        "block rounded-lg border border-red-300 bg-red-50 px-4 py-3 text-sm text-red-900 hover:bg-red-100"
+    } else {
+        "block rounded-lg border border-amber-300 bg-amber-50 px-4 py-3 text-sm text-amber-900 hover:bg-amber-100"
+    };
+    (total > 0).then(|| view! {
+        <a href="/alerts?state=open" class=class data-testid="open-alerts" data-count=total.to_string()>
+            {format!("{total} open alert{} ({}) →", if total == 1 { "" } else { "s" }, parts.join(", "))}
+        </a>
+    })
 }

@@ -12,6 +12,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/mailboxes", "Mailboxes", "M3 7l9 6 9-6M3 7v10h18V7M3 7h18"),
     ("/routing", "Routing", "M4 7h11l-3-3m3 3l-3 3M20 17H9l3 3m-3-3l3-3"),
     ("/approvals", "Approvals", "M9 12l2 2 4-4m5 2a8 8 0 11-16 0 8 8 0 0116 0z"),
+    ("/alerts", "Alerts", "M12 9v4m0 4h.01M10.3 3.9L1.8 18a2 2 0 001.7 3h17a2 2 0 001.7-3L13.7 3.9a2 2 0 00-3.4 0z"),
     ("/dns/templates", "DNS baselines", "M4 5h16v4H4zM4 15h16v4H4zM8 7h.01M8 17h.01"),
     ("/audit", "Audit", "M9 5h6m-6 4h6m-6 4h4M6 3h12v18H6z"),
     ("/plans", "Plans", "M4 6h16v12H4zM4 10h16"),

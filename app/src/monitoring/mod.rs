@@ -1,0 +1,63 @@
+//! Monitoring: the signals — failed sign-ins across the console, self-service, IMAP and SMTP
+//! (the mail plane reports every authentication through Dovecot's authentication policy
+//! protocol), logins from networks an account has not used, DNS drift, routing turned on,
+//! bursts of resets — raised as alerts: deduplicated while open, linked to what caused them,
+//! acknowledged and resolved by people, every step audited.
+//!
+//! Tables (`store.rs`): `signin_failures`, `mail_networks`, `alerts`, `monitor_cursor`.
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+pub mod http;
+#[cfg(feature = "ssr")]
+pub mod kinds;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod rest;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+/// One alert as the inbox and the API show it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Alert {
+    pub id: String,
+    /// `None`: platform-wide (a source address attacking several tenants).
+    pub tenant_id: Option<String>,
+    pub tenant_name: Option<String>,
+    /// The rule that raised it: `signin.failure_burst`, `mail.new_network`, `dns.drift`,
+    /// `routing.enabled`, `mailbox.reset_burst`, `dmarc.new_source`.
+    pub rule: String,
+    /// `info`, `warning`, `critical`.
+    pub severity: String,
+    pub title: String,
+    /// JSON object: the facts of the signal (address, account, counts, domain …).
+    pub detail: String,
+    /// What caused it, newest last: `audit:<seq>` (an audit event) or `failure:<id>` (a
+    /// failed sign-in).
+    pub evidence: Vec<String>,
+    /// `open`, `acknowledged`, `resolved`.
+    pub state: String,
+    pub first_at: i64,
+    pub last_at: i64,
+    /// How many times the signal fired while this alert was not resolved.
+    pub hits: i64,
+    pub acked_by: Option<String>,
+    pub acked_at: Option<i64>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<i64>,
+    pub note: Option<String>,
+}
+
+pub const ALERT_STATES: [&str; 3] = ["open", "acknowledged", "resolved"];
+
+/// Tailwind tone of a severity.
+pub fn severity_tone(s: &str) -> &'static str {
+    match s {
+        "critical" => "red",
+        "warning" => "amber",
+        _ => "gray",
+    }
+}

@@ -1,0 +1,156 @@
+//! The alert inbox (`/alerts`): what the signals raised, newest first, with acknowledge and
+//! resolve (and a note) for those who may.
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+use super::{severity_tone, Alert};
+use crate::auth::PageData;
+use crate::ui::{signed_in_page, Badge, EmptyState, Time};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AlertsPage {
+    pub alerts: Vec<Alert>,
+    /// The state shown: `open`, `acknowledged`, `resolved`, or "" for all not resolved.
+    pub state: String,
+    pub can_manage: bool,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_alerts_page(state: String) -> Result<PageData<AlertsPage>, ServerFnError> {
+    use crate::core::authz::{authorize, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let s = (!state.is_empty()).then_some(state.as_str());
+        let alerts = super::service::alerts(&c.st, &a, s).await?;
+        Ok(AlertsPage {
+            alerts,
+            state: state.clone(),
+            can_manage: authorize(&a, Action::ManageAlerts).is_ok(),
+            now: c.st.clock.now(),
+        })
+    })
+    .await
+}
+
+fn state_badge(s: &str) -> impl IntoView {
+    let (text, tone) = match s {
+        "open" => ("open", "red"),
+        "acknowledged" => ("acknowledged", "amber"),
+        _ => ("resolved", "green"),
+    };
+    view! { <Badge text=text tone=tone/> }
+}
+
+/// The facts of an alert as "key: value" pairs.
+fn facts(detail: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(detail).unwrap_or_default();
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        serde_json::Value::Array(a) => a
+                            .iter()
+                            .map(|x| {
+                                x.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| x.to_string())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        v => v.to_string(),
+                    };
+                    format!("{}: {v}", k.replace('_', " "))
+                })
+                .collect::<Vec<_>>()
+                .join(" · ")
+        })
+        .unwrap_or_default()
+}
+
+#[component]
+pub fn AlertsPageView() -> impl IntoView {
+    let query = use_query_map();
+    let state = move || query.read().get("state").unwrap_or_default();
+    let data = Resource::new(state, get_alerts_page);
+    signed_in_page(
+        "Alerts",
+        Some("Alerts"),
+        "What the signals raised: failed sign-in bursts, logins from new networks, DNS drift, forwarding turned on, reset bursts. One alert per cause while it is not resolved.",
+        data,
+        |p: AlertsPage| {
+            let tabs = [("", "Not resolved"), ("open", "Open"), ("acknowledged", "Acknowledged"), ("resolved", "Resolved")];
+            let now = p.now;
+            let can_manage = p.can_manage;
+            view! {
+                <nav class="flex flex-wrap gap-2 text-sm" aria-label="Alert states" data-testid="alert-tabs">
+                    {tabs.into_iter().map(|(s, label)| {
+                        let href = if s.is_empty() { "/alerts".to_string() } else { format!("/alerts?state={s}") };
+                        let current = p.state == s;
+                        view! {
+                            <a href=href class=if current { "btn btn-primary" } else { "btn btn-secondary" } aria-current=current.then_some("page")>{label}</a>
+                        }
+                    }).collect_view()}
+                </nav>
+                {if p.alerts.is_empty() {
+                    view! { <EmptyState title="No alerts" hint="Nothing has fired here. Alerts appear when a signal crosses its threshold."/> }.into_any()
+                } else {
+                    view! {
+                        <ul class="space-y-3" data-testid="alerts">
+                            {p.alerts.into_iter().map(|a| {
+                                let id = a.id.clone();
+                                view! {
+                                    <li class="card p-4 space-y-2" data-testid="alert" data-rule=a.rule.clone() data-state=a.state.clone()>
+                                        <div class="flex flex-wrap items-center gap-2">
+                                            <Badge text=a.severity.clone() tone=severity_tone(&a.severity)/>
+                                            {state_badge(&a.state)}
+                                            <span class="font-medium">{a.title.clone()}</span>
+                                        </div>
+                                        <p class="text-sm text-zinc-600">
+                                            {a.tenant_name.clone().map(|t| format!("{t} · ")).unwrap_or_else(|| "Platform · ".into())}
+                                            {format!("{} · ", a.rule)}
+                                            {if a.hits > 1 { format!("fired {} times · first ", a.hits) } else { "raised ".to_string() }}
+                                            <Time at=a.first_at now=now/>
+                                            {(a.hits > 1).then(|| view! { <span>" · last "<Time at=a.last_at now=now/></span> })}
+                                        </p>
+                                        <p class="text-sm text-zinc-700 break-words">{facts(&a.detail)}</p>
+                                        {a.acked_by.clone().map(|by| view! { <p class="text-xs text-zinc-500">{format!("Acknowledged by {by}")}</p> })}
+                                        {a.resolved_by.clone().map(|by| view! { <p class="text-xs text-zinc-500">{format!("Resolved by {by}")}</p> })}
+                                        {a.note.clone().map(|n| view! { <p class="text-sm italic text-zinc-600">{format!("Note: {n}")}</p> })}
+                                        <p class="text-xs text-zinc-500 break-words" data-testid="evidence">
+                                            "Behind it: "
+                                            {a.evidence.iter().rev().take(8).map(|e| match e.strip_prefix("audit:").and_then(|n| n.parse::<i64>().ok()) {
+                                                Some(seq) => view! { <a class="link mr-2" href=format!("/audit?before={}", seq + 1)>{format!("event #{seq}")}</a> }.into_any(),
+                                                None => view! { <span class="mr-2">{e.replace("failure:", "failed sign-in ").replace("login:", "login ")}</span> }.into_any(),
+                                            }).collect_view()}
+                                        </p>
+                                        {(can_manage && a.state != "resolved").then(|| view! {
+                                            <div class="flex flex-wrap items-end gap-2">
+                                                <form method="post" action=format!("/alerts/{id}/acknowledge") class="flex flex-wrap items-end gap-2">
+                                                    {(a.state == "open").then(|| view! {
+                                                        <label class="sr-only" for=format!("note-{id}")>"Note"</label>
+                                                        <input class="input w-64 max-w-full" id=format!("note-{id}") name="note" placeholder="Note (optional)" maxlength="2000"/>
+                                                        <button class="btn btn-secondary" type="submit" data-testid="acknowledge">"Acknowledge"</button>
+                                                    })}
+                                                </form>
+                                                <form method="post" action=format!("/alerts/{id}/resolve") class="flex flex-wrap items-end gap-2">
+                                                    <label class="sr-only" for=format!("rnote-{id}")>"Resolution note"</label>
+                                                    <input class="input w-64 max-w-full" id=format!("rnote-{id}") name="note" placeholder="What was it? (optional)" maxlength="2000"/>
+                                                    <button class="btn btn-primary" type="submit" data-testid="resolve">"Resolve"</button>
+                                                </form>
+                                            </div>
+                                        })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            }
+        },
+    )
+}

@@ -1,0 +1,672 @@
+//! Monitoring use cases: the mail plane's authentication reports (Dovecot's policy protocol),
+//! the signal rules, raising alerts (deduplicated while not resolved), the inbox, and the
+//! watcher that follows the audit log (`monitoring.watch`, every minute).
+//!
+//! Rules, with their defaults (configuration in brackets):
+//! - failed sign-ins — console, self-service, IMAP, SMTP — from one source address:
+//!   `alert_failure_burst` (10) within `alert_failure_minutes` (10) raise one alert per
+//!   address; from many addresses against one account, one per account;
+//! - a mail-plane login from a network (/24, /48) the account has not used in
+//!   `alert_new_network_days` (30), for an account that has a history (the first login of a
+//!   new mailbox is not an anomaly); an app password from such a network says so;
+//! - DNS drift (resolved by itself when the records are back), forwarding or a catch-all
+//!   turned on, a burst of password resets in a tenant, a DMARC sending source never seen.
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::store::{self, Failure};
+use super::Alert;
+use crate::audit::service::{record, Event};
+use crate::audit::AuditEvent;
+use crate::core::authz::{authorize, authorize_in, Action, Actor, TenantScope};
+use crate::core::db::Tx;
+use crate::core::state::AppState;
+use crate::core::{AppError, AppResult};
+
+/// Failed sign-ins are kept this long.
+pub const RETAIN_FAILURES_DAYS: i64 = 30;
+/// Evidence kept per alert (the latest).
+const MAX_EVIDENCE: usize = 50;
+
+/// The network an address belongs to, for "seen before": its /24 (IPv4) or /48 (IPv6).
+pub fn network_of(remote: &str) -> String {
+    match remote.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => network_of(&v4.to_string()),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+            }
+        },
+        Err(_) => "unknown".into(),
+    }
+}
+
+/// What Dovecot sends for one authentication (the attributes `mailward mailplane render`
+/// asks for, plus `success` on a report).
+#[derive(Debug, Default, Deserialize)]
+pub struct PolicyRequest {
+    #[serde(default)]
+    pub login: String,
+    #[serde(default)]
+    pub remote: String,
+    #[serde(default)]
+    pub protocol: String,
+    /// `password` or `app_password` (which passdb matched); empty when none did.
+    #[serde(default)]
+    pub via: String,
+    pub success: Option<bool>,
+    #[serde(default)]
+    pub policy_reject: bool,
+}
+
+static TOKENS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+    std::sync::OnceLock::new();
+
+/// The secret the mail plane presents to the policy endpoint (64 hex digits in
+/// `mailplane-policy.key` beside the database, made on first use). `mailward mailplane
+/// render` writes it into Dovecot's configuration.
+pub fn policy_token(cfg: &crate::core::config::Config) -> AppResult<String> {
+    let path = crate::core::audit_key::secret_path(cfg, None, "mailplane-policy.key");
+    let key = path.display().to_string();
+    let cache = TOKENS.get_or_init(Default::default);
+    if let Some(t) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(t);
+    }
+    let (secret, _) =
+        crate::core::audit_key::load_or_create_secret(&path, "mail-plane policy key")?;
+    let token = hex::encode(secret);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, token.clone());
+    }
+    Ok(token)
+}
+
+/// Whether a presented token is the policy token (compared in constant time).
+pub fn policy_token_ok(cfg: &crate::core::config::Config, presented: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let Ok(token) = policy_token(cfg) else {
+        return false;
+    };
+    let a = Sha256::digest(token.as_bytes());
+    let b = Sha256::digest(presented.trim().as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+fn protocol_of(p: &str) -> &'static str {
+    match p.to_ascii_lowercase().as_str() {
+        "imap" => "imap",
+        "smtp" | "submission" => "smtp",
+        _ => "other",
+    }
+}
+
+/// One authentication the mail plane reports (after it happened: the login did not wait).
+pub async fn policy_report(st: &AppState, req: PolicyRequest) -> AppResult<()> {
+    let login: String = req.login.trim().to_lowercase().chars().take(320).collect();
+    let remote = match req.remote.trim().parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => "unknown".to_string(),
+    };
+    let protocol = protocol_of(&req.protocol);
+    let sys = Actor::system("mail plane");
+    let g = authorize(&sys, Action::ManageMailboxes)?;
+    let mailbox = if login.is_empty() {
+        None
+    } else {
+        crate::mailboxes::store::get(&st.db, &g, &login).await?
+    };
+    if req.success == Some(true) && !req.policy_reject {
+        let Some(m) = mailbox else {
+            return Ok(());
+        };
+        let via = match req.via.as_str() {
+            "password" => "password",
+            "app_password" => "app_password",
+            _ => "unknown",
+        };
+        return login_seen(st, &m.id, &m.tenant_id, &m.address, &remote, protocol, via).await;
+    }
+    let id = crate::core::secrets::new_id("fail");
+    failure_seen(
+        st,
+        &Failure {
+            id: &id,
+            at: st.clock.now(),
+            login: &login,
+            mailbox_id: mailbox.as_ref().map(|m| m.id.as_str()),
+            tenant_id: mailbox.as_ref().map(|m| m.tenant_id.as_str()),
+            protocol,
+            remote: &remote,
+            network: &network_of(&remote),
+        },
+    )
+    .await
+}
+
+/// A successful mail-plane login: noted per network; a network the account has not used for
+/// `alert_new_network_days` raises an alert (unless the account has no history yet).
+async fn login_seen(
+    st: &AppState,
+    mailbox_id: &str,
+    tenant_id: &str,
+    address: &str,
+    remote: &str,
+    protocol: &str,
+    via: &str,
+) -> AppResult<()> {
+    let now = st.clock.now();
+    let network = network_of(remote);
+    let since = now - st.config.alert_new_network_days * 86400;
+    let mut tx = st.db.begin().await?;
+    let (last, others) = store::network_history(tx.conn(), mailbox_id, &network, since).await?;
+    store::saw_network(
+        tx.conn(),
+        mailbox_id,
+        tenant_id,
+        &network,
+        remote,
+        protocol,
+        via,
+        now,
+    )
+    .await?;
+    let new_here = last.is_none_or(|l| l < since);
+    let mut raised = false;
+    if new_here && others > 0 {
+        let app = via == "app_password";
+        let signal = Signal {
+            rule: "mail.new_network",
+            key: format!("mail.new_network:{mailbox_id}:{network}"),
+            tenant_id: Some(tenant_id.to_string()),
+            severity: "warning",
+            title: if app {
+                format!("An app password of {address} was used from a new network ({network})")
+            } else {
+                format!("{address} signed in from a new network ({network})")
+            },
+            detail: json!({
+                "mailbox": address, "network": network, "remote": remote,
+                "protocol": protocol, "via": via,
+                "not_seen_for_days": st.config.alert_new_network_days,
+                "known_networks": others,
+            }),
+            evidence: format!("login:{protocol}:{remote}"),
+        };
+        raised = raise(&mut tx, st, &signal, now).await?;
+    }
+    finish(tx, raised).await
+}
+
+/// A failed sign-in (any door): recorded; a burst from one address, or against one account
+/// from many, raises one alert that later failures add to.
+pub async fn failure_seen(st: &AppState, f: &Failure<'_>) -> AppResult<()> {
+    let window = st.config.alert_failure_minutes * 60;
+    let burst = st.config.alert_failure_burst;
+    let mut tx = st.db.begin().await?;
+    store::insert_failure(tx.conn(), f).await?;
+    let since = f.at - window;
+    let (from_source, logins, tenants) = store::failures_from(tx.conn(), f.remote, since).await?;
+    let mut raised = false;
+    if from_source >= burst {
+        // One tenant's accounts: that tenant's alert; several (or none known): the platform's.
+        let tenant = (tenants.len() == 1).then(|| tenants[0].clone());
+        let signal = Signal {
+            rule: "signin.failure_burst",
+            key: format!("signin.failure_burst:source:{}", f.remote),
+            tenant_id: tenant,
+            severity: if from_source >= burst * 5 {
+                "critical"
+            } else {
+                "warning"
+            },
+            title: format!(
+                "{from_source} failed sign-ins from {} in {} minutes",
+                f.remote, st.config.alert_failure_minutes
+            ),
+            detail: json!({
+                "remote": f.remote, "network": f.network, "failures": from_source,
+                "accounts": logins.iter().take(20).collect::<Vec<_>>(),
+                "accounts_total": logins.len(), "last_protocol": f.protocol,
+                "window_minutes": st.config.alert_failure_minutes,
+            }),
+            evidence: format!("failure:{}", f.id),
+        };
+        raised = raise(&mut tx, st, &signal, f.at).await?;
+    } else if !f.login.is_empty() {
+        let (for_login, sources) = store::failures_for(tx.conn(), f.login, since).await?;
+        if for_login >= burst {
+            let signal = Signal {
+                rule: "signin.failure_burst",
+                key: format!("signin.failure_burst:account:{}", f.login),
+                tenant_id: f.tenant_id.map(str::to_string),
+                severity: "warning",
+                title: format!(
+                    "{for_login} failed sign-ins for {} from {sources} addresses in {} minutes",
+                    f.login, st.config.alert_failure_minutes
+                ),
+                detail: json!({
+                    "account": f.login, "failures": for_login, "sources": sources,
+                    "last_remote": f.remote, "last_protocol": f.protocol,
+                    "window_minutes": st.config.alert_failure_minutes,
+                }),
+                evidence: format!("failure:{}", f.id),
+            };
+            raised = raise(&mut tx, st, &signal, f.at).await?;
+        }
+    }
+    finish(tx, raised).await
+}
+
+/// A transaction that raised an alert carries its event; one that only noted an observation
+/// (a login, a failure, another hit on a live alert) is the system's bookkeeping.
+async fn finish(tx: Tx, raised: bool) -> AppResult<()> {
+    if raised {
+        tx.commit().await
+    } else {
+        tx.commit_bookkeeping().await
+    }
+}
+
+/// What a rule found.
+pub struct Signal {
+    pub rule: &'static str,
+    /// Alerts with the same key are one alert while it is not resolved.
+    pub key: String,
+    pub tenant_id: Option<String>,
+    pub severity: &'static str,
+    pub title: String,
+    pub detail: serde_json::Value,
+    pub evidence: String,
+}
+
+/// Raises the signal's alert, or adds to the live one with its key. Returns whether a new
+/// alert was raised (then an `alert.raised` event is in the transaction).
+pub async fn raise(tx: &mut Tx, _st: &AppState, s: &Signal, now: i64) -> AppResult<bool> {
+    let detail = s.detail.to_string();
+    for _ in 0..2 {
+        if let Some(live) = store::live_by_key(tx.conn(), &s.key).await? {
+            let mut evidence = live.evidence.clone();
+            if !evidence.contains(&s.evidence) {
+                evidence.push(s.evidence.clone());
+            }
+            if evidence.len() > MAX_EVIDENCE {
+                evidence.drain(..evidence.len() - MAX_EVIDENCE);
+            }
+            let severity = if rank(s.severity) > rank(&live.severity) {
+                s.severity
+            } else {
+                live.severity.as_str()
+            };
+            store::bump_alert(tx.conn(), &live.id, now, &detail, &evidence, severity).await?;
+            return Ok(false);
+        }
+        let a = Alert {
+            id: crate::core::secrets::new_id("alert"),
+            tenant_id: s.tenant_id.clone(),
+            tenant_name: None,
+            rule: s.rule.to_string(),
+            severity: s.severity.to_string(),
+            title: s.title.clone(),
+            detail: detail.clone(),
+            evidence: vec![s.evidence.clone()],
+            state: "open".into(),
+            first_at: now,
+            last_at: now,
+            hits: 1,
+            acked_by: None,
+            acked_at: None,
+            resolved_by: None,
+            resolved_at: None,
+            note: None,
+        };
+        match store::insert_alert(tx.conn(), &a, &s.key).await {
+            Ok(()) => {
+                let mut ev = Event::new("alert.raised")
+                    .target(a.id.clone())
+                    .details(json!({
+                        "rule": a.rule, "severity": a.severity, "title": a.title,
+                        "detail": s.detail, "evidence": a.evidence,
+                    }));
+                if let Some(t) = &a.tenant_id {
+                    ev = ev.tenant(t.clone());
+                }
+                record(tx, &Actor::system("monitoring"), now, ev).await?;
+                return Ok(true);
+            }
+            // Raised by someone else a moment ago: add to theirs.
+            Err(AppError::Db(sqlx::Error::Database(db))) if db.is_unique_violation() => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(AppError::Conflict(
+        "the alert changed while it was being raised".into(),
+    ))
+}
+
+fn rank(severity: &str) -> u8 {
+    match severity {
+        "critical" => 2,
+        "warning" => 1,
+        _ => 0,
+    }
+}
+
+/// The watcher: reads the audit log from where it stopped and applies the rules to what it
+/// finds. Returns how many events it read.
+pub async fn watch(st: &AppState) -> AppResult<usize> {
+    let mut read = 0;
+    for _ in 0..20 {
+        let mut conn = st.db.pool().acquire().await?;
+        let from = store::cursor(&mut conn).await?;
+        drop(conn);
+        let events = crate::audit::service::events_after(&st.db, from, 500).await?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            break;
+        };
+        for ev in &events {
+            if let Err(e) = on_event(st, ev).await {
+                tracing::warn!(seq = ev.seq, action = %ev.action, error = %e, "monitoring rule");
+            }
+        }
+        read += events.len();
+        let mut tx = st.db.begin().await?;
+        let moved = store::advance_cursor(tx.conn(), from, last).await?;
+        tx.commit_bookkeeping().await?;
+        if !moved {
+            break;
+        }
+    }
+    let mut tx = st.db.begin().await?;
+    store::purge_failures(tx.conn(), st.clock.now() - RETAIN_FAILURES_DAYS * 86400).await?;
+    tx.commit_bookkeeping().await?;
+    Ok(read)
+}
+
+fn detail_str(d: &serde_json::Value, k: &str) -> Option<String> {
+    d.get(k).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+/// The rules that read the audit log.
+async fn on_event(st: &AppState, ev: &AuditEvent) -> AppResult<()> {
+    let d: serde_json::Value = serde_json::from_str(&ev.details).unwrap_or_default();
+    let evidence = format!("audit:{}", ev.seq);
+    let signal = match ev.action.as_str() {
+        "auth.signin_failed" | "auth.second_factor_failed" | "mailbox.signin_failed" => {
+            let login = detail_str(&d, "email")
+                .or_else(|| detail_str(&d, "address"))
+                .unwrap_or_default()
+                .to_lowercase();
+            let remote = ev.ip.clone().unwrap_or_else(|| "unknown".into());
+            let id = crate::core::secrets::new_id("fail");
+            return failure_seen(
+                st,
+                &Failure {
+                    id: &id,
+                    at: ev.at,
+                    login: &login,
+                    mailbox_id: None,
+                    tenant_id: ev.tenant_id.as_deref(),
+                    protocol: if ev.action.starts_with("mailbox.") {
+                        "me"
+                    } else {
+                        "console"
+                    },
+                    remote: &remote,
+                    network: &network_of(&remote),
+                },
+            )
+            .await;
+        }
+        "dns.drift" => {
+            let domain = detail_str(&d, "domain").unwrap_or_default();
+            let red = d
+                .get("health")
+                .and_then(|h| h.get("after"))
+                .and_then(|v| v.as_str())
+                == Some("red");
+            Signal {
+                rule: "dns.drift",
+                key: format!("dns.drift:{}", ev.target.clone().unwrap_or_default()),
+                tenant_id: ev.tenant_id.clone(),
+                severity: if red { "critical" } else { "warning" },
+                title: format!("The DNS of {domain} drifted from its baseline"),
+                detail: json!({ "domain": domain, "reason": d.get("reason"), "health": d.get("health") }),
+                evidence,
+            }
+        }
+        "dns.drift_cleared" => {
+            let key = format!("dns.drift:{}", ev.target.clone().unwrap_or_default());
+            return resolve_by_system(st, &key, "The records are back to the baseline.", ev).await;
+        }
+        "route.enabled" => {
+            let kind = detail_str(&d, "kind").unwrap_or_default();
+            let source = detail_str(&d, "source").unwrap_or_default();
+            Signal {
+                rule: "routing.enabled",
+                key: format!(
+                    "routing.enabled:{}",
+                    detail_str(&d, "route").unwrap_or_else(|| ev.seq.to_string())
+                ),
+                tenant_id: ev.tenant_id.clone(),
+                severity: "warning",
+                title: format!(
+                    "{} turned on for {source}",
+                    if kind.contains("catch") {
+                        "A catch-all"
+                    } else {
+                        "Forwarding"
+                    }
+                ),
+                detail: json!({ "kind": kind, "source": source, "after": d.get("after"), "by": ev.actor_label }),
+                evidence,
+            }
+        }
+        "mailbox.reset_requested" => {
+            let Some(tenant) = ev.tenant_id.clone() else {
+                return Ok(());
+            };
+            let n = crate::audit::service::count_since(
+                &st.db,
+                crate::audit::service::By::Tenant(&tenant),
+                crate::audit::service::Actions::OneOf(&["mailbox.reset_requested"]),
+                ev.at - st.config.reset_burst_minutes * 60,
+            )
+            .await?;
+            if n < st.config.reset_burst_count {
+                return Ok(());
+            }
+            Signal {
+                rule: "mailbox.reset_burst",
+                key: format!("mailbox.reset_burst:{tenant}"),
+                tenant_id: Some(tenant),
+                severity: "warning",
+                title: format!(
+                    "{n} password resets in {} minutes",
+                    st.config.reset_burst_minutes
+                ),
+                detail: json!({ "resets": n, "window_minutes": st.config.reset_burst_minutes, "last_by": ev.actor_label }),
+                evidence,
+            }
+        }
+        "dmarc.new_source" => Signal {
+            rule: "dmarc.new_source",
+            key: format!("dmarc.new_source:{}", ev.seq),
+            tenant_id: ev.tenant_id.clone(),
+            severity: "info",
+            title: format!(
+                "Mail for {} came from a source never seen before",
+                detail_str(&d, "domain").unwrap_or_default()
+            ),
+            detail: d.clone(),
+            evidence,
+        },
+        _ => return Ok(()),
+    };
+    let mut tx = st.db.begin().await?;
+    let raised = raise(&mut tx, st, &signal, ev.at.max(st.clock.now())).await?;
+    finish(tx, raised).await
+}
+
+/// The condition behind a live alert is gone (e.g. DNS back to baseline): it resolves
+/// itself, audited.
+async fn resolve_by_system(st: &AppState, key: &str, note: &str, ev: &AuditEvent) -> AppResult<()> {
+    let sys = Actor::system("monitoring");
+    let g = authorize(&sys, Action::ManageAlerts)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let Some(a) = store::live_by_key(tx.conn(), key).await? else {
+        return Ok(());
+    };
+    if store::set_state(tx.conn(), &g, &a, "resolved", "monitoring", Some(note), now).await? {
+        let mut e = Event::new("alert.resolved")
+            .target(a.id.clone())
+            .details(json!({
+                "title": a.title, "note": note, "by_event": ev.seq,
+            }));
+        if let Some(t) = &a.tenant_id {
+            e = e.tenant(t.clone());
+        }
+        record(&mut tx, &sys, now, e).await?;
+        tx.commit().await
+    } else {
+        tx.commit_bookkeeping().await
+    }
+}
+
+/// The inbox: alerts in the actor's scope (`state`: one state; none: those not resolved).
+pub async fn alerts(st: &AppState, actor: &Actor, state: Option<&str>) -> AppResult<Vec<Alert>> {
+    let g = authorize(actor, Action::ViewAlerts)?;
+    if let Some(s) = state {
+        if !super::ALERT_STATES.contains(&s) {
+            return Err(AppError::invalid(
+                "state is open, acknowledged or resolved.",
+            ));
+        }
+    }
+    let mut list = store::list(&st.db, &g, state, 500).await?;
+    let ids: Vec<&str> = list.iter().filter_map(|a| a.tenant_id.as_deref()).collect();
+    let mut conn = st.db.pool().acquire().await?;
+    let names = crate::tenancy::store::names_of(&mut conn, ids).await?;
+    for a in &mut list {
+        a.tenant_name = a.tenant_id.as_ref().and_then(|t| names.get(t).cloned());
+    }
+    Ok(list)
+}
+
+/// Open alerts in the actor's scope, by severity (the dashboard's badge); empty for those
+/// who may not see alerts.
+pub async fn open_counts(st: &AppState, actor: &Actor) -> AppResult<Vec<(String, i64)>> {
+    match authorize(actor, Action::ViewAlerts) {
+        Ok(g) => store::open_counts(&st.db, &g).await,
+        Err(_) => Ok(vec![]),
+    }
+}
+
+/// The monitoring lines of `/metrics`: open alerts by severity, alerts raised by rule.
+pub async fn metrics(st: &AppState) -> AppResult<String> {
+    let sys = Actor::system("metrics");
+    let g = authorize(&sys, Action::ViewAlerts)?;
+    let open = store::open_counts(&st.db, &g).await?;
+    let mut out = String::from(
+        "# HELP mailward_alerts_open Alerts open (not acknowledged, not resolved), by severity.\n\
+         # TYPE mailward_alerts_open gauge\n",
+    );
+    for sev in ["critical", "warning", "info"] {
+        let n = open
+            .iter()
+            .find(|(s, _)| s == sev)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        out.push_str(&format!("mailward_alerts_open{{severity=\"{sev}\"}} {n}\n"));
+    }
+    out.push_str(
+        "# HELP mailward_alerts_raised_total Alerts raised, by the rule that raised them.\n\
+         # TYPE mailward_alerts_raised_total counter\n",
+    );
+    for (rule, n) in store::raised_by_rule(&st.db).await? {
+        out.push_str(&format!(
+            "mailward_alerts_raised_total{{rule=\"{rule}\"}} {n}\n"
+        ));
+    }
+    Ok(out)
+}
+
+/// Someone acknowledges (`resolve` false) or resolves an alert, with an optional note.
+pub async fn act(
+    st: &AppState,
+    actor: &Actor,
+    id: &str,
+    resolve: bool,
+    note: &str,
+) -> AppResult<Alert> {
+    let note = note.trim();
+    if note.chars().count() > 2000 {
+        return Err(AppError::invalid("A note is at most 2,000 characters."));
+    }
+    let view = authorize(actor, Action::ViewAlerts)?;
+    let a = store::get(&st.db, &view, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let g = match &a.tenant_id {
+        Some(t) => authorize_in(actor, Action::ManageAlerts, t)?,
+        None => {
+            let g = authorize(actor, Action::ManageAlerts)?;
+            if !matches!(actor.tenants, TenantScope::All) {
+                return Err(AppError::NotFound);
+            }
+            g
+        }
+    };
+    let to = if resolve { "resolved" } else { "acknowledged" };
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let note_opt = (!note.is_empty()).then_some(note);
+    if !store::set_state(tx.conn(), &g, &a, to, &actor.label, note_opt, now).await? {
+        return Err(AppError::Conflict(format!(
+            "This alert is already {}.",
+            if a.state == "resolved" || resolve {
+                "resolved"
+            } else {
+                "acknowledged"
+            }
+        )));
+    }
+    let mut ev = Event::new(if resolve {
+        "alert.resolved"
+    } else {
+        "alert.acknowledged"
+    })
+    .target(a.id.clone())
+    .details(json!({ "title": a.title, "rule": a.rule, "before": a.state, "note": note_opt }));
+    if let Some(t) = &a.tenant_id {
+        ev = ev.tenant(t.clone());
+    }
+    record(&mut tx, actor, now, ev).await?;
+    tx.commit().await?;
+    store::get(&st.db, &view, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::network_of;
+
+    #[test]
+    fn networks_are_slash_24_and_slash_48() {
+        assert_eq!(network_of("203.0.113.77"), "203.0.113.0/24");
+        assert_eq!(network_of("2001:db8:aa:bb::1"), "2001:db8:aa::/48");
+        assert_eq!(network_of("::ffff:192.0.2.9"), "192.0.2.0/24");
+        assert_eq!(network_of("nonsense"), "unknown");
+    }
+}

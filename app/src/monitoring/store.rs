@@ -1,0 +1,356 @@
+//! The monitoring tables: `signin_failures`, `mail_networks`, `alerts`, `monitor_cursor`.
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::Alert;
+use crate::core::authz::{Action, Granted};
+use crate::core::db::{Db, Where};
+use crate::core::AppResult;
+
+/// A failed sign-in to record.
+pub struct Failure<'a> {
+    pub id: &'a str,
+    pub at: i64,
+    pub login: &'a str,
+    pub mailbox_id: Option<&'a str>,
+    pub tenant_id: Option<&'a str>,
+    pub protocol: &'a str,
+    pub remote: &'a str,
+    pub network: &'a str,
+}
+
+pub async fn insert_failure(c: &mut AnyConnection, f: &Failure<'_>) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO signin_failures (id, at, login, mailbox_id, tenant_id, protocol, remote, \
+         network) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(f.id.to_string())
+    .bind(f.at)
+    .bind(f.login.to_string())
+    .bind(f.mailbox_id.map(str::to_string))
+    .bind(f.tenant_id.map(str::to_string))
+    .bind(f.protocol.to_string())
+    .bind(f.remote.to_string())
+    .bind(f.network.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Failures from `remote` since `since`: (count, distinct logins, tenants hit).
+pub async fn failures_from(
+    c: &mut AnyConnection,
+    remote: &str,
+    since: i64,
+) -> AppResult<(i64, Vec<String>, Vec<String>)> {
+    let rows = sqlx::query(
+        "SELECT login, tenant_id, COUNT(*) AS n FROM signin_failures \
+         WHERE remote = $1 AND at >= $2 GROUP BY login, tenant_id",
+    )
+    .bind(remote.to_string())
+    .bind(since)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut total = 0;
+    let mut logins = Vec::new();
+    let mut tenants = Vec::new();
+    for r in &rows {
+        total += r.try_get::<i64, _>("n")?;
+        let l: String = r.try_get("login")?;
+        if !logins.contains(&l) {
+            logins.push(l);
+        }
+        if let Some(t) = r.try_get::<Option<String>, _>("tenant_id")? {
+            if !tenants.contains(&t) {
+                tenants.push(t);
+            }
+        }
+    }
+    Ok((total, logins, tenants))
+}
+
+/// Failures for `login` since `since`: (count, distinct source addresses).
+pub async fn failures_for(c: &mut AnyConnection, login: &str, since: i64) -> AppResult<(i64, i64)> {
+    let r = sqlx::query(
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT remote) AS r FROM signin_failures \
+         WHERE login = $1 AND at >= $2",
+    )
+    .bind(login.to_string())
+    .bind(since)
+    .fetch_one(c)
+    .await?;
+    Ok((r.try_get("n")?, r.try_get("r")?))
+}
+
+/// Forgets failures older than `before`.
+pub async fn purge_failures(c: &mut AnyConnection, before: i64) -> AppResult<u64> {
+    Ok(sqlx::query("DELETE FROM signin_failures WHERE at < $1")
+        .bind(before)
+        .execute(c)
+        .await?
+        .rows_affected())
+}
+
+/// What is known of a mailbox's networks: (this network's last use, other networks used
+/// since `since`).
+pub async fn network_history(
+    c: &mut AnyConnection,
+    mailbox_id: &str,
+    network: &str,
+    since: i64,
+) -> AppResult<(Option<i64>, i64)> {
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT last_at FROM mail_networks WHERE mailbox_id = $1 AND network = $2",
+    )
+    .bind(mailbox_id.to_string())
+    .bind(network.to_string())
+    .fetch_optional(&mut *c)
+    .await?;
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM mail_networks WHERE mailbox_id = $1 AND network <> $2 \
+         AND last_at >= $3",
+    )
+    .bind(mailbox_id.to_string())
+    .bind(network.to_string())
+    .bind(since)
+    .fetch_one(c)
+    .await?;
+    Ok((last, others))
+}
+
+/// A successful login: the mailbox's row for this network, made or brought up to date.
+#[allow(clippy::too_many_arguments)]
+pub async fn saw_network(
+    c: &mut AnyConnection,
+    mailbox_id: &str,
+    tenant_id: &str,
+    network: &str,
+    remote: &str,
+    protocol: &str,
+    via: &str,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO mail_networks (mailbox_id, tenant_id, network, first_at, last_at, hits, \
+         last_remote, protocol, via) VALUES ($1, $2, $3, $4, $4, 1, $5, $6, $7) \
+         ON CONFLICT (mailbox_id, network) DO UPDATE SET last_at = excluded.last_at, \
+         hits = mail_networks.hits + 1, last_remote = excluded.last_remote, \
+         protocol = excluded.protocol, via = excluded.via",
+    )
+    .bind(mailbox_id.to_string())
+    .bind(tenant_id.to_string())
+    .bind(network.to_string())
+    .bind(now)
+    .bind(remote.to_string())
+    .bind(protocol.to_string())
+    .bind(via.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+const COLS: &str = "id, tenant_id, rule, severity, dedupe_key, title, detail, evidence, state, \
+    first_at, last_at, hits, acked_by, acked_at, resolved_by, resolved_at, note";
+
+fn alert_row(r: &AnyRow) -> Result<Alert, sqlx::Error> {
+    let evidence: String = r.try_get("evidence")?;
+    Ok(Alert {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        tenant_name: None,
+        rule: r.try_get("rule")?,
+        severity: r.try_get("severity")?,
+        title: r.try_get("title")?,
+        detail: r.try_get("detail")?,
+        evidence: serde_json::from_str(&evidence).unwrap_or_default(),
+        state: r.try_get("state")?,
+        first_at: r.try_get("first_at")?,
+        last_at: r.try_get("last_at")?,
+        hits: r.try_get("hits")?,
+        acked_by: r.try_get("acked_by")?,
+        acked_at: r.try_get("acked_at")?,
+        resolved_by: r.try_get("resolved_by")?,
+        resolved_at: r.try_get("resolved_at")?,
+        note: r.try_get("note")?,
+    })
+}
+
+/// The alert with this key that is not resolved yet.
+pub async fn live_by_key(c: &mut AnyConnection, key: &str) -> AppResult<Option<Alert>> {
+    let r = sqlx::query(&format!(
+        "SELECT {COLS} FROM alerts WHERE dedupe_key = $1 AND state <> 'resolved'"
+    ))
+    .bind(key.to_string())
+    .fetch_optional(c)
+    .await?;
+    Ok(r.as_ref().map(alert_row).transpose()?)
+}
+
+/// A new alert (the partial unique index refuses a second live one with the same key).
+pub async fn insert_alert(c: &mut AnyConnection, a: &Alert, key: &str) -> AppResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO alerts ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $9, 1, \
+         NULL, NULL, NULL, NULL, NULL)"
+    ))
+    .bind(a.id.clone())
+    .bind(a.tenant_id.clone())
+    .bind(a.rule.clone())
+    .bind(a.severity.clone())
+    .bind(key.to_string())
+    .bind(a.title.clone())
+    .bind(a.detail.clone())
+    .bind(serde_json::to_string(&a.evidence).unwrap_or_else(|_| "[]".into()))
+    .bind(a.first_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// The signal fired again for a live alert.
+pub async fn bump_alert(
+    c: &mut AnyConnection,
+    id: &str,
+    now: i64,
+    detail: &str,
+    evidence: &[String],
+    severity: &str,
+) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE alerts SET last_at = $2, hits = hits + 1, detail = $3, evidence = $4, \
+         severity = $5 WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(now)
+    .bind(detail.to_string())
+    .bind(serde_json::to_string(evidence).unwrap_or_else(|_| "[]".into()))
+    .bind(severity.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Someone acknowledges or resolves an alert; `from`: the states it may be in. Returns
+/// whether it moved.
+#[allow(clippy::too_many_arguments)]
+pub async fn set_state(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    a: &Alert,
+    to: &str,
+    by: &str,
+    note: Option<&str>,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageAlerts])?;
+    if let Some(t) = &a.tenant_id {
+        g.check(t)?;
+    }
+    let sql = if to == "acknowledged" {
+        "UPDATE alerts SET state = 'acknowledged', acked_by = $2, acked_at = $3, \
+         note = COALESCE($4, note) WHERE id = $1 AND state = 'open'"
+    } else {
+        "UPDATE alerts SET state = 'resolved', resolved_by = $2, resolved_at = $3, \
+         note = COALESCE($4, note) WHERE id = $1 AND state <> 'resolved'"
+    };
+    let r = sqlx::query(sql)
+        .bind(a.id.clone())
+        .bind(by.to_string())
+        .bind(now)
+        .bind(note.map(str::to_string))
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// One alert, within the proof's scope (platform-wide alerts only for all-tenant actors).
+pub async fn get(db: &Db, g: &Granted<'_>, id: &str) -> AppResult<Option<Alert>> {
+    let mut w = Where::new();
+    let p = w.arg(id);
+    w.and(format!("id = {p}"));
+    scope(&mut w, g);
+    let sql = format!("SELECT {COLS} FROM alerts{}", w.sql());
+    let r = w.bind(sqlx::query(&sql)).fetch_optional(db.pool()).await?;
+    Ok(r.as_ref().map(alert_row).transpose()?)
+}
+
+fn scope(w: &mut Where, g: &Granted<'_>) {
+    match (&g.actor.tenants, g.tenant()) {
+        (crate::core::authz::TenantScope::All, None) => {}
+        _ => {
+            let c = w.scope_cond("tenant_id", &g.actor.tenants);
+            w.and(format!("tenant_id IS NOT NULL AND {c}"));
+        }
+    }
+}
+
+/// Alerts in the proof's scope, newest activity first; `state`: one state, or `None` for
+/// those not resolved.
+pub async fn list(
+    db: &Db,
+    g: &Granted<'_>,
+    state: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<Alert>> {
+    let mut w = Where::new();
+    match state {
+        Some(s) => {
+            let p = w.arg(s);
+            w.and(format!("state = {p}"));
+        }
+        None => w.and("state <> 'resolved'"),
+    }
+    scope(&mut w, g);
+    let sql = format!(
+        "SELECT {COLS} FROM alerts{} ORDER BY last_at DESC, id LIMIT {limit}",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    Ok(rows.iter().map(alert_row).collect::<Result<_, _>>()?)
+}
+
+/// Open alerts in the proof's scope by severity (the dashboard's badge, /metrics).
+pub async fn open_counts(db: &Db, g: &Granted<'_>) -> AppResult<Vec<(String, i64)>> {
+    let mut w = Where::new();
+    w.and("state = 'open'");
+    scope(&mut w, g);
+    let sql = format!(
+        "SELECT severity, COUNT(*) AS n FROM alerts{} GROUP BY severity",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("severity")?, r.try_get("n")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+pub async fn cursor(c: &mut AnyConnection) -> AppResult<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT seq FROM monitor_cursor WHERE name = 'audit'")
+            .fetch_optional(c)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// Moves the cursor forward, only from where this reader found it (two watchers never both
+/// handle the same events).
+pub async fn advance_cursor(c: &mut AnyConnection, from: i64, to: i64) -> AppResult<bool> {
+    let r = sqlx::query("UPDATE monitor_cursor SET seq = $2 WHERE name = 'audit' AND seq = $1")
+        .bind(from)
+        .bind(to)
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Alerts ever raised, by rule (for /metrics: a counter that only grows).
+pub async fn raised_by_rule(db: &Db) -> AppResult<Vec<(String, i64)>> {
+    let rows = sqlx::query("SELECT rule, COUNT(*) AS n FROM alerts GROUP BY rule ORDER BY rule")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("rule")?, r.try_get("n")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}

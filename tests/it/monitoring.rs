@@ -1,0 +1,296 @@
+//! Monitoring over the real mail plane: Dovecot reports every IMAP authentication to
+//! Mailward (authentication policy protocol). Twenty wrong passwords from one address raise
+//! one alert, not twenty; a login from a network the account has not used raises the
+//! anomaly alert; the policy endpoint refuses callers without the token; acknowledging and
+//! resolving are audited and scoped.
+use app::auth::Role;
+use app::core::authz::{Actor, Principal, TenantScope};
+use app::monitoring::service as mon;
+use mailward_tests::mailplane::MailPlane;
+use mailward_tests::{both, Backend};
+
+use crate::routing::{world, World, PW};
+
+async fn tenant_of(w: &World) -> String {
+    sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
+        .bind(&w.slug)
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// Waits until the alerts (not resolved) satisfy `ok` (reports land just after the login).
+async fn alerts_until(
+    st: &app::core::state::AppState,
+    ok: impl Fn(&[app::monitoring::Alert]) -> bool,
+) -> Vec<app::monitoring::Alert> {
+    let sys = Actor::system("test");
+    let mut last = vec![];
+    for _ in 0..100 {
+        last = mon::alerts(st, &sys, None).await.unwrap();
+        if ok(&last) {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("alerts never got there: {last:#?}");
+}
+
+async fn mail_plane_logins_raise_alerts(b: Backend) {
+    let w = world(b).await;
+    let st = &w.app.state;
+    let mp = MailPlane::start_reporting(&w.app).await;
+    let ann = w.invited("ann", None).await;
+    w.open_link(&ann, PW).await;
+
+    // Twenty wrong passwords from one address: one alert, fired for every failure after the
+    // tenth (threshold 10 in 10 minutes).
+    for _ in 0..20 {
+        assert!(!mp.imap_login("ann@acme.example", "wrong password").await);
+    }
+    let list = alerts_until(st, |a| {
+        a.iter()
+            .any(|x| x.rule == "signin.failure_burst" && x.hits >= 11)
+    })
+    .await;
+    let bursts: Vec<_> = list
+        .iter()
+        .filter(|a| a.rule == "signin.failure_burst")
+        .collect();
+    assert_eq!(bursts.len(), 1, "{list:#?}");
+    let burst = bursts[0];
+    assert_eq!(burst.hits, 11);
+    assert!(burst.title.contains("from 127.0.0.1"), "{}", burst.title);
+    assert!(burst.detail.contains("ann@acme.example"));
+    assert_eq!(
+        burst.tenant_id.as_deref(),
+        Some(tenant_of(&w).await.as_str())
+    );
+    let raised: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'alert.raised'")
+            .fetch_one(st.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(raised, 1, "one event for one alert");
+
+    // Logins from the usual network teach Mailward the account's networks…
+    assert!(mp.imap_login("ann@acme.example", PW).await);
+    let seen = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mail_networks")
+            .fetch_one(st.db.pool())
+            .await
+            .unwrap()
+    };
+    for _ in 0..50 {
+        if seen().await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen().await, 1);
+    let via: String = sqlx::query_scalar("SELECT via FROM mail_networks")
+        .fetch_one(st.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(via, "password", "Dovecot says which passdb matched");
+    // …and one from another network (another loopback /24) is an anomaly.
+    assert!(
+        mp.imap_login_from("127.0.9.7", "ann@acme.example", PW)
+            .await
+    );
+    let list = alerts_until(st, |a| a.iter().any(|x| x.rule == "mail.new_network")).await;
+    let anomaly = list.iter().find(|a| a.rule == "mail.new_network").unwrap();
+    assert!(anomaly.title.contains("127.0.9.0/24"), "{}", anomaly.title);
+    // Again from there: the same alert, not a new one.
+    assert!(
+        mp.imap_login_from("127.0.9.8", "ann@acme.example", PW)
+            .await
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let list = mon::alerts(st, &Actor::system("t"), None).await.unwrap();
+    assert_eq!(
+        list.iter().filter(|a| a.rule == "mail.new_network").count(),
+        1
+    );
+
+    // Acknowledge, then resolve, with a note: audited. A client viewer sees none of it; an
+    // admin of another tenant cannot touch it.
+    let tenant = tenant_of(&w).await;
+    let admin = Actor::for_tests(
+        Principal::User,
+        Some("usr_adm".into()),
+        "Tess Admin".into(),
+        Some(Role::TenantAdmin),
+        TenantScope::Only(vec![tenant.clone()]),
+        None,
+    );
+    let stranger = Actor::for_tests(
+        Principal::User,
+        Some("usr_x".into()),
+        "Other Admin".into(),
+        Some(Role::TenantAdmin),
+        TenantScope::Only(vec!["ten_other".into()]),
+        None,
+    );
+    let viewer = Actor::for_tests(
+        Principal::User,
+        Some("usr_v".into()),
+        "Vic Viewer".into(),
+        Some(Role::ClientViewer),
+        TenantScope::Only(vec![tenant.clone()]),
+        None,
+    );
+    assert!(mon::alerts(st, &viewer, None).await.is_err());
+    assert!(mon::alerts(st, &stranger, None).await.unwrap().is_empty());
+    let e = mon::act(st, &stranger, &burst.id, false, "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 404, "{e}");
+    let a = mon::act(st, &admin, &burst.id, false, "looking at it")
+        .await
+        .unwrap();
+    assert_eq!(a.state, "acknowledged");
+    assert_eq!(a.acked_by.as_deref(), Some("Tess Admin"));
+    let e = mon::act(st, &admin, &burst.id, false, "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 409, "{e}");
+    let a = mon::act(st, &admin, &burst.id, true, "a client with an old password")
+        .await
+        .unwrap();
+    assert_eq!(a.state, "resolved");
+    let actions = w.app.audit_actions().await;
+    for x in ["alert.raised", "alert.acknowledged", "alert.resolved"] {
+        assert!(actions.contains(&x.to_string()), "{x}");
+    }
+    // Resolved: the next burst is a new alert.
+    for _ in 0..10 {
+        assert!(!mp.imap_login("ann@acme.example", "wrong again").await);
+    }
+    alerts_until(st, |a| {
+        a.iter()
+            .any(|x| x.rule == "signin.failure_burst" && x.id != burst.id)
+    })
+    .await;
+}
+both!(mail_plane_logins_raise_alerts);
+
+/// The policy endpoint answers Dovecot only: no token, a wrong one, or garbage change nothing.
+async fn the_policy_endpoint_wants_its_token(b: Backend) {
+    let w = world(b).await;
+    let url = format!("{}{}", w.app.base, app::monitoring::http::POLICY_PATH);
+    let http = reqwest::Client::new();
+    let body =
+        r#"{"login":"ann@acme.example","remote":"192.0.2.1","protocol":"imap","success":false}"#;
+    for token in [None, Some("0".repeat(64))] {
+        let mut r = http
+            .post(format!("{url}?command=report"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = &token {
+            r = r.header("x-mailward-policy", t);
+        }
+        assert_eq!(r.send().await.unwrap().status(), 403);
+    }
+    let token = mon::policy_token(&w.app.state.config).unwrap();
+    let r = http
+        .post(format!("{url}?command=allow"))
+        .header("content-type", "application/json")
+        .header("x-mailward-policy", &token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], 0);
+    let r = http
+        .post(format!("{url}?command=report"))
+        .header("content-type", "application/json")
+        .header("x-mailward-policy", &token)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signin_failures")
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        n, 0,
+        "nothing was recorded from refused calls or the allow check"
+    );
+}
+both!(the_policy_endpoint_wants_its_token);
+
+/// The watcher turns audit events into alerts: console sign-in failures join the same burst
+/// rule, DNS drift raises an alert that resolves itself when the records are back.
+async fn the_watcher_reads_the_audit_log(b: Backend) {
+    use app::audit::service::{record_alone, Event};
+    let w = world(b).await;
+    let st = &w.app.state;
+    let tenant = tenant_of(&w).await;
+    let anon = Actor::anonymous(Some("198.51.100.4".into()), None);
+    for _ in 0..10 {
+        let ev = Event::new("auth.signin_failed")
+            .details(serde_json::json!({ "email": "boss@agency.example", "step": "password" }));
+        record_alone(&st.db, &anon, st.clock.now(), ev)
+            .await
+            .unwrap();
+    }
+    let sys = Actor::system("dns scanner");
+    let drift = Event::new("dns.drift")
+        .target("dom_x")
+        .tenant(tenant.clone())
+        .details(serde_json::json!({ "domain": "acme.example", "health": { "before": "green", "after": "red" }, "reason": "DKIM key mw1 record missing" }));
+    record_alone(&st.db, &sys, st.clock.now(), drift)
+        .await
+        .unwrap();
+    assert!(mon::watch(st).await.unwrap() >= 11);
+    let list = mon::alerts(st, &Actor::system("t"), None).await.unwrap();
+    let burst = list
+        .iter()
+        .find(|a| a.rule == "signin.failure_burst")
+        .expect("console failures burst");
+    assert!(burst.title.contains("198.51.100.4"));
+    assert!(
+        burst.tenant_id.is_none(),
+        "a console user's failures are the platform's"
+    );
+    let d = list.iter().find(|a| a.rule == "dns.drift").unwrap();
+    assert_eq!(d.severity, "critical");
+    assert_eq!(d.tenant_id.as_deref(), Some(tenant.as_str()));
+    // Operators can alert from their own stack too.
+    let m = reqwest::get(format!("{}/metrics", w.app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("mailward_alerts_open{severity=\"critical\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("mailward_alerts_raised_total{rule=\"dns.drift\"} 1"),
+        "{m}"
+    );
+    // Reading again changes nothing (the cursor moved).
+    assert_eq!(mon::watch(st).await.unwrap(), 0);
+    let cleared = Event::new("dns.drift_cleared")
+        .target("dom_x")
+        .tenant(tenant.clone())
+        .details(serde_json::json!({ "domain": "acme.example" }));
+    record_alone(&st.db, &sys, st.clock.now(), cleared)
+        .await
+        .unwrap();
+    mon::watch(st).await.unwrap();
+    let list = mon::alerts(st, &Actor::system("t"), Some("resolved"))
+        .await
+        .unwrap();
+    let d = list.iter().find(|a| a.rule == "dns.drift").unwrap();
+    assert_eq!(d.resolved_by.as_deref(), Some("monitoring"));
+}
+both!(the_watcher_reads_the_audit_log);
