@@ -9,6 +9,7 @@ from Python's standard library. Prints one JSON object; never raises for a refus
                                                            from that loopback address)
   mailclient.py subjects PORT USER PASSWORD                subjects in INBOX
   mailclient.py quota PORT USER PASSWORD                   IMAP GETQUOTAROOT INBOX
+  mailclient.py loginbench PORT USER PASSWORD N            N IMAP logins, timed
   mailclient.py pop3 PORT                                  whether anything answers
 """
 import imaplib
@@ -100,6 +101,22 @@ def main(argv):
             out["used_kib"], out["limit_kib"] = int(words[i + 1]), int(words[i + 2])
         m.logout()
         return out
+    if cmd == "loginbench":
+        # N IMAP logins one after another (a new connection each), for the benchmark.
+        import time
+        port, user, pw, n = int(argv[2]), argv[3], argv[4], int(argv[5])
+        ok = 0
+        start = time.monotonic()
+        for _ in range(n):
+            m = imaplib.IMAP4("127.0.0.1", port, timeout=20)
+            try:
+                m.login(user, pw)
+                ok += 1
+                m.logout()
+            except imaplib.IMAP4.error:
+                m.shutdown()
+        secs = time.monotonic() - start
+        return {"ok": ok, "secs": secs, "per_sec": n / secs}
     if cmd == "pop3":
         try:
             with socket.create_connection(("127.0.0.1", int(argv[2])), timeout=5) as c:

@@ -509,28 +509,25 @@ postlog          unix-dgram n  -      n      -      1       postlogd
             files.push(RenderedFile {
                 path: "dovecot/auth-policy.conf.ext",
                 text: format!(
-                    "# Rendered by `mailward mailplane render`: render again rather than edit.
-                     # Every authentication is reported to Mailward (monitoring); a failure to
-                     # reach it never refuses a login.
-                     auth_policy_server_url = {url}{path}
-                     auth_policy_server_api_header = X-Mailward-Policy:{token}
-                     auth_policy_hash_nonce = {token}
-                     auth_policy_request_attributes = login=%{{requested_username}} remote=%{{rip}} protocol=%s via=%{{passdb:mailward_via}}
-                     auth_policy_report_after_auth = yes
-                     auth_policy_check_before_auth = yes
-                     auth_policy_check_after_auth = no
-                     auth_policy_reject_on_fail = no
-                     auth_policy_server_timeout_msecs = 2000
-",
+                    "# Rendered by `mailward mailplane render`: render again rather than edit.\n\
+                     # Every authentication is reported to Mailward (monitoring) after it happened: the\n\
+                     # login does not wait for it, and a failure to reach Mailward never refuses one. (No\n\
+                     # check before authentication yet: it would put a round trip on every login, and\n\
+                     # Mailward refuses none so far.)\n\
+                     auth_policy_server_url = {url}{path}\n\
+                     auth_policy_server_api_header = X-Mailward-Policy:{token}\n\
+                     auth_policy_hash_nonce = {token}\n\
+                     auth_policy_request_attributes = login=%{{requested_username}} remote=%{{rip}} protocol=%s via=%{{passdb:mailward_via}}\n\
+                     auth_policy_report_after_auth = yes\n\
+                     auth_policy_check_before_auth = no\n\
+                     auth_policy_check_after_auth = no\n\
+                     auth_policy_reject_on_fail = no\n\
+                     auth_policy_server_timeout_msecs = 2000\n",
                     path = app::monitoring::http::POLICY_PATH,
                 ),
                 secret: true,
             });
-            format!(
-                "!include {}
-",
-                p("dovecot/auth-policy.conf.ext")
-            )
+            format!("!include {}\n", p("dovecot/auth-policy.conf.ext"))
         }
         (Some(_), None) => {
             return Err("--auth-policy needs the policy token (the CLI reads it)".into())

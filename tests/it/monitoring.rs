@@ -294,3 +294,48 @@ async fn the_watcher_reads_the_audit_log(b: Backend) {
     assert_eq!(d.resolved_by.as_deref(), Some("monitoring"));
 }
 both!(the_watcher_reads_the_audit_log);
+
+/// IMAP logins per second with and without reporting to Mailward (run by `bench/run` and by
+/// hand: `cargo test -p mailward-tests --test it -- --ignored bench_mail_logins --nocapture`).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn bench_mail_logins() {
+    let n: usize = std::env::var("BENCH_LOGINS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    for report in [false, true] {
+        let w = world(Backend::Sqlite).await;
+        let mp = if report {
+            MailPlane::start_reporting(&w.app).await
+        } else {
+            MailPlane::start(&w.app).await
+        };
+        let ann = w.invited("ann", None).await;
+        w.open_link(&ann, PW).await;
+        // Warm up (Dovecot's auth worker, the SQL connection).
+        mp.client(&[
+            "loginbench",
+            &mp.imap.to_string(),
+            "ann@acme.example",
+            PW,
+            "20",
+        ])
+        .await;
+        let v = mp
+            .client(&[
+                "loginbench",
+                &mp.imap.to_string(),
+                "ann@acme.example",
+                PW,
+                &n.to_string(),
+            ])
+            .await;
+        eprintln!(
+            "bench mail logins: reporting={report} {n} logins, {:.1} logins/s ({:.2} s)",
+            v["per_sec"].as_f64().unwrap(),
+            v["secs"].as_f64().unwrap()
+        );
+        assert_eq!(v["ok"].as_u64(), Some(n as u64));
+    }
+}
