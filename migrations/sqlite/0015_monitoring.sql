@@ -66,3 +66,45 @@ CREATE TABLE monitor_cursor (
     seq    INTEGER NOT NULL
 );
 INSERT INTO monitor_cursor (name, seq) SELECT 'audit', COALESCE(MAX(seq), 0) FROM audit_events;
+
+-- Where alerts are sent: e-mail addresses and webhooks (Standard Webhooks: signed id,
+-- timestamp and body). A tenant's destinations get its alerts; the platform's (tenant_id
+-- NULL) get every alert. Webhook secrets are sealed (the DKIM key file); during a rotation
+-- the previous secret signs too, until old_until.
+CREATE TABLE alert_destinations (
+    id              TEXT PRIMARY KEY,
+    tenant_id       TEXT,
+    kind            TEXT NOT NULL CHECK (kind IN ('email', 'webhook')),
+    target          TEXT NOT NULL,       -- an address, or an http(s) URL
+    secret_enc      TEXT,                -- webhooks: the signing secret, sealed
+    old_secret_enc  TEXT,
+    old_until       INTEGER,
+    min_severity    TEXT NOT NULL CHECK (min_severity IN ('info', 'warning', 'critical')),
+    daily_cap       INTEGER NOT NULL,         -- messages per rule per day; more are logged as capped
+    digest          INTEGER NOT NULL DEFAULT 0, -- 1: one message a day with the day's alerts
+    last_digest_at  INTEGER,
+    created_at      INTEGER NOT NULL,
+    created_by      TEXT NOT NULL
+);
+CREATE INDEX alert_destinations_tenant ON alert_destinations(tenant_id);
+
+-- Each message to each destination: queued, retried with backoff, then sent or failed;
+-- capped (over the daily cap) and held (waiting for the digest) are logged too.
+CREATE TABLE alert_deliveries (
+    id              TEXT PRIMARY KEY,
+    destination_id  TEXT NOT NULL REFERENCES alert_destinations(id) ON DELETE CASCADE,
+    alert_id        TEXT,                -- NULL: a test message or a digest
+    rule            TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    payload         TEXT NOT NULL,       -- the JSON body (webhooks) / the facts (e-mail)
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'failed', 'capped', 'held')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_at         INTEGER NOT NULL,
+    last_error      TEXT,
+    status_code     INTEGER,
+    created_at      INTEGER NOT NULL,
+    sent_at         INTEGER
+);
+CREATE INDEX alert_deliveries_due ON alert_deliveries(state, next_at);
+CREATE INDEX alert_deliveries_destination ON alert_deliveries(destination_id, created_at);
+CREATE INDEX alert_deliveries_cap ON alert_deliveries(destination_id, rule, created_at);

@@ -5,8 +5,10 @@
 //! resolving are audited and scoped.
 use app::auth::Role;
 use app::core::authz::{Actor, Principal, TenantScope};
+use app::monitoring::notify::{self, NewDestination};
 use app::monitoring::service as mon;
 use mailward_tests::mailplane::MailPlane;
+use mailward_tests::webhooks::WebhookReceiver;
 use mailward_tests::{both, Backend};
 
 use crate::routing::{world, World, PW};
@@ -42,6 +44,25 @@ async fn mail_plane_logins_raise_alerts(b: Backend) {
     let mp = MailPlane::start_reporting(&w.app).await;
     let ann = w.invited("ann", None).await;
     w.open_link(&ann, PW).await;
+    // Alerts go out by e-mail (the test's relay sink) and to a signed webhook.
+    let hook = WebhookReceiver::start().await;
+    let op = crate::routing::person("usr_a");
+    let add = |kind: &str, target: &str| NewDestination {
+        kind: kind.into(),
+        target: target.into(),
+        min_severity: "warning".into(),
+        ..Default::default()
+    };
+    notify::add_destination(st, &op, &add("email", "oncall@agency.example"))
+        .await
+        .unwrap();
+    let (_, secret) = notify::add_destination(st, &op, &add("webhook", &hook.url))
+        .await
+        .unwrap();
+    let secret = secret.expect("a webhook has a secret");
+    assert!(secret.starts_with("whsec_"));
+    hook.trust(&[&secret]);
+    let mails_before = w.sink.messages().len();
 
     // Twenty wrong passwords from one address: one alert, fired for every failure after the
     // tenth (threshold 10 in 10 minutes).
@@ -72,6 +93,25 @@ async fn mail_plane_logins_raise_alerts(b: Backend) {
             .await
             .unwrap();
     assert_eq!(raised, 1, "one event for one alert");
+    // One e-mail and one webhook for the burst, not twenty; the receiver verifies it.
+    notify::deliver_due(st).await.unwrap();
+    let mails: Vec<String> = w.sink.messages()[mails_before..].to_vec();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].contains("To: oncall@agency.example"),
+        "{}",
+        mails[0]
+    );
+    assert!(
+        mails[0].contains("failed sign-ins from 127.0.0.1"),
+        "{}",
+        mails[0]
+    );
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].verified, "the signature verifies: {got:?}");
+    assert_eq!(got[0].body["type"], "alert.raised");
+    assert_eq!(got[0].body["data"]["rule"], "signin.failure_burst");
 
     // Logins from the usual network teach Mailward the account's networks…
     assert!(mp.imap_login("ann@acme.example", PW).await);
@@ -101,6 +141,11 @@ async fn mail_plane_logins_raise_alerts(b: Backend) {
     let list = alerts_until(st, |a| a.iter().any(|x| x.rule == "mail.new_network")).await;
     let anomaly = list.iter().find(|a| a.rule == "mail.new_network").unwrap();
     assert!(anomaly.title.contains("127.0.9.0/24"), "{}", anomaly.title);
+    notify::deliver_due(st).await.unwrap();
+    assert!(hook
+        .received()
+        .iter()
+        .any(|r| r.verified && r.body["data"]["rule"] == "mail.new_network"));
     // Again from there: the same alert, not a new one.
     assert!(
         mp.imap_login_from("127.0.9.8", "ann@acme.example", PW)
@@ -339,3 +384,176 @@ async fn bench_mail_logins() {
         assert_eq!(v["ok"].as_u64(), Some(n as u64));
     }
 }
+
+/// Deliveries: a failing receiver is retried with backoff; a secret rotation sends both
+/// signatures (a receiver that knows only the old secret still verifies); the daily cap per
+/// rule holds; a test message goes out at once; a digest destination gets one message.
+async fn deliveries_retry_rotate_and_cap(b: Backend) {
+    use app::audit::service::{record_alone, Event};
+    let w = world(b).await;
+    let st = &w.app.state;
+    let tenant = tenant_of(&w).await;
+    let op = crate::routing::person("usr_a");
+    let hook = WebhookReceiver::start().await;
+    let (dest, secret) = notify::add_destination(
+        st,
+        &op,
+        &NewDestination {
+            kind: "webhook".into(),
+            target: hook.url.clone(),
+            tenant: w.slug.clone(),
+            min_severity: "info".into(),
+            daily_cap: Some(2),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let old = secret.unwrap();
+    hook.trust(&[&old]);
+    let (digest, _) = notify::add_destination(
+        st,
+        &op,
+        &NewDestination {
+            kind: "email".into(),
+            target: "digest@agency.example".into(),
+            tenant: w.slug.clone(),
+            min_severity: "info".into(),
+            digest: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Bad input changes nothing.
+    for bad in [
+        ("webhook", "http://hooks.example/x"),
+        ("webhook", "ftp://x"),
+        ("email", "nope"),
+        ("sms", "x"),
+    ] {
+        let e = notify::add_destination(
+            st,
+            &op,
+            &NewDestination {
+                kind: bad.0.into(),
+                target: bad.1.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.status(), 422, "{bad:?}: {e}");
+    }
+    // A test message, at once.
+    let t = notify::test_destination(st, &op, &dest.id).await.unwrap();
+    assert_eq!(t.state, "sent", "{t:?}");
+    // Three drift alerts of one rule: two are sent, the third is over the cap of 2 a day.
+    let sys = Actor::system("dns scanner");
+    for d in ["dom_a", "dom_b", "dom_c"] {
+        let ev = Event::new("dns.drift").target(d).tenant(tenant.clone()).details(
+            serde_json::json!({ "domain": format!("{d}.example"), "health": { "after": "amber" } }),
+        );
+        record_alone(&st.db, &sys, st.clock.now(), ev)
+            .await
+            .unwrap();
+    }
+    hook.fail_next(1);
+    mon::watch(st).await.unwrap();
+    notify::deliver_due(st).await.unwrap();
+    let dests = notify::destinations(st, &op).await.unwrap();
+    let log = &dests.iter().find(|d| d.id == dest.id).unwrap().deliveries;
+    let states: Vec<&str> = log
+        .iter()
+        .filter(|m| m.rule == "dns.drift")
+        .map(|m| m.state.as_str())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == "capped").count(),
+        1,
+        "{log:?}"
+    );
+    let retrying = log
+        .iter()
+        .find(|m| m.state == "queued")
+        .expect("one failed once");
+    assert_eq!(retrying.attempts, 1);
+    assert!(
+        retrying.last_error.as_deref().unwrap_or("").contains("500"),
+        "{retrying:?}"
+    );
+    assert!(retrying.next_at > st.clock.now(), "backoff");
+    // After the backoff it goes out.
+    st.clock.advance(31);
+    hook.advance(31);
+    notify::deliver_due(st).await.unwrap();
+    let dests = notify::destinations(st, &op).await.unwrap();
+    let log = &dests.iter().find(|d| d.id == dest.id).unwrap().deliveries;
+    assert_eq!(
+        log.iter()
+            .filter(|m| m.rule == "dns.drift" && m.state == "sent")
+            .count(),
+        2,
+        "{log:?}"
+    );
+    // Rotation: both signatures; a receiver that still knows only the old secret verifies,
+    // one that knows only the new one too.
+    let new = notify::rotate_secret(st, &op, &dest.id).await.unwrap();
+    assert_ne!(new, old);
+    let t = notify::test_destination(st, &op, &dest.id).await.unwrap();
+    assert_eq!(t.state, "sent");
+    let last = hook.received().last().cloned().unwrap();
+    assert_eq!(last.signatures, 2);
+    assert!(last.verified);
+    hook.trust(&[&new]);
+    let t = notify::test_destination(st, &op, &dest.id).await.unwrap();
+    assert_eq!(t.state, "sent", "{t:?}");
+    // A day on, the old secret no longer signs.
+    st.clock.advance(86400 + 60);
+    hook.advance(86400 + 60);
+    let t = notify::test_destination(st, &op, &dest.id).await.unwrap();
+    assert_eq!(t.state, "sent", "the new secret signs: {t:?}");
+    assert_eq!(hook.received().last().unwrap().signatures, 1);
+    hook.trust(&[&old]);
+    let t = notify::test_destination(st, &op, &dest.id).await.unwrap();
+    assert_ne!(t.state, "sent", "the old secret has stopped signing");
+    assert!(
+        t.last_error.as_deref().unwrap_or("").contains("401"),
+        "{t:?}"
+    );
+    // The digest destination held its three alerts and sends them as one message a day.
+    let mails_before = w.sink.messages().len();
+    notify::deliver_due(st).await.unwrap();
+    let mails = w.sink.messages()[mails_before..].to_vec();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("3 alerts"), "{}", mails[0]);
+    let dests = notify::destinations(st, &op).await.unwrap();
+    let dlog = &dests.iter().find(|d| d.id == digest.id).unwrap().deliveries;
+    assert!(dlog.iter().all(|m| m.state == "sent"), "{dlog:?}");
+    let actions = w.app.audit_actions().await;
+    for a in [
+        "alert.destination_added",
+        "alert.webhook_secret_rotated",
+        "alert.destination_tested",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a}");
+    }
+    // Removing it: no more deliveries, and a tenant admin of another tenant cannot see it.
+    let stranger = Actor::for_tests(
+        Principal::User,
+        Some("usr_x".into()),
+        "Other Admin".into(),
+        Some(Role::TenantAdmin),
+        TenantScope::Only(vec!["ten_other".into()]),
+        None,
+    );
+    assert_eq!(
+        notify::remove_destination(st, &stranger, &dest.id)
+            .await
+            .unwrap_err()
+            .status(),
+        404
+    );
+    notify::remove_destination(st, &op, &dest.id).await.unwrap();
+}
+both!(deliveries_retry_rotate_and_cap);

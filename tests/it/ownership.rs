@@ -41,6 +41,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("mail_networks", "app/src/monitoring/store.rs"),
     ("alerts", "app/src/monitoring/store.rs"),
     ("monitor_cursor", "app/src/monitoring/store.rs"),
+    ("alert_destinations", "app/src/monitoring/store.rs"),
+    ("alert_deliveries", "app/src/monitoring/store.rs"),
     ("dmarc_reports", "app/src/dns/store.rs"),
     ("dmarc_rows", "app/src/dns/store.rs"),
     ("audit_events", "app/src/audit/store.rs"),

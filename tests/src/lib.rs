@@ -494,6 +494,7 @@ async fn axum_serve(listener: tokio::net::TcpListener, router: axum_router::Rout
 
 pub mod dns;
 pub mod mailplane;
+pub mod webhooks;
 
 use axum as axum_router;
 

@@ -35,6 +35,10 @@ pub struct Config {
     pub change_request_ttl_hours: i64,
     /// Outgoing mail for invitations; without it, links can only be revealed once.
     pub smtp: Option<SmtpConfig>,
+    /// Where alert e-mails leave (`[alert_smtp]`, same fields as `[smtp]`): best a relay other
+    /// than the monitored mail plane, so alerts still go out when its address is blocklisted.
+    /// Unset: `[smtp]`.
+    pub alert_smtp: Option<SmtpConfig>,
     /// `text` or `json`.
     pub log_format: String,
     /// Folder with `pkg/` (CSS, JS, wasm) served as static files.
@@ -321,6 +325,7 @@ impl Default for Config {
             reset_burst_minutes: 10,
             change_request_ttl_hours: 72,
             smtp: None,
+            alert_smtp: None,
             log_format: "text".into(),
             site_root: "target/site".into(),
             clock_offset_file: None,
@@ -433,6 +438,9 @@ impl Config {
         }
         if let Some(smtp) = &self.smtp {
             smtp.validate()?;
+        }
+        if let Some(smtp) = &self.alert_smtp {
+            smtp.validate().map_err(|e| format!("[alert_smtp]: {e}"))?;
         }
         if self.session_idle_minutes < 1 || self.session_absolute_hours < 1 {
             return Err("session timeouts must be positive".into());

@@ -10,6 +10,7 @@ pub mod error;
 pub mod jobs;
 pub mod mailer;
 pub mod registry;
+pub mod sealed;
 pub mod secrets;
 pub mod state;
 pub mod web;

@@ -13,6 +13,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Clock,
     pub mailer: Mailer,
+    /// Alert e-mails: `[alert_smtp]` when set (a relay apart from the mail plane), else the
+    /// same as `mailer`.
+    pub alert_mailer: Mailer,
     pub metrics: Arc<Metrics>,
     /// The reverse proxies to believe, parsed once (validated with the configuration at start).
     proxies: Arc<super::web::ProxyList>,
@@ -30,6 +33,10 @@ impl AppState {
             db,
             kinds: Arc::new(kinds),
             mailer: Mailer::new(config.smtp.clone()),
+            alert_mailer: match &config.alert_smtp {
+                Some(a) => Mailer::new(Some(a.clone())),
+                None => Mailer::new(config.smtp.clone()),
+            },
             proxies: Arc::new(
                 super::web::ProxyList::parse(&config.trusted_proxies).unwrap_or_default(),
             ),

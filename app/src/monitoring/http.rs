@@ -23,6 +23,118 @@ pub fn routes() -> Router<AppState> {
         .route(POLICY_PATH, post(auth_policy))
         .route("/alerts/{id}/acknowledge", post(acknowledge))
         .route("/alerts/{id}/resolve", post(resolve))
+        .route("/alerts/destinations", post(add_destination))
+        .route("/alerts/destinations/{id}/delete", post(remove_destination))
+        .route("/alerts/destinations/{id}/test", post(test_destination))
+        .route("/alerts/destinations/{id}/rotate", post(rotate_secret))
+}
+
+const DESTINATIONS: &str = "/alerts/destinations";
+
+#[derive(Deserialize)]
+struct DestinationForm {
+    kind: String,
+    target: String,
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    min_severity: String,
+    #[serde(default)]
+    daily_cap: String,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+async fn keep_secret(c: &Caller, label: &str, value: String) {
+    let fresh = crate::auth::FreshSecret {
+        label: label.into(),
+        value,
+    };
+    let _ = c
+        .session
+        .insert(crate::auth::sessions::FRESH_SECRET, fresh)
+        .await;
+}
+
+async fn add_destination(c: Caller, Form(f): Form<DestinationForm>) -> Response {
+    let cap = match f.daily_cap.trim() {
+        "" => None,
+        v => match v.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return failed(
+                    &c.session,
+                    DESTINATIONS,
+                    crate::core::AppError::invalid("The daily cap is a number of messages."),
+                )
+                .await
+            }
+        },
+    };
+    let n = super::notify::NewDestination {
+        kind: f.kind,
+        target: f.target,
+        tenant: f.tenant,
+        min_severity: f.min_severity,
+        daily_cap: cap,
+        digest: f.digest.is_some(),
+    };
+    match super::notify::add_destination(&c.st, &c.actor(), &n).await {
+        Ok((d, secret)) => {
+            if let Some(s) = secret {
+                keep_secret(&c, "Signing secret of the webhook", s).await;
+            }
+            done(
+                &c.session,
+                DESTINATIONS,
+                format!("Alerts now go to {} too.", d.target),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, DESTINATIONS, e).await,
+    }
+}
+
+async fn remove_destination(c: Caller, Path(id): Path<String>) -> Response {
+    match super::notify::remove_destination(&c.st, &c.actor(), &id).await {
+        Ok(()) => done(&c.session, DESTINATIONS, "Destination removed.").await,
+        Err(e) => failed(&c.session, DESTINATIONS, e).await,
+    }
+}
+
+async fn test_destination(c: Caller, Path(id): Path<String>) -> Response {
+    match super::notify::test_destination(&c.st, &c.actor(), &id).await {
+        Ok(d) if d.state == "sent" => {
+            done(&c.session, DESTINATIONS, "Test message delivered.").await
+        }
+        Ok(d) => {
+            failed(
+                &c.session,
+                DESTINATIONS,
+                crate::core::AppError::invalid(format!(
+                    "The test message was not delivered: {}. It will be tried again.",
+                    d.last_error.unwrap_or_default()
+                )),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, DESTINATIONS, e).await,
+    }
+}
+
+async fn rotate_secret(c: Caller, Path(id): Path<String>) -> Response {
+    match super::notify::rotate_secret(&c.st, &c.actor(), &id).await {
+        Ok(s) => {
+            keep_secret(
+                &c,
+                "New signing secret (the old one signs beside it for 24 hours)",
+                s,
+            )
+            .await;
+            axum::response::Redirect::to(DESTINATIONS).into_response()
+        }
+        Err(e) => failed(&c.session, DESTINATIONS, e).await,
+    }
 }
 
 #[derive(Deserialize)]

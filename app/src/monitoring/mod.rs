@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub mod http;
 #[cfg(feature = "ssr")]
 pub mod kinds;
+#[cfg(feature = "ssr")]
+pub mod notify;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod rest;
@@ -49,6 +51,49 @@ pub struct Alert {
     pub resolved_by: Option<String>,
     pub resolved_at: Option<i64>,
     pub note: Option<String>,
+}
+
+/// Where alerts are sent (an e-mail address or a webhook), with its latest deliveries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Destination {
+    pub id: String,
+    /// `None`: every alert (the platform's destination).
+    pub tenant_id: Option<String>,
+    pub tenant_name: Option<String>,
+    /// `email` or `webhook`.
+    pub kind: String,
+    pub target: String,
+    /// Alerts below this severity are not sent here.
+    pub min_severity: String,
+    /// Messages per rule per day; more are logged as capped.
+    pub daily_cap: i64,
+    /// One message a day with the day's alerts instead of one per alert.
+    pub digest: bool,
+    /// A webhook secret rotation is under way: the previous secret signs too until then.
+    pub rotating_until: Option<i64>,
+    pub created_at: i64,
+    pub created_by: String,
+    /// The latest messages to it, newest first.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One message to one destination.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Delivery {
+    pub id: String,
+    pub alert_id: Option<String>,
+    pub rule: String,
+    pub subject: String,
+    /// `queued`, `sent`, `failed`, `capped` (over the daily cap), `held` (for the digest).
+    pub state: String,
+    pub attempts: i64,
+    pub next_at: i64,
+    pub last_error: Option<String>,
+    pub status_code: Option<i64>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
 }
 
 pub const ALERT_STATES: [&str; 3] = ["open", "acknowledged", "resolved"];

@@ -87,6 +87,7 @@ pub fn AlertsPageView() -> impl IntoView {
             let now = p.now;
             let can_manage = p.can_manage;
             view! {
+                <p class="text-sm"><a class="link" href="/alerts/destinations">"Where alerts are sent →"</a></p>
                 <nav class="flex flex-wrap gap-2 text-sm" aria-label="Alert states" data-testid="alert-tabs">
                     {tabs.into_iter().map(|(s, label)| {
                         let href = if s.is_empty() { "/alerts".to_string() } else { format!("/alerts?state={s}") };
@@ -142,6 +143,169 @@ pub fn AlertsPageView() -> impl IntoView {
                                                     <input class="input w-64 max-w-full" id=format!("rnote-{id}") name="note" placeholder="What was it? (optional)" maxlength="2000"/>
                                                     <button class="btn btn-primary" type="submit" data-testid="resolve">"Resolve"</button>
                                                 </form>
+                                            </div>
+                                        })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            }
+        },
+    )
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DestinationsPage {
+    pub destinations: Vec<super::Destination>,
+    /// Tenants one may add a destination for: (short name, name).
+    pub tenants: Vec<(String, String)>,
+    /// Owners and operators may add destinations for every alert.
+    pub platform: bool,
+    pub can_manage: bool,
+    pub fresh: Option<crate::auth::FreshSecret>,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_destinations_page() -> Result<PageData<DestinationsPage>, ServerFnError> {
+    use crate::core::authz::{authorize, Action, TenantScope};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let destinations = super::notify::destinations(&c.st, &a).await?;
+        let tenants = crate::tenancy::service::tenants(&c.st, &a)
+            .await?
+            .into_iter()
+            .map(|t| (t.slug, t.name))
+            .collect();
+        let fresh = crate::auth::api::take_fresh(&c).await;
+        Ok(DestinationsPage {
+            destinations,
+            tenants,
+            platform: matches!(a.tenants, TenantScope::All),
+            can_manage: authorize(&a, Action::ManageAlerts).is_ok(),
+            fresh,
+            now: c.st.clock.now(),
+        })
+    })
+    .await
+}
+
+fn delivery_badge(state: &str) -> impl IntoView {
+    let tone = match state {
+        "sent" => "green",
+        "failed" => "red",
+        "queued" | "capped" => "amber",
+        _ => "gray",
+    };
+    view! { <Badge text=state.to_string() tone=tone/> }
+}
+
+#[component]
+pub fn DestinationsPageView() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_destinations_page());
+    signed_in_page(
+        "Alert destinations",
+        Some("Alerts"),
+        "Where alerts are sent: e-mail addresses and signed webhooks (Standard Webhooks). Each message is logged here, retried when it fails.",
+        data,
+        |p: DestinationsPage| {
+            let now = p.now;
+            let can_manage = p.can_manage;
+            view! {
+                {p.fresh.clone().map(|f| view! { <crate::auth::pages::SecretOnce secret=f/> })}
+                <p class="text-sm"><a class="link" href="/alerts">"← The alert inbox"</a></p>
+                {can_manage.then(|| view! {
+                    <section class="card p-5 space-y-3">
+                        <h2 class="font-medium">"Add a destination"</h2>
+                        <form method="post" action="/alerts/destinations" class="grid gap-3 sm:grid-cols-2 lg:grid-cols-3 items-end" data-testid="add-destination">
+                            <div>
+                                <label class="label" for="d-kind">"Kind"</label>
+                                <select class="input" id="d-kind" name="kind">
+                                    <option value="email">"E-mail"</option>
+                                    <option value="webhook">"Webhook (signed)"</option>
+                                </select>
+                            </div>
+                            <div class="sm:col-span-2">
+                                <label class="label" for="d-target">"Address or URL"</label>
+                                <input class="input" id="d-target" name="target" required placeholder="oncall@agency.example or https://hooks.example/mailward"/>
+                            </div>
+                            <div>
+                                <label class="label" for="d-tenant">"Alerts of"</label>
+                                <select class="input" id="d-tenant" name="tenant">
+                                    {p.platform.then(|| view! { <option value="">"Every tenant and the platform"</option> })}
+                                    {p.tenants.iter().map(|(slug, name)| view! { <option value=slug.clone()>{name.clone()}</option> }).collect_view()}
+                                </select>
+                            </div>
+                            <div>
+                                <label class="label" for="d-sev">"From severity"</label>
+                                <select class="input" id="d-sev" name="min_severity">
+                                    <option value="info">"info"</option>
+                                    <option value="warning" selected=true>"warning"</option>
+                                    <option value="critical">"critical"</option>
+                                </select>
+                            </div>
+                            <div>
+                                <label class="label" for="d-cap">"At most per rule and day"</label>
+                                <input class="input" id="d-cap" name="daily_cap" type="number" min="1" max="1000" value="20"/>
+                            </div>
+                            <label class="flex items-center gap-2 text-sm"><input type="checkbox" name="digest"/>"One daily digest instead"</label>
+                            <div><button class="btn btn-primary" type="submit">"Add"</button></div>
+                        </form>
+                    </section>
+                })}
+                {if p.destinations.is_empty() {
+                    view! { <EmptyState title="No destinations" hint="Alerts only show in the inbox until you add an e-mail address or a webhook."/> }.into_any()
+                } else {
+                    view! {
+                        <ul class="space-y-3" data-testid="destinations">
+                            {p.destinations.into_iter().map(|d| {
+                                let id = d.id.clone();
+                                view! {
+                                    <li class="card p-4 space-y-2" data-testid="destination" data-kind=d.kind.clone()>
+                                        <div class="flex flex-wrap items-center gap-2">
+                                            <Badge text=d.kind.clone() tone="gray"/>
+                                            <span class="font-medium break-all">{d.target.clone()}</span>
+                                        </div>
+                                        <p class="text-sm text-zinc-600">
+                                            {format!("{} · from {} · at most {} per rule and day{}",
+                                                d.tenant_name.clone().unwrap_or_else(|| "every tenant".into()),
+                                                d.min_severity, d.daily_cap,
+                                                if d.digest { " · daily digest" } else { "" })}
+                                            {d.rotating_until.map(|u| view! { <span>" · previous secret signs too until "<Time at=u now=now/></span> })}
+                                        </p>
+                                        {can_manage.then(|| view! {
+                                            <div class="flex flex-wrap gap-2">
+                                                <form method="post" action=format!("/alerts/destinations/{id}/test")>
+                                                    <button class="btn btn-secondary" type="submit" data-testid="test-send">"Send a test"</button>
+                                                </form>
+                                                {(d.kind == "webhook").then(|| view! {
+                                                    <form method="post" action=format!("/alerts/destinations/{id}/rotate")>
+                                                        <button class="btn btn-secondary" type="submit">"Rotate secret"</button>
+                                                    </form>
+                                                })}
+                                                <form method="post" action=format!("/alerts/destinations/{id}/delete")>
+                                                    <button class="btn btn-secondary" type="submit">"Remove"</button>
+                                                </form>
+                                            </div>
+                                        })}
+                                        {(!d.deliveries.is_empty()).then(|| view! {
+                                            <div class="overflow-x-auto">
+                                                <table class="table" data-testid="deliveries">
+                                                    <thead><tr><th>"Message"</th><th>"State"</th><th>"Tries"</th><th>"When"</th><th>"Last error"</th></tr></thead>
+                                                    <tbody>
+                                                        {d.deliveries.iter().map(|m| view! {
+                                                            <tr data-state=m.state.clone()>
+                                                                <td class="max-w-xs truncate" title=m.subject.clone()>{m.subject.clone()}</td>
+                                                                <td>{delivery_badge(&m.state)}</td>
+                                                                <td class="tabular-nums">{m.attempts}</td>
+                                                                <td class="whitespace-nowrap"><Time at=m.sent_at.unwrap_or(m.created_at) now=now/></td>
+                                                                <td class="text-xs text-zinc-600 max-w-xs break-words">{m.last_error.clone().unwrap_or_default()}</td>
+                                                            </tr>
+                                                        }).collect_view()}
+                                                    </tbody>
+                                                </table>
                                             </div>
                                         })}
                                     </li>

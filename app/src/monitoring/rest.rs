@@ -2,11 +2,11 @@
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::service;
-use super::Alert;
+use super::{Alert, Delivery, Destination};
 use crate::api::ApiActor;
 use crate::core::state::AppState;
 use crate::core::AppError;
@@ -16,6 +16,101 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/alerts/{id}/acknowledge", post(acknowledge_alert))
         .route("/api/v1/alerts/{id}/resolve", post(resolve_alert))
+        .route(
+            "/api/v1/alert-destinations",
+            get(list_destinations).post(create_destination),
+        )
+        .route(
+            "/api/v1/alert-destinations/{id}",
+            axum::routing::delete(delete_destination),
+        )
+        .route(
+            "/api/v1/alert-destinations/{id}/test",
+            post(test_destination),
+        )
+}
+
+/// Where alerts go (e-mail, webhooks), each with its latest deliveries.
+#[utoipa::path(get, path = "/api/v1/alert-destinations", tag = "monitoring", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Destination>)))]
+pub async fn list_destinations(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+) -> Result<Json<Vec<Destination>>, AppError> {
+    Ok(Json(super::notify::destinations(&st, &a).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewDestinationBody {
+    /// `email` or `webhook`.
+    pub kind: String,
+    /// An e-mail address, or an https:// URL.
+    pub target: String,
+    /// A tenant (id or short name): its alerts. Absent: every alert (owners, operators).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// `info`, `warning` (default) or `critical`.
+    #[serde(default)]
+    pub min_severity: Option<String>,
+    /// Messages per rule per day (default 20).
+    #[serde(default)]
+    pub daily_cap: Option<i64>,
+    #[serde(default)]
+    pub digest: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedDestination {
+    pub destination: Destination,
+    /// A webhook's signing secret (`whsec_…`): shown this once.
+    pub secret: Option<String>,
+}
+
+/// Adds a destination; a webhook's signing secret is in the answer, once.
+#[utoipa::path(post, path = "/api/v1/alert-destinations", tag = "monitoring", security(("bearer" = [])),
+    request_body = NewDestinationBody,
+    responses((status = 200, body = CreatedDestination), (status = 422)))]
+pub async fn create_destination(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Json(b): Json<NewDestinationBody>,
+) -> Result<Json<CreatedDestination>, AppError> {
+    let n = super::notify::NewDestination {
+        kind: b.kind,
+        target: b.target,
+        tenant: b.tenant.unwrap_or_default(),
+        min_severity: b.min_severity.unwrap_or_default(),
+        daily_cap: b.daily_cap,
+        digest: b.digest,
+    };
+    let (destination, secret) = super::notify::add_destination(&st, &a, &n).await?;
+    Ok(Json(CreatedDestination {
+        destination,
+        secret,
+    }))
+}
+
+/// Removes a destination and its delivery log.
+#[utoipa::path(delete, path = "/api/v1/alert-destinations/{id}", tag = "monitoring", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404)))]
+pub async fn delete_destination(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode, AppError> {
+    super::notify::remove_destination(&st, &a, &id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Sends a test message now; answers with its delivery (sent, or why not).
+#[utoipa::path(post, path = "/api/v1/alert-destinations/{id}/test", tag = "monitoring", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Delivery), (status = 404)))]
+pub async fn test_destination(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<Delivery>, AppError> {
+    Ok(Json(super::notify::test_destination(&st, &a, &id).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -331,11 +331,12 @@ pub async fn raise(tx: &mut Tx, _st: &AppState, s: &Signal, now: i64) -> AppResu
         };
         match store::insert_alert(tx.conn(), &a, &s.key).await {
             Ok(()) => {
+                let queued = super::notify::enqueue(tx, &a, now).await?;
                 let mut ev = Event::new("alert.raised")
                     .target(a.id.clone())
                     .details(json!({
                         "rule": a.rule, "severity": a.severity, "title": a.title,
-                        "detail": s.detail, "evidence": a.evidence,
+                        "detail": s.detail, "evidence": a.evidence, "notifications": queued,
                     }));
                 if let Some(t) = &a.tenant_id {
                     ev = ev.tenant(t.clone());

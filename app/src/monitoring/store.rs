@@ -354,3 +354,352 @@ pub async fn raised_by_rule(db: &Db) -> AppResult<Vec<(String, i64)>> {
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }
+
+// ---------- destinations and deliveries ----------
+
+/// An alert destination as stored (secrets still sealed).
+#[derive(Clone, Debug)]
+pub struct DestinationRow {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub kind: String,
+    pub target: String,
+    pub secret_enc: Option<String>,
+    pub old_secret_enc: Option<String>,
+    pub old_until: Option<i64>,
+    pub min_severity: String,
+    pub daily_cap: i64,
+    pub digest: bool,
+    pub last_digest_at: Option<i64>,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+const DEST_COLS: &str = "id, tenant_id, kind, target, secret_enc, old_secret_enc, old_until, \
+    min_severity, daily_cap, digest, last_digest_at, created_at, created_by";
+
+fn dest_row(r: &AnyRow) -> Result<DestinationRow, sqlx::Error> {
+    Ok(DestinationRow {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        kind: r.try_get("kind")?,
+        target: r.try_get("target")?,
+        secret_enc: r.try_get("secret_enc")?,
+        old_secret_enc: r.try_get("old_secret_enc")?,
+        old_until: r.try_get("old_until")?,
+        min_severity: r.try_get("min_severity")?,
+        daily_cap: r.try_get("daily_cap")?,
+        digest: r.try_get::<i64, _>("digest")? != 0,
+        last_digest_at: r.try_get("last_digest_at")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+pub async fn insert_destination(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    d: &DestinationRow,
+) -> AppResult<()> {
+    g.require(&[Action::ManageAlerts])?;
+    if let Some(t) = &d.tenant_id {
+        g.check(t)?;
+    }
+    sqlx::query(&format!(
+        "INSERT INTO alert_destinations ({DEST_COLS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, \
+         $7, $8, NULL, $9, $10)"
+    ))
+    .bind(d.id.clone())
+    .bind(d.tenant_id.clone())
+    .bind(d.kind.clone())
+    .bind(d.target.clone())
+    .bind(d.secret_enc.clone())
+    .bind(d.min_severity.clone())
+    .bind(d.daily_cap)
+    .bind(d.digest as i64)
+    .bind(d.created_at)
+    .bind(d.created_by.clone())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_destination(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    d: &DestinationRow,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageAlerts])?;
+    if let Some(t) = &d.tenant_id {
+        g.check(t)?;
+    }
+    let r = sqlx::query("DELETE FROM alert_destinations WHERE id = $1")
+        .bind(d.id.clone())
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// A new webhook secret; the current one keeps signing beside it until `old_until`.
+pub async fn rotate_secret(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    d: &DestinationRow,
+    new_enc: &str,
+    old_until: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageAlerts])?;
+    if let Some(t) = &d.tenant_id {
+        g.check(t)?;
+    }
+    let r = sqlx::query(
+        "UPDATE alert_destinations SET old_secret_enc = secret_enc, old_until = $3, \
+         secret_enc = $2 WHERE id = $1 AND secret_enc = $4",
+    )
+    .bind(d.id.clone())
+    .bind(new_enc.to_string())
+    .bind(old_until)
+    .bind(d.secret_enc.clone().unwrap_or_default())
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Destinations in the proof's scope (platform ones only for all-tenant actors).
+pub async fn destinations(db: &Db, g: &Granted<'_>) -> AppResult<Vec<DestinationRow>> {
+    let mut w = Where::new();
+    scope(&mut w, g);
+    let sql = format!(
+        "SELECT {DEST_COLS} FROM alert_destinations{} ORDER BY created_at, id",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    Ok(rows.iter().map(dest_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn destination(c: &mut AnyConnection, id: &str) -> AppResult<Option<DestinationRow>> {
+    let r = sqlx::query(&format!(
+        "SELECT {DEST_COLS} FROM alert_destinations WHERE id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(c)
+    .await?;
+    Ok(r.as_ref().map(dest_row).transpose()?)
+}
+
+/// The destinations an alert of `tenant_id` goes to: the tenant's and the platform's.
+pub async fn destinations_for(
+    c: &mut AnyConnection,
+    tenant_id: Option<&str>,
+) -> AppResult<Vec<DestinationRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {DEST_COLS} FROM alert_destinations WHERE tenant_id IS NULL OR tenant_id = $1"
+    ))
+    .bind(tenant_id.unwrap_or("").to_string())
+    .fetch_all(c)
+    .await?;
+    Ok(rows.iter().map(dest_row).collect::<Result<_, _>>()?)
+}
+
+/// Messages of `rule` to a destination since `since`, not counting capped ones.
+pub async fn sent_today(
+    c: &mut AnyConnection,
+    destination_id: &str,
+    rule: &str,
+    since: i64,
+) -> AppResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM alert_deliveries WHERE destination_id = $1 AND rule = $2 \
+         AND created_at >= $3 AND state <> 'capped'",
+    )
+    .bind(destination_id.to_string())
+    .bind(rule.to_string())
+    .bind(since)
+    .fetch_one(c)
+    .await?)
+}
+
+/// A delivery as stored.
+#[derive(Clone, Debug)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub destination_id: String,
+    pub alert_id: Option<String>,
+    pub rule: String,
+    pub subject: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i64,
+    pub next_at: i64,
+    pub last_error: Option<String>,
+    pub status_code: Option<i64>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+const DEL_COLS: &str = "id, destination_id, alert_id, rule, subject, payload, state, attempts, \
+    next_at, last_error, status_code, created_at, sent_at";
+
+fn del_row(r: &AnyRow) -> Result<DeliveryRow, sqlx::Error> {
+    Ok(DeliveryRow {
+        id: r.try_get("id")?,
+        destination_id: r.try_get("destination_id")?,
+        alert_id: r.try_get("alert_id")?,
+        rule: r.try_get("rule")?,
+        subject: r.try_get("subject")?,
+        payload: r.try_get("payload")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        next_at: r.try_get("next_at")?,
+        last_error: r.try_get("last_error")?,
+        status_code: r.try_get("status_code")?,
+        created_at: r.try_get("created_at")?,
+        sent_at: r.try_get("sent_at")?,
+    })
+}
+
+pub async fn insert_delivery(c: &mut AnyConnection, d: &DeliveryRow) -> AppResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO alert_deliveries ({DEL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, \
+         $9, NULL, $10, NULL)"
+    ))
+    .bind(d.id.clone())
+    .bind(d.destination_id.clone())
+    .bind(d.alert_id.clone())
+    .bind(d.rule.clone())
+    .bind(d.subject.clone())
+    .bind(d.payload.clone())
+    .bind(d.state.clone())
+    .bind(d.next_at)
+    .bind(d.last_error.clone())
+    .bind(d.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Takes up to `limit` queued deliveries that are due, pushing their next attempt out by
+/// `lease` seconds so a second worker does not take them too.
+pub async fn take_due(
+    c: &mut AnyConnection,
+    now: i64,
+    lease: i64,
+    limit: i64,
+) -> AppResult<Vec<DeliveryRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {DEL_COLS} FROM alert_deliveries WHERE state = 'queued' AND next_at <= $1 \
+         ORDER BY next_at LIMIT {limit}"
+    ))
+    .bind(now)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::new();
+    for r in rows.iter().map(del_row) {
+        let d = r?;
+        let took = sqlx::query(
+            "UPDATE alert_deliveries SET next_at = $3 WHERE id = $1 AND next_at = $2 \
+             AND state = 'queued'",
+        )
+        .bind(d.id.clone())
+        .bind(d.next_at)
+        .bind(now + lease)
+        .execute(&mut *c)
+        .await?;
+        if took.rows_affected() == 1 {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// The outcome of an attempt.
+pub async fn delivered(
+    c: &mut AnyConnection,
+    id: &str,
+    state: &str,
+    next_at: i64,
+    error: Option<&str>,
+    status: Option<i64>,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "UPDATE alert_deliveries SET state = $2, attempts = attempts + 1, next_at = $3, \
+         last_error = $4, status_code = $5, sent_at = CASE WHEN $2 = 'sent' THEN $6 ELSE sent_at END \
+         WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .bind(state.to_string())
+    .bind(next_at)
+    .bind(error.map(str::to_string))
+    .bind(status)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Deliveries held for a digest destination.
+pub async fn held(c: &mut AnyConnection, destination_id: &str) -> AppResult<Vec<DeliveryRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {DEL_COLS} FROM alert_deliveries WHERE destination_id = $1 AND state = 'held' \
+         ORDER BY created_at"
+    ))
+    .bind(destination_id.to_string())
+    .fetch_all(c)
+    .await?;
+    Ok(rows.iter().map(del_row).collect::<Result<_, _>>()?)
+}
+
+/// Held deliveries went out in a digest (the digest is a delivery of its own).
+pub async fn release_held(
+    c: &mut AnyConnection,
+    destination_id: &str,
+    ids: &[String],
+    now: i64,
+) -> AppResult<()> {
+    for id in ids {
+        sqlx::query(
+            "UPDATE alert_deliveries SET state = 'sent', sent_at = $2 WHERE id = $1 AND state = 'held'",
+        )
+        .bind(id.clone())
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    }
+    sqlx::query("UPDATE alert_destinations SET last_digest_at = $2 WHERE id = $1")
+        .bind(destination_id.to_string())
+        .bind(now)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Digest destinations due (a day since the last digest, or since they were added), with
+/// something held.
+pub async fn digests_due(c: &mut AnyConnection, now: i64) -> AppResult<Vec<DestinationRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {DEST_COLS} FROM alert_destinations d WHERE digest = 1 \
+         AND COALESCE(last_digest_at, created_at) <= $1 \
+         AND EXISTS (SELECT 1 FROM alert_deliveries x WHERE x.destination_id = d.id AND x.state = 'held')"
+    ))
+    .bind(now - 86400)
+    .fetch_all(c)
+    .await?;
+    Ok(rows.iter().map(dest_row).collect::<Result<_, _>>()?)
+}
+
+/// The latest deliveries to a destination (its log).
+pub async fn deliveries_of(
+    db: &Db,
+    destination_id: &str,
+    limit: i64,
+) -> AppResult<Vec<DeliveryRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {DEL_COLS} FROM alert_deliveries WHERE destination_id = $1 \
+         ORDER BY created_at DESC, id LIMIT {limit}"
+    ))
+    .bind(destination_id.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(del_row).collect::<Result<_, _>>()?)
+}

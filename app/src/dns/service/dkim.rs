@@ -3,16 +3,9 @@
 //! bound to their row (the key id and selector are the associated data, so a sealed key
 //! copied to another row does not open).
 use base64::Engine;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
 
 use super::*;
 use crate::dns::store::KeyRow;
-
-/// Sealing keys read so far, by file: the milter opens a key for every message it signs, and
-/// should not read the file each time.
-static SEALING_KEYS: std::sync::OnceLock<
-    std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, [u8; 32]>>,
-> = std::sync::OnceLock::new();
 
 /// Key generation, one at a time in this process: a check that a domain has no key yet and
 /// the insert of a new one must not interleave (100 clicks on "Check now" make one key, not
@@ -23,80 +16,22 @@ pub(super) async fn keygen_lock() -> tokio::sync::MutexGuard<'static, ()> {
     KEYGEN.lock().await
 }
 
-fn sealing_key(st: &AppState) -> AppResult<LessSafeKey> {
-    let path = crate::core::audit_key::secret_path(
-        &st.config,
-        st.config.dkim_key_file.as_deref(),
-        "dkim.key",
-    );
-    let cache = SEALING_KEYS.get_or_init(Default::default);
-    let cached = cache.lock().ok().and_then(|c| c.get(&path).copied());
-    let k = match cached {
-        Some(k) => k,
-        None => {
-            let (k, created) = crate::core::audit_key::load_or_create_secret(&path, "DKIM key")?;
-            if created {
-                tracing::warn!(path = %path.display(), "created the DKIM sealing key: back it up with the database");
-            }
-            if let Ok(mut c) = cache.lock() {
-                c.insert(path, k);
-            }
-            k
-        }
-    };
-    Ok(LessSafeKey::new(
-        UnboundKey::new(&CHACHA20_POLY1305, &k)
-            .map_err(|_| AppError::Internal("aead key".into()))?,
-    ))
-}
-
 fn aad(id: &str, selector: &str) -> Vec<u8> {
     format!("mailward dkim {id} {selector}").into_bytes()
 }
 
-fn seal(key: &LessSafeKey, id: &str, selector: &str, secret: &[u8]) -> AppResult<String> {
-    let nonce_bytes = crate::core::secrets::random_bytes::<NONCE_LEN>();
-    let mut buf = secret.to_vec();
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce_bytes),
-        Aad::from(aad(id, selector)),
-        &mut buf,
-    )
-    .map_err(|_| AppError::Internal("sealing a DKIM key failed".into()))?;
-    let mut out = nonce_bytes.to_vec();
-    out.extend_from_slice(&buf);
-    Ok(base64::engine::general_purpose::STANDARD.encode(out))
-}
-
-/// The private key of `k` (PKCS#1 DER for RSA, PKCS#8 for Ed25519), for signing.
 pub fn open_private(st: &AppState, k: &KeyRow) -> AppResult<Vec<u8>> {
-    let key = sealing_key(st)?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(&k.private_enc)
-        .map_err(|_| AppError::Internal(format!("DKIM key {} is damaged", k.selector)))?;
-    if raw.len() < NONCE_LEN + 16 {
-        return Err(AppError::Internal(format!(
-            "DKIM key {} is damaged",
-            k.selector
-        )));
-    }
-    let (n, ct) = raw.split_at(NONCE_LEN);
-    let nonce =
-        Nonce::try_assume_unique_for_key(n).map_err(|_| AppError::Internal("nonce".into()))?;
-    let mut buf = ct.to_vec();
-    let plain = key
-        .open_in_place(nonce, Aad::from(aad(&k.id, &k.selector)), &mut buf)
-        .map_err(|_| {
+    crate::core::sealed::open(&st.config, &aad(&k.id, &k.selector), &k.private_enc)?.ok_or_else(
+        || {
             AppError::Config(format!(
                 "the DKIM key {} does not open with this DKIM key file: is dkim_key_file the \
                  one this database was started with?",
                 k.selector
             ))
-        })?;
-    Ok(plain.to_vec())
+        },
+    )
 }
 
-/// A fresh selector: `mw` and the date, with a letter when that one is taken.
 fn selector_for(now: i64, taken: &[String]) -> String {
     let day = chrono::DateTime::from_timestamp(now, 0)
         .map(|t| t.format("%Y%m%d").to_string())
@@ -170,7 +105,7 @@ pub(super) async fn new_key(
         selector_for(now, &taken)
     };
     let row = KeyRow {
-        private_enc: seal(&sealing_key(st)?, &id, &selector, &private)?,
+        private_enc: crate::core::sealed::seal(&st.config, &aad(&id, &selector), &private)?,
         public_key: base64::engine::general_purpose::STANDARD.encode(public),
         id,
         domain_id: d.id.clone(),
