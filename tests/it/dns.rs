@@ -168,10 +168,27 @@ async fn verification_drift_and_keys(b: Backend) {
     assert!(html.contains("dns.drift"), "history on the DNS page");
     assert!(html.contains("dns-records"));
     assert!(app.audit_actions().await.contains(&"dns.drift".to_string()));
+    // …and as a critical alert, which resolves itself once the record is back.
+    app::monitoring::service::watch(&app.state).await.unwrap();
+    let alerts = app::monitoring::service::alerts(&app.state, &sys, None)
+        .await
+        .unwrap();
+    let drift = alerts
+        .iter()
+        .find(|a| a.rule == "dns.drift")
+        .expect("drift alert");
+    assert_eq!(drift.severity, "critical");
+    assert!(drift.detail.contains("DKIM"), "{}", drift.detail);
 
     // Put back: green again, and the filter no longer lists it.
     publish_all(&knot, &page, &["mx", "spf", "dmarc", "srv", "verify"]);
     dns::scan(&app.state, None).await.unwrap();
+    app::monitoring::service::watch(&app.state).await.unwrap();
+    assert!(app::monitoring::service::alerts(&app.state, &sys, None)
+        .await
+        .unwrap()
+        .iter()
+        .all(|a| a.rule != "dns.drift"));
     let page = dns::domain_dns(&app.state, &sys, "acme.example")
         .await
         .unwrap();

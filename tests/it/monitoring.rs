@@ -113,6 +113,29 @@ async fn mail_plane_logins_raise_alerts(b: Backend) {
     assert_eq!(got[0].body["type"], "alert.raised");
     assert_eq!(got[0].body["data"]["rule"], "signin.failure_burst");
 
+    // Submission (SMTP AUTH through Dovecot) is reported too.
+    let v = mp
+        .submit("ann@acme.example", "wrong again", "ann@acme.example", "x")
+        .await;
+    assert_eq!(v["auth"], false, "{v}");
+    let smtp_failures = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM signin_failures WHERE protocol = 'smtp'")
+            .fetch_one(st.db.pool())
+            .await
+            .unwrap()
+    };
+    for _ in 0..50 {
+        if smtp_failures().await > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // (Python's smtplib tries AUTH PLAIN, then AUTH LOGIN: two attempts, both recorded.)
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        (1..=2).contains(&smtp_failures().await),
+        "the submission failure is recorded as smtp"
+    );
     // Logins from the usual network teach Mailward the account's networks…
     assert!(mp.imap_login("ann@acme.example", PW).await);
     let seen = || async {
@@ -324,6 +347,37 @@ async fn the_watcher_reads_the_audit_log(b: Backend) {
     );
     // Reading again changes nothing (the cursor moved).
     assert_eq!(mon::watch(st).await.unwrap(), 0);
+    // A forward approved by a second person: the routing alert.
+    w.mailbox("ann").await;
+    w.allow(&["partner.example"], false).await;
+    let (alice, bob) = (
+        crate::routing::person("usr_alice"),
+        crate::routing::person("usr_bob"),
+    );
+    let change = crate::routing::queued(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["ann@partner.example"],
+            None,
+        )
+        .await,
+    );
+    w.approve(&bob, &change).await.unwrap();
+    mon::watch(st).await.unwrap();
+    let list = mon::alerts(st, &Actor::system("t"), None).await.unwrap();
+    let fwd = list
+        .iter()
+        .find(|a| a.rule == "routing.enabled")
+        .expect("the forward's alert");
+    assert!(
+        fwd.title
+            .contains("Forwarding turned on for ann@acme.example"),
+        "{}",
+        fwd.title
+    );
+    assert!(fwd.detail.contains("partner.example"), "{}", fwd.detail);
     let cleared = Event::new("dns.drift_cleared")
         .target("dom_x")
         .tenant(tenant.clone())
