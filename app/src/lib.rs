@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/dns/templates") view=dns::pages::TemplatesPageView ssr=ssr.clone()/>
                 <Route path=path!("/alerts") view=monitoring::pages::AlertsPageView ssr=ssr.clone()/>
                 <Route path=path!("/alerts/destinations") view=monitoring::pages::DestinationsPageView ssr=ssr.clone()/>
+                <Route path=path!("/alerts/rules") view=monitoring::pages::RulesPageView ssr=ssr.clone()/>
                 <Route path=path!("/portal") view=portal::PortalPage ssr=ssr.clone()/>
                 <Route path=path!("/plans") view=tenancy::pages::PlansPage ssr=ssr.clone()/>
                 <Route path=path!("/mailboxes") view=mailboxes::pages::MailboxesListPage ssr=ssr.clone()/>

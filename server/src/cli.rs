@@ -210,6 +210,9 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
     if let Some(v) = env("MAILWARD_DKIM_ZONE_TSIG_FILE") {
         cfg.dkim_zone_tsig_file = Some(v);
     }
+    if let Some(v) = env("MAILWARD_GEOIP_COUNTRY_DB") {
+        cfg.geoip_country_db = Some(v);
+    }
     if let Some(v) = env("MAILWARD_MAIL_HOST") {
         cfg.mail_host = Some(v);
     }
@@ -347,7 +350,7 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
     match cmd {
         Command::Mailplane(MailplaneCmd::Render(mut args)) => {
             if args.auth_policy.is_some() {
-                match app::monitoring::service::policy_token(&state.config) {
+                match app::monitoring::service::existing_policy_token(&state.config) {
                     Ok(t) => args.auth_policy_token = Some(t),
                     Err(e) => return fail(&e),
                 }

@@ -444,6 +444,11 @@ pub async fn serve(state: AppState) -> Result<(), String> {
         "Mailward is listening"
     );
     state.mailer.announce();
+    // The mail plane's policy token exists from the first start on, made by the user Mailward
+    // runs as (`mailplane render`, run as root, then only reads it).
+    app::monitoring::service::policy_token(&state.config).map_err(|e| e.to_string())?;
+    // A configured GeoIP database that cannot be read stops the start, with the reason.
+    app::monitoring::geoip::check(&state.config).map_err(|e| e.to_string())?;
     let clock_file = state.config.clock_offset_file.clone().map(|f| {
         tracing::warn!(file = %f, "the clock follows an offset file: for tests and drills only");
         let clock = state.clock.clone();

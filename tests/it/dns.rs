@@ -639,7 +639,7 @@ async fn key_rotation_runs_through_its_steps(b: Backend) {
 both!(key_rotation_runs_through_its_steps);
 
 /// A DMARC aggregate report as receivers send them.
-fn dmarc_xml(
+pub(crate) fn dmarc_xml(
     domain: &str,
     report_id: &str,
     begin: i64,

@@ -552,6 +552,11 @@ fn render_refuses_what_cannot_work() {
             ["--postmaster", "nobody"],
             "--postmaster nobody: give one mail address",
         ),
+        // The policy token is made by `serve` (as the user it runs as), never by render.
+        (
+            ["--auth-policy", "http://127.0.0.1:8080"],
+            "mailplane-policy.key does not exist yet: start `mailward serve` once",
+        ),
     ] {
         let out = render_with(&db, cert.to_str().unwrap(), &more);
         assert!(!out.status.success());

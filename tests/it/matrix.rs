@@ -108,14 +108,33 @@ fn table() -> Vec<Row> {
         row("/plans", Page, "/plans", "", ALL, None),
         row("/operators", Page, "/operators", "", PLATFORM, None),
         row("/audit", Page, "/audit", "", ALL, None),
-        row("/alerts", Page, "/alerts", "", NOT_VIEWER, None),
+        // A client viewer reads the alerts its tenant shares (none, unless it does).
+        row("/alerts", Page, "/alerts", "", ALL, None),
         row(
             "get_alerts_page",
             ServerFn,
             app::monitoring::pages::GetAlertsPage::PATH,
             "state=",
-            NOT_VIEWER,
+            ALL,
             None,
+        ),
+        row("/alerts/rules", Page, "/alerts/rules", "", ALL, None),
+        row(
+            "get_rules_page",
+            ServerFn,
+            app::monitoring::pages::GetRulesPage::PATH,
+            "tenant={t}",
+            ALL,
+            Some(HIDDEN),
+        ),
+        // Out of bounds: through the gate, then refused.
+        row(
+            "/alerts/rules/{tenant}",
+            Form,
+            "/alerts/rules/{t}",
+            "failure_burst=0",
+            NOT_VIEWER,
+            Some(HIDDEN),
         ),
         // No alert of that id: those who may act reach the lookup (not found); a client
         // viewer is refused before it.
@@ -612,6 +631,22 @@ fn table() -> Vec<Row> {
             r#"{"note":""}"#,
             [N, N, N, F],
             None,
+        ),
+        row(
+            "/api/v1/tenants/{tenant}/alert-rules",
+            Get,
+            "/api/v1/tenants/{t}/alert-rules",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/tenants/{tenant}/alert-rules",
+            Put,
+            "/api/v1/tenants/{t}/alert-rules",
+            r#"{"failure_burst":0}"#,
+            NOT_VIEWER,
+            Some([A, A, N, F]),
         ),
         row(
             "/api/v1/alert-destinations",

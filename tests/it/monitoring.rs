@@ -7,11 +7,25 @@ use app::auth::Role;
 use app::core::authz::{Actor, Principal, TenantScope};
 use app::monitoring::notify::{self, NewDestination};
 use app::monitoring::service as mon;
+use app::monitoring::store::Failure;
+use app::monitoring::RulesChange;
 use mailward_tests::mailplane::MailPlane;
 use mailward_tests::webhooks::WebhookReceiver;
 use mailward_tests::{both, Backend};
 
 use crate::routing::{world, World, PW};
+
+/// A console user of `role` confined to `tenant`.
+fn user(id: &str, label: &str, role: Role, tenant: &str) -> Actor {
+    Actor::for_tests(
+        Principal::User,
+        Some(id.into()),
+        label.into(),
+        Some(role),
+        TenantScope::Only(vec![tenant.into()]),
+        None,
+    )
+}
 
 async fn tenant_of(w: &World) -> String {
     sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
@@ -184,31 +198,13 @@ async fn mail_plane_logins_raise_alerts(b: Backend) {
     // Acknowledge, then resolve, with a note: audited. A client viewer sees none of it; an
     // admin of another tenant cannot touch it.
     let tenant = tenant_of(&w).await;
-    let admin = Actor::for_tests(
-        Principal::User,
-        Some("usr_adm".into()),
-        "Tess Admin".into(),
-        Some(Role::TenantAdmin),
-        TenantScope::Only(vec![tenant.clone()]),
-        None,
+    let admin = user("usr_adm", "Tess Admin", Role::TenantAdmin, &tenant);
+    let stranger = user("usr_x", "Other Admin", Role::TenantAdmin, "ten_other");
+    let viewer = user("usr_v", "Vic Viewer", Role::ClientViewer, &tenant);
+    assert!(
+        mon::alerts(st, &viewer, None).await.unwrap().is_empty(),
+        "the tenant does not show its alerts to viewers"
     );
-    let stranger = Actor::for_tests(
-        Principal::User,
-        Some("usr_x".into()),
-        "Other Admin".into(),
-        Some(Role::TenantAdmin),
-        TenantScope::Only(vec!["ten_other".into()]),
-        None,
-    );
-    let viewer = Actor::for_tests(
-        Principal::User,
-        Some("usr_v".into()),
-        "Vic Viewer".into(),
-        Some(Role::ClientViewer),
-        TenantScope::Only(vec![tenant.clone()]),
-        None,
-    );
-    assert!(mon::alerts(st, &viewer, None).await.is_err());
     assert!(mon::alerts(st, &stranger, None).await.unwrap().is_empty());
     let e = mon::act(st, &stranger, &burst.id, false, "")
         .await
@@ -593,14 +589,7 @@ async fn deliveries_retry_rotate_and_cap(b: Backend) {
         assert!(actions.contains(&a.to_string()), "{a}");
     }
     // Removing it: no more deliveries, and a tenant admin of another tenant cannot see it.
-    let stranger = Actor::for_tests(
-        Principal::User,
-        Some("usr_x".into()),
-        "Other Admin".into(),
-        Some(Role::TenantAdmin),
-        TenantScope::Only(vec!["ten_other".into()]),
-        None,
-    );
+    let stranger = user("usr_x", "Other Admin", Role::TenantAdmin, "ten_other");
     assert_eq!(
         notify::remove_destination(st, &stranger, &dest.id)
             .await
@@ -611,3 +600,363 @@ async fn deliveries_retry_rotate_and_cap(b: Backend) {
     notify::remove_destination(st, &op, &dest.id).await.unwrap();
 }
 both!(deliveries_retry_rotate_and_cap);
+
+fn rules(f: impl FnOnce(&mut RulesChange)) -> RulesChange {
+    let mut r = RulesChange {
+        odd_hours: true,
+        ..Default::default()
+    };
+    f(&mut r);
+    r
+}
+
+/// Each tenant's rules: its admin tightens them (audited), cannot loosen them or mute the
+/// unusual-hour alert; an operator can. The tenant's lower threshold raises the account burst
+/// sooner. Client viewers read the tenant's alerts only once it shows them, and never act.
+async fn tenant_rules_tighten_and_show(b: Backend) {
+    let w = world(b).await;
+    let st = &w.app.state;
+    let tenant = tenant_of(&w).await;
+    let admin = user("usr_adm", "Tess Admin", Role::TenantAdmin, &tenant);
+    let viewer = user("usr_v", "Vic Viewer", Role::ClientViewer, &tenant);
+    let stranger = user("usr_x", "Other Admin", Role::TenantAdmin, "ten_other");
+    let op = crate::routing::person("usr_a");
+    let r = mon::tenant_rules(st, &admin, &w.slug).await.unwrap();
+    assert_eq!(r.effective.failure_burst, 10);
+    assert!(r.updated_by.is_none());
+    let tight = rules(|r| r.failure_burst = Some(3));
+    let r = mon::set_tenant_rules(st, &admin, &w.slug, &tight)
+        .await
+        .unwrap();
+    assert_eq!(r.effective.failure_burst, 3);
+    assert_eq!(r.updated_by.as_deref(), Some("Tess Admin"));
+    // Looser than now, or the unusual-hour alert off: refused for the admin; nothing changes.
+    let loose = rules(|r| r.failure_burst = Some(50));
+    let e = mon::set_tenant_rules(st, &admin, &w.slug, &loose)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 422, "{e}");
+    assert!(e.to_string().contains("Only an operator"), "{e}");
+    let mute = rules(|r| {
+        r.failure_burst = Some(3);
+        r.odd_hours = false;
+    });
+    let e = mon::set_tenant_rules(st, &admin, &w.slug, &mute)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 422, "{e}");
+    // Out of bounds: refused for everyone.
+    let e = mon::set_tenant_rules(st, &op, &w.slug, &rules(|r| r.failure_burst = Some(0)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), 422, "{e}");
+    // A viewer reads but does not change them; another tenant's admin does not see them.
+    assert_eq!(
+        mon::set_tenant_rules(st, &viewer, &w.slug, &tight)
+            .await
+            .unwrap_err()
+            .status(),
+        403
+    );
+    assert_eq!(
+        mon::tenant_rules(st, &stranger, &w.slug)
+            .await
+            .unwrap_err()
+            .status(),
+        404
+    );
+    assert_eq!(
+        mon::tenant_rules(st, &admin, &w.slug)
+            .await
+            .unwrap()
+            .effective
+            .failure_burst,
+        3
+    );
+    // The tenant's threshold: three failures for one account from three addresses.
+    for i in 1..=3 {
+        let id = app::core::secrets::new_id("fail");
+        let remote = format!("192.0.2.{i}");
+        mon::failure_seen(
+            st,
+            &Failure {
+                id: &id,
+                at: st.clock.now(),
+                login: "ann@acme.example",
+                mailbox_id: None,
+                tenant_id: Some(&tenant),
+                protocol: "imap",
+                remote: &remote,
+                network: "192.0.2.0/24",
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let list = mon::alerts(st, &admin, None).await.unwrap();
+    let burst = list
+        .iter()
+        .find(|a| a.rule == "signin.failure_burst")
+        .expect("the tenant's own threshold fired");
+    assert!(
+        burst
+            .title
+            .starts_with("3 failed sign-ins for ann@acme.example from 3 addresses"),
+        "{}",
+        burst.title
+    );
+    // Viewers: nothing until the tenant shows them its alerts; then read-only.
+    assert!(mon::alerts(st, &viewer, None).await.unwrap().is_empty());
+    assert!(mon::open_counts(st, &viewer).await.unwrap().is_empty());
+    let show = rules(|r| {
+        r.failure_burst = Some(3);
+        r.viewers_see = true;
+    });
+    mon::set_tenant_rules(st, &admin, &w.slug, &show)
+        .await
+        .unwrap();
+    assert_eq!(mon::alerts(st, &viewer, None).await.unwrap().len(), 1);
+    assert_eq!(
+        mon::act(st, &viewer, &burst.id, false, "")
+            .await
+            .unwrap_err()
+            .status(),
+        403
+    );
+    // An operator may loosen; the same rules again change nothing. Each change is audited
+    // with its before and after.
+    mon::set_tenant_rules(st, &op, &w.slug, &loose)
+        .await
+        .unwrap();
+    mon::set_tenant_rules(st, &op, &w.slug, &loose)
+        .await
+        .unwrap();
+    let changes: Vec<String> = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE action = 'alert.rules_changed' ORDER BY seq",
+    )
+    .fetch_all(st.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    let last: serde_json::Value = serde_json::from_str(&changes[2]).unwrap();
+    assert_eq!(last["before"]["failure_burst"], 3);
+    assert_eq!(last["after"]["failure_burst"], 50);
+    // Over REST, the same rules (a token of the operator's kind reads them).
+    let owner = w.app.setup_owner().await;
+    let token = w.app.api_token(&owner.email, "read,write").await;
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(
+            w.app
+                .url(&format!("/api/v1/tenants/{}/alert-rules", w.slug)),
+        )
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["effective"]["failure_burst"], 50, "{v}");
+    assert_eq!(v["viewers_see"], false, "{v}");
+    let r = reqwest::Client::new()
+        .put(
+            w.app
+                .url(&format!("/api/v1/tenants/{}/alert-rules", w.slug)),
+        )
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "failure_burst": "many" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+}
+both!(tenant_rules_tighten_and_show);
+
+/// A mail login far outside a mailbox's own hours raises `mail.odd_hour`, once the mailbox
+/// has a history (30 logins over a week); a DMARC report in which the domain's own senders
+/// fail raises `auth.degraded`, while spoofers failing do not.
+async fn odd_hours_and_failing_dmarc(b: Backend) {
+    let w = world(b).await;
+    let st = &w.app.state;
+    let mp = MailPlane::start_reporting(&w.app).await;
+    let ann = w.invited("ann", None).await;
+    w.open_link(&ann, PW).await;
+    let seen = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT CAST(COALESCE(SUM(hits), 0) AS BIGINT) FROM mail_login_hours",
+        )
+        .fetch_one(st.db.pool())
+        .await
+        .unwrap()
+    };
+    let login_and_wait = |n: i64| {
+        let mp = &mp;
+        async move {
+            assert!(mp.imap_login("ann@acme.example", PW).await);
+            for _ in 0..100 {
+                if seen().await >= n {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("login {n} was never recorded");
+        }
+    };
+    for n in 1..=30 {
+        login_and_wait(n).await;
+    }
+    // A week and a day later, at the usual hour: nothing.
+    st.clock.advance(8 * 86400);
+    login_and_wait(31).await;
+    let odd = |a: &app::monitoring::Alert| a.rule == "mail.odd_hour";
+    assert!(!mon::alerts(st, &Actor::system("t"), None)
+        .await
+        .unwrap()
+        .iter()
+        .any(odd));
+    // Twelve hours off: far outside its hours.
+    st.clock.advance(12 * 3600);
+    login_and_wait(32).await;
+    let list = alerts_until(st, |a| a.iter().any(odd)).await;
+    let a = list.iter().find(|a| odd(a)).unwrap();
+    assert!(
+        a.title.contains("far outside its usual hours"),
+        "{}",
+        a.title
+    );
+    assert!(a.detail.contains("usual_hours_utc"), "{}", a.detail);
+    assert_eq!(a.severity, "warning");
+
+    // DMARC: a day when the domain's own sender passes (and a spoofer fails: not ours), then
+    // a day when 60 of its 100 messages fail.
+    use app::dns::service as dns;
+    let sys = Actor::system("test");
+    let today = st.clock.now() - st.clock.now().rem_euclid(86400);
+    let good = crate::dns::dmarc_xml(
+        "acme.example",
+        "good",
+        today - 2 * 86400,
+        &[
+            ("203.0.113.5", 100, "none", true, true),
+            ("198.51.100.7", 500, "reject", false, false),
+        ],
+    );
+    dns::import_report(st, &sys, good.as_bytes(), "upload", None)
+        .await
+        .unwrap();
+    mon::watch(st).await.unwrap();
+    let degraded = |a: &app::monitoring::Alert| a.rule == "auth.degraded";
+    assert!(
+        !mon::alerts(st, &sys, None)
+            .await
+            .unwrap()
+            .iter()
+            .any(degraded),
+        "a spoofer failing DMARC is not our authentication breaking"
+    );
+    let bad = crate::dns::dmarc_xml(
+        "acme.example",
+        "bad",
+        today - 86400,
+        &[
+            ("203.0.113.5", 40, "none", true, true),
+            ("203.0.113.5", 60, "quarantine", false, false),
+            ("198.51.100.7", 500, "reject", false, false),
+        ],
+    );
+    dns::import_report(st, &sys, bad.as_bytes(), "upload", None)
+        .await
+        .unwrap();
+    mon::watch(st).await.unwrap();
+    let list = mon::alerts(st, &sys, None).await.unwrap();
+    let a = list
+        .iter()
+        .find(|a| degraded(a))
+        .expect("own mail failing DMARC");
+    assert!(
+        a.title
+            .starts_with("60% of acme.example's own mail failed DMARC"),
+        "{}",
+        a.title
+    );
+    assert_eq!(a.severity, "critical");
+    assert!(a.detail.contains("\"own_failed\":60"), "{}", a.detail);
+}
+both!(odd_hours_and_failing_dmarc);
+
+/// With a GeoIP country database (a real MMDB file read by the real reader), a mail login
+/// from a country the account has not used raises `mail.new_country`; addresses the database
+/// does not know, and IPv6 in an IPv4 database, have no country; a file that is not a
+/// database is refused at start, saying so.
+async fn a_new_country_is_a_signal(b: Backend) {
+    use std::net::Ipv4Addr;
+    let db = mailward_tests::geoip::country_db_file(&[
+        (Ipv4Addr::new(127, 0, 0, 0), 24, "NL", "Netherlands"),
+        (Ipv4Addr::new(127, 0, 9, 0), 24, "DE", "Germany"),
+    ]);
+    let path = db.clone();
+    let (app, sink) =
+        mailward_tests::TestApp::start_with_mail(b, move |c| c.geoip_country_db = Some(path)).await;
+    let (slug, mut domains) = app
+        .tenant_with_domains("plan_starter", &["acme.example"])
+        .await;
+    let w = World {
+        app,
+        sink,
+        slug,
+        domain: domains.remove(0),
+    };
+    let st = &w.app.state;
+    use app::monitoring::geoip::{check, country_of};
+    assert_eq!(country_of(&st.config, "127.0.9.7").as_deref(), Some("DE"));
+    assert_eq!(country_of(&st.config, "127.0.0.1").as_deref(), Some("NL"));
+    assert_eq!(country_of(&st.config, "10.1.1.1"), None);
+    assert_eq!(country_of(&st.config, "::1"), None);
+    assert_eq!(country_of(&st.config, "nonsense"), None);
+    let mp = MailPlane::start_reporting(&w.app).await;
+    let ann = w.invited("ann", None).await;
+    w.open_link(&ann, PW).await;
+    assert!(mp.imap_login("ann@acme.example", PW).await);
+    let nl = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mail_networks WHERE country = 'NL'")
+            .fetch_one(st.db.pool())
+            .await
+            .unwrap()
+    };
+    for _ in 0..50 {
+        if nl().await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(nl().await, 1, "the login's country is noted");
+    assert!(
+        mp.imap_login_from("127.0.9.7", "ann@acme.example", PW)
+            .await
+    );
+    let list = alerts_until(st, |a| a.iter().any(|x| x.rule == "mail.new_country")).await;
+    let a = list.iter().find(|x| x.rule == "mail.new_country").unwrap();
+    assert!(
+        a.title
+            .contains("signed in from a country it has not used (DE)"),
+        "{}",
+        a.title
+    );
+    assert!(
+        a.detail.contains("\"known_countries\":[\"NL\"]"),
+        "{}",
+        a.detail
+    );
+    // Without a usable file, the start is refused with the reason.
+    let mut cfg = (*st.config).clone();
+    cfg.geoip_country_db = Some("/nonexistent/country.mmdb".into());
+    let e = check(&cfg).unwrap_err().to_string();
+    assert!(e.contains("not a readable MaxMind database"), "{e}");
+    let junk =
+        std::env::temp_dir().join(format!("mw-junk-{}.mmdb", app::core::secrets::new_id("j")));
+    std::fs::write(&junk, b"not a database").unwrap();
+    cfg.geoip_country_db = Some(junk.display().to_string());
+    assert!(check(&cfg).is_err());
+}
+both!(a_new_country_is_a_signal);

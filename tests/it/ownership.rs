@@ -39,6 +39,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("dkim_delegations", "app/src/dns/store.rs"),
     ("signin_failures", "app/src/monitoring/store.rs"),
     ("mail_networks", "app/src/monitoring/store.rs"),
+    ("mail_login_hours", "app/src/monitoring/store.rs"),
+    ("alert_settings", "app/src/monitoring/store.rs"),
     ("alerts", "app/src/monitoring/store.rs"),
     ("monitor_cursor", "app/src/monitoring/store.rs"),
     ("alert_destinations", "app/src/monitoring/store.rs"),

@@ -493,6 +493,7 @@ async fn axum_serve(listener: tokio::net::TcpListener, router: axum_router::Rout
 }
 
 pub mod dns;
+pub mod geoip;
 pub mod mailplane;
 pub mod webhooks;
 

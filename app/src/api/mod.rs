@@ -97,7 +97,8 @@ impl utoipa::Modify for BearerScheme {
         crate::dns::rest::get_dns, crate::dns::rest::check_dns, crate::dns::rest::create_dkim_key, crate::dns::rest::rotate_dkim_key, crate::dns::rest::put_dkim_delegation, crate::dns::rest::upload_report,
         crate::dns::rest::list_templates, crate::dns::rest::put_template,
         crate::monitoring::rest::list_alerts, crate::monitoring::rest::acknowledge_alert, crate::monitoring::rest::resolve_alert,
-        crate::monitoring::rest::list_destinations, crate::monitoring::rest::create_destination, crate::monitoring::rest::delete_destination, crate::monitoring::rest::test_destination),
+        crate::monitoring::rest::list_destinations, crate::monitoring::rest::create_destination, crate::monitoring::rest::delete_destination, crate::monitoring::rest::test_destination,
+        crate::monitoring::rest::get_rules, crate::monitoring::rest::put_rules),
     components(schemas(identity::Me, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
         crate::tenancy::Domain, crate::tenancy::service::NewTenant,
@@ -116,7 +117,8 @@ impl utoipa::Modify for BearerScheme {
         crate::dns::DomainDns, crate::dns::Expected, crate::dns::Observed, crate::dns::DkimKey,
         crate::dns::Template, crate::dns::rest::NewDkimKey, crate::dns::rest::RotateDkimKey, crate::dns::rest::DkimDelegation, crate::dns::ImportedReport, crate::dns::DmarcSummary, crate::dns::DmarcDay, crate::dns::DmarcSource, crate::dns::rest::CategoryTemplate,
         crate::monitoring::Alert, crate::monitoring::rest::AlertNote, crate::monitoring::Destination, crate::monitoring::Delivery,
-        crate::monitoring::rest::NewDestinationBody, crate::monitoring::rest::CreatedDestination)),
+        crate::monitoring::rest::NewDestinationBody, crate::monitoring::rest::CreatedDestination,
+        crate::monitoring::Thresholds, crate::monitoring::TenantRules, crate::monitoring::RulesChange)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

@@ -298,10 +298,11 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | ViewAlerts
                 | ManageAlerts
         ),
-        // A client viewer reads; the only thing they change is their own sign-ins.
+        // A client viewer reads; the only thing they change is their own sign-ins. (Alerts:
+        // only those of a tenant that shows them to its viewers — the monitoring store.)
         Role::ClientViewer => matches!(
             action,
-            ViewDashboard | ViewTenants | ViewAudit | ExportAudit | ManageOwnAccount
+            ViewDashboard | ViewTenants | ViewAudit | ExportAudit | ManageOwnAccount | ViewAlerts
         ),
     }
 }
@@ -453,7 +454,7 @@ mod tests {
                 OverrideVerification => [true, false, false, false],
                 ManageDnsBaselines => [true, false, false, false],
                 // Client viewers: not until a tenant may choose to show them its alerts.
-                ViewAlerts => [true, true, true, false],
+                ViewAlerts => [true, true, true, true],
                 ManageAlerts => [true, true, true, false],
             }
         };

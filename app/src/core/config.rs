@@ -95,6 +95,16 @@ pub struct Config {
     pub alert_failure_minutes: i64,
     /// A mail login from a network the account has not used for this many days is an alert.
     pub alert_new_network_days: i64,
+    /// A share (percent) of a tenant's own mail failing DMARC at receivers, in one DMARC
+    /// aggregate report, that raises an alert.
+    pub alert_auth_fail_percent: i64,
+    /// Mail logins a mailbox needs (over a week at least) before a login at an hour far
+    /// outside them is an alert.
+    pub alert_odd_hour_min_logins: i64,
+    /// A MaxMind-format country database (GeoLite2-Country or GeoIP2-Country `.mmdb`;
+    /// `MAILWARD_GEOIP_COUNTRY_DB`): mail logins from a country an account has not used are an
+    /// alert. Unset: nothing geographic is claimed. Read at start; restart for a new file.
+    pub geoip_country_db: Option<String>,
 }
 
 /// Outgoing mail (`[smtp]`). `Debug` never shows the password.
@@ -346,6 +356,9 @@ impl Default for Config {
             alert_failure_burst: 10,
             alert_failure_minutes: 10,
             alert_new_network_days: 30,
+            alert_auth_fail_percent: 10,
+            alert_odd_hour_min_logins: 30,
+            geoip_country_db: None,
         }
     }
 }
@@ -463,10 +476,17 @@ impl Config {
             ("alert_failure_burst", self.alert_failure_burst),
             ("alert_failure_minutes", self.alert_failure_minutes),
             ("alert_new_network_days", self.alert_new_network_days),
+            ("alert_odd_hour_min_logins", self.alert_odd_hour_min_logins),
         ] {
             if !(1..=10_000).contains(&v) {
                 return Err(format!("{name} must be between 1 and 10000 (got {v})"));
             }
+        }
+        if !(1..=100).contains(&self.alert_auth_fail_percent) {
+            return Err(format!(
+                "alert_auth_fail_percent must be between 1 and 100 (got {})",
+                self.alert_auth_fail_percent
+            ));
         }
         Ok(())
     }

@@ -527,6 +527,33 @@ pub async fn known_sources(
     Ok(out)
 }
 
+/// Of `ips`, those that passed DMARC (aligned DKIM or SPF) for the domain in a report of a
+/// day since `since`: the domain's own senders, as far as receivers can tell.
+pub async fn passing_sources(
+    c: &mut AnyConnection,
+    domain_id: &str,
+    ips: &[&str],
+    since: i64,
+) -> AppResult<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in ips.chunks(400) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT DISTINCT source_ip FROM dmarc_rows WHERE domain_id = $1 AND day >= $2 \
+             AND (dkim_aligned = 1 OR spf_aligned = 1) AND source_ip IN ({})",
+            marks.join(",")
+        );
+        let mut q = sqlx::query(&sql).bind(domain_id.to_string()).bind(since);
+        for ip in chunk {
+            q = q.bind(ip.to_string());
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            out.insert(r.try_get::<String, _>("source_ip")?);
+        }
+    }
+    Ok(out)
+}
+
 /// A domain's DMARC days (newest first) and its sources first seen since `since`.
 pub async fn dmarc_summary(
     db: &Db,

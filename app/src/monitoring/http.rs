@@ -27,6 +27,82 @@ pub fn routes() -> Router<AppState> {
         .route("/alerts/destinations/{id}/delete", post(remove_destination))
         .route("/alerts/destinations/{id}/test", post(test_destination))
         .route("/alerts/destinations/{id}/rotate", post(rotate_secret))
+        .route("/alerts/rules/{tenant}", post(set_rules))
+}
+
+/// The rules form: an empty field follows the platform's default.
+#[derive(Deserialize)]
+struct RulesForm {
+    #[serde(default)]
+    failure_burst: String,
+    #[serde(default)]
+    failure_minutes: String,
+    #[serde(default)]
+    new_network_days: String,
+    #[serde(default)]
+    reset_burst: String,
+    #[serde(default)]
+    reset_minutes: String,
+    #[serde(default)]
+    auth_fail_percent: String,
+    #[serde(default)]
+    odd_hours: Option<String>,
+    #[serde(default)]
+    viewers_see: Option<String>,
+}
+
+fn number(label: &str, v: &str) -> Result<Option<i64>, crate::core::AppError> {
+    match v.trim() {
+        "" => Ok(None),
+        v => v.parse::<i64>().map(Some).map_err(|_| {
+            crate::core::AppError::invalid(format!(
+                "{label} is a whole number (or empty for the platform's default)."
+            ))
+        }),
+    }
+}
+
+impl RulesForm {
+    fn change(&self) -> Result<super::RulesChange, crate::core::AppError> {
+        Ok(super::RulesChange {
+            failure_burst: number("Failed sign-ins", &self.failure_burst)?,
+            failure_minutes: number("Their window", &self.failure_minutes)?,
+            new_network_days: number("New network days", &self.new_network_days)?,
+            reset_burst: number("Resets", &self.reset_burst)?,
+            reset_minutes: number("Their window", &self.reset_minutes)?,
+            auth_fail_percent: number("DMARC failure share", &self.auth_fail_percent)?,
+            odd_hours: self.odd_hours.is_some(),
+            viewers_see: self.viewers_see.is_some(),
+        })
+    }
+}
+
+async fn set_rules(c: Caller, Path(tenant): Path<String>, Form(f): Form<RulesForm>) -> Response {
+    // Ids and short names are [a-z0-9_-]; anything else goes back to the picker.
+    let back = if !tenant.is_empty()
+        && tenant
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        format!("/alerts/rules?tenant={tenant}")
+    } else {
+        "/alerts/rules".to_string()
+    };
+    let change = match f.change() {
+        Ok(ch) => ch,
+        Err(e) => return failed(&c.session, &back, e).await,
+    };
+    match service::set_tenant_rules(&c.st, &c.actor(), &tenant, &change).await {
+        Ok(r) => {
+            done(
+                &c.session,
+                &back,
+                format!("Alert rules of {} saved.", r.tenant_name),
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &back, e).await,
+    }
 }
 
 const DESTINATIONS: &str = "/alerts/destinations";

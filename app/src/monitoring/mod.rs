@@ -4,9 +4,12 @@
 //! bursts of resets — raised as alerts: deduplicated while open, linked to what caused them,
 //! acknowledged and resolved by people, every step audited.
 //!
-//! Tables (`store.rs`): `signin_failures`, `mail_networks`, `alerts`, `monitor_cursor`.
+//! Tables (`store.rs`): `signin_failures`, `mail_networks`, `mail_login_hours`, `alerts`,
+//! `monitor_cursor`, `alert_settings`, `alert_destinations`, `alert_deliveries`.
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "ssr")]
+pub mod geoip;
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]
@@ -14,6 +17,7 @@ pub mod kinds;
 #[cfg(feature = "ssr")]
 pub mod notify;
 pub mod pages;
+pub mod policy;
 #[cfg(feature = "ssr")]
 pub mod rest;
 #[cfg(feature = "ssr")]
@@ -29,8 +33,10 @@ pub struct Alert {
     /// `None`: platform-wide (a source address attacking several tenants).
     pub tenant_id: Option<String>,
     pub tenant_name: Option<String>,
-    /// The rule that raised it: `signin.failure_burst`, `mail.new_network`, `dns.drift`,
-    /// `routing.enabled`, `mailbox.reset_burst`, `dmarc.new_source`.
+    /// The rule that raised it: `signin.failure_burst`, `mail.new_network`,
+    /// `mail.new_country` (with a GeoIP database), `mail.odd_hour`,
+    /// `dns.drift`, `auth.degraded`, `routing.enabled`, `mailbox.reset_burst`,
+    /// `dmarc.new_source`.
     pub rule: String,
     /// `info`, `warning`, `critical`.
     pub severity: String,
@@ -94,6 +100,72 @@ pub struct Delivery {
     pub status_code: Option<i64>,
     pub created_at: i64,
     pub sent_at: Option<i64>,
+}
+
+/// The thresholds of the rules: the platform's defaults (configuration), or what one tenant
+/// set for itself.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Thresholds {
+    /// Failed sign-ins for one account within `failure_minutes` that raise an alert.
+    pub failure_burst: i64,
+    pub failure_minutes: i64,
+    /// A network a mailbox has not used for this many days is new.
+    pub new_network_days: i64,
+    /// Password resets in one tenant within `reset_minutes` that raise an alert.
+    pub reset_burst: i64,
+    pub reset_minutes: i64,
+    /// Share (percent) of the tenant's own mail failing DMARC at receivers that raises an
+    /// alert (from DMARC aggregate reports).
+    pub auth_fail_percent: i64,
+    /// Whether a login at an hour far outside the mailbox's own history raises an alert.
+    pub odd_hours: bool,
+}
+
+/// One tenant's alert rules: its thresholds (each `None` follows the platform's default),
+/// and whether its client viewers read its alerts.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TenantRules {
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub tenant_slug: String,
+    pub failure_burst: Option<i64>,
+    pub failure_minutes: Option<i64>,
+    pub new_network_days: Option<i64>,
+    pub reset_burst: Option<i64>,
+    pub reset_minutes: Option<i64>,
+    pub auth_fail_percent: Option<i64>,
+    pub odd_hours: bool,
+    /// The tenant's client viewers see its alerts (read-only).
+    pub viewers_see: bool,
+    /// The platform's defaults, which the empty fields follow.
+    pub defaults: Thresholds,
+    /// What applies: the tenant's values over the defaults.
+    pub effective: Thresholds,
+    pub updated_at: Option<i64>,
+    pub updated_by: Option<String>,
+}
+
+/// A change to a tenant's rules (`None`: follow the platform's default).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RulesChange {
+    pub failure_burst: Option<i64>,
+    pub failure_minutes: Option<i64>,
+    pub new_network_days: Option<i64>,
+    pub reset_burst: Option<i64>,
+    pub reset_minutes: Option<i64>,
+    pub auth_fail_percent: Option<i64>,
+    /// Default on.
+    #[serde(default = "yes")]
+    pub odd_hours: bool,
+    #[serde(default)]
+    pub viewers_see: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub const ALERT_STATES: [&str; 3] = ["open", "acknowledged", "resolved"];

@@ -239,7 +239,7 @@ async fn destination_for(
     actor: &Actor,
     id: &str,
 ) -> AppResult<(DestinationRow, ())> {
-    let view = authorize(actor, Action::ViewAlerts)?;
+    let view = authorize(actor, Action::ManageAlerts)?;
     let mut conn = st.db.pool().acquire().await?;
     let d = store::destination(&mut conn, id)
         .await?
@@ -342,7 +342,7 @@ pub async fn test_destination(st: &AppState, actor: &Actor, id: &str) -> AppResu
 
 /// The destinations in the actor's scope with their latest deliveries.
 pub async fn destinations(st: &AppState, actor: &Actor) -> AppResult<Vec<Destination>> {
-    let g = authorize(actor, Action::ViewAlerts)?;
+    let g = authorize(actor, Action::ManageAlerts)?;
     let rows = store::destinations(&st.db, &g).await?;
     let ids: Vec<&str> = rows.iter().filter_map(|d| d.tenant_id.as_deref()).collect();
     let mut conn = st.db.pool().acquire().await?;

@@ -14,6 +14,8 @@ pub struct AlertsPage {
     /// The state shown: `open`, `acknowledged`, `resolved`, or "" for all not resolved.
     pub state: String,
     pub can_manage: bool,
+    /// A client viewer (who sees only what the tenant shares).
+    pub viewer: bool,
     pub now: i64,
 }
 
@@ -28,6 +30,7 @@ pub async fn get_alerts_page(state: String) -> Result<PageData<AlertsPage>, Serv
             alerts,
             state: state.clone(),
             can_manage: authorize(&a, Action::ManageAlerts).is_ok(),
+            viewer: a.role == Some(crate::auth::Role::ClientViewer),
             now: c.st.clock.now(),
         })
     })
@@ -80,14 +83,20 @@ pub fn AlertsPageView() -> impl IntoView {
     signed_in_page(
         "Alerts",
         Some("Alerts"),
-        "What the signals raised: failed sign-in bursts, logins from new networks, DNS drift, forwarding turned on, reset bursts. One alert per cause while it is not resolved.",
+        "What the signals raised: failed sign-in bursts, logins from new networks or at unusual hours, DNS drift, failing DMARC, forwarding turned on, reset bursts. One alert per cause while it is not resolved.",
         data,
         |p: AlertsPage| {
             let tabs = [("", "Not resolved"), ("open", "Open"), ("acknowledged", "Acknowledged"), ("resolved", "Resolved")];
             let now = p.now;
             let can_manage = p.can_manage;
+            let viewer = p.viewer;
             view! {
-                <p class="text-sm"><a class="link" href="/alerts/destinations">"Where alerts are sent →"</a></p>
+                {(!viewer).then(|| view! {
+                    <p class="flex flex-wrap gap-4 text-sm">
+                        <a class="link" href="/alerts/destinations">"Where alerts are sent →"</a>
+                        <a class="link" href="/alerts/rules">"Each tenant's rules →"</a>
+                    </p>
+                })}
                 <nav class="flex flex-wrap gap-2 text-sm" aria-label="Alert states" data-testid="alert-tabs">
                     {tabs.into_iter().map(|(s, label)| {
                         let href = if s.is_empty() { "/alerts".to_string() } else { format!("/alerts?state={s}") };
@@ -98,7 +107,11 @@ pub fn AlertsPageView() -> impl IntoView {
                     }).collect_view()}
                 </nav>
                 {if p.alerts.is_empty() {
-                    view! { <EmptyState title="No alerts" hint="Nothing has fired here. Alerts appear when a signal crosses its threshold."/> }.into_any()
+                    if viewer {
+                        view! { <EmptyState title="No alerts shown here" hint="Your tenant's alerts appear here when your agency shares them with client viewers."/> }.into_any()
+                    } else {
+                        view! { <EmptyState title="No alerts" hint="Nothing has fired here. Alerts appear when a signal crosses its threshold."/> }.into_any()
+                    }
                 } else {
                     view! {
                         <ul class="space-y-3" data-testid="alerts">
@@ -313,6 +326,161 @@ pub fn DestinationsPageView() -> impl IntoView {
                             }).collect_view()}
                         </ul>
                     }.into_any()
+                }}
+            }
+        },
+    )
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RulesPage {
+    /// Tenants in the actor's scope: (short name, name).
+    pub tenants: Vec<(String, String)>,
+    /// The chosen tenant's rules (the only tenant, for a tenant's people).
+    pub rules: Option<super::TenantRules>,
+    pub can_manage: bool,
+    /// Owners and operators may loosen rules; a tenant's admin only tightens them.
+    pub may_loosen: bool,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_rules_page(tenant: String) -> Result<PageData<RulesPage>, ServerFnError> {
+    use crate::auth::Role;
+    use crate::core::authz::{authorize, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        authorize(&a, Action::ViewAlerts)?;
+        let tenants: Vec<(String, String)> = crate::tenancy::service::tenants(&c.st, &a)
+            .await?
+            .into_iter()
+            .map(|t| (t.slug, t.name))
+            .collect();
+        let key = if tenant.trim().is_empty() && tenants.len() == 1 {
+            tenants[0].0.clone()
+        } else {
+            tenant.trim().to_string()
+        };
+        let rules = if key.is_empty() {
+            None
+        } else {
+            Some(super::service::tenant_rules(&c.st, &a, &key).await?)
+        };
+        Ok(RulesPage {
+            tenants,
+            rules,
+            can_manage: authorize(&a, Action::ManageAlerts).is_ok(),
+            may_loosen: matches!(a.role, Some(Role::Owner | Role::Operator)),
+            now: c.st.clock.now(),
+        })
+    })
+    .await
+}
+
+/// One threshold's field: empty follows the platform's default (shown as the placeholder).
+fn threshold_field(
+    id: &'static str,
+    label: &'static str,
+    unit: &'static str,
+    value: Option<i64>,
+    default: i64,
+    disabled: bool,
+) -> impl IntoView {
+    let (min, max) = super::policy::bounds(id);
+    view! {
+        <div>
+            <label class="label" for=id>{label}</label>
+            <div class="flex items-center gap-2">
+                <input class="input w-28" id=id name=id type="number" min=min max=max
+                    value=value.map(|v| v.to_string()).unwrap_or_default()
+                    placeholder=default.to_string() disabled=disabled/>
+                <span class="text-sm text-zinc-600">{unit}</span>
+            </div>
+            <p class="text-xs text-zinc-500">{format!("Platform default: {default} · {min}–{max}")}</p>
+        </div>
+    }
+}
+
+#[component]
+pub fn RulesPageView() -> impl IntoView {
+    let query = use_query_map();
+    let tenant = move || query.read().get("tenant").unwrap_or_default();
+    let data = Resource::new(tenant, get_rules_page);
+    signed_in_page(
+        "Alert rules",
+        Some("Alerts"),
+        "Each tenant's thresholds: when failed sign-ins, resets, new networks, unusual hours and failing DMARC raise an alert. An empty field follows the platform's default.",
+        data,
+        |p: RulesPage| {
+            let chosen = p.rules.as_ref().map(|r| r.tenant_slug.clone()).unwrap_or_default();
+            view! {
+                <p class="text-sm"><a class="link" href="/alerts">"← The alert inbox"</a></p>
+                {(p.tenants.len() > 1).then(|| view! {
+                    <form method="get" action="/alerts/rules" class="flex flex-wrap items-end gap-2" data-testid="rules-tenant">
+                        <div>
+                            <label class="label" for="r-tenant">"Tenant"</label>
+                            <select class="input" id="r-tenant" name="tenant">
+                                <option value="">"Choose a tenant"</option>
+                                {p.tenants.iter().map(|(slug, name)| {
+                                    let selected = p.rules.as_ref().is_some_and(|r| &r.tenant_slug == slug);
+                                    view! { <option value=slug.clone() selected=selected>{name.clone()}</option> }
+                                }).collect_view()}
+                            </select>
+                        </div>
+                        <button class="btn btn-secondary" type="submit">"Show"</button>
+                    </form>
+                })}
+                {match p.rules.clone() {
+                    None => view! { <EmptyState title="Choose a tenant" hint="Its alert rules show here."/> }.into_any(),
+                    Some(r) => {
+                        let locked = !p.can_manage;
+                        let d = r.defaults;
+                        view! {
+                            <section class="card p-5 space-y-4" data-testid="rules">
+                                <div class="flex flex-wrap items-baseline justify-between gap-2">
+                                    <h2 class="font-medium">{format!("Rules of {}", r.tenant_name)}</h2>
+                                    <p class="text-xs text-zinc-500">
+                                        {match (&r.updated_by, r.updated_at) {
+                                            (Some(by), Some(at)) => view! { <span>{format!("Last changed by {by} ")}<Time at=at now=p.now/></span> }.into_any(),
+                                            _ => view! { <span>"Following the platform's defaults"</span> }.into_any(),
+                                        }}
+                                    </p>
+                                </div>
+                                {(!p.may_loosen && p.can_manage).then(|| view! {
+                                    <p class="text-sm text-zinc-600">"You can make these rules stricter. Loosening one (or turning off the unusual-hours alert) takes an operator of your agency."</p>
+                                })}
+                                <form method="post" action=format!("/alerts/rules/{chosen}") class="space-y-4">
+                                    <fieldset class="grid gap-4 sm:grid-cols-2 lg:grid-cols-3">
+                                        <legend class="sr-only">"Thresholds"</legend>
+                                        {threshold_field("failure_burst", "Failed sign-ins for one account", "failures", r.failure_burst, d.failure_burst, locked)}
+                                        {threshold_field("failure_minutes", "… within", "minutes", r.failure_minutes, d.failure_minutes, locked)}
+                                        {threshold_field("new_network_days", "A network is new after", "days unused", r.new_network_days, d.new_network_days, locked)}
+                                        {threshold_field("reset_burst", "Password resets", "resets", r.reset_burst, d.reset_burst, locked)}
+                                        {threshold_field("reset_minutes", "… within", "minutes", r.reset_minutes, d.reset_minutes, locked)}
+                                        {threshold_field("auth_fail_percent", "Own mail failing DMARC", "% of a report", r.auth_fail_percent, d.auth_fail_percent, locked)}
+                                    </fieldset>
+                                    <div class="space-y-2">
+                                        <label class="flex items-center gap-2 text-sm">
+                                            <input type="checkbox" name="odd_hours" checked=r.odd_hours disabled=locked/>
+                                            "Alert on mail logins at hours far outside the mailbox's own history"
+                                        </label>
+                                        <label class="flex items-center gap-2 text-sm">
+                                            <input type="checkbox" name="viewers_see" checked=r.viewers_see disabled=locked/>
+                                            "Client viewers of this tenant see its alerts (read-only)"
+                                        </label>
+                                    </div>
+                                    <p class="text-xs text-zinc-500">
+                                        {format!(
+                                            "In effect: {} failures in {} min · new after {} days · {} resets in {} min · DMARC {} % · unusual hours {}. Failures from one source address against several tenants follow the platform's thresholds.",
+                                            r.effective.failure_burst, r.effective.failure_minutes, r.effective.new_network_days,
+                                            r.effective.reset_burst, r.effective.reset_minutes, r.effective.auth_fail_percent,
+                                            if r.effective.odd_hours { "on" } else { "off" })}
+                                    </p>
+                                    {p.can_manage.then(|| view! { <button class="btn btn-primary" type="submit" data-testid="save-rules">"Save rules"</button> })}
+                                </form>
+                            </section>
+                        }.into_any()
+                    }
                 }}
             }
         },

@@ -1,4 +1,4 @@
-//! REST for alerts: the inbox, acknowledging, resolving.
+//! REST for alerts: the inbox, acknowledging, resolving, destinations, each tenant's rules.
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::service;
-use super::{Alert, Delivery, Destination};
+use super::{Alert, Delivery, Destination, RulesChange, TenantRules};
 use crate::api::ApiActor;
 use crate::core::state::AppState;
 use crate::core::AppError;
@@ -28,6 +28,39 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/alert-destinations/{id}/test",
             post(test_destination),
         )
+        .route(
+            "/api/v1/tenants/{tenant}/alert-rules",
+            get(get_rules).put(put_rules),
+        )
+}
+
+/// A tenant's alert rules: its own thresholds (empty: the platform's default), what
+/// applies, and whether its client viewers read its alerts.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/alert-rules", tag = "monitoring", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Tenant id or short name")),
+    responses((status = 200, body = TenantRules), (status = 404)))]
+pub async fn get_rules(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(tenant): Path<String>,
+) -> Result<Json<TenantRules>, AppError> {
+    Ok(Json(service::tenant_rules(&st, &a, &tenant).await?))
+}
+
+/// Replaces a tenant's alert rules (a field left out or null follows the platform's
+/// default). A tenant's admin may only make rules stricter; owners and operators may loosen
+/// them. Audited as `alert.rules_changed`.
+#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/alert-rules", tag = "monitoring", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Tenant id or short name")),
+    request_body = RulesChange,
+    responses((status = 200, body = TenantRules), (status = 404), (status = 422)))]
+pub async fn put_rules(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(tenant): Path<String>,
+    Json(b): Json<RulesChange>,
+) -> Result<Json<TenantRules>, AppError> {
+    Ok(Json(service::set_tenant_rules(&st, &a, &tenant, &b).await?))
 }
 
 /// Where alerts go (e-mail, webhooks), each with its latest deliveries.

@@ -9,15 +9,27 @@
 //! - a mail-plane login from a network (/24, /48) the account has not used in
 //!   `alert_new_network_days` (30), for an account that has a history (the first login of a
 //!   new mailbox is not an anomaly); an app password from such a network says so;
+//! - with a GeoIP country database (`geoip_country_db`), a mail-plane login from a country
+//!   none of the account's logins in `alert_new_network_days` came from;
+//! - a mail-plane login at an hour (UTC) far outside the mailbox's own history (fewer than
+//!   2 % of its logins within two hours of it), once it has `alert_odd_hour_min_logins` (30)
+//!   logins over a week at least;
 //! - DNS drift (resolved by itself when the records are back), forwarding or a catch-all
-//!   turned on, a burst of password resets in a tenant, a DMARC sending source never seen.
+//!   turned on, a burst of password resets in a tenant, a DMARC sending source never seen;
+//! - authentication health: in a DMARC aggregate report, more than `alert_auth_fail_percent`
+//!   (10) of the mail from the domain's own sources (those that passed DMARC in the last 30
+//!   days) failing DMARC at the receiver.
+//!
+//! Each tenant may set its own thresholds (`alert_settings`; its admins only tighten them)
+//! and may let its client viewers read its alerts. A source address's burst follows the
+//! platform's thresholds (it is not one tenant's).
 use std::net::IpAddr;
 
 use serde::Deserialize;
 use serde_json::json;
 
 use super::store::{self, Failure};
-use super::Alert;
+use super::{Alert, RulesChange, TenantRules, Thresholds};
 use crate::audit::service::{record, Event};
 use crate::audit::AuditEvent;
 use crate::core::authz::{authorize, authorize_in, Action, Actor, TenantScope};
@@ -27,6 +39,9 @@ use crate::core::{AppError, AppResult};
 
 /// Failed sign-ins are kept this long.
 pub const RETAIN_FAILURES_DAYS: i64 = 30;
+/// A DMARC report needs this many messages from the domain's own sources to say anything
+/// about its authentication health.
+const MIN_REPORTED_MESSAGES: i64 = 20;
 /// Evidence kept per alert (the latest).
 const MAX_EVIDENCE: usize = 50;
 
@@ -86,6 +101,19 @@ pub fn policy_token(cfg: &crate::core::config::Config) -> AppResult<String> {
         c.insert(key, token.clone());
     }
     Ok(token)
+}
+
+/// The policy token for `mailward mailplane render`: read, never made (`serve` makes it at its
+/// first start, as the user it runs as; a file made here by root would be unreadable to it).
+pub fn existing_policy_token(cfg: &crate::core::config::Config) -> AppResult<String> {
+    let path = crate::core::audit_key::secret_path(cfg, None, "mailplane-policy.key");
+    if !path.exists() {
+        return Err(AppError::Config(format!(
+            "{} does not exist yet: start `mailward serve` once (it makes it), then render again",
+            path.display()
+        )));
+    }
+    policy_token(cfg)
 }
 
 /// Whether a presented token is the policy token (compared in constant time).
@@ -149,12 +177,114 @@ pub async fn policy_report(st: &AppState, req: PolicyRequest) -> AppResult<()> {
             remote: &remote,
             network: &network_of(&remote),
         },
+        None,
     )
     .await
 }
 
-/// A successful mail-plane login: noted per network; a network the account has not used for
-/// `alert_new_network_days` raises an alert (unless the account has no history yet).
+/// The platform's thresholds (the configuration).
+pub fn defaults(cfg: &crate::core::config::Config) -> Thresholds {
+    Thresholds {
+        failure_burst: cfg.alert_failure_burst,
+        failure_minutes: cfg.alert_failure_minutes,
+        new_network_days: cfg.alert_new_network_days,
+        reset_burst: cfg.reset_burst_count,
+        reset_minutes: cfg.reset_burst_minutes,
+        auth_fail_percent: cfg.alert_auth_fail_percent,
+        odd_hours: true,
+    }
+}
+
+/// The thresholds that apply to a tenant (its own over the platform's).
+async fn thresholds(
+    c: &mut sqlx::AnyConnection,
+    st: &AppState,
+    tenant_id: Option<&str>,
+) -> AppResult<Thresholds> {
+    let d = defaults(&st.config);
+    let Some(t) = tenant_id else {
+        return Ok(d);
+    };
+    Ok(match store::rules(c, t).await? {
+        Some((r, _, _)) => super::policy::effective(&d, &r),
+        None => d,
+    })
+}
+
+fn no_rules() -> RulesChange {
+    RulesChange {
+        odd_hours: true,
+        ..Default::default()
+    }
+}
+
+/// A tenant's alert rules (`key`: its id or short name), for those who read its alerts.
+pub async fn tenant_rules(st: &AppState, actor: &Actor, key: &str) -> AppResult<TenantRules> {
+    let (t, _) = crate::tenancy::service::tenant(st, actor, key.trim()).await?;
+    authorize_in(actor, Action::ViewAlerts, &t.id)?;
+    let mut conn = st.db.pool().acquire().await?;
+    let d = defaults(&st.config);
+    let (r, at, by) = match store::rules(&mut conn, &t.id).await? {
+        Some((r, at, by)) => (r, Some(at), Some(by)),
+        None => (no_rules(), None, None),
+    };
+    Ok(TenantRules {
+        tenant_id: t.id,
+        tenant_name: t.name,
+        tenant_slug: t.slug,
+        failure_burst: r.failure_burst,
+        failure_minutes: r.failure_minutes,
+        new_network_days: r.new_network_days,
+        reset_burst: r.reset_burst,
+        reset_minutes: r.reset_minutes,
+        auth_fail_percent: r.auth_fail_percent,
+        odd_hours: r.odd_hours,
+        viewers_see: r.viewers_see,
+        effective: super::policy::effective(&d, &r),
+        defaults: d,
+        updated_at: at,
+        updated_by: by,
+    })
+}
+
+/// Sets a tenant's alert rules. Owners and operators may loosen them; a tenant's admin only
+/// tightens them (and may let the tenant's client viewers read its alerts). Audited with the
+/// before and after; the same rules again change nothing.
+pub async fn set_tenant_rules(
+    st: &AppState,
+    actor: &Actor,
+    key: &str,
+    next: &RulesChange,
+) -> AppResult<TenantRules> {
+    let (t, _) = crate::tenancy::service::tenant(st, actor, key.trim()).await?;
+    let g = authorize_in(actor, Action::ManageAlerts, &t.id)?;
+    let may_loosen = matches!(
+        actor.role,
+        Some(crate::auth::Role::Owner | crate::auth::Role::Operator)
+    );
+    let d = defaults(&st.config);
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let current = store::rules(tx.conn(), &t.id)
+        .await?
+        .map(|(r, _, _)| r)
+        .unwrap_or_else(no_rules);
+    super::policy::check_change(&d, &current, next, may_loosen).map_err(AppError::invalid)?;
+    if &current != next {
+        store::set_rules(tx.conn(), &g, &t.id, next, now).await?;
+        let ev = Event::new("alert.rules_changed")
+            .target(t.id.clone())
+            .tenant(t.id.clone())
+            .details(json!({ "tenant": t.name, "before": current, "after": next }));
+        record(&mut tx, actor, now, ev).await?;
+        tx.commit().await?;
+    }
+    tenant_rules(st, actor, &t.id).await
+}
+
+/// A successful mail-plane login: noted per network and per hour; a network the account has
+/// not used for `new_network_days` raises an alert (unless the account has no history yet),
+/// and so does an hour far outside its history.
 async fn login_seen(
     st: &AppState,
     mailbox_id: &str,
@@ -166,9 +296,18 @@ async fn login_seen(
 ) -> AppResult<()> {
     let now = st.clock.now();
     let network = network_of(remote);
-    let since = now - st.config.alert_new_network_days * 86400;
     let mut tx = st.db.begin().await?;
+    let th = thresholds(tx.conn(), st, Some(tenant_id)).await?;
+    let since = now - th.new_network_days * 86400;
     let (last, others) = store::network_history(tx.conn(), mailbox_id, &network, since).await?;
+    let hour = now.rem_euclid(86_400) / 3_600;
+    let (hours, first) = store::login_hours(tx.conn(), mailbox_id).await?;
+    store::saw_hour(tx.conn(), mailbox_id, hour, now).await?;
+    let country = super::geoip::country_of(&st.config, remote);
+    let countries = match &country {
+        Some(_) => store::countries_seen(tx.conn(), mailbox_id, since).await?,
+        None => vec![],
+    };
     store::saw_network(
         tx.conn(),
         mailbox_id,
@@ -177,6 +316,7 @@ async fn login_seen(
         remote,
         protocol,
         via,
+        country.as_deref(),
         now,
     )
     .await?;
@@ -197,19 +337,89 @@ async fn login_seen(
             detail: json!({
                 "mailbox": address, "network": network, "remote": remote,
                 "protocol": protocol, "via": via,
-                "not_seen_for_days": st.config.alert_new_network_days,
-                "known_networks": others,
+                "not_seen_for_days": th.new_network_days,
+                "known_networks": others, "country": country,
             }),
             evidence: format!("login:{protocol}:{remote}"),
         };
         raised = raise(&mut tx, st, &signal, now).await?;
     }
+    // With a GeoIP database: a country none of the account's recent logins came from.
+    if let Some(cc) = &country {
+        if !countries.is_empty() && !countries.contains(cc) {
+            let signal = Signal {
+                rule: "mail.new_country",
+                key: format!("mail.new_country:{mailbox_id}:{cc}"),
+                tenant_id: Some(tenant_id.to_string()),
+                severity: "warning",
+                title: format!("{address} signed in from a country it has not used ({cc})"),
+                detail: json!({
+                    "mailbox": address, "country": cc, "known_countries": countries,
+                    "remote": remote, "network": network, "protocol": protocol, "via": via,
+                    "not_seen_for_days": th.new_network_days,
+                }),
+                evidence: format!("login:{protocol}:{remote}"),
+            };
+            raised |= raise(&mut tx, st, &signal, now).await?;
+        }
+    }
+    let odd = th.odd_hours
+        && first.is_some_and(|f| {
+            super::policy::odd_hour(
+                &hours,
+                f,
+                now,
+                st.config.alert_odd_hour_min_logins,
+                hour as usize,
+            )
+        });
+    if odd {
+        let usual: Vec<String> = usual_hours(&hours);
+        let signal = Signal {
+            rule: "mail.odd_hour",
+            key: format!("mail.odd_hour:{mailbox_id}"),
+            tenant_id: Some(tenant_id.to_string()),
+            severity: "warning",
+            title: format!("{address} signed in at {hour:02}:00 UTC, far outside its usual hours"),
+            detail: json!({
+                "mailbox": address, "hour_utc": hour, "remote": remote, "network": network,
+                "protocol": protocol, "via": via, "usual_hours_utc": usual,
+                "logins_seen": hours.iter().sum::<i64>(),
+            }),
+            evidence: format!("login:{protocol}:{remote}"),
+        };
+        raised |= raise(&mut tx, st, &signal, now).await?;
+    }
     finish(tx, raised).await
+}
+
+/// The hours (UTC) that hold most of a history, as ranges ("08–11"), for the alert's text.
+fn usual_hours(hits: &[i64; 24]) -> Vec<String> {
+    let total: i64 = hits.iter().sum();
+    let busy: Vec<bool> = hits.iter().map(|h| *h * 20 >= total.max(1)).collect();
+    let mut out = Vec::new();
+    let mut h = 0;
+    while h < 24 {
+        if busy[h] {
+            let start = h;
+            while h + 1 < 24 && busy[h + 1] {
+                h += 1;
+            }
+            out.push(if start == h {
+                format!("{start:02}")
+            } else {
+                format!("{start:02}–{h:02}")
+            });
+        }
+        h += 1;
+    }
+    out
 }
 
 /// A failed sign-in (any door): recorded; a burst from one address, or against one account
 /// from many, raises one alert that later failures add to.
-pub async fn failure_seen(st: &AppState, f: &Failure<'_>) -> AppResult<()> {
+pub async fn failure_seen(st: &AppState, f: &Failure<'_>, cause: Option<String>) -> AppResult<()> {
+    let cause = cause.unwrap_or_else(|| format!("failure:{}", f.id));
     let window = st.config.alert_failure_minutes * 60;
     let burst = st.config.alert_failure_burst;
     let mut tx = st.db.begin().await?;
@@ -239,12 +449,15 @@ pub async fn failure_seen(st: &AppState, f: &Failure<'_>) -> AppResult<()> {
                 "accounts_total": logins.len(), "last_protocol": f.protocol,
                 "window_minutes": st.config.alert_failure_minutes,
             }),
-            evidence: format!("failure:{}", f.id),
+            evidence: cause.clone(),
         };
         raised = raise(&mut tx, st, &signal, f.at).await?;
     } else if !f.login.is_empty() {
+        // Against one account: its tenant's thresholds.
+        let th = thresholds(tx.conn(), st, f.tenant_id).await?;
+        let since = f.at - th.failure_minutes * 60;
         let (for_login, sources) = store::failures_for(tx.conn(), f.login, since).await?;
-        if for_login >= burst {
+        if for_login >= th.failure_burst {
             let signal = Signal {
                 rule: "signin.failure_burst",
                 key: format!("signin.failure_burst:account:{}", f.login),
@@ -252,14 +465,14 @@ pub async fn failure_seen(st: &AppState, f: &Failure<'_>) -> AppResult<()> {
                 severity: "warning",
                 title: format!(
                     "{for_login} failed sign-ins for {} from {sources} addresses in {} minutes",
-                    f.login, st.config.alert_failure_minutes
+                    f.login, th.failure_minutes
                 ),
                 detail: json!({
                     "account": f.login, "failures": for_login, "sources": sources,
                     "last_remote": f.remote, "last_protocol": f.protocol,
-                    "window_minutes": st.config.alert_failure_minutes,
+                    "window_minutes": th.failure_minutes,
                 }),
-                evidence: format!("failure:{}", f.id),
+                evidence: cause.clone(),
             };
             raised = raise(&mut tx, st, &signal, f.at).await?;
         }
@@ -425,6 +638,8 @@ async fn on_event(st: &AppState, ev: &AuditEvent) -> AppResult<()> {
                     remote: &remote,
                     network: &network_of(&remote),
                 },
+                // The audit event is what a person can look at.
+                Some(evidence),
             )
             .await;
         }
@@ -476,14 +691,18 @@ async fn on_event(st: &AppState, ev: &AuditEvent) -> AppResult<()> {
             let Some(tenant) = ev.tenant_id.clone() else {
                 return Ok(());
             };
+            let th = {
+                let mut conn = st.db.pool().acquire().await?;
+                thresholds(&mut conn, st, Some(&tenant)).await?
+            };
             let n = crate::audit::service::count_since(
                 &st.db,
                 crate::audit::service::By::Tenant(&tenant),
                 crate::audit::service::Actions::OneOf(&["mailbox.reset_requested"]),
-                ev.at - st.config.reset_burst_minutes * 60,
+                ev.at - th.reset_minutes * 60,
             )
             .await?;
-            if n < st.config.reset_burst_count {
+            if n < th.reset_burst {
                 return Ok(());
             }
             Signal {
@@ -491,11 +710,39 @@ async fn on_event(st: &AppState, ev: &AuditEvent) -> AppResult<()> {
                 key: format!("mailbox.reset_burst:{tenant}"),
                 tenant_id: Some(tenant),
                 severity: "warning",
+                title: format!("{n} password resets in {} minutes", th.reset_minutes),
+                detail: json!({ "resets": n, "window_minutes": th.reset_minutes, "last_by": ev.actor_label }),
+                evidence,
+            }
+        }
+        "dmarc.report_imported" => {
+            let own = d.get("own_messages").and_then(|v| v.as_i64()).unwrap_or(0);
+            let failed = d.get("own_failed").and_then(|v| v.as_i64()).unwrap_or(0);
+            let th = {
+                let mut conn = st.db.pool().acquire().await?;
+                thresholds(&mut conn, st, ev.tenant_id.as_deref()).await?
+            };
+            // A handful of messages says nothing; a share of a real volume does.
+            if own < MIN_REPORTED_MESSAGES || failed * 100 < th.auth_fail_percent * own {
+                return Ok(());
+            }
+            let domain = detail_str(&d, "domain").unwrap_or_default();
+            let pct = failed * 100 / own;
+            Signal {
+                rule: "auth.degraded",
+                key: format!("auth.degraded:{}", ev.target.clone().unwrap_or_default()),
+                tenant_id: ev.tenant_id.clone(),
+                severity: if pct >= 50 { "critical" } else { "warning" },
                 title: format!(
-                    "{n} password resets in {} minutes",
-                    st.config.reset_burst_minutes
+                    "{pct}% of {domain}'s own mail failed DMARC at {}",
+                    detail_str(&d, "org").unwrap_or_else(|| "a receiver".into())
                 ),
-                detail: json!({ "resets": n, "window_minutes": st.config.reset_burst_minutes, "last_by": ev.actor_label }),
+                detail: json!({
+                    "domain": domain, "org": d.get("org"), "report_id": d.get("report_id"),
+                    "own_messages": own, "own_failed": failed,
+                    "dkim_failed": d.get("own_dkim_fail"), "spf_softfail": d.get("own_spf_softfail"),
+                    "threshold_percent": th.auth_fail_percent,
+                }),
                 evidence,
             }
         }
@@ -614,6 +861,8 @@ pub async fn act(
     if note.chars().count() > 2000 {
         return Err(AppError::invalid("A note is at most 2,000 characters."));
     }
+    // Those who only read alerts are refused before the lookup.
+    authorize(actor, Action::ManageAlerts)?;
     let view = authorize(actor, Action::ViewAlerts)?;
     let a = store::get(&st.db, &view, id)
         .await?

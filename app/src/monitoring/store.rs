@@ -1,8 +1,9 @@
-//! The monitoring tables: `signin_failures`, `mail_networks`, `alerts`, `monitor_cursor`.
+//! The monitoring tables: `signin_failures`, `mail_networks`, `mail_login_hours`, `alerts`,
+//! `monitor_cursor`, `alert_settings`, `alert_destinations`, `alert_deliveries`.
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::Alert;
+use super::{Alert, RulesChange};
 use crate::core::authz::{Action, Granted};
 use crate::core::db::{Db, Where};
 use crate::core::AppResult;
@@ -128,14 +129,16 @@ pub async fn saw_network(
     remote: &str,
     protocol: &str,
     via: &str,
+    country: Option<&str>,
     now: i64,
 ) -> AppResult<()> {
     sqlx::query(
         "INSERT INTO mail_networks (mailbox_id, tenant_id, network, first_at, last_at, hits, \
-         last_remote, protocol, via) VALUES ($1, $2, $3, $4, $4, 1, $5, $6, $7) \
+         last_remote, protocol, via, country) VALUES ($1, $2, $3, $4, $4, 1, $5, $6, $7, $8) \
          ON CONFLICT (mailbox_id, network) DO UPDATE SET last_at = excluded.last_at, \
          hits = mail_networks.hits + 1, last_remote = excluded.last_remote, \
-         protocol = excluded.protocol, via = excluded.via",
+         protocol = excluded.protocol, via = excluded.via, \
+         country = COALESCE(excluded.country, mail_networks.country)",
     )
     .bind(mailbox_id.to_string())
     .bind(tenant_id.to_string())
@@ -144,9 +147,26 @@ pub async fn saw_network(
     .bind(remote.to_string())
     .bind(protocol.to_string())
     .bind(via.to_string())
+    .bind(country.map(str::to_string))
     .execute(c)
     .await?;
     Ok(())
+}
+
+/// The countries a mailbox's mail logins came from since `since` (known ones only).
+pub async fn countries_seen(
+    c: &mut AnyConnection,
+    mailbox_id: &str,
+    since: i64,
+) -> AppResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT country FROM mail_networks WHERE mailbox_id = $1 AND last_at >= $2 \
+         AND country IS NOT NULL ORDER BY country",
+    )
+    .bind(mailbox_id.to_string())
+    .bind(since)
+    .fetch_all(c)
+    .await?)
 }
 
 const COLS: &str = "id, tenant_id, rule, severity, dedupe_key, title, detail, evidence, state, \
@@ -281,6 +301,12 @@ fn scope(w: &mut Where, g: &Granted<'_>) {
             w.and(format!("tenant_id IS NOT NULL AND {c}"));
         }
     }
+    // A client viewer reads the alerts of a tenant that shows them to its viewers, only.
+    if g.actor.role == Some(crate::auth::Role::ClientViewer) {
+        w.and(
+            "tenant_id IN (SELECT tenant_id FROM alert_settings WHERE viewers_see = 1)".to_string(),
+        );
+    }
 }
 
 /// Alerts in the proof's scope, newest activity first; `state`: one state, or `None` for
@@ -353,6 +379,125 @@ pub async fn raised_by_rule(db: &Db) -> AppResult<Vec<(String, i64)>> {
         .map(|r| Ok((r.try_get("rule")?, r.try_get("n")?)))
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
+}
+
+// ---------- the hours of mail logins ----------
+
+/// A successful mail-plane login at `hour` (UTC).
+pub async fn saw_hour(
+    c: &mut AnyConnection,
+    mailbox_id: &str,
+    hour: i64,
+    now: i64,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO mail_login_hours (mailbox_id, hour, hits, first_at, last_at) \
+         VALUES ($1, $2, 1, $3, $3) ON CONFLICT (mailbox_id, hour) DO UPDATE SET \
+         hits = mail_login_hours.hits + 1, last_at = excluded.last_at",
+    )
+    .bind(mailbox_id.to_string())
+    .bind(hour)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// A mailbox's logins per hour of the day, and when the first of them was (`None`: none).
+pub async fn login_hours(
+    c: &mut AnyConnection,
+    mailbox_id: &str,
+) -> AppResult<([i64; 24], Option<i64>)> {
+    let rows =
+        sqlx::query("SELECT hour, hits, first_at FROM mail_login_hours WHERE mailbox_id = $1")
+            .bind(mailbox_id.to_string())
+            .fetch_all(c)
+            .await?;
+    let mut hits = [0i64; 24];
+    let mut first: Option<i64> = None;
+    for r in &rows {
+        let h: i64 = r.try_get("hour")?;
+        if (0..24).contains(&h) {
+            hits[h as usize] = r.try_get("hits")?;
+        }
+        let f: i64 = r.try_get("first_at")?;
+        first = Some(first.map_or(f, |x| x.min(f)));
+    }
+    Ok((hits, first))
+}
+
+// ---------- each tenant's rules ----------
+
+/// A tenant's own settings (`None`: it has none; everything follows the platform), with when
+/// and by whom they were last changed.
+pub async fn rules(
+    c: &mut AnyConnection,
+    tenant_id: &str,
+) -> AppResult<Option<(RulesChange, i64, String)>> {
+    let r = sqlx::query(
+        "SELECT failure_burst, failure_minutes, new_network_days, reset_burst, reset_minutes, \
+         auth_fail_percent, odd_hours, viewers_see, updated_at, updated_by \
+         FROM alert_settings WHERE tenant_id = $1",
+    )
+    .bind(tenant_id.to_string())
+    .fetch_optional(c)
+    .await?;
+    let Some(r) = r else {
+        return Ok(None);
+    };
+    Ok(Some((
+        RulesChange {
+            failure_burst: r.try_get("failure_burst")?,
+            failure_minutes: r.try_get("failure_minutes")?,
+            new_network_days: r.try_get("new_network_days")?,
+            reset_burst: r.try_get("reset_burst")?,
+            reset_minutes: r.try_get("reset_minutes")?,
+            auth_fail_percent: r.try_get("auth_fail_percent")?,
+            odd_hours: r.try_get::<i64, _>("odd_hours")? != 0,
+            viewers_see: r.try_get::<i64, _>("viewers_see")? != 0,
+        },
+        r.try_get("updated_at")?,
+        r.try_get("updated_by")?,
+    )))
+}
+
+/// Sets a tenant's rules (made or replaced), within the proof's scope.
+pub async fn set_rules(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    tenant_id: &str,
+    r: &RulesChange,
+    now: i64,
+) -> AppResult<()> {
+    g.require(&[Action::ManageAlerts])?;
+    g.check(tenant_id)?;
+    sqlx::query(
+        "INSERT INTO alert_settings (tenant_id, failure_burst, failure_minutes, \
+         new_network_days, reset_burst, reset_minutes, auth_fail_percent, odd_hours, \
+         viewers_see, updated_at, updated_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (tenant_id) DO UPDATE SET failure_burst = excluded.failure_burst, \
+         failure_minutes = excluded.failure_minutes, \
+         new_network_days = excluded.new_network_days, reset_burst = excluded.reset_burst, \
+         reset_minutes = excluded.reset_minutes, \
+         auth_fail_percent = excluded.auth_fail_percent, odd_hours = excluded.odd_hours, \
+         viewers_see = excluded.viewers_see, updated_at = excluded.updated_at, \
+         updated_by = excluded.updated_by",
+    )
+    .bind(tenant_id.to_string())
+    .bind(r.failure_burst)
+    .bind(r.failure_minutes)
+    .bind(r.new_network_days)
+    .bind(r.reset_burst)
+    .bind(r.reset_minutes)
+    .bind(r.auth_fail_percent)
+    .bind(r.odd_hours as i64)
+    .bind(r.viewers_see as i64)
+    .bind(now)
+    .bind(g.actor.label.clone())
+    .execute(c)
+    .await?;
+    Ok(())
 }
 
 // ---------- destinations and deliveries ----------

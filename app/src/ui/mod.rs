@@ -43,7 +43,7 @@ pub fn Layout(
     let path = use_location().pathname;
     let role = shell.user.as_ref().map(|u| u.role);
     let platform = matches!(role, Some(Role::Owner) | Some(Role::Operator));
-    // Client viewers get their read-only portal and their tenant's audit log; tenant admins
+    // Client viewers get their read-only portal, their tenant's audit log and alerts; tenant admins
     // the console without the platform pages; owners and operators everything.
     let viewer = role == Some(Role::ClientViewer);
     // Built twice: the sidebar (wide screens) and the menu a phone opens.
@@ -52,7 +52,9 @@ pub fn Layout(
             NAV
         .iter()
         .filter(move |(href, _, _)| match *href {
-            "/portal" | "/audit" => viewer || *href == "/audit",
+            // Alerts: a viewer reads those its tenant shares with viewers (else an empty page
+            // that says so).
+            "/portal" | "/audit" | "/alerts" => viewer || *href != "/portal",
             "/operators" | "/plans" => platform,
             _ => !viewer,
         })

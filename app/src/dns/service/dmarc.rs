@@ -148,6 +148,27 @@ pub async fn import_report(
     ips.sort();
     ips.dedup();
     let known = store::known_sources(tx.conn(), &d.id, &ips).await?;
+    // The domain's own senders: those that passed DMARC in the last 30 days, or in this
+    // report. Their mail failing now is a sign of broken authentication (a key, an SPF
+    // edit), not of someone else's spoofing.
+    let mut own = store::passing_sources(tx.conn(), &d.id, &ips, day - 30 * 86400).await?;
+    own.extend(
+        lines
+            .iter()
+            .filter(|l| l.dkim_aligned || l.spf_aligned)
+            .map(|l| l.source_ip.clone()),
+    );
+    let of_own = |f: &dyn Fn(&ReportLine) -> bool| -> i64 {
+        lines
+            .iter()
+            .filter(|l| own.contains(&l.source_ip) && f(l))
+            .map(|l| l.messages)
+            .sum()
+    };
+    let own_messages = of_own(&|_| true);
+    let own_failed = of_own(&|l| !l.dkim_aligned && !l.spf_aligned);
+    let own_dkim_fail = of_own(&|l| l.dkim_fail);
+    let own_spf_softfail = of_own(&|l| l.spf_softfail);
     let new = store::insert_report(tx.conn(), &g, &row, &lines).await?;
     let out = ImportedReport {
         domain: d.name.clone(),
@@ -173,6 +194,8 @@ pub async fn import_report(
         .details(json!({
             "domain": d.name, "org": row.org_name, "report_id": row.report_id,
             "begin": begin, "end": end, "messages": messages, "via": via,
+            "own_messages": own_messages, "own_failed": own_failed,
+            "own_dkim_fail": own_dkim_fail, "own_spf_softfail": own_spf_softfail,
         }));
     record(&mut tx, actor, now, ev).await?;
     if !out.new_sources.is_empty() {
