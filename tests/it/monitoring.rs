@@ -387,6 +387,33 @@ async fn the_watcher_reads_the_audit_log(b: Backend) {
         .unwrap();
     let d = list.iter().find(|a| a.rule == "dns.drift").unwrap();
     assert_eq!(d.resolved_by.as_deref(), Some("monitoring"));
+    // Access granted: an operator invited, a tenant admin invited — each its own alert.
+    let owner = Actor::system("Olivia Owner");
+    app::auth::service::invite_operator(st, &owner, "new-op@agency.example")
+        .await
+        .unwrap();
+    app::auth::service::invite_tenant_user(
+        st,
+        &owner,
+        &w.slug,
+        "boss@acme.example",
+        "tenant_admin",
+    )
+    .await
+    .unwrap();
+    mon::watch(st).await.unwrap();
+    let list = mon::alerts(st, &Actor::system("t"), None).await.unwrap();
+    let granted: Vec<_> = list.iter().filter(|a| a.rule == "access.granted").collect();
+    assert_eq!(granted.len(), 2, "{granted:#?}");
+    assert!(granted
+        .iter()
+        .any(|a| a.title == "Olivia Owner invited new-op@agency.example as operator"));
+    let admin = granted
+        .iter()
+        .find(|a| a.title.contains("boss@acme.example as tenant admin"))
+        .expect("the tenant admin's invitation");
+    assert_eq!(admin.tenant_id.as_deref(), Some(tenant.as_str()));
+    assert_eq!(admin.severity, "warning");
 }
 both!(the_watcher_reads_the_audit_log);
 

@@ -15,7 +15,8 @@
 //!   2 % of its logins within two hours of it), once it has `alert_odd_hour_min_logins` (30)
 //!   logins over a week at least;
 //! - DNS drift (resolved by itself when the records are back), forwarding or a catch-all
-//!   turned on, a burst of password resets in a tenant, a DMARC sending source never seen;
+//!   turned on, access granted (an operator or tenant user invited, an operator's scope
+//!   changed), a burst of password resets in a tenant, a DMARC sending source never seen;
 //! - authentication health: in a DMARC aggregate report, more than `alert_auth_fail_percent`
 //!   (10) of the mail from the domain's own sources (those that passed DMARC in the last 30
 //!   days) failing DMARC at the receiver.
@@ -743,6 +744,50 @@ async fn on_event(st: &AppState, ev: &AuditEvent) -> AppResult<()> {
                     "dkim_failed": d.get("own_dkim_fail"), "spf_softfail": d.get("own_spf_softfail"),
                     "threshold_percent": th.auth_fail_percent,
                 }),
+                evidence,
+            }
+        }
+        // Access granted: someone may now act (an operator, a tenant's admin or viewer, a
+        // wider scope). "Just give them access so they can work" is how a breach widens.
+        "operator.invited" | "tenant.user_invited" | "operator.scope_changed" => {
+            let (title, severity) = if ev.action == "operator.scope_changed" {
+                (
+                    format!(
+                        "{} widened or changed the scope of {} ({})",
+                        ev.actor_label,
+                        detail_str(&d, "operator").unwrap_or_default(),
+                        d.get("after")
+                            .map(|v| match v {
+                                serde_json::Value::String(s) => s.clone(),
+                                v => v.to_string(),
+                            })
+                            .unwrap_or_default()
+                    ),
+                    "warning",
+                )
+            } else {
+                let role = detail_str(&d, "role").unwrap_or_default();
+                (
+                    format!(
+                        "{} invited {} as {}",
+                        ev.actor_label,
+                        detail_str(&d, "email").unwrap_or_default(),
+                        role.replace('_', " ")
+                    ),
+                    if role == "client_viewer" {
+                        "info"
+                    } else {
+                        "warning"
+                    },
+                )
+            };
+            Signal {
+                rule: "access.granted",
+                key: format!("access.granted:{}", ev.seq),
+                tenant_id: ev.tenant_id.clone(),
+                severity,
+                title,
+                detail: d.clone(),
                 evidence,
             }
         }
