@@ -785,7 +785,8 @@ async fn tenant_rules_tighten_and_show(b: Backend) {
         .await
         .unwrap();
     assert_eq!(v["effective"]["failure_burst"], 50, "{v}");
-    assert_eq!(v["viewers_see"], false, "{v}");
+    assert_eq!(v["own"]["viewers_see"], false, "{v}");
+    assert_eq!(v["own"]["failure_burst"], 50, "{v}");
     let r = reqwest::Client::new()
         .put(
             w.app

@@ -122,23 +122,16 @@ pub struct Thresholds {
     pub odd_hours: bool,
 }
 
-/// One tenant's alert rules: its thresholds (each `None` follows the platform's default),
-/// and whether its client viewers read its alerts.
+/// One tenant's alert rules: what it set (`own`: each threshold `None` follows the platform's
+/// default; whether its client viewers read its alerts), the defaults, and what applies.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TenantRules {
     pub tenant_id: String,
     pub tenant_name: String,
     pub tenant_slug: String,
-    pub failure_burst: Option<i64>,
-    pub failure_minutes: Option<i64>,
-    pub new_network_days: Option<i64>,
-    pub reset_burst: Option<i64>,
-    pub reset_minutes: Option<i64>,
-    pub auth_fail_percent: Option<i64>,
-    pub odd_hours: bool,
-    /// The tenant's client viewers see its alerts (read-only).
-    pub viewers_see: bool,
+    /// The tenant's own settings (what `PUT …/alert-rules` takes).
+    pub own: RulesChange,
     /// The platform's defaults, which the empty fields follow.
     pub defaults: Thresholds,
     /// What applies: the tenant's values over the defaults.
@@ -147,7 +140,7 @@ pub struct TenantRules {
     pub updated_by: Option<String>,
 }
 
-/// A change to a tenant's rules (`None`: follow the platform's default).
+/// A tenant's own rules, as set or as a change (`None`: follow the platform's default).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RulesChange {

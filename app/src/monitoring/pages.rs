@@ -452,20 +452,20 @@ pub fn RulesPageView() -> impl IntoView {
                                 <form method="post" action=format!("/alerts/rules/{chosen}") class="space-y-4">
                                     <fieldset class="grid gap-4 sm:grid-cols-2 lg:grid-cols-3">
                                         <legend class="sr-only">"Thresholds"</legend>
-                                        {threshold_field("failure_burst", "Failed sign-ins for one account", "failures", r.failure_burst, d.failure_burst, locked)}
-                                        {threshold_field("failure_minutes", "… within", "minutes", r.failure_minutes, d.failure_minutes, locked)}
-                                        {threshold_field("new_network_days", "A network is new after", "days unused", r.new_network_days, d.new_network_days, locked)}
-                                        {threshold_field("reset_burst", "Password resets", "resets", r.reset_burst, d.reset_burst, locked)}
-                                        {threshold_field("reset_minutes", "… within", "minutes", r.reset_minutes, d.reset_minutes, locked)}
-                                        {threshold_field("auth_fail_percent", "Own mail failing DMARC", "% of a report", r.auth_fail_percent, d.auth_fail_percent, locked)}
+                                        {threshold_field("failure_burst", "Failed sign-ins for one account", "failures", r.own.failure_burst, d.failure_burst, locked)}
+                                        {threshold_field("failure_minutes", "… within", "minutes", r.own.failure_minutes, d.failure_minutes, locked)}
+                                        {threshold_field("new_network_days", "A network is new after", "days unused", r.own.new_network_days, d.new_network_days, locked)}
+                                        {threshold_field("reset_burst", "Password resets", "resets", r.own.reset_burst, d.reset_burst, locked)}
+                                        {threshold_field("reset_minutes", "… within", "minutes", r.own.reset_minutes, d.reset_minutes, locked)}
+                                        {threshold_field("auth_fail_percent", "Own mail failing DMARC", "% of a report", r.own.auth_fail_percent, d.auth_fail_percent, locked)}
                                     </fieldset>
                                     <div class="space-y-2">
                                         <label class="flex items-center gap-2 text-sm">
-                                            <input type="checkbox" name="odd_hours" checked=r.odd_hours disabled=locked/>
+                                            <input type="checkbox" name="odd_hours" checked=r.own.odd_hours disabled=locked/>
                                             "Alert on mail logins at hours far outside the mailbox's own history"
                                         </label>
                                         <label class="flex items-center gap-2 text-sm">
-                                            <input type="checkbox" name="viewers_see" checked=r.viewers_see disabled=locked/>
+                                            <input type="checkbox" name="viewers_see" checked=r.own.viewers_see disabled=locked/>
                                             "Client viewers of this tenant see its alerts (read-only)"
                                         </label>
                                     </div>
