@@ -29,7 +29,16 @@ fn every_registered_change_kind_has_a_rollback_test() {
         "a change kind was added or removed: give it a rollback test here"
     );
     let jobs: Vec<&str> = server::kinds().job_kinds().collect();
-    assert_eq!(jobs, ["dns.scan", "import", "routing.sweep"]);
+    assert_eq!(
+        jobs,
+        [
+            "dns.scan",
+            "import",
+            "monitoring.deliver",
+            "monitoring.watch",
+            "routing.sweep"
+        ]
+    );
 }
 
 /// `by` asks for the rollback of `id`; `ok` approves it.

@@ -695,7 +695,7 @@ async fn the_sweeper_expires_once_and_the_report_follows(b: Backend) {
         vec!["ann@acme.example"]
     );
     // …and the sweep turns it off exactly once, through the recurring job as well (the other
-    // recurring job run here is the DNS scan).
+    // recurring jobs run here: the DNS scan, the monitoring watcher and its deliveries).
     app::core::jobs::ensure_recurring(&w.app.state)
         .await
         .unwrap();
@@ -703,7 +703,7 @@ async fn the_sweeper_expires_once_and_the_report_follows(b: Backend) {
         app::core::jobs::run_pending(&w.app.state, "w1")
             .await
             .unwrap(),
-        2
+        4
     );
     assert_eq!(
         routing::sweep(&w.app.state).await.unwrap(),

@@ -147,6 +147,7 @@ pub async fn test_destination(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertQuery {
     /// `open`, `acknowledged` or `resolved`; without it, those not resolved.
     pub state: Option<String>,
