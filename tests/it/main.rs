@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod changes;
 mod dns;
+mod dns_changes;
 mod imports;
 mod mailboxes;
 mod mailplane;

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 pub struct Knot {
+    /// Zones that take updates only with the TSIG key ([`Knot::update`] signs for them).
+    signed: Vec<String>,
+    pub ip: String,
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
@@ -36,20 +39,29 @@ impl Knot {
     /// As [`Knot::start`]; the zones named in `tsig_only` accept updates only when signed
     /// with the TSIG key [`TSIG_NAME`] / [`TSIG_SECRET`] (the others: from 127.0.0.1).
     pub fn start_with_tsig(zones: &[(&str, &str)], tsig_only: &[&str]) -> Knot {
+        Knot::launch("127.0.0.1", free_udp_port(), zones, tsig_only)
+    }
+
+    /// A second server on another loopback address and the same port, serving its own copy
+    /// of `zones` (a secondary that missed a change, when the primary is then updated).
+    pub fn start_at(ip: &str, port: u16, zones: &[(&str, &str)]) -> Knot {
+        Knot::launch(ip, port, zones, &[])
+    }
+
+    fn launch(ip: &str, port: u16, zones: &[(&str, &str)], tsig_only: &[&str]) -> Knot {
         let dir = std::env::temp_dir().join(format!(
             "mailward-knot-{}",
             app::core::secrets::new_id("k").trim_start_matches("k_")
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let port = free_udp_port();
         let mut conf = format!(
-            "server:\n  listen: 127.0.0.1@{port}\n  rundir: {d}\n\
+            "server:\n  listen: {ip}@{port}\n  rundir: {d}\n\
              database:\n  storage: {d}\n\
              control:\n  listen: {d}/knot.sock\n\
              log:\n  - target: stderr\n    any: warning\n\
              key:\n  - id: {TSIG_NAME}\n    algorithm: hmac-sha256\n    secret: {TSIG_SECRET}\n\
-             acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n  - id: tsig_update\n    key: {TSIG_NAME}\n    action: update\n\
-             template:\n  - id: default\n    storage: {d}\n    file: \"%s.zone\"\n    acl: local_update\n    zonefile-sync: -1\n    journal-content: none\n\
+             acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n  - id: tsig_update\n    key: {TSIG_NAME}\n    action: update\n  - id: local_transfer\n    address: 127.0.0.0/8\n    action: transfer\n\
+             template:\n  - id: default\n    storage: {d}\n    file: \"%s.zone\"\n    acl: [local_update, local_transfer]\n    zonefile-sync: -1\n    journal-content: none\n\
              zone:\n",
             d = dir.display()
         );
@@ -59,7 +71,7 @@ impl Knot {
         for (origin, body) in zones {
             conf.push_str(&format!("  - domain: {origin}\n"));
             if tsig_only.contains(origin) {
-                conf.push_str("    acl: tsig_update\n");
+                conf.push_str("    acl: [tsig_update, local_transfer]\n");
             }
             std::fs::write(
                 dir.join(format!("{origin}.zone")),
@@ -78,6 +90,8 @@ impl Knot {
             .spawn()
             .expect("knotd (apt install knot; scripts/install-deps test does)");
         let k = Knot {
+            signed: tsig_only.iter().map(|z| z.to_string()).collect(),
+            ip: ip.to_string(),
             port,
             dir,
             child: Some(child),
@@ -98,7 +112,7 @@ impl Knot {
     fn query_ok(&self) -> bool {
         Command::new("kdig")
             .args([
-                "@127.0.0.1",
+                &format!("@{}", self.ip),
                 "-p",
                 &self.port.to_string(),
                 "+short",
@@ -124,7 +138,10 @@ impl Knot {
 
     /// Sends an RFC 2136 update to `zone`: lines such as `update add x.zone. 60 TXT "v"`.
     pub fn update(&self, zone: &str, lines: &[String]) {
-        let mut script = format!("server 127.0.0.1 {}\nzone {zone}.\n", self.port);
+        let mut script = format!("server {} {}\nzone {zone}.\n", self.ip, self.port);
+        if self.signed.iter().any(|z| z == zone) {
+            script.push_str(&format!("key hmac-sha256:{TSIG_NAME} {TSIG_SECRET}\n"));
+        }
         for l in lines {
             script.push_str(l);
             script.push('\n');
@@ -179,7 +196,7 @@ impl Knot {
     pub fn txt(&self, fqdn: &str) -> Vec<String> {
         let out = Command::new("kdig")
             .args([
-                "@127.0.0.1",
+                &format!("@{}", self.ip),
                 "-p",
                 &self.port.to_string(),
                 "+short",
@@ -194,6 +211,68 @@ impl Knot {
             .map(|l| l.split('"').skip(1).step_by(2).collect::<String>())
             .filter(|l| !l.is_empty())
             .collect()
+    }
+
+    /// Every record of `zone` by zone transfer (AXFR), one per line, sorted, the SOA's serial
+    /// left out: what "the zone is byte-identical to before" compares.
+    pub fn zone_dump(&self, zone: &str) -> Vec<String> {
+        let out = Command::new("kdig")
+            .args([
+                &format!("@{}", self.ip),
+                "-p",
+                &self.port.to_string(),
+                "+timeout=2",
+                "+nocomments",
+                "+noheader",
+                "+nostats",
+                "+noquestion",
+                "AXFR",
+            ])
+            .arg(format!("{zone}."))
+            .output()
+            .expect("kdig");
+        assert!(out.status.success(), "AXFR of {zone} failed");
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with(';'))
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                if f.get(3) == Some(&"SOA") {
+                    // name ttl IN SOA mname rname serial …: keep all but the serial.
+                    let mut f: Vec<String> = f.iter().map(|x| x.to_string()).collect();
+                    if f.len() > 6 {
+                        f[6] = "SERIAL".into();
+                    }
+                    f.join(" ")
+                } else {
+                    f.join(" ")
+                }
+            })
+            .collect();
+        lines.sort();
+        lines.dedup();
+        lines
+    }
+
+    /// The SOA serial this server has for `zone`.
+    pub fn serial(&self, zone: &str) -> u32 {
+        let out = Command::new("kdig")
+            .args([
+                &format!("@{}", self.ip),
+                "-p",
+                &self.port.to_string(),
+                "+short",
+                "+timeout=2",
+            ])
+            .arg(zone)
+            .arg("SOA")
+            .output()
+            .expect("kdig");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Stops the server (its answers become timeouts).

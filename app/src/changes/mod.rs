@@ -39,6 +39,7 @@ impl ChangeRequest {
             "routing.alias" => "Alias",
             "routing.forward" => "External forward",
             "routing.catchall" => "Catch-all",
+            "dns.record" => "DNS record change",
             _ => "Change",
         }
     }

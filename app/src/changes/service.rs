@@ -251,7 +251,7 @@ pub async fn request_rollback(
     // A dry run: the kind's own checks, in a transaction that is never committed.
     {
         let mut dry = st.db.begin().await?;
-        kind.roll_back(st, &mut dry, &g, &c, now).await?;
+        kind.can_roll_back(st, &mut dry, &g, &c, now).await?;
     }
     let mut tx = st.db.begin().await?;
     // A rollback request that expired unanswered no longer blocks a new one.
@@ -289,6 +289,29 @@ pub async fn request_rollback(
     };
     tx.commit().await?;
     get(st, actor, &new_id).await
+}
+
+/// Marks an applied change rolled back by its own kind, with no second person: a protective
+/// undo to the recorded before-state (a DNS change whose verification failed puts the
+/// before-state back by itself). Inside the kind's transaction; audited as
+/// `change.rolled_back` with `automatic: true` and the reason. False: it was not applied.
+pub async fn rolled_back_protectively(
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    id: &str,
+    why: &str,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ApproveChanges])?;
+    if !store::mark_rolled_back(tx.conn(), g, id).await? {
+        return Ok(false);
+    }
+    let ev = Event::new("change.rolled_back")
+        .target(id.to_string())
+        .details(serde_json::json!({ "automatic": true, "result": why }))
+        .tenant(g.tenant().unwrap_or_default().to_string());
+    record(tx, g.actor, now, ev).await?;
+    Ok(true)
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

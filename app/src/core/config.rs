@@ -76,6 +76,11 @@ pub struct Config {
     /// Days a replaced key's record stays published after the switch (mail in flight still
     /// verifies), before the key is retired.
     pub dkim_retire_days: i64,
+    /// How long an applied DNS change may take to be seen on every authoritative nameserver
+    /// before its verification fails (and an RFC 2136 change is rolled back by itself).
+    pub dns_verify_seconds: i64,
+    /// Seconds between two looks while a DNS change is being verified.
+    pub dns_verify_poll_seconds: i64,
     /// The Maildir of the mailbox DMARC aggregate reports are sent to (`rua`), which the DNS
     /// scan reads (`MAILWARD_DMARC_MAILDIR`; unset: reports only by upload and API).
     pub dmarc_maildir: Option<String>,
@@ -349,6 +354,8 @@ impl Default for Config {
             dkim_key_file: None,
             dkim_rotate_days: 90,
             dkim_retire_days: 7,
+            dns_verify_seconds: 600,
+            dns_verify_poll_seconds: 10,
             dmarc_maildir: None,
             dkim_zone: None,
             dkim_zone_server: None,
@@ -404,6 +411,13 @@ impl Config {
             || !(1..=365).contains(&self.dkim_retire_days)
         {
             return Err("dkim_rotate_days must be 0–3650 and dkim_retire_days 1–365".into());
+        }
+        if !(10..=86_400).contains(&self.dns_verify_seconds)
+            || !(1..=600).contains(&self.dns_verify_poll_seconds)
+        {
+            return Err(
+                "dns_verify_seconds must be 10–86400 and dns_verify_poll_seconds 1–600".into(),
+            );
         }
         if !(100..=30_000).contains(&self.dns_timeout_ms) {
             return Err("dns_timeout_ms must be between 100 and 30000".into());

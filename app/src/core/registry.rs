@@ -57,6 +57,20 @@ pub trait ChangeKind: Send + Sync {
         original: &ChangeRequest,
         now: i64,
     ) -> AppResult<String>;
+    /// Whether `original` can be rolled back now, without doing it: asked before a rollback
+    /// request is queued, so a refusal says at once what changed. The default runs
+    /// [`ChangeKind::roll_back`] in the caller's transaction, which the caller throws away;
+    /// a kind whose rollback acts outside the database (DNS updates) checks instead.
+    async fn can_roll_back(
+        &self,
+        st: &AppState,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        original: &ChangeRequest,
+        now: i64,
+    ) -> AppResult<()> {
+        self.roll_back(st, tx, g, original, now).await.map(|_| ())
+    }
 }
 
 /// One kind of background job. `run` is called with a job the worker has claimed; it keeps

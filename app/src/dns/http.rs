@@ -23,6 +23,10 @@ pub fn routes() -> Router<AppState> {
                 super::service::dmarc::MAX_REPORT_BYTES + 64 * 1024,
             )),
         )
+        .route("/domains/{id}/dns/provider", post(set_provider))
+        .route("/domains/{id}/dns/provider/test", post(test_provider))
+        .route("/domains/{id}/dns/changes", post(request_change))
+        .route("/domains/{id}/dns/changes/{change}/entered", post(entered))
         .route("/dns/templates/{category}", post(save_template))
         .route("/.well-known/mta-sts.txt", get(mta_sts))
 }
@@ -254,5 +258,111 @@ async fn mta_sts(State(st): State<AppState>, headers: HeaderMap) -> Response {
         )
             .into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ProviderForm {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    server: String,
+    #[serde(default)]
+    zone: String,
+    #[serde(default)]
+    tsig_name: String,
+    #[serde(default)]
+    tsig_algorithm: String,
+    #[serde(default)]
+    tsig_secret: String,
+    /// The owners' checkbox was on the form (so its absence means "off").
+    #[serde(default)]
+    unmanaged_shown: String,
+    #[serde(default)]
+    allow_unmanaged: String,
+}
+
+async fn set_provider(c: Caller, Path(id): Path<String>, Form(f): Form<ProviderForm>) -> Response {
+    let back = format!("/domains/{id}/dns");
+    let input = super::ProviderInput {
+        kind: f.kind,
+        server: f.server,
+        zone: f.zone,
+        tsig_name: f.tsig_name,
+        tsig_algorithm: f.tsig_algorithm,
+        tsig_secret: f.tsig_secret,
+        allow_unmanaged: (!f.unmanaged_shown.is_empty()).then_some(!f.allow_unmanaged.is_empty()),
+    };
+    match service::changes::set_provider(&c.st, &c.actor(), &id, &input).await {
+        Ok(p) if p.kind == "rfc2136" => {
+            done(
+                &c.session,
+                &back,
+                "Saved: Mailward updates this zone by RFC 2136. Test the connection to prove the key works.",
+            )
+            .await
+        }
+        Ok(_) => done(&c.session, &back, "Saved: this domain's DNS is edited by hand; approved changes show the records to enter.").await,
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
+    }
+}
+
+async fn test_provider(c: Caller, Path(id): Path<String>) -> Response {
+    let back = format!("/domains/{id}/dns");
+    match service::changes::test_provider(&c.st, &c.actor(), &id).await {
+        Ok((true, msg)) => done(&c.session, &back, &msg).await,
+        Ok((false, msg)) => failed(&c.session, &back, crate::core::AppError::Conflict(msg))
+            .await
+            .into_response(),
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ChangeForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    rtype: String,
+    /// One value per line; empty: the set is removed.
+    #[serde(default)]
+    values: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn request_change(c: Caller, Path(id): Path<String>, Form(f): Form<ChangeForm>) -> Response {
+    let back = format!("/domains/{id}/dns");
+    let input = super::RecordChangeInput {
+        name: f.name,
+        rtype: f.rtype,
+        values: f.values.lines().map(str::to_string).collect(),
+        reason: f.reason,
+    };
+    match service::changes::request_change(&c.st, &c.actor(), &id, &input).await {
+        Ok(_) => {
+            done(
+                &c.session,
+                &format!("{back}#dns-changes"),
+                "Asked: the change waits for a second person's approval (Approvals). Its before-state was read from the live zone.",
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
+    }
+}
+
+async fn entered(c: Caller, Path((id, change)): Path<(String, String)>) -> Response {
+    let back = format!("/domains/{id}/dns#dns-changes");
+    match service::changes::mark_entered(&c.st, &c.actor(), &change).await {
+        Ok(()) => {
+            done(
+                &c.session,
+                &back,
+                "Thanks: Mailward now checks every nameserver for the new records.",
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
     }
 }

@@ -1,13 +1,15 @@
-//! DNS's registered kinds: the recurring scan.
+//! DNS's registered kinds: the recurring scan, the governed record change (`dns.record`,
+//! implemented beside its use case in `service/changes.rs`) and its verification job.
 use async_trait::async_trait;
 
 use super::service;
+use super::service::changes::{RecordChange, VERIFY_JOB};
 use crate::core::registry::{JobKind, Registry};
 use crate::core::state::AppState;
 use crate::core::AppResult;
 
 pub fn register(r: Registry) -> Registry {
-    r.job(Scan)
+    r.job(Scan).change(RecordChange).job(Verify)
 }
 
 /// Every domain's records against its baseline, every `dns_scan_minutes`.
@@ -23,5 +25,19 @@ impl JobKind for Scan {
     }
     async fn run(&self, st: &AppState, id: &str, worker: &str) -> AppResult<()> {
         service::scan_job(st, id, worker).await
+    }
+}
+
+/// One applied DNS change looked at on every nameserver until it is seen, or until
+/// `dns_verify_seconds` pass (then an RFC 2136 change is rolled back by itself).
+struct Verify;
+
+#[async_trait]
+impl JobKind for Verify {
+    fn kind(&self) -> &'static str {
+        VERIFY_JOB
+    }
+    async fn run(&self, st: &AppState, id: &str, worker: &str) -> AppResult<()> {
+        service::changes::verify_job(st, id, worker).await
     }
 }

@@ -176,6 +176,137 @@ pub struct DomainDns {
     pub operator_zone_automatic: bool,
     /// The key records in the operator zone (delegated domains only), as a zone-file snippet.
     pub operator_snippet: String,
+    /// Where the domain's DNS is managed.
+    pub provider: DnsProvider,
+    /// DNS changes asked for and made, newest first (pending requests, then the latest 20).
+    pub changes: Vec<DnsChange>,
+}
+
+/// Where a domain's DNS is managed, as the console shows it (never the TSIG secret).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DnsProvider {
+    /// `rfc2136` (Mailward updates the primary nameserver itself) or `manual` (someone edits
+    /// the zone elsewhere and says when it is done).
+    pub kind: String,
+    /// The primary nameserver, `ip:port`.
+    pub server: Option<String>,
+    /// The zone that holds the domain (the domain itself or a parent).
+    pub zone: Option<String>,
+    pub tsig_name: Option<String>,
+    pub tsig_algorithm: Option<String>,
+    /// Whether a TSIG secret is stored (it is never shown back).
+    pub secret_set: bool,
+    /// An owner allows changes outside the baseline's record sets (and to NS).
+    pub allow_unmanaged: bool,
+    pub tested_at: Option<i64>,
+    /// The last connection test, in words.
+    pub test_result: Option<String>,
+}
+
+/// What a form or the API sends to set a domain's DNS provider.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ProviderInput {
+    /// `rfc2136` or `manual`.
+    pub kind: String,
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub zone: String,
+    #[serde(default)]
+    pub tsig_name: String,
+    #[serde(default)]
+    pub tsig_algorithm: String,
+    /// Base64. Empty: keep the stored secret.
+    #[serde(default)]
+    pub tsig_secret: String,
+    /// Owners only; absent: unchanged.
+    #[serde(default)]
+    pub allow_unmanaged: Option<bool>,
+}
+
+/// A record-set change to ask for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RecordChangeInput {
+    /// The owner name: `@` for the domain itself, a name relative to it (`_dmarc`), or the
+    /// full name.
+    pub name: String,
+    /// `A`, `AAAA`, `CNAME`, `MX`, `TXT`, `SRV` or `NS`.
+    pub rtype: String,
+    /// The values the set should hold afterwards, in zone-file form (TXT without quotes).
+    /// None: the set is removed.
+    #[serde(default)]
+    pub values: Vec<String>,
+    pub reason: String,
+}
+
+/// One check of a DNS change's verification.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DnsCheck {
+    /// What was checked (`nameservers`).
+    pub name: String,
+    /// `None`: not settled yet.
+    pub ok: Option<bool>,
+    /// What was seen, in words (each nameserver's answer and serial).
+    pub detail: String,
+    pub at: i64,
+}
+
+/// A DNS change, from its request to its verification.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DnsChange {
+    /// The change request's id.
+    pub id: String,
+    pub fqdn: String,
+    pub rtype: String,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    /// The change request's state (`pending`, `applied`, `rolled_back`, `failed`…).
+    pub state: String,
+    /// Where it stands once approved: `awaiting_entry` (manual: enter the records, then say
+    /// so), `verifying`, `verified`, `rolling_back`, `rolled_back`, `rollback_failed`,
+    /// `failed`; empty while it waits for approval.
+    pub phase: String,
+    /// What the zone should hold now (`after`, or `before` while a rollback is verified).
+    pub want: String,
+    pub checks: Vec<DnsCheck>,
+    pub deadline: Option<i64>,
+    pub note: Option<String>,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: i64,
+    pub decided_by: Option<String>,
+    /// The domain's DNS is edited by hand: the records to enter are shown.
+    pub manual: bool,
+    /// The change as a zone-file snippet (what to enter by hand).
+    pub zone_snippet: String,
+    /// The rollback, ready to paste: an `nsupdate` script and a zone-file snippet.
+    pub rollback_update: String,
+    pub rollback_zone: String,
+}
+
+/// The record types a DNS change may touch (the form's choices).
+pub fn service_types() -> &'static [&'static str] {
+    &["TXT", "MX", "A", "AAAA", "CNAME", "SRV", "NS"]
+}
+
+/// How a DNS change's phase reads, and its badge tone.
+pub fn phase_label(phase: &str) -> (&'static str, &'static str) {
+    match phase {
+        "" => ("waiting for approval", "amber"),
+        "awaiting_entry" => ("enter the records", "amber"),
+        "verifying" => ("verifying", "blue"),
+        "verified" => ("verified", "green"),
+        "rolling_back" => ("rolling back", "amber"),
+        "rolled_back" => ("rolled back", "zinc"),
+        "rollback_failed" => ("rollback failed", "red"),
+        "failed" => ("verification failed", "red"),
+        _ => ("unknown", "zinc"),
+    }
 }
 
 /// One day of DMARC aggregate reports for a domain: how much mail receivers saw as coming

@@ -4,7 +4,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
-use super::{health_tone, DomainDns, Template, DMARC_POLICIES, MTA_STS_MODES};
+use super::{
+    health_tone, phase_label, DnsChange, DomainDns, Template, DMARC_POLICIES, MTA_STS_MODES,
+};
 use crate::audit::AuditEvent;
 use crate::auth::PageData;
 use crate::ui::{signed_in_page, Badge, ConfirmButton, CopyButton, EmptyState, Time};
@@ -16,10 +18,12 @@ pub struct DnsPage {
     pub now: i64,
     pub can_manage: bool,
     pub can_override: bool,
+    /// Owners may allow DNS changes outside the baseline's record sets.
+    pub can_allow_unmanaged: bool,
 }
 
 /// Events that make up a domain's DNS history.
-pub const HISTORY_ACTIONS: [&str; 18] = [
+pub const HISTORY_ACTIONS: [&str; 21] = [
     "domain.added",
     "domain.verified",
     "domain.activated",
@@ -38,6 +42,9 @@ pub const HISTORY_ACTIONS: [&str; 18] = [
     "dmarc.report_imported",
     "dmarc.new_source",
     "domain.suspended",
+    "dns.record_updated",
+    "dns.provider_set",
+    "dns.provider_tested",
 ];
 
 #[server(prefix = "/_sf")]
@@ -65,6 +72,7 @@ pub async fn get_dns_page(name: String) -> Result<PageData<DnsPage>, ServerFnErr
         Ok(DnsPage {
             can_manage: authorize_in(&a, Action::ManageDomains, &tenant).is_ok(),
             can_override: authorize_in(&a, Action::OverrideVerification, &tenant).is_ok(),
+            can_allow_unmanaged: authorize_in(&a, Action::ManageDnsBaselines, &tenant).is_ok(),
             now: c.st.clock.now(),
             dns,
             history,
@@ -200,7 +208,7 @@ pub fn DomainDnsPage() -> impl IntoView {
                     <h3 class="font-medium">"Records: expected and observed"</h3>
                     <div class="card overflow-x-auto">
                         <table class="table" data-testid="dns-records">
-                            <thead><tr><th>"For"</th><th>"Name"</th><th>"Type"</th><th>"Expected"</th><th>"Observed"</th><th>"Status"</th><th>"Since"</th></tr></thead>
+                            <thead><tr><th>"For"</th><th>"Name"</th><th>"Type"</th><th>"Expected"</th><th>"Observed"</th><th>"Status"</th><th>"Since"</th><th><span class="sr-only">"Restore"</span></th></tr></thead>
                             <tbody>
                                 {rows.into_iter().map(|(e, o)| {
                                     let status = o.as_ref().map(|o| o.status.clone()).unwrap_or_default();
@@ -216,6 +224,25 @@ pub fn DomainDnsPage() -> impl IntoView {
                                             </td>
                                             <td class="whitespace-nowrap">{status_badge(&status)}</td>
                                             <td class="whitespace-nowrap">{o.map(|o| view! { <Time at=o.since now=now/> })}</td>
+                                            <td class="text-right">
+                                                {(p.can_manage && (status == "missing" || status == "changed") && !e.name.ends_with('.')).then(|| {
+                                                    let fid = format!("restore-{}-{}", e.purpose, e.rtype);
+                                                    view! {
+                                                        <details class="relative inline-block text-left" data-testid="restore">
+                                                            <summary class="btn btn-secondary cursor-pointer whitespace-nowrap list-none">"Restore…"</summary>
+                                                            <form method="post" action=format!("/domains/{}/dns/changes", d.domain_id) class="card absolute right-0 z-20 mt-2 w-80 p-3 space-y-2 shadow-lg text-left">
+                                                                <input type="hidden" name="name" value=e.name.clone()/>
+                                                                <input type="hidden" name="rtype" value=e.rtype.clone()/>
+                                                                <input type="hidden" name="values" value=e.values.join("\n")/>
+                                                                <p class="text-xs text-zinc-600">"Asks for a change that brings this record set back to the baseline; a second person approves it."</p>
+                                                                <label class="block text-xs text-zinc-600" for=fid.clone()>"Why?"</label>
+                                                                <input class="input w-full" id=fid name="reason" required maxlength="2000" placeholder="e.g. drift found by the scanner"/>
+                                                                <button class="btn btn-primary" type="submit">"Ask to restore"</button>
+                                                            </form>
+                                                        </details>
+                                                    }
+                                                })}
+                                            </td>
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -223,6 +250,7 @@ pub fn DomainDnsPage() -> impl IntoView {
                         </table>
                     </div>
                 </section>
+                {changes_view(&d, p.can_manage, p.can_allow_unmanaged, now)}
                 <section class="space-y-2">
                     <h3 class="font-medium">"DKIM keys"</h3>
                     {if d.keys.is_empty() {
@@ -399,6 +427,176 @@ fn delegation_view(d: &DomainDns, can_manage: bool) -> impl IntoView {
     }
 }
 
+/// DNS changes: those waiting and made (with their verification and rollback), where the
+/// zone is managed, and asking for a change.
+fn changes_view(d: &DomainDns, can_manage: bool, can_allow: bool, now: i64) -> impl IntoView {
+    let p = d.provider.clone();
+    let rfc = p.kind == "rfc2136";
+    let id = d.domain_id.clone();
+    view! {
+        <section class="space-y-3" id="dns-changes" data-testid="dns-changes">
+            <h3 class="font-medium">"DNS changes"</h3>
+            <p class="text-sm text-zinc-600">{if rfc {
+                format!("Mailward updates this zone itself by RFC 2136 at {} (zone {}). Each change records the live before-state, waits for a second person, is sent as a compare-and-swap, verified on every nameserver and rolled back by itself when it is not seen.", p.server.clone().unwrap_or_default(), p.zone.clone().unwrap_or_default())
+            } else {
+                "This zone is edited by hand. An approved change shows the records to enter; Mailward then verifies them on every nameserver.".to_string()
+            }}</p>
+            {if d.changes.is_empty() {
+                view! { <p class="text-sm text-zinc-500">"No DNS changes yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="space-y-2">
+                        {d.changes.iter().map(|c| change_card(&id, c, can_manage, now)).collect_view()}
+                    </div>
+                }.into_any()
+            }}
+            {can_manage.then(|| view! {
+                <details class="card p-4" data-testid="ask-change">
+                    <summary class="cursor-pointer font-medium">"Ask for a change…"</summary>
+                    <form method="post" action=format!("/domains/{id}/dns/changes") class="mt-3 grid gap-3 sm:grid-cols-2">
+                        <div>
+                            <label class="label" for="chg-name">"Name"</label>
+                            <input class="input" id="chg-name" name="name" required maxlength="253" placeholder="@, _dmarc, www"/>
+                        </div>
+                        <div>
+                            <label class="label" for="chg-type">"Type"</label>
+                            <select class="input" id="chg-type" name="rtype">
+                                {super::service_types().iter().map(|t| view! { <option value=*t>{*t}</option> }).collect_view()}
+                            </select>
+                        </div>
+                        <div class="sm:col-span-2">
+                            <label class="label" for="chg-values">"Values afterwards, one per line (empty: remove the record set)"</label>
+                            <textarea class="input font-mono text-xs" id="chg-values" name="values" rows="3" placeholder="v=DMARC1; p=reject"></textarea>
+                        </div>
+                        <div class="sm:col-span-2">
+                            <label class="label" for="chg-reason">"Why?"</label>
+                            <input class="input" id="chg-reason" name="reason" required maxlength="2000"/>
+                        </div>
+                        <div class="sm:col-span-2">
+                            <button class="btn btn-primary" type="submit" data-testid="ask-change-submit">"Ask for approval"</button>
+                            <span class="ml-2 text-xs text-zinc-500">"The before-state is read from the live zone now, and again when it is applied."</span>
+                        </div>
+                    </form>
+                </details>
+            })}
+            <details class="card p-4" data-testid="dns-provider">
+                <summary class="cursor-pointer font-medium">{format!("Where this zone is managed: {}", if rfc { "RFC 2136 (Mailward updates it)" } else { "by hand" })}</summary>
+                <div class="mt-3 space-y-3">
+                    {p.test_result.clone().map(|r| view! { <p class="text-sm" data-testid="provider-test">{r}</p> })}
+                    {can_manage.then(|| view! {
+                        <form method="post" action=format!("/domains/{id}/dns/provider") class="grid gap-3 sm:grid-cols-2">
+                            <div class="sm:col-span-2">
+                                <label class="label" for="prov-kind">"Managed"</label>
+                                <select class="input" id="prov-kind" name="kind">
+                                    <option value="manual" selected=!rfc>"By hand (someone edits the zone elsewhere)"</option>
+                                    <option value="rfc2136" selected=rfc>"RFC 2136: Mailward updates the primary nameserver, signed with TSIG"</option>
+                                </select>
+                            </div>
+                            <div>
+                                <label class="label" for="prov-server">"Primary nameserver (IP, optional :port)"</label>
+                                <input class="input" id="prov-server" name="server" value=p.server.clone().unwrap_or_default() placeholder="192.0.2.53"/>
+                            </div>
+                            <div>
+                                <label class="label" for="prov-zone">"Zone"</label>
+                                <input class="input" id="prov-zone" name="zone" value=p.zone.clone().unwrap_or_default() placeholder=d.domain.clone()/>
+                            </div>
+                            <div>
+                                <label class="label" for="prov-key">"TSIG key name"</label>
+                                <input class="input" id="prov-key" name="tsig_name" value=p.tsig_name.clone().unwrap_or_default()/>
+                            </div>
+                            <div>
+                                <label class="label" for="prov-alg">"Algorithm"</label>
+                                <select class="input" id="prov-alg" name="tsig_algorithm">
+                                    {["hmac-sha256", "hmac-sha384", "hmac-sha512"].into_iter().map(|a| view! {
+                                        <option value=a selected=p.tsig_algorithm.as_deref() == Some(a)>{a}</option>
+                                    }).collect_view()}
+                                </select>
+                            </div>
+                            <div class="sm:col-span-2">
+                                <label class="label" for="prov-secret">{if p.secret_set { "TSIG secret (stored; leave empty to keep it)" } else { "TSIG secret (base64)" }}</label>
+                                <input class="input font-mono" id="prov-secret" name="tsig_secret" type="password" autocomplete="off"/>
+                            </div>
+                            {can_allow.then(|| view! {
+                                <div class="sm:col-span-2">
+                                    <input type="hidden" name="unmanaged_shown" value="1"/>
+                                    <label class="inline-flex items-center gap-2 text-sm">
+                                        <input type="checkbox" name="allow_unmanaged" value="on" checked=p.allow_unmanaged/>
+                                        "Allow changes outside the baseline's record sets, and to NS (owners)"
+                                    </label>
+                                </div>
+                            })}
+                            <div class="sm:col-span-2 flex flex-wrap gap-2">
+                                <button class="btn btn-primary" type="submit" data-testid="provider-save">"Save"</button>
+                            </div>
+                        </form>
+                    })}
+                    {(can_manage && rfc).then(|| view! {
+                        <form method="post" action=format!("/domains/{id}/dns/provider/test")>
+                            <button class="btn btn-secondary" type="submit" data-testid="provider-test-button">"Test the connection"</button>
+                            <span class="ml-2 text-xs text-zinc-500">"Writes a TXT record at _mailward-test, reads it back and removes it."</span>
+                        </form>
+                    })}
+                </div>
+            </details>
+        </section>
+    }
+}
+
+fn values_text(v: &[String]) -> String {
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(" | ")
+    }
+}
+
+fn change_card(domain_id: &str, c: &DnsChange, can_manage: bool, now: i64) -> impl IntoView {
+    let (label, tone) = phase_label(&c.phase);
+    let label = if c.phase.is_empty() && c.state != "pending" {
+        c.state.clone()
+    } else {
+        label.to_string()
+    };
+    let entering = c.phase == "awaiting_entry";
+    view! {
+        <article class="card p-4 space-y-2" data-testid="dns-change" data-phase=c.phase.clone()>
+            <div class="flex flex-wrap items-center gap-2">
+                <Badge text=label tone=tone/>
+                <span class="font-mono text-sm">{format!("{} {}", c.fqdn, c.rtype)}</span>
+                <span class="text-xs text-zinc-500">{format!("asked by {} ", c.requested_by)}<Time at=c.requested_at now=now/>{c.decided_by.clone().map(|d| format!(" · approved by {d}"))}</span>
+            </div>
+            <p class="text-sm">{format!("“{}”", c.reason)}</p>
+            <div class="grid gap-1 text-xs font-mono sm:grid-cols-2">
+                <div class="break-all"><span class="font-sans text-zinc-500">"Before: "</span>{values_text(&c.before)}</div>
+                <div class="break-all"><span class="font-sans text-zinc-500">"After: "</span>{values_text(&c.after)}</div>
+            </div>
+            {c.checks.iter().map(|k| view! {
+                <p class="text-xs text-zinc-700" data-testid="dns-check">
+                    <span class="font-medium">{format!("{}: {} ", k.name, match k.ok { Some(true) => "passed —", Some(false) => "not yet —", None => "no answer yet —" })}</span>
+                    {k.detail.clone()}
+                </p>
+            }).collect_view()}
+            {c.note.clone().map(|n| view! { <p class="text-sm text-zinc-800" data-testid="dns-change-note">{n}</p> })}
+            {entering.then(|| view! {
+                <div class="rounded-lg border border-amber-300 bg-amber-50 p-3 space-y-2">
+                    <p class="text-sm text-amber-900">{if c.want == "before" { "Enter these records to restore the before-state, then say so:" } else { "Enter these records in the zone, then say so:" }}</p>
+                    <pre class="overflow-x-auto text-xs">{c.zone_snippet.clone()}</pre>
+                    {can_manage.then(|| view! {
+                        <form method="post" action=format!("/domains/{domain_id}/dns/changes/{}/entered", c.id)>
+                            <button class="btn btn-primary" type="submit" data-testid="entered">"Entered"</button>
+                        </form>
+                    })}
+                </div>
+            })}
+            <details class="text-xs text-zinc-600">
+                <summary class="cursor-pointer">"Rollback, ready to paste"</summary>
+                <pre class="mt-1 overflow-x-auto">{c.rollback_update.clone()}</pre>
+                <pre class="mt-1 overflow-x-auto">{c.rollback_zone.clone()}</pre>
+            </details>
+        </article>
+    }
+}
+
 /// A long value (a DKIM key) cut for the table; the snippet and the API have it whole.
 fn short(v: &str) -> String {
     if v.chars().count() > 72 {
@@ -451,6 +649,32 @@ fn history_line(e: &AuditEvent) -> String {
         .and_then(|v| v.as_str())
         .map(|z| format!("zone {z}"));
     let reason = d.get("reason").and_then(|v| v.as_str()).map(str::to_string);
+    let record = match (
+        d.get("name").and_then(|v| v.as_str()),
+        d.get("type").and_then(|v| v.as_str()),
+    ) {
+        (Some(n), Some(t)) => {
+            let list = |k: &str| {
+                d.get(k)
+                    .and_then(|v| v.as_array())
+                    .map(|a| {
+                        let v: Vec<&str> = a.iter().filter_map(|x| x.as_str()).collect();
+                        if v.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            v.join(" | ")
+                        }
+                    })
+                    .unwrap_or_default()
+            };
+            Some(format!("{n} {t}: {} → {}", list("before"), list("after")))
+        }
+        _ => None,
+    };
+    let provider = d
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .map(|k| format!("managed: {k}"));
     let report = d.get("org").and_then(|v| v.as_str()).map(|org| {
         let sources = d.get("sources").and_then(|v| v.as_array()).map(|a| {
             let ips: Vec<&str> = a.iter().filter_map(|x| x.as_str()).collect();
@@ -469,6 +693,8 @@ fn history_line(e: &AuditEvent) -> String {
         zone,
         reason,
         report,
+        record,
+        provider,
     ]
     .into_iter()
     .flatten()

@@ -7,7 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::service;
-use super::{DkimKey, DomainDns, ImportedReport, Template};
+use super::service::changes;
+use super::{
+    DkimKey, DnsChange, DnsProvider, DomainDns, ImportedReport, ProviderInput, RecordChangeInput,
+    Template,
+};
 use crate::api::ApiActor;
 use crate::core::state::AppState;
 use crate::core::AppError;
@@ -28,6 +32,19 @@ pub fn routes() -> Router<AppState> {
                 super::service::dmarc::MAX_REPORT_BYTES + 64 * 1024,
             )),
         )
+        .route(
+            "/api/v1/domains/{id}/dns/provider",
+            get(get_provider).put(put_provider),
+        )
+        .route(
+            "/api/v1/domains/{id}/dns/provider/test",
+            post(test_provider),
+        )
+        .route(
+            "/api/v1/domains/{id}/dns/changes",
+            get(list_changes).post(request_change),
+        )
+        .route("/api/v1/dns/changes/{id}/entered", post(change_entered))
         .route("/api/v1/dns/templates", get(list_templates))
         .route(
             "/api/v1/dns/templates/{category}",
@@ -192,5 +209,104 @@ pub async fn put_template(
     Json(t): Json<Template>,
 ) -> Result<http::StatusCode, AppError> {
     service::save_template(&st, &a, &category, t).await?;
+    Ok(http::StatusCode::NO_CONTENT)
+}
+
+/// Where the domain's DNS is managed (the TSIG secret is never shown: `secret_set`).
+#[utoipa::path(get, path = "/api/v1/domains/{id}/dns/provider", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")),
+    responses((status = 200, body = DnsProvider), (status = 404)))]
+pub async fn get_provider(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<DnsProvider>, AppError> {
+    Ok(Json(changes::provider(&st, &a, &id).await?))
+}
+
+/// Sets where the domain's DNS is managed: `rfc2136` (server, zone, TSIG key; an empty
+/// secret keeps the stored one) or `manual`. Allowing changes outside the baseline's record
+/// sets (`allow_unmanaged`) is for owners.
+#[utoipa::path(put, path = "/api/v1/domains/{id}/dns/provider", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")), request_body = ProviderInput,
+    responses((status = 200, body = DnsProvider), (status = 403), (status = 422)))]
+pub async fn put_provider(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<ProviderInput>,
+) -> Result<Json<DnsProvider>, AppError> {
+    Ok(Json(changes::set_provider(&st, &a, &id, &body).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderTest {
+    pub ok: bool,
+    /// What happened, in words (BADSIG/BADKEY named when the key is refused).
+    pub result: String,
+}
+
+/// Proves the TSIG key works: writes a TXT record at `_mailward-test.<domain>`, reads it back
+/// from the primary and removes it.
+#[utoipa::path(post, path = "/api/v1/domains/{id}/dns/provider/test", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")),
+    responses((status = 200, body = ProviderTest), (status = 422, description = "Manual DNS: nothing to test")))]
+pub async fn test_provider(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<ProviderTest>, AppError> {
+    let (ok, result) = changes::test_provider(&st, &a, &id).await?;
+    Ok(Json(ProviderTest { ok, result }))
+}
+
+/// The domain's DNS changes: waiting for approval, then the latest 20 with their
+/// verification, each with its rollback ready to paste.
+#[utoipa::path(get, path = "/api/v1/domains/{id}/dns/changes", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")),
+    responses((status = 200, body = Vec<DnsChange>), (status = 404)))]
+pub async fn list_changes(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<DnsChange>>, AppError> {
+    Ok(Json(changes::domain_changes(&st, &a, &id).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestedChange {
+    /// The change request a second person approves (`/api/v1/changes/{id}/approve`).
+    pub change_id: String,
+}
+
+/// Asks for a change of one record set; its before-state is read from the live zone now.
+/// Another person approves it; applying re-reads the before-state and stops if it moved.
+#[utoipa::path(post, path = "/api/v1/domains/{id}/dns/changes", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Domain id or name")), request_body = RecordChangeInput,
+    responses((status = 202, body = RequestedChange), (status = 422), (status = 409), (status = 503)))]
+pub async fn request_change(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<RecordChangeInput>,
+) -> Result<(http::StatusCode, Json<RequestedChange>), AppError> {
+    let change_id = changes::request_change(&st, &a, &id, &body).await?;
+    Ok((
+        http::StatusCode::ACCEPTED,
+        Json(RequestedChange { change_id }),
+    ))
+}
+
+/// A manual domain's approved change (or rollback) was entered in the zone: verification
+/// starts.
+#[utoipa::path(post, path = "/api/v1/dns/changes/{id}/entered", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Change request id")),
+    responses((status = 204), (status = 409, description = "Not waiting for entry")))]
+pub async fn change_entered(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<http::StatusCode, AppError> {
+    changes::mark_entered(&st, &a, &id).await?;
     Ok(http::StatusCode::NO_CONTENT)
 }

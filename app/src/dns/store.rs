@@ -1,4 +1,5 @@
-//! All SQL of `dns_templates`, `dns_records` and `dkim_keys`.
+//! All SQL of `dns_templates`, `dns_records`, `dkim_keys`, `dkim_delegations`, the DMARC
+//! reports, `dns_providers` and `dns_changes`.
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -614,4 +615,238 @@ pub async fn dmarc_summary(
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok((reports, days, sources))
+}
+
+// ---------- where each domain's DNS is managed, and DNS changes (migration 0017) ----------
+
+/// A domain's DNS provider as stored (the TSIG secret sealed).
+#[derive(Clone, Debug, Default)]
+pub struct ProviderRow {
+    /// `rfc2136` or `manual`.
+    pub kind: String,
+    pub server: Option<String>,
+    pub zone: Option<String>,
+    pub tsig_name: Option<String>,
+    pub tsig_algorithm: Option<String>,
+    pub tsig_secret: Option<String>,
+    pub allow_unmanaged: bool,
+    pub tested_at: Option<i64>,
+    pub test_result: Option<String>,
+    pub updated_at: i64,
+    pub updated_by: String,
+}
+
+/// The provider of one domain (`None`: no row, i.e. manual).
+pub async fn provider(c: &mut AnyConnection, domain_id: &str) -> AppResult<Option<ProviderRow>> {
+    let r = sqlx::query(
+        "SELECT kind, server, zone, tsig_name, tsig_algorithm, tsig_secret, allow_unmanaged, \
+         tested_at, test_result, updated_at, updated_by FROM dns_providers WHERE domain_id = $1",
+    )
+    .bind(domain_id.to_string())
+    .fetch_optional(c)
+    .await?;
+    r.map(|r| {
+        Ok(ProviderRow {
+            kind: r.try_get("kind")?,
+            server: r.try_get("server")?,
+            zone: r.try_get("zone")?,
+            tsig_name: r.try_get("tsig_name")?,
+            tsig_algorithm: r.try_get("tsig_algorithm")?,
+            tsig_secret: r.try_get("tsig_secret")?,
+            allow_unmanaged: r.try_get::<i64, _>("allow_unmanaged")? != 0,
+            tested_at: r.try_get("tested_at")?,
+            test_result: r.try_get("test_result")?,
+            updated_at: r.try_get("updated_at")?,
+            updated_by: r.try_get("updated_by")?,
+        })
+    })
+    .transpose()
+}
+
+/// Sets a domain's provider (the last test's result is forgotten: it tested other settings).
+pub async fn put_provider(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_id: &str,
+    tenant_id: &str,
+    p: &ProviderRow,
+) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(tenant_id)?;
+    sqlx::query(
+        "INSERT INTO dns_providers (domain_id, tenant_id, kind, server, zone, tsig_name, \
+         tsig_algorithm, tsig_secret, allow_unmanaged, tested_at, test_result, updated_at, updated_by) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,NULL,NULL,$10,$11) ON CONFLICT (domain_id) DO UPDATE SET \
+         kind = excluded.kind, server = excluded.server, zone = excluded.zone, \
+         tsig_name = excluded.tsig_name, tsig_algorithm = excluded.tsig_algorithm, \
+         tsig_secret = excluded.tsig_secret, allow_unmanaged = excluded.allow_unmanaged, \
+         tested_at = NULL, test_result = NULL, updated_at = excluded.updated_at, \
+         updated_by = excluded.updated_by",
+    )
+    .bind(domain_id.to_string())
+    .bind(tenant_id.to_string())
+    .bind(p.kind.clone())
+    .bind(p.server.clone())
+    .bind(p.zone.clone())
+    .bind(p.tsig_name.clone())
+    .bind(p.tsig_algorithm.clone())
+    .bind(p.tsig_secret.clone())
+    .bind(p.allow_unmanaged as i64)
+    .bind(p.updated_at)
+    .bind(p.updated_by.clone())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Records the result of a connection test.
+pub async fn provider_tested(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    domain_id: &str,
+    tenant_id: &str,
+    result: &str,
+    now: i64,
+) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(tenant_id)?;
+    sqlx::query("UPDATE dns_providers SET tested_at = $2, test_result = $3 WHERE domain_id = $1")
+        .bind(domain_id.to_string())
+        .bind(now)
+        .bind(result.to_string())
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// An approved DNS change and where its verification stands.
+#[derive(Clone, Debug)]
+pub struct ChangeRow {
+    pub change_id: String,
+    pub tenant_id: String,
+    pub domain_id: String,
+    pub fqdn: String,
+    pub rtype: String,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    /// `after`, or `before` while a rollback is verified.
+    pub want: String,
+    pub phase: String,
+    pub serial_before: Option<i64>,
+    pub checks: serde_json::Value,
+    pub deadline: Option<i64>,
+    pub note: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const CHANGE_COLS: &str = "change_id, tenant_id, domain_id, fqdn, rtype, before_values, \
+    after_values, want, phase, serial_before, checks, deadline, note, created_at, updated_at";
+
+fn change_row(r: &AnyRow) -> AppResult<ChangeRow> {
+    let list = |col: &str| -> AppResult<Vec<String>> {
+        Ok(serde_json::from_str(&r.try_get::<String, _>(col)?).unwrap_or_default())
+    };
+    Ok(ChangeRow {
+        change_id: r.try_get("change_id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        domain_id: r.try_get("domain_id")?,
+        fqdn: r.try_get("fqdn")?,
+        rtype: r.try_get("rtype")?,
+        before: list("before_values")?,
+        after: list("after_values")?,
+        want: r.try_get("want")?,
+        phase: r.try_get("phase")?,
+        serial_before: r.try_get("serial_before")?,
+        checks: serde_json::from_str(&r.try_get::<String, _>("checks")?).unwrap_or_default(),
+        deadline: r.try_get("deadline")?,
+        note: r.try_get("note")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Records an approved change (inside the approving transaction).
+pub async fn insert_change(c: &mut AnyConnection, g: &Granted<'_>, x: &ChangeRow) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&x.tenant_id)?;
+    sqlx::query(&format!(
+        "INSERT INTO dns_changes ({CHANGE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+    ))
+    .bind(x.change_id.clone())
+    .bind(x.tenant_id.clone())
+    .bind(x.domain_id.clone())
+    .bind(x.fqdn.clone())
+    .bind(x.rtype.clone())
+    .bind(serde_json::to_string(&x.before).map_err(AppError::internal)?)
+    .bind(serde_json::to_string(&x.after).map_err(AppError::internal)?)
+    .bind(x.want.clone())
+    .bind(x.phase.clone())
+    .bind(x.serial_before)
+    .bind(x.checks.to_string())
+    .bind(x.deadline)
+    .bind(x.note.clone())
+    .bind(x.created_at)
+    .bind(x.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// One change's row.
+pub async fn change(c: &mut AnyConnection, change_id: &str) -> AppResult<Option<ChangeRow>> {
+    let r = sqlx::query(&format!(
+        "SELECT {CHANGE_COLS} FROM dns_changes WHERE change_id = $1"
+    ))
+    .bind(change_id.to_string())
+    .fetch_optional(c)
+    .await?;
+    r.as_ref().map(change_row).transpose()
+}
+
+/// The newest changes of one domain.
+pub async fn changes_of(
+    c: &mut AnyConnection,
+    domain_id: &str,
+    limit: i64,
+) -> AppResult<Vec<ChangeRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {CHANGE_COLS} FROM dns_changes WHERE domain_id = $1 \
+         ORDER BY created_at DESC, change_id DESC LIMIT $2"
+    ))
+    .bind(domain_id.to_string())
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(change_row).collect()
+}
+
+/// Moves a change on, from the phase `from` only (false: someone else moved it first):
+/// writes its phase, want, serial, checks, deadline and note as `x` has them.
+pub async fn move_change(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    x: &ChangeRow,
+    from: &str,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&x.tenant_id)?;
+    Ok(sqlx::query(
+        "UPDATE dns_changes SET phase = $3, want = $4, serial_before = $5, checks = $6, \
+         deadline = $7, note = $8, updated_at = $9 WHERE change_id = $1 AND phase = $2",
+    )
+    .bind(x.change_id.clone())
+    .bind(from.to_string())
+    .bind(x.phase.clone())
+    .bind(x.want.clone())
+    .bind(x.serial_before)
+    .bind(x.checks.to_string())
+    .bind(x.deadline)
+    .bind(x.note.clone())
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected()
+        == 1)
 }

@@ -17,6 +17,7 @@ use crate::tenancy::service as tenancy;
 use crate::tenancy::{Domain, DOMAIN_CATEGORIES};
 
 pub mod baseline;
+pub mod changes;
 pub mod dkim;
 pub mod dmarc;
 pub mod resolve;
@@ -97,11 +98,6 @@ pub async fn save_template(
 /// A domain's DNS as its page and the API show it.
 pub async fn domain_dns(st: &AppState, actor: &Actor, domain_key: &str) -> AppResult<DomainDns> {
     let d = tenancy::domain(st, actor, domain_key).await?;
-    let templates = templates_in_force(st).await?;
-    let t = templates
-        .get(&d.category)
-        .cloned()
-        .unwrap_or_else(|| Template::default_for(&d.category));
     let mut conn = st.db.pool().acquire().await?;
     let keys = store::live_keys(&mut conn, &[d.id.as_str()]).await?;
     let prior = store::observations(&mut conn, &[d.id.as_str()]).await?;
@@ -112,15 +108,7 @@ pub async fn domain_dns(st: &AppState, actor: &Actor, domain_key: &str) -> AppRe
         .map(|(_, x)| x);
     drop(conn);
     let challenge = challenge_of(&d);
-    let (expected, notes) = baseline::expected(
-        &t,
-        st.config.mail_host.as_deref(),
-        &keys,
-        challenge.as_ref().map(|(_, v)| v.as_str()),
-        delegation
-            .as_ref()
-            .map(|x| (d.name.as_str(), x.zone.as_str(), x.enabled)),
-    );
+    let (expected, notes) = fill_in(st, &d, &keys, delegation.as_ref()).await?;
     let required: HashMap<(String, String, String), bool> = expected
         .iter()
         .map(|e| {
@@ -166,7 +154,45 @@ pub async fn domain_dns(st: &AppState, actor: &Actor, domain_key: &str) -> AppRe
         delegation_offered: st.config.dkim_zone.is_some(),
         operator_zone_automatic: st.config.dkim_zone_server.is_some(),
         operator_snippet,
+        provider: changes::provider(st, actor, &d.id).await?,
+        changes: changes::changes_of(st, actor, &d).await?,
     })
+}
+
+/// The baseline of the domain's category filled in for it (with its keys and delegation),
+/// and notes on the configuration.
+async fn fill_in(
+    st: &AppState,
+    d: &Domain,
+    keys: &[store::KeyRow],
+    delegation: Option<&store::Delegation>,
+) -> AppResult<(Vec<Expected>, Vec<String>)> {
+    let templates = templates_in_force(st).await?;
+    let t = templates
+        .get(&d.category)
+        .cloned()
+        .unwrap_or_else(|| Template::default_for(&d.category));
+    let challenge = challenge_of(d);
+    Ok(baseline::expected(
+        &t,
+        st.config.mail_host.as_deref(),
+        keys,
+        challenge.as_ref().map(|(_, v)| v.as_str()),
+        delegation.map(|x| (d.name.as_str(), x.zone.as_str(), x.enabled)),
+    ))
+}
+
+/// The record sets a domain's baseline expects, as it is now.
+pub async fn expected_of(st: &AppState, d: &Domain) -> AppResult<Vec<Expected>> {
+    let mut conn = st.db.pool().acquire().await?;
+    let keys = store::live_keys(&mut conn, &[d.id.as_str()]).await?;
+    let delegation = store::delegations(&mut conn, &[d.id.as_str()])
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, x)| x);
+    drop(conn);
+    Ok(fill_in(st, d, &keys, delegation.as_ref()).await?.0)
 }
 
 /// The challenge record while it matters: until the domain is verified by DNS.

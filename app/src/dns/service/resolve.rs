@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hickory_net::client::{Client, ClientHandle};
 use hickory_net::proto::op::ResponseCode;
-use hickory_net::proto::rr::{DNSClass, Name, RData, RecordType};
+use hickory_net::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::udp::UdpClientStream;
 use hickory_net::{DnsError, NetError};
@@ -84,6 +84,22 @@ impl Resolver {
     /// Asks `server` for `name`'s records of `rtype`, as presentation-format values (TXT
     /// strings joined, names with their final dot).
     pub async fn ask(&self, server: SocketAddr, name: &str, rtype: RecordType) -> Answer {
+        Ok(self
+            .ask_raw(server, name, rtype)
+            .await?
+            .iter()
+            .filter_map(|r| present(&r.data))
+            .collect())
+    }
+
+    /// Asks `server` for `name`'s records of `rtype`, as records (their data is what an
+    /// update's prerequisite must repeat exactly). Empty: the name has no such records.
+    pub async fn ask_raw(
+        &self,
+        server: SocketAddr,
+        name: &str,
+        rtype: RecordType,
+    ) -> Result<Vec<Record>, String> {
         let qname = Name::from_str(&format!("{}.", name.trim_end_matches('.')))
             .map_err(|e| format!("bad name {name}: {e}"))?;
         let mut client = self.client(server).await;
@@ -111,8 +127,20 @@ impl Resolver {
             .answers
             .iter()
             .filter(|r| r.record_type() == rtype)
-            .filter_map(|r| present(&r.data))
+            .cloned()
             .collect())
+    }
+
+    /// The SOA serial `server` has for `zone` (`None`: it has no SOA there).
+    pub async fn serial(&self, server: SocketAddr, zone: &str) -> Result<Option<u32>, String> {
+        Ok(self
+            .ask_raw(server, zone, RecordType::SOA)
+            .await?
+            .iter()
+            .find_map(|r| match &r.data {
+                RData::SOA(s) => Some(s.serial),
+                _ => None,
+            }))
     }
 
     /// The nameservers of a zone many domains share, found once per scan.
@@ -185,7 +213,7 @@ impl Resolver {
 }
 
 /// A record's data as it is written in a zone file (TXT: its strings joined).
-fn present(d: &RData) -> Option<String> {
+pub fn present(d: &RData) -> Option<String> {
     Some(match d {
         RData::A(a) => a.to_string(),
         RData::AAAA(a) => a.to_string(),

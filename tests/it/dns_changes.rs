@@ -1,0 +1,477 @@
+//! DNS changes as production changes, against a real authoritative server (Knot on loopback,
+//! updates only with the TSIG key): the provider's connection test (a wrong secret is refused
+//! in words), a change applied as a compare-and-swap and verified on every nameserver, a
+//! rollback through the queue, a before-state that moved stops the apply, a refusal leaves
+//! the zone identical, a change a stale nameserver never serves is rolled back by itself, and
+//! a manual domain waits for "Entered".
+use app::changes::service as changes;
+use app::changes::ChangeState;
+use app::core::authz::{Actor, Principal, TenantScope};
+use app::core::{jobs, AppError};
+use app::dns::service::changes as dns;
+use app::dns::{ProviderInput, RecordChangeInput};
+use mailward_tests::dns::{Knot, TSIG_NAME, TSIG_SECRET};
+use mailward_tests::{both, Backend, TestApp};
+
+const WRONG: &str = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=";
+const APEX: &str = "@ MX 10 mail.mailward.test.\n@ TXT \"v=spf1 mx -all\"";
+
+fn person(id: &str, role: app::auth::Role) -> Actor {
+    Actor::for_tests(
+        Principal::User,
+        Some(id.into()),
+        format!("{id}@agency.example"),
+        Some(role),
+        TenantScope::All,
+        Some("127.0.0.1".into()),
+    )
+}
+
+fn alice() -> Actor {
+    person("usr_alice", app::auth::Role::Operator)
+}
+fn bob() -> Actor {
+    person("usr_bob", app::auth::Role::Operator)
+}
+
+async fn app_with(knot: &Knot, b: Backend) -> TestApp {
+    let port = knot.port;
+    TestApp::start_with(b, |c| {
+        c.dns_resolver = Some(format!("127.0.0.1:{port}"));
+        c.dns_port = port;
+        c.dns_timeout_ms = 500;
+        c.mail_host = Some("mail.mailward.test".into());
+        c.dns_verify_seconds = 30;
+        c.dns_verify_poll_seconds = 1;
+    })
+    .await
+}
+
+fn rfc2136(knot: &Knot, secret: &str) -> ProviderInput {
+    ProviderInput {
+        kind: "rfc2136".into(),
+        server: format!("127.0.0.1:{}", knot.port),
+        zone: String::new(),
+        tsig_name: TSIG_NAME.into(),
+        tsig_algorithm: "hmac-sha256".into(),
+        tsig_secret: secret.into(),
+        allow_unmanaged: None,
+    }
+}
+
+fn ask(name: &str, rtype: &str, values: &[&str]) -> RecordChangeInput {
+    RecordChangeInput {
+        name: name.into(),
+        rtype: rtype.into(),
+        values: values.iter().map(|v| v.to_string()).collect(),
+        reason: "ticket 42".into(),
+    }
+}
+
+async fn phase(app: &TestApp, domain: &str, id: &str) -> (String, String) {
+    let list = dns::domain_changes(&app.state, &bob(), domain)
+        .await
+        .unwrap();
+    let c = list.iter().find(|c| c.id == id).expect("listed");
+    (c.state.clone(), c.phase.clone())
+}
+
+async fn run_jobs(app: &TestApp) {
+    jobs::run_pending(&app.state, "test").await.unwrap();
+}
+
+both!(rfc2136_changes_apply_verify_and_roll_back);
+async fn rfc2136_changes_apply_verify_and_roll_back(b: Backend) {
+    let knot = Knot::start_with_tsig(
+        &[
+            ("acme.example", APEX),
+            ("mailward.test", "mail A 127.0.0.1"),
+        ],
+        &["acme.example"],
+    );
+    let app = app_with(&knot, b).await;
+    let st = &app.state;
+    let (_, ids) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
+    let d = ids[0].as_str();
+
+    // The provider: bad input is refused and changes nothing.
+    for (bad, why) in [
+        (
+            ProviderInput {
+                server: "ns.example.net".into(),
+                ..rfc2136(&knot, TSIG_SECRET)
+            },
+            "IP",
+        ),
+        (
+            ProviderInput {
+                zone: "other.example".into(),
+                ..rfc2136(&knot, TSIG_SECRET)
+            },
+            "zone",
+        ),
+        (
+            ProviderInput {
+                tsig_secret: "not base64!".into(),
+                ..rfc2136(&knot, TSIG_SECRET)
+            },
+            "base64",
+        ),
+        (
+            ProviderInput {
+                tsig_algorithm: "hmac-md5".into(),
+                ..rfc2136(&knot, TSIG_SECRET)
+            },
+            "algorithm",
+        ),
+        (
+            ProviderInput {
+                tsig_secret: String::new(),
+                ..rfc2136(&knot, TSIG_SECRET)
+            },
+            "secret",
+        ),
+        (
+            ProviderInput {
+                allow_unmanaged: Some(true),
+                ..rfc2136(&knot, TSIG_SECRET)
+            },
+            "owner",
+        ),
+    ] {
+        let e = dns::set_provider(st, &alice(), d, &bad).await.unwrap_err();
+        assert!(matches!(e, AppError::Invalid(_)), "{e:?}");
+        assert!(e.to_string().contains(why), "{why}: {e}");
+    }
+    assert_eq!(dns::provider(st, &alice(), d).await.unwrap().kind, "manual");
+
+    // A wrong secret: the test says the key was refused, and nothing is left behind.
+    dns::set_provider(st, &alice(), d, &rfc2136(&knot, WRONG))
+        .await
+        .unwrap();
+    let (ok, msg) = dns::test_provider(st, &alice(), d).await.unwrap();
+    assert!(!ok && msg.contains("BADSIG or BADKEY"), "{msg}");
+    // The right one: written, read back, removed. An empty secret keeps the stored one.
+    dns::set_provider(st, &alice(), d, &rfc2136(&knot, TSIG_SECRET))
+        .await
+        .unwrap();
+    dns::set_provider(st, &alice(), d, &rfc2136(&knot, ""))
+        .await
+        .unwrap();
+    let (ok, msg) = dns::test_provider(st, &alice(), d).await.unwrap();
+    assert!(ok, "{msg}");
+    assert!(knot.txt("_mailward-test.acme.example").is_empty());
+    let p = dns::provider(st, &bob(), d).await.unwrap();
+    assert!(p.secret_set && p.kind == "rfc2136" && p.test_result.unwrap().contains("works"));
+    let json = serde_json::to_string(&dns::provider(st, &bob(), d).await.unwrap()).unwrap();
+    assert!(
+        !json.contains(TSIG_SECRET),
+        "the secret is never shown back"
+    );
+
+    // Requests outside the managed set, SOA, bad values: refused before the queue.
+    for (input, why) in [
+        (ask("www", "A", &["192.0.2.1"]), "outside"),
+        (ask("@", "NS", &["ns9.example.net"]), "outside"),
+        (ask("@", "SOA", &["x"]), "SOA"),
+        (ask("@", "MX", &["ten mail.example"]), "MX value"),
+        (ask("other.example.", "TXT", &["x"]), "not inside"),
+        (ask("@", "TXT", &["v=spf1 mx -all"]), "already holds"),
+        (
+            RecordChangeInput {
+                reason: " ".into(),
+                ..ask("_dmarc", "TXT", &["v=DMARC1; p=none"])
+            },
+            "why",
+        ),
+    ] {
+        let e = dns::request_change(st, &alice(), d, &input)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(why), "{why}: {e}");
+    }
+
+    // 1. A change applied as a compare-and-swap and verified.
+    let zone_before = knot.zone_dump("acme.example");
+    let serial_before = knot.serial("acme.example");
+    let id = dns::request_change(
+        st,
+        &alice(),
+        d,
+        &ask("_dmarc", "TXT", &["v=DMARC1; p=reject"]),
+    )
+    .await
+    .unwrap();
+    assert!(
+        knot.txt("_dmarc.acme.example").is_empty(),
+        "nothing before approval"
+    );
+    let own = changes::approve(st, &alice(), &id).await.unwrap_err();
+    assert!(matches!(own, AppError::Invalid(_)), "{own:?}");
+    let c = changes::approve(st, &bob(), &id).await.unwrap();
+    assert_eq!(c.state, ChangeState::Applied, "{:?}", c.result);
+    assert_eq!(knot.txt("_dmarc.acme.example"), ["v=DMARC1; p=reject"]);
+    assert!(knot.serial("acme.example") > serial_before);
+    let mut after = knot.zone_dump("acme.example");
+    after.retain(|l| !l.starts_with("_dmarc.acme.example."));
+    assert_eq!(after, zone_before, "nothing but the asked set changed");
+    assert_eq!(phase(&app, d, &id).await.1, "verifying");
+    run_jobs(&app).await;
+    assert_eq!(phase(&app, d, &id).await.1, "verified");
+
+    // 2. Rolled back through the queue (a second person), verified again.
+    let rb = changes::request_rollback(st, &alice(), &id, "client wants none")
+        .await
+        .unwrap();
+    let rb = changes::approve(st, &bob(), &rb.id).await.unwrap();
+    assert_eq!(rb.state, ChangeState::Applied, "{:?}", rb.result);
+    assert!(knot.txt("_dmarc.acme.example").is_empty());
+    assert_eq!(
+        phase(&app, d, &id).await,
+        ("rolled_back".into(), "rolling_back".into())
+    );
+    run_jobs(&app).await;
+    assert_eq!(phase(&app, d, &id).await.1, "rolled_back");
+    assert_eq!(knot.zone_dump("acme.example"), zone_before);
+
+    // 3. The live set moved between request and approval: nothing is sent.
+    let id = dns::request_change(
+        st,
+        &alice(),
+        d,
+        &ask(
+            "@",
+            "MX",
+            &["10 mail.mailward.test", "20 mail.mailward.test"],
+        ),
+    )
+    .await
+    .unwrap();
+    knot.update(
+        "acme.example",
+        &[Knot::add_line(
+            "acme.example",
+            "MX",
+            "30 backup.mailward.test.",
+        )],
+    );
+    let moved = knot.zone_dump("acme.example");
+    let e = changes::approve(st, &bob(), &id).await.unwrap_err();
+    assert!(e.to_string().contains("moved since the request"), "{e}");
+    assert_eq!(
+        changes::get(st, &bob(), &id).await.unwrap().state,
+        ChangeState::Failed
+    );
+    assert_eq!(
+        knot.zone_dump("acme.example"),
+        moved,
+        "the zone did not change"
+    );
+
+    // 4. The server refuses (a wrong key now): the change fails and the zone is identical.
+    let id = dns::request_change(st, &alice(), d, &ask("@", "MX", &["10 mail.mailward.test"]))
+        .await
+        .unwrap();
+    dns::set_provider(st, &alice(), d, &rfc2136(&knot, WRONG))
+        .await
+        .unwrap();
+    let e = changes::approve(st, &bob(), &id).await.unwrap_err();
+    assert!(e.to_string().contains("TSIG"), "{e}");
+    assert_eq!(
+        knot.zone_dump("acme.example"),
+        moved,
+        "byte-identical after a refusal"
+    );
+    dns::set_provider(st, &alice(), d, &rfc2136(&knot, TSIG_SECRET))
+        .await
+        .unwrap();
+    // A compare-and-swap whose before-state is stale is refused whole by the server.
+    let w = app::dns::service::update::ZoneWriter::new(
+        &format!("127.0.0.1:{}", knot.port),
+        "acme.example",
+        Some(app::dns::service::update::read_tsig(&knot.tsig_file(TSIG_SECRET)).unwrap()),
+        500,
+        "test",
+    )
+    .unwrap();
+    let stale = [dns::parse_value(hickory_proto_mx(), "10 mail.mailward.test").unwrap()];
+    let fresh = [dns::parse_value(hickory_proto_mx(), "5 evil.example").unwrap()];
+    let e = w
+        .swap("acme.example", hickory_proto_mx(), &stale, &fresh, 60)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no longer holds"), "{e}");
+    assert_eq!(knot.zone_dump("acme.example"), moved);
+
+    // 5. A nameserver that never serves the change: verification fails after its time and the
+    //    before-state goes back by itself (no second person), verified the same way.
+    let secondary_body =
+        format!("{APEX}\n@ MX 30 backup.mailward.test.\n@ NS ns2\nns2 A 127.0.0.2");
+    let _stale = Knot::start_at("127.0.0.2", knot.port, &[("acme.example", &secondary_body)]);
+    knot.update(
+        "acme.example",
+        &[
+            Knot::add_line("acme.example", "NS", "ns2.acme.example."),
+            Knot::add_line("ns2.acme.example", "A", "127.0.0.2"),
+        ],
+    );
+    let zone_before = knot.zone_dump("acme.example");
+    let id = dns::request_change(st, &alice(), d, &ask("@", "TXT", &["v=spf1 mx a -all"]))
+        .await
+        .unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    assert_eq!(knot.txt("acme.example"), ["v=spf1 mx a -all"]);
+    run_jobs(&app).await;
+    let list = dns::domain_changes(st, &bob(), d).await.unwrap();
+    let c = list.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(c.phase, "verifying");
+    assert_eq!(c.checks[0].ok, Some(false), "{:?}", c.checks);
+    assert!(
+        c.checks[0].detail.contains("ns2.acme.example: still"),
+        "{}",
+        c.checks[0].detail
+    );
+    st.clock.advance(31);
+    run_jobs(&app).await;
+    assert_eq!(
+        knot.txt("acme.example"),
+        ["v=spf1 mx -all"],
+        "rolled back by itself"
+    );
+    assert_eq!(
+        phase(&app, d, &id).await,
+        ("rolled_back".into(), "rolling_back".into())
+    );
+    st.clock.advance(2);
+    run_jobs(&app).await;
+    let list = dns::domain_changes(st, &bob(), d).await.unwrap();
+    let c = list.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(c.phase, "rolled_back", "{:?}", c.checks);
+    assert!(
+        c.note
+            .as_deref()
+            .unwrap_or("")
+            .contains("Rolled back automatically"),
+        "{:?}",
+        c.note
+    );
+    assert_eq!(
+        knot.zone_dump("acme.example"),
+        zone_before,
+        "the zone is back to its before-state"
+    );
+    let actions = app.audit_actions().await;
+    for a in [
+        "dns.provider_set",
+        "dns.provider_tested",
+        "dns.record_updated",
+        "dns.change_verified",
+        "dns.change_verify_failed",
+        "dns.rollback_verified",
+        "change.rolled_back",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a}");
+    }
+    // A change whose verification is still running cannot be rolled back by the queue.
+    let id = dns::request_change(
+        st,
+        &alice(),
+        d,
+        &ask("_dmarc", "TXT", &["v=DMARC1; p=none"]),
+    )
+    .await
+    .unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    let e = changes::request_rollback(st, &alice(), &id, "oops")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("still being verified"), "{e}");
+}
+
+fn hickory_proto_mx() -> app::dns::service::update::Rtype {
+    app::dns::service::update::Rtype::MX
+}
+
+both!(manual_changes_wait_for_entry);
+async fn manual_changes_wait_for_entry(b: Backend) {
+    let knot = Knot::start(&[
+        ("globex.example", APEX),
+        ("mailward.test", "mail A 127.0.0.1"),
+    ]);
+    let app = app_with(&knot, b).await;
+    let st = &app.state;
+    let (_, ids) = app
+        .tenant_with_domains("plan_pro", &["globex.example"])
+        .await;
+    let d = ids[0].as_str();
+    let id = dns::request_change(
+        st,
+        &alice(),
+        d,
+        &ask("_dmarc", "TXT", &["v=DMARC1; p=quarantine"]),
+    )
+    .await
+    .unwrap();
+    let c = changes::approve(st, &bob(), &id).await.unwrap();
+    assert!(c.result.unwrap().contains("Entered"));
+    let list = dns::domain_changes(st, &bob(), d).await.unwrap();
+    let c = list.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(c.phase, "awaiting_entry");
+    assert!(c.manual);
+    assert!(
+        c.zone_snippet
+            .contains("_dmarc.globex.example. 300 IN TXT \"v=DMARC1; p=quarantine\""),
+        "{}",
+        c.zone_snippet
+    );
+    assert!(
+        c.rollback_zone.contains("no TXT records"),
+        "{}",
+        c.rollback_zone
+    );
+    // Nothing is verified before someone says it was entered; then it is, once served.
+    run_jobs(&app).await;
+    assert_eq!(phase(&app, d, &id).await.1, "awaiting_entry");
+    dns::mark_entered(st, &alice(), &id).await.unwrap();
+    let again = dns::mark_entered(st, &bob(), &id).await.unwrap_err();
+    assert!(matches!(again, AppError::Conflict(_)), "{again:?}");
+    run_jobs(&app).await;
+    assert_eq!(phase(&app, d, &id).await.1, "verifying");
+    knot.update(
+        "globex.example",
+        &[Knot::add_line(
+            "_dmarc.globex.example",
+            "TXT",
+            "v=DMARC1; p=quarantine",
+        )],
+    );
+    st.clock.advance(2);
+    run_jobs(&app).await;
+    assert_eq!(phase(&app, d, &id).await.1, "verified");
+    // Not entered in time: the verification fails and says what to restore.
+    let id = dns::request_change(
+        st,
+        &alice(),
+        d,
+        &ask("_dmarc", "TXT", &["v=DMARC1; p=reject"]),
+    )
+    .await
+    .unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    dns::mark_entered(st, &alice(), &id).await.unwrap();
+    st.clock.advance(31);
+    run_jobs(&app).await;
+    let list = dns::domain_changes(st, &bob(), d).await.unwrap();
+    let c = list.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(c.phase, "failed");
+    assert!(c
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("Not seen on every nameserver"));
+    assert!(
+        c.rollback_zone.contains("p=quarantine"),
+        "{}",
+        c.rollback_zone
+    );
+}
