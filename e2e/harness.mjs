@@ -300,16 +300,22 @@ export async function onPhone(page, name) {
  * lines }; SOA, NS and ns1 at 127.0.0.1 are added). `update(zone, lines)` sends an RFC 2136
  * update with knsupdate (`update add …`, `update delete …`), as an operator editing DNS would.
  */
-export async function startKnot(zones) {
+export const TSIG_NAME = 'mailward-e2e';
+export const TSIG_SECRET = 'bWFpbHdhcmQtZTJlLXRzaWcta2V5LTMyLWJ5dGVzISE=';
+
+export async function startKnot(zones, { tsigOnly = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'mailward-knot-'));
   const port = await freePort();
   const root = process.getuid?.() === 0 ? '  user: root:root\n' : '';
   let conf = `server:\n${root}  listen: 127.0.0.1@${port}\n  rundir: ${dir}\ndatabase:\n  storage: ${dir}\n`
     + `log:\n  - target: stderr\n    any: warning\n`
-    + `acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n`
+    + `key:\n  - id: ${TSIG_NAME}\n    algorithm: hmac-sha256\n    secret: ${TSIG_SECRET}\n`
+    + `acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n  - id: tsig_update\n    key: ${TSIG_NAME}\n    action: update\n`
     + `template:\n  - id: default\n    storage: ${dir}\n    file: "%s.zone"\n    acl: local_update\n    zonefile-sync: -1\n    journal-content: none\nzone:\n`;
   for (const [origin, body] of Object.entries(zones)) {
     conf += `  - domain: ${origin}\n`;
+    // Zones that take updates only signed with the TSIG key (as a real provider's would).
+    if (tsigOnly.includes(origin)) conf += '    acl: tsig_update\n';
     writeFileSync(join(dir, `${origin}.zone`),
       `$ORIGIN ${origin}.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n${body}\n`);
   }
@@ -335,7 +341,12 @@ export async function startKnot(zones) {
   }
   return {
     port,
-    update: (zone, lines) => run('knsupdate', [], `server 127.0.0.1 ${port}\nzone ${zone}.\n${lines.join('\n')}\nsend\n`),
+    update: (zone, lines) => run('knsupdate', [], `server 127.0.0.1 ${port}\nzone ${zone}.\n`
+      + (tsigOnly.includes(zone) ? `key hmac-sha256:${TSIG_NAME} ${TSIG_SECRET}\n` : '')
+      + `${lines.join('\n')}\nsend\n`),
+    /** The TXT values at `name`, as the server answers them. */
+    txt: async (name) => (await run('kdig', ['@127.0.0.1', '-p', String(port), '+short', '+timeout=2', name, 'TXT']))
+      .split('\n').filter(Boolean).map((l) => l.split('"').filter((_, i) => i % 2 === 1).join('')),
     stop: () => new Promise((resolve) => {
       if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
       proc.once('exit', resolve);

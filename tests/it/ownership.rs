@@ -37,6 +37,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("dns_records", "app/src/dns/store.rs"),
     ("dkim_keys", "app/src/dns/store.rs"),
     ("dkim_delegations", "app/src/dns/store.rs"),
+    ("dns_providers", "app/src/dns/store.rs"),
+    ("dns_changes", "app/src/dns/store.rs"),
     ("signin_failures", "app/src/monitoring/store.rs"),
     ("mail_networks", "app/src/monitoring/store.rs"),
     ("mail_login_hours", "app/src/monitoring/store.rs"),

@@ -648,7 +648,11 @@ fn history_line(e: &AuditEvent) -> String {
         .get("zone")
         .and_then(|v| v.as_str())
         .map(|z| format!("zone {z}"));
-    let reason = d.get("reason").and_then(|v| v.as_str()).map(str::to_string);
+    let reason = d
+        .get("reason")
+        .or_else(|| d.get("result"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let record = match (
         d.get("name").and_then(|v| v.as_str()),
         d.get("type").and_then(|v| v.as_str()),

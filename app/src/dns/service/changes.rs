@@ -1064,10 +1064,10 @@ async fn rolled_back_event(
 /// Someone entered a manual change (or its rollback) in the zone: verification starts.
 pub async fn mark_entered(st: &AppState, actor: &Actor, change_id: &str) -> AppResult<()> {
     let c = changes::get(st, actor, change_id).await?;
-    if c.kind != KIND {
-        return Err(AppError::NotFound);
-    }
     let g = authorize_in(actor, Action::ManageDomains, &c.tenant_id)?;
+    if c.kind != KIND {
+        return Err(AppError::invalid("That is not a DNS change."));
+    }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let Some(mut x) = store::change(tx.conn(), change_id).await? else {
