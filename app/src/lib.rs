@@ -72,6 +72,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/domains/:name") view=tenancy::pages::DomainDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/domains/:name/dns") view=dns::pages::DomainDnsPage ssr=ssr.clone()/>
                 <Route path=path!("/dns/templates") view=dns::pages::TemplatesPageView ssr=ssr.clone()/>
+                <Route path=path!("/dns/bulk") view=dns::pages::BulkListPageView ssr=ssr.clone()/>
+                <Route path=path!("/dns/bulk/:id") view=dns::pages::BulkPlanPageView ssr=ssr.clone()/>
                 <Route path=path!("/alerts") view=monitoring::pages::AlertsPageView ssr=ssr.clone()/>
                 <Route path=path!("/alerts/destinations") view=monitoring::pages::DestinationsPageView ssr=ssr.clone()/>
                 <Route path=path!("/alerts/rules") view=monitoring::pages::RulesPageView ssr=ssr.clone()/>

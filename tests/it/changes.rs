@@ -12,9 +12,11 @@ use mailward_tests::{both, Backend};
 
 use crate::routing::{person, queued, world, World, PW};
 
-/// Every registered change kind, each rolled back by a test below (`dns.record`: against a
-/// real nameserver in `dns_changes.rs`, through the queue and by itself).
+/// Every registered change kind, each rolled back by a test below (`dns.record` and
+/// `dns.bulk`: against a real nameserver in `dns_changes.rs`, through the queue and by
+/// themselves).
 const ROLLED_BACK_HERE: &[&str] = &[
+    "dns.bulk",
     "dns.record",
     "mailbox.alias",
     "mailbox.reset",
@@ -34,6 +36,7 @@ fn every_registered_change_kind_has_a_rollback_test() {
     assert_eq!(
         jobs,
         [
+            "dns.bulk",
             "dns.scan",
             "dns.verify",
             "import",

@@ -8,8 +8,9 @@ use app::changes::service as changes;
 use app::changes::ChangeState;
 use app::core::authz::{Actor, Principal, TenantScope};
 use app::core::{jobs, AppError};
+use app::dns::service::bulk;
 use app::dns::service::changes as dns;
-use app::dns::{ProviderInput, RecordChangeInput};
+use app::dns::{BulkInput, ProviderInput, RecordChangeInput};
 use mailward_tests::dns::{Knot, TSIG_NAME, TSIG_SECRET};
 use mailward_tests::{both, Backend, TestApp};
 
@@ -473,5 +474,347 @@ async fn manual_changes_wait_for_entry(b: Backend) {
         c.rollback_zone.contains("p=quarantine"),
         "{}",
         c.rollback_zone
+    );
+}
+
+fn spf(slug: &str, value: &str) -> BulkInput {
+    BulkInput {
+        tenant: slug.into(),
+        operation: "set".into(),
+        name: "@".into(),
+        rtype: "TXT".into(),
+        values: vec![value.into()],
+        batch_size: Some(2),
+        reason: "the client moves its outgoing relay".into(),
+        ..Default::default()
+    }
+}
+
+async fn plan_state(app: &TestApp, id: &str) -> app::dns::BulkPlan {
+    bulk::bulk_plan(&app.state, &bob(), id).await.unwrap()
+}
+
+/// A nameserver on another loopback address that serves its own copy of `zone` (never
+/// updated), added to the zone's NS set on the primary: what a stale secondary looks like.
+fn stale_secondary(knot: &Knot, zone: &str, ip: &str, label: &str) -> Knot {
+    let body = format!("{APEX}\n@ NS {label}\n{label} A {ip}");
+    let k = Knot::start_at(ip, knot.port, &[(zone, &body)]);
+    knot.update(
+        zone,
+        &[
+            Knot::add_line(zone, "NS", &format!("{label}.{zone}.")),
+            Knot::add_line(&format!("{label}.{zone}"), "A", ip),
+        ],
+    );
+    k
+}
+
+both!(bulk_changes_canary_batches_rollback_and_resume);
+async fn bulk_changes_canary_batches_rollback_and_resume(b: Backend) {
+    let names: Vec<String> = (0..7).map(|i| format!("d{i}.example")).collect();
+    let mut zones: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), APEX)).collect();
+    zones.push(("mailward.test", "mail A 127.0.0.1"));
+    let signed: Vec<&str> = names.iter().map(String::as_str).collect();
+    let knot = Knot::start_with_tsig(&zones, &signed);
+    let app = app_with(&knot, b).await;
+    let st = &app.state;
+    let (slug, ids) = app.tenant_with_domains("plan_agency", &signed).await;
+    for id in &ids {
+        dns::set_provider(st, &alice(), id, &rfc2136(&knot, TSIG_SECRET))
+            .await
+            .unwrap();
+    }
+    let spf_of = |n: &str| knot.txt(n);
+    let old = "v=spf1 mx -all";
+
+    // Bad input: refused, nothing planned.
+    for (input, why) in [
+        (
+            BulkInput {
+                operation: "bogus".into(),
+                ..spf(&slug, "x")
+            },
+            "Choose what to do",
+        ),
+        (
+            BulkInput {
+                category: "nope".into(),
+                ..spf(&slug, "x")
+            },
+            "no category",
+        ),
+        (
+            BulkInput {
+                batch_size: Some(0),
+                ..spf(&slug, "x")
+            },
+            "batch",
+        ),
+        (
+            BulkInput {
+                reason: "".into(),
+                ..spf(&slug, "x")
+            },
+            "why",
+        ),
+        (
+            BulkInput {
+                domain: "other.example".into(),
+                ..spf(&slug, "x")
+            },
+            "No domain",
+        ),
+        (spf(&slug, old), "Nothing to change"),
+    ] {
+        let e = bulk::plan(st, &alice(), &input).await.unwrap_err();
+        assert!(e.to_string().contains(why), "{why}: {e}");
+    }
+
+    // 1. Canary d0, then batches of two; every domain's diff listed; nothing sent yet.
+    let new = "v=spf1 mx a -all";
+    let id = bulk::plan(st, &alice(), &spf(&slug, new)).await.unwrap();
+    let p = plan_state(&app, &id).await;
+    assert_eq!(
+        (p.items.len(), p.batches, p.state.as_str()),
+        (7, 3, "planned")
+    );
+    assert!(
+        p.unsafe_zones.is_empty(),
+        "1 of 4 records: {:?}",
+        p.unsafe_zones
+    );
+    let batches: Vec<(String, i64)> = p
+        .items
+        .iter()
+        .map(|i| (i.domain.clone(), i.batch))
+        .collect();
+    assert_eq!(batches[0], ("d0.example".into(), 0));
+    assert_eq!(
+        batches[1..3],
+        [("d1.example".into(), 1), ("d2.example".into(), 1)]
+    );
+    assert_eq!(batches[6], ("d6.example".into(), 3));
+    assert_eq!(p.items[0].before, [old]);
+    assert_eq!(spf_of("d0.example"), [old]);
+    // Another tenant's plan is not found; the tenant's viewer reads it.
+    let outsider = Actor::for_tests(
+        Principal::User,
+        Some("usr_out".into()),
+        "out@agency.example".into(),
+        Some(app::auth::Role::TenantAdmin),
+        TenantScope::Only(vec!["tnt_other".into()]),
+        None,
+    );
+    let e = bulk::bulk_plan(st, &outsider, &id).await.unwrap_err();
+    assert!(matches!(e, AppError::NotFound), "{e:?}");
+    let tenant_id = app::tenancy::service::domain(st, &bob(), &ids[0])
+        .await
+        .unwrap()
+        .tenant_id;
+    let viewer = Actor::for_tests(
+        Principal::User,
+        Some("usr_view".into()),
+        "view@client.example".into(),
+        Some(app::auth::Role::ClientViewer),
+        TenantScope::Only(vec![tenant_id]),
+        None,
+    );
+    assert_eq!(
+        bulk::bulk_plan(st, &viewer, &id).await.unwrap().items.len(),
+        7
+    );
+    let e = bulk::override_unsafe(st, &viewer, &id, "looks fine to me")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AppError::Forbidden), "{e:?}");
+    let own = changes::approve(st, &alice(), &id).await.unwrap_err();
+    assert!(matches!(own, AppError::Invalid(_)), "{own:?}");
+    changes::approve(st, &bob(), &id).await.unwrap();
+    run_jobs(&app).await;
+    let p = plan_state(&app, &id).await;
+    assert_eq!(p.state, "done", "{:?}", p.note);
+    assert_eq!(p.verified, 7);
+    for n in &names {
+        assert_eq!(spf_of(n), [new], "{n}");
+        assert_eq!(knot.serial(n), 2, "{n}: one update each");
+    }
+
+    // 2. The whole plan rolled back through the queue.
+    let rb = changes::request_rollback(st, &alice(), &id, "the relay move was postponed")
+        .await
+        .unwrap();
+    changes::approve(st, &bob(), &rb.id).await.unwrap();
+    run_jobs(&app).await;
+    assert_eq!(plan_state(&app, &id).await.state, "undone");
+    for n in &names {
+        assert_eq!(spf_of(n), [old], "{n}");
+        assert_eq!(knot.serial(n), 3, "{n}");
+    }
+
+    // 3. The canary is not seen on one of its nameservers: it is rolled back and the plan
+    //    stops before the first batch; no other domain is touched.
+    let stale0 = stale_secondary(&knot, "d0.example", "127.0.0.2", "ns2");
+    let serials: Vec<u32> = names.iter().map(|n| knot.serial(n)).collect();
+    let id = bulk::plan(st, &alice(), &spf(&slug, "v=spf1 mx ip4:192.0.2.1 -all"))
+        .await
+        .unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    run_jobs(&app).await;
+    let p = plan_state(&app, &id).await;
+    assert_eq!(
+        (p.state.as_str(), p.stage.as_str(), p.batch),
+        ("running", "verify", 0)
+    );
+    st.clock.advance(31);
+    run_jobs(&app).await;
+    st.clock.advance(2);
+    run_jobs(&app).await;
+    let p = plan_state(&app, &id).await;
+    assert_eq!(p.state, "stopped", "{:?}", p.note);
+    let note = p.note.clone().unwrap();
+    assert!(
+        note.contains("the canary") && note.contains("ns2.d0.example"),
+        "{note}"
+    );
+    assert_eq!(spf_of("d0.example"), [old]);
+    for (i, n) in names.iter().enumerate().skip(1) {
+        assert_eq!(spf_of(n), [old], "{n}");
+        assert_eq!(knot.serial(n), serials[i], "{n} was never touched");
+    }
+    assert!(p.items[1..].iter().all(|i| i.state == "pending"));
+    drop(stale0);
+    knot.update(
+        "d0.example",
+        &["update delete d0.example. NS ns2.d0.example.".to_string()],
+    );
+
+    // 4. Batch 2 (d3, d4) fails: it is rolled back, the canary and batch 1 stay, batch 3 is
+    //    never touched.
+    let _stale3 = stale_secondary(&knot, "d3.example", "127.0.0.3", "ns3");
+    let serials: Vec<u32> = names.iter().map(|n| knot.serial(n)).collect();
+    let newer = "v=spf1 mx ip4:192.0.2.7 -all";
+    let id = bulk::plan(st, &alice(), &spf(&slug, newer)).await.unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    run_jobs(&app).await;
+    let p = plan_state(&app, &id).await;
+    assert_eq!((p.stage.as_str(), p.batch), ("verify", 2), "{:?}", p.note);
+    st.clock.advance(31);
+    run_jobs(&app).await;
+    st.clock.advance(2);
+    run_jobs(&app).await;
+    let p = plan_state(&app, &id).await;
+    assert_eq!(p.state, "stopped", "{:?}", p.note);
+    assert!(
+        p.note.as_deref().unwrap().contains("batch 2"),
+        "{:?}",
+        p.note
+    );
+    for n in ["d0.example", "d1.example", "d2.example"] {
+        assert_eq!(spf_of(n), [newer], "{n} stays");
+    }
+    for n in ["d3.example", "d4.example"] {
+        assert_eq!(spf_of(n), [old], "{n} rolled back");
+    }
+    for (i, n) in names.iter().enumerate().skip(5) {
+        assert_eq!(spf_of(n), [old]);
+        assert_eq!(knot.serial(n), serials[i], "{n} never touched");
+    }
+    let actions = app.audit_actions().await;
+    for a in [
+        "dns.bulk_planned",
+        "dns.bulk_batch_applied",
+        "dns.bulk_batch_verified",
+        "dns.bulk_batch_failed",
+        "dns.bulk_batch_rolled_back",
+        "dns.bulk_stopped",
+        "dns.bulk_done",
+        "dns.bulk_undone",
+    ] {
+        assert!(actions.contains(&a.to_string()), "{a}");
+    }
+
+    // 5. A run that stopped after sending an update but before recording it (kill -9):
+    //    resuming finds the set already holding its after-value and does not send it again.
+    let latest = "v=spf1 mx ip4:192.0.2.9 -all";
+    let id = bulk::plan(
+        st,
+        &alice(),
+        &BulkInput {
+            domain: "d6.example".into(),
+            ..spf(&slug, latest)
+        },
+    )
+    .await
+    .unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    knot.update(
+        "d6.example",
+        &[
+            "update delete d6.example. TXT".to_string(),
+            Knot::add_line("d6.example", "TXT", latest),
+        ],
+    );
+    let serial = knot.serial("d6.example");
+    run_jobs(&app).await;
+    let p = plan_state(&app, &id).await;
+    assert_eq!(p.state, "done", "{:?}", p.note);
+    assert!(
+        p.items[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("not sent again"),
+        "{:?}",
+        p.items[0].detail
+    );
+    assert_eq!(knot.serial("d6.example"), serial, "no second update");
+
+    // 6. Unsafe: restoring d5's baseline would replace half its records; approving waits for
+    //    an override by someone other than the requester.
+    knot.update(
+        "d5.example",
+        &[
+            "update delete d5.example. MX".to_string(),
+            Knot::add_line("d5.example", "MX", "20 other.mailward.test."),
+            "update delete d5.example. TXT".to_string(),
+            Knot::add_line("d5.example", "TXT", "v=spf1 a -all"),
+        ],
+    );
+    let restore = BulkInput {
+        tenant: slug.clone(),
+        operation: "restore".into(),
+        domain: "d5.example".into(),
+        reason: "drift found by the scanner".into(),
+        ..Default::default()
+    };
+    let id = bulk::plan(st, &alice(), &restore).await.unwrap();
+    let p = plan_state(&app, &id).await;
+    assert_eq!(p.unsafe_zones.len(), 1, "{:?}", p.unsafe_zones);
+    assert_eq!(p.unsafe_zones[0].0, "d5.example");
+    let e = changes::approve(st, &bob(), &id).await.unwrap_err();
+    assert!(e.to_string().contains("Override"), "{e}");
+    assert_eq!(
+        changes::get(st, &bob(), &id).await.unwrap().state,
+        ChangeState::Pending
+    );
+    let e = bulk::override_unsafe(st, &alice(), &id, "I know what I do")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("someone else"), "{e}");
+    bulk::override_unsafe(st, &bob(), &id, "the zone only holds mail records")
+        .await
+        .unwrap();
+    let e = bulk::override_unsafe(st, &bob(), &id, "again, to be sure")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AppError::Conflict(_)), "{e:?}");
+    changes::approve(st, &bob(), &id).await.unwrap();
+    run_jobs(&app).await;
+    let p = plan_state(&app, &id).await;
+    assert_eq!(p.state, "done", "{:?}", p.note);
+    assert_eq!(spf_of("d5.example"), [old]);
+    assert!(
+        p.items.iter().any(|i| i.fqdn == "_dmarc.d5.example"),
+        "missing sets are added too"
     );
 }

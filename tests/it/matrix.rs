@@ -527,6 +527,62 @@ fn table() -> Vec<Row> {
             NOT_VIEWER,
             Some([A, A, N, F]),
         ),
+        // Bulk DNS changes: an allowed probe is refused by validation after the gate.
+        row("/dns/bulk", Page, "/dns/bulk", "", ALL, None),
+        row(
+            "get_bulk_list_page",
+            ServerFn,
+            app::dns::pages::GetBulkListPage::PATH,
+            "",
+            ALL,
+            None,
+        ),
+        // A plan's page and its API read: only a bulk plan has one (the world's change request
+        // is a route), so these are probed in tests/it/dns_changes.rs: another tenant's plan
+        // is not found, a viewer of its tenant reads it.
+        row("/dns/bulk/:id", Public, "", "", ALL, None),
+        row("get_bulk_plan_page", Public, "", "", ALL, None),
+        row("/api/v1/dns/bulk/{id}", Public, "", "", ALL, None),
+        row(
+            "/dns/bulk",
+            Form,
+            "/dns/bulk",
+            "tenant={t}&operation=bogus&reason=probe",
+            NOT_VIEWER,
+            Some(HIDDEN),
+        ),
+        row(
+            "/dns/bulk/{id}/override",
+            Form,
+            "/dns/bulk/{cr}/override",
+            "reason=",
+            NOT_VIEWER,
+            Some(HIDDEN),
+        ),
+        row(
+            "/api/v1/dns/bulk",
+            Post,
+            "/api/v1/dns/bulk",
+            r#"{"tenant":"{t}","operation":"bogus","reason":"probe"}"#,
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/dns/bulk",
+            Get,
+            "/api/v1/dns/bulk",
+            "",
+            NOT_VIEWER,
+            None,
+        ),
+        row(
+            "/api/v1/dns/bulk/{id}/override",
+            Post,
+            "/api/v1/dns/bulk/{cr}/override",
+            r#"{"reason":""}"#,
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
         // Multipart, like /imports: its gate (import_report) is probed through the API row
         // below and in tests/it/dns.rs (a viewer refused, another tenant's domain not found).
         row("/domains/{id}/dmarc", Public, "", "", ALL, None),

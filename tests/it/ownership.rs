@@ -39,6 +39,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("dkim_delegations", "app/src/dns/store.rs"),
     ("dns_providers", "app/src/dns/store.rs"),
     ("dns_changes", "app/src/dns/store.rs"),
+    ("dns_bulk_plans", "app/src/dns/store.rs"),
+    ("dns_bulk_items", "app/src/dns/store.rs"),
     ("signin_failures", "app/src/monitoring/store.rs"),
     ("mail_networks", "app/src/monitoring/store.rs"),
     ("mail_login_hours", "app/src/monitoring/store.rs"),

@@ -60,7 +60,7 @@ impl Knot {
              control:\n  listen: {d}/knot.sock\n\
              log:\n  - target: stderr\n    any: warning\n\
              key:\n  - id: {TSIG_NAME}\n    algorithm: hmac-sha256\n    secret: {TSIG_SECRET}\n\
-             acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n  - id: tsig_update\n    key: {TSIG_NAME}\n    action: update\n  - id: local_transfer\n    address: 127.0.0.0/8\n    action: transfer\n\
+             acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n  - id: tsig_update\n    key: {TSIG_NAME}\n    action: [transfer, update]\n  - id: local_transfer\n    address: 127.0.0.0/8\n    action: transfer\n\
              template:\n  - id: default\n    storage: {d}\n    file: \"%s.zone\"\n    acl: [local_update, local_transfer]\n    zonefile-sync: -1\n    journal-content: none\n\
              zone:\n",
             d = dir.display()

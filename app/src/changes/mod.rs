@@ -40,6 +40,7 @@ impl ChangeRequest {
             "routing.forward" => "External forward",
             "routing.catchall" => "Catch-all",
             "dns.record" => "DNS record change",
+            "dns.bulk" => "Bulk DNS change",
             _ => "Change",
         }
     }

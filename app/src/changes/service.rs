@@ -132,6 +132,10 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
     let kg = authorize_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
     let g = authorize_in(actor, Action::ApproveChanges, &c.tenant_id)?;
     let me = g.actor.user_id.clone().ok_or(AppError::Forbidden)?;
+    if c.state == ChangeState::Pending && c.requested_by.as_deref() != Some(me.as_str()) {
+        // The kind may hold the request back (it stays pending), saying why.
+        st.kinds.change_kind(&c.kind)?.precheck(st, &c).await?;
+    }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let won = store::mark_approved(tx.conn(), &g, id, &me, now).await?;

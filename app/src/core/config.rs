@@ -81,6 +81,11 @@ pub struct Config {
     pub dns_verify_seconds: i64,
     /// Seconds between two looks while a DNS change is being verified.
     pub dns_verify_poll_seconds: i64,
+    /// Domains per batch of a bulk DNS change (after its canary domain), unless the plan says.
+    pub dns_bulk_batch_size: i64,
+    /// A bulk DNS change that would update or delete more than this share (percent) of the
+    /// records a zone is known to hold is unsafe: an approver must override it with a reason.
+    pub dns_bulk_max_percent: i64,
     /// The Maildir of the mailbox DMARC aggregate reports are sent to (`rua`), which the DNS
     /// scan reads (`MAILWARD_DMARC_MAILDIR`; unset: reports only by upload and API).
     pub dmarc_maildir: Option<String>,
@@ -356,6 +361,8 @@ impl Default for Config {
             dkim_retire_days: 7,
             dns_verify_seconds: 600,
             dns_verify_poll_seconds: 10,
+            dns_bulk_batch_size: 50,
+            dns_bulk_max_percent: 30,
             dmarc_maildir: None,
             dkim_zone: None,
             dkim_zone_server: None,
@@ -418,6 +425,11 @@ impl Config {
             return Err(
                 "dns_verify_seconds must be 10–86400 and dns_verify_poll_seconds 1–600".into(),
             );
+        }
+        if !(1..=1000).contains(&self.dns_bulk_batch_size)
+            || !(1..=100).contains(&self.dns_bulk_max_percent)
+        {
+            return Err("dns_bulk_batch_size must be 1–1000 and dns_bulk_max_percent 1–100".into());
         }
         if !(100..=30_000).contains(&self.dns_timeout_ms) {
             return Err("dns_timeout_ms must be between 100 and 30000".into());

@@ -36,6 +36,11 @@ pub trait ChangeKind: Send + Sync {
     /// What whoever decides a request of this kind must hold in its tenant (besides
     /// [`Action::ApproveChanges`]), and whoever asks for its rollback.
     fn action(&self) -> Action;
+    /// Refuses an approval without deciding the request (it stays pending), e.g. a bulk DNS
+    /// plan that must first be overridden as unsafe. Runs before the approval is recorded.
+    async fn precheck(&self, _st: &AppState, _c: &ChangeRequest) -> AppResult<()> {
+        Ok(())
+    }
     /// Makes the change. `Invalid`/`Conflict` errors mean it no longer fits (the request
     /// fails for good, with the reason kept); other errors leave it pending.
     async fn apply(

@@ -27,6 +27,8 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{id}/dns/provider/test", post(test_provider))
         .route("/domains/{id}/dns/changes", post(request_change))
         .route("/domains/{id}/dns/changes/{change}/entered", post(entered))
+        .route("/dns/bulk", post(plan_bulk))
+        .route("/dns/bulk/{id}/override", post(override_bulk))
         .route("/dns/templates/{category}", post(save_template))
         .route("/.well-known/mta-sts.txt", get(mta_sts))
 }
@@ -360,6 +362,95 @@ async fn entered(c: Caller, Path((id, change)): Path<(String, String)>) -> Respo
                 &c.session,
                 &back,
                 "Thanks: Mailward now checks every nameserver for the new records.",
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct BulkForm {
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    operation: String,
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    only_drifted: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    rtype: String,
+    #[serde(default)]
+    values: String,
+    #[serde(default)]
+    batch_size: String,
+    #[serde(default)]
+    reason: String,
+    /// Where to come back to on an error (the domain's DNS page, or the plans).
+    #[serde(default)]
+    back: String,
+}
+
+async fn plan_bulk(c: Caller, Form(f): Form<BulkForm>) -> Response {
+    let back = if f.back.starts_with("/domains/") && !f.back.contains("//") {
+        f.back.clone()
+    } else {
+        "/dns/bulk".to_string()
+    };
+    let batch_size = match f.batch_size.trim() {
+        "" => None,
+        s => match s.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                let e = crate::core::AppError::invalid("A batch size is a whole number.");
+                return failed(&c.session, &back, e).await.into_response();
+            }
+        },
+    };
+    let input = super::BulkInput {
+        tenant: f.tenant,
+        operation: f.operation,
+        domain: f.domain,
+        category: f.category,
+        only_drifted: !f.only_drifted.is_empty(),
+        name: f.name,
+        rtype: f.rtype,
+        values: f.values.lines().map(str::to_string).collect(),
+        batch_size,
+        reason: f.reason,
+    };
+    match service::bulk::plan(&c.st, &c.actor(), &input).await {
+        Ok(id) => {
+            done(
+                &c.session,
+                &format!("/dns/bulk/{id}"),
+                "Planned: every domain's diff is below. It waits for a second person's approval.",
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &back, e).await.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct OverrideForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn override_bulk(c: Caller, Path(id): Path<String>, Form(f): Form<OverrideForm>) -> Response {
+    let back = format!("/dns/bulk/{id}");
+    match service::bulk::override_unsafe(&c.st, &c.actor(), &id, &f.reason).await {
+        Ok(()) => {
+            done(
+                &c.session,
+                &back,
+                "Overridden: the plan can be approved now.",
             )
             .await
         }

@@ -289,6 +289,90 @@ pub struct DnsChange {
     pub rollback_zone: String,
 }
 
+/// What a bulk DNS change is asked with (the form or the API).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BulkInput {
+    /// The tenant (short name or id): a plan covers domains of one tenant.
+    pub tenant: String,
+    /// `restore` (every record set that differs from the baseline) or `set` (one record set).
+    pub operation: String,
+    /// Only this domain (empty: every domain that matches the filters).
+    #[serde(default)]
+    pub domain: String,
+    /// Only domains of this category (empty: any).
+    #[serde(default)]
+    pub category: String,
+    /// Only domains whose DNS differs from the baseline now.
+    #[serde(default)]
+    pub only_drifted: bool,
+    /// For `set`: the owner name (`@`, `_dmarc`…), the type and the values afterwards.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub rtype: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Domains per batch after the canary (default `dns_bulk_batch_size`).
+    #[serde(default)]
+    pub batch_size: Option<i64>,
+    pub reason: String,
+}
+
+/// One record set of one domain in a bulk plan.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BulkItem {
+    pub domain: String,
+    /// 0: the canary.
+    pub batch: i64,
+    pub fqdn: String,
+    pub rtype: String,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    /// `pending`, `applied`, `verified`, `failed`, `rolled_back`.
+    pub state: String,
+    pub detail: Option<String>,
+}
+
+/// A bulk DNS change: the plan, where it stands, every item.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BulkPlan {
+    /// The change request's id.
+    pub id: String,
+    pub title: String,
+    pub tenant_name: String,
+    /// The change request's state (`pending` until approved).
+    pub request_state: String,
+    pub requested_by: String,
+    pub requested_by_id: Option<String>,
+    pub decided_by: Option<String>,
+    pub reason: String,
+    /// `planned`, `running`, `done`, `stopped` (a batch failed and was rolled back),
+    /// `undoing`, `undone`.
+    pub state: String,
+    /// `apply`, `verify`, `rollback`, `verify_rollback`.
+    pub stage: String,
+    /// The batch being worked on (0: the canary).
+    pub batch: i64,
+    pub batches: i64,
+    pub batch_size: i64,
+    /// Zones the plan would change beyond the limit: (domain, percent).
+    pub unsafe_zones: Vec<(String, i64)>,
+    pub max_percent: i64,
+    pub override_by: Option<String>,
+    pub override_reason: Option<String>,
+    pub note: Option<String>,
+    pub pending: i64,
+    pub applied: i64,
+    pub verified: i64,
+    pub failed: i64,
+    pub rolled_back: i64,
+    pub updated_at: i64,
+    pub items: Vec<BulkItem>,
+}
+
 /// The record types a DNS change may touch (the form's choices).
 pub fn service_types() -> &'static [&'static str] {
     &["TXT", "MX", "A", "AAAA", "CNAME", "SRV", "NS"]

@@ -450,6 +450,19 @@ fn changes_view(d: &DomainDns, can_manage: bool, can_allow: bool, now: i64) -> i
                     </div>
                 }.into_any()
             }}
+            {(can_manage && rfc && d.drift).then(|| view! {
+                <form method="post" action="/dns/bulk" class="card p-4 flex flex-wrap items-end gap-2" data-testid="restore-all">
+                    <input type="hidden" name="tenant" value=d.tenant_slug.clone()/>
+                    <input type="hidden" name="operation" value="restore"/>
+                    <input type="hidden" name="domain" value=d.domain.clone()/>
+                    <input type="hidden" name="back" value=format!("/domains/{id}/dns")/>
+                    <div class="grow">
+                        <label class="label" for="restore-why">"Bring every drifted record set back to the baseline — why?"</label>
+                        <input class="input" id="restore-why" name="reason" required maxlength="2000"/>
+                    </div>
+                    <button class="btn btn-secondary" type="submit">"Plan the restore"</button>
+                </form>
+            })}
             {can_manage.then(|| view! {
                 <details class="card p-4" data-testid="ask-change">
                     <summary class="cursor-pointer font-medium">"Ask for a change…"</summary>
@@ -783,6 +796,274 @@ pub fn TemplatesPageView() -> impl IntoView {
                         }
                     }).collect_view()}
                 </div>
+            }
+        },
+    )
+}
+
+// ---------- bulk DNS changes ----------
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BulkListPage {
+    pub plans: Vec<super::BulkPlan>,
+    /// (short name, name) of the tenants the user may plan for.
+    pub tenants: Vec<(String, String)>,
+    pub categories: Vec<(String, String)>,
+    pub batch_size: i64,
+    pub max_percent: i64,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_bulk_list_page() -> Result<PageData<BulkListPage>, ServerFnError> {
+    use crate::core::authz::{authorize_in, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let plans = super::service::bulk::bulk_plans(&c.st, &a).await?;
+        let tenants = crate::tenancy::service::tenants(&c.st, &a)
+            .await?
+            .into_iter()
+            .filter(|t| authorize_in(&a, Action::ManageDomains, &t.id).is_ok())
+            .map(|t| (t.slug, t.name))
+            .collect();
+        Ok(BulkListPage {
+            plans,
+            tenants,
+            categories: crate::tenancy::DOMAIN_CATEGORIES
+                .iter()
+                .map(|(k, l)| (k.to_string(), l.to_string()))
+                .collect(),
+            batch_size: c.st.config.dns_bulk_batch_size,
+            max_percent: c.st.config.dns_bulk_max_percent,
+            now: c.st.clock.now(),
+        })
+    })
+    .await
+}
+
+fn plan_state_badge(state: &str, request_state: &str) -> impl IntoView {
+    let (text, tone) = match (state, request_state) {
+        ("planned", "pending") => ("waiting for approval", "amber"),
+        ("planned", s) => (s, "zinc"),
+        ("running", _) => ("running", "blue"),
+        ("done", _) => ("done", "green"),
+        ("stopped", _) => ("stopped, batch rolled back", "red"),
+        ("undoing", _) => ("rolling back", "amber"),
+        ("undone", _) => ("rolled back", "zinc"),
+        (s, _) => (s, "zinc"),
+    };
+    let text = text.to_string();
+    view! { <span data-testid="plan-state" data-state=state.to_string()><Badge text=text tone=tone/></span> }
+}
+
+#[component]
+pub fn BulkListPageView() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_bulk_list_page());
+    signed_in_page(
+        "DNS changes",
+        Some("DNS changes"),
+        "Changes across many domains of a tenant: one approval for the plan, a canary domain first, then batches, each verified on every nameserver before the next.",
+        data,
+        |p: BulkListPage| {
+            let now = p.now;
+            view! {
+                <section class="card">
+                    <h2 class="px-4 py-3 border-b border-zinc-200 font-medium">"Plans"</h2>
+                    {if p.plans.is_empty() {
+                        view! { <p class="px-4 py-3 text-sm text-zinc-500">"No bulk change yet."</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="overflow-x-auto">
+                                <table class="table" data-testid="bulk-plans">
+                                    <thead><tr><th>"Plan"</th><th>"State"</th><th>"Progress"</th><th>"Asked by"</th><th>"Updated"</th></tr></thead>
+                                    <tbody>
+                                        {p.plans.into_iter().map(|b| view! {
+                                            <tr>
+                                                <td><a class="link" href=format!("/dns/bulk/{}", b.id)>{b.title.clone()}</a></td>
+                                                <td>{plan_state_badge(&b.state, &b.request_state)}</td>
+                                                <td class="text-sm tabular-nums">{format!("{} verified · {} rolled back · {} to go", b.verified, b.rolled_back, b.pending)}</td>
+                                                <td class="text-sm">{b.requested_by.clone()}</td>
+                                                <td><Time at=b.updated_at now=now/></td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any()
+                    }}
+                </section>
+                {(!p.tenants.is_empty()).then(|| view! {
+                    <form method="post" action="/dns/bulk" class="card p-5 grid gap-3 sm:grid-cols-2" data-testid="bulk-form">
+                        <h2 class="sm:col-span-2 font-medium">"Plan a change"</h2>
+                        <div>
+                            <label class="label" for="bk-tenant">"Tenant"</label>
+                            <select class="input" id="bk-tenant" name="tenant">
+                                {p.tenants.iter().map(|(slug, name)| view! { <option value=slug.clone()>{name.clone()}</option> }).collect_view()}
+                            </select>
+                        </div>
+                        <div>
+                            <label class="label" for="bk-op">"What"</label>
+                            <select class="input" id="bk-op" name="operation">
+                                <option value="restore">"Restore the baseline (every record set that differs)"</option>
+                                <option value="set">"Set one record set on every domain"</option>
+                            </select>
+                        </div>
+                        <div>
+                            <label class="label" for="bk-category">"Category"</label>
+                            <select class="input" id="bk-category" name="category">
+                                <option value="">"Any"</option>
+                                {p.categories.iter().map(|(k, l)| view! { <option value=k.clone()>{l.clone()}</option> }).collect_view()}
+                            </select>
+                        </div>
+                        <div>
+                            <label class="label" for="bk-domain">"Only this domain (optional)"</label>
+                            <input class="input" id="bk-domain" name="domain" placeholder="acme.example"/>
+                        </div>
+                        <label class="sm:col-span-2 inline-flex items-center gap-2 text-sm">
+                            <input type="checkbox" name="only_drifted" value="on"/>"Only domains whose DNS differs from the baseline now"
+                        </label>
+                        <fieldset class="sm:col-span-2 grid gap-3 sm:grid-cols-3 rounded-lg border border-zinc-200 p-3">
+                            <legend class="px-1 text-xs text-zinc-500">"For “set one record set”"</legend>
+                            <div>
+                                <label class="label" for="bk-name">"Name"</label>
+                                <input class="input" id="bk-name" name="name" placeholder="@, _dmarc"/>
+                            </div>
+                            <div>
+                                <label class="label" for="bk-type">"Type"</label>
+                                <select class="input" id="bk-type" name="rtype">
+                                    {["TXT", "MX", "A", "AAAA", "CNAME", "SRV"].into_iter().map(|t| view! { <option value=t>{t}</option> }).collect_view()}
+                                </select>
+                            </div>
+                            <div>
+                                <label class="label" for="bk-values">"Values, one per line"</label>
+                                <textarea class="input font-mono text-xs" id="bk-values" name="values" rows="2"></textarea>
+                            </div>
+                        </fieldset>
+                        <div>
+                            <label class="label" for="bk-batch">"Domains per batch"</label>
+                            <input class="input" id="bk-batch" name="batch_size" type="number" min="1" max="1000" value=p.batch_size.to_string()/>
+                        </div>
+                        <div>
+                            <label class="label" for="bk-reason">"Why?"</label>
+                            <input class="input" id="bk-reason" name="reason" required maxlength="2000"/>
+                        </div>
+                        <div class="sm:col-span-2">
+                            <button class="btn btn-primary" type="submit" data-testid="bulk-plan">"Plan it"</button>
+                            <span class="ml-2 text-xs text-zinc-500">{format!("The plan lists every domain's diff and waits for a second person. A plan that changes more than {}% of a zone's records needs an override.", p.max_percent)}</span>
+                        </div>
+                    </form>
+                })}
+            }
+        },
+    )
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BulkPlanPage {
+    pub plan: super::BulkPlan,
+    pub can_decide: bool,
+    pub mine: bool,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_bulk_plan_page(id: String) -> Result<PageData<BulkPlanPage>, ServerFnError> {
+    use crate::core::authz::{decide, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let plan = super::service::bulk::bulk_plan(&c.st, &a, &id).await?;
+        Ok(BulkPlanPage {
+            mine: plan.requested_by_id.is_some() && plan.requested_by_id == a.user_id,
+            can_decide: decide(&a, Action::ApproveChanges),
+            now: c.st.clock.now(),
+            plan,
+        })
+    })
+    .await
+}
+
+#[component]
+pub fn BulkPlanPageView() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || crate::ui::param(&params.read(), "id").unwrap_or_default();
+    let data = Resource::new(id, get_bulk_plan_page);
+    signed_in_page(
+        "DNS change plan",
+        Some("DNS changes"),
+        "Every domain's diff, the canary and the batches, and where the run stands.",
+        data,
+        |p: BulkPlanPage| {
+            let b = p.plan.clone();
+            let now = p.now;
+            let running = b.state == "running" || b.state == "undoing";
+            let batches: Vec<i64> = (0..=b.batches).collect();
+            let unsafe_open = !b.unsafe_zones.is_empty()
+                && b.override_by.is_none()
+                && b.request_state == "pending";
+            view! {
+                {running.then(|| view! { <meta http-equiv="refresh" content="3"/> })}
+                <section class="card p-5 space-y-2" data-testid="bulk-plan">
+                    <h2 class="text-lg font-semibold flex flex-wrap items-center gap-2">{b.title.clone()}{plan_state_badge(&b.state, &b.request_state)}</h2>
+                    <p class="text-sm">{format!("“{}”", b.reason)}</p>
+                    <p class="text-xs text-zinc-500">{format!("Asked by {}{} · canary first, then {} batch{} of up to {} domains · updated ", b.requested_by, b.decided_by.clone().map(|d| format!(", approved by {d}")).unwrap_or_default(), b.batches, if b.batches == 1 { "" } else { "es" }, b.batch_size)}<Time at=b.updated_at now=now/></p>
+                    <p class="text-sm tabular-nums" data-testid="bulk-progress">{format!("{} record sets: {} verified, {} applied, {} failed, {} rolled back, {} not started.", b.items.len(), b.verified, b.applied, b.failed, b.rolled_back, b.pending)}
+                        {running.then(|| view! { <span class="text-zinc-500">{format!(" Now: {} — {}.", if b.batch == 0 { "the canary".to_string() } else { format!("batch {}", b.batch) }, match b.stage.as_str() { "apply" => "applying", "verify" => "verifying on every nameserver", "rollback" => "rolling back", _ => "verifying the rollback" })}" "<a class="link" href="">"Refresh"</a></span> })}
+                    </p>
+                    {b.note.clone().map(|n| view! { <p class="rounded-lg border border-zinc-300 bg-zinc-50 px-3 py-2 text-sm" data-testid="bulk-note">{n}</p> })}
+                    {(!b.unsafe_zones.is_empty()).then(|| view! {
+                        <div class="rounded-lg border border-red-300 bg-red-50 p-3 text-sm text-red-900 space-y-1" data-testid="bulk-unsafe">
+                            <p class="font-medium">{format!("Unsafe: it would update or delete more than {}% of the records of {}.", b.max_percent, b.unsafe_zones.iter().map(|(d, pct)| format!("{d} ({pct}%)")).collect::<Vec<_>>().join(", "))}</p>
+                            {match (&b.override_by, &b.override_reason) {
+                                (Some(by), Some(why)) => view! { <p>{format!("Overridden by {by}: “{why}”")}</p> }.into_any(),
+                                _ => view! { <p>"An approver must override it with a reason before it can be approved."</p> }.into_any(),
+                            }}
+                        </div>
+                    })}
+                    {(b.request_state == "pending" && !p.mine && p.can_decide).then(|| view! {
+                        <div class="flex flex-wrap items-end gap-2">
+                            {unsafe_open.then(|| view! {
+                                <form method="post" action=format!("/dns/bulk/{}/override", b.id) class="flex flex-wrap items-end gap-2" data-testid="bulk-override">
+                                    <div>
+                                        <label class="label" for="ov-why">"Why is it safe anyway?"</label>
+                                        <input class="input" id="ov-why" name="reason" required minlength="5" maxlength="2000"/>
+                                    </div>
+                                    <button class="btn btn-secondary" type="submit">"Override"</button>
+                                </form>
+                            })}
+                            <form method="post" action=format!("/approvals/{}/approve", b.id)>
+                                <button class="btn btn-primary" type="submit" data-testid="bulk-approve" disabled=unsafe_open>"Approve and start"</button>
+                            </form>
+                        </div>
+                    })}
+                    {(b.request_state == "pending" && p.mine).then(|| view! { <p class="text-sm text-zinc-600">"You asked for this plan: someone else approves it (Approvals)."</p> })}
+                </section>
+                {batches.into_iter().map(|n| {
+                    let rows: Vec<super::BulkItem> = b.items.iter().filter(|i| i.batch == n).cloned().collect();
+                    (!rows.is_empty()).then(|| view! {
+                        <section class="space-y-2" data-testid="bulk-batch" data-batch=n.to_string()>
+                            <h3 class="font-medium">{if n == 0 { "Canary".to_string() } else { format!("Batch {n}") }}</h3>
+                            <div class="card overflow-x-auto">
+                                <table class="table">
+                                    <thead><tr><th>"Domain"</th><th>"Record set"</th><th>"Before"</th><th>"After"</th><th>"State"</th></tr></thead>
+                                    <tbody>
+                                        {rows.into_iter().map(|i| {
+                                            let tone = match i.state.as_str() { "verified" => "green", "applied" => "blue", "failed" => "red", "rolled_back" => "zinc", _ => "zinc" };
+                                            view! {
+                                                <tr data-testid="bulk-item" data-state=i.state.clone()>
+                                                    <td class="whitespace-nowrap">{i.domain.clone()}</td>
+                                                    <td class="font-mono text-xs">{format!("{} {}", i.fqdn, i.rtype)}</td>
+                                                    <td class="font-mono text-xs break-all max-w-xs">{short(&values_text(&i.before))}</td>
+                                                    <td class="font-mono text-xs break-all max-w-xs">{short(&values_text(&i.after))}</td>
+                                                    <td class="text-sm"><Badge text=i.state.replace('_', " ") tone=tone/>{i.detail.clone().map(|d| view! { <span class="block text-xs text-zinc-500">{d}</span> })}</td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        </section>
+                    })
+                }).collect_view()}
             }
         },
     )

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use super::service;
 use super::service::changes;
 use super::{
-    DkimKey, DnsChange, DnsProvider, DomainDns, ImportedReport, ProviderInput, RecordChangeInput,
-    Template,
+    BulkInput, BulkPlan, DkimKey, DnsChange, DnsProvider, DomainDns, ImportedReport, ProviderInput,
+    RecordChangeInput, Template,
 };
 use crate::api::ApiActor;
 use crate::core::state::AppState;
@@ -45,6 +45,9 @@ pub fn routes() -> Router<AppState> {
             get(list_changes).post(request_change),
         )
         .route("/api/v1/dns/changes/{id}/entered", post(change_entered))
+        .route("/api/v1/dns/bulk", get(list_bulk).post(plan_bulk))
+        .route("/api/v1/dns/bulk/{id}", get(get_bulk))
+        .route("/api/v1/dns/bulk/{id}/override", post(override_bulk))
         .route("/api/v1/dns/templates", get(list_templates))
         .route(
             "/api/v1/dns/templates/{category}",
@@ -308,5 +311,65 @@ pub async fn change_entered(
     Path(id): Path<String>,
 ) -> Result<http::StatusCode, AppError> {
     changes::mark_entered(&st, &a, &id).await?;
+    Ok(http::StatusCode::NO_CONTENT)
+}
+
+/// Plans a bulk DNS change over domains of one tenant (restore the baseline, or set one
+/// record set); the plan lists every domain's diff and waits for a second person.
+#[utoipa::path(post, path = "/api/v1/dns/bulk", tag = "dns", security(("bearer" = [])),
+    request_body = BulkInput,
+    responses((status = 202, body = RequestedChange), (status = 422), (status = 503)))]
+pub async fn plan_bulk(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Json(body): Json<BulkInput>,
+) -> Result<(http::StatusCode, Json<RequestedChange>), AppError> {
+    let change_id = super::service::bulk::plan(&st, &a, &body).await?;
+    Ok((
+        http::StatusCode::ACCEPTED,
+        Json(RequestedChange { change_id }),
+    ))
+}
+
+/// The newest bulk plans (counts; no items).
+#[utoipa::path(get, path = "/api/v1/dns/bulk", tag = "dns", security(("bearer" = [])),
+    responses((status = 200, body = Vec<BulkPlan>)))]
+pub async fn list_bulk(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+) -> Result<Json<Vec<BulkPlan>>, AppError> {
+    Ok(Json(super::service::bulk::bulk_plans(&st, &a).await?))
+}
+
+/// One bulk plan with every item and where the run stands.
+#[utoipa::path(get, path = "/api/v1/dns/bulk/{id}", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Change request id")),
+    responses((status = 200, body = BulkPlan), (status = 404)))]
+pub async fn get_bulk(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<BulkPlan>, AppError> {
+    Ok(Json(super::service::bulk::bulk_plan(&st, &a, &id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BulkOverride {
+    /// Why the plan is safe although it changes much of a zone.
+    pub reason: String,
+}
+
+/// An approver (not the requester) overrides an unsafe plan with a reason; it can then be
+/// approved.
+#[utoipa::path(post, path = "/api/v1/dns/bulk/{id}/override", tag = "dns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Change request id")), request_body = BulkOverride,
+    responses((status = 204), (status = 409), (status = 422)))]
+pub async fn override_bulk(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<BulkOverride>,
+) -> Result<http::StatusCode, AppError> {
+    super::service::bulk::override_unsafe(&st, &a, &id, &body.reason).await?;
     Ok(http::StatusCode::NO_CONTENT)
 }

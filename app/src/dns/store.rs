@@ -850,3 +850,304 @@ pub async fn move_change(
     .rows_affected()
         == 1)
 }
+
+// ---------- bulk DNS changes (migration 0018) ----------
+
+/// A bulk plan as stored.
+#[derive(Clone, Debug)]
+pub struct BulkPlanRow {
+    pub change_id: String,
+    pub tenant_id: String,
+    pub title: String,
+    pub batch_size: i64,
+    pub batches: i64,
+    pub unsafe_zones: Vec<(String, i64)>,
+    pub override_by: Option<String>,
+    pub override_reason: Option<String>,
+    pub state: String,
+    pub batch: i64,
+    pub stage: String,
+    pub deadline: Option<i64>,
+    pub note: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One record set of one domain in a plan.
+#[derive(Clone, Debug)]
+pub struct BulkItemRow {
+    pub seq: i64,
+    pub domain_id: String,
+    pub domain: String,
+    pub batch: i64,
+    pub fqdn: String,
+    pub rtype: String,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    pub ttl: i64,
+    pub state: String,
+    pub serial_before: Option<i64>,
+    pub detail: Option<String>,
+}
+
+const PLAN_COLS: &str = "change_id, tenant_id, title, batch_size, batches, unsafe_zones, \
+    override_by, override_reason, state, batch, stage, deadline, note, created_at, updated_at";
+
+fn plan_row(r: &AnyRow) -> AppResult<BulkPlanRow> {
+    Ok(BulkPlanRow {
+        change_id: r.try_get("change_id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        title: r.try_get("title")?,
+        batch_size: r.try_get("batch_size")?,
+        batches: r.try_get("batches")?,
+        unsafe_zones: serde_json::from_str(&r.try_get::<String, _>("unsafe_zones")?)
+            .unwrap_or_default(),
+        override_by: r.try_get("override_by")?,
+        override_reason: r.try_get("override_reason")?,
+        state: r.try_get("state")?,
+        batch: r.try_get("batch")?,
+        stage: r.try_get("stage")?,
+        deadline: r.try_get("deadline")?,
+        note: r.try_get("note")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Records a plan (inside the requesting transaction).
+pub async fn insert_plan(c: &mut AnyConnection, g: &Granted<'_>, p: &BulkPlanRow) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&p.tenant_id)?;
+    sqlx::query(&format!(
+        "INSERT INTO dns_bulk_plans ({PLAN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+    ))
+    .bind(p.change_id.clone())
+    .bind(p.tenant_id.clone())
+    .bind(p.title.clone())
+    .bind(p.batch_size)
+    .bind(p.batches)
+    .bind(serde_json::to_string(&p.unsafe_zones).map_err(AppError::internal)?)
+    .bind(p.override_by.clone())
+    .bind(p.override_reason.clone())
+    .bind(p.state.clone())
+    .bind(p.batch)
+    .bind(p.stage.clone())
+    .bind(p.deadline)
+    .bind(p.note.clone())
+    .bind(p.created_at)
+    .bind(p.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Records a plan's items.
+pub async fn insert_items(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    change_id: &str,
+    tenant_id: &str,
+    items: &[BulkItemRow],
+    now: i64,
+) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(tenant_id)?;
+    for it in items {
+        sqlx::query(
+            "INSERT INTO dns_bulk_items (change_id, seq, tenant_id, domain_id, domain, batch, fqdn, \
+             rtype, before_values, after_values, ttl, state, serial_before, detail, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+        )
+        .bind(change_id.to_string())
+        .bind(it.seq)
+        .bind(tenant_id.to_string())
+        .bind(it.domain_id.clone())
+        .bind(it.domain.clone())
+        .bind(it.batch)
+        .bind(it.fqdn.clone())
+        .bind(it.rtype.clone())
+        .bind(serde_json::to_string(&it.before).map_err(AppError::internal)?)
+        .bind(serde_json::to_string(&it.after).map_err(AppError::internal)?)
+        .bind(it.ttl)
+        .bind(it.state.clone())
+        .bind(it.serial_before)
+        .bind(it.detail.clone())
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// One plan.
+pub async fn bulk_plan(c: &mut AnyConnection, change_id: &str) -> AppResult<Option<BulkPlanRow>> {
+    let r = sqlx::query(&format!(
+        "SELECT {PLAN_COLS} FROM dns_bulk_plans WHERE change_id = $1"
+    ))
+    .bind(change_id.to_string())
+    .fetch_optional(c)
+    .await?;
+    r.as_ref().map(plan_row).transpose()
+}
+
+/// The newest plans in these tenants.
+pub async fn bulk_plans(db: &Db, g: &Granted<'_>, limit: i64) -> AppResult<Vec<BulkPlanRow>> {
+    let mut w = crate::core::db::Where::new();
+    w.scope("tenant_id", &g.actor.tenants);
+    let l = w.arg(limit);
+    let sql = format!(
+        "SELECT {PLAN_COLS} FROM dns_bulk_plans{} ORDER BY created_at DESC, change_id DESC LIMIT {l}",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    rows.iter().map(plan_row).collect()
+}
+
+/// A plan's items in order.
+pub async fn bulk_items(c: &mut AnyConnection, change_id: &str) -> AppResult<Vec<BulkItemRow>> {
+    let rows = sqlx::query(
+        "SELECT seq, domain_id, domain, batch, fqdn, rtype, before_values, after_values, ttl, \
+         state, serial_before, detail FROM dns_bulk_items WHERE change_id = $1 ORDER BY seq",
+    )
+    .bind(change_id.to_string())
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let list = |col: &str| -> AppResult<Vec<String>> {
+                Ok(serde_json::from_str(&r.try_get::<String, _>(col)?).unwrap_or_default())
+            };
+            Ok(BulkItemRow {
+                seq: r.try_get("seq")?,
+                domain_id: r.try_get("domain_id")?,
+                domain: r.try_get("domain")?,
+                batch: r.try_get("batch")?,
+                fqdn: r.try_get("fqdn")?,
+                rtype: r.try_get("rtype")?,
+                before: list("before_values")?,
+                after: list("after_values")?,
+                ttl: r.try_get("ttl")?,
+                state: r.try_get("state")?,
+                serial_before: r.try_get("serial_before")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect()
+}
+
+/// Moves a plan from the state `from` (any stage or batch): writes its state, stage, batch,
+/// deadline and note. False: someone else moved it first.
+pub async fn move_plan(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    p: &BulkPlanRow,
+    from: &str,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&p.tenant_id)?;
+    Ok(sqlx::query(
+        "UPDATE dns_bulk_plans SET state = $3, stage = $4, batch = $5, deadline = $6, note = $7, \
+         updated_at = $8 WHERE change_id = $1 AND state = $2",
+    )
+    .bind(p.change_id.clone())
+    .bind(from.to_string())
+    .bind(p.state.clone())
+    .bind(p.stage.clone())
+    .bind(p.batch)
+    .bind(p.deadline)
+    .bind(p.note.clone())
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Moves a running plan on from exactly (state, stage, batch): one step, once.
+pub async fn move_plan_from(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    p: &BulkPlanRow,
+    state: &str,
+    stage: &str,
+    batch: i64,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&p.tenant_id)?;
+    Ok(sqlx::query(
+        "UPDATE dns_bulk_plans SET state = $5, stage = $6, batch = $7, deadline = $8, note = $9, \
+         updated_at = $10 WHERE change_id = $1 AND state = $2 AND stage = $3 AND batch = $4",
+    )
+    .bind(p.change_id.clone())
+    .bind(state.to_string())
+    .bind(stage.to_string())
+    .bind(batch)
+    .bind(p.state.clone())
+    .bind(p.stage.clone())
+    .bind(p.batch)
+    .bind(p.deadline)
+    .bind(p.note.clone())
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Records an approver's override of an unsafe plan that waits for approval; false when it
+/// is not one (safe, overridden already, or started).
+pub async fn override_plan(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    change_id: &str,
+    by: &str,
+    reason: &str,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ApproveChanges])?;
+    let mut w = crate::core::db::Where::new();
+    let (i, b, r, n) = (w.arg(change_id), w.arg(by), w.arg(reason), w.arg(now));
+    w.and(format!(
+        "change_id = {i} AND state = 'planned' AND override_by IS NULL AND unsafe_zones <> '[]'"
+    ));
+    w.granted("tenant_id", g);
+    let sql = format!(
+        "UPDATE dns_bulk_plans SET override_by = {b}, override_reason = {r}, override_at = {n}, \
+         updated_at = {n}{}",
+        w.sql()
+    );
+    Ok(w.bind(sqlx::query(&sql)).execute(c).await?.rows_affected() == 1)
+}
+
+/// Records where one item stands.
+#[allow(clippy::too_many_arguments)]
+pub async fn set_bulk_item(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    tenant_id: &str,
+    change_id: &str,
+    seq: i64,
+    state: &str,
+    serial_before: Option<i64>,
+    detail: Option<&str>,
+    now: i64,
+) -> AppResult<()> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(tenant_id)?;
+    sqlx::query(
+        "UPDATE dns_bulk_items SET state = $4, serial_before = $5, detail = $6, updated_at = $7 \
+         WHERE change_id = $1 AND seq = $2 AND tenant_id = $3",
+    )
+    .bind(change_id.to_string())
+    .bind(seq)
+    .bind(tenant_id.to_string())
+    .bind(state.to_string())
+    .bind(serial_before)
+    .bind(detail.map(str::to_string))
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}

@@ -14,6 +14,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/approvals", "Approvals", "M9 12l2 2 4-4m5 2a8 8 0 11-16 0 8 8 0 0116 0z"),
     ("/alerts", "Alerts", "M12 9v4m0 4h.01M10.3 3.9L1.8 18a2 2 0 001.7 3h17a2 2 0 001.7-3L13.7 3.9a2 2 0 00-3.4 0z"),
     ("/dns/templates", "DNS baselines", "M4 5h16v4H4zM4 15h16v4H4zM8 7h.01M8 17h.01"),
+    ("/dns/bulk", "DNS changes", "M4 6h10M4 12h16M4 18h10M17 4l3 2-3 2M17 16l3 2-3 2"),
     ("/audit", "Audit", "M9 5h6m-6 4h6m-6 4h4M6 3h12v18H6z"),
     ("/plans", "Plans", "M4 6h16v12H4zM4 10h16"),
     ("/operators", "Operators", "M17 20h5v-2a4 4 0 00-5-3.9M9 20H2v-2a4 4 0 015-3.9m0 0a5 5 0 0110 0M12 11a4 4 0 100-8 4 4 0 000 8z"),

@@ -219,7 +219,7 @@ pub async fn set_provider(
 }
 
 /// The writer of an RFC 2136 domain's zone (its secret opened).
-fn writer(st: &AppState, d: &Domain, p: &ProviderRow) -> AppResult<ZoneWriter> {
+pub(super) fn writer(st: &AppState, d: &Domain, p: &ProviderRow) -> AppResult<ZoneWriter> {
     let (Some(server), Some(zone), Some(name), Some(alg), Some(secret)) = (
         &p.server,
         &p.zone,
@@ -249,7 +249,7 @@ fn writer(st: &AppState, d: &Domain, p: &ProviderRow) -> AppResult<ZoneWriter> {
     .map_err(AppError::invalid)
 }
 
-fn resolver(st: &AppState) -> AppResult<Resolver> {
+pub(super) fn resolver(st: &AppState) -> AppResult<Resolver> {
     Resolver::new(&st.config).map_err(|e| AppError::Unavailable(format!("DNS: {e}")))
 }
 
@@ -466,14 +466,14 @@ struct Before {
 }
 
 /// A record set as it is live.
-struct Live {
-    values: Vec<String>,
+pub(super) struct Live {
+    pub(super) values: Vec<String>,
     raw: Vec<RData>,
-    ttl: Option<u32>,
+    pub(super) ttl: Option<u32>,
 }
 
 /// The set as the primary serves it.
-async fn live_at(
+pub(super) async fn live_at(
     r: &Resolver,
     server: SocketAddr,
     fqdn: &str,
@@ -532,7 +532,7 @@ async fn managed_sets(st: &AppState, d: &Domain) -> AppResult<Vec<(String, Strin
 }
 
 /// An owner name of the domain as an absolute name without the final dot.
-fn absolute(name: &str, domain: &str) -> String {
+pub(super) fn absolute(name: &str, domain: &str) -> String {
     let n = name.trim().trim_end_matches('.').to_ascii_lowercase();
     if n.is_empty() || n == "@" || n == domain {
         domain.to_string()
@@ -784,7 +784,7 @@ async fn queue_verify(tx: &mut Tx, g: &Granted<'_>, x: &ChangeRow, now: i64) -> 
 
 /// Sends the compare-and-swap `from` → `to` to the primary. A lost answer is settled by
 /// reading the set again: it holds `to` (done), still `from` (refused), or something else.
-async fn swap(
+pub(super) async fn swap(
     w: &ZoneWriter,
     r: &Resolver,
     fqdn: &str,
@@ -1103,19 +1103,18 @@ pub async fn mark_entered(st: &AppState, actor: &Actor, change_id: &str) -> AppR
 /// What every authoritative nameserver serves now, against what the change wants: `Some(true)`
 /// when every one serves it and its serial moved, `Some(false)` when one serves something
 /// else, `None` when an answer is missing.
-async fn check_nameservers(
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn check_nameservers(
     r: &Resolver,
-    d: &Domain,
+    domain: &str,
     zone: &str,
-    x: &ChangeRow,
+    fqdn: &str,
+    rtype_s: &str,
+    want: &[String],
+    serial_before: Option<i64>,
     now: i64,
 ) -> DnsCheck {
-    let want = if x.want == "before" {
-        &x.before
-    } else {
-        &x.after
-    };
-    let rtype = match RecordType::from_str(&x.rtype) {
+    let rtype = match RecordType::from_str(rtype_s) {
         Ok(t) => t,
         Err(e) => {
             return DnsCheck {
@@ -1126,13 +1125,13 @@ async fn check_nameservers(
             }
         }
     };
-    let ns = match r.nameservers(&d.name).await {
+    let ns = match r.nameservers(domain).await {
         Ok(ns) => ns,
         Err(e) => {
             return DnsCheck {
                 name: "nameservers".into(),
                 ok: None,
-                detail: format!("The nameservers of {} are unknown: {e}", d.name),
+                detail: format!("The nameservers of {domain} are unknown: {e}"),
                 at: now,
             }
         }
@@ -1140,19 +1139,19 @@ async fn check_nameservers(
     let mut lines = Vec::new();
     let (mut bad, mut unknown) = (false, false);
     for (host, addr) in ns {
-        let values = r.ask(addr, &x.fqdn, rtype).await;
+        let values = r.ask(addr, fqdn, rtype).await;
         let serial = r.serial(addr, zone).await.ok().flatten();
-        let (serial_moved, serial_text) = match (x.serial_before, serial) {
+        let (serial_moved, serial_text) = match (serial_before, serial) {
             (Some(b), Some(s)) if i64::from(s) != b => (true, format!("serial {s} (was {b})")),
             (Some(b), Some(_)) => (false, format!("serial still {b}")),
             (_, Some(s)) => (true, format!("serial {s}")),
             _ => (true, "no serial".into()),
         };
         match values {
-            Ok(v) if baseline::same(&x.rtype, &v, want) && serial_moved => {
+            Ok(v) if baseline::same(rtype_s, &v, want) && serial_moved => {
                 lines.push(format!("{host}: serves it, {serial_text}"));
             }
-            Ok(v) if baseline::same(&x.rtype, &v, want) => {
+            Ok(v) if baseline::same(rtype_s, &v, want) => {
                 bad = true;
                 lines.push(format!("{host}: serves it but its {serial_text}"));
             }
@@ -1218,7 +1217,22 @@ pub async fn verify_job(st: &AppState, job_id: &str, worker: &str) -> AppResult<
         .and_then(|p| p.zone.clone())
         .unwrap_or_else(|| d.name.clone());
     let r = resolver(st)?;
-    let check = check_nameservers(&r, &d, &zone, &x, st.clock.now()).await;
+    let want = if x.want == "before" {
+        &x.before
+    } else {
+        &x.after
+    };
+    let check = check_nameservers(
+        &r,
+        &d.name,
+        &zone,
+        &x.fqdn,
+        &x.rtype,
+        want,
+        x.serial_before,
+        st.clock.now(),
+    )
+    .await;
     let now = st.clock.now();
     let from = x.phase.clone();
     x.checks = json!([check]);

@@ -17,6 +17,7 @@ use crate::tenancy::service as tenancy;
 use crate::tenancy::{Domain, DOMAIN_CATEGORIES};
 
 pub mod baseline;
+pub mod bulk;
 pub mod changes;
 pub mod dkim;
 pub mod dmarc;

@@ -209,6 +209,51 @@ impl ZoneWriter {
         self.send(msg, name).await
     }
 
+    /// How many records the zone holds (its SOA left out), by zone transfer — AXFR over TCP,
+    /// signed with the key: what a bulk plan's share of a zone is measured against. An error
+    /// when the server does not allow the transfer.
+    pub async fn count_records(&self) -> Result<usize, String> {
+        use futures_util::StreamExt;
+        use hickory_net::client::ClientHandle;
+        use hickory_net::tcp::TcpClientStream;
+        use hickory_net::xfer::DnsMultiplexer;
+        let (connect, handle) = TcpClientStream::new(
+            self.server,
+            None,
+            Some(self.timeout),
+            TokioRuntimeProvider::default(),
+        );
+        let stream = tokio::time::timeout(self.timeout, connect)
+            .await
+            .map_err(|_| format!("{} did not accept a TCP connection", self.server))?
+            .map_err(|e| format!("{}: {e}", self.server))?;
+        let mut mux = DnsMultiplexer::new(stream, handle).with_timeout(self.timeout);
+        if let Some(s) = &self.signer {
+            mux = mux.with_signer(s.clone());
+        }
+        let (mut client, bg) = Client::<TokioRuntimeProvider>::from_sender(mux);
+        let bg = tokio::spawn(bg);
+        let mut xfr = client.zone_transfer(self.zone.clone(), None);
+        let counted = tokio::time::timeout(self.timeout * 4, async {
+            let mut n = 0usize;
+            while let Some(r) = xfr.next().await {
+                let r = r.map_err(|e| format!("{}: {e}", self.server))?;
+                if r.metadata.response_code != ResponseCode::NoError {
+                    return Err(format!("{}: {}", self.server, r.metadata.response_code));
+                }
+                n += r
+                    .answers
+                    .iter()
+                    .filter(|x| x.record_type() != RecordType::SOA)
+                    .count();
+            }
+            Ok(n)
+        })
+        .await;
+        bg.abort();
+        counted.map_err(|_| format!("{} did not finish the zone transfer in time", self.server))?
+    }
+
     async fn send(&self, msg: Message, name: &str) -> Result<(), UpdateError> {
         let stream = UdpClientStream::builder(self.server, TokioRuntimeProvider::default())
             .with_timeout(Some(self.timeout))
