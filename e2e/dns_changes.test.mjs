@@ -6,14 +6,17 @@
 // the rollback ready to paste.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, flash, enrol, acmeWithDomain, inviteOperator, startKnot, TSIG_NAME, TSIG_SECRET } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, flash, enrol, acmeWithDomain, activateFirstPending, inviteOperator, startKnot, TSIG_NAME, TSIG_SECRET } from './harness.mjs';
 
 let mw, sink, browser, knot;
 before(async () => {
   knot = await startKnot({
     'acme.example': '@ MX 10 mail.mailward.test.\n@ TXT "v=spf1 mx -all"',
+    'bulk1.example': '@ MX 10 mail.mailward.test.\n@ TXT "v=spf1 mx -all"',
+    'bulk2.example': '@ MX 10 mail.mailward.test.\n@ TXT "v=spf1 mx -all"',
+    'bulk3.example': '@ MX 10 mail.mailward.test.\n@ TXT "v=spf1 mx -all"',
     'mailward.test': 'mail A 127.0.0.1',
-  }, { tsigOnly: ['acme.example'] });
+  }, { tsigOnly: ['acme.example', 'bulk1.example', 'bulk2.example', 'bulk3.example'] });
   sink = await startSmtpSink();
   mw = await startMailward({
     env: {
@@ -39,8 +42,8 @@ test('DNS change: provider, request, approval, compare-and-swap, verified', asyn
 
   // Where the zone is managed: RFC 2136 with the TSIG key; a wrong secret is refused clearly.
   const dnsUrl = `${mw.base}/domains/acme.example/dns`;
-  const saveProvider = async (secret) => {
-    await page.goto(dnsUrl);
+  const saveProvider = async (secret, domain = 'acme.example') => {
+    await page.goto(`${mw.base}/domains/${domain}/dns`);
     await page.locator('[data-testid=dns-provider] summary').click();
     await page.selectOption('#prov-kind', 'rfc2136');
     await page.fill('#prov-server', `127.0.0.1:${knot.port}`);
@@ -97,5 +100,52 @@ test('DNS change: provider, request, approval, compare-and-swap, verified', asyn
   await done.locator('details summary').click();
   assert.match(await done.innerText(), /update delete _dmarc\.acme\.example\. TXT/);
   await shot(o, '97-dns-change-verified');
+
+  // A bulk change over the tenant's four domains: the owner plans it, Otto approves, the
+  // canary goes first, then batches of two, each verified before the next.
+  for (const d of ['bulk1.example', 'bulk2.example', 'bulk3.example']) {
+    await page.goto(`${mw.base}/tenants/acme-corp`);
+    await page.fill('#d-name', d);
+    await page.click('form[action="/tenants/acme-corp/domains"] button[type=submit]');
+    await page.waitForURL(`${mw.base}/tenants/acme-corp`);
+    await activateFirstPending(mw, page, 'acme-corp');
+    assert.match(await saveProvider(TSIG_SECRET, d), /The key works/);
+  }
+  await page.goto(`${mw.base}/dns/bulk`);
+  await page.selectOption('#bk-op', 'set');
+  await page.fill('#bk-name', '@');
+  await page.selectOption('#bk-type', 'TXT');
+  await page.fill('#bk-values', 'v=spf1 mx a -all');
+  await page.fill('#bk-batch', '2');
+  await page.fill('#bk-reason', 'Ticket 4712: the web servers send mail too');
+  await shot(page, '98-dns-bulk-form');
+  await page.click('[data-testid=bulk-plan]');
+  await page.waitForURL(/\/dns\/bulk\/chg_/);
+  const planUrl = page.url();
+  assert.match(await flash(page), /Planned/);
+  assert.equal(await page.locator('[data-testid=plan-state]').getAttribute('data-state'), 'planned');
+  assert.equal(await page.locator('[data-testid=bulk-item]').count(), 4);
+  assert.match(await page.locator('[data-testid=bulk-batch][data-batch="0"]').innerText(), /Canary[\s\S]*acme\.example[\s\S]*v=spf1 mx -all[\s\S]*v=spf1 mx a -all/);
+  assert.deepEqual(await knot.txt('bulk1.example'), ['v=spf1 mx -all'], 'nothing sent before approval');
+  await shot(page, '99-dns-bulk-planned');
+
+  await o.goto(planUrl);
+  await o.click('[data-testid=bulk-approve]');
+  await o.waitForURL(`${mw.base}/approvals`);
+  assert.match(await flash(o), /Started: the canary domain first/);
+  for (let i = 0; ; i++) {
+    await o.goto(planUrl);
+    const state = await o.locator('[data-testid=plan-state]').getAttribute('data-state');
+    if (state === 'done') break;
+    assert.ok(i < 40, `still ${state}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.match(await o.locator('[data-testid=bulk-progress]').innerText(), /4 record sets: 4 verified/);
+  for (const d of ['acme.example', 'bulk1.example', 'bulk2.example', 'bulk3.example']) {
+    assert.deepEqual(await knot.txt(d), ['v=spf1 mx a -all'], d);
+  }
+  await shot(o, '100-dns-bulk-done');
+  await o.goto(`${mw.base}/dns/bulk`);
+  assert.match(await o.locator('[data-testid=bulk-plans]').innerText(), /Set @ TXT on 4 domains of Acme Corp[\s\S]*done/);
   assert.deepEqual(errors, []);
 });

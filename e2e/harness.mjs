@@ -310,7 +310,7 @@ export async function startKnot(zones, { tsigOnly = [] } = {}) {
   let conf = `server:\n${root}  listen: 127.0.0.1@${port}\n  rundir: ${dir}\ndatabase:\n  storage: ${dir}\n`
     + `log:\n  - target: stderr\n    any: warning\n`
     + `key:\n  - id: ${TSIG_NAME}\n    algorithm: hmac-sha256\n    secret: ${TSIG_SECRET}\n`
-    + `acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n  - id: tsig_update\n    key: ${TSIG_NAME}\n    action: update\n`
+    + `acl:\n  - id: local_update\n    address: 127.0.0.1\n    action: update\n  - id: tsig_update\n    key: ${TSIG_NAME}\n    action: [transfer, update]\n`
     + `template:\n  - id: default\n    storage: ${dir}\n    file: "%s.zone"\n    acl: local_update\n    zonefile-sync: -1\n    journal-content: none\nzone:\n`;
   for (const [origin, body] of Object.entries(zones)) {
     conf += `  - domain: ${origin}\n`;

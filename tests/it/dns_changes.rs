@@ -145,6 +145,23 @@ async fn rfc2136_changes_apply_verify_and_roll_back(b: Backend) {
         assert!(e.to_string().contains(why), "{why}: {e}");
     }
     assert_eq!(dns::provider(st, &alice(), d).await.unwrap().kind, "manual");
+    // A tenant's admin may not aim Mailward's updates at another port than DNS's.
+    let tid = app::tenancy::service::domain(st, &bob(), d)
+        .await
+        .unwrap()
+        .tenant_id;
+    let admin = Actor::for_tests(
+        Principal::User,
+        Some("usr_ta".into()),
+        "ta@client.example".into(),
+        Some(app::auth::Role::TenantAdmin),
+        TenantScope::Only(vec![tid]),
+        None,
+    );
+    let e = dns::set_provider(st, &admin, d, &rfc2136(&knot, TSIG_SECRET))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("port 53"), "{e}");
 
     // A wrong secret: the test says the key was refused, and nothing is left behind.
     dns::set_provider(st, &alice(), d, &rfc2136(&knot, WRONG))
@@ -816,5 +833,162 @@ async fn bulk_changes_canary_batches_rollback_and_resume(b: Backend) {
     assert!(
         p.items.iter().any(|i| i.fqdn == "_dmarc.d5.example"),
         "missing sets are added too"
+    );
+}
+
+both!(bulk_run_killed_mid_way_resumes_without_a_double_apply);
+/// The real binary runs a bulk plan and is killed (SIGKILL) once it has applied some of it;
+/// the next worker takes the job over when its heartbeat is stale and finishes the plan.
+/// Every zone's serial moved exactly once: nothing was applied twice.
+async fn bulk_run_killed_mid_way_resumes_without_a_double_apply(b: Backend) {
+    let names: Vec<String> = (0..40).map(|i| format!("k{i:02}.example")).collect();
+    let mut zones: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), APEX)).collect();
+    zones.push(("mailward.test", "mail A 127.0.0.1"));
+    let signed: Vec<&str> = names.iter().map(String::as_str).collect();
+    let knot = Knot::start_with_tsig(&zones, &signed);
+    let app = app_with(&knot, b).await;
+    let st = &app.state;
+    let (slug, ids) = app.tenant_with_domains("plan_agency", &signed).await;
+    for id in &ids {
+        dns::set_provider(st, &alice(), id, &rfc2136(&knot, TSIG_SECRET))
+            .await
+            .unwrap();
+    }
+    let new = "v=spf1 mx ip4:198.51.100.25 -all";
+    let id = bulk::plan(
+        st,
+        &alice(),
+        &BulkInput {
+            batch_size: Some(5),
+            ..spf(&slug, new)
+        },
+    )
+    .await
+    .unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+
+    let mut child = app
+        .cli()
+        .env("MAILWARD_DNS_RESOLVER", format!("127.0.0.1:{}", knot.port))
+        .env("MAILWARD_DNS_PORT", knot.port.to_string())
+        .env(
+            "MAILWARD_DKIM_KEY_FILE",
+            st.config.dkim_key_file.clone().unwrap(),
+        )
+        .args(["jobs", "run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mailward");
+    // Killed as soon as it has applied something.
+    let mut at_kill = 0;
+    for _ in 0..2000 {
+        let p = plan_state(&app, &id).await;
+        at_kill = p.applied + p.verified;
+        if at_kill > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let p = plan_state(&app, &id).await;
+    let done_at_kill = p.applied + p.verified;
+    eprintln!("killed with {done_at_kill} of 40 record sets applied");
+    assert!(at_kill > 0, "the binary never got to the plan");
+    assert!(
+        done_at_kill < 40,
+        "killed mid-way (it had done {done_at_kill} of 40)"
+    );
+    assert_eq!(p.state, "running");
+
+    // The next worker takes it over once the killed one's heartbeat is stale.
+    st.clock.advance(jobs::STALE_SECS + 1);
+    run_jobs(&app).await;
+    let p = plan_state(&app, &id).await;
+    assert_eq!(p.state, "done", "{:?}", p.note);
+    assert_eq!(p.verified, 40);
+    for n in &names {
+        assert_eq!(knot.txt(n), [new], "{n}");
+        assert_eq!(knot.serial(n), 2, "{n}: exactly one update");
+    }
+}
+
+/// Benchmark (not run by default): `cargo test -p mailward-tests --test it dns_changes::bench
+/// -- --ignored --nocapture` (bench/dns runs it). A bulk change of the SPF record across N
+/// domains (MAILWARD_BENCH_DOMAINS, default 500) on a local Knot: planning (each domain's
+/// before read live and its zone counted by AXFR), then the run — a canary and batches of 50,
+/// each verified on every nameserver. The mail-probe part of verification does not exist yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_bulk() {
+    let n: usize = std::env::var("MAILWARD_BENCH_DOMAINS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let names: Vec<String> = (0..n).map(|i| format!("b{i:05}.example")).collect();
+    let mut zones: Vec<(&str, &str)> = names.iter().map(|d| (d.as_str(), APEX)).collect();
+    zones.push(("mailward.test", "mail A 127.0.0.1"));
+    let signed: Vec<&str> = names.iter().map(String::as_str).collect();
+    let knot = Knot::start_with_tsig(&zones, &signed);
+    let app = app_with(&knot, Backend::Sqlite).await;
+    let st = &app.state;
+    let sys = Actor::system("bench");
+    let plan = app::tenancy::service::create_plan(
+        st,
+        &sys,
+        &app::tenancy::service::NewPlan {
+            name: "Bench".into(),
+            max_domains: 10_000,
+            storage_gb: 1.0,
+            managed_smtp: false,
+        },
+    )
+    .await
+    .unwrap();
+    let tn = app::tenancy::service::create_tenant(
+        st,
+        &sys,
+        &app::tenancy::service::NewTenant {
+            name: "Bench".into(),
+            plan_id: plan.id.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for d in &names {
+        app::tenancy::service::add_domain(st, &sys, &tn.slug, d, "")
+            .await
+            .unwrap();
+        dns::set_provider(st, &alice(), d, &rfc2136(&knot, TSIG_SECRET))
+            .await
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let id = bulk::plan(
+        st,
+        &alice(),
+        &BulkInput {
+            batch_size: Some(50),
+            ..spf(&tn.slug, "v=spf1 mx a -all")
+        },
+    )
+    .await
+    .unwrap();
+    let planned = started.elapsed();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    let started = std::time::Instant::now();
+    run_jobs(&app).await;
+    let ran = started.elapsed();
+    let p = plan_state(&app, &id).await;
+    assert_eq!(p.state, "done", "{:?}", p.note);
+    println!(
+        "dns bulk, {n} domains: plan (live before + AXFR count) {} ms; run (canary + {} batches \
+         of 50, verified) {} ms ({:.1} ms per domain)",
+        planned.as_millis(),
+        p.batches,
+        ran.as_millis(),
+        ran.as_secs_f64() * 1000.0 / n as f64
     );
 }

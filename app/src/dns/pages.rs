@@ -1051,9 +1051,9 @@ pub fn BulkPlanPageView() -> impl IntoView {
                                             view! {
                                                 <tr data-testid="bulk-item" data-state=i.state.clone()>
                                                     <td class="whitespace-nowrap">{i.domain.clone()}</td>
-                                                    <td class="font-mono text-xs">{format!("{} {}", i.fqdn, i.rtype)}</td>
-                                                    <td class="font-mono text-xs break-all max-w-xs">{short(&values_text(&i.before))}</td>
-                                                    <td class="font-mono text-xs break-all max-w-xs">{short(&values_text(&i.after))}</td>
+                                                    <td class="font-mono text-xs whitespace-nowrap">{format!("{} {}", i.fqdn, i.rtype)}</td>
+                                                    <td class="font-mono text-xs break-words min-w-40 max-w-xs">{short(&values_text(&i.before))}</td>
+                                                    <td class="font-mono text-xs break-words min-w-40 max-w-xs">{short(&values_text(&i.after))}</td>
                                                     <td class="text-sm"><Badge text=i.state.replace('_', " ") tone=tone/>{i.detail.clone().map(|d| view! { <span class="block text-xs text-zinc-500">{d}</span> })}</td>
                                                 </tr>
                                             }

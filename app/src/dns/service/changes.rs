@@ -127,6 +127,16 @@ pub async fn set_provider(
         "rfc2136" => {
             let server = update::parse_server(&input.server)
                 .map_err(|e| AppError::invalid(format!("Primary nameserver: {e}.")))?;
+            // Mailward sends UPDATEs and zone transfers there: a tenant's admin may name any
+            // nameserver, but only on the DNS port (no probing of other services).
+            if server.port() != 53
+                && authorize_in(actor, Action::ManageTenants, &d.tenant_id).is_err()
+            {
+                return Err(AppError::invalid(
+                    "The primary nameserver listens on port 53; only the platform's owners and \
+                     operators may name another port.",
+                ));
+            }
             let zone = input.zone.trim().trim_end_matches('.').to_ascii_lowercase();
             let zone = if zone.is_empty() {
                 d.name.clone()
