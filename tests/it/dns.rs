@@ -942,7 +942,10 @@ async fn parallel_clicks_make_one_key(b: Backend) {
 both!(parallel_clicks_make_one_key);
 
 /// Runs the futures concurrently on this task (no extra crate).
-async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
+/// Polls the futures together on this task (the test's "parallel clicks").
+pub(crate) async fn futures_join<F: std::future::Future>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let mut set = Vec::new();
     for f in fs {
         set.push(Box::pin(f));

@@ -992,3 +992,55 @@ async fn bench_bulk() {
         ran.as_secs_f64() * 1000.0 / n as f64
     );
 }
+
+both!(parallel_approvals_apply_one_dns_change_once);
+/// Twenty approvers click at once: one approval wins, one UPDATE reaches the server (the
+/// serial moves once), the others are told it was decided already.
+async fn parallel_approvals_apply_one_dns_change_once(b: Backend) {
+    let knot = Knot::start_with_tsig(
+        &[
+            ("acme.example", APEX),
+            ("mailward.test", "mail A 127.0.0.1"),
+        ],
+        &["acme.example"],
+    );
+    let app = app_with(&knot, b).await;
+    let st = &app.state;
+    let (_, ids) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
+    let d = ids[0].as_str();
+    dns::set_provider(st, &alice(), d, &rfc2136(&knot, TSIG_SECRET))
+        .await
+        .unwrap();
+    let id = dns::request_change(
+        st,
+        &alice(),
+        d,
+        &ask("_dmarc", "TXT", &["v=DMARC1; p=none"]),
+    )
+    .await
+    .unwrap();
+    let serial = knot.serial("acme.example");
+    let approvers: Vec<Actor> = (0..20)
+        .map(|i| person(&format!("usr_op{i}"), app::auth::Role::Operator))
+        .collect();
+    let results =
+        crate::dns::futures_join(approvers.iter().map(|a| changes::approve(st, a, &id))).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        won,
+        1,
+        "{:?}",
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .collect::<Vec<_>>()
+    );
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            e.to_string().contains("already decided") || matches!(e, AppError::Db(_)),
+            "{e}"
+        );
+    }
+    assert_eq!(knot.serial("acme.example"), serial + 1, "one UPDATE");
+    assert_eq!(knot.txt("_dmarc.acme.example"), ["v=DMARC1; p=none"]);
+}

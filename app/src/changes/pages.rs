@@ -61,7 +61,7 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                 <section class="space-y-3" data-testid="pending-changes">
                     <h2 class="font-medium">{format!("Waiting for approval ({})", p.pending.len())}</h2>
                     {if p.pending.is_empty() {
-                        view! { <EmptyState title="Nothing waiting" hint="Resets of critical mailboxes, forwards, catch-alls, aliases that need approval and rollbacks appear here."/> }.into_any()
+                        view! { <EmptyState title="Nothing waiting" hint="Resets of critical mailboxes, forwards, catch-alls, aliases that need approval, DNS changes and rollbacks appear here."/> }.into_any()
                     } else {
                         view! {
                             <div class="space-y-3">
@@ -76,6 +76,11 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                                                 <span class="text-zinc-500 text-sm">{format!("· {}", c.tenant_name)}</span>
                                             </div>
                                             <p class="text-sm">{format!("“{}”", c.reason)}</p>
+                                            {match c.kind.as_str() {
+                                                "dns.bulk" => Some(view! { <a class="link text-sm" href=format!("/dns/bulk/{}", c.rollback_of.clone().unwrap_or_else(|| c.id.clone()))>"See the plan: every domain's diff, the canary and the batches"</a> }.into_any()),
+                                                "dns.record" => Some(view! { <a class="link text-sm" href=format!("/domains/{}/dns#dns-changes", c.target_id)>"See it on the domain's DNS page: before, after and the rollback"</a> }.into_any()),
+                                                _ => None,
+                                            }}
                                             {c.rollback_of.clone().map(|o| view! {
                                                 <p class="text-sm text-zinc-600" data-testid="rollback-of">{format!("Undoes change {o}: approving restores what was there before it, if nothing changed since.")}</p>
                                             })}
