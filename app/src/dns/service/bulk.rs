@@ -22,7 +22,9 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::baseline;
-use super::changes::{absolute, check_nameservers, live_at, resolver, swap, writer};
+use super::changes::{
+    absolute, at_primary, check_nameservers, live_at, resolver, swap, writer, AtPrimary,
+};
 use super::update;
 use crate::audit::service::{record, Event};
 use crate::changes::service::{self as changes, NewChange};
@@ -30,7 +32,7 @@ use crate::core::authz::{authorize_in, Action, Actor, Granted};
 use crate::core::db::Tx;
 use crate::core::registry::{Applied, ChangeKind};
 use crate::core::state::AppState;
-use crate::core::{jobs, secrets, AppError, AppResult};
+use crate::core::{jobs, AppError, AppResult};
 use crate::dns::store::{self, BulkItemRow, BulkPlanRow};
 use crate::dns::{BulkInput, BulkItem, BulkPlan};
 use crate::tenancy::service as tenancy;
@@ -334,21 +336,7 @@ pub async fn override_unsafe(
 }
 
 async fn queue_job(tx: &mut Tx, g: &Granted<'_>, p: &BulkPlanRow, now: i64) -> AppResult<()> {
-    jobs::insert(
-        tx.conn(),
-        g,
-        &jobs::NewJob {
-            id: &format!("job_bulk_{}", &secrets::new_id("b")[2..14]),
-            kind: BULK_JOB,
-            tenant_id: &p.tenant_id,
-            state: "queued",
-            progress_total: 0,
-            payload: &json!({ "change_id": p.change_id }),
-            error: None,
-        },
-        now,
-    )
-    .await
+    super::changes::queue_job(tx, g, BULK_JOB, &p.tenant_id, &p.change_id, now).await
 }
 
 /// A plan over many domains (kind `dns.bulk`).
@@ -803,6 +791,26 @@ async fn zone_of(st: &AppState, domain_id: &str, domain: &str) -> AppResult<Stri
         .unwrap_or_else(|| domain.to_string()))
 }
 
+fn rtype_of(it: &BulkItemRow) -> AppResult<update::Rtype> {
+    update::Rtype::from_str(&it.rtype).map_err(AppError::internal)
+}
+
+/// An item's record set at its domain's primary (the domain must still be RFC 2136).
+async fn item_at_primary(
+    st: &AppState,
+    r: &super::resolve::Resolver,
+    it: &BulkItemRow,
+) -> AppResult<AtPrimary> {
+    let d = tenancy::domain(st, &Actor::system("DNS bulk change"), &it.domain_id).await?;
+    let mut c = st.db.pool().acquire().await?;
+    let prov = store::provider(&mut c, &it.domain_id)
+        .await?
+        .filter(|p| p.kind == "rfc2136")
+        .ok_or_else(|| AppError::Conflict("its DNS is now edited by hand".into()))?;
+    drop(c);
+    at_primary(st, r, &d, &prov, &it.fqdn, rtype_of(it)?).await
+}
+
 /// Applies one item: a set already holding its after-value is not sent again (a restart);
 /// one still holding its before-value gets the compare-and-swap; anything else moved.
 async fn apply_item(
@@ -811,16 +819,7 @@ async fn apply_item(
     it: &BulkItemRow,
 ) -> (&'static str, Option<i64>, Option<String>) {
     let attempt = async {
-        let d = tenancy::domain(st, &Actor::system("DNS bulk change"), &it.domain_id).await?;
-        let mut c = st.db.pool().acquire().await?;
-        let prov = store::provider(&mut c, &it.domain_id)
-            .await?
-            .filter(|p| p.kind == "rfc2136")
-            .ok_or_else(|| AppError::Conflict("its DNS is now edited by hand".into()))?;
-        drop(c);
-        let w = writer(st, &d, &prov)?;
-        let rtype = update::Rtype::from_str(&it.rtype).map_err(AppError::internal)?;
-        let live = live_at(r, w.server(), &it.fqdn, rtype).await?;
+        let AtPrimary { w, live, serial } = item_at_primary(st, r, it).await?;
         if baseline::same(&it.rtype, &live.values, &it.after) {
             return Ok((None, "already in place (not sent again)".to_string()));
         }
@@ -830,15 +829,17 @@ async fn apply_item(
                 live.values, it.before
             )));
         }
-        let zone = prov.zone.clone().unwrap_or_else(|| d.name.clone());
-        let serial = r
-            .serial(w.server(), &zone)
-            .await
-            .ok()
-            .flatten()
-            .map(i64::from);
-        swap(&w, r, &it.fqdn, rtype, &live, &it.after, it.ttl as u32).await?;
-        Ok((serial, format!("sent to {}", w.server())))
+        swap(
+            &w,
+            r,
+            &it.fqdn,
+            rtype_of(it)?,
+            &live,
+            &it.after,
+            it.ttl as u32,
+        )
+        .await?;
+        Ok((serial.map(i64::from), format!("sent to {}", w.server())))
     };
     match attempt.await {
         Ok((serial, detail)) => ("applied", serial, Some(detail)),
@@ -854,23 +855,7 @@ async fn roll_back_item(
     it: &BulkItemRow,
 ) -> (&'static str, Option<i64>, Option<String>) {
     let attempt = async {
-        let d = tenancy::domain(st, &Actor::system("DNS bulk change"), &it.domain_id).await?;
-        let mut c = st.db.pool().acquire().await?;
-        let prov = store::provider(&mut c, &it.domain_id)
-            .await?
-            .filter(|p| p.kind == "rfc2136")
-            .ok_or_else(|| AppError::Conflict("its DNS is now edited by hand".into()))?;
-        drop(c);
-        let w = writer(st, &d, &prov)?;
-        let rtype = update::Rtype::from_str(&it.rtype).map_err(AppError::internal)?;
-        let live = live_at(r, w.server(), &it.fqdn, rtype).await?;
-        let zone = prov.zone.clone().unwrap_or_else(|| d.name.clone());
-        let serial = r
-            .serial(w.server(), &zone)
-            .await
-            .ok()
-            .flatten()
-            .map(i64::from);
+        let AtPrimary { w, live, serial } = item_at_primary(st, r, it).await?;
         if baseline::same(&it.rtype, &live.values, &it.before) {
             return Ok((it.serial_before, "holds its before-state".to_string()));
         }
@@ -880,8 +865,17 @@ async fn roll_back_item(
                 live.values
             )));
         }
-        swap(&w, r, &it.fqdn, rtype, &live, &it.before, it.ttl as u32).await?;
-        Ok((serial, format!("restored on {}", w.server())))
+        swap(
+            &w,
+            r,
+            &it.fqdn,
+            rtype_of(it)?,
+            &live,
+            &it.before,
+            it.ttl as u32,
+        )
+        .await?;
+        Ok((serial.map(i64::from), format!("restored on {}", w.server())))
     };
     match attempt.await {
         Ok((serial, detail)) => ("rolled_back", serial, Some(detail)),

@@ -499,6 +499,29 @@ pub(super) async fn live_at(
     })
 }
 
+/// A record set at an RFC 2136 domain's primary: the writer, the set as it serves it now, and
+/// the zone's serial now (what verification waits to see move).
+pub(super) struct AtPrimary {
+    pub(super) w: ZoneWriter,
+    pub(super) live: Live,
+    pub(super) serial: Option<u32>,
+}
+
+pub(super) async fn at_primary(
+    st: &AppState,
+    r: &Resolver,
+    d: &Domain,
+    prov: &ProviderRow,
+    fqdn: &str,
+    rtype: RecordType,
+) -> AppResult<AtPrimary> {
+    let w = writer(st, d, prov)?;
+    let live = live_at(r, w.server(), fqdn, rtype).await?;
+    let zone = prov.zone.as_deref().unwrap_or(&d.name);
+    let serial = r.serial(w.server(), zone).await.ok().flatten();
+    Ok(AtPrimary { w, live, serial })
+}
+
 /// The set as every authoritative nameserver serves it (they must agree), with the serial.
 async fn live_everywhere(
     r: &Resolver,
@@ -658,13 +681,7 @@ pub async fn request_change(
     let rfc = p.as_ref().filter(|p| p.kind == "rfc2136");
     let (before, ttl, zone, server) = match rfc {
         Some(p) => {
-            let w = writer(st, &d, p)?;
-            let live = live_at(&r, w.server(), &fqdn, rtype).await?;
-            let serial = r
-                .serial(w.server(), p.zone.as_deref().unwrap_or(&d.name))
-                .await
-                .ok()
-                .flatten();
+            let AtPrimary { w, live, serial } = at_primary(st, &r, &d, p, &fqdn, rtype).await?;
             (
                 Before {
                     values: live.values,
@@ -768,23 +785,30 @@ async fn domain_of(
     Ok(d)
 }
 
-fn verify_job_id(change_id: &str, n: i64) -> String {
-    format!("job_{}_{n}", change_id.trim_start_matches("chg_"))
-}
-
 /// Queues the verification of a change (a new job each time: apply, entry, rollback).
 async fn queue_verify(tx: &mut Tx, g: &Granted<'_>, x: &ChangeRow, now: i64) -> AppResult<()> {
-    let id = verify_job_id(&x.change_id, now);
+    queue_job(tx, g, VERIFY_JOB, &x.tenant_id, &x.change_id, now).await
+}
+
+/// Queues a job of `kind` about one change request (its payload names the change).
+pub(super) async fn queue_job(
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    kind: &str,
+    tenant_id: &str,
+    change_id: &str,
+    now: i64,
+) -> AppResult<()> {
     jobs::insert(
         tx.conn(),
         g,
         &jobs::NewJob {
-            id: &format!("{id}_{}", &secrets::new_id("v")[2..8]),
-            kind: VERIFY_JOB,
-            tenant_id: &x.tenant_id,
+            id: &secrets::new_id("job"),
+            kind,
+            tenant_id,
             state: "queued",
             progress_total: 0,
-            payload: &json!({ "change_id": x.change_id }),
+            payload: &json!({ "change_id": change_id }),
             error: None,
         },
         now,
@@ -888,10 +912,8 @@ impl ChangeKind for RecordChange {
                 )
             }
             Some(prov) => {
-                let w = writer(st, &d, &prov)?;
-                let live = live_at(&r, w.server(), &p.fqdn, rtype).await?;
-                let zone = prov.zone.clone().unwrap_or_else(|| d.name.clone());
-                let serial = r.serial(w.server(), &zone).await.ok().flatten();
+                let AtPrimary { w, live, serial } =
+                    at_primary(st, &r, &d, &prov, &p.fqdn, rtype).await?;
                 let already = baseline::same(&p.rtype, &live.values, &p.values);
                 if !already && !baseline::same(&p.rtype, &live.values, &b.values) {
                     return Err(moved(&p, &live.values, &b.values));
@@ -997,16 +1019,10 @@ impl ChangeKind for RecordChange {
             .filter(|x| x.kind == "rfc2136")
         {
             Some(prov) => {
-                let w = writer(st, &d, &prov)?;
                 let r = resolver(st)?;
-                let live = live_at(&r, w.server(), &p.fqdn, rtype).await?;
-                let zone = prov.zone.clone().unwrap_or_else(|| d.name.clone());
-                x.serial_before = r
-                    .serial(w.server(), &zone)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(i64::from);
+                let AtPrimary { w, live, serial } =
+                    at_primary(st, &r, &d, &prov, &p.fqdn, rtype).await?;
+                x.serial_before = serial.map(i64::from);
                 swap(
                     &w,
                     &r,
@@ -1347,11 +1363,8 @@ async fn auto_roll_back(
     now: i64,
 ) -> AppResult<()> {
     let rtype = RecordType::from_str(&x.rtype).map_err(AppError::internal)?;
-    let w = writer(st, d, prov)?;
     let r = resolver(st)?;
-    let live = live_at(&r, w.server(), &x.fqdn, rtype).await?;
-    let zone = prov.zone.clone().unwrap_or_else(|| d.name.clone());
-    let serial = r.serial(w.server(), &zone).await.ok().flatten();
+    let AtPrimary { w, live, serial } = at_primary(st, &r, d, prov, &x.fqdn, rtype).await?;
     if !baseline::same(&x.rtype, &live.values, &x.before) {
         if !baseline::same(&x.rtype, &live.values, &x.after) {
             return Err(AppError::Conflict(format!(
