@@ -566,7 +566,7 @@ async fn step(st: &AppState, change_id: &str) -> AppResult<Step> {
                 .collect();
             failed.extend(failed_before);
             let domains = distinct(items.iter().map(|it| it.domain.as_str()));
-            let mut tx = st.db.begin().await?;
+            let tx = st.db.begin().await?;
             let ev = if failed.is_empty() {
                 p.stage = "verify".into();
                 p.deadline = Some(now + st.config.dns_verify_seconds);
@@ -580,19 +580,9 @@ async fn step(st: &AppState, change_id: &str) -> AppResult<Step> {
                     "batch": p.batch, "domains": domains, "failed": failed,
                 }))
             };
-            record(
-                &mut tx,
-                &system,
-                now,
-                ev.target(change_id.to_string()).tenant(p.tenant_id.clone()),
-            )
-            .await?;
-            if !store::move_plan_from(tx.conn(), &g, &p, &from_state, &from_stage, from_batch, now)
-                .await?
-            {
+            if !advance(tx, &g, &p, (&from_state, &from_stage, from_batch), ev, now).await? {
                 return Ok(Step::End);
             }
-            tx.commit().await?;
             Ok(Step::Next)
         }
         "verify" | "verify_rollback" => {
@@ -650,7 +640,7 @@ async fn step(st: &AppState, change_id: &str) -> AppResult<Step> {
             if !all_ok && !past {
                 return Ok(Step::Wait);
             }
-            let mut tx = st.db.begin().await?;
+            let tx = st.db.begin().await?;
             let domains = distinct(items.iter().map(|it| it.domain.as_str()));
             let ev = match (rollback, all_ok) {
                 (false, true) => {
@@ -701,19 +691,9 @@ async fn step(st: &AppState, change_id: &str) -> AppResult<Step> {
                         .details(json!({ "batch": p.batch, "domains": domains, "verified": ok, "note": p.note }))
                 }
             };
-            record(
-                &mut tx,
-                &system,
-                now,
-                ev.target(change_id.to_string()).tenant(p.tenant_id.clone()),
-            )
-            .await?;
-            if !store::move_plan_from(tx.conn(), &g, &p, &from_state, &from_stage, from_batch, now)
-                .await?
-            {
+            if !advance(tx, &g, &p, (&from_state, &from_stage, from_batch), ev, now).await? {
                 return Ok(Step::End);
             }
-            tx.commit().await?;
             Ok(
                 if ["done", "stopped", "undone"].contains(&p.state.as_str()) {
                     Step::End
@@ -742,30 +722,44 @@ async fn step(st: &AppState, change_id: &str) -> AppResult<Step> {
                 )
                 .await?;
             }
-            let mut tx = st.db.begin().await?;
+            let tx = st.db.begin().await?;
             p.stage = "verify_rollback".into();
             p.deadline = Some(now + st.config.dns_verify_seconds);
             let ev = Event::new("dns.bulk_batch_rolled_back").details(json!({
                 "batch": if p.state == "undoing" { None } else { Some(p.batch) },
                 "domains": distinct(items.iter().map(|it| it.domain.as_str())),
             }));
-            record(
-                &mut tx,
-                &system,
-                now,
-                ev.target(change_id.to_string()).tenant(p.tenant_id.clone()),
-            )
-            .await?;
-            if !store::move_plan_from(tx.conn(), &g, &p, &from_state, &from_stage, from_batch, now)
-                .await?
-            {
+            if !advance(tx, &g, &p, (&from_state, &from_stage, from_batch), ev, now).await? {
                 return Ok(Step::End);
             }
-            tx.commit().await?;
             Ok(Step::Next)
         }
         _ => Ok(Step::End),
     }
+}
+
+/// Moves the plan on from exactly where it was (`from`: state, stage, batch), with the step's
+/// audit event, in one transaction. False: another worker moved it first (nothing written).
+async fn advance(
+    mut tx: Tx,
+    g: &Granted<'_>,
+    p: &BulkPlanRow,
+    from: (&str, &str, i64),
+    ev: Event<'_>,
+    now: i64,
+) -> AppResult<bool> {
+    record(
+        &mut tx,
+        g.actor,
+        now,
+        ev.target(p.change_id.clone()).tenant(p.tenant_id.clone()),
+    )
+    .await?;
+    if !store::move_plan_from(tx.conn(), g, p, from.0, from.1, from.2, now).await? {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
 fn capital(s: &str) -> String {
