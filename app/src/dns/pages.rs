@@ -206,7 +206,9 @@ pub fn DomainDnsPage() -> impl IntoView {
                 })}
                 <section class="space-y-2" id="records">
                     <h3 class="font-medium">"Records: expected and observed"</h3>
-                    <div class="card overflow-x-auto">
+                    // relative: the header's screen-reader label (absolute) stays inside the
+                    // scrolling card instead of widening the page.
+                    <div class="card overflow-x-auto relative">
                         <table class="table" data-testid="dns-records">
                             <thead><tr><th>"For"</th><th>"Name"</th><th>"Type"</th><th>"Expected"</th><th>"Observed"</th><th>"Status"</th><th>"Since"</th><th><span class="sr-only">"Restore"</span></th></tr></thead>
                             <tbody>
@@ -466,14 +468,14 @@ fn changes_view(d: &DomainDns, can_manage: bool, can_allow: bool, now: i64) -> i
             {can_manage.then(|| view! {
                 <details class="card p-4" data-testid="ask-change">
                     <summary class="cursor-pointer font-medium">"Ask for a change…"</summary>
-                    <form method="post" action=format!("/domains/{id}/dns/changes") class="mt-3 grid gap-3 sm:grid-cols-2">
+                    <form method="post" action=format!("/domains/{id}/dns/changes") class="mt-3 grid grid-cols-1 gap-3 sm:grid-cols-2 [&>*]:min-w-0">
                         <div>
                             <label class="label" for="chg-name">"Name"</label>
                             <input class="input" id="chg-name" name="name" required maxlength="253" placeholder="@, _dmarc, www"/>
                         </div>
                         <div>
                             <label class="label" for="chg-type">"Type"</label>
-                            <select class="input" id="chg-type" name="rtype">
+                            <select class="input max-w-full" id="chg-type" name="rtype">
                                 {super::service_types().iter().map(|t| view! { <option value=*t>{*t}</option> }).collect_view()}
                             </select>
                         </div>
@@ -497,12 +499,12 @@ fn changes_view(d: &DomainDns, can_manage: bool, can_allow: bool, now: i64) -> i
                 <div class="mt-3 space-y-3">
                     {p.test_result.clone().map(|r| view! { <p class="text-sm" data-testid="provider-test">{r}</p> })}
                     {can_manage.then(|| view! {
-                        <form method="post" action=format!("/domains/{id}/dns/provider") class="grid gap-3 sm:grid-cols-2">
+                        <form method="post" action=format!("/domains/{id}/dns/provider") class="grid grid-cols-1 gap-3 sm:grid-cols-2 [&>*]:min-w-0">
                             <div class="sm:col-span-2">
                                 <label class="label" for="prov-kind">"Managed"</label>
-                                <select class="input" id="prov-kind" name="kind">
-                                    <option value="manual" selected=!rfc>"By hand (someone edits the zone elsewhere)"</option>
-                                    <option value="rfc2136" selected=rfc>"RFC 2136: Mailward updates the primary nameserver, signed with TSIG"</option>
+                                <select class="input max-w-full" id="prov-kind" name="kind">
+                                    <option value="manual" selected=!rfc>"By hand"</option>
+                                    <option value="rfc2136" selected=rfc>"RFC 2136 (Mailward updates it)"</option>
                                 </select>
                             </div>
                             <div>
@@ -519,7 +521,7 @@ fn changes_view(d: &DomainDns, can_manage: bool, can_allow: bool, now: i64) -> i
                             </div>
                             <div>
                                 <label class="label" for="prov-alg">"Algorithm"</label>
-                                <select class="input" id="prov-alg" name="tsig_algorithm">
+                                <select class="input max-w-full" id="prov-alg" name="tsig_algorithm">
                                     {["hmac-sha256", "hmac-sha384", "hmac-sha512"].into_iter().map(|a| view! {
                                         <option value=a selected=p.tsig_algorithm.as_deref() == Some(a)>{a}</option>
                                     }).collect_view()}
@@ -579,7 +581,7 @@ fn change_card(domain_id: &str, c: &DnsChange, can_manage: bool, now: i64) -> im
                 <span class="text-xs text-zinc-500">{format!("asked by {} ", c.requested_by)}<Time at=c.requested_at now=now/>{c.decided_by.clone().map(|d| format!(" · approved by {d}"))}</span>
             </div>
             <p class="text-sm">{format!("“{}”", c.reason)}</p>
-            <div class="grid gap-1 text-xs font-mono sm:grid-cols-2">
+            <div class="grid grid-cols-1 gap-1 text-xs font-mono sm:grid-cols-2 [&>*]:min-w-0">
                 <div class="break-all"><span class="font-sans text-zinc-500">"Before: "</span>{values_text(&c.before)}</div>
                 <div class="break-all"><span class="font-sans text-zinc-500">"After: "</span>{values_text(&c.after)}</div>
             </div>
@@ -767,7 +769,7 @@ pub fn TemplatesPageView() -> impl IntoView {
                                         <input class="input font-mono" id=id("spf") name="spf" value=t.spf.clone() required/>
                                     </div>
                                     <label class="flex items-center gap-2 text-sm"><input type="checkbox" name="dkim" checked=t.dkim/>"Signs with DKIM (a key per domain)"</label>
-                                    <div class="grid gap-3 sm:grid-cols-2">
+                                    <div class="grid grid-cols-1 gap-3 sm:grid-cols-2 [&>*]:min-w-0">
                                         <div>
                                             <label class="label" for=id("dmarc")>"DMARC policy"</label>
                                             <select class="input" id=id("dmarc") name="dmarc_policy">
@@ -893,24 +895,24 @@ pub fn BulkListPageView() -> impl IntoView {
                     }}
                 </section>
                 {(!p.tenants.is_empty()).then(|| view! {
-                    <form method="post" action="/dns/bulk" class="card p-5 grid gap-3 sm:grid-cols-2" data-testid="bulk-form">
+                    <form method="post" action="/dns/bulk" class="card p-5 grid grid-cols-1 gap-3 sm:grid-cols-2 [&>*]:min-w-0" data-testid="bulk-form">
                         <h2 class="sm:col-span-2 font-medium">"Plan a change"</h2>
                         <div>
                             <label class="label" for="bk-tenant">"Tenant"</label>
-                            <select class="input" id="bk-tenant" name="tenant">
+                            <select class="input max-w-full" id="bk-tenant" name="tenant">
                                 {p.tenants.iter().map(|(slug, name)| view! { <option value=slug.clone()>{name.clone()}</option> }).collect_view()}
                             </select>
                         </div>
                         <div>
                             <label class="label" for="bk-op">"What"</label>
-                            <select class="input" id="bk-op" name="operation">
-                                <option value="restore">"Restore the baseline (every record set that differs)"</option>
-                                <option value="set">"Set one record set on every domain"</option>
+                            <select class="input max-w-full" id="bk-op" name="operation">
+                                <option value="restore">"Restore the baseline"</option>
+                                <option value="set">"Set one record set"</option>
                             </select>
                         </div>
                         <div>
                             <label class="label" for="bk-category">"Category"</label>
-                            <select class="input" id="bk-category" name="category">
+                            <select class="input max-w-full" id="bk-category" name="category">
                                 <option value="">"Any"</option>
                                 {p.categories.iter().map(|(k, l)| view! { <option value=k.clone()>{l.clone()}</option> }).collect_view()}
                             </select>
@@ -922,7 +924,7 @@ pub fn BulkListPageView() -> impl IntoView {
                         <label class="sm:col-span-2 inline-flex items-center gap-2 text-sm">
                             <input type="checkbox" name="only_drifted" value="on"/>"Only domains whose DNS differs from the baseline now"
                         </label>
-                        <fieldset class="sm:col-span-2 grid gap-3 sm:grid-cols-3 rounded-lg border border-zinc-200 p-3">
+                        <fieldset class="sm:col-span-2 grid grid-cols-1 gap-3 sm:grid-cols-3 [&>*]:min-w-0 rounded-lg border border-zinc-200 p-3">
                             <legend class="px-1 text-xs text-zinc-500">"For “set one record set”"</legend>
                             <div>
                                 <label class="label" for="bk-name">"Name"</label>
@@ -930,7 +932,7 @@ pub fn BulkListPageView() -> impl IntoView {
                             </div>
                             <div>
                                 <label class="label" for="bk-type">"Type"</label>
-                                <select class="input" id="bk-type" name="rtype">
+                                <select class="input max-w-full" id="bk-type" name="rtype">
                                     {["TXT", "MX", "A", "AAAA", "CNAME", "SRV"].into_iter().map(|t| view! { <option value=t>{t}</option> }).collect_view()}
                                 </select>
                             </div>
