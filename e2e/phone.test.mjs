@@ -49,7 +49,8 @@ test('every console page fits a phone, and the menu reaches them', async () => {
   await shot(page, '71-phone-menu-open');
   await menu.locator('nav a[href="/routing"]').click();
   await page.waitForURL(`${mw.base}/routing`);
-  assert.ok(await page.getByRole('heading', { name: 'Routing' }).isVisible());
+  // The URL changes before the routed page has rendered (client-side navigation): wait for it.
+  await page.getByRole('heading', { name: 'Routing', exact: true }).waitFor({ state: 'visible', timeout: 10000 });
 
   // On a wide screen the sidebar is back and the menu button gone.
   await page.setViewportSize({ width: 1280, height: 800 });
