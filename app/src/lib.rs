@@ -12,6 +12,7 @@ pub mod changes;
 pub mod dashboard;
 pub mod dns;
 pub mod imports;
+pub mod incidents;
 pub mod mailboxes;
 pub mod monitoring;
 pub mod portal;
@@ -77,6 +78,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/alerts") view=monitoring::pages::AlertsPageView ssr=ssr.clone()/>
                 <Route path=path!("/alerts/destinations") view=monitoring::pages::DestinationsPageView ssr=ssr.clone()/>
                 <Route path=path!("/alerts/rules") view=monitoring::pages::RulesPageView ssr=ssr.clone()/>
+                <Route path=path!("/incidents") view=incidents::pages::IncidentsPageView ssr=ssr.clone()/>
+                <Route path=path!("/incidents/:id") view=incidents::pages::IncidentPageView ssr=ssr.clone()/>
                 <Route path=path!("/portal") view=portal::PortalPage ssr=ssr.clone()/>
                 <Route path=path!("/plans") view=tenancy::pages::PlansPage ssr=ssr.clone()/>
                 <Route path=path!("/mailboxes") view=mailboxes::pages::MailboxesListPage ssr=ssr.clone()/>

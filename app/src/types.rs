@@ -439,3 +439,33 @@ mod named_enum_tests {
         assert_eq!(RouteKind::Catchall.to_string(), "catchall");
     }
 }
+
+// ---------- incidents the gate knows about ----------
+
+/// An incident in force (declared, not ended), as the gate and every page's banner see it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ActiveIncident {
+    pub id: String,
+    /// The tenant it holds for; none: the whole platform.
+    pub tenant_id: Option<String>,
+    pub tenant_name: Option<String>,
+    pub title: String,
+    /// Since when what happened is distrusted (T).
+    pub since_at: i64,
+    pub declared_at: i64,
+}
+
+impl ActiveIncident {
+    /// Whether it holds for objects of `tenant_id` (a platform incident holds for all).
+    pub fn covers(&self, tenant_id: &str) -> bool {
+        self.tenant_id.as_deref().is_none_or(|t| t == tenant_id)
+    }
+    /// How messages name it.
+    pub fn name(&self) -> String {
+        match &self.tenant_name {
+            Some(t) => format!("the incident \u{201c}{}\u{201d} ({t})", self.title),
+            None => format!("the platform incident \u{201c}{}\u{201d}", self.title),
+        }
+    }
+}

@@ -129,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::imports::http::routes())
         .merge(app::dns::http::routes())
         .merge(app::monitoring::http::routes())
+        .merge(app::incidents::http::routes())
         .merge(app::api::routes())
         .with_state(state.clone());
 

@@ -7,6 +7,7 @@ mod changes;
 mod dns;
 mod dns_changes;
 mod imports;
+mod incidents;
 mod mailboxes;
 mod mailplane;
 mod matrix;

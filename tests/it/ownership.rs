@@ -51,6 +51,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("alert_deliveries", "app/src/monitoring/store.rs"),
     ("dmarc_reports", "app/src/dns/store.rs"),
     ("dmarc_rows", "app/src/dns/store.rs"),
+    ("incidents", "app/src/incidents/store.rs"),
     ("audit_events", "app/src/audit/store.rs"),
     ("audit_head", "app/src/audit/store.rs"),
     // The job queue belongs to core; import jobs are rows of it.
@@ -782,6 +783,7 @@ fn core_knows_no_capability() {
         "changes",
         "dashboard",
         "imports",
+        "incidents",
         "mailboxes",
         "portal",
         "routing",

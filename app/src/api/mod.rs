@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::audit::rest::routes())
         .merge(crate::dns::rest::routes())
         .merge(crate::monitoring::rest::routes())
+        .merge(crate::incidents::rest::routes())
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -59,10 +60,11 @@ impl FromRequestParts<AppState> for ApiActor {
             .get::<ClientInfo>()
             .cloned()
             .unwrap_or_default();
-        Ok(ApiActor(
-            crate::auth::service::actor_from_token(st, bearer, client.ip, client.user_agent)
-                .await?,
-        ))
+        let a = crate::auth::service::actor_from_token(st, bearer, client.ip, client.user_agent)
+            .await?;
+        // Under the incidents in force over the token's tenants (the gate freezes for them).
+        let incidents = crate::incidents::service::in_force(&st.db, &a.tenants).await?;
+        Ok(ApiActor(a.under(incidents)))
     }
 }
 
@@ -101,7 +103,9 @@ impl utoipa::Modify for BearerScheme {
         crate::dns::rest::plan_bulk, crate::dns::rest::list_bulk, crate::dns::rest::get_bulk, crate::dns::rest::override_bulk,
         crate::monitoring::rest::list_alerts, crate::monitoring::rest::acknowledge_alert, crate::monitoring::rest::resolve_alert,
         crate::monitoring::rest::list_destinations, crate::monitoring::rest::create_destination, crate::monitoring::rest::delete_destination, crate::monitoring::rest::test_destination,
-        crate::monitoring::rest::get_rules, crate::monitoring::rest::put_rules),
+        crate::monitoring::rest::get_rules, crate::monitoring::rest::put_rules,
+        crate::incidents::rest::list_incidents, crate::incidents::rest::declare_incident, crate::incidents::rest::get_incident,
+        crate::incidents::rest::request_end, crate::incidents::rest::keep_open, crate::incidents::rest::confirm_end),
     components(schemas(identity::Me, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
         crate::tenancy::Domain, crate::tenancy::service::NewTenant,
@@ -124,7 +128,8 @@ impl utoipa::Modify for BearerScheme {
         crate::dns::BulkInput, crate::dns::BulkPlan, crate::dns::BulkItem, crate::dns::rest::BulkOverride,
         crate::monitoring::Alert, crate::monitoring::rest::AlertNote, crate::monitoring::Destination, crate::monitoring::Delivery,
         crate::monitoring::rest::NewDestinationBody, crate::monitoring::rest::CreatedDestination,
-        crate::monitoring::Thresholds, crate::monitoring::TenantRules, crate::monitoring::RulesChange)),
+        crate::monitoring::Thresholds, crate::monitoring::TenantRules, crate::monitoring::RulesChange,
+        crate::incidents::Incident, crate::incidents::NewIncident, crate::incidents::rest::EndNote)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

@@ -87,7 +87,18 @@ pub async fn session_user(
             let _ = session.flush().await;
         } else {
             match service::current_user(&st, &uid).await {
-                Ok(Some(u)) => {
+                Ok(Some(mut u)) => {
+                    // The incidents in force over this person's tenants: the banner on
+                    // every page, and what the gate freezes for them.
+                    match crate::incidents::service::in_force(
+                        &st.db,
+                        &crate::core::authz::TenantScope::from_ids(u.tenant_ids.clone()),
+                    )
+                    .await
+                    {
+                        Ok(list) => u.incidents = list,
+                        Err(e) => return e.into_response(),
+                    }
                     // Slide the idle expiry (and "last seen") without a write per request.
                     let seen = session.get::<i64>(keys::SEEN_AT).await.ok().flatten();
                     if seen.is_none_or(|s| now - s >= 60) {

@@ -29,6 +29,10 @@ pub struct CurrentUser {
     pub role: Role,
     /// The tenants this person may see; `None` means all of them.
     pub tenant_ids: Option<Vec<String>>,
+    /// Incidents in force over those tenants (or the platform): the banner on every page,
+    /// and what the gate freezes for this person.
+    #[serde(default)]
+    pub incidents: Vec<crate::types::ActiveIncident>,
 }
 
 /// A one-shot message shown after a form post (success or error).

@@ -763,6 +763,8 @@ pub async fn current_user(st: &AppState, user_id: &str) -> AppResult<Option<supe
         display_name: u.display_name,
         role: u.role,
         tenant_ids,
+        // Loaded by the web side that resolves the session (`http::session_user`).
+        incidents: Vec::new(),
     }))
 }
 
@@ -776,6 +778,7 @@ pub fn actor_for(user: &super::CurrentUser, ip: Option<String>, ua: Option<Strin
         ip,
         ua,
     )
+    .under(user.incidents.clone())
 }
 
 pub async fn record_signout(st: &AppState, actor: &Actor) -> AppResult<()> {

@@ -22,7 +22,9 @@ use serde_json::Value;
 
 use super::{store, ChangeRequest, ChangeState};
 use crate::audit::service::{record, Event};
-use crate::core::authz::{authorize, authorize_in, Action, Actor, Granted};
+use crate::core::authz::{
+    authorize, authorize_in, authorize_protective_in, Action, Actor, Granted,
+};
 use crate::core::db::Tx;
 use crate::core::registry::{Applied, ChangeKind};
 use crate::core::secrets;
@@ -129,12 +131,20 @@ async fn explain(st: &AppState, actor: &Actor, id: &str) -> AppError {
 pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<ChangeRequest> {
     let c = get(st, actor, id).await?;
     // Two proofs: approving (the queue's rows) and the kind's own action (what applying does).
-    let kg = authorize_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
-    let g = authorize_in(actor, Action::ApproveChanges, &c.tenant_id)?;
+    // While an incident holds, only protective approvals pass: rollbacks, and what the
+    // kind says puts a known-good state back.
+    let kind = st.kinds.change_kind(&c.kind)?;
+    let gate = if c.rollback_of.is_some() || kind.protective(&c) {
+        authorize_protective_in
+    } else {
+        authorize_in
+    };
+    let kg = gate(actor, kind.action(), &c.tenant_id)?;
+    let g = gate(actor, Action::ApproveChanges, &c.tenant_id)?;
     let me = g.actor.user_id.clone().ok_or(AppError::Forbidden)?;
     if c.state == ChangeState::Pending && c.requested_by.as_deref() != Some(me.as_str()) {
         // The kind may hold the request back (it stays pending), saying why.
-        st.kinds.change_kind(&c.kind)?.precheck(st, &c).await?;
+        kind.precheck(st, &c).await?;
     }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
@@ -148,7 +158,6 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
         .details(serde_json::json!({ "kind": c.kind, "target": c.target_label }))
         .tenant(c.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
-    let kind = st.kinds.change_kind(&c.kind)?;
     let applied = match &c.rollback_of {
         None => kind.apply(st, &mut tx, &kg, &c, now).await,
         Some(original) => roll_back_in(st, &mut tx, &g, &kg, kind, original, now).await,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::AppError;
 
-pub use crate::types::Role;
+pub use crate::types::{ActiveIncident, Role};
 
 /// An API token's scopes narrow what its creator could do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,6 +78,9 @@ pub struct Actor {
     pub tenants: TenantScope,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The incidents in force over the actor's tenants (loaded with the actor, per request):
+    /// [`authorize`] refuses what they freeze ([`Action::frozen`]).
+    pub incidents: Vec<ActiveIncident>,
     /// Private: an `Actor` cannot be written as a struct literal outside this module, so
     /// every actor comes from a constructor below — the system's, the anonymous one, or
     /// [`Actor::signed_in`], which only the authentication code calls (a test keeps it so).
@@ -94,6 +97,7 @@ impl Actor {
             tenants: TenantScope::All,
             ip: None,
             user_agent: None,
+            incidents: Vec::new(),
             _sealed: (),
         }
     }
@@ -118,8 +122,15 @@ impl Actor {
             tenants,
             ip,
             user_agent,
+            incidents: Vec::new(),
             _sealed: (),
         }
+    }
+    /// The same actor under the incidents in force over its tenants (authentication loads
+    /// them with the actor: `incidents::service::in_force`).
+    pub fn under(mut self, incidents: Vec<ActiveIncident>) -> Actor {
+        self.incidents = incidents;
+        self
     }
     /// Test fixtures only (the `test-support` feature, enabled by the test crate; the
     /// `mailward` binary is built without it).
@@ -145,6 +156,7 @@ impl Actor {
             tenants: TenantScope::Only(vec![]),
             ip,
             user_agent,
+            incidents: Vec::new(),
             _sealed: (),
         }
     }
@@ -205,10 +217,24 @@ pub enum Action {
     ViewAlerts,
     /// Acknowledge and resolve alerts.
     ManageAlerts,
+    /// Reset a mailbox's password (send a reset link); "lock now" alone is [`Action::ManageMailboxes`].
+    ResetMailbox,
+    /// Ask for or change a route (alias, forward, catch-all) or a tenant's routing policy.
+    ChangeRouting,
+    /// Ask for a DNS change (one record set or a bulk plan) or change where a zone is managed.
+    ChangeDns,
+    /// Import mailboxes from a file.
+    ImportMailboxes,
+    /// Declare incidents, end them (a second person), revoke access in one step.
+    ManageIncidents,
+    /// Read incidents (everyone concerned sees the banner; this is the incident itself).
+    ViewIncidents,
+    /// A mailbox owner asks for a forward of their own mailbox (only mailbox owners).
+    ChangeOwnRouting,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 28] = [
         Action::ViewDashboard,
         Action::ViewOperators,
         Action::ManageOperators,
@@ -230,7 +256,36 @@ impl Action {
         Action::ManageDnsBaselines,
         Action::ViewAlerts,
         Action::ManageAlerts,
+        Action::ResetMailbox,
+        Action::ChangeRouting,
+        Action::ChangeDns,
+        Action::ImportMailboxes,
+        Action::ManageIncidents,
+        Action::ViewIncidents,
+        Action::ChangeOwnRouting,
     ];
+
+    /// What an incident in force freezes: the operations an intruder uses to get in or stay
+    /// in (resets, invite links, routing and DNS changes, new access, API tokens, imports,
+    /// approvals, the DNS baselines). Protective operations — lock, revoke, disable, offboard,
+    /// roll back, restore — are other actions, or pass [`authorize_protective_in`].
+    pub fn frozen(self) -> bool {
+        use Action::*;
+        matches!(
+            self,
+            RevealInvite
+                | CreateApiToken
+                | ManageOperators
+                | InviteTenantUser
+                | ApproveChanges
+                | ManageDnsBaselines
+                | ResetMailbox
+                | ChangeRouting
+                | ChangeOwnRouting
+                | ChangeDns
+                | ImportMailboxes
+        )
+    }
 
     /// The API-token scope an action needs.
     pub fn scope(self) -> Scope {
@@ -239,7 +294,8 @@ impl Action {
             Action::ViewDashboard
             | Action::ViewOperators
             | Action::ViewTenants
-            | Action::ViewAlerts => Scope::Read,
+            | Action::ViewAlerts
+            | Action::ViewIncidents => Scope::Read,
             Action::ManageTenants
             | Action::ManageDomains
             | Action::ManagePlans
@@ -249,7 +305,13 @@ impl Action {
             | Action::ManageOwnMailbox
             | Action::OverrideVerification
             | Action::ManageDnsBaselines
-            | Action::ManageAlerts => Scope::Write,
+            | Action::ManageAlerts
+            | Action::ResetMailbox
+            | Action::ChangeRouting
+            | Action::ChangeDns
+            | Action::ImportMailboxes
+            | Action::ManageIncidents
+            | Action::ChangeOwnRouting => Scope::Write,
             Action::ManageOperators
             | Action::RevealInvite
             | Action::RevokeInvite
@@ -262,7 +324,10 @@ impl Action {
     fn browser_only(self) -> bool {
         matches!(
             self,
-            Action::RevealInvite | Action::CreateApiToken | Action::ManageOwnMailbox
+            Action::RevealInvite
+                | Action::CreateApiToken
+                | Action::ManageOwnMailbox
+                | Action::ChangeOwnRouting
         )
     }
 }
@@ -271,7 +336,7 @@ impl Action {
 /// actor's [`TenantScope`] in [`authorize_in`].)
 pub fn role_allows(role: Role, action: Action) -> bool {
     use Action::*;
-    if action == ManageOwnMailbox {
+    if matches!(action, ManageOwnMailbox | ChangeOwnRouting) {
         // Only a mailbox's owner, never a console role (see `decide`).
         return false;
     }
@@ -279,6 +344,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
         Role::Owner => true,
         // Operators run the platform but do not manage its operators or price list.
         // Nor do they vouch for a domain's DNS without proof, or change the DNS baselines.
+        // Owners and operators declare and end incidents.
         Role::Operator => !matches!(
             action,
             ManageOperators | ManagePlans | OverrideVerification | ManageDnsBaselines
@@ -297,6 +363,11 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | CreateApiToken
                 | ViewAlerts
                 | ManageAlerts
+                | ResetMailbox
+                | ChangeRouting
+                | ChangeDns
+                | ImportMailboxes
+                | ViewIncidents
         ),
         // A client viewer reads; the only thing they change is their own sign-ins. (Alerts:
         // only those of a tenant that shows them to its viewers — the monitoring store.)
@@ -310,7 +381,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
 /// The decision as a pure function (unit-tested as a matrix).
 pub fn decide(actor: &Actor, action: Action) -> bool {
     if actor.mailbox_id().is_some() {
-        return action == Action::ManageOwnMailbox;
+        return matches!(action, Action::ManageOwnMailbox | Action::ChangeOwnRouting);
     }
     let Some(role) = actor.role else {
         return false;
@@ -381,15 +452,58 @@ pub fn authorize_in<'a>(
     if actor.is_anonymous() {
         return Err(AppError::Unauthorized("sign in first".into()));
     }
-    if !actor.tenants.contains(tenant_id) {
-        return Err(AppError::NotFound);
+    let mut g = authorize_protective_in(actor, action, tenant_id)?;
+    if action.frozen() {
+        if let Some(i) = actor.incidents.iter().find(|i| i.covers(tenant_id)) {
+            return Err(frozen_by(i));
+        }
     }
-    let mut g = authorize(actor, action)?;
     g.tenant = Some(tenant_id.to_string());
     Ok(g)
 }
 
+/// Like [`authorize_in`], for a protective use of a frozen action that an incident must not
+/// stop: approving a rollback or a restore of the known-good state, ending an incident.
+pub fn authorize_protective_in<'a>(
+    actor: &'a Actor,
+    action: Action,
+    tenant_id: &str,
+) -> Result<Granted<'a>, AppError> {
+    if actor.is_anonymous() {
+        return Err(AppError::Unauthorized("sign in first".into()));
+    }
+    if !actor.tenants.contains(tenant_id) {
+        return Err(AppError::NotFound);
+    }
+    let mut g = decided(actor, action)?;
+    g.tenant = Some(tenant_id.to_string());
+    Ok(g)
+}
+
+/// Authorizes an action in the actor's tenants. A frozen action is refused while any
+/// incident holds over them (which tenant it will touch is not known yet).
 pub fn authorize(actor: &Actor, action: Action) -> Result<Granted<'_>, AppError> {
+    let g = decided(actor, action)?;
+    if action.frozen() {
+        if let Some(i) = actor.incidents.first() {
+            return Err(frozen_by(i));
+        }
+    }
+    Ok(g)
+}
+
+/// The refusal that names the incident.
+fn frozen_by(i: &ActiveIncident) -> AppError {
+    AppError::Frozen(format!(
+        "Frozen by {} (declared {}): resets, invite links, routing and DNS changes, new access, \
+         API tokens, imports and approvals wait until it ends. Locking, revoking, offboarding, \
+         rollbacks and restores still work.",
+        i.name(),
+        crate::core::clock::format_utc(i.declared_at),
+    ))
+}
+
+fn decided(actor: &Actor, action: Action) -> Result<Granted<'_>, AppError> {
     if actor.is_anonymous() {
         return Err(AppError::Unauthorized("sign in first".into()));
     }
@@ -422,6 +536,7 @@ mod tests {
             },
             ip: None,
             user_agent: None,
+            incidents: Vec::new(),
             _sealed: (),
         }
     }
@@ -456,6 +571,13 @@ mod tests {
                 // Client viewers: not until a tenant may choose to show them its alerts.
                 ViewAlerts => [true, true, true, true],
                 ManageAlerts => [true, true, true, false],
+                ResetMailbox => [true, true, true, false],
+                ChangeRouting => [true, true, true, false],
+                ChangeDns => [true, true, true, false],
+                ImportMailboxes => [true, true, true, false],
+                ManageIncidents => [true, true, false, false],
+                ViewIncidents => [true, true, true, false],
+                ChangeOwnRouting => [false, false, false, false],
             }
         };
         for action in Action::ALL {
@@ -516,13 +638,14 @@ mod tests {
             tenants: TenantScope::Only(vec!["ten_a".into()]),
             ip: None,
             user_agent: None,
+            incidents: Vec::new(),
             _sealed: (),
         };
         assert!(!owner.is_anonymous());
         for action in Action::ALL {
             assert_eq!(
                 decide(&owner, action),
-                action == Action::ManageOwnMailbox,
+                matches!(action, Action::ManageOwnMailbox | Action::ChangeOwnRouting),
                 "{action:?}"
             );
         }
@@ -530,6 +653,55 @@ mod tests {
             authorize_in(&owner, Action::ManageOwnMailbox, "ten_b"),
             Err(AppError::NotFound)
         ));
+    }
+
+    #[test]
+    fn an_incident_freezes_its_tenant_only_and_names_itself() {
+        let inc = |tenant: Option<&str>| ActiveIncident {
+            id: "inc_1".into(),
+            tenant_id: tenant.map(str::to_string),
+            tenant_name: tenant.map(|_| "Acme".to_string()),
+            title: "Operator takeover".into(),
+            since_at: 0,
+            declared_at: 0,
+        };
+        let op = user(Role::Operator).under(vec![inc(Some("ten_a"))]);
+        for action in Action::ALL {
+            if !decide(&op, action) {
+                continue;
+            }
+            let here = authorize_in(&op, action, "ten_a");
+            if action.frozen() {
+                match here {
+                    Err(AppError::Frozen(m)) => {
+                        assert!(m.contains("Operator takeover") && m.contains("Acme"), "{m}")
+                    }
+                    other => panic!("{action:?} in the frozen tenant: {other:?}"),
+                }
+                // Not knowing the tenant, the gate refuses while any incident holds.
+                assert!(matches!(authorize(&op, action), Err(AppError::Frozen(_))));
+                // A protective use passes.
+                assert!(authorize_protective_in(&op, action, "ten_a").is_ok());
+            } else {
+                assert!(here.is_ok(), "{action:?} is not frozen");
+            }
+            // Another tenant is not frozen.
+            assert!(
+                authorize_in(&op, action, "ten_b").is_ok(),
+                "{action:?} other tenant"
+            );
+        }
+        // A platform incident freezes every tenant.
+        let op = user(Role::Operator).under(vec![inc(None)]);
+        assert!(matches!(
+            authorize_in(&op, Action::ResetMailbox, "ten_b"),
+            Err(AppError::Frozen(m)) if m.contains("platform incident")
+        ));
+        assert!(authorize_in(&op, Action::ManageMailboxes, "ten_b").is_ok());
+        // The protective side: locking/offboarding (ManageMailboxes) and handling incidents
+        // are never frozen.
+        assert!(!Action::ManageMailboxes.frozen());
+        assert!(!Action::ManageIncidents.frozen());
     }
 
     #[test]

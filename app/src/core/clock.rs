@@ -29,3 +29,10 @@ impl Clock {
         self.offset.load(Ordering::Relaxed)
     }
 }
+
+/// A time for messages: `2026-12-03 15:04 UTC`.
+pub fn format_utc(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}

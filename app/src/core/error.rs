@@ -18,6 +18,9 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// Refused while an incident holds: the message names the incident (423).
+    #[error("{0}")]
+    Frozen(String),
     #[error("{0}")]
     TooManyRequests(String),
     /// Something Mailward depends on (outgoing mail) failed; the message says what was and
@@ -53,6 +56,7 @@ impl AppError {
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Frozen(_) => StatusCode::LOCKED,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Config(_) | AppError::Db(_) | AppError::Internal(_) => {

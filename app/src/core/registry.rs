@@ -36,6 +36,11 @@ pub trait ChangeKind: Send + Sync {
     /// What whoever decides a request of this kind must hold in its tenant (besides
     /// [`Action::ApproveChanges`]), and whoever asks for its rollback.
     fn action(&self) -> Action;
+    /// Whether approving `c` is protective — it puts a known-good state back — so that an
+    /// incident in force does not freeze it (rollbacks always are).
+    fn protective(&self, _c: &ChangeRequest) -> bool {
+        false
+    }
     /// Refuses an approval without deciding the request (it stays pending), e.g. a bulk DNS
     /// plan that must first be overridden as unsafe. Runs before the approval is recorded.
     async fn precheck(&self, _st: &AppState, _c: &ChangeRequest) -> AppResult<()> {

@@ -89,6 +89,8 @@ pub async fn preview(
         .await?
         .ok_or(AppError::NotFound)?;
     let g = authorize_in(actor, Action::ManageMailboxes, &tenant.id)?;
+    // Frozen while an incident holds (the gate names it).
+    authorize_in(actor, Action::ImportMailboxes, &tenant.id)?;
     refuse_suspended(&tenant)?;
     let records = parse_csv(csv).map_err(AppError::Invalid)?;
     let Some((_, first)) = records.first() else {
@@ -299,6 +301,7 @@ fn refuse_suspended(t: &crate::tenancy::Tenant) -> AppResult<()> {
 pub async fn start(st: &AppState, actor: &Actor, id: &str) -> AppResult<ImportJob> {
     let job = get(st, actor, id).await?;
     let g = authorize_in(actor, Action::ManageMailboxes, &job.tenant_id)?;
+    authorize_in(actor, Action::ImportMailboxes, &job.tenant_id)?;
     let view = authorize(actor, Action::ViewTenants)?;
     let tenant = crate::tenancy::store::tenant(&st.db, &view, &job.tenant_id)
         .await?

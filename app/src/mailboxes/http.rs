@@ -370,7 +370,15 @@ pub async fn owner_of(
             if seen.is_none_or(|s| now - s >= 60) {
                 let _ = session.insert(keys::SEEN_AT, now).await;
             }
-            Some(a)
+            // Under the incidents in force over the mailbox's tenant: the gate freezes an
+            // owner's new forwards too. Unknown (the database failed): not signed in.
+            match crate::incidents::service::in_force(&st.db, &a.tenants).await {
+                Ok(list) => Some(a.under(list)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "incidents in force could not be read");
+                    None
+                }
+            }
         }
         _ => {
             let _ = session.flush().await;

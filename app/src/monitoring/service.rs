@@ -849,6 +849,14 @@ pub async fn alerts(st: &AppState, actor: &Actor, state: Option<&str>) -> AppRes
     Ok(list)
 }
 
+/// One alert in the actor's scope.
+pub async fn alert(st: &AppState, actor: &Actor, id: &str) -> AppResult<Alert> {
+    let view = authorize(actor, Action::ViewAlerts)?;
+    store::get(&st.db, &view, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
 /// Open alerts in the actor's scope, by severity (the dashboard's badge); empty for those
 /// who may not see alerts.
 pub async fn open_counts(st: &AppState, actor: &Actor) -> AppResult<Vec<(String, i64)>> {

@@ -13,6 +13,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/routing", "Routing", "M4 7h11l-3-3m3 3l-3 3M20 17H9l3 3m-3-3l3-3"),
     ("/approvals", "Approvals", "M9 12l2 2 4-4m5 2a8 8 0 11-16 0 8 8 0 0116 0z"),
     ("/alerts", "Alerts", "M12 9v4m0 4h.01M10.3 3.9L1.8 18a2 2 0 001.7 3h17a2 2 0 001.7-3L13.7 3.9a2 2 0 00-3.4 0z"),
+    ("/incidents", "Incidents", "M12 3l8 4v5c0 5-3.5 8-8 9-4.5-1-8-4-8-9V7l8-4zm0 6v4m0 3h.01"),
     ("/dns/templates", "DNS baselines", "M4 5h16v4H4zM4 15h16v4H4zM8 7h.01M8 17h.01"),
     ("/dns/bulk", "DNS changes", "M4 6h10M4 12h16M4 18h10M17 4l3 2-3 2M17 16l3 2-3 2"),
     ("/audit", "Audit", "M9 5h6m-6 4h6m-6 4h4M6 3h12v18H6z"),
@@ -92,6 +93,36 @@ pub fn Layout(
         </div>
     })
     };
+    // Incidents in force over this person's tenants: a red banner on every page (client
+    // viewers too), linking to the incident for those who may read it.
+    let incidents = shell
+        .user
+        .as_ref()
+        .map(|u| u.incidents.clone())
+        .unwrap_or_default();
+    let banner = (!incidents.is_empty()).then(|| {
+        view! {
+            <div class="bg-red-700 text-white px-4 md:px-8 py-3 text-sm space-y-1" role="alert" data-testid="incident-banner">
+                {incidents.into_iter().map(|i| {
+                    let scope = i.tenant_name.clone().unwrap_or_else(|| "the whole platform".into());
+                    let since = chrono::DateTime::from_timestamp(i.since_at, 0)
+                        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                        .unwrap_or_default();
+                    view! {
+                        <p>
+                            <span class="font-semibold">"Incident in force: "</span>
+                            {if viewer {
+                                view! { <span>{i.title.clone()}</span> }.into_any()
+                            } else {
+                                view! { <a class="underline font-medium" href=format!("/incidents/{}", i.id)>{i.title.clone()}</a> }.into_any()
+                            }}
+                            {format!(" \u{2014} {scope}, distrusting what happened since {since}. Risky operations are frozen; locking, revoking and rollbacks still work.")}
+                        </p>
+                    }
+                }).collect_view()}
+            </div>
+        }
+    });
     let brand = || {
         view! {
             <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-600 text-white text-sm">"M"</span>
@@ -119,6 +150,7 @@ pub fn Layout(
                 {user()}
             </details>
             <main class="flex-1 min-w-0">
+                {banner}
                 <header class="border-b border-zinc-200 bg-white px-4 md:px-8 py-5">
                     <nav class="text-xs text-zinc-500" aria-label="Breadcrumb">
                         <a href="/" class="hover:underline">"Mailward"</a>

@@ -48,6 +48,11 @@ const MAX_ITEMS: usize = 20_000;
 pub async fn plan(st: &AppState, actor: &Actor, input: &BulkInput) -> AppResult<String> {
     let (t, domains) = tenancy::tenant(st, actor, input.tenant.trim()).await?;
     let g = authorize_in(actor, Action::ManageDomains, &t.id)?;
+    // Setting records is frozen while an incident holds; restoring the baseline is
+    // protective and stays allowed (and so does approving it: `BulkChange::protective`).
+    if input.operation.trim().to_ascii_lowercase() != "restore" {
+        authorize_in(actor, Action::ChangeDns, &t.id)?;
+    }
     let reason = input.reason.trim();
     if reason.is_empty() {
         return Err(AppError::invalid("Say why the change is needed."));
@@ -349,6 +354,13 @@ impl ChangeKind for BulkChange {
     }
     fn action(&self) -> Action {
         Action::ManageDomains
+    }
+    /// Restoring the baseline puts the known-good state back: an incident does not stop it.
+    fn protective(&self, c: &ChangeRequest) -> bool {
+        serde_json::from_str::<serde_json::Value>(&c.payload)
+            .ok()
+            .and_then(|p| p["operation"].as_str().map(|o| o == "restore"))
+            .unwrap_or(false)
     }
     async fn precheck(&self, st: &AppState, c: &ChangeRequest) -> AppResult<()> {
         if c.rollback_of.is_some() {

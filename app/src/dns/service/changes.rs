@@ -101,6 +101,8 @@ pub async fn set_provider(
 ) -> AppResult<DnsProvider> {
     let d = tenancy::domain(st, actor, domain_key).await?;
     let g = authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
+    // Where the zone is managed (and with which key) is frozen while an incident holds.
+    authorize_in(actor, Action::ChangeDns, &d.tenant_id)?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let current = store::provider(tx.conn(), &d.id).await?;
@@ -586,6 +588,8 @@ pub async fn request_change(
 ) -> AppResult<String> {
     let d = tenancy::domain(st, actor, domain_key).await?;
     let g = authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
+    // Frozen while an incident holds (the gate names it).
+    authorize_in(actor, Action::ChangeDns, &d.tenant_id)?;
     let reason = input.reason.trim();
     if reason.is_empty() {
         return Err(AppError::invalid("Say why the change is needed."));

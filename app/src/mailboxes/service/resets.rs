@@ -24,6 +24,10 @@ pub async fn request_reset(
     send_to: Option<&str>,
 ) -> AppResult<ResetOutcome> {
     let (m, g) = managed(st, actor, key, Action::ManageMailboxes).await?;
+    // A reset is frozen while an incident holds; "lock now" is protective and stays allowed.
+    if !lock_now {
+        authorize_in(actor, Action::ResetMailbox, &m.tenant_id)?;
+    }
     let reason = reason.trim();
     if reason.chars().count() < 4 || reason.chars().count() > 500 {
         return Err(AppError::invalid(

@@ -41,6 +41,8 @@ pub async fn set_policy(
 ) -> AppResult<RoutingPolicy> {
     let t = crate::tenancy::service::tenant_for(st, actor, tenant, Action::ManageTenants).await?;
     let g = authorize_in(actor, Action::ManageTenants, &t.id)?;
+    // Frozen while an incident holds (the gate names it).
+    authorize_in(actor, Action::ChangeRouting, &t.id)?;
     if !["direct", "approval"].contains(&p.alias_policy.as_str()) {
         return Err(AppError::invalid(
             "Aliases are created either directly or through approval.",

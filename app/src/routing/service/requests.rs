@@ -22,6 +22,11 @@ pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<
         Some(_) => authorize(actor, Action::ManageOwnMailbox)?,
         None => authorize(actor, Action::ManageMailboxes)?,
     };
+    // Frozen while an incident holds (the gate names it).
+    match &own {
+        Some(_) => authorize(actor, Action::ChangeOwnRouting)?,
+        None => authorize(actor, Action::ChangeRouting)?,
+    };
     let now = st.clock.now();
     let mut conn = st.db.pool().acquire().await?;
     // Another tenant's domain reads like one that does not exist.
@@ -35,7 +40,10 @@ pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<
     drop(conn);
     let g = match &own {
         Some(_) => g,
-        None => authorize_in(actor, Action::ManageMailboxes, &c.tenant_id)?,
+        None => {
+            authorize_in(actor, Action::ChangeRouting, &c.tenant_id)?;
+            authorize_in(actor, Action::ManageMailboxes, &c.tenant_id)?
+        }
     };
     if !g.actor.tenants.contains(&c.tenant_id) {
         return Err(AppError::NotFound);

@@ -1,0 +1,107 @@
+//! Form endpoints of incidents.
+use axum::extract::Path;
+use axum::response::Response;
+use axum::routing::post;
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::{service, NewIncident};
+use crate::auth::web::{done, failed, Caller};
+use crate::core::state::AppState;
+use crate::core::AppError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/incidents", post(declare))
+        .route("/incidents/{id}/end", post(request_end))
+        .route("/incidents/{id}/end/confirm", post(confirm_end))
+        .route("/incidents/{id}/keep-open", post(keep_open))
+}
+
+#[derive(Deserialize, Default)]
+struct DeclareForm {
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    reason: String,
+    /// `YYYY-MM-DDTHH:MM` (a `datetime-local` field), read as UTC.
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    alert_id: String,
+}
+
+/// A `datetime-local` value as UTC seconds.
+fn parse_since(s: &str) -> Result<i64, AppError> {
+    let s = s.trim();
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
+        .map(|d| d.and_utc().timestamp())
+        .map_err(|_| AppError::invalid("Give the start time T as a date and time (UTC)."))
+}
+
+async fn declare(c: Caller, Form(f): Form<DeclareForm>) -> Response {
+    // Back to the form, still prefilled from its alert (ids are letters, digits and `_`).
+    let alert = f.alert_id.trim();
+    let back = if alert.is_empty() || !alert.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        "/incidents".to_string()
+    } else {
+        format!("/incidents?alert={alert}")
+    };
+    let since = match parse_since(&f.since) {
+        Ok(t) => t,
+        Err(e) => return failed(&c.session, &back, e).await,
+    };
+    let n = NewIncident {
+        tenant: Some(f.tenant),
+        title: f.title,
+        reason: f.reason,
+        since_at: Some(since),
+        alert_id: Some(f.alert_id),
+    };
+    match service::declare(&c.st, &c.actor(), &n).await {
+        Ok(i) => {
+            done(
+                &c.session,
+                &format!("/incidents/{}", i.id),
+                "Incident declared: risky operations are frozen for everyone concerned.",
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &back, e).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct NoteForm {
+    #[serde(default)]
+    note: String,
+}
+
+async fn request_end(c: Caller, Path(id): Path<String>, Form(f): Form<NoteForm>) -> Response {
+    let r = service::request_end(&c.st, &c.actor(), &id, &f.note).await;
+    let to = format!("/incidents/{id}");
+    c.answer(
+        r,
+        &to,
+        "Asked to end it: another person confirms. The freeze holds until then.",
+        &to,
+    )
+    .await
+}
+
+async fn confirm_end(c: Caller, Path(id): Path<String>) -> Response {
+    let r = service::confirm_end(&c.st, &c.actor(), &id).await;
+    let to = format!("/incidents/{id}");
+    c.answer(r, &to, "The incident has ended: the freeze is lifted.", &to)
+        .await
+}
+
+async fn keep_open(c: Caller, Path(id): Path<String>) -> Response {
+    let r = service::keep_open(&c.st, &c.actor(), &id).await;
+    let to = format!("/incidents/{id}");
+    c.answer(r, &to, "The incident stays in force.", &to).await
+}

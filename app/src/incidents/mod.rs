@@ -1,0 +1,62 @@
+//! Incident mode: an incident declared for one tenant or the whole platform freezes, through
+//! the one authorization gate, what an intruder uses to get in or stay in
+//! (`core::authz::Action::frozen`): every actor is loaded with the incidents in force over
+//! its tenants ([`service::in_force`]) and `authorize`/`authorize_in` refuse frozen actions
+//! naming the incident. Protective actions stay allowed. Every page of the people concerned
+//! shows a red banner (the shell's `CurrentUser::incidents`). Ending takes two people.
+//!
+//! Tables (`store.rs`): `incidents`.
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+pub mod http;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod rest;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+/// An incident as its page and the API show it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Incident {
+    pub id: String,
+    /// None: the whole platform.
+    pub tenant_id: Option<String>,
+    pub tenant_name: Option<String>,
+    pub title: String,
+    pub reason: String,
+    /// T: since when what happened is distrusted.
+    pub since_at: i64,
+    /// The alert it was declared from.
+    pub alert_id: Option<String>,
+    /// `active` or `ended`.
+    pub state: String,
+    pub declared_by_label: String,
+    pub declared_at: i64,
+    /// Someone asked to end it; another person confirms.
+    pub end_requested_by_label: Option<String>,
+    pub end_requested_at: Option<i64>,
+    pub end_note: Option<String>,
+    pub ended_by_label: Option<String>,
+    pub ended_at: Option<i64>,
+}
+
+/// What the declare form and `POST /api/v1/incidents` take.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewIncident {
+    /// The tenant (short name or id); none or empty: the whole platform.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub title: String,
+    pub reason: String,
+    /// T as Unix seconds; none: 24 hours before now.
+    #[serde(default)]
+    pub since_at: Option<i64>,
+    /// The alert that prompted it.
+    #[serde(default)]
+    pub alert_id: Option<String>,
+}

@@ -1,0 +1,287 @@
+//! `/incidents` (those in force and past, and the form to declare one) and `/incidents/:id`
+//! (what it freezes, who declared it, and ending it with a second person).
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+
+use super::Incident;
+use crate::auth::PageData;
+use crate::ui::{signed_in_page, Badge, EmptyState, Time};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IncidentsPage {
+    pub incidents: Vec<Incident>,
+    /// Tenants one may declare for: (short name, name).
+    pub tenants: Vec<(String, String)>,
+    /// Sees every tenant: may declare a platform-wide incident.
+    pub platform: bool,
+    pub can_declare: bool,
+    /// Prefilled from an alert (`?alert=`): (alert id, its tenant's short name, its title).
+    pub from_alert: Option<(String, Option<String>, String)>,
+    /// T's default in the form: 24 hours ago, as `YYYY-MM-DDTHH:MM` (UTC).
+    pub default_since: String,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_incidents_page(alert: String) -> Result<PageData<IncidentsPage>, ServerFnError> {
+    use crate::core::authz::{authorize, Action, TenantScope};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let incidents = super::service::list(&c.st, &a).await?;
+        let all = crate::tenancy::service::tenants(&c.st, &a).await?;
+        let from_alert = if alert.is_empty() {
+            None
+        } else {
+            match crate::monitoring::service::alert(&c.st, &a, &alert).await {
+                Ok(al) => {
+                    let slug = al
+                        .tenant_id
+                        .as_ref()
+                        .and_then(|t| all.iter().find(|x| &x.id == t).map(|x| x.slug.clone()));
+                    Some((al.id, slug, al.title))
+                }
+                Err(_) => None,
+            }
+        };
+        let now = c.st.clock.now();
+        Ok(IncidentsPage {
+            incidents,
+            tenants: all.into_iter().map(|t| (t.slug, t.name)).collect(),
+            platform: matches!(a.tenants, TenantScope::All),
+            can_declare: authorize(&a, Action::ManageIncidents).is_ok(),
+            from_alert,
+            default_since: chrono::DateTime::from_timestamp(now - 86_400, 0)
+                .map(|d| d.format("%Y-%m-%dT%H:%M").to_string())
+                .unwrap_or_default(),
+            now,
+        })
+    })
+    .await
+}
+
+fn state_badge(i: &Incident) -> impl IntoView {
+    if i.state == "active" {
+        view! { <Badge text="in force" tone="red"/> }
+    } else {
+        view! { <Badge text="ended" tone="gray"/> }
+    }
+}
+
+fn scope_of(i: &Incident) -> String {
+    i.tenant_name
+        .clone()
+        .unwrap_or_else(|| "Whole platform".to_string())
+}
+
+fn utc(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// What an incident freezes and what stays allowed, in the words the banner links to.
+fn freeze_card() -> impl IntoView {
+    view! {
+        <section class="card p-5 grid gap-4 sm:grid-cols-2 text-sm" data-testid="freeze-rules">
+            <div>
+                <h2 class="font-semibold text-red-800">"Frozen while it holds"</h2>
+                <ul class="mt-2 list-disc pl-5 space-y-1 text-zinc-700">
+                    <li>"Password resets (except \u{201c}lock now\u{201d})"</li>
+                    <li>"Revealing invitation links"</li>
+                    <li>"Routing changes: aliases, forwards, catch-alls, the routing policy"</li>
+                    <li>"DNS changes, DNS providers and the DNS baselines"</li>
+                    <li>"New operators, tenant invitations, changes to who sees which tenant"</li>
+                    <li>"New API tokens and mailbox imports"</li>
+                    <li>"Approving queued change requests"</li>
+                </ul>
+            </div>
+            <div>
+                <h2 class="font-semibold text-emerald-800">"Still allowed"</h2>
+                <ul class="mt-2 list-disc pl-5 space-y-1 text-zinc-700">
+                    <li>"Locking mailboxes, revoking sessions, tokens and app passwords"</li>
+                    <li>"Disabling routes, offboarding"</li>
+                    <li>"Rolling back an applied change, restoring the DNS baseline (and approving those)"</li>
+                    <li>"Reading everything, exporting the audit log"</li>
+                </ul>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+pub fn IncidentsPageView() -> impl IntoView {
+    let query = use_query_map();
+    let alert = move || query.read().get("alert").unwrap_or_default();
+    let data = Resource::new(alert, get_incidents_page);
+    signed_in_page(
+        "Incidents",
+        Some("Incidents"),
+        "When something is wrong: declare an incident for a tenant or the whole platform. Risky operations freeze at once for everyone concerned; protective ones stay allowed. Ending it takes a second person.",
+        data,
+        |p: IncidentsPage| {
+            let now = p.now;
+            let declare = p.can_declare.then(|| {
+                let (alert_id, alert_tenant, alert_title) = p.from_alert.clone().map(|(a, t, ti)| (Some(a), t, Some(ti))).unwrap_or((None, None, None));
+                view! {
+                    <section class="card p-5 space-y-3" data-testid="declare">
+                        <h2 class="text-lg font-semibold">"Declare an incident"</h2>
+                        {alert_title.clone().map(|t| view! { <p class="text-sm text-zinc-600">"From the alert: "<span class="font-medium">{t}</span></p> })}
+                        <form method="post" action="/incidents" class="grid gap-3 sm:grid-cols-2">
+                            {alert_id.map(|a| view! { <input type="hidden" name="alert_id" value=a/> })}
+                            <label class="text-sm">"Scope"
+                                <select class="input mt-1 w-full" name="tenant" data-testid="declare-tenant">
+                                    {p.platform.then(|| view! { <option value="">"Whole platform"</option> })}
+                                    {p.tenants.iter().map(|(slug, name)| {
+                                        let selected = alert_tenant.as_deref() == Some(slug.as_str());
+                                        view! { <option value=slug.clone() selected=selected>{name.clone()}</option> }
+                                    }).collect_view()}
+                                </select>
+                            </label>
+                            <label class="text-sm">"Distrust what happened since (T, UTC)"
+                                <input class="input mt-1 w-full" type="datetime-local" name="since" value=p.default_since.clone() required/>
+                            </label>
+                            <label class="text-sm sm:col-span-2">"Title"
+                                <input class="input mt-1 w-full" name="title" required minlength="3" maxlength="200"
+                                    placeholder="Suspected takeover of an operator account" value=alert_title.unwrap_or_default()/>
+                            </label>
+                            <label class="text-sm sm:col-span-2">"Why"
+                                <textarea class="input mt-1 w-full" name="reason" rows="3" required minlength="4" maxlength="4000"
+                                    placeholder="What was seen, by whom, and what is suspected"></textarea>
+                            </label>
+                            <div class="sm:col-span-2">
+                                <button class="btn btn-danger" type="submit" data-testid="declare-submit">"Declare and freeze"</button>
+                            </div>
+                        </form>
+                    </section>
+                }
+            });
+            view! {
+                {if p.incidents.is_empty() {
+                    view! { <EmptyState title="No incidents" hint="None has been declared. Declare one when an account, a domain or a route can no longer be trusted."/> }.into_any()
+                } else {
+                    view! {
+                        <ul class="space-y-3" data-testid="incidents">
+                            {p.incidents.into_iter().map(|i| view! {
+                                <li class="card p-4 space-y-1" data-testid="incident" data-state=i.state.clone()>
+                                    <div class="flex flex-wrap items-center gap-2">
+                                        {state_badge(&i)}
+                                        <a class="font-medium link" href=format!("/incidents/{}", i.id)>{i.title.clone()}</a>
+                                    </div>
+                                    <p class="text-sm text-zinc-600">
+                                        {format!("{} · declared by {} ", scope_of(&i), i.declared_by_label)}
+                                        <Time at=i.declared_at now=now/>
+                                        {i.ended_at.map(|t| view! { <span>" · ended "<Time at=t now=now/></span> })}
+                                    </p>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+                {declare}
+            }
+        },
+    )
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IncidentPage {
+    pub incident: Incident,
+    pub can_manage: bool,
+    /// The signed-in person asked to end it (so someone else confirms).
+    pub asked_by_me: bool,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_incident_page(id: String) -> Result<PageData<IncidentPage>, ServerFnError> {
+    use crate::core::authz::{authorize, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let incident = super::service::get(&c.st, &a, &id).await?;
+        let asked_by_me = incident.end_requested_at.is_some()
+            && incident.end_requested_by_label.as_deref() == Some(a.label.as_str());
+        Ok(IncidentPage {
+            incident,
+            can_manage: authorize(&a, Action::ManageIncidents).is_ok(),
+            asked_by_me,
+            now: c.st.clock.now(),
+        })
+    })
+    .await
+}
+
+#[component]
+pub fn IncidentPageView() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || crate::ui::param(&params.read(), "id").unwrap_or_default();
+    let data = Resource::new(id, get_incident_page);
+    signed_in_page(
+        "Incident",
+        Some("Incidents"),
+        "What it freezes, since when, who declared it, and ending it (a second person confirms).",
+        data,
+        |p: IncidentPage| {
+            let i = p.incident.clone();
+            let now = p.now;
+            let active = i.state == "active";
+            let id = i.id.clone();
+            let end = (p.can_manage && active).then(|| {
+                match (&i.end_requested_by_label, p.asked_by_me) {
+                    (None, _) => view! {
+                        <form method="post" action=format!("/incidents/{id}/end") class="space-y-2" data-testid="request-end">
+                            <label class="text-sm block">"Why it can end: what was found, what was done"
+                                <textarea class="input mt-1 w-full" name="note" rows="3" required minlength="4" maxlength="4000"></textarea>
+                            </label>
+                            <button class="btn btn-secondary" type="submit">"Ask to end the incident"</button>
+                            <p class="text-xs text-zinc-500">"Another person confirms; until then the freeze holds."</p>
+                        </form>
+                    }.into_any(),
+                    (Some(by), true) => view! {
+                        <div class="space-y-2" data-testid="end-asked">
+                            <p class="text-sm">{format!("You asked to end it. Another person with the right to handle incidents confirms (asked {}).", crate::ui::relative(i.end_requested_at.unwrap_or(now), now))}</p>
+                            <p class="text-sm italic text-zinc-600">{format!("\u{201c}{}\u{201d} \u{2014} {by}", i.end_note.clone().unwrap_or_default())}</p>
+                            <form method="post" action=format!("/incidents/{id}/keep-open")>
+                                <button class="btn btn-secondary" type="submit">"Withdraw: keep it in force"</button>
+                            </form>
+                        </div>
+                    }.into_any(),
+                    (Some(by), false) => view! {
+                        <div class="space-y-2" data-testid="end-asked">
+                            <p class="text-sm">{format!("{by} asks to end it:")}</p>
+                            <p class="text-sm italic text-zinc-600">{format!("\u{201c}{}\u{201d}", i.end_note.clone().unwrap_or_default())}</p>
+                            <div class="flex flex-wrap gap-2">
+                                <form method="post" action=format!("/incidents/{id}/end/confirm")>
+                                    <button class="btn btn-primary" type="submit" data-testid="confirm-end">"Confirm: end the incident"</button>
+                                </form>
+                                <form method="post" action=format!("/incidents/{id}/keep-open")>
+                                    <button class="btn btn-secondary" type="submit">"Not yet: keep it in force"</button>
+                                </form>
+                            </div>
+                        </div>
+                    }.into_any(),
+                }
+            });
+            view! {
+                <section class="card p-5 space-y-2" data-testid="incident-summary" data-state=i.state.clone()>
+                    <div class="flex flex-wrap items-center gap-2">
+                        {state_badge(&i)}
+                        <h2 class="text-lg font-semibold">{i.title.clone()}</h2>
+                    </div>
+                    <dl class="grid gap-x-6 gap-y-1 text-sm sm:grid-cols-[max-content_1fr]">
+                        <dt class="text-zinc-500">"Scope"</dt><dd>{scope_of(&i)}</dd>
+                        <dt class="text-zinc-500">"Distrusted since (T)"</dt><dd>{utc(i.since_at)}</dd>
+                        <dt class="text-zinc-500">"Declared"</dt><dd>{format!("{} by {}", utc(i.declared_at), i.declared_by_label)}</dd>
+                        {i.alert_id.clone().map(|a| view! { <dt class="text-zinc-500">"From the alert"</dt><dd><a class="link" href="/alerts?state=">{a}</a></dd> })}
+                        {i.ended_at.map(|t| view! { <dt class="text-zinc-500">"Ended"</dt><dd>{format!("{} by {} (asked by {})", utc(t), i.ended_by_label.clone().unwrap_or_default(), i.end_requested_by_label.clone().unwrap_or_default())}</dd> })}
+                    </dl>
+                    <p class="text-sm whitespace-pre-wrap break-words">{i.reason.clone()}</p>
+                    {(!active).then(|| i.end_note.clone().map(|n| view! { <p class="text-sm italic text-zinc-600">{format!("Ended because: {n}")}</p> }))}
+                    <p class="text-sm"><a class="link" href=format!("/audit?since={}", chrono::DateTime::from_timestamp(i.since_at, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default())>"The audit log since T →"</a></p>
+                </section>
+                {active.then(freeze_card)}
+                {end.map(|e| view! { <section class="card p-5">{e}</section> })}
+            }
+        },
+    )
+}

@@ -1,0 +1,110 @@
+//! REST for incidents: list, declare, read, ask to end, confirm the end, keep open. The same
+//! services, gate and audit as the console.
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{service, Incident, NewIncident};
+use crate::api::ApiActor;
+use crate::core::state::AppState;
+use crate::core::AppError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/incidents",
+            get(list_incidents).post(declare_incident),
+        )
+        .route("/api/v1/incidents/{id}", get(get_incident))
+        .route(
+            "/api/v1/incidents/{id}/end",
+            post(request_end).delete(keep_open),
+        )
+        .route("/api/v1/incidents/{id}/end/confirm", post(confirm_end))
+}
+
+/// Incidents over the caller's tenants and the platform, those in force first.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Incident>), (status = 403)))]
+pub async fn list_incidents(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+) -> Result<Json<Vec<Incident>>, AppError> {
+    Ok(Json(service::list(&st, &a).await?))
+}
+
+/// Declares an incident for a tenant (or, without one, the whole platform: only for those
+/// who see every tenant). From then on the gate answers 423 to what it freezes, naming it.
+/// Audited as `incident.declared`; 409 while one is in force over the same scope.
+#[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = [])),
+    request_body = NewIncident,
+    responses((status = 201, body = Incident), (status = 403), (status = 409), (status = 422)))]
+pub async fn declare_incident(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Json(n): Json<NewIncident>,
+) -> Result<(StatusCode, Json<Incident>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(service::declare(&st, &a, &n).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, body = Incident), (status = 404)))]
+pub async fn get_incident(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<Incident>, AppError> {
+    Ok(Json(service::get(&st, &a, &id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EndNote {
+    /// Why it can end: what was found, what was done.
+    pub note: String,
+}
+
+/// Asks to end the incident (another person confirms). Audited as `incident.end_requested`.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/end", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    request_body = EndNote,
+    responses((status = 200, body = Incident), (status = 404), (status = 409), (status = 422)))]
+pub async fn request_end(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(b): Json<EndNote>,
+) -> Result<Json<Incident>, AppError> {
+    Ok(Json(service::request_end(&st, &a, &id, &b.note).await?))
+}
+
+/// Withdraws the request to end it: the incident stays in force.
+#[utoipa::path(delete, path = "/api/v1/incidents/{id}/end", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, body = Incident), (status = 404), (status = 409)))]
+pub async fn keep_open(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<Incident>, AppError> {
+    Ok(Json(service::keep_open(&st, &a, &id).await?))
+}
+
+/// Confirms the end (not the person who asked for it): the freeze lifts. Audited as
+/// `incident.ended`.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/end/confirm", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, body = Incident), (status = 404), (status = 409), (status = 422)))]
+pub async fn confirm_end(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<Incident>, AppError> {
+    Ok(Json(service::confirm_end(&st, &a, &id).await?))
+}

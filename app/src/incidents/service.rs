@@ -1,0 +1,308 @@
+//! Incident use cases: declare, ask to end, keep open, confirm the end (a second person);
+//! the incidents in force over an actor's tenants, which authentication loads with every
+//! actor so the gate can refuse what they freeze.
+use serde_json::json;
+
+use super::{store, Incident, NewIncident};
+use crate::audit::service::{record, Event};
+use crate::core::authz::{authorize, authorize_protective_in, Action, Actor, TenantScope};
+use crate::core::db::Db;
+use crate::core::secrets;
+use crate::core::state::AppState;
+use crate::core::{AppError, AppResult};
+use crate::types::ActiveIncident;
+
+/// The incidents in force over `scope` (platform-wide ones included), with tenant names.
+pub async fn in_force(db: &Db, scope: &TenantScope) -> AppResult<Vec<ActiveIncident>> {
+    let mut list = store::in_force(db, scope).await?;
+    if list.iter().any(|i| i.tenant_id.is_some()) {
+        let mut conn = db.pool().acquire().await?;
+        let names = crate::tenancy::store::names_of(
+            &mut conn,
+            list.iter().filter_map(|i| i.tenant_id.as_deref()),
+        )
+        .await?;
+        for i in &mut list {
+            i.tenant_name = i.tenant_id.as_ref().and_then(|t| names.get(t).cloned());
+        }
+    }
+    Ok(list)
+}
+
+async fn named(st: &AppState, mut list: Vec<Incident>) -> AppResult<Vec<Incident>> {
+    if list.iter().any(|i| i.tenant_id.is_some()) {
+        let mut conn = st.db.pool().acquire().await?;
+        let names = crate::tenancy::store::names_of(
+            &mut conn,
+            list.iter().filter_map(|i| i.tenant_id.as_deref()),
+        )
+        .await?;
+        for i in &mut list {
+            i.tenant_name = i.tenant_id.as_ref().and_then(|t| names.get(t).cloned());
+        }
+    }
+    Ok(list)
+}
+
+/// Incidents over the actor's tenants and the platform, those in force first.
+pub async fn list(st: &AppState, actor: &Actor) -> AppResult<Vec<Incident>> {
+    let g = authorize(actor, Action::ViewIncidents)?;
+    let list = store::list(&st.db, &g).await?;
+    named(st, list).await
+}
+
+pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<Incident> {
+    let g = authorize(actor, Action::ViewIncidents)?;
+    load(st, &g, id).await
+}
+
+/// One incident the proof covers, with its tenant's name.
+async fn load(st: &AppState, g: &crate::core::authz::Granted<'_>, id: &str) -> AppResult<Incident> {
+    let i = store::get(&st.db, g, id).await?.ok_or(AppError::NotFound)?;
+    Ok(named(st, vec![i]).await?.remove(0))
+}
+
+/// The incident to act on, for whoever handles incidents (a write-only API token too).
+async fn to_handle(st: &AppState, actor: &Actor, id: &str) -> AppResult<Incident> {
+    let g = authorize(actor, Action::ManageIncidents)?;
+    load(st, &g, id).await
+}
+
+/// The proof to act on an incident: in its tenant, or over the whole platform (only for
+/// those who see every tenant). Protective: an incident never freezes its own handling.
+fn handling<'a>(actor: &'a Actor, i: &Incident) -> AppResult<crate::core::authz::Granted<'a>> {
+    match &i.tenant_id {
+        Some(t) => authorize_protective_in(actor, Action::ManageIncidents, t),
+        None => {
+            let g = authorize(actor, Action::ManageIncidents)?;
+            if matches!(actor.tenants, TenantScope::All) {
+                Ok(g)
+            } else {
+                Err(AppError::NotFound)
+            }
+        }
+    }
+}
+
+/// Declares an incident: from now on the gate freezes high-risk operations over its tenant
+/// (or every tenant) and every page of those concerned shows it.
+pub async fn declare(st: &AppState, actor: &Actor, n: &NewIncident) -> AppResult<Incident> {
+    authorize(actor, Action::ManageIncidents)?;
+    let title = n.title.trim();
+    let reason = n.reason.trim();
+    if title.chars().count() < 3 || title.chars().count() > 200 {
+        return Err(AppError::invalid(
+            "Give the incident a title of 3 to 200 characters.",
+        ));
+    }
+    if reason.chars().count() < 4 || reason.chars().count() > 4000 {
+        return Err(AppError::invalid(
+            "Say why (4 to 4,000 characters): it goes into the audit log and the postmortem.",
+        ));
+    }
+    let now = st.clock.now();
+    let since = n.since_at.unwrap_or(now - 86_400);
+    if since > now + 60 {
+        return Err(AppError::invalid(
+            "The start time T cannot be in the future: it is since when what happened is distrusted.",
+        ));
+    }
+    if since < now - 366 * 86_400 {
+        return Err(AppError::invalid(
+            "The start time T is more than a year ago: pick a time within the last year.",
+        ));
+    }
+    let tenant = n.tenant.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let tenant_id = match tenant {
+        Some(key) => {
+            let mut conn = st.db.pool().acquire().await?;
+            let id = crate::tenancy::store::tenant_id_for(&mut conn, key)
+                .await?
+                .filter(|id| actor.tenants.contains(id))
+                .ok_or_else(|| AppError::invalid(format!("There is no tenant named {key}.")))?;
+            Some(id)
+        }
+        None => None,
+    };
+    let g = match &tenant_id {
+        Some(t) => authorize_protective_in(actor, Action::ManageIncidents, t)?,
+        None => {
+            if !matches!(actor.tenants, TenantScope::All) {
+                return Err(AppError::invalid(
+                    "Only someone who sees every tenant can declare a platform-wide incident: pick a tenant.",
+                ));
+            }
+            authorize(actor, Action::ManageIncidents)?
+        }
+    };
+    let alert_id = n
+        .alert_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty());
+    if let Some(a) = alert_id {
+        let alert = crate::monitoring::service::alert(st, actor, a)
+            .await
+            .map_err(|_| AppError::invalid(format!("There is no alert {a}.")))?;
+        if alert.tenant_id.is_some() && alert.tenant_id != tenant_id {
+            return Err(AppError::invalid(
+                "That alert belongs to another tenant than the incident.",
+            ));
+        }
+    }
+    let id = secrets::new_id("inc");
+    let mut tx = st.db.begin().await?;
+    let row = store::NewRow {
+        id: &id,
+        tenant_id: tenant_id.as_deref(),
+        title,
+        reason,
+        since_at: since,
+        alert_id,
+    };
+    if !store::insert(tx.conn(), &g, &row, now).await? {
+        drop(tx);
+        let open = in_force(&st.db, &actor.tenants)
+            .await?
+            .into_iter()
+            .find(|i| i.tenant_id == tenant_id);
+        return Err(AppError::Conflict(match open {
+            Some(i) => format!(
+                "{} is already in force over this scope: work in it, or end it first.",
+                capitalized(&i.name())
+            ),
+            None => "An incident is already in force over this scope.".into(),
+        }));
+    }
+    let mut ev = Event::new("incident.declared")
+        .target(id.clone())
+        .details(json!({
+            "title": title, "reason": reason, "since_at": since, "alert_id": alert_id,
+            "scope": if tenant_id.is_some() { "tenant" } else { "platform" },
+        }));
+    if let Some(t) = &tenant_id {
+        ev = ev.tenant(t.clone());
+    }
+    record(&mut tx, actor, now, ev).await?;
+    tx.commit().await?;
+    load(st, &g, &id).await
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn event(i: &Incident, action: &'static str, details: serde_json::Value) -> Event<'static> {
+    let mut ev = Event::new(action).target(i.id.clone()).details(details);
+    if let Some(t) = &i.tenant_id {
+        ev = ev.tenant(t.clone());
+    }
+    ev
+}
+
+/// Someone asks to end an incident in force; another person confirms ([`confirm_end`]).
+pub async fn request_end(
+    st: &AppState,
+    actor: &Actor,
+    id: &str,
+    note: &str,
+) -> AppResult<Incident> {
+    let i = to_handle(st, actor, id).await?;
+    let g = handling(actor, &i)?;
+    let note = note.trim();
+    if note.chars().count() < 4 || note.chars().count() > 4000 {
+        return Err(AppError::invalid(
+            "Say why it can end (4 to 4,000 characters): what was found, what was done.",
+        ));
+    }
+    if i.state != "active" {
+        return Err(AppError::Conflict(
+            "This incident has ended already.".into(),
+        ));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !store::request_end(tx.conn(), &g, &i, note, now).await? {
+        return Err(AppError::Conflict(format!(
+            "{} asked to end it already: another person confirms, or keeps it open.",
+            i.end_requested_by_label.as_deref().unwrap_or("Someone")
+        )));
+    }
+    record(
+        &mut tx,
+        actor,
+        now,
+        event(
+            &i,
+            "incident.end_requested",
+            json!({ "title": i.title, "note": note }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    to_handle(st, actor, id).await
+}
+
+/// Withdraws a request to end the incident: it stays in force.
+pub async fn keep_open(st: &AppState, actor: &Actor, id: &str) -> AppResult<Incident> {
+    let i = to_handle(st, actor, id).await?;
+    let g = handling(actor, &i)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !store::keep_open(tx.conn(), &g, &i).await? {
+        return Err(AppError::Conflict(
+            "Nobody has asked to end this incident.".into(),
+        ));
+    }
+    record(
+        &mut tx,
+        actor,
+        now,
+        event(&i, "incident.kept_open", json!({ "title": i.title })),
+    )
+    .await?;
+    tx.commit().await?;
+    to_handle(st, actor, id).await
+}
+
+/// A second person confirms the end: the freeze lifts and the banners go.
+pub async fn confirm_end(st: &AppState, actor: &Actor, id: &str) -> AppResult<Incident> {
+    let i = to_handle(st, actor, id).await?;
+    let g = handling(actor, &i)?;
+    let me = actor.user_id.clone().ok_or(AppError::Forbidden)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !store::end(tx.conn(), &g, &i, &me, now).await? {
+        drop(tx);
+        let now_i = to_handle(st, actor, id).await?;
+        return Err(if now_i.state != "active" {
+            AppError::Conflict("This incident has ended already.".into())
+        } else if now_i.end_requested_at.is_none() {
+            AppError::invalid(
+                "First someone asks to end it, saying why; then another person confirms.",
+            )
+        } else {
+            AppError::invalid("You asked to end this incident, so another person must confirm it.")
+        });
+    }
+    record(
+        &mut tx,
+        actor,
+        now,
+        event(
+            &i,
+            "incident.ended",
+            json!({
+                "title": i.title, "asked_by": i.end_requested_by_label, "note": i.end_note,
+                "declared_at": i.declared_at, "lasted_seconds": now - i.declared_at,
+            }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    to_handle(st, actor, id).await
+}

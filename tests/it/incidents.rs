@@ -1,0 +1,467 @@
+//! Incident mode on both databases: a declared incident freezes, through the one gate, each
+//! high-risk operation of its tenant with the incident named, lets the protective ones
+//! through, leaves other tenants alone, and ends only when a second person confirms. Over
+//! HTTP: the banner on every page, 423 from the API, one incident out of 20 parallel
+//! declarations.
+use app::auth::service as auth;
+use app::core::authz::{Actor, Principal, TenantScope};
+use app::core::AppError;
+use app::incidents::service as incidents;
+use app::incidents::NewIncident;
+use app::mailboxes::service as mb;
+use app::routing::service as routing;
+use app::routing::RoutingPolicy;
+use mailward_tests::{both, Backend};
+
+use crate::routing::{person, queued, world, World};
+
+/// `id` as authentication would load it now: under the incidents in force.
+async fn now_as(w: &World, id: &str, role: app::auth::Role) -> Actor {
+    let a = Actor::for_tests(
+        Principal::User,
+        Some(id.into()),
+        format!("{id}@agency.example"),
+        Some(role),
+        TenantScope::All,
+        Some("127.0.0.1".into()),
+    );
+    let inc = incidents::in_force(&w.app.state.db, &TenantScope::All)
+        .await
+        .unwrap();
+    a.under(inc)
+}
+
+fn frozen<T: std::fmt::Debug>(what: &str, r: Result<T, AppError>) {
+    match r {
+        Err(AppError::Frozen(m)) => assert!(
+            m.contains("Forward to an unknown domain") && m.contains("Acme"),
+            "{what}: the refusal names the incident: {m}"
+        ),
+        other => panic!("{what} is not frozen: {other:?}"),
+    }
+}
+
+fn declare(tenant: &str) -> NewIncident {
+    NewIncident {
+        tenant: Some(tenant.into()),
+        title: "Forward to an unknown domain".into(),
+        reason: "A forward to a domain nobody knows was approved last night.".into(),
+        since_at: None,
+        alert_id: None,
+    }
+}
+
+async fn a_frozen_tenant_refuses_risky_operations(b: Backend) {
+    use app::auth::Role::{Operator, Owner};
+    let w = world(b).await;
+    let st = &w.app.state;
+    w.mailbox("ann").await;
+    let bob_mbx = w.mailbox("bob").await;
+    let invited = w.invited("carl", None).await;
+    w.allow(&["partner.example"], false).await;
+    let (alice, bob) = (person("usr_alice"), person("usr_bob"));
+    // Before the incident: one forward applied, one waiting for approval.
+    let applied = queued(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["ann@partner.example"],
+            Some(10),
+        )
+        .await,
+    );
+    w.approve(&bob, &applied).await.unwrap();
+    let waiting = queued(
+        w.request(
+            &alice,
+            "forward",
+            "bob@acme.example",
+            &["bob@partner.example"],
+            Some(10),
+        )
+        .await,
+    );
+    // Another tenant, which the incident does not touch.
+    let other = app::tenancy::service::create_tenant(
+        st,
+        &Actor::system("test"),
+        &app::tenancy::service::NewTenant {
+            name: "Other".into(),
+            plan_id: "plan_starter".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .slug;
+
+    let inc = incidents::declare(st, &alice, &declare(&w.slug))
+        .await
+        .unwrap();
+    assert_eq!(inc.state, "active");
+    assert_eq!(inc.tenant_name.as_deref(), Some("Acme"));
+    // One incident in force per tenant.
+    let again = incidents::declare(st, &bob, &declare(&w.slug)).await;
+    assert!(
+        matches!(&again, Err(AppError::Conflict(m)) if m.contains("already in force")),
+        "{again:?}"
+    );
+    // Declaring is for owners and operators.
+    let admin = Actor::for_tests(
+        Principal::User,
+        Some("usr_ta".into()),
+        "ta@acme.example".into(),
+        Some(app::auth::Role::TenantAdmin),
+        TenantScope::Only(vec![inc.tenant_id.clone().unwrap()]),
+        None,
+    );
+    assert!(matches!(
+        incidents::declare(st, &admin, &declare(&w.slug)).await,
+        Err(AppError::Forbidden)
+    ));
+
+    let alice = now_as(&w, "usr_alice", Operator).await;
+    let bob = now_as(&w, "usr_bob", Operator).await;
+    let olivia = now_as(&w, "usr_olivia", Owner).await;
+    assert_eq!(alice.incidents.len(), 1);
+
+    // Each high-risk operation is refused, naming the incident.
+    frozen(
+        "a forward",
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["x@partner.example"],
+            Some(5),
+        )
+        .await,
+    );
+    frozen(
+        "a catch-all",
+        w.request(
+            &alice,
+            "catchall",
+            "acme.example",
+            &["ann@acme.example"],
+            Some(5),
+        )
+        .await,
+    );
+    frozen(
+        "the routing policy",
+        routing::set_policy(
+            st,
+            &alice,
+            &w.slug,
+            &RoutingPolicy {
+                alias_policy: "direct".into(),
+                allowlist: vec!["evil.example".into()],
+                default_days: 30,
+                max_days: 90,
+                confirmation: false,
+            },
+        )
+        .await,
+    );
+    frozen(
+        "a password reset",
+        mb::request_reset(
+            st,
+            &alice,
+            &bob_mbx,
+            "user forgot it",
+            false,
+            Some("bob@home.example"),
+        )
+        .await,
+    );
+    frozen(
+        "revealing an invitation link",
+        mb::reveal_invite(st, &alice, &invited).await,
+    );
+    frozen("approving a queued change", w.approve(&bob, &waiting).await);
+    frozen(
+        "an import",
+        app::imports::service::preview(st, &alice, &w.slug, "address,display_name\nzed,Zed\n")
+            .await,
+    );
+    frozen(
+        "a DNS change",
+        app::dns::service::changes::request_change(
+            st,
+            &alice,
+            &w.domain,
+            &app::dns::RecordChangeInput {
+                name: "@".into(),
+                rtype: "MX".into(),
+                values: vec!["10 mx.evil.example.".into()],
+                reason: "move mail".into(),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    frozen(
+        "a bulk DNS change",
+        app::dns::service::bulk::plan(
+            st,
+            &alice,
+            &app::dns::BulkInput {
+                tenant: w.slug.clone(),
+                operation: "set".into(),
+                name: "@".into(),
+                rtype: "TXT".into(),
+                values: vec!["v=spf1 -all".into()],
+                reason: "tighten".into(),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    frozen(
+        "an API token",
+        auth::create_token(st, &alice, "ci", &["read".into()], 30).await,
+    );
+    frozen(
+        "inviting a tenant admin",
+        auth::invite_tenant_user(st, &alice, &w.slug, "new@acme.example", "tenant_admin")
+            .await
+            .map(|_| ()),
+    );
+    frozen(
+        "inviting an operator",
+        auth::invite_operator(st, &olivia, "op@agency.example")
+            .await
+            .map(|_| ()),
+    );
+    // The mailbox owner's own new forward too.
+    // (Loaded the way the web side loads a mailbox owner: under the incidents in force.)
+    let (_, owner) = mb::owner(st, &bob_mbx, None, None).await.unwrap().unwrap();
+    let owner = owner.under(
+        incidents::in_force(&st.db, &TenantScope::All)
+            .await
+            .unwrap(),
+    );
+    frozen(
+        "an owner's forward",
+        w.request(
+            &owner,
+            "forward",
+            "bob@acme.example",
+            &["bob@partner.example"],
+            Some(5),
+        )
+        .await,
+    );
+
+    // Protective operations pass: lock now, disabling a route, rolling back (asked and
+    // approved), reading.
+    mb::request_reset(
+        st,
+        &alice,
+        &bob_mbx,
+        "suspected takeover",
+        true,
+        Some("bob@home.example"),
+    )
+    .await
+    .expect("lock now stays allowed");
+    let m = mb::get(st, &alice, &bob_mbx).await.unwrap();
+    assert_eq!(m.status, "locked");
+    let back = app::changes::service::request_rollback(st, &alice, &applied, "incident")
+        .await
+        .unwrap();
+    let undone = w
+        .approve(&bob, &back.id)
+        .await
+        .expect("a rollback is protective");
+    assert_eq!(undone.state, "applied");
+    assert_eq!(w.targets("ann@acme.example").await, ["ann@acme.example"]);
+    let all = app::routing::service::RouteFilter {
+        state: Some("all".into()),
+        ..Default::default()
+    };
+    assert!(!routing::list(st, &alice, &all).await.unwrap().is_empty());
+
+    // Another tenant is not frozen.
+    routing::set_policy(
+        st,
+        &alice,
+        &other,
+        &RoutingPolicy {
+            alias_policy: "direct".into(),
+            allowlist: vec!["partner.example".into()],
+            default_days: 30,
+            max_days: 90,
+            confirmation: false,
+        },
+    )
+    .await
+    .expect("the other tenant is not under the incident");
+
+    // Ending takes a second person.
+    let id = inc.id.clone();
+    let early = incidents::confirm_end(st, &alice, &id).await;
+    assert!(matches!(early, Err(AppError::Invalid(_))), "{early:?}");
+    let short = incidents::request_end(st, &alice, &id, "ok").await;
+    assert!(matches!(short, Err(AppError::Invalid(_))), "{short:?}");
+    incidents::request_end(
+        st,
+        &alice,
+        &id,
+        "The forward was rolled back; the operator's sessions ended.",
+    )
+    .await
+    .unwrap();
+    let own = incidents::confirm_end(st, &alice, &id).await;
+    assert!(
+        matches!(&own, Err(AppError::Invalid(m)) if m.contains("another person")),
+        "{own:?}"
+    );
+    // Still in force.
+    assert_eq!(now_as(&w, "usr_alice", Operator).await.incidents.len(), 1);
+    let ended = incidents::confirm_end(st, &bob, &id).await.unwrap();
+    assert_eq!(ended.state, "ended");
+    assert_eq!(
+        ended.ended_by_label.as_deref(),
+        Some("usr_bob@agency.example")
+    );
+    let twice = incidents::confirm_end(st, &bob, &id).await;
+    assert!(matches!(twice, Err(AppError::Conflict(_))), "{twice:?}");
+
+    // The freeze has lifted.
+    let alice = now_as(&w, "usr_alice", Operator).await;
+    assert!(alice.incidents.is_empty());
+    queued(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["ann@partner.example"],
+            Some(5),
+        )
+        .await,
+    );
+    let log = w.app.audit_actions().await;
+    for a in [
+        "incident.declared",
+        "incident.end_requested",
+        "incident.ended",
+    ] {
+        assert!(log.iter().any(|x| x == a), "{a} in {log:?}");
+    }
+}
+both!(a_frozen_tenant_refuses_risky_operations);
+
+async fn the_banner_and_the_api_answer_and_one_declaration_wins(b: Backend) {
+    let app = mailward_tests::TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let (slug, _) = app
+        .tenant_with_domains("plan_starter", &["acme.example"])
+        .await;
+    let token = auth::create_token_for_email(
+        &app.state,
+        &owner.email,
+        "ops",
+        &["read".into(), "write".into()],
+        7,
+    )
+    .await
+    .unwrap()
+    .1;
+    let http = reqwest::Client::new();
+    // 20 declarations at once for the same tenant: one incident.
+    let tasks = (0..20).map(|n| {
+        let (http, url, token, slug) = (
+            http.clone(),
+            app.url("/api/v1/incidents"),
+            token.clone(),
+            slug.clone(),
+        );
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({
+                    "tenant": slug, "title": format!("Takeover {n}"),
+                    "reason": "Sign-ins from an unknown network.",
+                }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let mut codes = crate::dns::futures_join(tasks).await;
+    codes.sort();
+    assert_eq!(codes.iter().filter(|c| **c == 201).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 201 || *c == 409), "{codes:?}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM incidents WHERE state = 'active'")
+            .await,
+        1
+    );
+
+    // The banner on every page of the owner's console.
+    for path in ["/", "/mailboxes", "/routing", &format!("/tenants/{slug}")] {
+        let page = owner.browser.get_text(path).await;
+        assert!(
+            page.contains("incident-banner") && page.contains("Incident in force"),
+            "{path}"
+        );
+    }
+    // The API answers 423 to what is frozen, naming the incident.
+    let r = http
+        .patch(app.url(&format!("/api/v1/tenants/{slug}/routing-policy")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "allowlist": ["evil.example"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 423);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("Takeover") && body.contains("Frozen by"),
+        "{body}"
+    );
+    // A console form says it in the flash message.
+    let r = owner
+        .browser
+        .post(
+            &format!("/tenants/{slug}/routing-policy"),
+            &[
+                ("alias_policy", "direct"),
+                ("default_days", "30"),
+                ("max_days", "90"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let flash = owner
+        .browser
+        .flash(&format!("/tenants/{slug}"))
+        .await
+        .unwrap_or_default();
+    assert!(flash.contains("Frozen by"), "{flash}");
+    // A platform-wide incident needs someone who sees every tenant; the owner does.
+    let r = http
+        .post(app.url("/api/v1/incidents"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "title": "Platform", "reason": "Operator laptop stolen.", "since_at": 4102444800i64 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "T in the future is refused");
+    let r = http
+        .get(app.url("/api/v1/incidents"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let list: Vec<app::incidents::Incident> = r.json().await.unwrap();
+    assert_eq!(list.len(), 1);
+}
+both!(the_banner_and_the_api_answer_and_one_declaration_wins);
