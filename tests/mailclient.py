@@ -101,6 +101,28 @@ def main(argv):
             out["used_kib"], out["limit_kib"] = int(words[i + 1]), int(words[i + 2])
         m.logout()
         return out
+    if cmd == "hold":
+        # Logs in and keeps the session busy (NOOP) for up to N seconds; says whether the
+        # server ended it meanwhile (doveadm kick) and after how long.
+        import time
+        port, user, pw, n = int(argv[2]), argv[3], argv[4], float(argv[5])
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=20)
+        try:
+            m.login(user, pw)
+        except imaplib.IMAP4.error as e:
+            return {"ok": False, "error": str(e)}
+        m.select("INBOX")
+        start = time.monotonic()
+        while time.monotonic() - start < n:
+            try:
+                typ, _ = m.noop()
+                if typ != "OK":
+                    return {"ok": True, "kicked": True, "secs": time.monotonic() - start}
+            except (imaplib.IMAP4.abort, imaplib.IMAP4.error, OSError) as e:
+                return {"ok": True, "kicked": True, "secs": time.monotonic() - start, "error": str(e)}
+            time.sleep(0.2)
+        m.logout()
+        return {"ok": True, "kicked": False, "secs": n}
     if cmd == "loginbench":
         # N IMAP logins one after another (a new connection each), for the benchmark.
         import time

@@ -207,6 +207,9 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
     if let Some(v) = env("MAILWARD_DKIM_ZONE_SERVER") {
         cfg.dkim_zone_server = Some(v);
     }
+    if let Some(v) = env("MAILWARD_DOVEADM_URL") {
+        cfg.doveadm_url = Some(v);
+    }
     if let Some(v) = env("MAILWARD_DKIM_ZONE_TSIG_FILE") {
         cfg.dkim_zone_tsig_file = Some(v);
     }
@@ -352,6 +355,12 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
             if args.auth_policy.is_some() {
                 match app::monitoring::service::existing_policy_token(&state.config) {
                     Ok(t) => args.auth_policy_token = Some(t),
+                    Err(e) => return fail(&e),
+                }
+            }
+            if args.doveadm_port.is_some() {
+                match app::core::doveadm::existing_api_key(&state.config) {
+                    Ok(k) => args.doveadm_api_key = Some(k),
                     Err(e) => return fail(&e),
                 }
             }

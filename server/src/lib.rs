@@ -448,6 +448,7 @@ pub async fn serve(state: AppState) -> Result<(), String> {
     // The mail plane's policy token exists from the first start on, made by the user Mailward
     // runs as (`mailplane render`, run as root, then only reads it).
     app::monitoring::service::policy_token(&state.config).map_err(|e| e.to_string())?;
+    app::core::doveadm::api_key(&state.config).map_err(|e| e.to_string())?;
     // A configured GeoIP database that cannot be read stops the start, with the reason.
     app::monitoring::geoip::check(&state.config).map_err(|e| e.to_string())?;
     let clock_file = state.config.clock_offset_file.clone().map(|f| {

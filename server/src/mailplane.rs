@@ -76,6 +76,14 @@ pub struct RenderArgs {
     /// `mailplane-policy.key`, never given on the command line).
     #[arg(skip)]
     pub auth_policy_token: Option<String>,
+    /// Open Dovecot's doveadm HTTP API on this port (on `--listen`), so Mailward can end a
+    /// revoked mailbox's live IMAP sessions at once (`doveadm_url` in Mailward's config).
+    #[arg(long, value_name = "PORT")]
+    pub doveadm_port: Option<u16>,
+    /// The API key Mailward presents (filled in from `mailplane-doveadm.key`, never given on
+    /// the command line).
+    #[arg(skip)]
+    pub doveadm_api_key: Option<String>,
 }
 
 /// How the mail servers reach the database.
@@ -534,6 +542,31 @@ postlog          unix-dgram n  -      n      -      1       postlogd
         }
         _ => String::new(),
     };
+    // The doveadm HTTP API for Mailward: in a file of its own, readable by root and Dovecot
+    // only (it holds the key).
+    let doveadm = match (args.doveadm_port, &args.doveadm_api_key) {
+        (Some(port), Some(key)) => {
+            if !key.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err("the doveadm API key must be hex digits".into());
+            }
+            files.push(RenderedFile {
+                path: "dovecot/doveadm-api.conf.ext",
+                text: format!(
+                    "# Rendered by `mailward mailplane render`: render again rather than edit.\n\
+                     # Mailward ends a revoked mailbox's live sessions through this API (doveadm kick).\n\
+                     doveadm_api_key = {key}\n\
+                     service doveadm {{\n  inet_listener http {{\n    address = {listen}\n    port = {port}\n  }}\n}}\n",
+                    listen = args.listen,
+                ),
+                secret: true,
+            });
+            format!("!include {}\n", p("dovecot/doveadm-api.conf.ext"))
+        }
+        (Some(_), None) => {
+            return Err("--doveadm-port needs the doveadm API key (the CLI reads it)".into())
+        }
+        _ => String::new(),
+    };
     let dh = Path::new("/usr/share/dovecot/dh.pem");
     let fast = if args.fast_auth_failures {
         "\n# --fast-auth-failures (test harnesses): no delay and no penalty after a failed login.\n\
@@ -599,7 +632,7 @@ passdb {{
   args = {apppass}
   override_fields = mailward_via=app_password
 }}
-{policy}
+{policy}{doveadm}
 userdb {{
   driver = sql
   args = {userdb}
@@ -693,6 +726,7 @@ service quota-status {{
             dict = p("dovecot/dict-usage.conf.ext"),
             host = args.hostname,
             policy = policy,
+            doveadm = doveadm,
         ),
         secret: false,
     });

@@ -371,6 +371,23 @@ async fn the_banner_and_the_api_answer_and_one_declaration_wins(b: Backend) {
     .await
     .unwrap()
     .1;
+    // An operator, signed in, with an API token: revoked below.
+    let otto = app
+        .invite_through(
+            &owner,
+            "/operators/invite",
+            &[("email", "otto@agency.example")],
+            "/operators",
+            "otto@agency.example",
+            "Otto",
+        )
+        .await;
+    let otto_token = app.api_token("otto@agency.example", "read").await;
+    let otto_id: String =
+        sqlx::query_scalar("SELECT id FROM users WHERE email = 'otto@agency.example'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
     let http = reqwest::Client::new();
     // 20 declarations at once for the same tenant: one incident.
     let tasks = (0..20).map(|n| {
@@ -463,5 +480,133 @@ async fn the_banner_and_the_api_answer_and_one_declaration_wins(b: Backend) {
     assert_eq!(r.status(), 200);
     let list: Vec<app::incidents::Incident> = r.json().await.unwrap();
     assert_eq!(list.len(), 1);
+
+    // Revoking the operator ends their session and token at once (not frozen).
+    assert_eq!(otto.browser.get("/").await.status(), 200);
+    let r = http
+        .post(app.url(&format!("/api/v1/incidents/{}/revoke", list[0].id)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "users": [otto_id] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let receipt: app::incidents::RevokeReceipt = r.json().await.unwrap();
+    let a = &receipt.accounts[0];
+    assert_eq!(
+        (a.kind.as_str(), a.label.as_str()),
+        ("user", "otto@agency.example")
+    );
+    assert!(a.sessions >= 1 && a.tokens == 1, "{a:?}");
+    assert!(!a.disabled);
+    let r = otto.browser.get("/").await;
+    assert!(
+        r.status().is_redirection(),
+        "the session ended: {}",
+        r.status()
+    );
+    let r = http
+        .get(app.url("/api/v1/incidents"))
+        .bearer_auth(&otto_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the token was revoked");
+    // Nobody revokes themselves here; a wrong account is refused with nothing changed.
+    let r = http
+        .post(app.url(&format!("/api/v1/incidents/{}/revoke", list[0].id)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "users": ["usr_nobody"], "mailboxes": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
 }
 both!(the_banner_and_the_api_answer_and_one_declaration_wins);
+
+async fn revoking_a_mailbox_ends_its_live_imap_session(b: Backend) {
+    use mailward_tests::mailplane::{free_port, MailPlane};
+    let port = free_port();
+    let w = crate::routing::world_with(b, |c| {
+        c.doveadm_url = Some(format!("http://127.0.0.1:{port}"))
+    })
+    .await;
+    let mp = MailPlane::start_with_doveadm(&w.app, port).await;
+    let st = &w.app.state;
+    let ann = w.mailbox("ann").await;
+    let phone = crate::mailplane::app_password(&w, &ann, &["imap"]).await;
+    assert!(mp.imap_login("ann@acme.example", &phone).await);
+    let alice = person("usr_alice");
+    let inc = incidents::declare(st, &alice, &declare(&w.slug))
+        .await
+        .unwrap();
+    let imap = mp.imap.to_string();
+    // A mail client holds a session open (NOOP every 0.2 s) while the mailbox is revoked.
+    let hold_args = ["hold", &imap, "ann@acme.example", crate::routing::PW, "25"];
+    let hold = mp.client(&hold_args);
+    let revoke = async {
+        // Revoke once Dovecot lists the session.
+        for _ in 0..100 {
+            if mp.doveadm(&["who"]).contains("ann@acme.example") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let alice = now_as(&w, "usr_alice", app::auth::Role::Operator).await;
+        incidents::revoke(
+            st,
+            &alice,
+            &inc.id,
+            &app::incidents::RevokeInput {
+                mailboxes: vec!["ann@acme.example".into()],
+                disable: true,
+                ..Default::default()
+            },
+        )
+        .await
+    };
+    let (held, receipt) = tokio::join!(hold, revoke);
+    let receipt = receipt.unwrap();
+    assert_eq!(held["kicked"], true, "the live session ended: {held}");
+    assert!(held["secs"].as_f64().unwrap() < 20.0, "{held}");
+    assert_eq!(receipt.mail_plane, None, "{receipt:?}");
+    let a = &receipt.accounts[0];
+    assert_eq!((a.kind.as_str(), a.app_passwords), ("mailbox", 1), "{a:?}");
+    assert!(a.imap_ended.unwrap_or(0) >= 1, "{a:?}");
+    // The app password is gone and the mailbox is locked: no new login either way.
+    assert!(!mp.imap_login("ann@acme.example", &phone).await);
+    assert!(!mp.imap_login("ann@acme.example", crate::routing::PW).await);
+    assert_eq!(mb::get(st, &alice, &ann).await.unwrap().status, "locked");
+    let log = w.app.audit_actions().await;
+    for e in [
+        "mailbox.access_revoked",
+        "incident.revoked",
+        "incident.sessions_kicked",
+    ] {
+        assert!(log.iter().any(|x| x == e), "{e} in {log:?}");
+    }
+    // Without the doveadm API the receipt says the sessions were not ended at once.
+    let w2 = world(b).await;
+    let bob = w2.mailbox("bob").await;
+    let inc2 = incidents::declare(&w2.app.state, &alice, &declare(&w2.slug))
+        .await
+        .unwrap();
+    let r = incidents::revoke(
+        &w2.app.state,
+        &alice,
+        &inc2.id,
+        &app::incidents::RevokeInput {
+            mailboxes: vec![bob],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        r.mail_plane
+            .as_deref()
+            .is_some_and(|m| m.contains("not configured")),
+        "{r:?}"
+    );
+}
+both!(revoking_a_mailbox_ends_its_live_imap_session);

@@ -41,7 +41,7 @@ fn refusal(v: &Value, rcpt: &str) -> Option<i64> {
     v["refused"][rcpt][0].as_i64().or(v["code"].as_i64())
 }
 
-async fn app_password(w: &World, id: &str, protocols: &[&str]) -> String {
+pub(crate) async fn app_password(w: &World, id: &str, protocols: &[&str]) -> String {
     let protos: Vec<String> = protocols.iter().map(|p| p.to_string()).collect();
     mb::create_app_password(
         &w.app.state,

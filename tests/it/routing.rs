@@ -30,7 +30,15 @@ pub(crate) fn person(id: &str) -> Actor {
 }
 
 pub(crate) async fn world(b: Backend) -> World {
-    let (app, sink) = TestApp::start_with_mail(b, |_| {}).await;
+    world_with(b, |_| {}).await
+}
+
+/// [`world`] with its configuration changed first.
+pub(crate) async fn world_with(
+    b: Backend,
+    tweak: impl FnOnce(&mut app::core::config::Config),
+) -> World {
+    let (app, sink) = TestApp::start_with_mail(b, tweak).await;
     let (slug, mut domains) = app
         .tenant_with_domains("plan_starter", &["acme.example"])
         .await;

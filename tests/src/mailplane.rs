@@ -24,7 +24,7 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -122,16 +122,27 @@ impl MailPlane {
 
     /// The mail plane with submitted mail signed by the milter at `milter` (`inet:…`).
     pub async fn start_with(app: &TestApp, milter: Option<String>) -> MailPlane {
-        Self::start_full(app, milter, false).await
+        Self::start_full(app, milter, false, None).await
+    }
+
+    /// The mail plane with the doveadm HTTP API on `port` (the app's `doveadm_url` points
+    /// there: start the app with [`free_port`]'s port in its config first).
+    pub async fn start_with_doveadm(app: &TestApp, port: u16) -> MailPlane {
+        Self::start_full(app, None, false, Some(port)).await
     }
 
     /// The mail plane reporting every authentication to the test's Mailward (Dovecot's
     /// authentication policy protocol).
     pub async fn start_reporting(app: &TestApp) -> MailPlane {
-        Self::start_full(app, None, true).await
+        Self::start_full(app, None, true, None).await
     }
 
-    async fn start_full(app: &TestApp, milter: Option<String>, report: bool) -> MailPlane {
+    async fn start_full(
+        app: &TestApp,
+        milter: Option<String>,
+        report: bool,
+        doveadm: Option<u16>,
+    ) -> MailPlane {
         let uid = run(Command::new("id").arg("-u"));
         assert_eq!(
             uid.trim(),
@@ -197,6 +208,9 @@ impl MailPlane {
                 auth_policy: report.then(|| app.base.clone()),
                 auth_policy_token: report
                     .then(|| app::monitoring::service::policy_token(&app.state.config).unwrap()),
+                doveadm_port: doveadm,
+                doveadm_api_key: doveadm
+                    .map(|_| app::core::doveadm::api_key(&app.state.config).unwrap()),
             };
             let files = server::mailplane::render(&args, &db).unwrap();
             server::mailplane::write(&args, &files).unwrap();

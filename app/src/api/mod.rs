@@ -105,7 +105,8 @@ impl utoipa::Modify for BearerScheme {
         crate::monitoring::rest::list_destinations, crate::monitoring::rest::create_destination, crate::monitoring::rest::delete_destination, crate::monitoring::rest::test_destination,
         crate::monitoring::rest::get_rules, crate::monitoring::rest::put_rules,
         crate::incidents::rest::list_incidents, crate::incidents::rest::declare_incident, crate::incidents::rest::get_incident,
-        crate::incidents::rest::request_end, crate::incidents::rest::keep_open, crate::incidents::rest::confirm_end),
+        crate::incidents::rest::request_end, crate::incidents::rest::keep_open, crate::incidents::rest::confirm_end,
+        crate::incidents::rest::revoke),
     components(schemas(identity::Me, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
         crate::tenancy::Domain, crate::tenancy::service::NewTenant,
@@ -129,7 +130,8 @@ impl utoipa::Modify for BearerScheme {
         crate::monitoring::Alert, crate::monitoring::rest::AlertNote, crate::monitoring::Destination, crate::monitoring::Delivery,
         crate::monitoring::rest::NewDestinationBody, crate::monitoring::rest::CreatedDestination,
         crate::monitoring::Thresholds, crate::monitoring::TenantRules, crate::monitoring::RulesChange,
-        crate::incidents::Incident, crate::incidents::NewIncident, crate::incidents::rest::EndNote)),
+        crate::incidents::Incident, crate::incidents::NewIncident, crate::incidents::rest::EndNote,
+        crate::incidents::RevokeInput, crate::incidents::RevokeReceipt, crate::incidents::RevokedAccount)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

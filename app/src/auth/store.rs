@@ -762,6 +762,39 @@ pub async fn disable_everywhere(
     .rows_affected() as i64)
 }
 
+/// Incident response: ends a console account's sessions and API tokens at once, and with
+/// `disable` the account too. Returns (sessions ended, tokens revoked).
+pub async fn revoke_access(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    user_id: &str,
+    disable: bool,
+    now: i64,
+) -> AppResult<(i64, i64)> {
+    g.require(&[Action::ManageIncidents])?;
+    if disable {
+        sqlx::query("UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+    }
+    let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected() as i64;
+    let tokens = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected() as i64;
+    Ok((sessions, tokens))
+}
+
 // ---------- reads for offboarding (the same person's accounts) ----------
 
 /// Active console accounts with this email: (id, email, role, whether linked to `tenant_id`).

@@ -96,6 +96,11 @@ pub struct Config {
     /// The primary nameserver of `dkim_zone` that accepts RFC 2136 updates (`IP:PORT`;
     /// `MAILWARD_DKIM_ZONE_SERVER`). Unset: Mailward shows the records to add by hand.
     pub dkim_zone_server: Option<String>,
+    /// The mail plane's doveadm HTTP API (`http://127.0.0.1:8080`; `MAILWARD_DOVEADM_URL`),
+    /// rendered with `mailward mailplane render --doveadm-port`: revoking a mailbox's access
+    /// in an incident ends its live IMAP sessions there at once (`doveadm kick`). The key is
+    /// `mailplane-doveadm.key` beside the database. Unset: sessions end at their next login.
+    pub doveadm_url: Option<String>,
     /// A file holding the TSIG key for those updates as `algorithm:name:base64-secret` (the
     /// `knsupdate -y` / `nsupdate -y` form; `MAILWARD_DKIM_ZONE_TSIG_FILE`). Keep it 0600.
     pub dkim_zone_tsig_file: Option<String>,
@@ -366,6 +371,7 @@ impl Default for Config {
             dmarc_maildir: None,
             dkim_zone: None,
             dkim_zone_server: None,
+            doveadm_url: None,
             dkim_zone_tsig_file: None,
             alert_failure_burst: 10,
             alert_failure_minutes: 10,
@@ -454,6 +460,15 @@ impl Config {
                 })
             {
                 return Err(format!("dkim_zone must be a DNS zone name (got {z:?})"));
+            }
+        }
+        if let Some(u) = &self.doveadm_url {
+            let ok = (u.starts_with("http://") || u.starts_with("https://"))
+                && u.chars().all(|c| c.is_ascii_graphic());
+            if !ok {
+                return Err(format!(
+                    "doveadm_url must be the doveadm HTTP API's address, such as http://127.0.0.1:8080 (got {u:?})"
+                ));
             }
         }
         if let Some(s) = &self.dkim_zone_server {

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod csv;
 pub mod db;
+pub mod doveadm;
 pub mod error;
 pub mod jobs;
 pub mod mailer;

@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/end", post(request_end))
         .route("/incidents/{id}/end/confirm", post(confirm_end))
         .route("/incidents/{id}/keep-open", post(keep_open))
+        .route("/incidents/{id}/revoke", post(revoke))
 }
 
 #[derive(Deserialize, Default)]
@@ -104,4 +105,37 @@ async fn keep_open(c: Caller, Path(id): Path<String>) -> Response {
     let r = service::keep_open(&c.st, &c.actor(), &id).await;
     let to = format!("/incidents/{id}");
     c.answer(r, &to, "The incident stays in force.", &to).await
+}
+
+/// The revoke form: `users` repeated (checkboxes), `mailboxes` one per line, `disable`.
+async fn revoke(
+    c: Caller,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let mut input = super::RevokeInput::default();
+    for (k, v) in fields {
+        match k.as_str() {
+            "users" => input.users.push(v),
+            "mailboxes" => input.mailboxes.extend(
+                v.split(|ch: char| ch == '\n' || ch == ',' || ch.is_whitespace())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            ),
+            "disable" => input.disable = v == "on",
+            _ => {}
+        }
+    }
+    let to = format!("/incidents/{id}");
+    match service::revoke(&c.st, &c.actor(), &id, &input).await {
+        Ok(r) => {
+            let n = r.accounts.len();
+            let msg = match &r.mail_plane {
+                None => format!("Access revoked for {n} account(s): the receipt is below."),
+                Some(p) => format!("Access revoked for {n} account(s). {p}"),
+            };
+            done(&c.session, &to, msg).await
+        }
+        Err(e) => failed(&c.session, &to, e).await,
+    }
 }

@@ -60,3 +60,47 @@ pub struct NewIncident {
     #[serde(default)]
     pub alert_id: Option<String>,
 }
+
+/// What to revoke in one step: console accounts (user ids) and mailboxes (ids or
+/// addresses). Their sessions, API tokens and app passwords end; with `disable` the
+/// accounts are disabled and the mailboxes locked too.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RevokeInput {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub mailboxes: Vec<String>,
+    #[serde(default)]
+    pub disable: bool,
+}
+
+/// One account in a revocation receipt.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RevokedAccount {
+    /// `user` (console account) or `mailbox`.
+    pub kind: String,
+    pub id: String,
+    pub label: String,
+    pub sessions: i64,
+    pub tokens: i64,
+    pub app_passwords: i64,
+    /// The account was disabled / the mailbox locked.
+    pub disabled: bool,
+    /// Mailboxes: 1 when the mail plane disconnected live IMAP sessions, 0 when none was
+    /// open; none: the mail plane was not asked or failed (see the receipt's `mail_plane`).
+    pub imap_ended: Option<i64>,
+}
+
+/// The receipt of a revocation: what ended, in one transaction, and what the mail plane said.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RevokeReceipt {
+    pub incident_id: String,
+    pub at: i64,
+    pub by: String,
+    pub accounts: Vec<RevokedAccount>,
+    /// Why live IMAP sessions were not ended at once, if they were not.
+    pub mail_plane: Option<String>,
+}

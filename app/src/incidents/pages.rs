@@ -184,10 +184,31 @@ pub fn IncidentsPageView() -> impl IntoView {
     )
 }
 
+/// A console account one may revoke in an incident.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Candidate {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+}
+
+/// A revocation done in the incident (from the audit log): when, by whom, what ended.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Revocation {
+    pub at: i64,
+    pub by: String,
+    /// One line per account.
+    pub lines: Vec<String>,
+    /// What the mail plane said about live IMAP sessions, when it was asked.
+    pub imap: Option<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct IncidentPage {
     pub incident: Incident,
     pub can_manage: bool,
+    pub candidates: Vec<Candidate>,
+    pub revocations: Vec<Revocation>,
     /// The signed-in person asked to end it (so someone else confirms).
     pub asked_by_me: bool,
     pub now: i64,
@@ -201,9 +222,76 @@ pub async fn get_incident_page(id: String) -> Result<PageData<IncidentPage>, Ser
         let incident = super::service::get(&c.st, &a, &id).await?;
         let asked_by_me = incident.end_requested_at.is_some()
             && incident.end_requested_by_label.as_deref() == Some(a.label.as_str());
+        let can_manage = authorize(&a, Action::ManageIncidents).is_ok();
+        // Accounts that reach the incident's tenant (or, platform-wide, every account).
+        let mut candidates = Vec::new();
+        if can_manage && incident.state == "active" {
+            let me = a.user_id.clone().unwrap_or_default();
+            let keep = |u: &crate::auth::OperatorView| {
+                u.id != me && u.status == crate::auth::AccountStatus::Active
+            };
+            if let Ok((staff, _)) = crate::auth::service::operators(&c.st, &a).await {
+                for u in staff.iter().filter(|u| keep(u)) {
+                    let reaches = match (&incident.tenant_id, &u.tenant_ids) {
+                        (Some(t), Some(ids)) => ids.contains(t),
+                        _ => true,
+                    };
+                    if reaches && u.role != crate::auth::Role::ClientViewer && u.role != crate::auth::Role::TenantAdmin {
+                        candidates.push(Candidate { id: u.id.clone(), email: u.email.clone(), role: u.role.label().into() });
+                    } else if incident.tenant_id.is_none() {
+                        candidates.push(Candidate { id: u.id.clone(), email: u.email.clone(), role: u.role.label().into() });
+                    }
+                }
+            }
+            if let Some(t) = &incident.tenant_id {
+                if let Ok((people, _)) = crate::auth::service::tenant_people(&c.st, &a, t).await {
+                    for u in people.iter().filter(|u| keep(u)) {
+                        candidates.push(Candidate { id: u.id.clone(), email: u.email.clone(), role: u.role.label().into() });
+                    }
+                }
+            }
+        }
+        let events = crate::audit::service::about(
+            &c.st.db,
+            &a.tenants,
+            &incident.id,
+            crate::audit::service::Actions::OneOf(&["incident.revoked", "incident.sessions_kicked"]),
+            100,
+        )
+        .await?;
+        let mut revocations: Vec<Revocation> = Vec::new();
+        // Oldest first, so each kick report joins the revocation before it.
+        for e in events.iter().rev() {
+            let d: serde_json::Value = serde_json::from_str(&e.details).unwrap_or_default();
+            if e.action == "incident.revoked" {
+                let lines = d["accounts"].as_array().cloned().unwrap_or_default().iter().map(|x| {
+                    let what = if x["kind"] == "user" {
+                        format!("{} sessions and {} API tokens ended", x["sessions"], x["tokens"])
+                    } else {
+                        format!("{} self-service sessions ended, {} app passwords revoked", x["sessions"], x["app_passwords"])
+                    };
+                    let off = if x["disabled"] == true {
+                        if x["kind"] == "user" { ", account disabled" } else { ", mailbox locked" }
+                    } else { "" };
+                    format!("{}: {what}{off}", x["label"].as_str().unwrap_or_default())
+                }).collect();
+                revocations.push(Revocation { at: e.at, by: e.actor_label.clone(), lines, imap: None });
+            } else if let Some(last) = revocations.last_mut() {
+                last.imap = Some(match d["problem"].as_str() {
+                    Some(p) => p.to_string(),
+                    None => {
+                        let ended: i64 = d["mailboxes"].as_array().map(|m| m.iter().filter_map(|x| x["imap_ended"].as_i64()).sum()).unwrap_or(0);
+                        format!("The mail plane disconnected the live IMAP sessions of {ended} mailbox(es) at once; the others had none open.")
+                    }
+                });
+            }
+        }
+        revocations.reverse();
         Ok(IncidentPage {
             incident,
-            can_manage: authorize(&a, Action::ManageIncidents).is_ok(),
+            can_manage,
+            candidates,
+            revocations,
             asked_by_me,
             now: c.st.clock.now(),
         })
@@ -280,6 +368,50 @@ pub fn IncidentPageView() -> impl IntoView {
                     <p class="text-sm"><a class="link" href=format!("/audit?since={}", chrono::DateTime::from_timestamp(i.since_at, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default())>"The audit log since T →"</a></p>
                 </section>
                 {active.then(freeze_card)}
+                {(p.can_manage && active).then(|| view! {
+                    <section class="card p-5 space-y-3" data-testid="revoke">
+                        <h2 class="text-lg font-semibold">"Revoke access"</h2>
+                        <p class="text-sm text-zinc-600">"In one step: console accounts lose their sessions and API tokens; mailboxes their self-service sessions and app passwords, and their live IMAP connections end at once. A password reset alone does not end app passwords — this does."</p>
+                        <form method="post" action=format!("/incidents/{}/revoke", id.clone()) class="space-y-3">
+                            {if p.candidates.is_empty() {
+                                view! { <p class="text-sm text-zinc-500">"No other console account reaches this tenant."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <fieldset class="space-y-1">
+                                        <legend class="text-sm font-medium">"Console accounts"</legend>
+                                        {p.candidates.iter().map(|c| view! {
+                                            <label class="flex items-center gap-2 text-sm">
+                                                <input type="checkbox" name="users" value=c.id.clone()/>
+                                                <span>{c.email.clone()}</span>
+                                                <span class="text-xs text-zinc-500">{c.role.clone()}</span>
+                                            </label>
+                                        }).collect_view()}
+                                    </fieldset>
+                                }.into_any()
+                            }}
+                            <label class="text-sm block">"Mailboxes (one address per line)"
+                                <textarea class="input mt-1 w-full font-mono" name="mailboxes" rows="3" placeholder="ann@example.com"></textarea>
+                            </label>
+                            <label class="flex items-center gap-2 text-sm">
+                                <input type="checkbox" name="disable" value="on"/>
+                                "Also disable the accounts and lock the mailboxes"
+                            </label>
+                            <button class="btn btn-danger" type="submit" data-testid="revoke-submit">"Revoke now"</button>
+                        </form>
+                    </section>
+                })}
+                {(!p.revocations.is_empty()).then(|| view! {
+                    <section class="card p-5 space-y-3" data-testid="revocations">
+                        <h2 class="text-lg font-semibold">"Revocation receipts"</h2>
+                        {p.revocations.iter().map(|r| view! {
+                            <div class="text-sm space-y-1 border-t border-zinc-100 pt-2 first:border-0 first:pt-0">
+                                <p class="text-zinc-500">{format!("{} by {}", utc(r.at), r.by)}</p>
+                                <ul class="list-disc pl-5">{r.lines.iter().map(|l| view! { <li>{l.clone()}</li> }).collect_view()}</ul>
+                                {r.imap.clone().map(|m| view! { <p class="text-zinc-600">{m}</p> })}
+                            </div>
+                        }).collect_view()}
+                    </section>
+                })}
                 {end.map(|e| view! { <section class="card p-5">{e}</section> })}
             }
         },

@@ -24,6 +24,23 @@ pub fn routes() -> Router<AppState> {
             post(request_end).delete(keep_open),
         )
         .route("/api/v1/incidents/{id}/end/confirm", post(confirm_end))
+        .route("/api/v1/incidents/{id}/revoke", post(revoke))
+}
+
+/// Revokes chosen accounts in one step (sessions, API tokens, app passwords; with `disable`,
+/// accounts disabled and mailboxes locked), then ends the mailboxes' live IMAP sessions on
+/// the mail plane. Never frozen. Audited per account and as `incident.revoked`.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/revoke", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    request_body = super::RevokeInput,
+    responses((status = 200, body = super::RevokeReceipt), (status = 404), (status = 409), (status = 422)))]
+pub async fn revoke(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(b): Json<super::RevokeInput>,
+) -> Result<Json<super::RevokeReceipt>, AppError> {
+    Ok(Json(service::revoke(&st, &a, &id, &b).await?))
 }
 
 /// Incidents over the caller's tenants and the platform, those in force first.

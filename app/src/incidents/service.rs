@@ -3,8 +3,9 @@
 //! actor so the gate can refuse what they freeze.
 use serde_json::json;
 
-use super::{store, Incident, NewIncident};
+use super::{store, Incident, NewIncident, RevokeInput, RevokeReceipt, RevokedAccount};
 use crate::audit::service::{record, Event};
+use crate::auth::Role;
 use crate::core::authz::{authorize, authorize_protective_in, Action, Actor, TenantScope};
 use crate::core::db::Db;
 use crate::core::secrets;
@@ -305,4 +306,227 @@ pub async fn confirm_end(st: &AppState, actor: &Actor, id: &str) -> AppResult<In
     .await?;
     tx.commit().await?;
     to_handle(st, actor, id).await
+}
+
+/// Revokes chosen accounts in one step: console accounts lose their sessions and API tokens
+/// (with `disable`, the account), mailboxes their self-service sessions and app passwords
+/// (with `disable`, they are locked) — all in one transaction, audited per account and as one
+/// receipt (`incident.revoked`). Then the mail plane ends the mailboxes' live IMAP sessions
+/// (`doveadm kick`); what it said is in the receipt. Protective: never frozen.
+pub async fn revoke(
+    st: &AppState,
+    actor: &Actor,
+    id: &str,
+    input: &RevokeInput,
+) -> AppResult<RevokeReceipt> {
+    let i = to_handle(st, actor, id).await?;
+    let g = handling(actor, &i)?;
+    if i.state != "active" {
+        return Err(AppError::Conflict(
+            "This incident has ended: revoke access from the account's own page.".into(),
+        ));
+    }
+    let users: Vec<&str> = dedup(input.users.iter().map(|s| s.trim()));
+    let boxes: Vec<&str> = dedup(input.mailboxes.iter().map(|s| s.trim()));
+    if users.is_empty() && boxes.is_empty() {
+        return Err(AppError::invalid(
+            "Pick at least one account or mailbox whose access ends.",
+        ));
+    }
+    if users.len() + boxes.len() > 1000 {
+        return Err(AppError::invalid(
+            "At most 1,000 accounts and mailboxes in one step.",
+        ));
+    }
+    let me = actor.user_id.clone().unwrap_or_default();
+    // Who: each account checked before anything changes.
+    let mut people = Vec::new();
+    for u in &users {
+        let row = crate::auth::store::user_by_id(&st.db, u)
+            .await?
+            .ok_or_else(|| AppError::invalid(format!("There is no account {u}.")))?;
+        if row.id == me {
+            return Err(AppError::invalid(
+                "Your own access is not revoked here: sign out everywhere from Your sessions.",
+            ));
+        }
+        if row.role == Role::Owner && actor.role != Some(Role::Owner) {
+            return Err(AppError::invalid(format!(
+                "{} is an owner: only an owner revokes an owner's access.",
+                row.email
+            )));
+        }
+        if let Some(t) = &i.tenant_id {
+            // In a tenant's incident: the people who can reach that tenant.
+            let reaches = match row.role {
+                Role::Owner => true,
+                Role::Operator if row.all_tenants => true,
+                _ => crate::auth::store::user_tenant_ids(&st.db, &row.id)
+                    .await?
+                    .contains(t),
+            };
+            if !reaches {
+                return Err(AppError::invalid(format!(
+                    "{} has no access to {}: nothing to revoke in this incident.",
+                    row.email,
+                    i.tenant_name.as_deref().unwrap_or("this tenant")
+                )));
+            }
+        }
+        people.push(row);
+    }
+    let mut mailboxes = Vec::new();
+    for key in &boxes {
+        let m = crate::mailboxes::service::get(st, actor, key)
+            .await
+            .map_err(|_| AppError::invalid(format!("There is no mailbox {key}.")))?;
+        if !i.tenant_id.as_deref().is_none_or(|t| t == m.tenant_id) {
+            return Err(AppError::invalid(format!(
+                "{} belongs to another tenant than the incident.",
+                m.address
+            )));
+        }
+        if m.status == "offboarded" {
+            return Err(AppError::invalid(format!(
+                "{} is offboarded already: nothing is left to revoke.",
+                m.address
+            )));
+        }
+        mailboxes.push(m);
+    }
+    // Locking and cutting a mailbox's access is the mailboxes capability's, with its proof.
+    let proofs = mailboxes
+        .iter()
+        .map(|m| authorize_protective_in(actor, Action::ManageMailboxes, &m.tenant_id))
+        .collect::<AppResult<Vec<_>>>()?;
+    let now = st.clock.now();
+    let mut accounts = Vec::new();
+    let mut tx = st.db.begin().await?;
+    for row in &people {
+        let (sessions, tokens) =
+            crate::auth::store::revoke_access(tx.conn(), &g, &row.id, input.disable, now).await?;
+        let mut ev = Event::new("user.access_revoked")
+            .target(row.id.clone())
+            .details(json!({
+                "email": row.email, "role": row.role.as_str(), "incident": i.id,
+                "sessions": sessions, "tokens": tokens, "disabled": input.disable,
+            }));
+        if let Some(t) = &i.tenant_id {
+            ev = ev.tenant(t.clone());
+        }
+        record(&mut tx, actor, now, ev).await?;
+        accounts.push(RevokedAccount {
+            kind: "user".into(),
+            id: row.id.clone(),
+            label: row.email.clone(),
+            sessions,
+            tokens,
+            app_passwords: 0,
+            disabled: input.disable,
+            imap_ended: None,
+        });
+    }
+    for (m, mg) in mailboxes.iter().zip(&proofs) {
+        let locked = input.disable && m.status != "locked";
+        if locked {
+            crate::mailboxes::store::set_status(tx.conn(), mg, &m.id, "locked", now).await?;
+        }
+        let cut = crate::mailboxes::store::cut_access(tx.conn(), mg, &m.id, now).await?;
+        let ev = Event::new("mailbox.access_revoked")
+            .target(m.id.clone())
+            .details(json!({
+                "address": m.address, "incident": i.id, "sessions_ended": cut.sessions,
+                "app_passwords_revoked": cut.app_passwords, "locked": locked,
+            }))
+            .tenant(m.tenant_id.clone());
+        record(&mut tx, actor, now, ev).await?;
+        accounts.push(RevokedAccount {
+            kind: "mailbox".into(),
+            id: m.id.clone(),
+            label: m.address.clone(),
+            sessions: cut.sessions,
+            tokens: 0,
+            app_passwords: cut.app_passwords,
+            disabled: input.disable,
+            imap_ended: None,
+        });
+    }
+    record(
+        &mut tx,
+        actor,
+        now,
+        event(
+            &i,
+            "incident.revoked",
+            json!({
+                "accounts": accounts.iter().map(|a| json!({
+                    "kind": a.kind, "id": a.id, "label": a.label, "sessions": a.sessions,
+                    "tokens": a.tokens, "app_passwords": a.app_passwords, "disabled": a.disabled,
+                })).collect::<Vec<_>>(),
+            }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    // Live IMAP sessions end at once on the mail plane (they would otherwise last until the
+    // client logs in again).
+    let addresses: Vec<String> = mailboxes.iter().map(|m| m.address.clone()).collect();
+    let mut mail_plane = None;
+    if !addresses.is_empty() {
+        match crate::core::doveadm::kick(&st.config, &addresses).await {
+            Ok(kicked) => {
+                let mut failed = Vec::new();
+                for (a, k) in accounts
+                    .iter_mut()
+                    .filter(|a| a.kind == "mailbox")
+                    .zip(kicked)
+                {
+                    match k {
+                        crate::core::doveadm::Kicked::Ended(n) => a.imap_ended = Some(n),
+                        crate::core::doveadm::Kicked::Failed(e) => {
+                            failed.push(format!("{}: {e}", a.label))
+                        }
+                    }
+                }
+                if !failed.is_empty() {
+                    mail_plane = Some(format!(
+                        "The mail plane could not end these live IMAP sessions: {}.",
+                        failed.join("; ")
+                    ));
+                }
+            }
+            Err(e) => {
+                mail_plane = Some(format!(
+                    "Live IMAP sessions were not ended at once ({e}): they end when the client next logs in."
+                ))
+            }
+        }
+        if let Some(note) = &mail_plane {
+            tracing::warn!(incident = %i.id, "{note}");
+        }
+        let mut ev = Event::new("incident.sessions_kicked")
+            .target(i.id.clone())
+            .details(json!({
+                "mailboxes": accounts.iter().filter(|a| a.kind == "mailbox")
+                    .map(|a| json!({ "address": a.label, "imap_ended": a.imap_ended }))
+                    .collect::<Vec<_>>(),
+                "problem": mail_plane,
+            }));
+        if let Some(t) = &i.tenant_id {
+            ev = ev.tenant(t.clone());
+        }
+        crate::audit::service::record_alone(&st.db, actor, st.clock.now(), ev).await?;
+    }
+    Ok(RevokeReceipt {
+        incident_id: i.id.clone(),
+        at: now,
+        by: actor.label.clone(),
+        accounts,
+        mail_plane,
+    })
+}
+
+fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
+    items.filter(|s| !s.is_empty() && seen.insert(*s)).collect()
 }
