@@ -610,3 +610,148 @@ async fn revoking_a_mailbox_ends_its_live_imap_session(b: Backend) {
     );
 }
 both!(revoking_a_mailbox_ends_its_live_imap_session);
+
+/// The hunt lists what was made after T and not before; its revert of a forward takes the
+/// forward off the mail plane (checked over SMTP).
+async fn the_hunt_finds_what_came_after_t_and_reverts_it(b: Backend) {
+    use mailward_tests::mailplane::MailPlane;
+    let w = world(b).await;
+    let mp = MailPlane::start(&w.app).await;
+    let st = &w.app.state;
+    let ann = w.mailbox("ann").await;
+    let bob = w.mailbox("bob").await;
+    w.allow(&["partner.example"], false).await;
+    let (alice, bob_op) = (person("usr_alice"), person("usr_bob"));
+    // Before T: a forward and an app password.
+    let early = queued(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["ann@partner.example"],
+            Some(10),
+        )
+        .await,
+    );
+    w.approve(&bob_op, &early).await.unwrap();
+    crate::mailplane::app_password(&w, &ann, &["imap"]).await;
+    st.clock.advance(3600);
+    let t = st.clock.now() - 1800;
+    // After T: another forward, an app password, an operator (invited and signed up).
+    let late = queued(
+        w.request(
+            &alice,
+            "forward",
+            "bob@acme.example",
+            &["bob@partner.example"],
+            Some(10),
+        )
+        .await,
+    );
+    w.approve(&bob_op, &late).await.unwrap();
+    crate::mailplane::app_password(&w, &bob, &["imap"]).await;
+    let owner = w.app.setup_owner().await;
+    // (Mail is configured here: the invitation goes out by email.)
+    let r = owner
+        .browser
+        .post("/operators/invite", &[("email", "mallory@agency.example")])
+        .await;
+    assert_eq!(r.status(), 303);
+    let link = w
+        .sink
+        .messages()
+        .iter()
+        .flat_map(|m| m.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .find(|x| x.contains("/invite/mwi_"))
+        .expect("the invitation mail");
+    w.app
+        .accept_invite(&link, "Mallory", "harbour lights at midnight")
+        .await;
+
+    let inc = incidents::declare(
+        st,
+        &alice,
+        &NewIncident {
+            since_at: Some(t),
+            ..declare(&w.slug)
+        },
+    )
+    .await
+    .unwrap();
+    let (_, found) = incidents::hunt(st, &alice, &inc.id).await.unwrap();
+    let line = |kind: &str, needle: &str| {
+        found
+            .iter()
+            .find(|f| f.kind == kind && f.what.contains(needle))
+            .cloned()
+    };
+    let fwd = line("forward", "bob@acme.example").expect("the forward made after T");
+    assert!(
+        fwd.live && fwd.approved_by.as_deref() == Some("usr_bob@agency.example"),
+        "{fwd:?}"
+    );
+    assert!(
+        line("forward", "ann@acme.example").is_none(),
+        "made before T: {found:#?}"
+    );
+    assert!(
+        line("app_password", "bob@acme.example").is_some(),
+        "{found:#?}"
+    );
+    assert!(
+        line("app_password", "ann@acme.example").is_none(),
+        "{found:#?}"
+    );
+    assert!(
+        line("account", "mallory@agency.example").is_some(),
+        "{found:#?}"
+    );
+    assert!(
+        line("invitation", "mallory@agency.example").is_some(),
+        "{found:#?}"
+    );
+    // Exported the same way.
+    let csv = incidents::to_csv(&found);
+    assert!(csv.lines().count() == found.len() + 1 && csv.contains("mallory@agency.example"));
+
+    // Mail for bob goes out to the partner while the forward lives…
+    let r = mp
+        .smtp(
+            crate::mailplane::OUTSIDE,
+            &["bob@acme.example"],
+            "before the revert",
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(mp.relayed(1).await.len(), 1);
+    // …and the owner reverts it from the hunt, as the console does (the revert's form post).
+    let revert = fwd.revert.clone().expect("a live forward has a revert");
+    let fields: Vec<(&str, &str)> = revert
+        .fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = owner.browser.post(&revert.form, &fields).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(w.targets("bob@acme.example").await, ["bob@acme.example"]);
+    let r = mp
+        .smtp(
+            crate::mailplane::OUTSIDE,
+            &["bob@acme.example"],
+            "after the revert",
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        mp.inbox("bob@acme.example", crate::routing::PW, 2)
+            .await
+            .len(),
+        2
+    );
+    mp.settled().await;
+    assert_eq!(mp.relay.messages().len(), 1, "nothing more left the tenant");
+    let (_, found) = incidents::hunt(st, &alice, &inc.id).await.unwrap();
+    let fwd = found.iter().find(|f| f.kind == "forward").unwrap();
+    assert!(!fwd.live && fwd.revert.is_none(), "{fwd:?}");
+}
+both!(the_hunt_finds_what_came_after_t_and_reverts_it);

@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use crate::routing::{person, queued, world, World, PW};
 
-const OUTSIDE: &str = "someone@outside.example";
+pub(crate) const OUTSIDE: &str = "someone@outside.example";
 
 /// The owner of a mailbox, as their self-service session acts.
 async fn owner(w: &World, mailbox_id: &str) -> Actor {

@@ -161,6 +161,22 @@ fn table() -> Vec<Row> {
             None,
         ),
         row(
+            "/incidents/{id}/hunt.csv",
+            Page,
+            "/incidents/inc_none/hunt.csv",
+            "",
+            [N, N, N, F],
+            None,
+        ),
+        row(
+            "/incidents/{id}/hunt.json",
+            Page,
+            "/incidents/inc_none/hunt.json",
+            "",
+            [N, N, N, F],
+            None,
+        ),
+        row(
             "/incidents/{id}/revoke",
             Form,
             "/incidents/inc_none/revoke",
@@ -924,6 +940,14 @@ fn table() -> Vec<Row> {
             "/api/v1/incidents/inc_none/end",
             "",
             [N, N, F, F],
+            None,
+        ),
+        row(
+            "/api/v1/incidents/{id}/hunt",
+            Get,
+            "/api/v1/incidents/inc_none/hunt",
+            "",
+            [N, N, N, F],
             None,
         ),
         row(

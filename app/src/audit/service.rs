@@ -153,7 +153,9 @@ pub async fn record_alone(db: &Db, actor: &Actor, now: i64, ev: Event<'_>) -> Ap
     Ok(seq)
 }
 
-pub use super::store::{about, busiest_tenants, count_since, list, row_to_event, Actions, By};
+pub use super::store::{
+    about, busiest_tenants, count_since, list, row_to_event, since, Actions, By,
+};
 
 /// Result of recomputing the chain.
 #[derive(Debug, Clone, PartialEq, Serialize)]

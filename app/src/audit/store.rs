@@ -164,6 +164,37 @@ pub async fn about(
         .map_err(Into::into)
 }
 
+/// Events of `actions` since `since` (inclusive), oldest first (at most `limit`): of one
+/// tenant together with the platform's own events (no tenant), or of every tenant (`None`).
+/// The incident hunt's reading.
+pub async fn since(
+    db: &Db,
+    tenant: Option<&str>,
+    actions: Actions<'_>,
+    since: i64,
+    limit: i64,
+) -> AppResult<Vec<AuditEvent>> {
+    let mut w = Where::new();
+    let s = w.arg(since);
+    w.and(format!("at >= {s}"));
+    if let Some(t) = tenant {
+        let p = w.arg(t);
+        w.and(format!("(tenant_id = {p} OR tenant_id IS NULL)"));
+    }
+    actions.push(&mut w);
+    let lim = w.arg(limit.clamp(1, 50_000));
+    let sql = format!(
+        "SELECT seq, at, actor_id, actor_label, action, target, tenant_id, ip, user_agent, details, \
+         prev_hash, hash FROM audit_events{} ORDER BY seq LIMIT {lim}",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(row_to_event)
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
+}
+
 /// Who did something, for counting.
 #[derive(Clone, Copy, Debug)]
 pub enum By<'a> {

@@ -1,7 +1,8 @@
 //! Form endpoints of incidents.
 use axum::extract::Path;
+use axum::response::IntoResponse;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
@@ -17,6 +18,44 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/end/confirm", post(confirm_end))
         .route("/incidents/{id}/keep-open", post(keep_open))
         .route("/incidents/{id}/revoke", post(revoke))
+        .route("/incidents/{id}/hunt.csv", get(hunt_csv))
+        .route("/incidents/{id}/hunt.json", get(hunt_json))
+}
+
+/// The hunt as a CSV download.
+async fn hunt_csv(c: Caller, Path(id): Path<String>) -> Response {
+    match service::hunt(&c.st, &c.actor(), &id).await {
+        Ok((i, findings)) => (
+            [
+                (
+                    http::header::CONTENT_TYPE,
+                    "text/csv; charset=utf-8".to_string(),
+                ),
+                (
+                    http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"hunt-{}.csv\"", i.id),
+                ),
+            ],
+            service::to_csv(&findings),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The hunt as JSON (the same as the API's).
+async fn hunt_json(c: Caller, Path(id): Path<String>) -> Response {
+    match service::hunt(&c.st, &c.actor(), &id).await {
+        Ok((i, findings)) => (
+            [(
+                http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"hunt-{}.json\"", i.id),
+            )],
+            axum::Json(findings),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Deserialize, Default)]

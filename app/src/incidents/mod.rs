@@ -104,3 +104,39 @@ pub struct RevokeReceipt {
     /// Why live IMAP sessions were not ended at once, if they were not.
     pub mail_plane: Option<String>,
 }
+
+/// One thing the hunt found: created or changed since T, able to keep an intruder in.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Finding {
+    pub at: i64,
+    /// `forward`, `catchall`, `alias_outside`, `app_password`, `api_token`, `account`,
+    /// `operator_scope`, `invitation`, `routing_policy`, `reveal_policy`, `dns_change`,
+    /// `dns_provider`, `dns_baseline`, `reset_link`, `alert_rules`, `alert_destination`,
+    /// `import`.
+    pub kind: String,
+    /// What it is, in one line.
+    pub what: String,
+    /// Who did it (and who approved it, for governed changes).
+    pub by: String,
+    pub approved_by: Option<String>,
+    /// Still in effect, as far as Mailward knows (a route still live, a change not rolled
+    /// back).
+    pub live: bool,
+    /// The audit event behind it.
+    pub evidence: Option<i64>,
+    /// The governed revert, if there is one.
+    pub revert: Option<Revert>,
+}
+
+/// How to revert a finding: a form post (the console) or the same through the API.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Revert {
+    /// The button's words.
+    pub label: String,
+    /// The console form it posts to.
+    pub form: String,
+    /// The form's fields.
+    pub fields: Vec<(String, String)>,
+}

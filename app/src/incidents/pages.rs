@@ -209,6 +209,9 @@ pub struct IncidentPage {
     pub can_manage: bool,
     pub candidates: Vec<Candidate>,
     pub revocations: Vec<Revocation>,
+    /// The persistence hunt since T (at most 500 shown; the exports hold all).
+    pub findings: Vec<super::Finding>,
+    pub findings_total: usize,
     /// The signed-in person asked to end it (so someone else confirms).
     pub asked_by_me: bool,
     pub now: i64,
@@ -287,11 +290,18 @@ pub async fn get_incident_page(id: String) -> Result<PageData<IncidentPage>, Ser
             }
         }
         revocations.reverse();
+        let (_, mut findings) = super::service::hunt(&c.st, &a, &incident.id).await?;
+        let findings_total = findings.len();
+        // Newest first on the page.
+        findings.reverse();
+        findings.truncate(500);
         Ok(IncidentPage {
             incident,
             can_manage,
             candidates,
             revocations,
+            findings,
+            findings_total,
             asked_by_me,
             now: c.st.clock.now(),
         })
@@ -400,6 +410,45 @@ pub fn IncidentPageView() -> impl IntoView {
                         </form>
                     </section>
                 })}
+                <section class="card p-5 space-y-3" data-testid="hunt">
+                    <div class="flex flex-wrap items-baseline justify-between gap-2">
+                        <h2 class="text-lg font-semibold">{format!("Persistence hunt since T ({})", p.findings_total)}</h2>
+                        <p class="text-sm flex gap-3">
+                            <a class="link" href=format!("/incidents/{}/hunt.csv", id.clone())>"CSV"</a>
+                            <a class="link" href=format!("/incidents/{}/hunt.json", id.clone())>"JSON"</a>
+                        </p>
+                    </div>
+                    <p class="text-sm text-zinc-600">"Everything created or changed since T that can keep an intruder in: routes leaving the tenant, app passwords, API tokens, new accounts and wider scopes, invitations, policies, DNS changes, reset links. Newest first."</p>
+                    {if p.findings.is_empty() {
+                        view! { <p class="text-sm text-zinc-500">"Nothing found since T."</p> }.into_any()
+                    } else {
+                        view! {
+                            <ul class="divide-y divide-zinc-100" data-testid="findings">
+                                {p.findings.iter().map(|f| view! {
+                                    <li class="py-2 flex flex-wrap items-start justify-between gap-2" data-testid="finding" data-kind=f.kind.clone() data-live=f.live.to_string()>
+                                        <div class="min-w-0 text-sm">
+                                            <p class="break-words">
+                                                {if f.live { view! { <Badge text="in effect" tone="red"/> }.into_any() } else { view! { <Badge text="gone" tone="gray"/> }.into_any() }}
+                                                " "<span class="font-medium">{f.what.clone()}</span>
+                                            </p>
+                                            <p class="text-xs text-zinc-500">
+                                                {format!("{} · by {}", utc(f.at), f.by)}
+                                                {f.approved_by.clone().map(|a| format!(" · approved by {a}"))}
+                                                {f.evidence.map(|seq| view! { " · "<a class="link" href=format!("/audit?before={}", seq + 1)>{format!("event #{seq}")}</a> })}
+                                            </p>
+                                        </div>
+                                        {f.revert.clone().map(|r| view! {
+                                            <form method="post" action=r.form.clone()>
+                                                {r.fields.iter().map(|(k, v)| view! { <input type="hidden" name=k.clone() value=v.clone()/> }).collect_view()}
+                                                <button class="btn btn-secondary py-1" type="submit" data-testid="revert">{r.label.clone()}</button>
+                                            </form>
+                                        })}
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        }.into_any()
+                    }}
+                </section>
                 {(!p.revocations.is_empty()).then(|| view! {
                     <section class="card p-5 space-y-3" data-testid="revocations">
                         <h2 class="text-lg font-semibold">"Revocation receipts"</h2>

@@ -25,6 +25,21 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/incidents/{id}/end/confirm", post(confirm_end))
         .route("/api/v1/incidents/{id}/revoke", post(revoke))
+        .route("/api/v1/incidents/{id}/hunt", get(hunt))
+}
+
+/// The persistence hunt: everything created or changed since the incident's T that can keep
+/// an intruder in, oldest first, each with who, who approved, whether it is still in effect
+/// and its revert (a console form; the same actions exist in this API).
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/hunt", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, body = Vec<super::Finding>), (status = 404)))]
+pub async fn hunt(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<super::Finding>>, AppError> {
+    Ok(Json(service::hunt(&st, &a, &id).await?.1))
 }
 
 /// Revokes chosen accounts in one step (sessions, API tokens, app passwords; with `disable`,

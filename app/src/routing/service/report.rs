@@ -11,12 +11,34 @@ pub async fn report(
     tenant: Option<&str>,
     since: Option<i64>,
 ) -> AppResult<Vec<PersistenceItem>> {
+    leaving(st, actor, tenant, since, None).await
+}
+
+/// Routes leaving the tenant made since `since`, in any state (turned off and expired ones
+/// too): the incident hunt's record.
+pub async fn made_since(
+    st: &AppState,
+    actor: &Actor,
+    tenant: Option<&str>,
+    since: i64,
+) -> AppResult<Vec<PersistenceItem>> {
+    leaving(st, actor, tenant, Some(since), Some("all")).await
+}
+
+async fn leaving(
+    st: &AppState,
+    actor: &Actor,
+    tenant: Option<&str>,
+    since: Option<i64>,
+    state: Option<&str>,
+) -> AppResult<Vec<PersistenceItem>> {
     let routes = list(
         st,
         actor,
         &RouteFilter {
             tenant: tenant.map(str::to_string),
             since,
+            state: state.map(str::to_string),
             ..Default::default()
         },
     )

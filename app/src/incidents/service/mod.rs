@@ -3,6 +3,9 @@
 //! actor so the gate can refuse what they freeze.
 use serde_json::json;
 
+mod hunt;
+pub use hunt::{hunt, to_csv};
+
 use super::{store, Incident, NewIncident, RevokeInput, RevokeReceipt, RevokedAccount};
 use crate::audit::service::{record, Event};
 use crate::auth::Role;

@@ -1,0 +1,373 @@
+//! The persistence hunt: everything created or changed since T, in the incident's scope, that
+//! can keep an intruder in — routes leaving the tenant, app passwords, API tokens, new
+//! accounts and widened scopes, invitations, routing and reveal policies, DNS changes and
+//! providers, the DNS baselines, reset links, alert rules and destinations, imports — each
+//! with who did it, who approved it, whether it is still in effect, and its revert: a
+//! protective action (turn the route off, revoke the account or the mailbox's access,
+//! withdraw the link) or a governed rollback through the approval queue.
+use serde_json::Value;
+
+use super::super::{Finding, Incident, Revert};
+use super::to_handle;
+use crate::audit::service::Actions;
+use crate::core::authz::Actor;
+use crate::core::state::AppState;
+use crate::core::AppResult;
+
+/// What the audit log says was done since T that the hunt reports.
+const HUNTED: &[&str] = &[
+    "mailbox.app_password_created",
+    "token.created",
+    "user.created",
+    "operator.invited",
+    "tenant.user_invited",
+    "operator.scope_changed",
+    "tenant.routing_policy_changed",
+    "tenant.reveal_policy_changed",
+    "dns.provider_set",
+    "dns.template_changed",
+    "change.applied",
+    "mailbox.reset_requested",
+    "alert.rules_changed",
+    "alert.destination_removed",
+    "import.completed",
+];
+
+/// Change kinds whose applied requests the hunt lists (routes come from the routes
+/// themselves).
+const HUNTED_KINDS: &[&str] = &["dns.record", "dns.bulk", "mailbox.reset"];
+
+fn revert(label: &str, form: String, fields: &[(&str, &str)]) -> Option<Revert> {
+    Some(Revert {
+        label: label.into(),
+        form,
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Array(a) => a.iter().map(s).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// The hunt's findings, oldest first.
+pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident, Vec<Finding>)> {
+    let i = super::get(st, actor, id).await?;
+    // Those who act on findings see their reverts; readers see the findings.
+    let can_act = to_handle(st, actor, id).await.is_ok();
+    let back = format!("/incidents/{}", i.id);
+    let revoke_form = format!("/incidents/{}/revoke", i.id);
+    let mut out = Vec::new();
+
+    // Routes that leave the tenant, made since T.
+    for r in
+        crate::routing::service::made_since(st, actor, i.tenant_id.as_deref(), i.since_at).await?
+    {
+        let live = matches!(r.state.as_str(), "active" | "unconfirmed");
+        let kind = match r.kind.as_str() {
+            "forward" => "forward",
+            "catchall" => "catchall",
+            _ => "alias_outside",
+        };
+        let what = match kind {
+            "catchall" => format!("Catch-all of {} to {}", r.source, r.targets.join(", ")),
+            "forward" => format!("Forward of {} to {}", r.source, r.targets.join(", ")),
+            _ => format!(
+                "Alias {} to {} (outside the tenant)",
+                r.source,
+                r.targets.join(", ")
+            ),
+        };
+        out.push(Finding {
+            at: r.created_at,
+            kind: kind.into(),
+            what: format!("{what} — {}", r.state),
+            by: r.requested_by.clone(),
+            approved_by: r.approved_by.clone(),
+            live,
+            evidence: None,
+            revert: (live && can_act)
+                .then(|| {
+                    revert(
+                        "Turn it off",
+                        format!("/routing/{}/disable", r.route_id),
+                        &[("reason", "incident: persistence hunt"), ("back", &back)],
+                    )
+                })
+                .flatten(),
+        });
+    }
+
+    let events = crate::audit::service::since(
+        &st.db,
+        i.tenant_id.as_deref(),
+        Actions::OneOf(HUNTED),
+        i.since_at,
+        5_000,
+    )
+    .await?;
+    for e in events {
+        let d: Value = serde_json::from_str(&e.details).unwrap_or_default();
+        let target = e.target.clone().unwrap_or_default();
+        let ev = Some(e.seq);
+        let mut f = Finding {
+            at: e.at,
+            kind: String::new(),
+            what: String::new(),
+            by: e.actor_label.clone(),
+            approved_by: None,
+            live: true,
+            evidence: ev,
+            revert: None,
+        };
+        match e.action.as_str() {
+            "mailbox.app_password_created" => {
+                let Ok(m) = crate::mailboxes::service::get(st, actor, &target).await else {
+                    continue;
+                };
+                let extras = crate::mailboxes::service::extras(st, actor, &m).await?;
+                let ap = s(&d["app_password"]);
+                f.kind = "app_password".into();
+                f.live = extras.app_passwords.iter().any(|a| a.id == ap);
+                f.what = format!(
+                    "App password \u{201c}{}\u{201d} ({}) for {}",
+                    s(&d["name"]),
+                    s(&d["protocols"]),
+                    m.address
+                );
+                if f.live && can_act {
+                    f.revert = revert(
+                        "Revoke the mailbox's access",
+                        revoke_form.clone(),
+                        &[("mailboxes", &m.id)],
+                    );
+                }
+            }
+            "token.created" => {
+                let Some(uid) = e.actor_id.clone() else {
+                    continue;
+                };
+                let tokens = crate::auth::store::list_tokens(&st.db, &uid).await?;
+                f.kind = "api_token".into();
+                f.live = tokens.iter().any(|t| {
+                    t.id == target && t.revoked_at.is_none() && t.expires_at > st.clock.now()
+                });
+                f.what = format!(
+                    "API token \u{201c}{}\u{201d} ({}) of {}",
+                    s(&d["name"]),
+                    s(&d["scopes"]),
+                    e.actor_label
+                );
+                if f.live && can_act && Some(uid.as_str()) != actor.user_id.as_deref() {
+                    f.revert = revert(
+                        "Revoke the account's access",
+                        revoke_form.clone(),
+                        &[("users", &uid)],
+                    );
+                }
+            }
+            "user.created" => {
+                let row = crate::auth::store::user_by_id(&st.db, &target).await?;
+                f.kind = "account".into();
+                f.live = row
+                    .as_ref()
+                    .is_some_and(|u| u.status == crate::auth::AccountStatus::Active);
+                f.what = format!(
+                    "New {} account {}",
+                    s(&d["role"]).replace('_', " "),
+                    s(&d["email"])
+                );
+                if f.live && can_act && Some(target.as_str()) != actor.user_id.as_deref() {
+                    f.revert = revert(
+                        "Revoke and disable it",
+                        revoke_form.clone(),
+                        &[("users", &target), ("disable", "on")],
+                    );
+                }
+            }
+            "operator.invited" | "tenant.user_invited" => {
+                f.kind = "invitation".into();
+                f.what = format!(
+                    "Invitation for {} as {}",
+                    s(&d["email"]),
+                    s(&d["role"]).replace('_', " ")
+                );
+                if can_act {
+                    f.revert = revert(
+                        "Withdraw the invitation",
+                        format!("/operators/invites/{target}/revoke"),
+                        &[],
+                    );
+                }
+            }
+            "operator.scope_changed" => {
+                f.kind = "operator_scope".into();
+                f.what = format!(
+                    "Tenants {} sees: {} \u{2192} {}",
+                    s(&d["operator"]),
+                    s(&d["before"]),
+                    s(&d["after"])
+                );
+                if can_act && Some(target.as_str()) != actor.user_id.as_deref() {
+                    f.revert = revert(
+                        "Revoke the account's access",
+                        revoke_form.clone(),
+                        &[("users", &target)],
+                    );
+                }
+            }
+            "tenant.routing_policy_changed" | "tenant.reveal_policy_changed" => {
+                f.kind = if e.action.contains("routing") {
+                    "routing_policy"
+                } else {
+                    "reveal_policy"
+                }
+                .into();
+                f.what = format!(
+                    "{} policy: {} \u{2192} {}",
+                    if e.action.contains("routing") {
+                        "Routing"
+                    } else {
+                        "Invitation reveal"
+                    },
+                    compact(&d["before"]),
+                    compact(&d["after"])
+                );
+            }
+            "dns.provider_set" => {
+                f.kind = "dns_provider".into();
+                f.what = format!("Where a zone is managed changed: {}", compact(&d));
+            }
+            "dns.template_changed" => {
+                f.kind = "dns_baseline".into();
+                f.what = format!("DNS baseline of the {} category changed", s(&d["category"]));
+            }
+            "change.applied" => {
+                let kind = s(&d["kind"]);
+                if !HUNTED_KINDS.contains(&kind.as_str()) {
+                    continue;
+                }
+                let Ok(c) = crate::changes::service::get(st, actor, &target).await else {
+                    continue;
+                };
+                if c.rollback_of.is_some() {
+                    continue;
+                }
+                f.kind = if kind == "mailbox.reset" {
+                    "reset_link"
+                } else {
+                    "dns_change"
+                }
+                .into();
+                f.by = c.requested_by_label.clone();
+                f.approved_by = Some(e.actor_label.clone());
+                f.live = c.state == crate::changes::ChangeState::Applied;
+                f.what = format!(
+                    "{kind}: {} \u{2014} {}",
+                    c.target_label,
+                    c.result.clone().unwrap_or_default()
+                );
+                if f.live && can_act {
+                    f.revert = revert(
+                        "Ask for its rollback",
+                        format!("/approvals/{}/rollback", c.id),
+                        &[("reason", "incident: persistence hunt")],
+                    );
+                }
+            }
+            "mailbox.reset_requested" => {
+                f.kind = "reset_link".into();
+                f.what = format!(
+                    "Reset of {} started, link to {}{}",
+                    s(&d["address"]),
+                    if d["send_to"].is_null() {
+                        "be revealed".to_string()
+                    } else {
+                        s(&d["send_to"])
+                    },
+                    if d["lock_now"] == true {
+                        " (locked at once)"
+                    } else {
+                        ""
+                    }
+                );
+                if can_act {
+                    f.revert = revert(
+                        "Withdraw the link",
+                        format!("/mailboxes/{target}/invite/revoke"),
+                        &[],
+                    );
+                }
+            }
+            "alert.rules_changed" => {
+                f.kind = "alert_rules".into();
+                f.what = format!("Alert rules of {} changed", s(&d["tenant"]));
+            }
+            "alert.destination_removed" => {
+                f.kind = "alert_destination".into();
+                f.what = format!(
+                    "Alert destination removed: {} {}",
+                    s(&d["kind"]),
+                    s(&d["target"])
+                );
+            }
+            "import.completed" => {
+                f.kind = "import".into();
+                f.what = format!("Import created {} mailboxes", s(&d["created"]));
+            }
+            _ => continue,
+        }
+        out.push(f);
+    }
+    out.sort_by_key(|f| f.at);
+    Ok((i, out))
+}
+
+/// A JSON value in one short line.
+fn compact(v: &Value) -> String {
+    let t = match v {
+        Value::Object(o) => o
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{}: {}", k.replace('_', " "), s(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => s(other),
+    };
+    if t.chars().count() > 200 {
+        t.chars().take(200).collect::<String>() + "\u{2026}"
+    } else {
+        t
+    }
+}
+
+/// The findings as CSV (for the incident's record).
+pub fn to_csv(findings: &[Finding]) -> String {
+    let mut c = crate::core::csv::Csv::new(&[
+        "at",
+        "kind",
+        "what",
+        "by",
+        "approved_by",
+        "live",
+        "audit_seq",
+    ]);
+    for f in findings {
+        c.text(&crate::core::clock::format_utc(f.at))
+            .text(&f.kind)
+            .text(&f.what)
+            .text(&f.by)
+            .text(f.approved_by.as_deref().unwrap_or(""))
+            .text(if f.live { "yes" } else { "no" })
+            .text(&f.evidence.map(|s| s.to_string()).unwrap_or_default());
+        c.end_row();
+    }
+    c.finish()
+}
