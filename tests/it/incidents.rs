@@ -755,3 +755,128 @@ async fn the_hunt_finds_what_came_after_t_and_reverts_it(b: Backend) {
     assert!(!fwd.live && fwd.revert.is_none(), "{fwd:?}");
 }
 both!(the_hunt_finds_what_came_after_t_and_reverts_it);
+
+/// Under the incident's freeze, restoring the baseline still goes through: planned by one
+/// person, approved by another, applied and verified on the real nameserver (Knot with TSIG).
+async fn restore_brings_a_drifted_domain_back_under_the_freeze(b: Backend) {
+    use app::dns::service::bulk;
+    use mailward_tests::dns::{Knot, TSIG_NAME, TSIG_SECRET};
+    const APEX: &str = "@ MX 10 mail.mailward.test.\n@ TXT \"v=spf1 mx -all\"";
+    let names = ["d0.example", "d1.example"];
+    let knot = Knot::start_with_tsig(
+        &[
+            (names[0], APEX),
+            (names[1], APEX),
+            ("mailward.test", "mail A 127.0.0.1"),
+        ],
+        &names,
+    );
+    let port = knot.port;
+    let app = mailward_tests::TestApp::start_with(b, |c| {
+        c.dns_resolver = Some(format!("127.0.0.1:{port}"));
+        c.dns_port = port;
+        c.dns_timeout_ms = 500;
+        c.mail_host = Some("mail.mailward.test".into());
+        c.dns_verify_seconds = 30;
+        c.dns_verify_poll_seconds = 1;
+    })
+    .await;
+    let st = &app.state;
+    let (slug, ids) = app.tenant_with_domains("plan_agency", &names).await;
+    let alice = person("usr_alice");
+    for id in &ids {
+        app::dns::service::changes::set_provider(
+            st,
+            &alice,
+            id,
+            &app::dns::ProviderInput {
+                kind: "rfc2136".into(),
+                server: format!("127.0.0.1:{port}"),
+                zone: String::new(),
+                tsig_name: TSIG_NAME.into(),
+                tsig_algorithm: "hmac-sha256".into(),
+                tsig_secret: TSIG_SECRET.into(),
+                allow_unmanaged: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    // Someone changed d1's SPF.
+    knot.update(
+        "d1.example",
+        &[
+            "update delete d1.example. TXT".to_string(),
+            Knot::add_line("d1.example", "TXT", "v=spf1 include:evil.example ~all"),
+        ],
+    );
+    let inc = incidents::declare(st, &alice, &declare(&slug))
+        .await
+        .unwrap();
+    let tenant_name = inc.tenant_name.clone().unwrap();
+    let alice = now_as_app(&app, "usr_alice").await;
+    let bob_now = now_as_app(&app, "usr_bob").await;
+    // Setting records is frozen; restoring is not.
+    let set = bulk::plan(
+        st,
+        &alice,
+        &app::dns::BulkInput {
+            tenant: slug.clone(),
+            operation: "set".into(),
+            name: "@".into(),
+            rtype: "TXT".into(),
+            values: vec!["v=spf1 -all".into()],
+            reason: "tighten".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        matches!(&set, Err(AppError::Frozen(m)) if m.contains(&tenant_name)),
+        "{set:?}"
+    );
+    let plan = incidents::restore(st, &alice, &inc.id, None, None)
+        .await
+        .unwrap();
+    // The one asking does not approve; another person does, under the same freeze.
+    let own = app::changes::service::approve(st, &alice, &plan).await;
+    assert!(matches!(own, Err(AppError::Invalid(_))), "{own:?}");
+    let p = bulk::bulk_plan(st, &bob_now, &plan).await.unwrap();
+    // The changed SPF is among what goes back (missing baseline sets are added too).
+    assert!(
+        p.items
+            .iter()
+            .any(|i| i.fqdn == "d1.example" && i.rtype == "TXT"),
+        "{:?}",
+        p.items
+    );
+    assert!(!p
+        .items
+        .iter()
+        .any(|i| i.fqdn == "d0.example" && i.rtype == "TXT"));
+    if !p.unsafe_zones.is_empty() {
+        bulk::override_unsafe(st, &bob_now, &plan, "restoring the known-good state")
+            .await
+            .unwrap();
+    }
+    app::changes::service::approve(st, &bob_now, &plan)
+        .await
+        .expect("approving a restore passes the freeze");
+    app::core::jobs::run_pending(st, "test").await.unwrap();
+    let p = bulk::bulk_plan(st, &bob_now, &plan).await.unwrap();
+    assert_eq!(p.state, "done", "{:?}", p.note);
+    assert_eq!(knot.txt("d1.example"), ["v=spf1 mx -all"]);
+    assert!(w_audit_has(&app, "incident.restore_planned").await);
+}
+both!(restore_brings_a_drifted_domain_back_under_the_freeze);
+
+async fn now_as_app(app: &mailward_tests::TestApp, id: &str) -> Actor {
+    let inc = incidents::in_force(&app.state.db, &TenantScope::All)
+        .await
+        .unwrap();
+    person(id).under(inc)
+}
+
+async fn w_audit_has(app: &mailward_tests::TestApp, action: &str) -> bool {
+    app.audit_actions().await.iter().any(|a| a == action)
+}

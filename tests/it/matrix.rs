@@ -177,6 +177,14 @@ fn table() -> Vec<Row> {
             None,
         ),
         row(
+            "/incidents/{id}/restore",
+            Form,
+            "/incidents/inc_none/restore",
+            "",
+            [N, N, F, F],
+            None,
+        ),
+        row(
             "/incidents/{id}/revoke",
             Form,
             "/incidents/inc_none/revoke",
@@ -948,6 +956,14 @@ fn table() -> Vec<Row> {
             "/api/v1/incidents/inc_none/hunt",
             "",
             [N, N, N, F],
+            None,
+        ),
+        row(
+            "/api/v1/incidents/{id}/restore",
+            Post,
+            "/api/v1/incidents/inc_none/restore",
+            "{}",
+            [N, N, F, F],
             None,
         ),
         row(

@@ -18,6 +18,7 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/end/confirm", post(confirm_end))
         .route("/incidents/{id}/keep-open", post(keep_open))
         .route("/incidents/{id}/revoke", post(revoke))
+        .route("/incidents/{id}/restore", post(restore))
         .route("/incidents/{id}/hunt.csv", get(hunt_csv))
         .route("/incidents/{id}/hunt.json", get(hunt_json))
 }
@@ -176,5 +177,29 @@ async fn revoke(
             done(&c.session, &to, msg).await
         }
         Err(e) => failed(&c.session, &to, e).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct RestoreForm {
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    domain: String,
+}
+
+async fn restore(c: Caller, Path(id): Path<String>, Form(f): Form<RestoreForm>) -> Response {
+    let tenant = (!f.tenant.trim().is_empty()).then_some(f.tenant.as_str());
+    let domain = (!f.domain.trim().is_empty()).then_some(f.domain.as_str());
+    match service::restore(&c.st, &c.actor(), &id, tenant, domain).await {
+        Ok(plan) => {
+            done(
+                &c.session,
+                &format!("/dns/bulk/{plan}"),
+                "Restore planned: another person approves it (the freeze lets restores through).",
+            )
+            .await
+        }
+        Err(e) => failed(&c.session, &format!("/incidents/{id}"), e).await,
     }
 }

@@ -410,6 +410,23 @@ pub fn IncidentPageView() -> impl IntoView {
                         </form>
                     </section>
                 })}
+                {(p.can_manage && active).then(|| view! {
+                    <section class="card p-5 space-y-3" data-testid="restore">
+                        <h2 class="text-lg font-semibold">"Restore the known-good DNS baseline"</h2>
+                        <p class="text-sm text-zinc-600">"Plans a bulk DNS change that brings the tenant's domains back to their baseline, every record set read live first: a canary domain, then batches, each verified on every nameserver and rolled back by itself if it fails. Another person approves it; the freeze lets restores through. Routes are reverted from the hunt below."</p>
+                        <form method="post" action=format!("/incidents/{}/restore", id.clone()) class="flex flex-wrap items-end gap-2">
+                            {i.tenant_id.is_none().then(|| view! {
+                                <label class="text-sm">"Tenant (short name)"
+                                    <input class="input mt-1" name="tenant" required/>
+                                </label>
+                            })}
+                            <label class="text-sm">"One domain only (optional)"
+                                <input class="input mt-1" name="domain" placeholder="every domain"/>
+                            </label>
+                            <button class="btn btn-primary" type="submit" data-testid="restore-submit">"Plan the restore"</button>
+                        </form>
+                    </section>
+                })}
                 <section class="card p-5 space-y-3" data-testid="hunt">
                     <div class="flex flex-wrap items-baseline justify-between gap-2">
                         <h2 class="text-lg font-semibold">{format!("Persistence hunt since T ({})", p.findings_total)}</h2>

@@ -26,6 +26,39 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/incidents/{id}/end/confirm", post(confirm_end))
         .route("/api/v1/incidents/{id}/revoke", post(revoke))
         .route("/api/v1/incidents/{id}/hunt", get(hunt))
+        .route("/api/v1/incidents/{id}/restore", post(restore))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct RestoreBody {
+    /// For a platform incident: the tenant (short name or id).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// One domain only; none: every domain of the tenant.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct RestorePlanned {
+    /// The bulk DNS change (change request id); see `/api/v1/dns/bulk/{id}`.
+    pub plan: String,
+}
+
+/// Plans the restore of the known-good DNS baseline (a bulk DNS change, operation restore),
+/// which another person approves; the freeze lets it through.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/restore", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    request_body = RestoreBody,
+    responses((status = 201, body = RestorePlanned), (status = 404), (status = 409), (status = 422)))]
+pub async fn restore(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(b): Json<RestoreBody>,
+) -> Result<(StatusCode, Json<RestorePlanned>), AppError> {
+    let plan = service::restore(&st, &a, &id, b.tenant.as_deref(), b.domain.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(RestorePlanned { plan })))
 }
 
 /// The persistence hunt: everything created or changed since the incident's T that can keep

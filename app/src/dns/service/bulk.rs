@@ -308,8 +308,14 @@ pub async fn override_unsafe(
     reason: &str,
 ) -> AppResult<()> {
     let c = changes::get(st, actor, change_id).await?;
-    authorize_in(actor, Action::ManageDomains, &c.tenant_id)?;
-    let g = authorize_in(actor, Action::ApproveChanges, &c.tenant_id)?;
+    // Like approving it: a restore of the baseline is protective (an incident does not stop it).
+    let gate = if BulkChange.protective(&c) {
+        crate::core::authz::authorize_protective_in
+    } else {
+        authorize_in
+    };
+    gate(actor, Action::ManageDomains, &c.tenant_id)?;
+    let g = gate(actor, Action::ApproveChanges, &c.tenant_id)?;
     if c.kind != BULK_KIND {
         return Err(AppError::invalid("That is not a bulk DNS change."));
     }

@@ -533,3 +533,61 @@ fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut seen = std::collections::BTreeSet::new();
     items.filter(|s| !s.is_empty() && seen.insert(*s)).collect()
 }
+
+/// Plans the restore of the known-good DNS baseline for the incident's tenant (`tenant` for
+/// a platform incident): a bulk change (`dns.bulk`, operation *restore*) over its domains —
+/// or one `domain` — with every diff read live, a canary and batches, verified after each.
+/// Protective: planning and approving it pass the freeze. Returns the plan's change id.
+pub async fn restore(
+    st: &AppState,
+    actor: &Actor,
+    id: &str,
+    tenant: Option<&str>,
+    domain: Option<&str>,
+) -> AppResult<String> {
+    let i = to_handle(st, actor, id).await?;
+    handling(actor, &i)?;
+    if i.state != "active" {
+        return Err(AppError::Conflict(
+            "This incident has ended: plan a restore from the DNS changes page.".into(),
+        ));
+    }
+    let tenant = match (
+        &i.tenant_id,
+        tenant.map(str::trim).filter(|t| !t.is_empty()),
+    ) {
+        (Some(t), _) => t.clone(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => {
+            return Err(AppError::invalid(
+                "A platform incident covers every tenant: pick the tenant to restore.",
+            ))
+        }
+    };
+    let input = crate::dns::BulkInput {
+        tenant,
+        operation: "restore".into(),
+        domain: domain.map(str::trim).unwrap_or_default().to_string(),
+        reason: format!(
+            "Incident \u{201c}{}\u{201d}: restore the known-good DNS baseline",
+            i.title
+        ),
+        ..Default::default()
+    };
+    let plan = crate::dns::service::bulk::plan(st, actor, &input).await?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    record(
+        &mut tx,
+        actor,
+        now,
+        event(
+            &i,
+            "incident.restore_planned",
+            json!({ "plan": plan, "domain": input.domain }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(plan)
+}
