@@ -80,6 +80,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/alerts/rules") view=monitoring::pages::RulesPageView ssr=ssr.clone()/>
                 <Route path=path!("/incidents") view=incidents::pages::IncidentsPageView ssr=ssr.clone()/>
                 <Route path=path!("/incidents/:id") view=incidents::pages::IncidentPageView ssr=ssr.clone()/>
+                <Route path=path!("/incidents/:id/postmortem") view=incidents::pages::PostmortemPageView ssr=ssr.clone()/>
                 <Route path=path!("/portal") view=portal::PortalPage ssr=ssr.clone()/>
                 <Route path=path!("/plans") view=tenancy::pages::PlansPage ssr=ssr.clone()/>
                 <Route path=path!("/mailboxes") view=mailboxes::pages::MailboxesListPage ssr=ssr.clone()/>

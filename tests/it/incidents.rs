@@ -880,3 +880,159 @@ async fn now_as_app(app: &mailward_tests::TestApp, id: &str) -> Actor {
 async fn w_audit_has(app: &mailward_tests::TestApp, action: &str) -> bool {
     app.audit_actions().await.iter().any(|a| a == action)
 }
+
+/// The postmortem holds the timeline between T and the end and what changed (with its
+/// control); people add root cause, control and follow-ups; it exports as Markdown and shows
+/// to the tenant's client viewers only once shared.
+async fn the_postmortem_holds_the_timeline(b: Backend) {
+    let w = world(b).await;
+    let st = &w.app.state;
+    w.mailbox("ann").await;
+    w.allow(&["partner.example"], false).await;
+    let (alice, bob) = (person("usr_alice"), person("usr_bob"));
+    let t = st.clock.now() - 60;
+    let fwd = queued(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["ann@partner.example"],
+            Some(10),
+        )
+        .await,
+    );
+    w.approve(&bob, &fwd).await.unwrap();
+    let inc = incidents::declare(
+        st,
+        &alice,
+        &NewIncident {
+            since_at: Some(t),
+            ..declare(&w.slug)
+        },
+    )
+    .await
+    .unwrap();
+    st.clock.advance(120);
+    incidents::request_end(
+        st,
+        &alice,
+        &inc.id,
+        "The forward was a mistake, turned off.",
+    )
+    .await
+    .unwrap();
+    incidents::confirm_end(st, &bob, &inc.id).await.unwrap();
+    st.clock.advance(120);
+    // After the end: not in the timeline.
+    w.request(
+        &alice,
+        "forward",
+        "ann@acme.example",
+        &["late@partner.example"],
+        Some(10),
+    )
+    .await
+    .unwrap();
+
+    let pm = incidents::postmortem(st, &alice, &inc.id).await.unwrap();
+    let actions: Vec<&str> = pm.timeline.iter().map(|e| e.action.as_str()).collect();
+    for a in [
+        "change.requested",
+        "change.approved",
+        "change.applied",
+        "incident.declared",
+        "incident.ended",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert_eq!(
+        pm.timeline
+            .iter()
+            .filter(|e| e.action == "change.requested")
+            .count(),
+        1,
+        "the request after the end is not in it"
+    );
+    let f = pm
+        .findings
+        .iter()
+        .find(|f| f.kind == "forward")
+        .expect("the forward");
+    assert_eq!(f.approved_by.as_deref(), Some("usr_bob@agency.example"));
+    assert!(f.control.contains("second person"), "{}", f.control);
+
+    // Bad input changes nothing.
+    let bad = incidents::save_postmortem(
+        st,
+        &alice,
+        &inc.id,
+        &app::incidents::PostmortemInput {
+            actions: vec![app::incidents::FollowUp {
+                what: "Tighten".into(),
+                owner: "".into(),
+            }],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(matches!(bad, Err(AppError::Invalid(_))), "{bad:?}");
+    let viewer = Actor::for_tests(
+        Principal::User,
+        Some("usr_viewer".into()),
+        "viewer@acme.example".into(),
+        Some(app::auth::Role::ClientViewer),
+        TenantScope::Only(vec![inc.tenant_id.clone().unwrap()]),
+        None,
+    );
+    assert!(matches!(
+        incidents::postmortem(st, &viewer, &inc.id).await,
+        Err(AppError::NotFound)
+    ));
+    let saved = incidents::save_postmortem(
+        st,
+        &bob,
+        &inc.id,
+        &app::incidents::PostmortemInput {
+            root_cause: "A forward to an unvetted domain was approved on trust.".into(),
+            blocking_control: "An allowlist without partner.example.".into(),
+            actions: vec![app::incidents::FollowUp {
+                what: "Review the allowlist monthly".into(),
+                owner: "Olivia".into(),
+            }],
+            shared: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(saved.updated_by.as_deref(), Some("usr_bob@agency.example"));
+    let md = incidents::to_markdown(&saved);
+    for part in [
+        "# Postmortem: Forward to an unknown domain",
+        "## Root cause",
+        "approved on trust",
+        "- [ ] Review the allowlist monthly — owner: Olivia",
+        "| Time (UTC) | Who | What | Object |",
+        "incident.declared",
+        "control:",
+    ] {
+        assert!(md.contains(part), "{part} in:\n{md}");
+    }
+    // Shared: the tenant's client viewer reads it (without reverts or platform accounts).
+    let seen = incidents::postmortem(st, &viewer, &inc.id).await.unwrap();
+    assert_eq!(seen.written.root_cause, saved.written.root_cause);
+    assert!(seen.findings.iter().all(|f| f.revert.is_none()));
+    assert_eq!(
+        incidents::shared_postmortems(st, &viewer, inc.tenant_id.as_deref().unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(w
+        .app
+        .audit_actions()
+        .await
+        .iter()
+        .any(|a| a == "incident.postmortem_saved"));
+}
+both!(the_postmortem_holds_the_timeline);

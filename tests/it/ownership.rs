@@ -52,6 +52,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("dmarc_reports", "app/src/dns/store.rs"),
     ("dmarc_rows", "app/src/dns/store.rs"),
     ("incidents", "app/src/incidents/store.rs"),
+    ("incident_postmortems", "app/src/incidents/store.rs"),
     ("audit_events", "app/src/audit/store.rs"),
     ("audit_head", "app/src/audit/store.rs"),
     // The job queue belongs to core; import jobs are rows of it.

@@ -106,7 +106,8 @@ impl utoipa::Modify for BearerScheme {
         crate::monitoring::rest::get_rules, crate::monitoring::rest::put_rules,
         crate::incidents::rest::list_incidents, crate::incidents::rest::declare_incident, crate::incidents::rest::get_incident,
         crate::incidents::rest::request_end, crate::incidents::rest::keep_open, crate::incidents::rest::confirm_end,
-        crate::incidents::rest::revoke, crate::incidents::rest::hunt, crate::incidents::rest::restore),
+        crate::incidents::rest::revoke, crate::incidents::rest::hunt, crate::incidents::rest::restore,
+        crate::incidents::rest::get_postmortem, crate::incidents::rest::put_postmortem),
     components(schemas(identity::Me, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
         crate::tenancy::Domain, crate::tenancy::service::NewTenant,
@@ -133,7 +134,8 @@ impl utoipa::Modify for BearerScheme {
         crate::incidents::Incident, crate::incidents::NewIncident, crate::incidents::rest::EndNote,
         crate::incidents::RevokeInput, crate::incidents::RevokeReceipt, crate::incidents::RevokedAccount,
         crate::incidents::Finding, crate::incidents::Revert, crate::incidents::rest::RestoreBody,
-        crate::incidents::rest::RestorePlanned)),
+        crate::incidents::rest::RestorePlanned, crate::incidents::Postmortem, crate::incidents::PostmortemInput,
+        crate::incidents::FollowUp, crate::incidents::TimelineEntry)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

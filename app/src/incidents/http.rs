@@ -19,6 +19,8 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/keep-open", post(keep_open))
         .route("/incidents/{id}/revoke", post(revoke))
         .route("/incidents/{id}/restore", post(restore))
+        .route("/incidents/{id}/postmortem", post(save_postmortem))
+        .route("/incidents/{id}/postmortem.md", get(postmortem_md))
         .route("/incidents/{id}/hunt.csv", get(hunt_csv))
         .route("/incidents/{id}/hunt.json", get(hunt_json))
 }
@@ -201,5 +203,70 @@ async fn restore(c: Caller, Path(id): Path<String>, Form(f): Form<RestoreForm>) 
             .await
         }
         Err(e) => failed(&c.session, &format!("/incidents/{id}"), e).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct PostmortemForm {
+    #[serde(default)]
+    root_cause: String,
+    #[serde(default)]
+    blocking_control: String,
+    /// One per line: `what | owner`.
+    #[serde(default)]
+    actions: String,
+    #[serde(default)]
+    shared: Option<String>,
+}
+
+async fn save_postmortem(
+    c: Caller,
+    Path(id): Path<String>,
+    Form(f): Form<PostmortemForm>,
+) -> Response {
+    let to = format!("/incidents/{id}/postmortem");
+    let mut actions = Vec::new();
+    for line in f.actions.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match line.rsplit_once('|') {
+            Some((what, owner)) => actions.push(super::FollowUp {
+                what: what.trim().to_string(),
+                owner: owner.trim().to_string(),
+            }),
+            None => {
+                let e = AppError::invalid(format!(
+                    "Write each follow-up action as \u{201c}what | owner\u{201d} (line: {line})."
+                ));
+                return failed(&c.session, &to, e).await;
+            }
+        }
+    }
+    let input = super::PostmortemInput {
+        root_cause: f.root_cause,
+        blocking_control: f.blocking_control,
+        actions,
+        shared: f.shared.as_deref() == Some("on"),
+    };
+    let r = service::save_postmortem(&c.st, &c.actor(), &id, &input).await;
+    c.answer(r, &to, "Postmortem saved.", &to).await
+}
+
+/// The postmortem as a Markdown download.
+async fn postmortem_md(c: Caller, Path(id): Path<String>) -> Response {
+    match service::postmortem(&c.st, &c.actor(), &id).await {
+        Ok(p) => (
+            [
+                (
+                    http::header::CONTENT_TYPE,
+                    "text/markdown; charset=utf-8".to_string(),
+                ),
+                (
+                    http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"postmortem-{}.md\"", p.incident.id),
+                ),
+            ],
+            service::to_markdown(&p),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
     }
 }

@@ -125,6 +125,8 @@ pub struct Finding {
     pub live: bool,
     /// The audit event behind it.
     pub evidence: Option<i64>,
+    /// Which control let it through (for the postmortem).
+    pub control: String,
     /// The governed revert, if there is one.
     pub revert: Option<Revert>,
 }
@@ -139,4 +141,55 @@ pub struct Revert {
     pub form: String,
     /// The form's fields.
     pub fields: Vec<(String, String)>,
+}
+
+/// A follow-up action of a postmortem.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct FollowUp {
+    pub what: String,
+    /// Who sees it done.
+    pub owner: String,
+}
+
+/// One line of a postmortem's timeline (an audit event between T and the end).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TimelineEntry {
+    pub at: i64,
+    pub seq: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+}
+
+/// What people write into a postmortem.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PostmortemInput {
+    #[serde(default)]
+    pub root_cause: String,
+    /// The control that would have blocked it.
+    #[serde(default)]
+    pub blocking_control: String,
+    #[serde(default)]
+    pub actions: Vec<FollowUp>,
+    /// Shown to the tenant's client viewers.
+    #[serde(default)]
+    pub shared: bool,
+}
+
+/// An incident's postmortem: pre-filled from the audit log, completed by people.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Postmortem {
+    pub incident: Incident,
+    /// Audit events between T and the end (or now), without sign-in noise; at most 1,000.
+    pub timeline: Vec<TimelineEntry>,
+    pub timeline_truncated: bool,
+    /// What changed since T, who approved it, which control allowed it.
+    pub findings: Vec<Finding>,
+    pub written: PostmortemInput,
+    pub updated_by: Option<String>,
+    pub updated_at: Option<i64>,
 }

@@ -375,6 +375,7 @@ pub fn IncidentPageView() -> impl IntoView {
                     </dl>
                     <p class="text-sm whitespace-pre-wrap break-words">{i.reason.clone()}</p>
                     {(!active).then(|| i.end_note.clone().map(|n| view! { <p class="text-sm italic text-zinc-600">{format!("Ended because: {n}")}</p> }))}
+                    <p class="text-sm"><a class="link" href=format!("/incidents/{}/postmortem", i.id)>"The postmortem →"</a></p>
                     <p class="text-sm"><a class="link" href=format!("/audit?since={}", chrono::DateTime::from_timestamp(i.since_at, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default())>"The audit log since T →"</a></p>
                 </section>
                 {active.then(freeze_card)}
@@ -479,6 +480,139 @@ pub fn IncidentPageView() -> impl IntoView {
                     </section>
                 })}
                 {end.map(|e| view! { <section class="card p-5">{e}</section> })}
+            }
+        },
+    )
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PostmortemPage {
+    pub pm: super::Postmortem,
+    pub can_edit: bool,
+    pub now: i64,
+}
+
+#[server(prefix = "/_sf")]
+pub async fn get_postmortem_page(id: String) -> Result<PageData<PostmortemPage>, ServerFnError> {
+    use crate::core::authz::{authorize, Action};
+    crate::ssr::page(|c| async move {
+        let a = c.actor();
+        let pm = super::service::postmortem(&c.st, &a, &id).await?;
+        Ok(PostmortemPage {
+            pm,
+            can_edit: authorize(&a, Action::ManageIncidents).is_ok(),
+            now: c.st.clock.now(),
+        })
+    })
+    .await
+}
+
+#[component]
+pub fn PostmortemPageView() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || crate::ui::param(&params.read(), "id").unwrap_or_default();
+    let data = Resource::new(id, get_postmortem_page);
+    signed_in_page(
+        "Postmortem",
+        Some("Incidents"),
+        "What happened, what changed and who approved it — from the audit log — and what people learned: the root cause, the control that would have blocked it, follow-up actions with owners.",
+        data,
+        |p: PostmortemPage| {
+            let pm = p.pm.clone();
+            let i = pm.incident.clone();
+            let id = i.id.clone();
+            let actions_text = pm
+                .written
+                .actions
+                .iter()
+                .map(|a| format!("{} | {}", a.what, a.owner))
+                .collect::<Vec<_>>()
+                .join("\n");
+            view! {
+                <section class="card p-5 space-y-2" data-testid="postmortem-summary">
+                    <div class="flex flex-wrap items-center justify-between gap-2">
+                        <h2 class="text-lg font-semibold">{i.title.clone()}</h2>
+                        <p class="text-sm flex gap-3">
+                            <a class="link" href=format!("/incidents/{id}/postmortem.md")>"Markdown"</a>
+                            {p.can_edit.then(|| view! { <a class="link" href=format!("/incidents/{id}")>"The incident →"</a> })}
+                        </p>
+                    </div>
+                    <p class="text-sm text-zinc-600">
+                        {format!("{} · distrusted since {} · declared {} by {}", scope_of(&i), utc(i.since_at), utc(i.declared_at), i.declared_by_label)}
+                        {i.ended_at.map(|t| format!(" · ended {}", utc(t)))}
+                    </p>
+                    <p class="text-sm whitespace-pre-wrap break-words">{i.reason.clone()}</p>
+                    {pm.updated_by.clone().map(|by| view! { <p class="text-xs text-zinc-500">{format!("Last edited by {by}, {}", crate::ui::relative(pm.updated_at.unwrap_or(p.now), p.now))}{if pm.written.shared { " · shared with the tenant's client viewers" } else { "" }}</p> })}
+                </section>
+                {if p.can_edit {
+                    view! {
+                        <section class="card p-5 space-y-3" data-testid="postmortem-form">
+                            <h2 class="text-lg font-semibold">"What we learned"</h2>
+                            <form method="post" action=format!("/incidents/{id}/postmortem") class="space-y-3">
+                                <label class="text-sm block">"Root cause"
+                                    <textarea class="input mt-1 w-full" name="root_cause" rows="4" maxlength="20000">{pm.written.root_cause.clone()}</textarea>
+                                </label>
+                                <label class="text-sm block">"The control that would have blocked it"
+                                    <textarea class="input mt-1 w-full" name="blocking_control" rows="3" maxlength="20000">{pm.written.blocking_control.clone()}</textarea>
+                                </label>
+                                <label class="text-sm block">"Follow-up actions, one per line: what | owner"
+                                    <textarea class="input mt-1 w-full font-mono" name="actions" rows="4" placeholder="Require a second approver for forwards | Olivia">{actions_text}</textarea>
+                                </label>
+                                {i.tenant_id.is_some().then(|| view! {
+                                    <label class="flex items-center gap-2 text-sm">
+                                        <input type="checkbox" name="shared" value="on" checked=pm.written.shared/>
+                                        "Show this postmortem to the tenant's client viewers"
+                                    </label>
+                                })}
+                                <button class="btn btn-primary" type="submit" data-testid="postmortem-save">"Save the postmortem"</button>
+                            </form>
+                        </section>
+                    }.into_any()
+                } else {
+                    view! {
+                        <section class="card p-5 space-y-3 text-sm" data-testid="postmortem-written">
+                            <h2 class="text-lg font-semibold">"What we learned"</h2>
+                            <h3 class="font-medium">"Root cause"</h3>
+                            <p class="whitespace-pre-wrap">{pm.written.root_cause.clone()}</p>
+                            <h3 class="font-medium">"The control that would have blocked it"</h3>
+                            <p class="whitespace-pre-wrap">{pm.written.blocking_control.clone()}</p>
+                            <h3 class="font-medium">"Follow-up actions"</h3>
+                            <ul class="list-disc pl-5">{pm.written.actions.iter().map(|a| view! { <li>{format!("{} — {}", a.what, a.owner)}</li> }).collect_view()}</ul>
+                        </section>
+                    }.into_any()
+                }}
+                <section class="card p-5 space-y-2" data-testid="postmortem-changes">
+                    <h2 class="text-lg font-semibold">{format!("What changed since T ({})", pm.findings.len())}</h2>
+                    <ul class="space-y-2 text-sm">
+                        {pm.findings.iter().map(|f| view! {
+                            <li>
+                                <p class="break-words">
+                                    {if f.live { view! { <Badge text="in effect" tone="red"/> }.into_any() } else { view! { <Badge text="gone" tone="gray"/> }.into_any() }}
+                                    " "<span class="font-medium">{f.what.clone()}</span>
+                                </p>
+                                <p class="text-xs text-zinc-500">{format!("{} · by {}{} · control: {}", utc(f.at), f.by, f.approved_by.clone().map(|a| format!(" · approved by {a}")).unwrap_or_default(), f.control)}</p>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </section>
+                <section class="card p-5 space-y-2" data-testid="timeline">
+                    <h2 class="text-lg font-semibold">{format!("Timeline ({} events{})", pm.timeline.len(), if pm.timeline_truncated { ", the first 1,000" } else { "" })}</h2>
+                    <div class="overflow-x-auto">
+                        <table class="w-full text-sm">
+                            <thead><tr class="text-left text-zinc-500"><th class="py-1 pr-3">"Time (UTC)"</th><th class="py-1 pr-3">"Who"</th><th class="py-1 pr-3">"What"</th><th class="py-1">"Object"</th></tr></thead>
+                            <tbody>
+                                {pm.timeline.iter().map(|e| view! {
+                                    <tr class="border-t border-zinc-100">
+                                        <td class="py-1 pr-3 whitespace-nowrap">{utc(e.at)}</td>
+                                        <td class="py-1 pr-3 break-all">{e.actor.clone()}</td>
+                                        <td class="py-1 pr-3 font-mono text-xs">{e.action.clone()}</td>
+                                        <td class="py-1 font-mono text-xs break-all">{e.target.clone().unwrap_or_default()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                </section>
             }
         },
     )

@@ -27,6 +27,37 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/incidents/{id}/revoke", post(revoke))
         .route("/api/v1/incidents/{id}/hunt", get(hunt))
         .route("/api/v1/incidents/{id}/restore", post(restore))
+        .route(
+            "/api/v1/incidents/{id}/postmortem",
+            get(get_postmortem).put(put_postmortem),
+        )
+}
+
+/// The postmortem: pre-filled (timeline, what changed, controls) and what people wrote.
+/// Client viewers of the tenant read it once it is shared with them.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/postmortem", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, body = super::Postmortem), (status = 404)))]
+pub async fn get_postmortem(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<super::Postmortem>, AppError> {
+    Ok(Json(service::postmortem(&st, &a, &id).await?))
+}
+
+/// Replaces what people wrote into the postmortem. Audited as `incident.postmortem_saved`.
+#[utoipa::path(put, path = "/api/v1/incidents/{id}/postmortem", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    request_body = super::PostmortemInput,
+    responses((status = 200, body = super::Postmortem), (status = 404), (status = 422)))]
+pub async fn put_postmortem(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(b): Json<super::PostmortemInput>,
+) -> Result<Json<super::Postmortem>, AppError> {
+    Ok(Json(service::save_postmortem(&st, &a, &id, &b).await?))
 }
 
 #[derive(Deserialize, ToSchema, Default)]

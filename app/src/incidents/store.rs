@@ -204,3 +204,75 @@ fn covered(g: &Granted<'_>, i: &Incident) -> AppResult<()> {
         None => Err(AppError::NotFound),
     }
 }
+
+/// What people wrote into an incident's postmortem: (input, updated by, updated at).
+pub async fn postmortem(
+    db: &Db,
+    incident_id: &str,
+) -> AppResult<Option<(super::PostmortemInput, String, i64)>> {
+    let row = sqlx::query(
+        "SELECT root_cause, blocking_control, actions, shared, updated_by_label, updated_at \
+         FROM incident_postmortems WHERE incident_id = $1",
+    )
+    .bind(incident_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let actions: String = r.try_get("actions")?;
+    Ok(Some((
+        super::PostmortemInput {
+            root_cause: r.try_get("root_cause")?,
+            blocking_control: r.try_get("blocking_control")?,
+            actions: serde_json::from_str(&actions).unwrap_or_default(),
+            shared: r.try_get::<i64, _>("shared")? != 0,
+        },
+        r.try_get("updated_by_label")?,
+        r.try_get("updated_at")?,
+    )))
+}
+
+/// Writes an incident's postmortem (one row per incident, replaced whole).
+pub async fn save_postmortem(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    i: &Incident,
+    p: &super::PostmortemInput,
+    now: i64,
+) -> AppResult<()> {
+    g.require(&[Action::ManageIncidents])?;
+    covered(g, i)?;
+    sqlx::query(
+        "INSERT INTO incident_postmortems (incident_id, root_cause, blocking_control, actions, shared, \
+         updated_by_label, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (incident_id) DO UPDATE SET root_cause = excluded.root_cause, \
+         blocking_control = excluded.blocking_control, actions = excluded.actions, \
+         shared = excluded.shared, updated_by_label = excluded.updated_by_label, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(&i.id)
+    .bind(&p.root_cause)
+    .bind(&p.blocking_control)
+    .bind(serde_json::to_string(&p.actions).unwrap_or_else(|_| "[]".into()))
+    .bind(p.shared as i64)
+    .bind(&g.actor.label)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Ids of the incidents of `tenant_id` whose postmortem is shared with its client viewers,
+/// newest first.
+pub async fn shared_postmortems(db: &Db, tenant_id: &str) -> AppResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT p.incident_id FROM incident_postmortems p JOIN incidents i ON i.id = p.incident_id \
+         WHERE p.shared = 1 AND i.tenant_id = $1 ORDER BY i.declared_at DESC LIMIT 50",
+    )
+    .bind(tenant_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get("incident_id"))
+        .collect::<Result<_, _>>()?)
+}

@@ -19,6 +19,8 @@ pub struct Portal {
     pub domains: Vec<Domain>,
     pub mailboxes: Vec<Mailbox>,
     pub events: Vec<AuditEvent>,
+    /// Postmortems of the tenant's incidents shared with its viewers: (incident id, title).
+    pub postmortems: Vec<(String, String)>,
     /// Shown to someone who runs the platform, previewing the client's view.
     pub preview: bool,
     pub now: i64,
@@ -52,11 +54,14 @@ pub async fn get_portal(tenant: String) -> Result<PageData<Portal>, ServerFnErro
             }
             Err(_) => vec![],
         };
+        let postmortems =
+            crate::incidents::service::shared_postmortems(&c.st, &a, &tenant.id).await?;
         Ok(Portal {
             tenant,
             domains,
             mailboxes,
             events,
+            postmortems,
             preview: !a.role.is_some_and(|r| r.is_tenant_role()),
             now: c.st.clock.now(),
         })
@@ -102,6 +107,16 @@ pub fn PortalPage() -> impl IntoView {
                 } else {
                     view! { <crate::mailboxes::pages::MailboxesTable mailboxes=p.mailboxes/> }.into_any()
                 }}
+                {(!p.postmortems.is_empty()).then(|| view! {
+                    <section class="card p-5 space-y-2" data-testid="portal-postmortems">
+                        <h2 class="font-medium">"Incident postmortems"</h2>
+                        <ul class="list-disc pl-5 text-sm">
+                            {p.postmortems.iter().map(|(id, title)| view! {
+                                <li><a class="link" href=format!("/incidents/{id}/postmortem")>{title.clone()}</a></li>
+                            }).collect_view()}
+                        </ul>
+                    </section>
+                })}
                 <crate::audit::pages::ActivityCard title="Recent changes" events=p.events now=now more=format!("/audit?tenant={}", t.id)/>
             }
         },

@@ -93,6 +93,10 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
             approved_by: r.approved_by.clone(),
             live,
             evidence: None,
+            control: match &r.approved_by {
+                Some(_) => "The tenant's routing policy allowed the target, and a second person approved it".into(),
+                None => "The tenant's routing policy let it through without an approval".into(),
+            },
             revert: (live && can_act)
                 .then(|| {
                     revert(
@@ -125,10 +129,12 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
             approved_by: None,
             live: true,
             evidence: ev,
+            control: String::new(),
             revert: None,
         };
         match e.action.as_str() {
             "mailbox.app_password_created" => {
+                f.control = "Mailbox self-service: whoever holds the mailbox's password can make an app password".into();
                 let Ok(m) = crate::mailboxes::service::get(st, actor, &target).await else {
                     continue;
                 };
@@ -151,6 +157,9 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 }
             }
             "token.created" => {
+                f.control =
+                    "Every console account may make API tokens for itself (within its own rights)"
+                        .into();
                 let Some(uid) = e.actor_id.clone() else {
                     continue;
                 };
@@ -174,6 +183,8 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 }
             }
             "user.created" => {
+                f.control =
+                    "An invitation was accepted (the invitation is listed separately)".into();
                 let row = crate::auth::store::user_by_id(&st.db, &target).await?;
                 f.kind = "account".into();
                 f.live = row
@@ -193,6 +204,8 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 }
             }
             "operator.invited" | "tenant.user_invited" => {
+                f.control =
+                    "Owners invite operators; owners and operators invite a tenant's people".into();
                 f.kind = "invitation".into();
                 f.what = format!(
                     "Invitation for {} as {}",
@@ -208,6 +221,7 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 }
             }
             "operator.scope_changed" => {
+                f.control = "Owners decide which tenants an operator sees".into();
                 f.kind = "operator_scope".into();
                 f.what = format!(
                     "Tenants {} sees: {} \u{2192} {}",
@@ -224,6 +238,8 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 }
             }
             "tenant.routing_policy_changed" | "tenant.reveal_policy_changed" => {
+                f.control =
+                    "Owners and operators set a tenant's policies, without a second person".into();
                 f.kind = if e.action.contains("routing") {
                     "routing_policy"
                 } else {
@@ -242,10 +258,12 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 );
             }
             "dns.provider_set" => {
+                f.control = "Those who manage a tenant's domains say where its zones are managed (no second person)".into();
                 f.kind = "dns_provider".into();
                 f.what = format!("Where a zone is managed changed: {}", compact(&d));
             }
             "dns.template_changed" => {
+                f.control = "Owners edit the DNS baselines, without a second person".into();
                 f.kind = "dns_baseline".into();
                 f.what = format!("DNS baseline of the {} category changed", s(&d["category"]));
             }
@@ -268,6 +286,7 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 .into();
                 f.by = c.requested_by_label.clone();
                 f.approved_by = Some(e.actor_label.clone());
+                f.control = "Two-person approval in the change queue".into();
                 f.live = c.state == crate::changes::ChangeState::Applied;
                 f.what = format!(
                     "{kind}: {} \u{2014} {}",
@@ -283,6 +302,7 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 }
             }
             "mailbox.reset_requested" => {
+                f.control = "Those who manage mailboxes start resets; only critical mailboxes need a second person".into();
                 f.kind = "reset_link".into();
                 f.what = format!(
                     "Reset of {} started, link to {}{}",
@@ -307,10 +327,12 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 }
             }
             "alert.rules_changed" => {
+                f.control = "Tenant admins may only tighten alert rules; owners and operators may loosen them".into();
                 f.kind = "alert_rules".into();
                 f.what = format!("Alert rules of {} changed", s(&d["tenant"]));
             }
             "alert.destination_removed" => {
+                f.control = "Whoever manages alerts removes destinations".into();
                 f.kind = "alert_destination".into();
                 f.what = format!(
                     "Alert destination removed: {} {}",
@@ -319,6 +341,7 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 );
             }
             "import.completed" => {
+                f.control = "Whoever manages mailboxes imports them from a file".into();
                 f.kind = "import".into();
                 f.what = format!("Import created {} mailboxes", s(&d["created"]));
             }

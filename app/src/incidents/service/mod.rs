@@ -4,7 +4,9 @@
 use serde_json::json;
 
 mod hunt;
+mod postmortem;
 pub use hunt::{hunt, to_csv};
+pub use postmortem::{postmortem, save_postmortem, to_markdown};
 
 use super::{store, Incident, NewIncident, RevokeInput, RevokeReceipt, RevokedAccount};
 use crate::audit::service::{record, Event};
@@ -590,4 +592,21 @@ pub async fn restore(
     .await?;
     tx.commit().await?;
     Ok(plan)
+}
+
+/// Postmortems of `tenant_id`'s incidents shared with its client viewers: (id, title), for
+/// the client portal.
+pub async fn shared_postmortems(
+    st: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+) -> AppResult<Vec<(String, String)>> {
+    let g = crate::core::authz::authorize_in(actor, Action::ViewTenants, tenant_id)?;
+    let mut out = Vec::new();
+    for id in store::shared_postmortems(&st.db, tenant_id).await? {
+        if let Ok(i) = load(st, &g, &id).await {
+            out.push((i.id, i.title));
+        }
+    }
+    Ok(out)
 }
