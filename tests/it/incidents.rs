@@ -256,8 +256,11 @@ async fn a_frozen_tenant_refuses_risky_operations(b: Backend) {
         .await,
     );
 
-    // Protective operations pass: lock now, disabling a route, rolling back (asked and
-    // approved), reading.
+    // Protective operations pass: rejecting a queued change, lock now, rolling back (asked
+    // and approved), reading.
+    app::changes::service::reject(st, &bob, &waiting, "not during the incident")
+        .await
+        .expect("rejecting is protective");
     mb::request_reset(
         st,
         &alice,

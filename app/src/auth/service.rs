@@ -5,7 +5,8 @@ use super::store;
 use super::{InviteRow, InviteView, OperatorView, Role, SessionView, TokenView, TotpEnrolment};
 use crate::audit::service::{record, record_alone, Event};
 use crate::core::authz::{
-    authorize, authorize_in, Action, Actor, Granted, Principal, Scope, TenantScope,
+    authorize, authorize_in, authorize_protective, authorize_protective_in, Action, Actor, Granted,
+    Principal, Scope, TenantScope,
 };
 use crate::core::secrets;
 use crate::core::state::AppState;
@@ -362,13 +363,23 @@ async fn authorize_invite<'a>(
     let (role, tenant) = store::invite_meta(&st.db, invite_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    // Revoking an invitation is protective: an incident's freeze does not stop it.
+    let protective = action == Action::RevokeInvite;
     match tenant {
         Some(t) if role.is_tenant_role() => {
-            authorize_in(actor, Action::InviteTenantUser, &t)?;
+            if protective {
+                authorize_protective_in(actor, Action::InviteTenantUser, &t)?;
+            } else {
+                authorize_in(actor, Action::InviteTenantUser, &t)?;
+            }
             authorize_in(actor, action, &t)
         }
         _ => {
-            authorize(actor, Action::ManageOperators)?;
+            if protective {
+                authorize_protective(actor, Action::ManageOperators)?;
+            } else {
+                authorize(actor, Action::ManageOperators)?;
+            }
             authorize(actor, action)
         }
     }
@@ -1020,7 +1031,8 @@ pub async fn tenant_people(
     let t = crate::tenancy::service::tenant_for(st, actor, tenant_key, Action::ViewTenants).await?;
     let g = authorize_in(actor, Action::ViewTenants, &t.id)?;
     let people = store::tenant_users(&st.db, &g, &t.id).await?;
-    let invites = match authorize_in(actor, Action::InviteTenantUser, &t.id) {
+    // Reading the open invitations (to revoke them) stays possible under an incident.
+    let invites = match authorize_protective_in(actor, Action::InviteTenantUser, &t.id) {
         Ok(gi) => store::open_invites(&st.db, &gi, st.clock.now(), Some(&t.id)).await?,
         Err(_) => vec![],
     };

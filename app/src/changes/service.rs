@@ -335,8 +335,9 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// the requester withdraws with [`cancel`]).
 pub async fn reject(st: &AppState, actor: &Actor, id: &str, note: &str) -> AppResult<()> {
     let c = get(st, actor, id).await?;
-    authorize_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
-    let g = authorize_in(actor, Action::ApproveChanges, &c.tenant_id)?;
+    // Rejecting changes nothing: an incident's freeze does not stop it.
+    authorize_protective_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
+    let g = authorize_protective_in(actor, Action::ApproveChanges, &c.tenant_id)?;
     decide_without_applying(st, &g, &c, ChangeState::Rejected, note).await
 }
 

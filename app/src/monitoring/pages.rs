@@ -14,6 +14,8 @@ pub struct AlertsPage {
     /// The state shown: `open`, `acknowledged`, `resolved`, or "" for all not resolved.
     pub state: String,
     pub can_manage: bool,
+    /// Owners and operators may declare an incident from an alert.
+    pub can_declare: bool,
     /// A client viewer (who sees only what the tenant shares).
     pub viewer: bool,
     pub now: i64,
@@ -30,6 +32,7 @@ pub async fn get_alerts_page(state: String) -> Result<PageData<AlertsPage>, Serv
             alerts,
             state: state.clone(),
             can_manage: authorize(&a, Action::ManageAlerts).is_ok(),
+            can_declare: authorize(&a, Action::ManageIncidents).is_ok(),
             viewer: a.role == Some(crate::auth::Role::ClientViewer),
             now: c.st.clock.now(),
         })
@@ -89,6 +92,7 @@ pub fn AlertsPageView() -> impl IntoView {
             let tabs = [("", "Not resolved"), ("open", "Open"), ("acknowledged", "Acknowledged"), ("resolved", "Resolved")];
             let now = p.now;
             let can_manage = p.can_manage;
+            let can_declare = p.can_declare;
             let viewer = p.viewer;
             view! {
                 {(!viewer).then(|| view! {
@@ -142,6 +146,9 @@ pub fn AlertsPageView() -> impl IntoView {
                                                 None => view! { <span class="mr-2">{e.replace("failure:", "failed sign-in ").replace("login:", "login ")}</span> }.into_any(),
                                             }).collect_view()}
                                         </p>
+                                        {(can_declare && a.state != "resolved").then(|| view! {
+                                            <p class="text-sm"><a class="link text-red-700" href=format!("/incidents?alert={}", a.id) data-testid="declare-from-alert">"Declare an incident from this alert \u{2192}"</a></p>
+                                        })}
                                         {(can_manage && a.state != "resolved").then(|| view! {
                                             <div class="flex flex-wrap items-end gap-2">
                                                 <form method="post" action=format!("/alerts/{id}/acknowledge") class="flex flex-wrap items-end gap-2">

@@ -1395,7 +1395,8 @@ async fn auto_roll_back(
         "{why}. Rolled back automatically to the recorded before-state."
     ));
     rolled_back_event(tx, g, d, x, "automatic", now).await?;
-    let ag = authorize_in(g.actor, Action::ApproveChanges, &x.tenant_id)?;
+    let ag =
+        crate::core::authz::authorize_protective_in(g.actor, Action::ApproveChanges, &x.tenant_id)?;
     changes::rolled_back_protectively(tx, &ag, &x.change_id, why, now).await?;
     Ok(())
 }

@@ -11,7 +11,9 @@ async fn same_person_accounts(
     m: &Mailbox,
 ) -> AppResult<(Vec<(String, String)>, Vec<String>)> {
     let rows = crate::auth::store::active_accounts_for(conn, &m.address, &m.tenant_id).await?;
-    let may_platform = authorize(actor, Action::ManageOperators).is_ok();
+    // Offboarding is protective: an incident's freeze does not change what it ends.
+    let may_platform =
+        crate::core::authz::authorize_protective(actor, Action::ManageOperators).is_ok();
     let (mut yes, mut no) = (Vec::new(), Vec::new());
     for (id, email, role, here) in rows {
         let label = format!("{email} ({})", role.as_str().replace('_', " "));
