@@ -6,7 +6,7 @@
 // takes a second person → the postmortem, written and shared, reaches the client viewer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, acmeWithDomain, inviteOperator, onPhone, startKnot, TSIG_NAME, TSIG_SECRET } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, acmeWithDomain, inviteOperator, onPhone, startKnot, TSIG_NAME, TSIG_SECRET } from './harness.mjs';
 
 let mw, sink, browser, knot;
 before(async () => {
@@ -61,8 +61,10 @@ test('incident: declare → banner → frozen → hunt → revert → restore �
   await otto.page.goto(`${mw.base}/domains/acme.example`);
   await otto.page.fill('#mb-address', 'ann');
   await otto.page.fill('#mb-name', 'Ann Example');
+  await otto.page.fill('#mb-invite', 'ann@home.example');
   await otto.page.click('[data-testid=new-mailbox] button[type=submit]');
   await otto.page.waitForURL(/\/mailboxes\/mbx_/);
+  await activate(browser, mw, await sink.find('ann@home.example', LINK), 'copper lantern harbour 7');
   await op.goto(`${mw.base}/tenants/acme-corp`);
   await op.fill('#rp-allow', 'partner.example');
   await op.click('[data-testid=routing-policy] button[type=submit]');
@@ -112,6 +114,7 @@ test('incident: declare → banner → frozen → hunt → revert → restore �
   assert.match(await fwd.innerText(), /Forward of ann@acme\.example to ann@partner\.example[\s\S]*approved by otto@agency\.example/);
   assert.equal(await fwd.getAttribute('data-live'), 'true');
   await shot(op, '114-incident-hunt');
+  assert.equal(await onPhone(op, '114-incident-hunt'), 0, 'the incident page fits a phone');
   await fwd.locator('[data-testid=revert]').click();
   await op.waitForURL(incidentUrl);
   assert.match(await flash(op), /Route turned off/);

@@ -31,6 +31,8 @@ const HUNTED: &[&str] = &[
     "alert.rules_changed",
     "alert.destination_removed",
     "import.completed",
+    // Not findings themselves: they say an invitation is no longer open.
+    "operator.invite_revoked",
 ];
 
 /// Change kinds whose applied requests the hunt lists (routes come from the routes
@@ -117,6 +119,17 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
         5_000,
     )
     .await?;
+    // Invitations accepted or withdrawn since T are no longer a way in.
+    let closed: std::collections::HashSet<String> = events
+        .iter()
+        .filter_map(|e| match e.action.as_str() {
+            "user.created" => serde_json::from_str::<Value>(&e.details)
+                .ok()
+                .and_then(|d| d["invite"].as_str().map(str::to_string)),
+            "operator.invite_revoked" => e.target.clone(),
+            _ => None,
+        })
+        .collect();
     for e in events {
         let d: Value = serde_json::from_str(&e.details).unwrap_or_default();
         let target = e.target.clone().unwrap_or_default();
@@ -207,12 +220,18 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 f.control =
                     "Owners invite operators; owners and operators invite a tenant's people".into();
                 f.kind = "invitation".into();
+                f.live = !closed.contains(&target);
                 f.what = format!(
-                    "Invitation for {} as {}",
+                    "Invitation for {} as {}{}",
                     s(&d["email"]),
-                    s(&d["role"]).replace('_', " ")
+                    s(&d["role"]).replace('_', " "),
+                    if f.live {
+                        ""
+                    } else {
+                        " (accepted or withdrawn)"
+                    }
                 );
-                if can_act {
+                if f.live && can_act {
                     f.revert = revert(
                         "Withdraw the invitation",
                         format!("/operators/invites/{target}/revoke"),
@@ -247,20 +266,33 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 }
                 .into();
                 f.what = format!(
-                    "{} policy: {} \u{2192} {}",
+                    "{} policy: {}",
                     if e.action.contains("routing") {
                         "Routing"
                     } else {
                         "Invitation reveal"
                     },
-                    compact(&d["before"]),
-                    compact(&d["after"])
+                    diff(&d["before"], &d["after"])
                 );
             }
             "dns.provider_set" => {
                 f.control = "Those who manage a tenant's domains say where its zones are managed (no second person)".into();
                 f.kind = "dns_provider".into();
-                f.what = format!("Where a zone is managed changed: {}", compact(&d));
+                f.what = if s(&d["kind"]) == "rfc2136" {
+                    format!(
+                        "{} is now updated by Mailward at {} (TSIG key {}{})",
+                        s(&d["domain"]),
+                        s(&d["server"]),
+                        s(&d["tsig_name"]),
+                        if d["secret_changed"] == true {
+                            ", new secret"
+                        } else {
+                            ""
+                        }
+                    )
+                } else {
+                    format!("{} is now managed by hand", s(&d["domain"]))
+                };
             }
             "dns.template_changed" => {
                 f.control = "Owners edit the DNS baselines, without a second person".into();
@@ -275,7 +307,10 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 let Ok(c) = crate::changes::service::get(st, actor, &target).await else {
                     continue;
                 };
-                if c.rollback_of.is_some() {
+                // Rollbacks and restores of the baseline put a known-good state back.
+                let restore = serde_json::from_str::<Value>(&c.payload)
+                    .is_ok_and(|p| p["operation"] == "restore");
+                if c.rollback_of.is_some() || restore {
                     continue;
                 }
                 f.kind = if kind == "mailbox.reset" {
@@ -351,6 +386,35 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
     }
     out.sort_by_key(|f| f.at);
     Ok((i, out))
+}
+
+/// What differs between two JSON objects, as `key: before → after` (or the whole values).
+fn diff(before: &Value, after: &Value) -> String {
+    match (before.as_object(), after.as_object()) {
+        (Some(b), Some(a)) => {
+            let changed: Vec<String> = a
+                .iter()
+                .filter(|(k, v)| b.get(*k) != Some(*v))
+                .map(|(k, v)| {
+                    let old = b
+                        .get(k)
+                        .map(s)
+                        .filter(|x| !x.is_empty())
+                        .unwrap_or_else(|| "(none)".into());
+                    let new = Some(s(v))
+                        .filter(|x| !x.is_empty())
+                        .unwrap_or_else(|| "(none)".into());
+                    format!("{}: {old} \u{2192} {new}", k.replace('_', " "))
+                })
+                .collect();
+            if changed.is_empty() {
+                "unchanged".into()
+            } else {
+                changed.join("; ")
+            }
+        }
+        _ => format!("{} \u{2192} {}", compact(before), compact(after)),
+    }
 }
 
 /// A JSON value in one short line.
