@@ -21,33 +21,32 @@ use crate::types::ActiveIncident;
 /// The incidents in force over `scope` (platform-wide ones included), with tenant names.
 pub async fn in_force(db: &Db, scope: &TenantScope) -> AppResult<Vec<ActiveIncident>> {
     let mut list = store::in_force(db, scope).await?;
-    if list.iter().any(|i| i.tenant_id.is_some()) {
-        let mut conn = db.pool().acquire().await?;
-        let names = crate::tenancy::store::names_of(
-            &mut conn,
-            list.iter().filter_map(|i| i.tenant_id.as_deref()),
-        )
-        .await?;
-        for i in &mut list {
-            i.tenant_name = i.tenant_id.as_ref().and_then(|t| names.get(t).cloned());
-        }
+    let names = tenant_names(db, list.iter().map(|i| i.tenant_id.as_deref())).await?;
+    for i in &mut list {
+        i.tenant_name = i.tenant_id.as_ref().and_then(|t| names.get(t).cloned());
     }
     Ok(list)
 }
 
 async fn named(st: &AppState, mut list: Vec<Incident>) -> AppResult<Vec<Incident>> {
-    if list.iter().any(|i| i.tenant_id.is_some()) {
-        let mut conn = st.db.pool().acquire().await?;
-        let names = crate::tenancy::store::names_of(
-            &mut conn,
-            list.iter().filter_map(|i| i.tenant_id.as_deref()),
-        )
-        .await?;
-        for i in &mut list {
-            i.tenant_name = i.tenant_id.as_ref().and_then(|t| names.get(t).cloned());
-        }
+    let names = tenant_names(&st.db, list.iter().map(|i| i.tenant_id.as_deref())).await?;
+    for i in &mut list {
+        i.tenant_name = i.tenant_id.as_ref().and_then(|t| names.get(t).cloned());
     }
     Ok(list)
+}
+
+/// Names of the tenants among `ids` (none asked when no incident names a tenant).
+async fn tenant_names<'a>(
+    db: &Db,
+    ids: impl Iterator<Item = Option<&'a str>>,
+) -> AppResult<std::collections::HashMap<String, String>> {
+    let ids: Vec<&str> = ids.flatten().collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut conn = db.pool().acquire().await?;
+    crate::tenancy::store::names_of(&mut conn, ids).await
 }
 
 /// Incidents over the actor's tenants and the platform, those in force first.
