@@ -11,6 +11,7 @@ pub mod auth;
 pub mod changes;
 pub mod dashboard;
 pub mod dns;
+pub mod domain_control;
 pub mod imports;
 pub mod incidents;
 pub mod mailboxes;
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/domains") view=dashboard::DashboardPage ssr=ssr.clone()/>
                 <Route path=path!("/domains/:name") view=tenancy::pages::DomainDetailPage ssr=ssr.clone()/>
                 <Route path=path!("/domains/:name/dns") view=dns::pages::DomainDnsPage ssr=ssr.clone()/>
+                <Route path=path!("/domains/:name/control") view=domain_control::pages::ControlPageView ssr=ssr.clone()/>
                 <Route path=path!("/dns/templates") view=dns::pages::TemplatesPageView ssr=ssr.clone()/>
                 <Route path=path!("/dns/bulk") view=dns::pages::BulkListPageView ssr=ssr.clone()/>
                 <Route path=path!("/dns/bulk/:id") view=dns::pages::BulkPlanPageView ssr=ssr.clone()/>

@@ -210,6 +210,9 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
     if let Some(v) = env("MAILWARD_DOVEADM_URL") {
         cfg.doveadm_url = Some(v);
     }
+    if let Some(v) = env("MAILWARD_RDAP_URL") {
+        cfg.rdap_url = Some(v);
+    }
     if let Some(v) = env("MAILWARD_DKIM_ZONE_TSIG_FILE") {
         cfg.dkim_zone_tsig_file = Some(v);
     }

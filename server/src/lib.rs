@@ -34,6 +34,7 @@ pub fn kinds() -> app::core::registry::Registry {
     let r = app::routing::kinds::register(r);
     let r = app::dns::kinds::register(r);
     let r = app::monitoring::kinds::register(r);
+    let r = app::domain_control::kinds::register(r);
     app::imports::kinds::register(r)
 }
 
@@ -130,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::dns::http::routes())
         .merge(app::monitoring::http::routes())
         .merge(app::incidents::http::routes())
+        .merge(app::domain_control::http::routes())
         .merge(app::api::routes())
         .with_state(state.clone());
 

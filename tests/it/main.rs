@@ -6,6 +6,7 @@ mod auth;
 mod changes;
 mod dns;
 mod dns_changes;
+mod domain_control;
 mod imports;
 mod incidents;
 mod mailboxes;

@@ -495,6 +495,7 @@ async fn axum_serve(listener: tokio::net::TcpListener, router: axum_router::Rout
 pub mod dns;
 pub mod geoip;
 pub mod mailplane;
+pub mod rdap;
 pub mod webhooks;
 
 use axum as axum_router;

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::dns::rest::routes())
         .merge(crate::monitoring::rest::routes())
         .merge(crate::incidents::rest::routes())
+        .merge(crate::domain_control::rest::routes())
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -107,7 +108,10 @@ impl utoipa::Modify for BearerScheme {
         crate::incidents::rest::list_incidents, crate::incidents::rest::declare_incident, crate::incidents::rest::get_incident,
         crate::incidents::rest::request_end, crate::incidents::rest::keep_open, crate::incidents::rest::confirm_end,
         crate::incidents::rest::revoke, crate::incidents::rest::hunt, crate::incidents::rest::restore,
-        crate::incidents::rest::get_postmortem, crate::incidents::rest::put_postmortem),
+        crate::incidents::rest::get_postmortem, crate::incidents::rest::put_postmortem,
+        crate::incidents::rest::list_checks, crate::incidents::rest::confirm_check,
+        crate::domain_control::rest::get_control, crate::domain_control::rest::put_control,
+        crate::domain_control::rest::review, crate::domain_control::rest::rdap, crate::domain_control::rest::summary),
     components(schemas(identity::Me, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
         crate::tenancy::Domain, crate::tenancy::service::NewTenant,
@@ -135,7 +139,10 @@ impl utoipa::Modify for BearerScheme {
         crate::incidents::RevokeInput, crate::incidents::RevokeReceipt, crate::incidents::RevokedAccount,
         crate::incidents::Finding, crate::incidents::Revert, crate::incidents::rest::RestoreBody,
         crate::incidents::rest::RestorePlanned, crate::incidents::Postmortem, crate::incidents::PostmortemInput,
-        crate::incidents::FollowUp, crate::incidents::TimelineEntry)),
+        crate::incidents::FollowUp, crate::incidents::TimelineEntry,
+        crate::incidents::DomainChecklist, crate::incidents::CheckItem, crate::incidents::CheckInput,
+        crate::domain_control::DomainControl, crate::domain_control::Warning, crate::domain_control::ControlInput,
+        crate::domain_control::ControlSummary, crate::domain_control::SummaryItem)),
     modifiers(&BearerScheme)
 )]
 pub struct ApiDoc;

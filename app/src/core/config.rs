@@ -101,6 +101,10 @@ pub struct Config {
     /// in an incident ends its live IMAP sessions there at once (`doveadm kick`). The key is
     /// `mailplane-doveadm.key` beside the database. Unset: sessions end at their next login.
     pub doveadm_url: Option<String>,
+    /// An RDAP service for "Look up in RDAP" on a domain's control record (registrar and
+    /// expiry; `https://rdap.org` redirects to each registry's server; `MAILWARD_RDAP_URL`).
+    /// Unset: expiry and registrar are entered by hand.
+    pub rdap_url: Option<String>,
     /// A file holding the TSIG key for those updates as `algorithm:name:base64-secret` (the
     /// `knsupdate -y` / `nsupdate -y` form; `MAILWARD_DKIM_ZONE_TSIG_FILE`). Keep it 0600.
     pub dkim_zone_tsig_file: Option<String>,
@@ -372,6 +376,7 @@ impl Default for Config {
             dkim_zone: None,
             dkim_zone_server: None,
             doveadm_url: None,
+            rdap_url: None,
             dkim_zone_tsig_file: None,
             alert_failure_burst: 10,
             alert_failure_minutes: 10,
@@ -468,6 +473,15 @@ impl Config {
             if !ok {
                 return Err(format!(
                     "doveadm_url must be the doveadm HTTP API's address, such as http://127.0.0.1:8080 (got {u:?})"
+                ));
+            }
+        }
+        if let Some(u) = &self.rdap_url {
+            let ok = (u.starts_with("http://") || u.starts_with("https://"))
+                && u.chars().all(|c| c.is_ascii_graphic());
+            if !ok {
+                return Err(format!(
+                    "rdap_url must be an RDAP service's address, such as https://rdap.org (got {u:?})"
                 ));
             }
         }

@@ -32,6 +32,8 @@ pub struct Dashboard {
     pub routing: crate::routing::RoutingBadges,
     /// Open alerts in the actor's scope, by severity.
     pub open_alerts: Vec<(String, i64)>,
+    /// The domain-control registry: domains with nothing recorded, with warnings, the worst.
+    pub control: crate::domain_control::ControlSummary,
 }
 
 #[server(prefix = "/_sf")]
@@ -80,6 +82,7 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
         let bursts = crate::mailboxes::service::reset_bursts(&c.st, &actor);
         let routing = crate::routing::service::badges(&c.st, &actor);
         let alerts = crate::monitoring::service::open_counts(&c.st, &actor);
+        let control = crate::domain_control::service::summary(&c.st, &actor);
         let (
             (operators, invites),
             (failed, total),
@@ -90,8 +93,9 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
             reset_bursts,
             routing,
             open_alerts,
+            control,
         ) = tokio::try_join!(
-            counts, stats, recent, totals, browse, pending, bursts, routing, alerts
+            counts, stats, recent, totals, browse, pending, bursts, routing, alerts, control
         )?;
         Ok(Dashboard {
             platform,
@@ -109,6 +113,7 @@ pub async fn get_dashboard(query: DomainQuery) -> Result<PageData<Dashboard>, Se
             reset_bursts,
             routing,
             open_alerts,
+            control,
         })
     })
     .await
@@ -190,6 +195,7 @@ pub fn DashboardPage() -> impl IntoView {
                     }}
                 </div>
                 <RoutingLine b=d.routing.clone()/>
+                <ControlLine c=d.control.clone()/>
                 {d.platform.then(|| view! {
                     <p class="text-sm text-zinc-600" data-testid="platform-line">
                         <a class="link" href="/operators">{format!("{} operator{}", d.operators, if d.operators == 1 { "" } else { "s" })}</a>
@@ -232,6 +238,37 @@ fn RoutingLine(b: crate::routing::RoutingBadges) -> impl IntoView {
             " · "
             <a class="link" href="/routing/report">"persistence report"</a>
         </p>
+    }
+}
+
+/// The domain-control registry at a glance: what is wrong with who controls the domains.
+#[component]
+fn ControlLine(c: crate::domain_control::ControlSummary) -> impl IntoView {
+    let warned = c.with_warnings;
+    view! {
+        <div class="text-sm text-zinc-600 space-y-1" data-testid="control-line" data-warnings=warned.to_string() data-unrecorded=c.unrecorded.to_string()>
+            <p>
+                <span class="font-medium text-zinc-700">"Domain control: "</span>
+                <span class={if warned > 0 { "text-amber-700 font-medium" } else { "" }}>
+                    {format!("{warned} domain{} with warnings", if warned == 1 { "" } else { "s" })}
+                </span>
+                " · "
+                <span class={if c.unrecorded > 0 { "text-amber-700" } else { "" }}>
+                    {format!("{} with nothing recorded (registrar, expiry, recovery)", c.unrecorded)}
+                </span>
+            </p>
+            {(!c.top.is_empty()).then(|| view! {
+                <ul class="space-y-0.5" data-testid="control-top">
+                    {c.top.into_iter().map(|i| view! {
+                        <li class="flex items-start gap-2">
+                            <crate::ui::Badge text=i.warning.severity.clone() tone=crate::domain_control::tone(&i.warning.severity)/>
+                            <a class="link" href=format!("/domains/{}/control", i.domain_id)>{i.domain.clone()}</a>
+                            <span class="text-zinc-600">{i.warning.text.clone()}</span>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            })}
+        </div>
     }
 }
 

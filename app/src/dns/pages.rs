@@ -227,7 +227,10 @@ pub fn DomainDnsPage() -> impl IntoView {
                                             <td class="whitespace-nowrap">{status_badge(&status)}</td>
                                             <td class="whitespace-nowrap">{o.map(|o| view! { <Time at=o.since now=now/> })}</td>
                                             <td class="text-right">
-                                                {(p.can_manage && (status == "missing" || status == "changed") && !e.name.ends_with('.')).then(|| {
+                                                {(matches!(e.purpose.as_str(), "ns" | "ds") && (status == "missing" || status == "changed")).then(|| view! {
+                                                    <a class="link text-xs whitespace-nowrap" href=format!("/domains/{}/control", d.domain_id) data-testid="at-registrar">"Changed at the registrar: see domain control →"</a>
+                                                })}
+                                                {(p.can_manage && (status == "missing" || status == "changed") && !e.name.ends_with('.') && !matches!(e.purpose.as_str(), "ns" | "ds")).then(|| {
                                                     let fid = format!("restore-{}-{}", e.purpose, e.rtype);
                                                     view! {
                                                         <details class="relative inline-block text-left" data-testid="restore">

@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/revoke", post(revoke))
         .route("/incidents/{id}/restore", post(restore))
         .route("/incidents/{id}/postmortem", post(save_postmortem))
+        .route("/incidents/{id}/checks", post(confirm_check))
         .route("/incidents/{id}/postmortem.md", get(postmortem_md))
         .route("/incidents/{id}/hunt.csv", get(hunt_csv))
         .route("/incidents/{id}/hunt.json", get(hunt_json))
@@ -269,4 +270,16 @@ async fn postmortem_md(c: Caller, Path(id): Path<String>) -> Response {
             .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// One item of "validate domain control" confirmed for one domain.
+async fn confirm_check(
+    c: Caller,
+    Path(id): Path<String>,
+    Form(f): Form<super::CheckInput>,
+) -> Response {
+    let to = format!("/incidents/{id}#control");
+    let r = service::confirm_check(&c.st, &c.actor(), &id, &f).await;
+    c.answer(r, &to, "Confirmed, with your name and the time.", &to)
+        .await
 }

@@ -5,7 +5,7 @@
 //! naming the incident. Protective actions stay allowed. Every page of the people concerned
 //! shows a red banner (the shell's `CurrentUser::incidents`). Ending takes two people.
 //!
-//! Tables (`store.rs`): `incidents`.
+//! Tables (`store.rs`): `incidents`, `incident_postmortems`, `incident_checks`.
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
@@ -192,4 +192,63 @@ pub struct Postmortem {
     pub written: PostmortemInput,
     pub updated_by: Option<String>,
     pub updated_at: Option<i64>,
+}
+
+/// "Validate domain control": what is confirmed for each affected domain.
+pub const CHECK_ITEMS: [(&str, &str); 5] = [
+    (
+        "registrar_access",
+        "Registrar account: we still hold it, and its password was changed",
+    ),
+    (
+        "dns_access",
+        "DNS provider: who has access was checked; passwords and keys rotated",
+    ),
+    (
+        "recovery",
+        "Recovery address of the registrar account is ours and unchanged",
+    ),
+    (
+        "mfa",
+        "MFA is on for the registrar and DNS provider accounts",
+    ),
+    (
+        "delegation",
+        "Nameservers (and DS) at the registrar are the expected ones",
+    ),
+];
+
+/// One affected domain's checklist, with what its domain-control record says.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DomainChecklist {
+    pub domain_id: String,
+    /// As people read it.
+    pub domain: String,
+    pub control: crate::domain_control::DomainControl,
+    pub items: Vec<CheckItem>,
+}
+
+/// One item of a domain's checklist.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CheckItem {
+    /// `registrar_access`, `dns_access`, `recovery`, `mfa`, `delegation`.
+    pub item: String,
+    pub label: String,
+    pub confirmed_by: Option<String>,
+    pub confirmed_at: Option<i64>,
+    pub note: String,
+}
+
+/// What `POST /api/v1/incidents/{id}/checks` and the checklist's form take.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CheckInput {
+    /// Domain id or name.
+    pub domain: String,
+    /// One of [`CHECK_ITEMS`].
+    pub item: String,
+    #[serde(default)]
+    pub note: String,
 }

@@ -212,6 +212,10 @@ pub struct IncidentPage {
     /// The persistence hunt since T (at most 500 shown; the exports hold all).
     pub findings: Vec<super::Finding>,
     pub findings_total: usize,
+    /// "Validate domain control": each affected domain's checklist, and how many domains
+    /// the incident concerns (a platform incident lists the first 100).
+    pub checks: Vec<super::DomainChecklist>,
+    pub checks_total: usize,
     /// The signed-in person asked to end it (so someone else confirms).
     pub asked_by_me: bool,
     pub now: i64,
@@ -292,6 +296,7 @@ pub async fn get_incident_page(id: String) -> Result<PageData<IncidentPage>, Ser
         revocations.reverse();
         let (_, mut findings) = super::service::hunt(&c.st, &a, &incident.id).await?;
         let findings_total = findings.len();
+        let (checks, checks_total) = super::service::checklist(&c.st, &a, &incident.id).await?;
         // Newest first on the page.
         findings.reverse();
         findings.truncate(500);
@@ -302,6 +307,8 @@ pub async fn get_incident_page(id: String) -> Result<PageData<IncidentPage>, Ser
             revocations,
             findings,
             findings_total,
+            checks,
+            checks_total,
             asked_by_me,
             now: c.st.clock.now(),
         })
@@ -411,6 +418,7 @@ pub fn IncidentPageView() -> impl IntoView {
                         </form>
                     </section>
                 })}
+                <ControlChecklist checks=p.checks.clone() total=p.checks_total incident=i.id.clone() can_confirm={p.can_manage && active} now=now/>
                 {(p.can_manage && active).then(|| view! {
                     <section class="card p-5 space-y-3" data-testid="restore">
                         <h2 class="text-lg font-semibold">"Restore the known-good DNS baseline"</h2>
@@ -616,4 +624,98 @@ pub fn PostmortemPageView() -> impl IntoView {
             }
         },
     )
+}
+
+/// "Validate domain control": per affected domain, what the registry says and each item
+/// confirmed by a named person (or a button to confirm it).
+#[component]
+fn ControlChecklist(
+    checks: Vec<super::DomainChecklist>,
+    total: usize,
+    incident: String,
+    can_confirm: bool,
+    now: i64,
+) -> impl IntoView {
+    let shown = checks.len();
+    let confirmed: usize = checks
+        .iter()
+        .map(|c| c.items.iter().filter(|i| i.confirmed_at.is_some()).count())
+        .sum();
+    let all = checks.iter().map(|c| c.items.len()).sum::<usize>();
+    view! {
+        <section class="card p-5 space-y-3" id="control" data-testid="control-checklist">
+            <div class="flex flex-wrap items-baseline justify-between gap-2">
+                <h2 class="text-lg font-semibold">"Validate domain control"</h2>
+                <span class="text-sm text-zinc-600" data-testid="checks-count">{format!("{confirmed} of {all} confirmed")}</span>
+            </div>
+            <p class="text-sm text-zinc-600">"Whoever holds a registrar or DNS account can move the domain, and its mail, elsewhere. Confirm each item with the registrar and provider themselves, not from memory."</p>
+            {(total > shown).then(|| view! { <p class="text-sm text-amber-800">{format!("{shown} of {total} domains listed: validate the others per tenant.")}</p> })}
+            {if checks.is_empty() {
+                view! { <p class="text-sm text-zinc-500">"No domains are concerned."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="space-y-4">
+                        {checks.into_iter().map(|d| {
+                            let c = d.control.clone();
+                            let facts = if c.recorded {
+                                format!(
+                                    "Registrar {} · account held by {} · recovery {} · MFA {} · expires {}",
+                                    if c.registrar.is_empty() { "—" } else { c.registrar.as_str() },
+                                    if c.registrar_account.is_empty() { "—" } else { c.registrar_account.as_str() },
+                                    if c.recovery_address.is_empty() { "—" } else { c.recovery_address.as_str() },
+                                    match c.mfa { Some(true) => "on", Some(false) => "off", None => "not recorded" },
+                                    c.expires_at.map(crate::domain_control::date_of).unwrap_or_else(|| "—".into()),
+                                )
+                            } else {
+                                "Nothing recorded about who controls this domain.".to_string()
+                            };
+                            let incident = incident.clone();
+                            view! {
+                                <li class="rounded-lg border border-zinc-200 p-3 space-y-2" data-testid="checklist-domain" data-domain=d.domain.clone()>
+                                    <div class="flex flex-wrap items-center gap-2">
+                                        <a class="font-medium link" href=format!("/domains/{}/control", d.domain_id)>{d.domain.clone()}</a>
+                                        {c.warnings.first().map(|w| view! { <Badge text=format!("{} warning{}", c.warnings.len(), if c.warnings.len() == 1 { "" } else { "s" }) tone=crate::domain_control::tone(&w.severity)/> })}
+                                    </div>
+                                    <p class="text-xs text-zinc-600 break-words">{facts}</p>
+                                    <ul class="space-y-1">
+                                        {d.items.into_iter().map(|it| {
+                                            let done = it.confirmed_at;
+                                            view! {
+                                                <li class="text-sm flex flex-wrap items-center gap-2" data-testid="check-item" data-item=it.item.clone() data-done=done.is_some().to_string()>
+                                                    {if let (Some(at), Some(by)) = (done, it.confirmed_by.clone()) {
+                                                        view! {
+                                                            <span class="text-green-700" aria-hidden="true">"\u{2713}"</span>
+                                                            <span>{it.label.clone()}</span>
+                                                            <span class="text-xs text-zinc-500">{format!("confirmed by {by}, ")}<Time at=at now=now/>{(!it.note.is_empty()).then(|| format!(" — {}", it.note))}</span>
+                                                        }.into_any()
+                                                    } else if can_confirm {
+                                                        view! {
+                                                            <span class="text-zinc-400" aria-hidden="true">"\u{25CB}"</span>
+                                                            <span>{it.label.clone()}</span>
+                                                            <form method="post" action=format!("/incidents/{incident}/checks") class="flex flex-wrap items-center gap-1">
+                                                                <input type="hidden" name="domain" value=d.domain_id.clone()/>
+                                                                <input type="hidden" name="item" value=it.item.clone()/>
+                                                                <label class="sr-only" for=format!("note-{}-{}", d.domain_id, it.item)>"Note"</label>
+                                                                <input class="input py-1 text-xs w-48" id=format!("note-{}-{}", d.domain_id, it.item) name="note" maxlength="1000" placeholder="How it was checked (optional)"/>
+                                                                <button class="btn btn-secondary py-1 text-xs" type="submit" data-testid="check-confirm">"Confirm"</button>
+                                                            </form>
+                                                        }.into_any()
+                                                    } else {
+                                                        view! {
+                                                            <span class="text-zinc-400" aria-hidden="true">"\u{25CB}"</span>
+                                                            <span class="text-zinc-600">{it.label.clone()}" — not confirmed"</span>
+                                                        }.into_any()
+                                                    }}
+                                                </li>
+                                            }
+                                        }).collect_view()}
+                                    </ul>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
 }

@@ -28,6 +28,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/incidents/{id}/hunt", get(hunt))
         .route("/api/v1/incidents/{id}/restore", post(restore))
         .route(
+            "/api/v1/incidents/{id}/checks",
+            get(list_checks).post(confirm_check),
+        )
+        .route(
             "/api/v1/incidents/{id}/postmortem",
             get(get_postmortem).put(put_postmortem),
         )
@@ -203,4 +207,36 @@ pub async fn confirm_end(
     Path(id): Path<String>,
 ) -> Result<Json<Incident>, AppError> {
     Ok(Json(service::confirm_end(&st, &a, &id).await?))
+}
+
+/// "Validate domain control": each affected domain (a tenant incident: all its domains; a
+/// platform incident: the first 100 by name) with its domain-control record and which items
+/// are confirmed, by whom and when.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/checks", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    responses((status = 200, body = Vec<super::DomainChecklist>), (status = 404)))]
+pub async fn list_checks(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<super::DomainChecklist>>, AppError> {
+    Ok(Json(service::checklist(&st, &a, &id).await?.0))
+}
+
+/// Confirms one checklist item for one domain, in the caller's name, while the incident
+/// holds (409 once confirmed, or after the end). Audited as `incident.check_confirmed`.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/checks", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")),
+    request_body = super::CheckInput,
+    responses((status = 201, body = super::DomainChecklist), (status = 404), (status = 409), (status = 422)))]
+pub async fn confirm_check(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(b): Json<super::CheckInput>,
+) -> Result<(StatusCode, Json<super::DomainChecklist>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(service::confirm_check(&st, &a, &id, &b).await?),
+    ))
 }

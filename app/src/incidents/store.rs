@@ -276,3 +276,67 @@ pub async fn shared_postmortems(db: &Db, tenant_id: &str) -> AppResult<Vec<Strin
         .map(|r| r.try_get("incident_id"))
         .collect::<Result<_, _>>()?)
 }
+
+/// One confirmed item of the "validate domain control" checklist.
+pub struct CheckRow {
+    pub domain_id: String,
+    pub item: String,
+    pub note: String,
+    pub confirmed_by_label: String,
+    pub confirmed_at: i64,
+}
+
+/// The confirmed items of an incident's checklist.
+pub async fn checks(db: &Db, incident_id: &str) -> AppResult<Vec<CheckRow>> {
+    let rows = sqlx::query(
+        "SELECT domain_id, item, note, confirmed_by_label, confirmed_at FROM incident_checks \
+         WHERE incident_id = $1 ORDER BY confirmed_at",
+    )
+    .bind(incident_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CheckRow {
+                domain_id: r.try_get("domain_id")?,
+                item: r.try_get("item")?,
+                note: r.try_get("note")?,
+                confirmed_by_label: r.try_get("confirmed_by_label")?,
+                confirmed_at: r.try_get("confirmed_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Confirms one item for one domain; false when someone confirmed it already.
+#[allow(clippy::too_many_arguments)]
+pub async fn confirm_check(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    i: &Incident,
+    domain_id: &str,
+    domain_name: &str,
+    item: &str,
+    note: &str,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageIncidents])?;
+    covered(g, i)?;
+    let r = sqlx::query(
+        "INSERT INTO incident_checks (incident_id, domain_id, domain_name, item, note, \
+         confirmed_by, confirmed_by_label, confirmed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (incident_id, domain_id, item) DO NOTHING",
+    )
+    .bind(&i.id)
+    .bind(domain_id)
+    .bind(domain_name)
+    .bind(item)
+    .bind(note)
+    .bind(g.actor.user_id.as_deref())
+    .bind(&g.actor.label)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -36,7 +36,7 @@ pub struct Alert {
     /// The rule that raised it: `signin.failure_burst`, `mail.new_network`,
     /// `mail.new_country` (with a GeoIP database), `mail.odd_hour`,
     /// `dns.drift`, `auth.degraded`, `routing.enabled`, `mailbox.reset_burst`,
-    /// `dmarc.new_source`.
+    /// `dmarc.new_source`, `domain.control` (the domain-control registry's warnings).
     pub rule: String,
     /// `info`, `warning`, `critical`.
     pub severity: String,

@@ -143,7 +143,10 @@ pub fn AlertsPageView() -> impl IntoView {
                                             "Behind it: "
                                             {a.evidence.iter().rev().take(8).map(|e| match e.strip_prefix("audit:").and_then(|n| n.parse::<i64>().ok()) {
                                                 Some(seq) => view! { <a class="link mr-2" href=format!("/audit?before={}", seq + 1)>{format!("event #{seq}")}</a> }.into_any(),
-                                                None => view! { <span class="mr-2">{e.replace("failure:", "failed sign-in ").replace("login:", "login ")}</span> }.into_any(),
+                                                None => match e.strip_prefix("control:") {
+                                                    Some(d) => view! { <a class="link mr-2" href=format!("/domains/{d}/control")>"the domain-control record"</a> }.into_any(),
+                                                    None => view! { <span class="mr-2">{e.replace("failure:", "failed sign-in ").replace("login:", "login ")}</span> }.into_any(),
+                                                },
                                             }).collect_view()}
                                         </p>
                                         {(can_declare && a.state != "resolved").then(|| view! {

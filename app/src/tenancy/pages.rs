@@ -427,6 +427,8 @@ pub struct DomainPage {
     pub mailboxes: Vec<crate::mailboxes::Mailbox>,
     pub can_manage: bool,
     pub can_manage_mailboxes: bool,
+    /// Its domain-control record (none: not readable here).
+    pub control: Option<crate::domain_control::DomainControl>,
 }
 
 #[server(prefix = "/_sf")]
@@ -437,7 +439,11 @@ pub async fn get_domain_page(name: String) -> Result<PageData<DomainPage>, Serve
         let domain = super::service::domain(&c.st, &a, &name).await?;
         let (tenant, _) = super::service::tenant(&c.st, &a, &domain.tenant_id).await?;
         let mailboxes = crate::mailboxes::service::of_domain(&c.st, &a, &domain).await?;
+        let control = crate::domain_control::service::control(&c.st, &a, &domain.id)
+            .await
+            .ok();
         Ok(DomainPage {
+            control,
             can_manage: authorize_in(&a, Action::ManageDomains, &domain.tenant_id).is_ok(),
             can_manage_mailboxes: authorize_in(&a, Action::ManageMailboxes, &domain.tenant_id)
                 .is_ok(),
@@ -470,6 +476,14 @@ pub fn DomainDetailPage() -> impl IntoView {
                     " · "<a class="link" href=format!("/routing?domain={}", d.name) data-testid="domain-routing">"Routing and its history →"</a></p>
                 <p class="mt-2 text-sm flex items-center gap-2">"DNS: "<HealthSlots domain=d.clone()/>
                     <a class="link" href=format!("/domains/{}/dns", d.id) data-testid="domain-dns">"Records, keys and history →"</a></p>
+                <p class="mt-1 text-sm flex flex-wrap items-center gap-2" data-testid="domain-control">"Control: "
+                    {match &p.control {
+                        Some(c) if !c.recorded => view! { <crate::ui::Badge text="not recorded" tone="amber"/> }.into_any(),
+                        Some(c) if c.warnings.is_empty() => view! { <crate::ui::Badge text="in order" tone="green"/> }.into_any(),
+                        Some(c) => view! { <span class="flex flex-wrap items-center gap-2"><crate::ui::Badge text=c.warnings[0].severity.clone() tone=crate::domain_control::tone(&c.warnings[0].severity)/><span>{c.warnings[0].text.clone()}{(c.warnings.len() > 1).then(|| format!(" (+{} more)", c.warnings.len() - 1))}</span></span> }.into_any(),
+                        None => view! { <span></span> }.into_any(),
+                    }}
+                    <a class="link" href=format!("/domains/{}/control", d.id) data-testid="domain-control-link">"Registrar, expiry, recovery →"</a></p>
             };
             view! {
                 <TenantSummary tenant=t.clone()>{head}</TenantSummary>

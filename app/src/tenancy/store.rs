@@ -914,6 +914,19 @@ pub async fn domain_by_name(
 }
 
 /// The ASCII names of the given domains, by id.
+/// The given domains, by id (for other owners' lists and jobs: no scope, the caller has
+/// its proof).
+pub async fn domains_by_id(
+    c: &mut AnyConnection,
+    ids: &[&str],
+) -> AppResult<HashMap<String, Domain>> {
+    let sql = format!(
+        "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id WHERE d.id IN ({{in}})"
+    );
+    let rows = fetch_in(c, &sql, ids, domain_row).await?;
+    Ok(rows.into_iter().map(|d| (d.id.clone(), d)).collect())
+}
+
 pub async fn domain_names_of<'a>(
     c: &mut AnyConnection,
     ids: impl IntoIterator<Item = &'a str>,

@@ -217,6 +217,11 @@ pub fn normalize(rtype: &str, value: &str) -> String {
     let folded = value.split_whitespace().collect::<Vec<_>>().join(" ");
     match rtype {
         "MX" | "SRV" | "CNAME" => folded.to_ascii_lowercase(),
+        "NS" => folded
+            .to_ascii_lowercase()
+            .trim_end_matches('.')
+            .to_string(),
+        "DS" => folded.to_ascii_uppercase(),
         _ => folded
             .split(';')
             .map(|p| {
@@ -230,6 +235,33 @@ pub fn normalize(rtype: &str, value: &str) -> String {
             .collect::<Vec<_>>()
             .join(";"),
     }
+}
+
+/// The delegation a domain should have, from its domain-control record: its NS set and, where
+/// DNSSEC is used, the DS set in the parent zone. Both are asked of the recursive resolver (as
+/// the world sees them); a delegation that moved is drift like any other. Never written by
+/// Mailward: NS and DS are changed at the registrar.
+pub fn delegation(ns: &[String], ds: &[String]) -> Vec<Expected> {
+    let mut out = Vec::new();
+    if !ns.is_empty() {
+        out.push(Expected {
+            name: "@".into(),
+            rtype: "NS".into(),
+            purpose: "ns".into(),
+            values: ns.to_vec(),
+            required: true,
+        });
+    }
+    if !ds.is_empty() {
+        out.push(Expected {
+            name: "@".into(),
+            rtype: "DS".into(),
+            purpose: "ds".into(),
+            values: ds.to_vec(),
+            required: true,
+        });
+    }
+    out
 }
 
 /// Expected and observed values as sets, compared in normal form.

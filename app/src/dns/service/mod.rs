@@ -110,6 +110,18 @@ pub async fn domain_dns(st: &AppState, actor: &Actor, domain_key: &str) -> AppRe
     drop(conn);
     let challenge = challenge_of(&d);
     let (expected, notes) = fill_in(st, &d, &keys, delegation.as_ref()).await?;
+    let snippet = baseline::snippet(&d.name, &expected);
+    let operator_snippet = baseline::operator_snippet(&expected);
+    // The delegation from the domain-control record is watched, not published here.
+    let mut expected = expected;
+    let mut conn = st.db.pool().acquire().await?;
+    if let Some((ns, ds)) = crate::domain_control::store::delegations(&mut conn, &[d.id.as_str()])
+        .await?
+        .remove(&d.id)
+    {
+        expected.extend(baseline::delegation(&ns, &ds));
+    }
+    drop(conn);
     let required: HashMap<(String, String, String), bool> = expected
         .iter()
         .map(|e| {
@@ -129,8 +141,6 @@ pub async fn domain_dns(st: &AppState, actor: &Actor, domain_key: &str) -> AppRe
             o
         })
         .collect();
-    let snippet = baseline::snippet(&d.name, &expected);
-    let operator_snippet = baseline::operator_snippet(&expected);
     Ok(DomainDns {
         domain_id: d.id.clone(),
         domain: d.name.clone(),

@@ -169,6 +169,11 @@ impl Resolver {
         a
     }
 
+    /// Asks the recursive resolver (the delegation as the world sees it: NS, DS).
+    pub async fn ask_recursive(&self, name: &str, rtype: RecordType) -> Answer {
+        self.ask(self.recursive, name, rtype).await
+    }
+
     /// The authoritative nameservers of `domain` as (host name, address on the DNS port).
     pub async fn nameservers(&self, domain: &str) -> Result<Vec<(String, SocketAddr)>, String> {
         let names = self.ask(self.recursive, domain, RecordType::NS).await?;
@@ -232,6 +237,7 @@ pub fn present(d: &RData) -> Option<String> {
             .iter()
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .collect::<String>(),
+        RData::DNSSEC(hickory_net::proto::dnssec::rdata::DNSSECRData::DS(ds)) => ds.to_string(),
         _ => return None,
     })
 }

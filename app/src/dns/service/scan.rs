@@ -57,6 +57,8 @@ fn rtype_of(s: &str) -> RecordType {
         "MX" => RecordType::MX,
         "SRV" => RecordType::SRV,
         "CNAME" => RecordType::CNAME,
+        "NS" => RecordType::NS,
+        "DS" => RecordType::DS,
         _ => RecordType::TXT,
     }
 }
@@ -168,6 +170,11 @@ async fn observe(
             _ => &nameservers,
         };
         let answers: Vec<(String, Answer)> = match servers {
+            // The delegation is what the world sees, through the recursive resolver.
+            _ if e.purpose == "ns" || e.purpose == "ds" => vec![(
+                "resolver".into(),
+                r.ask_recursive(&d.name, rtype_of(&e.rtype)).await,
+            )],
             Err(err) => vec![("nameservers".into(), Err(err.clone()))],
             Ok(list) => {
                 let mut out = Vec::new();
@@ -302,9 +309,15 @@ pub fn health(sets: &[Observed]) -> (String, Option<String>, bool) {
             "mta-sts" => "MTA-STS".to_string(),
             "tls-rpt" => "TLS-RPT".to_string(),
             "srv" => format!("SRV {}", s.name),
+            "ns" => "Delegation (NS)".to_string(),
+            "ds" => "DNSSEC delegation (DS)".to_string(),
             p => p.to_string(),
         };
         match s.status.as_str() {
+            "missing" if matches!(s.purpose.as_str(), "ns" | "ds") => format!("{what} missing"),
+            "changed" if matches!(s.purpose.as_str(), "ns" | "ds") => {
+                format!("{what} differs from the domain-control record")
+            }
             "missing" => format!("{what} record missing"),
             _ => format!("{what} record differs from the baseline"),
         }
@@ -379,6 +392,8 @@ async fn scan_once(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
         .await?
         .into_iter()
         .collect();
+    // The delegation each domain should have (NS, DS), from its domain-control record.
+    let registered = crate::domain_control::store::delegations(&mut conn, &ids).await?;
     drop(conn);
     // Delegated domains whose keys changed in this run: their operator-zone records are
     // written before they are looked at.
@@ -493,13 +508,16 @@ async fn scan_once(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
         let dk = keys.get(&d.id).cloned().unwrap_or_default();
         let challenge = challenge_of(&d).map(|(_, v)| v);
         let deleg = delegations.get(&d.id);
-        let (expected, _) = baseline::expected(
+        let (mut expected, _) = baseline::expected(
             &t,
             st.config.mail_host.as_deref(),
             &dk,
             challenge.as_deref(),
             deleg.map(|x| (d.name.as_str(), x.zone.as_str(), x.enabled)),
         );
+        if let Some((ns, ds)) = registered.get(&d.id) {
+            expected.extend(baseline::delegation(ns, ds));
+        }
         let published: Vec<KeyRow> = dk.into_iter().filter(|k| k.state == "published").collect();
         let operator_zone = deleg.map(|x| x.zone.clone());
         let r = resolver.clone();

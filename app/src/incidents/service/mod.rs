@@ -3,8 +3,10 @@
 //! actor so the gate can refuse what they freeze.
 use serde_json::json;
 
+mod checks;
 mod hunt;
 mod postmortem;
+pub use checks::{checklist, confirm_check};
 pub use hunt::{hunt, to_csv};
 pub use postmortem::{postmortem, save_postmortem, to_markdown};
 
