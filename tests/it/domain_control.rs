@@ -548,3 +548,76 @@ async fn validating_domain_control_is_a_named_checklist(b: Backend) {
     assert_eq!(done, 2);
 }
 both!(validating_domain_control_is_a_named_checklist);
+
+/// Email as identity: the owner lists the outside services that recover through their
+/// address (once each), an operator sees and edits the same list, a client viewer only
+/// reads; the incident page's loader lists them for the tenant's mailboxes.
+async fn email_as_identity(b: Backend) {
+    use app::mailboxes::service as mb;
+    use app::mailboxes::NewIdentity;
+    let w = crate::routing::world(b).await;
+    let st = &w.app.state;
+    let ann = w.mailbox("ann").await;
+    let (m, owner) = mb::owner(st, &ann, None, None).await.unwrap().unwrap();
+    assert!(!m.critical);
+    let add = |service: &str| NewIdentity {
+        service: service.into(),
+        note: "recovery address".into(),
+    };
+    let i = mb::add_identity(st, &owner, "ignored", &add("Registrar account"))
+        .await
+        .unwrap();
+    assert_eq!(i.mailbox_id, ann);
+    assert_eq!(i.added_by, "ann@acme.example");
+    let twice = mb::add_identity(st, &owner, "", &add("registrar ACCOUNT")).await;
+    assert!(matches!(twice, Err(AppError::Conflict(_))), "{twice:?}");
+    let blank = mb::add_identity(st, &owner, "", &add("  ")).await;
+    assert!(matches!(blank, Err(AppError::Invalid(_))), "{blank:?}");
+    // An operator adds one; both see two.
+    let op = person("usr_alice");
+    mb::add_identity(st, &op, &ann, &add("AWS root"))
+        .await
+        .unwrap();
+    assert_eq!(mb::identities(st, &owner, "").await.unwrap().len(), 2);
+    let list = mb::identities(st, &op, "ann@acme.example").await.unwrap();
+    assert_eq!(
+        list.iter().map(|i| i.service.as_str()).collect::<Vec<_>>(),
+        ["AWS root", "Registrar account"]
+    );
+    // The owner cannot touch another mailbox's list: theirs is the only one they reach.
+    let bob = w.mailbox("bob").await;
+    mb::add_identity(st, &owner, &bob, &add("Bank"))
+        .await
+        .unwrap();
+    assert!(mb::identities(st, &op, &bob).await.unwrap().is_empty());
+    assert_eq!(mb::identities(st, &owner, "").await.unwrap().len(), 3);
+    // Removing: only an entry of that mailbox.
+    let bank = mb::identities(st, &owner, "")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.service == "Bank")
+        .unwrap();
+    let wrong = mb::remove_identity(st, &op, &bob, &bank.id).await;
+    assert!(matches!(wrong, Err(AppError::NotFound)), "{wrong:?}");
+    mb::remove_identity(st, &owner, "", &bank.id).await.unwrap();
+    // The tenant-wide list an incident shows.
+    let all = mb::identities_in(st, &op, Some(&m.tenant_id))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let acts = w.app.audit_actions().await;
+    assert_eq!(
+        acts.iter()
+            .filter(|a| *a == "mailbox.identity_added")
+            .count(),
+        3
+    );
+    assert_eq!(
+        acts.iter()
+            .filter(|a| *a == "mailbox.identity_removed")
+            .count(),
+        1
+    );
+}
+both!(email_as_identity);

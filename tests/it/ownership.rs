@@ -29,6 +29,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("mailbox_recovery_codes", "app/src/mailboxes/store.rs"),
     ("app_passwords", "app/src/mailboxes/store.rs"),
     ("offboarding_receipts", "app/src/mailboxes/store.rs"),
+    ("mailbox_identities", "app/src/mailboxes/store.rs"),
     ("change_requests", "app/src/changes/store.rs"),
     ("routes", "app/src/routing/store.rs"),
     ("route_targets", "app/src/routing/store.rs"),

@@ -110,6 +110,7 @@ impl utoipa::Modify for BearerScheme {
         crate::incidents::rest::revoke, crate::incidents::rest::hunt, crate::incidents::rest::restore,
         crate::incidents::rest::get_postmortem, crate::incidents::rest::put_postmortem,
         crate::incidents::rest::list_checks, crate::incidents::rest::confirm_check,
+        mailboxes::list_identities, mailboxes::add_identity, mailboxes::remove_identity,
         crate::domain_control::rest::get_control, crate::domain_control::rest::put_control,
         crate::domain_control::rest::review, crate::domain_control::rest::rdap, crate::domain_control::rest::summary),
     components(schemas(identity::Me, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
@@ -141,6 +142,7 @@ impl utoipa::Modify for BearerScheme {
         crate::incidents::rest::RestorePlanned, crate::incidents::Postmortem, crate::incidents::PostmortemInput,
         crate::incidents::FollowUp, crate::incidents::TimelineEntry,
         crate::incidents::DomainChecklist, crate::incidents::CheckItem, crate::incidents::CheckInput,
+        crate::mailboxes::Identity, crate::mailboxes::NewIdentity,
         crate::domain_control::DomainControl, crate::domain_control::Warning, crate::domain_control::ControlInput,
         crate::domain_control::ControlSummary, crate::domain_control::SummaryItem)),
     modifiers(&BearerScheme)

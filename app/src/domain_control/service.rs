@@ -136,7 +136,7 @@ pub fn ds_records(input: &[String]) -> AppResult<Vec<String>> {
             && dt.parse::<u8>().is_ok_and(|a| a > 0)
             && digest.len() >= 20
             && digest.len() <= 200
-            && digest.len() % 2 == 0
+            && digest.len().is_multiple_of(2)
             && digest.chars().all(|c| c.is_ascii_hexdigit());
         if !ok {
             return Err(bad());

@@ -310,11 +310,14 @@ pub async fn with_warnings(
     ))
 }
 
+/// Expected NS host names and DS records of one domain.
+pub type Delegation = (Vec<String>, Vec<String>);
+
 /// The expected delegation (NS, DS) of the given domains that have one, for the scanner.
 pub async fn delegations(
     c: &mut AnyConnection,
     ids: &[&str],
-) -> AppResult<HashMap<String, (Vec<String>, Vec<String>)>> {
+) -> AppResult<HashMap<String, Delegation>> {
     let sql = "SELECT domain_id, expected_ns, expected_ds FROM domain_control \
                WHERE domain_id IN ({in}) AND (expected_ns <> '' OR expected_ds <> '')";
     let rows = fetch_in(c, sql, ids, |r| {

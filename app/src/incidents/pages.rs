@@ -216,6 +216,8 @@ pub struct IncidentPage {
     /// the incident concerns (a platform incident lists the first 100).
     pub checks: Vec<super::DomainChecklist>,
     pub checks_total: usize,
+    /// Outside services that recover through the concerned mailboxes (email as identity).
+    pub identities: Vec<crate::mailboxes::Identity>,
     /// The signed-in person asked to end it (so someone else confirms).
     pub asked_by_me: bool,
     pub now: i64,
@@ -297,6 +299,9 @@ pub async fn get_incident_page(id: String) -> Result<PageData<IncidentPage>, Ser
         let (_, mut findings) = super::service::hunt(&c.st, &a, &incident.id).await?;
         let findings_total = findings.len();
         let (checks, checks_total) = super::service::checklist(&c.st, &a, &incident.id).await?;
+        let identities =
+            crate::mailboxes::service::identities_in(&c.st, &a, incident.tenant_id.as_deref())
+                .await?;
         // Newest first on the page.
         findings.reverse();
         findings.truncate(500);
@@ -309,6 +314,7 @@ pub async fn get_incident_page(id: String) -> Result<PageData<IncidentPage>, Ser
             findings_total,
             checks,
             checks_total,
+            identities,
             asked_by_me,
             now: c.st.clock.now(),
         })
@@ -419,6 +425,25 @@ pub fn IncidentPageView() -> impl IntoView {
                     </section>
                 })}
                 <ControlChecklist checks=p.checks.clone() total=p.checks_total incident=i.id.clone() can_confirm={p.can_manage && active} now=now/>
+                <section class="card p-5 space-y-2" data-testid="incident-identities">
+                    <h2 class="text-lg font-semibold">"Accounts elsewhere that recover through these mailboxes"</h2>
+                    <p class="text-sm text-zinc-600">"Whoever held one of these mailboxes could reset the outside account: check each one's recent sign-ins and recovery settings."</p>
+                    {if p.identities.is_empty() {
+                        view! { <p class="text-sm text-zinc-500">"None listed. Mailbox owners list them at /me; operators on each mailbox's page."</p> }.into_any()
+                    } else {
+                        view! {
+                            <ul class="text-sm divide-y divide-zinc-100">
+                                {p.identities.iter().map(|x| view! {
+                                    <li class="py-1 flex flex-wrap gap-2" data-testid="incident-identity">
+                                        <a class="link font-mono" href=format!("/mailboxes/{}#identities", x.mailbox_id)>{x.address.clone()}</a>
+                                        <span class="font-medium">{x.service.clone()}</span>
+                                        {(!x.note.is_empty()).then(|| view! { <span class="text-zinc-600">{x.note.clone()}</span> })}
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        }.into_any()
+                    }}
+                </section>
                 {(p.can_manage && active).then(|| view! {
                     <section class="card p-5 space-y-3" data-testid="restore">
                         <h2 class="text-lg font-semibold">"Restore the known-good DNS baseline"</h2>

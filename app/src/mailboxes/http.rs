@@ -41,6 +41,13 @@ pub fn routes() -> Router<AppState> {
         .route("/me/recovery-codes.txt", get(codes_txt))
         .route("/me/recovery-codes/ack", post(codes_ack))
         .route("/me/app-passwords", post(create_app_password))
+        .route("/me/identities", post(owner_add_identity))
+        .route("/me/identities/{id}/remove", post(owner_remove_identity))
+        .route("/mailboxes/{id}/identities", post(add_identity))
+        .route(
+            "/mailboxes/{id}/identities/{idn}/remove",
+            post(remove_identity),
+        )
         .route(
             "/me/app-passwords/{id}/revoke",
             post(owner_revoke_app_password),
@@ -629,6 +636,65 @@ async fn owner_revoke_app_password(c: Caller, Path(id): Path<String>) -> Respons
     .await
     {
         Ok(r) => c.answer(r, "/me", "App password revoked.", "/me").await,
+        Err(resp) => resp,
+    }
+}
+
+// ---------- email as identity ----------
+
+async fn add_identity(
+    c: Caller,
+    Path(id): Path<String>,
+    Form(f): Form<super::NewIdentity>,
+) -> Response {
+    let r = service::add_identity(&c.st, &c.actor(), &id, &f).await;
+    let to = format!("{}#identities", page_of(&id));
+    c.answer(r, &to, "Added to the services that use this address.", &to)
+        .await
+}
+
+async fn remove_identity(c: Caller, Path((id, idn)): Path<(String, String)>) -> Response {
+    let r = service::remove_identity(&c.st, &c.actor(), &id, &idn).await;
+    let to = format!("{}#identities", page_of(&id));
+    c.answer(r, &to, "Removed from the list.", &to).await
+}
+
+async fn owner_add_identity(c: Caller, Form(f): Form<super::NewIdentity>) -> Response {
+    let st = c.st.clone();
+    match as_owner(&c, |a| async move {
+        service::add_identity(&st, &a, "", &f).await
+    })
+    .await
+    {
+        Ok(r) => {
+            c.answer(
+                r,
+                "/me#identities",
+                "Added. Whoever manages your mailbox sees the list too.",
+                "/me#identities",
+            )
+            .await
+        }
+        Err(resp) => resp,
+    }
+}
+
+async fn owner_remove_identity(c: Caller, Path(id): Path<String>) -> Response {
+    let st = c.st.clone();
+    match as_owner(&c, |a| async move {
+        service::remove_identity(&st, &a, "", &id).await
+    })
+    .await
+    {
+        Ok(r) => {
+            c.answer(
+                r,
+                "/me#identities",
+                "Removed from the list.",
+                "/me#identities",
+            )
+            .await
+        }
         Err(resp) => resp,
     }
 }

@@ -123,6 +123,8 @@ pub struct OwnerHome {
     pub forward_requests: i64,
     /// The mail server mail programs connect to (config `mail_host`), if known.
     pub mail_host: Option<String>,
+    /// Outside services that use this address (email as identity).
+    pub identities: Vec<super::Identity>,
 }
 
 #[server(prefix = "/_sf")]
@@ -132,7 +134,9 @@ pub async fn get_owner_home() -> Result<PageData<OwnerHome>, ServerFnError> {
         let v = super::service::owner_view(&c.st, &a).await?;
         let fresh = crate::auth::api::take_fresh(&c).await;
         let (forwards, forward_requests) = crate::routing::service::own_routes(&c.st, &a).await?;
+        let identities = super::service::identities(&c.st, &a, "").await?;
         Ok(OwnerHome {
+            identities,
             forwards,
             forward_requests,
             mailbox: v.mailbox,
@@ -234,6 +238,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                     <AppPasswordsTable items=home.app_passwords.clone() now=now revoke_base=Some("/me/app-passwords".to_string())/>
                 </section>
                 {home.mail_host.clone().map(|host| view! { <MailSettings host=host address=m.address.clone()/> }.into_any())}
+                <super::pages::IdentitiesCard items=home.identities.clone() critical=m.critical owner=true now=now base=Some("/me/identities".to_string())/>
                 <section class="card p-5 space-y-2">
                     <h2 class="font-medium">"Forwarding"</h2>
                     {if home.forwards.is_empty() {

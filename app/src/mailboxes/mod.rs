@@ -326,3 +326,28 @@ mod tests {
         assert!(parse_quota("5 PB").is_err());
     }
 }
+
+/// An outside service that uses a mailbox as its sign-in or recovery address ("email as
+/// identity"): whoever holds the mailbox can take that account over.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Identity {
+    pub id: String,
+    pub mailbox_id: String,
+    /// The mailbox's address.
+    pub address: String,
+    /// The service, as people name it ("Registrar account", "AWS root", "Bank").
+    pub service: String,
+    pub note: String,
+    pub added_by: String,
+    pub added_at: i64,
+}
+
+/// What `POST /api/v1/mailboxes/{id}/identities` and the forms take.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewIdentity {
+    pub service: String,
+    #[serde(default)]
+    pub note: String,
+}

@@ -245,6 +245,8 @@ pub struct MailboxPage {
     pub now: i64,
     /// Where mail to this address goes through aliases now.
     pub aliases: Vec<super::AliasView>,
+    /// Outside services that use this address (email as identity).
+    pub identities: Vec<super::Identity>,
 }
 
 #[server(prefix = "/_sf")]
@@ -274,7 +276,9 @@ pub async fn get_mailbox_page(id: String) -> Result<PageData<MailboxPage>, Serve
         let fresh = crate::auth::api::take_fresh(&c).await;
         let aliases =
             crate::routing::service::aliases_to_mailboxes(&c.st, &mailbox.address).await?;
+        let identities = service::identities(&c.st, &a, &mailbox.id).await?;
         Ok(MailboxPage {
+            identities,
             aliases,
             domain_name: domain.unicode_name,
             tenant,
@@ -349,6 +353,8 @@ pub fn MailboxDetailPage() -> impl IntoView {
                     <AppPasswordsTable items=p.app_passwords.clone() now=now
                         revoke_base=p.can_manage.then(|| format!("/mailboxes/{}/app-passwords", m.id))/>
                 </section>
+                <IdentitiesCard items=p.identities.clone() critical=m.critical now=now
+                    base=(p.can_manage && live).then(|| format!("/mailboxes/{}/identities", m.id))/>
                 {p.preview.clone().map(|pv| view! { <OffboardPanel mailbox=m.clone() preview=pv/> })}
                 {p.receipt.clone().map(|r| view! { <ReceiptCard receipt=r now=now/> })}
                 <crate::audit::pages::ActivityCard title="History of this mailbox" events=p.events.clone() now=now
@@ -705,4 +711,70 @@ pub fn ActivatePage() -> impl IntoView {
             }
         },
     )
+}
+
+/// Email as identity: the outside services that use this address to sign in or recover an
+/// account — listed, added and removed by the owner (`/me`) or whoever manages the mailbox.
+#[component]
+pub fn IdentitiesCard(
+    items: Vec<super::Identity>,
+    /// Where the add form posts (and `<base>/<id>/remove`); none: read only.
+    base: Option<String>,
+    critical: bool,
+    /// Shown to the mailbox's owner (wording in the second person).
+    #[prop(optional)]
+    owner: bool,
+    now: i64,
+) -> impl IntoView {
+    let n = items.len();
+    view! {
+        <section class="card" id="identities" data-testid="identities">
+            <div class="px-5 py-3 border-b border-zinc-200 space-y-1">
+                <h2 class="font-medium">{if owner { "Accounts that use this address" } else { "Email as identity" }}</h2>
+                <p class="text-sm text-zinc-600">{if owner {
+                    "Outside services — a registrar, a bank, a cloud console — that send their password resets here. Whoever holds this mailbox can take them over; listing them helps protect it."
+                } else {
+                    "Outside services that use this address to sign in or recover an account: whoever holds the mailbox can take them over."
+                }}</p>
+                {(n > 0 && !critical).then(|| view! {
+                    <p class="text-sm text-amber-800" data-testid="propose-critical">{format!(
+                        "{n} service{} recover{} through this address: it should be a critical mailbox (resets need a second person).",
+                        if n == 1 { "" } else { "s" }, if n == 1 { "s" } else { "" }
+                    )}</p>
+                })}
+            </div>
+            {if items.is_empty() {
+                view! { <p class="px-5 py-3 text-sm text-zinc-500">"None listed."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="divide-y divide-zinc-100">
+                        {items.into_iter().map(|i| {
+                            let remove = base.clone().map(|b| format!("{b}/{}/remove", i.id));
+                            view! {
+                                <li class="px-5 py-2 text-sm flex flex-wrap items-center gap-2" data-testid="identity">
+                                    <span class="font-medium">{i.service.clone()}</span>
+                                    {(!i.note.is_empty()).then(|| view! { <span class="text-zinc-600">{i.note.clone()}</span> })}
+                                    <span class="text-xs text-zinc-500">{format!("added by {} ", i.added_by)}<Time at=i.added_at now=now/></span>
+                                    {remove.map(|action| view! {
+                                        <form method="post" action=action class="ml-auto">
+                                            <button class="btn btn-secondary py-1 text-xs" type="submit">"Remove"</button>
+                                        </form>
+                                    })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            {base.clone().map(|b| view! {
+                <form method="post" action=b class="px-5 py-3 border-t border-zinc-100 grid gap-2 sm:grid-cols-5 items-end">
+                    <div class="sm:col-span-2"><label class="label" for="idn-service">"Service"</label>
+                        <input class="input" id="idn-service" name="service" required maxlength="120" placeholder="e.g. Registrar account, AWS root, Bank"/></div>
+                    <div class="sm:col-span-2"><label class="label" for="idn-note">"Note (optional)"</label>
+                        <input class="input" id="idn-note" name="note" maxlength="500" placeholder="e.g. recovery address since 2021"/></div>
+                    <div><button class="btn btn-secondary w-full" type="submit" data-testid="identity-add">"Add"</button></div>
+                </form>
+            })}
+        </section>
+    }
 }

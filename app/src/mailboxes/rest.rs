@@ -37,6 +37,14 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/mailboxes/{id}/app-passwords/{ap}",
             delete(revoke_app_password),
         )
+        .route(
+            "/api/v1/mailboxes/{id}/identities",
+            get(list_identities).post(add_identity),
+        )
+        .route(
+            "/api/v1/mailboxes/{id}/identities/{idn}",
+            delete(remove_identity),
+        )
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -329,5 +337,49 @@ pub async fn revoke_app_password(
     Path((id, ap)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     service::revoke_app_password(&st, &a, Some(&id), &ap).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The outside services that use this mailbox as their sign-in or recovery address (email as
+/// identity).
+#[utoipa::path(get, path = "/api/v1/mailboxes/{id}/identities", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")),
+    responses((status = 200, body = [crate::mailboxes::Identity]), (status = 404)))]
+pub async fn list_identities(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<crate::mailboxes::Identity>>, AppError> {
+    Ok(Json(service::identities(&st, &a, &id).await?))
+}
+
+/// Adds a service that uses this mailbox as its address (409 when listed already). Audited
+/// as `mailbox.identity_added`.
+#[utoipa::path(post, path = "/api/v1/mailboxes/{id}/identities", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")),
+    request_body = crate::mailboxes::NewIdentity,
+    responses((status = 201, body = crate::mailboxes::Identity), (status = 404), (status = 409), (status = 422)))]
+pub async fn add_identity(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(b): Json<crate::mailboxes::NewIdentity>,
+) -> Result<(StatusCode, Json<crate::mailboxes::Identity>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(service::add_identity(&st, &a, &id, &b).await?),
+    ))
+}
+
+/// Removes one service from the list. Audited as `mailbox.identity_removed`.
+#[utoipa::path(delete, path = "/api/v1/mailboxes/{id}/identities/{idn}", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address"), ("idn" = String, Path, description = "Entry id")),
+    responses((status = 204), (status = 404)))]
+pub async fn remove_identity(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path((id, idn)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    service::remove_identity(&st, &a, &id, &idn).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1041,3 +1041,110 @@ pub async fn tally(
         allocated,
     })
 }
+
+const IDENTITY_COLS: &str =
+    "i.id, i.mailbox_id, m.address, i.service, i.note, i.added_by_label, i.added_at";
+
+fn identity(r: &AnyRow) -> Result<super::Identity, sqlx::Error> {
+    Ok(super::Identity {
+        id: r.try_get("id")?,
+        mailbox_id: r.try_get("mailbox_id")?,
+        address: r.try_get("address")?,
+        service: r.try_get("service")?,
+        note: r.try_get("note")?,
+        added_by: r.try_get("added_by_label")?,
+        added_at: r.try_get("added_at")?,
+    })
+}
+
+/// The outside services that use these mailboxes as their address, by mailbox then service.
+pub async fn identities(db: &Db, mailbox_ids: &[&str]) -> AppResult<Vec<super::Identity>> {
+    let mut c = db.pool().acquire().await?;
+    let sql = format!(
+        "SELECT {IDENTITY_COLS} FROM mailbox_identities i JOIN mailboxes m ON m.id = i.mailbox_id \
+         WHERE i.mailbox_id IN ({{in}}) ORDER BY m.address, LOWER(i.service)"
+    );
+    fetch_in(&mut c, &sql, mailbox_ids, identity).await
+}
+
+/// Those of the proof's tenants (one tenant, or all it covers), at most `limit`.
+pub async fn identities_in(
+    db: &Db,
+    g: &Granted<'_>,
+    tenant_id: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<super::Identity>> {
+    let mut w = Where::new();
+    w.granted("i.tenant_id", g);
+    if let Some(t) = tenant_id {
+        let p = w.arg(t);
+        w.and(format!("i.tenant_id = {p}"));
+    }
+    let sql = format!(
+        "SELECT {IDENTITY_COLS} FROM mailbox_identities i JOIN mailboxes m ON m.id = i.mailbox_id{} \
+         ORDER BY m.address, LOWER(i.service) LIMIT {limit}",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    Ok(rows.iter().map(identity).collect::<Result<_, _>>()?)
+}
+
+/// Adds one; false when the mailbox already lists the service (any case).
+pub async fn add_identity(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    id: &str,
+    service: &str,
+    note: &str,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageMailboxes, Action::ManageOwnMailbox])?;
+    g.check(&m.tenant_id)?;
+    let r = sqlx::query(
+        "INSERT INTO mailbox_identities (id, mailbox_id, tenant_id, service, note, added_by_label, added_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(&m.id)
+    .bind(&m.tenant_id)
+    .bind(service)
+    .bind(note)
+    .bind(&g.actor.label)
+    .bind(now)
+    .execute(c)
+    .await;
+    match r {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How many services a mailbox lists.
+pub async fn identity_count(c: &mut AnyConnection, mailbox_id: &str) -> AppResult<i64> {
+    let r = sqlx::query("SELECT COUNT(*) AS n FROM mailbox_identities WHERE mailbox_id = $1")
+        .bind(mailbox_id)
+        .fetch_one(c)
+        .await?;
+    Ok(r.try_get("n")?)
+}
+
+/// Removes one; the service's name when it was there.
+pub async fn remove_identity(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    id: &str,
+) -> AppResult<Option<String>> {
+    g.require(&[Action::ManageMailboxes, Action::ManageOwnMailbox])?;
+    g.check(&m.tenant_id)?;
+    let r = sqlx::query(
+        "DELETE FROM mailbox_identities WHERE id = $1 AND mailbox_id = $2 RETURNING service",
+    )
+    .bind(id)
+    .bind(&m.id)
+    .fetch_optional(c)
+    .await?;
+    Ok(r.map(|r| r.try_get("service")).transpose()?)
+}

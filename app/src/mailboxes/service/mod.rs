@@ -25,10 +25,12 @@ use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
 use crate::types::{EmailAddress, MailboxStatus};
 
+mod identities;
 mod offboarding;
 mod owner;
 mod provisioning;
 mod resets;
+pub use identities::*;
 pub use offboarding::*;
 pub use owner::*;
 pub use provisioning::*;
