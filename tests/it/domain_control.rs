@@ -435,6 +435,14 @@ async fn validating_domain_control_is_a_named_checklist(b: Backend) {
     )
     .await
     .unwrap();
+    // The hunt lists who changed the record's recovery address since T.
+    let (_, found) = incidents::hunt(st, &alice, &inc.id).await.unwrap();
+    assert!(
+        found.iter().any(|f| f.kind == "domain_control"
+            && f.what
+                .contains("recovery address (none) \u{2192} domains@agency.example")),
+        "{found:?}"
+    );
     let (list, total) = incidents::checklist(st, &alice, &inc.id).await.unwrap();
     assert_eq!(total, 2);
     assert_eq!(list.len(), 2);

@@ -738,8 +738,13 @@ pub fn IdentitiesCard(
                 }}</p>
                 {(n > 0 && !critical).then(|| view! {
                     <p class="text-sm text-amber-800" data-testid="propose-critical">{format!(
-                        "{n} service{} recover{} through this address: it should be a critical mailbox (resets need a second person).",
-                        if n == 1 { "" } else { "s" }, if n == 1 { "s" } else { "" }
+                        "{n} service{} recover{} through this address: {}",
+                        if n == 1 { "" } else { "s" }, if n == 1 { "s" } else { "" },
+                        if owner {
+                            "ask whoever manages your mailbox to mark it critical, so that a password reset needs a second person."
+                        } else {
+                            "it should be a critical mailbox (a password reset then needs a second person)."
+                        }
                     )}</p>
                 })}
             </div>

@@ -26,6 +26,7 @@ const HUNTED: &[&str] = &[
     "tenant.reveal_policy_changed",
     "dns.provider_set",
     "dns.template_changed",
+    "domain.control_saved",
     "change.applied",
     "mailbox.reset_requested",
     "alert.rules_changed",
@@ -298,6 +299,46 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 f.control = "Owners edit the DNS baselines, without a second person".into();
                 f.kind = "dns_baseline".into();
                 f.what = format!("DNS baseline of the {} category changed", s(&d["category"]));
+            }
+            "domain.control_saved" => {
+                // What decides who can take the domain back: its recovery, its holder, the
+                // delegation drift is judged against.
+                let fields = [
+                    ("recovery_address", "recovery address"),
+                    ("registrar_account", "registrar account holder"),
+                    ("expected_ns", "expected nameservers"),
+                    ("expected_ds", "expected DS"),
+                ];
+                let show = |v: &Value| match v {
+                    Value::Array(a) if a.is_empty() => "(none)".to_string(),
+                    Value::Array(a) => a.iter().map(|x| s(x)).collect::<Vec<_>>().join(", "),
+                    Value::String(x) if x.is_empty() => "(none)".to_string(),
+                    Value::String(x) => x.clone(),
+                    _ => "(none)".to_string(),
+                };
+                let changed: Vec<String> = fields
+                    .iter()
+                    .filter_map(|(k, label)| {
+                        let c = &d["changes"][k];
+                        (!c.is_null()).then(|| {
+                            format!(
+                                "{label} {} \u{2192} {}",
+                                show(&c["before"]),
+                                show(&c["after"])
+                            )
+                        })
+                    })
+                    .collect();
+                if changed.is_empty() {
+                    continue;
+                }
+                f.kind = "domain_control".into();
+                f.control = "Those who manage a domain record its control, without a second person (the delegation: with the right to change DNS)".into();
+                f.what = format!(
+                    "Domain-control record of {}: {}",
+                    s(&d["domain"]),
+                    changed.join("; ")
+                );
             }
             "change.applied" => {
                 let kind = s(&d["kind"]);
