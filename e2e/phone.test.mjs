@@ -26,7 +26,7 @@ test('every console page fits a phone, and the menu reaches them', async () => {
     [domainHref, 'domain'], ['/mailboxes', 'mailboxes'], ['/routing', 'routing'],
     ['/routing/report', 'persistence-report'], ['/approvals', 'approvals'], ['/audit', 'audit'],
     ['/plans', 'plans'], ['/operators', 'operators'], ['/account/sessions', 'sessions'],
-    ['/account/tokens', 'tokens'], [`${domainHref}/dns`, 'domain-dns'], ['/dns/templates', 'dns-templates'], ['/dns/bulk', 'dns-bulk'], ['/incidents', 'incidents'],
+    ['/account/tokens', 'tokens'], [`${domainHref}/dns`, 'domain-dns'], [`${domainHref}/control`, 'domain-control'], ['/dns/templates', 'dns-templates'], ['/dns/bulk', 'dns-bulk'], ['/incidents', 'incidents'],
   ];
   const wide = [];
   for (const [path, name] of pages) {

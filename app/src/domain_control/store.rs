@@ -142,17 +142,9 @@ pub async fn save(
             "Someone saved this record meanwhile: reload the page to see their changes.".into(),
         )
     };
-    match version {
-        None => {
-            let r = sqlx::query(
-                "INSERT INTO domain_control (domain_id, tenant_id, registrar, registrar_account, \
-                 dns_provider, expires_at, expiry_source, auto_renew, recovery_address, mfa, \
-                 billing_owner, expected_ns, expected_ds, notes, reviewed_by_label, reviewed_at, \
-                 version, updated_by_label, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1, $17, $18)",
-            )
-            .bind(domain_id)
-            .bind(tenant_id)
+    // The same sixteen values, in the same order ($1…$16), for both statements.
+    let fields = |sql: &'static str| {
+        sqlx::query(sql)
             .bind(f.registrar)
             .bind(f.registrar_account)
             .bind(f.dns_provider)
@@ -162,13 +154,25 @@ pub async fn save(
             .bind(f.recovery_address)
             .bind(bool_int(f.mfa))
             .bind(f.billing_owner)
-            .bind(&ns)
-            .bind(&ds)
+            .bind(ns.clone())
+            .bind(ds.clone())
             .bind(f.notes)
-            .bind(reviewer)
+            .bind(reviewer.clone())
             .bind(reviewed_at)
-            .bind(&g.actor.label)
+            .bind(g.actor.label.clone())
             .bind(now)
+            .bind(domain_id)
+            .bind(tenant_id)
+    };
+    match version {
+        None => {
+            let r = fields(
+                "INSERT INTO domain_control (registrar, registrar_account, dns_provider, expires_at, \
+                 expiry_source, auto_renew, recovery_address, mfa, billing_owner, expected_ns, \
+                 expected_ds, notes, reviewed_by_label, reviewed_at, updated_by_label, updated_at, \
+                 domain_id, tenant_id, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1)",
+            )
             .execute(c)
             .await;
             match r {
@@ -178,7 +182,7 @@ pub async fn save(
             }
         }
         Some(v) => {
-            let r = sqlx::query(
+            let r = fields(
                 "UPDATE domain_control SET registrar = $1, registrar_account = $2, dns_provider = $3, \
                  expires_at = $4, expiry_source = $5, auto_renew = $6, recovery_address = $7, \
                  mfa = $8, billing_owner = $9, expected_ns = $10, expected_ds = $11, notes = $12, \
@@ -187,24 +191,6 @@ pub async fn save(
                  updated_by_label = $15, updated_at = $16 \
                  WHERE domain_id = $17 AND tenant_id = $18 AND version = $19",
             )
-            .bind(f.registrar)
-            .bind(f.registrar_account)
-            .bind(f.dns_provider)
-            .bind(f.expires_at)
-            .bind(f.expiry_source)
-            .bind(bool_int(f.auto_renew))
-            .bind(f.recovery_address)
-            .bind(bool_int(f.mfa))
-            .bind(f.billing_owner)
-            .bind(&ns)
-            .bind(&ds)
-            .bind(f.notes)
-            .bind(reviewer)
-            .bind(reviewed_at)
-            .bind(&g.actor.label)
-            .bind(now)
-            .bind(domain_id)
-            .bind(tenant_id)
             .bind(v)
             .execute(c)
             .await?;
