@@ -39,6 +39,7 @@ fn every_registered_change_kind_has_a_rollback_test() {
             "dns.bulk",
             "dns.scan",
             "dns.verify",
+            "domain_control.check",
             "import",
             "monitoring.deliver",
             "monitoring.watch",

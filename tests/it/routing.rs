@@ -703,7 +703,8 @@ async fn the_sweeper_expires_once_and_the_report_follows(b: Backend) {
         vec!["ann@acme.example"]
     );
     // …and the sweep turns it off exactly once, through the recurring job as well (the other
-    // recurring jobs run here: the DNS scan, the monitoring watcher and its deliveries).
+    // recurring jobs run here: the DNS scan, the monitoring watcher and its deliveries, the
+    // domain-control check).
     app::core::jobs::ensure_recurring(&w.app.state)
         .await
         .unwrap();
@@ -711,7 +712,7 @@ async fn the_sweeper_expires_once_and_the_report_follows(b: Backend) {
         app::core::jobs::run_pending(&w.app.state, "w1")
             .await
             .unwrap(),
-        4
+        5
     );
     assert_eq!(
         routing::sweep(&w.app.state).await.unwrap(),

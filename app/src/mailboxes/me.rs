@@ -183,6 +183,50 @@ pub fn OwnerHomePage() -> impl IntoView {
 fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> impl IntoView {
     let m = home.mailbox.clone();
     let now = home.now;
+    // Large sections are type-erased: the page renders within a worker thread's stack.
+    let identities = view! {
+        <super::pages::IdentitiesCard items=home.identities.clone() critical=m.critical owner=true now=now base=Some("/me/identities".to_string())/>
+    }
+    .into_any();
+    let forwarding = view! {
+                <section class="card p-5 space-y-2">
+                    <h2 class="font-medium">"Forwarding"</h2>
+                    {if home.forwards.is_empty() {
+                        view! { <p class="text-sm text-zinc-600" data-testid="no-forwards">"No forwarding rule sends your mail anywhere else."</p> }.into_any()
+                    } else {
+                        view! { <ul class="text-sm" data-testid="forwards">{home.forwards.iter().map(|r| view! {
+                            <li>{format!("{} → {}", r.kind_label(), r.targets.iter().map(|t| t.address.clone()).collect::<Vec<_>>().join(", "))}
+                                {r.expires_at.map(|e| view! { <span class="text-zinc-500">" · ends "<Time at=e now=now/></span> })}
+                                {(r.state == "unconfirmed").then(|| view! { <span class="text-amber-700">" · waiting for the recipient to confirm"</span> })}</li>
+                        }).collect_view()}</ul> }.into_any()
+                    }}
+                    {(home.forward_requests > 0).then(|| view! { <p class="text-sm text-amber-700" data-testid="forward-pending">{format!("{} forward request(s) waiting for approval.", home.forward_requests)}</p> })}
+                    <form method="post" action="/me/forward" class="grid gap-3 sm:grid-cols-4 items-end">
+                        <div class="sm:col-span-2"><label class="label" for="fw-to">"Forward my mail to"</label><input class="input" id="fw-to" name="targets" type="email" required placeholder="me@elsewhere.example"/></div>
+                        <div><label class="label" for="fw-days">"For (days)"</label><input class="input" id="fw-days" name="days" type="number" min="1" max="90" placeholder="30"/></div>
+                        <div class="sm:col-span-3"><label class="label" for="fw-why">"Why"</label><input class="input" id="fw-why" name="reason" required maxlength="500" placeholder="e.g. on leave, reading mail at my other address"/></div>
+                        <div><button class="btn btn-secondary w-full" type="submit">"Request forward"</button></div>
+                    </form>
+                    <p class="hint">"Forwarding needs approval from whoever manages your mailbox, goes only to allowed domains, and always ends (at most 90 days). A copy stays in your mailbox."</p>
+                </section>
+    }
+    .into_any();
+    let signins = view! {
+                <section class="card">
+                    <h2 class="px-5 py-3 border-b border-zinc-200 font-medium">"Recent sign-ins and changes"</h2>
+                    <ul class="divide-y divide-zinc-100" data-testid="owner-signins">
+                        {home.signins.clone().into_iter().map(|e| view! {
+                            <li class="px-5 py-2 text-sm flex gap-3">
+                                <span class="w-28 shrink-0 text-zinc-500"><Time at=e.at now=now/></span>
+                                <span class=if e.action.ends_with("_failed") { "text-red-700" } else { "" }>{event_label(&e.action)}</span>
+                                <span class="text-zinc-500 font-mono text-xs">{e.ip.clone().unwrap_or_default()}</span>
+                                <span class="text-zinc-500 truncate">{crate::ui::describe_user_agent(e.user_agent.as_deref())}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </section>
+    }
+    .into_any();
     view! {
         <div class="min-h-screen bg-zinc-50 text-zinc-900">
             <header class="border-b border-zinc-200 bg-white">
@@ -238,40 +282,9 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                     <AppPasswordsTable items=home.app_passwords.clone() now=now revoke_base=Some("/me/app-passwords".to_string())/>
                 </section>
                 {home.mail_host.clone().map(|host| view! { <MailSettings host=host address=m.address.clone()/> }.into_any())}
-                <super::pages::IdentitiesCard items=home.identities.clone() critical=m.critical owner=true now=now base=Some("/me/identities".to_string())/>
-                <section class="card p-5 space-y-2">
-                    <h2 class="font-medium">"Forwarding"</h2>
-                    {if home.forwards.is_empty() {
-                        view! { <p class="text-sm text-zinc-600" data-testid="no-forwards">"No forwarding rule sends your mail anywhere else."</p> }.into_any()
-                    } else {
-                        view! { <ul class="text-sm" data-testid="forwards">{home.forwards.iter().map(|r| view! {
-                            <li>{format!("{} → {}", r.kind_label(), r.targets.iter().map(|t| t.address.clone()).collect::<Vec<_>>().join(", "))}
-                                {r.expires_at.map(|e| view! { <span class="text-zinc-500">" · ends "<Time at=e now=now/></span> })}
-                                {(r.state == "unconfirmed").then(|| view! { <span class="text-amber-700">" · waiting for the recipient to confirm"</span> })}</li>
-                        }).collect_view()}</ul> }.into_any()
-                    }}
-                    {(home.forward_requests > 0).then(|| view! { <p class="text-sm text-amber-700" data-testid="forward-pending">{format!("{} forward request(s) waiting for approval.", home.forward_requests)}</p> })}
-                    <form method="post" action="/me/forward" class="grid gap-3 sm:grid-cols-4 items-end">
-                        <div class="sm:col-span-2"><label class="label" for="fw-to">"Forward my mail to"</label><input class="input" id="fw-to" name="targets" type="email" required placeholder="me@elsewhere.example"/></div>
-                        <div><label class="label" for="fw-days">"For (days)"</label><input class="input" id="fw-days" name="days" type="number" min="1" max="90" placeholder="30"/></div>
-                        <div class="sm:col-span-3"><label class="label" for="fw-why">"Why"</label><input class="input" id="fw-why" name="reason" required maxlength="500" placeholder="e.g. on leave, reading mail at my other address"/></div>
-                        <div><button class="btn btn-secondary w-full" type="submit">"Request forward"</button></div>
-                    </form>
-                    <p class="hint">"Forwarding needs approval from whoever manages your mailbox, goes only to allowed domains, and always ends (at most 90 days). A copy stays in your mailbox."</p>
-                </section>
-                <section class="card">
-                    <h2 class="px-5 py-3 border-b border-zinc-200 font-medium">"Recent sign-ins and changes"</h2>
-                    <ul class="divide-y divide-zinc-100" data-testid="owner-signins">
-                        {home.signins.clone().into_iter().map(|e| view! {
-                            <li class="px-5 py-2 text-sm flex gap-3">
-                                <span class="w-28 shrink-0 text-zinc-500"><Time at=e.at now=now/></span>
-                                <span class=if e.action.ends_with("_failed") { "text-red-700" } else { "" }>{event_label(&e.action)}</span>
-                                <span class="text-zinc-500 font-mono text-xs">{e.ip.clone().unwrap_or_default()}</span>
-                                <span class="text-zinc-500 truncate">{crate::ui::describe_user_agent(e.user_agent.as_deref())}</span>
-                            </li>
-                        }).collect_view()}
-                    </ul>
-                </section>
+                {identities}
+                {forwarding}
+                {signins}
             </main>
         </div>
     }
