@@ -610,6 +610,17 @@ pub async fn browse_domains(
 
 /// A domain by id or name, if the proof covers it.
 pub async fn domain(db: &Db, g: &Granted<'_>, id: &str) -> AppResult<Option<Domain>> {
+    let mut c = db.pool().acquire().await?;
+    domain_on(&mut c, g, id).await
+}
+
+/// [`domain`] on a connection the caller holds (inside a transaction: a second connection
+/// from the pool could wait for one the caller's own peers hold).
+pub async fn domain_on(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    id: &str,
+) -> AppResult<Option<Domain>> {
     let mut w = Where::new();
     let k = w.arg(id);
     w.and(format!(
@@ -620,7 +631,7 @@ pub async fn domain(db: &Db, g: &Granted<'_>, id: &str) -> AppResult<Option<Doma
         "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id{}",
         w.sql()
     );
-    let r = w.bind(sqlx::query(&sql)).fetch_optional(db.pool()).await?;
+    let r = w.bind(sqlx::query(&sql)).fetch_optional(c).await?;
     Ok(r.as_ref().map(domain_row).transpose()?)
 }
 

@@ -770,16 +770,21 @@ fn parsed(c: &ChangeRequest) -> AppResult<(Payload, Before, RecordType)> {
     Ok((p, b, t))
 }
 
-/// The domain a change is about, as it is now (same tenant).
+/// The domain a change is about, as it is now (same tenant), read on the deciding
+/// transaction's own connection: twenty approvers at once each hold one, and a second one
+/// from the pool would wait for the others (and time out).
 async fn domain_of(
-    st: &AppState,
+    tx: &mut Tx,
     g: &Granted<'_>,
     c: &ChangeRequest,
     p: &Payload,
 ) -> AppResult<Domain> {
-    let d = tenancy::domain(st, g.actor, &p.domain_id)
-        .await
-        .map_err(|_| AppError::Conflict(format!("{} no longer exists.", p.domain)))?;
+    let gone = || AppError::Conflict(format!("{} no longer exists.", p.domain));
+    let seen = crate::core::authz::authorize(g.actor, Action::ViewTenants)?;
+    let d = crate::tenancy::store::domain_on(tx.conn(), &seen, &p.domain_id)
+        .await?
+        .ok_or_else(gone)?;
+    authorize_in(g.actor, Action::ViewTenants, &d.tenant_id).map_err(|_| gone())?;
     if d.tenant_id != c.tenant_id {
         return Err(AppError::Conflict(format!(
             "{} changed hands meanwhile.",
@@ -874,7 +879,7 @@ impl ChangeKind for RecordChange {
         now: i64,
     ) -> AppResult<Applied> {
         let (p, b, rtype) = parsed(c)?;
-        let d = domain_of(st, g, c, &p).await?;
+        let d = domain_of(tx, g, c, &p).await?;
         let prov = store::provider(tx.conn(), &d.id).await?;
         let r = resolver(st)?;
         let mut row = ChangeRow {
@@ -967,7 +972,7 @@ impl ChangeKind for RecordChange {
         _now: i64,
     ) -> AppResult<()> {
         let (p, _, rtype) = parsed(original)?;
-        let d = domain_of(st, g, original, &p).await?;
+        let d = domain_of(tx, g, original, &p).await?;
         let x = store::change(tx.conn(), &original.id).await?;
         if let Some(x) = &x {
             if ["verifying", "rolling_back"].contains(&x.phase.as_str()) {
@@ -1009,7 +1014,7 @@ impl ChangeKind for RecordChange {
     ) -> AppResult<String> {
         self.can_roll_back(st, tx, g, original, now).await?;
         let (p, b, rtype) = parsed(original)?;
-        let d = domain_of(st, g, original, &p).await?;
+        let d = domain_of(tx, g, original, &p).await?;
         let Some(mut x) = store::change(tx.conn(), &original.id).await? else {
             return Err(AppError::Conflict(
                 "That change has no record of being applied.".into(),
