@@ -117,6 +117,8 @@ pub async fn confirm_check(
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if !store::confirm_check(tx.conn(), &g, &i, &d.id, &d.name, item, note, now).await? {
+        // Let the connection go before asking who it was (many confirming at once each hold one).
+        drop(tx);
         let who = store::checks(&st.db, &i.id)
             .await?
             .into_iter()
