@@ -387,3 +387,45 @@ async fn resets_and_offboarding_aliases_roll_back(b: Backend) {
     assert_eq!(state_of(&w, &alias).await, "rolled_back");
 }
 both!(resets_and_offboarding_aliases_roll_back);
+
+/// A transaction that reads, then writes, keeps working when a write outside the process's
+/// write lock (a job's bookkeeping, a second instance, the command line) commits in between.
+/// On SQLite a deferred transaction failed at its first write with "database is locked"
+/// without waiting (seen in CI: a domain added while the job worker rescheduled a job).
+async fn a_transaction_survives_a_write_outside_it(b: Backend) {
+    let app = mailward_tests::TestApp::start(b).await;
+    let st = app.state.clone();
+    let insert = "INSERT INTO jobs (id, kind, state, created_by_label, created_at) \
+                  VALUES ($1, 'test.none', 'cancelled', 'test', 0)";
+    let mut tx = st.db.begin().await.unwrap();
+    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    let outside = {
+        let st = st.clone();
+        tokio::spawn(async move {
+            sqlx::query(insert)
+                .bind("job_outside")
+                .execute(st.db.pool())
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sqlx::query(insert)
+        .bind("job_inside")
+        .execute(tx.conn())
+        .await
+        .expect("the transaction's write after its read");
+    tx.commit_bookkeeping().await.unwrap();
+    outside
+        .await
+        .unwrap()
+        .expect("the outside write, after the transaction");
+    let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+        .fetch_one(st.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(after, before + 2);
+}
+both!(a_transaction_survives_a_write_outside_it);

@@ -201,12 +201,21 @@ impl Db {
     }
 
     /// Begins a write transaction (serialised on SQLite).
+    ///
+    /// On SQLite the transaction is `BEGIN IMMEDIATE`: it takes the database's write lock at
+    /// once (waiting up to the busy timeout). A deferred transaction that reads first and
+    /// writes later fails at its first write with "database is locked" — without waiting —
+    /// when a write outside this process's lock (a job's bookkeeping, another instance, the
+    /// command line) committed after its read.
     pub async fn begin(&self) -> AppResult<Tx> {
         let guard = match &self.write_lock {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let tx = self.pool.begin().await?;
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         Ok(Tx {
             tx,
             _guard: guard,
