@@ -84,6 +84,11 @@ pub struct RenderArgs {
     /// the command line).
     #[arg(skip)]
     pub doveadm_api_key: Option<String>,
+    /// Deliver `mailward-probe@` of every hosted domain to this mailbox, and let its login
+    /// send as those addresses: Mailward's mail probes after a DNS change (`[probe]` in
+    /// Mailward's settings; the mailbox is one of your own tenant's).
+    #[arg(long, value_name = "ADDRESS")]
+    pub probe_mailbox: Option<String>,
 }
 
 /// How the mail servers reach the database.
@@ -319,6 +324,32 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
         text: map("SELECT address FROM mail_users WHERE address = '%s' AND login = 1"),
         secret: true,
     });
+    // Mail probes: one regexp map, read before the database's, for both questions (where
+    // does mail for mailward-probe@ go, and which login may send as it).
+    let probe_map = match &args.probe_mailbox {
+        Some(m) => {
+            let ok = m.len() <= 254
+                && m.split_once('@')
+                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'))
+                && m.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "@.-_+".contains(c))
+                && !m.to_ascii_lowercase().starts_with("mailward-probe@");
+            if !ok {
+                return Err(format!(
+                    "--probe-mailbox {m:?}: give one mailbox address (not a mailward-probe@ one)"
+                ));
+            }
+            files.push(RenderedFile {
+                path: "postfix/probe.regexp",
+                text: format!(
+                    "# Rendered by `mailward mailplane render`: Mailward's mail probes.\n/^mailward-probe@[^@]+$/ {m}\n"
+                ),
+                secret: false,
+            });
+            format!("regexp:{}, ", p("postfix/probe.regexp"))
+        }
+        None => String::new(),
+    };
     let listen: std::net::IpAddr = args.listen.parse().map_err(|_| {
         format!(
             "--listen {}: give one IP address (0.0.0.0 or :: for all)",
@@ -363,7 +394,7 @@ maillog_file = {run}/log/postfix.log
 # Hosted mail: domains, mailboxes and routes from the views.
 virtual_mailbox_domains = {ty}:{dom}
 virtual_mailbox_maps = {ty}:{mbx}
-virtual_alias_maps = {ty}:{ali}
+virtual_alias_maps = {probe_map}{ty}:{ali}
 virtual_alias_domains =
 virtual_transport = lmtp:unix:{lmtp}
 relayhost = {relayhost}
@@ -382,7 +413,7 @@ proxy_read_maps = $virtual_mailbox_domains $virtual_mailbox_maps $virtual_alias_
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = {auth}
 smtpd_sasl_auth_enable = no
-smtpd_sender_login_maps = {ty}:{senders}
+smtpd_sender_login_maps = {probe_map}{ty}:{senders}
 smtpd_tls_cert_file = {cert}
 smtpd_tls_key_file = {key}
 smtpd_tls_security_level = may

@@ -1044,3 +1044,149 @@ async fn parallel_approvals_apply_one_dns_change_once(b: Backend) {
     assert_eq!(knot.serial("acme.example"), serial + 1, "one UPDATE");
     assert_eq!(knot.txt("_dmarc.acme.example"), ["v=DMARC1; p=none"]);
 }
+
+/// The mail probes of a change's verification, against the real mail plane: once every
+/// nameserver serves the change, a probe comes in on port 25 to mailward-probe@ the domain and
+/// one leaves through submission to an address outside that forwards it back; both reach the
+/// probe mailbox and the returned one passes SPF and DMARC (mail-auth, asking Knot) — the
+/// change is verified. A change that breaks SPF fails the authentication check and is rolled
+/// back by itself: the zone is back to its before-state and the note says why.
+async fn mail_probes_verify_a_change_or_roll_it_back(b: Backend) {
+    use app::core::config::{ProbeConfig, SmtpConfig};
+    use mailward_tests::mailplane::MailPlane;
+    // `example` too: DMARC's tree walk asks `_dmarc.example`, which must be an answer.
+    let knot = Knot::start_with_tsig(
+        &[
+            (
+                "acme.example",
+                &format!("{APEX}\n_dmarc TXT \"v=DMARC1; p=none\""),
+            ),
+            ("mailward.test", "mail A 127.0.0.1"),
+            ("example", ""),
+        ],
+        &["acme.example"],
+    );
+    let app = app_with(&knot, b).await;
+    let (slug, mut domains) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
+    let w = crate::routing::World {
+        sink: mailward_tests::SmtpSink::start().await,
+        app,
+        slug,
+        domain: domains.remove(0),
+    };
+    let d = w.domain.clone();
+    let probe_box = w.mailbox("probe").await;
+    let mp = MailPlane::start_probing(&w.app, None, "probe@acme.example").await;
+    // The address outside forwards what it gets back to the domain's probe address.
+    mp.relay.forward_to(mp.smtp, "mailward-probe@acme.example");
+    let tenant: String = sqlx::query_scalar("SELECT tenant_id FROM mailboxes WHERE id = $1")
+        .bind(&probe_box)
+        .fetch_one(w.app.state.db.pool())
+        .await
+        .unwrap();
+    let mut cfg = (*w.app.state.config).clone();
+    cfg.probe = Some(ProbeConfig {
+        inbound: format!("127.0.0.1:{}", mp.smtp),
+        submission: SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: mp.submission,
+            from: "probe@acme.example".into(),
+            username: Some("probe@acme.example".into()),
+            password: Some(crate::routing::PW.into()),
+            tls: Some("starttls".into()),
+            tls_ca_file: Some(mp.ca_file().display().to_string()),
+            ..SmtpConfig::default()
+        },
+        maildir: mp.maildir(&tenant, &probe_box).display().to_string(),
+        outbound_to: "return@outside.example".into(),
+        sending_ip: "127.0.0.1".into(),
+        helo: "mail.localhost".into(),
+        wait_seconds: 30,
+    });
+    cfg.validate().unwrap();
+    let mut st = w.app.state.clone();
+    st.config = std::sync::Arc::new(cfg);
+    let st = &st;
+    dns::set_provider(st, &alice(), &d, &rfc2136(&knot, TSIG_SECRET))
+        .await
+        .unwrap();
+    let d = &d;
+    let settle = |id: String| async move {
+        for _ in 0..120 {
+            jobs::run_pending(st, "test").await.unwrap();
+            let list = dns::domain_changes(st, &bob(), d).await.unwrap();
+            let c = list.into_iter().find(|c| c.id == id).unwrap();
+            if !["verifying", "rolling_back"].contains(&c.phase.as_str()) {
+                return c;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        panic!("the verification did not end");
+    };
+
+    // 1. DMARC from p=none to p=quarantine: every check passes.
+    let id = dns::request_change(
+        st,
+        &alice(),
+        &w.domain,
+        &ask("_dmarc", "TXT", &["v=DMARC1; p=quarantine"]),
+    )
+    .await
+    .unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    let c = settle(id).await;
+    let text = |c: &app::dns::DnsChange| {
+        c.checks
+            .iter()
+            .map(|k| format!("{} {:?}: {}", k.name, k.ok, k.detail))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(c.phase, "verified", "{}\n{:?}", text(&c), c.note);
+    let names: Vec<&str> = c.checks.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "nameservers",
+            "inbound mail",
+            "outbound mail",
+            "authentication"
+        ]
+    );
+    assert!(c.checks.iter().all(|k| k.ok == Some(true)), "{}", text(&c));
+    let auth = &c.checks[3].detail;
+    assert!(
+        auth.contains("SPF pass for 127.0.0.1") && auth.contains("DMARC pass"),
+        "{auth}"
+    );
+    // Both probes were read and taken out of the probe mailbox.
+    let left = std::fs::read_dir(mp.maildir(&tenant, &probe_box).join("new"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "probes are removed once read");
+
+    // 2. SPF that no longer allows the mail plane: authentication fails, the change is
+    // rolled back by itself and verified back.
+    let zone_before = knot.zone_dump("acme.example");
+    let id = dns::request_change(st, &alice(), &w.domain, &ask("@", "TXT", &["v=spf1 -all"]))
+        .await
+        .unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    let c = settle(id.clone()).await;
+    assert_eq!(c.phase, "rolled_back", "{}\n{:?}", text(&c), c.note);
+    let note = c.note.clone().unwrap_or_default();
+    assert!(
+        note.contains("The mail probes failed") && note.contains("SPF fail"),
+        "{note}"
+    );
+    assert_eq!(
+        knot.zone_dump("acme.example"),
+        zone_before,
+        "back to before"
+    );
+    assert_eq!(
+        changes::get(st, &bob(), &id).await.unwrap().state,
+        ChangeState::RolledBack
+    );
+}
+both!(mail_probes_verify_a_change_or_roll_it_back);

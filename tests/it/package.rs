@@ -377,31 +377,44 @@ async fn the_debian_package_installs_and_serves() {
             .filter_map(|l| l.split_once(':').map(|(k, _)| k.trim().to_string()))
             .collect()
     };
-    let (top, smtp) = (fields("Config"), fields("SmtpConfig"));
+    let (top, smtp, probe) = (
+        fields("Config"),
+        fields("SmtpConfig"),
+        fields("ProbeConfig"),
+    );
     assert!(top.contains(&"site_root".to_string()) && smtp.contains(&"host".to_string()));
-    let mut in_smtp = false;
+    // Keys belong to the section above them: [smtp], [alert_smtp] and [probe.submission]
+    // hold SmtpConfig's fields, [probe] ProbeConfig's.
+    let mut section = "top";
     for line in conf.lines() {
         let l = line.trim_start_matches('#');
-        if l.starts_with("[smtp]") {
-            in_smtp = true;
-        }
+        section = match l.trim() {
+            "[smtp]" | "[alert_smtp]" | "[probe.submission]" => "smtp",
+            "[probe]" => "probe",
+            _ => section,
+        };
         let Some((key, _)) = l.split_once(" = ") else {
             continue;
         };
         if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-            let known = if in_smtp { &smtp } else { &top };
+            let known = match section {
+                "smtp" => &smtp,
+                "probe" => &probe,
+                _ => &top,
+            };
             assert!(
                 known.contains(&key.to_string()),
-                "mailward.toml documents {key:?}, which config.rs does not have"
+                "mailward.toml documents {key:?} in [{section}], which config.rs does not have there"
             );
         }
     }
-    for f in top.iter().chain(&smtp) {
+    for f in top.iter().chain(&smtp).chain(&probe) {
         // A `key = …` line, a `[section]`, or (a retired setting) named in backquotes.
         let documented = conf
             .lines()
             .any(|l| l.trim_start_matches('#').starts_with(&format!("{f} = ")))
             || conf.contains(&format!("[{f}]"))
+            || conf.contains(&format!(".{f}]"))
             || conf.contains(&format!("`{f}"));
         assert!(
             documented,

@@ -626,6 +626,56 @@ pub struct SmtpSink {
     pub messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// While set, recipients whose address contains "bounce" are refused (550).
     pub refusing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// While set, every message received is also handed on — as a mailbox elsewhere that
+    /// forwards everything would — to this address on port 25 of 127.0.0.1 at this port.
+    pub forward: std::sync::Arc<std::sync::Mutex<Option<(u16, String)>>>,
+}
+
+/// Hands `msg` (as the sink stored it: lines still dot-stuffed, LF ends) to the SMTP server
+/// on 127.0.0.1:`port` for `rcpt`, from the null sender. Quietly gives up on any refusal.
+async fn hand_on(port: u16, rcpt: String, msg: String) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let Ok(sock) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return;
+    };
+    let (r, mut w) = sock.into_split();
+    let mut lines = BufReader::new(r).lines();
+    async fn reply(
+        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    ) -> Option<String> {
+        loop {
+            let l = lines.next_line().await.ok()??;
+            if l.len() < 4 || l.as_bytes()[3] != b'-' {
+                return Some(l);
+            }
+        }
+    }
+    let mut data = String::new();
+    for l in msg.lines() {
+        data.push_str(l);
+        data.push_str("\r\n");
+    }
+    data.push_str(".\r\n");
+    let steps = [
+        ("EHLO forwarder.outside.example\r\n".to_string(), '2'),
+        ("MAIL FROM:<>\r\n".to_string(), '2'),
+        (format!("RCPT TO:<{rcpt}>\r\n"), '2'),
+        ("DATA\r\n".to_string(), '3'),
+        (data, '2'),
+        ("QUIT\r\n".to_string(), '2'),
+    ];
+    if reply(&mut lines).await.is_none() {
+        return;
+    }
+    for (cmd, want) in steps {
+        if w.write_all(cmd.as_bytes()).await.is_err() {
+            return;
+        }
+        match reply(&mut lines).await {
+            Some(l) if l.starts_with(want) => {}
+            _ => return,
+        }
+    }
 }
 
 impl SmtpSink {
@@ -637,10 +687,13 @@ impl SmtpSink {
         let refusing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let store = messages.clone();
         let refuse = refusing.clone();
+        let forward = std::sync::Arc::new(std::sync::Mutex::new(None::<(u16, String)>));
+        let fwd = forward.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 let store = store.clone();
                 let refuse = refuse.clone();
+                let fwd = fwd.clone();
                 tokio::spawn(async move {
                     let (r, mut w) = sock.into_split();
                     let mut lines = BufReader::new(r).lines();
@@ -664,6 +717,9 @@ impl SmtpSink {
                                 msg.push_str(&l);
                                 msg.push('\n');
                             }
+                            if let Some((port, rcpt)) = fwd.lock().unwrap().clone() {
+                                tokio::spawn(hand_on(port, rcpt, msg.clone()));
+                            }
                             store.lock().unwrap().push(msg);
                             b"250 queued\r\n"
                         } else if cmd.starts_with("QUIT") {
@@ -683,7 +739,13 @@ impl SmtpSink {
             port,
             messages,
             refusing,
+            forward,
         }
+    }
+
+    /// From now on, hands every message received on to `rcpt` at 127.0.0.1:`port` too.
+    pub fn forward_to(&self, port: u16, rcpt: &str) {
+        *self.forward.lock().unwrap() = Some((port, rcpt.to_string()));
     }
 
     /// Messages received, quoted-printable bodies decoded.

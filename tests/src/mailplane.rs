@@ -137,11 +137,41 @@ impl MailPlane {
         Self::start_full(app, None, true, None).await
     }
 
+    /// The mail plane of Mailward's mail probes: `mailward-probe@` of every hosted domain goes
+    /// to `probe_mailbox`, whose login may send as those addresses; submitted mail is signed
+    /// through `milter`.
+    pub async fn start_probing(
+        app: &TestApp,
+        milter: Option<String>,
+        probe_mailbox: &str,
+    ) -> MailPlane {
+        Self::start_full_with(app, milter, false, None, Some(probe_mailbox.to_string())).await
+    }
+
+    /// Where the mailbox `mailbox_id` of `tenant_id` keeps its mail (Dovecot's home + Maildir).
+    pub fn maildir(&self, tenant_id: &str, mailbox_id: &str) -> PathBuf {
+        self.dir
+            .join("conf/var/mail")
+            .join(tenant_id)
+            .join(mailbox_id)
+            .join("Maildir")
+    }
+
     async fn start_full(
         app: &TestApp,
         milter: Option<String>,
         report: bool,
         doveadm: Option<u16>,
+    ) -> MailPlane {
+        Self::start_full_with(app, milter, report, doveadm, None).await
+    }
+
+    async fn start_full_with(
+        app: &TestApp,
+        milter: Option<String>,
+        report: bool,
+        doveadm: Option<u16>,
+        probe: Option<String>,
     ) -> MailPlane {
         let uid = run(Command::new("id").arg("-u"));
         assert_eq!(
@@ -211,6 +241,7 @@ impl MailPlane {
                 doveadm_port: doveadm,
                 doveadm_api_key: doveadm
                     .map(|_| app::core::doveadm::api_key(&app.state.config).unwrap()),
+                probe_mailbox: probe.clone(),
             };
             let files = server::mailplane::render(&args, &db).unwrap();
             server::mailplane::write(&args, &files).unwrap();

@@ -124,6 +124,95 @@ pub struct Config {
     /// `MAILWARD_GEOIP_COUNTRY_DB`): mail logins from a country an account has not used are an
     /// alert. Unset: nothing geographic is claimed. Read at start; restart for a new file.
     pub geoip_country_db: Option<String>,
+    /// Mail probes after a DNS change (`[probe]`): unset, a change is verified on the
+    /// nameservers only.
+    pub probe: Option<ProbeConfig>,
+}
+
+/// Mail probes (`[probe]`): after a DNS change is seen on every nameserver, one message comes
+/// in through the mail plane's port 25 to `mailward-probe@<domain>` and one leaves from that
+/// address through submission to `outbound_to`, which brings it back; both must reach the
+/// probe mailbox, and the returned one must pass DKIM, SPF and DMARC (checked with mail-auth
+/// against the live DNS) before the change counts as verified. The mail plane is rendered
+/// with `--probe-mailbox` so that `mailward-probe@` of every hosted domain goes to that
+/// mailbox and its login may send as it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// The mail plane's port 25 (`127.0.0.1:25`), where the inbound probe arrives as mail
+    /// from outside would.
+    pub inbound: String,
+    /// The mail plane's submission, signed in as the probe mailbox (same fields as `[smtp]`;
+    /// `from` is the probe mailbox's address).
+    pub submission: SmtpConfig,
+    /// The probe mailbox's Maildir, where both probes end (read and emptied of probes here).
+    pub maildir: String,
+    /// Where the outbound probe goes: an address at another provider that forwards what it
+    /// gets to `mailward-probe@` one of the hosted domains.
+    pub outbound_to: String,
+    /// The address the mail plane sends to the internet from: SPF is checked for it.
+    pub sending_ip: String,
+    /// The name the mail plane greets with (its HELO), for SPF.
+    pub helo: String,
+    /// Seconds both probes may take to arrive (after the nameservers agree).
+    #[serde(default = "default_probe_wait")]
+    pub wait_seconds: i64,
+}
+
+fn default_probe_wait() -> i64 {
+    300
+}
+
+impl ProbeConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.inbound.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "probe.inbound must be the mail plane's port 25 as IP:PORT (got {:?})",
+                self.inbound
+            ));
+        }
+        self.submission
+            .validate()
+            .map_err(|e| format!("[probe.submission]: {e}"))?;
+        if self.submission.username.is_none() {
+            return Err(
+                "[probe.submission] needs username and password (the probe mailbox's login)".into(),
+            );
+        }
+        if self.maildir.trim().is_empty() {
+            return Err("probe.maildir must be the probe mailbox's Maildir".into());
+        }
+        let addr = |a: &str| {
+            a.len() <= 254
+                && a.split_once('@').is_some_and(|(l, d)| {
+                    !l.is_empty()
+                        && d.contains('.')
+                        && !a.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
+                })
+        };
+        if !addr(&self.outbound_to) {
+            return Err(format!(
+                "probe.outbound_to must be one mail address (got {:?})",
+                self.outbound_to
+            ));
+        }
+        if self.sending_ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!(
+                "probe.sending_ip must be the IP address the mail plane sends from (got {:?})",
+                self.sending_ip
+            ));
+        }
+        if self.helo.is_empty() || self.helo.contains(|c: char| c.is_whitespace()) {
+            return Err(format!(
+                "probe.helo must be a host name (got {:?})",
+                self.helo
+            ));
+        }
+        if !(10..=3600).contains(&self.wait_seconds) {
+            return Err("probe.wait_seconds must be 10–3600".into());
+        }
+        Ok(())
+    }
 }
 
 /// Outgoing mail (`[smtp]`). `Debug` never shows the password.
@@ -384,6 +473,7 @@ impl Default for Config {
             alert_auth_fail_percent: 10,
             alert_odd_hour_min_logins: 30,
             geoip_country_db: None,
+            probe: None,
         }
     }
 }
@@ -509,6 +599,9 @@ impl Config {
         }
         if let Some(smtp) = &self.alert_smtp {
             smtp.validate().map_err(|e| format!("[alert_smtp]: {e}"))?;
+        }
+        if let Some(p) = &self.probe {
+            p.validate()?;
         }
         if self.session_idle_minutes < 1 || self.session_absolute_hours < 1 {
             return Err("session timeouts must be positive".into());

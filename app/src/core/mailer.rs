@@ -327,7 +327,24 @@ impl Mailer {
             .body(body)
             .map_err(AppError::internal)?;
         let envelope = msg.envelope().clone();
-        let bytes = msg.formatted();
+        self.deliver(&envelope, &msg.formatted()).await
+    }
+
+    /// Sends a message already formatted (`bytes`, CRLF line ends) with its own envelope:
+    /// `from` None is the null sender (`MAIL FROM:<>`). The mail probes use it.
+    pub async fn send_raw(&self, from: Option<&str>, to: &str, bytes: &[u8]) -> AppResult<()> {
+        let addr = |a: &str| {
+            a.parse::<lettre::Address>()
+                .map_err(|_| AppError::invalid(format!("{a} is not a mail address")))
+        };
+        let from = from.map(addr).transpose()?;
+        let envelope =
+            lettre::address::Envelope::new(from, vec![addr(to)?]).map_err(AppError::internal)?;
+        self.deliver(&envelope, bytes).await
+    }
+
+    async fn deliver(&self, envelope: &lettre::address::Envelope, bytes: &[u8]) -> AppResult<()> {
+        let p = self.prepared()?;
         let free = self.conns.iter().find_map(|c| c.try_lock().ok());
         let mut conn = match free {
             Some(c) => c,
@@ -342,7 +359,7 @@ impl Mailer {
                 *conn = Some(Self::connect(p).await?);
             }
             let c = conn.as_mut().expect("connected above");
-            match tokio::time::timeout(SEND_TIMEOUT, c.send(&envelope, &bytes)).await {
+            match tokio::time::timeout(SEND_TIMEOUT, c.send(envelope, bytes)).await {
                 Ok(Ok(_)) => return Ok(()),
                 // A kept connection the server has closed meanwhile: once more on a new one.
                 Ok(Err(e)) if reused && attempt == 0 && !e.is_permanent() => {

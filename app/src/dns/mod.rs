@@ -253,6 +253,9 @@ pub struct DnsCheck {
     /// What was seen, in words (each nameserver's answer and serial).
     pub detail: String,
     pub at: i64,
+    /// A mail probe's Message-ID, while it is awaited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
 }
 
 /// A DNS change, from its request to its verification.

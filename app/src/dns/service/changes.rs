@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::baseline;
+use super::probe;
 use super::resolve::{present, Resolver};
 use super::update::{self, UpdateError, ZoneWriter};
 use crate::audit::service::{record, Event};
@@ -1044,6 +1045,7 @@ impl ChangeKind for RecordChange {
                 .await?;
                 x.phase = "rolling_back".into();
                 x.deadline = Some(now + st.config.dns_verify_seconds);
+                x.checks = json!([]);
                 rolled_back_event(tx, g, &d, &x, "approved", now).await?;
                 format!(
                     "{} {} is back to its before-state on the primary {}; verifying it on every nameserver.",
@@ -1123,6 +1125,7 @@ pub async fn mark_entered(st: &AppState, actor: &Actor, change_id: &str) -> AppR
     }
     .into();
     x.deadline = Some(now + st.config.dns_verify_seconds);
+    x.checks = json!([]);
     if !store::move_change(tx.conn(), &g, &x, "awaiting_entry", now).await? {
         return Err(AppError::Conflict("Someone said so already.".into()));
     }
@@ -1157,6 +1160,7 @@ pub(super) async fn check_nameservers(
                 ok: Some(false),
                 detail: e.to_string(),
                 at: now,
+                probe: None,
             }
         }
     };
@@ -1168,6 +1172,7 @@ pub(super) async fn check_nameservers(
                 ok: None,
                 detail: format!("The nameservers of {domain} are unknown: {e}"),
                 at: now,
+                probe: None,
             }
         }
     };
@@ -1213,6 +1218,7 @@ pub(super) async fn check_nameservers(
         ok: all,
         detail: lines.join("; "),
         at: now,
+        probe: None,
     }
 }
 
@@ -1257,21 +1263,41 @@ pub async fn verify_job(st: &AppState, job_id: &str, worker: &str) -> AppResult<
     } else {
         &x.after
     };
-    let check = check_nameservers(
-        &r,
-        &d.name,
-        &zone,
-        &x.fqdn,
-        &x.rtype,
-        want,
-        x.serial_before,
-        st.clock.now(),
-    )
-    .await;
+    let mut checks: Vec<DnsCheck> = serde_json::from_value(x.checks.clone()).unwrap_or_default();
     let now = st.clock.now();
     let from = x.phase.clone();
-    x.checks = json!([check]);
-    let past = x.deadline.is_some_and(|t| now >= t);
+    // The nameservers first; once every one serves the change, the mail probes (when
+    // configured), with a deadline of their own.
+    let probing = st.config.probe.is_some() && probe::sent(&checks);
+    if !probing {
+        let ns = check_nameservers(
+            &r,
+            &d.name,
+            &zone,
+            &x.fqdn,
+            &x.rtype,
+            want,
+            x.serial_before,
+            now,
+        )
+        .await;
+        checks = vec![ns.clone()];
+        if let (Some(cfg), Some(true)) = (&st.config.probe, ns.ok) {
+            checks.extend(probe::send(cfg, &d.name, &x.change_id, now).await);
+            x.deadline = Some(now + cfg.wait_seconds);
+        }
+    }
+    let mut stage = "nameservers";
+    if let Some(cfg) = st.config.probe.as_ref().filter(|_| probe::sent(&checks)) {
+        stage = "probes";
+        let deadline = x.deadline.unwrap_or(now);
+        probe::look(st, cfg, &d.name, &mut checks[1..], deadline, now).await;
+    }
+    let check = probe::summary(&checks);
+    x.checks = json!(checks);
+    // A probe that failed has failed: no need to wait for the deadline.
+    let past =
+        x.deadline.is_some_and(|t| now >= t) || (stage == "probes" && check.ok == Some(false));
     let mut tx = st.db.begin().await?;
     let mut again = false;
     let mut rollback_now: Option<String> = None;
@@ -1289,10 +1315,14 @@ pub async fn verify_job(st: &AppState, job_id: &str, worker: &str) -> AppResult<
             None
         }
         (_, "verifying") => {
-            let why = format!(
-                "Not seen on every nameserver within {} s: {}",
-                st.config.dns_verify_seconds, check.detail
-            );
+            let why = if stage == "probes" {
+                format!("The mail probes failed: {}", check.detail)
+            } else {
+                format!(
+                    "Not seen on every nameserver within {} s: {}",
+                    st.config.dns_verify_seconds, check.detail
+                )
+            };
             x.note = Some(why.clone());
             if prov.is_some() {
                 rollback_now = Some(why);
@@ -1303,10 +1333,17 @@ pub async fn verify_job(st: &AppState, job_id: &str, worker: &str) -> AppResult<
         }
         _ => {
             x.phase = "rollback_failed".into();
-            x.note = Some(format!(
-                "The rollback was not seen on every nameserver within {} s: {}",
-                st.config.dns_verify_seconds, check.detail
-            ));
+            x.note = Some(if stage == "probes" {
+                format!(
+                    "The before-state is back on every nameserver, but the mail probes fail: {}",
+                    check.detail
+                )
+            } else {
+                format!(
+                    "The rollback was not seen on every nameserver within {} s: {}",
+                    st.config.dns_verify_seconds, check.detail
+                )
+            });
             Some("dns.rollback_failed")
         }
     };
@@ -1396,6 +1433,7 @@ async fn auto_roll_back(
     x.phase = "rolling_back".into();
     x.serial_before = serial.map(i64::from);
     x.deadline = Some(now + st.config.dns_verify_seconds);
+    x.checks = json!([]);
     x.note = Some(format!(
         "{why}. Rolled back automatically to the recorded before-state."
     ));

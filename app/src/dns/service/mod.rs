@@ -21,6 +21,7 @@ pub mod bulk;
 pub mod changes;
 pub mod dkim;
 pub mod dmarc;
+pub mod probe;
 pub mod resolve;
 mod scan;
 pub mod sign;

@@ -67,6 +67,11 @@ impl Resolver {
         })
     }
 
+    /// The recursive resolver asked (for the mail probes' authentication checks).
+    pub fn recursive(&self) -> SocketAddr {
+        self.recursive
+    }
+
     async fn client(&self, server: SocketAddr) -> Client<TokioRuntimeProvider> {
         let mut clients = self.clients.lock().await;
         if let Some(c) = clients.get(&server) {
