@@ -1188,5 +1188,41 @@ async fn mail_probes_verify_a_change_or_roll_it_back(b: Backend) {
         changes::get(st, &bob(), &id).await.unwrap().state,
         ChangeState::RolledBack
     );
+
+    // 3. A bulk change is probed after its batch the same way: SPF widened → done.
+    let run_plan = |id: String| async move {
+        for _ in 0..120 {
+            jobs::run_pending(st, "test").await.unwrap();
+            let p = bulk::bulk_plan(st, &bob(), &id).await.unwrap();
+            if !["planned", "running", "undoing"].contains(&p.state.as_str()) {
+                return p;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        panic!("the plan did not end");
+    };
+    let id = bulk::plan(st, &alice(), &spf(&w.slug, "v=spf1 mx a -all"))
+        .await
+        .unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    let p = run_plan(id).await;
+    assert_eq!(p.state, "done", "{:?}", p.note);
+    assert_eq!(knot.txt("acme.example"), ["v=spf1 mx a -all"]);
+    // 4. A bulk change that breaks SPF: the canary's probes fail, it is rolled back and
+    // the plan stops.
+    let id = bulk::plan(st, &alice(), &spf(&w.slug, "v=spf1 -all"))
+        .await
+        .unwrap();
+    changes::approve(st, &bob(), &id).await.unwrap();
+    let p = run_plan(id).await;
+    assert_eq!(p.state, "stopped", "{:?}", p.note);
+    let note = p.note.clone().unwrap_or_default();
+    assert!(
+        note.contains("The mail probes of the canary failed")
+            && note.contains("SPF fail")
+            && note.contains("rolled back and verified"),
+        "{note}"
+    );
+    assert_eq!(knot.txt("acme.example"), ["v=spf1 mx a -all"]);
 }
 both!(mail_probes_verify_a_change_or_roll_it_back);

@@ -869,6 +869,8 @@ pub struct BulkPlanRow {
     pub stage: String,
     pub deadline: Option<i64>,
     pub note: Option<String>,
+    /// The mail probes of the batch being verified, by domain (None: not sent).
+    pub probes: Option<std::collections::BTreeMap<String, Vec<crate::dns::DnsCheck>>>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -891,7 +893,7 @@ pub struct BulkItemRow {
 }
 
 const PLAN_COLS: &str = "change_id, tenant_id, title, batch_size, batches, unsafe_zones, \
-    override_by, override_reason, state, batch, stage, deadline, note, created_at, updated_at";
+    override_by, override_reason, state, batch, stage, deadline, note, created_at, updated_at, probes";
 
 fn plan_row(r: &AnyRow) -> AppResult<BulkPlanRow> {
     Ok(BulkPlanRow {
@@ -909,6 +911,9 @@ fn plan_row(r: &AnyRow) -> AppResult<BulkPlanRow> {
         stage: r.try_get("stage")?,
         deadline: r.try_get("deadline")?,
         note: r.try_get("note")?,
+        probes: r
+            .try_get::<Option<String>, _>("probes")?
+            .and_then(|t| serde_json::from_str(&t).ok()),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -919,7 +924,7 @@ pub async fn insert_plan(c: &mut AnyConnection, g: &Granted<'_>, p: &BulkPlanRow
     g.require(&[Action::ManageDomains])?;
     g.check(&p.tenant_id)?;
     sqlx::query(&format!(
-        "INSERT INTO dns_bulk_plans ({PLAN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+        "INSERT INTO dns_bulk_plans ({PLAN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,NULL)"
     ))
     .bind(p.change_id.clone())
     .bind(p.tenant_id.clone())
@@ -1048,7 +1053,7 @@ pub async fn move_plan(
     g.check(&p.tenant_id)?;
     Ok(sqlx::query(
         "UPDATE dns_bulk_plans SET state = $3, stage = $4, batch = $5, deadline = $6, note = $7, \
-         updated_at = $8 WHERE change_id = $1 AND state = $2",
+         probes = NULL, updated_at = $8 WHERE change_id = $1 AND state = $2",
     )
     .bind(p.change_id.clone())
     .bind(from.to_string())
@@ -1078,7 +1083,7 @@ pub async fn move_plan_from(
     g.check(&p.tenant_id)?;
     Ok(sqlx::query(
         "UPDATE dns_bulk_plans SET state = $5, stage = $6, batch = $7, deadline = $8, note = $9, \
-         updated_at = $10 WHERE change_id = $1 AND state = $2 AND stage = $3 AND batch = $4",
+         probes = NULL, updated_at = $10 WHERE change_id = $1 AND state = $2 AND stage = $3 AND batch = $4",
     )
     .bind(p.change_id.clone())
     .bind(state.to_string())
@@ -1089,6 +1094,39 @@ pub async fn move_plan_from(
     .bind(p.batch)
     .bind(p.deadline)
     .bind(p.note.clone())
+    .bind(now)
+    .execute(c)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Keeps the mail probes of the batch being verified, and their deadline, while the plan
+/// is still exactly where `p` found it; false when it moved on meanwhile.
+pub async fn set_plan_probes(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    p: &BulkPlanRow,
+    now: i64,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageDomains])?;
+    g.check(&p.tenant_id)?;
+    let probes = p
+        .probes
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(AppError::internal)?;
+    Ok(sqlx::query(
+        "UPDATE dns_bulk_plans SET probes = $5, deadline = $6, updated_at = $7 \
+         WHERE change_id = $1 AND state = $2 AND stage = $3 AND batch = $4",
+    )
+    .bind(p.change_id.clone())
+    .bind(p.state.clone())
+    .bind(p.stage.clone())
+    .bind(p.batch)
+    .bind(probes)
+    .bind(p.deadline)
     .bind(now)
     .execute(c)
     .await?

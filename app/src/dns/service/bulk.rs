@@ -25,6 +25,7 @@ use super::baseline;
 use super::changes::{
     absolute, at_primary, check_nameservers, live_at, resolver, swap, writer, AtPrimary,
 };
+use super::probe;
 use super::update;
 use crate::audit::service::{record, Event};
 use crate::changes::service::{self as changes, NewChange};
@@ -256,6 +257,7 @@ pub async fn plan(st: &AppState, actor: &Actor, input: &BulkInput) -> AppResult<
         deadline: None,
         note: (!by_hand.is_empty())
             .then(|| format!("Left out, edited by hand: {}.", by_hand.join(", "))),
+        probes: None,
         created_at: now,
         updated_at: now,
     };
@@ -654,7 +656,51 @@ async fn step(st: &AppState, change_id: &str) -> AppResult<Step> {
                     .await?;
                 }
             }
-            let past = p.deadline.is_some_and(|t| now >= t);
+            // Every nameserver serves the batch: the mail probes of each of its domains
+            // (when configured), with a deadline of their own.
+            let mut probes_failed = false;
+            if let (true, Some(cfg)) = (all_ok, &st.config.probe) {
+                let domains = distinct(items.iter().map(|it| it.domain.as_str()));
+                match p.probes.take() {
+                    None => {
+                        let mut sent = std::collections::BTreeMap::new();
+                        for dom in domains {
+                            let checks = probe::send(cfg, &dom, change_id, now).await;
+                            sent.insert(dom, checks);
+                        }
+                        p.probes = Some(sent);
+                        p.deadline = Some(now + cfg.wait_seconds);
+                        let mut c = st.db.pool().acquire().await?;
+                        store::set_plan_probes(&mut c, &g, &p, now).await?;
+                        return Ok(Step::Wait);
+                    }
+                    Some(mut sent) => {
+                        let deadline = p.deadline.unwrap_or(now);
+                        let mut open = false;
+                        for (dom, checks) in sent.iter_mut() {
+                            probe::look(st, cfg, dom, checks, deadline, now).await;
+                            let sum = probe::summary(checks);
+                            match sum.ok {
+                                Some(true) => {}
+                                Some(false) => {
+                                    probes_failed = true;
+                                    seen_details.push(format!("{dom}: {}", sum.detail));
+                                }
+                                None => open = true,
+                            }
+                        }
+                        p.probes = Some(sent);
+                        if probes_failed {
+                            all_ok = false;
+                        } else if open {
+                            let mut c = st.db.pool().acquire().await?;
+                            store::set_plan_probes(&mut c, &g, &p, now).await?;
+                            return Ok(Step::Wait);
+                        }
+                    }
+                }
+            }
+            let past = p.deadline.is_some_and(|t| now >= t) || probes_failed;
             if !all_ok && !past {
                 return Ok(Step::Wait);
             }
@@ -677,11 +723,18 @@ async fn step(st: &AppState, change_id: &str) -> AppResult<Step> {
                 }
                 (false, false) => {
                     p.stage = "rollback".into();
-                    p.note = Some(format!(
-                        "{label} was not seen on every nameserver within {} s: {}",
-                        st.config.dns_verify_seconds,
-                        seen_details.join("; ")
-                    ));
+                    p.note = Some(if probes_failed {
+                        format!(
+                            "The mail probes of {label} failed: {}",
+                            seen_details.join("; ")
+                        )
+                    } else {
+                        format!(
+                            "{label} was not seen on every nameserver within {} s: {}",
+                            st.config.dns_verify_seconds,
+                            seen_details.join("; ")
+                        )
+                    });
                     Event::new("dns.bulk_batch_failed").details(
                         json!({ "batch": p.batch, "domains": domains, "failed": seen_details }),
                     )
@@ -693,7 +746,12 @@ async fn step(st: &AppState, change_id: &str) -> AppResult<Step> {
                         "rolled back and verified".to_string()
                     } else {
                         format!(
-                            "rolled back, but not yet seen everywhere: {}",
+                            "rolled back, but {}: {}",
+                            if probes_failed {
+                                "the mail probes still fail"
+                            } else {
+                                "not yet seen everywhere"
+                            },
                             seen_details.join("; ")
                         )
                     };
