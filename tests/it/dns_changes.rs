@@ -918,10 +918,22 @@ async fn bulk_run_killed_mid_way_resumes_without_a_double_apply(b: Backend) {
 /// -- --ignored --nocapture` (bench/dns runs it). A bulk change of the SPF record across N
 /// domains (MAILWARD_BENCH_DOMAINS, default 500) on a local Knot: planning (each domain's
 /// before read live and its zone counted by AXFR), then the run — a canary and batches of 50,
-/// each verified on every nameserver. The mail-probe part of verification does not exist yet.
+/// each verified on every nameserver. `bench_bulk_probed` runs the same with the mail probes
+/// of every domain through a real mail plane after each batch (needs root, as the mail-plane
+/// tests do): the difference is the probes' share.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn bench_bulk() {
+    bench_bulk_with(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_bulk_probed() {
+    bench_bulk_with(true).await;
+}
+
+async fn bench_bulk_with(probed: bool) {
     let n: usize = std::env::var("MAILWARD_BENCH_DOMAINS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -929,10 +941,13 @@ async fn bench_bulk() {
     let names: Vec<String> = (0..n).map(|i| format!("b{i:05}.example")).collect();
     let mut zones: Vec<(&str, &str)> = names.iter().map(|d| (d.as_str(), APEX)).collect();
     zones.push(("mailward.test", "mail A 127.0.0.1"));
+    // DMARC's tree walk (the probes' check) asks `_dmarc.example`: an answer, not a refusal.
+    zones.push(("example", ""));
     let signed: Vec<&str> = names.iter().map(String::as_str).collect();
     let knot = Knot::start_with_tsig(&zones, &signed);
     let app = app_with(&knot, Backend::Sqlite).await;
-    let st = &app.state;
+    let base = app.state.clone();
+    let st = &base;
     let sys = Actor::system("bench");
     let plan = app::tenancy::service::create_plan(
         st,
@@ -958,13 +973,39 @@ async fn bench_bulk() {
     .await
     .unwrap();
     for d in &names {
-        app::tenancy::service::add_domain(st, &sys, &tn.slug, d, "")
+        let dom = app::tenancy::service::add_domain(st, &sys, &tn.slug, d, "")
+            .await
+            .unwrap();
+        // Live on the mail plane (probes are sent only to domains that take mail).
+        app::tenancy::service::activate_unverified(st, &sys, &dom.id, "bench")
             .await
             .unwrap();
         dns::set_provider(st, &alice(), d, &rfc2136(&knot, TSIG_SECRET))
             .await
             .unwrap();
     }
+    // With probes: a probe mailbox in the first domain, a mail plane rendered for it.
+    let mut _mail_plane = None;
+    let probed_state = if probed {
+        let first = app::tenancy::service::domain(st, &sys, &names[0])
+            .await
+            .unwrap();
+        let w = crate::routing::World {
+            sink: mailward_tests::SmtpSink::start().await,
+            app,
+            slug: tn.slug.clone(),
+            domain: first.id.clone(),
+        };
+        let probe_box = w.mailbox("probe").await;
+        let address = format!("probe@{}", names[0]);
+        let mp = mailward_tests::mailplane::MailPlane::start_probing(&w.app, None, &address).await;
+        let (pst, _) = probing(&w.app, &mp, &probe_box, &address).await;
+        _mail_plane = Some((mp, w));
+        Some(pst)
+    } else {
+        None
+    };
+    let st = probed_state.as_ref().unwrap_or(st);
     let started = std::time::Instant::now();
     let id = bulk::plan(
         st,
@@ -979,15 +1020,27 @@ async fn bench_bulk() {
     let planned = started.elapsed();
     changes::approve(st, &bob(), &id).await.unwrap();
     let started = std::time::Instant::now();
-    run_jobs(&app).await;
+    let p = loop {
+        jobs::run_pending(st, "bench").await.unwrap();
+        let p = bulk::bulk_plan(st, &bob(), &id).await.unwrap();
+        if p.state != "running" {
+            break p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     let ran = started.elapsed();
-    let p = plan_state(&app, &id).await;
     assert_eq!(p.state, "done", "{:?}", p.note);
     println!(
-        "dns bulk, {n} domains: plan (live before + AXFR count) {} ms; run (canary + {} batches \
-         of 50, verified) {} ms ({:.1} ms per domain)",
+        "dns bulk{}, {n} domains: plan (live before + AXFR count) {} ms; run (canary + {} batches \
+         of 50, verified{}) {} ms ({:.1} ms per domain)",
+        if probed { " with mail probes" } else { "" },
         planned.as_millis(),
         p.batches,
+        if probed {
+            ", every domain probed in and out, DKIM/SPF/DMARC checked"
+        } else {
+            ""
+        },
         ran.as_millis(),
         ran.as_secs_f64() * 1000.0 / n as f64
     );
@@ -1045,6 +1098,50 @@ async fn parallel_approvals_apply_one_dns_change_once(b: Backend) {
     assert_eq!(knot.txt("_dmarc.acme.example"), ["v=DMARC1; p=none"]);
 }
 
+/// `app`'s state with mail probes through `mp`: the probe mailbox `probe_box` (`address`,
+/// password `routing::PW`); the address outside forwards back to mailward-probe@ its domain.
+/// With the probe mailbox's Maildir.
+async fn probing(
+    app: &TestApp,
+    mp: &mailward_tests::mailplane::MailPlane,
+    probe_box: &str,
+    address: &str,
+) -> (app::core::state::AppState, std::path::PathBuf) {
+    use app::core::config::{ProbeConfig, SmtpConfig};
+    let domain = address.split_once('@').unwrap().1;
+    mp.relay
+        .forward_to(mp.smtp, &format!("mailward-probe@{domain}"));
+    let tenant: String = sqlx::query_scalar("SELECT tenant_id FROM mailboxes WHERE id = $1")
+        .bind(probe_box)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let maildir = mp.maildir(&tenant, probe_box);
+    let mut cfg = (*app.state.config).clone();
+    cfg.probe = Some(ProbeConfig {
+        inbound: format!("127.0.0.1:{}", mp.smtp),
+        submission: SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: mp.submission,
+            from: address.into(),
+            username: Some(address.into()),
+            password: Some(crate::routing::PW.into()),
+            tls: Some("starttls".into()),
+            tls_ca_file: Some(mp.ca_file().display().to_string()),
+            ..SmtpConfig::default()
+        },
+        maildir: maildir.display().to_string(),
+        outbound_to: "return@outside.example".into(),
+        sending_ip: "127.0.0.1".into(),
+        helo: "mail.localhost".into(),
+        wait_seconds: 30,
+    });
+    cfg.validate().unwrap();
+    let mut st = app.state.clone();
+    st.config = std::sync::Arc::new(cfg);
+    (st, maildir)
+}
+
 /// The mail probes of a change's verification, against the real mail plane: once every
 /// nameserver serves the change, a probe comes in on port 25 to mailward-probe@ the domain and
 /// one leaves through submission to an address outside that forwards it back; both reach the
@@ -1052,7 +1149,6 @@ async fn parallel_approvals_apply_one_dns_change_once(b: Backend) {
 /// change is verified. A change that breaks SPF fails the authentication check and is rolled
 /// back by itself: the zone is back to its before-state and the note says why.
 async fn mail_probes_verify_a_change_or_roll_it_back(b: Backend) {
-    use app::core::config::{ProbeConfig, SmtpConfig};
     use mailward_tests::mailplane::MailPlane;
     // `example` too: DMARC's tree walk asks `_dmarc.example`, which must be an answer.
     let knot = Knot::start_with_tsig(
@@ -1077,35 +1173,7 @@ async fn mail_probes_verify_a_change_or_roll_it_back(b: Backend) {
     let d = w.domain.clone();
     let probe_box = w.mailbox("probe").await;
     let mp = MailPlane::start_probing(&w.app, None, "probe@acme.example").await;
-    // The address outside forwards what it gets back to the domain's probe address.
-    mp.relay.forward_to(mp.smtp, "mailward-probe@acme.example");
-    let tenant: String = sqlx::query_scalar("SELECT tenant_id FROM mailboxes WHERE id = $1")
-        .bind(&probe_box)
-        .fetch_one(w.app.state.db.pool())
-        .await
-        .unwrap();
-    let mut cfg = (*w.app.state.config).clone();
-    cfg.probe = Some(ProbeConfig {
-        inbound: format!("127.0.0.1:{}", mp.smtp),
-        submission: SmtpConfig {
-            host: "127.0.0.1".into(),
-            port: mp.submission,
-            from: "probe@acme.example".into(),
-            username: Some("probe@acme.example".into()),
-            password: Some(crate::routing::PW.into()),
-            tls: Some("starttls".into()),
-            tls_ca_file: Some(mp.ca_file().display().to_string()),
-            ..SmtpConfig::default()
-        },
-        maildir: mp.maildir(&tenant, &probe_box).display().to_string(),
-        outbound_to: "return@outside.example".into(),
-        sending_ip: "127.0.0.1".into(),
-        helo: "mail.localhost".into(),
-        wait_seconds: 30,
-    });
-    cfg.validate().unwrap();
-    let mut st = w.app.state.clone();
-    st.config = std::sync::Arc::new(cfg);
+    let (st, maildir) = probing(&w.app, &mp, &probe_box, "probe@acme.example").await;
     let st = &st;
     dns::set_provider(st, &alice(), &d, &rfc2136(&knot, TSIG_SECRET))
         .await
@@ -1160,7 +1228,7 @@ async fn mail_probes_verify_a_change_or_roll_it_back(b: Backend) {
         "{auth}"
     );
     // Both probes were read and taken out of the probe mailbox.
-    let left = std::fs::read_dir(mp.maildir(&tenant, &probe_box).join("new"))
+    let left = std::fs::read_dir(maildir.join("new"))
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(left, 0, "probes are removed once read");

@@ -576,6 +576,7 @@ fn change_card(domain_id: &str, c: &DnsChange, can_manage: bool, now: i64) -> im
         label.to_string()
     };
     let entering = c.phase == "awaiting_entry";
+    let in_progress = ["verifying", "rolling_back"].contains(&c.phase.as_str());
     view! {
         <article class="card p-4 space-y-2" data-testid="dns-change" data-phase=c.phase.clone()>
             <div class="flex flex-wrap items-center gap-2">
@@ -590,7 +591,13 @@ fn change_card(domain_id: &str, c: &DnsChange, can_manage: bool, now: i64) -> im
             </div>
             {c.checks.iter().map(|k| view! {
                 <p class="text-xs text-zinc-700" data-testid="dns-check">
-                    <span class="font-medium">{format!("{}: {} ", k.name, match k.ok { Some(true) => "passed —", Some(false) => "not yet —", None => "no answer yet —" })}</span>
+                    <span class="font-medium">{format!("{}: {} ", k.name, match (k.ok, k.name == "nameservers") {
+                        (Some(true), _) => "passed —",
+                        (Some(false), true) if in_progress => "not yet —",
+                        (Some(false), _) => "failed —",
+                        (None, true) => "no answer yet —",
+                        (None, false) => "waiting —",
+                    })}</span>
                     {k.detail.clone()}
                 </p>
             }).collect_view()}

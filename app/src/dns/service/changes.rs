@@ -1283,8 +1283,13 @@ pub async fn verify_job(st: &AppState, job_id: &str, worker: &str) -> AppResult<
         .await;
         checks = vec![ns.clone()];
         if let (Some(cfg), Some(true)) = (&st.config.probe, ns.ok) {
-            checks.extend(probe::send(cfg, &d.name, &x.change_id, now).await);
-            x.deadline = Some(now + cfg.wait_seconds);
+            match probe::skipped(&d, now) {
+                Some(skip) => checks.push(skip),
+                None => {
+                    checks.extend(probe::send(cfg, &d.name, &x.change_id, now).await);
+                    x.deadline = Some(now + cfg.wait_seconds);
+                }
+            }
         }
     }
     let mut stage = "nameservers";

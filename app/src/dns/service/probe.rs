@@ -8,7 +8,7 @@
 //! check it (mail-auth against the live DNS): DKIM, SPF for the mail plane's sending address,
 //! DMARC. Each result is a [`DnsCheck`] kept on the change.
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use lettre::message::Mailbox;
 use lettre::Message;
@@ -73,6 +73,24 @@ pub fn summary(checks: &[DnsCheck]) -> DnsCheck {
     }
 }
 
+/// The check that stands for the probes of a domain that does not take mail here yet: mail
+/// for it is refused on purpose, so probing it would only roll back a change that is fine
+/// (the challenge record of a domain being verified, say).
+pub fn skipped(d: &crate::tenancy::Domain, now: i64) -> Option<DnsCheck> {
+    (d.status != crate::types::LiveStatus::Active).then(|| {
+        check(
+            "mail probes",
+            Some(true),
+            format!(
+                "not sent: {} does not take mail here yet ({}); they run once it is active",
+                d.name, d.status
+            ),
+            now,
+            None,
+        )
+    })
+}
+
 /// Whether these checks include probes already sent.
 pub fn sent(checks: &[DnsCheck]) -> bool {
     checks.iter().any(|c| c.name == INBOUND)
@@ -115,6 +133,15 @@ fn inbound_mailer(cfg: &ProbeConfig, from: &str) -> Mailer {
     }))
 }
 
+/// What a mail server said, for the check's detail: the mailer's own words (server, reply;
+/// never a password) rather than the console's generic "something went wrong".
+fn said(e: crate::core::AppError) -> String {
+    match e {
+        crate::core::AppError::Internal(m) | crate::core::AppError::Config(m) => m,
+        e => e.user_message(),
+    }
+}
+
 /// Sends both probes for `domain`. The checks they start: awaited (`ok` None, with the
 /// Message-ID to look for), or failed at once when a server refused the message.
 pub async fn send(cfg: &ProbeConfig, domain: &str, change: &str, now: i64) -> Vec<DnsCheck> {
@@ -139,7 +166,7 @@ pub async fn send(cfg: &ProbeConfig, domain: &str, change: &str, now: i64) -> Ve
         Ok(m) => inbound_mailer(cfg, &addr)
             .send_raw(None, &addr, &m.formatted())
             .await
-            .map_err(|e| e.user_message()),
+            .map_err(said),
         Err(e) => Err(e),
     };
     out.push(match sent_in {
@@ -170,7 +197,7 @@ pub async fn send(cfg: &ProbeConfig, domain: &str, change: &str, now: i64) -> Ve
         Ok(m) => Mailer::new(Some(cfg.submission.clone()))
             .send_raw(Some(&addr), &cfg.outbound_to, &m.formatted())
             .await
-            .map_err(|e| e.user_message()),
+            .map_err(said),
         Err(e) => Err(e),
     };
     out.push(match sent_out {
@@ -227,9 +254,9 @@ fn message_id(raw: &[u8]) -> Option<String> {
     None
 }
 
-/// Takes the probes with these Message-IDs out of the probe Maildir (read, then removed).
-/// Probes nobody waits for any more (older than a day) are removed too.
-fn take(maildir: &str, wanted: &[&str]) -> HashMap<String, Vec<u8>> {
+/// Finds the probes with these Message-IDs in the probe Maildir: each one's file and text.
+/// Probes nobody waits for any more (older than a day) are removed on the way.
+fn find(maildir: &str, wanted: &[String]) -> HashMap<String, (PathBuf, Vec<u8>)> {
     let mut found = HashMap::new();
     let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
     for sub in ["new", "cur"] {
@@ -246,8 +273,7 @@ fn take(maildir: &str, wanted: &[&str]) -> HashMap<String, Vec<u8>> {
             };
             let Some(id) = message_id(&raw) else { continue };
             if let Some(w) = wanted.iter().find(|w| w.eq_ignore_ascii_case(&id)) {
-                let _ = std::fs::remove_file(e.path());
-                found.insert(w.to_string(), raw);
+                found.insert(w.clone(), (e.path(), raw));
             } else if id.starts_with("prb_") && meta.modified().is_ok_and(|m| m < day_ago) {
                 let _ = std::fs::remove_file(e.path());
             }
@@ -256,8 +282,10 @@ fn take(maildir: &str, wanted: &[&str]) -> HashMap<String, Vec<u8>> {
     found
 }
 
-/// Looks for the awaited probes; updates their checks (and the authentication check once the
-/// outbound one is back). Past `deadline`, a probe still missing fails.
+/// Looks for the awaited probes and updates their checks; authenticates the returned
+/// outbound probe (kept in the Maildir until that check is settled, so a temporary DNS error
+/// is tried again at the next look). Past `deadline`, whatever is still open fails. A probe
+/// is removed from the Maildir once its checks are settled.
 pub async fn look(
     st: &AppState,
     cfg: &ProbeConfig,
@@ -266,69 +294,87 @@ pub async fn look(
     deadline: i64,
     now: i64,
 ) {
-    let wanted: Vec<String> = checks
-        .iter()
-        .filter(|c| c.ok.is_none())
-        .filter_map(|c| c.probe.clone())
-        .collect();
+    let wanted: Vec<String> = checks.iter().filter_map(|c| c.probe.clone()).collect();
     let maildir = cfg.maildir.clone();
-    let found = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
-        take(&maildir, &refs)
-    })
-    .await
-    .unwrap_or_default();
-    let mut returned: Option<Vec<u8>> = None;
+    let found = tokio::task::spawn_blocking(move || find(&maildir, &wanted))
+        .await
+        .unwrap_or_default();
+    let past = now >= deadline;
+    let mut done_with: Vec<PathBuf> = Vec::new();
+    let mut returned: Option<(String, Vec<u8>)> = None;
     for c in checks.iter_mut() {
         let Some(id) = c.probe.clone() else { continue };
-        if c.ok.is_some() {
-            continue;
-        }
-        if let Some(raw) = found.get(&id) {
-            c.ok = Some(true);
-            c.detail = if c.name == INBOUND {
-                format!("delivered to the probe mailbox ({id})")
-            } else {
-                format!("came back from {} ({id})", cfg.outbound_to)
-            };
-            c.at = now;
-            c.probe = None;
-            if c.name == OUTBOUND {
-                returned = Some(raw.clone());
+        match found.get(&id) {
+            Some((path, raw)) => {
+                if c.ok.is_none() {
+                    c.ok = Some(true);
+                    c.at = now;
+                    c.detail = if c.name == INBOUND {
+                        format!("delivered to the probe mailbox ({id})")
+                    } else {
+                        format!("came back from {} ({id})", cfg.outbound_to)
+                    };
+                }
+                if c.name == OUTBOUND {
+                    returned = Some((id.clone(), raw.clone()));
+                } else {
+                    c.probe = None;
+                    done_with.push(path.clone());
+                }
             }
-        } else if now >= deadline {
-            c.ok = Some(false);
-            c.detail = if c.name == INBOUND {
-                format!(
-                    "not delivered to the probe mailbox within {} s ({id})",
-                    cfg.wait_seconds
-                )
-            } else {
-                format!(
-                    "did not come back from {} within {} s ({id})",
-                    cfg.outbound_to, cfg.wait_seconds
-                )
-            };
-            c.at = now;
+            None if c.ok.is_none() && past => {
+                c.ok = Some(false);
+                c.at = now;
+                c.detail = if c.name == INBOUND {
+                    format!(
+                        "not delivered to the probe mailbox within {} s ({id})",
+                        cfg.wait_seconds
+                    )
+                } else {
+                    format!(
+                        "did not come back from {} within {} s ({id})",
+                        cfg.outbound_to, cfg.wait_seconds
+                    )
+                };
+                c.probe = None;
+            }
+            None => {}
         }
     }
     let outbound_failed = checks
         .iter()
         .any(|c| c.name == OUTBOUND && c.ok == Some(false));
-    if let Some(a) = checks.iter_mut().find(|c| c.name == AUTH && c.ok.is_none()) {
-        if let Some(raw) = returned {
-            let (ok, detail) = authenticate(st, cfg, domain, &raw).await;
-            a.ok = ok;
+    let settled = if let Some(a) = checks.iter_mut().find(|c| c.name == AUTH && c.ok.is_none()) {
+        if let Some((_, raw)) = &returned {
+            let (ok, detail) = authenticate(st, cfg, domain, raw).await;
+            a.ok = ok.or(past.then_some(false));
             a.detail = detail;
             a.at = now;
-            if ok.is_none() && now >= deadline {
-                a.ok = Some(false);
-            }
         } else if outbound_failed {
             a.ok = Some(false);
             a.detail = "not checked: the outbound probe did not come back".into();
             a.at = now;
+        } else if past {
+            a.ok = Some(false);
+            a.detail = format!("not settled within {} s", cfg.wait_seconds);
+            a.at = now;
         }
+        a.ok.is_some()
+    } else {
+        true
+    };
+    if settled {
+        if let Some((id, _)) = &returned {
+            if let Some((path, _)) = found.get(id) {
+                done_with.push(path.clone());
+            }
+            for c in checks.iter_mut().filter(|c| c.name == OUTBOUND) {
+                c.probe = None;
+            }
+        }
+    }
+    for p in done_with {
+        let _ = std::fs::remove_file(p);
     }
 }
 
