@@ -324,8 +324,9 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
         text: map("SELECT address FROM mail_users WHERE address = '%s' AND login = 1"),
         secret: true,
     });
-    // Mail probes: one regexp map, read before the database's, for both questions (where
-    // does mail for mailward-probe@ go, and which login may send as it).
+    // Mail probes: one map, asked before the database's others, for both questions (where
+    // does mail for mailward-probe@ a live hosted domain go, and which login may send as it).
+    // Only hosted live domains: mail to mailward-probe@ anywhere else is left alone.
     let probe_map = match &args.probe_mailbox {
         Some(m) => {
             let ok = m.len() <= 254
@@ -340,13 +341,13 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
                 ));
             }
             files.push(RenderedFile {
-                path: "postfix/probe.regexp",
-                text: format!(
-                    "# Rendered by `mailward mailplane render`: Mailward's mail probes.\n/^mailward-probe@[^@]+$/ {m}\n"
-                ),
-                secret: false,
+                path: "postfix/sql-probe.cf",
+                text: map(&format!(
+                    "SELECT '{m}' FROM mail_domains WHERE domain = '%d' AND '%u' = 'mailward-probe'"
+                )),
+                secret: true,
             });
-            format!("regexp:{}, ", p("postfix/probe.regexp"))
+            format!("{ty}:{}, ", p("postfix/sql-probe.cf"))
         }
         None => String::new(),
     };

@@ -1134,7 +1134,8 @@ async fn probing(
         outbound_to: "return@outside.example".into(),
         sending_ip: "127.0.0.1".into(),
         helo: "mail.localhost".into(),
-        wait_seconds: 30,
+        // A failing authentication is final only at the deadline (resolver caches).
+        wait_seconds: 12,
     });
     cfg.validate().unwrap();
     let mut st = app.state.clone();

@@ -190,6 +190,13 @@ impl ProbeConfig {
                         && !a.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
                 })
         };
+        if self
+            .outbound_to
+            .to_ascii_lowercase()
+            .starts_with("mailward-probe@")
+        {
+            return Err("probe.outbound_to must be an address elsewhere, not a mailward-probe@ one (that one never leaves the mail plane)".into());
+        }
         if !addr(&self.outbound_to) {
             return Err(format!(
                 "probe.outbound_to must be one mail address (got {:?})",

@@ -695,7 +695,7 @@ async fn step(st: &AppState, change_id: &str) -> AppResult<Step> {
                             }
                         }
                         p.probes = Some(sent);
-                        p.deadline = Some(now + cfg.wait_seconds);
+                        p.deadline = Some(st.clock.now() + cfg.wait_seconds);
                         let mut c = st.db.pool().acquire().await?;
                         store::set_plan_probes(&mut c, &g, &p, now).await?;
                         return Ok(Step::Wait);

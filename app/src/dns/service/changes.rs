@@ -1287,7 +1287,7 @@ pub async fn verify_job(st: &AppState, job_id: &str, worker: &str) -> AppResult<
                 Some(skip) => checks.push(skip),
                 None => {
                     checks.extend(probe::send(cfg, &d.name, &x.change_id, now).await);
-                    x.deadline = Some(now + cfg.wait_seconds);
+                    x.deadline = Some(st.clock.now() + cfg.wait_seconds);
                 }
             }
         }

@@ -143,90 +143,93 @@ fn said(e: crate::core::AppError) -> String {
 }
 
 /// Sends both probes for `domain`. The checks they start: awaited (`ok` None, with the
-/// Message-ID to look for), or failed at once when a server refused the message.
+/// Message-ID to look for), failed when a server refused the message for good, or — a
+/// connection that failed, a 4xx — open without a Message-ID, sent again at the next look.
 pub async fn send(cfg: &ProbeConfig, domain: &str, change: &str, now: i64) -> Vec<DnsCheck> {
-    let token = new_id("prb");
+    vec![
+        send_one(cfg, domain, INBOUND, change, now).await,
+        send_one(cfg, domain, OUTBOUND, change, now).await,
+        check(
+            AUTH,
+            None,
+            "checked when the outbound probe is back".into(),
+            now,
+            None,
+        ),
+    ]
+}
+
+/// One probe: `INBOUND` from outside (the null sender) to the domain's probe address on
+/// port 25, or `OUTBOUND` from that address through submission, out and back.
+async fn send_one(cfg: &ProbeConfig, domain: &str, way: &str, change: &str, now: i64) -> DnsCheck {
     let addr = format!("{LOCAL}@{domain}");
-    let body = |way: &str| {
-        format!(
-            "Mailward checks that mail {way} {domain} after a DNS change ({change}).\r\n\
-             This message is read and removed by Mailward; nothing to do.\r\n"
+    let inbound = way == INBOUND;
+    let id = format!(
+        "{}.{}@{domain}",
+        new_id("prb"),
+        if inbound { "in" } else { "out" }
+    );
+    let (to, subject, verb) = if inbound {
+        (
+            addr.clone(),
+            format!("Mailward probe: mail to {domain}"),
+            "reaches",
+        )
+    } else {
+        (
+            cfg.outbound_to.clone(),
+            format!("Mailward probe: mail from {domain}"),
+            "leaves",
         )
     };
-    let mut out = Vec::new();
-    // Inbound: from outside (the null sender), to the domain's probe address on port 25.
-    let id_in = format!("{token}.in@{domain}");
-    let sent_in = match message(
-        &addr,
-        &addr,
-        &format!("Mailward probe: mail to {domain}"),
-        &id_in,
-        body("reaches"),
-    ) {
-        Ok(m) => inbound_mailer(cfg, &addr)
+    let body = format!(
+        "Mailward checks that mail {verb} {domain} after a DNS change{}.\r\n\
+         This message is read and removed by Mailward; nothing to do.\r\n",
+        if change.is_empty() {
+            String::new()
+        } else {
+            format!(" ({change})")
+        }
+    );
+    let sent = match message(&addr, &to, &subject, &id, body) {
+        Ok(m) if inbound => inbound_mailer(cfg, &addr)
             .send_raw(None, &addr, &m.formatted())
             .await
             .map_err(said),
-        Err(e) => Err(e),
-    };
-    out.push(match sent_in {
-        Ok(()) => check(
-            INBOUND,
-            None,
-            format!("sent to {addr} through {}; waiting for it", cfg.inbound),
-            now,
-            Some(id_in),
-        ),
-        Err(e) => check(
-            INBOUND,
-            Some(false),
-            format!("{} refused mail to {addr}: {e}", cfg.inbound),
-            now,
-            None,
-        ),
-    });
-    // Outbound: from the domain's probe address through submission, out and back.
-    let id_out = format!("{token}.out@{domain}");
-    let sent_out = match message(
-        &addr,
-        &cfg.outbound_to,
-        &format!("Mailward probe: mail from {domain}"),
-        &id_out,
-        body("leaves"),
-    ) {
         Ok(m) => Mailer::new(Some(cfg.submission.clone()))
-            .send_raw(Some(&addr), &cfg.outbound_to, &m.formatted())
+            .send_raw(Some(&addr), &to, &m.formatted())
             .await
             .map_err(said),
-        Err(e) => Err(e),
+        Err(e) => Err(format!("permanent error: {e}")),
     };
-    out.push(match sent_out {
+    let via = if inbound {
+        format!("to {addr} through {}", cfg.inbound)
+    } else {
+        format!("from {addr} to {to} through submission")
+    };
+    match sent {
         Ok(()) => check(
-            OUTBOUND,
+            way,
             None,
             format!(
-                "sent from {addr} to {} through submission; waiting for it to come back",
-                cfg.outbound_to
+                "sent {via}; waiting for it{}",
+                if inbound { "" } else { " to come back" }
             ),
             now,
-            Some(id_out),
+            Some(id),
         ),
+        // A refusal for good (5xx) fails; anything else is tried again.
+        Err(e) if e.contains("permanent error") => {
+            check(way, Some(false), format!("refused {via}: {e}"), now, None)
+        }
         Err(e) => check(
-            OUTBOUND,
-            Some(false),
-            format!("submission refused mail from {addr}: {e}"),
+            way,
+            None,
+            format!("not sent yet {via} ({e}); trying again"),
             now,
             None,
         ),
-    });
-    out.push(check(
-        AUTH,
-        None,
-        "checked when the outbound probe is back".into(),
-        now,
-        None,
-    ));
-    out
+    }
 }
 
 /// The Message-ID of a stored message (its header block only), without the angle brackets.
@@ -294,12 +297,24 @@ pub async fn look(
     deadline: i64,
     now: i64,
 ) {
+    let past = now >= deadline;
+    // Probes not sent yet (a connection or a 4xx failed): again, or failed past the deadline.
+    for c in checks.iter_mut() {
+        if c.ok.is_none() && c.probe.is_none() && (c.name == INBOUND || c.name == OUTBOUND) {
+            if past {
+                c.ok = Some(false);
+                c.detail = format!("never sent within {} s: {}", cfg.wait_seconds, c.detail);
+                c.at = now;
+            } else {
+                *c = send_one(cfg, domain, &c.name.clone(), "", now).await;
+            }
+        }
+    }
     let wanted: Vec<String> = checks.iter().filter_map(|c| c.probe.clone()).collect();
     let maildir = cfg.maildir.clone();
     let found = tokio::task::spawn_blocking(move || find(&maildir, &wanted))
         .await
         .unwrap_or_default();
-    let past = now >= deadline;
     let mut done_with: Vec<PathBuf> = Vec::new();
     let mut returned: Option<(String, Vec<u8>)> = None;
     for c in checks.iter_mut() {
@@ -347,7 +362,13 @@ pub async fn look(
     let settled = if let Some(a) = checks.iter_mut().find(|c| c.name == AUTH && c.ok.is_none()) {
         if let Some((_, raw)) = &returned {
             let (ok, detail) = authenticate(st, cfg, domain, raw).await;
-            a.ok = ok.or(past.then_some(false));
+            // A failure is final only at the deadline: the recursive resolver may still hold
+            // the record the change replaced until its TTL runs out.
+            a.ok = match ok {
+                Some(true) => Some(true),
+                _ if past => Some(false),
+                _ => None,
+            };
             a.detail = detail;
             a.at = now;
         } else if outbound_failed {
@@ -490,7 +511,17 @@ async fn authenticate(
     };
     let passed_something = dmarc.result() == DmarcResult::Pass
         || spf.result() == SpfResult::Pass
-        || dkim.iter().any(|d| d.result() == &DkimResult::Pass);
+        || dkim.iter().any(|d| {
+            // Only a signature of the domain itself (or its parent or a subdomain) vouches
+            // for it, not a forwarder's own.
+            let aligned = d.signature().is_some_and(|sig| {
+                let sd = sig.d.to_ascii_lowercase();
+                sd == domain
+                    || domain.ends_with(&format!(".{sd}"))
+                    || sd.ends_with(&format!(".{domain}"))
+            });
+            aligned && d.result() == &DkimResult::Pass
+        });
     let detail = format!("{dkim_text}; {spf_text}; {dmarc_text}");
     if bad {
         (Some(false), detail)
