@@ -552,6 +552,14 @@ fn render_refuses_what_cannot_work() {
             ["--postmaster", "nobody"],
             "--postmaster nobody: give one mail address",
         ),
+        (
+            ["--probe-mailbox", "x'; DROP TABLE domains; --@a.example"],
+            "give one mailbox address",
+        ),
+        (
+            ["--probe-mailbox", "mailward-probe@ops.example"],
+            "not a mailward-probe@ one",
+        ),
         // The policy token is made by `serve` (as the user it runs as), never by render.
         (
             ["--auth-policy", "http://127.0.0.1:8080"],

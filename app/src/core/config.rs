@@ -708,6 +708,92 @@ mod smtp_tests {
     }
 
     #[test]
+    fn probe_settings_are_checked() {
+        let good = || super::ProbeConfig {
+            inbound: "127.0.0.1:25".into(),
+            submission: SmtpConfig {
+                username: Some("probe@ops.example".into()),
+                password: Some("pw".into()),
+                tls: Some("starttls".into()),
+                ..smtp("127.0.0.1", 587)
+            },
+            maildir: "/var/mail/probe/Maildir".into(),
+            outbound_to: "back@elsewhere.example".into(),
+            sending_ip: "203.0.113.25".into(),
+            helo: "mail.example.net".into(),
+            wait_seconds: 300,
+        };
+        assert_eq!(good().validate(), Ok(()));
+        let cases: Vec<(super::ProbeConfig, &str)> = vec![
+            (
+                super::ProbeConfig {
+                    inbound: "mail.example.net".into(),
+                    ..good()
+                },
+                "probe.inbound",
+            ),
+            (
+                super::ProbeConfig {
+                    maildir: " ".into(),
+                    ..good()
+                },
+                "probe.maildir",
+            ),
+            (
+                super::ProbeConfig {
+                    outbound_to: "not an address".into(),
+                    ..good()
+                },
+                "probe.outbound_to",
+            ),
+            (
+                super::ProbeConfig {
+                    outbound_to: "mailward-probe@ops.example".into(),
+                    ..good()
+                },
+                "not a mailward-probe@",
+            ),
+            (
+                super::ProbeConfig {
+                    sending_ip: "mail".into(),
+                    ..good()
+                },
+                "probe.sending_ip",
+            ),
+            (
+                super::ProbeConfig {
+                    helo: "a b".into(),
+                    ..good()
+                },
+                "probe.helo",
+            ),
+            (
+                super::ProbeConfig {
+                    wait_seconds: 5,
+                    ..good()
+                },
+                "wait_seconds",
+            ),
+            (
+                super::ProbeConfig {
+                    submission: SmtpConfig {
+                        username: None,
+                        password: None,
+                        ..good().submission
+                    },
+                    ..good()
+                },
+                "username and password",
+            ),
+        ];
+        for (c, says) in cases {
+            let e = c.validate().unwrap_err();
+            assert!(e.contains(says), "{says}: {e}");
+            assert!(!e.contains("pw\""), "never the password: {e}");
+        }
+    }
+
+    #[test]
     fn validation_names_the_setting_and_never_the_password() {
         let secret = "hunter2-do-not-print";
         let ok = smtp("127.0.0.1", 25);
