@@ -182,14 +182,6 @@ impl ProbeConfig {
         if self.maildir.trim().is_empty() {
             return Err("probe.maildir must be the probe mailbox's Maildir".into());
         }
-        let addr = |a: &str| {
-            a.len() <= 254
-                && a.split_once('@').is_some_and(|(l, d)| {
-                    !l.is_empty()
-                        && d.contains('.')
-                        && !a.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
-                })
-        };
         if self
             .outbound_to
             .to_ascii_lowercase()
@@ -197,7 +189,7 @@ impl ProbeConfig {
         {
             return Err("probe.outbound_to must be an address elsewhere, not a mailward-probe@ one (that one never leaves the mail plane)".into());
         }
-        if !addr(&self.outbound_to) {
+        if crate::types::EmailAddress::parse(&self.outbound_to).is_err() {
             return Err(format!(
                 "probe.outbound_to must be one mail address (got {:?})",
                 self.outbound_to
