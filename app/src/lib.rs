@@ -64,6 +64,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login/verify") view=auth::pages::VerifyPage ssr=ssr.clone()/>
                 <Route path=path!("/invite/:token") view=auth::pages::InvitePage ssr=ssr.clone()/>
                 <Route path=path!("/welcome/recovery-codes") view=auth::pages::RecoveryCodesPage ssr=ssr.clone()/>
+                <Route path=path!("/account") view=auth::pages::AccountPage ssr=ssr.clone()/>
                 <Route path=path!("/account/sessions") view=auth::pages::SessionsPage ssr=ssr.clone()/>
                 <Route path=path!("/account/tokens") view=auth::pages::TokensPage ssr=ssr.clone()/>
                 <Route path=path!("/operators") view=auth::pages::OperatorsPage ssr=ssr.clone()/>

@@ -45,6 +45,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Owners' break-glass, on the server only.
+    #[command(subcommand)]
+    Owner(OwnerCmd),
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -112,6 +115,18 @@ pub enum TokenCmd {
         /// Days until it expires (1–365).
         #[arg(long, default_value_t = 30)]
         days: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OwnerCmd {
+    /// Print a one-time link that gives an existing owner's account a new password,
+    /// authenticator and recovery codes (for an owner who lost both password and codes).
+    /// The old ones stop working when it is used; it is audited with the host user.
+    Recover {
+        /// The owner's email address.
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -422,6 +437,21 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
                 Err(e) => fail(&e.user_message()),
             }
         }
+        Command::Owner(OwnerCmd::Recover { email }) => {
+            let host_user = host_user();
+            match app::auth::service::owner_recovery_link(&state, &email, &host_user).await {
+                Ok(link) => {
+                    eprintln!(
+                        "A one-time recovery link for {email} (recorded in the audit log as run by {host_user}). \
+                         It works once, until it expires in {} hours; it is shown only now:",
+                        state.config.invite_ttl_hours
+                    );
+                    println!("{link}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.user_message()),
+            }
+        }
         Command::Milter { listen } => match crate::milter::run(state, &listen).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
@@ -616,4 +646,22 @@ async fn import(
         )),
         Err(e) => fail(&e.user_message()),
     }
+}
+
+/// Who ran a command on this host: the user behind sudo if any, else the login name, with
+/// the numeric uid (what the audit log records for break-glass commands).
+fn host_user() -> String {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .unwrap_or_else(|| "?".into());
+    let name = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into());
+    format!("{name} (uid {uid})")
 }

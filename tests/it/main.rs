@@ -17,6 +17,7 @@ mod overview;
 mod ownership;
 mod package;
 mod parsers;
+mod people;
 mod render;
 mod roles;
 mod routing;

@@ -510,6 +510,32 @@ fn table() -> Vec<Row> {
             OWNER,
             None,
         ),
+        // People: an operator's account by owners; a tenant's people by owners and operators
+        // (who invite them). Probes stop at "active already" / "disabled already".
+        row(
+            "/people/{id}/enable",
+            Form,
+            "/people/{op}/enable",
+            "",
+            OWNER,
+            None,
+        ),
+        row(
+            "/people/{id}/enable",
+            Form,
+            "/people/{pa}/enable",
+            "",
+            PLATFORM,
+            Some(HIDDEN),
+        ),
+        row(
+            "/people/{id}/disable",
+            Form,
+            "/people/{pd}/disable",
+            "",
+            PLATFORM,
+            Some(HIDDEN),
+        ),
         row(
             "/plans",
             Form,
@@ -543,6 +569,13 @@ fn table() -> Vec<Row> {
             None,
         ),
         row("/account/tokens/{id}/revoke", Public, "", "", ALL, None),
+        row("/account", Public, "", "", ALL, None),
+        row("get_account", Public, "", "", ALL, None),
+        row("/account/password", Public, "", "", ALL, None),
+        row("/account/recovery-codes/new", Public, "", "", ALL, None),
+        row("/account/totp/start", Public, "", "", ALL, None),
+        row("/account/totp/finish", Public, "", "", ALL, None),
+        row("/account/totp/cancel", Public, "", "", ALL, None),
         row("/account/sessions/revoke", Public, "", "", ALL, None),
         row("/account/sessions/revoke-all", Public, "", "", ALL, None),
         row("/account/recovery-codes.txt", Public, "", "", ALL, None),
@@ -1146,6 +1179,39 @@ fn table() -> Vec<Row> {
             None,
         ),
         row("/api/v1/openapi.json", Public, "", "", ALL, None),
+        row("/api/v1/people", Get, "/api/v1/people", "", PLATFORM, None),
+        row(
+            "/api/v1/people",
+            Get,
+            "/api/v1/people?tenant={t}",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/people/{id}/enable",
+            Post,
+            "/api/v1/people/{op}/enable",
+            "",
+            OWNER,
+            None,
+        ),
+        row(
+            "/api/v1/people/{id}/enable",
+            Post,
+            "/api/v1/people/{pa}/enable",
+            "",
+            PLATFORM,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/people/{id}/disable",
+            Post,
+            "/api/v1/people/{pd}/disable",
+            "",
+            PLATFORM,
+            Some([A, A, N, F]),
+        ),
         row("/api/v1/plans", Get, "/api/v1/plans", "", NOT_VIEWER, None),
         row(
             "/api/v1/plans",
@@ -1831,6 +1897,9 @@ struct Vars {
     invite: String,
     mailbox: String,
     change: String,
+    /// An active client viewer of the tenant, and a disabled one.
+    active_person: String,
+    disabled_person: String,
 }
 
 impl World {
@@ -1842,6 +1911,8 @@ impl World {
             .replace("{inv}", &v.invite)
             .replace("{mb}", &v.mailbox)
             .replace("{cr}", &v.change)
+            .replace("{pa}", &v.active_person)
+            .replace("{pd}", &v.disabled_person)
             .replace("{opinv}", &self.opinv)
             .replace("{op}", &self.op_id)
     }
@@ -1906,7 +1977,7 @@ async fn world(b: Backend) -> World {
     let app = TestApp::start(b).await;
     let owner = app.setup_owner().await;
     let sys = Actor::system("test");
-    let mut vars = vec![];
+    let mut vars: Vec<Vars> = vec![];
     for (name, plan, domain) in [
         ("Acme", "plan_starter", "acme.example"),
         ("Globex", "plan_pro", "globex.example"),
@@ -1939,6 +2010,8 @@ async fn world(b: Backend) -> World {
             domain_id: d.id,
             domain_name: d.name,
             invite,
+            active_person: String::new(),
+            disabled_person: String::new(),
         });
     }
     let operator = app
@@ -1986,6 +2059,43 @@ async fn world(b: Backend) -> World {
             .unwrap()
             .id
     };
+    // For the people probes: an active client viewer and a disabled one in each tenant
+    // (Carl is Acme's active one).
+    let id_of = |email: &'static str| {
+        let db = app.state.db.clone();
+        async move {
+            app::auth::store::user_by_email(&db, email)
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+        }
+    };
+    vars[0].active_person = id_of("carl@acme.example").await;
+    for (i, email, slug, active) in [
+        (0, "dora@acme.example", "acme", false),
+        (1, "gina@globex.example", "globex", true),
+        (1, "gus@globex.example", "globex", false),
+    ] {
+        app.invite_through(
+            &owner,
+            &format!("/tenants/{slug}/people"),
+            &[("email", email), ("role", "client_viewer")],
+            &format!("/tenants/{slug}"),
+            email,
+            "Probe",
+        )
+        .await;
+        let id = id_of(email).await;
+        if active {
+            vars[i].active_person = id;
+        } else {
+            app::auth::service::disable_person(&app.state, &sys, &id)
+                .await
+                .unwrap();
+            vars[i].disabled_person = id;
+        }
+    }
     let people = [owner, operator, admin.unwrap(), viewer.unwrap()];
     let mut tokens: [Option<String>; 4] = Default::default();
     let emails = [

@@ -84,7 +84,7 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Mailward API", version = "1", description = "Control plane for multi-domain email hosting. Authenticate with `Authorization: Bearer <token>`; tokens are created in the console or with `mailward token create`."),
-    paths(identity::me, audit::audit, tenancy::list_plans, tenancy::create_plan, tenancy::update_plan,
+    paths(identity::me, identity::list_people, identity::disable_person, identity::enable_person, audit::audit, tenancy::list_plans, tenancy::create_plan, tenancy::update_plan,
         tenancy::list_tenants, tenancy::create_tenant, tenancy::get_tenant, tenancy::update_tenant, tenancy::add_domain,
         tenancy::list_domains, tenancy::get_domain, tenancy::update_domain, tenancy::delete_domain,
         mailboxes::list_mailboxes, mailboxes::offboard_many,
@@ -113,7 +113,7 @@ impl utoipa::Modify for BearerScheme {
         mailboxes::list_identities, mailboxes::add_identity, mailboxes::remove_identity,
         crate::domain_control::rest::get_control, crate::domain_control::rest::put_control,
         crate::domain_control::rest::review, crate::domain_control::rest::rdap, crate::domain_control::rest::summary),
-    components(schemas(identity::Me, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
+    components(schemas(identity::Me, identity::Person, crate::auth::service::StatusChange, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
         crate::tenancy::Domain, crate::tenancy::service::NewTenant,
         tenancy::TenantDetail, tenancy::TenantUpdate, tenancy::NewDomain, tenancy::DomainUpdate,

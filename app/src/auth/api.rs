@@ -66,6 +66,67 @@ pub async fn get_fresh_recovery_codes() -> Result<PageData<Vec<String>>, ServerF
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct AccountPage {
+    pub email: String,
+    pub display_name: String,
+    pub role: crate::types::Role,
+    pub recovery_codes_left: i64,
+    pub live_sessions: usize,
+    /// A new authenticator waiting for its first code (step 2 of changing it).
+    pub totp_change: Option<super::TotpEnrolment>,
+    /// Recovery codes just made, shown until the person says they saved them.
+    pub fresh_codes: Option<Vec<String>>,
+    pub mail_configured: bool,
+}
+
+/// The signed-in operator's own account: password, recovery codes, authenticator.
+#[server(prefix = "/_sf")]
+pub async fn get_account() -> Result<PageData<AccountPage>, ServerFnError> {
+    use super::service;
+    crate::ssr::page(|c| async move {
+        let actor = c.actor();
+        let user = c
+            .user
+            .0
+            .clone()
+            .ok_or_else(|| crate::core::AppError::Unauthorized("sign in first".into()))?;
+        let left = service::recovery_codes_left(&c.st, &actor).await?;
+        let live_sessions = service::sessions(&c.st, &actor, None).await?.len();
+        let change = c
+            .session
+            .get::<service::TotpChange>(super::sessions::TOTP_CHANGE)
+            .await
+            .ok()
+            .flatten()
+            .filter(|t| {
+                t.user_id == user.id
+                    && c.st.clock.now() - t.started_at <= service::TOTP_CHANGE_TTL_SECS
+            });
+        let totp_change = match change {
+            Some(t) => Some(service::totp_enrolment(&t, &user.email)?),
+            None => None,
+        };
+        let fresh_codes = c
+            .session
+            .get::<Vec<String>>(super::sessions::FRESH_RECOVERY_CODES)
+            .await
+            .ok()
+            .flatten();
+        Ok(AccountPage {
+            email: user.email,
+            display_name: user.display_name,
+            role: user.role,
+            recovery_codes_left: left,
+            live_sessions,
+            totp_change,
+            fresh_codes,
+            mail_configured: c.st.mailer.is_configured(),
+        })
+    })
+    .await
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct SessionsPage {
     pub now: i64,
     pub sessions: Vec<SessionView>,
@@ -109,6 +170,8 @@ pub async fn get_tokens() -> Result<PageData<TokensPage>, ServerFnError> {
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct OperatorsPage {
     pub now: i64,
+    /// The signed-in person (no disable button on their own row).
+    pub me: String,
     pub can_invite: bool,
     pub mail_configured: bool,
     pub users: Vec<OperatorView>,
@@ -127,6 +190,7 @@ pub async fn get_operators() -> Result<PageData<OperatorsPage>, ServerFnError> {
         let fresh = take_fresh(&c).await;
         Ok(OperatorsPage {
             now: c.st.clock.now(),
+            me: actor.user_id.clone().unwrap_or_default(),
             can_invite: decide(&actor, Action::ManageOperators),
             mail_configured: c.st.mailer.is_configured(),
             tenants: if decide(&actor, Action::ManageOperators) {

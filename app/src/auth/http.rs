@@ -30,6 +30,13 @@ pub fn routes() -> Router<AppState> {
         .route("/account/sessions/revoke-all", post(revoke_all))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
+        .route("/account/password", post(change_password))
+        .route("/account/recovery-codes/new", post(new_recovery_codes))
+        .route("/account/totp/start", post(start_totp_change))
+        .route("/account/totp/finish", post(finish_totp_change))
+        .route("/account/totp/cancel", post(cancel_totp_change))
+        .route("/people/{id}/disable", post(disable_person))
+        .route("/people/{id}/enable", post(enable_person))
         .route("/operators/invite", post(invite_operator))
         .route("/operators/{id}/tenants", post(operator_tenants))
         .route("/operators/invites/{id}/reveal", post(reveal_invite))
@@ -136,6 +143,7 @@ pub async fn session_user(
 struct PasswordForm {
     #[serde(default)]
     email: Option<String>,
+    #[serde(default)]
     display_name: String,
     password: String,
     confirm: String,
@@ -255,10 +263,20 @@ async fn recovery_codes_txt(session: Session, Extension(user): Extension<SignedI
     }
 }
 
-async fn recovery_codes_ack(session: Session) -> Response {
+#[derive(Deserialize)]
+struct AckForm {
+    /// `account` when the codes were renewed on the account page (not at onboarding).
+    #[serde(default)]
+    from: Option<String>,
+}
+
+async fn recovery_codes_ack(session: Session, Form(f): Form<AckForm>) -> Response {
     let _ = session
         .remove::<Vec<String>>(keys::FRESH_RECOVERY_CODES)
         .await;
+    if f.from.as_deref() == Some("account") {
+        return done(&session, "/account", "Your new recovery codes are in use.").await;
+    }
     done(&session, "/", "You are all set. Welcome to Mailward.").await
 }
 
@@ -484,4 +502,138 @@ async fn operator_tenants(
     let r = service::set_operator_tenants(&c.st, &c.actor(), &id, listed.then_some(ids)).await;
     c.answer(r, "/operators", "Tenant scope saved.", "/operators")
         .await
+}
+
+// ---------- one's own account ----------
+
+/// This browser's session handle (its other sessions end on a password or factor change).
+fn own_handle(c: &Caller) -> Option<String> {
+    c.session.id().map(|id| keys::handle_of(&id))
+}
+
+#[derive(Deserialize)]
+struct PasswordChangeForm {
+    current: String,
+    password: String,
+    confirm: String,
+}
+
+async fn change_password(c: Caller, Form(f): Form<PasswordChangeForm>) -> Response {
+    let keep = own_handle(&c);
+    let r = service::change_password(
+        &c.st,
+        &c.actor(),
+        keep.as_deref(),
+        &f.current,
+        &f.password,
+        &f.confirm,
+    )
+    .await;
+    let msg = match &r {
+        Ok(0) => "Password changed.".to_string(),
+        Ok(n) => format!("Password changed. {n} other session(s) were signed out."),
+        Err(_) => String::new(),
+    };
+    c.answer(r, "/account", &msg, "/account").await
+}
+
+async fn new_recovery_codes(c: Caller, Form(f): Form<CodeForm>) -> Response {
+    match service::new_recovery_codes(&c.st, &c.actor(), &f.code).await {
+        Ok(codes) => {
+            // Shown on the account page until the person says they saved them.
+            let _ = c.session.insert(keys::FRESH_RECOVERY_CODES, codes).await;
+            Redirect::to("/account").into_response()
+        }
+        Err(e) => failed(&c.session, "/account", e).await,
+    }
+}
+
+async fn start_totp_change(c: Caller, Form(f): Form<CodeForm>) -> Response {
+    match service::start_totp_change(&c.st, &c.actor(), &f.code).await {
+        Ok(change) => {
+            let _ = c.session.insert(keys::TOTP_CHANGE, change).await;
+            Redirect::to("/account").into_response()
+        }
+        Err(e) => failed(&c.session, "/account", e).await,
+    }
+}
+
+async fn finish_totp_change(c: Caller, Form(f): Form<CodeForm>) -> Response {
+    let Ok(Some(change)) = c
+        .session
+        .get::<service::TotpChange>(keys::TOTP_CHANGE)
+        .await
+    else {
+        let e = AppError::invalid("Start the change with your current authenticator code first.");
+        return failed(&c.session, "/account", e).await;
+    };
+    let keep = own_handle(&c);
+    let r = service::finish_totp_change(&c.st, &c.actor(), keep.as_deref(), &change, &f.code).await;
+    if r.is_ok() {
+        let _ = c
+            .session
+            .remove::<service::TotpChange>(keys::TOTP_CHANGE)
+            .await;
+    }
+    let msg = match &r {
+        Ok(0) => "New authenticator set up. The old one no longer works.".to_string(),
+        Ok(n) => format!(
+            "New authenticator set up. The old one no longer works; {n} other session(s) were signed out."
+        ),
+        Err(_) => String::new(),
+    };
+    c.answer(r, "/account", &msg, "/account").await
+}
+
+async fn cancel_totp_change(c: Caller) -> Response {
+    let _ = c
+        .session
+        .remove::<service::TotpChange>(keys::TOTP_CHANGE)
+        .await;
+    done(
+        &c.session,
+        "/account",
+        "Nothing changed: your authenticator stays as it was.",
+    )
+    .await
+}
+
+// ---------- other people's accounts ----------
+
+#[derive(Deserialize)]
+struct BackForm {
+    /// Where the form was (the operators page or a tenant's page).
+    #[serde(default)]
+    back: Option<String>,
+}
+
+fn back_to(f: &BackForm) -> String {
+    // Only a local path: never an open redirect.
+    match f.back.as_deref() {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        _ => "/operators".to_string(),
+    }
+}
+
+async fn disable_person(c: Caller, Path(id): Path<String>, Form(f): Form<BackForm>) -> Response {
+    let back = back_to(&f);
+    let r = service::disable_person(&c.st, &c.actor(), &id).await;
+    let msg = match &r {
+        Ok(s) => format!(
+            "{} is disabled: {} session(s) ended and {} API token(s) revoked.",
+            s.email, s.sessions_ended, s.tokens_revoked
+        ),
+        Err(_) => String::new(),
+    };
+    c.answer(r, &back, &msg, &back).await
+}
+
+async fn enable_person(c: Caller, Path(id): Path<String>, Form(f): Form<BackForm>) -> Response {
+    let back = back_to(&f);
+    let r = service::enable_person(&c.st, &c.actor(), &id).await;
+    let msg = match &r {
+        Ok(s) => format!("{} can sign in again.", s.email),
+        Err(_) => String::new(),
+    };
+    c.answer(r, &back, &msg, &back).await
 }

@@ -72,6 +72,9 @@ pub struct InviteView {
     pub expires_at: i64,
     /// The first owner's setup link (no inviter).
     pub is_setup: bool,
+    /// A link that gives an existing account a new password and authenticator.
+    #[serde(default)]
+    pub recovering: bool,
     /// Step 2 of 3: password chosen, the authenticator is to be enrolled.
     pub totp: Option<TotpEnrolment>,
 }

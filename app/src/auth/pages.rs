@@ -69,7 +69,9 @@ pub fn InvitePage() -> impl IntoView {
             let t = token();
             match inv.totp.clone() {
                 None => view! { <PasswordStep token=t inv=inv/> }.into_any(),
-                Some(totp) => view! { <TotpStep token=t totp=totp/> }.into_any(),
+                Some(totp) => {
+                    view! { <TotpStep token=t totp=totp recovering=inv.recovering/> }.into_any()
+                }
             }
         },
     )
@@ -96,8 +98,11 @@ fn Steps(current: u8) -> impl IntoView {
 
 #[component]
 fn PasswordStep(token: String, inv: super::InviteView) -> impl IntoView {
+    let recovering = inv.recovering;
     let intro = if inv.is_setup {
         "This one-time link creates the first owner account of this Mailward installation."
+    } else if recovering {
+        "This one-time link, issued on the server, gives your account a new password, authenticator and recovery codes. The old ones stop working and every session of the account ends."
     } else {
         "You were invited to operate Mailward. Choose a password only you know."
     };
@@ -120,10 +125,12 @@ fn PasswordStep(token: String, inv: super::InviteView) -> impl IntoView {
                     </div>
                 }.into_any(),
             }}
-            <div>
-                <label class="label" for="display_name">"Your name"</label>
-                <input class="input" id="display_name" name="display_name" type="text" autocomplete="name" required maxlength="100"/>
-            </div>
+            {(!recovering).then(|| view! {
+                <div>
+                    <label class="label" for="display_name">"Your name"</label>
+                    <input class="input" id="display_name" name="display_name" type="text" autocomplete="name" required maxlength="100"/>
+                </div>
+            })}
             <div>
                 <label class="label" for="password">"Password"</label>
                 <input class="input" id="password" name="password" type="password" autocomplete="new-password" required minlength="12"/>
@@ -139,7 +146,7 @@ fn PasswordStep(token: String, inv: super::InviteView) -> impl IntoView {
 }
 
 #[component]
-fn TotpStep(token: String, totp: super::TotpEnrolment) -> impl IntoView {
+fn TotpStep(token: String, totp: super::TotpEnrolment, recovering: bool) -> impl IntoView {
     view! {
         <Steps current=2/>
         <p class="text-sm text-zinc-600">"Scan this code with your authenticator app (1Password, Aegis, Google Authenticator…), then enter the 6-digit code it shows."</p>
@@ -154,7 +161,7 @@ fn TotpStep(token: String, totp: super::TotpEnrolment) -> impl IntoView {
                 <input class="input font-mono tracking-widest" id="code" name="code" type="text" inputmode="numeric"
                     autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required autofocus/>
             </div>
-            <button class="btn btn-primary w-full" type="submit">"Confirm and create account"</button>
+            <button class="btn btn-primary w-full" type="submit">{if recovering { "Confirm and recover the account" } else { "Confirm and create account" }}</button>
         </form>
         <form method="post" action=format!("/invite/{token}/restart") class="mt-3 text-center">
             <button class="link text-sm" type="submit">"Choose a different password"</button>
@@ -181,6 +188,142 @@ pub fn RecoveryCodesPage() -> impl IntoView {
                 <form method="post" action="/account/recovery-codes/ack" class="mt-3">
                     <button class="btn btn-primary w-full" type="submit">"I have saved them — continue"</button>
                 </form>
+            }
+        },
+    )
+}
+
+/// An authenticator code field (6 digits, spaces allowed).
+#[component]
+fn CodeField(
+    #[prop(into)] id: String,
+    #[prop(into)] label: String,
+    /// Also takes a recovery code (for someone whose authenticator is gone).
+    #[prop(optional)]
+    recovery: bool,
+) -> impl IntoView {
+    if recovery {
+        view! {
+            <div>
+                <label class="label" for=id.clone()>{label}</label>
+                <input class="input font-mono w-56" id=id name="code" type="text"
+                    autocomplete="one-time-code" spellcheck="false" autocapitalize="off" required maxlength="32"/>
+                <p class="hint">"Your authenticator's 6-digit code, or one of your recovery codes."</p>
+            </div>
+        }
+        .into_any()
+    } else {
+        view! {
+            <div>
+                <label class="label" for=id.clone()>{label}</label>
+                <input class="input font-mono tracking-widest w-40" id=id name="code" type="text" inputmode="numeric"
+                    autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required/>
+            </div>
+        }
+        .into_any()
+    }
+}
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_account());
+    signed_in_page(
+        "Your account",
+        Some("Your account"),
+        "Your password, authenticator and recovery codes. Each change asks for a current factor again and is recorded in the audit log.",
+        data,
+        |p: AccountPage| {
+            let notice = if p.mail_configured {
+                format!("A notice goes to {} after each change.", p.email)
+            } else {
+                "Outgoing mail is not configured, so no notice is emailed; the audit log records each change.".to_string()
+            };
+            view! {
+                <section class="card p-5" data-testid="account-summary">
+                    <div class="flex flex-wrap items-baseline gap-x-6 gap-y-1">
+                        <h2 class="font-medium">{p.display_name.clone()}</h2>
+                        <span class="text-sm text-zinc-600">{p.email.clone()}</span>
+                        <Badge text=p.role.label() tone="blue"/>
+                    </div>
+                    <p class="hint mt-2">{notice}</p>
+                    <p class="text-sm mt-2">
+                        <a class="link" href="/account/sessions">{format!("{} signed-in session(s)", p.live_sessions)}</a>
+                        {(p.role != Role::ClientViewer).then(|| view! { " · " <a class="link" href="/account/tokens">"API tokens"</a> })}
+                    </p>
+                </section>
+                {p.fresh_codes.clone().map(|codes| view! {
+                    <section class="rounded-lg border border-amber-300 bg-amber-50 p-5" role="status">
+                        <h2 class="font-medium text-amber-900">"Your new recovery codes"</h2>
+                        <p class="text-sm text-amber-900">"Each works once in place of your authenticator code. The old ones no longer work. Save these now: they are not shown again once you leave."</p>
+                        <ul class="mt-3 grid grid-cols-2 sm:grid-cols-5 gap-2 font-mono text-sm" data-testid="recovery-codes">
+                            {codes.into_iter().map(|c| view! { <li class="rounded bg-white px-2 py-1 text-center">{c}</li> }).collect_view()}
+                        </ul>
+                        <div class="mt-3 flex flex-wrap gap-3">
+                            <a class="btn btn-secondary" href="/account/recovery-codes.txt" download="mailward-recovery-codes.txt">"Download as a text file"</a>
+                            <form method="post" action="/account/recovery-codes/ack">
+                                <input type="hidden" name="from" value="account"/>
+                                <button class="btn btn-primary" type="submit">"I have saved them"</button>
+                            </form>
+                        </div>
+                    </section>
+                })}
+                <section class="card p-5">
+                    <h2 class="font-medium">"Password"</h2>
+                    <p class="hint">"Your other sessions are signed out; this one stays."</p>
+                    <form method="post" action="/account/password" class="mt-3 grid gap-4 sm:grid-cols-3 items-end">
+                        <div>
+                            <label class="label" for="current">"Current password"</label>
+                            <input class="input" id="current" name="current" type="password" autocomplete="current-password" required/>
+                        </div>
+                        <div>
+                            <label class="label" for="password">"New password"</label>
+                            <input class="input" id="password" name="password" type="password" autocomplete="new-password" required minlength="12"/>
+                        </div>
+                        <div>
+                            <label class="label" for="confirm">"Repeat the new password"</label>
+                            <input class="input" id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="12"/>
+                        </div>
+                        <p class="hint sm:col-span-3">"At least 12 characters, not containing your address. A phrase of several words works well."</p>
+                        <div class="sm:col-span-3"><button class="btn btn-primary" type="submit">"Change password"</button></div>
+                    </form>
+                </section>
+                <section class="card p-5" data-testid="authenticator">
+                    <h2 class="font-medium">"Authenticator"</h2>
+                    {match p.totp_change.clone() {
+                        None => view! {
+                            <p class="hint">"A new phone, or the old one lost? Confirm with your current authenticator code (or a recovery code), then scan the new code. Until you confirm the new one, the old one keeps working."</p>
+                            <form method="post" action="/account/totp/start" class="mt-3 flex flex-wrap gap-3 items-end">
+                                <CodeField id="totp-current" label="Current code" recovery=true/>
+                                <button class="btn btn-secondary" type="submit">"Set up a new authenticator"</button>
+                            </form>
+                        }.into_any(),
+                        Some(t) => view! {
+                            <p class="text-sm text-zinc-600">"Scan this code with the new authenticator app, then enter the code it shows. The old authenticator stops working and your other sessions are signed out."</p>
+                            <div class="mt-3 flex flex-wrap gap-6 items-start">
+                                <img src=t.qr_data_url.clone() alt="QR code for your new authenticator" width="180" height="180" class="rounded border border-zinc-200"/>
+                                <div class="space-y-3">
+                                    <p class="text-xs text-zinc-500">"Can't scan? Enter this secret by hand:"</p>
+                                    <p class="font-mono text-sm break-all select-all bg-zinc-100 rounded px-2 py-1" data-testid="totp-secret">{t.secret.clone()}</p>
+                                    <form method="post" action="/account/totp/finish" class="flex flex-wrap gap-3 items-end">
+                                        <CodeField id="totp-new" label="Code from the new authenticator"/>
+                                        <button class="btn btn-primary" type="submit">"Confirm the new authenticator"</button>
+                                    </form>
+                                    <form method="post" action="/account/totp/cancel">
+                                        <button class="link text-sm" type="submit">"Cancel: keep the old one"</button>
+                                    </form>
+                                </div>
+                            </div>
+                        }.into_any(),
+                    }}
+                </section>
+                <section class="card p-5">
+                    <h2 class="font-medium">"Recovery codes"</h2>
+                    <p class="hint" data-testid="codes-left">{format!("{} of 10 unused. New codes replace all of them.", p.recovery_codes_left)}</p>
+                    <form method="post" action="/account/recovery-codes/new" class="mt-3 flex flex-wrap gap-3 items-end">
+                        <CodeField id="codes-current" label="Current code" recovery=true/>
+                        <button class="btn btn-secondary" type="submit">"Make new recovery codes"</button>
+                    </form>
+                </section>
             }
         },
     )
@@ -320,6 +463,7 @@ pub fn OperatorsPage() -> impl IntoView {
                             let now = p.now;
                             let tenants = p.tenants.clone();
                             let can_scope = p.can_invite;
+                            let me = p.me.clone();
                             view! {
                                 {p.fresh.map(|f| view! { <SecretOnce secret=f/> })}
                                 {p.can_invite.then(|| view! {
@@ -337,7 +481,7 @@ pub fn OperatorsPage() -> impl IntoView {
                                 })}
                                 <div class="card overflow-hidden">
                                     <table class="table">
-                                        <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Tenants"</th><th>"Status"</th><th>"Since"</th></tr></thead>
+                                        <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Tenants"</th><th>"Status"</th><th>"Since"</th><th class="text-right">"Access"</th></tr></thead>
                                         <tbody>
                                             {p.users.into_iter().map(|u| {
                                                 let scope_names = u.tenant_ids.as_ref().map(|ids| {
@@ -349,6 +493,21 @@ pub fn OperatorsPage() -> impl IntoView {
                                                     _ => u.tenant.clone().unwrap_or_default(),
                                                 };
                                                 let editable = can_scope && u.role == Role::Operator;
+                                                let access = (can_scope && u.id != me).then(|| {
+                                                    if u.status == "active" {
+                                                        view! {
+                                                            <ConfirmButton action=format!("/people/{}/disable", u.id) label="Disable"
+                                                                question=format!("{} can no longer sign in; their sessions end and their API tokens are revoked at once.", u.email)
+                                                                hidden_name="back" hidden_value="/operators"/>
+                                                        }.into_any()
+                                                    } else {
+                                                        view! {
+                                                            <ConfirmButton action=format!("/people/{}/enable", u.id) label="Enable"
+                                                                question=format!("{} can sign in again with their own password and authenticator.", u.email)
+                                                                hidden_name="back" hidden_value="/operators"/>
+                                                        }.into_any()
+                                                    }
+                                                });
                                                 view! {
                                                 <tr>
                                                     <td class="font-medium">{u.display_name.clone()}</td>
@@ -360,6 +519,7 @@ pub fn OperatorsPage() -> impl IntoView {
                                                     </td>
                                                     <td><Badge text=u.status.clone() tone=if u.status == "active" { "green" } else { "gray" }/></td>
                                                     <td><Time at=u.created_at now=now/></td>
+                                                    <td class="text-right">{access}</td>
                                                 </tr>
                                             }}).collect_view()}
                                         </tbody>

@@ -24,6 +24,8 @@ pub const ONBOARDING: &str = "onboarding";
 pub const FLASH: &str = "flash";
 pub const FRESH_RECOVERY_CODES: &str = "fresh_recovery_codes";
 pub const FRESH_SECRET: &str = "fresh_secret";
+/// A new authenticator waiting for its first code (`service::TotpChange`).
+pub const TOTP_CHANGE: &str = "totp_change";
 /// When the session was last marked as seen; it is written back at most once a minute,
 /// which is also how its idle expiry slides forward.
 pub const SEEN_AT: &str = "seen_at";

@@ -351,11 +351,14 @@ pub struct InviteRecord {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The existing account this link recovers (`mailward owner recover`), if it is one.
+    pub recovers: Option<String>,
 }
 
 pub async fn invite_by_hash(db: &Db, token_hash: &str) -> AppResult<Option<InviteRecord>> {
     let r = sqlx::query(
-        "SELECT id, email, role, tenant_id, created_by, expires_at, used_at, revoked_at FROM invites WHERE token_hash = $1",
+        "SELECT id, email, role, tenant_id, created_by, expires_at, used_at, revoked_at, recovers \
+         FROM invites WHERE token_hash = $1",
     )
     .bind(token_hash.to_string())
     .fetch_optional(db.pool())
@@ -370,9 +373,48 @@ pub async fn invite_by_hash(db: &Db, token_hash: &str) -> AppResult<Option<Invit
             expires_at: r.try_get("expires_at")?,
             used_at: r.try_get("used_at")?,
             revoked_at: r.try_get("revoked_at")?,
+            recovers: r.try_get("recovers")?,
         })
     })
     .transpose()?)
+}
+
+/// A one-time link that gives an existing account a new password and authenticator (the
+/// server's break-glass, `mailward owner recover`); earlier open links for the same account
+/// are revoked, so only the newest works.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_recovery_invite(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    id: &str,
+    user: &UserRow,
+    token_hash: &str,
+    now: i64,
+    expires_at: i64,
+) -> AppResult<()> {
+    g.require(&[Action::ManageOperators])?;
+    sqlx::query(
+        "UPDATE invites SET revoked_at = $1 WHERE recovers = $2 AND used_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(user.id.clone())
+    .execute(&mut *c)
+    .await?;
+    sqlx::query(
+        "INSERT INTO invites (id, email, role, token_hash, created_by, created_at, expires_at, delivery, recovers) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,'cli',$8)",
+    )
+    .bind(id.to_string())
+    .bind(user.email.clone())
+    .bind(user.role.as_str())
+    .bind(token_hash.to_string())
+    .bind(g.actor.user_id.clone())
+    .bind(now)
+    .bind(expires_at)
+    .bind(user.id.clone())
+    .execute(c)
+    .await?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -438,7 +480,8 @@ pub async fn mark_invite_used(
 /// Revokes every open setup link (invites nobody created).
 pub async fn revoke_open_setup_links(c: &mut AnyConnection, now: i64) -> AppResult<u64> {
     let r = sqlx::query(
-        "UPDATE invites SET revoked_at = $1 WHERE created_by IS NULL AND used_at IS NULL AND revoked_at IS NULL",
+        "UPDATE invites SET revoked_at = $1 WHERE created_by IS NULL AND recovers IS NULL AND used_at IS NULL \
+         AND revoked_at IS NULL",
     )
     .bind(now)
     .execute(c)
@@ -735,6 +778,7 @@ pub async fn revoke_token(
 
 /// Disables a console account everywhere at once (offboarding the same person's mailbox):
 /// the account, its sessions and its API tokens. Returns how many tokens were revoked.
+/// Refused for the last active owner.
 pub async fn disable_everywhere(
     c: &mut AnyConnection,
     g: &Granted<'_>,
@@ -743,27 +787,13 @@ pub async fn disable_everywhere(
 ) -> AppResult<i64> {
     // Offboarding a mailbox disables the same person's console accounts.
     g.require(&[Action::ManageMailboxes, Action::ManageOperators])?;
-    sqlx::query("UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1")
-        .bind(user_id)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut *c)
-        .await?;
-    Ok(sqlx::query(
-        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(user_id)
-    .bind(now)
-    .execute(c)
-    .await?
-    .rows_affected() as i64)
+    disable_row(c, user_id, now).await?;
+    Ok(end_access(c, user_id, now).await?.1)
 }
 
 /// Incident response: ends a console account's sessions and API tokens at once, and with
-/// `disable` the account too. Returns (sessions ended, tokens revoked).
+/// `disable` the account too (never the last active owner). Returns (sessions ended, tokens
+/// revoked).
 pub async fn revoke_access(
     c: &mut AnyConnection,
     g: &Granted<'_>,
@@ -773,26 +803,224 @@ pub async fn revoke_access(
 ) -> AppResult<(i64, i64)> {
     g.require(&[Action::ManageIncidents])?;
     if disable {
-        sqlx::query("UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1")
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *c)
-            .await?;
+        disable_row(c, user_id, now).await?;
     }
+    end_access(c, user_id, now).await
+}
+
+/// Someone disables a person's account (owners and operators: `ManageOperators`; a tenant's
+/// admins and viewers: `InviteTenantUser` granted in a tenant the person belongs to). The
+/// sessions and API tokens end in the same transaction. `Ok(None)`: it was disabled already.
+pub async fn disable_user(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    user: &UserRow,
+    now: i64,
+) -> AppResult<Option<(i64, i64)>> {
+    person_in_grant(c, g, user).await?;
+    if !disable_row(c, &user.id, now).await? {
+        return Ok(None);
+    }
+    Ok(Some(end_access(c, &user.id, now).await?))
+}
+
+/// Enables a disabled account again; false when it was active already.
+pub async fn enable_user(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    user: &UserRow,
+    now: i64,
+) -> AppResult<bool> {
+    person_in_grant(c, g, user).await?;
+    let r = sqlx::query(
+        "UPDATE users SET status = 'active', updated_at = $2 WHERE id = $1 AND status = 'disabled'",
+    )
+    .bind(user.id.clone())
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Whether the proof covers acting on this person: platform people need `ManageOperators`;
+/// a tenant's people `ManageOperators` or `InviteTenantUser` in one of their tenants.
+async fn person_in_grant(c: &mut AnyConnection, g: &Granted<'_>, user: &UserRow) -> AppResult<()> {
+    if !user.role.is_tenant_role() {
+        return g.require(&[Action::ManageOperators]);
+    }
+    g.require(&[Action::ManageOperators, Action::InviteTenantUser])?;
+    let Some(t) = g.tenant() else {
+        return Ok(());
+    };
+    let n: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM user_tenants WHERE user_id = $1 AND tenant_id = $2",
+    )
+    .bind(user.id.clone())
+    .bind(t.to_string())
+    .fetch_one(c)
+    .await?
+    .try_get("n")?;
+    if n == 0 {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+/// Sets an account disabled unless it is the last active owner (Conflict). False when it
+/// was not active. The active owners' rows are locked first: on PostgreSQL two people
+/// disabling the last two owners at once queue here, and the second sees the first's
+/// result; SQLite has one writer.
+async fn disable_row(c: &mut AnyConnection, user_id: &str, now: i64) -> AppResult<bool> {
+    sqlx::query(
+        "UPDATE users SET updated_at = updated_at WHERE role = 'owner' AND status = 'active'",
+    )
+    .execute(&mut *c)
+    .await?;
+    let r = sqlx::query(
+        "UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1 AND status = 'active' \
+         AND (role <> 'owner' OR EXISTS (SELECT 1 FROM users o WHERE o.role = 'owner' \
+         AND o.status = 'active' AND o.id <> $1))",
+    )
+    .bind(user_id.to_string())
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    if r.rows_affected() == 1 {
+        return Ok(true);
+    }
+    let row = sqlx::query("SELECT email, role, status FROM users WHERE id = $1")
+        .bind(user_id.to_string())
+        .fetch_optional(c)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let status: String = row.try_get("status")?;
+    if status != "active" {
+        return Ok(false);
+    }
+    let email: String = row.try_get("email")?;
+    Err(AppError::Conflict(format!(
+        "{email} is the last active owner: make someone else an owner before disabling this account."
+    )))
+}
+
+/// Ends every session of an account and revokes its live API tokens: (sessions, tokens).
+async fn end_access(c: &mut AnyConnection, user_id: &str, now: i64) -> AppResult<(i64, i64)> {
     let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user_id)
+        .bind(user_id.to_string())
         .execute(&mut *c)
         .await?
         .rows_affected() as i64;
     let tokens = sqlx::query(
         "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
     )
-    .bind(user_id)
+    .bind(user_id.to_string())
     .bind(now)
     .execute(c)
     .await?
     .rows_affected() as i64;
     Ok((sessions, tokens))
+}
+
+// ---------- one's own account (the user is the proof's, never a parameter) ----------
+
+fn own_user<'a>(g: &'a Granted<'_>) -> AppResult<&'a str> {
+    g.require(&[Action::ManageOwnAccount])?;
+    g.actor.user_id.as_deref().ok_or(AppError::Forbidden)
+}
+
+pub async fn set_own_password(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    hash: &str,
+    now: i64,
+) -> AppResult<()> {
+    let u = own_user(g)?;
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND status = 'active'",
+    )
+    .bind(hash.to_string())
+    .bind(now)
+    .bind(u.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// A new authenticator secret, with the step of the code that confirmed it (so that code
+/// cannot be used again to sign in).
+pub async fn set_own_totp(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    secret: &str,
+    step: i64,
+    now: i64,
+) -> AppResult<()> {
+    let u = own_user(g)?;
+    sqlx::query(
+        "UPDATE users SET totp_secret = $1, totp_last_step = $2, updated_at = $3 WHERE id = $4 AND status = 'active'",
+    )
+    .bind(secret.to_string())
+    .bind(step)
+    .bind(now)
+    .bind(u.to_string())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the proof's user's recovery codes (the old ones stop working).
+pub async fn replace_own_recovery_codes(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    hashes: &[String],
+    now: i64,
+) -> AppResult<()> {
+    let u = own_user(g)?.to_string();
+    insert_recovery_codes(c, &u, hashes, now).await
+}
+
+/// Ends the proof's user's sessions except the one with `keep` as its handle.
+pub async fn delete_other_sessions(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    keep: Option<&str>,
+) -> AppResult<i64> {
+    let u = own_user(g)?;
+    let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND handle <> $2")
+        .bind(u.to_string())
+        .bind(keep.unwrap_or("").to_string())
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected() as i64)
+}
+
+/// A recovery link used (authentication itself: the link is the proof): the account gets
+/// the new password and authenticator and is active again; its sessions end. Returns how
+/// many sessions ended.
+pub async fn recover_user(
+    c: &mut AnyConnection,
+    user_id: &str,
+    password_hash: &str,
+    totp_secret: &str,
+    step: i64,
+    now: i64,
+) -> AppResult<i64> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, totp_secret = $2, totp_last_step = $3, status = 'active', \
+         updated_at = $4 WHERE id = $5",
+    )
+    .bind(password_hash.to_string())
+    .bind(totp_secret.to_string())
+    .bind(step)
+    .bind(now)
+    .bind(user_id.to_string())
+    .execute(&mut *c)
+    .await?;
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id.to_string())
+        .execute(c)
+        .await?
+        .rows_affected() as i64)
 }
 
 // ---------- reads for offboarding (the same person's accounts) ----------

@@ -16,7 +16,8 @@
 //!   logins over a week at least;
 //! - DNS drift (resolved by itself when the records are back), forwarding or a catch-all
 //!   turned on, access granted (an operator or tenant user invited, an operator's scope
-//!   changed), a burst of password resets in a tenant, a DMARC sending source never seen;
+//!   changed, an account enabled again, an owner's recovery link issued on the server), a
+//!   burst of password resets in a tenant, a DMARC sending source never seen;
 //! - authentication health: in a DMARC aggregate report, more than `alert_auth_fail_percent`
 //!   (10) of the mail from the domain's own sources (those that passed DMARC in the last 30
 //!   days) failing DMARC at the receiver.
@@ -742,8 +743,36 @@ async fn on_event(st: &AppState, ev: &AuditEvent) -> AppResult<()> {
         }
         // Access granted: someone may now act (an operator, a tenant's admin or viewer, a
         // wider scope). "Just give them access so they can work" is how a breach widens.
-        "operator.invited" | "tenant.user_invited" | "operator.scope_changed" => {
-            let (title, severity) = if ev.action == "operator.scope_changed" {
+        "operator.invited"
+        | "tenant.user_invited"
+        | "operator.scope_changed"
+        | "user.enabled"
+        | "owner.recovery_link_issued" => {
+            let (title, severity) = if ev.action == "owner.recovery_link_issued" {
+                (
+                    format!(
+                        "A recovery link for the owner {} was issued on the server (by {})",
+                        detail_str(&d, "email").unwrap_or_default(),
+                        detail_str(&d, "host_user").unwrap_or_default()
+                    ),
+                    "critical",
+                )
+            } else if ev.action == "user.enabled" {
+                let role = detail_str(&d, "role").unwrap_or_default();
+                (
+                    format!(
+                        "{} enabled the account of {} ({}) again",
+                        ev.actor_label,
+                        detail_str(&d, "email").unwrap_or_default(),
+                        role.replace('_', " ")
+                    ),
+                    if role == "client_viewer" {
+                        "info"
+                    } else {
+                        "warning"
+                    },
+                )
+            } else if ev.action == "operator.scope_changed" {
                 (
                     format!(
                         "{} widened or changed the scope of {} ({})",

@@ -745,14 +745,31 @@ fn TenantPeople(
                     <table class="table" data-testid="people-table">
                         <thead><tr><th>"Person"</th><th>"Role"</th><th>"Status"</th><th class="text-right">"Actions"</th></tr></thead>
                         <tbody>
-                            {people.into_iter().map(|u| view! {
+                            {people.into_iter().map(|u| {
+                                // Those who invite a tenant's people can also take their access
+                                // away (at once: sessions and tokens end) and give it back.
+                                let back = format!("/tenants/{slug}");
+                                let access = can_invite.then(|| if u.status == "active" {
+                                    view! {
+                                        <ConfirmButton action=format!("/people/{}/disable", u.id) label="Disable"
+                                            question=format!("{} can no longer sign in; their sessions end and their API tokens are revoked at once.", u.email)
+                                            hidden_name="back" hidden_value=back/>
+                                    }.into_any()
+                                } else {
+                                    view! {
+                                        <ConfirmButton action=format!("/people/{}/enable", u.id) label="Enable"
+                                            question=format!("{} can sign in again with their own password and authenticator.", u.email)
+                                            hidden_name="back" hidden_value=back/>
+                                    }.into_any()
+                                });
+                                view! {
                                 <tr>
                                     <td><span class="font-medium">{u.display_name.clone()}</span><div class="text-xs text-zinc-500">{u.email.clone()}</div></td>
                                     <td>{u.role.label()}</td>
                                     <td><Badge text=u.status.clone() tone=status_tone(&u.status)/></td>
-                                    <td></td>
+                                    <td class="text-right">{access}</td>
                                 </tr>
-                            }).collect_view()}
+                            }}).collect_view()}
                             {invites.into_iter().map(|i| {
                                 let email = i.email.clone().unwrap_or_default();
                                 let slug = slug.clone();

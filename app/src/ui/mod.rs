@@ -84,6 +84,7 @@ pub fn Layout(
             <div class="px-2 font-medium truncate" title=u.email.clone()>{u.display_name.clone()}</div>
             <div class="px-2 text-xs text-zinc-500 truncate">{u.email.clone()}" · "{u.role.label()}</div>
             <div class="mt-2 flex flex-col gap-0.5">
+                <a class="nav-link" href="/account">"Your account"</a>
                 <a class="nav-link" href="/account/sessions">"Your sessions"</a>
                 {(u.role != Role::ClientViewer).then(|| view! { <a class="nav-link" href="/account/tokens">"API tokens"</a> })}
                 <form method="post" action="/logout">

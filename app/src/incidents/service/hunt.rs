@@ -19,6 +19,9 @@ const HUNTED: &[&str] = &[
     "mailbox.app_password_created",
     "token.created",
     "user.created",
+    "user.enabled",
+    "auth.totp_enrolled",
+    "auth.account_recovered",
     "operator.invited",
     "tenant.user_invited",
     "operator.scope_changed",
@@ -196,16 +199,24 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                     );
                 }
             }
-            "user.created" => {
-                f.control =
-                    "An invitation was accepted (the invitation is listed separately)".into();
+            "user.created" | "user.enabled" => {
+                f.control = if e.action == "user.created" {
+                    "An invitation was accepted (the invitation is listed separately)".into()
+                } else {
+                    "Owners enable operators; owners and operators a tenant's people".into()
+                };
                 let row = crate::auth::store::user_by_id(&st.db, &target).await?;
                 f.kind = "account".into();
                 f.live = row
                     .as_ref()
                     .is_some_and(|u| u.status == crate::auth::AccountStatus::Active);
                 f.what = format!(
-                    "New {} account {}",
+                    "{} {} account {}",
+                    if e.action == "user.created" {
+                        "New"
+                    } else {
+                        "Enabled again:"
+                    },
                     s(&d["role"]).replace('_', " "),
                     s(&d["email"])
                 );
@@ -214,6 +225,37 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                         "Revoke and disable it",
                         revoke_form.clone(),
                         &[("users", &target), ("disable", "on")],
+                    );
+                }
+            }
+            // A new authenticator (the account's own change, or the server's break-glass
+            // link): whoever set it up can sign in with it.
+            "auth.totp_enrolled" | "auth.account_recovered" => {
+                let Some(u) = crate::auth::store::user_by_id(&st.db, &target).await? else {
+                    continue;
+                };
+                f.control = if e.action == "auth.totp_enrolled" {
+                    "A signed-in account may replace its own authenticator (a current code asked)"
+                        .into()
+                } else {
+                    "A recovery link issued on the server's command line".into()
+                };
+                f.kind = "account_factor".into();
+                f.live = u.status == crate::auth::AccountStatus::Active;
+                f.what = format!(
+                    "{} for {}",
+                    if e.action == "auth.totp_enrolled" {
+                        "New authenticator"
+                    } else {
+                        "Account recovered (new password and authenticator)"
+                    },
+                    u.email
+                );
+                if f.live && can_act && Some(target.as_str()) != actor.user_id.as_deref() {
+                    f.revert = revert(
+                        "Revoke the account's access",
+                        revoke_form.clone(),
+                        &[("users", &target)],
                     );
                 }
             }

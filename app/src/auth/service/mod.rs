@@ -13,6 +13,11 @@ use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
 use crate::types::EmailAddress;
 
+mod account;
+mod people;
+pub use account::*;
+pub use people::*;
+
 /// Sign-in throttling windows and limits.
 pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
 pub const MAX_PASSWORD_FAILURES: i64 = 10;
@@ -97,7 +102,8 @@ pub async fn invite_view(
         email: inv.email,
         role: inv.role,
         expires_at: inv.expires_at,
-        is_setup: inv.created_by.is_none(),
+        is_setup: inv.created_by.is_none() && inv.recovers.is_none(),
+        recovering: inv.recovers.is_some(),
         totp,
     })
 }
@@ -128,7 +134,18 @@ pub async fn begin_onboarding(
         (None, Some(e)) => EmailAddress::parse(e).map_err(AppError::Invalid)?,
         (None, None) => return Err(AppError::invalid("An email address is required.")),
     };
-    let display_name = display_name.trim();
+    let recovered = match &inv.recovers {
+        Some(id) => store::user_by_id(&st.db, id).await?,
+        None => None,
+    };
+    if inv.recovers.is_some() && recovered.is_none() {
+        return Err(AppError::Invalid(BAD_LINK.into()));
+    }
+    // A recovery keeps the account's name unless a new one is given.
+    let display_name = match (&recovered, display_name.trim()) {
+        (Some(u), "") => u.display_name.as_str(),
+        (_, name) => name,
+    };
     if display_name.is_empty() || display_name.chars().count() > 100 {
         return Err(AppError::invalid(
             "Enter your name (at most 100 characters).",
@@ -138,7 +155,7 @@ pub async fn begin_onboarding(
         return Err(AppError::invalid("The two passwords do not match."));
     }
     secrets::check_password_policy(password, email.as_str())?;
-    if store::user_by_email(&st.db, &email.key()).await?.is_some() {
+    if recovered.is_none() && store::user_by_email(&st.db, &email.key()).await?.is_some() {
         return Err(AppError::Conflict(
             "An account with this email address already exists.".into(),
         ));
@@ -172,7 +189,10 @@ pub async fn complete_onboarding(
             "That code is not right. Check the time on your phone and enter the current 6-digit code.",
         ));
     };
-    let user_id = secrets::new_id("usr");
+    let user_id = inv
+        .recovers
+        .clone()
+        .unwrap_or_else(|| secrets::new_id("usr"));
     let codes: Vec<String> = (0..secrets::RECOVERY_CODE_COUNT)
         .map(|_| secrets::new_recovery_code())
         .collect();
@@ -181,7 +201,18 @@ pub async fn complete_onboarding(
         .map(|c| secrets::hash_recovery_code(c))
         .collect();
     let mut tx = st.db.begin().await?;
-    if let Err(e) = store::insert_user(
+    let mut sessions_ended = 0;
+    if inv.recovers.is_some() {
+        sessions_ended = store::recover_user(
+            tx.conn(),
+            &user_id,
+            &ob.password_hash,
+            &ob.totp_secret,
+            step,
+            now,
+        )
+        .await?;
+    } else if let Err(e) = store::insert_user(
         tx.conn(),
         &user_id,
         &ob.email,
@@ -205,7 +236,7 @@ pub async fn complete_onboarding(
     if !store::mark_invite_used(tx.conn(), &inv.id, &user_id, now).await? {
         return Err(AppError::Invalid(BAD_LINK.into()));
     }
-    if let Some(t) = &inv.tenant_id {
+    if let (Some(t), None) = (&inv.tenant_id, &inv.recovers) {
         store::insert_user_tenant(tx.conn(), &user_id, t).await?;
     }
     store::insert_recovery_codes(tx.conn(), &user_id, &hashes, now).await?;
@@ -230,7 +261,16 @@ pub async fn complete_onboarding(
         e.tenant_id = inv.tenant_id.clone();
         e
     };
-    record(&mut tx, &as_new_user, now, ev("user.created")).await?;
+    if inv.recovers.is_some() {
+        let mut e = ev("auth.account_recovered");
+        e.details = serde_json::json!({
+            "email": ob.email, "role": ob.role.as_str(), "invite": inv.id,
+            "sessions_ended": sessions_ended,
+        });
+        record(&mut tx, &as_new_user, now, e).await?;
+    } else {
+        record(&mut tx, &as_new_user, now, ev("user.created")).await?;
+    }
     record(&mut tx, &as_new_user, now, ev("auth.totp_enrolled")).await?;
     record(
         &mut tx,

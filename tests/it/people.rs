@@ -1,0 +1,591 @@
+//! People: an operator looking after their own account (password, recovery codes, a new
+//! authenticator), owners disabling and enabling other people's accounts (access ends at
+//! once), the last owner kept, and the server's break-glass link for a locked-out owner.
+use app::core::authz::Actor;
+use mailward_tests::{both, recovery_codes_in, testid_text, Account, Backend, TestApp};
+
+async fn user_id(app: &TestApp, email: &str) -> String {
+    app::auth::store::user_by_email(&app.state.db, email)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+/// A second browser signed in to `acc`; returns it.
+async fn second_session(app: &TestApp, acc: &Account) -> mailward_tests::Browser {
+    let b = app.browser();
+    let to = b
+        .sign_in(&acc.email, &acc.password, &app.next_totp(&acc.totp_secret))
+        .await;
+    assert_eq!(to, "/", "signed in");
+    b
+}
+
+/// The monitoring alerts' titles, once the watcher has read the audit log.
+async fn alert_titles(app: &TestApp) -> Vec<String> {
+    app::monitoring::service::watch(&app.state).await.unwrap();
+    app::monitoring::service::alerts(&app.state, &Actor::system("t"), None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.title)
+        .collect()
+}
+
+/// Where a page sends this browser: `None` when it is shown, else the redirect.
+async fn lands(b: &mailward_tests::Browser, path: &str) -> Option<String> {
+    let r = b.get(path).await;
+    r.headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string())
+}
+
+async fn own_account_changes(b: Backend) {
+    let app = TestApp::start(b).await;
+    let mut owner = app.setup_owner().await;
+    let other = second_session(&app, &owner).await;
+    let page = owner.browser.get_text("/account").await;
+    assert!(page.contains("Your account") && page.contains(&owner.email));
+    assert!(page.contains("10 of 10 unused"), "codes left shown");
+
+    // A wrong current password changes nothing (and is recorded).
+    let new_pw = "quiet lanterns over the harbour";
+    let r = owner
+        .browser
+        .post(
+            "/account/password",
+            &[
+                ("current", "not my password at all"),
+                ("password", new_pw),
+                ("confirm", new_pw),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let flash = owner.browser.flash("/account").await.unwrap_or_default();
+    assert!(flash.contains("current password is not right"), "{flash}");
+    assert_eq!(lands(&other, "/").await, None, "nothing ended");
+    // A weak new one is refused with the policy's reason.
+    owner
+        .browser
+        .post(
+            "/account/password",
+            &[
+                ("current", owner.password.as_str()),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+    let flash = owner.browser.flash("/account").await.unwrap_or_default();
+    assert!(flash.contains("at least 12"), "{flash}");
+    // The right one: the other session ends, this one stays.
+    owner
+        .browser
+        .post(
+            "/account/password",
+            &[
+                ("current", owner.password.as_str()),
+                ("password", new_pw),
+                ("confirm", new_pw),
+            ],
+        )
+        .await;
+    let flash = owner.browser.flash("/account").await.unwrap_or_default();
+    assert!(
+        flash.contains("Password changed. 1 other session(s) were signed out"),
+        "{flash}"
+    );
+    assert_eq!(lands(&owner.browser, "/").await, None, "this session stays");
+    assert!(
+        lands(&other, "/").await.unwrap().starts_with("/login"),
+        "the other session is out"
+    );
+    let b = app.browser();
+    let to = b
+        .sign_in(
+            &owner.email,
+            &owner.password,
+            &app.next_totp(&owner.totp_secret),
+        )
+        .await;
+    assert_ne!(to, "/", "the old password no longer signs in");
+    owner.password = new_pw.into();
+    second_session(&app, &owner).await;
+
+    // New recovery codes: a current code asked; each code once; the old codes stop working.
+    let code = app.next_totp(&owner.totp_secret);
+    owner
+        .browser
+        .post("/account/recovery-codes/new", &[("code", code.as_str())])
+        .await;
+    let page = owner.browser.get_text("/account").await;
+    let fresh = recovery_codes_in(&page);
+    assert_eq!(fresh.len(), 10, "ten new codes shown");
+    assert!(fresh.iter().all(|c| !owner.recovery_codes.contains(c)));
+    let r = owner
+        .browser
+        .post("/account/recovery-codes/new", &[("code", code.as_str())])
+        .await;
+    assert_eq!(r.status(), 303);
+    let flash = owner.browser.flash("/account").await.unwrap_or_default();
+    assert!(flash.contains("not right"), "a code works once: {flash}");
+    owner
+        .browser
+        .post("/account/recovery-codes/ack", &[("from", "account")])
+        .await;
+    let page = owner.browser.get_text("/account").await;
+    assert!(recovery_codes_in(&page).is_empty(), "not shown twice");
+    let b = app.browser();
+    let to = b
+        .sign_in(&owner.email, &owner.password, &owner.recovery_codes[0])
+        .await;
+    assert_ne!(to, "/", "an old recovery code no longer works");
+    let b = app.browser();
+    let to = b.sign_in(&owner.email, &owner.password, &fresh[0]).await;
+    assert_eq!(to, "/", "a new one does");
+    owner.recovery_codes = fresh;
+
+    // A new authenticator, for a lost phone: confirmed with a recovery code.
+    let other = second_session(&app, &owner).await;
+    let rc = owner.recovery_codes[1].clone();
+    owner
+        .browser
+        .post("/account/totp/start", &[("code", rc.as_str())])
+        .await;
+    let page = owner.browser.get_text("/account").await;
+    let secret = testid_text(&page, "totp-secret").expect("new secret shown");
+    assert_ne!(secret, owner.totp_secret);
+    // Until confirmed, the old authenticator still works; a wrong code confirms nothing.
+    owner
+        .browser
+        .post("/account/totp/finish", &[("code", "000000")])
+        .await;
+    let flash = owner.browser.flash("/account").await.unwrap_or_default();
+    assert!(flash.contains("not right"), "{flash}");
+    let code = app.next_totp(&secret);
+    owner
+        .browser
+        .post("/account/totp/finish", &[("code", code.as_str())])
+        .await;
+    let flash = owner.browser.flash("/account").await.unwrap_or_default();
+    assert!(
+        flash.contains("New authenticator set up") && flash.contains("3 other session(s)"),
+        "{flash}"
+    );
+    assert!(lands(&other, "/").await.unwrap().starts_with("/login"));
+    let b = app.browser();
+    let to = b
+        .sign_in(
+            &owner.email,
+            &owner.password,
+            &app.next_totp(&owner.totp_secret),
+        )
+        .await;
+    assert_ne!(to, "/", "the old authenticator no longer works");
+    owner.totp_secret = secret;
+    second_session(&app, &owner).await;
+    let page = owner.browser.get_text("/account").await;
+    assert!(page.contains("8 of 10 unused"), "two recovery codes used");
+
+    let actions = app.audit_actions().await;
+    for a in [
+        "auth.reauth_failed",
+        "auth.password_changed",
+        "auth.recovery_codes_issued",
+        "auth.totp_change_started",
+        "auth.totp_enrolled",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+    // Nothing secret in the log.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE details LIKE '%quiet lanterns%'")
+            .await,
+        0
+    );
+}
+both!(own_account_changes);
+
+async fn disable_ends_access_at_once(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let mut op = app
+        .invite_through(
+            &owner,
+            "/operators/invite",
+            &[("email", "otto@agency.example")],
+            "/operators",
+            "otto@agency.example",
+            "Otto",
+        )
+        .await;
+    op.email = "otto@agency.example".into();
+    let op_id = user_id(&app, &op.email).await;
+    let owner_id = user_id(&app, &owner.email).await;
+    let token = app.api_token(&op.email, "read,write").await;
+    let me = |t: String| {
+        let url = app.url("/api/v1/me");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(me(token.clone()).await, 200);
+
+    // An operator may not disable anyone; nobody may disable themselves.
+    op.browser
+        .post(
+            &format!("/people/{owner_id}/disable"),
+            &[("back", "/operators")],
+        )
+        .await;
+    let flash = op.browser.flash("/operators").await.unwrap_or_default();
+    assert!(flash.contains("not allowed"), "{flash}");
+    owner
+        .browser
+        .post(
+            &format!("/people/{owner_id}/disable"),
+            &[("back", "/operators")],
+        )
+        .await;
+    let flash = owner.browser.flash("/operators").await.unwrap_or_default();
+    assert!(flash.contains("your own account"), "{flash}");
+    // A hostile `back` is not followed off the site.
+    let r = owner
+        .browser
+        .post(
+            &format!("/people/{owner_id}/disable"),
+            &[("back", "//evil.example/")],
+        )
+        .await;
+    assert_eq!(r.headers()["location"], "/operators");
+
+    // The owner disables the operator: the operator's session and token end at once.
+    let page = owner.browser.get_text("/operators").await;
+    assert!(page.contains(&format!("/people/{op_id}/disable")));
+    owner
+        .browser
+        .post(
+            &format!("/people/{op_id}/disable"),
+            &[("back", "/operators")],
+        )
+        .await;
+    let flash = owner.browser.flash("/operators").await.unwrap_or_default();
+    assert!(
+        flash.contains(
+            "otto@agency.example is disabled: 1 session(s) ended and 1 API token(s) revoked"
+        ),
+        "{flash}"
+    );
+    assert!(lands(&op.browser, "/").await.unwrap().starts_with("/login"));
+    assert_eq!(me(token.clone()).await, 401);
+    let b = app.browser();
+    let to = b
+        .sign_in(&op.email, &op.password, &app.next_totp(&op.totp_secret))
+        .await;
+    assert_ne!(to, "/", "a disabled account cannot sign in");
+    // Twice is refused plainly.
+    owner
+        .browser
+        .post(
+            &format!("/people/{op_id}/disable"),
+            &[("back", "/operators")],
+        )
+        .await;
+    let flash = owner.browser.flash("/operators").await.unwrap_or_default();
+    assert!(flash.contains("disabled already"), "{flash}");
+
+    // Enabled again: signs in with their own factors; the revoked token stays revoked.
+    let page = owner.browser.get_text("/operators").await;
+    assert!(page.contains(&format!("/people/{op_id}/enable")));
+    owner
+        .browser
+        .post(
+            &format!("/people/{op_id}/enable"),
+            &[("back", "/operators")],
+        )
+        .await;
+    let flash = owner.browser.flash("/operators").await.unwrap_or_default();
+    assert!(flash.contains("can sign in again"), "{flash}");
+    let b = app.browser();
+    let to = b
+        .sign_in(&op.email, &op.password, &app.next_totp(&op.totp_secret))
+        .await;
+    assert_eq!(to, "/");
+    assert_eq!(me(token).await, 401);
+
+    // A tenant's client viewer, from the tenant's page and over REST.
+    app::tenancy::service::create_tenant(
+        &app.state,
+        &Actor::system("test"),
+        &app::tenancy::service::NewTenant {
+            name: "Acme".into(),
+            plan_id: "plan_starter".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut carl = app
+        .invite_through(
+            &owner,
+            "/tenants/acme/people",
+            &[("email", "carl@acme.example"), ("role", "client_viewer")],
+            "/tenants/acme",
+            "carl@acme.example",
+            "Carl",
+        )
+        .await;
+    carl.email = "carl@acme.example".into();
+    let carl_id = user_id(&app, &carl.email).await;
+    let page = owner.browser.get_text("/tenants/acme").await;
+    assert!(page.contains(&format!("/people/{carl_id}/disable")));
+    owner
+        .browser
+        .post(
+            &format!("/people/{carl_id}/disable"),
+            &[("back", "/tenants/acme")],
+        )
+        .await;
+    let flash = owner
+        .browser
+        .flash("/tenants/acme")
+        .await
+        .unwrap_or_default();
+    assert!(flash.contains("carl@acme.example is disabled"), "{flash}");
+    assert!(lands(&carl.browser, "/portal")
+        .await
+        .unwrap()
+        .starts_with("/login"));
+    let otoken = app.api_token(&owner.email, "read,write").await;
+    let http = reqwest::Client::new();
+    let people: serde_json::Value = http
+        .get(app.url("/api/v1/people?tenant=acme"))
+        .bearer_auth(&otoken)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == "carl@acme.example")
+        .unwrap()
+        .clone();
+    assert_eq!(row["status"], "disabled");
+    let r = http
+        .post(app.url(&format!("/api/v1/people/{carl_id}/enable")))
+        .bearer_auth(&otoken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "active");
+    let r = http
+        .post(app.url(&format!("/api/v1/people/{owner_id}/disable")))
+        .bearer_auth(&otoken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "not one's own account over REST either");
+    let r = http
+        .post(app.url("/api/v1/people/usr_nobody/disable"))
+        .bearer_auth(&otoken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let actions = app.audit_actions().await;
+    for a in ["user.disabled", "user.enabled"] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+    // Access given back is access granted: monitoring says so.
+    assert!(alert_titles(&app)
+        .await
+        .iter()
+        .any(|t| t.ends_with("enabled the account of otto@agency.example (operator) again")));
+}
+both!(disable_ends_access_at_once);
+
+/// Owners disabling each other all at once: never the last one.
+async fn the_last_owner_stays(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let sys = Actor::system("test");
+    let owner_id = user_id(&app, &owner.email).await;
+    let err = app::auth::service::disable_person(&app.state, &sys, &owner_id)
+        .await
+        .unwrap_err();
+    assert!(
+        err.user_message().contains("last active owner"),
+        "{}",
+        err.user_message()
+    );
+    // Three more owners (made owners directly: promoting is its own governed change).
+    let mut emails = vec![owner.email.clone()];
+    for name in ["ann", "bob", "cyd"] {
+        let email = format!("{name}@agency.example");
+        app.invite_through(
+            &owner,
+            "/operators/invite",
+            &[("email", email.as_str())],
+            "/operators",
+            &email,
+            name,
+        )
+        .await;
+        sqlx::query("UPDATE users SET role = 'owner' WHERE email = $1")
+            .bind(&email)
+            .execute(app.state.db.pool())
+            .await
+            .unwrap();
+        emails.push(email);
+    }
+    let mut ids = vec![];
+    let mut tokens = vec![];
+    for e in &emails {
+        ids.push(user_id(&app, e).await);
+        tokens.push(app.api_token(e, "read,write").await);
+    }
+    // Every owner disables every other one, all at once.
+    let http = reqwest::Client::new();
+    let mut calls = vec![];
+    for (i, t) in tokens.iter().enumerate() {
+        for (j, id) in ids.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let req = http
+                .post(app.url(&format!("/api/v1/people/{id}/disable")))
+                .bearer_auth(t)
+                .send();
+            calls.push(tokio::spawn(
+                async move { req.await.unwrap().status().as_u16() },
+            ));
+        }
+    }
+    let mut statuses = vec![];
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    let done = statuses.iter().filter(|s| **s == 200).count() as i64;
+    assert!(
+        statuses.iter().all(|s| [200, 401, 409].contains(s)),
+        "{statuses:?}"
+    );
+    let active = app
+        .count("SELECT COUNT(*) FROM users WHERE role = 'owner' AND status = 'active'")
+        .await;
+    assert_eq!(active, 1, "exactly one owner is left: {statuses:?}");
+    assert_eq!(done, 3, "three disables took effect: {statuses:?}");
+}
+both!(the_last_owner_stays);
+
+/// `mailward owner recover --email …`: a one-time link that gives a locked-out owner a new
+/// password, authenticator and recovery codes.
+async fn break_glass_recovers_an_owner(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    app.invite_through(
+        &owner,
+        "/operators/invite",
+        &[("email", "otto@agency.example")],
+        "/operators",
+        "otto@agency.example",
+        "Otto",
+    )
+    .await;
+    for (email, why) in [
+        ("nobody@agency.example", "no owner account"),
+        ("otto@agency.example", "no owner account"),
+    ] {
+        let out = app
+            .cli()
+            .args(["owner", "recover", "--email", email])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    let issue = || {
+        let out = app
+            .cli()
+            .args(["owner", "recover", "--email", "OWNER@agency.example"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let link = String::from_utf8(out.stdout).unwrap();
+        format!("/invite/{}", link.trim().rsplit("/invite/").next().unwrap())
+    };
+    let first = issue();
+    let second = issue();
+    // Only the latest link works.
+    let page = app.browser().get_text(&first).await;
+    assert!(
+        page.contains("not valid any more"),
+        "an earlier link is dead"
+    );
+    let page = app.browser().get_text(&second).await;
+    assert!(page.contains(&owner.email), "the link names the account");
+    let new_pw = "salt wind across the pier";
+    let back = app.accept_invite(&app.url(&second), "", new_pw).await;
+    assert_eq!(lands(&back.browser, "/").await, None, "signed in");
+    // The old factors are gone, the old session ended, the account is the same one.
+    assert!(lands(&owner.browser, "/")
+        .await
+        .unwrap()
+        .starts_with("/login"));
+    let b = app.browser();
+    assert_ne!(
+        b.sign_in(
+            &owner.email,
+            &owner.password,
+            &app.next_totp(&owner.totp_secret)
+        )
+        .await,
+        "/"
+    );
+    let b = app.browser();
+    assert_eq!(
+        b.sign_in(&owner.email, new_pw, &app.next_totp(&back.totp_secret))
+            .await,
+        "/"
+    );
+    let page = b.get_text("/account").await;
+    assert!(page.contains("Olivia Owner"), "the name is kept");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE role = 'owner'")
+            .await,
+        1
+    );
+    // The link works once.
+    let page = app.browser().get_text(&second).await;
+    assert!(page.contains("not valid any more"), "the link works once");
+    let actions = app.audit_actions().await;
+    for a in ["owner.recovery_link_issued", "auth.account_recovered"] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+    assert!(alert_titles(&app).await.iter().any(|t| t.starts_with(
+        "A recovery link for the owner owner@agency.example was issued on the server"
+    )));
+}
+both!(break_glass_recovers_an_owner);
