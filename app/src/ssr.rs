@@ -60,11 +60,28 @@ where
         flash: crate::auth::web::take_flash(&c.session).await,
     };
     let data = load(c).await.map_err(|e| {
-        let sfn = to_sfn(e);
-        match sfn {
-            ServerFnError::ServerError(m) => m,
-            other => other.to_string(),
+        if !from_browser() {
+            // The server renders the page: its HTTP status says what came of it.
+            return match to_sfn(e) {
+                ServerFnError::ServerError(m) => m,
+                other => other.to_string(),
+            };
         }
+        // A call from the browser's router (a click between pages): the answer is the
+        // page's data, an error text included, so it stays a 200 the client can read —
+        // a 4xx would make it read the body as a bare error and show gibberish. Signed-out
+        // visitors are still sent to sign in (the redirect header, which the router follows).
+        e.log();
+        if matches!(e, AppError::Unauthorized(_)) {
+            leptos_axum::redirect("/login");
+        }
+        e.user_message()
     });
     Ok(crate::auth::PageData { shell, data })
+}
+
+/// Whether this is a server-function call from the browser (client-side navigation), not
+/// the server rendering a page.
+fn from_browser() -> bool {
+    use_context::<axum::http::request::Parts>().is_some_and(|p| p.uri.path().starts_with("/_sf/"))
 }

@@ -2176,7 +2176,21 @@ async fn probe(w: &World, r: &Row, who: usize, v: &Vars) -> Out {
                 .unwrap();
             let s = resp.status().as_u16();
             assert!(s < 500 && s != 400, "{path} {args}: {s}");
-            from_status(s)
+            if s != 200 {
+                return from_status(s);
+            }
+            // A page's loader answers the browser's router with a 200 and the page's data,
+            // whose error text says what came of it.
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            match body["data"]["Err"].as_str() {
+                Some(m) if m.contains("not allowed") => F,
+                Some(m) if m.starts_with("Not found") => N,
+                Some(m) => {
+                    assert!(!m.contains("on our side"), "{path} {args}: {m}");
+                    A
+                }
+                None => A,
+            }
         }
         Form => {
             let form: Vec<(String, String)> = args
