@@ -87,18 +87,8 @@ async fn confirm_factor(
     };
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let used = if let Some(step) = secrets::totp_match(&user.totp_secret, code, now) {
-        store::advance_totp_step(tx.conn(), &user.id, step)
-            .await?
-            .then_some("totp")
-    } else if secrets::looks_like_recovery_code(code) {
-        store::consume_recovery_code(tx.conn(), &user.id, &secrets::hash_recovery_code(code), now)
-            .await?
-            .then_some("recovery_code")
-    } else {
-        None
-    };
-    let Some(with) = used else {
+    let used = spend_second_factor(&mut tx, user, code, now).await?;
+    let Some(used) = used else {
         drop(tx);
         attempt.failed();
         fail(
@@ -113,7 +103,11 @@ async fn confirm_factor(
             "That code is not right (or was used already). Enter your authenticator's current 6-digit code, or one of your recovery codes.",
         ));
     };
-    if with == "recovery_code" {
+    let with = match used {
+        SecondFactor::Totp => "totp",
+        SecondFactor::RecoveryCode => "recovery_code",
+    };
+    if used == SecondFactor::RecoveryCode {
         record(
             &mut tx,
             actor,

@@ -696,6 +696,34 @@ pub enum SecondFactor {
     RecoveryCode,
 }
 
+/// Uses up a second factor of `user` in `tx`: a TOTP code of a step after the last one
+/// used, or an unused recovery code. `None` when `code` is neither.
+async fn spend_second_factor(
+    tx: &mut crate::core::db::Tx,
+    user: &store::UserRow,
+    code: &str,
+    now: i64,
+) -> AppResult<Option<SecondFactor>> {
+    Ok(
+        if let Some(step) = secrets::totp_match(&user.totp_secret, code, now) {
+            store::advance_totp_step(tx.conn(), &user.id, step)
+                .await?
+                .then_some(SecondFactor::Totp)
+        } else if secrets::looks_like_recovery_code(code) {
+            store::consume_recovery_code(
+                tx.conn(),
+                &user.id,
+                &secrets::hash_recovery_code(code),
+                now,
+            )
+            .await?
+            .then_some(SecondFactor::RecoveryCode)
+        } else {
+            None
+        },
+    )
+}
+
 /// Step 2 of sign-in: a TOTP code (each accepted once) or a recovery code (consumed).
 /// Five failures in 15 minutes lock the second factor for the account, whatever session or
 /// address the attempts come from; while locked even a right code is refused and no
@@ -740,17 +768,7 @@ pub async fn sign_in_second_factor(
     };
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let method = if let Some(step) = secrets::totp_match(&user.totp_secret, code, now) {
-        store::advance_totp_step(tx.conn(), &user.id, step)
-            .await?
-            .then_some(SecondFactor::Totp)
-    } else if secrets::looks_like_recovery_code(code) {
-        store::consume_recovery_code(tx.conn(), &user.id, &secrets::hash_recovery_code(code), now)
-            .await?
-            .then_some(SecondFactor::RecoveryCode)
-    } else {
-        None
-    };
+    let method = spend_second_factor(&mut tx, &user, code, now).await?;
     let Some(method) = method else {
         drop(tx);
         attempt.failed();
