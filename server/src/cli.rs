@@ -443,8 +443,8 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
                 Ok(link) => {
                     eprintln!(
                         "A one-time recovery link for {email} (recorded in the audit log as run by {host_user}). \
-                         It works once, until it expires in {} hours; it is shown only now:",
-                        state.config.invite_ttl_hours
+                         It works once, within {} minutes, and is shown only now:",
+                        app::auth::service::RECOVERY_LINK_TTL_SECS / 60
                     );
                     println!("{link}");
                     ExitCode::SUCCESS

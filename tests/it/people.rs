@@ -80,8 +80,8 @@ async fn own_account_changes(b: Backend) {
         .await;
     let flash = owner.browser.flash("/account").await.unwrap_or_default();
     assert!(flash.contains("at least 12"), "{flash}");
-    // The right one: the other session ends, this one stays.
-    owner
+    // The right one: the other session ends, this one stays (under a new id).
+    let r = owner
         .browser
         .post(
             "/account/password",
@@ -92,6 +92,10 @@ async fn own_account_changes(b: Backend) {
             ],
         )
         .await;
+    assert!(
+        mailward_tests::session_cookie(&r).is_some(),
+        "a new session id after a password change"
+    );
     let flash = owner.browser.flash("/account").await.unwrap_or_default();
     assert!(
         flash.contains("Password changed. 1 other session(s) were signed out"),
@@ -239,6 +243,27 @@ async fn disable_ends_access_at_once(b: Backend) {
         }
     };
     assert_eq!(me(token.clone()).await, 200);
+    app::tenancy::service::create_tenant(
+        &app.state,
+        &Actor::system("test"),
+        &app::tenancy::service::NewTenant {
+            name: "Acme".into(),
+            plan_id: "plan_starter".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // The operator sends an invitation nobody has used yet.
+    op.browser
+        .post(
+            "/tenants/acme/people",
+            &[("email", "dan@acme.example"), ("role", "client_viewer")],
+        )
+        .await;
+    let open_for_dan = "SELECT COUNT(*) FROM invites WHERE email = 'dan@acme.example' \
+                        AND used_at IS NULL AND revoked_at IS NULL";
+    assert_eq!(app.count(open_for_dan).await, 1);
 
     // An operator may not disable anyone; nobody may disable themselves.
     op.browser
@@ -259,14 +284,18 @@ async fn disable_ends_access_at_once(b: Backend) {
     let flash = owner.browser.flash("/operators").await.unwrap_or_default();
     assert!(flash.contains("your own account"), "{flash}");
     // A hostile `back` is not followed off the site.
-    let r = owner
-        .browser
-        .post(
-            &format!("/people/{owner_id}/disable"),
-            &[("back", "//evil.example/")],
-        )
-        .await;
-    assert_eq!(r.headers()["location"], "/operators");
+    for hostile in [
+        "//evil.example/",
+        "/\t/evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+    ] {
+        let r = owner
+            .browser
+            .post(&format!("/people/{owner_id}/disable"), &[("back", hostile)])
+            .await;
+        assert_eq!(r.headers()["location"], "/operators", "{hostile:?}");
+    }
 
     // The owner disables the operator: the operator's session and token end at once.
     let page = owner.browser.get_text("/operators").await;
@@ -287,6 +316,11 @@ async fn disable_ends_access_at_once(b: Backend) {
     );
     assert!(lands(&op.browser, "/").await.unwrap().starts_with("/login"));
     assert_eq!(me(token.clone()).await, 401);
+    assert_eq!(
+        app.count(open_for_dan).await,
+        0,
+        "the invitations they sent are withdrawn"
+    );
     let b = app.browser();
     let to = b
         .sign_in(&op.email, &op.password, &app.next_totp(&op.totp_secret))
@@ -323,17 +357,6 @@ async fn disable_ends_access_at_once(b: Backend) {
     assert_eq!(me(token).await, 401);
 
     // A tenant's client viewer, from the tenant's page and over REST.
-    app::tenancy::service::create_tenant(
-        &app.state,
-        &Actor::system("test"),
-        &app::tenancy::service::NewTenant {
-            name: "Acme".into(),
-            plan_id: "plan_starter".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
     let mut carl = app
         .invite_through(
             &owner,
@@ -536,6 +559,7 @@ async fn break_glass_recovers_an_owner(b: Backend) {
         let link = String::from_utf8(out.stdout).unwrap();
         format!("/invite/{}", link.trim().rsplit("/invite/").next().unwrap())
     };
+    let token = app.api_token(&owner.email, "read").await;
     let first = issue();
     let second = issue();
     // Only the latest link works.
@@ -572,6 +596,17 @@ async fn break_glass_recovers_an_owner(b: Backend) {
     );
     let page = b.get_text("/account").await;
     assert!(page.contains("Olivia Owner"), "the name is kept");
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "API tokens of the lost account are revoked"
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM users WHERE role = 'owner'")
             .await,

@@ -529,6 +529,10 @@ async fn change_password(c: Caller, Form(f): Form<PasswordChangeForm>) -> Respon
         &f.confirm,
     )
     .await;
+    if r.is_ok() {
+        // A new factor, a new session id: a copy of this browser's old cookie is worth nothing.
+        let _ = c.session.cycle_id().await;
+    }
     let msg = match &r {
         Ok(0) => "Password changed.".to_string(),
         Ok(n) => format!("Password changed. {n} other session(s) were signed out."),
@@ -574,6 +578,7 @@ async fn finish_totp_change(c: Caller, Form(f): Form<CodeForm>) -> Response {
             .session
             .remove::<service::TotpChange>(keys::TOTP_CHANGE)
             .await;
+        let _ = c.session.cycle_id().await;
     }
     let msg = match &r {
         Ok(0) => "New authenticator set up. The old one no longer works.".to_string(),
@@ -610,7 +615,14 @@ struct BackForm {
 fn back_to(f: &BackForm) -> String {
     // Only a local path: never an open redirect.
     match f.back.as_deref() {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b)) =>
+        {
+            p.to_string()
+        }
         _ => "/operators".to_string(),
     }
 }

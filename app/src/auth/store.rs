@@ -903,7 +903,8 @@ async fn disable_row(c: &mut AnyConnection, user_id: &str, now: i64) -> AppResul
     )))
 }
 
-/// Ends every session of an account and revokes its live API tokens: (sessions, tokens).
+/// Ends every session of an account, revokes its live API tokens and the invitations it sent
+/// that are still open: (sessions, tokens).
 async fn end_access(c: &mut AnyConnection, user_id: &str, now: i64) -> AppResult<(i64, i64)> {
     let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id.to_string())
@@ -915,9 +916,18 @@ async fn end_access(c: &mut AnyConnection, user_id: &str, now: i64) -> AppResult
     )
     .bind(user_id.to_string())
     .bind(now)
-    .execute(c)
+    .execute(&mut *c)
     .await?
     .rows_affected() as i64;
+    // Links the person sent and nobody used yet: a way in they would leave behind.
+    sqlx::query(
+        "UPDATE invites SET revoked_at = $2 WHERE created_by = $1 AND used_at IS NULL \
+         AND revoked_at IS NULL",
+    )
+    .bind(user_id.to_string())
+    .bind(now)
+    .execute(c)
+    .await?;
     Ok((sessions, tokens))
 }
 
@@ -995,8 +1005,8 @@ pub async fn delete_other_sessions(
 }
 
 /// A recovery link used (authentication itself: the link is the proof): the account gets
-/// the new password and authenticator and is active again; its sessions end. Returns how
-/// many sessions ended.
+/// the new password and authenticator and is active again; its sessions end, its API tokens
+/// and open invitations are revoked. Returns how many sessions ended.
 pub async fn recover_user(
     c: &mut AnyConnection,
     user_id: &str,
@@ -1016,11 +1026,8 @@ pub async fn recover_user(
     .bind(user_id.to_string())
     .execute(&mut *c)
     .await?;
-    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user_id.to_string())
-        .execute(c)
-        .await?
-        .rows_affected() as i64)
+    // Whoever held the account may have left sessions, API tokens and invitations behind.
+    Ok(end_access(c, user_id, now).await?.0)
 }
 
 // ---------- reads for offboarding (the same person's accounts) ----------

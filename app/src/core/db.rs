@@ -150,6 +150,12 @@ impl Db {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
             })
+            // A connection is never handed out in the middle of a transaction: one whose
+            // rollback was lost (its task aborted at the wrong moment) is closed, not reused —
+            // a `BEGIN` on it would fail ("InvalidSavePointStatement" on SQLite).
+            .before_acquire(|conn, _meta| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

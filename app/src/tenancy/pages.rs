@@ -752,7 +752,7 @@ fn TenantPeople(
                                 let access = can_invite.then(|| if u.status == "active" {
                                     view! {
                                         <ConfirmButton action=format!("/people/{}/disable", u.id) label="Disable"
-                                            question=format!("{} can no longer sign in; their sessions end and their API tokens are revoked at once.", u.email)
+                                            question=format!("{} can no longer sign in; their sessions end, and their API tokens and the invitations they sent are revoked, at once.", u.email)
                                             hidden_name="back" hidden_value=back/>
                                     }.into_any()
                                 } else {

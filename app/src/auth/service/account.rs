@@ -10,6 +10,10 @@ use crate::core::mailer::Mail;
 /// How long a new authenticator waits for its first code (between the two steps).
 pub const TOTP_CHANGE_TTL_SECS: i64 = 10 * 60;
 
+/// How long a break-glass recovery link works: it is used at once by whoever ran the command,
+/// and nobody can list or withdraw it in the console.
+pub const RECOVERY_LINK_TTL_SECS: i64 = 60 * 60;
+
 /// The account behind a signed-in actor, with the proof to change it.
 async fn own_account<'a>(
     st: &AppState,
@@ -339,7 +343,7 @@ pub async fn owner_recovery_link(st: &AppState, email: &str, host_user: &str) ->
     let now = st.clock.now();
     let token = secrets::new_token("mwi_");
     let id = secrets::new_id("inv");
-    let expires = now + st.config.invite_ttl_hours * 3600;
+    let expires = now + RECOVERY_LINK_TTL_SECS;
     let mut tx = st.db.begin().await?;
     store::insert_recovery_invite(
         tx.conn(),
