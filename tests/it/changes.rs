@@ -429,3 +429,109 @@ async fn a_transaction_survives_a_write_outside_it(b: Backend) {
     assert_eq!(after, before + 2);
 }
 both!(a_transaction_survives_a_write_outside_it);
+
+/// One change request over REST: read it, and only its requester withdraws it.
+async fn a_request_read_and_cancelled_over_rest(b: Backend) {
+    use app::core::authz::{Actor, Principal, TenantScope};
+    let app = mailward_tests::TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    app.invite_through(
+        &owner,
+        "/operators/invite",
+        &[("email", "otto@agency.example")],
+        "/operators",
+        "otto@agency.example",
+        "Otto",
+    )
+    .await;
+    let op_id = app::auth::store::user_by_email(&app.state.db, "otto@agency.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (slug, domains) = app
+        .tenant_with_domains("plan_starter", &["acme.example"])
+        .await;
+    let sys = Actor::system("test");
+    mb::set_reveal_policy(&app.state, &sys, &slug, "allowed")
+        .await
+        .unwrap();
+    let billing = mb::create(
+        &app.state,
+        &sys,
+        &NewMailbox {
+            domain: Some(domains[0].clone()),
+            address: "billing".into(),
+            display_name: "Billing".into(),
+            critical: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .mailbox
+    .id;
+    sqlx::query("UPDATE mailboxes SET status = 'active' WHERE id = $1")
+        .bind(&billing)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    // The operator asks for a reset of the critical mailbox: it waits for a second person.
+    let otto = Actor::for_tests(
+        Principal::User,
+        Some(op_id),
+        "otto@agency.example".into(),
+        Some(app::auth::Role::Operator),
+        TenantScope::All,
+        Some("127.0.0.1".into()),
+    );
+    let mb::ResetOutcome::Queued { change_id } =
+        mb::request_reset(&app.state, &otto, &billing, "lost phone", false, None)
+            .await
+            .unwrap()
+    else {
+        panic!("a critical reset is queued")
+    };
+    let owner_token = app.api_token(&owner.email, "read,write").await;
+    let op_token = app.api_token("otto@agency.example", "read,write").await;
+    let http = reqwest::Client::new();
+    let get = |token: &str| {
+        http.get(app.url(&format!("/api/v1/changes/{change_id}")))
+            .bearer_auth(token.to_string())
+            .send()
+    };
+    let cancel = |token: &str| {
+        http.post(app.url(&format!("/api/v1/changes/{change_id}/cancel")))
+            .bearer_auth(token.to_string())
+            .send()
+    };
+    let r = get(&owner_token).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let c: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (c["state"].as_str(), c["kind"].as_str()),
+        (Some("pending"), Some("mailbox.reset"))
+    );
+    let r = http
+        .get(app.url("/api/v1/changes/chg_nope"))
+        .bearer_auth(&owner_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Someone else's request is rejected, not cancelled.
+    let r = cancel(&owner_token).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let r = cancel(&op_token).await.unwrap();
+    assert_eq!(r.status(), 204);
+    let c: serde_json::Value = get(&op_token).await.unwrap().json().await.unwrap();
+    assert_eq!(c["state"], "cancelled");
+    let r = cancel(&op_token).await.unwrap();
+    assert_eq!(r.status(), 409, "decided already");
+    assert!(app
+        .audit_actions()
+        .await
+        .iter()
+        .any(|a| a == "change.cancelled"));
+}
+both!(a_request_read_and_cancelled_over_rest);

@@ -425,3 +425,39 @@ async fn imports_recheck_their_starter_when_they_run(b: Backend) {
     assert!(w.sink.messages().is_empty(), "no invitation went out");
 }
 both!(imports_recheck_their_starter_when_they_run);
+
+/// A tenant's imports listed over REST; a draft discarded, a discarded one not twice.
+async fn imports_listed_and_discarded_over_rest(b: Backend) {
+    let w = world(b, "plan_starter").await;
+    let d = w
+        .upload(
+            "address,display_name,quota,invite_to\nkim@acme.example,Kim,,kim@home.example\n".into(),
+        )
+        .await;
+    let id = d["job"]["id"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let list = |tenant: String| {
+        http.get(w.app.url(&format!("/api/v1/imports?tenant={tenant}")))
+            .bearer_auth(&w.token)
+            .send()
+    };
+    let jobs: serde_json::Value = list(w.slug.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(jobs[0]["id"], id.as_str());
+    assert_eq!(jobs[0]["state"], "draft");
+    assert_eq!(list("nope".into()).await.unwrap().status(), 404);
+    let discard = || {
+        http.post(w.app.url(&format!("/api/v1/imports/{id}/discard")))
+            .bearer_auth(&w.token)
+            .send()
+    };
+    assert_eq!(discard().await.unwrap().status(), 204);
+    assert_eq!(discard().await.unwrap().status(), 409);
+    let jobs: serde_json::Value = list(w.slug.clone()).await.unwrap().json().await.unwrap();
+    assert_ne!(jobs[0]["state"], "draft");
+    assert_eq!(
+        w.count("SELECT CAST(COUNT(*) AS BIGINT) FROM mailboxes")
+            .await,
+        0
+    );
+}
+both!(imports_listed_and_discarded_over_rest);

@@ -1371,6 +1371,22 @@ fn table() -> Vec<Row> {
             [N, N, N, F],
             None,
         ),
+        row(
+            "/api/v1/imports/{id}/discard",
+            Post,
+            "/api/v1/imports/imp_nope/discard",
+            "",
+            [N, N, N, F],
+            None,
+        ),
+        row(
+            "/api/v1/imports",
+            Get,
+            "/api/v1/imports?tenant={t}",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
         row("/mailboxes", Page, "/mailboxes", "", ALL, None),
         row(
             "get_mailboxes",
@@ -1655,6 +1671,23 @@ fn table() -> Vec<Row> {
             "",
             NOT_VIEWER,
             None,
+        ),
+        row(
+            "/api/v1/changes/{id}",
+            Get,
+            "/api/v1/changes/{cr}",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        // Through the gate, then refused: not the requester's own request.
+        row(
+            "/api/v1/changes/{id}/cancel",
+            Post,
+            "/api/v1/changes/{cr}/cancel",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
         ),
         row(
             "/api/v1/changes/{id}/approve",

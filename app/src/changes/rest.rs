@@ -1,5 +1,5 @@
-//! The approval queue over REST (`/api/v1/changes`): list, approve, reject, and ask for the
-//! rollback of an applied change.
+//! The approval queue over REST (`/api/v1/changes`): list, read one, approve, reject, cancel
+//! one's own request, and ask for the rollback of an applied change.
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -16,6 +16,8 @@ use crate::core::AppError;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/changes", get(list_changes))
+        .route("/api/v1/changes/{id}", get(get_change))
+        .route("/api/v1/changes/{id}/cancel", post(cancel_change))
         .route("/api/v1/changes/{id}/approve", post(approve_change))
         .route("/api/v1/changes/{id}/reject", post(reject_change))
         .route("/api/v1/changes/{id}/rollback", post(rollback_change))
@@ -42,6 +44,32 @@ pub async fn list_changes(
         Some(_) => return Err(AppError::invalid("state is pending or recent")),
     };
     Ok(Json(changes::list(&st, &a, f).await?))
+}
+
+/// One change request in the token's tenants (its before-state, its decision, its rollback).
+#[utoipa::path(get, path = "/api/v1/changes/{id}", tag = "changes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Change request id")),
+    responses((status = 200, body = ChangeRequest), (status = 404, description = "No such request in the token's tenants")))]
+pub async fn get_change(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<ChangeRequest>, AppError> {
+    Ok(Json(changes::get(&st, &a, &id).await?))
+}
+
+/// Withdraws the token's own pending request (someone else's is rejected instead).
+#[utoipa::path(post, path = "/api/v1/changes/{id}/cancel", tag = "changes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Change request id")),
+    responses((status = 204), (status = 404), (status = 409, description = "Already decided or expired"),
+        (status = 422, description = "Someone else's request")))]
+pub async fn cancel_change(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    changes::cancel(&st, &a, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Approves someone else's pending request and applies it (one effect, however many approve
