@@ -83,6 +83,11 @@ pub enum Command {
         domains: i64,
         #[arg(long, default_value_t = 20)]
         mailboxes_per_domain: i64,
+        /// Activate every second mailbox of an active domain with the password held in this
+        /// environment variable (for benchmarks of the mail plane: IMAP logins, RCPT of
+        /// active mailboxes). Without it every mailbox stays invited.
+        #[arg(long, value_name = "VAR")]
+        mailbox_password_env: Option<String>,
     },
 }
 
@@ -459,20 +464,33 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
         Command::Seed {
             domains,
             mailboxes_per_domain,
+            mailbox_password_env,
         } => {
             let started = std::time::Instant::now();
+            let mailbox_password = match mailbox_password_env.as_deref().map(std::env::var) {
+                None => None,
+                Some(Ok(p)) if !p.is_empty() => Some(p),
+                Some(_) => {
+                    return fail(&format!(
+                        "--mailbox-password-env: the environment variable {} is not set",
+                        mailbox_password_env.unwrap_or_default()
+                    ))
+                }
+            };
             let plan = crate::seed::SeedPlan {
                 domains,
                 mailboxes_per_domain,
+                mailbox_password,
             };
             match crate::seed::seed(&state, &plan).await {
                 Ok(s) => {
                     eprintln!(
-                        "Seeded {} tenants, {} domains, {} mailboxes in {:.1} s. First domain: {}. \
-                         Benchmark owner session cookie (valid 12 h):",
+                        "Seeded {} tenants, {} domains, {} mailboxes ({} active) in {:.1} s. \
+                         First domain: {}. Benchmark owner session cookie (valid 12 h):",
                         s.tenants,
                         s.domains,
                         s.mailboxes,
+                        s.active,
                         started.elapsed().as_secs_f64(),
                         s.first_domain
                     );

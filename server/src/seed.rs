@@ -6,7 +6,9 @@
 //! already has accounts: it is not a way into a live installation.
 use app::audit::service::{record, Event};
 use app::core::authz::{authorize_in, Action, Actor};
-use app::core::secrets::{hash_password, new_id, new_totp_secret, random_bytes};
+use app::core::secrets::{
+    hash_mail_password, hash_password, new_id, new_totp_secret, random_bytes,
+};
 use app::core::state::AppState;
 use app::core::{AppError, AppResult};
 use app::mailboxes::store as mstore;
@@ -17,12 +19,15 @@ use tower_sessions::session_store::SessionStore;
 pub struct SeedPlan {
     pub domains: i64,
     pub mailboxes_per_domain: i64,
+    /// Every second mailbox of an active domain is activated with this password.
+    pub mailbox_password: Option<String>,
 }
 
 pub struct Seeded {
     pub tenants: i64,
     pub domains: i64,
     pub mailboxes: i64,
+    pub active: i64,
     pub cookie: String,
     pub first_domain: String,
 }
@@ -46,6 +51,12 @@ pub async fn seed(st: &AppState, plan: &SeedPlan) -> AppResult<Seeded> {
     let owner_id = new_id("usr");
     let password = hex(&random_bytes::<32>());
     let hash = hash_password(password).await?;
+    // One hash for every activated mailbox: a benchmark dataset, not a live installation.
+    let mailbox_hash = match &plan.mailbox_password {
+        Some(p) => Some(hash_mail_password(p.clone()).await?),
+        None => None,
+    };
+    let mut active = 0i64;
     // Everything through the tables' owners, as the system (the same functions the console
     // uses: counters and pools stay exact by construction).
     let system = Actor::system("mailward seed");
@@ -111,7 +122,13 @@ pub async fn seed(st: &AppState, plan: &SeedPlan) -> AppResult<Seeded> {
             tstore::insert_domain(tx.conn(), &g, &did, &tid, &ascii, &unicode, "standard", at)
                 .await?;
             if status != "pending" {
-                tstore::set_domain_status(tx.conn(), &g, &did, status, at).await?;
+                // Verified (as its challenge record would make it), hence active; then
+                // suspended where the dataset says so.
+                let gd = authorize_in(&system, Action::ManageDomains, &tid)?;
+                tstore::mark_verified(tx.conn(), &gd, &did, at).await?;
+                if status != "active" {
+                    tstore::set_domain_status(tx.conn(), &g, &did, status, at).await?;
+                }
             }
             let names: Vec<(String, String, String)> = (0..plan.mailboxes_per_domain)
                 .map(|m| {
@@ -146,6 +163,13 @@ pub async fn seed(st: &AppState, plan: &SeedPlan) -> AppResult<Seeded> {
             }
             mstore::insert_many(tx.conn(), &g, &rows, now).await?;
             mailboxes += rows.len() as i64;
+            if let (Some(h), "active") = (&mailbox_hash, status) {
+                let gm = authorize_in(&system, Action::ManageMailboxes, &tid)?;
+                for (id, _, _) in names.iter().skip(1).step_by(2) {
+                    mstore::set_password(tx.conn(), &gm, id, h, now, true).await?;
+                    active += 1;
+                }
+            }
         }
     }
     record(
@@ -153,7 +177,7 @@ pub async fn seed(st: &AppState, plan: &SeedPlan) -> AppResult<Seeded> {
         &Actor::system("mailward seed"),
         now,
         Event::new("seed.loaded").details(serde_json::json!({
-            "tenants": tenants, "domains": plan.domains, "mailboxes": mailboxes,
+            "tenants": tenants, "domains": plan.domains, "mailboxes": mailboxes, "active": active,
             "note": "benchmark dataset; the benchmark owner cannot sign in",
         })),
     )
@@ -181,6 +205,7 @@ pub async fn seed(st: &AppState, plan: &SeedPlan) -> AppResult<Seeded> {
         tenants,
         domains: plan.domains,
         mailboxes,
+        active,
         cookie: format!("mailward_session={}", rec.id),
         first_domain,
     })

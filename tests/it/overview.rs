@@ -46,6 +46,7 @@ async fn seeded_overview(b: Backend) {
         &server::seed::SeedPlan {
             domains: 120,
             mailboxes_per_domain: 3,
+            mailbox_password: None,
         },
     )
     .await
@@ -60,6 +61,7 @@ async fn seeded_overview(b: Backend) {
         &server::seed::SeedPlan {
             domains: 1,
             mailboxes_per_domain: 0,
+            mailbox_password: None,
         },
     )
     .await;
