@@ -294,6 +294,12 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
         db.postfix_connect()
     )
     };
+    // Only full addresses can match a mailbox or an inactive address, but Postfix also asks
+    // these maps for `@domain`, and access maps (check_recipient_access, check_sender_access)
+    // for the bare domain, each parent domain and `localpart@` — five questions or more per
+    // RCPT, the sender's again at every RCPT. `'%u@%d'` is the address itself, and Postfix
+    // sends no query at all for a key without a local part or a domain. Not for the aliases:
+    // `@domain` is the catch-all.
     files.push(RenderedFile {
         path: "postfix/sql-domains.cf",
         text: map("SELECT domain FROM mail_domains WHERE domain = '%s'"),
@@ -301,7 +307,7 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
     });
     files.push(RenderedFile {
         path: "postfix/sql-mailboxes.cf",
-        text: map("SELECT address FROM mail_users WHERE address = '%s'"),
+        text: map("SELECT address FROM mail_users WHERE address = '%u@%d'"),
         secret: true,
     });
     files.push(RenderedFile {
@@ -311,17 +317,17 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
     });
     files.push(RenderedFile {
         path: "postfix/sql-inactive.cf",
-        text: map("SELECT '550 5.1.1 User unknown' FROM mail_inactive WHERE address = '%s'"),
+        text: map("SELECT '550 5.1.1 User unknown' FROM mail_inactive WHERE address = '%u@%d'"),
         secret: true,
     });
     files.push(RenderedFile {
         path: "postfix/sql-hosted-senders.cf",
-        text: map("SELECT '553 5.7.1 Sign in (submission) to send as this address' FROM mail_users WHERE address = '%s'"),
+        text: map("SELECT '553 5.7.1 Sign in (submission) to send as this address' FROM mail_users WHERE address = '%u@%d'"),
         secret: true,
     });
     files.push(RenderedFile {
         path: "postfix/sql-senders.cf",
-        text: map("SELECT address FROM mail_users WHERE address = '%s' AND login = 1"),
+        text: map("SELECT address FROM mail_users WHERE address = '%u@%d' AND login = 1"),
         secret: true,
     });
     // Mail probes: one map, asked before the database's others, for both questions (where
