@@ -591,115 +591,25 @@ fn render_refuses_what_cannot_work() {
 
 // ---------- Mailward's own mail (invitations) through the mail plane's submission ----------
 
-// The environment variables of `[smtp]` (cleared in every `mailward` these tests start).
-use server::cli::SMTP_ENV;
+use mailward_tests::Served;
 
-/// The real `mailward serve` over a test's database, configured by environment variables
-/// and optionally a config file; its log (stdout and stderr) goes to a file. Stopped on drop.
-struct Served {
-    child: std::process::Child,
-    base: String,
-    log: std::path::PathBuf,
+/// Creates `local@acme.example` over the API with its invitation mailed to
+/// reader@acme.example: the status and the body of the answer.
+async fn invite(s: &Served, token: &str, local: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/mailboxes", s.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "address": format!("{local}@acme.example"),
+            "display_name": local,
+            "invite_to": "reader@acme.example",
+        }))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
 }
 
-impl Served {
-    async fn start(
-        w: &World,
-        dir: &std::path::Path,
-        name: &str,
-        env: &[(&str, String)],
-        toml: Option<String>,
-    ) -> Served {
-        let site = dir.join("site");
-        for f in server::SITE_FILES {
-            let p = site.join(f);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, "").unwrap();
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let mut c = w.app.cli();
-        for k in SMTP_ENV {
-            c.env_remove(k);
-        }
-        if let Some(t) = toml {
-            let f = dir.join(format!("{name}.toml"));
-            std::fs::write(&f, t).unwrap();
-            c.arg("--config").arg(f);
-        }
-        c.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .env("MAILWARD_SITE_ROOT", &site)
-            .env_remove("MAILWARD_LOG")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let mut s = Served {
-            child: c.spawn().unwrap(),
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(r) = http.get(format!("{}/healthz", s.base)).send().await {
-                if r.status() == 200 {
-                    return s;
-                }
-            }
-            if let Ok(Some(st)) = s.child.try_wait() {
-                panic!("mailward serve ({name}) exited with {st}: {}", s.log());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("mailward serve ({name}) did not answer: {}", s.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The log, once it holds `needle` (up to 15 s).
-    async fn log_with(&self, needle: &str) -> String {
-        for _ in 0..150 {
-            let log = self.log();
-            if log.contains(needle) {
-                return log;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("{needle:?} not in the log: {}", self.log());
-    }
-
-    /// Creates `local@acme.example` over the API with its invitation mailed to
-    /// reader@acme.example: the status and the body of the answer.
-    async fn invite(&self, token: &str, local: &str) -> (u16, String) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/api/v1/mailboxes", self.base))
-            .bearer_auth(token)
-            .json(&serde_json::json!({
-                "address": format!("{local}@acme.example"),
-                "display_name": local,
-                "invite_to": "reader@acme.example",
-            }))
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Mailward's invitations go out through the mail plane's submission port as a real
 /// provider takes them: STARTTLS with the certificate verified against a private CA
@@ -746,7 +656,7 @@ async fn invitations_go_out_through_signed_in_submission(b: Backend) {
 
     // Verified STARTTLS + AUTH: the invitation is delivered, sent by the signed-in mailbox.
     let good = Served::start(
-        &w,
+        &w.app,
         &dir,
         "good",
         &env(&[
@@ -765,7 +675,7 @@ async fn invitations_go_out_through_signed_in_submission(b: Backend) {
         )),
         "{log}"
     );
-    let (status, body) = good.invite(&token, "newcomer").await;
+    let (status, body) = invite(&good, &token, "newcomer").await;
     assert_eq!(status, 201, "{body}");
     assert!(body.contains("\"invitation_emailed\":true"), "{body}");
     let inbox = mp.inbox("reader@acme.example", PW, 1).await;
@@ -780,7 +690,7 @@ async fn invitations_go_out_through_signed_in_submission(b: Backend) {
     // A wrong password: refused, the link withdrawn, the password nowhere.
     let wrong = "Wrong-Horse-Battery-7c1e";
     let bad = Served::start(
-        &w,
+        &w.app,
         &dir,
         "wrong-password",
         &env(&[
@@ -795,7 +705,7 @@ async fn invitations_go_out_through_signed_in_submission(b: Backend) {
         log.contains("refused the sign-in as notices@acme.example"),
         "{log}"
     );
-    let (status, body) = bad.invite(&token, "second").await;
+    let (status, body) = invite(&bad, &token, "second").await;
     assert_eq!(status, 503, "{body}");
     for says in [
         "could not be sent",
@@ -838,7 +748,7 @@ async fn invitations_go_out_through_signed_in_submission(b: Backend) {
 
     // Verification on without the private CA: the certificate is not trusted.
     let untrusted = Served::start(
-        &w,
+        &w.app,
         &dir,
         "no-ca",
         &env(&[("MAILWARD_SMTP_PASSWORD_FILE", pw_file.display().to_string())]),
@@ -848,14 +758,14 @@ async fn invitations_go_out_through_signed_in_submission(b: Backend) {
     let log = untrusted.log_with("outgoing mail will fail").await;
     assert!(log.contains("UnknownIssuer"), "{log}");
     assert!(log.contains("set smtp.tls_ca_file"), "{log}");
-    let (status, body) = untrusted.invite(&token, "third").await;
+    let (status, body) = invite(&untrusted, &token, "third").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("invalid peer certificate"), "{body}");
     drop(untrusted);
 
     // The escape hatch (from a config file): works without the CA, and says so at start.
     let skip = Served::start(
-        &w,
+        &w.app,
         &dir,
         "skip-verify",
         &[],
@@ -871,7 +781,7 @@ async fn invitations_go_out_through_signed_in_submission(b: Backend) {
     let log = skip.log_with("outgoing mail: connected and ready").await;
     assert!(log.contains("tls_insecure_skip_verify is on"), "{log}");
     assert!(log.contains("certificate NOT verified"), "{log}");
-    let (status, body) = skip.invite(&token, "fourth").await;
+    let (status, body) = invite(&skip, &token, "fourth").await;
     assert_eq!(status, 201, "{body}");
     drop(skip);
     let inbox = mp.inbox("reader@acme.example", PW, 2).await;
@@ -1087,7 +997,7 @@ fn smtp_settings_are_checked_at_start() {
         c.arg("--database-url")
             .arg(format!("sqlite://{}/mw.db?mode=rwc", dir.display()))
             .arg("migrate");
-        for k in SMTP_ENV {
+        for k in server::cli::SMTP_ENV {
             c.env_remove(k);
         }
         c.env_remove("MAILWARD_CONFIG");

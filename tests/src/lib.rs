@@ -783,3 +783,97 @@ pub fn decode_qp(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+// ---------- the real server ----------
+
+/// The real `mailward serve` over a test's database, configured by environment variables
+/// and optionally a config file; its log (stdout and stderr) goes to a file. Stopped on drop.
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+    pub log: std::path::PathBuf,
+}
+
+impl Served {
+    pub async fn start(
+        app: &TestApp,
+        dir: &std::path::Path,
+        name: &str,
+        env: &[(&str, String)],
+        toml: Option<String>,
+    ) -> Served {
+        let site = dir.join("site");
+        for f in server::SITE_FILES {
+            let p = site.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "").unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut c = app.cli();
+        // The environment variables of `[smtp]` are cleared: a test sets what it means.
+        for k in server::cli::SMTP_ENV {
+            c.env_remove(k);
+        }
+        if let Some(t) = toml {
+            let f = dir.join(format!("{name}.toml"));
+            std::fs::write(&f, t).unwrap();
+            c.arg("--config").arg(f);
+        }
+        c.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("MAILWARD_SITE_ROOT", &site)
+            .env_remove("MAILWARD_LOG")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut s = Served {
+            child: c.spawn().unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(r) = http.get(format!("{}/healthz", s.base)).send().await {
+                if r.status() == 200 {
+                    return s;
+                }
+            }
+            if let Ok(Some(st)) = s.child.try_wait() {
+                panic!("mailward serve ({name}) exited with {st}: {}", s.log());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("mailward serve ({name}) did not answer: {}", s.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log, once it holds `needle` (up to 15 s).
+    pub async fn log_with(&self, needle: &str) -> String {
+        for _ in 0..150 {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{needle:?} not in the log: {}", self.log());
+    }
+
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
