@@ -610,7 +610,6 @@ async fn invite(s: &Served, token: &str, local: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-
 /// Mailward's invitations go out through the mail plane's submission port as a real
 /// provider takes them: STARTTLS with the certificate verified against a private CA
 /// (`tls_ca_file`), then AUTH as a mailbox (password from `password_file`), configured

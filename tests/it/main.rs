@@ -9,6 +9,7 @@ mod dns_changes;
 mod domain_control;
 mod imports;
 mod incidents;
+mod instances;
 mod mailboxes;
 mod mailplane;
 mod matrix;

@@ -868,7 +868,6 @@ impl Served {
         }
         panic!("{needle:?} not in the log: {}", self.log());
     }
-
 }
 
 impl Drop for Served {
