@@ -7,3 +7,7 @@ CREATE ROLE MAILPLANE_ROLE LOGIN;
 GRANT SELECT ON mail_live_domains, mail_domains, mail_users, mail_app_passwords,
                 mail_aliases, mail_inactive TO MAILPLANE_ROLE;
 GRANT SELECT, INSERT, UPDATE ON mail_usage TO MAILPLANE_ROLE;
+-- Postfix's lookups go through these (migration 0026: their plans stay with the connection).
+GRANT EXECUTE ON FUNCTION mail_lookup_domain(TEXT), mail_lookup_user(TEXT),
+                          mail_lookup_login(TEXT), mail_lookup_aliases(TEXT),
+                          mail_lookup_inactive(TEXT) TO MAILPLANE_ROLE;
