@@ -11,7 +11,7 @@ start_postgres() {
   local dir=$1 bin as=()
   bin=$(pg_bin); [ -n "$bin" ] || die "PostgreSQL is not installed (scripts/install-deps test)"
   mkdir -p "$dir/pg"
-  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir/pg"; as=(runuser -u postgres --); fi
+  if [ "$(id -u)" = 0 ]; then chmod o+x "$dir"; chown postgres: "$dir/pg"; as=(runuser -u postgres --); fi
   "${as[@]}" "$bin/initdb" -D "$dir/pg" -U mailward --auth=trust -E UTF8 --no-sync >/dev/null
   PG_PORT=$(free_port)
   "${as[@]}" "$bin/pg_ctl" -D "$dir/pg" -l "$dir/pg/log" -w \
