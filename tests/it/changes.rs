@@ -431,12 +431,16 @@ async fn a_transaction_survives_a_write_outside_it(b: Backend) {
 both!(a_transaction_survives_a_write_outside_it);
 
 /// One change request over REST: read it, and only its requester withdraws it.
-async fn a_request_read_and_cancelled_over_rest(b: Backend) {
+/// An operator, Otto, invited by `owner`, asks for a reset of the critical mailbox
+/// `billing@acme.example` of a new tenant: the request waits for a second person. Its id,
+/// and the tenant's short name.
+pub(crate) async fn critical_reset_waiting(
+    app: &mailward_tests::TestApp,
+    owner: &mailward_tests::Account,
+) -> (String, String) {
     use app::core::authz::{Actor, Principal, TenantScope};
-    let app = mailward_tests::TestApp::start(b).await;
-    let owner = app.setup_owner().await;
     app.invite_through(
-        &owner,
+        owner,
         "/operators/invite",
         &[("email", "otto@agency.example")],
         "/operators",
@@ -476,7 +480,6 @@ async fn a_request_read_and_cancelled_over_rest(b: Backend) {
         .execute(app.state.db.pool())
         .await
         .unwrap();
-    // The operator asks for a reset of the critical mailbox: it waits for a second person.
     let otto = Actor::for_tests(
         Principal::User,
         Some(op_id),
@@ -492,6 +495,14 @@ async fn a_request_read_and_cancelled_over_rest(b: Backend) {
     else {
         panic!("a critical reset is queued")
     };
+    (change_id, slug)
+}
+
+async fn a_request_read_and_cancelled_over_rest(b: Backend) {
+    let app = mailward_tests::TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    // The operator asks for a reset of the critical mailbox: it waits for a second person.
+    let (change_id, _) = critical_reset_waiting(&app, &owner).await;
     let owner_token = app.api_token(&owner.email, "read,write").await;
     let op_token = app.api_token("otto@agency.example", "read,write").await;
     let http = reqwest::Client::new();

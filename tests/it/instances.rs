@@ -5,9 +5,6 @@
 //! with `FOR UPDATE SKIP LOCKED`, so each runs once whoever claims it; the audit chain takes
 //! its head under a row lock, so concurrent writes from both stay one unbroken chain; and a
 //! change approved on both at once has one effect.
-use app::core::authz::{Actor, Principal, TenantScope};
-use app::mailboxes::service as mb;
-use app::mailboxes::NewMailbox;
 use mailward_tests::{Backend, Served, TestApp};
 
 /// The second instance: `mailward serve` over `a`'s database, with `a`'s keys and no outside
@@ -51,21 +48,8 @@ async fn two_instances_on_one_postgresql() {
     let b = second_instance(&a, &dir).await;
     let owner = a.setup_owner().await;
     let http = &owner.browser.http;
-    // A second operator, for the change request at the end.
-    a.invite_through(
-        &owner,
-        "/operators/invite",
-        &[("email", "otto@agency.example")],
-        "/operators",
-        "otto@agency.example",
-        "Otto",
-    )
-    .await;
-    let otto_id = app::auth::store::user_by_email(&a.state.db, "otto@agency.example")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    // A request that waits for a second person, approved at the end.
+    let (change_id, slug) = crate::changes::critical_reset_waiting(&a, &owner).await;
 
     // A session made on A is valid on B (cookies do not depend on the port)…
     let on_b = http.get(format!("{}/", b.base)).send().await.unwrap();
@@ -113,9 +97,6 @@ async fn two_instances_on_one_postgresql() {
     );
 
     // Jobs run once across both: B's worker and one of A's share the queue.
-    let (slug, domains) = a
-        .tenant_with_domains("plan_agency", &["acme.example"])
-        .await;
     let worker_a = app::core::jobs::spawn_worker(a.state.clone());
     let mut imports = Vec::new();
     for n in 0..4 {
@@ -225,45 +206,6 @@ async fn two_instances_on_one_postgresql() {
         "each import completed once"
     );
     // A change approved on both instances at once has one effect.
-    let sys = Actor::system("test");
-    mb::set_reveal_policy(&a.state, &sys, &slug, "allowed")
-        .await
-        .unwrap();
-    let billing = mb::create(
-        &a.state,
-        &sys,
-        &NewMailbox {
-            domain: Some(domains[0].clone()),
-            address: "billing".into(),
-            display_name: "Billing".into(),
-            critical: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
-    .mailbox
-    .id;
-    sqlx::query("UPDATE mailboxes SET status = 'active' WHERE id = $1")
-        .bind(&billing)
-        .execute(a.state.db.pool())
-        .await
-        .unwrap();
-    let otto = Actor::for_tests(
-        Principal::User,
-        Some(otto_id),
-        "otto@agency.example".into(),
-        Some(app::auth::Role::Operator),
-        TenantScope::All,
-        Some("127.0.0.1".into()),
-    );
-    let mb::ResetOutcome::Queued { change_id } =
-        mb::request_reset(&a.state, &otto, &billing, "lost phone", false, None)
-            .await
-            .unwrap()
-    else {
-        panic!("a critical reset is queued")
-    };
     let approvals = [a.base.clone(), b.base.clone()].map(|base| {
         let req = api
             .post(format!("{base}/api/v1/changes/{change_id}/approve"))
