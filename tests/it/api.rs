@@ -385,3 +385,61 @@ async fn openapi_contract_and_edge_limits(b: Backend) {
     assert!(!answers[0].contains("another tenant"), "{answers:?}");
 }
 both!(openapi_contract_and_edge_limits);
+
+/// `/api/v1/domains` comes a page at a time, by ASCII name, with a `next` link that walks the
+/// whole list once; a bad limit is refused.
+async fn domains_come_in_pages_with_a_next_link(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let names: Vec<String> = (1..=7).map(|i| format!("d{i:02}.page.example")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    app.tenant_with_domains("plan_pro", &refs).await;
+    let token = app.api_token(&owner.email, "read").await;
+    let api = reqwest::Client::new();
+    let mut next = Some("/api/v1/domains?limit=3&q=page".to_string());
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    while let Some(path) = next.take() {
+        let r = api
+            .get(app.url(&path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        next = r.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            assert!(l.ends_with(">; rel=\"next\""), "{l}");
+            l[1..l.find('>').unwrap()].to_string()
+        });
+        let rows: Vec<serde_json::Value> = r.json().await.unwrap();
+        assert!(rows.len() <= 3);
+        seen.extend(rows.iter().map(|d| d["name"].as_str().unwrap().to_string()));
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, names);
+    // Without a limit: 500 per page, all seven at once, no link.
+    let r = api
+        .get(app.url("/api/v1/domains"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("link").is_none());
+    assert_eq!(r.json::<Vec<serde_json::Value>>().await.unwrap().len(), 7);
+    for bad in ["0", "1001", "-1", "x"] {
+        let r = api
+            .get(app.url(&format!("/api/v1/domains?limit={bad}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status() == 422 || r.status() == 400,
+            "limit={bad}: {}",
+            r.status()
+        );
+    }
+}
+both!(domains_come_in_pages_with_a_next_link);

@@ -4,7 +4,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::{AuditFilter, AuditPage};
 use crate::auth::PageData;
-use crate::ui::{signed_in_page, EmptyState, Time};
+use crate::ui::{signed_in_page, urlencode, EmptyState, Time};
 
 #[server(prefix = "/_sf")]
 pub async fn get_audit(filter: AuditFilter) -> Result<PageData<(i64, AuditPage)>, ServerFnError> {
@@ -138,17 +138,6 @@ fn action_class(action: &str) -> &'static str {
     } else {
         "badge badge-gray"
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The latest audit events as a card (dashboard, client portal), with a link to the log.

@@ -11,7 +11,7 @@ use crate::auth::pages::SecretOnce;
 use crate::auth::{FreshSecret, PageData};
 use crate::changes::ChangeRequest;
 use crate::tenancy::{format_bytes, Tenant};
-use crate::ui::{auth_page, signed_in_page, status_tone, Badge, ConfirmButton, Time};
+use crate::ui::{auth_page, signed_in_page, status_tone, urlencode, Badge, ConfirmButton, Time};
 
 /// Mailboxes with their status, pool allocation and use (never any secret). With `links`,
 /// each address opens its mailbox page.
@@ -170,17 +170,6 @@ pub fn MailboxesListPage() -> impl IntoView {
             }
         },
     )
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The new-mailbox form of a domain page.

@@ -179,17 +179,40 @@ pub async fn add_domain(
 pub struct DomainSearch {
     /// Part of the domain or tenant name.
     pub q: Option<String>,
+    /// Only domains whose ASCII name sorts after this one (the `next` link carries it).
+    pub after: Option<String>,
+    /// Domains per page, 1 to 1000 (default 500).
+    pub limit: Option<i64>,
 }
 
-/// All domains, optionally searched.
+/// Domains by ASCII name, a page at a time (500 unless `limit` says otherwise). When more
+/// follow, a `Link: <…>; rel="next"` header gives the next page's address.
 #[utoipa::path(get, path = "/api/v1/domains", tag = "tenancy", security(("bearer" = [])), params(DomainSearch),
-    responses((status = 200, body = [Domain]), (status = 401), (status = 403)))]
+    responses((status = 200, body = [Domain], headers(("Link" = String, description = "`<…>; rel=\"next\"` when more domains follow"))),
+        (status = 401), (status = 403), (status = 422, description = "`limit` outside 1–1000")))]
 pub async fn list_domains(
     State(st): State<AppState>,
     ApiActor(a): ApiActor,
     Query(q): Query<DomainSearch>,
-) -> Result<Json<Vec<Domain>>, AppError> {
-    Ok(Json(tenancy::domains(&st, &a, q.q.as_deref()).await?))
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let (rows, more) =
+        tenancy::domains(&st, &a, q.q.as_deref(), q.after.as_deref(), q.limit).await?;
+    let next = rows.last().filter(|_| more).map(|last| {
+        let mut link = format!("/api/v1/domains?after={}", crate::ui::urlencode(&last.name));
+        if let Some(n) = q.limit {
+            link.push_str(&format!("&limit={n}"));
+        }
+        if let Some(term) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+            link.push_str(&format!("&q={}", crate::ui::urlencode(term)));
+        }
+        format!("<{link}>; rel=\"next\"")
+    });
+    let mut resp = Json(rows).into_response();
+    if let Some(v) = next.and_then(|l| http::HeaderValue::from_str(&l).ok()) {
+        resp.headers_mut().insert(http::header::LINK, v);
+    }
+    Ok(resp)
 }
 
 /// One domain, by id or ASCII name.

@@ -48,11 +48,31 @@ pub async fn tenant(st: &AppState, actor: &Actor, key: &str) -> AppResult<(Tenan
     Ok((t, d))
 }
 
-pub async fn domains(st: &AppState, actor: &Actor, search: Option<&str>) -> AppResult<Vec<Domain>> {
+/// The API's page of domains: by ASCII name after `after`, at most `limit` (1–1000, default
+/// [`DOMAIN_PAGE`]), and whether more follow.
+pub async fn domains(
+    st: &AppState,
+    actor: &Actor,
+    search: Option<&str>,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> AppResult<(Vec<Domain>, bool)> {
     let g = authorize(actor, Action::ViewTenants)?;
+    let limit = match limit {
+        None => DOMAIN_PAGE,
+        Some(n @ 1..=1000) => n,
+        Some(_) => return Err(AppError::invalid("limit: from 1 to 1000")),
+    };
     let search = search.map(str::trim).filter(|s| !s.is_empty());
-    store::domains(&st.db, &g, None, search).await
+    let after = after.filter(|a| !a.is_empty());
+    let mut rows = store::domains_page(&st.db, &g, None, search, after, Some(limit + 1)).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
 }
+
+/// Domains per API page when the caller names no limit.
+pub const DOMAIN_PAGE: i64 = 500;
 
 /// (tenants, domains, mailboxes) in the actor's reach.
 pub async fn totals(st: &AppState, actor: &Actor) -> AppResult<(i64, i64, i64)> {

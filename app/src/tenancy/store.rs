@@ -502,6 +502,18 @@ pub async fn domains(
     tenant_id: Option<&str>,
     search: Option<&str>,
 ) -> AppResult<Vec<Domain>> {
+    domains_page(db, g, tenant_id, search, None, None).await
+}
+
+/// [`domains`] by ASCII name, from after `after` on, at most `limit` of them (all without one).
+pub async fn domains_page(
+    db: &Db,
+    g: &Granted<'_>,
+    tenant_id: Option<&str>,
+    search: Option<&str>,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> AppResult<Vec<Domain>> {
     let mut w = Where::new();
     w.scope("d.tenant_id", &g.actor.tenants);
     if let Some(t) = tenant_id {
@@ -511,8 +523,13 @@ pub async fn domains(
     if let Some(s) = search {
         search_cond(&mut w, s);
     }
+    if let Some(a) = after {
+        let p = w.arg(a);
+        w.and(format!("d.name > {p}"));
+    }
+    let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
     let sql = format!(
-        "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id{} ORDER BY d.name",
+        "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id{} ORDER BY d.name{limit}",
         w.sql()
     );
     let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;

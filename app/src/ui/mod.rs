@@ -473,6 +473,18 @@ pub fn status_tone(status: impl AsRef<str>) -> &'static str {
     }
 }
 
+/// A query-string value, percent-encoded (unreserved characters and `@` kept as they are).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A value read from the address bar (query or path parameter), as pages pass it on to the
 /// server: without control characters (a NUL reaches PostgreSQL as an error) and at most 4,000 characters — the same
 /// bounds the edge enforces on requests (the router decodes query values once more than a
