@@ -1366,3 +1366,354 @@ async fn owner_sessions_get_a_new_id_at_every_privilege_change(b: Backend) {
     assert!(signed_in(after).await && !signed_in(owner).await);
 }
 both!(owner_sessions_get_a_new_id_at_every_privilege_change);
+
+/// Posts the mailbox's details form; returns the flash message.
+async fn edit_form(w: &World, id: &str, fields: Vec<(&'static str, String)>) -> String {
+    let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    w.owner
+        .browser
+        .post(&format!("/mailboxes/{id}/edit"), &form)
+        .await;
+    w.owner
+        .browser
+        .flash(&format!("/mailboxes/{id}"))
+        .await
+        .unwrap_or_default()
+}
+
+/// A mailbox's details change after creation: name, contact address (the old one is told),
+/// allocation within the pool by the creation's conditional update (refused past it with the
+/// amount left, one winner under a race), the critical flag (on at once, off only through an
+/// approval), an unlock with a reason; bad input changes nothing.
+async fn mailbox_details_are_edited_within_the_pool(b: Backend) {
+    let w = world(b).await;
+    let ann = w
+        .create("ann", "ann@home.example", &[("quota", "400 MB")])
+        .await;
+    let bob = w
+        .create("bob", "bob@home.example", &[("quota", "200 MB")])
+        .await;
+    let allocated = || async {
+        tenancy::tenant(&w.app.state, &Actor::system("t"), &w.slug)
+            .await
+            .unwrap()
+            .0
+            .storage_allocated
+    };
+    assert_eq!(allocated().await, 600_000_000);
+    w.activate(&w.link_to("ann@home.example"), PW).await;
+    let page = format!("/mailboxes/{ann}");
+    let edit = |fields: Vec<(&'static str, String)>| edit_form(&w, &ann, fields);
+    // The form shows the allocation exactly; saved unchanged, nothing changes.
+    let html = w.owner.browser.get_text(&page).await;
+    assert!(html.contains("value=\"400 MB\""), "exact quota in the form");
+    let mails = w.sink.messages().len();
+    let same = vec![
+        ("display_name", "Ann Example".to_string()),
+        ("contact_email", "ann@home.example".to_string()),
+        ("quota", "400 MB".to_string()),
+    ];
+    assert_eq!(edit(same).await, "Nothing changed.");
+    let events = w.app.audit_actions().await;
+    assert!(!events.iter().any(|a| a == "mailbox.updated"));
+    // A real change: one event with before and after, the old contact told.
+    let flash = edit(vec![
+        ("display_name", "Ann Smith".into()),
+        ("contact_email", "ann.smith@home.example".into()),
+        ("quota", "700 MB".into()),
+    ])
+    .await;
+    assert_eq!(flash, "Saved.");
+    let m = w.mailbox(&ann).await;
+    assert_eq!(m.display_name, "Ann Smith");
+    assert_eq!(m.contact_email.as_deref(), Some("ann.smith@home.example"));
+    assert_eq!(m.quota_bytes, Some(700_000_000));
+    assert_eq!(allocated().await, 900_000_000);
+    let ev = app::audit::service::list(
+        &w.app.state.db,
+        &app::core::authz::authorize(&Actor::system("t"), app::core::authz::Action::ViewAudit)
+            .unwrap(),
+        &app::audit::AuditFilter {
+            action: Some("mailbox.updated".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .events;
+    assert_eq!(ev.len(), 1);
+    let d: serde_json::Value = serde_json::from_str(&ev[0].details).unwrap();
+    assert_eq!(d["before"]["quota_bytes"], 400_000_000);
+    assert_eq!(d["after"]["quota_bytes"], 700_000_000);
+    assert_eq!(d["before"]["contact_email"], "ann@home.example");
+    let notice: Vec<String> = w.sink.messages()[mails..]
+        .iter()
+        .filter(|m| m.contains("To: ann@home.example"))
+        .cloned()
+        .collect();
+    assert_eq!(notice.len(), 1, "the previous contact address is told");
+    assert!(notice[0].contains("no longer the contact address"));
+    // Past the pool: refused with what is left, nothing changes (the name neither).
+    let flash = edit(vec![
+        ("display_name", "Ann Jones".into()),
+        ("contact_email", "ann.smith@home.example".into()),
+        ("quota", "900 MB".into()),
+    ])
+    .await;
+    assert!(
+        flash.contains("100 MB of 1 GB is still unallocated"),
+        "{flash}"
+    );
+    assert_eq!(w.mailbox(&ann).await.display_name, "Ann Smith");
+    assert_eq!(allocated().await, 900_000_000);
+    // Bad input: clear errors, nothing changes.
+    for (fields, msg) in [
+        (
+            vec![("display_name", "".to_string())],
+            "Enter the person's name",
+        ),
+        (
+            vec![("display_name", "Ann".into()), ("quota", "lots".into())],
+            "is not a size",
+        ),
+        (
+            vec![
+                ("display_name", "Ann".into()),
+                ("contact_email", "ann@acme.example".into()),
+            ],
+            "not the mailbox itself",
+        ),
+        (
+            vec![
+                ("display_name", "Ann".into()),
+                ("contact_email", "nope".into()),
+            ],
+            "",
+        ),
+    ] {
+        let flash = edit(fields).await;
+        assert!(flash.contains(msg) && flash != "Saved.", "{msg}: {flash}");
+    }
+    assert_eq!(w.mailbox(&ann).await.display_name, "Ann Smith");
+    // Ten raises of each mailbox at once, only one of which fits: the pool is never exceeded.
+    let op = operator("usr_o");
+    let raise = |id: String, q: &'static str| {
+        let (st, op) = (&w.app.state, &op);
+        async move {
+            let e = app::mailboxes::MailboxEdit {
+                quota: Some(q.into()),
+                ..Default::default()
+            };
+            mb::edit(st, op, &id, &e).await
+        }
+    };
+    let mut all = Vec::new();
+    for _ in 0..10 {
+        all.push(raise(ann.clone(), "800 MB"));
+        all.push(raise(bob.clone(), "300 MB"));
+    }
+    let results = mailward_tests::join_all(all).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(app::core::AppError::Conflict(_)))),
+        "{results:?}"
+    );
+    let (a, bq) = (
+        w.mailbox(&ann).await.quota_bytes.unwrap(),
+        w.mailbox(&bob).await.quota_bytes.unwrap(),
+    );
+    assert_eq!(a + bq, 1_000_000_000, "exactly one raise won: {a} {bq}");
+    assert_eq!(allocated().await, a + bq);
+    // Back to unlimited within the pool gives the allocation back.
+    mb::edit(
+        &w.app.state,
+        &op,
+        &bob,
+        &app::mailboxes::MailboxEdit {
+            quota: Some(String::new()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(allocated().await, a);
+
+    // Critical on: at once. Off: a reason, then a second person.
+    let crit = |on: bool, reason: Option<&str>| app::mailboxes::MailboxEdit {
+        critical: Some(on),
+        reason: reason.map(str::to_string),
+        ..Default::default()
+    };
+    let e = mb::edit(&w.app.state, &op, &ann, &crit(true, None))
+        .await
+        .unwrap();
+    assert_eq!(e.changed, ["critical"]);
+    assert!(w.mailbox(&ann).await.critical);
+    let r = mb::edit(&w.app.state, &op, &ann, &crit(false, None)).await;
+    assert!(matches!(r, Err(app::core::AppError::Invalid(_))), "{r:?}");
+    let e = mb::edit(
+        &w.app.state,
+        &op,
+        &ann,
+        &crit(false, Some("no longer the registrar contact")),
+    )
+    .await
+    .unwrap();
+    let change = e.queued.expect("a change request");
+    assert!(
+        w.mailbox(&ann).await.critical,
+        "still critical until approved"
+    );
+    let again = mb::edit(
+        &w.app.state,
+        &op,
+        &ann,
+        &crit(false, Some("no longer the registrar contact")),
+    )
+    .await;
+    assert!(
+        matches!(again, Err(app::core::AppError::Conflict(ref m)) if m.contains("already waits")),
+        "{again:?}"
+    );
+    assert!(
+        app::changes::service::approve(&w.app.state, &op, &change)
+            .await
+            .is_err(),
+        "not one's own"
+    );
+    app::changes::service::approve(&w.app.state, &operator("usr_bert"), &change)
+        .await
+        .unwrap();
+    assert!(!w.mailbox(&ann).await.critical);
+    // The change rolls back while nobody changed the flag since.
+    let c = app::changes::service::get(&w.app.state, &Actor::system("t"), &change)
+        .await
+        .unwrap();
+    assert_eq!(c.state, "applied");
+    let rb = app::changes::service::request_rollback(
+        &w.app.state,
+        &op,
+        &change,
+        "it is the registrar contact after all",
+    )
+    .await
+    .unwrap();
+    app::changes::service::approve(&w.app.state, &operator("usr_bert"), &rb.id)
+        .await
+        .unwrap();
+    assert!(
+        w.mailbox(&ann).await.critical,
+        "critical again after the rollback"
+    );
+    // Off once more, for the rest of the test.
+    let again = mb::edit(
+        &w.app.state,
+        &op,
+        &ann,
+        &crit(false, Some("really no longer critical")),
+    )
+    .await
+    .unwrap();
+    app::changes::service::approve(&w.app.state, &operator("usr_bert"), &again.queued.unwrap())
+        .await
+        .unwrap();
+    assert!(!w.mailbox(&ann).await.critical);
+
+    // Unlock: only a locked mailbox, with a reason; the password works again.
+    let r = mb::unlock(&w.app.state, &op, &ann, "false alarm", false).await;
+    assert!(
+        matches!(r, Err(app::core::AppError::Conflict(_))),
+        "not locked: {r:?}"
+    );
+    mb::request_reset(&w.app.state, &op, &ann, "odd sign-ins", true, None)
+        .await
+        .unwrap();
+    assert_eq!(w.mailbox(&ann).await.status, "locked");
+    assert_ne!(owner_sign_in(&w.app, "ann@acme.example", PW).await.1, "/me");
+    w.owner
+        .browser
+        .post(&format!("/mailboxes/{ann}/unlock"), &[("reason", "")])
+        .await;
+    assert!(w
+        .owner
+        .browser
+        .flash(&page)
+        .await
+        .unwrap()
+        .contains("Give the reason"));
+    assert_eq!(w.mailbox(&ann).await.status, "locked");
+    assert!(w
+        .owner
+        .browser
+        .get_text(&page)
+        .await
+        .contains("data-testid=\"unlock-panel\""));
+    w.owner
+        .browser
+        .post(
+            &format!("/mailboxes/{ann}/unlock"),
+            &[("reason", "the owner confirmed the sign-ins")],
+        )
+        .await;
+    assert_eq!(
+        w.owner.browser.flash(&page).await.unwrap(),
+        "Unlocked: the owner's password works again."
+    );
+    assert_eq!(w.mailbox(&ann).await.status, "active");
+    assert_eq!(owner_sign_in(&w.app, "ann@acme.example", PW).await.1, "/me");
+    assert!(w
+        .app
+        .audit_actions()
+        .await
+        .iter()
+        .any(|a| a == "mailbox.unlocked"));
+
+    // Over REST: the same service; a bad field is a 422 and changes nothing.
+    let token = w.app.api_token(&w.owner.email, "read,write").await;
+    let api = reqwest::Client::new();
+    let r = api
+        .patch(w.app.url(&format!("/api/v1/mailboxes/{ann}")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"display_name": "Ann R", "quota": "bogus"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(w.mailbox(&ann).await.display_name, "Ann Smith");
+    let r = api
+        .patch(w.app.url(&format!("/api/v1/mailboxes/{ann}")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"display_name": "Ann R"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["changed"], serde_json::json!(["display_name"]));
+    assert_eq!(v["mailbox"]["display_name"], "Ann R");
+    // An offboarded mailbox's details no longer change.
+    mb::offboard(
+        &w.app.state,
+        &op,
+        &bob,
+        30,
+        "left the company",
+        Some("bob@acme.example"),
+        None,
+    )
+    .await
+    .unwrap();
+    let r = mb::edit(
+        &w.app.state,
+        &op,
+        &bob,
+        &app::mailboxes::MailboxEdit {
+            display_name: Some("Bob".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(matches!(r, Err(app::core::AppError::Conflict(_))), "{r:?}");
+}
+both!(mailbox_details_are_edited_within_the_pool);

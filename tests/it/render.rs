@@ -29,7 +29,7 @@ async fn pages_render_once_while_routers_are_built() {
             let b = &owner.browser;
             async move { (path, b.get(path).await.status().as_u16()) }
         });
-        let statuses = futures_join_all(loads).await;
+        let statuses = mailward_tests::join_all(loads).await;
         for b in builds {
             b.await.unwrap();
         }
@@ -46,30 +46,4 @@ async fn pages_render_once_while_routers_are_built() {
             .find(|l| l.starts_with("mailward_render_stalls_total"))
             .unwrap_or("no stall counter")
     );
-}
-
-/// Runs the futures concurrently (on this task) and returns their outputs in order.
-async fn futures_join_all<F: std::future::Future>(
-    fs: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut handles: Vec<std::pin::Pin<Box<F>>> = fs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = handles.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (h, o) in handles.iter_mut().zip(out.iter_mut()) {
-            if o.is_none() {
-                match h.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *o = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().map(|o| o.unwrap()).collect()
 }

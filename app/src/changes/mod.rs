@@ -36,6 +36,7 @@ impl ChangeRequest {
         match self.kind.as_str() {
             "mailbox.reset" => "Reset of a critical mailbox",
             "mailbox.alias" => "Alias of an offboarded mailbox",
+            "mailbox.critical_off" => "A mailbox no longer critical",
             "routing.alias" => "Alias",
             "routing.forward" => "External forward",
             "routing.catchall" => "Catch-all",

@@ -24,6 +24,8 @@ pub fn routes() -> Router<AppState> {
         .route("/mailboxes/{id}/invite/reveal", post(reveal))
         .route("/mailboxes/{id}/invite/revoke", post(revoke))
         .route("/mailboxes/{id}/reset", post(reset))
+        .route("/mailboxes/{id}/edit", post(edit))
+        .route("/mailboxes/{id}/unlock", post(unlock))
         .route("/mailboxes/{id}/offboard", post(offboard))
         .route("/mailboxes/{id}/receipt.json", get(receipt_json))
         .route("/mailboxes/{id}/receipt.md", get(receipt_md))
@@ -177,6 +179,65 @@ async fn reset(c: Caller, Path(id): Path<String>, Form(f): Form<ResetForm>) -> R
         _ => format!("Reset link made: reveal it once to hand it over.{lock}"),
     };
     c.answer(r, &page_of(&id), &msg, &page_of(&id)).await
+}
+
+#[derive(Deserialize)]
+struct EditForm {
+    display_name: String,
+    #[serde(default)]
+    contact_email: String,
+    #[serde(default)]
+    quota: String,
+    /// The checkbox: present when ticked.
+    #[serde(default)]
+    critical: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn edit(c: Caller, Path(id): Path<String>, Form(f): Form<EditForm>) -> Response {
+    let e = super::MailboxEdit {
+        display_name: Some(f.display_name),
+        contact_email: Some(f.contact_email),
+        quota: Some(f.quota),
+        critical: Some(f.critical.is_some()),
+        reason: f.reason,
+    };
+    let r = service::edit(&c.st, &c.actor(), &id, &e).await;
+    let msg = match &r {
+        Ok(e) if e.queued.is_some() && e.changed.is_empty() => {
+            "No longer treating it as critical waits in Approvals for a second person.".to_string()
+        }
+        Ok(e) if e.queued.is_some() => "Saved. No longer treating it as critical waits in \
+            Approvals for a second person."
+            .to_string(),
+        Ok(e) if e.changed.is_empty() => "Nothing changed.".to_string(),
+        _ => "Saved.".to_string(),
+    };
+    c.answer(r, &page_of(&id), &msg, &page_of(&id)).await
+}
+
+#[derive(Deserialize)]
+struct UnlockForm {
+    reason: String,
+    #[serde(default)]
+    new_link: Option<String>,
+}
+
+async fn unlock(c: Caller, Path(id): Path<String>, Form(f): Form<UnlockForm>) -> Response {
+    let r = service::unlock(&c.st, &c.actor(), &id, &f.reason, f.new_link.is_some()).await;
+    let msg = match &r {
+        Ok(None) => "Unlocked: the owner's password works again.",
+        Ok(Some(ResetOutcome::Queued { .. })) => {
+            "This is a critical mailbox: the new link waits in Approvals for a second person; \
+             the mailbox stays locked until its owner uses it."
+        }
+        Ok(Some(ResetOutcome::Issued { emailed: true })) => {
+            "New link emailed; the mailbox stays locked until its owner uses it."
+        }
+        _ => "New link made: reveal it once to hand it over. The mailbox stays locked until its owner uses it.",
+    };
+    c.answer(r, &page_of(&id), msg, &page_of(&id)).await
 }
 
 #[derive(Deserialize)]

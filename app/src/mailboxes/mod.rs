@@ -113,6 +113,29 @@ pub struct NewMailbox {
     pub invite_to: Option<String>,
 }
 
+/// Changes to a mailbox's details; a field left out stays as it is.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MailboxEdit {
+    /// The person's name, 1 to 100 characters.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The person's other address, where invitation and reset links and notices go; empty to
+    /// remove it.
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    /// Allocation from the pool, e.g. `500 MB`, `2 GB`; empty = unlimited within the pool.
+    #[serde(default)]
+    pub quota: Option<String>,
+    /// `true` marks the mailbox critical at once; `false` asks a second person (a change
+    /// request, with `reason`).
+    #[serde(default)]
+    pub critical: Option<bool>,
+    /// Why the mailbox should no longer be critical (4 to 500 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// The open invitation link of a mailbox (never the link itself).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -279,6 +302,17 @@ impl OffboardingReceipt {
     }
 }
 
+/// A quota as a form shows it for editing: exact, so that saving the form unchanged
+/// changes nothing ([`parse_quota`] reads it back to the same bytes).
+pub fn quota_input(bytes: i64) -> String {
+    if bytes % 1_000_000_000 == 0 {
+        format!("{} GB", bytes / 1_000_000_000)
+    } else {
+        let mb = format!("{:.6}", bytes as f64 / 1e6);
+        format!("{} MB", mb.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
 /// Parses a quota: `500 MB`, `2 GB`, `1.5GB`, `750` (MB); empty = none (within the pool).
 /// Sizes are decimal (1 GB = 1,000,000,000 bytes), like the plans.
 pub fn parse_quota(input: &str) -> Result<Option<i64>, String> {
@@ -312,6 +346,24 @@ pub fn parse_quota(input: &str) -> Result<Option<i64>, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quota_input_reads_back_exactly() {
+        for b in [
+            1_000_000,
+            1_500_000_000,
+            2_000_000_000,
+            1_234_568,
+            10_000_000_000_000,
+            999_999_999,
+        ] {
+            assert_eq!(
+                super::parse_quota(&super::quota_input(b)),
+                Ok(Some(b)),
+                "{b}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -331,7 +331,9 @@ pub fn MailboxDetailPage() -> impl IntoView {
                 {p.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
                 {(p.can_manage && live).then(|| view! {
                     <InvitePanel mailbox=m.clone() invite=p.invite.clone() reveal_blocked=p.reveal_blocked.clone() mailer=p.mailer now=now/>
+                    {(m.status == "locked").then(|| view! { <UnlockPanel mailbox=m.clone()/> })}
                     {(m.status != "invited").then(|| view! { <ResetPanel mailbox=m.clone()/> })}
+                    <DetailsPanel mailbox=m.clone()/>
                 })}
                 <ChangesList changes=p.changes.clone() now=now/>
                 <section class="card">
@@ -404,6 +406,76 @@ fn InvitePanel(
                         question="The open link stops working at once."/>
                 })}
             </div>
+        </section>
+    }
+}
+
+/// The mailbox's editable details: name, contact address, allocation, critical flag.
+#[component]
+fn DetailsPanel(mailbox: Mailbox) -> impl IntoView {
+    let id = mailbox.id.clone();
+    let quota = mailbox
+        .quota_bytes
+        .map(super::quota_input)
+        .unwrap_or_default();
+    view! {
+        <section class="card p-5 space-y-3" data-testid="details-panel">
+            <h2 class="font-medium">"Details"</h2>
+            <form method="post" action=format!("/mailboxes/{id}/edit") class="grid gap-3 sm:grid-cols-2 items-end">
+                <div>
+                    <label class="label" for="edit-name">"Name"</label>
+                    <input class="input" id="edit-name" name="display_name" required maxlength="100" value=mailbox.display_name.clone()/>
+                </div>
+                <div>
+                    <label class="label" for="edit-contact">"Contact address"</label>
+                    <input class="input" id="edit-contact" name="contact_email" type="email" value=mailbox.contact_email.clone().unwrap_or_default() placeholder="the person's other address"/>
+                    <p class="text-xs text-zinc-500 mt-1">"Where invitation and reset links and notices go. The previous address is told of a change."</p>
+                </div>
+                <div>
+                    <label class="label" for="edit-quota">"Allocation from the pool"</label>
+                    <input class="input" id="edit-quota" name="quota" value=quota placeholder="e.g. 2 GB; empty: unlimited within the pool"/>
+                </div>
+                <label class="flex items-start gap-2 text-sm">
+                    <input type="checkbox" name="critical" value="on" class="mt-0.5" checked=mailbox.critical/>
+                    <span>"Critical"<span class="block text-xs text-zinc-500">
+                        {if mailbox.critical {
+                            "Resets need a second person. Unticking it asks for approval too."
+                        } else {
+                            "A recovery address for registrars, billing or consoles: resets will need a second person."
+                        }}
+                    </span></span>
+                </label>
+                {mailbox.critical.then(|| view! {
+                    <div class="sm:col-span-2">
+                        <label class="label" for="edit-reason">"Reason, if it should no longer be critical"</label>
+                        <input class="input" id="edit-reason" name="reason" maxlength="500" placeholder="e.g. no longer the registrar contact (ticket 4711)"/>
+                    </div>
+                })}
+                <div class="sm:col-span-2"><button class="btn btn-secondary" type="submit">"Save details"</button></div>
+            </form>
+        </section>
+    }
+}
+
+/// Unlocking a locked mailbox, or sending its owner a new link when the password is suspect.
+#[component]
+fn UnlockPanel(mailbox: Mailbox) -> impl IntoView {
+    let id = mailbox.id.clone();
+    view! {
+        <section class="card p-5 space-y-3" data-testid="unlock-panel">
+            <h2 class="font-medium">"Unlock"</h2>
+            <p class="text-sm text-zinc-600">"The mailbox is locked: its password, sessions and app passwords do not work. Unlocking makes the current password work again."</p>
+            <form method="post" action=format!("/mailboxes/{id}/unlock") class="grid gap-3 sm:grid-cols-2 items-end">
+                <div class="sm:col-span-2">
+                    <label class="label" for="unlock-reason">"Reason (goes into the audit log)"</label>
+                    <input class="input" id="unlock-reason" name="reason" required minlength="4" maxlength="500" placeholder="e.g. the owner confirmed the sign-ins were theirs (ticket 4712)"/>
+                </div>
+                <label class="flex items-start gap-2 text-sm sm:col-span-2">
+                    <input type="checkbox" name="new_link" value="on" class="mt-0.5"/>
+                    <span>"The password may be known to someone else"<span class="block text-xs text-zinc-500">"Send the owner a new link instead (a reset); the mailbox stays locked until they use it."</span></span>
+                </label>
+                <div class="sm:col-span-2"><button class="btn btn-primary" type="submit">"Unlock"</button></div>
+            </form>
         </section>
     }
 }

@@ -12,7 +12,9 @@ use crate::api::ApiActor;
 use crate::core::state::AppState;
 use crate::core::AppError;
 use crate::mailboxes::service::{self, ResetOutcome};
-use crate::mailboxes::{AppPassword, Mailbox, MailboxInvite, NewMailbox, OffboardingReceipt};
+use crate::mailboxes::{
+    AppPassword, Mailbox, MailboxEdit, MailboxInvite, NewMailbox, OffboardingReceipt,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -21,7 +23,11 @@ pub fn routes() -> Router<AppState> {
             get(list_mailboxes).post(create_mailbox),
         )
         .route("/api/v1/mailboxes/offboard", post(offboard_many))
-        .route("/api/v1/mailboxes/{id}", get(get_mailbox))
+        .route(
+            "/api/v1/mailboxes/{id}",
+            get(get_mailbox).patch(edit_mailbox),
+        )
+        .route("/api/v1/mailboxes/{id}/unlock", post(unlock_mailbox))
         .route(
             "/api/v1/mailboxes/{id}/invite",
             post(resend_invite).delete(revoke_invite),
@@ -213,6 +219,77 @@ pub async fn revoke_invite(
 ) -> Result<StatusCode, AppError> {
     service::revoke_invite(&st, &a, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EditAnswer {
+    pub mailbox: Mailbox,
+    /// The fields changed at once.
+    pub changed: Vec<String>,
+    /// Turning the critical flag off: the change request that waits for a second person.
+    pub change_request: Option<String>,
+}
+
+/// Changes a mailbox's name, contact address, allocation or critical flag (the fields given;
+/// audited with before and after). An allocation past the pool is refused (409) with the
+/// amount left; turning `critical` off becomes a change request (with `reason`).
+#[utoipa::path(patch, path = "/api/v1/mailboxes/{id}", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")), request_body = MailboxEdit,
+    responses((status = 200, body = EditAnswer), (status = 404), (status = 409), (status = 422)))]
+pub async fn edit_mailbox(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<MailboxEdit>,
+) -> Result<Json<EditAnswer>, AppError> {
+    let e = service::edit(&st, &a, &id, &body).await?;
+    Ok(Json(EditAnswer {
+        mailbox: e.mailbox,
+        changed: e.changed.iter().map(|f| f.to_string()).collect(),
+        change_request: e.queued,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UnlockRequest {
+    /// Why (4 to 500 characters; goes into the audit log).
+    pub reason: String,
+    /// The password may be known to someone else: send the owner a new link (a reset)
+    /// instead; the mailbox stays locked until it is used.
+    #[serde(default)]
+    pub new_link: bool,
+}
+
+/// Unlocks a locked mailbox: its password works again — or, with `new_link`, the owner gets a
+/// new link (a reset; queued for approval on a critical mailbox). Frozen in an incident.
+#[utoipa::path(post, path = "/api/v1/mailboxes/{id}/unlock", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")), request_body = UnlockRequest,
+    responses((status = 200, body = ResetAnswer, description = "`outcome`: `unlocked`, `issued` or `queued`"),
+        (status = 404), (status = 409), (status = 422), (status = 423)))]
+pub async fn unlock_mailbox(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<UnlockRequest>,
+) -> Result<Json<ResetAnswer>, AppError> {
+    let r = service::unlock(&st, &a, &id, &body.reason, body.new_link).await?;
+    Ok(Json(match r {
+        None => ResetAnswer {
+            outcome: "unlocked".into(),
+            emailed: false,
+            change_request: None,
+        },
+        Some(ResetOutcome::Issued { emailed }) => ResetAnswer {
+            outcome: "issued".into(),
+            emailed,
+            change_request: None,
+        },
+        Some(ResetOutcome::Queued { change_id }) => ResetAnswer {
+            outcome: "queued".into(),
+            emailed: false,
+            change_request: Some(change_id),
+        },
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -273,6 +273,84 @@ pub async fn set_contact_email(
     Ok(())
 }
 
+/// The editable details of a mailbox, as [`update_details`] writes them.
+pub struct Details<'a> {
+    pub display_name: &'a str,
+    pub contact_email: Option<&'a str>,
+    pub quota: Option<i64>,
+    pub critical: bool,
+}
+
+/// Writes a mailbox's details, unless it was offboarded meanwhile (false). The pool is the
+/// caller's: it allocates or releases the difference first.
+pub async fn update_details(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    id: &str,
+    d: &Details<'_>,
+    now: i64,
+) -> AppResult<bool> {
+    guard(&mut *conn, g, id).await?;
+    Ok(sqlx::query(
+        "UPDATE mailboxes SET display_name = $2, contact_email = $3, quota_bytes = $4, \
+         critical = $5, updated_at = $6 WHERE id = $1 AND status <> 'offboarded'",
+    )
+    .bind(id)
+    .bind(d.display_name)
+    .bind(d.contact_email)
+    .bind(d.quota)
+    .bind(d.critical as i64)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Sets the critical flag from `from` to `to`; false when it was not `from` (someone changed
+/// it meanwhile) or the mailbox is offboarded.
+pub async fn swap_critical(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    id: &str,
+    from: bool,
+    to: bool,
+    now: i64,
+) -> AppResult<bool> {
+    guard(&mut *conn, g, id).await?;
+    Ok(sqlx::query(
+        "UPDATE mailboxes SET critical = $3, updated_at = $4 \
+         WHERE id = $1 AND critical = $2 AND status <> 'offboarded'",
+    )
+    .bind(id)
+    .bind(from as i64)
+    .bind(to as i64)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Unlocks a locked mailbox (its password works again); false when it was not locked.
+pub async fn unlock(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    id: &str,
+    now: i64,
+) -> AppResult<bool> {
+    guard(&mut *conn, g, id).await?;
+    Ok(sqlx::query(
+        "UPDATE mailboxes SET status = 'active', updated_at = $2 WHERE id = $1 AND status = 'locked'",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 /// Marks a mailbox offboarded (no password, no revealed link, mail kept until
 /// `purge_after`); false if it was offboarded already (two offboardings at once give one).
 pub async fn mark_offboarded(

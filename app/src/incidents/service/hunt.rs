@@ -32,6 +32,8 @@ const HUNTED: &[&str] = &[
     "domain.control_saved",
     "change.applied",
     "mailbox.reset_requested",
+    "mailbox.unlocked",
+    "mailbox.updated",
     "alert.rules_changed",
     "alert.destination_removed",
     "import.completed",
@@ -442,6 +444,51 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                         format!("/mailboxes/{target}/invite/revoke"),
                         &[],
                     );
+                }
+            }
+            "mailbox.unlocked" => {
+                f.control = "Those who may reset a mailbox may unlock it, with a reason".into();
+                f.kind = "unlock".into();
+                f.what = format!(
+                    "{} unlocked: \u{201c}{}\u{201d}",
+                    s(&d["address"]),
+                    s(&d["reason"])
+                );
+                if can_act {
+                    f.revert = revert(
+                        "Revoke the mailbox's access",
+                        revoke_form.clone(),
+                        &[("mailboxes", &target)],
+                    );
+                }
+            }
+            // Where reset links go, and whether resets need a second person.
+            "mailbox.updated" => {
+                let changed = |field: &str| {
+                    d["changed"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|v| v == field))
+                };
+                if changed("contact_email") {
+                    f.control = "Those who manage mailboxes change where their links go".into();
+                    f.kind = "contact_address".into();
+                    f.what = format!(
+                        "Contact address of {} changed from {} to {}",
+                        s(&d["address"]),
+                        Some(s(&d["before"]["contact_email"]))
+                            .filter(|a| !a.is_empty())
+                            .unwrap_or("none".into()),
+                        Some(s(&d["after"]["contact_email"]))
+                            .filter(|a| !a.is_empty())
+                            .unwrap_or("none".into())
+                    );
+                } else if changed("critical") && d["after"]["critical"] == false {
+                    f.control =
+                        "A second person approves a mailbox no longer being critical".into();
+                    f.kind = "critical_off".into();
+                    f.what = format!("{} no longer critical", s(&d["address"]));
+                } else {
+                    continue;
                 }
             }
             "alert.rules_changed" => {

@@ -25,11 +25,13 @@ use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
 use crate::types::{EmailAddress, MailboxStatus};
 
+mod editing;
 mod identities;
 mod offboarding;
 mod owner;
 mod provisioning;
 mod resets;
+pub use editing::*;
 pub use identities::*;
 pub use offboarding::*;
 pub use owner::*;
