@@ -59,6 +59,30 @@ async fn tokens_scopes_expiry_revocation(b: Backend) {
         .iter()
         .all(|e| e["action"].as_str().unwrap().starts_with("token.")));
     assert_eq!(list["events"].as_array().unwrap().len(), 2);
+    // The same selection as JSON lines, whole; the read token may not export.
+    let r = get("/api/v1/audit/export?action=token.", &auditor)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/x-ndjson"));
+    let lines: Vec<serde_json::Value> = r
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines
+        .iter()
+        .all(|e| e["action"].as_str().unwrap().starts_with("token.")));
+    assert_eq!(
+        get("/api/v1/audit/export", &read).await.unwrap().status(),
+        403
+    );
     // Unknown and malformed tokens.
     assert_eq!(get("/api/v1/me", "mwt_nope").await.unwrap().status(), 401);
     assert_eq!(
@@ -236,6 +260,22 @@ async fn openapi_contract_and_edge_limits(b: Backend) {
                 .get("content-type")
                 .map(|v| v.to_str().unwrap().to_string())
                 .unwrap_or_default();
+            let declared = op["responses"][status.to_string()]["content"]
+                .as_object()
+                .map(|c| c.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default();
+            if status < 400 && declared.iter().any(|c| c == "application/x-ndjson") {
+                // JSON lines (the audit export): each line one JSON object.
+                assert!(
+                    ctype.starts_with("application/x-ndjson"),
+                    "{method} {url}: {ctype}"
+                );
+                for line in r.text().await.unwrap().lines() {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    assert!(v.is_object(), "{line}");
+                }
+                continue;
+            }
             assert!(
                 ctype.starts_with("application/json"),
                 "{method} {url}: {status} {ctype}"

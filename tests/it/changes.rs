@@ -14,11 +14,13 @@ use crate::routing::{person, queued, world, World, PW};
 
 /// Every registered change kind, each rolled back by a test below (`dns.record` and
 /// `dns.bulk`: against a real nameserver in `dns_changes.rs`, through the queue and by
-/// themselves).
+/// themselves; `mailbox.critical_off`: in `mailboxes.rs`,
+/// `mailbox_details_are_edited_within_the_pool`).
 const ROLLED_BACK_HERE: &[&str] = &[
     "dns.bulk",
     "dns.record",
     "mailbox.alias",
+    "mailbox.critical_off",
     "mailbox.reset",
     "routing.alias",
     "routing.catchall",

@@ -1615,7 +1615,8 @@ async fn mailbox_details_are_edited_within_the_pool(b: Backend) {
     )
     .await
     .unwrap();
-    app::changes::service::approve(&w.app.state, &operator("usr_bert"), &again.queued.unwrap())
+    let again = again.queued.unwrap();
+    app::changes::service::approve(&w.app.state, &operator("usr_bert"), &again)
         .await
         .unwrap();
     assert!(!w.mailbox(&ann).await.critical);
@@ -1715,5 +1716,14 @@ async fn mailbox_details_are_edited_within_the_pool(b: Backend) {
     )
     .await;
     assert!(matches!(r, Err(app::core::AppError::Conflict(_))), "{r:?}");
+    // A rollback after someone changed the flag since is refused and says so.
+    mb::edit(&w.app.state, &op, &ann, &crit(true, None))
+        .await
+        .unwrap();
+    let r = app::changes::service::request_rollback(&w.app.state, &op, &again, "undo").await;
+    assert!(
+        matches!(r, Err(app::core::AppError::Conflict(ref m)) if m.contains("critical again already")),
+        "{r:?}"
+    );
 }
 both!(mailbox_details_are_edited_within_the_pool);

@@ -960,6 +960,14 @@ fn table() -> Vec<Row> {
         row("/api/v1/me", Get, "/api/v1/me", "", NOT_VIEWER, None),
         row("/api/v1/audit", Get, "/api/v1/audit", "", NOT_VIEWER, None),
         row(
+            "/api/v1/audit/export",
+            Get,
+            "/api/v1/audit/export",
+            "",
+            NOT_VIEWER,
+            None,
+        ),
+        row(
             "/api/v1/alerts",
             Get,
             "/api/v1/alerts",
@@ -1019,6 +1027,14 @@ fn table() -> Vec<Row> {
             "/api/v1/alert-destinations/{id}/test",
             Post,
             "/api/v1/alert-destinations/dest_none/test",
+            "",
+            [N, N, N, F],
+            None,
+        ),
+        row(
+            "/api/v1/alert-destinations/{id}/rotate",
+            Post,
+            "/api/v1/alert-destinations/dest_none/rotate",
             "",
             [N, N, N, F],
             None,
@@ -1182,6 +1198,62 @@ fn table() -> Vec<Row> {
         row("/api/v1/people", Get, "/api/v1/people", "", PLATFORM, None),
         row(
             "/api/v1/people",
+            Post,
+            "/api/v1/people",
+            r#"{"email":"","role":"tenant_admin","tenant":"{t}"}"#,
+            PLATFORM,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/people",
+            Post,
+            "/api/v1/people",
+            r#"{"email":"","role":"operator"}"#,
+            OWNER,
+            None,
+        ),
+        row(
+            "/api/v1/people/{id}/tenants",
+            Put,
+            "/api/v1/people/{op}/tenants",
+            r#"{"all":false,"tenant_ids":[]}"#,
+            OWNER,
+            None,
+        ),
+        row(
+            "/api/v1/invitations",
+            Get,
+            "/api/v1/invitations",
+            "",
+            PLATFORM,
+            None,
+        ),
+        row(
+            "/api/v1/invitations",
+            Get,
+            "/api/v1/invitations?tenant={t}",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/invitations/{id}",
+            Delete,
+            "/api/v1/invitations/{inv}",
+            "",
+            PLATFORM,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/invitations/{id}",
+            Delete,
+            "/api/v1/invitations/{opinv}",
+            "",
+            OWNER,
+            None,
+        ),
+        row(
+            "/api/v1/people",
             Get,
             "/api/v1/people?tenant={t}",
             "",
@@ -1208,6 +1280,22 @@ fn table() -> Vec<Row> {
             "/api/v1/people/{id}/disable",
             Post,
             "/api/v1/people/{pd}/disable",
+            "",
+            PLATFORM,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/people/{id}/access",
+            Get,
+            "/api/v1/people/{pd}/access",
+            "",
+            PLATFORM,
+            Some([A, A, N, F]),
+        ),
+        row(
+            "/api/v1/people/{id}/end-access",
+            Post,
+            "/api/v1/people/{pd}/end-access",
             "",
             PLATFORM,
             Some([A, A, N, F]),
@@ -1551,6 +1639,14 @@ fn table() -> Vec<Row> {
             "invite_reveal=bogus",
             PLATFORM,
             Some(HIDDEN),
+        ),
+        row(
+            "/api/v1/tenants/{id}/invite-reveal",
+            Put,
+            "/api/v1/tenants/{t}/invite-reveal",
+            r#"{"policy":"bogus"}"#,
+            PLATFORM,
+            Some([A, A, N, F]),
         ),
         row(
             "/approvals/{id}/approve",
@@ -2377,3 +2473,128 @@ async fn authorization_matrix(b: Backend) {
     }
 }
 both!(authorization_matrix);
+
+/// What each console form does over REST: `"METHOD /api/v1/…"`, or `"browser: why"` for the
+/// few that stay in the browser on purpose.
+const TWINS: &[(&str, &str)] = &[
+    ("/incidents", "POST /api/v1/incidents"),
+    ("/incidents/{id}/end", "POST /api/v1/incidents/{id}/end"),
+    ("/incidents/{id}/end/confirm", "POST /api/v1/incidents/{id}/end/confirm"),
+    ("/incidents/{id}/keep-open", "DELETE /api/v1/incidents/{id}/end"),
+    ("/incidents/{id}/restore", "POST /api/v1/incidents/{id}/restore"),
+    ("/incidents/{id}/postmortem", "PUT /api/v1/incidents/{id}/postmortem"),
+    ("/incidents/{id}/revoke", "POST /api/v1/incidents/{id}/revoke"),
+    ("/incidents/{id}/checks", "POST /api/v1/incidents/{id}/checks"),
+    ("/domains/{name}/control", "PUT /api/v1/domains/{id}/control"),
+    ("/domains/{name}/control/review", "POST /api/v1/domains/{id}/control/review"),
+    ("/domains/{name}/control/rdap", "POST /api/v1/domains/{id}/control/rdap"),
+    ("/alerts/rules/{tenant}", "PUT /api/v1/tenants/{tenant}/alert-rules"),
+    ("/alerts/{id}/acknowledge", "POST /api/v1/alerts/{id}/acknowledge"),
+    ("/alerts/{id}/resolve", "POST /api/v1/alerts/{id}/resolve"),
+    ("/alerts/destinations", "POST /api/v1/alert-destinations"),
+    ("/alerts/destinations/{id}/delete", "DELETE /api/v1/alert-destinations/{id}"),
+    ("/alerts/destinations/{id}/test", "POST /api/v1/alert-destinations/{id}/test"),
+    ("/alerts/destinations/{id}/rotate", "POST /api/v1/alert-destinations/{id}/rotate"),
+    ("/tenants", "POST /api/v1/tenants"),
+    ("/tenants/{slug}/plan", "PATCH /api/v1/tenants/{id}"),
+    ("/tenants/{slug}/status", "PATCH /api/v1/tenants/{id}"),
+    ("/tenants/{slug}/domains", "POST /api/v1/tenants/{id}/domains"),
+    ("/domains/{id}/status", "PATCH /api/v1/domains/{id}"),
+    ("/domains/{id}/activate-unverified", "PATCH /api/v1/domains/{id}"),
+    ("/domains/{id}/remove", "DELETE /api/v1/domains/{id}"),
+    ("/tenants/{slug}/people", "POST /api/v1/people"),
+    ("/tenants/{slug}/invites/{id}/reveal", "browser: a revealed link is shown once, to a signed-in person, never to a token"),
+    ("/tenants/{slug}/invites/{id}/revoke", "DELETE /api/v1/invitations/{id}"),
+    ("/operators/invite", "POST /api/v1/people"),
+    ("/operators/invites/{id}/reveal", "browser: a revealed link is shown once, to a signed-in person, never to a token"),
+    ("/operators/invites/{id}/revoke", "DELETE /api/v1/invitations/{id}"),
+    ("/operators/{id}/tenants", "PUT /api/v1/people/{id}/tenants"),
+    ("/people/{id}/enable", "POST /api/v1/people/{id}/enable"),
+    ("/people/{id}/disable", "POST /api/v1/people/{id}/disable"),
+    ("/plans", "POST /api/v1/plans"),
+    ("/plans/{id}/retire", "PATCH /api/v1/plans/{id}"),
+    ("/plans/{id}/reinstate", "PATCH /api/v1/plans/{id}"),
+    ("/account/tokens", "browser: a token is made by a person signed in with a second factor, never by another token"),
+    ("/domains/{id}/dns/check", "POST /api/v1/domains/{id}/dns/check"),
+    ("/domains/{id}/dkim", "POST /api/v1/domains/{id}/dkim"),
+    ("/domains/{id}/dkim/rotate", "POST /api/v1/domains/{id}/dkim/rotate"),
+    ("/domains/{id}/dkim/delegation", "PUT /api/v1/domains/{id}/dkim/delegation"),
+    ("/domains/{id}/dns/provider", "PUT /api/v1/domains/{id}/dns/provider"),
+    ("/domains/{id}/dns/provider/test", "POST /api/v1/domains/{id}/dns/provider/test"),
+    ("/domains/{id}/dns/changes", "POST /api/v1/domains/{id}/dns/changes"),
+    ("/domains/{id}/dns/changes/{change}/entered", "POST /api/v1/dns/changes/{id}/entered"),
+    ("/dns/bulk", "POST /api/v1/dns/bulk"),
+    ("/dns/bulk/{id}/override", "POST /api/v1/dns/bulk/{id}/override"),
+    ("/dns/templates/{category}", "PUT /api/v1/dns/templates/{category}"),
+    ("/imports/{id}/start", "POST /api/v1/imports/{id}/start"),
+    ("/imports/{id}/discard", "POST /api/v1/imports/{id}/discard"),
+    ("/mailboxes/offboard", "POST /api/v1/mailboxes/offboard"),
+    ("/mailboxes", "POST /api/v1/mailboxes"),
+    ("/mailboxes/{id}/invite/resend", "POST /api/v1/mailboxes/{id}/invite"),
+    ("/mailboxes/{id}/invite/reveal", "browser: a revealed link is shown once, to a signed-in person, never to a token"),
+    ("/mailboxes/{id}/invite/revoke", "DELETE /api/v1/mailboxes/{id}/invite"),
+    ("/mailboxes/{id}/reset", "POST /api/v1/mailboxes/{id}/reset"),
+    ("/mailboxes/{id}/edit", "PATCH /api/v1/mailboxes/{id}"),
+    ("/mailboxes/{id}/unlock", "POST /api/v1/mailboxes/{id}/unlock"),
+    ("/mailboxes/{id}/offboard", "POST /api/v1/mailboxes/{id}/offboard"),
+    ("/mailboxes/{id}/identities", "POST /api/v1/mailboxes/{id}/identities"),
+    ("/mailboxes/{id}/identities/{idn}/remove", "DELETE /api/v1/mailboxes/{id}/identities/{idn}"),
+    ("/mailboxes/{id}/app-passwords/{ap}/revoke", "DELETE /api/v1/mailboxes/{id}/app-passwords/{ap}"),
+    ("/tenants/{slug}/invite-reveal", "PUT /api/v1/tenants/{id}/invite-reveal"),
+    ("/approvals/{id}/approve", "POST /api/v1/changes/{id}/approve"),
+    ("/approvals/{id}/reject", "POST /api/v1/changes/{id}/reject"),
+    ("/approvals/{id}/rollback", "POST /api/v1/changes/{id}/rollback"),
+    ("/approvals/{id}/cancel", "POST /api/v1/changes/{id}/cancel"),
+    ("/routing", "POST /api/v1/routes"),
+    ("/routing/{id}/disable", "POST /api/v1/routes/{id}/disable"),
+    ("/tenants/{slug}/routing-policy", "PATCH /api/v1/tenants/{id}/routing-policy"),
+];
+
+/// Every console form has a REST twin in the matrix (same gate, same service), or is one of
+/// the few browser-only ones with its reason; a new form without either fails here.
+#[test]
+fn every_console_form_has_a_rest_twin() {
+    let rows = table();
+    let forms: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| matches!(r.kind, Form))
+        .map(|r| r.route)
+        .collect();
+    let method = |k: Kind| match k {
+        Get => Some("GET"),
+        Post => Some("POST"),
+        Patch => Some("PATCH"),
+        Put => Some("PUT"),
+        Delete => Some("DELETE"),
+        _ => None,
+    };
+    let rest: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter_map(|r| method(r.kind).map(|m| format!("{m} {}", r.route)))
+        .collect();
+    let mut problems = Vec::new();
+    for f in &forms {
+        match TWINS.iter().find(|(form, _)| form == f) {
+            None => problems.push(format!("{f}: no REST twin and no browser-only reason")),
+            Some((_, twin)) if twin.starts_with("browser: ") => {}
+            Some((_, twin)) if !rest.contains(*twin) => {
+                problems.push(format!("{f}: its twin {twin} is not in the matrix"))
+            }
+            Some(_) => {}
+        }
+    }
+    for (form, _) in TWINS {
+        if !forms.contains(form) {
+            problems.push(format!("{form}: listed in TWINS but no such console form"));
+        }
+    }
+    let browser_only = TWINS
+        .iter()
+        .filter(|(_, t)| t.starts_with("browser: "))
+        .count();
+    assert!(
+        browser_only <= 5,
+        "browser-only stays a short list: {browser_only}"
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -624,3 +624,242 @@ async fn break_glass_recovers_an_owner(b: Backend) {
     )));
 }
 both!(break_glass_recovers_an_owner);
+
+/// People over REST: invite an operator or a tenant's admin, list and revoke open
+/// invitations, set an operator's tenant scope, the tenant's reveal policy; each with the
+/// console's gate and clear refusals.
+async fn people_invited_scoped_and_revoked_over_rest(b: Backend) {
+    use serde_json::json;
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let (slug, _) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
+    let tid = app::tenancy::service::tenant(&app.state, &Actor::system("t"), &slug)
+        .await
+        .unwrap()
+        .0
+        .id;
+    let token = app.api_token(&owner.email, "read,write").await;
+    // An operator's invitation: made, listed, revoked once.
+    let (st, v) = app
+        .api(
+            "POST",
+            "/api/v1/people",
+            &token,
+            Some(json!({"email": "Olga@Agency.example", "role": "operator"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        v["emailed"], false,
+        "no outgoing mail here: revealed in the console"
+    );
+    let inv = v["id"].as_str().unwrap().to_string();
+    let (st, list) = app.api("GET", "/api/v1/invitations", &token, None).await;
+    assert_eq!(st, 200);
+    let found = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == inv.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(found["role"], "operator");
+    assert_eq!(found["email"], "olga@agency.example");
+    assert!(!list.to_string().contains("/invite/"), "never the link");
+    assert_eq!(
+        app.api(
+            "DELETE",
+            &format!("/api/v1/invitations/{inv}"),
+            &token,
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        app.api(
+            "DELETE",
+            &format!("/api/v1/invitations/{inv}"),
+            &token,
+            None
+        )
+        .await
+        .0,
+        409
+    );
+    // A tenant admin's invitation, listed with the tenant's.
+    let (st, v) = app
+        .api(
+            "POST",
+            "/api/v1/people",
+            &token,
+            Some(json!({"email": "ta@acme.example", "role": "tenant_admin", "tenant": slug})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (_, list) = app
+        .api(
+            "GET",
+            &format!("/api/v1/invitations?tenant={slug}"),
+            &token,
+            None,
+        )
+        .await;
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["id"] == v["id"] && i["tenant_id"] == tid.as_str()));
+    // Bad input: refused, nothing made.
+    let before = app
+        .count("SELECT CAST(COUNT(*) AS BIGINT) FROM invites")
+        .await;
+    for body in [
+        json!({"email": "x@agency.example", "role": "owner"}),
+        json!({"email": "x@agency.example", "role": "tenant_admin"}),
+        json!({"email": "x@agency.example", "role": "operator", "tenant": slug}),
+        json!({"email": "not an address", "role": "operator"}),
+        json!({"email": "x@agency.example", "role": "client_viewer", "tenant": "no-such-tenant"}),
+    ] {
+        let (st, v) = app
+            .api("POST", "/api/v1/people", &token, Some(body.clone()))
+            .await;
+        assert!(st == 422 || st == 404, "{body}: {st} {v}");
+    }
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM invites")
+            .await,
+        before
+    );
+    // An operator's scope: listed tenants, then all again.
+    let otto = app
+        .invite_through(
+            &owner,
+            "/operators/invite",
+            &[("email", "otto@agency.example")],
+            "/operators",
+            "otto@agency.example",
+            "Otto",
+        )
+        .await;
+    let otto_id = user_id(&app, "otto@agency.example").await;
+    let scope = |all: bool, ids: Vec<&str>| Some(json!({"all": all, "tenant_ids": ids}));
+    let path = format!("/api/v1/people/{otto_id}/tenants");
+    assert_eq!(
+        app.api("PUT", &path, &token, scope(false, vec![&tid]))
+            .await
+            .0,
+        204
+    );
+    let (_, people) = app.api("GET", "/api/v1/people", &token, None).await;
+    let o = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == otto_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(o["tenant_ids"], json!([tid]));
+    assert_eq!(
+        app.api("PUT", &path, &token, scope(false, vec![])).await.0,
+        422
+    );
+    assert_eq!(
+        app.api("PUT", &path, &token, scope(false, vec!["ten_nope"]))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        app.api("PUT", &path, &token, scope(true, vec![])).await.0,
+        204
+    );
+    let (_, people) = app.api("GET", "/api/v1/people", &token, None).await;
+    let o = people
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == otto_id.as_str())
+        .cloned()
+        .unwrap();
+    assert!(o["tenant_ids"].is_null(), "all tenants again: {o}");
+    // An operator's token may not invite operators nor change scopes.
+    let otoken = app.api_token("otto@agency.example", "read,write").await;
+    let (st, _) = app
+        .api(
+            "POST",
+            "/api/v1/people",
+            &otoken,
+            Some(json!({"email": "y@agency.example", "role": "operator"})),
+        )
+        .await;
+    assert_eq!(st, 403);
+    assert_eq!(
+        app.api("PUT", &path, &otoken, scope(true, vec![])).await.0,
+        403
+    );
+    // The tenant's reveal policy.
+    let rp = format!("/api/v1/tenants/{slug}/invite-reveal");
+    assert_eq!(
+        app.api("PUT", &rp, &token, Some(json!({"policy": "bogus"})))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        app.api("PUT", &rp, &token, Some(json!({"policy": "forbidden"})))
+            .await
+            .0,
+        204
+    );
+    assert!(app
+        .audit_actions()
+        .await
+        .iter()
+        .any(|a| a == "tenant.reveal_policy_changed"));
+    // Otto's laptop is lost: his sessions and tokens listed, then ended; the account stays.
+    let (st, access) = app
+        .api(
+            "GET",
+            &format!("/api/v1/people/{otto_id}/access"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(access["tokens"].as_array().unwrap().len(), 1, "{access}");
+    assert!(!access["sessions"].as_array().unwrap().is_empty());
+    assert!(!access.to_string().contains("mwt_"), "never a secret");
+    let (st, v) = app
+        .api(
+            "POST",
+            &format!("/api/v1/people/{otto_id}/end-access"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["tokens_revoked"], 1);
+    assert_eq!(v["status"], "active");
+    assert_eq!(app.api("GET", "/api/v1/me", &otoken, None).await.0, 401);
+    assert_eq!(lands(&otto.browser, "/").await.as_deref(), Some("/login"));
+    let owner_id = user_id(&app, &owner.email).await;
+    assert_eq!(
+        app.api(
+            "POST",
+            &format!("/api/v1/people/{owner_id}/end-access"),
+            &token,
+            None
+        )
+        .await
+        .0,
+        409
+    );
+    assert!(app
+        .audit_actions()
+        .await
+        .iter()
+        .any(|a| a == "user.access_ended"));
+}
+both!(people_invited_scoped_and_revoked_over_rest);

@@ -343,6 +343,31 @@ impl TestApp {
         .1
     }
 
+    /// One REST call with a bearer token: the status and the JSON body (`null` when empty).
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new()
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        (status, json)
+    }
+
     /// The `mailward` command line on this app's database (and its audit key).
     pub fn cli(&self) -> std::process::Command {
         let mut c = std::process::Command::new(mailward_bin());

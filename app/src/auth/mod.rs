@@ -87,6 +87,7 @@ pub struct TotpEnrolment {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionView {
     pub handle: String,
     pub created_at: i64,

@@ -1,5 +1,6 @@
-//! REST for identity: who a token acts for; the people of this Mailward (list, disable,
-//! enable).
+//! REST for identity: who a token acts for; the people of this Mailward (list, invite,
+//! scope, disable, enable) and their open invitations (list, revoke; revealing a link is the
+//! browser's only).
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,7 +16,18 @@ use crate::core::AppError;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/me", get(me))
-        .route("/api/v1/people", get(list_people))
+        .route("/api/v1/people", get(list_people).post(invite_person))
+        .route(
+            "/api/v1/people/{id}/tenants",
+            axum::routing::put(set_tenants),
+        )
+        .route("/api/v1/invitations", get(list_invitations))
+        .route(
+            "/api/v1/invitations/{id}",
+            axum::routing::delete(revoke_invitation),
+        )
+        .route("/api/v1/people/{id}/access", get(person_access))
+        .route("/api/v1/people/{id}/end-access", post(end_person_access))
         .route("/api/v1/people/{id}/disable", post(disable_person))
         .route("/api/v1/people/{id}/enable", post(enable_person))
 }
@@ -73,6 +85,179 @@ pub async fn list_people(
         None => service::operators(&st, &a).await?.0,
     };
     Ok(Json(people.into_iter().map(Person::from).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewPerson {
+    pub email: String,
+    /// `operator`, `tenant_admin` or `client_viewer`.
+    pub role: String,
+    /// For `tenant_admin` and `client_viewer`: the tenant (short name or id).
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvitationCreated {
+    /// The invitation's id (to revoke it); never the link.
+    pub id: String,
+    /// Mailed to the person; otherwise an operator reveals the link once in the console.
+    pub emailed: bool,
+}
+
+/// Invites a person: an operator (owners) or a tenant's admin or client viewer (owners,
+/// operators and that tenant's admins). The one-time link goes by email; without outgoing
+/// mail it waits to be revealed once in the console.
+#[utoipa::path(post, path = "/api/v1/people", tag = "identity", security(("bearer" = [])), request_body = NewPerson,
+    responses((status = 201, body = InvitationCreated), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn invite_person(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Json(b): Json<NewPerson>,
+) -> Result<(http::StatusCode, Json<InvitationCreated>), AppError> {
+    let created = match (b.role.as_str(), b.tenant.as_deref().map(str::trim)) {
+        ("operator", None | Some("")) => service::invite_operator(&st, &a, &b.email).await?,
+        ("operator", Some(_)) => {
+            return Err(AppError::invalid(
+                "Operators belong to no tenant: leave `tenant` out and limit their scope with \
+                 PUT /api/v1/people/{id}/tenants once they have joined.",
+            ))
+        }
+        ("tenant_admin" | "client_viewer", Some(t)) if !t.is_empty() => {
+            service::invite_tenant_user(&st, &a, t, &b.email, &b.role).await?
+        }
+        ("tenant_admin" | "client_viewer", _) => {
+            return Err(AppError::invalid("Name the tenant (`tenant`)."))
+        }
+        _ => {
+            return Err(AppError::invalid(
+                "`role`: operator, tenant_admin or client_viewer.",
+            ))
+        }
+    };
+    Ok((
+        http::StatusCode::CREATED,
+        Json(InvitationCreated {
+            id: created.id,
+            emailed: created.emailed,
+        }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct TenantScopeBody {
+    /// `true`: the operator sees every tenant (`tenant_ids` ignored).
+    #[serde(default)]
+    pub all: bool,
+    /// The tenants (ids) the operator may see.
+    #[serde(default)]
+    pub tenant_ids: Vec<String>,
+}
+
+/// Sets an operator's tenant scope (owners): all tenants, or the listed ones. Takes effect
+/// at their next request.
+#[utoipa::path(put, path = "/api/v1/people/{id}/tenants", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The operator's id")), request_body = TenantScopeBody,
+    responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+pub async fn set_tenants(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(b): Json<TenantScopeBody>,
+) -> Result<http::StatusCode, AppError> {
+    let ids = (!b.all).then_some(b.tenant_ids);
+    service::set_operator_tenants(&st, &a, &id, ids).await?;
+    Ok(http::StatusCode::NO_CONTENT)
+}
+
+/// An open invitation (never its link).
+#[derive(Serialize, ToSchema)]
+pub struct Invitation {
+    pub id: String,
+    pub email: Option<String>,
+    pub role: String,
+    pub tenant_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// `email` or `reveal`.
+    pub delivery: String,
+    pub revealed: bool,
+}
+
+/// Open invitations: the platform's (operators) or, with `tenant`, that tenant's people.
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "identity", security(("bearer" = [])), params(PeopleQuery),
+    responses((status = 200, body = [Invitation]), (status = 403), (status = 404)))]
+pub async fn list_invitations(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Query(q): Query<PeopleQuery>,
+) -> Result<Json<Vec<Invitation>>, AppError> {
+    let invites = match q.tenant.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => service::tenant_people(&st, &a, t).await?.1,
+        None => service::operators(&st, &a).await?.1,
+    };
+    Ok(Json(
+        invites
+            .into_iter()
+            .map(|i| Invitation {
+                id: i.id,
+                email: i.email,
+                role: i.role.as_str().to_string(),
+                tenant_id: i.tenant_id,
+                created_at: i.created_at,
+                expires_at: i.expires_at,
+                delivery: i.delivery,
+                revealed: i.revealed,
+            })
+            .collect(),
+    ))
+}
+
+/// Revokes an open invitation: its link stops working at once.
+#[utoipa::path(delete, path = "/api/v1/invitations/{id}", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The invitation's id")),
+    responses((status = 204), (status = 404), (status = 409, description = "Used, revoked or expired already")))]
+pub async fn revoke_invitation(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<http::StatusCode, AppError> {
+    service::revoke_invite(&st, &a, &id).await?;
+    Ok(http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PersonAccess {
+    /// Live console sessions (where from, last seen).
+    pub sessions: Vec<super::SessionView>,
+    /// API tokens neither revoked nor expired (never their secrets).
+    pub tokens: Vec<super::TokenView>,
+}
+
+/// A person's live sessions and API tokens (for whoever may disable the person).
+#[utoipa::path(get, path = "/api/v1/people/{id}/access", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The person's id")),
+    responses((status = 200, body = PersonAccess), (status = 403), (status = 404)))]
+pub async fn person_access(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<PersonAccess>, AppError> {
+    let (sessions, tokens) = service::access_of(&st, &a, &id).await?;
+    Ok(Json(PersonAccess { sessions, tokens }))
+}
+
+/// Signs a person out everywhere and revokes their API tokens; the account stays active.
+#[utoipa::path(post, path = "/api/v1/people/{id}/end-access", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The person's id")),
+    responses((status = 200, body = StatusChange), (status = 403), (status = 404),
+        (status = 409, description = "One's own account")))]
+pub async fn end_person_access(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<StatusChange>, AppError> {
+    Ok(Json(service::end_access_of(&st, &a, &id).await?))
 }
 
 /// Disables an account: it cannot sign in, its sessions end and its API tokens are revoked

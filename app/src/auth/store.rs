@@ -824,6 +824,18 @@ pub async fn disable_user(
     Ok(Some(end_access(c, &user.id, now).await?))
 }
 
+/// Ends every session and revokes every API token of a person, whose account stays as it is
+/// (the proof as for [`disable_user`]). Returns (sessions ended, tokens revoked).
+pub async fn end_user_access(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    user: &UserRow,
+    now: i64,
+) -> AppResult<(i64, i64)> {
+    person_in_grant(c, g, user).await?;
+    end_access(c, &user.id, now).await
+}
+
 /// Enables a disabled account again; false when it was active already.
 pub async fn enable_user(
     c: &mut AnyConnection,

@@ -29,6 +29,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/mailboxes/{id}/unlock", post(unlock_mailbox))
         .route(
+            "/api/v1/tenants/{id}/invite-reveal",
+            axum::routing::put(set_reveal_policy),
+        )
+        .route(
             "/api/v1/mailboxes/{id}/invite",
             post(resend_invite).delete(revoke_invite),
         )
@@ -290,6 +294,27 @@ pub async fn unlock_mailbox(
             change_request: Some(change_id),
         },
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RevealPolicyBody {
+    /// Whether an operator may reveal a mailbox's invitation link once (without outgoing mail):
+    /// `allowed`, `not_critical` (never for critical mailboxes) or `forbidden`.
+    pub policy: String,
+}
+
+/// Sets a tenant's invite-reveal policy (audited).
+#[utoipa::path(put, path = "/api/v1/tenants/{id}/invite-reveal", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Tenant id or short name")), request_body = RevealPolicyBody,
+    responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+pub async fn set_reveal_policy(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<RevealPolicyBody>,
+) -> Result<StatusCode, AppError> {
+    service::set_reveal_policy(&st, &a, &id, &body.policy).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, ToSchema)]

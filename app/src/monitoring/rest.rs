@@ -25,6 +25,10 @@ pub fn routes() -> Router<AppState> {
             axum::routing::delete(delete_destination),
         )
         .route(
+            "/api/v1/alert-destinations/{id}/rotate",
+            post(rotate_destination_secret),
+        )
+        .route(
             "/api/v1/alert-destinations/{id}/test",
             post(test_destination),
         )
@@ -121,6 +125,25 @@ pub async fn create_destination(
         destination,
         secret,
     }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RotatedSecret {
+    /// The webhook's new signing secret (`whsec_…`): shown this once. The old one keeps
+    /// signing alongside for a while, so receivers can switch without losing messages.
+    pub secret: String,
+}
+
+/// Rotates a webhook destination's signing secret.
+#[utoipa::path(post, path = "/api/v1/alert-destinations/{id}/rotate", tag = "monitoring", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = RotatedSecret), (status = 404), (status = 409), (status = 422)))]
+pub async fn rotate_destination_secret(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<RotatedSecret>, AppError> {
+    let secret = super::notify::rotate_secret(&st, &a, &id).await?;
+    Ok(Json(RotatedSecret { secret }))
 }
 
 /// Removes a destination and its delivery log.

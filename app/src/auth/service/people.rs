@@ -134,3 +134,62 @@ pub async fn enable_person(st: &AppState, actor: &Actor, user_id: &str) -> AppRe
         tokens_revoked: 0,
     })
 }
+
+/// A person's live sessions and API tokens, for whoever may disable them.
+pub async fn access_of(
+    st: &AppState,
+    actor: &Actor,
+    user_id: &str,
+) -> AppResult<(Vec<super::super::SessionView>, Vec<super::super::TokenView>)> {
+    let user = store::user_by_id(&st.db, user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    proof_for(st, actor, &user, true).await?;
+    let now = st.clock.now();
+    let (sessions, tokens) = tokio::try_join!(
+        store::list_sessions(&st.db, &user.id, now),
+        store::list_tokens(&st.db, &user.id)
+    )?;
+    Ok((
+        sessions,
+        tokens
+            .into_iter()
+            .filter(|t| t.revoked_at.is_none() && t.expires_at > now)
+            .collect(),
+    ))
+}
+
+/// Signs a person out everywhere and revokes their API tokens, leaving the account active
+/// (a leaked token or a lost laptop). Protective: allowed during an incident.
+pub async fn end_access_of(st: &AppState, actor: &Actor, user_id: &str) -> AppResult<StatusChange> {
+    let user = store::user_by_id(&st.db, user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let (g, tenant) = proof_for(st, actor, &user, true).await?;
+    if actor.user_id.as_deref() == Some(user.id.as_str()) {
+        return Err(AppError::Conflict(
+            "For your own account use “Sign out everywhere” and revoke your tokens on your \
+             account page."
+                .into(),
+        ));
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let (sessions, tokens) = store::end_user_access(tx.conn(), &g, &user, now).await?;
+    let mut ev = Event::new("user.access_ended")
+        .target(user.id.clone())
+        .details(serde_json::json!({
+            "email": user.email, "role": user.role.as_str(),
+            "sessions_ended": sessions, "tokens_revoked": tokens,
+        }));
+    ev.tenant_id = tenant;
+    record(&mut tx, g.actor, now, ev).await?;
+    tx.commit().await?;
+    Ok(StatusChange {
+        id: user.id,
+        email: user.email,
+        status: user.status,
+        sessions_ended: sessions,
+        tokens_revoked: tokens,
+    })
+}
