@@ -49,6 +49,22 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   assert.match(await ann.page.locator('[data-testid=owner-address]').textContent(), /ann@acme.example/);
   await shot(ann.page, '23-owner-area');
 
+  // 2b. The operator edits Ann's details: an allocation past the pool is refused with what is
+  // left; a new name and a smaller allocation save.
+  await p.goto(annPage);
+  assert.equal(await p.inputValue('#edit-quota'), '2 GB');
+  await p.fill('#edit-quota', '60 GB');
+  await p.click('[data-testid=details-panel] button[type=submit]');
+  await p.waitForURL(annPage);
+  assert.match(await flash(p), /48 GB of 50 GB is still unallocated/);
+  await p.fill('#edit-name', 'Ann Smith');
+  await p.fill('#edit-quota', '3 GB');
+  await p.click('[data-testid=details-panel] button[type=submit]');
+  await p.waitForURL(annPage);
+  assert.match(await flash(p), /Saved\./);
+  assert.match(await p.locator('[data-testid=mailbox-head]').textContent(), /Ann Smith/);
+  await shot(p, '22-mailbox-details');
+
   // 3. The owner resets the password with a recovery code (no operator involved).
   await ann.page.click('form[action="/me/logout"] button');
   await ann.page.waitForURL(`${mw.base}/me/login`);

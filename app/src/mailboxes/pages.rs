@@ -421,7 +421,7 @@ fn DetailsPanel(mailbox: Mailbox) -> impl IntoView {
     view! {
         <section class="card p-5 space-y-3" data-testid="details-panel">
             <h2 class="font-medium">"Details"</h2>
-            <form method="post" action=format!("/mailboxes/{id}/edit") class="grid gap-3 sm:grid-cols-2 items-end">
+            <form method="post" action=format!("/mailboxes/{id}/edit") class="grid gap-3 sm:grid-cols-2 items-start">
                 <div>
                     <label class="label" for="edit-name">"Name"</label>
                     <input class="input" id="edit-name" name="display_name" required maxlength="100" value=mailbox.display_name.clone()/>
