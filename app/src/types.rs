@@ -98,10 +98,24 @@ macro_rules! named_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
         pub enum $name {
             $($(#[$vm])* #[serde(rename = $s)] $var),+
         }
+        // By hand: the derive does not see a `rename` that arrives through the macro, and
+        // documented the Rust names instead of the stored ones.
+        #[cfg(feature = "ssr")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::SchemaType::Type(
+                        utoipa::openapi::schema::Type::String,
+                    ))
+                    .enum_values(Some([$($s),+]))
+                    .into()
+            }
+        }
+        #[cfg(feature = "ssr")]
+        impl utoipa::ToSchema for $name {}
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$var),+];
             /// The stored name.

@@ -212,6 +212,7 @@ async fn wrap_api_errors(path: &str, resp: Response) -> Response {
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .unwrap_or_default();
+    let text = without_quoted_values(&text);
     let mut msg: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
     if text.chars().count() > MAX_MESSAGE_CHARS {
         msg.push('…');
@@ -226,6 +227,28 @@ async fn wrap_api_errors(path: &str, resp: Response) -> Response {
     out
 }
 
+/// A framework's refusal without the values it quotes (serde says `invalid type: string
+/// "…", expected a boolean`): the field and the expectation stay, the input is never echoed.
+fn without_quoted_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    for c in text.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                out.push('"');
+            }
+            (_, false) => out.push(c),
+            (_, true) => {}
+        }
+    }
+    out
+}
+
 /// For the unit tests and the rare caller that wants the same refusal as the edge.
 pub fn check_value(field: &str, value: &str) -> Result<(), AppError> {
     check(field, value).map_err(AppError::Invalid)
@@ -234,6 +257,20 @@ pub fn check_value(field: &str, value: &str) -> Result<(), AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_values_are_not_echoed() {
+        assert_eq!(
+            without_quoted_values(
+                "body: daily_cap: invalid type: string \"<script>\", expected i64 at line 1"
+            ),
+            "body: daily_cap: invalid type: string \"…\", expected i64 at line 1"
+        );
+        assert_eq!(
+            without_quoted_values("missing field `name`"),
+            "missing field `name`"
+        );
+    }
 
     #[test]
     fn bounds_and_control_characters() {

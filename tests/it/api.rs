@@ -483,3 +483,366 @@ async fn domains_come_in_pages_with_a_next_link(b: Backend) {
     }
 }
 both!(domains_come_in_pages_with_a_next_link);
+
+// ---------- a property test over the OpenAPI document ----------
+
+fn resolve<'a>(doc: &'a serde_json::Value, s: &'a serde_json::Value) -> &'a serde_json::Value {
+    match s["$ref"].as_str() {
+        Some(r) => resolve(
+            doc,
+            &doc["components"]["schemas"][r.rsplit('/').next().unwrap()],
+        ),
+        None => s,
+    }
+}
+
+fn types(s: &serde_json::Value) -> Vec<String> {
+    match &s["type"] {
+        serde_json::Value::String(t) => vec![t.clone()],
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Whether `v` has the shape the document promises (types, required fields, items, enums).
+fn conforms(
+    doc: &serde_json::Value,
+    s: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    let s = resolve(doc, s);
+    for (key, all) in [("oneOf", false), ("anyOf", false), ("allOf", true)] {
+        if let Some(variants) = s[key].as_array() {
+            let oks = variants
+                .iter()
+                .filter(|x| conforms(doc, x, v, at).is_ok())
+                .count();
+            let fine = if all { oks == variants.len() } else { oks > 0 };
+            return if fine {
+                Ok(())
+            } else {
+                Err(format!("{at}: no {key} variant fits {v}"))
+            };
+        }
+    }
+    if let Some(e) = s["enum"].as_array() {
+        if !e.contains(v) {
+            return Err(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    let t = types(s);
+    if t.is_empty() {
+        return Ok(());
+    }
+    let kind = match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    };
+    let fits = t
+        .iter()
+        .any(|x| x == kind || (x == "number" && kind == "integer"));
+    if !fits {
+        return Err(format!("{at}: {kind} where the document says {t:?}"));
+    }
+    match v {
+        serde_json::Value::Object(o) => {
+            for r in s["required"].as_array().into_iter().flatten() {
+                let r = r.as_str().unwrap();
+                if !o.contains_key(r) {
+                    return Err(format!("{at}: required {r} missing"));
+                }
+            }
+            if let Some(props) = s["properties"].as_object() {
+                for (k, ps) in props {
+                    if let Some(x) = o.get(k) {
+                        conforms(doc, ps, x, &format!("{at}.{k}"))?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                conforms(doc, &s["items"], x, &format!("{at}[{i}]"))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A plausible value of a schema (the first enum value, "x", 1, true, every property).
+fn sample(doc: &serde_json::Value, s: &serde_json::Value) -> serde_json::Value {
+    let s = resolve(doc, s);
+    if let Some(first) = s["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    if let Some(v) = s["oneOf"].as_array().and_then(|v| v.first()) {
+        return sample(doc, v);
+    }
+    let t = types(s);
+    let has = |x: &str| t.iter().any(|y| y == x);
+    if has("object") || s["properties"].is_object() {
+        let mut o = serde_json::Map::new();
+        for (k, ps) in s["properties"].as_object().into_iter().flatten() {
+            o.insert(k.clone(), sample(doc, ps));
+        }
+        serde_json::Value::Object(o)
+    } else if has("array") {
+        serde_json::json!([])
+    } else if has("string") {
+        serde_json::json!("x")
+    } else if has("integer") || has("number") {
+        serde_json::json!(1)
+    } else if has("boolean") {
+        serde_json::json!(true)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// Hostile variants of a body: each property in turn with the wrong type, a NUL, a huge
+/// string, extreme numbers, a nested object, null; each required property left out; and
+/// bodies that are not objects at all.
+fn hostile_bodies(doc: &serde_json::Value, s: &serde_json::Value) -> Vec<serde_json::Value> {
+    let s = resolve(doc, s);
+    let base = sample(doc, s);
+    let mut out = vec![
+        base.clone(),
+        serde_json::json!({}),
+        serde_json::json!([]),
+        serde_json::json!("x"),
+        serde_json::Value::Null,
+    ];
+    let Some(props) = s["properties"].as_object() else {
+        return out;
+    };
+    let values = [
+        serde_json::json!(12345),
+        serde_json::json!("x"),
+        serde_json::json!("a\u{0}b"),
+        serde_json::json!("é".repeat(30_000)),
+        serde_json::json!(i64::MAX),
+        serde_json::json!(i64::MIN),
+        serde_json::json!(-1),
+        serde_json::json!(1e300),
+        serde_json::json!({"nested": [1, {"x": null}]}),
+        serde_json::json!(["x", 1, null]),
+        serde_json::Value::Null,
+        serde_json::json!("  "),
+        serde_json::json!("<script>alert(1)</script>"),
+    ];
+    for k in props.keys() {
+        for v in &values {
+            let mut b = base.clone();
+            b[k] = v.clone();
+            out.push(b);
+        }
+    }
+    for r in s["required"].as_array().into_iter().flatten() {
+        let mut b = base.clone();
+        b.as_object_mut().unwrap().remove(r.as_str().unwrap());
+        out.push(b);
+    }
+    out
+}
+
+/// Every documented operation, called with hostile path values, query values and bodies
+/// generated from the document itself: never a 5xx, errors in the envelope, and every
+/// success shaped as documented.
+async fn openapi_operations_hold_under_hostile_input(b: Backend) {
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let (slug, domains) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
+    let sys = app::core::authz::Actor::system("test");
+    let mbx = app::mailboxes::service::create(
+        &app.state,
+        &sys,
+        &app::mailboxes::NewMailbox {
+            address: "ann@acme.example".into(),
+            display_name: "Ann".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .mailbox
+    .id;
+    let token = app.api_token(&owner.email, "read,write,audit").await;
+    let doc: serde_json::Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Real objects where a path names one (so successes are checked too), then strangers.
+    let real = |path: &str, param: &str| -> Option<String> {
+        let area = path.split('/').nth(3).unwrap_or_default();
+        match (area, param) {
+            ("mailboxes", "id") => Some(mbx.clone()),
+            ("tenants", _) => Some(slug.clone()),
+            ("domains", "id") => Some(domains[0].clone()),
+            ("plans", "id") => Some("plan_pro".into()),
+            ("dns", "category") => Some("default".into()),
+            _ => None,
+        }
+    };
+    let strangers = [
+        "nope",
+        "a%00b",
+        "..%2F..%2Fetc",
+        &"z".repeat(3000),
+        "%F0%9F%92%A9",
+    ];
+    let mut calls = 0;
+    let mut failures = Vec::new();
+    let ops: Vec<(String, String, serde_json::Value)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, item)| {
+            item.as_object()
+                .unwrap()
+                .iter()
+                .map(|(m, op)| (p.clone(), m.clone(), op.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (path, method, op) in &ops {
+        let params: Vec<String> = path
+            .split('{')
+            .skip(1)
+            .map(|x| x.split('}').next().unwrap().to_string())
+            .collect();
+        let mut urls: Vec<String> = Vec::new();
+        let fill = |v: &dyn Fn(&str) -> String| {
+            let mut u = path.clone();
+            for p in &params {
+                u = u.replace(&format!("{{{p}}}"), &v(p));
+            }
+            u
+        };
+        urls.push(fill(&|p| real(path, p).unwrap_or_else(|| "nope".into())));
+        for s in strangers {
+            urls.push(fill(&|_| s.to_string()));
+        }
+        // Hostile query values, one parameter at a time, on the first URL.
+        for q in op["parameters"].as_array().into_iter().flatten() {
+            if q["in"] != "query" {
+                continue;
+            }
+            let name = q["name"].as_str().unwrap();
+            for v in [
+                "%00",
+                "-1",
+                "99999999999999999999999",
+                "x",
+                &"q".repeat(5000),
+                "%ZZ",
+            ] {
+                urls.push(format!("{}?{name}={v}", urls[0]));
+            }
+        }
+        let rb = &op["requestBody"]["content"];
+        let bodies: Vec<Option<serde_json::Value>> = if let Some(s) = rb.get("application/json") {
+            hostile_bodies(&doc, &s["schema"])
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            vec![None]
+        };
+        let http = reqwest::Client::new();
+        let mut attempts: Vec<(String, Option<serde_json::Value>)> = urls
+            .iter()
+            .map(|u| (u.clone(), bodies[0].clone()))
+            .collect();
+        attempts.extend(bodies.iter().skip(1).map(|b| (urls[0].clone(), b.clone())));
+        for (url, body) in attempts {
+            let mut req = http
+                .request(method.to_uppercase().parse().unwrap(), app.url(&url))
+                .bearer_auth(&token);
+            if rb.get("application/json").is_some() {
+                req = req.json(&body);
+            } else if let Some(ct) = rb.as_object().and_then(|c| c.keys().next()) {
+                req = req
+                    .header("content-type", ct.as_str())
+                    .body(vec![0xff, 0x00, b'<', b'x']);
+            }
+            let r = req.send().await.unwrap();
+            calls += 1;
+            let status = r.status().as_u16();
+            let ctype = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            let text = r.text().await.unwrap();
+            let what = format!(
+                "{} {url} {}",
+                method.to_uppercase(),
+                body.as_ref()
+                    .map(|b| {
+                        let s = b.to_string();
+                        s.chars().take(120).collect::<String>()
+                    })
+                    .unwrap_or_default()
+            );
+            if status >= 500 {
+                failures.push(format!(
+                    "{what}: {status} {}",
+                    text.chars().take(200).collect::<String>()
+                ));
+                continue;
+            }
+            if status >= 400 {
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(v)
+                        if v["error"]["status"] == status && v["error"]["message"].is_string() => {}
+                    _ => failures.push(format!(
+                        "{what}: {status} outside the envelope: {}",
+                        text.chars().take(200).collect::<String>()
+                    )),
+                }
+                // A short value may be quoted back ("x is not one of your domains"), in JSON;
+                // a huge one never.
+                if text.contains("é".repeat(100).as_str()) {
+                    failures.push(format!("{what}: the error echoes a huge input"));
+                }
+                continue;
+            }
+            let Some(declared) = op["responses"].get(status.to_string()) else {
+                failures.push(format!("{what}: {status} is not documented"));
+                continue;
+            };
+            if let Some(s) = declared["content"]["application/json"].get("schema") {
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(v) => {
+                        if let Err(e) = conforms(&doc, s, &v, "body") {
+                            failures.push(format!("{what}: {status} not as documented: {e}"));
+                        }
+                    }
+                    Err(_) => failures.push(format!("{what}: {status} {ctype} is not JSON")),
+                }
+            }
+        }
+    }
+    assert!(calls > 2000, "{calls} calls");
+    let _ = owner;
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+both!(openapi_operations_hold_under_hostile_input);
