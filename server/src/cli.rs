@@ -120,6 +120,13 @@ pub enum TokenCmd {
         /// Days until it expires (1–365).
         #[arg(long, default_value_t = 30)]
         days: i64,
+        /// Limit the token to this tenant (short name or id); repeat for several. Without it:
+        /// every tenant the account sees. A limited token cannot act platform-wide.
+        #[arg(long = "tenant")]
+        tenants: Vec<String>,
+        /// Accept the token only from this address or CIDR range; repeat for several.
+        #[arg(long = "allow-from")]
+        allow_from: Vec<String>,
     },
 }
 
@@ -421,10 +428,18 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
             name,
             scopes,
             days,
+            tenants,
+            allow_from,
         }) => {
             let scopes: Vec<String> = scopes.split(',').map(|s| s.trim().to_string()).collect();
-            match app::auth::service::create_token_for_email(&state, &email, &name, &scopes, days)
-                .await
+            let limits = app::auth::service::TokenLimits {
+                tenants: (!tenants.is_empty()).then_some(tenants),
+                allow_from: (!allow_from.is_empty()).then_some(allow_from),
+            };
+            match app::auth::service::create_token_for_email_with(
+                &state, &email, &name, &scopes, days, &limits,
+            )
+            .await
             {
                 Ok((view, secret)) => {
                     eprintln!(

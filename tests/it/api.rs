@@ -846,3 +846,220 @@ async fn openapi_operations_hold_under_hostile_input(b: Backend) {
     );
 }
 both!(openapi_operations_hold_under_hostile_input);
+
+/// A token limited to one tenant sees and acts only there and nothing platform-wide; a token
+/// with an address allowlist works only from there. Console, CLI and refusals of bad limits.
+async fn tenant_limited_tokens_and_address_allowlists(b: Backend) {
+    use app::auth::service::{create_token_for_email_with, TokenLimits};
+    use serde_json::json;
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let (acme, domains) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
+    let sys = app::core::authz::Actor::system("test");
+    let globex = app::tenancy::service::create_tenant(
+        &app.state,
+        &sys,
+        &app::tenancy::service::NewTenant {
+            name: "Globex".into(),
+            plan_id: "plan_pro".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let scopes = ["read,write".to_string()];
+    let make = |tenants: Option<Vec<&str>>, from: Option<Vec<&str>>| {
+        let limits = TokenLimits {
+            tenants: tenants.map(|t| t.into_iter().map(String::from).collect()),
+            allow_from: from.map(|f| f.into_iter().map(String::from).collect()),
+        };
+        let (st, email, scopes) = (&app.state, owner.email.clone(), &scopes);
+        async move { create_token_for_email_with(st, &email, "limited", scopes, 7, &limits).await }
+    };
+    let (view, token) = make(Some(vec![acme.as_str()]), None).await.unwrap();
+    assert_eq!(view.tenant_ids.as_ref().unwrap().len(), 1);
+    // Its tenant only.
+    let (st, list) = app.api("GET", "/api/v1/tenants", &token, None).await;
+    assert_eq!(st, 200);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [acme.as_str()]);
+    assert_eq!(
+        app.api(
+            "GET",
+            &format!("/api/v1/tenants/{}", globex.slug),
+            &token,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    let (_, doms) = app.api("GET", "/api/v1/domains", &token, None).await;
+    assert_eq!(doms.as_array().unwrap().len(), 1);
+    let (st, v) = app
+        .api(
+            "POST",
+            "/api/v1/mailboxes",
+            &token,
+            Some(json!({"address": "ann@acme.example", "display_name": "Ann"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, _) = app
+        .api(
+            "POST",
+            &format!("/api/v1/tenants/{}/domains", globex.slug),
+            &token,
+            Some(json!({"name": "globex.example"})),
+        )
+        .await;
+    assert_eq!(st, 404, "another tenant does not exist for it");
+    // Nothing platform-wide, although the account is an owner.
+    assert_eq!(
+        app.api(
+            "POST",
+            "/api/v1/tenants",
+            &token,
+            Some(json!({"name": "Initech", "plan_id": "plan_pro"}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(app.api("GET", "/api/v1/people", &token, None).await.0, 403);
+    assert_eq!(
+        app.api(
+            "PATCH",
+            "/api/v1/plans/plan_pro",
+            &token,
+            Some(json!({"retired": false}))
+        )
+        .await
+        .0,
+        403
+    );
+    let (st, _) = app
+        .api(
+            "POST",
+            "/api/v1/people",
+            &token,
+            Some(json!({"email": "o@agency.example", "role": "operator"})),
+        )
+        .await;
+    assert_eq!(st, 403);
+    // The same account's unlimited token still sees both.
+    let all = app.api_token(&owner.email, "read").await;
+    assert_eq!(
+        app.api("GET", "/api/v1/tenants", &all, None)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let _ = domains;
+
+    // Address allowlists: from elsewhere refused with the reason, from here accepted.
+    let (_, far) = make(None, Some(vec!["10.0.0.0/8", "2001:db8::/32"]))
+        .await
+        .unwrap();
+    let (st, v) = app.api("GET", "/api/v1/me", &far, None).await;
+    assert_eq!(st, 401);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not accepted from 127.0.0.1"),
+        "{v}"
+    );
+    let (_, near) = make(None, Some(vec!["127.0.0.0/8"])).await.unwrap();
+    assert_eq!(app.api("GET", "/api/v1/me", &near, None).await.0, 200);
+
+    // Bad limits: refused, nothing made.
+    let before = app
+        .count("SELECT CAST(COUNT(*) AS BIGINT) FROM api_tokens")
+        .await;
+    for (tenants, from, msg) in [
+        (
+            Some(vec!["no-such-tenant"]),
+            None,
+            "not one of your tenants",
+        ),
+        (Some(vec![" "]), None, "1 to 100 tenants"),
+        (None, Some(vec!["10.0.0.0/33"]), "bad prefix length"),
+        (None, Some(vec!["example.com"]), "is not an IP address"),
+    ] {
+        let r = make(tenants, from).await;
+        assert!(
+            matches!(&r, Err(app::core::AppError::Invalid(m)) if m.contains(msg)),
+            "{msg}: {r:?}"
+        );
+    }
+    assert_eq!(
+        app.count("SELECT CAST(COUNT(*) AS BIGINT) FROM api_tokens")
+            .await,
+        before
+    );
+
+    // The console's form and the command line.
+    owner
+        .browser
+        .post(
+            "/account/tokens",
+            &[
+                ("name", "acme-only"),
+                ("days", "7"),
+                ("scope_read", "on"),
+                ("tenants", &acme),
+                ("allow_from", "127.0.0.1"),
+            ],
+        )
+        .await;
+    let page = owner.browser.get_text("/account/tokens").await;
+    let console = mailward_tests::testid_text(&page, "fresh-secret").expect("token shown once");
+    assert!(
+        page.contains("1 tenant(s) only") && page.contains("from 127.0.0.1"),
+        "limits listed"
+    );
+    assert_eq!(
+        app.api("GET", "/api/v1/tenants", &console, None)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let out = app
+        .cli()
+        .args([
+            "token",
+            "create",
+            "--email",
+            &owner.email,
+            "--name",
+            "cli",
+            "--tenant",
+            &globex.slug,
+            "--allow-from",
+            "127.0.0.1/32",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (_, list) = app.api("GET", "/api/v1/tenants", &cli, None).await;
+    assert_eq!(list[0]["slug"], globex.slug.as_str());
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+both!(tenant_limited_tokens_and_address_allowlists);

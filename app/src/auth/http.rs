@@ -411,6 +411,12 @@ struct TokenForm {
     #[serde(default)]
     scope_audit: Option<String>,
     days: String,
+    /// Comma-separated tenant short names; empty: every tenant of the account.
+    #[serde(default)]
+    tenants: String,
+    /// Addresses or CIDR ranges, separated by commas or spaces; empty: anywhere.
+    #[serde(default)]
+    allow_from: String,
 }
 
 async fn create_token(c: Caller, Form(f): Form<TokenForm>) -> Response {
@@ -427,7 +433,20 @@ async fn create_token(c: Caller, Form(f): Form<TokenForm>) -> Response {
         let e = AppError::invalid("Expiry must be a number of days.");
         return failed(&c.session, "/account/tokens", e).await;
     };
-    match service::create_token(&c.st, &c.actor(), &f.name, &scopes, days).await {
+    let list = |v: &str| {
+        let items: Vec<String> = v
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        (!items.is_empty()).then_some(items)
+    };
+    let limits = service::TokenLimits {
+        tenants: list(&f.tenants),
+        allow_from: list(&f.allow_from),
+    };
+    match service::create_limited_token(&c.st, &c.actor(), &f.name, &scopes, days, &limits).await {
         Ok((view, secret)) => {
             let fresh = FreshSecret {
                 label: format!("API token “{}”", view.name),

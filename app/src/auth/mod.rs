@@ -108,6 +108,12 @@ pub struct TokenView {
     pub expires_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Limited to these tenants (ids) of the account's; none: all the account sees.
+    #[serde(default)]
+    pub tenant_ids: Option<Vec<String>>,
+    /// Accepted only from these addresses or CIDR ranges; none: from anywhere.
+    #[serde(default)]
+    pub allow_from: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

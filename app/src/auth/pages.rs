@@ -398,6 +398,16 @@ pub fn TokensPage() -> impl IntoView {
                                         <label class="flex items-center gap-1"><input type="checkbox" name="scope_write" value="on"/>"write"</label>
                                         <label class="flex items-center gap-1"><input type="checkbox" name="scope_audit" value="on"/>"audit"</label>
                                     </fieldset>
+                                    <div class="sm:col-span-2">
+                                        <label class="label" for="token-tenants">"Only these tenants (optional)"</label>
+                                        <input class="input" id="token-tenants" name="tenants" maxlength="2000" placeholder="short names, e.g. acme, globex"/>
+                                        <p class="text-xs text-zinc-500 mt-1">"Empty: every tenant you see. A limited token cannot act platform-wide (operators, plans, new tenants)."</p>
+                                    </div>
+                                    <div class="sm:col-span-2">
+                                        <label class="label" for="token-from">"Only from (optional)"</label>
+                                        <input class="input" id="token-from" name="allow_from" maxlength="2000" placeholder="addresses or ranges, e.g. 203.0.113.7, 10.0.0.0/8"/>
+                                        <p class="text-xs text-zinc-500 mt-1">"Empty: from anywhere."</p>
+                                    </div>
                                     <div class="sm:col-span-4"><button class="btn btn-primary" type="submit">"Create token"</button></div>
                                 </form>
                             </section>
@@ -416,7 +426,11 @@ pub fn TokensPage() -> impl IntoView {
                                                     view! {
                                                         <tr>
                                                             <td class="font-medium">{t.name.clone()}</td>
-                                                            <td>{t.scopes.join(", ")}</td>
+                                                            <td>
+                                                                {t.scopes.join(", ")}
+                                                                {t.tenant_ids.clone().map(|ids| view! { <span class="block text-xs text-zinc-500">{format!("{} tenant(s) only", ids.len())}</span> })}
+                                                                {t.allow_from.clone().map(|a| view! { <span class="block text-xs text-zinc-500">{format!("from {}", a.join(", "))}</span> })}
+                                                            </td>
                                                             <td><Badge text=status.0 tone=status.1/></td>
                                                             <td><Time at=t.expires_at now=now/></td>
                                                             <td>{match t.last_used_at { Some(at) => view! { <Time at=at now=now/> }.into_any(), None => view! { <span class="text-zinc-400">"never"</span> }.into_any() }}</td>

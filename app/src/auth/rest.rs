@@ -302,7 +302,9 @@ pub struct Me {
     responses((status = 200, body = Me), (status = 401, description = "Missing, unknown, expired or revoked token")))]
 pub async fn me(ApiActor(a): ApiActor) -> Result<Json<Me>, AppError> {
     let (token_id, scopes) = match &a.principal {
-        Principal::Token { token_id, scopes } => (
+        Principal::Token {
+            token_id, scopes, ..
+        } => (
             token_id.clone(),
             scopes.iter().map(|s| s.as_str().to_string()).collect(),
         ),

@@ -683,7 +683,19 @@ fn token_row(r: &AnyRow) -> Result<TokenView, sqlx::Error> {
         expires_at: r.try_get("expires_at")?,
         last_used_at: r.try_get("last_used_at")?,
         revoked_at: r.try_get("revoked_at")?,
+        tenant_ids: list_column(r, "tenant_ids")?,
+        allow_from: list_column(r, "allow_from")?,
     })
+}
+
+/// A comma-separated column; NULL stays none.
+fn list_column(r: &AnyRow, col: &str) -> Result<Option<Vec<String>>, sqlx::Error> {
+    Ok(r.try_get::<Option<String>, _>(col)?.map(|v| {
+        v.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -697,12 +709,13 @@ pub async fn insert_token(
     scopes: &str,
     now: i64,
     expires_at: i64,
+    limits: (Option<&str>, Option<&str>),
 ) -> AppResult<()> {
     g.require(&[Action::CreateApiToken])?;
     let user_id = g.actor.user_id.as_deref().ok_or(AppError::Forbidden)?;
     sqlx::query(
-        "INSERT INTO api_tokens (id, user_id, name, token_hash, scopes, created_at, expires_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        "INSERT INTO api_tokens (id, user_id, name, token_hash, scopes, created_at, expires_at, \
+         tenant_ids, allow_from) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
     )
     .bind(id.to_string())
     .bind(user_id.to_string())
@@ -711,6 +724,8 @@ pub async fn insert_token(
     .bind(scopes.to_string())
     .bind(now)
     .bind(expires_at)
+    .bind(limits.0.map(str::to_string))
+    .bind(limits.1.map(str::to_string))
     .execute(c)
     .await?;
     Ok(())
@@ -718,8 +733,8 @@ pub async fn insert_token(
 
 pub async fn list_tokens(db: &Db, user_id: &str) -> AppResult<Vec<TokenView>> {
     let rows = sqlx::query(
-        "SELECT id, name, scopes, created_at, expires_at, last_used_at, revoked_at FROM api_tokens \
-         WHERE user_id = $1 ORDER BY created_at DESC",
+        "SELECT id, name, scopes, created_at, expires_at, last_used_at, revoked_at, tenant_ids, \
+         allow_from FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC",
     )
     .bind(user_id.to_string())
     .fetch_all(db.pool())
@@ -734,8 +749,9 @@ pub async fn token_by_hash(
     now: i64,
 ) -> AppResult<Option<(TokenView, String)>> {
     let r = sqlx::query(
-        "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked_at \
-         FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+        "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked_at, \
+         tenant_ids, allow_from FROM api_tokens \
+         WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
     )
     .bind(hash.to_string())
     .bind(now)

@@ -41,6 +41,9 @@ pub enum Principal {
     Token {
         token_id: String,
         scopes: Vec<Scope>,
+        /// Limited to some of its account's tenants: no platform-wide action
+        /// ([`Action::platform_wide`]).
+        tenant_limited: bool,
     },
     /// Mailward itself (CLI, background jobs).
     System,
@@ -64,6 +67,16 @@ impl TenantScope {
     }
     pub fn from_ids(ids: Option<Vec<String>>) -> Self {
         ids.map(TenantScope::Only).unwrap_or(TenantScope::All)
+    }
+    /// This scope narrowed to `limit` (a token's tenants), when there is one.
+    pub fn narrowed(self, limit: Option<&[String]>) -> Self {
+        match (self, limit) {
+            (s, None) => s,
+            (TenantScope::All, Some(l)) => TenantScope::Only(l.to_vec()),
+            (TenantScope::Only(ids), Some(l)) => {
+                TenantScope::Only(ids.into_iter().filter(|t| l.contains(t)).collect())
+            }
+        }
     }
 }
 
@@ -321,6 +334,18 @@ impl Action {
     }
 
     /// Actions an API token may never perform, whatever its scopes (secrets stay in the browser).
+    /// About the whole platform rather than one tenant: refused to a tenant-limited token.
+    pub fn platform_wide(self) -> bool {
+        matches!(
+            self,
+            Action::ViewOperators
+                | Action::ManageOperators
+                | Action::ManageTenants
+                | Action::ManagePlans
+                | Action::ManageDnsBaselines
+        )
+    }
+
     fn browser_only(self) -> bool {
         matches!(
             self,
@@ -392,8 +417,14 @@ pub fn decide(actor: &Actor, action: Action) -> bool {
     match &actor.principal {
         Principal::User | Principal::System => true,
         Principal::Mailbox { .. } => false,
-        Principal::Token { scopes, .. } => {
-            !action.browser_only() && scopes.contains(&action.scope())
+        Principal::Token {
+            scopes,
+            tenant_limited,
+            ..
+        } => {
+            !action.browser_only()
+                && scopes.contains(&action.scope())
+                && !(*tenant_limited && action.platform_wide())
         }
     }
 }
@@ -716,6 +747,7 @@ mod tests {
         a.principal = Principal::Token {
             token_id: "t".into(),
             scopes: vec![Scope::Read],
+            tenant_limited: false,
         };
         assert!(decide(&a, Action::ViewDashboard));
         assert!(!decide(&a, Action::ViewAudit));
@@ -723,6 +755,7 @@ mod tests {
         a.principal = Principal::Token {
             token_id: "t".into(),
             scopes: Scope::ALL.to_vec(),
+            tenant_limited: false,
         };
         assert!(decide(&a, Action::ViewAudit));
         assert!(

@@ -510,7 +510,7 @@ impl Config {
                     .into(),
             );
         }
-        super::web::ProxyList::parse(&self.trusted_proxies)?;
+        super::web::NetList::parse(&self.trusted_proxies)?;
         if !(1..=1440).contains(&self.dns_scan_minutes) {
             return Err("dns_scan_minutes must be between 1 and 1440".into());
         }

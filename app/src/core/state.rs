@@ -18,13 +18,13 @@ pub struct AppState {
     pub alert_mailer: Mailer,
     pub metrics: Arc<Metrics>,
     /// The reverse proxies to believe, parsed once (validated with the configuration at start).
-    proxies: Arc<super::web::ProxyList>,
+    proxies: Arc<super::web::NetList>,
     /// The change and job kinds the capabilities registered (`server::kinds()`).
     pub kinds: Arc<super::registry::Registry>,
 }
 
 impl AppState {
-    pub fn proxies(&self) -> &super::web::ProxyList {
+    pub fn proxies(&self) -> &super::web::NetList {
         &self.proxies
     }
 
@@ -38,7 +38,7 @@ impl AppState {
                 None => Mailer::new(config.smtp.clone()),
             },
             proxies: Arc::new(
-                super::web::ProxyList::parse(&config.trusted_proxies).unwrap_or_default(),
+                super::web::NetList::parse(&config.trusted_proxies).unwrap_or_default(),
             ),
             config: Arc::new(config),
             clock: Clock::system(),

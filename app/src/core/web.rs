@@ -97,22 +97,29 @@ impl Metrics {
 
 // ---------- reverse proxies ----------
 
-/// The reverse proxies whose `X-Forwarded-For` / `-Proto` headers are believed, as
-/// addresses or CIDR ranges (`trusted_proxies`).
+/// Addresses and CIDR ranges: the reverse proxies whose `X-Forwarded-For` / `-Proto`
+/// headers are believed (`trusted_proxies`), an API token's `allow_from`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ProxyList(Vec<(std::net::IpAddr, u8)>);
+pub struct NetList(Vec<(std::net::IpAddr, u8)>);
 
-impl ProxyList {
-    pub fn parse(items: &[String]) -> Result<ProxyList, String> {
+impl NetList {
+    /// `trusted_proxies` of the configuration.
+    pub fn parse(items: &[String]) -> Result<NetList, String> {
+        Self::parse_as(items, "trusted_proxies")
+    }
+
+    /// A list whose errors name `label`.
+    pub fn parse_as(items: &[String], label: &str) -> Result<NetList, String> {
         let mut out = Vec::new();
         for it in items {
             let (addr, bits) = match it.split_once('/') {
                 Some((a, b)) => (a, Some(b)),
                 None => (it.as_str(), None),
             };
-            let ip: std::net::IpAddr = addr.trim().parse().map_err(|_| {
-                format!("trusted_proxies: {it:?} is not an IP address or CIDR range")
-            })?;
+            let ip: std::net::IpAddr = addr
+                .trim()
+                .parse()
+                .map_err(|_| format!("{label}: {it:?} is not an IP address or CIDR range"))?;
             let max = if ip.is_ipv4() { 32 } else { 128 };
             let bits = match bits {
                 None => max,
@@ -121,11 +128,11 @@ impl ProxyList {
                     .parse::<u8>()
                     .ok()
                     .filter(|b| *b <= max)
-                    .ok_or_else(|| format!("trusted_proxies: bad prefix length in {it:?}"))?,
+                    .ok_or_else(|| format!("{label}: bad prefix length in {it:?}"))?,
             };
             out.push((ip, bits));
         }
-        Ok(ProxyList(out))
+        Ok(NetList(out))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -184,10 +191,10 @@ impl ProxyList {
 
 #[cfg(test)]
 mod proxy_tests {
-    use super::ProxyList;
+    use super::NetList;
 
-    fn list(v: &[&str]) -> ProxyList {
-        ProxyList::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    fn list(v: &[&str]) -> NetList {
+        NetList::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
     }
 
     #[test]
@@ -218,7 +225,7 @@ mod proxy_tests {
         assert!(l.contains("::ffff:10.9.9.9".parse().unwrap()));
         assert!(!l.contains("11.0.0.1".parse().unwrap()));
         assert!(list(&["::1", "fd00::/8"]).contains("fd12::1".parse().unwrap()));
-        assert!(ProxyList::parse(&["10.0.0.0/33".into()]).is_err());
-        assert!(ProxyList::parse(&["proxy.local".into()]).is_err());
+        assert!(NetList::parse(&["10.0.0.0/33".into()]).is_err());
+        assert!(NetList::parse(&["proxy.local".into()]).is_err());
     }
 }

@@ -932,7 +932,78 @@ pub async fn create_token(
     scopes: &[String],
     days: i64,
 ) -> AppResult<(TokenView, String)> {
+    create_limited_token(st, actor, name, scopes, days, &TokenLimits::default()).await
+}
+
+/// What a token is limited to besides its scopes.
+#[derive(Clone, Debug, Default)]
+pub struct TokenLimits {
+    /// Tenants (ids or short names) of the account's; none: all it sees.
+    pub tenants: Option<Vec<String>>,
+    /// Addresses or CIDR ranges the token is accepted from; none: anywhere.
+    pub allow_from: Option<Vec<String>>,
+}
+
+/// A token limited to some tenants and source addresses.
+pub async fn create_limited_token(
+    st: &AppState,
+    actor: &Actor,
+    name: &str,
+    scopes: &[String],
+    days: i64,
+    limits: &TokenLimits,
+) -> AppResult<(TokenView, String)> {
     let g = authorize(actor, Action::CreateApiToken)?;
+    let tenant_ids = match &limits.tenants {
+        None => None,
+        Some(keys) => {
+            let keys: Vec<&str> = keys
+                .iter()
+                .map(|k| k.trim())
+                .filter(|k| !k.is_empty())
+                .collect();
+            if keys.is_empty() || keys.len() > 100 {
+                return Err(AppError::invalid(
+                    "Limit the token to 1 to 100 tenants, or to none (all your tenants).",
+                ));
+            }
+            let mut ids = Vec::new();
+            for k in keys {
+                let t = crate::tenancy::service::tenant_for(st, actor, k, Action::ViewTenants)
+                    .await
+                    .map_err(|e| match e {
+                        AppError::NotFound => {
+                            AppError::invalid(format!("“{k}” is not one of your tenants."))
+                        }
+                        e => e,
+                    })?;
+                if !ids.contains(&t.id) {
+                    ids.push(t.id);
+                }
+            }
+            Some(ids)
+        }
+    };
+    let allow_from = match &limits.allow_from {
+        None => None,
+        Some(nets) => {
+            let nets: Vec<String> = nets
+                .iter()
+                .flat_map(|n| n.split([',', ' ', '\n']))
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect();
+            if nets.is_empty() || nets.len() > 20 {
+                return Err(AppError::invalid(
+                    "Give 1 to 20 addresses or CIDR ranges the token is accepted from, or none.",
+                ));
+            }
+            crate::core::web::NetList::parse_as(&nets, "Allowed from")
+                .map_err(AppError::Invalid)?;
+            Some(nets)
+        }
+    };
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(AppError::invalid(
@@ -982,6 +1053,10 @@ pub async fn create_token(
         &scope_str,
         now,
         now + days * 86400,
+        (
+            tenant_ids.as_ref().map(|t| t.join(",")).as_deref(),
+            allow_from.as_ref().map(|a| a.join(",")).as_deref(),
+        ),
     )
     .await?;
     record(
@@ -992,6 +1067,7 @@ pub async fn create_token(
             .target(id.clone())
             .details(serde_json::json!({
                 "name": name, "scopes": scope_str, "expires_at": now + days * 86400,
+                "tenant_ids": tenant_ids, "allow_from": allow_from,
             })),
     )
     .await?;
@@ -1004,6 +1080,8 @@ pub async fn create_token(
         expires_at: now + days * 86400,
         last_used_at: None,
         revoked_at: None,
+        tenant_ids,
+        allow_from,
     };
     Ok((view, secret))
 }
@@ -1047,16 +1125,29 @@ pub async fn actor_from_token(
         .await?
         .ok_or_else(unauthorized)?;
     let user = current_user(st, &user_id).await?.ok_or_else(unauthorized)?;
+    if let Some(allowed) = &tok.allow_from {
+        let nets = crate::core::web::NetList::parse_as(allowed, "allow_from").unwrap_or_default();
+        let from = ip
+            .as_deref()
+            .and_then(|i| i.parse::<std::net::IpAddr>().ok());
+        if !from.is_some_and(|i| nets.contains(i)) {
+            return Err(AppError::Unauthorized(format!(
+                "this API token is not accepted from {}",
+                ip.as_deref().unwrap_or("an unknown address")
+            )));
+        }
+    }
     store::touch_token(&st.db, &tok.id, now).await?;
     Ok(Actor::signed_in(
         Principal::Token {
             token_id: tok.id.clone(),
             scopes: tok.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+            tenant_limited: tok.tenant_ids.is_some(),
         },
         Some(user.id),
         format!("{} (token {})", user.email, tok.name),
         Some(user.role),
-        TenantScope::from_ids(user.tenant_ids.clone()),
+        TenantScope::from_ids(user.tenant_ids.clone()).narrowed(tok.tenant_ids.as_deref()),
         ip,
         ua,
     ))
@@ -1070,6 +1161,18 @@ pub async fn create_token_for_email(
     scopes: &[String],
     days: i64,
 ) -> AppResult<(TokenView, String)> {
+    create_token_for_email_with(st, email, name, scopes, days, &TokenLimits::default()).await
+}
+
+/// [`create_token_for_email`] with tenant and address limits (`mailward token create`).
+pub async fn create_token_for_email_with(
+    st: &AppState,
+    email: &str,
+    name: &str,
+    scopes: &[String],
+    days: i64,
+    limits: &TokenLimits,
+) -> AppResult<(TokenView, String)> {
     let not_found = || AppError::invalid(format!("No active account with the address {email}."));
     let row = store::user_by_email(&st.db, &email.trim().to_lowercase())
         .await?
@@ -1077,7 +1180,7 @@ pub async fn create_token_for_email(
     let user = current_user(st, &row.id).await?.ok_or_else(not_found)?;
     let mut actor = actor_for(&user, None, Some("mailward-cli".into()));
     actor.label = format!("{} (cli)", user.email);
-    create_token(st, &actor, name, scopes, days).await
+    create_limited_token(st, &actor, name, scopes, days, limits).await
 }
 
 /// The people of one tenant (admins and viewers) and its open invitations.
