@@ -90,22 +90,51 @@ pub async fn disable_person(
             user.email
         )));
     };
-    let mut ev = Event::new("user.disabled")
-        .target(user.id.clone())
-        .details(serde_json::json!({
-            "email": user.email, "role": user.role.as_str(),
-            "sessions_ended": sessions, "tokens_revoked": tokens,
-        }));
-    ev.tenant_id = tenant;
-    record(&mut tx, g.actor, now, ev).await?;
-    tx.commit().await?;
-    Ok(StatusChange {
-        id: user.id,
-        email: user.email,
-        status: super::super::AccountStatus::Disabled,
-        sessions_ended: sessions,
-        tokens_revoked: tokens,
-    })
+    let status = super::super::AccountStatus::Disabled;
+    let ended = Ended {
+        action: "user.disabled",
+        tenant,
+        sessions,
+        tokens,
+    };
+    ended.commit(tx, &g, user, status, now).await
+}
+
+/// What ended with a person's access (a disable, or their sessions and tokens alone).
+struct Ended {
+    action: &'static str,
+    tenant: Option<String>,
+    sessions: i64,
+    tokens: i64,
+}
+
+impl Ended {
+    /// Records it and commits; what changed.
+    async fn commit(
+        self,
+        mut tx: crate::core::db::Tx,
+        g: &Granted<'_>,
+        user: store::UserRow,
+        status: super::super::AccountStatus,
+        now: i64,
+    ) -> AppResult<StatusChange> {
+        let mut ev = Event::new(self.action)
+            .target(user.id.clone())
+            .details(serde_json::json!({
+                "email": user.email, "role": user.role.as_str(),
+                "sessions_ended": self.sessions, "tokens_revoked": self.tokens,
+            }));
+        ev.tenant_id = self.tenant;
+        record(&mut tx, g.actor, now, ev).await?;
+        tx.commit().await?;
+        Ok(StatusChange {
+            id: user.id,
+            email: user.email,
+            status,
+            sessions_ended: self.sessions,
+            tokens_revoked: self.tokens,
+        })
+    }
 }
 
 /// Enables a disabled account again (it signs in with its own password and authenticator;
@@ -176,20 +205,12 @@ pub async fn end_access_of(st: &AppState, actor: &Actor, user_id: &str) -> AppRe
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let (sessions, tokens) = store::end_user_access(tx.conn(), &g, &user, now).await?;
-    let mut ev = Event::new("user.access_ended")
-        .target(user.id.clone())
-        .details(serde_json::json!({
-            "email": user.email, "role": user.role.as_str(),
-            "sessions_ended": sessions, "tokens_revoked": tokens,
-        }));
-    ev.tenant_id = tenant;
-    record(&mut tx, g.actor, now, ev).await?;
-    tx.commit().await?;
-    Ok(StatusChange {
-        id: user.id,
-        email: user.email,
-        status: user.status,
-        sessions_ended: sessions,
-        tokens_revoked: tokens,
-    })
+    let status = user.status;
+    let ended = Ended {
+        action: "user.access_ended",
+        tenant,
+        sessions,
+        tokens,
+    };
+    ended.commit(tx, &g, user, status, now).await
 }
