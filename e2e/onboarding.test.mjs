@@ -130,10 +130,12 @@ test('everything works with JavaScript off: sign in with a recovery code, create
   await page.goto(`${mw.base}/account/tokens`);
   await page.fill('#name', 'monitoring');
   await page.check('input[name=scope_audit]');
+  await page.fill('#token-from', '127.0.0.1');
   await page.click('form[action="/account/tokens"] button[type=submit]');
   await page.waitForURL(`${mw.base}/account/tokens`);
   const token = (await page.locator('[data-testid=fresh-secret]').textContent()).trim();
   assert.match(token, /^mwt_[A-Za-z0-9_-]{43}$/);
+  assert.match(await page.locator('table').textContent(), /from 127\.0\.0\.1/);
   await shot(page, '10-token-created-no-js');
   const me = await (await fetch(`${mw.base}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } })).json();
   assert.equal(me.email, EMAIL);

@@ -398,15 +398,17 @@ pub fn TokensPage() -> impl IntoView {
                                         <label class="flex items-center gap-1"><input type="checkbox" name="scope_write" value="on"/>"write"</label>
                                         <label class="flex items-center gap-1"><input type="checkbox" name="scope_audit" value="on"/>"audit"</label>
                                     </fieldset>
-                                    <div class="sm:col-span-2">
+                                    <div class="sm:col-span-4 grid gap-4 sm:grid-cols-2 items-start">
+                                    <div>
                                         <label class="label" for="token-tenants">"Only these tenants (optional)"</label>
                                         <input class="input" id="token-tenants" name="tenants" maxlength="2000" placeholder="short names, e.g. acme, globex"/>
                                         <p class="text-xs text-zinc-500 mt-1">"Empty: every tenant you see. A limited token cannot act platform-wide (operators, plans, new tenants)."</p>
                                     </div>
-                                    <div class="sm:col-span-2">
+                                    <div>
                                         <label class="label" for="token-from">"Only from (optional)"</label>
                                         <input class="input" id="token-from" name="allow_from" maxlength="2000" placeholder="addresses or ranges, e.g. 203.0.113.7, 10.0.0.0/8"/>
                                         <p class="text-xs text-zinc-500 mt-1">"Empty: from anywhere."</p>
+                                    </div>
                                     </div>
                                     <div class="sm:col-span-4"><button class="btn btn-primary" type="submit">"Create token"</button></div>
                                 </form>
