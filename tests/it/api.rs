@@ -677,7 +677,18 @@ async fn openapi_operations_hold_under_hostile_input(b: Backend) {
     .unwrap()
     .mailbox
     .id;
-    let token = app.api_token(&owner.email, "read,write,audit").await;
+    let owner_token = app.api_token(&owner.email, "read,write,audit").await;
+    // A tenant admin too: the same calls through a narrower role and scope.
+    app.invite_through(
+        &owner,
+        &format!("/tenants/{slug}/people"),
+        &[("email", "tia@acme.example"), ("role", "tenant_admin")],
+        &format!("/tenants/{slug}"),
+        "tia@acme.example",
+        "Tia",
+    )
+    .await;
+    let admin_token = app.api_token("tia@acme.example", "read,write").await;
     let doc: serde_json::Value = reqwest::get(app.url("/api/v1/openapi.json"))
         .await
         .unwrap()
@@ -717,126 +728,130 @@ async fn openapi_operations_hold_under_hostile_input(b: Backend) {
                 .collect::<Vec<_>>()
         })
         .collect();
-    for (path, method, op) in &ops {
-        let params: Vec<String> = path
-            .split('{')
-            .skip(1)
-            .map(|x| x.split('}').next().unwrap().to_string())
-            .collect();
-        let mut urls: Vec<String> = Vec::new();
-        let fill = |v: &dyn Fn(&str) -> String| {
-            let mut u = path.clone();
-            for p in &params {
-                u = u.replace(&format!("{{{p}}}"), &v(p));
-            }
-            u
-        };
-        urls.push(fill(&|p| real(path, p).unwrap_or_else(|| "nope".into())));
-        for s in strangers {
-            urls.push(fill(&|_| s.to_string()));
-        }
-        // Hostile query values, one parameter at a time, on the first URL.
-        for q in op["parameters"].as_array().into_iter().flatten() {
-            if q["in"] != "query" {
-                continue;
-            }
-            let name = q["name"].as_str().unwrap();
-            for v in [
-                "%00",
-                "-1",
-                "99999999999999999999999",
-                "x",
-                &"q".repeat(5000),
-                "%ZZ",
-            ] {
-                urls.push(format!("{}?{name}={v}", urls[0]));
-            }
-        }
-        let rb = &op["requestBody"]["content"];
-        let bodies: Vec<Option<serde_json::Value>> = if let Some(s) = rb.get("application/json") {
-            hostile_bodies(&doc, &s["schema"])
-                .into_iter()
-                .map(Some)
-                .collect()
-        } else {
-            vec![None]
-        };
-        let http = reqwest::Client::new();
-        let mut attempts: Vec<(String, Option<serde_json::Value>)> = urls
-            .iter()
-            .map(|u| (u.clone(), bodies[0].clone()))
-            .collect();
-        attempts.extend(bodies.iter().skip(1).map(|b| (urls[0].clone(), b.clone())));
-        for (url, body) in attempts {
-            let mut req = http
-                .request(method.to_uppercase().parse().unwrap(), app.url(&url))
-                .bearer_auth(&token);
-            if rb.get("application/json").is_some() {
-                req = req.json(&body);
-            } else if let Some(ct) = rb.as_object().and_then(|c| c.keys().next()) {
-                req = req
-                    .header("content-type", ct.as_str())
-                    .body(vec![0xff, 0x00, b'<', b'x']);
-            }
-            let r = req.send().await.unwrap();
-            calls += 1;
-            let status = r.status().as_u16();
-            let ctype = r
-                .headers()
-                .get("content-type")
-                .map(|v| v.to_str().unwrap().to_string())
-                .unwrap_or_default();
-            let text = r.text().await.unwrap();
-            let what = format!(
-                "{} {url} {}",
-                method.to_uppercase(),
-                body.as_ref()
-                    .map(|b| {
-                        let s = b.to_string();
-                        s.chars().take(120).collect::<String>()
-                    })
-                    .unwrap_or_default()
-            );
-            if status >= 500 {
-                failures.push(format!(
-                    "{what}: {status} {}",
-                    text.chars().take(200).collect::<String>()
-                ));
-                continue;
-            }
-            if status >= 400 {
-                match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(v)
-                        if v["error"]["status"] == status && v["error"]["message"].is_string() => {}
-                    _ => failures.push(format!(
-                        "{what}: {status} outside the envelope: {}",
-                        text.chars().take(200).collect::<String>()
-                    )),
+    for token in [&admin_token, &owner_token] {
+        for (path, method, op) in &ops {
+            let params: Vec<String> = path
+                .split('{')
+                .skip(1)
+                .map(|x| x.split('}').next().unwrap().to_string())
+                .collect();
+            let mut urls: Vec<String> = Vec::new();
+            let fill = |v: &dyn Fn(&str) -> String| {
+                let mut u = path.clone();
+                for p in &params {
+                    u = u.replace(&format!("{{{p}}}"), &v(p));
                 }
-                // A short value may be quoted back ("x is not one of your domains"), in JSON;
-                // a huge one never.
-                if text.contains("é".repeat(100).as_str()) {
-                    failures.push(format!("{what}: the error echoes a huge input"));
-                }
-                continue;
-            }
-            let Some(declared) = op["responses"].get(status.to_string()) else {
-                failures.push(format!("{what}: {status} is not documented"));
-                continue;
+                u
             };
-            if let Some(s) = declared["content"]["application/json"].get("schema") {
-                match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(v) => {
-                        if let Err(e) = conforms(&doc, s, &v, "body") {
-                            failures.push(format!("{what}: {status} not as documented: {e}"));
-                        }
+            urls.push(fill(&|p| real(path, p).unwrap_or_else(|| "nope".into())));
+            for s in strangers {
+                urls.push(fill(&|_| s.to_string()));
+            }
+            // Hostile query values, one parameter at a time, on the first URL.
+            for q in op["parameters"].as_array().into_iter().flatten() {
+                if q["in"] != "query" {
+                    continue;
+                }
+                let name = q["name"].as_str().unwrap();
+                for v in [
+                    "%00",
+                    "-1",
+                    "99999999999999999999999",
+                    "x",
+                    &"q".repeat(5000),
+                    "%ZZ",
+                ] {
+                    urls.push(format!("{}?{name}={v}", urls[0]));
+                }
+            }
+            let rb = &op["requestBody"]["content"];
+            let bodies: Vec<Option<serde_json::Value>> = if let Some(s) = rb.get("application/json")
+            {
+                hostile_bodies(&doc, &s["schema"])
+                    .into_iter()
+                    .map(Some)
+                    .collect()
+            } else {
+                vec![None]
+            };
+            let http = reqwest::Client::new();
+            let mut attempts: Vec<(String, Option<serde_json::Value>)> = urls
+                .iter()
+                .map(|u| (u.clone(), bodies[0].clone()))
+                .collect();
+            attempts.extend(bodies.iter().skip(1).map(|b| (urls[0].clone(), b.clone())));
+            for (url, body) in attempts {
+                let mut req = http
+                    .request(method.to_uppercase().parse().unwrap(), app.url(&url))
+                    .bearer_auth(token);
+                if rb.get("application/json").is_some() {
+                    req = req.json(&body);
+                } else if let Some(ct) = rb.as_object().and_then(|c| c.keys().next()) {
+                    req = req
+                        .header("content-type", ct.as_str())
+                        .body(vec![0xff, 0x00, b'<', b'x']);
+                }
+                let r = req.send().await.unwrap();
+                calls += 1;
+                let status = r.status().as_u16();
+                let ctype = r
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                let text = r.text().await.unwrap();
+                let what = format!(
+                    "{} {url} {}",
+                    method.to_uppercase(),
+                    body.as_ref()
+                        .map(|b| {
+                            let s = b.to_string();
+                            s.chars().take(120).collect::<String>()
+                        })
+                        .unwrap_or_default()
+                );
+                if status >= 500 {
+                    failures.push(format!(
+                        "{what}: {status} {}",
+                        text.chars().take(200).collect::<String>()
+                    ));
+                    continue;
+                }
+                if status >= 400 {
+                    match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(v)
+                            if v["error"]["status"] == status
+                                && v["error"]["message"].is_string() => {}
+                        _ => failures.push(format!(
+                            "{what}: {status} outside the envelope: {}",
+                            text.chars().take(200).collect::<String>()
+                        )),
                     }
-                    Err(_) => failures.push(format!("{what}: {status} {ctype} is not JSON")),
+                    // A short value may be quoted back ("x is not one of your domains"), in JSON;
+                    // a huge one never.
+                    if text.contains("é".repeat(100).as_str()) {
+                        failures.push(format!("{what}: the error echoes a huge input"));
+                    }
+                    continue;
+                }
+                let Some(declared) = op["responses"].get(status.to_string()) else {
+                    failures.push(format!("{what}: {status} is not documented"));
+                    continue;
+                };
+                if let Some(s) = declared["content"]["application/json"].get("schema") {
+                    match serde_json::from_str::<serde_json::Value>(&text) {
+                        Ok(v) => {
+                            if let Err(e) = conforms(&doc, s, &v, "body") {
+                                failures.push(format!("{what}: {status} not as documented: {e}"));
+                            }
+                        }
+                        Err(_) => failures.push(format!("{what}: {status} {ctype} is not JSON")),
+                    }
                 }
             }
         }
     }
-    assert!(calls > 2000, "{calls} calls");
+    assert!(calls > 4000, "{calls} calls");
     let _ = owner;
     assert!(
         failures.is_empty(),
