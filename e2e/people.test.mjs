@@ -1,7 +1,8 @@
 // People in the browser: the owner changes their own password on /account (a notice is
 // mailed), sets up a new authenticator (the old one stops working), then disables an operator
 // who is signed in elsewhere: the operator is out at their next click, and back after
-// "Enable" with their own password and authenticator.
+// "Enable" with their own password and authenticator; making them owner asks for a second
+// person, and with one owner the page says the way out.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -83,5 +84,13 @@ test('own account changes; an operator disabled is out at the next click', async
   await confirm(page, page.locator('tr', { hasText: OP }).getByRole('button', { name: 'Enable' }));
   assert.match(await flash(page), /can sign in again/);
   await signIn(mw, op.page, OP, 'harbour lights at midnight', op.secret, 30);
+
+  // More access waits for a second person: with one owner, the console says the way out.
+  const grants = page.locator('tr', { hasText: OP }).locator('[data-testid=person-grants]');
+  await grants.locator('summary').click();
+  await grants.locator('form[action$="/role"] input[name=reason]').fill('runs the agency with me');
+  await shot(page, '93-operator-grants');
+  await grants.locator('form[action$="/role"] button[type=submit]').click();
+  assert.match(await flash(page), /Nobody else could approve this.*owner promote/);
   assert.deepEqual(errors, []);
 });

@@ -318,7 +318,10 @@ impl Role {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChangeRequest {
     pub id: String,
-    pub tenant_id: String,
+    /// The tenant the change is about; none for a change to the platform itself (an
+    /// operator made owner, an operator's wider scope, a platform person's second factor).
+    pub tenant_id: Option<String>,
+    /// The tenant's name, or "Platform".
     pub tenant_name: String,
     /// What kind of change, e.g. `mailbox.reset`.
     pub kind: String,
@@ -344,6 +347,14 @@ pub struct ChangeRequest {
     pub after: Option<String>,
     /// For a rollback: the applied request it undoes.
     pub rollback_of: Option<String>,
+}
+
+impl ChangeRequest {
+    /// The tenant of a tenant's change ("" for a platform change: kinds that act in a tenant
+    /// only ever submit with one).
+    pub fn tenant(&self) -> &str {
+        self.tenant_id.as_deref().unwrap_or_default()
+    }
 }
 
 /// Where a change request is in its life (stored and sent as its snake_case name).

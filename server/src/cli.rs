@@ -140,6 +140,14 @@ pub enum OwnerCmd {
         #[arg(long)]
         email: String,
     },
+    /// Make an active operator an owner at once, audited with the host user. In the console
+    /// this is a change request another owner approves; here it is the way to a second owner
+    /// when there is only one.
+    Promote {
+        /// The operator's email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -467,6 +475,18 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
                         app::auth::service::RECOVERY_LINK_TTL_SECS / 60
                     );
                     println!("{link}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.user_message()),
+            }
+        }
+        Command::Owner(OwnerCmd::Promote { email }) => {
+            let host_user = host_user();
+            match app::auth::service::promote_from_server(&state, &email, &host_user).await {
+                Ok(()) => {
+                    eprintln!(
+                        "{email} is an owner now (recorded in the audit log as run by {host_user})."
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e.user_message()),

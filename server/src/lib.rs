@@ -30,6 +30,7 @@ pub mod seed;
 /// not listed does not exist.
 pub fn kinds() -> app::core::registry::Registry {
     let r = app::core::registry::Registry::new();
+    let r = app::auth::kinds::register(r);
     let r = app::mailboxes::kinds::register(r);
     let r = app::routing::kinds::register(r);
     let r = app::dns::kinds::register(r);

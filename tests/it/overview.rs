@@ -325,7 +325,7 @@ async fn operator_limited_to_listed_tenants(b: Backend) {
     assert_eq!(r.status(), 303);
     assert_eq!(
         owner.browser.flash("/operators").await.unwrap(),
-        "Tenant scope saved."
+        "otto@agency.example now sees Acme."
     );
     let ops = owner.browser.get_text("/operators").await;
     assert!(ops.contains("data-testid=\"operator-scope\">Acme<"));
@@ -385,13 +385,19 @@ async fn operator_limited_to_listed_tenants(b: Backend) {
         .unwrap()
         .contains("Only operators"));
 
-    // Back to all tenants.
+    // Back to all tenants is more access: a reason, and another owner to approve it (the
+    // only owner is told the way out; `people.rs` approves one).
     owner
         .browser
-        .post(&format!("/operators/{otto}/tenants"), &[("scope", "all")])
+        .post(
+            &format!("/operators/{otto}/tenants"),
+            &[("scope", "all"), ("reason", "covers every client now")],
+        )
         .await;
-    assert_eq!(op.browser.get("/tenants/globex").await.status(), 200);
+    let flash = owner.browser.flash("/operators").await.unwrap();
+    assert!(flash.contains("Nobody else could approve this"), "{flash}");
+    assert_eq!(op.browser.get("/tenants/globex").await.status(), 404);
     let log = owner.browser.get_text("/audit/export.jsonl").await;
-    assert_eq!(log.matches("operator.scope_changed").count(), 2);
+    assert_eq!(log.matches("operator.scope_changed").count(), 1);
 }
 both!(operator_limited_to_listed_tenants);

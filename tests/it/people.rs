@@ -750,7 +750,7 @@ async fn people_invited_scoped_and_revoked_over_rest(b: Backend) {
         app.api("PUT", &path, &token, scope(false, vec![&tid]))
             .await
             .0,
-        204
+        200
     );
     let (_, people) = app.api("GET", "/api/v1/people", &token, None).await;
     let o = people
@@ -771,19 +771,9 @@ async fn people_invited_scoped_and_revoked_over_rest(b: Backend) {
             .0,
         422
     );
-    assert_eq!(
-        app.api("PUT", &path, &token, scope(true, vec![])).await.0,
-        204
-    );
-    let (_, people) = app.api("GET", "/api/v1/people", &token, None).await;
-    let o = people
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == otto_id.as_str())
-        .cloned()
-        .unwrap();
-    assert!(o["tenant_ids"].is_null(), "all tenants again: {o}");
+    // Widening waits for another owner; there is none here.
+    let (st, v) = app.api("PUT", &path, &token, scope(true, vec![])).await;
+    assert_eq!(st, 422, "a reason first: {v}");
     // An operator's token may not invite operators nor change scopes.
     let otoken = app.api_token("otto@agency.example", "read,write").await;
     let (st, _) = app
@@ -863,3 +853,547 @@ async fn people_invited_scoped_and_revoked_over_rest(b: Backend) {
         .any(|a| a == "user.access_ended"));
 }
 both!(people_invited_scoped_and_revoked_over_rest);
+
+/// The newest one-time link mailed to `to`, as a path.
+fn mailed_link(sink: &mailward_tests::SmtpSink, to: &str) -> String {
+    let m = sink
+        .messages()
+        .into_iter()
+        .rev()
+        .find(|m| m.contains(to) && m.contains("/invite/mwi_"))
+        .unwrap_or_else(|| panic!("a link mailed to {to}"));
+    let at = m.find("/invite/mwi_").unwrap();
+    let link: String = m[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "/_-".contains(*c))
+        .collect();
+    link
+}
+
+async fn role_of(app: &TestApp, id: &str) -> String {
+    let row: (String,) = sqlx::query_as("SELECT role FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    row.0
+}
+
+/// More access waits for a second person: an operator made owner, a client viewer made
+/// tenant admin, an operator's wider scope — each with a reason, approved by someone else,
+/// rolled back (or refused when changed since); the way down applies at once, never for the
+/// last owner; a request nobody could approve is refused with the way out (the CLI's
+/// `owner promote`).
+async fn grants_of_access_wait_for_a_second_person(b: Backend) {
+    use serde_json::json;
+    let app = TestApp::start(b).await;
+    let owner = app.setup_owner().await;
+    let (slug, _) = app.tenant_with_domains("plan_pro", &["acme.example"]).await;
+    let sys = Actor::system("t");
+    let acme = app::tenancy::service::tenant(&app.state, &sys, &slug)
+        .await
+        .unwrap()
+        .0
+        .id;
+    for (email, name) in [
+        ("otto@agency.example", "Otto"),
+        ("olga@agency.example", "Olga"),
+    ] {
+        app.invite_through(
+            &owner,
+            "/operators/invite",
+            &[("email", email)],
+            "/operators",
+            email,
+            name,
+        )
+        .await;
+    }
+    app.invite_through(
+        &owner,
+        &format!("/tenants/{slug}/people"),
+        &[("email", "vic@acme.example"), ("role", "client_viewer")],
+        &format!("/tenants/{slug}"),
+        "vic@acme.example",
+        "Vic",
+    )
+    .await;
+    let (otto, olga, vic) = (
+        user_id(&app, "otto@agency.example").await,
+        user_id(&app, "olga@agency.example").await,
+        user_id(&app, "vic@acme.example").await,
+    );
+    let own = app.api_token(&owner.email, "read,write").await;
+    let path = |id: &str, what: &str| format!("/api/v1/people/{id}/{what}");
+
+    // The way up needs a reason, and someone else who could approve it.
+    let (st, v) = app
+        .api(
+            "PUT",
+            &path(&otto, "role"),
+            &own,
+            Some(json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(v.to_string().contains("Give the reason"), "{v}");
+    let why = json!({"role": "owner", "reason": "runs the agency with me"});
+    let (st, v) = app
+        .api("PUT", &path(&otto, "role"), &own, Some(why.clone()))
+        .await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v.to_string().contains("owner promote"), "the way out: {v}");
+    assert_eq!(role_of(&app, &otto).await, "operator", "nothing changed");
+    // The server's command line makes the second owner (operators only).
+    for (email, ok) in [
+        ("nobody@agency.example", false),
+        ("olga@agency.example", true),
+    ] {
+        let out = app
+            .cli()
+            .args(["owner", "promote", "--email", email])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.success(),
+            ok,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(role_of(&app, &olga).await, "owner");
+    let olga_t = app.api_token("olga@agency.example", "read,write").await;
+
+    // Otto limited to Acme first: narrowing applies at once.
+    let (st, v) = app
+        .api(
+            "PUT",
+            &path(&otto, "tenants"),
+            &own,
+            Some(json!({"tenant_ids": [acme]})),
+        )
+        .await;
+    assert_eq!((st, v["change_request"].is_null()), (200, true), "{v}");
+    // Now the request waits; a second one is refused; the requester cannot approve it.
+    let (st, v) = app
+        .api("PUT", &path(&otto, "role"), &own, Some(why.clone()))
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let chg = v["change_request"].as_str().unwrap().to_string();
+    assert_eq!(role_of(&app, &otto).await, "operator", "not yet");
+    let (st, _) = app
+        .api("PUT", &path(&otto, "role"), &own, Some(why.clone()))
+        .await;
+    assert_eq!(st, 409, "one request at a time");
+    let (st, c) = app
+        .api("GET", &format!("/api/v1/changes/{chg}"), &own, None)
+        .await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["tenant_id"], serde_json::Value::Null, "a platform change");
+    assert_eq!(c["tenant_name"], "Platform");
+    let approve = |id: &str| format!("/api/v1/changes/{id}/approve");
+    assert_eq!(app.api("POST", &approve(&chg), &own, None).await.0, 422);
+    // An operator cannot decide about the platform's people.
+    let otto_t = app.api_token("otto@agency.example", "read,write").await;
+    let (st, _) = app.api("POST", &approve(&chg), &otto_t, None).await;
+    assert!([403, 404].contains(&st), "{st}");
+    let (st, c) = app.api("POST", &approve(&chg), &olga_t, None).await;
+    assert_eq!((st, c["state"].as_str()), (200, Some("applied")), "{c}");
+    assert_eq!(role_of(&app, &otto).await, "owner");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM users WHERE id = '{otto}' AND all_tenants = 1"
+        ))
+        .await,
+        1,
+        "owners see every tenant"
+    );
+    // Rolled back by another pair: operator again, limited to Acme again.
+    let (st, r) = app
+        .api(
+            "POST",
+            &format!("/api/v1/changes/{chg}/rollback"),
+            &own,
+            Some(json!({"reason": "too early"})),
+        )
+        .await;
+    assert_eq!(st, 202, "{r}");
+    let rb = r["id"].as_str().unwrap().to_string();
+    let (st, r) = app.api("POST", &approve(&rb), &olga_t, None).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(role_of(&app, &otto).await, "operator");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM user_tenants WHERE user_id = '{otto}' AND tenant_id = '{acme}'"
+        ))
+        .await,
+        1,
+        "the earlier scope is back"
+    );
+
+    // A wider scope waits for another owner; its rollback narrows it again.
+    let (st, v) = app
+        .api(
+            "PUT",
+            &path(&otto, "tenants"),
+            &own,
+            Some(json!({"all": true})),
+        )
+        .await;
+    assert_eq!(st, 422, "a reason is needed to widen: {v}");
+    let (st, v) = app
+        .api(
+            "PUT",
+            &path(&otto, "tenants"),
+            &own,
+            Some(json!({"all": true, "reason": "covers for Olga"})),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let wide = v["change_request"].as_str().unwrap().to_string();
+    let (st, c) = app.api("POST", &approve(&wide), &olga_t, None).await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM users WHERE id = '{otto}' AND all_tenants = 1"
+        ))
+        .await,
+        1
+    );
+    let (st, r) = app
+        .api(
+            "POST",
+            &format!("/api/v1/changes/{wide}/rollback"),
+            &olga_t,
+            Some(json!({"reason": "Olga is back"})),
+        )
+        .await;
+    assert_eq!(st, 202, "{r}");
+    let (st, _) = app
+        .api("POST", &approve(r["id"].as_str().unwrap()), &own, None)
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM users WHERE id = '{otto}' AND all_tenants = 0"
+        ))
+        .await,
+        1,
+        "limited again"
+    );
+
+    // A rollback refused once someone changed the role since.
+    let (_, v) = app
+        .api("PUT", &path(&otto, "role"), &own, Some(why.clone()))
+        .await;
+    let again = v["change_request"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.api("POST", &approve(&again), &olga_t, None).await.0,
+        200
+    );
+    let (st, v) = app
+        .api(
+            "PUT",
+            &path(&otto, "role"),
+            &olga_t,
+            Some(json!({"role": "operator"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["change_request"].is_null()),
+        (200, true),
+        "down at once: {v}"
+    );
+    let (st, v) = app
+        .api(
+            "POST",
+            &format!("/api/v1/changes/{again}/rollback"),
+            &own,
+            Some(json!({"reason": "undo"})),
+        )
+        .await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v.to_string().contains("is operator now"), "{v}");
+
+    // A tenant's viewer made admin: decided by an operator who sees the tenant.
+    let (st, v) = app
+        .api(
+            "PUT",
+            &path(&vic, "role"),
+            &own,
+            Some(json!({"role": "tenant_admin", "reason": "runs Acme's mail now"})),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let up = v["change_request"].as_str().unwrap().to_string();
+    let (_, c) = app
+        .api("GET", &format!("/api/v1/changes/{up}"), &own, None)
+        .await;
+    assert_eq!(c["tenant_id"], acme.as_str(), "a tenant's change");
+    let (st, c) = app.api("POST", &approve(&up), &otto_t, None).await;
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(role_of(&app, &vic).await, "tenant_admin");
+    let (st, v) = app
+        .api(
+            "PUT",
+            &path(&vic, "role"),
+            &own,
+            Some(json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(st, 422, "never across families: {v}");
+    // Back down at once, from the console.
+    let r = owner
+        .browser
+        .post(
+            &format!("/people/{vic}/role"),
+            &[
+                ("role", "client_viewer"),
+                ("back", &format!("/tenants/{slug}")),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let flash = owner
+        .browser
+        .flash(&format!("/tenants/{slug}"))
+        .await
+        .unwrap_or_default();
+    assert!(flash.contains("is client viewer now"), "{flash}");
+    assert_eq!(role_of(&app, &vic).await, "client_viewer");
+
+    // Owners demoting each other all at once: one owner always stays.
+    let (_, v) = app
+        .api("PUT", &path(&otto, "role"), &own, Some(why.clone()))
+        .await;
+    let third = v["change_request"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.api("POST", &approve(&third), &olga_t, None).await.0,
+        200
+    );
+    let owner_id = user_id(&app, &owner.email).await;
+    let otto_t = app.api_token("otto@agency.example", "read,write").await;
+    let tokens = [own.clone(), olga_t.clone(), otto_t];
+    let ids = [owner_id, olga.clone(), otto.clone()];
+    let mut targets = vec![];
+    for (i, t) in tokens.iter().enumerate() {
+        for (j, id) in ids.iter().enumerate() {
+            if i != j {
+                targets.push((t, path(id, "role")));
+            }
+        }
+    }
+    let calls = targets
+        .iter()
+        .map(|(t, p)| app.api("PUT", p, t, Some(json!({"role": "operator"}))));
+    let statuses: Vec<u16> = mailward_tests::join_all(calls)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert!(
+        statuses.iter().all(|s| [200, 403, 409, 422].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM users WHERE role = 'owner' AND status = 'active'")
+            .await,
+        1,
+        "exactly one owner stays: {statuses:?}"
+    );
+    // Without outgoing mail a second-factor reset could reach nobody.
+    let last = app
+        .count("SELECT COUNT(*) FROM users WHERE role = 'owner' AND email = 'owner@agency.example'")
+        .await;
+    let t = if last == 1 { &own } else { &olga_t };
+    let (st, v) = app
+        .api(
+            "POST",
+            &path(&vic, "factor-reset"),
+            t,
+            Some(json!({"reason": "lost phone"})),
+        )
+        .await;
+    assert!(
+        st == 409 && v.to_string().contains("Outgoing mail is not configured"),
+        "{st} {v}"
+    );
+    let actions = app.audit_actions().await;
+    for a in [
+        "user.role_changed",
+        "operator.scope_changed",
+        "change.rolled_back",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+    let titles = alert_titles(&app).await;
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("otto@agency.example is owner now")),
+        "{titles:?}"
+    );
+}
+both!(grants_of_access_wait_for_a_second_person);
+
+/// A reset of someone else's second factor: asked by one owner, approved by another, mailed
+/// as a one-time link; the old factor works until the link is used; a rollback withdraws an
+/// unused link and is refused once it was used.
+async fn a_second_factor_reset_is_mailed_and_withdrawn(b: Backend) {
+    use serde_json::json;
+    let (app, sink) = TestApp::start_with_mail(b, |_| {}).await;
+    let owner = app.setup_owner().await;
+    for email in ["otto@agency.example", "olga@agency.example"] {
+        let r = owner
+            .browser
+            .post("/operators/invite", &[("email", email)])
+            .await;
+        assert_eq!(r.status(), 303);
+    }
+    let pw = "harbour lights at midnight";
+    let otto = app
+        .accept_invite(&mailed_link(&sink, "otto@agency.example"), "Otto", pw)
+        .await;
+    app.accept_invite(&mailed_link(&sink, "olga@agency.example"), "Olga", pw)
+        .await;
+    let out = app
+        .cli()
+        .args(["owner", "promote", "--email", "olga@agency.example"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let otto_id = user_id(&app, "otto@agency.example").await;
+    let own = app.api_token(&owner.email, "read,write").await;
+    let olga_t = app.api_token("olga@agency.example", "read,write").await;
+    let approve = |id: &str| format!("/api/v1/changes/{id}/approve");
+
+    // One's own factor is changed on the account page, never here.
+    let me = user_id(&app, &owner.email).await;
+    let (st, _) = app
+        .api(
+            "POST",
+            &format!("/api/v1/people/{me}/factor-reset"),
+            &own,
+            Some(json!({"reason": "lost phone"})),
+        )
+        .await;
+    assert_eq!(st, 409);
+    // Asked in the console, approved by another owner: a link by mail.
+    let r = owner
+        .browser
+        .post(
+            &format!("/people/{otto_id}/factor-reset"),
+            &[("reason", "Otto lost his phone"), ("back", "/operators")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let flash = owner.browser.flash("/operators").await.unwrap_or_default();
+    assert!(
+        flash.contains("waits for another person's approval"),
+        "{flash}"
+    );
+    let (_, list) = app.api("GET", "/api/v1/changes", &olga_t, None).await;
+    let chg = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "person.factor_reset")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = sink.messages().len();
+    let (st, c) = app.api("POST", &approve(&chg), &olga_t, None).await;
+    assert_eq!(st, 200, "{c}");
+    assert!(
+        c["result"].as_str().unwrap().contains("mailed to otto@"),
+        "{c}"
+    );
+    assert_eq!(sink.messages().len(), before + 1, "one mail");
+    let link = mailed_link(&sink, "otto@agency.example");
+    let page = app.browser().get_text(&link).await;
+    assert!(
+        page.contains("otto@agency.example"),
+        "the link names the account"
+    );
+    // Until it is used, Otto's old factor still works.
+    let b = app.browser();
+    assert_eq!(
+        b.sign_in("otto@agency.example", pw, &app.next_totp(&otto.totp_secret))
+            .await,
+        "/"
+    );
+    // Rolled back: the link is dead.
+    let (st, r) = app
+        .api(
+            "POST",
+            &format!("/api/v1/changes/{chg}/rollback"),
+            &own,
+            Some(json!({"reason": "found the phone"})),
+        )
+        .await;
+    assert_eq!(st, 202, "{r}");
+    let (st, _) = app
+        .api("POST", &approve(r["id"].as_str().unwrap()), &olga_t, None)
+        .await;
+    assert_eq!(st, 200);
+    let page = app.browser().get_text(&link).await;
+    assert!(page.contains("not valid any more"), "withdrawn");
+
+    // Again, and this time the link is used: a new password and authenticator.
+    let (st, v) = app
+        .api(
+            "POST",
+            &format!("/api/v1/people/{otto_id}/factor-reset"),
+            &own,
+            Some(json!({"reason": "lost it again"})),
+        )
+        .await;
+    assert_eq!(st, 202, "{v}");
+    let chg = v["change_request"].as_str().unwrap().to_string();
+    assert_eq!(app.api("POST", &approve(&chg), &olga_t, None).await.0, 200);
+    let new_pw = "a second lantern by the quay";
+    let back = app
+        .accept_invite(&mailed_link(&sink, "otto@agency.example"), "", new_pw)
+        .await;
+    let b = app.browser();
+    assert_eq!(
+        b.sign_in(
+            "otto@agency.example",
+            new_pw,
+            &app.next_totp(&back.totp_secret)
+        )
+        .await,
+        "/"
+    );
+    let b = app.browser();
+    assert_ne!(
+        b.sign_in("otto@agency.example", pw, &app.next_totp(&otto.totp_secret))
+            .await,
+        "/",
+        "the old factor is gone"
+    );
+    let (st, v) = app
+        .api(
+            "POST",
+            &format!("/api/v1/changes/{chg}/rollback"),
+            &own,
+            Some(json!({"reason": "undo"})),
+        )
+        .await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v.to_string().contains("has used the link"), "{v}");
+    let actions = app.audit_actions().await;
+    for a in [
+        "user.factor_reset",
+        "user.factor_reset_withdrawn",
+        "auth.account_recovered",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+    assert!(alert_titles(&app)
+        .await
+        .iter()
+        .any(|t| t.starts_with("The second factor of otto@agency.example was reset")));
+}
+both!(a_second_factor_reset_is_mailed_and_withdrawn);

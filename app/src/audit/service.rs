@@ -40,6 +40,11 @@ impl<'a> Event<'a> {
         self.tenant_id = Some(t.into());
         self
     }
+    /// The tenant, when the event has one (a platform change request has none).
+    pub fn maybe_tenant(mut self, t: Option<String>) -> Self {
+        self.tenant_id = t;
+        self
+    }
 }
 
 #[derive(Serialize)]

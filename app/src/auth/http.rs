@@ -37,6 +37,8 @@ pub fn routes() -> Router<AppState> {
         .route("/account/totp/cancel", post(cancel_totp_change))
         .route("/people/{id}/disable", post(disable_person))
         .route("/people/{id}/enable", post(enable_person))
+        .route("/people/{id}/role", post(person_role))
+        .route("/people/{id}/factor-reset", post(factor_reset))
         .route("/operators/invite", post(invite_operator))
         .route("/operators/{id}/tenants", post(operator_tenants))
         .route("/operators/invites/{id}/reveal", post(reveal_invite))
@@ -514,13 +516,26 @@ async fn operator_tenants(
 ) -> Response {
     let listed = fields.iter().any(|(k, v)| k == "scope" && v == "listed");
     let ids: Vec<String> = fields
-        .into_iter()
+        .iter()
         .filter(|(k, _)| k == "tenant")
-        .map(|(_, v)| v)
+        .map(|(_, v)| v.clone())
         .collect();
-    let r = service::set_operator_tenants(&c.st, &c.actor(), &id, listed.then_some(ids)).await;
-    c.answer(r, "/operators", "Tenant scope saved.", "/operators")
-        .await
+    let reason = fields
+        .iter()
+        .find(|(k, _)| k == "reason")
+        .map(|(_, v)| v.as_str());
+    let r =
+        service::set_operator_tenants(&c.st, &c.actor(), &id, listed.then_some(ids), reason).await;
+    granted(&c, r, "/operators".into()).await
+}
+
+/// The flash for a grant: what applied, or which request now waits.
+async fn granted(c: &Caller, r: Result<service::GrantOutcome, AppError>, back: String) -> Response {
+    let msg = match &r {
+        Ok(o) => o.message.clone(),
+        Err(_) => String::new(),
+    };
+    c.answer(r, &back, &msg, &back).await
 }
 
 // ---------- one's own account ----------
@@ -657,6 +672,40 @@ async fn disable_person(c: Caller, Path(id): Path<String>, Form(f): Form<BackFor
         Err(_) => String::new(),
     };
     c.answer(r, &back, &msg, &back).await
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    role: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+/// A person's role: owner/operator, or a tenant's admin/viewer (the way up waits for approval).
+async fn person_role(c: Caller, Path(id): Path<String>, Form(f): Form<RoleForm>) -> Response {
+    let back = back_to(&BackForm { back: f.back });
+    let r = match crate::types::Role::parse(&f.role) {
+        Some(role) => service::set_role(&c.st, &c.actor(), &id, role, f.reason.as_deref()).await,
+        None => Err(AppError::invalid("Choose a role.")),
+    };
+    granted(&c, r, back).await
+}
+
+#[derive(Deserialize)]
+struct ReasonForm {
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+/// Asks for a reset of someone else's second factor (approved by another person).
+async fn factor_reset(c: Caller, Path(id): Path<String>, Form(f): Form<ReasonForm>) -> Response {
+    let back = back_to(&BackForm { back: f.back });
+    let r = service::reset_factor(&c.st, &c.actor(), &id, f.reason.as_deref()).await;
+    granted(&c, r, back).await
 }
 
 async fn enable_person(c: Caller, Path(id): Path<String>, Form(f): Form<BackForm>) -> Response {

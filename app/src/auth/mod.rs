@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod http;
+#[cfg(feature = "ssr")]
+pub mod kinds;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod rest;

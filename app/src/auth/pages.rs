@@ -535,7 +535,10 @@ pub fn OperatorsPage() -> impl IntoView {
                                                     </td>
                                                     <td><Badge text=u.status.clone() tone=if u.status == "active" { "green" } else { "gray" }/></td>
                                                     <td><Time at=u.created_at now=now/></td>
-                                                    <td class="text-right">{access}</td>
+                                                    <td class="text-right">
+                                                        {access}
+                                                        {(can_scope && u.id != me).then(|| view! { <PersonGrants user_id=u.id.clone() email=u.email.clone() role=u.role back="/operators".to_string()/> })}
+                                                    </td>
                                                 </tr>
                                             }}).collect_view()}
                                         </tbody>
@@ -595,8 +598,63 @@ fn OperatorScopeForm(
                         view! { <label class="flex items-center gap-2"><input type="checkbox" name="tenant" value=id checked=on/>{name}</label> }
                     }).collect_view()}
                 </div>
+                <label class="label mt-2" for=format!("scope-reason-{user_id}")>"Reason (when adding tenants)"</label>
+                <input class="input" id=format!("scope-reason-{user_id}") name="reason" maxlength="500"
+                    placeholder="Seeing more tenants waits for another owner"/>
                 <button class="btn btn-secondary" type="submit">"Save scope"</button>
             </form>
+        </details>
+    }
+}
+
+/// Giving a person more access, or taking some away: the other role of their family (the
+/// way up is a change request with a reason) and a reset of their second factor (always a
+/// change request). For the operators page and a tenant's people.
+#[component]
+pub fn PersonGrants(user_id: String, email: String, role: Role, back: String) -> impl IntoView {
+    let (other, up) = match role {
+        Role::Owner => (Role::Operator, false),
+        Role::Operator => (Role::Owner, true),
+        Role::TenantAdmin => (Role::ClientViewer, false),
+        Role::ClientViewer => (Role::TenantAdmin, true),
+    };
+    let role_hint = if up {
+        format!(
+            "Making {email} {} waits for another person's approval.",
+            other.label().to_lowercase()
+        )
+    } else {
+        format!(
+            "{email} becomes {} at once, from their next click.",
+            other.label().to_lowercase()
+        )
+    };
+    let (rid, fid) = (
+        format!("role-reason-{user_id}"),
+        format!("factor-reason-{user_id}"),
+    );
+    view! {
+        <details class="mt-1 text-left" data-testid="person-grants">
+            <summary class="text-xs link cursor-pointer text-right">"Role and second factor"</summary>
+            <div class="mt-2 space-y-3 text-sm min-w-64">
+                <form method="post" action=format!("/people/{user_id}/role") class="space-y-1">
+                    <input type="hidden" name="role" value=other.as_str()/>
+                    <input type="hidden" name="back" value=back.clone()/>
+                    <p class="hint">{role_hint}</p>
+                    {up.then(|| view! {
+                        <label class="label" for=rid.clone()>"Reason"</label>
+                        <input class="input" id=rid.clone() name="reason" required minlength="4" maxlength="500"/>
+                    })}
+                    <button class="btn btn-secondary" type="submit">{format!("Make {}", other.label().to_lowercase())}</button>
+                </form>
+                <form method="post" action=format!("/people/{user_id}/factor-reset") class="space-y-1">
+                    <input type="hidden" name="back" value=back/>
+                    <p class="hint">"For a lost authenticator: once another person approves, they get a link by mail to set a new password and authenticator."</p>
+                    <label class="label" for=fid.clone()>"Reason"</label>
+                    <input class="input" id=fid name="reason" required minlength="4" maxlength="500"/>
+                    <button class="btn btn-secondary" type="submit">"Ask for a second-factor reset"</button>
+                </form>
+            </div>
         </details>
     }
 }

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::service::{self, StatusChange};
+use super::service::{self, GrantOutcome, StatusChange};
 use crate::api::ApiActor;
 use crate::core::authz::Principal;
 use crate::core::state::AppState;
@@ -30,6 +30,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/people/{id}/end-access", post(end_person_access))
         .route("/api/v1/people/{id}/disable", post(disable_person))
         .route("/api/v1/people/{id}/enable", post(enable_person))
+        .route("/api/v1/people/{id}/role", axum::routing::put(set_role))
+        .route("/api/v1/people/{id}/factor-reset", post(factor_reset))
 }
 
 /// A person with a console account.
@@ -152,22 +154,93 @@ pub struct TenantScopeBody {
     /// The tenants (ids) the operator may see.
     #[serde(default)]
     pub tenant_ids: Vec<String>,
+    /// Why (4–500 characters): required when the scope gets wider, which waits for another
+    /// owner's approval.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
-/// Sets an operator's tenant scope (owners): all tenants, or the listed ones. Takes effect
-/// at their next request.
+/// 200 when a grant applied at once, 202 when it waits for another person's approval.
+fn grant_answer(o: service::GrantOutcome) -> (http::StatusCode, Json<service::GrantOutcome>) {
+    let status = if o.change_request.is_some() {
+        http::StatusCode::ACCEPTED
+    } else {
+        http::StatusCode::OK
+    };
+    (status, Json(o))
+}
+
+/// Sets an operator's tenant scope (owners): all tenants, or the listed ones. Narrowing
+/// applies at once (from their next request); widening is a change request that another
+/// owner approves (`reason` required).
 #[utoipa::path(put, path = "/api/v1/people/{id}/tenants", tag = "identity", security(("bearer" = [])),
     params(("id" = String, Path, description = "The operator's id")), request_body = TenantScopeBody,
-    responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 200, body = GrantOutcome, description = "Applied"),
+        (status = 202, body = GrantOutcome, description = "Waits for approval"),
+        (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub async fn set_tenants(
     State(st): State<AppState>,
     ApiActor(a): ApiActor,
     Path(id): Path<String>,
     Json(b): Json<TenantScopeBody>,
-) -> Result<http::StatusCode, AppError> {
+) -> Result<(http::StatusCode, Json<service::GrantOutcome>), AppError> {
     let ids = (!b.all).then_some(b.tenant_ids);
-    service::set_operator_tenants(&st, &a, &id, ids).await?;
-    Ok(http::StatusCode::NO_CONTENT)
+    let o = service::set_operator_tenants(&st, &a, &id, ids, b.reason.as_deref()).await?;
+    Ok(grant_answer(o))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RoleBody {
+    /// `owner` or `operator` for the platform's people; `tenant_admin` or `client_viewer`
+    /// for a tenant's.
+    pub role: String,
+    /// Why (4–500 characters): required for the way up (operator → owner, client viewer →
+    /// tenant admin), which waits for another person's approval.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Changes a person's role within its family. The way up is a change request; the way down
+/// applies at once, never for the last active owner.
+#[utoipa::path(put, path = "/api/v1/people/{id}/role", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The person's id")), request_body = RoleBody,
+    responses((status = 200, body = GrantOutcome, description = "Applied"),
+        (status = 202, body = GrantOutcome, description = "Waits for approval"),
+        (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn set_role(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(b): Json<RoleBody>,
+) -> Result<(http::StatusCode, Json<service::GrantOutcome>), AppError> {
+    let role = super::Role::parse(&b.role).ok_or_else(|| {
+        AppError::invalid("`role`: owner, operator, tenant_admin or client_viewer.")
+    })?;
+    let o = service::set_role(&st, &a, &id, role, b.reason.as_deref()).await?;
+    Ok(grant_answer(o))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReasonBody {
+    /// Why (4–500 characters): it goes into the audit log and to the approver.
+    pub reason: String,
+}
+
+/// Asks for a reset of someone else's second factor. Once another person approves, they get
+/// a one-time link by mail to set a new password and authenticator (their current ones work
+/// until then). Needs outgoing mail.
+#[utoipa::path(post, path = "/api/v1/people/{id}/factor-reset", tag = "identity", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The person's id")), request_body = ReasonBody,
+    responses((status = 202, body = GrantOutcome, description = "Waits for approval"),
+        (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn factor_reset(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(b): Json<ReasonBody>,
+) -> Result<(http::StatusCode, Json<service::GrantOutcome>), AppError> {
+    let o = service::reset_factor(&st, &a, &id, Some(&b.reason)).await?;
+    Ok(grant_answer(o))
 }
 
 /// An open invitation (never its link).

@@ -4,7 +4,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::{AccountStatus, InviteRow, OperatorView, Role, SessionView, TokenView};
 use crate::core::authz::{Action, Granted};
-use crate::core::db::Db;
+use crate::core::db::{Db, Where};
 use crate::core::{AppError, AppResult};
 
 pub struct UserRow {
@@ -98,6 +98,33 @@ pub async fn user_by_email(db: &Db, email: &str) -> AppResult<Option<UserRow>> {
         .fetch_optional(db.pool())
         .await?;
     Ok(r.as_ref().map(user_row).transpose()?)
+}
+
+/// A person as the caller's transaction sees them (a change kind re-reading inside the
+/// approval).
+pub async fn user_in(c: &mut AnyConnection, id: &str) -> AppResult<Option<UserRow>> {
+    let r = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await?;
+    Ok(r.as_ref().map(user_row).transpose()?)
+}
+
+/// An operator's scope as the caller's transaction sees it: `None` for every tenant.
+pub async fn scope_in(c: &mut AnyConnection, user: &UserRow) -> AppResult<Option<Vec<String>>> {
+    if user.all_tenants {
+        return Ok(None);
+    }
+    let rows =
+        sqlx::query("SELECT tenant_id FROM user_tenants WHERE user_id = $1 ORDER BY tenant_id")
+            .bind(user.id.clone())
+            .fetch_all(c)
+            .await?;
+    Ok(Some(
+        rows.iter()
+            .map(|r| r.try_get("tenant_id"))
+            .collect::<Result<_, _>>()?,
+    ))
 }
 
 pub async fn user_by_id(db: &Db, id: &str) -> AppResult<Option<UserRow>> {
@@ -380,8 +407,10 @@ pub async fn invite_by_hash(db: &Db, token_hash: &str) -> AppResult<Option<Invit
 }
 
 /// A one-time link that gives an existing account a new password and authenticator (the
-/// server's break-glass, `mailward owner recover`); earlier open links for the same account
-/// are revoked, so only the newest works.
+/// server's break-glass, `mailward owner recover`, delivery `cli`; an approved reset of
+/// someone's second factor, delivery `email`); earlier open links for the same account are
+/// revoked, so only the newest works. Platform people need `ManageOperators`, a tenant's
+/// people `InviteTenantUser` in one of their tenants.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_recovery_invite(
     c: &mut AnyConnection,
@@ -391,8 +420,9 @@ pub async fn insert_recovery_invite(
     token_hash: &str,
     now: i64,
     expires_at: i64,
+    delivery: &str,
 ) -> AppResult<()> {
-    g.require(&[Action::ManageOperators])?;
+    person_in_grant(&mut *c, g, user).await?;
     sqlx::query(
         "UPDATE invites SET revoked_at = $1 WHERE recovers = $2 AND used_at IS NULL AND revoked_at IS NULL",
     )
@@ -402,7 +432,7 @@ pub async fn insert_recovery_invite(
     .await?;
     sqlx::query(
         "INSERT INTO invites (id, email, role, token_hash, created_by, created_at, expires_at, delivery, recovers) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,'cli',$8)",
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
     )
     .bind(id.to_string())
     .bind(user.email.clone())
@@ -411,10 +441,133 @@ pub async fn insert_recovery_invite(
     .bind(g.actor.user_id.clone())
     .bind(now)
     .bind(expires_at)
+    .bind(delivery.to_string())
     .bind(user.id.clone())
     .execute(c)
     .await?;
     Ok(())
+}
+
+/// Whether a recovery link was used (Some(true)), is still open or withdrawn (Some(false)),
+/// or does not exist.
+pub async fn recovery_invite_used(c: &mut AnyConnection, id: &str) -> AppResult<Option<bool>> {
+    let row = sqlx::query("SELECT used_at FROM invites WHERE id = $1 AND recovers IS NOT NULL")
+        .bind(id.to_string())
+        .fetch_optional(c)
+        .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get::<Option<i64>, _>("used_at")?.is_some()),
+        None => None,
+    })
+}
+
+/// Withdraws an unused recovery link of `user`; false when it was used or withdrawn already.
+pub async fn withdraw_recovery_invite(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    user: &UserRow,
+    id: &str,
+    now: i64,
+) -> AppResult<bool> {
+    person_in_grant(&mut *c, g, user).await?;
+    let r = sqlx::query(
+        "UPDATE invites SET revoked_at = $1 WHERE id = $2 AND recovers = $3 AND used_at IS NULL \
+         AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .bind(user.id.clone())
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Changes a person's role from `from` to `to` while it still is `from` (false otherwise).
+/// Taking the owner role away is refused (Conflict) for the last active owner, by the same
+/// locking as [`disable_user`]. Within one family only: owner/operator, or a tenant's
+/// admin/viewer.
+pub async fn set_role(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    user: &UserRow,
+    from: Role,
+    to: Role,
+    now: i64,
+) -> AppResult<bool> {
+    person_in_grant(&mut *c, g, user).await?;
+    if from.is_tenant_role() != to.is_tenant_role() {
+        return Err(AppError::invalid(
+            "A tenant's people and the platform's operators are separate accounts.",
+        ));
+    }
+    if from == Role::Owner {
+        sqlx::query(
+            "UPDATE users SET updated_at = updated_at WHERE role = 'owner' AND status = 'active'",
+        )
+        .execute(&mut *c)
+        .await?;
+    }
+    let r = sqlx::query(
+        "UPDATE users SET role = $3, updated_at = $4 WHERE id = $1 AND role = $2 \
+         AND (role <> 'owner' OR status <> 'active' OR EXISTS (SELECT 1 FROM users o \
+         WHERE o.role = 'owner' AND o.status = 'active' AND o.id <> $1))",
+    )
+    .bind(user.id.clone())
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    if r.rows_affected() == 1 {
+        return Ok(true);
+    }
+    let still: Option<String> = sqlx::query("SELECT role FROM users WHERE id = $1")
+        .bind(user.id.clone())
+        .fetch_optional(c)
+        .await?
+        .map(|r| r.try_get("role"))
+        .transpose()?;
+    if still.as_deref() == Some(from.as_str()) {
+        return Err(AppError::Conflict(format!(
+            "{} is the last active owner: make someone else an owner first.",
+            user.email
+        )));
+    }
+    Ok(false)
+}
+
+/// How many other active people could decide a request about the platform's people (other
+/// owners) or, with `tenant_id`, about that tenant's people (other owners, and operators who
+/// see the tenant).
+pub async fn deciders_besides(
+    db: &Db,
+    user_ids: &[&str],
+    tenant_id: Option<&str>,
+) -> AppResult<i64> {
+    let mut w = Where::new();
+    w.and("u.status = 'active'".to_string());
+    for id in user_ids {
+        let p = w.arg(*id);
+        w.and(format!("u.id <> {p}"));
+    }
+    match tenant_id {
+        None => w.and("u.role = 'owner'".to_string()),
+        Some(t) => {
+            let p = w.arg(t);
+            w.and(format!(
+                "(u.role = 'owner' OR (u.role = 'operator' AND (u.all_tenants = 1 OR EXISTS \
+                 (SELECT 1 FROM user_tenants ut WHERE ut.user_id = u.id AND ut.tenant_id = {p}))))"
+            ));
+        }
+    }
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM users u{}",
+        w.sql()
+    );
+    Ok(w.bind(sqlx::query(&sql))
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?)
 }
 
 #[allow(clippy::too_many_arguments)]

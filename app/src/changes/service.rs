@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::{store, ChangeRequest, ChangeState};
 use crate::audit::service::{record, Event};
 use crate::core::authz::{
-    authorize, authorize_in, authorize_protective_in, Action, Actor, Granted,
+    authorize, authorize_in, authorize_protective, authorize_protective_in, Action, Actor, Granted,
 };
 use crate::core::db::Tx;
 use crate::core::registry::{Applied, ChangeKind};
@@ -33,7 +33,9 @@ use crate::core::{AppError, AppResult};
 
 /// A change to submit (inside the requesting service's transaction).
 pub struct NewChange<'a> {
-    pub tenant_id: &'a str,
+    /// None: a change to the platform itself, asked and decided by people who see every
+    /// tenant.
+    pub tenant_id: Option<&'a str>,
     pub kind: &'a str,
     pub target_id: &'a str,
     pub target_label: &'a str,
@@ -82,7 +84,7 @@ pub async fn submit(
             "kind": c.kind, "target": c.target_label, "reason": c.reason, "expires_at": expires,
             "rollback_of": rollback_of,
         }))
-        .tenant(c.tenant_id.to_string());
+        .maybe_tenant(c.tenant_id.map(str::to_string));
     record(tx, g.actor, now, ev).await?;
     Ok(id)
 }
@@ -100,10 +102,26 @@ pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<ChangeRequ
     store::get(&st.db, &g, id, st.clock.now()).await
 }
 
-/// The action whoever decides a request of this kind must hold in its tenant, besides
+/// The action whoever decides `c` must hold in its tenant, besides
 /// [`Action::ApproveChanges`] (registered with the kind).
-fn kind_action(st: &AppState, kind: &str) -> AppResult<Action> {
-    Ok(st.kinds.change_kind(kind)?.action())
+fn kind_action(st: &AppState, c: &ChangeRequest) -> AppResult<Action> {
+    Ok(st.kinds.change_kind(&c.kind)?.action_for(c))
+}
+
+/// The gate for a decision about `c`: in its tenant, or for a platform change over the
+/// actor's whole reach. Protective decisions pass an incident's freeze.
+fn gate<'a>(
+    actor: &'a Actor,
+    action: Action,
+    c: &ChangeRequest,
+    protective: bool,
+) -> AppResult<Granted<'a>> {
+    match (c.tenant_id.as_deref(), protective) {
+        (Some(t), false) => authorize_in(actor, action, t),
+        (Some(t), true) => authorize_protective_in(actor, action, t),
+        (None, false) => authorize(actor, action),
+        (None, true) => authorize_protective(actor, action),
+    }
 }
 
 /// Why a conditional decision touched no row, in words.
@@ -134,13 +152,9 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
     // While an incident holds, only protective approvals pass: rollbacks, and what the
     // kind says puts a known-good state back.
     let kind = st.kinds.change_kind(&c.kind)?;
-    let gate = if c.rollback_of.is_some() || kind.protective(&c) {
-        authorize_protective_in
-    } else {
-        authorize_in
-    };
-    let kg = gate(actor, kind.action(), &c.tenant_id)?;
-    let g = gate(actor, Action::ApproveChanges, &c.tenant_id)?;
+    let protective = c.rollback_of.is_some() || kind.protective(&c);
+    let kg = gate(actor, kind.action_for(&c), &c, protective)?;
+    let g = gate(actor, Action::ApproveChanges, &c, protective)?;
     let me = g.actor.user_id.clone().ok_or(AppError::Forbidden)?;
     if c.state == ChangeState::Pending && c.requested_by.as_deref() != Some(me.as_str()) {
         // The kind may hold the request back (it stays pending), saying why.
@@ -156,7 +170,7 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
     let ev = Event::new("change.approved")
         .target(id.to_string())
         .details(serde_json::json!({ "kind": c.kind, "target": c.target_label }))
-        .tenant(c.tenant_id.clone());
+        .maybe_tenant(c.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     let applied = match &c.rollback_of {
         None => kind.apply(st, &mut tx, &kg, &c, now).await,
@@ -171,7 +185,7 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
             let ev = Event::new("change.applied")
                 .target(id.to_string())
                 .details(serde_json::json!({ "kind": c.kind, "result": result }))
-                .tenant(c.tenant_id.clone());
+                .maybe_tenant(c.tenant_id.clone());
             record(&mut tx, g.actor, now, ev).await?;
             let mail = tx.commit_outbox().await?;
             crate::core::mailer::deliver(st, g.actor, mail, "The change was applied").await?;
@@ -185,7 +199,7 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
             let ev = Event::new("change.failed")
                 .target(id.to_string())
                 .details(serde_json::json!({ "kind": c.kind, "error": e.user_message() }))
-                .tenant(c.tenant_id.clone());
+                .maybe_tenant(c.tenant_id.clone());
             record(&mut tx, g.actor, now, ev).await?;
             tx.commit().await?;
             return Err(e);
@@ -219,7 +233,7 @@ async fn roll_back_in(
         .details(serde_json::json!({
             "kind": original.kind, "target": original.target_label, "result": summary,
         }))
-        .tenant(original.tenant_id.clone());
+        .maybe_tenant(original.tenant_id.clone());
     record(tx, g.actor, now, ev).await?;
     Ok(Applied {
         summary,
@@ -239,7 +253,7 @@ pub async fn request_rollback(
 ) -> AppResult<ChangeRequest> {
     let c = get(st, actor, id).await?;
     let kind = st.kinds.change_kind(&c.kind)?;
-    let g = authorize_in(actor, kind.action(), &c.tenant_id)?;
+    let g = gate(actor, kind.action_for(&c), &c, false)?;
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(AppError::invalid(
@@ -274,7 +288,7 @@ pub async fn request_rollback(
         &mut tx,
         &g,
         NewChange {
-            tenant_id: &c.tenant_id,
+            tenant_id: c.tenant_id.as_deref(),
             kind: &c.kind,
             target_id: &c.target_id,
             target_label: &c.target_label,
@@ -322,7 +336,7 @@ pub async fn rolled_back_protectively(
     let ev = Event::new("change.rolled_back")
         .target(id.to_string())
         .details(serde_json::json!({ "automatic": true, "result": why }))
-        .tenant(g.tenant().unwrap_or_default().to_string());
+        .maybe_tenant(g.tenant().map(str::to_string));
     record(tx, g.actor, now, ev).await?;
     Ok(true)
 }
@@ -336,15 +350,15 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 pub async fn reject(st: &AppState, actor: &Actor, id: &str, note: &str) -> AppResult<()> {
     let c = get(st, actor, id).await?;
     // Rejecting changes nothing: an incident's freeze does not stop it.
-    authorize_protective_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
-    let g = authorize_protective_in(actor, Action::ApproveChanges, &c.tenant_id)?;
+    gate(actor, kind_action(st, &c)?, &c, true)?;
+    let g = gate(actor, Action::ApproveChanges, &c, true)?;
     decide_without_applying(st, &g, &c, ChangeState::Rejected, note).await
 }
 
 /// The requester withdraws their own pending request.
 pub async fn cancel(st: &AppState, actor: &Actor, id: &str) -> AppResult<()> {
     let c = get(st, actor, id).await?;
-    let g = authorize_in(actor, kind_action(st, &c.kind)?, &c.tenant_id)?;
+    let g = gate(actor, kind_action(st, &c)?, &c, false)?;
     if c.requested_by.is_none() || c.requested_by != g.actor.user_id {
         return Err(AppError::invalid(
             "Only the person who asked for a change can cancel it; reject it instead.",
@@ -387,7 +401,7 @@ async fn decide_without_applying(
     let ev = Event::new(action)
         .target(c.id.clone())
         .details(serde_json::json!({ "kind": c.kind, "target": c.target_label, "note": note }))
-        .tenant(c.tenant_id.clone());
+        .maybe_tenant(c.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await
 }

@@ -25,7 +25,8 @@ pub enum Filter<'a> {
 /// A request row to insert (state `pending`).
 pub struct NewRow<'a> {
     pub id: &'a str,
-    pub tenant_id: &'a str,
+    /// None: a change to the platform itself (only someone who sees every tenant asks).
+    pub tenant_id: Option<&'a str>,
     pub kind: &'a str,
     pub target_id: &'a str,
     pub target_label: &'a str,
@@ -43,7 +44,12 @@ pub async fn insert(
     r: &NewRow<'_>,
     now: i64,
 ) -> AppResult<()> {
-    g.check(r.tenant_id)?;
+    match r.tenant_id {
+        Some(t) => g.check(t)?,
+        None if matches!(g.actor.tenants, crate::core::authz::TenantScope::All)
+            && g.tenant().is_none() => {}
+        None => return Err(AppError::NotFound),
+    }
     sqlx::query(
         "INSERT INTO change_requests (id, tenant_id, kind, target_id, target_label, payload, \
          before_state, rollback, reason, state, requested_by, requested_by_label, requested_at, \
@@ -116,9 +122,13 @@ async fn load(db: &Db, sql: &str, w: &Where, now: i64) -> AppResult<Vec<ChangeRe
         .iter()
         .map(|r| from_row(r, now))
         .collect::<Result<_, _>>()?;
-    let names = tenancy::names_of(&mut c, out.iter().map(|c| c.tenant_id.as_str())).await?;
+    let names =
+        tenancy::names_of(&mut c, out.iter().filter_map(|c| c.tenant_id.as_deref())).await?;
     for r in &mut out {
-        r.tenant_name = names.get(&r.tenant_id).cloned().unwrap_or_default();
+        r.tenant_name = match &r.tenant_id {
+            Some(t) => names.get(t).cloned().unwrap_or_default(),
+            None => "Platform".into(),
+        };
     }
     Ok(out)
 }

@@ -48,6 +48,18 @@ impl AppError {
     pub fn internal(msg: impl std::fmt::Display) -> Self {
         AppError::Internal(msg.to_string())
     }
+    /// The reason a governed change or a sensitive act needs (4 to 500 characters, trimmed),
+    /// or the error that asks for it: "Give the reason {what} …".
+    pub fn reason_for(reason: Option<&str>, what: &str) -> AppResult<String> {
+        let r = reason.map(str::trim).unwrap_or_default();
+        let n = r.chars().count();
+        if !(4..=500).contains(&n) {
+            return Err(AppError::invalid(format!(
+                "Give the reason {what} (4 to 500 characters): it goes into the audit log."
+            )));
+        }
+        Ok(r.to_string())
+    }
 
     pub fn status(&self) -> StatusCode {
         match self {

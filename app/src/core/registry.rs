@@ -36,6 +36,12 @@ pub trait ChangeKind: Send + Sync {
     /// What whoever decides a request of this kind must hold in its tenant (besides
     /// [`Action::ApproveChanges`]), and whoever asks for its rollback.
     fn action(&self) -> Action;
+    /// The action for one request of this kind: [`ChangeKind::action`] unless the kind acts
+    /// in two worlds (a person's change is `ManageOperators` for the platform's people and
+    /// `InviteTenantUser` for a tenant's).
+    fn action_for(&self, _c: &ChangeRequest) -> Action {
+        self.action()
+    }
     /// Whether approving `c` is protective — it puts a known-good state back — so that an
     /// incident in force does not freeze it (rollbacks always are).
     fn protective(&self, _c: &ChangeRequest) -> bool {

@@ -813,6 +813,41 @@ async fn on_event(st: &AppState, ev: &AuditEvent) -> AppResult<()> {
                 evidence,
             }
         }
+        // More access through an approved change: a new owner or tenant admin, a second
+        // factor reset (whoever reads the mailed link can set one up).
+        "user.role_changed" | "user.factor_reset" => {
+            if ev.action == "user.role_changed"
+                && d.get("elevated") != Some(&serde_json::Value::Bool(true))
+            {
+                return Ok(());
+            }
+            let email = detail_str(&d, "email").unwrap_or_default();
+            let title = if ev.action == "user.role_changed" {
+                format!(
+                    "{} is {} now (approved by {})",
+                    email,
+                    detail_str(&d, "after")
+                        .unwrap_or_default()
+                        .replace('_', " "),
+                    ev.actor_label
+                )
+            } else {
+                format!(
+                    "The second factor of {} was reset: a link to set a new one was mailed \
+                     (approved by {})",
+                    email, ev.actor_label
+                )
+            };
+            Signal {
+                rule: "access.granted",
+                key: format!("access.granted:{}", ev.seq),
+                tenant_id: ev.tenant_id.clone(),
+                severity: "warning",
+                title,
+                detail: d.clone(),
+                evidence,
+            }
+        }
         "dmarc.new_source" => Signal {
             rule: "dmarc.new_source",
             key: format!("dmarc.new_source:{}", ev.seq),

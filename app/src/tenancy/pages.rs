@@ -767,7 +767,10 @@ fn TenantPeople(
                                     <td><span class="font-medium">{u.display_name.clone()}</span><div class="text-xs text-zinc-500">{u.email.clone()}</div></td>
                                     <td>{u.role.label()}</td>
                                     <td><Badge text=u.status.clone() tone=status_tone(&u.status)/></td>
-                                    <td class="text-right">{access}</td>
+                                    <td class="text-right">
+                                        {access}
+                                        {can_invite.then(|| view! { <crate::auth::pages::PersonGrants user_id=u.id.clone() email=u.email.clone() role=u.role back=format!("/tenants/{slug}")/> })}
+                                    </td>
                                 </tr>
                             }}).collect_view()}
                             {invites.into_iter().map(|i| {

@@ -353,6 +353,7 @@ pub async fn owner_recovery_link(st: &AppState, email: &str, host_user: &str) ->
         &secrets::sha256_hex(&token),
         now,
         expires,
+        "cli",
     )
     .await?;
     record(

@@ -14,8 +14,10 @@ use crate::core::{AppError, AppResult};
 use crate::types::EmailAddress;
 
 mod account;
+mod grants;
 mod people;
 pub use account::*;
+pub use grants::*;
 pub use people::*;
 
 /// Sign-in throttling windows and limits.
@@ -495,82 +497,6 @@ pub async fn operators(
 pub async fn platform_counts(st: &AppState, actor: &Actor) -> AppResult<(i64, i64)> {
     let g = authorize(actor, Action::ViewOperators)?;
     store::platform_counts(&st.db, &g, st.clock.now()).await
-}
-
-/// Limits an operator to the listed tenants, or lets them see all (`None`). Takes effect on
-/// their next request.
-pub async fn set_operator_tenants(
-    st: &AppState,
-    actor: &Actor,
-    user_id: &str,
-    tenant_ids: Option<Vec<String>>,
-) -> AppResult<()> {
-    let g = authorize(actor, Action::ManageOperators)?;
-    let user = store::user_by_id(&st.db, user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if user.role != Role::Operator {
-        return Err(AppError::invalid(
-            "Only operators have a tenant scope: owners see everything, tenant people their tenant.",
-        ));
-    }
-    let view = authorize(actor, Action::ViewTenants)?;
-    let all = crate::tenancy::store::tenant_names_by_id(&st.db, &view).await?;
-    let names: Option<Vec<String>> = match &tenant_ids {
-        None => None,
-        Some(ids) if ids.is_empty() => {
-            return Err(AppError::invalid(
-                "Choose at least one tenant, or let the operator see all tenants.",
-            ))
-        }
-        Some(ids) => Some(
-            ids.iter()
-                .map(|id| {
-                    all.iter()
-                        .find(|(i, _)| i == id)
-                        .map(|(_, n)| n.clone())
-                        .ok_or_else(|| {
-                            AppError::invalid("One of the chosen tenants does not exist.")
-                        })
-                })
-                .collect::<AppResult<_>>()?,
-        ),
-    };
-    let normalized = |v: Vec<String>| {
-        let mut v = v;
-        v.sort();
-        v.dedup();
-        v
-    };
-    let before = if user.all_tenants {
-        None
-    } else {
-        Some(store::user_tenant_ids(&st.db, &user.id).await?)
-    };
-    let ids = tenant_ids.map(normalized);
-    if before.clone().map(normalized) == ids {
-        return Err(AppError::invalid(format!(
-            "{} already has this scope.",
-            user.email
-        )));
-    }
-    let now = st.clock.now();
-    let mut tx = st.db.begin().await?;
-    store::set_user_scope(tx.conn(), &g, &user.id, ids.as_deref(), now).await?;
-    record(
-        &mut tx,
-        g.actor,
-        now,
-        Event::new("operator.scope_changed")
-            .target(user.id.clone())
-            .details(serde_json::json!({
-                "operator": user.email,
-                "before": before.map(|_| "listed tenants").unwrap_or("all tenants"),
-                "after": names.map(serde_json::Value::from).unwrap_or("all tenants".into()),
-            })),
-    )
-    .await?;
-    tx.commit().await
 }
 
 // ---------- sign-in ----------

@@ -19,7 +19,7 @@ pub struct StatusChange {
 
 /// The proof to act on `user`: owners and operators need `ManageOperators`; a tenant's
 /// admins and viewers `InviteTenantUser` in one of their tenants the actor sees (else 404).
-async fn proof_for<'a>(
+pub(super) async fn proof_for<'a>(
     st: &AppState,
     actor: &'a Actor,
     user: &store::UserRow,

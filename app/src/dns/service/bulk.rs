@@ -267,7 +267,7 @@ pub async fn plan(st: &AppState, actor: &Actor, input: &BulkInput) -> AppResult<
         &mut tx,
         &g,
         NewChange {
-            tenant_id: &t.id,
+            tenant_id: Some(&t.id),
             kind: BULK_KIND,
             target_id: &t.id,
             target_label: &title,
@@ -316,8 +316,8 @@ pub async fn override_unsafe(
     } else {
         authorize_in
     };
-    gate(actor, Action::ManageDomains, &c.tenant_id)?;
-    let g = gate(actor, Action::ApproveChanges, &c.tenant_id)?;
+    gate(actor, Action::ManageDomains, c.tenant())?;
+    let g = gate(actor, Action::ApproveChanges, c.tenant())?;
     if c.kind != BULK_KIND {
         return Err(AppError::invalid("That is not a bulk DNS change."));
     }
@@ -342,7 +342,7 @@ pub async fn override_unsafe(
     }
     let ev = Event::new("dns.bulk_overridden")
         .target(change_id.to_string())
-        .tenant(c.tenant_id.clone())
+        .tenant(c.tenant())
         .details(json!({ "title": c.target_label, "reason": reason }));
     record(&mut tx, actor, now, ev).await?;
     tx.commit().await

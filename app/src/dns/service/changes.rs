@@ -736,7 +736,7 @@ pub async fn request_change(
         &mut tx,
         &g,
         NewChange {
-            tenant_id: &d.tenant_id,
+            tenant_id: Some(&d.tenant_id),
             kind: KIND,
             target_id: &d.id,
             target_label: &format!("{fqdn} {rtype_s}"),
@@ -786,7 +786,7 @@ async fn domain_of(
         .await?
         .ok_or_else(gone)?;
     authorize_in(g.actor, Action::ViewTenants, &d.tenant_id).map_err(|_| gone())?;
-    if d.tenant_id != c.tenant_id {
+    if d.tenant_id != c.tenant() {
         return Err(AppError::Conflict(format!(
             "{} changed hands meanwhile.",
             p.domain
@@ -1101,7 +1101,7 @@ async fn rolled_back_event(
 /// Someone entered a manual change (or its rollback) in the zone: verification starts.
 pub async fn mark_entered(st: &AppState, actor: &Actor, change_id: &str) -> AppResult<()> {
     let c = changes::get(st, actor, change_id).await?;
-    let g = authorize_in(actor, Action::ManageDomains, &c.tenant_id)?;
+    let g = authorize_in(actor, Action::ManageDomains, c.tenant())?;
     if c.kind != KIND {
         return Err(AppError::invalid("That is not a DNS change."));
     }

@@ -25,6 +25,8 @@ const HUNTED: &[&str] = &[
     "operator.invited",
     "tenant.user_invited",
     "operator.scope_changed",
+    "user.role_changed",
+    "user.factor_reset",
     "tenant.routing_policy_changed",
     "tenant.reveal_policy_changed",
     "dns.provider_set",
@@ -281,6 +283,42 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                         "Withdraw the invitation",
                         format!("/operators/invites/{target}/revoke"),
                         &[],
+                    );
+                }
+            }
+            "user.role_changed" | "user.factor_reset" => {
+                let elevated = d["elevated"].as_bool().unwrap_or(false);
+                if e.action == "user.role_changed" && !elevated {
+                    continue;
+                }
+                let Some(u) = crate::auth::store::user_by_id(&st.db, &target).await? else {
+                    continue;
+                };
+                f.control = "Another person approves a new owner or tenant admin and a reset of \
+                             someone's second factor"
+                    .into();
+                f.kind = if e.action == "user.role_changed" {
+                    "account_role"
+                } else {
+                    "account_factor"
+                }
+                .into();
+                f.live = u.status == crate::auth::AccountStatus::Active;
+                f.what = if e.action == "user.role_changed" {
+                    format!(
+                        "{} made {} (was {})",
+                        u.email,
+                        s(&d["after"]).replace('_', " "),
+                        s(&d["before"]).replace('_', " ")
+                    )
+                } else {
+                    format!("Second factor of {} reset by a mailed link", u.email)
+                };
+                if f.live && can_act && Some(target.as_str()) != actor.user_id.as_deref() {
+                    f.revert = revert(
+                        "Revoke the account's access",
+                        revoke_form.clone(),
+                        &[("users", &target)],
                     );
                 }
             }

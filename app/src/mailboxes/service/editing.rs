@@ -16,16 +16,6 @@ pub struct Edited {
     pub queued: Option<String>,
 }
 
-fn wanted_reason(reason: Option<&str>, what: &str) -> AppResult<String> {
-    let r = reason.map(str::trim).unwrap_or_default();
-    if r.chars().count() < 4 || r.chars().count() > 500 {
-        return Err(AppError::invalid(format!(
-            "Give the reason {what} (4 to 500 characters): it goes into the audit log."
-        )));
-    }
-    Ok(r.to_string())
-}
-
 /// Changes the fields `edit` names (a field left out, or equal to the current value, stays).
 /// Every direct change happens in one transaction with one `mailbox.updated` event holding
 /// before and after; an allocation takes from the pool by the same conditional update as
@@ -67,7 +57,7 @@ pub async fn edit(
     };
     let critical_off = edit.critical == Some(false) && m.critical;
     let reason = if critical_off {
-        Some(wanted_reason(
+        Some(AppError::reason_for(
             edit.reason.as_deref(),
             "for no longer treating this mailbox as critical",
         )?)
@@ -204,7 +194,7 @@ pub async fn edit(
                     &mut tx,
                     &g,
                     NewChange {
-                        tenant_id: &cur.tenant_id,
+                        tenant_id: Some(&cur.tenant_id),
                         kind: CRITICAL_OFF,
                         target_id: &cur.id,
                         target_label: &cur.address,
@@ -251,7 +241,7 @@ pub async fn unlock(
     new_link: bool,
 ) -> AppResult<Option<ResetOutcome>> {
     let (m, _) = managed(st, actor, key, Action::ResetMailbox).await?;
-    let reason = wanted_reason(Some(reason), "for the unlock")?;
+    let reason = AppError::reason_for(Some(reason), "for the unlock")?;
     if m.status != MailboxStatus::Locked {
         return Err(AppError::Conflict(format!(
             "{} is {}, not locked.",
@@ -319,7 +309,7 @@ impl ChangeKind for CriticalOffKind {
                 "address": c.target_label, "changed": ["critical"], "change_request": c.id,
                 "before": { "critical": true }, "after": { "critical": false },
             }))
-            .tenant(c.tenant_id.clone());
+            .tenant(c.tenant());
         record(tx, g.actor, now, ev).await?;
         Ok(Applied {
             summary: format!("{} is no longer treated as critical.", c.target_label),
@@ -347,7 +337,7 @@ impl ChangeKind for CriticalOffKind {
                 "change_request": original.id,
                 "before": { "critical": false }, "after": { "critical": true },
             }))
-            .tenant(original.tenant_id.clone());
+            .tenant(original.tenant());
         record(tx, g.actor, now, ev).await?;
         Ok(format!("{} is critical again.", original.target_label))
     }

@@ -189,7 +189,7 @@ pub async fn offboard(
             &mut tx,
             &g,
             NewChange {
-                tenant_id: &m.tenant_id,
+                tenant_id: Some(&m.tenant_id),
                 kind: "mailbox.alias",
                 target_id: &m.id,
                 target_label: &m.address,

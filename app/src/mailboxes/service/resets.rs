@@ -114,7 +114,7 @@ pub async fn request_reset(
             &mut tx,
             &g,
             NewChange {
-                tenant_id: &m.tenant_id,
+                tenant_id: Some(&m.tenant_id),
                 kind: "mailbox.reset",
                 target_id: &m.id,
                 target_label: &m.address,

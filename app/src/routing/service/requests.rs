@@ -63,7 +63,7 @@ pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<
         &mut tx,
         &g,
         NewChange {
-            tenant_id: &c.tenant_id,
+            tenant_id: Some(&c.tenant_id),
             kind: change_kind(&c.kind),
             // A forward belongs to its mailbox (offboarding cancels it); the rest to the domain.
             target_id: c.source_mailbox_id.as_deref().unwrap_or(&c.domain_id),
@@ -111,7 +111,7 @@ impl ChangeKind for RouteChange {
             reason: asked.reason.clone(),
         };
         let fresh = check(tx.conn(), &again, None, now).await?;
-        if fresh.tenant_id != c.tenant_id {
+        if fresh.tenant_id != c.tenant() {
             return Err(AppError::Conflict(
                 "The domain changed hands meanwhile.".into(),
             ));
@@ -454,7 +454,7 @@ pub async fn insert_offboarding_alias(
         .ok_or(AppError::NotFound)?;
     let checked = Checked {
         kind: "offboarding".into(),
-        tenant_id: c.tenant_id.clone(),
+        tenant_id: c.tenant().to_string(),
         domain_id,
         source: address.to_string(),
         source_mailbox_id: None,
@@ -498,7 +498,7 @@ impl ChangeKind for OffboardingAliasKind {
         let (t, _) = crate::mailboxes::store::credentials(tx.conn(), target_id)
             .await?
             .ok_or_else(|| AppError::Conflict("The colleague's mailbox is gone.".into()))?;
-        if t.status != "active" || t.tenant_id != c.tenant_id {
+        if t.status != "active" || t.tenant_id != c.tenant() {
             return Err(AppError::Conflict(format!(
                 "{} is {} now: the alias no longer applies.",
                 t.address, t.status
