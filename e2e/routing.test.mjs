@@ -71,6 +71,12 @@ test('routing: allowlist, approval, expiry by the sweeper, persistence report, c
   };
   assert.match(await requestForward('ann@gmail.example'), /gmail\.example is not on this tenant's forwarding allowlist \(partner\.example\)/);
   await shot(t, '41-forward-refused');
+  // The refused form is back as typed (still a forward, not "Alias"), its first field focused.
+  assert.equal(await t.inputValue('#r-kind'), 'forward');
+  assert.equal(await t.inputValue('#r-source'), 'ann@acme.example');
+  assert.equal(await t.inputValue('#r-targets'), 'ann@gmail.example');
+  assert.equal(await t.inputValue('#r-reason'), 'Ann is on leave and reads mail at the partner office');
+  assert.equal(await t.evaluate(() => document.activeElement?.id), 'r-kind');
   // 2. To an allowed domain: queued for someone else.
   assert.match(await requestForward('ann@partner.example'), /waits in Approvals/);
   await t.goto(`${mw.base}/approvals`);

@@ -141,6 +141,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             app::auth::http::session_user,
         ))
+        .layer(axum::middleware::from_fn(app::auth::web::keep_typed))
         .layer(axum::middleware::from_fn(edge::limits))
         .layer(session_layer)
         .layer(from_fn_with_state(state.clone(), csrf))

@@ -7,6 +7,7 @@ mod changes;
 mod dns;
 mod dns_changes;
 mod domain_control;
+mod forms;
 mod imports;
 mod incidents;
 mod instances;

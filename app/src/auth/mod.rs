@@ -42,6 +42,17 @@ pub struct CurrentUser {
 pub struct Flash {
     pub kind: FlashKind,
     pub message: String,
+    /// After an error: what the failed form carried, so the page shows it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typed: Option<Typed>,
+}
+
+/// The fields a failed form post carried (never passwords, codes or secrets), and the form
+/// they belong to: its `action` path. Pages read it through `ui::typed`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Typed {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]

@@ -14,11 +14,13 @@ pub fn LoginPage() -> impl IntoView {
         Some("Use your email and password; we ask for your authenticator code next."),
         data,
         |_: ()| {
+            let t = crate::ui::typed("/login");
             view! {
                 <form method="post" action="/login" class="space-y-4">
                     <div>
                         <label class="label" for="email">"Email"</label>
-                        <input class="input" id="email" name="email" type="email" autocomplete="username" required autofocus/>
+                        <input class="input" id="email" name="email" type="email" autocomplete="username" required autofocus
+                            value=t.value("email", "")/>
                     </div>
                     <div>
                         <label class="label" for="password">"Password"</label>
@@ -106,6 +108,8 @@ fn PasswordStep(token: String, inv: super::InviteView) -> impl IntoView {
     } else {
         "You were invited to operate Mailward. Choose a password only you know."
     };
+    let t = crate::ui::typed(&format!("/invite/{token}/password"));
+    let t2 = t.clone();
     view! {
         <Steps current=1/>
         <p class="text-sm text-zinc-600 mb-4">{intro}</p>
@@ -121,19 +125,22 @@ fn PasswordStep(token: String, inv: super::InviteView) -> impl IntoView {
                 None => view! {
                     <div>
                         <label class="label" for="email">"Your email"</label>
-                        <input class="input" id="email" name="email" type="email" autocomplete="username" required/>
+                        <input class="input" id="email" name="email" type="email" autocomplete="username" required
+                            value=t.value("email", "")/>
                     </div>
                 }.into_any(),
             }}
             {(!recovering).then(|| view! {
                 <div>
                     <label class="label" for="display_name">"Your name"</label>
-                    <input class="input" id="display_name" name="display_name" type="text" autocomplete="name" required maxlength="100"/>
+                    <input class="input" id="display_name" name="display_name" type="text" autocomplete="name" required maxlength="100"
+                        value=t2.value("display_name", "")/>
                 </div>
             })}
             <div>
                 <label class="label" for="password">"Password"</label>
-                <input class="input" id="password" name="password" type="password" autocomplete="new-password" required minlength="12"/>
+                <input class="input" id="password" name="password" type="password" autocomplete="new-password" required minlength="12"
+                    autofocus=t2.is_back()/>
                 <p class="hint">"At least 12 characters. A phrase of several words works well; common passwords are refused."</p>
             </div>
             <div>

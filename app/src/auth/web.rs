@@ -31,6 +31,7 @@ pub async fn set_flash(session: &Session, kind: FlashKind, message: impl Into<St
             Flash {
                 kind,
                 message: message.into(),
+                typed: None,
             },
         )
         .await;
@@ -38,6 +39,61 @@ pub async fn set_flash(session: &Session, kind: FlashKind, message: impl Into<St
 
 pub async fn take_flash(session: &Session) -> Option<Flash> {
     take(session, keys::FLASH).await
+}
+
+/// Field names never kept for a form shown again: passwords, codes, secrets.
+fn secret_field(name: &str) -> bool {
+    [
+        "password", "confirm", "current", "code", "secret", "token", "totp",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
+}
+
+/// Keeps what a console form carried when its post fails: the urlencoded fields (secrets
+/// left out) go with the error's flash, so the page the browser is sent back to shows every
+/// field as it was typed (`ui::typed`). One mechanism for every form; the handlers know
+/// nothing of it.
+pub async fn keep_typed(
+    session: Session,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let form = req.method() == axum::http::Method::POST
+        && !req.uri().path().starts_with("/api/")
+        && req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return next.run(req).await;
+    }
+    let action = req.uri().path().to_string();
+    let (parts, body) = req.into_parts();
+    // The edge has bounded the body already (2 MiB).
+    let Ok(bytes) = axum::body::to_bytes(body, 4 << 20).await else {
+        return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes)
+        .into_owned()
+        .filter(|(k, _)| !secret_field(k))
+        .collect();
+    let resp = next
+        .run(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        ))
+        .await;
+    if resp.status().is_redirection() && !fields.is_empty() {
+        if let Ok(Some(mut f)) = session.get::<Flash>(keys::FLASH).await {
+            if f.kind == FlashKind::Error && f.typed.is_none() {
+                f.typed = Some(super::Typed { action, fields });
+                let _ = session.insert(keys::FLASH, f).await;
+            }
+        }
+    }
+    resp
 }
 
 /// Removes and returns a one-time session value. Reads first: removing marks the session

@@ -188,6 +188,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
         <super::pages::IdentitiesCard items=home.identities.clone() critical=m.critical owner=true now=now base=Some("/me/identities".to_string())/>
     }
     .into_any();
+    let fw = crate::ui::typed("/me/forward");
     let forwarding = view! {
                 <section class="card p-5 space-y-2">
                     <h2 class="font-medium">"Forwarding"</h2>
@@ -202,9 +203,9 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                     }}
                     {(home.forward_requests > 0).then(|| view! { <p class="text-sm text-amber-700" data-testid="forward-pending">{format!("{} forward request(s) waiting for approval.", home.forward_requests)}</p> })}
                     <form method="post" action="/me/forward" class="grid gap-3 sm:grid-cols-4 items-end">
-                        <div class="sm:col-span-2"><label class="label" for="fw-to">"Forward my mail to"</label><input class="input" id="fw-to" name="targets" type="email" required placeholder="me@elsewhere.example"/></div>
-                        <div><label class="label" for="fw-days">"For (days)"</label><input class="input" id="fw-days" name="days" type="number" min="1" max="90" placeholder="30"/></div>
-                        <div class="sm:col-span-3"><label class="label" for="fw-why">"Why"</label><input class="input" id="fw-why" name="reason" required maxlength="500" placeholder="e.g. on leave, reading mail at my other address"/></div>
+                        <div class="sm:col-span-2"><label class="label" for="fw-to">"Forward my mail to"</label><input class="input" id="fw-to" name="targets" type="email" required placeholder="me@elsewhere.example" value=fw.value("targets", "") autofocus=fw.is_back()/></div>
+                        <div><label class="label" for="fw-days">"For (days)"</label><input class="input" id="fw-days" name="days" type="number" min="1" max="90" placeholder="30" value=fw.value("days", "")/></div>
+                        <div class="sm:col-span-3"><label class="label" for="fw-why">"Why"</label><input class="input" id="fw-why" name="reason" required maxlength="500" placeholder="e.g. on leave, reading mail at my other address" value=fw.value("reason", "")/></div>
                         <div><button class="btn btn-secondary w-full" type="submit">"Request forward"</button></div>
                     </form>
                     <p class="hint">"Forwarding needs approval from whoever manages your mailbox, goes only to allowed domains, and always ends (at most 90 days). A copy stays in your mailbox."</p>

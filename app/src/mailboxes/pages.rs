@@ -175,6 +175,7 @@ pub fn MailboxesListPage() -> impl IntoView {
 /// The new-mailbox form of a domain page.
 #[component]
 pub fn NewMailboxForm(domain_id: String, domain_name: String, back: String) -> impl IntoView {
+    let t = crate::ui::typed("/mailboxes");
     view! {
         <form method="post" action="/mailboxes" class="card p-5 space-y-3" data-testid="new-mailbox">
             <h3 class="font-medium">"New mailbox"</h3>
@@ -185,27 +186,31 @@ pub fn NewMailboxForm(domain_id: String, domain_name: String, back: String) -> i
                 <div>
                     <label class="label" for="mb-address">"Address"</label>
                     <div class="flex items-center gap-1">
-                        <input class="input" id="mb-address" name="address" required placeholder="ann" autocomplete="off"/>
+                        <input class="input" id="mb-address" name="address" required placeholder="ann" autocomplete="off"
+                            value=t.value("address", "") autofocus=t.is_back()/>
                         <span class="text-sm text-zinc-500 whitespace-nowrap">"@"{domain_name}</span>
                     </div>
                 </div>
                 <div>
                     <label class="label" for="mb-name">"Name"</label>
-                    <input class="input" id="mb-name" name="display_name" required maxlength="100" placeholder="Ann Example"/>
+                    <input class="input" id="mb-name" name="display_name" required maxlength="100" placeholder="Ann Example"
+                        value=t.value("display_name", "")/>
                 </div>
                 <div>
                     <label class="label" for="mb-quota">"Quota"</label>
-                    <input class="input" id="mb-quota" name="quota" placeholder="e.g. 2 GB (empty: within the pool)"/>
+                    <input class="input" id="mb-quota" name="quota" placeholder="e.g. 2 GB (empty: within the pool)"
+                        value=t.value("quota", "")/>
                     <p class="hint">"Allocated from the tenant's storage pool."</p>
                 </div>
                 <div>
                     <label class="label" for="mb-invite">"Send the invitation to"</label>
-                    <input class="input" id="mb-invite" name="invite_to" type="email" placeholder="the person's current address"/>
+                    <input class="input" id="mb-invite" name="invite_to" type="email" placeholder="the person's current address"
+                        value=t.value("invite_to", "")/>
                     <p class="hint">"Without it, an operator reveals the link once to hand it over."</p>
                 </div>
             </div>
             <label class="flex items-start gap-2 text-sm">
-                <input type="checkbox" name="critical" value="on" class="mt-0.5"/>
+                <input type="checkbox" name="critical" value="on" class="mt-0.5" checked=t.ticked("critical", false)/>
                 <span>"Critical mailbox"<span class="block text-xs text-zinc-500">"A recovery address for registrars, billing, cloud consoles or password managers: resets need a second person's approval and links are never revealed."</span></span>
             </label>
             <button class="btn btn-primary" type="submit">"Create and invite"</button>
@@ -414,6 +419,7 @@ fn InvitePanel(
 #[component]
 fn DetailsPanel(mailbox: Mailbox) -> impl IntoView {
     let id = mailbox.id.clone();
+    let t = crate::ui::typed(&format!("/mailboxes/{id}/edit"));
     let quota = mailbox
         .quota_bytes
         .map(super::quota_input)
@@ -424,19 +430,19 @@ fn DetailsPanel(mailbox: Mailbox) -> impl IntoView {
             <form method="post" action=format!("/mailboxes/{id}/edit") class="grid gap-3 sm:grid-cols-2 items-start">
                 <div>
                     <label class="label" for="edit-name">"Name"</label>
-                    <input class="input" id="edit-name" name="display_name" required maxlength="100" value=mailbox.display_name.clone()/>
+                    <input class="input" id="edit-name" name="display_name" required maxlength="100" value=t.value("display_name", mailbox.display_name.clone()) autofocus=t.is_back()/>
                 </div>
                 <div>
                     <label class="label" for="edit-contact">"Contact address"</label>
-                    <input class="input" id="edit-contact" name="contact_email" type="email" value=mailbox.contact_email.clone().unwrap_or_default() placeholder="the person's other address"/>
+                    <input class="input" id="edit-contact" name="contact_email" type="email" value=t.value("contact_email", mailbox.contact_email.clone().unwrap_or_default()) placeholder="the person's other address"/>
                     <p class="text-xs text-zinc-500 mt-1">"Where invitation and reset links and notices go. The previous address is told of a change."</p>
                 </div>
                 <div>
                     <label class="label" for="edit-quota">"Allocation from the pool"</label>
-                    <input class="input" id="edit-quota" name="quota" value=quota placeholder="e.g. 2 GB; empty: unlimited within the pool"/>
+                    <input class="input" id="edit-quota" name="quota" value=t.value("quota", quota) placeholder="e.g. 2 GB; empty: unlimited within the pool"/>
                 </div>
                 <label class="flex items-start gap-2 text-sm">
-                    <input type="checkbox" name="critical" value="on" class="mt-0.5" checked=mailbox.critical/>
+                    <input type="checkbox" name="critical" value="on" class="mt-0.5" checked=t.ticked("critical", mailbox.critical)/>
                     <span>"Critical"<span class="block text-xs text-zinc-500">
                         {if mailbox.critical {
                             "Resets need a second person. Unticking it asks for approval too."
@@ -448,7 +454,7 @@ fn DetailsPanel(mailbox: Mailbox) -> impl IntoView {
                 {mailbox.critical.then(|| view! {
                     <div class="sm:col-span-2">
                         <label class="label" for="edit-reason">"Reason, if it should no longer be critical"</label>
-                        <input class="input" id="edit-reason" name="reason" maxlength="500" placeholder="e.g. no longer the registrar contact (ticket 4711)"/>
+                        <input class="input" id="edit-reason" name="reason" maxlength="500" placeholder="e.g. no longer the registrar contact (ticket 4711)" value=t.value("reason", "")/>
                     </div>
                 })}
                 <div class="sm:col-span-2"><button class="btn btn-secondary" type="submit">"Save details"</button></div>
@@ -595,6 +601,7 @@ pub fn AppPasswordsTable(
 #[component]
 fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
     let id = mailbox.id.clone();
+    let t = crate::ui::typed(&format!("/mailboxes/{id}/offboard"));
     let items: Vec<String> = vec![
         format!(
             "Sign-in with the mailbox password: {}",
@@ -634,25 +641,27 @@ fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
             <form method="post" action=format!("/mailboxes/{id}/offboard") class="grid gap-3 sm:grid-cols-3 items-end">
                 <div>
                     <label class="label" for="ob-days">"Keep the mail for (days)"</label>
-                    <input class="input" id="ob-days" name="keep_days" type="number" min="0" max="3650" value="30" required/>
+                    <input class="input" id="ob-days" name="keep_days" type="number" min="0" max="3650" value=t.value("keep_days", "30") required/>
                     <p class="hint">"Then the mail plane deletes it."</p>
                 </div>
                 <div class="sm:col-span-2">
                     <label class="label" for="ob-reason">"Reason"</label>
-                    <input class="input" id="ob-reason" name="reason" required minlength="4" maxlength="500" placeholder="e.g. left the company on 30 Nov"/>
+                    <input class="input" id="ob-reason" name="reason" required minlength="4" maxlength="500" placeholder="e.g. left the company on 30 Nov"
+                        value=t.value("reason", "")/>
                 </div>
                 <div class="sm:col-span-2">
                     <label class="label" for="ob-alias">"Then send its mail to a colleague (optional)"</label>
-                    <input class="input" id="ob-alias" name="alias_to" type="email" placeholder="colleague's address in this tenant"/>
+                    <input class="input" id="ob-alias" name="alias_to" type="email" placeholder="colleague's address in this tenant"
+                        value=t.value("alias_to", "")/>
                     <p class="hint">"An alias, approved by a second person, that ends by itself."</p>
                 </div>
                 <div>
                     <label class="label" for="ob-alias-days">"For (days, at most 90)"</label>
-                    <input class="input" id="ob-alias-days" name="alias_days" type="number" min="1" max="90" value="30"/>
+                    <input class="input" id="ob-alias-days" name="alias_days" type="number" min="1" max="90" value=t.value("alias_days", "30")/>
                 </div>
                 <div class="sm:col-span-2">
                     <label class="label" for="ob-confirm">{format!("Type {} to confirm", mailbox.address)}</label>
-                    <input class="input" id="ob-confirm" name="confirm" required autocomplete="off"/>
+                    <input class="input" id="ob-confirm" name="confirm" required autocomplete="off" autofocus=t.is_back()/>
                 </div>
                 <div><button class="btn btn-danger w-full" type="submit">"Offboard now"</button></div>
             </form>

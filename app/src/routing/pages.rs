@@ -180,32 +180,33 @@ pub fn RoutingPageView() -> impl IntoView {
 
 #[component]
 fn RequestForm(back: String) -> impl IntoView {
+    let t = crate::ui::typed("/routing");
     view! {
         <form method="post" action="/routing" class="card p-5 grid gap-3 md:grid-cols-6 items-end" data-testid="route-request">
             <input type="hidden" name="back" value=back/>
-            <div class="md:col-span-1">
+            <div class="md:col-span-2">
                 <label class="label" for="r-kind">"Add"</label>
-                <select class="input" id="r-kind" name="kind">
-                    <option value="alias">"Alias"</option>
-                    <option value="forward">"External forward"</option>
-                    <option value="catchall">"Catch-all"</option>
+                <select class="input" id="r-kind" name="kind" autofocus=t.is_back()>
+                    <option value="alias" selected=t.chose("kind", "alias", true)>"Alias"</option>
+                    <option value="forward" selected=t.chose("kind", "forward", false)>"External forward"</option>
+                    <option value="catchall" selected=t.chose("kind", "catchall", false)>"Catch-all"</option>
                 </select>
             </div>
             <div class="md:col-span-2">
                 <label class="label" for="r-source">"For (address, or domain for a catch-all)"</label>
-                <input class="input" id="r-source" name="source" required placeholder="sales@example.com"/>
+                <input class="input" id="r-source" name="source" required placeholder="sales@example.com" value=t.value("source", "")/>
             </div>
-            <div class="md:col-span-3">
+            <div class="md:col-span-2">
                 <label class="label" for="r-targets">"To (one or more addresses)"</label>
-                <input class="input" id="r-targets" name="targets" required placeholder="ann@example.com, bob@example.com"/>
+                <input class="input" id="r-targets" name="targets" required placeholder="ann@example.com, bob@example.com" value=t.value("targets", "")/>
             </div>
             <div class="md:col-span-1">
                 <label class="label" for="r-days">"Expires in (days)"</label>
-                <input class="input" id="r-days" name="days" type="number" min="1" max="90" placeholder="30"/>
+                <input class="input" id="r-days" name="days" type="number" min="1" max="90" placeholder="30" value=t.value("days", "")/>
             </div>
             <div class="md:col-span-4">
                 <label class="label" for="r-reason">"Why"</label>
-                <input class="input" id="r-reason" name="reason" maxlength="500" placeholder="Required for forwards and catch-alls: the approver reads it"/>
+                <input class="input" id="r-reason" name="reason" maxlength="500" placeholder="Required for forwards and catch-alls: the approver reads it" value=t.value("reason", "")/>
             </div>
             <div class="md:col-span-1"><button class="btn btn-primary w-full" type="submit">"Add or request"</button></div>
             <p class="hint md:col-span-6">"Aliases route to mailboxes or aliases of the same tenant. External forwards go only to domains on the tenant's allowlist; forwards and catch-alls wait for a second person's approval and expire (30 days unless you say otherwise, at most the tenant's maximum)."</p>

@@ -131,32 +131,34 @@ pub fn TenantsListPage() -> impl IntoView {
         "Each client of the agency is a tenant: its domains and mailboxes share one plan and one storage pool.",
         data,
         move |p: TenantsPage|  view! {
-                            {p.can_manage.then(|| { let plans = p.plans.clone(); view! {
-                                <details class="card p-5" open=p.tenants.is_empty()>
+                            {p.can_manage.then(|| { let plans = p.plans.clone(); let t = crate::ui::typed("/tenants"); view! {
+                                <details class="card p-5" open=p.tenants.is_empty() || t.is_back()>
                                     <summary class="font-medium cursor-pointer">"New tenant"</summary>
                                     <form method="post" action="/tenants" class="mt-4 grid gap-4 sm:grid-cols-2">
                                         <div>
                                             <label class="label" for="t-name">"Name"</label>
-                                            <input class="input" id="t-name" name="name" required maxlength="100" placeholder="Acme Corp"/>
+                                            <input class="input" id="t-name" name="name" required maxlength="100" placeholder="Acme Corp"
+                                                value=t.value("name", "") autofocus=t.is_back()/>
                                         </div>
                                         <div>
                                             <label class="label" for="t-slug">"Short name (optional)"</label>
-                                            <input class="input" id="t-slug" name="slug" maxlength="40" placeholder="made from the name"/>
+                                            <input class="input" id="t-slug" name="slug" maxlength="40" placeholder="made from the name"
+                                                value=t.value("slug", "")/>
                                         </div>
                                         <div>
                                             <label class="label" for="t-plan">"Plan"</label>
                                             <select class="input" id="t-plan" name="plan_id" required>
-                                                {plans.iter().filter(|p| !p.retired).map(|pl| view! { <option value=pl.id.clone()>{plan_label(pl)}</option> }).collect_view()}
+                                                {plans.iter().filter(|p| !p.retired).map(|pl| view! { <option value=pl.id.clone() selected=t.chose("plan_id", &pl.id, false)>{plan_label(pl)}</option> }).collect_view()}
                                             </select>
                                         </div>
                                         <div class="grid grid-cols-2 gap-2">
                                             <div>
                                                 <label class="label" for="t-cname">"Contact"</label>
-                                                <input class="input" id="t-cname" name="contact_name" maxlength="100"/>
+                                                <input class="input" id="t-cname" name="contact_name" maxlength="100" value=t.value("contact_name", "")/>
                                             </div>
                                             <div>
                                                 <label class="label" for="t-cemail">"Contact email"</label>
-                                                <input class="input" id="t-cemail" name="contact_email" type="email"/>
+                                                <input class="input" id="t-cemail" name="contact_email" type="email" value=t.value("contact_email", "")/>
                                             </div>
                                         </div>
                                         <div class="sm:col-span-2"><button class="btn btn-primary" type="submit">"Create tenant"</button></div>

@@ -191,6 +191,10 @@ where
                 Suspend::new(async move {
                     match data.await {
                         Ok(p) => {
+                            // What a failed form carried, for `typed` in the page's forms.
+                            provide_context(TypedBack(
+                                p.shell.flash.as_ref().and_then(|f| f.typed.clone()),
+                            ));
                             let inner = match p.data {
                                 Ok(d) => body(d).into_any(),
                                 Err(msg) => load_error(msg),
@@ -202,6 +206,58 @@ where
                 })
             }}
         </Suspense>
+    }
+}
+
+/// The fields of the form post that just failed, as the page's context.
+#[derive(Clone)]
+struct TypedBack(Option<crate::auth::Typed>);
+
+/// What was typed into the form posting to `action`, when its post just failed: each field
+/// shows it instead of the stored or default value, so one mistake does not cost the form.
+/// Empty when the page is shown for any other reason. Passwords and codes are never kept.
+pub fn typed(action: &str) -> Typed {
+    Typed(
+        use_context::<TypedBack>()
+            .and_then(|t| t.0)
+            .filter(|t| t.action == action),
+    )
+}
+
+/// See [`typed`].
+#[derive(Clone, Debug, Default)]
+pub struct Typed(Option<crate::auth::Typed>);
+
+impl Typed {
+    /// Whether the form's post just failed (its fields are back).
+    pub fn is_back(&self) -> bool {
+        self.0.is_some()
+    }
+    /// The field as typed, or `stored` when the form is shown fresh.
+    pub fn value(&self, name: &str, stored: impl Into<String>) -> String {
+        match &self.0 {
+            Some(t) => t
+                .fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+            None => stored.into(),
+        }
+    }
+    /// For an `<option>` or a radio button: whether `value` was chosen, or `default` fresh.
+    pub fn chose(&self, name: &str, value: &str, default: bool) -> bool {
+        match &self.0 {
+            Some(t) => t.fields.iter().any(|(k, v)| k == name && v == value),
+            None => default,
+        }
+    }
+    /// For a checkbox: whether it was ticked, or `default` fresh.
+    pub fn ticked(&self, name: &str, default: bool) -> bool {
+        match &self.0 {
+            Some(t) => t.fields.iter().any(|(k, _)| k == name),
+            None => default,
+        }
     }
 }
 
