@@ -69,9 +69,15 @@ test('own account changes; an operator disabled is out at the next click', async
   await page.click('form[action="/account/totp/finish"] button[type=submit]');
   assert.match(await flash(page), /New authenticator set up/);
 
-  // The owner disables the operator from the operators page.
+  // The owner disables the operator from the operators page. The dialog takes the focus on
+  // "Cancel"; Escape closes it and nothing happens.
   await page.goto(`${mw.base}/operators`);
   const row = page.locator('tr', { hasText: OP });
+  await row.getByRole('button', { name: 'Disable' }).click();
+  await page.getByRole('dialog').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Cancel');
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
   await confirm(page, row.getByRole('button', { name: 'Disable' }));
   assert.match(await flash(page), new RegExp(`${OP} is disabled: 1 session\\(s\\) ended`));
   await shot(page, '92-operator-disabled');

@@ -225,16 +225,9 @@ async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Respon
     resp
 }
 
-/// The path as it may be logged: one-time link tokens (`/activate/{token}`,
-/// `/invite/{token}/…`) are secrets and never reach the log.
+/// The path as it may be logged (one-time link tokens left out).
 fn loggable_path(path: &str) -> String {
-    for prefix in ["/activate/", "/invite/", "/routing/confirm/"] {
-        if let Some(rest) = path.strip_prefix(prefix) {
-            let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
-            return format!("{prefix}…{tail}");
-        }
-    }
-    path.to_string()
+    app::auth::without_link_token(path)
 }
 
 /// Who is calling, from where, over what.

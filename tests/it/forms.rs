@@ -106,6 +106,84 @@ async fn forms_keep_what_was_typed(b: Backend) {
         "critical stays ticked"
     );
 
+    // A domain that is not one, in the second category: both come back.
+    let tenant_page = format!("/tenants/{slug}");
+    web.post(
+        &format!("/tenants/{slug}/domains"),
+        &[("name", "not a domain!"), ("category", "marketing")],
+    )
+    .await;
+    let page = web.get_text(&tenant_page).await;
+    assert!(tag(&page, "d-name").contains("value=\"not a domain!\""));
+    let cat = &page[page.find("id=\"d-cat\"").unwrap()..];
+    let m = cat.find("<option value=\"marketing\"").unwrap();
+    assert!(cat[m..m + 40].contains("selected"), "the category stays");
+
+    // An API token with a bad source range: name, scopes as ticked, the range.
+    web.post(
+        "/account/tokens",
+        &[
+            ("name", "ci"),
+            ("days", "7"),
+            ("scope_write", "on"),
+            ("allow_from", "nowhere/99"),
+        ],
+    )
+    .await;
+    let page = web.get_text("/account/tokens").await;
+    assert!(
+        !page.contains("data-testid=\"fresh-secret\""),
+        "no token made"
+    );
+    assert!(tag(&page, "name").contains("value=\"ci\""));
+    assert!(tag(&page, "days").contains("value=\"7\""));
+    assert!(tag(&page, "token-from").contains("value=\"nowhere/99\""));
+    let ticked = |name: &str| {
+        let at = page.find(&format!("name=\"{name}\"")).unwrap();
+        let start = page[..at].rfind('<').unwrap();
+        let end = at + page[at..].find('>').unwrap();
+        page[start..end].contains("checked")
+    };
+    assert!(
+        ticked("scope_write") && !ticked("scope_read"),
+        "scopes as typed"
+    );
+
+    // An invitation's password step: the name comes back; the session never holds the
+    // link's token (the form is known by its path without it).
+    web.post("/operators/invite", &[("email", "otto@agency.example")])
+        .await;
+    let ops = web.get_text("/operators").await;
+    let i = ops.find("otto@agency.example").unwrap();
+    let reveal = mailward_tests::between(&ops[i..], "action=\"", "/reveal\"").unwrap();
+    web.post(&format!("{reveal}/reveal"), &[]).await;
+    let ops = web.get_text("/operators").await;
+    let link = mailward_tests::testid_text(&ops, "fresh-secret").expect("the link, once");
+    let path = link.trim_start_matches(&app.url("")).to_string();
+    let token = path.trim_start_matches("/invite/").to_string();
+    let b = app.browser();
+    b.post(
+        &format!("{path}/password"),
+        &[
+            ("display_name", "Otto Operator"),
+            ("password", "harbour lights at midnight"),
+            ("confirm", "harbour lights at noon"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM sessions WHERE data LIKE '%{token}%'"
+        ))
+        .await,
+        0,
+        "no link token in a session"
+    );
+    let page = b.get_text(&path).await;
+    assert!(page.contains("do not match"), "the error is shown");
+    assert!(tag(&page, "display_name").contains("value=\"Otto Operator\""));
+    assert!(!page.contains("harbour lights"), "never a password");
+
     // Signing in: the address comes back, the password never does.
     let b = app.browser();
     b.post(

@@ -47,8 +47,21 @@ pub struct Flash {
     pub typed: Option<Typed>,
 }
 
+/// A path without its one-time link token (`/activate/{token}`, `/invite/{token}/…`,
+/// `/routing/confirm/{token}`): how such a path may be logged or kept in a session.
+pub fn without_link_token(path: &str) -> String {
+    for prefix in ["/activate/", "/invite/", "/routing/confirm/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+            return format!("{prefix}…{tail}");
+        }
+    }
+    path.to_string()
+}
+
 /// The fields a failed form post carried (never passwords, codes or secrets), and the form
-/// they belong to: its `action` path. Pages read it through `ui::typed`.
+/// they belong to: its `action` path without a link token ([`without_link_token`]: the
+/// session never holds one). Pages read it through `ui::typed`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Typed {
     pub action: String,

@@ -105,6 +105,10 @@ fn PasswordStep(token: String, inv: super::InviteView) -> impl IntoView {
         "This one-time link creates the first owner account of this Mailward installation."
     } else if recovering {
         "This one-time link, issued on the server, gives your account a new password, authenticator and recovery codes. The old ones stop working and every session of the account ends."
+    } else if inv.role == Role::TenantAdmin {
+        "You were invited to Mailward to manage your organisation's mail domains and mailboxes. Choose a password only you know."
+    } else if inv.role == Role::ClientViewer {
+        "You were invited to Mailward to see how your organisation's mail is looked after (read-only). Choose a password only you know."
     } else {
         "You were invited to operate Mailward. Choose a password only you know."
     };
@@ -386,34 +390,35 @@ pub fn TokensPage() -> impl IntoView {
         Some("API tokens"),
         "Tokens act for you on /api/v1, narrowed to the scopes you choose, until they expire or you revoke them.",
         data,
-        |p: TokensPage| view! {
+        |p: TokensPage| { let t = crate::ui::typed("/account/tokens"); view! {
                             {p.fresh.map(|f| view! { <SecretOnce secret=f/> })}
                             <section class="card p-5">
                                 <h2 class="font-medium">"New token"</h2>
                                 <form method="post" action="/account/tokens" class="mt-3 grid gap-4 sm:grid-cols-4 items-end">
                                     <div class="sm:col-span-2">
                                         <label class="label" for="name">"Name"</label>
-                                        <input class="input" id="name" name="name" required maxlength="64" placeholder="e.g. monitoring"/>
+                                        <input class="input" id="name" name="name" required maxlength="64" placeholder="e.g. monitoring"
+                                            value=t.value("name", "") autofocus=t.is_back()/>
                                     </div>
                                     <div>
                                         <label class="label" for="days">"Expires in (days)"</label>
-                                        <input class="input" id="days" name="days" type="number" min="1" max="365" value="30" required/>
+                                        <input class="input" id="days" name="days" type="number" min="1" max="365" value=t.value("days", "30") required/>
                                     </div>
                                     <fieldset class="flex gap-3 text-sm">
                                         <legend class="label">"Scopes"</legend>
-                                        <label class="flex items-center gap-1"><input type="checkbox" name="scope_read" value="on" checked/>"read"</label>
-                                        <label class="flex items-center gap-1"><input type="checkbox" name="scope_write" value="on"/>"write"</label>
-                                        <label class="flex items-center gap-1"><input type="checkbox" name="scope_audit" value="on"/>"audit"</label>
+                                        <label class="flex items-center gap-1"><input type="checkbox" name="scope_read" value="on" checked=t.ticked("scope_read", true)/>"read"</label>
+                                        <label class="flex items-center gap-1"><input type="checkbox" name="scope_write" value="on" checked=t.ticked("scope_write", false)/>"write"</label>
+                                        <label class="flex items-center gap-1"><input type="checkbox" name="scope_audit" value="on" checked=t.ticked("scope_audit", false)/>"audit"</label>
                                     </fieldset>
                                     <div class="sm:col-span-4 grid gap-4 sm:grid-cols-2 items-start">
                                     <div>
                                         <label class="label" for="token-tenants">"Only these tenants (optional)"</label>
-                                        <input class="input" id="token-tenants" name="tenants" maxlength="2000" placeholder="short names, e.g. acme, globex"/>
+                                        <input class="input" id="token-tenants" name="tenants" maxlength="2000" placeholder="short names, e.g. acme, globex" value=t.value("tenants", "")/>
                                         <p class="text-xs text-zinc-500 mt-1">"Empty: every tenant you see. A limited token cannot act platform-wide (operators, plans, new tenants)."</p>
                                     </div>
                                     <div>
                                         <label class="label" for="token-from">"Only from (optional)"</label>
-                                        <input class="input" id="token-from" name="allow_from" maxlength="2000" placeholder="addresses or ranges, e.g. 203.0.113.7, 10.0.0.0/8"/>
+                                        <input class="input" id="token-from" name="allow_from" maxlength="2000" placeholder="addresses or ranges, e.g. 203.0.113.7, 10.0.0.0/8" value=t.value("allow_from", "")/>
                                         <p class="text-xs text-zinc-500 mt-1">"Empty: from anywhere."</p>
                                     </div>
                                     </div>
@@ -455,7 +460,7 @@ pub fn TokensPage() -> impl IntoView {
                                     </div>
                                 }.into_any()
                             }}
-                        },
+                        }},
     )
 }
 
@@ -496,7 +501,8 @@ pub fn OperatorsPage() -> impl IntoView {
                                         <form method="post" action="/operators/invite" class="mt-3 flex gap-3 items-end">
                                             <div class="flex-1">
                                                 <label class="label" for="email">"Email"</label>
-                                                <input class="input" id="email" name="email" type="email" required/>
+                                                <input class="input" id="email" name="email" type="email" required
+                                                    value=crate::ui::typed("/operators/invite").value("email", "")/>
                                             </div>
                                             <button class="btn btn-primary" type="submit">"Invite"</button>
                                         </form>

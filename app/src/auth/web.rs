@@ -69,7 +69,7 @@ pub async fn keep_typed(
     if !form {
         return next.run(req).await;
     }
-    let action = req.uri().path().to_string();
+    let action = super::without_link_token(req.uri().path());
     let (parts, body) = req.into_parts();
     // The edge has bounded the body already (2 MiB).
     let Ok(bytes) = axum::body::to_bytes(body, 4 << 20).await else {

@@ -75,7 +75,7 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                                                 <span class="text-zinc-700">{c.target_label.clone()}</span>
                                                 <span class="text-zinc-500 text-sm">{format!("· {}", c.tenant_name)}</span>
                                             </div>
-                                            <p class="text-sm">{format!("“{}”", c.reason)}</p>
+                                            {(!c.reason.trim().is_empty()).then(|| view! { <p class="text-sm">{format!("“{}”", c.reason)}</p> })}
                                             {match c.kind.as_str() {
                                                 "dns.bulk" => Some(view! { <a class="link text-sm" href=format!("/dns/bulk/{}", c.rollback_of.clone().unwrap_or_else(|| c.id.clone()))>"See the plan: every domain's diff, the canary and the batches"</a> }.into_any()),
                                                 "dns.record" => Some(view! { <a class="link text-sm" href=format!("/domains/{}/dns#dns-changes", c.target_id)>"See it on the domain's DNS page: before, after and the rollback"</a> }.into_any()),

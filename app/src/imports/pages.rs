@@ -82,7 +82,10 @@ pub fn ImportDetailPage() -> impl IntoView {
                     {(!phase.is_empty()).then(|| view! {
                         <div data-testid="import-progress">
                             <p class="text-sm">{phase.clone()}</p>
-                            <div class="mt-1 h-2 w-full rounded bg-zinc-100"><div class="h-2 rounded bg-indigo-600" style=format!("width: {pct}%")></div></div>
+                            <svg viewBox="0 0 100 2" preserveAspectRatio="none" class="mt-1 h-2 w-full rounded" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=pct.to_string()>
+                                <rect width="100" height="2" class="fill-zinc-100"/>
+                                <rect width=pct.to_string() height="2" class="fill-indigo-600"/>
+                            </svg>
                         </div>
                     })}
                     {j.error.clone().map(|e| view! { <p class="rounded border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800" data-testid="import-error">{e}</p> })}

@@ -536,7 +536,7 @@ pub fn ChangesList(changes: Vec<ChangeRequest>, now: i64) -> impl IntoView {
                     <li class="px-4 py-2 text-sm flex flex-wrap gap-x-3 gap-y-1 items-center">
                         <Badge text=c.state.label() tone=crate::changes::pages::state_tone(c.state)/>
                         <span class="font-medium">{c.title()}</span>
-                        <span class="text-zinc-600">{format!("“{}” — asked by {}", c.reason, c.requested_by_label)}</span>
+                        <span class="text-zinc-600">{if c.reason.trim().is_empty() { format!("asked by {}", c.requested_by_label) } else { format!("“{}” — asked by {}", c.reason, c.requested_by_label) }}</span>
                         <span class="text-zinc-500"><Time at=c.requested_at now=now/></span>
                         {c.decided_by_label.clone().map(|d| view! { <span class="text-zinc-600">{format!("decided by {d}")}</span> })}
                         {c.result.clone().map(|r| view! { <span class="text-zinc-500">{r}</span> })}

@@ -584,19 +584,20 @@ pub fn TenantDetailPage() -> impl IntoView {
             view! {
                 <TenantSummary tenant=t.clone()>{head}</TenantSummary>
                                                 {p.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
-                {p.can_manage_domains.then(|| { let plans = p.plans.clone(); let t = t.clone(); let can_manage = p.can_manage; view! {
+                {p.can_manage_domains.then(|| { let plans = p.plans.clone(); let t = t.clone(); let can_manage = p.can_manage; let dt = crate::ui::typed(&format!("/tenants/{}/domains", t.slug)); view! {
                     <section class="grid gap-4 sm:grid-cols-2">
                         <form method="post" action=format!("/tenants/{}/domains", t.slug) class="card p-5 space-y-3">
                             <h3 class="font-medium">"Add a domain"</h3>
                             {full.then(|| view! { <p class="text-sm text-amber-800">"The plan's domains are all in use: move the tenant to a larger plan first."</p> })}
                             <div>
                                 <label class="label" for="d-name">"Domain name"</label>
-                                <input class="input" id="d-name" name="name" required placeholder="example.com or bücher.example"/>
+                                <input class="input" id="d-name" name="name" required placeholder="example.com or bücher.example"
+                                    value=dt.value("name", "") autofocus=dt.is_back()/>
                             </div>
                             <div>
                                 <label class="label" for="d-cat">"Category"</label>
                                 <select class="input" id="d-cat" name="category">
-                                    {DOMAIN_CATEGORIES.iter().map(|(k, l)| view! { <option value=*k>{*l}</option> }).collect_view()}
+                                    {DOMAIN_CATEGORIES.iter().map(|(k, l)| view! { <option value=*k selected=dt.chose("category", k, false)>{*l}</option> }).collect_view()}
                                 </select>
                                 <p class="hint">"Catch-all starts off; turning it on will need an approval."</p>
                             </div>
@@ -719,17 +720,18 @@ fn TenantPeople(
     can_invite: bool,
     now: i64,
 ) -> impl IntoView {
+    let ty = crate::ui::typed(&format!("/tenants/{slug}/people"));
     let invite_form = can_invite.then(|| view! {
         <form method="post" action=format!("/tenants/{slug}/people") class="card p-5 grid gap-3 sm:grid-cols-3 items-end">
             <div>
                 <label class="label" for="p-email">"Email"</label>
-                <input class="input" id="p-email" name="email" type="email" required/>
+                <input class="input" id="p-email" name="email" type="email" required value=ty.value("email", "") autofocus=ty.is_back()/>
             </div>
             <div>
                 <label class="label" for="p-role">"Role"</label>
                 <select class="input" id="p-role" name="role">
-                    <option value="tenant_admin">"Tenant admin — manages this tenant's domains"</option>
-                    <option value="client_viewer">"Client viewer — read-only portal"</option>
+                    <option value="tenant_admin" selected=ty.chose("role", "tenant_admin", true)>"Tenant admin — manages this tenant's domains"</option>
+                    <option value="client_viewer" selected=ty.chose("role", "client_viewer", false)>"Client viewer — read-only portal"</option>
                 </select>
             </div>
             <button class="btn btn-primary" type="submit">"Invite"</button>

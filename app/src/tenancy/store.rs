@@ -24,13 +24,15 @@ fn plan_row(r: &AnyRow) -> Result<Plan, sqlx::Error> {
 
 pub async fn plans(db: &Db, g: &Granted<'_>) -> AppResult<Vec<Plan>> {
     g.require(&[Action::ViewTenants, Action::ManagePlans])?;
-    let rows = sqlx::query(
+    // Tenants on each plan among those the actor sees (a client viewer sees their own).
+    let mut w = Where::new();
+    let seen = w.scope_cond("t.id", &g.actor.tenants);
+    let sql = format!(
         "SELECT p.id, p.name, p.max_domains, p.storage_bytes, p.managed_smtp, p.retired_at, \
-         (SELECT COUNT(*) FROM tenants t WHERE t.plan_id = p.id) AS tenants \
-         FROM plans p ORDER BY p.position, p.name",
-    )
-    .fetch_all(db.pool())
-    .await?;
+         (SELECT COUNT(*) FROM tenants t WHERE t.plan_id = p.id AND {seen}) AS tenants \
+         FROM plans p ORDER BY p.position, p.name"
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
     Ok(rows.iter().map(plan_row).collect::<Result<_, _>>()?)
 }
 

@@ -217,6 +217,7 @@ struct TypedBack(Option<crate::auth::Typed>);
 /// shows it instead of the stored or default value, so one mistake does not cost the form.
 /// Empty when the page is shown for any other reason. Passwords and codes are never kept.
 pub fn typed(action: &str) -> Typed {
+    let action = crate::auth::without_link_token(action);
     Typed(
         use_context::<TypedBack>()
             .and_then(|t| t.0)
@@ -423,6 +424,16 @@ pub fn ConfirmButton(
 ) -> impl IntoView {
     let open = RwSignal::new(false);
     let form_ref = NodeRef::<leptos::html::Form>::new();
+    // The dialog takes the focus (on "Cancel", the safe choice) as it opens; Escape closes it.
+    let cancel_ref = NodeRef::<leptos::html::Button>::new();
+    // In the browser only (the wasm build has no `ssr`; a workspace build has both features,
+    // and a server-side effect would be spawned outside a LocalSet).
+    #[cfg(not(feature = "ssr"))]
+    Effect::new(move |_| {
+        if let Some(b) = cancel_ref.get() {
+            let _ = b.focus();
+        }
+    });
     let label2 = label.clone();
     view! {
         <form method="post" action=action node_ref=form_ref class="inline">
@@ -430,12 +441,13 @@ pub fn ConfirmButton(
             <button type="submit" class="btn btn-danger-ghost"
                 on:click=move |ev| { ev.prevent_default(); open.set(true); }>{label}</button>
             <Show when=move || open.get()>
-                <div class="fixed inset-0 z-50 flex items-center justify-center bg-zinc-900/40" role="dialog" aria-modal="true">
+                <div class="fixed inset-0 z-50 flex items-center justify-center bg-zinc-900/40" role="dialog" aria-modal="true"
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Escape" { open.set(false) }>
                     <div class="card w-full max-w-sm p-6 text-left">
                         <p class="font-medium">"Are you sure?"</p>
                         <p class="mt-2 text-sm text-zinc-600">{question.clone()}</p>
                         <div class="mt-5 flex justify-end gap-2">
-                            <button type="button" class="btn btn-secondary" on:click=move |_| open.set(false)>"Cancel"</button>
+                            <button type="button" class="btn btn-secondary" node_ref=cancel_ref on:click=move |_| open.set(false)>"Cancel"</button>
                             <button type="button" class="btn btn-danger"
                                 on:click=move |_| { if let Some(f) = form_ref.get() { let _ = f.submit(); } }>{label2.clone()}</button>
                         </div>
