@@ -312,6 +312,36 @@ impl Role {
     ];
 }
 
+// ---------- routes a mailbox's offboarding or lock touches ----------
+
+/// A route from or to a mailbox, named for people: the offboarding page lists them (with what
+/// happens to their mail if nothing is done), the receipt and the lock say what was done.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct MailboxRoute {
+    pub id: String,
+    /// "Alias", "External forward", "Catch-all".
+    pub kind: String,
+    /// The address mail is for, or `@domain` for a catch-all.
+    pub source: String,
+    pub targets: Vec<String>,
+    /// Mail comes to the mailbox through it (an alias or catch-all pointing at it); otherwise
+    /// it takes the mailbox's mail elsewhere (a forward).
+    pub inbound: bool,
+    /// In words: what happens (or happened) to its mail.
+    pub fate: String,
+}
+
+/// Offboarding option: an inbound route (alias, catch-all) goes on to a colleague instead.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Repoint {
+    /// The route's id (as the offboarding preview lists it).
+    pub route: String,
+    /// The colleague's mailbox (address or id, same tenant, active).
+    pub to: String,
+}
+
 // ---------- the change queue's record ----------
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

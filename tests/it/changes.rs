@@ -375,6 +375,7 @@ async fn resets_and_offboarding_aliases_roll_back(b: Backend) {
             to: "ann@acme.example".into(),
             days: 30,
         }),
+        &[],
     )
     .await
     .unwrap();

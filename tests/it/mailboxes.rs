@@ -791,6 +791,7 @@ async fn offboarding_leaves_nothing_active(b: Backend) {
         "again",
         None,
         None,
+        &[],
     )
     .await;
     assert!(matches!(again, Err(app::core::AppError::Conflict(_))));
@@ -1702,6 +1703,7 @@ async fn mailbox_details_are_edited_within_the_pool(b: Backend) {
         "left the company",
         Some("bob@acme.example"),
         None,
+        &[],
     )
     .await
     .unwrap();

@@ -197,6 +197,7 @@ async fn logins_follow_the_mailbox_lifecycle(b: Backend) {
         "left the company",
         Some("bob@acme.example"),
         None,
+        &[],
     )
     .await
     .unwrap();
@@ -226,6 +227,7 @@ async fn logins_follow_the_mailbox_lifecycle(b: Backend) {
             to: "ann@acme.example".into(),
             days: 30,
         }),
+        &[],
     )
     .await
     .unwrap();

@@ -848,6 +848,7 @@ async fn active_targets_follow_every_state(b: Backend) {
         "left",
         Some("ann@acme.example"),
         None,
+        &[],
     )
     .await
     .unwrap();
@@ -1030,3 +1031,301 @@ async fn owners_request_their_own_forwards(b: Backend) {
     assert!(matches!(e, app::core::AppError::Forbidden), "{e:?}");
 }
 both!(owners_request_their_own_forwards);
+
+/// Offboarding names each route from or to the leaving mailbox with what becomes of its mail,
+/// and sends inbound ones on to a colleague in the same step (an alias at once under the
+/// direct policy, a catch-all after another person's approval); a lock (suspected compromise)
+/// suspends the mailbox's forwards, and an unlock does not bring them back.
+async fn offboarding_repoints_inbound_routes_and_a_lock_suspends_forwards(b: Backend) {
+    use app::types::Repoint;
+    let w = world(b).await;
+    let ann = w.mailbox("ann").await;
+    let bob = w.mailbox("bob").await;
+    w.mailbox("cat").await;
+    w.allow(&["gmail.example"], false).await;
+    let (alice, zed) = (person("usr_alice"), person("usr_zed"));
+    w.request(
+        &alice,
+        "alias",
+        "sales@acme.example",
+        &["ann@acme.example"],
+        None,
+    )
+    .await
+    .unwrap();
+    w.request(
+        &alice,
+        "alias",
+        "team@acme.example",
+        &["ann@acme.example", "cat@acme.example"],
+        None,
+    )
+    .await
+    .unwrap();
+    let c = queued(
+        w.request(
+            &alice,
+            "catchall",
+            "acme.example",
+            &["ann@acme.example"],
+            Some(30),
+        )
+        .await,
+    );
+    w.approve(&zed, &c).await.unwrap();
+    let f = queued(
+        w.request(
+            &alice,
+            "forward",
+            "ann@acme.example",
+            &["ann@gmail.example"],
+            Some(10),
+        )
+        .await,
+    );
+    w.approve(&zed, &f).await.unwrap();
+
+    // The preview lists each route by address, with what happens if nothing is done.
+    let p = mb::offboard_preview(&w.app.state, &alice, &ann)
+        .await
+        .unwrap();
+    assert_eq!(p.routes, 4, "{:?}", p.route_list);
+    let by = |src: &str| {
+        p.route_list
+            .iter()
+            .find(|r| r.source == src)
+            .unwrap_or_else(|| panic!("{src} not listed: {:?}", p.route_list))
+            .clone()
+    };
+    let (sales, team, all, fwd) = (
+        by("sales@acme.example"),
+        by("team@acme.example"),
+        by("@acme.example"),
+        by("ann@acme.example"),
+    );
+    assert!(
+        sales.inbound && sales.fate.contains("mail to sales@acme.example is refused"),
+        "{}",
+        sales.fate
+    );
+    assert!(
+        team.fate.contains("Goes on to cat@acme.example only"),
+        "{}",
+        team.fate
+    );
+    assert!(
+        all.fate.contains("unknown addresses at acme.example"),
+        "{}",
+        all.fate
+    );
+    assert!(
+        !fwd.inbound && fwd.targets == vec!["ann@gmail.example"],
+        "{fwd:?}"
+    );
+
+    // Bad re-points are refused and change nothing.
+    let offboard = |repoint: Vec<Repoint>| {
+        let (st, alice, ann) = (&w.app.state, &alice, &ann);
+        async move {
+            mb::offboard(
+                st,
+                alice,
+                ann,
+                30,
+                "left the company",
+                Some("ann@acme.example"),
+                None,
+                &repoint,
+            )
+            .await
+        }
+    };
+    let rp = |route: &str, to: &str| Repoint {
+        route: route.into(),
+        to: to.into(),
+    };
+    let e = offboard(vec![rp(&sales.id, "nobody@acme.example")])
+        .await
+        .unwrap_err();
+    assert!(
+        e.user_message()
+            .contains("nobody@acme.example is not a mailbox"),
+        "{}",
+        e.user_message()
+    );
+    let e = offboard(vec![rp(&fwd.id, "bob@acme.example")])
+        .await
+        .unwrap_err();
+    assert!(
+        e.user_message()
+            .contains("does not lead to ann@acme.example"),
+        "{}",
+        e.user_message()
+    );
+    let e = offboard(vec![rp(&sales.id, "ann@acme.example")])
+        .await
+        .unwrap_err();
+    assert!(
+        e.user_message().contains("colleague's active mailbox"),
+        "{}",
+        e.user_message()
+    );
+    assert_eq!(
+        mb::get(&w.app.state, &alice, &ann).await.unwrap().status,
+        "active"
+    );
+    assert_eq!(
+        w.targets("sales@acme.example").await,
+        vec!["ann@acme.example"]
+    );
+
+    // Offboarding with re-points.
+    let rc = offboard(vec![
+        rp(&sales.id, "bob@acme.example"),
+        rp(&all.id, "bob@acme.example"),
+        rp(&team.id, ""),
+    ])
+    .await
+    .unwrap();
+    assert!(rc.scan_clean, "{:?}", rc.scan);
+    assert_eq!(
+        w.targets("sales@acme.example").await,
+        vec!["bob@acme.example"]
+    );
+    assert_eq!(
+        w.targets("team@acme.example").await,
+        vec!["cat@acme.example"]
+    );
+    assert!(w.targets("ann@acme.example").await.is_empty());
+    assert!(
+        w.targets("nosuch@acme.example").await.is_empty(),
+        "the catch-all waits for approval"
+    );
+    let fate = |src: &str| {
+        rc.revoked
+            .route_list
+            .iter()
+            .find(|r| r.source == src)
+            .map(|r| r.fate.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        fate("sales@acme.example").starts_with("Re-pointed"),
+        "{}",
+        fate("sales@acme.example")
+    );
+    assert!(
+        fate("@acme.example").contains("waits for another person's approval"),
+        "{}",
+        fate("@acme.example")
+    );
+    assert!(
+        fate("ann@acme.example").starts_with("Ended"),
+        "{}",
+        fate("ann@acme.example")
+    );
+    let md = rc.to_markdown();
+    assert!(
+        md.contains("| sales@acme.example → ann@acme.example | Alias | Re-pointed"),
+        "{md}"
+    );
+    let pending =
+        app::changes::service::list(&w.app.state, &zed, app::changes::service::Filter::Pending)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.kind == "routing.catchall")
+            .expect("the catch-all's re-point waits");
+    assert!(
+        app::changes::service::approve(&w.app.state, &alice, &pending.id)
+            .await
+            .is_err(),
+        "not by the person who offboarded"
+    );
+    w.approve(&zed, &pending.id).await.unwrap();
+    assert_eq!(
+        w.targets("nosuch@acme.example").await,
+        vec!["bob@acme.example"]
+    );
+
+    // A lock suspends the mailbox's forwards; the mailbox itself still receives.
+    let f2 = queued(
+        w.request(
+            &alice,
+            "forward",
+            "bob@acme.example",
+            &["bob@gmail.example"],
+            Some(10),
+        )
+        .await,
+    );
+    w.approve(&zed, &f2).await.unwrap();
+    assert_eq!(
+        w.targets("bob@acme.example").await,
+        vec!["bob@acme.example", "bob@gmail.example"]
+    );
+    mb::request_reset(
+        &w.app.state,
+        &alice,
+        &bob,
+        "sign-ins from abroad",
+        true,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.targets("bob@acme.example").await,
+        vec!["bob@acme.example"]
+    );
+    assert_eq!(
+        w.targets("sales@acme.example").await,
+        vec!["bob@acme.example"]
+    );
+    let n = w
+        .app
+        .count(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM audit_events WHERE action = 'mailbox.locked' \
+             AND details LIKE '%bob@gmail.example%'",
+        )
+        .await;
+    assert_eq!(n, 1, "the lock's event names the suspended forward");
+    // The owner with the right password is told the mailbox is locked; a wrong one stays neutral.
+    let web = Actor::system("web");
+    let e = mb::sign_in(&w.app.state, &web, "bob@acme.example", PW)
+        .await
+        .unwrap_err();
+    assert!(
+        e.user_message().contains("This mailbox is locked"),
+        "{}",
+        e.user_message()
+    );
+    let e = mb::sign_in(
+        &w.app.state,
+        &web,
+        "bob@acme.example",
+        "wrong wrong wrong 1",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.user_message().starts_with("Sign-in failed"),
+        "{}",
+        e.user_message()
+    );
+    // Unlocking does not bring the forward back: that takes a new, approved request.
+    mb::unlock(
+        &w.app.state,
+        &alice,
+        &bob,
+        "owner confirmed it was them",
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.targets("bob@acme.example").await,
+        vec!["bob@acme.example"]
+    );
+}
+both!(offboarding_repoints_inbound_routes_and_a_lock_suspends_forwards);

@@ -14,7 +14,7 @@ use super::authz::{Action, Granted};
 use super::db::Tx;
 use super::state::AppState;
 use super::{AppError, AppResult};
-use crate::types::ChangeRequest;
+use crate::types::{ChangeRequest, MailboxRoute};
 
 /// What applying a change did.
 pub struct Applied {
@@ -125,22 +125,37 @@ pub trait UnsentMail: Send + Sync {
 pub trait MailboxLinks: Send + Sync {
     /// How the preview and the scan name it ("Routes from or to the mailbox").
     fn what(&self) -> &'static str;
-    /// How many are live now.
-    async fn count(
+    /// The live ones now, each with what becomes of its mail if offboarding just ends it.
+    async fn list(
         &self,
         conn: &mut sqlx::AnyConnection,
         mailbox_id: &str,
         address: &str,
-    ) -> AppResult<i64>;
-    /// Ends them inside the offboarding's transaction (audited there); how many.
+    ) -> AppResult<Vec<MailboxRoute>>;
+    /// Ends them inside the offboarding's transaction (audited there); an inbound one named in
+    /// `repoint` goes on to that colleague (mailbox id, address) instead. Says what became of each.
+    #[allow(clippy::too_many_arguments)]
     async fn end(
         &self,
+        st: &AppState,
         tx: &mut Tx,
         g: &Granted<'_>,
         mailbox_id: &str,
         address: &str,
+        repoint: &[(String, String, String)],
+        why: &str,
         now: i64,
-    ) -> AppResult<i64>;
+    ) -> AppResult<Vec<MailboxRoute>>;
+    /// What a lock (suspected compromise) suspends: the mailbox's mail taken elsewhere
+    /// (forwards), inside the lock's transaction; says what was suspended.
+    async fn suspend(
+        &self,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        address: &str,
+        why: &str,
+        now: i64,
+    ) -> AppResult<Vec<MailboxRoute>>;
 }
 
 /// The kinds this server knows.

@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/mailboxes/{id}/invite/reveal", post(reveal))
         .route("/mailboxes/{id}/invite/revoke", post(revoke))
         .route("/mailboxes/{id}/reset", post(reset))
+        .route("/mailboxes/{id}/lock", post(lock))
         .route("/mailboxes/{id}/edit", post(edit))
         .route("/mailboxes/{id}/unlock", post(unlock))
         .route("/mailboxes/{id}/offboard", post(offboard))
@@ -157,17 +158,26 @@ struct ResetForm {
 }
 
 async fn reset(c: Caller, Path(id): Path<String>, Form(f): Form<ResetForm>) -> Response {
+    reset_or_lock(c, id, f.lock_now.is_some(), f).await
+}
+
+/// "Lock now" (suspected compromise): a reset that locks the mailbox at once.
+async fn lock(c: Caller, Path(id): Path<String>, Form(f): Form<ResetForm>) -> Response {
+    reset_or_lock(c, id, true, f).await
+}
+
+async fn reset_or_lock(c: Caller, id: String, lock_now: bool, f: ResetForm) -> Response {
     let r = service::request_reset(
         &c.st,
         &c.actor(),
         &id,
         &f.reason,
-        f.lock_now.is_some(),
+        lock_now,
         f.send_to.as_deref(),
     )
     .await;
-    let lock = if f.lock_now.is_some() {
-        " The mailbox is locked until its owner sets a new password."
+    let lock = if lock_now {
+        " The mailbox is locked (its forwards suspended) until its owner sets a new password."
     } else {
         " The current password keeps working until the owner sets a new one."
     };
@@ -251,6 +261,9 @@ struct OffboardForm {
     alias_to: String,
     #[serde(default)]
     alias_days: String,
+    /// `repoint_<route id>`: the colleague an inbound route goes on to (empty: it ends).
+    #[serde(flatten)]
+    rest: std::collections::HashMap<String, String>,
 }
 
 async fn offboard(c: Caller, Path(id): Path<String>, Form(f): Form<OffboardForm>) -> Response {
@@ -268,6 +281,15 @@ async fn offboard(c: Caller, Path(id): Path<String>, Form(f): Form<OffboardForm>
         &f.reason,
         Some(&f.confirm),
         alias.as_ref(),
+        &f.rest
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("repoint_").map(|r| crate::types::Repoint {
+                    route: r.to_string(),
+                    to: v.clone(),
+                })
+            })
+            .collect::<Vec<_>>(),
     )
     .await;
     match r {

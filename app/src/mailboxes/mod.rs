@@ -178,9 +178,12 @@ pub struct Revocations {
     pub invites: i64,
     pub recovery_codes: i64,
     pub change_requests: i64,
-    /// Forwarding rules and aliases pointing out of the mailbox (routing is not enabled yet,
-    /// so always 0 for now).
+    /// Routes from or to the mailbox (forwards out of it, aliases and catch-alls to it).
     pub routes: i64,
+    /// Those routes by address, each with what becomes (preview) or became (receipt) of its
+    /// mail.
+    #[serde(default)]
+    pub route_list: Vec<crate::types::MailboxRoute>,
     /// Delegations / shared access (none exist yet).
     pub delegations: i64,
     /// Console accounts held by the same person (same address), disabled.
@@ -255,7 +258,7 @@ impl OffboardingReceipt {
              - At: {}\n- Reason: {}\n- Mail kept for: {} days, then deleted\n\n## Revoked\n\n\
              | What | Count |\n|---|---|\n| Sign-in (password) | {} |\n| Sessions | {} |\n\
              | App passwords | {} |\n| Open invitation links | {} |\n| Recovery codes | {} |\n\
-             | Pending change requests | {} |\n| Forwarding rules and aliases | {} |\n\
+             | Pending change requests | {} |\n| Aliases, catch-alls and forwards | {} |\n\
              | Delegations | {} |\n| Console accounts of the same person | {} |\n\
              | API tokens of those accounts | {} |\n{}",
             self.address,
@@ -284,6 +287,18 @@ impl OffboardingReceipt {
                 .map(|a| format!("\nAlias requested: {a}\n"))
                 .unwrap_or_default(),
         );
+        if !r.route_list.is_empty() {
+            s += "\n## Routes from or to the mailbox\n\n| Route | Kind | What became of its mail |\n|---|---|---|\n";
+            for x in &r.route_list {
+                s += &format!(
+                    "| {} → {} | {} | {} |\n",
+                    x.source,
+                    x.targets.join(", "),
+                    x.kind,
+                    x.fate.replace('|', "/")
+                );
+            }
+        }
         s += &format!(
             "\n## Verification scan{}\n\n| Check | Still active |\n|---|---|\n",
             self.scan_at

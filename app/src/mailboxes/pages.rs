@@ -510,14 +510,47 @@ fn ResetPanel(mailbox: Mailbox) -> impl IntoView {
                             <label class="label" for="reset-to">"Send the link to"</label>
                             <input class="input" id="reset-to" name="send_to" type="email" value=mailbox.contact_email.clone().unwrap_or_default() placeholder="the owner's other address"/>
                         </div>
-                        <label class="flex items-start gap-2 text-sm">
-                            <input type="checkbox" name="lock_now" value="on" class="mt-0.5"/>
-                            <span>"Lock now"<span class="block text-xs text-zinc-500">"Suspected compromise: the current password and sessions stop working at once."</span></span>
-                        </label>
                         <div class="sm:col-span-2"><button class="btn btn-primary" type="submit">{if mailbox.critical { "Request reset" } else { "Reset password" }}</button></div>
                     </form>
                 }.into_any()
             }}
+        </section>
+        {(mailbox.status == "active").then(|| view! { <LockPanel mailbox=mailbox.clone()/> })}
+    }
+}
+
+/// "Lock now": suspected compromise. Its own form, confirmed in a dialog.
+#[component]
+fn LockPanel(mailbox: Mailbox) -> impl IntoView {
+    let id = mailbox.id.clone();
+    let t = crate::ui::typed(&format!("/mailboxes/{id}/lock"));
+    let question = format!(
+        "{} stops working at once: its password, signed-in sessions and app passwords. Its \
+         forwards are suspended. The owner gets a link to set a new password{}.",
+        mailbox.address,
+        if mailbox.critical {
+            " once another person approves the reset"
+        } else {
+            ""
+        }
+    );
+    view! {
+        <section class="card p-5 space-y-3 border-red-200" data-testid="lock-panel">
+            <h2 class="font-medium text-red-800">"Lock now"</h2>
+            <p class="text-sm text-zinc-600">"For a suspected compromise: the password, sessions and app passwords stop working at once, forwards to outside addresses are suspended (they come back only through a new, approved request), and the owner is sent a link to set a new password."</p>
+            <ConfirmButton action=format!("/mailboxes/{id}/lock") label="Lock now" question=question
+                form_class="grid gap-3 sm:grid-cols-2 items-end" button_class="btn btn-danger sm:col-span-2 justify-self-start">
+                <div class="sm:col-span-2">
+                    <label class="label" for="lock-reason">"Reason (goes into the audit log)"</label>
+                    <input class="input" id="lock-reason" name="reason" required minlength="4" maxlength="500" placeholder="e.g. sign-ins from an unknown country (ticket 4713)"
+                        value=t.value("reason", "") autofocus=t.is_back()/>
+                </div>
+                <div>
+                    <label class="label" for="lock-to">"Send the new link to"</label>
+                    <input class="input" id="lock-to" name="send_to" type="email" placeholder="the owner's other address"
+                        value=t.value("send_to", &mailbox.contact_email.clone().unwrap_or_default())/>
+                </div>
+            </ConfirmButton>
         </section>
     }
 }
@@ -601,6 +634,7 @@ pub fn AppPasswordsTable(
 #[component]
 fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
     let id = mailbox.id.clone();
+    let routes = preview.route_list.clone();
     let t = crate::ui::typed(&format!("/mailboxes/{id}/offboard"));
     let items: Vec<String> = vec![
         format!(
@@ -619,7 +653,14 @@ fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
             "Pending change requests: {} (cancelled)",
             preview.change_requests
         ),
-        format!("Forwarding rules and aliases out of it: {}", preview.routes),
+        if preview.route_list.is_empty() {
+            "Aliases, catch-alls and forwards from or to it: none".to_string()
+        } else {
+            format!(
+                "Aliases, catch-alls and forwards from or to it: {} (listed below)",
+                preview.route_list.len()
+            )
+        },
         format!("Delegations and shared access: {}", preview.delegations),
         if preview.accounts.is_empty() {
             "Console accounts of the same person: none".to_string()
@@ -639,6 +680,36 @@ fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
                 {items.into_iter().map(|i| view! { <li>{i}</li> }).collect_view()}
             </ul>
             <form method="post" action=format!("/mailboxes/{id}/offboard") class="grid gap-3 sm:grid-cols-3 items-end">
+                {(!routes.is_empty()).then(|| view! {
+                    <div class="sm:col-span-3 space-y-2" data-testid="offboard-routes">
+                        <h3 class="text-sm font-medium">"Mail routed from or to this mailbox"</h3>
+                        <ul class="divide-y divide-zinc-100 rounded border border-zinc-200 text-sm">
+                            {routes.into_iter().map(|r| {
+                                let field = format!("repoint_{}", r.id);
+                                let input_id = format!("ob-rp-{}", r.id);
+                                let typed = t.value(&field, "");
+                                view! {
+                                    <li class="p-3 space-y-2" data-testid="offboard-route">
+                                        <p class="break-words">
+                                            <span class="font-medium">{r.kind.clone()}</span>" "
+                                            <span class="font-mono">{r.source.clone()}</span>" → "
+                                            <span class="font-mono">{r.targets.join(", ")}</span>
+                                        </p>
+                                        <p class="text-zinc-600">{r.fate.clone()}</p>
+                                        {r.inbound.then(|| view! {
+                                            <div class="flex flex-wrap items-center gap-2">
+                                                <label class="text-zinc-700" for=input_id.clone()>"Re-point to"</label>
+                                                <input class="input max-w-xs" id=input_id name=field type="email"
+                                                    placeholder="a colleague's address" value=typed/>
+                                            </div>
+                                        })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                        <p class="hint">"A re-pointed alias goes on at once where aliases need no approval; a catch-all, or an alias under the approval policy, waits for another person's approval."</p>
+                    </div>
+                })}
                 <div>
                     <label class="label" for="ob-days">"Keep the mail for (days)"</label>
                     <input class="input" id="ob-days" name="keep_days" type="number" min="0" max="3650" value=t.value("keep_days", "30") required/>
@@ -693,7 +764,10 @@ fn ReceiptCard(receipt: OffboardingReceipt, now: i64) -> impl IntoView {
             "Change requests cancelled".into(),
             rv.change_requests.to_string(),
         ),
-        ("Forwarding rules and aliases".into(), rv.routes.to_string()),
+        (
+            "Aliases, catch-alls and forwards".into(),
+            rv.routes.to_string(),
+        ),
         ("Delegations".into(), rv.delegations.to_string()),
         (
             "Console accounts disabled".into(),
@@ -706,6 +780,7 @@ fn ReceiptCard(receipt: OffboardingReceipt, now: i64) -> impl IntoView {
         ("API tokens revoked".into(), rv.api_tokens.to_string()),
     ];
     let alias = rv.alias_requested.clone();
+    let routes = rv.route_list.clone();
     view! {
         <section class="card p-5 space-y-3" id="receipt" data-testid="receipt">
             <div class="flex flex-wrap items-center justify-between gap-2">
@@ -718,6 +793,13 @@ fn ReceiptCard(receipt: OffboardingReceipt, now: i64) -> impl IntoView {
             <p class="text-sm text-zinc-600">{format!("{} offboarded by {} ", r.address, r.by)}<Time at=r.at now=now/>
                 {format!(" · reason: {} · mail kept {} days", r.reason, r.keep_days)}</p>
             {alias.map(|a| view! { <p class="text-sm text-zinc-700">{format!("Alias requested: {a}")}</p> })}
+            {(!routes.is_empty()).then(|| view! {
+                <ul class="list-disc pl-5 text-sm text-zinc-700" data-testid="receipt-routes">
+                    {routes.into_iter().map(|r| view! {
+                        <li class="break-words"><span class="font-mono">{format!("{} → {}", r.source, r.targets.join(", "))}</span>{format!(" ({}): {}", r.kind.to_lowercase(), r.fate)}</li>
+                    }).collect_view()}
+                </ul>
+            })}
             <div class="grid gap-4 sm:grid-cols-2">
                 <table class="table">
                     <thead><tr><th>"Revoked"</th><th class="text-right">"Count"</th></tr></thead>

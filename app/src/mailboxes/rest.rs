@@ -37,7 +37,10 @@ pub fn routes() -> Router<AppState> {
             post(resend_invite).delete(revoke_invite),
         )
         .route("/api/v1/mailboxes/{id}/reset", post(reset_mailbox))
-        .route("/api/v1/mailboxes/{id}/offboard", post(offboard_mailbox))
+        .route(
+            "/api/v1/mailboxes/{id}/offboard",
+            get(offboard_preview).post(offboard_mailbox),
+        )
         .route("/api/v1/mailboxes/{id}/receipt", get(get_receipt))
         .route(
             "/api/v1/mailboxes/{id}/app-passwords",
@@ -378,6 +381,10 @@ pub struct OffboardRequest {
     /// Keep the address as an alias to a colleague (approved by a second person).
     #[serde(default)]
     pub alias: Option<crate::mailboxes::AliasRequest>,
+    /// Aliases and catch-alls that lead to the mailbox and should go on to a colleague
+    /// instead of ending (route ids as the offboarding preview lists them).
+    #[serde(default)]
+    pub repoint: Vec<crate::types::Repoint>,
 }
 
 /// Offboards a mailbox in one transaction and returns the receipt with its verification scan.
@@ -399,9 +406,23 @@ pub async fn offboard_mailbox(
             &body.reason,
             None,
             body.alias.as_ref(),
+            &body.repoint,
         )
         .await?,
     ))
+}
+
+/// What offboarding the mailbox would revoke now, with each route from or to it (ids to
+/// re-point) and what becomes of its mail.
+#[utoipa::path(get, path = "/api/v1/mailboxes/{id}/offboard", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")),
+    responses((status = 200, body = crate::mailboxes::Revocations), (status = 404)))]
+pub async fn offboard_preview(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<crate::mailboxes::Revocations>, AppError> {
+    Ok(Json(service::offboard_preview(&st, &a, &id).await?))
 }
 
 /// The offboarding receipt of a mailbox.

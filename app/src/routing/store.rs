@@ -275,6 +275,54 @@ pub async fn live_about_mailbox(
         .map_err(Into::into)
 }
 
+/// A route's targets as written: (address, mailbox id for an internal target, external).
+pub async fn targets_of(
+    c: &mut AnyConnection,
+    route_id: &str,
+) -> AppResult<Vec<(String, Option<String>, bool)>> {
+    let rows = sqlx::query(
+        "SELECT address, target_mailbox_id, external FROM route_targets WHERE route_id = $1 \
+         ORDER BY address",
+    )
+    .bind(route_id)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("address")?,
+                r.try_get("target_mailbox_id")?,
+                r.try_get::<i64, _>("external")? != 0,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// The live forwards from `address`: (id, domain id, tenant id).
+pub async fn live_forwards_from(
+    c: &mut AnyConnection,
+    address: &str,
+) -> AppResult<Vec<(String, String, String)>> {
+    let rows = sqlx::query(
+        "SELECT id, domain_id, tenant_id FROM routes WHERE source = $1 AND kind = 'forward' \
+         AND state IN ('active', 'unconfirmed') ORDER BY created_at",
+    )
+    .bind(address)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get("domain_id")?,
+                r.try_get("tenant_id")?,
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 /// The dashboard's routing figures in the proof's scope: domains with a live catch-all,
 /// live forwards, and forwards and catch-alls ending between `now` and `soon`.
 pub async fn badge_counts(

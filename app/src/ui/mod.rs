@@ -413,7 +413,9 @@ pub fn relative(at: i64, now: i64) -> String {
 }
 
 /// A POST button for destructive actions: with JavaScript it asks first in a dialog that
-/// names what will happen; without JavaScript it posts directly.
+/// names what will happen; without JavaScript it posts directly. `children` are the form's
+/// fields (checked before the dialog opens); `form_class` and `button_class` style the form
+/// (inline by default) and the button (a quiet red one by default).
 #[component]
 pub fn ConfirmButton(
     #[prop(into)] action: String,
@@ -421,6 +423,9 @@ pub fn ConfirmButton(
     #[prop(into)] question: String,
     #[prop(optional, into)] hidden_name: Option<String>,
     #[prop(optional, into)] hidden_value: Option<String>,
+    #[prop(optional, into)] form_class: Option<String>,
+    #[prop(optional, into)] button_class: Option<String>,
+    #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     let open = RwSignal::new(false);
     let form_ref = NodeRef::<leptos::html::Form>::new();
@@ -436,10 +441,15 @@ pub fn ConfirmButton(
     });
     let label2 = label.clone();
     view! {
-        <form method="post" action=action node_ref=form_ref class="inline">
+        <form method="post" action=action node_ref=form_ref class=form_class.unwrap_or_else(|| "inline".into())>
             {hidden_name.map(|n| view! { <input type="hidden" name=n value=hidden_value.clone().unwrap_or_default()/> })}
-            <button type="submit" class="btn btn-danger-ghost"
-                on:click=move |ev| { ev.prevent_default(); open.set(true); }>{label}</button>
+            {children.map(|c| c())}
+            <button type="submit" class=button_class.unwrap_or_else(|| "btn btn-danger-ghost".into())
+                on:click=move |ev| {
+                    ev.prevent_default();
+                    // The fields' own checks (a required reason) speak first.
+                    if form_ref.get().is_none_or(|f| f.report_validity()) { open.set(true); }
+                }>{label}</button>
             <Show when=move || open.get()>
                 <div class="fixed inset-0 z-50 flex items-center justify-center bg-zinc-900/40" role="dialog" aria-modal="true"
                     on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Escape" { open.set(false) }>

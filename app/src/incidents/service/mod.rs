@@ -434,15 +434,18 @@ pub async fn revoke(
     }
     for (m, mg) in mailboxes.iter().zip(&proofs) {
         let locked = input.disable && m.status != "locked";
-        if locked {
-            crate::mailboxes::store::set_status(tx.conn(), mg, &m.id, "locked", now).await?;
-        }
-        let cut = crate::mailboxes::store::cut_access(tx.conn(), mg, &m.id, now).await?;
+        let (cut, suspended) = if locked {
+            crate::mailboxes::service::lock_in(st, &mut tx, mg, m, now).await?
+        } else {
+            let cut = crate::mailboxes::store::cut_access(tx.conn(), mg, &m.id, now).await?;
+            (cut, Vec::new())
+        };
         let ev = Event::new("mailbox.access_revoked")
             .target(m.id.clone())
             .details(json!({
                 "address": m.address, "incident": i.id, "sessions_ended": cut.sessions,
                 "app_passwords_revoked": cut.app_passwords, "locked": locked,
+                "forwards_suspended": suspended,
             }))
             .tenant(m.tenant_id.clone());
         record(&mut tx, actor, now, ev).await?;

@@ -23,7 +23,7 @@ use crate::core::registry::{Applied, ChangeKind};
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
-use crate::types::{EmailAddress, MailboxStatus};
+use crate::types::{EmailAddress, MailboxRoute, MailboxStatus, Repoint};
 
 mod editing;
 mod identities;
@@ -41,6 +41,9 @@ pub use resets::*;
 pub const BAD_LINK: &str =
     "This link is not valid any more. Ask whoever manages your mailbox for a new one.";
 const NEUTRAL_SIGNIN: &str = "Sign-in failed. Check the address and password, and try again.";
+const LOCKED_SIGNIN: &str = "This mailbox is locked: its password does not open it, here or in a \
+                             mail app. Contact your administrator; they can send you a link to \
+                             set a new password.";
 const NEUTRAL_RESET: &str =
     "That did not work. Check the mailbox address and the recovery code, and try again.";
 const THROTTLED: &str =

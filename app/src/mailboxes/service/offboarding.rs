@@ -26,13 +26,34 @@ async fn same_person_accounts(
     Ok((yes, no))
 }
 
-/// What the registered capabilities keep pointing at or from the mailbox (routing: routes).
-async fn links_count(st: &AppState, conn: &mut sqlx::AnyConnection, m: &Mailbox) -> AppResult<i64> {
-    let mut n = 0;
+/// What the registered capabilities keep pointing at or from the mailbox (routing: routes),
+/// each with what becomes of its mail if offboarding just ends it.
+async fn links_of(
+    st: &AppState,
+    conn: &mut sqlx::AnyConnection,
+    m: &Mailbox,
+) -> AppResult<Vec<MailboxRoute>> {
+    let mut all = Vec::new();
     for links in st.kinds.mailbox_links_all() {
-        n += links.count(conn, &m.id, &m.address).await?;
+        all.extend(links.list(conn, &m.id, &m.address).await?);
     }
-    Ok(n)
+    Ok(all)
+}
+
+/// A colleague's mailbox that the leaving mailbox's mail may go on to: same tenant, active.
+async fn colleague(st: &AppState, g: &Granted<'_>, m: &Mailbox, to: &str) -> AppResult<Mailbox> {
+    let to = to.trim();
+    let t = store::get(&st.db, g, to)
+        .await?
+        .filter(|t| t.tenant_id == m.tenant_id)
+        .ok_or_else(|| AppError::invalid(format!("{to} is not a mailbox of this tenant.")))?;
+    if t.id == m.id || t.status != "active" {
+        return Err(AppError::invalid(format!(
+            "Mail can only go on to a colleague's active mailbox, not {}.",
+            t.address
+        )));
+    }
+    Ok(t)
 }
 
 /// What offboarding would revoke now (the confirmation lists it).
@@ -49,6 +70,7 @@ pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppRes
     }
     let held = store::held(&mut conn, &m.id).await?;
     let console = crate::auth::store::held(&mut conn, &m.address, &m.id).await?;
+    let route_list = links_of(st, &mut conn, &m).await?;
     Ok(Revocations {
         sign_in: hash.is_some(),
         sessions: console.mailbox_sessions,
@@ -61,7 +83,8 @@ pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppRes
             "mailbox.alias",
         )
         .await?,
-        routes: links_count(st, &mut conn, &m).await?,
+        routes: route_list.len() as i64,
+        route_list,
         delegations: 0,
         accounts: accounts.into_iter().map(|(_, l)| l).collect(),
         api_tokens: tokens,
@@ -75,7 +98,9 @@ pub const MAX_KEEP_DAYS: i64 = 3650;
 /// links, recovery codes and pending requests revoked, the same person's console accounts
 /// disabled with their API tokens — then re-reads the database to verify nothing active
 /// remains. Returns the receipt. `confirm`, when given (the console asks for it), must be
-/// the address typed again.
+/// the address typed again. `repoint` sends inbound routes (aliases, catch-alls to it) on to
+/// colleagues instead of ending them.
+#[allow(clippy::too_many_arguments)]
 pub async fn offboard(
     st: &AppState,
     actor: &Actor,
@@ -84,8 +109,30 @@ pub async fn offboard(
     reason: &str,
     confirm: Option<&str>,
     alias: Option<&crate::mailboxes::AliasRequest>,
+    repoint: &[Repoint],
 ) -> AppResult<OffboardingReceipt> {
     let (m, g) = managed(st, actor, key, Action::ManageMailboxes).await?;
+    // Each re-pointed route must be one that leads to this mailbox now.
+    let mut repointed = Vec::new();
+    if repoint.iter().any(|r| !r.to.trim().is_empty()) {
+        let mut conn = st.db.pool().acquire().await?;
+        let inbound = links_of(st, &mut conn, &m).await?;
+        drop(conn);
+        for r in repoint.iter().filter(|r| !r.to.trim().is_empty()) {
+            let Some(route) = inbound.iter().find(|l| l.id == r.route && l.inbound) else {
+                return Err(AppError::invalid(format!(
+                    "Route {} does not lead to {} (any more): only aliases and catch-alls to \
+                     it can be re-pointed.",
+                    r.route, m.address
+                )));
+            };
+            let t = colleague(st, &g, &m, &r.to).await.map_err(|e| match e {
+                AppError::Invalid(msg) => AppError::Invalid(format!("{}: {msg}", route.source)),
+                e => e,
+            })?;
+            repointed.push((route.id.clone(), t.id, t.address));
+        }
+    }
     let alias_target = match alias {
         None => None,
         Some(a) => {
@@ -95,19 +142,7 @@ pub async fn offboard(
                     crate::mailboxes::MAX_ALIAS_DAYS
                 )));
             }
-            let t = store::get(&st.db, &g, a.to.trim())
-                .await?
-                .filter(|t| t.tenant_id == m.tenant_id)
-                .ok_or_else(|| {
-                    AppError::invalid(format!("{} is not a mailbox of this tenant.", a.to.trim()))
-                })?;
-            if t.id == m.id || t.status != "active" {
-                return Err(AppError::invalid(format!(
-                    "The alias must point to a colleague's active mailbox, not {}.",
-                    t.address
-                )));
-            }
-            Some((t, a.days))
+            Some((colleague(st, &g, &m, &a.to).await?, a.days))
         }
     };
     if let Some(c) = confirm {
@@ -160,9 +195,13 @@ pub async fn offboard(
     let change_requests =
         changes::cancel_for_target(&mut tx, &g, &m.id, now, "The mailbox was offboarded.").await?;
     // What other capabilities keep pointing at or from the mailbox (routing: its routes).
-    let mut routes = 0;
+    let mut route_list = Vec::new();
     for links in st.kinds.mailbox_links_all() {
-        routes += links.end(&mut tx, &g, &m.id, &m.address, now).await?;
+        route_list.extend(
+            links
+                .end(st, &mut tx, &g, &m.id, &m.address, &repointed, reason, now)
+                .await?,
+        );
     }
     let (accounts, _) = same_person_accounts(tx.conn(), actor, &m).await?;
     let mut api_tokens = 0;
@@ -176,7 +215,8 @@ pub async fn offboard(
         invites,
         recovery_codes,
         change_requests,
-        routes,
+        routes: route_list.len() as i64,
+        route_list,
         delegations: 0,
         accounts: accounts.into_iter().map(|(_, l)| l).collect(),
         api_tokens,
@@ -259,7 +299,7 @@ pub async fn offboard_many(
     }
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let r = offboard(st, actor, id, keep_days, reason, None, None).await;
+        let r = offboard(st, actor, id, keep_days, reason, None, None, &[]).await;
         out.push((id.clone(), r));
     }
     Ok(out)
@@ -329,7 +369,7 @@ async fn verify_offboarding(
             checks.len() - 2,
             ScanCheck {
                 what: links.what().into(),
-                remaining: links.count(&mut conn, &m.id, &m.address).await?,
+                remaining: links.list(&mut conn, &m.id, &m.address).await?.len() as i64,
             },
         );
     }

@@ -195,6 +195,20 @@ pub async fn sign_in(
             record_alone(&st.db, &owner, st.clock.now(), ev).await?;
             Ok(m)
         }
+        // The right password for a locked mailbox: its owner (or whoever holds the password)
+        // is told why, not sent guessing; nothing opens.
+        Some((m, _)) if ok && m.status == "locked" => {
+            attempt.failed();
+            note_failure(
+                st,
+                actor,
+                "mailbox.signin_failed",
+                Some(&m),
+                json!({ "address": key, "locked": true }),
+            )
+            .await?;
+            Err(AppError::Unauthorized(LOCKED_SIGNIN.into()))
+        }
         found => {
             attempt.failed();
             note_failure(

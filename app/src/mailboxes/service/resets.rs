@@ -85,10 +85,9 @@ pub async fn request_reset(
         }
     }
     let mut tx = st.db.begin().await?;
-    let mut cut = store::Cut::default();
+    let (mut cut, mut suspended) = (store::Cut::default(), Vec::new());
     if lock_now && m.status != "locked" {
-        store::set_status(tx.conn(), &g, &m.id, "locked", now).await?;
-        cut = store::cut_access(tx.conn(), &g, &m.id, now).await?;
+        (cut, suspended) = lock_in(st, &mut tx, &g, &m, now).await?;
     }
     let ev = Event::new("mailbox.reset_requested")
         .target(m.id.clone())
@@ -103,7 +102,7 @@ pub async fn request_reset(
             .target(m.id.clone())
             .details(json!({
                 "address": m.address, "reason": reason, "sessions_ended": cut.sessions,
-                "app_passwords_revoked": cut.app_passwords,
+                "app_passwords_revoked": cut.app_passwords, "forwards_suspended": suspended,
             }))
             .tenant(m.tenant_id.clone());
         record(&mut tx, g.actor, now, ev).await?;
@@ -138,6 +137,36 @@ pub async fn request_reset(
     let mail = tx.commit_outbox().await?;
     crate::core::mailer::deliver(st, g.actor, mail, "The reset was started").await?;
     Ok(outcome)
+}
+
+/// Locks a mailbox (suspected compromise) inside `tx`: its password, sessions and app
+/// passwords stop working, and the mail it sends on elsewhere (its forwards, through the
+/// `MailboxLinks` registry) is suspended until someone decides to bring it back. The caller
+/// records the event. Returns what was cut and what was suspended.
+pub(crate) async fn lock_in(
+    st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    now: i64,
+) -> AppResult<(store::Cut, Vec<MailboxRoute>)> {
+    store::set_status(tx.conn(), g, &m.id, "locked", now).await?;
+    let cut = store::cut_access(tx.conn(), g, &m.id, now).await?;
+    let mut suspended = Vec::new();
+    for links in st.kinds.mailbox_links_all() {
+        suspended.extend(
+            links
+                .suspend(
+                    tx,
+                    g,
+                    &m.address,
+                    "mailbox locked (suspected compromise)",
+                    now,
+                )
+                .await?,
+        );
+    }
+    Ok((cut, suspended))
 }
 
 /// A reset of a critical mailbox (change kind `mailbox.reset`): applying issues the reset link;

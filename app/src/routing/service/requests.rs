@@ -398,41 +398,237 @@ pub async fn disable(st: &AppState, actor: &Actor, id: &str, reason: &str) -> Ap
     after.ok_or(AppError::NotFound)
 }
 
-/// Ends every route from or to a mailbox that is being offboarded (in its transaction);
-/// returns how many routes ended.
+fn joined(targets: &[(String, Option<String>, bool)]) -> String {
+    targets
+        .iter()
+        .map(|(a, _, _)| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where an ended inbound route's mail goes when nothing takes its place.
+fn refused(kind: &str, source: &str) -> String {
+    if kind == "catchall" {
+        format!(
+            "mail for unknown addresses at {} is refused",
+            source.trim_start_matches('@')
+        )
+    } else {
+        format!("mail to {source} is refused (it bounces)")
+    }
+}
+
+/// The live routes from or to a mailbox (but its offboarding alias), each named with what
+/// becomes of its mail if offboarding just ends it: the offboarding preview.
+pub async fn routes_of_mailbox(
+    conn: &mut AnyConnection,
+    mailbox_id: &str,
+    address: &str,
+) -> AppResult<Vec<MailboxRoute>> {
+    let mut out = Vec::new();
+    for (id, _, _) in store::live_about_mailbox(&mut *conn, mailbox_id, address).await? {
+        let Some(r) = route_by_id(&mut *conn, &id).await? else {
+            continue;
+        };
+        let targets = store::targets_of(&mut *conn, &id).await?;
+        let inbound = r.source != address;
+        let others: Vec<_> = targets
+            .iter()
+            .filter(|(_, m, _)| m.as_deref() != Some(mailbox_id))
+            .cloned()
+            .collect();
+        let fate = if !inbound {
+            format!(
+                "Ends: mail to {address} is no longer sent on to {}.",
+                joined(&targets)
+            )
+        } else if !others.is_empty() {
+            format!(
+                "Goes on to {} only, unless you re-point it.",
+                joined(&others)
+            )
+        } else {
+            format!(
+                "Ends: {}, unless you re-point it to a colleague.",
+                refused(r.kind.as_str(), &r.source)
+            )
+        };
+        out.push(MailboxRoute {
+            id,
+            kind: r.kind_label().to_string(),
+            source: r.source.clone(),
+            targets: targets.into_iter().map(|(a, _, _)| a).collect(),
+            inbound,
+            fate,
+        });
+    }
+    Ok(out)
+}
+
+/// Ends every route from or to a mailbox that is being offboarded (in its transaction). An
+/// inbound route (an alias, a catch-all) keeps its other targets, and goes on to the colleague
+/// named in `repoint` (route id, mailbox id, address): at once where the route would be made
+/// at once (narrowing it, or an alias under the `direct` policy), otherwise as a change request
+/// another person approves (mail to it is refused meanwhile). Says what became of each.
+#[allow(clippy::too_many_arguments)]
 pub async fn end_for_mailbox(
+    st: &AppState,
     tx: &mut Tx,
     g: &Granted<'_>,
     mailbox_id: &str,
     address: &str,
+    repoint: &[(String, String, String)],
+    why: &str,
     now: i64,
-) -> AppResult<i64> {
-    let ids = store::live_about_mailbox(tx.conn(), mailbox_id, address).await?;
-    for (id, domain, tenant) in &ids {
-        let before = route_by_id(tx.conn(), id).await?;
-        end_route(tx.conn(), g, id, "removed", "mailbox offboarded", now).await?;
-        sync_catch_all(tx.conn(), g, domain).await?;
+) -> AppResult<Vec<MailboxRoute>> {
+    let mut out = routes_of_mailbox(tx.conn(), mailbox_id, address).await?;
+    for item in &mut out {
+        let before = route_by_id(tx.conn(), &item.id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let targets = store::targets_of(tx.conn(), &item.id).await?;
+        end_route(tx.conn(), g, &item.id, "removed", "mailbox offboarded", now).await?;
+        let domain = route_domain(tx.conn(), &item.id).await?;
+        sync_catch_all(tx.conn(), g, &domain).await?;
         let ev = Event::new("route.disabled")
             .target(domain.clone())
-            .tenant(tenant.clone())
+            .tenant(before.tenant_id.clone())
             .details(json!({
-                "route": id, "reason": "mailbox offboarded", "mailbox": address,
-                "before": before, "after": route_by_id(tx.conn(), id).await?,
+                "route": item.id, "kind": before.kind, "source": before.source,
+                "reason": "mailbox offboarded", "mailbox": address,
+                "before": before, "after": route_by_id(tx.conn(), &item.id).await?,
             }));
         record(tx, g.actor, now, ev).await?;
+        if !item.inbound {
+            item.fate = format!(
+                "Ended: mail to {address} is no longer sent on to {}.",
+                joined(&targets)
+            );
+            continue;
+        }
+        let mut next: Vec<(String, Option<String>)> = targets
+            .iter()
+            .filter(|(_, m, _)| m.as_deref() != Some(mailbox_id))
+            .map(|(a, m, _)| (a.clone(), m.clone()))
+            .collect();
+        let colleague = repoint
+            .iter()
+            .find(|(r, _, _)| *r == item.id)
+            .map(|(_, id, a)| (id.clone(), a.clone()));
+        let widened = match &colleague {
+            Some((id, a)) if !next.iter().any(|(_, m)| m.as_deref() == Some(id)) => {
+                next.push((a.clone(), Some(id.clone())));
+                true
+            }
+            _ => false,
+        };
+        if next.is_empty() {
+            item.fate = format!("Ended: {}.", refused(before.kind.as_str(), &before.source));
+            continue;
+        }
+        let to = next
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let checked = Checked {
+            kind: before.kind.as_str().to_string(),
+            tenant_id: before.tenant_id.clone(),
+            domain_id: domain.clone(),
+            source: before.source.clone(),
+            source_mailbox_id: None,
+            targets: next,
+            days: before
+                .expires_at
+                .map(|e| ((e - now + 86399) / 86400).clamp(1, MAX_DAYS)),
+            reason: format!("{address} offboarded: {why}"),
+            renews: None,
+        };
+        let direct = !widened
+            || (before.kind.as_str() == "alias"
+                && policy(tx.conn(), &before.tenant_id).await?.alias_policy == "direct");
+        if direct {
+            let (id, _) = insert(st, tx, g, &checked, None, now).await?;
+            item.fate = if widened {
+                format!(
+                    "Re-pointed: mail to {} now goes to {to} (route {id}).",
+                    before.source
+                )
+            } else {
+                format!(
+                    "Mail to {} now goes to {to} only (route {id}).",
+                    before.source
+                )
+            };
+        } else {
+            let change_id = changes::submit(
+                st,
+                tx,
+                g,
+                NewChange {
+                    tenant_id: Some(&checked.tenant_id),
+                    kind: change_kind(&checked.kind),
+                    target_id: &domain,
+                    target_label: &checked.source,
+                    payload: serde_json::to_value(&checked).map_err(AppError::internal)?,
+                    before: json!({ "route": before }),
+                    rollback: Some(json!({ "disable_route_for": checked.source })),
+                    reason: &checked.reason,
+                },
+                None,
+                now,
+            )
+            .await?;
+            item.fate = format!(
+                "Ended; re-pointing it to {to} waits for another person's approval \
+                 ({change_id}). Until then {}.",
+                refused(before.kind.as_str(), &before.source)
+            );
+        }
     }
-    Ok(ids.len() as i64)
+    Ok(out)
 }
 
-/// Counts the live routes from or to a mailbox (the offboarding preview and scan).
-pub async fn count_for_mailbox(
-    conn: &mut AnyConnection,
-    mailbox_id: &str,
+/// A lock (suspected compromise) suspends the mailbox's external forwards in its transaction:
+/// they end at once (audited, `suspended`), and come back only through a new request another
+/// person approves. Says what was suspended.
+pub async fn suspend_forwards(
+    tx: &mut Tx,
+    g: &Granted<'_>,
     address: &str,
-) -> AppResult<i64> {
-    Ok(store::live_about_mailbox(conn, mailbox_id, address)
-        .await?
-        .len() as i64)
+    why: &str,
+    now: i64,
+) -> AppResult<Vec<MailboxRoute>> {
+    let mut out = Vec::new();
+    for (id, domain, tenant) in store::live_forwards_from(tx.conn(), address).await? {
+        let before = route_by_id(tx.conn(), &id).await?;
+        let targets = store::targets_of(tx.conn(), &id).await?;
+        let ended = format!("suspended: {why}");
+        if !end_route(tx.conn(), g, &id, "removed", &ended, now).await? {
+            continue;
+        }
+        let ev = Event::new("route.disabled")
+            .target(domain)
+            .tenant(tenant)
+            .details(json!({
+                "route": id, "kind": "forward", "source": address, "reason": ended,
+                "suspended": true, "before": before, "after": route_by_id(tx.conn(), &id).await?,
+            }));
+        record(tx, g.actor, now, ev).await?;
+        out.push(MailboxRoute {
+            id,
+            kind: crate::routing::kind_label("forward").to_string(),
+            source: address.to_string(),
+            fate: format!(
+                "Suspended: mail to {address} is no longer forwarded to {}. It comes back only \
+                 through a new request that another person approves.",
+                joined(&targets)
+            ),
+            targets: targets.into_iter().map(|(a, _, _)| a).collect(),
+            inbound: false,
+        });
+    }
+    Ok(out)
 }
 
 /// Writes the offboarding alias of an approved offboarding (the mailboxes service has
@@ -527,7 +723,8 @@ impl ChangeKind for OffboardingAliasKind {
     }
 }
 
-/// The routes from and to a mailbox, which offboarding ends (registered with the kinds).
+/// The routes from and to a mailbox, which offboarding ends and a lock suspends (registered
+/// with the kinds).
 pub(crate) struct RoutesOfMailbox;
 
 #[async_trait::async_trait]
@@ -535,22 +732,35 @@ impl crate::core::registry::MailboxLinks for RoutesOfMailbox {
     fn what(&self) -> &'static str {
         "Routes from or to the mailbox"
     }
-    async fn count(
+    async fn list(
         &self,
         conn: &mut AnyConnection,
         mailbox_id: &str,
         address: &str,
-    ) -> AppResult<i64> {
-        count_for_mailbox(conn, mailbox_id, address).await
+    ) -> AppResult<Vec<MailboxRoute>> {
+        routes_of_mailbox(conn, mailbox_id, address).await
     }
     async fn end(
         &self,
+        st: &AppState,
         tx: &mut Tx,
         g: &Granted<'_>,
         mailbox_id: &str,
         address: &str,
+        repoint: &[(String, String, String)],
+        why: &str,
         now: i64,
-    ) -> AppResult<i64> {
-        end_for_mailbox(tx, g, mailbox_id, address, now).await
+    ) -> AppResult<Vec<MailboxRoute>> {
+        end_for_mailbox(st, tx, g, mailbox_id, address, repoint, why, now).await
+    }
+    async fn suspend(
+        &self,
+        tx: &mut Tx,
+        g: &Granted<'_>,
+        address: &str,
+        why: &str,
+        now: i64,
+    ) -> AppResult<Vec<MailboxRoute>> {
+        suspend_forwards(tx, g, address, why, now).await
     }
 }
