@@ -138,9 +138,20 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   assert.match(await op.locator('[data-testid=recent-changes]').textContent(), /rolled back/);
   await shot(op, '27c-rolled-back');
 
-  // 5. Offboarding Ann: the confirmation lists what goes, the receipt proves it.
+  // 5. Offboarding Ann: the confirmation lists what goes — sales@, an alias to her, by
+  // address, with what happens to its mail — and re-points sales@ to Billing in the same step;
+  // the receipt proves it.
+  await p.goto(`${mw.base}/routing`);
+  await p.selectOption('#r-kind', 'alias');
+  await p.fill('#r-source', 'sales@acme.example');
+  await p.fill('#r-targets', 'ann@acme.example');
+  await p.click('[data-testid=route-request] button[type=submit]');
+  await p.waitForURL(`${mw.base}/routing`);
   await p.goto(annPage);
   assert.match(await p.locator('[data-testid=offboard-preview]').textContent(), /Signed-in sessions: 1/);
+  const sales = p.locator('[data-testid=offboard-route]', { hasText: 'sales@acme.example' });
+  assert.match(await sales.textContent(), /mail to sales@acme\.example is refused \(it bounces\), unless you re-point it/);
+  await sales.locator('input[type=email]').fill('billing@acme.example');
   await shot(p, '28-offboard-confirm');
   await p.fill('#ob-reason', 'left the company on 30 Nov');
   await p.fill('#ob-confirm', 'ann@acme.example');
@@ -148,6 +159,7 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   await p.waitForURL(/\/mailboxes\/mbx_.*#receipt$/);
   assert.match(await flash(p), /offboarded\. The verification scan is clean/);
   assert.match(await p.locator('[data-testid=scan-result]').textContent(), /clean/);
+  assert.match(await p.locator('[data-testid=receipt-routes]').textContent(), /sales@acme\.example → ann@acme\.example \(alias\): Re-pointed: mail to sales@acme\.example now goes to billing@acme\.example/);
   await shot(p, '29-offboarding-receipt');
   assert.equal(await onPhone(p, '29-offboarding-receipt'), 0, 'the receipt fits a phone');
   // Ann's session is gone.

@@ -46,6 +46,7 @@ test('routing: allowlist, approval, expiry by the sweeper, persistence report, c
   await otto.page.fill('#mb-invite', 'ann@home.example');
   await otto.page.click('[data-testid=new-mailbox] button[type=submit]');
   await otto.page.waitForURL(/\/mailboxes\/mbx_/);
+  const annPage = otto.page.url();
   const ann = await activate(browser, mw, await sink.find('ann@home.example', LINK), 'copper lantern harbour 7');
 
   // The owner allows one destination domain for the tenant.
@@ -149,6 +150,41 @@ test('routing: allowlist, approval, expiry by the sweeper, persistence report, c
   await o.goto(`${mw.base}/audit?action=change.`);
   const audit = await o.locator('main').textContent();
   for (const a of ['change.requested', 'change.approved', 'change.applied']) assert.ok(audit.includes(a), `${a} in the audit log`);
+
+  // 6. "Lock now" (suspected compromise) suspends Ann's new forward; she is told her mailbox
+  // is locked, not that her password is wrong.
+  await signIn(mw, t, 'tara@acme-client.example', 'quiet harbour lamps 88', tara.secret, 31 * DAY);
+  assert.match(await requestForward('ann@partner.example'), /waits in Approvals/);
+  await o.goto(`${mw.base}/approvals`);
+  await o.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  await o.waitForURL(`${mw.base}/approvals`);
+  await o.goto(annPage);
+  const lock = o.locator('[data-testid=lock-panel]');
+  await lock.locator('button', { hasText: 'Lock now' }).click();
+  assert.equal(await o.locator('[role=dialog]').count(), 0, 'a reason first: no dialog without one');
+  await o.fill('#lock-reason', 'Sign-ins from an unknown country (ticket 4713)');
+  await lock.locator('button', { hasText: 'Lock now' }).click();
+  const dialog = o.locator('[role=dialog]');
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /forwards are suspended/);
+  await shot(o, '49-lock-now-confirm');
+  await dialog.locator('button', { hasText: 'Lock now' }).click();
+  await o.waitForURL(annPage);
+  assert.match(await flash(o), /locked \(its forwards suspended\)/);
+  await o.goto(`${mw.base}/routing`);
+  assert.equal(await o.locator('[data-testid=route][data-source="ann@acme.example"]').count(), 0, 'the forward is suspended');
+  await o.goto(`${mw.base}/audit?action=route.disabled`);
+  assert.match(await o.locator('main').textContent(), /suspended/);
+  const annAgain = await browser.newContext();
+  const ap = await annAgain.newPage();
+  await ap.goto(`${mw.base}/me/login`);
+  await ap.fill('#address', 'ann@acme.example');
+  await ap.fill('#password', 'copper lantern harbour 7');
+  await ap.click('button[type=submit]');
+  await ap.waitForURL(`${mw.base}/me/login`);
+  assert.match(await flash(ap), /This mailbox is locked/);
+  await shot(ap, '49b-locked-owner-sign-in');
+  await annAgain.close();
 
   assert.deepEqual(errors, [], 'no script errors in the browser');
   for (const c of [owner.context, otto.context, tara.context, ann.context]) await c.close();

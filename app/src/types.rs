@@ -312,6 +312,96 @@ impl Role {
     ];
 }
 
+// ---------- names as people read them ----------
+
+/// A domain or address as people read it: each `xn--` label of the domain decoded to Unicode
+/// (Punycode, RFC 3492), so `anna@xn--bcher-kva.example` reads `anna@bücher.example`. A label
+/// that does not decode stays as it is. Compiled for the browser too (no IDNA tables), so a
+/// page renders the same on both sides. Machines keep the ASCII form.
+pub fn readable(s: &str) -> String {
+    if !s.to_ascii_lowercase().contains("xn--") {
+        return s.to_string();
+    }
+    let (local, domain) = match s.rsplit_once('@') {
+        Some((l, d)) => (Some(l), d),
+        None => (None, s),
+    };
+    let labels: Vec<String> = domain
+        .split('.')
+        .map(|l| match l.get(..4) {
+            Some(p) if p.eq_ignore_ascii_case("xn--") => {
+                punycode_decode(&l[4..]).unwrap_or_else(|| l.to_string())
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    match local {
+        Some(l) => format!("{l}@{}", labels.join(".")),
+        None => labels.join("."),
+    }
+}
+
+fn punycode_decode(input: &str) -> Option<String> {
+    const BASE: u32 = 36;
+    const TMIN: u32 = 1;
+    const TMAX: u32 = 26;
+    const SKEW: u32 = 38;
+    const DAMP: u32 = 700;
+    fn adapt(delta: u32, points: u32, first: bool) -> u32 {
+        let mut delta = if first { delta / DAMP } else { delta / 2 };
+        delta += delta / points;
+        let mut k = 0;
+        while delta > ((BASE - TMIN) * TMAX) / 2 {
+            delta /= BASE - TMIN;
+            k += BASE;
+        }
+        k + ((BASE - TMIN + 1) * delta) / (delta + SKEW)
+    }
+    let (basic, rest) = match input.rfind('-') {
+        Some(i) => (&input[..i], &input[i + 1..]),
+        None => ("", input),
+    };
+    if !basic.is_ascii() || input.is_empty() || input.len() > 63 {
+        return None;
+    }
+    let mut out: Vec<char> = basic.chars().collect();
+    let (mut n, mut i, mut bias) = (128u32, 0u32, 72u32);
+    let mut digits = rest.bytes().peekable();
+    while digits.peek().is_some() {
+        let (old_i, mut w, mut k) = (i, 1u32, BASE);
+        loop {
+            let c = digits.next()?;
+            let digit = match c {
+                b'a'..=b'z' => c - b'a',
+                b'A'..=b'Z' => c - b'A',
+                b'0'..=b'9' => c - b'0' + 26,
+                _ => return None,
+            } as u32;
+            i = i.checked_add(digit.checked_mul(w)?)?;
+            let t = if k <= bias {
+                TMIN
+            } else if k >= bias + TMAX {
+                TMAX
+            } else {
+                k - bias
+            };
+            if digit < t {
+                break;
+            }
+            w = w.checked_mul(BASE - t)?;
+            k += BASE;
+        }
+        let len = out.len() as u32 + 1;
+        bias = adapt(i - old_i, len, old_i == 0);
+        n = n.checked_add(i / len)?;
+        i %= len;
+        let ch = char::from_u32(n).filter(|c| !c.is_control())?;
+        out.insert(i as usize, ch);
+        i += 1;
+    }
+    Some(out.into_iter().collect())
+}
+
 // ---------- routes a mailbox's offboarding or lock touches ----------
 
 /// A route from or to a mailbox, named for people: the offboarding page lists them (with what
@@ -492,6 +582,26 @@ mod named_enum_tests {
         round_trip(AccountStatus::ALL);
         assert!(MailboxStatus::Locked == "locked");
         assert_eq!(RouteKind::Catchall.to_string(), "catchall");
+    }
+
+    #[test]
+    fn readable_names() {
+        assert_eq!(readable("xn--bcher-kva.example"), "bücher.example");
+        assert_eq!(
+            readable("anna@xn--bcher-kva.example"),
+            "anna@bücher.example"
+        );
+        assert_eq!(readable("@XN--mnchen-3ya.de"), "@münchen.de");
+        assert_eq!(readable("mail.xn--fiqs8s"), "mail.中国");
+        assert_eq!(readable("xn--ls8h.example"), "💩.example");
+        assert_eq!(readable("ann@acme.example"), "ann@acme.example");
+        // What does not decode stays as written.
+        assert_eq!(readable("xn--zz!.example"), "xn--zz!.example");
+        assert_eq!(readable("xn--.example"), "xn--.example");
+        assert_eq!(
+            readable("xn--99999999999a.example"),
+            "xn--99999999999a.example"
+        );
     }
 }
 

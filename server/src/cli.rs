@@ -254,6 +254,9 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
     if let Some(v) = env("MAILWARD_GEOIP_COUNTRY_DB") {
         cfg.geoip_country_db = Some(v);
     }
+    if let Some(v) = env("MAILWARD_AGENCY_NAME") {
+        cfg.agency_name = v;
+    }
     if let Some(v) = env("MAILWARD_MAIL_HOST") {
         cfg.mail_host = Some(v);
     }

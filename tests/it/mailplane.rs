@@ -807,7 +807,7 @@ async fn invitations_go_out_through_signed_in_submission(b: Backend) {
         ..Default::default()
     };
     for (name, cfg) in [("plain SMTP", plain), ("STARTTLS + AUTH", signed_in)] {
-        let m = Mailer::new(Some(cfg));
+        let m = Mailer::new(Some(cfg), "Mailward");
         let t = std::time::Instant::now();
         m.check().await.unwrap();
         let connect = t.elapsed();
@@ -918,7 +918,7 @@ async fn outgoing_mail_over_implicit_tls() {
         ..Default::default()
     };
     cfg.validate().unwrap();
-    let m = Mailer::new(Some(cfg.clone()));
+    let m = Mailer::new(Some(cfg.clone()), "Mailward");
     m.send("someone@example.org", "over implicit TLS", "hello".into())
         .await
         .unwrap();
@@ -954,10 +954,13 @@ async fn outgoing_mail_over_implicit_tls() {
     );
 
     // Without the CA, the certificate is not trusted and nothing is sent.
-    let m = Mailer::new(Some(SmtpConfig {
-        tls_ca_file: None,
-        ..cfg.clone()
-    }));
+    let m = Mailer::new(
+        Some(SmtpConfig {
+            tls_ca_file: None,
+            ..cfg.clone()
+        }),
+        "Mailward",
+    );
     let e = m
         .send("someone@example.org", "untrusted", "x".into())
         .await
@@ -968,13 +971,16 @@ async fn outgoing_mail_over_implicit_tls() {
 
     // STARTTLS required of a server that does not offer it (the sink speaks plain SMTP).
     let sink = mailward_tests::SmtpSink::start().await;
-    let m = Mailer::new(Some(SmtpConfig {
-        host: "127.0.0.1".into(),
-        port: sink.port,
-        from: "notices@example.com".into(),
-        tls: Some("starttls".into()),
-        ..Default::default()
-    }));
+    let m = Mailer::new(
+        Some(SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: sink.port,
+            from: "notices@example.com".into(),
+            tls: Some("starttls".into()),
+            ..Default::default()
+        }),
+        "Mailward",
+    );
     let e = m
         .send("someone@example.org", "in clear?", "x".into())
         .await

@@ -39,6 +39,9 @@ pub struct Config {
     /// than the monitored mail plane, so alerts still go out when its address is blocklisted.
     /// Unset: `[smtp]`.
     pub alert_smtp: Option<SmtpConfig>,
+    /// The agency's name, as people read it in mail: the sender's display name (when
+    /// `smtp.from` has none) and the head of every message (`MAILWARD_AGENCY_NAME`).
+    pub agency_name: String,
     /// `text` or `json`.
     pub log_format: String,
     /// Folder with `pkg/` (CSS, JS, wasm) served as static files.
@@ -443,6 +446,7 @@ impl Default for Config {
             change_request_ttl_hours: 72,
             smtp: None,
             alert_smtp: None,
+            agency_name: "Mailward".into(),
             log_format: "text".into(),
             site_root: "target/site".into(),
             clock_offset_file: None,
@@ -494,6 +498,13 @@ impl Config {
             return Err(format!(
                 "secure_cookies must be auto, always or never (got {:?})",
                 self.secure_cookies
+            ));
+        }
+        let name = self.agency_name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(format!(
+                "agency_name must be 1 to 100 characters on one line (got {:?})",
+                self.agency_name
             ));
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 #[allow(deprecated)]
 use lettre::transport::smtp::client::AsyncNetworkStream;
@@ -45,6 +45,8 @@ pub struct Mail {
 
 #[derive(Clone)]
 pub struct Mailer {
+    /// The agency's name: the sender's display name and the head of every message.
+    name: Arc<str>,
     /// None: outgoing mail is not configured. Some(Err): configured, but unusable (the
     /// reason is the error of every send; `load_config` refuses such settings at start).
     smtp: Option<Result<Arc<Prepared>, String>>,
@@ -171,8 +173,11 @@ impl AsyncTokioStream for Wrapped {
 }
 
 impl Mailer {
-    pub fn new(smtp: Option<SmtpConfig>) -> Self {
+    /// `name`: who the mail is from, in words (`agency_name`), used as the sender's display
+    /// name when `smtp.from` has none, and on top of every message.
+    pub fn new(smtp: Option<SmtpConfig>, name: &str) -> Self {
         Mailer {
+            name: Arc::from(name),
             smtp: smtp.map(|cfg| Prepared::new(cfg).map(Arc::new)),
             conns: Arc::new((0..CONNECTIONS).map(|_| Mutex::new(None)).collect()),
             turn: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
@@ -310,6 +315,9 @@ impl Mailer {
         Ok(conn)
     }
 
+    /// Sends `body` (plain text, paragraphs separated by blank lines) in the one template
+    /// every message of Mailward's goes out in ([`compose`]): text and HTML alternatives,
+    /// UTF-8 declared, a Message-ID, the sender with a display name.
     pub async fn send(&self, to: &str, subject: &str, body: String) -> AppResult<()> {
         let p = self.prepared()?;
         let from: Mailbox = p
@@ -317,14 +325,25 @@ impl Mailer {
             .from
             .parse()
             .map_err(|e| AppError::Config(format!("smtp.from: {e}")))?;
+        let from = match from.name {
+            Some(_) => from,
+            None => Mailbox::new(Some(self.name.to_string()), from.email),
+        };
         let to: Mailbox = to
             .parse()
             .map_err(|_| AppError::invalid("That email address is not valid."))?;
+        let (plain, html) = compose(&self.name, subject, &body);
+        let id = format!(
+            "<{}@{}>",
+            super::secrets::new_id("msg"),
+            from.email.domain()
+        );
         let msg = Message::builder()
             .from(from)
             .to(to)
             .subject(subject)
-            .body(body)
+            .message_id(Some(id))
+            .multipart(MultiPart::alternative_plain_html(plain, html))
             .map_err(AppError::internal)?;
         let envelope = msg.envelope().clone();
         self.deliver(&envelope, &msg.formatted()).await
@@ -380,9 +399,111 @@ impl Mailer {
     }
 }
 
+/// The one template: the text as written, signed with the agency's name, and the same as a
+/// plain HTML page — the agency's name on top, one paragraph per blank-line-separated block,
+/// addresses of links made clickable (a link alone in its paragraph becomes a button with the
+/// address written out under it). Every value is escaped; no images, no tracking.
+pub fn compose(agency: &str, subject: &str, text: &str) -> (String, String) {
+    let text = text.replace("\r\n", "\n");
+    let text = text.trim_end();
+    let plain = format!("{text}\n\n-- \n{agency}\n");
+    let mut html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title></head>\n<body style=\"margin:0;padding:24px 12px;background:#f4f4f5;\
+         font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#18181b\">\
+         <div style=\"max-width:560px;margin:0 auto;background:#ffffff;border:1px solid #e4e4e7;\
+         border-radius:8px;padding:24px\">\n\
+         <p style=\"margin:0 0 20px;font-size:13px;font-weight:600;color:#52525b\">{}</p>\n",
+        escape(subject),
+        escape(agency)
+    );
+    for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        if is_link(para) {
+            let href = escape(para);
+            html += &format!(
+                "<p style=\"margin:0 0 8px\"><a href=\"{href}\" style=\"display:inline-block;\
+                 background:#4f46e5;color:#ffffff;text-decoration:none;padding:10px 18px;\
+                 border-radius:6px;font-weight:600\">Open the link</a></p>\n\
+                 <p style=\"margin:0 0 16px;font-size:12px;color:#71717a;word-break:break-all\">\
+                 {href}</p>\n"
+            );
+        } else {
+            let lines: Vec<String> = para.lines().map(linkify).collect();
+            html += &format!(
+                "<p style=\"margin:0 0 16px;line-height:1.5\">{}</p>\n",
+                lines.join("<br>\n")
+            );
+        }
+    }
+    html += &format!(
+        "<p style=\"margin:24px 0 0;font-size:12px;color:#a1a1aa\">{}</p></div></body></html>",
+        escape(agency)
+    );
+    (plain, html)
+}
+
+fn is_link(s: &str) -> bool {
+    (s.starts_with("https://") || s.starts_with("http://")) && !s.contains(char::is_whitespace)
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One line, escaped, its `http(s)://` words made links (trailing punctuation left outside).
+fn linkify(line: &str) -> String {
+    line.split(' ')
+        .map(|w| {
+            let end = w.trim_end_matches(['.', ',', ';', ':', ')', '!', '?']);
+            if is_link(end) {
+                let e = escape(end);
+                format!(
+                    "<a href=\"{e}\" style=\"color:#4f46e5\">{e}</a>{}",
+                    escape(&w[end.len()..])
+                )
+            } else {
+                escape(w)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_template_escapes_and_links() {
+        let (plain, html) = compose(
+            "Acme & Co <agency>",
+            "Set a <password>",
+            "Hello \"Anna Müller\",\nsee https://mw.example/x?a=1&b=2.\n\nhttps://mw.example/invite/mwm_abc\n\n<script>alert(1)</script>\n",
+        );
+        assert!(plain.starts_with("Hello \"Anna Müller\",\n"));
+        assert!(plain.ends_with("\n\n-- \nAcme & Co <agency>\n"));
+        assert!(html.contains("<title>Set a &lt;password&gt;</title>"));
+        assert!(html.contains(">Acme &amp; Co &lt;agency&gt;</p>"));
+        assert!(html.contains(
+            "Hello &quot;Anna Müller&quot;,<br>\nsee <a href=\"https://mw.example/x?a=1&amp;b=2\""
+        ));
+        assert!(html.contains("b=2</a>.</p>\n"), "{html}");
+        assert!(html.contains("<a href=\"https://mw.example/invite/mwm_abc\" style="));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!html.contains("<script>"));
+    }
 
     fn smtp(host: &str, port: u16, tls: Option<&str>) -> SmtpConfig {
         SmtpConfig {

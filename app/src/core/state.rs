@@ -32,10 +32,10 @@ impl AppState {
         AppState {
             db,
             kinds: Arc::new(kinds),
-            mailer: Mailer::new(config.smtp.clone()),
+            mailer: Mailer::new(config.smtp.clone(), &config.agency_name),
             alert_mailer: match &config.alert_smtp {
-                Some(a) => Mailer::new(Some(a.clone())),
-                None => Mailer::new(config.smtp.clone()),
+                Some(a) => Mailer::new(Some(a.clone()), &config.agency_name),
+                None => Mailer::new(config.smtp.clone(), &config.agency_name),
             },
             proxies: Arc::new(
                 super::web::NetList::parse(&config.trusted_proxies).unwrap_or_default(),

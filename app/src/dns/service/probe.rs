@@ -118,19 +118,22 @@ fn inbound_mailer(cfg: &ProbeConfig, from: &str) -> Mailer {
         Err(_) => (cfg.inbound.clone(), 25),
     };
     let local = crate::core::config::is_loopback_host(&host);
-    Mailer::new(Some(SmtpConfig {
-        host,
-        port,
-        from: from.into(),
-        tls: Some(if local { "none" } else { "starttls" }.into()),
-        tls_ca_file: if local {
-            None
-        } else {
-            cfg.submission.tls_ca_file.clone()
-        },
-        tls_insecure_skip_verify: !local && cfg.submission.tls_insecure_skip_verify,
-        ..SmtpConfig::default()
-    }))
+    Mailer::new(
+        Some(SmtpConfig {
+            host,
+            port,
+            from: from.into(),
+            tls: Some(if local { "none" } else { "starttls" }.into()),
+            tls_ca_file: if local {
+                None
+            } else {
+                cfg.submission.tls_ca_file.clone()
+            },
+            tls_insecure_skip_verify: !local && cfg.submission.tls_insecure_skip_verify,
+            ..SmtpConfig::default()
+        }),
+        "Mailward",
+    )
 }
 
 /// What a mail server said, for the check's detail: the mailer's own words (server, reply;
@@ -196,7 +199,7 @@ async fn send_one(cfg: &ProbeConfig, domain: &str, way: &str, change: &str, now:
             .send_raw(None, &addr, &m.formatted())
             .await
             .map_err(said),
-        Ok(m) => Mailer::new(Some(cfg.submission.clone()))
+        Ok(m) => Mailer::new(Some(cfg.submission.clone()), "Mailward")
             .send_raw(Some(&addr), &to, &m.formatted())
             .await
             .map_err(said),
