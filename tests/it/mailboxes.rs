@@ -1729,3 +1729,105 @@ async fn mailbox_details_are_edited_within_the_pool(b: Backend) {
     );
 }
 both!(mailbox_details_are_edited_within_the_pool);
+
+/// Every message goes out in the one template, as a mail program expects it: MIME-Version,
+/// text and HTML alternatives with their charset, a Message-ID, the sender with the agency's
+/// name; a Unicode name and an internationalised domain arrive readable (not `=C3=BC`, not
+/// `xn--`), and a viewer's invitation names the tenant and says it is read-only.
+async fn mail_goes_out_in_one_template(b: Backend) {
+    let (app, sink) = TestApp::start_with_mail(b, |c| {
+        c.agency_name = "Agentur Österreich".into();
+        c.smtp.as_mut().unwrap().from = "notices@agency.example".into();
+    })
+    .await;
+    let (slug, domains) = app
+        .tenant_with_domains("plan_starter", &["bücher.example"])
+        .await;
+    let sys = Actor::system("test");
+    mb::create(
+        &app.state,
+        &sys,
+        &NewMailbox {
+            domain: Some(domains[0].clone()),
+            address: "anna".into(),
+            display_name: "Anna Müller".into(),
+            invite_to: Some("anna@home.example".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    app::auth::service::invite_tenant_user(
+        &app.state,
+        &sys,
+        &slug,
+        "viv@client.example",
+        "client_viewer",
+    )
+    .await
+    .unwrap();
+    let raw = sink.raw_messages();
+    let find = |to: &str| {
+        raw.iter()
+            .find(|m| m.contains(&format!("To: {to}")))
+            .unwrap_or_else(|| panic!("a mail to {to} in {raw:?}"))
+            .clone()
+    };
+    let invite = find("anna@home.example");
+    let msg = mail_parser::MessageParser::default()
+        .parse(invite.as_bytes())
+        .expect("a message");
+    assert_eq!(msg.header_raw("MIME-Version").map(str::trim), Some("1.0"));
+    assert!(
+        msg.header_raw("Content-Type")
+            .is_some_and(|c| c.contains("multipart/alternative")),
+        "{invite}"
+    );
+    let id = msg.message_id().expect("a Message-ID");
+    assert!(
+        id.starts_with("msg_") && id.ends_with("@agency.example"),
+        "{id}"
+    );
+    let from = msg.from().and_then(|a| a.first()).unwrap();
+    assert_eq!(from.name(), Some("Agentur Österreich"));
+    assert_eq!(from.address(), Some("notices@agency.example"));
+    assert_eq!(msg.subject(), Some("Your new mailbox anna@bücher.example"));
+    let text = msg.body_text(0).unwrap();
+    assert!(text.starts_with("Hello Anna Müller,"), "{text}");
+    assert!(
+        text.contains("A mailbox was created for you: anna@bücher.example."),
+        "{text}"
+    );
+    assert!(text.ends_with("-- \nAgentur Österreich\n"), "{text:?}");
+    assert!(!text.contains("xn--"), "{text}");
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/activate/mwm_"))
+        .expect("the link");
+    let html = msg.body_html(0).unwrap();
+    assert!(
+        html.contains(&format!("<a href=\"{link}\"")),
+        "the HTML part links the same: {html}"
+    );
+    assert!(html.contains("Hello Anna Müller,") && html.contains("Agentur Österreich"));
+    assert!(html.contains("<meta charset=\"utf-8\">"));
+    // The link's token never appears in the raw message more often than the two parts need.
+    let token = link.rsplit('/').next().unwrap();
+    assert!(invite.matches(token).count() <= 3, "{invite}");
+
+    let viewer = find("viv@client.example");
+    let msg = mail_parser::MessageParser::default()
+        .parse(viewer.as_bytes())
+        .unwrap();
+    assert_eq!(
+        msg.subject(),
+        Some("You are invited to see Acme's mail set-up")
+    );
+    let text = msg.body_text(0).unwrap();
+    assert!(
+        text.contains("to see how Acme's mail is looked after, read-only"),
+        "{text}"
+    );
+    assert!(!text.contains("operate Mailward"), "{text}");
+}
+both!(mail_goes_out_in_one_template);

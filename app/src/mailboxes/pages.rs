@@ -26,9 +26,9 @@ pub fn MailboxesTable(mailboxes: Vec<Mailbox>, #[prop(optional)] links: bool) ->
                         <tr>
                             <td class="font-medium">
                                 {if links {
-                                    view! { <a class="link" href=format!("/mailboxes/{}", m.id)>{m.address.clone()}</a> }.into_any()
+                                    view! { <a class="link" href=format!("/mailboxes/{}", m.id)>{crate::types::readable(&m.address)}</a> }.into_any()
                                 } else {
-                                    view! { <span>{m.address.clone()}</span> }.into_any()
+                                    view! { <span>{crate::types::readable(&m.address)}</span> }.into_any()
                                 }}
                                 {m.critical.then(|| view! { <span class="ml-2"><Badge text="critical" tone="amber"/></span> })}
                                 {m.invite_revealed_to.clone().map(|who| view! { <span class="ml-2"><Badge text=format!("link revealed to {who}") tone="red"/></span> })}
@@ -110,7 +110,7 @@ pub fn MailboxesListPage() -> impl IntoView {
                             {p.rows.clone().into_iter().map(|r| { let m = r.mailbox; view! {
                                 <tr>
                                     {can_manage.then(|| view! { <td><input type="checkbox" name="id" value=m.id.clone() aria-label=format!("Select {}", m.address)/></td> })}
-                                    <td class="font-medium"><a class="link" href=format!("/mailboxes/{}", m.id)>{m.address.clone()}</a>
+                                    <td class="font-medium"><a class="link" href=format!("/mailboxes/{}", m.id)>{crate::types::readable(&m.address)}</a>
                                         {m.critical.then(|| view! { <span class="ml-2"><Badge text="critical" tone="amber"/></span> })}</td>
                                     <td>{m.display_name.clone()}</td>
                                     <td><a class="link" href=format!("/tenants/{}", r.tenant_slug)>{r.tenant_name.clone()}</a></td>
@@ -310,7 +310,7 @@ pub fn MailboxDetailPage() -> impl IntoView {
             let live = m.status != "offboarded";
             view! {
                 <section class="card p-5 space-y-1" data-testid="mailbox-head">
-                    <h2 class="text-lg font-semibold">{m.address.clone()}" "<Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/>
+                    <h2 class="text-lg font-semibold">{crate::types::readable(&m.address)}" "<Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/>
                         {m.critical.then(|| view! { " "<Badge text="critical" tone="amber"/> })}</h2>
                     <p class="text-sm text-zinc-600">{m.display_name.clone()}" · domain "
                         <a class="link" href=format!("/domains/{}", m.domain_id)>{p.domain_name.clone()}</a>
@@ -845,7 +845,7 @@ pub fn ActivatePage() -> impl IntoView {
             let action = format!("/activate/{}", token());
             view! {
                 <div class="rounded-md bg-zinc-50 border border-zinc-200 px-3 py-2">
-                    <p class="text-sm font-medium" data-testid="activation-address">{a.address.clone()}</p>
+                    <p class="text-sm font-medium" data-testid="activation-address">{crate::types::readable(&a.address)}</p>
                     <p class="text-xs text-zinc-500">{a.display_name.clone()}{if a.purpose == "reset" { " · password reset" } else { " · new mailbox" }}</p>
                 </div>
                 <form method="post" action=action class="mt-4 space-y-3">

@@ -318,7 +318,7 @@ pub async fn invite_tenant_user(
     let role = Role::parse(role)
         .filter(|r| r.is_tenant_role())
         .ok_or_else(|| AppError::invalid("Choose tenant admin or client viewer."))?;
-    create_invite(st, &g, email, role, Some(&tenant.id)).await
+    create_invite(st, &g, email, role, Some((&tenant.id, &tenant.name))).await
 }
 
 /// One invitation path for every role: a 256-bit link, stored hashed, sent by email when
@@ -328,8 +328,9 @@ async fn create_invite(
     g: &Granted<'_>,
     email: &str,
     role: Role,
-    tenant_id: Option<&str>,
+    tenant: Option<(&str, &str)>,
 ) -> AppResult<InviteCreated> {
+    let tenant_id = tenant.map(|(id, _)| id);
     let email = EmailAddress::parse(email).map_err(AppError::Invalid)?;
     let now = st.clock.now();
     if store::user_by_email(&st.db, &email.key()).await?.is_some() {
@@ -375,17 +376,38 @@ async fn create_invite(
     if emailed {
         // Sent before commit: if the mail cannot be handed over, nothing is recorded.
         let link = format!("{}/invite/{token}", st.config.public_url());
+        // The mail says who invited them, to what, and what the role lets them do.
+        let (subject, what) = match (role, tenant) {
+            (Role::TenantAdmin, Some((_, name))) => (
+                format!("You are invited to manage {name}'s mail"),
+                format!(
+                    "to manage {name}'s mail domains and mailboxes in Mailward, as tenant admin: \
+                     you will create mailboxes, reset passwords and ask for changes that another \
+                     person approves"
+                ),
+            ),
+            (Role::ClientViewer, Some((_, name))) => (
+                format!("You are invited to see {name}'s mail set-up"),
+                format!(
+                    "to see how {name}'s mail is looked after, read-only: domains, mailboxes, \
+                     changes and the audit log. You will not be able to change anything"
+                ),
+            ),
+            _ => (
+                "You are invited to operate Mailward".to_string(),
+                format!("to operate Mailward as {}", role.label().to_lowercase()),
+            ),
+        };
         st.mailer
             .send(
                 email.as_str(),
-                "You are invited to Mailward",
+                &subject,
                 format!(
-                    "{} invited you to Mailward as {}.\n\nSet your password and enrol your \
-                     authenticator here (the link works once and expires in {} hours):\n\n{link}\n\n\
-                     If you did not expect this, ignore this message.\n",
-                    g.actor.label,
-                    role.label().to_lowercase(),
-                    st.config.invite_ttl_hours
+                    "{} invited you {what}.\n\nSet your password and enrol your authenticator \
+                     app here. The link works once and expires in {} hours:\n\n{link}\n\n\
+                     If you did not expect this, ignore this message: nothing happens until the \
+                     link is used.\n",
+                    g.actor.label, st.config.invite_ttl_hours
                 ),
             )
             .await?;

@@ -230,14 +230,16 @@ pub(crate) async fn issue_link(
     record(tx, g.actor, now, ev).await?;
     if let Delivery::Email(to) = delivery {
         let link = format!("{}/activate/{token}", st.config.public_url());
+        // People read the Unicode form of the address; the link carries no address at all.
+        let address = crate::types::readable(&m.address);
         let (subject, what) = if purpose == "reset" {
             (
-                format!("Set a new password for {}", m.address),
+                format!("Set a new password for {address}"),
                 "A password reset was started for your mailbox",
             )
         } else {
             (
-                format!("Your new mailbox {}", m.address),
+                format!("Your new mailbox {address}"),
                 "A mailbox was created for you",
             )
         };
@@ -249,7 +251,7 @@ pub(crate) async fn issue_link(
                  expires in {} hours):\n\n{link}\n\nNobody else knows this link; nobody at your \
                  provider will ever ask for your password.\nIf you did not expect this, ignore \
                  this message.\n",
-                m.display_name, m.address, st.config.invite_ttl_hours
+                m.display_name, address, st.config.invite_ttl_hours
             ),
             link: Some(id),
         });
