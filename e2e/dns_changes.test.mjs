@@ -82,7 +82,8 @@ test('DNS change: provider, request, approval, compare-and-swap, verified', asyn
   await o.goto(`${mw.base}/approvals`);
   const pending = o.locator('[data-testid=change]', { hasText: 'DNS record change' });
   assert.match(await pending.innerText(), /_dmarc\.acme\.example TXT/);
-  await pending.locator('form[action$="/approve"] button').click();
+  await pending.locator('button', { hasText: 'Approve and apply' }).first().click();
+  await o.locator('[role=dialog] button', { hasText: 'Approve and apply' }).click();
   await o.waitForURL(`${mw.base}/approvals`);
   assert.match(await flash(o), /now holds v=DMARC1; p=reject on the primary/);
   assert.deepEqual(await knot.txt('_dmarc.acme.example'), ['v=DMARC1; p=reject']);

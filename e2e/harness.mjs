@@ -354,3 +354,12 @@ export async function startKnot(zones, { tsigOnly = [] } = {}) {
     }),
   };
 }
+
+/** Approves the (first) waiting change on /approvals: "Approve and apply", then the same in the
+ * dialog that says in words what applying does. */
+export async function approveIn(page) {
+  await page.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).first().click();
+  const dialog = page.locator('[role=dialog]');
+  await dialog.waitFor();
+  await dialog.locator('button', { hasText: 'Approve and apply' }).click();
+}

@@ -6,7 +6,7 @@
 // takes a second person → the postmortem, written and shared, reaches the client viewer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, acmeWithDomain, inviteOperator, onPhone, startKnot, TSIG_NAME, TSIG_SECRET } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, acmeWithDomain, inviteOperator, onPhone, startKnot, TSIG_NAME, TSIG_SECRET, approveIn } from './harness.mjs';
 
 let mw, sink, browser, knot;
 before(async () => {
@@ -82,7 +82,7 @@ test('incident: declare → banner → frozen → hunt → revert → restore �
   };
   assert.match(await requestForward('ann@partner.example'), /waits in Approvals/);
   await otto.page.goto(`${mw.base}/approvals`);
-  await otto.page.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  await approveIn(otto.page);
   await otto.page.waitForURL(`${mw.base}/approvals`);
   // Someone also edited the zone's SPF by hand.
   await knot.update('acme.example', ['update delete acme.example. TXT', 'update add acme.example. 60 TXT "v=spf1 include:evil.example ~all"']);

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate , acmeWithDomain, inviteOperator, onPhone } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate , acmeWithDomain, inviteOperator, onPhone, approveIn } from './harness.mjs';
 
 let mw, sink, browser;
 const shared = {};
@@ -115,7 +115,7 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   await op.goto(`${mw.base}/approvals`);
   await shot(op, '26-approval-queue');
   assert.equal(await onPhone(op, '26-approval-queue'), 0, 'the approval queue fits a phone');
-  await op.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  await approveIn(op);
   await op.waitForURL(`${mw.base}/approvals`);
   assert.match(await flash(op), /Approved and applied: billing@acme.example/);
   await sink.find('cfo@home.example', /Set a new password for billing@acme.example/);
@@ -132,7 +132,7 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   assert.match(await flash(p), /Rollback requested/);
   await op.goto(`${mw.base}/approvals`);
   assert.match(await op.locator('[data-testid=rollback-of]').textContent(), /Undoes change chg_/);
-  await op.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  await approveIn(op);
   await op.waitForURL(`${mw.base}/approvals`);
   assert.match(await flash(op), /reset link for billing@acme\.example no longer works/);
   assert.match(await op.locator('[data-testid=recent-changes]').textContent(), /rolled back/);

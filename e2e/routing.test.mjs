@@ -5,7 +5,7 @@
 // step. A catch-all request, approved, shows on the dashboard badge.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, signIn , acmeWithDomain, inviteOperator, onPhone } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, LINK, flash, enrol, activate, signIn , acmeWithDomain, inviteOperator, onPhone, approveIn } from './harness.mjs';
 
 let mw, sink, browser;
 before(async () => {
@@ -87,8 +87,13 @@ test('routing: allowlist, approval, expiry by the sweeper, persistence report, c
   const o = otto.page;
   await o.goto(`${mw.base}/approvals`);
   assert.match(await o.locator('[data-testid=change]').first().textContent(), /External forward/);
+  // The request reads in words, with where the mail goes now and after approval.
+  assert.match(await o.locator('[data-testid=change-summary]').first().textContent(), /^Forward mail for ann@acme\.example to ann@partner\.example for 30 days\.$/);
+  assert.match(await o.locator('[data-testid=change]').first().textContent(), /Asked by (Tara Admin|tara@acme-client\.example), because “Ann is on leave and reads mail at the partner office”/);
+  const rows = await o.locator('[data-testid=change-rows] tbody tr').allInnerTexts();
+  assert.match(rows[0], /Mail goes to\s+ann@acme\.example\s+ann@acme\.example, ann@partner\.example/);
   await shot(o, '42-forward-approval');
-  await o.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  await approveIn(o);
   await o.waitForURL(`${mw.base}/approvals`);
   assert.match(await flash(o), /Approved and applied: ann@acme.example — Mail for ann@acme.example goes to ann@partner.example until/);
   await o.goto(`${mw.base}/routing`);
@@ -118,7 +123,7 @@ test('routing: allowlist, approval, expiry by the sweeper, persistence report, c
   await t.waitForURL(`${mw.base}/routing`);
   assert.match(await flash(t), /waits in Approvals/);
   await o.goto(`${mw.base}/approvals`);
-  await o.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  await approveIn(o);
   await o.waitForURL(`${mw.base}/approvals`);
   assert.match(await flash(o), /Approved and applied: @acme.example/);
   await o.goto(`${mw.base}/`);
@@ -154,9 +159,23 @@ test('routing: allowlist, approval, expiry by the sweeper, persistence report, c
   // 6. "Lock now" (suspected compromise) suspends Ann's new forward; she is told her mailbox
   // is locked, not that her password is wrong.
   await signIn(mw, t, 'tara@acme-client.example', 'quiet harbour lamps 88', tara.secret, 31 * DAY);
+  // First rejected, with a reason (the form asks for one before it sends).
   assert.match(await requestForward('ann@partner.example'), /waits in Approvals/);
   await o.goto(`${mw.base}/approvals`);
-  await o.locator('[data-testid=change] button', { hasText: 'Approve and apply' }).click();
+  const reject = o.locator('[data-testid=reject]').first();
+  await reject.locator('summary').click();
+  await reject.locator('button[type=submit]').click();
+  assert.equal(o.url(), `${mw.base}/approvals`);
+  assert.equal(await reject.locator('input[name=note]').evaluate((e) => e.validity.valueMissing), true);
+  await reject.locator('input[name=note]').fill('Ann is back from leave next week');
+  await shot(o, '42b-reject-with-reason');
+  await reject.locator('button[type=submit]').click();
+  await o.waitForURL(`${mw.base}/approvals`);
+  assert.match(await flash(o), /Rejected/);
+  assert.match(await o.locator('[data-testid=recent-changes]').textContent(), /Ann is back from leave next week/);
+  assert.match(await requestForward('ann@partner.example'), /waits in Approvals/);
+  await o.goto(`${mw.base}/approvals`);
+  await approveIn(o);
   await o.waitForURL(`${mw.base}/approvals`);
   await o.goto(annPage);
   const lock = o.locator('[data-testid=lock-panel]');

@@ -402,6 +402,36 @@ fn punycode_decode(input: &str) -> Option<String> {
     Some(out.into_iter().collect())
 }
 
+// ---------- a change request in words ----------
+
+/// A change request as the people deciding it read it: one sentence, and what it changes,
+/// row by row, before and after. Written by the request's kind (`ChangeKind::describe`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Described {
+    pub summary: String,
+    pub rows: Vec<ChangeRow>,
+}
+
+/// One thing a change request changes: what, as it is now, as it will be.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ChangeRow {
+    pub what: String,
+    pub before: String,
+    pub after: String,
+}
+
+impl ChangeRow {
+    pub fn new(what: &str, before: impl Into<String>, after: impl Into<String>) -> Self {
+        ChangeRow {
+            what: what.into(),
+            before: before.into(),
+            after: after.into(),
+        }
+    }
+}
+
 // ---------- routes a mailbox's offboarding or lock touches ----------
 
 /// A route from or to a mailbox, named for people: the offboarding page lists them (with what

@@ -41,6 +41,7 @@ fn every_registered_change_kind_has_a_rollback_test() {
     assert_eq!(
         jobs,
         [
+            "changes.notices",
             "dns.bulk",
             "dns.scan",
             "dns.verify",
@@ -131,7 +132,15 @@ async fn every_route_change_rolls_back(b: Backend) {
     let early = changes::request_rollback(st, &alice, &pending, "too early").await;
     assert!(matches!(early, Err(AppError::Conflict(_))), "{early:?}");
     // A reason is required; nothing is queued without one.
-    changes::reject(st, &bob, &pending, "").await.unwrap();
+    let e = changes::reject(st, &bob, &pending, " ").await.unwrap_err();
+    assert!(
+        e.user_message()
+            .contains("Give the reason for rejecting it"),
+        "{e:?}"
+    );
+    changes::reject(st, &bob, &pending, "client withdrew it")
+        .await
+        .unwrap();
 
     // A renewed forward rolled back brings the forward it replaced back.
     let first = queued(

@@ -1397,3 +1397,195 @@ async fn a_second_factor_reset_is_mailed_and_withdrawn(b: Backend) {
         .any(|t| t.starts_with("The second factor of otto@agency.example was reset")));
 }
 both!(a_second_factor_reset_is_mailed_and_withdrawn);
+
+/// The queue tells people: whoever could approve a new request gets one mail listing what
+/// waits, in words (never the requester, never a viewer or someone whose role cannot decide
+/// it), once even when several workers run at once; the requester hears the decision, with the
+/// reason of a rejection. The approval page reads the request in words; a rejection needs a
+/// reason.
+async fn approvers_and_requesters_are_told(b: Backend) {
+    use serde_json::json;
+    let (app, sink) = TestApp::start_with_mail(b, |_| {}).await;
+    let owner = app.setup_owner().await;
+    let (slug, _) = app
+        .tenant_with_domains("plan_starter", &["acme.example"])
+        .await;
+    let pw = "harbour lights at midnight";
+    for email in ["otto@agency.example", "olga@agency.example"] {
+        owner
+            .browser
+            .post("/operators/invite", &[("email", email)])
+            .await;
+        app.accept_invite(&mailed_link(&sink, email), "Op", pw)
+            .await;
+    }
+    for email in ["viv@acme.example", "val@acme.example"] {
+        owner
+            .browser
+            .post(
+                &format!("/tenants/{slug}/people"),
+                &[("email", email), ("role", "client_viewer")],
+            )
+            .await;
+        app.accept_invite(&mailed_link(&sink, email), "Viewer", pw)
+            .await;
+    }
+    // Olga is a second owner.
+    let out = app
+        .cli()
+        .args(["owner", "promote", "--email", "olga@agency.example"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let otto = user_id(&app, "otto@agency.example").await;
+    let viv = user_id(&app, "viv@acme.example").await;
+    let val = user_id(&app, "val@acme.example").await;
+    let own_t = app.api_token(&owner.email, "read,write").await;
+    let otto_t = app.api_token("otto@agency.example", "read,write").await;
+    let olga_t = app.api_token("olga@agency.example", "read,write").await;
+    let ask = |token: &str, who: &str, role: &str, why: &str| {
+        let app = &app;
+        let (token, who, role, why) = (
+            token.to_string(),
+            who.to_string(),
+            role.to_string(),
+            why.to_string(),
+        );
+        async move {
+            let (st, v) = app
+                .api(
+                    "PUT",
+                    &format!("/api/v1/people/{who}/role"),
+                    &token,
+                    Some(json!({"role": role, "reason": why})),
+                )
+                .await;
+            assert_eq!(st, 202, "{v}");
+            v["change_request"].as_str().unwrap().to_string()
+        }
+    };
+    let st = &app.state;
+    let mails_to = |to: &str| -> Vec<String> {
+        sink.messages()
+            .into_iter()
+            .filter(|m| m.contains(&format!("To: {to}")) && m.contains("wait"))
+            .collect()
+    };
+
+    // A platform request by the owner: only the other owner could decide it.
+    let first = ask(&own_t, &otto, "owner", "Otto takes over the night shift").await;
+    // Several workers at once: each notice goes out once.
+    let sent: usize =
+        mailward_tests::join_all((0..8).map(|_| app::auth::service::send_notices(st)))
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .sum();
+    assert_eq!(sent, 1, "one mail, to Olga");
+    let m = mails_to("olga@agency.example");
+    assert_eq!(m.len(), 1, "{:?}", sink.messages());
+    assert!(
+        m[0].contains("Subject: A change waits for your approval"),
+        "{}",
+        m[0]
+    );
+    assert!(
+        m[0].contains("Make otto@agency.example owner (now operator).")
+            && m[0].contains("because “Otto takes over the night shift”")
+            && m[0].contains("/approvals"),
+        "{}",
+        m[0]
+    );
+    assert!(mails_to(&owner.email).is_empty(), "not the requester");
+    assert!(
+        mails_to("otto@agency.example").is_empty(),
+        "an operator cannot decide it"
+    );
+    assert_eq!(app::auth::service::send_notices(st).await.unwrap(), 0);
+
+    // Two tenant requests by Otto: each owner gets one mail listing both; the viewers and
+    // Otto nothing.
+    ask(
+        &otto_t,
+        &viv,
+        "tenant_admin",
+        "Viv runs Acme's mail from now on",
+    )
+    .await;
+    let second = ask(&otto_t, &val, "tenant_admin", "Val is Viv's deputy").await;
+    assert_eq!(app::auth::service::send_notices(st).await.unwrap(), 2);
+    for to in [owner.email.as_str(), "olga@agency.example"] {
+        let m = mails_to(to);
+        let last = m.last().unwrap();
+        assert!(
+            last.contains("Subject: 2 changes wait for your approval")
+                && last.contains("Make viv@acme.example tenant admin (now client viewer).")
+                && last.contains("Make val@acme.example tenant admin (now client viewer)."),
+            "{last}"
+        );
+    }
+    for to in [
+        "otto@agency.example",
+        "viv@acme.example",
+        "val@acme.example",
+    ] {
+        assert!(mails_to(to).is_empty(), "{to}");
+    }
+
+    // The approval page reads each request in words.
+    let page = owner.browser.get_text("/approvals").await;
+    assert!(
+        page.contains("Make viv@acme.example tenant admin (now client viewer)."),
+        "{page}"
+    );
+    assert!(page.contains("Otto takes over the night shift"));
+
+    // Decisions: a rejection needs a reason; the requester hears each outcome.
+    let reject = format!("/api/v1/changes/{first}/reject");
+    let (code, _) = app
+        .api("POST", &reject, &olga_t, Some(json!({"note": ""})))
+        .await;
+    assert_eq!(code, 422);
+    let (code, _) = app
+        .api(
+            "POST",
+            &reject,
+            &olga_t,
+            Some(json!({"note": "Otto asked to stay operator"})),
+        )
+        .await;
+    assert_eq!(code, 204);
+    let (code, _) = app
+        .api(
+            "POST",
+            &format!("/api/v1/changes/{second}/approve"),
+            &own_t,
+            None,
+        )
+        .await;
+    assert_eq!(code, 200);
+    let before = sink.messages().len();
+    assert_eq!(app::auth::service::send_notices(st).await.unwrap(), 2);
+    let told = &sink.messages()[before..];
+    let to_owner = told
+        .iter()
+        .find(|m| m.contains(&format!("To: {}", owner.email)))
+        .expect("the owner hears the rejection");
+    assert!(
+        to_owner.contains("Subject: Not approved: More access: a new role of otto@agency.example")
+            && to_owner.contains("rejected it: “Otto asked to stay operator”")
+            && to_owner.contains("Nothing was changed."),
+        "{to_owner}"
+    );
+    let to_otto = told
+        .iter()
+        .find(|m| m.contains("To: otto@agency.example"))
+        .expect("Otto hears the approval");
+    assert!(
+        to_otto.contains("Subject: Approved: More access: a new role of val@acme.example")
+            && to_otto.contains("You asked: Make val@acme.example tenant admin"),
+        "{to_otto}"
+    );
+    assert_eq!(app::auth::service::send_notices(st).await.unwrap(), 0);
+}
+both!(approvers_and_requesters_are_told);

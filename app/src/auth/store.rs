@@ -570,6 +570,44 @@ pub async fn deciders_besides(
         .try_get("n")?)
 }
 
+/// Active people who may be asked to approve a request in `tenant_id` (None: about the
+/// platform): owners, and for a tenant also the operators who see it and its tenant admins.
+/// (id, email, role)
+pub async fn approvers(db: &Db, tenant_id: Option<&str>) -> AppResult<Vec<(String, String, Role)>> {
+    let rows = match tenant_id {
+        None => {
+            sqlx::query(
+                "SELECT id, email, role FROM users WHERE status = 'active' AND role = 'owner' \
+                 ORDER BY email",
+            )
+            .fetch_all(db.pool())
+            .await?
+        }
+        Some(t) => {
+            sqlx::query(
+                "SELECT u.id, u.email, u.role FROM users u WHERE u.status = 'active' AND \
+                 (u.role = 'owner' OR (u.role = 'operator' AND u.all_tenants = 1) OR \
+                  (u.role IN ('operator', 'tenant_admin') AND EXISTS (SELECT 1 FROM user_tenants ut \
+                   WHERE ut.user_id = u.id AND ut.tenant_id = $1))) ORDER BY u.email",
+            )
+            .bind(t)
+            .fetch_all(db.pool())
+            .await?
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get("role")?;
+            Ok((
+                r.try_get("id")?,
+                r.try_get("email")?,
+                Role::parse(&role).unwrap_or(Role::ClientViewer),
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 #[allow(clippy::too_many_arguments)]
 /// An invitation by the proof's actor (none for the system's first-owner setup link):
 /// operators and owners with ManageOperators, or whoever may invite people to `tenant_id`.

@@ -19,7 +19,8 @@ pub fn state_tone(state: ChangeState) -> &'static str {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ApprovalsPage {
-    pub pending: Vec<ChangeRequest>,
+    /// Each waiting request with its kind's words for it.
+    pub pending: Vec<(ChangeRequest, crate::types::Described)>,
     pub recent: Vec<ChangeRequest>,
     pub me: Option<String>,
     pub can_decide: bool,
@@ -36,6 +37,20 @@ pub async fn get_approvals() -> Result<PageData<ApprovalsPage>, ServerFnError> {
             service::list(&c.st, &a, Filter::Pending),
             service::list(&c.st, &a, Filter::Recent),
         )?;
+        let kinds = &c.st.kinds;
+        let pending = pending
+            .into_iter()
+            .map(|c| {
+                let words = match (&c.rollback_of, kinds.change_kind(&c.kind)) {
+                    (None, Ok(k)) => k.describe(&c),
+                    _ => crate::types::Described {
+                        summary: c.title(),
+                        rows: Vec::new(),
+                    },
+                };
+                (c, words)
+            })
+            .collect();
         Ok(ApprovalsPage {
             pending,
             recent: recent.into_iter().take(50).collect(),
@@ -65,17 +80,33 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                     } else {
                         view! {
                             <div class="space-y-3">
-                                {p.pending.into_iter().map(|c| {
+                                {p.pending.into_iter().map(|(c, words)| {
                                     let mine = c.requested_by.is_some() && c.requested_by == p.me;
+                                    let question = format!("{} It applies at once; the change can be rolled back later through this queue.", words.summary);
                                     view! {
-                                        <article class="card p-4 space-y-2" data-testid="change">
+                                        <article class="card p-4 space-y-3" data-testid="change">
                                             <div class="flex flex-wrap items-center gap-2">
                                                 <Badge text="pending" tone="amber"/>
-                                                <span class="font-medium">{c.title()}</span>
-                                                <span class="text-zinc-700">{c.target_label.clone()}</span>
-                                                <span class="text-zinc-500 text-sm">{format!("· {}", c.tenant_name)}</span>
+                                                <span class="text-sm text-zinc-500">{format!("{} · {}", c.title(), c.tenant_name)}</span>
                                             </div>
-                                            {(!c.reason.trim().is_empty()).then(|| view! { <p class="text-sm">{format!("“{}”", c.reason)}</p> })}
+                                            <p class="font-medium" data-testid="change-summary">{words.summary.clone()}</p>
+                                            <p class="text-sm text-zinc-700">
+                                                {format!("Asked by {}", c.requested_by_label)}
+                                                {(!c.reason.trim().is_empty()).then(|| format!(", because “{}”", c.reason.trim()))}
+                                                " · "<Time at=c.requested_at now=now/>
+                                            </p>
+                                            {(!words.rows.is_empty()).then(|| view! {
+                                                <div class="overflow-x-auto">
+                                                    <table class="table text-sm" data-testid="change-rows">
+                                                        <thead><tr><th>""</th><th>"Now"</th><th>"After approval"</th></tr></thead>
+                                                        <tbody>
+                                                            {words.rows.clone().into_iter().map(|r| view! {
+                                                                <tr><th scope="row" class="font-normal text-zinc-600">{r.what}</th><td>{r.before}</td><td class="font-medium">{r.after}</td></tr>
+                                                            }).collect_view()}
+                                                        </tbody>
+                                                    </table>
+                                                </div>
+                                            })}
                                             {match c.kind.as_str() {
                                                 "dns.bulk" => Some(view! { <a class="link text-sm" href=format!("/dns/bulk/{}", c.rollback_of.clone().unwrap_or_else(|| c.id.clone()))>"See the plan: every domain's diff, the canary and the batches"</a> }.into_any()),
                                                 "dns.record" => Some(view! { <a class="link text-sm" href=format!("/domains/{}/dns#dns-changes", c.target_id)>"See it on the domain's DNS page: before, after and the rollback"</a> }.into_any()),
@@ -84,10 +115,10 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                                             {c.rollback_of.clone().map(|o| view! {
                                                 <p class="text-sm text-zinc-600" data-testid="rollback-of">{format!("Undoes change {o}: approving restores what was there before it, if nothing changed since.")}</p>
                                             })}
-                                            <p class="text-xs text-zinc-500">{format!("Asked by {} ", c.requested_by_label)}<Time at=c.requested_at now=now/>" · expires "<Time at=c.expires_at now=now/></p>
+                                            <p class="text-xs text-zinc-500">{format!("{} on {} · the request expires ", c.kind_label(), c.target_label)}<Time at=c.expires_at now=now/></p>
                                             <details class="text-xs text-zinc-600">
-                                                <summary class="cursor-pointer">"Before and change"</summary>
-                                                <pre class="mt-1 whitespace-pre-wrap break-all">{format!("before: {}\nchange: {}", c.before, c.payload)}</pre>
+                                                <summary class="cursor-pointer">"Technical details"</summary>
+                                                <pre class="mt-1 whitespace-pre-wrap break-all">{format!("id: {}\nbefore: {}\nchange: {}", c.id, c.before, c.payload)}</pre>
                                             </details>
                                             <div class="flex flex-wrap items-center gap-2">
                                                 {if mine {
@@ -99,11 +130,16 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                                                     }.into_any()
                                                 } else if p.can_decide {
                                                     view! {
-                                                        <form method="post" action=format!("/approvals/{}/approve", c.id)>
-                                                            <button class="btn btn-primary" type="submit">"Approve and apply"</button>
-                                                        </form>
-                                                        <ConfirmButton action=format!("/approvals/{}/reject", c.id) label="Reject"
-                                                            question="The change will not be made; the requester sees your decision."/>
+                                                        <ConfirmButton action=format!("/approvals/{}/approve", c.id) label="Approve and apply"
+                                                            question=question button_class="btn btn-primary"/>
+                                                        <details class="relative inline-block" data-testid="reject">
+                                                            <summary class="btn btn-danger-ghost cursor-pointer list-none">"Reject…"</summary>
+                                                            <form method="post" action=format!("/approvals/{}/reject", c.id) class="card absolute left-0 z-20 mt-2 w-72 p-3 space-y-2 shadow-lg">
+                                                                <label class="block text-xs text-zinc-600" for=format!("no-{}", c.id)>"Why not? The requester is told."</label>
+                                                                <input class="input w-full" id=format!("no-{}", c.id) name="note" required minlength="4" maxlength="500" placeholder="e.g. the client did not ask for this"/>
+                                                                <button class="btn btn-danger" type="submit">"Reject"</button>
+                                                            </form>
+                                                        </details>
                                                     }.into_any()
                                                 } else {
                                                     view! { <span class="text-sm text-zinc-500">"Waiting for an operator or tenant admin."</span> }.into_any()

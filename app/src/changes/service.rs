@@ -352,7 +352,9 @@ pub async fn reject(st: &AppState, actor: &Actor, id: &str, note: &str) -> AppRe
     // Rejecting changes nothing: an incident's freeze does not stop it.
     gate(actor, kind_action(st, &c)?, &c, true)?;
     let g = gate(actor, Action::ApproveChanges, &c, true)?;
-    decide_without_applying(st, &g, &c, ChangeState::Rejected, note).await
+    // The requester is told why.
+    let note = AppError::reason_for(Some(note), "for rejecting it (the requester reads it)")?;
+    decide_without_applying(st, &g, &c, ChangeState::Rejected, &note).await
 }
 
 /// The requester withdraws their own pending request.
@@ -422,4 +424,37 @@ pub async fn cancel_for_target(
 pub async fn pending_count(st: &AppState, actor: &Actor) -> AppResult<i64> {
     let g = authorize(actor, Action::ViewTenants)?;
     store::pending_count(&st.db, &g, None, st.clock.now()).await
+}
+
+// ---------- notices ----------
+
+/// Requests nobody was told about yet (`new`: waiting ones approvers were not mailed about;
+/// otherwise decided ones whose requester was not told). The notices themselves are auth's
+/// (`auth::service::send_notices`): they are about people.
+pub async fn unnoticed(st: &AppState, new: bool) -> AppResult<Vec<ChangeRequest>> {
+    store::unnoticed(&st.db, new, st.clock.now()).await
+}
+
+/// Claims a request's notice: true for the one caller that may send it.
+pub async fn claim_notice(st: &AppState, id: &str, new: bool) -> AppResult<bool> {
+    let mut conn = st.db.pool().acquire().await?;
+    store::claim_notice(&mut conn, id, new, st.clock.now()).await
+}
+
+/// A request in words (its kind's sentence; a rollback says what it undoes).
+pub fn in_words(st: &AppState, c: &ChangeRequest) -> String {
+    match (&c.rollback_of, st.kinds.change_kind(&c.kind)) {
+        (None, Ok(k)) => k.describe(c).summary,
+        (Some(o), _) => format!(
+            "Undo change {o} ({} of {}).",
+            c.kind_label().to_lowercase(),
+            crate::types::readable(&c.target_label)
+        ),
+        (None, Err(_)) => format!("{}: {}", c.kind_label(), c.target_label),
+    }
+}
+
+/// The action whoever decides `c` must hold besides approving (its kind's).
+pub fn action_to_decide(st: &AppState, c: &ChangeRequest) -> AppResult<Action> {
+    kind_action(st, c)
 }

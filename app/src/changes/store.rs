@@ -418,3 +418,42 @@ pub async fn cancel_for_target(
     let n = w.bind(sqlx::query(&sql)).execute(c).await?.rows_affected();
     Ok(n as i64)
 }
+
+// ---------- notices ----------
+
+/// Requests nobody was told about yet: `new` — pending ones approvers have not been mailed
+/// about; otherwise decided ones whose requester has not been told (oldest first, at most 200).
+pub async fn unnoticed(db: &Db, new: bool, now: i64) -> AppResult<Vec<ChangeRequest>> {
+    let mut w = Where::new();
+    let n = w.arg(now);
+    if new {
+        w.and(format!(
+            "c.notified_at IS NULL AND c.state = 'pending' AND c.expires_at > {n}"
+        ));
+    } else {
+        w.and("c.decision_notified_at IS NULL AND c.state NOT IN ('pending', 'approved')");
+    }
+    let sql = format!(
+        "SELECT {COLS} FROM change_requests c{} ORDER BY c.requested_at, c.id LIMIT 200",
+        w.sql()
+    );
+    load(db, &sql, &w, now).await
+}
+
+/// Claims a request's notice (new: to approvers; else: of its decision): true for the one
+/// caller that sets the mark, so two instances never mail twice.
+pub async fn claim_notice(c: &mut AnyConnection, id: &str, new: bool, now: i64) -> AppResult<bool> {
+    let col = if new {
+        "notified_at"
+    } else {
+        "decision_notified_at"
+    };
+    let sql = format!("UPDATE change_requests SET {col} = $1 WHERE id = $2 AND {col} IS NULL");
+    Ok(sqlx::query(&sql)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected()
+        == 1)
+}

@@ -14,7 +14,7 @@ use super::authz::{Action, Granted};
 use super::db::Tx;
 use super::state::AppState;
 use super::{AppError, AppResult};
-use crate::types::{ChangeRequest, MailboxRoute};
+use crate::types::{ChangeRequest, Described, MailboxRoute};
 
 /// What applying a change did.
 pub struct Applied {
@@ -41,6 +41,14 @@ pub trait ChangeKind: Send + Sync {
     /// `InviteTenantUser` for a tenant's).
     fn action_for(&self, _c: &ChangeRequest) -> Action {
         self.action()
+    }
+    /// The request in words for the people deciding it: one sentence and what it changes,
+    /// before and after. The default names the kind and its object.
+    fn describe(&self, c: &ChangeRequest) -> Described {
+        Described {
+            summary: format!("{}: {}", c.kind_label(), c.target_label),
+            rows: Vec::new(),
+        }
     }
     /// Whether approving `c` is protective — it puts a known-good state back — so that an
     /// incident in force does not freeze it (rollbacks always are).

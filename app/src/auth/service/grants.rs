@@ -326,6 +326,18 @@ impl ChangeKind for RoleKind {
     fn action(&self) -> Action {
         Action::ManageOperators
     }
+    fn describe(&self, c: &ChangeRequest) -> crate::types::Described {
+        let p: Value = serde_json::from_str(&c.payload).unwrap_or_default();
+        let b: Value = serde_json::from_str(&c.before).unwrap_or_default();
+        let (was, to) = (
+            role_words(b["role"].as_str().unwrap_or("?")),
+            role_words(p["role"].as_str().unwrap_or("?")),
+        );
+        crate::types::Described {
+            summary: format!("Make {} {to} (now {was}).", c.target_label),
+            rows: vec![crate::types::ChangeRow::new("Role", was, to)],
+        }
+    }
     fn action_for(&self, c: &ChangeRequest) -> Action {
         person_action(c)
     }
@@ -538,6 +550,12 @@ pub async fn set_operator_tenants(
     )))
 }
 
+fn role_words(role: &str) -> String {
+    Role::parse(role)
+        .map(|r| r.label().to_lowercase())
+        .unwrap_or_else(|| role.to_string())
+}
+
 fn describe(names: &Value) -> String {
     match names {
         Value::Array(a) => a
@@ -584,6 +602,15 @@ impl ChangeKind for ScopeKind {
     }
     fn action(&self) -> Action {
         Action::ManageOperators
+    }
+    fn describe(&self, c: &ChangeRequest) -> crate::types::Described {
+        let p: Value = serde_json::from_str(&c.payload).unwrap_or_default();
+        let b: Value = serde_json::from_str(&c.before).unwrap_or_default();
+        let (was, to) = (describe(&b["names"]), describe(&p["names"]));
+        crate::types::Described {
+            summary: format!("Let {} see {to}.", c.target_label),
+            rows: vec![crate::types::ChangeRow::new("Tenants seen", was, to)],
+        }
     }
     async fn apply(
         &self,
@@ -708,6 +735,20 @@ impl ChangeKind for FactorResetKind {
     }
     fn action(&self) -> Action {
         Action::ManageOperators
+    }
+    fn describe(&self, c: &ChangeRequest) -> crate::types::Described {
+        crate::types::Described {
+            summary: format!(
+                "Mail {} a one-time link to set a new password and authenticator app; the \
+                 current ones work until the link is used.",
+                c.target_label
+            ),
+            rows: vec![crate::types::ChangeRow::new(
+                "Second factor",
+                "their authenticator app",
+                "a new one, set up from the link",
+            )],
+        }
     }
     fn action_for(&self, c: &ChangeRequest) -> Action {
         person_action(c)

@@ -15,9 +15,11 @@ use crate::types::EmailAddress;
 
 mod account;
 mod grants;
+mod notices;
 mod people;
 pub use account::*;
 pub use grants::*;
+pub use notices::*;
 pub use people::*;
 
 /// Sign-in throttling windows and limits.

@@ -289,6 +289,20 @@ impl ChangeKind for CriticalOffKind {
     fn action(&self) -> Action {
         Action::ManageMailboxes
     }
+    fn describe(&self, c: &ChangeRequest) -> crate::types::Described {
+        crate::types::Described {
+            summary: format!(
+                "Stop treating {} as critical: its resets will no longer wait for a second \
+                 person.",
+                crate::types::readable(&c.target_label)
+            ),
+            rows: vec![crate::types::ChangeRow::new(
+                "Resets",
+                "approved by a second person",
+                "started by one operator",
+            )],
+        }
+    }
     async fn apply(
         &self,
         _st: &AppState,

@@ -183,6 +183,33 @@ impl ChangeKind for ResetKind {
     fn action(&self) -> Action {
         Action::ManageMailboxes
     }
+    fn describe(&self, c: &ChangeRequest) -> crate::types::Described {
+        let p: serde_json::Value = serde_json::from_str(&c.payload).unwrap_or_default();
+        let b: serde_json::Value = serde_json::from_str(&c.before).unwrap_or_default();
+        let address = crate::types::readable(&c.target_label);
+        let to = p["send_to"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| "an operator, who reveals it once".into());
+        let locked = p["lock_now"] == true || b["status"] == "locked";
+        crate::types::Described {
+            summary: format!(
+                "Send the owner of {address} a one-time link to set a new password, to {to}."
+            ),
+            rows: vec![
+                crate::types::ChangeRow::new(
+                    "Current password",
+                    if locked { "locked" } else { "works" },
+                    if locked {
+                        "stays locked until the new one is set"
+                    } else {
+                        "works until the new one is set"
+                    },
+                ),
+                crate::types::ChangeRow::new("Reset link", "none", format!("sent to {to}")),
+            ],
+        }
+    }
     async fn apply(
         &self,
         st: &AppState,

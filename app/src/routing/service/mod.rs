@@ -24,7 +24,7 @@ use crate::core::registry::{Applied, ChangeKind};
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
-use crate::types::{EmailAddress, MailboxRoute};
+use crate::types::{readable, ChangeRow, EmailAddress, MailboxRoute};
 
 mod check;
 mod confirm;

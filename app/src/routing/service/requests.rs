@@ -94,6 +94,9 @@ impl ChangeKind for RouteChange {
     fn action(&self) -> Action {
         Action::ManageMailboxes
     }
+    fn describe(&self, c: &ChangeRequest) -> crate::types::Described {
+        describe_route(c)
+    }
     async fn apply(
         &self,
         st: &AppState,
@@ -154,6 +157,97 @@ impl ChangeKind for RouteChange {
     ) -> AppResult<String> {
         roll_back_route(tx, g, original, now).await
     }
+}
+
+/// A route request in words: where mail for the address goes now and where it would go.
+fn describe_route(c: &ChangeRequest) -> crate::types::Described {
+    let Ok(asked) = serde_json::from_str::<Checked>(&c.payload) else {
+        return crate::types::Described {
+            summary: format!("{}: {}", c.kind_label(), c.target_label),
+            rows: Vec::new(),
+        };
+    };
+    let before: Value = serde_json::from_str(&c.before).unwrap_or(Value::Null);
+    let old = &before["route"];
+    let src = readable(&asked.source);
+    let mut to: Vec<String> = asked.targets.iter().map(|(a, _)| readable(a)).collect();
+    let mut was: Vec<String> = old["targets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t["address"].as_str().map(readable))
+                .collect()
+        })
+        .unwrap_or_default();
+    // A mailbox keeps its own copy: a forward adds to it.
+    if asked.kind == "forward" && asked.source_mailbox_id.is_some() {
+        was.insert(0, src.clone());
+        to.insert(0, src.clone());
+    }
+    let days = asked
+        .days
+        .map(|d| format!(" for {d} days"))
+        .unwrap_or_default();
+    let domain = src.trim_start_matches('@').to_string();
+    let summary = match asked.kind.as_str() {
+        "forward" => format!(
+            "Forward mail for {src} to {}{days}.",
+            asked
+                .targets
+                .iter()
+                .map(|(a, _)| readable(a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "catchall" => format!(
+            "Deliver mail for any address at {domain} that is not a mailbox or alias to {}{days}.",
+            to.join(", ")
+        ),
+        _ => format!("Deliver mail for {src} to {}.", to.join(", ")),
+    };
+    let nowhere = if asked.kind == "catchall" {
+        "refused (no catch-all)"
+    } else {
+        "refused (no such address)"
+    };
+    let ends = |e: Option<i64>| {
+        e.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| t.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| "never".into())
+    };
+    let mut rows = vec![ChangeRow::new(
+        if asked.kind == "catchall" {
+            "Unknown addresses go to"
+        } else {
+            "Mail goes to"
+        },
+        if was.is_empty() {
+            nowhere.to_string()
+        } else {
+            was.join(", ")
+        },
+        to.join(", "),
+    )];
+    rows.push(ChangeRow::new(
+        "Ends",
+        if old.is_null() {
+            "—".to_string()
+        } else {
+            ends(old["expires_at"].as_i64())
+        },
+        match asked.days {
+            Some(d) => format!("{d} days after approval"),
+            None => "never (until turned off)".into(),
+        },
+    ));
+    if asked.kind == "forward" {
+        rows.push(ChangeRow::new(
+            "Leaves the agency's mail",
+            if old.is_null() { "no" } else { "yes" },
+            "yes: copies go to an outside address",
+        ));
+    }
+    crate::types::Described { summary, rows }
 }
 
 /// Undoes an applied change that made a route (a routing request or an offboarding alias):
@@ -674,6 +768,27 @@ impl ChangeKind for OffboardingAliasKind {
     }
     fn action(&self) -> Action {
         Action::ManageMailboxes
+    }
+    fn describe(&self, c: &ChangeRequest) -> crate::types::Described {
+        let p: Value = serde_json::from_str(&c.payload).unwrap_or(Value::Null);
+        let (address, target) = (
+            readable(p["address"].as_str().unwrap_or(&c.target_label)),
+            readable(p["target"].as_str().unwrap_or("?")),
+        );
+        let days = p["days"].as_i64().unwrap_or(0);
+        crate::types::Described {
+            summary: format!(
+                "After {address} is offboarded, deliver its mail to {target} for {days} days."
+            ),
+            rows: vec![
+                ChangeRow::new(
+                    "Mail for the address goes to",
+                    "refused (offboarded)",
+                    target,
+                ),
+                ChangeRow::new("Ends", "—", format!("{days} days after approval")),
+            ],
+        }
     }
     async fn apply(
         &self,
