@@ -195,7 +195,7 @@ export async function enrol(browser, mw, link, email, name, password) {
   await page.fill('#password', password);
   await page.fill('#confirm', password);
   await page.click('button[type=submit]');
-  const secret = (await page.locator('[data-testid=totp-secret]').textContent()).trim();
+  const secret = (await page.locator('[data-testid=totp-secret]').textContent()).replace(/\s+/g, '');
   await page.fill('#code', totp(secret, currentStep()));
   await page.click('button[type=submit]');
   await page.waitForURL(/\/welcome\/recovery-codes$/);

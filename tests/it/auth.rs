@@ -328,7 +328,7 @@ async fn operator_invite_reveal_once_and_accept(b: Backend) {
     )
     .await;
     let page = op.get_text(&path).await;
-    let secret = mailward_tests::testid_text(&page, "totp-secret").unwrap();
+    let secret = mailward_tests::totp_secret_in(&page).unwrap();
     let code = app.next_totp(&secret);
     let r = op.post(&format!("{path}/totp"), &[("code", &code)]).await;
     assert_eq!(r.headers()["location"], "/welcome/recovery-codes");

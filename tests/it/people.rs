@@ -159,7 +159,7 @@ async fn own_account_changes(b: Backend) {
         .post("/account/totp/start", &[("code", rc.as_str())])
         .await;
     let page = owner.browser.get_text("/account").await;
-    let secret = testid_text(&page, "totp-secret").expect("new secret shown");
+    let secret = mailward_tests::totp_secret_in(&page).expect("new secret shown");
     assert_ne!(secret, owner.totp_secret);
     // Until confirmed, the old authenticator still works; a wrong code confirms nothing.
     owner

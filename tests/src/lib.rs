@@ -421,8 +421,8 @@ impl TestApp {
             .await;
         assert_eq!(r.status(), 303);
         let page = b.get_text(&path).await;
-        let secret = testid_text(&page, "totp-secret")
-            .unwrap_or_else(|| panic!("TOTP secret on the page: {page}"));
+        let secret =
+            totp_secret_in(&page).unwrap_or_else(|| panic!("TOTP secret on the page: {page}"));
         let code = app::core::secrets::totp_code(&secret, self.state.clock.now()).unwrap();
         let r = b
             .post(&format!("{path}/totp"), &[("code", code.as_str())])
@@ -482,8 +482,7 @@ impl TestApp {
             .await;
         assert_eq!(r.status(), 303);
         let page = b.get_text(&path).await;
-        let secret =
-            testid_text(&page, "totp-secret").unwrap_or_else(|| panic!("TOTP step: {page}"));
+        let secret = totp_secret_in(&page).unwrap_or_else(|| panic!("TOTP step: {page}"));
         let code = self.next_totp(&secret);
         let r = b
             .post(&format!("{path}/totp"), &[("code", code.as_str())])
@@ -595,6 +594,11 @@ pub fn between(s: &str, start: &str, end: &str) -> Option<String> {
 }
 
 /// The text right inside the element marked `data-testid="ID"` (up to its first child tag).
+/// The TOTP secret shown for entering by hand (the page groups it by four; spaces dropped).
+pub fn totp_secret_in(page: &str) -> Option<String> {
+    testid_text(page, "totp-secret").map(|s| s.split_whitespace().collect())
+}
+
 pub fn testid_text(page: &str, id: &str) -> Option<String> {
     let start = page.find(&format!("data-testid=\"{id}\""))?;
     between(&page[start..], ">", "<")

@@ -165,7 +165,7 @@ fn TotpStep(token: String, totp: super::TotpEnrolment, recovering: bool) -> impl
             <img src=totp.qr_data_url.clone() alt="QR code for your authenticator app" width="200" height="200" class="rounded border border-zinc-200"/>
         </div>
         <p class="mt-3 text-xs text-zinc-500">"Can't scan? Enter this secret by hand:"</p>
-        <p class="mt-1 font-mono text-sm break-all select-all bg-zinc-100 rounded px-2 py-1" data-testid="totp-secret">{totp.secret.clone()}</p>
+        <p class="mt-1 font-mono text-sm break-all select-all bg-zinc-100 rounded px-2 py-1" data-testid="totp-secret">{crate::ui::grouped(&totp.secret)}</p>
         <form method="post" action=format!("/invite/{token}/totp") class="mt-5 space-y-4">
             <div>
                 <label class="label" for="code">"6-digit code"</label>
@@ -314,7 +314,7 @@ pub fn AccountPage() -> impl IntoView {
                                 <img src=t.qr_data_url.clone() alt="QR code for your new authenticator" width="180" height="180" class="rounded border border-zinc-200"/>
                                 <div class="space-y-3">
                                     <p class="text-xs text-zinc-500">"Can't scan? Enter this secret by hand:"</p>
-                                    <p class="font-mono text-sm break-all select-all bg-zinc-100 rounded px-2 py-1" data-testid="totp-secret">{t.secret.clone()}</p>
+                                    <p class="font-mono text-sm break-all select-all bg-zinc-100 rounded px-2 py-1" data-testid="totp-secret">{crate::ui::grouped(&t.secret)}</p>
                                     <form method="post" action="/account/totp/finish" class="flex flex-wrap gap-3 items-end">
                                         <CodeField id="totp-new" label="Code from the new authenticator"/>
                                         <button class="btn btn-primary" type="submit">"Confirm the new authenticator"</button>

@@ -101,7 +101,7 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                                                         <thead><tr><th>""</th><th>"Now"</th><th>"After approval"</th></tr></thead>
                                                         <tbody>
                                                             {words.rows.clone().into_iter().map(|r| view! {
-                                                                <tr><th scope="row" class="font-normal text-zinc-600">{r.what}</th><td>{r.before}</td><td class="font-medium">{r.after}</td></tr>
+                                                                <tr><th scope="row" class="font-normal text-left text-zinc-600">{r.what}</th><td>{r.before}</td><td class="font-medium">{r.after}</td></tr>
                                                             }).collect_view()}
                                                         </tbody>
                                                     </table>
@@ -134,7 +134,7 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                                                             question=question button_class="btn btn-primary"/>
                                                         <details class="relative inline-block" data-testid="reject">
                                                             <summary class="btn btn-danger-ghost cursor-pointer list-none">"Reject…"</summary>
-                                                            <form method="post" action=format!("/approvals/{}/reject", c.id) class="card absolute left-0 z-20 mt-2 w-72 p-3 space-y-2 shadow-lg">
+                                                            <form method="post" action=format!("/approvals/{}/reject", c.id) class="card absolute right-0 z-20 mt-2 w-72 max-w-[80vw] p-3 space-y-2 shadow-lg">
                                                                 <label class="block text-xs text-zinc-600" for=format!("no-{}", c.id)>"Why not? The requester is told."</label>
                                                                 <input class="input w-full" id=format!("no-{}", c.id) name="note" required minlength="4" maxlength="500" placeholder="e.g. the client did not ask for this"/>
                                                                 <button class="btn btn-danger" type="submit">"Reject"</button>

@@ -132,6 +132,8 @@ pub fn Layout(
     };
     view! {
         <div class="min-h-screen md:flex bg-zinc-50 text-zinc-900">
+            // Keyboard users skip the menu (the first thing a Tab reaches).
+            <a href="#content" class="sr-only focus:not-sr-only focus:fixed focus:left-3 focus:top-3 focus:z-50 btn btn-secondary" data-testid="skip-link">"Skip to content"</a>
             <aside class="hidden md:flex w-56 shrink-0 border-r border-zinc-200 bg-white flex-col">
                 <a href="/" class="flex items-center gap-2 px-5 h-14 border-b border-zinc-200 font-semibold tracking-tight">
                     {brand()}
@@ -150,7 +152,7 @@ pub fn Layout(
                 <nav class="px-3 pb-3 space-y-0.5" aria-label="Main">{nav()}</nav>
                 {user()}
             </details>
-            <main class="flex-1 min-w-0">
+            <main class="flex-1 min-w-0" id="content" tabindex="-1">
                 {banner}
                 <header class="border-b border-zinc-200 bg-white px-4 md:px-8 py-5">
                     <nav class="text-xs text-zinc-500" aria-label="Breadcrumb">
@@ -466,6 +468,17 @@ pub fn ConfirmButton(
             </Show>
         </form>
     }
+}
+
+/// A secret typed by hand, in groups of four (`ABCD EFGH …`): easier to read out and compare.
+/// Authenticator apps ignore the spaces.
+pub fn grouped(secret: &str) -> String {
+    secret
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Shows a page's load error in words.
