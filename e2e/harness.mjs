@@ -129,14 +129,44 @@ export async function startMailward({ env = {}, clock = false } = {}) {
   };
 }
 
+// Every page any test opens is watched: an uncaught script error, a Content-Security-Policy
+// refusal or any other console error (but resources that answered 4xx, which tests ask for on
+// purpose) fails the test file when it ends, naming the page.
+const browserErrors = [];
+process.on('exit', () => {
+  if (browserErrors.length > 0) {
+    console.error(`# Errors in the browser console on pages the tests visited:\n${browserErrors.map((e) => `#   ${e}`).join('\n')}`);
+    process.exitCode = 1;
+  }
+});
+function watch(context) {
+  context.on('page', (page) => {
+    page.on('pageerror', (e) => browserErrors.push(`${page.url()}: ${e}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) {
+        browserErrors.push(`${page.url()}: ${m.text()}`);
+      }
+    });
+  });
+  return context;
+}
+
 export async function launchBrowser() {
   // playwright-core gives every launch a fresh, empty profile directory of its own.
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (...args) => watch(await newContext(...args));
+  browser.newPage = async (...args) => {
+    const context = await browser.newContext(...args);
+    const page = await context.newPage();
+    return page;
+  };
+  return browser;
 }
 
 function base32Decode(s) {
