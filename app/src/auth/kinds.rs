@@ -17,7 +17,7 @@ pub fn register(r: Registry) -> Registry {
         .job(Notices)
 }
 
-/// Mails the change queue's notices every few seconds.
+/// Mails the change queue's notices every minute.
 struct Notices;
 
 #[async_trait]

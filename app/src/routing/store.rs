@@ -263,6 +263,11 @@ pub async fn live_about_mailbox(
     .bind(mailbox_id)
     .fetch_all(c)
     .await?;
+    route_places(&rows)
+}
+
+/// (id, domain id, tenant id) of each route row.
+fn route_places(rows: &[sqlx::any::AnyRow]) -> AppResult<Vec<(String, String, String)>> {
     rows.iter()
         .map(|r| {
             Ok((
@@ -311,16 +316,7 @@ pub async fn live_forwards_from(
     .bind(address)
     .fetch_all(c)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("id")?,
-                r.try_get("domain_id")?,
-                r.try_get("tenant_id")?,
-            ))
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    route_places(&rows)
 }
 
 /// The dashboard's routing figures in the proof's scope: domains with a live catch-all,

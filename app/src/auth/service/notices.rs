@@ -9,7 +9,7 @@ use crate::changes::ChangeState;
 use crate::core::authz::Action;
 
 /// How often the notices job runs.
-pub const NOTICES_EVERY_SECS: i64 = 20;
+pub const NOTICES_EVERY_SECS: i64 = 60;
 
 /// Mails what the change queue has to tell: the people who could approve a request that
 /// started waiting (one message per person with all their new requests; never the requester,
