@@ -165,6 +165,18 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   // Ann's session is gone.
   await ann.page.goto(`${mw.base}/me`);
   await ann.page.waitForURL(`${mw.base}/me/login`);
+  // Her history reads as sentences, filtered to her mailbox, the JSON behind a disclosure.
+  await p.locator('[data-testid=activity]').scrollIntoViewIfNeeded();
+  await p.click('a:has-text("Full audit log")');
+  await p.waitForURL(/\/audit\?about=mbx_/);
+  const sentences = await p.locator('[data-testid=event-sentence]').allInnerTexts();
+  assert.ok(sentences.some((t) => /^Otto Operator offboarded ann@acme\.example$/.test(t) || /otto@agency\.example offboarded ann@acme\.example/.test(t)), sentences.join('\n'));
+  assert.ok(sentences.every((t) => !t.includes('billing@acme.example')), 'only Ann\'s events');
+  assert.equal(await p.locator('[data-testid=event-sentence] a', { hasText: 'ann@acme.example' }).first().getAttribute('href'), annPage.replace(mw.base, ''));
+  await shot(p, '29b-audit-about-a-mailbox');
+  assert.equal(await onPhone(p, '29b-audit-about-a-mailbox'), 0, 'the audit log fits a phone');
+  await p.goto(`${mw.base}/audit?about=acme.example`);
+  assert.ok((await p.locator('[data-testid=event-sentence]').allInnerTexts()).some((t) => /added the domain acme\.example/.test(t)));
 
   assert.deepEqual(errors, [], 'no script errors in the browser');
   for (const c of [ann.context, otto.context]) await c.close();

@@ -2,7 +2,7 @@
 //! authenticator), owners disabling and enabling other people's accounts (access ends at
 //! once), the last owner kept, and the server's break-glass link for a locked-out owner.
 use app::core::authz::Actor;
-use mailward_tests::{both, recovery_codes_in, testid_text, Account, Backend, TestApp};
+use mailward_tests::{both, recovery_codes_in, Account, Backend, TestApp};
 
 async fn user_id(app: &TestApp, email: &str) -> String {
     app::auth::store::user_by_email(&app.state.db, email)

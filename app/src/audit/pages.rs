@@ -12,10 +12,39 @@ pub async fn get_audit(filter: AuditFilter) -> Result<PageData<(i64, AuditPage)>
     crate::ssr::page(|c| async move {
         let actor = c.actor();
         let g = authorize(&actor, Action::ViewAudit)?;
+        let mut filter = filter;
+        resolve(&c.st, &actor, &mut filter).await?;
         let page = super::service::list(&c.st.db, &g, &filter).await?;
         Ok((c.st.clock.now(), page))
     })
     .await
+}
+
+/// The console's filters as people type them, made ids: a tenant's short name, a mailbox's
+/// address or a domain's name (one the actor may see; anything else stays as typed and matches
+/// nothing but an id).
+#[cfg(feature = "ssr")]
+pub async fn resolve(
+    st: &crate::core::state::AppState,
+    actor: &crate::core::authz::Actor,
+    f: &mut AuditFilter,
+) -> crate::core::AppResult<()> {
+    if let Some(t) = f.tenant.clone().filter(|t| !t.trim().is_empty()) {
+        if let Ok((tenant, _)) = crate::tenancy::service::tenant(st, actor, t.trim()).await {
+            f.tenant = Some(tenant.id);
+        }
+    }
+    if let Some(k) = f.target.clone().filter(|t| !t.trim().is_empty()) {
+        let k = k.trim();
+        if k.contains('@') {
+            if let Ok(m) = crate::mailboxes::service::get(st, actor, k).await {
+                f.target = Some(m.id);
+            }
+        } else if let Ok(d) = crate::tenancy::service::domain(st, actor, k).await {
+            f.target = Some(d.id);
+        }
+    }
+    Ok(())
 }
 
 fn date_to_ts(s: &str, end: bool) -> Option<i64> {
@@ -39,6 +68,7 @@ pub fn filter_from_query(q: &leptos_router::params::ParamsMap) -> AuditFilter {
         before: get("before").and_then(|s| s.parse().ok()),
         limit: Some(50),
         tenant: get("tenant"),
+        target: get("about"),
     }
 }
 
@@ -48,7 +78,7 @@ pub fn AuditLogPage() -> impl IntoView {
     let data = Resource::new(move || filter_from_query(&query.read()), get_audit);
     let qs = move || {
         let q = query.read();
-        ["action", "actor", "since", "until"]
+        ["action", "actor", "tenant", "about", "since", "until"]
             .iter()
             .filter_map(|k| {
                 crate::ui::param(&q, k)
@@ -73,17 +103,23 @@ pub fn AuditLogPage() -> impl IntoView {
                 view! {
                     <div class="card overflow-x-auto">
                         <table class="table" data-testid="audit-table">
-                            <thead><tr><th>"#"</th><th>"When"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"From"</th><th>"Details"</th></tr></thead>
+                            <thead><tr><th>"#"</th><th>"When"</th><th>"What happened"</th><th>"From"</th><th>"Details"</th></tr></thead>
                             <tbody>
                                 {page.events.into_iter().map(|e| view! {
                                     <tr>
                                         <td class="font-mono text-xs text-zinc-500">{e.seq}</td>
                                         <td class="whitespace-nowrap"><Time at=e.at now=now/></td>
-                                        <td class="max-w-[14rem] truncate" title=e.actor_label.clone()>{e.actor_label.clone()}</td>
-                                        <td><span class=action_class(&e.action)>{e.action.clone()}</span></td>
-                                        <td class="font-mono text-xs max-w-[10rem] truncate" title=e.target.clone().unwrap_or_default()>{e.target.clone().unwrap_or_default()}</td>
+                                        <td class="min-w-[16rem]">
+                                            <EventSentence event=e.clone()/>
+                                            <div class="mt-0.5"><span class=action_class(&e.action)>{e.action.clone()}</span></div>
+                                        </td>
                                         <td class="font-mono text-xs">{e.ip.clone().unwrap_or_default()}</td>
-                                        <td class="font-mono text-xs"><div class="max-w-xs truncate" title=e.details.clone()>{e.details.clone()}</div></td>
+                                        <td class="text-xs">
+                                            <details>
+                                                <summary class="cursor-pointer text-zinc-600">"JSON"</summary>
+                                                <pre class="mt-1 max-w-md whitespace-pre-wrap break-all font-mono">{format!("target: {}\n{}", e.target.clone().unwrap_or_else(|| "—".into()), pretty(&e.details))}</pre>
+                                            </details>
+                                        </td>
                                     </tr>
                                 }).collect_view()}
                             </tbody>
@@ -97,7 +133,7 @@ pub fn AuditLogPage() -> impl IntoView {
                 }.into_any()
             };
             view! {
-                <form method="get" action="/audit" class="card p-4 grid gap-3 sm:grid-cols-5 items-end">
+                <form method="get" action="/audit" class="card p-4 grid gap-3 sm:grid-cols-4 items-end">
                     <div>
                         <label class="label" for="f-action">"Action"</label>
                         <input class="input" id="f-action" name="action" placeholder="e.g. auth. or token.created" value=val("action")/>
@@ -105,6 +141,14 @@ pub fn AuditLogPage() -> impl IntoView {
                     <div>
                         <label class="label" for="f-actor">"Actor"</label>
                         <input class="input" id="f-actor" name="actor" placeholder="email contains…" value=val("actor")/>
+                    </div>
+                    <div>
+                        <label class="label" for="f-tenant">"Tenant"</label>
+                        <input class="input" id="f-tenant" name="tenant" placeholder="short name, e.g. acme-corp" value=val("tenant")/>
+                    </div>
+                    <div>
+                        <label class="label" for="f-about">"About"</label>
+                        <input class="input" id="f-about" name="about" placeholder="a mailbox or domain" value=val("about")/>
                     </div>
                     <div>
                         <label class="label" for="f-since">"From (UTC)"</label>
@@ -128,6 +172,25 @@ pub fn AuditLogPage() -> impl IntoView {
             }
         },
     )
+}
+
+/// An event's details as indented JSON (as stored when they are not JSON).
+fn pretty(details: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(details)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| details.to_string())
+}
+
+/// An audit event as a sentence, its object linked to where it lives.
+#[component]
+pub fn EventSentence(event: super::AuditEvent) -> impl IntoView {
+    let s = event.sentence();
+    let object = s.object.map(|o| match s.href {
+        Some(h) => view! { <a class="link font-medium" href=h>{o}</a> }.into_any(),
+        None => view! { <span class="font-medium">{o}</span> }.into_any(),
+    });
+    view! { <span data-testid="event-sentence">{s.before}" "{object}{s.after}</span> }
 }
 
 fn action_class(action: &str) -> &'static str {
@@ -162,8 +225,7 @@ pub fn ActivityCard(
                         {events.into_iter().map(|e| view! {
                             <li class="px-4 py-2 text-sm flex gap-3">
                                 <span class="text-zinc-500 w-24 shrink-0"><Time at=e.at now=now/></span>
-                                <span class="font-mono text-xs badge badge-gray">{e.action.clone()}</span>
-                                <span class="truncate">{e.actor_label.clone()}</span>
+                                <span class="min-w-0 break-words" title=e.action.clone()><EventSentence event=e.clone()/></span>
                             </li>
                         }).collect_view()}
                     </ul>

@@ -39,6 +39,8 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
     /// Only this tenant's events (tenant id).
     pub tenant: Option<String>,
+    /// Only events about this object (its id: a mailbox, a domain, a change request…).
+    pub target: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -67,6 +69,7 @@ pub async fn audit(
             before: q.before,
             limit: q.limit,
             tenant: q.tenant,
+            target: q.target,
         },
     )
     .await?;
@@ -109,13 +112,11 @@ async fn export(
 ) -> Response {
     let actor = user.actor(&client);
     let params = leptos_router::params::ParamsMap::from_iter(q.into_iter());
-    export_as(
-        &st,
-        &actor,
-        crate::audit::pages::filter_from_query(&params),
-        fmt,
-    )
-    .await
+    let mut filter = crate::audit::pages::filter_from_query(&params);
+    if let Err(e) = crate::audit::pages::resolve(&st, &actor, &mut filter).await {
+        return e.into_response();
+    }
+    export_as(&st, &actor, filter, fmt).await
 }
 
 /// The whole selection as JSON lines (one event per line, oldest last), for SIEMs: the
@@ -136,6 +137,7 @@ pub async fn export_api(
         before: q.before,
         limit: None,
         tenant: q.tenant,
+        target: q.target,
     };
     export_as(&st, &a, filter, "jsonl").await
 }

@@ -313,6 +313,10 @@ pub async fn list(db: &Db, g: &Granted<'_>, f: &AuditFilter) -> AppResult<AuditP
         let p = w.arg(t);
         w.and(format!("tenant_id = {p}"));
     }
+    if let Some(t) = f.target.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let p = w.arg(t);
+        w.and(format!("target = {p}"));
+    }
     // Tenant-scoped people see their tenants' events only.
     w.scope("tenant_id", &g.actor.tenants);
     let lim = w.arg(limit + 1);
