@@ -27,7 +27,10 @@ pub async fn send_notices(st: &AppState) -> AppResult<usize> {
         if !changes::claim_notice(st, &c.id, true).await? || !st.mailer.is_configured() {
             continue;
         }
-        let need = changes::action_to_decide(st, &c)?;
+        // A kind this server does not know (any more) cannot be decided here: nobody is asked.
+        let Ok(need) = changes::action_to_decide(st, &c) else {
+            continue;
+        };
         let why = match c.reason.trim() {
             "" => String::new(),
             r => format!(", because “{r}”"),
