@@ -1,6 +1,6 @@
 // The console on a phone (390×844): every console page fits the screen's width — no page
 // scrolls sideways, wide tables scroll inside their card — and the menu behind the "Menu"
-// button reaches every page. Screenshots of each page at 390 px (issue 22, item 2).
+// button reaches every page. Screenshots of each page at 1280 px and at 390 px (issue 22).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMailward, launchBrowser, shot, enrol, overflow, acmeWithDomain } from './harness.mjs';
@@ -20,14 +20,27 @@ test('every console page fits a phone, and the menu reaches them', async () => {
   await acmeWithDomain(mw, page);
   const domainHref = await page.locator('[data-testid=domains-table] a[href^="/domains/"]').first().getAttribute('href');
 
-  await page.setViewportSize({ width: 390, height: 844 });
   const pages = [
     ['/', 'dashboard'], ['/tenants', 'tenants'], ['/domains', 'domains'], ['/tenants/acme-corp', 'tenant'],
     [domainHref, 'domain'], ['/mailboxes', 'mailboxes'], ['/routing', 'routing'],
     ['/routing/report', 'persistence-report'], ['/approvals', 'approvals'], ['/audit', 'audit'],
-    ['/plans', 'plans'], ['/operators', 'operators'], ['/account/sessions', 'sessions'],
+    ['/plans', 'plans'], ['/operators', 'operators'], ['/account', 'account'], ['/account/sessions', 'sessions'],
     ['/account/tokens', 'tokens'], [`${domainHref}/dns`, 'domain-dns'], [`${domainHref}/control`, 'domain-control'], ['/dns/templates', 'dns-templates'], ['/dns/bulk', 'dns-bulk'], ['/incidents', 'incidents'],
   ];
+  // At 1280 px first: every page with its sidebar, nothing wider than the window.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const tooWide = [];
+  for (const [path, name] of pages) {
+    const res = await page.goto(`${mw.base}${path}`);
+    assert.equal(res.status(), 200, `${path} answers`);
+    assert.ok(await page.locator('aside').isVisible(), `${path}: the sidebar at 1280 px`);
+    const over = await overflow(page);
+    if (over > 0) tooWide.push(`${path} is ${over} px wider than the window`);
+    await shot(page, `72-wide-${name}`);
+  }
+  assert.deepEqual(tooWide, [], 'no console page scrolls sideways at 1280 px');
+
+  await page.setViewportSize({ width: 390, height: 844 });
   const wide = [];
   for (const [path, name] of pages) {
     const res = await page.goto(`${mw.base}${path}`);

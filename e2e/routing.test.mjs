@@ -72,12 +72,19 @@ test('routing: allowlist, approval, expiry by the sweeper, persistence report, c
   };
   assert.match(await requestForward('ann@gmail.example'), /gmail\.example is not on this tenant's forwarding allowlist \(partner\.example\)/);
   await shot(t, '41-forward-refused');
-  // The refused form is back as typed (still a forward, not "Alias"), its first field focused.
+  // The refused form is back as typed (still a forward, not "Alias"); the error stands below
+  // the field it is about ("To"), which is marked invalid, described by it and focused.
   assert.equal(await t.inputValue('#r-kind'), 'forward');
   assert.equal(await t.inputValue('#r-source'), 'ann@acme.example');
   assert.equal(await t.inputValue('#r-targets'), 'ann@gmail.example');
   assert.equal(await t.inputValue('#r-reason'), 'Ann is on leave and reads mail at the partner office');
-  assert.equal(await t.evaluate(() => document.activeElement?.id), 'r-kind');
+  assert.equal(await t.evaluate(() => document.activeElement?.id), 'r-targets');
+  const fieldError = t.locator('[data-testid=route-request] [data-testid=field-error]');
+  assert.equal(await fieldError.count(), 1, 'one error, below one field');
+  assert.match(await fieldError.textContent(), /not on this tenant's forwarding allowlist/);
+  assert.equal(await t.getAttribute('#r-targets', 'aria-invalid'), 'true');
+  assert.equal(await t.getAttribute('#r-targets', 'aria-describedby'), await fieldError.getAttribute('id'));
+  assert.equal(await t.getAttribute('#r-source', 'aria-invalid'), null, 'the other fields are not marked');
   // 2. To an allowed domain: queued for someone else.
   assert.match(await requestForward('ann@partner.example'), /waits in Approvals/);
   await t.goto(`${mw.base}/approvals`);

@@ -314,6 +314,15 @@ impl Role {
 
 // ---------- names as people read them ----------
 
+/// A route's source as people read it: a catch-all (stored `@domain`) as `*@domain`, an
+/// address as [`readable`]. One way of writing catch-alls wherever routes are listed.
+pub fn shown_source(source: &str) -> String {
+    match source.strip_prefix('@') {
+        Some(domain) => format!("*@{}", readable(domain)),
+        None => readable(source),
+    }
+}
+
 /// A domain or address as people read it: each `xn--` label of the domain decoded to Unicode
 /// (Punycode, RFC 3492), so `anna@xn--bcher-kva.example` reads `anna@bücher.example`. A label
 /// that does not decode stays as it is. Compiled for the browser too (no IDNA tables), so a

@@ -116,6 +116,8 @@ async fn csv_errors_with_line_numbers(b: Backend) {
         let e = &errors.iter().find(|e| e.0 == line).unwrap().1;
         assert!(e.contains(msg), "line {line}: {e}");
     }
+    // The count is of lines (the red ones): the pool's error is the file's, apart.
+    assert_eq!(d["job"]["errors"], 6, "{}", d["job"]);
     // The pool (Starter: 10 GB) cannot hold 100 MB + 20 GB: a file-level error.
     assert!(
         d["job"]["error"].as_str().unwrap().contains("only"),
@@ -152,6 +154,15 @@ async fn csv_errors_with_line_numbers(b: Backend) {
     let page = w.owner.browser.get_text(&to).await;
     assert!(page.contains("data-testid=\"row-error\""));
     assert!(page.contains("already on line 2"));
+    assert!(
+        page.contains("6 lines with errors"),
+        "the count matches the red lines"
+    );
+    // Line 5's quota is not a size: not shown as "within the pool".
+    // Both good lines have a quota; the others' (line 5's is not a size) are not "within the pool".
+    let table = page.split("data-testid=\"import-rows\"").nth(1).unwrap();
+    let table = table.split("</table>").next().unwrap();
+    assert!(!table.contains("within the pool"), "{table}");
     assert!(!page.contains("Import 0 mailboxes"));
     // An empty or header-only file is a clear error.
     for bad in ["", "address,display_name\n"] {

@@ -45,6 +45,10 @@ pub struct Flash {
     /// After an error: what the failed form carried, so the page shows it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typed: Option<Typed>,
+    /// After an error about one field of the form: its name (the page shows the message
+    /// next to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// A path without its one-time link token (`/activate/{token}`, `/invite/{token}/…`,

@@ -114,6 +114,7 @@ fn PasswordStep(token: String, inv: super::InviteView) -> impl IntoView {
     };
     let t = crate::ui::typed(&format!("/invite/{token}/password"));
     let t2 = t.clone();
+    let t3 = t.clone();
     view! {
         <Steps current=1/>
         <p class="text-sm text-zinc-600 mb-4">{intro}</p>
@@ -130,7 +131,8 @@ fn PasswordStep(token: String, inv: super::InviteView) -> impl IntoView {
                     <div>
                         <label class="label" for="email">"Your email"</label>
                         <input class="input" id="email" name="email" type="email" autocomplete="username" required
-                            value=t.value("email", "")/>
+                            value=t.value("email", "") autofocus=t.focus("email", false) aria-invalid=t.invalid("email") aria-describedby=t.described("email")/>
+                        {t.error_below("email")}
                     </div>
                 }.into_any(),
             }}
@@ -138,18 +140,22 @@ fn PasswordStep(token: String, inv: super::InviteView) -> impl IntoView {
                 <div>
                     <label class="label" for="display_name">"Your name"</label>
                     <input class="input" id="display_name" name="display_name" type="text" autocomplete="name" required maxlength="100"
-                        value=t2.value("display_name", "")/>
+                        value=t2.value("display_name", "") autofocus=t2.focus("display_name", false) aria-invalid=t2.invalid("display_name") aria-describedby=t2.described("display_name")/>
+                    {t2.error_below("display_name")}
                 </div>
             })}
             <div>
                 <label class="label" for="password">"Password"</label>
                 <input class="input" id="password" name="password" type="password" autocomplete="new-password" required minlength="12"
-                    autofocus=t2.is_back()/>
+                    autofocus=t3.focus("password", true) aria-invalid=t3.invalid("password") aria-describedby=t3.described("password")/>
+                {t3.error_below("password")}
                 <p class="hint">"At least 12 characters. A phrase of several words works well; common passwords are refused."</p>
             </div>
             <div>
                 <label class="label" for="confirm">"Repeat the password"</label>
-                <input class="input" id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="12"/>
+                <input class="input" id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="12"
+                    autofocus=t3.focus("confirm", false) aria-invalid=t3.invalid("confirm") aria-describedby=t3.described("confirm")/>
+                {t3.error_below("confirm")}
             </div>
             <button class="btn btn-primary w-full" type="submit">"Continue"</button>
         </form>
@@ -281,19 +287,9 @@ pub fn AccountPage() -> impl IntoView {
                 <section class="card p-5">
                     <h2 class="font-medium">"Password"</h2>
                     <p class="hint">"Your other sessions are signed out; this one stays."</p>
-                    <form method="post" action="/account/password" class="mt-3 grid gap-4 sm:grid-cols-3 items-end">
-                        <div>
-                            <label class="label" for="current">"Current password"</label>
-                            <input class="input" id="current" name="current" type="password" autocomplete="current-password" required/>
-                        </div>
-                        <div>
-                            <label class="label" for="password">"New password"</label>
-                            <input class="input" id="password" name="password" type="password" autocomplete="new-password" required minlength="12"/>
-                        </div>
-                        <div>
-                            <label class="label" for="confirm">"Repeat the new password"</label>
-                            <input class="input" id="confirm" name="confirm" type="password" autocomplete="new-password" required minlength="12"/>
-                        </div>
+                    <form method="post" action="/account/password" class="mt-3 grid gap-4 sm:grid-cols-3 items-start">
+                        <crate::ui::CurrentPassword action="/account/password".to_string()/>
+                        <crate::ui::NewPassword action="/account/password".to_string() id="password" repeat="Repeat the new password" first=false/>
                         <p class="hint sm:col-span-3">"At least 12 characters, not containing your address. A phrase of several words works well."</p>
                         <div class="sm:col-span-3"><button class="btn btn-primary" type="submit">"Change password"</button></div>
                     </form>
@@ -498,13 +494,17 @@ pub fn OperatorsPage() -> impl IntoView {
                                     <section class="card p-5">
                                         <h2 class="font-medium">"Invite an operator"</h2>
                                         <p class="hint">{if p.mail_configured { "The invitation link goes to this address by email." } else { "Outgoing mail is not configured: you will reveal the link once and hand it over yourself." }}</p>
-                                        <form method="post" action="/operators/invite" class="mt-3 flex gap-3 items-end">
+                                        <form method="post" action="/operators/invite" class="mt-3 flex gap-3 items-start">
+                                            {let t = crate::ui::typed("/operators/invite"); view! {
                                             <div class="flex-1">
                                                 <label class="label" for="email">"Email"</label>
                                                 <input class="input" id="email" name="email" type="email" required
-                                                    value=crate::ui::typed("/operators/invite").value("email", "")/>
+                                                    value=t.value("email", "") autofocus=t.focus("email", true)
+                                                    aria-invalid=t.invalid("email") aria-describedby=t.described("email")/>
+                                                {t.error_below("email")}
                                             </div>
-                                            <button class="btn btn-primary" type="submit">"Invite"</button>
+                                            }}
+                                            <button class="btn btn-primary mt-6" type="submit">"Invite"</button>
                                         </form>
                                     </section>
                                 })}

@@ -25,6 +25,16 @@ impl SignedIn {
 }
 
 pub async fn set_flash(session: &Session, kind: FlashKind, message: impl Into<String>) {
+    set_flash_on(session, kind, message, None).await
+}
+
+/// A flash about one field of the form that was posted (see [`failed`]).
+async fn set_flash_on(
+    session: &Session,
+    kind: FlashKind,
+    message: impl Into<String>,
+    field: Option<&str>,
+) {
     let _ = session
         .insert(
             keys::FLASH,
@@ -32,6 +42,7 @@ pub async fn set_flash(session: &Session, kind: FlashKind, message: impl Into<St
                 kind,
                 message: message.into(),
                 typed: None,
+                field: field.map(str::to_string),
             },
         )
         .await;
@@ -85,9 +96,13 @@ pub async fn keep_typed(
             axum::body::Body::from(bytes),
         ))
         .await;
-    if resp.status().is_redirection() && !fields.is_empty() {
+    if resp.status().is_redirection() {
         if let Ok(Some(mut f)) = session.get::<Flash>(keys::FLASH).await {
-            if f.kind == FlashKind::Error && f.typed.is_none() {
+            // A form of passwords only keeps nothing, but still learns which field was wrong.
+            if f.kind == FlashKind::Error
+                && f.typed.is_none()
+                && (!fields.is_empty() || f.field.is_some())
+            {
                 f.typed = Some(super::Typed { action, fields });
                 let _ = session.insert(keys::FLASH, f).await;
             }
@@ -110,10 +125,11 @@ pub async fn done(session: &Session, to: &str, message: impl Into<String>) -> Re
     Redirect::to(to).into_response()
 }
 
-/// After a failed form post: the error's user message and a 303 back to `to`.
+/// After a failed form post: the error's user message and a 303 back to `to`; the form
+/// shows it next to the field it is about, if any ([`AppError::field`]).
 pub async fn failed(session: &Session, to: &str, err: AppError) -> Response {
     err.log();
-    set_flash(session, FlashKind::Error, err.user_message()).await;
+    set_flash_on(session, FlashKind::Error, err.user_message(), err.field()).await;
     Redirect::to(to).into_response()
 }
 

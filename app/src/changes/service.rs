@@ -192,7 +192,7 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
         }
         // The change no longer fits (say the mailbox was offboarded meanwhile): the request
         // fails for good, with the reason kept.
-        Err(e @ (AppError::Invalid(_) | AppError::Conflict(_))) => {
+        Err(e) if matches!(e.kind(), AppError::Invalid(_) | AppError::Conflict(_)) => {
             drop(tx);
             let mut tx = st.db.begin().await?;
             store::mark_failed(tx.conn(), &g, id, &me, now, &e.user_message()).await?;

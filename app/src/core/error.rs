@@ -7,6 +7,11 @@ pub enum AppError {
     /// Bad input: the message is shown to the user as is; nothing was changed.
     #[error("{0}")]
     Invalid(String),
+    /// Bad input (or a conflict) about one named field of the request (its form or JSON
+    /// name): the form shows the message next to that field, the REST API names it in
+    /// `error.field`. Status and message are the inner error's.
+    #[error("{1}")]
+    InField(&'static str, Box<AppError>),
     /// Not signed in, or credentials not accepted (message stays neutral).
     #[error("{0}")]
     Unauthorized(String),
@@ -45,6 +50,34 @@ impl AppError {
     pub fn invalid(msg: impl Into<String>) -> Self {
         AppError::Invalid(msg.into())
     }
+    /// Bad input in the request's field `field` ([`AppError::InField`]).
+    pub fn invalid_field(field: &'static str, msg: impl Into<String>) -> Self {
+        AppError::InField(field, Box::new(AppError::Invalid(msg.into())))
+    }
+    /// This error, when it is bad input or a conflict, as being about the request's field
+    /// `field` (a name taken, an allocation that does not fit); any other error as it is.
+    pub fn on(self, field: &'static str) -> Self {
+        match self {
+            e @ (AppError::Invalid(_) | AppError::Conflict(_)) => {
+                AppError::InField(field, Box::new(e))
+            }
+            other => other,
+        }
+    }
+    /// The request field this error is about, if it is about one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            AppError::InField(f, _) => Some(f),
+            _ => None,
+        }
+    }
+    /// The error itself, without the field it is about.
+    pub fn kind(&self) -> &AppError {
+        match self {
+            AppError::InField(_, e) => e.kind(),
+            e => e,
+        }
+    }
     pub fn internal(msg: impl std::fmt::Display) -> Self {
         AppError::Internal(msg.to_string())
     }
@@ -64,6 +97,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::InField(_, e) => e.status(),
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
@@ -79,7 +113,7 @@ impl AppError {
 
     /// What a user may read: internal details stay in the log.
     pub fn user_message(&self) -> String {
-        match self {
+        match self.kind() {
             AppError::Config(_) | AppError::Db(_) | AppError::Internal(_) => {
                 "Something went wrong on our side. The error was logged.".to_string()
             }
@@ -105,7 +139,7 @@ impl AppError {
 
     /// Seconds a client should wait before trying again, for the `Retry-After` header.
     pub fn retry_after(&self) -> Option<u64> {
-        match self {
+        match self.kind() {
             AppError::TooManyRequests(_) => Some(900),
             AppError::Busy(_) => Some(2),
             _ => None,
@@ -120,14 +154,18 @@ impl AppError {
     }
 }
 
-/// JSON error body for the REST API: `{"error": {"status": 404, "message": "..."}}`.
+/// JSON error body for the REST API: `{"error": {"status": 404, "message": "..."}}`, with
+/// `"field": "name"` when the message is about one field of the request.
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
         let status = self.status();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": { "status": status.as_u16(), "message": self.user_message() }
         });
+        if let Some(f) = self.field() {
+            body["error"]["field"] = f.into();
+        }
         let mut resp = (status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after() {
             resp.headers_mut()

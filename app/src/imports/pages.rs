@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{ImportJob, ImportRow};
 use crate::auth::PageData;
 use crate::tenancy::format_bytes;
-use crate::ui::{signed_in_page, Badge, ConfirmButton, Time};
+use crate::ui::{plural, signed_in_page, Badge, ConfirmButton, Time};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ImportPage {
@@ -78,7 +78,7 @@ pub fn ImportDetailPage() -> impl IntoView {
                 {live.then(|| view! { <leptos_meta::Meta http_equiv="refresh" content="1"/> })}
                 <section class="card p-5 space-y-2" data-testid="import-summary">
                     <h2 class="text-lg font-semibold">{format!("Import for {} ", j.tenant_name)}<Badge text=j.state.as_str() tone=state_tone(j.state.as_str())/></h2>
-                    <p class="text-sm text-zinc-600">{format!("{} rows · {} with errors · uploaded by {} ", j.rows, j.errors, j.created_by)}<Time at=j.created_at now=p.now/></p>
+                    <p class="text-sm text-zinc-600">{format!("{} · {} · uploaded by {} ", plural(j.rows, "line", "lines"), match j.errors { 0 => "no line with errors".to_string(), n => format!("{} with errors", plural(n, "line", "lines")) }, j.created_by)}<Time at=j.created_at now=p.now/></p>
                     {(!phase.is_empty()).then(|| view! {
                         <div data-testid="import-progress">
                             <p class="text-sm">{phase.clone()}</p>
@@ -89,7 +89,7 @@ pub fn ImportDetailPage() -> impl IntoView {
                         </div>
                     })}
                     {j.error.clone().map(|e| view! { <p class="rounded border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800" data-testid="import-error">{e}</p> })}
-                    {(p.can_manage && j.state == "draft").then(|| { let id = id.clone(); if j.errors == 0 { view! {
+                    {(p.can_manage && j.state == "draft").then(|| { let id = id.clone(); if j.errors == 0 && j.error.is_none() { view! {
                         <div class="flex items-center gap-3">
                             <form method="post" action=format!("/imports/{id}/start")><button class="btn btn-primary" type="submit">{format!("Import {} mailboxes", j.total)}</button></form>
                             <ConfirmButton action=format!("/imports/{id}/discard") label="Discard" question="Nothing from this file will be created."/>
@@ -114,7 +114,12 @@ pub fn ImportDetailPage() -> impl IntoView {
                                     <td class="tabular-nums">{r.line}</td>
                                     <td>{r.address.clone()}</td>
                                     <td>{r.display_name.clone()}</td>
-                                    <td>{r.quota_bytes.map(format_bytes).unwrap_or_else(|| "within the pool".into())}</td>
+                                    <td>{match (r.quota_bytes, &r.error) {
+                                        (Some(q), _) => format_bytes(q),
+                                        // A line in error has no quota to speak of (perhaps it was the quota).
+                                        (None, Some(_)) => "—".into(),
+                                        (None, None) => "within the pool".into(),
+                                    }}</td>
                                     <td>{r.invite_to.clone().unwrap_or_else(|| "— (reveal once)".into())}</td>
                                     <td>{match r.error.clone() {
                                         Some(e) => view! { <span class="text-red-800" data-testid="row-error">{e}</span> }.into_any(),

@@ -245,7 +245,9 @@ pub async fn preview(
     let now = st.clock.now();
     let id = secrets::new_id("imp");
     let mut tx = st.db.begin().await?;
-    let payload = json!({ "rows": parsed.len(), "errors": errors + pool_error.is_some() as i64,
+    // `errors` counts lines (the page shows them in red); a pool too small is the file's
+    // error, kept apart in the job's `error`.
+    let payload = json!({ "rows": parsed.len(), "errors": errors,
                           "allocation": allocation });
     jobs::insert(
         tx.conn(),
@@ -307,7 +309,7 @@ pub async fn start(st: &AppState, actor: &Actor, id: &str) -> AppResult<ImportJo
         .await?
         .ok_or(AppError::NotFound)?;
     refuse_suspended(&tenant)?;
-    if job.errors > 0 && job.state == "draft" {
+    if job.state == "draft" && (job.errors > 0 || job.error.is_some()) {
         return Err(AppError::invalid(
             "The file has errors: fix them and upload it again.",
         ));

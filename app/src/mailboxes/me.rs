@@ -8,7 +8,7 @@ use super::{AppPassword, Mailbox};
 use crate::audit::AuditEvent;
 use crate::auth::pages::SecretOnce;
 use crate::auth::{FreshSecret, PageData};
-use crate::ui::{auth_page, status_tone, Badge, FlashMessage, Time};
+use crate::ui::{auth_page, status_tone, Badge, CurrentPassword, FlashMessage, NewPassword, Time};
 
 #[cfg(feature = "ssr")]
 async fn signed_in_owner(c: &crate::ssr::Ctx) -> crate::core::AppResult<crate::core::authz::Actor> {
@@ -58,14 +58,7 @@ pub fn SelfResetPage() -> impl IntoView {
                     <label class="label" for="code">"Recovery code"</label>
                     <input class="input font-mono" id="code" name="code" required autocomplete="off" placeholder="XXXX-XXXX-XXXX"/>
                 </div>
-                <div>
-                    <label class="label" for="pw">"New password"</label>
-                    <input class="input" id="pw" name="password" type="password" required minlength="12" autocomplete="new-password"/>
-                </div>
-                <div>
-                    <label class="label" for="pw2">"Repeat it"</label>
-                    <input class="input" id="pw2" name="confirm" type="password" required minlength="12" autocomplete="new-password"/>
-                </div>
+                <NewPassword action="/me/reset".to_string() first=false/>
                 <button class="btn btn-primary w-full" type="submit">"Set new password"</button>
             </form>
             <p class="mt-4 text-sm text-zinc-600">"No recovery code left? Ask whoever manages your mailbox to send you a reset link."</p>
@@ -202,11 +195,11 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                         }).collect_view()}</ul> }.into_any()
                     }}
                     {(home.forward_requests > 0).then(|| view! { <p class="text-sm text-amber-700" data-testid="forward-pending">{format!("{} forward request(s) waiting for approval.", home.forward_requests)}</p> })}
-                    <form method="post" action="/me/forward" class="grid gap-3 sm:grid-cols-4 items-end">
-                        <div class="sm:col-span-2"><label class="label" for="fw-to">"Forward my mail to"</label><input class="input" id="fw-to" name="targets" type="email" required placeholder="me@elsewhere.example" value=fw.value("targets", "") autofocus=fw.is_back()/></div>
-                        <div><label class="label" for="fw-days">"For (days)"</label><input class="input" id="fw-days" name="days" type="number" min="1" max="90" placeholder="30" value=fw.value("days", "")/></div>
-                        <div class="sm:col-span-3"><label class="label" for="fw-why">"Why"</label><input class="input" id="fw-why" name="reason" required maxlength="500" placeholder="e.g. on leave, reading mail at my other address" value=fw.value("reason", "")/></div>
-                        <div><button class="btn btn-secondary w-full" type="submit">"Request forward"</button></div>
+                    <form method="post" action="/me/forward" class="grid gap-3 sm:grid-cols-4 items-start">
+                        <div class="sm:col-span-2"><label class="label" for="fw-to">"Forward my mail to"</label><input class="input" id="fw-to" name="targets" type="email" required placeholder="me@elsewhere.example" value=fw.value("targets", "") autofocus=fw.focus("targets", true) aria-invalid=fw.invalid("targets") aria-describedby=fw.described("targets")/>{fw.error_below("targets")}</div>
+                        <div><label class="label" for="fw-days">"For (days)"</label><input class="input" id="fw-days" name="days" type="number" min="1" max="90" placeholder="30" value=fw.value("days", "") autofocus=fw.focus("days", false) aria-invalid=fw.invalid("days") aria-describedby=fw.described("days")/>{fw.error_below("days")}</div>
+                        <div class="sm:col-span-3"><label class="label" for="fw-why">"Why"</label><input class="input" id="fw-why" name="reason" required maxlength="500" placeholder="e.g. on leave, reading mail at my other address" value=fw.value("reason", "") autofocus=fw.focus("reason", false) aria-invalid=fw.invalid("reason") aria-describedby=fw.described("reason")/>{fw.error_below("reason")}</div>
+                        <div class="sm:pt-6"><button class="btn btn-secondary w-full" type="submit">"Request forward"</button></div>
                     </form>
                     <p class="hint">"Forwarding needs approval from whoever manages your mailbox, goes only to allowed domains, and always ends (at most 90 days). A copy stays in your mailbox."</p>
                 </section>
@@ -248,10 +241,9 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                 {home.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
                 <section class="card p-5 space-y-3">
                     <h2 class="font-medium">"Password"</h2>
-                    <form method="post" action="/me/password" class="grid gap-3 sm:grid-cols-3 items-end">
-                        <CurrentPassword id="cur" label="Current"/>
-                        <div><label class="label" for="new">"New"</label><input class="input" id="new" name="password" type="password" required minlength="12" autocomplete="new-password"/></div>
-                        <div><label class="label" for="new2">"Repeat new"</label><input class="input" id="new2" name="confirm" type="password" required minlength="12" autocomplete="new-password"/></div>
+                    <form method="post" action="/me/password" class="grid gap-3 sm:grid-cols-3 items-start">
+                        <CurrentPassword action="/me/password".to_string() id="cur" label="Current"/>
+                        <NewPassword action="/me/password".to_string() id="new" label="New" repeat="Repeat new" first=false/>
                         <div class="sm:col-span-3"><button class="btn btn-primary" type="submit">"Change password"</button></div>
                     </form>
                 </section>
@@ -259,7 +251,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                     <h2 class="font-medium">"Recovery codes"</h2>
                     <p class="text-sm text-zinc-600" data-testid="codes-left">{format!("{} of 10 unused. Each sets a new password once at /me/reset.", home.recovery_codes_left)}</p>
                     <form method="post" action="/me/recovery-codes" class="grid gap-3 sm:grid-cols-3 items-end">
-                        <CurrentPassword id="rc-cur" label="Your password"/>
+                        <CurrentPassword action="/me/recovery-codes".to_string() id="rc-cur" label="Your password"/>
                         <div class="sm:col-span-2"><button class="btn btn-secondary" type="submit">"Make new codes"</button>
                             <span class="ml-2 text-xs text-zinc-500">"Ten new codes replace the old ones, which stop working at once."</span></div>
                     </form>
@@ -271,7 +263,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                     </div>
                     <form method="post" action="/me/app-passwords" class="px-5 py-4 grid gap-3 sm:grid-cols-4 items-end border-b border-zinc-100">
                         <div class="sm:col-span-2"><label class="label" for="ap-name">"Name"</label><input class="input" id="ap-name" name="name" required maxlength="64" placeholder="e.g. Phone mail app"/></div>
-                        <CurrentPassword id="ap-cur" label="Your password"/>
+                        <CurrentPassword action="/me/app-passwords".to_string() id="ap-cur" label="Your password"/>
                         <fieldset class="flex gap-3 text-sm">
                             <legend class="label">"For"</legend>
                             <label class="flex items-center gap-1"><input type="checkbox" name="imap" value="on" checked/>"IMAP"</label>
@@ -287,18 +279,6 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                 {forwarding}
                 {signins}
             </main>
-        </div>
-    }
-}
-
-/// The owner's current password, asked again before any change to how the mailbox is
-/// reached (password, recovery codes, app passwords).
-#[component]
-fn CurrentPassword(id: &'static str, label: &'static str) -> impl IntoView {
-    view! {
-        <div>
-            <label class="label" for=id>{label}</label>
-            <input class="input" id=id name="current" type="password" required autocomplete="current-password"/>
         </div>
     }
 }

@@ -11,7 +11,9 @@ use crate::auth::pages::SecretOnce;
 use crate::auth::{FreshSecret, PageData};
 use crate::changes::ChangeRequest;
 use crate::tenancy::{format_bytes, Tenant};
-use crate::ui::{auth_page, signed_in_page, status_tone, urlencode, Badge, ConfirmButton, Time};
+use crate::ui::{
+    auth_page, signed_in_page, status_tone, urlencode, Badge, ConfirmButton, NewPassword, Time,
+};
 
 /// Mailboxes with their status, pool allocation and use (never any secret). With `links`,
 /// each address opens its mailbox page.
@@ -187,25 +189,33 @@ pub fn NewMailboxForm(domain_id: String, domain_name: String, back: String) -> i
                     <label class="label" for="mb-address">"Address"</label>
                     <div class="flex items-center gap-1">
                         <input class="input" id="mb-address" name="address" required placeholder="ann" autocomplete="off"
-                            value=t.value("address", "") autofocus=t.is_back()/>
+                            value=t.value("address", "") autofocus=t.focus("address", true)
+                            aria-invalid=t.invalid("address") aria-describedby=t.described("address")/>
                         <span class="text-sm text-zinc-500 whitespace-nowrap">"@"{domain_name}</span>
                     </div>
+                    {t.error_below("address")}
                 </div>
                 <div>
                     <label class="label" for="mb-name">"Name"</label>
                     <input class="input" id="mb-name" name="display_name" required maxlength="100" placeholder="Ann Example"
-                        value=t.value("display_name", "")/>
+                        value=t.value("display_name", "") autofocus=t.focus("display_name", false)
+                            aria-invalid=t.invalid("display_name") aria-describedby=t.described("display_name")/>
+                    {t.error_below("display_name")}
                 </div>
                 <div>
                     <label class="label" for="mb-quota">"Quota"</label>
                     <input class="input" id="mb-quota" name="quota" placeholder="e.g. 2 GB (empty: within the pool)"
-                        value=t.value("quota", "")/>
+                        value=t.value("quota", "") autofocus=t.focus("quota", false)
+                            aria-invalid=t.invalid("quota") aria-describedby=t.described("quota")/>
+                    {t.error_below("quota")}
                     <p class="hint">"Allocated from the tenant's storage pool."</p>
                 </div>
                 <div>
                     <label class="label" for="mb-invite">"Send the invitation to"</label>
                     <input class="input" id="mb-invite" name="invite_to" type="email" placeholder="the person's current address"
-                        value=t.value("invite_to", "")/>
+                        value=t.value("invite_to", "") autofocus=t.focus("invite_to", false)
+                            aria-invalid=t.invalid("invite_to") aria-describedby=t.described("invite_to")/>
+                    {t.error_below("invite_to")}
                     <p class="hint">"Without it, an operator reveals the link once to hand it over."</p>
                 </div>
             </div>
@@ -430,16 +440,19 @@ fn DetailsPanel(mailbox: Mailbox) -> impl IntoView {
             <form method="post" action=format!("/mailboxes/{id}/edit") class="grid gap-3 sm:grid-cols-2 items-start">
                 <div>
                     <label class="label" for="edit-name">"Name"</label>
-                    <input class="input" id="edit-name" name="display_name" required maxlength="100" value=t.value("display_name", mailbox.display_name.clone()) autofocus=t.is_back()/>
+                    <input class="input" id="edit-name" name="display_name" required maxlength="100" value=t.value("display_name", mailbox.display_name.clone()) autofocus=t.focus("display_name", true) aria-invalid=t.invalid("display_name") aria-describedby=t.described("display_name")/>
+                    {t.error_below("display_name")}
                 </div>
                 <div>
                     <label class="label" for="edit-contact">"Contact address"</label>
-                    <input class="input" id="edit-contact" name="contact_email" type="email" value=t.value("contact_email", mailbox.contact_email.clone().unwrap_or_default()) placeholder="the person's other address"/>
+                    <input class="input" id="edit-contact" name="contact_email" type="email" value=t.value("contact_email", mailbox.contact_email.clone().unwrap_or_default()) placeholder="the person's other address" autofocus=t.focus("contact_email", false) aria-invalid=t.invalid("contact_email") aria-describedby=t.described("contact_email")/>
+                    {t.error_below("contact_email")}
                     <p class="text-xs text-zinc-500 mt-1">"Where invitation and reset links and notices go. The previous address is told of a change."</p>
                 </div>
                 <div>
                     <label class="label" for="edit-quota">"Allocation from the pool"</label>
-                    <input class="input" id="edit-quota" name="quota" value=t.value("quota", quota) placeholder="e.g. 2 GB; empty: unlimited within the pool"/>
+                    <input class="input" id="edit-quota" name="quota" value=t.value("quota", quota) placeholder="e.g. 2 GB; empty: unlimited within the pool" autofocus=t.focus("quota", false) aria-invalid=t.invalid("quota") aria-describedby=t.described("quota")/>
+                    {t.error_below("quota")}
                 </div>
                 <label class="flex items-start gap-2 text-sm">
                     <input type="checkbox" name="critical" value="on" class="mt-0.5" checked=t.ticked("critical", mailbox.critical)/>
@@ -692,7 +705,7 @@ fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
                                     <li class="p-3 space-y-2" data-testid="offboard-route">
                                         <p class="break-words">
                                             <span class="font-medium">{r.kind.clone()}</span>" "
-                                            <span class="font-mono">{r.source.clone()}</span>" → "
+                                            <span class="font-mono">{crate::types::shown_source(&r.source)}</span>" → "
                                             <span class="font-mono">{r.targets.join(", ")}</span>
                                         </p>
                                         <p class="text-zinc-600">{r.fate.clone()}</p>
@@ -796,7 +809,7 @@ fn ReceiptCard(receipt: OffboardingReceipt, now: i64) -> impl IntoView {
             {(!routes.is_empty()).then(|| view! {
                 <ul class="list-disc pl-5 text-sm text-zinc-700" data-testid="receipt-routes">
                     {routes.into_iter().map(|r| view! {
-                        <li class="break-words"><span class="font-mono">{format!("{} → {}", r.source, r.targets.join(", "))}</span>{format!(" ({}): {}", r.kind.to_lowercase(), r.fate)}</li>
+                        <li class="break-words"><span class="font-mono">{format!("{} → {}", crate::types::shown_source(&r.source), r.targets.join(", "))}</span>{format!(" ({}): {}", r.kind.to_lowercase(), r.fate)}</li>
                     }).collect_view()}
                 </ul>
             })}
@@ -849,15 +862,7 @@ pub fn ActivatePage() -> impl IntoView {
                     <p class="text-xs text-zinc-500">{a.display_name.clone()}{if a.purpose == "reset" { " · password reset" } else { " · new mailbox" }}</p>
                 </div>
                 <form method="post" action=action class="mt-4 space-y-3">
-                    <div>
-                        <label class="label" for="pw">"New password"</label>
-                        <input class="input" id="pw" name="password" type="password" required minlength="12" autocomplete="new-password"/>
-                        <p class="hint">"At least 12 characters; a phrase of a few unrelated words works well."</p>
-                    </div>
-                    <div>
-                        <label class="label" for="pw2">"Repeat it"</label>
-                        <input class="input" id="pw2" name="confirm" type="password" required minlength="12" autocomplete="new-password"/>
-                    </div>
+                    <NewPassword action=action.clone() hint="At least 12 characters, not containing the address; a phrase of a few unrelated words works well."/>
                     <button class="btn btn-primary w-full" type="submit">"Set password"</button>
                 </form>
             }

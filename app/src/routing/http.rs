@@ -41,13 +41,12 @@ pub struct RouteForm {
 
 impl RouteForm {
     fn new_route(&self) -> Result<NewRoute, crate::core::AppError> {
-        let days =
-            match self.days.trim() {
-                "" => None,
-                d => Some(d.parse::<i64>().map_err(|_| {
-                    crate::core::AppError::invalid("Give the expiry in whole days.")
-                })?),
-            };
+        let days = match self.days.trim() {
+            "" => None,
+            d => Some(d.parse::<i64>().map_err(|_| {
+                crate::core::AppError::invalid_field("days", "Give the expiry in whole days.")
+            })?),
+        };
         Ok(NewRoute {
             kind: self.kind.clone(),
             source: self.source.clone(),

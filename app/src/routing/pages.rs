@@ -182,33 +182,38 @@ pub fn RoutingPageView() -> impl IntoView {
 fn RequestForm(back: String) -> impl IntoView {
     let t = crate::ui::typed("/routing");
     view! {
-        <form method="post" action="/routing" class="card p-5 grid gap-3 md:grid-cols-6 items-end" data-testid="route-request">
+        <form method="post" action="/routing" class="card p-5 grid gap-3 md:grid-cols-6 items-start" data-testid="route-request">
             <input type="hidden" name="back" value=back/>
             <div class="md:col-span-2">
                 <label class="label" for="r-kind">"Add"</label>
-                <select class="input" id="r-kind" name="kind" autofocus=t.is_back()>
+                <select class="input" id="r-kind" name="kind" autofocus=t.focus("kind", true) aria-invalid=t.invalid("kind") aria-describedby=t.described("kind")>
                     <option value="alias" selected=t.chose("kind", "alias", true)>"Alias"</option>
                     <option value="forward" selected=t.chose("kind", "forward", false)>"External forward"</option>
                     <option value="catchall" selected=t.chose("kind", "catchall", false)>"Catch-all"</option>
                 </select>
+                {t.error_below("kind")}
             </div>
             <div class="md:col-span-2">
                 <label class="label" for="r-source">"For (address, or domain for a catch-all)"</label>
-                <input class="input" id="r-source" name="source" required placeholder="sales@example.com" value=t.value("source", "")/>
+                <input class="input" id="r-source" name="source" required placeholder="sales@example.com" value=t.value("source", "") autofocus=t.focus("source", false) aria-invalid=t.invalid("source") aria-describedby=t.described("source")/>
+                {t.error_below("source")}
             </div>
             <div class="md:col-span-2">
                 <label class="label" for="r-targets">"To (one or more addresses)"</label>
-                <input class="input" id="r-targets" name="targets" required placeholder="ann@example.com, bob@example.com" value=t.value("targets", "")/>
+                <input class="input" id="r-targets" name="targets" required placeholder="ann@example.com, bob@example.com" value=t.value("targets", "") autofocus=t.focus("targets", false) aria-invalid=t.invalid("targets") aria-describedby=t.described("targets")/>
+                {t.error_below("targets")}
             </div>
             <div class="md:col-span-1">
                 <label class="label" for="r-days">"Expires in (days)"</label>
-                <input class="input" id="r-days" name="days" type="number" min="1" max="90" placeholder="30" value=t.value("days", "")/>
+                <input class="input" id="r-days" name="days" type="number" min="1" max="90" placeholder="30" value=t.value("days", "") autofocus=t.focus("days", false) aria-invalid=t.invalid("days") aria-describedby=t.described("days")/>
+                {t.error_below("days")}
             </div>
             <div class="md:col-span-4">
                 <label class="label" for="r-reason">"Why"</label>
-                <input class="input" id="r-reason" name="reason" maxlength="500" placeholder="Required for forwards and catch-alls: the approver reads it" value=t.value("reason", "")/>
+                <input class="input" id="r-reason" name="reason" maxlength="500" placeholder="Required for forwards and catch-alls: the approver reads it" value=t.value("reason", "") autofocus=t.focus("reason", false) aria-invalid=t.invalid("reason") aria-describedby=t.described("reason")/>
+                {t.error_below("reason")}
             </div>
-            <div class="md:col-span-1"><button class="btn btn-primary w-full" type="submit">"Add or request"</button></div>
+            <div class="md:col-span-1 md:pt-6"><button class="btn btn-primary w-full" type="submit">"Add or request"</button></div>
             <p class="hint md:col-span-6">"Aliases route to mailboxes or aliases of the same tenant. External forwards go only to domains on the tenant's allowlist; forwards and catch-alls wait for a second person's approval and expire (30 days unless you say otherwise, at most the tenant's maximum)."</p>
         </form>
     }
@@ -226,7 +231,7 @@ pub fn RoutesTable(routes: Vec<Route>, now: i64, can_manage: bool, back: String)
                     view! {
                         <tr data-testid="route" data-source=r.source.clone() data-state=r.state.as_str()>
                             <td class="whitespace-nowrap"><Badge text=r.kind_label() tone=if r.kind == "forward" || r.kind == "catchall" { "amber" } else { "gray" }/></td>
-                            <td class="font-mono text-sm">{if r.kind == "catchall" { format!("*{}", r.source) } else { r.source.clone() }}</td>
+                            <td class="font-mono text-sm">{crate::types::shown_source(&r.source)}</td>
                             <td class="text-sm">{r.targets.iter().map(|t| view! {
                                 <div>{t.address.clone()}{t.external.then_some(" (external)")}{(!t.confirmed).then(|| view! { <span class="text-amber-700">" · not confirmed yet"</span> })}</div>
                             }).collect_view()}</td>

@@ -138,18 +138,24 @@ pub fn TenantsListPage() -> impl IntoView {
                                         <div>
                                             <label class="label" for="t-name">"Name"</label>
                                             <input class="input" id="t-name" name="name" required maxlength="100" placeholder="Acme Corp"
-                                                value=t.value("name", "") autofocus=t.is_back()/>
+                                                value=t.value("name", "") autofocus=t.focus("name", true)
+                                                aria-invalid=t.invalid("name") aria-describedby=t.described("name")/>
+                                            {t.error_below("name")}
                                         </div>
                                         <div>
                                             <label class="label" for="t-slug">"Short name (optional)"</label>
                                             <input class="input" id="t-slug" name="slug" maxlength="40" placeholder="made from the name"
-                                                value=t.value("slug", "")/>
+                                                value=t.value("slug", "") autofocus=t.focus("slug", false)
+                                                aria-invalid=t.invalid("slug") aria-describedby=t.described("slug")/>
+                                            {t.error_below("slug")}
                                         </div>
                                         <div>
                                             <label class="label" for="t-plan">"Plan"</label>
-                                            <select class="input" id="t-plan" name="plan_id" required>
+                                            <select class="input" id="t-plan" name="plan_id" required autofocus=t.focus("plan_id", false)
+                                                aria-invalid=t.invalid("plan_id") aria-describedby=t.described("plan_id")>
                                                 {plans.iter().filter(|p| !p.retired).map(|pl| view! { <option value=pl.id.clone() selected=t.chose("plan_id", &pl.id, false)>{plan_label(pl)}</option> }).collect_view()}
                                             </select>
+                                            {t.error_below("plan_id")}
                                         </div>
                                         <div class="grid grid-cols-2 gap-2">
                                             <div>
@@ -158,7 +164,10 @@ pub fn TenantsListPage() -> impl IntoView {
                                             </div>
                                             <div>
                                                 <label class="label" for="t-cemail">"Contact email"</label>
-                                                <input class="input" id="t-cemail" name="contact_email" type="email" value=t.value("contact_email", "")/>
+                                                <input class="input" id="t-cemail" name="contact_email" type="email" value=t.value("contact_email", "")
+                                                    autofocus=t.focus("contact_email", false)
+                                                    aria-invalid=t.invalid("contact_email") aria-describedby=t.described("contact_email")/>
+                                                {t.error_below("contact_email")}
                                             </div>
                                         </div>
                                         <div class="sm:col-span-2"><button class="btn btn-primary" type="submit">"Create tenant"</button></div>
@@ -592,13 +601,17 @@ pub fn TenantDetailPage() -> impl IntoView {
                             <div>
                                 <label class="label" for="d-name">"Domain name"</label>
                                 <input class="input" id="d-name" name="name" required placeholder="example.com or bücher.example"
-                                    value=dt.value("name", "") autofocus=dt.is_back()/>
+                                    value=dt.value("name", "") autofocus=dt.focus("name", true)
+                                    aria-invalid=dt.invalid("name") aria-describedby=dt.described("name")/>
+                                {dt.error_below("name")}
                             </div>
                             <div>
                                 <label class="label" for="d-cat">"Category"</label>
-                                <select class="input" id="d-cat" name="category">
+                                <select class="input" id="d-cat" name="category" autofocus=dt.focus("category", false)
+                                    aria-invalid=dt.invalid("category") aria-describedby=dt.described("category")>
                                     {DOMAIN_CATEGORIES.iter().map(|(k, l)| view! { <option value=*k selected=dt.chose("category", k, false)>{*l}</option> }).collect_view()}
                                 </select>
+                                {dt.error_below("category")}
                                 <p class="hint">"Catch-all starts off; turning it on will need an approval."</p>
                             </div>
                             <button class="btn btn-primary" type="submit">"Add domain"</button>
@@ -722,10 +735,12 @@ fn TenantPeople(
 ) -> impl IntoView {
     let ty = crate::ui::typed(&format!("/tenants/{slug}/people"));
     let invite_form = can_invite.then(|| view! {
-        <form method="post" action=format!("/tenants/{slug}/people") class="card p-5 grid gap-3 sm:grid-cols-3 items-end">
+        <form method="post" action=format!("/tenants/{slug}/people") class="card p-5 grid gap-3 sm:grid-cols-3 items-start">
             <div>
                 <label class="label" for="p-email">"Email"</label>
-                <input class="input" id="p-email" name="email" type="email" required value=ty.value("email", "") autofocus=ty.is_back()/>
+                <input class="input" id="p-email" name="email" type="email" required value=ty.value("email", "") autofocus=ty.focus("email", true)
+                    aria-invalid=ty.invalid("email") aria-describedby=ty.described("email")/>
+                {ty.error_below("email")}
             </div>
             <div>
                 <label class="label" for="p-role">"Role"</label>
@@ -734,7 +749,7 @@ fn TenantPeople(
                     <option value="client_viewer" selected=ty.chose("role", "client_viewer", false)>"Client viewer — read-only portal"</option>
                 </select>
             </div>
-            <button class="btn btn-primary" type="submit">"Invite"</button>
+            <div class="sm:pt-6"><button class="btn btn-primary" type="submit">"Invite"</button></div>
         </form>
     });
     let empty = people.is_empty() && invites.is_empty();

@@ -146,14 +146,16 @@ pub async fn create_tenant(st: &AppState, actor: &Actor, new: &NewTenant) -> App
     let g = authorize(actor, Action::ManageTenants)?;
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::invalid(
+        return Err(AppError::invalid_field(
+            "name",
             "Give the tenant a name (at most 100 characters).",
         ));
     }
     let slug = match clean(new.slug.as_deref()) {
         Some(s) => {
             if s.len() < 2 || s.len() > 40 || slugify(&s) != s {
-                return Err(AppError::invalid(
+                return Err(AppError::invalid_field(
+                    "slug",
                     "The short name may hold 2–40 lower-case letters, digits and single hyphens.",
                 ));
             }
@@ -162,14 +164,15 @@ pub async fn create_tenant(st: &AppState, actor: &Actor, new: &NewTenant) -> App
         None => slugify(name),
     };
     if slug.len() < 2 {
-        return Err(AppError::invalid(
+        return Err(AppError::invalid_field(
+            "slug",
             "Choose a short name of at least 2 letters or digits.",
         ));
     }
     let contact_email = match clean(new.contact_email.as_deref()) {
         Some(e) => Some(
             EmailAddress::parse(&e)
-                .map_err(AppError::Invalid)?
+                .map_err(|m| AppError::invalid_field("contact_email", m))?
                 .to_string(),
         ),
         None => None,
@@ -186,7 +189,7 @@ pub async fn create_tenant(st: &AppState, actor: &Actor, new: &NewTenant) -> App
     let plan = store::plan(tx.conn(), &new.plan_id)
         .await?
         .filter(|p| !p.retired)
-        .ok_or_else(|| AppError::invalid("Choose one of the current plans."))?;
+        .ok_or_else(|| AppError::invalid_field("plan_id", "Choose one of the current plans."))?;
     store::insert_tenant(
         tx.conn(),
         &g,
@@ -330,14 +333,17 @@ pub async fn add_domain(
 ) -> AppResult<Domain> {
     let t = tenant_for(st, actor, tenant_key, Action::ManageDomains).await?;
     let g = authorize_in(actor, Action::ManageDomains, &t.id)?;
-    let dn = DomainName::parse(name).map_err(AppError::Invalid)?;
+    let dn = DomainName::parse(name).map_err(|m| AppError::invalid_field("name", m))?;
     let category = if category.trim().is_empty() {
         "standard"
     } else {
         category.trim()
     };
     if !DOMAIN_CATEGORIES.iter().any(|(k, _)| *k == category) {
-        return Err(AppError::invalid("Choose one of the listed categories."));
+        return Err(AppError::invalid_field(
+            "category",
+            "Choose one of the listed categories.",
+        ));
     }
     if t.status != "active" {
         return Err(AppError::Conflict(format!(

@@ -194,9 +194,10 @@ where
                     match data.await {
                         Ok(p) => {
                             // What a failed form carried, for `typed` in the page's forms.
-                            provide_context(TypedBack(
-                                p.shell.flash.as_ref().and_then(|f| f.typed.clone()),
-                            ));
+                            provide_context(TypedBack(p.shell.flash.as_ref().and_then(|f| {
+                                let error = f.field.clone().map(|n| (n, f.message.clone()));
+                                f.typed.clone().map(|t| (t, error))
+                            })));
                             let inner = match p.data {
                                 Ok(d) => body(d).into_any(),
                                 Err(msg) => load_error(msg),
@@ -211,27 +212,59 @@ where
     }
 }
 
-/// The fields of the form post that just failed, as the page's context.
+/// The fields of the form post that just failed, and the field its error is about (with
+/// the message), as the page's context.
 #[derive(Clone)]
-struct TypedBack(Option<crate::auth::Typed>);
+struct TypedBack(Option<(crate::auth::Typed, Option<(String, String)>)>);
 
 /// What was typed into the form posting to `action`, when its post just failed: each field
 /// shows it instead of the stored or default value, so one mistake does not cost the form.
 /// Empty when the page is shown for any other reason. Passwords and codes are never kept.
 pub fn typed(action: &str) -> Typed {
     let action = crate::auth::without_link_token(action);
-    Typed(
-        use_context::<TypedBack>()
-            .and_then(|t| t.0)
-            .filter(|t| t.action == action),
-    )
+    match use_context::<TypedBack>()
+        .and_then(|t| t.0)
+        .filter(|(t, _)| t.action == action)
+    {
+        Some((t, error)) => Typed(Some(t), error),
+        None => Typed(None, None),
+    }
 }
 
-/// See [`typed`].
+/// See [`typed`]. The second part: the field the error is about, and the message.
 #[derive(Clone, Debug, Default)]
-pub struct Typed(Option<crate::auth::Typed>);
+pub struct Typed(Option<crate::auth::Typed>, Option<(String, String)>);
 
 impl Typed {
+    /// Whether a field gets the focus: the one the error is about, or else `first` (the
+    /// form's first field) when the form is back at all.
+    pub fn focus(&self, name: &str, first: bool) -> bool {
+        match &self.1 {
+            Some((f, _)) => f == name,
+            None => first && self.is_back(),
+        }
+    }
+    /// `aria-invalid` of the field the error is about.
+    pub fn invalid(&self, name: &str) -> Option<&'static str> {
+        self.error(name).map(|_| "true")
+    }
+    /// `aria-describedby` of the field the error is about: its message below it.
+    pub fn described(&self, name: &str) -> Option<String> {
+        self.error(name).map(|_| format!("err-{name}"))
+    }
+    fn error(&self, name: &str) -> Option<&str> {
+        self.1
+            .as_ref()
+            .filter(|(f, _)| f == name)
+            .map(|(_, m)| m.as_str())
+    }
+    /// The error's message, below the field it is about (nothing for any other field).
+    pub fn error_below(&self, name: &str) -> Option<AnyView> {
+        self.error(name).map(|m| {
+            view! { <p class="field-error" id=format!("err-{name}") data-testid="field-error">{m.to_string()}</p> }
+                .into_any()
+        })
+    }
     /// Whether the form's post just failed (its fields are back).
     pub fn is_back(&self) -> bool {
         self.0.is_some()
@@ -261,6 +294,56 @@ impl Typed {
             Some(t) => t.fields.iter().any(|(k, _)| k == name),
             None => default,
         }
+    }
+}
+
+/// A new password and its repetition (fields `password` and `confirm`) for the form posting
+/// to `action`, each with its error below it when the post was refused for it. Two grid
+/// items, so the form lays them out. `first`: the password gets the focus when the form is
+/// back for another reason (its other fields were kept, the passwords never are).
+#[component]
+pub fn NewPassword(
+    action: String,
+    #[prop(default = "pw")] id: &'static str,
+    #[prop(default = "New password")] label: &'static str,
+    #[prop(default = "Repeat it")] repeat: &'static str,
+    #[prop(optional)] hint: Option<&'static str>,
+    #[prop(default = true)] first: bool,
+) -> impl IntoView {
+    let t = typed(&action);
+    let id2 = format!("{id}2");
+    view! {
+        <div>
+            <label class="label" for=id>{label}</label>
+            <input class="input" id=id name="password" type="password" required minlength="12" autocomplete="new-password"
+                autofocus=t.focus("password", first) aria-invalid=t.invalid("password") aria-describedby=t.described("password")/>
+            {t.error_below("password")}
+            {hint.map(|h| view! { <p class="hint">{h}</p> })}
+        </div>
+        <div>
+            <label class="label" for=id2.clone()>{repeat}</label>
+            <input class="input" id=id2 name="confirm" type="password" required minlength="12" autocomplete="new-password"
+                autofocus=t.focus("confirm", false) aria-invalid=t.invalid("confirm") aria-describedby=t.described("confirm")/>
+            {t.error_below("confirm")}
+        </div>
+    }
+}
+
+/// The current password (field `current`) that confirms a change, with its error below it.
+#[component]
+pub fn CurrentPassword(
+    action: String,
+    #[prop(default = "current")] id: &'static str,
+    #[prop(default = "Current password")] label: &'static str,
+) -> impl IntoView {
+    let t = typed(&action);
+    view! {
+        <div>
+            <label class="label" for=id>{label}</label>
+            <input class="input" id=id name="current" type="password" required autocomplete="current-password"
+                autofocus=t.focus("current", false) aria-invalid=t.invalid("current") aria-describedby=t.described("current")/>
+            {t.error_below("current")}
+        </div>
     }
 }
 
@@ -479,6 +562,11 @@ pub fn grouped(secret: &str) -> String {
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A count with its noun: `plural(1, "line", "lines")` is "1 line", 6 gives "6 lines".
+pub fn plural(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Shows a page's load error in words.

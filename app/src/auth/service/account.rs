@@ -51,7 +51,10 @@ async fn confirm_password(
                 serde_json::json!({ "step": "password" }),
             )
             .await?;
-            Err(AppError::invalid("The current password is not right."))
+            Err(AppError::invalid_field(
+                "current",
+                "The current password is not right.",
+            ))
         }
         Err(e) => {
             attempt.succeeded(st).await?;
@@ -168,15 +171,19 @@ pub async fn change_password(
 ) -> AppResult<i64> {
     let (g, user) = own_account(st, actor).await?;
     if password != confirm {
-        return Err(AppError::invalid("The two new passwords do not match."));
+        return Err(AppError::invalid_field(
+            "confirm",
+            "The two new passwords do not match.",
+        ));
     }
     confirm_password(st, actor, &user, current).await?;
     if password == current {
-        return Err(AppError::invalid(
+        return Err(AppError::invalid_field(
+            "password",
             "Choose a password different from the current one.",
         ));
     }
-    secrets::check_password_policy(password, &user.email)?;
+    secrets::check_password_policy(password, &user.email).map_err(|e| e.on("password"))?;
     let hash = secrets::hash_password(password.to_string()).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;

@@ -135,8 +135,15 @@ pub async fn begin_onboarding(
     let inv = open_invite(st, token).await?;
     let email = match (&inv.email, email) {
         (Some(e), _) => EmailAddress::parse(e).map_err(AppError::Invalid)?,
-        (None, Some(e)) => EmailAddress::parse(e).map_err(AppError::Invalid)?,
-        (None, None) => return Err(AppError::invalid("An email address is required.")),
+        (None, Some(e)) => {
+            EmailAddress::parse(e).map_err(|m| AppError::invalid_field("email", m))?
+        }
+        (None, None) => {
+            return Err(AppError::invalid_field(
+                "email",
+                "An email address is required.",
+            ))
+        }
     };
     let recovered = match &inv.recovers {
         Some(id) => store::user_by_id(&st.db, id).await?,
@@ -151,18 +158,23 @@ pub async fn begin_onboarding(
         (_, name) => name,
     };
     if display_name.is_empty() || display_name.chars().count() > 100 {
-        return Err(AppError::invalid(
+        return Err(AppError::invalid_field(
+            "display_name",
             "Enter your name (at most 100 characters).",
         ));
     }
     if password != confirm {
-        return Err(AppError::invalid("The two passwords do not match."));
+        return Err(AppError::invalid_field(
+            "confirm",
+            "The two passwords do not match.",
+        ));
     }
-    secrets::check_password_policy(password, email.as_str())?;
+    secrets::check_password_policy(password, email.as_str()).map_err(|e| e.on("password"))?;
     if recovered.is_none() && store::user_by_email(&st.db, &email.key()).await?.is_some() {
         return Err(AppError::Conflict(
             "An account with this email address already exists.".into(),
-        ));
+        )
+        .on("email"));
     }
     Ok(Onboarding {
         invite_id: inv.id,
@@ -333,17 +345,16 @@ async fn create_invite(
     tenant: Option<(&str, &str)>,
 ) -> AppResult<InviteCreated> {
     let tenant_id = tenant.map(|(id, _)| id);
-    let email = EmailAddress::parse(email).map_err(AppError::Invalid)?;
+    let email = EmailAddress::parse(email).map_err(|m| AppError::invalid_field("email", m))?;
     let now = st.clock.now();
     if store::user_by_email(&st.db, &email.key()).await?.is_some() {
-        return Err(AppError::Conflict(format!(
-            "{email} already has an account."
-        )));
+        return Err(AppError::Conflict(format!("{email} already has an account.")).on("email"));
     }
     if store::open_invite_for_email(&st.db, &email.key(), now).await? {
         return Err(AppError::Conflict(format!(
             "{email} already has an open invitation. Revoke it first to send a new one."
-        )));
+        ))
+        .on("email"));
     }
     let token = secrets::new_token("mwi_");
     let id = secrets::new_id("inv");

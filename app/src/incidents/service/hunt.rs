@@ -87,7 +87,11 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
             _ => "alias_outside",
         };
         let what = match kind {
-            "catchall" => format!("Catch-all of {} to {}", r.source, r.targets.join(", ")),
+            "catchall" => format!(
+                "Catch-all {} to {}",
+                crate::types::shown_source(&r.source),
+                r.targets.join(", ")
+            ),
             "forward" => format!("Forward of {} to {}", r.source, r.targets.join(", ")),
             _ => format!(
                 "Alias {} to {} (outside the tenant)",

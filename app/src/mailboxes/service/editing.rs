@@ -31,7 +31,8 @@ pub async fn edit(
     // Checked before anything is read again: bad input changes nothing.
     let name = match edit.display_name.as_deref().map(str::trim) {
         Some(n) if n.is_empty() || n.chars().count() > 100 => {
-            return Err(AppError::invalid(
+            return Err(AppError::invalid_field(
+                "display_name",
                 "Enter the person's name (at most 100 characters).",
             ))
         }
@@ -41,9 +42,12 @@ pub async fn edit(
         None => None,
         Some("") => Some(None),
         Some(s) => {
-            let e = EmailAddress::parse(s).map_err(AppError::Invalid)?.key();
+            let e = EmailAddress::parse(s)
+                .map_err(|e| AppError::invalid_field("contact_email", e))?
+                .key();
             if e == m.address {
-                return Err(AppError::invalid(
+                return Err(AppError::invalid_field(
+                    "contact_email",
                     "The contact address is where links go when the mailbox cannot be used: give \
                      the person's other address, not the mailbox itself.",
                 ));
@@ -53,7 +57,7 @@ pub async fn edit(
     };
     let quota = match edit.quota.as_deref() {
         None => None,
-        Some(q) => Some(parse_quota(q).map_err(AppError::Invalid)?),
+        Some(q) => Some(parse_quota(q).map_err(|e| AppError::invalid_field("quota", e))?),
     };
     let critical_off = edit.critical == Some(false) && m.critical;
     let reason = if critical_off {
@@ -109,7 +113,8 @@ pub async fn edit(
                     "{} already stores {}: allocate at least that much.",
                     cur.address,
                     crate::tenancy::format_bytes(used)
-                )));
+                ))
+                .on("quota"));
             }
         }
         let delta = new_quota.unwrap_or(0) - cur.quota_bytes.unwrap_or(0);
@@ -128,7 +133,8 @@ pub async fn edit(
                 t.name,
                 crate::tenancy::format_bytes(left),
                 crate::tenancy::format_bytes(t.storage_bytes)
-            )));
+            ))
+            .on("quota"));
         }
         if delta < 0 {
             crate::tenancy::store::release(tx.conn(), &g, &cur.tenant_id, -delta).await?;

@@ -67,9 +67,12 @@ pub async fn accept(
 ) -> AppResult<(Mailbox, Vec<String>)> {
     let (inv, m) = open_link(st, token).await?;
     if password != confirm {
-        return Err(AppError::invalid("The two passwords do not match."));
+        return Err(AppError::invalid_field(
+            "confirm",
+            "The two passwords do not match.",
+        ));
     }
-    secrets::check_password_policy(password, &m.address)?;
+    secrets::check_password_policy(password, &m.address).map_err(|e| e.on("password"))?;
     let hash = secrets::hash_mail_password(password.to_string()).await?;
     let (codes, hashes) = new_codes();
     let now = st.clock.now();
@@ -237,9 +240,12 @@ pub async fn self_reset(
 ) -> AppResult<Mailbox> {
     let key = address.trim().to_lowercase();
     if password != confirm {
-        return Err(AppError::invalid("The two passwords do not match."));
+        return Err(AppError::invalid_field(
+            "confirm",
+            "The two passwords do not match.",
+        ));
     }
-    secrets::check_password_policy(password, &key)?;
+    secrets::check_password_policy(password, &key).map_err(|e| e.on("password"))?;
     let subj = subjects("mreset", &key, actor);
     let Some(attempt) = Attempt::reserve(st, &subj, MAX_FAILURES).await? else {
         record_alone(
@@ -380,7 +386,10 @@ async fn confirm_current(st: &AppState, id: &str, current: &str) -> AppResult<Ma
         }
         Ok(false) => {
             attempt.failed();
-            Err(AppError::invalid("The current password is not right."))
+            Err(AppError::invalid_field(
+                "current",
+                "The current password is not right.",
+            ))
         }
         Err(e) => {
             attempt.succeeded(st).await?;
@@ -401,14 +410,18 @@ pub async fn change_password(
     let (g, id) = own(actor)?;
     let m = confirm_current(st, &id, current).await?;
     if password != confirm {
-        return Err(AppError::invalid("The two new passwords do not match."));
+        return Err(AppError::invalid_field(
+            "confirm",
+            "The two new passwords do not match.",
+        ));
     }
     if password == current {
-        return Err(AppError::invalid(
+        return Err(AppError::invalid_field(
+            "password",
             "Choose a password different from the current one.",
         ));
     }
-    secrets::check_password_policy(password, &m.address)?;
+    secrets::check_password_policy(password, &m.address).map_err(|e| e.on("password"))?;
     let hash = secrets::hash_mail_password(password.to_string()).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;

@@ -19,7 +19,8 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         (Some((l, d)), _) => (l.to_string(), d.to_string()),
         (None, Some(d)) if !d.trim().is_empty() => (raw.to_string(), d.trim().to_string()),
         _ => {
-            return Err(AppError::invalid(
+            return Err(AppError::invalid_field(
+                "address",
                 "Give the full address (name@domain) or choose the domain.",
             ))
         }
@@ -33,30 +34,40 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
     let local = local.trim().to_lowercase();
     let address = EmailAddress::parse(&format!("{local}@{}", domain.name))
         .map_err(|_| {
-            AppError::invalid(format!(
-                "“{local}” cannot be the name part of an address: use letters, digits, dots, \
+            AppError::invalid_field(
+                "address",
+                format!(
+                    "“{local}” cannot be the name part of an address: use letters, digits, dots, \
                  hyphens or underscores."
-            ))
+                ),
+            )
         })?
         .key();
     let display_name = new.display_name.trim();
     if display_name.is_empty() || display_name.chars().count() > 100 {
-        return Err(AppError::invalid(
+        return Err(AppError::invalid_field(
+            "display_name",
             "Enter the person's name (at most 100 characters).",
         ));
     }
-    let quota = parse_quota(new.quota.as_deref().unwrap_or("")).map_err(AppError::Invalid)?;
+    let quota = parse_quota(new.quota.as_deref().unwrap_or(""))
+        .map_err(|m| AppError::invalid_field("quota", m))?;
     let invite_to = match new
         .invite_to
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        Some(s) => Some(EmailAddress::parse(s).map_err(AppError::Invalid)?.key()),
+        Some(s) => Some(
+            EmailAddress::parse(s)
+                .map_err(|m| AppError::invalid_field("invite_to", m))?
+                .key(),
+        ),
         None => None,
     };
     if invite_to.as_deref() == Some(address.as_str()) {
-        return Err(AppError::invalid(
+        return Err(AppError::invalid_field(
+            "invite_to",
             "The invitation cannot go to the new mailbox itself: give the person's current address.",
         ));
     }
@@ -106,7 +117,8 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
                 tenant.name,
                 crate::tenancy::format_bytes(left),
                 crate::tenancy::format_bytes(tenant.storage_bytes)
-            )));
+            ))
+            .on("quota"));
         }
     }
     let row = store::NewRow {
@@ -123,7 +135,7 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
     if let Err(e) = store::insert_many(tx.conn(), &g, std::slice::from_ref(&row), now).await {
         return Err(match e {
             AppError::Db(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                AppError::Conflict(format!("{address} already exists."))
+                AppError::Conflict(format!("{address} already exists.")).on("address")
             }
             e => e,
         });

@@ -90,23 +90,26 @@ pub async fn check(
     if !["alias", "forward", "catchall"].contains(&kind.as_str()) {
         return Err(AppError::invalid(
             "Choose what to add: an alias, an external forward or a catch-all.",
-        ));
+        )
+        .on("kind"));
     }
     let reason = new.reason.trim().to_string();
     if kind != "alias" && reason.chars().count() < 3 {
-        return Err(AppError::invalid(
-            "Say why: the approver reads it, and it stays in the log.",
-        ));
+        return Err(
+            AppError::invalid("Say why: the approver reads it, and it stays in the log.")
+                .on("reason"),
+        );
     }
-    let (source, domain_ascii) = source_of(&kind, &new.source)?;
+    let (source, domain_ascii) = source_of(&kind, &new.source).map_err(|e| e.on("source"))?;
     let dom = domain_named(conn, &domain_ascii)
         .await?
-        .ok_or_else(|| not_yours(&domain_ascii))?;
+        .ok_or_else(|| not_yours(&domain_ascii).on("source"))?;
     if dom.status != "active" {
         return Err(AppError::Conflict(format!(
             "{domain_ascii} is {}: routes need an active domain.",
             dom.status
-        )));
+        ))
+        .on("source"));
     }
     let tenant_id = dom.tenant_id.clone();
     let pol = policy(conn, &tenant_id).await?;
@@ -142,13 +145,15 @@ pub async fn check(
                 "{domain_ascii} has a catch-all already (to {}): a domain has at most one. \
                  Turn it off first, or renew it with the same target.",
                 r.targets.first().map(|t| t.address.as_str()).unwrap_or("?")
-            )))
+            ))
+            .on("source"))
         }
         (_, Some(r)) => {
             return Err(AppError::Conflict(format!(
                 "{source} already has a route ({}): remove it first.",
                 r.kind_label().to_lowercase()
-            )))
+            ))
+            .on("source"))
         }
     }
     let pending = crate::changes::store::pending_for_label(&mut *conn, &source, "routing.").await?;
@@ -156,28 +161,32 @@ pub async fn check(
     if pending > 0 {
         return Err(AppError::Conflict(format!(
             "A request for {source} is already waiting for approval."
-        )));
+        ))
+        .on("source"));
     }
     match kind.as_str() {
         "alias" => {
             if source_mailbox.is_some() {
                 return Err(AppError::Conflict(format!(
                     "{source} is a mailbox: an alias needs an address of its own."
-                )));
+                ))
+                .on("source"));
             }
         }
         "forward" => match &source_mailbox {
             Some((_, _, st)) if st == "invited" => {
                 return Err(AppError::Conflict(format!(
                     "{source} has not been activated yet: nothing to forward."
-                )))
+                ))
+                .on("source"))
             }
             Some(_) => {}
             None if live.as_ref().is_some_and(|r| r.kind == "alias") => {}
             None => {
                 return Err(AppError::invalid(format!(
                     "{source} is neither a mailbox nor an alias of this tenant."
-                )))
+                ))
+                .on("source"))
             }
         },
         _ => {}
@@ -190,14 +199,14 @@ pub async fn check(
         .map(|t| t.trim())
         .filter(|t| !t.is_empty())
     {
-        let a = address(raw)?;
+        let a = address(raw).map_err(|e| e.on("targets"))?;
         if targets.iter().any(|(t, _)| *t == a) {
             continue;
         }
         if a == source {
-            return Err(AppError::invalid(format!(
-                "{source} cannot route to itself."
-            )));
+            return Err(
+                AppError::invalid(format!("{source} cannot route to itself.")).on("targets"),
+            );
         }
         let target_domain = a
             .rsplit_once('@')
@@ -210,14 +219,15 @@ pub async fn check(
             if h.status == "suspended" {
                 return Err(AppError::Conflict(format!(
                     "{a} is in a suspended domain: mail to it would bounce."
-                )));
+                ))
+                .on("targets"));
             }
         }
         if kind == "forward" {
             if hosted.as_ref().is_some_and(|h| h.tenant_id == tenant_id) {
                 return Err(AppError::invalid(format!(
                     "{a} is in this tenant: use an alias for internal routing, not an external forward."
-                )));
+                )).on("targets"));
             }
             let allowed = pol
                 .allowlist
@@ -233,7 +243,7 @@ pub async fn check(
                         "{target_domain} is not on this tenant's forwarding allowlist ({}).",
                         pol.allowlist.join(", ")
                     )
-                }));
+                }).on("targets"));
             }
             targets.push((a, None));
         } else {
@@ -241,9 +251,10 @@ pub async fn check(
             match mailbox_at(conn, &a).await? {
                 Some((id, t, status)) if t == tenant_id => {
                     if status == "invited" && kind == "catchall" {
-                        return Err(AppError::Conflict(format!(
-                            "{a} has not been activated yet."
-                        )));
+                        return Err(
+                            AppError::Conflict(format!("{a} has not been activated yet."))
+                                .on("targets"),
+                        );
                     }
                     targets.push((a, Some(id)));
                 }
@@ -252,7 +263,8 @@ pub async fn check(
                     return Err(AppError::invalid(format!(
                         "{a} is not a mailbox{} of this tenant.",
                         if kind == "alias" { " or alias" } else { "" }
-                    )))
+                    ))
+                    .on("targets"))
                 }
                 None if kind == "alias"
                     && live_route_for(conn, &a)
@@ -265,24 +277,27 @@ pub async fn check(
                     return Err(AppError::invalid(format!(
                         "{a} is not a mailbox{} of this tenant.",
                         if kind == "alias" { " or alias" } else { "" }
-                    )))
+                    ))
+                    .on("targets"))
                 }
             }
         }
     }
     if targets.is_empty() {
-        return Err(AppError::invalid("Name at least one target address."));
+        return Err(AppError::invalid("Name at least one target address.").on("targets"));
     }
     if kind == "catchall" && targets.len() != 1 {
-        return Err(AppError::invalid(
-            "A catch-all delivers to exactly one mailbox.",
-        ));
+        return Err(
+            AppError::invalid("A catch-all delivers to exactly one mailbox.").on("targets"),
+        );
     }
     if targets.len() > MAX_TARGETS {
-        return Err(AppError::invalid(format!("At most {MAX_TARGETS} targets.")));
+        return Err(AppError::invalid(format!("At most {MAX_TARGETS} targets.")).on("targets"));
     }
     if kind == "alias" {
-        refuse_loops(conn, &source, &targets, now).await?;
+        refuse_loops(conn, &source, &targets, now)
+            .await
+            .map_err(|e| e.on("targets"))?;
     }
     let days = if kind == "alias" {
         None
@@ -293,7 +308,7 @@ pub async fn check(
                 "A {} lasts 1 to {} days (this tenant's maximum); renew it with a new request when it runs out.",
                 crate::routing::kind_label(&kind).to_lowercase(),
                 pol.max_days
-            )));
+            )).on("days"));
         }
         Some(d)
     };

@@ -30,10 +30,11 @@ pub async fn request(st: &AppState, actor: &Actor, new: &NewRoute) -> AppResult<
     let now = st.clock.now();
     let mut conn = st.db.pool().acquire().await?;
     // Another tenant's domain reads like one that does not exist.
-    let (_, dom) = source_of(&new.kind.trim().to_lowercase(), &new.source)?;
+    let (_, dom) =
+        source_of(&new.kind.trim().to_lowercase(), &new.source).map_err(|e| e.on("source"))?;
     match domain_named(&mut conn, &dom).await? {
         Some(d) if g.actor.tenants.contains(&d.tenant_id) => {}
-        _ => return Err(not_yours(&dom)),
+        _ => return Err(not_yours(&dom).on("source")),
     }
     let c = check(&mut conn, new, own.as_deref(), now).await?;
     let pol = policy(&mut conn, &c.tenant_id).await?;
