@@ -289,7 +289,7 @@ pub fn AccountPage() -> impl IntoView {
                     <p class="hint">"Your other sessions are signed out; this one stays."</p>
                     <form method="post" action="/account/password" class="mt-3 grid gap-4 sm:grid-cols-3 items-start">
                         <crate::ui::CurrentPassword action="/account/password".to_string()/>
-                        <crate::ui::NewPassword action="/account/password".to_string() id="password" repeat="Repeat the new password" first=false/>
+                        <crate::ui::NewPassword action="/account/password".to_string() id="password" repeat_id="confirm" repeat="Repeat the new password" first=false/>
                         <p class="hint sm:col-span-3">"At least 12 characters, not containing your address. A phrase of several words works well."</p>
                         <div class="sm:col-span-3"><button class="btn btn-primary" type="submit">"Change password"</button></div>
                     </form>

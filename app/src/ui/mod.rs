@@ -305,13 +305,16 @@ impl Typed {
 pub fn NewPassword(
     action: String,
     #[prop(default = "pw")] id: &'static str,
+    /// The repetition's id: `{id}2` unless given.
+    #[prop(optional)]
+    repeat_id: Option<&'static str>,
     #[prop(default = "New password")] label: &'static str,
     #[prop(default = "Repeat it")] repeat: &'static str,
     #[prop(optional)] hint: Option<&'static str>,
     #[prop(default = true)] first: bool,
 ) -> impl IntoView {
     let t = typed(&action);
-    let id2 = format!("{id}2");
+    let id2 = repeat_id.map_or_else(|| format!("{id}2"), str::to_string);
     view! {
         <div>
             <label class="label" for=id>{label}</label>
