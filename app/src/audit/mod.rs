@@ -63,6 +63,300 @@ pub struct AuditPage {
     pub has_more: bool,
 }
 
+/// What a table entry's object is (see [`VERBS`]).
+#[derive(Clone, Copy)]
+enum Obj {
+    /// No object: the verb says it all ("changed their password").
+    None,
+    Mailbox,
+    Domain,
+    /// A person, by the `email` the event recorded.
+    Person,
+    Route,
+    Change,
+    Import,
+    Incident,
+    /// What the event calls `name` (a plan, a destination, a token).
+    Named,
+}
+
+/// The verbs of the events without a sentence of their own in [`AuditEvent::sentence`]:
+/// the action, what the actor did, and to what.
+const VERBS: &[(&str, &str, Obj)] = &[
+    (
+        "setup.link_issued",
+        "issued the first owner's setup link",
+        Obj::None,
+    ),
+    ("user.created", "created the account of", Obj::Person),
+    ("user.enabled", "enabled the account of", Obj::Person),
+    ("user.disabled", "disabled the account of", Obj::Person),
+    (
+        "user.access_ended",
+        "ended the sessions and tokens of",
+        Obj::Person,
+    ),
+    (
+        "user.factor_reset",
+        "reset the second factor of",
+        Obj::Person,
+    ),
+    (
+        "user.factor_reset_withdrawn",
+        "withdrew the second-factor reset of",
+        Obj::Person,
+    ),
+    (
+        "operator.invite_revealed",
+        "revealed the invitation link of",
+        Obj::Person,
+    ),
+    (
+        "operator.invite_revoked",
+        "revoked the invitation of",
+        Obj::Person,
+    ),
+    (
+        "operator.scope_changed",
+        "changed the tenants of",
+        Obj::Person,
+    ),
+    (
+        "owner.recovery_link_issued",
+        "issued a recovery link for",
+        Obj::Person,
+    ),
+    (
+        "auth.totp_enrolled",
+        "set up an authenticator for",
+        Obj::Person,
+    ),
+    (
+        "auth.recovery_codes_issued",
+        "received new recovery codes",
+        Obj::None,
+    ),
+    ("auth.recovery_code_used", "used a recovery code", Obj::None),
+    ("auth.password_changed", "changed their password", Obj::None),
+    (
+        "auth.totp_change_started",
+        "started replacing their authenticator",
+        Obj::None,
+    ),
+    ("auth.session_revoked", "ended a session", Obj::None),
+    (
+        "auth.sessions_revoked_all",
+        "ended all their other sessions",
+        Obj::None,
+    ),
+    (
+        "auth.account_recovered",
+        "recovered the account",
+        Obj::Person,
+    ),
+    (
+        "auth.reauth_failed",
+        "failed to confirm their password",
+        Obj::None,
+    ),
+    (
+        "auth.second_factor_failed",
+        "failed the second factor",
+        Obj::None,
+    ),
+    (
+        "auth.locked_out",
+        "was paused from signing in as",
+        Obj::Person,
+    ),
+    (
+        "auth.signin_throttled",
+        "was paused from signing in as",
+        Obj::Person,
+    ),
+    (
+        "mailbox.password_reset",
+        "reset the password of",
+        Obj::Mailbox,
+    ),
+    (
+        "mailbox.reset_rolled_back",
+        "rolled back the password reset of",
+        Obj::Mailbox,
+    ),
+    (
+        "mailbox.reset_throttled",
+        "was paused resetting",
+        Obj::Mailbox,
+    ),
+    (
+        "mailbox.self_reset_refused",
+        "was refused a self-service reset of",
+        Obj::Mailbox,
+    ),
+    (
+        "mailbox.signin_throttled",
+        "was paused from signing in as",
+        Obj::Mailbox,
+    ),
+    (
+        "mailbox.recovery_codes_regenerated",
+        "made new recovery codes for",
+        Obj::Mailbox,
+    ),
+    (
+        "mailbox.identity_added",
+        "listed an outside service that recovers through",
+        Obj::Mailbox,
+    ),
+    (
+        "mailbox.identity_removed",
+        "removed an outside service from",
+        Obj::Mailbox,
+    ),
+    (
+        "mailbox.invite_not_sent",
+        "could not mail the one-time link of",
+        Obj::Mailbox,
+    ),
+    (
+        "mailbox.offboarding_verified",
+        "checked the offboarding of",
+        Obj::Mailbox,
+    ),
+    (
+        "route.expiry_reminder",
+        "sent an expiry reminder for the route of",
+        Obj::Route,
+    ),
+    ("change.rejected", "rejected the change to", Obj::Change),
+    ("change.cancelled", "withdrew the change to", Obj::Change),
+    ("tenant.plan_changed", "changed a tenant's plan", Obj::None),
+    ("tenant.suspended", "suspended the tenant", Obj::Named),
+    ("tenant.resumed", "resumed the tenant", Obj::Named),
+    (
+        "tenant.reveal_policy_changed",
+        "changed a tenant's link policy",
+        Obj::None,
+    ),
+    (
+        "tenant.routing_policy_changed",
+        "changed a tenant's routing policy",
+        Obj::None,
+    ),
+    ("plan.created", "created the plan", Obj::Named),
+    ("plan.retired", "retired the plan", Obj::Named),
+    ("plan.reinstated", "brought back the plan", Obj::Named),
+    ("domain.suspended", "suspended the domain", Obj::Domain),
+    (
+        "domain.control_saved",
+        "saved the registration record of",
+        Obj::Domain,
+    ),
+    (
+        "domain.control_rdap",
+        "read the registration data of",
+        Obj::Domain,
+    ),
+    ("dns.record_updated", "updated a DNS record of", Obj::Domain),
+    (
+        "dns.change_entered",
+        "entered a DNS change for",
+        Obj::Domain,
+    ),
+    ("dns.observed", "observed the DNS of", Obj::Domain),
+    (
+        "dns.rollback_failed",
+        "could not roll back a DNS change of",
+        Obj::Domain,
+    ),
+    ("dns.provider_set", "set the DNS provider", Obj::Named),
+    ("dns.provider_tested", "tested the DNS provider", Obj::Named),
+    ("dns.template_changed", "changed a DNS baseline", Obj::None),
+    ("dns.bulk_planned", "planned a bulk DNS change", Obj::None),
+    (
+        "dns.bulk_batch_applied",
+        "applied a batch of a bulk DNS change",
+        Obj::None,
+    ),
+    (
+        "dns.bulk_batch_verified",
+        "verified a batch of a bulk DNS change",
+        Obj::None,
+    ),
+    (
+        "dns.bulk_batch_failed",
+        "saw a batch of a bulk DNS change fail",
+        Obj::None,
+    ),
+    (
+        "dns.bulk_batch_rolled_back",
+        "rolled back a batch of a bulk DNS change",
+        Obj::None,
+    ),
+    (
+        "dns.bulk_overridden",
+        "went on with a bulk DNS change despite a failure",
+        Obj::None,
+    ),
+    ("dns.bulk_done", "finished a bulk DNS change", Obj::None),
+    ("dkim.zone_written", "wrote the DKIM record of", Obj::Domain),
+    (
+        "dmarc.report_imported",
+        "imported a DMARC report for",
+        Obj::Domain,
+    ),
+    (
+        "dmarc.new_source",
+        "saw a new sender in the DMARC reports of",
+        Obj::Domain,
+    ),
+    ("import.previewed", "checked", Obj::Import),
+    ("import.started", "started", Obj::Import),
+    ("import.completed", "completed", Obj::Import),
+    ("import.failed", "saw the failure of", Obj::Import),
+    ("import.cancelled", "discarded", Obj::Import),
+    ("incident.declared", "declared", Obj::Incident),
+    (
+        "incident.sessions_kicked",
+        "ended every session during",
+        Obj::Incident,
+    ),
+    ("incident.revoked", "revoked access during", Obj::Incident),
+    ("incident.ended", "ended", Obj::Incident),
+    ("incident.kept_open", "kept open", Obj::Incident),
+    ("incident.end_requested", "asked to end", Obj::Incident),
+    (
+        "incident.postmortem_saved",
+        "saved the postmortem of",
+        Obj::Incident,
+    ),
+    ("alert.raised", "raised an alert", Obj::None),
+    ("alert.acknowledged", "acknowledged an alert", Obj::None),
+    ("alert.resolved", "resolved an alert", Obj::None),
+    ("alert.rules_changed", "changed the alert rules", Obj::None),
+    (
+        "alert.destination_added",
+        "added the alert destination",
+        Obj::Named,
+    ),
+    (
+        "alert.destination_removed",
+        "removed the alert destination",
+        Obj::Named,
+    ),
+    (
+        "alert.destination_tested",
+        "tested the alert destination",
+        Obj::Named,
+    ),
+    (
+        "alert.webhook_secret_rotated",
+        "rotated the webhook secret of",
+        Obj::Named,
+    ),
+];
+
 /// An event as people read it: who did what to which object, named as the event recorded it
 /// (so it reads right after the object is gone), with a link to where the object lives.
 #[derive(Clone, Debug, PartialEq)]
@@ -177,21 +471,54 @@ impl AuditEvent {
                 "auth.signin_failed" => ("failed to sign in as", person(), String::new()),
                 "token.created" => ("created an API token", (s("name"), None), String::new()),
                 "token.revoked" => ("revoked an API token", (s("name"), None), String::new()),
-                _ => {
-                    let object = ["address", "email", "source", "domain", "name", "target"]
-                        .iter()
-                        .find_map(|k| s(k));
-                    return Sentence {
-                        before: format!(
-                            "{} — {}",
-                            self.actor_label,
-                            self.action.replacen('.', ": ", 1).replace('_', " ")
-                        ),
-                        object: readable(object),
-                        href: None,
-                        after: String::new(),
-                    };
-                }
+                other => match VERBS.iter().find(|(a, _, _)| *a == other) {
+                    Some((_, verb, what)) => {
+                        let domain = || {
+                            (
+                                readable(s("domain").or(s("name"))),
+                                (!target.is_empty()).then(|| format!("/domains/{target}")),
+                            )
+                        };
+                        let object = match what {
+                            Obj::None => (None, None),
+                            Obj::Mailbox => mailbox(),
+                            Obj::Domain => domain(),
+                            Obj::Person => person(),
+                            Obj::Route => route(),
+                            Obj::Change => change(),
+                            Obj::Import => (
+                                Some("a mailbox import".into()),
+                                (!target.is_empty()).then(|| format!("/imports/{target}")),
+                            ),
+                            Obj::Incident => (
+                                Some("an incident".into()),
+                                (!target.is_empty()).then(|| format!("/incidents/{target}")),
+                            ),
+                            Obj::Named => (readable(s("name").or(s("label"))), None),
+                        };
+                        // A change of one value reads "(from “Starter” to “Pro”)".
+                        let after = match (s("before"), s("after")) {
+                            (Some(b), Some(a)) => format!(" (from “{b}” to “{a}”)"),
+                            _ => String::new(),
+                        };
+                        (*verb, object, after)
+                    }
+                    None => {
+                        let object = ["address", "email", "source", "domain", "name", "target"]
+                            .iter()
+                            .find_map(|k| s(k));
+                        return Sentence {
+                            before: format!(
+                                "{} — {}",
+                                self.actor_label,
+                                self.action.replacen('.', ": ", 1).replace('_', " ")
+                            ),
+                            object: readable(object),
+                            href: None,
+                            after: String::new(),
+                        };
+                    }
+                },
             };
         Sentence {
             before: format!("{} {verb}", self.actor_label),
