@@ -168,7 +168,9 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   // Her history reads as sentences, filtered to her mailbox, the JSON behind a disclosure.
   await p.locator('[data-testid=activity]').scrollIntoViewIfNeeded();
   await p.click('a:has-text("Full audit log")');
-  await p.waitForURL(/\/audit\?about=mbx_/);
+  // The filter names her address, not an id.
+  await p.waitForURL(/\/audit\?about=ann%40acme\.example/);
+  assert.equal(await p.inputValue('#f-about'), 'ann@acme.example');
   const sentences = await p.locator('[data-testid=event-sentence]').allInnerTexts();
   assert.ok(sentences.some((t) => /^Otto Operator offboarded ann@acme\.example$/.test(t) || /otto@agency\.example offboarded ann@acme\.example/.test(t)), sentences.join('\n'));
   assert.ok(sentences.every((t) => !t.includes('billing@acme.example')), 'only Ann\'s events');

@@ -423,11 +423,25 @@ fn events_read_as_sentences() {
         format!("{} {}", s.before, s.after.trim()),
         "Otto Operator changed a tenant's plan (from “Starter” to “Pro”)"
     );
+    // An object the event did not name still reads whole.
+    let s = event("mailbox.offboarding_verified", Some("mbx_9"), json!({})).sentence();
+    assert_eq!(
+        (s.before.as_str(), s.object.as_deref(), s.href.as_deref()),
+        (
+            "Otto Operator checked the offboarding of",
+            Some("a mailbox"),
+            Some("/mailboxes/mbx_9")
+        )
+    );
     // An import links to its page.
     let s = event("import.started", Some("imp_1"), json!({})).sentence();
     assert_eq!(
         (s.before.as_str(), s.object.as_deref(), s.href.as_deref()),
-        ("Otto Operator started", Some("a mailbox import"), Some("/imports/imp_1"))
+        (
+            "Otto Operator started",
+            Some("a mailbox import"),
+            Some("/imports/imp_1")
+        )
     );
     // No name in the event: no dangling link.
     let s = event("mailbox.created", Some("mbx_2"), json!({})).sentence();
@@ -469,7 +483,11 @@ fn every_recorded_action_reads_as_a_sentence() {
     );
     actions.sort();
     actions.dedup();
-    assert!(actions.len() > 80, "found the recorded actions: {}", actions.len());
+    assert!(
+        actions.len() > 80,
+        "found the recorded actions: {}",
+        actions.len()
+    );
     let bare: Vec<&String> = actions
         .iter()
         .filter(|a| {

@@ -496,6 +496,19 @@ impl AuditEvent {
                             ),
                             Obj::Named => (readable(s("name").or(s("label"))), None),
                         };
+                        // An event that did not record its object's name still reads whole:
+                        // "a mailbox", linked when the event knows which.
+                        let object = match (object, what) {
+                            ((None, _), Obj::Mailbox) => (
+                                Some("a mailbox".to_string()),
+                                (!target.is_empty()).then(|| format!("/mailboxes/{target}")),
+                            ),
+                            ((None, _), Obj::Domain) => (Some("a domain".into()), None),
+                            ((None, _), Obj::Person) => (Some("someone".into()), None),
+                            ((None, _), Obj::Route) => (Some("a route".into()), None),
+                            ((None, _), Obj::Change) => (Some("a change".into()), None),
+                            (o, _) => o,
+                        };
                         // A change of one value reads "(from “Starter” to “Pro”)".
                         let after = match (s("before"), s("after")) {
                             (Some(b), Some(a)) => format!(" (from “{b}” to “{a}”)"),

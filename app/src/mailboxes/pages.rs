@@ -364,7 +364,7 @@ pub fn MailboxDetailPage() -> impl IntoView {
                 {p.preview.clone().map(|pv| view! { <OffboardPanel mailbox=m.clone() preview=pv/> })}
                 {p.receipt.clone().map(|r| view! { <ReceiptCard receipt=r now=now/> })}
                 <crate::audit::pages::ActivityCard title="History of this mailbox" events=p.events.clone() now=now
-                    more=format!("/audit?about={}", m.id)/>
+                    more=format!("/audit?about={}", urlencode(&m.address))/>
             }
         },
     )

@@ -381,7 +381,9 @@ async fn verify_offboarding(
     store::set_receipt_scan(tx.conn(), g, receipt_id, &scan, clean, now).await?;
     let ev = Event::new("mailbox.offboarding_verified")
         .target(m.id.clone())
-        .details(json!({ "receipt": receipt_id, "clean": clean, "checks": checks }))
+        .details(json!({
+            "address": m.address, "receipt": receipt_id, "clean": clean, "checks": checks,
+        }))
         .tenant(m.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
