@@ -169,7 +169,7 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   await p.locator('[data-testid=activity]').scrollIntoViewIfNeeded();
   await p.click('a:has-text("Full audit log")');
   // The filter names her address, not an id.
-  await p.waitForURL(/\/audit\?about=ann%40acme\.example/);
+  await p.waitForURL(/\/audit\?about=ann@acme\.example/);
   assert.equal(await p.inputValue('#f-about'), 'ann@acme.example');
   const sentences = await p.locator('[data-testid=event-sentence]').allInnerTexts();
   assert.ok(sentences.some((t) => /^Otto Operator offboarded ann@acme\.example$/.test(t) || /otto@agency\.example offboarded ann@acme\.example/.test(t)), sentences.join('\n'));

@@ -423,6 +423,25 @@ fn events_read_as_sentences() {
         format!("{} {}", s.before, s.after.trim()),
         "Otto Operator changed a tenant's plan (from “Starter” to “Pro”)"
     );
+    // A catch-all reads as everywhere else: *@domain.
+    let s = event(
+        "route.enabled",
+        Some("dom_1"),
+        json!({"source": "@acme.example"}),
+    )
+    .sentence();
+    assert_eq!(s.object.as_deref(), Some("*@acme.example"));
+    let s = event(
+        "change.applied",
+        Some("chg_1"),
+        json!({"kind": "routing.catchall"}),
+    )
+    .sentence();
+    assert_eq!(
+        s.object.as_deref(),
+        Some("a change"),
+        "an older event without its target"
+    );
     // An object the event did not name still reads whole.
     let s = event("mailbox.offboarding_verified", Some("mbx_9"), json!({})).sentence();
     assert_eq!(

@@ -387,11 +387,21 @@ impl AuditEvent {
         };
         let route = || {
             (
-                readable(s("source")),
+                s("source").map(|x| crate::types::shown_source(&x)),
                 (!target.is_empty()).then(|| format!("/routing?domain={target}&state=all")),
             )
         };
-        let change = || (readable(s("target")), Some("/approvals".to_string()));
+        // A change names what it changes (a catch-all as `*@domain`), else "a change".
+        let change = || {
+            (
+                Some(
+                    s("target")
+                        .map(|x| crate::types::shown_source(&x))
+                        .unwrap_or_else(|| "a change".into()),
+                ),
+                Some("/approvals".to_string()),
+            )
+        };
         let person = || (s("email"), None);
         let (verb, (object, href), after): (&str, (Option<String>, Option<String>), String) =
             match self.action.as_str() {

@@ -184,7 +184,9 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
             store::mark_applied(tx.conn(), &g, id, now, &result, &after).await?;
             let ev = Event::new("change.applied")
                 .target(id.to_string())
-                .details(serde_json::json!({ "kind": c.kind, "result": result }))
+                .details(serde_json::json!({
+                    "kind": c.kind, "target": c.target_label, "result": result,
+                }))
                 .maybe_tenant(c.tenant_id.clone());
             record(&mut tx, g.actor, now, ev).await?;
             let mail = tx.commit_outbox().await?;
@@ -198,7 +200,9 @@ pub async fn approve(st: &AppState, actor: &Actor, id: &str) -> AppResult<Change
             store::mark_failed(tx.conn(), &g, id, &me, now, &e.user_message()).await?;
             let ev = Event::new("change.failed")
                 .target(id.to_string())
-                .details(serde_json::json!({ "kind": c.kind, "error": e.user_message() }))
+                .details(serde_json::json!({
+                    "kind": c.kind, "target": c.target_label, "error": e.user_message(),
+                }))
                 .maybe_tenant(c.tenant_id.clone());
             record(&mut tx, g.actor, now, ev).await?;
             tx.commit().await?;
