@@ -33,6 +33,7 @@ export function mailTo(sink) {
 /** A minimal SMTP server on loopback that keeps every message (mail Mailward sends). */
 export async function startSmtpSink() {
   const messages = [];
+  const raw = [];
   const server = createServer((sock) => {
     let buf = '';
     let inData = false;
@@ -45,7 +46,7 @@ export async function startSmtpSink() {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 2);
         if (inData) {
-          if (line === '.') { inData = false; messages.push(decodeQp(msg)); msg = ''; sock.write('250 queued\r\n'); } else { msg += line + '\n'; }
+          if (line === '.') { inData = false; messages.push(decodeQp(msg)); raw.push(msg); msg = ''; sock.write('250 queued\r\n'); } else { msg += line + '\n'; }
           continue;
         }
         const cmd = line.toUpperCase();
@@ -70,12 +71,29 @@ export async function startSmtpSink() {
       }
       throw new Error(`no mail to ${to} matching ${re}: ${messages.length} messages`);
     },
+    /** The newest whole message (headers and parts as sent) to `to` whose decoded text matches `re`. */
+    async message(to, re) {
+      for (let i = 0; i < 50; i++) {
+        const at = messages.findLastIndex((x) => x.includes(`To: ${to}`) && re.test(x));
+        if (at >= 0) return { raw: raw[at], text: messages[at] };
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no mail to ${to} matching ${re}: ${messages.length} messages`);
+    },
     close: () => new Promise((r) => server.close(r)),
   };
 }
 
+// Quoted-printable to text: soft line breaks joined, =XX as bytes, the bytes read as UTF-8.
 function decodeQp(s) {
-  return s.replace(/=\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+  const joined = s.replace(/=\n/g, '');
+  const bytes = [];
+  for (let i = 0; i < joined.length; i++) {
+    const hex = joined.slice(i + 1, i + 3);
+    if (joined[i] === '=' && /^[0-9A-F]{2}$/.test(hex)) { bytes.push(parseInt(hex, 16)); i += 2; }
+    else bytes.push(...Buffer.from(joined[i], 'utf8'));
+  }
+  return Buffer.from(bytes).toString('utf8');
 }
 
 /** Starts `mailward serve`; resolves with its base URL, the setup link and a stop function. */

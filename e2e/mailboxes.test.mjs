@@ -33,7 +33,7 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
   // 1. The operator creates a mailbox; the link goes by email, the operator never sees it.
   await p.goto(`${mw.base}/domains/acme.example`);
   await p.fill('#mb-address', 'ann');
-  await p.fill('#mb-name', 'Ann Example');
+  await p.fill('#mb-name', 'Anna Müller');
   await p.fill('#mb-quota', '2 GB');
   await p.fill('#mb-invite', 'ann@home.example');
   await p.click('[data-testid=new-mailbox] button[type=submit]');
@@ -45,6 +45,17 @@ test('mailbox lifecycle: invite, activate, self-reset, governed critical reset, 
 
   // 2. The owner sets a password from the mailed link and downloads the recovery codes.
   const annLink = await sink.find('ann@home.example', LINK);
+  // The invitation is real mail: MIME headers, a text and an HTML part, a Message-ID, a
+  // display name, and the person's Unicode name intact once decoded.
+  const mail = await sink.message('ann@home.example', LINK);
+  assert.match(mail.raw, /^MIME-Version: 1\.0$/m);
+  assert.match(mail.raw, /^Content-Type: multipart\/alternative;/m);
+  assert.match(mail.raw, /^Content-Type: text\/plain; charset=utf-8$/mi);
+  assert.match(mail.raw, /^Content-Type: text\/html; charset=utf-8$/mi);
+  assert.match(mail.raw, /^Message-ID: <[^@\s]+@agency\.example>$/m);
+  assert.match(mail.raw, /^From: "?Mailward"? <mailward@agency\.example>$/m);
+  assert.match(mail.text, /Hello Anna Müller,/);
+  assert.ok(!mail.text.includes('M=C3=BC'), 'no quoted-printable left in the text');
   const ann = await activate(browser, mw, annLink, 'copper lantern harbour 7', true);
   assert.match(await ann.page.locator('[data-testid=owner-address]').textContent(), /ann@acme.example/);
   await shot(ann.page, '23-owner-area');
