@@ -506,6 +506,11 @@ pub struct ChangeRequest {
     pub after: Option<String>,
     /// For a rollback: the applied request it undoes.
     pub rollback_of: Option<String>,
+    /// The request in words, as the console shows it: a sentence and what it changes, now and
+    /// after approval (written by its kind). Present whenever a request is read through the
+    /// service (the queue, one request, the REST API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<Described>,
 }
 
 impl ChangeRequest {

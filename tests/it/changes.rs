@@ -538,6 +538,13 @@ async fn a_request_read_and_cancelled_over_rest(b: Backend) {
         (c["state"].as_str(), c["kind"].as_str()),
         (Some("pending"), Some("mailbox.reset"))
     );
+    // In words, as the console shows it.
+    let summary = c["words"]["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("billing@acme.example"), "{c}");
+    assert!(
+        c["words"]["rows"].as_array().is_some_and(|r| !r.is_empty()),
+        "{c}"
+    );
     let r = http
         .get(app.url("/api/v1/changes/chg_nope"))
         .bearer_auth(&owner_token)

@@ -19,8 +19,8 @@ pub fn state_tone(state: ChangeState) -> &'static str {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ApprovalsPage {
-    /// Each waiting request with its kind's words for it.
-    pub pending: Vec<(ChangeRequest, crate::types::Described)>,
+    /// Each waiting request, with its words (`ChangeRequest::words`).
+    pub pending: Vec<ChangeRequest>,
     pub recent: Vec<ChangeRequest>,
     pub me: Option<String>,
     pub can_decide: bool,
@@ -37,23 +37,15 @@ pub async fn get_approvals() -> Result<PageData<ApprovalsPage>, ServerFnError> {
             service::list(&c.st, &a, Filter::Pending),
             service::list(&c.st, &a, Filter::Recent),
         )?;
-        let kinds = &c.st.kinds;
-        let pending = pending
+        // The recent decisions are listed by title: their rows would only weigh the page.
+        let recent = recent
             .into_iter()
-            .map(|c| {
-                let words = match (&c.rollback_of, kinds.change_kind(&c.kind)) {
-                    (None, Ok(k)) => k.describe(&c),
-                    _ => crate::types::Described {
-                        summary: c.title(),
-                        rows: Vec::new(),
-                    },
-                };
-                (c, words)
-            })
+            .take(50)
+            .map(|c| ChangeRequest { words: None, ..c })
             .collect();
         Ok(ApprovalsPage {
             pending,
-            recent: recent.into_iter().take(50).collect(),
+            recent,
             me: a.user_id.clone(),
             can_decide: decide(&a, Action::ApproveChanges),
             now: c.st.clock.now(),
@@ -80,7 +72,8 @@ pub fn ApprovalsQueuePage() -> impl IntoView {
                     } else {
                         view! {
                             <div class="space-y-3">
-                                {p.pending.into_iter().map(|(c, words)| {
+                                {p.pending.into_iter().map(|c| {
+                                    let words = c.words.clone().unwrap_or_default();
                                     let mine = c.requested_by.is_some() && c.requested_by == p.me;
                                     let question = format!("{} It applies at once; the change can be rolled back later through this queue.", words.summary);
                                     view! {

@@ -92,14 +92,45 @@ pub async fn submit(
 pub use super::store::Filter;
 
 /// Change requests in the actor's tenants (at most 200).
+/// Change requests in the actor's tenants, each with its words.
 pub async fn list(st: &AppState, actor: &Actor, f: Filter<'_>) -> AppResult<Vec<ChangeRequest>> {
     let g = authorize(actor, Action::ViewTenants)?;
-    store::list(&st.db, &g, f, st.clock.now()).await
+    let list = store::list(&st.db, &g, f, st.clock.now()).await?;
+    Ok(list.into_iter().map(|c| with_words(st, c)).collect())
 }
 
+/// One change request in the actor's tenants, with its words.
 pub async fn get(st: &AppState, actor: &Actor, id: &str) -> AppResult<ChangeRequest> {
     let g = authorize(actor, Action::ViewTenants)?;
-    store::get(&st.db, &g, id, st.clock.now()).await
+    Ok(with_words(
+        st,
+        store::get(&st.db, &g, id, st.clock.now()).await?,
+    ))
+}
+
+fn with_words(st: &AppState, mut c: ChangeRequest) -> ChangeRequest {
+    c.words = Some(described(st, &c));
+    c
+}
+
+/// A request in words: its kind's sentence and rows; a rollback says what it undoes; a kind
+/// this server does not know (any more) reads by its label.
+pub fn described(st: &AppState, c: &ChangeRequest) -> crate::types::Described {
+    match (&c.rollback_of, st.kinds.change_kind(&c.kind)) {
+        (None, Ok(k)) => k.describe(c),
+        (Some(o), _) => crate::types::Described {
+            summary: format!(
+                "Roll back the change “{}” to {} ({o}): what was there before it comes back.",
+                c.kind_label(),
+                crate::types::readable(&c.target_label)
+            ),
+            rows: Vec::new(),
+        },
+        (None, Err(_)) => crate::types::Described {
+            summary: format!("{}: {}", c.kind_label(), c.target_label),
+            rows: Vec::new(),
+        },
+    }
 }
 
 /// The action whoever decides `c` must hold in its tenant, besides
@@ -447,15 +478,7 @@ pub async fn claim_notice(st: &AppState, id: &str, new: bool) -> AppResult<bool>
 
 /// A request in words (its kind's sentence; a rollback says what it undoes).
 pub fn in_words(st: &AppState, c: &ChangeRequest) -> String {
-    match (&c.rollback_of, st.kinds.change_kind(&c.kind)) {
-        (None, Ok(k)) => k.describe(c).summary,
-        (Some(o), _) => format!(
-            "Undo change {o} ({} of {}).",
-            c.kind_label().to_lowercase(),
-            crate::types::readable(&c.target_label)
-        ),
-        (None, Err(_)) => format!("{}: {}", c.kind_label(), c.target_label),
-    }
+    described(st, c).summary
 }
 
 /// The action whoever decides `c` must hold besides approving (its kind's).

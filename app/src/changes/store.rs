@@ -112,6 +112,7 @@ fn from_row(r: &AnyRow, now: i64) -> Result<ChangeRequest, sqlx::Error> {
         result: r.try_get("result")?,
         after: r.try_get("after_state")?,
         rollback_of: r.try_get("rollback_of")?,
+        words: None,
     })
 }
 
