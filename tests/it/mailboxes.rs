@@ -1515,9 +1515,11 @@ async fn mailbox_details_are_edited_within_the_pool(b: Backend) {
     }
     let results = mailward_tests::join_all(all).await;
     assert!(
-        results
-            .iter()
-            .all(|r| r.is_ok() || matches!(r, Err(app::core::AppError::Conflict(_)))),
+        results.iter().all(|r| r.is_ok()
+            || matches!(
+                r.as_ref().map_err(|e| e.kind()),
+                Err(app::core::AppError::Conflict(_))
+            )),
         "{results:?}"
     );
     let (a, bq) = (

@@ -239,6 +239,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                     <p class="text-sm text-zinc-600">{m.display_name.clone()}</p>
                 </section>
                 {home.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
+                {view! {
                 <section class="card p-5 space-y-3">
                     <h2 class="font-medium">"Password"</h2>
                     <form method="post" action="/me/password" class="grid gap-3 sm:grid-cols-3 items-start">
@@ -256,6 +257,8 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                             <span class="ml-2 text-xs text-zinc-500">"Ten new codes replace the old ones, which stop working at once."</span></div>
                     </form>
                 </section>
+                }.into_any()}
+                {view! {
                 <section class="card">
                     <div class="px-5 py-3 border-b border-zinc-200">
                         <h2 class="font-medium">"App passwords"</h2>
@@ -274,6 +277,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                     </form>
                     <AppPasswordsTable items=home.app_passwords.clone() now=now revoke_base=Some("/me/app-passwords".to_string())/>
                 </section>
+                }.into_any()}
                 {home.mail_host.clone().map(|host| view! { <MailSettings host=host address=m.address.clone()/> }.into_any())}
                 {identities}
                 {forwarding}

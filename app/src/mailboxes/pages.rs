@@ -344,12 +344,13 @@ pub fn MailboxDetailPage() -> impl IntoView {
                     })}
                 </section>
                 {p.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
+                // Each panel type-erased: the page renders within a worker thread's stack.
                 {(p.can_manage && live).then(|| view! {
-                    <InvitePanel mailbox=m.clone() invite=p.invite.clone() reveal_blocked=p.reveal_blocked.clone() mailer=p.mailer now=now/>
-                    {(m.status == "locked").then(|| view! { <UnlockPanel mailbox=m.clone()/> })}
-                    {(m.status != "invited").then(|| view! { <ResetPanel mailbox=m.clone()/> })}
-                    <DetailsPanel mailbox=m.clone()/>
-                })}
+                    {view! { <InvitePanel mailbox=m.clone() invite=p.invite.clone() reveal_blocked=p.reveal_blocked.clone() mailer=p.mailer now=now/> }.into_any()}
+                    {(m.status == "locked").then(|| view! { <UnlockPanel mailbox=m.clone()/> }.into_any())}
+                    {(m.status != "invited").then(|| view! { <ResetPanel mailbox=m.clone()/> }.into_any())}
+                    {view! { <DetailsPanel mailbox=m.clone()/> }.into_any()}
+                }.into_any())}
                 <ChangesList changes=p.changes.clone() now=now/>
                 <section class="card">
                     <div class="px-4 py-3 border-b border-zinc-200">
@@ -361,8 +362,8 @@ pub fn MailboxDetailPage() -> impl IntoView {
                 </section>
                 <IdentitiesCard items=p.identities.clone() critical=m.critical now=now
                     base=(p.can_manage && live).then(|| format!("/mailboxes/{}/identities", m.id))/>
-                {p.preview.clone().map(|pv| view! { <OffboardPanel mailbox=m.clone() preview=pv/> })}
-                {p.receipt.clone().map(|r| view! { <ReceiptCard receipt=r now=now/> })}
+                {p.preview.clone().map(|pv| view! { <OffboardPanel mailbox=m.clone() preview=pv/> }.into_any())}
+                {p.receipt.clone().map(|r| view! { <ReceiptCard receipt=r now=now/> }.into_any())}
                 <crate::audit::pages::ActivityCard title="History of this mailbox" events=p.events.clone() now=now
                     more=format!("/audit?about={}", urlencode(&m.address))/>
             }
@@ -528,7 +529,7 @@ fn ResetPanel(mailbox: Mailbox) -> impl IntoView {
                 }.into_any()
             }}
         </section>
-        {(mailbox.status == "active").then(|| view! { <LockPanel mailbox=mailbox.clone()/> })}
+        {(mailbox.status == "active").then(|| view! { <LockPanel mailbox=mailbox.clone()/> }.into_any())}
     }
 }
 

@@ -330,6 +330,7 @@ pub fn NewPassword(
             {t.error_below("confirm")}
         </div>
     }
+    .into_any()
 }
 
 /// The current password (field `current`) that confirms a change, with its error below it.
@@ -348,6 +349,7 @@ pub fn CurrentPassword(
             {t.error_below("current")}
         </div>
     }
+    .into_any()
 }
 
 /// A signed-in page: its one resource rendered inside [`Layout`].
