@@ -4,6 +4,10 @@ from Python's standard library. Prints one JSON object; never raises for a refus
 
   mailclient.py smtp PORT FROM TO[,TO…] SUBJECT           mail from outside (port 25)
   mailclient.py submit PORT USER PASSWORD FROM TO SUBJECT  a signed-in client (submission)
+  mailclient.py submitmany PORT USER PASSWORD FROM TO SUBJECT N [PARALLEL]
+                                                           N messages over PARALLEL sessions
+                                                           (default 1): how many went, and
+                                                           each refusal with its number
   mailclient.py login PORT USER PASSWORD [tls]             IMAP login (tls: implicit TLS;
                                                            MAILCLIENT_SOURCE=127.x.y.z: IMAPS
                                                            from that loopback address)
@@ -71,6 +75,45 @@ def main(argv):
             except smtplib.SMTPAuthenticationError as e:
                 return {"ok": False, "auth": False, "code": e.smtp_code, "error": e.smtp_error.decode()}
             return dict(send(s, sender, to, subject), auth=True)
+    if cmd == "submitmany":
+        port, user, pw, sender, to, subject = int(argv[2]), argv[3], argv[4], argv[5], argv[6].split(","), argv[7]
+        n = int(argv[8])
+        parallel = int(argv[9]) if len(argv) > 9 else 1
+        import threading
+        lock = threading.Lock()
+        state = {"next": 0, "results": [], "errors": []}
+
+        def worker():
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+                    s.starttls(context=tls())
+                    s.login(user, pw)
+                    while True:
+                        with lock:
+                            i = state["next"]
+                            if i >= n:
+                                return
+                            state["next"] += 1
+                        r = send(s, sender, to, f"{subject} {i + 1}")
+                        with lock:
+                            state["results"].append(dict(r, n=i + 1))
+            except Exception as e:  # a session that broke: reported, not raised
+                with lock:
+                    state["errors"].append(repr(e))
+
+        threads = [threading.Thread(target=worker) for _ in range(parallel)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        refusals = []
+        for r in sorted(state["results"], key=lambda r: r["n"]):
+            if not r["ok"]:
+                codes = [v for v in r.get("refused", {}).values()]
+                code, text = (codes[0][0], codes[0][1]) if codes else (r.get("code"), r.get("error"))
+                refusals.append({"n": r["n"], "code": code, "error": text})
+        sent = sum(1 for r in state["results"] if r["ok"] and not r["refused"])
+        return {"ok": not state["errors"], "sent": sent, "refusals": refusals, "errors": state["errors"]}
     if cmd in ("login", "subjects", "quota"):
         port, user, pw = int(argv[2]), argv[3], argv[4]
         implicit = len(argv) > 5 and argv[5] == "tls"

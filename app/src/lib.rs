@@ -16,6 +16,7 @@ pub mod imports;
 pub mod incidents;
 pub mod mailboxes;
 pub mod monitoring;
+pub mod outbound;
 pub mod portal;
 pub mod routing;
 pub mod tenancy;

@@ -76,6 +76,14 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8891")]
         listen: String,
     },
+    /// The mail plane's submission policy: a Postfix policy server (render the mail plane with
+    /// `--policy inet:HOST:PORT`) that holds each mailbox and tenant to its plan's messages
+    /// per hour.
+    Policy {
+        /// Address to listen on (loopback: only the local Postfix talks to it).
+        #[arg(long, default_value = "127.0.0.1:10040")]
+        listen: String,
+    },
     /// Fill a new, empty database with a benchmark dataset (tenants, domains, mailboxes)
     /// and print a session cookie of a benchmark owner who cannot sign in.
     Seed {
@@ -496,6 +504,10 @@ async fn run(cmd: Command, cfg: Config) -> ExitCode {
             }
         }
         Command::Milter { listen } => match crate::milter::run(state, &listen).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
+        Command::Policy { listen } => match crate::policy::run(state, &listen).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e),
         },

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod edge;
 pub mod mailplane;
 pub mod milter;
+pub mod policy;
 pub mod seed;
 
 /// Every change kind and job kind the capabilities offer: the one place they are plugged

@@ -66,6 +66,11 @@ pub struct RenderArgs {
     /// unsigned.
     #[arg(long, value_name = "SOCKET")]
     pub milter: Option<String>,
+    /// Hold submissions to each plan's messages per hour through `mailward policy` at this
+    /// address (`inet:127.0.0.1:10040`). While it is unreachable, submissions are deferred
+    /// ("try again later"), never let through unlimited.
+    #[arg(long, value_name = "SOCKET")]
+    pub policy: Option<String>,
     /// Report every IMAP and SMTP authentication to Mailward at this address (its own
     /// listener, e.g. `http://127.0.0.1:8080`), through Dovecot's authentication policy
     /// protocol: failed-login bursts and logins from new networks become alerts. A Mailward
@@ -248,13 +253,14 @@ pub struct RenderedFile {
 
 /// Renders every file; nothing is written.
 pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, String> {
-    if let Some(m) = &args.milter {
+    for (flag, socket) in [("--milter", &args.milter), ("--policy", &args.policy)] {
+        let Some(m) = socket else { continue };
         let ok = (m.starts_with("inet:") || m.starts_with("unix:"))
             && m.len() > 5
             && m.chars().all(|c| c.is_ascii_graphic() && c != ',');
         if !ok {
             return Err(format!(
-                "--milter {m:?}: give the milter's socket as inet:HOST:PORT or unix:PATH"
+                "{flag} {m:?}: give the socket as inet:HOST:PORT or unix:PATH"
             ));
         }
     }
@@ -450,8 +456,8 @@ smtpd_recipient_restrictions = check_recipient_access {ty}:{inactive}, reject_un
 # Submission (see master.cf): a signed-in client sends with its own address as the sender,
 # never an empty one.
 submission_sender_restrictions = reject_sender_login_mismatch, check_sender_access inline:{{ {{ <> = 553 5.7.1 Send with your own address as the sender }} }}
-submission_recipient_restrictions = check_recipient_access {ty}:{inactive}
-proxy_read_maps = $virtual_mailbox_domains $virtual_mailbox_maps $virtual_alias_maps $smtpd_sender_login_maps $smtpd_sender_restrictions $smtpd_recipient_restrictions $submission_recipient_restrictions
+submission_recipient_restrictions = check_recipient_access {ty}:{inactive}{policy_rcpt}
+{policy_eod}proxy_read_maps = $virtual_mailbox_domains $virtual_mailbox_maps $virtual_alias_maps $smtpd_sender_login_maps $smtpd_sender_restrictions $smtpd_recipient_restrictions $submission_recipient_restrictions
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = {auth}
 smtpd_sasl_auth_enable = no
@@ -471,6 +477,19 @@ message_size_limit = 52428800
             senders = p("postfix/sql-senders.cf"),
             inactive = p("postfix/sql-inactive.cf"),
             hosted_senders = p("postfix/sql-hosted-senders.cf"),
+            policy_rcpt = match &args.policy {
+                Some(s) => format!(", check_policy_service {s}"),
+                None => String::new(),
+            },
+            policy_eod = match &args.policy {
+                Some(s) => format!(
+                    "# Sending limits (messages per hour by plan): `mailward policy` counts each finished message.\n\
+                     submission_end_of_data_restrictions = check_policy_service {s}\n\
+                     smtpd_policy_service_timeout = 20s\n\
+                     smtpd_policy_service_default_action = 451 4.3.0 Sending limits cannot be checked just now; try again later\n"
+                ),
+                None => "# No --policy: submissions are not held to the plans' messages per hour.\n".into(),
+            },
             lmtp = b("lmtp-postfix"),
             quota_status = b("quota-status-postfix"),
             auth = b("auth-postfix"),
@@ -499,7 +518,7 @@ message_size_limit = 52428800
   -o smtpd_sender_restrictions=$submission_sender_restrictions
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
   -o smtpd_recipient_restrictions=$submission_recipient_restrictions
-{milter}pickup           unix  n       -      n      60     1       pickup
+{policy}{milter}pickup           unix  n       -      n      60     1       pickup
 cleanup          unix  n       -      n      -      0       cleanup
 qmgr             unix  n       -      n      300    1       qmgr
 tlsmgr           unix  -       -      n      1000?  1       tlsmgr
@@ -524,6 +543,11 @@ postlog          unix-dgram n  -      n      -      1       postlogd
 "#,
             smtp = at(args.smtp_port),
             sub = at(args.submission_port),
+            policy = if args.policy.is_some() {
+                "  -o smtpd_end_of_data_restrictions=$submission_end_of_data_restrictions\n"
+            } else {
+                ""
+            },
             milter = match &args.milter {
                 Some(m) => format!(
                     "  -o smtpd_milters={m}\n  -o milter_default_action=tempfail\n  -o milter_protocol=6\n"

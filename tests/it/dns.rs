@@ -330,6 +330,7 @@ async fn bench_scan() {
             max_domains: 10_000,
             storage_gb: 1.0,
             managed_smtp: false,
+            ..Default::default()
         },
     )
     .await

@@ -957,6 +957,7 @@ async fn bench_bulk_with(probed: bool) {
             max_domains: 10_000,
             storage_gb: 1.0,
             managed_smtp: false,
+            ..Default::default()
         },
     )
     .await

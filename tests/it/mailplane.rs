@@ -447,6 +447,7 @@ async fn quotas_hold_and_usage_flows_back(b: Backend) {
             max_domains: 1,
             storage_gb: 0.003,
             managed_smtp: false,
+            ..Default::default()
         },
     )
     .await
@@ -1157,3 +1158,115 @@ async fn mail_plane_lookups_are_index_searches() {
         );
     }
 }
+
+/// Sending limits through `mailward policy`: a mailbox stops at its plan's messages per hour
+/// and the whole tenant at the tenant's, with a temporary refusal that says which limit and
+/// when sending resumes; parallel sessions racing for the last places never pass the limit;
+/// the first refusal raises an alert; the tenant's page counts it all.
+async fn submissions_are_held_to_the_plans_sending_limits(b: Backend) {
+    use mailward_tests::mailplane::Sidecar;
+    let w = world(b).await;
+    let policy = Sidecar::policy(&w.app).await;
+    let mp = MailPlane::start_limiting(&w.app, &policy.socket).await;
+    let sys = Actor::system("test");
+    let st = &w.app.state;
+    let plan = app::tenancy::service::create_plan(
+        st,
+        &sys,
+        &app::tenancy::service::NewPlan {
+            name: "Limited".into(),
+            max_domains: 1,
+            storage_gb: 1.0,
+            managed_smtp: true,
+            send_per_hour_mailbox: 60,
+            send_per_hour_tenant: 100,
+        },
+    )
+    .await
+    .unwrap();
+    app::tenancy::service::change_plan(st, &sys, &w.slug, &plan.id)
+        .await
+        .unwrap();
+    let (tenant, _) = app::tenancy::service::tenant(st, &sys, &w.slug)
+        .await
+        .unwrap();
+    w.mailbox("ann").await;
+    w.mailbox("bob").await;
+    let to = "ann@acme.example";
+
+    // Ann's 61st message is refused by her own limit, before its content is sent.
+    let v = mp.submit_many("ann@acme.example", PW, to, "from ann", 61, 1).await;
+    assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+    assert_eq!(v["sent"], 60, "{v}");
+    let refusals = v["refusals"].as_array().unwrap();
+    assert_eq!(refusals.len(), 1, "{v}");
+    assert_eq!(refusals[0]["n"], 61, "{v}");
+    assert_eq!(refusals[0]["code"], 450, "{v}");
+    let text = refusals[0]["error"].as_str().unwrap();
+    assert!(
+        text.starts_with("4.7.1 ")
+            && text.contains("Sending limit reached: ann@acme.example may send 60 messages an hour on the Limited plan; try again after"),
+        "{text}"
+    );
+
+    // Bob has 40 of the tenant's 100 left: 50 messages over 5 sessions at once, racing for
+    // the last places, and exactly 40 go; the rest hear the tenant's limit.
+    let v = mp.submit_many("bob@acme.example", PW, to, "from bob", 50, 5).await;
+    assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+    assert_eq!(v["sent"], 40, "{v}");
+    let refusals = v["refusals"].as_array().unwrap();
+    assert_eq!(refusals.len(), 10, "{v}");
+    for r in refusals {
+        assert_eq!(r["code"], 450, "{v}");
+        assert!(
+            r["error"].as_str().unwrap().contains(
+                "Sending limit reached: the mailboxes of Acme together may send 100 messages an hour"
+            ),
+            "{v}"
+        );
+    }
+    // The hundred arrived.
+    assert_eq!(mp.inbox(to, PW, 100).await.len(), 100);
+
+    // Counted once per message; the tenant's page and service read the same.
+    let op = person("usr_a");
+    let s = app::outbound::service::of_tenant(st, &op, &tenant.id)
+        .await
+        .unwrap();
+    assert_eq!((s.sent, s.refused), (100, 11), "{s:?}");
+    assert_eq!((s.per_mailbox, s.per_tenant), (60, 100));
+    let busiest: Vec<(String, i64, i64)> = s
+        .busiest
+        .iter()
+        .map(|m| (m.address.clone(), m.sent, m.refused))
+        .collect();
+    assert_eq!(
+        busiest,
+        [
+            ("ann@acme.example".to_string(), 60, 1),
+            ("bob@acme.example".to_string(), 40, 0)
+        ]
+    );
+    // One alert for Ann's mailbox, one for the tenant, however many refusals followed.
+    let alerts: Vec<_> = app::monitoring::service::alerts(st, &op, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.rule == "sending.limit_reached")
+        .collect();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(alerts.iter().all(|a| a.tenant_id.as_deref() == Some(tenant.id.as_str())));
+    assert!(
+        alerts.iter().any(|a| a.title.contains("ann@acme.example reached its sending limit of 60")),
+        "{alerts:?}"
+    );
+    let owner = w.app.setup_owner().await;
+    let page = owner.browser.get_text(&format!("/tenants/{}", w.slug)).await;
+    let start = page.find("data-testid=\"sending\"").expect("the sending card");
+    let card = &page[start..start + page[start..].find("</section>").unwrap()];
+    assert!(card.contains("100") && card.contains("of 100 an hour"), "{card}");
+    assert!(card.contains("Limit reached"), "{card}");
+    // Not a line of the policy's log carries a password.
+    assert!(!policy.log().contains(PW));
+}
+both!(submissions_are_held_to_the_plans_sending_limits);

@@ -108,6 +108,21 @@ pub fn make_certs(dir: &Path) {
     std::fs::write(dir.join("cert.pem"), chain).unwrap();
 }
 
+/// The optional parts of a test mail plane.
+#[derive(Default)]
+pub struct Options {
+    /// Submitted mail signed by the milter at this socket (`inet:…`).
+    pub milter: Option<String>,
+    /// Every authentication reported to the test's Mailward.
+    pub report: bool,
+    /// The doveadm HTTP API on this port.
+    pub doveadm: Option<u16>,
+    /// Mailward's probe mailbox.
+    pub probe: Option<String>,
+    /// Submissions held to sending limits by the policy server at this socket.
+    pub policy: Option<String>,
+}
+
 impl MailPlane {
     /// The CA that signed the mail servers' certificate (trust it to verify them).
     pub fn ca_file(&self) -> PathBuf {
@@ -157,6 +172,19 @@ impl MailPlane {
             .join("Maildir")
     }
 
+    /// The mail plane with submissions held to the plans' sending limits by the policy
+    /// server at `policy` (`inet:…`, a [`Sidecar::policy`]).
+    pub async fn start_limiting(app: &TestApp, policy: &str) -> MailPlane {
+        Self::start_opts(
+            app,
+            Options {
+                policy: Some(policy.to_string()),
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
     async fn start_full(
         app: &TestApp,
         milter: Option<String>,
@@ -173,6 +201,28 @@ impl MailPlane {
         doveadm: Option<u16>,
         probe: Option<String>,
     ) -> MailPlane {
+        Self::start_opts(
+            app,
+            Options {
+                milter,
+                report,
+                doveadm,
+                probe,
+                policy: None,
+            },
+        )
+        .await
+    }
+
+    /// Renders and starts the mail plane with every optional part as `o` says.
+    pub async fn start_opts(app: &TestApp, o: Options) -> MailPlane {
+        let Options {
+            milter,
+            report,
+            doveadm,
+            probe,
+            policy,
+        } = o;
         let uid = run(Command::new("id").arg("-u"));
         assert_eq!(
             uid.trim(),
@@ -235,6 +285,7 @@ impl MailPlane {
                 postmaster: None,
                 fast_auth_failures: true,
                 milter: milter.clone(),
+                policy: policy.clone(),
                 auth_policy: report.then(|| app.base.clone()),
                 auth_policy_token: report
                     .then(|| app::monitoring::service::policy_token(&app.state.config).unwrap()),
@@ -318,6 +369,33 @@ impl MailPlane {
         let port = self.submission.to_string();
         self.client(&["submit", &port, user, password, user, to, subject])
             .await
+    }
+
+    /// `n` messages from a signed-in client over `parallel` sessions: `{"sent": …,
+    /// "refusals": [{"n", "code", "error"}…], "errors": […]}`.
+    pub async fn submit_many(
+        &self,
+        user: &str,
+        password: &str,
+        to: &str,
+        subject: &str,
+        n: usize,
+        parallel: usize,
+    ) -> serde_json::Value {
+        let port = self.submission.to_string();
+        let (n, parallel) = (n.to_string(), parallel.to_string());
+        self.client(&[
+            "submitmany",
+            &port,
+            user,
+            password,
+            user,
+            to,
+            subject,
+            &n,
+            &parallel,
+        ])
+        .await
     }
 
     /// Whether IMAP (STARTTLS port, from loopback) accepts this login.
@@ -421,23 +499,36 @@ impl Drop for MailPlane {
     }
 }
 
-/// `mailward milter` for one test, on a free loopback port, over the test's database and key
+/// `mailward milter` or `mailward policy` for one test, on a free loopback port, over the test's database and key
 /// files; stopped when dropped.
-pub struct Milter {
+pub struct Sidecar {
     child: std::process::Child,
     pub socket: String,
     log: PathBuf,
 }
 
-impl Milter {
-    pub async fn start(app: &TestApp) -> Milter {
+/// `mailward milter`, the DKIM signer.
+pub type Milter = Sidecar;
+
+impl Sidecar {
+    /// `mailward milter` (DKIM signing).
+    pub async fn start(app: &TestApp) -> Sidecar {
+        Self::spawn(app, "milter").await
+    }
+
+    /// `mailward policy` (sending limits).
+    pub async fn policy(app: &TestApp) -> Sidecar {
+        Self::spawn(app, "policy").await
+    }
+
+    async fn spawn(app: &TestApp, command: &str) -> Sidecar {
         let port = free_port();
         let log = std::env::temp_dir()
-            .join(unique("mwmilter-"))
+            .join(unique(&format!("mw{command}-")))
             .with_extension("log");
         let cfg = &app.state.config;
         let child = Command::new(crate::mailward_bin())
-            .args(["milter", "--listen", &format!("127.0.0.1:{port}")])
+            .args([command, "--listen", &format!("127.0.0.1:{port}")])
             .env("MAILWARD_DATABASE_URL", &app.database_url)
             .env(
                 "MAILWARD_AUDIT_KEY_FILE",
@@ -457,7 +548,7 @@ impl Milter {
                 .await
                 .is_ok()
             {
-                return Milter {
+                return Sidecar {
                     child,
                     socket: format!("inet:127.0.0.1:{port}"),
                     log,
@@ -466,7 +557,7 @@ impl Milter {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!(
-            "mailward milter did not listen: {}",
+            "mailward {command} did not listen: {}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
     }
@@ -477,7 +568,7 @@ impl Milter {
     }
 }
 
-impl Drop for Milter {
+impl Drop for Sidecar {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -37,6 +37,7 @@ pub struct Alert {
     /// `mail.new_country` (with a GeoIP database), `mail.odd_hour`,
     /// `dns.drift`, `auth.degraded`, `routing.enabled`, `mailbox.reset_burst`,
     /// `dmarc.new_source`, `domain.control` (the domain-control registry's warnings).
+    /// `sending.limit_reached` (a mailbox or tenant reached its plan's messages per hour).
     pub rule: String,
     /// `info`, `warning`, `critical`.
     pub severity: String,

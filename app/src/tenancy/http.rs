@@ -36,22 +36,50 @@ struct PlanCatalogueForm {
     storage_gb: String,
     #[serde(default)]
     managed_smtp: Option<String>,
+    #[serde(default)]
+    send_per_hour_mailbox: Option<String>,
+    #[serde(default)]
+    send_per_hour_tenant: Option<String>,
 }
 
 async fn create_plan(c: Caller, Form(f): Form<PlanCatalogueForm>) -> Response {
+    // A limit left empty takes the default; anything else must be a whole number.
+    let whole = |v: &Option<String>, field: &'static str, default: i64| {
+        match v.as_deref().map(|v| v.trim().replace([',', '_', ' '], "")) {
+            None => Ok(default),
+            Some(v) if v.is_empty() => Ok(default),
+            Some(v) => v.parse::<i64>().map_err(|_| {
+                crate::core::AppError::invalid_field(
+                    field,
+                    "Give the messages per hour as a whole number, e.g. 200.",
+                )
+            }),
+        }
+    };
+    let defaults = service::NewPlan::default();
     let parsed = (
         f.max_domains.trim().parse::<i64>(),
         f.storage_gb.trim().replace(',', ".").parse::<f64>(),
     );
     let r = match parsed {
         (Ok(max_domains), Ok(storage_gb)) => {
-            let new = service::NewPlan {
-                name: f.name,
-                max_domains,
-                storage_gb,
-                managed_smtp: f.managed_smtp.is_some(),
-            };
-            service::create_plan(&c.st, &c.actor(), &new).await
+            match (
+                whole(&f.send_per_hour_mailbox, "send_per_hour_mailbox", defaults.send_per_hour_mailbox),
+                whole(&f.send_per_hour_tenant, "send_per_hour_tenant", defaults.send_per_hour_tenant),
+            ) {
+                (Ok(send_per_hour_mailbox), Ok(send_per_hour_tenant)) => {
+                    let new = service::NewPlan {
+                        name: f.name,
+                        max_domains,
+                        storage_gb,
+                        managed_smtp: f.managed_smtp.is_some(),
+                        send_per_hour_mailbox,
+                        send_per_hour_tenant,
+                    };
+                    service::create_plan(&c.st, &c.actor(), &new).await
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
         }
         _ => Err(crate::core::AppError::invalid(
             "Give the domains as a whole number and the storage in GB, e.g. 25 or 2.5.",

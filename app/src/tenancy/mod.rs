@@ -22,6 +22,10 @@ pub struct Plan {
     /// Pooled storage in bytes (decimal: 1 GB = 10⁹ bytes).
     pub storage_bytes: i64,
     pub managed_smtp: bool,
+    /// Messages one mailbox may submit per hour (`mailward policy` enforces it).
+    pub send_per_hour_mailbox: i64,
+    /// Messages all of a tenant's mailboxes together may submit per hour.
+    pub send_per_hour_tenant: i64,
     pub retired: bool,
     /// Tenants on this plan.
     pub tenants: i64,

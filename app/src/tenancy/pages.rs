@@ -53,6 +53,8 @@ pub struct TenantPage {
     pub can_manage_mailboxes: bool,
     pub imports: Vec<crate::imports::ImportJob>,
     pub routing: crate::routing::RoutingPolicy,
+    /// This hour's outbound mail against the plan's limits.
+    pub sending: crate::outbound::Sending,
 }
 
 #[server(prefix = "/_sf")]
@@ -68,7 +70,9 @@ pub async fn get_tenant(slug: String) -> Result<PageData<TenantPage>, ServerFnEr
             crate::mailboxes::service::tenant_reveal_policy(&c.st, &tenant.id).await?;
         let imports = crate::imports::service::of_tenant(&c.st, &a, &tenant.id).await?;
         let routing = crate::routing::service::tenant_policy(&c.st, &a, &tenant.id).await?;
+        let sending = crate::outbound::service::of_tenant(&c.st, &a, &tenant.id).await?;
         Ok(TenantPage {
+            sending,
             routing,
             can_manage_mailboxes: crate::core::authz::authorize_in(
                 &a,
@@ -642,6 +646,7 @@ pub fn TenantDetailPage() -> impl IntoView {
                 } else {
                                                         view! { <DomainsTable domains=p.domains can_manage=p.can_manage_domains/> }.into_any()
                 }}
+                {view! { <crate::outbound::pages::SendingCard s=p.sending.clone() plan=t.plan_name.clone()/> }.into_any()}
                 {p.can_manage_mailboxes.then(|| view! { <crate::imports::pages::ImportUpload slug=t.slug.clone() imports=p.imports.clone() now=p.now/> })}
                 <TenantPeople slug=t.slug.clone() people=p.people invites=p.invites can_invite=p.can_invite now=p.now/>
                 {p.can_manage.then(|| { let cur = p.invite_reveal.clone(); view! {
@@ -681,6 +686,7 @@ pub fn PlansPage() -> impl IntoView {
                             <p class="mt-2 text-2xl font-semibold">{pl.max_domains}<span class="text-sm font-normal text-zinc-500">{if pl.max_domains == 1 { " domain" } else { " domains" }}</span></p>
                             <p class="text-sm">{format_bytes(pl.storage_bytes)}" pooled storage"</p>
                             <p class="text-sm">{if pl.managed_smtp { "Managed SMTP" } else { "No managed SMTP" }}</p>
+                            <p class="text-sm" data-testid="send-limits">{format!("Sends {} an hour per mailbox, {} per tenant", crate::ui::plural(pl.send_per_hour_mailbox, "message", "messages"), crate::ui::thousands(pl.send_per_hour_tenant))}</p>
                             <p class="mt-2 text-xs text-zinc-500">{format!("{} tenant{}", pl.tenants, if pl.tenants == 1 { "" } else { "s" })}</p>
                             {can_manage.then(|| if pl.retired {
                                 view! {
@@ -716,6 +722,14 @@ pub fn PlansPage() -> impl IntoView {
                                 <input class="input" id="pl-storage" name="storage_gb" inputmode="decimal" required placeholder="100"/>
                             </div>
                             <label class="flex items-center gap-2 text-sm"><input type="checkbox" name="managed_smtp" checked/>"Managed SMTP"</label>
+                            <div>
+                                <label class="label" for="pl-send-mbx">"Messages per hour, per mailbox"</label>
+                                <input class="input" id="pl-send-mbx" name="send_per_hour_mailbox" type="number" min="1" max="1000000" value="200" required/>
+                            </div>
+                            <div>
+                                <label class="label" for="pl-send-tenant">"Messages per hour, per tenant"</label>
+                                <input class="input" id="pl-send-tenant" name="send_per_hour_tenant" type="number" min="1" max="10000000" value="2000" required/>
+                            </div>
                             <div class="sm:col-span-4"><button class="btn btn-primary" type="submit">"Add plan"</button></div>
                         </form>
                     </details>

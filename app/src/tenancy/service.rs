@@ -533,7 +533,7 @@ pub async fn remove_domain(st: &AppState, actor: &Actor, domain_key: &str) -> Ap
     Ok(d)
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewPlan {
     pub name: String,
@@ -543,6 +543,34 @@ pub struct NewPlan {
     pub storage_gb: f64,
     #[serde(default)]
     pub managed_smtp: bool,
+    /// Messages one mailbox may submit per hour (1–1,000,000; default 200).
+    #[serde(default = "default_send_mailbox")]
+    pub send_per_hour_mailbox: i64,
+    /// Messages a whole tenant may submit per hour (1–10,000,000, at least the mailbox
+    /// figure; default 2,000).
+    #[serde(default = "default_send_tenant")]
+    pub send_per_hour_tenant: i64,
+}
+
+impl Default for NewPlan {
+    fn default() -> Self {
+        NewPlan {
+            name: String::new(),
+            max_domains: 1,
+            storage_gb: 1.0,
+            managed_smtp: false,
+            send_per_hour_mailbox: default_send_mailbox(),
+            send_per_hour_tenant: default_send_tenant(),
+        }
+    }
+}
+
+fn default_send_mailbox() -> i64 {
+    200
+}
+
+fn default_send_tenant() -> i64 {
+    2000
 }
 
 /// Adds a plan to the catalogue (owner only). Tenants choose it from then on.
@@ -564,6 +592,18 @@ pub async fn create_plan(st: &AppState, actor: &Actor, new: &NewPlan) -> AppResu
             "Give the pooled storage in GB, between 0.001 and 1,000,000.",
         ));
     }
+    if !(1..=1_000_000).contains(&new.send_per_hour_mailbox) {
+        return Err(AppError::invalid_field(
+            "send_per_hour_mailbox",
+            "A mailbox may send between 1 and 1,000,000 messages an hour.",
+        ));
+    }
+    if !(new.send_per_hour_mailbox..=10_000_000).contains(&new.send_per_hour_tenant) {
+        return Err(AppError::invalid_field(
+            "send_per_hour_tenant",
+            "A tenant may send at least as many messages an hour as one of its mailboxes, and at most 10,000,000.",
+        ));
+    }
     let storage_bytes = (new.storage_gb * 1e9).round() as i64;
     let now = st.clock.now();
     let id = new_id("plan");
@@ -581,6 +621,7 @@ pub async fn create_plan(st: &AppState, actor: &Actor, new: &NewPlan) -> AppResu
         new.max_domains,
         storage_bytes,
         new.managed_smtp,
+        (new.send_per_hour_mailbox, new.send_per_hour_tenant),
         now,
     )
     .await?;
@@ -593,6 +634,8 @@ pub async fn create_plan(st: &AppState, actor: &Actor, new: &NewPlan) -> AppResu
             .details(serde_json::json!({
                 "name": name, "max_domains": new.max_domains, "storage_bytes": storage_bytes,
                 "managed_smtp": new.managed_smtp,
+                "send_per_hour_mailbox": new.send_per_hour_mailbox,
+                "send_per_hour_tenant": new.send_per_hour_tenant,
             })),
     )
     .await?;

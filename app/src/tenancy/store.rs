@@ -17,6 +17,8 @@ fn plan_row(r: &AnyRow) -> Result<Plan, sqlx::Error> {
         max_domains: r.try_get("max_domains")?,
         storage_bytes: r.try_get("storage_bytes")?,
         managed_smtp: r.try_get::<i64, _>("managed_smtp")? != 0,
+        send_per_hour_mailbox: r.try_get("send_per_hour_mailbox")?,
+        send_per_hour_tenant: r.try_get("send_per_hour_tenant")?,
         retired: r.try_get::<Option<i64>, _>("retired_at")?.is_some(),
         tenants: r.try_get("tenants")?,
     })
@@ -28,7 +30,8 @@ pub async fn plans(db: &Db, g: &Granted<'_>) -> AppResult<Vec<Plan>> {
     let mut w = Where::new();
     let seen = w.scope_cond("t.id", &g.actor.tenants);
     let sql = format!(
-        "SELECT p.id, p.name, p.max_domains, p.storage_bytes, p.managed_smtp, p.retired_at, \
+        "SELECT p.id, p.name, p.max_domains, p.storage_bytes, p.managed_smtp, p.send_per_hour_mailbox, \
+         p.send_per_hour_tenant, p.retired_at, \
          (SELECT COUNT(*) FROM tenants t WHERE t.plan_id = p.id AND {seen}) AS tenants \
          FROM plans p ORDER BY p.position, p.name"
     );
@@ -38,13 +41,38 @@ pub async fn plans(db: &Db, g: &Granted<'_>) -> AppResult<Vec<Plan>> {
 
 pub async fn plan(c: &mut AnyConnection, id: &str) -> AppResult<Option<Plan>> {
     let r = sqlx::query(
-        "SELECT p.id, p.name, p.max_domains, p.storage_bytes, p.managed_smtp, p.retired_at, \
+        "SELECT p.id, p.name, p.max_domains, p.storage_bytes, p.managed_smtp, p.send_per_hour_mailbox, \
+         p.send_per_hour_tenant, p.retired_at, \
          (SELECT COUNT(*) FROM tenants t WHERE t.plan_id = p.id) AS tenants FROM plans p WHERE p.id = $1",
     )
     .bind(id.to_string())
     .fetch_optional(c)
     .await?;
     Ok(r.as_ref().map(plan_row).transpose()?)
+}
+
+/// What a tenant may send per hour, by its plan: (tenant name, plan name, per mailbox, per
+/// tenant). The submission policy's read, one indexed join.
+pub async fn send_limits(
+    c: &mut AnyConnection,
+    tenant_id: &str,
+) -> AppResult<Option<(String, String, i64, i64)>> {
+    let r = sqlx::query(
+        "SELECT t.name, p.name AS plan_name, p.send_per_hour_mailbox, p.send_per_hour_tenant \
+         FROM tenants t JOIN plans p ON p.id = t.plan_id WHERE t.id = $1",
+    )
+    .bind(tenant_id.to_string())
+    .fetch_optional(c)
+    .await?;
+    Ok(match r {
+        Some(r) => Some((
+            r.try_get("name")?,
+            r.try_get("plan_name")?,
+            r.try_get("send_per_hour_mailbox")?,
+            r.try_get("send_per_hour_tenant")?,
+        )),
+        None => None,
+    })
 }
 
 const TENANT_COLS: &str = "t.id, t.name, t.slug, t.status, t.plan_id, p.name AS plan_name, \
@@ -672,18 +700,22 @@ pub async fn insert_plan(
     max_domains: i64,
     storage_bytes: i64,
     managed_smtp: bool,
+    send_per_hour: (i64, i64),
     now: i64,
 ) -> AppResult<()> {
     g.require(&[Action::ManagePlans])?;
     sqlx::query(
-        "INSERT INTO plans (id, name, max_domains, storage_bytes, managed_smtp, position, created_at) \
-         VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(position), 0) + 1 FROM plans), $6)",
+        "INSERT INTO plans (id, name, max_domains, storage_bytes, managed_smtp, \
+         send_per_hour_mailbox, send_per_hour_tenant, position, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(position), 0) + 1 FROM plans), $8)",
     )
     .bind(id.to_string())
     .bind(name.to_string())
     .bind(max_domains)
     .bind(storage_bytes)
     .bind(managed_smtp as i64)
+    .bind(send_per_hour.0)
+    .bind(send_per_hour.1)
     .bind(now)
     .execute(c)
     .await?;
