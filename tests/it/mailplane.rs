@@ -563,6 +563,10 @@ fn render_refuses_what_cannot_work() {
             ["--probe-mailbox", "mailward-probe@ops.example"],
             "not a mailward-probe@ one",
         ),
+        (
+            ["--policy", "127.0.0.1:10040, permit"],
+            "--policy \"127.0.0.1:10040, permit\": give the socket as inet:HOST:PORT or unix:PATH",
+        ),
         // The policy token is made by `serve` (as the user it runs as), never by render.
         (
             ["--auth-policy", "http://127.0.0.1:8080"],

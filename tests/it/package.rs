@@ -265,6 +265,7 @@ async fn the_debian_package_installs_and_serves() {
         ("usr/lib/systemd/system/mailward.service", 0o644),
         ("usr/lib/systemd/system/mailward-mailplane.service", 0o644),
         ("usr/lib/systemd/system/mailward-milter.service", 0o644),
+        ("usr/lib/systemd/system/mailward-policy.service", 0o644),
         ("etc/mailward/mailward.toml", 0o640),
         ("usr/share/mailward/site/pkg/mailward.css", 0o644),
         ("usr/share/mailward/site/pkg/mailward.js", 0o644),
@@ -311,18 +312,20 @@ async fn the_debian_package_installs_and_serves() {
         mp_unit.contains("ExecStart=/usr/lib/mailward/mailplane start /etc/mailward/mail"),
         "{mp_unit}"
     );
-    let milter_unit =
-        std::fs::read_to_string(root.join("usr/lib/systemd/system/mailward-milter.service"))
-            .unwrap();
-    for line in [
-        "User=mailward",
-        "ExecStart=/usr/bin/mailward milter --listen 127.0.0.1:8891",
-        "ReadWritePaths=/var/lib/mailward",
+    for (unit, exec) in [
+        ("milter", "ExecStart=/usr/bin/mailward milter --listen 127.0.0.1:8891"),
+        ("policy", "ExecStart=/usr/bin/mailward policy --listen 127.0.0.1:10040"),
     ] {
-        assert!(
-            milter_unit.lines().any(|l| l == line),
-            "mailward-milter.service lacks {line}"
-        );
+        let text = std::fs::read_to_string(
+            root.join(format!("usr/lib/systemd/system/mailward-{unit}.service")),
+        )
+        .unwrap();
+        for line in ["User=mailward", exec, "ReadWritePaths=/var/lib/mailward"] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "mailward-{unit}.service lacks {line}"
+            );
+        }
     }
 
     // The packaged configuration, pointed at the scratch root: it must parse as it is shipped.
