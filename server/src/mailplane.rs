@@ -580,11 +580,13 @@ postlog          unix-dgram n  -      n      -      1       postlogd
         ),
         secret: true,
     });
+    // Homes: the mailboxes that may hold mail, offboarded ones until their mail is purged
+    // (doveadm reaches them to delete it; the passdb above still refuses them).
     files.push(RenderedFile {
         path: "dovecot/sql-userdb.conf.ext",
         text: format!(
-            "{sql_head}user_query = SELECT '{mail}/' || tenant_id || '/' || id AS home, '*:bytes=' || quota_bytes AS quota_rule FROM mail_users WHERE address = '%Lu'\n\
-             iterate_query = SELECT address AS user FROM mail_users\n",
+            "{sql_head}user_query = SELECT '{mail}/' || tenant_id || '/' || id AS home, '*:bytes=' || quota_bytes AS quota_rule FROM mail_homes WHERE address = '%Lu'\n\
+             iterate_query = SELECT address AS user FROM mail_homes\n",
             mail = mail.display()
         ),
         secret: true,

@@ -1274,3 +1274,139 @@ async fn submissions_are_held_to_the_plans_sending_limits(b: Backend) {
     assert!(!policy.log().contains(PW));
 }
 both!(submissions_are_held_to_the_plans_sending_limits);
+
+/// Files in a Maildir's `cur/` and `new/` (its messages), 0 when it does not exist.
+fn maildir_messages(dir: &std::path::Path) -> usize {
+    ["cur", "new"]
+        .iter()
+        .map(|d| std::fs::read_dir(dir.join(d)).map(|r| r.count()).unwrap_or(0))
+        .sum()
+}
+
+/// Retention: an offboarded mailbox's mail stays on the mail plane (nobody can sign in to
+/// it); before its date an operator may keep it longer, with a reason; once the date has
+/// passed, the purge job deletes it through doveadm, the receipt and the audit log say what
+/// was removed, the usage falls back, and other mailboxes keep their mail.
+async fn kept_mail_is_deleted_when_its_retention_ends(b: Backend) {
+    use mailward_tests::mailplane::free_port;
+    let port = free_port();
+    let w = crate::routing::world_with(b, |c| {
+        c.doveadm_url = Some(format!("http://127.0.0.1:{port}"))
+    })
+    .await;
+    let mp = MailPlane::start_with_doveadm(&w.app, port).await;
+    let st = &w.app.state;
+    let op = person("usr_a");
+    let ann = w.mailbox("ann").await;
+    w.mailbox("keep").await;
+    for i in 1..=3 {
+        let r = mp.smtp(OUTSIDE, &["ann@acme.example"], &format!("kept {i}")).await;
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let r = mp.smtp(OUTSIDE, &["keep@acme.example"], "stays").await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(mp.inbox("ann@acme.example", PW, 3).await.len(), 3);
+    assert_eq!(mp.inbox("keep@acme.example", PW, 1).await.len(), 1);
+    let m = mb::get(st, &op, &ann).await.unwrap();
+    let maildir = mp.maildir(&m.tenant_id, &ann);
+    assert_eq!(maildir_messages(&maildir), 3);
+
+    mb::offboard(st, &op, &ann, 30, "left the company", None, None, &[])
+        .await
+        .unwrap();
+    assert!(!mp.imap_login("ann@acme.example", PW).await);
+    // Not due: the job deletes nothing.
+    assert_eq!(mb::purge_due(st).await.unwrap(), 0);
+    assert_eq!(maildir_messages(&maildir), 3);
+
+    // Kept longer: a day before the one in force, no reason or a bad date are refused.
+    // The UTC day `secs` from now, as YYYY-MM-DD.
+    let day = |secs: i64| app::mailboxes::kept_until(st.clock.now() + secs + 1);
+    for (until, reason, field) in [
+        (day(10 * 86_400), "legal hold", "until"),
+        ("31/01/2027".to_string(), "legal hold", "until"),
+        (day(40 * 86_400), " ", "reason"),
+    ] {
+        let e = mb::extend_retention(st, &op, &ann, &until, reason)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some(field), "{until} {reason:?}: {e}");
+    }
+    let m = mb::extend_retention(st, &op, &ann, &day(40 * 86_400), "legal hold")
+        .await
+        .unwrap();
+    assert_eq!(app::mailboxes::kept_until(m.purge_after.unwrap()), day(40 * 86_400));
+
+    // 35 days on, the old date has passed but the new one has not.
+    st.clock.advance(35 * 86_400);
+    assert_eq!(mb::purge_due(st).await.unwrap(), 0);
+    assert_eq!(maildir_messages(&maildir), 3);
+
+    // 42 days on: due. The date can no longer be moved; the job deletes the mail.
+    st.clock.advance(7 * 86_400);
+    let e = mb::extend_retention(st, &op, &ann, &day(60 * 86_400), "more")
+        .await
+        .unwrap_err();
+    assert!(matches!(e.kind(), app::core::AppError::Conflict(_)), "{e}");
+    assert_eq!(mb::purge_due(st).await.unwrap(), 1);
+    assert_eq!(maildir_messages(&maildir), 0, "the messages are gone");
+    assert_eq!(mp.inbox("keep@acme.example", PW, 1).await.len(), 1);
+    let receipt = mb::receipt(st, &op, &ann).await.unwrap();
+    let purge = receipt.purge.clone().expect("the purge on the receipt");
+    assert_eq!((purge.messages, purge.left), (3, 0), "{purge:?}");
+    assert!(purge.bytes > 0, "{purge:?}");
+    assert!(receipt.to_markdown().contains("## Mail deleted"));
+    let actions = w.app.audit_actions().await;
+    assert!(actions.iter().any(|a| a == "mailbox.retention_extended"));
+    assert_eq!(actions.iter().filter(|a| *a == "mailbox.purged").count(), 1);
+    // The usage the mail plane reports falls back.
+    let mut used = None;
+    for _ in 0..50 {
+        used = mb::get(st, &op, &ann).await.unwrap().used_bytes;
+        if used == Some(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(used, Some(0));
+    // Once is enough.
+    assert_eq!(mb::purge_due(st).await.unwrap(), 0);
+    let actions = w.app.audit_actions().await;
+    assert_eq!(actions.iter().filter(|a| *a == "mailbox.purged").count(), 1);
+}
+both!(kept_mail_is_deleted_when_its_retention_ends);
+
+/// Without a mail plane to delete it, due mail is not marked deleted: the failure is recorded
+/// once (not at every run) and the monitoring watcher makes it the tenant's alert.
+async fn a_purge_the_mail_plane_cannot_do_is_an_alert(b: Backend) {
+    let w = world(b).await;
+    let st = &w.app.state;
+    let op = person("usr_a");
+    let ann = w.mailbox("ann").await;
+    mb::offboard(st, &op, &ann, 0, "left", None, None, &[])
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(mb::purge_due(st).await.unwrap(), 0);
+    }
+    let m = mb::get(st, &op, &ann).await.unwrap();
+    assert_eq!(m.purged_at, None);
+    let actions = w.app.audit_actions().await;
+    assert_eq!(actions.iter().filter(|a| *a == "mailbox.purge_failed").count(), 1);
+    assert!(!actions.iter().any(|a| a == "mailbox.purged"));
+    app::monitoring::service::watch(st).await.unwrap();
+    let alerts: Vec<_> = app::monitoring::service::alerts(st, &op, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.rule == "mailbox.purge_blocked")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].title.contains("ann@acme.example is due for deletion")
+            && alerts[0].title.contains("doveadm API is not configured"),
+        "{}",
+        alerts[0].title
+    );
+}
+both!(a_purge_the_mail_plane_cannot_do_is_an_alert);

@@ -74,6 +74,7 @@ const MAIL_VIEWS: &[(&str, &[&str])] = &[
     ("mail_aliases", &["server/src/mailplane.rs"]),
     ("mail_app_passwords", &["server/src/mailplane.rs"]),
     ("mail_domains", &["server/src/mailplane.rs"]),
+    ("mail_homes", &["server/src/mailplane.rs"]),
     ("mail_inactive", &["server/src/mailplane.rs"]),
     ("mail_live_domains", &["app/src/routing/store.rs"]),
     ("mail_mailbox_addresses", &["app/src/routing/store.rs"]),

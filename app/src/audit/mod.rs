@@ -422,6 +422,23 @@ impl AuditEvent {
                 "mailbox.locked" => ("locked", mailbox(), String::new()),
                 "mailbox.unlocked" => ("unlocked", mailbox(), String::new()),
                 "mailbox.offboarded" => ("offboarded", mailbox(), String::new()),
+                "mailbox.purged" => {
+                    let n = d["messages"].as_i64().unwrap_or(0);
+                    (
+                        "deleted the kept mail of",
+                        mailbox(),
+                        format!(" ({}) as its retention ended", crate::ui::plural(n, "message", "messages")),
+                    )
+                }
+                "mailbox.purge_failed" => {
+                    let why = s("error").map(|r| format!(": {r}")).unwrap_or_default();
+                    ("could not delete the kept mail of", mailbox(), why)
+                }
+                "mailbox.retention_extended" => {
+                    let until = s("until").map(|u| format!(" to {u}")).unwrap_or_default();
+                    let why = s("reason").map(|r| format!(" (“{r}”)")).unwrap_or_default();
+                    ("extended the mail retention of", mailbox(), format!("{until}{why}"))
+                }
                 "mailbox.signin" => (
                     "signed in to their mailbox area",
                     (None, None),

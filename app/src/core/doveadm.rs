@@ -1,6 +1,7 @@
 //! The mail plane's doveadm HTTP API (Dovecot's `service doveadm { inet_listener http }`):
 //! ending mailboxes' live IMAP sessions at once (`doveadm kick`) when their access is revoked
-//! in an incident. Mailward and Dovecot share `mailplane-doveadm.key` (beside the database,
+//! in an incident, and deleting an offboarded mailbox's mail when its retention ends
+//! (`doveadm expunge`). Mailward and Dovecot share `mailplane-doveadm.key` (beside the database,
 //! made by `mailward serve` on first use; `mailward mailplane render --doveadm-port` writes it
 //! into Dovecot's configuration, readable by root and Dovecot only).
 use base64::Engine;
@@ -50,20 +51,24 @@ pub enum Kicked {
     Failed(String),
 }
 
-/// Ends every live IMAP (and LMTP-less) connection of each user, one doveadm `kick` per user
-/// in one request. `Err`: the mail plane was not asked (not configured) or did not answer.
-pub async fn kick(cfg: &Config, users: &[String]) -> Result<Vec<Kicked>, String> {
+/// Sends doveadm commands (`[name, parameters]`) in one request; each answer in order:
+/// `Ok(result)` or `Err(what Dovecot said)` (exit code 67: no such user). `Err` for the whole
+/// call: the mail plane was not asked (not configured) or did not answer.
+pub async fn call(
+    cfg: &Config,
+    commands: &[(&str, serde_json::Value)],
+) -> Result<Vec<Result<serde_json::Value, String>>, String> {
     let Some(url) = cfg.doveadm_url.as_deref() else {
         return Err("the mail plane's doveadm API is not configured (doveadm_url)".into());
     };
-    if users.is_empty() {
+    if commands.is_empty() {
         return Ok(Vec::new());
     }
     let key = api_key(cfg).map_err(|e| e.to_string())?;
-    let body: Vec<serde_json::Value> = users
+    let body: Vec<serde_json::Value> = commands
         .iter()
         .enumerate()
-        .map(|(i, u)| serde_json::json!(["kick", { "mask": [u] }, format!("k{i}")]))
+        .map(|(i, (name, params))| serde_json::json!([name, params, format!("c{i}")]))
         .collect();
     let endpoint = format!("{}/doveadm/v1", url.trim_end_matches('/'));
     let r = http()
@@ -97,16 +102,86 @@ pub async fn kick(cfg: &Config, users: &[String]) -> Result<Vec<Kicked>, String>
     let answers: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|_| {
         "the mail plane's doveadm API answered something else than JSON".to_string()
     })?;
-    Ok((0..users.len())
+    Ok((0..commands.len())
         .map(|i| {
-            let tag = format!("k{i}");
+            let tag = format!("c{i}");
             match answers.iter().find(|a| a[2] == tag.as_str()) {
-                Some(a) if a[0] == "doveadmResponse" => Kicked::Ended(count_kicked(&a[1])),
-                Some(a) => Kicked::Failed(a[1].to_string()),
-                None => Kicked::Failed("no answer".into()),
+                Some(a) if a[0] == "doveadmResponse" => Ok(a[1].clone()),
+                Some(a) if a[1]["exitCode"] == 67 => Err("no such user".to_string()),
+                Some(a) => Err(a[1].to_string()),
+                None => Err("no answer".into()),
             }
         })
         .collect())
+}
+
+/// Ends every live IMAP (and LMTP-less) connection of each user, one doveadm `kick` per user
+/// in one request. `Err`: the mail plane was not asked (not configured) or did not answer.
+pub async fn kick(cfg: &Config, users: &[String]) -> Result<Vec<Kicked>, String> {
+    let commands: Vec<(&str, serde_json::Value)> = users
+        .iter()
+        .map(|u| ("kick", serde_json::json!({ "mask": [u] })))
+        .collect();
+    Ok(call(cfg, &commands)
+        .await?
+        .into_iter()
+        .map(|a| match a {
+            Ok(v) => Kicked::Ended(count_kicked(&v)),
+            Err(e) => Kicked::Failed(e),
+        })
+        .collect())
+}
+
+/// What one mailbox's mail amounted to: messages and bytes (virtual sizes) in all folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Stored {
+    pub messages: i64,
+    pub bytes: i64,
+}
+
+fn stored(v: &serde_json::Value) -> Stored {
+    // `mailboxStatus` with totalSum answers `[{"messages": "2", "vsize": "1234"}]`.
+    let n = |k: &str| {
+        v[0][k]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| v[0][k].as_i64())
+            .unwrap_or(0)
+    };
+    Stored {
+        messages: n("messages"),
+        bytes: n("vsize"),
+    }
+}
+
+/// Deletes every message of `user` in every folder (`doveadm expunge mailbox * all`), and
+/// says what was there before and what is left after (both read in the same request).
+/// `Ok(None)`: the mail plane knows no such user (nothing to delete there).
+pub async fn purge(cfg: &Config, user: &str) -> Result<Option<(Stored, Stored)>, String> {
+    let status = serde_json::json!({
+        "user": user, "field": ["messages", "vsize"], "mailboxMask": ["*"], "totalSum": true,
+    });
+    let answers = call(
+        cfg,
+        &[
+            ("mailboxStatus", status.clone()),
+            (
+                "expunge",
+                serde_json::json!({ "user": user, "query": ["mailbox", "*", "all"] }),
+            ),
+            ("mailboxStatus", status),
+        ],
+    )
+    .await?;
+    let mut it = answers.into_iter();
+    let (Some(before), Some(expunged), Some(after)) = (it.next(), it.next(), it.next()) else {
+        return Err("the mail plane's doveadm API answered too little".into());
+    };
+    match (before, expunged, after) {
+        (Ok(b), Ok(_), Ok(a)) => Ok(Some((stored(&b), stored(&a)))),
+        (Err(e), _, _) if e == "no such user" => Ok(None),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(format!("doveadm: {e}")),
+    }
 }
 
 /// Whether a kick answer names a disconnected user: Dovecot 2.3 answers

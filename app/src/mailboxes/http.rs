@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/mailboxes/{id}/lock", post(lock))
         .route("/mailboxes/{id}/edit", post(edit))
         .route("/mailboxes/{id}/unlock", post(unlock))
+        .route("/mailboxes/{id}/retention", post(retention))
         .route("/mailboxes/{id}/offboard", post(offboard))
         .route("/mailboxes/{id}/receipt.json", get(receipt_json))
         .route("/mailboxes/{id}/receipt.md", get(receipt_md))
@@ -223,6 +224,27 @@ async fn edit(c: Caller, Path(id): Path<String>, Form(f): Form<EditForm>) -> Res
             .to_string(),
         Ok(e) if e.changed.is_empty() => "Nothing changed.".to_string(),
         _ => "Saved.".to_string(),
+    };
+    c.answer(r, &page_of(&id), &msg, &page_of(&id)).await
+}
+
+#[derive(Deserialize)]
+struct RetentionForm {
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn retention(c: Caller, Path(id): Path<String>, Form(f): Form<RetentionForm>) -> Response {
+    let r = service::extend_retention(&c.st, &c.actor(), &id, &f.until, &f.reason).await;
+    let msg = match &r {
+        Ok(m) => format!(
+            "The mail of {} is kept until {} (deleted after that day).",
+            m.address,
+            m.purge_after.map(super::kept_until).unwrap_or_default()
+        ),
+        Err(_) => String::new(),
     };
     c.answer(r, &page_of(&id), &msg, &page_of(&id)).await
 }

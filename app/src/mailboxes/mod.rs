@@ -43,6 +43,8 @@ pub struct Mailbox {
     pub offboarded_at: Option<i64>,
     /// Offboarded with "keep mail for N days": when the mail plane deletes the mail.
     pub purge_after: Option<i64>,
+    /// When its mail was deleted (after `purge_after`).
+    pub purged_at: Option<i64>,
 }
 
 /// A mailbox in the cross-tenant list.
@@ -242,6 +244,26 @@ pub struct OffboardingReceipt {
     pub scan: Vec<ScanCheck>,
     pub scan_clean: bool,
     pub scan_at: Option<i64>,
+    /// The mail's deletion when the retention ended, as the mail plane reported it.
+    pub purge: Option<Purged>,
+}
+
+/// The last day (UTC, `YYYY-MM-DD`) mail is kept when it is deleted at `purge_after`.
+pub fn kept_until(purge_after: i64) -> String {
+    chrono::DateTime::from_timestamp(purge_after - 1, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// What the retention purge found and left: messages and bytes in all folders before, and
+/// messages left after (0 when it worked).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Purged {
+    pub at: i64,
+    pub messages: i64,
+    pub bytes: i64,
+    pub left: i64,
 }
 
 impl OffboardingReceipt {
@@ -313,6 +335,15 @@ impl OffboardingReceipt {
         } else {
             "\n**Result: NOT clean** — see the rows above.\n"
         };
+        if let Some(p) = &self.purge {
+            s += &format!(
+                "\n## Mail deleted\n\n- At: {} (the retention ended)\n- Found in every folder: {} messages, {} bytes\n- Left after the deletion: {} messages\n",
+                when(p.at),
+                p.messages,
+                p.bytes,
+                p.left
+            );
+        }
         s
     }
 }

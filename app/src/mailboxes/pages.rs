@@ -363,6 +363,7 @@ pub fn MailboxDetailPage() -> impl IntoView {
                 <IdentitiesCard items=p.identities.clone() critical=m.critical now=now
                     base=(p.can_manage && live).then(|| format!("/mailboxes/{}/identities", m.id))/>
                 {p.preview.clone().map(|pv| view! { <OffboardPanel mailbox=m.clone() preview=pv/> }.into_any())}
+                {(!live).then(|| view! { <RetentionCard mailbox=m.clone() can_manage=p.can_manage now=now/> }.into_any())}
                 {p.receipt.clone().map(|r| view! { <ReceiptCard receipt=r now=now/> }.into_any())}
                 <crate::audit::pages::ActivityCard title="History of this mailbox" events=p.events.clone() now=now
                     more=format!("/audit?about={}", urlencode(&m.address))/>
@@ -754,6 +755,59 @@ fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
     }
 }
 
+/// How long an offboarded mailbox's mail is kept, and once deleted, when; an operator may keep
+/// it longer while the date has not passed.
+#[component]
+fn RetentionCard(mailbox: Mailbox, can_manage: bool, now: i64) -> impl IntoView {
+    let m = mailbox;
+    let ty = crate::ui::typed(&format!("/mailboxes/{}/retention", m.id));
+    let (state, text) = match (m.purged_at, m.purge_after) {
+        (Some(at), _) => (
+            view! { <Badge text="mail deleted" tone="zinc"/> }.into_any(),
+            format!("Its kept mail was deleted on {}, as its retention ended.", crate::ui::utc(at)),
+        ),
+        (None, Some(after)) if after <= now => (
+            view! { <Badge text="deletion due" tone="amber"/> }.into_any(),
+            format!("Its mail was due for deletion on {}; the mail plane deletes it at its next run.", crate::ui::utc(after)),
+        ),
+        (None, Some(after)) => (
+            view! { <Badge text="mail kept" tone="green"/> }.into_any(),
+            format!("Its mail is kept until {} (UTC) and deleted after that day. Nobody can sign in to read it meanwhile.", super::kept_until(after)),
+        ),
+        (None, None) => (
+            view! { <Badge text="no deletion date" tone="zinc"/> }.into_any(),
+            "Its mail has no deletion date.".to_string(),
+        ),
+    };
+    let extendable = can_manage && m.purged_at.is_none() && m.purge_after.is_some_and(|a| a > now);
+    let form = extendable.then(|| view! {
+        <form method="post" action=format!("/mailboxes/{}/retention", m.id) class="grid gap-3 sm:grid-cols-3 items-start" data-testid="retention-form">
+            <div>
+                <label class="label" for="ret-until">"Keep the mail until"</label>
+                <input class="input" id="ret-until" name="until" type="date" required
+                    value=ty.value("until", "") autofocus=ty.focus("until", false)
+                    aria-invalid=ty.invalid("until") aria-describedby=ty.described("until")/>
+                {ty.error_below("until")}
+            </div>
+            <div>
+                <label class="label" for="ret-reason">"Reason"</label>
+                <input class="input" id="ret-reason" name="reason" required maxlength="500" placeholder="Legal hold until the case closes"
+                    value=ty.value("reason", "") autofocus=ty.focus("reason", false)
+                    aria-invalid=ty.invalid("reason") aria-describedby=ty.described("reason")/>
+                {ty.error_below("reason")}
+            </div>
+            <div class="sm:pt-6"><button class="btn btn-secondary" type="submit">"Keep longer"</button></div>
+        </form>
+    });
+    view! {
+        <section class="card p-5 space-y-3" data-testid="retention">
+            <div class="flex items-center gap-2"><h2 class="font-medium">"Kept mail"</h2>{state}</div>
+            <p class="text-sm text-zinc-600">{text}</p>
+            {form}
+        </section>
+    }
+}
+
 #[component]
 fn ReceiptCard(receipt: OffboardingReceipt, now: i64) -> impl IntoView {
     let r = receipt.clone();
@@ -807,6 +861,13 @@ fn ReceiptCard(receipt: OffboardingReceipt, now: i64) -> impl IntoView {
             <p class="text-sm text-zinc-600">{format!("{} offboarded by {} ", r.address, r.by)}<Time at=r.at now=now/>
                 {format!(" · reason: {} · mail kept {} days", r.reason, r.keep_days)}</p>
             {alias.map(|a| view! { <p class="text-sm text-zinc-700">{format!("Alias requested: {a}")}</p> })}
+            {r.purge.clone().map(|pg| view! {
+                <p class="text-sm text-zinc-700" data-testid="receipt-purge">{format!(
+                    "Mail deleted {} as the retention ended: {} ({}) removed from every folder, {} left.",
+                    crate::ui::utc(pg.at), crate::ui::plural(pg.messages, "message", "messages"),
+                    crate::tenancy::format_bytes(pg.bytes), pg.left
+                )}</p>
+            })}
             {(!routes.is_empty()).then(|| view! {
                 <ul class="list-disc pl-5 text-sm text-zinc-700" data-testid="receipt-routes">
                     {routes.into_iter().map(|r| view! {

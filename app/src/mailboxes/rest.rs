@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
             get(get_mailbox).patch(edit_mailbox),
         )
         .route("/api/v1/mailboxes/{id}/unlock", post(unlock_mailbox))
+        .route("/api/v1/mailboxes/{id}/retention", post(extend_retention))
         .route(
             "/api/v1/tenants/{id}/invite-reveal",
             axum::routing::put(set_reveal_policy),
@@ -297,6 +298,32 @@ pub async fn unlock_mailbox(
             change_request: Some(change_id),
         },
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RetentionRequest {
+    /// The last day (UTC, `YYYY-MM-DD`) the mail is kept; it is deleted after it. Later than
+    /// the date in force, at most 3650 days from today.
+    pub until: String,
+    /// Why the mail is kept longer (required), e.g. a legal hold.
+    pub reason: String,
+}
+
+/// Keeps an offboarded mailbox's mail longer, while its deletion date has not passed
+/// (audited as `mailbox.retention_extended`). Answers the mailbox with its new `purge_after`.
+#[utoipa::path(post, path = "/api/v1/mailboxes/{id}/retention", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")), request_body = RetentionRequest,
+    responses((status = 200, body = Mailbox), (status = 404), (status = 409, description = "Deleted already, or the date has passed"),
+        (status = 422)))]
+pub async fn extend_retention(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<RetentionRequest>,
+) -> Result<Json<Mailbox>, AppError> {
+    Ok(Json(
+        service::extend_retention(&st, &a, &id, &body.until, &body.reason).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -10,7 +10,7 @@ use crate::core::{AppError, AppResult};
 
 const COLS: &str = "id, tenant_id, domain_id, address, display_name, status, quota_bytes, \
     used_bytes, critical, created_at, contact_email, invite_revealed_to, password_set_at, \
-    offboarded_at, purge_after";
+    offboarded_at, purge_after, purged_at";
 
 fn from_row(r: &AnyRow) -> Result<Mailbox, sqlx::Error> {
     Ok(Mailbox {
@@ -29,6 +29,7 @@ fn from_row(r: &AnyRow) -> Result<Mailbox, sqlx::Error> {
         password_set_at: r.try_get("password_set_at")?,
         offboarded_at: r.try_get("offboarded_at")?,
         purge_after: r.try_get("purge_after")?,
+        purged_at: r.try_get("purged_at")?,
     })
 }
 
@@ -996,7 +997,7 @@ pub async fn latest_receipt(
 ) -> AppResult<Option<super::OffboardingReceipt>> {
     let row = sqlx::query(
         "SELECT id, mailbox_id, tenant_id, address, actor_label, at, options, revoked, scan, \
-         scan_clean, scan_at FROM offboarding_receipts WHERE mailbox_id = $1 ORDER BY at DESC LIMIT 1",
+         scan_clean, scan_at, purge FROM offboarding_receipts WHERE mailbox_id = $1 ORDER BY at DESC LIMIT 1",
     )
     .bind(mailbox_id)
     .fetch_optional(db.pool())
@@ -1023,7 +1024,107 @@ pub async fn latest_receipt(
             .unwrap_or_default(),
         scan_clean: r.try_get::<Option<i64>, _>("scan_clean")?.unwrap_or(0) != 0,
         scan_at: r.try_get("scan_at")?,
+        purge: r
+            .try_get::<Option<String>, _>("purge")?
+            .map(|p| serde_json::from_str(&p))
+            .transpose()
+            .map_err(bad)?,
     }))
+}
+
+/// Offboarded mailboxes whose mail is due for deletion (retention passed, not purged yet),
+/// oldest first; at most `limit`.
+pub async fn purge_due(db: &Db, now: i64, limit: i64) -> AppResult<Vec<Mailbox>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM mailboxes WHERE status = 'offboarded' AND purged_at IS NULL \
+         AND purge_after <= $1 ORDER BY purge_after LIMIT $2"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// Records that an offboarded mailbox's mail was deleted; false when it was not due or was
+/// purged already (checked in the statement).
+pub async fn mark_purged(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    now: i64,
+) -> AppResult<bool> {
+    g.check(&m.tenant_id)?;
+    Ok(sqlx::query(
+        "UPDATE mailboxes SET purged_at = $2, purge_error = NULL, updated_at = $2 WHERE id = $1 \
+         AND status = 'offboarded' AND purged_at IS NULL AND purge_after <= $2",
+    )
+    .bind(&m.id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Notes why the mail could not be deleted; true when that is news (the first failure, or
+/// another reason than the last one).
+pub async fn note_purge_error(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    error: &str,
+) -> AppResult<bool> {
+    g.check(&m.tenant_id)?;
+    Ok(sqlx::query(
+        "UPDATE mailboxes SET purge_error = $2 WHERE id = $1 AND purged_at IS NULL \
+         AND (purge_error IS NULL OR purge_error <> $2)",
+    )
+    .bind(&m.id)
+    .bind(error.to_string())
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Moves an offboarded mailbox's deletion to `until`; false unless the mail is still kept
+/// (not purged, the date not passed) and `until` is later than the date in force.
+pub async fn extend_retention(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    until: i64,
+    now: i64,
+) -> AppResult<bool> {
+    g.check(&m.tenant_id)?;
+    Ok(sqlx::query(
+        "UPDATE mailboxes SET purge_after = $2, updated_at = $3 WHERE id = $1 \
+         AND status = 'offboarded' AND purged_at IS NULL AND purge_after > $3 AND purge_after < $2",
+    )
+    .bind(&m.id)
+    .bind(until)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Stores the purge's record on the mailbox's latest receipt.
+pub async fn set_receipt_purge(
+    conn: &mut AnyConnection,
+    g: &Granted<'_>,
+    id: &str,
+    purge: &str,
+) -> AppResult<()> {
+    guard_receipt(&mut *conn, g, id).await?;
+    sqlx::query("UPDATE offboarding_receipts SET purge = $2 WHERE id = $1")
+        .bind(id)
+        .bind(purge)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The addresses among `addresses` that are taken by a mailbox (any status).

@@ -655,6 +655,25 @@ async fn on_event(st: &AppState, ev: &AuditEvent) -> AppResult<()> {
                 evidence,
             }
         }
+        "mailbox.purge_failed" => {
+            let address = detail_str(&d, "address").unwrap_or_default();
+            let error = detail_str(&d, "error").unwrap_or_default();
+            Signal {
+                rule: "mailbox.purge_blocked",
+                key: format!("mailbox.purge_blocked:{}", ev.target.clone().unwrap_or_default()),
+                tenant_id: ev.tenant_id.clone(),
+                severity: "warning",
+                title: format!(
+                    "The mail of {address} is due for deletion, but the mail plane did not delete it: {error}"
+                ),
+                detail: json!({ "address": address, "error": error, "purge_after": d.get("purge_after") }),
+                evidence,
+            }
+        }
+        "mailbox.purged" => {
+            let key = format!("mailbox.purge_blocked:{}", ev.target.clone().unwrap_or_default());
+            return resolve_by_system(st, &key, "The mail was deleted.", ev).await;
+        }
         "dns.drift_cleared" => {
             let key = format!("dns.drift:{}", ev.target.clone().unwrap_or_default());
             return resolve_by_system(st, &key, "The records are back to the baseline.", ev).await;

@@ -474,6 +474,13 @@ pub fn Time(at: i64, now: i64) -> impl IntoView {
     view! { <time datetime=iso title=exact>{relative(at, now)}</time> }
 }
 
+/// An exact UTC time as text: `2026-12-04 14:37 UTC`.
+pub fn utc(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
 pub fn relative(at: i64, now: i64) -> String {
     let d = now - at;
     let (n, unit, future) = if d >= 0 {

@@ -31,12 +31,14 @@ mod offboarding;
 mod owner;
 mod provisioning;
 mod resets;
+mod retention;
 pub use editing::*;
 pub use identities::*;
 pub use offboarding::*;
 pub use owner::*;
 pub use provisioning::*;
 pub use resets::*;
+pub use retention::*;
 
 pub const BAD_LINK: &str =
     "This link is not valid any more. Ask whoever manages your mailbox for a new one.";

@@ -104,6 +104,7 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         password_set_at: None,
         offboarded_at: None,
         purge_after: None,
+        purged_at: None,
     };
     let delivery = delivery_for(st, &probe, invite_to.as_deref()).await?;
     let mut tx = st.db.begin().await?;
