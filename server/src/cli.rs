@@ -253,6 +253,9 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
     if let Some(v) = env("MAILWARD_DOVEADM_URL") {
         cfg.doveadm_url = Some(v);
     }
+    if let Some(v) = env("MAILWARD_MAILPLANE_SMTP") {
+        cfg.mailplane_smtp = Some(v);
+    }
     if let Some(v) = env("MAILWARD_RDAP_URL") {
         cfg.rdap_url = Some(v);
     }

@@ -1410,3 +1410,81 @@ async fn a_purge_the_mail_plane_cannot_do_is_an_alert(b: Backend) {
     );
 }
 both!(a_purge_the_mail_plane_cannot_do_is_an_alert);
+
+/// Offboarding proved on the live mail plane: a mail client's open IMAP session ends at once,
+/// and the verification scan asks Dovecot (no live session) and Postfix (mail for the address
+/// refused, asked without sending) besides the database. A mail plane that does not answer
+/// leaves the scan unproven, never clean.
+async fn offboarding_is_proved_on_the_live_mail_plane(b: Backend) {
+    use mailward_tests::mailplane::{free_port, Options};
+    let (dport, sport) = (free_port(), free_port());
+    let w = crate::routing::world_with(b, |c| {
+        c.doveadm_url = Some(format!("http://127.0.0.1:{dport}"));
+        c.mailplane_smtp = Some(format!("127.0.0.1:{sport}"));
+    })
+    .await;
+    let mp = MailPlane::start_opts(
+        &w.app,
+        Options {
+            doveadm: Some(dport),
+            smtp_port: Some(sport),
+            ..Options::default()
+        },
+    )
+    .await;
+    let st = &w.app.state;
+    let op = person("usr_a");
+    let ann = w.mailbox("ann").await;
+    let imap = mp.imap.to_string();
+    // A mail client holds a session open (NOOP every 0.2 s) while the mailbox is offboarded.
+    let hold_args = ["hold", &imap, "ann@acme.example", PW, "25"];
+    let hold = mp.client(&hold_args);
+    let offboard = async {
+        for _ in 0..100 {
+            if mp.doveadm(&["who"]).contains("ann@acme.example") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        mb::offboard(st, &op, &ann, 30, "left", None, None, &[]).await
+    };
+    let (held, receipt) = tokio::join!(hold, offboard);
+    let receipt = receipt.unwrap();
+    assert_eq!(held["kicked"], true, "the live session ended: {held}");
+    assert!(held["secs"].as_f64().unwrap() < 20.0, "{held}");
+    let live: Vec<_> = receipt
+        .scan
+        .iter()
+        .filter(|c| c.what.contains("mail plane"))
+        .collect();
+    assert_eq!(live.len(), 2, "{:?}", receipt.scan);
+    assert_eq!(live[0].what, "Live IMAP sessions on the mail plane");
+    assert!(
+        live[1].what.starts_with("Mail for the address on the mail plane: refused (550"),
+        "{}",
+        live[1].what
+    );
+    assert!(live.iter().all(|c| c.remaining == 0), "{live:?}");
+    assert!(receipt.scan_clean, "{:?}", receipt.scan);
+    assert!(!mp.imap_login("ann@acme.example", PW).await);
+
+    // A mail plane that does not answer proves nothing: the scan is not clean and says why.
+    let closed = free_port();
+    let w2 = crate::routing::world_with(b, |c| {
+        c.mailplane_smtp = Some(format!("127.0.0.1:{closed}"));
+    })
+    .await;
+    let bob = w2.mailbox("bob").await;
+    let receipt = mb::offboard(&w2.app.state, &op, &bob, 30, "left", None, None, &[])
+        .await
+        .unwrap();
+    assert!(!receipt.scan_clean, "{:?}", receipt.scan);
+    let unanswered = receipt
+        .scan
+        .iter()
+        .find(|c| c.what.contains("mail plane"))
+        .unwrap();
+    assert!(unanswered.what.contains("not answered"), "{unanswered:?}");
+    assert_eq!(unanswered.remaining, 1);
+}
+both!(offboarding_is_proved_on_the_live_mail_plane);

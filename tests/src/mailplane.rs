@@ -121,6 +121,8 @@ pub struct Options {
     pub probe: Option<String>,
     /// Submissions held to sending limits by the policy server at this socket.
     pub policy: Option<String>,
+    /// Port 25 on this port (the app's `mailplane_smtp` points there); default a free one.
+    pub smtp_port: Option<u16>,
 }
 
 impl MailPlane {
@@ -208,7 +210,7 @@ impl MailPlane {
                 report,
                 doveadm,
                 probe,
-                policy: None,
+                ..Options::default()
             },
         )
         .await
@@ -222,6 +224,7 @@ impl MailPlane {
             doveadm,
             probe,
             policy,
+            smtp_port,
         } = o;
         let uid = run(Command::new("id").arg("-u"));
         assert_eq!(
@@ -274,7 +277,7 @@ impl MailPlane {
                 mail_user: "vmail".into(),
                 hostname: "mail.localhost".into(),
                 listen: "127.0.0.1".into(),
-                smtp_port: free_port(),
+                smtp_port: smtp_port.unwrap_or_else(free_port),
                 submission_port: free_port(),
                 imap_port: free_port(),
                 imaps_port: free_port(),

@@ -101,9 +101,15 @@ pub struct Config {
     pub dkim_zone_server: Option<String>,
     /// The mail plane's doveadm HTTP API (`http://127.0.0.1:8080`; `MAILWARD_DOVEADM_URL`),
     /// rendered with `mailward mailplane render --doveadm-port`: revoking a mailbox's access
-    /// in an incident ends its live IMAP sessions there at once (`doveadm kick`). The key is
-    /// `mailplane-doveadm.key` beside the database. Unset: sessions end at their next login.
+    /// in an incident, offboarding it or "lock now" ends its live IMAP sessions there at once
+    /// (`doveadm kick`), and offboarded mail is deleted when its retention ends. The key is
+    /// `mailplane-doveadm.key` beside the database. Unset: sessions end at their next login,
+    /// and kept mail is not deleted (an alert says so).
     pub doveadm_url: Option<String>,
+    /// The mail plane's port 25 (`127.0.0.1:25`; `MAILWARD_MAILPLANE_SMTP`): the offboarding
+    /// scan asks it, without sending anything, whether it still takes mail for the address.
+    /// Unset: the scan reads the database only (and, with `doveadm_url`, the live sessions).
+    pub mailplane_smtp: Option<String>,
     /// An RDAP service for "Look up in RDAP" on a domain's control record (registrar and
     /// expiry; `https://rdap.org` redirects to each registry's server; `MAILWARD_RDAP_URL`).
     /// Unset: expiry and registrar are entered by hand.
@@ -468,6 +474,7 @@ impl Default for Config {
             dkim_zone: None,
             dkim_zone_server: None,
             doveadm_url: None,
+            mailplane_smtp: None,
             rdap_url: None,
             dkim_zone_tsig_file: None,
             alert_failure_burst: 10,
@@ -573,6 +580,13 @@ impl Config {
             if !ok {
                 return Err(format!(
                     "doveadm_url must be the doveadm HTTP API's address, such as http://127.0.0.1:8080 (got {u:?})"
+                ));
+            }
+        }
+        if let Some(a) = &self.mailplane_smtp {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                return Err(format!(
+                    "mailplane_smtp must be the mail plane's port 25 as IP:PORT, such as 127.0.0.1:25 (got {a:?})"
                 ));
             }
         }

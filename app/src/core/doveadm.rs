@@ -132,6 +132,31 @@ pub async fn kick(cfg: &Config, users: &[String]) -> Result<Vec<Kicked>, String>
         .collect())
 }
 
+/// Live connections of `user` on the mail plane (`doveadm who`): 0 when none.
+pub async fn who(cfg: &Config, user: &str) -> Result<i64, String> {
+    let answers = call(cfg, &[("who", serde_json::json!({ "mask": [user] }))]).await?;
+    match answers.into_iter().next() {
+        // `[{"username": …, "connections": "2", "service": "imap", …}]`, one row per service.
+        Some(Ok(v)) => Ok(v
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter(|r| r["username"].as_str() == Some(user))
+                    .map(|r| {
+                        r["connections"]
+                            .as_str()
+                            .and_then(|c| c.parse::<i64>().ok())
+                            .or_else(|| r["connections"].as_i64())
+                            .unwrap_or(1)
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)),
+        Some(Err(e)) => Err(format!("doveadm who: {e}")),
+        None => Err("doveadm who: no answer".into()),
+    }
+}
+
 /// What one mailbox's mail amounted to: messages and bytes (virtual sizes) in all folders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Stored {

@@ -13,6 +13,7 @@ pub mod mailer;
 pub mod registry;
 pub mod sealed;
 pub mod secrets;
+pub mod smtp_check;
 pub mod state;
 pub mod web;
 

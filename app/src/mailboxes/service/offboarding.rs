@@ -277,6 +277,7 @@ pub async fn offboard(
         .tenant(m.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
+    end_live_sessions(st, &m.address).await;
     verify_offboarding(st, &g, &m, &receipt_id).await?;
     latest_receipt(st, &m.id).await?.ok_or(AppError::NotFound)
 }
@@ -305,8 +306,61 @@ pub async fn offboard_many(
     Ok(out)
 }
 
+/// Ends the address's live IMAP sessions on the mail plane at once, when its doveadm API is
+/// connected (otherwise they end at their next login, which the password no longer passes).
+/// What happened shows in the verification scan, which asks the mail plane again.
+pub(crate) async fn end_live_sessions(st: &AppState, address: &str) {
+    if st.config.doveadm_url.is_none() {
+        return;
+    }
+    if let Err(e) = crate::core::doveadm::kick(&st.config, &[address.to_string()]).await {
+        tracing::warn!(error = %e, %address, "ending live IMAP sessions");
+    }
+}
+
+/// What the live mail plane says about an offboarded address, when it is connected: no live
+/// IMAP session (`doveadm who`), and port 25 refuses mail for it (asked without sending).
+/// A question the mail plane did not answer counts as not proven.
+async fn live_checks(st: &AppState, address: &str) -> Vec<ScanCheck> {
+    let mut checks = Vec::new();
+    if st.config.doveadm_url.is_some() {
+        checks.push(match crate::core::doveadm::who(&st.config, address).await {
+            Ok(n) => ScanCheck {
+                what: "Live IMAP sessions on the mail plane".into(),
+                remaining: n,
+            },
+            Err(e) => ScanCheck {
+                what: format!("Live IMAP sessions on the mail plane — not answered: {e}"),
+                remaining: 1,
+            },
+        });
+    }
+    if let Some(server) = &st.config.mailplane_smtp {
+        let helo = url::Url::parse(&st.config.public_url())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "mailward.localhost".into());
+        checks.push(match crate::core::smtp_check::rcpt(server, &helo, address).await {
+            Ok((code, text)) if code >= 500 => ScanCheck {
+                what: format!("Mail for the address on the mail plane: refused ({code} {text})"),
+                remaining: 0,
+            },
+            Ok((code, text)) => ScanCheck {
+                what: format!("Mail for the address on the mail plane: still taken ({code} {text})"),
+                remaining: 1,
+            },
+            Err(e) => ScanCheck {
+                what: format!("Mail for the address on the mail plane — not answered: {e}"),
+                remaining: 1,
+            },
+        });
+    }
+    checks
+}
+
 /// The verification scan: re-reads the database and counts whatever is still active for
-/// the mailbox; stored on the receipt and audited.
+/// the mailbox, then asks the live mail plane when it is connected; stored on the receipt
+/// and audited.
 async fn verify_offboarding(
     st: &AppState,
     g: &Granted<'_>,
@@ -374,6 +428,7 @@ async fn verify_offboarding(
         );
     }
     drop(conn);
+    checks.extend(live_checks(st, &m.address).await);
     let clean = checks.iter().all(|c| c.remaining == 0);
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;

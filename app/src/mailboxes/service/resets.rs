@@ -135,6 +135,9 @@ pub async fn request_reset(
         ResetOutcome::Issued { emailed }
     };
     let mail = tx.commit_outbox().await?;
+    if lock_now && m.status != "locked" {
+        super::end_live_sessions(st, &m.address).await;
+    }
     crate::core::mailer::deliver(st, g.actor, mail, "The reset was started").await?;
     Ok(outcome)
 }
