@@ -12,11 +12,21 @@ CREATE INDEX mailboxes_purge_due ON mailboxes(purge_after) WHERE status = 'offbo
 -- that may hold mail — those of mail_users, and offboarded ones whose mail is not purged yet,
 -- so that doveadm can reach their mail to delete it. Nobody signs in to those: the passdb
 -- reads mail_users (login = 1), and Postfix does not deliver to them.
+-- The first branch is mail_users' own rows and quota (written out rather than read from
+-- mail_users, so that SQLite flattens the view and the lookup stays two index searches).
+-- Offboarded mailboxes get no quota (0: unlimited): Postfix asks Dovecot's quota-status
+-- about an address before its alias is resolved, and an offboarded address kept as an
+-- alias to a colleague must not look full.
 CREATE VIEW mail_homes AS
-SELECT u.address AS address, u.id AS id, u.tenant_id AS tenant_id, u.quota_bytes AS quota_bytes
-FROM mail_users u
-UNION ALL
 SELECT m.address AS address, m.id AS id, m.tenant_id AS tenant_id,
-       COALESCE(m.used_bytes, 0) + 1 AS quota_bytes
+       MAX(1, MIN(COALESCE(m.quota_bytes, p.storage_bytes),
+                  p.storage_bytes - (COALESCE(t.storage_used, 0) - COALESCE(m.used_bytes, 0)))) AS quota_bytes
+FROM mailboxes m
+JOIN mail_live_domains d ON d.id = m.domain_id
+JOIN tenants t ON t.id = m.tenant_id
+JOIN plans p ON p.id = t.plan_id
+WHERE m.status IN ('active', 'locked')
+UNION ALL
+SELECT m.address AS address, m.id AS id, m.tenant_id AS tenant_id, 0 AS quota_bytes
 FROM mailboxes m
 WHERE m.status = 'offboarded' AND m.purged_at IS NULL;

@@ -447,12 +447,13 @@ virtual_alias_domains =
 virtual_transport = lmtp:unix:{lmtp}
 relayhost = {relayhost}
 {notices}
-# Port 25: mail for hosted domains only; a full mailbox is refused at RCPT time, and nobody
-# may claim a hosted mailbox as the sender without signing in.
+# Port 25: mail for hosted domains only; an unknown recipient is refused before the quota is
+# asked (Dovecot still knows offboarded mailboxes until their mail is purged); a full mailbox
+# is refused at RCPT time, and nobody may claim a hosted mailbox as the sender without signing in.
 smtpd_banner = $myhostname ESMTP
 smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
 smtpd_sender_restrictions = check_sender_access {ty}:{hosted_senders}
-smtpd_recipient_restrictions = check_recipient_access {ty}:{inactive}, reject_unauth_destination, check_policy_service unix:{quota_status}
+smtpd_recipient_restrictions = check_recipient_access {ty}:{inactive}, reject_unauth_destination, reject_unlisted_recipient, check_policy_service unix:{quota_status}
 # Submission (see master.cf): a signed-in client sends with its own address as the sender,
 # never an empty one.
 submission_sender_restrictions = reject_sender_login_mismatch, check_sender_access inline:{{ {{ <> = 553 5.7.1 Send with your own address as the sender }} }}

@@ -47,6 +47,7 @@ fn every_registered_change_kind_has_a_rollback_test() {
             "dns.verify",
             "domain_control.check",
             "import",
+            "mailboxes.purge",
             "monitoring.deliver",
             "monitoring.watch",
             "routing.sweep"

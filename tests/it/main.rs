@@ -13,6 +13,7 @@ mod incidents;
 mod instances;
 mod mailboxes;
 mod mailplane;
+mod outbound;
 mod matrix;
 mod monitoring;
 mod overview;

@@ -704,7 +704,7 @@ async fn the_sweeper_expires_once_and_the_report_follows(b: Backend) {
     );
     // …and the sweep turns it off exactly once, through the recurring job as well (the other
     // recurring jobs run here: the DNS scan, the monitoring watcher and its deliveries, the
-    // domain-control check, the change queue's notices).
+    // domain-control check, the change queue's notices, the retention purge).
     app::core::jobs::ensure_recurring(&w.app.state)
         .await
         .unwrap();
@@ -712,7 +712,7 @@ async fn the_sweeper_expires_once_and_the_report_follows(b: Backend) {
         app::core::jobs::run_pending(&w.app.state, "w1")
             .await
             .unwrap(),
-        6
+        7
     );
     assert_eq!(
         routing::sweep(&w.app.state).await.unwrap(),

@@ -784,7 +784,7 @@ fn RetentionCard(mailbox: Mailbox, can_manage: bool, now: i64) -> impl IntoView 
         <form method="post" action=format!("/mailboxes/{}/retention", m.id) class="grid gap-3 sm:grid-cols-3 items-start" data-testid="retention-form">
             <div>
                 <label class="label" for="ret-until">"Keep the mail until"</label>
-                <input class="input" id="ret-until" name="until" type="date" required
+                <input class="input" id="ret-until" name="until" type="date" required min=m.purge_after.map(|a| super::kept_until(a + 86_400))
                     value=ty.value("until", "") autofocus=ty.focus("until", false)
                     aria-invalid=ty.invalid("until") aria-describedby=ty.described("until")/>
                 {ty.error_below("until")}

@@ -686,7 +686,10 @@ pub fn PlansPage() -> impl IntoView {
                             <p class="mt-2 text-2xl font-semibold">{pl.max_domains}<span class="text-sm font-normal text-zinc-500">{if pl.max_domains == 1 { " domain" } else { " domains" }}</span></p>
                             <p class="text-sm">{format_bytes(pl.storage_bytes)}" pooled storage"</p>
                             <p class="text-sm">{if pl.managed_smtp { "Managed SMTP" } else { "No managed SMTP" }}</p>
-                            <p class="text-sm" data-testid="send-limits">{format!("Sends {} an hour per mailbox, {} per tenant", crate::ui::plural(pl.send_per_hour_mailbox, "message", "messages"), crate::ui::thousands(pl.send_per_hour_tenant))}</p>
+                            <div class="text-sm" data-testid="send-limits" title="Messages sent through submission per hour; more are refused until the next hour">
+                                <p>{format!("{} messages/h per mailbox", crate::ui::thousands(pl.send_per_hour_mailbox))}</p>
+                                <p>{format!("{} messages/h per tenant", crate::ui::thousands(pl.send_per_hour_tenant))}</p>
+                            </div>
                             <p class="mt-2 text-xs text-zinc-500">{format!("{} tenant{}", pl.tenants, if pl.tenants == 1 { "" } else { "s" })}</p>
                             {can_manage.then(|| if pl.retired {
                                 view! {
