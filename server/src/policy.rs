@@ -127,6 +127,7 @@ async fn answer(
     };
     match submission(st, get("sasl_username"), stage).await {
         Ok(Verdict::Pass) => "DUNNO".into(),
+        Ok(Verdict::Hold(why)) => format!("HOLD {why}"),
         Ok(Verdict::Refuse(r)) => {
             let instance = get("instance").to_string();
             if last_refused.as_deref() != Some(instance.as_str()) || instance.is_empty() {

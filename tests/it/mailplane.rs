@@ -1488,3 +1488,68 @@ async fn offboarding_is_proved_on_the_live_mail_plane(b: Backend) {
     assert_eq!(unanswered.remaining, 1);
 }
 both!(offboarding_is_proved_on_the_live_mail_plane);
+
+/// An incident holds its tenant's outbound mail: the mail plane accepts what the mailboxes
+/// submit and keeps it in its hold queue (nothing reaches the relay); released, new mail
+/// leaves again, and the tenant's page counts what was held.
+async fn an_incident_holds_the_tenants_outbound_mail(b: Backend) {
+    use app::incidents::service as incidents;
+    use mailward_tests::mailplane::Sidecar;
+    let w = world(b).await;
+    let policy = Sidecar::policy(&w.app).await;
+    let mp = MailPlane::start_limiting(&w.app, &policy.socket).await;
+    let st = &w.app.state;
+    w.mailbox("ann").await;
+    let alice = person("usr_alice");
+    let inc = incidents::declare(
+        st,
+        &alice,
+        &app::incidents::NewIncident {
+            tenant: Some(w.slug.clone()),
+            title: "Ann's password phished".into(),
+            reason: "She typed it into a fake sign-in page.".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let held = incidents::hold_outbound(st, &alice, &inc.id, true).await.unwrap();
+    assert!(held.outbound_held_at.is_some());
+    let again = incidents::hold_outbound(st, &alice, &inc.id, true).await;
+    assert!(matches!(again, Err(app::core::AppError::Conflict(_))), "{again:?}");
+
+    let v = mp.submit("ann@acme.example", PW, OUTSIDE, "while held").await;
+    assert_eq!((v["auth"].clone(), v["ok"].clone()), (true.into(), true.into()), "{v}");
+    let mut queue = Vec::new();
+    for _ in 0..50 {
+        queue = mp.queue();
+        if queue.iter().any(|m| m["queue_name"] == "hold") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        queue.iter().any(|m| m["queue_name"] == "hold" && m["sender"] == "ann@acme.example"),
+        "{queue:?}"
+    );
+    assert!(mp.relay.messages().is_empty(), "nothing left the mail plane");
+    let op = person("usr_a");
+    let (tenant, _) = app::tenancy::service::tenant(st, &op, &w.slug).await.unwrap();
+    let s = app::outbound::service::of_tenant(st, &op, &tenant.id).await.unwrap();
+    assert_eq!(s.held, 1, "{s:?}");
+    assert_eq!(s.held_by.as_deref(), Some("Ann's password phished"));
+
+    // Released: new mail leaves; the held one stays held until someone on the mail host acts.
+    incidents::hold_outbound(st, &alice, &inc.id, false).await.unwrap();
+    let v = mp.submit("ann@acme.example", PW, OUTSIDE, "after release").await;
+    assert_eq!(v["ok"], true, "{v}");
+    let relayed = mp.relayed(1).await;
+    assert!(relayed.iter().any(|m| m.contains("after release")), "{relayed:?}");
+    assert!(!relayed.iter().any(|m| m.contains("while held")), "{relayed:?}");
+    assert!(mp.queue().iter().any(|m| m["queue_name"] == "hold"));
+    let actions = w.app.audit_actions().await;
+    for a in ["incident.outbound_held", "incident.outbound_released"] {
+        assert!(actions.iter().any(|x| x == a), "{a}");
+    }
+}
+both!(an_incident_holds_the_tenants_outbound_mail);

@@ -280,6 +280,14 @@ fn table() -> Vec<Row> {
             [N, N, F, F],
             None,
         ),
+        row(
+            "/incidents/{id}/outbound",
+            Form,
+            "/incidents/inc_none/outbound",
+            "hold=true",
+            [N, N, F, F],
+            None,
+        ),
         // A client viewer reads the alerts its tenant shares (none, unless it does).
         row("/alerts", Page, "/alerts", "", ALL, None),
         row(
@@ -1216,6 +1224,14 @@ fn table() -> Vec<Row> {
             Post,
             "/api/v1/incidents/inc_none/end/confirm",
             "",
+            [N, N, F, F],
+            None,
+        ),
+        row(
+            "/api/v1/incidents/{id}/outbound",
+            Post,
+            "/api/v1/incidents/inc_none/outbound",
+            r#"{"hold":true}"#,
             [N, N, F, F],
             None,
         ),
@@ -2578,6 +2594,7 @@ const TWINS: &[(&str, &str)] = &[
     ("/incidents/{id}/end", "POST /api/v1/incidents/{id}/end"),
     ("/incidents/{id}/end/confirm", "POST /api/v1/incidents/{id}/end/confirm"),
     ("/incidents/{id}/keep-open", "DELETE /api/v1/incidents/{id}/end"),
+    ("/incidents/{id}/outbound", "POST /api/v1/incidents/{id}/outbound"),
     ("/incidents/{id}/restore", "POST /api/v1/incidents/{id}/restore"),
     ("/incidents/{id}/postmortem", "PUT /api/v1/incidents/{id}/postmortem"),
     ("/incidents/{id}/revoke", "POST /api/v1/incidents/{id}/revoke"),

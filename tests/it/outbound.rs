@@ -10,7 +10,7 @@ use crate::routing::{person, world_with};
 
 fn refused_by(v: &Verdict) -> Option<(&'static str, String)> {
     match v {
-        Verdict::Pass => None,
+        Verdict::Pass | Verdict::Hold(_) => None,
         Verdict::Refuse(r) => Some((r.scope.as_str(), r.reply.clone())),
     }
 }

@@ -458,6 +458,21 @@ impl MailPlane {
         self.relay.messages()
     }
 
+    /// Postfix's queue now, one JSON object per message (`postqueue -j`: `queue_name` is
+    /// `hold`, `active`, `deferred` or `incoming`).
+    pub fn queue(&self) -> Vec<serde_json::Value> {
+        let out = Command::new("postqueue")
+            .arg("-c")
+            .arg(self.dir.join("conf/postfix"))
+            .arg("-j")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
     /// Postfix's queue is empty (everything delivered, relayed or bounced): up to 15 s.
     pub async fn settled(&self) {
         let conf = self.dir.join("conf/postfix");

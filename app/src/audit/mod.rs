@@ -325,6 +325,16 @@ const VERBS: &[(&str, &str, Obj)] = &[
     ("incident.revoked", "revoked access during", Obj::Incident),
     ("incident.ended", "ended", Obj::Incident),
     ("incident.kept_open", "kept open", Obj::Incident),
+    (
+        "incident.outbound_held",
+        "held the outbound mail of",
+        Obj::Incident,
+    ),
+    (
+        "incident.outbound_released",
+        "released the outbound mail of",
+        Obj::Incident,
+    ),
     ("incident.end_requested", "asked to end", Obj::Incident),
     (
         "incident.postmortem_saved",

@@ -17,6 +17,7 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/end", post(request_end))
         .route("/incidents/{id}/end/confirm", post(confirm_end))
         .route("/incidents/{id}/keep-open", post(keep_open))
+        .route("/incidents/{id}/outbound", post(outbound))
         .route("/incidents/{id}/revoke", post(revoke))
         .route("/incidents/{id}/restore", post(restore))
         .route("/incidents/{id}/postmortem", post(save_postmortem))
@@ -148,6 +149,25 @@ async fn keep_open(c: Caller, Path(id): Path<String>) -> Response {
     let r = service::keep_open(&c.st, &c.actor(), &id).await;
     let to = format!("/incidents/{id}");
     c.answer(r, &to, "The incident stays in force.", &to).await
+}
+
+#[derive(serde::Deserialize)]
+struct OutboundForm {
+    #[serde(default)]
+    hold: String,
+}
+
+/// Holds (`hold=true`) or releases the outbound mail the incident covers.
+async fn outbound(c: Caller, Path(id): Path<String>, Form(f): Form<OutboundForm>) -> Response {
+    let hold = f.hold == "true";
+    let r = service::hold_outbound(&c.st, &c.actor(), &id, hold).await;
+    let to = format!("/incidents/{id}");
+    let msg = if hold {
+        "Outbound mail is held: what the incident's mailboxes submit stays in the mail plane's hold queue."
+    } else {
+        "Outbound mail flows again. Mail held so far stays in the hold queue until released on the mail host."
+    };
+    c.answer(r, &to, msg, &to).await
 }
 
 /// The revoke form: `users` repeated (checkboxes), `mailboxes` one per line, `disable`.

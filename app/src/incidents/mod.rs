@@ -42,6 +42,12 @@ pub struct Incident {
     pub end_note: Option<String>,
     pub ended_by_label: Option<String>,
     pub ended_at: Option<i64>,
+    /// Outbound mail of its tenant (of every tenant for a platform incident) is held in the
+    /// mail plane's hold queue since then, by whom; none: not held.
+    #[serde(default)]
+    pub outbound_held_at: Option<i64>,
+    #[serde(default)]
+    pub outbound_held_by_label: Option<String>,
 }
 
 /// What the declare form and `POST /api/v1/incidents` take.

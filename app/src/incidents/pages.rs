@@ -392,6 +392,32 @@ pub fn IncidentPageView() -> impl IntoView {
                     <p class="text-sm"><a class="link" href=format!("/audit?since={}", chrono::DateTime::from_timestamp(i.since_at, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default())>"The audit log since T →"</a></p>
                 </section>
                 {active.then(freeze_card)}
+                {active.then(|| { let held = i.outbound_held_at; let by = i.outbound_held_by_label.clone().unwrap_or_default(); let can = p.can_manage; let id = id.clone(); view! {
+                    <section class="card p-5 space-y-3" data-testid="outbound-hold" data-held=held.is_some().to_string()>
+                        <div class="flex flex-wrap items-center gap-2">
+                            <h2 class="text-lg font-semibold">"Outbound mail"</h2>
+                            {if held.is_some() { view! { <Badge text="held" tone="red"/> }.into_any() } else { view! { <Badge text="flowing" tone="green"/> }.into_any() }}
+                        </div>
+                        {match held {
+                            Some(t) => view! { <p class="text-sm text-zinc-600">{format!("Held since {} by {by}: mail the incident's mailboxes submit is accepted and kept in the mail plane's hold queue; nothing leaves. Releasing lets new mail go; what was held stays until someone on the mail host releases it (postsuper -H ALL) or deletes it.", utc(t))}</p> }.into_any(),
+                            None => view! { <p class="text-sm text-zinc-600">"Hold it while you find out what was sent: the mail plane accepts what the incident's mailboxes submit and keeps it in its hold queue instead of sending it."</p> }.into_any(),
+                        }}
+                        {can.then(|| if held.is_some() {
+                            view! {
+                                <form method="post" action=format!("/incidents/{id}/outbound")>
+                                    <input type="hidden" name="hold" value="false"/>
+                                    <button class="btn btn-secondary" type="submit" data-testid="release-outbound">"Release: let new mail go"</button>
+                                </form>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <crate::ui::ConfirmButton action=format!("/incidents/{id}/outbound") label="Hold outbound mail"
+                                    question="Mail the incident's mailboxes submit will be kept in the mail plane's hold queue until released."
+                                    hidden_name="hold" hidden_value="true"/>
+                            }.into_any()
+                        })}
+                    </section>
+                }.into_any() })}
                 {(p.can_manage && active).then(|| view! {
                     <section class="card p-5 space-y-3" data-testid="revoke">
                         <h2 class="text-lg font-semibold">"Revoke access"</h2>

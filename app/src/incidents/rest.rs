@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
             post(request_end).delete(keep_open),
         )
         .route("/api/v1/incidents/{id}/end/confirm", post(confirm_end))
+        .route("/api/v1/incidents/{id}/outbound", post(hold_outbound))
         .route("/api/v1/incidents/{id}/revoke", post(revoke))
         .route("/api/v1/incidents/{id}/hunt", get(hunt))
         .route("/api/v1/incidents/{id}/restore", post(restore))
@@ -207,6 +208,28 @@ pub async fn confirm_end(
     Path(id): Path<String>,
 ) -> Result<Json<Incident>, AppError> {
     Ok(Json(service::confirm_end(&st, &a, &id).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct OutboundHold {
+    /// true: hold the outbound mail the incident covers (the mail plane keeps what its
+    /// mailboxes submit in the hold queue); false: let new mail go again.
+    pub hold: bool,
+}
+
+/// Holds or releases the outbound mail of the incident's tenant (every tenant's, for a
+/// platform incident), while it is in force. Audited as `incident.outbound_held` /
+/// `incident.outbound_released`; 409 when it already is so or the incident has ended.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/outbound", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Incident id")), request_body = OutboundHold,
+    responses((status = 200, body = Incident), (status = 404), (status = 409)))]
+pub async fn hold_outbound(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(body): Json<OutboundHold>,
+) -> Result<Json<Incident>, AppError> {
+    Ok(Json(service::hold_outbound(&st, &a, &id, body.hold).await?))
 }
 
 /// "Validate domain control": each affected domain (a tenant incident: all its domains; a

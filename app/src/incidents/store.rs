@@ -9,7 +9,8 @@ use crate::core::{AppError, AppResult};
 use crate::types::ActiveIncident;
 
 const COLS: &str = "id, tenant_id, title, reason, since_at, alert_id, state, declared_by_label, \
-    declared_at, end_requested_by_label, end_requested_at, end_note, ended_by_label, ended_at";
+    declared_at, end_requested_by_label, end_requested_at, end_note, ended_by_label, ended_at, \
+    outbound_held_at, outbound_held_by_label";
 
 fn incident(r: &AnyRow) -> Result<Incident, sqlx::Error> {
     Ok(Incident {
@@ -28,6 +29,54 @@ fn incident(r: &AnyRow) -> Result<Incident, sqlx::Error> {
         end_note: r.try_get("end_note")?,
         ended_by_label: r.try_get("ended_by_label")?,
         ended_at: r.try_get("ended_at")?,
+        outbound_held_at: r.try_get("outbound_held_at")?,
+        outbound_held_by_label: r.try_get("outbound_held_by_label")?,
+    })
+}
+
+/// Holds (`Some((now, by))`) or releases (`None`) the outbound mail an incident in force
+/// covers; false when it already was so, or the incident has ended.
+pub async fn set_outbound_hold(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    i: &Incident,
+    hold: Option<(i64, &str)>,
+) -> AppResult<bool> {
+    g.require(&[Action::ManageIncidents])?;
+    covered(g, i)?;
+    let sql = if hold.is_some() {
+        "UPDATE incidents SET outbound_held_at = $1, outbound_held_by_label = $2 \
+         WHERE id = $3 AND state = 'active' AND outbound_held_at IS NULL"
+    } else {
+        "UPDATE incidents SET outbound_held_at = $1, outbound_held_by_label = $2 \
+         WHERE id = $3 AND state = 'active' AND outbound_held_at IS NOT NULL"
+    };
+    let n = sqlx::query(sql)
+        .bind(hold.map(|h| h.0))
+        .bind(hold.map(|h| h.1.to_string()))
+        .bind(&i.id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+/// The incident in force holding a tenant's outbound mail, if any (its own or the
+/// platform's): (id, title). The submission policy's read, through `incidents_one_active`.
+pub async fn outbound_hold(
+    c: &mut AnyConnection,
+    tenant_id: &str,
+) -> AppResult<Option<(String, String)>> {
+    let r = sqlx::query(
+        "SELECT id, title FROM incidents WHERE state = 'active' AND outbound_held_at IS NOT NULL \
+         AND (tenant_id = $1 OR tenant_id IS NULL) ORDER BY declared_at LIMIT 1",
+    )
+    .bind(tenant_id.to_string())
+    .fetch_optional(c)
+    .await?;
+    Ok(match r {
+        Some(r) => Some((r.try_get("id")?, r.try_get("title")?)),
+        None => None,
     })
 }
 

@@ -763,7 +763,7 @@ fn RetentionCard(mailbox: Mailbox, can_manage: bool, now: i64) -> impl IntoView 
     let ty = crate::ui::typed(&format!("/mailboxes/{}/retention", m.id));
     let (state, text) = match (m.purged_at, m.purge_after) {
         (Some(at), _) => (
-            view! { <Badge text="mail deleted" tone="zinc"/> }.into_any(),
+            view! { <Badge text="mail deleted" tone="gray"/> }.into_any(),
             format!("Its kept mail was deleted on {}, as its retention ended.", crate::ui::utc(at)),
         ),
         (None, Some(after)) if after <= now => (
@@ -775,7 +775,7 @@ fn RetentionCard(mailbox: Mailbox, can_manage: bool, now: i64) -> impl IntoView 
             format!("Its mail is kept until {} (UTC) and deleted after that day. Nobody can sign in to read it meanwhile.", super::kept_until(after)),
         ),
         (None, None) => (
-            view! { <Badge text="no deletion date" tone="zinc"/> }.into_any(),
+            view! { <Badge text="no deletion date" tone="gray"/> }.into_any(),
             "Its mail has no deletion date.".to_string(),
         ),
     };

@@ -5,6 +5,10 @@
 //! refused with the reason and when sending resumes). The first refusal of an hour raises an
 //! alert (`sending.limit_reached`); the tenant's page shows the hour's counters.
 //!
+//! An incident in force may hold the outbound mail of its tenant (of all tenants, for a
+//! platform incident): the policy then answers HOLD, and Postfix keeps the mail in its hold
+//! queue instead of sending it.
+//!
 //! This is reputation isolation between clients: one tenant's compromised mailbox cannot
 //! spend the platform's sending reputation beyond its plan.
 //!
@@ -52,6 +56,10 @@ pub struct Sending {
     /// Messages all mailboxes sent this hour, and those refused.
     pub sent: i64,
     pub refused: i64,
+    /// Messages put on hold this hour (an incident holds the tenant's outbound mail).
+    pub held: i64,
+    /// The incident holding the tenant's outbound mail now, if one does (its title).
+    pub held_by: Option<String>,
     /// The plan's limits per hour.
     pub per_mailbox: i64,
     pub per_tenant: i64,

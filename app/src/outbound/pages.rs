@@ -38,12 +38,19 @@ pub fn SendingCard(s: Sending, plan: String) -> impl IntoView {
             </table>
         }.into_any()
     };
+    let held = s.held_by.clone().map(|title| view! {
+        <p class="mt-3 toast toast-error" role="status" data-testid="sending-held">{format!(
+            "Outbound mail is held by the incident “{title}”: what the mailboxes submit stays in the mail plane's hold queue ({} this hour).",
+            thousands(s.held)
+        )}</p>
+    });
     view! {
         <section class="card p-5" data-testid="sending" aria-labelledby="sending-h">
             <div class="flex flex-wrap items-baseline justify-between gap-2">
                 <h2 class="font-medium" id="sending-h">"Outbound mail"</h2>
                 <p class="text-xs text-zinc-500">{format!("This hour: {}–{} UTC", policy::clock(s.window_start), policy::clock(s.window_end))}</p>
             </div>
+            {held}
             <div class="mt-3 grid gap-4 sm:grid-cols-3">
                 <div>
                     <p class="text-xs uppercase tracking-wide text-zinc-500">"Sent by the tenant"</p>

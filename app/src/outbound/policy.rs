@@ -28,7 +28,8 @@ pub fn clock(at: i64) -> String {
     format!("{:02}:{:02}", s / 3600, s % 3600 / 60)
 }
 
-fn ascii(s: &str) -> String {
+/// `s` with only printable ASCII (SMTP replies and Postfix's log), at most 80 characters.
+pub fn ascii(s: &str) -> String {
     let out: String = s
         .chars()
         .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })

@@ -36,6 +36,9 @@ pub enum Verdict {
     /// Not ours to limit (no login, or a login that is no mailbox) or within the limits.
     Pass,
     Refuse(Refusal),
+    /// An incident holds the tenant's outbound mail: accepted, kept in the hold queue (the
+    /// text goes to the mail plane's log).
+    Hold(String),
 }
 
 /// The submission policy's question: may the mailbox signed in as `login` send this?
@@ -68,6 +71,17 @@ pub async fn submission(st: &AppState, login: &str, stage: Stage) -> AppResult<V
     };
     let now = st.clock.now();
     let w = policy::window_start(now);
+    if let Some((id, title)) = crate::incidents::store::outbound_hold(&mut c, &m.tenant_id).await? {
+        if stage == Stage::EndOfMessage {
+            drop(c);
+            let mut tx = st.db.begin().await?;
+            store::held(tx.conn(), &m.tenant_id, w).await?;
+            tx.commit_bookkeeping().await?;
+        }
+        return Ok(Verdict::Hold(policy::ascii(&format!(
+            "held during incident {id}: {title}"
+        ))));
+    }
     let refuse = |scope: Scope, limit: i64| {
         let (who, subject) = match scope {
             Scope::Mailbox => (m.address.as_str(), m.id.clone()),
@@ -182,6 +196,9 @@ pub async fn of_tenant(st: &AppState, actor: &Actor, tenant_id: &str) -> AppResu
     // A refusal is counted on the row of the limit that refused it (the mailbox's or the
     // tenant's); messages sent, on both. So: sent from the tenant's rows, refused from all.
     let mut busiest = Vec::new();
+    s.held_by = crate::incidents::store::outbound_hold(&mut *st.db.pool().acquire().await?, tenant_id)
+        .await?
+        .map(|(_, title)| title);
     for r in &rows {
         s.week_refused += r.refused;
         if r.window_start == w {
@@ -192,6 +209,7 @@ pub async fn of_tenant(st: &AppState, actor: &Actor, tenant_id: &str) -> AppResu
                 s.week_sent += r.sent;
                 if r.window_start == w {
                     s.sent = r.sent;
+                    s.held = r.held;
                 }
             }
             Scope::Mailbox if r.window_start == w && (r.sent > 0 || r.refused > 0) => {

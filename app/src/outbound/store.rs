@@ -83,6 +83,24 @@ pub async fn refused(
     Ok(n)
 }
 
+/// Counts one message put on hold for a tenant in the hour.
+pub async fn held(
+    c: &mut AnyConnection,
+    tenant_id: &str,
+    window_start: i64,
+) -> AppResult<()> {
+    open_window(c, Scope::Tenant, tenant_id, tenant_id, window_start).await?;
+    sqlx::query(
+        "UPDATE send_counts SET held = held + 1 \
+         WHERE scope = 'tenant' AND subject_id = $1 AND window_start = $2",
+    )
+    .bind(tenant_id.to_string())
+    .bind(window_start)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
 /// Messages sent in the hour by one mailbox or tenant (0 when nothing was counted).
 pub async fn sent(
     c: &mut AnyConnection,
@@ -121,6 +139,7 @@ pub struct Counted {
     pub window_start: i64,
     pub sent: i64,
     pub refused: i64,
+    pub held: i64,
 }
 
 /// A tenant's rows since `since` (its own and its mailboxes'), inside the actor's tenants.
@@ -137,7 +156,7 @@ pub async fn of_tenant(
     w.and(format!("tenant_id = {t} AND window_start >= {s}"));
     w.granted("tenant_id", g);
     let sql = format!(
-        "SELECT scope, subject_id, window_start, sent, refused FROM send_counts{} \
+        "SELECT scope, subject_id, window_start, sent, refused, held FROM send_counts{} \
          ORDER BY window_start DESC, sent DESC",
         w.sql()
     );
@@ -150,6 +169,7 @@ pub async fn of_tenant(
                 window_start: r.try_get("window_start")?,
                 sent: r.try_get("sent")?,
                 refused: r.try_get("refused")?,
+                held: r.try_get("held")?,
             })
         })
         .collect()

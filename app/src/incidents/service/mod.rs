@@ -276,6 +276,41 @@ pub async fn keep_open(st: &AppState, actor: &Actor, id: &str) -> AppResult<Inci
     to_handle(st, actor, id).await
 }
 
+/// Holds the outbound mail the incident covers (its tenant's; every tenant's for a platform
+/// incident), or releases the hold. While held, `mailward policy` answers HOLD: the mail plane
+/// keeps submitted mail in its hold queue, nothing leaves. Releasing lets new mail go; what
+/// was held stays until someone on the mail host releases (`postsuper -H ALL`) or deletes it.
+pub async fn hold_outbound(
+    st: &AppState,
+    actor: &Actor,
+    id: &str,
+    hold: bool,
+) -> AppResult<Incident> {
+    let i = to_handle(st, actor, id).await?;
+    let g = handling(actor, &i)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let by = actor.label.clone();
+    if !store::set_outbound_hold(tx.conn(), &g, &i, hold.then_some((now, by.as_str()))).await? {
+        return Err(AppError::Conflict(if i.state != "active" {
+            "This incident has ended.".into()
+        } else if hold {
+            "Outbound mail is held already.".into()
+        } else {
+            "Outbound mail is not held.".into()
+        }));
+    }
+    let action = if hold {
+        "incident.outbound_held"
+    } else {
+        "incident.outbound_released"
+    };
+    record(&mut tx, actor, now, event(&i, action, json!({ "title": i.title })))
+        .await?;
+    tx.commit().await?;
+    to_handle(st, actor, id).await
+}
+
 /// A second person confirms the end: the freeze lifts and the banners go.
 pub async fn confirm_end(st: &AppState, actor: &Actor, id: &str) -> AppResult<Incident> {
     let i = to_handle(st, actor, id).await?;
