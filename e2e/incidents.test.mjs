@@ -120,6 +120,22 @@ test('incident: declare → banner → frozen → hunt → revert → restore �
   assert.match(await flash(op), /Route turned off/);
   assert.equal(await op.locator('[data-testid=finding][data-kind=forward]').getAttribute('data-live'), 'false');
 
+  // 4b. Hold the tenant's outbound mail while the hunt goes on (confirmed), then release it.
+  const hold = op.locator('[data-testid=outbound-hold]');
+  assert.equal(await hold.getAttribute('data-held'), 'false');
+  await hold.getByRole('button', { name: 'Hold outbound mail' }).click();
+  const dialog = op.getByRole('dialog');
+  await dialog.waitFor();
+  await dialog.getByRole('button').filter({ hasNotText: 'Cancel' }).click();
+  await op.waitForURL(incidentUrl);
+  assert.match(await flash(op), /Outbound mail is held/);
+  assert.equal(await op.locator('[data-testid=outbound-hold]').getAttribute('data-held'), 'true');
+  await shot(op, '114b-incident-outbound-held');
+  await op.click('[data-testid=release-outbound]');
+  await op.waitForURL(incidentUrl);
+  assert.match(await flash(op), /Outbound mail flows again/);
+  assert.equal(await op.locator('[data-testid=outbound-hold]').getAttribute('data-held'), 'false');
+
   // 5. Restore the known-good DNS baseline: planned by the owner, approved by Otto despite
   //    the freeze, applied and verified.
   await op.click('[data-testid=restore-submit]');

@@ -687,8 +687,8 @@ pub fn PlansPage() -> impl IntoView {
                             <p class="text-sm">{format_bytes(pl.storage_bytes)}" pooled storage"</p>
                             <p class="text-sm">{if pl.managed_smtp { "Managed SMTP" } else { "No managed SMTP" }}</p>
                             <div class="text-sm" data-testid="send-limits" title="Messages sent through submission per hour; more are refused until the next hour">
-                                <p>{format!("{} messages/h per mailbox", crate::ui::thousands(pl.send_per_hour_mailbox))}</p>
-                                <p>{format!("{} messages/h per tenant", crate::ui::thousands(pl.send_per_hour_tenant))}</p>
+                                <p>{format!("Sends {}/h per mailbox", crate::ui::thousands(pl.send_per_hour_mailbox))}</p>
+                                <p>{format!("{}/h per tenant", crate::ui::thousands(pl.send_per_hour_tenant))}</p>
                             </div>
                             <p class="mt-2 text-xs text-zinc-500">{format!("{} tenant{}", pl.tenants, if pl.tenants == 1 { "" } else { "s" })}</p>
                             {can_manage.then(|| if pl.retired {
