@@ -96,7 +96,8 @@ async fn serve(st: &AppState, sock: TcpStream) -> std::io::Result<()> {
         if text.is_empty() {
             let action = answer(st, &attrs, &mut last_refused).await;
             attrs.clear();
-            w.write_all(format!("action={action}\n\n").as_bytes()).await?;
+            w.write_all(format!("action={action}\n\n").as_bytes())
+                .await?;
             continue;
         }
         if attrs.len() >= MAX_ATTRS {

@@ -1199,7 +1199,9 @@ async fn submissions_are_held_to_the_plans_sending_limits(b: Backend) {
     let to = "ann@acme.example";
 
     // Ann's 61st message is refused by her own limit, before its content is sent.
-    let v = mp.submit_many("ann@acme.example", PW, to, "from ann", 61, 1).await;
+    let v = mp
+        .submit_many("ann@acme.example", PW, to, "from ann", 61, 1)
+        .await;
     assert_eq!(v["errors"], serde_json::json!([]), "{v}");
     assert_eq!(v["sent"], 60, "{v}");
     let refusals = v["refusals"].as_array().unwrap();
@@ -1215,7 +1217,9 @@ async fn submissions_are_held_to_the_plans_sending_limits(b: Backend) {
 
     // Bob has 40 of the tenant's 100 left: 50 messages over 5 sessions at once, racing for
     // the last places, and exactly 40 go; the rest hear the tenant's limit.
-    let v = mp.submit_many("bob@acme.example", PW, to, "from bob", 50, 5).await;
+    let v = mp
+        .submit_many("bob@acme.example", PW, to, "from bob", 50, 5)
+        .await;
     assert_eq!(v["errors"], serde_json::json!([]), "{v}");
     assert_eq!(v["sent"], 40, "{v}");
     let refusals = v["refusals"].as_array().unwrap();
@@ -1259,16 +1263,28 @@ async fn submissions_are_held_to_the_plans_sending_limits(b: Backend) {
         .filter(|a| a.rule == "sending.limit_reached")
         .collect();
     assert_eq!(alerts.len(), 2, "{alerts:?}");
-    assert!(alerts.iter().all(|a| a.tenant_id.as_deref() == Some(tenant.id.as_str())));
+    assert!(alerts
+        .iter()
+        .all(|a| a.tenant_id.as_deref() == Some(tenant.id.as_str())));
     assert!(
-        alerts.iter().any(|a| a.title.contains("ann@acme.example reached its sending limit of 60")),
+        alerts.iter().any(|a| a
+            .title
+            .contains("ann@acme.example reached its sending limit of 60")),
         "{alerts:?}"
     );
     let owner = w.app.setup_owner().await;
-    let page = owner.browser.get_text(&format!("/tenants/{}", w.slug)).await;
-    let start = page.find("data-testid=\"sending\"").expect("the sending card");
+    let page = owner
+        .browser
+        .get_text(&format!("/tenants/{}", w.slug))
+        .await;
+    let start = page
+        .find("data-testid=\"sending\"")
+        .expect("the sending card");
     let card = &page[start..start + page[start..].find("</section>").unwrap()];
-    assert!(card.contains("100") && card.contains("of 100 an hour"), "{card}");
+    assert!(
+        card.contains("100") && card.contains("of 100 an hour"),
+        "{card}"
+    );
     assert!(card.contains("Limit reached"), "{card}");
     // Not a line of the policy's log carries a password.
     assert!(!policy.log().contains(PW));
@@ -1279,7 +1295,11 @@ both!(submissions_are_held_to_the_plans_sending_limits);
 fn maildir_messages(dir: &std::path::Path) -> usize {
     ["cur", "new"]
         .iter()
-        .map(|d| std::fs::read_dir(dir.join(d)).map(|r| r.count()).unwrap_or(0))
+        .map(|d| {
+            std::fs::read_dir(dir.join(d))
+                .map(|r| r.count())
+                .unwrap_or(0)
+        })
         .sum()
 }
 
@@ -1300,7 +1320,9 @@ async fn kept_mail_is_deleted_when_its_retention_ends(b: Backend) {
     let ann = w.mailbox("ann").await;
     w.mailbox("keep").await;
     for i in 1..=3 {
-        let r = mp.smtp(OUTSIDE, &["ann@acme.example"], &format!("kept {i}")).await;
+        let r = mp
+            .smtp(OUTSIDE, &["ann@acme.example"], &format!("kept {i}"))
+            .await;
         assert_eq!(r["ok"], true, "{r}");
     }
     let r = mp.smtp(OUTSIDE, &["keep@acme.example"], "stays").await;
@@ -1335,7 +1357,10 @@ async fn kept_mail_is_deleted_when_its_retention_ends(b: Backend) {
     let m = mb::extend_retention(st, &op, &ann, &day(40 * 86_400), "legal hold")
         .await
         .unwrap();
-    assert_eq!(app::mailboxes::kept_until(m.purge_after.unwrap()), day(40 * 86_400));
+    assert_eq!(
+        app::mailboxes::kept_until(m.purge_after.unwrap()),
+        day(40 * 86_400)
+    );
 
     // 35 days on, the old date has passed but the new one has not.
     st.clock.advance(35 * 86_400);
@@ -1392,7 +1417,13 @@ async fn a_purge_the_mail_plane_cannot_do_is_an_alert(b: Backend) {
     let m = mb::get(st, &op, &ann).await.unwrap();
     assert_eq!(m.purged_at, None);
     let actions = w.app.audit_actions().await;
-    assert_eq!(actions.iter().filter(|a| *a == "mailbox.purge_failed").count(), 1);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "mailbox.purge_failed")
+            .count(),
+        1
+    );
     assert!(!actions.iter().any(|a| a == "mailbox.purged"));
     app::monitoring::service::watch(st).await.unwrap();
     let alerts: Vec<_> = app::monitoring::service::alerts(st, &op, None)
@@ -1403,7 +1434,9 @@ async fn a_purge_the_mail_plane_cannot_do_is_an_alert(b: Backend) {
         .collect();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(
-        alerts[0].title.contains("ann@acme.example is due for deletion")
+        alerts[0]
+            .title
+            .contains("ann@acme.example is due for deletion")
             && alerts[0].title.contains("doveadm API is not configured"),
         "{}",
         alerts[0].title
@@ -1460,7 +1493,9 @@ async fn offboarding_is_proved_on_the_live_mail_plane(b: Backend) {
     assert_eq!(live.len(), 2, "{:?}", receipt.scan);
     assert_eq!(live[0].what, "Live IMAP sessions on the mail plane");
     assert!(
-        live[1].what.starts_with("Mail for the address on the mail plane: refused (550"),
+        live[1]
+            .what
+            .starts_with("Mail for the address on the mail plane: refused (550"),
         "{}",
         live[1].what
     );
@@ -1513,13 +1548,24 @@ async fn an_incident_holds_the_tenants_outbound_mail(b: Backend) {
     )
     .await
     .unwrap();
-    let held = incidents::hold_outbound(st, &alice, &inc.id, true).await.unwrap();
+    let held = incidents::hold_outbound(st, &alice, &inc.id, true)
+        .await
+        .unwrap();
     assert!(held.outbound_held_at.is_some());
     let again = incidents::hold_outbound(st, &alice, &inc.id, true).await;
-    assert!(matches!(again, Err(app::core::AppError::Conflict(_))), "{again:?}");
+    assert!(
+        matches!(again, Err(app::core::AppError::Conflict(_))),
+        "{again:?}"
+    );
 
-    let v = mp.submit("ann@acme.example", PW, OUTSIDE, "while held").await;
-    assert_eq!((v["auth"].clone(), v["ok"].clone()), (true.into(), true.into()), "{v}");
+    let v = mp
+        .submit("ann@acme.example", PW, OUTSIDE, "while held")
+        .await;
+    assert_eq!(
+        (v["auth"].clone(), v["ok"].clone()),
+        (true.into(), true.into()),
+        "{v}"
+    );
     let mut queue = Vec::new();
     for _ in 0..50 {
         queue = mp.queue();
@@ -1529,23 +1575,42 @@ async fn an_incident_holds_the_tenants_outbound_mail(b: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(
-        queue.iter().any(|m| m["queue_name"] == "hold" && m["sender"] == "ann@acme.example"),
+        queue
+            .iter()
+            .any(|m| m["queue_name"] == "hold" && m["sender"] == "ann@acme.example"),
         "{queue:?}"
     );
-    assert!(mp.relay.messages().is_empty(), "nothing left the mail plane");
+    assert!(
+        mp.relay.messages().is_empty(),
+        "nothing left the mail plane"
+    );
     let op = person("usr_a");
-    let (tenant, _) = app::tenancy::service::tenant(st, &op, &w.slug).await.unwrap();
-    let s = app::outbound::service::of_tenant(st, &op, &tenant.id).await.unwrap();
+    let (tenant, _) = app::tenancy::service::tenant(st, &op, &w.slug)
+        .await
+        .unwrap();
+    let s = app::outbound::service::of_tenant(st, &op, &tenant.id)
+        .await
+        .unwrap();
     assert_eq!(s.held, 1, "{s:?}");
     assert_eq!(s.held_by.as_deref(), Some("Ann's password phished"));
 
     // Released: new mail leaves; the held one stays held until someone on the mail host acts.
-    incidents::hold_outbound(st, &alice, &inc.id, false).await.unwrap();
-    let v = mp.submit("ann@acme.example", PW, OUTSIDE, "after release").await;
+    incidents::hold_outbound(st, &alice, &inc.id, false)
+        .await
+        .unwrap();
+    let v = mp
+        .submit("ann@acme.example", PW, OUTSIDE, "after release")
+        .await;
     assert_eq!(v["ok"], true, "{v}");
     let relayed = mp.relayed(1).await;
-    assert!(relayed.iter().any(|m| m.contains("after release")), "{relayed:?}");
-    assert!(!relayed.iter().any(|m| m.contains("while held")), "{relayed:?}");
+    assert!(
+        relayed.iter().any(|m| m.contains("after release")),
+        "{relayed:?}"
+    );
+    assert!(
+        !relayed.iter().any(|m| m.contains("while held")),
+        "{relayed:?}"
+    );
     assert!(mp.queue().iter().any(|m| m["queue_name"] == "hold"));
     let actions = w.app.audit_actions().await;
     for a in ["incident.outbound_held", "incident.outbound_released"] {

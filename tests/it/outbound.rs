@@ -71,18 +71,33 @@ async fn limits_hold_per_mailbox_and_tenant_and_reset_each_hour(b: Backend) {
     let v = eom(bob).await.unwrap();
     let (scope, reply) = refused_by(&v).unwrap();
     assert_eq!(scope, "tenant");
-    assert!(reply.contains("the mailboxes of Acme together may send 5 messages an hour"), "{reply}");
+    assert!(
+        reply.contains("the mailboxes of Acme together may send 5 messages an hour"),
+        "{reply}"
+    );
     // Counted once per message; one alert per limit reached, however many refusals.
-    let Verdict::Refuse(r) = v else { unreachable!() };
+    let Verdict::Refuse(r) = v else {
+        unreachable!()
+    };
     for _ in 0..3 {
         refused(st, &r).await.unwrap();
     }
-    let Verdict::Refuse(ra) = early else { unreachable!() };
+    let Verdict::Refuse(ra) = early else {
+        unreachable!()
+    };
     refused(st, &ra).await.unwrap();
     let op = person("usr_a");
-    let (tenant, _) = app::tenancy::service::tenant(st, &op, &w.slug).await.unwrap();
-    let s = app::outbound::service::of_tenant(st, &op, &tenant.id).await.unwrap();
-    assert_eq!((s.sent, s.refused, s.per_mailbox, s.per_tenant), (5, 4, 3, 5), "{s:?}");
+    let (tenant, _) = app::tenancy::service::tenant(st, &op, &w.slug)
+        .await
+        .unwrap();
+    let s = app::outbound::service::of_tenant(st, &op, &tenant.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.sent, s.refused, s.per_mailbox, s.per_tenant),
+        (5, 4, 3, 5),
+        "{s:?}"
+    );
     assert_eq!(s.week_limited_hours, 1);
     let alerts: Vec<_> = app::monitoring::service::alerts(st, &op, None)
         .await
@@ -101,8 +116,14 @@ async fn limits_hold_per_mailbox_and_tenant_and_reset_each_hour(b: Backend) {
     // A new hour starts afresh; the old one stays in the week.
     st.clock.advance(3600);
     assert_eq!(eom(ann).await.unwrap(), Verdict::Pass);
-    let s = app::outbound::service::of_tenant(st, &op, &tenant.id).await.unwrap();
-    assert_eq!((s.sent, s.refused, s.week_sent, s.week_refused), (1, 0, 6, 4), "{s:?}");
+    let s = app::outbound::service::of_tenant(st, &op, &tenant.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.sent, s.refused, s.week_sent, s.week_refused),
+        (1, 0, 6, 4),
+        "{s:?}"
+    );
     // A client viewer of another tenant does not see these counters.
     let stranger = app::core::authz::Actor::for_tests(
         app::core::authz::Principal::User,
@@ -112,6 +133,8 @@ async fn limits_hold_per_mailbox_and_tenant_and_reset_each_hour(b: Backend) {
         app::core::authz::TenantScope::Only(vec!["ten_other".into()]),
         None,
     );
-    assert!(app::outbound::service::of_tenant(st, &stranger, &tenant.id).await.is_err());
+    assert!(app::outbound::service::of_tenant(st, &stranger, &tenant.id)
+        .await
+        .is_err());
 }
 both!(limits_hold_per_mailbox_and_tenant_and_reset_each_hour);

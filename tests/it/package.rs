@@ -313,8 +313,14 @@ async fn the_debian_package_installs_and_serves() {
         "{mp_unit}"
     );
     for (unit, exec) in [
-        ("milter", "ExecStart=/usr/bin/mailward milter --listen 127.0.0.1:8891"),
-        ("policy", "ExecStart=/usr/bin/mailward policy --listen 127.0.0.1:10040"),
+        (
+            "milter",
+            "ExecStart=/usr/bin/mailward milter --listen 127.0.0.1:8891",
+        ),
+        (
+            "policy",
+            "ExecStart=/usr/bin/mailward policy --listen 127.0.0.1:10040",
+        ),
     ] {
         let text = std::fs::read_to_string(
             root.join(format!("usr/lib/systemd/system/mailward-{unit}.service")),

@@ -437,7 +437,10 @@ impl AuditEvent {
                     (
                         "deleted the kept mail of",
                         mailbox(),
-                        format!(" ({}) as its retention ended", crate::ui::plural(n, "message", "messages")),
+                        format!(
+                            " ({}) as its retention ended",
+                            crate::ui::plural(n, "message", "messages")
+                        ),
                     )
                 }
                 "mailbox.purge_failed" => {
@@ -447,7 +450,11 @@ impl AuditEvent {
                 "mailbox.retention_extended" => {
                     let until = s("until").map(|u| format!(" to {u}")).unwrap_or_default();
                     let why = s("reason").map(|r| format!(" (“{r}”)")).unwrap_or_default();
-                    ("extended the mail retention of", mailbox(), format!("{until}{why}"))
+                    (
+                        "extended the mail retention of",
+                        mailbox(),
+                        format!("{until}{why}"),
+                    )
                 }
                 "mailbox.signin" => (
                     "signed in to their mailbox area",

@@ -18,7 +18,9 @@ async fn reply<R: AsyncBufReadExt + Unpin>(r: &mut R) -> Result<(u16, String), S
             .map_err(|_| "no answer in 15 s".to_string())?
             .map_err(|e| e.to_string())?;
         if n == 0 || line.len() < 4 || line.len() > 2048 {
-            return Err("the server closed the connection or answered something else than SMTP".into());
+            return Err(
+                "the server closed the connection or answered something else than SMTP".into(),
+            );
         }
         let code: u16 = line[..3]
             .parse()

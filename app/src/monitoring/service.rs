@@ -671,7 +671,10 @@ async fn on_event(st: &AppState, ev: &AuditEvent) -> AppResult<()> {
             }
         }
         "mailbox.purged" => {
-            let key = format!("mailbox.purge_blocked:{}", ev.target.clone().unwrap_or_default());
+            let key = format!(
+                "mailbox.purge_blocked:{}",
+                ev.target.clone().unwrap_or_default()
+            );
             return resolve_by_system(st, &key, "The mail was deleted.", ev).await;
         }
         "dns.drift_cleared" => {

@@ -32,7 +32,13 @@ pub fn clock(at: i64) -> String {
 pub fn ascii(s: &str) -> String {
     let out: String = s
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(80)
         .collect();
     out.trim().to_string()
@@ -55,10 +61,16 @@ mod tests {
         let now = 1_796_395_020;
         let r = refusal("anna@example.com", false, 50, "Free", now);
         assert!(r.starts_with("450 4.7.1 "), "{r}");
-        assert!(r.contains("anna@example.com may send 50 messages an hour on the Free plan"), "{r}");
+        assert!(
+            r.contains("anna@example.com may send 50 messages an hour on the Free plan"),
+            "{r}"
+        );
         assert!(r.ends_with("try again after 15:00 UTC"), "{r}");
         let r = refusal("Bäckerei\r\nX", true, 100, "Starter", now);
-        assert!(r.contains("the mailboxes of B?ckerei??X together may send 100"), "{r}");
+        assert!(
+            r.contains("the mailboxes of B?ckerei??X together may send 100"),
+            "{r}"
+        );
         assert!(!r.contains('\n') && !r.contains('\r'));
         // The last hour of a day resumes at midnight.
         assert!(refusal("a@b.c", false, 1, "P", 86_399).ends_with("after 00:00 UTC"));

@@ -196,9 +196,10 @@ pub async fn of_tenant(st: &AppState, actor: &Actor, tenant_id: &str) -> AppResu
     // A refusal is counted on the row of the limit that refused it (the mailbox's or the
     // tenant's); messages sent, on both. So: sent from the tenant's rows, refused from all.
     let mut busiest = Vec::new();
-    s.held_by = crate::incidents::store::outbound_hold(&mut *st.db.pool().acquire().await?, tenant_id)
-        .await?
-        .map(|(_, title)| title);
+    s.held_by =
+        crate::incidents::store::outbound_hold(&mut *st.db.pool().acquire().await?, tenant_id)
+            .await?
+            .map(|(_, title)| title);
     for r in &rows {
         s.week_refused += r.refused;
         if r.window_start == w {

@@ -84,11 +84,7 @@ pub async fn refused(
 }
 
 /// Counts one message put on hold for a tenant in the hour.
-pub async fn held(
-    c: &mut AnyConnection,
-    tenant_id: &str,
-    window_start: i64,
-) -> AppResult<()> {
+pub async fn held(c: &mut AnyConnection, tenant_id: &str, window_start: i64) -> AppResult<()> {
     open_window(c, Scope::Tenant, tenant_id, tenant_id, window_start).await?;
     sqlx::query(
         "UPDATE send_counts SET held = held + 1 \

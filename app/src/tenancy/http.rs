@@ -44,17 +44,18 @@ struct PlanCatalogueForm {
 
 async fn create_plan(c: Caller, Form(f): Form<PlanCatalogueForm>) -> Response {
     // A limit left empty takes the default; anything else must be a whole number.
-    let whole = |v: &Option<String>, field: &'static str, default: i64| {
-        match v.as_deref().map(|v| v.trim().replace([',', '_', ' '], "")) {
-            None => Ok(default),
-            Some(v) if v.is_empty() => Ok(default),
-            Some(v) => v.parse::<i64>().map_err(|_| {
-                crate::core::AppError::invalid_field(
-                    field,
-                    "Give the messages per hour as a whole number, e.g. 200.",
-                )
-            }),
-        }
+    let whole = |v: &Option<String>, field: &'static str, default: i64| match v
+        .as_deref()
+        .map(|v| v.trim().replace([',', '_', ' '], ""))
+    {
+        None => Ok(default),
+        Some(v) if v.is_empty() => Ok(default),
+        Some(v) => v.parse::<i64>().map_err(|_| {
+            crate::core::AppError::invalid_field(
+                field,
+                "Give the messages per hour as a whole number, e.g. 200.",
+            )
+        }),
     };
     let defaults = service::NewPlan::default();
     let parsed = (
@@ -64,8 +65,16 @@ async fn create_plan(c: Caller, Form(f): Form<PlanCatalogueForm>) -> Response {
     let r = match parsed {
         (Ok(max_domains), Ok(storage_gb)) => {
             match (
-                whole(&f.send_per_hour_mailbox, "send_per_hour_mailbox", defaults.send_per_hour_mailbox),
-                whole(&f.send_per_hour_tenant, "send_per_hour_tenant", defaults.send_per_hour_tenant),
+                whole(
+                    &f.send_per_hour_mailbox,
+                    "send_per_hour_mailbox",
+                    defaults.send_per_hour_mailbox,
+                ),
+                whole(
+                    &f.send_per_hour_tenant,
+                    "send_per_hour_tenant",
+                    defaults.send_per_hour_tenant,
+                ),
             ) {
                 (Ok(send_per_hour_mailbox), Ok(send_per_hour_tenant)) => {
                     let new = service::NewPlan {

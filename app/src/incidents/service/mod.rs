@@ -305,8 +305,13 @@ pub async fn hold_outbound(
     } else {
         "incident.outbound_released"
     };
-    record(&mut tx, actor, now, event(&i, action, json!({ "title": i.title })))
-        .await?;
+    record(
+        &mut tx,
+        actor,
+        now,
+        event(&i, action, json!({ "title": i.title })),
+    )
+    .await?;
     tx.commit().await?;
     to_handle(st, actor, id).await
 }

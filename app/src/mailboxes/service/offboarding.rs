@@ -340,20 +340,26 @@ async fn live_checks(st: &AppState, address: &str) -> Vec<ScanCheck> {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_else(|| "mailward.localhost".into());
-        checks.push(match crate::core::smtp_check::rcpt(server, &helo, address).await {
-            Ok((code, text)) if code >= 500 => ScanCheck {
-                what: format!("Mail for the address on the mail plane: refused ({code} {text})"),
-                remaining: 0,
+        checks.push(
+            match crate::core::smtp_check::rcpt(server, &helo, address).await {
+                Ok((code, text)) if code >= 500 => ScanCheck {
+                    what: format!(
+                        "Mail for the address on the mail plane: refused ({code} {text})"
+                    ),
+                    remaining: 0,
+                },
+                Ok((code, text)) => ScanCheck {
+                    what: format!(
+                        "Mail for the address on the mail plane: still taken ({code} {text})"
+                    ),
+                    remaining: 1,
+                },
+                Err(e) => ScanCheck {
+                    what: format!("Mail for the address on the mail plane — not answered: {e}"),
+                    remaining: 1,
+                },
             },
-            Ok((code, text)) => ScanCheck {
-                what: format!("Mail for the address on the mail plane: still taken ({code} {text})"),
-                remaining: 1,
-            },
-            Err(e) => ScanCheck {
-                what: format!("Mail for the address on the mail plane — not answered: {e}"),
-                remaining: 1,
-            },
-        });
+        );
     }
     checks
 }

@@ -48,7 +48,10 @@ async fn purge_one(st: &AppState, m: &Mailbox, now: i64) -> AppResult<bool> {
     // No such user at the mail plane: it never stored mail for the address.
     let (before, after) = found.unwrap_or_default();
     if after.messages > 0 {
-        let why = format!("{} messages were still there after the deletion", after.messages);
+        let why = format!(
+            "{} messages were still there after the deletion",
+            after.messages
+        );
         blocked(st, m, &why, now).await?;
         return Ok(false);
     }
@@ -117,7 +120,11 @@ pub fn end_of_day(date: &str) -> AppResult<i64> {
     let next = d.succ_opt().ok_or_else(|| {
         AppError::invalid_field("until", "Give the date as YYYY-MM-DD, e.g. 2027-01-31.")
     })?;
-    Ok(next.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp())
+    Ok(next
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc()
+        .timestamp())
 }
 
 /// Keeps an offboarded mailbox's mail longer: until the end of the UTC day `until`
