@@ -481,7 +481,8 @@ pub async fn serve(state: AppState) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// SIGTERM or Ctrl-C: `serve`, `milter` and `policy` stop on either.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

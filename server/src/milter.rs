@@ -103,14 +103,7 @@ pub async fn run(st: AppState, listen: &str) -> Result<(), String> {
         .on_body(|ctx, chunk| Box::pin(body(ctx, chunk)))
         .on_eom(move |ctx| Box::pin(eom(st.clone(), ctx)));
     tracing::info!(%listen, "DKIM milter listening");
-    let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("signal handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    };
+    let shutdown = crate::shutdown_signal();
     indymilter::run(listener, callbacks, Default::default(), shutdown)
         .await
         .map_err(|e| e.to_string())

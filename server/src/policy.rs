@@ -31,14 +31,7 @@ pub async fn run(st: AppState, listen: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!(%listen, "submission policy listening");
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("signal handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    };
+    let shutdown = crate::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
