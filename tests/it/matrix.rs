@@ -1423,6 +1423,14 @@ fn table() -> Vec<Row> {
             Some([A, A, N, F]),
         ),
         row(
+            "/api/v1/tenants/{id}/sending",
+            Get,
+            "/api/v1/tenants/{t}/sending",
+            "",
+            NOT_VIEWER,
+            Some([A, A, N, F]),
+        ),
+        row(
             "/api/v1/tenants/{id}",
             Patch,
             "/api/v1/tenants/{t}",

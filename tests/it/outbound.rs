@@ -124,6 +124,24 @@ async fn limits_hold_per_mailbox_and_tenant_and_reset_each_hour(b: Backend) {
         (1, 0, 6, 4),
         "{s:?}"
     );
+    // Over REST, the same numbers.
+    let owner = w.app.setup_owner().await;
+    let token = w.app.api_token(&owner.email, "read").await;
+    let (status, body) = w
+        .app
+        .api(
+            "GET",
+            &format!("/api/v1/tenants/{}/sending", w.slug),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["sent"].as_i64(), body["per_tenant"].as_i64()),
+        (Some(1), Some(5)),
+        "{body}"
+    );
     // A client viewer of another tenant does not see these counters.
     let stranger = app::core::authz::Actor::for_tests(
         app::core::authz::Principal::User,

@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::monitoring::rest::routes())
         .merge(crate::incidents::rest::routes())
         .merge(crate::domain_control::rest::routes())
+        .merge(crate::outbound::rest::routes())
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -86,7 +87,7 @@ impl utoipa::Modify for BearerScheme {
     info(title = "Mailward API", version = "1", description = "Control plane for multi-domain email hosting. Authenticate with `Authorization: Bearer <token>`; tokens are created in the console or with `mailward token create`."),
     paths(identity::me, identity::list_people, identity::invite_person, identity::set_tenants,
         identity::list_invitations, identity::revoke_invitation, identity::person_access, identity::end_person_access, identity::disable_person, identity::enable_person, identity::set_role, identity::factor_reset, audit::audit, audit::export_api, tenancy::list_plans, tenancy::create_plan, tenancy::update_plan,
-        tenancy::list_tenants, tenancy::create_tenant, tenancy::get_tenant, tenancy::update_tenant, tenancy::add_domain,
+        tenancy::list_tenants, tenancy::create_tenant, tenancy::get_tenant, tenancy::update_tenant, tenancy::add_domain, crate::outbound::rest::tenant_sending,
         tenancy::list_domains, tenancy::get_domain, tenancy::update_domain, tenancy::delete_domain,
         mailboxes::list_mailboxes, mailboxes::offboard_many,
         imports::create_import, imports::list_imports, imports::get_import, imports::start_import,
@@ -118,7 +119,7 @@ impl utoipa::Modify for BearerScheme {
         mailboxes::list_identities, mailboxes::add_identity, mailboxes::remove_identity,
         crate::domain_control::rest::get_control, crate::domain_control::rest::put_control,
         crate::domain_control::rest::review, crate::domain_control::rest::rdap, crate::domain_control::rest::summary),
-    components(schemas(identity::Me, identity::Person, identity::NewPerson, identity::InvitationCreated,
+    components(schemas(crate::outbound::Sending, crate::outbound::MailboxSending, identity::Me, identity::Person, identity::NewPerson, identity::InvitationCreated,
         identity::TenantScopeBody, identity::Invitation, identity::PersonAccess, crate::auth::SessionView, mailboxes::RevealPolicyBody, crate::monitoring::rest::RotatedSecret, crate::auth::service::StatusChange, crate::auth::service::GrantOutcome, identity::RoleBody, identity::ReasonBody, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
         crate::tenancy::Domain, crate::tenancy::service::NewTenant,

@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub mod pages;
 pub mod policy;
 #[cfg(feature = "ssr")]
+pub mod rest;
+#[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
