@@ -74,11 +74,7 @@ fn scope_of(i: &Incident) -> String {
         .unwrap_or_else(|| "Whole platform".to_string())
 }
 
-fn utc(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
-}
+use crate::ui::utc;
 
 /// What an incident freezes and what stays allowed, in the words the banner links to.
 fn freeze_card() -> impl IntoView {

@@ -106,9 +106,7 @@ pub fn Layout(
             <div class="bg-red-700 text-white px-4 md:px-8 py-3 text-sm space-y-1" role="alert" data-testid="incident-banner">
                 {incidents.into_iter().map(|i| {
                     let scope = i.tenant_name.clone().unwrap_or_else(|| "the whole platform".into());
-                    let since = chrono::DateTime::from_timestamp(i.since_at, 0)
-                        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-                        .unwrap_or_default();
+                    let since = utc(i.since_at);
                     view! {
                         <p>
                             <span class="font-semibold">"Incident in force: "</span>
