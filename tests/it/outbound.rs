@@ -30,6 +30,32 @@ async fn limits_hold_per_mailbox_and_tenant_and_reset_each_hour(b: Backend) {
     .await;
     let st = &w.app.state;
     let sys = Actor::system("test");
+    // Limits out of range are refused, naming the field, and make no plan.
+    let plans_before = app::tenancy::service::plans(st, &sys).await.unwrap().len();
+    for (mailbox, tenant, field) in [
+        (0, 10, "send_per_hour_mailbox"),
+        (1_000_001, 2_000_000, "send_per_hour_mailbox"),
+        (10, 9, "send_per_hour_tenant"),
+        (10, 10_000_001, "send_per_hour_tenant"),
+    ] {
+        let e = app::tenancy::service::create_plan(
+            st,
+            &sys,
+            &app::tenancy::service::NewPlan {
+                name: "Refused".into(),
+                send_per_hour_mailbox: mailbox,
+                send_per_hour_tenant: tenant,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.field(), Some(field), "{mailbox}/{tenant}: {e}");
+    }
+    assert_eq!(
+        app::tenancy::service::plans(st, &sys).await.unwrap().len(),
+        plans_before
+    );
     let plan = app::tenancy::service::create_plan(
         st,
         &sys,
