@@ -253,6 +253,12 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
     if let Some(v) = env("MAILWARD_DOVEADM_URL") {
         cfg.doveadm_url = Some(v);
     }
+    if let Some(v) = env("MAILWARD_RELAY_PORTS") {
+        cfg.relay_ports = v
+            .split(',')
+            .map(|p| p.trim().parse::<u16>().unwrap_or(0))
+            .collect();
+    }
     if let Some(v) = env("MAILWARD_MAILPLANE_SMTP") {
         cfg.mailplane_smtp = Some(v);
     }

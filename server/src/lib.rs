@@ -133,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .merge(app::dns::http::routes())
         .merge(app::monitoring::http::routes())
         .merge(app::incidents::http::routes())
+        .merge(app::outbound::http::routes())
         .merge(app::domain_control::http::routes())
         .merge(app::api::routes())
         .with_state(state.clone());

@@ -47,9 +47,21 @@ pub struct RenderArgs {
     /// TLS private key (PEM).
     #[arg(long, value_name = "FILE")]
     pub tls_key: PathBuf,
-    /// Send outgoing mail through this host (`[host]:port`); default: straight to MX.
+    /// Send outgoing mail through this host (`[host]:port`); default: straight to MX. With
+    /// `--relay-username` it is the platform's managed relay, which paid plans send through.
     #[arg(long, value_name = "HOST")]
     pub relayhost: Option<String>,
+    /// Sign in to `--relayhost` as this user (SASL); the password comes from
+    /// `--relay-password-file` and is written into a 0640 file beside the maps.
+    #[arg(long, value_name = "USER", requires = "relayhost")]
+    pub relay_username: Option<String>,
+    /// A file holding the managed relay's password (its first line).
+    #[arg(long, value_name = "FILE", requires = "relay_username")]
+    pub relay_password_file: Option<PathBuf>,
+    /// How to encrypt the managed relay's connection when signing in: `starttls` (default) or
+    /// `tls` (TLS from the first byte, as on port 465). A password is never sent in the clear.
+    #[arg(long, value_name = "MODE", default_value = "starttls")]
+    pub relay_tls: String,
     /// The database URL the mail servers use, when it differs from Mailward's own (e.g. a
     /// PostgreSQL role that may only read the mail_* views: see README).
     #[arg(long, value_name = "URL")]
@@ -406,6 +418,88 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
     })?;
     let listen_all = listen.is_unspecified();
     let relayhost = args.relayhost.clone().unwrap_or_default();
+    if relayhost.chars().any(|c| c.is_whitespace() || c == ',') {
+        return Err(format!(
+            "--relayhost {relayhost:?}: give one host, [host]:port"
+        ));
+    }
+    let wrapper = match args.relay_tls.as_str() {
+        "starttls" => false,
+        "tls" => true,
+        other => return Err(format!("--relay-tls {other:?}: starttls or tls")),
+    };
+    // The managed relay's sign-in: a texthash map keyed by the relay as written, read by the
+    // smtp client at start (0640, group postfix).
+    let managed_auth = match (&args.relay_username, &args.relay_password_file) {
+        (Some(user), Some(file)) => {
+            if user.is_empty() || user.chars().any(|c| c == ':' || c.is_whitespace()) {
+                return Err("--relay-username: a user name without spaces or colons".into());
+            }
+            let password = std::fs::read_to_string(file)
+                .map_err(|e| format!("--relay-password-file {}: {e}", file.display()))?;
+            let password = password.lines().next().unwrap_or_default();
+            if password.is_empty() || password.chars().any(char::is_control) {
+                return Err(format!(
+                    "--relay-password-file {}: its first line is the password (not empty, no control characters)",
+                    file.display()
+                ));
+            }
+            files.push(RenderedFile {
+                path: "postfix/relay-password",
+                text: format!("{relayhost} {user}:{password}\n"),
+                secret: true,
+            });
+            format!(
+                "# The managed relay: paid plans' mail leaves through it, signed in, encrypted.\n\
+                 smtp_sasl_auth_enable = yes\n\
+                 smtp_sasl_password_maps = texthash:{}\n\
+                 smtp_sasl_security_options = noanonymous\n\
+                 smtp_sasl_tls_security_options = noanonymous\n\
+                 smtp_tls_security_level = encrypt\n{}",
+                p("postfix/relay-password"),
+                if wrapper {
+                    "smtp_tls_wrappermode = yes\n"
+                } else {
+                    ""
+                }
+            )
+        }
+        (Some(_), None) => return Err("--relay-username needs --relay-password-file".into()),
+        _ => "smtp_tls_security_level = may\n".into(),
+    };
+    // Tenants' own relays: `mailward policy` answers which relay a hosted sender's mail takes
+    // and with which credentials (socketmap), so a changed relay needs no new rendering.
+    let (tenant_relays, relay_services) = match &args.policy {
+        Some(sock) => {
+            let map = |name: &str| format!("socketmap:{sock}:{name}");
+            let service = |name: &str, wrapper: bool| {
+                format!(
+                    "{name:<16} unix  -       -      n      -      -       smtp\n\
+                     \x20 -o syslog_name=postfix/{name}\n\
+                     \x20 -o smtp_tls_security_level=encrypt\n{}\
+                     \x20 -o smtp_sasl_auth_enable=yes\n\
+                     \x20 -o smtp_sender_dependent_authentication=yes\n\
+                     \x20 -o smtp_sasl_password_maps={}\n\
+                     \x20 -o smtp_sasl_security_options=noanonymous\n\
+                     \x20 -o smtp_sasl_tls_security_options=noanonymous\n",
+                    if wrapper { "  -o smtp_tls_wrappermode=yes\n" } else { "" },
+                    map("sasl")
+                )
+            };
+            (
+                format!(
+                    "# A tenant's own relay (set on its page): `mailward policy` names it per sender.\n\
+                     sender_dependent_default_transport_maps = {}\n",
+                    map("transport")
+                ),
+                service("mwrelay", false) + &service("mwrelays", true),
+            )
+        }
+        None => (
+            "# No --policy: every tenant's mail leaves the same way (tenants' own relays need it).\n".into(),
+            String::new(),
+        ),
+    };
     if let Some(pm) = &args.postmaster {
         if pm.contains(char::is_whitespace) || !pm.contains('@') {
             return Err(format!("--postmaster {pm}: give one mail address"));
@@ -446,7 +540,7 @@ virtual_alias_maps = {probe_map}{ty}:{ali}
 virtual_alias_domains =
 virtual_transport = lmtp:unix:{lmtp}
 relayhost = {relayhost}
-{notices}
+{managed_auth}{tenant_relays}{notices}
 # Port 25: mail for hosted domains only; an unknown recipient is refused before the quota is
 # asked (Dovecot still knows offboarded mailboxes until their mail is purged); a full mailbox
 # is refused at RCPT time, and nobody may claim a hosted mailbox as the sender without signing in.
@@ -466,7 +560,6 @@ smtpd_sender_login_maps = {probe_map}{ty}:{senders}
 smtpd_tls_cert_file = {cert}
 smtpd_tls_key_file = {key}
 smtpd_tls_security_level = may
-smtp_tls_security_level = may
 message_size_limit = 52428800
 "#,
             host = args.hostname,
@@ -541,7 +634,7 @@ lmtp             unix  -       -      n      -      -       lmtp
 anvil            unix  -       -      n      -      1       anvil
 scache           unix  -       -      n      -      1       scache
 postlog          unix-dgram n  -      n      -      1       postlogd
-"#,
+{relay_services}"#,
             smtp = at(args.smtp_port),
             sub = at(args.submission_port),
             policy = if args.policy.is_some() {

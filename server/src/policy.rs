@@ -7,12 +7,19 @@
 //! refusal that says which limit and when sending resumes. When the database cannot be read
 //! the answer is "try again later", never a silent pass; a policy server that does not
 //! answer makes Postfix answer the same (`smtpd_policy_service_default_action`).
+//!
+//! At RCPT it also refuses mail to outside addresses from a tenant whose plan has no managed
+//! relay and which set none of its own. And the same listener answers Postfix's socketmap
+//! lookups (netstrings, which begin with a digit; a policy request begins with a letter):
+//! `transport` names the relay a hosted sender's mail leaves through (the tenant's own, from
+//! `tenant_relays`), `sasl` its credentials — unsealed here, so no password sits in a file or
+//! a view, and a relay changed on the tenant page applies at the next message.
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use app::core::state::AppState;
-use app::outbound::service::{refused, submission, Stage, Verdict};
+use app::outbound::service::{refused, relay_for_sender, submission, Stage, Verdict};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -63,6 +70,15 @@ pub async fn run(st: AppState, listen: &str) -> Result<(), String> {
 
 /// One Postfix connection: requests one after another until it closes.
 async fn serve(st: &AppState, sock: TcpStream) -> std::io::Result<()> {
+    let mut first = [0u8; 1];
+    if tokio::time::timeout(IDLE, sock.peek(&mut first))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??
+        == 1
+        && first[0].is_ascii_digit()
+    {
+        return serve_socketmap(st, sock).await;
+    }
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     let mut attrs: HashMap<String, String> = HashMap::new();
@@ -119,9 +135,13 @@ async fn answer(
         "END-OF-MESSAGE" => Stage::EndOfMessage,
         _ => return "DUNNO".into(),
     };
-    match submission(st, get("sasl_username"), stage).await {
+    match submission(st, get("sasl_username"), stage, get("recipient")).await {
         Ok(Verdict::Pass) => "DUNNO".into(),
         Ok(Verdict::Hold(why)) => format!("HOLD {why}"),
+        Ok(Verdict::Reject(reply)) => {
+            tracing::info!(login = %get("sasl_username"), "policy: outside mail refused, no relay");
+            reply
+        }
         Ok(Verdict::Refuse(r)) => {
             let instance = get("instance").to_string();
             if last_refused.as_deref() != Some(instance.as_str()) || instance.is_empty() {
@@ -138,4 +158,76 @@ async fn answer(
             UNAVAILABLE.into()
         }
     }
+}
+
+/// A socketmap request is a netstring of at most this many bytes (`name key`): a mail
+/// address and a table name.
+const MAX_NETSTRING: usize = 1024;
+
+/// One Postfix socketmap connection: netstring requests (`name key`) answered by netstrings
+/// (`OK value`, `NOTFOUND `, `TEMP reason`, `PERM reason`) until it closes.
+async fn serve_socketmap(st: &AppState, sock: TcpStream) -> std::io::Result<()> {
+    let (r, mut w) = sock.into_split();
+    let mut r = BufReader::new(r);
+    let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
+    loop {
+        let mut len = Vec::new();
+        let n = tokio::time::timeout(IDLE, (&mut r).take(8).read_until(b':', &mut len))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))??;
+        if n == 0 {
+            return Ok(());
+        }
+        let digits = len
+            .strip_suffix(b":")
+            .ok_or_else(|| bad("netstring length"))?;
+        let size: usize = std::str::from_utf8(digits)
+            .ok()
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| bad("netstring length"))?;
+        if size > MAX_NETSTRING {
+            return Err(bad("netstring too long"));
+        }
+        let mut body = vec![0u8; size + 1];
+        r.read_exact(&mut body).await?;
+        if body.pop() != Some(b',') {
+            return Err(bad("netstring without its comma"));
+        }
+        let text = String::from_utf8_lossy(&body);
+        let reply = match text.split_once(' ') {
+            Some((name, key)) => lookup(st, name, key).await,
+            None => "PERM a socketmap request is `name key`".into(),
+        };
+        w.write_all(format!("{}:{reply},", reply.len()).as_bytes())
+            .await?;
+    }
+}
+
+/// One socketmap lookup, answered in Postfix's words.
+async fn lookup(st: &AppState, name: &str, key: &str) -> String {
+    if !matches!(name, "transport" | "sasl") {
+        return format!("PERM no table {name:?} here (transport, sasl)");
+    }
+    match relay_for_sender(st, key).await {
+        Ok(None) => "NOTFOUND ".into(),
+        Ok(Some((relay, password))) => match name {
+            "transport" => format!("OK {}", transport_of(&relay)),
+            _ => format!("OK {}:{password}", relay.username),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, table = name, "policy: a relay lookup failed");
+            "TEMP the relay of this sender cannot be read just now".into()
+        }
+    }
+}
+
+/// The Postfix transport and next hop of a tenant's relay: `mwrelay` requires STARTTLS,
+/// `mwrelays` speaks TLS from the first byte (both in the rendered master.cf).
+pub fn transport_of(r: &app::outbound::Relay) -> String {
+    let service = match r.tls {
+        app::outbound::RelayTls::Starttls => "mwrelay",
+        app::outbound::RelayTls::Tls => "mwrelays",
+    };
+    format!("{service}:[{}]:{}", r.host, r.port)
 }

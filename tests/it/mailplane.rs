@@ -1618,3 +1618,213 @@ async fn an_incident_holds_the_tenants_outbound_mail(b: Backend) {
     }
 }
 both!(an_incident_holds_the_tenants_outbound_mail);
+
+/// Outbound by plan: a paid tenant's mail leaves through the managed relay, signed in with
+/// the platform's credentials; on Free without a relay of its own, mail to outside addresses
+/// is refused at RCPT with the reason (hosted mail still flows); with its own relay (set and
+/// tested here, the password sealed), its mail leaves there with its own credentials; removed,
+/// refused again — each change in force at the next message, no rendering.
+async fn mail_leaves_through_the_relay_its_plan_says(b: Backend) {
+    use mailward_tests::mailplane::{free_port, Options, RelayLogin, RelaySink, Sidecar};
+    let own_port = free_port();
+    let w = crate::routing::world_with(b, |c| c.relay_ports = vec![587, own_port]).await;
+    let policy = Sidecar::policy(&w.app).await;
+    let mp = MailPlane::start_opts(
+        &w.app,
+        Options {
+            policy: Some(policy.socket.clone()),
+            managed_relay: Some(RelayLogin {
+                user: "platform".into(),
+                password: "managed relay secret".into(),
+                implicit_tls: false,
+            }),
+            ..Options::default()
+        },
+    )
+    .await;
+    let managed = mp.managed.as_ref().unwrap();
+    let st = &w.app.state;
+    let sys = Actor::system("test");
+    let op = person("usr_a");
+    let (tenant, _) = app::tenancy::service::tenant(st, &sys, &w.slug)
+        .await
+        .unwrap();
+    w.mailbox("ann").await;
+    w.mailbox("bob").await;
+    let ann = "ann@acme.example";
+
+    // Starter includes the managed relay: out through it, encrypted and signed in.
+    let v = mp.submit(ann, PW, OUTSIDE, "via the managed relay").await;
+    assert_eq!(v["ok"], true, "{v}");
+    let got = managed.wait_for(1).await;
+    assert_eq!(got[0]["user"], "platform", "{got:?}");
+    assert_eq!(got[0]["tls"], true);
+    assert_eq!(got[0]["rcpt"], serde_json::json!([OUTSIDE]));
+    let o = app::outbound::service::outbound(st, &op, &tenant.id)
+        .await
+        .unwrap();
+    assert!(o.managed && o.can_send_out && o.relay.is_none(), "{o:?}");
+
+    // On Free, with no relay: refused at RCPT, saying why; mail to a hosted mailbox goes.
+    app::tenancy::service::change_plan(st, &sys, &w.slug, "plan_free")
+        .await
+        .unwrap();
+    let v = mp.submit(ann, PW, OUTSIDE, "nowhere to go").await;
+    assert_eq!(refusal(&v, OUTSIDE), Some(550), "{v}");
+    let why = v["refused"][OUTSIDE][1].as_str().unwrap();
+    assert!(
+        why.contains("Acme sends mail to outside addresses through its own SMTP relay on the Free plan, and none is set"),
+        "{why}"
+    );
+    let v = mp
+        .submit(ann, PW, "bob@acme.example", "hosted still flows")
+        .await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(mp.inbox("bob@acme.example", PW, 1).await.len(), 1);
+    let o = app::outbound::service::outbound(st, &op, &tenant.id)
+        .await
+        .unwrap();
+    assert!(!o.managed && !o.can_send_out, "{o:?}");
+
+    // Its own relay (TLS from the first byte), first with a wrong password: the test says so.
+    let login = RelayLogin {
+        user: "acme-relay".into(),
+        password: "acme relay secret".into(),
+        implicit_tls: true,
+    };
+    let own = RelaySink::start(&mp.dir, own_port, &login);
+    let input = |password: &str| app::outbound::RelayInput {
+        host: "127.0.0.1".into(),
+        port: own_port,
+        tls: app::outbound::RelayTls::Tls,
+        username: login.user.clone(),
+        password: password.into(),
+    };
+    app::outbound::service::set_relay(st, &op, &tenant.id, &input("wrong"))
+        .await
+        .unwrap();
+    let t = app::outbound::service::test_relay(st, &op, &tenant.id)
+        .await
+        .unwrap();
+    assert_eq!(t.test_ok, Some(false), "{t:?}");
+    assert!(
+        t.test_result
+            .as_deref()
+            .unwrap()
+            .contains("refused the sign-in as acme-relay"),
+        "{t:?}"
+    );
+    // Tests are spaced: a second one at once is refused, nothing is dialled.
+    let again = app::outbound::service::test_relay(st, &op, &tenant.id).await;
+    assert!(
+        matches!(again, Err(app::core::AppError::Conflict(_))),
+        "{again:?}"
+    );
+    // The stored password never goes to another host, port or user.
+    let moved = app::outbound::service::set_relay(
+        st,
+        &op,
+        &tenant.id,
+        &app::outbound::RelayInput {
+            host: "relay.elsewhere.example".into(),
+            ..input("")
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(moved.field(), Some("password"), "{moved:?}");
+    // The right password; the test passes.
+    app::outbound::service::set_relay(st, &op, &tenant.id, &input(&login.password))
+        .await
+        .unwrap();
+    let t = app::outbound::service::test_relay(st, &op, &tenant.id)
+        .await
+        .unwrap();
+    assert_eq!(t.test_ok, Some(true), "{t:?}");
+    assert!(
+        t.test_result
+            .as_deref()
+            .unwrap()
+            .contains("signed in as acme-relay"),
+        "{t:?}"
+    );
+
+    // Now Acme's mail leaves through its own relay, with its own credentials.
+    let v = mp.submit(ann, PW, OUTSIDE, "via the own relay").await;
+    assert_eq!(v["ok"], true, "{v}");
+    let got = own.wait_for(1).await;
+    assert_eq!(got[0]["user"], "acme-relay", "{got:?}");
+    assert_eq!(got[0]["tls"], true);
+    assert_eq!(got[0]["from"], ann);
+    assert!(got[0]["data"]
+        .as_str()
+        .unwrap()
+        .contains("via the own relay"));
+    assert_eq!(
+        managed.wait_for(1).await.len(),
+        1,
+        "nothing more via the managed relay"
+    );
+
+    // Removed: refused again.
+    app::outbound::service::remove_relay(st, &op, &tenant.id)
+        .await
+        .unwrap();
+    let v = mp.submit(ann, PW, OUTSIDE, "nowhere again").await;
+    assert_eq!(refusal(&v, OUTSIDE), Some(550), "{v}");
+
+    // Audited without the password; no password in the rendered files but the managed
+    // relay's own (0640), nor in the policy's log.
+    let events: Vec<(String, String)> = sqlx::query(
+        "SELECT action, details FROM audit_events WHERE action LIKE 'tenant.relay_%' ORDER BY seq",
+    )
+    .fetch_all(st.db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.try_get("action").unwrap(), r.try_get("details").unwrap()))
+    .collect();
+    let actions: Vec<&str> = events.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "tenant.relay_set",
+            "tenant.relay_tested",
+            "tenant.relay_set",
+            "tenant.relay_tested",
+            "tenant.relay_removed"
+        ]
+    );
+    for (_, d) in &events {
+        assert!(
+            !d.contains("acme relay secret") && !d.contains("wrong"),
+            "{d}"
+        );
+    }
+    let stored: String = sqlx::query("SELECT COUNT(*) AS n FROM tenant_relays")
+        .fetch_one(st.db.pool())
+        .await
+        .map(|r| r.try_get::<i64, _>("n").unwrap().to_string())
+        .unwrap();
+    assert_eq!(stored, "0");
+    let conf = mp.dir.join("conf");
+    let out = std::process::Command::new("grep")
+        .args(["-rl", "relay secret"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let holders = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        holders.trim(),
+        conf.join("postfix/relay-password").display().to_string(),
+        "{holders}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(conf.join("postfix/relay-password"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    assert!(!policy.log().contains("relay secret"));
+}
+both!(mail_leaves_through_the_relay_its_plan_says);

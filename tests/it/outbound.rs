@@ -10,7 +10,7 @@ use crate::routing::{person, world_with};
 
 fn refused_by(v: &Verdict) -> Option<(&'static str, String)> {
     match v {
-        Verdict::Pass | Verdict::Hold(_) => None,
+        Verdict::Pass | Verdict::Hold(_) | Verdict::Reject(_) => None,
         Verdict::Refuse(r) => Some((r.scope.as_str(), r.reply.clone())),
     }
 }
@@ -80,12 +80,14 @@ async fn limits_hold_per_mailbox_and_tenant_and_reset_each_hour(b: Backend) {
     w.mailbox("bob").await;
     w.mailbox("noreply").await;
     let ann = "ann@acme.example";
-    let eom = |who: &'static str| submission(st, who, Stage::EndOfMessage);
+    let eom = |who: &'static str| submission(st, who, Stage::EndOfMessage, "");
     for _ in 0..3 {
         assert_eq!(eom(ann).await.unwrap(), Verdict::Pass);
     }
     // The fourth: refused early at RCPT and at the end alike, by Ann's own limit.
-    let early = submission(st, ann, Stage::Recipient).await.unwrap();
+    let early = submission(st, ann, Stage::Recipient, "bob@outside.example")
+        .await
+        .unwrap();
     let (scope, reply) = refused_by(&early).unwrap();
     assert_eq!(scope, "mailbox");
     assert!(reply.starts_with("450 4.7.1 Sending limit reached: ann@acme.example may send 3 messages an hour on the Tiny sender plan; try again after "), "{reply}");

@@ -57,6 +57,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("incident_checks", "app/src/incidents/store.rs"),
     ("domain_control", "app/src/domain_control/store.rs"),
     ("send_counts", "app/src/outbound/store.rs"),
+    ("tenant_relays", "app/src/outbound/store.rs"),
     ("audit_events", "app/src/audit/store.rs"),
     ("audit_head", "app/src/audit/store.rs"),
     // The job queue belongs to core; import jobs are rows of it.

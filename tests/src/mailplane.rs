@@ -16,6 +16,9 @@ pub struct MailPlane {
     pub imaps: u16,
     /// Mail that leaves (external forwards) arrives here.
     pub relay: SmtpSink,
+    /// The managed relay requiring a sign-in, when the options asked for one (then mail
+    /// leaves through it, not through `relay`).
+    pub managed: Option<RelaySink>,
     /// Seconds from `scripts/mailplane start` to all four ports listening.
     pub bring_up_secs: f64,
 }
@@ -123,6 +126,92 @@ pub struct Options {
     pub policy: Option<String>,
     /// Port 25 on this port (the app's `mailplane_smtp` points there); default a free one.
     pub smtp_port: Option<u16>,
+    /// Outgoing mail leaves through a managed relay that requires encryption and this sign-in
+    /// (a [`RelaySink`], in [`MailPlane::managed`]) instead of the plain [`SmtpSink`].
+    pub managed_relay: Option<RelayLogin>,
+}
+
+/// A relay's sign-in and how it encrypts.
+#[derive(Clone)]
+pub struct RelayLogin {
+    pub user: String,
+    pub password: String,
+    /// TLS from the first byte (as on 465) instead of STARTTLS.
+    pub implicit_tls: bool,
+}
+
+/// `tests/relaysink.py` on a loopback port: a relay that takes mail only encrypted and signed
+/// in, and keeps what it takes (with the user it signed in as). Stopped when dropped.
+pub struct RelaySink {
+    pub port: u16,
+    out: PathBuf,
+    child: std::process::Child,
+}
+
+impl RelaySink {
+    /// A relay on `port` (a [`free_port`]) with the certificate in `certs` ([`make_certs`]).
+    pub fn start(certs: &Path, port: u16, login: &RelayLogin) -> RelaySink {
+        use std::io::BufRead;
+        let out = certs.join(format!("relay-{port}.jsonl"));
+        let mut child = Command::new("python3")
+            .arg(repo().join("tests/relaysink.py"))
+            .arg(port.to_string())
+            .arg(certs.join("cert.pem"))
+            .arg(certs.join("key.pem"))
+            .arg(&login.user)
+            .arg(&login.password)
+            .arg(if login.implicit_tls {
+                "tls"
+            } else {
+                "starttls"
+            })
+            .arg(&out)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert_eq!(first.trim(), "ready", "relaysink did not start");
+        RelaySink { port, out, child }
+    }
+
+    /// What it took and refused so far, one JSON object each.
+    pub fn entries(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits (up to 30 s) until `n` messages arrived; the messages.
+    pub async fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..300 {
+            let got: Vec<_> = self
+                .entries()
+                .into_iter()
+                .filter(|e| e.get("data").is_some())
+                .collect();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the relay on {} got fewer than {n} messages: {:?}",
+            self.port,
+            self.entries()
+        );
+    }
+}
+
+impl Drop for RelaySink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl MailPlane {
@@ -225,6 +314,7 @@ impl MailPlane {
             probe,
             policy,
             smtp_port,
+            managed_relay,
         } = o;
         let uid = run(Command::new("id").arg("-u"));
         assert_eq!(
@@ -246,6 +336,11 @@ impl MailPlane {
                 .arg(format!("chmod 0666 {}/*", folder.display())));
         }
         let relay = SmtpSink::start().await;
+        let managed = managed_relay.as_ref().map(|l| {
+            let m = RelaySink::start(&dir, free_port(), l);
+            std::fs::write(dir.join("relay-password"), format!("{}\n", l.password)).unwrap();
+            m
+        });
         // On PostgreSQL the mail servers use a role that may only read the mail_* views and
         // write mail_usage (scripts/mailplane-role.pg.sql), as the README advises.
         let mail_url = match app.backend {
@@ -283,7 +378,17 @@ impl MailPlane {
                 imaps_port: free_port(),
                 tls_cert: dir.join("cert.pem"),
                 tls_key: dir.join("key.pem"),
-                relayhost: Some(format!("[127.0.0.1]:{}", relay.port)),
+                relayhost: Some(format!(
+                    "[127.0.0.1]:{}",
+                    managed.as_ref().map_or(relay.port, |m| m.port)
+                )),
+                relay_username: managed_relay.as_ref().map(|l| l.user.clone()),
+                relay_password_file: managed_relay.as_ref().map(|_| dir.join("relay-password")),
+                relay_tls: if managed_relay.as_ref().is_some_and(|l| l.implicit_tls) {
+                    "tls".into()
+                } else {
+                    "starttls".into()
+                },
                 mail_database_url: None,
                 postmaster: None,
                 fast_auth_failures: true,
@@ -313,6 +418,7 @@ impl MailPlane {
                     imap: args.imap_port,
                     imaps: args.imaps_port,
                     relay,
+                    managed,
                     bring_up_secs: started.elapsed().as_secs_f64(),
                 };
             }

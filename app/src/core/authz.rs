@@ -244,10 +244,13 @@ pub enum Action {
     ViewIncidents,
     /// A mailbox owner asks for a forward of their own mailbox (only mailbox owners).
     ChangeOwnRouting,
+    /// Set, test or remove a tenant's own outgoing SMTP relay (all its outside mail leaves
+    /// through it: frozen during an incident).
+    ManageRelay,
 }
 
 impl Action {
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 29] = [
         Action::ViewDashboard,
         Action::ViewOperators,
         Action::ManageOperators,
@@ -276,6 +279,7 @@ impl Action {
         Action::ManageIncidents,
         Action::ViewIncidents,
         Action::ChangeOwnRouting,
+        Action::ManageRelay,
     ];
 
     /// What an incident in force freezes: the operations an intruder uses to get in or stay
@@ -297,6 +301,7 @@ impl Action {
                 | ChangeOwnRouting
                 | ChangeDns
                 | ImportMailboxes
+                | ManageRelay
         )
     }
 
@@ -324,7 +329,8 @@ impl Action {
             | Action::ChangeDns
             | Action::ImportMailboxes
             | Action::ManageIncidents
-            | Action::ChangeOwnRouting => Scope::Write,
+            | Action::ChangeOwnRouting
+            | Action::ManageRelay => Scope::Write,
             Action::ManageOperators
             | Action::RevealInvite
             | Action::RevokeInvite
@@ -393,6 +399,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | ChangeDns
                 | ImportMailboxes
                 | ViewIncidents
+                | ManageRelay
         ),
         // A client viewer reads; the only thing they change is their own sign-ins. (Alerts:
         // only those of a tenant that shows them to its viewers — the monitoring store.)
@@ -615,6 +622,7 @@ mod tests {
                 ManageIncidents => [true, true, false, false],
                 ViewIncidents => [true, true, true, false],
                 ChangeOwnRouting => [false, false, false, false],
+                ManageRelay => [true, true, true, false],
             }
         };
         for action in Action::ALL {

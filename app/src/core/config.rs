@@ -110,6 +110,10 @@ pub struct Config {
     /// scan asks it, without sending anything, whether it still takes mail for the address.
     /// Unset: the scan reads the database only (and, with `doveadm_url`, the live sessions).
     pub mailplane_smtp: Option<String>,
+    /// The ports a tenant's own outgoing relay may use (`MAILWARD_RELAY_PORTS`, comma
+    /// separated): the mail ports, so the relay form and its connection test cannot be turned
+    /// on other services.
+    pub relay_ports: Vec<u16>,
     /// An RDAP service for "Look up in RDAP" on a domain's control record (registrar and
     /// expiry; `https://rdap.org` redirects to each registry's server; `MAILWARD_RDAP_URL`).
     /// Unset: expiry and registrar are entered by hand.
@@ -475,6 +479,7 @@ impl Default for Config {
             dkim_zone_server: None,
             doveadm_url: None,
             mailplane_smtp: None,
+            relay_ports: vec![25, 465, 587, 2525],
             rdap_url: None,
             dkim_zone_tsig_file: None,
             alert_failure_burst: 10,
@@ -582,6 +587,12 @@ impl Config {
                     "doveadm_url must be the doveadm HTTP API's address, such as http://127.0.0.1:8080 (got {u:?})"
                 ));
             }
+        }
+        if self.relay_ports.is_empty() || self.relay_ports.contains(&0) {
+            return Err(
+                "relay_ports must list the ports tenants' relays may use, such as [25, 465, 587, 2525]"
+                    .into(),
+            );
         }
         if let Some(a) = &self.mailplane_smtp {
             if a.parse::<std::net::SocketAddr>().is_err() {

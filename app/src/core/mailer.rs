@@ -60,6 +60,9 @@ struct Prepared {
     cfg: SmtpConfig,
     mode: SmtpTls,
     tls: Option<TlsParameters>,
+    /// Errors name the `[smtp]` settings to change (Mailward's own mail), or not (a tenant's
+    /// relay tried from its page).
+    settings_hints: bool,
 }
 
 /// How many SMTP connections are kept at most (and so how many messages go out at once).
@@ -99,7 +102,12 @@ impl Prepared {
     fn new(cfg: SmtpConfig) -> Result<Prepared, String> {
         let mode = cfg.tls_mode()?;
         let tls = tls_parameters(&cfg)?;
-        Ok(Prepared { cfg, mode, tls })
+        Ok(Prepared {
+            cfg,
+            mode,
+            tls,
+            settings_hints: true,
+        })
     }
 
     /// "smtp.example.com:587 (STARTTLS, signed in as USER)" — for logs and errors.
@@ -228,6 +236,17 @@ impl Mailer {
         }
     }
 
+    /// One connection to `cfg` (TCP, TLS, sign-in), closed again: "host:port (STARTTLS, …)"
+    /// when everything passed, or what failed, in words. Nothing is sent. For a relay someone
+    /// enters on a page (the words name no settings file).
+    pub async fn try_once(cfg: SmtpConfig) -> Result<String, String> {
+        let mut p = Prepared::new(cfg)?;
+        p.settings_hints = false;
+        let mut conn = Self::connect(&p).await.map_err(|e| e.to_string())?;
+        let _ = conn.quit().await;
+        Ok(p.describe())
+    }
+
     /// Connects (TLS, sign-in) once and keeps the connection for the next message.
     pub async fn check(&self) -> AppResult<()> {
         let p = self.prepared()?;
@@ -258,7 +277,10 @@ impl Mailer {
             AppError::Internal(format!("cannot reach the SMTP server {at}: {e}"))
         };
         let tls_fail = |e: &dyn std::fmt::Display| {
-            let hint = if cfg.tls_ca_file.is_none() && e.to_string().contains("certificate") {
+            let hint = if p.settings_hints
+                && cfg.tls_ca_file.is_none()
+                && e.to_string().contains("certificate")
+            {
                 " (a private CA: set smtp.tls_ca_file)"
             } else {
                 ""
@@ -287,6 +309,11 @@ impl Mailer {
         if let (SmtpTls::StartTls, Some(tls)) = (&p.mode, &p.tls) {
             if !conn.can_starttls() {
                 conn.abort().await;
+                if !p.settings_hints {
+                    return Err(AppError::Internal(format!(
+                        "the SMTP server {at} does not offer STARTTLS"
+                    )));
+                }
                 return Err(AppError::Internal(format!(
                     "the SMTP server {at} does not offer STARTTLS, which smtp.tls = \"starttls\" \
                      requires (the default except for a relay on this host; set smtp.tls = \"none\" \

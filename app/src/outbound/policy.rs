@@ -22,6 +22,71 @@ pub fn refusal(who: &str, tenant_wide: bool, limit: i64, plan: &str, now: i64) -
     )
 }
 
+/// The SMTP reply for mail to an outside address from a tenant whose plan has no managed
+/// relay and which set no relay of its own: permanent (nothing changes by trying again until
+/// someone sets a relay), saying what to do.
+pub fn no_relay(tenant: &str, plan: &str) -> String {
+    format!(
+        "550 5.7.1 {} sends mail to outside addresses through its own SMTP relay on the {} plan, and none is set: a tenant admin sets one on the tenant's page in Mailward",
+        ascii(tenant),
+        ascii(plan)
+    )
+}
+
+/// What is wrong with a relay as entered, and in which field (`host`, `port`, `username`,
+/// `password`); `allowed_ports` are the ports a relay may use (Mailward's `relay_ports`).
+pub fn check_relay(
+    host: &str,
+    port: u16,
+    username: &str,
+    password: &str,
+    allowed_ports: &[u16],
+) -> Result<(), (&'static str, String)> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = h.parse::<std::net::IpAddr>().is_ok();
+    let name_ok = h.len() <= 253
+        && h.contains('.')
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if h.is_empty() || !(ip || name_ok) {
+        return Err((
+            "host",
+            "Give the relay's host name (smtp.example.com) or IP address.".into(),
+        ));
+    }
+    if !allowed_ports.contains(&port) {
+        let list: Vec<String> = allowed_ports.iter().map(u16::to_string).collect();
+        return Err((
+            "port",
+            format!("The relay's port must be one of {}.", list.join(", ")),
+        ));
+    }
+    // Postfix reads credentials as `user:password`: the user name ends at the first colon.
+    if username.is_empty()
+        || username.len() > 200
+        || username
+            .chars()
+            .any(|c| c == ':' || c.is_whitespace() || c.is_control())
+    {
+        return Err((
+            "username",
+            "Give the relay's user name (no spaces or colons, at most 200 characters).".into(),
+        ));
+    }
+    if password.len() > 200 || password.chars().any(|c| c.is_control()) {
+        return Err((
+            "password",
+            "The password may have at most 200 characters and no control characters.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The UTC clock time of `at`, `15:00`.
 pub fn clock(at: i64) -> String {
     let s = at.rem_euclid(86_400);
@@ -47,6 +112,32 @@ pub fn ascii(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relays_are_checked_field_by_field() {
+        let ports = [25, 465, 587, 2525];
+        assert!(check_relay("smtp.example.com", 587, "ann", "pw", &ports).is_ok());
+        assert!(check_relay("[192.0.2.1]", 465, "ann@x.example", "", &ports).is_ok());
+        for (host, port, user, pass, field) in [
+            ("", 587, "a", "p", "host"),
+            ("localhost", 587, "a", "p", "host"),
+            ("smtp.example.com\nX", 587, "a", "p", "host"),
+            ("-a.example", 587, "a", "p", "host"),
+            ("smtp.example.com", 22, "a", "p", "port"),
+            ("smtp.example.com", 587, "", "p", "username"),
+            ("smtp.example.com", 587, "a:b", "p", "username"),
+            ("smtp.example.com", 587, "a b", "p", "username"),
+            ("smtp.example.com", 587, "a", "p\nq", "password"),
+        ] {
+            assert_eq!(
+                check_relay(host, port, user, pass, &ports).unwrap_err().0,
+                field,
+                "{host:?} {port} {user:?} {pass:?}"
+            );
+        }
+        let r = no_relay("Acme", "Free");
+        assert!(r.starts_with("550 5.7.1 Acme sends mail"), "{r}");
+    }
 
     #[test]
     fn windows_are_clock_hours() {

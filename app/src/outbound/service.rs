@@ -1,10 +1,11 @@
 //! Sending limits, as the submission policy asks about them and the tenant's page reads them.
 use serde_json::json;
 
-use super::{policy, store, MailboxSending, Scope, Sending};
+use super::{policy, store, MailboxSending, Outbound, Relay, RelayInput, RelayTls, Scope, Sending};
+use crate::audit::service::{record, Event};
 use crate::core::authz::{authorize, authorize_in, Action, Actor};
 use crate::core::state::AppState;
-use crate::core::AppResult;
+use crate::core::{AppError, AppResult};
 
 /// How long counted hours are kept (the tenant page's week).
 const KEEP: i64 = 7 * 24 * 3600;
@@ -39,10 +40,19 @@ pub enum Verdict {
     /// An incident holds the tenant's outbound mail: accepted, kept in the hold queue (the
     /// text goes to the mail plane's log).
     Hold(String),
+    /// Refused for good, not counted: mail to an outside address from a tenant whose plan has
+    /// no managed relay and which set none of its own (the SMTP reply says so).
+    Reject(String),
 }
 
-/// The submission policy's question: may the mailbox signed in as `login` send this?
-pub async fn submission(st: &AppState, login: &str, stage: Stage) -> AppResult<Verdict> {
+/// The submission policy's question: may the mailbox signed in as `login` send this (to
+/// `recipient`, asked at [`Stage::Recipient`])?
+pub async fn submission(
+    st: &AppState,
+    login: &str,
+    stage: Stage,
+    recipient: &str,
+) -> AppResult<Verdict> {
     let login = login.trim().to_lowercase();
     if login.is_empty() || login.len() > 320 {
         return Ok(Verdict::Pass);
@@ -64,11 +74,15 @@ pub async fn submission(st: &AppState, login: &str, stage: Stage) -> AppResult<V
         return Ok(Verdict::Pass);
     };
     let mut c = st.db.pool().acquire().await?;
-    let Some((tenant, plan, per_mailbox, per_tenant)) =
-        crate::tenancy::store::send_limits(&mut c, &m.tenant_id).await?
-    else {
+    let Some(limits) = crate::tenancy::store::send_limits(&mut c, &m.tenant_id).await? else {
         return Ok(Verdict::Pass);
     };
+    let (tenant, plan, per_mailbox, per_tenant) = (
+        limits.tenant.as_str(),
+        limits.plan.as_str(),
+        limits.per_mailbox,
+        limits.per_tenant,
+    );
     let now = st.clock.now();
     let w = policy::window_start(now);
     if let Some((id, title)) = crate::incidents::store::outbound_hold(&mut c, &m.tenant_id).await? {
@@ -85,10 +99,10 @@ pub async fn submission(st: &AppState, login: &str, stage: Stage) -> AppResult<V
     let refuse = |scope: Scope, limit: i64| {
         let (who, subject) = match scope {
             Scope::Mailbox => (m.address.as_str(), m.id.clone()),
-            Scope::Tenant => (tenant.as_str(), m.tenant_id.clone()),
+            Scope::Tenant => (tenant, m.tenant_id.clone()),
         };
         Verdict::Refuse(Refusal {
-            reply: policy::refusal(who, scope == Scope::Tenant, limit, &plan, now),
+            reply: policy::refusal(who, scope == Scope::Tenant, limit, plan, now),
             scope,
             subject_id: subject,
             tenant_id: m.tenant_id.clone(),
@@ -98,6 +112,12 @@ pub async fn submission(st: &AppState, login: &str, stage: Stage) -> AppResult<V
     };
     match stage {
         Stage::Recipient => {
+            if !limits.managed_smtp
+                && store::relay(&mut c, &m.tenant_id).await?.is_none()
+                && !hosted(&mut c, recipient).await?
+            {
+                return Ok(Verdict::Reject(policy::no_relay(tenant, plan)));
+            }
             if store::sent(&mut c, Scope::Mailbox, &m.id, w).await? >= per_mailbox {
                 return Ok(refuse(Scope::Mailbox, per_mailbox));
             }
@@ -125,6 +145,20 @@ pub async fn submission(st: &AppState, login: &str, stage: Stage) -> AppResult<V
             Ok(Verdict::Pass)
         }
     }
+}
+
+/// Whether `recipient` is an address of an active hosted domain (delivered here, not sent
+/// out through a relay).
+async fn hosted(c: &mut sqlx::AnyConnection, recipient: &str) -> AppResult<bool> {
+    let Some((_, domain)) = recipient.trim().rsplit_once('@') else {
+        return Ok(false);
+    };
+    let Ok(ascii) = idna::domain_to_ascii(&domain.to_lowercase()) else {
+        return Ok(false);
+    };
+    Ok(crate::tenancy::store::domain_by_name(c, &ascii)
+        .await?
+        .is_some_and(|(_, _, status)| status == "active"))
 }
 
 /// Counts a refused message (once per message: the caller knows which recipients belong to
@@ -179,11 +213,10 @@ pub async fn of_tenant(st: &AppState, actor: &Actor, tenant_id: &str) -> AppResu
     let now = st.clock.now();
     let w = policy::window_start(now);
     let mut c = st.db.pool().acquire().await?;
-    let Some((_, _, per_mailbox, per_tenant)) =
-        crate::tenancy::store::send_limits(&mut c, tenant_id).await?
-    else {
-        return Err(crate::core::AppError::NotFound);
+    let Some(limits) = crate::tenancy::store::send_limits(&mut c, tenant_id).await? else {
+        return Err(AppError::NotFound);
     };
+    let (per_mailbox, per_tenant) = (limits.per_mailbox, limits.per_tenant);
     let rows = store::of_tenant(&mut c, &g, tenant_id, now - KEEP).await?;
     drop(c);
     let mut s = Sending {
@@ -244,4 +277,263 @@ pub async fn of_tenant(st: &AppState, actor: &Actor, tenant_id: &str) -> AppResu
         })
         .collect();
     Ok(s)
+}
+
+// ---------- Where outside mail leaves: the managed relay or the tenant's own ----------
+
+/// What a sealed relay password is bound to: a sealed value copied to another tenant, host,
+/// port or user name does not open.
+fn relay_aad(tenant_id: &str, host: &str, port: u16, username: &str) -> Vec<u8> {
+    format!("tenant_relay:{tenant_id}:{host}:{port}:{username}").into_bytes()
+}
+
+/// Where a tenant's mail to outside addresses leaves, as its page shows it.
+pub async fn outbound(st: &AppState, actor: &Actor, tenant_id: &str) -> AppResult<Outbound> {
+    authorize_in(actor, Action::ViewTenants, tenant_id)?;
+    let mut c = st.db.pool().acquire().await?;
+    let Some(limits) = crate::tenancy::store::send_limits(&mut c, tenant_id).await? else {
+        return Err(AppError::NotFound);
+    };
+    let relay = store::relay(&mut c, tenant_id).await?.map(|r| r.relay);
+    Ok(Outbound {
+        managed: limits.managed_smtp,
+        can_send_out: limits.managed_smtp || relay.is_some(),
+        relay,
+    })
+}
+
+/// Sets the tenant's own relay (audited `tenant.relay_set`; the password is sealed and never
+/// shown back). An empty password keeps the stored one only while host, port and user name
+/// stay the same: a stored password is never handed to a new host.
+pub async fn set_relay(
+    st: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    input: &RelayInput,
+) -> AppResult<Relay> {
+    authorize_in(actor, Action::ManageRelay, tenant_id)?;
+    let host = input.host.trim().to_lowercase();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let username = input.username.trim().to_string();
+    policy::check_relay(
+        &host,
+        input.port,
+        &username,
+        &input.password,
+        &st.config.relay_ports,
+    )
+    .map_err(|(field, msg)| AppError::invalid_field(field, msg))?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let before = store::relay(tx.conn(), tenant_id).await?;
+    let same_place = before.as_ref().is_some_and(|b| {
+        b.relay.host == host && b.relay.port == input.port && b.relay.username == username
+    });
+    let password_enc = if !input.password.is_empty() {
+        crate::core::sealed::seal(
+            &st.config,
+            &relay_aad(tenant_id, &host, input.port, &username),
+            input.password.as_bytes(),
+        )?
+    } else if same_place {
+        if before.as_ref().is_some_and(|b| b.relay.tls == input.tls) {
+            return Err(AppError::invalid_field(
+                "password",
+                "Nothing to change: the relay is set like this already.",
+            ));
+        }
+        before
+            .as_ref()
+            .map(|b| b.password_enc.clone())
+            .unwrap_or_default()
+    } else {
+        return Err(AppError::invalid_field(
+            "password",
+            if before.is_some() {
+                "Give the relay's password: the stored one is kept only while the host, port and user name stay the same."
+            } else {
+                "Give the relay's password."
+            },
+        ));
+    };
+    let relay = Relay {
+        host,
+        port: input.port,
+        tls: input.tls,
+        username,
+        updated_at: now,
+        updated_by: actor.label.clone(),
+        tested_at: None,
+        test_ok: None,
+        test_result: None,
+    };
+    store::put_relay(tx.conn(), tenant_id, &relay, &password_enc).await?;
+    let shown = |r: &Relay| json!({ "host": r.host, "port": r.port, "tls": r.tls.as_str(), "username": r.username });
+    record(
+        &mut tx,
+        actor,
+        now,
+        Event::new("tenant.relay_set")
+            .target(tenant_id.to_string())
+            .tenant(tenant_id.to_string())
+            .details(json!({
+                "relay": shown(&relay),
+                "before": before.as_ref().map(|b| shown(&b.relay)),
+                "password": if input.password.is_empty() { "kept" } else { "set" },
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(relay)
+}
+
+/// Removes the tenant's own relay (audited `tenant.relay_removed`): paid plans go back to the
+/// managed relay; a Free tenant can no longer send to outside addresses.
+pub async fn remove_relay(st: &AppState, actor: &Actor, tenant_id: &str) -> AppResult<()> {
+    authorize_in(actor, Action::ManageRelay, tenant_id)?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let Some(before) = store::relay(tx.conn(), tenant_id).await? else {
+        return Err(AppError::Conflict(
+            "This tenant has no relay of its own.".into(),
+        ));
+    };
+    store::delete_relay(tx.conn(), tenant_id).await?;
+    record(
+        &mut tx,
+        actor,
+        now,
+        Event::new("tenant.relay_removed")
+            .target(tenant_id.to_string())
+            .tenant(tenant_id.to_string())
+            .details(
+                json!({ "host": before.relay.host, "port": before.relay.port,
+                "username": before.relay.username }),
+            ),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// How long a relay test keeps the next one waiting (a click repeated, or a hundred at once,
+/// makes one connection to the relay).
+const TEST_SPACING: i64 = 10;
+
+/// Tries the tenant's relay as the mail plane will use it: connects, encrypts (STARTTLS or
+/// TLS; the certificate is not verified, as Postfix's `encrypt` level does not), signs in
+/// with the stored credentials, and quits without sending. The result is kept on the relay
+/// and audited (`tenant.relay_tested`).
+pub async fn test_relay(st: &AppState, actor: &Actor, tenant_id: &str) -> AppResult<Relay> {
+    authorize_in(actor, Action::ManageRelay, tenant_id)?;
+    let now = st.clock.now();
+    let mut c = st.db.pool().acquire().await?;
+    let Some(row) = store::relay(&mut c, tenant_id).await? else {
+        return Err(AppError::Conflict(
+            "Set the relay first; then test it.".into(),
+        ));
+    };
+    if !store::claim_relay_test(&mut c, tenant_id, row.relay.updated_at, now, TEST_SPACING).await? {
+        return Err(AppError::Conflict(
+            "A test of this relay ran a moment ago: wait a few seconds.".into(),
+        ));
+    }
+    drop(c);
+    let r = &row.relay;
+    let outcome = match crate::core::sealed::open(
+        &st.config,
+        &relay_aad(tenant_id, &r.host, r.port, &r.username),
+        &row.password_enc,
+    )? {
+        None => Err(
+            "The stored password cannot be opened (the sealing key changed?): enter it again."
+                .to_string(),
+        ),
+        Some(pw) => {
+            let cfg = crate::core::config::SmtpConfig {
+                host: r.host.clone(),
+                port: r.port,
+                username: Some(r.username.clone()),
+                password: Some(String::from_utf8_lossy(&pw).into_owned()),
+                tls: Some(match r.tls {
+                    RelayTls::Starttls => "starttls".into(),
+                    RelayTls::Tls => "implicit".into(),
+                }),
+                tls_insecure_skip_verify: true,
+                ..Default::default()
+            };
+            crate::core::mailer::Mailer::try_once(cfg)
+                .await
+                .map(|d| format!("Connected, encrypted and signed in: {d}. Nothing was sent."))
+        }
+    };
+    let (ok, result) = match outcome {
+        Ok(s) => (true, s),
+        Err(e) => (false, e),
+    };
+    let at = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let kept = store::relay_tested(tx.conn(), tenant_id, r.updated_at, at, ok, &result).await?;
+    record(
+        &mut tx,
+        actor,
+        at,
+        Event::new("tenant.relay_tested")
+            .target(tenant_id.to_string())
+            .tenant(tenant_id.to_string())
+            .details(json!({ "host": r.host, "port": r.port, "ok": ok, "result": result })),
+    )
+    .await?;
+    tx.commit().await?;
+    if !kept {
+        return Err(AppError::Conflict(
+            "The relay was changed during the test: test it again.".into(),
+        ));
+    }
+    Ok(Relay {
+        tested_at: Some(at),
+        test_ok: Some(ok),
+        test_result: Some(result),
+        ..row.relay
+    })
+}
+
+/// The relay a hosted sender's mail leaves through, with its password: the tenant's own, if
+/// the sender's domain is an active hosted domain whose tenant set one. `None`: the managed
+/// relay (or, for a Free tenant, nothing: its submissions to outside addresses are refused).
+/// For `mailward policy`'s socketmap (the mail plane's question, no person asking).
+pub async fn relay_for_sender(st: &AppState, sender: &str) -> AppResult<Option<(Relay, String)>> {
+    let sender = sender.trim().to_lowercase();
+    let Some((_, domain)) = sender.rsplit_once('@') else {
+        return Ok(None);
+    };
+    let Ok(ascii) = idna::domain_to_ascii(domain) else {
+        return Ok(None);
+    };
+    let mut c = st.db.pool().acquire().await?;
+    let Some((_, tenant_id, status)) =
+        crate::tenancy::store::domain_by_name(&mut c, &ascii).await?
+    else {
+        return Ok(None);
+    };
+    if status != "active" {
+        return Ok(None);
+    }
+    let Some(row) = store::relay(&mut c, &tenant_id).await? else {
+        return Ok(None);
+    };
+    let r = row.relay;
+    let pw = crate::core::sealed::open(
+        &st.config,
+        &relay_aad(&tenant_id, &r.host, r.port, &r.username),
+        &row.password_enc,
+    )?
+    .ok_or_else(|| {
+        AppError::Internal(format!(
+            "the relay password of tenant {tenant_id} cannot be opened (the sealing key changed?)"
+        ))
+    })?;
+    Ok(Some((r, String::from_utf8_lossy(&pw).into_owned())))
 }

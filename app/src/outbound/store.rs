@@ -170,3 +170,125 @@ pub async fn of_tenant(
         })
         .collect()
 }
+
+// ---------- tenant_relays: a tenant's own outgoing relay ----------
+
+/// A tenant's relay row: what is shown, and the sealed password.
+pub struct RelayRow {
+    pub relay: super::Relay,
+    pub password_enc: String,
+}
+
+fn relay_row(r: &sqlx::any::AnyRow) -> AppResult<RelayRow> {
+    let tls: String = r.try_get("tls")?;
+    Ok(RelayRow {
+        relay: super::Relay {
+            host: r.try_get("host")?,
+            port: r.try_get::<i64, _>("port")?.clamp(0, 65535) as u16,
+            tls: super::RelayTls::parse(&tls).unwrap_or_default(),
+            username: r.try_get("username")?,
+            updated_at: r.try_get("updated_at")?,
+            updated_by: r.try_get("updated_by_label")?,
+            tested_at: r.try_get("tested_at")?,
+            test_ok: r.try_get::<Option<i64>, _>("test_ok")?.map(|v| v != 0),
+            test_result: r.try_get("test_result")?,
+        },
+        password_enc: r.try_get("password_enc")?,
+    })
+}
+
+/// The tenant's relay, if it set one (the caller has its proof of access).
+pub async fn relay(c: &mut AnyConnection, tenant_id: &str) -> AppResult<Option<RelayRow>> {
+    let r = sqlx::query(
+        "SELECT host, port, tls, username, password_enc, updated_at, updated_by_label, \
+         tested_at, test_ok, test_result FROM tenant_relays WHERE tenant_id = $1",
+    )
+    .bind(tenant_id.to_string())
+    .fetch_optional(c)
+    .await?;
+    r.as_ref().map(relay_row).transpose()
+}
+
+/// Sets the tenant's relay (a new one, or a changed one: the last test no longer applies).
+pub async fn put_relay(
+    c: &mut AnyConnection,
+    tenant_id: &str,
+    r: &super::Relay,
+    password_enc: &str,
+) -> AppResult<()> {
+    sqlx::query(
+        "INSERT INTO tenant_relays (tenant_id, host, port, tls, username, password_enc, \
+         updated_at, updated_by_label, tested_at, test_ok, test_result) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL) \
+         ON CONFLICT (tenant_id) DO UPDATE SET host = excluded.host, port = excluded.port, \
+         tls = excluded.tls, username = excluded.username, password_enc = excluded.password_enc, \
+         updated_at = excluded.updated_at, updated_by_label = excluded.updated_by_label, \
+         tested_at = NULL, test_ok = NULL, test_result = NULL",
+    )
+    .bind(tenant_id.to_string())
+    .bind(r.host.clone())
+    .bind(r.port as i64)
+    .bind(r.tls.as_str())
+    .bind(r.username.clone())
+    .bind(password_enc.to_string())
+    .bind(r.updated_at)
+    .bind(r.updated_by.clone())
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Removes the tenant's relay; false when it had none.
+pub async fn delete_relay(c: &mut AnyConnection, tenant_id: &str) -> AppResult<bool> {
+    let r = sqlx::query("DELETE FROM tenant_relays WHERE tenant_id = $1")
+        .bind(tenant_id.to_string())
+        .execute(c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Records a connection test of the relay as it was (`updated_at`): a test of a relay changed
+/// meanwhile is not recorded on the new one.
+pub async fn relay_tested(
+    c: &mut AnyConnection,
+    tenant_id: &str,
+    updated_at: i64,
+    at: i64,
+    ok: bool,
+    result: &str,
+) -> AppResult<bool> {
+    let r = sqlx::query(
+        "UPDATE tenant_relays SET tested_at = $1, test_ok = $2, test_result = $3 \
+         WHERE tenant_id = $4 AND updated_at = $5",
+    )
+    .bind(at)
+    .bind(ok as i64)
+    .bind(result.to_string())
+    .bind(tenant_id.to_string())
+    .bind(updated_at)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Claims a connection test of the relay as it is (`updated_at`) unless one began within
+/// `spacing` seconds; the claim marks the relay as being tested.
+pub async fn claim_relay_test(
+    c: &mut AnyConnection,
+    tenant_id: &str,
+    updated_at: i64,
+    now: i64,
+    spacing: i64,
+) -> AppResult<bool> {
+    let r = sqlx::query(
+        "UPDATE tenant_relays SET tested_at = $1, test_ok = NULL, test_result = NULL \
+         WHERE tenant_id = $2 AND updated_at = $3 AND (tested_at IS NULL OR tested_at <= $4)",
+    )
+    .bind(now)
+    .bind(tenant_id.to_string())
+    .bind(updated_at)
+    .bind(now - spacing)
+    .execute(c)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -55,6 +55,9 @@ pub struct TenantPage {
     pub routing: crate::routing::RoutingPolicy,
     /// This hour's outbound mail against the plan's limits.
     pub sending: crate::outbound::Sending,
+    /// Where mail to outside addresses leaves (managed relay, own relay, or nowhere).
+    pub outbound: crate::outbound::Outbound,
+    pub can_manage_relay: bool,
 }
 
 #[server(prefix = "/_sf")]
@@ -71,8 +74,12 @@ pub async fn get_tenant(slug: String) -> Result<PageData<TenantPage>, ServerFnEr
         let imports = crate::imports::service::of_tenant(&c.st, &a, &tenant.id).await?;
         let routing = crate::routing::service::tenant_policy(&c.st, &a, &tenant.id).await?;
         let sending = crate::outbound::service::of_tenant(&c.st, &a, &tenant.id).await?;
+        let outbound = crate::outbound::service::outbound(&c.st, &a, &tenant.id).await?;
         Ok(TenantPage {
             sending,
+            outbound,
+            can_manage_relay: crate::core::authz::authorize_in(&a, Action::ManageRelay, &tenant.id)
+                .is_ok(),
             routing,
             can_manage_mailboxes: crate::core::authz::authorize_in(
                 &a,
@@ -647,6 +654,7 @@ pub fn TenantDetailPage() -> impl IntoView {
                                                         view! { <DomainsTable domains=p.domains can_manage=p.can_manage_domains/> }.into_any()
                 }}
                 {view! { <crate::outbound::pages::SendingCard s=p.sending.clone() plan=t.plan_name.clone()/> }.into_any()}
+                {view! { <crate::outbound::pages::RelayCard o=p.outbound.clone() slug=t.slug.clone() plan=t.plan_name.clone() can_manage=p.can_manage_relay/> }.into_any()}
                 {p.can_manage_mailboxes.then(|| view! { <crate::imports::pages::ImportUpload slug=t.slug.clone() imports=p.imports.clone() now=p.now/> })}
                 <TenantPeople slug=t.slug.clone() people=p.people invites=p.invites can_invite=p.can_invite now=p.now/>
                 {p.can_manage.then(|| { let cur = p.invite_reveal.clone(); view! {

@@ -51,28 +51,37 @@ pub async fn plan(c: &mut AnyConnection, id: &str) -> AppResult<Option<Plan>> {
     Ok(r.as_ref().map(plan_row).transpose()?)
 }
 
-/// What a tenant may send per hour, by its plan: (tenant name, plan name, per mailbox, per
-/// tenant). The submission policy's read, one indexed join.
-pub async fn send_limits(
-    c: &mut AnyConnection,
-    tenant_id: &str,
-) -> AppResult<Option<(String, String, i64, i64)>> {
+/// What a tenant may send, by its plan. The submission policy's read, one indexed join.
+pub async fn send_limits(c: &mut AnyConnection, tenant_id: &str) -> AppResult<Option<SendLimits>> {
     let r = sqlx::query(
-        "SELECT t.name, p.name AS plan_name, p.send_per_hour_mailbox, p.send_per_hour_tenant \
-         FROM tenants t JOIN plans p ON p.id = t.plan_id WHERE t.id = $1",
+        "SELECT t.name, p.name AS plan_name, p.send_per_hour_mailbox, p.send_per_hour_tenant, \
+         p.managed_smtp FROM tenants t JOIN plans p ON p.id = t.plan_id WHERE t.id = $1",
     )
     .bind(tenant_id.to_string())
     .fetch_optional(c)
     .await?;
     Ok(match r {
-        Some(r) => Some((
-            r.try_get("name")?,
-            r.try_get("plan_name")?,
-            r.try_get("send_per_hour_mailbox")?,
-            r.try_get("send_per_hour_tenant")?,
-        )),
+        Some(r) => Some(SendLimits {
+            tenant: r.try_get("name")?,
+            plan: r.try_get("plan_name")?,
+            per_mailbox: r.try_get("send_per_hour_mailbox")?,
+            per_tenant: r.try_get("send_per_hour_tenant")?,
+            managed_smtp: r.try_get::<i64, _>("managed_smtp")? != 0,
+        }),
         None => None,
     })
+}
+
+/// What a tenant's plan says about its outgoing mail.
+pub struct SendLimits {
+    /// The tenant's and the plan's names.
+    pub tenant: String,
+    pub plan: String,
+    /// Messages per hour, per mailbox and for the whole tenant.
+    pub per_mailbox: i64,
+    pub per_tenant: i64,
+    /// Whether the plan includes the platform's managed relay.
+    pub managed_smtp: bool,
 }
 
 const TENANT_COLS: &str = "t.id, t.name, t.slug, t.status, t.plan_id, p.name AS plan_name, \
