@@ -116,7 +116,7 @@ pub fn RelayCard(o: Outbound, slug: String, plan: String, can_manage: bool) -> i
                 <p class="toast toast-success" role="status" data-testid="relay-test">{format!("Tested {}: {t}", crate::ui::utc(at))}</p>
             }.into_any(),
             (Some(false), Some(t)) => view! {
-                <p class="toast toast-error" role="status" data-testid="relay-test">{format!("Tested {}: failed. {t}", crate::ui::utc(at))}</p>
+                <p class="toast toast-error" role="status" data-testid="relay-test">{format!("Tested {}: failed — {t}", crate::ui::utc(at))}</p>
             }.into_any(),
             _ => view! { <p class="text-sm text-zinc-500" data-testid="relay-test">"A test is running…"</p> }.into_any(),
         })
