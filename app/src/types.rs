@@ -678,3 +678,17 @@ impl ActiveIncident {
         }
     }
 }
+
+/// Whether `h` is an ASCII host name with at least two labels (`ns1.example.com`): letters,
+/// digits and inner hyphens, labels of 1–63 characters, 253 in all. Lower-case it first.
+pub fn is_host_name(h: &str) -> bool {
+    h.len() <= 253
+        && h.contains('.')
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}

@@ -373,7 +373,7 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
     files.push(RenderedFile {
         path: "postfix/sql-senders.cf",
         text: map(&db.postfix_query(
-            "SELECT address FROM mail_users WHERE address = '%u@%d' AND login = 1",
+            "SELECT login FROM mail_sender_logins WHERE address = '%u@%d'",
             "SELECT mail_lookup_login('%u@%d')",
         )),
         secret: true,

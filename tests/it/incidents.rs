@@ -96,6 +96,14 @@ async fn a_frozen_tenant_refuses_risky_operations(b: Backend) {
     .unwrap()
     .slug;
 
+    mb::grant_delegation(
+        st,
+        &person("usr_alice"),
+        "ann@acme.example",
+        "bob@acme.example",
+    )
+    .await
+    .unwrap();
     let inc = incidents::declare(st, &alice, &declare(&w.slug))
         .await
         .unwrap();
@@ -149,6 +157,31 @@ async fn a_frozen_tenant_refuses_risky_operations(b: Backend) {
         )
         .await,
     );
+    // Letting a mailbox send as another, or pointing the tenant's mail at another relay:
+    // frozen; taking a delegation away stays possible (the hunt's revert).
+    frozen(
+        "a delegation",
+        mb::grant_delegation(st, &alice, "bob@acme.example", "carl@acme.example").await,
+    );
+    frozen(
+        "an outgoing relay",
+        app::outbound::service::set_relay(
+            st,
+            &alice,
+            &inc.tenant_id.clone().unwrap(),
+            &app::outbound::RelayInput {
+                host: "relay.evil.example".into(),
+                port: 587,
+                tls: app::outbound::RelayTls::Starttls,
+                username: "x".into(),
+                password: "y".into(),
+            },
+        )
+        .await,
+    );
+    mb::revoke_delegation(st, &alice, "ann@acme.example", "bob@acme.example")
+        .await
+        .unwrap();
     frozen(
         "the routing policy",
         routing::set_policy(
@@ -653,6 +686,9 @@ async fn the_hunt_finds_what_came_after_t_and_reverts_it(b: Backend) {
     );
     w.approve(&bob_op, &late).await.unwrap();
     crate::mailplane::app_password(&w, &bob, &["imap"]).await;
+    mb::grant_delegation(st, &bob_op, "ann@acme.example", "bob@acme.example")
+        .await
+        .unwrap();
     let owner = w.app.setup_owner().await;
     // (Mail is configured here: the invitation goes out by email.)
     let r = owner
@@ -756,6 +792,26 @@ async fn the_hunt_finds_what_came_after_t_and_reverts_it(b: Backend) {
     let (_, found) = incidents::hunt(st, &alice, &inc.id).await.unwrap();
     let fwd = found.iter().find(|f| f.kind == "forward").unwrap();
     assert!(!fwd.live && fwd.revert.is_none(), "{fwd:?}");
+    // The delegation made after T, reverted from the hunt although the tenant is frozen.
+    let dl = found
+        .iter()
+        .find(|f| f.kind == "delegation")
+        .expect("the delegation made after T");
+    assert!(
+        dl.live && dl.what == "bob@acme.example may send as ann@acme.example",
+        "{dl:?}"
+    );
+    let revert = dl.revert.clone().expect("a live delegation has a revert");
+    let r = owner.browser.post(&revert.form, &[]).await;
+    assert_eq!(r.status(), 303);
+    let (_, found) = incidents::hunt(st, &alice, &inc.id).await.unwrap();
+    let dl = found.iter().find(|f| f.kind == "delegation").unwrap();
+    assert!(!dl.live && dl.revert.is_none(), "{dl:?}");
+    assert!(mb::delegations(st, &alice, "ann@acme.example")
+        .await
+        .unwrap()
+        .delegates
+        .is_empty());
 }
 both!(the_hunt_finds_what_came_after_t_and_reverts_it);
 

@@ -1828,3 +1828,110 @@ async fn mail_leaves_through_the_relay_its_plan_says(b: Backend) {
     assert!(!policy.log().contains("relay secret"));
 }
 both!(mail_leaves_through_the_relay_its_plan_says);
+
+/// Delegation: a mailbox granted "send as" sends with the other's address through
+/// submission (signed in as itself); one without the grant is refused; the grant is listed on
+/// both mailboxes and in the report; offboarding the mailbox sent as revokes it (the receipt
+/// counts it, the scan finds none left) and the next message is refused.
+async fn a_delegate_sends_as_the_mailbox_until_offboarding(b: Backend) {
+    let w = world(b).await;
+    let mp = MailPlane::start(&w.app).await;
+    let st = &w.app.state;
+    let op = person("usr_a");
+    let ann = w.mailbox("ann").await;
+    w.mailbox("bob").await;
+    w.mailbox("carol").await;
+    let port = mp.submission.to_string();
+    let send_as = |user: &'static str, subject: &'static str| {
+        let port = port.clone();
+        let mp = &mp;
+        async move {
+            mp.client(&[
+                "submit",
+                &port,
+                user,
+                PW,
+                "ann@acme.example",
+                "carol@acme.example",
+                subject,
+            ])
+            .await
+        }
+    };
+    // Before any grant: Bob may not use Ann's address.
+    let v = send_as("bob@acme.example", "not yet").await;
+    assert_eq!(refusal(&v, "carol@acme.example"), Some(553), "{v}");
+
+    // Refused grants change nothing.
+    for (who, field) in [
+        ("", "delegate"),
+        ("ann@acme.example", "delegate"),
+        ("nobody@acme.example", "delegate"),
+    ] {
+        let e = mb::grant_delegation(st, &op, &ann, who).await.unwrap_err();
+        assert_eq!(e.field(), Some(field), "{who}: {e:?}");
+    }
+    let d = mb::grant_delegation(st, &op, &ann, "Bob@acme.example")
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.address.as_str(), d.delegate.as_str()),
+        ("ann@acme.example", "bob@acme.example")
+    );
+    let again = mb::grant_delegation(st, &op, &ann, "bob@acme.example").await;
+    assert!(matches!(
+        again.unwrap_err().kind(),
+        app::core::AppError::Conflict(_)
+    ));
+
+    // Bob sends as Ann; Carol, without a grant, still may not.
+    let v = send_as("bob@acme.example", "as ann, by bob").await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(mp
+        .inbox("carol@acme.example", PW, 1)
+        .await
+        .iter()
+        .any(|s| s.contains("as ann, by bob")));
+    let v = send_as("carol@acme.example", "as ann, by carol").await;
+    assert_eq!(refusal(&v, "carol@acme.example"), Some(553), "{v}");
+
+    // Listed both ways and in the report.
+    let on_ann = mb::delegations(st, &op, &ann).await.unwrap();
+    assert_eq!(on_ann.delegates.len(), 1);
+    let on_bob = mb::delegations(st, &op, "bob@acme.example").await.unwrap();
+    assert_eq!(on_bob.sends_as.len(), 1);
+    assert_eq!(on_bob.sends_as[0].address, "ann@acme.example");
+    assert_eq!(mb::delegations_in(st, &op, None, 0).await.unwrap().len(), 1);
+
+    // Ann is offboarded: the delegation goes with her, proved by the scan.
+    let preview = mb::offboard_preview(st, &op, &ann).await.unwrap();
+    assert_eq!(preview.delegations, 1);
+    let r = mb::offboard(st, &op, &ann, 30, "left the company", None, None, &[])
+        .await
+        .unwrap();
+    assert_eq!(r.revoked.delegations, 1);
+    let check = r
+        .scan
+        .iter()
+        .find(|c| c.what.starts_with("Delegations"))
+        .expect("the scan counts delegations");
+    assert_eq!(check.remaining, 0);
+    assert!(mb::delegations(st, &op, "bob@acme.example")
+        .await
+        .unwrap()
+        .sends_as
+        .is_empty());
+    let v = send_as("bob@acme.example", "after offboarding").await;
+    assert_eq!(refusal(&v, "carol@acme.example"), Some(553), "{v}");
+    let actions: Vec<String> = sqlx::query(
+        "SELECT action FROM audit_events WHERE action LIKE 'mailbox.delegation_%' ORDER BY seq",
+    )
+    .fetch_all(st.db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get("action").unwrap())
+    .collect();
+    assert_eq!(actions, ["mailbox.delegation_granted"]);
+}
+both!(a_delegate_sends_as_the_mailbox_until_offboarding);

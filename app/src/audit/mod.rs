@@ -447,6 +447,42 @@ impl AuditEvent {
                     let why = s("error").map(|r| format!(": {r}")).unwrap_or_default();
                     ("could not delete the kept mail of", mailbox(), why)
                 }
+                "mailbox.delegation_granted" => (
+                    "allowed sending as",
+                    mailbox(),
+                    s("delegate")
+                        .map(|x| format!(" by {x}"))
+                        .unwrap_or_default(),
+                ),
+                "mailbox.delegation_revoked" => (
+                    "took away sending as",
+                    mailbox(),
+                    s("delegate")
+                        .map(|x| format!(" from {x}"))
+                        .unwrap_or_default(),
+                ),
+                "tenant.relay_set" | "tenant.relay_removed" | "tenant.relay_tested" => {
+                    let r = if d["relay"].is_object() {
+                        &d["relay"]
+                    } else {
+                        &d
+                    };
+                    let at = match (r["host"].as_str(), r["port"].as_i64()) {
+                        (Some(h), Some(p)) => format!(" {h}:{p}"),
+                        _ => String::new(),
+                    };
+                    let verb = match self.action.as_str() {
+                        "tenant.relay_set" => "set the tenant's outgoing relay",
+                        "tenant.relay_removed" => "removed the tenant's outgoing relay",
+                        _ => "tested the tenant's outgoing relay",
+                    };
+                    let after = match d["ok"].as_bool() {
+                        Some(true) => format!("{at}: it signed in"),
+                        Some(false) => format!("{at}: it failed"),
+                        None => at,
+                    };
+                    (verb, (None, None), after)
+                }
                 "mailbox.retention_extended" => {
                     let until = s("until").map(|u| format!(" to {u}")).unwrap_or_default();
                     let why = s("reason").map(|r| format!(" (“{r}”)")).unwrap_or_default();

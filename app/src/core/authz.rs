@@ -247,10 +247,13 @@ pub enum Action {
     /// Set, test or remove a tenant's own outgoing SMTP relay (all its outside mail leaves
     /// through it: frozen during an incident).
     ManageRelay,
+    /// Let another mailbox send as a mailbox, or take that away (a way to keep access: frozen
+    /// during an incident).
+    DelegateMailbox,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
         Action::ViewDashboard,
         Action::ViewOperators,
         Action::ManageOperators,
@@ -280,6 +283,7 @@ impl Action {
         Action::ViewIncidents,
         Action::ChangeOwnRouting,
         Action::ManageRelay,
+        Action::DelegateMailbox,
     ];
 
     /// What an incident in force freezes: the operations an intruder uses to get in or stay
@@ -302,6 +306,7 @@ impl Action {
                 | ChangeDns
                 | ImportMailboxes
                 | ManageRelay
+                | DelegateMailbox
         )
     }
 
@@ -330,7 +335,8 @@ impl Action {
             | Action::ImportMailboxes
             | Action::ManageIncidents
             | Action::ChangeOwnRouting
-            | Action::ManageRelay => Scope::Write,
+            | Action::ManageRelay
+            | Action::DelegateMailbox => Scope::Write,
             Action::ManageOperators
             | Action::RevealInvite
             | Action::RevokeInvite
@@ -400,6 +406,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
                 | ImportMailboxes
                 | ViewIncidents
                 | ManageRelay
+                | DelegateMailbox
         ),
         // A client viewer reads; the only thing they change is their own sign-ins. (Alerts:
         // only those of a tenant that shows them to its viewers — the monitoring store.)
@@ -623,6 +630,7 @@ mod tests {
                 ViewIncidents => [true, true, true, false],
                 ChangeOwnRouting => [false, false, false, false],
                 ManageRelay => [true, true, true, false],
+                DelegateMailbox => [true, true, true, false],
             }
         };
         for action in Action::ALL {

@@ -87,15 +87,7 @@ pub fn nameservers(input: &[String]) -> AppResult<Vec<String>> {
         if h.is_empty() {
             continue;
         }
-        let ok = h.len() <= 253
-            && h.contains('.')
-            && h.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
+        let ok = crate::types::is_host_name(&h);
         if !ok {
             return Err(AppError::invalid(format!(
                 "“{}” is not a nameserver's host name (such as ns1.example.net; internationalised names in their xn-- form).",

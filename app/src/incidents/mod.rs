@@ -119,7 +119,7 @@ pub struct Finding {
     /// `forward`, `catchall`, `alias_outside`, `app_password`, `api_token`, `account`,
     /// `operator_scope`, `invitation`, `routing_policy`, `reveal_policy`, `dns_change`,
     /// `dns_provider`, `dns_baseline`, `reset_link`, `alert_rules`, `alert_destination`,
-    /// `import`.
+    /// `import`, `delegation`.
     pub kind: String,
     /// What it is, in one line.
     pub what: String,

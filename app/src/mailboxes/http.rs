@@ -48,6 +48,11 @@ pub fn routes() -> Router<AppState> {
         .route("/me/identities", post(owner_add_identity))
         .route("/me/identities/{id}/remove", post(owner_remove_identity))
         .route("/mailboxes/{id}/identities", post(add_identity))
+        .route("/mailboxes/{id}/delegations", post(grant_delegation))
+        .route(
+            "/mailboxes/{id}/delegations/{delegate}/revoke",
+            post(revoke_delegation),
+        )
         .route(
             "/mailboxes/{id}/identities/{idn}/remove",
             post(remove_identity),
@@ -743,6 +748,34 @@ async fn owner_revoke_app_password(c: Caller, Path(id): Path<String>) -> Respons
         Ok(r) => c.answer(r, "/me", "App password revoked.", "/me").await,
         Err(resp) => resp,
     }
+}
+
+// ---------- delegation ----------
+
+async fn grant_delegation(
+    c: Caller,
+    Path(id): Path<String>,
+    Form(f): Form<super::NewDelegation>,
+) -> Response {
+    let r = service::grant_delegation(&c.st, &c.actor(), &id, &f.delegate).await;
+    let to = format!("{}#delegations", page_of(&id));
+    let msg = match &r {
+        Ok(d) => format!("{} may now send as {}.", d.delegate, d.address),
+        Err(_) => String::new(),
+    };
+    c.answer(r, &to, &msg, &to).await
+}
+
+async fn revoke_delegation(c: Caller, Path((id, delegate)): Path<(String, String)>) -> Response {
+    let r = service::revoke_delegation(&c.st, &c.actor(), &id, &delegate).await;
+    let to = format!("{}#delegations", page_of(&id));
+    c.answer(
+        r,
+        &to,
+        "Delegation revoked: from the next message it is refused.",
+        &to,
+    )
+    .await
 }
 
 // ---------- email as identity ----------

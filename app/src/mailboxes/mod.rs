@@ -186,7 +186,7 @@ pub struct Revocations {
     /// mail.
     #[serde(default)]
     pub route_list: Vec<crate::types::MailboxRoute>,
-    /// Delegations / shared access (none exist yet).
+    /// Delegations revoked, both ways (others sending as it, it sending as others).
     pub delegations: i64,
     /// Console accounts held by the same person (same address), disabled.
     pub accounts: Vec<String>,
@@ -448,4 +448,36 @@ pub struct NewIdentity {
     pub service: String,
     #[serde(default)]
     pub note: String,
+}
+
+/// A delegation: another mailbox of the same tenant may send as a mailbox (its address as
+/// the sender, through submission, signed in as itself).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Delegation {
+    /// The mailbox sent as.
+    pub mailbox_id: String,
+    pub address: String,
+    /// The mailbox that may send as it.
+    pub delegate_id: String,
+    pub delegate: String,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// A mailbox's delegations both ways.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Delegations {
+    /// Who may send as this mailbox.
+    pub delegates: Vec<Delegation>,
+    /// Whom this mailbox may send as.
+    pub sends_as: Vec<Delegation>,
+}
+
+/// What `POST /api/v1/mailboxes/{id}/delegations` and the form take: the delegate's address.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewDelegation {
+    pub delegate: String,
 }

@@ -251,6 +251,9 @@ pub struct MailboxPage {
     pub aliases: Vec<super::AliasView>,
     /// Outside services that use this address (email as identity).
     pub identities: Vec<super::Identity>,
+    /// Who may send as it, and as whom it may send.
+    pub delegations: super::Delegations,
+    pub can_delegate: bool,
 }
 
 #[server(prefix = "/_sf")]
@@ -281,7 +284,10 @@ pub async fn get_mailbox_page(id: String) -> Result<PageData<MailboxPage>, Serve
         let aliases =
             crate::routing::service::aliases_to_mailboxes(&c.st, &mailbox.address).await?;
         let identities = service::identities(&c.st, &a, &mailbox.id).await?;
+        let delegations = service::delegations(&c.st, &a, &mailbox.id).await?;
         Ok(MailboxPage {
+            can_delegate: authorize_in(&a, Action::DelegateMailbox, &mailbox.tenant_id).is_ok(),
+            delegations,
             identities,
             aliases,
             domain_name: domain.unicode_name,
@@ -362,6 +368,8 @@ pub fn MailboxDetailPage() -> impl IntoView {
                 </section>
                 <IdentitiesCard items=p.identities.clone() critical=m.critical now=now
                     base=(p.can_manage && live).then(|| format!("/mailboxes/{}/identities", m.id))/>
+                {view! { <DelegationsCard mailbox=m.clone() d=p.delegations.clone() now=now
+                    can_delegate=p.can_delegate && live/> }.into_any()}
                 {p.preview.clone().map(|pv| view! { <OffboardPanel mailbox=m.clone() preview=pv/> }.into_any())}
                 {(!live).then(|| view! { <RetentionCard mailbox=m.clone() can_manage=p.can_manage now=now/> }.into_any())}
                 {p.receipt.clone().map(|r| view! { <ReceiptCard receipt=r now=now/> }.into_any())}
@@ -676,7 +684,10 @@ fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
                 preview.route_list.len()
             )
         },
-        format!("Delegations and shared access: {}", preview.delegations),
+        format!(
+            "Delegations (sending as it, or as others): {}",
+            preview.delegations
+        ),
         if preview.accounts.is_empty() {
             "Console accounts of the same person: none".to_string()
         } else {
@@ -930,6 +941,74 @@ pub fn ActivatePage() -> impl IntoView {
             }
         },
     )
+}
+
+/// Delegation: who may send as this mailbox (granted and revoked here) and as whom it may
+/// send.
+#[component]
+fn DelegationsCard(
+    mailbox: Mailbox,
+    d: super::Delegations,
+    can_delegate: bool,
+    now: i64,
+) -> impl IntoView {
+    let m = mailbox;
+    let base = format!("/mailboxes/{}/delegations", m.id);
+    let ty = crate::ui::typed(&base);
+    let delegates = if d.delegates.is_empty() {
+        view! { <p class="px-5 py-3 text-sm text-zinc-500">"Only the mailbox itself sends as this address."</p> }.into_any()
+    } else {
+        view! {
+            <ul class="divide-y divide-zinc-100" data-testid="delegates">
+                {d.delegates.into_iter().map(|g| {
+                    let revoke = can_delegate.then(|| format!("{base}/{}/revoke", g.delegate_id));
+                    view! {
+                        <li class="px-5 py-2 text-sm flex flex-wrap items-center gap-2" data-testid="delegate">
+                            <a class="link font-medium" href=format!("/mailboxes/{}", g.delegate_id)>{g.delegate.clone()}</a>
+                            <Badge text="may send as this mailbox" tone="amber"/>
+                            <span class="text-xs text-zinc-500">{format!("granted by {} ", g.created_by)}<Time at=g.created_at now=now/></span>
+                            {revoke.map(|action| view! {
+                                <ConfirmButton action=action label="Revoke" form_class="ml-auto"
+                                    question=format!("{} can no longer send as {} from its next message.", g.delegate, g.address)/>
+                            })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }.into_any()
+    };
+    let sends_as = (!d.sends_as.is_empty()).then(|| view! {
+        <div class="px-5 py-3 border-t border-zinc-100 text-sm" data-testid="sends-as">
+            <span class="text-zinc-600">"This mailbox may send as: "</span>
+            {d.sends_as.into_iter().map(|g| view! {
+                <a class="link mr-2" href=format!("/mailboxes/{}", g.mailbox_id)>{g.address.clone()}</a>
+            }).collect_view()}
+        </div>
+    });
+    let form = can_delegate.then(|| view! {
+        <form method="post" action=base.clone() class="px-5 py-3 border-t border-zinc-100 grid gap-2 sm:grid-cols-5 items-start" data-testid="delegation-form">
+            <div class="sm:col-span-4">
+                <label class="label" for="dl-delegate">"Let another mailbox of this tenant send as this one"</label>
+                <input class="input" id="dl-delegate" name="delegate" type="email" required maxlength="320" placeholder="assistant@example.com"
+                    value=ty.value("delegate", "") autofocus=ty.focus("delegate", false)
+                    aria-invalid=ty.invalid("delegate") aria-describedby=ty.described("delegate")/>
+                {ty.error_below("delegate")}
+                <p class="hint">"It signs in as itself and sends with this address as the sender. Audited; revoked when either mailbox is offboarded."</p>
+            </div>
+            <div class="sm:pt-6"><button class="btn btn-secondary w-full" type="submit">"Grant"</button></div>
+        </form>
+    });
+    view! {
+        <section class="card" id="delegations" data-testid="delegations">
+            <div class="px-5 py-3 border-b border-zinc-200 space-y-1">
+                <h2 class="font-medium">"Delegation"</h2>
+                <p class="text-sm text-zinc-600">{format!("Mailboxes that may send as {}.", m.address)}</p>
+            </div>
+            {delegates}
+            {sends_as}
+            {form}
+        </section>
+    }
 }
 
 /// Email as identity: the outside services that use this address to sign in or recover an

@@ -59,6 +59,14 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/mailboxes/{id}/identities/{idn}",
             delete(remove_identity),
         )
+        .route(
+            "/api/v1/mailboxes/{id}/delegations",
+            get(list_delegations).post(grant_delegation),
+        )
+        .route(
+            "/api/v1/mailboxes/{id}/delegations/{delegate}",
+            delete(revoke_delegation),
+        )
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -531,5 +539,49 @@ pub async fn remove_identity(
     Path((id, idn)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     service::remove_identity(&st, &a, &id, &idn).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A mailbox's delegations both ways: who may send as it, and as whom it may send.
+#[utoipa::path(get, path = "/api/v1/mailboxes/{id}/delegations", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")),
+    responses((status = 200, body = crate::mailboxes::Delegations), (status = 404)))]
+pub async fn list_delegations(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+) -> Result<Json<crate::mailboxes::Delegations>, AppError> {
+    Ok(Json(service::delegations(&st, &a, &id).await?))
+}
+
+/// Lets another mailbox of the same tenant send as this one (409 when it may already).
+/// Audited as `mailbox.delegation_granted`; frozen during an incident.
+#[utoipa::path(post, path = "/api/v1/mailboxes/{id}/delegations", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address")),
+    request_body = crate::mailboxes::NewDelegation,
+    responses((status = 201, body = crate::mailboxes::Delegation), (status = 404), (status = 409), (status = 422)))]
+pub async fn grant_delegation(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<String>,
+    Json(b): Json<crate::mailboxes::NewDelegation>,
+) -> Result<(StatusCode, Json<crate::mailboxes::Delegation>), AppError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(service::grant_delegation(&st, &a, &id, &b.delegate).await?),
+    ))
+}
+
+/// Takes the right to send as this mailbox away from a delegate. Audited as
+/// `mailbox.delegation_revoked`.
+#[utoipa::path(delete, path = "/api/v1/mailboxes/{id}/delegations/{delegate}", tag = "mailboxes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Mailbox id or address"), ("delegate" = String, Path, description = "The delegate's mailbox id or address")),
+    responses((status = 204), (status = 404)))]
+pub async fn revoke_delegation(
+    State(st): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path((id, delegate)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    service::revoke_delegation(&st, &a, &id, &delegate).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -970,6 +970,8 @@ pub struct Held {
     pub app_passwords: i64,
     pub invites: i64,
     pub recovery_codes: i64,
+    /// Delegations both ways (others sending as it, it sending as others).
+    pub delegations: i64,
 }
 
 pub async fn held(conn: &mut AnyConnection, mailbox_id: &str) -> AppResult<Held> {
@@ -978,7 +980,8 @@ pub async fn held(conn: &mut AnyConnection, mailbox_id: &str) -> AppResult<Held>
          (SELECT CAST(COUNT(*) AS BIGINT) FROM app_passwords WHERE mailbox_id = $1 AND revoked_at IS NULL) AS a, \
          (SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_invites WHERE mailbox_id = $1 AND used_at IS NULL \
           AND revoked_at IS NULL) AS i, \
-         (SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_recovery_codes WHERE mailbox_id = $1 AND used_at IS NULL) AS c",
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_recovery_codes WHERE mailbox_id = $1 AND used_at IS NULL) AS c, \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM mailbox_delegations WHERE mailbox_id = $1 OR delegate_id = $1) AS d",
     )
     .bind(mailbox_id)
     .fetch_one(conn)
@@ -987,6 +990,7 @@ pub async fn held(conn: &mut AnyConnection, mailbox_id: &str) -> AppResult<Held>
         app_passwords: r.try_get("a")?,
         invites: r.try_get("i")?,
         recovery_codes: r.try_get("c")?,
+        delegations: r.try_get("d")?,
     })
 }
 
@@ -1326,4 +1330,149 @@ pub async fn remove_identity(
     .fetch_optional(c)
     .await?;
     Ok(r.map(|r| r.try_get("service")).transpose()?)
+}
+
+// ---------- mailbox_delegations: who may send as a mailbox ----------
+
+const DELEGATION_COLS: &str = "g.mailbox_id, s.address AS address, g.delegate_id, \
+    dm.address AS delegate, g.created_at, g.created_by_label";
+
+fn delegation(r: &AnyRow) -> Result<super::Delegation, sqlx::Error> {
+    Ok(super::Delegation {
+        mailbox_id: r.try_get("mailbox_id")?,
+        address: r.try_get("address")?,
+        delegate_id: r.try_get("delegate_id")?,
+        delegate: r.try_get("delegate")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by_label")?,
+    })
+}
+
+/// The delegations of a mailbox, both ways (the caller has its proof).
+pub async fn delegations(db: &Db, mailbox_id: &str) -> AppResult<super::Delegations> {
+    let sql = format!(
+        "SELECT {DELEGATION_COLS} FROM mailbox_delegations g \
+         JOIN mailboxes s ON s.id = g.mailbox_id JOIN mailboxes dm ON dm.id = g.delegate_id \
+         WHERE g.mailbox_id = $1 OR g.delegate_id = $1 ORDER BY s.address, dm.address"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(mailbox_id)
+        .fetch_all(db.pool())
+        .await?;
+    let mut out = super::Delegations::default();
+    for r in &rows {
+        let d = delegation(r)?;
+        if d.mailbox_id == mailbox_id {
+            out.delegates.push(d);
+        } else {
+            out.sends_as.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// The delegations of the proof's tenants (one tenant, or all it covers) made at or after
+/// `since`, at most `limit` — the persistence report's and the incident hunt's.
+pub async fn delegations_in(
+    db: &Db,
+    g: &Granted<'_>,
+    tenant_id: Option<&str>,
+    since: i64,
+    limit: i64,
+) -> AppResult<Vec<super::Delegation>> {
+    let mut w = Where::new();
+    w.granted("g.tenant_id", g);
+    if let Some(t) = tenant_id {
+        let p = w.arg(t);
+        w.and(format!("g.tenant_id = {p}"));
+    }
+    let p = w.arg(since);
+    w.and(format!("g.created_at >= {p}"));
+    let sql = format!(
+        "SELECT {DELEGATION_COLS} FROM mailbox_delegations g \
+         JOIN mailboxes s ON s.id = g.mailbox_id JOIN mailboxes dm ON dm.id = g.delegate_id{} \
+         ORDER BY g.created_at DESC LIMIT {limit}",
+        w.sql()
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    Ok(rows.iter().map(delegation).collect::<Result<_, _>>()?)
+}
+
+/// How many delegates a mailbox has.
+pub async fn delegate_count(c: &mut AnyConnection, mailbox_id: &str) -> AppResult<i64> {
+    let r = sqlx::query("SELECT COUNT(*) AS n FROM mailbox_delegations WHERE mailbox_id = $1")
+        .bind(mailbox_id)
+        .fetch_one(c)
+        .await?;
+    Ok(r.try_get("n")?)
+}
+
+/// Grants `delegate` the right to send as `m` (same tenant, checked by the caller); false
+/// when it has it already.
+pub async fn grant_delegation(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    delegate_id: &str,
+    now: i64,
+) -> AppResult<bool> {
+    g.check(&m.tenant_id)?;
+    let r = sqlx::query(
+        "INSERT INTO mailbox_delegations (mailbox_id, delegate_id, tenant_id, created_at, created_by_label) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&m.id)
+    .bind(delegate_id)
+    .bind(&m.tenant_id)
+    .bind(now)
+    .bind(&g.actor.label)
+    .execute(c)
+    .await;
+    match r {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Revokes one delegation; false when it did not exist.
+pub async fn revoke_delegation(
+    c: &mut AnyConnection,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    delegate_id: &str,
+) -> AppResult<bool> {
+    g.check(&m.tenant_id)?;
+    let r =
+        sqlx::query("DELETE FROM mailbox_delegations WHERE mailbox_id = $1 AND delegate_id = $2")
+            .bind(&m.id)
+            .bind(delegate_id)
+            .execute(c)
+            .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Revokes every delegation of a mailbox, both ways (offboarding); what was revoked, as
+/// (address sent as, delegate).
+pub async fn revoke_delegations_of(
+    c: &mut AnyConnection,
+    mailbox_id: &str,
+) -> AppResult<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT s.address AS address, dm.address AS delegate FROM mailbox_delegations g \
+         JOIN mailboxes s ON s.id = g.mailbox_id JOIN mailboxes dm ON dm.id = g.delegate_id \
+         WHERE g.mailbox_id = $1 OR g.delegate_id = $1 ORDER BY s.address, dm.address",
+    )
+    .bind(mailbox_id)
+    .fetch_all(&mut *c)
+    .await?;
+    let gone = rows
+        .iter()
+        .map(|r| Ok((r.try_get("address")?, r.try_get("delegate")?)))
+        .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
+    sqlx::query("DELETE FROM mailbox_delegations WHERE mailbox_id = $1 OR delegate_id = $1")
+        .bind(mailbox_id)
+        .execute(c)
+        .await?;
+    Ok(gone)
 }

@@ -44,15 +44,7 @@ pub fn check_relay(
 ) -> Result<(), (&'static str, String)> {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     let ip = h.parse::<std::net::IpAddr>().is_ok();
-    let name_ok = h.len() <= 253
-        && h.contains('.')
-        && h.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
+    let name_ok = crate::types::is_host_name(h);
     if h.is_empty() || !(ip || name_ok) {
         return Err((
             "host",

@@ -289,6 +289,8 @@ fn RoutingHistory(events: Vec<AuditEvent>, now: i64) -> impl IntoView {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ReportPage {
     pub items: Vec<PersistenceItem>,
+    /// Mailboxes that may send as others (delegations), newest first.
+    pub delegations: Vec<crate::mailboxes::Delegation>,
     pub tenants: Vec<(String, String)>,
     pub tenant: String,
     pub since: String,
@@ -311,9 +313,21 @@ pub async fn get_report(
             s,
         )
         .await?;
+        let tenant_id = match Some(&tenant).filter(|t| !t.is_empty()) {
+            Some(t) => Some(crate::tenancy::service::tenant(&c.st, &a, t).await?.0.id),
+            None => None,
+        };
+        let delegations = crate::mailboxes::service::delegations_in(
+            &c.st,
+            &a,
+            tenant_id.as_deref(),
+            s.unwrap_or(0),
+        )
+        .await?;
         let g = authorize(&a, Action::ViewTenants)?;
         let tenants = crate::tenancy::store::tenant_names(&c.st.db, &g).await?;
         Ok(ReportPage {
+            delegations,
             items,
             tenants,
             tenant,
@@ -338,7 +352,7 @@ pub fn PersistenceReportPage() -> impl IntoView {
     signed_in_page(
         "Persistence report",
         Some("Routing"),
-        "Every live way mail leaves a mailbox without its owner reading it: external forwards, catch-alls and aliases with a target outside their tenant. Check it first in an incident.",
+        "Every live way mail leaves a mailbox without its owner reading it — external forwards, catch-alls, aliases with a target outside their tenant — and every mailbox that may send as another. Check it first in an incident.",
         data,
         |p: ReportPage| {
             let now = p.now;
@@ -367,7 +381,7 @@ pub fn PersistenceReportPage() -> impl IntoView {
                 </div>
                 <section class="card overflow-x-auto" data-testid="persistence-report">
                     {if p.items.is_empty() {
-                        view! { <div class="p-5"><EmptyState title="Nothing persists" hint="No external forward, catch-all or cross-tenant alias is live. Mailward has no mailbox delegations."/></div> }.into_any()
+                        view! { <div class="p-5"><EmptyState title="Nothing persists" hint="No external forward, catch-all or cross-tenant alias is live."/></div> }.into_any()
                     } else {
                         view! {
                             <table class="table">
@@ -391,9 +405,42 @@ pub fn PersistenceReportPage() -> impl IntoView {
                         }.into_any()
                     }}
                 </section>
+                {view! { <DelegationsReport items=p.delegations.clone() now=now/> }.into_any()}
             }
         },
     )
+}
+
+/// The report's second part: mailboxes that may send as others.
+#[component]
+fn DelegationsReport(items: Vec<crate::mailboxes::Delegation>, now: i64) -> impl IntoView {
+    view! {
+        <section class="card overflow-x-auto" data-testid="delegations-report">
+            <div class="px-5 py-3 border-b border-zinc-200">
+                <h2 class="font-medium">"Delegations"</h2>
+                <p class="text-sm text-zinc-600">"Mailboxes that may send as another mailbox of their tenant."</p>
+            </div>
+            {if items.is_empty() {
+                view! { <p class="px-5 py-3 text-sm text-zinc-500">"No mailbox may send as another."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="table">
+                        <thead><tr><th>"Sends as"</th><th>"Who"</th><th>"Granted"</th><th>"Granted by"</th></tr></thead>
+                        <tbody>
+                            {items.into_iter().map(|d| view! {
+                                <tr data-testid="delegation-item">
+                                    <td class="font-mono text-sm"><a class="link" href=format!("/mailboxes/{}#delegations", d.mailbox_id)>{d.address.clone()}</a></td>
+                                    <td class="font-mono text-sm"><a class="link" href=format!("/mailboxes/{}", d.delegate_id)>{d.delegate.clone()}</a></td>
+                                    <td class="text-sm"><Time at=d.created_at now=now/></td>
+                                    <td class="text-sm">{d.created_by.clone()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+    }
 }
 
 // ---------- the recipient's confirmation (public) ----------

@@ -17,6 +17,7 @@ use crate::core::AppResult;
 /// What the audit log says was done since T that the hunt reports.
 const HUNTED: &[&str] = &[
     "mailbox.app_password_created",
+    "mailbox.delegation_granted",
     "token.created",
     "user.created",
     "user.enabled",
@@ -178,6 +179,25 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                         "Revoke the mailbox's access",
                         revoke_form.clone(),
                         &[("mailboxes", &m.id)],
+                    );
+                }
+            }
+            "mailbox.delegation_granted" => {
+                f.control = "Whoever manages the tenant's mailboxes may let one mailbox send as another, without a second person".into();
+                let Ok(m) = crate::mailboxes::service::get(st, actor, &target).await else {
+                    continue;
+                };
+                let delegate = s(&d["delegate"]);
+                let now = crate::mailboxes::service::delegations(st, actor, &m.id).await?;
+                let live = now.delegates.iter().find(|g| g.delegate == delegate);
+                f.kind = "delegation".into();
+                f.live = live.is_some();
+                f.what = format!("{delegate} may send as {}", m.address);
+                if let (Some(g), true) = (live, can_act) {
+                    f.revert = revert(
+                        "Revoke the delegation",
+                        format!("/mailboxes/{}/delegations/{}/revoke", m.id, g.delegate_id),
+                        &[],
                     );
                 }
             }

@@ -25,6 +25,7 @@ use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
 use crate::types::{EmailAddress, MailboxRoute, MailboxStatus, Repoint};
 
+mod delegations;
 mod editing;
 mod identities;
 mod offboarding;
@@ -32,6 +33,7 @@ mod owner;
 mod provisioning;
 mod resets;
 mod retention;
+pub use delegations::*;
 pub use editing::*;
 pub use identities::*;
 pub use offboarding::*;

@@ -85,7 +85,7 @@ pub async fn offboard_preview(st: &AppState, actor: &Actor, key: &str) -> AppRes
         .await?,
         routes: route_list.len() as i64,
         route_list,
-        delegations: 0,
+        delegations: held.delegations,
         accounts: accounts.into_iter().map(|(_, l)| l).collect(),
         api_tokens: tokens,
         alias_requested: None,
@@ -203,6 +203,7 @@ pub async fn offboard(
                 .await?,
         );
     }
+    let delegations = store::revoke_delegations_of(tx.conn(), &m.id).await?;
     let (accounts, _) = same_person_accounts(tx.conn(), actor, &m).await?;
     let mut api_tokens = 0;
     for (uid, _) in &accounts {
@@ -217,7 +218,7 @@ pub async fn offboard(
         change_requests,
         routes: route_list.len() as i64,
         route_list,
-        delegations: 0,
+        delegations: delegations.len() as i64,
         accounts: accounts.into_iter().map(|(_, l)| l).collect(),
         api_tokens,
         alias_requested: None,
@@ -403,6 +404,10 @@ async fn verify_offboarding(
         ScanCheck {
             what: "Unused recovery codes".into(),
             remaining: held.recovery_codes,
+        },
+        ScanCheck {
+            what: "Delegations (sending as it, or as others)".into(),
+            remaining: held.delegations,
         },
         ScanCheck {
             what: "Pending change requests".into(),

@@ -4,7 +4,8 @@ use super::*;
 
 /// The persistence report: every live route that sends mail somewhere its mailbox owner
 /// does not read — external forwards, catch-alls, aliases with a target outside their
-/// tenant — with age, expiry, requester and approver. (Mailward has no delegations yet.)
+/// tenant — with age, expiry, requester and approver. (The report page lists delegations
+/// beside them: `mailboxes::service::delegations_in`.)
 pub async fn report(
     st: &AppState,
     actor: &Actor,

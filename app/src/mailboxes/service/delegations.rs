@@ -1,0 +1,147 @@
+//! Delegation: another mailbox of the same tenant may send as a mailbox — its address as the
+//! sender, through submission, signed in as itself (Postfix's sender-login map reads
+//! `mail_sender_logins`, so a grant or a revocation is in force at the next message).
+//! Granted and revoked by whoever manages the tenant's mailboxes (`Action::DelegateMailbox`,
+//! frozen during an incident: a delegation is a way to keep access); audited; listed on both
+//! mailboxes, in the persistence report and the incident hunt; revoked both ways when either
+//! mailbox is offboarded.
+use serde_json::json;
+
+use super::super::{store, Delegation, Delegations};
+use super::get;
+use crate::audit::service::{record, Event};
+use crate::core::authz::{authorize, authorize_in, authorize_protective_in, Action, Actor};
+use crate::core::state::AppState;
+use crate::core::{AppError, AppResult};
+use crate::types::MailboxStatus;
+
+/// Delegates one mailbox may have.
+pub const MAX_DELEGATES: i64 = 50;
+
+/// A mailbox's delegations both ways.
+pub async fn delegations(st: &AppState, actor: &Actor, key: &str) -> AppResult<Delegations> {
+    let m = get(st, actor, key).await?;
+    store::delegations(&st.db, &m.id).await
+}
+
+/// The delegations of a tenant (or of every tenant one sees) made at or after `since`, at
+/// most 1,000: the persistence report's and the incident hunt's.
+pub async fn delegations_in(
+    st: &AppState,
+    actor: &Actor,
+    tenant_id: Option<&str>,
+    since: i64,
+) -> AppResult<Vec<Delegation>> {
+    let g = match tenant_id {
+        Some(t) => authorize_in(actor, Action::ViewTenants, t)?,
+        None => authorize(actor, Action::ViewTenants)?,
+    };
+    store::delegations_in(&st.db, &g, tenant_id, since, 1000).await
+}
+
+/// Lets the mailbox `delegate` (an address or id of the same tenant) send as the mailbox
+/// `key`. Audited as `mailbox.delegation_granted`.
+pub async fn grant_delegation(
+    st: &AppState,
+    actor: &Actor,
+    key: &str,
+    delegate: &str,
+) -> AppResult<Delegation> {
+    let m = get(st, actor, key).await?;
+    let g = authorize_in(actor, Action::DelegateMailbox, &m.tenant_id)?;
+    let delegate = delegate.trim().to_lowercase();
+    if delegate.is_empty() {
+        return Err(AppError::invalid_field(
+            "delegate",
+            "Give the address of the mailbox that may send as this one.",
+        ));
+    }
+    let d = match get(st, actor, &delegate).await {
+        Ok(d) if d.tenant_id == m.tenant_id => d,
+        Ok(_) | Err(AppError::NotFound) => {
+            return Err(AppError::invalid_field(
+                "delegate",
+                format!("{delegate} is not a mailbox of this tenant."),
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    if d.id == m.id {
+        return Err(AppError::invalid_field(
+            "delegate",
+            "A mailbox sends as itself already.",
+        ));
+    }
+    for (who, b) in [(&m, "this mailbox"), (&d, "the delegate")] {
+        if who.status == MailboxStatus::Offboarded {
+            return Err(AppError::invalid_field(
+                "delegate",
+                format!("{} ({b}) is offboarded.", who.address),
+            ));
+        }
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if store::delegate_count(tx.conn(), &m.id).await? >= MAX_DELEGATES {
+        return Err(AppError::invalid_field(
+            "delegate",
+            format!("A mailbox has at most {MAX_DELEGATES} delegates."),
+        ));
+    }
+    if !store::grant_delegation(tx.conn(), &g, &m, &d.id, now).await? {
+        return Err(AppError::Conflict(format!(
+            "{} may send as {} already.",
+            d.address, m.address
+        ))
+        .on("delegate"));
+    }
+    record(
+        &mut tx,
+        actor,
+        now,
+        Event::new("mailbox.delegation_granted")
+            .target(m.id.clone())
+            .tenant(m.tenant_id.clone())
+            .details(json!({ "address": m.address, "delegate": d.address, "rights": ["send_as"] })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Delegation {
+        mailbox_id: m.id.clone(),
+        address: m.address.clone(),
+        delegate_id: d.id.clone(),
+        delegate: d.address.clone(),
+        created_at: now,
+        created_by: actor.label.clone(),
+    })
+}
+
+/// Takes the right to send as the mailbox `key` away from `delegate` (address or id).
+/// Audited as `mailbox.delegation_revoked`. Protective: allowed during an incident (the
+/// hunt's revert of a delegation).
+pub async fn revoke_delegation(
+    st: &AppState,
+    actor: &Actor,
+    key: &str,
+    delegate: &str,
+) -> AppResult<()> {
+    let m = get(st, actor, key).await?;
+    let g = authorize_protective_in(actor, Action::DelegateMailbox, &m.tenant_id)?;
+    let d = get(st, actor, delegate.trim()).await?;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    if !store::revoke_delegation(tx.conn(), &g, &m, &d.id).await? {
+        return Err(AppError::NotFound);
+    }
+    record(
+        &mut tx,
+        actor,
+        now,
+        Event::new("mailbox.delegation_revoked")
+            .target(m.id.clone())
+            .tenant(m.tenant_id.clone())
+            .details(json!({ "address": m.address, "delegate": d.address })),
+    )
+    .await?;
+    tx.commit().await
+}

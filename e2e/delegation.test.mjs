@@ -1,0 +1,84 @@
+// Delegation as an owner meets it: on Ann's mailbox page, Bob is let send as Ann; both
+// pages and the persistence report say so; a wrong address is refused on its field; the
+// grant is revoked after a confirmation. (Postfix enforcing it is the mail-plane test's.)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, flash, enrol, acmeWithDomain, onPhone } from './harness.mjs';
+
+let mw, sink, browser;
+
+before(async () => {
+  sink = await startSmtpSink();
+  mw = await startMailward({ env: { ...mailTo(sink) } });
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close(); await mw?.stop(); await sink?.close();
+});
+
+async function newMailbox(page, local, name) {
+  await page.goto(`${mw.base}/domains/acme.example`);
+  await page.fill('#mb-address', local);
+  await page.fill('#mb-name', name);
+  await page.fill('#mb-invite', `${local}@home.example`);
+  await page.click('[data-testid=new-mailbox] button[type=submit]');
+  await page.waitForURL(/\/mailboxes\/mbx_/);
+  return page.url();
+}
+
+test('a mailbox is let send as another, and the grant is revoked', async () => {
+  const errors = [];
+  const owner = await enrol(browser, mw, mw.setupLink, 'owner@agency.example', 'Olivia Owner', 'violet tugboat mirrors 42');
+  const op = owner.page;
+  op.on('pageerror', (e) => errors.push(String(e)));
+  await acmeWithDomain(mw, op);
+  const bobUrl = await newMailbox(op, 'bob', 'Bob Assistant');
+  const annUrl = await newMailbox(op, 'ann', 'Ann Manager');
+  const card = op.locator('[data-testid=delegations]');
+  assert.match(await card.textContent(), /Only the mailbox itself sends as this address/);
+
+  // A wrong address: refused on its field, what was typed is back.
+  await op.fill('#dl-delegate', 'nobody@acme.example');
+  await op.click('[data-testid=delegation-form] button[type=submit]');
+  await op.waitForURL(/\/mailboxes\/mbx_/);
+  assert.equal(await op.locator('#dl-delegate').getAttribute('aria-invalid'), 'true');
+  assert.match(await card.textContent(), /nobody@acme\.example is not a mailbox of this tenant/);
+
+  // Bob may send as Ann.
+  await op.fill('#dl-delegate', 'bob@acme.example');
+  await op.click('[data-testid=delegation-form] button[type=submit]');
+  await op.waitForURL(/\/mailboxes\/mbx_/);
+  assert.match(await flash(op), /bob@acme\.example may now send as ann@acme\.example/);
+  assert.equal(await card.locator('[data-testid=delegate]').count(), 1);
+  assert.match(await card.locator('[data-testid=delegate]').textContent(), /bob@acme\.example.*may send as this mailbox.*granted by owner@agency\.example/);
+  await card.scrollIntoViewIfNeeded();
+  await shot(op, '127-delegation-granted');
+  assert.equal(await onPhone(op, '127-delegation-granted'), 0, 'the mailbox page fits a phone');
+
+  // Bob's page says whom he may send as; the persistence report lists it.
+  await op.goto(bobUrl);
+  assert.match(await op.locator('[data-testid=sends-as]').textContent(), /may send as: ann@acme\.example/);
+  await op.goto(`${mw.base}/routing/report`);
+  const report = op.locator('[data-testid=delegations-report]');
+  assert.equal(await report.locator('[data-testid=delegation-item]').count(), 1);
+  assert.match(await report.textContent(), /ann@acme\.example.*bob@acme\.example/);
+  await shot(op, '128-persistence-report-delegations');
+
+  // Revoked, after a confirmation that says what follows.
+  await op.goto(annUrl);
+  await card.getByRole('button', { name: 'Revoke' }).click();
+  const dialog = op.getByRole('dialog');
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /bob@acme\.example can no longer send as ann@acme\.example/);
+  await dialog.getByRole('button').filter({ hasNotText: 'Cancel' }).click();
+  await op.waitForURL(/\/mailboxes\/mbx_/);
+  assert.match(await flash(op), /Delegation revoked/);
+  assert.equal(await card.locator('[data-testid=delegate]').count(), 0);
+
+  // The history says it in words.
+  await op.goto(`${mw.base}/audit`);
+  const log = await op.locator('main').textContent();
+  assert.match(log, /allowed sending as ann@acme\.example by bob@acme\.example/);
+  assert.match(log, /took away sending as ann@acme\.example from bob@acme\.example/);
+  assert.deepEqual(errors, []);
+});
