@@ -920,7 +920,10 @@ async fn guard(conn: &mut AnyConnection, g: &Granted<'_>, mailbox_id: &str) -> A
     match g.action {
         Action::ManageOwnMailbox if g.actor.mailbox_id() == Some(mailbox_id) => Ok(()),
         Action::ManageOwnMailbox => Err(AppError::NotFound),
-        Action::ManageMailboxes | Action::RevealInvite | Action::RevokeInvite => {
+        Action::ManageMailboxes
+        | Action::RevealInvite
+        | Action::RevokeInvite
+        | Action::DelegateMailbox => {
             let tenant: Option<String> =
                 sqlx::query("SELECT tenant_id FROM mailboxes WHERE id = $1")
                     .bind(mailbox_id)

@@ -82,6 +82,19 @@ pub async fn grant_delegation(
     }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
+    // Both rows held to the end (in id order: two grants the other way round wait, never
+    // deadlock): an offboarding that runs meanwhile is seen, and the count below is exact.
+    let mut ids = [m.id.as_str(), d.id.as_str()];
+    ids.sort_unstable();
+    for id in ids {
+        if !store::hold(tx.conn(), &g, id).await? {
+            let who = if id == m.id { &m.address } else { &d.address };
+            return Err(AppError::invalid_field(
+                "delegate",
+                format!("{who} is offboarded."),
+            ));
+        }
+    }
     if store::delegate_count(tx.conn(), &m.id).await? >= MAX_DELEGATES {
         return Err(AppError::invalid_field(
             "delegate",
