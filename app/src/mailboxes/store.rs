@@ -1337,8 +1337,11 @@ pub async fn remove_identity(
 
 // ---------- mailbox_delegations: who may send as a mailbox ----------
 
+/// A delegation with both addresses: `SELECT {DELEGATION_COLS} FROM {DELEGATIONS} WHERE …`.
 const DELEGATION_COLS: &str = "g.mailbox_id, s.address AS address, g.delegate_id, \
     dm.address AS delegate, g.created_at, g.created_by_label";
+const DELEGATIONS: &str = "mailbox_delegations g JOIN mailboxes s ON s.id = g.mailbox_id \
+    JOIN mailboxes dm ON dm.id = g.delegate_id";
 
 fn delegation(r: &AnyRow) -> Result<super::Delegation, sqlx::Error> {
     Ok(super::Delegation {
@@ -1354,8 +1357,7 @@ fn delegation(r: &AnyRow) -> Result<super::Delegation, sqlx::Error> {
 /// The delegations of a mailbox, both ways (the caller has its proof).
 pub async fn delegations(db: &Db, mailbox_id: &str) -> AppResult<super::Delegations> {
     let sql = format!(
-        "SELECT {DELEGATION_COLS} FROM mailbox_delegations g \
-         JOIN mailboxes s ON s.id = g.mailbox_id JOIN mailboxes dm ON dm.id = g.delegate_id \
+        "SELECT {DELEGATION_COLS} FROM {DELEGATIONS} \
          WHERE g.mailbox_id = $1 OR g.delegate_id = $1 ORDER BY s.address, dm.address"
     );
     let rows = sqlx::query(&sql)
@@ -1392,9 +1394,7 @@ pub async fn delegations_in(
     let p = w.arg(since);
     w.and(format!("g.created_at >= {p}"));
     let sql = format!(
-        "SELECT {DELEGATION_COLS} FROM mailbox_delegations g \
-         JOIN mailboxes s ON s.id = g.mailbox_id JOIN mailboxes dm ON dm.id = g.delegate_id{} \
-         ORDER BY g.created_at DESC LIMIT {limit}",
+        "SELECT {DELEGATION_COLS} FROM {DELEGATIONS}{} ORDER BY g.created_at DESC LIMIT {limit}",
         w.sql()
     );
     let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
@@ -1455,24 +1455,19 @@ pub async fn revoke_delegation(
     Ok(r.rows_affected() == 1)
 }
 
-/// Revokes every delegation of a mailbox, both ways (offboarding); what was revoked, as
-/// (address sent as, delegate).
+/// Revokes every delegation of a mailbox, both ways (offboarding); what was revoked.
 pub async fn revoke_delegations_of(
     c: &mut AnyConnection,
     mailbox_id: &str,
-) -> AppResult<Vec<(String, String)>> {
-    let rows = sqlx::query(
-        "SELECT s.address AS address, dm.address AS delegate FROM mailbox_delegations g \
-         JOIN mailboxes s ON s.id = g.mailbox_id JOIN mailboxes dm ON dm.id = g.delegate_id \
-         WHERE g.mailbox_id = $1 OR g.delegate_id = $1 ORDER BY s.address, dm.address",
-    )
-    .bind(mailbox_id)
-    .fetch_all(&mut *c)
-    .await?;
-    let gone = rows
-        .iter()
-        .map(|r| Ok((r.try_get("address")?, r.try_get("delegate")?)))
-        .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
+) -> AppResult<Vec<super::Delegation>> {
+    let sql = format!(
+        "SELECT {DELEGATION_COLS} FROM {DELEGATIONS} WHERE g.mailbox_id = $1 OR g.delegate_id = $1"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(mailbox_id)
+        .fetch_all(&mut *c)
+        .await?;
+    let gone = rows.iter().map(delegation).collect::<Result<Vec<_>, _>>()?;
     sqlx::query("DELETE FROM mailbox_delegations WHERE mailbox_id = $1 OR delegate_id = $1")
         .bind(mailbox_id)
         .execute(c)
