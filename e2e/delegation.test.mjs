@@ -1,6 +1,7 @@
 // Delegation as an owner meets it: on Ann's mailbox page, Bob is let send as Ann; both
-// pages and the persistence report say so; a wrong address is refused on its field; the
-// grant is revoked after a confirmation. (Postfix enforcing it is the mail-plane test's.)
+// pages and the persistence report say so; a wrong address is refused on its field, and so
+// are shared folders without the mail plane's doveadm API; the grant is revoked after a
+// confirmation. (Postfix and Dovecot enforcing it are the mail-plane tests'.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, flash, enrol, acmeWithDomain, onPhone } from './harness.mjs';
@@ -35,7 +36,7 @@ test('a mailbox is let send as another, and the grant is revoked', async () => {
   const bobUrl = await newMailbox(op, 'bob', 'Bob Assistant');
   const annUrl = await newMailbox(op, 'ann', 'Ann Manager');
   const card = op.locator('[data-testid=delegations]');
-  assert.match(await card.textContent(), /Only the mailbox itself sends as this address/);
+  assert.match(await card.textContent(), /Nobody else sends as this address or opens its folders/);
 
   // A wrong address: refused on its field, what was typed is back.
   await op.fill('#dl-delegate', 'nobody@acme.example');
@@ -44,24 +45,36 @@ test('a mailbox is let send as another, and the grant is revoked', async () => {
   assert.equal(await op.locator('#dl-delegate').getAttribute('aria-invalid'), 'true');
   assert.match(await card.textContent(), /nobody@acme\.example is not a mailbox of this tenant/);
 
-  // Bob may send as Ann.
+  // Shared folders need the mail plane's doveadm API, which this Mailward has not: refused
+  // on the folders field, what was chosen is back.
   await op.fill('#dl-delegate', 'bob@acme.example');
+  await op.selectOption('#dl-folders', 'read');
   await op.click('[data-testid=delegation-form] button[type=submit]');
   await op.waitForURL(/\/mailboxes\/mbx_/);
-  assert.match(await flash(op), /bob@acme\.example may now send as ann@acme\.example/);
+  assert.equal(await op.locator('#dl-folders').getAttribute('aria-invalid'), 'true');
+  assert.equal(await op.locator('#dl-folders').inputValue(), 'read');
+  assert.match(await card.textContent(), /Sharing folders needs the mail plane's doveadm API/);
+  assert.equal(await card.locator('[data-testid=delegate]').count(), 0);
+
+  // Bob may send as Ann.
+  await op.fill('#dl-delegate', 'bob@acme.example');
+  await op.selectOption('#dl-folders', 'none');
+  await op.click('[data-testid=delegation-form] button[type=submit]');
+  await op.waitForURL(/\/mailboxes\/mbx_/);
+  assert.match(await flash(op), /ann@acme\.example is delegated to bob@acme\.example: send as/);
   assert.equal(await card.locator('[data-testid=delegate]').count(), 1);
-  assert.match(await card.locator('[data-testid=delegate]').textContent(), /bob@acme\.example.*may send as this mailbox.*granted by owner@agency\.example/);
+  assert.match(await card.locator('[data-testid=delegate]').textContent(), /bob@acme\.example.*sends as this mailbox.*granted by owner@agency\.example/);
   await card.scrollIntoViewIfNeeded();
   await shot(op, '127-delegation-granted');
   assert.equal(await onPhone(op, '127-delegation-granted'), 0, 'the mailbox page fits a phone');
 
   // Bob's page says whom he may send as; the persistence report lists it.
   await op.goto(bobUrl);
-  assert.match(await op.locator('[data-testid=sends-as]').textContent(), /may send as: ann@acme\.example/);
+  assert.match(await op.locator('[data-testid=sends-as]').textContent(), /Delegated to this mailbox: ann@acme\.example \(send as\)/);
   await op.goto(`${mw.base}/routing/report`);
   const report = op.locator('[data-testid=delegations-report]');
   assert.equal(await report.locator('[data-testid=delegation-item]').count(), 1);
-  assert.match(await report.textContent(), /ann@acme\.example.*bob@acme\.example/);
+  assert.match(await report.textContent(), /ann@acme\.example.*bob@acme\.example.*send as/);
   await shot(op, '128-persistence-report-delegations');
 
   // Revoked, after a confirmation that says what follows.
@@ -78,7 +91,7 @@ test('a mailbox is let send as another, and the grant is revoked', async () => {
   // The history says it in words.
   await op.goto(`${mw.base}/audit`);
   const log = await op.locator('main').textContent();
-  assert.match(log, /allowed sending as ann@acme\.example by bob@acme\.example/);
-  assert.match(log, /took away sending as ann@acme\.example from bob@acme\.example/);
+  assert.match(log, /delegated ann@acme\.example to bob@acme\.example \(send as it\)/);
+  assert.match(log, /revoked the delegation of ann@acme\.example to bob@acme\.example/);
   assert.deepEqual(errors, []);
 });

@@ -5,7 +5,7 @@
 -- The mail-plane tests run every PostgreSQL case through such a role.
 CREATE ROLE MAILPLANE_ROLE LOGIN;
 GRANT SELECT ON mail_live_domains, mail_domains, mail_users, mail_homes, mail_app_passwords,
-                mail_sender_logins,
+                mail_sender_logins, mail_shared_groups,
                 mail_aliases, mail_inactive TO MAILPLANE_ROLE;
 GRANT SELECT, INSERT, UPDATE ON mail_usage TO MAILPLANE_ROLE;
 -- Postfix's lookups go through these (migration 0026: their plans stay with the connection).

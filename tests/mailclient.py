@@ -13,6 +13,12 @@ from Python's standard library. Prints one JSON object; never raises for a refus
                                                            from that loopback address)
   mailclient.py subjects PORT USER PASSWORD                subjects in INBOX
   mailclient.py quota PORT USER PASSWORD                   IMAP GETQUOTAROOT INBOX
+  mailclient.py shared PORT USER PASSWORD OWNER            what USER sees of OWNER's shared
+                                                           folders: the folders listed under
+                                                           Shared/OWNER/, the INBOX subjects,
+                                                           whether it opened read-only, and
+                                                           whether an APPEND and a \\Deleted
+                                                           flag were accepted
   mailclient.py loginbench PORT USER PASSWORD N            N IMAP logins, timed
   mailclient.py pop3 PORT                                  whether anything answers
 """
@@ -166,6 +172,65 @@ def main(argv):
             time.sleep(0.2)
         m.logout()
         return {"ok": True, "kicked": False, "secs": n}
+    if cmd == "shared":
+        port, user, pw, owner = int(argv[2]), argv[3], argv[4], argv[5]
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=20)
+        m.starttls(ssl_context=tls())
+        try:
+            m.login(user, pw)
+        except imaplib.IMAP4.error as e:
+            return {"ok": False, "error": str(e)}
+        # Dovecot shows the owner's INBOX as Shared/OWNER itself, its folders beneath it.
+        root = f"Shared/{owner}"
+        _, data = m.list('""', f'"{root}*"')
+        listed = []
+        for line in data or []:
+            if line is None:
+                continue
+            name = line.decode().rsplit(' "/" ', 1)[-1].strip().strip('"')
+            if name == root:
+                listed.append("INBOX")
+            elif name.startswith(root + "/"):
+                listed.append(name[len(root) + 1:])
+        out = {"ok": True, "listed": sorted(listed)}
+        box = f'"{root}"'
+        try:
+            typ, data = m.select(box)
+        except imaplib.IMAP4.readonly:  # opened, but read-only: look without writing
+            typ, data = m.select(box, readonly=True)
+            out["read_only"] = True
+        except imaplib.IMAP4.error as e:
+            typ, data = "NO", [str(e).encode()]
+        out["opened"] = typ == "OK"
+        if typ != "OK":
+            out["error"] = data[0].decode() if data and data[0] else ""
+            m.logout()
+            return out
+        _, data = m.search(None, "ALL")
+        nums = data[0].split()
+        subjects = []
+        for num in nums:
+            _, msg = m.fetch(num, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            subjects.append(msg[0][1].decode().split(":", 1)[1].strip())
+        out["subjects"] = subjects
+        if nums:
+            try:
+                typ, _ = m.store(nums[0], "+FLAGS", "(\\Deleted)")
+            except imaplib.IMAP4.error:
+                typ = "NO"
+            # A flag the rights do not cover is dropped quietly (RFC 4314): read it back.
+            _, flags = m.fetch(nums[0], "(FLAGS)")
+            out["flag_deleted"] = typ == "OK" and b"\\Deleted" in flags[0]
+            if out["flag_deleted"]:
+                m.store(nums[0], "-FLAGS", "(\\Deleted)")
+        try:
+            typ, _ = m.append(box, None, None,
+                              message(user, [owner], "filed by the delegate").encode())
+        except imaplib.IMAP4.error:
+            typ = "NO"
+        out["append"] = typ == "OK"
+        m.logout()
+        return out
     if cmd == "loginbench":
         # N IMAP logins one after another (a new connection each), for the benchmark.
         import time

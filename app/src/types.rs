@@ -173,6 +173,25 @@ named_enum! {
 }
 
 named_enum! {
+    /// What a delegate may do with a mailbox's folders over IMAP (Dovecot's ACLs; the
+    /// delegate sees them under `Shared/<address>/`).
+    FolderAccess {
+        None = "none",
+        /// Read and search; its own `\Seen` flags.
+        Read = "read",
+        /// Also file, flag, delete messages and make folders (never delete folders or
+        /// change who has access).
+        ReadWrite = "read_write",
+    }
+}
+
+impl Default for FolderAccess {
+    fn default() -> Self {
+        FolderAccess::None
+    }
+}
+
+named_enum! {
     /// A tenant or a domain: receiving mail, or suspended (a domain starts `pending`).
     LiveStatus {
         Pending = "pending",

@@ -292,6 +292,20 @@ pub fn render(args: &RenderArgs, db: &DbTarget) -> Result<Vec<RenderedFile>, Str
             return Err(format!("{name} {}: no such file", p.display()));
         }
     }
+    let user_ok = args.mail_user.len() <= 32
+        && args
+            .mail_user
+            .starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && args
+            .mail_user
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !user_ok {
+        return Err(format!(
+            "--mail-user {:?}: give a system user's name (lower case letters, digits, _ and -)",
+            args.mail_user
+        ));
+    }
     if args.hostname.contains(char::is_whitespace) || args.hostname.is_empty() {
         return Err("--hostname must be a host name".into());
     }
@@ -678,10 +692,18 @@ postlog          unix-dgram n  -      n      -      1       postlogd
     // (doveadm reaches them to delete it; the passdb above still refuses them).
     files.push(RenderedFile {
         path: "dovecot/sql-userdb.conf.ext",
+        // acl_groups: the folder groups of the mailboxes delegated to it (shared folders);
+        // NULL when none, which Dovecot leaves out. uid and gid are mail_uid's: an IMAP
+        // process opening another user's shared folders may look up only users of its uid.
         text: format!(
-            "{sql_head}user_query = SELECT '{mail}/' || tenant_id || '/' || id AS home, '*:bytes=' || quota_bytes AS quota_rule FROM mail_homes WHERE address = '%Lu'\n\
+            "{sql_head}user_query = SELECT '{mail}/' || tenant_id || '/' || id AS home, '{user}' AS uid, '{user}' AS gid, '*:bytes=' || quota_bytes AS quota_rule, (SELECT {agg} FROM mail_shared_groups WHERE address = '%Lu') AS acl_groups FROM mail_homes WHERE address = '%Lu'\n\
              iterate_query = SELECT address AS user FROM mail_homes\n",
-            mail = mail.display()
+            mail = mail.display(),
+            user = args.mail_user,
+            agg = match db {
+                DbTarget::Sqlite { .. } => "group_concat(grp, ',')",
+                DbTarget::Postgres { .. } => "string_agg(grp, ',')",
+            },
         ),
         secret: true,
     });
@@ -791,7 +813,7 @@ mail_uid = {user}
 mail_gid = {user}
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
-mail_plugins = $mail_plugins quota quota_clone
+mail_plugins = $mail_plugins quota quota_clone acl
 
 namespace inbox {{
   inbox = yes
@@ -812,6 +834,19 @@ namespace inbox {{
     special_use = \Junk
     auto = subscribe
   }}
+}}
+
+# Shared folders: a delegate finds the mailboxes delegated to it under Shared/<address>/.
+# Each mailbox's INBOX ACL (set by Mailward through doveadm) names its two folder groups,
+# and its other folders follow INBOX; the userdb's acl_groups (from mail_shared_groups) says
+# which groups a user is in. \Seen flags stay the delegate's own.
+namespace shared {{
+  type = shared
+  separator = /
+  prefix = Shared/%%u/
+  location = maildir:%%h/Maildir:INDEXPVT=~/shared/%%u
+  subscriptions = no
+  list = children
 }}
 
 # The owner's password first; then the app password for this protocol.
@@ -842,13 +877,16 @@ plugin {{
   quota_status_success = DUNNO
   quota_status_nouser = DUNNO
   quota_status_overquota = "552 5.2.2 Mailbox is full"
+  acl = vfile
+  acl_defaults_from_inbox = yes
+  acl_shared_dict = file:{mail}/shared-mailboxes.db
 }}
 dict {{
   usage = {ty_dict}:{dict}
 }}
 
 protocol imap {{
-  mail_plugins = $mail_plugins imap_quota
+  mail_plugins = $mail_plugins imap_quota imap_acl
 }}
 protocol lmtp {{
   postmaster_address = postmaster@{host}
@@ -918,6 +956,7 @@ service quota-status {{
             ty_dict = db.dovecot_driver(),
             dict = p("dovecot/dict-usage.conf.ext"),
             host = args.hostname,
+            mail = mail.display(),
             policy = policy,
             doveadm = doveadm,
         ),

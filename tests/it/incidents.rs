@@ -100,7 +100,7 @@ async fn a_frozen_tenant_refuses_risky_operations(b: Backend) {
         st,
         &person("usr_alice"),
         "ann@acme.example",
-        "bob@acme.example",
+        &app::mailboxes::NewDelegation::send_as("bob@acme.example"),
     )
     .await
     .unwrap();
@@ -161,7 +161,13 @@ async fn a_frozen_tenant_refuses_risky_operations(b: Backend) {
     // frozen; taking a delegation away stays possible (the hunt's revert).
     frozen(
         "a delegation",
-        mb::grant_delegation(st, &alice, "bob@acme.example", "carl@acme.example").await,
+        mb::grant_delegation(
+            st,
+            &alice,
+            "bob@acme.example",
+            &app::mailboxes::NewDelegation::send_as("carl@acme.example"),
+        )
+        .await,
     );
     frozen(
         "an outgoing relay",
@@ -686,9 +692,14 @@ async fn the_hunt_finds_what_came_after_t_and_reverts_it(b: Backend) {
     );
     w.approve(&bob_op, &late).await.unwrap();
     crate::mailplane::app_password(&w, &bob, &["imap"]).await;
-    mb::grant_delegation(st, &bob_op, "ann@acme.example", "bob@acme.example")
-        .await
-        .unwrap();
+    mb::grant_delegation(
+        st,
+        &bob_op,
+        "ann@acme.example",
+        &app::mailboxes::NewDelegation::send_as("bob@acme.example"),
+    )
+    .await
+    .unwrap();
     let owner = w.app.setup_owner().await;
     // (Mail is configured here: the invitation goes out by email.)
     let r = owner

@@ -5,7 +5,7 @@
 //! and usage flowing back.
 use app::core::authz::{Actor, Principal, TenantScope};
 use app::mailboxes::service as mb;
-use app::mailboxes::AliasRequest;
+use app::mailboxes::{AliasRequest, NewDelegation};
 use mailward_tests::mailplane::MailPlane;
 use mailward_tests::{both, Backend};
 use serde_json::Value;
@@ -1868,14 +1868,29 @@ async fn a_delegate_sends_as_the_mailbox_until_offboarding(b: Backend) {
         ("ann@acme.example", "delegate"),
         ("nobody@acme.example", "delegate"),
     ] {
-        let e = mb::grant_delegation(st, &op, &ann, who).await.unwrap_err();
+        let e = mb::grant_delegation(st, &op, &ann, &NewDelegation::send_as(who))
+            .await
+            .unwrap_err();
         assert_eq!(e.field(), Some(field), "{who}: {e:?}");
     }
-    // Twenty clicks at once make one grant; the others hear it exists.
-    let tries = mailward_tests::join_all(
-        (0..20).map(|_| mb::grant_delegation(st, &op, &ann, "Bob@acme.example")),
+    // Folders need the mail plane's doveadm API, which this Mailward is not given.
+    let e = mb::grant_delegation(
+        st,
+        &op,
+        &ann,
+        &NewDelegation {
+            delegate: "bob@acme.example".into(),
+            send_as: true,
+            folders: app::types::FolderAccess::Read,
+        },
     )
-    .await;
+    .await
+    .unwrap_err();
+    assert_eq!(e.field(), Some("folders"), "{e:?}");
+    // Twenty clicks at once make one grant; the others hear it exists.
+    let bob = NewDelegation::send_as("Bob@acme.example");
+    let tries =
+        mailward_tests::join_all((0..20).map(|_| mb::grant_delegation(st, &op, &ann, &bob))).await;
     let granted: Vec<_> = tries.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(granted.len(), 1, "{tries:?}");
     let d = granted[0];
@@ -1907,8 +1922,8 @@ async fn a_delegate_sends_as_the_mailbox_until_offboarding(b: Backend) {
     let on_ann = mb::delegations(st, &op, &ann).await.unwrap();
     assert_eq!(on_ann.delegates.len(), 1);
     let on_bob = mb::delegations(st, &op, "bob@acme.example").await.unwrap();
-    assert_eq!(on_bob.sends_as.len(), 1);
-    assert_eq!(on_bob.sends_as[0].address, "ann@acme.example");
+    assert_eq!(on_bob.granted.len(), 1);
+    assert_eq!(on_bob.granted[0].address, "ann@acme.example");
     assert_eq!(mb::delegations_in(st, &op, None, 0).await.unwrap().len(), 1);
 
     // Ann is offboarded: the delegation goes with her, proved by the scan.
@@ -1927,7 +1942,7 @@ async fn a_delegate_sends_as_the_mailbox_until_offboarding(b: Backend) {
     assert!(mb::delegations(st, &op, "bob@acme.example")
         .await
         .unwrap()
-        .sends_as
+        .granted
         .is_empty());
     let v = send_as("bob@acme.example", "after offboarding").await;
     assert_eq!(refusal(&v, "carol@acme.example"), Some(553), "{v}");
@@ -1943,3 +1958,143 @@ async fn a_delegate_sends_as_the_mailbox_until_offboarding(b: Backend) {
     assert_eq!(actions, ["mailbox.delegation_granted"]);
 }
 both!(a_delegate_sends_as_the_mailbox_until_offboarding);
+
+/// Shared folders over real Dovecot: a delegate with read access finds the mailbox under
+/// `Shared/<address>/`, reads it and can neither flag nor file; one with read and write can;
+/// the owner keeps every right; without `send_as` the delegate still may not send as it; a
+/// revocation closes the folders at once, and offboarding the owner closes them for every
+/// delegate (the receipt counts it).
+async fn a_delegate_opens_the_shared_folders_until_offboarding(b: Backend) {
+    use app::types::FolderAccess;
+    use mailward_tests::mailplane::free_port;
+    let port = free_port();
+    let w = crate::routing::world_with(b, |c| {
+        c.doveadm_url = Some(format!("http://127.0.0.1:{port}"))
+    })
+    .await;
+    let mp = MailPlane::start_with_doveadm(&w.app, port).await;
+    let st = &w.app.state;
+    let op = person("usr_a");
+    let ann = w.mailbox("ann").await;
+    w.mailbox("bob").await;
+    w.mailbox("carol").await;
+    for i in 1..=2 {
+        let r = mp
+            .smtp(OUTSIDE, &["ann@acme.example"], &format!("for ann {i}"))
+            .await;
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    assert_eq!(mp.inbox("ann@acme.example", PW, 2).await.len(), 2);
+    let imap = mp.imap.to_string();
+    let shared = |user: &'static str| {
+        let imap = imap.clone();
+        let mp = &mp;
+        async move {
+            mp.client(&["shared", &imap, user, PW, "ann@acme.example"])
+                .await
+        }
+    };
+    let grant = |delegate: &str, send_as: bool, folders: FolderAccess| NewDelegation {
+        delegate: delegate.into(),
+        send_as,
+        folders,
+    };
+
+    // Before any grant: nothing of Ann's shows to Bob.
+    let v = shared("bob@acme.example").await;
+    assert_eq!(v["listed"], serde_json::json!([]), "{v}");
+    assert_eq!(v["opened"], false, "{v}");
+    // A delegation with no right at all is refused, naming the field.
+    let e = mb::grant_delegation(
+        st,
+        &op,
+        &ann,
+        &grant("bob@acme.example", false, FolderAccess::None),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.field(), Some("send_as"), "{e:?}");
+
+    // Bob may read Ann's folders (not send as her).
+    let d = mb::grant_delegation(
+        st,
+        &op,
+        &ann,
+        &grant("bob@acme.example", false, FolderAccess::Read),
+    )
+    .await
+    .unwrap();
+    assert_eq!((d.send_as, d.folders), (false, FolderAccess::Read));
+    // A folder Ann makes afterwards is shared the same way (it follows her INBOX).
+    mp.doveadm(&["mailbox", "create", "-u", "ann@acme.example", "Projects"]);
+    let v = shared("bob@acme.example").await;
+    assert_eq!(v["listed"], serde_json::json!(["INBOX", "Projects"]), "{v}");
+    assert_eq!(v["opened"], true, "{v}");
+    let mut subjects: Vec<String> = serde_json::from_value(v["subjects"].clone()).unwrap();
+    subjects.sort();
+    assert_eq!(subjects, ["for ann 1", "for ann 2"], "{v}");
+    assert_eq!(v["flag_deleted"], false, "read access flags nothing: {v}");
+    assert_eq!(v["append"], false, "read access files nothing: {v}");
+    let r = mp
+        .client(&[
+            "submit",
+            &mp.submission.to_string(),
+            "bob@acme.example",
+            PW,
+            "ann@acme.example",
+            "carol@acme.example",
+            "as ann, by bob",
+        ])
+        .await;
+    assert_eq!(
+        refusal(&r, "carol@acme.example"),
+        Some(553),
+        "folders only: {r}"
+    );
+
+    // Carol may read and write, and send as Ann.
+    mb::grant_delegation(
+        st,
+        &op,
+        &ann,
+        &grant("carol@acme.example", true, FolderAccess::ReadWrite),
+    )
+    .await
+    .unwrap();
+    let v = shared("carol@acme.example").await;
+    assert_eq!(v["opened"], true, "{v}");
+    assert_eq!(v["flag_deleted"], true, "{v}");
+    assert_eq!(v["append"], true, "{v}");
+    // What Carol filed is in Ann's own INBOX, and Ann keeps her rights over it.
+    let own = mp.inbox("ann@acme.example", PW, 3).await;
+    assert!(own.iter().any(|s| s == "filed by the delegate"), "{own:?}");
+    let listed = mb::delegations(st, &op, &ann).await.unwrap();
+    assert_eq!(listed.delegates.len(), 2);
+    assert_eq!(
+        mb::delegations(st, &op, "carol@acme.example")
+            .await
+            .unwrap()
+            .granted[0]
+            .rights(),
+        "send as, read and write folders"
+    );
+
+    // Revoking Carol's closes the folders for her at once; Bob's stay.
+    mb::revoke_delegation(st, &op, &ann, "carol@acme.example")
+        .await
+        .unwrap();
+    let v = shared("carol@acme.example").await;
+    assert_eq!(v["opened"], false, "{v}");
+    assert_eq!(v["listed"], serde_json::json!([]), "{v}");
+    assert_eq!(shared("bob@acme.example").await["opened"], true);
+
+    // Ann is offboarded: Bob's access goes with her.
+    let r = mb::offboard(st, &op, &ann, 30, "left the company", None, None, &[])
+        .await
+        .unwrap();
+    assert_eq!(r.revoked.delegations, 1);
+    let v = shared("bob@acme.example").await;
+    assert_eq!(v["opened"], false, "{v}");
+    assert_eq!(v["listed"], serde_json::json!([]), "{v}");
+}
+both!(a_delegate_opens_the_shared_folders_until_offboarding);

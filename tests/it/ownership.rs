@@ -79,6 +79,7 @@ const MAIL_VIEWS: &[(&str, &[&str])] = &[
     ("mail_homes", &["server/src/mailplane.rs"]),
     ("mail_inactive", &["server/src/mailplane.rs"]),
     ("mail_sender_logins", &["server/src/mailplane.rs"]),
+    ("mail_shared_groups", &["server/src/mailplane.rs"]),
     ("mail_live_domains", &["app/src/routing/store.rs"]),
     ("mail_mailbox_addresses", &["app/src/routing/store.rs"]),
     ("mail_receiving", &["app/src/routing/store.rs"]),
@@ -849,6 +850,7 @@ fn enums_match_the_database_checks() {
         ("domains", "dns_health", names(DnsHealth::ALL)),
         ("dns_records", "status", names(RecordStatus::ALL)),
         ("dkim_keys", "state", names(DkimKeyState::ALL)),
+        ("mailbox_delegations", "folders", names(FolderAccess::ALL)),
         (
             "change_requests",
             "state",

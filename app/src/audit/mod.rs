@@ -447,18 +447,29 @@ impl AuditEvent {
                     let why = s("error").map(|r| format!(": {r}")).unwrap_or_default();
                     ("could not delete the kept mail of", mailbox(), why)
                 }
-                "mailbox.delegation_granted" => (
-                    "allowed sending as",
-                    mailbox(),
-                    s("delegate")
-                        .map(|x| format!(" by {x}"))
-                        .unwrap_or_default(),
-                ),
+                "mailbox.delegation_granted" => {
+                    // Before shared folders, a delegation was sending only (no `send_as`).
+                    let send = d["send_as"].as_bool().unwrap_or(true);
+                    let rights = match (send, d["folders"].as_str().unwrap_or("none")) {
+                        (true, "read") => " (send as it, read its folders)",
+                        (true, "read_write") => " (send as it, read and write its folders)",
+                        (false, "read") => " (read its folders)",
+                        (false, "read_write") => " (read and write its folders)",
+                        _ => " (send as it)",
+                    };
+                    (
+                        "delegated",
+                        mailbox(),
+                        s("delegate")
+                            .map(|x| format!(" to {x}{rights}"))
+                            .unwrap_or_default(),
+                    )
+                }
                 "mailbox.delegation_revoked" => (
-                    "took away sending as",
+                    "revoked the delegation of",
                     mailbox(),
                     s("delegate")
-                        .map(|x| format!(" from {x}"))
+                        .map(|x| format!(" to {x}"))
                         .unwrap_or_default(),
                 ),
                 "tenant.relay_set" | "tenant.relay_removed" | "tenant.relay_tested" => {

@@ -1,7 +1,8 @@
 //! The mail plane's doveadm HTTP API (Dovecot's `service doveadm { inet_listener http }`):
 //! ending mailboxes' live IMAP sessions at once (`doveadm kick`) when their access is revoked
 //! in an incident, and deleting an offboarded mailbox's mail when its retention ends
-//! (`doveadm expunge`). Mailward and Dovecot share `mailplane-doveadm.key` (beside the database,
+//! (`doveadm expunge`), and the ACL that lets delegates open a mailbox's folders
+//! (`doveadm acl set`). Mailward and Dovecot share `mailplane-doveadm.key` (beside the database,
 //! made by `mailward serve` on first use; `mailward mailplane render --doveadm-port` writes it
 //! into Dovecot's configuration, readable by root and Dovecot only).
 use base64::Engine;
@@ -213,4 +214,75 @@ pub async fn purge(cfg: &Config, user: &str) -> Result<Option<(Stored, Stored)>,
 /// `[{"result": "user@example.com"}]` per user it disconnected, `[]` when none was connected.
 fn count_kicked(v: &serde_json::Value) -> i64 {
     v.as_array().map(|a| a.len() as i64).unwrap_or(0)
+}
+
+/// The ACL group whose members may open `mailbox_id`'s folders with `access` (read or
+/// read_write): the view `mail_shared_groups` puts a delegate in it (`'mw-' || folders || '-'
+/// || mailbox_id`), the mailbox's ACL names it.
+pub fn folder_group(access: crate::types::FolderAccess, mailbox_id: &str) -> String {
+    format!("mw-{}-{mailbox_id}", access.as_str())
+}
+
+/// Rights in Dovecot's words: the owner all of them; readers may list, read and keep their
+/// own `\Seen` flags; writers may also file, flag, expunge and make folders (never delete a
+/// folder or change the ACL).
+const OWNER_RIGHTS: &[&str] = &[
+    "lookup",
+    "read",
+    "write",
+    "write-seen",
+    "write-deleted",
+    "insert",
+    "post",
+    "expunge",
+    "create",
+    "delete",
+    "admin",
+];
+const READ_RIGHTS: &[&str] = &["lookup", "read", "write-seen"];
+const WRITE_RIGHTS: &[&str] = &[
+    "lookup",
+    "read",
+    "write",
+    "write-seen",
+    "write-deleted",
+    "insert",
+    "post",
+    "expunge",
+    "create",
+];
+
+/// Makes `user`'s folders openable by the members of its two folder groups (`folder_group`):
+/// sets the ACL of its INBOX, which every folder of it without an ACL of its own follows
+/// (`acl_defaults_from_inbox`). The same ACL for every grant (who is a member comes from the
+/// database), so setting it again changes nothing. `Err`: not configured, no answer, or
+/// Dovecot refused (said how).
+pub async fn share_folders(cfg: &Config, user: &str, mailbox_id: &str) -> Result<(), String> {
+    use crate::types::FolderAccess;
+    let set = |id: String, rights: &[&str]| {
+        (
+            "aclSet",
+            serde_json::json!({ "user": user, "mailbox": "INBOX", "id": id, "right": rights }),
+        )
+    };
+    let commands = [
+        set("owner".into(), OWNER_RIGHTS),
+        set(
+            format!("group={}", folder_group(FolderAccess::Read, mailbox_id)),
+            READ_RIGHTS,
+        ),
+        set(
+            format!(
+                "group={}",
+                folder_group(FolderAccess::ReadWrite, mailbox_id)
+            ),
+            WRITE_RIGHTS,
+        ),
+    ];
+    for answer in call(cfg, &commands).await? {
+        if let Err(e) = answer {
+            return Err(format!("doveadm acl set: {e}"));
+        }
+    }
+    Ok(())
 }

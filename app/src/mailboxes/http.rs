@@ -755,12 +755,34 @@ async fn owner_revoke_app_password(c: Caller, Path(id): Path<String>) -> Respons
 async fn grant_delegation(
     c: Caller,
     Path(id): Path<String>,
-    Form(f): Form<super::NewDelegation>,
+    Form(f): Form<super::DelegationForm>,
 ) -> Response {
-    let r = service::grant_delegation(&c.st, &c.actor(), &id, &f.delegate).await;
+    let folders = match f.folders.as_deref().unwrap_or("none") {
+        "" => Some(crate::types::FolderAccess::None),
+        v => crate::types::FolderAccess::parse(v),
+    };
+    let r = match folders {
+        Some(folders) => {
+            let new = super::NewDelegation {
+                delegate: f.delegate.clone(),
+                send_as: f.send_as.is_some(),
+                folders,
+            };
+            service::grant_delegation(&c.st, &c.actor(), &id, &new).await
+        }
+        None => Err(crate::core::AppError::invalid_field(
+            "folders",
+            "Choose no folders, read, or read and write.",
+        )),
+    };
     let to = format!("{}#delegations", page_of(&id));
     let msg = match &r {
-        Ok(d) => format!("{} may now send as {}.", d.delegate, d.address),
+        Ok(d) => format!(
+            "{} is delegated to {}: {}.",
+            d.address,
+            d.delegate,
+            d.rights()
+        ),
         Err(_) => String::new(),
     };
     c.answer(r, &to, &msg, &to).await
@@ -772,7 +794,7 @@ async fn revoke_delegation(c: Caller, Path((id, delegate)): Path<(String, String
     c.answer(
         r,
         &to,
-        "Delegation revoked: from the next message it is refused.",
+        "Delegation revoked: sending as the mailbox is refused from the next message, and its folders are closed (live sessions ended).",
         &to,
     )
     .await

@@ -451,33 +451,87 @@ pub struct NewIdentity {
 }
 
 /// A delegation: another mailbox of the same tenant may send as a mailbox (its address as
-/// the sender, through submission, signed in as itself).
+/// the sender, through submission, signed in as itself), open its folders over IMAP (under
+/// `Shared/<address>/`), or both.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Delegation {
-    /// The mailbox sent as.
+    /// The mailbox delegated.
     pub mailbox_id: String,
     pub address: String,
-    /// The mailbox that may send as it.
+    /// The mailbox it is delegated to.
     pub delegate_id: String,
     pub delegate: String,
+    /// The delegate may send as the mailbox.
+    pub send_as: bool,
+    /// What the delegate may do with the mailbox's folders.
+    pub folders: crate::types::FolderAccess,
     pub created_at: i64,
     pub created_by: String,
+}
+
+impl Delegation {
+    /// The rights in words: "send as, read folders".
+    pub fn rights(&self) -> String {
+        use crate::types::FolderAccess;
+        let mut r = Vec::new();
+        if self.send_as {
+            r.push("send as");
+        }
+        match self.folders {
+            FolderAccess::Read => r.push("read folders"),
+            FolderAccess::ReadWrite => r.push("read and write folders"),
+            FolderAccess::None => {}
+        }
+        r.join(", ")
+    }
 }
 
 /// A mailbox's delegations both ways.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Delegations {
-    /// Who may send as this mailbox.
+    /// Who was delegated this mailbox.
     pub delegates: Vec<Delegation>,
-    /// Whom this mailbox may send as.
-    pub sends_as: Vec<Delegation>,
+    /// The mailboxes delegated to this one.
+    pub granted: Vec<Delegation>,
 }
 
-/// What `POST /api/v1/mailboxes/{id}/delegations` and the form take: the delegate's address.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+fn yes() -> bool {
+    true
+}
+
+/// What `POST /api/v1/mailboxes/{id}/delegations` takes: the delegate's address and its
+/// rights (sending as the mailbox unless `send_as` is false; no folders unless `folders`
+/// says so). At least one right.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewDelegation {
     pub delegate: String,
+    #[serde(default = "yes")]
+    pub send_as: bool,
+    #[serde(default)]
+    pub folders: crate::types::FolderAccess,
+}
+
+impl NewDelegation {
+    /// Sending as the mailbox, nothing more.
+    pub fn send_as(delegate: &str) -> Self {
+        NewDelegation {
+            delegate: delegate.into(),
+            send_as: true,
+            folders: crate::types::FolderAccess::None,
+        }
+    }
+}
+
+/// The console's delegation form: a checkbox is absent when not ticked, so sending is only
+/// granted when `send_as` is present.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct DelegationForm {
+    pub delegate: String,
+    #[serde(default)]
+    pub send_as: Option<String>,
+    #[serde(default)]
+    pub folders: Option<String>,
 }

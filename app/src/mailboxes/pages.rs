@@ -943,8 +943,8 @@ pub fn ActivatePage() -> impl IntoView {
     )
 }
 
-/// Delegation: who may send as this mailbox (granted and revoked here) and as whom it may
-/// send.
+/// Delegation: who may send as this mailbox or open its folders (granted and revoked here),
+/// and which mailboxes were delegated to it.
 #[component]
 fn DelegationsCard(
     mailbox: Mailbox,
@@ -956,20 +956,29 @@ fn DelegationsCard(
     let base = format!("/mailboxes/{}/delegations", m.id);
     let ty = crate::ui::typed(&base);
     let delegates = if d.delegates.is_empty() {
-        view! { <p class="px-5 py-3 text-sm text-zinc-500">"Only the mailbox itself sends as this address."</p> }.into_any()
+        view! { <p class="px-5 py-3 text-sm text-zinc-500">"Nobody else sends as this address or opens its folders."</p> }.into_any()
     } else {
         view! {
             <ul class="divide-y divide-zinc-100" data-testid="delegates">
                 {d.delegates.into_iter().map(|g| {
                     let revoke = can_delegate.then(|| format!("{base}/{}/revoke", g.delegate_id));
+                    let question = match (g.send_as, g.folders != crate::types::FolderAccess::None) {
+                        (true, true) => format!("{} can no longer send as {} from its next message, and its folders close at once.", g.delegate, g.address),
+                        (true, false) => format!("{} can no longer send as {} from its next message.", g.delegate, g.address),
+                        _ => format!("{}'s folders close for {} at once (its open sessions end).", g.address, g.delegate),
+                    };
                     view! {
                         <li class="px-5 py-2 text-sm flex flex-wrap items-center gap-2" data-testid="delegate">
                             <a class="link font-medium" href=format!("/mailboxes/{}", g.delegate_id)>{g.delegate.clone()}</a>
-                            <Badge text="may send as this mailbox" tone="amber"/>
+                            {g.send_as.then(|| view! { <Badge text="sends as this mailbox" tone="amber"/> })}
+                            {match g.folders {
+                                crate::types::FolderAccess::Read => Some(view! { <Badge text="reads its folders" tone="amber"/> }),
+                                crate::types::FolderAccess::ReadWrite => Some(view! { <Badge text="reads and writes its folders" tone="red"/> }),
+                                crate::types::FolderAccess::None => None,
+                            }}
                             <span class="text-xs text-zinc-500">{format!("granted by {} ", g.created_by)}<Time at=g.created_at now=now/></span>
                             {revoke.map(|action| view! {
-                                <ConfirmButton action=action label="Revoke" form_class="ml-auto"
-                                    question=format!("{} can no longer send as {} from its next message.", g.delegate, g.address)/>
+                                <ConfirmButton action=action label="Revoke" form_class="ml-auto" question=question/>
                             })}
                         </li>
                     }
@@ -977,35 +986,55 @@ fn DelegationsCard(
             </ul>
         }.into_any()
     };
-    let sends_as = (!d.sends_as.is_empty()).then(|| view! {
+    let granted = (!d.granted.is_empty()).then(|| view! {
         <div class="px-5 py-3 border-t border-zinc-100 text-sm" data-testid="sends-as">
-            <span class="text-zinc-600">"This mailbox may send as: "</span>
-            {d.sends_as.into_iter().map(|g| view! {
-                <a class="link mr-2" href=format!("/mailboxes/{}", g.mailbox_id)>{g.address.clone()}</a>
+            <span class="text-zinc-600">"Delegated to this mailbox: "</span>
+            {d.granted.into_iter().map(|g| view! {
+                <span class="mr-3"><a class="link" href=format!("/mailboxes/{}", g.mailbox_id)>{g.address.clone()}</a>
+                    <span class="text-xs text-zinc-500">{format!(" ({})", g.rights())}</span></span>
             }).collect_view()}
         </div>
     });
+    let folders = ty.value("folders", "none");
     let form = can_delegate.then(|| view! {
-        <form method="post" action=base.clone() class="px-5 py-3 border-t border-zinc-100 grid gap-2 sm:grid-cols-5 items-start" data-testid="delegation-form">
-            <div class="sm:col-span-4">
-                <label class="label" for="dl-delegate">"Let another mailbox of this tenant send as this one"</label>
+        <form method="post" action=base.clone() class="px-5 py-3 border-t border-zinc-100 grid gap-3 sm:grid-cols-6 items-start" data-testid="delegation-form">
+            <div class="sm:col-span-3">
+                <label class="label" for="dl-delegate">"Delegate to another mailbox of this tenant"</label>
                 <input class="input" id="dl-delegate" name="delegate" type="email" required maxlength="320" placeholder="assistant@example.com"
                     value=ty.value("delegate", "") autofocus=ty.focus("delegate", false)
                     aria-invalid=ty.invalid("delegate") aria-describedby=ty.described("delegate")/>
                 {ty.error_below("delegate")}
-                <p class="hint">"It signs in as itself and sends with this address as the sender. Audited; revoked when either mailbox is offboarded."</p>
             </div>
-            <div class="sm:pt-6"><button class="btn btn-secondary w-full" type="submit">"Grant"</button></div>
+            <div class="sm:col-span-2">
+                <label class="label" for="dl-folders">"Its folders"</label>
+                <select class="input" id="dl-folders" name="folders"
+                    aria-invalid=ty.invalid("folders") aria-describedby=ty.described("folders")>
+                    <option value="none" selected=folders == "none">"Not shared"</option>
+                    <option value="read" selected=folders == "read">"Read"</option>
+                    <option value="read_write" selected=folders == "read_write">"Read and write"</option>
+                </select>
+                {ty.error_below("folders")}
+            </div>
+            <div class="sm:col-span-1 sm:pt-6"><button class="btn btn-secondary w-full" type="submit">"Grant"</button></div>
+            <div class="sm:col-span-6">
+                <label class="inline-flex items-center gap-2 text-sm">
+                    <input type="checkbox" name="send_as" value="on" checked=ty.ticked("send_as", true)
+                        aria-invalid=ty.invalid("send_as") aria-describedby=ty.described("send_as")/>
+                    "May send as this mailbox"
+                </label>
+                {ty.error_below("send_as")}
+                <p class="hint">"The delegate signs in as itself: it sends with this address as the sender, and finds shared folders under Shared/"{m.address.clone()}"/ in its mail app. Audited; revoked when either mailbox is offboarded."</p>
+            </div>
         </form>
     });
     view! {
         <section class="card" id="delegations" data-testid="delegations">
             <div class="px-5 py-3 border-b border-zinc-200 space-y-1">
                 <h2 class="font-medium">"Delegation"</h2>
-                <p class="text-sm text-zinc-600">{format!("Mailboxes that may send as {}.", m.address)}</p>
+                <p class="text-sm text-zinc-600">{format!("Mailboxes that may send as {} or open its folders.", m.address)}</p>
             </div>
             {delegates}
-            {sends_as}
+            {granted}
             {form}
         </section>
     }

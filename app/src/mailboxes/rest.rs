@@ -554,12 +554,15 @@ pub async fn list_delegations(
     Ok(Json(service::delegations(&st, &a, &id).await?))
 }
 
-/// Lets another mailbox of the same tenant send as this one (409 when it may already).
-/// Audited as `mailbox.delegation_granted`; frozen during an incident.
+/// Delegates this mailbox to another of the same tenant: sending as it (`send_as`, default
+/// true), its folders over IMAP (`folders`: none, read, read_write; default none), or both
+/// (409 when it is delegated to it already; 503 when the mail plane could not open the
+/// folders — nothing is granted then). Audited as `mailbox.delegation_granted`; frozen
+/// during an incident.
 #[utoipa::path(post, path = "/api/v1/mailboxes/{id}/delegations", tag = "mailboxes", security(("bearer" = [])),
     params(("id" = String, Path, description = "Mailbox id or address")),
     request_body = crate::mailboxes::NewDelegation,
-    responses((status = 201, body = crate::mailboxes::Delegation), (status = 404), (status = 409), (status = 422)))]
+    responses((status = 201, body = crate::mailboxes::Delegation), (status = 404), (status = 409), (status = 422), (status = 503)))]
 pub async fn grant_delegation(
     State(st): State<AppState>,
     ApiActor(a): ApiActor,
@@ -568,12 +571,12 @@ pub async fn grant_delegation(
 ) -> Result<(StatusCode, Json<crate::mailboxes::Delegation>), AppError> {
     Ok((
         StatusCode::CREATED,
-        Json(service::grant_delegation(&st, &a, &id, &b.delegate).await?),
+        Json(service::grant_delegation(&st, &a, &id, &b).await?),
     ))
 }
 
-/// Takes the right to send as this mailbox away from a delegate. Audited as
-/// `mailbox.delegation_revoked`.
+/// Revokes a delegation of this mailbox (sending as it and its folders; the delegate's live
+/// IMAP sessions end). Audited as `mailbox.delegation_revoked`.
 #[utoipa::path(delete, path = "/api/v1/mailboxes/{id}/delegations/{delegate}", tag = "mailboxes", security(("bearer" = [])),
     params(("id" = String, Path, description = "Mailbox id or address"), ("delegate" = String, Path, description = "The delegate's mailbox id or address")),
     responses((status = 204), (status = 404)))]

@@ -1335,11 +1335,11 @@ pub async fn remove_identity(
     Ok(r.map(|r| r.try_get("service")).transpose()?)
 }
 
-// ---------- mailbox_delegations: who may send as a mailbox ----------
+// ---------- mailbox_delegations: who may send as a mailbox, or open its folders ----------
 
 /// A delegation with both addresses: `SELECT {DELEGATION_COLS} FROM {DELEGATIONS} WHERE …`.
 const DELEGATION_COLS: &str = "g.mailbox_id, s.address AS address, g.delegate_id, \
-    dm.address AS delegate, g.created_at, g.created_by_label";
+    dm.address AS delegate, g.send_as, g.folders, g.created_at, g.created_by_label";
 const DELEGATIONS: &str = "mailbox_delegations g JOIN mailboxes s ON s.id = g.mailbox_id \
     JOIN mailboxes dm ON dm.id = g.delegate_id";
 
@@ -1349,6 +1349,9 @@ fn delegation(r: &AnyRow) -> Result<super::Delegation, sqlx::Error> {
         address: r.try_get("address")?,
         delegate_id: r.try_get("delegate_id")?,
         delegate: r.try_get("delegate")?,
+        send_as: r.try_get::<i64, _>("send_as")? != 0,
+        folders: crate::types::FolderAccess::parse(&r.try_get::<String, _>("folders")?)
+            .unwrap_or_default(),
         created_at: r.try_get("created_at")?,
         created_by: r.try_get("created_by_label")?,
     })
@@ -1370,7 +1373,7 @@ pub async fn delegations(db: &Db, mailbox_id: &str) -> AppResult<super::Delegati
         if d.mailbox_id == mailbox_id {
             out.delegates.push(d);
         } else {
-            out.sends_as.push(d);
+            out.granted.push(d);
         }
     }
     Ok(out)
@@ -1410,23 +1413,27 @@ pub async fn delegate_count(c: &mut AnyConnection, mailbox_id: &str) -> AppResul
     Ok(r.try_get("n")?)
 }
 
-/// Grants `delegate` the right to send as `m` (same tenant, checked by the caller); false
-/// when it has it already.
+/// Delegates `m` to `delegate_id` (same tenant, checked by the caller) with these rights;
+/// false when it is delegated to it already.
 pub async fn grant_delegation(
     c: &mut AnyConnection,
     g: &Granted<'_>,
     m: &Mailbox,
     delegate_id: &str,
+    send_as: bool,
+    folders: crate::types::FolderAccess,
     now: i64,
 ) -> AppResult<bool> {
     g.check(&m.tenant_id)?;
     let r = sqlx::query(
-        "INSERT INTO mailbox_delegations (mailbox_id, delegate_id, tenant_id, created_at, created_by_label) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO mailbox_delegations (mailbox_id, delegate_id, tenant_id, send_as, folders, created_at, created_by_label) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&m.id)
     .bind(delegate_id)
     .bind(&m.tenant_id)
+    .bind(send_as as i64)
+    .bind(folders.as_str())
     .bind(now)
     .bind(&g.actor.label)
     .execute(c)
@@ -1438,21 +1445,34 @@ pub async fn grant_delegation(
     }
 }
 
-/// Revokes one delegation; false when it did not exist.
+/// Revokes one delegation; what it was, `None` when it did not exist.
 pub async fn revoke_delegation(
     c: &mut AnyConnection,
     g: &Granted<'_>,
     m: &Mailbox,
     delegate_id: &str,
-) -> AppResult<bool> {
+) -> AppResult<Option<super::Delegation>> {
     g.check(&m.tenant_id)?;
+    let sql = format!(
+        "SELECT {DELEGATION_COLS} FROM {DELEGATIONS} WHERE g.mailbox_id = $1 AND g.delegate_id = $2"
+    );
+    let Some(row) = sqlx::query(&sql)
+        .bind(&m.id)
+        .bind(delegate_id)
+        .fetch_optional(&mut *c)
+        .await?
+    else {
+        return Ok(None);
+    };
     let r =
         sqlx::query("DELETE FROM mailbox_delegations WHERE mailbox_id = $1 AND delegate_id = $2")
             .bind(&m.id)
             .bind(delegate_id)
             .execute(c)
             .await?;
-    Ok(r.rows_affected() == 1)
+    Ok((r.rows_affected() == 1)
+        .then(|| delegation(&row))
+        .transpose()?)
 }
 
 /// Revokes every delegation of a mailbox, both ways (offboarding); what was revoked.

@@ -411,26 +411,27 @@ pub fn PersistenceReportPage() -> impl IntoView {
     )
 }
 
-/// The report's second part: mailboxes that may send as others.
+/// The report's second part: mailboxes delegated to others (sending as them, their folders).
 #[component]
 fn DelegationsReport(items: Vec<crate::mailboxes::Delegation>, now: i64) -> impl IntoView {
     view! {
         <section class="card overflow-x-auto" data-testid="delegations-report">
             <div class="px-5 py-3 border-b border-zinc-200">
                 <h2 class="font-medium">"Delegations"</h2>
-                <p class="text-sm text-zinc-600">"Mailboxes that may send as another mailbox of their tenant."</p>
+                <p class="text-sm text-zinc-600">"Mailboxes another mailbox of their tenant may send as, or whose folders it may open."</p>
             </div>
             {if items.is_empty() {
-                view! { <p class="px-5 py-3 text-sm text-zinc-500">"No mailbox may send as another."</p> }.into_any()
+                view! { <p class="px-5 py-3 text-sm text-zinc-500">"No mailbox is delegated to another."</p> }.into_any()
             } else {
                 view! {
                     <table class="table">
-                        <thead><tr><th>"Sends as"</th><th>"Who"</th><th>"Granted"</th><th>"Granted by"</th></tr></thead>
+                        <thead><tr><th>"Mailbox"</th><th>"Delegated to"</th><th>"May"</th><th>"Granted"</th><th>"Granted by"</th></tr></thead>
                         <tbody>
                             {items.into_iter().map(|d| view! {
                                 <tr data-testid="delegation-item">
                                     <td class="font-mono text-sm"><a class="link" href=format!("/mailboxes/{}#delegations", d.mailbox_id)>{d.address.clone()}</a></td>
                                     <td class="font-mono text-sm"><a class="link" href=format!("/mailboxes/{}", d.delegate_id)>{d.delegate.clone()}</a></td>
+                                    <td class="text-sm">{d.rights()}</td>
                                     <td class="text-sm"><Time at=d.created_at now=now/></td>
                                     <td class="text-sm">{d.created_by.clone()}</td>
                                 </tr>

@@ -183,7 +183,7 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 }
             }
             "mailbox.delegation_granted" => {
-                f.control = "Whoever manages the tenant's mailboxes may let one mailbox send as another, without a second person".into();
+                f.control = "Whoever manages the tenant's mailboxes may let one mailbox send as another or open its folders, without a second person".into();
                 let Ok(m) = crate::mailboxes::service::get(st, actor, &target).await else {
                     continue;
                 };
@@ -192,7 +192,26 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 let live = now.delegates.iter().find(|g| g.delegate == delegate);
                 f.kind = "delegation".into();
                 f.live = live.is_some();
-                f.what = format!("{delegate} may send as {}", m.address);
+                f.what = match live {
+                    Some(g) => {
+                        use crate::types::FolderAccess;
+                        let mut may = Vec::new();
+                        if g.send_as {
+                            may.push(format!("send as {}", m.address));
+                        }
+                        match g.folders {
+                            FolderAccess::Read => {
+                                may.push(format!("read the folders of {}", m.address))
+                            }
+                            FolderAccess::ReadWrite => {
+                                may.push(format!("read and write the folders of {}", m.address))
+                            }
+                            FolderAccess::None => {}
+                        }
+                        format!("{delegate} may {}", may.join(" and "))
+                    }
+                    None => format!("{delegate} was delegated {}", m.address),
+                };
                 if let (Some(g), true) = (live, can_act) {
                     f.revert = revert(
                         "Revoke the delegation",

@@ -1,19 +1,24 @@
 //! Delegation: another mailbox of the same tenant may send as a mailbox — its address as the
 //! sender, through submission, signed in as itself (Postfix's sender-login map reads
-//! `mail_sender_logins`, so a grant or a revocation is in force at the next message).
+//! `mail_sender_logins`, so a grant or a revocation is in force at the next message) — and
+//! open its folders over IMAP, read-only or read-write, under `Shared/<address>/` (Dovecot's
+//! ACL on the mailbox names two groups; the userdb puts a delegate in them from
+//! `mail_shared_groups`, so a grant is in force at its next IMAP session, and a revocation
+//! ends its live ones).
 //! Granted and revoked by whoever manages the tenant's mailboxes (`Action::DelegateMailbox`,
 //! frozen during an incident: a delegation is a way to keep access); audited; listed on both
 //! mailboxes, in the persistence report and the incident hunt; revoked both ways when either
 //! mailbox is offboarded.
 use serde_json::json;
 
-use super::super::{store, Delegation, Delegations};
+use super::super::{store, Delegation, Delegations, NewDelegation};
 use super::get;
 use crate::audit::service::{record, Event};
 use crate::core::authz::{authorize, authorize_in, authorize_protective_in, Action, Actor};
+use crate::core::doveadm;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
-use crate::types::MailboxStatus;
+use crate::types::{FolderAccess, MailboxStatus};
 
 /// Delegates one mailbox may have.
 pub const MAX_DELEGATES: i64 = 50;
@@ -39,17 +44,31 @@ pub async fn delegations_in(
     store::delegations_in(&st.db, &g, tenant_id, since, 1000).await
 }
 
-/// Lets the mailbox `delegate` (an address or id of the same tenant) send as the mailbox
-/// `key`. Audited as `mailbox.delegation_granted`.
+/// Delegates the mailbox `key` to the mailbox `new.delegate` (an address or id of the same
+/// tenant): sending as it, its folders, or both. Audited as `mailbox.delegation_granted`.
+/// Opening folders needs the mail plane's doveadm API (the mailbox's ACL is set there first;
+/// nothing is recorded when it cannot be).
 pub async fn grant_delegation(
     st: &AppState,
     actor: &Actor,
     key: &str,
-    delegate: &str,
+    new: &NewDelegation,
 ) -> AppResult<Delegation> {
     let m = get(st, actor, key).await?;
     let g = authorize_in(actor, Action::DelegateMailbox, &m.tenant_id)?;
-    let delegate = delegate.trim().to_lowercase();
+    if !new.send_as && new.folders == FolderAccess::None {
+        return Err(AppError::invalid_field(
+            "send_as",
+            "Choose what the delegate may do: send as this mailbox, open its folders, or both.",
+        ));
+    }
+    if new.folders != FolderAccess::None && st.config.doveadm_url.is_none() {
+        return Err(AppError::invalid_field(
+            "folders",
+            "Sharing folders needs the mail plane's doveadm API, and Mailward has no doveadm_url set.",
+        ));
+    }
+    let delegate = new.delegate.trim().to_lowercase();
     if delegate.is_empty() {
         return Err(AppError::invalid_field(
             "delegate",
@@ -80,6 +99,18 @@ pub async fn grant_delegation(
             ));
         }
     }
+    if new.folders != FolderAccess::None {
+        // The same ACL for every grant of this mailbox: set before anything is recorded, so a
+        // grant never says more than the mail plane does.
+        doveadm::share_folders(&st.config, &m.address, &m.id)
+            .await
+            .map_err(|e| {
+                AppError::Unavailable(format!(
+                    "Nothing was granted: the mail plane could not open {}'s folders ({e}).",
+                    m.address
+                ))
+            })?;
+    }
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     // Both rows held to the end (in id order: two grants the other way round wait, never
@@ -101,13 +132,23 @@ pub async fn grant_delegation(
             format!("A mailbox has at most {MAX_DELEGATES} delegates."),
         ));
     }
-    if !store::grant_delegation(tx.conn(), &g, &m, &d.id, now).await? {
+    if !store::grant_delegation(tx.conn(), &g, &m, &d.id, new.send_as, new.folders, now).await? {
         return Err(AppError::Conflict(format!(
-            "{} may send as {} already.",
-            d.address, m.address
+            "{} is delegated to {} already: revoke it first to change what it may do.",
+            m.address, d.address
         ))
         .on("delegate"));
     }
+    let granted = Delegation {
+        mailbox_id: m.id.clone(),
+        address: m.address.clone(),
+        delegate_id: d.id.clone(),
+        delegate: d.address.clone(),
+        send_as: new.send_as,
+        folders: new.folders,
+        created_at: now,
+        created_by: actor.label.clone(),
+    };
     record(
         &mut tx,
         actor,
@@ -115,23 +156,20 @@ pub async fn grant_delegation(
         Event::new("mailbox.delegation_granted")
             .target(m.id.clone())
             .tenant(m.tenant_id.clone())
-            .details(json!({ "address": m.address, "delegate": d.address, "rights": ["send_as"] })),
+            .details(json!({
+                "address": m.address, "delegate": d.address,
+                "send_as": new.send_as, "folders": new.folders.as_str(),
+            })),
     )
     .await?;
     tx.commit().await?;
-    Ok(Delegation {
-        mailbox_id: m.id.clone(),
-        address: m.address.clone(),
-        delegate_id: d.id.clone(),
-        delegate: d.address.clone(),
-        created_at: now,
-        created_by: actor.label.clone(),
-    })
+    Ok(granted)
 }
 
-/// Takes the right to send as the mailbox `key` away from `delegate` (address or id).
-/// Audited as `mailbox.delegation_revoked`. Protective: allowed during an incident (the
-/// hunt's revert of a delegation).
+/// Takes the delegation of the mailbox `key` away from `delegate` (address or id), and ends
+/// the delegate's live IMAP sessions when it had the folders (a session keeps the groups it
+/// signed in with). Audited as `mailbox.delegation_revoked`. Protective: allowed during an
+/// incident (the hunt's revert of a delegation).
 pub async fn revoke_delegation(
     st: &AppState,
     actor: &Actor,
@@ -143,9 +181,9 @@ pub async fn revoke_delegation(
     let d = get(st, actor, delegate.trim()).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    if !store::revoke_delegation(tx.conn(), &g, &m, &d.id).await? {
+    let Some(gone) = store::revoke_delegation(tx.conn(), &g, &m, &d.id).await? else {
         return Err(AppError::NotFound);
-    }
+    };
     record(
         &mut tx,
         actor,
@@ -156,5 +194,26 @@ pub async fn revoke_delegation(
             .details(json!({ "address": m.address, "delegate": d.address })),
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    end_shared_sessions(st, std::slice::from_ref(&gone)).await;
+    Ok(())
+}
+
+/// Ends the live IMAP sessions of the delegates that had folders among `gone` (revoked), so
+/// no session outlives its groups. Best effort: the revocation stands either way (a new
+/// session has no access); a failure is logged.
+pub(crate) async fn end_shared_sessions(st: &AppState, gone: &[Delegation]) {
+    let mut users: Vec<String> = gone
+        .iter()
+        .filter(|d| d.folders != FolderAccess::None)
+        .map(|d| d.delegate.clone())
+        .collect();
+    users.sort();
+    users.dedup();
+    if users.is_empty() || st.config.doveadm_url.is_none() {
+        return;
+    }
+    if let Err(e) = doveadm::kick(&st.config, &users).await {
+        tracing::warn!(error = %e, "could not end the sessions of delegates whose folders were revoked");
+    }
 }

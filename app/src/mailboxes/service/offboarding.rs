@@ -279,6 +279,7 @@ pub async fn offboard(
     record(&mut tx, g.actor, now, ev).await?;
     tx.commit().await?;
     end_live_sessions(st, &m.address).await;
+    super::delegations::end_shared_sessions(st, &delegations).await;
     verify_offboarding(st, &g, &m, &receipt_id).await?;
     latest_receipt(st, &m.id).await?.ok_or(AppError::NotFound)
 }
