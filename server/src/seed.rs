@@ -155,6 +155,7 @@ pub async fn seed(st: &AppState, plan: &SeedPlan) -> AppResult<Seeded> {
                     quota: (m % 2 == 0).then_some(QUOTA),
                     critical: m == 0,
                     contact_email: None,
+                    shared: false,
                 })
                 .collect();
             let allocated: i64 = rows.iter().filter_map(|r| r.quota).sum();

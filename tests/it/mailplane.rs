@@ -2098,3 +2098,134 @@ async fn a_delegate_opens_the_shared_folders_until_offboarding(b: Backend) {
     assert_eq!(v["listed"], serde_json::json!([]), "{v}");
 }
 both!(a_delegate_opens_the_shared_folders_until_offboarding);
+
+/// A shared mailbox (team@): active at once with no invitation and no password, so nobody
+/// signs in to it; mail for it is delivered; links and resets are refused; it cannot be a
+/// delegate; delegated to Bob, he reads and files in it and sends as it; offboarding it
+/// closes both.
+async fn a_shared_mailbox_is_reached_only_through_delegation(b: Backend) {
+    use app::mailboxes::NewMailbox;
+    use app::types::{FolderAccess, MailboxStatus};
+    use mailward_tests::mailplane::free_port;
+    let port = free_port();
+    let w = crate::routing::world_with(b, |c| {
+        c.doveadm_url = Some(format!("http://127.0.0.1:{port}"))
+    })
+    .await;
+    let mp = MailPlane::start_with_doveadm(&w.app, port).await;
+    let st = &w.app.state;
+    let op = person("usr_a");
+    w.mailbox("bob").await;
+    let new = |invite_to: Option<&str>| NewMailbox {
+        domain: Some(w.domain.clone()),
+        address: "team".into(),
+        display_name: "The team".into(),
+        invite_to: invite_to.map(str::to_string),
+        shared: true,
+        ..Default::default()
+    };
+    // An invitation makes no sense for it: refused on its field, nothing made.
+    let e = mb::create(st, &op, &new(Some("lead@home.example")))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.field(), Some("invite_to"), "{e:?}");
+    let team = mb::create(st, &op, &new(None)).await.unwrap();
+    assert!(!team.emailed);
+    let team = team.mailbox;
+    assert_eq!((team.status, team.shared), (MailboxStatus::Active, true));
+    let open: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM mailbox_invites WHERE mailbox_id = $1")
+            .bind(&team.id)
+            .fetch_one(st.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(open, 0, "no link was made");
+    // Nothing gives it a password.
+    let e = mb::resend_invite(st, &op, &team.id, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, app::core::AppError::Conflict(_)), "{e:?}");
+    let e = mb::request_reset(st, &op, &team.id, "forgot it", false, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, app::core::AppError::Conflict(_)), "{e:?}");
+    assert!(!mp.imap_login("team@acme.example", PW).await);
+    assert!(!mp.imap_login("team@acme.example", "").await);
+
+    // Mail for it is delivered.
+    let r = mp
+        .smtp(OUTSIDE, &["team@acme.example"], "question for the team")
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+
+    // It cannot be a delegate (nobody would use it); Bob can.
+    let e = mb::grant_delegation(
+        st,
+        &op,
+        "bob@acme.example",
+        &NewDelegation::send_as("team@acme.example"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.field(), Some("delegate"), "{e:?}");
+    mb::grant_delegation(
+        st,
+        &op,
+        &team.id,
+        &NewDelegation {
+            delegate: "bob@acme.example".into(),
+            send_as: true,
+            folders: FolderAccess::ReadWrite,
+        },
+    )
+    .await
+    .unwrap();
+    let imap = mp.imap.to_string();
+    let look = ["shared", &imap, "bob@acme.example", PW, "team@acme.example"];
+    let shared = || mp.client(&look);
+    let mut v = Value::Null;
+    for _ in 0..50 {
+        v = shared().await;
+        if v["subjects"].as_array().is_some_and(|s| !s.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        v["subjects"],
+        serde_json::json!(["question for the team"]),
+        "{v}"
+    );
+    assert_eq!(v["append"], true, "{v}");
+    let submission = mp.submission.to_string();
+    let as_team = |subject: &'static str| {
+        let submission = submission.clone();
+        let mp = &mp;
+        async move {
+            mp.client(&[
+                "submit",
+                &submission,
+                "bob@acme.example",
+                PW,
+                "team@acme.example",
+                "bob@acme.example",
+                subject,
+            ])
+            .await
+        }
+    };
+    let r = as_team("answered as the team").await;
+    assert_eq!(r["ok"], true, "{r}");
+
+    // Offboarded: Bob's access to it ends, both ways.
+    let rc = mb::offboard(st, &op, &team.id, 30, "team disbanded", None, None, &[])
+        .await
+        .unwrap();
+    assert_eq!(rc.revoked.delegations, 1);
+    let v = shared().await;
+    assert_eq!(v["opened"], false, "{v}");
+    let r = as_team("after offboarding").await;
+    assert_eq!(refusal(&r, "bob@acme.example"), Some(553), "{r}");
+}
+both!(a_shared_mailbox_is_reached_only_through_delegation);

@@ -497,6 +497,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                     quota: r.quota,
                     critical: false,
                     contact_email: r.invite_to.as_deref(),
+                    shared: false,
                 })
                 .collect();
             match mstore::insert_many(tx.conn(), &g, &rows, now).await {

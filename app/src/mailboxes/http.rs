@@ -79,6 +79,8 @@ struct CreateForm {
     critical: Option<String>,
     #[serde(default)]
     invite_to: Option<String>,
+    #[serde(default)]
+    shared: Option<String>,
     /// Where to go back to on error (the domain page).
     #[serde(default)]
     back: Option<String>,
@@ -97,10 +99,13 @@ async fn create(c: Caller, Form(f): Form<CreateForm>) -> Response {
         quota: f.quota,
         critical: f.critical.is_some(),
         invite_to: f.invite_to,
+        shared: f.shared.is_some(),
     };
     match service::create(&c.st, &c.actor(), &new).await {
         Ok(cr) => {
-            let how = if cr.emailed {
+            let how = if cr.mailbox.shared {
+                "Nobody signs in to it: delegate it below to the people who use it.".to_string()
+            } else if cr.emailed {
                 format!(
                     "The invitation was emailed to {}.",
                     cr.mailbox.contact_email.clone().unwrap_or_default()

@@ -45,6 +45,9 @@ pub struct Mailbox {
     pub purge_after: Option<i64>,
     /// When its mail was deleted (after `purge_after`).
     pub purged_at: Option<i64>,
+    /// A shared mailbox: nobody signs in to it; people reach it through delegation.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// A mailbox in the cross-tenant list.
@@ -113,6 +116,10 @@ pub struct NewMailbox {
     /// mail (or without this address) the link can be revealed once instead.
     #[serde(default)]
     pub invite_to: Option<String>,
+    /// A shared mailbox (info@, support@): nobody signs in to it, so no invitation and no
+    /// password; active at once, reached through delegation.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// Changes to a mailbox's details; a field left out stays as it is.

@@ -36,7 +36,7 @@ pub fn MailboxesTable(mailboxes: Vec<Mailbox>, #[prop(optional)] links: bool) ->
                                 {m.invite_revealed_to.clone().map(|who| view! { <span class="ml-2"><Badge text=format!("link revealed to {who}") tone="red"/></span> })}
                             </td>
                             <td>{m.display_name.clone()}</td>
-                            <td><Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/></td>
+                            <td><Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/>{m.shared.then(|| view! { " "<Badge text="shared" tone="blue"/> })}</td>
                             <td>{m.quota_bytes.map(format_bytes).unwrap_or_else(|| "within the pool".into())}</td>
                             <td class="text-zinc-500">{m.used_bytes.map(format_bytes).unwrap_or_else(|| "no data yet".into())}</td>
                         </tr>
@@ -116,7 +116,7 @@ pub fn MailboxesListPage() -> impl IntoView {
                                         {m.critical.then(|| view! { <span class="ml-2"><Badge text="critical" tone="amber"/></span> })}</td>
                                     <td>{m.display_name.clone()}</td>
                                     <td><a class="link" href=format!("/tenants/{}", r.tenant_slug)>{r.tenant_name.clone()}</a></td>
-                                    <td><Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/></td>
+                                    <td><Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/>{m.shared.then(|| view! { " "<Badge text="shared" tone="blue"/> })}</td>
                                     <td>{m.quota_bytes.map(format_bytes).unwrap_or_else(|| "within the pool".into())}</td>
                                     <td class="text-zinc-500">{chrono::DateTime::from_timestamp(m.created_at, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()}</td>
                                 </tr>
@@ -220,10 +220,14 @@ pub fn NewMailboxForm(domain_id: String, domain_name: String, back: String) -> i
                 </div>
             </div>
             <label class="flex items-start gap-2 text-sm">
+                <input type="checkbox" name="shared" value="on" class="mt-0.5" checked=t.ticked("shared", false)/>
+                <span>"Shared mailbox"<span class="block text-xs text-zinc-500">"For info@, support@ and the like: nobody signs in to it, so there is no invitation; the people who use it are delegated its folders and sending as it."</span></span>
+            </label>
+            <label class="flex items-start gap-2 text-sm">
                 <input type="checkbox" name="critical" value="on" class="mt-0.5" checked=t.ticked("critical", false)/>
                 <span>"Critical mailbox"<span class="block text-xs text-zinc-500">"A recovery address for registrars, billing, cloud consoles or password managers: resets need a second person's approval and links are never revealed."</span></span>
             </label>
-            <button class="btn btn-primary" type="submit">"Create and invite"</button>
+            <button class="btn btn-primary" type="submit">"Create"</button>
         </form>
     }
 }
@@ -327,15 +331,19 @@ pub fn MailboxDetailPage() -> impl IntoView {
             view! {
                 <section class="card p-5 space-y-1" data-testid="mailbox-head">
                     <h2 class="text-lg font-semibold">{crate::types::readable(&m.address)}" "<Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/>
+                        {m.shared.then(|| view! { " "<Badge text="shared mailbox" tone="blue"/> })}
                         {m.critical.then(|| view! { " "<Badge text="critical" tone="amber"/> })}</h2>
                     <p class="text-sm text-zinc-600">{m.display_name.clone()}" · domain "
                         <a class="link" href=format!("/domains/{}", m.domain_id)>{p.domain_name.clone()}</a>
                         " · tenant "<a class="link" href=format!("/tenants/{}", p.tenant.slug)>{p.tenant.name.clone()}</a></p>
                     <p class="text-sm text-zinc-600">
                         {format!("Quota: {}", m.quota_bytes.map(format_bytes).unwrap_or_else(|| "within the pool".into()))}
-                        {format!(" · recovery codes left: {}", p.recovery_codes_left)}
+                        {(!m.shared).then(|| format!(" · recovery codes left: {}", p.recovery_codes_left))}
                         {m.contact_email.clone().map(|c| format!(" · other address: {c}"))}
                     </p>
+                    {m.shared.then(|| view! {
+                        <p class="text-sm text-zinc-600" data-testid="shared-note">"Nobody signs in to a shared mailbox: the people who use it open its folders and send as it through delegation (below), each signed in as themselves."</p>
+                    })}
                     {m.password_set_at.map(|t| view! { <p class="text-sm text-zinc-600">"Password set by its owner "<Time at=t now=now/></p> })}
                     {p.aliases.clone().into_iter().map(|a| view! {
                         <p class="mt-2 rounded border border-blue-200 bg-blue-50 px-3 py-2 text-sm text-blue-900" data-testid="alias">
@@ -351,13 +359,15 @@ pub fn MailboxDetailPage() -> impl IntoView {
                 </section>
                 {p.fresh.clone().map(|f| view! { <SecretOnce secret=f/> })}
                 // Each panel type-erased: the page renders within a worker thread's stack.
+                // A shared mailbox has no link, no password and nobody to unlock it for.
                 {(p.can_manage && live).then(|| view! {
-                    {view! { <InvitePanel mailbox=m.clone() invite=p.invite.clone() reveal_blocked=p.reveal_blocked.clone() mailer=p.mailer now=now/> }.into_any()}
+                    {(!m.shared).then(|| view! { <InvitePanel mailbox=m.clone() invite=p.invite.clone() reveal_blocked=p.reveal_blocked.clone() mailer=p.mailer now=now/> }.into_any())}
                     {(m.status == "locked").then(|| view! { <UnlockPanel mailbox=m.clone()/> }.into_any())}
-                    {(m.status != "invited").then(|| view! { <ResetPanel mailbox=m.clone()/> }.into_any())}
+                    {(m.status != "invited" && !m.shared).then(|| view! { <ResetPanel mailbox=m.clone()/> }.into_any())}
                     {view! { <DetailsPanel mailbox=m.clone()/> }.into_any()}
                 }.into_any())}
                 <ChangesList changes=p.changes.clone() now=now/>
+                {(!m.shared).then(|| view! {
                 <section class="card">
                     <div class="px-4 py-3 border-b border-zinc-200">
                         <h2 class="font-medium">"App passwords"</h2>
@@ -366,6 +376,7 @@ pub fn MailboxDetailPage() -> impl IntoView {
                     <AppPasswordsTable items=p.app_passwords.clone() now=now
                         revoke_base=p.can_manage.then(|| format!("/mailboxes/{}/app-passwords", m.id))/>
                 </section>
+                }.into_any())}
                 <IdentitiesCard items=p.identities.clone() critical=m.critical now=now
                     base=(p.can_manage && live).then(|| format!("/mailboxes/{}/identities", m.id))/>
                 {view! { <DelegationsCard mailbox=m.clone() d=p.delegations.clone() now=now
@@ -685,7 +696,7 @@ fn OffboardPanel(mailbox: Mailbox, preview: Revocations) -> impl IntoView {
             )
         },
         format!(
-            "Delegations (sending as it, or as others): {}",
+            "Delegations (of this mailbox, or to it): {}",
             preview.delegations
         ),
         if preview.accounts.is_empty() {

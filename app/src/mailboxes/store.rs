@@ -10,7 +10,7 @@ use crate::core::{AppError, AppResult};
 
 const COLS: &str = "id, tenant_id, domain_id, address, display_name, status, quota_bytes, \
     used_bytes, critical, created_at, contact_email, invite_revealed_to, password_set_at, \
-    offboarded_at, purge_after, purged_at";
+    offboarded_at, purge_after, purged_at, shared";
 
 fn from_row(r: &AnyRow) -> Result<Mailbox, sqlx::Error> {
     Ok(Mailbox {
@@ -30,6 +30,7 @@ fn from_row(r: &AnyRow) -> Result<Mailbox, sqlx::Error> {
         offboarded_at: r.try_get("offboarded_at")?,
         purge_after: r.try_get("purge_after")?,
         purged_at: r.try_get("purged_at")?,
+        shared: r.try_get::<i64, _>("shared")? != 0,
     })
 }
 
@@ -162,6 +163,8 @@ pub struct NewRow<'a> {
     pub quota: Option<i64>,
     pub critical: bool,
     pub contact_email: Option<&'a str>,
+    /// A shared mailbox: active at once (others start invited).
+    pub shared: bool,
 }
 
 /// Inserts new mailboxes (40 to a statement) and counts them in their domains: the one
@@ -180,11 +183,11 @@ pub async fn insert_many(
     for chunk in rows.chunks(40) {
         let sql = format!(
             "INSERT INTO mailboxes (id, tenant_id, domain_id, local_part, address, display_name, \
-             status, quota_bytes, critical, contact_email, created_at, updated_at) VALUES {}",
+             status, quota_bytes, critical, contact_email, created_at, updated_at, shared) VALUES {}",
             crate::core::db::values(
                 chunk.len(),
-                10,
-                "({1},{2},{3},{4},{5},{6},'invited',{7},{8},{9},{10},{10})"
+                12,
+                "({1},{2},{3},{4},{5},{6},{11},{7},{8},{9},{10},{10},{12})"
             )
         );
         let mut q = sqlx::query(&sql);
@@ -199,7 +202,9 @@ pub async fn insert_many(
                 .bind(r.quota)
                 .bind(r.critical as i64)
                 .bind(r.contact_email)
-                .bind(now);
+                .bind(now)
+                .bind(if r.shared { "active" } else { "invited" })
+                .bind(r.shared as i64);
         }
         q.execute(&mut *conn).await?;
     }

@@ -85,6 +85,15 @@ pub async fn grant_delegation(
         }
         Err(e) => return Err(e),
     };
+    if d.shared {
+        return Err(AppError::invalid_field(
+            "delegate",
+            format!(
+                "{} is a shared mailbox: nobody signs in to it to use a delegation.",
+                d.address
+            ),
+        ));
+    }
     if d.id == m.id {
         return Err(AppError::invalid_field(
             "delegate",

@@ -407,7 +407,7 @@ async fn verify_offboarding(
             remaining: held.recovery_codes,
         },
         ScanCheck {
-            what: "Delegations (sending as it, or as others)".into(),
+            what: "Delegations (of this mailbox, or to it)".into(),
             remaining: held.delegations,
         },
         ScanCheck {

@@ -11,6 +11,8 @@ pub struct Created {
 
 /// Creates an invited mailbox: address in one of the tenant's domains, display name, quota
 /// from the pool, the critical flag, and a one-time link to the person's current address.
+/// A shared mailbox (`new.shared`) has no link and no password: it is active at once, and
+/// people reach it through delegation.
 pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult<Created> {
     authorize(actor, Action::ManageMailboxes)?;
     let view = authorize(actor, Action::ViewTenants)?;
@@ -65,6 +67,12 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         ),
         None => None,
     };
+    if new.shared && invite_to.is_some() {
+        return Err(AppError::invalid_field(
+            "invite_to",
+            "Nobody signs in to a shared mailbox, so there is no invitation: leave this empty and delegate the mailbox to the people who use it.",
+        ));
+    }
     if invite_to.as_deref() == Some(address.as_str()) {
         return Err(AppError::invalid_field(
             "invite_to",
@@ -94,7 +102,11 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         domain_id: domain.id.clone(),
         address: address.clone(),
         display_name: display_name.to_string(),
-        status: MailboxStatus::Invited,
+        status: if new.shared {
+            MailboxStatus::Active
+        } else {
+            MailboxStatus::Invited
+        },
         quota_bytes: quota,
         used_bytes: None,
         critical: new.critical,
@@ -105,8 +117,13 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         offboarded_at: None,
         purge_after: None,
         purged_at: None,
+        shared: new.shared,
     };
-    let delivery = delivery_for(st, &probe, invite_to.as_deref()).await?;
+    let delivery = if new.shared {
+        None
+    } else {
+        Some(delivery_for(st, &probe, invite_to.as_deref()).await?)
+    };
     let mut tx = st.db.begin().await?;
     if let Some(q) = quota {
         if !crate::tenancy::store::allocate(tx.conn(), &g, &domain.tenant_id, q).await? {
@@ -132,6 +149,7 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         quota,
         critical: new.critical,
         contact_email: invite_to.as_deref(),
+        shared: new.shared,
     };
     if let Err(e) = store::insert_many(tx.conn(), &g, std::slice::from_ref(&row), now).await {
         return Err(match e {
@@ -145,11 +163,16 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         .target(id.clone())
         .details(json!({
             "address": address, "display_name": display_name, "quota_bytes": quota,
-            "critical": new.critical, "invite_to": invite_to,
+            "critical": new.critical, "invite_to": invite_to, "shared": new.shared,
         }))
         .tenant(domain.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
-    let emailed = issue_link(st, &mut tx, &g, &probe, "provision", delivery, None, now).await?;
+    let emailed = match delivery {
+        Some(delivery) => {
+            issue_link(st, &mut tx, &g, &probe, "provision", delivery, None, now).await?
+        }
+        None => false,
+    };
     let mail = tx.commit_outbox().await?;
     crate::core::mailer::deliver(st, g.actor, mail, &format!("{} was created", probe.address))
         .await?;
@@ -201,6 +224,12 @@ pub(crate) async fn issue_link(
     reason: Option<&str>,
     now: i64,
 ) -> AppResult<bool> {
+    if m.shared {
+        return Err(AppError::Conflict(format!(
+            "{} is a shared mailbox: nobody signs in to it, so it has no link or password. Delegate it to the people who use it.",
+            m.address
+        )));
+    }
     // Holds the mailbox row to the end of this transaction, so an offboarding that runs at
     // the same time waits and then revokes this link too; one that came first wins.
     if !store::hold(tx.conn(), g, &m.id).await? {

@@ -28,6 +28,12 @@ pub async fn request_reset(
     if !lock_now {
         authorize_in(actor, Action::ResetMailbox, &m.tenant_id)?;
     }
+    if m.shared && !lock_now {
+        return Err(AppError::Conflict(format!(
+            "{} is a shared mailbox: it has no password to reset. Revoke or change its delegations instead.",
+            m.address
+        )));
+    }
     let reason = reason.trim();
     if reason.chars().count() < 4 || reason.chars().count() > 500 {
         return Err(AppError::invalid(
