@@ -88,6 +88,27 @@ test('a mailbox is let send as another, and the grant is revoked', async () => {
   assert.match(await flash(op), /Delegation revoked/);
   assert.equal(await card.locator('[data-testid=delegate]').count(), 0);
 
+  // A shared mailbox: no invitation, nobody signs in; Bob is let send as it.
+  await op.goto(`${mw.base}/domains/acme.example`);
+  await op.fill('#mb-address', 'team');
+  await op.fill('#mb-name', 'The team');
+  await op.check('[data-testid=new-mailbox] input[name=shared]');
+  await op.click('[data-testid=new-mailbox] button[type=submit]');
+  await op.waitForURL(/\/mailboxes\/mbx_/);
+  assert.match(await flash(op), /team@acme\.example created\. Nobody signs in to it/);
+  const head = op.locator('[data-testid=mailbox-head]');
+  assert.match(await head.textContent(), /active.*shared mailbox/);
+  assert.match(await op.locator('[data-testid=shared-note]').textContent(), /Nobody signs in to a shared mailbox/);
+  assert.equal(await op.locator('[data-testid=invite-panel]').count(), 0, 'no invitation for a shared mailbox');
+  await op.fill('#dl-delegate', 'bob@acme.example');
+  await op.click('[data-testid=delegation-form] button[type=submit]');
+  await op.waitForURL(/\/mailboxes\/mbx_/);
+  assert.match(await flash(op), /team@acme\.example is delegated to bob@acme\.example: send as/);
+  await shot(op, '129-shared-mailbox');
+  assert.equal(await onPhone(op, '129-shared-mailbox'), 0, 'the shared mailbox page fits a phone');
+  await op.goto(`${mw.base}/domains/acme.example`);
+  assert.match(await op.locator('main').textContent(), /team@acme\.example.*active.*shared/);
+
   // The history says it in words.
   await op.goto(`${mw.base}/audit`);
   const log = await op.locator('main').textContent();
