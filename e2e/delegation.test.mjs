@@ -4,7 +4,7 @@
 // confirmation. (Postfix and Dovecot enforcing it are the mail-plane tests'.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, flash, enrol, acmeWithDomain, onPhone } from './harness.mjs';
+import { mailTo, startMailward, startSmtpSink, launchBrowser, shot, flash, enrol, acmeWithDomain, onPhone, activate, LINK } from './harness.mjs';
 
 let mw, sink, browser;
 
@@ -114,5 +114,21 @@ test('a mailbox is let send as another, and the grant is revoked', async () => {
   const log = await op.locator('main').textContent();
   assert.match(log, /delegated ann@acme\.example to bob@acme\.example \(send as it\)/);
   assert.match(log, /revoked the delegation of ann@acme\.example to bob@acme\.example/);
+
+  // Ann, signed in to her own page, lets Bob send as her again: the same card, in her words,
+  // without links into the console; her manager sees it on her mailbox page.
+  const ann = await activate(browser, mw, await sink.find('ann@home.example', LINK), 'copper lantern harbour 7');
+  const mine = ann.page.locator('[data-testid=delegations]');
+  assert.match(await mine.textContent(), /Colleagues' mailboxes that may send as yours/);
+  await ann.page.fill('#dl-delegate', 'bob@acme.example');
+  await ann.page.click('[data-testid=delegation-form] button[type=submit]');
+  await ann.page.waitForURL(/\/me/);
+  assert.match(await flash(ann.page), /ann@acme\.example is delegated to bob@acme\.example: send as/);
+  assert.equal(await mine.locator('[data-testid=delegate] a').count(), 0, 'no console links on the owner page');
+  assert.match(await mine.locator('[data-testid=delegate]').textContent(), /bob@acme\.example.*sends as this mailbox/);
+  await mine.scrollIntoViewIfNeeded();
+  await shot(ann.page, '130-me-delegation');
+  await op.goto(annUrl);
+  assert.match(await card.locator('[data-testid=delegate]').textContent(), /bob@acme\.example.*granted by ann@acme\.example/);
   assert.deepEqual(errors, []);
 });

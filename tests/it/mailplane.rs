@@ -1926,6 +1926,46 @@ async fn a_delegate_sends_as_the_mailbox_until_offboarding(b: Backend) {
     assert_eq!(on_bob.granted[0].address, "ann@acme.example");
     assert_eq!(mb::delegations_in(st, &op, None, 0).await.unwrap().len(), 1);
 
+    // Ann herself lets Carol send as her from her own page, and takes it back; her key is
+    // her own mailbox whatever the request names.
+    let ann_self = owner(&w, &ann).await;
+    let e = mb::grant_delegation(
+        st,
+        &ann_self,
+        "bob@acme.example",
+        &NewDelegation::send_as("nobody@elsewhere.example"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.field(), Some("delegate"), "{e:?}");
+    let d = mb::grant_delegation(
+        st,
+        &ann_self,
+        "bob@acme.example",
+        &NewDelegation::send_as("carol@acme.example"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (d.address.as_str(), d.delegate.as_str()),
+        ("ann@acme.example", "carol@acme.example")
+    );
+    let v = send_as("carol@acme.example", "as ann, by carol, ann agreed").await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(
+        mb::delegations(st, &ann_self, "")
+            .await
+            .unwrap()
+            .delegates
+            .len(),
+        2
+    );
+    mb::revoke_delegation(st, &ann_self, "", "carol@acme.example")
+        .await
+        .unwrap();
+    let v = send_as("carol@acme.example", "as ann, by carol, again").await;
+    assert_eq!(refusal(&v, "carol@acme.example"), Some(553), "{v}");
+
     // Ann is offboarded: the delegation goes with her, proved by the scan.
     let preview = mb::offboard_preview(st, &op, &ann).await.unwrap();
     assert_eq!(preview.delegations, 1);
@@ -1955,7 +1995,14 @@ async fn a_delegate_sends_as_the_mailbox_until_offboarding(b: Backend) {
     .iter()
     .map(|r| r.try_get("action").unwrap())
     .collect();
-    assert_eq!(actions, ["mailbox.delegation_granted"]);
+    assert_eq!(
+        actions,
+        [
+            "mailbox.delegation_granted",
+            "mailbox.delegation_granted",
+            "mailbox.delegation_revoked"
+        ]
+    );
 }
 both!(a_delegate_sends_as_the_mailbox_until_offboarding);
 

@@ -2204,6 +2204,15 @@ fn table() -> Vec<Row> {
         row("/me/app-passwords/{id}/revoke", Public, "", "", ALL, None),
         row("/me/identities", Public, "", "", ALL, None),
         row("/me/identities/{id}/remove", Public, "", "", ALL, None),
+        row("/me/delegations", Public, "", "", ALL, None),
+        row(
+            "/me/delegations/{delegate}/revoke",
+            Public,
+            "",
+            "",
+            ALL,
+            None,
+        ),
         row("get_owner_codes", Public, "", "", ALL, None),
         row("get_owner_home", Public, "", "", ALL, None),
     ]

@@ -247,13 +247,16 @@ pub enum Action {
     /// Set, test or remove a tenant's own outgoing SMTP relay (all its outside mail leaves
     /// through it: frozen during an incident).
     ManageRelay,
-    /// Let another mailbox send as a mailbox, or take that away (a way to keep access: frozen
-    /// during an incident).
+    /// Let another mailbox send as a mailbox or open its folders, or take that away (a way
+    /// to keep access: frozen during an incident).
     DelegateMailbox,
+    /// A mailbox owner delegates their own mailbox to another of its tenant, or takes that
+    /// away (only mailbox owners; frozen during an incident).
+    DelegateOwnMailbox,
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 31] = [
         Action::ViewDashboard,
         Action::ViewOperators,
         Action::ManageOperators,
@@ -284,6 +287,7 @@ impl Action {
         Action::ChangeOwnRouting,
         Action::ManageRelay,
         Action::DelegateMailbox,
+        Action::DelegateOwnMailbox,
     ];
 
     /// What an incident in force freezes: the operations an intruder uses to get in or stay
@@ -307,6 +311,7 @@ impl Action {
                 | ImportMailboxes
                 | ManageRelay
                 | DelegateMailbox
+                | DelegateOwnMailbox
         )
     }
 
@@ -336,7 +341,8 @@ impl Action {
             | Action::ManageIncidents
             | Action::ChangeOwnRouting
             | Action::ManageRelay
-            | Action::DelegateMailbox => Scope::Write,
+            | Action::DelegateMailbox
+            | Action::DelegateOwnMailbox => Scope::Write,
             Action::ManageOperators
             | Action::RevealInvite
             | Action::RevokeInvite
@@ -365,6 +371,15 @@ impl Action {
                 | Action::CreateApiToken
                 | Action::ManageOwnMailbox
                 | Action::ChangeOwnRouting
+                | Action::DelegateOwnMailbox
+        )
+    }
+
+    /// What only a mailbox's owner does, about their own mailbox (never a console role).
+    pub fn owners_own(self) -> bool {
+        matches!(
+            self,
+            Action::ManageOwnMailbox | Action::ChangeOwnRouting | Action::DelegateOwnMailbox
         )
     }
 }
@@ -373,7 +388,7 @@ impl Action {
 /// actor's [`TenantScope`] in [`authorize_in`].)
 pub fn role_allows(role: Role, action: Action) -> bool {
     use Action::*;
-    if matches!(action, ManageOwnMailbox | ChangeOwnRouting) {
+    if action.owners_own() {
         // Only a mailbox's owner, never a console role (see `decide`).
         return false;
     }
@@ -420,7 +435,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
 /// The decision as a pure function (unit-tested as a matrix).
 pub fn decide(actor: &Actor, action: Action) -> bool {
     if actor.mailbox_id().is_some() {
-        return matches!(action, Action::ManageOwnMailbox | Action::ChangeOwnRouting);
+        return action.owners_own();
     }
     let Some(role) = actor.role else {
         return false;
@@ -631,6 +646,7 @@ mod tests {
                 ChangeOwnRouting => [false, false, false, false],
                 ManageRelay => [true, true, true, false],
                 DelegateMailbox => [true, true, true, false],
+                DelegateOwnMailbox => [false, false, false, false],
             }
         };
         for action in Action::ALL {
@@ -698,7 +714,12 @@ mod tests {
         for action in Action::ALL {
             assert_eq!(
                 decide(&owner, action),
-                matches!(action, Action::ManageOwnMailbox | Action::ChangeOwnRouting),
+                matches!(
+                    action,
+                    Action::ManageOwnMailbox
+                        | Action::ChangeOwnRouting
+                        | Action::DelegateOwnMailbox
+                ),
                 "{action:?}"
             );
         }

@@ -46,6 +46,11 @@ pub fn routes() -> Router<AppState> {
         .route("/me/recovery-codes/ack", post(codes_ack))
         .route("/me/app-passwords", post(create_app_password))
         .route("/me/identities", post(owner_add_identity))
+        .route("/me/delegations", post(owner_grant_delegation))
+        .route(
+            "/me/delegations/{delegate}/revoke",
+            post(owner_revoke_delegation),
+        )
         .route("/me/identities/{id}/remove", post(owner_remove_identity))
         .route("/mailboxes/{id}/identities", post(add_identity))
         .route("/mailboxes/{id}/delegations", post(grant_delegation))
@@ -762,47 +767,19 @@ async fn grant_delegation(
     Path(id): Path<String>,
     Form(f): Form<super::DelegationForm>,
 ) -> Response {
-    let folders = match f.folders.as_deref().unwrap_or("none") {
-        "" => Some(crate::types::FolderAccess::None),
-        v => crate::types::FolderAccess::parse(v),
-    };
-    let r = match folders {
-        Some(folders) => {
-            let new = super::NewDelegation {
-                delegate: f.delegate.clone(),
-                send_as: f.send_as.is_some(),
-                folders,
-            };
-            service::grant_delegation(&c.st, &c.actor(), &id, &new).await
-        }
-        None => Err(crate::core::AppError::invalid_field(
-            "folders",
-            "Choose no folders, read, or read and write.",
-        )),
+    let r = match new_delegation(&f) {
+        Ok(new) => service::grant_delegation(&c.st, &c.actor(), &id, &new).await,
+        Err(e) => Err(e),
     };
     let to = format!("{}#delegations", page_of(&id));
-    let msg = match &r {
-        Ok(d) => format!(
-            "{} is delegated to {}: {}.",
-            d.address,
-            d.delegate,
-            d.rights()
-        ),
-        Err(_) => String::new(),
-    };
+    let msg = r.as_ref().map(granted_message).unwrap_or_default();
     c.answer(r, &to, &msg, &to).await
 }
 
 async fn revoke_delegation(c: Caller, Path((id, delegate)): Path<(String, String)>) -> Response {
     let r = service::revoke_delegation(&c.st, &c.actor(), &id, &delegate).await;
     let to = format!("{}#delegations", page_of(&id));
-    c.answer(
-        r,
-        &to,
-        "Delegation revoked: sending as the mailbox is refused from the next message, and its folders are closed (live sessions ended).",
-        &to,
-    )
-    .await
+    c.answer(r, &to, REVOKED, &to).await
 }
 
 // ---------- email as identity ----------
@@ -822,6 +799,70 @@ async fn remove_identity(c: Caller, Path((id, idn)): Path<(String, String)>) -> 
     let r = service::remove_identity(&c.st, &c.actor(), &id, &idn).await;
     let to = format!("{}#identities", page_of(&id));
     c.answer(r, &to, "Removed from the list.", &to).await
+}
+
+/// The delegation form's rights (`folders` checked here: the form sends text).
+fn new_delegation(f: &super::DelegationForm) -> Result<super::NewDelegation, AppError> {
+    let folders = match f.folders.as_deref().unwrap_or("none") {
+        "" => Some(crate::types::FolderAccess::None),
+        v => crate::types::FolderAccess::parse(v),
+    };
+    match folders {
+        Some(folders) => Ok(super::NewDelegation {
+            delegate: f.delegate.clone(),
+            send_as: f.send_as.is_some(),
+            folders,
+        }),
+        None => Err(AppError::invalid_field(
+            "folders",
+            "Choose no folders, read, or read and write.",
+        )),
+    }
+}
+
+fn granted_message(d: &super::Delegation) -> String {
+    format!(
+        "{} is delegated to {}: {}.",
+        d.address,
+        d.delegate,
+        d.rights()
+    )
+}
+
+const REVOKED: &str = "Delegation revoked: sending as the mailbox is refused from the next message, and its folders are closed (live sessions ended).";
+
+async fn owner_grant_delegation(c: Caller, Form(f): Form<super::DelegationForm>) -> Response {
+    let st = c.st.clone();
+    match as_owner(&c, |a| async move {
+        match new_delegation(&f) {
+            Ok(new) => service::grant_delegation(&st, &a, "", &new).await,
+            Err(e) => Err(e),
+        }
+    })
+    .await
+    {
+        Ok(r) => {
+            let msg = r.as_ref().map(granted_message).unwrap_or_default();
+            c.answer(r, "/me#delegations", &msg, "/me#delegations")
+                .await
+        }
+        Err(resp) => resp,
+    }
+}
+
+async fn owner_revoke_delegation(c: Caller, Path(delegate): Path<String>) -> Response {
+    let st = c.st.clone();
+    match as_owner(&c, |a| async move {
+        service::revoke_delegation(&st, &a, "", &delegate).await
+    })
+    .await
+    {
+        Ok(r) => {
+            c.answer(r, "/me#delegations", REVOKED, "/me#delegations")
+                .await
+        }
+        Err(resp) => resp,
+    }
 }
 
 async fn owner_add_identity(c: Caller, Form(f): Form<super::NewIdentity>) -> Response {

@@ -118,6 +118,8 @@ pub struct OwnerHome {
     pub mail_host: Option<String>,
     /// Outside services that use this address (email as identity).
     pub identities: Vec<super::Identity>,
+    /// Who may send as it or open its folders, and which mailboxes were delegated to it.
+    pub delegations: super::Delegations,
 }
 
 #[server(prefix = "/_sf")]
@@ -128,8 +130,10 @@ pub async fn get_owner_home() -> Result<PageData<OwnerHome>, ServerFnError> {
         let fresh = crate::auth::api::take_fresh(&c).await;
         let (forwards, forward_requests) = crate::routing::service::own_routes(&c.st, &a).await?;
         let identities = super::service::identities(&c.st, &a, "").await?;
+        let delegations = super::service::delegations(&c.st, &a, "").await?;
         Ok(OwnerHome {
             identities,
+            delegations,
             forwards,
             forward_requests,
             mailbox: v.mailbox,
@@ -179,6 +183,11 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
     // Large sections are type-erased: the page renders within a worker thread's stack.
     let identities = view! {
         <super::pages::IdentitiesCard items=home.identities.clone() critical=m.critical owner=true now=now base=Some("/me/identities".to_string())/>
+    }
+    .into_any();
+    let delegations = view! {
+        <super::pages::DelegationsCard mailbox=m.clone() d=home.delegations.clone() now=now
+            base="/me/delegations".to_string() owner=true can_delegate=!m.shared/>
     }
     .into_any();
     let fw = crate::ui::typed("/me/forward");
@@ -280,6 +289,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                 }.into_any()}
                 {home.mail_host.clone().map(|host| view! { <MailSettings host=host address=m.address.clone()/> }.into_any())}
                 {identities}
+                {delegations}
                 {forwarding}
                 {signins}
             </main>

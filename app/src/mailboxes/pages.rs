@@ -380,7 +380,7 @@ pub fn MailboxDetailPage() -> impl IntoView {
                 <IdentitiesCard items=p.identities.clone() critical=m.critical now=now
                     base=(p.can_manage && live).then(|| format!("/mailboxes/{}/identities", m.id))/>
                 {view! { <DelegationsCard mailbox=m.clone() d=p.delegations.clone() now=now
-                    can_delegate=p.can_delegate && live/> }.into_any()}
+                    base=format!("/mailboxes/{}/delegations", m.id) can_delegate=p.can_delegate && live/> }.into_any()}
                 {p.preview.clone().map(|pv| view! { <OffboardPanel mailbox=m.clone() preview=pv/> }.into_any())}
                 {(!live).then(|| view! { <RetentionCard mailbox=m.clone() can_manage=p.can_manage now=now/> }.into_any())}
                 {p.receipt.clone().map(|r| view! { <ReceiptCard receipt=r now=now/> }.into_any())}
@@ -957,15 +957,27 @@ pub fn ActivatePage() -> impl IntoView {
 /// Delegation: who may send as this mailbox or open its folders (granted and revoked here),
 /// and which mailboxes were delegated to it.
 #[component]
-fn DelegationsCard(
+pub fn DelegationsCard(
     mailbox: Mailbox,
     d: super::Delegations,
     can_delegate: bool,
+    /// Where the form posts (and `<base>/<delegate id>/revoke`).
+    base: String,
+    /// Shown to the mailbox's owner (`/me`): second person, no links into the console.
+    #[prop(optional)]
+    owner: bool,
     now: i64,
 ) -> impl IntoView {
     let m = mailbox;
-    let base = format!("/mailboxes/{}/delegations", m.id);
     let ty = crate::ui::typed(&base);
+    let mailbox_link = move |id: &str, address: String, class: &'static str| {
+        if owner {
+            view! { <span class=class>{address}</span> }.into_any()
+        } else {
+            view! { <a class=format!("link {class}") href=format!("/mailboxes/{id}")>{address}</a> }
+                .into_any()
+        }
+    };
     let delegates = if d.delegates.is_empty() {
         view! { <p class="px-5 py-3 text-sm text-zinc-500">"Nobody else sends as this address or opens its folders."</p> }.into_any()
     } else {
@@ -980,7 +992,7 @@ fn DelegationsCard(
                     };
                     view! {
                         <li class="px-5 py-2 text-sm flex flex-wrap items-center gap-2" data-testid="delegate">
-                            <a class="link font-medium" href=format!("/mailboxes/{}", g.delegate_id)>{g.delegate.clone()}</a>
+                            {mailbox_link(&g.delegate_id, g.delegate.clone(), "font-medium")}
                             {g.send_as.then(|| view! { <Badge text="sends as this mailbox" tone="amber"/> })}
                             {match g.folders {
                                 crate::types::FolderAccess::Read => Some(view! { <Badge text="reads its folders" tone="amber"/> }),
@@ -1001,7 +1013,7 @@ fn DelegationsCard(
         <div class="px-5 py-3 border-t border-zinc-100 text-sm" data-testid="sends-as">
             <span class="text-zinc-600">"Delegated to this mailbox: "</span>
             {d.granted.into_iter().map(|g| view! {
-                <span class="mr-3"><a class="link" href=format!("/mailboxes/{}", g.mailbox_id)>{g.address.clone()}</a>
+                <span class="mr-3">{mailbox_link(&g.mailbox_id, g.address.clone(), "")}
                     <span class="text-xs text-zinc-500">{format!(" ({})", g.rights())}</span></span>
             }).collect_view()}
         </div>
@@ -1042,7 +1054,11 @@ fn DelegationsCard(
         <section class="card" id="delegations" data-testid="delegations">
             <div class="px-5 py-3 border-b border-zinc-200 space-y-1">
                 <h2 class="font-medium">"Delegation"</h2>
-                <p class="text-sm text-zinc-600">{format!("Mailboxes that may send as {} or open its folders.", m.address)}</p>
+                <p class="text-sm text-zinc-600">{if owner {
+                    "Colleagues' mailboxes that may send as yours or open your folders — each signed in as themselves. Whoever manages your mailbox sees this list too.".to_string()
+                } else {
+                    format!("Mailboxes that may send as {} or open its folders.", m.address)
+                }}</p>
             </div>
             {delegates}
             {granted}

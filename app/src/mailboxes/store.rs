@@ -925,10 +925,13 @@ async fn guard(conn: &mut AnyConnection, g: &Granted<'_>, mailbox_id: &str) -> A
     match g.action {
         Action::ManageOwnMailbox if g.actor.mailbox_id() == Some(mailbox_id) => Ok(()),
         Action::ManageOwnMailbox => Err(AppError::NotFound),
+        // A delegation holds both mailbox rows (the owner's and the delegate's, of one
+        // tenant), whoever grants it: the tenant's managers or the mailbox's owner.
         Action::ManageMailboxes
         | Action::RevealInvite
         | Action::RevokeInvite
-        | Action::DelegateMailbox => {
+        | Action::DelegateMailbox
+        | Action::DelegateOwnMailbox => {
             let tenant: Option<String> =
                 sqlx::query("SELECT tenant_id FROM mailboxes WHERE id = $1")
                     .bind(mailbox_id)

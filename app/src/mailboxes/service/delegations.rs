@@ -5,8 +5,9 @@
 //! ACL on the mailbox names two groups; the userdb puts a delegate in them from
 //! `mail_shared_groups`, so a grant is in force at its next IMAP session, and a revocation
 //! ends its live ones).
-//! Granted and revoked by whoever manages the tenant's mailboxes (`Action::DelegateMailbox`,
-//! frozen during an incident: a delegation is a way to keep access); audited; listed on both
+//! Granted and revoked by whoever manages the tenant's mailboxes (`Action::DelegateMailbox`)
+//! or by the mailbox's owner on their own page (`Action::DelegateOwnMailbox`), both frozen
+//! during an incident (a delegation is a way to keep access); audited; listed on both
 //! mailboxes, in the persistence report and the incident hunt; revoked both ways when either
 //! mailbox is offboarded.
 use serde_json::json;
@@ -14,18 +15,53 @@ use serde_json::json;
 use super::super::{store, Delegation, Delegations, NewDelegation};
 use super::get;
 use crate::audit::service::{record, Event};
-use crate::core::authz::{authorize, authorize_in, authorize_protective_in, Action, Actor};
+use crate::core::authz::{
+    authorize, authorize_in, authorize_protective, authorize_protective_in, Action, Actor, Granted,
+};
 use crate::core::doveadm;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
+use crate::mailboxes::Mailbox;
 use crate::types::{FolderAccess, MailboxStatus};
 
 /// Delegates one mailbox may have.
 pub const MAX_DELEGATES: i64 = 50;
 
-/// A mailbox's delegations both ways.
-pub async fn delegations(st: &AppState, actor: &Actor, key: &str) -> AppResult<Delegations> {
+/// The mailbox `key` and the right to delegate it: a mailbox owner's own (`key` is not looked
+/// at), or a mailbox of a tenant the actor manages. `protective`: revoking, which an incident
+/// does not stop.
+async fn delegated<'a>(
+    st: &AppState,
+    actor: &'a Actor,
+    key: &str,
+    protective: bool,
+) -> AppResult<(Mailbox, Granted<'a>)> {
+    if let Some(own) = actor.mailbox_id() {
+        let g = if protective {
+            authorize_protective(actor, Action::DelegateOwnMailbox)?
+        } else {
+            authorize(actor, Action::DelegateOwnMailbox)?
+        };
+        let m = store::get(&st.db, &g, own)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        return Ok((m, g));
+    }
     let m = get(st, actor, key).await?;
+    let g = if protective {
+        authorize_protective_in(actor, Action::DelegateMailbox, &m.tenant_id)?
+    } else {
+        authorize_in(actor, Action::DelegateMailbox, &m.tenant_id)?
+    };
+    Ok((m, g))
+}
+
+/// A mailbox's delegations both ways (a mailbox owner: their own).
+pub async fn delegations(st: &AppState, actor: &Actor, key: &str) -> AppResult<Delegations> {
+    let m = match actor.mailbox_id() {
+        Some(_) => delegated(st, actor, key, true).await?.0,
+        None => get(st, actor, key).await?,
+    };
     store::delegations(&st.db, &m.id).await
 }
 
@@ -54,8 +90,7 @@ pub async fn grant_delegation(
     key: &str,
     new: &NewDelegation,
 ) -> AppResult<Delegation> {
-    let m = get(st, actor, key).await?;
-    let g = authorize_in(actor, Action::DelegateMailbox, &m.tenant_id)?;
+    let (m, g) = delegated(st, actor, key, false).await?;
     if !new.send_as && new.folders == FolderAccess::None {
         return Err(AppError::invalid_field(
             "send_as",
@@ -75,15 +110,14 @@ pub async fn grant_delegation(
             "Give the address of the mailbox that may send as this one.",
         ));
     }
-    let d = match get(st, actor, &delegate).await {
-        Ok(d) if d.tenant_id == m.tenant_id => d,
-        Ok(_) | Err(AppError::NotFound) => {
+    let d = match store::get(&st.db, &g, &delegate).await? {
+        Some(d) if d.tenant_id == m.tenant_id => d,
+        _ => {
             return Err(AppError::invalid_field(
                 "delegate",
                 format!("{delegate} is not a mailbox of this tenant."),
             ))
         }
-        Err(e) => return Err(e),
     };
     if d.shared {
         return Err(AppError::invalid_field(
@@ -185,9 +219,10 @@ pub async fn revoke_delegation(
     key: &str,
     delegate: &str,
 ) -> AppResult<()> {
-    let m = get(st, actor, key).await?;
-    let g = authorize_protective_in(actor, Action::DelegateMailbox, &m.tenant_id)?;
-    let d = get(st, actor, delegate.trim()).await?;
+    let (m, g) = delegated(st, actor, key, true).await?;
+    let d = store::get(&st.db, &g, delegate.trim())
+        .await?
+        .ok_or(AppError::NotFound)?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let Some(gone) = store::revoke_delegation(tx.conn(), &g, &m, &d.id).await? else {
