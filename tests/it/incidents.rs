@@ -567,13 +567,7 @@ async fn the_banner_and_the_api_answer_and_one_declaration_wins(b: Backend) {
 both!(the_banner_and_the_api_answer_and_one_declaration_wins);
 
 async fn revoking_a_mailbox_ends_its_live_imap_session(b: Backend) {
-    use mailward_tests::mailplane::{free_port, MailPlane};
-    let port = free_port();
-    let w = crate::routing::world_with(b, |c| {
-        c.doveadm_url = Some(format!("http://127.0.0.1:{port}"))
-    })
-    .await;
-    let mp = MailPlane::start_with_doveadm(&w.app, port).await;
+    let (w, mp) = crate::mailplane::with_doveadm(b).await;
     let st = &w.app.state;
     let ann = w.mailbox("ann").await;
     let phone = crate::mailplane::app_password(&w, &ann, &["imap"]).await;

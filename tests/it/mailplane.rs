@@ -36,6 +36,18 @@ async fn owner(w: &World, mailbox_id: &str) -> Actor {
     )
 }
 
+/// The acme world and its mail plane, with the doveadm HTTP API on and Mailward's
+/// `doveadm_url` pointing at it.
+pub(crate) async fn with_doveadm(b: Backend) -> (World, MailPlane) {
+    let port = mailward_tests::mailplane::free_port();
+    let w = crate::routing::world_with(b, |c| {
+        c.doveadm_url = Some(format!("http://127.0.0.1:{port}"))
+    })
+    .await;
+    let mp = MailPlane::start_with_doveadm(&w.app, port).await;
+    (w, mp)
+}
+
 /// The SMTP code a recipient was refused with (None = accepted).
 fn refusal(v: &Value, rcpt: &str) -> Option<i64> {
     v["refused"][rcpt][0].as_i64().or(v["code"].as_i64())
@@ -1308,13 +1320,7 @@ fn maildir_messages(dir: &std::path::Path) -> usize {
 /// passed, the purge job deletes it through doveadm, the receipt and the audit log say what
 /// was removed, the usage falls back, and other mailboxes keep their mail.
 async fn kept_mail_is_deleted_when_its_retention_ends(b: Backend) {
-    use mailward_tests::mailplane::free_port;
-    let port = free_port();
-    let w = crate::routing::world_with(b, |c| {
-        c.doveadm_url = Some(format!("http://127.0.0.1:{port}"))
-    })
-    .await;
-    let mp = MailPlane::start_with_doveadm(&w.app, port).await;
+    let (w, mp) = with_doveadm(b).await;
     let st = &w.app.state;
     let op = person("usr_a");
     let ann = w.mailbox("ann").await;
@@ -2013,13 +2019,7 @@ both!(a_delegate_sends_as_the_mailbox_until_offboarding);
 /// delegate (the receipt counts it).
 async fn a_delegate_opens_the_shared_folders_until_offboarding(b: Backend) {
     use app::types::FolderAccess;
-    use mailward_tests::mailplane::free_port;
-    let port = free_port();
-    let w = crate::routing::world_with(b, |c| {
-        c.doveadm_url = Some(format!("http://127.0.0.1:{port}"))
-    })
-    .await;
-    let mp = MailPlane::start_with_doveadm(&w.app, port).await;
+    let (w, mp) = with_doveadm(b).await;
     let st = &w.app.state;
     let op = person("usr_a");
     let ann = w.mailbox("ann").await;
@@ -2153,13 +2153,7 @@ both!(a_delegate_opens_the_shared_folders_until_offboarding);
 async fn a_shared_mailbox_is_reached_only_through_delegation(b: Backend) {
     use app::mailboxes::NewMailbox;
     use app::types::{FolderAccess, MailboxStatus};
-    use mailward_tests::mailplane::free_port;
-    let port = free_port();
-    let w = crate::routing::world_with(b, |c| {
-        c.doveadm_url = Some(format!("http://127.0.0.1:{port}"))
-    })
-    .await;
-    let mp = MailPlane::start_with_doveadm(&w.app, port).await;
+    let (w, mp) = with_doveadm(b).await;
     let st = &w.app.state;
     let op = person("usr_a");
     w.mailbox("bob").await;

@@ -1022,7 +1022,7 @@ pub fn DelegationsCard(
     let form = can_delegate.then(|| view! {
         <form method="post" action=base.clone() class="px-5 py-3 border-t border-zinc-100 grid gap-3 sm:grid-cols-6 items-start" data-testid="delegation-form">
             <div class="sm:col-span-3">
-                <label class="label" for="dl-delegate">"Delegate to another mailbox of this tenant"</label>
+                <label class="label" for="dl-delegate">{if owner { "Delegate to a colleague's mailbox" } else { "Delegate to another mailbox of this tenant" }}</label>
                 <input class="input" id="dl-delegate" name="delegate" type="email" required maxlength="320" placeholder="assistant@example.com"
                     value=ty.value("delegate", "") autofocus=ty.focus("delegate", false)
                     aria-invalid=ty.invalid("delegate") aria-describedby=ty.described("delegate")/>
