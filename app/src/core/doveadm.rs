@@ -226,19 +226,6 @@ pub fn folder_group(access: crate::types::FolderAccess, mailbox_id: &str) -> Str
 /// Rights in Dovecot's words: the owner all of them; readers may list, read and keep their
 /// own `\Seen` flags; writers may also file, flag, expunge and make folders (never delete a
 /// folder or change the ACL).
-const OWNER_RIGHTS: &[&str] = &[
-    "lookup",
-    "read",
-    "write",
-    "write-seen",
-    "write-deleted",
-    "insert",
-    "post",
-    "expunge",
-    "create",
-    "delete",
-    "admin",
-];
 const READ_RIGHTS: &[&str] = &["lookup", "read", "write-seen"];
 const WRITE_RIGHTS: &[&str] = &[
     "lookup",
@@ -251,6 +238,8 @@ const WRITE_RIGHTS: &[&str] = &[
     "expunge",
     "create",
 ];
+/// What only the owner may do besides: delete folders and change the ACL.
+const OWNER_ONLY_RIGHTS: &[&str] = &["delete", "admin"];
 
 /// Makes `user`'s folders openable by the members of its two folder groups (`folder_group`):
 /// sets the ACL of its INBOX, which every folder of it without an ACL of its own follows
@@ -265,8 +254,13 @@ pub async fn share_folders(cfg: &Config, user: &str, mailbox_id: &str) -> Result
             serde_json::json!({ "user": user, "mailbox": "INBOX", "id": id, "right": rights }),
         )
     };
+    let owner: Vec<&str> = WRITE_RIGHTS
+        .iter()
+        .chain(OWNER_ONLY_RIGHTS)
+        .copied()
+        .collect();
     let commands = [
-        set("owner".into(), OWNER_RIGHTS),
+        set("owner".into(), &owner),
         set(
             format!("group={}", folder_group(FolderAccess::Read, mailbox_id)),
             READ_RIGHTS,
