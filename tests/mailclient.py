@@ -19,6 +19,7 @@ from Python's standard library. Prints one JSON object; never raises for a refus
                                                            whether it opened read-only, and
                                                            whether an APPEND and a \\Deleted
                                                            flag were accepted
+  mailclient.py setacl PORT USER PASSWORD ID RIGHTS         USER's own SETACL on INBOX (RFC 4314)
   mailclient.py loginbench PORT USER PASSWORD N            N IMAP logins, timed
   mailclient.py pop3 PORT                                  whether anything answers
 """
@@ -229,6 +230,18 @@ def main(argv):
         except imaplib.IMAP4.error:
             typ = "NO"
         out["append"] = typ == "OK"
+        m.logout()
+        return out
+    if cmd == "setacl":
+        port, user, pw, ident, rights = int(argv[2]), argv[3], argv[4], argv[5], argv[6]
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=20)
+        m.starttls(ssl_context=tls())
+        m.login(user, pw)
+        try:
+            typ, data = m.setacl("INBOX", ident, rights)
+            out = {"ok": typ == "OK", "answer": [d.decode() for d in data if d]}
+        except imaplib.IMAP4.error as e:
+            out = {"ok": False, "answer": [str(e)]}
         m.logout()
         return out
     if cmd == "loginbench":

@@ -839,7 +839,9 @@ namespace inbox {{
 # Shared folders: a delegate finds the mailboxes delegated to it under Shared/<address>/.
 # Each mailbox's INBOX ACL (set by Mailward through doveadm) names its two folder groups,
 # and its other folders follow INBOX; the userdb's acl_groups (from mail_shared_groups) says
-# which groups a user is in. \Seen flags stay the delegate's own.
+# which groups a user is in. \Seen flags stay the delegate's own. No imap_acl: an owner's
+# mail program cannot SETACL (a grant to "anyone" would reach every tenant), so who shares
+# what is only ever Mailward's, audited.
 namespace shared {{
   type = shared
   separator = /
@@ -886,7 +888,7 @@ dict {{
 }}
 
 protocol imap {{
-  mail_plugins = $mail_plugins imap_quota imap_acl
+  mail_plugins = $mail_plugins imap_quota
 }}
 protocol lmtp {{
   postmaster_address = postmaster@{host}

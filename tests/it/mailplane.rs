@@ -2051,6 +2051,15 @@ async fn a_delegate_opens_the_shared_folders_until_offboarding(b: Backend) {
     let v = shared("bob@acme.example").await;
     assert_eq!(v["listed"], serde_json::json!([]), "{v}");
     assert_eq!(v["opened"], false, "{v}");
+    // Ann's own mail program cannot share around Mailward (SETACL is not offered: "anyone"
+    // would reach every tenant), and nothing opens.
+    for ident in ["anyone", "bob@acme.example"] {
+        let r = mp
+            .client(&["setacl", &imap, "ann@acme.example", PW, ident, "lr"])
+            .await;
+        assert_eq!(r["ok"], false, "{r}");
+    }
+    assert_eq!(shared("bob@acme.example").await["opened"], false);
     // A delegation with no right at all is refused, naming the field.
     let e = mb::grant_delegation(
         st,
