@@ -121,6 +121,7 @@ test('a mailbox is let send as another, and the grant is revoked', async () => {
   const mine = ann.page.locator('[data-testid=delegations]');
   assert.match(await mine.textContent(), /Colleagues' mailboxes that may send as yours/);
   await ann.page.fill('#dl-delegate', 'bob@acme.example');
+  await ann.page.fill('#dl-current', 'copper lantern harbour 7');
   await ann.page.click('[data-testid=delegation-form] button[type=submit]');
   await ann.page.waitForURL(/\/me/);
   assert.match(await flash(ann.page), /ann@acme\.example is delegated to bob@acme\.example: send as/);

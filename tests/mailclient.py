@@ -156,12 +156,15 @@ def main(argv):
         # server ended it meanwhile (doveadm kick) and after how long.
         import time
         port, user, pw, n = int(argv[2]), argv[3], argv[4], float(argv[5])
+        box = f'"{argv[6]}"' if len(argv) > 6 else "INBOX"  # e.g. another's shared folder
         m = imaplib.IMAP4("127.0.0.1", port, timeout=20)
         try:
             m.login(user, pw)
         except imaplib.IMAP4.error as e:
             return {"ok": False, "error": str(e)}
-        m.select("INBOX")
+        typ, _ = m.select(box)
+        if typ != "OK":
+            return {"ok": False, "error": f"could not open {box}"}
         start = time.monotonic()
         while time.monotonic() - start < n:
             try:

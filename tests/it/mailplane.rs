@@ -1888,6 +1888,7 @@ async fn a_delegate_sends_as_the_mailbox_until_offboarding(b: Backend) {
             delegate: "bob@acme.example".into(),
             send_as: true,
             folders: app::types::FolderAccess::Read,
+            current: None,
         },
     )
     .await
@@ -1935,11 +1936,22 @@ async fn a_delegate_sends_as_the_mailbox_until_offboarding(b: Backend) {
     // Ann herself lets Carol send as her from her own page, and takes it back; her key is
     // her own mailbox whatever the request names.
     let ann_self = owner(&w, &ann).await;
+    let by_ann = |delegate: &str, current: &str| NewDelegation {
+        current: Some(current.into()),
+        ..NewDelegation::send_as(delegate)
+    };
+    // Her password is asked again (a stolen session alone opens nothing).
+    for current in ["", "not her password"] {
+        let e = mb::grant_delegation(st, &ann_self, "", &by_ann("carol@acme.example", current))
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some("current"), "{e:?}");
+    }
     let e = mb::grant_delegation(
         st,
         &ann_self,
         "bob@acme.example",
-        &NewDelegation::send_as("nobody@elsewhere.example"),
+        &by_ann("nobody@elsewhere.example", PW),
     )
     .await
     .unwrap_err();
@@ -1948,7 +1960,7 @@ async fn a_delegate_sends_as_the_mailbox_until_offboarding(b: Backend) {
         st,
         &ann_self,
         "bob@acme.example",
-        &NewDelegation::send_as("carol@acme.example"),
+        &by_ann("carol@acme.example", PW),
     )
     .await
     .unwrap();
@@ -2045,6 +2057,7 @@ async fn a_delegate_opens_the_shared_folders_until_offboarding(b: Backend) {
         delegate: delegate.into(),
         send_as,
         folders,
+        current: None,
     };
 
     // Before any grant: nothing of Ann's shows to Bob.
@@ -2135,10 +2148,26 @@ async fn a_delegate_opens_the_shared_folders_until_offboarding(b: Backend) {
         "send as, read and write folders"
     );
 
-    // Revoking Carol's closes the folders for her at once; Bob's stay.
-    mb::revoke_delegation(st, &op, &ann, "carol@acme.example")
-        .await
-        .unwrap();
+    // Revoking Carol's closes the folders for her at once, even the session she has open in
+    // them; Bob's stay.
+    let hold_args = [
+        "hold",
+        &imap,
+        "carol@acme.example",
+        PW,
+        "15",
+        "Shared/ann@acme.example",
+    ];
+    let holding = mp.client(&hold_args);
+    let revoke = async {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        mb::revoke_delegation(st, &op, &ann, "carol@acme.example")
+            .await
+            .unwrap();
+    };
+    let (held, ()) = tokio::join!(holding, revoke);
+    assert_eq!(held["ok"], true, "{held}");
+    assert_eq!(held["kicked"], true, "the open session ended: {held}");
     let v = shared("carol@acme.example").await;
     assert_eq!(v["opened"], false, "{v}");
     assert_eq!(v["listed"], serde_json::json!([]), "{v}");
@@ -2227,6 +2256,7 @@ async fn a_shared_mailbox_is_reached_only_through_delegation(b: Backend) {
             delegate: "bob@acme.example".into(),
             send_as: true,
             folders: FolderAccess::ReadWrite,
+            current: None,
         },
     )
     .await

@@ -121,7 +121,7 @@ impl utoipa::Modify for BearerScheme {
         mailboxes::list_delegations, mailboxes::grant_delegation, mailboxes::revoke_delegation,
         crate::domain_control::rest::get_control, crate::domain_control::rest::put_control,
         crate::domain_control::rest::review, crate::domain_control::rest::rdap, crate::domain_control::rest::summary),
-    components(schemas(crate::mailboxes::Delegation, crate::mailboxes::Delegations, crate::mailboxes::NewDelegation, crate::outbound::Sending, crate::outbound::MailboxSending, crate::outbound::Outbound, crate::outbound::Relay, crate::outbound::RelayInput, crate::outbound::RelayTls, identity::Me, identity::Person, identity::NewPerson, identity::InvitationCreated,
+    components(schemas(crate::mailboxes::Delegation, crate::mailboxes::Delegations, crate::mailboxes::DelegationRequest, crate::outbound::Sending, crate::outbound::MailboxSending, crate::outbound::Outbound, crate::outbound::Relay, crate::outbound::RelayInput, crate::outbound::RelayTls, identity::Me, identity::Person, identity::NewPerson, identity::InvitationCreated,
         identity::TenantScopeBody, identity::Invitation, identity::PersonAccess, crate::auth::SessionView, mailboxes::RevealPolicyBody, crate::monitoring::rest::RotatedSecret, crate::auth::service::StatusChange, crate::auth::service::GrantOutcome, identity::RoleBody, identity::ReasonBody, audit::AuditList, crate::audit::AuditEvent, crate::auth::TokenView,
         crate::tenancy::Plan, crate::tenancy::service::NewPlan, tenancy::PlanUpdate, crate::tenancy::Tenant,
         crate::tenancy::Domain, crate::tenancy::service::NewTenant,

@@ -812,6 +812,7 @@ fn new_delegation(f: &super::DelegationForm) -> Result<super::NewDelegation, App
             delegate: f.delegate.clone(),
             send_as: f.send_as.is_some(),
             folders,
+            current: f.current.clone(),
         }),
         None => Err(AppError::invalid_field(
             "folders",

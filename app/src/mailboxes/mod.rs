@@ -504,21 +504,41 @@ pub struct Delegations {
     pub granted: Vec<Delegation>,
 }
 
-fn yes() -> bool {
-    true
-}
-
-/// What `POST /api/v1/mailboxes/{id}/delegations` takes: the delegate's address and its
-/// rights (sending as the mailbox unless `send_as` is false; no folders unless `folders`
-/// says so). At least one right.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+/// A delegation to grant: the delegate's address and its rights (at least one). `current`:
+/// the owner's password, when a mailbox owner delegates their own mailbox (asked again, as
+/// for app passwords: a stolen session alone must not open the mailbox to another).
+#[derive(Clone, Debug, PartialEq)]
 pub struct NewDelegation {
     pub delegate: String,
-    #[serde(default = "yes")]
     pub send_as: bool,
+    pub folders: crate::types::FolderAccess,
+    pub current: Option<String>,
+}
+
+/// What `POST /api/v1/mailboxes/{id}/delegations` takes: the delegate's address, `folders`
+/// (none, read, read_write; default none) and `send_as` (default: true when no folders are
+/// asked for, false otherwise — a client asking for folders gets only folders).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct DelegationRequest {
+    pub delegate: String,
+    #[serde(default)]
+    pub send_as: Option<bool>,
     #[serde(default)]
     pub folders: crate::types::FolderAccess,
+}
+
+impl From<DelegationRequest> for NewDelegation {
+    fn from(r: DelegationRequest) -> Self {
+        NewDelegation {
+            send_as: r
+                .send_as
+                .unwrap_or(r.folders == crate::types::FolderAccess::None),
+            delegate: r.delegate,
+            folders: r.folders,
+            current: None,
+        }
+    }
 }
 
 impl NewDelegation {
@@ -528,6 +548,7 @@ impl NewDelegation {
             delegate: delegate.into(),
             send_as: true,
             folders: crate::types::FolderAccess::None,
+            current: None,
         }
     }
 }
@@ -537,6 +558,9 @@ impl NewDelegation {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 pub struct DelegationForm {
     pub delegate: String,
+    /// The owner's password (their own page only).
+    #[serde(default)]
+    pub current: Option<String>,
     #[serde(default)]
     pub send_as: Option<String>,
     #[serde(default)]

@@ -1038,6 +1038,15 @@ pub fn DelegationsCard(
                 </select>
                 {ty.error_below("folders")}
             </div>
+            {owner.then(|| view! {
+                <div class="sm:col-span-3">
+                    <label class="label" for="dl-current">"Your password"</label>
+                    <input class="input" id="dl-current" name="current" type="password" required autocomplete="current-password"
+                        autofocus=ty.focus("current", false)
+                        aria-invalid=ty.invalid("current") aria-describedby=ty.described("current")/>
+                    {ty.error_below("current")}
+                </div>
+            })}
             <div class="sm:col-span-1 sm:pt-6"><button class="btn btn-secondary w-full" type="submit">"Grant"</button></div>
             <div class="sm:col-span-6">
                 <label class="inline-flex items-center gap-2 text-sm">

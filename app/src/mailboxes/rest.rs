@@ -561,17 +561,17 @@ pub async fn list_delegations(
 /// during an incident.
 #[utoipa::path(post, path = "/api/v1/mailboxes/{id}/delegations", tag = "mailboxes", security(("bearer" = [])),
     params(("id" = String, Path, description = "Mailbox id or address")),
-    request_body = crate::mailboxes::NewDelegation,
+    request_body = crate::mailboxes::DelegationRequest,
     responses((status = 201, body = crate::mailboxes::Delegation), (status = 404), (status = 409), (status = 422), (status = 503)))]
 pub async fn grant_delegation(
     State(st): State<AppState>,
     ApiActor(a): ApiActor,
     Path(id): Path<String>,
-    Json(b): Json<crate::mailboxes::NewDelegation>,
+    Json(b): Json<crate::mailboxes::DelegationRequest>,
 ) -> Result<(StatusCode, Json<crate::mailboxes::Delegation>), AppError> {
     Ok((
         StatusCode::CREATED,
-        Json(service::grant_delegation(&st, &a, &id, &b).await?),
+        Json(service::grant_delegation(&st, &a, &id, &b.into()).await?),
     ))
 }
 

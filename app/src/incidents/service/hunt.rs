@@ -183,7 +183,7 @@ pub async fn hunt(st: &AppState, actor: &Actor, id: &str) -> AppResult<(Incident
                 }
             }
             "mailbox.delegation_granted" => {
-                f.control = "Whoever manages the tenant's mailboxes may let one mailbox send as another or open its folders, without a second person".into();
+                f.control = "Whoever manages the tenant's mailboxes, or the mailbox's owner, may let another mailbox send as it or open its folders, without a second person".into();
                 let Ok(m) = crate::mailboxes::service::get(st, actor, &target).await else {
                     continue;
                 };

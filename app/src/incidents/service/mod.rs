@@ -517,6 +517,12 @@ pub async fn revoke(
     )
     .await?;
     tx.commit().await?;
+    // Delegates reading a locked mailbox's folders lose them too (their groups follow it).
+    if input.disable {
+        for m in &mailboxes {
+            crate::mailboxes::service::end_delegates_sessions(st, &m.id).await;
+        }
+    }
     // Live IMAP sessions end at once on the mail plane (they would otherwise last until the
     // client logs in again).
     let addresses: Vec<String> = mailboxes.iter().map(|m| m.address.clone()).collect();

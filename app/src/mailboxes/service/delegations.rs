@@ -91,6 +91,10 @@ pub async fn grant_delegation(
     new: &NewDelegation,
 ) -> AppResult<Delegation> {
     let (m, g) = delegated(st, actor, key, false).await?;
+    if actor.mailbox_id().is_some() {
+        // The owner's own mailbox: their password again, as for app passwords.
+        super::owner::confirm_current(st, &m.id, new.current.as_deref().unwrap_or("")).await?;
+    }
     if !new.send_as && new.folders == FolderAccess::None {
         return Err(AppError::invalid_field(
             "send_as",
@@ -241,6 +245,19 @@ pub async fn revoke_delegation(
     tx.commit().await?;
     end_shared_sessions(st, std::slice::from_ref(&gone)).await;
     Ok(())
+}
+
+/// Ends the live IMAP sessions of the delegates that open `mailbox_id`'s folders: when it is
+/// locked its groups are gone for new sessions (`mail_shared_groups` wants it active), and a
+/// session open in its folders must not outlive that.
+pub async fn end_delegates_sessions(st: &AppState, mailbox_id: &str) {
+    if st.config.doveadm_url.is_none() {
+        return;
+    }
+    match store::delegations(&st.db, mailbox_id).await {
+        Ok(d) => end_shared_sessions(st, &d.delegates).await,
+        Err(e) => tracing::warn!(error = %e, "reading the delegates whose sessions to end"),
+    }
 }
 
 /// Ends the live IMAP sessions of the delegates that had folders among `gone` (revoked), so

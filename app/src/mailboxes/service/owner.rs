@@ -367,7 +367,7 @@ fn own<'a>(actor: &'a Actor) -> AppResult<(Granted<'a>, String)> {
 
 /// The owner's mailbox, after checking their current password (asked again before any
 /// change to how the mailbox is reached: password, recovery codes, app passwords).
-async fn confirm_current(st: &AppState, id: &str, current: &str) -> AppResult<Mailbox> {
+pub(crate) async fn confirm_current(st: &AppState, id: &str, current: &str) -> AppResult<Mailbox> {
     let mut conn = st.db.pool().acquire().await?;
     let (m, hash) = store::credentials(&mut conn, id)
         .await?

@@ -28,9 +28,9 @@ pub async fn request_reset(
     if !lock_now {
         authorize_in(actor, Action::ResetMailbox, &m.tenant_id)?;
     }
-    if m.shared && !lock_now {
+    if m.shared {
         return Err(AppError::Conflict(format!(
-            "{} is a shared mailbox: it has no password to reset. Revoke or change its delegations instead.",
+            "{} is a shared mailbox: it has no password to reset or lock out. Revoke its delegations instead (or lock it with an incident's \u{201c}revoke access\u{201d}).",
             m.address
         )));
     }
@@ -143,6 +143,7 @@ pub async fn request_reset(
     let mail = tx.commit_outbox().await?;
     if lock_now && m.status != "locked" {
         super::end_live_sessions(st, &m.address).await;
+        super::end_delegates_sessions(st, &m.id).await;
     }
     crate::core::mailer::deliver(st, g.actor, mail, "The reset was started").await?;
     Ok(outcome)
