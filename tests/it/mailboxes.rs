@@ -969,6 +969,9 @@ async fn reveal_once_and_bulk_offboarding(b: Backend) {
     // Bulk offboarding from the list: each gets its own receipt; confirmation required.
     let list = w.owner.browser.get_text("/mailboxes").await;
     assert!(list.contains("kim@acme.example") && list.contains("lou@acme.example"));
+    // The list's total (from the domains' counters) is what a count by status gives.
+    let before = listed(&list);
+    assert_eq!(before, by_status(&w.owner.browser).await);
     let form = [
         ("id", id.as_str()),
         ("id", id2.as_str()),
@@ -1012,8 +1015,26 @@ async fn reveal_once_and_bulk_offboarding(b: Backend) {
         !list.contains("kim@acme.example"),
         "offboarded ones leave the default list"
     );
+    assert_eq!(listed(&list), before - 2, "and its total");
+    assert_eq!(before - 2, by_status(&w.owner.browser).await);
 }
 both!(reveal_once_and_bulk_offboarding);
+
+/// The total the mailbox list shows ("12 mailboxes").
+fn listed(page: &str) -> i64 {
+    let mark = "data-testid=\"mailbox-count\">";
+    let at = page.find(mark).expect("the list's count") + mark.len();
+    page[at..].split(' ').next().unwrap().parse().unwrap()
+}
+
+/// The mailboxes not offboarded, counted one status at a time.
+async fn by_status(b: &Browser) -> i64 {
+    let mut n = 0;
+    for s in ["invited", "active", "locked"] {
+        n += listed(&b.get_text(&format!("/mailboxes?status={s}")).await);
+    }
+    n
+}
 
 async fn offboarding_alias_is_approved_and_expires(b: Backend) {
     let w = world(b).await;

@@ -47,3 +47,30 @@ async fn pages_render_once_while_routers_are_built() {
             .unwrap_or("no stall counter")
     );
 }
+
+/// Pages are server HTML: a table's rows are in the page once, as HTML, never a second time
+/// as data for the browser (islands mode: only `#[island]`s hydrate, and they carry no rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_rows_are_sent_once() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let owner = app.setup_owner().await;
+    let (slug, ids) = app
+        .tenant_with_domains("plan_pro", &["alpha.example", "beta.example"])
+        .await;
+    for path in [
+        "/".to_string(),
+        format!("/tenants/{slug}"),
+        "/domains/alpha.example".to_string(),
+    ] {
+        let page = owner.browser.get_text(&path).await;
+        assert!(page.contains("alpha.example"), "{path} shows the domain");
+        // What the page hands to scripts: with full hydration the loaders' data (every row)
+        // was serialised into a <script>; now no script carries a row.
+        for script in page.split("<script").skip(1) {
+            let script = script.split("</script>").next().unwrap_or_default();
+            for word in ["alpha.example", "beta.example", ids[0].as_str(), "Acme"] {
+                assert!(!script.contains(word), "{path}: a script carries {word}");
+            }
+        }
+    }
+}

@@ -117,7 +117,7 @@ pub fn HealthBadge(
         _ => String::new(),
     });
     view! {
-        <a href=href class="inline-flex flex-col items-start gap-0.5" title=title.clone() data-testid="health" data-health=health.clone()>
+        <a href=href class="health" title=title.clone() data-testid="health" data-health=health.clone()>
             <Badge text=word tone=tone/>
             {(health == "red" || health == "amber").then(|| view! {
                 <span class="text-xs text-zinc-500 max-w-48 truncate">{title.clone()}</span>

@@ -242,7 +242,7 @@ fn OwnerHomeView(shell_flash: Option<crate::auth::Flash>, home: OwnerHome) -> im
                 </div>
             </header>
             <main class="mx-auto max-w-3xl px-6 py-6 space-y-6">
-                {shell_flash.map(|f| view! { <FlashMessage flash=f/> })}
+                {shell_flash.map(|f| view! { <FlashMessage flash=f/> }.into_any())}
                 <section class="card p-5">
                     <h1 class="text-lg font-semibold" data-testid="owner-address">{crate::types::readable(&m.address)}" "<Badge text=m.status.as_str() tone=status_tone(m.status.as_str())/></h1>
                     <p class="text-sm text-zinc-600">{m.display_name.clone()}</p>

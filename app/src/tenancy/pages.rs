@@ -276,8 +276,8 @@ pub fn TenantSummary(
 pub fn DomainNameCell(domain: Domain) -> impl IntoView {
     let idn = domain.unicode_name != domain.name;
     view! {
-        <a class="font-medium link whitespace-nowrap" href=format!("/domains/{}", domain.name)>{domain.unicode_name.clone()}</a>
-        {idn.then(|| view! { <div class="text-xs font-mono text-zinc-500">{domain.name.clone()}</div> })}
+        <a class="link dn" href=format!("/domains/{}", domain.name)>{domain.unicode_name.clone()}</a>
+        {idn.then(|| view! { <div class="sub font-mono">{domain.name.clone()}</div> })}
     }
 }
 
@@ -417,8 +417,8 @@ pub fn DomainBrowser(browse: DomainBrowse, base: &'static str) -> impl IntoView 
                                             <td><Badge text=r.domain.status.clone() tone=status_tone(&r.domain.status)/></td>
                                             <td class="tabular-nums">{r.domain.mailbox_count}</td>
                                             <td class="whitespace-nowrap">
-                                                <span class=if full { "font-medium text-amber-800" } else { "" }>{format!("{} / {}", r.tenant_domains, r.max_domains)}</span>
-                                                <span class="text-xs text-zinc-500">{format!(" domains · {}", r.plan_name)}</span>
+                                                <span class=full.then_some("font-medium text-amber-800")>{format!("{} / {}", r.tenant_domains, r.max_domains)}</span>
+                                                <span class="sub">{format!(" domains · {}", r.plan_name)}</span>
                                             </td>
                                             <td><PoolBar allocated=r.pool_allocated used=r.pool_used size=r.pool_bytes/></td>
                                             <td><HealthSlots domain=r.domain.clone()/></td>

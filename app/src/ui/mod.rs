@@ -163,7 +163,7 @@ pub fn Layout(
                     </div>
                 </header>
                 <div class="px-4 md:px-8 py-6 space-y-6 max-w-6xl">
-                    {shell.flash.clone().map(|f| view! { <FlashMessage flash=f/> })}
+                    {shell.flash.clone().map(|f| view! { <FlashMessage flash=f/> }.into_any())}
                     {children()}
                 </div>
             </main>
@@ -388,7 +388,7 @@ pub fn AuthLayout(
             <div class="w-full max-w-md card p-8">
                 <h1 class="text-lg font-semibold">{title}</h1>
                 {subtitle.map(|s| view! { <p class="mt-1 text-sm text-zinc-600">{s}</p> })}
-                <div class="mt-4">{shell.flash.clone().map(|f| view! { <FlashMessage flash=f/> })}</div>
+                <div class="mt-4">{shell.flash.clone().map(|f| view! { <FlashMessage flash=f/> }.into_any())}</div>
                 <div class="mt-4">{children()}</div>
             </div>
         </div>
@@ -414,18 +414,26 @@ where
     })
 }
 
+/// The flash after a form post. Only its words go to the browser (an island, so "×" can
+/// dismiss it); what the failed form carried stays on the server.
 #[component]
 pub fn FlashMessage(flash: Flash) -> impl IntoView {
-    let (class, role, label) = match flash.kind {
-        FlashKind::Success => ("toast toast-success", "status", "Done"),
-        FlashKind::Error => ("toast toast-error", "alert", "Error"),
+    view! { <FlashNote success=matches!(flash.kind, FlashKind::Success) message=flash.message/> }
+}
+
+#[island]
+fn FlashNote(success: bool, message: String) -> impl IntoView {
+    let (class, role, label) = if success {
+        ("toast toast-success", "status", "Done")
+    } else {
+        ("toast toast-error", "alert", "Error")
     };
     let open = RwSignal::new(true);
     view! {
         <Show when=move || open.get()>
             <div class=class role=role data-testid="flash">
                 <span class="font-medium">{label}": "</span>
-                <span>{flash.message.clone()}</span>
+                <span>{message.clone()}</span>
                 <button type="button" class="ml-auto text-current opacity-60 hover:opacity-100" aria-label="Dismiss"
                     on:click=move |_| open.set(false)>"×"</button>
             </div>
@@ -510,7 +518,8 @@ pub fn relative(at: i64, now: i64) -> String {
 /// A POST button for destructive actions: with JavaScript it asks first in a dialog that
 /// names what will happen; without JavaScript it posts directly. `children` are the form's
 /// fields (checked before the dialog opens); `form_class` and `button_class` style the form
-/// (inline by default) and the button (a quiet red one by default).
+/// (inline by default) and the button (a quiet red one by default). The form and its fields
+/// are plain server HTML; only the button and its dialog are an island.
 #[component]
 pub fn ConfirmButton(
     #[prop(into)] action: String,
@@ -522,9 +531,22 @@ pub fn ConfirmButton(
     #[prop(optional, into)] button_class: Option<String>,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
+    view! {
+        <form method="post" action=action class=form_class.unwrap_or_else(|| "inline".into())>
+            {hidden_name.map(|n| view! { <input type="hidden" name=n value=hidden_value.clone().unwrap_or_default()/> })}
+            {children.map(|c| c())}
+            {view! { <ConfirmSubmit label=label question=question
+                button_class=button_class.unwrap_or_else(|| "btn btn-danger-ghost".into())/> }.into_any()}
+        </form>
+    }
+}
+
+/// The submit button of a `ConfirmButton`: once the page is interactive, a click opens the
+/// dialog (on "Cancel", the safe choice; Escape closes it) and "confirm" submits its form.
+#[island]
+fn ConfirmSubmit(label: String, question: String, button_class: String) -> impl IntoView {
     let open = RwSignal::new(false);
-    let form_ref = NodeRef::<leptos::html::Form>::new();
-    // The dialog takes the focus (on "Cancel", the safe choice) as it opens; Escape closes it.
+    let submit_ref = NodeRef::<leptos::html::Button>::new();
     let cancel_ref = NodeRef::<leptos::html::Button>::new();
     // In the browser only (the wasm build has no `ssr`; a workspace build has both features,
     // and a server-side effect would be spawned outside a LocalSet).
@@ -534,32 +556,48 @@ pub fn ConfirmButton(
             let _ = b.focus();
         }
     });
+    #[cfg(not(feature = "ssr"))]
+    let form = move || submit_ref.get().and_then(|b| b.form());
+    #[cfg(feature = "ssr")]
+    let form = move || {
+        let _ = submit_ref;
+        None::<FormStub>
+    };
     let label2 = label.clone();
     view! {
-        <form method="post" action=action node_ref=form_ref class=form_class.unwrap_or_else(|| "inline".into())>
-            {hidden_name.map(|n| view! { <input type="hidden" name=n value=hidden_value.clone().unwrap_or_default()/> })}
-            {children.map(|c| c())}
-            <button type="submit" class=button_class.unwrap_or_else(|| "btn btn-danger-ghost".into())
-                on:click=move |ev| {
-                    ev.prevent_default();
-                    // The fields' own checks (a required reason) speak first.
-                    if form_ref.get().is_none_or(|f| f.report_validity()) { open.set(true); }
-                }>{label}</button>
-            <Show when=move || open.get()>
-                <div class="fixed inset-0 z-50 flex items-center justify-center bg-zinc-900/40" role="dialog" aria-modal="true"
-                    on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Escape" { open.set(false) }>
-                    <div class="card w-full max-w-sm p-6 text-left">
-                        <p class="font-medium">"Are you sure?"</p>
-                        <p class="mt-2 text-sm text-zinc-600">{question.clone()}</p>
-                        <div class="mt-5 flex justify-end gap-2">
-                            <button type="button" class="btn btn-secondary" node_ref=cancel_ref on:click=move |_| open.set(false)>"Cancel"</button>
-                            <button type="button" class="btn btn-danger"
-                                on:click=move |_| { if let Some(f) = form_ref.get() { let _ = f.submit(); } }>{label2.clone()}</button>
-                        </div>
+        <button type="submit" class=button_class node_ref=submit_ref
+            on:click=move |ev| {
+                ev.prevent_default();
+                // The fields' own checks (a required reason) speak first.
+                if form().is_none_or(|f| f.report_validity()) { open.set(true); }
+            }>{label}</button>
+        <Show when=move || open.get()>
+            <div class="fixed inset-0 z-50 flex items-center justify-center bg-zinc-900/40" role="dialog" aria-modal="true"
+                on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Escape" { open.set(false) }>
+                <div class="card w-full max-w-sm p-6 text-left">
+                    <p class="font-medium">"Are you sure?"</p>
+                    <p class="mt-2 text-sm text-zinc-600">{question.clone()}</p>
+                    <div class="mt-5 flex justify-end gap-2">
+                        <button type="button" class="btn btn-secondary" node_ref=cancel_ref on:click=move |_| open.set(false)>"Cancel"</button>
+                        <button type="button" class="btn btn-danger"
+                            on:click=move |_| { if let Some(f) = form() { let _ = f.submit(); } }>{label2.clone()}</button>
                     </div>
                 </div>
-            </Show>
-        </form>
+            </div>
+        </Show>
+    }
+}
+
+/// What the server build knows of a form (it never runs the click handlers).
+#[cfg(feature = "ssr")]
+struct FormStub;
+#[cfg(feature = "ssr")]
+impl FormStub {
+    fn report_validity(&self) -> bool {
+        true
+    }
+    fn submit(&self) -> Result<(), ()> {
+        Ok(())
     }
 }
 
@@ -658,13 +696,14 @@ pub fn PoolBar(allocated: i64, used: Option<i64>, size: i64) -> impl IntoView {
         .unwrap_or_else(|| "used: no data".into());
     let text = format!("{} / {} allocated · {used_text}", fmt(allocated), fmt(size));
     view! {
-        <div class="min-w-[10rem]">
-            <svg viewBox="0 0 100 6" preserveAspectRatio="none" class="h-2 w-full rounded" aria-hidden="true">
-                <rect width="100" height="6" class="fill-zinc-200"/>
-                <rect width=width(allocated) height="6" class="fill-indigo-300"/>
-                <rect width=width(used.unwrap_or(0)) height="6" class="fill-indigo-700"/>
+        // Colours and sizes are the `.pool` rules of style/main.css (this bar is on every row).
+        <div class="pool">
+            <svg viewBox="0 0 100 6" preserveAspectRatio="none" aria-hidden="true">
+                <rect width="100" height="6"/>
+                <rect width=width(allocated) height="6"/>
+                <rect width=width(used.unwrap_or(0)) height="6"/>
             </svg>
-            <div class="mt-1 text-xs text-zinc-500 whitespace-nowrap">{text}</div>
+            <div>{text}</div>
         </div>
     }
 }
@@ -706,10 +745,10 @@ fn clean_param(s: String) -> String {
 }
 
 /// A button that copies `text` to the clipboard once the page is interactive, and says so.
-#[component]
+#[island]
 pub fn CopyButton(
     #[prop(into)] text: String,
-    #[prop(optional)] testid: &'static str,
+    #[prop(optional, into)] testid: Option<String>,
 ) -> impl IntoView {
     let copied = RwSignal::new(false);
     view! {
