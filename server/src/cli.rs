@@ -359,7 +359,6 @@ pub fn load_config(global: &Global, serve: Option<&ServeArgs>) -> Result<Config,
 }
 
 pub fn main() -> ExitCode {
-    crate::tune_allocator();
     let cli = Cli::parse();
     let serve_args = match &cli.command {
         Command::Serve(a) => Some(a.clone()),

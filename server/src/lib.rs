@@ -40,20 +40,6 @@ pub fn kinds() -> app::core::registry::Registry {
     app::imports::kinds::register(r)
 }
 
-/// glibc's malloc gives each thread that allocates its own arena (up to 8 per core), and each
-/// keeps what it freed: serving 500-row pages at 8 connections left 84 MiB resident. Two
-/// arenas kept it to 68 MiB for the same speed (bench/run). `MALLOC_ARENA_MAX` in the
-/// environment still wins, for measuring.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets a parameter of the C allocator; called before any thread.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
-}
-
 pub fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MAILWARD_LOG")
