@@ -556,20 +556,29 @@ fn ConfirmSubmit(label: String, question: String, button_class: String) -> impl 
             let _ = b.focus();
         }
     });
-    #[cfg(not(feature = "ssr"))]
-    let form = move || submit_ref.get().and_then(|b| b.form());
-    #[cfg(feature = "ssr")]
-    let form = move || {
-        let _ = submit_ref;
-        None::<FormStub>
+    // The click handlers run only in the browser; the server build never needs the form.
+    let ask = move || {
+        #[cfg(feature = "hydrate")]
+        if let Some(f) = submit_ref.get().and_then(|b| b.form()) {
+            // The fields' own checks (a required reason) speak first.
+            if !f.report_validity() {
+                return;
+            }
+        }
+        open.set(true);
+    };
+    let confirm = move || {
+        #[cfg(feature = "hydrate")]
+        if let Some(f) = submit_ref.get().and_then(|b| b.form()) {
+            let _ = f.submit();
+        }
     };
     let label2 = label.clone();
     view! {
         <button type="submit" class=button_class node_ref=submit_ref
             on:click=move |ev| {
                 ev.prevent_default();
-                // The fields' own checks (a required reason) speak first.
-                if form().is_none_or(|f| f.report_validity()) { open.set(true); }
+                ask();
             }>{label}</button>
         <Show when=move || open.get()>
             <div class="fixed inset-0 z-50 flex items-center justify-center bg-zinc-900/40" role="dialog" aria-modal="true"
@@ -580,24 +589,11 @@ fn ConfirmSubmit(label: String, question: String, button_class: String) -> impl 
                     <div class="mt-5 flex justify-end gap-2">
                         <button type="button" class="btn btn-secondary" node_ref=cancel_ref on:click=move |_| open.set(false)>"Cancel"</button>
                         <button type="button" class="btn btn-danger"
-                            on:click=move |_| { if let Some(f) = form() { let _ = f.submit(); } }>{label2.clone()}</button>
+                            on:click=move |_| confirm()>{label2.clone()}</button>
                     </div>
                 </div>
             </div>
         </Show>
-    }
-}
-
-/// What the server build knows of a form (it never runs the click handlers).
-#[cfg(feature = "ssr")]
-struct FormStub;
-#[cfg(feature = "ssr")]
-impl FormStub {
-    fn report_validity(&self) -> bool {
-        true
-    }
-    fn submit(&self) -> Result<(), ()> {
-        Ok(())
     }
 }
 
