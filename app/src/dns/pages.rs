@@ -101,30 +101,59 @@ pub fn HealthBadge(
     #[prop(into)] verified: Option<String>,
     #[prop(into)] href: String,
 ) -> impl IntoView {
-    let word = match health.as_str() {
+    let mut h = crate::ui::html::Html::with_capacity(256);
+    health_badge(
+        &mut h,
+        &health,
+        reason.as_deref(),
+        verified.is_some(),
+        &href,
+    );
+    h.view()
+}
+
+/// [`HealthBadge`] written into a buffer (the domain overview writes one on every row).
+pub fn health_badge(
+    h: &mut crate::ui::html::Html,
+    health: &str,
+    reason: Option<&str>,
+    verified: bool,
+    href: &str,
+) {
+    let word = match health {
         "green" => "healthy",
         "amber" => "warning",
         "red" => "broken",
         _ => "not checked",
     };
-    let tone = match health_tone(&health) {
-        "zinc" => "gray",
-        t => t,
-    };
-    let title = reason.clone().unwrap_or_else(|| match health.as_str() {
-        "green" => "Every baseline record is published as expected".into(),
-        "unknown" => "The DNS scanner has not reached this domain's nameservers yet".into(),
-        _ => String::new(),
+    let title = reason.unwrap_or(match health {
+        "green" => "Every baseline record is published as expected",
+        "unknown" => "The DNS scanner has not reached this domain's nameservers yet",
+        _ => "",
     });
-    view! {
-        <a href=href class="health" title=title.clone() data-testid="health" data-health=health.clone()>
-            <Badge text=word tone=tone/>
-            {(health == "red" || health == "amber").then(|| view! {
-                <span class="text-xs text-zinc-500 max-w-48 truncate">{title.clone()}</span>
-            })}
-            {verified.is_none().then(|| view! { <span class="text-xs text-amber-700" data-testid="unverified">"unverified"</span> })}
-        </a>
+    h.tag("<a href=\"")
+        .text(href)
+        .tag("\" class=\"health\" title=\"")
+        .text(title)
+        .tag("\" data-testid=\"health\" data-health=\"")
+        .text(health)
+        .tag("\">")
+        .tag("<span class=\"")
+        .tag(crate::ui::badge_class(health_tone(health)))
+        .tag("\">")
+        .tag(word)
+        .tag("</span>");
+    if health == "red" || health == "amber" {
+        h.tag("<span class=\"text-xs text-zinc-500 max-w-48 truncate\">")
+            .text(title)
+            .tag("</span>");
     }
+    if !verified {
+        h.tag(
+            "<span class=\"text-xs text-amber-700\" data-testid=\"unverified\">unverified</span>",
+        );
+    }
+    h.tag("</a>");
 }
 
 #[component]

@@ -33,7 +33,7 @@ pub async fn get_control_page(name: String) -> Result<PageData<ControlPageData>,
         use crate::core::authz::{authorize_in, Action};
         let a = c.actor();
         let d = crate::tenancy::service::domain(&c.st, &a, &name).await?;
-        let control = super::service::control(&c.st, &a, &d.id).await?;
+        let control = super::service::control_of(&c.st, &a, &d).await?;
         let delegation = crate::dns::service::domain_dns(&c.st, &a, &d.id)
             .await?
             .observed

@@ -33,10 +33,15 @@ fn filled(d: &Domain, s: Option<Stored>, now: i64) -> DomainControl {
 /// One domain's record (empty when nothing is recorded).
 pub async fn control(st: &AppState, actor: &Actor, domain_key: &str) -> AppResult<DomainControl> {
     let d = crate::tenancy::service::domain(st, actor, domain_key).await?;
+    control_of(st, actor, &d).await
+}
+
+/// [`control`] of a domain the caller has read already (`tenancy::service::domain`).
+pub async fn control_of(st: &AppState, actor: &Actor, d: &Domain) -> AppResult<DomainControl> {
     let g = authorize_in(actor, Action::ViewTenants, &d.tenant_id)?;
     let mut conn = st.db.pool().acquire().await?;
     let s = store::get(&mut conn, &g, &d.id).await?;
-    Ok(filled(&d, s, st.clock.now()))
+    Ok(filled(d, s, st.clock.now()))
 }
 
 const MAX_TEXT: usize = 200;
@@ -280,14 +285,14 @@ pub async fn save(
         .ok_or(AppError::NotFound)?;
     settle(&mut tx, st, &g, &d, &stored, now).await?;
     tx.commit().await?;
-    control(st, actor, &d.id).await
+    control_of(st, actor, &d).await
 }
 
 /// Someone confirmed the recorded facts with the registrar now, changing nothing.
 pub async fn review(st: &AppState, actor: &Actor, domain_key: &str) -> AppResult<DomainControl> {
     let d = crate::tenancy::service::domain(st, actor, domain_key).await?;
     authorize_in(actor, Action::ManageDomains, &d.tenant_id)?;
-    let c = control(st, actor, &d.id).await?;
+    let c = control_of(st, actor, &d).await?;
     if !c.recorded {
         return Err(AppError::invalid(
             "Nothing is recorded for this domain yet: fill in the form first.",
@@ -361,7 +366,7 @@ pub async fn rdap_lookup(
     if let Err(e) = found {
         return Err(AppError::Unavailable(format!("RDAP: {e}")));
     }
-    control(st, actor, &d.id).await
+    control_of(st, actor, &d).await
 }
 
 /// Brings a record's warnings up to date at `now`: each warning that holds and was not

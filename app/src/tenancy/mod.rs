@@ -250,22 +250,31 @@ pub const DOMAIN_CATEGORIES: [(&str, &str); 4] = [
 
 /// "12.5 GB" (decimal units, as the plans are sold).
 pub fn format_bytes(b: i64) -> String {
-    let b = b.max(0) as f64;
-    let (v, unit) = if b >= 1e12 {
-        (b / 1e12, "TB")
-    } else if b >= 1e9 {
-        (b / 1e9, "GB")
-    } else if b >= 1e6 {
-        (b / 1e6, "MB")
-    } else if b >= 1e3 {
-        (b / 1e3, "kB")
-    } else {
-        return format!("{b} B");
-    };
-    if v >= 100.0 || (v - v.round()).abs() < 0.05 {
-        format!("{v:.0} {unit}")
-    } else {
-        format!("{v:.1} {unit}")
+    Bytes(b).to_string()
+}
+
+/// A size as people read it ("1.5 GB", "200 kB"), written without an intermediate string.
+pub struct Bytes(pub i64);
+
+impl std::fmt::Display for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.0.max(0) as f64;
+        let (v, unit) = if b >= 1e12 {
+            (b / 1e12, "TB")
+        } else if b >= 1e9 {
+            (b / 1e9, "GB")
+        } else if b >= 1e6 {
+            (b / 1e6, "MB")
+        } else if b >= 1e3 {
+            (b / 1e3, "kB")
+        } else {
+            return write!(f, "{b} B");
+        };
+        if v >= 100.0 || (v - v.round()).abs() < 0.05 {
+            write!(f, "{v:.0} {unit}")
+        } else {
+            write!(f, "{v:.1} {unit}")
+        }
     }
 }
 

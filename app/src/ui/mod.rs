@@ -5,6 +5,8 @@ use leptos_router::hooks::use_location;
 
 use crate::auth::{Flash, FlashKind, PageData, Role, Shell};
 
+pub mod html;
+
 const NAV: &[(&str, &str, &str)] = &[
     ("/", "Dashboard", "M3 12l9-9 9 9M5 10v10h5v-6h4v6h5V10"),
     ("/tenants", "Tenants", "M3 21h18M5 21V7l7-4 7 4v14M9 9h1m4 0h1m-6 4h1m4 0h1m-6 4h1m4 0h1"),
@@ -447,14 +449,18 @@ pub fn Badge(
     #[prop(into)] text: String,
     #[prop(default = "gray")] tone: &'static str,
 ) -> impl IntoView {
-    let class = match tone {
+    view! { <span class=badge_class(tone)>{text}</span> }
+}
+
+/// A [`Badge`]'s classes for its tone.
+pub fn badge_class(tone: &str) -> &'static str {
+    match tone {
         "green" => "badge badge-green",
         "red" => "badge badge-red",
         "amber" => "badge badge-amber",
         "blue" => "badge badge-blue",
         _ => "badge badge-gray",
-    };
-    view! { <span class=class>{text}</span> }
+    }
 }
 
 #[component]
@@ -677,31 +683,26 @@ pub fn describe_user_agent(ua: Option<&str>) -> String {
 /// with the numbers in words beside it.
 #[component]
 pub fn PoolBar(allocated: i64, used: Option<i64>, size: i64) -> impl IntoView {
-    // Widths in hundredths of a percent, written with integer arithmetic ("12.34").
-    let width = |v: i64| {
-        let w = if size <= 0 {
-            0
-        } else {
-            (v.clamp(0, size) as i128 * 10_000 / size as i128) as i64
-        };
-        format!("{}.{:02}", w / 100, w % 100)
+    let mut h = html::Html::with_capacity(320);
+    pool_bar(&mut h, allocated, used, size);
+    h.view()
+}
+
+/// [`PoolBar`] written into a buffer (the domain overview writes one on every row).
+pub fn pool_bar(h: &mut html::Html, allocated: i64, used: Option<i64>, size: i64) {
+    use crate::tenancy::Bytes;
+    // Colours and sizes are the `.pool` rules of style/main.css.
+    h.tag("<div class=\"pool\"><svg viewBox=\"0 0 100 6\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><rect width=\"100\" height=\"6\"></rect><rect width=\"")
+        .percent(allocated, size)
+        .tag("\" height=\"6\"></rect><rect width=\"")
+        .percent(used.unwrap_or(0), size)
+        .tag("\" height=\"6\"></rect></svg><div>")
+        .fmt(format_args!("{} / {} allocated · ", Bytes(allocated), Bytes(size)));
+    match used {
+        Some(u) => h.fmt(format_args!("{} used", Bytes(u))),
+        None => h.tag("used: no data"),
     };
-    let fmt = crate::tenancy::format_bytes;
-    let used_text = used
-        .map(|u| format!("{} used", fmt(u)))
-        .unwrap_or_else(|| "used: no data".into());
-    let text = format!("{} / {} allocated · {used_text}", fmt(allocated), fmt(size));
-    view! {
-        // Colours and sizes are the `.pool` rules of style/main.css (this bar is on every row).
-        <div class="pool">
-            <svg viewBox="0 0 100 6" preserveAspectRatio="none" aria-hidden="true">
-                <rect width="100" height="6"/>
-                <rect width=width(allocated) height="6"/>
-                <rect width=width(used.unwrap_or(0)) height="6"/>
-            </svg>
-            <div>{text}</div>
-        </div>
-    }
+    h.tag("</div></div>");
 }
 
 pub fn status_tone(status: impl AsRef<str>) -> &'static str {
