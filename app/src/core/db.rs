@@ -253,6 +253,43 @@ pub fn named<T: std::str::FromStr<Err = String>>(
     })
 }
 
+/// A list page's rows fetched as one JSON array in one database row, decoded into `T` (a
+/// struct whose fields are `cols` in order: serde reads a struct from an array).
+///
+/// Why: sqlx's SQLite driver hands every row from its connection thread to the request's
+/// through a channel and copies every value into an `AnyRow` — ~20 µs a row, most of a
+/// 500-row page's time. Built in the database (`json_group_array` / `json_agg`, each with
+/// the page's order inside the aggregate, so the order is the query's and not chance), the
+/// page crosses once. `inner` is the page's query (its own `ORDER BY … LIMIT`), whose result
+/// columns are `cols`; `order` is the same order over those result columns (`r.name`).
+pub async fn page_json<T: serde::de::DeserializeOwned>(
+    db: &Db,
+    w: &Where,
+    cols: &[&str],
+    inner: &str,
+    order: &str,
+) -> AppResult<Vec<T>> {
+    use sqlx::Row;
+    let list = cols
+        .iter()
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = match db.backend() {
+        Backend::Sqlite => format!(
+            "SELECT json_group_array(json_array({list}) ORDER BY {order}) AS page FROM ({inner}) r"
+        ),
+        Backend::Postgres => format!(
+            "SELECT COALESCE(json_agg(json_build_array({list}) ORDER BY {order}), '[]')::text \
+             AS page FROM ({inner}) r"
+        ),
+    };
+    let row = w.bind(sqlx::query(&sql)).fetch_one(db.pool()).await?;
+    let page: String = row.try_get("page")?;
+    serde_json::from_str(&page)
+        .map_err(|e| AppError::internal(format!("a page of rows did not decode ({e}): {sql}")))
+}
+
 /// Runs `sql` for many keys: `{in}` in it stands for an `IN (…)` list, filled 500 keys at a
 /// time (well under either database's limit on bound values); every row is mapped by `f`.
 pub async fn fetch_in<T>(

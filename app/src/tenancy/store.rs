@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Row};
 use super::{Domain, DomainGlance, DomainQuery, Plan, Tenant};
 use crate::core::authz::{Action, Granted};
 use crate::core::db::{fetch_in, like_term, Db, Where};
-use crate::core::AppResult;
+use crate::core::{AppError, AppResult};
 
 fn plan_row(r: &AnyRow) -> Result<Plan, sqlx::Error> {
     Ok(Plan {
@@ -620,24 +620,47 @@ pub async fn browse_domains(
         from.clone()
     };
     let dir = if q.dir == "desc" { "DESC" } else { "ASC" };
-    let order = match q.sort.as_str() {
-        "tenant" => format!("t.name {dir}, d.name"),
-        "status" => format!("d.status {dir}, d.name"),
-        "health" => format!(
-            "CASE d.dns_health WHEN 'red' THEN 0 WHEN 'amber' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END {dir}, d.name"
+    // The order twice: over the tables (the page's query) and over its result columns (the
+    // aggregate that carries the page, `db::page_json`).
+    let (order, by) = match q.sort.as_str() {
+        "tenant" => (
+            format!("t.name {dir}, d.name"),
+            format!("r.tenant_name {dir}, r.name"),
         ),
-        "mailboxes" => format!("d.mailbox_count {dir}, d.name"),
-        "added" => format!("d.created_at {dir}, d.name"),
+        "status" => (
+            format!("d.status {dir}, d.name"),
+            format!("r.status {dir}, r.name"),
+        ),
+        "health" => {
+            let rank = |c: &str| {
+                format!("CASE {c} WHEN 'red' THEN 0 WHEN 'amber' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END {dir}")
+            };
+            (
+                format!("{}, d.name", rank("d.dns_health")),
+                format!("{}, r.name", rank("r.dns_health")),
+            )
+        }
+        "mailboxes" => (
+            format!("d.mailbox_count {dir}, d.name"),
+            format!("r.mailbox_count {dir}, r.name"),
+        ),
+        "added" => (
+            format!("d.created_at {dir}, d.name"),
+            format!("r.created_at {dir}, r.name"),
+        ),
         // As people read the names (Unicode), not by their punycode form.
-        _ => format!("d.unicode_name {dir}, d.name"),
+        _ => (
+            format!("d.unicode_name {dir}, d.name"),
+            format!("r.unicode_name {dir}, r.name"),
+        ),
     };
-    let sql = format!(
+    let inner = format!(
         "SELECT {DOMAIN_COLS}, p.name AS plan_name, t.domain_count, p.max_domains, \
          p.storage_bytes, t.storage_allocated, t.storage_used {from} ORDER BY {order} LIMIT {} OFFSET {}",
         q.per,
         (q.page - 1) * q.per
     );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let rows: Vec<GlanceRow> = crate::core::db::page_json(db, &w, GLANCE_COLS, &inner, &by).await?;
     // A short first page is the whole result; otherwise count (cheap: an index scan).
     let total: i64 = if q.page == 1 && (rows.len() as i64) < q.per {
         rows.len() as i64
@@ -648,20 +671,97 @@ pub async fn browse_domains(
             .try_get("n")?
     };
     let rows = rows
-        .iter()
-        .map(|r| {
-            Ok(DomainGlance {
-                domain: domain_row(r)?,
-                plan_name: r.try_get("plan_name")?,
-                tenant_domains: r.try_get("domain_count")?,
-                max_domains: r.try_get("max_domains")?,
-                pool_bytes: r.try_get("storage_bytes")?,
-                pool_allocated: r.try_get("storage_allocated")?,
-                pool_used: r.try_get("storage_used")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+        .into_iter()
+        .map(GlanceRow::glance)
+        .collect::<AppResult<_>>()?;
     Ok((rows, total))
+}
+
+/// The result columns of the overview's query, in [`GlanceRow`]'s order.
+const GLANCE_COLS: &[&str] = &[
+    "id",
+    "tenant_id",
+    "tenant_name",
+    "tenant_slug",
+    "name",
+    "unicode_name",
+    "status",
+    "category",
+    "catch_all_enabled",
+    "mailbox_count",
+    "created_at",
+    "verified_how",
+    "verify_token",
+    "dns_health",
+    "dns_reason",
+    "dns_drift",
+    "dns_checked_at",
+    "plan_name",
+    "domain_count",
+    "max_domains",
+    "storage_bytes",
+    "storage_allocated",
+    "storage_used",
+];
+
+/// One row of the overview as the database wrote it ([`GLANCE_COLS`]).
+#[derive(serde::Deserialize)]
+struct GlanceRow {
+    id: String,
+    tenant_id: String,
+    tenant_name: String,
+    tenant_slug: String,
+    name: String,
+    unicode_name: String,
+    status: String,
+    category: String,
+    catch_all_enabled: i64,
+    mailbox_count: i64,
+    created_at: i64,
+    verified_how: Option<String>,
+    verify_token: Option<String>,
+    dns_health: String,
+    dns_reason: Option<String>,
+    dns_drift: i64,
+    dns_checked_at: Option<i64>,
+    plan_name: String,
+    domain_count: i64,
+    max_domains: i64,
+    storage_bytes: i64,
+    storage_allocated: i64,
+    storage_used: Option<i64>,
+}
+
+impl GlanceRow {
+    fn glance(self) -> AppResult<DomainGlance> {
+        Ok(DomainGlance {
+            domain: Domain {
+                status: self.status.parse().map_err(AppError::internal)?,
+                id: self.id,
+                tenant_id: self.tenant_id,
+                tenant_name: self.tenant_name,
+                tenant_slug: self.tenant_slug,
+                name: self.name,
+                unicode_name: self.unicode_name,
+                category: self.category,
+                catch_all: self.catch_all_enabled != 0,
+                mailbox_count: self.mailbox_count,
+                created_at: self.created_at,
+                verified: self.verified_how,
+                verify_token: self.verify_token.unwrap_or_default(),
+                health: self.dns_health,
+                health_reason: self.dns_reason,
+                drift: self.dns_drift != 0,
+                checked_at: self.dns_checked_at,
+            },
+            plan_name: self.plan_name,
+            tenant_domains: self.domain_count,
+            max_domains: self.max_domains,
+            pool_bytes: self.storage_bytes,
+            pool_allocated: self.storage_allocated,
+            pool_used: self.storage_used,
+        })
+    }
 }
 
 /// A domain by id or name, if the proof covers it.
