@@ -257,23 +257,25 @@ pub fn format_bytes(b: i64) -> String {
 pub struct Bytes(pub i64);
 
 impl std::fmt::Display for Bytes {
+    /// One decimal below 100 of a unit unless it is whole ("12.5 GB", "1 GB", "200 GB"),
+    /// rounded half up, in integers (it is on every row of the domain overview).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let b = self.0.max(0) as f64;
-        let (v, unit) = if b >= 1e12 {
-            (b / 1e12, "TB")
-        } else if b >= 1e9 {
-            (b / 1e9, "GB")
-        } else if b >= 1e6 {
-            (b / 1e6, "MB")
-        } else if b >= 1e3 {
-            (b / 1e3, "kB")
-        } else {
-            return write!(f, "{b} B");
+        let b = self.0.max(0) as u128;
+        let (unit, name) = match b {
+            1_000_000_000_000.. => (1_000_000_000_000, "TB"),
+            1_000_000_000.. => (1_000_000_000, "GB"),
+            1_000_000.. => (1_000_000, "MB"),
+            1_000.. => (1_000, "kB"),
+            _ => return write!(f, "{b} B"),
         };
-        if v >= 100.0 || (v - v.round()).abs() < 0.05 {
-            write!(f, "{v:.0} {unit}")
+        if b >= 100 * unit {
+            return write!(f, "{} {name}", (b + unit / 2) / unit);
+        }
+        let tenths = (b * 10 + unit / 2) / unit;
+        if tenths % 10 == 0 {
+            write!(f, "{} {name}", tenths / 10)
         } else {
-            write!(f, "{v:.1} {unit}")
+            write!(f, "{}.{} {name}", tenths / 10, tenths % 10)
         }
     }
 }
@@ -370,5 +372,16 @@ mod tests {
         assert_eq!(format_bytes(12_500_000_000), "12.5 GB");
         assert_eq!(format_bytes(200_000_000_000), "200 GB");
         assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(0), "0 B");
+        assert_eq!(format_bytes(-5), "0 B");
+        assert_eq!(format_bytes(1_000), "1 kB");
+        assert_eq!(format_bytes(1_049), "1 kB");
+        assert_eq!(format_bytes(1_050), "1.1 kB");
+        assert_eq!(format_bytes(99_960_000), "100 MB");
+        assert_eq!(format_bytes(99_940_000), "99.9 MB");
+        assert_eq!(format_bytes(123_456_789), "123 MB");
+        assert_eq!(format_bytes(600_000_000), "600 MB");
+        assert_eq!(format_bytes(2_345_000_000_000), "2.3 TB");
+        assert_eq!(format_bytes(i64::MAX), "9223372 TB");
     }
 }

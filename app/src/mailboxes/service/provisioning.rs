@@ -168,9 +168,7 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
         .tenant(domain.tenant_id.clone());
     record(&mut tx, g.actor, now, ev).await?;
     let emailed = match delivery {
-        Some(delivery) => {
-            issue_link(st, &mut tx, &g, &probe, "provision", delivery, None, now).await?
-        }
+        Some(delivery) => first_link(st, &mut tx, &g, &probe, delivery, now).await?,
         None => false,
     };
     let mail = tx.commit_outbox().await?;
@@ -239,6 +237,35 @@ pub(crate) async fn issue_link(
         )));
     }
     let revoked = store::revoke_open_invites(tx.conn(), g, &m.id, now).await?;
+    new_link(st, tx, g, m, purpose, delivery, reason, revoked, now).await
+}
+
+/// [`issue_link`] for a mailbox this transaction created: nobody else can see it yet, so
+/// there is no row to hold against an offboarding and no open link to revoke.
+async fn first_link(
+    st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    delivery: Delivery,
+    now: i64,
+) -> AppResult<bool> {
+    new_link(st, tx, g, m, "provision", delivery, None, 0, now).await
+}
+
+/// The link itself: its row, its audit event and, by email, its message (after commit).
+#[allow(clippy::too_many_arguments)]
+async fn new_link(
+    st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    purpose: &str,
+    delivery: Delivery,
+    reason: Option<&str>,
+    revoked: i64,
+    now: i64,
+) -> AppResult<bool> {
     let token = secrets::new_token("mwm_");
     let id = secrets::new_id("minv");
     let expires = now + st.config.invite_ttl_hours * 3600;
