@@ -34,6 +34,80 @@ fn from_row(r: &AnyRow) -> Result<Mailbox, sqlx::Error> {
     })
 }
 
+/// [`COLS`] one by one, for [`crate::core::db::page_json`].
+const COL_NAMES: &[&str] = &[
+    "id",
+    "tenant_id",
+    "domain_id",
+    "address",
+    "display_name",
+    "status",
+    "quota_bytes",
+    "used_bytes",
+    "critical",
+    "created_at",
+    "contact_email",
+    "invite_revealed_to",
+    "password_set_at",
+    "offboarded_at",
+    "purge_after",
+    "purged_at",
+    "shared",
+];
+
+/// A mailbox as a page of rows carries it ([`COL_NAMES`] in order; flags are 0 or 1).
+#[derive(serde::Deserialize)]
+struct JsonRow {
+    id: String,
+    tenant_id: String,
+    domain_id: String,
+    address: String,
+    display_name: String,
+    status: String,
+    quota_bytes: Option<i64>,
+    used_bytes: Option<i64>,
+    critical: i64,
+    created_at: i64,
+    contact_email: Option<String>,
+    invite_revealed_to: Option<String>,
+    password_set_at: Option<i64>,
+    offboarded_at: Option<i64>,
+    purge_after: Option<i64>,
+    purged_at: Option<i64>,
+    shared: i64,
+}
+
+impl JsonRow {
+    fn mailbox(self) -> AppResult<Mailbox> {
+        Ok(Mailbox {
+            status: self.status.parse().map_err(AppError::internal)?,
+            id: self.id,
+            tenant_id: self.tenant_id,
+            domain_id: self.domain_id,
+            address: self.address,
+            display_name: self.display_name,
+            quota_bytes: self.quota_bytes,
+            used_bytes: self.used_bytes,
+            critical: self.critical != 0,
+            created_at: self.created_at,
+            contact_email: self.contact_email,
+            invite_revealed_to: self.invite_revealed_to,
+            password_set_at: self.password_set_at,
+            offboarded_at: self.offboarded_at,
+            purge_after: self.purge_after,
+            purged_at: self.purged_at,
+            shared: self.shared != 0,
+        })
+    }
+}
+
+/// A page of mailboxes through [`crate::core::db::page_json`] (`inner` orders by address).
+async fn page(db: &Db, w: &Where, inner: &str) -> AppResult<Vec<Mailbox>> {
+    let rows: Vec<JsonRow> =
+        crate::core::db::page_json(db, w, COL_NAMES, inner, "r.address").await?;
+    rows.into_iter().map(JsonRow::mailbox).collect()
+}
+
 /// Mailboxes of one tenant (optionally one domain), by address; at most `limit`.
 pub async fn list(
     db: &Db,
@@ -55,8 +129,7 @@ pub async fn list(
         "SELECT {COLS} FROM mailboxes{} ORDER BY address LIMIT {lim}",
         w.sql()
     );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    page(db, &w, &sql).await
 }
 
 /// Mailboxes across the actor's tenants, filtered and paged in SQL; with the total.
@@ -114,9 +187,8 @@ pub async fn search(
     let sql = format!(
         "SELECT {cols} FROM mailboxes m{where_sql} ORDER BY m.address LIMIT {lim} OFFSET {off}"
     );
+    let mailboxes = page(db, &w, &sql).await?;
     let mut c = db.pool().acquire().await?;
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(&mut *c).await?;
-    let mailboxes = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     let tenants =
         crate::tenancy::store::labels_of(&mut c, mailboxes.iter().map(|m| m.tenant_id.as_str()))
             .await?;
@@ -1519,4 +1591,13 @@ pub async fn revoke_delegations_of(
         .execute(c)
         .await?;
     Ok(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_rows_carry_the_columns_in_order() {
+        let cols: Vec<&str> = super::COLS.split(',').map(str::trim).collect();
+        assert_eq!(cols, super::COL_NAMES);
+    }
 }
