@@ -12,52 +12,11 @@ const COLS: &str = "id, tenant_id, domain_id, address, display_name, status, quo
     used_bytes, critical, created_at, contact_email, invite_revealed_to, password_set_at, \
     offboarded_at, purge_after, purged_at, shared";
 
-fn from_row(r: &AnyRow) -> Result<Mailbox, sqlx::Error> {
-    Ok(Mailbox {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        domain_id: r.try_get("domain_id")?,
-        address: r.try_get("address")?,
-        display_name: r.try_get("display_name")?,
-        status: crate::core::db::named(r, "status")?,
-        quota_bytes: r.try_get("quota_bytes")?,
-        used_bytes: r.try_get("used_bytes")?,
-        critical: r.try_get::<i64, _>("critical")? != 0,
-        created_at: r.try_get("created_at")?,
-        contact_email: r.try_get("contact_email")?,
-        invite_revealed_to: r.try_get("invite_revealed_to")?,
-        password_set_at: r.try_get("password_set_at")?,
-        offboarded_at: r.try_get("offboarded_at")?,
-        purge_after: r.try_get("purge_after")?,
-        purged_at: r.try_get("purged_at")?,
-        shared: r.try_get::<i64, _>("shared")? != 0,
-    })
-}
-
-/// [`COLS`] one by one, for [`crate::core::db::page_json`].
-const COL_NAMES: &[&str] = &[
-    "id",
-    "tenant_id",
-    "domain_id",
-    "address",
-    "display_name",
-    "status",
-    "quota_bytes",
-    "used_bytes",
-    "critical",
-    "created_at",
-    "contact_email",
-    "invite_revealed_to",
-    "password_set_at",
-    "offboarded_at",
-    "purge_after",
-    "purged_at",
-    "shared",
-];
-
-/// A mailbox as a page of rows carries it ([`COL_NAMES`] in order; flags are 0 or 1).
-#[derive(serde::Deserialize)]
-struct JsonRow {
+/// A mailbox as the database gives it ([`COLS`], by name; flags are 0 or 1): read from an
+/// `AnyRow` (`sqlx::FromRow`) or from a JSON page (`db::page_json`, which asks serde for the
+/// fields) — one list of columns for both.
+#[derive(sqlx::FromRow, serde::Deserialize)]
+struct Stored {
     id: String,
     tenant_id: String,
     domain_id: String,
@@ -77,10 +36,10 @@ struct JsonRow {
     shared: i64,
 }
 
-impl JsonRow {
-    fn mailbox(self) -> AppResult<Mailbox> {
+impl Stored {
+    fn mailbox(self) -> Result<Mailbox, String> {
         Ok(Mailbox {
-            status: self.status.parse().map_err(AppError::internal)?,
+            status: self.status.parse()?,
             id: self.id,
             tenant_id: self.tenant_id,
             domain_id: self.domain_id,
@@ -101,11 +60,22 @@ impl JsonRow {
     }
 }
 
+fn from_row(r: &AnyRow) -> Result<Mailbox, sqlx::Error> {
+    use sqlx::FromRow;
+    Stored::from_row(r)?
+        .mailbox()
+        .map_err(|e| sqlx::Error::ColumnDecode {
+            index: "status".into(),
+            source: e.into(),
+        })
+}
+
 /// A page of mailboxes through [`crate::core::db::page_json`] (`inner` orders by address).
 async fn page(db: &Db, w: &Where, inner: &str) -> AppResult<Vec<Mailbox>> {
-    let rows: Vec<JsonRow> =
-        crate::core::db::page_json(db, w, COL_NAMES, inner, "r.address").await?;
-    rows.into_iter().map(JsonRow::mailbox).collect()
+    let rows: Vec<Stored> = crate::core::db::page_json(db, w, inner, "r.address").await?;
+    rows.into_iter()
+        .map(|r| r.mailbox().map_err(AppError::internal))
+        .collect()
 }
 
 /// Mailboxes of one tenant (optionally one domain), by address; at most `limit`.
@@ -1596,8 +1566,8 @@ pub async fn revoke_delegations_of(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn json_rows_carry_the_columns_in_order() {
+    fn the_row_type_is_the_column_list() {
         let cols: Vec<&str> = super::COLS.split(',').map(str::trim).collect();
-        assert_eq!(cols, super::COL_NAMES);
+        assert_eq!(cols, crate::core::db::fields::<super::Stored>());
     }
 }

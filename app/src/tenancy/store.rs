@@ -510,28 +510,70 @@ const DOMAIN_COLS: &str =
     d.unicode_name, d.status, d.category, d.catch_all_enabled, d.mailbox_count, d.created_at, \
     d.verified_how, d.verify_token, d.dns_health, d.dns_reason, d.dns_drift, d.dns_checked_at";
 
+/// A domain as the database gives it (the result columns of [`DOMAIN_COLS`], by name): read
+/// from an `AnyRow` (`sqlx::FromRow`) or from a JSON page (`db::page_json`, which asks serde
+/// for the fields) — one list of columns for both.
+#[derive(sqlx::FromRow, serde::Deserialize)]
+struct DomainRow {
+    id: String,
+    tenant_id: String,
+    tenant_name: String,
+    tenant_slug: String,
+    name: String,
+    unicode_name: String,
+    status: String,
+    category: String,
+    catch_all_enabled: i64,
+    mailbox_count: i64,
+    created_at: i64,
+    verified_how: Option<String>,
+    verify_token: Option<String>,
+    dns_health: String,
+    dns_reason: Option<String>,
+    dns_drift: i64,
+    dns_checked_at: Option<i64>,
+}
+
+impl DomainRow {
+    fn domain(self) -> Result<Domain, String> {
+        Ok(Domain {
+            status: self.status.parse()?,
+            id: self.id,
+            tenant_id: self.tenant_id,
+            tenant_name: self.tenant_name,
+            tenant_slug: self.tenant_slug,
+            name: self.name,
+            unicode_name: self.unicode_name,
+            category: self.category,
+            catch_all: self.catch_all_enabled != 0,
+            mailbox_count: self.mailbox_count,
+            created_at: self.created_at,
+            verified: self.verified_how,
+            verify_token: self.verify_token.unwrap_or_default(),
+            health: self.dns_health,
+            health_reason: self.dns_reason,
+            drift: self.dns_drift != 0,
+            checked_at: self.dns_checked_at,
+        })
+    }
+}
+
 fn domain_row(r: &AnyRow) -> Result<Domain, sqlx::Error> {
-    Ok(Domain {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        tenant_name: r.try_get("tenant_name")?,
-        tenant_slug: r.try_get("tenant_slug")?,
-        name: r.try_get("name")?,
-        unicode_name: r.try_get("unicode_name")?,
-        status: crate::core::db::named(r, "status")?,
-        category: r.try_get("category")?,
-        catch_all: r.try_get::<i64, _>("catch_all_enabled")? != 0,
-        mailbox_count: r.try_get("mailbox_count")?,
-        created_at: r.try_get("created_at")?,
-        verified: r.try_get("verified_how")?,
-        verify_token: r
-            .try_get::<Option<String>, _>("verify_token")?
-            .unwrap_or_default(),
-        health: r.try_get("dns_health")?,
-        health_reason: r.try_get("dns_reason")?,
-        drift: r.try_get::<i64, _>("dns_drift")? != 0,
-        checked_at: r.try_get("dns_checked_at")?,
-    })
+    use sqlx::FromRow;
+    DomainRow::from_row(r)?
+        .domain()
+        .map_err(|e| sqlx::Error::ColumnDecode {
+            index: "status".into(),
+            source: e.into(),
+        })
+}
+
+/// A page of domains through `db::page_json` (`inner` selects [`DOMAIN_COLS`] in `order`).
+async fn domain_page(db: &Db, w: &Where, inner: &str, order: &str) -> AppResult<Vec<Domain>> {
+    let rows: Vec<DomainRow> = crate::core::db::page_json(db, w, inner, order).await?;
+    rows.into_iter()
+        .map(|r| r.domain().map_err(AppError::internal))
+        .collect()
 }
 
 /// Domains in the actor's scope, optionally of one tenant, optionally matching a search term.
@@ -571,8 +613,7 @@ pub async fn domains_page(
         "SELECT {DOMAIN_COLS} FROM domains d JOIN tenants t ON t.id = d.tenant_id{} ORDER BY d.name{limit}",
         w.sql()
     );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    Ok(rows.iter().map(domain_row).collect::<Result<_, _>>()?)
+    domain_page(db, &w, &sql, "r.name").await
 }
 
 fn search_cond(w: &mut Where, term: &str) {
@@ -660,7 +701,8 @@ pub async fn browse_domains(
         q.per,
         (q.page - 1) * q.per
     );
-    let rows: Vec<GlanceRow> = crate::core::db::page_json(db, &w, GLANCE_COLS, &inner, &by).await?;
+    let rows: Vec<(DomainRow, PlanCols)> =
+        crate::core::db::page_json_pair(db, &w, &inner, &by).await?;
     // A short first page is the whole result; otherwise count (cheap: an index scan).
     let total: i64 = if q.page == 1 && (rows.len() as i64) < q.per {
         rows.len() as i64
@@ -672,58 +714,14 @@ pub async fn browse_domains(
     };
     let rows = rows
         .into_iter()
-        .map(GlanceRow::glance)
+        .map(|(d, p)| p.glance(d))
         .collect::<AppResult<_>>()?;
     Ok((rows, total))
 }
 
-/// The result columns of the overview's query, in [`GlanceRow`]'s order.
-const GLANCE_COLS: &[&str] = &[
-    "id",
-    "tenant_id",
-    "tenant_name",
-    "tenant_slug",
-    "name",
-    "unicode_name",
-    "status",
-    "category",
-    "catch_all_enabled",
-    "mailbox_count",
-    "created_at",
-    "verified_how",
-    "verify_token",
-    "dns_health",
-    "dns_reason",
-    "dns_drift",
-    "dns_checked_at",
-    "plan_name",
-    "domain_count",
-    "max_domains",
-    "storage_bytes",
-    "storage_allocated",
-    "storage_used",
-];
-
-/// One row of the overview as the database wrote it ([`GLANCE_COLS`]).
+/// The overview's columns beside a domain's: its tenant's plan and storage pool.
 #[derive(serde::Deserialize)]
-struct GlanceRow {
-    id: String,
-    tenant_id: String,
-    tenant_name: String,
-    tenant_slug: String,
-    name: String,
-    unicode_name: String,
-    status: String,
-    category: String,
-    catch_all_enabled: i64,
-    mailbox_count: i64,
-    created_at: i64,
-    verified_how: Option<String>,
-    verify_token: Option<String>,
-    dns_health: String,
-    dns_reason: Option<String>,
-    dns_drift: i64,
-    dns_checked_at: Option<i64>,
+struct PlanCols {
     plan_name: String,
     domain_count: i64,
     max_domains: i64,
@@ -732,28 +730,10 @@ struct GlanceRow {
     storage_used: Option<i64>,
 }
 
-impl GlanceRow {
-    fn glance(self) -> AppResult<DomainGlance> {
+impl PlanCols {
+    fn glance(self, d: DomainRow) -> AppResult<DomainGlance> {
         Ok(DomainGlance {
-            domain: Domain {
-                status: self.status.parse().map_err(AppError::internal)?,
-                id: self.id,
-                tenant_id: self.tenant_id,
-                tenant_name: self.tenant_name,
-                tenant_slug: self.tenant_slug,
-                name: self.name,
-                unicode_name: self.unicode_name,
-                category: self.category,
-                catch_all: self.catch_all_enabled != 0,
-                mailbox_count: self.mailbox_count,
-                created_at: self.created_at,
-                verified: self.verified_how,
-                verify_token: self.verify_token.unwrap_or_default(),
-                health: self.dns_health,
-                health_reason: self.dns_reason,
-                drift: self.dns_drift != 0,
-                checked_at: self.dns_checked_at,
-            },
+            domain: d.domain().map_err(AppError::internal)?,
             plan_name: self.plan_name,
             tenant_domains: self.domain_count,
             max_domains: self.max_domains,
@@ -1156,4 +1136,23 @@ pub async fn set_routing_policy(
     .execute(c)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_domain_row_type_is_the_column_list() {
+        // Each column's result name: its alias, or the column without its table.
+        let names: Vec<&str> = super::DOMAIN_COLS
+            .split(',')
+            .map(|c| {
+                let c = c.trim();
+                c.rsplit_once(" AS ")
+                    .map(|(_, a)| a)
+                    .or_else(|| c.split_once('.').map(|(_, n)| n))
+                    .unwrap_or(c)
+            })
+            .collect();
+        assert_eq!(names, crate::core::db::fields::<super::DomainRow>());
+    }
 }
