@@ -49,11 +49,24 @@ fn selector_for(now: i64, taken: &[String]) -> String {
     format!("{base}-{}", &crate::core::secrets::new_id("")[..6])
 }
 
-/// Makes a key pair off the async threads (RSA generation takes a moment).
-async fn generate_pair(algorithm: &str) -> AppResult<(Vec<u8>, Vec<u8>)> {
-    let alg = algorithm.to_string();
-    tokio::task::spawn_blocking(move || {
-        let pair = if alg == "ed25519" {
+/// A freshly made key pair, not yet stored.
+pub(super) struct Pair {
+    algorithm: &'static str,
+    private: Vec<u8>,
+    public: Vec<u8>,
+}
+
+/// Makes a key pair off the async threads (RSA-2048 takes ~0.2 s of a core) and before any
+/// transaction: a transaction open around it would hold SQLite's write lock (and on
+/// PostgreSQL a connection) while nothing is written, and every other write would wait.
+pub(super) async fn generate_pair(algorithm: &str) -> AppResult<Pair> {
+    let algorithm = if algorithm == "ed25519" {
+        "ed25519"
+    } else {
+        "rsa"
+    };
+    let (private, public) = tokio::task::spawn_blocking(move || {
+        let pair = if algorithm == "ed25519" {
             mail_auth::dkim::generate::DkimKeyPair::generate_ed25519()
         } else {
             mail_auth::dkim::generate::DkimKeyPair::generate_rsa(2048)
@@ -62,20 +75,29 @@ async fn generate_pair(algorithm: &str) -> AppResult<(Vec<u8>, Vec<u8>)> {
             .map_err(|e| AppError::Internal(format!("DKIM key generation: {e}")))
     })
     .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| AppError::Internal(e.to_string()))??;
+    Ok(Pair {
+        algorithm,
+        private,
+        public,
+    })
 }
 
-/// Makes a new key for `d` in state `published` (it signs once its record is seen on every
-/// nameserver). Runs in `tx`; the caller records the event.
+/// Stores `pair` as a new key for `d` in state `published` (it signs once its record is seen
+/// on every nameserver). Runs in `tx`; the caller records the event.
 pub(super) async fn new_key(
     st: &AppState,
     tx: &mut Tx,
     g: &Granted<'_>,
     d: &Domain,
-    algorithm: &str,
+    pair: Pair,
     now: i64,
 ) -> AppResult<KeyRow> {
-    let (private, public) = generate_pair(algorithm).await?;
+    let Pair {
+        algorithm,
+        private,
+        public,
+    } = pair;
     let taken: Vec<String> = store::live_keys(tx.conn(), &[d.id.as_str()])
         .await?
         .into_iter()
@@ -111,12 +133,7 @@ pub(super) async fn new_key(
         domain_id: d.id.clone(),
         tenant_id: d.tenant_id.clone(),
         selector,
-        algorithm: if algorithm == "ed25519" {
-            "ed25519"
-        } else {
-            "rsa"
-        }
-        .into(),
+        algorithm: algorithm.into(),
         state: "published".into(),
         created_at: now,
         seen_at: None,
@@ -165,6 +182,7 @@ pub async fn generate_key(
 ) -> AppResult<DkimKey> {
     let (d, g) = key_target(st, actor, domain_key, algorithm).await?;
     let _one_at_a_time = keygen_lock().await;
+    let pair = generate_pair(algorithm).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     if !store::live_keys(tx.conn(), &[d.id.as_str()])
@@ -176,7 +194,7 @@ pub async fn generate_key(
             d.unicode_name
         )));
     }
-    let k = new_key(st, &mut tx, &g, &d, algorithm, now).await?;
+    let k = new_key(st, &mut tx, &g, &d, pair, now).await?;
     record(&mut tx, actor, now, key_event("dkim.key_created", &d, &k)).await?;
     tx.commit().await?;
     publish_after(st, &d).await;
@@ -197,6 +215,7 @@ pub async fn rotate_key(
 ) -> AppResult<DkimKey> {
     let (d, g) = key_target(st, actor, domain_key, algorithm).await?;
     let _one_at_a_time = keygen_lock().await;
+    let pair = generate_pair(algorithm).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let live = store::live_keys(tx.conn(), &[d.id.as_str()]).await?;
@@ -221,7 +240,7 @@ pub async fn rotate_key(
         }));
         record(&mut tx, actor, now, ev).await?;
     }
-    let k = new_key(st, &mut tx, &g, &d, algorithm, now).await?;
+    let k = new_key(st, &mut tx, &g, &d, pair, now).await?;
     let ev = key_event("dkim.rotation_started", &d, &k).details(json!({
         "domain": d.name, "selector": k.selector, "algorithm": k.algorithm,
         "replaces": old.selector, "emergency": emergency,
@@ -311,6 +330,19 @@ pub async fn set_delegation(
         )));
     }
     let _one_at_a_time = keygen_lock().await;
+    // The next key has the signing key's algorithm; made before the transaction (see
+    // `generate_pair`) and checked again inside it.
+    let signing_algorithm = |live: &[KeyRow]| -> &'static str {
+        match live.iter().find(|k| k.state == "active") {
+            Some(k) if k.algorithm == "ed25519" => "ed25519",
+            _ => "rsa",
+        }
+    };
+    let before = {
+        let mut c = st.db.pool().acquire().await?;
+        signing_algorithm(&store::live_keys(&mut c, &[d.id.as_str()]).await?)
+    };
+    let pair = generate_pair(before).await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let current = store::delegations(tx.conn(), &[d.id.as_str()])
@@ -333,14 +365,15 @@ pub async fn set_delegation(
             p.selector
         )));
     }
+    if signing_algorithm(&live) != before {
+        return Err(AppError::Conflict(format!(
+            "{}'s signing key changed meanwhile; look again.",
+            d.unicode_name
+        )));
+    }
     let zone = current.map(|x| x.zone).unwrap_or(zone);
     store::set_delegation(tx.conn(), &g, &d.id, &d.tenant_id, &zone, on, now).await?;
-    let algorithm = live
-        .iter()
-        .find(|k| k.state == "active")
-        .map(|k| k.algorithm.clone())
-        .unwrap_or_else(|| "rsa".into());
-    let k = new_key(st, &mut tx, &g, &d, &algorithm, now).await?;
+    let k = new_key(st, &mut tx, &g, &d, pair, now).await?;
     let cnames: Vec<String> = baseline::DELEGATED_SELECTORS
         .iter()
         .map(|s| {

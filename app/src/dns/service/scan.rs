@@ -463,6 +463,7 @@ async fn scan_once(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
         .collect();
     for d in keyless {
         let _one_at_a_time = dkim::keygen_lock().await;
+        let pair = dkim::generate_pair("rsa").await?;
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
         // Looked at again under the lock: a concurrent check or click may have made it.
@@ -471,7 +472,7 @@ async fn scan_once(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
             keys.insert(d.id.clone(), have);
             continue;
         }
-        let made = match dkim::new_key(st, &mut tx, &g, d, "rsa", now).await {
+        let made = match dkim::new_key(st, &mut tx, &g, d, pair, now).await {
             Ok(k) => k,
             // Another instance made it meanwhile: the scan goes on.
             Err(AppError::Conflict(_)) => continue,
