@@ -11,7 +11,7 @@ use super::{
     parse_quota, store, Activation, AppPassword, Mailbox, MailboxInvite, NewMailbox,
     OffboardingReceipt, ResetBurst, Revocations, ScanCheck,
 };
-use crate::audit::service::{record, record_alone, Event};
+use crate::audit::service::{record, record_alone, record_many, Event};
 use crate::audit::AuditEvent;
 use crate::auth::service::Attempt;
 use crate::changes::service::{self as changes, NewChange};

@@ -166,11 +166,17 @@ pub async fn create(st: &AppState, actor: &Actor, new: &NewMailbox) -> AppResult
             "critical": new.critical, "invite_to": invite_to, "shared": new.shared,
         }))
         .tenant(domain.tenant_id.clone());
-    record(&mut tx, g.actor, now, ev).await?;
+    // The mailbox's event and its first link's, recorded together (one claim on the chain).
+    let mut events = vec![ev];
     let emailed = match delivery {
-        Some(delivery) => first_link(st, &mut tx, &g, &probe, delivery, now).await?,
+        Some(delivery) => {
+            let (emailed, link_ev) = first_link(st, &mut tx, &g, &probe, delivery, now).await?;
+            events.push(link_ev);
+            emailed
+        }
         None => false,
     };
+    record_many(&mut tx, g.actor, now, events).await?;
     let mail = tx.commit_outbox().await?;
     crate::core::mailer::deliver(st, g.actor, mail, &format!("{} was created", probe.address))
         .await?;
@@ -237,11 +243,14 @@ pub(crate) async fn issue_link(
         )));
     }
     let revoked = store::revoke_open_invites(tx.conn(), g, &m.id, now).await?;
-    new_link(st, tx, g, m, purpose, delivery, reason, revoked, now).await
+    let (emailed, ev) = new_link(st, tx, g, m, purpose, delivery, reason, revoked, now).await?;
+    record(tx, g.actor, now, ev).await?;
+    Ok(emailed)
 }
 
 /// [`issue_link`] for a mailbox this transaction created: nobody else can see it yet, so
-/// there is no row to hold against an offboarding and no open link to revoke.
+/// there is no row to hold against an offboarding and no open link to revoke. The link's
+/// audit event is the caller's to record.
 async fn first_link(
     st: &AppState,
     tx: &mut Tx,
@@ -249,11 +258,12 @@ async fn first_link(
     m: &Mailbox,
     delivery: Delivery,
     now: i64,
-) -> AppResult<bool> {
+) -> AppResult<(bool, Event<'static>)> {
     new_link(st, tx, g, m, "provision", delivery, None, 0, now).await
 }
 
-/// The link itself: its row, its audit event and, by email, its message (after commit).
+/// The link itself: its row and, by email, its message (after commit); returns whether it
+/// is emailed and its audit event, for the caller to record.
 #[allow(clippy::too_many_arguments)]
 async fn new_link(
     st: &AppState,
@@ -265,7 +275,7 @@ async fn new_link(
     reason: Option<&str>,
     revoked: i64,
     now: i64,
-) -> AppResult<bool> {
+) -> AppResult<(bool, Event<'static>)> {
     let token = secrets::new_token("mwm_");
     let id = secrets::new_id("minv");
     let expires = now + st.config.invite_ttl_hours * 3600;
@@ -296,7 +306,6 @@ async fn new_link(
             "send_to": send_to, "replaced": revoked, "expires_at": expires,
         }))
         .tenant(m.tenant_id.clone());
-    record(tx, g.actor, now, ev).await?;
     if let Delivery::Email(to) = delivery {
         let link = format!("{}/activate/{token}", st.config.public_url());
         // People read the Unicode form of the address; the link carries no address at all.
@@ -324,9 +333,9 @@ async fn new_link(
             ),
             link: Some(id),
         });
-        return Ok(true);
+        return Ok((true, ev));
     }
-    Ok(false)
+    Ok((false, ev))
 }
 
 /// When an invitation mail cannot be sent, its link is withdrawn (and that is audited), so
