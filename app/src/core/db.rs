@@ -365,6 +365,22 @@ pub fn fields<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
     names.0
 }
 
+/// The result column names of a `SELECT` list (`d.id, t.name AS tenant_name` → `id`,
+/// `tenant_name`): what a test holds a row type's [`fields`] to.
+#[cfg(test)]
+pub fn result_names(select_list: &str) -> Vec<&str> {
+    select_list
+        .split(',')
+        .map(|c| {
+            let c = c.trim();
+            c.rsplit_once(" AS ")
+                .map(|(_, a)| a)
+                .or_else(|| c.split_once('.').map(|(_, n)| n))
+                .unwrap_or(c)
+        })
+        .collect()
+}
+
 /// Runs `sql` for many keys: `{in}` in it stands for an `IN (…)` list, filled 500 keys at a
 /// time (well under either database's limit on bound values); every row is mapped by `f`.
 pub async fn fetch_in<T>(

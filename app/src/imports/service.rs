@@ -19,7 +19,7 @@ use crate::core::jobs;
 use crate::core::secrets;
 use crate::core::state::AppState;
 use crate::core::{AppError, AppResult};
-use crate::mailboxes::service::{issue_link, Delivery};
+use crate::mailboxes::service::{replace_link, Delivery};
 use crate::mailboxes::{parse_quota, store as mstore};
 use crate::types::EmailAddress;
 
@@ -563,6 +563,7 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
         }
         // Links to reveal (and rows that get none) in this one transaction…
         let mut mailed = Vec::new();
+        let mut events = Vec::new();
         for (line, mid, to) in &pending {
             let (line, to) = (*line, to.clone());
             let Some(m) = boxes.get(mid) else { continue };
@@ -570,13 +571,24 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                 Some(to) if mail => mailed.push((line, m.clone(), to)),
                 _ => {
                     if reveal_ok && !m.critical {
-                        issue_link(st, &mut tx, &g, m, "provision", Delivery::Reveal, None, now)
-                            .await?;
+                        let (_, ev) = replace_link(
+                            st,
+                            &mut tx,
+                            &g,
+                            m,
+                            "provision",
+                            Delivery::Reveal,
+                            None,
+                            now,
+                        )
+                        .await?;
+                        events.push(ev);
                     }
                     mark_invited(&mut tx, &g, id, line, now).await?;
                 }
             }
         }
+        record_many(&mut tx, &actor, now, events).await?;
         jobs::advance(tx.conn(), id, (pending.len() - mailed.len()) as i64).await?;
         tx.commit_bookkeeping().await?;
         // …mailed links in batches: one transaction issues a batch's links and marks its rows
@@ -589,8 +601,9 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
             if !still_mine(&mut tx, id, worker, now).await? {
                 return Ok(());
             }
+            let mut events = Vec::with_capacity(batch.len());
             for (line, m, to) in batch {
-                issue_link(
+                let (_, ev) = replace_link(
                     st,
                     &mut tx,
                     &g,
@@ -601,8 +614,10 @@ pub async fn run(st: &AppState, id: &str, worker: &str) -> AppResult<()> {
                     now,
                 )
                 .await?;
+                events.push(ev);
                 mark_invited(&mut tx, &g, id, *line, now).await?;
             }
+            record_many(&mut tx, &actor, now, events).await?;
             jobs::advance(tx.conn(), id, batch.len() as i64).await?;
             let mails = tx.commit_outbox().await?;
             let mut sending = tokio::task::JoinSet::new();

@@ -1567,7 +1567,9 @@ pub async fn revoke_delegations_of(
 mod tests {
     #[test]
     fn the_row_type_is_the_column_list() {
-        let cols: Vec<&str> = super::COLS.split(',').map(str::trim).collect();
-        assert_eq!(cols, crate::core::db::fields::<super::Stored>());
+        assert_eq!(
+            crate::core::db::result_names(super::COLS),
+            crate::core::db::fields::<super::Stored>()
+        );
     }
 }

@@ -115,8 +115,32 @@ pub async fn tenants(db: &Db, g: &Granted<'_>) -> AppResult<Vec<Tenant>> {
         "SELECT {TENANT_COLS} FROM tenants t JOIN plans p ON p.id = t.plan_id{} ORDER BY t.name",
         w.sql()
     );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    Ok(rows.iter().map(tenant_row).collect::<Result<_, _>>()?)
+    // `Tenant`'s fields are the result columns of `TENANT_COLS` (a unit test holds them).
+    crate::core::db::page_json(db, &w, &sql, "r.name").await
+}
+
+/// A tenant's id or short name beside its name, for pickers and labels.
+#[derive(serde::Deserialize)]
+struct KeyName {
+    handle: String,
+    name: String,
+}
+
+/// (`key_col`, name) of the tenants in the actor's scope, by name: one JSON row (an agency's
+/// hundreds of tenants fill every dashboard's tenant filter).
+async fn keys_and_names(
+    db: &Db,
+    g: &Granted<'_>,
+    key_col: &str,
+) -> AppResult<Vec<(String, String)>> {
+    let mut w = Where::new();
+    w.scope("id", &g.actor.tenants);
+    let sql = format!(
+        "SELECT {key_col} AS handle, name FROM tenants{} ORDER BY name",
+        w.sql()
+    );
+    let rows: Vec<KeyName> = crate::core::db::page_json(db, &w, &sql, "r.name").await?;
+    Ok(rows.into_iter().map(|r| (r.handle, r.name)).collect())
 }
 
 /// Tenants, domains and mailboxes in the actor's scope (from the maintained counters).
@@ -135,14 +159,7 @@ pub async fn totals(db: &Db, g: &Granted<'_>) -> AppResult<(i64, i64, i64)> {
 
 /// (id, name) of the tenants in the actor's scope.
 pub async fn tenant_names_by_id(db: &Db, g: &Granted<'_>) -> AppResult<Vec<(String, String)>> {
-    let mut w = Where::new();
-    w.scope("id", &g.actor.tenants);
-    let sql = format!("SELECT id, name FROM tenants{} ORDER BY name", w.sql());
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    Ok(rows
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
-        .collect::<Result<_, sqlx::Error>>()?)
+    keys_and_names(db, g, "id").await
 }
 
 /// The names of the given tenants, by id: how lists owned elsewhere (routes, change
@@ -193,14 +210,7 @@ async fn names_in<'a>(
 
 /// (short name, name) of the tenants in the actor's scope, for filters.
 pub async fn tenant_names(db: &Db, g: &Granted<'_>) -> AppResult<Vec<(String, String)>> {
-    let mut w = Where::new();
-    w.scope("id", &g.actor.tenants);
-    let sql = format!("SELECT slug, name FROM tenants{} ORDER BY name", w.sql());
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    Ok(rows
-        .iter()
-        .map(|r| Ok((r.try_get("slug")?, r.try_get("name")?)))
-        .collect::<Result<_, sqlx::Error>>()?)
+    keys_and_names(db, g, "slug").await
 }
 
 /// By id or slug.
@@ -1140,19 +1150,17 @@ pub async fn set_routing_policy(
 
 #[cfg(test)]
 mod tests {
+    use crate::core::db::{fields, result_names};
+
     #[test]
-    fn the_domain_row_type_is_the_column_list() {
-        // Each column's result name: its alias, or the column without its table.
-        let names: Vec<&str> = super::DOMAIN_COLS
-            .split(',')
-            .map(|c| {
-                let c = c.trim();
-                c.rsplit_once(" AS ")
-                    .map(|(_, a)| a)
-                    .or_else(|| c.split_once('.').map(|(_, n)| n))
-                    .unwrap_or(c)
-            })
-            .collect();
-        assert_eq!(names, crate::core::db::fields::<super::DomainRow>());
+    fn the_row_types_are_the_column_lists() {
+        assert_eq!(
+            result_names(super::DOMAIN_COLS),
+            fields::<super::DomainRow>()
+        );
+        assert_eq!(
+            result_names(super::TENANT_COLS),
+            fields::<crate::tenancy::Tenant>()
+        );
     }
 }

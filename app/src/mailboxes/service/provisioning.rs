@@ -228,6 +228,24 @@ pub(crate) async fn issue_link(
     reason: Option<&str>,
     now: i64,
 ) -> AppResult<bool> {
+    let (emailed, ev) = replace_link(st, tx, g, m, purpose, delivery, reason, now).await?;
+    record(tx, g.actor, now, ev).await?;
+    Ok(emailed)
+}
+
+/// [`issue_link`] without recording its audit event, which it returns: for bulk work that
+/// records many links' events at once (`audit::service::record_many`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn replace_link(
+    st: &AppState,
+    tx: &mut Tx,
+    g: &Granted<'_>,
+    m: &Mailbox,
+    purpose: &str,
+    delivery: Delivery,
+    reason: Option<&str>,
+    now: i64,
+) -> AppResult<(bool, Event<'static>)> {
     if m.shared {
         return Err(AppError::Conflict(format!(
             "{} is a shared mailbox: nobody signs in to it, so it has no link or password. Delegate it to the people who use it.",
@@ -243,9 +261,7 @@ pub(crate) async fn issue_link(
         )));
     }
     let revoked = store::revoke_open_invites(tx.conn(), g, &m.id, now).await?;
-    let (emailed, ev) = new_link(st, tx, g, m, purpose, delivery, reason, revoked, now).await?;
-    record(tx, g.actor, now, ev).await?;
-    Ok(emailed)
+    new_link(st, tx, g, m, purpose, delivery, reason, revoked, now).await
 }
 
 /// [`issue_link`] for a mailbox this transaction created: nobody else can see it yet, so
