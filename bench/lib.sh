@@ -27,3 +27,16 @@ stop_postgres() {
   [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
   "${as[@]}" "$(pg_bin)/pg_ctl" -D "$dir/pg" stop -m immediate >/dev/null 2>&1 || true
 }
+
+# settle PID: waits until the process is idle — under 5 % of a core over a whole second — at
+# most 60 s. A server's first seconds belong to its start-up jobs (the first DNS scan, the
+# first DKIM keys: ~0.2 s of a core each); measured pages would share the cores with them.
+settle() {
+  local pid=$1 before after
+  ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+  for _ in $(seq 60); do
+    before=$(ticks); sleep 1; after=$(ticks)
+    [ $((after - before)) -le $(( $(getconf CLK_TCK) / 20 )) ] && return 0
+  done
+  echo "bench: process $pid still busy after 60 s; measuring anyway" >&2
+}

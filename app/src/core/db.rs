@@ -253,28 +253,36 @@ pub fn named<T: std::str::FromStr<Err = String>>(
     })
 }
 
-/// A list page's rows fetched as one JSON array in one database row, decoded into `T` (a
-/// struct whose fields are the result columns of `inner`, by name: serde reads a struct from
-/// an array, and [`fields`] tells the columns to put in it, in the struct's order).
+/// A list page's rows: `inner` (the page's query, with its own `ORDER BY … LIMIT`) read into
+/// `T`, a row type that is both `sqlx::FromRow` and `serde::Deserialize` with the result
+/// columns as its fields.
 ///
-/// Why: sqlx's SQLite driver hands every row from its connection thread to the request's
-/// through a channel and copies every value into an `AnyRow` — ~20 µs a row, most of a
-/// 500-row page's time. Built in the database (`json_group_array` / `json_agg`, each with
-/// the page's order inside the aggregate, so the order is the query's and not chance), the
-/// page crosses once. `inner` is the page's query (its own `ORDER BY … LIMIT`); `order` is
-/// the same order over its result columns (`r.name`).
-pub async fn page_json<T: serde::de::DeserializeOwned>(
-    db: &Db,
-    w: &Where,
-    inner: &str,
-    order: &str,
-) -> AppResult<Vec<T>> {
-    let row = json_row(db.backend(), fields::<T>());
-    aggregate(db, w, &row, inner, order).await
+/// On SQLite the page comes as one JSON array in one database row: sqlx's SQLite driver hands
+/// every row from its connection thread to the request's through a channel and copies every
+/// value into an `AnyRow` — ~20 µs a row, most of a 500-row page's time. Built in the database
+/// (`json_group_array`, with the page's order inside the aggregate — `order`, the same order
+/// over the result columns, `r.name` — so the order is the query's and not chance), the page
+/// crosses once and serde reads each struct from an array of [`fields`]. PostgreSQL's driver
+/// has no such hop, and its `json_build_array` costs more than the rows it saves (500 domains:
+/// 5.1 ms against 2.3 ms in psql), so there the rows are read as they are.
+pub async fn page_json<T>(db: &Db, w: &Where, inner: &str, order: &str) -> AppResult<Vec<T>>
+where
+    T: serde::de::DeserializeOwned + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+{
+    match db.backend() {
+        Backend::Sqlite => {
+            let row = json_row(fields::<T>());
+            aggregate(db, w, &row, inner, order).await
+        }
+        Backend::Postgres => {
+            let rows = w.bind(sqlx::query(inner)).fetch_all(db.pool()).await?;
+            Ok(rows.iter().map(T::from_row).collect::<Result<_, _>>()?)
+        }
+    }
 }
 
 /// [`page_json`] for rows that are two structs side by side (`inner`'s result columns carry
-/// both: a domain and its tenant's plan), each row decoded as the pair.
+/// both: a domain and its tenant's plan), each row read as the pair.
 pub async fn page_json_pair<A, B>(
     db: &Db,
     w: &Where,
@@ -282,31 +290,39 @@ pub async fn page_json_pair<A, B>(
     order: &str,
 ) -> AppResult<Vec<(A, B)>>
 where
-    A: serde::de::DeserializeOwned,
-    B: serde::de::DeserializeOwned,
+    A: serde::de::DeserializeOwned + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    B: serde::de::DeserializeOwned + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
 {
-    let b = db.backend();
-    let (a_row, b_row) = (json_row(b, fields::<A>()), json_row(b, fields::<B>()));
-    let row = match b {
-        Backend::Sqlite => format!("json_array({a_row}, {b_row})"),
-        Backend::Postgres => format!("json_build_array({a_row}, {b_row})"),
-    };
-    aggregate(db, w, &row, inner, order).await
+    match db.backend() {
+        Backend::Sqlite => {
+            let row = format!(
+                "json_array({}, {})",
+                json_row(fields::<A>()),
+                json_row(fields::<B>())
+            );
+            aggregate(db, w, &row, inner, order).await
+        }
+        Backend::Postgres => {
+            let rows = w.bind(sqlx::query(inner)).fetch_all(db.pool()).await?;
+            Ok(rows
+                .iter()
+                .map(|r| Ok((A::from_row(r)?, B::from_row(r)?)))
+                .collect::<Result<_, sqlx::Error>>()?)
+        }
+    }
 }
 
-/// One result row of `r` as a JSON array of `cols`, in the database's dialect.
-fn json_row(b: Backend, cols: &[&str]) -> String {
+/// One result row of `r` as a JSON array of `cols` (SQLite).
+fn json_row(cols: &[&str]) -> String {
     let list = cols
         .iter()
         .map(|c| format!("r.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    match b {
-        Backend::Sqlite => format!("json_array({list})"),
-        Backend::Postgres => format!("json_build_array({list})"),
-    }
+    format!("json_array({list})")
 }
 
+/// The SQLite half of [`page_json`]: every row as `row` (JSON) in one array, in `order`.
 async fn aggregate<T: serde::de::DeserializeOwned>(
     db: &Db,
     w: &Where,
@@ -315,14 +331,7 @@ async fn aggregate<T: serde::de::DeserializeOwned>(
     order: &str,
 ) -> AppResult<Vec<T>> {
     use sqlx::Row;
-    let sql = match db.backend() {
-        Backend::Sqlite => {
-            format!("SELECT json_group_array({row} ORDER BY {order}) AS page FROM ({inner}) r")
-        }
-        Backend::Postgres => format!(
-            "SELECT COALESCE(json_agg({row} ORDER BY {order}), '[]')::text AS page FROM ({inner}) r"
-        ),
-    };
+    let sql = format!("SELECT json_group_array({row} ORDER BY {order}) AS page FROM ({inner}) r");
     let row = w.bind(sqlx::query(&sql)).fetch_one(db.pool()).await?;
     let page: String = row.try_get("page")?;
     serde_json::from_str(&page)
@@ -570,11 +579,7 @@ mod tests {
             at: Option<i64>,
         }
         assert_eq!(fields::<Row>(), ["id", "n", "at"]);
-        assert_eq!(
-            json_row(Backend::Sqlite, fields::<Row>()),
-            "json_array(r.id, r.n, r.at)"
-        );
-        assert_eq!(json_row(Backend::Postgres, &["a"]), "json_build_array(r.a)");
+        assert_eq!(json_row(fields::<Row>()), "json_array(r.id, r.n, r.at)");
         // What the page's decoding sees: a struct from an array, in that order.
         let rows: Vec<Row> = serde_json::from_str(r#"[["x", 2, null]]"#).unwrap();
         assert_eq!(

@@ -107,6 +107,13 @@ fn tenant_row(r: &AnyRow) -> Result<Tenant, sqlx::Error> {
     })
 }
 
+/// A tenant as a list reads it (`db::page_json`): the result columns of [`TENANT_COLS`].
+impl<'r> sqlx::FromRow<'r, AnyRow> for Tenant {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        tenant_row(r)
+    }
+}
+
 /// The tenants in the actor's scope, by name.
 pub async fn tenants(db: &Db, g: &Granted<'_>) -> AppResult<Vec<Tenant>> {
     let mut w = Where::new();
@@ -120,7 +127,7 @@ pub async fn tenants(db: &Db, g: &Granted<'_>) -> AppResult<Vec<Tenant>> {
 }
 
 /// A tenant's id or short name beside its name, for pickers and labels.
-#[derive(serde::Deserialize)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct KeyName {
     handle: String,
     name: String,
@@ -131,7 +138,7 @@ struct KeyName {
 async fn keys_and_names(
     db: &Db,
     g: &Granted<'_>,
-    key_col: &str,
+    key_col: &'static str,
 ) -> AppResult<Vec<(String, String)>> {
     let mut w = Where::new();
     w.scope("id", &g.actor.tenants);
@@ -730,7 +737,7 @@ pub async fn browse_domains(
 }
 
 /// The overview's columns beside a domain's: its tenant's plan and storage pool.
-#[derive(serde::Deserialize)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct PlanCols {
     plan_name: String,
     domain_count: i64,
