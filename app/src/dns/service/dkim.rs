@@ -175,7 +175,7 @@ async fn key_target<'a>(
 /// `d`'s live keys as they are now (outside any transaction): what a key use case checks
 /// before it spends ~0.2 s of a core on a pair — parallel clicks wait on [`keygen_lock`] and
 /// the later ones are refused here, before generating. Checked again inside the transaction.
-async fn live_now(st: &AppState, d: &Domain) -> AppResult<Vec<KeyRow>> {
+pub(super) async fn live_now(st: &AppState, d: &Domain) -> AppResult<Vec<KeyRow>> {
     let mut c = st.db.pool().acquire().await?;
     store::live_keys(&mut c, &[d.id.as_str()]).await
 }

@@ -465,7 +465,7 @@ async fn scan_once(st: &AppState, only: Option<&str>) -> AppResult<Scanned> {
         let _one_at_a_time = dkim::keygen_lock().await;
         // A concurrent check or click may have made it while this one waited for the lock:
         // looked at before the pair is made (~0.2 s of a core), and again in the transaction.
-        let have = store::live_keys(&mut *st.db.pool().acquire().await?, &[d.id.as_str()]).await?;
+        let have = dkim::live_now(st, d).await?;
         if !have.is_empty() {
             keys.insert(d.id.clone(), have);
             continue;

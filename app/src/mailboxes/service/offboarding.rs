@@ -326,7 +326,16 @@ pub(crate) async fn end_live_sessions(st: &AppState, address: &str) {
 async fn live_checks(st: &AppState, address: &str) -> Vec<ScanCheck> {
     let mut checks = Vec::new();
     if st.config.doveadm_url.is_some() {
-        checks.push(match crate::core::doveadm::who(&st.config, address).await {
+        // A kick ends a session asynchronously: Dovecot signals the imap process, and the
+        // session leaves `doveadm who` when that process has exited (on a busy machine, after
+        // the first look). Asked again for a few seconds before a session counts as still live.
+        let mut answer = crate::core::doveadm::who(&st.config, address).await;
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while matches!(answer, Ok(n) if n > 0) && std::time::Instant::now() < give_up {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            answer = crate::core::doveadm::who(&st.config, address).await;
+        }
+        checks.push(match answer {
             Ok(n) => ScanCheck {
                 what: "Live IMAP sessions on the mail plane".into(),
                 remaining: n,
